@@ -1,0 +1,96 @@
+import { describe, expect, it } from '@jest/globals';
+import { main, type CliIO } from '../index.js';
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIO = {
+    stdout: { write: (t: string) => (stdout += t), isTTY: false },
+    stderr: { write: (t: string) => (stderr += t), isTTY: false },
+    env,
+    cwd: process.cwd(),
+  };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('cpy command line', () => {
+  it('prints help with every command, exit 0; no arguments is a usage error (exit 2)', async () => {
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: cpy <command>/);
+    expect(help.stdout).toMatch(/doctor\s+Check this host/);
+    expect(help.stdout).toMatch(/build\s+.*\(not available yet\)/);
+    expect((await run([])).code).toBe(2);
+  });
+
+  it('has --help on every command', async () => {
+    for (const argv of [['doctor', '--help'], ['source', 'fetch', '-h'], ['help', 'install'], ['vm', '--help']]) {
+      const r = await run(argv);
+      expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/Usage: cpy /)]);
+    }
+  });
+
+  it('prints its version', async () => {
+    expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(JSON.parse((await run(['--version', '--json'])).stdout)).toMatchObject({ outcome: 'success' });
+  });
+
+  it('rejects unknown commands and flags with exit 2 and a hint, on stderr', async () => {
+    const unknown = await run(['frobnicate']);
+    expect(unknown).toMatchObject({ code: 2, stdout: '' });
+    expect(unknown.stderr).toMatch(/\[CPY_CLI_USAGE\]: unknown command 'frobnicate'\n\s+hint: run `cpy --help`/);
+
+    const flag = await run(['doctor', '--frob']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/Unknown option '--frob'/);
+
+    const bad = await run(['doctor', '--min-free-gb', 'lots', '--json']);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stdout)).toMatchObject({
+      outcome: 'error',
+      error: { code: 'CPY_CLI_USAGE', message: '--min-free-gb: must be a number of GiB, e.g. 3' },
+    });
+
+    const sub = await run(['source', 'frob']);
+    expect(sub.code).toBe(2);
+    expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
+  });
+
+  it('says plainly that a planned command is not available (exit 2), never fakes it', async () => {
+    const r = await run(['install', '3.13.5', '--json']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout)).toEqual({
+      outcome: 'error',
+      command: 'install',
+      error: expect.objectContaining({ code: 'CPY_CLI_NOT_AVAILABLE', message: expect.stringMatching(/not available/) }),
+    });
+  });
+
+  it('doctor --json prints exactly one JSON document with an outcome, logs stay off stdout', async () => {
+    const r = await run(['doctor', '--json', '--min-free-gb', '0']);
+    const doc = JSON.parse(r.stdout);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(doc.command).toBe('doctor');
+    expect(doc.outcome).toBe(doc.report.ok ? 'success' : 'error');
+    expect(r.code).toBe(doc.report.ok ? 0 : 1);
+    expect(doc.report.checks.map((c: { id: string }) => c.id)).toEqual(
+      expect.arrayContaining(['cc', 'make', 'pkg-config', 'ssl', 'sqlite3', 'uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline', 'disk']),
+    );
+  });
+
+  it('doctor fails with exit 1, naming what is missing and how to fix it', async () => {
+    const r = await run(['doctor', '--min-free-gb', '1000000']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/MISS disk\s+.* free at .*\(1000000\.0 GiB needed\)$/m);
+    expect(r.stdout).toMatch(/Missing: .*disk/);
+  });
+
+  it('colours only when asked, and never with NO_COLOR', async () => {
+    const esc = '\u001b[';
+    expect((await run(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1' })).stdout).toContain(esc);
+    expect((await run(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1', NO_COLOR: '1' })).stdout).not.toContain(esc);
+    expect((await run(['doctor', '--min-free-gb', '0', '--no-color'], { FORCE_COLOR: '1' })).stdout).not.toContain(esc);
+    expect((await run(['doctor', '--min-free-gb', '0'])).stdout).not.toContain(esc);
+  });
+});

@@ -1,0 +1,58 @@
+import type { z } from 'zod';
+import type { CliIO, Style } from './io.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly short?: string;
+  /** Shown in --help, e.g. `<path>`. */
+  readonly valueName?: string;
+  readonly description: string;
+}
+
+export interface PositionalSpec {
+  readonly name: string;
+  readonly required: boolean;
+  readonly description: string;
+}
+
+/** What a command gets: its validated input and the means to talk to the user. */
+export interface CommandContext<Input> {
+  readonly input: Input;
+  readonly io: CliIO;
+  /** True with --json: stdout is reserved for the one final JSON document. */
+  readonly json: boolean;
+  /** Styling for stdout (human output). */
+  readonly style: Style;
+  /** A line of log or progress on stderr (kept off stdout in every mode). */
+  log(line: string): void;
+}
+
+/** What a finished command reports: its exit code and the fields of the final JSON document. */
+export interface CommandResult {
+  readonly exitCode: number;
+  readonly outcome: 'success' | 'error';
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface CommandSpec<Input = unknown> {
+  /** `doctor`, or `source fetch` for a command in a group. */
+  readonly name: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  readonly positionals: readonly PositionalSpec[];
+  /** Validates the parsed flags and positionals: the CLI's input boundary. */
+  readonly schema: z.ZodType<Input>;
+  /** Unset for commands this version does not have yet: they say so and exit 2. */
+  readonly run?: (ctx: CommandContext<Input>) => Promise<CommandResult>;
+  /** For commands without `run`: what they will do, said to the user. */
+  readonly plannedFor?: string;
+  readonly examples?: readonly string[];
+}
+
+/** Declares a command with its input type inferred from the schema. */
+export function defineCommand<Input>(spec: CommandSpec<Input>): CommandSpec<Input> {
+  return spec;
+}

@@ -1,0 +1,83 @@
+import { resolve } from 'node:path';
+import { checkBuildHost, type CheckResult } from '@cpy/build';
+import { z } from 'zod';
+import { EXIT, defineCommand } from '../command.js';
+import type { Style } from '../io.js';
+
+const schema = z
+  .object({
+    values: z.object({
+      dir: z.string().min(1).optional(),
+      'min-free-gb': z
+        .string()
+        .regex(/^\d+(\.\d+)?$/, 'must be a number of GiB, e.g. 3')
+        .transform(Number)
+        .optional(),
+      cc: z.string().min(1).optional(),
+    }),
+    positionals: z.array(z.string()).max(0, 'doctor takes no arguments'),
+  })
+  .transform(({ values }) => ({ dir: values.dir, minFreeGiB: values['min-free-gb'], cc: values.cc }));
+
+function mark(check: CheckResult, style: Style): string {
+  if (check.ok) return style.ok('ok  ');
+  return check.critical ? style.bad('MISS') : style.warn('opt ');
+}
+
+export const doctor = defineCommand({
+  name: 'doctor',
+  summary: 'Check this host for what building CPython needs',
+  description:
+    'Checks the C compiler and tools, the development headers behind the critical modules ' +
+    '(ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib, readline) and the optional ones ' +
+    '(curses, dbm, tkinter), and free disk; prints the exact packages to install for what is missing. ' +
+    'Exit 0 when a build can run, 1 when something critical is missing.',
+  options: {
+    dir: { type: 'string', valueName: '<path>', description: 'build directory to check free space in (default: current directory)' },
+    'min-free-gb': { type: 'string', valueName: '<GiB>', description: 'free space the build needs (default: 3)' },
+    cc: { type: 'string', valueName: '<compiler>', description: 'C compiler to check headers with (default: $CC or cc)' },
+  },
+  positionals: [],
+  schema,
+  examples: ['cpy doctor', 'cpy doctor --dir /var/tmp/cpy --json'],
+  async run({ input, io, style, json }) {
+    const buildDir = resolve(io.cwd, input.dir ?? '.');
+    const report = await checkBuildHost({
+      buildDir,
+      cc: input.cc ?? io.env['CC'] ?? 'cc',
+      ...(input.minFreeGiB === undefined ? {} : { minFreeBytes: input.minFreeGiB * 1024 ** 3 }),
+    });
+    if (!json) {
+      const out: string[] = [`${style.bold('cpy doctor')} on ${report.os.prettyName}`];
+      const width = Math.max(...report.checks.map((c) => c.id.length));
+      for (const c of report.checks) {
+        const pkgs = !c.ok && c.packages.length ? style.dim(` (${c.packages.join(' ')})`) : '';
+        const what = !c.ok && !c.packages.length && c.kind !== 'disk' ? style.dim(` (needs ${c.what})`) : '';
+        out.push(`  ${mark(c, style)} ${c.id.padEnd(width)}  ${c.detail}${pkgs}${what}`);
+      }
+      out.push('');
+      if (report.missing.critical.length) out.push(`${style.bad('Missing')}: ${report.missing.critical.join(', ')}`);
+      if (report.missing.optional.length) out.push(`${style.warn('Optional, missing')}: ${report.missing.optional.join(', ')}`);
+      if (report.fix) out.push(`To install what is missing: ${style.bold(report.fix.command)}`);
+      else if (!report.ok) out.push('Install the libraries named above with your system package manager.');
+      if (report.ok) out.push(style.ok('This host can build CPython.'));
+      io.stdout.write(out.join('\n') + '\n');
+    }
+    return {
+      exitCode: report.ok ? EXIT.ok : EXIT.failure,
+      outcome: report.ok ? 'success' : 'error',
+      data: {
+        report,
+        ...(report.ok
+          ? {}
+          : {
+              error: {
+                code: 'CPY_BUILD_HOST_INCOMPLETE',
+                message: `missing: ${report.missing.critical.join(', ')}`,
+                hint: report.fix ? `run: ${report.fix.command}` : 'install the libraries named in the report',
+              },
+            }),
+      },
+    };
+  },
+});

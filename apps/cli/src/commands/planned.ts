@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { defineCommand, type CommandSpec } from '../command.js';
+
+/**
+ * Commands this version declares but does not have yet. They answer --help,
+ * and anything else exits 2 saying plainly that they are not available.
+ */
+function planned(name: string, summary: string, plannedFor: string): CommandSpec<unknown> {
+  return defineCommand({
+    name,
+    summary,
+    options: {},
+    positionals: [],
+    schema: z.unknown(),
+    plannedFor,
+  });
+}
+
+export const plannedCommands: readonly CommandSpec<unknown>[] = [
+  planned('build', 'Build CPython from a verified source release', 'fetching, verifying and building CPython'),
+  planned('source fetch', 'Download and verify a CPython source release', 'fetching and verifying source releases'),
+  planned('source verify', 'Verify a CPython source tarball (OpenPGP, Sigstore)', 'verifying source releases'),
+  planned('artifact pack', 'Pack a staging tree into a cpy artifact', 'packing artifacts'),
+  planned('artifact validate', 'Validate a cpy artifact', 'validating artifacts'),
+  planned('install', 'Install a cpy artifact (verified, atomic, idempotent)', 'installing artifacts'),
+  planned('list', 'List installed CPython versions', 'managing installed versions'),
+  planned('use', 'Switch the python3 links to an installed version', 'managing installed versions'),
+  planned('rollback', 'Switch back to the previously used version', 'managing installed versions'),
+  planned('uninstall', 'Remove an installed version', 'managing installed versions'),
+  planned('publish', 'Publish an artifact as a GitHub Release', 'publishing releases'),
+  planned('releases list', 'List published releases', 'managing releases'),
+  planned('releases prune', 'Delete old releases beyond the retention policy', 'managing releases'),
+  planned('vm up', 'Start the Vagrant builder VM', 'the Vagrant builder'),
+  planned('vm halt', 'Stop the Vagrant builder VM', 'the Vagrant builder'),
+  planned('vm destroy', 'Delete the Vagrant builder VM', 'the Vagrant builder'),
+  planned('vm status', 'Show the Vagrant builder VM state', 'the Vagrant builder'),
+];

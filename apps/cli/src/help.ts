@@ -1,0 +1,50 @@
+import type { CommandSpec, OptionSpec } from './command.js';
+
+export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
+  json: { type: 'boolean', description: 'print one JSON document on stdout (with an "outcome" field); logs stay on stderr' },
+  'no-color': { type: 'boolean', description: 'no colours (also: NO_COLOR=1)' },
+  help: { type: 'boolean', short: 'h', description: 'show help' },
+};
+
+function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+  const rows = Object.entries(options).map(([name, o]) => [
+    `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`,
+    o.description,
+  ]);
+  const width = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`);
+}
+
+export function commandHelp(spec: CommandSpec<unknown>): string {
+  const args = spec.positionals.map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`)).join(' ');
+  const lines = [`Usage: cpy ${spec.name}${args ? ` ${args}` : ''} [options]`, '', spec.summary + '.'];
+  if (spec.description) lines.push('', spec.description);
+  if (!spec.run) lines.push('', `Not available yet in this version of cpy (planned: ${spec.plannedFor}).`);
+  if (spec.positionals.length) {
+    lines.push('', 'Arguments:');
+    const width = Math.max(...spec.positionals.map((p) => p.name.length));
+    for (const p of spec.positionals) lines.push(`  ${p.name.padEnd(width)}  ${p.description}`);
+  }
+  lines.push('', 'Options:', ...optionLines({ ...spec.options, ...GLOBAL_OPTIONS }));
+  if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
+  return lines.join('\n') + '\n';
+}
+
+export function topHelp(commands: readonly CommandSpec<unknown>[], version: string): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `cpy ${version}: prebuilt CPython, built once, installed everywhere`,
+    '',
+    'Usage: cpy <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}${c.run ? '' : ' (not available yet)'}`),
+    '',
+    'Options:',
+    ...optionLines({ ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } }),
+    '',
+    'Exit codes: 0 success, 1 the operation failed, 2 usage error (or command not available).',
+    'Run `cpy <command> --help` for a command\'s options.',
+    '',
+  ].join('\n');
+}

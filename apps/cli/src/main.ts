@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { isCpyError } from '@cpy/artifact';
+import { EXIT, type CommandResult, type CommandSpec } from './command.js';
+import { doctor } from './commands/doctor.js';
+import { plannedCommands } from './commands/planned.js';
+import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
+import { createStyle, processIO, type CliIO } from './io.js';
+
+export const COMMANDS: readonly CommandSpec<unknown>[] = [doctor as CommandSpec<unknown>, ...plannedCommands];
+
+export function cliVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+interface Failure {
+  readonly code: string;
+  readonly message: string;
+  readonly hint: string;
+}
+
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Finds the command named by the leading words of argv (`source fetch`, `doctor`). */
+function findCommand(argv: readonly string[]): { spec: CommandSpec<unknown>; rest: string[] } | null {
+  for (const n of [2, 1]) {
+    const head = argv.slice(0, n);
+    if (head.length < n || head.some((w) => w.startsWith('-'))) continue;
+    const spec = COMMANDS.find((c) => c.name === head.join(' '));
+    if (spec) return { spec, rest: argv.slice(n) };
+  }
+  return null;
+}
+
+function groupOf(word: string): CommandSpec<unknown>[] {
+  return COMMANDS.filter((c) => c.name.startsWith(`${word} `));
+}
+
+function emit(io: CliIO, json: boolean, command: string | null, result: CommandResult): number {
+  if (json) io.stdout.write(JSON.stringify({ outcome: result.outcome, command, ...result.data }) + '\n');
+  return result.exitCode;
+}
+
+function failure(io: CliIO, json: boolean, command: string | null, exitCode: number, f: Failure, noColor: boolean): number {
+  if (json) return emit(io, true, command, { exitCode, outcome: 'error', data: { error: f } });
+  const style = createStyle(io, noColor, 'stderr');
+  io.stderr.write(`${style.bad('error')} [${f.code}]: ${f.message}\n  ${style.dim('hint:')} ${f.hint}\n`);
+  return exitCode;
+}
+
+/**
+ * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
+ * failed, 2 usage error or command not available. Never calls process.exit.
+ */
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+  const json = argv.includes('--json');
+  const noColor = argv.includes('--no-color');
+  const version = cliVersion();
+
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
+    io.stdout.write(topHelp(COMMANDS, version));
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: null, version }) + '\n' : `${version}\n`);
+    return EXIT.ok;
+  }
+  const helpFor = argv[0] === 'help' ? argv.slice(1) : null;
+  const found = findCommand(helpFor ?? argv);
+  if (!found) {
+    const group = groupOf(argv[0]);
+    if (group.length && !helpFor) {
+      const names = group.map((c) => c.name).join(', ');
+      const asked = argv[1] && !argv[1].startsWith('-') ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
+      if (argv.includes('--help') || argv.includes('-h')) {
+        io.stdout.write(group.map((c) => commandHelp(c)).join('\n'));
+        return EXIT.ok;
+      }
+      return failure(io, json, argv[0], EXIT.usage, { code: 'CPY_CLI_USAGE', message: asked, hint: `one of: ${names}` }, noColor);
+    }
+    const word = (helpFor ?? argv)[0];
+    return failure(
+      io,
+      json,
+      null,
+      EXIT.usage,
+      { code: 'CPY_CLI_USAGE', message: `unknown command '${word}'`, hint: 'run `cpy --help` to list the commands' },
+      noColor,
+    );
+  }
+  const { spec, rest } = found;
+  if (helpFor || rest.includes('--help') || rest.includes('-h')) {
+    io.stdout.write(commandHelp(spec));
+    return EXIT.ok;
+  }
+  if (!spec.run) {
+    return failure(
+      io,
+      json,
+      spec.name,
+      EXIT.usage,
+      {
+        code: 'CPY_CLI_NOT_AVAILABLE',
+        message: `\`cpy ${spec.name}\` is not available in cpy ${version} yet`,
+        hint: `it is planned (${spec.plannedFor}); \`cpy --help\` lists what this version can do`,
+      },
+      noColor,
+    );
+  }
+
+  let input: unknown;
+  try {
+    const options = { ...spec.options, ...GLOBAL_OPTIONS };
+    const parsed = parseArgs({
+      args: [...rest],
+      options: Object.fromEntries(
+        Object.entries(options).map(([k, o]) => [k, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    });
+    const values = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => !(k in GLOBAL_OPTIONS)));
+    const checked = spec.schema.safeParse({ values, positionals: parsed.positionals });
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      const where = issue.path.filter((p) => p !== 'values').join('.');
+      throw new UsageError(
+        `${where && where !== 'positionals' ? `--${where}: ` : ''}${issue.message}`,
+        `run \`cpy ${spec.name} --help\``,
+      );
+    }
+    input = checked.data;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      return failure(io, json, spec.name, EXIT.usage, { code: 'CPY_CLI_USAGE', message: error.message, hint: error.hint }, noColor);
+    }
+    const message = (error as Error).message.replace(/\. To specify a positional.*$/s, '');
+    return failure(io, json, spec.name, EXIT.usage, { code: 'CPY_CLI_USAGE', message, hint: `run \`cpy ${spec.name} --help\`` }, noColor);
+  }
+
+  const stderrStyle = createStyle(io, noColor, 'stderr');
+  try {
+    const result = await spec.run({
+      input,
+      io,
+      json,
+      style: createStyle(io, noColor, 'stdout'),
+      log: (line) => io.stderr.write(`${stderrStyle.dim('cpy')} ${line}\n`),
+    });
+    return emit(io, json, spec.name, result);
+  } catch (error) {
+    if (isCpyError(error)) {
+      return failure(io, json, spec.name, EXIT.failure, { code: error.code, message: error.message, hint: error.hint }, noColor);
+    }
+    return failure(
+      io,
+      json,
+      spec.name,
+      EXIT.failure,
+      {
+        code: 'CPY_CLI_INTERNAL',
+        message: (error as Error)?.message ?? String(error),
+        hint: 'this is a bug in cpy; please report it with the command you ran',
+      },
+      noColor,
+    );
+  }
+}

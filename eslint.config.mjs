@@ -1,0 +1,69 @@
+import nx from '@nx/eslint-plugin';
+
+/**
+ * Module boundaries (see README, "Architecture"):
+ * - apps compose libraries; libraries never import apps;
+ * - `artifact` is the shared base and imports no other cpy library;
+ * - `install` imports only `artifact` and stays light: no OpenPGP, no Sigstore,
+ *   no process spawning of build tools, no GitHub client;
+ * - `build` and `publish` never import each other;
+ * - the test harness is for tests only.
+ */
+const LIGHT_INSTALL_BANS = ['openpgp', '@sigstore/*', 'execa', '@octokit/*', 'nx', '@nx/*', 'tar'];
+
+function constraints({ tests }) {
+  const harness = tests ? ['type:test-harness'] : [];
+  return [
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', ...harness] },
+    { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', ...harness] },
+    { sourceTag: 'type:test-harness', onlyDependOnLibsWithTags: ['scope:artifact'] },
+    { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:test-harness'] },
+    { sourceTag: 'scope:artifact', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
+    {
+      sourceTag: 'scope:install',
+      onlyDependOnLibsWithTags: ['scope:artifact', ...harness],
+      bannedExternalImports: LIGHT_INSTALL_BANS,
+    },
+    { sourceTag: 'scope:build', notDependOnLibsWithTags: ['scope:publish', 'type:app'] },
+    { sourceTag: 'scope:publish', notDependOnLibsWithTags: ['scope:build', 'type:app'] },
+  ];
+}
+
+const boundaries = (tests) => [
+  'error',
+  {
+    enforceBuildableLibDependency: true,
+    allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+    depConstraints: constraints({ tests }),
+  },
+];
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  ...nx.configs['flat/javascript'],
+  { ignores: ['**/dist', '**/out-tsc', '**/node_modules', '**/test-output', '.cpy/**'] },
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.mjs', '**/*.cjs'],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(false),
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['**/*.spec.ts', '**/__tests__/**/*.ts', '**/test/**/*.ts'],
+    rules: { '@nx/enforce-module-boundaries': boundaries(true) },
+  },
+  {
+    // Library code never prints and never exits: only apps render.
+    files: ['libs/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/__tests__/**'],
+    rules: {
+      'no-console': 'error',
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'exit', message: 'Libraries throw CpyError; only apps exit.' },
+      ],
+    },
+  },
+];

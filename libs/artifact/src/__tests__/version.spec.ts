@@ -1,0 +1,40 @@
+import { describe, expect, it } from '@jest/globals';
+import { CpyError, isCpyError, parseVersion } from '../index.js';
+
+describe('parseVersion', () => {
+  it('reads final and pre-release versions the way python.org lays them out', () => {
+    expect(parseVersion('3.13.5')).toMatchObject({ line: '3.13', directory: '3.13.5', pre: null });
+    expect(parseVersion('3.14.0rc2')).toMatchObject({
+      major: 3,
+      minor: 14,
+      micro: 0,
+      line: '3.14',
+      directory: '3.14.0',
+      pre: { kind: 'rc', number: 2 },
+    });
+    expect(parseVersion('3.15.0a1')?.pre).toEqual({ kind: 'a', number: 1 });
+  });
+
+  it('rejects what is not a release version', () => {
+    for (const bad of ['3.13', '3.13.5.1', 'v3.13.5', '3.13.05', '3.13.5-rc1', '3.13.5$(id)', '']) {
+      expect(parseVersion(bad)).toBeNull();
+    }
+  });
+});
+
+describe('CpyError', () => {
+  it('carries a code, a hint and a cause, and serialises without the stack', () => {
+    const cause = new Error('ECONNRESET');
+    const err = new CpyError('CPY_TEST_THING', 'the thing failed', { hint: 'try again', cause, details: { n: 1 } });
+    expect(isCpyError(err, 'CPY_TEST_THING')).toBe(true);
+    expect(isCpyError(err, 'CPY_OTHER')).toBe(false);
+    expect(isCpyError(new Error('x'))).toBe(false);
+    expect(err.cause).toBe(cause);
+    expect(JSON.parse(JSON.stringify(err))).toEqual({
+      code: 'CPY_TEST_THING',
+      message: 'the thing failed',
+      hint: 'try again',
+      details: { n: 1 },
+    });
+  });
+});

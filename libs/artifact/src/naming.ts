@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { parseVersion, pythonVersionSchema } from './version.js';
+
+export type Compression = 'gzip' | 'zstd';
+
+const EXTENSION: Record<Compression, string> = { gzip: 'tgz', zstd: 'tar.zst' };
+
+/** An OS id as /etc/os-release spells it (`debian`, `ubuntu`), plus its version (`12`, `20.04`). */
+const osIdSchema = z.string().regex(/^[a-z][a-z0-9]*$/, 'expected a lower-case os id such as debian');
+const osVersionSchema = z.string().regex(/^[0-9][0-9.]*$/, 'expected an os version such as 12 or 20.04');
+
+export const artifactNameSchema = z.object({
+  version: pythonVersionSchema,
+  os: osIdSchema,
+  osVersion: osVersionSchema,
+  build: z.number().int().min(1).max(9999),
+  compression: z.enum(['gzip', 'zstd']).default('gzip'),
+});
+
+export type ArtifactNameParts = z.input<typeof artifactNameSchema>;
+
+/**
+ * `cpython-<version>-<os><osversion>-build<N>.tgz`, e.g.
+ * `cpython-3.13.5-debian12-build1.tgz` (`.tar.zst` for zstd).
+ */
+export function artifactFileName(parts: ArtifactNameParts): string {
+  const p = artifactNameSchema.parse(parts);
+  return `cpython-${p.version}-${p.os}${p.osVersion}-build${p.build}.${EXTENSION[p.compression]}`;
+}
+
+/** The checksum file that sits beside an artifact: `<name>.sha256`. */
+export function checksumFileName(artifactName: string): string {
+  return `${artifactName}.sha256`;
+}
+
+const NAME_RE = /^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$/;
+
+/** Reads an artifact file name back into its parts; null when it does not follow the scheme. */
+export function parseArtifactFileName(name: string): Required<ArtifactNameParts> | null {
+  const m = NAME_RE.exec(name);
+  if (!m) return null;
+  const [, version, os, osVersion, build, ext] = m;
+  if (!parseVersion(version)) return null;
+  return {
+    version,
+    os,
+    osVersion,
+    build: Number(build),
+    compression: ext === 'tgz' ? 'gzip' : 'zstd',
+  };
+}
+
+/** A line `sha256sum -c` accepts: `<64 hex>  <name>` (two spaces: text mode). */
+export function formatChecksumLine(sha256: string, fileName: string): string {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new TypeError(`not a sha256 hex digest: ${sha256}`);
+  if (/[\n\\]/.test(fileName)) throw new TypeError(`file name not representable in a checksum file: ${fileName}`);
+  return `${sha256}  ${fileName}\n`;
+}
+
+/** Parses the first line of a `.sha256` file (`<hex>  <name>` or `<hex> *<name>`, or a bare digest). */
+export function parseChecksumLine(text: string): { sha256: string; fileName: string | null } | null {
+  const line = text.split('\n', 1)[0].trim();
+  const m = /^([0-9a-fA-F]{64})(?:\s+\*?(\S.*))?$/.exec(line);
+  if (!m) return null;
+  return { sha256: m[1].toLowerCase(), fileName: m[2] ?? null };
+}

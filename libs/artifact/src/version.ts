@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/**
+ * A CPython release version as python.org names it: `3.13.5`, `3.14.0rc2`,
+ * `3.14.0a1`, `3.14.0b3`.
+ */
+export interface PythonVersion {
+  /** The version string exactly as given, e.g. `3.14.0rc2`. */
+  readonly full: string;
+  readonly major: number;
+  readonly minor: number;
+  readonly micro: number;
+  /** Pre-release tag and number, e.g. `{ kind: 'rc', number: 2 }`. */
+  readonly pre: { readonly kind: 'a' | 'b' | 'rc'; readonly number: number } | null;
+  /** `3.13`: the release line. */
+  readonly line: string;
+  /** `3.13.5`: the directory python.org keeps the files in (no pre-release tag). */
+  readonly directory: string;
+}
+
+const VERSION_RE = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:(a|b|rc)(0|[1-9]\d{0,2}))?$/;
+
+export const pythonVersionSchema = z
+  .string()
+  .regex(VERSION_RE, 'expected a CPython release version such as 3.13.5 or 3.14.0rc2');
+
+/** Parses a version; returns null when the text is not a CPython release version. */
+export function parseVersion(text: string): PythonVersion | null {
+  const m = VERSION_RE.exec(text);
+  if (!m) return null;
+  const [, major, minor, micro, kind, num] = m;
+  return {
+    full: text,
+    major: Number(major),
+    minor: Number(minor),
+    micro: Number(micro),
+    pre: kind ? { kind: kind as 'a' | 'b' | 'rc', number: Number(num) } : null,
+    line: `${major}.${minor}`,
+    directory: `${major}.${minor}.${micro}`,
+  };
+}

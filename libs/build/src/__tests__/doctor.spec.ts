@@ -1,0 +1,138 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { checkBuildHost, type Exec } from '../index.js';
+
+const DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n';
+const FEDORA = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n';
+const GENTOO = 'NAME=Gentoo\nID=gentoo\n';
+
+/** A pretend builder: which programs exist, which headers the preprocessor finds. */
+function fakeBuilder(opts: { osRelease: string; programs: string[]; headers: string[]; pkgConfig?: string[] }): Exec {
+  return async (file, args, options = {}) => {
+    if (file === 'cat' && args[0] === '/etc/os-release') return { exitCode: 0, stdout: opts.osRelease, stderr: '' };
+    if (!opts.programs.includes(file)) return { exitCode: 127, stdout: '', stderr: `${file}: command not found` };
+    if (args[0] === '--version') return { exitCode: 0, stdout: `${file} 1.0\n`, stderr: '' };
+    if (file === 'cc' && args[0] === '-E') {
+      const wanted = [...(options.input ?? '').matchAll(/#include <([^>]+)>/g)].map((m) => m[1]);
+      const absent = wanted.find((h) => !opts.headers.includes(h));
+      return absent
+        ? { exitCode: 1, stdout: '', stderr: `<stdin>:1:10: fatal error: ${absent}: No such file or directory\n` }
+        : { exitCode: 0, stdout: '', stderr: '' };
+    }
+    if (file === 'pkg-config' && args[0] === '--modversion') {
+      return (opts.pkgConfig ?? []).includes(args[1])
+        ? { exitCode: 0, stdout: '8.6\n', stderr: '' }
+        : { exitCode: 1, stdout: '', stderr: '' };
+    }
+    throw new Error(`unexpected command ${file} ${args.join(' ')}`);
+  };
+}
+
+const ALL_HEADERS = [
+  'openssl/ssl.h',
+  'sqlite3.h',
+  'uuid/uuid.h',
+  'lzma.h',
+  'bzlib.h',
+  'ffi.h',
+  'zlib.h',
+  'stdio.h',
+  'readline/readline.h',
+  'ncurses.h',
+  'gdbm.h',
+];
+const TOOLS = ['cc', 'make', 'pkg-config', 'xz'];
+const plenty = async () => 50 * 1024 ** 3;
+
+describe('checkBuildHost', () => {
+  it('reports a complete builder as ok with nothing to install', async () => {
+    const report = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }),
+      freeBytes: plenty,
+    });
+    expect(report.ok).toBe(true);
+    expect(report.missing).toEqual({ critical: [], optional: [] });
+    expect(report.fix).toBeNull();
+    expect(report.os).toMatchObject({ id: 'debian', versionId: '12', family: 'debian' });
+  });
+
+  it('names the missing module and the exact Debian packages that provide it', async () => {
+    const report = await checkBuildHost({
+      exec: fakeBuilder({
+        osRelease: DEBIAN,
+        programs: TOOLS,
+        headers: ALL_HEADERS.filter((h) => h !== 'openssl/ssl.h' && h !== 'gdbm.h'),
+      }),
+      freeBytes: plenty,
+    });
+    expect(report.ok).toBe(false);
+    expect(report.missing).toEqual({ critical: ['ssl'], optional: ['dbm', 'tkinter'] });
+    const ssl = report.checks.find((c) => c.id === 'ssl');
+    expect(ssl).toMatchObject({ ok: false, packages: ['libssl-dev'] });
+    expect(ssl?.detail).toMatch(/openssl\/ssl.h: No such file/);
+    expect(report.fix?.command).toBe('apt-get install -y libssl-dev libgdbm-dev libgdbm-compat-dev tk-dev');
+  });
+
+  it('missing optional modules alone do not fail the check', async () => {
+    const report = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS.filter((h) => h !== 'ncurses.h') }),
+      freeBytes: plenty,
+    });
+    expect(report.ok).toBe(true);
+    expect(report.missing.optional).toEqual(['curses', 'tkinter']);
+  });
+
+  it('without a compiler, says so for every header instead of blaming the headers', async () => {
+    const report = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: DEBIAN, programs: ['make', 'xz'], headers: [] }),
+      freeBytes: plenty,
+    });
+    expect(report.missing.critical).toEqual(
+      expect.arrayContaining(['cc', 'pkg-config', 'ssl', 'zlib', 'readline']),
+    );
+    expect(report.checks.find((c) => c.id === 'zlib')?.detail).toMatch(/without a C compiler/);
+    expect(report.fix?.packages).toEqual(expect.arrayContaining(['gcc', 'libc6-dev', 'pkg-config', 'zlib1g-dev']));
+  });
+
+  it('uses the package names of the system family, and library names where it has none', async () => {
+    const fedora = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: FEDORA, programs: TOOLS, headers: ALL_HEADERS.filter((h) => h !== 'ffi.h') }),
+      freeBytes: plenty,
+    });
+    expect(fedora.fix?.command).toBe('dnf install -y libffi-devel tk-devel');
+
+    const gentoo = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: GENTOO, programs: TOOLS, headers: ALL_HEADERS.filter((h) => h !== 'ffi.h') }),
+      freeBytes: plenty,
+    });
+    expect(gentoo.fix).toBeNull();
+    expect(gentoo.checks.find((c) => c.id === 'ctypes')?.what).toMatch(/libffi.*ffi\.h/);
+  });
+
+  it('fails on too little free disk and says how much is needed', async () => {
+    const report = await checkBuildHost({
+      exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }),
+      buildDir: '/srv/build',
+      freeBytes: async () => 1024 ** 3,
+    });
+    expect(report.ok).toBe(false);
+    expect(report.missing.critical).toEqual(['disk']);
+    expect(report.checks.find((c) => c.id === 'disk')?.detail).toBe('1.0 GiB free at /srv/build (3.0 GiB needed)');
+  });
+
+  it('on this host, agrees with the header files actually installed', async () => {
+    const report = await checkBuildHost({ minFreeBytes: 1 });
+    const installed = (rel: string) =>
+      ['/usr/include', '/usr/include/x86_64-linux-gnu', '/usr/include/aarch64-linux-gnu'].some((d) =>
+        existsSync(`${d}/${rel}`),
+      );
+    const byId = new Map(report.checks.map((c) => [c.id, c.ok]));
+    expect(byId.get('cc')).toBe(true); // the machine's own gcc
+    expect(byId.get('disk')).toBe(true);
+    expect(byId.get('zlib')).toBe(installed('zlib.h'));
+    expect(byId.get('sqlite3')).toBe(installed('sqlite3.h'));
+    expect(byId.get('bz2')).toBe(installed('bzlib.h'));
+    expect(byId.get('uuid')).toBe(installed('uuid/uuid.h'));
+    expect(byId.get('lzma')).toBe(installed('lzma.h'));
+  });
+});

@@ -1,0 +1,157 @@
+import { statfs } from 'node:fs/promises';
+import { hostExec, type Exec } from './exec.js';
+import { parseOsRelease, type OsInfo } from './os-release.js';
+import { BUILD_REQUIREMENTS, type Probe, type Requirement } from './requirements.js';
+
+export interface CheckResult {
+  readonly id: string;
+  readonly kind: 'tool' | 'module' | 'disk';
+  readonly critical: boolean;
+  readonly ok: boolean;
+  /** What was found, or why the check failed (first line of the compiler's complaint...). */
+  readonly detail: string;
+  /** The packages that provide it on this system's family; empty when unknown. */
+  readonly packages: readonly string[];
+  /** What it is, in words that work on any system. */
+  readonly what: string;
+}
+
+export interface BuildHostReport {
+  /** True when nothing critical is missing. */
+  readonly ok: boolean;
+  readonly os: OsInfo;
+  readonly checks: readonly CheckResult[];
+  /** Ids of missing critical requirements (then optional ones). */
+  readonly missing: { readonly critical: readonly string[]; readonly optional: readonly string[] };
+  /**
+   * What to install to fix everything missing, when cpy knows this system's
+   * package names: `apt-get install -y ...`. Null when nothing is missing or the
+   * system is unknown (then each check's `what` says which library is missing).
+   */
+  readonly fix: { readonly packages: readonly string[]; readonly command: string } | null;
+}
+
+export interface CheckBuildHostOptions {
+  /** Runs programs on the builder; defaults to this host. */
+  readonly exec?: Exec;
+  /** The directory the build will use; its filesystem needs `minFreeBytes`. Default: the cwd. */
+  readonly buildDir?: string;
+  /** Default 3 GiB: a source tree, its objects, the install tree and the artifact. */
+  readonly minFreeBytes?: number;
+  /** Free bytes at `buildDir`; defaults to statfs on this host. */
+  readonly freeBytes?: (dir: string) => Promise<number>;
+  /** The C compiler to probe with (the build's CC); default `cc`. */
+  readonly cc?: string;
+}
+
+export const DEFAULT_MIN_FREE_BYTES = 3 * 1024 ** 3;
+
+const INSTALL_COMMAND: Record<Exclude<OsInfo['family'], 'unknown'>, string> = {
+  debian: 'apt-get install -y',
+  rhel: 'dnf install -y',
+  alpine: 'apk add',
+};
+
+async function hostFreeBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+function firstLine(text: string): string {
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l.length > 0) ?? ''
+  );
+}
+
+async function runProbe(exec: Exec, probe: Probe, cc: string): Promise<{ ok: boolean; detail: string }> {
+  switch (probe.kind) {
+    case 'program': {
+      const r = await exec(probe.program, ['--version']);
+      return r.exitCode === 0
+        ? { ok: true, detail: firstLine(r.stdout) || firstLine(r.stderr) || 'found' }
+        : { ok: false, detail: r.exitCode === 127 ? `${probe.program} not found` : firstLine(r.stderr) };
+    }
+    case 'headers': {
+      const r = await exec(cc, ['-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
+      if (r.exitCode === 0) return { ok: true, detail: 'headers found' };
+      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)` };
+      const error = r.stderr.split('\n').find((l) => /error/.test(l)) ?? firstLine(r.stderr);
+      return { ok: false, detail: error.replace(/^<stdin>:\d+:\d+:\s*/, '').trim() };
+    }
+    case 'pkg-config': {
+      const r = await exec('pkg-config', ['--modversion', probe.module]);
+      if (r.exitCode === 0) return { ok: true, detail: `${probe.module} ${firstLine(r.stdout)}` };
+      if (r.exitCode === 127) return { ok: false, detail: 'cannot check without pkg-config' };
+      return { ok: false, detail: `pkg-config has no module ${probe.module}` };
+    }
+  }
+}
+
+async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string): Promise<CheckResult> {
+  const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
+  const { ok, detail } = await runProbe(exec, probe, cc);
+  const packages = os.family === 'unknown' ? [] : req.packages[os.family];
+  return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
+}
+
+function formatBytes(n: number): string {
+  return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+/**
+ * Checks that a builder has what building CPython needs: compiler and tools,
+ * the development headers behind the critical modules (ssl, sqlite3, uuid,
+ * lzma, bz2, ctypes, zlib, readline) and the optional ones (curses, dbm,
+ * tkinter), and free disk. Never throws for a missing requirement: the report
+ * says what is missing and which packages provide it.
+ */
+export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promise<BuildHostReport> {
+  const exec = options.exec ?? hostExec;
+  const cc = options.cc ?? 'cc';
+  const buildDir = options.buildDir ?? process.cwd();
+  const minFree = options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+
+  const osText = await exec('cat', ['/etc/os-release']);
+  const os = parseOsRelease(osText.exitCode === 0 ? osText.stdout : '');
+
+  const [checks, disk] = await Promise.all([
+    Promise.all(BUILD_REQUIREMENTS.map((req) => checkRequirement(exec, req, os, cc))),
+    (options.freeBytes ?? hostFreeBytes)(buildDir).then(
+      (free): CheckResult => ({
+        id: 'disk',
+        kind: 'disk',
+        critical: true,
+        ok: free >= minFree,
+        detail: `${formatBytes(free)} free at ${buildDir} (${formatBytes(minFree)} needed)`,
+        packages: [],
+        what: `${formatBytes(minFree)} of free disk space for the build directory`,
+      }),
+      (error: unknown): CheckResult => ({
+        id: 'disk',
+        kind: 'disk',
+        critical: true,
+        ok: false,
+        detail: `cannot read free space at ${buildDir}: ${(error as Error).message}`,
+        packages: [],
+        what: 'a readable build directory',
+      }),
+    ),
+  ]);
+  const all = [...checks, disk];
+  const missingCritical = all.filter((c) => !c.ok && c.critical);
+  const missingOptional = all.filter((c) => !c.ok && !c.critical);
+  const packages = [...new Set([...missingCritical, ...missingOptional].flatMap((c) => c.packages))];
+  return {
+    ok: missingCritical.length === 0,
+    os,
+    checks: all,
+    missing: { critical: missingCritical.map((c) => c.id), optional: missingOptional.map((c) => c.id) },
+    fix:
+      packages.length > 0 && os.family !== 'unknown'
+        ? { packages, command: `${INSTALL_COMMAND[os.family]} ${packages.join(' ')}` }
+        : null,
+  };
+}

@@ -1,0 +1,42 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from '@jest/globals';
+import { compareGlibcVersions, detectHost, glibcSatisfies } from '../index.js';
+
+describe('detectHost', () => {
+  it('on this machine, agrees with uname and ldd', () => {
+    const host = detectHost();
+    expect(host.os).toBe('linux');
+    expect(host.arch).toBe(execFileSync('uname', ['-m'], { encoding: 'utf8' }).trim());
+    const ldd = execFileSync('ldd', ['--version'], { encoding: 'utf8' });
+    const version = /(\d+\.\d+)\s*$/m.exec(ldd.split('\n')[0])?.[1];
+    expect(host).toMatchObject({ libc: 'glibc', glibcVersion: version });
+  });
+
+  it('recognises musl and non-Linux hosts', () => {
+    expect(detectHost({ platform: 'linux', arch: 'arm64', report: () => ({ header: {} }), hasMuslLoader: () => true })).toEqual(
+      { os: 'linux', arch: 'aarch64', libc: 'musl', glibcVersion: null },
+    );
+    expect(detectHost({ platform: 'darwin', arch: 'arm64' })).toEqual({
+      os: 'darwin',
+      arch: 'aarch64',
+      libc: 'unknown',
+      glibcVersion: null,
+    });
+  });
+});
+
+describe('glibc floors', () => {
+  it('compares versions numerically, not as text', () => {
+    expect(compareGlibcVersions('2.31', '2.36')).toBe(-1);
+    expect(compareGlibcVersions('2.100', '2.36')).toBe(1);
+    expect(compareGlibcVersions('2.36', '2.36.0')).toBe(0);
+  });
+
+  it('a host runs binaries whose floor is at or below its glibc, never above', () => {
+    const bullseye = { os: 'linux' as const, arch: 'x86_64', libc: 'glibc' as const, glibcVersion: '2.31' };
+    expect(glibcSatisfies(bullseye, '2.31')).toBe(true);
+    expect(glibcSatisfies(bullseye, '2.17')).toBe(true);
+    expect(glibcSatisfies(bullseye, '2.35')).toBe(false);
+    expect(glibcSatisfies({ ...bullseye, libc: 'musl', glibcVersion: null }, '2.17')).toBe(false);
+  });
+});

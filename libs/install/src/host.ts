@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+
+/** The machine an artifact is about to be installed on. */
+export interface HostPlatform {
+  /** `linux`, `darwin`... as Node names it. */
+  readonly os: NodeJS.Platform;
+  /** Architecture in the names artifacts use (`uname -m`): `x86_64`, `aarch64`... */
+  readonly arch: string;
+  readonly libc: 'glibc' | 'musl' | 'unknown';
+  /** `2.36` on Debian 12; null unless libc is glibc. */
+  readonly glibcVersion: string | null;
+}
+
+const ARCH: Readonly<Record<string, string>> = {
+  x64: 'x86_64',
+  arm64: 'aarch64',
+  arm: 'armv7l',
+  ia32: 'i686',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loong64: 'loongarch64',
+};
+
+export interface DetectHostOptions {
+  /** Defaults to Node's own diagnostic report, which reads the running glibc. */
+  readonly report?: () => { header?: { glibcVersionRuntime?: string } };
+  readonly platform?: NodeJS.Platform;
+  readonly arch?: string;
+  /** Defaults to checking for the musl dynamic loader. */
+  readonly hasMuslLoader?: () => boolean;
+}
+
+function muslLoaderPresent(): boolean {
+  return ['x86_64', 'aarch64', 'armhf', 'i386', 'ppc64le', 's390x', 'riscv64'].some((a) =>
+    existsSync(`/lib/ld-musl-${a}.so.1`),
+  );
+}
+
+/** Reads the host's OS, architecture and C library (no processes, no network). */
+export function detectHost(options: DetectHostOptions = {}): HostPlatform {
+  const os = options.platform ?? process.platform;
+  const nodeArch = options.arch ?? process.arch;
+  const arch = ARCH[nodeArch] ?? nodeArch;
+  if (os !== 'linux') return { os, arch, libc: 'unknown', glibcVersion: null };
+  const report = (options.report ?? (() => process.report.getReport() as never))();
+  const glibc = report.header?.glibcVersionRuntime;
+  if (glibc) return { os, arch, libc: 'glibc', glibcVersion: glibc };
+  return { os, arch, libc: (options.hasMuslLoader ?? muslLoaderPresent)() ? 'musl' : 'unknown', glibcVersion: null };
+}
+
+/** Compares dotted versions numerically: `2.31` < `2.36` < `2.100`. */
+export function compareGlibcVersions(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+/**
+ * Whether binaries whose newest glibc symbol is `floor` run on this host:
+ * glibc is backward compatible, so any host glibc at or above the floor works.
+ */
+export function glibcSatisfies(host: HostPlatform, floor: string): boolean {
+  return host.libc === 'glibc' && host.glibcVersion !== null && compareGlibcVersions(host.glibcVersion, floor) >= 0;
+}

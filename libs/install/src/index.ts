@@ -1,0 +1,2 @@
+export { compareGlibcVersions, detectHost, glibcSatisfies } from './host.js';
+export type { DetectHostOptions, HostPlatform } from './host.js';

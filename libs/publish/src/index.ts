@@ -1,0 +1,1 @@
+export { parseReleaseTag, releaseTag } from './tag.js';

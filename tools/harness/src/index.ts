@@ -1,0 +1,12 @@
+export { fixtureChecksums, fixturesDir, repoRoot } from './paths.js';
+export { startPythonMirror } from './mirror.js';
+export type { Fault, MirrorOptions, MirrorRequest, PythonMirror } from './mirror.js';
+export {
+  BASE_IMAGES,
+  SETUP_SCRIPT,
+  detectContainerEngine,
+  requireBaseImage,
+  requireContainerEngine,
+  startContainer,
+} from './containers.js';
+export type { BaseImage, ContainerEngine, EngineName, RunningContainer } from './containers.js';
