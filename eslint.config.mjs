@@ -55,6 +55,23 @@ export default [
     rules: { '@nx/enforce-module-boundaries': boundaries(true) },
   },
   {
+    // Also by name, so the ban holds before a banned package is even installed.
+    files: ['libs/install/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: LIGHT_INSTALL_BANS,
+              message: '@cpy/install stays light: no OpenPGP, Sigstore, build tooling or GitHub client.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Library code never prints and never exits: only apps render.
     files: ['libs/*/src/**/*.ts'],
     ignores: ['**/*.spec.ts', '**/__tests__/**'],

@@ -5,7 +5,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  testMatch: ['<rootDir>/src/**/*.spec.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json'],
   transform: {
@@ -23,4 +23,15 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironmentOptions: { customExportConditions: ['@cpy/source', 'node', 'node-addons'] },
   clearMocks: true,
+};
+
+/**
+ * Integration suites (`test/**\/*.spec.ts`, target `integration`): real
+ * containers, npm, the built CLI. Not cached, run one file at a time.
+ */
+module.exports.integration = {
+  ...module.exports,
+  testMatch: ['<rootDir>/test/**/*.spec.ts'],
+  testTimeout: 15 * 60 * 1000,
+  maxWorkers: 1,
 };

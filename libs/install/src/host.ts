@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 /** The machine an artifact is about to be installed on. */
 export interface HostPlatform {
   /** `linux`, `darwin`... as Node names it. */
-  readonly os: NodeJS.Platform;
+  readonly os: string;
   /** Architecture in the names artifacts use (`uname -m`): `x86_64`, `aarch64`... */
   readonly arch: string;
   readonly libc: 'glibc' | 'musl' | 'unknown';
@@ -25,7 +25,7 @@ const ARCH: Readonly<Record<string, string>> = {
 export interface DetectHostOptions {
   /** Defaults to Node's own diagnostic report, which reads the running glibc. */
   readonly report?: () => { header?: { glibcVersionRuntime?: string } };
-  readonly platform?: NodeJS.Platform;
+  readonly platform?: string;
   readonly arch?: string;
   /** Defaults to checking for the musl dynamic loader. */
   readonly hasMuslLoader?: () => boolean;

@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { repoRoot } from '@cpy/harness';
+
+const run = promisify(execFile);
+const root = repoRoot();
+
+/**
+ * @cpy/install is a library other tooling imports: pack it (with @cpy/artifact,
+ * which it depends on) exactly as it would be published, install the tarballs
+ * into a scratch project outside the repository, and use it from there.
+ */
+describe('the packed @cpy/install', () => {
+  let work: string;
+  let tarballs: { name: string; filename: string; files: { path: string }[] }[];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'cpy-pack-'));
+    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/install', '--json', '--pack-destination', work], {
+      cwd: root,
+    });
+    tarballs = JSON.parse(packed.stdout);
+    const consumer = join(work, 'consumer');
+    await run('mkdir', ['-p', consumer]);
+    await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    await run(
+      'npm',
+      ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs.map((t) => join(work, t.filename))],
+      { cwd: consumer },
+    );
+  }, 180_000);
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it('ships the compiled code and its types, not sources or tests', () => {
+    const install = tarballs.find((t) => t.name === '@cpy/install');
+    const paths = install?.files.map((f) => f.path) ?? [];
+    expect(paths).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/host.js']));
+    expect(paths.filter((p) => p.startsWith('src/') || /\.spec\.|tsbuildinfo/.test(p))).toEqual([]);
+  });
+
+  it('is importable from a project outside the repository, and works', async () => {
+    const consumer = join(work, 'consumer');
+    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install']);
+    await writeFile(
+      join(consumer, 'use.mjs'),
+      "import { detectHost, glibcSatisfies } from '@cpy/install';\n" +
+        'const host = detectHost();\n' +
+        "console.log(JSON.stringify({ host, runsDebian11Builds: glibcSatisfies(host, '2.31') }));\n",
+    );
+    const { stdout } = await run('node', ['use.mjs'], { cwd: consumer });
+    const uname = (await run('uname', ['-m'])).stdout.trim();
+    expect(JSON.parse(stdout)).toEqual({
+      host: expect.objectContaining({ os: 'linux', arch: uname, libc: 'glibc' }),
+      runsDebian11Builds: true,
+    });
+  });
+
+  it('type-checks in a strict TypeScript consumer (types resolve from the package)', async () => {
+    const consumer = join(work, 'consumer');
+    await writeFile(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, types: [] },
+        files: ['typed.ts'],
+      }),
+    );
+    await writeFile(
+      join(consumer, 'typed.ts'),
+      "import { detectHost, type HostPlatform } from '@cpy/install';\n" +
+        'const host: HostPlatform = detectHost();\n' +
+        'export const glibc: string | null = host.glibcVersion;\n',
+    );
+    await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).resolves.toBeDefined();
+
+    await writeFile(join(consumer, 'typed.ts'), "import { detectHost } from '@cpy/install';\nexport const n: number = detectHost().arch;\n");
+    await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).rejects.toMatchObject({
+      stdout: expect.stringMatching(/Type 'string' is not assignable to type 'number'/),
+    });
+  });
+});
