@@ -23,6 +23,7 @@ module.exports = {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironmentOptions: { customExportConditions: ['@cpy/source', 'node', 'node-addons'] },
   clearMocks: true,
+  reporters: ['default', [require.resolve('./tools/scripts/jest-tally-reporter.cjs'), { suite: 'unit' }]],
 };
 
 /**
@@ -34,4 +35,5 @@ module.exports.integration = {
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
   testTimeout: 15 * 60 * 1000,
   maxWorkers: 1,
+  reporters: ['default', [require.resolve('./tools/scripts/jest-tally-reporter.cjs'), { suite: 'integration' }]],
 };

@@ -1,0 +1,26 @@
+// Writes this Jest run's counts to <rootDir>/test-output/jest/<suite>-results.json.
+// test-output is a cached output of the test target, so a replay from the Nx
+// cache restores the counts too; scripts/test.sh adds them up for its last line.
+const { mkdirSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+
+class TallyReporter {
+  constructor(globalConfig, options) {
+    this.rootDir = globalConfig.rootDir;
+    this.suite = (options && options.suite) || 'unit';
+  }
+
+  onRunComplete(_contexts, results) {
+    const dir = join(this.rootDir, 'test-output', 'jest');
+    mkdirSync(dir, { recursive: true });
+    const tally = {
+      passed: results.numPassedTests,
+      failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
+      skipped: results.numPendingTests + results.numTodoTests,
+      suites: results.numTotalTestSuites,
+    };
+    writeFileSync(join(dir, `${this.suite}-results.json`), JSON.stringify(tally) + '\n');
+  }
+}
+
+module.exports = TallyReporter;

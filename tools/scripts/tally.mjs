@@ -1,0 +1,23 @@
+// Adds up the Jest counts every project wrote (tools/scripts/jest-tally-reporter.cjs)
+// and prints one closing line: "tests: N passed, N failed, N skipped".
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('../..', import.meta.url).pathname;
+const total = { passed: 0, failed: 0, skipped: 0 };
+const rows = [];
+for (const group of ['libs', 'apps', 'tools']) {
+  for (const project of readdirSync(join(root, group))) {
+    const dir = join(root, group, project, 'test-output', 'jest');
+    for (const suite of ['unit', 'integration']) {
+      const file = join(dir, `${suite}-results.json`);
+      if (!existsSync(file)) continue;
+      const t = JSON.parse(readFileSync(file, 'utf8'));
+      rows.push(`  ${`${group}/${project}`.padEnd(20)} ${suite.padEnd(12)} ${t.passed} passed, ${t.failed} failed`);
+      for (const k of Object.keys(total)) total[k] += t[k];
+    }
+  }
+}
+console.log(rows.join('\n'));
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exitCode = total.failed > 0 || total.passed === 0 ? 1 : 0;
