@@ -26,14 +26,3 @@ module.exports = {
   reporters: ['default', [require.resolve('./tools/scripts/jest-tally-reporter.cjs'), { suite: 'unit' }]],
 };
 
-/**
- * Integration suites (`test/**\/*.spec.ts`, target `integration`): real
- * containers, npm, the built CLI. Not cached, run one file at a time.
- */
-module.exports.integration = {
-  ...module.exports,
-  testMatch: ['<rootDir>/test/**/*.spec.ts'],
-  testTimeout: 15 * 60 * 1000,
-  maxWorkers: 1,
-  reporters: ['default', [require.resolve('./tools/scripts/jest-tally-reporter.cjs'), { suite: 'integration' }]],
-};

@@ -25,6 +25,8 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
 
 step "npm ci"
 npm ci --no-audit --no-fund --loglevel=error
+npm ls --all >/dev/null 2>npm-ls.err || { cat npm-ls.err >&2; die "the installed dependency tree is incomplete (npm ls --all)"; }
+rm -f npm-ls.err
 
 if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   step "containers: podman and base images"
