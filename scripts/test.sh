@@ -39,7 +39,7 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   fi
 fi
 
-rm -f {libs,apps,tools}/*/test-output/jest/*-results.json
+rm -f {libs,apps,tools}/*/test-output/integration/results.json
 status=0
 trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT
 

@@ -1,4 +1,4 @@
-// Writes this Jest run's counts to <rootDir>/test-output/jest/<suite>-results.json.
+// Writes this Jest run's counts to <rootDir>/test-output/<suite>/results.json.
 // test-output is a cached output of the test target, so a replay from the Nx
 // cache restores the counts too; scripts/test.sh adds them up for its last line.
 const { mkdirSync, writeFileSync } = require('node:fs');
@@ -11,7 +11,7 @@ class TallyReporter {
   }
 
   onRunComplete(_contexts, results) {
-    const dir = join(this.rootDir, 'test-output', 'jest');
+    const dir = join(this.rootDir, 'test-output', this.suite);
     mkdirSync(dir, { recursive: true });
     const tally = {
       passed: results.numPassedTests,
@@ -19,7 +19,7 @@ class TallyReporter {
       skipped: results.numPendingTests + results.numTodoTests,
       suites: results.numTotalTestSuites,
     };
-    writeFileSync(join(dir, `${this.suite}-results.json`), JSON.stringify(tally) + '\n');
+    writeFileSync(join(dir, 'results.json'), JSON.stringify(tally) + '\n');
   }
 }
 

@@ -8,9 +8,8 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 const rows = [];
 for (const group of ['libs', 'apps', 'tools']) {
   for (const project of readdirSync(join(root, group))) {
-    const dir = join(root, group, project, 'test-output', 'jest');
     for (const suite of ['unit', 'integration']) {
-      const file = join(dir, `${suite}-results.json`);
+      const file = join(root, group, project, 'test-output', suite, 'results.json');
       if (!existsSync(file)) continue;
       const t = JSON.parse(readFileSync(file, 'utf8'));
       rows.push(`  ${`${group}/${project}`.padEnd(20)} ${suite.padEnd(12)} ${t.passed} passed, ${t.failed} failed`);

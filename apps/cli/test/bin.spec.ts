@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from '@jest/globals';
+import { repoRoot } from '@cpy/harness';
+
+const run = promisify(execFile);
+
+/** Runs the installed `cpy` bin the way a user does (`npx cpy ...` from the repository). */
+async function cpy(args: string[], env: NodeJS.ProcessEnv = {}) {
+  try {
+    const { stdout, stderr } = await run('npx', ['--no-install', 'cpy', ...args], {
+      cwd: repoRoot(),
+      env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('the cpy bin (npx cpy), built', () => {
+  it('answers --version and --help with exit 0', async () => {
+    const version = await cpy(['--version']);
+    expect(version).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
+    const help = await cpy(['doctor', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Usage: cpy doctor \[options\]/);
+  });
+
+  it('doctor --json writes one JSON document to a real pipe, and its exit code matches the outcome', async () => {
+    const r = await cpy(['doctor', '--json', '--min-free-gb', '0']);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ command: 'doctor', outcome: expect.stringMatching(/^(success|error)$/) });
+    expect(r.code).toBe(doc.outcome === 'success' ? 0 : 1);
+  });
+
+  it('exits 2 for a usage error and for a command that is not available yet', async () => {
+    expect((await cpy(['doctor', '--nope'])).code).toBe(2);
+    const build = await cpy(['build', '3.13.5']);
+    expect(build.code).toBe(2);
+    expect(build.stderr).toMatch(/CPY_CLI_NOT_AVAILABLE/);
+    expect(build.stdout).toBe('');
+  });
+
+  it('pipes get no colour; FORCE_COLOR brings it back, NO_COLOR wins', async () => {
+    expect((await cpy(['doctor', '--min-free-gb', '0'])).stdout).not.toContain('\u001b[');
+    expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1' })).stdout).toContain('\u001b[');
+    expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1', NO_COLOR: '1' })).stdout).not.toContain('\u001b[');
+  });
+});
