@@ -6,6 +6,8 @@ export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
   readonly short?: string;
+  /** May be given more than once; the value is then a list. */
+  readonly multiple?: boolean;
   /** Shown in --help, e.g. `<path>`. */
   readonly valueName?: string;
   readonly description: string;

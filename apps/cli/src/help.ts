@@ -9,7 +9,7 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
 function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
   const rows = Object.entries(options).map(([name, o]) => [
     `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`,
-    o.description,
+    o.multiple ? `${o.description} (repeatable)` : o.description,
   ]);
   const width = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`);

@@ -4,10 +4,16 @@ import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
 import { doctor } from './commands/doctor.js';
 import { plannedCommands } from './commands/planned.js';
+import { sourceFetch, sourceVerify } from './commands/source.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
 import { createStyle, processIO, type CliIO } from './io.js';
 
-export const COMMANDS: readonly CommandSpec<unknown>[] = [doctor as CommandSpec<unknown>, ...plannedCommands];
+export const COMMANDS: readonly CommandSpec<unknown>[] = [
+  doctor as CommandSpec<unknown>,
+  sourceFetch as CommandSpec<unknown>,
+  sourceVerify as CommandSpec<unknown>,
+  ...plannedCommands,
+];
 
 export function cliVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -122,7 +128,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     const parsed = parseArgs({
       args: [...rest],
       options: Object.fromEntries(
-        Object.entries(options).map(([k, o]) => [k, o.short ? { type: o.type, short: o.short } : { type: o.type }]),
+        Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
       ),
       allowPositionals: true,
       strict: true,
@@ -133,7 +139,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       const issue = checked.error.issues[0];
       const where = issue.path.filter((p) => p !== 'values').join('.');
       throw new UsageError(
-        `${where && where !== 'positionals' ? `--${where}: ` : ''}${issue.message}`,
+        `${where && !where.startsWith('positionals') ? `--${where}: ` : ''}${issue.message}`,
         `run \`cpy ${spec.name} --help\``,
       );
     }
@@ -158,7 +164,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     return emit(io, json, spec.name, result);
   } catch (error) {
     if (isCpyError(error)) {
-      return failure(io, json, spec.name, EXIT.failure, { code: error.code, message: error.message, hint: error.hint }, noColor);
+      const exitCode = error.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
+      return failure(io, json, spec.name, exitCode, { code: error.code, message: error.message, hint: error.hint }, noColor);
     }
     return failure(
       io,

@@ -10,3 +10,7 @@ export {
   startContainer,
 } from './containers.js';
 export type { BaseImage, ContainerEngine, EngineName, RunningContainer } from './containers.js';
+export { startConnectProxy } from './proxy.js';
+export type { ConnectProxy } from './proxy.js';
+export { canMount, mountSmallDisk } from './disk.js';
+export type { SmallDisk } from './disk.js';

@@ -21,6 +21,8 @@ export interface MirrorRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingHttpHeaders;
+  /** When it arrived (Date.now()). */
+  readonly at: number;
 }
 
 export interface PythonMirror {
@@ -75,7 +77,7 @@ export async function startPythonMirror(options: MirrorOptions = {}): Promise<Py
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = decodeURIComponent(url.pathname);
-    requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
+    requests.push({ method: req.method ?? 'GET', path, headers: req.headers, at: Date.now() });
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'method not allowed\n');
     if (!path.startsWith('/ftp/python/')) return send(res, 404, 'not found\n');
     const rel = path.slice('/ftp/python/'.length).replace(/\/$/, '');

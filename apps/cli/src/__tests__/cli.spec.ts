@@ -57,6 +57,18 @@ describe('cpy command line', () => {
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
   });
 
+  it('validates source fetch/verify input before doing anything (exit 2)', async () => {
+    const version = await run(['source', 'fetch', '3.13', '--json']);
+    expect(version.code).toBe(2);
+    expect(JSON.parse(version.stdout).error).toMatchObject({ code: 'CPY_CLI_USAGE', message: expect.stringMatching(/^expected a CPython release version/) });
+    const pin = await run(['source', 'fetch', '3.13.5', '--sha256', 'abc']);
+    expect([pin.code, pin.stderr]).toEqual([2, expect.stringMatching(/--sha256: must be a sha256/)]);
+    expect((await run(['source', 'fetch'])).code).toBe(2);
+    expect((await run(['source', 'verify', 'a', 'b'])).code).toBe(2);
+    const named = await run(['source', 'verify', 'package.json']);
+    expect([named.code, named.stderr]).toEqual([2, expect.stringMatching(/cannot tell the version of package\.json/)]);
+  });
+
   it('says plainly that a planned command is not available (exit 2), never fakes it', async () => {
     const r = await run(['install', '3.13.5', '--json']);
     expect(r.code).toBe(2);

@@ -1,0 +1,210 @@
+import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/artifact';
+import { fetchSource, readUserKey, verifySource, type SourceVerification, type TrustedKey } from '@cpy/build';
+import { z } from 'zod';
+import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
+import { createProgress, formatBytes } from '../progress.js';
+import type { Style } from '../io.js';
+
+const sha256Schema = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a sha256 (64 hex digits)').transform((s) => s.toLowerCase());
+
+const TRUST_OPTIONS = {
+  'trusted-key': {
+    type: 'string',
+    multiple: true,
+    valueName: '<file>',
+    description: "an armored OpenPGP public key to trust besides the release manager's",
+  },
+  'allow-unsigned': {
+    type: 'boolean',
+    description: 'accept a source whose signature is missing (never one whose signature is wrong); recorded in the result',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+const trustValues = {
+  'trusted-key': z.array(z.string().min(1)).optional(),
+  'allow-unsigned': z.boolean().optional(),
+};
+
+async function loadKeys(io: CommandContext<unknown>['io'], files: readonly string[] | undefined): Promise<TrustedKey[]> {
+  return Promise.all((files ?? []).map((f) => readUserKey(resolve(io.cwd, f))));
+}
+
+function warnUnsigned(ctx: CommandContext<unknown>, allow: boolean | undefined): void {
+  if (allow) ctx.log('WARNING: --allow-unsigned: a source without a signature will be accepted, unverified; this is recorded.');
+}
+
+function verificationLines(v: SourceVerification, style: Style): string[] {
+  const lines: string[] = [`  sha256    ${v.sha256}`];
+  if (v.openpgp) {
+    const o = v.openpgp;
+    lines.push(`  OpenPGP   ${style.ok('good signature')} by ${o.signer} (${o.fingerprint}${o.keyOrigin === 'user' ? ', added with --trusted-key' : ''}), made ${o.signedAt.slice(0, 10)}`);
+  }
+  if (v.sigstore) {
+    const s = v.sigstore;
+    lines.push(`  Sigstore  ${style.ok('verified')}: ${s.identity} via ${s.issuer}, logged ${s.signedAt.slice(0, 10)} (Rekor entry ${s.logIndex})`);
+  }
+  if (v.method === 'unsigned') lines.push(`  ${style.bad('UNVERIFIED')}: no signature was checked (--allow-unsigned)`);
+  for (const w of v.warnings) if (v.method !== 'unsigned' || !/NOT verified/.test(w)) lines.push(`  ${style.warn('warning')}: ${w}`);
+  return lines;
+}
+
+const fetchSchema = z
+  .object({
+    values: z.object({
+      mirror: z.array(z.string().min(1)).optional(),
+      'cache-dir': z.string().min(1).optional(),
+      output: z.string().min(1).optional(),
+      sha256: sha256Schema.optional(),
+      'ca-file': z.string().min(1).optional(),
+      refresh: z.boolean().optional(),
+      ...trustValues,
+    }),
+    positionals: z.tuple([pythonVersionSchema], { message: 'give one version, e.g. 3.13.5' }),
+  })
+  .transform(({ values, positionals }) => ({ version: positionals[0], ...values }));
+
+export const sourceFetch = defineCommand({
+  name: 'source fetch',
+  summary: 'Download and verify a CPython source release',
+  description:
+    'Downloads Python-<version>.tar.xz (or .tgz) with its .asc and .sigstore from the first mirror that has it, ' +
+    "verifies it offline (OpenPGP against the release manager's key shipped with cpy, Sigstore against the identity " +
+    'python.org documents for the release line) and keeps it in the cache by sha256: a second fetch needs no network. ' +
+    'Mirrors: --mirror, else $CPY_PYTHON_MIRRORS (space or comma separated), else https://www.python.org/ftp/python. ' +
+    'Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY. Cache: --cache-dir, else $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy or ~/.cache/cpy. ' +
+    'Exit 0 when verified, 1 when the download or the verification failed.',
+  options: {
+    mirror: { type: 'string', multiple: true, valueName: '<url|dir>', description: 'a python.org-style mirror: https://, file:// or a directory' },
+    'cache-dir': { type: 'string', valueName: '<dir>', description: 'where verified sources are kept' },
+    output: { type: 'string', short: 'o', valueName: '<dir>', description: 'also copy the tarball and its signatures into this directory' },
+    sha256: { type: 'string', valueName: '<hex>', description: 'the tarball must have this sha256 (a pin)' },
+    'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for HTTPS mirrors and proxies' },
+    refresh: { type: 'boolean', description: 'download again even when the cache has it' },
+    ...TRUST_OPTIONS,
+  },
+  positionals: [{ name: 'version', required: true, description: 'a CPython release: 3.13.5, 3.14.0rc2' }],
+  schema: fetchSchema,
+  examples: ['cpy source fetch 3.13.5', 'cpy source fetch 3.13.5 --mirror /srv/python-mirror --json', 'cpy source fetch 3.13.5 -o ./src'],
+  async run(ctx) {
+    const { input, io, style, json } = ctx;
+    warnUnsigned(ctx as CommandContext<unknown>, input['allow-unsigned']);
+    const progress = createProgress(io);
+    let source;
+    try {
+      source = await fetchSource(input.version, {
+        env: io.env,
+        cwd: io.cwd,
+        ...(input.mirror ? { mirrors: input.mirror } : {}),
+        ...(input['cache-dir'] ? { cacheDir: resolve(io.cwd, input['cache-dir']) } : {}),
+        ...(input.sha256 ? { expectedSha256: input.sha256 } : {}),
+        ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
+        ...(input.refresh ? { refresh: true } : {}),
+        ...(input['allow-unsigned'] ? { allowUnsigned: true } : {}),
+        extraKeys: await loadKeys(io, input['trusted-key']),
+        onProgress: (p) => progress.update(p),
+        onRetry: (r) => {
+          progress.done();
+          ctx.log(`${r.url}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s (attempt ${r.attempt + 1})`);
+        },
+      });
+    } finally {
+      progress.done();
+    }
+    let copied: string | null = null;
+    if (input.output) {
+      const dir = resolve(io.cwd, input.output);
+      await mkdir(dir, { recursive: true });
+      for (const suffix of ['', '.asc', '.sigstore']) {
+        await copyFile(source.path + suffix, resolve(dir, source.fileName + suffix)).catch((error: NodeJS.ErrnoException) => {
+          if (suffix === '' || error.code !== 'ENOENT') throw error;
+        });
+      }
+      copied = resolve(dir, source.fileName);
+    }
+    if (!json) {
+      const where = source.fromCache ? style.dim('(from the cache, re-verified)') : `from ${source.url}`;
+      io.stdout.write(
+        [
+          `${style.bold(source.fileName)}  ${formatBytes(source.bytes)}  ${where}`,
+          ...verificationLines(source.verification, style),
+          `  path      ${copied ?? source.path}`,
+        ].join('\n') + '\n',
+      );
+    }
+    const { verification, ...rest } = source;
+    return { exitCode: EXIT.ok, outcome: 'success', data: { source: { ...rest, ...(copied ? { copiedTo: copied } : {}) }, verification } };
+  },
+});
+
+const verifySchema = z
+  .object({
+    values: z.object({
+      version: pythonVersionSchema.optional(),
+      asc: z.string().min(1).optional(),
+      sigstore: z.string().min(1).optional(),
+      ...trustValues,
+    }),
+    positionals: z.tuple([z.string().min(1)], { message: 'give one file, e.g. Python-3.13.5.tar.xz' }),
+  })
+  .transform(({ values, positionals }) => ({ file: positionals[0], ...values }));
+
+async function readOptional(path: string, explicit: boolean): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (!explicit && (error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new CpyError('CPY_CLI_CANNOT_READ', `cannot read ${path}: ${(error as Error).message}`, { hint: 'check the path' });
+  }
+}
+
+export const sourceVerify = defineCommand({
+  name: 'source verify',
+  summary: 'Verify a CPython source tarball (OpenPGP, Sigstore)',
+  description:
+    'Applies the same policy as `cpy source fetch` to a file you already have: the OpenPGP signature by the ' +
+    "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; the one that is not required is " +
+    'checked when present. Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
+    'Exit 0 when verified, 1 when not.',
+  options: {
+    version: { type: 'string', valueName: '<version>', description: 'the release (default: read from the file name Python-<version>.tar.xz)' },
+    asc: { type: 'string', valueName: '<file>', description: 'the OpenPGP signature (default: <file>.asc, if present)' },
+    sigstore: { type: 'string', valueName: '<file>', description: 'the Sigstore bundle (default: <file>.sigstore, if present)' },
+    ...TRUST_OPTIONS,
+  },
+  positionals: [{ name: 'file', required: true, description: 'the source tarball' }],
+  schema: verifySchema,
+  examples: ['cpy source verify Python-3.13.5.tar.xz', 'cpy source verify src.tar.xz --version 3.13.5 --asc src.tar.xz.asc --json'],
+  async run(ctx) {
+    const { input, io, style, json } = ctx;
+    warnUnsigned(ctx as CommandContext<unknown>, input['allow-unsigned']);
+    const file = resolve(io.cwd, input.file);
+    try {
+      await access(file);
+    } catch {
+      throw new CpyError('CPY_CLI_CANNOT_READ', `${file} does not exist`, { hint: 'give the path of a source tarball' });
+    }
+    const versionText = input.version ?? /^Python-(.+?)\.(?:tar\.xz|tgz)$/.exec(basename(file))?.[1];
+    const version = versionText ? parseVersion(versionText) : null;
+    if (!version) {
+      throw new CpyError('CPY_CLI_USAGE', `cannot tell the version of ${basename(file)}`, {
+        hint: 'name the file Python-<version>.tar.xz, or pass --version 3.13.5',
+      });
+    }
+    const verification = await verifySource({
+      file,
+      version,
+      fileName: basename(file),
+      asc: await readOptional(input.asc ? resolve(io.cwd, input.asc) : `${file}.asc`, Boolean(input.asc)),
+      sigstore: await readOptional(input.sigstore ? resolve(io.cwd, input.sigstore) : `${file}.sigstore`, Boolean(input.sigstore)),
+      extraKeys: await loadKeys(io, input['trusted-key']),
+      ...(input['allow-unsigned'] ? { allowUnsigned: true } : {}),
+    });
+    if (!json) {
+      const verdict = verification.method === 'unsigned' ? style.bad('NOT VERIFIED') : style.ok(`verified (${verification.method})`);
+      io.stdout.write([`${style.bold(basename(file))}  ${verdict}`, ...verificationLines(verification, style)].join('\n') + '\n');
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { file, verification } };
+  },
+});

@@ -1,0 +1,80 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { fixturesDir, repoRoot, startPythonMirror, type PythonMirror } from '@cpy/harness';
+
+const run = promisify(execFile);
+const TARBALL = 'Python-3.13.5.tar.xz';
+
+let mirror: PythonMirror;
+let work: string;
+
+async function cpy(args: string[]) {
+  try {
+    const { stdout, stderr } = await run('npx', ['--no-install', 'cpy', ...args], {
+      cwd: repoRoot(),
+      env: { ...process.env, CPY_CACHE_DIR: join(work, 'cache'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-cli-source-'));
+  mirror = await startPythonMirror();
+});
+afterAll(async () => {
+  await mirror.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 3.13.5)', () => {
+  it('fetches, verifies, reports the signers in JSON; then serves it from the cache', async () => {
+    const r = await cpy(['source', 'fetch', '3.13.5', '--json', '-o', join(work, 'out')]);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({
+      outcome: 'success',
+      command: 'source fetch',
+      source: { fileName: TARBALL, fromCache: false, copiedTo: join(work, 'out', TARBALL) },
+      verification: {
+        method: 'openpgp+sigstore',
+        openpgp: { fingerprint: '7169605F62C751356D054A26A821E680E5FA6305' },
+        sigstore: { identity: 'thomas@python.org' },
+      },
+    });
+    expect(r.stderr).toMatch(/downloading Python-3\.13\.5\.tar\.xz \(21\.8 MiB\)/);
+
+    const again = await cpy(['source', 'fetch', '3.13.5']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/from the cache, re-verified/);
+    expect(again.stdout).toMatch(/OpenPGP\s+good signature by Thomas Wouters/);
+
+    const verified = await cpy(['source', 'verify', join(work, 'out', TARBALL), '--json']);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout).verification.method).toBe('openpgp+sigstore');
+  });
+
+  it('exits 1 with the error code and a hint when the file was tampered with', async () => {
+    const bad = join(work, TARBALL);
+    await copyFile(join(fixturesDir(), TARBALL), bad);
+    for (const s of ['.asc', '.sigstore']) await copyFile(join(fixturesDir(), TARBALL + s), bad + s);
+    const fh = await open(bad, 'r+');
+    await fh.write(Buffer.from([0xff]), 0, 1, 4096);
+    await fh.close();
+    const r = await cpy(['source', 'verify', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/error \[CPY_SOURCE_SIGNATURE_INVALID\]: .*\n\s+hint: /);
+
+    const missing = await cpy(['source', 'fetch', '3.12.99', '--json']);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_SOURCE_NOT_FOUND' } });
+  });
+});

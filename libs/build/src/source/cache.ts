@@ -1,0 +1,79 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/** The cache directory: $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy, else ~/.cache/cpy. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['CPY_CACHE_DIR']) return env['CPY_CACHE_DIR'];
+  const xdg = env['XDG_CACHE_HOME'];
+  return join(xdg && xdg.startsWith('/') ? xdg : join(env['HOME'] || homedir(), '.cache'), 'cpy');
+}
+
+const entrySchema = z.object({
+  version: z.string(),
+  fileName: z.string().regex(/^Python-[0-9a-z.]+\.(tar\.xz|tgz)$/),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+  url: z.string(),
+  asc: z.boolean(),
+  sigstore: z.boolean(),
+  fetchedAt: z.string(),
+});
+
+/** What the cache remembers of a verified source. */
+export type CacheEntry = z.infer<typeof entrySchema>;
+
+/**
+ * Verified sources, stored by sha256:
+ *   <dir>/sources/sha256/<hex>/Python-<v>.tar.xz (+ .asc, .sigstore)
+ *   <dir>/sources/versions/<version>.json  -> which sha256 a version is
+ * Entries are written only after verification, and renamed into place, so a
+ * crash leaves either the old state or the new one.
+ */
+export class SourceCache {
+  constructor(readonly dir: string) {}
+
+  private get root(): string {
+    return join(this.dir, 'sources');
+  }
+
+  objectDir(sha256: string): string {
+    return join(this.root, 'sha256', sha256);
+  }
+
+  /** A fresh scratch directory inside the cache (same filesystem, so renames are atomic). */
+  async scratch(): Promise<string> {
+    const dir = join(this.root, 'tmp', `${process.pid}-${randomBytes(4).toString('hex')}`);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async lookup(version: string): Promise<CacheEntry | null> {
+    try {
+      const parsed = entrySchema.safeParse(JSON.parse(await readFile(join(this.root, 'versions', `${version}.json`), 'utf8')));
+      return parsed.success && parsed.data.version === version ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Moves a verified scratch directory's files into the store and records the version. */
+  async store(scratch: string, entry: CacheEntry): Promise<string> {
+    const target = this.objectDir(entry.sha256);
+    await rm(target, { recursive: true, force: true });
+    await mkdir(join(this.root, 'sha256'), { recursive: true });
+    await rename(scratch, target);
+    const versions = join(this.root, 'versions');
+    await mkdir(versions, { recursive: true });
+    const tmp = join(versions, `.${entry.version}.json.${randomBytes(4).toString('hex')}`);
+    await writeFile(tmp, JSON.stringify(entry, null, 2) + '\n');
+    await rename(tmp, join(versions, `${entry.version}.json`));
+    return join(target, entry.fileName);
+  }
+
+  async forget(version: string): Promise<void> {
+    await rm(join(this.root, 'versions', `${version}.json`), { force: true });
+  }
+}

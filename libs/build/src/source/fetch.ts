@@ -1,0 +1,229 @@
+import { join } from 'node:path';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { CpyError, parseVersion, type PythonVersion } from '@cpy/artifact';
+import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
+import { displayUrl, releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
+import type { TrustedKey } from './openpgp.js';
+import {
+  createHttpClient,
+  downloadToFile,
+  TransferError,
+  type HttpClient,
+  type RetryPolicy,
+  type TransferEvents,
+} from './transfer.js';
+import { sha256File, verifySource, type SourceVerification } from './verify.js';
+
+export interface FetchSourceOptions extends TransferEvents {
+  /** Mirrors to try in order (URLs or directories); default $CPY_PYTHON_MIRRORS, else python.org. */
+  readonly mirrors?: readonly string[];
+  /** Default: defaultCacheDir(env). */
+  readonly cacheDir?: string;
+  /** The tarball's sha256 must be this (a pin from a lock file, say). */
+  readonly expectedSha256?: string;
+  readonly extraKeys?: readonly TrustedKey[];
+  readonly allowUnsigned?: boolean;
+  /** Extra CA certificates (PEM) for HTTPS mirrors and proxies. */
+  readonly caFile?: string;
+  readonly retry?: RetryPolicy;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly signal?: AbortSignal;
+  /** Skip the cache lookup (still stores the result). */
+  readonly refresh?: boolean;
+}
+
+export interface FetchedSource {
+  readonly version: string;
+  /** The verified tarball, in the cache. */
+  readonly path: string;
+  readonly fileName: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  /** Where it was downloaded from (no query string). */
+  readonly url: string;
+  readonly fromCache: boolean;
+  readonly verification: SourceVerification;
+}
+
+/** The largest signature file cpy reads (a .sigstore bundle is ~5 KB). */
+const MAX_SIGNATURE_BYTES = 1024 * 1024;
+
+interface MirrorFailure {
+  readonly mirror: string;
+  readonly reason: string;
+  readonly notFound: boolean;
+}
+
+async function readSignature(path: string): Promise<string> {
+  const { size } = await stat(path);
+  if (size > MAX_SIGNATURE_BYTES) throw new TransferError(`${path} is ${size} bytes, too big for a signature`, 'http', false);
+  return readFile(path, 'utf8');
+}
+
+/** Downloads an optional file: null when the mirror does not have it. */
+async function optional(url: URL, dest: string, client: HttpClient, options: FetchSourceOptions): Promise<string | null> {
+  try {
+    await downloadToFile(url, dest, { client, ...pick(options) });
+    return await readSignature(dest);
+  } catch (error) {
+    if (error instanceof TransferError && error.kind === 'not-found') return null;
+    throw error;
+  }
+}
+
+function pick(options: FetchSourceOptions) {
+  return {
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onRetry ? { onRetry: options.onRetry.bind(options) } : {}),
+  };
+}
+
+function checksumMismatch(fileName: string, expected: string, actual: string): CpyError {
+  return new CpyError('CPY_SOURCE_CHECKSUM_MISMATCH', `${fileName} has sha256 ${actual}, not the pinned ${expected}`, {
+    hint: 'the pin and the release disagree: check where the pin came from; do not build this file',
+    details: { expected, actual },
+  });
+}
+
+async function fromCache(cache: SourceCache, version: PythonVersion, entry: CacheEntry, options: FetchSourceOptions): Promise<FetchedSource | null> {
+  const dir = cache.objectDir(entry.sha256);
+  const path = join(dir, entry.fileName);
+  try {
+    if ((await sha256File(path)) !== entry.sha256) return null; // damaged: fetch again
+  } catch {
+    return null;
+  }
+  if (options.expectedSha256 && options.expectedSha256 !== entry.sha256) return null;
+  const asc = entry.asc ? await readFile(`${path}.asc`, 'utf8').catch(() => null) : null;
+  const sigstore = entry.sigstore ? await readFile(`${path}.sigstore`, 'utf8').catch(() => null) : null;
+  if ((entry.asc && asc === null) || (entry.sigstore && sigstore === null)) return null;
+  const verification = await verifySource({
+    file: path,
+    version,
+    asc,
+    sigstore,
+    sha256: entry.sha256,
+    fileName: entry.fileName,
+    ...(options.extraKeys ? { extraKeys: options.extraKeys } : {}),
+    ...(options.allowUnsigned ? { allowUnsigned: true } : {}),
+  });
+  return { version: version.full, path, fileName: entry.fileName, sha256: entry.sha256, bytes: entry.bytes, url: entry.url, fromCache: true, verification };
+}
+
+/**
+ * Gets a CPython source release, verified, from the cache or the mirrors.
+ *
+ * Each mirror is tried in turn (`.tar.xz`, then `.tgz`), with the signatures
+ * taken from the mirror that served the tarball. What is downloaded is checked
+ * (pin, then signatures) before it enters the cache; nothing unverified is kept.
+ * A cached source is re-hashed and re-verified, offline, on every use.
+ */
+export async function fetchSource(versionText: string, options: FetchSourceOptions = {}): Promise<FetchedSource> {
+  const version = parseVersion(versionText);
+  if (!version) {
+    throw new CpyError('CPY_SOURCE_BAD_VERSION', `'${versionText}' is not a CPython release version`, {
+      hint: 'give a version as python.org names it: 3.13.5, 3.14.0rc2',
+    });
+  }
+  const expected = options.expectedSha256?.toLowerCase();
+  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
+    throw new CpyError('CPY_SOURCE_BAD_CHECKSUM', `'${options.expectedSha256}' is not a sha256`, { hint: 'give 64 hex digits' });
+  }
+  const env = options.env ?? process.env;
+  const mirrors = resolveMirrors(options.mirrors, env, options.cwd);
+  const cache = new SourceCache(options.cacheDir ?? defaultCacheDir(env));
+
+  if (!options.refresh) {
+    const entry = await cache.lookup(version.full);
+    const hit = entry ? await fromCache(cache, version, entry, { ...options, ...(expected ? { expectedSha256: expected } : {}) }) : null;
+    if (hit) return hit;
+    if (entry) await cache.forget(version.full);
+  }
+
+  const files = releaseFiles(version);
+  const failures: MirrorFailure[] = [];
+  const client = await createHttpClient({ env, ...(options.caFile ? { caFile: options.caFile } : {}) });
+  try {
+    for (const mirror of mirrors) {
+      const scratch = await cache.scratch();
+      let stored = false;
+      try {
+        let got: { name: string; url: URL; sha256: string; bytes: number } | null = null;
+        for (const name of files.tarballs) {
+          const url = releaseFileUrl(mirror, version, name);
+          try {
+            const result = await downloadToFile(url, join(scratch, name), {
+              client,
+              ...pick(options),
+              ...(options.onProgress ? { onProgress: options.onProgress.bind(options) } : {}),
+            });
+            got = { name, url, ...result };
+            break;
+          } catch (error) {
+            if (error instanceof TransferError && error.kind === 'not-found') continue;
+            throw error;
+          }
+        }
+        if (!got) {
+          failures.push({ mirror: displayUrl(mirror), reason: `has no ${files.tarballs.join(' or ')} under ${files.directory}/`, notFound: true });
+          continue;
+        }
+        const path = join(scratch, got.name);
+        const asc = await optional(releaseFileUrl(mirror, version, `${got.name}.asc`), `${path}.asc`, client, options);
+        const sigstore = await optional(releaseFileUrl(mirror, version, `${got.name}.sigstore`), `${path}.sigstore`, client, options);
+
+        if (expected && got.sha256 !== expected) throw checksumMismatch(got.name, expected, got.sha256);
+        const verification = await verifySource({
+          file: path,
+          version,
+          asc,
+          sigstore,
+          sha256: got.sha256,
+          fileName: got.name,
+          ...(options.extraKeys ? { extraKeys: options.extraKeys } : {}),
+          ...(options.allowUnsigned ? { allowUnsigned: true } : {}),
+        });
+        const entry: CacheEntry = {
+          version: version.full,
+          fileName: got.name,
+          sha256: got.sha256,
+          bytes: got.bytes,
+          url: displayUrl(got.url),
+          asc: asc !== null,
+          sigstore: sigstore !== null,
+          fetchedAt: new Date().toISOString(),
+        };
+        const finalPath = await cache.store(scratch, entry);
+        stored = true;
+        return { version: version.full, path: finalPath, fileName: got.name, sha256: got.sha256, bytes: got.bytes, url: entry.url, fromCache: false, verification };
+      } catch (error) {
+        if (!(error instanceof TransferError)) throw error;
+        if (error.kind === 'local') {
+          throw new CpyError('CPY_SOURCE_LOCAL_WRITE_FAILED', `cannot store the download in ${cache.dir}: ${error.message}`, {
+            hint: 'free some space or choose another cache directory (--cache-dir or $CPY_CACHE_DIR)',
+            cause: error,
+          });
+        }
+        failures.push({ mirror: displayUrl(mirror), reason: error.message, notFound: false });
+      } finally {
+        if (!stored) await rm(scratch, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await client.close();
+  }
+
+  const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ');
+  if (failures.every((f) => f.notFound)) {
+    throw new CpyError('CPY_SOURCE_NOT_FOUND', `Python ${version.full} was not found: ${lines}`, {
+      hint: 'check the version (python.org lists releases at https://www.python.org/downloads/) or the mirror',
+      details: { failures },
+    });
+  }
+  throw new CpyError('CPY_SOURCE_DOWNLOAD_FAILED', `could not download Python ${version.full}: ${lines}`, {
+    hint: 'check the network, the proxy settings (HTTPS_PROXY, NO_PROXY) and the mirrors, then run again',
+    details: { failures },
+  });
+}

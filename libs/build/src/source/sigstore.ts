@@ -1,0 +1,161 @@
+import { createHash, createPublicKey, createVerify, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { CpyError } from '@cpy/artifact';
+import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
+import { X509Certificate } from '@sigstore/core';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { PolicyError, toSignedEntity, toTrustMaterial, Verifier, type SignedEntity, type TrustMaterial } from '@sigstore/verify';
+
+export interface SigstoreVerification {
+  readonly method: 'sigstore';
+  /** The certificate's subject (an e-mail address for python.org's release managers). */
+  readonly identity: string;
+  /** The OIDC issuer recorded in the certificate. */
+  readonly issuer: string;
+  /** ISO time the transparency log recorded the signature. */
+  readonly signedAt: string;
+  /** The Rekor log index, to look the entry up. */
+  readonly logIndex: string;
+}
+
+export interface VerifySigstoreOptions {
+  readonly file: string;
+  /** The `.sigstore` bundle's JSON text. */
+  readonly bundle: string;
+  /** Exact identity required (matched whole, not as a pattern). */
+  readonly identity: string;
+  /** Exact OIDC issuer required. */
+  readonly issuer: string;
+  readonly label?: string;
+}
+
+let trustMaterial: Promise<TrustMaterial> | undefined;
+
+/**
+ * The Sigstore public-good trusted root, read from the copy the @sigstore/tuf
+ * package ships in seeds.json: verification never goes to the network. It is
+ * only as fresh as the installed @sigstore/tuf; keys it lacks (a new Rekor
+ * shard) make newer bundles fail closed, and updating the package fixes that.
+ */
+function publicGoodTrustMaterial(): Promise<TrustMaterial> {
+  trustMaterial ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const tufDir = require.resolve('@sigstore/tuf').replace(/dist[\\/][^\\/]*$/, '');
+    const seeds = JSON.parse(await readFile(`${tufDir}seeds.json`, 'utf8')) as Record<string, { targets: Record<string, string> }>;
+    const encoded = seeds['https://tuf-repo-cdn.sigstore.dev']?.targets['trusted_root.json'];
+    if (!encoded) throw new Error('the @sigstore/tuf package carries no trusted_root.json for the public-good instance');
+    return toTrustMaterial(TrustedRoot.fromJSON(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))));
+  })();
+  return trustMaterial;
+}
+
+/** Escapes text for use inside a regular expression (sigstore matches identities as patterns). */
+function exactPattern(text: string): string {
+  return `^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`;
+}
+
+/** Hashes and checks the signature over the file in one streaming pass. */
+async function streamCheck(file: string, key: KeyObject, signature: Buffer, algorithm: string): Promise<{ digest: Buffer; valid: boolean }> {
+  const hash = createHash(algorithm);
+  const verifier = createVerify(algorithm);
+  await pipeline(
+    createReadStream(file),
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        verifier.update(chunk);
+        done();
+      },
+    }),
+  );
+  return { digest: hash.digest(), valid: verifier.verify(key, signature) };
+}
+
+function invalid(label: string, what: string, cause?: unknown): CpyError {
+  return new CpyError('CPY_SOURCE_SIGSTORE_INVALID', `the Sigstore bundle for ${label} does not verify: ${what}`, {
+    hint: 'the file or its .sigstore bundle is not what the release manager signed; delete both and fetch them again',
+    cause,
+  });
+}
+
+/**
+ * Verifies a Sigstore bundle (message signature) over a file, offline, against
+ * the public-good trusted root: certificate chain to Fulcio, signed certificate
+ * timestamp, Rekor inclusion proof and signed checkpoint, the signature over the
+ * file's bytes, then the signer's identity and issuer, which must match exactly.
+ */
+export async function verifySigstore(options: VerifySigstoreOptions): Promise<SigstoreVerification> {
+  const label = options.label ?? options.file;
+  let bundle: Bundle;
+  try {
+    bundle = bundleFromJSON(JSON.parse(options.bundle));
+  } catch (cause) {
+    throw invalid(label, `the bundle cannot be read (${(cause as Error).message})`, cause);
+  }
+  if (bundle.content.$case !== 'messageSignature') throw invalid(label, 'the bundle holds an attestation, not a signature over a file');
+  const material = bundle.verificationMaterial.content;
+  const rawCert =
+    material.$case === 'certificate'
+      ? material.certificate.rawBytes
+      : material.$case === 'x509CertificateChain'
+        ? material.x509CertificateChain.certificates[0]?.rawBytes
+        : undefined;
+  if (!rawCert) throw invalid(label, 'the bundle carries no signing certificate');
+
+  const message = bundle.content.messageSignature;
+  const algorithm = 'sha256';
+  const signature = Buffer.from(message.signature);
+  const certKey = createPublicKey({ key: X509Certificate.parse(Buffer.from(rawCert)).publicKey, format: 'der', type: 'spki' });
+  const streamed = await streamCheck(options.file, certKey, signature, algorithm);
+  const claimed = Buffer.from(message.messageDigest?.digest ?? []);
+  if (!streamed.digest.equals(claimed)) {
+    throw invalid(label, `the file's sha256 (${streamed.digest.toString('hex')}) is not the one the bundle signs (${claimed.toString('hex')})`);
+  }
+
+  // The bundle, with its signature content answered from the streaming pass
+  // instead of from a copy of the whole file in memory.
+  const base = toSignedEntity(bundle, Buffer.alloc(0));
+  const entity: SignedEntity = {
+    ...base,
+    signature: {
+      signature,
+      compareSignature: (other) => other.equals(signature),
+      compareDigest: (digest) => digest.equals(streamed.digest),
+      verifySignature: (key) => key.equals(certKey) && streamed.valid,
+    },
+  };
+
+  let signer;
+  try {
+    signer = new Verifier(await publicGoodTrustMaterial()).verify(entity, {
+      subjectAlternativeName: exactPattern(options.identity),
+      extensions: { issuer: options.issuer },
+    });
+  } catch (cause) {
+    if (cause instanceof PolicyError) {
+      throw new CpyError(
+        'CPY_SOURCE_SIGSTORE_IDENTITY_MISMATCH',
+        `${label} has a valid Sigstore signature, but not by ${options.identity} (issuer ${options.issuer}): ${cause.message}`,
+        {
+          hint: 'only the release manager python.org documents for this release line is accepted; do not use this file',
+          cause,
+          details: { expectedIdentity: options.identity, expectedIssuer: options.issuer },
+        },
+      );
+    }
+    throw invalid(label, (cause as Error).message, cause);
+  }
+  const entry = bundle.verificationMaterial.tlogEntries[0];
+  const integrated = Number(entry?.integratedTime ?? 0);
+  return {
+    method: 'sigstore',
+    identity: signer.identity?.subjectAlternativeName ?? options.identity,
+    issuer: signer.identity?.extensions?.issuer ?? options.issuer,
+    signedAt: new Date(integrated * 1000).toISOString(),
+    logIndex: String(entry?.logIndex ?? ''),
+  };
+}

@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { basename, dirname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CpyError } from '@cpy/artifact';
+import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+import { displayUrl } from './mirrors.js';
+
+/** How downloads retry: connection errors, 5xx, 408 and 429 are retried; 404 never is. */
+export interface RetryPolicy {
+  /** Attempts per URL, the first included. Default 3. */
+  readonly attempts: number;
+  /** First backoff; doubles each attempt, with jitter. Default 1000 ms. */
+  readonly baseDelayMs: number;
+  /** Backoff ceiling. Default 10 s. */
+  readonly maxDelayMs: number;
+  /** A Retry-After longer than this is not waited for: the mirror counts as failed. Default 60 s. */
+  readonly maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 1000, maxDelayMs: 10_000, maxRetryAfterMs: 60_000 };
+
+export interface TransferProgress {
+  readonly url: string;
+  readonly file: string;
+  readonly received: number;
+  /** From Content-Length (or the file size); null when the server does not say. */
+  readonly total: number | null;
+  readonly attempt: number;
+}
+
+export interface TransferEvents {
+  onProgress?(progress: TransferProgress): void;
+  /** Called before waiting to retry, with why. */
+  onRetry?(info: { url: string; attempt: number; delayMs: number; reason: string }): void;
+}
+
+/** A network client: proxies from the environment, an extra CA bundle, redirects. */
+export interface HttpClient {
+  readonly dispatcher: Dispatcher;
+  close(): Promise<void>;
+}
+
+export interface HttpClientOptions {
+  /** Where HTTP(S)_PROXY / NO_PROXY come from (either case). Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** PEM file of extra CA certificates, trusted in addition to the system's. */
+  readonly caFile?: string;
+  /** Give up on a stalled body after this long. Default 60 s. */
+  readonly bodyTimeoutMs?: number;
+}
+
+export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
+  const env = options.env ?? process.env;
+  let tls = {};
+  if (options.caFile) {
+    let pem: string;
+    try {
+      pem = await readFile(options.caFile, 'utf8');
+    } catch (cause) {
+      throw new CpyError('CPY_SOURCE_BAD_CA_FILE', `cannot read the CA bundle ${options.caFile}: ${(cause as Error).message}`, {
+        hint: 'pass a readable PEM file of CA certificates',
+        cause,
+      });
+    }
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new CpyError('CPY_SOURCE_BAD_CA_FILE', `${options.caFile} holds no PEM certificate`, {
+        hint: 'pass a PEM file (-----BEGIN CERTIFICATE-----)',
+      });
+    }
+    tls = { ca: [...rootCertificates, pem] };
+  }
+  const agent = new EnvHttpProxyAgent({
+    httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
+    httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
+    noProxy: env['no_proxy'] ?? env['NO_PROXY'] ?? '',
+    connect: tls,
+    requestTls: tls,
+    proxyTls: tls,
+    headersTimeout: 30_000,
+    bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+  });
+  return {
+    dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 5 })),
+    close: () => agent.close(),
+  };
+}
+
+/** Why one transfer failed; `retryable` says whether trying again can help. */
+export class TransferError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'not-found' | 'http' | 'network' | 'local',
+    readonly retryable: boolean,
+    readonly retryAfterMs: number | null = null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (!text) return null;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+function backoff(policy: RetryPolicy, attempt: number): number {
+  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+const LOCAL_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EMFILE']);
+
+function localError(error: unknown): TransferError | null {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  if (!code || !LOCAL_ERRORS.has(code)) return null;
+  const what = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : `cannot write (${code})`;
+  return new TransferError(what, 'local', false, null, { cause: error });
+}
+
+function counter(url: string, file: string, total: number | null, attempt: number, events: TransferEvents, hash: ReturnType<typeof createHash>) {
+  let received = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      received += chunk.length;
+      events.onProgress?.({ url, file, received, total, attempt });
+      done(null, chunk);
+    },
+  });
+  return { stream, received: () => received };
+}
+
+async function attemptFile(url: URL, tmp: string, attempt: number, events: TransferEvents) {
+  const path = fileURLToPath(url);
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new TransferError(`${path} is not a file`, 'not-found', false);
+    size = st.size;
+  } catch (error) {
+    if (error instanceof TransferError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new TransferError(`${path} does not exist`, 'not-found', false);
+    throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'local', false, null, { cause: error });
+  }
+  const hash = createHash('sha256');
+  const count = counter(displayUrl(url), basename(path), size, attempt, events, hash);
+  await pipeline(createReadStream(path), count.stream, createWriteStream(tmp));
+  return { sha256: hash.digest('hex'), bytes: count.received() };
+}
+
+async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, client: HttpClient, signal?: AbortSignal) {
+  const shown = displayUrl(url);
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, {
+      dispatcher: client.dispatcher,
+      method: 'GET',
+      headers: { 'user-agent': 'cpy (CPython source fetcher)', accept: '*/*' },
+      ...(signal ? { signal } : {}),
+    });
+  } catch (cause) {
+    if (signal?.aborted) throw cause;
+    throw new TransferError(`cannot connect: ${describeNetworkError(cause)}`, 'network', true, null, { cause });
+  }
+  const { statusCode, headers, body } = response;
+  if (statusCode !== 200) {
+    await body.dump().catch(() => undefined);
+    if (statusCode === 404 || statusCode === 410) throw new TransferError(`HTTP ${statusCode}`, 'not-found', false);
+    const retryable = statusCode >= 500 || statusCode === 408 || statusCode === 429;
+    throw new TransferError(`HTTP ${statusCode}`, 'http', retryable, retryable ? parseRetryAfter(headers['retry-after']) : null);
+  }
+  const length = Number(headers['content-length']);
+  const total = Number.isFinite(length) && length >= 0 ? length : null;
+  const hash = createHash('sha256');
+  const file = basename(url.pathname);
+  let received = 0;
+  // Each chunk is hashed and written synchronously as it arrives, so the body
+  // never buffers and undici's parser never pauses. (undici 7 can crash the
+  // process when a server closes the connection while the parser is paused
+  // under backpressure: nodejs/undici#5360, fixed only in undici 8, which needs
+  // Node 22.) Writing into the page cache is far faster than any network.
+  const fd = openSync(tmp, 'w');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const stream = body as Readable;
+      stream.on('data', (chunk: Buffer) => {
+        try {
+          writeAll(fd, chunk);
+        } catch (error) {
+          stream.destroy();
+          reject(error);
+          return;
+        }
+        hash.update(chunk);
+        received += chunk.length;
+        events.onProgress?.({ url: shown, file, received, total, attempt });
+      });
+      stream.once('end', resolve);
+      stream.once('error', reject);
+    });
+  } catch (cause) {
+    if (signal?.aborted) throw cause;
+    throw localError(cause) ?? new TransferError(`the connection broke after ${received} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause });
+  } finally {
+    closeSync(fd);
+  }
+  if (total !== null && received !== total) {
+    throw new TransferError(`the body ended after ${received} of ${total} bytes`, 'network', true);
+  }
+  return { sha256: hash.digest('hex'), bytes: received };
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+}
+
+function describeNetworkError(error: unknown): string {
+  const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.cause?.code ?? e.code;
+  const message = e.cause?.message ?? e.message ?? String(error);
+  return code && !message.includes(code) ? `${message} (${code})` : message;
+}
+
+export interface DownloadOptions extends TransferEvents {
+  readonly client: HttpClient;
+  readonly retry?: RetryPolicy;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Downloads a URL (http, https or file) to `dest`, hashing as it streams.
+ * Writes to a temporary name beside `dest` and renames it into place only when
+ * complete: a failed or interrupted download never leaves a file at `dest`.
+ * Throws TransferError when every attempt failed.
+ */
+export async function downloadToFile(url: URL, dest: string, options: DownloadOptions): Promise<{ sha256: string; bytes: number }> {
+  const policy = options.retry ?? DEFAULT_RETRY;
+  const tmp = join(dirname(dest), `.${basename(dest)}.part-${randomBytes(4).toString('hex')}`);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result =
+          url.protocol === 'file:'
+            ? await attemptFile(url, tmp, attempt, options)
+            : await attemptHttp(url, tmp, attempt, options, options.client, options.signal);
+        await rename(tmp, dest);
+        return result;
+      } catch (error) {
+        await rm(tmp, { force: true });
+        const failure = error instanceof TransferError ? error : localError(error);
+        if (!failure) throw error;
+        if (!failure.retryable || attempt >= policy.attempts) throw failure;
+        const delayMs = failure.retryAfterMs ?? backoff(policy, attempt);
+        if (delayMs > policy.maxRetryAfterMs) {
+          throw new TransferError(`${failure.message}, and the server asks to wait ${Math.ceil(delayMs / 1000)} s`, failure.kind, false);
+        }
+        options.onRetry?.({ url: displayUrl(url), attempt, delayMs, reason: failure.message });
+        await sleep(delayMs, undefined, options.signal ? { signal: options.signal } : undefined);
+      }
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}

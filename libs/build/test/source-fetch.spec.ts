@@ -1,0 +1,254 @@
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { isCpyError } from '@cpy/artifact';
+import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { fetchSource, type FetchSourceOptions, type RetryPolicy } from '../src/index.js';
+
+const FIXTURES = fixturesDir();
+const TARBALL = 'Python-3.13.5.tar.xz';
+const REL = `3.13.5/${TARBALL}`;
+const FAST: RetryPolicy = { attempts: 3, baseDelayMs: 20, maxDelayMs: 100, maxRetryAfterMs: 5000 };
+
+let mirror: PythonMirror;
+let work: string;
+let cacheDir: string;
+let sha256: string;
+
+const hits = (path: string) => mirror.requests.filter((r) => r.path === `/ftp/python/${path}`);
+const fetch = (version: string, options: FetchSourceOptions = {}) =>
+  fetchSource(version, { mirrors: [mirror.url], cacheDir, retry: FAST, env: {}, ...options });
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (!isCpyError(error)) throw error;
+    expect(error.code).toBe(code);
+    expect(error.hint).toBeTruthy();
+    return error;
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+/** Every file under a directory, relative, for "nothing was left behind" checks. */
+async function tree(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
+  } catch {
+    return [];
+  }
+}
+
+beforeAll(async () => {
+  sha256 = (await fixtureChecksums()).get(TARBALL)!;
+  work = await mkdtemp(join(tmpdir(), 'cpy-fetch-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  mirror = await startPythonMirror();
+  cacheDir = await mkdtemp(join(work, 'cache-'));
+});
+afterEach(async () => {
+  await mirror.close();
+});
+
+describe('fetchSource from a mirror laid out like python.org', () => {
+  it('downloads, verifies and caches; the second fetch makes no request', async () => {
+    const progress: number[] = [];
+    const first = await fetch('3.13.5', { onProgress: (p) => void progress.push(p.received) });
+    expect(first).toMatchObject({ version: '3.13.5', fileName: TARBALL, sha256, bytes: 22856016, fromCache: false, url: mirror.fileUrl('3.13.5', TARBALL) });
+    expect(first.verification.method).toBe('openpgp+sigstore');
+    expect(progress.at(-1)).toBe(22856016);
+    expect(mirror.requests.map((r) => r.path)).toEqual([`/ftp/python/${REL}`, `/ftp/python/${REL}.asc`, `/ftp/python/${REL}.sigstore`]);
+
+    const before = mirror.requests.length;
+    const second = await fetch('3.13.5');
+    expect(mirror.requests.length).toBe(before);
+    expect(second).toMatchObject({ sha256, fromCache: true, path: first.path });
+    expect(second.verification.method).toBe('openpgp+sigstore');
+    // Offline really means offline: no mirror at all.
+    await mirror.close();
+    expect((await fetchSource('3.13.5', { mirrors: ['http://127.0.0.1:9/none'], cacheDir, env: {} })).fromCache).toBe(true);
+    mirror = await startPythonMirror();
+  });
+
+  it('500, 500, 200: succeeds on the third attempt', async () => {
+    mirror.inject(REL, { status: 500 }, { status: 500 });
+    const retries: string[] = [];
+    const got = await fetch('3.13.5', { onRetry: (r) => void retries.push(r.reason) });
+    expect(got.sha256).toBe(sha256);
+    expect(hits(REL)).toHaveLength(3);
+    expect(retries).toEqual(['HTTP 500', 'HTTP 500']);
+  });
+
+  it('a connection dropped mid-body is retried, and no partial file survives', async () => {
+    mirror.inject(REL, { dropAfterBytes: 5_000_000 });
+    const got = await fetch('3.13.5');
+    expect(got.sha256).toBe(sha256);
+    expect(hits(REL)).toHaveLength(2);
+    expect(await tree(cacheDir)).toEqual([
+      `sources/sha256/${sha256}/${TARBALL}`,
+      `sources/sha256/${sha256}/${TARBALL}.asc`,
+      `sources/sha256/${sha256}/${TARBALL}.sigstore`,
+      'sources/versions/3.13.5.json',
+    ]);
+  });
+
+  it('a server that closes the connection after the body (Connection: close) is fine', async () => {
+    mirror.inject(REL, { headers: { connection: 'close' } });
+    expect((await fetch('3.13.5')).sha256).toBe(sha256);
+  });
+
+  it('429 with Retry-After is honoured', async () => {
+    mirror.inject(REL, { status: 429, headers: { 'retry-after': '1' } });
+    await fetch('3.13.5');
+    const [a, b] = hits(REL);
+    expect(b!.at - a!.at).toBeGreaterThanOrEqual(950);
+  });
+
+  it('404 is not retried, and says the version does not exist there', async () => {
+    const error = await expectCode(fetch('3.13.99'), 'CPY_SOURCE_NOT_FOUND');
+    expect(error.message).toMatch(/3\.13\.99/);
+    expect(hits('3.13.99/Python-3.13.99.tar.xz')).toHaveLength(1);
+    expect(hits('3.13.99/Python-3.13.99.tgz')).toHaveLength(1);
+    expect(mirror.requests).toHaveLength(2);
+  });
+
+  it('gives up on a failing mirror after 3 attempts and takes the next one', async () => {
+    const broken = await startPythonMirror();
+    try {
+      broken.inject(REL, { status: 503 }, { status: 503 }, { status: 503 });
+      const got = await fetch('3.13.5', { mirrors: [broken.url, mirror.url] });
+      expect(got.url).toBe(mirror.fileUrl('3.13.5', TARBALL));
+      expect(broken.requests.filter((r) => r.path.endsWith(TARBALL))).toHaveLength(3);
+    } finally {
+      await broken.close();
+    }
+    const down = await expectCode(fetch('3.13.5', { mirrors: ['http://127.0.0.1:9/ftp/python'], refresh: true }), 'CPY_SOURCE_DOWNLOAD_FAILED');
+    expect(down.message).toMatch(/127\.0\.0\.1:9/);
+  });
+
+  it('works from a file:// mirror and from a plain directory', async () => {
+    const dir = join(work, 'local-mirror');
+    await mkdir(join(dir, '3.13.5'), { recursive: true });
+    for (const suffix of ['', '.asc', '.sigstore']) await symlink(join(FIXTURES, TARBALL + suffix), join(dir, '3.13.5', TARBALL + suffix));
+    const viaUrl = await fetch('3.13.5', { mirrors: [pathToFileURL(dir).href] });
+    expect(viaUrl).toMatchObject({ sha256, fromCache: false });
+    expect(viaUrl.verification.method).toBe('openpgp+sigstore');
+    const viaPath = await fetch('3.13.5', { mirrors: [dir], refresh: true });
+    expect(viaPath.sha256).toBe(sha256);
+    expect(mirror.requests).toHaveLength(0);
+  });
+
+  it('takes mirrors from $CPY_PYTHON_MIRRORS', async () => {
+    const got = await fetchSource('3.13.5', { cacheDir, retry: FAST, env: { CPY_PYTHON_MIRRORS: `http://127.0.0.1:9/x ${mirror.url}` } });
+    expect(got.url).toBe(mirror.fileUrl('3.13.5', TARBALL));
+  });
+
+  it('a pinned sha256 must match; a mismatch keeps nothing', async () => {
+    expect((await fetch('3.13.5', { expectedSha256: sha256 })).sha256).toBe(sha256);
+    const other = 'ab'.repeat(32);
+    await expectCode(fetch('3.13.5', { expectedSha256: other, cacheDir: join(work, 'pin-cache') }), 'CPY_SOURCE_CHECKSUM_MISMATCH');
+    expect(await tree(join(work, 'pin-cache'))).toEqual([]);
+  });
+
+  it('a tampered tarball or a missing .asc on the mirror is refused, and nothing is cached', async () => {
+    const bad = join(work, 'tampered.tar.xz');
+    await copyFile(join(FIXTURES, TARBALL), bad);
+    const fh = await open(bad, 'r+');
+    await fh.write(Buffer.from([0x42]), 0, 1, 1_000_000);
+    await fh.close();
+    mirror.serve(REL, bad);
+    await expectCode(fetch('3.13.5'), 'CPY_SOURCE_SIGNATURE_INVALID');
+    expect(await tree(cacheDir)).toEqual([]);
+
+    mirror.serve(REL, join(FIXTURES, TARBALL));
+    mirror.remove(`${REL}.asc`);
+    await expectCode(fetch('3.13.5'), 'CPY_SOURCE_SIGNATURE_MISSING');
+    expect(await tree(cacheDir)).toEqual([]);
+  });
+
+  it('a damaged cache entry is noticed and fetched again', async () => {
+    const first = await fetch('3.13.5');
+    const fh = await open(first.path, 'r+');
+    await fh.write(Buffer.from([0x00]), 0, 1, 123);
+    await fh.close();
+    const again = await fetch('3.13.5');
+    expect(again).toMatchObject({ fromCache: false, sha256 });
+    expect(hits(REL)).toHaveLength(2);
+  });
+
+  it('honours HTTP_PROXY, and NO_PROXY', async () => {
+    const proxy = await startConnectProxy();
+    try {
+      const port = new URL(mirror.url).port;
+      await fetch('3.13.5', { env: { HTTP_PROXY: proxy.url } });
+      expect(proxy.tunnels).toContain(`127.0.0.1:${port}`);
+      const seen = proxy.tunnels.length;
+      await fetch('3.13.5', { env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }, refresh: true });
+      expect(proxy.tunnels).toHaveLength(seen);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('keeps memory flat while fetching and verifying the 23 MB tarball', async () => {
+    // Live memory: collected every 100 ms so garbage (read chunks waiting for a GC) does not count.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const settle = async () => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        gc();
+      }
+    };
+    const peakLive = async (work: () => Promise<unknown>): Promise<number> => {
+      await settle();
+      const base = process.memoryUsage();
+      let peak = 0;
+      const timer = setInterval(() => {
+        // Twice: array buffers freed by one collection are swept by the next.
+        gc();
+        gc();
+        const m = process.memoryUsage();
+        peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + (m.heapUsed - base.heapUsed));
+      }, 100);
+      try {
+        await work();
+      } finally {
+        clearInterval(timer);
+      }
+      return peak;
+    };
+    const MB = 1024 * 1024;
+    // The sampler's baseline, in the same session: holding the tarball shows up as its size.
+    const held = await peakLive(async () => {
+      const whole = await readFile(join(FIXTURES, TARBALL));
+      await new Promise((r) => setTimeout(r, 100));
+      return whole.length;
+    });
+    expect(held).toBeGreaterThan(20 * MB);
+    // Warm up (module loading, the parsed trusted root) outside the measurement.
+    await fetch('3.13.5', { cacheDir: join(work, 'warm-up') });
+    const streamed = await peakLive(() => fetch('3.13.5'));
+    expect(streamed).toBeLessThan(6 * MB);
+  });
+
+  (canMount() ? it : it.skip)('a full disk fails with a clear error and leaves nothing behind', async () => {
+    const disk = await mountSmallDisk(4 * 1024 * 1024);
+    try {
+      const error = await expectCode(fetch('3.13.5', { cacheDir: disk.dir }), 'CPY_SOURCE_LOCAL_WRITE_FAILED');
+      expect(error.message).toMatch(/disk is full/);
+      expect(await tree(disk.dir)).toEqual([]);
+    } finally {
+      await disk.unmount();
+    }
+  });
+});
