@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
+import { build } from './commands/build.js';
 import { doctor } from './commands/doctor.js';
 import { plannedCommands } from './commands/planned.js';
 import { sourceFetch, sourceVerify } from './commands/source.js';
@@ -10,6 +11,7 @@ import { createStyle, processIO, type CliIO } from './io.js';
 
 export const COMMANDS: readonly CommandSpec<unknown>[] = [
   doctor as CommandSpec<unknown>,
+  build as CommandSpec<unknown>,
   sourceFetch as CommandSpec<unknown>,
   sourceVerify as CommandSpec<unknown>,
   ...plannedCommands,

@@ -37,7 +37,7 @@ describe('the cpy bin (npx cpy), built', () => {
 
   it('exits 2 for a usage error and for a command that is not available yet', async () => {
     expect((await cpy(['doctor', '--nope'])).code).toBe(2);
-    const build = await cpy(['build', '3.13.5']);
+    const build = await cpy(['publish', 'x.tgz']);
     expect(build.code).toBe(2);
     expect(build.stderr).toMatch(/CPY_CLI_NOT_AVAILABLE/);
     expect(build.stdout).toBe('');

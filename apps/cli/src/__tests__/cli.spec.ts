@@ -20,7 +20,8 @@ describe('cpy command line', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: cpy <command>/);
     expect(help.stdout).toMatch(/doctor\s+Check this host/);
-    expect(help.stdout).toMatch(/build\s+.*\(not available yet\)/);
+    expect(help.stdout).toMatch(/build\s+Build CPython/);
+    expect(help.stdout).toMatch(/publish\s+.*\(not available yet\)/);
     expect((await run([])).code).toBe(2);
   });
 

@@ -17,7 +17,6 @@ function planned(name: string, summary: string, plannedFor: string): CommandSpec
 }
 
 export const plannedCommands: readonly CommandSpec<unknown>[] = [
-  planned('build', 'Build CPython from a verified source release', 'fetching, verifying and building CPython'),
   planned('artifact pack', 'Pack a staging tree into a cpy artifact', 'packing artifacts'),
   planned('artifact validate', 'Validate a cpy artifact', 'validating artifacts'),
   planned('install', 'Install a cpy artifact (verified, atomic, idempotent)', 'installing artifacts'),

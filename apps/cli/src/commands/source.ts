@@ -1,7 +1,7 @@
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/artifact';
-import { fetchSource, readUserKey, verifySource, type SourceVerification, type TrustedKey } from '@cpy/build';
+import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
 import { createProgress, formatBytes } from '../progress.js';
@@ -35,7 +35,7 @@ function warnUnsigned(ctx: CommandContext<unknown>, allow: boolean | undefined):
   if (allow) ctx.log('WARNING: --allow-unsigned: a source without a signature will be accepted, unverified; this is recorded.');
 }
 
-function verificationLines(v: SourceVerification, style: Style): string[] {
+export function verificationLines(v: SourceVerification, style: Style): string[] {
   const lines: string[] = [`  sha256    ${v.sha256}`];
   if (v.openpgp) {
     const o = v.openpgp;
@@ -50,17 +50,57 @@ function verificationLines(v: SourceVerification, style: Style): string[] {
   return lines;
 }
 
+/** The options every command that fetches sources takes (source fetch, build). */
+export const FETCH_OPTIONS = {
+  mirror: { type: 'string', multiple: true, valueName: '<url|dir>', description: 'a python.org-style mirror: https://, file:// or a directory' },
+  'cache-dir': { type: 'string', valueName: '<dir>', description: 'where verified sources are kept' },
+  sha256: { type: 'string', valueName: '<hex>', description: 'the tarball must have this sha256 (a pin)' },
+  'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for HTTPS mirrors and proxies' },
+  refresh: { type: 'boolean', description: 'download again even when the cache has it' },
+  ...TRUST_OPTIONS,
+} as const satisfies Record<string, OptionSpec>;
+
+export const fetchValues = {
+  mirror: z.array(z.string().min(1)).optional(),
+  'cache-dir': z.string().min(1).optional(),
+  sha256: sha256Schema.optional(),
+  'ca-file': z.string().min(1).optional(),
+  refresh: z.boolean().optional(),
+  ...trustValues,
+};
+
+type FetchValues = z.output<z.ZodObject<typeof fetchValues>>;
+
+/** Fetches (and verifies) a source for a command, with progress and retry lines on stderr. */
+export async function fetchForCommand(ctx: CommandContext<unknown>, version: string, input: FetchValues): Promise<FetchedSource> {
+  const { io } = ctx;
+  warnUnsigned(ctx, input['allow-unsigned']);
+  const progress = createProgress(io);
+  try {
+    return await fetchSource(version, {
+      env: io.env,
+      cwd: io.cwd,
+      ...(input.mirror ? { mirrors: input.mirror } : {}),
+      ...(input['cache-dir'] ? { cacheDir: resolve(io.cwd, input['cache-dir']) } : {}),
+      ...(input.sha256 ? { expectedSha256: input.sha256 } : {}),
+      ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
+      ...(input.refresh ? { refresh: true } : {}),
+      ...(input['allow-unsigned'] ? { allowUnsigned: true } : {}),
+      extraKeys: await loadKeys(io, input['trusted-key']),
+      onProgress: (p) => progress.update(p),
+      onRetry: (r) => {
+        progress.done();
+        ctx.log(`${r.url}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s (attempt ${r.attempt + 1})`);
+      },
+    });
+  } finally {
+    progress.done();
+  }
+}
+
 const fetchSchema = z
   .object({
-    values: z.object({
-      mirror: z.array(z.string().min(1)).optional(),
-      'cache-dir': z.string().min(1).optional(),
-      output: z.string().min(1).optional(),
-      sha256: sha256Schema.optional(),
-      'ca-file': z.string().min(1).optional(),
-      refresh: z.boolean().optional(),
-      ...trustValues,
-    }),
+    values: z.object({ ...fetchValues, output: z.string().min(1).optional() }),
     positionals: z.tuple([pythonVersionSchema], { message: 'give one version, e.g. 3.13.5' }),
   })
   .transform(({ values, positionals }) => ({ version: positionals[0], ...values }));
@@ -76,42 +116,15 @@ export const sourceFetch = defineCommand({
     'Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY. Cache: --cache-dir, else $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy or ~/.cache/cpy. ' +
     'Exit 0 when verified, 1 when the download or the verification failed.',
   options: {
-    mirror: { type: 'string', multiple: true, valueName: '<url|dir>', description: 'a python.org-style mirror: https://, file:// or a directory' },
-    'cache-dir': { type: 'string', valueName: '<dir>', description: 'where verified sources are kept' },
+    ...FETCH_OPTIONS,
     output: { type: 'string', short: 'o', valueName: '<dir>', description: 'also copy the tarball and its signatures into this directory' },
-    sha256: { type: 'string', valueName: '<hex>', description: 'the tarball must have this sha256 (a pin)' },
-    'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for HTTPS mirrors and proxies' },
-    refresh: { type: 'boolean', description: 'download again even when the cache has it' },
-    ...TRUST_OPTIONS,
   },
   positionals: [{ name: 'version', required: true, description: 'a CPython release: 3.13.5, 3.14.0rc2' }],
   schema: fetchSchema,
   examples: ['cpy source fetch 3.13.5', 'cpy source fetch 3.13.5 --mirror /srv/python-mirror --json', 'cpy source fetch 3.13.5 -o ./src'],
   async run(ctx) {
     const { input, io, style, json } = ctx;
-    warnUnsigned(ctx as CommandContext<unknown>, input['allow-unsigned']);
-    const progress = createProgress(io);
-    let source;
-    try {
-      source = await fetchSource(input.version, {
-        env: io.env,
-        cwd: io.cwd,
-        ...(input.mirror ? { mirrors: input.mirror } : {}),
-        ...(input['cache-dir'] ? { cacheDir: resolve(io.cwd, input['cache-dir']) } : {}),
-        ...(input.sha256 ? { expectedSha256: input.sha256 } : {}),
-        ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
-        ...(input.refresh ? { refresh: true } : {}),
-        ...(input['allow-unsigned'] ? { allowUnsigned: true } : {}),
-        extraKeys: await loadKeys(io, input['trusted-key']),
-        onProgress: (p) => progress.update(p),
-        onRetry: (r) => {
-          progress.done();
-          ctx.log(`${r.url}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s (attempt ${r.attempt + 1})`);
-        },
-      });
-    } finally {
-      progress.done();
-    }
+    const source = await fetchForCommand(ctx as CommandContext<unknown>, input.version, input);
     let copied: string | null = null;
     if (input.output) {
       const dir = resolve(io.cwd, input.output);

@@ -1,0 +1,149 @@
+import { join, resolve } from 'node:path';
+import { buildCPython, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
+import { pythonVersionSchema } from '@cpy/artifact';
+import { z } from 'zod';
+import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import type { CliIO } from '../io.js';
+import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
+
+const positiveInt = (what: string) =>
+  z
+    .string()
+    .regex(/^[1-9]\d*$/, `must be ${what}`)
+    .transform(Number);
+
+const schema = z
+  .object({
+    values: z
+      .object({
+        build: positiveInt('a build number (1, 2, ...)').optional(),
+        profile: z.enum(['fast', 'release']).optional(),
+        builder: z.enum(['host', 'container']).optional(),
+        image: z.string().min(1).optional(),
+        engine: z.enum(['podman', 'docker']).optional(),
+        jobs: positiveInt('a number of jobs').optional(),
+        prefix: z.string().min(1).optional(),
+        'configure-arg': z.array(z.string()).optional(),
+        'work-dir': z.string().min(1).optional(),
+        ...fetchValues,
+      })
+      .refine((v) => (v.builder === 'container') === Boolean(v.image), {
+        message: '--builder container needs --image <image>, and --image needs --builder container',
+        path: ['image'],
+      }),
+    positionals: z.tuple([pythonVersionSchema], { message: 'give one version, e.g. 3.13.5' }),
+  })
+  .transform(({ values, positionals }) => ({ version: positionals[0], ...values }));
+
+function describeEvent(event: BuildEvent): string | null {
+  if (event.type === 'phase') return `${event.phase}${event.logFile ? ` (log: ${event.logFile})` : ''}`;
+  if (event.type === 'phase-done') return `${event.phase} done in ${(event.elapsedMs / 1000).toFixed(1)} s`;
+  return null;
+}
+
+/** Phase lines on stderr; make's progress redrawn on a terminal, every 15 s elsewhere. */
+function buildProgress(ctx: CommandContext<unknown>, io: CliIO) {
+  let lastLine = 0;
+  let drawn = false;
+  return (event: BuildEvent) => {
+    if (event.type === 'progress') {
+      const pct = event.ratio === null ? '' : ` ~${Math.round(event.ratio * 100)}%`;
+      const text = `${event.phase}${pct}, ${Math.round(event.elapsedMs / 1000)} s`;
+      if (io.stderr.isTTY) {
+        io.stderr.write(`\r\u001b[2K${text}`);
+        drawn = true;
+      } else if (event.elapsedMs - lastLine >= 15_000) {
+        lastLine = event.elapsedMs;
+        ctx.log(text);
+      }
+      return;
+    }
+    if (drawn) {
+      io.stderr.write('\n');
+      drawn = false;
+    }
+    const line = describeEvent(event);
+    if (line) ctx.log(line);
+  };
+}
+
+export const build = defineCommand({
+  name: 'build',
+  summary: 'Build CPython from a verified source release',
+  description:
+    'Fetches and verifies the source (as `cpy source fetch`), checks the builder (as `cpy doctor`), then runs ' +
+    'configure, make and make install into a staging tree, with logs in <work-dir>/cpython-<version>-build<N>/logs, ' +
+    'and checks that ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib and readline import from the result. ' +
+    'Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). The tree has a shared libpython ' +
+    'found through an $ORIGIN rpath, so it runs wherever it is moved. --builder container builds inside a container ' +
+    'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +
+    'Ctrl-C stops the build and everything it started. Exit 0 when built, 1 when the build failed.',
+  options: {
+    build: { type: 'string', valueName: '<N>', description: 'build number (default 1)' },
+    profile: { type: 'string', valueName: '<fast|release>', description: 'fast (default) or release (PGO + LTO, several times longer)' },
+    builder: { type: 'string', valueName: '<host|container>', description: 'where to build (default host)' },
+    image: { type: 'string', valueName: '<image>', description: 'the container image for --builder container' },
+    engine: { type: 'string', valueName: '<podman|docker>', description: 'container engine (default: the first that works)' },
+    jobs: { type: 'string', short: 'j', valueName: '<N>', description: "make -j (default: the builder's CPU count)" },
+    prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
+    'configure-arg': { type: 'string', multiple: true, valueName: '<arg>', description: 'an extra ./configure argument' },
+    'work-dir': { type: 'string', valueName: '<dir>', description: 'where builds happen (default <cache-dir>/builds)' },
+    ...FETCH_OPTIONS,
+  },
+  positionals: [{ name: 'version', required: true, description: 'a CPython release: 3.13.5' }],
+  schema,
+  examples: [
+    'cpy build 3.13.5',
+    'cpy build 3.13.5 --builder container --image localhost/debian-minbase:bullseye',
+    'cpy build 3.13.5 --profile release --build 2 --json',
+  ],
+  async run(ctx) {
+    const { input, io, style, json } = ctx;
+    const spec = parseBuildSpec({
+      version: input.version,
+      ...(input.build ? { build: input.build } : {}),
+      ...(input.profile ? { profile: input.profile } : {}),
+      ...(input.jobs ? { jobs: input.jobs } : {}),
+      ...(input.prefix ? { prefix: input.prefix } : {}),
+      configureArgs: input['configure-arg'] ?? [],
+      env: Object.fromEntries(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
+      builder:
+        input.builder === 'container'
+          ? { kind: 'container', image: input.image!, ...(input.engine ? { engine: input.engine } : {}) }
+          : { kind: 'host' },
+    });
+    const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
+    ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
+    const cacheDir = input['cache-dir'] ? resolve(io.cwd, input['cache-dir']) : defaultCacheDir(io.env);
+    const workDir = input['work-dir'] ? resolve(io.cwd, input['work-dir']) : join(cacheDir, 'builds');
+
+    const controller = new AbortController();
+    const onSignal = () => {
+      ctx.log('stopping the build (Ctrl-C again to force)...');
+      controller.abort();
+      process.once('SIGINT', () => process.kill(process.pid, 'SIGKILL'));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let result: BuildResult;
+    try {
+      result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io) });
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
+    if (!json) {
+      const seconds = Object.values(result.durationsMs).reduce((a, b) => a + (b ?? 0), 0) / 1000;
+      io.stdout.write(
+        [
+          `${style.bold(`Python ${result.version}`)} build ${result.build} (${result.profile}) ${style.ok('built')} in ${seconds.toFixed(0)} s on ${result.builder.description} (${result.os.prettyName})`,
+          `  tree      ${result.installDir}`,
+          `  modules   ${result.modules.present.join(' ')}`,
+          ...result.warnings.map((w) => `  ${style.warn('warning')}: ${w}`),
+          `  logs      ${join(result.buildDir, 'logs')}`,
+        ].join('\n') + '\n',
+      );
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { build: result, source: { ...source, verification: undefined }, verification: source.verification } };
+  },
+});

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Installs what building CPython with cpy needs, with the system's package
+# manager: the C toolchain, the development headers of every module cpy checks
+# (critical and optional), and the binutils/patchelf the artifact step uses.
+# One script for every builder: this host, build containers, the Vagrant VM.
+# Idempotent; run as root. POSIX sh, so it runs in minimal images (Alpine too).
+#
+#   sh libs/build/provision/provision-builder.sh
+#   CPY_PROVISION_EXCLUDE="libssl-dev" sh libs/build/provision/provision-builder.sh   (leave some out)
+#
+# The package lists cover BUILD_REQUIREMENTS in libs/build/src/requirements.ts
+# (a unit test keeps them in step).
+set -eu
+
+log() { printf '[provision-builder] %s\n' "$*" >&2; }
+die() { printf '[provision-builder] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages)"
+
+DEBIAN_PACKAGES="gcc libc6-dev make pkg-config xz-utils binutils patchelf ca-certificates libssl-dev libsqlite3-dev uuid-dev liblzma-dev libbz2-dev libffi-dev zlib1g-dev libreadline-dev libncurses-dev libgdbm-dev libgdbm-compat-dev tk-dev"
+RHEL_PACKAGES="gcc make pkgconf-pkg-config xz binutils patchelf tar ca-certificates openssl-devel sqlite-devel libuuid-devel xz-devel bzip2-devel libffi-devel zlib-devel readline-devel ncurses-devel gdbm-devel tk-devel"
+ALPINE_PACKAGES="gcc musl-dev make pkgconf xz binutils patchelf tar ca-certificates openssl-dev sqlite-dev util-linux-dev xz-dev bzip2-dev libffi-dev zlib-dev readline-dev ncurses-dev gdbm-dev tk-dev"
+
+without() { # list, excluded -> list
+  out=""
+  for p in $1; do
+    case " ${CPY_PROVISION_EXCLUDE:-} " in *" $p "*) ;; *) out="$out $p" ;; esac
+  done
+  echo "$out"
+}
+
+if command -v apt-get >/dev/null 2>&1; then
+  packages=$(without "$DEBIAN_PACKAGES")
+  missing=""
+  for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    log "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  else
+    log "all build packages are installed"
+  fi
+elif command -v dnf >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  dnf install -y -q $(without "$RHEL_PACKAGES")
+elif command -v apk >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  apk add --no-cache -q $(without "$ALPINE_PACKAGES")
+else
+  die "no apt-get, dnf or apk here: install a C compiler, make, pkg-config, xz and the development headers of OpenSSL, SQLite, libuuid, liblzma, libbz2, libffi, zlib and readline by hand"
+fi

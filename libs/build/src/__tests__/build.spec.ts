@@ -1,0 +1,196 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { isCpyError } from '@cpy/artifact';
+import {
+  BUILD_REQUIREMENTS,
+  BUILD_RESULT_FILE,
+  buildCPython,
+  configureArguments,
+  parseBuildSpec,
+  parseMakeModuleReport,
+  PROVISION_SCRIPT,
+  type Builder,
+  type BuildEvent,
+  type RunOptions,
+} from '../index.js';
+import { ALL_HEADERS, DEBIAN, TOOLS, fakeBuilder } from './fake-builder.js';
+
+const MAKE_TAIL = `LD_LIBRARY_PATH=/b ./python -E -c 'import sys' >platform
+The necessary bits to build these optional modules were not found:
+_dbm                      _gdbm
+To find the necessary bits, look in configure.ac and config.log.
+
+Following modules built successfully but were removed because they could not be imported:
+_tkinter
+
+Checked 112 modules (33 built-in, 76 shared, 1 n/a on linux-x86_64, 0 disabled, 2 missing, 1 failed on import)
+`;
+
+const ALL_OK = { ssl: null, sqlite3: null, uuid: null, lzma: null, bz2: null, ctypes: null, zlib: null, readline: null, curses: null, dbm: null, tkinter: null };
+
+interface Script {
+  headers?: string[];
+  imports?: Record<string, string | null>;
+  exitCodes?: Partial<Record<string, number>>;
+  /** A command that never ends until aborted. */
+  hangOn?: string;
+}
+
+/** A builder whose commands are scripted: records what ran, writes fake logs. */
+function scriptedBuilder(script: Script): Builder & { ran: string[][] } {
+  const ran: string[][] = [];
+  const exec = fakeBuilder({ osRelease: DEBIAN, programs: [...TOOLS, 'nproc'], headers: script.headers ?? ALL_HEADERS, pkgConfig: ['tk'] });
+  return {
+    kind: 'host',
+    description: 'a scripted builder',
+    ran,
+    exec: async (file, args, options) => (file === 'nproc' ? { exitCode: 0, stdout: '4\n', stderr: '' } : exec(file, args, options)),
+    async run(argv, options: RunOptions) {
+      ran.push([...argv]);
+      const key = argv[0] === 'make' ? (argv[1] === 'install' ? 'install' : 'make') : argv[0]!.split('/').pop()!;
+      if (script.hangOn === key) {
+        await new Promise((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(new Error('killed'))));
+      }
+      let out = `${key} output\n`;
+      if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
+      if (key === 'python3') out += JSON.stringify(script.imports ?? ALL_OK) + '\n';
+      await writeFile(options.logFile, out, { flag: 'a' });
+      for (const line of out.split('\n')) options.onLine?.(line);
+      return { exitCode: script.exitCodes?.[key] ?? 0 };
+    },
+    start: async () => undefined,
+    identity: async () => 'scripted',
+    stop: async () => undefined,
+  };
+}
+
+let work: string;
+let tarball: string;
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-build-unit-'));
+  tarball = join(work, 'Python-3.13.5.tar.xz');
+  await writeFile(tarball, 'not really a tarball');
+});
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void } = {}) =>
+  buildCPython({
+    spec: parseBuildSpec({ version: '3.13.5' }),
+    source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) },
+    workDir: work,
+    builder,
+    minFreeBytes: 1,
+    ...extra,
+  });
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string; hint: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isCpyError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a CpyError');
+}
+
+describe('the build spec', () => {
+  it('defaults the prefix and profile, and sets the $ORIGIN rpath as make and the shell need it', () => {
+    const spec = parseBuildSpec({ version: '3.13.5' });
+    expect(spec).toMatchObject({ prefix: '/opt/python-3.13.5', profile: 'fast', build: 1, builder: { kind: 'host' } });
+    expect(configureArguments(spec)).toEqual(['--prefix=/opt/python-3.13.5', '--enable-shared', 'LDFLAGS=-Wl,-rpath,\\$$ORIGIN/../lib']);
+    const release = parseBuildSpec({ version: '3.13.5', profile: 'release', env: { LDFLAGS: '-L/x' }, configureArgs: ['--with-lto=thin'] });
+    expect(configureArguments(release)).toEqual([
+      '--prefix=/opt/python-3.13.5',
+      '--enable-shared',
+      'LDFLAGS=-Wl,-rpath,\\$$ORIGIN/../lib -L/x',
+      '--enable-optimizations',
+      '--with-lto',
+      '--with-lto=thin',
+    ]);
+    expect(() => parseBuildSpec({ version: '3.13' })).toThrow();
+    expect(() => parseBuildSpec({ version: '3.13.5', prefix: 'relative' })).toThrow();
+  });
+});
+
+describe('buildCPython with a scripted builder', () => {
+  it('runs extract, configure, make -j<cpus>, make install DESTDIR, then the import check; writes the result last', async () => {
+    const builder = scriptedBuilder({});
+    const events: BuildEvent[] = [];
+    const result = await run(builder, { onEvent: (e) => void events.push(e) });
+    expect(builder.ran.map((a) => a[0] === 'make' ? a.slice(0, 2).join(' ') : a[0]!.split('/').pop())).toEqual(['tar', 'configure', 'make -j4', 'make install', 'python3']);
+    expect(builder.ran[3]).toEqual(['make', 'install', `DESTDIR=${result.stagingDir}`]);
+    expect(result.modules.present).toHaveLength(11);
+    expect(result.modules.cpython).toEqual({ notFound: ['_dbm', '_gdbm'], failedToBuild: [], failedToImport: ['_tkinter'] });
+    expect(Object.keys(result.logs)).toEqual(['extract', 'configure', 'make', 'install', 'check']);
+    expect(await readFile(result.logs['make']!, 'utf8')).toMatch(/Checked 112 modules/);
+    expect(JSON.parse(await readFile(join(result.buildDir, BUILD_RESULT_FILE), 'utf8'))).toMatchObject({ version: '3.13.5', makeJobs: 4 });
+    expect(events.filter((e) => e.type === 'phase').map((e) => (e as { phase: string }).phase)).toEqual(['provision', 'preflight', 'extract', 'configure', 'make', 'install', 'check']);
+  });
+
+  it('stops before configure when the builder lacks libssl-dev, naming ssl and the package', async () => {
+    const builder = scriptedBuilder({ headers: ALL_HEADERS.filter((h) => h !== 'openssl/ssl.h') });
+    const error = await codeOf(run(builder));
+    expect(error.code).toBe('CPY_BUILD_MISSING_DEPENDENCIES');
+    expect(error.message).toMatch(/ssl \(libssl-dev\)/);
+    expect(error.hint).toMatch(/apt-get install -y libssl-dev/);
+    expect(builder.ran).toEqual([]);
+  });
+
+  it('fails when a critical module does not import, naming it and its package; optional ones are warnings', async () => {
+    const builder = scriptedBuilder({ imports: { ...ALL_OK, lzma: '_lzma: ModuleNotFoundError: No module named _lzma', tkinter: '_tkinter: ImportError: x' } });
+    const error = await codeOf(run(builder));
+    expect(error.code).toBe('CPY_BUILD_CRITICAL_MODULE_MISSING');
+    expect(error.message).toMatch(/lzma \(needs liblzma-dev\): _lzma: ModuleNotFoundError/);
+    expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
+
+    const optional = await run(scriptedBuilder({ imports: { ...ALL_OK, tkinter: '_tkinter: ImportError: x' } }));
+    expect(optional.warnings).toContain('optional module tkinter is missing (needs tk-dev)');
+  });
+
+  it('a failing configure says so with the log path and its last lines', async () => {
+    const error = await codeOf(run(scriptedBuilder({ exitCodes: { configure: 1 } })));
+    expect(error.code).toBe('CPY_BUILD_CONFIGURE_FAILED');
+    expect(error.message).toMatch(/logs\/configure\.log\):\n\s+configure output/);
+  });
+
+  it('cancelling stops the running command and leaves no result or staging tree to trust', async () => {
+    const controller = new AbortController();
+    const events: string[] = [];
+    const pending = run(scriptedBuilder({ hangOn: 'make' }), {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'phase') {
+          events.push(e.phase);
+          if (e.phase === 'make') setTimeout(() => controller.abort(), 20);
+        }
+      },
+    });
+    expect((await codeOf(pending)).code).toBe('CPY_BUILD_CANCELLED');
+    expect(events.at(-1)).toBe('make');
+    expect(existsSync(join(work, 'cpython-3.13.5-build1', 'staging'))).toBe(false);
+    expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
+  });
+});
+
+describe('parseMakeModuleReport', () => {
+  it("reads CPython's end-of-make module report", () => {
+    expect(parseMakeModuleReport(MAKE_TAIL)).toEqual({ notFound: ['_dbm', '_gdbm'], failedToBuild: [], failedToImport: ['_tkinter'] });
+    expect(parseMakeModuleReport('Failed to build these modules:\n_ssl   _hashlib\n\nmore')).toMatchObject({ failedToBuild: ['_ssl', '_hashlib'] });
+  });
+});
+
+describe('the provisioning script', () => {
+  it('installs every Debian, RHEL and Alpine package the build requirements name', async () => {
+    const text = await readFile(PROVISION_SCRIPT, 'utf8');
+    const list = (name: string) => new RegExp(`^${name}="([^"]+)"`, 'm').exec(text)![1]!.split(' ');
+    for (const [family, variable] of [['debian', 'DEBIAN_PACKAGES'], ['rhel', 'RHEL_PACKAGES'], ['alpine', 'ALPINE_PACKAGES']] as const) {
+      const needed = BUILD_REQUIREMENTS.flatMap((r) => r.packages[family]);
+      expect(list(variable)).toEqual(expect.arrayContaining(needed));
+    }
+  });
+});

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { CpyError } from '@cpy/artifact';
+import { hostExec, type Exec } from '../exec.js';
+import { hostRunner, type Runner } from './runner.js';
+import type { BuilderSpec } from './spec.js';
+
+/** A place a build runs: this host, or a container with the build directory mounted at the same path. */
+export interface Builder {
+  readonly kind: BuilderSpec['kind'];
+  /** For people: `this host`, `container localhost/debian-minbase:bullseye (podman)`. */
+  readonly description: string;
+  /** Short commands (probes). */
+  readonly exec: Exec;
+  /** Long commands with logs. */
+  readonly run: Runner;
+  /**
+   * Gets the builder ready (a container: started and provisioned; once, so a
+   * builder can serve several builds). Output goes to `logFile`.
+   */
+  start(buildDir: string, logFile: string, signal?: AbortSignal): Promise<void>;
+  /** A stable id of the environment for cache keys and metadata (image id). */
+  identity(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export const PROVISION_SCRIPT = new URL('../../provision/provision-builder.sh', import.meta.url);
+
+export function hostBuilder(): Builder {
+  return {
+    kind: 'host',
+    description: 'this host',
+    exec: hostExec,
+    run: hostRunner(),
+    start: async () => undefined,
+    identity: async () => 'host',
+    stop: async () => undefined,
+  };
+}
+
+async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' | 'docker'> {
+  for (const engine of preferred ? [preferred] : (['podman', 'docker'] as const)) {
+    const r = await execa(engine, ['info', '--format', '{{.Host.Arch}}{{.Architecture}}'], { reject: false });
+    if (r.exitCode === 0) return engine;
+  }
+  throw new CpyError('CPY_BUILD_NO_CONTAINER_ENGINE', `no working container engine (${preferred ?? 'podman or docker'})`, {
+    hint: 'install podman (apt-get install podman), or use --builder host',
+  });
+}
+
+/**
+ * A build container: started from `image` with the build directory mounted at
+ * the same path, provisioned with libs/build/provision/provision-builder.sh,
+ * removed by id afterwards (and on cancel, which stops everything in it).
+ */
+export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' }>): Builder {
+  let engine: 'podman' | 'docker' | undefined;
+  let id: string | undefined;
+  const host = hostRunner();
+  const need = () => {
+    if (!engine || !id) throw new Error('the container builder is not started');
+    return { engine, id };
+  };
+  const envArgs = (env: Readonly<Record<string, string | undefined>> | undefined) =>
+    Object.entries(env ?? {}).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`]));
+
+  const builder: Builder = {
+    kind: 'container',
+    description: `container ${spec.image}`,
+    exec: async (file, args, options = {}) => {
+      const c = need();
+      return hostExec(c.engine, ['exec', ...(options.input !== undefined ? ['-i'] : []), ...(options.cwd ? ['-w', options.cwd] : []), ...envArgs(options.env), c.id, file, ...args], {
+        ...(options.input !== undefined ? { input: options.input } : {}),
+      });
+    },
+    run: async (argv, options) => {
+      const c = need();
+      const onAbort = () => void execa(c.engine, ['rm', '-f', c.id], { reject: false });
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        return await host([c.engine, 'exec', ...(options.cwd ? ['-w', options.cwd] : []), ...envArgs(options.env), c.id, ...argv], {
+          logFile: options.logFile,
+          ...(options.onLine ? { onLine: options.onLine } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } finally {
+        options.signal?.removeEventListener('abort', onAbort);
+      }
+    },
+    async start(buildDir, logFile, signal) {
+      if (id) return; // started (and provisioned) by an earlier build with this builder
+      engine = await detectEngine(spec.engine);
+      const name = `cpy-build-${randomBytes(4).toString('hex')}`;
+      const started = await execa(engine, ['run', '-d', '--rm', '--name', name, '-v', `${buildDir}:${buildDir}`, '-w', buildDir, spec.image, 'sleep', 'infinity'], { reject: false });
+      if (started.exitCode !== 0) {
+        throw new CpyError('CPY_BUILD_CONTAINER_FAILED', `cannot start a container from ${spec.image}: ${String(started.stderr).trim().split('\n').pop()}`, {
+          hint: `check that the image exists (${engine} images) and that ${engine} works (${engine} run --rm ${spec.image} true)`,
+        });
+      }
+      id = String(started.stdout).trim();
+      (builder as { description: string }).description = `container ${spec.image} (${engine})`;
+      if (!spec.provision) return;
+      const script = await readFile(PROVISION_SCRIPT, 'utf8');
+      const r = await host([engine, 'exec', '-e', `CPY_PROVISION_EXCLUDE=${spec.provisionExclude.join(' ')}`, id, 'sh', '-c', script], {
+        logFile,
+        ...(signal ? { signal } : {}),
+      });
+      if (r.exitCode !== 0) {
+        throw new CpyError('CPY_BUILD_PROVISION_FAILED', `installing the build dependencies in ${spec.image} failed (exit ${r.exitCode})`, {
+          hint: `read ${logFile}; the image needs a working apt-get, dnf or apk with a reachable package archive`,
+          details: { logFile },
+        });
+      }
+    },
+    async identity() {
+      const e = engine ?? (await detectEngine(spec.engine));
+      const r = await execa(e, ['image', 'inspect', '--format', '{{.Id}}', spec.image], { reject: false });
+      return r.exitCode === 0 ? `${spec.image}@${String(r.stdout).trim()}` : spec.image;
+    },
+    async stop() {
+      if (engine && id) await execa(engine, ['rm', '-f', id], { reject: false });
+      id = undefined;
+    },
+  };
+  return builder;
+}
+
+export function createBuilder(spec: BuilderSpec): Builder {
+  return spec.kind === 'host' ? hostBuilder() : containerBuilder(spec);
+}

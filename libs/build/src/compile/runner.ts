@@ -1,0 +1,103 @@
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { execa } from 'execa';
+import { CpyError } from '@cpy/artifact';
+
+export interface RunOptions {
+  /** Working directory on the builder. */
+  readonly cwd?: string;
+  /** Variables added to the builder's environment. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Host path of the log file that receives the command's output (stdout and stderr). */
+  readonly logFile: string;
+  /** Each line of output, as it comes (for progress). */
+  readonly onLine?: (line: string) => void;
+  /** Aborting stops the command and everything it started. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Runs a long command on a builder with its output streamed to a log file.
+ * Resolves with the exit code; rejects with CPY_BUILD_CANCELLED when aborted.
+ */
+export type Runner = (argv: readonly string[], options: RunOptions) => Promise<{ exitCode: number }>;
+
+export function cancelled(): CpyError {
+  return new CpyError('CPY_BUILD_CANCELLED', 'the build was cancelled', {
+    hint: 'run the same command again: a new build starts from a clean source and staging tree',
+  });
+}
+
+/** Splits a stream of chunks into lines. */
+export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer | string): void; end(): void } {
+  let rest = '';
+  return {
+    push(chunk) {
+      const text = rest + chunk.toString();
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      for (const l of lines) onLine(l);
+    },
+    end() {
+      if (rest) onLine(rest);
+      rest = '';
+    },
+  };
+}
+
+/**
+ * Runs commands on this machine. Each command gets its own process group, so
+ * aborting stops make and every compiler it started (SIGTERM, then SIGKILL
+ * after `killGraceMs`).
+ */
+export function hostRunner(killGraceMs = 5000): Runner {
+  return async (argv, options) => {
+    if (options.signal?.aborted) throw cancelled();
+    const log = createWriteStream(options.logFile, { flags: 'a' });
+    await once(log, 'open');
+    const lines = lineSplitter((l) => options.onLine?.(l));
+    const child = execa(argv[0]!, argv.slice(1), {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      buffer: false,
+      all: true,
+      stdin: 'ignore',
+      reject: false,
+    });
+    child.all?.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      lines.push(chunk);
+    });
+    let aborted = false;
+    const kill = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // already gone
+      }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      aborted = true;
+      kill('SIGTERM');
+      timer = setTimeout(() => kill('SIGKILL'), killGraceMs);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const result = await child;
+      lines.end();
+      if (aborted) throw cancelled();
+      if ((result as { code?: string }).code === 'ENOENT') {
+        log.write(`${argv[0]}: command not found\n`);
+        return { exitCode: 127 };
+      }
+      return { exitCode: result.exitCode ?? 1 };
+    } finally {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      log.end();
+      await once(log, 'close').catch(() => undefined);
+    }
+  };
+}
