@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
+import { artifactValidate } from './commands/artifact.js';
 import { build } from './commands/build.js';
 import { doctor } from './commands/doctor.js';
 import { plannedCommands } from './commands/planned.js';
@@ -14,6 +15,7 @@ export const COMMANDS: readonly CommandSpec<unknown>[] = [
   build as CommandSpec<unknown>,
   sourceFetch as CommandSpec<unknown>,
   sourceVerify as CommandSpec<unknown>,
+  artifactValidate as CommandSpec<unknown>,
   ...plannedCommands,
 ];
 

@@ -10,3 +10,15 @@ export {
   parseChecksumLine,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';
+export { compareDotted, glibcFloor, readElf } from './elf.js';
+export type { ElfInfo } from './elf.js';
+export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
+export type { ArtifactMetadata } from './metadata.js';
+export { packArtifact } from './pack.js';
+export type { PackedArtifact, PackMetadata, PackOptions } from './pack.js';
+export { externalNeeds, isTestPath, scanTree } from './tree.js';
+export type { TreeEntry } from './tree.js';
+export { extractArtifact } from './extract.js';
+export type { ExtractOptions, ExtractResult } from './extract.js';
+export { CRITICAL_IMPORTS, readArtifactMetadata, validateArtifact } from './validate.js';
+export type { ValidateOptions, ValidationCheck, ValidationReport } from './validate.js';

@@ -30,3 +30,4 @@ export { hostRunner } from './compile/runner.js';
 export type { Runner, RunOptions } from './compile/runner.js';
 export { buildSpecSchema, configureArguments, ORIGIN_RPATH, parseBuildSpec } from './compile/spec.js';
 export type { BuildSpec, BuildSpecInput, BuilderSpec } from './compile/spec.js';
+export { artifactMetadataFor } from './artifact/metadata.js';

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
-import { requireBaseImage, requireContainerEngine, startPythonMirror, type PythonMirror } from '@cpy/harness';
-import { buildCPython, containerBuilder, fetchSource, parseBuildSpec, type FetchedSource } from '../src/index.js';
+import { isCpyError, packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
+import { requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { artifactMetadataFor, buildCPython, containerBuilder, fetchSource, parseBuildSpec, type BuildResult, type FetchedSource } from '../src/index.js';
 
 const run = promisify(execFile);
 const CRITICAL = 'import ssl, sqlite3, uuid, _uuid, lzma, bz2, ctypes, zlib, readline; print(ssl.OPENSSL_VERSION)';
@@ -30,6 +30,10 @@ async function glibcFloor(dir: string): Promise<string> {
 let mirror: PythonMirror;
 let work: string;
 let source: FetchedSource;
+let hostBuild: BuildResult | undefined;
+
+const pack = (result: BuildResult, outDir: string, installDir = result.installDir) =>
+  packArtifact({ installDir, metadata: artifactMetadataFor(result, source.verification), outDir, packagesFor: async () => result.runtimePackages });
 
 beforeAll(async () => {
   mirror = await startPythonMirror();
@@ -51,12 +55,12 @@ describe('a real CPython 3.13.5 build (fast profile)', () => {
       onEvent: (e) => void (e.type === 'phase' && phases.push(e.phase)),
     });
     expect(phases).toEqual(['provision', 'preflight', 'extract', 'configure', 'make', 'install', 'check']);
+    hostBuild = result;
     expect(result.modules.present).toEqual(expect.arrayContaining(['ssl', 'sqlite3', 'uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline']));
     for (const log of ['configure', 'make', 'install']) expect((await stat(result.logs[log]!)).size).toBeGreaterThan(1000);
 
     const moved = join(work, 'moved', 'somewhere-else');
     await cp(result.installDir, moved, { recursive: true, verbatimSymlinks: true });
-    await rm(result.stagingDir, { recursive: true, force: true });
     const { stdout } = await run(join(moved, 'bin', 'python3'), ['-c', CRITICAL], { env: {} });
     expect(stdout).toMatch(/^OpenSSL /);
     const { stdout: runpath } = await run('readelf', ['-d', join(moved, 'bin', 'python3')]);
@@ -88,8 +92,98 @@ describe('a real CPython 3.13.5 build (fast profile)', () => {
       const [major, minor] = floor.split('.').map(Number);
       expect(major).toBe(2);
       expect(minor).toBeLessThanOrEqual(31);
+      // The artifact's metadata says the same, computed by reading the ELF files.
+      const packed = await pack(result, join(workDir, 'artifacts'));
+      expect(packed.fileName).toBe('cpython-3.13.5-debian11-build1.tgz');
+      expect(packed.metadata.platform.glibcFloor).toBe(await glibcFloor(result.installDir));
     } finally {
       await builder.stop();
     }
+  });
+});
+
+describe('the artifact of the host build', () => {
+  let packed: PackedArtifact;
+
+  it('packs deterministically into at most 30 MB, with checksum, metadata and LICENSE, and validates [SUCCESS]', async () => {
+    expect(hostBuild).toBeDefined();
+    packed = await pack(hostBuild!, join(work, 'artifacts-1'));
+    const again = await pack(hostBuild!, join(work, 'artifacts-2'));
+    expect(again.sha256).toBe(packed.sha256);
+    expect(packed.fileName).toBe('cpython-3.13.5-debian12-build1.tgz');
+    expect(packed.bytes).toBeLessThanOrEqual(30 * 1000 * 1000);
+    const { stdout } = await run('sha256sum', ['-c', packed.checksumPath], { cwd: join(work, 'artifacts-1') });
+    expect(stdout).toBe(`${packed.fileName}: OK\n`);
+    const { stdout: first } = await run('sh', ['-c', `tar -tzf '${packed.path}' | head -n 4`]);
+    expect(first.split('\n').slice(0, 4)).toEqual(['cpy-artifact.json', 'opt/', 'opt/python-3.13.5/', 'opt/python-3.13.5/LICENSE.txt']);
+    expect(packed.metadata.platform.glibcFloor).toBe(await glibcFloor(hostBuild!.installDir));
+    expect(packed.metadata.runtime.needs.find((n) => n.soname === 'libssl.so.3')?.packages).toEqual(['libssl3']);
+    expect(packed.metadata.source.verification.method).toBe('openpgp+sigstore');
+
+    const report = await validateArtifact(packed.path);
+    expect(report.summary).toBe('[SUCCESS]');
+  });
+
+  it('installed in a minimal bookworm container with the packages its metadata names, the critical modules import', async () => {
+    const engine = await requireContainerEngine();
+    const container = await startContainer(engine, await requireBaseImage(engine, 'bookworm'), { mounts: [{ host: join(work, 'artifacts-1'), container: '/artifacts', readOnly: true }] });
+    try {
+      const packages = [...new Set(packed.metadata.runtime.needs.flatMap((n) => n.packages))].join(' ');
+      const r = await container.exec([
+        'sh',
+        '-c',
+        `export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages} >/dev/null && tar -xzf /artifacts/${packed.fileName} -C / --exclude cpy-artifact.json && /opt/python-3.13.5/bin/python3 -c '${CRITICAL}'`,
+      ]);
+      expect(r.stderr.split('\n').filter((l) => /Error|^E:/.test(l))).toEqual([]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/OpenSSL 3/);
+    } finally {
+      await container.remove();
+    }
+  });
+
+  /** Packs a changed copy of the host build's tree and returns its validation report. */
+  async function validateVariant(name: string, change: (tree: string) => Promise<void>, after?: (p: PackedArtifact) => Promise<void>) {
+    const tree = join(work, `variant-${name}`, 'opt', 'python-3.13.5');
+    await cp(hostBuild!.installDir, tree, { recursive: true, verbatimSymlinks: true });
+    await change(tree);
+    const variant = await pack(hostBuild!, join(work, `variant-${name}`, 'out'), tree);
+    await after?.(variant);
+    return validateArtifact(variant.path);
+  }
+
+  it('refuses a planted private key, a missing critical module, a checksum mismatch and a missing LICENSE, saying which', async () => {
+    const key = await validateVariant('key', (t) =>
+      import('node:fs/promises').then((fs) => fs.writeFile(join(t, 'lib', 'python3.13', 'site-packages', 'deploy.pem'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n')),
+    );
+    expect(key.summary).toMatch(/^\[FAILED\]\n- secrets: must never ship: private key in lib\/python3\.13\/site-packages\/deploy\.pem$/);
+
+    const ssl = await validateVariant('ssl', async (t) => {
+      const dynload = join(t, 'lib', 'python3.13', 'lib-dynload');
+      for (const f of await readdir(dynload)) if (f.startsWith('_ssl.')) await rm(join(dynload, f));
+    });
+    expect(ssl.summary).toMatch(/- critical-modules: cannot import ssl \(.*_ssl/);
+
+    const sum = await validateVariant('sum', async () => undefined, async (p) => {
+      await import('node:fs/promises').then((fs) => fs.writeFile(p.checksumPath, `${'0'.repeat(64)}  ${p.fileName}\n`));
+    });
+    expect(sum.summary).toMatch(/- checksum: sha256 is [0-9a-f]{64}, but cpython-3\.13\.5-debian12-build1\.tgz\.sha256 says 0{64}/);
+
+    // Without a LICENSE the packer refuses; a tarball made without one is refused by validation.
+    let refused: unknown;
+    try {
+      await validateVariant('nolicense-pack', (t) => rm(join(t, 'lib', 'python3.13', 'LICENSE.txt')));
+    } catch (e) {
+      refused = e;
+    }
+    expect(isCpyError(refused, 'CPY_ARTIFACT_NO_LICENSE')).toBe(true);
+    const noLicense = await validateVariant('nolicense', async () => undefined, async (p) => {
+      const dir = join(work, 'repack');
+      await run('mkdir', ['-p', dir]);
+      await run('tar', ['-xzf', p.path, '-C', dir]);
+      await rm(join(dir, 'opt', 'python-3.13.5', 'LICENSE.txt'));
+      await run('sh', ['-c', `cd '${dir}' && tar --sort=name --owner=0 --group=0 -czf '${p.path}' cpy-artifact.json opt && sha256sum '${p.fileName}' >/dev/null; cd '${join(p.path, '..')}' && sha256sum '${p.fileName}' > '${p.checksumPath}'`]);
+    });
+    expect(noLicense.summary).toMatch(/- license: no LICENSE\.txt at the top of the tree/);
   });
 });

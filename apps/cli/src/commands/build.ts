@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
-import { pythonVersionSchema } from '@cpy/artifact';
+import { pythonVersionSchema, validateArtifact } from '@cpy/artifact';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { CliIO } from '../io.js';
+import { packBuild, reportLines } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 
 const positiveInt = (what: string) =>
@@ -25,6 +26,10 @@ const schema = z
         prefix: z.string().min(1).optional(),
         'configure-arg': z.array(z.string()).optional(),
         'work-dir': z.string().min(1).optional(),
+        out: z.string().min(1).optional(),
+        'keep-tests': z.boolean().optional(),
+        'no-strip': z.boolean().optional(),
+        'no-validate': z.boolean().optional(),
         ...fetchValues,
       })
       .refine((v) => (v.builder === 'container') === Boolean(v.image), {
@@ -73,7 +78,9 @@ export const build = defineCommand({
   description:
     'Fetches and verifies the source (as `cpy source fetch`), checks the builder (as `cpy doctor`), then runs ' +
     'configure, make and make install into a staging tree, with logs in <work-dir>/cpython-<version>-build<N>/logs, ' +
-    'and checks that ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib and readline import from the result. ' +
+    'and checks that ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib and readline import from the result; then packs the ' +
+    'tree into cpython-<version>-<os><osversion>-build<N>.tgz with .sha256 and .json beside it (stripped, without the ' +
+    'test suite, the static libpython or -O bytecode) and validates it (as `cpy artifact validate`). ' +
     'Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). The tree has a shared libpython ' +
     'found through an $ORIGIN rpath, so it runs wherever it is moved. --builder container builds inside a container ' +
     'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +
@@ -88,6 +95,10 @@ export const build = defineCommand({
     prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
     'configure-arg': { type: 'string', multiple: true, valueName: '<arg>', description: 'an extra ./configure argument' },
     'work-dir': { type: 'string', valueName: '<dir>', description: 'where builds happen (default <cache-dir>/builds)' },
+    out: { type: 'string', short: 'o', valueName: '<dir>', description: 'where the artifact goes (default ./dist/artifacts)' },
+    'keep-tests': { type: 'boolean', description: "keep CPython's test suite in the artifact (140 MB more)" },
+    'no-strip': { type: 'boolean', description: 'do not strip the binaries' },
+    'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
     ...FETCH_OPTIONS,
   },
   positionals: [{ name: 'version', required: true, description: 'a CPython release: 3.13.5' }],
@@ -132,6 +143,16 @@ export const build = defineCommand({
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
     }
+    ctx.log(`packing ${result.installDir}`);
+    const packed = await packBuild(result, source.verification, resolve(io.cwd, input.out ?? join('dist', 'artifacts')), {
+      keepTests: Boolean(input['keep-tests']),
+      strip: !input['no-strip'],
+    });
+    let validation: Awaited<ReturnType<typeof validateArtifact>> | null = null;
+    if (!input['no-validate']) {
+      ctx.log(`validating ${packed.fileName}`);
+      validation = await validateArtifact(packed.path);
+    }
     if (!json) {
       const seconds = Object.values(result.durationsMs).reduce((a, b) => a + (b ?? 0), 0) / 1000;
       io.stdout.write(
@@ -141,9 +162,24 @@ export const build = defineCommand({
           `  modules   ${result.modules.present.join(' ')}`,
           ...result.warnings.map((w) => `  ${style.warn('warning')}: ${w}`),
           `  logs      ${join(result.buildDir, 'logs')}`,
+          `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
+          `  sha256    ${packed.sha256}`,
+          ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
         ].join('\n') + '\n',
       );
     }
-    return { exitCode: EXIT.ok, outcome: 'success', data: { build: result, source: { ...source, verification: undefined }, verification: source.verification } };
+    const ok = validation?.ok ?? true;
+    return {
+      exitCode: ok ? EXIT.ok : EXIT.failure,
+      outcome: ok ? 'success' : 'error',
+      data: {
+        build: result,
+        source: { ...source, verification: undefined },
+        verification: source.verification,
+        artifact: { path: packed.path, fileName: packed.fileName, sha256: packed.sha256, bytes: packed.bytes, checksumPath: packed.checksumPath, metadataPath: packed.metadataPath },
+        validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
+        ...(ok ? {} : { error: { code: 'CPY_ARTIFACT_INVALID', message: validation!.summary.split('\n').slice(1).join('; '), hint: 'read the report; the build logs are in the build directory' } }),
+      },
+    };
   },
 });

@@ -17,8 +17,7 @@ function planned(name: string, summary: string, plannedFor: string): CommandSpec
 }
 
 export const plannedCommands: readonly CommandSpec<unknown>[] = [
-  planned('artifact pack', 'Pack a staging tree into a cpy artifact', 'packing artifacts'),
-  planned('artifact validate', 'Validate a cpy artifact', 'validating artifacts'),
+  planned('artifact pack', 'Pack a build directory into a cpy artifact (cpy build packs already)', 'packing an existing build directory'),
   planned('install', 'Install a cpy artifact (verified, atomic, idempotent)', 'installing artifacts'),
   planned('list', 'List installed CPython versions', 'managing installed versions'),
   planned('use', 'Switch the python3 links to an installed version', 'managing installed versions'),

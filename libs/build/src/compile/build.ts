@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { CpyError, externalNeeds, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
 import { createBuilder, type Builder } from './builders.js';
@@ -52,6 +52,10 @@ export interface BuildResult {
   readonly os: OsInfo;
   readonly builder: { readonly kind: string; readonly description: string; readonly identity: string };
   readonly modules: ModuleReport;
+  /** `uname -m` on the builder. */
+  readonly arch: string;
+  /** Packages that provide each shared library the tree needs (soname -> packages), from the builder's package database. */
+  readonly runtimePackages: Readonly<Record<string, readonly string[]>>;
   readonly warnings: readonly string[];
   readonly durationsMs: Readonly<Partial<Record<BuildPhase, number>>>;
   readonly source: BuildSource;
@@ -88,6 +92,28 @@ function missingDependencies(report: BuildHostReport, where: string): CpyError {
     hint: report.fix ? `install them on the builder: ${report.fix.command}` : 'install the libraries named above with the system package manager',
     details: { missing: missing.map((c) => ({ id: c.id, packages: c.packages, detail: c.detail })) },
   });
+}
+
+/** Asks the builder's package database which package ships each library (dpkg, rpm or apk). */
+const OWNER_SCRIPT = `
+for so in "$@"; do
+  pkg=""
+  if command -v dpkg >/dev/null 2>&1; then pkg=$(dpkg -S "*/$so" 2>/dev/null | head -n1 | cut -d: -f1)
+  elif command -v rpm >/dev/null 2>&1; then p=$(ldconfig -p | awk -v s="$so" '$1==s {print $NF; exit}'); [ -n "$p" ] && pkg=$(rpm -qf --qf '%{NAME}' "$p" 2>/dev/null)
+  elif command -v apk >/dev/null 2>&1; then pkg=$(apk info -q --who-owns "/usr/lib/$so" "/lib/$so" 2>/dev/null | head -n1 | awk '{print $NF}')
+  fi
+  printf '%s %s\\n' "$so" "$pkg"
+done`;
+
+async function packagesOnBuilder(builder: Builder, sonames: readonly string[]): Promise<Record<string, string[]>> {
+  if (!sonames.length) return {};
+  const r = await builder.exec('sh', ['-c', OWNER_SCRIPT, 'owners', ...sonames]);
+  const out: Record<string, string[]> = {};
+  for (const line of r.stdout.split('\n')) {
+    const [so, pkg] = line.trim().split(/\s+/);
+    if (so) out[so] = pkg ? [pkg] : [];
+  }
+  return out;
 }
 
 /**
@@ -218,6 +244,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       return report;
     });
 
+    const runtimePackages = await packagesOnBuilder(builder, [...externalNeeds(await scanTree(installDir)).keys()]);
+    const arch = (await builder.exec('uname', ['-m'])).stdout.trim() || 'unknown';
     const cc = await builder.exec(spec.env.CC ?? 'cc', ['--version']);
     const result: BuildResult = {
       version: spec.version,
@@ -234,6 +262,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       os: host.os,
       builder: { kind: builder.kind, description: builder.description, identity: await builder.identity() },
       modules,
+      arch,
+      runtimePackages,
       warnings,
       durationsMs,
       source,

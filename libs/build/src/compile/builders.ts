@@ -41,7 +41,7 @@ export function hostBuilder(): Builder {
 
 async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' | 'docker'> {
   for (const engine of preferred ? [preferred] : (['podman', 'docker'] as const)) {
-    const r = await execa(engine, ['info', '--format', '{{.Host.Arch}}{{.Architecture}}'], { reject: false });
+    const r = await execa(engine, ['version'], { reject: false, timeout: 60_000 });
     if (r.exitCode === 0) return engine;
   }
   throw new CpyError('CPY_BUILD_NO_CONTAINER_ENGINE', `no working container engine (${preferred ?? 'podman or docker'})`, {

@@ -1,0 +1,113 @@
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { pack, type Header } from 'tar-stream';
+import { extractArtifact, glibcFloor, isCpyError, readElf } from '../index.js';
+
+type Entry = Partial<Header> & { name: string; body?: string };
+
+async function tgz(path: string, entries: Entry[]): Promise<string> {
+  const p = pack();
+  const done = pipeline(p, createGzip(), createWriteStream(path));
+  for (const { body, ...header } of entries) {
+    const isFile = header.type === 'file' || !header.type;
+    if (isFile) p.entry({ mode: 0o644, ...header }, body ?? '');
+    else p.entry({ mode: 0o644, ...header });
+  }
+  p.finalize();
+  await done;
+  return path;
+}
+
+let work: string;
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-extract-'));
+});
+afterEach(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('extractArtifact', () => {
+  it('extracts a well-formed tree, hands back the metadata entry, drops setuid bits', async () => {
+    const archive = await tgz(join(work, 'ok.tgz'), [
+      { name: 'cpy-artifact.json', body: '{"x":1}' },
+      { name: 'opt/', type: 'directory', mode: 0o755 },
+      { name: 'opt/python-3.13.5/', type: 'directory', mode: 0o755 },
+      { name: 'opt/python-3.13.5/bin/python3.13', body: '#!', mode: 0o4755 },
+      { name: 'opt/python-3.13.5/bin/python3', type: 'symlink', linkname: 'python3.13' },
+    ]);
+    const r = await extractArtifact(archive, { dest: join(work, 'out'), root: 'opt/python-3.13.5' });
+    expect(r).toMatchObject({ files: 2, metadata: '{"x":1}' });
+    expect(existsSync(join(work, 'out', 'cpy-artifact.json'))).toBe(false);
+    expect(execFileSync('stat', ['-c', '%a', join(work, 'out/opt/python-3.13.5/bin/python3.13')]).toString().trim()).toBe('755');
+    expect(await readFile(join(work, 'out/opt/python-3.13.5/bin/python3'), 'utf8')).toBe('#!');
+  });
+
+  it.each<[string, Entry[], RegExp]>([
+    ['a .. path', [{ name: 'opt/python-3.13.5/../../etc/passwd', body: 'x' }], /climbs out/],
+    ['an absolute path', [{ name: '/etc/cron.d/evil', body: 'x' }], /absolute path/],
+    ['a symlink out of the tree', [{ name: 'opt/python-3.13.5/lib', type: 'symlink', linkname: '../../../../etc' }], /points out of the tree/],
+    ['an absolute symlink', [{ name: 'opt/python-3.13.5/lib', type: 'symlink', linkname: '/etc' }], /absolute path/],
+    [
+      'a file written through a symlink',
+      [
+        { name: 'opt/python-3.13.5/', type: 'directory' },
+        { name: 'opt/python-3.13.5/sub', type: 'directory' },
+        { name: 'opt/python-3.13.5/sub/up', type: 'symlink', linkname: '..' },
+        { name: 'opt/python-3.13.5/sub/up/x', body: 'fine: still inside' },
+        { name: 'opt/python-3.13.5/link', type: 'symlink', linkname: 'sub/up' },
+        { name: 'opt/python-3.13.5/link/y', body: 'still inside too' },
+        { name: 'opt/python-3.13.5/sub/up/e', type: 'symlink', linkname: '../../..' },
+        { name: 'opt/python-3.13.5/sub/up/e/evil', body: 'x' },
+      ],
+      /points out of the tree/,
+    ],
+    ['a hard link', [{ name: 'opt/python-3.13.5/h', type: 'link', linkname: '/etc/shadow' }], /link entry/],
+    ['a device', [{ name: 'opt/python-3.13.5/d', type: 'character-device' }], /character-device entry/],
+    ['an entry outside the prefix', [{ name: 'usr/bin/python3', body: 'x' }], /outside opt\/python-3.13.5/],
+  ])('refuses %s, and writes nothing outside', async (_what, entries, message) => {
+    const archive = await tgz(join(work, 'bad.tgz'), entries);
+    let error: unknown;
+    try {
+      await extractArtifact(archive, { dest: join(work, 'out'), root: 'opt/python-3.13.5' });
+    } catch (e) {
+      error = e;
+    }
+    expect(isCpyError(error, 'CPY_ARTIFACT_UNSAFE_ENTRY')).toBe(true);
+    expect((error as Error).message).toMatch(message);
+    expect((await readdir(work)).sort()).toEqual(['bad.tgz', 'out'].filter((n) => n !== 'out' || existsSync(join(work, 'out'))));
+  });
+
+  it('says a corrupt archive is corrupt', async () => {
+    const archive = join(work, 'x.tgz');
+    await tgz(archive, [{ name: 'opt/python-3.13.5/a', body: 'a'.repeat(100000) }]);
+    const bytes = await readFile(archive);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(archive, bytes.subarray(0, bytes.length / 2));
+    await expect(extractArtifact(archive, { dest: join(work, 'out') })).rejects.toMatchObject({ code: 'CPY_ARTIFACT_CORRUPT' });
+  });
+});
+
+describe('readElf and glibcFloor', () => {
+  it('read what objdump reads from a real binary', async () => {
+    const bin = process.execPath;
+    const elf = await readElf(bin);
+    const objdump = execFileSync('objdump', ['-p', bin], { maxBuffer: 1 << 26 }).toString();
+    const needed = [...objdump.matchAll(/^\s+NEEDED\s+(\S+)/gm)].map((m) => m[1]);
+    expect(elf?.needed).toEqual(needed);
+    const versions = [...objdump.matchAll(/GLIBC_(\d+\.\d+)/g)].map((m) => m[1]!);
+    const max = versions.sort((a, b) => (a.split('.').map(Number)[1]! - b.split('.').map(Number)[1]!)).at(-1);
+    expect(glibcFloor([elf!])).toBe(max);
+  });
+
+  it('returns null for files that are not ELF', async () => {
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(work, 'script'), '#!/bin/sh\necho hi there, this is long enough to have 64 bytes of header\n');
+    expect(await readElf(join(work, 'script'))).toBeNull();
+  });
+});

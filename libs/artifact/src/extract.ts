@@ -1,0 +1,146 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, lstat, mkdir, realpath, symlink, utimes } from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { CpyError } from './errors.js';
+import { METADATA_ENTRY } from './metadata.js';
+
+export interface ExtractOptions {
+  /** An empty (or new) directory to extract into. */
+  readonly dest: string;
+  /** Only entries under this path (plus the metadata entry) are allowed, e.g. `opt/python-3.13.5`. */
+  readonly root?: string;
+  /** Refuse archives that unpack to more than this (default 4 GiB). */
+  readonly maxBytes?: number;
+}
+
+export interface ExtractResult {
+  readonly files: number;
+  readonly bytes: number;
+  /** The metadata entry's text, when the archive has one. */
+  readonly metadata: string | null;
+}
+
+function hostile(name: string, why: string): CpyError {
+  return new CpyError('CPY_ARTIFACT_UNSAFE_ENTRY', `the archive entry '${name}' ${why}; nothing from this archive is trusted`, {
+    hint: 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline',
+    details: { entry: name },
+  });
+}
+
+function within(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** Checks a tar entry name and returns its normalized relative path. */
+function checkName(raw: string, root: string | undefined): string {
+  const name = raw.replace(/\/+$/, '');
+  if (!name || isAbsolute(name) || /^[a-zA-Z]:/.test(name)) throw hostile(raw, 'has an absolute path');
+  const parts = name.split('/');
+  if (parts.some((p) => p === '..')) throw hostile(raw, "climbs out with '..'");
+  const normal = posix.normalize(name);
+  if (root && normal !== METADATA_ENTRY && normal !== root && !normal.startsWith(`${root}/`) && !root.startsWith(`${normal}/`)) {
+    throw hostile(raw, `is outside ${root}/`);
+  }
+  return normal;
+}
+
+/**
+ * Extracts a .tgz safely: refuses absolute names, `..`, links that point out
+ * of the destination, hard links, devices, and writing through a symlink;
+ * drops setuid/setgid bits and ownership. The first hostile entry stops
+ * everything with CPY_ARTIFACT_UNSAFE_ENTRY (the caller removes `dest`).
+ */
+export async function extractArtifact(archive: string, options: ExtractOptions): Promise<ExtractResult> {
+  const dest = resolve(options.dest);
+  await mkdir(dest, { recursive: true });
+  const realDest = await realpath(dest);
+  const maxBytes = options.maxBytes ?? 4 * 1024 ** 3;
+  let files = 0;
+  let bytes = 0;
+  let metadata: string | null = null;
+  const dirTimes: [string, Date][] = [];
+
+  const safeParent = async (target: string, name: string) => {
+    await mkdir(dirname(target), { recursive: true });
+    const real = await realpath(dirname(target));
+    if (!within(realDest, real)) throw hostile(name, 'would be written through a symlink that leaves the destination');
+  };
+
+  const extractor = tarExtract();
+  extractor.on('entry', (header: Header, stream, next) => {
+    // A truncated archive errors the entry stream too, possibly while we await
+    // below; the outer pipeline reports that error.
+    stream.on('error', () => undefined);
+    const handle = async () => {
+      const name = checkName(header.name, options.root);
+      if (name === METADATA_ENTRY && header.type === 'file') {
+        const chunks: Buffer[] = [];
+        for await (const c of stream) chunks.push(c as Buffer);
+        metadata = Buffer.concat(chunks).toString('utf8');
+        return;
+      }
+      const target = join(dest, ...name.split('/'));
+      if (!within(dest, target)) throw hostile(header.name, 'resolves outside the destination');
+      const mode = (header.mode ?? 0o644) & 0o777;
+      switch (header.type) {
+        case 'directory': {
+          await safeParent(target, header.name);
+          await mkdir(target, { recursive: true });
+          const st = await lstat(target);
+          if (!st.isDirectory()) throw hostile(header.name, 'replaces a link with a directory');
+          await chmod(target, mode | 0o700);
+          if (header.mtime) dirTimes.push([target, header.mtime]);
+          stream.resume();
+          return;
+        }
+        case 'file':
+        case 'contiguous-file': {
+          bytes += header.size ?? 0;
+          if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
+          await safeParent(target, header.name);
+          await pipeline(stream, createWriteStream(target, { flags: 'wx', mode }));
+          await chmod(target, mode);
+          if (header.mtime) await utimes(target, header.mtime, header.mtime);
+          files++;
+          return;
+        }
+        case 'symlink': {
+          const link = header.linkname ?? '';
+          if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
+          await safeParent(target, header.name);
+          // Resolved from where the link physically is: earlier links in its path count.
+          if (!within(realDest, resolve(await realpath(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
+          await symlink(link, target);
+          files++;
+          stream.resume();
+          return;
+        }
+        default:
+          throw hostile(header.name, `is a ${header.type ?? 'unknown'} entry, which artifacts never contain`);
+      }
+    };
+    handle().then(
+      () => next(),
+      (error: unknown) => next(error as Error),
+    );
+  });
+  try {
+    const gunzip = createGunzip();
+    // pipeline reports the first error; zlib may emit a second one once the pipeline is torn down.
+    gunzip.on('error', () => undefined);
+    await pipeline(createReadStream(archive), gunzip, extractor);
+  } catch (error) {
+    if (error instanceof CpyError) throw error;
+    throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
+      hint: 'the file is damaged or not a .tgz artifact: download it again and check its .sha256',
+      cause: error,
+    });
+  }
+  for (const [dir, time] of dirTimes.reverse()) await utimes(dir, time, time).catch(() => undefined);
+  return { files, bytes, metadata };
+}
+

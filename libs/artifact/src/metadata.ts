@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { pythonVersionSchema } from './version.js';
+
+/** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */
+export const METADATA_ENTRY = 'cpy-artifact.json';
+
+const iso = z.string().datetime({ offset: true });
+
+/**
+ * What an artifact is and what it needs to run. Versioned: readers refuse a
+ * schemaVersion they do not know. Produced by the packer, read by the
+ * installer (before it extracts anything) and by validation.
+ */
+export const artifactMetadataSchema = z.object({
+  schemaVersion: z.literal(1),
+  name: z.literal('cpython'),
+  version: pythonVersionSchema,
+  build: z.number().int().min(1),
+  /** The install prefix the tree was configured for; the tarball holds it without the leading `/`. */
+  prefix: z.string().regex(/^\/[^\s]+$/),
+  platform: z.object({
+    /** os-release ID and VERSION_ID of the builder: `debian`, `12`. */
+    os: z.string().regex(/^[a-z0-9._-]+$/),
+    osVersion: z.string().regex(/^[0-9a-z._-]+$/),
+    /** `x86_64`, `aarch64` (uname -m). */
+    arch: z.string().regex(/^[a-z0-9_]+$/),
+    libc: z.enum(['glibc', 'musl']),
+    /** The highest GLIBC_x.y symbol version any ELF file in the tree needs. */
+    glibcFloor: z.string().regex(/^\d+\.\d+(\.\d+)?$/).nullable(),
+  }),
+  runtime: z.object({
+    /**
+     * Shared libraries the tree needs and does not carry, with the packages
+     * that provided them on the builder. Installers install these packages.
+     */
+    needs: z.array(
+      z.object({
+        soname: z.string(),
+        packages: z.array(z.string()),
+        /** Tree paths that need it (relative to the prefix). */
+        usedBy: z.array(z.string()),
+      }),
+    ),
+  }),
+  /** How it was built. */
+  builtWith: z.object({
+    profile: z.enum(['fast', 'release']),
+    configureArgs: z.array(z.string()),
+    compiler: z.string(),
+    builder: z.object({ kind: z.string(), description: z.string(), identity: z.string() }),
+    finishedAt: iso,
+  }),
+  source: z.object({
+    fileName: z.string(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    verification: z.object({
+      method: z.enum(['openpgp+sigstore', 'openpgp', 'sigstore', 'unsigned']),
+      allowUnsigned: z.boolean(),
+      openpgp: z.object({ fingerprint: z.string(), signer: z.string(), signedAt: iso }).nullable(),
+      sigstore: z.object({ identity: z.string(), issuer: z.string(), signedAt: iso, logIndex: z.string() }).nullable(),
+    }),
+  }),
+  modules: z.object({
+    present: z.array(z.string()),
+    missing: z.array(z.object({ id: z.string(), critical: z.boolean(), packages: z.array(z.string()) })),
+  }),
+  contents: z.object({
+    files: z.number().int().nonnegative(),
+    /** Bytes of the unpacked tree. */
+    bytes: z.number().int().nonnegative(),
+    stripped: z.boolean(),
+    tests: z.boolean(),
+    license: z.string(),
+  }),
+  /** From SOURCE_DATE_EPOCH (or the build's end): packing is deterministic. */
+  createdAt: iso,
+});
+
+export type ArtifactMetadata = z.infer<typeof artifactMetadataSchema>;

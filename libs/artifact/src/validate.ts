@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract } from 'tar-stream';
+import { compareDotted, glibcFloor } from './elf.js';
+import { extractArtifact } from './extract.js';
+import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
+import { checksumFileName, parseArtifactFileName, parseChecksumLine } from './naming.js';
+import { scanTree } from './tree.js';
+
+const run = promisify(execFile);
+
+export interface ValidationCheck {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface ValidationReport {
+  readonly ok: boolean;
+  readonly artifact: string;
+  readonly sha256: string | null;
+  readonly metadata: ArtifactMetadata | null;
+  readonly checks: readonly ValidationCheck[];
+  /** `[SUCCESS]`, or `[FAILED]` and one line per failed check. */
+  readonly summary: string;
+}
+
+export interface ValidateOptions {
+  /** The checksum file; default `<artifact>.sha256` beside it. */
+  readonly checksumFile?: string;
+  /** Where to extract for the runtime checks; default a temporary directory, removed afterwards. */
+  readonly workDir?: string;
+}
+
+/** The modules an artifact must import: the critical ones. */
+export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;
+
+const SECRET_PATTERNS: readonly [string, RegExp][] = [
+  ['private key', /-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----/],
+  ['GitHub token', /\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,})\b/],
+  ['AWS access key', /\bAKIA[0-9A-Z]{16}\b/],
+  ['Slack token', /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/],
+  ['npm token', /\bnpm_[A-Za-z0-9]{36}\b/],
+];
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), hash);
+  return hash.digest('hex');
+}
+
+/** Reads the metadata entry, which packers put first, without extracting anything else. */
+export async function readArtifactMetadata(archive: string): Promise<unknown> {
+  let text: string | null = null;
+  const extractor = tarExtract();
+  const source = createReadStream(archive);
+  await new Promise<void>((resolve, reject) => {
+    extractor.on('entry', (header, stream, next) => {
+      if (header.name !== METADATA_ENTRY) {
+        source.destroy();
+        resolve();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (c) => void chunks.push(c as Buffer));
+      stream.on('end', () => {
+        text = Buffer.concat(chunks).toString('utf8');
+        source.destroy();
+        resolve();
+        next();
+      });
+    });
+    extractor.on('finish', resolve);
+    extractor.on('error', reject);
+    source.on('error', reject);
+    source.pipe(createGunzip()).on('error', reject).pipe(extractor);
+  });
+  if (text === null) throw new Error(`the first entry is not ${METADATA_ENTRY}`);
+  return JSON.parse(text);
+}
+
+function hostGlibc(): string | null {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ?? null;
+}
+
+/**
+ * Validates an artifact the way a user relies on it: its checksum, name and
+ * metadata, the LICENSE, no secrets inside, and, extracted to a temporary
+ * directory, that python3 runs, imports the critical modules, has pip and
+ * makes a venv, and that its glibc floor is what the metadata says.
+ */
+export async function validateArtifact(artifact: string, options: ValidateOptions = {}): Promise<ValidationReport> {
+  const checks: ValidationCheck[] = [];
+  const check = (id: string, ok: boolean, detail: string) => void checks.push({ id, ok, detail });
+  let digest: string | null = null;
+  let metadata: ArtifactMetadata | null = null;
+
+  try {
+    digest = await sha256(artifact);
+  } catch (error) {
+    check('readable', false, `cannot read ${artifact}: ${(error as Error).message}`);
+  }
+  if (digest) {
+    const sumFile = options.checksumFile ?? join(artifact, '..', checksumFileName(basename(artifact)));
+    const line = await readFile(sumFile, 'utf8').then(parseChecksumLine, () => undefined);
+    if (line === undefined) check('checksum', false, `no checksum file ${sumFile}`);
+    else if (line === null) check('checksum', false, `${sumFile} is not a sha256sum line`);
+    else check('checksum', line.sha256 === digest, line.sha256 === digest ? `sha256 ${digest}` : `sha256 is ${digest}, but ${basename(sumFile)} says ${line.sha256}`);
+
+    try {
+      const parsed = artifactMetadataSchema.safeParse(await readArtifactMetadata(artifact));
+      if (parsed.success) {
+        metadata = parsed.data;
+        check('metadata', true, `schema v${metadata.schemaVersion}: CPython ${metadata.version} build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion} ${metadata.platform.arch}`);
+      } else {
+        const issue = parsed.error.issues[0]!;
+        check('metadata', false, `${METADATA_ENTRY} does not match the schema: ${issue.path.join('.')}: ${issue.message}`);
+      }
+    } catch (error) {
+      check('metadata', false, `cannot read ${METADATA_ENTRY}: ${(error as Error).message}`);
+    }
+    const name = parseArtifactFileName(basename(artifact));
+    if (!name) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>-build<N>.tgz`);
+    else if (metadata) {
+      const same = name.version === metadata.version && name.os === metadata.platform.os && name.osVersion === metadata.platform.osVersion && name.build === metadata.build;
+      check('name', same, same ? basename(artifact) : `the name says ${name.version} ${name.os}${name.osVersion} build ${name.build}, the metadata ${metadata.version} ${metadata.platform.os}${metadata.platform.osVersion} build ${metadata.build}`);
+    }
+  }
+
+  if (digest && metadata) {
+    const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-validate-')));
+    const root = metadata.prefix.replace(/^\//, '');
+    try {
+      const tree = join(work, 'tree');
+      let extracted = false;
+      try {
+        const r = await extractArtifact(artifact, { dest: tree, root });
+        extracted = true;
+        check('structure', true, `${r.files} entries under ${root}/, none unsafe`);
+      } catch (error) {
+        check('structure', false, (error as Error).message);
+      }
+      if (extracted) await runtimeChecks(join(tree, root), metadata, work, check);
+    } finally {
+      if (!options.workDir) await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  const failed = checks.filter((c) => !c.ok);
+  const ok = failed.length === 0 && checks.length > 0;
+  const summary = ok ? '[SUCCESS]' : ['[FAILED]', ...failed.map((c) => `- ${c.id}: ${c.detail}`)].join('\n');
+  return { ok, artifact, sha256: digest, metadata, checks, summary };
+}
+
+async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: string, check: (id: string, ok: boolean, detail: string) => void): Promise<void> {
+  const license = await readFile(join(prefix, 'LICENSE.txt'), 'utf8').catch(() => null);
+  check('license', Boolean(license?.includes('PYTHON SOFTWARE FOUNDATION LICENSE')), license ? 'LICENSE.txt (PSF)' : 'no LICENSE.txt at the top of the tree');
+
+  const entries = await scanTree(prefix);
+  const floor = glibcFloor(entries.flatMap((e) => (e.elf ? [e.elf] : [])));
+  check('glibc-floor', floor === metadata.platform.glibcFloor, floor === metadata.platform.glibcFloor ? `needs glibc ${floor}` : `the ELF files need glibc ${floor}, the metadata says ${metadata.platform.glibcFloor}`);
+
+  const found: string[] = [];
+  for (const e of entries) {
+    if (e.type !== 'file' || e.size > 8 * 1024 * 1024) continue;
+    if (metadata.contents.tests && /^lib\/python\d+\.\d+\/test\//.test(e.path)) continue;
+    const text = (await readFile(join(prefix, e.path))).toString('latin1');
+    for (const [what, re] of SECRET_PATTERNS) if (re.test(text)) found.push(`${what} in ${e.path}`);
+  }
+  check('secrets', found.length === 0, found.length ? `must never ship: ${found.join(', ')}` : 'no private keys or tokens');
+
+  const host = hostGlibc();
+  if (metadata.platform.glibcFloor && host && compareDotted(host, metadata.platform.glibcFloor) < 0) {
+    check('runs', false, `this host has glibc ${host}, the artifact needs ${metadata.platform.glibcFloor}: validate it on a system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
+    return;
+  }
+  const python = join(prefix, 'bin', 'python3');
+  const py = async (args: string[]) => {
+    try {
+      const r = await run(python, args, { env: { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8' }, timeout: 120_000 });
+      return { ok: true, out: (r.stdout + r.stderr).trim() };
+    } catch (error) {
+      const e = error as { stderr?: string; message: string };
+      return { ok: false, out: (e.stderr || e.message).trim().split('\n').slice(-2).join(' ') };
+    }
+  };
+  const version = await py(['--version']);
+  check('python3', version.ok && version.out === `Python ${metadata.version}`, version.out);
+  const missing: string[] = [];
+  for (const m of CRITICAL_IMPORTS) {
+    const r = await py(['-c', `import ${m}`]);
+    if (!r.ok) missing.push(`${m} (${r.out})`);
+  }
+  check('critical-modules', missing.length === 0, missing.length ? `cannot import ${missing.join('; ')}` : CRITICAL_IMPORTS.join(' '));
+  const pip = await py(['-m', 'pip', '--version']);
+  check('pip', pip.ok, pip.out);
+  const venvDir = join(work, 'venv');
+  const venv = await py(['-m', 'venv', venvDir]);
+  let venvOk = venv.ok;
+  if (venvOk) {
+    try {
+      await run(join(venvDir, 'bin', 'python'), ['-c', 'import sys; assert sys.prefix != sys.base_prefix']);
+    } catch {
+      venvOk = false;
+    }
+  }
+  check('venv', venvOk, venvOk ? 'python3 -m venv works' : `python3 -m venv failed: ${venv.out}`);
+}
