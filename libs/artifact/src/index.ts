@@ -22,3 +22,14 @@ export { extractArtifact } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
 export { CRITICAL_IMPORTS, readArtifactMetadata, validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationCheck, ValidationReport } from './validate.js';
+export {
+  planRetention,
+  readRegister,
+  REGISTER_MANIFEST,
+  REGISTER_MARKDOWN,
+  registerRowSchema,
+  renderRegisterMarkdown,
+  upsertRow,
+  writeRegister,
+} from './register.js';
+export type { Register, RegisterRow, RetentionPlan } from './register.js';

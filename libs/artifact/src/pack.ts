@@ -60,8 +60,8 @@ async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<v
   }
 }
 
-function findLicense(entries: readonly TreeEntry[]): string | null {
-  return entries.find((e) => e.type === 'file' && /^lib\/python\d+\.\d+\/LICENSE\.txt$/.test(e.path))?.path ?? null;
+function findLicense(entries: readonly TreeEntry[]): TreeEntry | null {
+  return entries.find((e) => e.type === 'file' && /^lib\/python\d+\.\d+\/LICENSE\.txt$/.test(e.path)) ?? null;
 }
 
 /**
@@ -104,7 +104,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     runtime: { needs: [...needs.entries()].map(([soname, usedBy]) => ({ soname, packages: [...(packages[soname] ?? [])], usedBy })) },
     contents: {
       files: entries.filter((e) => e.type !== 'directory').length + 1,
-      bytes: entries.reduce((n, e) => n + e.size, 0) + entries.find((e) => e.path === license)!.size,
+      bytes: entries.reduce((n, e) => n + e.size, 0) + license.size,
       stripped: strip,
       tests: keepTests,
       license: `${root}/LICENSE.txt`,
@@ -140,15 +140,14 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
   try {
     const json = Buffer.from(JSON.stringify(metadata, null, 2) + '\n');
     tar.entry({ ...header, name: METADATA_ENTRY, mode: 0o644, type: 'file' }, json);
-    const licenseEntry = { path: 'LICENSE.txt', source: join(options.installDir, license) };
     const all = [...entries.map((e) => ({ entry: e, name: `${root}/${e.path}` }))];
     // The directories above the tree, then the tree, in byte order of names.
     const parents = root.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
     for (const dir of parents) tar.entry({ ...header, name: `${dir}/`, mode: 0o755, type: 'directory' });
-    const items = [...all, { entry: null, name: `${root}/${licenseEntry.path}` }].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const items = [...all, { entry: null, name: `${root}/LICENSE.txt` }].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const { entry, name } of items) {
       if (!entry) {
-        await addFile(name, licenseEntry.source, entries.find((e) => e.path === license)!.size, 0o644);
+        await addFile(name, join(options.installDir, license.path), license.size, 0o644);
       } else if (entry.type === 'directory') {
         tar.entry({ ...header, name: `${name}/`, mode: 0o755, type: 'directory' });
       } else if (entry.type === 'symlink') {

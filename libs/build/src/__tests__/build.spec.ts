@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -47,13 +47,18 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][] } {
     kind: 'host',
     description: 'a scripted builder',
     ran,
-    exec: async (file, args, options) => (file === 'nproc' ? { exitCode: 0, stdout: '4\n', stderr: '' } : exec(file, args, options)),
+    exec: async (file, args, options) => {
+      if (file === 'nproc') return { exitCode: 0, stdout: '4\n', stderr: '' };
+      if (file === 'uname') return { exitCode: 0, stdout: 'x86_64\n', stderr: '' };
+      return exec(file, args, options);
+    },
     async run(argv, options: RunOptions) {
       ran.push([...argv]);
       const key = argv[0] === 'make' ? (argv[1] === 'install' ? 'install' : 'make') : argv[0]!.split('/').pop()!;
       if (script.hangOn === key) {
         await new Promise((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(new Error('killed'))));
       }
+      if (key === 'install') await mkdir(join(argv[2]!.replace(/^DESTDIR=/, ''), '/opt/python-3.13.5/bin'), { recursive: true });
       let out = `${key} output\n`;
       if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
       if (key === 'python3') out += JSON.stringify(script.imports ?? ALL_OK) + '\n';
@@ -128,7 +133,7 @@ describe('buildCPython with a scripted builder', () => {
     expect(result.modules.cpython).toEqual({ notFound: ['_dbm', '_gdbm'], failedToBuild: [], failedToImport: ['_tkinter'] });
     expect(Object.keys(result.logs)).toEqual(['extract', 'configure', 'make', 'install', 'check']);
     expect(await readFile(result.logs['make']!, 'utf8')).toMatch(/Checked 112 modules/);
-    expect(JSON.parse(await readFile(join(result.buildDir, BUILD_RESULT_FILE), 'utf8'))).toMatchObject({ version: '3.13.5', makeJobs: 4 });
+    expect(JSON.parse(await readFile(join(result.buildDir, BUILD_RESULT_FILE), 'utf8'))).toMatchObject({ version: '3.13.5', makeJobs: 4, arch: 'x86_64', runtimePackages: {} });
     expect(events.filter((e) => e.type === 'phase').map((e) => (e as { phase: string }).phase)).toEqual(['provision', 'preflight', 'extract', 'configure', 'make', 'install', 'check']);
   });
 
