@@ -4,7 +4,8 @@
 #   bash scripts/test.sh            everything (as root: installs podman, base images)
 #   CPY_SKIP_INTEGRATION=1 bash scripts/test.sh   lint, typecheck, build and unit tests only
 #
-# Steps: npm ci; podman and the minimal Debian base images (scripts/setup-containers.sh);
+# Steps: npm ci; podman and the minimal Debian base images (scripts/setup-containers.sh) and
+# this host's CPython build dependencies (libs/build/provision/provision-builder.sh);
 # nx sync:check; lint, typecheck, build, unit tests; integration suites (real
 # containers, npm pack, lint violations); a second run that must replay from the Nx
 # cache; and a closing line "tests: N passed, N failed".
@@ -29,13 +30,15 @@ npm ls --all >/dev/null 2>npm-ls.err || { cat npm-ls.err >&2; die "the installed
 rm -f npm-ls.err
 
 if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
-  step "containers: podman and base images"
+  step "containers: podman and base images; this host's build dependencies"
   if [ "$(id -u)" -eq 0 ]; then
     bash scripts/setup-containers.sh
+    sh libs/build/provision/provision-builder.sh
   elif command -v sudo >/dev/null; then
     sudo bash scripts/setup-containers.sh
+    sudo sh libs/build/provision/provision-builder.sh
   else
-    die "scripts/setup-containers.sh needs root (or sudo) to install podman"
+    die "scripts/setup-containers.sh and libs/build/provision/provision-builder.sh need root (or sudo)"
   fi
 fi
 
