@@ -12,7 +12,7 @@ import {
   type RetryPolicy,
   type TransferEvents,
 } from './transfer.js';
-import { sha256File, verifySource, type SourceVerification } from './verify.js';
+import { sha256File, verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
 
 export interface FetchSourceOptions extends TransferEvents {
   /** Mirrors to try in order (URLs or directories); default $CPY_PYTHON_MIRRORS, else python.org. */
@@ -80,6 +80,15 @@ function pick(options: FetchSourceOptions) {
   };
 }
 
+/** The signing policy applied to a fetched (or cached) source, with the caller's trust options. */
+function verifyDownloaded(options: FetchSourceOptions, source: Omit<VerifySourceOptions, 'extraKeys' | 'allowUnsigned'>): Promise<SourceVerification> {
+  return verifySource({
+    ...source,
+    ...(options.extraKeys ? { extraKeys: options.extraKeys } : {}),
+    ...(options.allowUnsigned ? { allowUnsigned: true } : {}),
+  });
+}
+
 function checksumMismatch(fileName: string, expected: string, actual: string): CpyError {
   return new CpyError('CPY_SOURCE_CHECKSUM_MISMATCH', `${fileName} has sha256 ${actual}, not the pinned ${expected}`, {
     hint: 'the pin and the release disagree: check where the pin came from; do not build this file',
@@ -99,16 +108,7 @@ async function fromCache(cache: SourceCache, version: PythonVersion, entry: Cach
   const asc = entry.asc ? await readFile(`${path}.asc`, 'utf8').catch(() => null) : null;
   const sigstore = entry.sigstore ? await readFile(`${path}.sigstore`, 'utf8').catch(() => null) : null;
   if ((entry.asc && asc === null) || (entry.sigstore && sigstore === null)) return null;
-  const verification = await verifySource({
-    file: path,
-    version,
-    asc,
-    sigstore,
-    sha256: entry.sha256,
-    fileName: entry.fileName,
-    ...(options.extraKeys ? { extraKeys: options.extraKeys } : {}),
-    ...(options.allowUnsigned ? { allowUnsigned: true } : {}),
-  });
+  const verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: entry.sha256, fileName: entry.fileName });
   return { version: version.full, path, fileName: entry.fileName, sha256: entry.sha256, bytes: entry.bytes, url: entry.url, fromCache: true, verification };
 }
 
@@ -175,16 +175,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
         const sigstore = await optional(releaseFileUrl(mirror, version, `${got.name}.sigstore`), `${path}.sigstore`, client, options);
 
         if (expected && got.sha256 !== expected) throw checksumMismatch(got.name, expected, got.sha256);
-        const verification = await verifySource({
-          file: path,
-          version,
-          asc,
-          sigstore,
-          sha256: got.sha256,
-          fileName: got.name,
-          ...(options.extraKeys ? { extraKeys: options.extraKeys } : {}),
-          ...(options.allowUnsigned ? { allowUnsigned: true } : {}),
-        });
+        const verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: got.sha256, fileName: got.name });
         const entry: CacheEntry = {
           version: version.full,
           fileName: got.name,
