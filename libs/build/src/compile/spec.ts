@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { parseVersion, pythonVersionSchema } from '@cpy/artifact';
+import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 
 const envName = z.enum(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS', 'LIBS', 'PKG_CONFIG_PATH']);
@@ -73,7 +73,5 @@ export function makeJobs(spec: BuildSpec, cpus: number = availableParallelism())
 }
 
 export function parseBuildSpec(input: BuildSpecInput): BuildSpec {
-  const spec = buildSpecSchema.parse(input);
-  parseVersion(spec.version); // validated by the schema
-  return spec;
+  return buildSpecSchema.parse(input);
 }
