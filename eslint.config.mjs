@@ -4,7 +4,8 @@ import nx from '@nx/eslint-plugin';
  * Module boundaries (see README, "Architecture"):
  * - apps compose libraries; libraries never import apps;
  * - `artifact` is the shared base and imports no other cpy library;
- * - `install` imports only `artifact` and stays light: no OpenPGP, no Sigstore,
+ * - `transfer` (downloads) imports only `artifact`;
+ * - `install` imports only `artifact` and `transfer` and stays light: no OpenPGP, no Sigstore,
  *   no process spawning of build tools, no GitHub client;
  * - `build` and `publish` never import each other;
  * - the test harness is for tests only.
@@ -19,9 +20,10 @@ function constraints({ tests }) {
     { sourceTag: 'type:test-harness', onlyDependOnLibsWithTags: ['scope:artifact'] },
     { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:test-harness'] },
     { sourceTag: 'scope:artifact', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
+    { sourceTag: 'scope:transfer', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
     {
       sourceTag: 'scope:install',
-      onlyDependOnLibsWithTags: ['scope:artifact', ...harness],
+      onlyDependOnLibsWithTags: ['scope:artifact', 'scope:transfer', ...harness],
       bannedExternalImports: LIGHT_INSTALL_BANS,
     },
     { sourceTag: 'scope:build', notDependOnLibsWithTags: ['scope:publish', 'type:app'] },

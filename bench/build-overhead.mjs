@@ -33,13 +33,19 @@ const quote = (a) => `'${a.replace(/'/g, `'\\''`)}'`;
 
 async function raw() {
   const dir = await mkdtemp(join(tmpdir(), 'cpy-bench-raw-'));
+  const phases = {};
+  const timed = async (name, command, cwd) => {
+    const t = performance.now();
+    await sh(command, cwd);
+    phases[name] = performance.now() - t;
+  };
   try {
     const started = performance.now();
-    await sh(`mkdir src && tar -xf ${quote(source.path)} -C src --strip-components=1`, dir);
-    await sh(`./configure ${configureArguments(spec).map(quote).join(' ')} > ../configure.log 2>&1`, join(dir, 'src'));
-    await sh(`make -j${jobs} > ../make.log 2>&1`, join(dir, 'src'));
-    await sh(`make install DESTDIR=${quote(join(dir, 'staging'))} > ../install.log 2>&1`, join(dir, 'src'));
-    return performance.now() - started;
+    await timed('extract', `mkdir src && tar -xf ${quote(source.path)} -C src --strip-components=1`, dir);
+    await timed('configure', `./configure ${configureArguments(spec).map(quote).join(' ')} > ../configure.log 2>&1`, join(dir, 'src'));
+    await timed('make', `make -j${jobs} > ../make.log 2>&1`, join(dir, 'src'));
+    await timed('install', `make install DESTDIR=${quote(join(dir, 'staging'))} > ../install.log 2>&1`, join(dir, 'src'));
+    return { ms: performance.now() - started, phases };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -49,8 +55,8 @@ async function cpy() {
   const dir = await mkdtemp(join(tmpdir(), 'cpy-bench-cpy-'));
   try {
     const started = performance.now();
-    await buildCPython({ spec, source, workDir: dir });
-    return performance.now() - started;
+    const result = await buildCPython({ spec, source, workDir: dir });
+    return { ms: performance.now() - started, phases: result.durationsMs };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -61,11 +67,16 @@ for (let i = 0; i < rounds; i++) {
   // Alternate the order so neither side always runs on a warmer page cache.
   const order = i % 2 === 0 ? ['raw', 'cpy'] : ['cpy', 'raw'];
   for (const which of order) {
-    const ms = which === 'raw' ? await raw() : await cpy();
-    results[which].push(ms);
-    console.log(`round ${i + 1} ${which.padEnd(3)} ${(ms / 1000).toFixed(1)} s`);
+    const run = which === 'raw' ? await raw() : await cpy();
+    results[which].push(run);
+    const detail = Object.entries(run.phases).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(', ');
+    console.log(`round ${i + 1} ${which.padEnd(3)} ${(run.ms / 1000).toFixed(1)} s  (${detail})`);
   }
 }
-const total = (xs) => xs.reduce((a, b) => a + b, 0);
-const ratio = total(results.cpy) / total(results.raw);
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const phaseTotal = (which, name) => sum(results[which].map((r) => r.phases[name] ?? 0)) / rounds / 1000;
+const names = [...new Set([...results.cpy, ...results.raw].flatMap((r) => Object.keys(r.phases)))];
+console.log('\nmean seconds per phase   raw      cpy');
+for (const name of names) console.log(`  ${name.padEnd(20)} ${phaseTotal('raw', name).toFixed(1).padStart(7)}  ${phaseTotal('cpy', name).toFixed(1).padStart(7)}`);
+const ratio = sum(results.cpy.map((r) => r.ms)) / sum(results.raw.map((r) => r.ms));
 console.log(`cpy build / raw configure+make: ${ratio.toFixed(3)} (goal <= 1.03; ${rounds} round(s), make -j${jobs}, Python ${version})`);

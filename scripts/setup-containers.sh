@@ -17,11 +17,13 @@ die() { printf '[setup-containers] error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and writes /etc/containers/containers.conf)"
 command -v apt-get >/dev/null || die "this script supports Debian/Ubuntu hosts (apt-get); install podman by hand elsewhere"
 
-# 1. Packages.
+# 1. Packages; and the distribution's own python3, which the installer tests
+#    repack into a small real artifact (tools/harness/src/artifact.ts).
 missing=()
 for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
   command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
 done
+[ -x /usr/bin/python3 ] || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

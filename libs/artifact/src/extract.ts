@@ -14,6 +14,8 @@ export interface ExtractOptions {
   readonly root?: string;
   /** Refuse archives that unpack to more than this (default 4 GiB). */
   readonly maxBytes?: number;
+  /** Called after each file is written. */
+  readonly onProgress?: (progress: { files: number; bytes: number }) => void;
 }
 
 export interface ExtractResult {
@@ -106,6 +108,7 @@ export async function extractArtifact(archive: string, options: ExtractOptions):
           await chmod(target, mode);
           if (header.mtime) await utimes(target, header.mtime, header.mtime);
           files++;
+          options.onProgress?.({ files, bytes });
           return;
         }
         case 'symlink': {

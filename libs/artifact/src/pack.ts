@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -58,6 +58,19 @@ async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<v
       });
     }
   }
+}
+
+/**
+ * Every entry gets the same mtime, so a timestamp-based .pyc (PEP 552 flags 0)
+ * must record that mtime for its source, or Python finds all bytecode stale
+ * and recompiles the standard library on every start where it cannot write.
+ * Hash-based .pyc files are left as they are.
+ */
+export function pinPycMtime(pyc: Buffer, epoch: number): Buffer {
+  if (pyc.length < 16 || pyc.readUInt16LE(2) !== 0x0a0d || pyc.readUInt32LE(4) !== 0) return pyc;
+  const out = Buffer.from(pyc);
+  out.writeUInt32LE(epoch >>> 0, 8);
+  return out;
 }
 
 function findLicense(entries: readonly TreeEntry[]): TreeEntry | null {
@@ -132,11 +145,16 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     }),
     createWriteStream(tmp),
   );
-  const addFile = (name: string, source: string, size: number, mode: number) =>
-    new Promise<void>((resolve, reject) => {
+  const addFile = async (name: string, source: string, size: number, mode: number) => {
+    if (name.endsWith('.pyc')) {
+      const pyc = pinPycMtime(await readFile(source), epoch);
+      return new Promise<void>((resolve, reject) => void tar.entry({ ...header, name, mode, type: 'file' }, pyc, (err) => (err ? reject(err) : resolve())));
+    }
+    return new Promise<void>((resolve, reject) => {
       const sink = tar.entry({ ...header, name, size, mode, type: 'file' }, (err) => (err ? reject(err) : resolve()));
       createReadStream(source).on('error', reject).pipe(sink);
     });
+  };
   try {
     const json = Buffer.from(JSON.stringify(metadata, null, 2) + '\n');
     tar.entry({ ...header, name: METADATA_ENTRY, mode: 0o644, type: 'file' }, json);

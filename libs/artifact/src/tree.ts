@@ -26,32 +26,52 @@ export function isTestPath(path: string): boolean {
   return /^lib\/python\d+\.\d+\/(test|idlelib\/idle_test|tkinter\/test|lib2to3\/tests|unittest\/test|ctypes\/test|sqlite3\/test|distutils\/tests)(\/|$)/.test(path);
 }
 
+/** Runs at most `n` of the given tasks at once. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async (task) => {
+    if (active >= n) await new Promise<void>((resolve) => queue.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      queue.shift()?.();
+    }
+  };
+}
+
 /**
- * Walks a tree (no symlink following), sorted by path, reading every regular
- * file's ELF headers. `include` decides what is walked.
+ * Walks a tree (no symlink following), reading every regular file's ELF
+ * headers, many files at a time; the result is sorted by path. `include`
+ * decides what is walked.
  */
 export async function scanTree(root: string, include: (path: string) => boolean = () => true): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
+  const limit = limiter(64);
   const walk = async (rel: string): Promise<void> => {
-    const names = (await readdir(join(root, rel))).sort();
-    for (const name of names) {
-      const path = rel ? posix.join(rel, name) : name;
-      if (!include(path)) continue;
-      const full = join(root, path);
-      const st = await lstat(full);
-      if (st.isSymbolicLink()) {
-        out.push({ path, type: 'symlink', size: 0, executable: false, mtimeMs: st.mtimeMs, linkTarget: await readlink(full), elf: null });
-      } else if (st.isDirectory()) {
-        out.push({ path, type: 'directory', size: 0, executable: true, mtimeMs: st.mtimeMs, linkTarget: null, elf: null });
-        await walk(path);
-      } else if (st.isFile()) {
-        const elf = st.size >= 64 ? await readElf(full).catch(() => null) : null;
-        out.push({ path, type: 'file', size: st.size, executable: (st.mode & 0o111) !== 0, mtimeMs: st.mtimeMs, linkTarget: null, elf });
-      }
-    }
+    const names = await limit(() => readdir(join(root, rel)));
+    await Promise.all(
+      names.map(async (name) => {
+        const path = rel ? posix.join(rel, name) : name;
+        if (!include(path)) return;
+        const full = join(root, path);
+        const st = await limit(() => lstat(full));
+        if (st.isSymbolicLink()) {
+          out.push({ path, type: 'symlink', size: 0, executable: false, mtimeMs: st.mtimeMs, linkTarget: await limit(() => readlink(full)), elf: null });
+        } else if (st.isDirectory()) {
+          out.push({ path, type: 'directory', size: 0, executable: true, mtimeMs: st.mtimeMs, linkTarget: null, elf: null });
+          await walk(path);
+        } else if (st.isFile()) {
+          const elf = st.size >= 64 ? await limit(() => readElf(full)).catch(() => null) : null;
+          out.push({ path, type: 'file', size: st.size, executable: (st.mode & 0o111) !== 0, mtimeMs: st.mtimeMs, linkTarget: null, elf });
+        }
+      }),
+    );
   };
   await walk('');
-  return out;
+  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** Libraries glibc itself provides: a tree's need for them is the glibc floor, not a package. */

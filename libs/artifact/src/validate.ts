@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -12,7 +12,7 @@ import { compareDotted, glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { checksumFileName, parseArtifactFileName, parseChecksumLine } from './naming.js';
-import { scanTree } from './tree.js';
+import { scanTree, type TreeEntry } from './tree.js';
 
 const run = promisify(execFile);
 
@@ -160,6 +160,70 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   return { ok, artifact, sha256: digest, metadata, checks, summary };
 }
 
+const PYTHON_ENV = { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8' };
+
+function failureText(error: unknown): string {
+  const e = error as { stderr?: string; message: string };
+  return (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
+}
+
+const RUNTIME_SCRIPT = `
+import importlib, json, platform, sys
+failed = {}
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except BaseException as e:
+        failed[name] = f"{type(e).__name__}: {e}"
+print(json.dumps({"version": platform.python_version(), "failed": failed}))
+`;
+
+/**
+ * Runs `<prefix>/bin/python3` once: its version must be `version` and every
+ * critical module must import. Returns the checks `python3` and
+ * `critical-modules` (validation and the installer both use this).
+ */
+export async function checkPythonTree(prefix: string, version: string): Promise<ValidationCheck[]> {
+  let report: { version: string; failed: Record<string, string> };
+  try {
+    const r = await run(join(prefix, 'bin', 'python3'), ['-c', RUNTIME_SCRIPT, ...CRITICAL_IMPORTS], { env: PYTHON_ENV, timeout: 120_000 });
+    report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as typeof report;
+  } catch (error) {
+    const detail = `${join(prefix, 'bin', 'python3')} does not run: ${failureText(error)}`;
+    return [
+      { id: 'python3', ok: false, detail },
+      { id: 'critical-modules', ok: false, detail: 'not checked: python3 does not run' },
+    ];
+  }
+  const missing = Object.entries(report.failed).map(([m, why]) => `${m} (${why})`);
+  return [
+    { id: 'python3', ok: report.version === version, detail: report.version === version ? `Python ${version}` : `Python ${report.version}, expected ${version}` },
+    { id: 'critical-modules', ok: missing.length === 0, detail: missing.length ? `cannot import ${missing.join('; ')}` : CRITICAL_IMPORTS.join(' ') },
+  ];
+}
+
+/** Timestamp-based .pyc files whose recorded source mtime or size does not match the source beside them. */
+async function staleBytecode(prefix: string, entries: readonly TreeEntry[]): Promise<string[]> {
+  const stale: string[] = [];
+  for (const e of entries) {
+    const m = /^(.*?)\/?__pycache__\/([^/.]+)\.[^/]+\.pyc$/.exec(e.path);
+    if (!m || e.type !== 'file') continue;
+    const source = join(prefix, m[1]!, `${m[2]}.py`);
+    const st = await stat(source).catch(() => null);
+    if (!st) continue;
+    const fh = await open(join(prefix, e.path), 'r');
+    const head = Buffer.alloc(16);
+    try {
+      await fh.read(head, 0, 16, 0);
+    } finally {
+      await fh.close();
+    }
+    if (head.readUInt32LE(4) !== 0) continue;
+    if (head.readUInt32LE(8) !== Math.floor(st.mtimeMs / 1000) >>> 0 || head.readUInt32LE(12) !== st.size >>> 0) stale.push(e.path);
+  }
+  return stale;
+}
+
 async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: string, check: (id: string, ok: boolean, detail: string) => void): Promise<void> {
   const license = await readFile(join(prefix, 'LICENSE.txt'), 'utf8').catch(() => null);
   check('license', Boolean(license?.includes('PYTHON SOFTWARE FOUNDATION LICENSE')), license ? 'LICENSE.txt (PSF)' : 'no LICENSE.txt at the top of the tree');
@@ -182,24 +246,19 @@ async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: s
     check('runs', false, `this host has glibc ${host}, the artifact needs ${metadata.platform.glibcFloor}: validate it on a system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
     return;
   }
+  // Before python3 runs: importing rewrites the stale .pyc files it touches.
+  const stale = await staleBytecode(prefix, entries);
+  check('bytecode', stale.length === 0, stale.length ? `${stale.length} .pyc files do not match their sources' mtimes and would be recompiled on every start, e.g. ${stale.slice(0, 3).join(', ')}` : 'every .pyc matches its source');
+  for (const c of await checkPythonTree(prefix, metadata.version)) check(c.id, c.ok, c.detail);
   const python = join(prefix, 'bin', 'python3');
   const py = async (args: string[]) => {
     try {
-      const r = await run(python, args, { env: { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8' }, timeout: 120_000 });
+      const r = await run(python, args, { env: PYTHON_ENV, timeout: 120_000 });
       return { ok: true, out: (r.stdout + r.stderr).trim() };
     } catch (error) {
-      const e = error as { stderr?: string; message: string };
-      return { ok: false, out: (e.stderr || e.message).trim().split('\n').slice(-2).join(' ') };
+      return { ok: false, out: failureText(error) };
     }
   };
-  const version = await py(['--version']);
-  check('python3', version.ok && version.out === `Python ${metadata.version}`, version.out);
-  const missing: string[] = [];
-  for (const m of CRITICAL_IMPORTS) {
-    const r = await py(['-c', `import ${m}`]);
-    if (!r.ok) missing.push(`${m} (${r.out})`);
-  }
-  check('critical-modules', missing.length === 0, missing.length ? `cannot import ${missing.join('; ')}` : CRITICAL_IMPORTS.join(' '));
   const pip = await py(['-m', 'pip', '--version']);
   check('pip', pip.ok, pip.out);
   const venvDir = join(work, 'venv');
@@ -207,7 +266,7 @@ async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: s
   let venvOk = venv.ok;
   if (venvOk) {
     try {
-      await run(join(venvDir, 'bin', 'python'), ['-c', 'import sys; assert sys.prefix != sys.base_prefix']);
+      await run(join(venvDir, 'bin', 'python'), ['-c', 'import sys; assert sys.prefix != sys.base_prefix'], { env: PYTHON_ENV });
     } catch {
       venvOk = false;
     }

@@ -1,2 +1,12 @@
 export { compareGlibcVersions, detectHost, glibcSatisfies } from './host.js';
 export type { DetectHostOptions, HostPlatform } from './host.js';
+export { installOptionsSchema } from './options.js';
+export type { InstallOptions, ResolvedInstallOptions } from './options.js';
+export { resolveLayout } from './layout.js';
+export type { InstallLayout, LayoutOverrides } from './layout.js';
+export { installPython, parseInstallOptions } from './install.js';
+export type { InstallEvent, InstallHooks, InstallPhase, InstallResult } from './install.js';
+export { listInstalled, rollback, uninstall, useVersion } from './versions.js';
+export type { InstalledVersion, SwitchResult, VersionOptions } from './versions.js';
+export { MARKER_FILE } from './state.js';
+export type { InstallMarker } from './state.js';

@@ -14,3 +14,5 @@ export { startConnectProxy } from './proxy.js';
 export type { ConnectProxy } from './proxy.js';
 export { canMount, mountSmallDisk } from './disk.js';
 export type { SmallDisk } from './disk.js';
+export { makeHostPythonArtifact, repackArtifact } from './artifact.js';
+export type { ExtraEntry, RepackOptions, TestArtifact } from './artifact.js';

@@ -94,12 +94,20 @@ function missingDependencies(report: BuildHostReport, where: string): CpyError {
   });
 }
 
-/** Asks the builder's package database which package ships each library (dpkg, rpm or apk). */
+/**
+ * Asks the builder's package database which package ships each library: one
+ * `dpkg -S` for all of them (each call reads every package's file list), or
+ * rpm / apk per library. Prints `<soname> <package>` lines.
+ */
 const OWNER_SCRIPT = `
+if command -v dpkg >/dev/null 2>&1; then
+  for so in "$@"; do set -- "$@" "*/$so"; shift; done
+  dpkg -S "$@" 2>/dev/null | awk -F': ' '{ n = split($2, p, "/"); split($1, q, /[:,]/); print p[n], q[1] }'
+  exit 0
+fi
 for so in "$@"; do
   pkg=""
-  if command -v dpkg >/dev/null 2>&1; then pkg=$(dpkg -S "*/$so" 2>/dev/null | head -n1 | cut -d: -f1)
-  elif command -v rpm >/dev/null 2>&1; then p=$(ldconfig -p | awk -v s="$so" '$1==s {print $NF; exit}'); [ -n "$p" ] && pkg=$(rpm -qf --qf '%{NAME}' "$p" 2>/dev/null)
+  if command -v rpm >/dev/null 2>&1; then p=$(ldconfig -p | awk -v s="$so" '$1==s {print $NF; exit}'); [ -n "$p" ] && pkg=$(rpm -qf --qf '%{NAME}' "$p" 2>/dev/null)
   elif command -v apk >/dev/null 2>&1; then pkg=$(apk info -q --who-owns "/usr/lib/$so" "/lib/$so" 2>/dev/null | head -n1 | awk '{print $NF}')
   fi
   printf '%s %s\\n' "$so" "$pkg"
@@ -108,10 +116,11 @@ done`;
 async function packagesOnBuilder(builder: Builder, sonames: readonly string[]): Promise<Record<string, string[]>> {
   if (!sonames.length) return {};
   const r = await builder.exec('sh', ['-c', OWNER_SCRIPT, 'owners', ...sonames]);
-  const out: Record<string, string[]> = {};
+  const out: Record<string, string[]> = Object.fromEntries(sonames.map((so) => [so, [] as string[]]));
   for (const line of r.stdout.split('\n')) {
     const [so, pkg] = line.trim().split(/\s+/);
-    if (so) out[so] = pkg ? [pkg] : [];
+    // dpkg also lists the dev symlinks (libssl.so) and other copies: keep exact sonames, first owner.
+    if (so && pkg && out[so]?.length === 0) out[so] = [pkg];
   }
   return out;
 }

@@ -2,16 +2,17 @@ import { join } from 'node:path';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { CpyError, parseVersion, type PythonVersion } from '@cpy/artifact';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
-import { displayUrl, releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
+import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
 import type { TrustedKey } from './openpgp.js';
 import {
   createHttpClient,
+  displayUrl,
   downloadToFile,
   TransferError,
   type HttpClient,
   type RetryPolicy,
   type TransferEvents,
-} from './transfer.js';
+} from '@cpy/transfer';
 import { sha256File, verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
 
 export interface FetchSourceOptions extends TransferEvents {
@@ -144,7 +145,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
 
   const files = releaseFiles(version);
   const failures: MirrorFailure[] = [];
-  const client = await createHttpClient({ env, ...(options.caFile ? { caFile: options.caFile } : {}) });
+  const client = await createHttpClient({ env, userAgent: 'cpy (CPython source fetcher)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
     for (const mirror of mirrors) {
       const scratch = await cache.scratch();

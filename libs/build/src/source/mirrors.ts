@@ -66,8 +66,3 @@ export function releaseFiles(version: PythonVersion): ReleaseFiles {
 export function releaseFileUrl(mirror: URL, version: PythonVersion, name: string): URL {
   return new URL(`${version.directory}/${name}`, mirror);
 }
-
-/** A URL for messages: no query string (it may carry a token). */
-export function displayUrl(url: URL): string {
-  return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : `${url.origin}${url.pathname}`;
-}

@@ -9,7 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError } from '@cpy/artifact';
 import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
-import { displayUrl } from './mirrors.js';
+
+/** How a URL is shown: no credentials, no query string (it may hold a token). */
+export function displayUrl(url: URL): string {
+  return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : `${url.origin}${url.pathname}`;
+}
 
 /** How downloads retry: connection errors, 5xx, 408 and 429 are retried; 404 never is. */
 export interface RetryPolicy {
@@ -43,6 +47,7 @@ export interface TransferEvents {
 /** A network client: proxies from the environment, an extra CA bundle, redirects. */
 export interface HttpClient {
   readonly dispatcher: Dispatcher;
+  readonly userAgent: string;
   close(): Promise<void>;
 }
 
@@ -53,6 +58,8 @@ export interface HttpClientOptions {
   readonly caFile?: string;
   /** Give up on a stalled body after this long. Default 60 s. */
   readonly bodyTimeoutMs?: number;
+  /** Sent with every request. Default `cpy`. */
+  readonly userAgent?: string;
 }
 
 export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
@@ -63,13 +70,13 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     try {
       pem = await readFile(options.caFile, 'utf8');
     } catch (cause) {
-      throw new CpyError('CPY_SOURCE_BAD_CA_FILE', `cannot read the CA bundle ${options.caFile}: ${(cause as Error).message}`, {
+      throw new CpyError('CPY_TRANSFER_BAD_CA_FILE', `cannot read the CA bundle ${options.caFile}: ${(cause as Error).message}`, {
         hint: 'pass a readable PEM file of CA certificates',
         cause,
       });
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
-      throw new CpyError('CPY_SOURCE_BAD_CA_FILE', `${options.caFile} holds no PEM certificate`, {
+      throw new CpyError('CPY_TRANSFER_BAD_CA_FILE', `${options.caFile} holds no PEM certificate`, {
         hint: 'pass a PEM file (-----BEGIN CERTIFICATE-----)',
       });
     }
@@ -87,6 +94,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   });
   return {
     dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 5 })),
+    userAgent: options.userAgent ?? 'cpy',
     close: () => agent.close(),
   };
 }
@@ -164,7 +172,7 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
     response = await request(url, {
       dispatcher: client.dispatcher,
       method: 'GET',
-      headers: { 'user-agent': 'cpy (CPython source fetcher)', accept: '*/*' },
+      headers: { 'user-agent': client.userAgent, accept: '*/*' },
       ...(signal ? { signal } : {}),
     });
   } catch (cause) {

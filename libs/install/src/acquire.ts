@@ -1,0 +1,180 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import { artifactMetadataSchema, CpyError, parseChecksumLine, type ArtifactMetadata } from '@cpy/artifact';
+import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
+import { z } from 'zod';
+import { processAlive } from './lock.js';
+
+/** A verified artifact in the cache: `<cacheDir>/<sha256>.tgz`. */
+export interface CachedArtifact {
+  readonly path: string;
+  readonly sha256: string;
+  readonly fileName: string;
+  /** Where it was downloaded from (for messages and the install marker). */
+  readonly source: string;
+  readonly fromCache: boolean;
+}
+
+const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.number().int(), source: z.string() });
+
+/** `https://...`, `file://...` or a path, as a URL. */
+export function toUrl(location: string): URL {
+  return /^(https?|file):\/\//.test(location) ? new URL(location) : pathToFileURL(resolve(location));
+}
+
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(path), hash);
+  return hash.digest('hex');
+}
+
+function transferFailed(what: string, url: URL, error: TransferError): CpyError {
+  return new CpyError(
+    error.kind === 'not-found' ? 'CPY_INSTALL_NOT_FOUND' : 'CPY_INSTALL_DOWNLOAD_FAILED',
+    `cannot get the ${what} ${displayUrl(url)}: ${error.message}`,
+    {
+      hint:
+        error.kind === 'not-found'
+          ? 'check the URL or path (and the release it belongs to)'
+          : error.kind === 'local'
+            ? 'free some disk space in the cache directory (CPY_CACHE_DIR), then run again'
+            : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+      cause: error,
+    },
+  );
+}
+
+/** Reads the expected sha256 from a `sha256sum` file; its file name, if any, must be the artifact's. */
+export async function fetchChecksum(url: URL, artifactName: string, client: HttpClient, scratch: string): Promise<string> {
+  const tmp = join(scratch, `checksum-${randomUUID()}`);
+  try {
+    await downloadToFile(url, tmp, { client });
+    const text = await readFile(tmp, 'utf8');
+    const line = text.length < 4096 ? parseChecksumLine(text) : null;
+    if (!line) {
+      throw new CpyError('CPY_INSTALL_BAD_CHECKSUM_FILE', `${displayUrl(url)} is not a sha256sum line`, {
+        hint: 'point --checksum-url at the .sha256 file published with the artifact, or pass --sha256',
+      });
+    }
+    if (line.fileName && line.fileName !== artifactName) {
+      throw new CpyError('CPY_INSTALL_BAD_CHECKSUM_FILE', `${displayUrl(url)} is the checksum of ${line.fileName}, not of ${artifactName}`, {
+        hint: 'use the .sha256 file published beside this artifact',
+      });
+    }
+    return line.sha256;
+  } catch (error) {
+    if (error instanceof TransferError) throw transferFailed('checksum file', url, error);
+    throw error;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** The metadata published beside an artifact (`<artifact>.json`), or null when there is none. */
+export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: string): Promise<ArtifactMetadata | null> {
+  const tmp = join(scratch, `metadata-${randomUUID()}`);
+  try {
+    await downloadToFile(url, tmp, { client, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0 } });
+    const parsed = artifactMetadataSchema.safeParse(JSON.parse(await readFile(tmp, 'utf8')));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** A cached artifact with this sha256, if it is there and intact. */
+export async function fromCache(cacheDir: string, sha256: string): Promise<CachedArtifact | null> {
+  const path = join(cacheDir, `${sha256}.tgz`);
+  const index = await readFile(join(cacheDir, `${sha256}.json`), 'utf8').then(
+    (t) => indexSchema.safeParse(JSON.parse(t)),
+    () => null,
+  );
+  if (!index?.success) return null;
+  const actual = await sha256Of(path).catch(() => null);
+  if (actual !== sha256) {
+    await rm(path, { force: true });
+    return null;
+  }
+  return { path, sha256, fileName: index.data.fileName, source: index.data.source, fromCache: true };
+}
+
+/** The newest cached build of a version, for installs that name only the version. */
+export async function newestCached(cacheDir: string, version: string): Promise<CachedArtifact | null> {
+  const names = await readdir(cacheDir).catch(() => [] as string[]);
+  const found: { sha256: string; build: number }[] = [];
+  for (const name of names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n))) {
+    const parsed = await readFile(join(cacheDir, name), 'utf8').then(
+      (t) => indexSchema.safeParse(JSON.parse(t)),
+      () => null,
+    );
+    if (parsed?.success && parsed.data.version === version) found.push({ sha256: name.slice(0, 64), build: parsed.data.build });
+  }
+  for (const { sha256 } of found.sort((a, b) => b.build - a.build)) {
+    const hit = await fromCache(cacheDir, sha256);
+    if (hit) return hit;
+  }
+  return null;
+}
+
+/** Partial downloads of processes that were killed (their pid is in the name). */
+async function removeDeadDownloads(cacheDir: string): Promise<void> {
+  for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
+    const pid = /^\.+download-(\d+)-/.exec(name)?.[1];
+    if (pid && Number(pid) !== process.pid && !processAlive(Number(pid))) await rm(join(cacheDir, name), { force: true });
+  }
+}
+
+export interface DownloadArtifactOptions {
+  readonly url: URL;
+  readonly expectedSha256: string;
+  readonly cacheDir: string;
+  readonly client: HttpClient;
+  readonly onProgress?: (p: TransferProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Streams the artifact into the cache, hashing as it goes; only a file whose
+ * sha256 is the expected one is kept (as `<sha256>.tgz`). Anything else is
+ * deleted and reported: nothing unverified ever reaches extraction.
+ */
+export async function downloadArtifact(options: DownloadArtifactOptions): Promise<Omit<CachedArtifact, 'fromCache'>> {
+  await mkdir(options.cacheDir, { recursive: true });
+  const fileName = basename(decodeURIComponent(options.url.pathname));
+  await removeDeadDownloads(options.cacheDir);
+  const tmp = join(options.cacheDir, `.download-${process.pid}-${randomUUID()}.tgz`);
+  let got: { sha256: string; bytes: number };
+  try {
+    got = await downloadToFile(options.url, tmp, {
+      client: options.client,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    await rm(tmp, { force: true });
+    if (error instanceof TransferError) throw transferFailed('artifact', options.url, error);
+    throw error;
+  }
+  if (got.sha256 !== options.expectedSha256) {
+    await rm(tmp, { force: true });
+    throw new CpyError('CPY_INSTALL_CHECKSUM_MISMATCH', `${fileName} has sha256 ${got.sha256}, but ${options.expectedSha256} was expected`, {
+      hint: 'the download is damaged or is not the published artifact: nothing was installed; download it again or check the checksum source',
+      details: { expected: options.expectedSha256, actual: got.sha256 },
+    });
+  }
+  const path = join(options.cacheDir, `${got.sha256}.tgz`);
+  await rename(tmp, path);
+  return { path, sha256: got.sha256, fileName, source: displayUrl(options.url) };
+}
+
+/** Records what a cached artifact is, so `install <version>` can find it offline. */
+export async function indexCached(cacheDir: string, artifact: Omit<CachedArtifact, 'fromCache'>, metadata: ArtifactMetadata): Promise<void> {
+  const entry = { fileName: artifact.fileName, version: metadata.version, build: metadata.build, source: artifact.source };
+  await writeFile(join(cacheDir, `${artifact.sha256}.json`), JSON.stringify(entry, null, 2) + '\n');
+}

@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { CpyError, type ArtifactMetadata } from '@cpy/artifact';
+import { compareGlibcVersions, type HostPlatform } from './host.js';
+
+const run = promisify(execFile);
+
+/**
+ * Refuses, before anything is written, an artifact this host cannot run: another
+ * OS or architecture, another C library, or a glibc floor above the host's glibc.
+ */
+export function checkCompatibility(metadata: ArtifactMetadata, host: HostPlatform): void {
+  const what = `CPython ${metadata.version} build ${metadata.build} (${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`;
+  if (host.os !== 'linux') {
+    throw new CpyError('CPY_INSTALL_UNSUPPORTED_OS', `${what} is a Linux build; this host runs ${host.os}`, {
+      hint: 'install it on Linux (a container, a VM or a CI runner)',
+    });
+  }
+  if (metadata.platform.arch !== host.arch) {
+    throw new CpyError('CPY_INSTALL_WRONG_ARCH', `${what} is built for ${metadata.platform.arch}; this host is ${host.arch}`, {
+      hint: `use an artifact built for ${host.arch}`,
+      details: { artifact: metadata.platform.arch, host: host.arch },
+    });
+  }
+  if (metadata.platform.libc !== host.libc) {
+    throw new CpyError('CPY_INSTALL_WRONG_LIBC', `${what} needs ${metadata.platform.libc}; this host has ${host.libc}`, {
+      hint: `use an artifact built on a ${host.libc} system`,
+    });
+  }
+  const floor = metadata.platform.glibcFloor;
+  if (floor && host.glibcVersion && compareGlibcVersions(host.glibcVersion, floor) < 0) {
+    throw new CpyError('CPY_INSTALL_GLIBC_TOO_OLD', `${what} needs glibc ${floor}; this host has glibc ${host.glibcVersion}`, {
+      hint: `use an artifact built on a system with glibc ${host.glibcVersion} or older (build it in a container of your oldest distro: cpy build --builder container --image ...)`,
+      details: { needs: floor, host: host.glibcVersion },
+    });
+  }
+}
+
+/** Extension modules whose libraries are optional: tkinter, curses, dbm and friends. */
+const OPTIONAL_EXTENSION = /^lib\/python\d+\.\d+\/lib-dynload\/(_tkinter|_curses|_curses_panel|_dbm|_gdbm|nis|_crypt)\.[^/]+\.so$/;
+
+export interface MissingLibrary {
+  readonly soname: string;
+  readonly packages: readonly string[];
+  /** False when only optional modules (tkinter, curses, dbm) need it. */
+  readonly critical: boolean;
+  /** The modules that will not import without it. */
+  readonly modules: readonly string[];
+}
+
+const LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib'];
+
+/** The shared libraries the dynamic loader can find: `ldconfig -p`, or the standard directories. */
+async function loadableLibraries(): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
+    if (!existsSync(ldconfig)) continue;
+    try {
+      const { stdout } = await run(ldconfig, ['-p'], { maxBuffer: 16 * 1024 * 1024 });
+      for (const m of stdout.matchAll(/^\s+(\S+) \(/gm)) found.add(m[1]!);
+      return found;
+    } catch {
+      break;
+    }
+  }
+  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
+  for (const dir of [...LIB_DIRS, `/lib/${arch}-linux-gnu`, `/usr/lib/${arch}-linux-gnu`]) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) found.add(name);
+  }
+  return found;
+}
+
+/** The libraries the metadata says the tree needs and this host lacks. */
+export async function missingLibraries(metadata: ArtifactMetadata, available?: Set<string>): Promise<MissingLibrary[]> {
+  const have = available ?? (await loadableLibraries());
+  return metadata.runtime.needs
+    .filter((need) => !have.has(need.soname))
+    .map((need) => ({
+      soname: need.soname,
+      packages: need.packages,
+      critical: need.usedBy.some((p) => !OPTIONAL_EXTENSION.test(p)),
+      modules: need.usedBy.map((p) => /lib-dynload\/([^./]+)\./.exec(p)?.[1] ?? p),
+    }));
+}
+
+/** Installs packages with the host's package manager (as root). */
+export async function installPackages(packages: readonly string[]): Promise<void> {
+  const asRoot = process.getuid?.() === 0;
+  const manager = ['apt-get', 'dnf', 'apk'].find((m) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].some((d) => existsSync(`${d}/${m}`)));
+  if (!asRoot || !manager) {
+    throw new CpyError('CPY_INSTALL_CANNOT_INSTALL_PACKAGES', `cannot install ${packages.join(' ')}: ${asRoot ? 'no apt-get, dnf or apk here' : 'not running as root'}`, {
+      hint: `install them yourself (${packages.join(' ')}), then run again`,
+    });
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    if (manager === 'apt-get') {
+      await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+      await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+    } else if (manager === 'dnf') {
+      await run('dnf', ['install', '-y', '-q', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+    } else {
+      await run('apk', ['add', '--no-cache', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+    }
+  } catch (cause) {
+    const e = cause as { stderr?: string; message: string };
+    throw new CpyError('CPY_INSTALL_PACKAGES_FAILED', `${manager} could not install ${packages.join(' ')}: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' ')}`, {
+      hint: 'check the package names for this distribution and the network to its archive, or install them yourself',
+      cause,
+    });
+  }
+}

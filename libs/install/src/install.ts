@@ -1,0 +1,363 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import {
+  artifactMetadataSchema,
+  checkPythonTree,
+  CpyError,
+  extractArtifact,
+  parseArtifactFileName,
+  readArtifactMetadata,
+  type ArtifactMetadata,
+} from '@cpy/artifact';
+import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
+import {
+  downloadArtifact,
+  fetchChecksum,
+  fetchSideMetadata,
+  fromCache,
+  indexCached,
+  newestCached,
+  toUrl,
+  type CachedArtifact,
+} from './acquire.js';
+import { checkCompatibility, installPackages, missingLibraries } from './compat.js';
+import { detectHost, type HostPlatform } from './host.js';
+import { resolveLayout, type InstallLayout } from './layout.js';
+import { withLock } from './lock.js';
+import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
+import { relocateScripts } from './relocate.js';
+import { MARKER_FILE, readMarker, writeAtomic, type InstallMarker } from './state.js';
+import { checkLinks, recordInstall } from './versions.js';
+
+export type InstallPhase = 'download' | 'verify' | 'system-packages' | 'extract' | 'validate' | 'activate';
+
+export type InstallEvent =
+  | { readonly type: 'phase'; readonly phase: InstallPhase; readonly detail: string }
+  | { readonly type: 'download'; readonly received: number; readonly total: number | null }
+  | { readonly type: 'extract'; readonly bytes: number; readonly total: number }
+  | { readonly type: 'waiting'; readonly holder: string }
+  | { readonly type: 'warning'; readonly message: string };
+
+export interface InstallHooks {
+  /** Progress; the library never prints. */
+  readonly onEvent?: (event: InstallEvent) => void;
+  readonly signal?: AbortSignal;
+  /** Default process.env (for CPY_HOME, CPY_CACHE_DIR, proxies). */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Default detectHost(). */
+  readonly host?: HostPlatform;
+}
+
+export interface InstallResult {
+  /** `already-installed`: the marker matched and nothing was downloaded or written (except activation). */
+  readonly status: 'installed' | 'replaced' | 'already-installed';
+  readonly version: string;
+  readonly build: number;
+  readonly prefix: string;
+  readonly python: string;
+  readonly sha256: string;
+  readonly artifact: string;
+  readonly source: string;
+  readonly fromCache: boolean;
+  readonly activated: boolean;
+  readonly warnings: readonly string[];
+  readonly durationMs: number;
+}
+
+/** Parses install options, or throws CPY_INSTALL_BAD_OPTIONS naming the first bad one. */
+export function parseInstallOptions(input: unknown): ResolvedInstallOptions {
+  const parsed = installOptionsSchema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `${issue.path.join('.') || 'options'}: ${issue.message}`, {
+    hint: 'see `cpy install --help` (or the Feature options in its README)',
+  });
+}
+
+const staging = (prefix: string) => `.cpy-staging-${basename(prefix)}-`;
+const aside = (prefix: string) => `.cpy-old-${basename(prefix)}-`;
+const journalPath = (prefix: string) => join(dirname(prefix), `.cpy-journal-${basename(prefix)}.json`);
+
+export function prefixLockPath(layout: InstallLayout, prefix: string): string {
+  return join(layout.stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
+}
+
+const exists = (path: string) => stat(path).then(
+  () => true,
+  () => false,
+);
+
+/**
+ * Finishes or undoes what a killed run left beside `prefix` (call with the prefix lock held):
+ * a replacement interrupted between its two renames is completed from the
+ * journal; staging and set-aside trees of dead runs are removed.
+ */
+export async function recoverPrefix(prefix: string): Promise<void> {
+  const journal = await readFile(journalPath(prefix), 'utf8').then(
+    (t) => JSON.parse(t) as { staged: string; aside: string },
+    () => null,
+  );
+  if (journal && !(await exists(prefix))) {
+    // The staged tree was complete and validated before the journal was written.
+    if (await exists(journal.staged)) await rename(journal.staged, prefix);
+    else if (await exists(journal.aside)) await rename(journal.aside, prefix);
+  }
+  await rm(journalPath(prefix), { force: true });
+  const parent = dirname(prefix);
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    if (name.startsWith(staging(prefix)) || name.startsWith(aside(prefix))) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+/** Moves `tree` to `prefix`: one rename, or (replacing a broken or other build) two renames covered by a journal. */
+async function putInPlace(tree: string, prefix: string): Promise<'installed' | 'replaced'> {
+  if (!(await exists(prefix))) {
+    await rename(tree, prefix);
+    return 'installed';
+  }
+  const old = join(dirname(prefix), `${aside(prefix)}${randomUUID().slice(0, 8)}`);
+  await writeAtomic(journalPath(prefix), JSON.stringify({ prefix, staged: tree, aside: old }));
+  await rename(prefix, old);
+  await rename(tree, prefix);
+  await rm(journalPath(prefix), { force: true });
+  await rm(old, { recursive: true, force: true });
+  return 'replaced';
+}
+
+function sameArtifact(marker: InstallMarker, options: ResolvedInstallOptions, version: string): boolean {
+  if (marker.version !== version) return false;
+  if (options.sha256) return marker.sha256 === options.sha256;
+  if (options.artifactUrl) return marker.artifact === basename(decodeURIComponent(toUrl(options.artifactUrl).pathname));
+  return true;
+}
+
+function withSuffix(url: URL, suffix: string): URL {
+  const u = new URL(url.href);
+  u.pathname += suffix;
+  return u;
+}
+
+async function obtainArtifact(
+  options: ResolvedInstallOptions,
+  version: string,
+  layout: InstallLayout,
+  host: HostPlatform,
+  client: HttpClient,
+  hooks: InstallHooks,
+): Promise<CachedArtifact> {
+  const emit = hooks.onEvent ?? (() => undefined);
+  if (!options.artifactUrl) {
+    const hit = options.sha256 ? await fromCache(layout.cacheDir, options.sha256) : await newestCached(layout.cacheDir, version);
+    if (hit) return hit;
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no artifact URL given, and the cache (${layout.cacheDir}) holds no CPython ${version}`, {
+      hint: 'pass the artifact: cpy install --from <url or file> (its .sha256 is read from beside it)',
+    });
+  }
+  const url = toUrl(options.artifactUrl);
+  const fileName = basename(decodeURIComponent(url.pathname));
+  await mkdir(layout.cacheDir, { recursive: true });
+  const expected = options.sha256 ?? (await fetchChecksum(options.checksumUrl ? toUrl(options.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  const hit = await fromCache(layout.cacheDir, expected);
+  if (hit) return hit;
+  // The metadata published beside the artifact lets an incompatible host refuse before the download.
+  const side = await fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
+  if (side) checkCompatibility(side, host);
+  emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
+  const got = await downloadArtifact({
+    url,
+    expectedSha256: expected,
+    cacheDir: layout.cacheDir,
+    client,
+    onProgress: (p) => emit({ type: 'download', received: p.received, total: p.total }),
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+  });
+  return { ...got, fromCache: false };
+}
+
+async function readVerifiedMetadata(artifact: CachedArtifact): Promise<ArtifactMetadata> {
+  let raw: unknown;
+  try {
+    raw = await readArtifactMetadata(artifact.path);
+  } catch (cause) {
+    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `${artifact.fileName} does not start with cpy-artifact.json: ${(cause as Error).message}`, {
+      hint: 'install a .tgz made by `cpy build` or `cpy artifact pack`',
+      cause,
+    });
+  }
+  const parsed = artifactMetadataSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `the metadata of ${artifact.fileName} is not valid: ${issue.path.join('.')}: ${issue.message}`, {
+      hint: 'this cpy may be older than the artifact: update cpy, or install an artifact made by this version',
+    });
+  }
+  return parsed.data;
+}
+
+async function ensureSpace(dir: string, bytes: number): Promise<void> {
+  const fs = await statfs(dir).catch(() => null);
+  if (!fs) return;
+  const free = fs.bavail * fs.bsize;
+  const need = Math.ceil(bytes * 1.05) + 16 * 1024 * 1024;
+  if (free < need) {
+    throw new CpyError('CPY_INSTALL_DISK_FULL', `${dir} has ${(free / 2 ** 20).toFixed(0)} MiB free; the install needs ${(need / 2 ** 20).toFixed(0)} MiB`, {
+      hint: 'free some space (or choose another --prefix), then run again: nothing was changed',
+    });
+  }
+}
+
+async function handleSystemLibraries(metadata: ArtifactMetadata, options: ResolvedInstallOptions, hooks: InstallHooks, warnings: string[]): Promise<void> {
+  const missing = await missingLibraries(metadata);
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.flatMap((m) => m.packages))];
+  const unknown = missing.filter((m) => m.packages.length === 0);
+  if (options.installSystemDeps && packages.length > 0) {
+    hooks.onEvent?.({ type: 'phase', phase: 'system-packages', detail: packages.join(' ') });
+    await installPackages(packages);
+    const still = await missingLibraries(metadata);
+    if (still.some((m) => m.critical)) {
+      throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `still missing after installing ${packages.join(' ')}: ${still.map((m) => m.soname).join(', ')}`, {
+        hint: `this host's packages differ from the builder's (${metadata.platform.os} ${metadata.platform.osVersion}); use an artifact built for this distribution`,
+      });
+    }
+    for (const m of still) warnings.push(`${m.soname} is missing: ${m.modules.join(', ')} will not import`);
+    return;
+  }
+  const critical = missing.filter((m) => m.critical);
+  if (critical.length > 0) {
+    const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
+    throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
+      hint: packages.length
+        ? `install them (apt-get install ${packages.join(' ')}) or let cpy do it: --install-system-deps (as root)`
+        : `install the packages that provide ${unknown.map((m) => m.soname).join(', ')}`,
+      details: { missing: critical.map((m) => m.soname), packages },
+    });
+  }
+  for (const m of missing) warnings.push(`${m.soname} is missing (package ${m.packages.join(' ') || 'unknown'}): ${m.modules.join(', ')} will not import`);
+}
+
+/**
+ * Installs a cpy artifact: verified (sha256 before anything is extracted),
+ * compatible (arch, libc, glibc floor, system libraries), atomic (extracted
+ * and validated beside the prefix, then renamed into place), idempotent (a
+ * matching marker returns at once, without network), and safe against hostile
+ * archives. Concurrent installs of one prefix wait for each other.
+ */
+export async function installPython(input: InstallOptions, hooks: InstallHooks = {}): Promise<InstallResult> {
+  const started = performance.now();
+  const options = parseInstallOptions(input);
+  const env = hooks.env ?? process.env;
+  const layout = resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, env);
+  const named = options.artifactUrl ? parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname))) : null;
+  const version = options.version ?? named?.version;
+  if (!version) {
+    throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)', {
+      hint: 'pass the version (cpy install 3.13.5 --from ...)',
+    });
+  }
+  if (named && named.version !== version) {
+    throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but the artifact is ${named.version}`, { hint: 'fix the version or the artifact URL' });
+  }
+  const prefix = options.installPrefix ?? layout.prefixFor(version);
+  const warnings: string[] = [];
+  const result = (status: InstallResult['status'], m: InstallMarker, fromCacheHit: boolean, activated: boolean): InstallResult => ({
+    status,
+    version,
+    build: m.build,
+    prefix,
+    python: join(prefix, 'bin', 'python3'),
+    sha256: m.sha256,
+    artifact: m.artifact,
+    source: m.source,
+    fromCache: fromCacheHit,
+    activated,
+    warnings,
+    durationMs: Math.round(performance.now() - started),
+  });
+
+  // Already there: no lock, no network.
+  const present = await readMarker(prefix);
+  if (present && sameArtifact(present, options, version)) {
+    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+    return result('already-installed', present, false, activated);
+  }
+
+  const host = hooks.host ?? detectHost();
+  await mkdir(dirname(prefix), { recursive: true });
+  return withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
+    await recoverPrefix(prefix);
+    const done = await readMarker(prefix);
+    if (done && sameArtifact(done, options, version)) {
+      const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+      return result('already-installed', done, false, activated);
+    }
+
+    const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+    let artifact: CachedArtifact;
+    try {
+      artifact = await obtainArtifact(options, version, layout, host, client, hooks);
+    } finally {
+      await client.close();
+    }
+    hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
+    const metadata = await readVerifiedMetadata(artifact);
+    if (metadata.version !== version) {
+      throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${artifact.fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
+    }
+    checkCompatibility(metadata, host);
+    await indexCached(layout.cacheDir, artifact, metadata);
+    const marker: InstallMarker = {
+      schemaVersion: 1,
+      version,
+      build: metadata.build,
+      sha256: artifact.sha256,
+      artifact: artifact.fileName,
+      source: artifact.source,
+      builtFor: metadata.prefix,
+      installedAt: new Date().toISOString(),
+    };
+    if (done && done.sha256 === artifact.sha256) {
+      const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+      return result('already-installed', done, artifact.fromCache, activated);
+    }
+    if (options.activate) await checkLinks(layout, prefix);
+    await handleSystemLibraries(metadata, options, hooks, warnings);
+    await ensureSpace(dirname(prefix), metadata.contents.bytes);
+
+    const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
+    const root = metadata.prefix.replace(/^\//, '');
+    const tree = join(stage, root);
+    let placed: 'installed' | 'replaced';
+    try {
+      hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
+      await extractArtifact(artifact.path, {
+        dest: stage,
+        root,
+        maxBytes: Math.ceil(metadata.contents.bytes * 1.01) + 1024 * 1024,
+        onProgress: (p) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes }),
+      });
+      if (prefix !== metadata.prefix) {
+        const moved = await relocateScripts(tree, metadata.prefix, prefix);
+        for (const name of moved.tooLong) warnings.push(`bin/${name}: its #! line is longer than Linux allows; run it as python3 -m instead`);
+      }
+      if (!options.skipValidation) {
+        hooks.onEvent?.({ type: 'phase', phase: 'validate', detail: 'python3 --version, critical modules' });
+        const failed = (await checkPythonTree(tree, version)).filter((c) => !c.ok);
+        if (failed.length > 0) {
+          throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${failed.map((c) => c.detail).join('; ')}`, {
+            hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
+          });
+        }
+      }
+      await writeFile(join(tree, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+      placed = await putInPlace(tree, prefix);
+    } finally {
+      await rm(stage, { recursive: true, force: true });
+    }
+    hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
+    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+    return result(placed, marker, artifact.fromCache, activated);
+  });
+}
+

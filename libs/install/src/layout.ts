@@ -1,0 +1,44 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** Where installs, their state, the python3 links and downloaded artifacts live. */
+export interface InstallLayout {
+  /** Holds state.json, the `current` link and the locks. */
+  readonly stateDir: string;
+  /** Where `python3`, `pip3`... are linked; null: no links. */
+  readonly binDir: string | null;
+  /** Artifacts by sha256, so reinstalls and rollbacks need no network. */
+  readonly cacheDir: string;
+  /** Where a version goes unless the caller names a prefix. */
+  prefixFor(version: string): string;
+}
+
+export interface LayoutOverrides {
+  readonly stateDir?: string | undefined;
+  readonly binDir?: string | null | undefined;
+  readonly cacheDir?: string | undefined;
+}
+
+/**
+ * The default layout. As root: `/opt/python-<version>` (the prefix artifacts
+ * are built for, so nothing needs relocating), links in /usr/local/bin, state
+ * in /var/lib/cpy. Otherwise under the XDG directories of the user. With
+ * CPY_HOME set, everything but the cache goes under it (python-<version>,
+ * state/, bin/). The cache follows CPY_CACHE_DIR, XDG_CACHE_HOME, ~/.cache.
+ */
+export function resolveLayout(
+  overrides: LayoutOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number = process.getuid?.() ?? -1,
+): InstallLayout {
+  const home = env['HOME'] || homedir();
+  const cacheRoot = env['CPY_CACHE_DIR'] || join(env['XDG_CACHE_HOME'] || join(home, '.cache'), 'cpy');
+  const cacheDir = overrides.cacheDir ?? join(cacheRoot, 'artifacts');
+  const pick = (cpyHome: string, root: string, user: string) => (env['CPY_HOME'] ? join(env['CPY_HOME'], cpyHome) : uid === 0 ? root : user);
+  const dataHome = env['XDG_DATA_HOME'] || join(home, '.local', 'share');
+  const stateHome = env['XDG_STATE_HOME'] || join(home, '.local', 'state');
+  const stateDir = overrides.stateDir ?? pick('state', '/var/lib/cpy', join(stateHome, 'cpy'));
+  const binDir = overrides.binDir === undefined ? pick('bin', '/usr/local/bin', join(home, '.local', 'bin')) : overrides.binDir;
+  const prefixRoot = pick('', '/opt', join(dataHome, 'cpy'));
+  return { stateDir, binDir, cacheDir, prefixFor: (version) => join(prefixRoot, `python-${version}`) };
+}

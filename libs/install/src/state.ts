@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+
+/** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
+export const MARKER_FILE = '.cpy-install.json';
+
+export const markerSchema = z.object({
+  schemaVersion: z.literal(1),
+  version: z.string(),
+  build: z.number().int(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  artifact: z.string(),
+  /** Where it came from (no credentials, no query). */
+  source: z.string(),
+  /** The prefix the artifact was built for; differs from the install prefix when relocated. */
+  builtFor: z.string(),
+  installedAt: z.string(),
+});
+export type InstallMarker = z.infer<typeof markerSchema>;
+
+/** The marker of an installed prefix, or null when there is none or it is not valid (a broken install). */
+export async function readMarker(prefix: string): Promise<InstallMarker | null> {
+  const text = await readFile(join(prefix, MARKER_FILE), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const parsed = markerSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+const stateSchema = z.object({
+  schemaVersion: z.literal(1),
+  /** version -> its prefix */
+  installs: z.record(z.string(), z.object({ prefix: z.string() })),
+  /** The version used before the current one (for rollback). */
+  previous: z.string().nullable(),
+});
+export type InstallState = z.infer<typeof stateSchema>;
+
+export const STATE_FILE = 'state.json';
+export const CURRENT_LINK = 'current';
+
+export async function readState(stateDir: string): Promise<InstallState> {
+  const text = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => null);
+  if (text === null) return { schemaVersion: 1, installs: {}, previous: null };
+  const parsed = stateSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`${join(stateDir, STATE_FILE)} is not a cpy state file`);
+  return parsed.data;
+}
+
+/** Atomic write: a temporary file renamed over the old one. */
+export async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${randomUUID()}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+export function writeState(stateDir: string, state: InstallState): Promise<void> {
+  return writeAtomic(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+}
+
+/** Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none. */
+export async function swapSymlink(link: string, target: string): Promise<void> {
+  await mkdir(dirname(link), { recursive: true });
+  const tmp = `${link}.tmp-${randomUUID()}`;
+  await symlink(target, tmp);
+  try {
+    await rename(tmp, link);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
+
+/** The prefix `current` points at, or null. */
+export async function currentPrefix(stateDir: string): Promise<string | null> {
+  return readlink(join(stateDir, CURRENT_LINK)).catch(() => null);
+}

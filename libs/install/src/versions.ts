@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { lstat, readlink, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { CpyError } from '@cpy/artifact';
+import { resolveLayout, type InstallLayout, type LayoutOverrides } from './layout.js';
+import { withLock } from './lock.js';
+import { CURRENT_LINK, currentPrefix, MARKER_FILE, readMarker, readState, swapSymlink, writeState, type InstallMarker } from './state.js';
+
+/** The links put in the bin directory, and what each runs in the current install. */
+const LINKS: readonly (readonly [string, string])[] = [
+  ['python3', 'python3'],
+  ['python', 'python3'],
+  ['pip3', 'pip3'],
+  ['pip', 'pip3'],
+  ['pydoc3', 'pydoc3'],
+  ['python3-config', 'python3-config'],
+];
+
+export interface VersionOptions extends LayoutOverrides {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly lockTimeoutMs?: number;
+}
+
+function layoutFor(options: VersionOptions): InstallLayout {
+  return resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, options.env ?? process.env);
+}
+
+export function stateLock<T>(layout: InstallLayout, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  return withLock(join(layout.stateDir, 'locks', 'state.lock'), { timeoutMs }, work);
+}
+
+/**
+ * The bin links point into the real prefix, not through `current`: CPython
+ * derives sys.prefix from the path it was started by, and scripts pip
+ * installs name that interpreter in their `#!` line; through `current` they
+ * would silently run another version after a switch.
+ */
+const linkTarget = (prefix: string, runs: string) => join(prefix, 'bin', runs);
+
+/** Whether a bin entry is a link cpy made: into a prefix that holds a cpy install marker. */
+async function ours(path: string): Promise<{ ours: boolean; target: string | null }> {
+  const st = await lstat(path).catch(() => null);
+  if (!st) return { ours: true, target: null };
+  if (!st.isSymbolicLink()) return { ours: false, target: null };
+  const target = await readlink(path);
+  return { ours: existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target), target };
+}
+
+/** Refuses to take over a bin entry that is not one of ours (a system python3, a user's script). */
+export async function checkLinks(layout: InstallLayout, prefix: string): Promise<void> {
+  if (!layout.binDir) return;
+  for (const [name, runs] of LINKS) {
+    if (!existsSync(join(prefix, 'bin', runs)) && name !== 'python3') continue;
+    const path = join(layout.binDir, name);
+    const found = await ours(path);
+    if (!found.ours) {
+      throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
+        hint: `install without links (--no-link, or binDir: null), choose another --bin-dir, or remove ${path}`,
+        details: { path },
+      });
+    }
+  }
+}
+
+/**
+ * Points `current` at `prefix` (one atomic rename: the record of what is
+ * current), then each bin link at the prefix's programs (each an atomic rename).
+ */
+export async function activate(layout: InstallLayout, prefix: string): Promise<void> {
+  await checkLinks(layout, prefix);
+  await swapSymlink(join(layout.stateDir, CURRENT_LINK), prefix);
+  if (!layout.binDir) return;
+  for (const [name, runs] of LINKS) {
+    const path = join(layout.binDir, name);
+    if (!existsSync(join(prefix, 'bin', runs))) {
+      // A link of ours to a program this version lacks would run another version: remove it.
+      const found = await ours(path);
+      if (found.ours && found.target !== null) await rm(path, { force: true });
+      continue;
+    }
+    if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs)) await swapSymlink(path, linkTarget(prefix, runs));
+  }
+}
+
+async function versionOf(layout: InstallLayout, prefix: string | null): Promise<string | null> {
+  if (!prefix) return null;
+  const state = await readState(layout.stateDir);
+  return Object.entries(state.installs).find(([, i]) => i.prefix === prefix)?.[0] ?? (await readMarker(prefix))?.version ?? null;
+}
+
+/**
+ * Records an install in the state, and (when asked) makes it the current
+ * version, remembering the one before for rollback. Returns whether it is now
+ * current. Cheap when nothing changes: no lock is taken.
+ */
+export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, timeoutMs: number): Promise<boolean> {
+  const state = await readState(layout.stateDir);
+  const current = await currentPrefix(layout.stateDir);
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || current === prefix)) return current === prefix;
+  return stateLock(layout, timeoutMs, async () => {
+    const fresh = await readState(layout.stateDir);
+    const now = await currentPrefix(layout.stateDir);
+    fresh.installs[version] = { prefix };
+    if (makeCurrent && now !== prefix) {
+      const leaving = await versionOf(layout, now);
+      if (leaving && leaving !== version) fresh.previous = leaving;
+    }
+    await writeState(layout.stateDir, fresh);
+    if (makeCurrent) await activate(layout, prefix);
+    return makeCurrent || now === prefix;
+  });
+}
+
+export interface InstalledVersion {
+  readonly version: string;
+  readonly prefix: string;
+  readonly current: boolean;
+  readonly previous: boolean;
+  /** Null when the prefix has no valid marker: broken (an interrupted or damaged install). */
+  readonly marker: InstallMarker | null;
+}
+
+/** The versions installed (from the state), which one is current, and which are broken. */
+export async function listInstalled(options: VersionOptions = {}): Promise<InstalledVersion[]> {
+  const layout = layoutFor(options);
+  const state = await readState(layout.stateDir);
+  const current = await currentPrefix(layout.stateDir);
+  const rows: InstalledVersion[] = [];
+  for (const [version, { prefix }] of Object.entries(state.installs)) {
+    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker: await readMarker(prefix) });
+  }
+  return rows.sort((a, b) => compareVersions(a.version, b.version));
+}
+
+function compareVersions(a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true });
+}
+
+function notInstalled(version: string, known: readonly string[]): CpyError {
+  return new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed${known.length ? ` (installed: ${known.join(', ')})` : ''}`, {
+    hint: `install it first: cpy install ${version} --from <artifact>`,
+  });
+}
+
+export interface SwitchResult {
+  readonly version: string;
+  readonly prefix: string;
+  /** The version that was current before, if any. */
+  readonly from: string | null;
+}
+
+/** Makes `version` the one `python3` runs: one atomic rename of the `current` link. */
+export async function useVersion(version: string, options: VersionOptions = {}): Promise<SwitchResult> {
+  const layout = layoutFor(options);
+  return stateLock(layout, options.lockTimeoutMs ?? 60_000, async () => {
+    const state = await readState(layout.stateDir);
+    const entry = state.installs[version];
+    if (!entry) throw notInstalled(version, Object.keys(state.installs));
+    if (!(await readMarker(entry.prefix))) {
+      throw new CpyError('CPY_INSTALL_BROKEN', `${entry.prefix} (CPython ${version}) is not a complete install`, {
+        hint: `install it again: cpy install ${version} (a broken install is replaced atomically)`,
+      });
+    }
+    const from = await versionOf(layout, await currentPrefix(layout.stateDir));
+    if (from !== version) {
+      state.previous = from;
+      await writeState(layout.stateDir, state);
+      await activate(layout, entry.prefix);
+    }
+    return { version, prefix: entry.prefix, from };
+  });
+}
+
+/** Goes back to the version used before the current one. */
+export async function rollback(options: VersionOptions = {}): Promise<SwitchResult> {
+  const layout = layoutFor(options);
+  const state = await readState(layout.stateDir);
+  if (!state.previous) {
+    throw new CpyError('CPY_INSTALL_NOTHING_TO_ROLL_BACK', 'no previous version is recorded', {
+      hint: 'rollback returns to the version used before the last `cpy use` or install; see `cpy list`',
+    });
+  }
+  return useVersion(state.previous, options);
+}
+
+/**
+ * Removes an installed version: renamed away first (so it disappears at once),
+ * then deleted. Refuses the current version unless `force`, which also removes
+ * the links that would dangle.
+ */
+export async function uninstall(version: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
+  const layout = layoutFor(options);
+  return stateLock(layout, options.lockTimeoutMs ?? 60_000, async () => {
+    const state = await readState(layout.stateDir);
+    const entry = state.installs[version];
+    if (!entry) throw notInstalled(version, Object.keys(state.installs));
+    const wasCurrent = (await currentPrefix(layout.stateDir)) === entry.prefix;
+    if (wasCurrent && !options.force) {
+      throw new CpyError('CPY_INSTALL_IN_USE', `CPython ${version} is the current version (${entry.prefix})`, {
+        hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links',
+      });
+    }
+    const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomUUID().slice(0, 8)}`);
+    await rename(entry.prefix, gone).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    delete state.installs[version];
+    if (state.previous === version) state.previous = null;
+    await writeState(layout.stateDir, state);
+    if (wasCurrent) {
+      await rm(join(layout.stateDir, CURRENT_LINK), { force: true });
+      if (layout.binDir) {
+        for (const [name, runs] of LINKS) {
+          const path = join(layout.binDir, name);
+          if ((await readlink(path).catch(() => null)) === linkTarget(entry.prefix, runs)) await rm(path, { force: true });
+        }
+      }
+    }
+    await rm(gone, { recursive: true, force: true });
+    return { version, prefix: entry.prefix, wasCurrent };
+  });
+}

@@ -1,0 +1,306 @@
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { isCpyError } from '@cpy/artifact';
+import { makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { installPython, listInstalled, MARKER_FILE, rollback, uninstall, useVersion, type InstallOptions } from '../src/index.js';
+
+const run = promisify(execFile);
+const WORKER = join(dirname(fileURLToPath(import.meta.url)), 'worker.mjs');
+
+let work: string;
+let artifact: TestArtifact;
+let mirror: PythonMirror;
+let version: string;
+
+/** A fresh place to install into: its own prefix, state, bin and cache. */
+async function sandbox() {
+  const root = await mkdtemp(join(work, 'sb-'));
+  const paths = {
+    root,
+    prefix: join(root, 'opt', `python-${version}`),
+    stateDir: join(root, 'state'),
+    binDir: join(root, 'bin'),
+    cacheDir: join(root, 'cache'),
+  };
+  const options = (extra: Partial<InstallOptions> = {}): InstallOptions => ({
+    installPrefix: paths.prefix,
+    stateDir: paths.stateDir,
+    binDir: paths.binDir,
+    cacheDir: paths.cacheDir,
+    ...extra,
+  });
+  return { ...paths, options };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (isCpyError(error)) return { code: error.code, message: error.message };
+    throw error;
+  }
+  throw new Error('expected an error');
+}
+
+/** Everything under `dir`, for "nothing was left behind" checks. */
+async function listing(dir: string): Promise<string[]> {
+  return ((await readdir(dir, { recursive: true }).catch(() => [])) as string[]).sort();
+}
+
+function worker(options: InstallOptions, env: Record<string, string> = {}): Promise<{ code: number | null; signal: string | null; out: Record<string, unknown> | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [WORKER, JSON.stringify(options)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('close', (code, signal) => resolve({ code, signal, out: out ? (JSON.parse(out) as Record<string, unknown>) : null }));
+  });
+}
+
+const serve = (a: TestArtifact, dir = 'artifacts') => {
+  mirror.serve(`${dir}/${a.fileName}`, a.path);
+  mirror.serve(`${dir}/${a.fileName}.sha256`, a.checksumPath);
+  mirror.serve(`${dir}/${a.fileName}.json`, a.metadataPath);
+  return mirror.fileUrl(dir, a.fileName);
+};
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-install-'));
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+  version = artifact.metadata.version;
+  mirror = await startPythonMirror();
+}, 180_000);
+afterAll(async () => {
+  await mirror.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('installPython: a real artifact, installed for real', () => {
+  it('installs from a path, links python3, and a second run returns at once without touching anything', async () => {
+    const sb = await sandbox();
+    const first = await installPython(sb.options({ artifactUrl: artifact.path }));
+    expect(first).toMatchObject({ status: 'installed', version, prefix: sb.prefix, sha256: artifact.sha256, activated: true });
+    const { stdout } = await run(join(sb.binDir, 'python3'), ['-c', 'import sys, ssl, sqlite3, lzma, bz2, ctypes, zlib; print(sys.prefix)']);
+    expect(stdout.trim()).toBe(sb.prefix);
+    // Relocated: the script's #! names the new prefix.
+    expect((await readFile(join(sb.prefix, 'bin', 'pydoc3'), 'utf8')).split('\n')[0]).toBe(`#!${sb.prefix}/bin/python${version.split('.').slice(0, 2).join('.')}`);
+    await run(join(sb.binDir, 'pydoc3'), ['-k', 'zzz-no-such-topic']);
+    const marker = JSON.parse(await readFile(join(sb.prefix, MARKER_FILE), 'utf8'));
+    expect(marker).toMatchObject({ sha256: artifact.sha256, artifact: artifact.fileName, builtFor: artifact.metadata.prefix });
+
+    const before = await listing(sb.root);
+    const second = await installPython(sb.options({ artifactUrl: artifact.path }));
+    expect(second.status).toBe('already-installed');
+    expect(await listing(sb.root)).toEqual(before);
+  });
+
+  it('installs over HTTP with the .sha256 beside the artifact; the second run makes no request at all', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact);
+    const first = await installPython(sb.options({ artifactUrl: url }));
+    expect(first).toMatchObject({ status: 'installed', source: url, fromCache: false });
+    const requests = mirror.requests.length;
+    const second = await installPython(sb.options({ artifactUrl: url }));
+    expect(second.status).toBe('already-installed');
+    expect(mirror.requests.length).toBe(requests);
+  });
+
+  it('refuses a corrupt download with its checksum, keeps the installed build, and caches nothing', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path }));
+    const build2 = await repackArtifact(artifact, join(work, 'corrupt'), { metadata: (m) => ({ ...m, build: 2 }) });
+    const fh = await open(build2.path, 'r+');
+    await fh.write(Buffer.from([0x00, 0xff, 0x00]), 0, 3, 100_000);
+    await fh.close();
+    const e = await codeOf(installPython(sb.options({ artifactUrl: build2.path })));
+    expect(e.code).toBe('CPY_INSTALL_CHECKSUM_MISMATCH');
+    expect(e.message).toContain(build2.sha256);
+    expect(JSON.parse(await readFile(join(sb.prefix, MARKER_FILE), 'utf8')).build).toBe(1);
+    await run(join(sb.binDir, 'python3'), ['-c', 'import ssl']);
+    expect((await listing(sb.cacheDir)).filter((n) => !n.startsWith(artifact.sha256))).toEqual([]);
+
+    const wrong = await codeOf(installPython(sb.options({ artifactUrl: artifact.path, sha256: 'a'.repeat(64), installPrefix: join(sb.root, 'other') })));
+    expect(wrong.code).toBe('CPY_INSTALL_CHECKSUM_MISMATCH');
+    expect(existsSync(join(sb.root, 'other'))).toBe(false);
+  });
+
+  it('survives a dropped connection (retried), and a download that keeps breaking leaves nothing', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact, 'flaky');
+    mirror.inject(`flaky/${artifact.fileName}`, { dropAfterBytes: 100_000 });
+    expect((await installPython(sb.options({ artifactUrl: url }))).status).toBe('installed');
+
+    const sb2 = await sandbox();
+    mirror.inject(`flaky/${artifact.fileName}`, { dropAfterBytes: 50_000 }, { dropAfterBytes: 50_000 }, { dropAfterBytes: 50_000 });
+    const e = await codeOf(installPython(sb2.options({ artifactUrl: url })));
+    expect(e.code).toBe('CPY_INSTALL_DOWNLOAD_FAILED');
+    expect(existsSync(sb2.prefix)).toBe(false);
+    expect((await listing(sb2.cacheDir)).filter((n) => n.endsWith('.tgz') || n.includes('download'))).toEqual([]);
+  }, 60_000);
+
+  it.each([
+    ['a .. path', { name: `opt/python-VERSION/../../../escaped`, body: 'x' }, /climbs out/],
+    ['an absolute path', { name: '/tmp/cpy-absolute-evil', body: 'x' }, /absolute path/],
+    ['a symlink out of the tree', { name: 'opt/python-VERSION/lib/evil', type: 'symlink' as const, linkname: '../../../../../../etc' }, /points out of the tree/],
+    ['a hard link', { name: 'opt/python-VERSION/bin/evil', type: 'link' as const, linkname: 'etc/shadow' }, /link entry/],
+    ['a device', { name: 'opt/python-VERSION/bin/evil', type: 'character-device' as const }, /character-device entry/],
+  ])('refuses an artifact with %s (right checksum), naming the entry; nothing is installed or left', async (_what, entry, message) => {
+    const sb = await sandbox();
+    const hostile = await repackArtifact(artifact, join(work, `hostile-${Math.random()}`), {
+      append: [{ ...entry, name: entry.name.replace('VERSION', version) }],
+    });
+    const e = await codeOf(installPython(sb.options({ artifactUrl: hostile.path })));
+    expect(e.code).toBe('CPY_ARTIFACT_UNSAFE_ENTRY');
+    expect(e.message).toMatch(message);
+    expect(e.message).toContain(entry.name.replace('VERSION', version));
+    expect(existsSync(sb.prefix)).toBe(false);
+    expect(await listing(join(sb.root, 'opt'))).toEqual([]);
+    expect(existsSync('/tmp/cpy-absolute-evil')).toBe(false);
+    expect(existsSync(join(sb.root, 'escaped'))).toBe(false);
+  });
+
+  it('refuses a glibc floor newer than the host before downloading the artifact (from the .json beside it)', async () => {
+    const sb = await sandbox();
+    const future = await repackArtifact(artifact, join(work, 'future'), {
+      metadata: (m) => ({ ...m, build: 7, platform: { ...m.platform, glibcFloor: '9.99' } }),
+    });
+    const url = serve(future, 'future');
+    const e = await codeOf(installPython(sb.options({ artifactUrl: url })));
+    expect(e.code).toBe('CPY_INSTALL_GLIBC_TOO_OLD');
+    expect(e.message).toMatch(/needs glibc 9\.99; this host has glibc \d+\.\d+/);
+    expect(mirror.requests.some((r) => r.path.endsWith(`future/${future.fileName}`))).toBe(false);
+    // The same artifact as a local file (no .json read first): refused from the tarball's own metadata.
+    await rm(future.metadataPath);
+    const local = await codeOf(installPython(sb.options({ artifactUrl: future.path })));
+    expect(local.code).toBe('CPY_INSTALL_GLIBC_TOO_OLD');
+    expect(existsSync(sb.prefix)).toBe(false);
+
+    const arm = await repackArtifact(artifact, join(work, 'arch'), { metadata: (m) => ({ ...m, build: 8, platform: { ...m.platform, arch: 'riscv64' } }) });
+    expect((await codeOf(installPython(sb.options({ artifactUrl: arm.path })))).code).toBe('CPY_INSTALL_WRONG_ARCH');
+  });
+
+  it('names a missing system library and its package; a library only optional modules need is a warning', async () => {
+    const sb = await sandbox();
+    const dynload = `lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload`;
+    const needs = (soname: string, module: string) =>
+      repackArtifact(artifact, join(work, `needs-${module}`), {
+        metadata: (m) => ({ ...m, runtime: { needs: [...m.runtime.needs, { soname, packages: ['libcpy-test0'], usedBy: [`${dynload}/${module}.cpython-311-x86_64-linux-gnu.so`] }] } }),
+      });
+    const critical = await needs('libcpy-test-missing.so.0', '_ssl');
+    const e = await codeOf(installPython(sb.options({ artifactUrl: critical.path })));
+    expect(e.code).toBe('CPY_INSTALL_MISSING_LIBRARIES');
+    expect(e.message).toContain('libcpy-test-missing.so.0 (for _ssl; package libcpy-test0)');
+    expect(existsSync(sb.prefix)).toBe(false);
+
+    const optional = await needs('libcpy-test-missing.so.0', '_tkinter');
+    const r = await installPython(sb.options({ artifactUrl: optional.path }));
+    expect(r.status).toBe('installed');
+    expect(r.warnings.join('\n')).toMatch(/libcpy-test-missing\.so\.0 is missing \(package libcpy-test0\): _tkinter will not import/);
+  });
+
+  it('replaces a directory without a valid marker (a broken install) atomically', async () => {
+    const sb = await sandbox();
+    await mkdir(join(sb.prefix, 'bin'), { recursive: true });
+    await writeFile(join(sb.prefix, 'bin', 'python3'), 'half-written');
+    const r = await installPython(sb.options({ artifactUrl: artifact.path }));
+    expect(r.status).toBe('replaced');
+    await run(join(sb.prefix, 'bin', 'python3'), ['-c', 'import ssl']);
+    expect((await readdir(dirname(sb.prefix))).sort()).toEqual([`python-${version}`]);
+  });
+});
+
+describe('interruptions and concurrency (separate processes)', () => {
+  it.each(['download', 'extract'])('kill -9 during %s leaves no install and no debris; the next run completes', async (phase) => {
+    const sb = await sandbox();
+    const url = phase === 'download' ? serve(artifact) : artifact.path;
+    const killed = await worker(sb.options({ artifactUrl: url }), { CPY_TEST_KILL_AT: phase });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(existsSync(sb.prefix)).toBe(false);
+    const again = await worker(sb.options({ artifactUrl: url }));
+    expect(again.code).toBe(0);
+    expect(again.out).toMatchObject({ status: 'installed' });
+    expect((await readdir(dirname(sb.prefix))).sort()).toEqual([`python-${version}`]);
+    expect((await listing(sb.cacheDir)).sort()).toEqual([`${artifact.sha256}.json`, `${artifact.sha256}.tgz`]);
+    expect((await listing(join(sb.stateDir, 'locks'))).filter((n) => !n.endsWith('state.lock'))).toEqual([]);
+  }, 60_000);
+
+  it('finishes a replacement that was killed between its two renames (the journal)', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path }));
+    // What a kill between "rename prefix aside" and "rename staged into place" leaves.
+    const parent = dirname(sb.prefix);
+    const staged = join(parent, `.cpy-staging-python-${version}-deadbeef`, 'opt', `python-${version}`);
+    const aside = join(parent, `.cpy-old-python-${version}-deadbeef`);
+    await mkdir(dirname(staged), { recursive: true });
+    await cp(sb.prefix, staged, { recursive: true, verbatimSymlinks: true });
+    await cp(sb.prefix, aside, { recursive: true, verbatimSymlinks: true });
+    await rm(sb.prefix, { recursive: true });
+    await writeFile(join(parent, `.cpy-journal-python-${version}.json`), JSON.stringify({ prefix: sb.prefix, staged, aside }));
+    const r = await installPython(sb.options({ artifactUrl: artifact.path }));
+    expect(r.status).toBe('already-installed');
+    expect((await readdir(parent)).sort()).toEqual([`python-${version}`]);
+    await run(join(sb.prefix, 'bin', 'python3'), ['-c', 'import ssl']);
+  });
+
+  it('8 concurrent installs of one version: one installs, the others wait and find it done', async () => {
+    const sb = await sandbox();
+    const results = await Promise.all(Array.from({ length: 8 }, () => worker(sb.options({ artifactUrl: artifact.path }))));
+    expect(results.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const statuses = results.map((r) => r.out?.['status']).sort();
+    expect(statuses).toEqual(['already-installed', 'already-installed', 'already-installed', 'already-installed', 'already-installed', 'already-installed', 'already-installed', 'installed']);
+    expect((await readdir(dirname(sb.prefix))).sort()).toEqual([`python-${version}`]);
+    await run(join(sb.binDir, 'python3'), ['-c', 'import ssl']);
+  }, 120_000);
+});
+
+describe('versions side by side: list, use, rollback, uninstall', () => {
+  it('switches python3 between versions atomically, rolls back, and refuses to remove the one in use', async () => {
+    const root = await mkdtemp(join(work, 'versions-'));
+    const env = { CPY_HOME: root, CPY_CACHE_DIR: join(root, 'cache') };
+    const other = await repackArtifact(artifact, join(work, 'other-version'), { version: '3.99.1' });
+    const a = await installPython({ artifactUrl: artifact.path }, { env });
+    const b = await installPython({ artifactUrl: other.path, skipValidation: true }, { env });
+    expect([a.prefix, b.prefix]).toEqual([join(root, `python-${version}`), join(root, 'python-3.99.1')]);
+    const python3 = join(root, 'bin', 'python3');
+    expect(await readlink(python3)).toBe(join(b.prefix, 'bin', 'python3'));
+
+    const rows = await listInstalled({ env });
+    expect(rows.map((r) => [r.version, r.current, r.previous, r.marker?.sha256])).toEqual([
+      [version, false, true, artifact.sha256],
+      ['3.99.1', true, false, other.sha256],
+    ]);
+    expect(await rollback({ env })).toMatchObject({ version, from: '3.99.1' });
+    expect(await readlink(python3)).toBe(join(a.prefix, 'bin', 'python3'));
+    expect((await run(python3, ['-c', 'import sys; print(sys.prefix)'])).stdout.trim()).toBe(a.prefix);
+    expect(await useVersion('3.99.1', { env })).toMatchObject({ version: '3.99.1', from: version });
+
+    expect((await codeOf(uninstall('3.99.1', { env }))).code).toBe('CPY_INSTALL_IN_USE');
+    expect((await codeOf(useVersion('3.1.0', { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');
+    await useVersion(version, { env });
+    expect(await uninstall('3.99.1', { env })).toMatchObject({ wasCurrent: false });
+    expect(existsSync(b.prefix)).toBe(false);
+    expect((await listInstalled({ env })).map((r) => r.version)).toEqual([version]);
+
+    // Reinstalling needs no network: the cache has it by version.
+    const again = await installPython({ version: '3.99.1', skipValidation: true, activate: false }, { env });
+    expect(again).toMatchObject({ status: 'installed', fromCache: true, activated: false });
+    expect(await readlink(python3)).toBe(join(a.prefix, 'bin', 'python3'));
+  });
+
+  it('will not take over a python3 that is not its own', async () => {
+    const sb = await sandbox();
+    await mkdir(sb.binDir, { recursive: true });
+    await writeFile(join(sb.binDir, 'python3'), '#!/bin/sh\necho mine\n', { mode: 0o755 });
+    const e = await codeOf(installPython(sb.options({ artifactUrl: artifact.path })));
+    expect(e.code).toBe('CPY_INSTALL_BIN_CONFLICT');
+    expect(existsSync(sb.prefix)).toBe(false);
+    const r = await installPython(sb.options({ artifactUrl: artifact.path, binDir: null }));
+    expect(r.status).toBe('installed');
+    expect(await readFile(join(sb.binDir, 'python3'), 'utf8')).toContain('mine');
+  });
+});
