@@ -5,6 +5,7 @@ import { EXIT, type CommandResult, type CommandSpec } from './command.js';
 import { artifactValidate } from './commands/artifact.js';
 import { build } from './commands/build.js';
 import { doctor } from './commands/doctor.js';
+import { install, list, rollbackCommand, uninstallCommand, use } from './commands/install.js';
 import { plannedCommands } from './commands/planned.js';
 import { sourceFetch, sourceVerify } from './commands/source.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
@@ -16,6 +17,11 @@ export const COMMANDS: readonly CommandSpec<unknown>[] = [
   sourceFetch as CommandSpec<unknown>,
   sourceVerify as CommandSpec<unknown>,
   artifactValidate as CommandSpec<unknown>,
+  install as CommandSpec<unknown>,
+  list as CommandSpec<unknown>,
+  use as CommandSpec<unknown>,
+  rollbackCommand as CommandSpec<unknown>,
+  uninstallCommand as CommandSpec<unknown>,
   ...plannedCommands,
 ];
 

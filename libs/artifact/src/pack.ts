@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, posix } from 'node:path';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
@@ -11,7 +11,7 @@ import { pack as tarPack } from 'tar-stream';
 import { glibcFloor } from './elf.js';
 import { CpyError } from './errors.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
-import { artifactFileName, checksumFileName, formatChecksumLine } from './naming.js';
+import { artifactFileName, checksumFileName, formatChecksumLine, type Compression } from './naming.js';
 import { externalNeeds, isExcludedAlways, isTestPath, scanTree, type TreeEntry } from './tree.js';
 
 const run = promisify(execFile);
@@ -32,6 +32,14 @@ export interface PackOptions {
   readonly keepTests?: boolean;
   /** Seconds since the epoch for every entry's mtime and createdAt; default $SOURCE_DATE_EPOCH, else the build's finishedAt. */
   readonly sourceDateEpoch?: number;
+  /** gzip (default, `.tgz`) or zstd (`.tar.zst`, smaller; needs the zstd program to pack and to install). */
+  readonly compression?: Compression;
+  /**
+   * Keep the debug symbols as a separate asset, `<name>.debug.tgz`: each ELF
+   * file's symbols (objcopy --only-keep-debug) at `<dir>/.debug/<file>.debug`,
+   * which gdb finds through the `.gnu_debuglink` added to the stripped file.
+   */
+  readonly debugSymbols?: boolean;
   /** Packages that provide each shared library on the builder (soname -> packages). */
   readonly packagesFor?: (sonames: readonly string[]) => Promise<Record<string, readonly string[]>>;
 }
@@ -44,6 +52,8 @@ export interface PackedArtifact {
   readonly checksumPath: string;
   readonly metadataPath: string;
   readonly metadata: ArtifactMetadata;
+  /** The separate debug-symbols asset, when asked for. */
+  readonly debugSymbols: { readonly path: string; readonly fileName: string; readonly sha256: string; readonly bytes: number } | null;
 }
 
 async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<void> {
@@ -58,6 +68,40 @@ async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<v
       });
     }
   }
+}
+
+async function objcopy(args: string[]): Promise<void> {
+  try {
+    await run('objcopy', args);
+  } catch (cause) {
+    throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `objcopy ${args[0]} failed: ${(cause as Error).message.split('\n')[0]}`, {
+      hint: 'install binutils (apt-get install binutils), or pack without --debug-symbols',
+      cause,
+    });
+  }
+}
+
+const debugFileOf = (path: string) => posix.join(posix.dirname(path), '.debug', `${posix.basename(path)}.debug`);
+
+/** Copies each ELF file's debug sections to `<debugDir>/<dir>/.debug/<name>.debug`. */
+async function splitDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string): Promise<void> {
+  for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
+    const out = join(debugDir, debugFileOf(e.path));
+    await mkdir(dirname(out), { recursive: true });
+    await objcopy(['--only-keep-debug', join(root, e.path), out]);
+  }
+}
+
+/** Adds `.gnu_debuglink` (the debug file's name and CRC) to each stripped ELF file. */
+async function linkDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string): Promise<void> {
+  for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
+    await objcopy([`--add-gnu-debuglink=${join(debugDir, debugFileOf(e.path))}`, join(root, e.path)]);
+  }
+}
+
+/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.debug.tgz`. */
+export function debugSymbolsFileName(artifactName: string): string {
+  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
 }
 
 /**
@@ -77,6 +121,109 @@ function findLicense(entries: readonly TreeEntry[]): TreeEntry | null {
   return entries.find((e) => e.type === 'file' && /^lib\/python\d+\.\d+\/LICENSE\.txt$/.test(e.path)) ?? null;
 }
 
+interface TarItem {
+  readonly name: string;
+  readonly type: 'file' | 'directory' | 'symlink';
+  readonly mode: number;
+  /** A file's content: a path to stream from, or the bytes. */
+  readonly source?: string;
+  readonly body?: Buffer;
+  readonly linkname?: string;
+}
+
+function treeItem(name: string, e: TreeEntry, root: string): TarItem {
+  if (e.type === 'directory') return { name, type: 'directory', mode: 0o755 };
+  if (e.type === 'symlink') return { name, type: 'symlink', mode: 0o777, linkname: e.linkTarget! };
+  return { name, type: 'file', mode: e.executable ? 0o755 : 0o644, source: join(root, e.path) };
+}
+
+const sortByName = <T extends { name: string }>(items: T[]): T[] => items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+/** The compressor: zlib's gzip, or the zstd program (Node 20 has no zstd). Same input, same bytes. */
+function compressor(compression: Compression): { input: Writable; output: Readable; done: Promise<void> } {
+  if (compression === 'gzip') {
+    const gzip = createGzip({ level: 9 });
+    return { input: gzip, output: gzip, done: Promise.resolve() };
+  }
+  // -T0 selects zstd's multi-threaded format, whose output does not depend on the thread count.
+  const child = spawn('zstd', ['-19', '-T0', '-q', '-c'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', (cause) =>
+      reject(
+        new CpyError('CPY_ARTIFACT_NO_ZSTD', `cannot run zstd: ${cause.message}`, {
+          hint: 'install zstd (apt-get install zstd), or pack with gzip (the default)',
+          cause,
+        }),
+      ),
+    );
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${stderr.trim()}`))));
+  });
+  return { input: child.stdin, output: child.stdout, done };
+}
+
+/**
+ * Writes `items`, in order, as a deterministic tarball: one mtime, uid/gid 0
+ * without names, the modes given, .pyc mtimes pinned to the same epoch.
+ * Written to a temporary name, renamed into place when complete.
+ */
+async function writeTarball(path: string, items: readonly TarItem[], epoch: number, compression: Compression): Promise<{ sha256: string; bytes: number }> {
+  const tmp = join(dirname(path), `.${basename(path)}.part`);
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const tar = tarPack();
+  const header = { mtime: new Date(epoch * 1000), uid: 0, gid: 0, uname: '', gname: '' };
+  const z = compressor(compression);
+  const writing = Promise.all([
+    pipeline(tar, z.input),
+    pipeline(
+      z.output,
+      new Transform({
+        transform(chunk: Buffer, _e, done) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          done(null, chunk);
+        },
+      }),
+      createWriteStream(tmp),
+    ),
+    z.done,
+  ]);
+  const add = async (item: TarItem): Promise<void> => {
+    const h = { ...header, mode: item.mode, type: item.type };
+    if (item.type === 'directory') return void tar.entry({ ...h, name: `${item.name}/` });
+    if (item.type === 'symlink') return void tar.entry({ ...h, name: item.name, linkname: item.linkname! });
+    if (item.body || item.name.endsWith('.pyc')) {
+      const body = item.body ?? pinPycMtime(await readFile(item.source!), epoch);
+      return new Promise<void>((resolve, reject) => void tar.entry({ ...h, name: item.name }, body, (err) => (err ? reject(err) : resolve())));
+    }
+    const { size } = await stat(item.source!);
+    return new Promise<void>((resolve, reject) => {
+      const sink = tar.entry({ ...h, name: item.name, size }, (err) => (err ? reject(err) : resolve()));
+      createReadStream(item.source!).on('error', reject).pipe(sink);
+    });
+  };
+  // If the compressor or the file fails, the tar stream stops calling back: stop waiting for it.
+  const broken = writing.then(
+    () => new Promise<never>(() => undefined),
+    (error: unknown) => Promise.reject(error),
+  );
+  broken.catch(() => undefined);
+  try {
+    for (const item of items) await Promise.race([add(item), broken]);
+    tar.finalize();
+    await writing;
+    await rename(tmp, path);
+  } catch (error) {
+    tar.destroy();
+    await writing.catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return { sha256: hash.digest('hex'), bytes };
+}
+
 /**
  * Packs an installed CPython tree into `cpython-<version>-<os><osversion>-build<N>.tgz`:
  * the metadata first (`cpy-artifact.json`), then the tree under its prefix
@@ -91,12 +238,24 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
   const strip = options.strip ?? true;
   const include = (path: string) => !isExcludedAlways(path) && (keepTests || !isTestPath(path));
   let entries = await scanTree(options.installDir, include);
+  let debugDir: string | null = null;
+  if (options.debugSymbols) {
+    if (!strip) {
+      throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', 'debug symbols are split off when stripping; they cannot be asked for with --no-strip', {
+        hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
+      });
+    }
+    debugDir = await mkdtemp(join(options.outDir, '.debug-'));
+    await splitDebugSymbols(options.installDir, entries, debugDir);
+  }
   if (strip) {
     await stripTree(options.installDir, entries);
+    if (debugDir) await linkDebugSymbols(options.installDir, entries, debugDir);
     entries = await scanTree(options.installDir, include);
   }
   const license = findLicense(entries);
   if (!license) {
+    if (debugDir) await rm(debugDir, { recursive: true, force: true });
     throw new CpyError('CPY_ARTIFACT_NO_LICENSE', `no lib/pythonX.Y/LICENSE.txt in ${options.installDir}`, {
       hint: 'the tree is not a complete `make install`; build again',
     });
@@ -125,68 +284,38 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     createdAt: mtime.toISOString(),
   } satisfies ArtifactMetadata);
 
-  const fileName = artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, build: metadata.build });
+  const compression = options.compression ?? 'gzip';
+  const fileName = artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, build: metadata.build, compression });
   await mkdir(options.outDir, { recursive: true });
   const path = join(options.outDir, fileName);
-  const tmp = join(options.outDir, `.${fileName}.part`);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const tar = tarPack();
-  const header = { mtime, uid: 0, gid: 0, uname: '', gname: '' };
-  const writing = pipeline(
-    tar,
-    createGzip({ level: 9 }),
-    new Transform({
-      transform(chunk: Buffer, _e, done) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    }),
-    createWriteStream(tmp),
-  );
-  const addFile = async (name: string, source: string, size: number, mode: number) => {
-    if (name.endsWith('.pyc')) {
-      const pyc = pinPycMtime(await readFile(source), epoch);
-      return new Promise<void>((resolve, reject) => void tar.entry({ ...header, name, mode, type: 'file' }, pyc, (err) => (err ? reject(err) : resolve())));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const sink = tar.entry({ ...header, name, size, mode, type: 'file' }, (err) => (err ? reject(err) : resolve()));
-      createReadStream(source).on('error', reject).pipe(sink);
-    });
-  };
-  try {
-    const json = Buffer.from(JSON.stringify(metadata, null, 2) + '\n');
-    tar.entry({ ...header, name: METADATA_ENTRY, mode: 0o644, type: 'file' }, json);
-    const all = [...entries.map((e) => ({ entry: e, name: `${root}/${e.path}` }))];
-    // The directories above the tree, then the tree, in byte order of names.
-    const parents = root.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
-    for (const dir of parents) tar.entry({ ...header, name: `${dir}/`, mode: 0o755, type: 'directory' });
-    const items = [...all, { entry: null, name: `${root}/LICENSE.txt` }].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const { entry, name } of items) {
-      if (!entry) {
-        await addFile(name, join(options.installDir, license.path), license.size, 0o644);
-      } else if (entry.type === 'directory') {
-        tar.entry({ ...header, name: `${name}/`, mode: 0o755, type: 'directory' });
-      } else if (entry.type === 'symlink') {
-        tar.entry({ ...header, name, mode: 0o777, type: 'symlink', linkname: entry.linkTarget! });
-      } else {
-        await addFile(name, join(options.installDir, entry.path), entry.size, entry.executable ? 0o755 : 0o644);
-      }
-    }
-    tar.finalize();
-    await writing;
-    await rename(tmp, path);
-  } catch (error) {
-    tar.destroy();
-    await writing.catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  const sha256 = hash.digest('hex');
+  // The directories above the tree, then the tree, in byte order of names.
+  const parents = root.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+  const items: TarItem[] = [
+    { name: METADATA_ENTRY, type: 'file', body: Buffer.from(JSON.stringify(metadata, null, 2) + '\n'), mode: 0o644 },
+    ...parents.map((dir): TarItem => ({ name: dir, type: 'directory', mode: 0o755 })),
+    ...sortByName([
+      ...entries.map((e) => treeItem(`${root}/${e.path}`, e, options.installDir)),
+      { name: `${root}/LICENSE.txt`, type: 'file' as const, source: join(options.installDir, license.path), mode: 0o644 },
+    ]),
+  ];
+  const { sha256, bytes } = await writeTarball(path, items, epoch, compression);
   const checksumPath = join(options.outDir, checksumFileName(fileName));
   const metadataPath = `${path}.json`;
   await writeFile(checksumPath, formatChecksumLine(sha256, fileName));
   await writeFile(metadataPath, JSON.stringify(metadata, null, 2) + '\n');
-  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata };
+  let debugSymbols: PackedArtifact['debugSymbols'] = null;
+  if (debugDir) {
+    try {
+      const debugEntries = await scanTree(debugDir);
+      const debugName = debugSymbolsFileName(fileName);
+      const debugPath = join(options.outDir, debugName);
+      const debugItems = [...parents.map((dir): TarItem => ({ name: dir, type: 'directory', mode: 0o755 })), ...sortByName(debugEntries.map((e) => treeItem(`${root}/${e.path}`, e, debugDir)))];
+      const written = await writeTarball(debugPath, debugItems, epoch, compression);
+      await writeFile(join(options.outDir, checksumFileName(debugName)), formatChecksumLine(written.sha256, debugName));
+      debugSymbols = { path: debugPath, fileName: debugName, sha256: written.sha256, bytes: written.bytes };
+    } finally {
+      await rm(debugDir, { recursive: true, force: true });
+    }
+  }
+  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols };
 }

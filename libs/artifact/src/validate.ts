@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
+import { openTar } from './archive.js';
 import { compareDotted, glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
@@ -60,7 +60,7 @@ async function sha256(file: string): Promise<string> {
 export async function readArtifactMetadata(archive: string): Promise<unknown> {
   let text: string | null = null;
   const extractor = tarExtract();
-  const source = createReadStream(archive);
+  const source = await openTar(archive);
   await new Promise<void>((resolve, reject) => {
     extractor.on('entry', (header, stream, next) => {
       if (header.name !== METADATA_ENTRY) {
@@ -80,7 +80,7 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
     extractor.on('finish', resolve);
     extractor.on('error', reject);
     source.on('error', reject);
-    source.pipe(createGunzip()).on('error', reject).pipe(extractor);
+    source.pipe(extractor);
   });
   if (text === null) throw new Error(`the first entry is not ${METADATA_ENTRY}`);
   return JSON.parse(text);

@@ -105,6 +105,38 @@ describe('a real CPython 3.13.5 build (fast profile)', () => {
 describe('the artifact of the host build', () => {
   let packed: PackedArtifact;
 
+  it('with zstd and --debug-symbols: a .tar.zst that validates, and a separate debug asset gdb can find', async () => {
+    expect(hostBuild).toBeDefined();
+    // A copy: packing strips in place, and the next test packs the original.
+    const tree = join(work, 'zstd', 'opt', 'python-3.13.5');
+    await cp(hostBuild!.installDir, tree, { recursive: true, verbatimSymlinks: true });
+    const zstd = await packArtifact({
+      installDir: tree,
+      metadata: artifactMetadataFor(hostBuild!, source.verification),
+      outDir: join(work, 'zstd', 'out'),
+      packagesFor: async () => hostBuild!.runtimePackages,
+      compression: 'zstd',
+      debugSymbols: true,
+    });
+    expect(zstd.fileName).toBe('cpython-3.13.5-debian12-build1.tar.zst');
+    expect(zstd.bytes).toBeLessThanOrEqual(30 * 1000 * 1000);
+    expect((await validateArtifact(zstd.path)).summary).toBe('[SUCCESS]');
+
+    const debug = zstd.debugSymbols!;
+    expect(debug.fileName).toBe('cpython-3.13.5-debian12-build1.debug.tar.zst');
+    const { stdout: sums } = await run('sha256sum', ['-c', `${debug.fileName}.sha256`], { cwd: join(work, 'zstd', 'out') });
+    expect(sums).toBe(`${debug.fileName}: OK\n`);
+    const unpacked = join(work, 'zstd', 'debug');
+    await run('mkdir', ['-p', unpacked]);
+    await run('tar', ['--zstd', '-xf', debug.path, '-C', unpacked]);
+    const symbols = join(unpacked, 'opt/python-3.13.5/bin/.debug/python3.13.debug');
+    expect((await run('readelf', ['-S', symbols])).stdout).toMatch(/\.debug_info/);
+    // The stripped binary names its symbols file, with a CRC gdb checks.
+    const { stdout: link } = await run('readelf', ['--string-dump=.gnu_debuglink', join(tree, 'bin', 'python3.13')]);
+    expect(link).toMatch(/python3\.13\.debug/);
+    expect((await run('readelf', ['-S', join(tree, 'bin', 'python3.13')])).stdout).not.toMatch(/\.debug_info/);
+  });
+
   it('packs deterministically into at most 30 MB, with checksum, metadata and LICENSE, and validates [SUCCESS]', async () => {
     expect(hostBuild).toBeDefined();
     packed = await pack(hostBuild!, join(work, 'artifacts-1'));

@@ -3,7 +3,7 @@ export type { DetectHostOptions, HostPlatform } from './host.js';
 export { installOptionsSchema } from './options.js';
 export type { InstallOptions, ResolvedInstallOptions } from './options.js';
 export { resolveLayout } from './layout.js';
-export type { InstallLayout, LayoutOverrides } from './layout.js';
+export type { Environment, InstallLayout, LayoutOverrides } from './layout.js';
 export { installPython, parseInstallOptions } from './install.js';
 export type { InstallEvent, InstallHooks, InstallPhase, InstallResult } from './install.js';
 export { listInstalled, rollback, uninstall, useVersion } from './versions.js';

@@ -23,7 +23,7 @@ import {
 } from './acquire.js';
 import { checkCompatibility, installPackages, missingLibraries } from './compat.js';
 import { detectHost, type HostPlatform } from './host.js';
-import { resolveLayout, type InstallLayout } from './layout.js';
+import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { relocateScripts } from './relocate.js';
@@ -44,7 +44,7 @@ export interface InstallHooks {
   readonly onEvent?: (event: InstallEvent) => void;
   readonly signal?: AbortSignal;
   /** Default process.env (for CPY_HOME, CPY_CACHE_DIR, proxies). */
-  readonly env?: NodeJS.ProcessEnv;
+  readonly env?: Environment;
   /** Default detectHost(). */
   readonly host?: HostPlatform;
 }

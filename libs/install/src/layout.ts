@@ -1,6 +1,9 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+/** Environment variables (process.env by default); a plain type, so consumers need no @types/node. */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
 /** Where installs, their state, the python3 links and downloaded artifacts live. */
 export interface InstallLayout {
   /** Holds state.json, the `current` link and the locks. */
@@ -28,7 +31,7 @@ export interface LayoutOverrides {
  */
 export function resolveLayout(
   overrides: LayoutOverrides = {},
-  env: NodeJS.ProcessEnv = process.env,
+  env: Environment = process.env,
   uid: number = process.getuid?.() ?? -1,
 ): InstallLayout {
   const home = env['HOME'] || homedir();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { CpyError } from '@cpy/artifact';
-import { resolveLayout, type InstallLayout, type LayoutOverrides } from './layout.js';
+import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { withLock } from './lock.js';
 import { CURRENT_LINK, currentPrefix, MARKER_FILE, readMarker, readState, swapSymlink, writeState, type InstallMarker } from './state.js';
 
@@ -18,7 +18,7 @@ const LINKS: readonly (readonly [string, string])[] = [
 ];
 
 export interface VersionOptions extends LayoutOverrides {
-  readonly env?: NodeJS.ProcessEnv;
+  readonly env?: Environment;
   readonly lockTimeoutMs?: number;
 }
 

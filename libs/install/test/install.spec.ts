@@ -203,6 +203,19 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(r.warnings.join('\n')).toMatch(/libcpy-test-missing\.so\.0 is missing \(package libcpy-test0\): _tkinter will not import/);
   });
 
+  it('does not put in place a python3 that fails validation, and keeps what was there', async () => {
+    const sb = await sandbox();
+    // The metadata claims 3.99.1; the interpreter inside says otherwise.
+    const liar = await repackArtifact(artifact, join(work, 'liar'), { version: '3.99.1' });
+    const prefix = join(sb.root, 'opt', 'python-3.99.1');
+    const e = await codeOf(installPython(sb.options({ artifactUrl: liar.path, installPrefix: prefix })));
+    expect(e.code).toBe('CPY_INSTALL_VALIDATION_FAILED');
+    expect(e.message).toMatch(new RegExp(`Python ${version.replace(/\./g, '\\.')}, expected 3\\.99\\.1`));
+    expect(existsSync(prefix)).toBe(false);
+    expect(await listing(join(sb.root, 'opt'))).toEqual([]);
+    expect(existsSync(join(sb.binDir, 'python3'))).toBe(false);
+  });
+
   it('replaces a directory without a valid marker (a broken install) atomically', async () => {
     const sb = await sandbox();
     await mkdir(join(sb.prefix, 'bin'), { recursive: true });

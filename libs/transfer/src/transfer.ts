@@ -53,7 +53,7 @@ export interface HttpClient {
 
 export interface HttpClientOptions {
   /** Where HTTP(S)_PROXY / NO_PROXY come from (either case). Default process.env. */
-  readonly env?: NodeJS.ProcessEnv;
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** PEM file of extra CA certificates, trusted in addition to the system's. */
   readonly caFile?: string;
   /** Give up on a stalled body after this long. Default 60 s. */

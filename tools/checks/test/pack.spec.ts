@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { repoRoot } from '@cpy/harness';
+import { makeHostPythonArtifact, repoRoot, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
 const root = repoRoot();
@@ -17,10 +17,11 @@ const root = repoRoot();
 describe('the packed @cpy/install', () => {
   let work: string;
   let tarballs: { name: string; filename: string; files: { path: string }[] }[];
+  let artifact: TestArtifact;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'cpy-pack-'));
-    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/install', '--json', '--pack-destination', work], {
+    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/transfer', '-w', '@cpy/install', '--json', '--pack-destination', work], {
       cwd: root,
     });
     tarballs = JSON.parse(packed.stdout);
@@ -32,7 +33,8 @@ describe('the packed @cpy/install', () => {
       ['install', '--prefer-offline', '--no-audit', '--no-fund', ...tarballs.map((t) => join(work, t.filename))],
       { cwd: consumer },
     );
-  }, 180_000);
+    artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+  }, 240_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
 
   it('ships the compiled code and its types, not sources or tests', () => {
@@ -42,21 +44,27 @@ describe('the packed @cpy/install', () => {
     expect(paths.filter((p) => p.startsWith('src/') || /\.spec\.|tsbuildinfo/.test(p))).toEqual([]);
   });
 
-  it('is importable from a project outside the repository, and works', async () => {
+  it('is importable from a project outside the repository, and installs an artifact', async () => {
     const consumer = join(work, 'consumer');
-    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install']);
+    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install', 'transfer']);
     await writeFile(
       join(consumer, 'use.mjs'),
-      "import { detectHost, glibcSatisfies } from '@cpy/install';\n" +
+      "import { detectHost, glibcSatisfies, installPython } from '@cpy/install';\n" +
         'const host = detectHost();\n' +
-        "console.log(JSON.stringify({ host, runsDebian11Builds: glibcSatisfies(host, '2.31') }));\n",
+        'const [artifactUrl, root] = process.argv.slice(2);\n' +
+        "const r = await installPython({ artifactUrl, installPrefix: `${root}/python`, stateDir: `${root}/state`, cacheDir: `${root}/cache`, binDir: null });\n" +
+        "console.log(JSON.stringify({ host, runsDebian11Builds: glibcSatisfies(host, '2.31'), status: r.status, python: r.python }));\n",
     );
-    const { stdout } = await run('node', ['use.mjs'], { cwd: consumer });
+    const { stdout } = await run('node', ['use.mjs', artifact.path, join(work, 'installed')], { cwd: consumer });
     const uname = (await run('uname', ['-m'])).stdout.trim();
-    expect(JSON.parse(stdout)).toEqual({
+    const doc = JSON.parse(stdout);
+    expect(doc).toEqual({
       host: expect.objectContaining({ os: 'linux', arch: uname, libc: 'glibc' }),
       runsDebian11Builds: true,
+      status: 'installed',
+      python: join(work, 'installed', 'python', 'bin', 'python3'),
     });
+    expect((await run(doc.python, ['-c', 'import ssl; print(ssl.OPENSSL_VERSION)'])).stdout).toMatch(/^OpenSSL/);
   });
 
   it('type-checks in a strict TypeScript consumer (types resolve from the package)', async () => {
@@ -70,9 +78,10 @@ describe('the packed @cpy/install', () => {
     );
     await writeFile(
       join(consumer, 'typed.ts'),
-      "import { detectHost, type HostPlatform } from '@cpy/install';\n" +
+      "import { detectHost, installPython, type HostPlatform, type InstallResult } from '@cpy/install';\n" +
         'const host: HostPlatform = detectHost();\n' +
-        'export const glibc: string | null = host.glibcVersion;\n',
+        'export const glibc: string | null = host.glibcVersion;\n' +
+        "export const install = (): Promise<InstallResult> => installPython({ version: '3.13.5', artifactUrl: 'https://example.test/a.tgz', skipValidation: false });\n",
     );
     await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).resolves.toBeDefined();
 

@@ -71,11 +71,11 @@ describe('cpy command line', () => {
   });
 
   it('says plainly that a planned command is not available (exit 2), never fakes it', async () => {
-    const r = await run(['install', '3.13.5', '--json']);
+    const r = await run(['publish', '--json']);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toEqual({
       outcome: 'error',
-      command: 'install',
+      command: 'publish',
       error: expect.objectContaining({ code: 'CPY_CLI_NOT_AVAILABLE', message: expect.stringMatching(/not available/) }),
     });
   });

@@ -1,11 +1,16 @@
 import { resolve } from 'node:path';
-import { CpyError, packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
+import { CpyError, packArtifact, validateArtifact, type Compression, type PackedArtifact } from '@cpy/artifact';
 import { artifactMetadataFor, type BuildResult, type SourceVerification } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { Style } from '../io.js';
 
-export async function packBuild(result: BuildResult, verification: SourceVerification, outDir: string, options: { keepTests: boolean; strip: boolean }): Promise<PackedArtifact> {
+export async function packBuild(
+  result: BuildResult,
+  verification: SourceVerification,
+  outDir: string,
+  options: { keepTests: boolean; strip: boolean; compression: Compression; debugSymbols: boolean },
+): Promise<PackedArtifact> {
   if (!result.os.versionId) {
     throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
       hint: 'build on (or in a container of) a released distribution',
@@ -17,6 +22,8 @@ export async function packBuild(result: BuildResult, verification: SourceVerific
     outDir,
     keepTests: options.keepTests,
     strip: options.strip,
+    compression: options.compression,
+    debugSymbols: options.debugSymbols,
     packagesFor: async () => result.runtimePackages,
   });
 }

@@ -29,6 +29,8 @@ const schema = z
         out: z.string().min(1).optional(),
         'keep-tests': z.boolean().optional(),
         'no-strip': z.boolean().optional(),
+        compression: z.enum(['gzip', 'zstd']).optional(),
+        'debug-symbols': z.boolean().optional(),
         'no-validate': z.boolean().optional(),
         ...fetchValues,
       })
@@ -98,6 +100,8 @@ export const build = defineCommand({
     out: { type: 'string', short: 'o', valueName: '<dir>', description: 'where the artifact goes (default ./dist/artifacts)' },
     'keep-tests': { type: 'boolean', description: "keep CPython's test suite in the artifact (140 MB more)" },
     'no-strip': { type: 'boolean', description: 'do not strip the binaries' },
+    compression: { type: 'string', valueName: 'gzip|zstd', description: 'gzip (.tgz, the default) or zstd (.tar.zst: smaller; installing needs zstd)' },
+    'debug-symbols': { type: 'boolean', description: 'keep the debug symbols as a separate asset, <name>.debug.tgz' },
     'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
     ...FETCH_OPTIONS,
   },
@@ -147,6 +151,8 @@ export const build = defineCommand({
     const packed = await packBuild(result, source.verification, resolve(io.cwd, input.out ?? join('dist', 'artifacts')), {
       keepTests: Boolean(input['keep-tests']),
       strip: !input['no-strip'],
+      compression: input.compression ?? 'gzip',
+      debugSymbols: Boolean(input['debug-symbols']),
     });
     let validation: Awaited<ReturnType<typeof validateArtifact>> | null = null;
     if (!input['no-validate']) {
@@ -164,6 +170,7 @@ export const build = defineCommand({
           `  logs      ${join(result.buildDir, 'logs')}`,
           `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
           `  sha256    ${packed.sha256}`,
+          ...(packed.debugSymbols ? [`  debug     ${packed.debugSymbols.path} (${(packed.debugSymbols.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
           ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
         ].join('\n') + '\n',
       );

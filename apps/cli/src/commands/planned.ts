@@ -18,11 +18,6 @@ function planned(name: string, summary: string, plannedFor: string): CommandSpec
 
 export const plannedCommands: readonly CommandSpec<unknown>[] = [
   planned('artifact pack', 'Pack a build directory into a cpy artifact (cpy build packs already)', 'packing an existing build directory'),
-  planned('install', 'Install a cpy artifact (verified, atomic, idempotent)', 'installing artifacts'),
-  planned('list', 'List installed CPython versions', 'managing installed versions'),
-  planned('use', 'Switch the python3 links to an installed version', 'managing installed versions'),
-  planned('rollback', 'Switch back to the previously used version', 'managing installed versions'),
-  planned('uninstall', 'Remove an installed version', 'managing installed versions'),
   planned('publish', 'Publish an artifact as a GitHub Release', 'publishing releases'),
   planned('releases list', 'List published releases', 'managing releases'),
   planned('releases prune', 'Delete old releases beyond the retention policy', 'managing releases'),
