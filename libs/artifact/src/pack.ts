@@ -245,6 +245,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
         hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
       });
     }
+    await mkdir(options.outDir, { recursive: true });
     debugDir = await mkdtemp(join(options.outDir, '.debug-'));
     await splitDebugSymbols(options.installDir, entries, debugDir);
   }

@@ -21,6 +21,7 @@ export type { RetryPolicy, TransferProgress } from '@cpy/transfer';
 export { sha256File, verifySource } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';
 export { BUILD_RESULT_FILE, buildCPython } from './compile/build.js';
+export { readBuildResult } from './compile/result.js';
 export type { BuildEvent, BuildOptions, BuildPhase, BuildResult, BuildSource } from './compile/build.js';
 export { containerBuilder, createBuilder, hostBuilder, PROVISION_SCRIPT } from './compile/builders.js';
 export type { Builder } from './compile/builders.js';

@@ -80,6 +80,23 @@ describe('cpy command line', () => {
     });
   });
 
+  it('artifact pack refuses a directory that holds no finished build, and reads a damaged result as such', async () => {
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-pack-'));
+    try {
+      const none = await run(['artifact', 'pack', dir, '--json']);
+      expect(none.code).toBe(1);
+      expect(JSON.parse(none.stdout).error).toMatchObject({ code: 'CPY_BUILD_NOT_FINISHED', message: expect.stringContaining('build-result.json') });
+      await writeFile(join(dir, 'build-result.json'), JSON.stringify({ version: '3.13.5', build: 0 }));
+      const bad = await run(['artifact', 'pack', dir, '--json']);
+      expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'CPY_BUILD_RESULT_INVALID', message: expect.stringMatching(/build: /) });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('doctor --json prints exactly one JSON document with an outcome, logs stay off stdout', async () => {
     const r = await run(['doctor', '--json', '--min-free-gb', '0']);
     const doc = JSON.parse(r.stdout);

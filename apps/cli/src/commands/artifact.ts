@@ -1,32 +1,113 @@
-import { resolve } from 'node:path';
-import { CpyError, packArtifact, validateArtifact, type Compression, type PackedArtifact } from '@cpy/artifact';
-import { artifactMetadataFor, type BuildResult, type SourceVerification } from '@cpy/build';
+import { join, resolve } from 'node:path';
+import { CpyError, packArtifact, validateArtifact, type PackedArtifact, type ValidationReport } from '@cpy/artifact';
+import { artifactMetadataFor, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
 import { z } from 'zod';
-import { EXIT, defineCommand } from '../command.js';
+import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
 
-export async function packBuild(
-  result: BuildResult,
-  verification: SourceVerification,
-  outDir: string,
-  options: { keepTests: boolean; strip: boolean; compression: Compression; debugSymbols: boolean },
-): Promise<PackedArtifact> {
+/** The packing options `cpy build` and `cpy artifact pack` share. */
+export const PACK_OPTIONS = {
+  out: { type: 'string', short: 'o', valueName: '<dir>', description: 'where the artifact goes (default ./dist/artifacts)' },
+  'keep-tests': { type: 'boolean', description: "keep CPython's test suite in the artifact (140 MB more)" },
+  'no-strip': { type: 'boolean', description: 'do not strip the binaries' },
+  compression: { type: 'string', valueName: '<gzip|zstd>', description: 'gzip (.tgz, the default) or zstd (.tar.zst: smaller; installing needs zstd)' },
+  'debug-symbols': { type: 'boolean', description: 'keep the debug symbols as a separate asset, <name>.debug.tgz' },
+  'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
+} as const;
+
+export const packValues = {
+  out: z.string().min(1).optional(),
+  'keep-tests': z.boolean().optional(),
+  'no-strip': z.boolean().optional(),
+  compression: z.enum(['gzip', 'zstd']).optional(),
+  'debug-symbols': z.boolean().optional(),
+  'no-validate': z.boolean().optional(),
+};
+
+type PackValues = { [K in keyof typeof packValues]?: z.output<(typeof packValues)[K]> };
+
+export interface PackedAndValidated {
+  readonly packed: PackedArtifact;
+  readonly validation: ValidationReport | null;
+}
+
+/** Packs a finished build (and validates the artifact unless --no-validate). */
+export async function packBuild(ctx: CommandContext<unknown>, result: BuildResult, verification: SourceVerification, input: PackValues): Promise<PackedAndValidated> {
   if (!result.os.versionId) {
     throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
       hint: 'build on (or in a container of) a released distribution',
     });
   }
-  return packArtifact({
+  ctx.log(`packing ${result.installDir}`);
+  const packed = await packArtifact({
     installDir: result.installDir,
     metadata: artifactMetadataFor(result, verification),
-    outDir,
-    keepTests: options.keepTests,
-    strip: options.strip,
-    compression: options.compression,
-    debugSymbols: options.debugSymbols,
+    outDir: resolve(ctx.io.cwd, input.out ?? join('dist', 'artifacts')),
+    keepTests: Boolean(input['keep-tests']),
+    strip: !input['no-strip'],
+    compression: input.compression ?? 'gzip',
+    debugSymbols: Boolean(input['debug-symbols']),
     packagesFor: async () => result.runtimePackages,
   });
+  if (input['no-validate']) return { packed, validation: null };
+  ctx.log(`validating ${packed.fileName}`);
+  return { packed, validation: await validateArtifact(packed.path) };
 }
+
+/** The lines that describe a packed artifact (and its validation failures). */
+export function artifactLines({ packed, validation }: PackedAndValidated, style: Style): string[] {
+  return [
+    `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
+    `  sha256    ${packed.sha256}`,
+    ...(packed.debugSymbols ? [`  debug     ${packed.debugSymbols.path} (${(packed.debugSymbols.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
+    ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
+  ];
+}
+
+/** The JSON fields and exit code for a packed (and maybe validated) artifact. */
+export function artifactOutcome({ packed, validation }: PackedAndValidated, failureHint: string) {
+  const ok = validation?.ok ?? true;
+  return {
+    ok,
+    data: {
+      artifact: { path: packed.path, fileName: packed.fileName, sha256: packed.sha256, bytes: packed.bytes, checksumPath: packed.checksumPath, metadataPath: packed.metadataPath, debugSymbols: packed.debugSymbols },
+      validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
+      ...(ok ? {} : { error: { code: 'CPY_ARTIFACT_INVALID', message: validation!.summary.split('\n').slice(1).join('; '), hint: failureHint } }),
+    },
+  };
+}
+
+export const artifactPack = defineCommand({
+  name: 'artifact pack',
+  summary: 'Pack a finished build directory into a cpy artifact',
+  description:
+    'Packs what `cpy build` left in <build-dir> (<work-dir>/cpython-<version>-build<N>, with build-result.json) ' +
+    'as `cpy build` does: with other options (zstd, debug symbols, the test suite) or again after a change, ' +
+    'without building. The source tarball named in build-result.json is verified again (from the cache, or fetched) ' +
+    'and must be the one that was built. Exit 0 when packed and valid, 1 otherwise.',
+  options: { ...PACK_OPTIONS, ...FETCH_OPTIONS },
+  positionals: [{ name: 'build-dir', required: true, description: 'a finished build: <work-dir>/cpython-<version>-build<N>' }],
+  schema: z
+    .object({ values: z.object({ ...packValues, ...fetchValues }), positionals: z.tuple([z.string().min(1)], { message: 'give one build directory' }) })
+    .transform(({ values, positionals }) => ({ buildDir: positionals[0], ...values })),
+  examples: ['cpy artifact pack ~/.cache/cpy/builds/cpython-3.13.5-build1 --compression zstd --debug-symbols'],
+  async run(ctx) {
+    const { input, io, style, json } = ctx;
+    const result = await readBuildResult(resolve(io.cwd, input.buildDir));
+    const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
+    if (source.sha256 !== result.source.sha256) {
+      throw new CpyError('CPY_ARTIFACT_SOURCE_MISMATCH', `the build used ${result.source.fileName} with sha256 ${result.source.sha256}; the verified source now has ${source.sha256}`, {
+        hint: 'the release file changed since the build: build again from the verified source',
+      });
+    }
+    ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
+    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input);
+    if (!json) io.stdout.write([`${style.bold(`Python ${result.version}`)} build ${result.build} ${style.ok('packed')} from ${result.buildDir}`, ...artifactLines(out, style)].join('\n') + '\n');
+    const outcome = artifactOutcome(out, 'read the report; pack again without the option that broke it, or build again');
+    return { exitCode: outcome.ok ? EXIT.ok : EXIT.failure, outcome: outcome.ok ? 'success' : 'error', data: { build: result, verification: source.verification, ...outcome.data } };
+  },
+});
 
 export function reportLines(summary: string, checks: readonly { id: string; ok: boolean; detail: string }[], style: Style): string[] {
   return [

@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
-import { pythonVersionSchema, validateArtifact } from '@cpy/artifact';
+import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { CliIO } from '../io.js';
-import { packBuild, reportLines } from './artifact.js';
+import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 
 const positiveInt = (what: string) =>
@@ -26,12 +26,7 @@ const schema = z
         prefix: z.string().min(1).optional(),
         'configure-arg': z.array(z.string()).optional(),
         'work-dir': z.string().min(1).optional(),
-        out: z.string().min(1).optional(),
-        'keep-tests': z.boolean().optional(),
-        'no-strip': z.boolean().optional(),
-        compression: z.enum(['gzip', 'zstd']).optional(),
-        'debug-symbols': z.boolean().optional(),
-        'no-validate': z.boolean().optional(),
+        ...packValues,
         ...fetchValues,
       })
       .refine((v) => (v.builder === 'container') === Boolean(v.image), {
@@ -97,12 +92,7 @@ export const build = defineCommand({
     prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
     'configure-arg': { type: 'string', multiple: true, valueName: '<arg>', description: 'an extra ./configure argument' },
     'work-dir': { type: 'string', valueName: '<dir>', description: 'where builds happen (default <cache-dir>/builds)' },
-    out: { type: 'string', short: 'o', valueName: '<dir>', description: 'where the artifact goes (default ./dist/artifacts)' },
-    'keep-tests': { type: 'boolean', description: "keep CPython's test suite in the artifact (140 MB more)" },
-    'no-strip': { type: 'boolean', description: 'do not strip the binaries' },
-    compression: { type: 'string', valueName: 'gzip|zstd', description: 'gzip (.tgz, the default) or zstd (.tar.zst: smaller; installing needs zstd)' },
-    'debug-symbols': { type: 'boolean', description: 'keep the debug symbols as a separate asset, <name>.debug.tgz' },
-    'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
+    ...PACK_OPTIONS,
     ...FETCH_OPTIONS,
   },
   positionals: [{ name: 'version', required: true, description: 'a CPython release: 3.13.5' }],
@@ -147,18 +137,7 @@ export const build = defineCommand({
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
     }
-    ctx.log(`packing ${result.installDir}`);
-    const packed = await packBuild(result, source.verification, resolve(io.cwd, input.out ?? join('dist', 'artifacts')), {
-      keepTests: Boolean(input['keep-tests']),
-      strip: !input['no-strip'],
-      compression: input.compression ?? 'gzip',
-      debugSymbols: Boolean(input['debug-symbols']),
-    });
-    let validation: Awaited<ReturnType<typeof validateArtifact>> | null = null;
-    if (!input['no-validate']) {
-      ctx.log(`validating ${packed.fileName}`);
-      validation = await validateArtifact(packed.path);
-    }
+    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input);
     if (!json) {
       const seconds = Object.values(result.durationsMs).reduce((a, b) => a + (b ?? 0), 0) / 1000;
       io.stdout.write(
@@ -168,25 +147,15 @@ export const build = defineCommand({
           `  modules   ${result.modules.present.join(' ')}`,
           ...result.warnings.map((w) => `  ${style.warn('warning')}: ${w}`),
           `  logs      ${join(result.buildDir, 'logs')}`,
-          `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
-          `  sha256    ${packed.sha256}`,
-          ...(packed.debugSymbols ? [`  debug     ${packed.debugSymbols.path} (${(packed.debugSymbols.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
-          ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
+          ...artifactLines(out, style),
         ].join('\n') + '\n',
       );
     }
-    const ok = validation?.ok ?? true;
+    const outcome = artifactOutcome(out, 'read the report; the build logs are in the build directory');
     return {
-      exitCode: ok ? EXIT.ok : EXIT.failure,
-      outcome: ok ? 'success' : 'error',
-      data: {
-        build: result,
-        source: { ...source, verification: undefined },
-        verification: source.verification,
-        artifact: { path: packed.path, fileName: packed.fileName, sha256: packed.sha256, bytes: packed.bytes, checksumPath: packed.checksumPath, metadataPath: packed.metadataPath },
-        validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
-        ...(ok ? {} : { error: { code: 'CPY_ARTIFACT_INVALID', message: validation!.summary.split('\n').slice(1).join('; '), hint: 'read the report; the build logs are in the build directory' } }),
-      },
+      exitCode: outcome.ok ? EXIT.ok : EXIT.failure,
+      outcome: outcome.ok ? 'success' : 'error',
+      data: { build: result, source: { ...source, verification: undefined }, verification: source.verification, ...outcome.data },
     };
   },
 });

@@ -17,7 +17,6 @@ function planned(name: string, summary: string, plannedFor: string): CommandSpec
 }
 
 export const plannedCommands: readonly CommandSpec<unknown>[] = [
-  planned('artifact pack', 'Pack a build directory into a cpy artifact (cpy build packs already)', 'packing an existing build directory'),
   planned('publish', 'Publish an artifact as a GitHub Release', 'publishing releases'),
   planned('releases list', 'List published releases', 'managing releases'),
   planned('releases prune', 'Delete old releases beyond the retention policy', 'managing releases'),

@@ -1,0 +1,59 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CpyError } from '@cpy/artifact';
+import { z } from 'zod';
+import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
+
+const strings = z.array(z.string());
+
+/** build-result.json as `buildCPython` writes it: read back at the boundary, checked field by field. */
+const buildResultSchema = z.object({
+  version: z.string(),
+  build: z.number().int().min(1),
+  profile: z.enum(['fast', 'release']),
+  prefix: z.string(),
+  buildDir: z.string(),
+  stagingDir: z.string(),
+  installDir: z.string(),
+  logs: z.record(z.string(), z.string()),
+  configureArgs: strings,
+  makeJobs: z.number().int(),
+  compiler: z.string(),
+  os: z.object({ id: z.string(), versionId: z.string(), prettyName: z.string(), family: z.enum(['debian', 'rhel', 'alpine', 'unknown']) }),
+  builder: z.object({ kind: z.string(), description: z.string(), identity: z.string() }),
+  modules: z.object({
+    present: strings,
+    missing: z.array(z.object({ id: z.string(), critical: z.boolean(), error: z.string(), packages: strings })),
+    cpython: z.object({ notFound: strings, failedToBuild: strings, failedToImport: strings }),
+  }),
+  arch: z.string(),
+  runtimePackages: z.record(z.string(), strings),
+  warnings: strings,
+  durationsMs: z.record(z.string(), z.number()),
+  source: z.object({ path: z.string(), fileName: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  finishedAt: z.string(),
+});
+
+/** Reads what a finished build left in `buildDir` (`<work-dir>/cpython-<version>-build<N>`). */
+export async function readBuildResult(buildDir: string): Promise<BuildResult> {
+  const file = join(buildDir, BUILD_RESULT_FILE);
+  const text = await readFile(file, 'utf8').catch(() => null);
+  if (text === null) {
+    throw new CpyError('CPY_BUILD_NOT_FINISHED', `${file} does not exist: ${buildDir} is not a finished build`, {
+      hint: 'give the build directory `cpy build` printed (<work-dir>/cpython-<version>-build<N>), or build first',
+    });
+  }
+  let parsed: ReturnType<typeof buildResultSchema.safeParse>;
+  try {
+    parsed = buildResultSchema.safeParse(JSON.parse(text));
+  } catch (cause) {
+    throw new CpyError('CPY_BUILD_RESULT_INVALID', `${file} is not JSON: ${(cause as Error).message}`, { hint: 'build again', cause });
+  }
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new CpyError('CPY_BUILD_RESULT_INVALID', `${file} does not match what this cpy writes: ${issue.path.join('.')}: ${issue.message}`, {
+      hint: 'it was written by another version of cpy, or edited: build again',
+    });
+  }
+  return parsed.data as BuildResult;
+}
