@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHttpClient, displayUrl, downloadToFile, TransferError, type RetryPolicy } from '../index.js';
+
+const FAST: RetryPolicy = { attempts: 3, baseDelayMs: 10, maxDelayMs: 20, maxRetryAfterMs: 1000 };
+const BODY = Buffer.alloc(300_000, 'x');
+const SHA = createHash('sha256').update(BODY).digest('hex');
+
+let work: string;
+let server: Server | null = null;
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-transfer-'));
+});
+afterEach(async () => {
+  await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  server = null;
+  await rm(work, { recursive: true, force: true });
+});
+
+/** A loopback server that answers with `statuses` in turn, then the body. */
+async function serve(statuses: number[]): Promise<string> {
+  let i = 0;
+  server = createServer((_req, res) => {
+    const status = statuses[i++] ?? 200;
+    if (status !== 200) return void res.writeHead(status, { 'content-length': '0' }).end();
+    res.writeHead(200, { 'content-length': String(BODY.length) }).end(BODY);
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}/a.tgz`;
+}
+
+describe('downloadToFile', () => {
+  it('hashes while it streams, retries a 5xx, and leaves only the finished file', async () => {
+    const url = await serve([503]);
+    const client = await createHttpClient({ env: {} });
+    const retries: string[] = [];
+    try {
+      const r = await downloadToFile(new URL(url), join(work, 'a.tgz'), { client, retry: FAST, onRetry: (x) => void retries.push(x.reason) });
+      expect(r).toEqual({ sha256: SHA, bytes: BODY.length });
+    } finally {
+      await client.close();
+    }
+    expect(retries).toEqual(['HTTP 503']);
+    expect(await readdir(work)).toEqual(['a.tgz']);
+  });
+
+  it('never retries a 404, and writes nothing', async () => {
+    const url = await serve([404, 404]);
+    const client = await createHttpClient({ env: {} });
+    let error: unknown;
+    try {
+      await downloadToFile(new URL(url), join(work, 'a.tgz'), { client, retry: FAST });
+    } catch (e) {
+      error = e;
+    } finally {
+      await client.close();
+    }
+    expect(error).toBeInstanceOf(TransferError);
+    expect((error as TransferError).kind).toBe('not-found');
+    expect(await readdir(work)).toEqual([]);
+  });
+
+  it('copies file:// URLs the same way, and says when the file is missing', async () => {
+    await writeFile(join(work, 'src.tgz'), BODY);
+    const client = await createHttpClient({ env: {} });
+    try {
+      expect(await downloadToFile(pathToFileURL(join(work, 'src.tgz')), join(work, 'dst.tgz'), { client })).toEqual({ sha256: SHA, bytes: BODY.length });
+      expect((await readFile(join(work, 'dst.tgz'))).equals(BODY)).toBe(true);
+      await expect(downloadToFile(pathToFileURL(join(work, 'none.tgz')), join(work, 'x.tgz'), { client })).rejects.toMatchObject({ kind: 'not-found' });
+    } finally {
+      await client.close();
+    }
+    expect(existsSync(join(work, 'x.tgz'))).toBe(false);
+  });
+
+  it('refuses a CA file that holds no certificate, with a code and a hint', async () => {
+    await writeFile(join(work, 'ca.pem'), 'not a certificate');
+    await expect(createHttpClient({ caFile: join(work, 'ca.pem') })).rejects.toMatchObject({ code: 'CPY_TRANSFER_BAD_CA_FILE' });
+  });
+});
+
+describe('displayUrl', () => {
+  it('shows no credentials and no query string (it may hold a token)', () => {
+    expect(displayUrl(new URL('https://user:secret@example.test/a/b.tgz?X-Amz-Signature=abc'))).toBe('https://example.test/a/b.tgz');
+    expect(displayUrl(new URL('file:///tmp/a%20b.tgz'))).toBe('/tmp/a b.tgz');
+  });
+});
