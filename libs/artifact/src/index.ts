@@ -16,6 +16,7 @@ export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
 export type { ArtifactMetadata } from './metadata.js';
 export { debugSymbolsFileName, packArtifact } from './pack.js';
 export { compressionOf } from './archive.js';
+export { sha256File } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions } from './pack.js';
 export { externalNeeds, isTestPath, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';

@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { extract as tarExtract } from 'tar-stream';
 import { openTar } from './archive.js';
+import { sha256File } from './hash.js';
 import { compareDotted, glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
@@ -49,12 +47,6 @@ const SECRET_PATTERNS: readonly [string, RegExp][] = [
   ['Slack token', /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/],
   ['npm token', /\bnpm_[A-Za-z0-9]{36}\b/],
 ];
-
-async function sha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
-}
 
 /** Reads the metadata entry, which packers put first, without extracting anything else. */
 export async function readArtifactMetadata(archive: string): Promise<unknown> {
@@ -104,7 +96,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   let metadata: ArtifactMetadata | null = null;
 
   try {
-    digest = await sha256(artifact);
+    digest = await sha256File(artifact);
   } catch (error) {
     check('readable', false, `cannot read ${artifact}: ${(error as Error).message}`);
   }

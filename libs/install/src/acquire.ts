@@ -1,10 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { artifactMetadataSchema, CpyError, parseChecksumLine, type ArtifactMetadata } from '@cpy/artifact';
+import { artifactMetadataSchema, CpyError, parseChecksumLine, sha256File, type ArtifactMetadata } from '@cpy/artifact';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import { z } from 'zod';
 import { processAlive } from './lock.js';
@@ -24,12 +22,6 @@ const indexSchema = z.object({ fileName: z.string(), version: z.string(), build:
 /** `https://...`, `file://...` or a path, as a URL. */
 export function toUrl(location: string): URL {
   return /^(https?|file):\/\//.test(location) ? new URL(location) : pathToFileURL(resolve(location));
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
 }
 
 function transferFailed(what: string, url: URL, error: TransferError): CpyError {
@@ -96,7 +88,7 @@ export async function fromCache(cacheDir: string, sha256: string): Promise<Cache
     () => null,
   );
   if (!index?.success) return null;
-  const actual = await sha256Of(path).catch(() => null);
+  const actual = await sha256File(path).catch(() => null);
   if (actual !== sha256) {
     await rm(path, { force: true });
     return null;

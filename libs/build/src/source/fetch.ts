@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { CpyError, parseVersion, type PythonVersion } from '@cpy/artifact';
+import { CpyError, parseVersion, sha256File, type PythonVersion } from '@cpy/artifact';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
 import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
 import type { TrustedKey } from './openpgp.js';
@@ -13,7 +13,7 @@ import {
   type RetryPolicy,
   type TransferEvents,
 } from '@cpy/transfer';
-import { sha256File, verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
+import { verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
 
 export interface FetchSourceOptions extends TransferEvents {
   /** Mirrors to try in order (URLs or directories); default $CPY_PYTHON_MIRRORS, else python.org. */

@@ -1,7 +1,4 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
-import { CpyError, type PythonVersion } from '@cpy/artifact';
+import { CpyError, sha256File, type PythonVersion } from '@cpy/artifact';
 import { shippedKey, verifyOpenPgp, type OpenPgpVerification, type TrustedKey } from './openpgp.js';
 import { knownReleaseLines, signingPolicyFor } from './release-lines.js';
 import { verifySigstore, type SigstoreVerification } from './sigstore.js';
@@ -38,12 +35,6 @@ export interface VerifySourceOptions {
   readonly sha256?: string;
   readonly fileName?: string;
   readonly now?: Date;
-}
-
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }
 
 function missing(label: string, what: string, line: string): CpyError {
