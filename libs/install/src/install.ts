@@ -11,6 +11,7 @@ import {
   type ArtifactMetadata,
 } from '@cpy/artifact';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
+import { z } from 'zod';
 import {
   downloadArtifact,
   fetchChecksum,
@@ -79,25 +80,37 @@ const staging = (prefix: string) => `.cpy-staging-${basename(prefix)}-`;
 const aside = (prefix: string) => `.cpy-old-${basename(prefix)}-`;
 const journalPath = (prefix: string) => join(dirname(prefix), `.cpy-journal-${basename(prefix)}.json`);
 
-export function prefixLockPath(layout: InstallLayout, prefix: string): string {
+function prefixLockPath(layout: InstallLayout, prefix: string): string {
   return join(layout.stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
 }
 
-const exists = (path: string) => stat(path).then(
-  () => true,
-  () => false,
-);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** What a replacement writes before its two renames. */
+const journalSchema = z.object({ prefix: z.string(), staged: z.string(), aside: z.string() });
+
+async function readJournal(prefix: string): Promise<z.infer<typeof journalSchema> | null> {
+  const text = await readFile(journalPath(prefix), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const parsed = journalSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Finishes or undoes what a killed run left beside `prefix` (call with the prefix lock held):
  * a replacement interrupted between its two renames is completed from the
  * journal; staging and set-aside trees of dead runs are removed.
  */
-export async function recoverPrefix(prefix: string): Promise<void> {
-  const journal = await readFile(journalPath(prefix), 'utf8').then(
-    (t) => JSON.parse(t) as { staged: string; aside: string },
-    () => null,
-  );
+async function recoverPrefix(prefix: string): Promise<void> {
+  const journal = await readJournal(prefix);
   if (journal && !(await exists(prefix))) {
     // The staged tree was complete and validated before the journal was written.
     if (await exists(journal.staged)) await rename(journal.staged, prefix);
