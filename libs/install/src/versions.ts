@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/artifact';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { withLock } from './lock.js';
@@ -38,13 +38,18 @@ export function stateLock<T>(layout: InstallLayout, timeoutMs: number, work: () 
  */
 const linkTarget = (prefix: string, runs: string) => join(prefix, 'bin', runs);
 
-/** Whether a bin entry is a link cpy made: into a prefix that holds a cpy install marker. */
-async function ours(path: string): Promise<{ ours: boolean; target: string | null }> {
+/**
+ * What a bin entry is: absent, a link cpy made (into a prefix that holds a cpy
+ * install marker), a dangling link (replaceable, never removed), or someone
+ * else's. A relative link target counts from the link's own directory.
+ */
+async function binEntry(path: string): Promise<{ kind: 'absent' | 'cpy' | 'dangling' | 'foreign'; target: string | null }> {
   const st = await lstat(path).catch(() => null);
-  if (!st) return { ours: true, target: null };
-  if (!st.isSymbolicLink()) return { ours: false, target: null };
-  const target = await readlink(path);
-  return { ours: existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target), target };
+  if (!st) return { kind: 'absent', target: null };
+  if (!st.isSymbolicLink()) return { kind: 'foreign', target: null };
+  const target = resolve(dirname(path), await readlink(path));
+  if (existsSync(join(dirname(dirname(target)), MARKER_FILE))) return { kind: 'cpy', target };
+  return { kind: existsSync(target) ? 'foreign' : 'dangling', target };
 }
 
 /** Refuses to take over a bin entry that is not one of ours (a system python3, a user's script). */
@@ -53,8 +58,8 @@ export async function checkLinks(layout: InstallLayout, prefix: string): Promise
   for (const [name, runs] of LINKS) {
     if (!existsSync(join(prefix, 'bin', runs)) && name !== 'python3') continue;
     const path = join(layout.binDir, name);
-    const found = await ours(path);
-    if (!found.ours) {
+    const found = await binEntry(path);
+    if (found.kind === 'foreign') {
       throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
         hint: `install without links (--no-link, or binDir: null), choose another --bin-dir, or remove ${path}`,
         details: { path },
@@ -75,8 +80,7 @@ export async function activate(layout: InstallLayout, prefix: string): Promise<v
     const path = join(layout.binDir, name);
     if (!existsSync(join(prefix, 'bin', runs))) {
       // A link of ours to a program this version lacks would run another version: remove it.
-      const found = await ours(path);
-      if (found.ours && found.target !== null) await rm(path, { force: true });
+      if ((await binEntry(path)).kind === 'cpy') await rm(path, { force: true });
       continue;
     }
     if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs)) await swapSymlink(path, linkTarget(prefix, runs));

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -315,5 +315,13 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     const r = await installPython(sb.options({ artifactUrl: artifact.path, binDir: null }));
     expect(r.status).toBe('installed');
     expect(await readFile(join(sb.binDir, 'python3'), 'utf8')).toContain('mine');
+
+    // A relative link to the user's own interpreter is theirs too (as `make altinstall` users set it up).
+    const sb2 = await sandbox();
+    await mkdir(sb2.binDir, { recursive: true });
+    await writeFile(join(sb2.binDir, 'python3.11'), '#!/bin/sh\necho mine\n', { mode: 0o755 });
+    await symlink('python3.11', join(sb2.binDir, 'python3'));
+    expect((await codeOf(installPython(sb2.options({ artifactUrl: artifact.path })))).code).toBe('CPY_INSTALL_BIN_CONFLICT');
+    expect(await readlink(join(sb2.binDir, 'python3'))).toBe('python3.11');
   });
 });
