@@ -6,6 +6,7 @@ import { artifactMetadataSchema, CpyError, parseChecksumLine, sha256File, type A
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import { z } from 'zod';
 import { processAlive } from './lock.js';
+import { readJsonFile } from './state.js';
 
 /** A verified artifact in the cache: `<cacheDir>/<sha256>.tgz`. */
 export interface CachedArtifact {
@@ -71,8 +72,7 @@ export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: s
   const tmp = join(scratch, `metadata-${randomUUID()}`);
   try {
     await downloadToFile(url, tmp, { client, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0 } });
-    const parsed = artifactMetadataSchema.safeParse(JSON.parse(await readFile(tmp, 'utf8')));
-    return parsed.success ? parsed.data : null;
+    return await readJsonFile(tmp, artifactMetadataSchema);
   } catch {
     return null;
   } finally {
@@ -83,17 +83,15 @@ export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: s
 /** A cached artifact with this sha256, if it is there and intact. */
 export async function fromCache(cacheDir: string, sha256: string): Promise<CachedArtifact | null> {
   const path = join(cacheDir, `${sha256}.tgz`);
-  const index = await readFile(join(cacheDir, `${sha256}.json`), 'utf8').then(
-    (t) => indexSchema.safeParse(JSON.parse(t)),
-    () => null,
-  );
-  if (!index?.success) return null;
+  // A damaged index is a cache miss (the artifact is fetched again), never an error.
+  const index = await readJsonFile(join(cacheDir, `${sha256}.json`), indexSchema);
+  if (!index) return null;
   const actual = await sha256File(path).catch(() => null);
   if (actual !== sha256) {
     await rm(path, { force: true });
     return null;
   }
-  return { path, sha256, fileName: index.data.fileName, source: index.data.source, fromCache: true };
+  return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true };
 }
 
 /** The newest cached build of a version, for installs that name only the version. */
@@ -101,11 +99,8 @@ export async function newestCached(cacheDir: string, version: string): Promise<C
   const names = await readdir(cacheDir).catch(() => [] as string[]);
   const found: { sha256: string; build: number }[] = [];
   for (const name of names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n))) {
-    const parsed = await readFile(join(cacheDir, name), 'utf8').then(
-      (t) => indexSchema.safeParse(JSON.parse(t)),
-      () => null,
-    );
-    if (parsed?.success && parsed.data.version === version) found.push({ sha256: name.slice(0, 64), build: parsed.data.build });
+    const entry = await readJsonFile(join(cacheDir, name), indexSchema);
+    if (entry?.version === version) found.push({ sha256: name.slice(0, 64), build: entry.build });
   }
   for (const { sha256 } of found.sort((a, b) => b.build - a.build)) {
     const hit = await fromCache(cacheDir, sha256);

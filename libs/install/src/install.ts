@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   artifactMetadataSchema,
@@ -28,7 +28,7 @@ import { resolveLayout, type Environment, type InstallLayout } from './layout.js
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { relocateScripts } from './relocate.js';
-import { MARKER_FILE, readMarker, writeAtomic, type InstallMarker } from './state.js';
+import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
 import { checkLinks, recordInstall } from './versions.js';
 
 export type InstallPhase = 'download' | 'verify' | 'system-packages' | 'extract' | 'validate' | 'activate';
@@ -93,15 +93,8 @@ const exists = (path: string) =>
 /** What a replacement writes before its two renames. */
 const journalSchema = z.object({ prefix: z.string(), staged: z.string(), aside: z.string() });
 
-async function readJournal(prefix: string): Promise<z.infer<typeof journalSchema> | null> {
-  const text = await readFile(journalPath(prefix), 'utf8').catch(() => null);
-  if (text === null) return null;
-  try {
-    const parsed = journalSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
+function readJournal(prefix: string): Promise<z.infer<typeof journalSchema> | null> {
+  return readJsonFile(journalPath(prefix), journalSchema);
 }
 
 /**

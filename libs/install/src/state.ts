@@ -20,16 +20,21 @@ export const markerSchema = z.object({
 });
 export type InstallMarker = z.infer<typeof markerSchema>;
 
-/** The marker of an installed prefix, or null when there is none or it is not valid (a broken install). */
-export async function readMarker(prefix: string): Promise<InstallMarker | null> {
-  const text = await readFile(join(prefix, MARKER_FILE), 'utf8').catch(() => null);
+/** A JSON file that matches `schema`, or null when it is missing, not JSON, or does not match. */
+export async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T | null> {
+  const text = await readFile(path, 'utf8').catch(() => null);
   if (text === null) return null;
   try {
-    const parsed = markerSchema.safeParse(JSON.parse(text));
+    const parsed = schema.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }
+}
+
+/** The marker of an installed prefix, or null when there is none or it is not valid (a broken install). */
+export function readMarker(prefix: string): Promise<InstallMarker | null> {
+  return readJsonFile(join(prefix, MARKER_FILE), markerSchema);
 }
 
 const stateSchema = z.object({

@@ -129,6 +129,15 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(existsSync(join(sb.root, 'other'))).toBe(false);
   });
 
+  it('treats a damaged cache index as a cache miss: the artifact is fetched and checked again', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path }));
+    await writeFile(join(sb.cacheDir, `${artifact.sha256}.json`), '{ not json');
+    const other = join(sb.root, 'again');
+    const r = await installPython(sb.options({ artifactUrl: artifact.path, installPrefix: other }));
+    expect(r).toMatchObject({ status: 'installed', fromCache: false, sha256: artifact.sha256 });
+  });
+
   it('survives a dropped connection (retried), and a download that keeps breaking leaves nothing', async () => {
     const sb = await sandbox();
     const url = serve(artifact, 'flaky');
