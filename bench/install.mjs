@@ -12,23 +12,16 @@
 // hash), the install marker and the state. Validation (running the new
 // python3) is measured separately, since the baseline has no equivalent.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { installPython } from '@cpy/install';
+import { newestArtifact } from './artifacts.mjs';
 
 const run = promisify(execFile);
 const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '5' } }, allowPositionals: true });
 const rounds = Number(values.rounds);
-
-async function newestArtifact() {
-  const dir = resolve('dist/artifacts');
-  const names = (await readdir(dir).catch(() => [])).filter((n) => /^cpython-.*\.tgz$/.test(n));
-  if (!names.length) throw new Error('no artifact: pass one, or run `bash scripts/run.sh build 3.13.5` first');
-  const dated = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
-  return join(dir, dated.sort((a, b) => b.t - a.t)[0].n);
-}
 
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
 const work = await mkdtemp(join(tmpdir(), 'cpy-bench-install-'));

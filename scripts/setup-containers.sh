@@ -17,18 +17,25 @@ die() { printf '[setup-containers] error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and writes /etc/containers/containers.conf)"
 command -v apt-get >/dev/null || die "this script supports Debian/Ubuntu hosts (apt-get); install podman by hand elsewhere"
 
-# 1. Packages; and the distribution's own python3, which the installer tests
-#    repack into a small real artifact (tools/harness/src/artifact.ts).
+# 1. Packages: podman, runc, debootstrap; and the distribution's own python3, which the
+#    installer tests repack into a small real artifact (tools/harness/src/artifact.ts).
+#    Without recommends: shellcheck and Debian's docker-registry for the Feature's tests
+#    (apps/feature), vagrant for `vagrant validate` (apps/cli/test/vm.spec.ts).
 missing=()
 for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
   command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
 done
 [ -x /usr/bin/python3 ] || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
+lean=()
+for cmd_pkg in shellcheck:shellcheck docker-registry:docker-registry vagrant:vagrant; do
+  command -v "${cmd_pkg%%:*}" >/dev/null || lean+=("${cmd_pkg#*:}")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#lean[@]} -gt 0 ]; then
+  log "installing ${missing[*]} ${lean[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#lean[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${lean[@]}" >/dev/null
 fi
 
 # 2. Engine configuration. Podman's default ulimits exceed this sandbox's hard

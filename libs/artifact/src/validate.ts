@@ -159,7 +159,11 @@ function failureText(error: unknown): string {
   return (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
 }
 
-const RUNTIME_SCRIPT = `
+/**
+ * What checkPythonTree runs with the new python3 (the module names as arguments): its version
+ * and the imports that fail, as one JSON line. The Feature's install.sh runs the same script.
+ */
+export const PYTHON_CHECK_SCRIPT = `
 import importlib, json, platform, sys
 failed = {}
 for name in sys.argv[1:]:
@@ -178,7 +182,7 @@ print(json.dumps({"version": platform.python_version(), "failed": failed}))
 export async function checkPythonTree(prefix: string, version: string): Promise<ValidationCheck[]> {
   let report: { version: string; failed: Record<string, string> };
   try {
-    const r = await run(join(prefix, 'bin', 'python3'), ['-c', RUNTIME_SCRIPT, ...CRITICAL_IMPORTS], { env: PYTHON_ENV, timeout: 120_000 });
+    const r = await run(join(prefix, 'bin', 'python3'), ['-c', PYTHON_CHECK_SCRIPT, ...CRITICAL_IMPORTS], { env: PYTHON_ENV, timeout: 120_000 });
     report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as typeof report;
   } catch (error) {
     const detail = `${join(prefix, 'bin', 'python3')} does not run: ${failureText(error)}`;

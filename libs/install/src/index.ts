@@ -1,6 +1,6 @@
 export { compareGlibcVersions, detectHost, glibcSatisfies } from './host.js';
 export type { DetectHostOptions, HostPlatform } from './host.js';
-export { installOptionsSchema } from './options.js';
+export { installOptionsSchema, OPTION_PATTERNS } from './options.js';
 export type { InstallOptions, ResolvedInstallOptions } from './options.js';
 export { resolveLayout } from './layout.js';
 export type { Environment, InstallLayout, LayoutOverrides } from './layout.js';

@@ -116,6 +116,18 @@ async function recoverPrefix(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * A prefix that exists, is not empty and has no cpy marker holds something cpy
+ * did not install (`--prefix /usr/local` by mistake): replacing it would delete it.
+ */
+async function refuseForeignPrefix(prefix: string): Promise<void> {
+  const entries = await readdir(prefix).catch(() => null);
+  if (!entries || entries.length === 0 || entries.includes(MARKER_FILE)) return;
+  throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''})`, {
+    hint: 'choose another prefix (each version gets its own, e.g. /opt/python-<version>), or empty that directory yourself',
+  });
+}
+
 /** Moves `tree` to `prefix`: one rename, or (replacing a broken or other build) two renames covered by a journal. */
 async function putInPlace(tree: string, prefix: string): Promise<'installed' | 'replaced'> {
   if (!(await exists(prefix))) {
@@ -213,25 +225,27 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
   }
 }
 
+/**
+ * Libraries the artifact needs and the host lacks. Critical ones (ssl, sqlite3, readline...)
+ * are installed with installSystemDeps, or refused; optional ones (tkinter, curses, dbm) are
+ * only reported, with their packages: installing Tk would pull X11 into every image.
+ */
 async function handleSystemLibraries(metadata: ArtifactMetadata, options: ResolvedInstallOptions, hooks: InstallHooks, warnings: string[]): Promise<void> {
-  const missing = await missingLibraries(metadata);
-  if (missing.length === 0) return;
-  const packages = [...new Set(missing.flatMap((m) => m.packages))];
-  const unknown = missing.filter((m) => m.packages.length === 0);
-  if (options.installSystemDeps && packages.length > 0) {
+  let missing = await missingLibraries(metadata);
+  const critical = missing.filter((m) => m.critical);
+  const packages = [...new Set(critical.flatMap((m) => m.packages))];
+  if (critical.length > 0 && options.installSystemDeps && packages.length > 0) {
     hooks.onEvent?.({ type: 'phase', phase: 'system-packages', detail: packages.join(' ') });
     await installPackages(packages);
-    const still = await missingLibraries(metadata);
-    if (still.some((m) => m.critical)) {
+    missing = await missingLibraries(metadata);
+    const still = missing.filter((m) => m.critical);
+    if (still.length > 0) {
       throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `still missing after installing ${packages.join(' ')}: ${still.map((m) => m.soname).join(', ')}`, {
         hint: `this host's packages differ from the builder's (${metadata.platform.os} ${metadata.platform.osVersion}); use an artifact built for this distribution`,
       });
     }
-    for (const m of still) warnings.push(`${m.soname} is missing: ${m.modules.join(', ')} will not import`);
-    return;
-  }
-  const critical = missing.filter((m) => m.critical);
-  if (critical.length > 0) {
+  } else if (critical.length > 0) {
+    const unknown = critical.filter((m) => m.packages.length === 0);
     const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
     throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
       hint: packages.length
@@ -298,6 +312,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
       return result('already-installed', done, false, activated);
     }
+    await refuseForeignPrefix(prefix);
 
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
     let artifact: CachedArtifact;

@@ -2,46 +2,63 @@ import { isAbsolute } from 'node:path';
 import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 
-const absolutePath = z.string().refine((p) => isAbsolute(p) && !p.split('/').includes('..'), 'must be an absolute path without ..');
+/**
+ * The characters an option value may hold. Strict on purpose: the Dev Container
+ * CLI writes option values unescaped into a file that `sh` sources, so the
+ * Feature's install.sh refuses spaces, quotes, `$`, backticks, backslashes and
+ * the other shell metacharacters, and the library refuses the same values so
+ * that the two behave alike (apps/feature/test/conformance.spec.ts).
+ */
+export const OPTION_PATTERNS = {
+  url: /^(https?|file):\/\/[A-Za-z0-9._~:/?#@&=+%,-]+$/,
+  path: /^[A-Za-z0-9._/+@-]+$/,
+} as const;
+
+const noDotDot = (p: string) => !p.split('/').includes('..');
+const absolutePath = z
+  .string()
+  .regex(OPTION_PATTERNS.path, 'must be a path of letters, digits and . _ / + @ - only')
+  .refine((p) => isAbsolute(p) && noDotDot(p), 'must be an absolute path without ..');
 const location = z
   .string()
   .min(1)
-  .refine((s) => /^(https?|file):\/\//.test(s) || isAbsolute(s) || s.startsWith('./') || s.startsWith('../') || !s.includes('://'), 'must be an http(s) or file URL, or a path');
+  .refine(
+    (s) => OPTION_PATTERNS.url.test(s) || (OPTION_PATTERNS.path.test(s) && !s.includes('://')),
+    'must be an http(s) or file URL, or a path, without spaces, quotes or shell metacharacters',
+  );
 
 /**
  * What `installPython` accepts: validated at the boundary, shared with the
- * Dev Container Feature and the CLI so the three agree on names and defaults.
+ * Dev Container Feature (whose devcontainer-feature.json is generated from
+ * these names, types and descriptions) and the CLI, so the three agree.
  */
 export const installOptionsSchema = z
   .object({
-    /** `3.13.5`. Optional when artifactUrl names a cpython-<version>-... file. */
-    version: pythonVersionSchema.optional(),
-    /** The .tgz: https://, http://, file:// or a path. Without it, the cache must hold the version. */
-    artifactUrl: location.optional(),
-    /** Its `sha256sum` line; default `<artifactUrl>.sha256`. */
-    checksumUrl: location.optional(),
-    /** The expected sha256, instead of a checksum file. */
+    version: pythonVersionSchema.optional().describe('The CPython version, e.g. 3.13.5. Empty: the version in the artifact file name.'),
+    artifactUrl: location
+      .optional()
+      .describe('The artifact made by cpy build: an https:// or file:// URL, or an absolute path (cpython-<version>-<os><osversion>-build<N>.tgz).'),
+    checksumUrl: location.optional().describe('Its sha256sum line. Empty: <artifactUrl>.sha256.'),
     sha256: z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
       .transform((s) => s.toLowerCase())
-      .optional(),
-    /** Where to install; default resolveLayout().prefixFor(version). */
-    installPrefix: absolutePath.optional(),
-    stateDir: absolutePath.optional(),
-    /** Where to link python3, python, pip3, pip...; null: do not link. */
-    binDir: absolutePath.nullable().optional(),
-    cacheDir: absolutePath.optional(),
-    /** Make this the version `python3` runs (default true). */
-    activate: z.boolean().default(true),
-    /** Skip running the installed python3 (not recommended). */
-    skipValidation: z.boolean().default(false),
-    /** Install the system libraries the artifact needs with the package manager (needs root). */
-    installSystemDeps: z.boolean().default(false),
-    /** Extra CA certificates (PEM) for https downloads. */
-    caFile: absolutePath.optional(),
-    /** How long to wait for another install of the same prefix. */
-    lockTimeoutMs: z.number().int().positive().default(600_000),
+      .optional()
+      .describe('The expected sha256 of the artifact; when set, no checksum file is read.'),
+    installPrefix: absolutePath.optional().describe('Where to install. Empty: /opt/python-<version> as root.'),
+    stateDir: absolutePath.optional().describe('Where cpy records installs and the current version.'),
+    binDir: absolutePath.nullable().optional().describe('Where python3, python, pip3, pip... are linked; null: no links.'),
+    cacheDir: absolutePath.optional().describe('Where downloaded artifacts are kept by sha256.'),
+    activate: z.boolean().default(true).describe('Make this the version python3 runs.'),
+    skipValidation: z.boolean().default(false).describe('Do not run the installed python3 to check its version and critical modules (not recommended).'),
+    installSystemDeps: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Install the system libraries the critical modules need (libssl, libsqlite3...) with the package manager (needs root). Those only tkinter, curses or dbm need are reported, not installed.',
+      ),
+    caFile: absolutePath.optional().describe('Extra CA certificates (PEM) for https downloads.'),
+    lockTimeoutMs: z.number().int().positive().default(600_000).describe('How long to wait for another install of the same prefix.'),
   })
   .strict();
 

@@ -225,14 +225,36 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(existsSync(join(sb.binDir, 'python3'))).toBe(false);
   });
 
-  it('replaces a directory without a valid marker (a broken install) atomically', async () => {
+  it('replaces a broken install (its marker damaged) atomically', async () => {
     const sb = await sandbox();
     await mkdir(join(sb.prefix, 'bin'), { recursive: true });
     await writeFile(join(sb.prefix, 'bin', 'python3'), 'half-written');
+    await writeFile(join(sb.prefix, MARKER_FILE), '{"schemaVersion": 1, "vers');
     const r = await installPython(sb.options({ artifactUrl: artifact.path }));
     expect(r.status).toBe('replaced');
     await run(join(sb.prefix, 'bin', 'python3'), ['-c', 'import ssl']);
     expect((await readdir(dirname(sb.prefix))).sort()).toEqual([`python-${version}`]);
+  });
+
+  it('refuses a prefix that holds files cpy did not install, and leaves them alone', async () => {
+    const sb = await sandbox();
+    await mkdir(join(sb.prefix, 'lib'), { recursive: true });
+    await writeFile(join(sb.prefix, 'lib', 'precious.so'), 'not ours');
+    const e = await codeOf(installPython(sb.options({ artifactUrl: artifact.path })));
+    expect(e.code).toBe('CPY_INSTALL_PREFIX_NOT_EMPTY');
+    expect(e.message).toContain(sb.prefix);
+    expect(await readFile(join(sb.prefix, 'lib', 'precious.so'), 'utf8')).toBe('not ours');
+    expect(await readdir(dirname(sb.prefix))).toEqual([`python-${version}`]);
+  });
+
+  it('refuses option values with shell metacharacters before doing anything', async () => {
+    const sb = await sandbox();
+    for (const bad of ['http://127.0.0.1:1/$(touch /tmp/x).tgz', 'http://127.0.0.1:1/a b.tgz', '/tmp/`id`.tgz']) {
+      const e = await codeOf(installPython(sb.options({ artifactUrl: bad })));
+      expect(e.code).toBe('CPY_INSTALL_BAD_OPTIONS');
+      expect(e.message).toMatch(/^artifactUrl: .*shell metacharacters/);
+    }
+    expect(existsSync(sb.prefix)).toBe(false);
   });
 });
 

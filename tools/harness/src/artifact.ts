@@ -32,6 +32,21 @@ export interface TestArtifact {
 /** Parts of the host's standard library a test artifact leaves out (size, not correctness). */
 const LEAVE_OUT = new Set(['site-packages', 'dist-packages', 'test', 'idlelib', 'tkinter', 'turtledemo', 'ensurepip', 'lib2to3', 'pydoc_data', '__pycache__', 'unittest', 'distutils']);
 
+/**
+ * The Debian packages that ship each library (`dpkg -S`, one call), as a real
+ * build records them: installers install these on hosts that lack them.
+ */
+async function dpkgPackages(sonames: readonly string[]): Promise<Record<string, readonly string[]>> {
+  const out: Record<string, string[]> = Object.fromEntries(sonames.map((so) => [so, [] as string[]]));
+  const r = await run('dpkg', ['-S', ...sonames.map((so) => `*/${so}`)], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([^:,]+)(?::[^:]+)?(?:, [^:]+)*: (.*)$/.exec(line);
+    const so = m ? basename(m[2]!) : '';
+    if (m && out[so]?.length === 0) out[so] = [m[1]!];
+  }
+  return out;
+}
+
 /** What the host's python3 is: its version, executable, and standard library directories. */
 async function hostPython(): Promise<{ version: string; executable: string; stdlib: string; dynload: string }> {
   const script = 'import json, platform, sys, sysconfig; print(json.dumps([platform.python_version(), sys.executable, sysconfig.get_paths()["stdlib"], sysconfig.get_config_var("DESTSHARED")]))';
@@ -50,7 +65,7 @@ async function hostPython(): Promise<{ version: string; executable: string; stdl
  * seconds, without building CPython. The version is the host's (3.11.2 on
  * Debian 12, whose /usr/bin/python3 it prefers).
  */
-export async function makeHostPythonArtifact(outDir: string, options: { build?: number } = {}): Promise<TestArtifact> {
+export async function makeHostPythonArtifact(outDir: string, options: { build?: number; withPackages?: boolean } = {}): Promise<TestArtifact> {
   const py = await hostPython();
   const [major, minor] = py.version.split('.');
   const prefix = `/opt/python-${py.version}`;
@@ -80,6 +95,7 @@ export async function makeHostPythonArtifact(outDir: string, options: { build?: 
       outDir,
       strip: false,
       sourceDateEpoch: 1_700_000_000,
+      ...(options.withPackages ? { packagesFor: dpkgPackages } : {}),
       metadata: {
         version: py.version,
         build: options.build ?? 1,

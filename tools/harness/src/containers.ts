@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './paths.js';
@@ -107,4 +108,16 @@ export async function startContainer(
       await engine.cli(['rm', '-f', '-t', '0', id]).catch(() => undefined);
     },
   };
+}
+
+/**
+ * A folder holding a `docker` that runs podman, to put first on PATH:
+ * `devcontainer features test` has no --docker-path. Its builds use the host's
+ * network, so they reach servers on 127.0.0.1 (a real artifact URL is reachable
+ * from the default network; loopback test servers are not).
+ */
+export async function podmanDockerShim(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'docker'), '#!/bin/sh\nif [ "$1" = build ]; then shift; exec podman build --network=host "$@"; fi\nexec podman "$@"\n', { mode: 0o755 });
+  return dir;
 }

@@ -7,6 +7,7 @@ export {
   detectContainerEngine,
   requireBaseImage,
   requireContainerEngine,
+  podmanDockerShim,
   startContainer,
 } from './containers.js';
 export type { BaseImage, ContainerEngine, EngineName, RunningContainer } from './containers.js';
@@ -16,3 +17,5 @@ export { canMount, mountSmallDisk } from './disk.js';
 export type { SmallDisk } from './disk.js';
 export { makeHostPythonArtifact, repackArtifact } from './artifact.js';
 export type { ExtraEntry, RepackOptions, TestArtifact } from './artifact.js';
+export { startOciRegistry } from './registry.js';
+export type { OciRegistry } from './registry.js';

@@ -1,0 +1,87 @@
+import { installOptionsSchema } from '@cpy/install';
+import { z } from 'zod';
+
+/** The Feature's id: the folder `src/cpython-prebuilt` and what devcontainer.json names. */
+export const FEATURE_ID = 'cpython-prebuilt';
+
+/**
+ * PATH in the container: the python3, pip3... links first (/usr/local/bin, before any
+ * python3 of the image), then the current install's bin through cpy's `current` link
+ * (root layout, see @cpy/install resolveLayout), for the scripts pip installs there.
+ * Not python3 through `current`: CPython takes sys.prefix from the path it was started
+ * by, and `pip install`ed scripts would then name /var/lib/cpy/current in their #! line.
+ */
+export const CONTAINER_PATH = ['/usr/local/bin', '/var/lib/cpy/current/bin'] as const;
+
+/**
+ * The install options the Feature exposes, with what differs for a Dev
+ * Container. Names, types and descriptions come from @cpy/install's option
+ * schema; a Feature option needs a default, and for strings an empty one means
+ * "not set" (the library's own default applies).
+ */
+const EXPOSED = {
+  version: {},
+  artifactUrl: {},
+  checksumUrl: {},
+  sha256: {},
+  installPrefix: {},
+  skipValidation: {},
+  // A minimal image lacks libssl, libsqlite3...: a Feature that left them out would install a python3 without ssl.
+  installSystemDeps: { default: true },
+} as const satisfies Record<string, { default?: string | boolean }>;
+
+export type FeatureOptionName = keyof typeof EXPOSED;
+export const FEATURE_OPTIONS = Object.keys(EXPOSED) as FeatureOptionName[];
+
+export type FeatureOption =
+  | { readonly type: 'string'; readonly default: string; readonly description: string; readonly proposals?: readonly string[] }
+  | { readonly type: 'boolean'; readonly default: boolean; readonly description: string };
+
+export interface FeatureManifest {
+  readonly id: string;
+  readonly version: string;
+  readonly name: string;
+  readonly description: string;
+  readonly keywords: readonly string[];
+  readonly options: Readonly<Record<FeatureOptionName, FeatureOption>>;
+  readonly containerEnv: Readonly<Record<string, string>>;
+}
+
+const propertySchema = z.object({
+  type: z.enum(['string', 'boolean']),
+  description: z.string().min(1),
+  default: z.union([z.string(), z.boolean()]).optional(),
+});
+
+/** One exposed option, read from the install schema's JSON Schema (zod's own export, not its internals). */
+function option(name: FeatureOptionName, properties: Record<string, unknown>): FeatureOption {
+  const parsed = propertySchema.safeParse(properties[name]);
+  if (!parsed.success) throw new Error(`@cpy/install's option ${name} is not a plain string or boolean with a description: ${parsed.error.message}`);
+  const { type, description } = parsed.data;
+  const override: { default?: string | boolean } = EXPOSED[name];
+  const fallback = override.default ?? parsed.data.default ?? (type === 'boolean' ? false : '');
+  if (typeof fallback !== (type === 'boolean' ? 'boolean' : 'string')) throw new Error(`the default of ${name} is not a ${type}`);
+  return type === 'boolean' ? { type, default: fallback as boolean, description } : { type, default: fallback as string, description };
+}
+
+/** devcontainer-feature.json, generated: `node apps/feature/dist/generate.js` writes it, `--check` compares. */
+export function featureManifest(version: string): FeatureManifest {
+  const json = z.toJSONSchema(installOptionsSchema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown> };
+  const properties = json.properties ?? {};
+  const options = Object.fromEntries(FEATURE_OPTIONS.map((name) => [name, option(name, properties)])) as Record<FeatureOptionName, FeatureOption>;
+  return {
+    id: FEATURE_ID,
+    version,
+    name: 'CPython (prebuilt by cpy)',
+    description:
+      'Installs a prebuilt, verified CPython made by cpy in seconds: sha256-checked, compatibility-checked (architecture, glibc, system libraries), installed atomically and idempotently, then validated.',
+    keywords: ['python', 'cpython', 'prebuilt'],
+    options,
+    containerEnv: { PATH: `${CONTAINER_PATH.join(':')}:\${PATH}` },
+  };
+}
+
+/** The file's text, as generated: two-space JSON and a final newline. */
+export function manifestText(version: string): string {
+  return JSON.stringify(featureManifest(version), null, 2) + '\n';
+}
