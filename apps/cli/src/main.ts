@@ -8,6 +8,7 @@ import { doctor } from './commands/doctor.js';
 import { install, list, rollbackCommand, uninstallCommand, use } from './commands/install.js';
 import { plannedCommands } from './commands/planned.js';
 import { sourceFetch, sourceVerify } from './commands/source.js';
+import { vmDestroy, vmHalt, vmStatusCommand, vmUp } from './commands/vm.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
 import { createStyle, processIO, type CliIO } from './io.js';
 
@@ -23,6 +24,10 @@ export const COMMANDS: readonly CommandSpec<unknown>[] = [
   use as CommandSpec<unknown>,
   rollbackCommand as CommandSpec<unknown>,
   uninstallCommand as CommandSpec<unknown>,
+  vmUp as CommandSpec<unknown>,
+  vmHalt as CommandSpec<unknown>,
+  vmDestroy as CommandSpec<unknown>,
+  vmStatusCommand as CommandSpec<unknown>,
   ...plannedCommands,
 ];
 

@@ -26,6 +26,8 @@ export { readBuildResult } from './compile/result.js';
 export type { BuildEvent, BuildOptions, BuildPhase, BuildResult, BuildSource } from './compile/build.js';
 export { containerBuilder, createBuilder, hostBuilder, PROVISION_SCRIPT } from './compile/builders.js';
 export type { Builder } from './compile/builders.js';
+export { parseVagrantState, remoteCommand, shellQuote, vagrantBuilder, vmAction, vmStatus, VM_NAME } from './compile/vagrant.js';
+export type { VagrantOptions, VmState } from './compile/vagrant.js';
 export { MODULE_CHECKS, parseMakeModuleReport } from './compile/modules.js';
 export type { CPythonModuleSummary, ModuleReport } from './compile/modules.js';
 export { hostRunner } from './compile/runner.js';

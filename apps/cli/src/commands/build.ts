@@ -1,11 +1,12 @@
 import { join, resolve } from 'node:path';
-import { buildCPython, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
 import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { CliIO } from '../io.js';
 import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
+import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
 
 const positiveInt = (what: string) =>
   z
@@ -19,7 +20,7 @@ const schema = z
       .object({
         build: positiveInt('a build number (1, 2, ...)').optional(),
         profile: z.enum(['fast', 'release']).optional(),
-        builder: z.enum(['host', 'container']).optional(),
+        builder: z.enum(['host', 'container', 'vagrant']).optional(),
         image: z.string().min(1).optional(),
         engine: z.enum(['podman', 'docker']).optional(),
         jobs: positiveInt('a number of jobs').optional(),
@@ -28,6 +29,7 @@ const schema = z
         'work-dir': z.string().min(1).optional(),
         ...packValues,
         ...fetchValues,
+        ...vagrantValues,
       })
       .refine((v) => (v.builder === 'container') === Boolean(v.image), {
         message: '--builder container needs --image <image>, and --image needs --builder container',
@@ -81,17 +83,20 @@ export const build = defineCommand({
     'Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). The tree has a shared libpython ' +
     'found through an $ORIGIN rpath, so it runs wherever it is moved. --builder container builds inside a container ' +
     'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +
+    '--builder vagrant builds in the Vagrant VM of vagrant/Vagrantfile (Ubuntu 20.04 by default), bringing it up and ' +
+    'provisioning it when needed; the work directory is shared with the VM at the same path (cpy vm halt stops it). ' +
     'Ctrl-C stops the build and everything it started. Exit 0 when built, 1 when the build failed.',
   options: {
     build: { type: 'string', valueName: '<N>', description: 'build number (default 1)' },
     profile: { type: 'string', valueName: '<fast|release>', description: 'fast (default) or release (PGO + LTO, several times longer)' },
-    builder: { type: 'string', valueName: '<host|container>', description: 'where to build (default host)' },
+    builder: { type: 'string', valueName: '<host|container|vagrant>', description: 'where to build (default host)' },
     image: { type: 'string', valueName: '<image>', description: 'the container image for --builder container' },
     engine: { type: 'string', valueName: '<podman|docker>', description: 'container engine (default: the first that works)' },
     jobs: { type: 'string', short: 'j', valueName: '<N>', description: "make -j (default: the builder's CPU count)" },
     prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
     'configure-arg': { type: 'string', multiple: true, valueName: '<arg>', description: 'an extra ./configure argument' },
     'work-dir': { type: 'string', valueName: '<dir>', description: 'where builds happen (default <cache-dir>/builds)' },
+    ...VAGRANT_OPTION,
     ...PACK_OPTIONS,
     ...FETCH_OPTIONS,
   },
@@ -100,6 +105,7 @@ export const build = defineCommand({
   examples: [
     'cpy build 3.13.5',
     'cpy build 3.13.5 --builder container --image localhost/debian-minbase:bullseye',
+    'cpy build 3.13.5 --builder vagrant',
     'cpy build 3.13.5 --profile release --build 2 --json',
   ],
   async run(ctx) {
@@ -115,8 +121,12 @@ export const build = defineCommand({
       builder:
         input.builder === 'container'
           ? { kind: 'container', image: input.image!, ...(input.engine ? { engine: input.engine } : {}) }
-          : { kind: 'host' },
+          : input.builder === 'vagrant'
+            ? { kind: 'vagrant', vagrantDir: vagrantDir(io, input['vagrant-dir']) }
+            : { kind: 'host' },
     });
+    // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
+    if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
     ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
     const cacheDir = input['cache-dir'] ? resolve(io.cwd, input['cache-dir']) : defaultCacheDir(io.env);

@@ -20,8 +20,4 @@ export const plannedCommands: readonly CommandSpec<unknown>[] = [
   planned('publish', 'Publish an artifact as a GitHub Release', 'publishing releases'),
   planned('releases list', 'List published releases', 'managing releases'),
   planned('releases prune', 'Delete old releases beyond the retention policy', 'managing releases'),
-  planned('vm up', 'Start the Vagrant builder VM', 'the Vagrant builder'),
-  planned('vm halt', 'Stop the Vagrant builder VM', 'the Vagrant builder'),
-  planned('vm destroy', 'Delete the Vagrant builder VM', 'the Vagrant builder'),
-  planned('vm status', 'Show the Vagrant builder VM state', 'the Vagrant builder'),
 ];

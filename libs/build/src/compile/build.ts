@@ -171,7 +171,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
   await mkdir(logsDir, { recursive: true });
 
   try {
-    await phase('provision', spec.builder.kind === 'container', (log) => builder.start(buildDir, log, signal));
+    await phase('provision', spec.builder.kind !== 'host', (log) => builder.start(buildDir, log, signal));
 
     const host = await phase('preflight', false, async () => {
       const report = await checkBuildHost({

@@ -5,8 +5,9 @@ import { CpyError } from '@cpy/artifact';
 import { hostExec, type Exec } from '../exec.js';
 import { hostRunner, type Runner } from './runner.js';
 import type { BuilderSpec } from './spec.js';
+import { vagrantBuilder } from './vagrant.js';
 
-/** A place a build runs: this host, or a container with the build directory mounted at the same path. */
+/** A place a build runs: this host, a container or the Vagrant VM, with the build directory at the same path. */
 export interface Builder {
   readonly kind: BuilderSpec['kind'];
   /** For people: `this host`, `container localhost/debian-minbase:bullseye (podman)`. */
@@ -127,5 +128,6 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
 }
 
 export function createBuilder(spec: BuilderSpec): Builder {
+  if (spec.kind === 'vagrant') return vagrantBuilder({ vagrantDir: spec.vagrantDir });
   return spec.kind === 'host' ? hostBuilder() : containerBuilder(spec);
 }

@@ -18,6 +18,11 @@ export const builderSpecSchema = z.discriminatedUnion('kind', [
     /** Packages the provisioning leaves out (to test what a missing one does). */
     provisionExclude: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/)).default([]),
   }),
+  z.object({
+    kind: z.literal('vagrant'),
+    /** The folder holding the Vagrantfile (vagrant/ in this repository). */
+    vagrantDir: z.string().min(1),
+  }),
 ]);
 
 /**
