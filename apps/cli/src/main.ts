@@ -6,7 +6,7 @@ import { artifactPack, artifactValidate } from './commands/artifact.js';
 import { build } from './commands/build.js';
 import { doctor } from './commands/doctor.js';
 import { install, list, rollbackCommand, uninstallCommand, use } from './commands/install.js';
-import { plannedCommands } from './commands/planned.js';
+import { publish, releasesList, releasesPrune } from './commands/publish.js';
 import { sourceFetch, sourceVerify } from './commands/source.js';
 import { vmDestroy, vmHalt, vmStatusCommand, vmUp } from './commands/vm.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
@@ -28,7 +28,9 @@ export const COMMANDS: readonly CommandSpec<unknown>[] = [
   vmHalt as CommandSpec<unknown>,
   vmDestroy as CommandSpec<unknown>,
   vmStatusCommand as CommandSpec<unknown>,
-  ...plannedCommands,
+  publish as CommandSpec<unknown>,
+  releasesList as CommandSpec<unknown>,
+  releasesPrune as CommandSpec<unknown>,
 ];
 
 export function cliVersion(): string {

@@ -22,7 +22,7 @@ export { externalNeeds, isTestPath, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { checkPythonTree, CRITICAL_IMPORTS, PYTHON_CHECK_SCRIPT, readArtifactMetadata, validateArtifact } from './validate.js';
+export { checkPythonTree, CRITICAL_IMPORTS, PYTHON_CHECK_SCRIPT, readArtifactEntry, readArtifactMetadata, validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationCheck, ValidationReport } from './validate.js';
 export {
   planRetention,

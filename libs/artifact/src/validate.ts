@@ -78,6 +78,34 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
   return JSON.parse(text);
 }
 
+/** One file entry of an artifact (e.g. its LICENSE), read without extracting anything; null when it has none of that name. */
+export async function readArtifactEntry(archive: string, name: string): Promise<Buffer | null> {
+  let found: Buffer | null = null;
+  const extractor = tarExtract();
+  const source = await openTar(archive);
+  await new Promise<void>((resolve, reject) => {
+    extractor.on('entry', (header, stream, next) => {
+      if (header.name !== name || header.type !== 'file') {
+        stream.on('end', next);
+        stream.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on('data', (c) => void chunks.push(c as Buffer));
+      stream.on('end', () => {
+        found = Buffer.concat(chunks);
+        source.destroy();
+        resolve();
+      });
+    });
+    extractor.on('finish', resolve);
+    extractor.on('error', reject);
+    source.on('error', reject);
+    source.pipe(extractor);
+  });
+  return found;
+}
+
 function hostGlibc(): string | null {
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   return header?.glibcVersionRuntime ?? null;

@@ -19,3 +19,6 @@ export { makeHostPythonArtifact, repackArtifact } from './artifact.js';
 export type { ExtraEntry, RepackOptions, TestArtifact } from './artifact.js';
 export { startOciRegistry } from './registry.js';
 export type { OciRegistry } from './registry.js';
+export { startGitHubDouble } from './github.js';
+export type { DoubleAsset, DoubleRelease, Exchange, Fault as GitHubFault, GitHubDouble, Route as GitHubRoute } from './github.js';
+export { githubContract } from './openapi.js';

@@ -21,7 +21,8 @@ describe('cpy command line', () => {
     expect(help.stdout).toMatch(/Usage: cpy <command>/);
     expect(help.stdout).toMatch(/doctor\s+Check this host/);
     expect(help.stdout).toMatch(/build\s+Build CPython/);
-    expect(help.stdout).toMatch(/publish\s+.*\(not available yet\)/);
+    expect(help.stdout).toMatch(/publish\s+Publish an artifact as a GitHub Release/);
+    expect(help.stdout).not.toMatch(/not available yet/);
     expect((await run([])).code).toBe(2);
   });
 
@@ -70,14 +71,17 @@ describe('cpy command line', () => {
     expect([named.code, named.stderr]).toEqual([2, expect.stringMatching(/cannot tell the version of package\.json/)]);
   });
 
-  it('says plainly that a planned command is not available (exit 2), never fakes it', async () => {
-    const r = await run(['publish', '--json']);
-    expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout)).toEqual({
-      outcome: 'error',
-      command: 'publish',
-      error: expect.objectContaining({ code: 'CPY_CLI_NOT_AVAILABLE', message: expect.stringMatching(/not available/) }),
-    });
+  it('publish: no artifact is a usage error (exit 2); no token is an operational error that says what to set', async () => {
+    const usage = await run(['publish', '--json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stdout)).toMatchObject({ outcome: 'error', command: 'publish', error: { code: 'CPY_CLI_USAGE' } });
+    const { fileURLToPath } = await import('node:url');
+    const artifact = fileURLToPath(new URL('../../package.json', import.meta.url));
+    const noRepo = await run(['releases', 'list', '--json'], { GITHUB_REPOSITORY: '', GITHUB_TOKEN: '', GH_TOKEN: '' });
+    expect([noRepo.code, JSON.parse(noRepo.stdout).error.code]).toEqual([1, 'CPY_PUBLISH_NO_REPOSITORY']);
+    const noToken = await run(['releases', 'prune', '--repo', 'acme/builds', '--json'], { GITHUB_TOKEN: '', GH_TOKEN: '' });
+    expect([noToken.code, JSON.parse(noToken.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_PUBLISH_NO_TOKEN', message: expect.stringMatching(/GITHUB_TOKEN/) })]);
+    expect((await run(['publish', artifact, '--repo', 'acme/builds', '--json'])).code).toBe(1);
   });
 
   it('artifact pack refuses a directory that holds no finished build, and reads a damaged result as such', async () => {

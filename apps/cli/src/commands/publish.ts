@@ -1,0 +1,295 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  artifactMetadataSchema,
+  CpyError,
+  parseVersion,
+  planRetention,
+  readArtifactEntry,
+  readArtifactMetadata,
+  readRegister,
+  upsertRow,
+  writeRegister,
+  type ArtifactMetadata,
+} from '@cpy/artifact';
+import { DEFAULT_NOTES_TEMPLATE, gitHub, parseReleaseTag, planPrune, publishRelease, releaseTag, renderNotes, type GitHubClient, type GitHubRelease } from '@cpy/publish';
+import { createHttpClient } from '@cpy/transfer';
+import { z } from 'zod';
+import { EXIT, defineCommand, type CommandContext } from '../command.js';
+
+const REPO_OPTIONS = {
+  repo: { type: 'string', valueName: '<owner/name>', description: 'the GitHub repository (default: GITHUB_REPOSITORY)' },
+  'api-url': { type: 'string', valueName: '<url>', description: 'the REST API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)' },
+} as const;
+const repoValues = {
+  repo: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name')
+    .optional(),
+  'api-url': z.url({ protocol: /^https?$/ }).optional(),
+};
+const REGISTER_OPTION = {
+  register: { type: 'string', valueName: '<dir>', description: 'keep ARTIFACTS.md and artifacts.json in this folder up to date' },
+} as const;
+
+/** Applies `change` to the register in `dir` (created when missing) and writes ARTIFACTS.md and artifacts.json. */
+async function updateRegister(dir: string, change: (rows: Awaited<ReturnType<typeof readRegister>>) => Awaited<ReturnType<typeof readRegister>>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeRegister(dir, change(await readRegister(dir)));
+}
+
+const TOKEN_HELP = 'The token comes from GITHUB_TOKEN (or GH_TOKEN), needs contents:write, and is never printed.';
+
+/** The repository, API and token, from flags and the environment; the token is checked for presence only. */
+async function connect(ctx: CommandContext<unknown>, values: { repo?: string | undefined; 'api-url'?: string | undefined }): Promise<{ github: GitHubClient; repository: string; close(): Promise<void> }> {
+  const env = ctx.io.env;
+  const repository = values.repo ?? env['GITHUB_REPOSITORY'];
+  if (!repository || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    throw new CpyError('CPY_PUBLISH_NO_REPOSITORY', 'which repository? Pass --repo owner/name (or set GITHUB_REPOSITORY)', { hint: 'e.g. --repo acme/python-builds' });
+  }
+  const token = env['GITHUB_TOKEN'] || env['GH_TOKEN'];
+  if (!token) throw new CpyError('CPY_PUBLISH_NO_TOKEN', 'no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)', { hint: 'a token with contents:write on the repository (in Actions: permissions: contents: write)' });
+  const client = await createHttpClient({ env, userAgent: 'cpy (publish)' });
+  const github = gitHub({
+    repository,
+    token,
+    client,
+    ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
+    onRetry: (r) => ctx.log(`${r.what}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s`),
+  });
+  return { github, repository, close: () => client.close() };
+}
+
+/** The artifact's metadata: the .json beside it, or the first entry of the tarball. */
+async function metadataOf(path: string): Promise<ArtifactMetadata> {
+  const side = `${path}.json`;
+  let raw: unknown = null;
+  try {
+    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
+  } catch {
+    // reported below
+  }
+  const parsed = artifactMetadataSchema.safeParse(raw);
+  if (!parsed.success) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
+  return parsed.data;
+}
+
+const publishSchema = z
+  .object({
+    values: z.object({
+      ...repoValues,
+      tag: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
+      commit: z.string().regex(/^[A-Za-z0-9._/-]+$/).optional(),
+      'notes-template': z.string().min(1).optional(),
+      changelog: z.string().optional(),
+      prerelease: z.boolean().optional(),
+      'no-prerelease': z.boolean().optional(),
+      replace: z.boolean().optional(),
+      'feature-ref': z.string().min(1).optional(),
+      register: z.string().min(1).optional(),
+    }),
+    positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz' }),
+  })
+  .transform(({ values, positionals }) => ({ ...values, artifact: positionals[0] }));
+
+export const publish = defineCommand({
+  name: 'publish',
+  summary: 'Publish an artifact as a GitHub Release (draft, upload, verify, then publish)',
+  description:
+    'Creates the release cpython-<version>-build<N> as a draft (its tag at --commit), uploads the artifact, its .sha256 ' +
+    'and .json, the debug-symbols asset when there is one, and the PSF LICENSE from inside the artifact, downloads each ' +
+    'again and compares its sha256, and only then publishes the release with notes rendered from the metadata ' +
+    '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... see the README). Any ' +
+    'failure leaves a draft that running the same command again completes. Re-running on a published release changes ' +
+    'nothing; an asset with the same name and other bytes is refused unless --replace. The first release of a version ' +
+    `(and any CPython pre-release) is marked pre-release unless --no-prerelease. ${TOKEN_HELP}`,
+  options: {
+    ...REPO_OPTIONS,
+    tag: { type: 'string', valueName: '<tag>', description: 'default cpython-<version>-build<N>' },
+    commit: { type: 'string', valueName: '<sha|branch>', description: 'where a new tag is created (default: the default branch)' },
+    'notes-template': { type: 'string', valueName: '<file>', description: 'a Markdown template with {{field}} placeholders' },
+    changelog: { type: 'string', valueName: '<text>', description: 'the Changelog section of the notes' },
+    prerelease: { type: 'boolean', description: 'mark it pre-release' },
+    'no-prerelease': { type: 'boolean', description: 'do not mark it pre-release' },
+    replace: { type: 'boolean', description: 'replace published assets whose bytes differ' },
+    'feature-ref': { type: 'string', valueName: '<ref>', description: 'the Feature reference in the devcontainer.json snippet' },
+    ...REGISTER_OPTION,
+  },
+  positionals: [{ name: 'artifact', required: true, description: 'the .tgz (or .tar.zst) made by cpy build' }],
+  schema: publishSchema,
+  examples: [
+    'GITHUB_TOKEN=... cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz --repo acme/python-builds',
+    'cpy publish dist/artifacts/cpython-3.13.5-debian12-build2.tgz --commit $GITHUB_SHA --changelog "OpenSSL 3.0.17" --json',
+  ],
+  async run(ctx) {
+    const { input, io } = ctx;
+    const artifact = resolve(io.cwd, input.artifact);
+    if (!existsSync(artifact)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${artifact} does not exist`, { hint: 'build one first: cpy build <version>' });
+    const metadata = await metadataOf(artifact);
+    const tag = input.tag ?? releaseTag(metadata.version, metadata.build);
+    const template = input['notes-template'] ? await readFile(resolve(io.cwd, input['notes-template']), 'utf8') : DEFAULT_NOTES_TEMPLATE;
+    const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));
+    const conn = await connect(ctx as CommandContext<unknown>, input);
+    try {
+      const paths = [artifact, `${artifact}.sha256`, `${artifact}.json`];
+      const debug = artifact.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
+      if (existsSync(debug)) paths.push(debug, `${debug}.sha256`);
+      const license = await readArtifactEntry(artifact, metadata.contents.license.replace(/^\//, ''));
+      if (!license) throw new CpyError('CPY_PUBLISH_NO_LICENSE', `${artifact} holds no ${metadata.contents.license}`, { hint: 'pack it again with cpy artifact pack' });
+      await writeFile(join(work, 'LICENSE.txt'), license);
+      paths.push(join(work, 'LICENSE.txt'));
+      for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
+
+      const releases = await conn.github.listReleases();
+      const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
+      const prerelease = input['no-prerelease'] ? false : Boolean(input.prerelease) || firstOfVersion || parseVersion(metadata.version)?.pre !== null;
+      ctx.log(`publishing ${tag} to ${conn.repository}${prerelease ? ' (pre-release)' : ''}`);
+      const result = await publishRelease({
+        github: conn.github,
+        tag,
+        ...(input.commit ? { commit: input.commit } : {}),
+        title: `CPython ${metadata.version} (build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`,
+        notes: (assets) =>
+          renderNotes(template, {
+            metadata,
+            tag,
+            artifactUrl: assets.find((a) => a.name === paths[0]!.split('/').pop())?.url ?? '',
+            assets,
+            ...(input.changelog ? { changelog: input.changelog } : {}),
+            ...(input['feature-ref'] ? { featureRef: input['feature-ref'] } : {}),
+          }),
+        prerelease,
+        assets: paths.map((path) => ({ path })),
+        ...(input.replace ? { replace: true } : {}),
+        onEvent: (e) => ctx.log(e.type === 'release' ? `release ${e.action}: ${e.url}` : `${e.name}: ${e.action}`),
+      });
+      if (input.register) {
+        // The register (BR-005): this build current, older builds beyond the last 3 of its line deprecated.
+        const main = result.assets.find((a) => a.name === paths[0]!.split('/').pop())!;
+        await updateRegister(resolve(io.cwd, input.register), (register) =>
+          planRetention(
+            upsertRow(register, {
+              version: metadata.version,
+              build: metadata.build,
+              distro: `${metadata.platform.os}${metadata.platform.osVersion}`,
+              date: metadata.builtWith.finishedAt.slice(0, 10),
+              file: main.name,
+              sha256: main.sha256,
+              url: main.url,
+              state: 'current',
+            }),
+          ).register,
+        );
+        ctx.log(`register updated: ${resolve(io.cwd, input.register, 'ARTIFACTS.md')}`);
+      }
+      if (!ctx.json) {
+        io.stdout.write(
+          [`${tag} ${result.status}: ${result.url}`, ...result.assets.map((a) => `  ${a.action.padEnd(9)} ${a.name}  sha256 ${a.sha256}`)].join('\n') + '\n',
+        );
+      }
+      return { exitCode: EXIT.ok, outcome: 'success', data: { release: { ...result, repository: conn.repository, prerelease } } };
+    } finally {
+      await conn.close();
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+});
+
+const releaseRow = (r: GitHubRelease) => ({ tag: r.tag_name, name: r.name, draft: r.draft, prerelease: r.prerelease, createdAt: r.created_at, url: r.html_url, assets: r.assets.map((a) => a.name) });
+
+const listSchema = z.object({ values: z.object(repoValues), positionals: z.tuple([]) }).transform(({ values }) => values);
+
+export const releasesList = defineCommand({
+  name: 'releases list',
+  summary: 'List the cpy releases of a repository',
+  description: `Lists the releases whose tag is cpython-<version>-build<N>, newest first, drafts (unfinished publishes) included. ${TOKEN_HELP}`,
+  options: REPO_OPTIONS,
+  positionals: [],
+  schema: listSchema,
+  examples: ['cpy releases list --repo acme/python-builds', 'cpy releases list --json'],
+  async run(ctx) {
+    const conn = await connect(ctx as CommandContext<unknown>, ctx.input);
+    try {
+      const releases = (await conn.github.listReleases()).filter((r) => parseReleaseTag(r.tag_name));
+      if (!ctx.json) {
+        ctx.io.stdout.write(
+          (releases.length
+            ? releases.map((r) => `${r.tag_name.padEnd(28)} ${r.draft ? 'draft     ' : r.prerelease ? 'prerelease' : 'release   '} ${r.created_at}  ${r.assets.length} assets`).join('\n')
+            : `no cpy releases in ${conn.repository}`) + '\n',
+        );
+      }
+      return { exitCode: EXIT.ok, outcome: 'success', data: { repository: conn.repository, releases: releases.map(releaseRow) } };
+    } finally {
+      await conn.close();
+    }
+  },
+});
+
+const pruneSchema = z
+  .object({
+    values: z.object({
+      ...repoValues,
+      keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
+      yes: z.boolean().optional(),
+      register: z.string().min(1).optional(),
+    }),
+    positionals: z.tuple([]),
+  })
+  .transform(({ values }) => values);
+
+export const releasesPrune = defineCommand({
+  name: 'releases prune',
+  summary: 'Delete old releases beyond the retention policy (dry run unless --yes)',
+  description:
+    'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) for rollback, and deletes ' +
+    'older cpy releases and their tags. Without --yes it only says what it would delete. Drafts and releases that are ' +
+    `not cpy's are never touched. ${TOKEN_HELP}`,
+  options: {
+    ...REPO_OPTIONS,
+    keep: { type: 'string', valueName: '<N>', description: 'builds to keep per release line (default 3)' },
+    yes: { type: 'boolean', description: 'delete (without it: a dry run)' },
+    ...REGISTER_OPTION,
+  },
+  positionals: [],
+  schema: pruneSchema,
+  examples: ['cpy releases prune --repo acme/python-builds', 'cpy releases prune --keep 5 --yes --json'],
+  async run(ctx) {
+    const conn = await connect(ctx as CommandContext<unknown>, ctx.input);
+    try {
+      const plan = planPrune(await conn.github.listReleases(), ctx.input.keep ?? 3);
+      const apply = Boolean(ctx.input.yes);
+      for (const r of plan.remove) {
+        if (!apply) continue;
+        ctx.log(`deleting ${r.tag_name}`);
+        await conn.github.deleteRelease(r.id);
+        await conn.github.deleteTag(r.tag_name);
+      }
+      if (apply && ctx.input.register && plan.remove.length) {
+        const gone = new Set(plan.remove.map((r) => r.tag_name));
+        await updateRegister(resolve(ctx.io.cwd, ctx.input.register), (register) => ({
+          rows: register.rows.map((row) => (gone.has(releaseTag(row.version, row.build)) ? { ...row, state: 'removed' as const } : row)),
+        }));
+      }
+      if (!ctx.json) {
+        const verb = apply ? 'deleted' : 'would delete';
+        ctx.io.stdout.write(
+          [
+            ...plan.keep.map((r) => `keep          ${r.tag_name}`),
+            ...plan.remove.map((r) => `${verb.padEnd(13)} ${r.tag_name}`),
+            ...(apply || plan.remove.length === 0 ? [] : ['dry run: nothing was deleted; run again with --yes to delete']),
+          ].join('\n') + '\n',
+        );
+      }
+      return {
+        exitCode: EXIT.ok,
+        outcome: 'success',
+        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), ignored: plan.ignored.map((r) => r.tag_name) },
+      };
+    } finally {
+      await conn.close();
+    }
+  },
+});
+

@@ -1,0 +1,103 @@
+// `cpy publish` and `cpy releases list|prune`, the built CLI against a loopback double
+// of GitHub's releases API whose every exchange is checked against GitHub's OpenAPI
+// description.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { githubContract, makeHostPythonArtifact, repackArtifact, repoRoot, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+
+const run = promisify(execFile);
+const CLI = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.js');
+const TOKEN = 'ghp_CLIsecretCLIsecretCLIsecret9876543210';
+
+let work: string;
+let gh: GitHubDouble;
+let artifact: TestArtifact;
+const outputs: string[] = [];
+
+async function cpy(args: string[], token = TOKEN) {
+  const env = { ...process.env, GITHUB_TOKEN: token, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache') };
+  const r = await run(process.execPath, [CLI, ...args, '--api-url', gh.apiUrl], { env, maxBuffer: 64 * 1024 * 1024 }).then(
+    (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+  );
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-cli-publish-'));
+  gh = await startGitHubDouble({ token: TOKEN });
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+}, 120_000);
+
+afterAll(async () => {
+  const contract = githubContract();
+  const problems = gh.exchanges.flatMap((x) => contract.check(x));
+  await gh.close();
+  await rm(work, { recursive: true, force: true });
+  expect(problems).toEqual([]);
+  // Not once, in any output of any command.
+  for (const text of outputs) expect(text).not.toContain(TOKEN);
+});
+
+describe('cpy publish', () => {
+  it('publishes the artifact, its .sha256 and .json and the PSF LICENSE, verified, as a first pre-release', async () => {
+    const r = await cpy(['publish', artifact.path, '--commit', 'main', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { outcome: string; release: { status: string; tag: string; prerelease: boolean; assets: { name: string; action: string }[] } };
+    expect(out).toMatchObject({ outcome: 'success', release: { status: 'published', tag: 'cpython-3.11.2-build1', prerelease: true } });
+    expect(out.release.assets.map((a) => a.name).sort()).toEqual(['LICENSE.txt', artifact.fileName, `${artifact.fileName}.json`, `${artifact.fileName}.sha256`].sort());
+    const [release] = gh.releases();
+    expect(release).toMatchObject({ draft: false, prerelease: true, name: 'CPython 3.11.2 (build 1, testhost 1, x86_64)' });
+    expect(release!.assets.find((a) => a.name === 'LICENSE.txt')!.bytes.toString()).toMatch(/PYTHON SOFTWARE FOUNDATION LICENSE/);
+    expect(release!.body).toContain(`\`${artifact.sha256}\``);
+    expect(r.stderr).toMatch(/LICENSE\.txt: verified/);
+  });
+
+  it('run again: nothing changes (exit 0); the next build of the version is not a pre-release', async () => {
+    const again = await cpy(['publish', artifact.path]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^cpython-3\.11\.2-build1 unchanged: /);
+    const b2 = await repackArtifact(artifact, join(work, 'b2'), { metadata: (m) => ({ ...m, build: 2 }) });
+    const second = await cpy(['publish', b2.path, '--json']);
+    expect(JSON.parse(second.stdout)).toMatchObject({ release: { tag: 'cpython-3.11.2-build2', prerelease: false } });
+  });
+
+  it('a bad token is refused with what to do, and the token is not printed', async () => {
+    const r = await cpy(['publish', artifact.path, '--json'], `${TOKEN}x`);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_PUBLISH_UNAUTHORIZED', hint: expect.stringMatching(/GITHUB_TOKEN/) } });
+  });
+});
+
+describe('cpy releases', () => {
+  it('list shows the releases; prune keeps 3 builds of a line, as a dry run until --yes', async () => {
+    const register = join(work, 'register');
+    for (const build of [3, 4, 5]) {
+      const b = await repackArtifact(artifact, join(work, `b${build}`), { metadata: (m) => ({ ...m, build }) });
+      expect((await cpy(['publish', b.path, '--register', register])).code).toBe(0);
+    }
+    // The register: the newest three current, with their published URLs.
+    const rows = () => readFile(join(register, 'artifacts.json'), 'utf8').then((t) => (JSON.parse(t) as { artifacts: { build: number; state: string; url: string }[] }).artifacts);
+    expect((await rows()).map((r) => [r.build, r.state])).toEqual([[5, 'current'], [4, 'current'], [3, 'current']]);
+    expect((await rows())[0]!.url).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpython-3.11.2-build5/cpython-3.11.2-testhost1-build5.tgz`);
+    expect(await readFile(join(register, 'ARTIFACTS.md'), 'utf8')).toContain('| 3.11.2 | 5 | testhost1 |');
+    const list = JSON.parse((await cpy(['releases', 'list', '--json'])).stdout) as { releases: { tag: string }[] };
+    expect(list.releases.map((r) => r.tag)).toEqual([5, 4, 3, 2, 1].map((b) => `cpython-3.11.2-build${b}`));
+
+    const dry = await cpy(['releases', 'prune']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('would delete  cpython-3.11.2-build1');
+    expect(dry.stdout).toContain('dry run: nothing was deleted');
+    expect(gh.releases()).toHaveLength(5);
+
+    const done = JSON.parse((await cpy(['releases', 'prune', '--yes', '--keep', '2', '--register', register, '--json'])).stdout) as { dryRun: boolean; remove: string[]; keep: string[] };
+    expect(done).toMatchObject({ dryRun: false, remove: ['cpython-3.11.2-build3', 'cpython-3.11.2-build2', 'cpython-3.11.2-build1'] });
+    expect(gh.releases().map((r) => r.tag_name).sort()).toEqual([4, 5].map((b) => `cpython-3.11.2-build${b}`));
+    expect((await rows()).map((r) => [r.build, r.state])).toEqual([[5, 'current'], [4, 'current'], [3, 'removed']]);
+  }, 120_000);
+});

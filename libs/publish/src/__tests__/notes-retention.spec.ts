@@ -1,0 +1,86 @@
+import { describe, expect, it } from '@jest/globals';
+import { isCpyError, type ArtifactMetadata } from '@cpy/artifact';
+import type { GitHubRelease } from '../github.js';
+import { DEFAULT_NOTES_TEMPLATE, planPrune, rateLimitWaitMs, renderNotes } from '../index.js';
+
+const metadata = {
+  schemaVersion: 1,
+  name: 'cpython',
+  version: '3.13.5',
+  build: 2,
+  prefix: '/opt/python-3.13.5',
+  platform: { os: 'debian', osVersion: '12', arch: 'x86_64', libc: 'glibc', glibcFloor: '2.34' },
+  runtime: { needs: [] },
+  builtWith: { profile: 'release', configureArgs: [], compiler: 'gcc 12', builder: { kind: 'host', description: 'this host', identity: 'host' }, finishedAt: '2026-11-20T10:00:00.000Z' },
+  source: {
+    fileName: 'Python-3.13.5.tar.xz',
+    sha256: 'a'.repeat(64),
+    verification: { method: 'openpgp+sigstore', allowUnsigned: false, openpgp: { fingerprint: 'F', signer: 'Thomas Wouters', signedAt: '2025-06-11T00:00:00.000Z' }, sigstore: null },
+  },
+  modules: { present: ['ssl', 'sqlite3'], missing: [{ id: 'tkinter', critical: false, packages: ['tk-dev'] }] },
+  contents: { files: 1, bytes: 1, stripped: true, tests: false, license: 'opt/python-3.13.5/LICENSE.txt' },
+  createdAt: '2026-11-20T10:00:00.000Z',
+} satisfies ArtifactMetadata;
+
+const input = {
+  metadata,
+  tag: 'cpython-3.13.5-build2',
+  artifactUrl: 'https://github.com/acme/builds/releases/download/cpython-3.13.5-build2/cpython-3.13.5-debian12-build2.tgz',
+  assets: [{ name: 'cpython-3.13.5-debian12-build2.tgz', sha256: 'b'.repeat(64), size: 17 * 2 ** 20 }],
+};
+
+describe('renderNotes', () => {
+  it('shows the version, optimizations, base system, architecture, date, modules, artifacts and the devcontainer snippet', () => {
+    const notes = renderNotes(DEFAULT_NOTES_TEMPLATE, { ...input, changelog: 'OpenSSL 3.0.17' });
+    for (const text of [
+      '## CPython 3.13.5 (build 2)',
+      '| optimizations | PGO + LTO (--enable-optimizations --with-lto) |',
+      '| base system | debian 12 (glibc) |',
+      '| needs glibc | 2.34 or newer |',
+      '| built | 2026-11-20T10:00:00.000Z |',
+      '**Native modules included:** ssl, sqlite3',
+      '**Not included:** tkinter',
+      `| cpython-3.13.5-debian12-build2.tgz | 17.0 MiB | \`${'b'.repeat(64)}\` |`,
+      `"artifactUrl": "${input.artifactUrl}"`,
+      'sha256sum -c cpython-3.13.5-debian12-build2.tgz.sha256',
+      'signed by Thomas Wouters',
+      '### Changelog\n\nOpenSSL 3.0.17',
+    ]) {
+      expect(notes).toContain(text);
+    }
+  });
+
+  it('a template of your own; an unknown field is an error that lists the known ones', () => {
+    expect(renderNotes('Python {{ version }} on {{arch}}', input)).toBe('Python 3.13.5 on x86_64');
+    let error: unknown;
+    try {
+      renderNotes('{{version}} {{colour}}', input);
+    } catch (e) {
+      error = e;
+    }
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_BAD_TEMPLATE');
+    expect(isCpyError(error) && error.hint).toMatch(/version, build, tag/);
+  });
+});
+
+describe('rateLimitWaitMs', () => {
+  it('Retry-After first, then the reset time when no requests remain; other errors do not wait', () => {
+    const now = 1_700_000_000_000;
+    expect(rateLimitWaitMs(429, { 'retry-after': '12' }, now)).toBe(12_000);
+    expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now / 1000 + 60) }, now)).toBe(61_000);
+    expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '12' }, now)).toBeNull();
+    expect(rateLimitWaitMs(404, {}, now)).toBeNull();
+  });
+});
+
+describe('planPrune', () => {
+  const rel = (tag: string, id: number, draft = false) => ({ id, tag_name: tag, draft }) as GitHubRelease;
+  it('orders by version then build, a final release after its release candidates', () => {
+    const plan = planPrune(
+      [rel('cpython-3.14.0rc2-build1', 1), rel('cpython-3.14.0-build1', 2), rel('cpython-3.14.0rc1-build3', 3), rel('cpython-3.14.1-build1', 4), rel('cpython-3.13.5-build9', 5)],
+      2,
+    );
+    expect(plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.14.1-build1', 'cpython-3.14.0-build1', 'cpython-3.13.5-build9']);
+    expect(plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.14.0rc2-build1', 'cpython-3.14.0rc1-build3']);
+  });
+});

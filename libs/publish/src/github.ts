@@ -1,0 +1,261 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { CpyError } from '@cpy/artifact';
+import type { HttpClient } from '@cpy/transfer';
+import { request } from 'undici';
+import { z } from 'zod';
+
+/** The parts of GitHub's release and asset objects cpy reads (REST API 2022-11-28). */
+export const assetSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  size: z.number().int(),
+  state: z.string(),
+  url: z.string(),
+  browser_download_url: z.string(),
+});
+export type GitHubAsset = z.infer<typeof assetSchema>;
+
+export const releaseSchema = z.object({
+  id: z.number().int(),
+  tag_name: z.string(),
+  name: z.string().nullable(),
+  body: z.string().nullable().optional(),
+  draft: z.boolean(),
+  prerelease: z.boolean(),
+  html_url: z.string(),
+  upload_url: z.string(),
+  created_at: z.string(),
+  assets: z.array(assetSchema),
+});
+export type GitHubRelease = z.infer<typeof releaseSchema>;
+
+export interface GitHubOptions {
+  /** `owner/name`. */
+  readonly repository: string;
+  /** A token with contents:write; never printed, never in an error. */
+  readonly token: string;
+  /** Default https://api.github.com (GitHub Enterprise: https://HOST/api/v3). */
+  readonly apiUrl?: string;
+  readonly client: HttpClient;
+  /** Retries of one request (5xx, 408, 429, rate limits, dropped connections). Default 4. */
+  readonly attempts?: number;
+  /** Waits longer than this for a rate limit are not made: the call fails saying when to retry. Default 5 min. */
+  readonly maxWaitMs?: number;
+  /** Told before each wait (rate limit or backoff). */
+  readonly onRetry?: (info: { what: string; attempt: number; delayMs: number; reason: string }) => void;
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+interface Call {
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly url: string;
+  readonly what: string;
+  readonly json?: unknown;
+  /** An upload: the file, streamed (read again on a retry). */
+  readonly file?: { path: string; contentType: string };
+  readonly accept?: string;
+}
+
+interface Reply {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: unknown;
+}
+
+const header = (h: Record<string, string | string[] | undefined>, name: string) => {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** How long GitHub asks to wait: Retry-After, or the rate-limit reset when none remains (secondary and primary limits). */
+export function rateLimitWaitMs(status: number, headers: Record<string, string | string[] | undefined>, now = Date.now()): number | null {
+  const retryAfter = header(headers, 'retry-after');
+  if (retryAfter && /^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
+  if ((status === 403 || status === 429) && header(headers, 'x-ratelimit-remaining') === '0') {
+    const reset = Number(header(headers, 'x-ratelimit-reset'));
+    if (Number.isFinite(reset)) return Math.max(0, reset * 1000 - now) + 1000;
+  }
+  return status === 429 ? 60_000 : null;
+}
+
+export class GitHubApiError extends CpyError {
+  constructor(
+    readonly status: number,
+    what: string,
+    message: string,
+    hint: string,
+    readonly errors: readonly { code?: string; field?: string }[] = [],
+  ) {
+    super(status === 401 ? 'CPY_PUBLISH_UNAUTHORIZED' : status === 404 ? 'CPY_PUBLISH_NOT_FOUND' : 'CPY_PUBLISH_API_ERROR', `${what}: GitHub answered ${status}${message ? ` (${message})` : ''}`, { hint });
+  }
+}
+
+/**
+ * A small GitHub REST client: JSON calls and streamed uploads and downloads,
+ * retried with backoff on 5xx, 408 and dropped connections, and waiting out
+ * rate limits (Retry-After, x-ratelimit-reset). The token goes in the
+ * Authorization header and nowhere else.
+ */
+export function gitHub(options: GitHubOptions) {
+  const api = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '');
+  const repo = `${api}/repos/${options.repository}`;
+  const attempts = options.attempts ?? 4;
+  const maxWaitMs = options.maxWaitMs ?? 5 * 60_000;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const headers = (call: Call, size?: number): Record<string, string> => ({
+    authorization: `Bearer ${options.token}`,
+    accept: call.accept ?? 'application/vnd.github+json',
+    'x-github-api-version': '2022-11-28',
+    'user-agent': options.client.userAgent,
+    ...(call.json !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...(call.file ? { 'content-type': call.file.contentType, 'content-length': String(size) } : {}),
+  });
+
+  async function once(call: Call): Promise<Reply> {
+    const size = call.file ? (await stat(call.file.path)).size : undefined;
+    const body = call.json !== undefined ? JSON.stringify(call.json) : call.file ? createReadStream(call.file.path) : undefined;
+    const res = await request(call.url, { method: call.method, headers: headers(call, size), body, dispatcher: options.client.dispatcher });
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: kept as text
+    }
+    return { status: res.statusCode, headers: res.headers as Reply['headers'], body: parsed };
+  }
+
+  async function send(call: Call): Promise<Reply> {
+    for (let attempt = 1; ; attempt++) {
+      let reply: Reply | null = null;
+      let reason: string;
+      try {
+        reply = await once(call);
+        const wait = reply.status >= 400 ? rateLimitWaitMs(reply.status, reply.headers) : null;
+        const retryable = reply.status >= 500 || reply.status === 408 || wait !== null;
+        if (!retryable) return reply;
+        reason = `HTTP ${reply.status}`;
+        if (wait !== null) {
+          if (wait > maxWaitMs) {
+            throw new CpyError('CPY_PUBLISH_RATE_LIMITED', `${call.what}: GitHub's rate limit asks to wait ${Math.ceil(wait / 1000)} s`, {
+              hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
+            });
+          }
+          if (attempt < attempts) {
+            options.onRetry?.({ what: call.what, attempt, delayMs: wait, reason: `rate limited (${reason})` });
+            await sleep(wait);
+            continue;
+          }
+        }
+      } catch (error) {
+        if (error instanceof CpyError) throw error;
+        reason = (error as Error).message;
+      }
+      if (attempt >= attempts) {
+        if (reply) return reply;
+        throw new CpyError('CPY_PUBLISH_NETWORK', `${call.what}: ${reason} (after ${attempts} attempts)`, {
+          hint: 'check the network to the GitHub API (HTTPS_PROXY, --api-url), then run again: a re-run completes what was started',
+        });
+      }
+      const delay = Math.min(8000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason });
+      await sleep(delay);
+    }
+  }
+
+  function fail(reply: Reply, what: string): never {
+    const b = (reply.body ?? {}) as { message?: string; errors?: { code?: string; field?: string }[] };
+    const hint =
+      reply.status === 401
+        ? 'the token was refused: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents:write on the repository'
+        : reply.status === 403
+          ? 'the token may lack contents:write on this repository'
+          : reply.status === 404
+            ? 'check --repo owner/name and that the token can see it'
+            : 'run again; if it persists, check the GitHub status page';
+    throw new GitHubApiError(reply.status, what, typeof b.message === 'string' ? b.message : '', hint, Array.isArray(b.errors) ? b.errors : []);
+  }
+
+  async function json<T>(call: Call, schema: z.ZodType<T>, ok: number[] = [200]): Promise<T> {
+    const reply = await send(call);
+    if (!ok.includes(reply.status)) fail(reply, call.what);
+    const parsed = schema.safeParse(reply.body);
+    if (!parsed.success) {
+      throw new CpyError('CPY_PUBLISH_API_ERROR', `${call.what}: unexpected answer: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`, {
+        hint: 'is --api-url a GitHub REST API (https://api.github.com, or https://HOST/api/v3)?',
+      });
+    }
+    return parsed.data;
+  }
+
+  return {
+    /** Every release, drafts included (the token sees them), following the Link header's pages. */
+    async listReleases(): Promise<GitHubRelease[]> {
+      const all: GitHubRelease[] = [];
+      let url: string | null = `${repo}/releases?per_page=100`;
+      while (url) {
+        const reply = await send({ method: 'GET', url, what: 'listing releases' });
+        if (reply.status !== 200) fail(reply, 'listing releases');
+        all.push(...z.array(releaseSchema).parse(reply.body));
+        url = /<([^>]+)>;\s*rel="next"/.exec(header(reply.headers, 'link') ?? '')?.[1] ?? null;
+      }
+      return all;
+    },
+    createRelease: (input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean }) =>
+      json({ method: 'POST', url: `${repo}/releases`, what: `creating release ${input.tag_name}`, json: input }, releaseSchema, [201]),
+    updateRelease: (id: number, input: { name?: string; body?: string; draft?: boolean; prerelease?: boolean }) =>
+      json({ method: 'PATCH', url: `${repo}/releases/${id}`, what: `updating release ${id}`, json: input }, releaseSchema),
+    async deleteRelease(id: number): Promise<void> {
+      const reply = await send({ method: 'DELETE', url: `${repo}/releases/${id}`, what: `deleting release ${id}` });
+      if (reply.status !== 204 && reply.status !== 404) fail(reply, `deleting release ${id}`);
+    },
+    async deleteTag(tag: string): Promise<void> {
+      const reply = await send({ method: 'DELETE', url: `${repo}/git/refs/tags/${encodeURIComponent(tag)}`, what: `deleting tag ${tag}` });
+      if (reply.status !== 204 && reply.status !== 422 && reply.status !== 404) fail(reply, `deleting tag ${tag}`);
+    },
+    listAssets: (releaseId: number) =>
+      json({ method: 'GET', url: `${repo}/releases/${releaseId}/assets?per_page=100`, what: 'listing assets' }, z.array(assetSchema)),
+    async deleteAsset(id: number): Promise<void> {
+      const reply = await send({ method: 'DELETE', url: `${repo}/releases/assets/${id}`, what: `deleting asset ${id}` });
+      if (reply.status !== 204 && reply.status !== 404) fail(reply, `deleting asset ${id}`);
+    },
+    /** Uploads to the release's upload_url template (`...{?name,label}`), streaming the file. 422 already_exists is reported, not thrown. */
+    async uploadAsset(release: GitHubRelease, path: string, name: string): Promise<GitHubAsset | 'already_exists'> {
+      const url = `${release.upload_url.replace(/\{\?[^}]*\}$/, '')}?name=${encodeURIComponent(name)}`;
+      const reply = await send({ method: 'POST', url, what: `uploading ${name}`, file: { path, contentType: 'application/octet-stream' } });
+      if (reply.status === 422 && ((reply.body as { errors?: { code?: string }[] })?.errors ?? []).some((e) => e.code === 'already_exists')) return 'already_exists';
+      if (reply.status !== 201) fail(reply, `uploading ${name}`);
+      return assetSchema.parse(reply.body);
+    },
+    /** Downloads an asset through the API (Accept: application/octet-stream, following the redirect) and hashes it as it streams. */
+    async assetSha256(asset: GitHubAsset): Promise<string> {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const res = await request(asset.url, {
+            method: 'GET',
+            headers: { authorization: `Bearer ${options.token}`, accept: 'application/octet-stream', 'user-agent': options.client.userAgent, 'x-github-api-version': '2022-11-28' },
+            dispatcher: options.client.dispatcher,
+          });
+          if (res.statusCode !== 200) {
+            await res.body.dump();
+            throw new Error(`HTTP ${res.statusCode}`);
+          }
+          const hash = createHash('sha256');
+          for await (const chunk of res.body) hash.update(chunk as Buffer);
+          return hash.digest('hex');
+        } catch (error) {
+          if (attempt >= attempts) {
+            throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `cannot download ${asset.name} again to verify it: ${(error as Error).message}`, {
+              hint: 'run again: the release stays a draft until every asset is verified',
+            });
+          }
+          await sleep(Math.min(8000, 500 * 2 ** (attempt - 1)));
+        }
+      }
+    },
+  };
+}
+
+export type GitHubClient = ReturnType<typeof gitHub>;
