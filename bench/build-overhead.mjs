@@ -14,6 +14,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCPython, configureArguments, fetchSource, parseBuildSpec } from '@cpy/build';
+import { reportRows } from './common.mjs';
 
 const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '1' } }, allowPositionals: true });
 const version = positionals[0] ?? '3.13.5';
@@ -80,3 +81,6 @@ console.log('\nmean seconds per phase   raw      cpy');
 for (const name of names) console.log(`  ${name.padEnd(20)} ${phaseTotal('raw', name).toFixed(1).padStart(7)}  ${phaseTotal('cpy', name).toFixed(1).padStart(7)}`);
 const ratio = sum(results.cpy.map((r) => r.ms)) / sum(results.raw.map((r) => r.ms));
 console.log(`cpy build / raw configure+make: ${ratio.toFixed(3)} (goal <= 1.03; ${rounds} round(s), make -j${jobs}, Python ${version})`);
+await reportRows([
+  { bench: `cpy build ${version} (fast)`, baseline: 'raw configure + make + make install', unit: 's', baselineValue: sum(results.raw.map((r) => r.ms)) / rounds / 1000, value: sum(results.cpy.map((r) => r.ms)) / rounds / 1000, goal: 'ratio <= 1.03' },
+]);

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { podmanDockerShim, repoRoot, startPythonMirror } from '@cpy/harness';
-import { newestArtifact } from './artifacts.mjs';
+import { newestArtifact, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const { values, positionals } = parseArgs({
@@ -102,6 +102,9 @@ try {
   }
   console.log(`CPython ${version}, devcontainer build --no-cache, same session`);
   console.log('base      prebuilt   from source   ratio    goals: prebuilt < 20 s, ratio >= 20x');
+  await reportRows(
+    rows.map((r) => ({ bench: `Dev Container build, ${r.name} image`, baseline: 'a Feature compiling from source', unit: 's', baselineValue: r.fromSource, value: r.prebuilt, goal: 'ratio <= 0.05 (20x), value < 20 s' })),
+  );
   for (const r of rows) {
     const ratio = r.fromSource === null ? null : r.fromSource / r.prebuilt;
     console.log(

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { installPython } from '@cpy/install';
-import { newestArtifact } from './artifacts.mjs';
+import { newestArtifact, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '5' } }, allowPositionals: true });
@@ -72,3 +72,7 @@ console.log(`  sha256sum && tar xzf          ${s(median(results.baseline))}`);
 console.log(`  installPython (no validation) ${s(median(results.cpy))}   ratio ${(median(results.cpy) / median(results.baseline)).toFixed(2)} (goal <= 1.0)`);
 console.log(`  installPython (validated)     ${s(median(results.validated))}`);
 console.log(`  second run (already installed) ${(median(results.second)).toFixed(1)} ms (goal < 100 ms)`);
+await reportRows([
+  { bench: 'install a local artifact', baseline: 'sha256sum && tar xzf', unit: 's', baselineValue: median(results.baseline) / 1000, value: median(results.cpy) / 1000, goal: 'ratio <= 1.0' },
+  { bench: 'second install (idempotent)', baseline: 'the first install', unit: 's', baselineValue: median(results.cpy) / 1000, value: median(results.second) / 1000, goal: 'value < 0.1 s' },
+]);

@@ -7,8 +7,8 @@
 # Steps: npm ci; podman and the minimal Debian base images (scripts/setup-containers.sh) and
 # this host's CPython build dependencies (libs/build/provision/provision-builder.sh);
 # nx sync:check; lint, typecheck, build, unit tests; integration suites (real
-# containers, npm pack, lint violations); a second run that must replay from the Nx
-# cache; and a closing line "tests: N passed, N failed".
+# containers, npm pack, lint violations); the end-to-end suite (tools/e2e); a second
+# run that must replay from the Nx cache; and a closing line "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +55,9 @@ nx run-many -t lint typecheck build test --output-style=static || status=1
 if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   step "integration tests (containers, packing, boundaries)"
   nx run-many -t integration --parallel=1 --output-style=static || status=1
+
+  step "end to end: build, validate, publish, install in a Dev Container and on the host"
+  nx run e2e:e2e --output-style=static || status=1
 fi
 
 step "Nx cache: a second run with no change must replay everything"

@@ -8,7 +8,7 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 const rows = [];
 for (const group of ['libs', 'apps', 'tools']) {
   for (const project of readdirSync(join(root, group))) {
-    for (const suite of ['unit', 'integration']) {
+    for (const suite of ['unit', 'integration', 'e2e']) {
       const file = join(root, group, project, 'test-output', suite, 'results.json');
       if (!existsSync(file)) continue;
       const t = JSON.parse(readFileSync(file, 'utf8'));

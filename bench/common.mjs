@@ -1,4 +1,4 @@
-// Shared by the benchmarks: which artifact to measure when none is named.
+// Shared by the benchmarks: which artifact to measure, and where results go (bench/run-all.mjs).
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
@@ -9,4 +9,15 @@ export async function newestArtifact() {
   if (!names.length) throw new Error('no artifact: pass one, or run `npx nx run cli:build-cpython` (or `bash scripts/run.sh build 3.13.5`) first');
   const dated = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
   return join(dir, dated.sort((a, b) => b.t - a.t)[0].n);
+}
+
+/**
+ * A benchmark's results, for bench/run-all.mjs: when CPY_BENCH_RESULTS names a file, each
+ * row is appended to it as a JSON line. `ratio` is always cpy / baseline (lower is better).
+ */
+export async function reportRows(rows) {
+  const file = process.env.CPY_BENCH_RESULTS;
+  if (!file) return;
+  const { appendFile } = await import('node:fs/promises');
+  await appendFile(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Every benchmark, one command, one table of ratios against baselines measured in the
+// same run (ratio = cpy / baseline: lower is better). Run after `npx nx run-many -t build`
+// and scripts/setup-containers.sh, with an artifact in dist/artifacts and a finished build
+// in the cpy cache (`npx nx run cli:build-cpython` makes both):
+//
+//   node bench/run-all.mjs                 install, second install, Dev Container (minimal image), artifact sizes  (~8 min)
+//   node bench/run-all.mjs --build         + cpy build vs raw configure+make, Nx cache replay          (+ ~15 min)
+//   node bench/run-all.mjs --release       + release profile (PGO+LTO) interpreter speed vs fast     (+ about an hour)
+//   node bench/run-all.mjs --feature-base both   the Dev Container bench on both base images
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { build: { type: 'boolean', default: false }, release: { type: 'boolean', default: false }, 'feature-base': { type: 'string', default: 'minimal' } },
+});
+const work = await mkdtemp(join(tmpdir(), 'cpy-bench-all-'));
+const results = join(work, 'results.jsonl');
+const env = { ...process.env, CPY_BENCH_RESULTS: results };
+
+const benches = [
+  ['install', ['bench/install.mjs', '--rounds', '3']],
+  ['feature', ['bench/feature.mjs', '--base', values['feature-base']]],
+  ['sizes', ['bench/sizes.mjs']],
+  ...(values.build ? [['build', ['bench/build-overhead.mjs', '--rounds', '1']], ['nx-replay', ['bench/nx-replay.mjs']]] : []),
+  ...(values.release ? [['speed', ['bench/speed.mjs', '--build-release']]] : []),
+];
+const failed = [];
+for (const [name, args] of benches) {
+  process.stderr.write(`\n=== ${name}: node ${args.join(' ')}\n`);
+  const t = performance.now();
+  const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  process.stderr.write(`=== ${name}: exit ${r.status} in ${((performance.now() - t) / 1000).toFixed(0)} s\n`);
+  if (r.status !== 0) failed.push(name);
+}
+
+const rows = (await readFile(results, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+await rm(work, { recursive: true, force: true });
+const fmt = (v, unit) => (v === null || v === undefined ? '—' : `${v < 10 ? v.toFixed(3) : v.toFixed(1)} ${unit}`);
+const table = [
+  ['benchmark', 'baseline', 'baseline', 'cpy', 'ratio', 'goal'],
+  ...rows.map((r) => [r.bench, r.baseline, fmt(r.baselineValue, r.unit), fmt(r.value, r.unit), r.baselineValue ? (r.value / r.baselineValue).toFixed(4) : '—', r.goal]),
+];
+const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
+console.log('\n' + table.map((row, i) => row.map((c, j) => String(c).padEnd(widths[j])).join('  ') + (i === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n'));
+if (!values.build) console.log('(not run: cpy build vs raw, Nx cache replay: --build; release-profile speed: --release)');
+if (failed.length) {
+  console.log(`failed: ${failed.join(', ')}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,55 @@
+// The GitHub Actions workflows cannot run here; they are kept correct by GitHub's own
+// workflow parser and schema (@actions/workflow-parser).
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { repoRoot } from '@cpy/harness';
+
+const run = promisify(execFile);
+const SCRIPT = join(repoRoot(), 'tools', 'checks', 'scripts', 'validate-workflows.mjs');
+const WORKFLOWS = join(repoRoot(), '.github', 'workflows');
+let work: string;
+
+const validate = (files: string[]) =>
+  run(process.execPath, [SCRIPT, ...files]).then(
+    (r) => ({ code: 0, report: JSON.parse(r.stdout) as Record<string, string[]> }),
+    (e: { code?: number; stdout?: string }) => ({ code: e.code ?? 1, report: JSON.parse(e.stdout || '{}') as Record<string, string[]> }),
+  );
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-workflows-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('.github/workflows', () => {
+  it('every workflow is valid for GitHub Actions: the affected CI and the release matrix', async () => {
+    const files = (await readdir(WORKFLOWS)).filter((f) => f.endsWith('.yml')).map((f) => join(WORKFLOWS, f));
+    expect(files.map((f) => f.split('/').pop()).sort()).toEqual(['ci.yml', 'release.yml']);
+    const r = await validate(files);
+    expect(r.report).toEqual(Object.fromEntries(files.map((f) => [f, []])));
+    expect(r.code).toBe(0);
+  });
+
+  it('the release workflow builds versions x images with nx, validates, publishes and prunes', async () => {
+    const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
+    for (const step of ['npx nx run cli:build-cpython', '--builder=container --image=${{ matrix.image }}', 'sha256sum -c', 'cpy.js artifact validate', 'cpy.js publish', 'cpy.js releases prune', 'NX_CLOUD_ACCESS_TOKEN']) {
+      expect(text).toContain(step);
+    }
+    expect((await readFile(join(WORKFLOWS, 'ci.yml'), 'utf8'))).toContain('npx nx affected -t lint typecheck test build');
+  });
+
+  it('the validator does refuse a broken workflow', async () => {
+    const broken = join(work, 'broken.yml');
+    const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
+    await writeFile(broken, text.replace('runs-on: ubuntu-24.04', 'runs-on: ubuntu-24.04\n    stepz: []').replace('${{ matrix.version }} on', '${{ matrix.version }} on ${{ nosuch.context }}'));
+    const r = await validate([broken]);
+    expect(r.code).toBe(1);
+    expect(r.report[broken]!.join('\n')).toMatch(/Unexpected value 'stepz'/);
+    expect(r.report[broken]!.join('\n')).toMatch(/Unrecognized named-value: 'nosuch'/);
+  });
+});
