@@ -73,7 +73,7 @@ export function artifactOutcome({ packed, validation }: PackedAndValidated, fail
     data: {
       artifact: { path: packed.path, fileName: packed.fileName, sha256: packed.sha256, bytes: packed.bytes, checksumPath: packed.checksumPath, metadataPath: packed.metadataPath, debugSymbols: packed.debugSymbols },
       validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
-      ...(ok ? {} : { error: { code: 'CPY_ARTIFACT_INVALID', message: validation!.summary.split('\n').slice(1).join('; '), hint: failureHint } }),
+      ...(validation && !validation.ok ? { error: { code: 'CPY_ARTIFACT_INVALID', message: validation.summary.split('\n').slice(1).join('; '), hint: failureHint } } : {}),
     },
   };
 }
@@ -112,7 +112,7 @@ export const artifactPack = defineCommand({
 export function reportLines(summary: string, checks: readonly { id: string; ok: boolean; detail: string }[], style: Style): string[] {
   return [
     ...checks.map((c) => `  ${c.ok ? style.ok('ok  ') : style.bad('FAIL')} ${c.id.padEnd(16)} ${c.detail}`),
-    summary.startsWith('[SUCCESS]') ? style.ok(summary) : style.bad(summary.split('\n')[0]!),
+    summary.startsWith('[SUCCESS]') ? style.ok(summary) : style.bad(summary.split('\n')[0] ?? summary),
   ];
 }
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   artifactMetadataSchema,
   CpyError,
@@ -133,6 +133,7 @@ export const publish = defineCommand({
     const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));
     const conn = await connect(ctx as CommandContext<unknown>, input);
     try {
+      const artifactName = basename(artifact);
       const paths = [artifact, `${artifact}.sha256`, `${artifact}.json`];
       const debug = artifact.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
       if (existsSync(debug)) paths.push(debug, `${debug}.sha256`);
@@ -155,7 +156,7 @@ export const publish = defineCommand({
           renderNotes(template, {
             metadata,
             tag,
-            artifactUrl: assets.find((a) => a.name === paths[0]!.split('/').pop())?.url ?? '',
+            artifactUrl: assets.find((a) => a.name === artifactName)?.url ?? '',
             assets,
             ...(input.changelog ? { changelog: input.changelog } : {}),
             ...(input['feature-ref'] ? { featureRef: input['feature-ref'] } : {}),
@@ -167,7 +168,8 @@ export const publish = defineCommand({
       });
       if (input.register) {
         // The register (BR-005): this build current, older builds beyond the last 3 of its line deprecated.
-        const main = result.assets.find((a) => a.name === paths[0]!.split('/').pop())!;
+        const main = result.assets.find((a) => a.name === artifactName);
+        if (!main) throw new CpyError('CPY_PUBLISH_NO_ASSET', `the release has no asset named ${artifactName}`, { hint: 'run cpy publish again; it completes the release' });
         await updateRegister(resolve(io.cwd, input.register), (register) =>
           planRetention(
             upsertRow(register, {
