@@ -22,7 +22,7 @@ const results = join(work, 'results.jsonl');
 const env = { ...process.env, CPY_BENCH_RESULTS: results };
 
 const benches = [
-  ['install', ['bench/install.mjs', '--rounds', '3']],
+  ['install', ['bench/install.mjs', '--rounds', '7']],
   ['feature', ['bench/feature.mjs', '--base', values['feature-base']]],
   ['sizes', ['bench/sizes.mjs']],
   ...(values.build ? [['build', ['bench/build-overhead.mjs', '--rounds', '1']], ['nx-replay', ['bench/nx-replay.mjs']]] : []),
