@@ -1,5 +1,7 @@
 // Shared by the benchmarks: which artifact to measure, and where results go (bench/run-all.mjs).
-import { readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** The newest dist/artifacts/cpython-*.tgz (`npx nx run cli:build-cpython` or `bash scripts/run.sh build` makes one). */
@@ -20,4 +22,21 @@ export async function reportRows(rows) {
   if (!file) return;
   const { appendFile } = await import('node:fs/promises');
   await appendFile(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+}
+
+/**
+ * The newest finished build of a profile in the cpy cache (CPY_CACHE_DIR, or
+ * $XDG_CACHE_HOME/cpy): its build directory and its build-result.json.
+ */
+export async function newestFinishedBuild(profile) {
+  const root = join(process.env.CPY_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cpy'), 'builds');
+  const found = [];
+  for (const dir of (await readdir(root).catch(() => [])).map((name) => join(root, name))) {
+    const file = join(dir, 'build-result.json');
+    if (!existsSync(file)) continue;
+    const result = JSON.parse(await readFile(file, 'utf8'));
+    if (result.profile === profile) found.push({ dir, result, t: (await stat(file)).mtimeMs });
+  }
+  if (!found.length) throw new Error(`no finished ${profile} build in ${root}: run \`npx nx run cli:build-cpython${profile === 'fast' ? '' : ` --profile=${profile}`}\` first`);
+  return found.sort((a, b) => b.t - a.t)[0];
 }

@@ -5,29 +5,16 @@
 //
 //   node bench/sizes.mjs [build-dir]
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { reportRows } from './common.mjs';
+import { newestFinishedBuild, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const cli = resolve('apps/cli/bin/cpy.js');
 
-async function newestBuild() {
-  const root = join(process.env.CPY_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cpy'), 'builds');
-  const dirs = [];
-  for (const d of (await readdir(root).catch(() => [])).map((name) => join(root, name))) {
-    const file = join(d, 'build-result.json');
-    if (existsSync(file) && JSON.parse(await readFile(file, 'utf8')).profile === 'fast') dirs.push(d);
-  }
-  if (!dirs.length) throw new Error(`no finished fast-profile build in ${root}: run \`npx nx run cli:build-cpython\` first, or pass a build directory`);
-  const dated = await Promise.all(dirs.map(async (d) => ({ d, t: (await stat(join(d, 'build-result.json'))).mtimeMs })));
-  return dated.sort((a, b) => b.t - a.t)[0].d;
-}
-
-const buildDir = resolve(process.argv[2] ?? (await newestBuild()));
+const buildDir = resolve(process.argv[2] ?? (await newestFinishedBuild('fast')).dir);
 const staging = join(buildDir, 'staging');
 console.log(`build: ${buildDir}`);
 const tree = Number((await run('du', ['-sb', staging])).stdout.split('\t')[0]);

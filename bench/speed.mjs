@@ -12,32 +12,18 @@
 //
 // Default --fast: python3 of the newest finished fast build in the cpy cache.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, stat } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { reportRows } from './common.mjs';
+import { newestFinishedBuild, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const { values, positionals } = parseArgs({
   options: { fast: { type: 'string' }, release: { type: 'string' }, 'build-release': { type: 'boolean' }, rounds: { type: 'string', default: '10' } },
   allowPositionals: true,
 });
-const cacheRoot = process.env.CPY_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cpy');
-
-async function newestBuildPython(profile) {
-  const root = join(cacheRoot, 'builds');
-  const found = [];
-  for (const d of await readdir(root).catch(() => [])) {
-    const file = join(root, d, 'build-result.json');
-    if (!existsSync(file)) continue;
-    const r = JSON.parse(await readFile(file, 'utf8'));
-    if (r.profile === profile) found.push({ python: join(r.installDir, 'bin', 'python3'), t: (await stat(file)).mtimeMs });
-  }
-  if (!found.length) throw new Error(`no finished ${profile} build in ${root}: run \`npx nx run cli:build-cpython\`${profile === 'release' ? ' --profile=release' : ''} first, or pass --${profile}`);
-  return found.sort((a, b) => b.t - a.t)[0].python;
-}
+const newestPython = async (profile) => join((await newestFinishedBuild(profile)).result.installDir, 'bin', 'python3');
 
 if (values['build-release']) {
   const version = positionals[0] ?? '3.13.5';
@@ -45,8 +31,8 @@ if (values['build-release']) {
   console.error(`building CPython ${version} with the release profile (PGO + LTO); this takes a while`);
   await run(process.execPath, [resolve('apps/cli/bin/cpy.js'), 'build', version, '--profile', 'release', '--build', '99', '--out', out, '--no-validate'], { maxBuffer: 256 * 1024 * 1024 });
 }
-const fast = values.fast ?? (await newestBuildPython('fast'));
-const release = values.release ?? (await newestBuildPython('release'));
+const fast = values.fast ?? (await newestPython('fast'));
+const release = values.release ?? (await newestPython('release'));
 
 async function workload(python) {
   // best of 2 inside the process (the first call warms up), fastest over the rounds outside it
