@@ -26,9 +26,10 @@ export async function reportRows(rows) {
 
 /**
  * The newest finished build of a profile in the cpy cache (CPY_CACHE_DIR, or
- * $XDG_CACHE_HOME/cpy): its build directory and its build-result.json.
+ * $XDG_CACHE_HOME/cpy): its build directory and its build-result.json. `otherwise` is the
+ * caller's own way round a missing build, for the error (e.g. "pass a build directory").
  */
-export async function newestFinishedBuild(profile) {
+export async function newestFinishedBuild(profile, otherwise) {
   const root = join(process.env.CPY_CACHE_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cpy'), 'builds');
   const found = [];
   for (const dir of (await readdir(root).catch(() => [])).map((name) => join(root, name))) {
@@ -37,6 +38,6 @@ export async function newestFinishedBuild(profile) {
     const result = JSON.parse(await readFile(file, 'utf8'));
     if (result.profile === profile) found.push({ dir, result, t: (await stat(file)).mtimeMs });
   }
-  if (!found.length) throw new Error(`no finished ${profile} build in ${root}: run \`npx nx run cli:build-cpython${profile === 'fast' ? '' : ` --profile=${profile}`}\` first`);
+  if (!found.length) throw new Error(`no finished ${profile} build in ${root}: run \`npx nx run cli:build-cpython${profile === 'fast' ? '' : ` --profile=${profile}`}\` first, or ${otherwise}`);
   return found.sort((a, b) => b.t - a.t)[0];
 }

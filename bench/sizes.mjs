@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // How big is an artifact against the tree it packs? The newest finished fast-profile build
-// in the cpy cache (the default profile; or the build directory given) packed as gzip and as zstd (stripped,
-// without the test suite: the defaults), against the unstripped installed tree.
+// in the cpy cache (the default profile; or the build directory given) packed as gzip and
+// as zstd (stripped, without the test suite: the defaults), against the unstripped tree.
 //
 //   node bench/sizes.mjs [build-dir]
 import { execFile } from 'node:child_process';
@@ -14,7 +14,7 @@ import { newestFinishedBuild, reportRows } from './common.mjs';
 const run = promisify(execFile);
 const cli = resolve('apps/cli/bin/cpy.js');
 
-const buildDir = resolve(process.argv[2] ?? (await newestFinishedBuild('fast')).dir);
+const buildDir = resolve(process.argv[2] ?? (await newestFinishedBuild('fast', 'pass a build directory')).dir);
 const staging = join(buildDir, 'staging');
 console.log(`build: ${buildDir}`);
 const tree = Number((await run('du', ['-sb', staging])).stdout.split('\t')[0]);

@@ -23,7 +23,9 @@ const { values, positionals } = parseArgs({
   options: { fast: { type: 'string' }, release: { type: 'string' }, 'build-release': { type: 'boolean' }, rounds: { type: 'string', default: '10' } },
   allowPositionals: true,
 });
-const newestPython = async (profile) => join((await newestFinishedBuild(profile)).result.installDir, 'bin', 'python3');
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, not ${values.rounds}`);
+const newestPython = async (profile) => join((await newestFinishedBuild(profile, `pass --${profile} <python3>`)).result.installDir, 'bin', 'python3');
 
 if (values['build-release']) {
   const version = positionals[0] ?? '3.13.5';
@@ -39,8 +41,6 @@ async function workload(python) {
   const { stdout } = await run(python, [resolve('bench/workload.py'), '2'], { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout);
 }
-const rounds = Number(values.rounds);
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, not ${values.rounds}`);
 const runs = { fast: [], release: [] };
 for (let i = 0; i < rounds; i++) {
   const order = i % 2 ? ['release', 'fast'] : ['fast', 'release'];
