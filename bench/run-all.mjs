@@ -4,7 +4,7 @@
 // and scripts/setup-containers.sh, with an artifact in dist/artifacts and a finished build
 // in the cpy cache (`npx nx run cli:build-cpython` makes both):
 //
-//   node bench/run-all.mjs                 install, second install, Dev Container (minimal image), artifact sizes  (~8 min)
+//   node bench/run-all.mjs                 install, second install, python3 start-up through the link, Dev Container (minimal image), artifact sizes  (~9 min)
 //   node bench/run-all.mjs --build         + cpy build vs raw configure+make, Nx cache replay          (+ ~15 min)
 //   node bench/run-all.mjs --release       + release profile (PGO+LTO) interpreter speed vs fast     (+ about an hour)
 //   node bench/run-all.mjs --feature-base both   the Dev Container bench on both base images
@@ -23,6 +23,7 @@ const env = { ...process.env, CPY_BENCH_RESULTS: results };
 
 const benches = [
   ['install', ['bench/install.mjs', '--rounds', '7']],
+  ['startup', ['bench/startup.mjs']],
   ['feature', ['bench/feature.mjs', '--base', values['feature-base']]],
   ['sizes', ['bench/sizes.mjs']],
   ...(values.build ? [['build', ['bench/build-overhead.mjs', '--rounds', '1']], ['nx-replay', ['bench/nx-replay.mjs']]] : []),

@@ -16,6 +16,7 @@ const { values } = parseArgs({
     image: { type: 'string' },
     jobs: { type: 'string' },
     out: { type: 'string' },
+    runTests: { type: 'string' },
     json: { type: 'boolean' },
   },
   strict: true,
@@ -27,6 +28,7 @@ if (!values.version) {
 const args = [values.version, '--build', values.build ?? '1', '--profile', values.profile ?? 'fast', '--builder', values.builder ?? 'host'];
 if (values.image) args.push('--image', values.image);
 if (values.jobs) args.push('--jobs', values.jobs);
+if (values.runTests) args.push('--run-tests', values.runTests);
 args.push('--out', values.out ?? 'dist/artifacts');
 if (values.json) args.push('--json');
 const bin = fileURLToPath(new URL('../bin/cpy.js', import.meta.url));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
-import { artifactPack, artifactValidate } from './commands/artifact.js';
+import { artifactPack, artifactTest, artifactValidate } from './commands/artifact.js';
 import { build } from './commands/build.js';
 import { doctor } from './commands/doctor.js';
 import { install, list, rollbackCommand, uninstallCommand, use } from './commands/install.js';
@@ -19,6 +19,7 @@ export const COMMANDS: readonly CommandSpec<unknown>[] = [
   sourceVerify as CommandSpec<unknown>,
   artifactPack as CommandSpec<unknown>,
   artifactValidate as CommandSpec<unknown>,
+  artifactTest as CommandSpec<unknown>,
   install as CommandSpec<unknown>,
   list as CommandSpec<unknown>,
   use as CommandSpec<unknown>,

@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { isCpyError, POSTINSTALL_ENTRY } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   repackArtifact,
@@ -47,6 +47,8 @@ interface Installer {
   read(path: string): Promise<string | null>;
   list(dir: string): Promise<string[]>;
   write(path: string, text: string): Promise<void>;
+  /** Runs a shell script where the installer installed, with $ROOT its root; its stdout, or null when it fails. */
+  sh(script: string): Promise<string | null>;
 }
 
 let work: string;
@@ -104,6 +106,10 @@ function libraryInstaller(): Installer {
       await mkdir(dirname(join(root, path)), { recursive: true });
       await writeFile(join(root, path), text);
     },
+    sh: async (script) => {
+      const { execFile } = await import('node:child_process');
+      return new Promise((resolve) => execFile('sh', ['-c', script], { env: { PATH: '/usr/bin:/bin', ROOT: root } }, (e, out) => resolve(e ? null : out.trim())));
+    },
   };
 }
 
@@ -148,6 +154,10 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     },
     write: async (path, text) => {
       await box().exec(['sh', '-c', 'mkdir -p "$(dirname "/$1")" && cat > "/$1"', 'sh', path], { input: text });
+    },
+    sh: async (script) => {
+      const r = await box().exec(['env', 'ROOT=', 'sh', '-c', script]);
+      return r.exitCode === 0 ? r.stdout.trim() : null;
     },
   };
 }
@@ -200,6 +210,26 @@ const CASES: Case[] = [
       expect(pydoc.split('\n')[0]).toBe(`#!${i.root}/custom/py/bin/python${version.split('.').slice(0, 2).join('.')}`);
       expect(await i.python('custom/py', 'import ssl; print("ok")')).toBe('ok');
     },
+  },
+  {
+    name: 'installPrefix opt/python: venvs through the python3 link (and --copies) work, sysconfig names the prefix',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'opt/python' }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      const base = 'import sys; print(sys.base_prefix)';
+      expect(await i.sh(`rm -rf /tmp/cpy-v && "$ROOT/usr/local/bin/python3" -m venv --without-pip /tmp/cpy-v && /tmp/cpy-v/bin/python -c '${base}'`)).toBe(`${i.root}/opt/python`);
+      expect(await i.sh(`rm -rf /tmp/cpy-c && "$ROOT/usr/local/bin/python3" -m venv --copies --without-pip /tmp/cpy-c && /tmp/cpy-c/bin/python -c '${base}'`)).toBe(`${i.root}/opt/python`);
+      expect(await i.sh(`"$ROOT/var/lib/cpy/current/bin/python3" -c 'import sys; print(sys.executable)'`)).toBe(`${i.root}/opt/python/bin/python${version.split('.').slice(0, 2).join('.')}`);
+      const include = await i.python('opt/python', "import sysconfig; print(sysconfig.get_config_var('INCLUDEPY'))");
+      expect(include).toBe(`${i.root}/opt/python/include/python${version.split('.').slice(0, 2).join('.')}`);
+      expect(await i.read(`opt/python/include/python${version.split('.').slice(0, 2).join('.')}/Python.h`)).toContain('Python.h');
+    },
+  },
+  {
+    name: 'an artifact without the post-install script cannot be relocated: refused, nothing installed',
+    options: () => ({ artifactUrl: U['noscript']!, installPrefix: 'opt/python' }),
+    expected: { code: 'CPY_INSTALL_RELOCATION_FAILED' },
+    after: nothingInstalled,
   },
   {
     name: 'another build replaces the installed one',
@@ -310,6 +340,8 @@ beforeAll(async () => {
   U['glibc'] = served(glibc, 'glibc');
   const arch = await repackArtifact(good, join(work, 'arch'), { metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'riscv64' } }) });
   U['arch'] = served(arch, 'arch');
+  const noscript = await repackArtifact(good, join(work, 'noscript'), { drop: (name) => name.endsWith(`/${POSTINSTALL_ENTRY}`) });
+  U['noscript'] = served(noscript, 'noscript');
   const liar = await repackArtifact(good, join(work, 'liar'), { version: '3.99.1' });
   U['liar'] = served(liar, 'liar');
   const root = good.metadata.prefix.slice(1);

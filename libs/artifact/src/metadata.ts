@@ -74,6 +74,20 @@ export const artifactMetadataSchema = z.object({
   }),
   /** From SOURCE_DATE_EPOCH (or the build's end): packing is deterministic. */
   createdAt: iso,
+  /**
+   * CPython's own test suite, run on this artifact in a relocated prefix (`cpy build --run-tests`,
+   * `cpy artifact test`): the level, the test files' counts, the pass rate and which failed or were skipped.
+   */
+  tests: z
+    .object({
+      level: z.enum(['critical', 'full']),
+      files: z.object({ run: z.number().int(), passed: z.number().int(), failed: z.number().int(), skipped: z.number().int() }),
+      passRate: z.number().min(0).max(100),
+      failed: z.array(z.string()),
+      skipped: z.array(z.string()),
+      durationMs: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 
 export type ArtifactMetadata = z.infer<typeof artifactMetadataSchema>;

@@ -12,6 +12,7 @@ import { glibcFloor } from './elf.js';
 import { CpyError } from './errors.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { artifactFileName, checksumFileName, formatChecksumLine, type Compression } from './naming.js';
+import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH } from './postinstall.js';
 import { externalNeeds, isExcludedAlways, isTestPath, scanTree, type TreeEntry } from './tree.js';
 
 const run = promisify(execFile);
@@ -40,6 +41,11 @@ export interface PackOptions {
    * which gdb finds through the `.gnu_debuglink` added to the stripped file.
    */
   readonly debugSymbols?: boolean;
+  /**
+   * Write CPython's test suite (lib/pythonX.Y/test and the other test packages the artifact
+   * leaves out) as a separate asset, `<name>.tests.tgz`, for `cpy artifact test` (default false).
+   */
+  readonly testsAsset?: boolean;
   /** Packages that provide each shared library on the builder (soname -> packages). */
   readonly packagesFor?: (sonames: readonly string[]) => Promise<Record<string, readonly string[]>>;
 }
@@ -53,7 +59,17 @@ export interface PackedArtifact {
   readonly metadataPath: string;
   readonly metadata: ArtifactMetadata;
   /** The separate debug-symbols asset, when asked for. */
-  readonly debugSymbols: { readonly path: string; readonly fileName: string; readonly sha256: string; readonly bytes: number } | null;
+  readonly debugSymbols: SideAsset | null;
+  /** The separate test-suite asset, when asked for. */
+  readonly tests: SideAsset | null;
+}
+
+/** An asset packed beside the artifact (`.debug.tgz`, `.tests.tgz`), with its own `.sha256`. */
+export interface SideAsset {
+  readonly path: string;
+  readonly fileName: string;
+  readonly sha256: string;
+  readonly bytes: number;
 }
 
 async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<void> {
@@ -102,6 +118,11 @@ async function linkDebugSymbols(root: string, entries: readonly TreeEntry[], deb
 /** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.debug.tgz`. */
 export function debugSymbolsFileName(artifactName: string): string {
   return artifactName.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
+}
+
+/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.tests.tgz`. */
+export function testsFileName(artifactName: string): string {
+  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.tests.$1');
 }
 
 /**
@@ -225,6 +246,29 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
 }
 
 /**
+ * What cpy adds to every tree: its post-install script (relocation and checks, run by both
+ * installers) and the .pth that resolves a linked python3 (see RESOLVE_EXECUTABLE_PTH), with
+ * the directories they need that the tree lacks.
+ */
+async function cpyItems(entries: readonly TreeEntry[], version: string): Promise<TarItem[]> {
+  const [major, minor] = version.split('.');
+  const files: TarItem[] = [
+    { name: POSTINSTALL_ENTRY, type: 'file', mode: 0o644, body: await postinstallSource() },
+    { name: `lib/python${major}.${minor}/site-packages/${RESOLVE_EXECUTABLE_PTH.name}`, type: 'file', mode: 0o644, body: Buffer.from(RESOLVE_EXECUTABLE_PTH.text) },
+  ];
+  const have = new Set(entries.map((e) => e.path));
+  const dirs = new Set<string>();
+  for (const f of files) {
+    const parts = f.name.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (!have.has(dir)) dirs.add(dir);
+    }
+  }
+  return [...[...dirs].map((name): TarItem => ({ name, type: 'directory', mode: 0o755 })), ...files];
+}
+
+/**
  * Packs an installed CPython tree into `cpython-<version>-<os><osversion>-build<N>.tgz`:
  * the metadata first (`cpy-artifact.json`), then the tree under its prefix
  * (`opt/python-<version>/...`) with the PSF LICENSE at its top. Deterministic:
@@ -266,6 +310,10 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     (process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) : Math.floor(Date.parse(options.metadata.builtWith.finishedAt) / 1000));
   const mtime = new Date(epoch * 1000);
 
+  const extra = await cpyItems(entries, options.metadata.version);
+  // A tree that already holds them (an installed one, packed again) gets this cpy's copies.
+  entries = entries.filter((e) => !extra.some((item) => item.name === e.path));
+  const extraBytes = extra.reduce((n, item) => n + (item.body?.length ?? 0), 0);
   const needs = externalNeeds(entries);
   const packages = options.packagesFor ? await options.packagesFor([...needs.keys()]) : {};
   const root = options.metadata.prefix.replace(/^\//, '');
@@ -276,8 +324,8 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     platform: { ...options.metadata.platform, glibcFloor: glibcFloor(entries.flatMap((e) => (e.elf ? [e.elf] : []))) },
     runtime: { needs: [...needs.entries()].map(([soname, usedBy]) => ({ soname, packages: [...(packages[soname] ?? [])], usedBy })) },
     contents: {
-      files: entries.filter((e) => e.type !== 'directory').length + 1,
-      bytes: entries.reduce((n, e) => n + e.size, 0) + license.size,
+      files: entries.filter((e) => e.type !== 'directory').length + 1 + extra.filter((i) => i.type === 'file').length,
+      bytes: entries.reduce((n, e) => n + e.size, 0) + license.size + extraBytes,
       stripped: strip,
       tests: keepTests,
       license: `${root}/LICENSE.txt`,
@@ -297,6 +345,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     ...sortByName([
       ...entries.map((e) => treeItem(`${root}/${e.path}`, e, options.installDir)),
       { name: `${root}/LICENSE.txt`, type: 'file' as const, source: join(options.installDir, license.path), mode: 0o644 },
+      ...extra.map((item) => ({ ...item, name: `${root}/${item.name}` })),
     ]),
   ];
   const { sha256, bytes } = await writeTarball(path, items, epoch, compression);
@@ -304,19 +353,27 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
   const metadataPath = `${path}.json`;
   await writeFile(checksumPath, formatChecksumLine(sha256, fileName));
   await writeFile(metadataPath, JSON.stringify(metadata, null, 2) + '\n');
+  const sideAsset = async (name: string, dir: string, sideEntries: readonly TreeEntry[]): Promise<SideAsset> => {
+    const sidePath = join(options.outDir, name);
+    const sideItems = [...parents.map((d): TarItem => ({ name: d, type: 'directory', mode: 0o755 })), ...sortByName(sideEntries.map((e) => treeItem(`${root}/${e.path}`, e, dir)))];
+    const written = await writeTarball(sidePath, sideItems, epoch, compression);
+    await writeFile(join(options.outDir, checksumFileName(name)), formatChecksumLine(written.sha256, name));
+    return { path: sidePath, fileName: name, sha256: written.sha256, bytes: written.bytes };
+  };
+  let tests: SideAsset | null = null;
+  if (options.testsAsset && !keepTests) {
+    // The test packages, and the directories above them, as the artifact leaves them out.
+    const dirs = new Set(entries.filter((e) => e.type === 'directory').map((e) => e.path));
+    const testEntries = await scanTree(options.installDir, (p) => !isExcludedAlways(p) && (isTestPath(p) || dirs.has(p)));
+    tests = await sideAsset(testsFileName(fileName), options.installDir, testEntries.filter((e) => isTestPath(e.path)));
+  }
   let debugSymbols: PackedArtifact['debugSymbols'] = null;
   if (debugDir) {
     try {
-      const debugEntries = await scanTree(debugDir);
-      const debugName = debugSymbolsFileName(fileName);
-      const debugPath = join(options.outDir, debugName);
-      const debugItems = [...parents.map((dir): TarItem => ({ name: dir, type: 'directory', mode: 0o755 })), ...sortByName(debugEntries.map((e) => treeItem(`${root}/${e.path}`, e, debugDir)))];
-      const written = await writeTarball(debugPath, debugItems, epoch, compression);
-      await writeFile(join(options.outDir, checksumFileName(debugName)), formatChecksumLine(written.sha256, debugName));
-      debugSymbols = { path: debugPath, fileName: debugName, sha256: written.sha256, bytes: written.bytes };
+      debugSymbols = await sideAsset(debugSymbolsFileName(fileName), debugDir, await scanTree(debugDir));
     } finally {
       await rm(debugDir, { recursive: true, force: true });
     }
   }
-  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols };
+  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests };
 }

@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import { extract as tarExtract } from 'tar-stream';
 import { openTar } from './archive.js';
 import { sha256File } from './hash.js';
@@ -10,15 +8,9 @@ import { compareDotted, glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { checksumFileName, parseArtifactFileName, parseChecksumLine } from './naming.js';
+import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
 
-const run = promisify(execFile);
-
-export interface ValidationCheck {
-  readonly id: string;
-  readonly ok: boolean;
-  readonly detail: string;
-}
 
 export interface ValidationReport {
   readonly ok: boolean;
@@ -35,10 +27,13 @@ export interface ValidateOptions {
   readonly checksumFile?: string;
   /** Where to extract for the runtime checks; default a temporary directory, removed afterwards. */
   readonly workDir?: string;
+  /**
+   * Runs the tree's python3 somewhere else: where the artifact is meant to run (the builder's
+   * container for a container build). workDir must then be visible there at the same path.
+   */
+  readonly runner?: PythonRunner;
 }
 
-/** The modules an artifact must import: the critical ones. */
-export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;
 
 const SECRET_PATTERNS: readonly [string, RegExp][] = [
   ['private key', /-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----/],
@@ -168,7 +163,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       } catch (error) {
         check('structure', false, (error as Error).message);
       }
-      if (extracted) await runtimeChecks(join(tree, root), metadata, work, check);
+      if (extracted) await runtimeChecks(join(tree, root), metadata, work, options, check);
     } finally {
       if (!options.workDir) await rm(work, { recursive: true, force: true });
     }
@@ -178,52 +173,6 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   const ok = failed.length === 0 && checks.length > 0;
   const summary = ok ? '[SUCCESS]' : ['[FAILED]', ...failed.map((c) => `- ${c.id}: ${c.detail}`)].join('\n');
   return { ok, artifact, sha256: digest, metadata, checks, summary };
-}
-
-const PYTHON_ENV = { PATH: '/usr/bin:/bin', LC_ALL: 'C.UTF-8' };
-
-function failureText(error: unknown): string {
-  const e = error as { stderr?: string; message: string };
-  return (e.stderr || e.message).trim().split('\n').slice(-2).join(' ');
-}
-
-/**
- * What checkPythonTree runs with the new python3 (the module names as arguments): its version
- * and the imports that fail, as one JSON line. The Feature's install.sh runs the same script.
- */
-export const PYTHON_CHECK_SCRIPT = `
-import importlib, json, platform, sys
-failed = {}
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except BaseException as e:
-        failed[name] = f"{type(e).__name__}: {e}"
-print(json.dumps({"version": platform.python_version(), "failed": failed}))
-`;
-
-/**
- * Runs `<prefix>/bin/python3` once: its version must be `version` and every
- * critical module must import. Returns the checks `python3` and
- * `critical-modules` (validation and the installer both use this).
- */
-export async function checkPythonTree(prefix: string, version: string): Promise<ValidationCheck[]> {
-  let report: { version: string; failed: Record<string, string> };
-  try {
-    const r = await run(join(prefix, 'bin', 'python3'), ['-c', PYTHON_CHECK_SCRIPT, ...CRITICAL_IMPORTS], { env: PYTHON_ENV, timeout: 120_000 });
-    report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as typeof report;
-  } catch (error) {
-    const detail = `${join(prefix, 'bin', 'python3')} does not run: ${failureText(error)}`;
-    return [
-      { id: 'python3', ok: false, detail },
-      { id: 'critical-modules', ok: false, detail: 'not checked: python3 does not run' },
-    ];
-  }
-  const missing = Object.entries(report.failed).map(([m, why]) => `${m} (${why})`);
-  return [
-    { id: 'python3', ok: report.version === version, detail: report.version === version ? `Python ${version}` : `Python ${report.version}, expected ${version}` },
-    { id: 'critical-modules', ok: missing.length === 0, detail: missing.length ? `cannot import ${missing.join('; ')}` : CRITICAL_IMPORTS.join(' ') },
-  ];
 }
 
 /** Timestamp-based .pyc files whose recorded source mtime or size does not match the source beside them. */
@@ -248,7 +197,13 @@ async function staleBytecode(prefix: string, entries: readonly TreeEntry[]): Pro
   return stale;
 }
 
-async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: string, check: (id: string, ok: boolean, detail: string) => void): Promise<void> {
+async function runtimeChecks(
+  prefix: string,
+  metadata: ArtifactMetadata,
+  work: string,
+  options: ValidateOptions,
+  check: (id: string, ok: boolean, detail: string) => void,
+): Promise<void> {
   const license = await readFile(join(prefix, 'LICENSE.txt'), 'utf8').catch(() => null);
   check('license', Boolean(license?.includes('PYTHON SOFTWARE FOUNDATION LICENSE')), license ? 'LICENSE.txt (PSF)' : 'no LICENSE.txt at the top of the tree');
 
@@ -265,7 +220,7 @@ async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: s
   }
   check('secrets', found.length === 0, found.length ? `must never ship: ${found.join(', ')}` : 'no private keys or tokens');
 
-  const host = hostGlibc();
+  const host = options.runner ? null : hostGlibc();
   if (metadata.platform.glibcFloor && host && compareDotted(host, metadata.platform.glibcFloor) < 0) {
     check('runs', false, `this host has glibc ${host}, the artifact needs ${metadata.platform.glibcFloor}: validate it on a system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
     return;
@@ -273,27 +228,22 @@ async function runtimeChecks(prefix: string, metadata: ArtifactMetadata, work: s
   // Before python3 runs: importing rewrites the stale .pyc files it touches.
   const stale = await staleBytecode(prefix, entries);
   check('bytecode', stale.length === 0, stale.length ? `${stale.length} .pyc files do not match their sources' mtimes and would be recompiled on every start, e.g. ${stale.slice(0, 3).join(', ')}` : 'every .pyc matches its source');
-  for (const c of await checkPythonTree(prefix, metadata.version)) check(c.id, c.ok, c.detail);
-  const python = join(prefix, 'bin', 'python3');
-  const py = async (args: string[]) => {
-    try {
-      const r = await run(python, args, { env: PYTHON_ENV, timeout: 120_000 });
-      return { ok: true, out: (r.stdout + r.stderr).trim() };
-    } catch (error) {
-      return { ok: false, out: failureText(error) };
-    }
-  };
-  const pip = await py(['-m', 'pip', '--version']);
-  check('pip', pip.ok, pip.out);
-  const venvDir = join(work, 'venv');
-  const venv = await py(['-m', 'venv', venvDir]);
-  let venvOk = venv.ok;
-  if (venvOk) {
-    try {
-      await run(join(venvDir, 'bin', 'python'), ['-c', 'import sys; assert sys.prefix != sys.base_prefix'], { env: PYTHON_ENV });
-    } catch {
-      venvOk = false;
-    }
+  const runner = options.runner ?? runOnHost;
+  // Unpacked away from its build prefix, as a user installs it: relocated first, then checked.
+  try {
+    const moved = await relocateTree(prefix, metadata.prefix, prefix, runner);
+    check('relocation', moved.tooLong.length === 0, moved.tooLong.length ? `#! lines too long: ${moved.tooLong.join(', ')}` : `relocated to ${prefix} (${moved.rewritten.length} files rewritten)`);
+  } catch (error) {
+    check('relocation', false, (error as Error).message);
+    return;
   }
-  check('venv', venvOk, venvOk ? 'python3 -m venv works' : `python3 -m venv failed: ${venv.out}`);
+  for (const c of await checkPythonTree(prefix, metadata.version, { workDir: join(work, 'checks'), runner })) check(c.id, c.ok, c.detail);
+  const pip = await runner(join(prefix, 'bin', 'python3'), ['-m', 'pip', '--version']);
+  check('pip', pip.exitCode === 0, (pip.stdout + pip.stderr).trim().split('\n').slice(-2).join(' '));
+  // pip in a venv made through a link outside the prefix (ensurepip runs in the venv).
+  const venvDir = join(work, 'venv-pip');
+  const made = await runner(join(work, 'checks', 'link-bin', 'python3'), ['-m', 'venv', venvDir]);
+  const inVenv = made.exitCode === 0 ? await runner(join(venvDir, 'bin', 'python'), ['-m', 'pip', '--version']) : made;
+  const venvOk = inVenv.exitCode === 0 && inVenv.stdout.includes(venvDir);
+  check('venv-pip', venvOk, venvOk ? 'pip works in a venv made through a link outside the prefix' : `python3 -m venv with pip failed: ${(inVenv.stderr || inVenv.stdout).trim().split('\n').slice(-2).join(' ')}`);
 }

@@ -32,6 +32,6 @@ export { MODULE_CHECKS, parseMakeModuleReport } from './compile/modules.js';
 export type { CPythonModuleSummary, ModuleReport } from './compile/modules.js';
 export { hostRunner } from './compile/runner.js';
 export type { Runner, RunOptions } from './compile/runner.js';
-export { buildSpecSchema, configureArguments, ORIGIN_RPATH, parseBuildSpec } from './compile/spec.js';
+export { buildSpecSchema, configureArguments, parseBuildSpec, STATIC_INTERPRETER } from './compile/spec.js';
 export type { BuildSpec, BuildSpecInput, BuilderSpec } from './compile/spec.js';
 export { artifactMetadataFor } from './artifact/metadata.js';

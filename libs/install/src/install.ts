@@ -8,6 +8,7 @@ import {
   extractArtifact,
   parseArtifactFileName,
   readArtifactMetadata,
+  relocateTree,
   type ArtifactMetadata,
 } from '@cpy/artifact';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
@@ -27,11 +28,10 @@ import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
-import { relocateScripts } from './relocate.js';
 import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
 import { checkLinks, recordInstall } from './versions.js';
 
-export type InstallPhase = 'download' | 'verify' | 'system-packages' | 'extract' | 'validate' | 'activate';
+export type InstallPhase = 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
 export type InstallEvent =
   | { readonly type: 'phase'; readonly phase: InstallPhase; readonly detail: string }
@@ -359,14 +359,20 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         onProgress: (p) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes }),
       });
       if (prefix !== metadata.prefix) {
-        const moved = await relocateScripts(tree, metadata.prefix, prefix);
+        hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
+        const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {
+          throw new CpyError('CPY_INSTALL_RELOCATION_FAILED', `cannot relocate ${artifact.fileName} from ${metadata.prefix} to ${prefix}: ${(cause as Error).message}`, {
+            hint: `nothing was changed; install it at ${metadata.prefix} (the prefix it was built for), or use an artifact packed by this version of cpy`,
+            cause,
+          });
+        });
         for (const name of moved.tooLong) warnings.push(`bin/${name}: its #! line is longer than Linux allows; run it as python3 -m instead`);
       }
       if (!options.skipValidation) {
-        hooks.onEvent?.({ type: 'phase', phase: 'validate', detail: 'python3 --version, critical modules' });
-        const failed = (await checkPythonTree(tree, version)).filter((c) => !c.ok);
+        hooks.onEvent?.({ type: 'phase', phase: 'validate', detail: 'python3, critical modules, sysconfig, venv through a link, a C extension' });
+        const failed = (await checkPythonTree(tree, version, { installedAt: prefix, workDir: join(stage, '.checks') })).filter((c) => !c.ok);
         if (failed.length > 0) {
-          throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${failed.map((c) => c.detail).join('; ')}`, {
+          throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${failed.map((c) => `${c.id}: ${c.detail}`).join('; ')}`, {
             hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
           });
         }

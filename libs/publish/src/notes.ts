@@ -18,6 +18,8 @@ Prebuilt by cpy from the verified source release ({{sourceVerification}}).
 
 {{missingModules}}
 
+{{tests}}
+
 ### Artifacts
 
 {{assetsTable}}
@@ -56,7 +58,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 /** The values a template can use. */
 export function notesFields(input: NotesInput): Record<string, string> {
   const m = input.metadata;
-  const artifact = input.assets.find((a) => /\.(tgz|tar\.zst)$/.test(a.name) && !a.name.includes('.debug.'));
+  const artifact = input.assets.find((a) => /\.(tgz|tar\.zst)$/.test(a.name) && !/\.(debug|tests)\./.test(a.name));
   return {
     version: m.version,
     build: String(m.build),
@@ -79,6 +81,13 @@ export function notesFields(input: NotesInput): Record<string, string> {
       `cpy artifact validate ${artifact?.name ?? '<artifact>'}`,
     ].join('\n'),
     changelog: input.changelog?.trim() || `First release of CPython ${m.version} build ${m.build}.`,
+    tests: m.tests
+      ? [
+          `**CPython's test suite (${m.tests.level}, in a relocated prefix):** ${m.tests.passRate}% of ${m.tests.files.passed + m.tests.files.failed} test files passed; ${m.tests.files.skipped} skipped.`,
+          ...(m.tests.failed.length ? [`Failed: ${m.tests.failed.join(', ')}`] : []),
+          ...(m.tests.skipped.length ? [`Skipped: ${m.tests.skipped.join(', ')}`] : []),
+        ].join('\n\n')
+      : '',
   };
 }
 

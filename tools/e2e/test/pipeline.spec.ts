@@ -5,10 +5,15 @@
 //   -> a Dev Container (the sample project, the real Dev Containers CLI, podman, minimal Debian 12)
 //      whose Feature installs the published release asset
 //   -> cpy install of the same asset on this host, into a temporary prefix.
+// Then, with that artifact, what users do with a Python (tools/e2e/fidelity.sh): venvs through
+// every python3 they may type (and --copies), pip in them, sysconfig, pkg-config, python3-config,
+// a C extension built with setuptools, a script pip installs; for the Feature at installPrefix
+// /opt/python (as root and as a normal user) and for cpy install as root with CPY_HOME and as a
+// normal user at its default prefix; and CPython's own critical tests in a relocated prefix.
 import { execFile } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { artifactMetadataSchema } from '@cpy/artifact';
@@ -24,6 +29,7 @@ import {
   type GitHubDouble,
   type PythonMirror,
 } from '@cpy/harness';
+import { DapClient } from './dap.js';
 
 const run = promisify(execFile);
 const ROOT = repoRoot();
@@ -32,6 +38,11 @@ const TOKEN = 'ghp_E2EsecretE2EsecretE2Esecret0000000000';
 const VERSION = '3.13.5';
 const CRITICAL = 'import platform, ssl, sqlite3, uuid, _uuid, lzma, bz2, ctypes, zlib, readline; print(platform.python_version(), ssl.OPENSSL_VERSION)';
 const IMAGE = 'localhost/cpy-e2e:devcontainer';
+const IMAGE_OPT = 'localhost/cpy-e2e:devcontainer-opt-python';
+const BUILT_FOR = `/opt/python-${VERSION}`;
+const FIDELITY = join(ROOT, 'tools', 'e2e', 'fidelity.sh');
+/** What a relocated install may still hold of its build prefix: the compiled-in fallback (README, "Relocation"). */
+const LEFT_BEHIND = 'bin/python3.13 lib/libpython3.13.so.1.0';
 
 let work: string;
 let mirror: PythonMirror;
@@ -60,10 +71,26 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine?.cli(['rmi', '-f', IMAGE]).catch(() => undefined);
+  await engine?.cli(['rmi', '-f', IMAGE_OPT]).catch(() => undefined);
   await mirror?.close();
   await gh?.close();
   await rm(work, { recursive: true, force: true });
 });
+
+/** What the first test made and published, for the ones after it. */
+let artifact = '';
+let assetUrl = '';
+let shim = '';
+
+/** The lines fidelity.sh printed that failed, and what it left of the build prefix. */
+function fidelity(output: string): { failed: string[]; passed: number; left: string | null } {
+  const lines = output.split('\n');
+  return {
+    failed: lines.filter((l) => l.startsWith('FAIL ')),
+    passed: lines.filter((l) => l.startsWith('ok ')).length,
+    left: lines.find((l) => l.startsWith('left '))?.slice(5).trim() ?? null,
+  };
+}
 
 it('builds, validates, publishes, installs in a Dev Container and on the host', async () => {
   // 1. Build through Nx, from the loopback mirror only, bypassing the Nx cache.
@@ -79,10 +106,12 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   expect(built.stderr + built.stdout).toMatch(/verified \(openpgp\+sigstore\)/);
   expect(built.code).toBe(0);
   expect(mirror.requests.map((r) => r.path)).toContain(`/ftp/python/${VERSION}/Python-${VERSION}.tar.xz`);
-  const tgz = (await readdir(out)).filter((n) => n.endsWith('.tgz'));
+  const tgz = (await readdir(out)).filter((n) => n.endsWith('.tgz') && !/\.(tests|debug)\.tgz$/.test(n));
   expect(tgz).toEqual([expect.stringMatching(new RegExp(`^cpython-${VERSION.replace(/\./g, '\\.')}-debian12-build1\\.tgz$`))]);
-  const artifact = join(out, tgz[0]!);
+  artifact = join(out, tgz[0]!);
   expect((await sh('sha256sum', ['-c', `${tgz[0]}.sha256`], {}, out)).code).toBe(0);
+  // The test suite is a separate asset, with its own checksum.
+  expect((await sh('sha256sum', ['-c', `${tgz[0]!.replace(/\.tgz$/, '.tests.tgz')}.sha256`], {}, out)).code).toBe(0);
 
   // 2. Publish to the GitHub double: draft, upload, verify, publish.
   const published = await sh(process.execPath, [CLI, 'publish', artifact, '--repo', gh.repository, '--api-url', gh.apiUrl, '--commit', 'main', '--json'], { GITHUB_TOKEN: TOKEN });
@@ -90,7 +119,7 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   expect(published.code).toBe(0);
   const release = (JSON.parse(published.stdout) as { release: { tag: string; assets: { name: string; url: string }[] } }).release;
   expect(release.tag).toBe(`cpython-${VERSION}-build1`);
-  const assetUrl = release.assets.find((a) => a.name === tgz[0])!.url;
+  assetUrl = release.assets.find((a) => a.name === tgz[0])!.url;
   log(`published ${release.tag}: ${assetUrl}`);
   const problems = gh.exchanges.flatMap((x) => githubContract().check(x));
   expect(problems).toEqual([]);
@@ -99,7 +128,7 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   const sample = join(work, 'sample');
   await cp(join(ROOT, 'samples', 'devcontainer'), sample, { recursive: true });
   await cp(join(ROOT, 'apps', 'feature', 'src', 'cpython-prebuilt'), join(sample, '.devcontainer', 'cpython-prebuilt'), { recursive: true });
-  const shim = await podmanDockerShim(join(work, 'shim'));
+  shim = await podmanDockerShim(join(work, 'shim'));
   const dc = await sh(join(ROOT, 'node_modules', '.bin', 'devcontainer'), ['build', '--docker-path', 'docker', '--workspace-folder', sample, '--image-name', IMAGE], {
     PATH: `${shim}:${process.env['PATH']}`,
     CPY_ARTIFACT_URL: assetUrl,
@@ -124,4 +153,134 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   const metadata = artifactMetadataSchema.parse(JSON.parse((await sh('cat', [`${artifact}.json`])).stdout));
   expect(metadata).toMatchObject({ version: VERSION, build: 1, source: { verification: { method: 'openpgp+sigstore' } } });
   expect(result.install.sha256).toBe((await sh('sha256sum', [artifact])).stdout.slice(0, 64));
+});
+
+it("passes CPython's critical tests in a relocated prefix (cpy artifact test)", async () => {
+  expect(artifact).not.toBe('');
+  const r = await sh(process.execPath, [CLI, 'artifact', 'test', artifact, '--level', 'critical', '--json']);
+  log(`cpy artifact test --level critical: exit ${r.code} in ${r.seconds.toFixed(0)} s`);
+  const doc = JSON.parse(r.stdout) as { tests: { ok: boolean; files: { passed: number; failed: number }; prefix: string; failed: string[] } };
+  expect(doc.tests.failed).toEqual([]);
+  expect(doc.tests.files).toMatchObject({ passed: 13, failed: 0 });
+  expect(doc.tests.prefix).not.toBe(BUILT_FOR);
+  expect(r.code).toBe(0);
+});
+
+it('the Feature at installPrefix /opt/python: a Python that works like one built there, for root and for a user', async () => {
+  expect(assetUrl).not.toBe('');
+  const project = join(work, 'opt-python');
+  await mkdir(join(project, '.devcontainer'), { recursive: true });
+  await cp(join(ROOT, 'apps', 'feature', 'src', 'cpython-prebuilt'), join(project, '.devcontainer', 'cpython-prebuilt'), { recursive: true });
+  await writeFile(
+    join(project, '.devcontainer', 'devcontainer.json'),
+    JSON.stringify({ image: 'localhost/debian-minbase:bookworm', features: { './cpython-prebuilt': { artifactUrl: assetUrl, installPrefix: '/opt/python' } } }, null, 2),
+  );
+  const dc = await sh(join(ROOT, 'node_modules', '.bin', 'devcontainer'), ['build', '--docker-path', 'docker', '--workspace-folder', project, '--image-name', IMAGE_OPT], {
+    PATH: `${shim}:${process.env['PATH']}`,
+  });
+  log(`devcontainer build (installPrefix /opt/python): exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
+  expect(dc.stdout + dc.stderr).toContain('installed CPython 3.13.5 in /opt/python (');
+  expect(dc.code).toBe(0);
+  // The compiling part needs a compiler, and setuptools without PyPI: Debian's packages.
+  const entries = ['/usr/local/bin/python3', '/var/lib/cpy/current/bin/python3', '/opt/python/bin/python3'];
+  const script = [
+    'set -e',
+    'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils pkg-config python3-setuptools >/dev/null',
+    'useradd -m dev',
+    `echo "== root"; sh /fidelity.sh /opt/python ${BUILT_FOR} ${entries.join(' ')} || echo "root: exit $?"`,
+    `echo "== dev"; runuser -u dev -- sh /fidelity.sh /opt/python ${BUILT_FOR} ${entries.join(' ')} || echo "dev: exit $?"`,
+  ].join('\n');
+  const inside = await engine.cli(['run', '--rm', '-v', `${FIDELITY}:/fidelity.sh:ro`, IMAGE_OPT, 'sh', '-c', script]);
+  log(`fidelity in the Dev Container:\n${inside.stdout}${inside.stderr}`);
+  const [rootPart, devPart] = inside.stdout.split('== dev');
+  for (const part of [rootPart!, devPart ?? '']) {
+    const f = fidelity(part);
+    expect(f.failed).toEqual([]);
+    expect(f.passed).toBe(entries.length * 4 + 5);
+    expect(f.left).toBe(LEFT_BEHIND);
+  }
+  expect(inside.stdout).not.toMatch(/exit \d/);
+});
+
+it('cpy install as root with CPY_HOME, and as a normal user at its default prefix: the same', async () => {
+  expect(artifact).not.toBe('');
+  // Root, CPY_HOME: prefix <home>/python-X, links in <home>/bin, state in <home>/state.
+  const home = join(work, 'cpy-home');
+  const asRoot = await sh(process.execPath, [CLI, 'install', '--from', artifact, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'cache-root') });
+  expect(asRoot.code).toBe(0);
+  const prefix = join(home, `python-${VERSION}`);
+  const f1 = await sh('sh', [FIDELITY, prefix, BUILT_FOR, join(home, 'bin', 'python3'), join(home, 'state', 'current', 'bin', 'python3'), join(prefix, 'bin', 'python3')]);
+  log(`fidelity, cpy install with CPY_HOME:\n${f1.stdout}${f1.stderr}`);
+  expect(fidelity(f1.stdout).failed).toEqual([]);
+  expect(fidelity(f1.stdout).left).toBe(LEFT_BEHIND);
+  expect(f1.code).toBe(0);
+
+  // A normal user (nobody), its own HOME: ~/.local/share/cpy/python-X, ~/.local/bin/python3.
+  const userHome = join(work, 'user-home');
+  await mkdir(userHome, { recursive: true });
+  await chmod(work, 0o755);
+  const userArtifact = join(userHome, basename(artifact));
+  await copyFile(artifact, userArtifact);
+  await copyFile(`${artifact}.sha256`, `${userArtifact}.sha256`);
+  await copyFile(`${artifact}.json`, `${userArtifact}.json`);
+  await sh('chown', ['-R', '65534:65534', userHome]);
+  const asUser = (args: string[]) => sh('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', ...args], { HOME: userHome, CPY_HOME: '', CPY_CACHE_DIR: '' });
+  const installed = await asUser([process.execPath, CLI, 'install', '--from', userArtifact, '--json']);
+  expect(installed.code).toBe(0);
+  expect(JSON.parse(installed.stdout).install.prefix).toBe(join(userHome, '.local', 'share', 'cpy', `python-${VERSION}`));
+  const userPrefix = join(userHome, '.local', 'share', 'cpy', `python-${VERSION}`);
+  const f2 = await asUser(['sh', FIDELITY, userPrefix, BUILT_FOR, join(userHome, '.local', 'bin', 'python3'), join(userHome, '.local', 'state', 'cpy', 'current', 'bin', 'python3'), join(userPrefix, 'bin', 'python3')]);
+  log(`fidelity, cpy install as a normal user:\n${f2.stdout}${f2.stderr}`);
+  expect(fidelity(f2.stdout).failed).toEqual([]);
+  expect(fidelity(f2.stdout).passed).toBe(3 * 4 + 5);
+  expect(f2.code).toBe(0);
+});
+
+it('VS Code-style debugging: a debugpy session on the relocated install stops at a breakpoint and evaluates a variable', async () => {
+  const python = join(work, 'cpy-home', 'bin', 'python3');
+  expect((await sh(python, ['--version'])).stdout).toContain(VERSION);
+  // debugpy, pydevd and bytecode from Debian's archive (pure Python here), unpacked onto PYTHONPATH: no PyPI.
+  const debs = join(work, 'debs');
+  await mkdir(debs, { recursive: true });
+  await chmod(debs, 0o777);
+  const fetched = await sh('apt-get', ['download', 'python3-debugpy', 'python3-pydevd', 'python3-bytecode'], {}, debs);
+  expect(fetched.code).toBe(0);
+  for (const deb of (await readdir(debs)).filter((n) => n.endsWith('.deb'))) expect((await sh('dpkg', ['-x', join(debs, deb), join(debs, 'root')])).code).toBe(0);
+  const target = join(work, 'debuggee.py');
+  await writeFile(target, 'def compute(n):\n    total = n * 6\n    return total\n\n\nprint("result", compute(7))\n');
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const { spawn } = await import('node:child_process');
+  const debuggee = spawn(python, ['-m', 'debugpy', '--listen', `127.0.0.1:${port}`, '--wait-for-client', target], {
+    env: { PATH: '/usr/bin:/bin', PYTHONPATH: join(debs, 'root', 'usr', 'lib', 'python3', 'dist-packages') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  debuggee.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  debuggee.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => debuggee.on('exit', resolve));
+  const dap = await DapClient.connect(port);
+  try {
+    dap.send('initialize', { adapterID: 'python', clientID: 'cpy-e2e', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+    await dap.response('initialize');
+    dap.send('attach', { justMyCode: true });
+    await dap.event('initialized');
+    dap.send('setBreakpoints', { source: { path: target }, breakpoints: [{ line: 3 }] });
+    expect((await dap.response('setBreakpoints')).body?.['breakpoints']).toEqual([expect.objectContaining({ verified: true, line: 3 })]);
+    dap.send('configurationDone');
+    await dap.response('configurationDone');
+    const stopped = await dap.event('stopped');
+    expect(stopped.body).toMatchObject({ reason: 'breakpoint' });
+    dap.send('stackTrace', { threadId: stopped.body?.['threadId'] });
+    const frames = (await dap.response('stackTrace')).body?.['stackFrames'] as { id: number; name: string; line: number; source: { path: string } }[];
+    expect(frames[0]).toMatchObject({ name: 'compute', line: 3, source: { path: target } });
+    dap.send('evaluate', { expression: 'total', frameId: frames[0]!.id, context: 'repl' });
+    expect((await dap.response('evaluate')).body).toMatchObject({ result: '42', type: 'int' });
+    dap.send('continue', { threadId: stopped.body?.['threadId'] });
+    await dap.response('continue');
+    expect(await exited).toBe(0);
+    expect(output).toContain('result 42');
+  } finally {
+    dap.close();
+    debuggee.kill('SIGKILL');
+  }
 });

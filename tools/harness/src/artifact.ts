@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import {
   formatChecksumLine,
   METADATA_ENTRY,
   packArtifact,
+  RESOLVE_EXECUTABLE_PTH,
   type ArtifactMetadata,
 } from '@cpy/artifact';
 
@@ -31,6 +32,33 @@ export interface TestArtifact {
 
 /** Parts of the host's standard library a test artifact leaves out (size, not correctness). */
 const LEAVE_OUT = new Set(['site-packages', 'dist-packages', 'test', 'idlelib', 'tkinter', 'turtledemo', 'ensurepip', 'lib2to3', 'pydoc_data', '__pycache__', 'unittest', 'distutils']);
+
+/**
+ * Debian's python3 says /usr wherever `make install` would say its prefix, and keeps some of it
+ * in /usr/lib/<multiarch> and /usr/local: the copied tree is given the layout a cpy build has,
+ * so the installers' relocation and post-install checks see what they see in a real artifact.
+ */
+async function asStandardLayout(tree: string, lib: string, prefix: string, version: string): Promise<void> {
+  const sysconfigData = (await readdir(lib)).find((n) => /^_sysconfigdata_.*\.py$/.test(n));
+  if (sysconfigData) {
+    const path = join(lib, sysconfigData);
+    const text = await readFile(path, 'utf8');
+    await writeFile(path, text.replace(/(?<=['" ])\/usr(?=[/'" ])/g, prefix));
+  }
+  const multiarch = (await run('gcc', ['-print-multiarch']).catch(() => ({ stdout: '' }))).stdout.trim();
+  const include = `/usr/include/python${version}`;
+  if (existsSync(include)) {
+    await cp(include, join(tree, 'include', `python${version}`), { recursive: true, dereference: true });
+    // Debian's pyconfig.h only includes the one for its architecture: the tree gets that one.
+    const archConfig = `/usr/include/${multiarch}/python${version}/pyconfig.h`;
+    if (multiarch && existsSync(archConfig)) await cp(archConfig, join(tree, 'include', `python${version}`, 'pyconfig.h'));
+  }
+  for (const dir of [join('lib', multiarch || 'x86_64-linux-gnu'), join('local', 'lib', `python${version}`, 'dist-packages'), join('local', 'bin'), join('lib', 'python3', 'dist-packages')]) {
+    await mkdir(join(tree, dir), { recursive: true });
+  }
+  // Debian's site.py reads lib/python3/dist-packages, not site-packages: the .pth goes there too.
+  await writeFile(join(tree, 'lib', 'python3', 'dist-packages', RESOLVE_EXECUTABLE_PTH.name), RESOLVE_EXECUTABLE_PTH.text);
+}
 
 /**
  * The Debian packages that ship each library (`dpkg -S`, one call), as a real
@@ -83,13 +111,15 @@ export async function makeHostPythonArtifact(outDir: string, options: { build?: 
       recursive: true,
       verbatimSymlinks: true,
       filter: async (src) => {
-        if (LEAVE_OUT.has(basename(src)) || /\/config-[^/]*$/.test(src)) return false;
+        // The config dir's static libraries and object file are big, and unused by a shared build.
+        if (LEAVE_OUT.has(basename(src)) || /\/config-[^/]*\/(.*\.a|python\.o|libpython[^/]*\.so[^/]*)$/.test(src)) return false;
         const st = await lstat(src);
         // Debian links sitecustomize.py to /etc: an artifact never carries an absolute link.
         return !st.isSymbolicLink() || !(await readlink(src)).startsWith('/');
       },
     });
     if (!py.dynload.startsWith(py.stdlib)) await cp(py.dynload, join(lib, 'lib-dynload'), { recursive: true });
+    await asStandardLayout(tree, lib, prefix, `${major}.${minor}`);
     const packed = await packArtifact({
       installDir: tree,
       outDir,
@@ -129,6 +159,8 @@ export interface RepackOptions {
   readonly metadata?: (m: ArtifactMetadata) => ArtifactMetadata;
   /** Entries appended after the tree, e.g. a hostile one. */
   readonly append?: readonly ExtraEntry[];
+  /** Entries left out (by their name in the source artifact). */
+  readonly drop?: (name: string) => boolean;
   /** Name of the new artifact; default from the (changed) metadata, in `outDir`. */
   readonly fileName?: string;
   /**
@@ -168,6 +200,11 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
     if (header.name === METADATA_ENTRY) {
       stream.resume();
       stream.on('end', () => void out.entry({ ...header, size: undefined }, JSON.stringify(metadata, null, 2) + '\n', next));
+      return;
+    }
+    if (options.drop?.(header.name)) {
+      stream.on('end', next);
+      stream.resume();
       return;
     }
     const name = header.name === oldRoot || header.name.startsWith(`${oldRoot}/`) ? newRoot + header.name.slice(oldRoot.length) : header.name;

@@ -1,5 +1,17 @@
-import { join, resolve } from 'node:path';
-import { CpyError, packArtifact, validateArtifact, type PackedArtifact, type ValidationReport } from '@cpy/artifact';
+import { rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import {
+  CpyError,
+  CRITICAL_TESTS,
+  packArtifact,
+  testArtifact,
+  validateArtifact,
+  type PackedArtifact,
+  type PythonRunner,
+  type TestLevel,
+  type TestRunResult,
+  type ValidationReport,
+} from '@cpy/artifact';
 import { artifactMetadataFor, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -13,7 +25,9 @@ export const PACK_OPTIONS = {
   'no-strip': { type: 'boolean', description: 'do not strip the binaries' },
   compression: { type: 'string', valueName: '<gzip|zstd>', description: 'gzip (.tgz, the default) or zstd (.tar.zst: smaller; installing needs zstd)' },
   'debug-symbols': { type: 'boolean', description: 'keep the debug symbols as a separate asset, <name>.debug.tgz' },
+  'no-tests-asset': { type: 'boolean', description: "do not write CPython's test suite as <name>.tests.tgz (for cpy artifact test)" },
   'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
+  'run-tests': { type: 'string', valueName: '<critical|full>', description: "run CPython's own tests on the packed artifact in a relocated prefix and record the result in its metadata" },
 } as const;
 
 export const packValues = {
@@ -22,7 +36,9 @@ export const packValues = {
   'no-strip': z.boolean().optional(),
   compression: z.enum(['gzip', 'zstd']).optional(),
   'debug-symbols': z.boolean().optional(),
+  'no-tests-asset': z.boolean().optional(),
   'no-validate': z.boolean().optional(),
+  'run-tests': z.enum(['critical', 'full']).optional(),
 };
 
 type PackValues = { [K in keyof typeof packValues]?: z.output<(typeof packValues)[K]> };
@@ -30,50 +46,118 @@ type PackValues = { [K in keyof typeof packValues]?: z.output<(typeof packValues
 export interface PackedAndValidated {
   readonly packed: PackedArtifact;
   readonly validation: ValidationReport | null;
+  readonly tests: TestRunResult | null;
 }
 
-/** Packs a finished build (and validates the artifact unless --no-validate). */
-export async function packBuild(ctx: CommandContext<unknown>, result: BuildResult, verification: SourceVerification, input: PackValues): Promise<PackedAndValidated> {
+/** Progress lines of a `python -m test` run: the test files as they finish, and the summary. */
+function testProgress(ctx: CommandContext<unknown>): (line: string) => void {
+  return (line) => {
+    if (/^\d+:\d+:\d+ (load avg: [\d.]+ )?\[\s*\d+\/\d+/.test(line) || /^(== Tests result|Total test files|Result:)/.test(line)) ctx.log(`  ${line.trim()}`);
+  };
+}
+
+/**
+ * Packs a finished build, validates the artifact (unless --no-validate; with `runner`, where
+ * it is meant to run) and, with --run-tests, runs CPython's tests on it and packs it again
+ * with their result in its metadata.
+ */
+export async function packBuild(
+  ctx: CommandContext<unknown>,
+  result: BuildResult,
+  verification: SourceVerification,
+  input: PackValues,
+  runner?: PythonRunner,
+): Promise<PackedAndValidated> {
   if (!result.os.versionId) {
     throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
       hint: 'build on (or in a container of) a released distribution',
     });
   }
+  if (input['run-tests'] && (input['no-tests-asset'] || input['keep-tests'])) {
+    throw new CpyError('CPY_CLI_USAGE', '--run-tests needs the tests asset: drop --no-tests-asset and --keep-tests', { hint: 'see cpy build --help' });
+  }
+  const pack = (tests?: TestRunResult) =>
+    packArtifact({
+      installDir: result.installDir,
+      metadata: {
+        ...artifactMetadataFor(result, verification),
+        ...(tests ? { tests: { level: tests.level, files: tests.files, passRate: tests.passRate, failed: [...tests.failed], skipped: [...tests.skipped], durationMs: tests.durationMs } } : {}),
+      },
+      outDir: resolve(ctx.io.cwd, input.out ?? join('dist', 'artifacts')),
+      keepTests: Boolean(input['keep-tests']),
+      testsAsset: !input['no-tests-asset'],
+      strip: !input['no-strip'],
+      compression: input.compression ?? 'gzip',
+      debugSymbols: Boolean(input['debug-symbols']),
+      packagesFor: async () => result.runtimePackages,
+    });
   ctx.log(`packing ${result.installDir}`);
-  const packed = await packArtifact({
-    installDir: result.installDir,
-    metadata: artifactMetadataFor(result, verification),
-    outDir: resolve(ctx.io.cwd, input.out ?? join('dist', 'artifacts')),
-    keepTests: Boolean(input['keep-tests']),
-    strip: !input['no-strip'],
-    compression: input.compression ?? 'gzip',
-    debugSymbols: Boolean(input['debug-symbols']),
-    packagesFor: async () => result.runtimePackages,
-  });
-  if (input['no-validate']) return { packed, validation: null };
-  ctx.log(`validating ${packed.fileName}`);
-  return { packed, validation: await validateArtifact(packed.path) };
+  let packed = await pack();
+  let tests: TestRunResult | null = null;
+  // On a builder, the scratch trees must be where the builder sees them: in the build directory.
+  const scratch = join(result.buildDir, 'artifact-checks');
+  try {
+    if (input['run-tests']) {
+      tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, runner ? { runner, workDir: join(scratch, 'tests') } : {});
+      ctx.log(`packing again with the test result in the metadata`);
+      packed = await pack(tests);
+    }
+    if (input['no-validate']) return { packed, validation: null, tests };
+    ctx.log(`validating ${packed.fileName}${runner ? ' on the builder' : ''}`);
+    const validation = await validateArtifact(packed.path, runner ? { runner, workDir: join(scratch, 'validate') } : {});
+    return { packed, validation, tests };
+  } finally {
+    if (runner) await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function runTests(
+  ctx: CommandContext<unknown>,
+  artifact: string,
+  level: TestLevel,
+  tests: string | undefined,
+  where: { runner?: PythonRunner; workDir?: string },
+): Promise<TestRunResult> {
+  ctx.log(`running CPython's ${level} tests on ${artifact} in a relocated prefix${where.runner ? ' on the builder' : ''}`);
+  const logFile = join(dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
+  const run = await testArtifact(artifact, { level, logFile, ...(tests ? { tests } : {}), ...where, onLine: testProgress(ctx) });
+  ctx.log(`tests: ${run.passRate}% of ${run.files.passed + run.files.failed} test files passed${run.failed.length ? ` (failed: ${run.failed.join(' ')})` : ''}; log ${run.logFile}`);
+  return run;
 }
 
 /** The lines that describe a packed artifact (and its validation failures). */
-export function artifactLines({ packed, validation }: PackedAndValidated, style: Style): string[] {
+export function artifactLines({ packed, validation, tests }: PackedAndValidated, style: Style): string[] {
   return [
     `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
     `  sha256    ${packed.sha256}`,
     ...(packed.debugSymbols ? [`  debug     ${packed.debugSymbols.path} (${(packed.debugSymbols.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
+    ...(packed.tests ? [`  tests     ${packed.tests.path} (${(packed.tests.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
+    ...(tests ? testLines(tests, style) : []),
     ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
   ];
 }
 
 /** The JSON fields and exit code for a packed (and maybe validated) artifact. */
-export function artifactOutcome({ packed, validation }: PackedAndValidated, failureHint: string) {
-  const ok = validation?.ok ?? true;
+export function artifactOutcome({ packed, validation, tests }: PackedAndValidated, failureHint: string) {
+  const testsOk = tests?.ok ?? true;
+  const ok = (validation?.ok ?? true) && testsOk;
   return {
     ok,
     data: {
-      artifact: { path: packed.path, fileName: packed.fileName, sha256: packed.sha256, bytes: packed.bytes, checksumPath: packed.checksumPath, metadataPath: packed.metadataPath, debugSymbols: packed.debugSymbols },
+      artifact: {
+        path: packed.path,
+        fileName: packed.fileName,
+        sha256: packed.sha256,
+        bytes: packed.bytes,
+        checksumPath: packed.checksumPath,
+        metadataPath: packed.metadataPath,
+        debugSymbols: packed.debugSymbols,
+        tests: packed.tests,
+      },
       validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
+      tests: tests ? testData(tests) : null,
       ...(validation && !validation.ok ? { error: { code: 'CPY_ARTIFACT_INVALID', message: validation.summary.split('\n').slice(1).join('; '), hint: failureHint } } : {}),
+      ...((!validation || validation.ok) && tests && !tests.ok ? { error: testsError(tests) } : {}),
     },
   };
 }
@@ -147,6 +231,78 @@ export const artifactValidate = defineCommand({
         report: { ...rest, metadata },
         ...(report.ok ? {} : { error: { code: 'CPY_ARTIFACT_INVALID', message: report.summary.split('\n').slice(1).join('; '), hint: 'rebuild, or fix what the report names' } }),
       },
+    };
+  },
+});
+
+function testLines(run: TestRunResult, style: Style): string[] {
+  const verdict = run.ok ? style.ok('passed') : style.bad('FAILED');
+  return [
+    `  tests     ${run.level}: ${verdict}, ${run.passRate}% of ${run.files.passed + run.files.failed} test files (${run.files.failed} failed, ${run.files.skipped} skipped) in ${(run.durationMs / 1000).toFixed(0)} s`,
+    ...(run.failed.length ? [`            failed: ${run.failed.join(' ')}`] : []),
+    `            log: ${run.logFile}`,
+  ];
+}
+
+function testData(run: TestRunResult) {
+  const { metadata, ...rest } = run;
+  return { ...rest, artifact: { version: metadata.version, build: metadata.build, builtFor: metadata.prefix } };
+}
+
+function testsError(run: TestRunResult) {
+  return {
+    code: 'CPY_ARTIFACT_TESTS_FAILED',
+    message: `CPython's ${run.level} tests failed on the artifact: ${run.failed.join(', ') || `python -m test did not finish (see ${run.logFile})`}`,
+    hint: `read ${run.logFile}; each failed test is named with its traceback there`,
+  };
+}
+
+export const artifactTest = defineCommand({
+  name: 'artifact test',
+  summary: "Run CPython's own test suite on an artifact, in a relocated prefix",
+  description:
+    'Unpacks the artifact into a temporary prefix that is not the one it was built for, relocates it with its own ' +
+    'post-install script (as both installers do), adds the tests asset (<name>.tests.tgz, written by cpy build; its ' +
+    '.sha256 is checked when present), and runs `python3 -m test`. --level critical (the default) runs ' +
+    `${CRITICAL_TESTS.join(' ')} and must pass; --level full runs everything (failed tests are rerun once) and reports ` +
+    'the pass rate and the failed and skipped tests. The full log is kept beside the artifact. ' +
+    'Exit 0 when the critical tests pass (or the full run finished), 1 when not.',
+  options: {
+    tests: { type: 'string', valueName: '<file>', description: 'the tests asset (default <name>.tests.tgz beside the artifact)' },
+    level: { type: 'string', valueName: '<critical|full>', description: 'which tests (default critical)' },
+    jobs: { type: 'string', short: 'j', valueName: '<N>', description: 'python -m test -j (default: the CPU count)' },
+    'work-dir': { type: 'string', valueName: '<dir>', description: 'keep the relocated prefix and the log there (default: a temporary directory, removed)' },
+  },
+  positionals: [{ name: 'file', required: true, description: 'cpython-<version>-<os><osversion>-build<N>.tgz' }],
+  schema: z
+    .object({
+      values: z.object({
+        tests: z.string().min(1).optional(),
+        level: z.enum(['critical', 'full'], { message: 'must be critical or full' }).optional(),
+        jobs: z.coerce.number().int().min(1).max(256).optional(),
+        'work-dir': z.string().min(1).optional(),
+      }),
+      positionals: z.tuple([z.string().min(1)], { message: 'give one artifact file' }),
+    })
+    .transform(({ values, positionals }) => ({ file: positionals[0], ...values })),
+  examples: ['cpy artifact test dist/artifacts/cpython-3.13.5-debian12-build1.tgz', 'cpy artifact test dist/artifacts/cpython-3.13.5-debian12-build1.tgz --level full --json'],
+  async run(ctx) {
+    const { input, io, style, json } = ctx;
+    const file = resolve(io.cwd, input.file);
+    const level = input.level ?? 'critical';
+    ctx.log(`running CPython's ${level} tests on ${file} in a relocated prefix`);
+    const run = await testArtifact(file, {
+      level,
+      ...(input.tests ? { tests: resolve(io.cwd, input.tests) } : {}),
+      ...(input.jobs ? { jobs: input.jobs } : {}),
+      ...(input['work-dir'] ? { workDir: resolve(io.cwd, input['work-dir']) } : {}),
+      onLine: testProgress(ctx as CommandContext<unknown>),
+    });
+    if (!json) io.stdout.write([style.bold(file), ...testLines(run, style), ...(run.skipped.length ? [`            skipped: ${run.skipped.join(' ')}`] : [])].join('\n') + '\n');
+    return {
+      exitCode: run.ok ? EXIT.ok : EXIT.failure,
+      outcome: run.ok ? 'success' : 'error',
+      data: { tests: testData(run), ...(run.ok ? {} : { error: testsError(run) }) },
     };
   },
 });

@@ -1,10 +1,10 @@
 import { join, resolve } from 'node:path';
-import { buildCPython, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
 import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { CliIO } from '../io.js';
-import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues } from './artifact.js';
+import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
 
@@ -79,9 +79,12 @@ export const build = defineCommand({
     'configure, make and make install into a staging tree, with logs in <work-dir>/cpython-<version>-build<N>/logs, ' +
     'and checks that ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib and readline import from the result; then packs the ' +
     'tree into cpython-<version>-<os><osversion>-build<N>.tgz with .sha256 and .json beside it (stripped, without the ' +
-    'test suite, the static libpython or -O bytecode) and validates it (as `cpy artifact validate`). ' +
-    'Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). The tree has a shared libpython ' +
-    'found through an $ORIGIN rpath, so it runs wherever it is moved. --builder container builds inside a container ' +
+    'test suite, the static libpython or -O bytecode), writes the test suite as <name>.tests.tgz, and validates the ' +
+    'artifact (as `cpy artifact validate`) where it is meant to run: on this host, or in the builder container or VM. ' +
+    "--run-tests critical|full also runs CPython's tests on it in a relocated prefix (as `cpy artifact test`) and " +
+    'records the result in its metadata. Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). ' +
+    'The python3 executable carries libpython itself (libpython3.X.so is still built, for programs that embed ' +
+    'Python), so it needs no rpath and runs wherever it is moved or copied. --builder container builds inside a container ' +
     'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +
     '--builder vagrant builds in the Vagrant VM of vagrant/Vagrantfile (Ubuntu 20.04 by default), bringing it up and ' +
     'provisioning it when needed; the work directory is shared with the VM at the same path (cpy vm halt stops it). ' +
@@ -140,14 +143,22 @@ export const build = defineCommand({
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    // A container or VM builder stays up until the artifact is validated in it: an artifact for
+    // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).
+    const builder = spec.builder.kind === 'host' ? undefined : createBuilder(spec.builder);
     let result: BuildResult;
+    let out: PackedAndValidated;
     try {
-      result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io) });
+      try {
+        result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
+      } finally {
+        process.removeListener('SIGINT', onSignal);
+        process.removeListener('SIGTERM', onSignal);
+      }
+      out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined);
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      await builder?.stop();
     }
-    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input);
     if (!json) {
       const seconds = Object.values(result.durationsMs).reduce((a, b) => a + (b ?? 0), 0) / 1000;
       io.stdout.write(

@@ -1,15 +1,17 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   artifactMetadataSchema,
   CpyError,
+  debugSymbolsFileName,
   parseVersion,
   planRetention,
   readArtifactEntry,
   readArtifactMetadata,
   readRegister,
+  testsFileName,
   upsertRow,
   writeRegister,
   type ArtifactMetadata,
@@ -135,8 +137,10 @@ export const publish = defineCommand({
     try {
       const artifactName = basename(artifact);
       const paths = [artifact, `${artifact}.sha256`, `${artifact}.json`];
-      const debug = artifact.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
-      if (existsSync(debug)) paths.push(debug, `${debug}.sha256`);
+      // The side assets cpy build wrote, when they are there: debug symbols, the test suite.
+      for (const side of [debugSymbolsFileName(artifactName), testsFileName(artifactName)].map((name) => join(dirname(artifact), name))) {
+        if (existsSync(side)) paths.push(side, `${side}.sha256`);
+      }
       const license = await readArtifactEntry(artifact, metadata.contents.license.replace(/^\//, ''));
       if (!license) throw new CpyError('CPY_PUBLISH_NO_LICENSE', `${artifact} holds no ${metadata.contents.license}`, { hint: 'pack it again with cpy artifact pack' });
       await writeFile(join(work, 'LICENSE.txt'), license);

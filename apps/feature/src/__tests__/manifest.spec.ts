@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { CRITICAL_IMPORTS, PYTHON_CHECK_SCRIPT } from '@cpy/artifact';
+import { CRITICAL_IMPORTS, POSTINSTALL_ENTRY } from '@cpy/artifact';
 import { installOptionsSchema, OPTION_PATTERNS } from '@cpy/install';
 import { FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
@@ -59,8 +59,10 @@ describe('install.sh agrees with the library', () => {
     expect(/^CRITICAL_IMPORTS='([^']*)'$/m.exec(installSh)?.[1]?.split(' ')).toEqual([...CRITICAL_IMPORTS]);
   });
 
-  it('runs the same check script with the new python3', () => {
-    expect(/^PYTHON_CHECK_SCRIPT='([^']*)'$/m.exec(installSh)?.[1]).toBe(PYTHON_CHECK_SCRIPT);
+  it("relocates and checks with the artifact's own post-install script, as the library does", () => {
+    expect(/^POSTINSTALL=(\S+)$/m.exec(installSh)?.[1]).toBe(POSTINSTALL_ENTRY);
+    expect(installSh).toMatch(/"\$1\/\$POSTINSTALL" relocate --from/);
+    expect(installSh).toMatch(/"\$1\/\$POSTINSTALL" check --version/);
   });
 
   it('uses the same value patterns', () => {

@@ -335,36 +335,33 @@ check_links() { # TREE
     case $(normalize "$dir/$target")/ in "$1"/*) ;; *) echo "$link -> $target"; exit 3 ;; esac
   done >"$work/badlink" || fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
 }
-relocate_scripts() { # TREE BUILT_FOR PREFIX
-  for f in "$1"/bin/*; do
-    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
-    [ "$(head -c $((${#2} + 3)) "$f")" = "#!$2/" ] || continue
-    awk -v old="#!$2/" -v new="#!$3/" 'NR == 1 { $0 = new substr($0, length(old) + 1) } { print }' "$f" >"$work/relocated"
-    cat "$work/relocated" >"$f"
+# The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
+# run by its own python3: the same code @cpy/install runs, so relocation and the checks exist once.
+POSTINSTALL=share/cpy/postinstall.py
+tree_python() { # TREE ARGS...
+  t=$1
+  shift
+  env -i PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C.UTF-8 "$t/bin/python3" "$@"
+}
+relocate_tree() { # TREE BUILT_FOR PREFIX
+  [ -f "$1/$POSTINSTALL" ] || fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: the artifact has no $POSTINSTALL (it was packed by an older cpy)" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
+  tree_python "$1" -I -S "$1/$POSTINSTALL" relocate --from "$2" --to "$3" >"$work/relocate.json" 2>"$work/relocate.err" ||
+    fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: $(tail -n 2 "$work/relocate.err" | tr '\n' ' ')" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
+  json_flatten "$work/relocate.json" >"$work/relocate.flat" 2>/dev/null || true
+  for name in $(jlist "$work/relocate.flat" tooLong); do
+    say "warning: bin/$name: its #! line is longer than Linux allows; run it as python3 -m instead"
   done
 }
-# @cpy/artifact's PYTHON_CHECK_SCRIPT, the same text (apps/feature's unit test compares them).
-PYTHON_CHECK_SCRIPT='
-import importlib, json, platform, sys
-failed = {}
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except BaseException as e:
-        failed[name] = f"{type(e).__name__}: {e}"
-print(json.dumps({"version": platform.python_version(), "failed": failed}))
-'
-validate_tree() { # TREE VERSION
+validate_tree() { # TREE VERSION PREFIX
+  [ -f "$1/$POSTINSTALL" ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: postinstall: the artifact has no $POSTINSTALL (it was packed by an older cpy)" 'nothing was changed; use an artifact packed by this version of cpy, or set skipValidation'
   # shellcheck disable=SC2086 # the module names
-  if ! env -i PATH=/usr/bin:/bin LC_ALL=C.UTF-8 "$1/bin/python3" -c "$PYTHON_CHECK_SCRIPT" $CRITICAL_IMPORTS >"$work/check.json" 2>"$work/check.err"; then
-    fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: $(tail -n 2 "$work/check.err" | tr '\n' ' ')" 'nothing was changed; the artifact does not run on this host: use an artifact built for this distribution'
+  tree_python "$1" -I "$1/$POSTINSTALL" check --version "$2" --installed-at "$3" --work "$work/checks" --modules "$(printf '%s' "$CRITICAL_IMPORTS" | tr ' ' ,)" --compile >"$work/check.json" 2>"$work/check.err" && return 0
+  if tail -n 1 "$work/check.json" >"$work/check.last" && json_flatten "$work/check.last" >"$work/check.flat" 2>/dev/null; then
+    problems=$(awk -F '\t' '$1 ~ /^checks\/[0-9]+\/id$/ { split($1, p, "/"); id[p[2]] = $2 } $1 ~ /^checks\/[0-9]+\/ok$/ { split($1, p, "/"); ok[p[2]] = $2 } $1 ~ /^checks\/[0-9]+\/detail$/ { split($1, p, "/"); d[p[2]] = $2; if (p[2] + 1 > n) n = p[2] + 1 } END { for (i = 0; i < n; i++) if (ok[i] == "false") printf "%s: %s; ", id[i], d[i] }' "$work/check.flat")
+  else
+    problems="python3 does not run: $(tail -n 2 "$work/check.err" | tr '\n' ' ')"
   fi
-  tail -n 1 "$work/check.json" >"$work/check.last"
-  json_flatten "$work/check.last" >"$work/check.flat" || fail CPY_INSTALL_VALIDATION_FAILED 'the unpacked python3 printed no report' 'nothing was changed; use an artifact built for this distribution'
-  ran=$(jget "$work/check.flat" version)
-  problems=$(awk -F '\t' 'index($1, "failed/") == 1 { printf "%s (%s); ", substr($1, 8), $2 }' "$work/check.flat")
-  [ "$ran" = "$2" ] || problems="Python $ran, expected $2; $problems"
-  [ -z "$problems" ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: ${problems%; }" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
+  fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: ${problems%; }" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
 }
 
 # --- state, links (the library's layout for root: /var/lib/cpy, /usr/local/bin) ---------------
@@ -545,12 +542,12 @@ main() {
     fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
   tree=$stage/$root
   check_links "$tree"
-  [ "$prefix" = "$built_for" ] || relocate_scripts "$tree" "$built_for" "$prefix"
+  [ "$prefix" = "$built_for" ] || relocate_tree "$tree" "$built_for" "$prefix"
   if [ "$SKIPVALIDATION" = true ]; then
-    say 'skipValidation: the installed python3 is not run'
+    say 'skipValidation: the installed python3 is not checked'
   else
-    validate_tree "$tree" "$version"
-    say "python3 $version runs; $CRITICAL_IMPORTS import"
+    validate_tree "$tree" "$version" "$prefix"
+    say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig, a venv through a link and a C extension (with a compiler) work"
   fi
   printf '{\n  "schemaVersion": 1,\n  "version": "%s",\n  "build": %s,\n  "sha256": "%s",\n  "artifact": "%s",\n  "source": "%s",\n  "builtFor": "%s",\n  "installedAt": "%s"\n}\n' \
     "$version" "$(jget "$work/meta.flat" build)" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" >"$tree/.cpy-install.json"

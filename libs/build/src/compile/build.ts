@@ -7,7 +7,7 @@ import type { OsInfo } from '../os-release.js';
 import { createBuilder, type Builder } from './builders.js';
 import { IMPORT_CHECK_SCRIPT, moduleReport, parseMakeModuleReport, type ModuleReport } from './modules.js';
 import { cancelled } from './runner.js';
-import { configureArguments, makeJobs, type BuildSpec } from './spec.js';
+import { configureArguments, makeJobs, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
 
 export type BuildPhase = 'provision' | 'preflight' | 'extract' | 'configure' | 'make' | 'install' | 'check';
 
@@ -208,7 +208,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       const started = Date.now();
       let compiled = 0;
       let last = 0;
-      const r = await builder.run(['make', `-j${jobs}`], {
+      const r = await builder.run(['make', `-j${jobs}`, STATIC_INTERPRETER], {
         cwd: srcDir,
         env,
         logFile: log,
@@ -226,7 +226,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     });
 
     await phase('install', true, async (log) => {
-      const r = await builder.run(['make', 'install', `DESTDIR=${stagingDir}`], { cwd: srcDir, env, logFile: log, ...(signal ? { signal } : {}) });
+      const r = await builder.run(['make', 'install', STATIC_INTERPRETER, `DESTDIR=${stagingDir}`], { cwd: srcDir, env, logFile: log, ...(signal ? { signal } : {}) });
       if (r.exitCode !== 0) throw await failed('CPY_BUILD_INSTALL_FAILED', `make install failed (exit ${r.exitCode})`, log, 'read the log; check free disk');
     });
 

@@ -52,22 +52,23 @@ export type BuildSpec = z.output<typeof buildSpecSchema>;
 export type BuilderSpec = z.output<typeof builderSpecSchema>;
 
 /**
- * The rpath that keeps the tree runnable wherever it is moved (bin/python3 and
- * lib/*.so find lib/libpython3.x.so). Written for configure, which copies it
- * into the Makefile, where make turns `$$` into `$` and the recipe's shell turns
- * `\$` into `$`: the linker gets a literal `$ORIGIN`. (Plain `$ORIGIN` here
- * gives `RIGIN/../lib`: make expands `$O`.)
+ * The make variable that links the python executable with libpython's objects, as a
+ * static build does, while `--enable-shared` still builds and installs libpython3.X.so for
+ * programs that embed Python (pkg-config python3-embed, PyInstaller). Debian and Ubuntu ship
+ * their python3 the same way. The interpreter then needs nothing beside it: a copy of it
+ * runs (`python3 -m venv --copies`), no rpath is needed, so none reaches sysconfig's
+ * LDSHARED and LDFLAGS, and every extension users build is as clean as one built against
+ * Debian's python3. Given to both `make` and `make install` (which would otherwise relink).
  */
-export const ORIGIN_RPATH = '-Wl,-rpath,\\$$ORIGIN/../lib';
+export const STATIC_INTERPRETER = 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)';
 
 /**
- * cpy's configure arguments for a spec: shared libpython found through an
- * $ORIGIN-relative rpath, the profile's optimisations, then the user's extra
- * arguments.
+ * cpy's configure arguments for a spec: a shared libpython (see STATIC_INTERPRETER for the
+ * interpreter), the profile's optimisations, then the user's LDFLAGS and extra arguments.
  */
 export function configureArguments(spec: BuildSpec): string[] {
-  const ldflags = [ORIGIN_RPATH, spec.env.LDFLAGS].filter(Boolean).join(' ');
-  const args = [`--prefix=${spec.prefix}`, '--enable-shared', `LDFLAGS=${ldflags}`];
+  const args = [`--prefix=${spec.prefix}`, '--enable-shared'];
+  if (spec.env.LDFLAGS) args.push(`LDFLAGS=${spec.env.LDFLAGS}`);
   if (spec.profile === 'release') args.push('--enable-optimizations', '--with-lto');
   return [...args, ...spec.configureArgs];
 }

@@ -1,0 +1,377 @@
+"""cpy's post-install step, shipped inside every artifact as share/cpy/postinstall.py.
+
+Both installers (@cpy/install and the Dev Container Feature's install.sh) and artifact
+validation run this one file with the unpacked interpreter, so the logic exists once:
+
+  python3 -I -S share/cpy/postinstall.py relocate --from OLD --to NEW
+      Rewrites what names the prefix the tree was built for, so the tree works at NEW:
+      the sysconfig data (and its bytecode), config-X.Y/Makefile, build-details.json and
+      _sysconfig_vars_*.json (3.14+), pkgconfig/*.pc, bin/pythonX.Y-config and the #!
+      line of every script in bin/. Prints one JSON object: what it rewrote.
+
+  python3 -I share/cpy/postinstall.py check --version V --installed-at PREFIX --work DIR
+      [--modules a,b,...] [--compile]
+      Checks what users rely on, in this (possibly still staged) tree whose files say PREFIX:
+      the version, the critical imports, that sysconfig's directories are under PREFIX and
+      exist, a venv made through a link outside the prefix (symlinks and --copies), nothing
+      of the build machine in the flags users build with, and with --compile (when a C
+      compiler is there) a C extension built with sysconfig's own flags that imports and
+      carries no RPATH/RUNPATH. Prints one JSON object; exit 0 when every check passed.
+
+Runs on every CPython cpy packs (3.8 and newer), with the standard library only.
+"""
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+
+# --- relocate ---------------------------------------------------------------------------
+
+
+def _prefix_pattern(old):
+    # The prefix as a whole path component: /opt/py matches /opt/py/bin, not /opt/py2.
+    return re.compile(re.escape(old.encode()) + rb"(?=[/'\"\s:;,)\]}=]|$)")
+
+
+def _rewrite(path, pattern, new, first_line_only=False):
+    with open(path, "rb") as f:
+        data = f.read()
+    if first_line_only:
+        end = data.find(b"\n")
+        head, rest = (data, b"") if end < 0 else (data[:end], data[end:])
+        updated = pattern.sub(new.encode(), head) + rest
+    else:
+        updated = pattern.sub(new.encode(), data)
+    if updated == data:
+        return False
+    mode = os.stat(path).st_mode
+    tmp = path + ".cpy-tmp"
+    with open(tmp, "wb") as f:
+        f.write(updated)
+    os.chmod(tmp, mode & 0o7777)
+    os.replace(tmp, path)
+    return True
+
+
+def _recompile(path):
+    import importlib.util
+    import py_compile
+
+    cached = importlib.util.cache_from_source(path)
+    if os.path.exists(cached):
+        py_compile.compile(path, cfile=cached, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+
+
+def _config_files(root):
+    """The files that record the prefix for people and tools that build against Python."""
+    lib = os.path.join(root, "lib")
+    for name in sorted(os.listdir(lib)) if os.path.isdir(lib) else []:
+        stdlib = os.path.join(lib, name)
+        if not re.match(r"python\d+\.\d+", name) or not os.path.isdir(stdlib):
+            continue
+        for entry in sorted(os.listdir(stdlib)):
+            full = os.path.join(stdlib, entry)
+            if re.match(r"_sysconfigdata_.*\.py$", entry) or re.match(r"_sysconfig_vars_.*\.json$", entry) or entry == "build-details.json":
+                yield full
+            elif entry.startswith("config-") and os.path.isdir(full):
+                for inner in ("Makefile", "python-config.py"):
+                    if os.path.isfile(os.path.join(full, inner)):
+                        yield os.path.join(full, inner)
+    pc = os.path.join(lib, "pkgconfig")
+    if os.path.isdir(pc):
+        for entry in sorted(os.listdir(pc)):
+            if entry.endswith(".pc") and not os.path.islink(os.path.join(pc, entry)):
+                yield os.path.join(pc, entry)
+    binary = os.path.join(root, "bin")
+    for entry in sorted(os.listdir(binary)) if os.path.isdir(binary) else []:
+        full = os.path.join(binary, entry)
+        if re.match(r"python\d+\.\d+.*-config$", entry) and os.path.isfile(full) and not os.path.islink(full):
+            yield full
+
+
+def _scripts(root):
+    """Regular files in bin/ that start with #!."""
+    binary = os.path.join(root, "bin")
+    for entry in sorted(os.listdir(binary)) if os.path.isdir(binary) else []:
+        full = os.path.join(binary, entry)
+        if os.path.islink(full) or not os.path.isfile(full):
+            continue
+        with open(full, "rb") as f:
+            if f.read(2) == b"#!":
+                yield full
+
+
+def relocate(root, old, new):
+    old = old.rstrip("/") or "/"
+    new = new.rstrip("/") or "/"
+    rewritten, too_long = [], []
+    if old == new:
+        return {"rewritten": rewritten, "tooLong": too_long}
+    pattern = _prefix_pattern(old)
+    config = set()
+    for path in _config_files(root):
+        config.add(path)
+        if _rewrite(path, pattern, new):
+            rewritten.append(os.path.relpath(path, root))
+            if path.endswith(".py"):
+                _recompile(path)
+    for path in _scripts(root):
+        if path in config:
+            continue
+        if _rewrite(path, pattern, new, first_line_only=True):
+            rewritten.append(os.path.relpath(path, root))
+            with open(path, "rb") as f:
+                # Linux reads at most 255 bytes of a #! line (BINPRM_BUF_SIZE 256).
+                if len(f.readline().rstrip(b"\n")) > 255:
+                    too_long.append(os.path.basename(path))
+    return {"rewritten": rewritten, "tooLong": too_long}
+
+
+# --- check -------------------------------------------------------------------------------
+
+BUILD_LDFLAGS = ("LDSHARED", "BLDSHARED", "LDFLAGS", "CONFIGURE_LDFLAGS", "PY_LDFLAGS", "LDFLAGS_NODIST", "PY_CORE_LDFLAGS")
+BUILD_CFLAGS = ("CFLAGS", "CONFIGURE_CFLAGS", "PY_CFLAGS", "CPPFLAGS", "CONFIGURE_CPPFLAGS", "PY_CPPFLAGS", "CC", "LDSHARED", "BLDSHARED")
+
+EXTENSION_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *answer(PyObject *self, PyObject *args) { return PyLong_FromLong(42); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "cpyprobe", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_cpyprobe(void) { return PyModule_Create(&module); }
+"""
+
+
+class Report:
+    def __init__(self):
+        self.checks = []
+
+    def add(self, id, ok, detail):
+        self.checks.append({"id": id, "ok": bool(ok), "detail": detail})
+
+
+def _run(argv, **kwargs):
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=300, **kwargs)
+
+
+def _tail(text, lines=3):
+    return " ".join(text.strip().splitlines()[-lines:])
+
+
+def _under(path, prefix):
+    return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+
+
+def check_modules(report, modules):
+    failed = {}
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except BaseException as e:  # noqa: BLE001 - any failure to import is the finding
+            failed[name] = "%s: %s" % (type(e).__name__, e)
+    missing = ["%s (%s)" % item for item in sorted(failed.items())]
+    report.add("critical-modules", not failed, "cannot import " + "; ".join(missing) if failed else " ".join(modules))
+    return failed
+
+
+def check_sysconfig(report, installed_at, here):
+    """sysconfig's directories must name the install prefix and exist (here is where the tree is now).
+
+    The scheme paths (get_path) follow where the interpreter runs, so in a staged tree they
+    name `here`; the configuration variables come from the relocated sysconfig data and must
+    name the install prefix.
+    """
+    base = installed_at.rstrip("/")
+
+    def now(path):
+        return here + path[len(base):] if base else here + path
+
+    wanted = {}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib", "include", "scripts", "data"):
+        path = os.path.realpath(sysconfig.get_path(key))
+        wanted["paths." + key] = installed_at + path[len(here):] if _under(path, here) and here != installed_at else path
+    for var in ("prefix", "exec_prefix", "BINDIR", "LIBDIR", "LIBPL", "INCLUDEPY", "CONFINCLUDEPY", "LIBDEST", "BINLIBDEST"):
+        value = sysconfig.get_config_var(var)
+        if value:
+            wanted[var] = value
+    wrong, missing = [], []
+    for key, value in sorted(wanted.items()):
+        if not _under(value, installed_at):
+            wrong.append("%s=%s" % (key, value))
+        elif key != "paths.data" and not os.path.isdir(now(value)):
+            missing.append("%s=%s" % (key, value))
+    include = sysconfig.get_config_var("INCLUDEPY")
+    if include and _under(include, installed_at) and not os.path.isfile(now(include) + "/Python.h"):
+        missing.append("Python.h in INCLUDEPY")
+    problems = (["not under %s: %s" % (installed_at, ", ".join(wrong))] if wrong else []) + (["missing: " + ", ".join(missing)] if missing else [])
+    report.add("sysconfig", not problems, "; ".join(problems) if problems else "directories under %s exist (include, lib, stdlib, scripts)" % installed_at)
+
+
+def check_build_leaks(report):
+    """Nothing of the build machine in the flags extensions are built with."""
+    leaks = []
+    for var in BUILD_LDFLAGS:
+        value = sysconfig.get_config_var(var) or ""
+        if "ORIGIN" in value or "-rpath" in value or "-R/" in value:
+            leaks.append("%s has an rpath (%s)" % (var, value))
+    build_dirs = {d for d in (sysconfig.get_config_var("abs_builddir"), sysconfig.get_config_var("abs_srcdir")) if d and len(d) > 1}
+    for var in BUILD_CFLAGS:
+        value = sysconfig.get_config_var(var) or ""
+        for d in build_dirs:
+            if d in value:
+                leaks.append("%s names the build directory %s" % (var, d))
+    report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory in CFLAGS")
+
+
+def check_venvs(report, work, here):
+    """A venv made through a link outside the prefix, the way users reach python3; and --copies."""
+    link_dir = os.path.join(work, "link-bin")
+    os.makedirs(link_dir, exist_ok=True)
+    link = os.path.join(link_dir, "python3")
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(os.path.join(here, "bin", "python3"), link)
+    for kind, extra in (("venv", []), ("venv-copies", ["--copies"])):
+        target = os.path.join(work, kind)
+        shutil.rmtree(target, ignore_errors=True)
+        made = _run([link, "-m", "venv", "--without-pip"] + extra + [target])
+        if made.returncode != 0:
+            report.add(kind, False, "%s -m venv %s failed (exit %d): %s" % (link, " ".join(extra), made.returncode, _tail(made.stdout)))
+            continue
+        probe = _run([os.path.join(target, "bin", "python"), "-c", "import encodings, json, sys; print(json.dumps([sys.prefix, sys.base_prefix]))"])
+        if probe.returncode != 0:
+            report.add(kind, False, "the venv's python does not start (exit %d): %s" % (probe.returncode, _tail(probe.stdout)))
+            continue
+        prefix, base = json.loads(probe.stdout.strip().splitlines()[-1])
+        ok = os.path.realpath(prefix) == os.path.realpath(target) and os.path.realpath(base) == os.path.realpath(here)
+        how = "through a link outside the prefix" + (", --copies" if extra else "")
+        report.add(kind, ok, "python3 -m venv %s works (base %s)" % (how, base) if ok else "the venv's base is %s, not %s" % (base, here))
+
+
+def _elf_rpaths(path):
+    """DT_RPATH/DT_RUNPATH of a 64- or 32-bit ELF file (little or big endian)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF":
+        return []
+    is64, end = data[4] == 2, "<" if data[5] == 1 else ">"
+    if is64:
+        shoff, = struct.unpack_from(end + "Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from(end + "HH", data, 0x3A)
+    else:
+        shoff, = struct.unpack_from(end + "I", data, 0x20)
+        shentsize, shnum = struct.unpack_from(end + "HH", data, 0x2E)
+    sections = []
+    for i in range(shnum):
+        base = shoff + i * shentsize
+        if is64:
+            _, stype, _, _, off, size, link = struct.unpack_from(end + "IIQQQQI", data, base)
+        else:
+            _, stype, _, _, off, size, link = struct.unpack_from(end + "IIIIIII", data, base)
+        sections.append((stype, off, size, link))
+    found = []
+    for stype, off, size, link in sections:
+        if stype != 6:  # SHT_DYNAMIC
+            continue
+        strtab = sections[link][1]
+        step = 16 if is64 else 8
+        for pos in range(off, off + size, step):
+            tag, val = struct.unpack_from(end + ("qQ" if is64 else "iI"), data, pos)
+            if tag == 0:
+                break
+            if tag in (15, 29):  # DT_RPATH, DT_RUNPATH
+                stop = data.index(b"\0", strtab + val)
+                found.append(data[strtab + val:stop].decode("latin-1"))
+    return found
+
+
+def check_extension(report, work, installed_at, here):
+    """Builds a C extension the way setuptools does, with sysconfig's own compiler and flags."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    if not shutil.which(cc[0]):
+        report.add("c-extension", True, "skipped: no C compiler (%s) on this host" % cc[0])
+        return
+    build = os.path.join(work, "ext")
+    shutil.rmtree(build, ignore_errors=True)
+    os.makedirs(build)
+    source = os.path.join(build, "cpyprobe.c")
+    with open(source, "w") as f:
+        f.write(EXTENSION_SOURCE)
+
+    def var(name):
+        value = sysconfig.get_config_var(name) or ""
+        return value.replace(installed_at.rstrip("/") + "/", here + "/") if installed_at != here else value
+
+    include = var("INCLUDEPY")
+    obj = os.path.join(build, "cpyprobe.o")
+    ext = os.path.join(build, "cpyprobe" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+    compile_cmd = cc + var("CFLAGS").split() + var("CCSHARED").split() + ["-I" + include, "-c", source, "-o", obj]
+    link_cmd = var("LDSHARED").split() + [obj, "-o", ext]
+    for what, argv in (("compiling", compile_cmd), ("linking", link_cmd)):
+        r = _run(argv)
+        if r.returncode != 0:
+            report.add("c-extension", False, "%s a C extension with sysconfig's flags failed: %s" % (what, _tail(r.stdout)))
+            return
+    rpaths = _elf_rpaths(ext)
+    probe = _run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import cpyprobe; assert cpyprobe.answer() == 42" % build])
+    if probe.returncode != 0:
+        report.add("c-extension", False, "the built extension does not import: %s" % _tail(probe.stdout))
+    elif rpaths:
+        report.add("c-extension", False, "the built extension carries RPATH/RUNPATH %s" % ", ".join(rpaths))
+    else:
+        report.add("c-extension", True, "built with %s and sysconfig's flags, imports, no RPATH/RUNPATH" % cc[0])
+
+
+def check(args):
+    report = Report()
+    version = platform.python_version()
+    report.add("python3", version == args.version, "Python %s" % version if version == args.version else "Python %s, expected %s" % (version, args.version))
+    modules = [m for m in (args.modules or "").split(",") if m]
+    failed = check_modules(report, modules)
+    here = os.path.realpath(sys.base_prefix)
+    installed_at = args.installed_at.rstrip("/") or "/"
+    os.makedirs(args.work, exist_ok=True)
+    check_sysconfig(report, installed_at, here)
+    check_build_leaks(report)
+    check_venvs(report, args.work, here)
+    if args.compile:
+        check_extension(report, args.work, installed_at, here)
+    ok = all(c["ok"] for c in report.checks)
+    print(json.dumps({"version": version, "failed": failed, "checks": report.checks}))
+    return 0 if ok else 1
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="postinstall.py")
+    sub = parser.add_subparsers(dest="command")
+    r = sub.add_parser("relocate")
+    r.add_argument("--from", dest="old", required=True)
+    r.add_argument("--to", dest="new", required=True)
+    c = sub.add_parser("check")
+    c.add_argument("--version", required=True)
+    c.add_argument("--installed-at", required=True)
+    c.add_argument("--work", required=True)
+    c.add_argument("--modules", default="")
+    c.add_argument("--compile", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "relocate":
+        root = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        print(json.dumps(relocate(root, args.old, args.new)))
+        return 0
+    if args.command == "check":
+        return check(args)
+    parser.print_usage(sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,125 @@
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PostinstallError, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
+
+const run = promisify(execFile);
+const OLD = '/opt/python-3.99.0';
+
+let work: string;
+let tree: string;
+
+/** A tree laid out as `make install` leaves it, with the files that name the prefix. */
+async function makeTree(root: string): Promise<void> {
+  const lib = join(root, 'lib', 'python3.99');
+  await mkdir(join(lib, '__pycache__'), { recursive: true });
+  await mkdir(join(lib, 'config-3.99-x86_64-linux-gnu'), { recursive: true });
+  await mkdir(join(root, 'lib', 'pkgconfig'), { recursive: true });
+  await mkdir(join(root, 'bin'), { recursive: true });
+  await mkdir(join(root, 'share', 'cpy'), { recursive: true });
+  await copyFile(fileURLToPath(POSTINSTALL_SOURCE), join(root, POSTINSTALL_ENTRY));
+  await writeFile(
+    join(lib, '_sysconfigdata__linux_x86_64-linux-gnu.py'),
+    `build_time_vars = {'prefix': '${OLD}', 'INCLUDEPY': '${OLD}/include/python3.99', 'LIBDIR': "${OLD}/lib", 'OTHER': '${OLD}0/lib', 'CONFIG_ARGS': "'--prefix=${OLD}'"}\n`,
+  );
+  await writeFile(join(lib, 'config-3.99-x86_64-linux-gnu', 'Makefile'), `prefix=\t\t${OLD}\nLIBPL=\t\t${OLD}/lib/python3.99/config\n`);
+  await writeFile(join(root, 'lib', 'pkgconfig', 'python-3.99.pc'), `prefix=${OLD}\nincludedir=\${prefix}/include\n`);
+  await symlink('python-3.99.pc', join(root, 'lib', 'pkgconfig', 'python3.pc'));
+  await writeFile(join(root, 'bin', 'pip3'), `#!${OLD}/bin/python3.99\n# -*- coding: utf-8 -*-\nprint("${OLD} stays in the body")\n`, { mode: 0o755 });
+  await writeFile(join(root, 'bin', 'python3.99-config'), `#!/bin/sh\nprefix_build="${OLD}"\n`, { mode: 0o755 });
+  await writeFile(join(root, 'bin', 'tool'), `#!${OLD}0/bin/python3.99\n`, { mode: 0o755 });
+}
+
+/** Runs the script with this host's python3, as the artifact's python3 would run it. */
+const hostPython: PythonRunner = async (_file, args) => {
+  try {
+    const r = await run('python3', [...args]);
+    return { exitCode: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { exitCode: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+};
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-postinstall-'));
+  tree = join(work, 'tree');
+  await makeTree(tree);
+  // Bytecode of the sysconfig data, as `make install` compiles it.
+  await run('python3', ['-m', 'py_compile', join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py')]);
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
+  it('rewrites the prefix as a whole path in the sysconfig data, Makefile, .pc files, -config script and #! lines, and nothing else', async () => {
+    const to = '/srv/tools/python';
+    const r = await relocateTree(tree, OLD, to, hostPython);
+    expect(r.tooLong).toEqual([]);
+    expect(r.rewritten.sort()).toEqual(
+      [
+        'bin/pip3',
+        'bin/python3.99-config',
+        'lib/pkgconfig/python-3.99.pc',
+        'lib/python3.99/_sysconfigdata__linux_x86_64-linux-gnu.py',
+        'lib/python3.99/config-3.99-x86_64-linux-gnu/Makefile',
+      ].sort(),
+    );
+    const data = await readFile(join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py'), 'utf8');
+    expect(data).toContain(`'prefix': '${to}'`);
+    expect(data).toContain(`'INCLUDEPY': '${to}/include/python3.99'`);
+    expect(data).toContain(`"${to}/lib"`);
+    expect(data).toContain(`--prefix=${to}'`);
+    // Another directory that only starts with the same characters is left alone.
+    expect(data).toContain(`'${OLD}0/lib'`);
+    expect(await readFile(join(tree, 'bin', 'tool'), 'utf8')).toBe(`#!${OLD}0/bin/python3.99\n`);
+    // Only the #! line of a script: its body is the script's business.
+    expect(await readFile(join(tree, 'bin', 'pip3'), 'utf8')).toBe(`#!${to}/bin/python3.99\n# -*- coding: utf-8 -*-\nprint("${OLD} stays in the body")\n`);
+    expect((await stat(join(tree, 'bin', 'pip3'))).mode & 0o777).toBe(0o755);
+    expect(await readFile(join(tree, 'lib', 'pkgconfig', 'python3.pc'), 'utf8')).toContain(`prefix=${to}\n`);
+    expect(await readFile(join(tree, 'lib', 'python3.99', 'config-3.99-x86_64-linux-gnu', 'Makefile'), 'utf8')).toBe(`prefix=\t\t${to}\nLIBPL=\t\t${to}/lib/python3.99/config\n`);
+    // The bytecode was compiled again from the rewritten source.
+    const { stdout } = await run('python3', ['-c', `import importlib.util, marshal; d = open(importlib.util.cache_from_source(${JSON.stringify(join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py'))}), 'rb').read()[16:]; print(marshal.loads(d).co_consts)`]);
+    expect(stdout).toContain(to);
+    expect(stdout).not.toContain(`'${OLD}'`);
+  });
+
+  it('flags a #! line longer than Linux reads', async () => {
+    const other = join(work, 'long');
+    await makeTree(other);
+    const long = `/opt/${'x'.repeat(260)}`;
+    const r = await relocateTree(other, OLD, long, hostPython);
+    expect(r.tooLong).toEqual(['pip3']);
+  });
+
+  it('says what is wrong when the artifact has no post-install script', async () => {
+    const bare = join(work, 'bare');
+    await mkdir(join(bare, 'bin'), { recursive: true });
+    await expect(relocateTree(bare, OLD, '/x', hostPython)).rejects.toThrow(PostinstallError);
+    await expect(relocateTree(bare, OLD, '/x', hostPython)).rejects.toThrow(/packed by an older cpy/);
+  });
+});
+
+describe('the .pth line every artifact carries', () => {
+  it('is one line that site.py runs (it starts with import)', () => {
+    expect(RESOLVE_EXECUTABLE_PTH.text.trimEnd().split('\n')).toHaveLength(1);
+    expect(RESOLVE_EXECUTABLE_PTH.text.startsWith('import ')).toBe(true);
+  });
+
+  it('resolves a link outside the prefix to the real interpreter, and leaves venvs alone', async () => {
+    // The host's own python3, with the .pth in a site directory of a throwaway prefix copy is
+    // a build; here the line itself runs under a link, as site.py runs it.
+    const bin = join(work, 'linkbin');
+    await mkdir(bin, { recursive: true });
+    const real = (await run('python3', ['-c', 'import os, sys; print(os.path.realpath(sys.executable))'])).stdout.trim();
+    await symlink(real, join(bin, 'python3'));
+    const code = `import sys, os\nsys.base_prefix = os.path.dirname(os.path.dirname(${JSON.stringify(real)}))\nsys.prefix = sys.base_prefix\n${RESOLVE_EXECUTABLE_PTH.text}print(sys.executable, sys._base_executable)`;
+    const { stdout } = await run(join(bin, 'python3'), ['-S', '-c', code]);
+    expect(stdout.trim()).toBe(`${real} ${real}`);
+    const inVenv = `import sys\nsys.prefix = '/some/venv'\n${RESOLVE_EXECUTABLE_PTH.text}print(sys.executable)`;
+    expect((await run(join(bin, 'python3'), ['-S', '-c', inVenv])).stdout.trim()).toBe(join(bin, 'python3'));
+  });
+});

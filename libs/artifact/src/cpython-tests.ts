@@ -1,0 +1,241 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { CpyError } from './errors.js';
+import { extractArtifact } from './extract.js';
+import { sha256File } from './hash.js';
+import { artifactMetadataSchema, type ArtifactMetadata } from './metadata.js';
+import { checksumFileName, parseChecksumLine } from './naming.js';
+import { testsFileName } from './pack.js';
+import { relocateTree, type PythonRunner } from './postinstall.js';
+import { isTestPath } from './tree.js';
+import { readArtifactMetadata } from './validate.js';
+
+/**
+ * The tests that must pass for an artifact to be released (PROCED-INFRA-006 step 5): the
+ * modules that link system libraries, and the ones that prove the install works where it
+ * lands (venv, sysconfig, getpath, site).
+ */
+export const CRITICAL_TESTS = [
+  'test_ssl',
+  'test_sqlite3',
+  'test_json',
+  'test_venv',
+  'test_sysconfig',
+  'test_getpath',
+  'test_site',
+  'test_ctypes',
+  'test_zlib',
+  'test_lzma',
+  'test_bz2',
+  'test_uuid',
+  'test_readline',
+] as const;
+
+export type TestLevel = 'critical' | 'full';
+
+export interface TestRunSummary {
+  readonly level: TestLevel;
+  /** Every test file ran without failure (critical), or the run finished (full: judged by the rate). */
+  readonly ok: boolean;
+  /** Test files: run, passed, failed, skipped (skipped includes resource-denied). */
+  readonly files: { readonly run: number; readonly passed: number; readonly failed: number; readonly skipped: number };
+  /** passed / (passed + failed), in percent, one decimal. */
+  readonly passRate: number;
+  readonly failed: readonly string[];
+  readonly skipped: readonly string[];
+  readonly durationMs: number;
+}
+
+export interface TestRunResult extends TestRunSummary {
+  /** The relocated prefix the tests ran in (removed afterwards unless a workDir was given). */
+  readonly prefix: string;
+  readonly command: readonly string[];
+  readonly logFile: string;
+  readonly metadata: ArtifactMetadata;
+}
+
+export interface TestArtifactOptions {
+  /** The tests asset; default `<name>.tests.tgz` beside the artifact. Its `.sha256` must match when present. */
+  readonly tests?: string;
+  readonly level?: TestLevel;
+  /** Kept afterwards (with the log); default a temporary directory, removed. */
+  readonly workDir?: string;
+  /** Where the log goes; default `<workDir>/cpython-tests.log`, or beside the artifact when workDir is temporary. */
+  readonly logFile?: string;
+  /** `python -m test -j`; default the number of CPUs. */
+  readonly jobs?: number;
+  /** Each line `python -m test` prints (progress). */
+  readonly onLine?: (line: string) => void;
+  readonly signal?: AbortSignal;
+  /**
+   * Runs the tests somewhere else: where the artifact is meant to run (the builder's container
+   * for a container build). The workDir must be visible there at the same path. Progress lines
+   * then come at the end.
+   */
+  readonly runner?: PythonRunner;
+}
+
+/**
+ * Parses the summary `python -m test` prints at the end (3.11 to 3.14): the blocks
+ * `N tests failed:` / `N tests skipped:` / `N tests skipped (resource denied):` followed by
+ * indented names, and `N tests OK.`.
+ */
+export function parseRegrtestSummary(output: string): Omit<TestRunSummary, 'level' | 'ok' | 'durationMs'> {
+  const lines = output.split('\n');
+  const blocks: Record<string, string[]> = {};
+  let passed = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? '').trim();
+    const ok = /^(\d+) tests? OK\.$/.exec(line) ?? /^All (\d+) tests? OK\.$/.exec(line);
+    if (ok) passed = Number(ok[1]);
+    const head = /^\d+ (?:tests?|test files?) (failed|skipped|skipped \(resource denied\)|failed again|altered the execution environment.*?|run no tests|omitted)?:$/.exec(line);
+    if (!head) continue;
+    const names: string[] = [];
+    for (let next = lines[i + 1]; next !== undefined && /^\s{4}\S/.test(next); next = lines[i + 1]) {
+      names.push(...next.trim().split(/\s+/));
+      i++;
+    }
+    const kind = head[1] ?? 'other';
+    blocks[kind] = [...(blocks[kind] ?? []), ...names];
+  }
+  const failed = [...new Set(blocks['failed again'] ?? blocks['failed'] ?? [])].sort();
+  const skipped = [...new Set([...(blocks['skipped'] ?? []), ...(blocks['skipped (resource denied)'] ?? [])])].sort();
+  // A test that failed first and passed on the rerun counts as passed.
+  const rerunPassed = blocks['failed again'] ? (blocks['failed'] ?? []).filter((t) => !failed.includes(t)).length : 0;
+  const total = passed + rerunPassed + failed.length;
+  return {
+    files: { run: total + skipped.length, passed: passed + rerunPassed, failed: failed.length, skipped: skipped.length },
+    passRate: total ? Math.round((1000 * (passed + rerunPassed)) / total) / 10 : 0,
+    failed,
+    skipped,
+  };
+}
+
+async function verifyBeside(file: string): Promise<void> {
+  const sums = join(dirname(file), checksumFileName(basename(file)));
+  const line = await readFile(sums, 'utf8').then(parseChecksumLine, () => undefined);
+  if (line === undefined) return;
+  const digest = await sha256File(file);
+  if (!line || line.sha256 !== digest) {
+    throw new CpyError('CPY_ARTIFACT_CHECKSUM_MISMATCH', `${basename(file)} has sha256 ${digest}, but ${basename(sums)} says ${line?.sha256 ?? 'nothing readable'}`, {
+      hint: 'download the tests asset again (it must come from the same build as the artifact)',
+    });
+  }
+}
+
+/** Moves the test packages of `from` (an unpacked tests asset) into `tree`. */
+async function mergeTests(from: string, tree: string): Promise<number> {
+  let moved = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of await readdir(join(from, rel)).catch(() => [] as string[])) {
+      const path = rel ? `${rel}/${name}` : name;
+      if (isTestPath(path)) {
+        await mkdir(dirname(join(tree, path)), { recursive: true });
+        await rm(join(tree, path), { recursive: true, force: true });
+        await rename(join(from, path), join(tree, path));
+        moved++;
+      } else if ((await stat(join(from, path))).isDirectory()) {
+        await walk(path);
+      }
+    }
+  };
+  await walk('');
+  return moved;
+}
+
+/**
+ * Runs CPython's own test suite against an artifact the way users get it: unpacked into a
+ * temporary prefix that is not the one it was built for, relocated with the artifact's own
+ * post-install script (as both installers do), the tests asset added, then
+ * `python3 -m test` (the critical list, or everything).
+ */
+export async function testArtifact(artifact: string, options: TestArtifactOptions = {}): Promise<TestRunResult> {
+  const level = options.level ?? 'critical';
+  const testsAsset = options.tests ?? join(dirname(artifact), testsFileName(basename(artifact)));
+  if (!(await stat(testsAsset).catch(() => null))) {
+    throw new CpyError('CPY_ARTIFACT_NO_TESTS', `no tests asset ${testsAsset}`, {
+      hint: 'cpy build writes <name>.tests.tgz beside the artifact; pass it with --tests, or pack the build again (cpy artifact pack)',
+    });
+  }
+  await verifyBeside(testsAsset);
+  const parsed = artifactMetadataSchema.safeParse(await readArtifactMetadata(artifact).catch(() => null));
+  if (!parsed.success) {
+    throw new CpyError('CPY_ARTIFACT_NOT_AN_ARTIFACT', `${basename(artifact)} has no valid ${'cpy-artifact.json'}`, { hint: 'give an artifact made by cpy build or cpy artifact pack' });
+  }
+  const metadata = parsed.data;
+  const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-test-')));
+  const root = metadata.prefix.replace(/^\//, '');
+  // A prefix that is not the build prefix: what users get with installPrefix or a non-root install.
+  const prefix = join(work, 'relocated', `python-${metadata.version}`);
+  const logFile = options.logFile ?? join(options.workDir ?? dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
+  try {
+    await rm(join(work, 'relocated'), { recursive: true, force: true });
+    await extractArtifact(artifact, { dest: join(work, 'unpacked'), root });
+    await extractArtifact(testsAsset, { dest: join(work, 'unpacked-tests'), root });
+    await mkdir(dirname(prefix), { recursive: true });
+    await rename(join(work, 'unpacked', root), prefix);
+    if ((await mergeTests(join(work, 'unpacked-tests', root), prefix)) === 0) {
+      throw new CpyError('CPY_ARTIFACT_NO_TESTS', `${basename(testsAsset)} holds no test packages under ${root}/`, { hint: 'use the tests asset of the same build' });
+    }
+    await relocateTree(prefix, metadata.prefix, prefix, options.runner);
+    const jobs = options.jobs ?? availableParallelism();
+    const command = [join(prefix, 'bin', 'python3'), '-m', 'test', `-j${jobs}`, '--timeout', '1200', ...(level === 'critical' ? [...CRITICAL_TESTS] : ['-w'])];
+    const started = Date.now();
+    await mkdir(dirname(logFile), { recursive: true });
+    const output = options.runner ? await runElsewhere(options.runner, command, logFile, options) : await runLogged(command, logFile, join(work, 'tmp'), options);
+    const summary = parseRegrtestSummary(output.text);
+    const ran = summary.files.passed + summary.files.failed;
+    const ok = level === 'critical' ? output.exitCode === 0 && summary.files.failed === 0 && ran > 0 : ran > 0;
+    return { level, ok, ...summary, durationMs: Date.now() - started, prefix, command, logFile, metadata };
+  } finally {
+    if (!options.workDir) await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function runElsewhere(runner: PythonRunner, command: readonly string[], logFile: string, options: TestArtifactOptions): Promise<{ exitCode: number; text: string }> {
+  const [file = 'python3', ...args] = command;
+  const r = await runner(file, args);
+  const text = r.stdout + r.stderr;
+  await writeFile(logFile, text);
+  for (const line of text.split('\n')) options.onLine?.(line);
+  return { exitCode: r.exitCode, text };
+}
+
+function runLogged(command: readonly string[], logFile: string, tmp: string, options: TestArtifactOptions): Promise<{ exitCode: number; text: string }> {
+  return mkdir(tmp, { recursive: true }).then(
+    () =>
+      new Promise((resolve, reject) => {
+        const log = createWriteStream(logFile);
+        const [file = 'python3', ...args] = command;
+        const child = spawn(file, args, {
+          cwd: tmp,
+          env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8', HOME: tmp, TMPDIR: tmp },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        let text = '';
+        let partial = '';
+        const onData = (chunk: Buffer) => {
+          log.write(chunk);
+          const s = chunk.toString('utf8');
+          text += s;
+          const parts = (partial + s).split('\n');
+          partial = parts.pop() ?? '';
+          for (const line of parts) options.onLine?.(line);
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.on('error', (error) => {
+          log.end();
+          reject(error);
+        });
+        child.on('close', (code) => {
+          if (partial) options.onLine?.(partial);
+          log.end(() => resolve({ exitCode: code ?? 1, text }));
+        });
+      }),
+  );
+}

@@ -1,0 +1,160 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+/** The modules an artifact must import: the critical ones. */
+export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;
+
+/**
+ * Where every artifact carries cpy's post-install script (libs/artifact/python/postinstall.py):
+ * both installers and validation run it with the unpacked python3, so relocation and the
+ * post-install checks are written once.
+ */
+export const POSTINSTALL_ENTRY = 'share/cpy/postinstall.py';
+
+/** The script's source, read from this package (packArtifact puts it into every artifact). */
+export const POSTINSTALL_SOURCE = new URL('../python/postinstall.py', import.meta.url);
+
+/**
+ * A `.pth` line in the artifact's site-packages. Started through a link outside its prefix
+ * (/usr/local/bin/python3, ~/.local/bin/python3, <state>/current/bin/python3), CPython keeps
+ * the link as sys.executable and sys._base_executable. `python3 -m venv` then writes the
+ * link's directory as the venv's `home`, where getpath finds no standard library (the venv
+ * dies with "No module named 'encodings'"), and `python3 -m pip` writes the link into the #!
+ * line of every script it installs, which `cpy use` later points at another version. This
+ * line resolves both to the real interpreter, only outside venvs and only when the link leads
+ * into this prefix's bin/. It costs a few stat calls at start-up (bench/startup.mjs).
+ */
+export const RESOLVE_EXECUTABLE_PTH = {
+  name: 'cpy-resolve-executable.pth',
+  text:
+    'import os, sys; exec("if sys.executable and sys.prefix == sys.base_prefix:\\n' +
+    '    _cpy_real = os.path.realpath(sys.executable)\\n' +
+    "    if os.path.dirname(_cpy_real) == os.path.join(os.path.realpath(sys.base_prefix), 'bin'):\\n" +
+    '        sys.executable = sys._base_executable = _cpy_real")\n',
+} as const;
+
+export interface PythonRun {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a program (the tree's python3) and returns what it printed, whatever its exit code.
+ * Validation injects one that runs inside the builder's container.
+ */
+export type PythonRunner = (file: string, args: readonly string[]) => Promise<PythonRun>;
+
+const PYTHON_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8' };
+
+export const runOnHost: PythonRunner = (file, args) =>
+  new Promise((resolve) => {
+    execFile(file, [...args], { env: PYTHON_ENV, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 127) : 0;
+      resolve({ exitCode: code, stdout: String(stdout), stderr: String(stderr || (error && code === 127 ? error.message : '')) });
+    });
+  });
+
+export interface ValidationCheck {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+const reportSchema = z.object({
+  version: z.string(),
+  failed: z.record(z.string(), z.string()),
+  checks: z.array(z.object({ id: z.string(), ok: z.boolean(), detail: z.string() })),
+});
+
+const relocationSchema = z.object({ rewritten: z.array(z.string()), tooLong: z.array(z.string()) });
+
+function lastJsonLine(text: string): unknown {
+  const line = text.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
+}
+
+const tail = (text: string, lines = 3) => text.trim().split('\n').slice(-lines).join(' ');
+
+/** Thrown when the tree has no post-install script or its python3 cannot run it. */
+export class PostinstallError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'missing' | 'failed',
+  ) {
+    super(message);
+    this.name = 'PostinstallError';
+  }
+}
+
+function script(tree: string): string {
+  const path = join(tree, POSTINSTALL_ENTRY);
+  if (!existsSync(path)) {
+    throw new PostinstallError(`the artifact has no ${POSTINSTALL_ENTRY}: it was packed by an older cpy, which could not relocate it (pack it again with this cpy)`, 'missing');
+  }
+  return path;
+}
+
+/**
+ * Rewrites what names `from` (the prefix the tree was built for) so the tree, unpacked at
+ * `tree`, works once it is at `to`: sysconfig data, Makefile, .pc files, pythonX.Y-config,
+ * #! lines. Run with the tree's own python3 (-I -S: nothing from the environment or site).
+ */
+export async function relocateTree(tree: string, from: string, to: string, runner: PythonRunner = runOnHost): Promise<z.infer<typeof relocationSchema>> {
+  const r = await runner(join(tree, 'bin', 'python3'), ['-I', '-S', script(tree), 'relocate', '--from', from, '--to', to]);
+  const parsed = relocationSchema.safeParse(lastJsonLine(r.stdout));
+  if (r.exitCode !== 0 || !parsed.success) {
+    throw new PostinstallError(`relocating the tree to ${to} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout)}`, 'failed');
+  }
+  return parsed.data;
+}
+
+export interface CheckTreeOptions {
+  /** The prefix the tree's files name (where it is, or where it will be renamed to); default the tree itself. */
+  readonly installedAt?: string;
+  /** A scratch directory for the venvs and the C extension. */
+  readonly workDir: string;
+  /** Build and import a C extension when a compiler is there (default true). */
+  readonly compile?: boolean;
+  readonly runner?: PythonRunner;
+}
+
+/**
+ * Runs the post-install checks of a tree with its own python3: the version, the critical
+ * imports, sysconfig's directories, venvs made through a link outside the prefix (symlinks
+ * and --copies), no build-machine rpath or directory in the build flags, and a C extension
+ * built with sysconfig's flags. Validation and both installers use this.
+ */
+export async function checkPythonTree(tree: string, version: string, options: CheckTreeOptions): Promise<ValidationCheck[]> {
+  const python = join(tree, 'bin', 'python3');
+  let path: string;
+  try {
+    path = script(tree);
+  } catch (error) {
+    return [{ id: 'postinstall', ok: false, detail: (error as Error).message }];
+  }
+  const args = ['-I', path, 'check', '--version', version, '--installed-at', options.installedAt ?? tree, '--work', options.workDir, '--modules', CRITICAL_IMPORTS.join(',')];
+  if (options.compile ?? true) args.push('--compile');
+  const r = await (options.runner ?? runOnHost)(python, args);
+  const parsed = reportSchema.safeParse(lastJsonLine(r.stdout));
+  if (!parsed.success) {
+    const detail = `${python} does not run: ${tail(r.stderr || r.stdout) || `exit ${r.exitCode}`}`;
+    return [
+      { id: 'python3', ok: false, detail },
+      { id: 'critical-modules', ok: false, detail: 'not checked: python3 does not run' },
+    ];
+  }
+  return parsed.data.checks;
+}
+
+/** The script's text, for packArtifact. */
+export function postinstallSource(): Promise<Buffer> {
+  return readFile(POSTINSTALL_SOURCE);
+}
