@@ -199,7 +199,7 @@ def check_sysconfig(report, installed_at, here):
     for key in ("stdlib", "platstdlib", "purelib", "platlib", "include", "scripts", "data"):
         path = os.path.realpath(sysconfig.get_path(key))
         wanted["paths." + key] = installed_at + path[len(here):] if _under(path, here) and here != installed_at else path
-    for var in ("prefix", "exec_prefix", "BINDIR", "LIBDIR", "LIBPL", "INCLUDEPY", "CONFINCLUDEPY", "LIBDEST", "BINLIBDEST"):
+    for var in ("prefix", "exec_prefix", "BINDIR", "LIBDIR", "LIBPL", "INCLUDEPY", "CONFINCLUDEPY", "LIBDEST"):
         value = sysconfig.get_config_var(var)
         if value:
             wanted[var] = value

@@ -79,19 +79,22 @@ export interface TestArtifactOptions {
 }
 
 /**
- * Parses the summary `python -m test` prints at the end (3.11 to 3.14): the blocks
- * `N tests failed:` / `N tests skipped:` / `N tests skipped (resource denied):` followed by
- * indented names, and `N tests OK.`.
+ * Parses the summary `python -m test` prints at the end (3.11 to 3.14): the last
+ * `== Tests result: ... ==` block, with `N tests failed:` / `N tests skipped:` /
+ * `N tests skipped (resource denied):` followed by indented names, and `N tests OK.`. With
+ * `-w`, that block is the one after the reruns: a test that passed when rerun is not in it.
  */
 export function parseRegrtestSummary(output: string): Omit<TestRunSummary, 'level' | 'ok' | 'durationMs'> {
-  const lines = output.split('\n');
+  const all = output.split('\n');
+  const last = all.map((l) => l.startsWith('== Tests result:')).lastIndexOf(true);
+  const lines = last >= 0 ? all.slice(last) : all;
   const blocks: Record<string, string[]> = {};
   let passed = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = (lines[i] ?? '').trim();
-    const ok = /^(\d+) tests? OK\.$/.exec(line) ?? /^All (\d+) tests? OK\.$/.exec(line);
+    const ok = /^(?:All )?(\d+) tests? OK\.$/.exec(line);
     if (ok) passed = Number(ok[1]);
-    const head = /^\d+ (?:tests?|test files?) (failed|skipped|skipped \(resource denied\)|failed again|altered the execution environment.*?|run no tests|omitted)?:$/.exec(line);
+    const head = /^\d+ (?:tests?|re-run tests?) (failed|skipped|skipped \(resource denied\)|run no tests)?:$/.exec(line) ?? /^\d+ (re-run) tests?:$/.exec(line);
     if (!head) continue;
     const names: string[] = [];
     for (let next = lines[i + 1]; next !== undefined && /^\s{4}\S/.test(next); next = lines[i + 1]) {
@@ -101,14 +104,12 @@ export function parseRegrtestSummary(output: string): Omit<TestRunSummary, 'leve
     const kind = head[1] ?? 'other';
     blocks[kind] = [...(blocks[kind] ?? []), ...names];
   }
-  const failed = [...new Set(blocks['failed again'] ?? blocks['failed'] ?? [])].sort();
+  const failed = [...new Set(blocks['failed'] ?? [])].sort();
   const skipped = [...new Set([...(blocks['skipped'] ?? []), ...(blocks['skipped (resource denied)'] ?? [])])].sort();
-  // A test that failed first and passed on the rerun counts as passed.
-  const rerunPassed = blocks['failed again'] ? (blocks['failed'] ?? []).filter((t) => !failed.includes(t)).length : 0;
-  const total = passed + rerunPassed + failed.length;
+  const total = passed + failed.length;
   return {
-    files: { run: total + skipped.length, passed: passed + rerunPassed, failed: failed.length, skipped: skipped.length },
-    passRate: total ? Math.round((1000 * (passed + rerunPassed)) / total) / 10 : 0,
+    files: { run: total + skipped.length, passed, failed: failed.length, skipped: skipped.length },
+    passRate: total ? Math.round((1000 * passed) / total) / 10 : 0,
     failed,
     skipped,
   };
