@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { artifactMetadataSchema } from '@cpy/artifact';
@@ -41,8 +41,8 @@ const IMAGE = 'localhost/cpy-e2e:devcontainer';
 const IMAGE_OPT = 'localhost/cpy-e2e:devcontainer-opt-python';
 const BUILT_FOR = `/opt/python-${VERSION}`;
 const FIDELITY = join(ROOT, 'tools', 'e2e', 'fidelity.sh');
-/** What a relocated install may still hold of its build prefix: the compiled-in fallback (README, "Relocation"). */
-const LEFT_BEHIND = 'bin/python3.13 lib/libpython3.13.so.1.0';
+/** What a relocated install still names its build prefix in: the marker's builtFor, the compiled-in fallback (README, "Relocation"). */
+const LEFT_BEHIND = '.cpy-install.json bin/python3.13 lib/libpython3.13.so.1.0';
 
 let work: string;
 let mirror: PythonMirror;
@@ -166,7 +166,7 @@ it("passes CPython's critical tests in a relocated prefix (cpy artifact test)", 
   expect(r.code).toBe(0);
 });
 
-it('the Feature at installPrefix /opt/python: a Python that works like one built there, for root and for a user', async () => {
+it('the Feature at installPrefix /opt/python and at its default prefix: a Python that works like one built there, for root and for a user', async () => {
   expect(assetUrl).not.toBe('');
   const project = join(work, 'opt-python');
   await mkdir(join(project, '.devcontainer'), { recursive: true });
@@ -181,25 +181,63 @@ it('the Feature at installPrefix /opt/python: a Python that works like one built
   log(`devcontainer build (installPrefix /opt/python): exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
   expect(dc.stdout + dc.stderr).toContain('installed CPython 3.13.5 in /opt/python (');
   expect(dc.code).toBe(0);
-  // The compiling part needs a compiler, and setuptools without PyPI: Debian's packages.
-  const entries = ['/usr/local/bin/python3', '/var/lib/cpy/current/bin/python3', '/opt/python/bin/python3'];
+  // The compiling part needs a compiler, and setuptools without PyPI: Debian's packages. The
+  // image of the first test (the Feature at its default prefix) gets the same checks.
+  for (const [image, prefix] of [
+    [IMAGE_OPT, '/opt/python'],
+    [IMAGE, BUILT_FOR],
+  ] as const) {
+    const entries = ['/usr/local/bin/python3', '/var/lib/cpy/current/bin/python3', `${prefix}/bin/python3`];
+    const script = [
+      'set -e',
+      'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils pkg-config python3-setuptools >/dev/null',
+      'useradd -m dev',
+      `echo "== root"; sh /fidelity.sh ${prefix} ${BUILT_FOR} ${entries.join(' ')} || echo "root: exit $?"`,
+      `echo "== dev"; runuser -u dev -- sh /fidelity.sh ${prefix} ${BUILT_FOR} ${entries.join(' ')} || echo "dev: exit $?"`,
+    ].join('\n');
+    const inside = await engine.cli(['run', '--rm', '-v', `${FIDELITY}:/fidelity.sh:ro`, image, 'sh', '-c', script]);
+    log(`fidelity in the Dev Container (${prefix}):\n${inside.stdout}${inside.stderr}`);
+    const [rootPart, devPart] = inside.stdout.split('== dev');
+    for (const part of [rootPart ?? '', devPart ?? '']) {
+      const f = fidelity(part);
+      expect(f.failed).toEqual([]);
+      expect(f.passed).toBe(entries.length * 4 + 5);
+      // Installed at its build prefix, nothing is relocated and nothing is listed.
+      expect(f.left).toBe(prefix === BUILT_FOR ? null : LEFT_BEHIND);
+    }
+    expect(inside.stdout).not.toMatch(/exit \d/);
+  }
+});
+
+it('cpy install in a minimal Debian 12 container, as root at its default prefix and at /opt/python: the same', async () => {
+  expect(artifact).not.toBe('');
+  // The library installer as users run it there: this host's node and the repository's cpy, read-only.
   const script = [
     'set -e',
     'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils pkg-config python3-setuptools >/dev/null',
-    'useradd -m dev',
-    `echo "== root"; sh /fidelity.sh /opt/python ${BUILT_FOR} ${entries.join(' ')} || echo "root: exit $?"`,
-    `echo "== dev"; runuser -u dev -- sh /fidelity.sh /opt/python ${BUILT_FOR} ${entries.join(' ')} || echo "dev: exit $?"`,
+    `cpy() { node ${CLI} "$@"; }`,
+    `cpy install --from /artifacts/${basename(artifact)} --install-system-deps --json >/tmp/default.json`,
+    `echo "== default"; sh /fidelity.sh ${BUILT_FOR} ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 ${BUILT_FOR}/bin/python3 || echo "default: exit $?"`,
+    `cpy uninstall ${VERSION} --force >/dev/null`,
+    `cpy install --from /artifacts/${basename(artifact)} --prefix /opt/python --json >/tmp/opt.json`,
+    `echo "== opt"; sh /fidelity.sh /opt/python ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 /opt/python/bin/python3 || echo "opt: exit $?"`,
   ].join('\n');
-  const inside = await engine.cli(['run', '--rm', '-v', `${FIDELITY}:/fidelity.sh:ro`, IMAGE_OPT, 'sh', '-c', script]);
-  log(`fidelity in the Dev Container:\n${inside.stdout}${inside.stderr}`);
-  const [rootPart, devPart] = inside.stdout.split('== dev');
-  for (const part of [rootPart!, devPart ?? '']) {
-    const f = fidelity(part);
-    expect(f.failed).toEqual([]);
-    expect(f.passed).toBe(entries.length * 4 + 5);
-    expect(f.left).toBe(LEFT_BEHIND);
-  }
-  expect(inside.stdout).not.toMatch(/exit \d/);
+  const r = await engine.cli([
+    'run', '--rm',
+    '-v', `${process.execPath}:/usr/local/bin/node:ro`,
+    '-v', `${ROOT}:${ROOT}:ro`,
+    '-v', `${dirname(artifact)}:/artifacts:ro`,
+    '-v', `${FIDELITY}:/fidelity.sh:ro`,
+    'localhost/debian-minbase:bookworm', 'sh', '-c', script,
+  ]);
+  log(`fidelity, cpy install in a minimal container:\n${r.stdout}${r.stderr}`);
+  const [, defaultPart, optPart] = r.stdout.split(/== (?:default|opt)\n/);
+  expect(fidelity(defaultPart ?? '').failed).toEqual([]);
+  expect(fidelity(defaultPart ?? '').passed).toBe(3 * 4 + 5);
+  expect(fidelity(optPart ?? '').failed).toEqual([]);
+  expect(fidelity(optPart ?? '').passed).toBe(3 * 4 + 5);
+  expect(fidelity(optPart ?? '').left).toBe(LEFT_BEHIND);
+  expect(r.stdout).not.toMatch(/exit \d/);
 });
 
 it('cpy install as root with CPY_HOME, and as a normal user at its default prefix: the same', async () => {

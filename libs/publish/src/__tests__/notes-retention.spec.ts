@@ -30,6 +30,17 @@ const input = {
 };
 
 describe('renderNotes', () => {
+  it("shows CPython's test results when the artifact records them, and nothing when it does not", () => {
+    const tested = {
+      ...metadata,
+      tests: { level: 'full' as const, files: { run: 480, passed: 445, failed: 2, skipped: 33 }, passRate: 99.6, failed: ['test_socket', 'test_subprocess'], skipped: ['test_winreg'], durationMs: 586_000 },
+    };
+    const notes = renderNotes(DEFAULT_NOTES_TEMPLATE, { ...input, metadata: tested });
+    expect(notes).toContain("**CPython's test suite (full, in a relocated prefix):** 99.6% of 447 test files passed; 33 skipped.");
+    expect(notes).toContain('Failed: test_socket, test_subprocess');
+    expect(renderNotes(DEFAULT_NOTES_TEMPLATE, input)).not.toContain('test suite');
+  });
+
   it('shows the version, optimizations, base system, architecture, date, modules, artifacts and the devcontainer snippet', () => {
     const notes = renderNotes(DEFAULT_NOTES_TEMPLATE, { ...input, changelog: 'OpenSSL 3.0.17' });
     for (const text of [
