@@ -24,6 +24,7 @@ const env = { ...process.env, CPY_BENCH_RESULTS: results };
 const benches = [
   ['install', ['bench/install.mjs', '--rounds', '7']],
   ['startup', ['bench/startup.mjs']],
+  ['cli', ['bench/cli.mjs']],
   ['feature', ['bench/feature.mjs', '--base', values['feature-base']]],
   ['sizes', ['bench/sizes.mjs']],
   ...(values.build ? [['build', ['bench/build-overhead.mjs', '--rounds', '1']], ['nx-replay', ['bench/nx-replay.mjs']]] : []),

@@ -30,7 +30,7 @@ export function commandHelp(spec: CommandSpec<unknown>): string {
   return lines.join('\n') + '\n';
 }
 
-export function topHelp(commands: readonly CommandSpec<unknown>[], version: string): string {
+export function topHelp(commands: readonly { readonly name: string; readonly summary: string }[], version: string): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     `cpy ${version}: prebuilt CPython, built once, installed everywhere`,
@@ -38,7 +38,7 @@ export function topHelp(commands: readonly CommandSpec<unknown>[], version: stri
     'Usage: cpy <command> [options]',
     '',
     'Commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}${c.run ? '' : ' (not available yet)'}`),
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
     ...optionLines({ ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } }),

@@ -2,37 +2,21 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
-import { artifactPack, artifactTest, artifactValidate } from './commands/artifact.js';
-import { build } from './commands/build.js';
-import { doctor } from './commands/doctor.js';
-import { install, list, rollbackCommand, uninstallCommand, use } from './commands/install.js';
-import { publish, releasesList, releasesPrune } from './commands/publish.js';
-import { sourceFetch, sourceVerify } from './commands/source.js';
-import { vmDestroy, vmHalt, vmStatusCommand, vmUp } from './commands/vm.js';
+import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
 import { createStyle, processIO, type CliIO } from './io.js';
 
-export const COMMANDS: readonly CommandSpec<unknown>[] = [
-  doctor as CommandSpec<unknown>,
-  build as CommandSpec<unknown>,
-  sourceFetch as CommandSpec<unknown>,
-  sourceVerify as CommandSpec<unknown>,
-  artifactPack as CommandSpec<unknown>,
-  artifactValidate as CommandSpec<unknown>,
-  artifactTest as CommandSpec<unknown>,
-  install as CommandSpec<unknown>,
-  list as CommandSpec<unknown>,
-  use as CommandSpec<unknown>,
-  rollbackCommand as CommandSpec<unknown>,
-  uninstallCommand as CommandSpec<unknown>,
-  vmUp as CommandSpec<unknown>,
-  vmHalt as CommandSpec<unknown>,
-  vmDestroy as CommandSpec<unknown>,
-  vmStatusCommand as CommandSpec<unknown>,
-  publish as CommandSpec<unknown>,
-  releasesList as CommandSpec<unknown>,
-  releasesPrune as CommandSpec<unknown>,
-];
+/** Every command's spec (each loads its command module: for tests and tools, not for the dispatch). */
+export function loadCommands(): Promise<CommandSpec<unknown>[]> {
+  return loadAll(COMMAND_TABLE);
+}
+
+/** Loads commands one after the other (their modules share imports; one at a time keeps loading simple). */
+async function loadAll(entries: readonly CommandEntry[]): Promise<CommandSpec<unknown>[]> {
+  const specs: CommandSpec<unknown>[] = [];
+  for (const entry of entries) specs.push(await entry.load());
+  return specs;
+}
 
 export function cliVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -55,18 +39,18 @@ class UsageError extends Error {
 }
 
 /** Finds the command named by the leading words of argv (`source fetch`, `doctor`). */
-function findCommand(argv: readonly string[]): { spec: CommandSpec<unknown>; rest: string[] } | null {
+function findCommand(argv: readonly string[]): { entry: CommandEntry; rest: string[] } | null {
   for (const n of [2, 1]) {
     const head = argv.slice(0, n);
     if (head.length < n || head.some((w) => w.startsWith('-'))) continue;
-    const spec = COMMANDS.find((c) => c.name === head.join(' '));
-    if (spec) return { spec, rest: argv.slice(n) };
+    const entry = COMMAND_TABLE.find((c) => c.name === head.join(' '));
+    if (entry) return { entry, rest: argv.slice(n) };
   }
   return null;
 }
 
-function groupOf(word: string): CommandSpec<unknown>[] {
-  return COMMANDS.filter((c) => c.name.startsWith(`${word} `));
+function groupOf(word: string): CommandEntry[] {
+  return COMMAND_TABLE.filter((c) => c.name.startsWith(`${word} `));
 }
 
 function emit(io: CliIO, json: boolean, command: string | null, result: CommandResult): number {
@@ -91,7 +75,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   const version = cliVersion();
 
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
-    io.stdout.write(topHelp(COMMANDS, version));
+    io.stdout.write(topHelp(COMMAND_TABLE, version));
     return argv.length === 0 ? EXIT.usage : EXIT.ok;
   }
   if (argv[0] === '--version' || argv[0] === '-V') {
@@ -106,7 +90,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       const names = group.map((c) => c.name).join(', ');
       const asked = argv[1] && !argv[1].startsWith('-') ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
       if (argv.includes('--help') || argv.includes('-h')) {
-        io.stdout.write(group.map((c) => commandHelp(c)).join('\n'));
+        io.stdout.write((await loadAll(group)).map((c) => commandHelp(c)).join('\n'));
         return EXIT.ok;
       }
       return failure(io, json, argv[0], EXIT.usage, { code: 'CPY_CLI_USAGE', message: asked, hint: `one of: ${names}` }, noColor);
@@ -121,7 +105,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       noColor,
     );
   }
-  const { spec, rest } = found;
+  const { rest } = found;
+  const spec = await found.entry.load();
   if (helpFor || rest.includes('--help') || rest.includes('-h')) {
     io.stdout.write(commandHelp(spec));
     return EXIT.ok;

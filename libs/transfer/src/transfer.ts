@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError } from '@cpy/artifact';
-import { EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
+// undici is loaded when a client is made, not with this module: an install that is already
+// there (or a CLI command that downloads nothing) never pays for it.
+import type { Dispatcher } from 'undici';
 
 /** How a URL is shown: no credentials, no query string (it may hold a token). */
 export function displayUrl(url: URL): string {
@@ -82,6 +84,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     }
     tls = { ca: [...rootCertificates, pem] };
   }
+  const { EnvHttpProxyAgent, interceptors } = await import('undici');
   const agent = new EnvHttpProxyAgent({
     httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
     httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
@@ -168,6 +171,7 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
+  const { request } = await import('undici');
   try {
     response = await request(url, {
       dispatcher: client.dispatcher,

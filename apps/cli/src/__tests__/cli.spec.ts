@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { main, type CliIO } from '../index.js';
+import { COMMAND_TABLE, loadCommands, main, type CliIO } from '../index.js';
 
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
@@ -24,6 +24,13 @@ describe('cpy command line', () => {
     expect(help.stdout).toMatch(/publish\s+Publish an artifact as a GitHub Release/);
     expect(help.stdout).not.toMatch(/not available yet/);
     expect((await run([])).code).toBe(2);
+  });
+
+  it('dispatches from a light command table that agrees with every command it loads', async () => {
+    const specs = await loadCommands();
+    expect(specs.map((s) => [s.name, s.summary])).toEqual(COMMAND_TABLE.map((c) => [c.name, c.summary]));
+    const help = (await run(['--help'])).stdout;
+    for (const c of COMMAND_TABLE) expect(help).toContain(`${c.name.padEnd(Math.max(...COMMAND_TABLE.map((x) => x.name.length)))}  ${c.summary}\n`);
   });
 
   it('has --help on every command', async () => {

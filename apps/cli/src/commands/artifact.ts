@@ -15,6 +15,7 @@ import {
 import { artifactMetadataFor, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
 
@@ -164,7 +165,7 @@ export function artifactOutcome({ packed, validation, tests }: PackedAndValidate
 
 export const artifactPack = defineCommand({
   name: 'artifact pack',
-  summary: 'Pack a finished build directory into a cpy artifact',
+  summary: summaryOf('artifact pack'),
   description:
     'Packs what `cpy build` left in <build-dir> (<work-dir>/cpython-<version>-build<N>, with build-result.json) ' +
     'as `cpy build` does: with other options (zstd, debug symbols, the test suite) or again after a change, ' +
@@ -202,7 +203,7 @@ export function reportLines(summary: string, checks: readonly { id: string; ok: 
 
 export const artifactValidate = defineCommand({
   name: 'artifact validate',
-  summary: 'Validate a cpy artifact',
+  summary: summaryOf('artifact validate'),
   description:
     'Checks the checksum (<file>.sha256), the name, the metadata (schema), the LICENSE, that nothing unsafe or secret ' +
     'is inside, then extracts it to a temporary directory and runs python3 --version, imports ssl, sqlite3, uuid, lzma, ' +
@@ -259,7 +260,7 @@ function testsError(run: TestRunResult) {
 
 export const artifactTest = defineCommand({
   name: 'artifact test',
-  summary: "Run CPython's own test suite on an artifact, in a relocated prefix",
+  summary: summaryOf('artifact test'),
   description:
     'Unpacks the artifact into a temporary prefix that is not the one it was built for, relocates it with its own ' +
     'post-install script (as both installers do), adds the tests asset (<name>.tests.tgz, written by cpy build; its ' +

@@ -3,6 +3,7 @@ import { buildCPython, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus,
 import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
 import type { CliIO } from '../io.js';
 import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
@@ -73,7 +74,7 @@ function buildProgress(ctx: CommandContext<unknown>, io: CliIO) {
 
 export const build = defineCommand({
   name: 'build',
-  summary: 'Build CPython from a verified source release',
+  summary: summaryOf('build'),
   description:
     'Fetches and verifies the source (as `cpy source fetch`), checks the builder (as `cpy doctor`), then runs ' +
     'configure, make and make install into a staging tree, with logs in <work-dir>/cpython-<version>-build<N>/logs, ' +

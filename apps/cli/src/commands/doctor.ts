@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { checkBuildHost, type CheckResult } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand } from '../command.js';
+import { summaryOf } from './table.js';
 import type { Style } from '../io.js';
 
 const schema = z
@@ -26,7 +27,7 @@ function mark(check: CheckResult, style: Style): string {
 
 export const doctor = defineCommand({
   name: 'doctor',
-  summary: 'Check this host for what building CPython needs',
+  summary: summaryOf('doctor'),
   description:
     'Checks the C compiler and tools, the development headers behind the critical modules ' +
     '(ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib, readline) and the optional ones ' +

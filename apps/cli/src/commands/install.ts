@@ -3,6 +3,7 @@ import { pythonVersionSchema } from '@cpy/artifact';
 import { installPython, listInstalled, rollback, uninstall, useVersion, type InstallEvent, type InstallOptions, type VersionOptions } from '@cpy/install';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 
 const LAYOUT_HELP =
@@ -57,7 +58,7 @@ function installProgress(ctx: CommandContext<unknown>) {
 
 export const install = defineCommand({
   name: 'install',
-  summary: 'Install a cpy artifact (verified, atomic, idempotent)',
+  summary: summaryOf('install'),
   description:
     'Reads the expected sha256 (--sha256, --checksum-url, or <artifact>.sha256 beside it), refuses an artifact this ' +
     'host cannot run (architecture, glibc, missing system libraries) before extracting anything, streams the download ' +
@@ -133,7 +134,7 @@ export const install = defineCommand({
 
 export const list = defineCommand({
   name: 'list',
-  summary: 'List installed CPython versions',
+  summary: summaryOf('list'),
   description: `Shows each installed version, its prefix and build, which one python3 runs (*) and which one rollback returns to. An install whose marker is missing or damaged is shown as broken (install it again to repair it). ${LAYOUT_HELP}`,
   options: { ...STATE_OPTIONS },
   positionals: [],
@@ -158,7 +159,7 @@ const switchSchema = z
 
 export const use = defineCommand({
   name: 'use',
-  summary: 'Switch the python3 links to an installed version',
+  summary: summaryOf('use'),
   description: 'Points `current` at the version (one atomic rename) and each python3/pip3 link at its programs. The version left behind is what `cpy rollback` returns to.',
   options: { ...STATE_OPTIONS },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list)' }],
@@ -172,7 +173,7 @@ export const use = defineCommand({
 
 export const rollbackCommand = defineCommand({
   name: 'rollback',
-  summary: 'Switch back to the previously used version',
+  summary: summaryOf('rollback'),
   options: { ...STATE_OPTIONS },
   positionals: [],
   schema: z.object({ values: z.object(stateValues), positionals: z.tuple([]) }).transform(({ values }) => values),
@@ -185,7 +186,7 @@ export const rollbackCommand = defineCommand({
 
 export const uninstallCommand = defineCommand({
   name: 'uninstall',
-  summary: 'Remove an installed version',
+  summary: summaryOf('uninstall'),
   description: 'Refuses the version python3 runs unless --force (which also removes its links). The cached artifact stays, so `cpy install <version>` can bring it back offline.',
   options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list)' }],

@@ -20,6 +20,7 @@ import { DEFAULT_NOTES_TEMPLATE, gitHub, parseReleaseTag, planPrune, publishRele
 import { createHttpClient } from '@cpy/transfer';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
 
 const REPO_OPTIONS = {
   repo: { type: 'string', valueName: '<owner/name>', description: 'the GitHub repository (default: GITHUB_REPOSITORY)' },
@@ -98,7 +99,7 @@ const publishSchema = z
 
 export const publish = defineCommand({
   name: 'publish',
-  summary: 'Publish an artifact as a GitHub Release (draft, upload, verify, then publish)',
+  summary: summaryOf('publish'),
   description:
     'Creates the release cpython-<version>-build<N> as a draft (its tag at --commit), uploads the artifact, its .sha256 ' +
     'and .json, the debug-symbols asset when there is one, and the PSF LICENSE from inside the artifact, downloads each ' +
@@ -209,7 +210,7 @@ const listSchema = z.object({ values: z.object(repoValues), positionals: z.tuple
 
 export const releasesList = defineCommand({
   name: 'releases list',
-  summary: 'List the cpy releases of a repository',
+  summary: summaryOf('releases list'),
   description: `Lists the releases whose tag is cpython-<version>-build<N>, newest first, drafts (unfinished publishes) included. ${TOKEN_HELP}`,
   options: REPO_OPTIONS,
   positionals: [],
@@ -247,7 +248,7 @@ const pruneSchema = z
 
 export const releasesPrune = defineCommand({
   name: 'releases prune',
-  summary: 'Delete old releases beyond the retention policy (dry run unless --yes)',
+  summary: summaryOf('releases prune'),
   description:
     'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) for rollback, and deletes ' +
     'older cpy releases and their tags. Without --yes it only says what it would delete. Drafts and releases that are ' +

@@ -4,6 +4,7 @@ import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/artifact';
 import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
+import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 import type { Style } from '../io.js';
 
@@ -107,7 +108,7 @@ const fetchSchema = z
 
 export const sourceFetch = defineCommand({
   name: 'source fetch',
-  summary: 'Download and verify a CPython source release',
+  summary: summaryOf('source fetch'),
   description:
     'Downloads Python-<version>.tar.xz (or .tgz) with its .asc and .sigstore from the first mirror that has it, ' +
     "verifies it offline (OpenPGP against the release manager's key shipped with cpy, Sigstore against the identity " +
@@ -174,7 +175,7 @@ async function readOptional(path: string, explicit: boolean): Promise<string | n
 
 export const sourceVerify = defineCommand({
   name: 'source verify',
-  summary: 'Verify a CPython source tarball (OpenPGP, Sigstore)',
+  summary: summaryOf('source verify'),
   description:
     'Applies the same policy as `cpy source fetch` to a file you already have: the OpenPGP signature by the ' +
     "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; the one that is not required is " +

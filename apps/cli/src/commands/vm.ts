@@ -6,6 +6,7 @@ import { CpyError } from '@cpy/artifact';
 import { defaultCacheDir, vmAction, vmStatus, VM_NAME, type VmState } from '@cpy/build';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
 import type { CliIO } from '../io.js';
 
 /** `--vagrant-dir`, shared by `cpy build --builder vagrant` and `cpy vm`. */
@@ -55,13 +56,13 @@ function vmCommand(action: 'up' | 'halt' | 'destroy', summary: string, done: str
   });
 }
 
-export const vmUp = vmCommand('up', 'Start the Vagrant builder VM (creating and provisioning it the first time)', 'running');
-export const vmHalt = vmCommand('halt', 'Stop the Vagrant builder VM', 'stopped');
-export const vmDestroy = vmCommand('destroy', 'Delete the Vagrant builder VM', 'deleted');
+export const vmUp = vmCommand('up', summaryOf('vm up'), 'running');
+export const vmHalt = vmCommand('halt', summaryOf('vm halt'), 'stopped');
+export const vmDestroy = vmCommand('destroy', summaryOf('vm destroy'), 'deleted');
 
 export const vmStatusCommand = defineCommand({
   name: 'vm status',
-  summary: 'Show the Vagrant builder VM state',
+  summary: summaryOf('vm status'),
   description: `Prints the VM's state (running, poweroff, not_created...). ${VM_HELP}`,
   options: VAGRANT_OPTION,
   positionals: [],

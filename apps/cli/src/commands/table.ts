@@ -1,0 +1,42 @@
+// The command table: every command's name and one-line summary, and how to load it. The
+// top-level help and the dispatch need only this, so `cpy --version` and `cpy --help` load no
+// command module, and a command loads only its own module (and through it the libraries it
+// needs: openpgp, sigstore, undici, execa are loaded by the commands that use them).
+import type { CommandSpec } from '../command.js';
+
+export interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  readonly load: () => Promise<CommandSpec<unknown>>;
+}
+
+const entry = (name: string, summary: string, load: () => Promise<unknown>): CommandEntry => ({ name, summary, load: load as () => Promise<CommandSpec<unknown>> });
+
+export const COMMAND_TABLE: readonly CommandEntry[] = [
+  entry('doctor', 'Check this host for what building CPython needs', async () => (await import('./doctor.js')).doctor),
+  entry('build', 'Build CPython from a verified source release', async () => (await import('./build.js')).build),
+  entry('source fetch', 'Download and verify a CPython source release', async () => (await import('./source.js')).sourceFetch),
+  entry('source verify', 'Verify a CPython source tarball (OpenPGP, Sigstore)', async () => (await import('./source.js')).sourceVerify),
+  entry('artifact pack', 'Pack a finished build directory into a cpy artifact', async () => (await import('./artifact.js')).artifactPack),
+  entry('artifact validate', 'Validate a cpy artifact', async () => (await import('./artifact.js')).artifactValidate),
+  entry('artifact test', "Run CPython's own test suite on an artifact, in a relocated prefix", async () => (await import('./artifact.js')).artifactTest),
+  entry('install', 'Install a cpy artifact (verified, atomic, idempotent)', async () => (await import('./install.js')).install),
+  entry('list', 'List installed CPython versions', async () => (await import('./install.js')).list),
+  entry('use', 'Switch the python3 links to an installed version', async () => (await import('./install.js')).use),
+  entry('rollback', 'Switch back to the previously used version', async () => (await import('./install.js')).rollbackCommand),
+  entry('uninstall', 'Remove an installed version', async () => (await import('./install.js')).uninstallCommand),
+  entry('vm up', 'Start the Vagrant builder VM (creating and provisioning it the first time)', async () => (await import('./vm.js')).vmUp),
+  entry('vm halt', 'Stop the Vagrant builder VM', async () => (await import('./vm.js')).vmHalt),
+  entry('vm destroy', 'Delete the Vagrant builder VM', async () => (await import('./vm.js')).vmDestroy),
+  entry('vm status', 'Show the Vagrant builder VM state', async () => (await import('./vm.js')).vmStatusCommand),
+  entry('publish', 'Publish an artifact as a GitHub Release (draft, upload, verify, then publish)', async () => (await import('./publish.js')).publish),
+  entry('releases list', 'List the cpy releases of a repository', async () => (await import('./publish.js')).releasesList),
+  entry('releases prune', 'Delete old releases beyond the retention policy (dry run unless --yes)', async () => (await import('./publish.js')).releasesPrune),
+];
+
+/** A command's summary, from the table: each spec takes its own from here, so --help and the spec agree. */
+export function summaryOf(name: string): string {
+  const found = COMMAND_TABLE.find((c) => c.name === name);
+  if (!found) throw new Error(`no command '${name}' in the command table`);
+  return found.summary;
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// The real `cpy` bin, timed as users run it: whole processes, A and B alternating, medians of
+// the times and of the per-pair ratios.
+//
+//   node bench/cli.mjs [artifact] [--rounds N]
+//
+//   cpy --version                       against `node -e 0` (Node's own start-up)    goal < 80 ms
+//   cpy install (already installed)     against `node -e 0`                          goal < 120 ms
+//   cpy install (first, --skip-validation --no-link, local file)
+//                                       against `sha256sum f && tar xzf f`           goal ratio <= 1.0
+// Run after `npx nx run cli:build`, with an artifact in dist/artifacts.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { newestArtifact, reportRows } from './common.mjs';
+
+const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '7' } }, allowPositionals: true });
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 3) throw new Error('--rounds takes a whole number of 3 or more');
+const artifact = resolve(positionals[0] ?? (await newestArtifact()));
+const cpy = resolve('apps/cli/bin/cpy.js');
+const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
+
+/** Runs argv as a whole process; its wall time in ms. */
+function time(argv, env = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(argv[0], argv.slice(1), { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${String(r.stderr).slice(-500)}`);
+  return ms;
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** A and B in turn (the order alternating), `before` run untimed ahead of each. */
+function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
+  for (let i = 0; i < warmup; i++) before(), a(), before(), b();
+  const as = [];
+  const bs = [];
+  const ratios = [];
+  for (let i = 0; i < rounds; i++) {
+    let x;
+    let y;
+    if (i % 2) {
+      before();
+      x = a();
+      before();
+      y = b();
+    } else {
+      before();
+      y = b();
+      before();
+      x = a();
+    }
+    as.push(x);
+    bs.push(y);
+    ratios.push(x / y);
+  }
+  const row = { name, a: median(as), b: median(bs), ratio: median(ratios) };
+  console.log(`${name}: ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} pairs)`);
+  return row;
+}
+
+try {
+  const node = () => time([process.execPath, '-e', '0']);
+  const version = pair('cpy --version / node -e 0', () => time([process.execPath, cpy, '--version']), node);
+
+  const home = join(work, 'home');
+  const env = { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'cache') };
+  time([process.execPath, cpy, 'install', '--from', artifact, '--no-link', '--skip-validation'], env);
+  const noop = pair('cpy install, already installed / node -e 0', () => time([process.execPath, cpy, 'install', '--from', artifact, '--no-link', '--skip-validation'], env), node);
+
+  // A first install each time: a fresh CPY_HOME and cache, against a plain hash and unpack.
+  let n = 0;
+  const fresh = () => {
+    n++;
+    rmSync(join(work, 'fresh'), { recursive: true, force: true });
+    rmSync(join(work, 'raw'), { recursive: true, force: true });
+    mkdirSync(join(work, 'raw'), { recursive: true });
+  };
+  const first = pair(
+    'cpy install, first / sha256sum && tar xzf',
+    () => time([process.execPath, cpy, 'install', '--from', artifact, '--no-link', '--skip-validation'], { CPY_HOME: join(work, 'fresh'), CPY_CACHE_DIR: join(work, 'fresh', 'cache') }),
+    () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, 'raw')]),
+    { before: fresh },
+  );
+  process.stderr.write(`(${n} fresh installs)\n`);
+  await reportRows([
+    { bench: 'cpy --version (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: version.b, value: version.a, goal: 'value < 80 ms' },
+    { bench: 'cpy install, already installed (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: noop.b, value: noop.a, goal: 'value < 120 ms' },
+    { bench: 'cpy install, first (whole process, no validation)', baseline: 'sha256sum && tar xzf', unit: 'ms', baselineValue: first.b, value: first.b * first.ratio, goal: 'ratio <= 1.0' },
+  ]);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
