@@ -101,7 +101,7 @@ describe('a real CPython 3.13.5 build (fast profile)', () => {
       expect(packed.metadata.platform.glibcFloor).toBe(await glibcFloor(result.installDir));
       // Validated where it is meant to run, in the builder (as `cpy build --builder container`
       // does), it is sound; on this Debian 12 host it cannot be judged: bullseye's libssl1.1 is not here.
-      const inBuilder = await validateArtifact(packed.path, { runner: (file, args) => builder.exec(file, args), workDir: join(workDir, 'validate') });
+      const inBuilder = await validateArtifact(packed.path, { runner: (file, args) => builder.exec(file, args), workDir: join(result.buildDir, 'validate') });
       expect(inBuilder.summary).toBe('[SUCCESS]');
       expect(inBuilder.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['relocation', 'venv', 'venv-copies', 'sysconfig', 'c-extension']));
       const onHost = await validateArtifact(packed.path);
