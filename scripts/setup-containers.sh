@@ -18,7 +18,8 @@ die() { printf '[setup-containers] error: %s\n' "$*" >&2; exit 1; }
 command -v apt-get >/dev/null || die "this script supports Debian/Ubuntu hosts (apt-get); install podman by hand elsewhere"
 
 # 1. Packages: podman, runc, debootstrap; and the distribution's own python3, which the
-#    installer tests repack into a small real artifact (tools/harness/src/artifact.ts).
+#    installer tests repack into a small real artifact (tools/harness/src/artifact.ts), with
+#    its headers and setuptools.
 #    Without recommends: shellcheck and Debian's docker-registry for the Feature's tests
 #    (apps/feature), vagrant for `vagrant validate` (apps/cli/test/vm.spec.ts).
 missing=()
@@ -26,6 +27,11 @@ for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
   command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
 done
 [ -x /usr/bin/python3 ] || missing+=(python3)
+# Its headers (the test artifact is laid out like a cpy build, include/ too), and setuptools
+# for the C extension the fidelity checks build on this host (tools/e2e/fidelity.sh): no PyPI.
+for pkg in python3-dev python3-setuptools; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 lean=()
 for cmd_pkg in shellcheck:shellcheck docker-registry:docker-registry vagrant:vagrant; do
   command -v "${cmd_pkg%%:*}" >/dev/null || lean+=("${cmd_pkg#*:}")

@@ -47,12 +47,13 @@ async function asStandardLayout(tree: string, lib: string, prefix: string, versi
   }
   const multiarch = (await run('gcc', ['-print-multiarch']).catch(() => ({ stdout: '' }))).stdout.trim();
   const include = `/usr/include/python${version}`;
-  if (existsSync(include)) {
-    await cp(include, join(tree, 'include', `python${version}`), { recursive: true, dereference: true });
-    // Debian's pyconfig.h only includes the one for its architecture: the tree gets that one.
-    const archConfig = `/usr/include/${multiarch}/python${version}/pyconfig.h`;
-    if (multiarch && existsSync(archConfig)) await cp(archConfig, join(tree, 'include', `python${version}`, 'pyconfig.h'));
+  if (!existsSync(join(include, 'Python.h'))) {
+    throw new Error(`the host's Python headers (${include}) are missing: install python3-dev (scripts/setup-containers.sh does)`);
   }
+  await cp(include, join(tree, 'include', `python${version}`), { recursive: true, dereference: true });
+  // Debian's pyconfig.h only includes the one for its architecture: the tree gets that one.
+  const archConfig = `/usr/include/${multiarch}/python${version}/pyconfig.h`;
+  if (multiarch && existsSync(archConfig)) await cp(archConfig, join(tree, 'include', `python${version}`, 'pyconfig.h'));
   for (const dir of [join('lib', multiarch || 'x86_64-linux-gnu'), join('local', 'lib', `python${version}`, 'dist-packages'), join('local', 'bin'), join('lib', 'python3', 'dist-packages')]) {
     await mkdir(join(tree, dir), { recursive: true });
   }
