@@ -11,7 +11,6 @@ import { checksumFileName, parseArtifactFileName, parseChecksumLine } from './na
 import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
 
-
 export interface ValidationReport {
   readonly ok: boolean;
   readonly artifact: string;
@@ -33,7 +32,6 @@ export interface ValidateOptions {
    */
   readonly runner?: PythonRunner;
 }
-
 
 const SECRET_PATTERNS: readonly [string, RegExp][] = [
   ['private key', /-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY( BLOCK)?-----/],
