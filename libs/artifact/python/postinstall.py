@@ -303,6 +303,13 @@ def check_extension(report, work, installed_at, here):
     build = os.path.join(work, "ext")
     shutil.rmtree(build, ignore_errors=True)
     os.makedirs(build)
+    # A compiler that cannot build plain C here (gcc without libc6-dev) says nothing about Python.
+    plain = os.path.join(build, "plain.c")
+    with open(plain, "w") as f:
+        f.write("int main(void) { return 0; }\n")
+    if _run(cc + [plain, "-o", os.path.join(build, "plain")]).returncode != 0:
+        report.add("c-extension", True, "skipped: %s cannot build a plain C program on this host (no C library headers?)" % cc[0])
+        return
     source = os.path.join(build, "cpyprobe.c")
     with open(source, "w") as f:
         f.write(EXTENSION_SOURCE)
