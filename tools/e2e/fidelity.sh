@@ -6,7 +6,8 @@
 #
 # PREFIX: where it is installed; BUILT_FOR: the prefix it was built for; ENTRY: each path a
 # user reaches python3 by (a link in /usr/local/bin or ~/.local/bin, <state>/current/bin,
-# the prefix itself). Needs a C compiler, readelf, pkg-config and Debian's python3-setuptools
+# the prefix itself). FIDELITY_USER_BASE=<dir> keeps the user base the pip check installs into.
+# Needs a C compiler, readelf, pkg-config and Debian's python3-setuptools
 # (pure Python, put on PYTHONPATH for the setuptools step: no PyPI). Prints one line per
 # check, `ok <check>` or `FAIL <check>: <why>`, and exits 1 if any failed.
 set -u
@@ -123,7 +124,8 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     record.append("cpy_hello-1.0.dist-info/RECORD,,")
     z.writestr("cpy_hello-1.0.dist-info/RECORD", "\n".join(record) + "\n")
 EOF
-user_base=$work/userbase
+# FIDELITY_USER_BASE keeps that user base (and the script) for the caller to run again later.
+user_base=${FIDELITY_USER_BASE:-$work/userbase}
 if out=$(PYTHONUSERBASE=$user_base "$py" -m pip install -q --user --no-index --no-warn-script-location "$wheel" 2>&1) && out=$(PYTHONUSERBASE=$user_base "$user_base/bin/cpy-hello" 2>&1); then
   shebang=$(head -n 1 "$user_base/bin/cpy-hello")
   case $(real "${shebang#\#!}") in "$prefix_real"/bin/*) ok "a script pip installs runs and names the real interpreter: $shebang" ;; *) bad "pip-installed script" "$shebang" ;; esac

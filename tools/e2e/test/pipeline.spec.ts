@@ -19,6 +19,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { artifactMetadataSchema } from '@cpy/artifact';
 import {
   githubContract,
+  makeHostPythonArtifact,
   podmanDockerShim,
   repoRoot,
   requireBaseImage,
@@ -247,11 +248,23 @@ it('cpy install as root with CPY_HOME, and as a normal user at its default prefi
   const asRoot = await sh(process.execPath, [CLI, 'install', '--from', artifact, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'cache-root') });
   expect(asRoot.code).toBe(0);
   const prefix = join(home, `python-${VERSION}`);
-  const f1 = await sh('sh', [FIDELITY, prefix, BUILT_FOR, join(home, 'bin', 'python3'), join(home, 'state', 'current', 'bin', 'python3'), join(prefix, 'bin', 'python3')]);
+  const userBase = join(work, 'user-base');
+  const f1 = await sh('sh', [FIDELITY, prefix, BUILT_FOR, join(home, 'bin', 'python3'), join(home, 'state', 'current', 'bin', 'python3'), join(prefix, 'bin', 'python3')], {
+    FIDELITY_USER_BASE: userBase,
+  });
   log(`fidelity, cpy install with CPY_HOME:\n${f1.stdout}${f1.stderr}`);
   expect(fidelity(f1.stdout).failed).toEqual([]);
   expect(fidelity(f1.stdout).left).toBe(LEFT_BEHIND);
   expect(f1.code).toBe(0);
+  // Another version becomes current (the host's python3, packed by the harness): the script pip
+  // installed through the python3 link still runs on the interpreter it was installed for.
+  const other = await makeHostPythonArtifact(join(work, 'other-version'));
+  expect((await sh(process.execPath, [CLI, 'install', '--from', other.path], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'cache-root') })).code).toBe(0);
+  expect((await sh(join(home, 'bin', 'python3'), ['--version'])).stdout.trim()).toBe(`Python ${other.metadata.version}`);
+  const script = await sh(join(userBase, 'bin', 'cpy-hello'), [], { PYTHONUSERBASE: userBase });
+  expect(script.stdout).toBe('hello from a script\n');
+  expect(script.code).toBe(0);
+  expect((await sh(process.execPath, [CLI, 'use', VERSION], { CPY_HOME: home })).code).toBe(0);
 
   // A normal user (nobody), its own HOME: ~/.local/share/cpy/python-X, ~/.local/bin/python3.
   const userHome = join(work, 'user-home');
