@@ -45,12 +45,12 @@ export const installOptionsSchema = z
       .transform((s) => s.toLowerCase())
       .optional()
       .describe('The expected sha256 of the artifact; when set, no checksum file is read.'),
-    installPrefix: absolutePath.optional().describe('Where to install. Empty: /opt/python-<version> as root.'),
+    installPrefix: absolutePath.optional().describe('Where to install. Empty: /opt/python-<version> as root. Elsewhere the artifact is relocated (sysconfig, pkg-config, python3-config, scripts).'),
     stateDir: absolutePath.optional().describe('Where cpy records installs and the current version.'),
     binDir: absolutePath.nullable().optional().describe('Where python3, python, pip3, pip... are linked; null: no links.'),
     cacheDir: absolutePath.optional().describe('Where downloaded artifacts are kept by sha256.'),
     activate: z.boolean().default(true).describe('Make this the version python3 runs.'),
-    skipValidation: z.boolean().default(false).describe('Do not run the installed python3 to check its version and critical modules (not recommended).'),
+    skipValidation: z.boolean().default(false).describe('Do not check the installed python3 (version, critical modules, sysconfig, a venv through a link, a C extension); not recommended.'),
     installSystemDeps: z
       .boolean()
       .default(false)

@@ -74,7 +74,7 @@ export const install = defineCommand({
     ...STATE_OPTIONS,
     'no-link': { type: 'boolean', description: 'do not create python3/pip3 links' },
     'no-activate': { type: 'boolean', description: 'install, but keep the current version as it is' },
-    'skip-validation': { type: 'boolean', description: 'do not run the new python3 before putting it in place' },
+    'skip-validation': { type: 'boolean', description: 'do not check the new python3 before putting it in place (it still runs to relocate a tree installed away from its build prefix)' },
     'install-system-deps': { type: 'boolean', description: 'install missing system libraries with apt-get/dnf/apk (root)' },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
   },
