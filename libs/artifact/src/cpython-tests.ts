@@ -155,6 +155,9 @@ async function mergeTests(from: string, tree: string): Promise<number> {
  */
 export async function testArtifact(artifact: string, options: TestArtifactOptions = {}): Promise<TestRunResult> {
   const level = options.level ?? 'critical';
+  if (!(await stat(artifact).catch(() => null))?.isFile()) {
+    throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `no artifact ${artifact}`, { hint: 'give the path of a cpython-<version>-<os><osversion>-build<N>.tgz made by cpy build' });
+  }
   const testsAsset = options.tests ?? join(dirname(artifact), testsFileName(basename(artifact)));
   if (!(await stat(testsAsset).catch(() => null))) {
     throw new CpyError('CPY_ARTIFACT_NO_TESTS', `no tests asset ${testsAsset}`, {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseRegrtestSummary } from '../cpython-tests.js';
+import { isCpyError } from '../errors.js';
+import { parseRegrtestSummary, testArtifact } from '../cpython-tests.js';
 
 // The end of `python -m test -j2 -w` on the 3.13.5 artifact in a relocated prefix (this
 // machine, 2026-12-01), the skipped lists shortened.
@@ -67,5 +68,13 @@ describe('parseRegrtestSummary', () => {
 
   it('finds nothing in output that has no summary (python did not start)', () => {
     expect(parseRegrtestSummary('Fatal Python error: Failed to import encodings module\n')).toMatchObject({ files: { run: 0, passed: 0, failed: 0 }, passRate: 0 });
+  });
+});
+
+describe('testArtifact', () => {
+  it('names the missing artifact, not its tests asset', async () => {
+    const error = await testArtifact('/nonexistent/cpython-3.13.5-debian12-build1.tgz').catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_ARTIFACT_NOT_FOUND')).toBe(true);
+    expect((error as Error).message).toBe('no artifact /nonexistent/cpython-3.13.5-debian12-build1.tgz');
   });
 });
