@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { CpyError } from './errors.js';
 import { extractArtifact } from './extract.js';
 import { sha256File } from './hash.js';
-import { artifactMetadataSchema, type ArtifactMetadata } from './metadata.js';
+import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { checksumFileName, parseChecksumLine } from './naming.js';
 import { testsFileName } from './pack.js';
 import { relocateTree, type PythonRunner } from './postinstall.js';
@@ -167,7 +167,7 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
   await verifyBeside(testsAsset);
   const parsed = artifactMetadataSchema.safeParse(await readArtifactMetadata(artifact).catch(() => null));
   if (!parsed.success) {
-    throw new CpyError('CPY_ARTIFACT_NOT_AN_ARTIFACT', `${basename(artifact)} has no valid ${'cpy-artifact.json'}`, { hint: 'give an artifact made by cpy build or cpy artifact pack' });
+    throw new CpyError('CPY_ARTIFACT_NOT_AN_ARTIFACT', `${basename(artifact)} has no valid ${METADATA_ENTRY}`, { hint: 'give an artifact made by cpy build or cpy artifact pack' });
   }
   const metadata = parsed.data;
   const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-test-')));

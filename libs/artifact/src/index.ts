@@ -28,7 +28,6 @@ export {
   checkPythonTree,
   CRITICAL_IMPORTS,
   POSTINSTALL_ENTRY,
-  PostinstallError,
   relocateTree,
   RESOLVE_EXECUTABLE_PTH,
   runOnHost,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CpyError } from './errors.js';
 
 /** The modules an artifact must import: the critical ones. */
 export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;
@@ -83,21 +84,12 @@ function lastJsonLine(text: string): unknown {
 
 const tail = (text: string, lines = 3) => text.trim().split('\n').slice(-lines).join(' ');
 
-/** Thrown when the tree has no post-install script or its python3 cannot run it. */
-export class PostinstallError extends Error {
-  constructor(
-    message: string,
-    readonly kind: 'missing' | 'failed',
-  ) {
-    super(message);
-    this.name = 'PostinstallError';
-  }
-}
-
 function script(tree: string): string {
   const path = join(tree, POSTINSTALL_ENTRY);
   if (!existsSync(path)) {
-    throw new PostinstallError(`the artifact has no ${POSTINSTALL_ENTRY}: it was packed by an older cpy, which could not relocate it (pack it again with this cpy)`, 'missing');
+    throw new CpyError('CPY_ARTIFACT_NO_POSTINSTALL', `the artifact has no ${POSTINSTALL_ENTRY}: it was packed by an older cpy, which could not relocate it`, {
+      hint: 'pack it again with this cpy (cpy artifact pack <build-dir>), or install it at the prefix it was built for',
+    });
   }
   return path;
 }
@@ -111,7 +103,9 @@ export async function relocateTree(tree: string, from: string, to: string, runne
   const r = await runner(join(tree, 'bin', 'python3'), ['-I', '-S', script(tree), 'relocate', '--from', from, '--to', to]);
   const parsed = relocationSchema.safeParse(lastJsonLine(r.stdout));
   if (r.exitCode !== 0 || !parsed.success) {
-    throw new PostinstallError(`relocating the tree to ${to} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout)}`, 'failed');
+    throw new CpyError('CPY_ARTIFACT_RELOCATION_FAILED', `relocating the tree to ${to} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout)}`, {
+      hint: 'the unpacked python3 could not run share/cpy/postinstall.py: check that the artifact runs on this host (cpy artifact validate)',
+    });
   }
   return parsed.data;
 }

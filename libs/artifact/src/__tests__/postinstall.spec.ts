@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PostinstallError, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
+import { isCpyError } from '../errors.js';
+import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
 
 const run = promisify(execFile);
 const OLD = '/opt/python-3.99.0';
@@ -98,8 +99,9 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
   it('says what is wrong when the artifact has no post-install script', async () => {
     const bare = join(work, 'bare');
     await mkdir(join(bare, 'bin'), { recursive: true });
-    await expect(relocateTree(bare, OLD, '/x', hostPython)).rejects.toThrow(PostinstallError);
-    await expect(relocateTree(bare, OLD, '/x', hostPython)).rejects.toThrow(/packed by an older cpy/);
+    const error = await relocateTree(bare, OLD, '/x', hostPython).catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_ARTIFACT_NO_POSTINSTALL')).toBe(true);
+    expect((error as Error).message).toMatch(/packed by an older cpy/);
   });
 });
 
