@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, repoRoot, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, repackArtifact, repoRoot, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
 
@@ -12,10 +12,11 @@ let work: string;
 let mirror: PythonMirror;
 let artifact: TestArtifact;
 
-async function cpy(args: string[]) {
+async function cpy(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   try {
     const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], {
-      env: { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1' },
+      env: { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...options.env },
+      ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -73,5 +74,92 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const forced = await cpy(['uninstall', artifact.metadata.version, '--force']);
     expect(forced.code).toBe(0);
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
+  });
+});
+
+describe('a version from the index: cpy index add/show, cpy list --available, cpy install <version>', () => {
+  /** os-release of this host (Debian 12 in CI). */
+  let distro: { id: string; versionId: string };
+  let forHost: TestArtifact;
+  let debian11: TestArtifact;
+
+  beforeAll(async () => {
+    const osRelease = await readFile('/etc/os-release', 'utf8');
+    const field = (name: string) => new RegExp(`^${name}="?([^"\n]*)"?$`, 'm').exec(osRelease)?.[1] ?? '';
+    distro = { id: field('ID'), versionId: field('VERSION_ID') };
+    // The same real interpreter, published as a build for this distribution, and as a Debian 11 build
+    // whose libraries (libssl1.1) Debian 12's archive does not have.
+    forHost = await repackArtifact(artifact, join(work, 'index-artifacts'), {
+      metadata: (m) => ({ ...m, build: 2, platform: { ...m.platform, os: distro.id, osVersion: distro.versionId } }),
+    });
+    debian11 = await repackArtifact(artifact, join(work, 'index-artifacts'), {
+      metadata: (m) => ({
+        ...m,
+        platform: { ...m.platform, os: 'debian', osVersion: '11', glibcFloor: '2.28' },
+        runtime: { needs: [{ soname: 'libssl.so.1.1', packages: ['libssl1.1'], usedBy: [`lib/python3.11/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so`] }] },
+      }),
+    });
+    for (const a of [forHost, debian11]) {
+      mirror.serve(`builds/${a.fileName}`, a.path);
+      mirror.serve(`builds/${a.fileName}.sha256`, a.checksumPath);
+      mirror.serve(`builds/${a.fileName}.json`, a.metadataPath);
+    }
+  }, 120_000);
+
+  it('builds an index file, reads it back, and installs the build for this host from a version alone', async () => {
+    const index = join(work, 'site', 'index.json');
+    for (const a of [debian11, forHost]) {
+      const added = await cpy(['index', 'add', a.path, '--url', mirror.fileUrl('builds', a.fileName), '--index', index, '--json']);
+      expect(added.code).toBe(0);
+    }
+    expect(await readFile(join(work, 'site', 'ARTIFACTS.md'), 'utf8')).toContain(forHost.fileName);
+    mirror.serve('site/index.json', index);
+    const indexUrl = mirror.fileUrl('site', 'index.json');
+    const shown = JSON.parse((await cpy(['index', 'show', '--index', indexUrl, '--json'])).stdout);
+    expect(shown.index.artifacts.map((e: { file: string }) => e.file)).toEqual([forHost.fileName, debian11.fileName]);
+
+    const version = artifact.metadata.version;
+    const line = version.split('.').slice(0, 2).join('.');
+    const available = JSON.parse((await cpy(['list', '--available', line, '--index', indexUrl, '--json'])).stdout);
+    expect(available.available.map((b: { entry: { file: string }; fits: boolean; chosen: boolean; why: string }) => [b.entry.file, b.fits, b.chosen, b.why])).toEqual([
+      [forHost.fileName, true, true, `built for ${distro.id.charAt(0).toUpperCase()}${distro.id.slice(1)} ${distro.versionId}, like this host`],
+      [debian11.fileName, false, false, `the debian11 build needs libssl1.1, which ${distro.id.charAt(0).toUpperCase()}${distro.id.slice(1)} ${distro.versionId} does not provide`],
+    ]);
+
+    // .python-version in a project, two levels up; the index from CPY_INDEX_URL.
+    const project = join(work, 'project');
+    await mkdir(join(project, 'src', 'pkg'), { recursive: true });
+    await writeFile(join(project, '.python-version'), `# the project's Python\n${line}\n`);
+    const home = { CPY_HOME: join(work, 'home-index'), CPY_INDEX_URL: indexUrl };
+    const r = await cpy(['install', '--json'], { cwd: join(project, 'src', 'pkg'), env: home });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`version ${line}, from ${join(project, '.python-version')}`);
+    const installed = JSON.parse(r.stdout).install;
+    expect(installed).toMatchObject({ status: 'installed', version, build: 2, sha256: forHost.sha256, artifact: forHost.fileName });
+    expect(installed.resolution).toMatchObject({ entry: { file: forHost.fileName }, reason: expect.stringContaining('like this host') });
+    expect((await run(join(work, 'home-index', 'bin', 'python3'), ['-c', 'import ssl; print("ok")'])).stdout).toBe('ok\n');
+    const again = await cpy(['install', line], { env: home });
+    expect([again.code, again.stdout]).toEqual([0, expect.stringMatching(/^already installed: CPython .* build 2/)]);
+  });
+
+  it('with no build that fits, says what is published and why each does not fit, before downloading anything', async () => {
+    const index = join(work, 'only-debian11', 'index.json');
+    await cpy(['index', 'add', debian11.path, '--url', mirror.fileUrl('builds', debian11.fileName), '--index', index]);
+    const requests = mirror.requests.length;
+    const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+    const r = await cpy(['install', line, '--index', index], { env: { CPY_HOME: join(work, 'home-nofit') } });
+    expect(r.code).toBe(1);
+    const name = `${distro.id.charAt(0).toUpperCase()}${distro.id.slice(1)} ${distro.versionId}`;
+    expect(r.stderr).toContain(
+      `error [CPY_INSTALL_NO_MATCHING_BUILD]: no published build of CPython ${line} fits this host (${distro.id} ${distro.versionId}, ${artifact.metadata.platform.arch}, glibc `,
+    );
+    expect(r.stderr).toContain(`): ${debian11.fileName} (${artifact.metadata.platform.arch}): the debian11 build needs libssl1.1, which ${name} does not provide`);
+    expect(mirror.requests.length).toBe(requests);
+    // The same check, before the download, for an artifact given by URL with its .json beside it.
+    const byUrl = await cpy(['install', '--from', mirror.fileUrl('builds', debian11.fileName), '--json'], { env: { CPY_HOME: join(work, 'home-nofit') } });
+    expect(JSON.parse(byUrl.stdout).error).toMatchObject({ code: 'CPY_INSTALL_PACKAGES_UNAVAILABLE', message: expect.stringContaining(`needs libssl1.1, which ${name} does not provide`) });
+    const asked = mirror.requests.slice(requests).map((q) => q.path);
+    expect(asked).toContain(`/ftp/python/builds/${debian11.fileName}.json`);
+    expect(asked).not.toContain(`/ftp/python/builds/${debian11.fileName}`);
   });
 });

@@ -34,15 +34,28 @@ export {
 } from './postinstall.js';
 export type { CheckTreeOptions, PythonRun, PythonRunner, ValidationCheck } from './postinstall.js';
 export {
+  addEntry,
+  artifactIndexSchema,
+  compareEntries,
+  emptyIndex,
+  INDEX_FILE,
+  INDEX_MARKDOWN,
+  INDEX_RELEASE_TAG,
+  INDEX_SCHEMA_VERSION,
+  indexEntryFor,
+  indexEntryForFile,
+  indexEntrySchema,
+  markRemoved,
+  parseIndex,
+  parseIndexText,
   planRetention,
-  readRegister,
-  REGISTER_MANIFEST,
-  REGISTER_MARKDOWN,
-  registerRowSchema,
-  renderRegisterMarkdown,
-  upsertRow,
-  writeRegister,
-} from './register.js';
-export type { Register, RegisterRow, RetentionPlan } from './register.js';
+  readIndexFile,
+  renderIndexMarkdown,
+  serializeIndex,
+  writeIndexFile,
+} from './artifact-index.js';
+export type { ArtifactIndex, EntryLocation, IndexEntry, RetentionPlan } from './artifact-index.js';
+export { needGroup, runtimeNeeds } from './needs.js';
+export type { NeedGroup, RuntimeNeed } from './needs.js';
 export { CRITICAL_TESTS, parseRegrtestSummary, testArtifact } from './cpython-tests.js';
 export type { TestArtifactOptions, TestLevel, TestRunResult, TestRunSummary } from './cpython-tests.js';

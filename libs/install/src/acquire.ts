@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { artifactMetadataSchema, CpyError, parseChecksumLine, sha256File, type ArtifactMetadata } from '@cpy/artifact';
+import { artifactMetadataSchema, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import { z } from 'zod';
 import { processAlive } from './lock.js';
+import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
 
 /** A verified artifact in the cache: `<cacheDir>/<sha256>.tgz`. */
@@ -67,6 +68,49 @@ export async function fetchChecksum(url: URL, artifactName: string, client: Http
   }
 }
 
+/** The index published beside `index.json` while a publish swaps it in (see @cpy/publish publishIndex). */
+const PREVIOUS_INDEX = 'index.previous.json';
+
+/**
+ * Reads the index at a URL or path. An `index.json` URL that answers 404 is read from
+ * `index.previous.json` beside it: a publish renames the old index there a moment before
+ * the new one takes its name.
+ */
+export async function fetchIndex(location: string, client: HttpClient, scratch: string): Promise<{ index: ArtifactIndex; source: string }> {
+  const url = toUrl(location);
+  await mkdir(scratch, { recursive: true });
+  const tmp = join(scratch, `index-${randomUUID()}.json`);
+  const read = async (u: URL) => {
+    await downloadToFile(u, tmp, { client });
+    return { index: parseIndexText(await readFile(tmp, 'utf8'), displayUrl(u)), source: displayUrl(u) };
+  };
+  try {
+    try {
+      return await read(url);
+    } catch (error) {
+      if (!(error instanceof TransferError && error.kind === 'not-found' && url.pathname.endsWith(`/${INDEX_FILE}`))) throw error;
+      const previous = new URL(url.href);
+      previous.pathname = previous.pathname.slice(0, -INDEX_FILE.length) + PREVIOUS_INDEX;
+      return await read(previous).catch(() => {
+        throw error;
+      });
+    }
+  } catch (error) {
+    if (error instanceof TransferError) {
+      throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
+        hint:
+          error.kind === 'not-found'
+            ? 'check --index (or CPY_INDEX_URL): cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
+            : 'check the network (HTTPS_PROXY, --ca-file), or install from a file: cpy install --from <artifact>',
+        cause: error,
+      });
+    }
+    throw error;
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 /** The metadata published beside an artifact (`<artifact>.json`), or null when there is none. */
 export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: string): Promise<ArtifactMetadata | null> {
   const tmp = join(scratch, `metadata-${randomUUID()}`);
@@ -94,15 +138,16 @@ export async function fromCache(cacheDir: string, sha256: string): Promise<Cache
   return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true };
 }
 
-/** The newest cached build of a version, for installs that name only the version. */
-export async function newestCached(cacheDir: string, version: string): Promise<CachedArtifact | null> {
+/** The newest cached build that answers a request (`3.13.5`, `3.13`), for installs without an index or offline. */
+export async function newestCached(cacheDir: string, request: VersionRequest): Promise<CachedArtifact | null> {
   const names = await readdir(cacheDir).catch(() => [] as string[]);
-  const found: { sha256: string; build: number }[] = [];
+  const found: { sha256: string; version: string; build: number }[] = [];
   for (const name of names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n))) {
     const entry = await readJsonFile(join(cacheDir, name), indexSchema);
-    if (entry?.version === version) found.push({ sha256: name.slice(0, 64), build: entry.build });
+    if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
   }
-  for (const { sha256 } of found.sort((a, b) => b.build - a.build)) {
+  const newest = (a: { version: string; build: number }, b: { version: string; build: number }) => b.version.localeCompare(a.version, 'en', { numeric: true }) || b.build - a.build;
+  for (const { sha256 } of found.sort(newest)) {
     const hit = await fromCache(cacheDir, sha256);
     if (hit) return hit;
   }

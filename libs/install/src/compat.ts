@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { CpyError, type ArtifactMetadata } from '@cpy/artifact';
+import { CpyError, runtimeNeeds, type ArtifactMetadata, type NeedGroup } from '@cpy/artifact';
 import { compareGlibcVersions, type HostPlatform } from './host.js';
 
 const run = promisify(execFile);
@@ -38,14 +38,11 @@ export function checkCompatibility(metadata: ArtifactMetadata, host: HostPlatfor
   }
 }
 
-/** Extension modules whose libraries are optional: tkinter, curses, dbm and friends. */
-const OPTIONAL_EXTENSION = /^lib\/python\d+\.\d+\/lib-dynload\/(_tkinter|_curses|_curses_panel|_dbm|_gdbm|nis|_crypt)\.[^/]+\.so$/;
-
 export interface MissingLibrary {
   readonly soname: string;
   readonly packages: readonly string[];
-  /** False when only optional modules (tkinter, curses, dbm) need it. */
-  readonly critical: boolean;
+  /** critical: the install is refused without it; optional (curses, dbm) and tk: reported. */
+  readonly group: NeedGroup;
   /** The modules that will not import without it. */
   readonly modules: readonly string[];
 }
@@ -53,7 +50,7 @@ export interface MissingLibrary {
 const LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib'];
 
 /** The shared libraries the dynamic loader can find: `ldconfig -p`, or the standard directories. */
-async function loadableLibraries(): Promise<Set<string>> {
+export async function loadableLibraries(): Promise<Set<string>> {
   const found = new Set<string>();
   for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
     if (!existsSync(ldconfig)) continue;
@@ -73,16 +70,9 @@ async function loadableLibraries(): Promise<Set<string>> {
 }
 
 /** The libraries the metadata says the tree needs and this host lacks. */
-export async function missingLibraries(metadata: ArtifactMetadata, available?: Set<string>): Promise<MissingLibrary[]> {
+export async function missingLibraries(metadata: ArtifactMetadata, available?: ReadonlySet<string>): Promise<MissingLibrary[]> {
   const have = available ?? (await loadableLibraries());
-  return metadata.runtime.needs
-    .filter((need) => !have.has(need.soname))
-    .map((need) => ({
-      soname: need.soname,
-      packages: need.packages,
-      critical: need.usedBy.some((p) => !OPTIONAL_EXTENSION.test(p)),
-      modules: need.usedBy.map((p) => /lib-dynload\/([^./]+)\./.exec(p)?.[1] ?? p),
-    }));
+  return runtimeNeeds(metadata).filter((need) => !have.has(need.soname));
 }
 
 /** Installs packages with the host's package manager (as root). */

@@ -3,6 +3,7 @@ import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/pro
 import { basename, dirname, join } from 'node:path';
 import {
   artifactMetadataSchema,
+  runtimeNeeds,
   checkPythonTree,
   CpyError,
   extractArtifact,
@@ -16,6 +17,7 @@ import { z } from 'zod';
 import {
   downloadArtifact,
   fetchChecksum,
+  fetchIndex,
   fetchSideMetadata,
   fromCache,
   indexCached,
@@ -24,6 +26,8 @@ import {
   type CachedArtifact,
 } from './acquire.js';
 import { checkCompatibility, installPackages, missingLibraries } from './compat.js';
+import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
+import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { withLock } from './lock.js';
@@ -31,7 +35,7 @@ import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions 
 import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
 import { checkLinks, recordInstall } from './versions.js';
 
-export type InstallPhase = 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
+export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
 export type InstallEvent =
   | { readonly type: 'phase'; readonly phase: InstallPhase; readonly detail: string }
@@ -48,6 +52,8 @@ export interface InstallHooks {
   readonly env?: Environment;
   /** Default detectHost(). */
   readonly host?: HostPlatform;
+  /** Default: /etc/os-release, ldconfig and apt-cache (for choosing a build and checking its packages before the download). */
+  readonly hostContext?: () => Promise<HostContext>;
 }
 
 export interface InstallResult {
@@ -63,6 +69,8 @@ export interface InstallResult {
   readonly fromCache: boolean;
   readonly activated: boolean;
   readonly warnings: readonly string[];
+  /** The index entry chosen for a version request, and why; null when the artifact was given or came from the cache. */
+  readonly resolution: Resolution | null;
   readonly durationMs: number;
 }
 
@@ -143,11 +151,78 @@ async function putInPlace(tree: string, prefix: string): Promise<'installed' | '
   return 'replaced';
 }
 
-function sameArtifact(marker: InstallMarker, options: ResolvedInstallOptions, version: string): boolean {
-  if (marker.version !== version) return false;
-  if (options.sha256) return marker.sha256 === options.sha256;
-  if (options.artifactUrl) return marker.artifact === basename(decodeURIComponent(toUrl(options.artifactUrl).pathname));
+function sameArtifact(marker: InstallMarker, plan: SourcePlan): boolean {
+  if (marker.version !== plan.version) return false;
+  if (plan.sha256) return marker.sha256 === plan.sha256;
+  if (plan.artifactUrl) return marker.artifact === basename(decodeURIComponent(toUrl(plan.artifactUrl).pathname));
   return true;
+}
+
+/** Where the artifact comes from, decided before anything is written. */
+interface SourcePlan {
+  readonly version: string;
+  readonly artifactUrl?: string | undefined;
+  readonly checksumUrl?: string | undefined;
+  readonly sha256?: string | undefined;
+  readonly resolution: Resolution | null;
+  readonly warnings: readonly string[];
+}
+
+
+/**
+ * The version and the artifact: given (`artifactUrl`), chosen from the index for this host
+ * (`version` + `indexUrl` or CPY_INDEX_URL), or the newest cached build of the version.
+ */
+async function planSource(options: ResolvedInstallOptions, layout: InstallLayout, env: Environment, hooks: InstallHooks, context: () => Promise<HostContext>): Promise<SourcePlan> {
+  const request: VersionRequest | null = options.version ? parseVersionRequest(options.version) : null;
+  if (options.artifactUrl) {
+    const named = parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname)));
+    const version = named?.version ?? (request?.exact ? request.text : undefined);
+    if (!version) {
+      throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)', {
+        hint: 'pass the full version (cpy install 3.13.5 --from ...)',
+      });
+    }
+    if (request && !matchesRequest(version, request)) {
+      throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${request.text}, but the artifact is ${version}`, { hint: 'fix the version or the artifact URL' });
+    }
+    return { version, artifactUrl: options.artifactUrl, checksumUrl: options.checksumUrl, sha256: options.sha256, resolution: null, warnings: [] };
+  }
+  if (!request) {
+    throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? Give a version (3.13, 3.13.5, latest) or the artifact', {
+      hint: 'cpy install 3.13 --index <url> (or CPY_INDEX_URL), or cpy install --from <artifact>',
+    });
+  }
+  const cached = () => (options.sha256 ? fromCache(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request));
+  const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
+  if (!indexUrl) {
+    const hit = await cached();
+    if (hit) return { version: (await readCachedVersion(layout, hit)) ?? request.text, sha256: hit.sha256, resolution: null, warnings: [] };
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${request.text === 'latest' ? 'CPython' : `CPython ${request.text}`}`, {
+      hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
+    });
+  }
+  const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+  let loaded: Awaited<ReturnType<typeof fetchIndex>>;
+  try {
+    loaded = await fetchIndex(indexUrl, client, layout.cacheDir);
+  } catch (error) {
+    // Offline, a build already in the cache still installs.
+    const hit = (error as CpyError).code === 'CPY_INSTALL_INDEX_UNAVAILABLE' ? await cached() : null;
+    if (!hit) throw error;
+    const warning = `the index is unreachable (${(error as Error).message}); installing ${hit.fileName} from the cache`;
+    hooks.onEvent?.({ type: 'warning', message: warning });
+    return { version: (await readCachedVersion(layout, hit)) ?? request.text, sha256: hit.sha256, resolution: null, warnings: [warning] };
+  } finally {
+    await client.close();
+  }
+  const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source);
+  hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
+  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, warnings: [] };
+}
+
+async function readCachedVersion(layout: InstallLayout, hit: CachedArtifact): Promise<string | null> {
+  return parseArtifactFileName(hit.fileName)?.version ?? null;
 }
 
 function withSuffix(url: URL, suffix: string): URL {
@@ -156,31 +231,27 @@ function withSuffix(url: URL, suffix: string): URL {
   return u;
 }
 
-async function obtainArtifact(
-  options: ResolvedInstallOptions,
-  version: string,
-  layout: InstallLayout,
-  host: HostPlatform,
-  client: HttpClient,
-  hooks: InstallHooks,
-): Promise<CachedArtifact> {
+async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: () => Promise<HostContext>, client: HttpClient, hooks: InstallHooks): Promise<CachedArtifact> {
   const emit = hooks.onEvent ?? (() => undefined);
-  if (!options.artifactUrl) {
-    const hit = options.sha256 ? await fromCache(layout.cacheDir, options.sha256) : await newestCached(layout.cacheDir, version);
+  if (!plan.artifactUrl) {
+    const hit = plan.sha256 ? await fromCache(layout.cacheDir, plan.sha256) : null;
     if (hit) return hit;
-    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no artifact URL given, and the cache (${layout.cacheDir}) holds no CPython ${version}`, {
-      hint: 'pass the artifact: cpy install --from <url or file> (its .sha256 is read from beside it)',
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
+      hint: 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
     });
   }
-  const url = toUrl(options.artifactUrl);
+  const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
   await mkdir(layout.cacheDir, { recursive: true });
-  const expected = options.sha256 ?? (await fetchChecksum(options.checksumUrl ? toUrl(options.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  const expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
   const hit = await fromCache(layout.cacheDir, expected);
   if (hit) return hit;
-  // The metadata published beside the artifact lets an incompatible host refuse before the download.
-  const side = await fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
-  if (side) checkCompatibility(side, host);
+  // The metadata published beside the artifact lets an incompatible host refuse before the download
+  // (an index entry was checked when it was chosen).
+  if (!plan.resolution) {
+    const side = await fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
+    if (side) await refuseUnfit(side, await context());
+  }
   emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
   const got = await downloadArtifact({
     url,
@@ -191,6 +262,18 @@ async function obtainArtifact(
     ...(hooks.signal ? { signal: hooks.signal } : {}),
   });
   return { ...got, fromCache: false };
+}
+
+/** Architecture, C library and glibc (with their own error codes), then whether this system can provide the libraries it needs. */
+async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promise<void> {
+  checkCompatibility(metadata, ctx.host);
+  // Only critical libraries refuse an artifact given by name; the optional ones are reported after the install.
+  const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata).map((n) => ({ ...n, packages: [...n.packages], modules: [...n.modules] })) }, ctx, ['critical']);
+  if (!fit.fits && !fit.unknown) {
+    throw new CpyError('CPY_INSTALL_PACKAGES_UNAVAILABLE', `CPython ${metadata.version} build ${metadata.build} cannot run here: ${fit.why}`, {
+      hint: `nothing was downloaded; use a build made for this distribution (cpy build ${metadata.version} --builder container --image <this image>)`,
+    });
+  }
 }
 
 async function readVerifiedMetadata(artifact: CachedArtifact): Promise<ArtifactMetadata> {
@@ -226,35 +309,41 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
 }
 
 /**
- * Libraries the artifact needs and the host lacks. Critical ones (ssl, sqlite3, readline...)
- * are installed with installSystemDeps, or refused; optional ones (tkinter, curses, dbm) are
- * only reported, with their packages: installing Tk would pull X11 into every image.
+ * Libraries the artifact needs and the host lacks. With installSystemDeps the critical ones (ssl,
+ * sqlite3, readline...) and the small optional ones (curses, gdbm) are installed; tkinter's only
+ * with installTk (Tk pulls X11 into every image). A critical library still missing refuses the
+ * install; an optional one is a warning naming its package.
  */
 async function handleSystemLibraries(metadata: ArtifactMetadata, options: ResolvedInstallOptions, hooks: InstallHooks, warnings: string[]): Promise<void> {
   let missing = await missingLibraries(metadata);
-  const critical = missing.filter((m) => m.critical);
-  const packages = [...new Set(critical.flatMap((m) => m.packages))];
-  if (critical.length > 0 && options.installSystemDeps && packages.length > 0) {
+  const wanted = missing.filter((m) => (m.group === 'tk' ? options.installTk : options.installSystemDeps));
+  const packages = [...new Set(wanted.flatMap((m) => m.packages))];
+  if (packages.length > 0) {
     hooks.onEvent?.({ type: 'phase', phase: 'system-packages', detail: packages.join(' ') });
     await installPackages(packages);
     missing = await missingLibraries(metadata);
-    const still = missing.filter((m) => m.critical);
-    if (still.length > 0) {
-      throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `still missing after installing ${packages.join(' ')}: ${still.map((m) => m.soname).join(', ')}`, {
-        hint: `this host's packages differ from the builder's (${metadata.platform.os} ${metadata.platform.osVersion}); use an artifact built for this distribution`,
-      });
-    }
-  } else if (critical.length > 0) {
-    const unknown = critical.filter((m) => m.packages.length === 0);
-    const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
-    throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
-      hint: packages.length
-        ? `install them (apt-get install ${packages.join(' ')}) or let cpy do it: --install-system-deps (as root)`
-        : `install the packages that provide ${unknown.map((m) => m.soname).join(', ')}`,
-      details: { missing: critical.map((m) => m.soname), packages },
+  }
+  const critical = missing.filter((m) => m.group === 'critical');
+  if (critical.length > 0 && options.installSystemDeps && packages.length > 0) {
+    throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `still missing after installing ${packages.join(' ')}: ${critical.map((m) => m.soname).join(', ')}`, {
+      hint: `this host's packages differ from the builder's (${metadata.platform.os} ${metadata.platform.osVersion}); use an artifact built for this distribution`,
     });
   }
-  for (const m of missing) warnings.push(`${m.soname} is missing (package ${m.packages.join(' ') || 'unknown'}): ${m.modules.join(', ')} will not import`);
+  if (critical.length > 0) {
+    const unknown = critical.filter((m) => m.packages.length === 0);
+    const needed = [...new Set(critical.flatMap((m) => m.packages))];
+    const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
+    throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
+      hint: needed.length
+        ? `install them (apt-get install ${needed.join(' ')}) or let cpy do it: --install-system-deps (as root)`
+        : `install the packages that provide ${unknown.map((m) => m.soname).join(', ')}`,
+      details: { missing: critical.map((m) => m.soname), packages: needed },
+    });
+  }
+  for (const m of missing) {
+    const how = m.group === 'tk' ? ' (--install-tk, or the Feature option installTk, installs it)' : '';
+    warnings.push(`${m.soname} is missing (package ${m.packages.join(' ') || 'unknown'}): ${m.modules.join(', ')} will not import${how}`);
+  }
 }
 
 /**
@@ -269,19 +358,13 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   const options = parseInstallOptions(input);
   const env = hooks.env ?? process.env;
   const layout = resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, env);
-  const named = options.artifactUrl ? parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname))) : null;
-  const version = options.version ?? named?.version;
-  if (!version) {
-    throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)', {
-      hint: 'pass the version (cpy install 3.13.5 --from ...)',
-    });
-  }
-  if (named && named.version !== version) {
-    throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but the artifact is ${named.version}`, { hint: 'fix the version or the artifact URL' });
-  }
-  const prefix = options.installPrefix ?? layout.prefixFor(version);
+  // Detected only when needed: an install that is already there returns without it.
+  let host: HostPlatform | null = hooks.host ?? null;
+  const hostOf = () => (host ??= detectHost());
+  let context: Promise<HostContext> | null = null;
+  const hostContext = () => (context ??= (hooks.hostContext ?? (() => defaultHostContext(hostOf(), options.installTk, env)))());
   const warnings: string[] = [];
-  const result = (status: InstallResult['status'], m: InstallMarker, fromCacheHit: boolean, activated: boolean): InstallResult => ({
+  const result = (status: InstallResult['status'], version: string, prefix: string, m: InstallMarker, fromCacheHit: boolean, activated: boolean, resolution: Resolution | null): InstallResult => ({
     status,
     version,
     build: m.build,
@@ -293,31 +376,45 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     fromCache: fromCacheHit,
     activated,
     warnings,
+    resolution,
     durationMs: Math.round(performance.now() - started),
   });
 
-  // Already there: no lock, no network.
-  const present = await readMarker(prefix);
-  if (present && sameArtifact(present, options, version)) {
-    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-    return result('already-installed', present, false, activated);
+  // A full version already installed: no index, no lock, no network.
+  const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
+  if (exact?.exact) {
+    const prefix = options.installPrefix ?? layout.prefixFor(exact.text);
+    const present = await readMarker(prefix);
+    if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256, resolution: null, warnings: [] })) {
+      const activated = await recordInstall(layout, exact.text, prefix, options.activate, options.lockTimeoutMs);
+      return result('already-installed', exact.text, prefix, present, false, activated, null);
+    }
   }
 
-  const host = hooks.host ?? detectHost();
+  const plan = await planSource(options, layout, env, hooks, hostContext);
+  warnings.push(...plan.warnings);
+  const version = plan.version;
+  const prefix = options.installPrefix ?? layout.prefixFor(version);
+  const present = await readMarker(prefix);
+  if (present && sameArtifact(present, plan)) {
+    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+    return result('already-installed', version, prefix, present, false, activated, plan.resolution);
+  }
+
   await mkdir(dirname(prefix), { recursive: true });
   return withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
-    if (done && sameArtifact(done, options, version)) {
+    if (done && sameArtifact(done, plan)) {
       const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-      return result('already-installed', done, false, activated);
+      return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
 
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
     let artifact: CachedArtifact;
     try {
-      artifact = await obtainArtifact(options, version, layout, host, client, hooks);
+      artifact = await obtainArtifact(plan, layout, hostContext, client, hooks);
     } finally {
       await client.close();
     }
@@ -326,7 +423,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     if (metadata.version !== version) {
       throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${artifact.fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
     }
-    checkCompatibility(metadata, host);
+    checkCompatibility(metadata, hostOf());
     await indexCached(layout.cacheDir, artifact, metadata);
     const marker: InstallMarker = {
       schemaVersion: 1,
@@ -340,7 +437,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     };
     if (done && done.sha256 === artifact.sha256) {
       const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-      return result('already-installed', done, artifact.fromCache, activated);
+      return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution);
     }
     if (options.activate) await checkLinks(layout, prefix);
     await handleSystemLibraries(metadata, options, hooks, warnings);
@@ -384,7 +481,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     }
     hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
     const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-    return result(placed, marker, artifact.fromCache, activated);
+    return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution);
   });
 }
 

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
-import { pythonVersionSchema } from '@cpy/artifact';
 import { z } from 'zod';
+import { versionRequestSchema } from './request.js';
 
 /**
  * The characters an option value may hold. Strict on purpose: the Dev Container
@@ -34,10 +34,19 @@ const location = z
  */
 export const installOptionsSchema = z
   .object({
-    version: pythonVersionSchema.optional().describe('The CPython version, e.g. 3.13.5. Empty: the version in the artifact file name.'),
+    version: versionRequestSchema
+      .optional()
+      .describe(
+        'The CPython version: 3.13.5, a release line (3.13, 3: its newest final release), latest, or a pre-release by name (3.14.0rc2). Resolved with the index to the build that fits this host. Empty: the version in the artifact file name.',
+      ),
+    indexUrl: location
+      .optional()
+      .describe('The cpy index to resolve the version with (cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json): an https:// or file:// URL, or an absolute path. Empty: CPY_INDEX_URL.'),
     artifactUrl: location
       .optional()
-      .describe('The artifact made by cpy build: an https:// or file:// URL, or an absolute path (cpython-<version>-<os><osversion>-build<N>.tgz).'),
+      .describe(
+        'The artifact made by cpy build: an https:// or file:// URL, or an absolute path (cpython-<version>-<os><osversion>-build<N>.tgz). Overrides the index.',
+      ),
     checksumUrl: location.optional().describe('Its sha256sum line. Empty: <artifactUrl>.sha256.'),
     sha256: z
       .string()
@@ -55,8 +64,9 @@ export const installOptionsSchema = z
       .boolean()
       .default(false)
       .describe(
-        'Install the system libraries the critical modules need (libssl, libsqlite3...) with the package manager (needs root). Those only tkinter, curses or dbm need are reported, not installed.',
+        'Install the system libraries the artifact needs and this system lacks (libssl, libsqlite3, libreadline, and the small curses and gdbm libraries) with apt-get, dnf or apk (needs root). Tk is left to installTk.',
       ),
+    installTk: z.boolean().default(false).describe("Also install tkinter's libraries (Tcl/Tk; they pull X11 into the image). Without it tkinter's are only reported."),
     caFile: absolutePath.optional().describe('Extra CA certificates (PEM) for https downloads.'),
     lockTimeoutMs: z.number().int().positive().default(600_000).describe('How long to wait for another install of the same prefix.'),
   })

@@ -201,6 +201,12 @@ describe('installPython: a real artifact, installed for real', () => {
         metadata: (m) => ({ ...m, runtime: { needs: [...m.runtime.needs, { soname, packages: ['libcpy-test0'], usedBy: [`${dynload}/${module}.cpython-311-x86_64-linux-gnu.so`] }] } }),
       });
     const critical = await needs('libcpy-test-missing.so.0', '_ssl');
+    // With its .json beside it: refused before the download, since no package in this system's archive provides it.
+    const early = await codeOf(installPython(sb.options({ artifactUrl: critical.path })));
+    expect(early.code).toBe('CPY_INSTALL_PACKAGES_UNAVAILABLE');
+    expect(early.message).toMatch(/needs libcpy-test0, which .* does not provide$/);
+    // Without it: refused from the tarball's own metadata, naming the library and its package.
+    await rm(critical.metadataPath);
     const e = await codeOf(installPython(sb.options({ artifactUrl: critical.path })));
     expect(e.code).toBe('CPY_INSTALL_MISSING_LIBRARIES');
     expect(e.message).toContain('libcpy-test-missing.so.0 (for _ssl; package libcpy-test0)');
@@ -209,7 +215,7 @@ describe('installPython: a real artifact, installed for real', () => {
     const optional = await needs('libcpy-test-missing.so.0', '_tkinter');
     const r = await installPython(sb.options({ artifactUrl: optional.path }));
     expect(r.status).toBe('installed');
-    expect(r.warnings.join('\n')).toMatch(/libcpy-test-missing\.so\.0 is missing \(package libcpy-test0\): _tkinter will not import/);
+    expect(r.warnings.join('\n')).toMatch(/libcpy-test-missing\.so\.0 is missing \(package libcpy-test0\): _tkinter will not import \(--install-tk/);
   });
 
   it('does not put in place a python3 that fails validation, and keeps what was there', async () => {

@@ -203,9 +203,10 @@ export function gitHub(options: GitHubOptions) {
       }
       return all;
     },
-    createRelease: (input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean }) =>
+    /** `make_latest` (default `true` for a published release): `false` keeps a release (the index's) from becoming the repository's "Latest". */
+    createRelease: (input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean; make_latest?: MakeLatest }) =>
       json({ method: 'POST', url: `${repo}/releases`, what: `creating release ${input.tag_name}`, json: input }, releaseSchema, [201]),
-    updateRelease: (id: number, input: { name?: string; body?: string; draft?: boolean; prerelease?: boolean }) =>
+    updateRelease: (id: number, input: { name?: string; body?: string; draft?: boolean; prerelease?: boolean; make_latest?: MakeLatest }) =>
       json({ method: 'PATCH', url: `${repo}/releases/${id}`, what: `updating release ${id}`, json: input }, releaseSchema),
     async deleteRelease(id: number): Promise<void> {
       const reply = await send({ method: 'DELETE', url: `${repo}/releases/${id}`, what: `deleting release ${id}` });
@@ -221,6 +222,9 @@ export function gitHub(options: GitHubOptions) {
       const reply = await send({ method: 'DELETE', url: `${repo}/releases/assets/${id}`, what: `deleting asset ${id}` });
       if (reply.status !== 204 && reply.status !== 404) fail(reply, `deleting asset ${id}`);
     },
+    /** Renames an asset ("Update a release asset"). A name another asset of the release has is GitHub's 422 `already_exists`, thrown as a GitHubApiError with that code in `errors`. */
+    updateAsset: (id: number, input: { name: string }) =>
+      json({ method: 'PATCH', url: `${repo}/releases/assets/${id}`, what: `renaming asset ${id} to ${input.name}`, json: input }, assetSchema),
     /** Uploads to the release's upload_url template (`...{?name,label}`), streaming the file. 422 already_exists is reported, not thrown. */
     async uploadAsset(release: GitHubRelease, path: string, name: string): Promise<GitHubAsset | 'already_exists'> {
       const url = `${release.upload_url.replace(/\{\?[^}]*\}$/, '')}?name=${encodeURIComponent(name)}`;
@@ -231,31 +235,71 @@ export function gitHub(options: GitHubOptions) {
     },
     /** Downloads an asset through the API (Accept: application/octet-stream, following the redirect) and hashes it as it streams. */
     async assetSha256(asset: GitHubAsset): Promise<string> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const res = await request(asset.url, {
-            method: 'GET',
-            headers: { authorization: `Bearer ${options.token}`, accept: 'application/octet-stream', 'user-agent': options.client.userAgent, 'x-github-api-version': '2022-11-28' },
-            dispatcher: options.client.dispatcher,
-          });
-          if (res.statusCode !== 200) {
-            await res.body.dump();
-            throw new Error(`HTTP ${res.statusCode}`);
-          }
+      try {
+        return await downloadWith(asset, async (body) => {
           const hash = createHash('sha256');
-          for await (const chunk of res.body) hash.update(chunk as Buffer);
+          for await (const chunk of body) hash.update(chunk as Buffer);
           return hash.digest('hex');
-        } catch (error) {
-          if (attempt >= attempts) {
-            throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `cannot download ${asset.name} again to verify it: ${(error as Error).message}`, {
-              hint: 'run again: the release stays a draft until every asset is verified',
-            });
+        });
+      } catch (error) {
+        throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `cannot download ${asset.name} again to verify it: ${(error as Error).message}`, {
+          hint: 'run again: the release stays a draft until every asset is verified',
+        });
+      }
+    },
+    /** Downloads a small asset (the index) into memory, the same way: through the API, following the redirect, retried. */
+    async downloadAsset(asset: GitHubAsset): Promise<Buffer> {
+      try {
+        return await downloadWith(asset, async (body) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          for await (const chunk of body) {
+            size += (chunk as Buffer).length;
+            if (size > MAX_IN_MEMORY) throw new TooLarge(`${asset.name} is larger than ${MAX_IN_MEMORY / 2 ** 20} MiB`);
+            chunks.push(chunk as Buffer);
           }
-          await sleep(Math.min(8000, 500 * 2 ** (attempt - 1)));
-        }
+          return Buffer.concat(chunks);
+        });
+      } catch (error) {
+        throw new CpyError('CPY_PUBLISH_DOWNLOAD_FAILED', `cannot download ${asset.name}: ${(error as Error).message}`, {
+          hint: 'check the network to the GitHub API (HTTPS_PROXY, --api-url), then run again',
+        });
       }
     },
   };
+
+  /** GET an asset's bytes through the API (retried on any failure but one that retrying cannot fix); `read` consumes the body. */
+  async function downloadWith<T>(asset: GitHubAsset, read: (body: AsyncIterable<unknown>) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await request(asset.url, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${options.token}`, accept: 'application/octet-stream', 'user-agent': options.client.userAgent, 'x-github-api-version': '2022-11-28' },
+          dispatcher: options.client.dispatcher,
+        });
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          throw new Error(`HTTP ${res.statusCode}`);
+        }
+        try {
+          return await read(res.body);
+        } catch (error) {
+          res.body.destroy();
+          throw error;
+        }
+      } catch (error) {
+        if (attempt >= attempts || error instanceof TooLarge) throw error;
+        await sleep(Math.min(8000, 500 * 2 ** (attempt - 1)));
+      }
+    }
+  }
 }
+
+/** What downloadAsset holds in memory at most: an index of thousands of builds is a few MiB. */
+const MAX_IN_MEMORY = 64 * 2 ** 20;
+class TooLarge extends Error {}
+
+/** GitHub's `make_latest` of a release. */
+export type MakeLatest = 'true' | 'false' | 'legacy';
 
 export type GitHubClient = ReturnType<typeof gitHub>;

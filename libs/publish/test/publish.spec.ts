@@ -5,10 +5,21 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { addEntry, indexEntryFor, isCpyError, markRemoved, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
-import { DEFAULT_NOTES_TEMPLATE, gitHub, planPrune, publishRelease, releaseTag, renderNotes, type PublishEvent } from '../src/index.js';
+import {
+  DEFAULT_NOTES_TEMPLATE,
+  gitHub,
+  GitHubApiError,
+  planPrune,
+  publishIndex,
+  publishRelease,
+  releaseTag,
+  renderNotes,
+  type IndexEvent,
+  type PublishEvent,
+} from '../src/index.js';
 
 const TOKEN = 'ghp_SECRETsecretSECRETsecret0123456789';
 let work: string;
@@ -209,5 +220,190 @@ describe('listing and retention', () => {
     }
     expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpython-3.12.11-build1', 'cpython-3.13.5-build3', 'cpython-3.13.5-build4', 'cpython-3.13.5-build5', 'cpython-3.13.5-build6', 'v1.0.0']);
     expect(gh.exchanges.filter((x) => x.method === 'DELETE' && x.path.includes('/git/refs/tags/')).map((x) => x.status)).toEqual([204, 204]);
+  });
+});
+
+describe('publishIndex: the index as an asset of the cpy-index release', () => {
+  /** The index entry of build N of the test artifact (the same metadata, another build number). */
+  const entry = (build: number): IndexEntry => {
+    const file = artifact.fileName.replace(/-build\d+\./, `-build${build}.`);
+    return indexEntryFor(
+      { ...artifact.metadata, build },
+      { file, url: `https://example.test/releases/download/cpython-3.11.2-build${build}/${file}`, sha256: sha(Buffer.from(file)), size: 1000 + build, publishedAt: new Date(Date.UTC(2026, 0, build)) },
+    );
+  };
+  const add = (build: number) => (index: ArtifactIndex) => planRetention(addEntry(index, entry(build)), 3).index;
+  const indexRelease = (d: GitHubDouble) => d.releases().find((r) => r.tag_name === 'cpy-index');
+  const assetNames = (d: GitHubDouble) => indexRelease(d)!.assets.map((a) => a.name).sort();
+  /** The builds an asset of the index release lists, read as an installer reads it. */
+  const builds = (d: GitHubDouble, name: string) => {
+    const asset = indexRelease(d)!.assets.find((a) => a.name === name);
+    return asset ? parseIndexText(asset.bytes.toString('utf8'), name).artifacts.map((e) => [e.build, e.state]) : null;
+  };
+  /** What a reader gets from a browser download URL (no token). */
+  const download = async (url: string) => {
+    const res = await fetch(url);
+    return { status: res.status, text: await res.text() };
+  };
+
+  it('the first update creates the release (published, not a pre-release, never "Latest") with index.json holding the entry', async () => {
+    gh = await double();
+    const events: IndexEvent[] = [];
+    const result = await publishIndex({ github: api(gh), change: add(1), onEvent: (e) => events.push(e) });
+    const release = indexRelease(gh)!;
+    expect(release).toMatchObject({ draft: false, prerelease: false, make_latest: 'false', name: 'cpy index' });
+    expect(release.body).toMatch(/cpy index.*Do not delete this release/s);
+    const create = gh.exchanges.find((x) => x.method === 'POST' && x.path === '/repos/acme/cpy/releases')!;
+    expect(create.requestJson).toMatchObject({ tag_name: 'cpy-index', draft: false, prerelease: false, make_latest: 'false' });
+    expect(assetNames(gh)).toEqual(['index.json']);
+    expect(builds(gh, 'index.json')).toEqual([[1, 'active']]);
+    expect(result.url).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`);
+    expect(result.previousUrl).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`);
+    expect(result.index.artifacts).toEqual([entry(1)]);
+    // An installer reads it from the URL, without a token.
+    const got = await download(result.url);
+    expect(got.status).toBe(200);
+    expect(parseIndexText(got.text, 'index.json').artifacts).toEqual([entry(1)]);
+    expect(events).toEqual([
+      { type: 'release', action: 'created', url: expect.any(String) },
+      { type: 'read', name: null, entries: 0 },
+      { type: 'asset', name: 'index.json.new', action: 'uploading' },
+      { type: 'asset', name: 'index.json.new', action: 'uploaded' },
+      { type: 'asset', name: 'index.json.new', action: 'verified' },
+      { type: 'rename', from: 'index.json.new', to: 'index.json' },
+    ]);
+    // Not a cpy build release: retention never touches it.
+    expect(planPrune(await api(gh).listReleases()).ignored.map((r) => r.tag_name)).toEqual(['cpy-index']);
+  });
+
+  it('a second update adds its entry and keeps the one before as index.previous.json; retention deprecates beyond 3; an unchanged index is not written again', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    const second = await publishIndex({ github: api(gh), change: add(2) });
+    expect(gh.releases().filter((r) => r.tag_name === 'cpy-index')).toHaveLength(1);
+    expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
+    expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[1, 'active']]);
+    expect(second.previousUrl).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`);
+    expect(parseIndexText((await download(second.previousUrl)).text, 'previous').artifacts.map((e) => e.build)).toEqual([1]);
+
+    for (const b of [3, 4]) await publishIndex({ github: api(gh), change: add(b) });
+    expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'deprecated']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+    // Removed by a prune: marked, kept for the record.
+    await publishIndex({ github: api(gh), change: (i) => markRemoved(i, (e) => releaseTag(e.version, e.build) === 'cpython-3.11.2-build1') });
+    expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'removed']]);
+
+    gh.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const same = await publishIndex({ github: api(gh), change: (i) => i });
+    expect(same.url).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`);
+    expect(gh.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+  });
+
+  it('an upload of index.json.new that keeps failing leaves index.json as it was; the next run completes the update', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    const before = indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!.bytes;
+    gh.inject('upload', { drop: true }, { drop: true }, { drop: true }, { drop: true });
+    const error = await publishIndex({ github: api(gh), change: add(2) }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_NETWORK');
+    // A broken index.json.new (never read), and index.json untouched.
+    expect(indexRelease(gh)!.assets.map((a) => [a.name, a.state])).toEqual([
+      ['index.json', 'uploaded'],
+      ['index.json.new', 'open'],
+    ]);
+    expect(indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!.bytes.equals(before)).toBe(true);
+
+    const events: IndexEvent[] = [];
+    await publishIndex({ github: api(gh), change: add(2), onEvent: (e) => events.push(e) });
+    expect(events).toContainEqual({ type: 'asset', name: 'index.json.new', action: 'deleted-stale' });
+    expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
+    expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[1, 'active']]);
+  });
+
+  it('a failure at either rename of the swap leaves a valid index (index.json, or index.previous.json between the renames); the next run completes it', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    await publishIndex({ github: api(gh), change: add(2) });
+    const outage = [{ status: 502 }, { status: 502 }, { status: 502 }, { status: 502 }];
+
+    // The first rename (index.json -> index.previous.json) fails: index.json is still the old index
+    // (the index.previous.json before it was deleted just before).
+    gh.inject('patch', ...outage);
+    const first = await publishIndex({ github: api(gh), change: add(3) }).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(GitHubApiError);
+    expect(assetNames(gh)).toEqual(['index.json', 'index.json.new']);
+    expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
+    expect(builds(gh, 'index.json.new')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+
+    // Killed between the renames: no index.json (readers get a 404 there and read index.previous.json, the index before).
+    const cut = (e: IndexEvent) => {
+      if (e.type === 'rename' && e.from === 'index.json') gh.inject('patch', ...outage);
+    };
+    const second = await publishIndex({ github: api(gh), change: add(3), onEvent: cut }).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(GitHubApiError);
+    expect(assetNames(gh)).toEqual(['index.json.new', 'index.previous.json']);
+    expect(builds(gh, 'index.previous.json')).toEqual([[2, 'active'], [1, 'active']]);
+    expect((await download(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`)).status).toBe(404);
+    const fallback = await download(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`);
+    expect(parseIndexText(fallback.text, 'index.previous.json').artifacts.map((e) => e.build)).toEqual([2, 1]);
+
+    // The next run reads index.previous.json, and completes: index.previous.json stays the index before.
+    const events: IndexEvent[] = [];
+    const done = await publishIndex({ github: api(gh), change: add(3), onEvent: (e) => events.push(e) });
+    expect(events[1]).toEqual({ type: 'read', name: 'index.previous.json', entries: 2 });
+    expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
+    expect(builds(gh, 'index.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[2, 'active'], [1, 'active']]);
+    expect(done.index.artifacts.map((e) => e.build)).toEqual([3, 2, 1]);
+  });
+
+  it('an index.json that cannot be read is refused (CPY_PUBLISH_INDEX_INVALID) and left as it is', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    for (const bad of ['{"schemaVersion": 2, "artifacts": "none"}', 'not json', '{"schemaVersion": 1, "artifacts": []}']) {
+      gh.corruptAsset('index.json', Buffer.from(bad));
+      gh.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+      const error = await publishIndex({ github: api(gh), change: add(2) }).catch((e: unknown) => e);
+      expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_INDEX_INVALID');
+      expect(isCpyError(error) && error.hint).toMatch(/.+/);
+      expect(String(error)).toContain('index.json on release cpy-index');
+      expect(JSON.stringify(error) + String(error)).not.toContain(TOKEN);
+      expect(assetNames(gh)).toEqual(['index.json']);
+      expect(indexRelease(gh)!.assets[0]!.bytes.toString()).toBe(bad);
+      // Nothing was written: only reads.
+      expect(gh.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+    }
+  });
+
+  it('index.json.new is downloaded again and checked before the swap: different bytes leave index.json as it was', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    const tamper = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.action === 'uploaded') gh.corruptAsset('index.json.new', Buffer.from('{"schemaVersion": 2}'));
+    };
+    const error = await publishIndex({ github: api(gh), change: add(2), onEvent: tamper }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_VERIFY_FAILED');
+    expect(builds(gh, 'index.json')).toEqual([[1, 'active']]);
+    expect(assetNames(gh)).toEqual(['index.json', 'index.json.new']);
+  });
+
+  it('the double renames assets as GitHub does, refusing a name the release has (422 already_exists, which GitHub\'s description does not list here)', async () => {
+    gh = await double();
+    const github = api(gh);
+    await publishIndex({ github, change: add(1) });
+    await publishIndex({ github, change: add(2) });
+    const [current, previous] = ['index.json', 'index.previous.json'].map((n) => indexRelease(gh)!.assets.find((a) => a.name === n)!);
+    const refused = await github.updateAsset(previous!.id, { name: 'index.json' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GitHubApiError);
+    expect((refused as GitHubApiError).errors).toEqual([{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }]);
+    // GitHub answers a duplicate name with 422 here too, but its OpenAPI description lists only 200 for this operation.
+    const x = gh.exchanges.pop()!;
+    expect([x.method, x.status]).toEqual(['PATCH', 422]);
+    expect(contract.check(x)).toEqual([`PATCH ${x.path} -> 422: status 422 is not documented for this operation (200)`]);
+    const renamed = await github.updateAsset(current!.id, { name: 'index.old.json' });
+    expect(renamed).toMatchObject({ id: current!.id, name: 'index.old.json', browser_download_url: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.old.json` });
+    expect(await github.downloadAsset(renamed)).toEqual(current!.bytes);
   });
 });

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
  * the `upload_url` template on a separate uploads path, 422 `already_exists`
  * for a duplicate asset name, broken (`open`) assets after a cut upload,
  * pagination Link headers, rate-limit headers on every answer, drafts hidden
- * from the by-tag endpoint, 302 from an asset to its bytes. Every exchange is
+ * from the by-tag endpoint, 302 from an asset to its bytes, asset renames
+ * (422 `already_exists` for a name the release has), `make_latest` kept. Every exchange is
  * recorded so tests can check it against GitHub's OpenAPI description
  * (githubContract in ./openapi.ts). GitHub itself cannot be reached from here.
  */
@@ -19,7 +20,7 @@ export interface GitHubDouble {
   readonly exchanges: Exchange[];
   /** Everything the server received or sent, for "the token never leaks" checks. */
   readonly releases: () => DoubleRelease[];
-  /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`). */
+  /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`: a release update or an asset rename). */
   inject(route: Route, ...faults: Fault[]): void;
   /** Rewrites a stored asset's bytes (a tampered or different upload). */
   corruptAsset(name: string, bytes: Buffer): void;
@@ -46,6 +47,7 @@ export interface Exchange {
 export interface DoubleAsset {
   id: number;
   name: string;
+  label: string | null;
   state: 'open' | 'uploaded';
   bytes: Buffer;
   content_type: string;
@@ -60,6 +62,8 @@ export interface DoubleRelease {
   body: string | null;
   draft: boolean;
   prerelease: boolean;
+  /** The `make_latest` it was created or last updated with (null: never sent, GitHub's default `true`). */
+  make_latest: 'true' | 'false' | 'legacy' | null;
   created_at: string;
   published_at: string | null;
   assets: DoubleAsset[];
@@ -102,7 +106,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     id: a.id,
     node_id: `RA_${a.id}`,
     name: a.name,
-    label: null,
+    label: a.label,
     state: a.state,
     content_type: a.content_type,
     size: a.bytes.length,
@@ -213,7 +217,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
         const release = releases.find((r) => `${repoPath}/releases/${r.id}/assets` === path);
         const assetName = url.searchParams.get('name') ?? 'unknown';
         if (release && !release.assets.some((a) => a.name === assetName)) {
-          release.assets.push({ id: nextId++, name: assetName, state: 'open', bytes: Buffer.alloc(0), content_type: req.headers['content-type'] ?? 'application/octet-stream', created_at: new Date().toISOString() });
+          release.assets.push({ id: nextId++, name: assetName, label: null, state: 'open', bytes: Buffer.alloc(0), content_type: req.headers['content-type'] ?? 'application/octet-stream', created_at: new Date().toISOString() });
         }
       }
       await readBody(req, 1024);
@@ -262,6 +266,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
         body: (body['body'] as string | undefined) ?? null,
         draft: Boolean(body['draft']),
         prerelease: Boolean(body['prerelease']),
+        make_latest: typeof body['make_latest'] === 'string' ? (body['make_latest'] as DoubleRelease['make_latest']) : null,
         created_at: now,
         published_at: body['draft'] ? null : now,
         assets: [],
@@ -281,6 +286,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
       }
       if (method === 'PATCH') {
         for (const k of ['name', 'body', 'prerelease', 'tag_name', 'target_commitish'] as const) if (k in body) (r as unknown as Record<string, unknown>)[k] = body[k];
+        if (typeof body['make_latest'] === 'string') r.make_latest = body['make_latest'] as DoubleRelease['make_latest'];
         if ('draft' in body) {
           if (r.draft && body['draft'] === false) {
             r.published_at = now;
@@ -302,7 +308,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
           return send(req, res, 422, { message: 'Validation Failed', request_id: 'X', documentation_url: 'https://docs.github.com/rest', errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }] }, path, null, {}, url.search);
         }
         if (req.headers['content-length'] === undefined) return send(req, res, 411, { message: 'Length Required' }, path, null, {}, url.search);
-        const asset: DoubleAsset = { id: nextId++, name: assetName, state: 'uploaded', bytes: raw, content_type: String(req.headers['content-type'] ?? 'application/octet-stream'), created_at: now };
+        const asset: DoubleAsset = { id: nextId++, name: assetName, label: url.searchParams.get('label') || null, state: 'uploaded', bytes: raw, content_type: String(req.headers['content-type'] ?? 'application/octet-stream'), created_at: now };
         r.assets.push(asset);
         return send(req, res, 201, assetJson(r, asset), path, null, {}, url.search);
       }
@@ -314,6 +320,21 @@ export async function startGitHubDouble(options: { repository?: string; token: s
       if (method === 'DELETE') {
         r.assets.splice(r.assets.indexOf(a), 1);
         return send(req, res, 204, undefined, path, null);
+      }
+      if (method === 'PATCH') {
+        // "Update a release asset": a rename (and label). A name another asset of the release has is refused, as an upload of it is.
+        if ('name' in body) {
+          const newName = body['name'];
+          if (typeof newName !== 'string' || newName === '') {
+            return send(req, res, 422, { message: 'Validation Failed', documentation_url: 'https://docs.github.com/rest', errors: [{ resource: 'ReleaseAsset', code: 'invalid', field: 'name' }] }, path, json);
+          }
+          if (r.assets.some((x) => x !== a && x.name === newName)) {
+            return send(req, res, 422, { message: 'Validation Failed', request_id: 'X', documentation_url: 'https://docs.github.com/rest', errors: [{ resource: 'ReleaseAsset', code: 'already_exists', field: 'name' }] }, path, json);
+          }
+          a.name = newName;
+        }
+        if (typeof body['label'] === 'string') a.label = body['label'];
+        return send(req, res, 200, assetJson(r, a), path, json);
       }
       if (method === 'GET' && req.headers.accept === 'application/octet-stream') {
         res.writeHead(302, { location: `${base}/${repository}/releases/download/${r.tag_name}/${encodeURIComponent(a.name)}` }).end();

@@ -1,6 +1,18 @@
 import { isAbsolute, resolve } from 'node:path';
-import { pythonVersionSchema } from '@cpy/artifact';
-import { installPython, listInstalled, rollback, uninstall, useVersion, type InstallEvent, type InstallOptions, type VersionOptions } from '@cpy/install';
+import { CpyError, pythonVersionSchema } from '@cpy/artifact';
+import {
+  installPython,
+  listAvailable,
+  listInstalled,
+  readPythonVersionFile,
+  rollback,
+  uninstall,
+  useVersion,
+  versionRequestSchema,
+  type InstallEvent,
+  type InstallOptions,
+  type VersionOptions,
+} from '@cpy/install';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
@@ -60,13 +72,17 @@ export const install = defineCommand({
   name: 'install',
   summary: summaryOf('install'),
   description:
-    'Reads the expected sha256 (--sha256, --checksum-url, or <artifact>.sha256 beside it), refuses an artifact this ' +
-    'host cannot run (architecture, glibc, missing system libraries) before extracting anything, streams the download ' +
-    'into the cache while hashing it, extracts beside the prefix, runs the new python3, and renames the tree into ' +
-    'place. A second run with the same artifact returns at once, without network. Concurrent installs of one prefix ' +
-    'wait for each other; a killed run leaves the old state, and the next run cleans up after it. Without --from, ' +
-    `the version is installed from the cache. ${LAYOUT_HELP}`,
+    'A version (3.13, 3.13.5, 3, latest, or a pre-release by name) is resolved with the index (--index, or CPY_INDEX_URL; ' +
+    'cpy publish keeps it on the cpy-index release): among the newest active builds, the one for this distribution, else one ' +
+    "whose glibc floor fits and whose system packages exist in this system's archive (asked before downloading). With no " +
+    'version and no --from, the version comes from the nearest .python-version (this directory, then upward). --from ' +
+    'installs a given artifact instead. The expected sha256 comes from the index (or --sha256, --checksum-url, or ' +
+    '<artifact>.sha256 beside it); an artifact this host cannot run is refused before anything is extracted; the download ' +
+    'streams into the cache while it is hashed; the tree is extracted beside the prefix, checked, and renamed into place. ' +
+    'A second run returns at once; a full version already installed needs no network. Without an index, the newest cached ' +
+    `build of the version is installed, offline. ${LAYOUT_HELP}`,
   options: {
+    index: { type: 'string', valueName: '<url|file>', description: 'the index to resolve the version with (default CPY_INDEX_URL)' },
     from: { type: 'string', valueName: '<url|file>', description: 'the artifact (.tgz): https://, http://, file:// or a path' },
     'checksum-url': { type: 'string', valueName: '<url|file>', description: 'its sha256sum line (default <artifact>.sha256)' },
     sha256: { type: 'string', valueName: '<hex>', description: 'the expected sha256, instead of a checksum file' },
@@ -75,13 +91,15 @@ export const install = defineCommand({
     'no-link': { type: 'boolean', description: 'do not create python3/pip3 links' },
     'no-activate': { type: 'boolean', description: 'install, but keep the current version as it is' },
     'skip-validation': { type: 'boolean', description: 'do not check the new python3 before putting it in place (it still runs to relocate a tree installed away from its build prefix)' },
-    'install-system-deps': { type: 'boolean', description: 'install missing system libraries with apt-get/dnf/apk (root)' },
+    'install-system-deps': { type: 'boolean', description: 'install missing system libraries (critical ones, curses, gdbm) with apt-get/dnf/apk (root)' },
+    'install-tk': { type: 'boolean', description: "also install tkinter's Tcl/Tk libraries (pulls in X11)" },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
   },
-  positionals: [{ name: 'version', required: false, description: 'e.g. 3.13.5 (optional when the artifact name says it)' }],
+  positionals: [{ name: 'version', required: false, description: 'e.g. 3.13, 3.13.5 or latest (default: .python-version, or the artifact name)' }],
   schema: z
     .object({
       values: z.object({
+        index: z.string().min(1).optional(),
         from: z.string().min(1).optional(),
         'checksum-url': z.string().min(1).optional(),
         sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional(),
@@ -91,21 +109,34 @@ export const install = defineCommand({
         'no-activate': z.boolean().optional(),
         'skip-validation': z.boolean().optional(),
         'install-system-deps': z.boolean().optional(),
+        'install-tk': z.boolean().optional(),
         'ca-file': z.string().min(1).optional(),
       }),
-      positionals: z.union([z.tuple([]), z.tuple([pythonVersionSchema])], { message: 'give at most one version, e.g. 3.13.5' }),
+      positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
     })
-    .refine((v) => v.positionals.length > 0 || v.values.from, { message: 'give a version, or the artifact with --from', path: ['positionals'] })
     .transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   examples: [
-    'cpy install --from https://github.com/acme/cpy/releases/download/cpython-3.13.5-build1/cpython-3.13.5-debian12-build1.tgz',
-    'cpy install 3.13.5 --from dist/artifacts/cpython-3.13.5-debian12-build1.tgz --prefix /opt/python-3.13.5',
-    'cpy install 3.13.5        # again, offline: from the cache',
+    'cpy install 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json',
+    'CPY_INDEX_URL=https://github.com/acme/python-builds/releases/download/cpy-index/index.json cpy install   # the version in .python-version',
+    'cpy install --from dist/artifacts/cpython-3.13.5-debian12-build1.tgz --prefix /opt/python-3.13.5',
+    'cpy install 3.13.5        # again, offline: already installed, or from the cache',
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;
+    let version = input.version;
+    if (!version && !input.from) {
+      const found = await readPythonVersionFile(io.cwd);
+      if (!found) {
+        throw new CpyError('CPY_CLI_USAGE', 'which version? Give one (cpy install 3.13), or the artifact with --from; no .python-version was found here or above', {
+          hint: 'e.g. cpy install 3.13 --index <url>, or echo 3.13 > .python-version',
+        });
+      }
+      ctx.log(`version ${found.version}, from ${found.file}`);
+      version = found.version;
+    }
     const options: InstallOptions = {
-      ...(input.version ? { version: input.version } : {}),
+      ...(version ? { version } : {}),
+      ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
       ...(input.from ? { artifactUrl: locate(io.cwd, input.from) } : {}),
       ...(input['checksum-url'] ? { checksumUrl: locate(io.cwd, input['checksum-url']) } : {}),
       ...(input.sha256 ? { sha256: input.sha256 } : {}),
@@ -115,15 +146,17 @@ export const install = defineCommand({
       activate: !input['no-activate'],
       skipValidation: Boolean(input['skip-validation']),
       installSystemDeps: Boolean(input['install-system-deps']),
+      installTk: Boolean(input['install-tk']),
       ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
     };
-    const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>) });
+    const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env });
     if (!json) {
       const what = `CPython ${r.version} build ${r.build}`;
       const lines =
         r.status === 'already-installed'
           ? [`${style.ok('already installed')}: ${what} in ${r.prefix} (${r.durationMs} ms)`]
           : [`${style.ok(r.status)}: ${what} in ${r.prefix} (${(r.durationMs / 1000).toFixed(1)} s${r.fromCache ? ', from the cache' : ''})`, `  sha256 ${r.sha256}`];
+      if (r.resolution) lines.push(`  ${r.resolution.entry.file}: ${r.resolution.reason}`);
       if (r.activated) lines.push(`  python3 -> ${r.python}`);
       for (const w of r.warnings) lines.push(style.bad(`  warning: ${w}`));
       io.stdout.write(lines.join('\n') + '\n');
@@ -135,11 +168,43 @@ export const install = defineCommand({
 export const list = defineCommand({
   name: 'list',
   summary: summaryOf('list'),
-  description: `Shows each installed version, its prefix and build, which one python3 runs (*) and which one rollback returns to. An install whose marker is missing or damaged is shown as broken (install it again to repair it). ${LAYOUT_HELP}`,
-  options: { ...STATE_OPTIONS },
-  positionals: [],
-  schema: z.object({ values: z.object(stateValues), positionals: z.tuple([]) }).transform(({ values }) => values),
+  description:
+    'Shows each installed version, its prefix and build, which one python3 runs (*) and which one rollback returns to. An install ' +
+    'whose marker is missing or damaged is shown as broken (install it again to repair it). With --available, lists what the index ' +
+    '(--index, or CPY_INDEX_URL) publishes instead, optionally for one version (3.13), each build with whether it fits this host and ' +
+    `why; > marks the build \`cpy install\` would choose. ${LAYOUT_HELP}`,
+  options: {
+    ...STATE_OPTIONS,
+    available: { type: 'boolean', description: 'list the builds the index publishes, not the installed ones' },
+    index: { type: 'string', valueName: '<url|file>', description: 'the index for --available (default CPY_INDEX_URL)' },
+  },
+  positionals: [{ name: 'version', required: false, description: 'with --available: only this version or release line (3.13)' }],
+  schema: z
+    .object({
+      values: z.object({ ...stateValues, available: z.boolean().optional(), index: z.string().min(1).optional() }),
+      positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
+    })
+    .refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] })
+    .transform(({ values, positionals }) => ({ ...values, version: positionals[0] })),
+  examples: ['cpy list', 'cpy list --available 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
   async run({ input, io, style, json }) {
+    if (input.available) {
+      const { source, builds } = await listAvailable({
+        ...(input.version ? { version: input.version } : {}),
+        ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
+        env: io.env,
+      });
+      if (!json) {
+        io.stdout.write(`${source}\n`);
+        if (builds.length === 0) io.stdout.write(`no builds${input.version ? ` of ${input.version}` : ''} in the index\n`);
+        for (const b of builds) {
+          const flag = b.chosen ? style.ok('>') : ' ';
+          const verdict = b.fits ? style.ok('fits') : style.bad('does not fit');
+          io.stdout.write(`${flag} ${b.entry.version.padEnd(10)} build ${String(b.entry.build).padEnd(3)} ${`${b.entry.os}${b.entry.osVersion}`.padEnd(10)} ${b.entry.arch.padEnd(8)} ${verdict}: ${b.why}\n`);
+        }
+      }
+      return { exitCode: EXIT.ok, outcome: 'success', data: { source, available: builds } };
+    }
     const rows = await listInstalled(versionOptions(io.cwd, input));
     if (!json) {
       if (rows.length === 0) io.stdout.write('no CPython installed by cpy\n');

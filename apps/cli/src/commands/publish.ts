@@ -1,22 +1,40 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
+  addEntry,
   artifactMetadataSchema,
   CpyError,
   debugSymbolsFileName,
+  INDEX_FILE,
+  INDEX_MARKDOWN,
+  INDEX_RELEASE_TAG,
+  indexEntryFor,
+  markRemoved,
   parseVersion,
   planRetention,
   readArtifactEntry,
   readArtifactMetadata,
-  readRegister,
+  readIndexFile,
   testsFileName,
-  upsertRow,
-  writeRegister,
+  writeIndexFile,
+  type ArtifactIndex,
   type ArtifactMetadata,
 } from '@cpy/artifact';
-import { DEFAULT_NOTES_TEMPLATE, gitHub, parseReleaseTag, planPrune, publishRelease, releaseTag, renderNotes, type GitHubClient, type GitHubRelease } from '@cpy/publish';
+import {
+  DEFAULT_NOTES_TEMPLATE,
+  gitHub,
+  parseReleaseTag,
+  planPrune,
+  publishIndex,
+  publishRelease,
+  releaseTag,
+  renderNotes,
+  type GitHubClient,
+  type GitHubRelease,
+  type IndexEvent,
+} from '@cpy/publish';
 import { createHttpClient } from '@cpy/transfer';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -33,14 +51,39 @@ const repoValues = {
     .optional(),
   'api-url': z.url({ protocol: /^https?$/ }).optional(),
 };
-const REGISTER_OPTION = {
-  register: { type: 'string', valueName: '<dir>', description: 'keep ARTIFACTS.md and artifacts.json in this folder up to date' },
+const INDEX_OPTIONS = {
+  'no-index': { type: 'boolean', description: `do not update the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release)` },
+  register: { type: 'string', valueName: '<dir>', description: `also keep a copy of the index in this folder: ${INDEX_FILE} and ${INDEX_MARKDOWN}` },
 } as const;
+const indexValues = {
+  'no-index': z.boolean().optional(),
+  register: z.string().min(1).optional(),
+};
 
-/** Applies `change` to the register in `dir` (created when missing) and writes ARTIFACTS.md and artifacts.json. */
-async function updateRegister(dir: string, change: (rows: Awaited<ReturnType<typeof readRegister>>) => Awaited<ReturnType<typeof readRegister>>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await writeRegister(dir, change(await readRegister(dir)));
+/** BR-005: the last 3 builds of a line (per os, os version, architecture) stay active; older ones become deprecated. */
+const KEEP_BUILDS = 3;
+
+/** Applies `change` to the index in `dir` (`index.json`, empty when missing) and writes it with ARTIFACTS.md beside it. */
+async function updateRegister(dir: string, change: (index: ArtifactIndex) => ArtifactIndex): Promise<string> {
+  const path = join(dir, INDEX_FILE);
+  await writeIndexFile(path, change(await readIndexFile(path)));
+  return path;
+}
+
+/** A log line for each step of an index update. */
+function indexLog(e: IndexEvent): string {
+  switch (e.type) {
+    case 'release':
+      return `index release ${INDEX_RELEASE_TAG} ${e.action}: ${e.url}`;
+    case 'read':
+      return e.name ? `index: read ${e.name} (${e.entries} entries)` : 'index: none yet, starting an empty one';
+    case 'asset':
+      return `index: ${e.name}: ${e.action}`;
+    case 'rename':
+      return `index: ${e.from} renamed to ${e.to}`;
+    case 'unchanged':
+      return `index: unchanged (${e.entries} entries)`;
+  }
 }
 
 const TOKEN_HELP = 'The token comes from GITHUB_TOKEN (or GH_TOKEN), needs contents:write, and is never printed.';
@@ -91,7 +134,7 @@ const publishSchema = z
       'no-prerelease': z.boolean().optional(),
       replace: z.boolean().optional(),
       'feature-ref': z.string().min(1).optional(),
-      register: z.string().min(1).optional(),
+      ...indexValues,
     }),
     positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz' }),
   })
@@ -107,7 +150,11 @@ export const publish = defineCommand({
     '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... see the README). Any ' +
     'failure leaves a draft that running the same command again completes. Re-running on a published release changes ' +
     'nothing; an asset with the same name and other bytes is refused unless --replace. The first release of a version ' +
-    `(and any CPython pre-release) is marked pre-release unless --no-prerelease. ${TOKEN_HELP}`,
+    '(and any CPython pre-release) is marked pre-release unless --no-prerelease. Then it adds the build to the index, ' +
+    `${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release (created when missing; never "Latest"), and marks builds beyond the ` +
+    `last ${KEEP_BUILDS} of its line (per os, os version and architecture) deprecated: the new index is uploaded, downloaded again and checked, then swapped in, ` +
+    'the one before kept as index.previous.json (--no-index to skip; --register <dir> to keep a copy in a folder). ' +
+    TOKEN_HELP,
   options: {
     ...REPO_OPTIONS,
     tag: { type: 'string', valueName: '<tag>', description: 'default cpython-<version>-build<N>' },
@@ -118,7 +165,7 @@ export const publish = defineCommand({
     'no-prerelease': { type: 'boolean', description: 'do not mark it pre-release' },
     replace: { type: 'boolean', description: 'replace published assets whose bytes differ' },
     'feature-ref': { type: 'string', valueName: '<ref>', description: 'the Feature reference in the devcontainer.json snippet' },
-    ...REGISTER_OPTION,
+    ...INDEX_OPTIONS,
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz (or .tar.zst) made by cpy build' }],
   schema: publishSchema,
@@ -171,32 +218,38 @@ export const publish = defineCommand({
         ...(input.replace ? { replace: true } : {}),
         onEvent: (e) => ctx.log(e.type === 'release' ? `release ${e.action}: ${e.url}` : `${e.name}: ${e.action}`),
       });
+      // The index (BR-005): this build active, builds beyond the last 3 of its line deprecated.
+      const main = result.assets.find((a) => a.name === artifactName);
+      if (!main) throw new CpyError('CPY_PUBLISH_NO_ASSET', `the release has no asset named ${artifactName}`, { hint: 'run cpy publish again; it completes the release' });
+      const addThisBuild = (index: ArtifactIndex): ArtifactIndex => {
+        // Published again unchanged: it keeps its date, and an index that already says so is left as it is.
+        const known = index.artifacts.find((e) => e.file === main.name && e.arch === metadata.platform.arch && e.sha256 === main.sha256 && e.url === main.url);
+        const entry = indexEntryFor(metadata, { file: main.name, url: main.url, sha256: main.sha256, size: main.size, ...(known ? { publishedAt: new Date(known.publishedAt) } : {}) });
+        const next = planRetention(addEntry(index, entry), KEEP_BUILDS).index;
+        return JSON.stringify(next.artifacts) === JSON.stringify(index.artifacts) ? index : next;
+      };
+      let index: { url: string; previousUrl: string; entries: number } | null = null;
+      if (!input['no-index']) {
+        ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
+        const updated = await publishIndex({ github: conn.github, change: addThisBuild, onEvent: (e) => ctx.log(indexLog(e)) });
+        index = { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length };
+        ctx.log(`index: ${updated.url} (${index.entries} entries)`);
+      }
+      let register: string | null = null;
       if (input.register) {
-        // The register (BR-005): this build current, older builds beyond the last 3 of its line deprecated.
-        const main = result.assets.find((a) => a.name === artifactName);
-        if (!main) throw new CpyError('CPY_PUBLISH_NO_ASSET', `the release has no asset named ${artifactName}`, { hint: 'run cpy publish again; it completes the release' });
-        await updateRegister(resolve(io.cwd, input.register), (register) =>
-          planRetention(
-            upsertRow(register, {
-              version: metadata.version,
-              build: metadata.build,
-              distro: `${metadata.platform.os}${metadata.platform.osVersion}`,
-              date: metadata.builtWith.finishedAt.slice(0, 10),
-              file: main.name,
-              sha256: main.sha256,
-              url: main.url,
-              state: 'current',
-            }),
-          ).register,
-        );
-        ctx.log(`register updated: ${resolve(io.cwd, input.register, 'ARTIFACTS.md')}`);
+        register = await updateRegister(resolve(io.cwd, input.register), addThisBuild);
+        ctx.log(`register updated: ${register} and ${join(dirname(register), INDEX_MARKDOWN)}`);
       }
       if (!ctx.json) {
         io.stdout.write(
-          [`${tag} ${result.status}: ${result.url}`, ...result.assets.map((a) => `  ${a.action.padEnd(9)} ${a.name}  sha256 ${a.sha256}`)].join('\n') + '\n',
+          [
+            `${tag} ${result.status}: ${result.url}`,
+            ...result.assets.map((a) => `  ${a.action.padEnd(9)} ${a.name}  sha256 ${a.sha256}`),
+            ...(index ? [`index: ${index.url} (${index.entries} entries)`] : []),
+          ].join('\n') + '\n',
         );
       }
-      return { exitCode: EXIT.ok, outcome: 'success', data: { release: { ...result, repository: conn.repository, prerelease } } };
+      return { exitCode: EXIT.ok, outcome: 'success', data: { release: { ...result, repository: conn.repository, prerelease }, index, register } };
     } finally {
       await conn.close();
       await rm(work, { recursive: true, force: true });
@@ -240,7 +293,7 @@ const pruneSchema = z
       ...repoValues,
       keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
       yes: z.boolean().optional(),
-      register: z.string().min(1).optional(),
+      ...indexValues,
     }),
     positionals: z.tuple([]),
   })
@@ -252,12 +305,14 @@ export const releasesPrune = defineCommand({
   description:
     'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) for rollback, and deletes ' +
     'older cpy releases and their tags. Without --yes it only says what it would delete. Drafts and releases that are ' +
-    `not cpy's are never touched. ${TOKEN_HELP}`,
+    `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
+    `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
+    `and in --register <dir>. ${TOKEN_HELP}`,
   options: {
     ...REPO_OPTIONS,
     keep: { type: 'string', valueName: '<N>', description: 'builds to keep per release line (default 3)' },
     yes: { type: 'boolean', description: 'delete (without it: a dry run)' },
-    ...REGISTER_OPTION,
+    ...INDEX_OPTIONS,
   },
   positionals: [],
   schema: pruneSchema,
@@ -265,7 +320,8 @@ export const releasesPrune = defineCommand({
   async run(ctx) {
     const conn = await connect(ctx as CommandContext<unknown>, ctx.input);
     try {
-      const plan = planPrune(await conn.github.listReleases(), ctx.input.keep ?? 3);
+      const releases = await conn.github.listReleases();
+      const plan = planPrune(releases, ctx.input.keep ?? KEEP_BUILDS);
       const apply = Boolean(ctx.input.yes);
       for (const r of plan.remove) {
         if (!apply) continue;
@@ -273,11 +329,23 @@ export const releasesPrune = defineCommand({
         await conn.github.deleteRelease(r.id);
         await conn.github.deleteTag(r.tag_name);
       }
-      if (apply && ctx.input.register && plan.remove.length) {
+      let index: { url: string; previousUrl: string; entries: number } | null = null;
+      if (apply && plan.remove.length) {
+        // The deleted builds stay in the index, marked removed (installers skip them).
         const gone = new Set(plan.remove.map((r) => r.tag_name));
-        await updateRegister(resolve(ctx.io.cwd, ctx.input.register), (register) => ({
-          rows: register.rows.map((row) => (gone.has(releaseTag(row.version, row.build)) ? { ...row, state: 'removed' as const } : row)),
-        }));
+        const isGone = (e: ArtifactIndex['artifacts'][number]) => e.state !== 'removed' && gone.has(releaseTag(e.version, e.build));
+        const markGone = (i: ArtifactIndex) => (i.artifacts.some(isGone) ? markRemoved(i, isGone) : i);
+        if (!ctx.input['no-index'] && releases.some((r) => r.tag_name === INDEX_RELEASE_TAG)) {
+          ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
+          const updated = await publishIndex({ github: conn.github, change: markGone, onEvent: (e) => ctx.log(indexLog(e)) });
+          index = { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length };
+        } else if (!ctx.input['no-index']) {
+          ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
+        }
+        if (ctx.input.register) {
+          const path = await updateRegister(resolve(ctx.io.cwd, ctx.input.register), markGone);
+          ctx.log(`register updated: ${path} and ${join(dirname(path), INDEX_MARKDOWN)}`);
+        }
       }
       if (!ctx.json) {
         const verb = apply ? 'deleted' : 'would delete';
@@ -292,7 +360,7 @@ export const releasesPrune = defineCommand({
       return {
         exitCode: EXIT.ok,
         outcome: 'success',
-        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), ignored: plan.ignored.map((r) => r.tag_name) },
+        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), ignored: plan.ignored.map((r) => r.tag_name), index },
       };
     } finally {
       await conn.close();

@@ -1,0 +1,78 @@
+import { isAbsolute, resolve } from 'node:path';
+import { addEntry, CpyError, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { loadIndex } from '@cpy/install';
+import { z } from 'zod';
+import { EXIT, defineCommand } from '../command.js';
+import { summaryOf } from './table.js';
+
+const locate = (cwd: string, location: string) => (/^(https?|file):\/\//.test(location) || isAbsolute(location) ? location : resolve(cwd, location));
+
+/** The index as a table: one line per build. */
+function renderIndex(index: ArtifactIndex): string {
+  if (index.artifacts.length === 0) return 'the index lists no builds\n';
+  return (
+    index.artifacts
+      .map((e) => `${e.version.padEnd(10)} build ${String(e.build).padEnd(3)} ${`${e.os}${e.osVersion}`.padEnd(10)} ${e.arch.padEnd(8)} glibc ${(e.glibcFloor ?? '-').padEnd(5)} ${e.state.padEnd(10)} ${e.url}`)
+      .join('\n') + '\n'
+  );
+}
+
+export const indexAdd = defineCommand({
+  name: 'index add',
+  summary: summaryOf('index add'),
+  description:
+    'Adds the artifact to the index file (created when missing), or replaces its entry: version, build, platform, glibc floor, ' +
+    'the runtime packages it needs, its sha256 and size, and the URL it will be downloaded from. The last 3 builds of each release ' +
+    'line per distribution stay active; older ones become deprecated. The file and ARTIFACTS.md beside it are written atomically. ' +
+    'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
+  options: {
+    url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
+    index: { type: 'string', valueName: '<file>', description: 'the index file to update (index.json)' },
+    keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line and distribution (default 3)' },
+  },
+  positionals: [{ name: 'artifact', required: true, description: 'the .tgz made by cpy build' }],
+  schema: z
+    .object({
+      values: z.object({
+        url: z.string().regex(/^(https?|file):\/\/\S+$/, 'must be an http(s) or file URL'),
+        index: z.string().min(1, 'give the index file: --index index.json'),
+        keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
+      }),
+      positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy index add dist/artifacts/cpython-3.13.5-debian12-build1.tgz --url ... --index index.json' }),
+    })
+    .transform(({ values, positionals }) => ({ ...values, artifact: positionals[0] })),
+  examples: ['cpy index add dist/artifacts/cpython-3.13.5-debian12-build1.tgz --url https://mirror.example/python/cpython-3.13.5-debian12-build1.tgz --index site/index.json'],
+  async run({ input, io, json, log }) {
+    const path = resolve(io.cwd, input.index);
+    const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
+    const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep ?? 3);
+    await writeIndexFile(path, plan.index);
+    for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
+    if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} builds\n`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file) } };
+  },
+});
+
+export const indexShow = defineCommand({
+  name: 'index show',
+  summary: summaryOf('index show'),
+  description: 'Reads and checks an index (a URL or a file; default CPY_INDEX_URL) and lists its builds, newest first. --json prints the index itself.',
+  options: {
+    index: { type: 'string', valueName: '<url|file>', description: 'the index (default CPY_INDEX_URL)' },
+    'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
+  },
+  positionals: [],
+  schema: z
+    .object({ values: z.object({ index: z.string().min(1).optional(), 'ca-file': z.string().min(1).optional() }), positionals: z.tuple([]) })
+    .transform(({ values }) => values),
+  examples: ['cpy index show --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
+  async run({ input, io, json }) {
+    const location = input.index ?? io.env['CPY_INDEX_URL'];
+    if (!location) {
+      throw new CpyError('CPY_CLI_USAGE', 'which index? Pass --index <url|file>, or set CPY_INDEX_URL', { hint: 'e.g. --index https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json' });
+    }
+    const { index, source } = await loadIndex(locate(io.cwd, location), { env: io.env, ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}) });
+    if (!json) io.stdout.write(`${source} (schema ${index.schemaVersion}, updated ${index.updatedAt})\n${renderIndex(index)}`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { source, index } };
+  },
+});

@@ -1,0 +1,91 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { addEntry, emptyIndex, isCpyError, needGroup, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
+
+const entry = (version: string, build: number, osVersion = '12', extra: Partial<IndexEntry> = {}): IndexEntry => ({
+  version,
+  build,
+  os: 'debian',
+  osVersion,
+  arch: 'x86_64',
+  libc: 'glibc',
+  glibcFloor: '2.34',
+  file: `cpython-${version}-debian${osVersion}-build${build}.tgz`,
+  url: `https://example.test/cpython-${version}-build${build}/cpython-${version}-debian${osVersion}-build${build}.tgz`,
+  sha256: String(build).padEnd(64, 'a'),
+  size: 19_000_000,
+  needs: [{ soname: 'libssl.so.3', packages: ['libssl3'], modules: ['_ssl'], group: 'critical' }],
+  state: 'active',
+  publishedAt: '2026-11-30T12:00:00.000Z',
+  ...extra,
+});
+
+const codeOf = (f: () => unknown) => {
+  try {
+    f();
+  } catch (error) {
+    if (isCpyError(error)) return error.code;
+    throw error;
+  }
+  return null;
+};
+
+describe('the artifact index', () => {
+  it('keeps entries newest first, replacing one with the same file and architecture', () => {
+    let index = emptyIndex();
+    for (const e of [entry('3.12.9', 1), entry('3.13.5', 1), entry('3.14.0rc2', 1), entry('3.14.0', 1), entry('3.13.5', 2), entry('3.13.5', 1, '12', { arch: 'aarch64' })]) index = addEntry(index, e);
+    index = addEntry(index, entry('3.13.5', 1, '12', { size: 1 }));
+    expect(index.artifacts.map((e) => `${e.version}-${e.build}-${e.arch}-${e.size}`)).toEqual([
+      '3.14.0-1-x86_64-19000000',
+      '3.14.0rc2-1-x86_64-19000000',
+      '3.13.5-2-x86_64-19000000',
+      '3.13.5-1-aarch64-19000000',
+      '3.13.5-1-x86_64-1',
+      '3.12.9-1-x86_64-19000000',
+    ]);
+  });
+
+  it('keeps the last 3 builds per release line, distribution and architecture active, and deprecates older ones', () => {
+    let index = emptyIndex();
+    for (const b of [1, 2, 3, 4, 5]) index = addEntry(index, entry('3.13.5', b));
+    index = addEntry(index, entry('3.13.5', 1, '11'));
+    const plan = planRetention(index);
+    expect(plan.deprecate.map((e) => e.file)).toEqual(['cpython-3.13.5-debian12-build2.tgz', 'cpython-3.13.5-debian12-build1.tgz']);
+    expect(plan.index.artifacts.filter((e) => e.state === 'active')).toHaveLength(4);
+  });
+
+  it('refuses what is not an index, naming the cause: not JSON, another schema version, a bad entry', () => {
+    expect(codeOf(() => parseIndexText('{', 'i.json'))).toBe('CPY_INDEX_INVALID');
+    expect(codeOf(() => parseIndexText(JSON.stringify({ schemaVersion: 1, artifacts: [] }), 'i.json'))).toBe('CPY_INDEX_UNSUPPORTED');
+    expect(codeOf(() => parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [{ ...entry('3.13.5', 1), sha256: 'x' }] }), 'i.json'))).toBe('CPY_INDEX_INVALID');
+  });
+
+  it('is written atomically with ARTIFACTS.md beside it, and read back; a missing file is an empty index', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-index-'));
+    try {
+      expect((await readIndexFile(join(dir, 'index.json'))).artifacts).toEqual([]);
+      const index = addEntry(emptyIndex(), entry('3.13.5', 1));
+      await writeIndexFile(join(dir, 'index.json'), index);
+      expect(await readIndexFile(join(dir, 'index.json'))).toEqual(index);
+      const md = await readFile(join(dir, 'ARTIFACTS.md'), 'utf8');
+      expect(md).toContain('| 3.13.5 | 1 | debian12 | x86_64 | 2.34 | 2026-11-30 | [cpython-3.13.5-debian12-build1.tgz](https://example.test/');
+      expect(md).toContain('| libssl3 | active |');
+      await writeFile(join(dir, 'index.json'), 'not json');
+      await expect(readIndexFile(join(dir, 'index.json'))).rejects.toMatchObject({ code: 'CPY_INDEX_INVALID' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('groups a system library by the modules that need it: critical, optional (curses, dbm), tk', () => {
+    const so = (m: string) => `lib/python3.13/lib-dynload/${m}.cpython-313-x86_64-linux-gnu.so`;
+    expect(needGroup([so('_ssl')])).toBe('critical');
+    expect(needGroup([so('_curses'), so('_curses_panel')])).toBe('optional');
+    expect(needGroup([so('_tkinter')])).toBe('tk');
+    expect(needGroup([so('_tkinter'), so('_curses')])).toBe('optional');
+    expect(needGroup(['bin/python3.13'])).toBe('critical');
+    expect(needGroup([])).toBe('critical');
+  });
+});

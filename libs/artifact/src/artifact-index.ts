@@ -1,0 +1,264 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { z } from 'zod';
+import { CpyError } from './errors.js';
+import { sha256File } from './hash.js';
+import { artifactMetadataSchema, type ArtifactMetadata } from './metadata.js';
+import { parseArtifactFileName } from './naming.js';
+import { runtimeNeeds } from './needs.js';
+import { readArtifactMetadata } from './validate.js';
+import { parseVersion, pythonVersionSchema } from './version.js';
+
+/**
+ * The index: every published build, one JSON document with a versioned schema. `cpy publish`
+ * keeps it as an asset of the repository's `cpy-index` release; installers resolve a version
+ * (`3.13`) to the build that fits their host from it; ARTIFACTS.md is rendered from it.
+ */
+export const INDEX_SCHEMA_VERSION = 2;
+/** The index's asset name on the index release, and its file name in a register folder. */
+export const INDEX_FILE = 'index.json';
+export const INDEX_MARKDOWN = 'ARTIFACTS.md';
+/** The fixed release that holds the index (never a cpython-* tag, never "latest"). */
+export const INDEX_RELEASE_TAG = 'cpy-index';
+
+const iso = z.string().datetime({ offset: true });
+
+export const indexEntrySchema = z.object({
+  version: pythonVersionSchema,
+  build: z.number().int().min(1),
+  /** os-release ID and VERSION_ID of the builder: `debian`, `12`. */
+  os: z.string().regex(/^[a-z][a-z0-9._-]*$/),
+  osVersion: z.string().regex(/^[0-9][0-9a-z._-]*$/),
+  arch: z.string().regex(/^[a-z0-9_]+$/),
+  libc: z.enum(['glibc', 'musl']),
+  /** The newest GLIBC_x.y symbol the tree needs; null for musl or when none. */
+  glibcFloor: z.string().regex(/^\d+\.\d+(\.\d+)?$/).nullable(),
+  /** The artifact's file name (`cpython-3.13.5-debian12-build1.tgz`). */
+  file: z.string(),
+  /** Where it is downloaded from; its `.sha256` and `.json` sit beside it. */
+  url: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  /** The system libraries it needs and the packages that provide them (see runtimeNeeds). */
+  needs: z.array(
+    z.object({
+      soname: z.string(),
+      packages: z.array(z.string()),
+      modules: z.array(z.string()),
+      group: z.enum(['critical', 'optional', 'tk']),
+    }),
+  ),
+  /** `active`: installable; `deprecated`: beyond the retention policy, kept for rollback; `removed`: its release is gone. */
+  state: z.enum(['active', 'deprecated', 'removed']),
+  publishedAt: iso,
+});
+export type IndexEntry = z.infer<typeof indexEntrySchema>;
+
+export const artifactIndexSchema = z.object({
+  schemaVersion: z.literal(INDEX_SCHEMA_VERSION),
+  updatedAt: iso,
+  artifacts: z.array(indexEntrySchema),
+});
+export type ArtifactIndex = z.infer<typeof artifactIndexSchema>;
+
+export function emptyIndex(now = new Date()): ArtifactIndex {
+  return { schemaVersion: INDEX_SCHEMA_VERSION, updatedAt: now.toISOString(), artifacts: [] };
+}
+
+/** Checks a parsed document; `source` names it in the error. */
+export function parseIndex(json: unknown, source: string): ArtifactIndex {
+  const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (typeof version === 'number' && version !== INDEX_SCHEMA_VERSION) {
+    throw new CpyError('CPY_INDEX_UNSUPPORTED', `${source} is a cpy index of schema version ${version}; this cpy reads version ${INDEX_SCHEMA_VERSION}`, {
+      hint:
+        version > INDEX_SCHEMA_VERSION
+          ? 'update cpy (or the Feature) to read it'
+          : 'it was written by an older cpy (the register of artifacts.json rows): make it again with cpy index add <artifact> --url <url> --index <file>',
+    });
+  }
+  const parsed = artifactIndexSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new CpyError('CPY_INDEX_INVALID', `${source} is not a cpy index: ${issue.path.join('.') || 'document'}: ${issue.message}`, {
+      hint: 'point at the index.json cpy publish or cpy index add wrote',
+    });
+  }
+  return parsed.data;
+}
+
+/** Parses index text (the bytes of a file or a download). */
+export function parseIndexText(text: string, source: string): ArtifactIndex {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new CpyError('CPY_INDEX_INVALID', `${source} is not JSON: ${(cause as Error).message}`, { hint: 'point at the index.json cpy publish or cpy index add wrote', cause });
+  }
+  return parseIndex(json, source);
+}
+
+export interface EntryLocation {
+  readonly file: string;
+  readonly url: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly publishedAt?: Date;
+}
+
+/** The index entry of a packed artifact: everything an installer needs to choose it before downloading it. */
+export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): IndexEntry {
+  if (!parseArtifactFileName(at.file)) {
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `'${at.file}' is not an artifact file name`, { hint: 'index files named cpython-<version>-<os><osversion>-build<N>.tgz' });
+  }
+  return indexEntrySchema.parse({
+    version: metadata.version,
+    build: metadata.build,
+    os: metadata.platform.os,
+    osVersion: metadata.platform.osVersion,
+    arch: metadata.platform.arch,
+    libc: metadata.platform.libc,
+    glibcFloor: metadata.platform.glibcFloor,
+    file: at.file,
+    url: at.url,
+    sha256: at.sha256,
+    size: at.size,
+    needs: runtimeNeeds(metadata).map((n) => ({ ...n, packages: [...n.packages], modules: [...n.modules] })),
+    state: 'active',
+    publishedAt: (at.publishedAt ?? new Date()).toISOString(),
+  });
+}
+
+/** Newest version first; then build; then os, version and arch, for a stable order. */
+export function compareEntries(a: IndexEntry, b: IndexEntry): number {
+  const va = parseVersion(a.version)!;
+  const vb = parseVersion(b.version)!;
+  const rank = (v: typeof va) => (v.pre ? { a: 0, b: 1, rc: 2 }[v.pre.kind] * 1000 + v.pre.number : 9999);
+  return (
+    vb.major - va.major ||
+    vb.minor - va.minor ||
+    vb.micro - va.micro ||
+    rank(vb) - rank(va) ||
+    b.build - a.build ||
+    a.os.localeCompare(b.os) ||
+    b.osVersion.localeCompare(a.osVersion, 'en', { numeric: true }) ||
+    a.arch.localeCompare(b.arch)
+  );
+}
+
+const sameArtifact = (a: IndexEntry, b: IndexEntry) => a.file === b.file && a.arch === b.arch;
+
+/** Adds an entry, or replaces the one with the same file name and architecture. Entries stay sorted, newest first. */
+export function addEntry(index: ArtifactIndex, entry: IndexEntry, now = new Date()): ArtifactIndex {
+  const checked = indexEntrySchema.parse(entry);
+  return { ...index, updatedAt: now.toISOString(), artifacts: [...index.artifacts.filter((e) => !sameArtifact(e, checked)), checked].sort(compareEntries) };
+}
+
+export interface RetentionPlan {
+  /** Entries that stay active. */
+  readonly keep: readonly IndexEntry[];
+  /** Entries that become deprecated (their releases may be pruned). */
+  readonly deprecate: readonly IndexEntry[];
+  readonly index: ArtifactIndex;
+}
+
+/**
+ * BR-005: the last `keep` builds (default 3) of each release line, per os, os version and
+ * architecture, stay active; older active ones become deprecated. Pure.
+ */
+export function planRetention(index: ArtifactIndex, keep = 3): RetentionPlan {
+  const groups = new Map<string, IndexEntry[]>();
+  for (const e of index.artifacts) {
+    if (e.state === 'removed') continue;
+    const key = `${parseVersion(e.version)!.line}/${e.os}${e.osVersion}/${e.arch}`;
+    groups.set(key, [...(groups.get(key) ?? []), e]);
+  }
+  const deprecate = new Set<IndexEntry>();
+  const kept: IndexEntry[] = [];
+  for (const entries of groups.values()) {
+    const sorted = [...entries].sort(compareEntries);
+    kept.push(...sorted.slice(0, keep));
+    for (const e of sorted.slice(keep)) if (e.state === 'active') deprecate.add(e);
+  }
+  const artifacts = index.artifacts.map((e) => (deprecate.has(e) ? { ...e, state: 'deprecated' as const } : e));
+  return { keep: kept.sort(compareEntries), deprecate: [...deprecate].sort(compareEntries), index: { ...index, artifacts } };
+}
+
+/** Marks the entries `gone` selects as removed (their releases were deleted). */
+export function markRemoved(index: ArtifactIndex, gone: (e: IndexEntry) => boolean, now = new Date()): ArtifactIndex {
+  return { ...index, updatedAt: now.toISOString(), artifacts: index.artifacts.map((e) => (gone(e) ? { ...e, state: 'removed' as const } : e)) };
+}
+
+/** ARTIFACTS.md: the seeds' table, rendered from the index. */
+export function renderIndexMarkdown(index: ArtifactIndex): string {
+  const packages = (e: IndexEntry) => [...new Set(e.needs.filter((n) => n.group !== 'tk').flatMap((n) => n.packages))].join(' ') || '-';
+  return [
+    '# Artifacts',
+    '',
+    `Generated by cpy from ${INDEX_FILE} (schema version ${INDEX_SCHEMA_VERSION}, updated ${index.updatedAt}); do not edit by hand.`,
+    '',
+    '| version | build | distro | arch | glibc | published | file | size | sha256 | runtime packages | state |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...index.artifacts.map(
+      (e) =>
+        `| ${e.version} | ${e.build} | ${e.os}${e.osVersion} | ${e.arch} | ${e.glibcFloor ?? '-'} | ${e.publishedAt.slice(0, 10)} | [${e.file}](${e.url}) | ${(e.size / 2 ** 20).toFixed(1)} MiB | \`${e.sha256}\` | ${packages(e)} | ${e.state} |`,
+    ),
+    '',
+  ].join('\n');
+}
+
+/** The index as written: two-space JSON and a final newline. */
+export function serializeIndex(index: ArtifactIndex): string {
+  return JSON.stringify(artifactIndexSchema.parse(index), null, 2) + '\n';
+}
+
+/** Reads an index file; a missing file is an empty index. */
+export async function readIndexFile(path: string): Promise<ArtifactIndex> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
+    throw error;
+  }
+  return parseIndexText(text, path);
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${randomUUID()}.tmp`);
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename). */
+export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
+  await writeAtomically(path, serializeIndex(index));
+  if (options.markdown ?? true) await writeAtomically(join(dirname(path), INDEX_MARKDOWN), renderIndexMarkdown(index));
+}
+
+/**
+ * The index entry of an artifact file on disk, to be served from `url`: its metadata (the
+ * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size.
+ */
+export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
+  const side = `${path}.json`;
+  let raw: unknown = null;
+  try {
+    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
+  } catch {
+    // reported below
+  }
+  const parsed = artifactMetadataSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'index an artifact made by cpy build or cpy artifact pack' });
+  }
+  const st = await stat(path).catch(() => null);
+  if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
+  return indexEntryFor(parsed.data, { file: basename(path), url, sha256: await sha256File(path), size: st.size, ...(publishedAt ? { publishedAt } : {}) });
+}

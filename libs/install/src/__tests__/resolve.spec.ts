@@ -1,0 +1,137 @@
+import { describe, expect, it } from '@jest/globals';
+import { addEntry, emptyIndex, isCpyError, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { parseVersionRequest, matchesRequest } from '../request.js';
+import { resolveBuild, type HostContext } from '../resolve.js';
+
+const BOOKWORM_NEEDS: IndexEntry['needs'] = [
+  { soname: 'libssl.so.3', packages: ['libssl3'], modules: ['_ssl', '_hashlib'], group: 'critical' },
+  { soname: 'libffi.so.8', packages: ['libffi8'], modules: ['_ctypes'], group: 'critical' },
+  { soname: 'libncursesw.so.6', packages: ['libncursesw6'], modules: ['_curses'], group: 'optional' },
+  { soname: 'libtk8.6.so', packages: ['libtk8.6'], modules: ['_tkinter'], group: 'tk' },
+];
+const BULLSEYE_NEEDS: IndexEntry['needs'] = [
+  { soname: 'libssl.so.1.1', packages: ['libssl1.1'], modules: ['_ssl', '_hashlib'], group: 'critical' },
+  { soname: 'libffi.so.7', packages: ['libffi7'], modules: ['_ctypes'], group: 'critical' },
+  { soname: 'libncursesw.so.6', packages: ['libncursesw6'], modules: ['_curses'], group: 'optional' },
+];
+
+function entry(version: string, osVersion: '11' | '12', build = 1, extra: Partial<IndexEntry> = {}): IndexEntry {
+  const file = `cpython-${version}-debian${osVersion}-build${build}.tgz`;
+  return {
+    version,
+    build,
+    os: 'debian',
+    osVersion,
+    arch: 'x86_64',
+    libc: 'glibc',
+    glibcFloor: osVersion === '12' ? '2.34' : '2.30',
+    file,
+    url: `https://example.test/releases/download/cpython-${version}-build${build}/${file}`,
+    sha256: (osVersion + String(build)).padEnd(64, '0'),
+    size: 19_000_000,
+    needs: osVersion === '12' ? BOOKWORM_NEEDS : BULLSEYE_NEEDS,
+    state: 'active',
+    publishedAt: '2026-11-30T12:00:00.000Z',
+    ...extra,
+  };
+}
+
+function indexOf(...entries: IndexEntry[]): ArtifactIndex {
+  return entries.reduce((i, e) => addEntry(i, e), emptyIndex());
+}
+
+/** A Debian host whose package archive is a list (the real one, apt-cache, is exercised in containers). */
+function host(osVersion: '11' | '12' | '13', glibc: string, archive: string[] | null, loadable: string[] = []): HostContext {
+  return {
+    host: { os: 'linux', arch: 'x86_64', libc: 'glibc', glibcVersion: glibc },
+    distro: { id: 'debian', versionId: osVersion },
+    loadable: new Set(loadable),
+    archive: { manager: 'apt', available: async (packages) => (archive ? new Map(packages.map((p) => [p, archive.includes(p)])) : null) },
+    installTk: false,
+  };
+}
+const BOOKWORM_ARCHIVE = ['libssl3', 'libffi8', 'libncursesw6', 'libtk8.6'];
+const BULLSEYE_ARCHIVE = ['libssl1.1', 'libffi7', 'libncursesw6', 'libtk8.6'];
+const TRIXIE_ARCHIVE = ['libssl3t64', 'libffi8', 'libncursesw6'];
+
+const INDEX = indexOf(entry('3.11.2', '11'), entry('3.11.2', '12'), entry('3.13.5', '11'), entry('3.13.5', '12'), entry('3.13.4', '12'));
+
+async function failure(p: Promise<unknown>) {
+  try {
+    await p;
+  } catch (error) {
+    if (isCpyError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a CpyError');
+}
+
+describe('version requests', () => {
+  it('a partial version means its newest final release; a full one, itself', () => {
+    const r = (t: string) => parseVersionRequest(t);
+    expect(matchesRequest('3.13.5', r('3'))).toBe(true);
+    expect(matchesRequest('3.13.5', r('3.13'))).toBe(true);
+    expect(matchesRequest('3.13.5', r('3.1'))).toBe(false);
+    expect(matchesRequest('3.13.5', r('latest'))).toBe(true);
+    expect(matchesRequest('3.14.0rc2', r('3.14'))).toBe(false);
+    expect(matchesRequest('3.14.0rc2', r('3.14.0rc2'))).toBe(true);
+    expect(matchesRequest('3.13.50', r('3.13.5'))).toBe(false);
+  });
+});
+
+describe('resolveBuild', () => {
+  it('on Debian 12: the newest 3.13 build for Debian 12, for this very distribution', async () => {
+    const got = await resolveBuild(INDEX, parseVersionRequest('3.13'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json');
+    expect(got.entry.file).toBe('cpython-3.13.5-debian12-build1.tgz');
+    expect(got.reason).toBe('built for Debian 12, like this host');
+  });
+
+  it('on Debian 11: the Debian 11 build (the Debian 12 one needs a newer glibc)', async () => {
+    const got = await resolveBuild(INDEX, parseVersionRequest('3'), host('11', '2.31', BULLSEYE_ARCHIVE), 'index.json');
+    expect(got.entry.file).toBe('cpython-3.13.5-debian11-build1.tgz');
+    expect(got.considered.map((c) => c.entry.file)).toEqual(['cpython-3.13.5-debian11-build1.tgz']);
+  });
+
+  it('on another distribution: a build whose glibc floor fits and whose packages are in its archive', async () => {
+    const ubuntu = { ...host('12', '2.39', ['libssl3', 'libffi8', 'libncursesw6']), distro: { id: 'ubuntu', versionId: '24.04' } };
+    const got = await resolveBuild(INDEX, parseVersionRequest('3.11.2'), ubuntu, 'index.json');
+    expect(got.entry.file).toBe('cpython-3.11.2-debian12-build1.tgz');
+    expect(got.reason).toBe("no Ubuntu 24.04 build; its glibc floor 2.34 fits glibc 2.39 and its packages (libssl3 libffi8 libncursesw6) are in this system's archive");
+  });
+
+  it('prefers a higher build number, skips deprecated and removed builds, and names pre-releases', async () => {
+    const index = indexOf(entry('3.13.5', '12', 1), entry('3.13.5', '12', 2), entry('3.13.5', '12', 3, { state: 'deprecated' }), entry('3.14.0rc2', '12'));
+    const got = await resolveBuild(index, parseVersionRequest('3.13.5'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json');
+    expect(got.entry.build).toBe(2);
+    const e = await failure(resolveBuild(index, parseVersionRequest('3.14'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect(e.message).toBe(
+      'no published build of CPython 3.14 fits this host (debian 12, x86_64, glibc 2.36): cpython-3.14.0rc2-debian12-build1.tgz (x86_64): a pre-release: ask for it by name (3.14.0rc2)',
+    );
+  });
+
+  it('with no build that fits, says what is published and why each does not fit, word for word', async () => {
+    const index = indexOf(entry('3.11.2', '11'), entry('3.11.2', '11', 1, { arch: 'aarch64' }));
+    const e = await failure(resolveBuild(index, parseVersionRequest('3.11'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect(e.code).toBe('CPY_INSTALL_NO_MATCHING_BUILD');
+    expect(e.message).toBe(
+      'no published build of CPython 3.11 fits this host (debian 12, x86_64, glibc 2.36): ' +
+        'cpython-3.11.2-debian11-build1.tgz (aarch64): the debian11 build is built for aarch64; this host is x86_64; ' +
+        'cpython-3.11.2-debian11-build1.tgz (x86_64): the debian11 build needs libssl1.1, libffi7, which Debian 12 does not provide',
+    );
+    expect(e.hint).toMatch(/build one on this distribution/);
+  });
+
+  it('a library already on the host counts, whatever the archive says; an archive it cannot ask does not fit', async () => {
+    const index = indexOf(entry('3.11.2', '11'));
+    const withLibs = host('13', '2.41', TRIXIE_ARCHIVE, ['libssl.so.1.1', 'libffi.so.7']);
+    expect((await resolveBuild(index, parseVersionRequest('3.11'), withLibs, 'i')).entry.osVersion).toBe('11');
+    const e = await failure(resolveBuild(index, parseVersionRequest('3.11'), host('13', '2.41', null), 'i'));
+    expect(e.message).toMatch(/needs libssl1.1, libffi7, libncursesw6, and cpy cannot ask this system's package archive \(no package lists, and not root to fetch them\)$/);
+  });
+
+  it('a version the index does not list is named with what it lists', async () => {
+    const e = await failure(resolveBuild(INDEX, parseVersionRequest('3.12'), host('12', '2.36', BOOKWORM_ARCHIVE), 'https://example.test/index.json'));
+    expect(e.code).toBe('CPY_INSTALL_VERSION_NOT_PUBLISHED');
+    expect(e.message).toBe('the index https://example.test/index.json lists no build of CPython 3.12 (it lists 3.13.5, 3.13.4, 3.11.2)');
+  });
+});

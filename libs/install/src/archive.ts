@@ -1,0 +1,89 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { Environment } from './layout.js';
+
+const run = promisify(execFile);
+
+/** This system's distribution, from /etc/os-release. */
+export interface Distro {
+  /** `debian`, `ubuntu`. */
+  readonly id: string;
+  /** `12`, `22.04`; empty on rolling releases. */
+  readonly versionId: string;
+}
+
+/** Reads /etc/os-release (or /usr/lib/os-release); null when neither is there. */
+export async function readDistro(paths: readonly string[] = ['/etc/os-release', '/usr/lib/os-release']): Promise<Distro | null> {
+  for (const path of paths) {
+    const text = await readFile(path, 'utf8').catch(() => null);
+    if (text === null) continue;
+    const field = (name: string) => new RegExp(`^${name}=("?)([^"\\n]*)\\1$`, 'm').exec(text)?.[2] ?? '';
+    return { id: field('ID').toLowerCase(), versionId: field('VERSION_ID') };
+  }
+  return null;
+}
+
+/** `Debian 12`, as messages name a distribution. */
+export function distroName(distro: Distro): string {
+  return `${distro.id.charAt(0).toUpperCase()}${distro.id.slice(1)}${distro.versionId ? ` ${distro.versionId}` : ''}`;
+}
+
+/**
+ * Answers "does this system's package archive have these packages?" before anything is
+ * downloaded. `null`: it cannot tell (no apt, or no package lists and no root to fetch them).
+ */
+export interface PackageArchive {
+  readonly manager: string | null;
+  available(packages: readonly string[]): Promise<ReadonlyMap<string, boolean> | null>;
+}
+
+const APT_LISTS = '/var/lib/apt/lists';
+
+async function aptListsPresent(): Promise<boolean> {
+  const names = await readdir(APT_LISTS).catch(() => [] as string[]);
+  return names.some((n) => n.endsWith('_Packages') || n.endsWith('_Packages.lz4') || n.endsWith('.gz') || n.endsWith('.xz'));
+}
+
+/**
+ * apt: `apt-cache policy` tells, for each package, whether the archive has a candidate. An image
+ * without package lists (the usual case) gets them first with `apt-get update` when running as root.
+ * Other package managers are not asked: builds are made on Debian and Ubuntu, and their package
+ * names mean nothing to dnf or apk.
+ */
+export function systemArchive(options: { env?: Environment } = {}): PackageArchive {
+  const apt = ['/usr/bin/apt-cache', '/bin/apt-cache'].some((p) => existsSync(p));
+  const cache = new Map<string, boolean>();
+  let updated = false;
+  return {
+    manager: apt ? 'apt' : null,
+    async available(packages) {
+      if (!apt) return null;
+      const unknown = [...new Set(packages)].filter((p) => !cache.has(p));
+      if (unknown.length > 0) {
+        if (!(await aptListsPresent())) {
+          if (updated || process.getuid?.() !== 0) return null;
+          updated = true;
+          const env = { ...(options.env ?? process.env), DEBIAN_FRONTEND: 'noninteractive' };
+          const ok = await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
+            () => true,
+            () => false,
+          );
+          if (!ok) return null;
+        }
+        const { stdout } = await run('apt-cache', ['policy', ...unknown], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+        const candidates = new Map<string, boolean>();
+        let name: string | null = null;
+        for (const line of stdout.split('\n')) {
+          const head = /^(\S+):$/.exec(line);
+          if (head) name = head[1]!.replace(/:[a-z0-9]+$/, '');
+          const candidate = /^\s+Candidate:\s+(\S+)/.exec(line);
+          if (name && candidate) candidates.set(name, candidate[1] !== '(none)');
+        }
+        for (const p of unknown) cache.set(p, candidates.get(p) ?? false);
+      }
+      return new Map(packages.map((p) => [p, cache.get(p)!]));
+    },
+  };
+}

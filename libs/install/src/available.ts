@@ -1,0 +1,87 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CpyError, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { createHttpClient } from '@cpy/transfer';
+import { fetchIndex } from './acquire.js';
+import { detectHost } from './host.js';
+import { resolveLayout, type Environment } from './layout.js';
+import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
+import { considerBuilds, defaultHostContext, type HostContext } from './resolve.js';
+
+export interface AvailableOptions {
+  /** `3.13`, `3.13.5`, `latest`; default: every version. */
+  readonly version?: string;
+  /** Default CPY_INDEX_URL. */
+  readonly indexUrl?: string;
+  readonly caFile?: string;
+  readonly installTk?: boolean;
+  readonly env?: Environment;
+  readonly hostContext?: () => Promise<HostContext>;
+}
+
+export interface AvailableBuild {
+  readonly entry: IndexEntry;
+  /** Whether it runs on this host, and why (or why not). */
+  readonly fits: boolean;
+  readonly why: string;
+  /** The build `cpy install <version>` would choose for its version. */
+  readonly chosen: boolean;
+}
+
+/** What the index publishes (for one version request, or all), each build with whether it fits this host. */
+export async function listAvailable(options: AvailableOptions = {}): Promise<{ source: string; builds: AvailableBuild[] }> {
+  const env = options.env ?? process.env;
+  const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
+  if (!indexUrl) {
+    throw new CpyError('CPY_INSTALL_NO_INDEX', 'which index? Pass --index <url or file>, or set CPY_INDEX_URL', {
+      hint: 'cpy publish keeps the index at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json',
+    });
+  }
+  const request = parseVersionRequest(options.version ?? 'latest');
+  const all = options.version ? request : { ...request, text: 'any', parts: [] };
+  const loaded = await loadIndex(indexUrl, { env, ...(options.caFile ? { caFile: options.caFile } : {}) });
+  const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
+  const considered = await considerBuilds(loaded.index, all, ctx);
+  // Per version, the first build that fits is the one an install of that version chooses.
+  const chosenFor = new Set<string>();
+  const builds = considered.map((c) => {
+    const chosen = c.fits && !chosenFor.has(c.entry.version);
+    if (chosen) chosenFor.add(c.entry.version);
+    return { entry: c.entry, fits: c.fits, why: c.why, chosen };
+  });
+  return { source: loaded.source, builds };
+}
+
+export const PYTHON_VERSION_FILE = '.python-version';
+
+/**
+ * The version a project asks for: the first line of the nearest `.python-version`, from `cwd`
+ * upward (the pyenv and uv convention; `#` comments and blank lines skipped). Null when there is none.
+ */
+export async function readPythonVersionFile(cwd: string): Promise<{ version: string; file: string } | null> {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    const file = join(dir, PYTHON_VERSION_FILE);
+    const text = await readFile(file, 'utf8').catch(() => null);
+    if (text !== null) {
+      const line = text.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('#')) ?? '';
+      if (!VERSION_REQUEST_RE.test(line)) {
+        throw new CpyError('CPY_INSTALL_BAD_VERSION_FILE', `${file} asks for '${line}', which is not a CPython version cpy can install`, {
+          hint: 'write a version there (3.13, 3.13.5, 3.14.0rc2), or give one: cpy install 3.13',
+        });
+      }
+      return { version: line, file };
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/** Reads an index from a URL or a path (an `index.json` URL that answers 404 is read from `index.previous.json` beside it). */
+export async function loadIndex(location: string, options: { env?: Environment; caFile?: string } = {}): Promise<{ index: ArtifactIndex; source: string }> {
+  const env = options.env ?? process.env;
+  const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+  try {
+    return await fetchIndex(location, client, resolveLayout({}, env).cacheDir);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,147 @@
+import { compareEntries, CpyError, parseVersion, type ArtifactIndex, type IndexEntry, type NeedGroup } from '@cpy/artifact';
+import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
+import { loadableLibraries } from './compat.js';
+import type { Environment } from './layout.js';
+import { compareGlibcVersions, type HostPlatform } from './host.js';
+import { describeRequest, matchesRequest, type VersionRequest } from './request.js';
+
+/** What decides whether a build fits this host. */
+export interface HostContext {
+  readonly host: HostPlatform;
+  readonly distro: Distro | null;
+  /** The shared libraries the dynamic loader finds now. */
+  readonly loadable: ReadonlySet<string>;
+  readonly archive: PackageArchive;
+  /** tkinter's libraries count only when they are to be installed. */
+  readonly installTk: boolean;
+}
+
+/** The parts of a build that decide where it runs: an index entry, or an artifact's metadata in that shape. */
+export type BuildTarget = Pick<IndexEntry, 'os' | 'osVersion' | 'arch' | 'libc' | 'glibcFloor' | 'needs'>;
+
+export interface Fit {
+  readonly fits: boolean;
+  /** Why it fits, or why not, in words for the user. */
+  readonly why: string;
+  /** Built for this very distribution and version. */
+  readonly sameDistro: boolean;
+  /** It did not fit only because the package archive could not be asked. */
+  readonly unknown?: boolean;
+}
+
+const label = (t: BuildTarget) => `the ${t.os}${t.osVersion} build`;
+const hostLabel = (ctx: HostContext) => (ctx.distro ? distroName(ctx.distro) : 'this system');
+
+/**
+ * Whether one build runs here: architecture, C library, glibc floor, then its system libraries
+ * (`groups`: which of them count; by default the critical and optional ones, and tkinter's with installTk).
+ */
+export async function fitOf(target: BuildTarget, ctx: HostContext, groups: readonly NeedGroup[] = ctx.installTk ? ['critical', 'optional', 'tk'] : ['critical', 'optional']): Promise<Fit> {
+  const { host } = ctx;
+  const sameDistro = ctx.distro !== null && ctx.distro.id === target.os && ctx.distro.versionId === target.osVersion;
+  const no = (why: string): Fit => ({ fits: false, why, sameDistro });
+  if (host.os !== 'linux') return no(`${label(target)} is for Linux; this host runs ${host.os}`);
+  if (target.arch !== host.arch) return no(`${label(target)} is built for ${target.arch}; this host is ${host.arch}`);
+  if (target.libc !== host.libc) return no(`${label(target)} needs ${target.libc}; this host has ${host.libc}`);
+  if (target.glibcFloor && host.glibcVersion && compareGlibcVersions(host.glibcVersion, target.glibcFloor) < 0) {
+    return no(`${label(target)} needs glibc ${target.glibcFloor}; this host has glibc ${host.glibcVersion}`);
+  }
+  if (sameDistro) return { fits: true, why: `built for ${hostLabel(ctx)}, like this host`, sameDistro };
+  const lacking = target.needs.filter((n) => groups.includes(n.group) && !ctx.loadable.has(n.soname));
+  const floor = target.glibcFloor ? `its glibc floor ${target.glibcFloor} fits glibc ${host.glibcVersion}` : 'it needs no particular glibc';
+  if (lacking.length === 0) return { fits: true, why: `no ${hostLabel(ctx)} build; ${floor} and this host has every library it needs`, sameDistro };
+  const wanted = [...new Set(lacking.flatMap((n) => n.packages))];
+  const unnamed = lacking.filter((n) => n.packages.length === 0).map((n) => n.soname);
+  if (unnamed.length > 0) return no(`${label(target)} needs ${unnamed.join(', ')}, which this host lacks`);
+  const have = await ctx.archive.available(wanted);
+  if (!have) {
+    return {
+      ...no(
+        `${label(target)} needs ${wanted.join(', ')}, and cpy cannot ask this system's package archive (${ctx.archive.manager ? 'no package lists, and not root to fetch them' : 'no apt-get'})`,
+      ),
+      unknown: true,
+    };
+  }
+  // A library is provided when one of the packages that provided it on the builder exists here.
+  const missing = lacking.filter((n) => !n.packages.some((p) => have.get(p))).flatMap((n) => n.packages);
+  if (missing.length > 0) return no(`${label(target)} needs ${[...new Set(missing)].join(', ')}, which ${hostLabel(ctx)} does not provide`);
+  return { fits: true, why: `no ${hostLabel(ctx)} build; ${floor} and its packages (${wanted.join(' ')}) are in this system's archive`, sameDistro };
+}
+
+/** The host as the index sees it: distribution, loadable libraries, package archive. */
+export async function defaultHostContext(host: HostPlatform, installTk: boolean, env: Environment): Promise<HostContext> {
+  return { host, distro: await readDistro(), loadable: await loadableLibraries(), archive: systemArchive({ env }), installTk };
+}
+
+export interface Considered {
+  readonly entry: IndexEntry;
+  readonly fits: boolean;
+  readonly why: string;
+}
+
+export interface Resolution {
+  readonly entry: IndexEntry;
+  /** Why this build was chosen. */
+  readonly reason: string;
+  /** The builds looked at, in the order they were, with their verdicts. */
+  readonly considered: readonly Considered[];
+}
+
+/**
+ * The order builds are tried in: newest version first; within a version, builds for this very
+ * distribution first, then the highest build number, then the newest distribution version.
+ */
+function preference(ctx: HostContext) {
+  const same = (e: IndexEntry) => (ctx.distro !== null && ctx.distro.id === e.os && ctx.distro.versionId === e.osVersion ? 0 : 1);
+  return (a: IndexEntry, b: IndexEntry) => {
+    if (a.version !== b.version) return compareEntries(a, b);
+    return same(a) - same(b) || b.build - a.build || compareEntries(a, b);
+  };
+}
+
+/** Every build of the index that answers the request, each with whether it fits this host and why. */
+export async function considerBuilds(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, options: { stopAtFirstFit?: boolean } = {}): Promise<Considered[]> {
+  const out: Considered[] = [];
+  const wanted = index.artifacts.filter((e) => matchesRequest(e.version, request) || (!request.exact && parseVersion(e.version)?.pre && matchesRequest(e.version.replace(/(a|b|rc)\d+$/, ''), request)));
+  for (const entry of wanted.sort(preference(ctx))) {
+    let verdict: { fits: boolean; why: string };
+    if (entry.state !== 'active') verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
+    else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})` };
+    else verdict = await fitOf(entry, ctx);
+    out.push({ entry, ...verdict });
+    if (verdict.fits && options.stopAtFirstFit) break;
+  }
+  return out;
+}
+
+function hostSummary(ctx: HostContext): string {
+  const { host, distro } = ctx;
+  return [distro ? `${distro.id} ${distro.versionId}`.trim() : null, host.arch, host.glibcVersion ? `glibc ${host.glibcVersion}` : host.libc].filter(Boolean).join(', ');
+}
+
+/**
+ * Chooses the build of `request` for this host from the index: among the newest active builds, one
+ * for this distribution and version if there is one; otherwise one whose glibc floor fits and whose
+ * system libraries are here or in this system's package archive. Refuses with every candidate and
+ * why it does not fit.
+ */
+export async function resolveBuild(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, source: string): Promise<Resolution> {
+  const considered = await considerBuilds(index, request, ctx, { stopAtFirstFit: true });
+  const chosen = considered.find((c) => c.fits);
+  if (chosen) return { entry: chosen.entry, reason: chosen.why, considered };
+  if (considered.length === 0) {
+    const published = [...new Set(index.artifacts.filter((e) => e.state === 'active').map((e) => e.version))];
+    throw new CpyError('CPY_INSTALL_VERSION_NOT_PUBLISHED', `the index ${source} lists no build of ${describeRequest(request)}${published.length ? ` (it lists ${published.join(', ')})` : ' (it is empty)'}`, {
+      hint: published.length ? `ask for one it lists (cpy list --available), or build and publish ${request.text}` : 'publish a build first (cpy publish), or point at another index',
+      details: { request: request.text, published },
+    });
+  }
+  throw new CpyError(
+    'CPY_INSTALL_NO_MATCHING_BUILD',
+    `no published build of ${describeRequest(request)} fits this host (${hostSummary(ctx)}): ${considered.map((c) => `${c.entry.file} (${c.entry.arch}): ${c.why}`).join('; ')}`,
+    {
+      hint: `build one on this distribution (cpy build <version> --builder container --image <this image>) and publish it, or install on a host one of them fits`,
+      details: { request: request.text, considered: considered.map((c) => ({ file: c.entry.file, arch: c.entry.arch, why: c.why })) },
+    },
+  );
+}
