@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CpyError } from './errors.js';
 import { sha256File } from './hash.js';
-import { artifactMetadataSchema, type ArtifactMetadata } from './metadata.js';
+import type { ArtifactMetadata } from './metadata.js';
 import { parseArtifactFileName } from './naming.js';
 import { runtimeNeeds } from './needs.js';
-import { readArtifactMetadata } from './validate.js';
+import { readArtifactFileMetadata } from './validate.js';
 import { parseVersion, pythonVersionSchema } from './version.js';
 
 /**
@@ -247,18 +246,11 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
  * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size.
  */
 export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
-  const side = `${path}.json`;
-  let raw: unknown = null;
-  try {
-    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
-  } catch {
-    // reported below
-  }
-  const parsed = artifactMetadataSchema.safeParse(raw);
-  if (!parsed.success) {
+  const metadata = await readArtifactFileMetadata(path);
+  if (!metadata) {
     throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'index an artifact made by cpy build or cpy artifact pack' });
   }
   const st = await stat(path).catch(() => null);
   if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
-  return indexEntryFor(parsed.data, { file: basename(path), url, sha256: await sha256File(path), size: st.size, ...(publishedAt ? { publishedAt } : {}) });
+  return indexEntryFor(metadata, { file: basename(path), url, sha256: await sha256File(path), size: st.size, ...(publishedAt ? { publishedAt } : {}) });
 }

@@ -22,7 +22,7 @@ export { externalNeeds, isTestPath, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { readArtifactEntry, readArtifactMetadata, validateArtifact } from './validate.js';
+export { readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata, validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {
   checkPythonTree,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -244,4 +245,17 @@ async function runtimeChecks(
   const inVenv = made.exitCode === 0 ? await runner(join(venvDir, 'bin', 'python'), ['-m', 'pip', '--version']) : made;
   const venvOk = inVenv.exitCode === 0 && inVenv.stdout.includes(venvDir);
   check('venv-pip', venvOk, venvOk ? 'pip works in a venv made through a link outside the prefix' : `python3 -m venv with pip failed: ${(inVenv.stderr || inVenv.stdout).trim().split('\n').slice(-2).join(' ')}`);
+}
+
+/** An artifact file's metadata, checked: the `.json` beside it, else the tarball's first entry; null when neither is valid. */
+export async function readArtifactFileMetadata(path: string): Promise<ArtifactMetadata | null> {
+  const side = `${path}.json`;
+  let raw: unknown = null;
+  try {
+    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
+  } catch {
+    return null;
+  }
+  const parsed = artifactMetadataSchema.safeParse(raw);
+  return parsed.success ? parsed.data : null;
 }

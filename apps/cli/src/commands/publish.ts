@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   addEntry,
-  artifactMetadataSchema,
   CpyError,
   debugSymbolsFileName,
   INDEX_FILE,
@@ -15,7 +14,7 @@ import {
   parseVersion,
   planRetention,
   readArtifactEntry,
-  readArtifactMetadata,
+  readArtifactFileMetadata,
   readIndexFile,
   testsFileName,
   writeIndexFile,
@@ -110,16 +109,9 @@ async function connect(ctx: CommandContext<unknown>, values: { repo?: string | u
 
 /** The artifact's metadata: the .json beside it, or the first entry of the tarball. */
 async function metadataOf(path: string): Promise<ArtifactMetadata> {
-  const side = `${path}.json`;
-  let raw: unknown = null;
-  try {
-    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
-  } catch {
-    // reported below
-  }
-  const parsed = artifactMetadataSchema.safeParse(raw);
-  if (!parsed.success) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
-  return parsed.data;
+  const metadata = await readArtifactFileMetadata(path);
+  if (!metadata) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
+  return metadata;
 }
 
 const publishSchema = z
