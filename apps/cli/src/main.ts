@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isCpyError } from '@cpy/artifact';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
@@ -27,6 +26,16 @@ interface Failure {
   readonly code: string;
   readonly message: string;
   readonly hint: string;
+}
+
+/**
+ * A coded error from a cpy library (a CpyError: stable code, message, hint), recognised by its
+ * shape rather than its class, so that start-up (`--version`, `--help`) loads no library.
+ */
+function codedError(error: unknown): Failure | null {
+  if (!(error instanceof Error) || error.name !== 'CpyError') return null;
+  const { code, hint } = error as Error & { code?: unknown; hint?: unknown };
+  return typeof code === 'string' && typeof hint === 'string' ? { code, message: error.message, hint } : null;
 }
 
 class UsageError extends Error {
@@ -167,9 +176,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     });
     return emit(io, json, spec.name, result);
   } catch (error) {
-    if (isCpyError(error)) {
-      const exitCode = error.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
-      return failure(io, json, spec.name, exitCode, { code: error.code, message: error.message, hint: error.hint }, noColor);
+    const coded = codedError(error);
+    if (coded) {
+      const exitCode = coded.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
+      return failure(io, json, spec.name, exitCode, coded, noColor);
     }
     return failure(
       io,
