@@ -2,6 +2,9 @@
 // Writes src/cpython-prebuilt/devcontainer-feature.json from @cpy/install's option
 // schema (the `generate` target), or with --check fails when the committed file is
 // not what the schema gives (CI), so the Feature and the library cannot drift.
+//
+// --default-index-url <url>: an organisation's copy of the Feature, whose indexUrl
+// defaults to the organisation's index (its users write only { "version": "3.13" }).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +13,32 @@ import { FEATURE_ID, manifestText } from './manifest.js';
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const target = join(appRoot, 'src', FEATURE_ID, 'devcontainer-feature.json');
 const { version } = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string };
-const wanted = manifestText(version);
+
+function usage(message: string): never {
+  process.stderr.write(`error: ${message}\nusage: node apps/feature/dist/generate.js [--check] [--default-index-url <url>]\n`);
+  process.exit(2);
+}
+
+let defaultIndexUrl: string | undefined;
+const args = process.argv.slice(2);
+for (let i = 0; i < args.length; i++) {
+  const arg = args[i] ?? '';
+  if (arg === '--check') continue;
+  if (arg === '--default-index-url') {
+    defaultIndexUrl = args[++i] ?? usage('--default-index-url needs a URL');
+  } else if (arg.startsWith('--default-index-url=')) {
+    defaultIndexUrl = arg.slice('--default-index-url='.length);
+  } else {
+    usage(`unknown argument ${arg}`);
+  }
+}
+
+let wanted: string;
+try {
+  wanted = manifestText(version, defaultIndexUrl ? { defaultIndexUrl } : {});
+} catch (error) {
+  usage((error as Error).message);
+}
 const shown = relative(process.cwd(), target);
 
 if (process.argv.includes('--check')) {

@@ -1,4 +1,4 @@
-import { installOptionsSchema } from '@cpy/install';
+import { installOptionsSchema, OPTION_PATTERNS } from '@cpy/install';
 import { z } from 'zod';
 
 /** The Feature's id: the folder `src/cpython-prebuilt` and what devcontainer.json names. */
@@ -21,6 +21,7 @@ export const CONTAINER_PATH = ['/usr/local/bin', '/var/lib/cpy/current/bin'] as 
  */
 const EXPOSED = {
   version: {},
+  indexUrl: {},
   artifactUrl: {},
   checksumUrl: {},
   sha256: {},
@@ -28,7 +29,23 @@ const EXPOSED = {
   skipValidation: {},
   // A minimal image lacks libssl, libsqlite3...: a Feature that left them out would install a python3 without ssl.
   installSystemDeps: { default: true },
+  installTk: {},
 } as const satisfies Record<string, { default?: string | boolean }>;
+
+/**
+ * Where install.sh keeps an install it could not do while the image was built: an artifact,
+ * checksum or index under /workspaces/ (the workspace is mounted only when the container is
+ * created). install.sh saves its checked options there with a copy of itself.
+ */
+export const DEFERRED_DIR = '/usr/local/share/cpy-feature';
+
+/**
+ * The Feature's onCreateCommand (a Feature lifecycle hook: it runs in the created container,
+ * with the workspace mounted, before the user's own onCreateCommand, as the remote user).
+ * Nothing deferred: one `test`, nothing else. Otherwise the saved install.sh runs the saved
+ * install (through `sudo -n` when the remote user is not root) and removes what was saved.
+ */
+export const ON_CREATE_COMMAND = `[ ! -f ${DEFERRED_DIR}/deferred.env ] || /bin/sh ${DEFERRED_DIR}/install.sh --deferred`;
 
 export type FeatureOptionName = keyof typeof EXPOSED;
 export const FEATURE_OPTIONS = Object.keys(EXPOSED) as FeatureOptionName[];
@@ -45,6 +62,15 @@ export interface FeatureManifest {
   readonly keywords: readonly string[];
   readonly options: Readonly<Record<FeatureOptionName, FeatureOption>>;
   readonly containerEnv: Readonly<Record<string, string>>;
+  readonly onCreateCommand: string;
+}
+
+export interface ManifestOptions {
+  /**
+   * The default of `indexUrl`, for an organisation's copy of the Feature: its users then write
+   * only `{ "version": "3.13" }`. Empty (the default): no index unless the user gives one.
+   */
+  readonly defaultIndexUrl?: string;
 }
 
 const propertySchema = z.object({
@@ -65,10 +91,18 @@ function option(name: FeatureOptionName, properties: Record<string, unknown>): F
 }
 
 /** devcontainer-feature.json, generated: `node apps/feature/dist/generate.js` writes it, `--check` compares. */
-export function featureManifest(version: string): FeatureManifest {
+export function featureManifest(version: string, settings: ManifestOptions = {}): FeatureManifest {
   const json = z.toJSONSchema(installOptionsSchema, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, unknown> };
   const properties = json.properties ?? {};
   const options = Object.fromEntries(FEATURE_OPTIONS.map((name) => [name, option(name, properties)])) as Record<FeatureOptionName, FeatureOption>;
+  if (settings.defaultIndexUrl) {
+    // The same check install.sh and the library make: a value the sourced options file cannot expand.
+    const checked = installOptionsSchema.shape.indexUrl.safeParse(settings.defaultIndexUrl);
+    if (!checked.success || !(OPTION_PATTERNS.url.test(settings.defaultIndexUrl) || settings.defaultIndexUrl.startsWith('/'))) {
+      throw new Error(`the default index URL '${settings.defaultIndexUrl}' must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters`);
+    }
+    options.indexUrl = { ...(options.indexUrl as Extract<FeatureOption, { type: 'string' }>), default: settings.defaultIndexUrl };
+  }
   return {
     id: FEATURE_ID,
     version,
@@ -78,10 +112,11 @@ export function featureManifest(version: string): FeatureManifest {
     keywords: ['python', 'cpython', 'prebuilt'],
     options,
     containerEnv: { PATH: `${CONTAINER_PATH.join(':')}:\${PATH}` },
+    onCreateCommand: ON_CREATE_COMMAND,
   };
 }
 
 /** The file's text, as generated: two-space JSON and a final newline. */
-export function manifestText(version: string): string {
-  return JSON.stringify(featureManifest(version), null, 2) + '\n';
+export function manifestText(version: string, settings: ManifestOptions = {}): string {
+  return JSON.stringify(featureManifest(version, settings), null, 2) + '\n';
 }

@@ -3,11 +3,11 @@
 // Feature's install.sh, as root in the minimal Debian 12 image (no Node, no
 // Python, no curl). Same artifacts, same loopback server; each case must give
 // the same outcome (status or error code) and leave the same things behind.
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError, POSTINSTALL_ENTRY } from '@cpy/artifact';
+import { emptyIndex, indexEntryFor, isCpyError, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   repackArtifact,
@@ -20,6 +20,7 @@ import {
   type TestArtifact,
 } from '@cpy/harness';
 import { installPython, MARKER_FILE } from '@cpy/install';
+import { ON_CREATE_COMMAND } from '../src/manifest.js';
 import { featureDir } from './feature-fixtures.js';
 
 type Outcome = { readonly status: 'installed' | 'replaced' | 'already-installed' } | { readonly code: string };
@@ -27,12 +28,14 @@ type Outcome = { readonly status: 'installed' | 'replaced' | 'already-installed'
 /** The Feature's options, by their names in devcontainer.json. */
 interface CaseOptions {
   readonly version?: string;
+  readonly indexUrl?: string;
   readonly artifactUrl?: string;
   readonly checksumUrl?: string;
   readonly sha256?: string;
   /** Relative to the installer's root ('' in the container). */
   readonly installPrefix?: string;
   readonly skipValidation?: boolean;
+  readonly installTk?: boolean;
 }
 
 interface Installer {
@@ -42,6 +45,8 @@ interface Installer {
   /** The installer's root: paths in cases are under it. */
   readonly root: string;
   install(options: CaseOptions): Promise<Outcome>;
+  /** The message of the last install's error (the text after `error CODE: `), or null. */
+  readonly lastError: string | null;
   /** Runs `<prefix>/bin/python3 -c code`; null when it does not run. */
   python(prefix: string, code: string): Promise<string | null>;
   read(path: string): Promise<string | null>;
@@ -68,31 +73,45 @@ const served = (a: TestArtifact, dir: string) => {
 
 function libraryInstaller(): Installer {
   let root = '';
+  let lastError: string | null = null;
   return {
     name: '@cpy/install',
     get root() {
       return root;
     },
+    get lastError() {
+      return lastError;
+    },
     reset: async () => {
       root = await mkdtemp(join(work, 'lib-'));
     },
     install: async (o) => {
+      lastError = null;
       try {
-        const r = await installPython({
-          ...(o.version ? { version: o.version } : {}),
-          ...(o.artifactUrl ? { artifactUrl: o.artifactUrl } : {}),
-          ...(o.checksumUrl ? { checksumUrl: o.checksumUrl } : {}),
-          ...(o.sha256 ? { sha256: o.sha256 } : {}),
-          ...(o.skipValidation ? { skipValidation: true } : {}),
-          // As the library would choose as root, under this installer's root (a string, not join(): `..` must reach the check).
-          installPrefix: `${root}/${o.installPrefix ?? `opt/python-${o.version ?? /cpython-([^-]+)-/.exec(o.artifactUrl ?? '')?.[1] ?? version}`}`,
-          stateDir: join(root, 'var/lib/cpy'),
-          binDir: join(root, 'usr/local/bin'),
-          cacheDir: join(root, 'cache'),
-        });
+        const r = await installPython(
+          {
+            ...(o.version ? { version: o.version } : {}),
+            ...(o.indexUrl ? { indexUrl: o.indexUrl } : {}),
+            ...(o.artifactUrl ? { artifactUrl: o.artifactUrl } : {}),
+            ...(o.checksumUrl ? { checksumUrl: o.checksumUrl } : {}),
+            ...(o.sha256 ? { sha256: o.sha256 } : {}),
+            ...(o.skipValidation ? { skipValidation: true } : {}),
+            ...(o.installTk ? { installTk: true } : {}),
+            // Under this installer's root (a string, not join(): `..` must reach the check).
+            ...(o.installPrefix ? { installPrefix: `${root}/${o.installPrefix}` } : {}),
+            stateDir: join(root, 'var/lib/cpy'),
+            binDir: join(root, 'usr/local/bin'),
+            cacheDir: join(root, 'cache'),
+          },
+          // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
+          { env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined } },
+        );
         return { status: r.status };
       } catch (error) {
-        if (isCpyError(error)) return { code: error.code };
+        if (isCpyError(error)) {
+          lastError = error.message;
+          return { code: error.code };
+        }
         throw error;
       }
     },
@@ -115,30 +134,38 @@ function libraryInstaller(): Installer {
 
 function scriptInstaller(box: () => RunningContainer): Installer {
   const sh = async (script: string, ...args: string[]) => box().exec(['sh', '-c', script, 'sh', ...args]);
+  let lastError: string | null = null;
   return {
     name: 'install.sh',
     root: '',
+    get lastError() {
+      return lastError;
+    },
     reset: async () => {
-      await sh('rm -rf /opt /var/lib/cpy /custom && rm -f /usr/local/bin/* && mkdir -p /opt');
+      await sh('rm -rf /opt /var/lib/cpy /custom /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
     },
     install: async (o) => {
+      lastError = null;
       const env = [
         `VERSION=${o.version ?? ''}`,
+        `INDEXURL=${o.indexUrl ?? ''}`,
         `ARTIFACTURL=${o.artifactUrl ?? ''}`,
         `CHECKSUMURL=${o.checksumUrl ?? ''}`,
         `SHA256=${o.sha256 ?? ''}`,
         `INSTALLPREFIX=${o.installPrefix ? `/${o.installPrefix}` : ''}`,
         `SKIPVALIDATION=${o.skipValidation ? 'true' : 'false'}`,
         'INSTALLSYSTEMDEPS=true',
+        `INSTALLTK=${o.installTk ? 'true' : 'false'}`,
       ];
       const r = await box().exec(['env', ...env, '/feature/install.sh']);
       if (r.exitCode === 0) {
         const status = /already installed/.test(r.stderr) ? 'already-installed' : /\] replaced CPython/.test(r.stderr) ? 'replaced' : 'installed';
         return { status };
       }
-      const code = /error (CPY_[A-Z_]+):/.exec(r.stderr)?.[1];
-      if (!code) throw new Error(`install.sh failed without an error code (exit ${r.exitCode}):\n${r.stderr}`);
-      return { code };
+      const error = /error (CPY_[A-Z_]+): (.*)/.exec(r.stderr);
+      if (!error) throw new Error(`install.sh failed without an error code (exit ${r.exitCode}):\n${r.stderr}`);
+      lastError = error[2] ?? '';
+      return { code: error[1] ?? '' };
     },
     python: async (prefix, code) => {
       const r = await box().exec([`/${prefix}/bin/python3`, '-c', code]);
@@ -170,7 +197,16 @@ interface Case {
   readonly expected: Outcome;
   /** Checks on what was left, for both installers. */
   readonly after?: (installer: Installer) => Promise<void>;
+  /** The error's message, word for word, from both installers. */
+  readonly message?: () => string;
 }
+
+/** The index fixtures: debian11 and debian12 builds of two versions (3.11.2, the host's real one, and a newer one that only claims to be). */
+const NEWER = '3.12.7';
+const I = {} as Record<'d11' | 'd12' | 'd11new' | 'd12new', TestArtifact>;
+/** Host and container: Debian 12 (the message of a no-fit names them). */
+let hostSummary: string;
+const markerOf = async (i: Installer, prefix: string) => JSON.parse((await i.read(`${prefix}/${MARKER_FILE}`)) ?? '{}') as { artifact?: string; sha256?: string; source?: string };
 
 const defaultPrefix = () => `opt/python-${version}`;
 const nothingInstalled = async (i: Installer) => {
@@ -311,6 +347,71 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'index: a release line (3.11) resolves to the build for this distribution (debian12 before debian11), installed and validated',
+    options: () => ({ version: '3.11', indexUrl: U['index']! }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, sha256: I.d12.sha256 });
+      expect(await i.python(defaultPrefix(), 'import ssl, sqlite3; print("ok")')).toBe('ok');
+      expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3']);
+    },
+  },
+  {
+    name: 'index: the same request again finds the resolved build installed',
+    options: () => ({ version: '3.11', indexUrl: U['index']! }),
+    before: async (i) => void (await i.install({ version: '3.11', indexUrl: U['index']! })),
+    expected: { status: 'already-installed' },
+  },
+  {
+    name: 'index: latest is the newest version, its build for this distribution',
+    options: () => ({ version: 'latest', indexUrl: U['index']!, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => expect(await markerOf(i, `opt/python-${NEWER}`)).toMatchObject({ artifact: I.d12new.fileName }),
+  },
+  {
+    name: 'index: index.json answers 404 while a publish swaps it: index.previous.json beside it is read',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('swap', 'index.json') }),
+    expected: { status: 'installed' },
+    after: async (i) => expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName }),
+  },
+  {
+    name: 'index: no build fits (a debian11 build that needs libssl1.1, which Debian 12 does not have): refused, naming each candidate',
+    options: () => ({ version: '3.11', indexUrl: U['nofit']! }),
+    expected: { code: 'CPY_INSTALL_NO_MATCHING_BUILD' },
+    message: () =>
+      `no published build of CPython 3.11 fits this host (${hostSummary}): ${I.d11.fileName} (${I.d11.metadata.platform.arch}): the debian11 build needs libssl1.1, which Debian 12 does not provide`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: a version it does not list',
+    options: () => ({ version: '3.9', indexUrl: U['index']! }),
+    expected: { code: 'CPY_INSTALL_VERSION_NOT_PUBLISHED' },
+    message: () => `the index ${U['index']!} lists no build of CPython 3.9 (it lists ${version}, ${NEWER})`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: neither index.json nor index.previous.json is there',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('noindex', 'index.json') }),
+    expected: { code: 'CPY_INSTALL_INDEX_NOT_FOUND' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: a schema version this cpy does not read',
+    options: () => ({ version: '3.11', indexUrl: U['future']! }),
+    expected: { code: 'CPY_INDEX_UNSUPPORTED' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'an artifact given by URL whose critical libraries this archive lacks (libssl1.1 on Debian 12): refused before the download',
+    options: () => ({ artifactUrl: U['d11']! }),
+    expected: { code: 'CPY_INSTALL_PACKAGES_UNAVAILABLE' },
+    message: () => `CPython ${version} build 1 cannot run here: the debian11 build needs libssl1.1, which Debian 12 does not provide`,
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(mirror.requests.map((r) => r.path)).not.toContain(`/ftp/python/d11/${I.d11.fileName}`);
+    },
+  },
+  {
     name: 'a prefix holding files cpy did not install is left alone',
     options: () => ({ artifactUrl: U['http']! }),
     before: (i) => i.write(`${defaultPrefix()}/lib/precious.so`, 'not ours'),
@@ -350,6 +451,46 @@ beforeAll(async () => {
   const symlink = await repackArtifact(good, join(work, 'symlink'), { append: [{ name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../etc' }] });
   U['symlink'] = served(symlink, 'symlink');
 
+  // The index: debian11 and debian12 builds of 3.11.2 and of a newer version (the debian11 ones
+  // need libssl1.1, as a bullseye build does), each served with its .sha256 and .json.
+  const d11Metadata = (m: ArtifactMetadata): ArtifactMetadata => ({
+    ...m,
+    platform: { ...m.platform, os: 'debian', osVersion: '11', glibcFloor: '2.31' },
+    runtime: { ...m.runtime, needs: [{ soname: 'libssl.so.1.1', packages: ['libssl1.1'], usedBy: [`lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload/_ssl.cpython-311-x86_64-linux-gnu.so`] }] },
+  });
+  const d12Metadata = (m: ArtifactMetadata): ArtifactMetadata => ({ ...m, platform: { ...m.platform, os: 'debian', osVersion: '12' } });
+  I.d12 = await repackArtifact(good, join(work, 'd12'), { metadata: d12Metadata });
+  I.d11 = await repackArtifact(good, join(work, 'd11'), { metadata: d11Metadata });
+  I.d12new = await repackArtifact(good, join(work, 'd12new'), { version: NEWER, metadata: d12Metadata });
+  I.d11new = await repackArtifact(good, join(work, 'd11new'), { version: NEWER, metadata: d11Metadata });
+  const entry = async (name: keyof typeof I): Promise<IndexEntry> => {
+    const a = I[name];
+    const url = served(a, name);
+    U[name] = url;
+    return indexEntryFor(a.metadata, { file: a.fileName, url, sha256: a.sha256, size: (await stat(a.path)).size, publishedAt: new Date(1_700_000_000_000) });
+  };
+  const entries = { d11: await entry('d11'), d12: await entry('d12'), d11new: await entry('d11new'), d12new: await entry('d12new') };
+  const writeIndex = async (dir: string, file: string, artifacts: IndexEntry[], schemaVersion?: number) => {
+    const path = join(work, 'index', dir, file);
+    await mkdir(dirname(path), { recursive: true });
+    const text = serializeIndex({ ...emptyIndex(new Date(1_700_000_000_000)), artifacts });
+    await writeFile(path, schemaVersion ? text.replace('"schemaVersion": 2', `"schemaVersion": ${schemaVersion}`) : text);
+    mirror.serve(`${dir}/${file}`, path);
+    return mirror.fileUrl(dir, file);
+  };
+  // debian11 first: the order the builds are tried in is the resolver's, not the file's.
+  const all = [entries.d11, entries.d12, entries.d11new, entries.d12new];
+  U['index'] = await writeIndex('index', 'index.json', all);
+  await writeIndex('swap', 'index.previous.json', all);
+  U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
+  U['future'] = await writeIndex('future', 'index.json', all, 3);
+  const osRelease = await readFile('/etc/os-release', 'utf8');
+  const { execFile } = await import('node:child_process');
+  const hostGlibc = await new Promise<string>((resolve) => execFile('getconf', ['GNU_LIBC_VERSION'], (_e, out) => resolve(out.trim().replace(/^glibc /, ''))));
+  // The container is Debian 12; the library's side of the table runs on this host, which must be too.
+  expect(/^ID=debian$/m.test(osRelease) && /^VERSION_ID="?12"?$/m.test(osRelease)).toBe(true);
+  hostSummary = `debian 12, ${good.metadata.platform.arch}, glibc ${hostGlibc}`;
+
   const engine = await requireContainerEngine();
   const image = await requireBaseImage(engine, 'bookworm');
   // Host networking: the container reaches the loopback server; the work folder is mounted
@@ -378,9 +519,74 @@ describe.each([
     await installer.reset();
     await c.before?.(installer);
     const outcome = await installer.install(c.options());
-    expect(outcome).toEqual(c.expected);
+    // An error is shown with its message; where the case gives it, word for word.
+    const got = 'code' in outcome ? { ...outcome, message: installer.lastError } : outcome;
+    expect(got).toEqual('code' in c.expected ? { ...c.expected, message: c.message ? c.message() : expect.any(String) } : c.expected);
     await c.after?.(installer);
     // Never any staging debris beside the prefix.
     expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
   }, 180_000);
+});
+
+// What only the Feature does: Features run while the image is built, before the workspace is
+// mounted, so an artifact under /workspaces/ is installed by the Feature's onCreateCommand.
+describe('install.sh: an artifact in the workspace (/workspaces/...) is installed by the onCreateCommand', () => {
+  const folder = '/workspaces/proj/infrastructure/cpython/artifacts';
+  const box = () => container!;
+  const deferredEnv = '/usr/local/share/cpy-feature/deferred.env';
+  const inWorkspace = () => [
+    'VERSION=',
+    'INDEXURL=',
+    `ARTIFACTURL=${folder}/${good.fileName}`,
+    `CHECKSUMURL=${folder}/${good.fileName}.sha256`,
+    'SHA256=',
+    'INSTALLPREFIX=',
+    'SKIPVALIDATION=false',
+    'INSTALLSYSTEMDEPS=true',
+    'INSTALLTK=false',
+  ];
+  const build = (env: string[]) => box().exec(['env', ...env, '/feature/install.sh']);
+
+  it('built: deferred, nothing installed; the hook installs from the mounted workspace and forgets it; again, it does nothing', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const built = await build(inWorkspace());
+    expect([built.exitCode, built.stderr]).toEqual([0, expect.stringContaining("deferred: the Feature's onCreateCommand installs it")]);
+    await nothingInstalled(i);
+    // Root's only (a URL may carry a token); the saved script beside it.
+    expect((await box().exec(['stat', '-c', '%a %U', deferredEnv, '/usr/local/share/cpy-feature/install.sh'])).stdout.trim().split('\n')).toEqual(['600 root', '755 root']);
+    // The container is created: the workspace is there.
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${good.path} ${good.checksumPath} ${folder}/`]);
+    const hook = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
+    expect([hook.exitCode, hook.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/python-${version}`)]);
+    expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: good.fileName, source: `${folder}/${good.fileName}` });
+    expect(await i.python(defaultPrefix(), 'import ssl, sqlite3; print("ok")')).toBe('ok');
+    expect(await i.read(deferredEnv.slice(1))).toBeNull();
+    const again = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
+    expect([again.exitCode, again.stdout, again.stderr]).toEqual([0, '', '']);
+  }, 180_000);
+
+  it('the hook as a user without sudo fails with a coded error saying what to do; the deferred install stays for the next try', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    expect((await build(inWorkspace())).exitCode).toBe(0);
+    const hook = await box().exec(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', ON_CREATE_COMMAND]);
+    expect(hook.exitCode).toBe(1);
+    expect(hook.stderr).toMatch(/error CPY_INSTALL_NOT_ROOT: the install deferred to onCreateCommand .* must run as root; this hook runs as nobody/);
+    expect(hook.stderr).toMatch(/hint: set "remoteUser": "root" in devcontainer.json, or install sudo/);
+    expect(await i.list('usr/local/share/cpy-feature')).toEqual(['deferred.env', 'install.sh']);
+    await nothingInstalled(i);
+  }, 60_000);
+
+  it('a path elsewhere that is not there still fails the build, the hint naming the /workspaces deferral', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const env = inWorkspace().map((e) => e.replace(folder, '/srv/artifacts'));
+    const built = await build(env);
+    expect(built.exitCode).toBe(1);
+    expect(built.stderr).toContain(`error CPY_INSTALL_NOT_FOUND: cannot get the checksum file /srv/artifacts/${good.fileName}.sha256: no such file`);
+    expect(built.stderr).toMatch(/hint: .*a path under \/workspaces\/ is installed later, by the Feature's onCreateCommand/);
+    expect(built.stderr).not.toMatch(/mount (it|or copy)/);
+    expect(await i.list('usr/local/share/cpy-feature')).toEqual([]);
+  }, 60_000);
 });

@@ -3,14 +3,18 @@
 // - `devcontainer features test` runs the scenarios in test/cpython-prebuilt (their
 //   loopback URLs filled in), each a container build checked from inside;
 // - `devcontainer build` shows what must fail the build (a corrupt checksum, a glibc
-//   floor above Debian 11's, shell metacharacters in an option) and a second install
-//   on top of an image that already has it.
+//   floor above Debian 11's, shell metacharacters in an option), a version resolved with
+//   an index (the debian12 build on bookworm, with curses; the debian11 one on bullseye)
+//   and a second install on top of an image that already has it;
+// - `devcontainer up` + `exec`: an artifact in the workspace (/workspaces/...), installed by
+//   the Feature's onCreateCommand once the workspace is mounted.
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { emptyIndex, indexEntryFor, serializeIndex, type ArtifactMetadata } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   podmanDockerShim,
@@ -36,8 +40,13 @@ let good: TestArtifact;
 let url: string;
 let env: NodeJS.ProcessEnv;
 let imagesBefore: Set<string>;
+/** The index (served on the loopback mirror): debian11 and debian12 builds of the host's CPython. */
+let indexUrl: string;
+let d11: TestArtifact;
+let d12: TestArtifact;
 const WITH_ARTIFACT = 'localhost/cpy-feature-test:with-artifact';
 const FIRST = 'localhost/cpy-feature-test:installed';
+const ON_BULLSEYE = 'localhost/cpy-feature-test:bullseye';
 
 const devcontainer = (args: string[], cwd = work) =>
   run(join(repoRoot(), 'node_modules', '.bin', 'devcontainer'), args, { cwd, env, maxBuffer: 256 * 1024 * 1024, timeout: 900_000 }).then(
@@ -62,6 +71,13 @@ async function workspace(name: string, image: string, options: Record<string, st
 const build = (dir: string, imageName?: string) =>
   devcontainer(['build', '--docker-path', 'docker', '--workspace-folder', dir, ...(imageName ? ['--image-name', imageName] : [])]);
 
+/** Runs a shell command in a throwaway container of an image; its output, or null when it fails. */
+const inImage = (image: string, script: string) =>
+  engine.cli(['run', '--rm', image, 'sh', '-c', script]).then(
+    (r) => r.stdout.trim(),
+    () => null,
+  );
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-feature-cli-'));
   engine = await requireContainerEngine();
@@ -73,6 +89,26 @@ beforeAll(async () => {
   good = await makeHostPythonArtifact(join(work, 'artifacts'), { withPackages: true });
   for (const suffix of ['', '.sha256', '.json']) mirror.serve(`good/${good.fileName}${suffix}`, `${good.path}${suffix}`);
   url = mirror.fileUrl('good', good.fileName);
+
+  // The index: the same CPython as a debian12 build and as a debian11 one (whose metadata claims
+  // glibc 2.31 and libssl1.1, as a bullseye build's does; it is installed there with skipValidation).
+  const onDebian = (osVersion: string) => (m: ArtifactMetadata): ArtifactMetadata => ({ ...m, platform: { ...m.platform, os: 'debian', osVersion } });
+  d12 = await repackArtifact(good, join(work, 'd12'), { metadata: onDebian('12') });
+  d11 = await repackArtifact(good, join(work, 'd11'), {
+    metadata: (m) => ({
+      ...m,
+      platform: { ...m.platform, os: 'debian', osVersion: '11', glibcFloor: '2.31' },
+      runtime: { ...m.runtime, needs: [{ soname: 'libssl.so.1.1', packages: ['libssl1.1'], usedBy: ['lib/python3/lib-dynload/_ssl.so'] }] },
+    }),
+  });
+  const entries = [];
+  for (const [dir, a] of [['d11', d11], ['d12', d12]] as const) {
+    for (const suffix of ['', '.sha256', '.json']) mirror.serve(`${dir}/${a.fileName}${suffix}`, `${a.path}${suffix}`);
+    entries.push(indexEntryFor(a.metadata, { file: a.fileName, url: mirror.fileUrl(dir, a.fileName), sha256: a.sha256, size: (await stat(a.path)).size }));
+  }
+  await writeFile(join(work, 'index.json'), serializeIndex({ ...emptyIndex(), artifacts: entries }));
+  mirror.serve('cpy-index/index.json', join(work, 'index.json'));
+  indexUrl = mirror.fileUrl('cpy-index', 'index.json');
 
   // `devcontainer features test` has no --docker-path: a `docker` first on PATH that runs podman.
   const shim = await podmanDockerShim(join(work, 'shim'));
@@ -135,16 +171,36 @@ describe('devcontainer features test: the scenarios', () => {
 });
 
 describe('devcontainer build', () => {
-  it('a second install on an image that has it does nothing and fetches nothing', async () => {
-    const first = await build(await workspace('first', 'localhost/debian-minbase:bookworm', { artifactUrl: url }), FIRST);
-    expect(first.out).toContain(`installed CPython ${good.metadata.version} in /opt/python-${good.metadata.version}`);
+  const v = () => good.metadata.version;
+  const line = () => v().split('.').slice(0, 2).join('.');
+
+  it('a release line with the index: on bookworm the debian12 build, with curses (its library installed by the Feature); a second install does nothing and fetches nothing', async () => {
+    // The minimal image has no libncursesw6: curses imports afterwards because the Feature installed it.
+    expect(await inImage('localhost/debian-minbase:bookworm', 'dpkg -s libncursesw6')).toBeNull();
+    const first = await build(await workspace('first', 'localhost/debian-minbase:bookworm', { version: line(), indexUrl }), FIRST);
+    expect(first.out).toContain(`[cpython-prebuilt] CPython ${line()}: chose ${d12.fileName} (build 1): built for Debian 12, like this host`);
+    expect(first.out).toMatch(/\[cpython-prebuilt\] installing .*libncursesw6.* with apt-get/);
+    expect(first.out).toContain(`installed CPython ${v()} in /opt/python-${v()}`);
     expect(first.code).toBe(0);
+    const inside = await inImage(
+      FIRST,
+      `sed -n 's/.*"artifact": "\\(.*\\)".*/\\1/p' /opt/python-${v()}/.cpy-install.json && python3 -c 'import curses, ssl, sqlite3; print(curses.__name__)' && dpkg -s libncursesw6 | grep '^Status:'`,
+    );
+    expect(inside?.split('\n')).toEqual([d12.fileName, 'curses', 'Status: install ok installed']);
+    // A full version already installed: not even the index is read.
     const requests = mirror.requests.length;
-    const second = await build(await workspace('second', FIRST, { artifactUrl: url }));
+    const second = await build(await workspace('second', FIRST, { version: v(), indexUrl }));
     expect(second.code).toBe(0);
-    expect(second.out).toContain(`CPython ${good.metadata.version} is already installed in /opt/python-${good.metadata.version}`);
+    expect(second.out).toContain(`CPython ${v()} is already installed in /opt/python-${v()}`);
     expect(second.out).not.toContain('downloading');
     expect(mirror.requests.length).toBe(requests);
+  }, 600_000);
+
+  it('the same request on bullseye chooses the debian11 build', async () => {
+    const r = await build(await workspace('index-bullseye', 'localhost/debian-minbase:bullseye', { version: line(), indexUrl, skipValidation: true }), ON_BULLSEYE);
+    expect(r.out).toContain(`[cpython-prebuilt] CPython ${line()}: chose ${d11.fileName} (build 1): built for Debian 11, like this host`);
+    expect(r.code).toBe(0);
+    expect(await inImage(ON_BULLSEYE, `sed -n 's/.*"artifact": "\\(.*\\)".*/\\1/p' /opt/python-${v()}/.cpy-install.json`)).toBe(d11.fileName);
   }, 600_000);
 
   it('a corrupt checksum fails the build, naming the mismatch', async () => {
@@ -177,6 +233,34 @@ describe('devcontainer build', () => {
     expect(r.code).not.toBe(0);
     expect(r.out).toContain('error CPY_INSTALL_BAD_OPTIONS: artifactUrl: holds characters that are not allowed');
     expect(r.out).not.toContain('downloading');
+  }, 600_000);
+});
+
+describe('devcontainer up: an artifact in the workspace', () => {
+  it('artifactUrl and checksumUrl under /workspaces/<folder>: deferred while the image is built, installed by onCreateCommand from the mounted workspace', async () => {
+    const dir = join(work, 'ws', 'seed');
+    const artifacts = join(dir, 'infrastructure', 'cpython', 'artifacts');
+    await mkdir(artifacts, { recursive: true });
+    await cp(good.path, join(artifacts, good.fileName));
+    await cp(good.checksumPath, join(artifacts, `${good.fileName}.sha256`));
+    const inWorkspace = `/workspaces/seed/infrastructure/cpython/artifacts/${good.fileName}`;
+    await workspace('seed', 'localhost/debian-minbase:bookworm', { artifactUrl: inWorkspace, checksumUrl: `${inWorkspace}.sha256` });
+    const up = await devcontainer(['up', '--docker-path', 'docker', '--workspace-folder', dir]);
+    const containerId = /"containerId":"([0-9a-f]+)"/.exec(up.out)?.[1];
+    try {
+      expect(up.out).toContain(`${inWorkspace} is not in the image`);
+      expect(up.out).toContain(`installed CPython ${good.metadata.version} in /opt/python-${good.metadata.version}`);
+      expect(up.code).toBe(0);
+      const exec = (...argv: string[]) => devcontainer(['exec', '--docker-path', 'docker', '--workspace-folder', dir, ...argv]);
+      const python = await exec('python3', '-c', 'import curses, ssl, sqlite3, sys; print(sys.prefix)');
+      expect([python.code, python.out.trim().split('\n').pop()]).toEqual([0, `/opt/python-${good.metadata.version}`]);
+      // Read from the mounted workspace; nothing left to do at the next container's creation.
+      const marker = await exec('sh', '-c', `cat /opt/python-${good.metadata.version}/.cpy-install.json && test ! -e /usr/local/share/cpy-feature/deferred.env && echo forgotten`);
+      expect(marker.out).toContain(`"source": "${inWorkspace}"`);
+      expect(marker.out).toContain('forgotten');
+    } finally {
+      if (containerId) await engine.cli(['rm', '-f', '-t', '0', containerId]).catch(() => undefined);
+    }
   }, 600_000);
 });
 

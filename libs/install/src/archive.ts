@@ -32,16 +32,17 @@ export function distroName(distro: Distro): string {
 
 /**
  * Answers "does this system's package archive have these packages?" before anything is
- * downloaded. `null`: it cannot tell (no apt, or no package lists and no root to fetch them).
+ * downloaded. A string: it cannot tell, and why (no apt-get; no package lists and not root to
+ * fetch them; apt-get update failed).
  */
 export interface PackageArchive {
-  readonly manager: string | null;
-  available(packages: readonly string[]): Promise<ReadonlyMap<string, boolean> | null>;
+  available(packages: readonly string[]): Promise<ReadonlyMap<string, boolean> | string>;
 }
 
 const APT_LISTS = '/var/lib/apt/lists';
 
-async function aptListsPresent(): Promise<boolean> {
+/** Whether apt has package lists (a minimal image has none until `apt-get update`). */
+export async function aptListsPresent(): Promise<boolean> {
   const names = await readdir(APT_LISTS).catch(() => [] as string[]);
   return names.some((n) => n.endsWith('_Packages') || n.endsWith('_Packages.lz4') || n.endsWith('.gz') || n.endsWith('.xz'));
 }
@@ -55,22 +56,21 @@ async function aptListsPresent(): Promise<boolean> {
 export function systemArchive(options: { env?: Environment } = {}): PackageArchive {
   const apt = ['/usr/bin/apt-cache', '/bin/apt-cache'].some((p) => existsSync(p));
   const cache = new Map<string, boolean>();
-  let updated = false;
+  let updateFailed: string | null = null;
   return {
-    manager: apt ? 'apt' : null,
     async available(packages) {
-      if (!apt) return null;
+      if (!apt) return 'no apt-get';
       const unknown = [...new Set(packages)].filter((p) => !cache.has(p));
       if (unknown.length > 0) {
         if (!(await aptListsPresent())) {
-          if (updated || process.getuid?.() !== 0) return null;
-          updated = true;
+          if (updateFailed) return updateFailed;
+          if (process.getuid?.() !== 0) return 'no package lists, and not root to fetch them';
           const env = { ...(options.env ?? process.env), DEBIAN_FRONTEND: 'noninteractive' };
-          const ok = await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
-            () => true,
-            () => false,
+          const failed = await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
+            () => null,
+            (e: { stderr?: string; message: string }) => (e.stderr || e.message).trim().split('\n').slice(-1).join(''),
           );
-          if (!ok) return null;
+          if (failed !== null) return (updateFailed = `apt-get update failed: ${failed}`);
         }
         const { stdout } = await run('apt-cache', ['policy', ...unknown], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
         const candidates = new Map<string, boolean>();

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { CpyError, runtimeNeeds, type ArtifactMetadata, type NeedGroup } from '@cpy/artifact';
+import { aptListsPresent } from './archive.js';
 import { compareGlibcVersions, type HostPlatform } from './host.js';
 
 const run = promisify(execFile);
@@ -87,8 +88,13 @@ export async function installPackages(packages: readonly string[]): Promise<void
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     if (manager === 'apt-get') {
-      await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
-      await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+      // With package lists present (fetched moments ago to check the build's packages, or by the
+      // image), install at once; only on failure fetch them again and retry: one update, not two.
+      const install = () => run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+      if (!(await aptListsPresent()) || !(await install().then(() => true, () => false))) {
+        await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+        await install();
+      }
     } else if (manager === 'dnf') {
       await run('dnf', ['install', '-y', '-q', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
     } else {

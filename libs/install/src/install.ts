@@ -320,7 +320,15 @@ async function handleSystemLibraries(metadata: ArtifactMetadata, options: Resolv
   const packages = [...new Set(wanted.flatMap((m) => m.packages))];
   if (packages.length > 0) {
     hooks.onEvent?.({ type: 'phase', phase: 'system-packages', detail: packages.join(' ') });
-    await installPackages(packages);
+    try {
+      await installPackages(packages);
+    } catch (error) {
+      // The optional ones (curses, gdbm, Tk) must not cost the install: the critical ones alone, and a warning.
+      const critical = [...new Set(wanted.filter((m) => m.group === 'critical').flatMap((m) => m.packages))];
+      if ((error as CpyError).code !== 'CPY_INSTALL_PACKAGES_FAILED' || critical.length === packages.length) throw error;
+      warnings.push(`${(error as Error).message}; installing only the critical ones (${critical.join(' ') || 'none'})`);
+      if (critical.length > 0) await installPackages(critical);
+    }
     missing = await missingLibraries(metadata);
   }
   const critical = missing.filter((m) => m.group === 'critical');

@@ -54,13 +54,8 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
   const unnamed = lacking.filter((n) => n.packages.length === 0).map((n) => n.soname);
   if (unnamed.length > 0) return no(`${label(target)} needs ${unnamed.join(', ')}, which this host lacks`);
   const have = await ctx.archive.available(wanted);
-  if (!have) {
-    return {
-      ...no(
-        `${label(target)} needs ${wanted.join(', ')}, and cpy cannot ask this system's package archive (${ctx.archive.manager ? 'no package lists, and not root to fetch them' : 'no apt-get'})`,
-      ),
-      unknown: true,
-    };
+  if (typeof have === 'string') {
+    return { ...no(`${label(target)} needs ${wanted.join(', ')}, and cpy cannot ask this system's package archive (${have})`), unknown: true };
   }
   // A library is provided when one of the packages that provided it on the builder exists here.
   const missing = lacking.filter((n) => !n.packages.some((p) => have.get(p))).flatMap((n) => n.packages);

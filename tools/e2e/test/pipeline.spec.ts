@@ -118,10 +118,17 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   const published = await sh(process.execPath, [CLI, 'publish', artifact, '--repo', gh.repository, '--api-url', gh.apiUrl, '--commit', 'main', '--json'], { GITHUB_TOKEN: TOKEN });
   expect(published.stdout + published.stderr).not.toContain(TOKEN);
   expect(published.code).toBe(0);
-  const release = (JSON.parse(published.stdout) as { release: { tag: string; assets: { name: string; url: string }[] } }).release;
+  const doc = JSON.parse(published.stdout) as { release: { tag: string; assets: { name: string; url: string }[] }; index: { url: string } };
+  const release = doc.release;
   expect(release.tag).toBe(`cpython-${VERSION}-build1`);
   assetUrl = release.assets.find((a) => a.name === tgz[0])!.url;
   log(`published ${release.tag}: ${assetUrl}`);
+  // The index, on the repository's cpy-index release, lists it with what an installer needs to choose it.
+  const indexUrl = doc.index.url;
+  expect(indexUrl).toBe(`${gh.apiUrl}/${gh.repository}/releases/download/cpy-index/index.json`);
+  const shown = await sh(process.execPath, [CLI, 'index', 'show', '--index', indexUrl, '--json']);
+  const entries = (JSON.parse(shown.stdout) as { index: { artifacts: { file: string; url: string; state: string; os: string; osVersion: string }[] } }).index.artifacts;
+  expect(entries).toEqual([expect.objectContaining({ file: tgz[0], url: assetUrl, state: 'active', os: 'debian', osVersion: '12' })]);
   const problems = gh.exchanges.flatMap((x) => githubContract().check(x));
   expect(problems).toEqual([]);
 
@@ -130,11 +137,14 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   await cp(join(ROOT, 'samples', 'devcontainer'), sample, { recursive: true });
   await cp(join(ROOT, 'apps', 'feature', 'src', 'cpython-prebuilt'), join(sample, '.devcontainer', 'cpython-prebuilt'), { recursive: true });
   shim = await podmanDockerShim(join(work, 'shim'));
+  // From the version alone: the sample asks for 3.13, and the Feature resolves it with the published index.
   const dc = await sh(join(ROOT, 'node_modules', '.bin', 'devcontainer'), ['build', '--docker-path', 'docker', '--workspace-folder', sample, '--image-name', IMAGE], {
     PATH: `${shim}:${process.env['PATH']}`,
-    CPY_ARTIFACT_URL: assetUrl,
+    CPY_INDEX_URL: indexUrl,
+    CPY_ARTIFACT_URL: '',
   });
-  log(`devcontainer build: exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
+  log(`devcontainer build (version 3.13, from the index): exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
+  expect(dc.stdout + dc.stderr).toContain(tgz[0]);
   expect(dc.stdout + dc.stderr).toContain(`installed CPython ${VERSION} in /opt/python-${VERSION}`);
   expect(dc.code).toBe(0);
   const inside = await engine.cli(['run', '--rm', IMAGE, 'python3', '-c', CRITICAL]);
@@ -142,12 +152,12 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   const where = await engine.cli(['run', '--rm', IMAGE, 'sh', '-c', 'command -v python3; readlink /usr/local/bin/python3']);
   expect(where.stdout.split('\n').slice(0, 2)).toEqual(['/usr/local/bin/python3', `/opt/python-${VERSION}/bin/python3`]);
 
-  // 4. The same asset with cpy install on this host, into a temporary prefix.
+  // 4. The same build with cpy install 3.13 on this host (resolved with the index), into a temporary prefix.
   const home = join(work, 'home');
-  const installed = await sh(process.execPath, [CLI, 'install', '--from', assetUrl, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'install-cache') });
+  const installed = await sh(process.execPath, [CLI, 'install', '3.13', '--index', indexUrl, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'install-cache') });
   expect(installed.code).toBe(0);
-  const result = JSON.parse(installed.stdout) as { install: { status: string; prefix: string; sha256: string } };
-  expect(result.install).toMatchObject({ status: 'installed', prefix: join(home, `python-${VERSION}`) });
+  const result = JSON.parse(installed.stdout) as { install: { status: string; prefix: string; sha256: string; artifact: string } };
+  expect(result.install).toMatchObject({ status: 'installed', prefix: join(home, `python-${VERSION}`), artifact: tgz[0] });
   const host = await sh(join(result.install.prefix, 'bin', 'python3'), ['-c', CRITICAL]);
   expect(host.stdout).toMatch(new RegExp(`^${VERSION.replace(/\./g, '\\.')} OpenSSL `));
   // What was published, built, installed in the container and on the host is one artifact.

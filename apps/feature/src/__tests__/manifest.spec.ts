@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { CRITICAL_IMPORTS, POSTINSTALL_ENTRY } from '@cpy/artifact';
-import { installOptionsSchema, OPTION_PATTERNS } from '@cpy/install';
-import { FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText } from '../manifest.js';
+import { installOptionsSchema, OPTION_PATTERNS, versionRequestSchema } from '@cpy/install';
+import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -13,9 +14,12 @@ const committed = readFileSync(join(featureDir, 'devcontainer-feature.json'), 'u
 const installSh = readFileSync(join(featureDir, 'install.sh'), 'utf8');
 const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
+const committedIndexUrl = (JSON.parse(committed) as { options: { indexUrl?: { default?: string } } }).options.indexUrl?.default;
+
 describe('devcontainer-feature.json', () => {
   it('is what the install option schema generates (run `nx run feature:generate` after changing it)', () => {
-    expect(committed).toBe(manifestText(version));
+    // An organisation's copy may have been generated with --default-index-url.
+    expect(committed).toBe(manifestText(version, committedIndexUrl ? { defaultIndexUrl: committedIndexUrl } : {}));
   });
 
   it("validates against the Dev Containers spec's rules", () => {
@@ -43,6 +47,26 @@ describe('devcontainer-feature.json', () => {
     expect(options.skipValidation).toMatchObject({ type: 'boolean', default: false });
     // A minimal image lacks libssl and libsqlite3: the Feature installs them unless told not to.
     expect(options.installSystemDeps).toMatchObject({ type: 'boolean', default: true });
+    // The version request resolved with an index; Tk only when asked for.
+    expect(FEATURE_OPTIONS).toEqual(expect.arrayContaining(['version', 'indexUrl', 'artifactUrl', 'installTk']));
+    expect(options.indexUrl).toMatchObject({ type: 'string', default: '' });
+    expect(options.installTk).toMatchObject({ type: 'boolean', default: false });
+  });
+
+  it('an organisation copy sets its own default index (--default-index-url); a value the shell could expand is refused', () => {
+    const url = 'https://github.com/acme/python/releases/download/cpy-index/index.json';
+    const m = featureManifest(version, { defaultIndexUrl: url });
+    expect(m.options.indexUrl).toMatchObject({ type: 'string', default: url });
+    expect(featureSpecSchema.safeParse(m).success).toBe(true);
+    expect(() => featureManifest(version, { defaultIndexUrl: 'https://x/$(id)/index.json' })).toThrow(/must be an http\(s\) or file URL/);
+    expect(() => featureManifest(version, { defaultIndexUrl: 'relative/index.json' })).toThrow(/absolute path/);
+  });
+
+  it('declares the onCreateCommand that runs an install deferred to the mounted workspace, and does nothing otherwise', () => {
+    expect(featureManifest(version).onCreateCommand).toBe(ON_CREATE_COMMAND);
+    expect(ON_CREATE_COMMAND).toBe(`[ ! -f ${DEFERRED_DIR}/deferred.env ] || /bin/sh ${DEFERRED_DIR}/install.sh --deferred`);
+    // Nothing deferred (this host has no such file): it succeeds at once, printing nothing.
+    expect(execFileSync('/bin/sh', ['-c', ON_CREATE_COMMAND.replaceAll(DEFERRED_DIR, '/nonexistent/cpy-feature')], { encoding: 'utf8' })).toBe('');
   });
 
   it('puts the python3 links first on PATH, never python3 through the `current` link', () => {
@@ -68,6 +92,25 @@ describe('install.sh agrees with the library', () => {
   it('uses the same value patterns', () => {
     expect(/^URL_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(OPTION_PATTERNS.url.source.replace(/\\\//g, '/'));
     expect(/^PATH_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(OPTION_PATTERNS.path.source);
+  });
+
+  it('accepts the same version requests (3, 3.13, 3.13.5, latest, 3.14.0rc2) and refuses the rest', () => {
+    const re = /^REQUEST_RE='([^']*)'$/m.exec(installSh)?.[1] ?? 'REQUEST_RE is missing';
+    const samples = ['3', '3.13', '3.13.5', 'latest', '3.14.0rc2', '3.14.0a1', '3.14.0b3', '0.0.0', '3.13.', '3.13.5.1', '03.13', 'Latest', '3.14rc2', '3.1000', 'v3.13', '3.13.5rc', ''];
+    for (const sample of samples) {
+      let shell = true;
+      try {
+        execFileSync('grep', ['-Eq', re], { input: `${sample}\n` });
+      } catch {
+        shell = false;
+      }
+      expect([sample, shell]).toEqual([sample, versionRequestSchema.safeParse(sample).success]);
+    }
+  });
+
+  it('keeps what it defers where the onCreateCommand looks', () => {
+    expect(/^SHARE_DIR=(\S+)$/m.exec(installSh)?.[1]).toBe(DEFERRED_DIR);
+    expect(installSh).toMatch(/^DEFERRED_ENV=\$SHARE_DIR\/deferred\.env$/m);
   });
 
   it('is a POSIX sh script', () => {

@@ -2,28 +2,40 @@
 # cpython-prebuilt: installs a CPython artifact made by cpy (`cpy build`, `cpy artifact pack`).
 #
 # The same contract as @cpy/install's installPython, for images that have no Node and no
-# Python: every option checked against a strict pattern; the checksum verified before
-# anything is extracted; the artifact's metadata (architecture, C library, glibc floor,
-# system libraries) checked before anything is written; extracted beside the prefix,
-# validated, then renamed into place (never half-installed); idempotent by the artifact's
-# name or sha256; the same error codes, the same install marker, state and links, so
-# `cpy list` and `cpy use` understand what it installed. apps/feature/test/conformance.spec.ts
-# runs the same cases against this script and the library.
+# Python: every option checked against a strict pattern; a version request (3.13, latest)
+# resolved with the cpy index to the build that fits this image, by the library's rules
+# and with its messages; the checksum verified before anything is extracted; the
+# artifact's metadata (architecture, C library, glibc floor, system libraries) checked
+# before anything is written; extracted beside the prefix, validated, then renamed into
+# place (never half-installed); idempotent by the artifact's name or sha256; the same error
+# codes, the same install marker, state and links, so `cpy list` and `cpy use` understand
+# what it installed. apps/feature/test/conformance.spec.ts runs the same cases against
+# this script and the library.
 #
 # Options arrive as environment variables (the Dev Container CLI upper-cases them):
-#   VERSION ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS
-# Exit status: 0 installed or already installed, 1 refused or failed (nothing changed).
+#   VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION
+#   INSTALLSYSTEMDEPS INSTALLTK (and CPY_INDEX_URL when INDEXURL is empty, as the library).
+# An artifact or index under /workspaces/ is not there while the image is built (Features
+# run before the workspace is mounted): the install is saved to $DEFERRED_ENV with a copy
+# of this script, and the Feature's onCreateCommand runs `install.sh --deferred` in the
+# created container, which installs from the mounted workspace.
+# Exit status: 0 installed, already installed or deferred; 1 refused or failed (nothing changed).
 set -eu
 
 me=cpython-prebuilt
 STATE_DIR=/var/lib/cpy
 BIN_DIR=/usr/local/bin
+SHARE_DIR=/usr/local/share/cpy-feature
+DEFERRED_ENV=$SHARE_DIR/deferred.env
 CRITICAL_IMPORTS='ssl sqlite3 uuid _uuid lzma bz2 ctypes zlib readline'
 URL_RE='^(https?|file)://[A-Za-z0-9._~:/?#@&=+%,-]+$'
 PATH_RE='^[A-Za-z0-9._/+@-]+$'
 VERSION_RE='^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?$'
+REQUEST_RE='^(latest|(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?)?)?)$'
 NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
-OPTIONAL_EXTENSION_RE='^lib/python[0-9]+\.[0-9]+/lib-dynload/(_tkinter|_curses|_curses_panel|_dbm|_gdbm|nis|_crypt)\.[^/]+\.so$'
+INDEX_SCHEMA_VERSION=2
+TAB=$(printf '\t')
+case $0 in /*) SELF=$0 ;; *) SELF=$(pwd)/$0 ;; esac
 
 say() { printf '[%s] %s\n' "$me" "$*" >&2; }
 # fail CODE WHAT HINT: the library's CpyError, as text.
@@ -39,12 +51,15 @@ matches() {
 
 # --- options -------------------------------------------------------------------------------
 VERSION=${VERSION:-}
+INDEXURL=${INDEXURL:-}
 ARTIFACTURL=${ARTIFACTURL:-}
 CHECKSUMURL=${CHECKSUMURL:-}
 SHA256=${SHA256:-}
 INSTALLPREFIX=${INSTALLPREFIX:-}
 SKIPVALIDATION=${SKIPVALIDATION:-false}
 INSTALLSYSTEMDEPS=${INSTALLSYSTEMDEPS:-true}
+INSTALLTK=${INSTALLTK:-false}
+OPTION_VARS='VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK'
 
 bad_option() { fail CPY_INSTALL_BAD_OPTIONS "$1: $2" 'fix the option in devcontainer.json (see the Feature README); values may not contain spaces, quotes or shell metacharacters'; }
 
@@ -52,7 +67,7 @@ bad_option() { fail CPY_INSTALL_BAD_OPTIONS "$1: $2" 'fix the option in devconta
 # runs, $(...) and backticks have been expanded. The file as written still shows them.
 check_raw_options() {
   [ -f ./devcontainer-features.env ] || return 0
-  for name in VERSION ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS; do
+  for name in $OPTION_VARS; do
     grep -E "^$name=" ./devcontainer-features.env | while IFS= read -r line; do
       printf '%s\n' "$line" | grep -Eq "^$name=\"[A-Za-z0-9._~:/?#@&=+%,-]*\"\$" || exit 1
     done || bad_option "$(option_name "$name")" 'holds characters that are not allowed (quotes, $, backticks, spaces or other shell metacharacters); the value was expanded by the shell before this Feature ran'
@@ -60,16 +75,20 @@ check_raw_options() {
 }
 option_name() {
   case $1 in
-    VERSION) echo version ;; ARTIFACTURL) echo artifactUrl ;; CHECKSUMURL) echo checksumUrl ;; SHA256) echo sha256 ;;
-    INSTALLPREFIX) echo installPrefix ;; SKIPVALIDATION) echo skipValidation ;; INSTALLSYSTEMDEPS) echo installSystemDeps ;;
+    VERSION) echo version ;; INDEXURL) echo indexUrl ;; ARTIFACTURL) echo artifactUrl ;; CHECKSUMURL) echo checksumUrl ;; SHA256) echo sha256 ;;
+    INSTALLPREFIX) echo installPrefix ;; SKIPVALIDATION) echo skipValidation ;; INSTALLSYSTEMDEPS) echo installSystemDeps ;; INSTALLTK) echo installTk ;;
   esac
 }
 location_ok() { matches "$1" "$URL_RE" || { matches "$1" "$PATH_RE" && case $1 in /*) true ;; *) false ;; esac; }; }
 check_options() {
-  check_raw_options
-  [ -z "$VERSION" ] || matches "$VERSION" "$VERSION_RE" || bad_option version "must be a CPython version like 3.13.5 or 3.14.0rc2 (got '$VERSION')"
-  [ -z "$ARTIFACTURL" ] || location_ok "$ARTIFACTURL" || bad_option artifactUrl 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
-  [ -z "$CHECKSUMURL" ] || location_ok "$CHECKSUMURL" || bad_option checksumUrl 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
+  [ "$deferred" = true ] || check_raw_options
+  # The library reads CPY_INDEX_URL when no index is given.
+  [ -n "$INDEXURL" ] || INDEXURL=${CPY_INDEX_URL:-}
+  [ -z "$VERSION" ] || matches "$VERSION" "$REQUEST_RE" || bad_option version "must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest (got '$VERSION')"
+  for name in INDEXURL ARTIFACTURL CHECKSUMURL; do
+    eval "v=\$$name"
+    [ -z "$v" ] || location_ok "$v" || bad_option "$(option_name "$name")" 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
+  done
   [ -z "$SHA256" ] || matches "$SHA256" '^[0-9a-fA-F]{64}$' || bad_option sha256 'must be 64 hex digits'
   SHA256=$(printf '%s' "$SHA256" | tr 'A-F' 'a-f')
   if [ -n "$INSTALLPREFIX" ]; then
@@ -78,13 +97,14 @@ check_options() {
     case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path without ..' ;; esac
     INSTALLPREFIX=${INSTALLPREFIX%/}
   fi
-  for b in SKIPVALIDATION INSTALLSYSTEMDEPS; do
+  for b in SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK; do
     eval "v=\$$b"
     case $v in true | false) ;; *) bad_option "$(option_name $b)" "must be true or false (got '$v')" ;; esac
   done
 }
 
 # --- JSON, without jq or python: flattened to "path<TAB>value" lines by awk ---------------------
+# (an empty array or object is the line "path<TAB>[]" or "path<TAB>{}", so that it is seen)
 json_flatten() {
   awk '
     function fail(m) { printf "not JSON: %s (at character %d)\n", m, pos > "/dev/stderr"; bad = 1; exit 2 }
@@ -106,7 +126,7 @@ json_flatten() {
       ws(); c = substr(s, pos, 1)
       if (c == "{") {
         pos++; ws()
-        if (substr(s, pos, 1) == "}") { pos++; return }
+        if (substr(s, pos, 1) == "}") { pos++; print path "\t{}"; return }
         while (1) {
           ws(); if (substr(s, pos, 1) != "\"") fail("a key was expected")
           k = str(); ws(); if (substr(s, pos, 1) != ":") fail(": was expected")
@@ -118,7 +138,7 @@ json_flatten() {
       }
       if (c == "[") {
         pos++; ws(); i = 0
-        if (substr(s, pos, 1) == "]") { pos++; return }
+        if (substr(s, pos, 1) == "]") { pos++; print path "\t[]"; return }
         while (1) {
           value(path "/" i); i++; ws()
           c = substr(s, pos, 1); pos++
@@ -142,7 +162,13 @@ jlist() { awk -F '\t' -v p="$2/" 'index($1, p) == 1 && substr($1, length(p) + 1)
 
 # --- fetching: file://, a path, or http(s) with curl or wget (installed when missing) -----------
 path_of() { case $1 in file://*) printf '%s' "${1#file://}" | sed 's/%20/ /g' ;; *) printf '%s' "$1" ;; esac; }
-display_url() { printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1#; s#[?].*$##'; }
+# display_url URL: as the library shows it (no credentials, no query; a file URL as its path).
+display_url() {
+  case $1 in
+    file://*) path_of "$1" ;;
+    *) printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1#; s#[?].*$##' ;;
+  esac
+}
 # with_suffix URL SUFFIX: SUFFIX added to the URL's path (before any ?query or #fragment).
 with_suffix() {
   case $1 in
@@ -156,22 +182,28 @@ package_manager() {
 }
 apt_updated=false
 apt_clean_lists=false
-install_packages() {
+# apt_update: the package lists, fetched once per run (an image that had none gets none left behind).
+apt_update() {
+  [ "$apt_updated" = false ] || return 0
+  [ -n "$(find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null)" ] || apt_clean_lists=true
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt.log" 2>&1 </dev/null || return 1
+  apt_updated=true
+}
+# try_install_packages PACKAGES...: 0 installed, 1 the package manager failed (its log in $work/apt.log).
+try_install_packages() {
   manager=$(package_manager) || fail CPY_INSTALL_CANNOT_INSTALL_PACKAGES "cannot install $*: no apt-get, dnf or apk here" "install them yourself ($*), then run again"
   [ "$(id -u)" -eq 0 ] || fail CPY_INSTALL_CANNOT_INSTALL_PACKAGES "cannot install $*: not running as root" "install them yourself ($*), then run again"
   say "installing $* with $manager"
   case $manager in
     apt-get)
-      if [ "$apt_updated" = false ]; then
-        # An image without package lists (the usual case) gets none left behind either.
-        [ -n "$(find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null)" ] || apt_clean_lists=true
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt.log" 2>&1 || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "apt-get update failed" 'check the network to the distribution archive (proxy settings), then run again'; }
-        apt_updated=true
-      fi
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 ;;
-    dnf) dnf install -y -q "$@" >"$work/apt.log" 2>&1 ;;
-    apk) apk add --no-cache "$@" >"$work/apt.log" 2>&1 ;;
-  esac || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $*" 'check the package names for this distribution and the network to its archive, or install them yourself'; }
+      apt_update || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "apt-get update failed" 'check the network to the distribution archive (proxy settings), then run again'; }
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 </dev/null ;;
+    dnf) dnf install -y -q "$@" >"$work/apt.log" 2>&1 </dev/null ;;
+    apk) apk add --no-cache "$@" >"$work/apt.log" 2>&1 </dev/null ;;
+  esac
+}
+install_packages() {
+  try_install_packages "$@" || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $*" 'check the package names for this distribution and the network to its archive, or install them yourself'; }
 }
 # need_downloader URL: curl (or wget), and for https the CA certificates (ca-certificates takes
 # about 5 s to install, so a plain-http or file URL does without).
@@ -182,7 +214,18 @@ need_downloader() {
   # shellcheck disable=SC2086 # a list of package names
   [ -z "$wanted" ] || install_packages $wanted
 }
-# fetch URL DEST WHAT [optional]: 0 fetched; with "optional", 1 when it is not there.
+# Where a missing path is explained: at build time, only /workspaces/ is waited for.
+not_found_hint() {
+  if [ "$deferred" = true ]; then
+    echo 'check the path: the workspace is mounted now, and it holds no such file'
+  else
+    echo 'check the path. A Feature runs while the image is built, before the workspace is mounted: a path under /workspaces/ is installed later, by the Feature'"'"'s onCreateCommand, from the mounted workspace; any other path must be in the image (or use an https:// URL)'
+  fi
+}
+# fetch URL DEST WHAT [optional]: 0 fetched; with "optional", 1 when it cannot be had, with
+# fetch_failure set to not-found (HTTP 404/410, no such file) or unavailable, and fetch_detail.
+fetch_failure=
+fetch_detail=
 fetch() {
   case $1 in
     http://* | https://*)
@@ -191,25 +234,41 @@ fetch() {
         status=$(curl -sSL --retry 3 --retry-delay 1 --connect-timeout 30 -o "$2" -w '%{http_code}' "$1" 2>"$work/curl.err") || status=000
         case $status in
           200) return 0 ;;
-          404 | 410) [ "${4:-}" = optional ] && return 1; fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): HTTP $status" 'check the URL (and the release it belongs to)' ;;
-          *) [ "${4:-}" = optional ] && return 1; fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): $( [ "$status" = 000 ] && head -c 300 "$work/curl.err" || echo "HTTP $status")" 'check the network (proxy settings) and run again: nothing was installed' ;;
+          404 | 410)
+            fetch_failure=not-found fetch_detail="HTTP $status"
+            [ "${4:-}" = optional ] && return 1
+            fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): HTTP $status" 'check the URL (and the release it belongs to)' ;;
+          *)
+            fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && head -c 300 "$work/curl.err" || echo "HTTP $status")
+            [ "${4:-}" = optional ] && return 1
+            fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed' ;;
         esac
       fi
-      wget -q --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
+      wget -nv --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
+      if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then fetch_failure=not-found fetch_detail='HTTP 404'; else fetch_failure=unavailable fetch_detail='wget failed'; fi
       [ "${4:-}" = optional ] && return 1
+      [ "$fetch_failure" = not-found ] && fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the URL (and the release it belongs to)'
       fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1") (wget failed)" 'check the URL and the network, then run again: nothing was installed' ;;
     *)
       src=$(path_of "$1")
       if [ -f "$src" ]; then cp "$src" "$2"; return 0; fi
+      fetch_failure=not-found fetch_detail='no such file'
       [ "${4:-}" = optional ] && return 1
-      fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $1: no such file" 'check the path (inside the container: mount or copy the artifact there)' ;;
+      fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $src: no such file" "$(not_found_hint)" ;;
   esac
 }
 
 # --- the host ---------------------------------------------------------------------------------
 host_libc=unknown
 host_glibc=
+host_detected=false
+distro_known=false
+distro_id=
+distro_version=
 detect_host() {
+  [ "$host_detected" = false ] || return 0
+  host_detected=true
+  host_os=$(uname -s | tr '[:upper:]' '[:lower:]')
   host_arch=$(uname -m)
   if v=$(getconf GNU_LIBC_VERSION 2>/dev/null); then
     host_libc=glibc
@@ -217,10 +276,32 @@ detect_host() {
   elif ls /lib/ld-musl-* >/dev/null 2>&1; then
     host_libc=musl
   fi
+  # The distribution as the index names builds: os-release ID and VERSION_ID.
+  for f in /etc/os-release /usr/lib/os-release; do
+    [ -f "$f" ] || continue
+    distro_known=true
+    distro_id=$(os_release_field ID "$f" | tr '[:upper:]' '[:lower:]')
+    distro_version=$(os_release_field VERSION_ID "$f")
+    break
+  done
+  if [ "$distro_known" = true ]; then
+    # `Debian 12`, as the library's messages name it.
+    host_label=$(printf '%s' "$distro_id" | awk '{ print toupper(substr($0, 1, 1)) substr($0, 2) }')${distro_version:+ $distro_version}
+    host_summary=$(printf '%s %s' "$distro_id" "$distro_version" | sed -E 's/^ +//; s/ +$//')
+    [ -z "$host_summary" ] || host_summary="$host_summary, "
+  else
+    host_label='this system'
+    host_summary=
+  fi
+  host_summary="$host_summary$host_arch, $( [ -n "$host_glibc" ] && echo "glibc $host_glibc" || echo "$host_libc")"
 }
-# version_lt A B: A < B for dotted numbers.
+# os_release_field NAME FILE: its value, without the double quotes around it.
+os_release_field() {
+  awk -v k="$1" 'index($0, k "=") == 1 { v = substr($0, length(k) + 2); if (v ~ /^"[^"]*"$/) v = substr(v, 2, length(v) - 2); else if (v ~ /"/) next; print v; exit }' "$2"
+}
+# version_lt A B: A < B for dotted numbers (a missing part is 0).
 version_lt() {
-  [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -t. -k1,1n -k2,2n -k3,3n | head -n1)" = "$1" ]
+  awk -v a="$1" -v b="$2" 'BEGIN { na = split(a, x, "."); nb = split(b, y, "."); n = na > nb ? na : nb; for (i = 1; i <= n; i++) { d = (x[i] + 0) - (y[i] + 0); if (d != 0) exit(d < 0 ? 0 : 1) } exit 1 }'
 }
 check_compatibility() { # FLAT
   what="CPython $(jget "$1" version) build $(jget "$1" build) ($(jget "$1" platform/os) $(jget "$1" platform/osVersion), $(jget "$1" platform/arch))"
@@ -243,43 +324,166 @@ loadable_libraries() {
   done
   return 0
 }
-# missing_libraries FLAT OUT: writes "soname critical packages..." lines for what this host lacks.
-missing_libraries() {
-  loadable_libraries | sort -u >"$work/have"
-  : >"$2"
-  n=$(jcount "$1" runtime/needs)
-  i=0
-  while [ "$i" -lt "$n" ]; do
-    so=$(jget "$1" "runtime/needs/$i/soname")
-    if ! grep -qxF "$so" "$work/have"; then
-      critical=false
-      jlist "$1" "runtime/needs/$i/usedBy" >"$work/usedby"
-      if grep -Evq "$OPTIONAL_EXTENSION_RE" "$work/usedby"; then critical=true; fi
-      printf '%s %s %s\n' "$so" "$critical" "$(jlist "$1" "runtime/needs/$i/packages" | tr '\n' ' ')" >>"$2"
-    fi
-    i=$((i + 1))
-  done
+# What the dynamic loader finds now, in $work/have (again after packages were installed).
+refresh_loadable() { loadable_libraries | sort -u >"$work/have"; }
+
+# needs_lines FLAT PREFIX: the system libraries listed at PREFIX/<n> (an index entry's needs, or
+# an artifact's runtime/needs), one "soname<TAB>group<TAB>packages<TAB>modules" line each
+# (packages space-separated, "-" for none). An artifact's groups come from the files that use
+# each library, by @cpy/artifact's rule (needGroup): critical unless only curses, dbm, nis or
+# crypt (optional) or only tkinter (tk) need it.
+needs_lines() {
+  awk -F '\t' -v p="$2/" '
+    function module(path) { return match(path, /lib-dynload\/[^.\/]+\./) ? substr(path, RSTART + 12, RLENGTH - 13) : path }
+    index($1, p) == 1 {
+      split(substr($1, length(p) + 1), a, "/")
+      if (a[1] !~ /^[0-9]+$/) next
+      j = a[1] + 0; if (j + 1 > n) n = j + 1
+      v = substr($0, length($1) + 2)
+      if (a[2] == "soname") so[j] = v
+      else if (a[2] == "group") g[j] = v
+      else if (a[2] == "packages" && a[3] != "") pk[j] = pk[j] (pk[j] == "" ? "" : " ") v
+      else if (a[2] == "modules" && a[3] != "") md[j] = md[j] (md[j] == "" ? "" : ", ") v
+      else if (a[2] == "usedBy" && a[3] != "") {
+        md[j] = md[j] (md[j] == "" ? "" : ", ") module(v); used[j] = 1
+        if (v ~ /^lib\/python[0-9]+\.[0-9]+\/lib-dynload\/_tkinter\.[^\/]+\.so$/) tk[j] = 1
+        else if (v ~ /^lib\/python[0-9]+\.[0-9]+\/lib-dynload\/(_curses|_curses_panel|_dbm|_gdbm|nis|_crypt)\.[^\/]+\.so$/) opt[j] = 1
+        else crit[j] = 1
+      }
+    }
+    END {
+      for (j = 0; j < n; j++) {
+        if (!(j in g)) g[j] = (!used[j] || crit[j]) ? "critical" : opt[j] ? "optional" : "tk"
+        print so[j] "\t" g[j] "\t" (pk[j] == "" ? "-" : pk[j]) "\t" md[j]
+      }
+    }' "$1"
 }
-# Critical libraries (ssl, sqlite3, readline...) are installed with installSystemDeps, or
-# refused; those only tkinter, curses or dbm need are reported (Tk would pull X11 into the image).
-handle_system_libraries() { # FLAT
-  missing_libraries "$1" "$work/missing"
-  [ -s "$work/missing" ] || return 0
-  packages=$(awk '$2 == "true" { for (i = 3; i <= NF; i++) print $i }' "$work/missing" | sort -u | tr '\n' ' ')
-  lacking=$(awk '$2 == "true" { print $1 }' "$work/missing" | tr '\n' ' ')
-  if [ -n "$lacking" ] && [ "$INSTALLSYSTEMDEPS" = true ] && [ -n "$packages" ]; then
-    # shellcheck disable=SC2086 # a list of package names
-    install_packages $packages
-    missing_libraries "$1" "$work/missing"
-    if grep -q '^[^ ]* true' "$work/missing"; then
-      fail CPY_INSTALL_MISSING_LIBRARIES "still missing after installing ${packages% }: $(awk '$2 == "true" {print $1}' "$work/missing" | tr '\n' ' ')" "this host's packages differ from the builder's ($(jget "$1" platform/os) $(jget "$1" platform/osVersion)); use an artifact built for this distribution"
+
+# --- the package archive: can this system provide these packages? (apt-cache policy) ---------
+archive_asked=false
+# archive_available PACKAGES...: "name<TAB>true|false" lines; 1 when the archive cannot be asked
+# (archive_why says why). Without package lists they are fetched first, once, as root.
+archive_available() {
+  if [ ! -e /usr/bin/apt-cache ] && [ ! -e /bin/apt-cache ]; then archive_why='no apt-get'; return 1; fi
+  archive_why='no package lists, and not root to fetch them'
+  touch "$work/policy"
+  unknown=
+  for p in "$@"; do
+    awk -F '\t' -v p="$p" '$1 == p { found = 1 } END { exit !found }' "$work/policy" || unknown="$unknown $p"
+  done
+  if [ -n "$unknown" ]; then
+    if [ -z "$(find /var/lib/apt/lists -maxdepth 1 \( -name '*_Packages' -o -name '*_Packages.lz4' -o -name '*.gz' -o -name '*.xz' \) 2>/dev/null | head -n 1)" ]; then
+      if [ "$archive_asked" = true ] || [ "$(id -u)" -ne 0 ]; then return 1; fi
+      archive_asked=true
+      apt_update || return 1
     fi
-  elif [ -n "$lacking" ] && [ -n "$packages" ]; then
-    fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: ${lacking% }" "install them (apt-get install ${packages% }) or set installSystemDeps to true"
-  elif [ -n "$lacking" ]; then
-    fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: ${lacking% }" "install the packages that provide ${lacking% } (the artifact does not name them)"
+    # shellcheck disable=SC2086 # package names (checked: letters, digits, + - .)
+    apt-cache policy $unknown 2>/dev/null </dev/null |
+      awk '/^[^ \t].*:$/ { name = substr($0, 1, length($0) - 1); sub(/:[a-z0-9]+$/, "", name) } /^[ \t]+Candidate:/ && name != "" { print name "\t" ($2 != "(none)" ? "true" : "false"); name = "" }' >"$work/policy.new" || true
+    for p in $unknown; do
+      awk -F '\t' -v p="$p" '$1 == p { print; found = 1; exit } END { if (!found) print p "\tfalse" }' "$work/policy.new" >>"$work/policy"
+    done
   fi
-  awk '{ p = ""; for (i = 3; i <= NF; i++) p = p (p == "" ? "" : " ") $i; print "warning: " $1 " is missing (package " (p == "" ? "unknown" : p) "): the modules that need it will not import" }' "$work/missing" |
+  for p in "$@"; do awk -F '\t' -v p="$p" '$1 == p { print; exit }' "$work/policy"; done
+}
+
+# fit_of OS OSVERSION ARCH LIBC FLOOR NEEDS GROUPS: whether a build runs here, as @cpy/install's
+# fitOf decides it, with the same words. Sets fit (yes, no, unknown: the archive could not be
+# asked) and why. NEEDS is a needs_lines file; GROUPS the need groups that count.
+fit_of() {
+  fit=no
+  label="the $1$2 build"
+  if [ "$host_os" != linux ]; then why="$label is for Linux; this host runs $host_os"; return 0; fi
+  if [ "$3" != "$host_arch" ]; then why="$label is built for $3; this host is $host_arch"; return 0; fi
+  if [ "$4" != "$host_libc" ]; then why="$label needs $4; this host has $host_libc"; return 0; fi
+  if [ -n "$5" ] && [ -n "$host_glibc" ] && version_lt "$host_glibc" "$5"; then why="$label needs glibc $5; this host has glibc $host_glibc"; return 0; fi
+  if [ "$distro_known" = true ] && [ "$1" = "$distro_id" ] && [ "$2" = "$distro_version" ]; then
+    fit=yes why="built for $host_label, like this host"
+    return 0
+  fi
+  [ -f "$work/have" ] || refresh_loadable
+  awk -F '\t' -v groups=" $7 " 'FILENAME == ARGV[1] { have[$1] = 1; next } index(groups, " " $2 " ") && !($1 in have)' "$work/have" "$6" >"$work/lacking"
+  if [ -n "$5" ]; then floor_text="its glibc floor $5 fits glibc $host_glibc"; else floor_text='it needs no particular glibc'; fi
+  if [ ! -s "$work/lacking" ]; then
+    fit=yes why="no $host_label build; $floor_text and this host has every library it needs"
+    return 0
+  fi
+  wanted=$(awk -F '\t' '$3 != "-" { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/lacking")
+  unnamed=$(awk -F '\t' '$3 == "-" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/lacking")
+  if [ -n "$unnamed" ]; then why="$label needs $unnamed, which this host lacks"; return 0; fi
+  # shellcheck disable=SC2086 # package names (checked)
+  if ! archive_available $wanted >"$work/available"; then
+    fit=unknown why="$label needs $(printf '%s' "$wanted" | sed 's/ /, /g'), and cpy cannot ask this system's package archive ($archive_why)"
+    return 0
+  fi
+  # A library is provided when one of the packages that provided it on the builder is in this archive.
+  missing=$(awk -F '\t' 'FILENAME == ARGV[1] { ok[$1] = ($2 == "true"); next } { n = split($3, a, " "); any = 0; for (i = 1; i <= n; i++) if (ok[a[i]]) any = 1; if (!any) for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? ", " : ""), a[i] } }' "$work/available" "$work/lacking")
+  if [ -n "$missing" ]; then why="$label needs $missing, which $host_label does not provide"; return 0; fi
+  fit=yes why="no $host_label build; $floor_text and its packages ($wanted) are in this system's archive"
+}
+
+# An artifact given by URL, with its metadata beside it: refused before the download when it
+# cannot run here (architecture, C library, glibc with their own codes; then its critical
+# libraries must be loadable or in this system's archive), as the library's refuseUnfit.
+refuse_unfit() { # FLAT
+  check_compatibility "$1"
+  needs_lines "$1" runtime/needs >"$work/side.needs"
+  check_package_names "$work/side.needs" || return 0
+  f=$(jget "$1" platform/glibcFloor)
+  [ "$f" != null ] || f=
+  fit_of "$(jget "$1" platform/os)" "$(jget "$1" platform/osVersion)" "$(jget "$1" platform/arch)" "$(jget "$1" platform/libc)" "$f" "$work/side.needs" critical
+  [ "$fit" != no ] || fail CPY_INSTALL_PACKAGES_UNAVAILABLE "CPython $(jget "$1" version) build $(jget "$1" build) cannot run here: $why" "nothing was downloaded; use a build made for this distribution (cpy build $(jget "$1" version) --builder container --image <this image>)"
+}
+# check_package_names NEEDS: package names are given to apt unquoted: letters, digits, + - . only.
+check_package_names() {
+  awk -F '\t' '$3 != "-" && $3 !~ /^[a-z0-9][a-z0-9.+-]*( [a-z0-9][a-z0-9.+-]*)*$/ { bad = 1 } $1 !~ /^[^ ]+$/ { bad = 1 } END { exit bad }' "$1"
+}
+
+# wanted_by [GROUP]: the packages of the missing libraries that are to be installed (tkinter's
+# with installTk, the others with installSystemDeps), of one group or all.
+wanted_by() { awk -F '\t' -v tk="$INSTALLTK" -v deps="$INSTALLSYSTEMDEPS" -v only="$1" '$3 != "-" && ($2 == "tk" ? tk : deps) == "true" && (only == "" || $2 == only) { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/missing"; }
+# System libraries, by group, as the library: with installSystemDeps the critical ones (ssl,
+# sqlite3, readline...) and the small optional ones (curses, gdbm...) are installed; tkinter's
+# only with installTk (Tk pulls X11 into the image). A critical library still missing refuses
+# the install; any other is a warning naming its package.
+handle_system_libraries() { # FLAT
+  needs_lines "$1" runtime/needs >"$work/needs"
+  check_package_names "$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
+  refresh_loadable
+  awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
+  [ -s "$work/missing" ] || return 0
+  packages=$(wanted_by '')
+  if [ -n "$packages" ]; then
+    # shellcheck disable=SC2086 # package names (checked)
+    if ! try_install_packages $packages; then
+      # One that this archive lacks must not stop the others: the critical ones alone, then a warning.
+      critical_packages=$(wanted_by critical)
+      if [ -z "$critical_packages" ] || [ "$critical_packages" = "$packages" ]; then
+        tail -n 3 "$work/apt.log" >&2
+        if [ -n "$critical_packages" ]; then
+          fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $packages" 'check the package names for this distribution and the network to its archive, or install them yourself'
+        fi
+      else
+        # shellcheck disable=SC2086 # package names (checked)
+        install_packages $critical_packages
+      fi
+      say "warning: $manager could not install all of $packages; the modules that need what is missing will not import"
+    fi
+    refresh_loadable
+    awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
+  fi
+  if grep -q "^[^$TAB]*${TAB}critical$TAB" "$work/missing"; then
+    if [ "$INSTALLSYSTEMDEPS" = true ] && [ -n "$packages" ]; then
+      fail CPY_INSTALL_MISSING_LIBRARIES "still missing after installing $packages: $(awk -F '\t' '$2 == "critical" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/missing")" "this host's packages differ from the builder's ($(jget "$1" platform/os) $(jget "$1" platform/osVersion)); use an artifact built for this distribution"
+    fi
+    names=$(awk -F '\t' '$2 == "critical" { printf "%s%s (for %s%s)", (c++ ? "; " : ""), $1, $4, ($3 == "-" ? "" : "; package " $3) }' "$work/missing")
+    needed=$(awk -F '\t' '$2 == "critical" && $3 != "-" { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/missing")
+    if [ -n "$needed" ]; then
+      fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install them (apt-get install $needed) or set installSystemDeps to true"
+    fi
+    fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install the packages that provide $(awk -F '\t' '$2 == "critical" && $3 == "-" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/missing")"
+  fi
+  awk -F '\t' '{ print "warning: " $1 " is missing (package " ($3 == "-" ? "unknown" : $3) "): " $4 " will not import" ($2 == "tk" ? " (set installTk to true to install it)" : "") }' "$work/missing" |
     while IFS= read -r w; do say "$w"; done
 }
 
@@ -432,6 +636,215 @@ recover_prefix() {
   rm -rf "$parent"/.cpy-staging-"$base"-* "$parent"/.cpy-old-"$base"-*
 }
 
+# --- the index: choosing the build of a version request (the library's resolve.ts) -------------
+is_full_version() { matches "$1" "$VERSION_RE"; }
+# The request as people say it: `CPython 3.13`, `the latest CPython`.
+describe_request() { if [ "$1" = latest ]; then echo 'the latest CPython'; else echo "CPython $1"; fi; }
+# answers VERSION REQUEST: the same version, or a final release that starts with the request's parts.
+answers() {
+  if is_full_version "$2"; then [ "$1" = "$2" ]; return; fi
+  case $1 in *a[0-9]* | *b[0-9]* | *rc[0-9]*) return 1 ;; esac
+  [ "$2" = latest ] && return 0
+  case $1. in "$2".*) return 0 ;; esac
+  return 1
+}
+
+# parse_index FILE SOURCE: 0 with $work/index.flat; 1 with index_code, index_message and index_hint.
+parse_index() {
+  index_hint='point at the index.json cpy publish or cpy index add wrote'
+  if ! json_flatten "$1" >"$work/index.flat" 2>"$work/json.err"; then
+    index_code=CPY_INDEX_INVALID index_message="$2 is not JSON: $(head -n 1 "$work/json.err")"
+    return 1
+  fi
+  sv=$(jget "$work/index.flat" schemaVersion)
+  if matches "$sv" '^[0-9]+$' && [ "$sv" != "$INDEX_SCHEMA_VERSION" ]; then
+    index_code=CPY_INDEX_UNSUPPORTED index_message="$2 is a cpy index of schema version $sv; this cpy reads version $INDEX_SCHEMA_VERSION"
+    if [ "$sv" -gt "$INDEX_SCHEMA_VERSION" ]; then index_hint='update cpy (or the Feature) to read it'; else index_hint='it was written by an older cpy (the register of artifacts.json rows): make it again with cpy index add <artifact> --url <url> --index <file>'; fi
+    return 1
+  fi
+  # The library's index schema (@cpy/artifact artifactIndexSchema), field by field.
+  problem=$(awk -F '\t' '
+    { v[$1] = substr($0, length($1) + 2) }
+    $1 ~ /^artifacts\/[0-9]+\// { split($1, p, "/"); if (p[2] + 1 > n) n = p[2] + 1 }
+    function bad(path, m) { if (out == "") out = path ": " m }
+    function has(k) { return (k in v) }
+    function arr(k,   x) { if (v[k] == "[]") return 1; for (x in v) if (index(x, k "/") == 1) return 1; return 0 }
+    END {
+      if (v["schemaVersion"] != "2") bad("schemaVersion", "expected 2")
+      if (!has("updatedAt")) bad("updatedAt", "required")
+      if (!arr("artifacts")) bad("artifacts", "expected an array")
+      for (i = 0; i < n && out == ""; i++) {
+        k = "artifacts/" i "/"; at = "artifacts." i "."
+        if (v[k "version"] !~ /^(0|[1-9][0-9]?[0-9]?)\.(0|[1-9][0-9]?[0-9]?)\.(0|[1-9][0-9]?[0-9]?)((a|b|rc)(0|[1-9][0-9]?[0-9]?))?$/) bad(at "version", "expected a CPython release version such as 3.13.5 or 3.14.0rc2")
+        if (v[k "build"] !~ /^[1-9][0-9]*$/) bad(at "build", "expected an integer >= 1")
+        if (v[k "os"] !~ /^[a-z][a-z0-9._-]*$/) bad(at "os", "invalid")
+        if (v[k "osVersion"] !~ /^[0-9][0-9a-z._-]*$/) bad(at "osVersion", "invalid")
+        if (v[k "arch"] !~ /^[a-z0-9_]+$/) bad(at "arch", "invalid")
+        if (v[k "libc"] != "glibc" && v[k "libc"] != "musl") bad(at "libc", "expected glibc or musl")
+        if (v[k "glibcFloor"] != "null" && v[k "glibcFloor"] !~ /^[0-9]+\.[0-9]+(\.[0-9]+)?$/) bad(at "glibcFloor", "invalid")
+        if (!has(k "file")) bad(at "file", "required")
+        if (v[k "url"] == "") bad(at "url", "required")
+        if (length(v[k "sha256"]) != 64 || v[k "sha256"] !~ /^[0-9a-f]+$/) bad(at "sha256", "expected 64 lowercase hex digits")
+        if (v[k "size"] !~ /^[0-9]+$/) bad(at "size", "expected an integer >= 0")
+        if (!arr(k "needs")) bad(at "needs", "expected an array")
+        if (v[k "state"] != "active" && v[k "state"] != "deprecated" && v[k "state"] != "removed") bad(at "state", "expected active, deprecated or removed")
+        if (!has(k "publishedAt")) bad(at "publishedAt", "required")
+        for (j = 0; has(k "needs/" j "/soname") || arr(k "needs/" j "/packages"); j++) {
+          g = v[k "needs/" j "/group"]
+          if (g != "critical" && g != "optional" && g != "tk") bad(at "needs." j ".group", "expected critical, optional or tk")
+          if (v[k "needs/" j "/soname"] !~ /^[^ ]+$/) bad(at "needs." j ".soname", "invalid")
+          for (m = 0; has(k "needs/" j "/packages/" m); m++)
+            if (v[k "needs/" j "/packages/" m] !~ /^[a-z0-9][a-z0-9.+-]*$/) bad(at "needs." j ".packages." m, "not a package name")
+        }
+      }
+      print out
+    }' "$work/index.flat")
+  if [ -n "$problem" ]; then
+    index_code=CPY_INDEX_INVALID index_message="$2 is not a cpy index: $problem"
+    return 1
+  fi
+}
+
+# read_index LOCATION: the index in $work/index.flat and index_source. An `.../index.json` that
+# is not there is read from `index.previous.json` beside it: a publish renames the old index
+# there a moment before the new one takes its name (the library's fetchIndex).
+read_index() {
+  index_source=$(display_url "$1")
+  say "reading the index $index_source"
+  if fetch "$1" "$work/index.json" index optional; then
+    parse_index "$work/index.json" "$index_source" || fail "$index_code" "$index_message" "$index_hint"
+    return 0
+  fi
+  failure=$fetch_failure detail=$fetch_detail
+  if [ "$failure" = not-found ]; then
+    case $(printf '%s' "$1" | sed -E 's#[?#].*$##') in
+      */index.json)
+        previous=$(printf '%s' "$1" | sed -E 's#^([^?#]*/)index\.json#\1index.previous.json#')
+        if fetch "$previous" "$work/index.json" index optional && parse_index "$work/index.json" "$(display_url "$previous")"; then
+          index_source=$(display_url "$previous")
+          say "$(display_url "$1") is not there ($detail; a publish may be replacing it): read $index_source instead"
+          return 0
+        fi
+        ;;
+    esac
+    fail CPY_INSTALL_INDEX_NOT_FOUND "cannot read the index $(display_url "$1"): $detail" 'check indexUrl: cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
+  fi
+  fail CPY_INSTALL_INDEX_UNAVAILABLE "cannot read the index $(display_url "$1"): $detail" 'check the network (proxy settings), or give the artifact itself (artifactUrl)'
+}
+
+# resolve_build: the build of $VERSION that fits this host, as the library's resolveBuild: the
+# builds that answer the request, newest version first; within a version, builds for this very
+# distribution first, then the highest build number, then the newest distribution version; the
+# first that fits is chosen. Sets chosen_version, chosen_url, chosen_sha256, chosen_file, chosen_why.
+resolve_build() {
+  groups='critical optional'
+  [ "$INSTALLTK" = false ] || groups='critical optional tk'
+  # One line per entry that answers the request, in the order they are tried (sort keys first).
+  awk -F '\t' -v req="$VERSION" -v did="$distro_id" -v dver="$distro_version" -v known="$distro_known" '
+    { v[$1] = substr($0, length($1) + 2) }
+    $1 ~ /^artifacts\/[0-9]+\// { split($1, p, "/"); if (p[2] + 1 > n) n = p[2] + 1 }
+    function full(x) { return x ~ /^[0-9]+\.[0-9]+\.[0-9]+((a|b|rc)[0-9]+)?$/ }
+    function pre(x) { return x ~ /(a|b|rc)[0-9]+$/ }
+    function answers(x, r) { if (full(r)) return x == r; if (pre(x)) return 0; if (r == "latest") return 1; return index(x ".", r ".") == 1 }
+    function base(x) { sub(/(a|b|rc)[0-9]+$/, "", x); return x }
+    function dash(x) { return x == "" ? "-" : x }
+    END {
+      for (i = 0; i < n; i++) {
+        k = "artifacts/" i "/"; ver = v[k "version"]
+        if (!answers(ver, req) && !(!full(req) && pre(ver) && answers(base(ver), req))) continue
+        split(base(ver), m, ".")
+        rank = 9999
+        if (match(ver, /(a|b|rc)[0-9]+$/)) { tag = substr(ver, RSTART, RLENGTH); num = tag; sub(/^[a-z]+/, "", num); rank = (tag ~ /^a/ ? 0 : tag ~ /^b/ ? 1000 : 2000) + num }
+        same = (known == "true" && v[k "os"] == did && v[k "osVersion"] == dver) ? 0 : 1
+        split(v[k "osVersion"], q, /[^0-9]+/)
+        floor = v[k "glibcFloor"]; if (floor == "null") floor = ""
+        printf "%d\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%s\t", m[1], m[2], m[3], rank, same, v[k "build"], v[k "os"], q[1], q[2], q[3], v[k "arch"]
+        printf "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", i, ver, v[k "build"], v[k "os"], v[k "osVersion"], v[k "arch"], v[k "libc"], dash(floor), dash(v[k "file"]), v[k "url"], v[k "sha256"], v[k "state"]
+      }
+    }' "$work/index.flat" |
+    LC_ALL=C sort -t "$TAB" -k1,1nr -k2,2nr -k3,3nr -k4,4nr -k5,5n -k6,6nr -k7,7 -k8,8nr -k9,9nr -k10,10nr -k11,11 |
+    cut -f 12- >"$work/candidates"
+  : >"$work/considered"
+  chosen_file=
+  while IFS="$TAB" read -r i ver build os osv arch libc floor file url sha state <&3; do
+    [ "$floor" != - ] || floor=
+    [ "$file" != - ] || file=
+    if [ "$state" != active ]; then
+      if [ "$state" = deprecated ]; then fit=no why='deprecated: newer builds replace it'; else fit=no why='removed: its release was deleted'; fi
+    elif ! answers "$ver" "$VERSION"; then
+      fit=no why="a pre-release: ask for it by name ($ver)"
+    else
+      needs_lines "$work/index.flat" "artifacts/$i/needs" >"$work/entry.needs"
+      fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
+    fi
+    printf '%s (%s): %s\n' "$file" "$arch" "$why" >>"$work/considered"
+    if [ "$fit" = yes ]; then
+      chosen_version=$ver chosen_build=$build chosen_url=$url chosen_sha256=$sha chosen_file=$file chosen_why=$why
+      break
+    fi
+  done 3<"$work/candidates"
+  if [ -n "$chosen_file" ]; then
+    # The builds passed over first, and why.
+    sed '$d' "$work/considered" | while IFS= read -r line; do say "passed over $line"; done
+    say "$(describe_request "$VERSION"): chose $chosen_file (build $chosen_build): $chosen_why"
+    return 0
+  fi
+  if [ ! -s "$work/considered" ]; then
+    published=$(awk -F '\t' '{ v[$1] = substr($0, length($1) + 2) } $1 ~ /^artifacts\/[0-9]+\/state$/ && $2 == "active" { split($1, p, "/"); act[p[2]] = 1; if (p[2] + 1 > n) n = p[2] + 1 } $1 ~ /^artifacts\/[0-9]+\// { split($1, p, "/"); if (p[2] + 1 > n) n = p[2] + 1 } END { for (i = 0; i < n; i++) if (act[i] && !(v["artifacts/" i "/version"] in s)) { s[v["artifacts/" i "/version"]] = 1; printf "%s%s", (c++ ? ", " : ""), v["artifacts/" i "/version"] } }' "$work/index.flat")
+    if [ -n "$published" ]; then
+      fail CPY_INSTALL_VERSION_NOT_PUBLISHED "the index $index_source lists no build of $(describe_request "$VERSION") (it lists $published)" "ask for one it lists (cpy list --available), or build and publish $VERSION"
+    fi
+    fail CPY_INSTALL_VERSION_NOT_PUBLISHED "the index $index_source lists no build of $(describe_request "$VERSION") (it is empty)" 'publish a build first (cpy publish), or point at another index'
+  fi
+  fail CPY_INSTALL_NO_MATCHING_BUILD "no published build of $(describe_request "$VERSION") fits this host ($host_summary): $(awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' "$work/considered")" 'build one on this distribution (cpy build <version> --builder container --image <this image>) and publish it, or install on a host one of them fits'
+}
+
+# --- the /workspaces deferral ------------------------------------------------------------------
+# A Feature runs while the image is built; the workspace (/workspaces/<folder>) is mounted only
+# when the container is created. An artifact, checksum or index there is installed then.
+deferred=false
+# pending_in_workspace LOCATION: a path (or file:// URL) under /workspaces/ that is not there (yet).
+pending_in_workspace() {
+  [ "$deferred" = false ] || return 1
+  case $1 in http://* | https://*) return 1 ;; esac
+  p=$(path_of "$1")
+  case $p in /workspaces/?*) [ ! -e "$p" ] ;; *) return 1 ;; esac
+}
+# defer_install LOCATION: the checked options and a copy of this script saved for onCreateCommand.
+defer_install() {
+  mkdir -p "$SHARE_DIR"
+  cp "$SELF" "$SHARE_DIR/install.sh.tmp-$$"
+  chmod 755 "$SHARE_DIR/install.sh.tmp-$$"
+  mv -f "$SHARE_DIR/install.sh.tmp-$$" "$SHARE_DIR/install.sh"
+  # Values are already checked (letters, digits and . _ ~ : / ? # @ & = + % , - only): quoting is safe.
+  # Root only: a URL may carry a token.
+  (
+    umask 077
+    for name in $OPTION_VARS; do
+      eval "v=\$$name"
+      printf "%s='%s'\n" "$name" "$v"
+    done >"$DEFERRED_ENV.tmp-$$"
+  )
+  mv -f "$DEFERRED_ENV.tmp-$$" "$DEFERRED_ENV"
+  say "$1 is not in the image: a Feature runs while the image is built, before the workspace is mounted"
+  say "deferred: the Feature's onCreateCommand installs it from the mounted workspace when the container is created (saved in $DEFERRED_ENV)"
+}
+# install.sh --deferred (the Feature's onCreateCommand): runs the saved install, as root.
+run_deferred() {
+  [ -f "$DEFERRED_ENV" ] || exit 0
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+      exec sudo -n /bin/sh "$SELF" --deferred
+    fi
+    user=$(id -un 2>/dev/null || id -u)
+    fail CPY_INSTALL_NOT_ROOT "the install deferred to onCreateCommand (its artifact is in the workspace) must run as root; this hook runs as $user, who has no sudo without a password" "set \"remoteUser\": \"root\" in devcontainer.json, or install sudo with NOPASSWD for $user in the image; or give the artifact by a URL the image build can reach"
+  fi
+  deferred=true
+  # shellcheck disable=SC1090 # written by defer_install, root's only
+  . "$DEFERRED_ENV"
+  say "installing what was deferred while the image was built"
+}
+
 # --- the install ------------------------------------------------------------------------------
 work=
 stage=
@@ -447,7 +860,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# already_installed: the prefix holds this artifact (by sha256 when known, else by its name; by
+# the version alone for a full version without an artifact), as the library's sameArtifact.
+already_installed() {
+  [ -f "$prefix/.cpy-install.json" ] && json_flatten "$prefix/.cpy-install.json" >"$work/marker.flat" 2>/dev/null || return 1
+  [ "$(jget "$work/marker.flat" version)" = "$version" ] || return 1
+  if [ -n "$SHA256" ]; then [ "$(jget "$work/marker.flat" sha256)" = "$SHA256" ]; return; fi
+  [ -z "$ARTIFACTURL" ] || [ "$(jget "$work/marker.flat" artifact)" = "$file_name" ]
+}
+nothing_to_do() {
+  record_install "$version" "$prefix"
+  say "CPython $version is already installed in $prefix (artifact $(jget "$work/marker.flat" artifact)); nothing to do"
+}
+
 main() {
+  [ "${1:-}" != --deferred ] || run_deferred
   [ "$(id -u)" -eq 0 ] || fail CPY_INSTALL_NOT_ROOT 'install.sh installs for the whole image and must run as root' 'run it as root (Dev Container Features always are); as a user, use cpy install'
   for tool in tar sha256sum awk od find; do
     command -v "$tool" >/dev/null 2>&1 || fail CPY_INSTALL_MISSING_TOOL "this image has no $tool" "install $tool (coreutils, tar, findutils, awk) in the base image"
@@ -455,37 +882,58 @@ main() {
   check_options
   work=$(mktemp -d /tmp/cpy-feature.XXXXXXXX)
 
-  [ -n "$ARTIFACTURL" ] || fail CPY_INSTALL_NO_SOURCE 'no artifactUrl given' 'set artifactUrl to the cpython-<version>-<os><osversion>-build<N>.tgz made by cpy build (its .sha256 is read from beside it)'
-  base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
-  file_name=${base##*/}
-  named_version=
-  if matches "$file_name" "$NAME_RE"; then named_version=$(printf '%s' "$file_name" | sed -E "s/$NAME_RE/\\1/"); fi
-  version=${VERSION:-$named_version}
-  [ -n "$version" ] || fail CPY_INSTALL_NO_VERSION "which version? The artifact name ($file_name) does not say (cpython-<version>-<os><osversion>-build<N>.tgz)" 'set the version option'
-  [ -z "$named_version" ] || [ "$named_version" = "$version" ] || fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but the artifact is $named_version" 'fix the version or the artifact URL'
+  resolved=false
+  if [ -n "$ARTIFACTURL" ]; then
+    # The artifact given: its version is in its name (or the version option is a full version).
+    base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
+    file_name=${base##*/}
+    named_version=
+    if matches "$file_name" "$NAME_RE"; then named_version=$(printf '%s' "$file_name" | sed -E "s/$NAME_RE/\\1/"); fi
+    if [ -n "$named_version" ]; then
+      version=$named_version
+      [ -z "$VERSION" ] || answers "$version" "$VERSION" || fail CPY_INSTALL_VERSION_MISMATCH "asked for $VERSION, but the artifact is $version" 'fix the version or the artifact URL'
+    elif [ -n "$VERSION" ] && is_full_version "$VERSION"; then
+      version=$VERSION
+    else
+      fail CPY_INSTALL_NO_VERSION "which version? The artifact name ($file_name) does not say (cpython-<version>-<os><osversion>-build<N>.tgz)" 'set the version option to the full version (3.13.5)'
+    fi
+  else
+    [ -n "$VERSION" ] || fail CPY_INSTALL_NO_VERSION 'which version? Give a version (3.13, 3.13.5, latest) or the artifact' 'set version (3.13, 3.13.5 or latest) with indexUrl, or artifactUrl'
+    # A full version already installed: no index, no network.
+    if is_full_version "$VERSION"; then
+      version=$VERSION
+      prefix=${INSTALLPREFIX:-/opt/python-$version}
+      recover_prefix "$prefix"
+      if already_installed; then nothing_to_do; return 0; fi
+    fi
+    [ -n "$INDEXURL" ] || fail CPY_INSTALL_NO_SOURCE "no index given, so $(describe_request "$VERSION") cannot be found (this Feature keeps no cache)" 'set indexUrl (cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json), or artifactUrl'
+    if pending_in_workspace "$INDEXURL"; then defer_install "$(path_of "$INDEXURL")"; return 0; fi
+    detect_host
+    read_index "$INDEXURL"
+    resolve_build
+    location_ok "$chosen_url" || fail CPY_INDEX_INVALID "$index_source lists $chosen_file at a location this Feature does not accept (only letters, digits and . _ ~ : / ? # @ & = + % , - in an http(s) or file URL, or an absolute path)" 'point at the index.json cpy publish or cpy index add wrote'
+    version=$chosen_version ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
+    base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
+    file_name=${base##*/}
+  fi
   prefix=${INSTALLPREFIX:-/opt/python-$version}
 
   recover_prefix "$prefix"
   # Already there: nothing is fetched.
-  if [ -f "$prefix/.cpy-install.json" ] && json_flatten "$prefix/.cpy-install.json" >"$work/marker.flat" 2>/dev/null; then
-    if [ "$(jget "$work/marker.flat" version)" = "$version" ] &&
-      { { [ -n "$SHA256" ] && [ "$(jget "$work/marker.flat" sha256)" = "$SHA256" ]; } ||
-        { [ -z "$SHA256" ] && [ "$(jget "$work/marker.flat" artifact)" = "$file_name" ]; }; }; then
-      record_install "$version" "$prefix"
-      say "CPython $version is already installed in $prefix (artifact $(jget "$work/marker.flat" artifact)); nothing to do"
-      return 0
-    fi
-  fi
+  if already_installed; then nothing_to_do; return 0; fi
   if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix" -mindepth 1 -maxdepth 1)" ]; then
     fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($(find "$prefix" -mindepth 1 -maxdepth 1 -exec basename {} \; | head -n 3 | tr '\n' ' '))" 'choose another installPrefix (each version gets its own), or empty that directory yourself'
   fi
+  sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
+  if pending_in_workspace "$ARTIFACTURL"; then defer_install "$(path_of "$ARTIFACTURL")"; return 0; fi
+  if [ -z "$SHA256" ] && pending_in_workspace "$sums"; then defer_install "$(path_of "$sums")"; return 0; fi
   detect_host
 
-  # The checksum first; the metadata published beside the artifact lets an incompatible host refuse before the download.
+  # The checksum first; the metadata published beside the artifact lets an incompatible host
+  # refuse before the download (an index entry was checked when it was chosen).
   if [ -n "$SHA256" ]; then
     expected=$SHA256
   else
-    sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
     fetch "$sums" "$work/sha256" 'checksum file'
     line=$(head -n 1 "$work/sha256" | tr -d '\r')
     matches "$line" '^[0-9a-fA-F]{64}([ ][ *]?[^ ].*)?$' || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is not a sha256sum line" 'point checksumUrl at the .sha256 file published with the artifact, or set sha256'
@@ -493,9 +941,9 @@ main() {
     listed=$(printf '%s' "$line" | cut -c66- | sed 's/^[ *]//')
     [ -z "$listed" ] || [ "$listed" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
   fi
-  if fetch "$(with_suffix "$ARTIFACTURL" .json)" "$work/side.json" metadata optional && json_flatten "$work/side.json" >"$work/side.flat" 2>/dev/null &&
+  if [ "$resolved" = false ] && fetch "$(with_suffix "$ARTIFACTURL" .json)" "$work/side.json" metadata optional && json_flatten "$work/side.json" >"$work/side.flat" 2>/dev/null &&
     [ "$(jget "$work/side.flat" schemaVersion)" = 1 ]; then
-    check_compatibility "$work/side.flat"
+    refuse_unfit "$work/side.flat"
   fi
 
   say "downloading $file_name from $(display_url "$ARTIFACTURL")"
@@ -569,3 +1017,5 @@ main() {
 }
 
 main "$@"
+# The deferred install is done: the next container created from this image has nothing to do.
+if [ "$deferred" = true ]; then rm -f "$DEFERRED_ENV"; fi

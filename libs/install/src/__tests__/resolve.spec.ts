@@ -46,7 +46,7 @@ function host(osVersion: '11' | '12' | '13', glibc: string, archive: string[] | 
     host: { os: 'linux', arch: 'x86_64', libc: 'glibc', glibcVersion: glibc },
     distro: { id: 'debian', versionId: osVersion },
     loadable: new Set(loadable),
-    archive: { manager: 'apt', available: async (packages) => (archive ? new Map(packages.map((p) => [p, archive.includes(p)])) : null) },
+    archive: { available: async (packages) => (archive ? new Map(packages.map((p) => [p, archive.includes(p)])) : 'no package lists, and not root to fetch them') },
     installTk: false,
   };
 }
