@@ -383,6 +383,14 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'index: a sha256 given with the version pins the build; none has it: refused, naming each',
+    options: () => ({ version: '3.11', indexUrl: U['index']!, sha256: 'f'.repeat(64) }),
+    expected: { code: 'CPY_INSTALL_NO_MATCHING_BUILD' },
+    message: () =>
+      `no published build of CPython 3.11 fits this host (${hostSummary}): ${I.d12.fileName} (${I.d12.metadata.platform.arch}): not the build whose sha256 was given; ${I.d11.fileName} (${I.d11.metadata.platform.arch}): not the build whose sha256 was given`,
+    after: nothingInstalled,
+  },
+  {
     name: 'index: a version it does not list',
     options: () => ({ version: '3.9', indexUrl: U['index']! }),
     expected: { code: 'CPY_INSTALL_VERSION_NOT_PUBLISHED' },

@@ -24,6 +24,14 @@ export const INDEX_RELEASE_TAG = 'cpy-index';
 
 const iso = z.string().datetime({ offset: true });
 
+/**
+ * A URL both installers take: http(s) or file, and none of the characters the Dev Containers CLI
+ * would pass unescaped to sh (the Feature's option rule; @cpy/install's OPTION_PATTERNS.url).
+ */
+export const SAFE_URL_RE = /^(https?|file):\/\/[A-Za-z0-9._~:/?#@&=+%,-]+$/;
+/** A package name as Debian, Ubuntu, Fedora or Alpine spell it (safe unquoted in sh). */
+const PACKAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
+
 export const indexEntrySchema = z.object({
   version: pythonVersionSchema,
   build: z.number().int().min(1),
@@ -37,14 +45,14 @@ export const indexEntrySchema = z.object({
   /** The artifact's file name (`cpython-3.13.5-debian12-build1.tgz`). */
   file: z.string(),
   /** Where it is downloaded from; its `.sha256` and `.json` sit beside it. */
-  url: z.string().min(1),
+  url: z.string().regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
   /** The system libraries it needs and the packages that provide them (see runtimeNeeds). */
   needs: z.array(
     z.object({
       soname: z.string(),
-      packages: z.array(z.string()),
+      packages: z.array(z.string().regex(PACKAGE_RE, 'must be a package name')),
       modules: z.array(z.string()),
       group: z.enum(['critical', 'optional', 'tk']),
     }),
@@ -111,7 +119,7 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
   if (!parseArtifactFileName(at.file)) {
     throw new CpyError('CPY_INDEX_BAD_ENTRY', `'${at.file}' is not an artifact file name`, { hint: 'index files named cpython-<version>-<os><osversion>-build<N>.tgz' });
   }
-  return indexEntrySchema.parse({
+  const parsed = indexEntrySchema.safeParse({
     version: metadata.version,
     build: metadata.build,
     os: metadata.platform.os,
@@ -127,6 +135,13 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
     state: 'active',
     publishedAt: (at.publishedAt ?? new Date()).toISOString(),
   });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `${at.file} cannot be indexed: ${issue.path.join('.')}: ${issue.message}`, {
+      hint: issue.path[0] === 'url' ? 'give a URL of letters, digits and . _ ~ : / ? # @ & = + % , - only' : 'index an artifact packed by this version of cpy',
+    });
+  }
+  return parsed.data;
 }
 
 /** Newest version first; then build; then os, version and arch, for a stable order. */
@@ -219,7 +234,10 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
-    throw error;
+    throw new CpyError('CPY_INDEX_INVALID', `cannot read the index ${path}: ${(error as Error).message}`, {
+      hint: (error as NodeJS.ErrnoException).code === 'EISDIR' ? `give the index file, e.g. ${join(path, INDEX_FILE)}` : 'check the path and its permissions',
+      cause: error,
+    });
   }
   return parseIndexText(text, path);
 }

@@ -51,6 +51,7 @@ export {
   planRetention,
   readIndexFile,
   renderIndexMarkdown,
+  SAFE_URL_RE,
   serializeIndex,
   writeIndexFile,
 } from './artifact-index.js';

@@ -96,6 +96,7 @@ export async function fetchIndex(location: string, client: HttpClient, scratch: 
       });
     }
   } catch (error) {
+    if (error instanceof TransferError && error.kind === 'local') throw transferFailed('index', url, error);
     if (error instanceof TransferError) {
       throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
         hint:

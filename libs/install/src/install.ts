@@ -25,7 +25,7 @@ import {
   toUrl,
   type CachedArtifact,
 } from './acquire.js';
-import { checkCompatibility, installPackages, missingLibraries } from './compat.js';
+import { checkCompatibility, installPackages, missingLibraries, type MissingLibrary } from './compat.js';
 import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
@@ -216,7 +216,7 @@ async function planSource(options: ResolvedInstallOptions, layout: InstallLayout
   } finally {
     await client.close();
   }
-  const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source);
+  const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
   return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, warnings: [] };
 }
@@ -308,6 +308,21 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
   }
 }
 
+/** Refuses an install whose critical libraries are missing, naming each and its package. */
+function refuseMissingCritical(missing: readonly MissingLibrary[]): void {
+  const critical = missing.filter((m) => m.group === 'critical');
+  if (critical.length === 0) return;
+  const unknown = critical.filter((m) => m.packages.length === 0);
+  const needed = [...new Set(critical.flatMap((m) => m.packages))];
+  const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
+  throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
+    hint: needed.length
+      ? `install them (apt-get install ${needed.join(' ')}) or let cpy do it: --install-system-deps (as root)`
+      : `install the packages that provide ${unknown.map((m) => m.soname).join(', ')}`,
+    details: { missing: critical.map((m) => m.soname), packages: needed },
+  });
+}
+
 /**
  * Libraries the artifact needs and the host lacks. With installSystemDeps the critical ones (ssl,
  * sqlite3, readline...) and the small optional ones (curses, gdbm) are installed; tkinter's only
@@ -316,6 +331,8 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
  */
 async function handleSystemLibraries(metadata: ArtifactMetadata, options: ResolvedInstallOptions, hooks: InstallHooks, warnings: string[]): Promise<void> {
   let missing = await missingLibraries(metadata);
+  // Refused before anything is installed: a critical library missing that no option here installs.
+  if (!options.installSystemDeps) refuseMissingCritical(missing);
   const wanted = missing.filter((m) => (m.group === 'tk' ? options.installTk : options.installSystemDeps));
   const packages = [...new Set(wanted.flatMap((m) => m.packages))];
   if (packages.length > 0) {
@@ -337,17 +354,7 @@ async function handleSystemLibraries(metadata: ArtifactMetadata, options: Resolv
       hint: `this host's packages differ from the builder's (${metadata.platform.os} ${metadata.platform.osVersion}); use an artifact built for this distribution`,
     });
   }
-  if (critical.length > 0) {
-    const unknown = critical.filter((m) => m.packages.length === 0);
-    const needed = [...new Set(critical.flatMap((m) => m.packages))];
-    const names = critical.map((m) => `${m.soname} (for ${m.modules.join(', ')}${m.packages.length ? `; package ${m.packages.join(' ')}` : ''})`);
-    throw new CpyError('CPY_INSTALL_MISSING_LIBRARIES', `this host lacks libraries the artifact needs: ${names.join('; ')}`, {
-      hint: needed.length
-        ? `install them (apt-get install ${needed.join(' ')}) or let cpy do it: --install-system-deps (as root)`
-        : `install the packages that provide ${unknown.map((m) => m.soname).join(', ')}`,
-      details: { missing: critical.map((m) => m.soname), packages: needed },
-    });
-  }
+  refuseMissingCritical(missing);
   for (const m of missing) {
     const how = m.group === 'tk' ? ' (--install-tk, or the Feature option installTk, installs it)' : '';
     warnings.push(`${m.soname} is missing (package ${m.packages.join(' ') || 'unknown'}): ${m.modules.join(', ')} will not import${how}`);

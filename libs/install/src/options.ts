@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { SAFE_URL_RE } from '@cpy/artifact';
 import { z } from 'zod';
 import { versionRequestSchema } from './request.js';
 
@@ -10,7 +11,7 @@ import { versionRequestSchema } from './request.js';
  * that the two behave alike (apps/feature/test/conformance.spec.ts).
  */
 export const OPTION_PATTERNS = {
-  url: /^(https?|file):\/\/[A-Za-z0-9._~:/?#@&=+%,-]+$/,
+  url: SAFE_URL_RE,
   path: /^[A-Za-z0-9._/+@-]+$/,
 } as const;
 

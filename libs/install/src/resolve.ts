@@ -95,12 +95,18 @@ function preference(ctx: HostContext) {
 }
 
 /** Every build of the index that answers the request, each with whether it fits this host and why. */
-export async function considerBuilds(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, options: { stopAtFirstFit?: boolean } = {}): Promise<Considered[]> {
+export async function considerBuilds(
+  index: ArtifactIndex,
+  request: VersionRequest,
+  ctx: HostContext,
+  options: { stopAtFirstFit?: boolean; sha256?: string | undefined } = {},
+): Promise<Considered[]> {
   const out: Considered[] = [];
   const wanted = index.artifacts.filter((e) => matchesRequest(e.version, request) || (!request.exact && parseVersion(e.version)?.pre && matchesRequest(e.version.replace(/(a|b|rc)\d+$/, ''), request)));
   for (const entry of wanted.sort(preference(ctx))) {
     let verdict: { fits: boolean; why: string };
-    if (entry.state !== 'active') verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
+    if (options.sha256 && entry.sha256 !== options.sha256) verdict = { fits: false, why: 'not the build whose sha256 was given' };
+    else if (entry.state !== 'active') verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
     else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})` };
     else verdict = await fitOf(entry, ctx);
     out.push({ entry, ...verdict });
@@ -117,11 +123,11 @@ function hostSummary(ctx: HostContext): string {
 /**
  * Chooses the build of `request` for this host from the index: among the newest active builds, one
  * for this distribution and version if there is one; otherwise one whose glibc floor fits and whose
- * system libraries are here or in this system's package archive. Refuses with every candidate and
- * why it does not fit.
+ * system libraries are here or in this system's package archive (`sha256`: only the build with that
+ * sha256). Refuses with every candidate and why it does not fit.
  */
-export async function resolveBuild(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, source: string): Promise<Resolution> {
-  const considered = await considerBuilds(index, request, ctx, { stopAtFirstFit: true });
+export async function resolveBuild(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, source: string, sha256?: string): Promise<Resolution> {
+  const considered = await considerBuilds(index, request, ctx, { stopAtFirstFit: true, sha256 });
   const chosen = considered.find((c) => c.fits);
   if (chosen) return { entry: chosen.entry, reason: chosen.why, considered };
   if (considered.length === 0) {

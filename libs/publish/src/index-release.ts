@@ -44,6 +44,16 @@ export interface PublishIndexResult {
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
+/** Whether an asset downloads and reads as an index. */
+async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<boolean> {
+  try {
+    parseIndexText((await gh.downloadAsset(asset)).toString('utf8'), asset.name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Updates the index kept as the asset `index.json` of the repository's `cpy-index` release
  * (created, published and never "Latest", when missing). The next index is uploaded as
@@ -59,8 +69,16 @@ export async function publishIndex(options: PublishIndexOptions): Promise<Publis
   const emit = options.onEvent ?? (() => undefined);
   const release = await indexRelease(gh, emit);
 
-  const assets = await gh.listAssets(release.id);
+  let assets = await gh.listAssets(release.id);
   const find = (name: string) => assets.find((a) => a.name === name) ?? null;
+  // An update killed between its two renames left index.previous.json and a verified index.json.new
+  // (the swap starts only after the verification): finish it first, so its entries are not lost.
+  const pending = find(INDEX_NEXT_FILE);
+  if (!find(INDEX_FILE) && find(INDEX_PREVIOUS_FILE) && pending?.state === 'uploaded' && (await readableIndex(gh, pending))) {
+    await rename(gh, pending, INDEX_FILE);
+    emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
+    assets = await gh.listAssets(release.id);
+  }
   const current = find(INDEX_FILE);
   const previous = find(INDEX_PREVIOUS_FILE);
   const source = current ?? previous;

@@ -103,7 +103,7 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     });
   }
 
-  const results: PublishResult['assets'][number][] = [];
+  const results: { name: string; sha256: string; size: number; url: string; action: 'uploaded' | 'unchanged' | 'replaced' }[] = [];
   for (const p of plan) {
     let asset: GitHubAsset;
     let action: 'uploaded' | 'unchanged' | 'replaced';
@@ -139,9 +139,15 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
       emit({ type: 'asset', name: local.name, action: 'verified' });
     }
   }
+  if (!wasPublished) {
+    // A draft's assets download from an `untagged-...` address that dies when it is published: the
+    // release is published first, and the notes (and the URLs returned) use the addresses it then has.
+    release = await gh.updateRelease(release.id, { draft: false, name: options.title, prerelease: options.prerelease });
+    const final = new Map(release.assets.map((a) => [a.name, a.browser_download_url]));
+    for (const r of results) r.url = final.get(r.name) ?? r.url;
+  }
   const body = typeof options.notes === 'string' ? options.notes : options.notes(results);
-  if (!wasPublished) release = await gh.updateRelease(release.id, { draft: false, name: options.title, body, prerelease: options.prerelease });
-  else if (changed) release = await gh.updateRelease(release.id, { body });
+  if (!wasPublished || changed) release = await gh.updateRelease(release.id, { body });
   return { status: wasPublished && !changed ? 'unchanged' : 'published', tag: options.tag, url: release.html_url, releaseId: release.id, assets: results };
 }
 

@@ -89,8 +89,12 @@ describe('publishRelease', () => {
     const calls = gh.exchanges.map((x) => `${x.method} ${x.path.replace(/\d+/g, 'N')}`);
     expect(calls[1]).toBe('POST /repos/acme/cpy/releases');
     expect(gh.exchanges[1]!.requestJson).toMatchObject({ draft: true, tag_name: 'cpython-3.11.2-build1' });
-    expect(calls.at(-1)).toBe('PATCH /repos/acme/cpy/releases/N');
-    expect(gh.exchanges.at(-1)!.requestJson).toMatchObject({ draft: false });
+    // Published only after every asset was verified; then the notes, with the addresses the assets
+    // have once published (a draft's untagged-... addresses stop working).
+    expect(calls.slice(-2)).toEqual(['PATCH /repos/acme/cpy/releases/N', 'PATCH /repos/acme/cpy/releases/N']);
+    expect(gh.exchanges.at(-2)!.requestJson).toMatchObject({ draft: false });
+    for (const a of result.assets) expect(a.url).toBe(`${gh.apiUrl}/acme/cpy/releases/download/cpython-3.11.2-build1/${a.name}`);
+    expect(gh.exchanges.at(-1)!.requestJson).toEqual({ body: expect.stringContaining(`${gh.apiUrl}/acme/cpy/releases/download/cpython-3.11.2-build1/`) });
     expect(events.filter((e) => e.type === 'asset' && e.action === 'verified').length).toBe(3);
     for (const a of release!.assets) expect(sha(a.bytes)).toBe(sha(await readFile(join(work, 'artifacts', a.name))));
     // The notes show what the artifact is.
@@ -349,14 +353,16 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     const fallback = await download(`${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`);
     expect(parseIndexText(fallback.text, 'index.previous.json').artifacts.map((e) => e.build)).toEqual([2, 1]);
 
-    // The next run reads index.previous.json, and completes: index.previous.json stays the index before.
+    // The next run, with another change, first finishes the interrupted swap (its index.json.new was
+    // verified before the swap began), so build 3 is not lost; then it applies its own change.
     const events: IndexEvent[] = [];
-    const done = await publishIndex({ github: api(gh), change: add(3), onEvent: (e) => events.push(e) });
-    expect(events[1]).toEqual({ type: 'read', name: 'index.previous.json', entries: 2 });
+    const done = await publishIndex({ github: api(gh), change: add(4), onEvent: (e) => events.push(e) });
+    expect(events[1]).toEqual({ type: 'rename', from: 'index.json.new', to: 'index.json' });
+    expect(events[2]).toEqual({ type: 'read', name: 'index.json', entries: 3 });
     expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
-    expect(builds(gh, 'index.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
-    expect(builds(gh, 'index.previous.json')).toEqual([[2, 'active'], [1, 'active']]);
-    expect(done.index.artifacts.map((e) => e.build)).toEqual([3, 2, 1]);
+    expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'deprecated']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+    expect(done.index.artifacts.map((e) => e.build)).toEqual([4, 3, 2, 1]);
   });
 
   it('an index.json that cannot be read is refused (CPY_PUBLISH_INDEX_INVALID) and left as it is', async () => {

@@ -102,7 +102,8 @@ export async function startGitHubDouble(options: { repository?: string; token: s
 
   const assetJson = (r: DoubleRelease, a: DoubleAsset) => ({
     url: `${base}/repos/${repository}/releases/assets/${a.id}`,
-    browser_download_url: `${base}/${repository}/releases/download/${r.tag_name}/${encodeURIComponent(a.name)}`,
+    // As GitHub does: a draft's assets are at an untagged address, which stops working when it is published.
+    browser_download_url: `${base}/${repository}/releases/download/${r.draft ? `untagged-${r.id}` : r.tag_name}/${encodeURIComponent(a.name)}`,
     id: a.id,
     node_id: `RA_${a.id}`,
     name: a.name,
@@ -189,7 +190,11 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     const dl = new RegExp(`^/${owner}/${name}/releases/download/([^/]+)/([^/]+)$`).exec(path);
     if (dl && method === 'GET') {
       const fault = takeFault('download');
-      const asset = releases.find((r) => r.tag_name === decodeURIComponent(dl[1]!))?.assets.find((a) => a.name === decodeURIComponent(dl[2]!));
+      const where = decodeURIComponent(dl[1]!);
+      const untagged = /^untagged-(\d+)$/.exec(where);
+      // A draft's assets answer only at its untagged address; a published release's only at its tag.
+      const holder = releases.find((r) => (untagged ? r.draft && r.id === Number(untagged[1]) : !r.draft && r.tag_name === where));
+      const asset = holder?.assets.find((a) => a.name === decodeURIComponent(dl[2]!));
       if (fault && 'status' in fault) {
         res.writeHead(fault.status).end();
         return;
@@ -337,7 +342,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
         return send(req, res, 200, assetJson(r, a), path, json);
       }
       if (method === 'GET' && req.headers.accept === 'application/octet-stream') {
-        res.writeHead(302, { location: `${base}/${repository}/releases/download/${r.tag_name}/${encodeURIComponent(a.name)}` }).end();
+        res.writeHead(302, { location: `${base}/${repository}/releases/download/${r.draft ? `untagged-${r.id}` : r.tag_name}/${encodeURIComponent(a.name)}` }).end();
         return;
       }
       send(req, res, 200, assetJson(r, a), path, null);

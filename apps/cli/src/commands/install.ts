@@ -177,11 +177,19 @@ export const list = defineCommand({
     ...STATE_OPTIONS,
     available: { type: 'boolean', description: 'list the builds the index publishes, not the installed ones' },
     index: { type: 'string', valueName: '<url|file>', description: 'the index for --available (default CPY_INDEX_URL)' },
+    'install-tk': { type: 'boolean', description: "with --available: count tkinter's libraries, as cpy install --install-tk does" },
+    'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
   },
   positionals: [{ name: 'version', required: false, description: 'with --available: only this version or release line (3.13)' }],
   schema: z
     .object({
-      values: z.object({ ...stateValues, available: z.boolean().optional(), index: z.string().min(1).optional() }),
+      values: z.object({
+        ...stateValues,
+        available: z.boolean().optional(),
+        index: z.string().min(1).optional(),
+        'install-tk': z.boolean().optional(),
+        'ca-file': z.string().min(1).optional(),
+      }),
       positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
     })
     .refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] })
@@ -192,6 +200,8 @@ export const list = defineCommand({
       const { source, builds } = await listAvailable({
         ...(input.version ? { version: input.version } : {}),
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
+        ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
+        installTk: Boolean(input['install-tk']),
         env: io.env,
       });
       if (!json) {

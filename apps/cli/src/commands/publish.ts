@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -187,6 +187,11 @@ export const publish = defineCommand({
       paths.push(join(work, 'LICENSE.txt'));
       for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
 
+      // What the index will say of it, checked before anything is published (the URL is known only after the upload).
+      if (!input['no-index'] || input.register) {
+        const { size } = await stat(artifact);
+        indexEntryFor(metadata, { file: artifactName, url: `https://github.com/${conn.repository}/releases/download/${tag}/${artifactName}`, sha256: '0'.repeat(64), size });
+      }
       const releases = await conn.github.listReleases();
       const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
       const prerelease = input['no-prerelease'] ? false : Boolean(input.prerelease) || firstOfVersion || parseVersion(metadata.version)?.pre !== null;

@@ -317,7 +317,11 @@ check_compatibility() { # FLAT
 }
 loadable_libraries() {
   for l in /sbin/ldconfig /usr/sbin/ldconfig; do
-    [ -x "$l" ] && "$l" -p 2>/dev/null | awk '/ => / { print $1 }' && return 0
+    [ -x "$l" ] || continue
+    # A failing ldconfig (no /etc/ld.so.cache) falls back to the directories, as the library does.
+    out=$("$l" -p 2>/dev/null) || continue
+    printf '%s\n' "$out" | awk '/ => / { print $1 }'
+    return 0
   done
   for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$host_arch-linux-gnu" "/usr/lib/$host_arch-linux-gnu"; do
     [ -d "$d" ] && ls "$d"
@@ -361,11 +365,12 @@ needs_lines() {
 
 # --- the package archive: can this system provide these packages? (apt-cache policy) ---------
 archive_asked=false
+archive_update_failed=
 # archive_available PACKAGES...: "name<TAB>true|false" lines; 1 when the archive cannot be asked
 # (archive_why says why). Without package lists they are fetched first, once, as root.
 archive_available() {
   if [ ! -e /usr/bin/apt-cache ] && [ ! -e /bin/apt-cache ]; then archive_why='no apt-get'; return 1; fi
-  archive_why='no package lists, and not root to fetch them'
+  archive_why=${archive_update_failed:-'no package lists, and not root to fetch them'}
   touch "$work/policy"
   unknown=
   for p in "$@"; do
@@ -375,9 +380,13 @@ archive_available() {
     if [ -z "$(find /var/lib/apt/lists -maxdepth 1 \( -name '*_Packages' -o -name '*_Packages.lz4' -o -name '*.gz' -o -name '*.xz' \) 2>/dev/null | head -n 1)" ]; then
       if [ "$archive_asked" = true ] || [ "$(id -u)" -ne 0 ]; then return 1; fi
       archive_asked=true
-      apt_update || return 1
+      if ! apt_update; then
+        archive_update_failed="apt-get update failed: $(tail -n 1 "$work/apt.log")"
+        archive_why=$archive_update_failed
+        return 1
+      fi
     fi
-    # shellcheck disable=SC2086 # package names (checked: letters, digits, + - .)
+    # shellcheck disable=SC2086 # package names (checked: letters, digits, + - . _)
     apt-cache policy $unknown 2>/dev/null </dev/null |
       awk '/^[^ \t].*:$/ { name = substr($0, 1, length($0) - 1); sub(/:[a-z0-9]+$/, "", name) } /^[ \t]+Candidate:/ && name != "" { print name "\t" ($2 != "(none)" ? "true" : "false"); name = "" }' >"$work/policy.new" || true
     for p in $unknown; do
@@ -436,7 +445,7 @@ refuse_unfit() { # FLAT
 }
 # check_package_names NEEDS: package names are given to apt unquoted: letters, digits, + - . only.
 check_package_names() {
-  awk -F '\t' '$3 != "-" && $3 !~ /^[a-z0-9][a-z0-9.+-]*( [a-z0-9][a-z0-9.+-]*)*$/ { bad = 1 } $1 !~ /^[^ ]+$/ { bad = 1 } END { exit bad }' "$1"
+  awk -F '\t' '$3 != "-" && $3 !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*( [A-Za-z0-9][A-Za-z0-9._+-]*)*$/ { bad = 1 } $1 !~ /^[^ ]+$/ { bad = 1 } END { exit bad }' "$1"
 }
 
 # wanted_by [GROUP]: the packages of the missing libraries that are to be installed (tkinter's
@@ -694,7 +703,7 @@ parse_index() {
           if (g != "critical" && g != "optional" && g != "tk") bad(at "needs." j ".group", "expected critical, optional or tk")
           if (v[k "needs/" j "/soname"] !~ /^[^ ]+$/) bad(at "needs." j ".soname", "invalid")
           for (m = 0; has(k "needs/" j "/packages/" m); m++)
-            if (v[k "needs/" j "/packages/" m] !~ /^[a-z0-9][a-z0-9.+-]*$/) bad(at "needs." j ".packages." m, "not a package name")
+            if (v[k "needs/" j "/packages/" m] !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*$/) bad(at "needs." j ".packages." m, "not a package name")
         }
       }
       print out
@@ -769,7 +778,9 @@ resolve_build() {
   while IFS="$TAB" read -r i ver build os osv arch libc floor file url sha state <&3; do
     [ "$floor" != - ] || floor=
     [ "$file" != - ] || file=
-    if [ "$state" != active ]; then
+    if [ -n "$SHA256" ] && [ "$sha" != "$SHA256" ]; then
+      fit=no why='not the build whose sha256 was given'
+    elif [ "$state" != active ]; then
       if [ "$state" = deprecated ]; then fit=no why='deprecated: newer builds replace it'; else fit=no why='removed: its release was deleted'; fi
     elif ! answers "$ver" "$VERSION"; then
       fit=no why="a pre-release: ask for it by name ($ver)"

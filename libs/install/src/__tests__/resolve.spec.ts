@@ -129,6 +129,17 @@ describe('resolveBuild', () => {
     expect(e.message).toMatch(/needs libssl1.1, libffi7, libncursesw6, and cpy cannot ask this system's package archive \(no package lists, and not root to fetch them\)$/);
   });
 
+  it('a sha256 given with the version pins the build, even one not for this distribution', async () => {
+    const ubuntu = { ...host('12', '2.39', BULLSEYE_ARCHIVE.concat(BOOKWORM_ARCHIVE)), distro: { id: 'ubuntu', versionId: '24.04' } };
+    const pinned = entry('3.13.5', '11');
+    const got = await resolveBuild(INDEX, parseVersionRequest('3.13'), ubuntu, 'i', pinned.sha256);
+    expect(got.entry.file).toBe(pinned.file);
+    expect(got.considered.map((c) => [c.entry.file, c.why])).toEqual([
+      ['cpython-3.13.5-debian12-build1.tgz', 'not the build whose sha256 was given'],
+      [pinned.file, expect.stringMatching(/^no Ubuntu 24.04 build; its glibc floor 2.30 fits glibc 2.39/)],
+    ]);
+  });
+
   it('a version the index does not list is named with what it lists', async () => {
     const e = await failure(resolveBuild(INDEX, parseVersionRequest('3.12'), host('12', '2.36', BOOKWORM_ARCHIVE), 'https://example.test/index.json'));
     expect(e.code).toBe('CPY_INSTALL_VERSION_NOT_PUBLISHED');
