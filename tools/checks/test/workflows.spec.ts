@@ -29,7 +29,7 @@ afterAll(async () => {
 describe('.github/workflows', () => {
   it('every workflow is valid for GitHub Actions: the affected CI and the release matrix', async () => {
     const files = (await readdir(WORKFLOWS)).filter((f) => f.endsWith('.yml')).map((f) => join(WORKFLOWS, f));
-    expect(files.map((f) => f.split('/').pop()).sort()).toEqual(['ci.yml', 'release.yml']);
+    expect(files.map((f) => f.split('/').pop()).sort()).toEqual(['ci.yml', 'refresh.yml', 'release.yml']);
     const r = await validate(files);
     expect(r.report).toEqual(Object.fromEntries(files.map((f) => [f, []])));
     expect(r.code).toBe(0);
@@ -41,6 +41,16 @@ describe('.github/workflows', () => {
       expect(text).toContain(step);
     }
     expect((await readFile(join(WORKFLOWS, 'ci.yml'), 'utf8'))).toContain('npx nx affected -t lint typecheck test build');
+  });
+
+  it('the monthly refresh runs cpy outdated against the published index and starts release.yml for each build number', async () => {
+    const text = await readFile(join(WORKFLOWS, 'refresh.yml'), 'utf8');
+    for (const step of ["cron: '17 5 1 * *'", 'cpy.js outdated --index', 'releases/download/cpy-index/index.json', '--json', 'report.dispatch', 'gh workflow run release.yml', '-f versions="$versions" -f build="$build"', 'actions: write']) {
+      expect(text).toContain(step);
+    }
+    // What it dispatches matches what release.yml takes.
+    const release = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
+    expect(release).toMatch(/inputs:\n\s+versions:[\s\S]*build:/);
   });
 
   it('the validator does refuse a broken workflow', async () => {

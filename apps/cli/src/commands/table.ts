@@ -29,6 +29,7 @@ export const COMMAND_TABLE: readonly CommandEntry[] = [
   entry('vm halt', 'Stop the Vagrant builder VM', async () => (await import('./vm.js')).vmHalt),
   entry('vm destroy', 'Delete the Vagrant builder VM', async () => (await import('./vm.js')).vmDestroy),
   entry('vm status', 'Show the Vagrant builder VM state', async () => (await import('./vm.js')).vmStatusCommand),
+  entry('outdated', 'Say which release lines need a build: new upstream releases, builds over 6 months old, lines past end of life', async () => (await import('./outdated.js')).outdated),
   entry('index add', 'Add an artifact to an index file (for mirrors and air-gapped sites)', async () => (await import('./index-commands.js')).indexAdd),
   entry('index show', 'Read and check an index, and list its builds', async () => (await import('./index-commands.js')).indexShow),
   entry('publish', 'Publish an artifact as a GitHub Release (draft, upload, verify, then publish)', async () => (await import('./publish.js')).publish),

@@ -1,0 +1,105 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { addEntry, emptyIndex, writeIndexFile, type IndexEntry } from '@cpy/artifact';
+import { createHttpClient } from '@cpy/transfer';
+import { compareWithUpstream, endOfLife, findOutdated, mirrorUrl, newestReleases } from '../index.js';
+
+const NOW = new Date('2026-12-01T12:00:00Z');
+
+const entry = (version: string, build: number, publishedAt: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({
+  version,
+  build,
+  os: 'debian',
+  osVersion: '12',
+  arch: 'x86_64',
+  libc: 'glibc',
+  glibcFloor: '2.34',
+  file: `cpython-${version}-debian12-build${build}.tgz`,
+  url: `https://example.test/cpython-${version}-debian12-build${build}.tgz`,
+  sha256: String(build).padEnd(64, '0'),
+  size: 1,
+  needs: [],
+  state: 'active',
+  publishedAt,
+  ...extra,
+});
+const indexOf = (...entries: IndexEntry[]) => entries.reduce((i, e) => addEntry(i, e), emptyIndex());
+
+describe('compareWithUpstream', () => {
+  it('says what to build: a new upstream release, a build over 6 months old; and which lines are past their end of life', () => {
+    const index = indexOf(
+      entry('3.13.5', 1, '2026-11-20T00:00:00Z'),
+      entry('3.12.11', 1, '2026-01-10T00:00:00Z'),
+      entry('3.12.11', 2, '2026-04-10T00:00:00Z'),
+      entry('3.11.9', 1, '2026-10-01T00:00:00Z'),
+      entry('3.9.23', 1, '2026-01-01T00:00:00Z'),
+    );
+    const upstream = new Map([
+      ['3.13', '3.13.6'],
+      ['3.12', '3.12.11'],
+      ['3.11', '3.11.9'],
+    ]);
+    const report = compareWithUpstream(index, upstream, NOW);
+    expect(report.missing).toEqual([{ line: '3.13', version: '3.13.6', published: '3.13.5', nextBuild: 1 }]);
+    expect(report.stale).toEqual([
+      { version: '3.12.11', files: ['cpython-3.12.11-debian12-build2.tgz', 'cpython-3.12.11-debian12-build1.tgz'], publishedAt: '2026-04-10T00:00:00.000Z', ageDays: 235, nextBuild: 3 },
+    ]);
+    expect(report.endOfLife).toEqual([{ line: '3.9', ended: '2025-10-31', activeBuilds: ['cpython-3.9.23-debian12-build1.tgz'] }]);
+    expect(report.dispatch).toEqual([
+      { versions: ['3.13.6'], build: 1 },
+      { versions: ['3.12.11'], build: 3 },
+    ]);
+    expect(report.upToDate).toBe(false);
+  });
+
+  it('is up to date when every line has its newest release built recently; deprecated builds do not count as built', () => {
+    const fresh = indexOf(entry('3.13.6', 1, '2026-11-20T00:00:00Z'), entry('3.13.5', 3, '2026-01-01T00:00:00Z', { state: 'deprecated' }));
+    expect(compareWithUpstream(fresh, new Map([['3.13', '3.13.6']]), NOW)).toMatchObject({ missing: [], stale: [], endOfLife: [], dispatch: [], upToDate: true });
+    const deprecated = indexOf(entry('3.13.6', 1, '2026-11-20T00:00:00Z', { state: 'deprecated' }));
+    expect(compareWithUpstream(deprecated, new Map([['3.13', '3.13.6']]), NOW).missing).toEqual([{ line: '3.13', version: '3.13.6', published: null, nextBuild: 2 }]);
+  });
+
+  it('knows when each line ends', () => {
+    expect(endOfLife('3.13')?.toISOString()).toBe('2029-10-31T23:59:59.999Z');
+    expect(endOfLife('2.7')).toBeNull();
+  });
+});
+
+describe('findOutdated, against a release tree laid out like python.org', () => {
+  let work: string;
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'cpy-outdated-'));
+    // 3.13.6's directory exists with only its release candidate: 3.13.5 is the newest release.
+    const files: Record<string, string[]> = {
+      '3.13.5': ['Python-3.13.5.tar.xz', 'Python-3.13.5.tar.xz.asc'],
+      '3.13.6': ['Python-3.13.6rc1.tar.xz'],
+      '3.12.11': ['Python-3.12.11.tgz'],
+      '3.12.9': ['Python-3.12.9.tar.xz'],
+    };
+    for (const [dir, names] of Object.entries(files)) {
+      await mkdir(join(work, 'mirror', dir), { recursive: true });
+      for (const n of names) await writeFile(join(work, 'mirror', dir, n), '');
+    }
+    await writeIndexFile(join(work, 'index.json'), indexOf(entry('3.13.4', 1, '2026-11-01T00:00:00Z'), entry('3.12.11', 1, '2026-11-01T00:00:00Z')));
+  });
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it('takes a line newest release as the newest whose final tarball exists', async () => {
+    const client = await createHttpClient({ userAgent: 'test' });
+    try {
+      const got = await newestReleases(mirrorUrl(join(work, 'mirror')), ['3.13', '3.12', '3.11'], client);
+      expect(Object.fromEntries(got)).toEqual({ '3.13': '3.13.5', '3.12': '3.12.11' });
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('reports 3.13.5 missing from the index', async () => {
+    const report = await findOutdated({ indexUrl: join(work, 'index.json'), mirror: join(work, 'mirror'), now: NOW, env: {} });
+    expect(report.missing).toEqual([{ line: '3.13', version: '3.13.5', published: '3.13.4', nextBuild: 1 }]);
+    expect(report.upstream).toBe(`${join(work, 'mirror')}/`);
+    expect(report.endOfLifeData.checked).toBe('2026-12-01');
+  });
+});
