@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // How much faster is the release profile (PGO + LTO) than the fast profile? Runs
-// bench/workload.py (pure-Python benchmarks) with both interpreters in the same session and
-// prints the time ratio per benchmark and overall (geometric mean).
+// libs/lifecycle/python/workload.py (pure-Python benchmarks; `cpy compare` runs the same file)
+// with both interpreters in the same session and prints the time ratio per benchmark and
+// overall (geometric mean).
 //
 // Shared 2-core machines are noisy: one run of a benchmark can take twice as long as the next.
 // So each round starts both interpreters in a fresh process, one after the other (the order
@@ -38,7 +39,7 @@ const release = values.release ?? (await newestPython('release'));
 
 async function workload(python) {
   // best of 2 inside the process (the first call warms up), fastest over the rounds outside it
-  const { stdout } = await run(python, [resolve('bench/workload.py'), '2'], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(python, [resolve('libs/lifecycle/python/workload.py'), '2'], { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout);
 }
 const runs = { fast: [], release: [] };

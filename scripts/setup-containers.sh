@@ -27,9 +27,10 @@ for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
   command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
 done
 [ -x /usr/bin/python3 ] || missing+=(python3)
-# Its headers (the test artifact is laid out like a cpy build, include/ too), and setuptools
-# for the C extension the fidelity checks build on this host (tools/e2e/fidelity.sh): no PyPI.
-for pkg in python3-dev python3-setuptools; do
+# Its headers (the test artifact is laid out like a cpy build, include/ too), setuptools
+# for the C extension the fidelity checks build on this host (tools/e2e/fidelity.sh): no PyPI;
+# and venv with its pip and setuptools wheels, for the venv upgraded by `cpy venv upgrade` (e2e).
+for pkg in python3-dev python3-setuptools python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 lean=()

@@ -31,6 +31,7 @@ import {
   type PythonMirror,
 } from '@cpy/harness';
 import { DapClient } from './dap.js';
+import { makeWheelhouse } from './wheelhouse.js';
 
 const run = promisify(execFile);
 const ROOT = repoRoot();
@@ -348,4 +349,83 @@ it('VS Code-style debugging: a debugpy session on the relocated install stops at
     dap.close();
     debuggee.kill('SIGKILL');
   }
+});
+
+/** Every file, link and directory of a tree with its content: equal snapshots, the exact same tree. */
+async function snapshot(dir: string): Promise<string> {
+  const { stdout } = await run('sh', ['-c', 'cd "$1" && find . -printf "%y %m %p %l\\n" | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum', 'sh', dir], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+it('cpy venv upgrade: a venv on Debian 12\'s python3 moves to the cpy 3.13.5, its C extension rebuilt; a failure or a kill loses nothing; rollback restores it exactly', async () => {
+  const env = { CPY_HOME: join(work, 'cpy-home'), CPY_CACHE_DIR: join(work, 'install-cache') };
+  const wheels = join(work, 'wheelhouse');
+  await mkdir(wheels, { recursive: true });
+  expect(await makeWheelhouse(wheels)).toEqual(['brokenext-1.0.tar.gz', 'fastmath-1.0.tar.gz', 'purepkg-1.0-py3-none-any.whl', expect.stringMatching(/^setuptools-.*\.whl$/)]);
+  const venv = join(work, 'project', '.venv');
+  await mkdir(dirname(venv), { recursive: true });
+  expect((await sh('/usr/bin/python3', ['-m', 'venv', venv])).code).toBe(0);
+  const pip = await sh(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0', 'fastmath==1.0', 'brokenext==1.0']);
+  expect(pip.code).toBe(0);
+  const upgrade = (...extra: string[]) => sh(process.execPath, [CLI, 'venv', 'upgrade', venv, '--to', '3.13', '--find-links', wheels, '--offline', ...extra], env);
+
+  // brokenext does not build for 3.12+: refused, naming it and the compiler's reason; the venv as it was.
+  const before = await snapshot(venv);
+  const refused = await upgrade('--json');
+  expect(refused.code).toBe(1);
+  const error = (JSON.parse(refused.stdout) as { error: { code: string; message: string } }).error;
+  expect(error.code).toBe('CPY_VENV_UPGRADE_FAILED');
+  expect(error.message).toMatch(/brokenext 1\.0 \(install\): .*brokenext 1\.0 does not support Python 3\.12 or later/);
+  expect(error.message).not.toMatch(/fastmath|purepkg/);
+  expect(await snapshot(venv)).toBe(before);
+  expect(await readdir(dirname(venv))).toEqual(['.venv']);
+  expect((await sh(join(venv, 'bin', 'pip'), ['uninstall', '-y', '-q', 'brokenext'])).code).toBe(0);
+
+  // Killed at each step (the whole process group, pip and the compiler too): the venv is whole, old or new.
+  const { spawn } = await import('node:child_process');
+  for (const phase of ['create', 'install', 'check', 'swap']) {
+    const child = spawn(process.execPath, [CLI, 'venv', 'upgrade', venv, '--to', '3.13', '--find-links', wheels, '--offline'], { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+    let seen = '';
+    const killed = await new Promise<boolean>((resolve) => {
+      child.stderr.on('data', (c: Buffer) => {
+        seen += c.toString();
+        if (seen.includes(`cpy ${phase}: `)) {
+          process.kill(-child.pid!, 'SIGKILL');
+          resolve(true);
+        }
+      });
+      child.on('exit', () => resolve(false));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const works = await sh(join(venv, 'bin', 'python'), ['-c', 'import fastmath, purepkg, sys; print(sys.version.split()[0], fastmath.twice(21))']);
+    log(`venv upgrade killed at ${phase} (${killed ? 'killed' : 'finished first'}): the venv runs ${works.stdout.trim()}`);
+    expect(works.stdout).toMatch(/^(3\.11\.\d+|3\.13\.5) 42$/);
+    if (works.stdout.startsWith('3.13')) {
+      // It had swapped already: back to the old one for the next round (the rollback finishes what the kill left).
+      expect((await sh(process.execPath, [CLI, 'venv', 'rollback', venv], env)).code).toBe(0);
+    }
+  }
+
+  // Then to the end: rebuilt for 3.13, the console script runs, the prompt is the venv's own.
+  const old = await snapshot(venv);
+  const done = await upgrade('--json');
+  expect(done.code).toBe(0);
+  const r = (JSON.parse(done.stdout) as { upgrade: { from: string; to: string; previous: string; distributions: { name: string }[] } }).upgrade;
+  expect(r).toMatchObject({ to: VERSION, previous: `${venv}.cpy-previous` });
+  expect(r.from).toMatch(/^3\.11\./);
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['fastmath', 'purepkg', 'setuptools']);
+  expect((await sh(join(venv, 'bin', 'python'), ['-c', 'import fastmath, sys; print(sys.version.split()[0], fastmath.__file__.rsplit("/", 1)[1], fastmath.twice(21))'])).stdout.trim()).toBe(
+    `${VERSION} fastmath.cpython-313-x86_64-linux-gnu.so 42`,
+  );
+  expect((await sh(join(venv, 'bin', 'purehello'), [])).stdout).toBe('hello from purepkg\n');
+  expect((await sh('sh', ['-c', `. "${venv}/bin/activate" && echo "$VIRTUAL_ENV_PROMPT $VIRTUAL_ENV" && command -v python`])).stdout).toBe(`.venv ${venv}\n${venv}/bin/python\n`);
+  expect(await readdir(dirname(venv))).toEqual(['.venv', '.venv.cpy-previous']);
+  const listed = JSON.parse((await sh(process.execPath, [CLI, 'venv', 'list', join(work, 'project'), '--json'], env)).stdout) as { venvs: { path: string; version: string; cpyVersion: string | null; baseInstalled: boolean }[] };
+  expect(listed.venvs).toEqual([{ path: venv, version: VERSION, home: join(work, 'cpy-home', `python-${VERSION}`, 'bin'), cpyVersion: VERSION, baseInstalled: true }]);
+
+  // Rollback: the exact old directory; and again: the upgraded one.
+  expect((await sh(process.execPath, [CLI, 'venv', 'rollback', venv], env)).code).toBe(0);
+  expect(await snapshot(venv)).toBe(old);
+  expect((await sh(process.execPath, [CLI, 'venv', 'rollback', venv], env)).code).toBe(0);
+  expect((await sh(join(venv, 'bin', 'python'), ['-c', 'import fastmath, sys; print(sys.version.split()[0])'])).stdout.trim()).toBe(VERSION);
 });

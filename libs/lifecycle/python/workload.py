@@ -1,6 +1,8 @@
 """A small pyperformance-style workload: pure-Python benchmarks, each timed as the
-best of several runs. Prints one JSON object {name: seconds}. Used by bench/speed.mjs
-to compare interpreters (release profile, PGO + LTO, against the fast profile)."""
+best of several runs (the first argument, default 3). Prints one JSON object {name: seconds}.
+Shipped with @cpy/lifecycle: `cpy compare` runs it once per process to compare two
+interpreters, and bench/speed.mjs to compare the release profile (PGO + LTO) with the fast
+one. Standard library only, and Python 3.6 or newer."""
 import json
 import re
 import sys

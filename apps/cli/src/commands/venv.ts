@@ -1,0 +1,104 @@
+import { isAbsolute, resolve } from 'node:path';
+import { listVenvs, rollbackVenv, upgradeVenv, type VenvEvent } from '@cpy/lifecycle';
+import { versionRequestSchema } from '@cpy/install';
+import { z } from 'zod';
+import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { summaryOf } from './table.js';
+
+const STATE = {
+  'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs (to find the target version)' },
+} as const;
+const stateValue = { 'state-dir': z.string().min(1).optional() };
+const layout = (cwd: string, v: { 'state-dir'?: string | undefined }) => (v['state-dir'] ? { stateDir: resolve(cwd, v['state-dir']) } : {});
+const progress = (ctx: CommandContext<unknown>) => (e: VenvEvent) => ctx.log(e.type === 'phase' ? `${e.phase}: ${e.detail}` : e.line);
+
+export const venvUpgrade = defineCommand({
+  name: 'venv upgrade',
+  summary: summaryOf('venv upgrade'),
+  description:
+    "Reads the venv's distributions (importlib.metadata, the venv's own site-packages), makes a new venv beside it " +
+    '(<venv>.cpy-next) on the target version (installed, or installed from the index with --index or CPY_INDEX_URL), ' +
+    'installs the same distributions there (pip install --no-deps name==version: compiled extensions are rebuilt for the new ' +
+    'version), and checks that every top-level module of them imports. Only then are the two directories swapped in one step ' +
+    '(renameat2 RENAME_EXCHANGE), and the old venv is kept as <venv>.cpy-previous (cpy venv rollback swaps back). On any failure ' +
+    'the venv is untouched, and the error names each distribution that failed and why. A run killed at any point leaves the old ' +
+    'venv or the new one in place; the next cpy venv command finishes or undoes what it left.',
+  options: {
+    to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
+    'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links; repeatable)' },
+    offline: { type: 'boolean', description: 'install only from --find-links, never from an index (pip --no-index)' },
+    index: { type: 'string', valueName: '<url|file>', description: 'the cpy index, to install the target version when it is not installed' },
+    ...STATE,
+  },
+  positionals: [{ name: 'venv', required: true, description: 'the venv directory (it holds pyvenv.cfg)' }],
+  schema: z
+    .object({
+      values: z.object({
+        to: versionRequestSchema,
+        'find-links': z.array(z.string().min(1)).optional(),
+        offline: z.boolean().optional(),
+        index: z.string().min(1).optional(),
+        ...stateValue,
+      }),
+      positionals: z.tuple([z.string().min(1)], { message: 'give the venv: cpy venv upgrade .venv --to 3.13' }),
+    })
+    .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
+  examples: ['cpy venv upgrade .venv --to 3.13', 'cpy venv upgrade .venv --to 3.13.5 --find-links wheelhouse --offline --json'],
+  async run(ctx) {
+    const { input, io, json } = ctx;
+    const index = input.index && !/^(https?|file):\/\//.test(input.index) && !isAbsolute(input.index) ? resolve(io.cwd, input.index) : input.index;
+    const r = await upgradeVenv(resolve(io.cwd, input.venv), {
+      to: input.to,
+      ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
+      ...(input.offline ? { offline: true } : {}),
+      ...(index ? { indexUrl: index } : {}),
+      ...layout(io.cwd, input),
+      env: io.env,
+      onEvent: progress(ctx as CommandContext<unknown>),
+    });
+    if (!json) {
+      io.stdout.write(
+        `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
+      );
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { upgrade: r } };
+  },
+});
+
+export const venvRollback = defineCommand({
+  name: 'venv rollback',
+  summary: summaryOf('venv rollback'),
+  description: 'Swaps the venv with the one its last upgrade kept (<venv>.cpy-previous), in one step: the exact old directory returns, and the upgraded one is kept in its place for a roll forward (run rollback again).',
+  options: { ...STATE },
+  positionals: [{ name: 'venv', required: true, description: 'the venv directory' }],
+  schema: z
+    .object({ values: z.object(stateValue), positionals: z.tuple([z.string().min(1)], { message: 'give the venv: cpy venv rollback .venv' }) })
+    .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
+  async run({ input, io, json }) {
+    const r = await rollbackVenv(resolve(io.cwd, input.venv), { ...layout(io.cwd, input), env: io.env });
+    if (!json) io.stdout.write(`rolled back ${r.path}: Python ${r.version ?? '?'} (was ${r.was ?? '?'})\n`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { rollback: r } };
+  },
+});
+
+export const venvList = defineCommand({
+  name: 'venv list',
+  summary: summaryOf('venv list'),
+  description: "Finds venvs (directories with a pyvenv.cfg) in the given directories (default: here), three levels deep, and shows each one's Python version and base. A venv whose base interpreter is gone (uninstalled or moved) is marked: it no longer runs.",
+  options: { ...STATE },
+  positionals: [{ name: 'dir', required: false, description: 'directories to search (default: the current one)' }],
+  schema: z
+    .object({ values: z.object(stateValue), positionals: z.array(z.string().min(1)) })
+    .transform(({ values, positionals }) => ({ ...values, dirs: positionals })),
+  async run({ input, io, style, json }) {
+    const venvs = await listVenvs(input.dirs.length ? input.dirs.map((d) => resolve(io.cwd, d)) : [io.cwd], { ...layout(io.cwd, input), env: io.env });
+    if (!json) {
+      if (venvs.length === 0) io.stdout.write('no venvs found\n');
+      for (const v of venvs) {
+        const base = v.cpyVersion ? `cpy ${v.cpyVersion}` : (v.home ?? 'unknown base');
+        io.stdout.write(`${v.path}  Python ${v.version ?? '?'}  ${base}${v.baseInstalled ? '' : `  ${style.bad('base no longer installed')}`}\n`);
+      }
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { venvs } };
+  },
+});

@@ -1,0 +1,40 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { listVenvs, readVenv, rollbackVenv } from '../index.js';
+
+// The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
+let work: string;
+const cfg = (home: string, version: string) => `home = ${home}\ninclude-system-site-packages = false\nversion = ${version}\n`;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-venvs-'));
+  await mkdir(join(work, 'a', '.venv'), { recursive: true });
+  await writeFile(join(work, 'a', '.venv', 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+  await mkdir(join(work, 'b', 'envs', 'gone'), { recursive: true });
+  await writeFile(join(work, 'b', 'envs', 'gone', 'pyvenv.cfg'), cfg(join(work, 'uninstalled', 'bin'), '3.12.1'));
+  // Not listed: too deep, inside node_modules, and what an upgrade keeps beside a venv.
+  await mkdir(join(work, 'c', 'd', 'e', 'f'), { recursive: true });
+  await writeFile(join(work, 'c', 'd', 'e', 'f', 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+  await mkdir(join(work, 'node_modules', 'x'), { recursive: true });
+  await writeFile(join(work, 'node_modules', 'x', 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+  await mkdir(join(work, 'a', '.venv.cpy-previous'), { recursive: true });
+  await writeFile(join(work, 'a', '.venv.cpy-previous', 'pyvenv.cfg'), cfg('/usr/bin', '3.10.0'));
+});
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+describe('venvs', () => {
+  it('lists the venvs below a directory, with their version and whether their base is still installed', async () => {
+    const found = await listVenvs([work], { env: { CPY_HOME: join(work, 'home') } });
+    expect(found).toEqual([
+      { path: join(work, 'a', '.venv'), version: '3.11.2', home: '/usr/bin', baseInstalled: true, cpyVersion: null },
+      { path: join(work, 'b', 'envs', 'gone'), version: '3.12.1', home: join(work, 'uninstalled', 'bin'), baseInstalled: false, cpyVersion: null },
+    ]);
+  });
+
+  it('refuses what is not a venv, and a rollback with nothing kept', async () => {
+    await expect(readVenv(join(work, 'b'))).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
+    await expect(rollbackVenv(join(work, 'b', 'envs', 'gone'), { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+  });
+});

@@ -1,0 +1,387 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { CpyError } from '@cpy/artifact';
+import { installPython, listInstalled, matchesRequest, parseVersionRequest, type Environment, type VersionOptions } from '@cpy/install';
+
+const run = promisify(execFile);
+
+/** What `pyvenv.cfg` says of a venv, and whether its base interpreter is still there. */
+export interface VenvInfo {
+  readonly path: string;
+  /** The base interpreter's version (`version` or `version_info`). */
+  readonly version: string | null;
+  /** The base interpreter's directory (`home`). */
+  readonly home: string | null;
+  /** False when `home` no longer holds a python3: the base was uninstalled or moved. */
+  readonly baseInstalled: boolean;
+  /** The cpy install it is based on, when it is one. */
+  readonly cpyVersion: string | null;
+}
+
+export type VenvEvent =
+  | { readonly type: 'phase'; readonly phase: 'recover' | 'read' | 'target' | 'create' | 'install' | 'check' | 'swap'; readonly detail: string }
+  | { readonly type: 'output'; readonly line: string };
+
+export interface VenvOptions extends VersionOptions {
+  readonly onEvent?: (event: VenvEvent) => void;
+}
+
+const NEXT = '.cpy-next';
+const PREVIOUS = '.cpy-previous';
+const JOURNAL = '.cpy-upgrade.json';
+const CFG = 'pyvenv.cfg';
+
+function parseCfg(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z0-9_.-]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m) out.set(m[1]!.toLowerCase(), m[2]!);
+  }
+  return out;
+}
+
+async function readCfg(path: string): Promise<Map<string, string> | null> {
+  const text = await readFile(join(path, CFG), 'utf8').catch(() => null);
+  return text === null ? null : parseCfg(text);
+}
+
+/** Reads a venv's pyvenv.cfg; refuses a directory that is not a venv. */
+export async function readVenv(path: string, options: VenvOptions = {}): Promise<VenvInfo> {
+  const dir = resolve(path);
+  const cfg = await readCfg(dir);
+  if (!cfg) {
+    throw new CpyError('CPY_VENV_NOT_A_VENV', `${dir} is not a virtual environment (no ${CFG})`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
+  }
+  const home = cfg.get('home') ?? null;
+  const installed = await listInstalled(options).catch(() => []);
+  const cpy = home ? installed.find((i) => resolve(i.prefix, 'bin') === resolve(home)) : undefined;
+  return {
+    path: dir,
+    version: cfg.get('version') ?? cfg.get('version_info') ?? null,
+    home,
+    baseInstalled: home !== null && existsSync(join(home, 'python3')),
+    cpyVersion: cpy?.version ?? null,
+  };
+}
+
+const SKIP_DIRS = new Set(['node_modules', '.git', '__pycache__', 'site-packages', 'dist-packages']);
+
+/** The venvs (directories with a pyvenv.cfg) in `dirs` and below them, `depth` levels deep. */
+export async function listVenvs(dirs: readonly string[], options: VenvOptions & { depth?: number } = {}): Promise<VenvInfo[]> {
+  const found: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (existsSync(join(dir, CFG))) {
+      found.push(dir);
+      return;
+    }
+    if (depth === 0) return;
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (e.isDirectory() && !SKIP_DIRS.has(e.name) && !e.name.endsWith(NEXT) && !e.name.endsWith(PREVIOUS)) await walk(join(dir, e.name), depth - 1);
+    }
+  };
+  for (const d of dirs) await walk(resolve(d), options.depth ?? 3);
+  const out: VenvInfo[] = [];
+  for (const path of [...new Set(found)].sort()) out.push(await readVenv(path, options));
+  return out;
+}
+
+/** One installed distribution of a venv and the top-level modules it provides. */
+export interface Distribution {
+  readonly name: string;
+  readonly version: string;
+  readonly modules: readonly string[];
+}
+
+// Runs in the venv: its own distributions (not the base's), and their top-level modules.
+const INSPECT = String.raw`
+import importlib.metadata as md, json, os, sys
+site = [p for p in sys.path if p.startswith(sys.prefix) and p.endswith('-packages')]
+out = []
+for dist in md.distributions(path=site):
+    name = dist.metadata['Name']
+    if not name:
+        continue
+    mods = set()
+    top = dist.read_text('top_level.txt')
+    if top:
+        mods.update(l.strip() for l in top.splitlines() if l.strip())
+    else:
+        for f in dist.files or []:
+            parts = f.parts
+            if not parts or parts[0] in ('..', '__pycache__') or parts[0].endswith(('.dist-info', '.egg-info', '.data')):
+                continue
+            first = parts[0]
+            if len(parts) == 1:
+                if first.endswith('.py'):
+                    mods.add(first[:-3])
+                elif first.endswith('.so'):
+                    mods.add(first.split('.')[0])
+            else:
+                mods.add(first)
+    out.append({'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_'))})
+print(json.dumps(sorted(out, key=lambda d: d['name'].lower())))
+`;
+
+async function distributions(venv: string): Promise<Distribution[]> {
+  try {
+    const { stdout } = await run(join(venv, 'bin', 'python'), ['-I', '-c', INSPECT], { maxBuffer: 16 * 1024 * 1024 });
+    return JSON.parse(stdout) as Distribution[];
+  } catch (cause) {
+    throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv}: its python does not run (${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()})`, {
+      hint: 'its base interpreter may be gone (cpy venv list shows it): recreate the venv, or install its base version again',
+      cause,
+    });
+  }
+}
+
+// Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail.
+const IMPORT_ALL = String.raw`
+import importlib, json, sys
+errors = {}
+for m in json.loads(sys.argv[1]):
+    try:
+        importlib.import_module(m)
+    except BaseException as e:
+        errors[m] = f'{type(e).__name__}: {e}'
+print(json.dumps(errors))
+`;
+
+async function importErrors(venv: string, modules: readonly string[]): Promise<Record<string, string>> {
+  if (modules.length === 0) return {};
+  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', IMPORT_ALL, JSON.stringify(modules)], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout) as Record<string, string>;
+}
+
+// Swaps two directories in one step (renameat2 RENAME_EXCHANGE), so that a kill leaves one or the
+// other in place, never neither; exit 3 where the kernel or filesystem cannot.
+const EXCHANGE = String.raw`
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+f = getattr(libc, 'renameat2', None)
+if f is None:
+    sys.exit(3)
+if f(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
+    e = ctypes.get_errno()
+    sys.exit(3 if e in (22, 38, 95) else 4)
+`;
+
+async function exchange(python: string, a: string, b: string): Promise<void> {
+  try {
+    await run(python, ['-I', '-S', '-c', EXCHANGE, a, b]);
+  } catch (error) {
+    if ((error as { code?: number }).code !== 3) throw error;
+    // No atomic exchange here: two renames; the journal lets the next run finish them.
+    const aside = `${a}.cpy-swap`;
+    await rename(a, aside);
+    await rename(b, a);
+    await rename(aside, b);
+  }
+}
+
+interface Journal {
+  readonly id: string;
+  readonly from: string | null;
+  readonly to: string;
+}
+
+const journalPath = (venv: string) => `${venv}${JOURNAL}`;
+
+/**
+ * Finishes or undoes what an interrupted upgrade left beside `venv`: after the swap (the venv
+ * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
+ * `.cpy-next` is removed. Either way the venv at `venv` is whole.
+ */
+async function recover(venv: string): Promise<void> {
+  const next = `${venv}${NEXT}`;
+  const journal = await readFile(journalPath(venv), 'utf8').then(
+    (t) => JSON.parse(t) as Journal,
+    () => null,
+  );
+  if (!existsSync(venv) && existsSync(`${venv}.cpy-swap`)) await rename(`${venv}.cpy-swap`, venv);
+  if (journal && existsSync(next)) {
+    const swapped = (await readCfg(venv))?.get('cpy-upgrade') === journal.id;
+    if (swapped) {
+      await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
+      await rename(next, `${venv}${PREVIOUS}`);
+    }
+  }
+  await rm(next, { recursive: true, force: true });
+  await rm(journalPath(venv), { force: true });
+}
+
+export interface UpgradeOptions extends VenvOptions {
+  /** A version or release line (`3.13`): an installed one, else installed from the index. */
+  readonly to: string;
+  readonly findLinks?: readonly string[];
+  /** Only --find-links, never an index (pip --no-index). */
+  readonly offline?: boolean;
+  /** The cpy index, to install the target version when it is not installed (default CPY_INDEX_URL). */
+  readonly indexUrl?: string;
+  readonly env?: Environment;
+}
+
+export interface UpgradeResult {
+  readonly path: string;
+  readonly from: string | null;
+  readonly to: string;
+  readonly previous: string;
+  readonly distributions: readonly Distribution[];
+}
+
+export interface FailedDistribution {
+  readonly name: string;
+  readonly version: string;
+  /** install: pip could not install it (a compiled extension that did not build...); import: a module does not import. */
+  readonly stage: 'install' | 'import';
+  readonly detail: string;
+}
+
+/** The prefix of the installed version that answers `to`, installing it from the index when it is missing. */
+async function targetPrefix(options: UpgradeOptions): Promise<{ version: string; prefix: string }> {
+  const request = parseVersionRequest(options.to);
+  const installed = (await listInstalled(options)).filter((i) => i.marker && matchesRequest(i.version, request));
+  const best = installed.sort((a, b) => b.version.localeCompare(a.version, 'en', { numeric: true }))[0];
+  if (best) return { version: best.version, prefix: best.prefix };
+  const env = options.env ?? process.env;
+  if (!options.indexUrl && !env['CPY_INDEX_URL']) {
+    throw new CpyError('CPY_VENV_TARGET_NOT_INSTALLED', `CPython ${options.to} is not installed, and no index is given to install it from`, {
+      hint: `install it first (cpy install ${options.to}), or give the index: --index <url> (or CPY_INDEX_URL)`,
+    });
+  }
+  const r = await installPython(
+    { version: options.to, activate: false, ...(options.indexUrl ? { indexUrl: options.indexUrl } : {}), ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...(options.binDir !== undefined ? { binDir: options.binDir } : {}) },
+    { env },
+  );
+  return { version: r.version, prefix: r.prefix };
+}
+
+/** Rewrites the new venv's own path in what `venv` and pip wrote (activate scripts, #! lines, pyvenv.cfg). */
+async function retarget(dir: string, from: string, to: string): Promise<void> {
+  const files = [join(dir, CFG), ...(await readdir(join(dir, 'bin'))).map((n) => join(dir, 'bin', n))];
+  for (const file of files) {
+    const st = await stat(file).catch(() => null);
+    if (!st?.isFile() || st.size > 1024 * 1024) continue;
+    const buf = await readFile(file);
+    if (buf.includes(0)) continue;
+    const text = buf.toString('utf8');
+    if (text.includes(from)) await writeFile(file, text.split(from).join(to), { mode: st.mode });
+  }
+}
+
+/**
+ * Moves a venv to another CPython version without losing it: a new venv is made beside it on the
+ * target version, the same distributions are installed there (`pip install --no-deps name==version`,
+ * so compiled extensions are rebuilt for the new version), every top-level module of them must
+ * import; only then are the two swapped in one step, and the old one kept as `<venv>.cpy-previous`
+ * (`rollbackVenv` swaps back). On any failure the old venv is untouched and the error names each
+ * distribution that failed and why.
+ */
+export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
+  const emit = options.onEvent ?? (() => undefined);
+  const venv = resolve(path);
+  emit({ type: 'phase', phase: 'recover', detail: venv });
+  await recover(venv);
+  const info = await readVenv(venv, options);
+  emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})` });
+  const dists = (await distributions(venv)).filter((d) => d.name.toLowerCase() !== 'pip');
+  const target = await targetPrefix(options);
+  emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
+  const python = join(target.prefix, 'bin', 'python3');
+  const next = `${venv}${NEXT}`;
+  const id = randomUUID();
+  const failed: FailedDistribution[] = [];
+  try {
+    emit({ type: 'phase', phase: 'create', detail: next });
+    // The old venv's prompt (its name by default), not the temporary directory's.
+    const prompt = (await readCfg(venv))?.get('prompt')?.replace(/^['"]|['"]$/g, '') ?? basename(venv);
+    await run(python, ['-m', 'venv', '--prompt', prompt, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
+      throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv: ${(cause.stderr || cause.message).trim().split('\n').pop()}`, {
+        hint: `check that install: cpy install ${target.version} (it validates venvs)`,
+      });
+    });
+    await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
+    const pip = [join(next, 'bin', 'python'), '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'];
+    for (const d of options.findLinks ?? []) pip.push('--find-links', resolve(d));
+    if (options.offline) pip.push('--no-index');
+    if (dists.length > 0) {
+      emit({ type: 'phase', phase: 'install', detail: dists.map((d) => `${d.name}==${d.version}`).join(' ') });
+      const all = await run(pip[0]!, [...pip.slice(1), ...dists.map((d) => `${d.name}==${d.version}`)], { maxBuffer: 64 * 1024 * 1024 }).then(
+        () => null,
+        (e: { stderr?: string }) => e.stderr ?? '',
+      );
+      if (all !== null) {
+        // One at a time, to say exactly which ones fail and why.
+        for (const d of dists) {
+          const err = await run(pip[0]!, [...pip.slice(1), `${d.name}==${d.version}`], { maxBuffer: 64 * 1024 * 1024 }).then(
+            () => null,
+            (e: { stderr?: string; message: string }) => e.stderr || e.message,
+          );
+          if (err !== null) failed.push({ name: d.name, version: d.version, stage: 'install', detail: pipReason(err) });
+        }
+        if (failed.length === 0) failed.push({ name: dists.map((d) => d.name).join(', '), version: '', stage: 'install', detail: pipReason(all) });
+      }
+    }
+    if (failed.length === 0) {
+      emit({ type: 'phase', phase: 'check', detail: `${dists.reduce((n, d) => n + d.modules.length, 0)} modules import` });
+      // What imports in the old venv must import in the new one (a top_level.txt may name modules that never did).
+      const named = dists.flatMap((d) => d.modules.map((m) => [d.name, d.version, m] as const));
+      const before = await importErrors(venv, named.map(([, , m]) => m));
+      const modules = named.filter(([, , m]) => !before[m]);
+      const errors = await importErrors(next, modules.map(([, , m]) => m));
+      for (const [name, version, m] of modules) if (errors[m]) failed.push({ name, version, stage: 'import', detail: `import ${m}: ${errors[m]}` });
+    }
+    if (failed.length > 0) {
+      throw new CpyError(
+        'CPY_VENV_UPGRADE_FAILED',
+        `${venv} was not upgraded to CPython ${target.version}: ${failed.map((f) => `${f.name}${f.version ? ` ${f.version}` : ''} (${f.stage}): ${f.detail}`).join('; ')}`,
+        {
+          hint: 'the venv is as it was; make those distributions available for the new version (--find-links with wheels or sources that build), or upgrade without them',
+          details: { failed },
+        },
+      );
+    }
+    await retarget(next, next, venv);
+    emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
+    await writeFile(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
+    await exchange(python, venv, next);
+    await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
+    await rename(next, `${venv}${PREVIOUS}`);
+    await rm(journalPath(venv), { force: true });
+  } finally {
+    if (!existsSync(journalPath(venv))) await rm(next, { recursive: true, force: true });
+  }
+  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists };
+}
+
+/** The last lines of pip's error that say why (its ERROR lines, else its last line). */
+function pipReason(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => /^(ERROR|error):/.test(l) || /error: /.test(l));
+  return (errors.length ? errors.slice(-3) : lines.slice(-1)).join(' ').slice(0, 600);
+}
+
+/** Swaps a venv back with the one its last upgrade kept (`<venv>.cpy-previous`): the exact old directory returns. */
+export async function rollbackVenv(path: string, options: VenvOptions = {}): Promise<{ path: string; version: string | null; was: string | null }> {
+  const venv = resolve(path);
+  await recover(venv);
+  const previous = `${venv}${PREVIOUS}`;
+  if (!existsSync(join(previous, CFG))) {
+    throw new CpyError('CPY_VENV_NOTHING_TO_ROLL_BACK', `${venv} has no earlier venv kept (${basename(previous)})`, {
+      hint: 'rollback returns to the venv an upgrade replaced: cpy venv upgrade keeps it',
+    });
+  }
+  const now = await readVenv(venv, options);
+  const back = await readVenv(previous, options);
+  // Any python can make the exchange; the base of either venv, else the system's.
+  const python = [now.home, back.home].map((h) => (h ? join(h, 'python3') : '')).find((p) => p && existsSync(p)) ?? 'python3';
+  await exchange(python, venv, previous);
+  return { path: venv, version: back.version, was: now.version };
+}
+
+/** Where the venv's old copy is kept after an upgrade. */
+export const previousOf = (venv: string) => `${resolve(venv)}${PREVIOUS}`;
