@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { addEntry, emptyIndex, writeIndexFile, type IndexEntry } from '@cpy/artifact';
-import { fixturesDir, repoRoot, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { writeIndexFile, type IndexEntry } from '@cpy/artifact';
+import { fixturesDir, indexEntry, indexOf, repoRoot, startPythonMirror, type PythonMirror } from '@cpy/harness';
 
 const run = promisify(execFile);
 let work: string;
@@ -21,29 +21,12 @@ async function cpy(args: string[]) {
   }
 }
 
-const entry = (version: string, build: number, daysAgo: number): IndexEntry => ({
-  version,
-  build,
-  os: 'debian',
-  osVersion: '12',
-  arch: 'x86_64',
-  libc: 'glibc',
-  glibcFloor: '2.34',
-  file: `cpython-${version}-debian12-build${build}.tgz`,
-  url: `https://example.test/cpython-${version}-debian12-build${build}.tgz`,
-  sha256: String(build).padEnd(64, '0'),
-  size: 1,
-  needs: [],
-  state: 'active',
-  publishedAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
-});
+const entry = (version: string, build: number, daysAgo: number): IndexEntry =>
+  indexEntry(version, build, { publishedAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString() });
 
 async function indexFile(name: string, ...entries: IndexEntry[]): Promise<string> {
   const path = join(work, name, 'index.json');
-  await writeIndexFile(
-    path,
-    entries.reduce((i, e) => addEntry(i, e), emptyIndex()),
-  );
+  await writeIndexFile(path, indexOf(...entries));
   return path;
 }
 

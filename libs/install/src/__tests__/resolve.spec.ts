@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { addEntry, emptyIndex, isCpyError, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { isCpyError, type IndexEntry } from '@cpy/artifact';
+import { indexEntry, indexOf } from '@cpy/harness';
 import { parseVersionRequest, matchesRequest } from '../request.js';
 import { resolveBuild, type HostContext } from '../resolve.js';
 
@@ -16,28 +17,7 @@ const BULLSEYE_NEEDS: IndexEntry['needs'] = [
 ];
 
 function entry(version: string, osVersion: '11' | '12', build = 1, extra: Partial<IndexEntry> = {}): IndexEntry {
-  const file = `cpython-${version}-debian${osVersion}-build${build}.tgz`;
-  return {
-    version,
-    build,
-    os: 'debian',
-    osVersion,
-    arch: 'x86_64',
-    libc: 'glibc',
-    glibcFloor: osVersion === '12' ? '2.34' : '2.30',
-    file,
-    url: `https://example.test/releases/download/cpython-${version}-build${build}/${file}`,
-    sha256: (osVersion + String(build)).padEnd(64, '0'),
-    size: 19_000_000,
-    needs: osVersion === '12' ? BOOKWORM_NEEDS : BULLSEYE_NEEDS,
-    state: 'active',
-    publishedAt: '2026-11-30T12:00:00.000Z',
-    ...extra,
-  };
-}
-
-function indexOf(...entries: IndexEntry[]): ArtifactIndex {
-  return entries.reduce((i, e) => addEntry(i, e), emptyIndex());
+  return indexEntry(version, build, { osVersion, glibcFloor: osVersion === '12' ? '2.34' : '2.30', needs: osVersion === '12' ? BOOKWORM_NEEDS : BULLSEYE_NEEDS, ...extra });
 }
 
 /** A Debian host whose package archive is a list (the real one, apt-cache, is exercised in containers). */

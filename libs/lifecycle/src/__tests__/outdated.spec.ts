@@ -2,30 +2,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { addEntry, emptyIndex, writeIndexFile, type IndexEntry } from '@cpy/artifact';
+import { writeIndexFile, type IndexEntry } from '@cpy/artifact';
+import { indexEntry, indexOf } from '@cpy/harness';
 import { createHttpClient } from '@cpy/transfer';
 import { compareWithUpstream, endOfLife, findOutdated, mirrorUrl, newestReleases } from '../index.js';
 
 const NOW = new Date('2026-12-01T12:00:00Z');
 
-const entry = (version: string, build: number, publishedAt: string, extra: Partial<IndexEntry> = {}): IndexEntry => ({
-  version,
-  build,
-  os: 'debian',
-  osVersion: '12',
-  arch: 'x86_64',
-  libc: 'glibc',
-  glibcFloor: '2.34',
-  file: `cpython-${version}-debian12-build${build}.tgz`,
-  url: `https://example.test/cpython-${version}-debian12-build${build}.tgz`,
-  sha256: String(build).padEnd(64, '0'),
-  size: 1,
-  needs: [],
-  state: 'active',
-  publishedAt,
-  ...extra,
-});
-const indexOf = (...entries: IndexEntry[]) => entries.reduce((i, e) => addEntry(i, e), emptyIndex());
+const entry = (version: string, build: number, publishedAt: string, extra: Partial<IndexEntry> = {}): IndexEntry => indexEntry(version, build, { publishedAt, ...extra });
 
 describe('compareWithUpstream', () => {
   it('says what to build: a new upstream release, a build over 6 months old; and which lines are past their end of life', () => {
