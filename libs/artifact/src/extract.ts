@@ -3,7 +3,7 @@ import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { openTar } from './archive.js';
+import { openTar } from './open-tar.js';
 import { CpyError } from './errors.js';
 import { METADATA_ENTRY } from './metadata.js';
 

@@ -131,9 +131,10 @@ export function testsFileName(artifactName: string): string {
  * and recompiles the standard library on every start where it cannot write.
  * Hash-based .pyc files are left as they are.
  */
-export function pinPycMtime(pyc: Buffer, epoch: number): Buffer {
-  if (pyc.length < 16 || pyc.readUInt16LE(2) !== 0x0a0d || pyc.readUInt32LE(4) !== 0) return pyc;
-  const out = Buffer.from(pyc);
+export function pinPycMtime(pyc: Uint8Array, epoch: number): Uint8Array {
+  const bytes = Buffer.from(pyc.buffer, pyc.byteOffset, pyc.byteLength);
+  if (bytes.length < 16 || bytes.readUInt16LE(2) !== 0x0a0d || bytes.readUInt32LE(4) !== 0) return pyc;
+  const out = Buffer.from(bytes);
   out.writeUInt32LE(epoch >>> 0, 8);
   return out;
 }
@@ -148,7 +149,7 @@ interface TarItem {
   readonly mode: number;
   /** A file's content: a path to stream from, or the bytes. */
   readonly source?: string;
-  readonly body?: Buffer;
+  readonly body?: Uint8Array;
   readonly linkname?: string;
 }
 
@@ -216,7 +217,7 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
     if (item.type === 'directory') return void tar.entry({ ...h, name: `${item.name}/` });
     if (item.type === 'symlink') return void tar.entry({ ...h, name: item.name, linkname: item.linkname! });
     if (item.body || item.name.endsWith('.pyc')) {
-      const body = item.body ?? pinPycMtime(await readFile(item.source!), epoch);
+      const body = Buffer.from(item.body ?? pinPycMtime(await readFile(item.source!), epoch));
       return new Promise<void>((resolve, reject) => void tar.entry({ ...h, name: item.name }, body, (err) => (err ? reject(err) : resolve())));
     }
     const { size } = await stat(item.source!);

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { CpyError } from './errors.js';
 
@@ -15,8 +16,8 @@ export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2
  */
 export const POSTINSTALL_ENTRY = 'share/cpy/postinstall.py';
 
-/** The script's source, read from this package (packArtifact puts it into every artifact). */
-export const POSTINSTALL_SOURCE = new URL('../python/postinstall.py', import.meta.url);
+/** The script's source file in this package (packArtifact puts it into every artifact). */
+export const POSTINSTALL_SOURCE: string = fileURLToPath(new URL('../python/postinstall.py', import.meta.url));
 
 /**
  * A `.pth` line in the artifact's site-packages. Started through a link outside its prefix
@@ -149,6 +150,6 @@ export async function checkPythonTree(tree: string, version: string, options: Ch
 }
 
 /** The script's text, for packArtifact. */
-export function postinstallSource(): Promise<Buffer> {
+export function postinstallSource(): Promise<Uint8Array> {
   return readFile(POSTINSTALL_SOURCE);
 }

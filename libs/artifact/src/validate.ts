@@ -3,7 +3,7 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { openTar } from './archive.js';
+import { openTar } from './open-tar.js';
 import { sha256File } from './hash.js';
 import { compareDotted, glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
@@ -73,7 +73,7 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
 }
 
 /** One file entry of an artifact (e.g. its LICENSE), read without extracting anything; null when it has none of that name. */
-export async function readArtifactEntry(archive: string, name: string): Promise<Buffer | null> {
+export async function readArtifactEntry(archive: string, name: string): Promise<Uint8Array | null> {
   let found: Buffer | null = null;
   const extractor = tarExtract();
   const source = await openTar(archive);

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '../errors.js';
@@ -22,7 +21,7 @@ async function makeTree(root: string): Promise<void> {
   await mkdir(join(root, 'lib', 'pkgconfig'), { recursive: true });
   await mkdir(join(root, 'bin'), { recursive: true });
   await mkdir(join(root, 'share', 'cpy'), { recursive: true });
-  await copyFile(fileURLToPath(POSTINSTALL_SOURCE), join(root, POSTINSTALL_ENTRY));
+  await copyFile(POSTINSTALL_SOURCE, join(root, POSTINSTALL_ENTRY));
   await writeFile(
     join(lib, '_sysconfigdata__linux_x86_64-linux-gnu.py'),
     `build_time_vars = {'prefix': '${OLD}', 'INCLUDEPY': '${OLD}/include/python3.99', 'LIBDIR': "${OLD}/lib", 'OTHER': '${OLD}0/lib', 'CONFIG_ARGS': "'--prefix=${OLD}'"}\n`,
