@@ -1,11 +1,10 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { addEntry, CpyError, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import { z } from 'zod';
 import { EXIT, defineCommand } from '../command.js';
+import { locate } from '../location.js';
 import { summaryOf } from './table.js';
-
-const locate = (cwd: string, location: string) => (/^(https?|file):\/\//.test(location) || isAbsolute(location) ? location : resolve(cwd, location));
 
 /** The index as a table: one line per build. */
 function renderIndex(index: ArtifactIndex): string {

@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CpyError, pythonVersionSchema } from '@cpy/artifact';
 import {
   installPython,
@@ -15,6 +15,7 @@ import {
 } from '@cpy/install';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { locate } from '../location.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 
@@ -32,10 +33,6 @@ const stateValues = {
   'bin-dir': z.string().min(1).optional(),
   'state-dir': z.string().min(1).optional(),
 };
-
-/** A location as given: URLs as they are, paths made absolute against the working directory. */
-const locate = (cwd: string, location: string | undefined) =>
-  location === undefined || /^(https?|file):\/\//.test(location) || isAbsolute(location) ? location : resolve(cwd, location);
 
 function versionOptions(cwd: string, values: { 'bin-dir'?: string | undefined; 'state-dir'?: string | undefined }): VersionOptions {
   return {

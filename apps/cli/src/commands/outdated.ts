@@ -1,10 +1,9 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { findOutdated } from '@cpy/lifecycle';
 import { z } from 'zod';
 import { EXIT, defineCommand } from '../command.js';
+import { locate } from '../location.js';
 import { summaryOf } from './table.js';
-
-const locate = (cwd: string, location: string) => (/^(https?|file):\/\//.test(location) || isAbsolute(location) ? location : resolve(cwd, location));
 
 export const outdated = defineCommand({
   name: 'outdated',

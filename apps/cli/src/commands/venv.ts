@@ -1,8 +1,9 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { listVenvs, rollbackVenv, upgradeVenv, type VenvEvent } from '@cpy/lifecycle';
 import { versionRequestSchema } from '@cpy/install';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { locate } from '../location.js';
 import { summaryOf } from './table.js';
 
 const STATE = {
@@ -46,12 +47,11 @@ export const venvUpgrade = defineCommand({
   examples: ['cpy venv upgrade .venv --to 3.13', 'cpy venv upgrade .venv --to 3.13.5 --find-links wheelhouse --offline --json'],
   async run(ctx) {
     const { input, io, json } = ctx;
-    const index = input.index && !/^(https?|file):\/\//.test(input.index) && !isAbsolute(input.index) ? resolve(io.cwd, input.index) : input.index;
     const r = await upgradeVenv(resolve(io.cwd, input.venv), {
       to: input.to,
       ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
       ...(input.offline ? { offline: true } : {}),
-      ...(index ? { indexUrl: index } : {}),
+      ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
       ...layout(io.cwd, input),
       env: io.env,
       onEvent: progress(ctx as CommandContext<unknown>),
