@@ -131,7 +131,7 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
     url: at.url,
     sha256: at.sha256,
     size: at.size,
-    needs: runtimeNeeds(metadata).map((n) => ({ ...n, packages: [...n.packages], modules: [...n.modules] })),
+    needs: runtimeNeeds(metadata),
     state: 'active',
     publishedAt: (at.publishedAt ?? new Date()).toISOString(),
   });

@@ -37,11 +37,11 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
       hint: 'cpy publish keeps the index at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json',
     });
   }
+  // No version: every final release (latest matches them all).
   const request = parseVersionRequest(options.version ?? 'latest');
-  const all = options.version ? request : { ...request, text: 'any', parts: [] };
   const loaded = await loadIndex(indexUrl, { env, ...(options.caFile ? { caFile: options.caFile } : {}) });
   const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
-  const considered = await considerBuilds(loaded.index, all, ctx);
+  const considered = await considerBuilds(loaded.index, request, ctx);
   // Per version, the first build that fits is the one an install of that version chooses.
   const chosenFor = new Set<string>();
   const builds = considered.map((c) => {
@@ -75,12 +75,15 @@ export async function readPythonVersionFile(cwd: string): Promise<{ version: str
   }
 }
 
-/** Reads an index from a URL or a path (an `index.json` URL that answers 404 is read from `index.previous.json` beside it). */
-export async function loadIndex(location: string, options: { env?: Environment; caFile?: string } = {}): Promise<{ index: ArtifactIndex; source: string }> {
+/**
+ * Reads an index from a URL or a path with a client of its own (`scratch`: where the download goes;
+ * default the cache directory).
+ */
+export async function loadIndex(location: string, options: { env?: Environment; caFile?: string | undefined; scratch?: string } = {}): Promise<{ index: ArtifactIndex; source: string }> {
   const env = options.env ?? process.env;
   const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
-    return await fetchIndex(location, client, resolveLayout({}, env).cacheDir);
+    return await fetchIndex(location, client, options.scratch ?? resolveLayout({}, env).cacheDir);
   } finally {
     await client.close();
   }

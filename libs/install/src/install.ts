@@ -17,7 +17,6 @@ import { z } from 'zod';
 import {
   downloadArtifact,
   fetchChecksum,
-  fetchIndex,
   fetchSideMetadata,
   fromCache,
   indexCached,
@@ -25,6 +24,7 @@ import {
   toUrl,
   type CachedArtifact,
 } from './acquire.js';
+import { loadIndex } from './available.js';
 import { checkCompatibility, installPackages, missingLibraries, type MissingLibrary } from './compat.js';
 import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
@@ -168,7 +168,6 @@ interface SourcePlan {
   readonly warnings: readonly string[];
 }
 
-
 /**
  * The version and the artifact: given (`artifactUrl`), chosen from the index for this host
  * (`version` + `indexUrl` or CPY_INDEX_URL), or the newest cached build of the version.
@@ -197,32 +196,30 @@ async function planSource(options: ResolvedInstallOptions, layout: InstallLayout
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
     const hit = await cached();
-    if (hit) return { version: (await readCachedVersion(layout, hit)) ?? request.text, sha256: hit.sha256, resolution: null, warnings: [] };
+    if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, warnings: [] };
     throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${request.text === 'latest' ? 'CPython' : `CPython ${request.text}`}`, {
       hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
     });
   }
-  const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
-  let loaded: Awaited<ReturnType<typeof fetchIndex>>;
+  let loaded: Awaited<ReturnType<typeof loadIndex>>;
   try {
-    loaded = await fetchIndex(indexUrl, client, layout.cacheDir);
+    loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, scratch: layout.cacheDir });
   } catch (error) {
     // Offline, a build already in the cache still installs.
     const hit = (error as CpyError).code === 'CPY_INSTALL_INDEX_UNAVAILABLE' ? await cached() : null;
     if (!hit) throw error;
     const warning = `the index is unreachable (${(error as Error).message}); installing ${hit.fileName} from the cache`;
     hooks.onEvent?.({ type: 'warning', message: warning });
-    return { version: (await readCachedVersion(layout, hit)) ?? request.text, sha256: hit.sha256, resolution: null, warnings: [warning] };
-  } finally {
-    await client.close();
+    return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, warnings: [warning] };
   }
   const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
   return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, warnings: [] };
 }
 
-async function readCachedVersion(layout: InstallLayout, hit: CachedArtifact): Promise<string | null> {
-  return parseArtifactFileName(hit.fileName)?.version ?? null;
+/** The version of a cached artifact, from its name (the request itself when the name does not say). */
+function cachedVersion(hit: CachedArtifact, request: VersionRequest): string {
+  return parseArtifactFileName(hit.fileName)?.version ?? request.text;
 }
 
 function withSuffix(url: URL, suffix: string): URL {
@@ -268,7 +265,7 @@ async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: 
 async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promise<void> {
   checkCompatibility(metadata, ctx.host);
   // Only critical libraries refuse an artifact given by name; the optional ones are reported after the install.
-  const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata).map((n) => ({ ...n, packages: [...n.packages], modules: [...n.modules] })) }, ctx, ['critical']);
+  const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata) }, ctx, ['critical']);
   if (!fit.fits && !fit.unknown) {
     throw new CpyError('CPY_INSTALL_PACKAGES_UNAVAILABLE', `CPython ${metadata.version} build ${metadata.build} cannot run here: ${fit.why}`, {
       hint: `nothing was downloaded; use a build made for this distribution (cpy build ${metadata.version} --builder container --image <this image>)`,

@@ -1,4 +1,4 @@
-import { compareEntries, CpyError, parseVersion, type ArtifactIndex, type IndexEntry, type NeedGroup } from '@cpy/artifact';
+import { compareEntries, CpyError, parseVersion, type ArtifactIndex, type IndexEntry, type NeedGroup, type RuntimeNeed } from '@cpy/artifact';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
 import { loadableLibraries } from './compat.js';
 import type { Environment } from './layout.js';
@@ -17,7 +17,7 @@ export interface HostContext {
 }
 
 /** The parts of a build that decide where it runs: an index entry, or an artifact's metadata in that shape. */
-export type BuildTarget = Pick<IndexEntry, 'os' | 'osVersion' | 'arch' | 'libc' | 'glibcFloor' | 'needs'>;
+export type BuildTarget = Pick<IndexEntry, 'os' | 'osVersion' | 'arch' | 'libc' | 'glibcFloor'> & { readonly needs: readonly RuntimeNeed[] };
 
 export interface Fit {
   readonly fits: boolean;

@@ -5,6 +5,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/artifact';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { withLock } from './lock.js';
+import { matchesRequest, parseVersionRequest } from './request.js';
 import { CURRENT_LINK, currentPrefix, MARKER_FILE, readMarker, readState, swapSymlink, writeState, type InstallMarker } from './state.js';
 
 /** The links put in the bin directory, and what each runs in the current install. */
@@ -123,6 +124,15 @@ export interface InstalledVersion {
   readonly previous: boolean;
   /** Null when the prefix has no valid marker: broken (an interrupted or damaged install). */
   readonly marker: InstallMarker | null;
+}
+
+/**
+ * The newest installed version that answers a request (`3.13`: 3.13.5; `3.13.5`: itself), or null;
+ * `complete`: only installs whose marker is valid (not broken).
+ */
+export async function findInstalled(request: string, options: VersionOptions & { complete?: boolean } = {}): Promise<InstalledVersion | null> {
+  const wanted = parseVersionRequest(request);
+  return (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted) && (!options.complete || r.marker)).at(-1) ?? null;
 }
 
 /** The versions installed (from the state), which one is current, and which are broken. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpyError } from '@cpy/artifact';
-import { listInstalled, matchesRequest, parseVersionRequest, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
+import { findInstalled, listInstalled, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
 
 /** The pure-Python workload (libs/lifecycle/python/workload.py), shipped in this package beside dist/. */
 export const WORKLOAD_SOURCE = new URL('../python/workload.py', import.meta.url);
@@ -286,14 +286,13 @@ async function locate(side: Side, given: string, options: ComparePythonsOptions)
   };
   if (given.trim() === '') return fail('CPY_COMPARE_NOT_FOUND', `${side}: an empty argument`, PREFIX_HINT, { side, given });
   if (looksLikePath(given) || !versionRequestSchema.safeParse(given).success) return asPath(given);
-  const rows = await listInstalled({ ...(options.stateDir ? { stateDir: options.stateDir } : {}), env });
-  const request = parseVersionRequest(given);
-  const found = rows.find((r) => r.version === given) ?? rows.filter((r) => matchesRequest(r.version, request)).at(-1);
+  const layout = { ...(options.stateDir ? { stateDir: options.stateDir } : {}), env };
+  const found = await findInstalled(given, layout);
   if (!found) {
     // A directory called 3.13 here, say: it is what was meant.
     if (existsSync(resolve(cwd, given))) return asPath(given);
     const stateDir = resolveLayout({ stateDir: options.stateDir }, env).stateDir;
-    const installed = rows.map((r) => r.version);
+    const installed = (await listInstalled(layout)).map((r) => r.version);
     return fail(
       'CPY_COMPARE_NOT_INSTALLED',
       `${side} (${given}): no CPython ${given} is installed by cpy (${stateDir} lists ${installed.length ? installed.join(', ') : 'none'})`,

@@ -5,7 +5,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CpyError } from '@cpy/artifact';
-import { installPython, listInstalled, matchesRequest, parseVersionRequest, type Environment, type VersionOptions } from '@cpy/install';
+import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
 
 const run = promisify(execFile);
 
@@ -243,9 +243,7 @@ export interface FailedDistribution {
 
 /** The prefix of the installed version that answers `to`, installing it from the index when it is missing. */
 async function targetPrefix(options: UpgradeOptions): Promise<{ version: string; prefix: string }> {
-  const request = parseVersionRequest(options.to);
-  const installed = (await listInstalled(options)).filter((i) => i.marker && matchesRequest(i.version, request));
-  const best = installed.sort((a, b) => b.version.localeCompare(a.version, 'en', { numeric: true }))[0];
+  const best = await findInstalled(options.to, { ...options, complete: true });
   if (best) return { version: best.version, prefix: best.prefix };
   const env = options.env ?? process.env;
   if (!options.indexUrl && !env['CPY_INDEX_URL']) {
