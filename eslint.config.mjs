@@ -5,8 +5,10 @@ import nx from '@nx/eslint-plugin';
  * - apps compose libraries; libraries never import apps;
  * - `artifact` is the shared base and imports no other cpy library;
  * - `transfer` (downloads) imports only `artifact`;
+ * - `signing` (OpenPGP keys, signatures) imports only `artifact`;
  * - `install` imports only `artifact` and `transfer` and stays light: no OpenPGP, no Sigstore,
- *   no process spawning of build tools, no GitHub client;
+ *   no process spawning of build tools, no GitHub client; it loads `signing` with import() only
+ *   when a signer is pinned;
  * - `build` and `publish` never import each other;
  * - the test harness is for tests only.
  */
@@ -21,9 +23,10 @@ function constraints({ tests }) {
     { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:test-harness'] },
     { sourceTag: 'scope:artifact', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
     { sourceTag: 'scope:transfer', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
+    { sourceTag: 'scope:signing', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
     {
       sourceTag: 'scope:install',
-      onlyDependOnLibsWithTags: ['scope:artifact', 'scope:transfer', ...harness],
+      onlyDependOnLibsWithTags: ['scope:artifact', 'scope:transfer', 'scope:signing', ...harness],
       bannedExternalImports: LIGHT_INSTALL_BANS,
     },
     { sourceTag: 'scope:build', notDependOnLibsWithTags: ['scope:publish', 'type:app'] },

@@ -48,6 +48,11 @@ export const indexEntrySchema = z.object({
   url: z.string().regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
+  /**
+   * The artifact's detached OpenPGP signature (`<url>.asc`), when it was published signed. An
+   * installer that verified the index's own signature trusts `sha256` and needs not fetch it.
+   */
+  signatureUrl: z.string().regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters').optional(),
   /** The system libraries it needs and the packages that provide them (see runtimeNeeds). */
   needs: z.array(
     z.object({
@@ -112,6 +117,8 @@ export interface EntryLocation {
   readonly sha256: string;
   readonly size: number;
   readonly publishedAt?: Date;
+  /** Where its detached signature is, when it is published signed. */
+  readonly signatureUrl?: string;
 }
 
 /** The index entry of a packed artifact: everything an installer needs to choose it before downloading it. */
@@ -129,6 +136,7 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
     glibcFloor: metadata.platform.glibcFloor,
     file: at.file,
     url: at.url,
+    ...(at.signatureUrl ? { signatureUrl: at.signatureUrl } : {}),
     sha256: at.sha256,
     size: at.size,
     needs: runtimeNeeds(metadata),
@@ -261,7 +269,8 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
 
 /**
  * The index entry of an artifact file on disk, to be served from `url`: its metadata (the
- * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size.
+ * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size. A signature
+ * beside it (`<file>.asc`, cpy artifact sign) is taken to be served beside it too (`<url>.asc`).
  */
 export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
   const metadata = await readArtifactFileMetadata(path);
@@ -270,5 +279,16 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
   }
   const st = await stat(path).catch(() => null);
   if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
-  return indexEntryFor(metadata, { file: basename(path), url, sha256: await sha256File(path), size: st.size, ...(publishedAt ? { publishedAt } : {}) });
+  const signed = await stat(`${path}.asc`).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  return indexEntryFor(metadata, {
+    file: basename(path),
+    url,
+    sha256: await sha256File(path),
+    size: st.size,
+    ...(publishedAt ? { publishedAt } : {}),
+    ...(signed ? { signatureUrl: `${url}.asc` } : {}),
+  });
 }

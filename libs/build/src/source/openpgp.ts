@@ -1,5 +1,6 @@
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { CpyError } from '@cpy/artifact';
+import { checkDetached, DetachedSignatureError, type DetachedCheck, type DetachedFailure } from '@cpy/signing';
 import * as openpgp from 'openpgp';
 
 /** A public key cpy may trust, with where it came from. */
@@ -61,153 +62,72 @@ export async function readUserKey(path: string): Promise<TrustedKey> {
   return { armored, origin: 'user', source: path };
 }
 
-function fingerprintOf(key: openpgp.Key): string {
-  return key.getFingerprint().toUpperCase();
-}
-
-async function primaryUserId(key: openpgp.Key, date: Date): Promise<string> {
-  try {
-    const { user } = await key.getPrimaryUser(date);
-    if (user.userID?.userID) return user.userID.userID;
-  } catch {
-    // an invalid key at that date: fall back to the first user ID below
-  }
-  return key.users.find((u) => u.userID)?.userID?.userID ?? fingerprintOf(key);
-}
-
-/**
- * A file as a pull-based web stream: a chunk is read only when the consumer
- * wants one. (Readable.toWeb on Node 20 reads ahead without backpressure, and
- * can end up holding the whole file in memory while openpgp.js hashes it.)
- */
-function fileStream(path: string, chunkSize = 256 * 1024): ReadableStream<Uint8Array> {
-  let handle: FileHandle | undefined;
-  return new ReadableStream<Uint8Array>(
-    {
-      async start() {
-        handle = await open(path, 'r');
-      },
-      async pull(controller) {
-        const buffer = Buffer.allocUnsafe(chunkSize);
-        const { bytesRead } = await handle!.read(buffer, 0, chunkSize, null);
-        if (bytesRead === 0) {
-          await handle!.close();
-          handle = undefined;
-          controller.close();
-        } else {
-          controller.enqueue(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead));
-        }
-      },
-      async cancel() {
-        await handle?.close();
-        handle = undefined;
-      },
-    },
-    { highWaterMark: 2 },
-  );
-}
-
-/** Drains a web stream (openpgp.js checks the signature as the data flows through). */
-async function drain(stream: ReadableStream<Uint8Array>): Promise<void> {
-  const reader = stream.getReader();
-  for (;;) {
-    const { done } = await reader.read();
-    if (done) return;
-  }
-}
-
 /**
  * Verifies a detached OpenPGP signature over a file against a set of trusted keys.
  *
- * The rule: the signature must be by one of `keys` (primary key or signing
- * subkey), must match the file byte for byte, and the key must have been valid
- * when the signature was made (not revoked, not expired then, with a
- * self-signature that existed then). A key copy that has expired since is
- * accepted with a warning; that is what lets old releases verify forever.
+ * The rule (checkDetached in @cpy/signing): the signature must be by one of `keys` (primary key or
+ * signing subkey), must match the file byte for byte, and the key must have been valid when the
+ * signature was made. A key copy that has expired since is accepted with a warning; that is what
+ * lets old releases verify forever.
  */
 export async function verifyOpenPgp(options: VerifyOpenPgpOptions): Promise<OpenPgpVerification> {
   const label = options.label ?? options.file;
   const now = options.now ?? new Date();
-
-  let signature: openpgp.Signature;
+  let check: DetachedCheck;
   try {
-    signature = await openpgp.readSignature({ armoredSignature: options.signature });
-  } catch (cause) {
-    throw new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature for ${label} cannot be read: ${(cause as Error).message}`, {
-      hint: 'the .asc file is damaged or is not a detached signature; fetch it again from python.org',
-      cause,
-    });
+    check = await checkDetached({ file: options.file, signature: options.signature, keys: options.keys, now });
+  } catch (error) {
+    if (error instanceof DetachedSignatureError) throw refusal(error.failure, label);
+    throw error;
   }
-  const packet = signature.packets[0];
-  const signedAt = packet?.created ?? null;
-  const issuerIds = signature.getSigningKeyIDs().map((id) => id.toHex().toUpperCase());
-
-  const candidates: { key: openpgp.Key; trusted: TrustedKey }[] = [];
-  for (const trusted of options.keys) {
-    const key = await openpgp.readKey({ armoredKey: trusted.armored });
-    const ids = key.getKeyIDs().map((id) => id.toHex().toUpperCase());
-    if (issuerIds.some((id) => ids.includes(id))) candidates.push({ key, trusted });
-  }
-  if (candidates.length === 0) {
-    const allowed = (await Promise.all(options.keys.map(async (k) => fingerprintOf(await openpgp.readKey({ armoredKey: k.armored }))))).join(', ');
-    throw new CpyError(
-      'CPY_SOURCE_UNTRUSTED_SIGNER',
-      `${label} is signed by key ${issuerIds.join(', ') || '(unknown)'}, which is not a key trusted for this release (${allowed || 'none'})`,
-      {
-        hint: 'this is not the release manager\'s signature: do not use the file. If you know and trust that key, pass it with --trusted-key <file>',
-        details: { signingKeyIds: issuerIds, trusted: allowed },
-      },
-    );
-  }
-
-  if (signedAt && signedAt.getTime() > now.getTime() + 5 * 60_000) {
-    throw new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature for ${label} claims to be made in the future (${signedAt.toISOString()})`, {
-      hint: 'check this machine\'s clock; if it is right, the signature is not trustworthy',
-    });
-  }
-
-  const { key, trusted } = candidates[0]!;
-  const message = await openpgp.createMessage({ binary: fileStream(options.file) });
-  try {
-    const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false });
-    await drain(result.data as ReadableStream<Uint8Array>);
-    const [first] = result.signatures;
-    if (!first) throw new Error('no signature found');
-    await first.verified;
-  } catch (cause) {
-    const text = (cause as Error).message;
-    const keyProblem = /self-signature|expired|revoked|creation time is in the future|not valid/i.test(text) && !/digest/i.test(text);
-    if (keyProblem) {
-      throw new CpyError(
-        'CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING',
-        `${label} is signed by ${fingerprintOf(key)}, but that key copy (${trusted.source}) does not show the key as valid on ${signedAt?.toISOString() ?? 'the signing date'}: ${text}`,
-        {
-          hint: 'the key copy lacks the self-signatures valid at signing time, or the key was expired or revoked then; use a copy with the key\'s full history (cpy ships one)',
-          cause,
-          details: { fingerprint: fingerprintOf(key), signedAt: signedAt?.toISOString() },
-        },
-      );
-    }
-    throw new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature does not match ${label}: ${text}`, {
-      hint: 'the file is not the one the release manager signed (damaged or altered download); delete it and fetch it again',
-      cause,
-      details: { fingerprint: fingerprintOf(key) },
-    });
-  }
-
-  const warnings: string[] = [];
-  const expires = await key.getExpirationTime();
-  if (expires instanceof Date && expires.getTime() < now.getTime()) {
-    warnings.push(
-      `the key copy for ${fingerprintOf(key)} (${trusted.source}) expired on ${expires.toISOString().slice(0, 10)}; it was valid when this release was signed, but refresh it to verify newer releases`,
-    );
-  }
+  const trusted = options.keys[check.keyIndex]!;
+  const warnings = check.expiredOn
+    ? [
+        `the key copy for ${check.fingerprint} (${trusted.source}) expired on ${check.expiredOn.toISOString().slice(0, 10)}; it was valid when this release was signed, but refresh it to verify newer releases`,
+      ]
+    : [];
   return {
     method: 'openpgp',
-    fingerprint: fingerprintOf(key),
-    signer: await primaryUserId(key, signedAt ?? now),
-    signedAt: (signedAt ?? now).toISOString(),
+    fingerprint: check.fingerprint,
+    signer: check.userId,
+    signedAt: check.signedAt.toISOString(),
     keyOrigin: trusted.origin,
     warnings,
   };
+}
+
+function refusal(failure: DetachedFailure, label: string): CpyError {
+  switch (failure.kind) {
+    case 'unreadable':
+      return new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature for ${label} cannot be read: ${failure.detail}`, {
+        hint: 'the .asc file is damaged or is not a detached signature; fetch it again from python.org',
+      });
+    case 'unknown-signer':
+      return new CpyError(
+        'CPY_SOURCE_UNTRUSTED_SIGNER',
+        `${label} is signed by key ${failure.issuers.join(', ') || '(unknown)'}, which is not a key trusted for this release (${failure.known.join(', ') || 'none'})`,
+        {
+          hint: "this is not the release manager's signature: do not use the file. If you know and trust that key, pass it with --trusted-key <file>",
+          details: { signingKeyIds: failure.issuers, trusted: failure.known.join(', ') },
+        },
+      );
+    case 'future':
+      return new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature for ${label} claims to be made in the future (${failure.signedAt.toISOString()})`, {
+        hint: "check this machine's clock; if it is right, the signature is not trustworthy",
+      });
+    case 'key-not-valid':
+      return new CpyError(
+        'CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING',
+        `${label} is signed by ${failure.fingerprint}, but that key copy (${failure.source}) does not show the key as valid on ${failure.signedAt?.toISOString() ?? 'the signing date'}: ${failure.detail}`,
+        {
+          hint: "the key copy lacks the self-signatures valid at signing time, or the key was expired or revoked then; use a copy with the key's full history (cpy ships one)",
+          details: { fingerprint: failure.fingerprint, signedAt: failure.signedAt?.toISOString() },
+        },
+      );
+    case 'mismatch':
+      return new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature does not match ${label}: ${failure.detail}`, {
+        hint: 'the file is not the one the release manager signed (damaged or altered download); delete it and fetch it again',
+        details: { fingerprint: failure.fingerprint },
+      });
+  }
 }

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import * as openpgp from 'openpgp';
+import { parseSigners } from '@cpy/artifact';
+import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
+
+let dir: string;
+let file: string;
+let alice: GeneratedKey;
+let mallory: GeneratedKey;
+const DAY = 86_400_000;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cpy-signing-'));
+  file = join(dir, 'cpython-3.13.5-debian12-build1.tgz');
+  await writeFile(file, Buffer.alloc(3 * 1024 * 1024 + 17, 7));
+  alice = await generateSigningKey({ name: 'Alice Builds', email: 'alice@example.org', passphrase: 'correct horse battery staple' });
+  mallory = await generateSigningKey({ name: 'Mallory', email: 'mallory@example.org' });
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const keysOf = (...keys: GeneratedKey[]) => readPublicKeys(keys.map((k) => k.publicKey).join('\n'), 'cpy-keys.asc');
+
+async function verify(signature: string | null, signers: string[], trustedText = alice.publicKey, now?: Date) {
+  return verifyPinned({
+    file,
+    signature,
+    signatureSource: `${file}.asc`,
+    trusted: await readPublicKeys(trustedText, 'cpy-keys.asc'),
+    signers,
+    label: 'cpython-3.13.5-debian12-build1.tgz',
+    ...(now ? { now } : {}),
+  });
+}
+
+describe('keys', () => {
+  it('makes an Ed25519 v4 key with a 40-hex fingerprint, protected by its passphrase', async () => {
+    expect(alice.fingerprint).toMatch(/^[0-9A-F]{40}$/);
+    const key = await openpgp.readPrivateKey({ armoredKey: alice.privateKey });
+    expect(key.getAlgorithmInfo()).toMatchObject({ algorithm: 'eddsaLegacy' });
+    expect(key.keyPacket.version).toBe(4);
+    expect(key.isDecrypted()).toBe(false);
+    await expect(loadSigningKey(alice.privateKey, undefined, 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_LOCKED' });
+    await expect(loadSigningKey(alice.privateKey, 'wrong', 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_LOCKED' });
+    await expect(loadSigningKey(alice.publicKey, undefined, 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_INVALID' });
+  });
+
+  it('never shows the private key or the passphrase: not in errors, JSON or inspect', async () => {
+    const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'key.asc');
+    const secretLine = alice.privateKey.split('\n').find((l) => l.length > 40)!;
+    const shown = [JSON.stringify(key), inspect(key, { showHidden: true, depth: 9 }), String(key)].join('\n');
+    expect(shown).toContain(alice.fingerprint);
+    expect(shown).not.toContain(secretLine);
+    expect(shown).not.toContain('PRIVATE KEY');
+    const errors = await Promise.all([
+      loadSigningKey(alice.privateKey, "correct horse battery stapl", "key.asc").then(() => new Error("loaded"), (e: Error) => e),
+      loadSigningKey(alice.privateKey.replace(secretLine, secretLine.slice(0, 20)), "correct horse battery staple", "key.asc").then(() => new Error("loaded"), (e: Error) => e),
+    ]);
+    for (const e of errors) {
+      const text = `${e.message} ${JSON.stringify(e)} ${inspect(e)}`;
+      expect(text).not.toContain('correct horse');
+      expect(text).not.toContain(secretLine);
+    }
+  });
+
+  it('reads several public keys from one file, and refuses a private key there', async () => {
+    const both = await keysOf(alice, mallory);
+    expect(both.keys.map((k) => k.fingerprint)).toEqual([alice.fingerprint, mallory.fingerprint]);
+    expect(both.keys[0]!.userId).toBe('Alice Builds <alice@example.org>');
+    await expect(readPublicKeys(alice.privateKey, 'keys.asc')).rejects.toMatchObject({ code: 'CPY_KEYS_INVALID', message: 'keys.asc holds a private key' });
+    await expect(readPublicKeys('hello', 'keys.asc')).rejects.toMatchObject({ code: 'CPY_KEYS_INVALID' });
+  });
+
+  it('parses pins: repeatable and comma-separated, spaces as gpg prints them, a short key ID refused', () => {
+    const spaced = alice.fingerprint.toLowerCase().replace(/(.{4})/g, '$1 ');
+    expect(parseSigners([spaced, `${mallory.fingerprint},${alice.fingerprint}`])).toEqual([alice.fingerprint, mallory.fingerprint]);
+    expect(() => parseSigners([alice.fingerprint.slice(-16)])).toThrow(expect.objectContaining({ code: 'CPY_SIGNER_INVALID' }));
+  });
+});
+
+describe('sign and verify', () => {
+  it('signs a file (streamed) and verifies it against the pinned fingerprint', async () => {
+    const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'key.asc');
+    const asc = await writeSignature(file, key);
+    expect(asc).toBe(`${file}.asc`);
+    const check = await verify(await readFile(asc, 'utf8'), [alice.fingerprint]);
+    expect(check).toMatchObject({ fingerprint: alice.fingerprint, userId: 'Alice Builds <alice@example.org>', warnings: [] });
+  });
+
+  it('refuses a missing signature, an altered file, a foreign signer and a keys file without the pinned key, each with its own code', async () => {
+    const good = await signFile(file, await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'key.asc'));
+    await expect(verify(null, [alice.fingerprint])).rejects.toMatchObject({ code: 'CPY_SIGNATURE_MISSING' });
+
+    const other = join(dir, 'altered.tgz');
+    await writeFile(other, Buffer.concat([await readFile(file), Buffer.from('x')]));
+    await expect(
+      verifyPinned({ file: other, signature: good, signatureSource: 's', trusted: await keysOf(alice), signers: [alice.fingerprint], label: 'altered.tgz' }),
+    ).rejects.toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: expect.stringMatching(/does not match altered.tgz/) });
+
+    const byMallory = await signFile(file, await loadSigningKey(mallory.privateKey, undefined, 'm.asc'));
+    // Mallory's key is in the keys file, but only Alice is pinned.
+    await expect(verify(byMallory, [alice.fingerprint], [alice.publicKey, mallory.publicKey].join('\n'))).rejects.toMatchObject({
+      code: 'CPY_SIGNATURE_UNTRUSTED',
+      message: expect.stringMatching(/not a pinned signer/),
+    });
+    // The keys file was replaced by Mallory's: no key has the pinned fingerprint.
+    await expect(verify(byMallory, [alice.fingerprint], mallory.publicKey)).rejects.toMatchObject({
+      code: 'CPY_SIGNATURE_UNTRUSTED',
+      message: expect.stringContaining(`no key in cpy-keys.asc has a pinned fingerprint: it holds ${mallory.fingerprint}`),
+    });
+    await expect(verify('-----BEGIN PGP SIGNATURE-----\n\nnope\n-----END PGP SIGNATURE-----\n', [alice.fingerprint])).rejects.toMatchObject({ code: 'CPY_SIGNATURE_INVALID' });
+  });
+
+  it('an expired key still verifies what it signed while valid, and refuses a signature made after it expired', async () => {
+    const created = new Date(Date.now() - 30 * DAY);
+    const short = await generateSigningKey({ name: 'Old Key', email: 'old@example.org', expiresInDays: 10, date: created });
+    expect(new Date(short.expiresAt!).getTime()).toBeLessThan(Date.now());
+    const whileValid = await signFile(file, await loadSigningKey(short.privateKey, undefined, 'old.asc').catch(() => null as never), { date: new Date(created.getTime() + DAY) }).catch(
+      async () => {
+        // loadSigningKey refuses a key that cannot sign now; sign with openpgp directly at a date it was valid.
+        const key = await openpgp.readPrivateKey({ armoredKey: short.privateKey });
+        const message = await openpgp.createMessage({ binary: await readFile(file) });
+        return openpgp.sign({ message, signingKeys: key, detached: true, date: new Date(created.getTime() + DAY) }) as Promise<string>;
+      },
+    );
+    const check = await verify(whileValid, [short.fingerprint], short.publicKey);
+    expect(check.warnings.join()).toMatch(/expired on .*signed while it was valid/);
+
+    // The same key material with a self-signature that never expires signs today; the published copy says it expired.
+    const key = await openpgp.readPrivateKey({ armoredKey: short.privateKey });
+    const { privateKey: renewed } = await openpgp.reformatKey({ privateKey: key, userIDs: [{ name: 'Old Key', email: 'old@example.org' }], keyExpirationTime: 0, date: created, format: 'object' });
+    expect(renewed.getFingerprint().toUpperCase()).toBe(short.fingerprint);
+    const afterExpiry = (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(file) }), signingKeys: renewed, detached: true })) as string;
+    await expect(verify(afterExpiry, [short.fingerprint], short.publicKey)).rejects.toMatchObject({ code: 'CPY_SIGNATURE_KEY_NOT_VALID' });
+  });
+
+  it('loadSigningKey refuses a key that has expired', async () => {
+    const old = await generateSigningKey({ name: 'Old', email: 'o@example.org', expiresInDays: 1, date: new Date(Date.now() - 5 * DAY) });
+    await expect(loadSigningKey(old.privateKey, undefined, 'old.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE' });
+  });
+});

@@ -1,0 +1,150 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import * as openpgp from 'openpgp';
+
+/** A public key to check a signature with, and where it came from (for messages). */
+export interface CandidateKey {
+  readonly armored: string;
+  readonly source: string;
+}
+
+/** Why a detached signature was not accepted; each caller words it for its own files and codes. */
+export type DetachedFailure =
+  | { readonly kind: 'unreadable'; readonly detail: string }
+  | { readonly kind: 'unknown-signer'; readonly issuers: readonly string[]; readonly known: readonly string[] }
+  | { readonly kind: 'future'; readonly signedAt: Date }
+  | { readonly kind: 'key-not-valid'; readonly fingerprint: string; readonly source: string; readonly signedAt: Date | null; readonly detail: string }
+  | { readonly kind: 'mismatch'; readonly fingerprint: string; readonly detail: string };
+
+export class DetachedSignatureError extends Error {
+  constructor(readonly failure: DetachedFailure) {
+    super(failure.kind);
+    this.name = 'DetachedSignatureError';
+  }
+}
+
+export interface DetachedCheck {
+  /** The primary key's fingerprint, upper case. */
+  readonly fingerprint: string;
+  readonly userId: string;
+  readonly signedAt: Date;
+  /** Which of the given keys made it. */
+  readonly keyIndex: number;
+  /** When that key copy has expired since (the signature was made while it was valid); else null. */
+  readonly expiredOn: Date | null;
+}
+
+export const fingerprintOf = (key: openpgp.Key): string => key.getFingerprint().toUpperCase();
+
+async function primaryUserId(key: openpgp.Key, date: Date): Promise<string> {
+  try {
+    const { user } = await key.getPrimaryUser(date);
+    if (user.userID?.userID) return user.userID.userID;
+  } catch {
+    // an invalid key at that date: fall back to the first user ID below
+  }
+  return key.users.find((u) => u.userID)?.userID?.userID ?? fingerprintOf(key);
+}
+
+/**
+ * A file as a pull-based web stream: a chunk is read only when the consumer
+ * wants one. (Readable.toWeb on Node 20 reads ahead without backpressure, and
+ * can end up holding the whole file in memory while openpgp.js hashes it.)
+ */
+export function fileStream(path: string, options: { chunkSize?: number; signal?: AbortSignal } = {}): ReadableStream<Uint8Array> {
+  const chunkSize = options.chunkSize ?? 256 * 1024;
+  let handle: FileHandle | undefined;
+  // A consumer that gives up without cancelling (openpgp.js on a bad key) must not leak the descriptor.
+  options.signal?.addEventListener('abort', () => {
+    void handle?.close();
+    handle = undefined;
+  });
+  return new ReadableStream<Uint8Array>(
+    {
+      async start() {
+        const opened = await open(path, 'r');
+        if (options.signal?.aborted) await opened.close();
+        else handle = opened;
+      },
+      async pull(controller) {
+        const buffer = Buffer.allocUnsafe(chunkSize);
+        const { bytesRead } = await handle!.read(buffer, 0, chunkSize, null);
+        if (bytesRead === 0) {
+          await handle!.close();
+          handle = undefined;
+          controller.close();
+        } else {
+          controller.enqueue(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead));
+        }
+      },
+      async cancel() {
+        await handle?.close();
+        handle = undefined;
+      },
+    },
+    { highWaterMark: 2 },
+  );
+}
+
+/** Reads a web stream to its end (openpgp.js hashes the data as it flows through). */
+export async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {
+  const reader = stream.getReader();
+  const chunks: T[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return chunks;
+    chunks.push(value);
+  }
+}
+
+/**
+ * Checks a detached OpenPGP signature over a file (streamed) against candidate keys.
+ *
+ * The rule: the signature must be by one of `keys` (primary key or signing
+ * subkey), must match the file byte for byte, and the key must have been valid
+ * when the signature was made (not revoked, not expired then, with a
+ * self-signature that existed then). A key copy that has expired since is
+ * accepted (`expiredOn` says so): that is what lets old files verify forever.
+ * Throws DetachedSignatureError saying which rule failed.
+ */
+export async function checkDetached(options: { file: string; signature: string; keys: readonly CandidateKey[]; now?: Date }): Promise<DetachedCheck> {
+  const now = options.now ?? new Date();
+  let signature: openpgp.Signature;
+  try {
+    signature = await openpgp.readSignature({ armoredSignature: options.signature });
+  } catch (cause) {
+    throw new DetachedSignatureError({ kind: 'unreadable', detail: (cause as Error).message });
+  }
+  const signedAt = signature.packets[0]?.created ?? null;
+  const issuers = signature.getSigningKeyIDs().map((id) => id.toHex().toUpperCase());
+
+  const keys = await Promise.all(options.keys.map((k) => openpgp.readKey({ armoredKey: k.armored })));
+  const keyIndex = keys.findIndex((key) => key.getKeyIDs().some((id) => issuers.includes(id.toHex().toUpperCase())));
+  if (keyIndex < 0) throw new DetachedSignatureError({ kind: 'unknown-signer', issuers, known: keys.map(fingerprintOf) });
+  if (signedAt && signedAt.getTime() > now.getTime() + 5 * 60_000) throw new DetachedSignatureError({ kind: 'future', signedAt });
+
+  const key = keys[keyIndex]!;
+  const done = new AbortController();
+  const message = await openpgp.createMessage({ binary: fileStream(options.file, { signal: done.signal }) });
+  try {
+    const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false });
+    await readAll(result.data as ReadableStream<Uint8Array>);
+    const [first] = result.signatures;
+    if (!first) throw new Error('no signature found');
+    await first.verified;
+  } catch (cause) {
+    const detail = (cause as Error).message;
+    const keyProblem = /self-signature|expired|revoked|creation time is in the future|not valid/i.test(detail) && !/digest/i.test(detail);
+    if (keyProblem) throw new DetachedSignatureError({ kind: 'key-not-valid', fingerprint: fingerprintOf(key), source: options.keys[keyIndex]!.source, signedAt, detail });
+    throw new DetachedSignatureError({ kind: 'mismatch', fingerprint: fingerprintOf(key), detail });
+  } finally {
+    done.abort();
+  }
+  const expires = await key.getExpirationTime();
+  return {
+    fingerprint: fingerprintOf(key),
+    userId: await primaryUserId(key, signedAt ?? now),
+    signedAt: signedAt ?? now,
+    keyIndex,
+    expiredOn: expires instanceof Date && expires.getTime() < now.getTime() ? expires : null,
+  };
+}

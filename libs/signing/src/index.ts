@@ -1,0 +1,7 @@
+export { checkDetached, DetachedSignatureError } from './detached.js';
+export type { CandidateKey, DetachedCheck, DetachedFailure } from './detached.js';
+export { generateSigningKey, loadSigningKey, pinnedKeys, readPublicKeys } from './keys.js';
+export type { GeneratedKey, GenerateKeyOptions, PublicKeyInfo, SigningKey, TrustedKeys } from './keys.js';
+export { signFile, writeSignature } from './sign.js';
+export { verifyPinned } from './verify.js';
+export type { SignatureCheck, VerifyPinnedOptions } from './verify.js';

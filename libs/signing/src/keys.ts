@@ -1,0 +1,169 @@
+import * as openpgp from 'openpgp';
+import { CpyError } from '@cpy/artifact';
+import { fingerprintOf } from './detached.js';
+
+/** A public key as cpy shows and pins it. */
+export interface PublicKeyInfo {
+  readonly fingerprint: string;
+  readonly userId: string;
+  readonly createdAt: string;
+  /** Null when it never expires. */
+  readonly expiresAt: string | null;
+  /** ASCII-armored, public part only. */
+  readonly armored: string;
+}
+
+/** The public keys read from one file or URL. */
+export interface TrustedKeys {
+  readonly source: string;
+  readonly keys: readonly PublicKeyInfo[];
+}
+
+async function infoOf(key: openpgp.Key): Promise<PublicKeyInfo> {
+  const expires = await key.getExpirationTime().catch(() => null);
+  let userId = key.users.find((u) => u.userID)?.userID?.userID ?? '';
+  try {
+    userId = (await key.getPrimaryUser(key.getCreationTime())).user.userID?.userID ?? userId;
+  } catch {
+    // keep the first user ID
+  }
+  return {
+    fingerprint: fingerprintOf(key),
+    userId,
+    createdAt: key.getCreationTime().toISOString(),
+    expiresAt: expires instanceof Date ? expires.toISOString() : null,
+    armored: key.toPublic().armor(),
+  };
+}
+
+const BLOCK_RE = /-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g;
+
+/**
+ * Reads the public keys in a text (one or more armored blocks, as `cpy-keys.asc` holds them).
+ * A private key block is refused: a keys file is published, so it must never hold one.
+ */
+export async function readPublicKeys(text: string, source: string): Promise<TrustedKeys> {
+  const blocks = [...text.matchAll(BLOCK_RE)];
+  if (blocks.some((b) => b[1] === 'PRIVATE')) {
+    throw new CpyError('CPY_KEYS_INVALID', `${source} holds a private key`, {
+      hint: 'trusted keys are public keys only: make the file with cpy keys export (and replace that private key, it has been exposed)',
+    });
+  }
+  const keys: PublicKeyInfo[] = [];
+  try {
+    for (const block of blocks) for (const key of await openpgp.readKeys({ armoredKeys: block[0] })) keys.push(await infoOf(key));
+  } catch (cause) {
+    throw new CpyError('CPY_KEYS_INVALID', `${source} is not a readable OpenPGP public key file: ${(cause as Error).message}`, {
+      hint: 'use the file cpy keys export writes (ASCII-armored public keys)',
+      cause,
+    });
+  }
+  if (keys.length === 0) {
+    throw new CpyError('CPY_KEYS_INVALID', `${source} holds no OpenPGP public key`, { hint: 'use the file cpy keys export writes (ASCII-armored public keys)' });
+  }
+  return { source, keys };
+}
+
+/** The keys whose fingerprints are pinned; CPY_SIGNATURE_UNTRUSTED when there are none. */
+export function pinnedKeys(trusted: TrustedKeys, signers: readonly string[]): PublicKeyInfo[] {
+  const pinned = trusted.keys.filter((k) => signers.includes(k.fingerprint));
+  if (pinned.length === 0) {
+    throw new CpyError(
+      'CPY_SIGNATURE_UNTRUSTED',
+      `no key in ${trusted.source} has a pinned fingerprint: it holds ${trusted.keys.map((k) => k.fingerprint).join(', ')}, and the pinned signers are ${signers.join(', ')}`,
+      {
+        hint: 'these keys are not the publisher\'s, or the pin is wrong: check the fingerprint with the publisher (cpy keys export prints it); nothing was installed',
+        details: { pinned: signers, found: trusted.keys.map((k) => k.fingerprint) },
+      },
+    );
+  }
+  return pinned;
+}
+
+/** A private key, decrypted and ready to sign (loadSigningKey). Only its public facts are properties: the secret is never printed or serialised. */
+export interface SigningKey {
+  readonly fingerprint: string;
+  readonly userId: string;
+  /** The public key, ASCII-armored. */
+  readonly publicKey: string;
+}
+
+const secrets = new WeakMap<SigningKey, openpgp.PrivateKey>();
+
+/** The decrypted private key behind a SigningKey (for sign.ts; not exported from the package). */
+export function secretOf(key: SigningKey): openpgp.PrivateKey {
+  const secret = secrets.get(key);
+  if (!secret) throw new TypeError('not a key made by loadSigningKey');
+  return secret;
+}
+
+/**
+ * Reads an armored private key (decrypting it with `passphrase` when it is protected).
+ * Errors name the source and the reason, never the key or the passphrase.
+ */
+export async function loadSigningKey(armored: string, passphrase: string | undefined, source: string): Promise<SigningKey> {
+  let key: openpgp.PrivateKey;
+  try {
+    key = await openpgp.readPrivateKey({ armoredKey: armored });
+  } catch {
+    throw new CpyError('CPY_SIGNING_KEY_INVALID', `${source} is not an ASCII-armored OpenPGP private key`, {
+      hint: 'pass the file cpy keys generate wrote (or gpg --armor --export-secret-keys <fingerprint>)',
+    });
+  }
+  if (!key.isDecrypted()) {
+    if (!passphrase) {
+      throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the signing key in ${source} is protected by a passphrase`, { hint: 'set CPY_SIGNING_PASSPHRASE' });
+    }
+    try {
+      key = await openpgp.decryptKey({ privateKey: key, passphrase });
+    } catch {
+      throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the passphrase does not unlock the signing key in ${source}`, { hint: 'check CPY_SIGNING_PASSPHRASE' });
+    }
+  }
+  try {
+    await key.getSigningKey();
+  } catch (cause) {
+    throw new CpyError('CPY_SIGNING_KEY_UNUSABLE', `the key in ${source} (${fingerprintOf(key)}) cannot sign now: ${(cause as Error).message}`, {
+      hint: 'it has expired or been revoked: make a new key (cpy keys generate), add its public key to cpy-keys.asc and pin its fingerprint',
+    });
+  }
+  const info = await infoOf(key);
+  const signing: SigningKey = Object.freeze({ fingerprint: info.fingerprint, userId: info.userId, publicKey: info.armored });
+  secrets.set(signing, key);
+  return signing;
+}
+
+export interface GenerateKeyOptions {
+  readonly name: string;
+  readonly email: string;
+  /** Protects the private key; recommended. */
+  readonly passphrase?: string;
+  /** Days until it expires; 0 or absent: never. */
+  readonly expiresInDays?: number;
+  /** Creation time (tests); default now. */
+  readonly date?: Date;
+}
+
+export interface GeneratedKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+  readonly fingerprint: string;
+  readonly userId: string;
+  readonly expiresAt: string | null;
+}
+
+/** Makes an Ed25519 signing key (an OpenPGP v4 key, which gpgv 2.2 and later verify). */
+export async function generateSigningKey(options: GenerateKeyOptions): Promise<GeneratedKey> {
+  const { privateKey } = await openpgp.generateKey({
+    type: 'ecc',
+    curve: 'ed25519Legacy',
+    userIDs: [{ name: options.name, email: options.email }],
+    keyExpirationTime: Math.round((options.expiresInDays ?? 0) * 86_400),
+    format: 'object',
+    subkeys: [],
+    ...(options.date ? { date: options.date } : {}),
+  });
+  const info = await infoOf(privateKey);
+  const armored = options.passphrase ? (await openpgp.encryptKey({ privateKey, passphrase: options.passphrase })).armor() : privateKey.armor();
+  return { privateKey: armored, publicKey: info.armored, fingerprint: info.fingerprint, userId: info.userId, expiresAt: info.expiresAt };
+}

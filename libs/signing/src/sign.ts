@@ -1,0 +1,36 @@
+import { rename, rm, writeFile } from 'node:fs/promises';
+import * as openpgp from 'openpgp';
+import { CpyError } from '@cpy/artifact';
+import { fileStream, readAll } from './detached.js';
+import { secretOf, type SigningKey } from './keys.js';
+
+/** A detached, ASCII-armored signature over a file, hashed as it is read (never held whole). */
+export async function signFile(path: string, key: SigningKey, options: { date?: Date } = {}): Promise<string> {
+  const done = new AbortController();
+  try {
+    const message = await openpgp.createMessage({ binary: fileStream(path, { signal: done.signal }) });
+    const out: unknown = await openpgp.sign({ message, signingKeys: secretOf(key), detached: true, format: 'armored', ...(options.date ? { date: options.date } : {}) });
+    return typeof out === 'string' ? out : (await readAll(out as ReadableStream<string>)).join('');
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CpyError(missing ? 'CPY_SIGN_NO_FILE' : 'CPY_SIGN_FAILED', missing ? `${path} does not exist` : `cannot sign ${path}: ${(cause as Error).message}`, {
+      hint: missing ? 'sign the files cpy build wrote (the .tgz, its .sha256 and .json)' : 'check that the key can sign (cpy keys export shows it)',
+    });
+  } finally {
+    done.abort();
+  }
+}
+
+/** Signs `path` and writes the signature to `<path>.asc` (atomically); returns that path. */
+export async function writeSignature(path: string, key: SigningKey, options: { date?: Date } = {}): Promise<string> {
+  const armored = await signFile(path, key, options);
+  const out = `${path}.asc`;
+  const tmp = `${out}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, armored);
+    await rename(tmp, out);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return out;
+}
