@@ -17,9 +17,11 @@ export interface CachedArtifact {
   /** Where it was downloaded from (for messages and the install marker). */
   readonly source: string;
   readonly fromCache: boolean;
+  /** The pinned signer whose signature vouched for it when it was installed (cache entries made since signing existed). */
+  readonly signedBy?: string | undefined;
 }
 
-const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.number().int(), source: z.string() });
+const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.number().int(), source: z.string(), signedBy: z.string().optional() });
 
 /** `https://...`, `file://...` or a path, as a URL. */
 export function toUrl(location: string): URL {
@@ -76,13 +78,29 @@ const PREVIOUS_INDEX = 'index.previous.json';
  * `index.previous.json` beside it: a publish renames the old index there a moment before
  * the new one takes its name.
  */
-export async function fetchIndex(location: string, client: HttpClient, scratch: string): Promise<{ index: ArtifactIndex; source: string }> {
+export async function fetchIndex<S>(
+  location: string,
+  client: HttpClient,
+  scratch: string,
+  verify?: (file: string, url: URL) => Promise<S>,
+): Promise<{ index: ArtifactIndex; source: string; signature: S | null }> {
   const url = toUrl(location);
   await mkdir(scratch, { recursive: true });
   const tmp = join(scratch, `index-${randomUUID()}.json`);
   const read = async (u: URL) => {
     await downloadToFile(u, tmp, { client });
-    return { index: parseIndexText(await readFile(tmp, 'utf8'), displayUrl(u)), source: displayUrl(u) };
+    let signature: S | null = null;
+    if (verify) {
+      try {
+        signature = await verify(tmp, u);
+      } catch (error) {
+        // A publish swaps the index and its signature by two renames: read both once more.
+        if (!/^CPY_SIGNATURE_(INVALID|MISSING)$/.test((error as CpyError).code ?? '')) throw error;
+        await downloadToFile(u, tmp, { client });
+        signature = await verify(tmp, u);
+      }
+    }
+    return { index: parseIndexText(await readFile(tmp, 'utf8'), displayUrl(u)), source: displayUrl(u), signature };
   };
   try {
     try {
@@ -136,7 +154,7 @@ export async function fromCache(cacheDir: string, sha256: string): Promise<Cache
     await rm(path, { force: true });
     return null;
   }
-  return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true };
+  return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true, ...(index.signedBy ? { signedBy: index.signedBy } : {}) };
 }
 
 /** The newest cached build that answers a request (`3.13.5`, `3.13`), for installs without an index or offline. */
@@ -170,6 +188,8 @@ export interface DownloadArtifactOptions {
   readonly client: HttpClient;
   readonly onProgress?: (p: TransferProgress) => void;
   readonly signal?: AbortSignal;
+  /** Checks the downloaded file (its signature) before it enters the cache; a throw deletes it. */
+  readonly verify?: (file: string) => Promise<void>;
 }
 
 /**
@@ -201,13 +221,21 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
       details: { expected: options.expectedSha256, actual: got.sha256 },
     });
   }
+  if (options.verify) {
+    try {
+      await options.verify(tmp);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+  }
   const path = join(options.cacheDir, `${got.sha256}.tgz`);
   await rename(tmp, path);
   return { path, sha256: got.sha256, fileName, source: displayUrl(options.url) };
 }
 
 /** Records what a cached artifact is, so `install <version>` can find it offline. */
-export async function indexCached(cacheDir: string, artifact: Omit<CachedArtifact, 'fromCache'>, metadata: ArtifactMetadata): Promise<void> {
-  const entry = { fileName: artifact.fileName, version: metadata.version, build: metadata.build, source: artifact.source };
+export async function indexCached(cacheDir: string, artifact: Omit<CachedArtifact, 'fromCache'>, metadata: ArtifactMetadata, signedBy?: string): Promise<void> {
+  const entry = { fileName: artifact.fileName, version: metadata.version, build: metadata.build, source: artifact.source, ...(signedBy ? { signedBy } : {}) };
   await writeFile(join(cacheDir, `${artifact.sha256}.json`), JSON.stringify(entry, null, 2) + '\n');
 }

@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CpyError, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
-import { createHttpClient } from '@cpy/transfer';
+import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';
 import { resolveLayout, type Environment } from './layout.js';
 import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
 import { considerBuilds, defaultHostContext, type HostContext } from './resolve.js';
+import { signatureUrlOf, SignatureVerifier, signaturePolicy, type SignatureRecord } from './trust.js';
 
 export interface AvailableOptions {
   /** `3.13`, `3.13.5`, `latest`; default: every version. */
@@ -17,6 +18,9 @@ export interface AvailableOptions {
   readonly installTk?: boolean;
   readonly env?: Environment;
   readonly hostContext?: () => Promise<HostContext>;
+  /** Pinned signers: the index must be signed by one of them (as for installPython). */
+  readonly signerFingerprints?: string;
+  readonly trustedKeysUrl?: string;
 }
 
 export interface AvailableBuild {
@@ -39,7 +43,7 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
   }
   // No version: every final release (latest matches them all).
   const request = parseVersionRequest(options.version ?? 'latest');
-  const loaded = await loadIndex(indexUrl, { env, ...(options.caFile ? { caFile: options.caFile } : {}) });
+  const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl });
   const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
   const considered = await considerBuilds(loaded.index, request, ctx);
   // Per version, the first build that fits is the one an install of that version chooses.
@@ -75,15 +79,32 @@ export async function readPythonVersionFile(cwd: string): Promise<{ version: str
   }
 }
 
-/**
- * Reads an index from a URL or a path with a client of its own (`scratch`: where the download goes;
- * default the cache directory).
- */
-export async function loadIndex(location: string, options: { env?: Environment; caFile?: string | undefined; scratch?: string } = {}): Promise<{ index: ArtifactIndex; source: string }> {
+export interface LoadIndexOptions {
+  readonly env?: Environment;
+  readonly caFile?: string | undefined;
+  /** Where the download goes; default the cache directory. */
+  readonly scratch?: string;
+  /** Pinned signers: the index must carry a valid signature (`index.json.asc`) by one of them. Default CPY_SIGNER_FINGERPRINTS. */
+  readonly signerFingerprints?: string | undefined;
+  /** Their public keys; default CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index. */
+  readonly trustedKeysUrl?: string | undefined;
+}
+
+/** Reads an index from a URL or a path with a client of its own; verified against the pinned signers, if any. */
+export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null }> {
   const env = options.env ?? process.env;
+  const scratch = options.scratch ?? resolveLayout({}, env).cacheDir;
+  const policy = signaturePolicy(options, env, location);
+  const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch }) : null;
+  const verify = verifier
+    ? async (file: string, url: URL): Promise<SignatureRecord> => {
+        const check = await verifier.verify(file, signatureUrlOf(url), `the index ${displayUrl(url)}`);
+        return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'index' };
+      }
+    : undefined;
   const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
-    return await fetchIndex(location, client, options.scratch ?? resolveLayout({}, env).cacheDir);
+    return await fetchIndex(location, client, scratch, verify);
   } finally {
     await client.close();
   }

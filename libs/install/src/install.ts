@@ -33,6 +33,7 @@ import { resolveLayout, type Environment, type InstallLayout } from './layout.js
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
+import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkLinks, recordInstall } from './versions.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
@@ -71,6 +72,8 @@ export interface InstallResult {
   readonly warnings: readonly string[];
   /** The index entry chosen for a version request, and why; null when the artifact was given or came from the cache. */
   readonly resolution: Resolution | null;
+  /** Whose signature vouched for the artifact, when signers are pinned; null otherwise. */
+  readonly signature: SignatureRecord | null;
   readonly durationMs: number;
 }
 
@@ -151,8 +154,10 @@ async function putInPlace(tree: string, prefix: string): Promise<'installed' | '
   return 'replaced';
 }
 
-function sameArtifact(marker: InstallMarker, plan: SourcePlan): boolean {
+/** Whether an installed prefix is this plan's artifact (and, with pinned signers, was verified by one of them). */
+function sameArtifact(marker: InstallMarker, plan: Pick<SourcePlan, 'version' | 'sha256' | 'artifactUrl'>, policy: SignaturePolicy | null): boolean {
   if (marker.version !== plan.version) return false;
+  if (policy && !(marker.signedBy && policy.signers.includes(marker.signedBy))) return false;
   if (plan.sha256) return marker.sha256 === plan.sha256;
   if (plan.artifactUrl) return marker.artifact === basename(decodeURIComponent(toUrl(plan.artifactUrl).pathname));
   return true;
@@ -165,14 +170,35 @@ interface SourcePlan {
   readonly checksumUrl?: string | undefined;
   readonly sha256?: string | undefined;
   readonly resolution: Resolution | null;
+  /** The signed index (or the verified cache entry) that vouches for `sha256`; null: the artifact's own signature must, when signers are pinned. */
+  readonly signature: SignatureRecord | null;
   readonly warnings: readonly string[];
+}
+
+/**
+ * A cached build stands for a signed one only when a pinned signer vouched for it when it was
+ * downloaded (the cache records whose signature that was).
+ */
+function trustCached(hit: CachedArtifact, policy: SignaturePolicy | null): SignatureRecord | null {
+  if (!policy) return null;
+  if (hit.signedBy && policy.signers.includes(hit.signedBy)) return { fingerprint: hit.signedBy, signedAt: '', covers: 'cache' };
+  throw new CpyError('CPY_SIGNATURE_MISSING', `the cached ${hit.fileName} was not verified by a pinned signer (${policy.signers.join(', ')}) when it was downloaded`, {
+    hint: 'install it online once, through the signed index (--index) or with its signature beside it (--from), so that cpy can check it; nothing was installed',
+  });
 }
 
 /**
  * The version and the artifact: given (`artifactUrl`), chosen from the index for this host
  * (`version` + `indexUrl` or CPY_INDEX_URL), or the newest cached build of the version.
  */
-async function planSource(options: ResolvedInstallOptions, layout: InstallLayout, env: Environment, hooks: InstallHooks, context: () => Promise<HostContext>): Promise<SourcePlan> {
+async function planSource(
+  options: ResolvedInstallOptions,
+  layout: InstallLayout,
+  env: Environment,
+  hooks: InstallHooks,
+  context: () => Promise<HostContext>,
+  policy: SignaturePolicy | null,
+): Promise<SourcePlan> {
   const request: VersionRequest | null = options.version ? parseVersionRequest(options.version) : null;
   if (options.artifactUrl) {
     const named = parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname)));
@@ -185,7 +211,7 @@ async function planSource(options: ResolvedInstallOptions, layout: InstallLayout
     if (request && !matchesRequest(version, request)) {
       throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${request.text}, but the artifact is ${version}`, { hint: 'fix the version or the artifact URL' });
     }
-    return { version, artifactUrl: options.artifactUrl, checksumUrl: options.checksumUrl, sha256: options.sha256, resolution: null, warnings: [] };
+    return { version, artifactUrl: options.artifactUrl, checksumUrl: options.checksumUrl, sha256: options.sha256, resolution: null, signature: null, warnings: [] };
   }
   if (!request) {
     throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? Give a version (3.13, 3.13.5, latest) or the artifact', {
@@ -196,25 +222,33 @@ async function planSource(options: ResolvedInstallOptions, layout: InstallLayout
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
     const hit = await cached();
-    if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, warnings: [] };
+    if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature: trustCached(hit, policy), warnings: [] };
     throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${request.text === 'latest' ? 'CPython' : `CPython ${request.text}`}`, {
       hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
     });
   }
   let loaded: Awaited<ReturnType<typeof loadIndex>>;
   try {
-    loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, scratch: layout.cacheDir });
+    loaded = await loadIndex(indexUrl, {
+      env,
+      caFile: options.caFile,
+      scratch: layout.cacheDir,
+      signerFingerprints: options.signerFingerprints,
+      trustedKeysUrl: options.trustedKeysUrl,
+    });
   } catch (error) {
     // Offline, a build already in the cache still installs.
     const hit = (error as CpyError).code === 'CPY_INSTALL_INDEX_UNAVAILABLE' ? await cached() : null;
     if (!hit) throw error;
+    const signature = trustCached(hit, policy);
     const warning = `the index is unreachable (${(error as Error).message}); installing ${hit.fileName} from the cache`;
     hooks.onEvent?.({ type: 'warning', message: warning });
-    return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, warnings: [warning] };
+    return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature, warnings: [warning] };
   }
+  if (loaded.signature) hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `the index is signed by ${loaded.signature.fingerprint} (pinned)` });
   const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
-  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, warnings: [] };
+  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, signature: loaded.signature, warnings: [] };
 }
 
 /** The version of a cached artifact, from its name (the request itself when the name does not say). */
@@ -228,11 +262,22 @@ function withSuffix(url: URL, suffix: string): URL {
   return u;
 }
 
-async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: () => Promise<HostContext>, client: HttpClient, hooks: InstallHooks): Promise<CachedArtifact> {
+/**
+ * The artifact in the cache, verified: its sha256, and with pinned signers and no signed index
+ * vouching for that sha256, its own signature (`<url>.asc`), checked before it enters the cache.
+ */
+async function obtainArtifact(
+  plan: SourcePlan,
+  layout: InstallLayout,
+  context: () => Promise<HostContext>,
+  client: HttpClient,
+  hooks: InstallHooks,
+  verifier: SignatureVerifier | null,
+): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
   const emit = hooks.onEvent ?? (() => undefined);
   if (!plan.artifactUrl) {
     const hit = plan.sha256 ? await fromCache(layout.cacheDir, plan.sha256) : null;
-    if (hit) return hit;
+    if (hit) return { artifact: hit, signature: plan.signature };
     throw new CpyError('CPY_INSTALL_NO_SOURCE', `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
       hint: 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
     });
@@ -241,8 +286,19 @@ async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: 
   const fileName = basename(decodeURIComponent(url.pathname));
   await mkdir(layout.cacheDir, { recursive: true });
   const expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  const needsOwnSignature = verifier !== null && plan.signature === null;
+  const checkSignature = async (file: string): Promise<SignatureRecord> => {
+    const check = await verifier!.verify(file, signatureUrlOf(url), fileName);
+    emit({ type: 'phase', phase: 'verify', detail: `${fileName} is signed by ${check.fingerprint} (pinned)` });
+    for (const message of check.warnings) emit({ type: 'warning', message });
+    return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'artifact' };
+  };
   const hit = await fromCache(layout.cacheDir, expected);
-  if (hit) return hit;
+  if (hit) {
+    if (!needsOwnSignature) return { artifact: hit, signature: plan.signature };
+    if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: '', covers: 'cache' } };
+    return { artifact: hit, signature: await checkSignature(hit.path) };
+  }
   // The metadata published beside the artifact lets an incompatible host refuse before the download
   // (an index entry was checked when it was chosen).
   if (!plan.resolution) {
@@ -250,6 +306,7 @@ async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: 
     if (side) await refuseUnfit(side, await context());
   }
   emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
+  let signature = plan.signature;
   const got = await downloadArtifact({
     url,
     expectedSha256: expected,
@@ -257,8 +314,9 @@ async function obtainArtifact(plan: SourcePlan, layout: InstallLayout, context: 
     client,
     onProgress: (p) => emit({ type: 'download', received: p.received, total: p.total }),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(needsOwnSignature ? { verify: async (file: string) => void (signature = await checkSignature(file)) } : {}),
   });
-  return { ...got, fromCache: false };
+  return { artifact: { ...got, fromCache: false }, signature };
 }
 
 /** Architecture, C library and glibc (with their own error codes), then whether this system can provide the libraries it needs. */
@@ -375,8 +433,20 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   const hostOf = () => (host ??= detectHost());
   let context: Promise<HostContext> | null = null;
   const hostContext = () => (context ??= (hooks.hostContext ?? (() => defaultHostContext(hostOf(), options.installTk, env)))());
+  // Checked before anything else: a bad pin is an error even when the version is installed.
+  const policy = signaturePolicy(options, env, options.indexUrl ?? env['CPY_INDEX_URL']);
   const warnings: string[] = [];
-  const result = (status: InstallResult['status'], version: string, prefix: string, m: InstallMarker, fromCacheHit: boolean, activated: boolean, resolution: Resolution | null): InstallResult => ({
+  const earlier = (m: InstallMarker): SignatureRecord | null => (policy && m.signedBy ? { fingerprint: m.signedBy, signedAt: '', covers: 'cache' } : null);
+  const result = (
+    status: InstallResult['status'],
+    version: string,
+    prefix: string,
+    m: InstallMarker,
+    fromCacheHit: boolean,
+    activated: boolean,
+    resolution: Resolution | null,
+    signature: SignatureRecord | null = earlier(m),
+  ): InstallResult => ({
     status,
     version,
     build: m.build,
@@ -389,6 +459,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     activated,
     warnings,
     resolution,
+    signature,
     durationMs: Math.round(performance.now() - started),
   });
 
@@ -397,18 +468,18 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   if (exact?.exact) {
     const prefix = options.installPrefix ?? layout.prefixFor(exact.text);
     const present = await readMarker(prefix);
-    if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256, resolution: null, warnings: [] })) {
+    if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
       const activated = await recordInstall(layout, exact.text, prefix, options.activate, options.lockTimeoutMs);
       return result('already-installed', exact.text, prefix, present, false, activated, null);
     }
   }
 
-  const plan = await planSource(options, layout, env, hooks, hostContext);
+  const plan = await planSource(options, layout, env, hooks, hostContext, policy);
   warnings.push(...plan.warnings);
   const version = plan.version;
   const prefix = options.installPrefix ?? layout.prefixFor(version);
   const present = await readMarker(prefix);
-  if (present && sameArtifact(present, plan)) {
+  if (present && sameArtifact(present, plan, policy)) {
     const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
@@ -417,16 +488,18 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   return withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
-    if (done && sameArtifact(done, plan)) {
+    if (done && sameArtifact(done, plan, policy)) {
       const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
 
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+    const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch: layout.cacheDir }) : null;
     let artifact: CachedArtifact;
+    let signature: SignatureRecord | null;
     try {
-      artifact = await obtainArtifact(plan, layout, hostContext, client, hooks);
+      ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier));
     } finally {
       await client.close();
     }
@@ -436,7 +509,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${artifact.fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
     }
     checkCompatibility(metadata, hostOf());
-    await indexCached(layout.cacheDir, artifact, metadata);
+    await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
     const marker: InstallMarker = {
       schemaVersion: 1,
       version,
@@ -446,10 +519,13 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       source: artifact.source,
       builtFor: metadata.prefix,
       installedAt: new Date().toISOString(),
+      ...(signature ? { signedBy: signature.fingerprint } : {}),
     };
     if (done && done.sha256 === artifact.sha256) {
+      // The same bytes, now verified: the marker says so, and the next run needs no network.
+      if (signature && done.signedBy !== signature.fingerprint) await writeAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
       const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-      return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution);
+      return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
     }
     if (options.activate) await checkLinks(layout, prefix);
     await handleSystemLibraries(metadata, options, hooks, warnings);
@@ -493,7 +569,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     }
     hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
     const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-    return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution);
+    return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);
   });
 }
 

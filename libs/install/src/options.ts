@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { SAFE_URL_RE } from '@cpy/artifact';
+import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact';
 import { z } from 'zod';
 import { versionRequestSchema } from './request.js';
 
@@ -55,6 +55,18 @@ export const installOptionsSchema = z
       .transform((s) => s.toLowerCase())
       .optional()
       .describe('The expected sha256 of the artifact; when set, no checksum file is read.'),
+    signerFingerprints: z
+      .string()
+      .regex(SIGNERS_OPTION_RE, 'must be 40-hex key fingerprints separated by commas, without spaces')
+      .optional()
+      .describe(
+        'Pinned signers: the fingerprints (40 hex digits, comma-separated) of the keys allowed to sign the index and artifacts. When set, a missing, bad or foreign signature refuses the install before anything is extracted. Empty: CPY_SIGNER_FINGERPRINTS; no signature is checked when neither is set.',
+      ),
+    trustedKeysUrl: location
+      .optional()
+      .describe(
+        "The signers' public keys (ASCII-armored; only those whose fingerprint is pinned are used): an https:// or file:// URL, or an absolute path. Empty: CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index.",
+      ),
     installPrefix: absolutePath.optional().describe('Where to install. Empty: /opt/python-<version> as root. Elsewhere the artifact is relocated (sysconfig, pkg-config, python3-config, scripts).'),
     stateDir: absolutePath.optional().describe('Where cpy records installs and the current version.'),
     binDir: absolutePath.nullable().optional().describe('Where python3, python, pip3, pip... are linked; null: no links.'),

@@ -17,6 +17,8 @@ export const markerSchema = z.object({
   /** The prefix the artifact was built for; differs from the install prefix when relocated. */
   builtFor: z.string(),
   installedAt: z.string(),
+  /** The pinned signer whose signature (on the index or the artifact) vouched for it; absent for unsigned installs. */
+  signedBy: z.string().optional(),
 });
 export type InstallMarker = z.infer<typeof markerSchema>;
 

@@ -1,6 +1,6 @@
 export { checkDetached, DetachedSignatureError } from './detached.js';
 export type { CandidateKey, DetachedCheck, DetachedFailure } from './detached.js';
-export { generateSigningKey, loadSigningKey, pinnedKeys, readPublicKeys } from './keys.js';
+export { exportPublicKey, extendSigningKey, generateSigningKey, loadSigningKey, pinnedKeys, readPublicKeys } from './keys.js';
 export type { GeneratedKey, GenerateKeyOptions, PublicKeyInfo, SigningKey, TrustedKeys } from './keys.js';
 export { signFile, writeSignature } from './sign.js';
 export { verifyPinned } from './verify.js';

@@ -64,6 +64,20 @@ export async function readPublicKeys(text: string, source: string): Promise<Trus
   return { source, keys };
 }
 
+/**
+ * The public key (and fingerprint) of a key file: a private key (no passphrase needed, nothing is
+ * decrypted) or a public one. For `cpy keys export`.
+ */
+export async function exportPublicKey(armored: string, source: string): Promise<PublicKeyInfo> {
+  try {
+    return await infoOf(await openpgp.readKey({ armoredKey: armored }));
+  } catch {
+    throw new CpyError('CPY_SIGNING_KEY_INVALID', `${source} is not an ASCII-armored OpenPGP key`, {
+      hint: 'pass the file cpy keys generate wrote (or gpg --armor --export-secret-keys <fingerprint>)',
+    });
+  }
+}
+
 /** The keys whose fingerprints are pinned; CPY_SIGNATURE_UNTRUSTED when there are none. */
 export function pinnedKeys(trusted: TrustedKeys, signers: readonly string[]): PublicKeyInfo[] {
   const pinned = trusted.keys.filter((k) => signers.includes(k.fingerprint));
@@ -72,7 +86,7 @@ export function pinnedKeys(trusted: TrustedKeys, signers: readonly string[]): Pu
       'CPY_SIGNATURE_UNTRUSTED',
       `no key in ${trusted.source} has a pinned fingerprint: it holds ${trusted.keys.map((k) => k.fingerprint).join(', ')}, and the pinned signers are ${signers.join(', ')}`,
       {
-        hint: 'these keys are not the publisher\'s, or the pin is wrong: check the fingerprint with the publisher (cpy keys export prints it); nothing was installed',
+        hint: 'these keys are not the publisher\'s, or the pin is wrong: check the fingerprint with the publisher (cpy keys export prints it)',
         details: { pinned: signers, found: trusted.keys.map((k) => k.fingerprint) },
       },
     );
@@ -101,7 +115,7 @@ export function secretOf(key: SigningKey): openpgp.PrivateKey {
  * Reads an armored private key (decrypting it with `passphrase` when it is protected).
  * Errors name the source and the reason, never the key or the passphrase.
  */
-export async function loadSigningKey(armored: string, passphrase: string | undefined, source: string): Promise<SigningKey> {
+export async function loadSigningKey(armored: string, passphrase: string | undefined, source: string, options: { date?: Date } = {}): Promise<SigningKey> {
   let key: openpgp.PrivateKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: armored });
@@ -121,7 +135,7 @@ export async function loadSigningKey(armored: string, passphrase: string | undef
     }
   }
   try {
-    await key.getSigningKey();
+    await key.getSigningKey(undefined, options.date ?? new Date());
   } catch (cause) {
     throw new CpyError('CPY_SIGNING_KEY_UNUSABLE', `the key in ${source} (${fingerprintOf(key)}) cannot sign now: ${(cause as Error).message}`, {
       hint: 'it has expired or been revoked: make a new key (cpy keys generate), add its public key to cpy-keys.asc and pin its fingerprint',
@@ -166,4 +180,31 @@ export async function generateSigningKey(options: GenerateKeyOptions): Promise<G
   const info = await infoOf(privateKey);
   const armored = options.passphrase ? (await openpgp.encryptKey({ privateKey, passphrase: options.passphrase })).armor() : privateKey.armor();
   return { privateKey: armored, publicKey: info.armored, fingerprint: info.fingerprint, userId: info.userId, expiresAt: info.expiresAt };
+}
+
+/**
+ * The same key (same fingerprint) with a new expiry: its self-signatures made again, dated at the
+ * key's creation. What an organisation does before its key expires; the result is protected by
+ * the same passphrase.
+ */
+export async function extendSigningKey(armored: string, passphrase: string | undefined, options: { expiresInDays: number }): Promise<GeneratedKey> {
+  let key = await openpgp.readPrivateKey({ armoredKey: armored }).catch(() => {
+    throw new CpyError('CPY_SIGNING_KEY_INVALID', 'not an ASCII-armored OpenPGP private key', { hint: 'pass the file cpy keys generate wrote' });
+  });
+  if (!key.isDecrypted()) {
+    key = await openpgp.decryptKey({ privateKey: key, passphrase: passphrase ?? '' }).catch(() => {
+      throw new CpyError('CPY_SIGNING_KEY_LOCKED', 'the passphrase does not unlock the signing key', { hint: 'check CPY_SIGNING_PASSPHRASE' });
+    });
+  }
+  const userIDs = key.users.flatMap((u) => (u.userID ? [{ name: u.userID.name, email: u.userID.email }] : []));
+  const { privateKey } = await openpgp.reformatKey({
+    privateKey: key,
+    userIDs,
+    keyExpirationTime: Math.round(options.expiresInDays * 86_400),
+    date: key.getCreationTime(),
+    format: 'object',
+  });
+  const info = await infoOf(privateKey);
+  const out = passphrase ? (await openpgp.encryptKey({ privateKey, passphrase })).armor() : privateKey.armor();
+  return { privateKey: out, publicKey: info.armored, fingerprint: info.fingerprint, userId: info.userId, expiresAt: info.expiresAt };
 }

@@ -54,7 +54,7 @@ function refusal(failure: DetachedFailure, options: VerifyPinnedOptions): CpyErr
       );
     case 'mismatch':
       return new CpyError('CPY_SIGNATURE_INVALID', `the signature by ${failure.fingerprint} does not match ${label}: ${failure.detail}`, {
-        hint: 'the file is not the one the publisher signed (altered or damaged): do not use it; nothing was installed',
+        hint: 'the file is not the one the publisher signed (altered or damaged): do not use it',
         details: { fingerprint: failure.fingerprint },
       });
   }
@@ -69,7 +69,7 @@ function refusal(failure: DetachedFailure, options: VerifyPinnedOptions): CpyErr
 export async function verifyPinned(options: VerifyPinnedOptions): Promise<SignatureCheck> {
   if (options.signature === null) {
     throw new CpyError('CPY_SIGNATURE_MISSING', `${options.label} has no signature (${options.signatureSource})`, {
-      hint: 'a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed',
+      hint: 'a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign)',
     });
   }
   const keys = pinnedKeys(options.trusted, options.signers).map((k) => ({ armored: k.armored, source: options.trusted.source }));

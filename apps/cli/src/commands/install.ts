@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { CpyError, pythonVersionSchema } from '@cpy/artifact';
+import { CpyError, parseSigners, pythonVersionSchema } from '@cpy/artifact';
 import {
   installPython,
   listAvailable,
@@ -41,6 +41,30 @@ function versionOptions(cwd: string, values: { 'bin-dir'?: string | undefined; '
   };
 }
 
+const SIGNER_HELP =
+  'With --signer (repeatable, or CPY_SIGNER_FINGERPRINTS), the index (index.json.asc) or, without an index, the artifact ' +
+  '(<artifact>.asc) must carry a valid signature by a pinned key, or nothing is installed; the public keys come from ' +
+  '--trusted-keys (default CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index) and count only if pinned.';
+
+const SIGNER_OPTIONS = {
+  signer: { type: 'string', multiple: true, valueName: '<fingerprint>', description: 'a pinned signer: the 40-hex fingerprint cpy keys export prints' },
+  'trusted-keys': { type: 'string', valueName: '<url|file>', description: "the signers' public keys (default cpy-keys.asc beside the index)" },
+} as const;
+
+const signerValues = {
+  signer: z.array(z.string()).optional(),
+  'trusted-keys': z.string().min(1).optional(),
+};
+
+const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'the artifact', cache: 'verified when it was downloaded' } as const;
+
+function signerOptions(cwd: string, values: { signer?: string[] | undefined; 'trusted-keys'?: string | undefined }): Pick<InstallOptions, 'signerFingerprints' | 'trustedKeysUrl'> {
+  return {
+    ...(values.signer?.length ? { signerFingerprints: parseSigners(values.signer).join(',') } : {}),
+    ...(values['trusted-keys'] ? { trustedKeysUrl: locate(cwd, values['trusted-keys']) } : {}),
+  };
+}
+
 /** Phases as log lines; the download as a bar; extraction as a percentage on a terminal. */
 function installProgress(ctx: CommandContext<unknown>) {
   const bar = createProgress(ctx.io);
@@ -77,7 +101,7 @@ export const install = defineCommand({
     '<artifact>.sha256 beside it); an artifact this host cannot run is refused before anything is extracted; the download ' +
     'streams into the cache while it is hashed; the tree is extracted beside the prefix, checked, and renamed into place. ' +
     'A second run returns at once; a full version already installed needs no network. Without an index, the newest cached ' +
-    `build of the version is installed, offline. ${LAYOUT_HELP}`,
+    `build of the version is installed, offline. ${SIGNER_HELP} ${LAYOUT_HELP}`,
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index to resolve the version with (default CPY_INDEX_URL)' },
     from: { type: 'string', valueName: '<url|file>', description: 'the artifact (.tgz): https://, http://, file:// or a path' },
@@ -91,6 +115,7 @@ export const install = defineCommand({
     'install-system-deps': { type: 'boolean', description: 'install missing system libraries (critical ones, curses, gdbm) with apt-get/dnf/apk (root)' },
     'install-tk': { type: 'boolean', description: "also install tkinter's Tcl/Tk libraries (pulls in X11)" },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
+    ...SIGNER_OPTIONS,
   },
   positionals: [{ name: 'version', required: false, description: 'e.g. 3.13, 3.13.5 or latest (default: .python-version, or the artifact name)' }],
   schema: z
@@ -108,6 +133,7 @@ export const install = defineCommand({
         'install-system-deps': z.boolean().optional(),
         'install-tk': z.boolean().optional(),
         'ca-file': z.string().min(1).optional(),
+        ...signerValues,
       }),
       positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
     })
@@ -117,6 +143,7 @@ export const install = defineCommand({
     'CPY_INDEX_URL=https://github.com/acme/python-builds/releases/download/cpy-index/index.json cpy install   # the version in .python-version',
     'cpy install --from dist/artifacts/cpython-3.13.5-debian12-build1.tgz --prefix /opt/python-3.13.5',
     'cpy install 3.13.5        # again, offline: already installed, or from the cache',
+    'cpy install 3.13 --index <url> --signer 3F2A...40 hex...   # refuse anything not signed by that key',
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;
@@ -145,6 +172,7 @@ export const install = defineCommand({
       installSystemDeps: Boolean(input['install-system-deps']),
       installTk: Boolean(input['install-tk']),
       ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
+      ...signerOptions(io.cwd, input),
     };
     const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env });
     if (!json) {
@@ -154,6 +182,7 @@ export const install = defineCommand({
           ? [`${style.ok('already installed')}: ${what} in ${r.prefix} (${r.durationMs} ms)`]
           : [`${style.ok(r.status)}: ${what} in ${r.prefix} (${(r.durationMs / 1000).toFixed(1)} s${r.fromCache ? ', from the cache' : ''})`, `  sha256 ${r.sha256}`];
       if (r.resolution) lines.push(`  ${r.resolution.entry.file}: ${r.resolution.reason}`);
+      if (r.signature) lines.push(`  signed by ${r.signature.fingerprint} (${SIGNED_WHAT[r.signature.covers]})`);
       if (r.activated) lines.push(`  python3 -> ${r.python}`);
       for (const w of r.warnings) lines.push(style.bad(`  warning: ${w}`));
       io.stdout.write(lines.join('\n') + '\n');
@@ -176,6 +205,7 @@ export const list = defineCommand({
     index: { type: 'string', valueName: '<url|file>', description: 'the index for --available (default CPY_INDEX_URL)' },
     'install-tk': { type: 'boolean', description: "with --available: count tkinter's libraries, as cpy install --install-tk does" },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
+    ...SIGNER_OPTIONS,
   },
   positionals: [{ name: 'version', required: false, description: 'with --available: only this version or release line (3.13)' }],
   schema: z
@@ -186,6 +216,7 @@ export const list = defineCommand({
         index: z.string().min(1).optional(),
         'install-tk': z.boolean().optional(),
         'ca-file': z.string().min(1).optional(),
+        ...signerValues,
       }),
       positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
     })
@@ -198,6 +229,7 @@ export const list = defineCommand({
         ...(input.version ? { version: input.version } : {}),
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
         ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
+        ...signerOptions(io.cwd, input),
         installTk: Boolean(input['install-tk']),
         env: io.env,
       });

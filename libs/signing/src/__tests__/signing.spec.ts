@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import * as openpgp from 'openpgp';
 import { parseSigners } from '@cpy/artifact';
-import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
+import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
 
 let dir: string;
 let file: string;
@@ -118,22 +118,15 @@ describe('sign and verify', () => {
     const created = new Date(Date.now() - 30 * DAY);
     const short = await generateSigningKey({ name: 'Old Key', email: 'old@example.org', expiresInDays: 10, date: created });
     expect(new Date(short.expiresAt!).getTime()).toBeLessThan(Date.now());
-    const whileValid = await signFile(file, await loadSigningKey(short.privateKey, undefined, 'old.asc').catch(() => null as never), { date: new Date(created.getTime() + DAY) }).catch(
-      async () => {
-        // loadSigningKey refuses a key that cannot sign now; sign with openpgp directly at a date it was valid.
-        const key = await openpgp.readPrivateKey({ armoredKey: short.privateKey });
-        const message = await openpgp.createMessage({ binary: await readFile(file) });
-        return openpgp.sign({ message, signingKeys: key, detached: true, date: new Date(created.getTime() + DAY) }) as Promise<string>;
-      },
-    );
+    const then = new Date(created.getTime() + DAY);
+    const whileValid = await signFile(file, await loadSigningKey(short.privateKey, undefined, 'old.asc', { date: then }), { date: then });
     const check = await verify(whileValid, [short.fingerprint], short.publicKey);
     expect(check.warnings.join()).toMatch(/expired on .*signed while it was valid/);
 
-    // The same key material with a self-signature that never expires signs today; the published copy says it expired.
-    const key = await openpgp.readPrivateKey({ armoredKey: short.privateKey });
-    const { privateKey: renewed } = await openpgp.reformatKey({ privateKey: key, userIDs: [{ name: 'Old Key', email: 'old@example.org' }], keyExpirationTime: 0, date: created, format: 'object' });
-    expect(renewed.getFingerprint().toUpperCase()).toBe(short.fingerprint);
-    const afterExpiry = (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(file) }), signingKeys: renewed, detached: true })) as string;
+    // The same key material re-certified without expiry (extendSigningKey) signs today; the published copy says it expired.
+    const renewed = await extendSigningKey(short.privateKey, undefined, { expiresInDays: 0 });
+    expect([renewed.fingerprint, renewed.expiresAt]).toEqual([short.fingerprint, null]);
+    const afterExpiry = await signFile(file, await loadSigningKey(renewed.privateKey, undefined, 'renewed.asc'));
     await expect(verify(afterExpiry, [short.fingerprint], short.publicKey)).rejects.toMatchObject({ code: 'CPY_SIGNATURE_KEY_NOT_VALID' });
   });
 

@@ -1,0 +1,205 @@
+import { constants } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { CpyError, parseSigners } from '@cpy/artifact';
+import { exportPublicKey, generateSigningKey, loadSigningKey, readPublicKeys, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
+import { z } from 'zod';
+import { EXIT, defineCommand } from '../command.js';
+import type { CliIO } from '../io.js';
+import { summaryOf } from './table.js';
+
+const ARMORED_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----';
+
+export const SIGNING_KEY_HELP =
+  'The private key comes from --signing-key <file>, else CPY_SIGNING_KEY (the armored key itself, as a CI secret holds it, or a ' +
+  "path to it); a protected key's passphrase from CPY_SIGNING_PASSPHRASE (never a flag: flags show in ps and shell history).";
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', `cannot read the ${what} ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, {
+      hint: 'give the file cpy keys generate wrote',
+    });
+  }
+}
+
+/** The signing key of a command: --signing-key, else CPY_SIGNING_KEY (key text or path); never printed. */
+export async function signingKeyOf(io: CliIO, flag: string | undefined): Promise<SigningKey> {
+  const fromEnv = io.env['CPY_SIGNING_KEY'];
+  const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
+  if (flag) return loadSigningKey(await readText(resolve(io.cwd, flag), 'signing key'), passphrase, flag);
+  if (fromEnv?.trimStart().startsWith(ARMORED_PRIVATE)) return loadSigningKey(fromEnv, passphrase, 'CPY_SIGNING_KEY');
+  if (fromEnv) return loadSigningKey(await readText(resolve(io.cwd, fromEnv), 'signing key'), passphrase, fromEnv);
+  throw new CpyError('CPY_CLI_USAGE', 'which key signs? Give --signing-key <file>, or set CPY_SIGNING_KEY', {
+    hint: 'make one with cpy keys generate --name <name> --email <email> --out signing-key.asc',
+  });
+}
+
+/** Writes a new file only (exclusive create): a key is never written over another. */
+async function writeNew(path: string, text: string, mode: number): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  } catch (cause) {
+    const exists = (cause as NodeJS.ErrnoException).code === 'EEXIST';
+    throw new CpyError(exists ? 'CPY_KEYS_EXISTS' : 'CPY_KEYS_WRITE_FAILED', exists ? `${path} already exists` : `cannot write ${path}: ${(cause as Error).message}`, {
+      hint: exists ? 'choose another --out; cpy never overwrites a key' : 'check the directory and its permissions',
+    });
+  }
+  try {
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
+}
+
+export const keysGenerate = defineCommand({
+  name: 'keys generate',
+  summary: summaryOf('keys generate'),
+  description:
+    'Makes an Ed25519 OpenPGP signing key for an organisation that has none: the private key goes to --out (mode 0600, never ' +
+    'over an existing file), protected by CPY_SIGNING_PASSPHRASE when it is set (recommended); the public key to <out>.pub.asc. ' +
+    'Keep the private key as a CI secret (CPY_SIGNING_KEY) and give installers the fingerprint to pin (--signer, the Feature ' +
+    'option signerFingerprints).',
+  options: {
+    name: { type: 'string', valueName: '<name>', description: "the key's owner, e.g. 'Acme Python Builds'" },
+    email: { type: 'string', valueName: '<email>', description: 'its contact address' },
+    out: { type: 'string', short: 'o', valueName: '<file>', description: 'where the private key goes (default ./cpy-signing-key.asc)' },
+    'expires-days': { type: 'string', valueName: '<N>', description: 'days until the key expires (default 730; 0: never)' },
+  },
+  positionals: [],
+  schema: z
+    .object({
+      values: z.object({
+        name: z.string().min(1, 'give the owner: --name "Acme Python Builds"'),
+        email: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/, 'must be an e-mail address'),
+        out: z.string().min(1).optional(),
+        'expires-days': z.string().regex(/^\d+$/, 'must be a number of days').transform(Number).optional(),
+      }),
+      positionals: z.tuple([]),
+    })
+    .transform(({ values }) => values),
+  examples: ['CPY_SIGNING_PASSPHRASE=... cpy keys generate --name "Acme Python Builds" --email python@acme.example --out acme-signing.asc'],
+  async run({ input, io, style, json, log }) {
+    const out = resolve(io.cwd, input.out ?? 'cpy-signing-key.asc');
+    const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
+    if (!passphrase) log('warning: CPY_SIGNING_PASSPHRASE is not set: the private key is written unprotected');
+    const key = await generateSigningKey({ name: input.name, email: input.email, expiresInDays: input['expires-days'] ?? 730, ...(passphrase ? { passphrase } : {}) });
+    const publicFile = out.replace(/(\.asc)?$/, '.pub.asc');
+    await writeNew(out, key.privateKey, 0o600);
+    await writeNew(publicFile, key.publicKey, 0o644);
+    if (!json) {
+      io.stdout.write(
+        [
+          `${style.ok('generated')} ${key.userId}`,
+          `  fingerprint ${key.fingerprint}   (pin it: --signer ${key.fingerprint})`,
+          `  private key ${out}${passphrase ? ' (protected by CPY_SIGNING_PASSPHRASE)' : ''}`,
+          `  public key  ${publicFile}`,
+          `  expires     ${key.expiresAt ?? 'never'}`,
+        ].join('\n') + '\n',
+      );
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { key: { fingerprint: key.fingerprint, userId: key.userId, expiresAt: key.expiresAt, privateKeyFile: out, publicKeyFile: publicFile, protected: Boolean(passphrase) } } };
+  },
+});
+
+export const keysExport = defineCommand({
+  name: 'keys export',
+  summary: summaryOf('keys export'),
+  description:
+    'Prints the public key of a signing key (ASCII-armored, on stdout: redirect it to a file to publish) and its fingerprint ' +
+    `(on stderr), without decrypting anything. ${SIGNING_KEY_HELP}`,
+  options: {
+    'signing-key': { type: 'string', valueName: '<file>', description: 'the private (or public) key file (default CPY_SIGNING_KEY)' },
+  },
+  positionals: [],
+  schema: z.object({ values: z.object({ 'signing-key': z.string().min(1).optional() }), positionals: z.tuple([]) }).transform(({ values }) => values),
+  examples: ['cpy keys export --signing-key acme-signing.asc > cpy-keys.asc'],
+  async run({ input, io, json, log }) {
+    const flag = input['signing-key'];
+    const fromEnv = io.env['CPY_SIGNING_KEY'];
+    let text: string;
+    let source: string;
+    if (flag) [text, source] = [await readText(resolve(io.cwd, flag), 'key'), flag];
+    else if (fromEnv?.trimStart().startsWith(ARMORED_PRIVATE)) [text, source] = [fromEnv, 'CPY_SIGNING_KEY'];
+    else if (fromEnv) [text, source] = [await readText(resolve(io.cwd, fromEnv), 'key'), fromEnv];
+    else throw new CpyError('CPY_CLI_USAGE', 'which key? Give --signing-key <file>, or set CPY_SIGNING_KEY', { hint: 'cpy keys export --signing-key acme-signing.asc' });
+    const info = await exportPublicKey(text, source);
+    if (!json) {
+      log(`fingerprint ${info.fingerprint} (${info.userId})`);
+      io.stdout.write(info.armored.endsWith('\n') ? info.armored : `${info.armored}\n`);
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { key: info } };
+  },
+});
+
+export const artifactSign = defineCommand({
+  name: 'artifact sign',
+  summary: summaryOf('artifact sign'),
+  description: `Writes a detached OpenPGP signature <file>.asc beside each file (read as a stream, never whole). ${SIGNING_KEY_HELP}`,
+  options: {
+    'signing-key': { type: 'string', valueName: '<file>', description: 'the private key (default CPY_SIGNING_KEY)' },
+  },
+  positionals: [{ name: 'file...', required: true, description: 'the files to sign: the .tgz, its .sha256 and .json, an index.json' }],
+  schema: z
+    .object({
+      values: z.object({ 'signing-key': z.string().min(1).optional() }),
+      positionals: z.array(z.string().min(1)).min(1, 'give the files to sign'),
+    })
+    .transform(({ values, positionals }) => ({ ...values, files: positionals })),
+  examples: ['cpy artifact sign dist/artifacts/cpython-3.13.5-debian12-build1.tgz --signing-key acme-signing.asc'],
+  async run({ input, io, style, json }) {
+    const key = await signingKeyOf(io, input['signing-key']);
+    const signed: { file: string; signature: string }[] = [];
+    for (const file of input.files.map((f) => resolve(io.cwd, f))) {
+      signed.push({ file, signature: await writeSignature(file, key) });
+      if (!json) io.stdout.write(`${style.ok('signed')} ${file} -> ${file}.asc\n`);
+    }
+    if (!json) io.stdout.write(`  by ${key.fingerprint} (${key.userId})\n`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { signer: { fingerprint: key.fingerprint, userId: key.userId }, signed } };
+  },
+});
+
+export const artifactVerify = defineCommand({
+  name: 'artifact verify',
+  summary: summaryOf('artifact verify'),
+  description:
+    'Checks a file against its detached signature (<file>.asc, or --signature) and pinned signers, as cpy install does: a ' +
+    'missing signature (CPY_SIGNATURE_MISSING), a key that is not pinned (CPY_SIGNATURE_UNTRUSTED), a signature made when ' +
+    'the key was expired or revoked (CPY_SIGNATURE_KEY_NOT_VALID) or one that does not match the file (CPY_SIGNATURE_INVALID) ' +
+    'exits 1 with its code. A key that has expired since still verifies what it signed while valid.',
+  options: {
+    signer: { type: 'string', multiple: true, valueName: '<fingerprint>', description: 'a pinned signer (40 hex digits)' },
+    'trusted-keys': { type: 'string', valueName: '<file>', description: "the signers' public keys (cpy-keys.asc)" },
+    signature: { type: 'string', valueName: '<file>', description: 'the signature (default <file>.asc)' },
+  },
+  positionals: [{ name: 'file', required: true, description: 'the signed file' }],
+  schema: z
+    .object({
+      values: z.object({
+        signer: z.array(z.string()).min(1, 'pin at least one signer: --signer <fingerprint>'),
+        'trusted-keys': z.string().min(1, 'give the public keys: --trusted-keys cpy-keys.asc'),
+        signature: z.string().min(1).optional(),
+      }),
+      positionals: z.tuple([z.string().min(1)], { message: 'give one file' }),
+    })
+    .transform(({ values, positionals }) => ({ ...values, file: positionals[0] })),
+  examples: ['cpy artifact verify cpython-3.13.5-debian12-build1.tgz --signer 3F2A...(40 hex) --trusted-keys cpy-keys.asc'],
+  async run({ input, io, style, json }) {
+    const signers = parseSigners(input.signer);
+    const file = resolve(io.cwd, input.file);
+    const signaturePath = resolve(io.cwd, input.signature ?? `${input.file}.asc`);
+    const keysPath = resolve(io.cwd, input['trusted-keys']);
+    const keysText = await readFile(keysPath, 'utf8').catch((cause: NodeJS.ErrnoException) => {
+      throw new CpyError('CPY_KEYS_INVALID', `cannot read the trusted keys ${keysPath}: ${cause.code ?? cause.message}`, { hint: 'give the cpy-keys.asc the publisher gives out' });
+    });
+    const signature = await readFile(signaturePath, 'utf8').catch(() => null);
+    const check = await verifyPinned({ file, signature, signatureSource: signaturePath, trusted: await readPublicKeys(keysText, keysPath), signers, label: file });
+    if (!json) {
+      io.stdout.write(`${style.ok('good signature')}: ${file}\n  by ${check.fingerprint} (${check.userId}), made ${check.signedAt}\n`);
+      for (const w of check.warnings) io.stdout.write(style.bad(`  warning: ${w}`) + '\n');
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { verification: { file, ...check } } };
+  },
+});

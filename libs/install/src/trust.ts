@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CpyError, parseSigners } from '@cpy/artifact';
+import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
+import { createHttpClient, displayUrl, downloadToFile, TransferError } from '@cpy/transfer';
+import { toUrl } from './acquire.js';
+import type { Environment } from './layout.js';
+
+const MAX_TEXT = 1024 * 1024;
+
+/** The keys file cpy publish keeps beside the index (on the cpy-index release). */
+export const TRUSTED_KEYS_FILE = 'cpy-keys.asc';
+
+/** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
+export interface SignatureRecord {
+  readonly fingerprint: string;
+  readonly signedAt: string;
+  readonly covers: 'index' | 'artifact' | 'cache';
+}
+
+/** Pinned signers and where their keys are. */
+export interface SignaturePolicy {
+  readonly signers: readonly string[];
+  /** Null when neither trustedKeysUrl nor an index says where. */
+  readonly keysUrl: string | null;
+}
+
+function sibling(location: string, name: string): string {
+  const url = toUrl(location);
+  url.pathname = url.pathname.replace(/[^/]*$/, name);
+  return url.href;
+}
+
+/** The signature policy of an install, or null when no signer is pinned (nothing is checked, as before signing existed). */
+export function signaturePolicy(
+  options: { readonly signerFingerprints?: string | undefined; readonly trustedKeysUrl?: string | undefined },
+  env: Environment,
+  indexUrl: string | undefined,
+): SignaturePolicy | null {
+  const signers = parseSigners([options.signerFingerprints ?? env['CPY_SIGNER_FINGERPRINTS'] ?? '']);
+  if (signers.length === 0) return null;
+  const keys = options.trustedKeysUrl ?? env['CPY_TRUSTED_KEYS_URL'] ?? (indexUrl ? sibling(indexUrl, TRUSTED_KEYS_FILE) : undefined);
+  return { signers, keysUrl: keys ?? null };
+}
+
+/** `<url>.asc`. */
+export function signatureUrlOf(url: URL): URL {
+  const u = new URL(url.href);
+  u.pathname += '.asc';
+  return u;
+}
+
+/**
+ * Checks files against pinned signers. OpenPGP (@cpy/signing, openpgp.js) is loaded on the first
+ * check, so an install without pinned signers never loads it. The keys are fetched once.
+ */
+export class SignatureVerifier {
+  #keys: Promise<TrustedKeys> | null = null;
+
+  constructor(
+    readonly policy: SignaturePolicy,
+    private readonly fetchOptions: { readonly env: Environment; readonly caFile?: string | undefined; readonly scratch: string },
+  ) {}
+
+  /** A small file's text, or null when it answers 404 (or does not exist). */
+  private async fetchText(url: URL): Promise<string | null> {
+    const client = await createHttpClient({ env: this.fetchOptions.env, userAgent: 'cpy (installer)', ...(this.fetchOptions.caFile ? { caFile: this.fetchOptions.caFile } : {}) });
+    await mkdir(this.fetchOptions.scratch, { recursive: true });
+    const tmp = join(this.fetchOptions.scratch, `signed-${randomUUID()}`);
+    try {
+      const got = await downloadToFile(url, tmp, { client });
+      // A signature or a keys file is a few KiB: a big one is not what it claims to be (and is not read into memory).
+      if (got.bytes > MAX_TEXT || (await stat(tmp)).size > MAX_TEXT) return '';
+      return await readFile(tmp, 'utf8');
+    } catch (error) {
+      if (error instanceof TransferError && error.kind === 'not-found') return null;
+      throw error;
+    } finally {
+      await rm(tmp, { force: true });
+      await client.close();
+    }
+  }
+
+  private keys(): Promise<TrustedKeys> {
+    return (this.#keys ??= (async () => {
+      const { keysUrl, signers } = this.policy;
+      if (!keysUrl) {
+        throw new CpyError('CPY_INSTALL_NO_TRUSTED_KEYS', `signers are pinned (${signers.join(', ')}), but where are their public keys?`, {
+          hint: 'give the keys file (--trusted-keys <url or file>, the Feature option trustedKeysUrl, or CPY_TRUSTED_KEYS_URL), or install through the index (cpy-keys.asc is read beside it)',
+        });
+      }
+      const url = toUrl(keysUrl);
+      let text: string | null;
+      try {
+        text = await this.fetchText(url);
+      } catch (cause) {
+        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}`, {
+          hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+          cause,
+        });
+      }
+      if (text === null) {
+        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `the trusted keys ${displayUrl(url)} do not exist`, {
+          hint: `cpy publish --signing-key keeps ${TRUSTED_KEYS_FILE} beside the index; or give the keys file: --trusted-keys <url or file>`,
+        });
+      }
+      const signing = await import('@cpy/signing');
+      return signing.readPublicKeys(text, displayUrl(url));
+    })());
+  }
+
+  /** Verifies `file` against the detached signature at `signatureUrl`; throws CPY_SIGNATURE_* (see @cpy/signing verifyPinned). */
+  async verify(file: string, signatureUrl: URL, label: string): Promise<SignatureCheck> {
+    const trusted = await this.keys();
+    let signature: string | null;
+    try {
+      signature = await this.fetchText(signatureUrl);
+    } catch (cause) {
+      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(signatureUrl)}: ${(cause as Error).message}`, {
+        hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+        cause,
+      });
+    }
+    const signing = await import('@cpy/signing');
+    return signing.verifyPinned({ file, signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
+  }
+}
