@@ -1,0 +1,132 @@
+// The signed setup through the built bin, as a publisher and a user run it: cpy keys generate,
+// keys export, artifact sign, index add, then cpy install --signer; and cpy artifact verify by hand.
+import { execFile } from 'node:child_process';
+import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { makeHostPythonArtifact, repoRoot, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+
+const run = promisify(execFile);
+const PASSPHRASE = 'tr0ub4dor&3-not-in-any-output';
+
+let work: string;
+let mirror: PythonMirror;
+let artifact: TestArtifact;
+/** Every stdout and stderr the bin wrote, for the leak check. */
+const transcript: string[] = [];
+
+async function cpy(args: string[], env: Record<string, string> = {}) {
+  const options = { cwd: work, env: { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...env } };
+  let result: { code: number; stdout: string; stderr: string };
+  try {
+    const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], options);
+    result = { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    result = { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+  transcript.push(result.stdout, result.stderr);
+  return result;
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-cli-signing-'));
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+  mirror = await startPythonMirror();
+}, 180_000);
+afterAll(async () => {
+  await mirror?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('signing with the cpy bin', () => {
+  let fingerprint: string;
+
+  it('makes a key (0600, passphrase-protected), exports its public key, signs the artifact and the index, and installs it pinned', async () => {
+    const made = await cpy(['keys', 'generate', '--name', 'Acme Python Builds', '--email', 'python@acme.example', '--out', 'acme.asc', '--json'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+    expect(made.code).toBe(0);
+    const key = JSON.parse(made.stdout).key;
+    fingerprint = key.fingerprint;
+    expect(key).toMatchObject({ fingerprint: expect.stringMatching(/^[0-9A-F]{40}$/), protected: true, expiresAt: expect.any(String) });
+    expect((await stat(join(work, 'acme.asc'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(work, 'acme.asc'), 'utf8')).toContain('PRIVATE KEY BLOCK');
+    // Never over an existing key.
+    expect((await cpy(['keys', 'generate', '--name', 'X', '--email', 'x@acme.example', '--out', 'acme.asc'])).stderr).toMatch(/CPY_KEYS_EXISTS/);
+
+    const exported = await cpy(['keys', 'export', '--signing-key', 'acme.asc']);
+    expect(exported.stdout).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+    expect(exported.stderr).toContain(`fingerprint ${fingerprint}`);
+
+    // The publisher's side: the artifact in a release directory, signed; the index lists it, signed too; the keys beside it.
+    const site = join(work, 'site');
+    await mkdir(site, { recursive: true });
+    const tgz = join(site, artifact.fileName);
+    await copyFile(artifact.path, tgz);
+    await copyFile(artifact.checksumPath, `${tgz}.sha256`);
+    await copyFile(artifact.metadataPath, `${tgz}.json`);
+    // The key as a CI secret holds it: the armored text in CPY_SIGNING_KEY.
+    const secretEnv = { CPY_SIGNING_KEY: await readFile(join(work, 'acme.asc'), 'utf8'), CPY_SIGNING_PASSPHRASE: PASSPHRASE };
+    const signed = await cpy(['artifact', 'sign', tgz, '--json'], secretEnv);
+    expect(JSON.parse(signed.stdout)).toMatchObject({ outcome: 'success', signer: { fingerprint } });
+    const url = mirror.fileUrl('site', artifact.fileName);
+    expect((await cpy(['index', 'add', tgz, '--url', url, '--index', join(site, 'index.json')])).code).toBe(0);
+    const entry = JSON.parse(await readFile(join(site, 'index.json'), 'utf8')).artifacts[0];
+    expect(entry.signatureUrl).toBe(`${url}.asc`);
+    expect((await cpy(['artifact', 'sign', join(site, 'index.json'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE })).code).toBe(0);
+    await writeFile(join(site, 'cpy-keys.asc'), exported.stdout);
+    for (const name of ['index.json', 'index.json.asc', 'cpy-keys.asc', artifact.fileName, `${artifact.fileName}.asc`]) mirror.serve(`site/${name}`, join(site, name));
+
+    const installed = await cpy(['install', artifact.metadata.version, '--index', mirror.fileUrl('site', 'index.json'), '--signer', fingerprint, '--skip-validation']);
+    expect(installed.code).toBe(0);
+    expect(installed.stdout).toContain(`signed by ${fingerprint} (the index, whose sha256 it matches)`);
+    expect(installed.stderr).toMatch(/verify: the index is signed by [0-9A-F]{40} \(pinned\)/);
+
+    // A tampered index (one byte of an entry) is refused with its code, and nothing is installed.
+    const tampered = join(work, 'tampered');
+    await mkdir(tampered);
+    await writeFile(join(tampered, 'index.json'), (await readFile(join(site, 'index.json'), 'utf8')).replace('"build": 1', '"build": 7'));
+    await copyFile(join(site, 'index.json.asc'), join(tampered, 'index.json.asc'));
+    await copyFile(join(site, 'cpy-keys.asc'), join(tampered, 'cpy-keys.asc'));
+    const refused = await cpy(['install', artifact.metadata.version, '--index', join(tampered, 'index.json'), '--signer', fingerprint, '--prefix', join(work, 'elsewhere'), '--json']);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_SIGNATURE_INVALID' } });
+    await expect(stat(join(work, 'elsewhere'))).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 120_000);
+
+  it('cpy artifact verify checks a file by hand: good, altered, missing, not pinned', async () => {
+    const site = join(work, 'site');
+    const tgz = join(site, artifact.fileName);
+    const keys = join(site, 'cpy-keys.asc');
+    const good = await cpy(['artifact', 'verify', tgz, '--signer', fingerprint, '--trusted-keys', keys]);
+    expect([good.code, good.stdout]).toEqual([0, expect.stringContaining(`good signature: ${tgz}`)]);
+
+    const altered = join(work, 'altered.tgz');
+    await copyFile(tgz, altered);
+    await appendFile(altered, 'x');
+    await copyFile(`${tgz}.asc`, `${altered}.asc`);
+    const codes = async (file: string, signer: string) => {
+      const r = await cpy(['artifact', 'verify', file, '--signer', signer, '--trusted-keys', keys, '--json']);
+      return [r.code, JSON.parse(r.stdout).error?.code];
+    };
+    expect(await codes(altered, fingerprint)).toEqual([1, 'CPY_SIGNATURE_INVALID']);
+    expect(await codes(`${tgz}.json`, fingerprint)).toEqual([1, 'CPY_SIGNATURE_MISSING']);
+    expect(await codes(tgz, 'F'.repeat(40))).toEqual([1, 'CPY_SIGNATURE_UNTRUSTED']);
+    expect((await cpy(['artifact', 'verify', tgz, '--signer', 'ABCDEF12', '--trusted-keys', keys])).stderr).toMatch(/CPY_SIGNER_INVALID/);
+  });
+
+  it('a wrong passphrase is refused by name, and neither the private key nor the passphrase appears in any output', async () => {
+    const wrong = await cpy(['artifact', 'sign', join(work, 'site', 'index.json'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: `${PASSPHRASE}-wrong` });
+    expect([wrong.code, wrong.stderr]).toEqual([1, expect.stringMatching(/CPY_SIGNING_KEY_LOCKED\]: the passphrase does not unlock the signing key in acme.asc/)]);
+    const noKey = await cpy(['artifact', 'sign', join(work, 'site', 'index.json')], { CPY_SIGNING_KEY: 'not a key at all' });
+    expect(noKey.stderr).toMatch(/CPY_SIGNING_KEY_NOT_FOUND/);
+
+    const privateKey = await readFile(join(work, 'acme.asc'), 'utf8');
+    const secretLines = privateKey.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+    const all = transcript.join('\n');
+    expect(all).not.toContain(PASSPHRASE);
+    expect(all).not.toContain('PRIVATE KEY BLOCK');
+    for (const line of secretLines) expect(all).not.toContain(line);
+  });
+});
