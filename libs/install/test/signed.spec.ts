@@ -7,11 +7,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { indexEntryFor, isCpyError, serializeIndex, type IndexEntry } from '@cpy/artifact';
-import { extendSigningKey, generateSigningKey, loadSigningKey, signFile, type GeneratedKey } from '@cpy/signing';
 import { indexOf, makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, MARKER_FILE, type InstallOptions } from '../src/index.js';
 
 const run = promisify(execFile);
+// Loaded the way @cpy/install loads it (import()): the workspace forbids a static import of a lazy-loaded library here.
+type Signing = typeof import('@cpy/signing');
+type GeneratedKey = Awaited<ReturnType<Signing['generateSigningKey']>>;
+let signing: Signing;
 const DAY = 86_400_000;
 
 let work: string;
@@ -24,7 +27,7 @@ let expired: GeneratedKey;
 let renewedExpired: GeneratedKey;
 
 const sign = async (key: GeneratedKey, path: string, date?: Date) =>
-  signFile(path, await loadSigningKey(key.privateKey, 'pass phrase', 'key', date ? { date } : {}), date ? { date } : {});
+  signing.signFile(path, await signing.loadSigningKey(key.privateKey, 'pass phrase', 'key', date ? { date } : {}), date ? { date } : {});
 
 async function put(dir: string, name: string, text: string): Promise<string> {
   const path = join(work, 'served', dir, name);
@@ -87,6 +90,8 @@ async function expectNothingWritten(sb: { prefix: string; cacheDir: string }) {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-signed-'));
+  signing = await import('@cpy/signing');
+  const { extendSigningKey, generateSigningKey } = signing;
   [alice, mallory] = await Promise.all([
     generateSigningKey({ name: 'Acme Python Builds', email: 'python@acme.example', passphrase: 'pass phrase' }),
     generateSigningKey({ name: 'Mallory', email: 'mallory@example.org', passphrase: 'pass phrase' }),

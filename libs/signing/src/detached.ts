@@ -1,5 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
+import { fingerprintOf, primaryUserId } from './pgp.js';
 
 /** A public key to check a signature with, and where it came from (for messages). */
 export interface CandidateKey {
@@ -31,18 +32,6 @@ export interface DetachedCheck {
   readonly keyIndex: number;
   /** When that key copy has expired since (the signature was made while it was valid); else null. */
   readonly expiredOn: Date | null;
-}
-
-export const fingerprintOf = (key: openpgp.Key): string => key.getFingerprint().toUpperCase();
-
-async function primaryUserId(key: openpgp.Key, date: Date): Promise<string> {
-  try {
-    const { user } = await key.getPrimaryUser(date);
-    if (user.userID?.userID) return user.userID.userID;
-  } catch {
-    // an invalid key at that date: fall back to the first user ID below
-  }
-  return key.users.find((u) => u.userID)?.userID?.userID ?? fingerprintOf(key);
 }
 
 /**

@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import { CpyError } from '@cpy/artifact';
-import { fingerprintOf } from './detached.js';
+import { fingerprintOf, keepSecret } from './pgp.js';
 
 /** A public key as cpy shows and pins it. */
 export interface PublicKeyInfo {
@@ -102,14 +102,6 @@ export interface SigningKey {
   readonly publicKey: string;
 }
 
-const secrets = new WeakMap<SigningKey, openpgp.PrivateKey>();
-
-/** The decrypted private key behind a SigningKey (for sign.ts; not exported from the package). */
-export function secretOf(key: SigningKey): openpgp.PrivateKey {
-  const secret = secrets.get(key);
-  if (!secret) throw new TypeError('not a key made by loadSigningKey');
-  return secret;
-}
 
 /**
  * Reads an armored private key (decrypting it with `passphrase` when it is protected).
@@ -143,7 +135,7 @@ export async function loadSigningKey(armored: string, passphrase: string | undef
   }
   const info = await infoOf(key);
   const signing: SigningKey = Object.freeze({ fingerprint: info.fingerprint, userId: info.userId, publicKey: info.armored });
-  secrets.set(signing, key);
+  keepSecret(signing, key);
   return signing;
 }
 

@@ -2,7 +2,8 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { CpyError } from '@cpy/artifact';
 import { fileStream, readAll } from './detached.js';
-import { secretOf, type SigningKey } from './keys.js';
+import type { SigningKey } from './keys.js';
+import { secretOf } from './pgp.js';
 
 /** A detached, ASCII-armored signature over a file, hashed as it is read (never held whole). */
 export async function signFile(path: string, key: SigningKey, options: { date?: Date } = {}): Promise<string> {

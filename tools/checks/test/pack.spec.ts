@@ -1,17 +1,18 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { makeHostPythonArtifact, repoRoot, type TestArtifact } from '@cpy/harness';
+import { generateSigningKey, loadSigningKey, writeSignature } from '@cpy/signing';
 
 const run = promisify(execFile);
 const root = repoRoot();
 
 /**
- * @cpy/install is a library other tooling imports: pack it (with @cpy/artifact,
- * which it depends on) exactly as it would be published, install the tarballs
+ * @cpy/install is a library other tooling imports: pack it (with @cpy/artifact, @cpy/transfer
+ * and @cpy/signing, which it depends on) exactly as it would be published, install the tarballs
  * into a scratch project outside the repository, and use it from there.
  */
 describe('the packed @cpy/install', () => {
@@ -21,7 +22,7 @@ describe('the packed @cpy/install', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'cpy-pack-'));
-    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/transfer', '-w', '@cpy/install', '--json', '--pack-destination', work], {
+    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/transfer', '-w', '@cpy/signing', '-w', '@cpy/install', '--json', '--pack-destination', work], {
       cwd: root,
     });
     tarballs = JSON.parse(packed.stdout);
@@ -46,7 +47,7 @@ describe('the packed @cpy/install', () => {
 
   it('is importable from a project outside the repository, and installs an artifact', async () => {
     const consumer = join(work, 'consumer');
-    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install', 'transfer']);
+    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install', 'signing', 'transfer']);
     await writeFile(
       join(consumer, 'use.mjs'),
       "import { detectHost, glibcSatisfies, installPython } from '@cpy/install';\n" +
@@ -65,6 +66,27 @@ describe('the packed @cpy/install', () => {
       python: join(work, 'installed', 'python', 'bin', 'python3'),
     });
     expect((await run(doc.python, ['-c', 'import ssl; print(ssl.OPENSSL_VERSION)'])).stdout).toMatch(/^OpenSSL/);
+  });
+
+  it('verifies a signed artifact from there: the OpenPGP it loads only for a pinned signer resolves in the package', async () => {
+    const consumer = join(work, 'consumer');
+    const key = await generateSigningKey({ name: 'Acme Python Builds', email: 'python@acme.example' });
+    const signed = join(work, 'signed');
+    await mkdir(signed, { recursive: true });
+    const tgz = join(signed, artifact.fileName);
+    await copyFile(artifact.path, tgz);
+    await copyFile(artifact.checksumPath, `${tgz}.sha256`);
+    await writeSignature(tgz, await loadSigningKey(key.privateKey, undefined, 'key'));
+    await writeFile(join(signed, 'keys.asc'), key.publicKey);
+    await writeFile(
+      join(consumer, 'signed.mjs'),
+      "import { installPython } from '@cpy/install';\n" +
+        'const [artifactUrl, root, signerFingerprints, trustedKeysUrl] = process.argv.slice(2);\n' +
+        "const r = await installPython({ artifactUrl, signerFingerprints, trustedKeysUrl, installPrefix: `${root}/python`, stateDir: `${root}/state`, cacheDir: `${root}/cache`, binDir: null, skipValidation: true });\n" +
+        'console.log(JSON.stringify(r.signature));\n',
+    );
+    const { stdout } = await run('node', ['signed.mjs', tgz, join(work, 'installed-signed'), key.fingerprint, join(signed, 'keys.asc')], { cwd: consumer });
+    expect(JSON.parse(stdout)).toMatchObject({ fingerprint: key.fingerprint, covers: 'artifact' });
   });
 
   it('type-checks in a strict TypeScript consumer (types resolve from the package)', async () => {

@@ -43,6 +43,33 @@ describe('.github/workflows', () => {
     expect((await readFile(join(WORKFLOWS, 'ci.yml'), 'utf8'))).toContain('npx nx affected -t lint typecheck test build');
   });
 
+  it('the release job signs with the repository secret and attests the provenance of every built file before publishing', async () => {
+    const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
+    const job = text.slice(text.indexOf('\n  publish:\n'));
+    expect(job.length).toBeLessThan(text.length);
+    // Attestations need an OIDC token and the attestations permission, besides contents: write for the releases.
+    const permissions = /\n {4}permissions:\n((?: {6}.*\n)+)/.exec(job)![1]!;
+    for (const p of ['contents: write', 'id-token: write', 'attestations: write']) expect(permissions).toContain(p);
+    // Steps, in order: the attestation of dist/artifacts/* first, then publish and prune, each with the secret in its own env.
+    const steps = job.split(/\n {6}- /).slice(1);
+    const at = (needle: string) => steps.findIndex((s) => s.includes(needle));
+    const attest = at('uses: actions/attest-build-provenance@v2');
+    const publish = at('cpy.js publish');
+    const prune = at('cpy.js releases prune');
+    expect(attest).toBeGreaterThan(at('actions/download-artifact@v4'));
+    expect(steps[attest]).toMatch(/with:\n\s+subject-path: dist\/artifacts\/\*/);
+    expect(publish).toBeGreaterThan(attest);
+    for (const i of [publish, prune]) {
+      expect(steps[i]).toContain('CPY_SIGNING_KEY: ${{ secrets.CPY_SIGNING_KEY }}');
+      expect(steps[i]).toContain('CPY_SIGNING_PASSPHRASE: ${{ secrets.CPY_SIGNING_PASSPHRASE }}');
+    }
+    // The secret reaches only the steps that sign: not the workflow's or the job's env, not npm ci or the build.
+    expect(text.match(/secrets\.CPY_SIGNING_KEY/g)).toHaveLength(2);
+    expect(text.match(/secrets\.CPY_SIGNING_PASSPHRASE/g)).toHaveLength(2);
+    // The key through the environment, never as a flag (a file on the runner is not needed).
+    expect(text).not.toContain('--signing-key');
+  });
+
   it('the monthly refresh runs cpy outdated against the published index and starts release.yml for each build number', async () => {
     const text = await readFile(join(WORKFLOWS, 'refresh.yml'), 'utf8');
     for (const step of ["cron: '17 5 1 * *'", 'cpy.js outdated --index', 'releases/download/cpy-index/index.json', '--json', 'report.dispatch', 'gh workflow run release.yml', '-f versions="$versions" -f build="$build"', 'actions: write']) {
