@@ -8,7 +8,7 @@ import type { ArtifactMetadata } from './metadata.js';
 import { parseArtifactFileName } from './naming.js';
 import { runtimeNeeds } from './needs.js';
 import { readArtifactFileMetadata } from './validate.js';
-import { parseVersion, pythonVersionSchema } from './version.js';
+import { compareVersions, parseVersion, pythonVersionSchema } from './version.js';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`
@@ -154,14 +154,8 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
 
 /** Newest version first; then build; then os, version and arch, for a stable order. */
 export function compareEntries(a: IndexEntry, b: IndexEntry): number {
-  const va = parseVersion(a.version)!;
-  const vb = parseVersion(b.version)!;
-  const rank = (v: typeof va) => (v.pre ? { a: 0, b: 1, rc: 2 }[v.pre.kind] * 1000 + v.pre.number : 9999);
   return (
-    vb.major - va.major ||
-    vb.minor - va.minor ||
-    vb.micro - va.micro ||
-    rank(vb) - rank(va) ||
+    compareVersions(b.version, a.version) ||
     b.build - a.build ||
     a.os.localeCompare(b.os) ||
     b.osVersion.localeCompare(a.osVersion, 'en', { numeric: true }) ||

@@ -95,13 +95,13 @@ export async function readElf(path: string): Promise<ElfInfo | null> {
   }
 }
 
-/** Compares dotted versions numerically (`2.31` < `2.34`). */
+/** Compares dotted versions numerically, as -1, 0 or 1: `2.31` < `2.36` < `2.100`, `2.36` = `2.36.0`. */
 export function compareDotted(a: string, b: string): number {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
     const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return d;
+    if (d !== 0) return Math.sign(d);
   }
   return 0;
 }

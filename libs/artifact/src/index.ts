@@ -1,6 +1,6 @@
 export { CpyError, isCpyError } from './errors.js';
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
-export { parseVersion, pythonVersionSchema } from './version.js';
+export { compareVersions, parseVersion, pythonVersionSchema } from './version.js';
 export type { PythonVersion } from './version.js';
 export {
   artifactFileName,

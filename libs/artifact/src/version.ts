@@ -39,3 +39,18 @@ export function parseVersion(text: string): PythonVersion | null {
     directory: `${major}.${minor}.${micro}`,
   };
 }
+
+const PRE_RANK = { a: 0, b: 1, rc: 2 } as const;
+
+/**
+ * The one order of CPython versions, ascending: 3.14.0a1 < 3.14.0b2 < 3.14.0rc1 < 3.14.0 < 3.14.1
+ * (numbers compared as numbers, a pre-release before its final release). Text that is not a
+ * version sorts before every version, by itself.
+ */
+export function compareVersions(a: string, b: string): number {
+  const va = parseVersion(a);
+  const vb = parseVersion(b);
+  if (!va || !vb) return va ? 1 : vb ? -1 : a < b ? -1 : a > b ? 1 : 0;
+  const rank = (v: PythonVersion) => (v.pre ? PRE_RANK[v.pre.kind] * 1000 + v.pre.number : 9999);
+  return Math.sign(va.major - vb.major || va.minor - vb.minor || va.micro - vb.micro || rank(va) - rank(vb));
+}

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { artifactMetadataSchema, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
+import { artifactMetadataSchema, compareVersions, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import { z } from 'zod';
 import { processAlive } from './lock.js';
@@ -165,7 +165,7 @@ export async function newestCached(cacheDir: string, request: VersionRequest): P
     const entry = await readJsonFile(join(cacheDir, name), indexSchema);
     if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
   }
-  const newest = (a: { version: string; build: number }, b: { version: string; build: number }) => b.version.localeCompare(a.version, 'en', { numeric: true }) || b.build - a.build;
+  const newest = (a: { version: string; build: number }, b: { version: string; build: number }) => compareVersions(b.version, a.version) || b.build - a.build;
   for (const { sha256 } of found.sort(newest)) {
     const hit = await fromCache(cacheDir, sha256);
     if (hit) return hit;

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { compareDotted } from '@cpy/artifact';
 
 /** The machine an artifact is about to be installed on. */
 export interface HostPlatform {
@@ -49,16 +50,8 @@ export function detectHost(options: DetectHostOptions = {}): HostPlatform {
   return { os, arch, libc: (options.hasMuslLoader ?? muslLoaderPresent)() ? 'musl' : 'unknown', glibcVersion: null };
 }
 
-/** Compares dotted versions numerically: `2.31` < `2.36` < `2.100`. */
-export function compareGlibcVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
-}
+/** Compares glibc versions numerically: `2.31` < `2.36` < `2.100` (@cpy/artifact's one dotted-number order). */
+export const compareGlibcVersions: (a: string, b: string) => number = compareDotted;
 
 /**
  * Whether binaries whose newest glibc symbol is `floor` run on this host:

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { compareVersions, CpyError } from '@cpy/artifact';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { withLock } from './lock.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
@@ -145,10 +145,6 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
     rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker: await readMarker(prefix) });
   }
   return rows.sort((a, b) => compareVersions(a.version, b.version));
-}
-
-function compareVersions(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
 }
 
 function notInstalled(version: string, known: readonly string[]): CpyError {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CpyError, isCpyError, parseVersion } from '../index.js';
+import { compareDotted, compareVersions, CpyError, isCpyError, parseVersion } from '../index.js';
 
 describe('parseVersion', () => {
   it('reads final and pre-release versions the way python.org lays them out', () => {
@@ -36,5 +36,19 @@ describe('CpyError', () => {
       hint: 'try again',
       details: { n: 1 },
     });
+  });
+});
+
+describe('compareVersions: the one order of versions', () => {
+  it('puts pre-releases before their final release and compares numbers as numbers', () => {
+    const shuffled = ['3.14.1', '3.14.0', '3.9.20', '3.14.0rc1', '3.14.0a1', '3.14.0b2', '3.14.0rc10', '3.14.0rc2', '3.13.5', '3.14.0a2'];
+    expect([...shuffled].sort(compareVersions)).toEqual(['3.9.20', '3.13.5', '3.14.0a1', '3.14.0a2', '3.14.0b2', '3.14.0rc1', '3.14.0rc2', '3.14.0rc10', '3.14.0', '3.14.1']);
+    // What localeCompare got wrong: it sorted 3.14.0 before 3.14.0a1.
+    expect(compareVersions('3.14.0', '3.14.0a1')).toBe(1);
+    expect(compareVersions('3.13.5', '3.13.5')).toBe(0);
+  });
+
+  it('compares dotted numbers (glibc) as numbers, returning -1, 0 or 1', () => {
+    expect([compareDotted('2.31', '2.36'), compareDotted('2.100', '2.36'), compareDotted('2.36', '2.36.0')]).toEqual([-1, 1, 0]);
   });
 });
