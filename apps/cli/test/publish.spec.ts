@@ -25,7 +25,7 @@ const published = (name = 'index.json') => (JSON.parse(indexAsset(name)!.bytes.t
 const builds = (name = 'index.json') => published(name).artifacts.map((e) => [e.build, e.state]);
 
 async function cpy(args: string[], token = TOKEN) {
-  const env = { ...process.env, GITHUB_TOKEN: token, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache') };
+  const env = { ...process.env, GITHUB_TOKEN: token, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '' };
   const r = await run(process.execPath, [CLI, ...args, '--api-url', gh.apiUrl], { env, maxBuffer: 64 * 1024 * 1024 }).then(
     (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
     (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
@@ -64,7 +64,10 @@ describe('cpy publish', () => {
     expect(r.stderr).toMatch(/LICENSE\.txt: verified/);
     // The index: created on the cpy-index release (published, never "Latest"), holding this build at its published URL.
     expect(indexRelease()).toMatchObject({ draft: false, prerelease: false, make_latest: 'false' });
-    expect(out.index).toEqual({ url: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`, previousUrl: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`, entries: 1 });
+    // Unsigned (no --signing-key, no CPY_SIGNING_KEY): no signature, no keys file.
+    expect(out.index).toEqual({ url: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`, previousUrl: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.previous.json`, entries: 1, signatureUrl: null, keys: null });
+    expect(indexRelease()!.assets.map((a) => a.name)).toEqual(['index.json']);
+    expect(release!.assets.some((a) => a.name.endsWith('.asc'))).toBe(false);
     expect(published()).toMatchObject({ schemaVersion: 2, artifacts: [{ build: 1, state: 'active', file: artifact.fileName, sha256: artifact.sha256, url: out.release.assets.find((a) => a.name === artifact.fileName)!.url }] });
     expect(r.stderr).toMatch(/index release cpy-index created: /);
     expect(r.stderr).toMatch(/index: index\.json\.new renamed to index\.json/);

@@ -18,6 +18,8 @@ import { compareVersions, parseVersion, pythonVersionSchema } from './version.js
 export const INDEX_SCHEMA_VERSION = 2;
 /** The index's asset name on the index release, and its file name in a register folder. */
 export const INDEX_FILE = 'index.json';
+/** The publisher's public keys (ASCII-armored, concatenated), on the index release beside `index.json`. */
+export const TRUSTED_KEYS_FILE = 'cpy-keys.asc';
 export const INDEX_MARKDOWN = 'ARTIFACTS.md';
 /** The fixed release that holds the index (never a cpython-* tag, never "latest"). */
 export const INDEX_RELEASE_TAG = 'cpy-index';

@@ -43,6 +43,7 @@ export {
   INDEX_MARKDOWN,
   INDEX_RELEASE_TAG,
   INDEX_SCHEMA_VERSION,
+  TRUSTED_KEYS_FILE,
   indexEntryFor,
   indexEntryForFile,
   indexEntrySchema,

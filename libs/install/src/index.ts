@@ -7,7 +7,6 @@ export type { Environment, InstallLayout, LayoutOverrides } from './layout.js';
 export { installPython, parseInstallOptions } from './install.js';
 export { listAvailable, loadIndex, PYTHON_VERSION_FILE, readPythonVersionFile } from './available.js';
 export type { AvailableBuild, AvailableOptions, LoadIndexOptions } from './available.js';
-export { TRUSTED_KEYS_FILE } from './trust.js';
 export type { SignatureRecord } from './trust.js';
 export { matchesRequest, parseVersionRequest, versionRequestSchema } from './request.js';
 export type { VersionRequest } from './request.js';

@@ -1,16 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, parseSigners } from '@cpy/artifact';
+import { CpyError, parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
 import { createHttpClient, displayUrl, downloadToFile, TransferError } from '@cpy/transfer';
 import { toUrl } from './acquire.js';
 import type { Environment } from './layout.js';
 
 const MAX_TEXT = 1024 * 1024;
-
-/** The keys file cpy publish keeps beside the index (on the cpy-index release). */
-export const TRUSTED_KEYS_FILE = 'cpy-keys.asc';
 
 /** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
 export interface SignatureRecord {

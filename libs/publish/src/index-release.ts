@@ -1,18 +1,27 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, isCpyError, parseIndexText, serializeIndex, type ArtifactIndex } from '@cpy/artifact';
+import { type ArtifactIndex, CpyError, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, isCpyError, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { signFile, type SigningKey } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
+import { finishKeysUpdate, publishKeys, type PublishedKeys } from './keys-file.js';
+import { MAX_SMALL_ASSET, renameAsset as rename, sha256, uploadFresh } from './release-assets.js';
+import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
 /** The index before the last update: what readers fall back to when `index.json` answers 404 (an update killed between its renames). */
 export const INDEX_PREVIOUS_FILE = 'index.previous.json';
 /** The next index while it is uploaded and verified; renamed to `index.json` only then. */
 export const INDEX_NEXT_FILE = 'index.json.new';
+/** The detached signatures of those three: each index is paired with its own, through every update. */
+export const INDEX_SIGNATURE_FILE = signatureName(INDEX_FILE);
+export const INDEX_PREVIOUS_SIGNATURE_FILE = signatureName(INDEX_PREVIOUS_FILE);
+export const INDEX_NEXT_SIGNATURE_FILE = signatureName(INDEX_NEXT_FILE);
 
 export const INDEX_RELEASE_BODY =
   'This release holds the cpy index (`index.json`): every published CPython build, read by installers to choose one. ' +
-  '`cpy publish` updates it (`index.previous.json` is the index before the last update). Do not delete this release or its assets.';
+  '`cpy publish` updates it (`index.previous.json` is the index before the last update). When it publishes with a signing key, ' +
+  `each index has its detached OpenPGP signature beside it (\`index.json.asc\`), and \`${TRUSTED_KEYS_FILE}\` holds the publisher's public keys. ` +
+  'Do not delete this release or its assets.';
 
 export interface PublishIndexOptions {
   readonly github: GitHubClient;
@@ -22,6 +31,12 @@ export interface PublishIndexOptions {
    * update is left to complete).
    */
   readonly change: (index: ArtifactIndex) => ArtifactIndex;
+  /**
+   * Signs the index: `index.json.asc` beside `index.json` (verified against this key's own
+   * fingerprint before the swap), and keeps the key's public key in `cpy-keys.asc`. An unchanged
+   * index whose signature is not by this key is signed again (through the same swap).
+   */
+  readonly signingKey?: SigningKey;
   readonly onEvent?: (event: IndexEvent) => void;
 }
 
@@ -29,9 +44,18 @@ export type IndexEvent =
   | { readonly type: 'release'; readonly action: 'created' | 'found' | 'published'; readonly url: string }
   /** `read`: the index came from `name` (index.json, or index.previous.json after an interrupted update); `empty`: there was none. */
   | { readonly type: 'read'; readonly name: string | null; readonly entries: number }
-  | { readonly type: 'asset'; readonly name: string; readonly action: 'deleted-stale' | 'uploading' | 'uploaded' | 'verified' | 'deleted' }
+  | { readonly type: 'asset'; readonly name: string; readonly action: 'deleted-stale' | 'uploading' | 'uploaded' | 'verified' | 'deleted' | 'signed' }
   | { readonly type: 'rename'; readonly from: string; readonly to: string }
-  | { readonly type: 'unchanged'; readonly entries: number };
+  | { readonly type: 'unchanged'; readonly entries: number }
+  /** The index is unchanged, but `index.json.asc` is missing or not by the signing key: it is signed again. */
+  | { readonly type: 'resign'; readonly entries: number }
+  /** `cpy-keys.asc` already held the signing key (`present`), or it was appended (`added`); `keys`: how many it holds now. */
+  | { readonly type: 'keys'; readonly action: 'present' | 'added'; readonly fingerprint: string; readonly keys: number }
+  /**
+   * A signed index was replaced by an unsigned one (no signing key): its signature went with it to
+   * `index.previous.json.asc`, and installers that pin a signer refuse `index.json` until a signed update.
+   */
+  | { readonly type: 'unsigned' };
 
 export interface PublishIndexResult {
   /** The browser_download_url of `index.json`. */
@@ -40,9 +64,11 @@ export interface PublishIndexResult {
   readonly previousUrl: string;
   /** The index now published. */
   readonly index: ArtifactIndex;
+  /** The browser_download_url of `index.json.asc`; null when `index.json` is not signed. */
+  readonly signatureUrl: string | null;
+  /** `cpy-keys.asc`, when publishing with a signing key. */
+  readonly keys: PublishedKeys | null;
 }
-
-const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
 /** Whether an asset downloads and reads as an index. */
 async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<boolean> {
@@ -63,32 +89,85 @@ async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<bool
  * killed between the two renames, `index.previous.json` is a valid index; a failure before the
  * swap leaves `index.json` as it was, and the next update completes an interrupted one. An index
  * that is there but cannot be read is an error, never overwritten.
+ *
+ * Signatures (`signingKey`): `index.json.new.asc` is uploaded and checked with it (downloaded
+ * again: its bytes, and that it verifies the downloaded index against the key's own fingerprint),
+ * and each index moves with its own signature: `index.json.asc` -> `index.previous.json.asc`,
+ * `index.json.new.asc` -> `index.json.asc`. The key's public key is put in `cpy-keys.asc` first.
+ * Without a key the swap is the one above; the old index's signature still moves with it, so an
+ * `index.json.asc` never sits beside an index it does not sign (`index.json` is then unsigned).
  */
 export async function publishIndex(options: PublishIndexOptions): Promise<PublishIndexResult> {
+  const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
+  try {
+    return await updateIndex(options, work);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function updateIndex(options: PublishIndexOptions, work: string): Promise<PublishIndexResult> {
   const gh = options.github;
   const emit = options.onEvent ?? (() => undefined);
+  const key = options.signingKey ?? null;
   const release = await indexRelease(gh, emit);
 
   let assets = await gh.listAssets(release.id);
   const find = (name: string) => assets.find((a) => a.name === name) ?? null;
-  // An update killed between its two renames left index.previous.json and a verified index.json.new
-  // (the swap starts only after the verification): finish it first, so its entries are not lost.
-  const pending = find(INDEX_NEXT_FILE);
-  if (!find(INDEX_FILE) && find(INDEX_PREVIOUS_FILE) && pending?.state === 'uploaded' && (await readableIndex(gh, pending))) {
+  // An update killed during its swap left a verified index.json.new (the swap starts only after
+  // the verification; its signature too, when it was signed): finish it first, so its entries are
+  // not lost, and each index keeps its own signature.
+  const found = find(INDEX_NEXT_FILE);
+  const pending = found?.state === 'uploaded' && (await readableIndex(gh, found)) ? found : null;
+  const stranded = find(INDEX_FILE);
+  if (pending && stranded && !find(INDEX_SIGNATURE_FILE) && !find(INDEX_PREVIOUS_FILE) && find(INDEX_PREVIOUS_SIGNATURE_FILE)) {
+    // Killed right after index.json.asc became index.previous.json.asc: index.json follows it.
+    await rename(gh, stranded, INDEX_PREVIOUS_FILE);
+    emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
+    assets = await gh.listAssets(release.id);
+  }
+  if (pending && !find(INDEX_FILE) && find(INDEX_PREVIOUS_FILE)) {
+    // Killed between the renames of the old index and of the new one.
+    const pendingSignature = find(INDEX_NEXT_SIGNATURE_FILE);
+    if (pendingSignature?.state === 'uploaded') {
+      // With no index.json, an index.json.asc signs nothing that is there.
+      const orphan = find(INDEX_SIGNATURE_FILE);
+      if (orphan) {
+        await gh.deleteAsset(orphan.id);
+        emit({ type: 'asset', name: INDEX_SIGNATURE_FILE, action: 'deleted' });
+      }
+      await rename(gh, pendingSignature, INDEX_SIGNATURE_FILE);
+      emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
+    }
     await rename(gh, pending, INDEX_FILE);
     emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
     assets = await gh.listAssets(release.id);
   }
+  if (await finishKeysUpdate(gh, assets, emit)) assets = await gh.listAssets(release.id);
+  // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
+  const keys = key ? await publishKeys({ gh, release, assets, key, work, emit }) : null;
+
   const current = find(INDEX_FILE);
   const previous = find(INDEX_PREVIOUS_FILE);
   const source = current ?? previous;
-  const index = source ? await readIndexAsset(gh, source) : emptyIndex();
+  const read = source ? await readIndexAsset(gh, source) : null;
+  const index = read?.index ?? emptyIndex();
   emit({ type: 'read', name: source?.name ?? null, entries: index.artifacts.length });
 
   const next = options.change(index);
-  if (next === index && current) {
-    emit({ type: 'unchanged', entries: index.artifacts.length });
-    return { url: current.browser_download_url, previousUrl: previous?.browser_download_url ?? besideUrl(current.browser_download_url), index };
+  if (next === index && current && read) {
+    const signature = find(INDEX_SIGNATURE_FILE);
+    if (!key || (signature && (await signs(gh, signature, read.bytes, key, work)))) {
+      emit({ type: 'unchanged', entries: index.artifacts.length });
+      return {
+        url: current.browser_download_url,
+        previousUrl: previous?.browser_download_url ?? besideUrl(current.browser_download_url),
+        index,
+        signatureUrl: signature?.browser_download_url ?? null,
+        keys,
+      };
+    }
+    emit({ type: 'resign', entries: index.artifacts.length });
   }
   let text: string;
   try {
@@ -100,22 +179,28 @@ export async function publishIndex(options: PublishIndexOptions): Promise<Publis
     });
   }
 
-  const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
-  let uploaded: GitHubAsset;
-  try {
-    const file = join(work, INDEX_NEXT_FILE);
-    await writeFile(file, text);
-    // What an earlier, interrupted update left: never renamed, so never read.
-    const stale = find(INDEX_NEXT_FILE);
+  const file = join(work, INDEX_NEXT_FILE);
+  await writeFile(file, text);
+  const signature = key ? await signFile(file, key) : null;
+  if (signature !== null) emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'signed' });
+  // What an earlier, interrupted update left: never renamed, so never read.
+  for (const name of [INDEX_NEXT_SIGNATURE_FILE, INDEX_NEXT_FILE]) {
+    const stale = find(name);
     if (stale) {
       await gh.deleteAsset(stale.id);
-      emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'deleted-stale' });
+      emit({ type: 'asset', name, action: 'deleted-stale' });
     }
-    emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploading' });
-    uploaded = await uploadNext(gh, release, file);
-    emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploaded' });
-  } finally {
-    await rm(work, { recursive: true, force: true });
+  }
+  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploading' });
+  const uploaded = await uploadFresh(gh, release, file, INDEX_NEXT_FILE);
+  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploaded' });
+  let uploadedSignature: GitHubAsset | null = null;
+  if (signature !== null) {
+    const signatureFile = join(work, INDEX_NEXT_SIGNATURE_FILE);
+    await writeFile(signatureFile, signature);
+    emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'uploading' });
+    uploadedSignature = await uploadFresh(gh, release, signatureFile, INDEX_NEXT_SIGNATURE_FILE);
+    emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'uploaded' });
   }
 
   // Downloaded again: the bytes sent, and an index a reader accepts, before anything is swapped.
@@ -132,28 +217,86 @@ export async function publishIndex(options: PublishIndexOptions): Promise<Publis
     });
   }
   emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'verified' });
+  if (key && signature !== null && uploadedSignature) {
+    // And its signature, as an installer that pins this key checks it: over the bytes downloaded.
+    const signatureBack = await gh.downloadAsset(uploadedSignature);
+    const downloaded = join(work, `${INDEX_NEXT_FILE}.downloaded`);
+    await writeFile(downloaded, back);
+    try {
+      if (sha256(signatureBack) !== sha256(signature)) throw new Error(`it has sha256 ${sha256(signatureBack)}, the signature sent ${sha256(signature)}`);
+      await checkOwnSignature({ file: downloaded, signature: signatureBack.toString('utf8'), key, label: `the index (${INDEX_NEXT_FILE})`, source: `${INDEX_NEXT_SIGNATURE_FILE} on release ${INDEX_RELEASE_TAG}` });
+    } catch (cause) {
+      throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${INDEX_NEXT_SIGNATURE_FILE} on release ${INDEX_RELEASE_TAG} does not verify the index: ${(cause as Error).message}`, {
+        hint: `run again: ${INDEX_FILE} was not changed, and the next run uploads the index and its signature again`,
+        cause,
+      });
+    }
+    emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'verified' });
+  }
 
   // The swap. Nothing else changed the assets meanwhile (publishes to one repository run one at a time).
   const now = await gh.listAssets(release.id);
-  const stillCurrent = now.find((a) => a.name === INDEX_FILE) ?? null;
-  if ((stillCurrent?.id ?? null) !== (current?.id ?? null)) {
+  const at = (name: string) => now.find((a) => a.name === name) ?? null;
+  if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null)) {
     throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `${INDEX_FILE} on release ${INDEX_RELEASE_TAG} changed while this update was being made`, {
       hint: 'another cpy publish updated the index at the same time: run again (run publishes to one repository one at a time, e.g. in one concurrency group)',
     });
   }
-  let previousAsset: GitHubAsset | null = previous;
+  const del = async (asset: GitHubAsset) => {
+    await gh.deleteAsset(asset.id);
+    emit({ type: 'asset', name: asset.name, action: 'deleted' });
+  };
+  let previousAsset: GitHubAsset | null = at(INDEX_PREVIOUS_FILE);
+  const currentSignature = at(INDEX_SIGNATURE_FILE);
   if (current) {
-    if (previous) {
-      await gh.deleteAsset(previous.id);
-      emit({ type: 'asset', name: INDEX_PREVIOUS_FILE, action: 'deleted' });
+    // Each index moves with its own signature. Signatures go first: a reader may find an index
+    // without its signature for a moment (and refuse it, when it pins a signer), never one beside
+    // another index's signature.
+    const previousSignature = at(INDEX_PREVIOUS_SIGNATURE_FILE);
+    if (previousAsset) {
+      if (previousSignature) await del(previousSignature);
+      await del(previousAsset);
+    } else if (previousSignature && currentSignature) {
+      // The signature of an index.previous.json that is gone.
+      await del(previousSignature);
+    }
+    // (An index.previous.json.asc with neither index.previous.json nor index.json.asc is index.json's
+    // own, moved by an update killed right after: it pairs with it again below.)
+    if (currentSignature) {
+      await rename(gh, currentSignature, INDEX_PREVIOUS_SIGNATURE_FILE);
+      emit({ type: 'rename', from: INDEX_SIGNATURE_FILE, to: INDEX_PREVIOUS_SIGNATURE_FILE });
     }
     previousAsset = await rename(gh, current, INDEX_PREVIOUS_FILE);
     emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
+  } else if (currentSignature) {
+    // Without an index.json, an index.json.asc signs nothing that is there.
+    await del(currentSignature);
   }
   // Without an index.json (the first update, or one killed between the renames) index.previous.json, if any, stays: it is the index before this one.
+  let publishedSignature: GitHubAsset | null = null;
+  if (uploadedSignature) {
+    publishedSignature = await rename(gh, uploadedSignature, INDEX_SIGNATURE_FILE);
+    emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
+  }
   const published = await rename(gh, uploaded, INDEX_FILE);
   emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
-  return { url: published.browser_download_url, previousUrl: previousAsset?.browser_download_url ?? besideUrl(published.browser_download_url), index: next };
+  if (!key && current && currentSignature) emit({ type: 'unsigned' });
+  return {
+    url: published.browser_download_url,
+    previousUrl: previousAsset?.browser_download_url ?? besideUrl(published.browser_download_url),
+    index: next,
+    signatureUrl: publishedSignature?.browser_download_url ?? null,
+    keys,
+  };
+}
+
+/** Whether the asset `signature` is a signature of `bytes` by `key`. */
+async function signs(gh: GitHubClient, signature: GitHubAsset, bytes: Buffer, key: SigningKey, work: string): Promise<boolean> {
+  if (signature.state !== 'uploaded' || signature.size > MAX_SMALL_ASSET) return false;
+  const file = join(work, `${INDEX_FILE}.current`);
+  await writeFile(file, bytes);
+  const text = (await gh.downloadAsset(signature)).toString('utf8');
+  return isOwnSignature({ file, signature: text, key, label: `the index (${INDEX_FILE})`, source: `${signature.name} on release ${INDEX_RELEASE_TAG}` });
 }
 
 /** The URL of index.previous.json beside an index.json URL: where readers look when index.json answers 404. */
@@ -198,11 +341,11 @@ async function indexRelease(gh: GitHubClient, emit: (e: IndexEvent) => void): Pr
 }
 
 /** Downloads and checks the published index; one that cannot be read is an error that leaves it as it is. */
-async function readIndexAsset(gh: GitHubClient, asset: GitHubAsset): Promise<ArtifactIndex> {
+async function readIndexAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer }> {
   const source = `${asset.name} on release ${INDEX_RELEASE_TAG}`;
   const bytes = asset.state === 'uploaded' ? await gh.downloadAsset(asset) : Buffer.alloc(0);
   try {
-    return parseIndexText(bytes.toString('utf8'), source);
+    return { index: parseIndexText(bytes.toString('utf8'), source), bytes };
   } catch (error) {
     if (!isCpyError(error)) throw error;
     throw new CpyError('CPY_PUBLISH_INDEX_INVALID', `${error.message}; it was left as it is`, {
@@ -214,31 +357,5 @@ async function readIndexAsset(gh: GitHubClient, asset: GitHubAsset): Promise<Art
       cause: error,
       details: { asset: asset.name, url: asset.browser_download_url, reason: error.code },
     });
-  }
-}
-
-/** Uploads index.json.new; one left by a cut upload (422 already_exists) is deleted and sent again. */
-async function uploadNext(gh: GitHubClient, release: GitHubRelease, file: string): Promise<GitHubAsset> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const got = await gh.uploadAsset(release, file, INDEX_NEXT_FILE);
-    if (got !== 'already_exists') return got;
-    const stale = (await gh.listAssets(release.id)).find((a) => a.name === INDEX_NEXT_FILE);
-    if (stale) await gh.deleteAsset(stale.id);
-  }
-  throw new CpyError('CPY_PUBLISH_UPLOAD_FAILED', `${INDEX_NEXT_FILE} could not be uploaded (an asset of that name kept coming back)`, {
-    hint: `delete ${INDEX_NEXT_FILE} on the ${INDEX_RELEASE_TAG} release page, then run again`,
-  });
-}
-
-async function rename(gh: GitHubClient, asset: GitHubAsset, name: string): Promise<GitHubAsset> {
-  try {
-    return await gh.updateAsset(asset.id, { name });
-  } catch (error) {
-    if (error instanceof GitHubApiError && error.status === 422 && error.errors.some((e) => e.code === 'already_exists')) {
-      throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `cannot rename ${asset.name} to ${name} on release ${INDEX_RELEASE_TAG}: the release already has a ${name}`, {
-        hint: 'another cpy publish updated the index at the same time: run again',
-      });
-    }
-    throw error;
   }
 }

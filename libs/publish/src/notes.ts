@@ -1,4 +1,4 @@
-import { CpyError, type ArtifactMetadata } from '@cpy/artifact';
+import { type ArtifactMetadata, CpyError, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 
 /** The release notes cpy writes unless given another template. `{{name}}` placeholders; see NOTES_FIELDS. */
 export const DEFAULT_NOTES_TEMPLATE = `## CPython {{version}} (build {{build}})
@@ -51,6 +51,8 @@ export interface NotesInput {
   readonly changelog?: string;
   /** The Feature reference for the snippet. Default ghcr.io/<owner>/<repo>/cpython-prebuilt:0. */
   readonly featureRef?: string;
+  /** The fingerprint of the key that signed the assets (each has its `.asc`); absent when unsigned. */
+  readonly signer?: string;
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -59,6 +61,8 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 export function notesFields(input: NotesInput): Record<string, string> {
   const m = input.metadata;
   const artifact = input.assets.find((a) => /\.(tgz|tar\.zst)$/.test(a.name) && !/\.(debug|tests)\./.test(a.name));
+  // The publisher's public keys, beside the index (the cpy-index release of the same repository).
+  const keysUrl = input.artifactUrl.replace(/\/releases\/download\/.*$/, `/releases/download/${INDEX_RELEASE_TAG}/${TRUSTED_KEYS_FILE}`);
   return {
     version: m.version,
     build: String(m.build),
@@ -73,11 +77,30 @@ export function notesFields(input: NotesInput): Record<string, string> {
     modules: m.modules.present.join(', '),
     missingModules: m.modules.missing.length ? `**Not included:** ${m.modules.missing.map((x) => `${x.id}${x.critical ? ' (critical)' : ''}`).join(', ')}` : '',
     assetsTable: ['| file | size | sha256 |', '|---|---|---|', ...input.assets.map((a) => `| ${a.name} | ${mib(a.size)} | \`${a.sha256}\` |`)].join('\n'),
-    devcontainerSnippet: JSON.stringify({ features: { [input.featureRef ?? 'ghcr.io/<owner>/<repo>/cpython-prebuilt:0']: { artifactUrl: input.artifactUrl } } }, null, 2),
+    devcontainerSnippet: JSON.stringify(
+      {
+        features: {
+          [input.featureRef ?? 'ghcr.io/<owner>/<repo>/cpython-prebuilt:0']: {
+            artifactUrl: input.artifactUrl,
+            // Signed: the Feature refuses it unless the signature verifies with the pinned key.
+            ...(input.signer ? { signerFingerprints: input.signer, trustedKeysUrl: keysUrl } : {}),
+          },
+        },
+      },
+      null,
+      2,
+    ),
     validation: [
       `curl -fsSLO ${input.artifactUrl}`,
       `curl -fsSLO ${input.artifactUrl}.sha256`,
       `sha256sum -c ${artifact?.name ?? '<artifact>'}.sha256`,
+      ...(input.signer && artifact
+        ? [
+            `curl -fsSLO ${input.artifactUrl}.asc`,
+            `curl -fsSLO ${keysUrl}`,
+            `cpy artifact verify ${artifact.name} --signer ${input.signer} --trusted-keys ${TRUSTED_KEYS_FILE}`,
+          ]
+        : []),
       `cpy artifact validate ${artifact?.name ?? '<artifact>'}`,
     ].join('\n'),
     changelog: input.changelog?.trim() || `First release of CPython ${m.version} build ${m.build}.`,

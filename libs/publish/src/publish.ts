@@ -1,7 +1,11 @@
-import { stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { CpyError, sha256File } from '@cpy/artifact';
+import { signFile, type SigningKey } from '@cpy/signing';
 import { type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
+import { MAX_SMALL_ASSET } from './release-assets.js';
+import { isOwnSignature, signatureName } from './signatures.js';
 
 export interface PublishAsset {
   readonly path: string;
@@ -21,12 +25,29 @@ export interface PublishOptions {
   readonly assets: readonly PublishAsset[];
   /** Replace a published asset whose bytes differ (default: refuse). */
   readonly replace?: boolean;
+  /**
+   * Signs every asset: a detached, ASCII-armored OpenPGP signature `<name>.asc` is uploaded beside
+   * it (made before anything is uploaded). A signature already on the release that verifies the
+   * file with this key is kept, so a re-run changes nothing.
+   */
+  readonly signingKey?: SigningKey;
   readonly onEvent?: (event: PublishEvent) => void;
 }
 
 export type PublishEvent =
   | { readonly type: 'release'; readonly action: 'created' | 'found-draft' | 'found-published'; readonly url: string }
-  | { readonly type: 'asset'; readonly name: string; readonly action: 'uploading' | 'uploaded' | 'unchanged' | 'replacing' | 'verified' };
+  /** `signed`: its signature was made (the asset `name` is that `.asc`); `deleted-stale`: a signature of a file uploaded again without one, deleted first. */
+  | { readonly type: 'asset'; readonly name: string; readonly action: 'signed' | 'uploading' | 'uploaded' | 'unchanged' | 'replacing' | 'verified' | 'deleted-stale' };
+
+export interface PublishedAsset {
+  name: string;
+  sha256: string;
+  size: number;
+  url: string;
+  action: 'uploaded' | 'unchanged' | 'replaced';
+  /** The URL of its detached signature `<name>.asc` on the release, when it has one that matches it. */
+  signatureUrl?: string;
+}
 
 export interface PublishResult {
   /** `published`: made public now; `unchanged`: it already was, with these exact assets. */
@@ -34,14 +55,19 @@ export interface PublishResult {
   readonly tag: string;
   readonly url: string;
   readonly releaseId: number;
-  readonly assets: readonly { name: string; sha256: string; size: number; url: string; action: 'uploaded' | 'unchanged' | 'replaced' }[];
+  /** The files given, each followed by its `.asc` when signing. */
+  readonly assets: readonly PublishedAsset[];
+  /** The key that signed them (signingKey); null when unsigned. */
+  readonly signer: { readonly fingerprint: string; readonly userId: string } | null;
 }
 
 interface Local {
   readonly path: string;
   readonly name: string;
-  readonly size: number;
-  readonly sha256: string;
+  size: number;
+  sha256: string;
+  /** For a signature: the file it signs. */
+  readonly signs?: Local;
 }
 
 /**
@@ -52,18 +78,43 @@ interface Local {
  * is the release made public. Any failure leaves a draft that a re-run
  * completes. A re-run of a published release skips identical assets and
  * refuses to replace a different one unless `replace` is set.
+ *
+ * With `signingKey`, every asset `X` gets its detached signature `X.asc`, uploaded and verified
+ * the same way. Without one, a file uploaded again loses the `X.asc` beside it (it would no
+ * longer match), and signatures beside unchanged files are left as they are.
  */
 export async function publishRelease(options: PublishOptions): Promise<PublishResult> {
-  const gh = options.github;
-  const emit = options.onEvent ?? (() => undefined);
-  const locals: Local[] = [];
+  const files: Local[] = [];
   for (const a of options.assets) {
     const st = await stat(a.path).catch(() => null);
     if (!st?.isFile()) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${a.path} is not a file`, { hint: 'publish the files cpy build wrote (the .tgz, its .sha256 and .json)' });
-    locals.push({ path: a.path, name: a.name ?? basename(a.path), size: st.size, sha256: await sha256File(a.path) });
+    files.push({ path: a.path, name: a.name ?? basename(a.path), size: st.size, sha256: await sha256File(a.path) });
   }
-  const names = new Set(locals.map((l) => l.name));
-  if (names.size !== locals.length) throw new CpyError('CPY_PUBLISH_DUPLICATE_ASSET', 'two assets have the same name', { hint: 'give each asset its own file name' });
+  const key = options.signingKey ?? null;
+  const names = [...files.map((l) => l.name), ...(key ? files.map((l) => signatureName(l.name)) : [])];
+  if (new Set(names).size !== names.length) throw new CpyError('CPY_PUBLISH_DUPLICATE_ASSET', 'two assets have the same name', { hint: 'give each asset its own file name (when signing, cpy makes each <name>.asc itself)' });
+  if (!key) return publishLocals(options, files, null);
+  const work = await mkdtemp(join(tmpdir(), 'cpy-sign-'));
+  try {
+    // Every signature is made before anything is uploaded: a key that cannot sign leaves the release as it was.
+    const locals: Local[] = [];
+    for (const file of files) {
+      const path = join(work, signatureName(file.name));
+      await writeFile(path, await signFile(file.path, key));
+      locals.push(file, { path, name: signatureName(file.name), ...(await measure(path)), signs: file });
+      options.onEvent?.({ type: 'asset', name: signatureName(file.name), action: 'signed' });
+    }
+    return await publishLocals(options, locals, key);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+const measure = async (path: string) => ({ size: (await stat(path)).size, sha256: await sha256File(path) });
+
+async function publishLocals(options: PublishOptions, locals: Local[], key: SigningKey | null): Promise<PublishResult> {
+  const gh = options.github;
+  const emit = options.onEvent ?? (() => undefined);
 
   let release = (await gh.listReleases()).find((r) => r.tag_name === options.tag) ?? null;
   const wasPublished = release !== null && !release.draft;
@@ -83,6 +134,19 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
 
   // What is there already, and what each local file needs.
   const existing = new Map((await gh.listAssets(release.id)).map((a) => [a.name, a]));
+  // A signature made afresh never has the bytes of one made before (it holds its time). One on the
+  // release that verifies the file with this key is as good: it is kept, and the re-run changes nothing.
+  if (key) {
+    for (const local of locals) {
+      const remote = existing.get(local.name);
+      if (!local.signs || remote?.state !== 'uploaded' || remote.size > MAX_SMALL_ASSET) continue;
+      const text = (await gh.downloadAsset(remote)).toString('utf8');
+      if (await isOwnSignature({ file: local.signs.path, signature: text, key, label: local.signs.name, source: `${local.name} on release ${options.tag}` })) {
+        await writeFile(local.path, text);
+        Object.assign(local, await measure(local.path));
+      }
+    }
+  }
   const plan: { local: Local; remote: GitHubAsset | null; action: 'upload' | 'check' | 'replace' }[] = [];
   for (const local of locals) {
     const remote = existing.get(local.name) ?? null;
@@ -103,7 +167,8 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     });
   }
 
-  const results: { name: string; sha256: string; size: number; url: string; action: 'uploaded' | 'unchanged' | 'replaced' }[] = [];
+  const results: PublishedAsset[] = [];
+  const deleted = new Set<number>();
   for (const p of plan) {
     let asset: GitHubAsset;
     let action: 'uploaded' | 'unchanged' | 'replaced';
@@ -112,7 +177,15 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
       action = 'unchanged';
       emit({ type: 'asset', name: p.local.name, action: 'unchanged' });
     } else {
-      if (p.remote) {
+      // A file sent again: the signature beside it goes first, so the release never pairs new bytes
+      // with an old signature (kept only when it verifies these bytes with the signing key).
+      const sig = p.local.signs ? null : existing.get(signatureName(p.local.name));
+      if (sig && !deleted.has(sig.id) && plan.find((x) => x.local.name === sig.name)?.action !== 'check') {
+        await gh.deleteAsset(sig.id);
+        deleted.add(sig.id);
+        emit({ type: 'asset', name: sig.name, action: key ? 'replacing' : 'deleted-stale' });
+      }
+      if (p.remote && !deleted.has(p.remote.id)) {
         emit({ type: 'asset', name: p.local.name, action: 'replacing' });
         await gh.deleteAsset(p.remote.id);
       }
@@ -122,6 +195,17 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
       emit({ type: 'asset', name: p.local.name, action: 'uploaded' });
     }
     results.push({ name: p.local.name, sha256: p.local.sha256, size: p.local.size, url: asset.browser_download_url, action });
+  }
+  // Each file's signature: the one uploaded or kept now, or (unsigned) one left on the release beside an unchanged file.
+  const signatures = new Set(locals.filter((l) => l.signs).map((l) => l.name));
+  for (const r of results) {
+    if (signatures.has(r.name)) continue;
+    if (key) {
+      r.signatureUrl = results.find((x) => x.name === signatureName(r.name))?.url;
+    } else if (r.action === 'unchanged') {
+      const left = existing.get(signatureName(r.name));
+      if (left?.state === 'uploaded' && !deleted.has(left.id)) r.signatureUrl = left.browser_download_url;
+    }
   }
 
   // Every asset downloaded again and compared before anything is made public (skipped for a published release left as it was).
@@ -144,11 +228,21 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
     // release is published first, and the notes (and the URLs returned) use the addresses it then has.
     release = await gh.updateRelease(release.id, { draft: false, name: options.title, prerelease: options.prerelease });
     const final = new Map(release.assets.map((a) => [a.name, a.browser_download_url]));
-    for (const r of results) r.url = final.get(r.name) ?? r.url;
+    for (const r of results) {
+      r.url = final.get(r.name) ?? r.url;
+      if (r.signatureUrl) r.signatureUrl = final.get(signatureName(r.name)) ?? r.signatureUrl;
+    }
   }
   const body = typeof options.notes === 'string' ? options.notes : options.notes(results);
   if (!wasPublished || changed) release = await gh.updateRelease(release.id, { body });
-  return { status: wasPublished && !changed ? 'unchanged' : 'published', tag: options.tag, url: release.html_url, releaseId: release.id, assets: results };
+  return {
+    status: wasPublished && !changed ? 'unchanged' : 'published',
+    tag: options.tag,
+    url: release.html_url,
+    releaseId: release.id,
+    assets: results,
+    signer: key ? { fingerprint: key.fingerprint, userId: key.userId } : null,
+  };
 }
 
 /** Uploads one asset; an upload that was cut off leaves a broken asset of that name, which is deleted and sent again. */

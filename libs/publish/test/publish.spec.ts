@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { addEntry, indexEntryFor, isCpyError, markRemoved, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+import { generateSigningKey, loadSigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
 import {
   DEFAULT_NOTES_TEMPLATE,
@@ -184,16 +185,30 @@ describe('publishRelease', () => {
     expect(sleeps.length).toBe(4);
   });
 
-  it('never shows the token: not in errors, events or the notes, even when GitHub refuses it', async () => {
+  it('never shows the token, the signing key or its passphrase: not in errors, events, the notes or any asset, even when GitHub refuses the token', async () => {
     gh = await double();
+    const passphrase = 'token-test passphrase 51f0';
+    const generated = await generateSigningKey({ name: 'Token Test', email: 'token@example.org', passphrase });
+    const signingKey = await loadSigningKey(generated.privateKey, passphrase, 'signing-key.asc');
     const seen: string[] = [];
-    const refused = await publishRelease({ github: api(gh, `${TOKEN}-wrong`), tag: 't', title: 't', notes: 'n', prerelease: false, assets: assets() }).catch((e: unknown) => e);
+    const refused = await publishRelease({ github: api(gh, `${TOKEN}-wrong`), tag: 't', title: 't', notes: 'n', prerelease: false, assets: assets(), signingKey }).catch((e: unknown) => e);
     expect(isCpyError(refused) && refused.code).toBe('CPY_PUBLISH_UNAUTHORIZED');
     seen.push(String(refused), JSON.stringify(refused), (refused as Error).stack ?? '', isCpyError(refused) ? refused.hint ?? '' : '');
-    const events: PublishEvent[] = [];
-    await publish(gh, { onEvent: (e) => events.push(e) });
-    seen.push(JSON.stringify(events), JSON.stringify(gh.releases().map((r) => ({ ...r, assets: r.assets.map((a) => a.name) }))));
-    for (const text of seen) expect(text).not.toContain(TOKEN);
+    const events: (PublishEvent | IndexEvent)[] = [];
+    const result = await publish(gh, { signingKey, onEvent: (e) => events.push(e) });
+    const index = await publishIndex({ github: api(gh), change: (i) => i, signingKey, onEvent: (e) => events.push(e) });
+    seen.push(JSON.stringify(events), JSON.stringify(result), JSON.stringify(index), JSON.stringify(signingKey));
+    // Everything the double holds: every release, its notes, and the bytes of every asset (the signatures, cpy-keys.asc).
+    seen.push(JSON.stringify(gh.releases().map((r) => ({ ...r, assets: r.assets.map((a) => [a.name, a.bytes.toString('latin1')]) }))));
+    expect(gh.releases().flatMap((r) => r.assets.map((a) => a.name))).toContain('cpy-keys.asc');
+    const secretLines = generated.privateKey.split('\n').filter((l) => l.length > 20 && !generated.publicKey.includes(l));
+    expect(secretLines.length).toBeGreaterThan(0);
+    for (const text of seen) {
+      expect(text).not.toContain(TOKEN);
+      expect(text).not.toContain(passphrase);
+      expect(text).not.toContain('PRIVATE KEY');
+      for (const line of secretLines) expect(text).not.toContain(line);
+    }
   });
 });
 

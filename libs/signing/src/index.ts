@@ -5,3 +5,5 @@ export type { GeneratedKey, GenerateKeyOptions, PublicKeyInfo, SigningKey, Trust
 export { signFile, writeSignature } from './sign.js';
 export { verifyPinned } from './verify.js';
 export type { SignatureCheck, VerifyPinnedOptions } from './verify.js';
+export { signingKeyFrom, signingKeyText } from './key-source.js';
+export type { SigningKeySource } from './key-source.js';

@@ -2,28 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import {
-  addEntry,
-  CpyError,
-  debugSymbolsFileName,
-  INDEX_FILE,
-  INDEX_MARKDOWN,
-  INDEX_RELEASE_TAG,
-  indexEntryFor,
-  markRemoved,
-  parseVersion,
-  planRetention,
-  readArtifactEntry,
-  readArtifactFileMetadata,
-  readIndexFile,
-  testsFileName,
-  writeIndexFile,
-  type ArtifactIndex,
-  type ArtifactMetadata,
-} from '@cpy/artifact';
+import { addEntry, type ArtifactIndex, type ArtifactMetadata, CpyError, debugSymbolsFileName, INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, indexEntryFor, markRemoved, parseVersion, planRetention, readArtifactEntry, readArtifactFileMetadata, readIndexFile, testsFileName, TRUSTED_KEYS_FILE, writeIndexFile } from '@cpy/artifact';
 import {
   DEFAULT_NOTES_TEMPLATE,
   gitHub,
+  INDEX_PREVIOUS_SIGNATURE_FILE,
+  INDEX_SIGNATURE_FILE,
   parseReleaseTag,
   planPrune,
   publishIndex,
@@ -34,9 +18,11 @@ import {
   type GitHubRelease,
   type IndexEvent,
 } from '@cpy/publish';
+import { signingKeyFrom, type SigningKey } from '@cpy/signing';
 import { createHttpClient } from '@cpy/transfer';
 import { z } from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { SIGNING_KEY_HELP } from './signing.js';
 import { summaryOf } from './table.js';
 
 const REPO_OPTIONS = {
@@ -58,6 +44,24 @@ const indexValues = {
   'no-index': z.boolean().optional(),
   register: z.string().min(1).optional(),
 };
+const SIGNING_OPTIONS = {
+  'signing-key': {
+    type: 'string',
+    valueName: '<file>',
+    description: 'sign with this ASCII-armored OpenPGP private key (default: CPY_SIGNING_KEY, the key itself or a path; passphrase: CPY_SIGNING_PASSPHRASE)',
+  },
+} as const;
+const signingValues = { 'signing-key': z.string().min(1).optional() };
+
+/**
+ * The signing key when one is given (--signing-key, else CPY_SIGNING_KEY), read and unlocked
+ * before anything is sent, so a wrong key or passphrase fails first, with its code. Null: unsigned.
+ */
+async function signingKey(ctx: CommandContext<unknown>, flag: string | undefined): Promise<SigningKey | null> {
+  const key = await signingKeyFrom({ file: flag, env: ctx.io.env, cwd: ctx.io.cwd });
+  if (key) ctx.log(`signing with ${key.fingerprint} (${key.userId})`);
+  return key;
+}
 
 /** BR-005: the last 3 builds of a line (per os, os version, architecture) stay active; older ones become deprecated. */
 const KEEP_BUILDS = 3;
@@ -82,7 +86,21 @@ function indexLog(e: IndexEvent): string {
       return `index: ${e.from} renamed to ${e.to}`;
     case 'unchanged':
       return `index: unchanged (${e.entries} entries)`;
+    case 'resign':
+      return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key: signing it again`;
+    case 'keys':
+      return e.action === 'added' ? `keys: ${e.fingerprint} added to ${TRUSTED_KEYS_FILE} (${e.keys} keys)` : `keys: ${TRUSTED_KEYS_FILE} already holds ${e.fingerprint} (${e.keys} keys)`;
+    case 'unsigned':
+      return (
+        `warning: ${INDEX_FILE} was signed, and this update is not (no --signing-key or CPY_SIGNING_KEY): its signature went with it to ${INDEX_PREVIOUS_SIGNATURE_FILE}, ` +
+        `and installers that pin a signer refuse ${INDEX_FILE} until the next signed publish`
+      );
   }
+}
+
+/** What the JSON output says of the index. */
+function indexData(updated: Awaited<ReturnType<typeof publishIndex>>) {
+  return { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length, signatureUrl: updated.signatureUrl, keys: updated.keys };
 }
 
 const TOKEN_HELP = 'The token comes from GITHUB_TOKEN (or GH_TOKEN), needs contents:write, and is never printed.';
@@ -127,6 +145,7 @@ const publishSchema = z
       replace: z.boolean().optional(),
       'feature-ref': z.string().min(1).optional(),
       ...indexValues,
+      ...signingValues,
     }),
     positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz' }),
   })
@@ -137,7 +156,7 @@ export const publish = defineCommand({
   summary: summaryOf('publish'),
   description:
     'Creates the release cpython-<version>-build<N> as a draft (its tag at --commit), uploads the artifact, its .sha256 ' +
-    'and .json, the debug-symbols asset when there is one, and the PSF LICENSE from inside the artifact, downloads each ' +
+    'and .json, the debug-symbols and tests assets when there are, and the PSF LICENSE from inside the artifact, downloads each ' +
     'again and compares its sha256, and only then publishes the release with notes rendered from the metadata ' +
     '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... see the README). Any ' +
     'failure leaves a draft that running the same command again completes. Re-running on a published release changes ' +
@@ -146,7 +165,10 @@ export const publish = defineCommand({
     `${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release (created when missing; never "Latest"), and marks builds beyond the ` +
     `last ${KEEP_BUILDS} of its line (per os, os version and architecture) deprecated: the new index is uploaded, downloaded again and checked, then swapped in, ` +
     'the one before kept as index.previous.json (--no-index to skip; --register <dir> to keep a copy in a folder). ' +
-    TOKEN_HELP,
+    'With a signing key, every asset gets its detached OpenPGP signature <asset>.asc (made before anything is uploaded), ' +
+    `the index its ${INDEX_SIGNATURE_FILE} (each index keeps its own signature through the swap), the index entry the signature's URL, ` +
+    `and the key's public key is added to ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (older keys kept; not with --no-index). ${SIGNING_KEY_HELP} ` +
+    `Without one, nothing is signed, and a signature that would no longer match its file is removed. ${TOKEN_HELP}`,
   options: {
     ...REPO_OPTIONS,
     tag: { type: 'string', valueName: '<tag>', description: 'default cpython-<version>-build<N>' },
@@ -158,15 +180,18 @@ export const publish = defineCommand({
     replace: { type: 'boolean', description: 'replace published assets whose bytes differ' },
     'feature-ref': { type: 'string', valueName: '<ref>', description: 'the Feature reference in the devcontainer.json snippet' },
     ...INDEX_OPTIONS,
+    ...SIGNING_OPTIONS,
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz (or .tar.zst) made by cpy build' }],
   schema: publishSchema,
   examples: [
     'GITHUB_TOKEN=... cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz --repo acme/python-builds',
     'cpy publish dist/artifacts/cpython-3.13.5-debian12-build2.tgz --commit $GITHUB_SHA --changelog "OpenSSL 3.0.17" --json',
+    'CPY_SIGNING_PASSPHRASE=... cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz --signing-key acme-signing.asc',
   ],
   async run(ctx) {
     const { input, io } = ctx;
+    const key = await signingKey(ctx as CommandContext<unknown>, input['signing-key']);
     const artifact = resolve(io.cwd, input.artifact);
     if (!existsSync(artifact)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${artifact} does not exist`, { hint: 'build one first: cpy build <version>' });
     const metadata = await metadataOf(artifact);
@@ -190,7 +215,8 @@ export const publish = defineCommand({
       // What the index will say of it, checked before anything is published (the URL is known only after the upload).
       if (!input['no-index'] || input.register) {
         const { size } = await stat(artifact);
-        indexEntryFor(metadata, { file: artifactName, url: `https://github.com/${conn.repository}/releases/download/${tag}/${artifactName}`, sha256: '0'.repeat(64), size });
+        const url = `https://github.com/${conn.repository}/releases/download/${tag}/${artifactName}`;
+        indexEntryFor(metadata, { file: artifactName, url, sha256: '0'.repeat(64), size, ...(key ? { signatureUrl: `${url}.asc` } : {}) });
       }
       const releases = await conn.github.listReleases();
       const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
@@ -209,10 +235,12 @@ export const publish = defineCommand({
             assets,
             ...(input.changelog ? { changelog: input.changelog } : {}),
             ...(input['feature-ref'] ? { featureRef: input['feature-ref'] } : {}),
+            ...(key ? { signer: key.fingerprint } : {}),
           }),
         prerelease,
         assets: paths.map((path) => ({ path })),
         ...(input.replace ? { replace: true } : {}),
+        ...(key ? { signingKey: key } : {}),
         onEvent: (e) => ctx.log(e.type === 'release' ? `release ${e.action}: ${e.url}` : `${e.name}: ${e.action}`),
       });
       // The index (BR-005): this build active, builds beyond the last 3 of its line deprecated.
@@ -221,16 +249,23 @@ export const publish = defineCommand({
       const addThisBuild = (index: ArtifactIndex): ArtifactIndex => {
         // Published again unchanged: it keeps its date, and an index that already says so is left as it is.
         const known = index.artifacts.find((e) => e.file === main.name && e.arch === metadata.platform.arch && e.sha256 === main.sha256 && e.url === main.url);
-        const entry = indexEntryFor(metadata, { file: main.name, url: main.url, sha256: main.sha256, size: main.size, ...(known ? { publishedAt: new Date(known.publishedAt) } : {}) });
+        const entry = indexEntryFor(metadata, {
+          file: main.name,
+          url: main.url,
+          sha256: main.sha256,
+          size: main.size,
+          ...(main.signatureUrl ? { signatureUrl: main.signatureUrl } : {}),
+          ...(known ? { publishedAt: new Date(known.publishedAt) } : {}),
+        });
         const next = planRetention(addEntry(index, entry), KEEP_BUILDS).index;
         return JSON.stringify(next.artifacts) === JSON.stringify(index.artifacts) ? index : next;
       };
-      let index: { url: string; previousUrl: string; entries: number } | null = null;
+      let index: ReturnType<typeof indexData> | null = null;
       if (!input['no-index']) {
         ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
-        const updated = await publishIndex({ github: conn.github, change: addThisBuild, onEvent: (e) => ctx.log(indexLog(e)) });
-        index = { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length };
-        ctx.log(`index: ${updated.url} (${index.entries} entries)`);
+        const updated = await publishIndex({ github: conn.github, change: addThisBuild, ...(key ? { signingKey: key } : {}), onEvent: (e) => ctx.log(indexLog(e)) });
+        index = indexData(updated);
+        ctx.log(`index: ${updated.url} (${index.entries} entries${updated.signatureUrl ? ', signed' : ''})`);
       }
       let register: string | null = null;
       if (input.register) {
@@ -242,7 +277,9 @@ export const publish = defineCommand({
           [
             `${tag} ${result.status}: ${result.url}`,
             ...result.assets.map((a) => `  ${a.action.padEnd(9)} ${a.name}  sha256 ${a.sha256}`),
-            ...(index ? [`index: ${index.url} (${index.entries} entries)`] : []),
+            ...(result.signer ? [`signed by ${result.signer.fingerprint} (${result.signer.userId})`] : []),
+            ...(index ? [`index: ${index.url} (${index.entries} entries${index.signatureUrl ? `, signed: ${index.signatureUrl}` : ''})`] : []),
+            ...(index?.keys ? [`keys: ${index.keys.url} (${index.keys.fingerprints.length} keys${index.keys.added ? `, ${result.signer?.fingerprint ?? ''} added` : ''})`] : []),
           ].join('\n') + '\n',
         );
       }
@@ -291,6 +328,7 @@ const pruneSchema = z
       keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
       yes: z.boolean().optional(),
       ...indexValues,
+      ...signingValues,
     }),
     positionals: z.tuple([]),
   })
@@ -304,29 +342,33 @@ export const releasesPrune = defineCommand({
     'older cpy releases and their tags. Without --yes it only says what it would delete. Drafts and releases that are ' +
     `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
     `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
-    `and in --register <dir>. ${TOKEN_HELP}`,
+    `and in --register <dir>. With a signing key (--signing-key, else CPY_SIGNING_KEY; used with --yes) the updated index is signed as cpy publish signs it; ` +
+    `without one, it is published unsigned. ${TOKEN_HELP}`,
   options: {
     ...REPO_OPTIONS,
     keep: { type: 'string', valueName: '<N>', description: 'builds to keep per release line (default 3)' },
     yes: { type: 'boolean', description: 'delete (without it: a dry run)' },
     ...INDEX_OPTIONS,
+    ...SIGNING_OPTIONS,
   },
   positionals: [],
   schema: pruneSchema,
   examples: ['cpy releases prune --repo acme/python-builds', 'cpy releases prune --keep 5 --yes --json'],
   async run(ctx) {
+    const apply = Boolean(ctx.input.yes);
+    // A dry run writes nothing, so it needs no key.
+    const key = apply ? await signingKey(ctx as CommandContext<unknown>, ctx.input['signing-key']) : null;
     const conn = await connect(ctx as CommandContext<unknown>, ctx.input);
     try {
       const releases = await conn.github.listReleases();
       const plan = planPrune(releases, ctx.input.keep ?? KEEP_BUILDS);
-      const apply = Boolean(ctx.input.yes);
       for (const r of plan.remove) {
         if (!apply) continue;
         ctx.log(`deleting ${r.tag_name}`);
         await conn.github.deleteRelease(r.id);
         await conn.github.deleteTag(r.tag_name);
       }
-      let index: { url: string; previousUrl: string; entries: number } | null = null;
+      let index: ReturnType<typeof indexData> | null = null;
       if (apply && plan.remove.length) {
         // The deleted builds stay in the index, marked removed (installers skip them).
         const gone = new Set(plan.remove.map((r) => r.tag_name));
@@ -334,8 +376,8 @@ export const releasesPrune = defineCommand({
         const markGone = (i: ArtifactIndex) => (i.artifacts.some(isGone) ? markRemoved(i, isGone) : i);
         if (!ctx.input['no-index'] && releases.some((r) => r.tag_name === INDEX_RELEASE_TAG)) {
           ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
-          const updated = await publishIndex({ github: conn.github, change: markGone, onEvent: (e) => ctx.log(indexLog(e)) });
-          index = { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length };
+          const updated = await publishIndex({ github: conn.github, change: markGone, ...(key ? { signingKey: key } : {}), onEvent: (e) => ctx.log(indexLog(e)) });
+          index = indexData(updated);
         } else if (!ctx.input['no-index']) {
           ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
         }

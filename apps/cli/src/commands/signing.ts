@@ -2,35 +2,21 @@ import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError, parseSigners } from '@cpy/artifact';
-import { exportPublicKey, generateSigningKey, loadSigningKey, readPublicKeys, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
+import { exportPublicKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
 import { z } from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { CliIO } from '../io.js';
 import { summaryOf } from './table.js';
 
-const ARMORED_PRIVATE = '-----BEGIN PGP PRIVATE KEY BLOCK-----';
-
 export const SIGNING_KEY_HELP =
-  'The private key comes from --signing-key <file>, else CPY_SIGNING_KEY (the armored key itself, as a CI secret holds it, or a ' +
-  "path to it); a protected key's passphrase from CPY_SIGNING_PASSPHRASE (never a flag: flags show in ps and shell history).";
+  'The private key comes from --signing-key <file>, else CPY_SIGNING_KEY (the armored key itself, as a CI secret holds it, ' +
+  "or the path of a file holding it); a protected key's passphrase from CPY_SIGNING_PASSPHRASE only (never a flag: flags " +
+  'show in ps and shell history). Neither is ever printed.';
 
-async function readText(path: string, what: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', `cannot read the ${what} ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`, {
-      hint: 'give the file cpy keys generate wrote',
-    });
-  }
-}
-
-/** The signing key of a command: --signing-key, else CPY_SIGNING_KEY (key text or path); never printed. */
+/** The signing key of a command that must sign: --signing-key, else CPY_SIGNING_KEY (@cpy/signing signingKeyFrom; never printed). */
 export async function signingKeyOf(io: CliIO, flag: string | undefined): Promise<SigningKey> {
-  const fromEnv = io.env['CPY_SIGNING_KEY'];
-  const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
-  if (flag) return loadSigningKey(await readText(resolve(io.cwd, flag), 'signing key'), passphrase, flag);
-  if (fromEnv?.trimStart().startsWith(ARMORED_PRIVATE)) return loadSigningKey(fromEnv, passphrase, 'CPY_SIGNING_KEY');
-  if (fromEnv) return loadSigningKey(await readText(resolve(io.cwd, fromEnv), 'signing key'), passphrase, fromEnv);
+  const key = await signingKeyFrom({ file: flag, env: io.env, cwd: io.cwd });
+  if (key) return key;
   throw new CpyError('CPY_CLI_USAGE', 'which key signs? Give --signing-key <file>, or set CPY_SIGNING_KEY', {
     hint: 'make one with cpy keys generate --name <name> --email <email> --out signing-key.asc',
   });
@@ -117,15 +103,9 @@ export const keysExport = defineCommand({
   schema: z.object({ values: z.object({ 'signing-key': z.string().min(1).optional() }), positionals: z.tuple([]) }).transform(({ values }) => values),
   examples: ['cpy keys export --signing-key acme-signing.asc > cpy-keys.asc'],
   async run({ input, io, json, log }) {
-    const flag = input['signing-key'];
-    const fromEnv = io.env['CPY_SIGNING_KEY'];
-    let text: string;
-    let source: string;
-    if (flag) [text, source] = [await readText(resolve(io.cwd, flag), 'key'), flag];
-    else if (fromEnv?.trimStart().startsWith(ARMORED_PRIVATE)) [text, source] = [fromEnv, 'CPY_SIGNING_KEY'];
-    else if (fromEnv) [text, source] = [await readText(resolve(io.cwd, fromEnv), 'key'), fromEnv];
-    else throw new CpyError('CPY_CLI_USAGE', 'which key? Give --signing-key <file>, or set CPY_SIGNING_KEY', { hint: 'cpy keys export --signing-key acme-signing.asc' });
-    const info = await exportPublicKey(text, source);
+    const found = await signingKeyText({ file: input['signing-key'], env: io.env, cwd: io.cwd });
+    if (!found) throw new CpyError('CPY_CLI_USAGE', 'which key? Give --signing-key <file>, or set CPY_SIGNING_KEY', { hint: 'cpy keys export --signing-key acme-signing.asc' });
+    const info = await exportPublicKey(found.text, found.name);
     if (!json) {
       log(`fingerprint ${info.fingerprint} (${info.userId})`);
       io.stdout.write(info.armored.endsWith('\n') ? info.armored : `${info.armored}\n`);

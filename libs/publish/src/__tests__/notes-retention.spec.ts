@@ -61,6 +61,23 @@ describe('renderNotes', () => {
     }
   });
 
+  it('signed: the notes say how to check the signature, and the Dev Container snippet pins the signer; unsigned: neither', () => {
+    const fingerprint = 'A'.repeat(40);
+    const signed = renderNotes(DEFAULT_NOTES_TEMPLATE, { ...input, signer: fingerprint });
+    const keysUrl = 'https://github.com/acme/builds/releases/download/cpy-index/cpy-keys.asc';
+    for (const text of [
+      `curl -fsSLO ${input.artifactUrl}.asc`,
+      `curl -fsSLO ${keysUrl}`,
+      `cpy artifact verify cpython-3.13.5-debian12-build2.tgz --signer ${fingerprint} --trusted-keys cpy-keys.asc`,
+      `"signerFingerprints": "${fingerprint}"`,
+      `"trustedKeysUrl": "${keysUrl}"`,
+    ]) {
+      expect(signed).toContain(text);
+    }
+    const unsigned = renderNotes(DEFAULT_NOTES_TEMPLATE, input);
+    for (const text of ['.asc', 'signerFingerprints', 'cpy-keys.asc']) expect(unsigned).not.toContain(text);
+  });
+
   it('a template of your own; an unknown field is an error that lists the known ones', () => {
     expect(renderNotes('Python {{ version }} on {{arch}}', input)).toBe('Python 3.13.5 on x86_64');
     let error: unknown;

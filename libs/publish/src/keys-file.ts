@@ -1,0 +1,134 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CpyError, INDEX_RELEASE_TAG, isCpyError, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { readPublicKeys, type SigningKey } from '@cpy/signing';
+import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
+import type { IndexEvent } from './index-release.js';
+import { MAX_SMALL_ASSET, renameAsset, sha256, uploadFresh } from './release-assets.js';
+
+/** The next keys file while it is uploaded and checked; renamed to `cpy-keys.asc` only then. */
+export const KEYS_NEXT_FILE = `${TRUSTED_KEYS_FILE}.new`;
+
+export interface PublishedKeys {
+  /** The browser_download_url of `cpy-keys.asc`. */
+  readonly url: string;
+  /** The fingerprints it holds, oldest first. */
+  readonly fingerprints: readonly string[];
+  /** Whether the signing key was added now. */
+  readonly added: boolean;
+}
+
+/** The fingerprints in a keys text; null when it is not a public keys file (or holds a private key). */
+async function fingerprintsIn(text: string): Promise<string[] | null> {
+  try {
+    return (await readPublicKeys(text, TRUSTED_KEYS_FILE)).keys.map((k) => k.fingerprint);
+  } catch {
+    return null;
+  }
+}
+
+async function download(gh: GitHubClient, asset: GitHubAsset): Promise<string> {
+  return asset.state === 'uploaded' && asset.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(asset)).toString('utf8') : '';
+}
+
+/**
+ * Finishes an update of `cpy-keys.asc` killed between deleting the old file and renaming the new
+ * one (checked before the old one was deleted): `cpy-keys.asc` is missing, `cpy-keys.asc.new` is
+ * there and holds public keys. Returns whether it did.
+ */
+export async function finishKeysUpdate(gh: GitHubClient, assets: readonly GitHubAsset[], emit: (e: IndexEvent) => void): Promise<boolean> {
+  const pending = assets.find((a) => a.name === KEYS_NEXT_FILE);
+  if (assets.some((a) => a.name === TRUSTED_KEYS_FILE) || !pending) return false;
+  if ((await fingerprintsIn(await download(gh, pending))) === null) return false;
+  await renameAsset(gh, pending, TRUSTED_KEYS_FILE);
+  emit({ type: 'rename', from: KEYS_NEXT_FILE, to: TRUSTED_KEYS_FILE });
+  return true;
+}
+
+/**
+ * Keeps the signing key's public key in `cpy-keys.asc` on the index release, where installers
+ * fetch the keys whose fingerprints they pin. A key already there changes nothing. A new one is
+ * appended (the old keys stay: signatures they made still verify, and a rotation needs both for a
+ * while): the new file is uploaded as `cpy-keys.asc.new`, downloaded again and checked (public
+ * keys only, every fingerprint it must hold), then put in place of the old one. A keys file that
+ * is there but cannot be read is an error, never overwritten.
+ */
+export async function publishKeys(options: {
+  gh: GitHubClient;
+  release: GitHubRelease;
+  assets: readonly GitHubAsset[];
+  key: SigningKey;
+  work: string;
+  emit: (e: IndexEvent) => void;
+}): Promise<PublishedKeys> {
+  const { gh, release, assets, key, emit } = options;
+  const current = assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null;
+  const stale = assets.find((a) => a.name === KEYS_NEXT_FILE) ?? null;
+  let text = '';
+  let fingerprints: string[] = [];
+  if (current) {
+    text = await download(gh, current);
+    try {
+      fingerprints = (await readPublicKeys(text, `${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint);
+    } catch (error) {
+      if (!isCpyError(error)) throw error;
+      const exposed = /private key/i.test(error.message);
+      throw new CpyError('CPY_PUBLISH_KEYS_INVALID', `${error.message}; it was left as it is`, {
+        hint: exposed
+          ? `delete ${TRUSTED_KEYS_FILE} from the ${INDEX_RELEASE_TAG} release now and replace that key (it has been published); the next signed publish writes a new ${TRUSTED_KEYS_FILE}`
+          : `cpy never overwrites a keys file it cannot read: restore ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (${current.browser_download_url}) from a good copy, ` +
+            `or delete it so that the next signed publish starts a new one (with only its own key)`,
+        cause: error,
+        details: { asset: TRUSTED_KEYS_FILE, url: current.browser_download_url, reason: error.code },
+      });
+    }
+  }
+  if (current && stale) {
+    // Left by an update that failed before its swap: never read.
+    await gh.deleteAsset(stale.id);
+    emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'deleted-stale' });
+  }
+  if (current && fingerprints.includes(key.fingerprint)) {
+    emit({ type: 'keys', action: 'present', fingerprint: key.fingerprint, keys: fingerprints.length });
+    return { url: current.browser_download_url, fingerprints, added: false };
+  }
+
+  const expected = [...fingerprints, key.fingerprint];
+  const next = `${text.trim() ? `${text.trimEnd()}\n` : ''}${key.publicKey.trimEnd()}\n`;
+  const holds = async (t: string) => {
+    const got = await fingerprintsIn(t);
+    return got !== null && expected.every((f) => got.includes(f));
+  };
+  // Checked before it is sent: public keys only (a private block is refused), the old ones and this one.
+  if (!(await holds(next))) {
+    throw new CpyError('CPY_PUBLISH_KEYS_INVALID', `the new ${TRUSTED_KEYS_FILE} would not hold the keys ${expected.join(', ')}`, {
+      hint: `this is a bug in cpy: report it; ${TRUSTED_KEYS_FILE} was not changed`,
+    });
+  }
+  const file = join(options.work, KEYS_NEXT_FILE);
+  await writeFile(file, next);
+  if (!current && stale) {
+    await gh.deleteAsset(stale.id);
+    emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'deleted-stale' });
+  }
+  emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'uploading' });
+  const uploaded = await uploadFresh(gh, release, file, KEYS_NEXT_FILE);
+  emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'uploaded' });
+  const back = await gh.downloadAsset(uploaded);
+  if (sha256(back) !== sha256(next) || !(await holds(back.toString('utf8')))) {
+    throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${KEYS_NEXT_FILE} on release ${INDEX_RELEASE_TAG} has sha256 ${sha256(back)}, the keys file sent ${sha256(next)}`, {
+      hint: `run again: ${TRUSTED_KEYS_FILE} was not changed, and the next run uploads it again`,
+    });
+  }
+  emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'verified' });
+  // GitHub has no atomic replace: between these two calls there is no cpy-keys.asc (installers
+  // that pin a signer then refuse, and retry later); a run killed here is finished by the next one.
+  if (current) {
+    await gh.deleteAsset(current.id);
+    emit({ type: 'asset', name: TRUSTED_KEYS_FILE, action: 'deleted' });
+  }
+  const published = await renameAsset(gh, uploaded, TRUSTED_KEYS_FILE);
+  emit({ type: 'rename', from: KEYS_NEXT_FILE, to: TRUSTED_KEYS_FILE });
+  emit({ type: 'keys', action: 'added', fingerprint: key.fingerprint, keys: expected.length });
+  return { url: published.browser_download_url, fingerprints: expected, added: true };
+}

@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import { CpyError, INDEX_RELEASE_TAG } from '@cpy/artifact';
+import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
+
+export const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
+
+/** What a signature or a keys file may weigh: a few KiB. A larger one is not read. */
+export const MAX_SMALL_ASSET = 1024 * 1024;
+
+/** Uploads a file of the index release as `name`; one left by a cut upload (422 already_exists) is deleted and sent again. */
+export async function uploadFresh(gh: GitHubClient, release: GitHubRelease, file: string, name: string): Promise<GitHubAsset> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const got = await gh.uploadAsset(release, file, name);
+    if (got !== 'already_exists') return got;
+    const stale = (await gh.listAssets(release.id)).find((a) => a.name === name);
+    if (stale) await gh.deleteAsset(stale.id);
+  }
+  throw new CpyError('CPY_PUBLISH_UPLOAD_FAILED', `${name} could not be uploaded (an asset of that name kept coming back)`, {
+    hint: `delete ${name} on the ${INDEX_RELEASE_TAG} release page, then run again`,
+  });
+}
+
+/** Renames an asset of the index release; a name the release already has means another publish is at work. */
+export async function renameAsset(gh: GitHubClient, asset: GitHubAsset, name: string): Promise<GitHubAsset> {
+  try {
+    return await gh.updateAsset(asset.id, { name });
+  } catch (error) {
+    if (error instanceof GitHubApiError && error.status === 422 && error.errors.some((e) => e.code === 'already_exists')) {
+      throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `cannot rename ${asset.name} to ${name} on release ${INDEX_RELEASE_TAG}: the release already has a ${name}`, {
+        hint: 'another cpy publish updated the index at the same time: run again',
+      });
+    }
+    throw error;
+  }
+}

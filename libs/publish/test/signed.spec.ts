@@ -1,0 +1,406 @@
+// Signed publishing against the loopback GitHub double: every asset with its detached
+// signature, the index paired with its own signature through every swap (and every
+// interruption of one), cpy-keys.asc kept across key rotations. Signatures are checked the
+// way an installer that pins a signer checks them (@cpy/signing verifyPinned).
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { addEntry, indexEntryFor, isCpyError, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
+import { createHttpClient, type HttpClient } from '@cpy/transfer';
+import { gitHub, publishIndex, publishRelease, releaseTag, type IndexEvent, type PublishEvent } from '../src/index.js';
+
+const TOKEN = 'ghp_SIGNEDsecretSIGNEDsecret0123456789';
+const PASSPHRASE = 'signed-publish passphrase 7c1e';
+let work: string;
+let artifact: TestArtifact;
+let client: HttpClient;
+let alice: GeneratedKey;
+let bob: GeneratedKey;
+let aliceKey: SigningKey;
+let bobKey: SigningKey;
+const doubles: GitHubDouble[] = [];
+const contract = githubContract();
+const seen: string[] = [];
+
+async function double() {
+  const d = await startGitHubDouble({ token: TOKEN });
+  doubles.push(d);
+  return d;
+}
+const api = (d: GitHubDouble) => gitHub({ repository: d.repository, token: TOKEN, apiUrl: d.apiUrl, client, sleep: async () => undefined });
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-publish-signed-'));
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+  client = await createHttpClient({ env: {} });
+  alice = await generateSigningKey({ name: 'Alice Builds', email: 'alice@example.org', passphrase: PASSPHRASE });
+  bob = await generateSigningKey({ name: 'Bob Builds', email: 'bob@example.org' });
+  aliceKey = await loadSigningKey(alice.privateKey, PASSPHRASE, 'alice.asc');
+  bobKey = await loadSigningKey(bob.privateKey, undefined, 'bob.asc');
+}, 120_000);
+
+afterEach(() => {
+  for (const d of doubles) for (const x of d.exchanges.splice(0)) expect(contract.check(x)).toEqual([]);
+});
+
+afterAll(async () => {
+  // Whatever was published, sent or reported: no private key, no passphrase, no token.
+  for (const d of doubles) for (const r of d.releases()) seen.push(r.body ?? '', ...r.assets.map((a) => `${a.name}\n${a.bytes.toString('latin1')}`));
+  for (const d of doubles) await d.close();
+  await client.close();
+  await rm(work, { recursive: true, force: true });
+  for (const text of seen) expectNoSecret(text);
+});
+
+/** The lines of the private keys that their public keys do not have, the passphrase and the token. */
+function expectNoSecret(text: string) {
+  for (const key of [alice, bob]) {
+    for (const line of key.privateKey.split('\n').filter((l) => l.length > 20 && !key.publicKey.includes(l))) expect(text).not.toContain(line);
+  }
+  expect(text).not.toContain('PRIVATE KEY');
+  expect(text).not.toContain(PASSPHRASE);
+  expect(text).not.toContain(TOKEN);
+}
+
+const releaseOf = (d: GitHubDouble, tag: string) => d.releases().find((r) => r.tag_name === tag);
+const assetNames = (d: GitHubDouble, tag = 'cpy-index') => releaseOf(d, tag)!.assets.map((a) => a.name).sort();
+const bytesOf = (d: GitHubDouble, name: string, tag = 'cpy-index') => releaseOf(d, tag)?.assets.find((a) => a.name === name)?.bytes ?? null;
+const fingerprintsIn = async (d: GitHubDouble) => (await readPublicKeys(bytesOf(d, 'cpy-keys.asc')!.toString('utf8'), 'cpy-keys.asc')).keys.map((k) => k.fingerprint);
+
+/**
+ * What an installer that pins `signers` concludes of the asset `name` (and `name.asc` beside it),
+ * with the publisher's keys from cpy-keys.asc: `good`, `absent`, or the refusal's code.
+ */
+async function installerView(d: GitHubDouble, name: string, signers: readonly GeneratedKey[], tag = 'cpy-index'): Promise<string> {
+  const bytes = bytesOf(d, name, tag);
+  if (!bytes) return 'absent';
+  const file = join(work, `view-${randomUUID()}`);
+  await writeFile(file, bytes);
+  try {
+    await verifyPinned({
+      file,
+      signature: bytesOf(d, `${name}.asc`, tag)?.toString('utf8') ?? null,
+      signatureSource: `${name}.asc`,
+      trusted: await readPublicKeys(bytesOf(d, 'cpy-keys.asc')?.toString('utf8') ?? [alice, bob].map((k) => k.publicKey).join('\n'), 'cpy-keys.asc'),
+      signers: signers.map((k) => k.fingerprint),
+      label: name,
+    });
+    return 'good';
+  } catch (error) {
+    return isCpyError(error) ? error.code : String(error);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/** Every index on the release beside a signature is one that signature verifies (never another index's). */
+async function expectPaired(d: GitHubDouble) {
+  for (const name of ['index.json', 'index.previous.json']) {
+    if (bytesOf(d, `${name}.asc`) && bytesOf(d, name)) expect([name, await installerView(d, name, [alice, bob])]).toEqual([name, 'good']);
+  }
+}
+
+describe('publishRelease with a signing key', () => {
+  const assets = () => [{ path: artifact.path }, { path: artifact.checksumPath }, { path: artifact.metadataPath }];
+  const tag = () => releaseTag(artifact.metadata.version, artifact.metadata.build);
+  const publish = (d: GitHubDouble, extra: Partial<Parameters<typeof publishRelease>[0]> = {}) =>
+    publishRelease({ github: api(d), tag: tag(), commit: 'main', title: 'CPython', notes: 'notes', prerelease: false, assets: assets(), ...extra });
+
+  it('signs every asset before uploading anything, uploads each X.asc beside X, and each verifies with the pinned key', async () => {
+    const d = await double();
+    const events: PublishEvent[] = [];
+    const result = await publish(d, { signingKey: aliceKey, onEvent: (e) => events.push(e) });
+    seen.push(JSON.stringify(events), JSON.stringify(result));
+    const names = [artifact.fileName, `${artifact.fileName}.sha256`, `${artifact.fileName}.json`];
+    expect(assetNames(d, tag())).toEqual([...names, ...names.map((n) => `${n}.asc`)].sort());
+    for (const name of names) {
+      expect([name, await installerView(d, name, [alice], tag())]).toEqual([name, 'good']);
+      // Pinned to another key, it is refused.
+      expect(await installerView(d, name, [bob], tag())).toBe('CPY_SIGNATURE_UNTRUSTED');
+    }
+    // Every signature was made before the release was created.
+    const created = events.findIndex((e) => e.type === 'release');
+    expect(events.slice(0, created).map((e) => e.type === 'asset' && `${e.name} ${e.action}`)).toEqual(names.map((n) => `${n}.asc signed`));
+    expect(result.signer).toEqual({ fingerprint: alice.fingerprint, userId: 'Alice Builds <alice@example.org>' });
+    // The final (published) URL of each signature, as of each file.
+    const main = result.assets.find((a) => a.name === artifact.fileName)!;
+    expect(main.signatureUrl).toBe(`${d.apiUrl}/acme/cpy/releases/download/${tag()}/${artifact.fileName}.asc`);
+    expect(result.assets.find((a) => a.name === `${artifact.fileName}.asc`)!.signatureUrl).toBeUndefined();
+  });
+
+  it('a re-run with the same key changes nothing (the signatures there verify); another key is a conflict on a published release', async () => {
+    const d = await double();
+    await publish(d, { signingKey: aliceKey });
+    const before = releaseOf(d, tag())!.assets.map((a) => [a.name, a.bytes.toString('latin1')]);
+    d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const again = await publish(d, { signingKey: aliceKey });
+    expect(again.status).toBe('unchanged');
+    expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+    expect(releaseOf(d, tag())!.assets.map((a) => [a.name, a.bytes.toString('latin1')])).toEqual(before);
+    expect(again.assets.find((a) => a.name === artifact.fileName)!.signatureUrl).toMatch(/\.tgz\.asc$/);
+
+    // Bob's signatures are not Alice's: a published release is not changed silently.
+    const other = await publish(d, { signingKey: bobKey }).catch((e: unknown) => e);
+    expect(isCpyError(other) && other.code).toBe('CPY_PUBLISH_ASSET_CONFLICT');
+    expect(isCpyError(other) && (other.details as { assets: string[] }).assets.every((n) => n.endsWith('.asc'))).toBe(true);
+    // Unsigned, the signatures beside unchanged files stay, and are reported.
+    const unsigned = await publish(d);
+    expect(unsigned.status).toBe('unchanged');
+    expect(unsigned.assets.map((a) => a.signatureUrl)).toEqual([artifact.fileName, `${artifact.fileName}.sha256`, `${artifact.fileName}.json`].map((n) => `${d.apiUrl}/acme/cpy/releases/download/${tag()}/${n}.asc`));
+  });
+
+  it('a file replaced without a signing key loses the signature beside it (deleted before the file), never left mismatched', async () => {
+    const d = await double();
+    await publish(d, { signingKey: aliceKey });
+    await mkdir(join(work, 'other'), { recursive: true });
+    const other = join(work, 'other', artifact.fileName);
+    await writeFile(other, (await readFile(artifact.path)).fill(9, 100, 200));
+    d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const events: PublishEvent[] = [];
+    const replaced = await publish(d, { assets: [{ path: other }, { path: artifact.checksumPath }], replace: true, onEvent: (e) => events.push(e) });
+    // The signature went first, then the file was replaced.
+    expect(events.filter((e) => e.type === 'asset' && e.name.startsWith(artifact.fileName) && !e.name.includes('.sha256')).map((e) => e.type === 'asset' && `${e.name} ${e.action}`)).toEqual([
+      `${artifact.fileName}.asc deleted-stale`,
+      `${artifact.fileName} replacing`,
+      `${artifact.fileName} uploading`,
+      `${artifact.fileName} uploaded`,
+      `${artifact.fileName} verified`,
+    ]);
+    expect(d.exchanges.filter((x) => x.method === 'DELETE')).toHaveLength(2);
+    expect(assetNames(d, tag())).not.toContain(`${artifact.fileName}.asc`);
+    expect(replaced.assets.find((a) => a.name === artifact.fileName)!.signatureUrl).toBeUndefined();
+    // The other files keep theirs, which still verify.
+    expect(await installerView(d, `${artifact.fileName}.sha256`, [alice], tag())).toBe('good');
+    expect(await installerView(d, artifact.fileName, [alice], tag())).toBe('CPY_SIGNATURE_MISSING');
+
+    // Signed again with --replace: a new signature, which verifies the new bytes.
+    await publish(d, { assets: [{ path: other }, { path: artifact.checksumPath }], replace: true, signingKey: aliceKey });
+    expect(await installerView(d, artifact.fileName, [alice], tag())).toBe('good');
+  });
+});
+
+describe('publishIndex with a signing key', () => {
+  const entry = (build: number): IndexEntry => {
+    const file = artifact.fileName.replace(/-build\d+\./, `-build${build}.`);
+    const url = `https://example.test/releases/download/cpython-3.11.2-build${build}/${file}`;
+    return indexEntryFor({ ...artifact.metadata, build }, { file, url, signatureUrl: `${url}.asc`, sha256: 'a'.repeat(64), size: 1000 + build, publishedAt: new Date(Date.UTC(2026, 0, build)) });
+  };
+  const add = (build: number) => (index: ArtifactIndex) => planRetention(addEntry(index, entry(build)), 3).index;
+  const builds = (d: GitHubDouble, name: string) => {
+    const bytes = bytesOf(d, name);
+    return bytes ? parseIndexText(bytes.toString('utf8'), name).artifacts.map((e) => e.build) : null;
+  };
+  const update = (d: GitHubDouble, build: number | null, key: SigningKey | null, onEvent?: (e: IndexEvent) => void) =>
+    publishIndex({ github: api(d), change: build === null ? (i) => i : add(build), ...(key ? { signingKey: key } : {}), onEvent: (e) => (seen.push(JSON.stringify(e)), onEvent?.(e)) });
+
+  it('the first signed update writes index.json with index.json.asc, verified with the pinned key, and cpy-keys.asc with the public key only', async () => {
+    const d = await double();
+    const events: IndexEvent[] = [];
+    const result = await update(d, 1, aliceKey, (e) => events.push(e));
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc']);
+    expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    expect(await installerView(d, 'index.json', [bob])).toBe('CPY_SIGNATURE_UNTRUSTED');
+    expect(await fingerprintsIn(d)).toEqual([alice.fingerprint]);
+    expect(bytesOf(d, 'cpy-keys.asc')!.toString()).toBe(`${alice.publicKey.trimEnd()}\n`);
+    expect(result).toMatchObject({
+      signatureUrl: `${d.apiUrl}/acme/cpy/releases/download/cpy-index/index.json.asc`,
+      keys: { url: `${d.apiUrl}/acme/cpy/releases/download/cpy-index/cpy-keys.asc`, fingerprints: [alice.fingerprint], added: true },
+    });
+    // The keys first, then the index and its signature, each verified before the swap; the signature renamed in before the index.
+    const order = events.map((e) => (e.type === 'asset' ? `${e.name} ${e.action}` : e.type === 'rename' ? `${e.from} -> ${e.to}` : e.type));
+    expect(order).toEqual([
+      'release',
+      'cpy-keys.asc.new uploading',
+      'cpy-keys.asc.new uploaded',
+      'cpy-keys.asc.new verified',
+      'cpy-keys.asc.new -> cpy-keys.asc',
+      'keys',
+      'read',
+      'index.json.new.asc signed',
+      'index.json.new uploading',
+      'index.json.new uploaded',
+      'index.json.new.asc uploading',
+      'index.json.new.asc uploaded',
+      'index.json.new verified',
+      'index.json.new.asc verified',
+      'index.json.new.asc -> index.json.asc',
+      'index.json.new -> index.json',
+    ]);
+    // Run again: nothing to write.
+    d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const same = await update(d, null, aliceKey);
+    expect(same.signatureUrl).toBe(result.signatureUrl);
+    expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+  });
+
+  it('a rotated key is appended to cpy-keys.asc (the old one kept, as it was); each index keeps its own signature', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    const first = bytesOf(d, 'cpy-keys.asc')!.toString();
+    const second = await update(d, 2, bobKey);
+    expect(second.keys).toMatchObject({ fingerprints: [alice.fingerprint, bob.fingerprint], added: true });
+    expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
+    expect(bytesOf(d, 'cpy-keys.asc')!.toString().startsWith(first)).toBe(true);
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']);
+    expect(builds(d, 'index.json')).toEqual([2, 1]);
+    expect(await installerView(d, 'index.json', [bob])).toBe('good');
+    expect(await installerView(d, 'index.previous.json', [alice])).toBe('good');
+    // During a rotation installers pin both; pinned only to the old key, the new index is refused.
+    expect(await installerView(d, 'index.json', [alice, bob])).toBe('good');
+    expect(await installerView(d, 'index.json', [alice])).toBe('CPY_SIGNATURE_UNTRUSTED');
+    // Alice again: her key is there already, the keys file is left as it is.
+    const keysBefore = bytesOf(d, 'cpy-keys.asc');
+    const third = await update(d, 3, aliceKey);
+    expect(third.keys).toMatchObject({ fingerprints: [alice.fingerprint, bob.fingerprint], added: false });
+    expect(bytesOf(d, 'cpy-keys.asc')).toBe(keysBefore);
+    await expectPaired(d);
+    expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    expect(await installerView(d, 'index.previous.json', [bob])).toBe('good');
+  });
+
+  it('an unchanged index not signed by this key (or not at all) is signed again; an unsigned update after a signed one leaves no mismatched signature', async () => {
+    const d = await double();
+    await update(d, 1, null);
+    expect(assetNames(d)).toEqual(['index.json']);
+    const events: IndexEvent[] = [];
+    await update(d, null, aliceKey, (e) => events.push(e));
+    expect(events).toContainEqual({ type: 'resign', entries: 1 });
+    expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    expect(builds(d, 'index.json')).toEqual([1]);
+
+    // Unsigned: the new index.json has no signature, the old one moved with its index.
+    const unsigned: IndexEvent[] = [];
+    const result = await update(d, 2, null, (e) => unsigned.push(e));
+    expect(unsigned).toContainEqual({ type: 'unsigned' });
+    expect(result.signatureUrl).toBeNull();
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.previous.json', 'index.previous.json.asc']);
+    expect(await installerView(d, 'index.json', [alice])).toBe('CPY_SIGNATURE_MISSING');
+    expect(await installerView(d, 'index.previous.json', [alice])).toBe('good');
+    // And the next unsigned one drops the old pair as a whole.
+    await update(d, 3, null);
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.previous.json']);
+    // Signed again.
+    await update(d, 4, aliceKey);
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json']);
+    await expectPaired(d);
+  });
+
+  it('index.json.new.asc is downloaded again and verified before the swap: a signature that does not verify leaves index.json as it was', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    const bad = join(work, 'bad-signature-target');
+    await writeFile(bad, 'not the index');
+    const wrong = await signFile(bad, aliceKey);
+    const tamper = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new.asc' && e.action === 'uploaded') d.corruptAsset('index.json.new.asc', Buffer.from(wrong));
+    };
+    const error = await update(d, 2, aliceKey, tamper).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_VERIFY_FAILED');
+    expect(String(error)).toMatch(/index\.json\.new\.asc .* does not verify the index/);
+    expect(builds(d, 'index.json')).toEqual([1]);
+    expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    // The next run replaces what was left, and completes.
+    const events: IndexEvent[] = [];
+    await update(d, 2, aliceKey, (e) => events.push(e));
+    expect(events).toContainEqual({ type: 'asset', name: 'index.json.new.asc', action: 'deleted-stale' });
+    expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']);
+    await expectPaired(d);
+  });
+
+  describe('a signed swap killed at each of its renames is finished by the next run, each index still with its own signature', () => {
+    const outage = [{ status: 502 }, { status: 502 }, { status: 502 }, { status: 502 }];
+    const cases: { after: string; state: string[]; reader: Record<string, string>; next: 'signed' | 'unsigned' }[] = [
+      {
+        after: 'index.json.asc -> index.previous.json.asc',
+        state: ['cpy-keys.asc', 'index.json', 'index.json.new', 'index.json.new.asc', 'index.previous.json.asc'],
+        // index.json without its signature for a moment: refused (fail closed), never accepted wrongly.
+        reader: { 'index.json': 'CPY_SIGNATURE_MISSING', 'index.previous.json': 'absent' },
+        next: 'signed',
+      },
+      {
+        after: 'index.json -> index.previous.json',
+        state: ['cpy-keys.asc', 'index.json.new', 'index.json.new.asc', 'index.previous.json', 'index.previous.json.asc'],
+        // index.json answers 404: readers take index.previous.json, signed.
+        reader: { 'index.json': 'absent', 'index.previous.json': 'good' },
+        next: 'unsigned',
+      },
+      {
+        after: 'index.json.new.asc -> index.json.asc',
+        state: ['cpy-keys.asc', 'index.json.asc', 'index.json.new', 'index.previous.json', 'index.previous.json.asc'],
+        reader: { 'index.json': 'absent', 'index.previous.json': 'good' },
+        next: 'signed',
+      },
+    ];
+    for (const c of cases) {
+      it(`killed after ${c.after}; the next run is ${c.next}`, async () => {
+        const d = await double();
+        await update(d, 1, aliceKey);
+        await update(d, 2, aliceKey);
+        const kill = (e: IndexEvent) => {
+          if (e.type === 'rename' && `${e.from} -> ${e.to}` === c.after) d.inject('patch', ...outage);
+        };
+        const killed = await update(d, 3, aliceKey, kill).catch((e: unknown) => e);
+        expect(isCpyError(killed)).toBe(true);
+        expect(assetNames(d)).toEqual(c.state);
+        for (const [name, view] of Object.entries(c.reader)) expect([name, await installerView(d, name, [alice])]).toEqual([name, view]);
+        await expectPaired(d);
+
+        const done = await update(d, 4, c.next === 'signed' ? aliceKey : null);
+        // Build 3 (the interrupted update) is not lost; build 4 is added.
+        expect(done.index.artifacts.map((e) => e.build)).toEqual([4, 3, 2, 1]);
+        expect(builds(d, 'index.json')).toEqual([4, 3, 2, 1]);
+        expect(builds(d, 'index.previous.json')).toEqual([3, 2, 1]);
+        expect(assetNames(d)).toEqual(
+          c.next === 'signed'
+            ? ['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']
+            : ['cpy-keys.asc', 'index.json', 'index.previous.json', 'index.previous.json.asc'],
+        );
+        expect(await installerView(d, 'index.json', [alice])).toBe(c.next === 'signed' ? 'good' : 'CPY_SIGNATURE_MISSING');
+        expect(await installerView(d, 'index.previous.json', [alice])).toBe('good');
+        await expectPaired(d);
+      });
+    }
+  });
+
+  it('an update of cpy-keys.asc killed between its delete and its rename is finished by the next run, signed or not', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    const kill = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'cpy-keys.asc' && e.action === 'deleted') d.inject('patch', { status: 502 }, { status: 502 }, { status: 502 }, { status: 502 });
+    };
+    const killed = await update(d, 2, bobKey, kill).catch((e: unknown) => e);
+    expect(isCpyError(killed)).toBe(true);
+    expect(assetNames(d)).toEqual(['cpy-keys.asc.new', 'index.json', 'index.json.asc']);
+    // The index was not touched (the keys come first).
+    expect(builds(d, 'index.json')).toEqual([1]);
+    const events: IndexEvent[] = [];
+    await update(d, 2, null, (e) => events.push(e));
+    expect(events).toContainEqual({ type: 'rename', from: 'cpy-keys.asc.new', to: 'cpy-keys.asc' });
+    expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
+  });
+
+  it('a cpy-keys.asc that cannot be read, or holds a private key, is refused and left as it is', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    for (const [bad, pattern] of [
+      ['not a key', /not a readable|holds no OpenPGP public key/],
+      [bob.privateKey, /holds a private key/],
+    ] as const) {
+      d.corruptAsset('cpy-keys.asc', Buffer.from(bad));
+      d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+      const error = await update(d, 2, aliceKey).catch((e: unknown) => e);
+      expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_KEYS_INVALID');
+      expect(String(error)).toMatch(pattern);
+      expect(isCpyError(error) && error.hint).toMatch(/cpy-keys\.asc/);
+      // The message names the file, never its contents.
+      seen.push(String(error), JSON.stringify(error), isCpyError(error) ? error.hint ?? '' : '');
+      expect(bytesOf(d, 'cpy-keys.asc')!.toString()).toBe(bad);
+      expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+    }
+    d.corruptAsset('cpy-keys.asc', Buffer.from(alice.publicKey));
+  });
+});
