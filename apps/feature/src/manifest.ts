@@ -25,6 +25,8 @@ const EXPOSED = {
   artifactUrl: {},
   checksumUrl: {},
   sha256: {},
+  signerFingerprints: {},
+  trustedKeysUrl: {},
   installPrefix: {},
   skipValidation: {},
   // A minimal image lacks libssl, libsqlite3...: a Feature that left them out would install a python3 without ssl.

@@ -20,6 +20,8 @@ import {
   type TestArtifact,
 } from '@cpy/harness';
 import { installPython, MARKER_FILE } from '@cpy/install';
+import { generateSigningKey, loadSigningKey, signFile, type GeneratedKey } from '@cpy/signing';
+import * as openpgp from 'openpgp';
 import { ON_CREATE_COMMAND } from '../src/manifest.js';
 import { featureDir } from './feature-fixtures.js';
 
@@ -32,6 +34,8 @@ interface CaseOptions {
   readonly artifactUrl?: string;
   readonly checksumUrl?: string;
   readonly sha256?: string;
+  readonly signerFingerprints?: string;
+  readonly trustedKeysUrl?: string;
   /** Relative to the installer's root ('' in the container). */
   readonly installPrefix?: string;
   readonly skipValidation?: boolean;
@@ -95,6 +99,8 @@ function libraryInstaller(): Installer {
             ...(o.artifactUrl ? { artifactUrl: o.artifactUrl } : {}),
             ...(o.checksumUrl ? { checksumUrl: o.checksumUrl } : {}),
             ...(o.sha256 ? { sha256: o.sha256 } : {}),
+            ...(o.signerFingerprints ? { signerFingerprints: o.signerFingerprints } : {}),
+            ...(o.trustedKeysUrl ? { trustedKeysUrl: o.trustedKeysUrl } : {}),
             ...(o.skipValidation ? { skipValidation: true } : {}),
             ...(o.installTk ? { installTk: true } : {}),
             // Under this installer's root (a string, not join(): `..` must reach the check).
@@ -104,7 +110,7 @@ function libraryInstaller(): Installer {
             cacheDir: join(root, 'cache'),
           },
           // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
-          { env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined } },
+          { env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined } },
         );
         return { status: r.status };
       } catch (error) {
@@ -152,6 +158,8 @@ function scriptInstaller(box: () => RunningContainer): Installer {
         `ARTIFACTURL=${o.artifactUrl ?? ''}`,
         `CHECKSUMURL=${o.checksumUrl ?? ''}`,
         `SHA256=${o.sha256 ?? ''}`,
+        `SIGNERFINGERPRINTS=${o.signerFingerprints ?? ''}`,
+        `TRUSTEDKEYSURL=${o.trustedKeysUrl ?? ''}`,
         `INSTALLPREFIX=${o.installPrefix ? `/${o.installPrefix}` : ''}`,
         `SKIPVALIDATION=${o.skipValidation ? 'true' : 'false'}`,
         'INSTALLSYSTEMDEPS=true',
@@ -207,6 +215,14 @@ const I = {} as Record<'d11' | 'd12' | 'd11new' | 'd12new', TestArtifact>;
 /** Host and container: Debian 12 (the message of a no-fit names them). */
 let hostSummary: string;
 const markerOf = async (i: Installer, prefix: string) => JSON.parse((await i.read(`${prefix}/${MARKER_FILE}`)) ?? '{}') as { artifact?: string; sha256?: string; source?: string };
+
+/** Signing: the pinned key (Alice), a key in the keys file that is not pinned (Mallory), one that has expired (Old). */
+const K = {} as Record<'alice' | 'mallory' | 'old', GeneratedKey>;
+/** The trojan: python3 replaced (still working), with its .sha256 regenerated and the good artifact's signature beside it. */
+let trojan: TestArtifact;
+/** How many requests the mirror had seen when a case began. */
+let requestsBefore = 0;
+const requestedSince = () => mirror.requests.slice(requestsBefore).map((r) => r.path);
 
 const defaultPrefix = () => `opt/python-${version}`;
 const nothingInstalled = async (i: Installer) => {
@@ -426,6 +442,124 @@ const CASES: Case[] = [
     expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
     after: async (i) => expect(await i.read(`${defaultPrefix()}/lib/precious.so`)).toBe('not ours'),
   },
+  // Signed artifacts and index: with signers pinned, the index (or, without one, the artifact) must
+  // carry a signature by a pinned key, checked before anything is extracted (gpgv in install.sh,
+  // @cpy/signing in the library).
+  {
+    name: 'signed: an index signed by the pinned key (cpy-keys.asc beside it): installed; its entry vouches for the artifact, whose .asc is not fetched',
+    options: () => ({ version: '3.11', indexUrl: U['sindex']!, signerFingerprints: K.alice.fingerprint.toLowerCase(), skipValidation: true }),
+    before: async () => void (requestsBefore = mirror.requests.length),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint });
+      expect(requestedSince()).toEqual(expect.arrayContaining(['/ftp/python/sindex/index.json.asc', '/ftp/python/sindex/cpy-keys.asc', `/ftp/python/d12/${I.d12.fileName}`]));
+      expect(requestedSince().filter((p) => p.endsWith(`${I.d12.fileName}.asc`))).toEqual([]);
+    },
+  },
+  {
+    name: 'signed: a build installed before the pin counts once its signature is checked, and its marker then names the signer',
+    options: () => ({ version: '3.11', indexUrl: U['sindex']!, signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    before: async (i) => {
+      expect(await i.install({ version: '3.11', indexUrl: U['sindex']!, skipValidation: true })).toEqual({ status: 'installed' });
+      expect((await markerOf(i, defaultPrefix())) as { signedBy?: string }).not.toHaveProperty('signedBy');
+      requestsBefore = mirror.requests.length;
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint });
+      expect(requestedSince()).toContain('/ftp/python/sindex/index.json.asc');
+    },
+  },
+  {
+    name: 'signed: index.json answers 404 while a publish swaps it: index.previous.json is verified against index.previous.json.asc',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('sswap', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint }),
+  },
+  {
+    name: 'signed: an artifact given by URL, with its .asc and trustedKeysUrl: installed and validated',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: good.fileName, sha256: good.sha256, signedBy: K.alice.fingerprint });
+      expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
+    },
+  },
+  {
+    name: 'signed: python3 replaced and the .sha256 regenerated: the signature does not match (refused before extraction)',
+    options: () => ({ artifactUrl: U['trojan']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_INVALID' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: no .asc beside the artifact (its sha256 given does not replace the signature)',
+    options: () => ({ artifactUrl: U['http']!, sha256: good.sha256, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_MISSING' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: by a key that is in the keys file but not pinned',
+    options: () => ({ artifactUrl: U['mallory']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_UNTRUSTED' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: the keys file holds another key than the pinned one',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['wrongkeys']! }),
+    expected: { code: 'CPY_SIGNATURE_UNTRUSTED' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: made after the key expired (the same key material, its self-signature renewed)',
+    options: () => ({ artifactUrl: U['late']!, signerFingerprints: K.old.fingerprint, trustedKeysUrl: U['oldkeys']! }),
+    expected: { code: 'CPY_SIGNATURE_KEY_NOT_VALID' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: an index entry changed after signing (pointing at the trojan)',
+    options: () => ({ version: '3.11', indexUrl: U['tindex']!, signerFingerprints: K.alice.fingerprint }),
+    before: async () => void (requestsBefore = mirror.requests.length),
+    expected: { code: 'CPY_SIGNATURE_INVALID' },
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(requestedSince().filter((p) => p.startsWith('/ftp/python/trojan/'))).toEqual([]);
+    },
+  },
+  {
+    name: 'signed: no signer pinned: an unsigned artifact installs as before, and no signature or keys file is asked for',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async () => void (requestsBefore = mirror.requests.length),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).not.toHaveProperty('signedBy');
+      expect(requestedSince().filter((p) => p.endsWith('.asc'))).toEqual([]);
+    },
+  },
+  {
+    name: 'signed: a short key ID is not a fingerprint',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint.slice(-16), trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNER_INVALID' },
+    message: () => `'${K.alice.fingerprint.slice(-16)}' is not a key fingerprint`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: a keys file holding a private key is refused',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['privkeys']! }),
+    expected: { code: 'CPY_KEYS_INVALID' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: the keys file is not there',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: mirror.fileUrl('nokeys', 'cpy-keys.asc') }),
+    expected: { code: 'CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: an artifact by URL with signers pinned, but no index and no trustedKeysUrl',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint }),
+    expected: { code: 'CPY_INSTALL_NO_TRUSTED_KEYS' },
+    after: nothingInstalled,
+  },
 ];
 
 beforeAll(async () => {
@@ -492,6 +626,66 @@ beforeAll(async () => {
   await writeIndex('swap', 'index.previous.json', all);
   U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
   U['future'] = await writeIndex('future', 'index.json', all, 3);
+
+  // Signing, with keys made here. Alice is pinned; Mallory's key sits in the same keys file,
+  // unpinned; Old expired 20 days ago, and signs today through a renewed self-signature
+  // (reformatKey: the same key material, so the same fingerprint) while the published copy of
+  // its public key says it expired.
+  K.alice = await generateSigningKey({ name: 'cpy test signer', email: 'signer@example.org' });
+  K.mallory = await generateSigningKey({ name: 'Mallory', email: 'mallory@example.org' });
+  const created = new Date(Date.now() - 30 * 86_400_000);
+  K.old = await generateSigningKey({ name: 'Old', email: 'old@example.org', expiresInDays: 10, date: created });
+  const alice = await loadSigningKey(K.alice.privateKey, undefined, 'alice.asc');
+  const mallory = await loadSigningKey(K.mallory.privateKey, undefined, 'mallory.asc');
+  const { privateKey: renewed } = await openpgp.reformatKey({
+    privateKey: await openpgp.readPrivateKey({ armoredKey: K.old.privateKey }),
+    userIDs: [{ name: 'Old', email: 'old@example.org' }],
+    keyExpirationTime: 0,
+    date: created,
+    format: 'object',
+  });
+  const signedAfterExpiry = (path: string) => readFile(path).then(async (bytes) => (await openpgp.sign({ message: await openpgp.createMessage({ binary: bytes }), signingKeys: renewed, detached: true })) as string);
+  /** A text file served at dir/name. */
+  const text = async (dir: string, name: string, body: string) => {
+    const path = join(work, 'signing', dir, name);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, body);
+    mirror.serve(`${dir}/${name}`, path);
+    return mirror.fileUrl(dir, name);
+  };
+  const keysFile = [K.alice.publicKey, K.mallory.publicKey].join('\n');
+  U['keys'] = await text('keys', 'cpy-keys.asc', keysFile);
+  U['wrongkeys'] = await text('wrongkeys', 'cpy-keys.asc', K.mallory.publicKey);
+  U['oldkeys'] = await text('oldkeys', 'cpy-keys.asc', K.old.publicKey);
+  U['privkeys'] = await text('privkeys', 'cpy-keys.asc', K.alice.privateKey);
+  const goodSignature = await signFile(good.path, alice);
+  U['signed'] = served(good, 'signed');
+  await text('signed', `${good.fileName}.asc`, goodSignature);
+  U['mallory'] = served(good, 'mallory');
+  await text('mallory', `${good.fileName}.asc`, await signFile(good.path, mallory));
+  U['late'] = served(good, 'late');
+  await text('late', `${good.fileName}.asc`, await signedAfterExpiry(good.path));
+  const bin = `${root}/bin/python3`;
+  trojan = await repackArtifact(good, join(work, 'trojan'), {
+    drop: (name) => name === bin,
+    append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\n# not what was signed\nexec "$(dirname "$0")/python${version.split('.').slice(0, 2).join('.')}" "$@"\n` }],
+  });
+  expect(trojan.fileName).toBe(good.fileName);
+  U['trojan'] = served(trojan, 'trojan');
+  await text('trojan', `${good.fileName}.asc`, goodSignature);
+  // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
+  // with an entry changed after signing.
+  const signIndex = async (dir: string, file: string) => {
+    await text(dir, `${file}.asc`, await signFile(join(work, 'index', dir, file), alice));
+    await text(dir, 'cpy-keys.asc', keysFile);
+  };
+  U['sindex'] = await writeIndex('sindex', 'index.json', all);
+  await signIndex('sindex', 'index.json');
+  await writeIndex('sswap', 'index.previous.json', all);
+  await signIndex('sswap', 'index.previous.json');
+  U['tindex'] = await writeIndex('tindex', 'index.json', all);
+  await signIndex('tindex', 'index.json');
+  await writeIndex('tindex', 'index.json', [entries.d11, { ...entries.d12, url: U['trojan']!, sha256: trojan.sha256 }, entries.d11new, entries.d12new]);
   const osRelease = await readFile('/etc/os-release', 'utf8');
   const { execFile } = await import('node:child_process');
   const hostGlibc = await new Promise<string>((resolve) => execFile('getconf', ['GNU_LIBC_VERSION'], (_e, out) => resolve(out.trim().replace(/^glibc /, ''))));
@@ -596,5 +790,26 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect(built.stderr).toMatch(/hint: .*a path under \/workspaces\/ is installed later, by the Feature's onCreateCommand/);
     expect(built.stderr).not.toMatch(/mount (it|or copy)/);
     expect(await i.list('usr/local/share/cpy-feature')).toEqual([]);
+  }, 60_000);
+});
+
+// What only the Feature can meet: an image without gpgv (the library verifies with openpgp.js).
+describe('install.sh: signers pinned on an image without gpgv', () => {
+  it('is refused before anything is fetched, naming the package to install', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const requests = mirror.requests.length;
+    await box.exec(['mv', '/usr/bin/gpgv', '/usr/bin/gpgv.hidden']);
+    try {
+      const r = await box.exec(['env', `ARTIFACTURL=${U['signed']!}`, `SIGNERFINGERPRINTS=${K.alice.fingerprint}`, `TRUSTEDKEYSURL=${U['keys']!}`, '/feature/install.sh']);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('error CPY_INSTALL_GPGV_MISSING: signerFingerprints is set, but this image has no gpgv (package gpgv) to check signatures with');
+      expect(r.stderr).toMatch(/hint: install the gpgv package in the base image \(apt-get install gpgv/);
+    } finally {
+      await box.exec(['mv', '/usr/bin/gpgv.hidden', '/usr/bin/gpgv']);
+    }
+    await nothingInstalled(i);
+    expect(mirror.requests.length).toBe(requests);
   }, 60_000);
 });

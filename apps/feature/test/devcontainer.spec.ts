@@ -3,9 +3,10 @@
 // - `devcontainer features test` runs the scenarios in test/cpython-prebuilt (their
 //   loopback URLs filled in), each a container build checked from inside;
 // - `devcontainer build` shows what must fail the build (a corrupt checksum, a glibc
-//   floor above Debian 11's, shell metacharacters in an option), a version resolved with
-//   an index (the debian12 build on bookworm, with curses; the debian11 one on bullseye)
-//   and a second install on top of an image that already has it;
+//   floor above Debian 11's, shell metacharacters in an option, an index changed after it was
+//   signed), a version resolved with a signed index (the debian12 build on bookworm, with
+//   curses; the debian11 one on bullseye) and a second install on top of an image that
+//   already has it;
 // - `devcontainer up` + `exec`: an artifact in the workspace (/workspaces/...), installed by
 //   the Feature's onCreateCommand once the workspace is mounted.
 import { execFile } from 'node:child_process';
@@ -28,6 +29,7 @@ import {
   type PythonMirror,
   type TestArtifact,
 } from '@cpy/harness';
+import { generateSigningKey, loadSigningKey, writeSignature } from '@cpy/signing';
 import { featureDir } from './feature-fixtures.js';
 
 const run = promisify(execFile);
@@ -44,6 +46,10 @@ let imagesBefore: Set<string>;
 let indexUrl: string;
 let d11: TestArtifact;
 let d12: TestArtifact;
+/** The signer pinned by fingerprint: index.json.asc and cpy-keys.asc are served beside the index. */
+let signer: string;
+/** The same index with an entry changed after it was signed (its signature and keys beside it). */
+let tamperedUrl: string;
 const WITH_ARTIFACT = 'localhost/cpy-feature-test:with-artifact';
 const FIRST = 'localhost/cpy-feature-test:installed';
 const ON_BULLSEYE = 'localhost/cpy-feature-test:bullseye';
@@ -109,6 +115,19 @@ beforeAll(async () => {
   await writeFile(join(work, 'index.json'), serializeIndex({ ...emptyIndex(), artifacts: entries }));
   mirror.serve('cpy-index/index.json', join(work, 'index.json'));
   indexUrl = mirror.fileUrl('cpy-index', 'index.json');
+  // Signed, as cpy publish --signing-key leaves it: index.json.asc and cpy-keys.asc beside the index.
+  const key = await generateSigningKey({ name: 'cpy test signer', email: 'signer@example.org' });
+  signer = key.fingerprint;
+  await writeSignature(join(work, 'index.json'), await loadSigningKey(key.privateKey, undefined, 'signer.asc'));
+  await writeFile(join(work, 'cpy-keys.asc'), key.publicKey);
+  const tampered = join(work, 'tampered-index.json');
+  await writeFile(tampered, serializeIndex({ ...emptyIndex(), artifacts: entries.map((e) => (e.file === d12.fileName ? { ...e, url } : e)) }));
+  for (const dir of ['cpy-index', 'tampered']) {
+    mirror.serve(`${dir}/index.json.asc`, join(work, 'index.json.asc'));
+    mirror.serve(`${dir}/cpy-keys.asc`, join(work, 'cpy-keys.asc'));
+  }
+  mirror.serve('tampered/index.json', tampered);
+  tamperedUrl = mirror.fileUrl('tampered', 'index.json');
 
   // `devcontainer features test` has no --docker-path: a `docker` first on PATH that runs podman.
   const shim = await podmanDockerShim(join(work, 'shim'));
@@ -174,19 +193,20 @@ describe('devcontainer build', () => {
   const v = () => good.metadata.version;
   const line = () => v().split('.').slice(0, 2).join('.');
 
-  it('a release line with the index: on bookworm the debian12 build, with curses (its library installed by the Feature); a second install does nothing and fetches nothing', async () => {
+  it('a release line with the signed index (signerFingerprints): on bookworm the debian12 build, with curses (its library installed by the Feature); a second install does nothing and fetches nothing', async () => {
     // The minimal image has no libncursesw6: curses imports afterwards because the Feature installed it.
     expect(await inImage('localhost/debian-minbase:bookworm', 'dpkg -s libncursesw6')).toBeNull();
-    const first = await build(await workspace('first', 'localhost/debian-minbase:bookworm', { version: line(), indexUrl }), FIRST);
+    const first = await build(await workspace('first', 'localhost/debian-minbase:bookworm', { version: line(), indexUrl, signerFingerprints: signer }), FIRST);
+    expect(first.out).toContain(`[cpython-prebuilt] the index ${indexUrl} is signed by ${signer}`);
     expect(first.out).toContain(`[cpython-prebuilt] CPython ${line()}: chose ${d12.fileName} (build 1): built for Debian 12, like this host`);
     expect(first.out).toMatch(/\[cpython-prebuilt\] installing .*libncursesw6.* with apt-get/);
     expect(first.out).toContain(`installed CPython ${v()} in /opt/python-${v()}`);
     expect(first.code).toBe(0);
     const inside = await inImage(
       FIRST,
-      `sed -n 's/.*"artifact": "\\(.*\\)".*/\\1/p' /opt/python-${v()}/.cpy-install.json && python3 -c 'import curses, ssl, sqlite3; print(curses.__name__)' && dpkg -s libncursesw6 | grep '^Status:'`,
+      `sed -n 's/.*"\\(artifact\\|signedBy\\)": "\\(.*\\)".*/\\2/p' /opt/python-${v()}/.cpy-install.json && python3 -c 'import curses, ssl, sqlite3; print(curses.__name__)' && dpkg -s libncursesw6 | grep '^Status:'`,
     );
-    expect(inside?.split('\n')).toEqual([d12.fileName, 'curses', 'Status: install ok installed']);
+    expect(inside?.split('\n')).toEqual([d12.fileName, signer, 'curses', 'Status: install ok installed']);
     // A full version already installed: not even the index is read.
     const requests = mirror.requests.length;
     const second = await build(await workspace('second', FIRST, { version: v(), indexUrl }));
@@ -201,6 +221,15 @@ describe('devcontainer build', () => {
     expect(r.out).toContain(`[cpython-prebuilt] CPython ${line()}: chose ${d11.fileName} (build 1): built for Debian 11, like this host`);
     expect(r.code).toBe(0);
     expect(await inImage(ON_BULLSEYE, `sed -n 's/.*"artifact": "\\(.*\\)".*/\\1/p' /opt/python-${v()}/.cpy-install.json`)).toBe(d11.fileName);
+  }, 600_000);
+
+  it('an index changed after it was signed fails the build, before any artifact is downloaded', async () => {
+    const requests = mirror.requests.length;
+    const r = await build(await workspace('tampered', 'localhost/debian-minbase:bookworm', { version: line(), indexUrl: tamperedUrl, signerFingerprints: signer }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain(`error CPY_SIGNATURE_INVALID: the signature by ${signer} does not match the index ${tamperedUrl}`);
+    expect(r.out).toMatch(/hint: the file is not the one the publisher signed/);
+    expect(mirror.requests.slice(requests).map((q) => q.path).filter((p) => p.endsWith('.tgz'))).toEqual([]);
   }, 600_000);
 
   it('a corrupt checksum fails the build, naming the mismatch', async () => {

@@ -109,8 +109,10 @@ export async function fetchIndex<S>(
       if (!(error instanceof TransferError && error.kind === 'not-found' && url.pathname.endsWith(`/${INDEX_FILE}`))) throw error;
       const previous = new URL(url.href);
       previous.pathname = previous.pathname.slice(0, -INDEX_FILE.length) + PREVIOUS_INDEX;
-      return await read(previous).catch(() => {
-        throw error;
+      return await read(previous).catch((fallback: unknown) => {
+        // No previous index either: the index's own error. A previous index that is there but
+        // refused (its signature, the trusted keys) says so.
+        throw fallback instanceof TransferError ? error : fallback;
       });
     }
   } catch (error) {

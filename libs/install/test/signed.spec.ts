@@ -192,6 +192,13 @@ describe('installPython with a pinned signer', () => {
     expect((await refusal(installPython(sb.options({ version: good.metadata.version, indexUrl: unsigned })))).code).toBe('CPY_SIGNATURE_MISSING');
     expect((await refusal(installPython(sb.options({ artifactUrl: goodUrl })))).code).toBe('CPY_INSTALL_NO_TRUSTED_KEYS');
     expect((await refusal(installPython(sb.options({ artifactUrl: goodUrl, signerFingerprints: 'ABCD1234' })))).code).toBe('CPY_SIGNER_INVALID');
+    // index.json answers 404 (a publish is swapping it): a refused index.previous.json says why, not "no index".
+    const previous = await put('idx-previous', 'index.previous.json', serializeIndex(indexOf(await entryOf(evil, evilUrl))));
+    await put('idx-previous', 'index.previous.json.asc', await sign(alice, signedFor));
+    await put('idx-previous', 'cpy-keys.asc', alice.publicKey);
+    expect(previous).toMatch(/index.previous.json$/);
+    const swapping = await refusal(installPython(sb.options({ version: good.metadata.version, indexUrl: mirror.fileUrl('idx-previous', 'index.json') })));
+    expect(swapping).toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: expect.stringContaining('index.previous.json') });
   });
 
   it('with no signer pinned installs as before and fetches no signature; a later pinned run verifies what is there', async () => {

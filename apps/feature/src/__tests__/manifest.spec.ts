@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { CRITICAL_IMPORTS, POSTINSTALL_ENTRY } from '@cpy/artifact';
+import { CRITICAL_IMPORTS, FINGERPRINT_RE, POSTINSTALL_ENTRY, SIGNERS_OPTION_RE } from '@cpy/artifact';
 import { installOptionsSchema, OPTION_PATTERNS, versionRequestSchema } from '@cpy/install';
 import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
@@ -92,6 +92,8 @@ describe('install.sh agrees with the library', () => {
   it('uses the same value patterns', () => {
     expect(/^URL_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(OPTION_PATTERNS.url.source.replace(/\\\//g, '/'));
     expect(/^PATH_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(OPTION_PATTERNS.path.source);
+    expect(/^SIGNERS_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(SIGNERS_OPTION_RE.source);
+    expect(/^FINGERPRINT_RE='([^']*)'$/m.exec(installSh)?.[1]).toBe(FINGERPRINT_RE.source);
   });
 
   it('accepts the same version requests (3, 3.13, 3.13.5, latest, 3.14.0rc2) and refuses the rest', () => {

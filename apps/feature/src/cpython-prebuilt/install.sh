@@ -13,8 +13,11 @@
 # this script and the library.
 #
 # Options arrive as environment variables (the Dev Container CLI upper-cases them):
-#   VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION
-#   INSTALLSYSTEMDEPS INSTALLTK (and CPY_INDEX_URL when INDEXURL is empty, as the library).
+#   VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 SIGNERFINGERPRINTS TRUSTEDKEYSURL
+#   INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK (and, as the library, CPY_INDEX_URL,
+#   CPY_SIGNER_FINGERPRINTS and CPY_TRUSTED_KEYS_URL when the option is empty).
+# With signers pinned, the index (or, without one, the artifact) must carry a detached OpenPGP
+# signature (.asc) by a pinned key, checked with gpgv before anything is extracted.
 # An artifact or index under /workspaces/ is not there while the image is built (Features
 # run before the workspace is mounted): the install is saved to $DEFERRED_ENV with a copy
 # of this script, and the Feature's onCreateCommand runs `install.sh --deferred` in the
@@ -32,6 +35,8 @@ URL_RE='^(https?|file)://[A-Za-z0-9._~:/?#@&=+%,-]+$'
 PATH_RE='^[A-Za-z0-9._/+@-]+$'
 VERSION_RE='^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?$'
 REQUEST_RE='^(latest|(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?)?)?)$'
+SIGNERS_RE='^[0-9A-Fa-f,]*$'
+FINGERPRINT_RE='^[0-9A-F]{40}$'
 NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
 INDEX_SCHEMA_VERSION=2
 TAB=$(printf '\t')
@@ -55,11 +60,13 @@ INDEXURL=${INDEXURL:-}
 ARTIFACTURL=${ARTIFACTURL:-}
 CHECKSUMURL=${CHECKSUMURL:-}
 SHA256=${SHA256:-}
+SIGNERFINGERPRINTS=${SIGNERFINGERPRINTS:-}
+TRUSTEDKEYSURL=${TRUSTEDKEYSURL:-}
 INSTALLPREFIX=${INSTALLPREFIX:-}
 SKIPVALIDATION=${SKIPVALIDATION:-false}
 INSTALLSYSTEMDEPS=${INSTALLSYSTEMDEPS:-true}
 INSTALLTK=${INSTALLTK:-false}
-OPTION_VARS='VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK'
+OPTION_VARS='VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 SIGNERFINGERPRINTS TRUSTEDKEYSURL INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK'
 
 bad_option() { fail CPY_INSTALL_BAD_OPTIONS "$1: $2" 'fix the option in devcontainer.json (see the Feature README); values may not contain spaces, quotes or shell metacharacters'; }
 
@@ -76,21 +83,25 @@ check_raw_options() {
 option_name() {
   case $1 in
     VERSION) echo version ;; INDEXURL) echo indexUrl ;; ARTIFACTURL) echo artifactUrl ;; CHECKSUMURL) echo checksumUrl ;; SHA256) echo sha256 ;;
+    SIGNERFINGERPRINTS) echo signerFingerprints ;; TRUSTEDKEYSURL) echo trustedKeysUrl ;;
     INSTALLPREFIX) echo installPrefix ;; SKIPVALIDATION) echo skipValidation ;; INSTALLSYSTEMDEPS) echo installSystemDeps ;; INSTALLTK) echo installTk ;;
   esac
 }
 location_ok() { matches "$1" "$URL_RE" || { matches "$1" "$PATH_RE" && case $1 in /*) true ;; *) false ;; esac; }; }
 check_options() {
   [ "$deferred" = true ] || check_raw_options
-  # The library reads CPY_INDEX_URL when no index is given.
+  # The library reads CPY_INDEX_URL (and the signing ones) when the option is empty.
   [ -n "$INDEXURL" ] || INDEXURL=${CPY_INDEX_URL:-}
+  [ -n "$SIGNERFINGERPRINTS" ] || SIGNERFINGERPRINTS=${CPY_SIGNER_FINGERPRINTS:-}
+  [ -n "$TRUSTEDKEYSURL" ] || TRUSTEDKEYSURL=${CPY_TRUSTED_KEYS_URL:-}
   [ -z "$VERSION" ] || matches "$VERSION" "$REQUEST_RE" || bad_option version "must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest (got '$VERSION')"
-  for name in INDEXURL ARTIFACTURL CHECKSUMURL; do
+  for name in INDEXURL ARTIFACTURL CHECKSUMURL TRUSTEDKEYSURL; do
     eval "v=\$$name"
     [ -z "$v" ] || location_ok "$v" || bad_option "$(option_name "$name")" 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
   done
   [ -z "$SHA256" ] || matches "$SHA256" '^[0-9a-fA-F]{64}$' || bad_option sha256 'must be 64 hex digits'
   SHA256=$(printf '%s' "$SHA256" | tr 'A-F' 'a-f')
+  check_signers
   if [ -n "$INSTALLPREFIX" ]; then
     matches "$INSTALLPREFIX" "$PATH_RE" || bad_option installPrefix 'must be a path of letters, digits and . _ / + @ - only'
     case /$INSTALLPREFIX/ in *'/../'*) bad_option installPrefix 'must be an absolute path without ..' ;; esac
@@ -257,6 +268,119 @@ fetch() {
       fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $src: no such file" "$(not_found_hint)" ;;
   esac
 }
+
+# --- signatures: pinned signers, their keys, gpgv (the library's @cpy/signing verifyPinned) ------
+# signers: the pinned fingerprints (upper case, space-separated; empty: nothing is checked).
+signers=
+check_signers() {
+  matches "$SIGNERFINGERPRINTS" "$SIGNERS_RE" || bad_option signerFingerprints 'must be 40-hex key fingerprints separated by commas, without spaces'
+  signers=
+  for raw in $(printf '%s' "$SIGNERFINGERPRINTS" | tr ',' ' '); do
+    fpr=$(printf '%s' "$raw" | tr 'a-f' 'A-F')
+    matches "$fpr" "$FINGERPRINT_RE" || fail CPY_SIGNER_INVALID "'$raw' is not a key fingerprint" 'pin the signer with the 40 hex digits that cpy keys export prints (a short key ID is not enough)'
+    case " $signers " in *" $fpr "*) ;; *) signers=${signers:+$signers }$fpr ;; esac
+  done
+}
+# sibling LOCATION NAME: NAME in LOCATION's directory (its last path segment replaced).
+sibling() { printf '%s' "$1" | sed -E "s@^([^?#]*/)[^/?#]*@\\1$2@"; }
+keys_loaded=false
+# load_trusted_keys: $work/keyring.gpg from the keys file (trustedKeysUrl, else cpy-keys.asc beside
+# the index), once. gpgv reads binary keys and there is no gpg to dearmor them: each armored public
+# key block is decoded with base64 (armor headers, the blank line and the =CRC line skipped).
+load_trusted_keys() {
+  [ "$keys_loaded" = false ] || return 0
+  keys_url=$TRUSTEDKEYSURL
+  [ -n "$keys_url" ] || [ -z "$INDEXURL" ] || keys_url=$(sibling "$INDEXURL" cpy-keys.asc)
+  [ -n "$keys_url" ] || fail CPY_INSTALL_NO_TRUSTED_KEYS "signers are pinned ($signers), but where are their public keys?" 'set trustedKeysUrl to the keys file (cpy keys export writes it), or install through the index (cpy-keys.asc is read beside it)'
+  keys_source=$(display_url "$keys_url")
+  if ! fetch "$keys_url" "$work/keys.asc" 'trusted keys' optional; then
+    [ "$fetch_failure" = not-found ] && fail CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE "the trusted keys $keys_source do not exist" 'cpy publish --signing-key keeps cpy-keys.asc beside the index; or set trustedKeysUrl to the keys file'
+    fail CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE "cannot get the trusted keys $keys_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
+  fi
+  ! grep -q '^-----BEGIN PGP PRIVATE KEY BLOCK-----' "$work/keys.asc" ||
+    fail CPY_KEYS_INVALID "$keys_source holds a private key" 'trusted keys are public keys only: make the file with cpy keys export (and replace that private key, it has been exposed)'
+  mkdir -p "$work/keys"
+  awk -v out="$work/keys/" '
+    { sub(/\r$/, "") }
+    /^-----BEGIN PGP PUBLIC KEY BLOCK-----$/ { n++; f = out n ".b64"; printf "" >f; part = "headers"; next }
+    /^-----END PGP PUBLIC KEY BLOCK-----$/ { close(f); part = ""; next }
+    part == "headers" { if ($0 == "") part = "body"; else if ($0 !~ /^[A-Za-z0-9-]+: /) { part = "body"; print >f } next }
+    part == "body" { if (substr($0, 1, 1) == "=") part = "crc"; else print >f }
+  ' "$work/keys.asc"
+  : >"$work/keyring.gpg"
+  for block in "$work"/keys/*.b64; do
+    [ -f "$block" ] || fail CPY_KEYS_INVALID "$keys_source holds no OpenPGP public key" 'use the file cpy keys export writes (ASCII-armored public keys)'
+    base64 -d "$block" >>"$work/keyring.gpg" 2>/dev/null ||
+      fail CPY_KEYS_INVALID "$keys_source is not a readable OpenPGP public key file: a key block is not base64" 'use the file cpy keys export writes (ASCII-armored public keys)'
+  done
+  mkdir -m 700 "$work/gnupg"
+  keys_loaded=true
+}
+# check_signature FILE SIGNATURE-URL LABEL: 0 when gpgv finds a good signature over FILE by a key
+# whose primary fingerprint is pinned, made while that key was valid (signed_by, signed_at set); else
+# 1 with sig_code, sig_message and sig_hint (the keys and the network fail here and now).
+signed_by=
+check_signature() {
+  load_trusted_keys
+  sig_source=$(display_url "$2")
+  if ! fetch "$2" "$work/signature.asc" signature optional; then
+    [ "$fetch_failure" = not-found ] || fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the signature $sig_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
+    sig_code=CPY_SIGNATURE_MISSING sig_message="$3 has no signature ($sig_source)"
+    sig_hint='a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed'
+    return 1
+  fi
+  rc=0
+  LC_ALL=C gpgv --homedir "$work/gnupg" --status-fd 1 --keyring "$work/keyring.gpg" "$work/signature.asc" "$1" >"$work/gpgv.status" 2>"$work/gpgv.err" </dev/null || rc=$?
+  # One verdict from gpgv's status lines: "good FPR SIGNED-AT [EXPIRED-AT]", or "why DETAIL...".
+  # Only a pinned primary fingerprint counts (VALIDSIG's last field; KEY_CONSIDERED names the key
+  # behind a BADSIG), so a key in the file that is not pinned is refused as the library refuses it.
+  # KEYEXPIRED counts only with EXPKEYSIG (the signing key has expired), the earliest one then.
+  verdict=$(LC_ALL=C awk -v pins=" $signers " -v rc="$rc" '
+    $1 != "[GNUPG:]" { next }
+    $2 == "KEY_CONSIDERED" { considered = $3 }
+    $2 == "BADSIG" { bad = considered != "" ? considered : $3; if (index(pins, " " considered " ") == 0) foreign = considered }
+    $2 == "ERRSIG" || $2 == "NO_PUBKEY" { unknown = $3 }
+    $2 == "EXPKEYSIG" { expkey = 1 }
+    $2 == "KEYEXPIRED" && (expired == "" || $3 + 0 < expired + 0) { expired = $3 }
+    $2 == "KEYREVOKED" || $2 == "REVKEYSIG" { revoked = 1 }
+    $2 == "VALIDSIG" { n++; fpr = $NF; at = $5; if (index(pins, " " fpr " ") == 0) foreign = fpr }
+    END {
+      if (!expkey) expired = ""
+      if (unknown != "") print "unknown " unknown
+      else if (foreign != "") print "foreign " foreign
+      else if (bad != "") print "mismatch " bad
+      else if (n == 0) print "unreadable"
+      else if (revoked) print "revoked " fpr " " at
+      else if (expired != "" && at + 0 >= expired + 0) print "expired " fpr " " at " " expired
+      else if (rc != 0) print "unreadable"
+      else print "good " fpr " " at " " expired
+    }' "$work/gpgv.status")
+  # shellcheck disable=SC2086 # the verdict's words (hex, digits)
+  set -- "$1" "$2" "$3" $verdict
+  sig_hint='the file is not the one the publisher signed (altered or damaged): do not use it; nothing was installed'
+  case $4 in
+    good)
+      signed_by=$5 signed_at=$(day_of "$6")
+      [ -z "${7:-}" ] || say "warning: the signing key $5 expired on $(day_of "$7"); $3 was signed while it was valid ($signed_at)"
+      return 0 ;;
+    mismatch) sig_code=CPY_SIGNATURE_INVALID sig_message="the signature by $5 does not match $3" ;;
+    unreadable)
+      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 ($sig_source) cannot be read: $(grep -v -e 'using ' -e radix64 "$work/gpgv.err" | head -n 1 | sed 's/^gpgv: //')"
+      sig_hint='it is damaged or not a detached OpenPGP signature: do not use the file; ask the publisher to sign it again (cpy artifact sign)' ;;
+    unknown | foreign)
+      sig_code=CPY_SIGNATURE_UNTRUSTED sig_message="$3 is signed by $5, which is not a pinned signer ($signers)"
+      [ "$4" = foreign ] || sig_message="$3 is signed by key $5, whose public key is not in $keys_source; only the keys of the pinned signers ($signers) are trusted"
+      sig_hint='it was not signed by the publisher you pinned, or the keys file is not theirs: do not use it. If the publisher rotated keys, pin the new fingerprint after checking it with them' ;;
+    revoked | expired)
+      why='it has been revoked'
+      [ "$4" = revoked ] || why="it expired on $(day_of "$7")"
+      sig_code=CPY_SIGNATURE_KEY_NOT_VALID sig_message="$3 is signed by $5, but that key was not valid when the signature was made ($(day_of "$6" T%H:%M:%S.000Z)): $why"
+      sig_hint='a signature made after the key expired or was revoked proves nothing: do not use the file; the publisher must sign with a current key' ;;
+  esac
+  return 1
+}
+# day_of EPOCH [TIME-FORMAT]: its UTC date (2025-06-11), and time when asked.
+day_of() { date -u -d "@$1" "+%Y-%m-%d${2:-}" 2>/dev/null || printf '%s' "$1"; }
 
 # --- the host ---------------------------------------------------------------------------------
 host_libc=unknown
@@ -714,13 +838,28 @@ parse_index() {
   fi
 }
 
+# verify_index URL: with signers pinned, $work/index.json (fetched from URL) against URL.asc. A
+# publish swaps the index and its signature by two renames: a missing or bad signature is read once
+# more, with the index (as the library). 1 with sig_code, sig_message, sig_hint.
+verify_index() {
+  [ -n "$signers" ] || return 0
+  if ! check_signature "$work/index.json" "$(with_suffix "$1" .asc)" "the index $(display_url "$1")"; then
+    case $sig_code in CPY_SIGNATURE_INVALID | CPY_SIGNATURE_MISSING) ;; *) return 1 ;; esac
+    fetch "$1" "$work/index.json" index optional || return 1
+    check_signature "$work/index.json" "$(with_suffix "$1" .asc)" "the index $(display_url "$1")" || return 1
+  fi
+  say "the index $(display_url "$1") is signed by $signed_by ($signed_at)"
+}
+
 # read_index LOCATION: the index in $work/index.flat and index_source. An `.../index.json` that
 # is not there is read from `index.previous.json` beside it: a publish renames the old index
-# there a moment before the new one takes its name (the library's fetchIndex).
+# there a moment before the new one takes its name (the library's fetchIndex). Each is verified
+# against its own signature (index.json.asc, index.previous.json.asc) when signers are pinned.
 read_index() {
   index_source=$(display_url "$1")
   say "reading the index $index_source"
   if fetch "$1" "$work/index.json" index optional; then
+    verify_index "$1" || fail "$sig_code" "$sig_message" "$sig_hint"
     parse_index "$work/index.json" "$index_source" || fail "$index_code" "$index_message" "$index_hint"
     return 0
   fi
@@ -729,7 +868,8 @@ read_index() {
     case $(printf '%s' "$1" | sed -E 's#[?#].*$##') in
       */index.json)
         previous=$(printf '%s' "$1" | sed -E 's#^([^?#]*/)index\.json#\1index.previous.json#')
-        if fetch "$previous" "$work/index.json" index optional && parse_index "$work/index.json" "$(display_url "$previous")"; then
+        if fetch "$previous" "$work/index.json" index optional && { verify_index "$previous" || { say "$sig_message"; false; }; } &&
+          parse_index "$work/index.json" "$(display_url "$previous")"; then
           index_source=$(display_url "$previous")
           say "$(display_url "$1") is not there ($detail; a publish may be replacing it): read $index_source instead"
           return 0
@@ -871,11 +1011,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# marker_json VERSION BUILD SHA256 ARTIFACT SOURCE BUILTFOR INSTALLEDAT SIGNEDBY: the install marker
+# (@cpy/install's markerSchema; signedBy only when a pinned signer vouched for the artifact).
+marker_json() {
+  printf '{\n  "schemaVersion": 1,\n  "version": "%s",\n  "build": %s,\n  "sha256": "%s",\n  "artifact": "%s",\n  "source": "%s",\n  "builtFor": "%s",\n  "installedAt": "%s"%s\n}\n' \
+    "$1" "$2" "$3" "$4" "$5" "$6" "$7" "${8:+$(printf ',\n  "signedBy": "%s"' "$8")}"
+}
+
 # already_installed: the prefix holds this artifact (by sha256 when known, else by its name; by
 # the version alone for a full version without an artifact), as the library's sameArtifact.
 already_installed() {
   [ -f "$prefix/.cpy-install.json" ] && json_flatten "$prefix/.cpy-install.json" >"$work/marker.flat" 2>/dev/null || return 1
   [ "$(jget "$work/marker.flat" version)" = "$version" ] || return 1
+  # With signers pinned, only an install a pinned signer vouched for counts (the marker's signedBy).
+  if [ -n "$signers" ]; then
+    case " $signers " in *" $(jget "$work/marker.flat" signedBy) "*) ;; *) return 1 ;; esac
+  fi
   if [ -n "$SHA256" ]; then [ "$(jget "$work/marker.flat" sha256)" = "$SHA256" ]; return; fi
   [ -z "$ARTIFACTURL" ] || [ "$(jget "$work/marker.flat" artifact)" = "$file_name" ]
 }
@@ -891,7 +1042,11 @@ main() {
     command -v "$tool" >/dev/null 2>&1 || fail CPY_INSTALL_MISSING_TOOL "this image has no $tool" "install $tool (coreutils, tar, findutils, awk) in the base image"
   done
   check_options
+  # Signatures are checked with gpgv (apt needs it, so Debian and Ubuntu images have it), never skipped.
+  [ -z "$signers" ] || command -v gpgv >/dev/null 2>&1 ||
+    fail CPY_INSTALL_GPGV_MISSING "signerFingerprints is set, but this image has no gpgv (package gpgv) to check signatures with" 'install the gpgv package in the base image (apt-get install gpgv, dnf install gnupg2, apk add gpgv), then build again: nothing was installed'
   work=$(mktemp -d /tmp/cpy-feature.XXXXXXXX)
+  if [ -n "$signers" ] && pending_in_workspace "$TRUSTEDKEYSURL"; then defer_install "$(path_of "$TRUSTEDKEYSURL")"; return 0; fi
 
   resolved=false
   if [ -n "$ARTIFACTURL" ]; then
@@ -963,6 +1118,12 @@ main() {
   got=$(sha256sum "$archive" | cut -c1-64)
   [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
   say "sha256 $got verified"
+  # An artifact chosen from a signed index is vouched for by the index (its entry's sha256);
+  # one given by URL needs its own signature (a checksum, given or fetched, does not replace it).
+  if [ -n "$signers" ] && [ "$resolved" = false ]; then
+    check_signature "$archive" "$(with_suffix "$ARTIFACTURL" .asc)" "$file_name" || fail "$sig_code" "$sig_message" "$sig_hint"
+    say "$file_name is signed by $signed_by ($signed_at)"
+  fi
 
   if ! metadata_of "$archive" >"$work/metadata.json" 2>"$work/tar.err" || ! json_flatten "$work/metadata.json" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
@@ -980,6 +1141,12 @@ main() {
   check_compatibility "$work/meta.flat"
 
   if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ]; then
+    # The same bytes, now verified: the marker says so (as the library's), and the next run needs no network.
+    if [ -n "$signed_by" ] && [ "$(jget "$work/marker.flat" signedBy)" != "$signed_by" ]; then
+      marker_json "$version" "$(jget "$work/marker.flat" build)" "$got" "$(jget "$work/marker.flat" artifact)" "$(jget "$work/marker.flat" source)" \
+        "$(jget "$work/marker.flat" builtFor)" "$(jget "$work/marker.flat" installedAt)" "$signed_by" >"$prefix/.cpy-install.json.tmp-$$"
+      mv -f "$prefix/.cpy-install.json.tmp-$$" "$prefix/.cpy-install.json"
+    fi
     record_install "$version" "$prefix"
     say "CPython $version is already installed in $prefix; nothing to do"
     return 0
@@ -1008,8 +1175,7 @@ main() {
     validate_tree "$tree" "$version" "$prefix"
     say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig, a venv through a link and a C extension (with a compiler) work"
   fi
-  printf '{\n  "schemaVersion": 1,\n  "version": "%s",\n  "build": %s,\n  "sha256": "%s",\n  "artifact": "%s",\n  "source": "%s",\n  "builtFor": "%s",\n  "installedAt": "%s"\n}\n' \
-    "$version" "$(jget "$work/meta.flat" build)" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" >"$tree/.cpy-install.json"
+  marker_json "$version" "$(jget "$work/meta.flat" build)" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$signed_by" >"$tree/.cpy-install.json"
   if [ -e "$prefix" ]; then
     # A broken install or another build: replaced by two renames.
     aside=$parent/.cpy-old-${prefix##*/}-$$
