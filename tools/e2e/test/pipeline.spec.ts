@@ -37,6 +37,7 @@ const run = promisify(execFile);
 const ROOT = repoRoot();
 const CLI = join(ROOT, 'apps', 'cli', 'bin', 'cpy.js');
 const TOKEN = 'ghp_E2EsecretE2EsecretE2Esecret0000000000';
+const PASSPHRASE = 'e2e-passphrase-never-printed';
 const VERSION = '3.13.5';
 const CRITICAL = 'import platform, ssl, sqlite3, uuid, _uuid, lzma, bz2, ctypes, zlib, readline; print(platform.python_version(), ssl.OPENSSL_VERSION)';
 const IMAGE = 'localhost/cpy-e2e:devcontainer';
@@ -115,11 +116,22 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
   // The test suite is a separate asset, with its own checksum.
   expect((await sh('sha256sum', ['-c', `${tgz[0]!.replace(/\.tgz$/, '.tests.tgz')}.sha256`], {}, out)).code).toBe(0);
 
-  // 2. Publish to the GitHub double: draft, upload, verify, publish.
-  const published = await sh(process.execPath, [CLI, 'publish', artifact, '--repo', gh.repository, '--api-url', gh.apiUrl, '--commit', 'main', '--json'], { GITHUB_TOKEN: TOKEN });
+  // 2. Publish to the GitHub double, signed with the organisation's key (made here, as cpy keys
+  // generate makes it): draft, upload, verify, publish; the index and cpy-keys.asc beside it.
+  const keyFile = join(work, 'acme-signing.asc');
+  const made = await sh(process.execPath, [CLI, 'keys', 'generate', '--name', 'Acme Python Builds', '--email', 'python@acme.example', '--out', keyFile, '--json'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+  expect(made.code).toBe(0);
+  const signer = (JSON.parse(made.stdout) as { key: { fingerprint: string } }).key.fingerprint;
+  const published = await sh(process.execPath, [CLI, 'publish', artifact, '--repo', gh.repository, '--api-url', gh.apiUrl, '--commit', 'main', '--signing-key', keyFile, '--json'], {
+    GITHUB_TOKEN: TOKEN,
+    CPY_SIGNING_PASSPHRASE: PASSPHRASE,
+  });
   expect(published.stdout + published.stderr).not.toContain(TOKEN);
+  expect(published.stdout + published.stderr).not.toContain(PASSPHRASE);
   expect(published.code).toBe(0);
-  const doc = JSON.parse(published.stdout) as { release: { tag: string; assets: { name: string; url: string }[] }; index: { url: string } };
+  const doc = JSON.parse(published.stdout) as { release: { tag: string; assets: { name: string; url: string }[]; signer: { fingerprint: string } }; index: { url: string } };
+  expect(doc.release.signer.fingerprint).toBe(signer);
+  expect(doc.release.assets.map((a) => a.name)).toEqual(expect.arrayContaining([tgz[0], `${tgz[0]}.asc`, `${tgz[0]}.sha256.asc`]));
   const release = doc.release;
   expect(release.tag).toBe(`cpython-${VERSION}-build1`);
   assetUrl = release.assets.find((a) => a.name === tgz[0])!.url;
@@ -143,9 +155,11 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
     PATH: `${shim}:${process.env['PATH']}`,
     CPY_INDEX_URL: indexUrl,
     CPY_ARTIFACT_URL: '',
+    CPY_SIGNER_FINGERPRINTS: signer,
   });
-  log(`devcontainer build (version 3.13, from the index): exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
+  log(`devcontainer build (version 3.13, from the signed index): exit ${dc.code} in ${dc.seconds.toFixed(1)} s`);
   expect(dc.stdout + dc.stderr).toContain(tgz[0]);
+  expect(dc.stdout + dc.stderr).toMatch(new RegExp(`the index \\S+ is signed by ${signer}`));
   expect(dc.stdout + dc.stderr).toContain(`installed CPython ${VERSION} in /opt/python-${VERSION}`);
   expect(dc.code).toBe(0);
   const inside = await engine.cli(['run', '--rm', IMAGE, 'python3', '-c', CRITICAL]);
@@ -155,10 +169,10 @@ it('builds, validates, publishes, installs in a Dev Container and on the host', 
 
   // 4. The same build with cpy install 3.13 on this host (resolved with the index), into a temporary prefix.
   const home = join(work, 'home');
-  const installed = await sh(process.execPath, [CLI, 'install', '3.13', '--index', indexUrl, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'install-cache') });
+  const installed = await sh(process.execPath, [CLI, 'install', '3.13', '--index', indexUrl, '--signer', signer, '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'install-cache') });
   expect(installed.code).toBe(0);
   const result = JSON.parse(installed.stdout) as { install: { status: string; prefix: string; sha256: string; artifact: string } };
-  expect(result.install).toMatchObject({ status: 'installed', prefix: join(home, `python-${VERSION}`), artifact: tgz[0] });
+  expect(result.install).toMatchObject({ status: 'installed', prefix: join(home, `python-${VERSION}`), artifact: tgz[0], signature: { fingerprint: signer, covers: 'index' } });
   const host = await sh(join(result.install.prefix, 'bin', 'python3'), ['-c', CRITICAL]);
   expect(host.stdout).toMatch(new RegExp(`^${VERSION.replace(/\./g, '\\.')} OpenSSL `));
   // What was published, built, installed in the container and on the host is one artifact.
