@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { indexEntryFor, isCpyError, serializeIndex, type IndexEntry } from '@cpy/artifact';
-import { indexOf, makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { indexEntryFor, serializeIndex, type IndexEntry } from '@cpy/artifact';
+import { errorOf, indexOf, makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, MARKER_FILE, type InstallOptions } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -70,16 +70,6 @@ async function sandbox(extra: Partial<InstallOptions> = {}) {
     ...more,
   });
   return { root, prefix, cacheDir, options };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isCpyError(error)) return { code: error.code, message: error.message };
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 /** Nothing installed, nothing cached: the prefix does not exist and the cache holds no artifact. */
@@ -169,7 +159,7 @@ describe('installPython with a pinned signer', () => {
     ];
     for (const c of cases) {
       const sb = await sandbox({ signerFingerprints: c.signer, trustedKeysUrl: c.keys });
-      const e = await refusal(installPython(sb.options({ artifactUrl: c.url })));
+      const e = await errorOf(installPython(sb.options({ artifactUrl: c.url })));
       expect({ case: c.name, code: e.code }).toEqual({ case: c.name, code: c.code });
       if (c.message) expect(e.message).toMatch(c.message);
       await expectNothingWritten(sb);
@@ -183,21 +173,21 @@ describe('installPython with a pinned signer', () => {
     await writeFile(signedFor, serializeIndex(indexOf(await entryOf(good, goodUrl))));
     const indexUrl = await serveIndex('idx-tampered', [await entryOf(evil, evilUrl)], { signature: await sign(alice, signedFor) });
     const sb = await sandbox({ signerFingerprints: alice.fingerprint });
-    const e = await refusal(installPython(sb.options({ version: good.metadata.version, indexUrl })));
+    const e = await errorOf(installPython(sb.options({ version: good.metadata.version, indexUrl })));
     expect(e.code).toBe('CPY_SIGNATURE_INVALID');
     expect(e.message).toMatch(/index/);
     await expectNothingWritten(sb);
     // An unsigned index is refused too, and a pin without keys says where they should be.
     const unsigned = await serveIndex('idx-unsigned', [await entryOf(good, goodUrl)]);
-    expect((await refusal(installPython(sb.options({ version: good.metadata.version, indexUrl: unsigned })))).code).toBe('CPY_SIGNATURE_MISSING');
-    expect((await refusal(installPython(sb.options({ artifactUrl: goodUrl })))).code).toBe('CPY_INSTALL_NO_TRUSTED_KEYS');
-    expect((await refusal(installPython(sb.options({ artifactUrl: goodUrl, signerFingerprints: 'ABCD1234' })))).code).toBe('CPY_SIGNER_INVALID');
+    expect((await errorOf(installPython(sb.options({ version: good.metadata.version, indexUrl: unsigned })))).code).toBe('CPY_SIGNATURE_MISSING');
+    expect((await errorOf(installPython(sb.options({ artifactUrl: goodUrl })))).code).toBe('CPY_INSTALL_NO_TRUSTED_KEYS');
+    expect((await errorOf(installPython(sb.options({ artifactUrl: goodUrl, signerFingerprints: 'ABCD1234' })))).code).toBe('CPY_SIGNER_INVALID');
     // index.json answers 404 (a publish is swapping it): a refused index.previous.json says why, not "no index".
     const previous = await put('idx-previous', 'index.previous.json', serializeIndex(indexOf(await entryOf(evil, evilUrl))));
     await put('idx-previous', 'index.previous.json.asc', await sign(alice, signedFor));
     await put('idx-previous', 'cpy-keys.asc', alice.publicKey);
     expect(previous).toMatch(/index.previous.json$/);
-    const swapping = await refusal(installPython(sb.options({ version: good.metadata.version, indexUrl: mirror.fileUrl('idx-previous', 'index.json') })));
+    const swapping = await errorOf(installPython(sb.options({ version: good.metadata.version, indexUrl: mirror.fileUrl('idx-previous', 'index.json') })));
     expect(swapping).toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: expect.stringContaining('index.previous.json') });
   });
 
@@ -229,7 +219,7 @@ describe('installPython with a pinned signer', () => {
 
     const unsigned = await sandbox();
     await installPython(unsigned.options({ artifactUrl: url, skipValidation: true }));
-    const e = await refusal(installPython(unsigned.options({ version: good.metadata.version, indexUrl: offline, installPrefix: join(unsigned.root, 'other'), signerFingerprints: alice.fingerprint })));
+    const e = await errorOf(installPython(unsigned.options({ version: good.metadata.version, indexUrl: offline, installPrefix: join(unsigned.root, 'other'), signerFingerprints: alice.fingerprint })));
     expect(e.code).toBe('CPY_SIGNATURE_MISSING');
   });
 });

@@ -1,20 +1,21 @@
-import { addEntry, emptyIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { addEntry, artifactFileName, emptyIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 
 /**
  * An index entry for tests of resolution, publishing and `cpy outdated`: a Debian 12 x86_64
  * build of `version`, active, published 2026-11-30, that needs nothing; `overrides` changes any
- * field (the file name and URL follow the os version given there).
+ * field (the file name and URL follow the os, os version and arch given there).
  */
 export function indexEntry(version: string, build: number, overrides: Partial<IndexEntry> = {}): IndexEntry {
   const os = overrides.os ?? 'debian';
   const osVersion = overrides.osVersion ?? '12';
-  const file = `cpython-${version}-${os}${osVersion}-build${build}.tgz`;
+  const arch = overrides.arch ?? 'x86_64';
+  const file = artifactFileName({ version, os, osVersion, arch, build });
   return {
     version,
     build,
     os,
     osVersion,
-    arch: 'x86_64',
+    arch,
     libc: 'glibc',
     glibcFloor: '2.34',
     file,

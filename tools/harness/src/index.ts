@@ -23,3 +23,4 @@ export { startGitHubDouble } from './github.js';
 export type { DoubleAsset, DoubleRelease, Exchange, Fault as GitHubFault, GitHubDouble, Route as GitHubRoute } from './github.js';
 export { githubContract } from './openapi.js';
 export { indexEntry, indexOf } from './index-fixtures.js';
+export { errorOf } from './errors.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { errorOf } from '@cpy/harness';
 import {
   BUILD_REQUIREMENTS,
   BUILD_RESULT_FILE,
@@ -93,16 +93,6 @@ const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: Buil
     ...extra,
   });
 
-async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string; hint: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isCpyError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a CpyError');
-}
-
 describe('the build spec', () => {
   it('defaults the prefix and profile, and builds a shared libpython with no rpath of its own', () => {
     const spec = parseBuildSpec({ version: '3.13.5' });
@@ -140,7 +130,7 @@ describe('buildCPython with a scripted builder', () => {
 
   it('stops before configure when the builder lacks libssl-dev, naming ssl and the package', async () => {
     const builder = scriptedBuilder({ headers: ALL_HEADERS.filter((h) => h !== 'openssl/ssl.h') });
-    const error = await codeOf(run(builder));
+    const error = await errorOf(run(builder));
     expect(error.code).toBe('CPY_BUILD_MISSING_DEPENDENCIES');
     expect(error.message).toMatch(/ssl \(libssl-dev\)/);
     expect(error.hint).toMatch(/apt-get install -y libssl-dev/);
@@ -149,7 +139,7 @@ describe('buildCPython with a scripted builder', () => {
 
   it('fails when a critical module does not import, naming it and its package; optional ones are warnings', async () => {
     const builder = scriptedBuilder({ imports: { ...ALL_OK, lzma: '_lzma: ModuleNotFoundError: No module named _lzma', tkinter: '_tkinter: ImportError: x' } });
-    const error = await codeOf(run(builder));
+    const error = await errorOf(run(builder));
     expect(error.code).toBe('CPY_BUILD_CRITICAL_MODULE_MISSING');
     expect(error.message).toMatch(/lzma \(needs liblzma-dev\): _lzma: ModuleNotFoundError/);
     expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
@@ -159,7 +149,7 @@ describe('buildCPython with a scripted builder', () => {
   });
 
   it('a failing configure says so with the log path and its last lines', async () => {
-    const error = await codeOf(run(scriptedBuilder({ exitCodes: { configure: 1 } })));
+    const error = await errorOf(run(scriptedBuilder({ exitCodes: { configure: 1 } })));
     expect(error.code).toBe('CPY_BUILD_CONFIGURE_FAILED');
     expect(error.message).toMatch(/logs\/configure\.log\):\n\s+configure output/);
   });
@@ -176,7 +166,7 @@ describe('buildCPython with a scripted builder', () => {
         }
       },
     });
-    expect((await codeOf(pending)).code).toBe('CPY_BUILD_CANCELLED');
+    expect((await errorOf(pending)).code).toBe('CPY_BUILD_CANCELLED');
     expect(events.at(-1)).toBe('make');
     expect(existsSync(join(work, 'cpython-3.13.5-build1', 'staging'))).toBe(false);
     expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
@@ -193,10 +183,20 @@ describe('parseMakeModuleReport', () => {
 describe('the provisioning script', () => {
   it('installs every Debian, RHEL and Alpine package the build requirements name', async () => {
     const text = await readFile(PROVISION_SCRIPT, 'utf8');
-    const list = (name: string) => new RegExp(`^${name}="([^"]+)"`, 'm').exec(text)![1]!.split(' ');
+    // A list may be made of others ("$DEBIAN_TOOLS $DEBIAN_LIBS").
+    const list = (name: string): string[] =>
+      new RegExp(`^${name}="([^"]+)"`, 'm')
+        .exec(text)![1]!
+        .split(' ')
+        .flatMap((p) => (p.startsWith('$') ? list(p.slice(1)) : [p]));
     for (const [family, variable] of [['debian', 'DEBIAN_PACKAGES'], ['rhel', 'RHEL_PACKAGES'], ['alpine', 'ALPINE_PACKAGES']] as const) {
       const needed = BUILD_REQUIREMENTS.flatMap((r) => r.packages[family]);
       expect(list(variable)).toEqual(expect.arrayContaining(needed));
     }
+    // A cross build installs the same libraries for the target: every library package is in DEBIAN_LIBS.
+    const tools = list('DEBIAN_TOOLS');
+    expect([...list('DEBIAN_LIBS'), ...tools].sort()).toEqual(list('DEBIAN_PACKAGES').sort());
+    const libs = BUILD_REQUIREMENTS.filter((r) => r.kind === 'module').flatMap((r) => r.packages.debian);
+    expect(list('DEBIAN_LIBS')).toEqual(expect.arrayContaining(libs));
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { errorOf } from '@cpy/harness';
 import {
   compareMarkdown,
   comparePythons,
@@ -25,16 +25,6 @@ const HOST_PYTHON = '/usr/bin/python3';
 let work: string;
 let cpyHome: string;
 let tinyWorkload: string;
-
-async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string; hint: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (isCpyError(error)) return { code: error.code, message: error.message, hint: error.hint };
-    throw error;
-  }
-  throw new Error('expected an error');
-}
 
 const inventory = (imported: string[], failed: Record<string, string> = {}): ModuleInventory => ({ source: 'sys.stdlib_module_names', tried: imported.length + Object.keys(failed).length, imported, failed, skipped: ['antigravity'] });
 
@@ -203,34 +193,34 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
   const env = () => ({ ...process.env, CPY_HOME: cpyHome });
 
   it('a directory that does not exist, a file, a bin directory, a prefix without python3', async () => {
-    const missing = await codeOf(comparePythons({ a: '/usr', b: join(work, 'nowhere'), env: env() }));
+    const missing = await errorOf(comparePythons({ a: '/usr', b: join(work, 'nowhere'), env: env() }));
     expect(missing).toMatchObject({ code: 'CPY_COMPARE_NOT_FOUND', message: `B (${join(work, 'nowhere')}): ${join(work, 'nowhere')} does not exist` });
     expect(missing.hint).toMatch(/installed version \(see cpy list\) or a prefix directory holding bin\/python3/);
-    expect(await codeOf(comparePythons({ a: HOST_PYTHON, b: '/usr', env: env() }))).toMatchObject({
+    expect(await errorOf(comparePythons({ a: HOST_PYTHON, b: '/usr', env: env() }))).toMatchObject({
       code: 'CPY_COMPARE_NOT_A_PREFIX',
       message: `A (${HOST_PYTHON}): ${HOST_PYTHON} is a file, not a prefix directory`,
       hint: 'give the prefix the interpreter is installed under instead: /usr',
     });
-    expect(await codeOf(comparePythons({ a: '/usr/bin', b: '/usr', env: env() }))).toMatchObject({ code: 'CPY_COMPARE_NO_PYTHON', hint: 'give the prefix, not its bin directory: /usr' });
-    expect(await codeOf(comparePythons({ a: '/usr', b: work, env: env() }))).toMatchObject({ code: 'CPY_COMPARE_NO_PYTHON', message: `B (${work}): ${work} has no bin/python3` });
+    expect(await errorOf(comparePythons({ a: '/usr/bin', b: '/usr', env: env() }))).toMatchObject({ code: 'CPY_COMPARE_NO_PYTHON', hint: 'give the prefix, not its bin directory: /usr' });
+    expect(await errorOf(comparePythons({ a: '/usr', b: work, env: env() }))).toMatchObject({ code: 'CPY_COMPARE_NO_PYTHON', message: `B (${work}): ${work} has no bin/python3` });
   });
 
   it('a version cpy has not installed (naming what is), an install without its marker', async () => {
-    const e = await codeOf(comparePythons({ a: '3.13', b: '/usr', env: env() }));
+    const e = await errorOf(comparePythons({ a: '3.13', b: '/usr', env: env() }));
     expect(e).toMatchObject({ code: 'CPY_COMPARE_NOT_INSTALLED', message: `A (3.13): no CPython 3.13 is installed by cpy (${join(cpyHome, 'state')} lists 3.11.2, 3.11.9)` });
     expect(e.hint).toMatch(/^install it first \(cpy install 3\.13;/);
     // 3.11 is the newest 3.11 installed: 3.11.9, whose install is broken.
-    expect(await codeOf(comparePythons({ a: '/usr', b: '3.11', env: env() }))).toMatchObject({ code: 'CPY_COMPARE_BROKEN_INSTALL', hint: 'install it again: cpy install 3.11.9' });
+    expect(await errorOf(comparePythons({ a: '/usr', b: '3.11', env: env() }))).toMatchObject({ code: 'CPY_COMPARE_BROKEN_INSTALL', hint: 'install it again: cpy install 3.11.9' });
   });
 
   it('a python3 that does not run; options out of range', async () => {
     const prefix = join(work, 'broken-prefix');
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\necho "cannot start: no libpython" >&2\nexit 3\n', { mode: 0o755 });
-    const e = await codeOf(comparePythons({ a: '/usr', b: prefix, env: env() }));
+    const e = await errorOf(comparePythons({ a: '/usr', b: prefix, env: env() }));
     expect(e.code).toBe('CPY_COMPARE_PYTHON_FAILED');
     expect(e.message).toMatch(new RegExp(`^B \\(${prefix}\\): ${prefix}/bin/python3 does not run: .*exited with 3: cannot start: no libpython$`));
-    expect(await codeOf(comparePythons({ a: '/usr', b: '/usr', runs: 0 }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
-    expect(await codeOf(comparePythons({ a: '/usr', b: '/usr', thresholdPct: Number.NaN }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
+    expect(await errorOf(comparePythons({ a: '/usr', b: '/usr', runs: 0 }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
+    expect(await errorOf(comparePythons({ a: '/usr', b: '/usr', thresholdPct: Number.NaN }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
   });
 });
