@@ -1,7 +1,7 @@
 import nx from '@nx/eslint-plugin';
 
 /**
- * Module boundaries (see README, "Architecture"):
+ * Module boundaries (see docs/architecture.md):
  * - apps compose libraries; libraries never import apps;
  * - `artifact` is the shared base and imports no other cpy library;
  * - `transfer` (downloads) imports only `artifact`;

@@ -133,7 +133,7 @@ else
   bad "pip install --user" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
 fi
 
-# What still names the build prefix (relocated installs only); each one is explained in the README.
+# What still names the build prefix (relocated installs only); each one is explained in docs/installing.md, "Relocation".
 if [ "$prefix" != "$built_for" ]; then
   left=$(grep -rlF "$built_for" "$prefix" --exclude='*.pyc' 2>/dev/null | sed "s#^$prefix/##" | sort | tr '\n' ' ')
   printf 'left %s\n' "$left"
