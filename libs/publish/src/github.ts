@@ -191,6 +191,8 @@ export function gitHub(options: GitHubOptions) {
   }
 
   return {
+    /** The repository it talks to: `owner/name`. */
+    repository: options.repository,
     /** Every release, drafts included (the token sees them), following the Link header's pages. */
     async listReleases(): Promise<GitHubRelease[]> {
       const all: GitHubRelease[] = [];

@@ -1,22 +1,14 @@
-export { parseReleaseTag, releaseTag } from './tag.js';
-export { gitHub, GitHubApiError, rateLimitWaitMs } from './github.js';
-export type { GitHubAsset, GitHubClient, GitHubOptions, GitHubRelease, MakeLatest } from './github.js';
-export { publishRelease } from './publish.js';
-export type { PublishAsset, PublishedAsset, PublishEvent, PublishOptions, PublishResult } from './publish.js';
-export { DEFAULT_NOTES_TEMPLATE, notesFields, renderNotes } from './notes.js';
-export type { NotesInput } from './notes.js';
-export { planPrune } from './retention.js';
+export { gitHub } from './github.js';
+export type { GitHubAsset, GitHubClient, GitHubOptions, GitHubRelease } from './github.js';
+export { parseReleaseTag } from './tag.js';
+export { publishArtifact } from './publish-artifact.js';
+export type { PublishArtifactEvent, PublishArtifactOptions, PublishArtifactResult } from './publish-artifact.js';
+export { pruneReleases } from './prune.js';
+export type { PruneEvent, PruneOptions, PruneResult } from './prune.js';
+export { KEEP_BUILDS } from './retention.js';
 export type { PrunePlan } from './retention.js';
-export {
-  INDEX_NEXT_FILE,
-  INDEX_NEXT_SIGNATURE_FILE,
-  INDEX_PREVIOUS_FILE,
-  INDEX_PREVIOUS_SIGNATURE_FILE,
-  INDEX_RELEASE_BODY,
-  INDEX_SIGNATURE_FILE,
-  publishIndex,
-} from './index-release.js';
-export type { IndexEvent, PublishIndexOptions, PublishIndexResult } from './index-release.js';
-export { KEYS_NEXT_FILE } from './keys-file.js';
+export type { IndexUpdateEvent } from './index-update.js';
+export type { PublishedAsset, PublishEvent, PublishResult } from './publish.js';
+export { INDEX_PREVIOUS_SIGNATURE_FILE, INDEX_SIGNATURE_FILE } from './index-release.js';
+export type { IndexEvent, PublishIndexResult } from './index-release.js';
 export type { PublishedKeys } from './keys-file.js';
-export { signatureName } from './signatures.js';

@@ -60,7 +60,8 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 /** The values a template can use. */
 export function notesFields(input: NotesInput): Record<string, string> {
   const m = input.metadata;
-  const artifact = input.assets.find((a) => /\.(tgz|tar\.zst)$/.test(a.name) && !/\.(debug|tests)\./.test(a.name));
+  // The artifact is the asset artifactUrl downloads (not the debug-symbols or tests asset beside it).
+  const artifact = input.assets.find((a) => input.artifactUrl.endsWith(`/${a.name}`));
   // The publisher's public keys, beside the index (the cpy-index release of the same repository).
   const keysUrl = input.artifactUrl.replace(/\/releases\/download\/.*$/, `/releases/download/${INDEX_RELEASE_TAG}/${TRUSTED_KEYS_FILE}`);
   return {

@@ -1,6 +1,10 @@
-import { parseVersion } from '@cpy/artifact';
+import { addEntry, type ArtifactIndex, type ArtifactMetadata, type IndexEntry, indexEntryFor, markRemoved, parseVersion, planRetention } from '@cpy/artifact';
 import type { GitHubRelease } from './github.js';
-import { parseReleaseTag } from './tag.js';
+import type { PublishedAsset } from './publish.js';
+import { parseReleaseTag, releaseTag } from './tag.js';
+
+/** BR-005: the last 3 builds of a line stay active (and their releases are kept); older ones become deprecated (and are pruned). */
+export const KEEP_BUILDS = 3;
 
 /** A final release after its release candidates, rc after beta after alpha. */
 const preRank = (pre: { kind: 'a' | 'b' | 'rc'; number: number } | null) => (pre ? { a: 0, b: 1, rc: 2 }[pre.kind] * 1000 + pre.number : 10_000);
@@ -15,12 +19,12 @@ export interface PrunePlan {
 }
 
 /**
- * BR-005: keep the last `keep` builds (default 3) of each release line (3.13,
+ * BR-005: keep the last `keep` builds (default KEEP_BUILDS, 3) of each release line (3.13,
  * 3.12...), newest version and build first, so older ones stay available for
- * rollback until they fall out of the window. Pure: the CLI prints it (a dry
- * run) and applies it only with --yes.
+ * rollback until they fall out of the window. Pure: pruneReleases applies it
+ * (only with `apply`; without, it is the dry run).
  */
-export function planPrune(releases: readonly GitHubRelease[], keep = 3): PrunePlan {
+export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS): PrunePlan {
   const lines = new Map<string, { release: GitHubRelease; version: string; build: number }[]>();
   const ignored: GitHubRelease[] = [];
   for (const release of releases) {
@@ -43,4 +47,37 @@ export function planPrune(releases: readonly GitHubRelease[], keep = 3): PrunePl
     remove.push(...entries.slice(keep).map((e) => e.release));
   }
   return { keep: kept, remove, ignored };
+}
+
+/**
+ * The index change that adds a published build: its entry active (at the artifact asset's URL,
+ * sha256 and size, with its signature's URL when it has one), and builds beyond the last
+ * KEEP_BUILDS of its line (per os, os version and architecture) deprecated. A build published
+ * again unchanged keeps its date, and an index that already says all this is returned as it is
+ * (the same object: nothing to write).
+ */
+export function addPublishedBuild(metadata: ArtifactMetadata, main: PublishedAsset): (index: ArtifactIndex) => ArtifactIndex {
+  return (index) => {
+    const known = index.artifacts.find((e) => e.file === main.name && e.arch === metadata.platform.arch && e.sha256 === main.sha256 && e.url === main.url);
+    const entry = indexEntryFor(metadata, {
+      file: main.name,
+      url: main.url,
+      sha256: main.sha256,
+      size: main.size,
+      ...(main.signatureUrl ? { signatureUrl: main.signatureUrl } : {}),
+      ...(known ? { publishedAt: new Date(known.publishedAt) } : {}),
+    });
+    const next = planRetention(addEntry(index, entry), KEEP_BUILDS).index;
+    return JSON.stringify(next.artifacts) === JSON.stringify(index.artifacts) ? index : next;
+  };
+}
+
+/**
+ * The index change after a prune: the builds of the deleted releases stay in the index, marked
+ * removed (installers skip them). An index with none left to mark is returned as it is.
+ */
+export function markPrunedBuilds(deleted: readonly GitHubRelease[]): (index: ArtifactIndex) => ArtifactIndex {
+  const gone = new Set(deleted.map((r) => r.tag_name));
+  const isGone = (e: IndexEntry) => e.state !== 'removed' && gone.has(releaseTag(e.version, e.build));
+  return (index) => (index.artifacts.some(isGone) ? markRemoved(index, isGone) : index);
 }

@@ -9,18 +9,12 @@ import { addEntry, indexEntryFor, isCpyError, markRemoved, parseIndexText, planR
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, loadSigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
-import {
-  DEFAULT_NOTES_TEMPLATE,
-  gitHub,
-  GitHubApiError,
-  planPrune,
-  publishIndex,
-  publishRelease,
-  releaseTag,
-  renderNotes,
-  type IndexEvent,
-  type PublishEvent,
-} from '../src/index.js';
+import { gitHub, GitHubApiError } from '../src/github.js';
+import { publishIndex, type IndexEvent } from '../src/index-release.js';
+import { DEFAULT_NOTES_TEMPLATE, renderNotes } from '../src/notes.js';
+import { publishRelease, type PublishEvent } from '../src/publish.js';
+import { planPrune } from '../src/retention.js';
+import { releaseTag } from '../src/tag.js';
 
 const TOKEN = 'ghp_SECRETsecretSECRETsecret0123456789';
 let work: string;

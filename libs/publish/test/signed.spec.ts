@@ -11,7 +11,10 @@ import { addEntry, indexEntryFor, isCpyError, parseIndexText, planRetention, typ
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
-import { gitHub, publishIndex, publishRelease, releaseTag, type IndexEvent, type PublishEvent } from '../src/index.js';
+import { gitHub } from '../src/github.js';
+import { publishIndex, type IndexEvent } from '../src/index-release.js';
+import { publishRelease, type PublishEvent } from '../src/publish.js';
+import { releaseTag } from '../src/tag.js';
 
 const TOKEN = 'ghp_SIGNEDsecretSIGNEDsecret0123456789';
 const PASSPHRASE = 'signed-publish passphrase 7c1e';

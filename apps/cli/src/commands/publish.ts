@@ -1,22 +1,19 @@
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { addEntry, type ArtifactIndex, type ArtifactMetadata, CpyError, debugSymbolsFileName, INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, indexEntryFor, markRemoved, parseVersion, planRetention, readArtifactEntry, readArtifactFileMetadata, readIndexFile, testsFileName, TRUSTED_KEYS_FILE, writeIndexFile } from '@cpy/artifact';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { CpyError, INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
-  DEFAULT_NOTES_TEMPLATE,
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,
   INDEX_SIGNATURE_FILE,
+  KEEP_BUILDS,
   parseReleaseTag,
-  planPrune,
-  publishIndex,
-  publishRelease,
-  releaseTag,
-  renderNotes,
+  publishArtifact,
+  pruneReleases,
   type GitHubClient,
   type GitHubRelease,
   type IndexEvent,
+  type IndexUpdateEvent,
+  type PublishIndexResult,
 } from '@cpy/publish';
 import { signingKeyFrom, type SigningKey } from '@cpy/signing';
 import { createHttpClient } from '@cpy/transfer';
@@ -63,16 +60,6 @@ async function signingKey(ctx: CommandContext<unknown>, flag: string | undefined
   return key;
 }
 
-/** BR-005: the last 3 builds of a line (per os, os version, architecture) stay active; older ones become deprecated. */
-const KEEP_BUILDS = 3;
-
-/** Applies `change` to the index in `dir` (`index.json`, empty when missing) and writes it with ARTIFACTS.md beside it. */
-async function updateRegister(dir: string, change: (index: ArtifactIndex) => ArtifactIndex): Promise<string> {
-  const path = join(dir, INDEX_FILE);
-  await writeIndexFile(path, change(await readIndexFile(path)));
-  return path;
-}
-
 /** A log line for each step of an index update. */
 function indexLog(e: IndexEvent): string {
   switch (e.type) {
@@ -98,8 +85,22 @@ function indexLog(e: IndexEvent): string {
   }
 }
 
+/** The log line of a step of an index update (`index-updated` is said by publish only); null: nothing to say. */
+function indexUpdateLog(e: IndexUpdateEvent, options: { updated: boolean }): string | null {
+  switch (e.type) {
+    case 'index-updating':
+      return `updating the index on release ${INDEX_RELEASE_TAG}`;
+    case 'index':
+      return indexLog(e.event);
+    case 'index-updated':
+      return options.updated ? `index: ${e.url} (${e.entries} entries${e.signatureUrl ? ', signed' : ''})` : null;
+    case 'register-updated':
+      return `register updated: ${e.path} and ${join(dirname(e.path), INDEX_MARKDOWN)}`;
+  }
+}
+
 /** What the JSON output says of the index. */
-function indexData(updated: Awaited<ReturnType<typeof publishIndex>>) {
+function indexData(updated: PublishIndexResult) {
   return { url: updated.url, previousUrl: updated.previousUrl, entries: updated.index.artifacts.length, signatureUrl: updated.signatureUrl, keys: updated.keys };
 }
 
@@ -123,13 +124,6 @@ async function connect(ctx: CommandContext<unknown>, values: { repo?: string | u
     onRetry: (r) => ctx.log(`${r.what}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s`),
   });
   return { github, repository, close: () => client.close() };
-}
-
-/** The artifact's metadata: the .json beside it, or the first entry of the tarball. */
-async function metadataOf(path: string): Promise<ArtifactMetadata> {
-  const metadata = await readArtifactFileMetadata(path);
-  if (!metadata) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
-  return metadata;
 }
 
 const publishSchema = z
@@ -193,89 +187,36 @@ export const publish = defineCommand({
     const { input, io } = ctx;
     const key = await signingKey(ctx as CommandContext<unknown>, input['signing-key']);
     const artifact = resolve(io.cwd, input.artifact);
-    if (!existsSync(artifact)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${artifact} does not exist`, { hint: 'build one first: cpy build <version>' });
-    const metadata = await metadataOf(artifact);
-    const tag = input.tag ?? releaseTag(metadata.version, metadata.build);
-    const template = input['notes-template'] ? await readFile(resolve(io.cwd, input['notes-template']), 'utf8') : DEFAULT_NOTES_TEMPLATE;
-    const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));
+    const template = input['notes-template'] ? await readFile(resolve(io.cwd, input['notes-template']), 'utf8') : undefined;
     const conn = await connect(ctx as CommandContext<unknown>, input);
     try {
-      const artifactName = basename(artifact);
-      const paths = [artifact, `${artifact}.sha256`, `${artifact}.json`];
-      // The side assets cpy build wrote, when they are there: debug symbols, the test suite.
-      for (const side of [debugSymbolsFileName(artifactName), testsFileName(artifactName)].map((name) => join(dirname(artifact), name))) {
-        if (existsSync(side)) paths.push(side, `${side}.sha256`);
-      }
-      const license = await readArtifactEntry(artifact, metadata.contents.license.replace(/^\//, ''));
-      if (!license) throw new CpyError('CPY_PUBLISH_NO_LICENSE', `${artifact} holds no ${metadata.contents.license}`, { hint: 'pack it again with cpy artifact pack' });
-      await writeFile(join(work, 'LICENSE.txt'), license);
-      paths.push(join(work, 'LICENSE.txt'));
-      for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
-
-      // What the index will say of it, checked before anything is published (the URL is known only after the upload).
-      if (!input['no-index'] || input.register) {
-        const { size } = await stat(artifact);
-        const url = `https://github.com/${conn.repository}/releases/download/${tag}/${artifactName}`;
-        indexEntryFor(metadata, { file: artifactName, url, sha256: '0'.repeat(64), size, ...(key ? { signatureUrl: `${url}.asc` } : {}) });
-      }
-      const releases = await conn.github.listReleases();
-      const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
-      const prerelease = input['no-prerelease'] ? false : Boolean(input.prerelease) || firstOfVersion || parseVersion(metadata.version)?.pre !== null;
-      ctx.log(`publishing ${tag} to ${conn.repository}${prerelease ? ' (pre-release)' : ''}`);
-      const result = await publishRelease({
+      const published = await publishArtifact(artifact, {
         github: conn.github,
-        tag,
-        ...(input.commit ? { commit: input.commit } : {}),
-        title: `CPython ${metadata.version} (build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`,
-        notes: (assets) =>
-          renderNotes(template, {
-            metadata,
-            tag,
-            artifactUrl: assets.find((a) => a.name === artifactName)?.url ?? '',
-            assets,
-            ...(input.changelog ? { changelog: input.changelog } : {}),
-            ...(input['feature-ref'] ? { featureRef: input['feature-ref'] } : {}),
-            ...(key ? { signer: key.fingerprint } : {}),
-          }),
-        prerelease,
-        assets: paths.map((path) => ({ path })),
-        ...(input.replace ? { replace: true } : {}),
-        ...(key ? { signingKey: key } : {}),
-        onEvent: (e) => ctx.log(e.type === 'release' ? `release ${e.action}: ${e.url}` : `${e.name}: ${e.action}`),
+        tag: input.tag,
+        commit: input.commit,
+        notesTemplate: template,
+        changelog: input.changelog,
+        featureRef: input['feature-ref'],
+        prerelease: input['no-prerelease'] ? false : input.prerelease ? true : undefined,
+        replace: input.replace,
+        index: !input['no-index'],
+        register: input.register ? resolve(io.cwd, input.register) : undefined,
+        signingKey: key ?? undefined,
+        onEvent: (e) => {
+          if (e.type === 'publishing') ctx.log(`publishing ${e.tag} to ${e.repository}${e.prerelease ? ' (pre-release)' : ''}`);
+          else if (e.type === 'release') ctx.log(e.event.type === 'release' ? `release ${e.event.action}: ${e.event.url}` : `${e.event.name}: ${e.event.action}`);
+          else {
+            const line = indexUpdateLog(e, { updated: true });
+            if (line !== null) ctx.log(line);
+          }
+        },
       });
-      // The index (BR-005): this build active, builds beyond the last 3 of its line deprecated.
-      const main = result.assets.find((a) => a.name === artifactName);
-      if (!main) throw new CpyError('CPY_PUBLISH_NO_ASSET', `the release has no asset named ${artifactName}`, { hint: 'run cpy publish again; it completes the release' });
-      const addThisBuild = (index: ArtifactIndex): ArtifactIndex => {
-        // Published again unchanged: it keeps its date, and an index that already says so is left as it is.
-        const known = index.artifacts.find((e) => e.file === main.name && e.arch === metadata.platform.arch && e.sha256 === main.sha256 && e.url === main.url);
-        const entry = indexEntryFor(metadata, {
-          file: main.name,
-          url: main.url,
-          sha256: main.sha256,
-          size: main.size,
-          ...(main.signatureUrl ? { signatureUrl: main.signatureUrl } : {}),
-          ...(known ? { publishedAt: new Date(known.publishedAt) } : {}),
-        });
-        const next = planRetention(addEntry(index, entry), KEEP_BUILDS).index;
-        return JSON.stringify(next.artifacts) === JSON.stringify(index.artifacts) ? index : next;
-      };
-      let index: ReturnType<typeof indexData> | null = null;
-      if (!input['no-index']) {
-        ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
-        const updated = await publishIndex({ github: conn.github, change: addThisBuild, ...(key ? { signingKey: key } : {}), onEvent: (e) => ctx.log(indexLog(e)) });
-        index = indexData(updated);
-        ctx.log(`index: ${updated.url} (${index.entries} entries${updated.signatureUrl ? ', signed' : ''})`);
-      }
-      let register: string | null = null;
-      if (input.register) {
-        register = await updateRegister(resolve(io.cwd, input.register), addThisBuild);
-        ctx.log(`register updated: ${register} and ${join(dirname(register), INDEX_MARKDOWN)}`);
-      }
+      const { release: result, prerelease, register } = published;
+      const index = published.index ? indexData(published.index) : null;
       if (!ctx.json) {
         io.stdout.write(
           [
-            `${tag} ${result.status}: ${result.url}`,
+            `${result.tag} ${result.status}: ${result.url}`,
             ...result.assets.map((a) => `  ${a.action.padEnd(9)} ${a.name}  sha256 ${a.sha256}`),
             ...(result.signer ? [`signed by ${result.signer.fingerprint} (${result.signer.userId})`] : []),
             ...(index ? [`index: ${index.url} (${index.entries} entries${index.signatureUrl ? `, signed: ${index.signatureUrl}` : ''})`] : []),
@@ -283,10 +224,9 @@ export const publish = defineCommand({
           ].join('\n') + '\n',
         );
       }
-      return { exitCode: EXIT.ok, outcome: 'success', data: { release: { ...result, repository: conn.repository, prerelease }, index, register } };
+      return { exitCode: EXIT.ok, outcome: 'success', data: { release: { ...result, repository: published.repository, prerelease }, index, register } };
     } finally {
       await conn.close();
-      await rm(work, { recursive: true, force: true });
     }
   },
 });
@@ -360,32 +300,23 @@ export const releasesPrune = defineCommand({
     const key = apply ? await signingKey(ctx as CommandContext<unknown>, ctx.input['signing-key']) : null;
     const conn = await connect(ctx as CommandContext<unknown>, ctx.input);
     try {
-      const releases = await conn.github.listReleases();
-      const plan = planPrune(releases, ctx.input.keep ?? KEEP_BUILDS);
-      for (const r of plan.remove) {
-        if (!apply) continue;
-        ctx.log(`deleting ${r.tag_name}`);
-        await conn.github.deleteRelease(r.id);
-        await conn.github.deleteTag(r.tag_name);
-      }
-      let index: ReturnType<typeof indexData> | null = null;
-      if (apply && plan.remove.length) {
-        // The deleted builds stay in the index, marked removed (installers skip them).
-        const gone = new Set(plan.remove.map((r) => r.tag_name));
-        const isGone = (e: ArtifactIndex['artifacts'][number]) => e.state !== 'removed' && gone.has(releaseTag(e.version, e.build));
-        const markGone = (i: ArtifactIndex) => (i.artifacts.some(isGone) ? markRemoved(i, isGone) : i);
-        if (!ctx.input['no-index'] && releases.some((r) => r.tag_name === INDEX_RELEASE_TAG)) {
-          ctx.log(`updating the index on release ${INDEX_RELEASE_TAG}`);
-          const updated = await publishIndex({ github: conn.github, change: markGone, ...(key ? { signingKey: key } : {}), onEvent: (e) => ctx.log(indexLog(e)) });
-          index = indexData(updated);
-        } else if (!ctx.input['no-index']) {
-          ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
-        }
-        if (ctx.input.register) {
-          const path = await updateRegister(resolve(ctx.io.cwd, ctx.input.register), markGone);
-          ctx.log(`register updated: ${path} and ${join(dirname(path), INDEX_MARKDOWN)}`);
-        }
-      }
+      const { plan, index: updated } = await pruneReleases({
+        github: conn.github,
+        keep: ctx.input.keep,
+        apply,
+        index: !ctx.input['no-index'],
+        register: ctx.input.register ? resolve(ctx.io.cwd, ctx.input.register) : undefined,
+        signingKey: key ?? undefined,
+        onEvent: (e) => {
+          if (e.type === 'deleting') ctx.log(`deleting ${e.tag}`);
+          else if (e.type === 'no-index-release') ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
+          else {
+            const line = indexUpdateLog(e, { updated: false });
+            if (line !== null) ctx.log(line);
+          }
+        },
+      });
+      const index = updated ? indexData(updated) : null;
       if (!ctx.json) {
         const verb = apply ? 'deleted' : 'would delete';
         ctx.io.stdout.write(

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError, type ArtifactMetadata } from '@cpy/artifact';
-import type { GitHubRelease } from '../github.js';
-import { DEFAULT_NOTES_TEMPLATE, planPrune, rateLimitWaitMs, renderNotes } from '../index.js';
+import { rateLimitWaitMs, type GitHubRelease } from '../github.js';
+import { DEFAULT_NOTES_TEMPLATE, renderNotes } from '../notes.js';
+import { planPrune } from '../retention.js';
 
 const metadata = {
   schemaVersion: 1,

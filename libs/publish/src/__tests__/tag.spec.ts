@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseReleaseTag, releaseTag } from '../index.js';
+import { parseReleaseTag, releaseTag } from '../tag.js';
 
 describe('release tags', () => {
   it('name one release per build, as cpython-<version>-build<N>', () => {

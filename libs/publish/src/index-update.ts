@@ -1,0 +1,51 @@
+import { join } from 'node:path';
+import { type ArtifactIndex, INDEX_FILE, readIndexFile, writeIndexFile } from '@cpy/artifact';
+import type { SigningKey } from '@cpy/signing';
+import type { GitHubClient } from './github.js';
+import { publishIndex, type IndexEvent, type PublishIndexResult } from './index-release.js';
+
+/** The steps of an index update, as publishArtifact and pruneReleases report them. */
+export type IndexUpdateEvent =
+  /** The update of the index on the cpy-index release starts; its steps follow as `index` events. */
+  | { readonly type: 'index-updating' }
+  | { readonly type: 'index'; readonly event: IndexEvent }
+  /** The index on the cpy-index release is updated (or was already as it should be). */
+  | { readonly type: 'index-updated'; readonly url: string; readonly entries: number; readonly signatureUrl: string | null }
+  /** The register folder was written: `path` is its `index.json`, with `ARTIFACTS.md` beside it. */
+  | { readonly type: 'register-updated'; readonly path: string };
+
+export interface IndexUpdateOptions {
+  readonly github: GitHubClient;
+  /** Update the index on the cpy-index release (publishIndex). */
+  readonly release: boolean;
+  /** A folder whose `index.json` (empty when missing) is changed the same way, and written with `ARTIFACTS.md`. */
+  readonly register?: string | undefined;
+  readonly signingKey?: SigningKey | undefined;
+  readonly emit: (event: IndexUpdateEvent) => void;
+}
+
+/** Applies one change to the index on the cpy-index release, then to the register folder, each when asked. */
+export async function updateIndexes(
+  change: (index: ArtifactIndex) => ArtifactIndex,
+  options: IndexUpdateOptions,
+): Promise<{ index: PublishIndexResult | null; register: string | null }> {
+  const { emit } = options;
+  let index: PublishIndexResult | null = null;
+  if (options.release) {
+    emit({ type: 'index-updating' });
+    index = await publishIndex({
+      github: options.github,
+      change,
+      ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+      onEvent: (event) => emit({ type: 'index', event }),
+    });
+    emit({ type: 'index-updated', url: index.url, entries: index.index.artifacts.length, signatureUrl: index.signatureUrl });
+  }
+  let register: string | null = null;
+  if (options.register) {
+    register = join(options.register, INDEX_FILE);
+    await writeIndexFile(register, change(await readIndexFile(register)));
+    emit({ type: 'register-updated', path: register });
+  }
+  return { index, register };
+}

@@ -1,0 +1,70 @@
+import { INDEX_RELEASE_TAG } from '@cpy/artifact';
+import type { SigningKey } from '@cpy/signing';
+import type { GitHubClient } from './github.js';
+import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
+import type { PublishIndexResult } from './index-release.js';
+import { KEEP_BUILDS, markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
+
+export interface PruneOptions {
+  readonly github: GitHubClient;
+  /** Builds kept per release line (default KEEP_BUILDS, 3). */
+  readonly keep?: number | undefined;
+  /** Delete the releases the plan removes (default false: a dry run, which changes nothing). */
+  readonly apply?: boolean | undefined;
+  /** Mark the deleted builds removed in the index on the cpy-index release, when there is one (default true). */
+  readonly index?: boolean | undefined;
+  /** And in the index kept in this folder (`index.json`, `ARTIFACTS.md`). */
+  readonly register?: string | undefined;
+  /** Signs the updated index (see publishIndex); unset: it is published unsigned. */
+  readonly signingKey?: SigningKey | undefined;
+  readonly onEvent?: ((event: PruneEvent) => void) | undefined;
+}
+
+export type PruneEvent =
+  /** The release `tag` and its tag are deleted now. */
+  | { readonly type: 'deleting'; readonly tag: string }
+  /** The repository has no cpy-index release: there is no index to mark the deleted builds in. */
+  | { readonly type: 'no-index-release' }
+  | IndexUpdateEvent;
+
+export interface PruneResult {
+  readonly plan: PrunePlan;
+  /** Whether the plan was applied (`apply`): its `remove` releases are deleted. */
+  readonly applied: boolean;
+  /** The index on the cpy-index release, when it was updated. */
+  readonly index: PublishIndexResult | null;
+  /** The register's `index.json`, when it was updated. */
+  readonly register: string | null;
+}
+
+/**
+ * Retention (BR-005): keeps the newest `keep` builds of each release line (planPrune) and, with
+ * `apply`, deletes the older cpy releases with their tags. The deleted builds stay in the index,
+ * marked removed (installers skip them): on the cpy-index release when the repository has one
+ * (unless `index: false`), and in `register`. Drafts and releases that are not cpy's are never
+ * touched. Without `apply` nothing is changed: the plan says what would be deleted.
+ */
+export async function pruneReleases(options: PruneOptions): Promise<PruneResult> {
+  const { github } = options;
+  const emit = options.onEvent ?? (() => undefined);
+  const apply = options.apply ?? false;
+  const releases = await github.listReleases();
+  const plan = planPrune(releases, options.keep ?? KEEP_BUILDS);
+  if (!apply || plan.remove.length === 0) return { plan, applied: apply, index: null, register: null };
+  for (const r of plan.remove) {
+    emit({ type: 'deleting', tag: r.tag_name });
+    await github.deleteRelease(r.id);
+    await github.deleteTag(r.tag_name);
+  }
+  const wantIndex = options.index ?? true;
+  const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
+  if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
+  const { index, register } = await updateIndexes(markPrunedBuilds(plan.remove), {
+    github,
+    release: wantIndex && hasIndexRelease,
+    register: options.register,
+    signingKey: options.signingKey,
+    emit,
+  });
+  return { plan, applied: apply, index, register };
+}

@@ -1,0 +1,156 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { checksumFileName, CpyError, debugSymbolsFileName, indexEntryFor, parseVersion, readArtifactEntry, readArtifactFileMetadata, testsFileName } from '@cpy/artifact';
+import type { SigningKey } from '@cpy/signing';
+import type { GitHubClient } from './github.js';
+import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
+import type { PublishIndexResult } from './index-release.js';
+import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
+import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
+import { addPublishedBuild } from './retention.js';
+import { parseReleaseTag, releaseTag } from './tag.js';
+
+export interface PublishArtifactOptions {
+  /** The repository's client (gitHub()); the release and the index go to its repository. */
+  readonly github: GitHubClient;
+  /** Default `cpython-<version>-build<N>`. */
+  readonly tag?: string | undefined;
+  /** The commit (or branch) a new tag is created at (default: the default branch). */
+  readonly commit?: string | undefined;
+  /** The notes template, its text (default DEFAULT_NOTES_TEMPLATE); `{{field}}` placeholders. */
+  readonly notesTemplate?: string | undefined;
+  /** The Changelog section of the notes. */
+  readonly changelog?: string | undefined;
+  /** The Feature reference in the notes' devcontainer.json snippet. */
+  readonly featureRef?: string | undefined;
+  /**
+   * `true` marks the release pre-release, `false` never does. Unset, the rule decides: the first
+   * release of a version (no other release in the repository has it), and any CPython pre-release
+   * (`3.14.0rc1`), is marked pre-release.
+   */
+  readonly prerelease?: boolean | undefined;
+  /** Replace published assets whose bytes differ (default: refuse, CPY_PUBLISH_ASSET_CONFLICT). */
+  readonly replace?: boolean | undefined;
+  /** Add the build to the index on the cpy-index release (default true). */
+  readonly index?: boolean | undefined;
+  /** Also keep a copy of the index in this folder: `index.json` and `ARTIFACTS.md`. */
+  readonly register?: string | undefined;
+  /** Signs every asset and the index (see publishRelease, publishIndex); unset: nothing is signed. */
+  readonly signingKey?: SigningKey | undefined;
+  readonly onEvent?: ((event: PublishArtifactEvent) => void) | undefined;
+}
+
+export type PublishArtifactEvent =
+  /** Every local check passed: the release is published next, with this tag, marked pre-release or not. */
+  | { readonly type: 'publishing'; readonly tag: string; readonly repository: string; readonly prerelease: boolean }
+  /** A step of the release (publishRelease's events). */
+  | { readonly type: 'release'; readonly event: PublishEvent }
+  | IndexUpdateEvent;
+
+export interface PublishArtifactResult {
+  /** `owner/name`. */
+  readonly repository: string;
+  readonly release: PublishResult;
+  /** Whether the release is marked pre-release. */
+  readonly prerelease: boolean;
+  /** The index on the cpy-index release; null with `index: false`. */
+  readonly index: PublishIndexResult | null;
+  /** The register's `index.json`; null without `register`. */
+  readonly register: string | null;
+}
+
+/** The artifact's metadata: the .json beside it, or the first entry of the tarball. */
+async function metadataOf(path: string) {
+  const metadata = await readArtifactFileMetadata(path);
+  if (!metadata) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
+  return metadata;
+}
+
+/**
+ * Publishes an artifact made by cpy build (or cpy artifact pack) as the GitHub Release
+ * `cpython-<version>-build<N>`, then adds it to the index. What is published:
+ *
+ * - the artifact, its `.sha256` and `.json`; the debug-symbols and tests assets
+ *   (debugSymbolsFileName, testsFileName) and their `.sha256` when they are beside it; and the
+ *   PSF license read from inside the artifact, as `LICENSE.txt`. Every file is checked before
+ *   anything is sent (CPY_PUBLISH_NO_ASSET, CPY_PUBLISH_NO_LICENSE), and so is the index entry
+ *   the build will get;
+ * - the release (publishRelease: a draft until every asset is verified), titled and with notes
+ *   rendered from the metadata, marked pre-release by the rule of `prerelease`; signed with
+ *   `signingKey`;
+ * - the index (publishIndex, unless `index: false`) and the `register` folder: this build active,
+ *   builds beyond the last KEEP_BUILDS of its line deprecated (BR-005).
+ *
+ * A failure leaves what a re-run completes (a draft release, the index as it was).
+ */
+export async function publishArtifact(artifact: string, options: PublishArtifactOptions): Promise<PublishArtifactResult> {
+  const emit = options.onEvent ?? (() => undefined);
+  const { github } = options;
+  const key = options.signingKey ?? null;
+  const updateIndex = options.index ?? true;
+  if (!existsSync(artifact)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${artifact} does not exist`, { hint: 'build one first: cpy build <version>' });
+  const metadata = await metadataOf(artifact);
+  const tag = options.tag ?? releaseTag(metadata.version, metadata.build);
+  const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));
+  try {
+    const artifactName = basename(artifact);
+    const paths = [artifact, join(dirname(artifact), checksumFileName(artifactName)), `${artifact}.json`];
+    // The side assets cpy build wrote, when they are there: debug symbols, the test suite.
+    for (const side of [debugSymbolsFileName(artifactName), testsFileName(artifactName)]) {
+      const path = join(dirname(artifact), side);
+      if (existsSync(path)) paths.push(path, join(dirname(artifact), checksumFileName(side)));
+    }
+    const license = await readArtifactEntry(artifact, metadata.contents.license.replace(/^\//, ''));
+    if (!license) throw new CpyError('CPY_PUBLISH_NO_LICENSE', `${artifact} holds no ${metadata.contents.license}`, { hint: 'pack it again with cpy artifact pack' });
+    await writeFile(join(work, 'LICENSE.txt'), license);
+    paths.push(join(work, 'LICENSE.txt'));
+    for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
+
+    // What the index will say of it, checked before anything is published (the URL is known only after the upload).
+    if (updateIndex || options.register) {
+      const { size } = await stat(artifact);
+      const url = `https://github.com/${github.repository}/releases/download/${tag}/${artifactName}`;
+      indexEntryFor(metadata, { file: artifactName, url, sha256: '0'.repeat(64), size, ...(key ? { signatureUrl: `${url}.asc` } : {}) });
+    }
+    const releases = await github.listReleases();
+    const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
+    const prerelease = options.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
+    emit({ type: 'publishing', tag, repository: github.repository, prerelease });
+    const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
+    const release = await publishRelease({
+      github,
+      tag,
+      ...(options.commit ? { commit: options.commit } : {}),
+      title: `CPython ${metadata.version} (build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`,
+      notes: (assets) =>
+        renderNotes(template, {
+          metadata,
+          tag,
+          artifactUrl: assets.find((a) => a.name === artifactName)?.url ?? '',
+          assets,
+          ...(options.changelog ? { changelog: options.changelog } : {}),
+          ...(options.featureRef ? { featureRef: options.featureRef } : {}),
+          ...(key ? { signer: key.fingerprint } : {}),
+        }),
+      prerelease,
+      assets: paths.map((path) => ({ path })),
+      ...(options.replace ? { replace: true } : {}),
+      ...(key ? { signingKey: key } : {}),
+      onEvent: (event) => emit({ type: 'release', event }),
+    });
+    const main = release.assets.find((a) => a.name === artifactName);
+    if (!main) throw new CpyError('CPY_PUBLISH_NO_ASSET', `the release has no asset named ${artifactName}`, { hint: 'run cpy publish again; it completes the release' });
+    const { index, register } = await updateIndexes(addPublishedBuild(metadata, main), {
+      github,
+      release: updateIndex,
+      register: options.register,
+      signingKey: options.signingKey,
+      emit,
+    });
+    return { repository: github.repository, release, prerelease, index, register };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,207 @@
+// publishArtifact and pruneReleases, the publish policy (which assets, their names, the
+// pre-release rule, the index and register updates, retention), against the loopback GitHub
+// double, with every exchange checked against GitHub's OpenAPI description.
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { debugSymbolsFileName, isCpyError, parseIndexText, testsFileName } from '@cpy/artifact';
+import { githubContract, makeHostPythonArtifact, repackArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+import { createHttpClient, type HttpClient } from '@cpy/transfer';
+import { gitHub, KEEP_BUILDS, publishArtifact, pruneReleases, type PruneEvent, type PublishArtifactEvent } from '../src/index.js';
+
+const TOKEN = 'ghp_ARTIFACTsecretARTIFACTsecret01234567';
+let work: string;
+let artifact: TestArtifact;
+let client: HttpClient;
+const doubles: GitHubDouble[] = [];
+const contract = githubContract();
+
+async function double() {
+  const d = await startGitHubDouble({ token: TOKEN });
+  doubles.push(d);
+  return d;
+}
+const api = (d: GitHubDouble) => gitHub({ repository: d.repository, token: TOKEN, apiUrl: d.apiUrl, client, sleep: async () => undefined });
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let folders = 0;
+/** Build `build` of the test artifact (another version with `version`), in a folder of its own. */
+const buildOf = (build: number, version?: string) =>
+  repackArtifact(artifact, join(work, `build-${++folders}`), { metadata: (m) => ({ ...m, build }), ...(version ? { version } : {}) });
+const releaseOf = (d: GitHubDouble, tag: string) => d.releases().find((r) => r.tag_name === tag);
+/** [build, state] of each entry of an index text. */
+const builds = (text: string) => parseIndexText(text, 'index').artifacts.map((e) => [e.build, e.state]);
+const publishedIndex = (d: GitHubDouble) => builds(releaseOf(d, 'cpy-index')!.assets.find((a) => a.name === 'index.json')!.bytes.toString('utf8'));
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-publish-artifact-'));
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'));
+  client = await createHttpClient({ env: {} });
+}, 120_000);
+
+afterEach(() => {
+  for (const d of doubles) for (const x of d.exchanges.splice(0)) expect(contract.check(x)).toEqual([]);
+});
+
+afterAll(async () => {
+  for (const d of doubles) await d.close();
+  await client.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('publishArtifact', () => {
+  it('publishes the artifact, its .sha256 and .json, the debug-symbols and tests assets with theirs, and LICENSE.txt; the index and the register gain the build', async () => {
+    const gh = await double();
+    // The side assets cpy build writes beside an artifact, named as @cpy/artifact names them.
+    const sides = [debugSymbolsFileName(artifact.fileName), testsFileName(artifact.fileName)];
+    for (const name of sides) {
+      const bytes = Buffer.from(`${name} contents`);
+      await writeFile(join(work, 'artifacts', name), bytes);
+      await writeFile(join(work, 'artifacts', `${name}.sha256`), `${sha(bytes)}  ${name}\n`);
+    }
+    try {
+      const events: PublishArtifactEvent[] = [];
+      const register = join(work, 'register');
+      const result = await publishArtifact(artifact.path, { github: api(gh), commit: 'main', register, onEvent: (e) => events.push(e) });
+
+      const names = [artifact.fileName, `${artifact.fileName}.sha256`, `${artifact.fileName}.json`, ...sides.flatMap((s) => [s, `${s}.sha256`]), 'LICENSE.txt'];
+      expect(result.release.assets.map((a) => a.name)).toEqual(names);
+      expect(result).toMatchObject({ repository: gh.repository, prerelease: true, release: { status: 'published', tag: 'cpython-3.11.2-build1', signer: null } });
+      const release = releaseOf(gh, 'cpython-3.11.2-build1')!;
+      expect(release).toMatchObject({ draft: false, prerelease: true, target_commitish: 'main', name: 'CPython 3.11.2 (build 1, testhost 1, x86_64)' });
+      expect(release.assets.map((a) => a.name)).toEqual(names);
+      for (const name of [artifact.fileName, ...sides]) expect(sha(release.assets.find((a) => a.name === name)!.bytes)).toBe(sha(await readFile(join(work, 'artifacts', name))));
+      expect(release.assets.find((a) => a.name === 'LICENSE.txt')!.bytes.toString()).toMatch(/PYTHON SOFTWARE FOUNDATION LICENSE/);
+      // The notes check the artifact itself, not an asset beside it.
+      expect(release.body).toContain(`sha256sum -c ${artifact.fileName}.sha256`);
+      expect(release.body).toContain(`cpy artifact validate ${artifact.fileName}`);
+
+      // The index entry is the artifact at its published URL; the register holds the same.
+      const main = result.release.assets[0]!;
+      expect(result.index!.index.artifacts).toEqual([expect.objectContaining({ build: 1, state: 'active', file: artifact.fileName, url: main.url, sha256: artifact.sha256 })]);
+      expect(publishedIndex(gh)).toEqual([[1, 'active']]);
+      expect(result.register).toBe(join(register, 'index.json'));
+      const where = (e: { build: number; state: string; file: string; url: string; sha256: string }) => [e.build, e.state, e.file, e.url, e.sha256];
+      expect(parseIndexText(await readFile(result.register!, 'utf8'), 'register').artifacts.map(where)).toEqual(result.index!.index.artifacts.map(where));
+      expect(await readFile(join(register, 'ARTIFACTS.md'), 'utf8')).toContain('| 3.11.2 | 1 | testhost1 |');
+
+      // What the caller is told, in order: the decision, the release's steps, the index's, the register.
+      const kinds = events.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+      expect(kinds).toEqual(['publishing', 'release', 'index-updating', 'index', 'index-updated', 'register-updated']);
+      expect(events[0]).toEqual({ type: 'publishing', tag: 'cpython-3.11.2-build1', repository: gh.repository, prerelease: true });
+      expect(events).toContainEqual({ type: 'release', event: { type: 'asset', name: 'LICENSE.txt', action: 'verified' } });
+      expect(events).toContainEqual({ type: 'index-updated', url: result.index!.url, entries: 1, signatureUrl: null });
+    } finally {
+      for (const name of sides) for (const f of [name, `${name}.sha256`]) await rm(join(work, 'artifacts', f), { force: true });
+    }
+  });
+
+  it('the pre-release rule: the first release of a version, and any CPython pre-release, unless told otherwise', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const prerelease = async (path: string, options: { prerelease?: boolean } = {}) => {
+      const r = await publishArtifact(path, { github, index: false, ...options });
+      expect(releaseOf(gh, r.release.tag)!.prerelease).toBe(r.prerelease);
+      return [r.release.tag, r.prerelease];
+    };
+    // 3.11.2: its first release is a pre-release, the next ones are not (unless asked).
+    expect(await prerelease(artifact.path)).toEqual(['cpython-3.11.2-build1', true]);
+    expect(await prerelease((await buildOf(2)).path)).toEqual(['cpython-3.11.2-build2', false]);
+    expect(await prerelease((await buildOf(3)).path, { prerelease: true })).toEqual(['cpython-3.11.2-build3', true]);
+    // 3.14.0rc1: a CPython pre-release, the first build and the next; never when told not to.
+    expect(await prerelease((await buildOf(1, '3.14.0rc1')).path)).toEqual(['cpython-3.14.0rc1-build1', true]);
+    expect(await prerelease((await buildOf(2, '3.14.0rc1')).path)).toEqual(['cpython-3.14.0rc1-build2', true]);
+    expect(await prerelease((await buildOf(3, '3.14.0rc1')).path, { prerelease: false })).toEqual(['cpython-3.14.0rc1-build3', false]);
+    // index: false: the release only.
+    expect(releaseOf(gh, 'cpy-index')).toBeUndefined();
+  }, 120_000);
+
+  it('checks every local file (and the index entry) before sending anything', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const codeOf = (path: string) => publishArtifact(path, { github }).then(() => 'published', (e: unknown) => (isCpyError(e) ? e.code : String(e)));
+    expect(await codeOf(join(work, 'artifacts', 'missing.tgz'))).toBe('CPY_PUBLISH_NO_ASSET');
+    const notAnArtifact = join(work, 'not-an-artifact.tgz');
+    await writeFile(notAnArtifact, 'not a tarball');
+    expect(await codeOf(notAnArtifact)).toBe('CPY_PUBLISH_NOT_AN_ARTIFACT');
+    // A side asset without its .sha256 beside it.
+    const b2 = await buildOf(2);
+    const debug = join(dirname(b2.path), debugSymbolsFileName(b2.fileName));
+    await writeFile(debug, 'debug');
+    const missing = await publishArtifact(b2.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(missing) && [missing.code, missing.message]).toEqual(['CPY_PUBLISH_NO_ASSET', `${debug}.sha256 is missing`]);
+    // A name the index cannot list: refused before the release is made, not after.
+    const odd = join(work, 'odd');
+    await mkdir(odd);
+    for (const [from, to] of [[artifact.path, 'python.tgz'], [artifact.checksumPath, 'python.tgz.sha256'], [artifact.metadataPath, 'python.tgz.json']] as const) await copyFile(from, join(odd, to));
+    expect(await codeOf(join(odd, 'python.tgz'))).toBe('CPY_INDEX_BAD_ENTRY');
+    expect(gh.exchanges).toEqual([]);
+    expect(gh.releases()).toEqual([]);
+  });
+
+  it(`retention: builds beyond the last ${KEEP_BUILDS} of a line are deprecated; a re-run changes nothing`, async () => {
+    const gh = await double();
+    const github = api(gh);
+    await publishArtifact(artifact.path, { github });
+    for (const b of [2, 3, 4]) await publishArtifact((await buildOf(b)).path, { github });
+    expect(publishedIndex(gh)).toEqual([
+      [4, 'active'],
+      [3, 'active'],
+      [2, 'active'],
+      [1, 'deprecated'],
+    ]);
+    gh.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const events: PublishArtifactEvent[] = [];
+    const again = await publishArtifact(artifact.path, { github, onEvent: (e) => events.push(e) });
+    expect(again.release.status).toBe('unchanged');
+    expect(events).toContainEqual({ type: 'index', event: { type: 'unchanged', entries: 4 } });
+    expect(gh.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+  }, 120_000);
+});
+
+describe('pruneReleases', () => {
+  it('a dry run changes nothing; apply deletes beyond `keep` and marks those builds removed in the index and the register', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const register = join(work, 'prune-register');
+    await publishArtifact(artifact.path, { github, register });
+    for (const b of [2, 3]) await publishArtifact((await buildOf(b)).path, { github, register });
+
+    const dry = await pruneReleases({ github, keep: 1, register });
+    expect(dry).toMatchObject({ applied: false, index: null, register: null });
+    expect(dry.plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build2', 'cpython-3.11.2-build1']);
+    expect(gh.releases()).toHaveLength(4);
+
+    const events: PruneEvent[] = [];
+    const done = await pruneReleases({ github, keep: 1, apply: true, register, onEvent: (e) => events.push(e) });
+    expect(done.plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build3']);
+    expect(done.plan.ignored.map((r) => r.tag_name)).toEqual(['cpy-index']);
+    expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpy-index', 'cpython-3.11.2-build3']);
+    expect(events.slice(0, 2)).toEqual([
+      { type: 'deleting', tag: 'cpython-3.11.2-build2' },
+      { type: 'deleting', tag: 'cpython-3.11.2-build1' },
+    ]);
+    const removed = [
+      [3, 'active'],
+      [2, 'removed'],
+      [1, 'removed'],
+    ];
+    expect(publishedIndex(gh)).toEqual(removed);
+    expect(done.index!.index.artifacts.map((e) => [e.build, e.state])).toEqual(removed);
+    expect(builds(await readFile(done.register!, 'utf8'))).toEqual(removed);
+    expect(events.at(-1)).toEqual({ type: 'register-updated', path: join(register, 'index.json') });
+  }, 120_000);
+
+  it('with no cpy-index release there is no index to update: it says so and creates none', async () => {
+    const gh = await double();
+    const github = api(gh);
+    for (const b of [1, 2]) await github.createRelease({ tag_name: `cpython-3.13.5-build${b}`, name: `b${b}`, body: '', draft: false, prerelease: false });
+    const events: PruneEvent[] = [];
+    const done = await pruneReleases({ github, keep: 1, apply: true, onEvent: (e) => events.push(e) });
+    expect(events).toEqual([{ type: 'deleting', tag: 'cpython-3.13.5-build1' }, { type: 'no-index-release' }]);
+    expect(done).toMatchObject({ applied: true, index: null, register: null });
+    expect(gh.releases().map((r) => r.tag_name)).toEqual(['cpython-3.13.5-build2']);
+  });
+});
