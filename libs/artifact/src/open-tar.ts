@@ -37,7 +37,15 @@ export async function openTar(archive: string): Promise<Readable> {
       ),
     );
     child.stdout.pipe(out, { end: false });
-    child.on('close', (code) => (code === 0 ? out.end() : out.destroy(new Error(`zstd: ${stderr.trim() || `exit ${code}`}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? out.end()
+        : out.destroy(
+            new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: zstd: ${stderr.trim() || `exit ${code}`}`, {
+              hint: 'the file is damaged or not a cpy artifact: download it again and check its .sha256',
+            }),
+          ),
+    );
     // A reader that stops early (the metadata is the first entry) ends the child.
     out.on('close', () => child.kill());
     return out;

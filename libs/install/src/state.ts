@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { CpyError } from '@cpy/artifact';
 import { z } from 'zod';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
@@ -51,12 +52,33 @@ export type InstallState = z.infer<typeof stateSchema>;
 export const STATE_FILE = 'state.json';
 export const CURRENT_LINK = 'current';
 
+/**
+ * The state: what is installed, and the version before the current one. None when there is no
+ * state file yet; a file that is not JSON or not a state is CPY_INSTALL_BROKEN (as in install.sh),
+ * never rewritten: every command that reads it refuses until it is moved aside.
+ */
 export async function readState(stateDir: string): Promise<InstallState> {
-  const text = await readFile(join(stateDir, STATE_FILE), 'utf8').catch(() => null);
+  const path = join(stateDir, STATE_FILE);
+  const text = await readFile(path, 'utf8').catch(() => null);
   if (text === null) return { schemaVersion: 1, installs: {}, previous: null };
-  const parsed = stateSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${join(stateDir, STATE_FILE)} is not a cpy state file`);
-  return parsed.data;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw brokenState(path, `not JSON: ${(cause as Error).message}`, cause);
+  }
+  const parsed = stateSchema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw brokenState(path, issue ? `${issue.path.join('.') || 'the document'}: ${issue.message}` : 'not a state');
+}
+
+function brokenState(path: string, problem: string, cause?: unknown): CpyError {
+  return new CpyError('CPY_INSTALL_BROKEN', `${path} is not a cpy state file (${problem})`, {
+    hint: `move it aside (mv ${path} ${path}.broken), then run again; the installed versions stay in place, and cpy install <version> records each again`,
+    cause,
+    details: { path, problem },
+  });
 }
 
 /** Atomic write: a temporary file renamed over the old one. */

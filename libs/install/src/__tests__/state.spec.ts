@@ -1,0 +1,50 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { isCpyError } from '@cpy/artifact';
+import { readState, STATE_FILE } from '../state.js';
+import { listInstalled, rollback, uninstall, useVersion } from '../versions.js';
+
+let stateDir: string;
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'cpy-state-'));
+});
+afterEach(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+const options = () => ({ stateDir, binDir: null, lockTimeoutMs: 1000 });
+
+describe('state.json', () => {
+  it('reads as empty when there is none', async () => {
+    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
+    expect(await listInstalled(options())).toEqual([]);
+  });
+
+  it.each([
+    ['not JSON', '{"schemaVersion": 1, "installs": {', /\(not JSON: /],
+    ['JSON, but not a state', JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': '/opt/python-3.13.5' }, previous: null }), /\(installs\.3\.13\.5: /],
+    ['another schema', JSON.stringify({ schemaVersion: 7, installs: {}, previous: null }), /\(schemaVersion: /],
+    ['empty', '', /\(not JSON: /],
+  ])('%s: CPY_INSTALL_BROKEN (as install.sh says), with what to do', async (_name, text, problem) => {
+    const path = join(stateDir, STATE_FILE);
+    await writeFile(path, text);
+    const error = await readState(stateDir).catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_INSTALL_BROKEN')).toBe(true);
+    expect(error).toMatchObject({
+      message: expect.stringMatching(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a cpy state file `)),
+      hint: expect.stringContaining(`move it aside (mv ${path} ${path}.broken), then run again`),
+      details: { path },
+    });
+    expect((error as Error).message).toMatch(problem);
+  });
+
+  it('every command that reads it refuses with that code, not a plain error, and leaves the file as it is', async () => {
+    await writeFile(join(stateDir, STATE_FILE), 'not json at all\n');
+    for (const attempt of [() => listInstalled(options()), () => useVersion('3.13.5', options()), () => rollback(options()), () => uninstall('3.13.5', options())]) {
+      await expect(attempt()).rejects.toMatchObject({ name: 'CpyError', code: 'CPY_INSTALL_BROKEN' });
+    }
+    expect(await readFile(join(stateDir, STATE_FILE), 'utf8')).toBe('not json at all\n');
+  });
+});
