@@ -3,6 +3,7 @@
 // Feature's install.sh, as root in the minimal Debian 12 image (no Node, no
 // Python, no curl). Same artifacts, same loopback server; each case must give
 // the same outcome (status or error code) and leave the same things behind.
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -40,6 +41,8 @@ interface CaseOptions {
   readonly installPrefix?: string;
   readonly skipValidation?: boolean;
   readonly installTk?: boolean;
+  /** How long to wait for another install of the prefix (the library's lockTimeoutMs; CPY_LOCK_TIMEOUT_MS for install.sh). */
+  readonly lockTimeoutMs?: number;
 }
 
 interface Installer {
@@ -51,6 +54,8 @@ interface Installer {
   install(options: CaseOptions): Promise<Outcome>;
   /** The message of the last install's error (the text after `error CODE: `), or null. */
   readonly lastError: string | null;
+  /** Whom the last install said it waited for (`process <pid> on <host>`), or null. */
+  readonly waitedFor: string | null;
   /** Runs `<prefix>/bin/python3 -c code`; null when it does not run. */
   python(prefix: string, code: string): Promise<string | null>;
   read(path: string): Promise<string | null>;
@@ -78,6 +83,7 @@ const served = (a: TestArtifact, dir: string) => {
 function libraryInstaller(): Installer {
   let root = '';
   let lastError: string | null = null;
+  let waitedFor: string | null = null;
   return {
     name: '@cpy/install',
     get root() {
@@ -86,11 +92,15 @@ function libraryInstaller(): Installer {
     get lastError() {
       return lastError;
     },
+    get waitedFor() {
+      return waitedFor;
+    },
     reset: async () => {
       root = await mkdtemp(join(work, 'lib-'));
     },
     install: async (o) => {
       lastError = null;
+      waitedFor = null;
       try {
         const r = await installPython(
           {
@@ -103,6 +113,7 @@ function libraryInstaller(): Installer {
             ...(o.trustedKeysUrl ? { trustedKeysUrl: o.trustedKeysUrl } : {}),
             ...(o.skipValidation ? { skipValidation: true } : {}),
             ...(o.installTk ? { installTk: true } : {}),
+            ...(o.lockTimeoutMs ? { lockTimeoutMs: o.lockTimeoutMs } : {}),
             // Under this installer's root (a string, not join(): `..` must reach the check).
             ...(o.installPrefix ? { installPrefix: `${root}/${o.installPrefix}` } : {}),
             stateDir: join(root, 'var/lib/cpy'),
@@ -110,7 +121,10 @@ function libraryInstaller(): Installer {
             cacheDir: join(root, 'cache'),
           },
           // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
-          { env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined } },
+          {
+            env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined },
+            onEvent: (e) => void (e.type === 'waiting' && (waitedFor = e.holder)),
+          },
         );
         return { status: r.status };
       } catch (error) {
@@ -141,11 +155,15 @@ function libraryInstaller(): Installer {
 function scriptInstaller(box: () => RunningContainer): Installer {
   const sh = async (script: string, ...args: string[]) => box().exec(['sh', '-c', script, 'sh', ...args]);
   let lastError: string | null = null;
+  let waitedFor: string | null = null;
   return {
     name: 'install.sh',
     root: '',
     get lastError() {
       return lastError;
+    },
+    get waitedFor() {
+      return waitedFor;
     },
     reset: async () => {
       await sh('rm -rf /opt /var/lib/cpy /custom /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
@@ -164,8 +182,10 @@ function scriptInstaller(box: () => RunningContainer): Installer {
         `SKIPVALIDATION=${o.skipValidation ? 'true' : 'false'}`,
         'INSTALLSYSTEMDEPS=true',
         `INSTALLTK=${o.installTk ? 'true' : 'false'}`,
+        `CPY_LOCK_TIMEOUT_MS=${o.lockTimeoutMs ?? ''}`,
       ];
       const r = await box().exec(['env', ...env, '/feature/install.sh']);
+      waitedFor = /\] waiting for another install of \S+ \((process \d+ on [^)]*)\)/.exec(r.stderr)?.[1] ?? null;
       if (r.exitCode === 0) {
         const status = /already installed/.test(r.stderr) ? 'already-installed' : /\] replaced CPython/.test(r.stderr) ? 'replaced' : 'installed';
         return { status };
@@ -229,6 +249,25 @@ const nothingInstalled = async (i: Installer) => {
   expect(await i.list('opt')).toEqual([]);
   expect(await i.list('usr/local/bin')).toEqual([]);
 };
+
+/** The lock of an install prefix, as both installers name it (relative to the installer's root): sha256 of the prefix, 16 hex digits. */
+const prefixLock = (i: Installer, prefix: string) => `var/lib/cpy/locks/${createHash('sha256').update(`${i.root}/${prefix}`).digest('hex').slice(0, 16)}.lock`;
+/** The holder of a lock that a case set up: a process of the test, where the installer runs. */
+let holder: { readonly pid: string; readonly host: string; readonly lock: string; readonly path: string } = { pid: '', host: '', lock: '', path: '' };
+/**
+ * Takes `lock` (relative to the installer's root) as the libraries do (`<pid> <host> <token>`) for a
+ * background shell of the test that runs `script` (with $ROOT and $L, the lock) and is alive until it ends.
+ */
+async function holdLock(i: Installer, lock: string, script: string): Promise<void> {
+  const out = await i.sh(
+    `L="$ROOT/${lock}"; mkdir -p "$(dirname "$L")" || exit 1; (${script}) </dev/null >/dev/null 2>&1 & printf '%s %s held-by-the-test' "$!" "$(uname -n)" >"$L" && cat "$L"`,
+  );
+  const [pid, host] = (out ?? '').split(' ');
+  expect(pid).toMatch(/^\d+$/);
+  holder = { pid: pid!, host: host!, lock, path: `${i.root}/${lock}` };
+}
+/** A replacement's journal, as the library writes it (JSON.stringify, one line). */
+const journalText = (prefix: string, staged: string, aside: string) => JSON.stringify({ prefix, staged, aside });
 
 const CASES: Case[] = [
   {
@@ -441,6 +480,95 @@ const CASES: Case[] = [
     before: (i) => i.write(`${defaultPrefix()}/lib/precious.so`, 'not ours'),
     expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
     after: async (i) => expect(await i.read(`${defaultPrefix()}/lib/precious.so`)).toBe('not ours'),
+  },
+  // A replacement killed between its two renames, the lock of the prefix, a broken state file:
+  // what both installers share with `cpy install` of the same prefix on the same machine.
+  {
+    name: 'a replacement killed between its two renames (its journal, no prefix, the staged tree): the next run rolls it forward',
+    options: () => ({ artifactUrl: U['build2']! }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['build2']!, skipValidation: true })).toEqual({ status: 'installed' });
+      // What the kill leaves: build 2, staged and complete, its journal; the prefix renamed aside
+      // (here a build-1 marker, which a roll back would put in place and the run then replace).
+      const prefix = `${i.root}/${defaultPrefix()}`;
+      const staged = `${i.root}/opt/.cpy-staging-python-${version}-0a1b2c3d${good.metadata.prefix}`;
+      const aside = `${i.root}/opt/.cpy-old-python-${version}-4e5f6a7b`;
+      const scene = [
+        `mkdir -p "$(dirname "${staged}")" "${aside}"`,
+        `mv "${prefix}" "${staged}"`,
+        `sed -e 's/-build2\\./-build1./' -e 's/"build": 2/"build": 1/' "${staged}/${MARKER_FILE}" >"${aside}/${MARKER_FILE}"`,
+        `printf '%s' '${journalText(prefix, staged, aside)}' >"${i.root}/opt/.cpy-journal-python-${version}.json"`,
+      ];
+      expect(await i.sh(scene.join(' && '))).toBe('');
+      expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, `.cpy-old-python-${version}-4e5f6a7b`, `.cpy-staging-python-${version}-0a1b2c3d`]);
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ build: 2 });
+      expect(await i.python(defaultPrefix(), 'import ssl, sys; print(sys.prefix)')).toBe(`${i.root}/${defaultPrefix()}`);
+      expect(await i.list('opt')).toEqual([`python-${version}`]);
+      expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3']);
+    },
+  },
+  {
+    name: 'a corrupt state.json (not JSON): a coded error, the file left as it was, no links',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {'),
+    expected: { code: 'CPY_INSTALL_BROKEN' },
+    after: async (i) => {
+      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {');
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    name: 'a state.json that is JSON but not a cpy state file: the same coded error',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 2, "installs": {}, "previous": null}\n'),
+    expected: { code: 'CPY_INSTALL_BROKEN' },
+    after: async (i) => {
+      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 2, "installs": {}, "previous": null}\n');
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    name: 'lock: a live process holds the prefix lock: the installer says whom it waits for, and installs once it lets go',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    // Held for 5 s; as it lets go, the holder notes whether the prefix was there yet.
+    before: (i) => holdLock(i, prefixLock(i, defaultPrefix()), `sleep 5; if [ -e "$ROOT/${defaultPrefix()}" ]; then echo early; else echo waited; fi >"$ROOT/lock-report"; rm -f "$L"`),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      expect(await i.read('lock-report')).toBe('waited\n');
+      // Its own lock and the state lock released.
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
+    name: 'lock: a lock whose process is gone (same host) is taken over without waiting',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      const lock = prefixLock(i, defaultPrefix());
+      expect(await i.sh(`mkdir -p "$(dirname "$ROOT/${lock}")" && printf '%s %s gone' "$(sh -c 'echo $$')" "$(uname -n)" >"$ROOT/${lock}"`)).toBe('');
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBeNull();
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
+    name: 'lock: a live holder that does not let go: CPY_INSTALL_LOCKED after the timeout, naming the lock and its holder; nothing installed',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 1500 }),
+    before: (i) => holdLock(i, prefixLock(i, defaultPrefix()), 'exec sleep 60'),
+    expected: { code: 'CPY_INSTALL_LOCKED' },
+    message: () => `another install holds ${holder.path} (process ${holder.pid} on ${holder.host})`,
+    after: async (i) => {
+      expect(await i.sh(`kill ${holder.pid}`)).toBe('');
+      expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      await nothingInstalled(i);
+      // The holder's lock is not touched.
+      expect(await i.read(holder.lock)).toBe(`${holder.pid} ${holder.host} held-by-the-test`);
+    },
   },
   // Signed artifacts and index: with signers pinned, the index (or, without one, the artifact) must
   // carry a signature by a pinned key, checked before anything is extracted (gpgv in install.sh,
@@ -812,4 +940,42 @@ describe('install.sh: signers pinned on an image without gpgv', () => {
     await nothingInstalled(i);
     expect(mirror.requests.length).toBe(requests);
   }, 60_000);
+});
+
+// What the table cannot do for the library (it runs in this process): kill install.sh between the
+// two renames of a replacement. It must leave the library's journal, and its next run (or a
+// `cpy install`, which reads the same journal and lock) finishes the replacement.
+describe('install.sh: killed (kill -9) between the two renames of a replacement', () => {
+  it("leaves the library's journal and a lock of a dead process; the next run takes the lock over and rolls forward", async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' });
+    // An mv that kills install.sh (no trap runs) as it is about to rename the staged tree into place.
+    await i.write('tmp/killmv/mv', '#!/bin/sh\ncase " $* " in *"/.cpy-staging-"*) kill -9 "$PPID"; exit 1 ;; esac\nexec /bin/mv "$@"\n');
+    const env = [`ARTIFACTURL=${U['build2']!}`, 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true'];
+    const killed = await box.exec(['env', ...env, 'PATH=/tmp/killmv:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'chmod +x /tmp/killmv/mv && exec /feature/install.sh']);
+    expect(killed.exitCode).toBe(137);
+    const prefix = `/opt/python-${version}`;
+    const esc = (s: string) => s.replace(/[.+]/g, '\\$&');
+    const journal = JSON.parse((await i.read(`opt/.cpy-journal-python-${version}.json`)) ?? '{}') as Record<string, string>;
+    expect(journal).toEqual({
+      prefix,
+      staged: expect.stringMatching(new RegExp(`^/opt/\\.cpy-staging-python-${esc(version)}-[A-Za-z0-9]{8}${esc(good.metadata.prefix)}$`)),
+      aside: expect.stringMatching(new RegExp(`^/opt/\\.cpy-old-python-${esc(version)}-[0-9a-f]{8}$`)),
+    });
+    expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, journal['aside']!.slice(5), journal['staged']!.split('/')[2]!].sort());
+    const lock = prefixLock(i, defaultPrefix());
+    expect(await i.read(lock)).toMatch(/^\d+ \S+ \S+$/);
+    expect(await i.sh('rm -rf /tmp/killmv')).toBe('');
+
+    const next = await box.exec(['env', ...env, '/feature/install.sh']);
+    expect([next.exitCode, next.stderr]).toEqual([0, expect.stringContaining(`finished the replacement of ${prefix} that a killed run left`)]);
+    expect(next.stderr).toMatch(/already installed/);
+    expect(next.stderr).not.toMatch(/waiting for another install/);
+    expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ build: 2 });
+    expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
+    expect(await i.list('opt')).toEqual([`python-${version}`]);
+    expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+  }, 180_000);
 });

@@ -22,6 +22,12 @@
 # run before the workspace is mounted): the install is saved to $DEFERRED_ENV with a copy
 # of this script, and the Feature's onCreateCommand runs `install.sh --deferred` in the
 # created container, which installs from the mounted workspace.
+# Like the library, it holds the prefix's lock (/var/lib/cpy/locks/<sha256(prefix)[:16]>.lock,
+# the same file `cpy install` takes, so the two exclude each other) while it installs, waits
+# for a live holder (CPY_LOCK_TIMEOUT_MS, default 600000: then CPY_INSTALL_LOCKED), and takes
+# over the lock of a process that is gone; a replacement writes the library's journal
+# (.cpy-journal-<name>.json beside the prefix) before its two renames, and the next run rolls
+# a killed one forward.
 # Exit status: 0 installed, already installed or deferred; 1 refused or failed (nothing changed).
 set -eu
 
@@ -108,6 +114,9 @@ check_options() {
     case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path without ..' ;; esac
     INSTALLPREFIX=${INSTALLPREFIX%/}
   fi
+  # How long to wait for another install of the prefix (the library's lockTimeoutMs).
+  [ -z "${CPY_LOCK_TIMEOUT_MS:-}" ] || matches "$CPY_LOCK_TIMEOUT_MS" '^[1-9][0-9]{0,8}$' ||
+    fail CPY_INSTALL_BAD_OPTIONS "CPY_LOCK_TIMEOUT_MS: must be a number of milliseconds (got '$CPY_LOCK_TIMEOUT_MS')" 'set it to a whole number of milliseconds, or unset it (600000, ten minutes)'
   for b in SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK; do
     eval "v=\$$b"
     case $v in true | false) ;; *) bad_option "$(option_name $b)" "must be true or false (got '$v')" ;; esac
@@ -725,12 +734,31 @@ check_bin_links() { # PREFIX
   done
   return 0
 }
+# state_ok FLAT: the library's stateSchema: schemaVersion 1, installs (version -> { prefix }), previous.
+state_ok() {
+  awk -F '\t' '
+    { k = $1; v = substr($0, length($1) + 2) }
+    k == "schemaVersion" { sv = v }
+    k == "previous" { prev = 1; if (v == "{}" || v == "[]") bad = 1 }
+    index(k, "previous/") == 1 { bad = 1 }
+    k == "installs" { inst = 1; if (v != "{}") bad = 1 }
+    index(k, "installs/") == 1 {
+      inst = 1; n = split(substr(k, 10), p, "/")
+      if (n < 2) bad = 1; else { seen[p[1]] = 1; if (p[2] == "prefix") { if (n == 2 && v != "{}" && v != "[]") has[p[1]] = 1; else bad = 1 } }
+    }
+    END { for (x in seen) if (!(x in has)) bad = 1; exit !(sv == "1" && inst && prev && !bad) }' "$1"
+}
+# broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
+broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place"; }
 record_install() { # VERSION PREFIX
   mkdir -p "$STATE_DIR"
   state=$STATE_DIR/state.json
+  # state.json and the links change under the state lock (the library's stateLock).
+  lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
   : >"$work/state.flat"
   if [ -f "$state" ]; then
-    json_flatten "$state" >"$work/state.flat" 2>/dev/null || fail CPY_INSTALL_BROKEN "$state is not a cpy state file" "move it aside, then run again"
+    json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "not JSON: $(head -n 1 "$work/json.err")"
+    state_ok "$work/state.flat" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
   fi
   now=$(readlink "$STATE_DIR/current" 2>/dev/null || true)
   previous=$(jget "$work/state.flat" previous)
@@ -754,19 +782,144 @@ record_install() { # VERSION PREFIX
       rm -f "$BIN_DIR/$name"
     fi
   done
+  lock_release "$STATE_DIR/locks/state.lock"
 }
 
-# What a killed run left beside PREFIX: a replacement stopped between its two renames is
-# rolled back to the old tree; staging trees are removed.
+# --- locks: @cpy/install's withLock (lock.ts), the same files ------------------------------
+# A lock is a file that appears with its holder in it, "<pid> <host> <token>" (no newline):
+# written to a private file first, then hard-linked to the lock's name, which fails when the
+# name exists (the library creates it with O_EXCL, so the two exclude each other). A holder on
+# this host whose process is gone is stale: the lock is renamed away (one waiter wins that
+# rename), given back if someone took it meanwhile, and taken. A live holder, or one on another
+# host (a container sharing the volume), is waited for, up to CPY_LOCK_TIMEOUT_MS.
+held_locks=
+lock_me=
+lock_taking=
+# lock_take LOCK WHAT: holds LOCK (released by lock_release or on exit); WHAT names it in the wait notice.
+lock_take() {
+  case " $held_locks " in *" $1 "*) return 0 ;; esac
+  mkdir -p "$(dirname "$1")"
+  # (ln would put its link inside a directory of that name.)
+  [ ! -d "$1" ] || fail CPY_INSTALL_LOCKED "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"
+  [ -n "$lock_me" ] || lock_me="$$ $(uname -n) $(cat /proc/sys/kernel/random/uuid 2>/dev/null || echo "$(date +%s)-$(random8)")"
+  lock_taking=$1.take-$$
+  printf '%s' "$lock_me" >"$lock_taking"
+  lock_waited=false
+  lock_deadline=$(($(now_ms) + ${CPY_LOCK_TIMEOUT_MS:-600000}))
+  while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
+    grep -q 'File exists' "$work/lock.err" || fail CPY_INSTALL_LOCKED "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that $(dirname "$1") is writable and on a file system with hard links"
+    # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
+    if ! holder=$(cat "$1" 2>/dev/null); then
+      [ -e "$1" ] || continue
+      holder=
+    fi
+    lock_pid=${holder%% *}
+    case $holder in *' '*) lock_host=${holder#* } lock_host=${lock_host%% *} ;; *) lock_host= ;; esac
+    if [ "$lock_host" = "$(uname -n)" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; then
+      grave=$1.stale-$$-$(random8)
+      if mv "$1" "$grave" 2>/dev/null; then
+        # Someone took the lock between our read and our rename: give it back.
+        [ "$(cat "$grave" 2>/dev/null)" = "$holder" ] || ln "$grave" "$1" 2>/dev/null || true
+        rm -f "$grave"
+      fi
+      continue
+    fi
+    if [ "$lock_waited" = false ]; then
+      lock_waited=true
+      say "waiting for another install of $2 (process $lock_pid on $lock_host)"
+    fi
+    [ "$(now_ms)" -le "$lock_deadline" ] ||
+      fail CPY_INSTALL_LOCKED "another install holds $1 (process $lock_pid on $lock_host)" "wait for it to finish; if no cpy is running there, remove $1"
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  rm -f "$lock_taking"
+  lock_taking=
+  held_locks="$held_locks $1"
+}
+# lock_release LOCK: removed if it still holds this run.
+lock_release() {
+  [ "$(cat "$1" 2>/dev/null)" != "$lock_me" ] || rm -f "$1"
+  rest=
+  for l in $held_locks; do [ "$l" = "$1" ] || rest="$rest $l"; done
+  held_locks=$rest
+}
+# process_alive PID: a process with this pid exists here (kill -0; as root it cannot be refused).
+process_alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]; }
+# now_ms: milliseconds since the epoch (to the second where date has no %N).
+now_ms() {
+  t=$(date +%s%N)
+  case $t in *[!0-9]*) echo "$(($(date +%s) * 1000))" ;; *) echo "$((t / 1000000))" ;; esac
+}
+random8() { od -An -N4 -tx1 /dev/urandom | tr -d ' \n'; }
+# The lock of an install prefix, as the library names it: sha256 of the prefix, 16 hex digits.
+lock_prefix() { lock_take "$STATE_DIR/locks/$(printf '%s' "$1" | sha256sum | cut -c1-16).lock" "$1"; }
+
+# --- replacing an install: the journal and its recovery (the library's putInPlace, recoverPrefix)
+# The journal, beside the prefix, is the library's JSON: {"prefix":"...","staged":"...","aside":"..."}
+# (paths of letters, digits and . _ / + @ - only, so printf writes it and json_flatten reads it).
+journal_of() { printf '%s/.cpy-journal-%s.json' "$(dirname "$1")" "${1##*/}"; }
+# Set while a replacement is between its journal and its second rename.
+replacing=false
+# put_in_place TREE PREFIX: one rename, or (the prefix exists: a broken install or another build)
+# two renames covered by the journal, written first. placed: installed or replaced.
+put_in_place() {
+  if [ ! -e "$2" ]; then
+    mv -T "$1" "$2"
+    placed=installed
+    return 0
+  fi
+  journal=$(journal_of "$2")
+  aside=$(dirname "$2")/.cpy-old-${2##*/}-$(random8)
+  printf '{"prefix":"%s","staged":"%s","aside":"%s"}' "$2" "$1" "$aside" >"$journal.tmp-$$"
+  mv -f "$journal.tmp-$$" "$journal"
+  # A signal between the renames is acted on after them (a kill -9 is the journal's job).
+  interrupted=false
+  trap 'interrupted=true' INT TERM
+  replacing=true
+  mv -T "$2" "$aside"
+  mv -T "$1" "$2"
+  replacing=false
+  trap 'exit 130' INT TERM
+  rm -f "$journal"
+  rm -rf "$aside"
+  [ "$interrupted" = false ] || exit 130
+  placed=replaced
+}
+# journal_names_ours STAGING-START STAGED OLD-START ASIDE: STAGED is a staging directory (or a
+# tree in one) and ASIDE a set-aside tree of this prefix, neither with `..`.
+journal_names_ours() {
+  case /$2/$4/ in */../*) return 1 ;; esac
+  case $2 in "$1"?*) ;; *) return 1 ;; esac
+  case $4 in "$3"?*) ;; *) return 1 ;; esac
+  case ${4#"$3"} in */*) return 1 ;; esac
+}
+# recover_prefix PREFIX (with the prefix lock held): what a killed run left beside it. A
+# replacement stopped between its two renames (its journal there, the prefix missing) is
+# finished: the staged tree was complete and validated before the journal was written (the
+# old tree is put back only when the staged one is gone). Then the journal, and the staging and
+# set-aside trees of dead runs, are removed. A journal is followed only when it names this
+# prefix and trees beside it of the names both installers give them.
 recover_prefix() {
   parent=$(dirname "$1")
   base=${1##*/}
-  if [ ! -e "$1" ]; then
-    for old in "$parent"/.cpy-old-"$base"-*; do
-      if [ -d "$old" ]; then mv "$old" "$1"; break; fi
-    done
+  journal=$(journal_of "$1")
+  if [ -f "$journal" ] && [ ! -e "$1" ] && json_flatten "$journal" >"$work/journal.flat" 2>/dev/null; then
+    j_staged=$(jget "$work/journal.flat" staged)
+    j_aside=$(jget "$work/journal.flat" aside)
+    if [ "$(jget "$work/journal.flat" prefix)" = "$1" ] && journal_names_ours "$parent/.cpy-staging-$base-" "$j_staged" "$parent/.cpy-old-$base-" "$j_aside"; then
+      if [ -e "$j_staged" ]; then
+        mv -T "$j_staged" "$1"
+        say "finished the replacement of $1 that a killed run left (its journal $journal)"
+      elif [ -e "$j_aside" ]; then
+        mv -T "$j_aside" "$1"
+        say "put back the install of $1 that a killed run had set aside (its journal $journal)"
+      fi
+    fi
   fi
-  rm -rf "$parent"/.cpy-staging-"$base"-* "$parent"/.cpy-old-"$base"-*
+  rm -f "$journal" "$journal".tmp-*
+  # Eight characters after the name, the suffix both installers give: never another prefix's
+  # trees (the staging of /opt/py-3 also starts with .cpy-staging-py-).
+  rm -rf "$parent"/.cpy-staging-"$base"-???????? "$parent"/.cpy-old-"$base"-????????
 }
 
 # --- the index: choosing the build of a version request (the library's resolve.ts) -------------
@@ -1000,7 +1153,11 @@ run_deferred() {
 work=
 stage=
 cleanup() {
-  [ -z "$stage" ] || rm -rf "$stage"
+  # Stopped between the two renames of a replacement (the prefix missing): the staged tree stays
+  # for the next run, which finishes the replacement from the journal.
+  if [ -n "$stage" ] && { [ "$replacing" = false ] || [ -e "$prefix" ]; }; then rm -rf "$stage"; fi
+  [ -z "$lock_taking" ] || rm -f "$lock_taking"
+  for l in $held_locks; do lock_release "$l"; done
   [ -z "$work" ] || rm -rf "$work"
   # What apt-get downloaded would only make the image layer bigger.
   if [ "$apt_updated" = true ]; then
@@ -1021,6 +1178,7 @@ marker_json() {
 # already_installed: the prefix holds this artifact (by sha256 when known, else by its name; by
 # the version alone for a full version without an artifact), as the library's sameArtifact.
 already_installed() {
+  : >"$work/marker.flat"
   [ -f "$prefix/.cpy-install.json" ] && json_flatten "$prefix/.cpy-install.json" >"$work/marker.flat" 2>/dev/null || return 1
   [ "$(jget "$work/marker.flat" version)" = "$version" ] || return 1
   # With signers pinned, only an install a pinned signer vouched for counts (the marker's signedBy).
@@ -1069,6 +1227,9 @@ main() {
     if is_full_version "$VERSION"; then
       version=$VERSION
       prefix=${INSTALLPREFIX:-/opt/python-$version}
+      if already_installed; then nothing_to_do; return 0; fi
+      # What a killed run left is finished first (under the prefix's lock), then looked at again.
+      lock_prefix "$prefix"
       recover_prefix "$prefix"
       if already_installed; then nothing_to_do; return 0; fi
     fi
@@ -1084,8 +1245,13 @@ main() {
   fi
   prefix=${INSTALLPREFIX:-/opt/python-$version}
 
+  # Already there: nothing is fetched, no lock is taken (the marker is written before the tree
+  # is renamed into place: a prefix that has one is complete).
+  if already_installed; then nothing_to_do; return 0; fi
+  # From here on this prefix is ours alone (as the library's): another install of it, by this
+  # Feature or by cpy install, waits. A killed run's leftovers are finished or removed first.
+  lock_prefix "$prefix"
   recover_prefix "$prefix"
-  # Already there: nothing is fetched.
   if already_installed; then nothing_to_do; return 0; fi
   if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix" -mindepth 1 -maxdepth 1)" ]; then
     fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($(find "$prefix" -mindepth 1 -maxdepth 1 -exec basename {} \; | head -n 3 | tr '\n' ' '))" 'choose another installPrefix (each version gets its own), or empty that directory yourself'
@@ -1176,17 +1342,7 @@ main() {
     say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig, a venv through a link and a C extension (with a compiler) work"
   fi
   marker_json "$version" "$(jget "$work/meta.flat" build)" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$signed_by" >"$tree/.cpy-install.json"
-  if [ -e "$prefix" ]; then
-    # A broken install or another build: replaced by two renames.
-    aside=$parent/.cpy-old-${prefix##*/}-$$
-    mv "$prefix" "$aside"
-    mv "$tree" "$prefix"
-    rm -rf "$aside"
-    placed=replaced
-  else
-    mv "$tree" "$prefix"
-    placed=installed
-  fi
+  put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
   record_install "$version" "$prefix"
