@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import {
   artifactMetadataSchema,
   runtimeNeeds,
@@ -115,7 +115,8 @@ function readJournal(prefix: string): Promise<z.infer<typeof journalSchema> | nu
  */
 async function recoverPrefix(prefix: string): Promise<void> {
   const journal = await readJournal(prefix);
-  if (journal && !(await exists(prefix))) {
+  // Only a journal of this prefix that names this prefix's own trees is followed (as install.sh does).
+  if (journal && journal.prefix === prefix && ours(prefix, journal.staged) && ours(prefix, journal.aside) && !(await exists(prefix))) {
     // The staged tree was complete and validated before the journal was written.
     if (await exists(journal.staged)) await rename(journal.staged, prefix);
     else if (await exists(journal.aside)) await rename(journal.aside, prefix);
@@ -123,8 +124,19 @@ async function recoverPrefix(prefix: string): Promise<void> {
   await rm(journalPath(prefix), { force: true });
   const parent = dirname(prefix);
   for (const name of await readdir(parent).catch(() => [] as string[])) {
-    if (name.startsWith(staging(prefix)) || name.startsWith(aside(prefix))) await rm(join(parent, name), { recursive: true, force: true });
+    if (ours(prefix, join(parent, name))) await rm(join(parent, name), { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether `path` is in a staging or set-aside tree of `prefix` (`.cpy-staging-<name>-<8 hex>` beside
+ * it, or a path inside one): exactly, so that recovering /opt/py never touches /opt/py-3's trees.
+ */
+function ours(prefix: string, path: string): boolean {
+  const rel = relative(dirname(prefix), path);
+  if (!rel || rel.startsWith('..') || isAbsolute(rel)) return false;
+  const name = rel.split('/')[0]!;
+  return [staging(prefix), aside(prefix)].some((start) => name.startsWith(start) && /^[0-9a-f]{8}$/.test(name.slice(start.length)));
 }
 
 /**
@@ -466,7 +478,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   // A full version already installed: no index, no lock, no network.
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
-    const prefix = options.installPrefix ?? layout.prefixFor(exact.text);
+    const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(exact.text);
     const present = await readMarker(prefix);
     if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
       const activated = await recordInstall(layout, exact.text, prefix, options.activate, options.lockTimeoutMs);
@@ -477,7 +489,8 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   const plan = await planSource(options, layout, env, hooks, hostContext, policy);
   warnings.push(...plan.warnings);
   const version = plan.version;
-  const prefix = options.installPrefix ?? layout.prefixFor(version);
+  // Normalised (no trailing /): the lock is named by the prefix's hash, the same for both installers.
+  const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(version);
   const present = await readMarker(prefix);
   if (present && sameArtifact(present, plan, policy)) {
     const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);

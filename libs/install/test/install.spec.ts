@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -240,6 +240,18 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(r.status).toBe('replaced');
     await run(join(sb.prefix, 'bin', 'python3'), ['-c', 'import ssl']);
     expect((await readdir(dirname(sb.prefix))).sort()).toEqual([`python-${version}`]);
+  });
+
+  it("recovers only its own prefix's leftovers: a neighbour prefix's staging tree is left alone", async () => {
+    const sb = await sandbox();
+    // /opt/python-X-custom is another prefix; its staging tree's name starts like python-X's would.
+    const neighbour = join(dirname(sb.prefix), `.cpy-staging-${basename(sb.prefix)}-custom-0123abcd`);
+    const own = join(dirname(sb.prefix), `.cpy-staging-${basename(sb.prefix)}-0123abcd`);
+    for (const dir of [neighbour, own]) await mkdir(join(dir, 'bin'), { recursive: true });
+    await writeFile(join(neighbour, 'bin', 'python3'), 'being installed by another run');
+    expect((await installPython(sb.options({ artifactUrl: artifact.path, installPrefix: `${sb.prefix}/`, skipValidation: true }))).prefix).toBe(sb.prefix);
+    expect(await readFile(join(neighbour, 'bin', 'python3'), 'utf8')).toBe('being installed by another run');
+    expect(existsSync(own)).toBe(false);
   });
 
   it('refuses a prefix that holds files cpy did not install, and leaves them alone', async () => {
