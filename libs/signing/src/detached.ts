@@ -74,7 +74,16 @@ export function fileStream(path: string, options: { chunkSize?: number; signal?:
   );
 }
 
-/** Reads a web stream to its end (openpgp.js hashes the data as it flows through). */
+/** Reads a web stream to its end, dropping each chunk (openpgp.js hashes the data as it flows through): never holds the file. */
+export async function drain(stream: ReadableStream<unknown>): Promise<void> {
+  const reader = stream.getReader();
+  for (;;) {
+    const { done } = await reader.read();
+    if (done) return;
+  }
+}
+
+/** Reads a web stream to its end, keeping its chunks (for small outputs only: an armored signature). */
 export async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {
   const reader = stream.getReader();
   const chunks: T[] = [];
@@ -116,7 +125,7 @@ export async function checkDetached(options: { file: string; signature: string; 
   const message = await openpgp.createMessage({ binary: fileStream(options.file, { signal: done.signal }) });
   try {
     const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false });
-    await readAll(result.data as ReadableStream<Uint8Array>);
+    await drain(result.data as ReadableStream<Uint8Array>);
     const [first] = result.signatures;
     if (!first) throw new Error('no signature found');
     await first.verified;

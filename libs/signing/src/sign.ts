@@ -5,11 +5,25 @@ import { fileStream, readAll } from './detached.js';
 import type { SigningKey } from './keys.js';
 import { secretOf } from './pgp.js';
 
+/**
+ * openpgp.js hashes a message's literal data through a passive clone of it, which keeps every chunk
+ * for the original's reader; a detached signature never writes the literal data, so nothing reads
+ * the original and the clone would hold the whole file. Here the hashing reads the data itself,
+ * once (the memory test in __tests__ fails if an openpgp.js update breaks this, as does any
+ * signature that then fails to verify).
+ */
+function readOnce(message: openpgp.Message<ReadableStream<Uint8Array>>): void {
+  const literal = message.packets.findPacket(openpgp.enums.packet.literalData) as { getBytes?: (clone?: boolean) => unknown } | undefined;
+  const getBytes = literal?.getBytes?.bind(literal);
+  if (literal && getBytes) literal.getBytes = () => getBytes(false);
+}
+
 /** A detached, ASCII-armored signature over a file, hashed as it is read (never held whole). */
 export async function signFile(path: string, key: SigningKey, options: { date?: Date } = {}): Promise<string> {
   const done = new AbortController();
   try {
     const message = await openpgp.createMessage({ binary: fileStream(path, { signal: done.signal }) });
+    readOnce(message);
     const out: unknown = await openpgp.sign({ message, signingKeys: secretOf(key), detached: true, format: 'armored', ...(options.date ? { date: options.date } : {}) });
     return typeof out === 'string' ? out : (await readAll(out as ReadableStream<string>)).join('');
   } catch (cause) {

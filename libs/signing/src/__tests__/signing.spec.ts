@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as openpgp from 'openpgp';
 import { parseSigners } from '@cpy/artifact';
 import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
@@ -134,4 +136,47 @@ describe('sign and verify', () => {
     const old = await generateSigningKey({ name: 'Old', email: 'o@example.org', expiresInDays: 1, date: new Date(Date.now() - 5 * DAY) });
     await expect(loadSigningKey(old.privateKey, undefined, 'old.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE' });
   });
+});
+
+describe('memory', () => {
+  it('signs and verifies a 24 MB file without holding it: live memory stays flat', async () => {
+    // Live memory, collected every 100 ms so that chunks waiting for a GC do not count.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const MB = 1024 * 1024;
+    const big = join(dir, 'big.tgz');
+    const fh = await open(big, 'w');
+    for (let i = 0; i < 24; i++) await fh.write(Buffer.alloc(MB, i));
+    await fh.close();
+    const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'key.asc');
+    const trusted = await readPublicKeys(alice.publicKey, 'cpy-keys.asc');
+    const peakLive = async (work: () => Promise<unknown>): Promise<number> => {
+      for (let i = 0; i < 3; i++) gc();
+      const base = process.memoryUsage();
+      let peak = 0;
+      const timer = setInterval(() => {
+        gc();
+        gc();
+        const m = process.memoryUsage();
+        peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + (m.heapUsed - base.heapUsed));
+      }, 100);
+      try {
+        await work();
+      } finally {
+        clearInterval(timer);
+      }
+      return peak;
+    };
+    // The sampler sees a file held whole.
+    const held = await peakLive(async () => {
+      const whole = await readFile(big);
+      await new Promise((r) => setTimeout(r, 250));
+      return whole.length;
+    });
+    expect(held).toBeGreaterThan(20 * MB);
+    let signature = '';
+    const signing = await peakLive(async () => (signature = await signFile(big, key)));
+    const verifying = await peakLive(() => verifyPinned({ file: big, signature, signatureSource: 's', trusted, signers: [alice.fingerprint], label: 'big.tgz' }));
+    expect({ signing: signing < 6 * MB, verifying: verifying < 6 * MB }).toEqual({ signing: true, verifying: true });
+  }, 120_000);
 });
