@@ -193,7 +193,7 @@ interface SourcePlan {
  */
 function trustCached(hit: CachedArtifact, policy: SignaturePolicy | null): SignatureRecord | null {
   if (!policy) return null;
-  if (hit.signedBy && policy.signers.includes(hit.signedBy)) return { fingerprint: hit.signedBy, signedAt: '', covers: 'cache' };
+  if (hit.signedBy && policy.signers.includes(hit.signedBy)) return { fingerprint: hit.signedBy, signedAt: null, covers: 'cache' };
   throw new CpyError('CPY_SIGNATURE_MISSING', `the cached ${hit.fileName} was not verified by a pinned signer (${policy.signers.join(', ')}) when it was downloaded`, {
     hint: 'install it online once, through the signed index (--index) or with its signature beside it (--from), so that cpy can check it; nothing was installed',
   });
@@ -308,7 +308,7 @@ async function obtainArtifact(
   const hit = await fromCache(layout.cacheDir, expected);
   if (hit) {
     if (!needsOwnSignature) return { artifact: hit, signature: plan.signature };
-    if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: '', covers: 'cache' } };
+    if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: null, covers: 'cache' } };
     return { artifact: hit, signature: await checkSignature(hit.path) };
   }
   // The metadata published beside the artifact lets an incompatible host refuse before the download
@@ -448,7 +448,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   // Checked before anything else: a bad pin is an error even when the version is installed.
   const policy = signaturePolicy(options, env, options.indexUrl ?? env['CPY_INDEX_URL']);
   const warnings: string[] = [];
-  const earlier = (m: InstallMarker): SignatureRecord | null => (policy && m.signedBy ? { fingerprint: m.signedBy, signedAt: '', covers: 'cache' } : null);
+  const earlier = (m: InstallMarker): SignatureRecord | null => (policy && m.signedBy ? { fingerprint: m.signedBy, signedAt: null, covers: 'cache' } : null);
   const result = (
     status: InstallResult['status'],
     version: string,

@@ -12,7 +12,8 @@ const MAX_TEXT = 1024 * 1024;
 /** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
 export interface SignatureRecord {
   readonly fingerprint: string;
-  readonly signedAt: string;
+  /** When the signature was made; null for `cache` (checked when the build was downloaded or installed). */
+  readonly signedAt: string | null;
   readonly covers: 'index' | 'artifact' | 'cache';
 }
 
