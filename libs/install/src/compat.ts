@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { CpyError, runtimeNeeds, type ArtifactMetadata, type NeedGroup } from '@cpy/artifact';
+import { type ArtifactMetadata, compareDotted, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/artifact';
 import { aptListsPresent } from './archive.js';
-import { compareGlibcVersions, type HostPlatform } from './host.js';
+import type { HostPlatform } from './host.js';
 
 const run = promisify(execFile);
 
@@ -31,7 +31,7 @@ export function checkCompatibility(metadata: ArtifactMetadata, host: HostPlatfor
     });
   }
   const floor = metadata.platform.glibcFloor;
-  if (floor && host.glibcVersion && compareGlibcVersions(host.glibcVersion, floor) < 0) {
+  if (floor && host.glibcVersion && compareDotted(host.glibcVersion, floor) < 0) {
     throw new CpyError('CPY_INSTALL_GLIBC_TOO_OLD', `${what} needs glibc ${floor}; this host has glibc ${host.glibcVersion}`, {
       hint: `use an artifact built on a system with glibc ${host.glibcVersion} or older (build it in a container of your oldest distro: cpy build --builder container --image ...)`,
       details: { needs: floor, host: host.glibcVersion },

@@ -50,13 +50,11 @@ export function detectHost(options: DetectHostOptions = {}): HostPlatform {
   return { os, arch, libc: (options.hasMuslLoader ?? muslLoaderPresent)() ? 'musl' : 'unknown', glibcVersion: null };
 }
 
-/** Compares glibc versions numerically: `2.31` < `2.36` < `2.100` (@cpy/artifact's one dotted-number order). */
-export const compareGlibcVersions: (a: string, b: string) => number = compareDotted;
 
 /**
  * Whether binaries whose newest glibc symbol is `floor` run on this host:
  * glibc is backward compatible, so any host glibc at or above the floor works.
  */
 export function glibcSatisfies(host: HostPlatform, floor: string): boolean {
-  return host.libc === 'glibc' && host.glibcVersion !== null && compareGlibcVersions(host.glibcVersion, floor) >= 0;
+  return host.libc === 'glibc' && host.glibcVersion !== null && compareDotted(host.glibcVersion, floor) >= 0;
 }

@@ -1,14 +1,14 @@
-export { compareGlibcVersions, detectHost, glibcSatisfies } from './host.js';
+export { detectHost, glibcSatisfies } from './host.js';
 export type { DetectHostOptions, HostPlatform } from './host.js';
 export { installOptionsSchema, OPTION_PATTERNS } from './options.js';
 export type { InstallOptions, ResolvedInstallOptions } from './options.js';
 export { resolveLayout } from './layout.js';
 export type { Environment, InstallLayout, LayoutOverrides } from './layout.js';
-export { installPython, parseInstallOptions } from './install.js';
-export { listAvailable, loadIndex, PYTHON_VERSION_FILE, readPythonVersionFile } from './available.js';
+export { installPython } from './install.js';
+export { listAvailable, loadIndex, readPythonVersionFile } from './available.js';
 export type { AvailableBuild, AvailableOptions, LoadIndexOptions } from './available.js';
 export type { SignatureRecord } from './trust.js';
-export { matchesRequest, parseVersionRequest, versionRequestSchema } from './request.js';
+export { versionRequestSchema } from './request.js';
 export type { VersionRequest } from './request.js';
 export type { Resolution, Considered, HostContext } from './resolve.js';
 export type { Distro, PackageArchive } from './archive.js';

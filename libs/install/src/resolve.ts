@@ -1,8 +1,8 @@
-import { compareEntries, CpyError, parseVersion, type ArtifactIndex, type IndexEntry, type NeedGroup, type RuntimeNeed } from '@cpy/artifact';
+import { type ArtifactIndex, compareDotted, compareEntries, CpyError, type IndexEntry, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/artifact';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
 import { loadableLibraries } from './compat.js';
 import type { Environment } from './layout.js';
-import { compareGlibcVersions, type HostPlatform } from './host.js';
+import type { HostPlatform } from './host.js';
 import { describeRequest, matchesRequest, type VersionRequest } from './request.js';
 
 /** What decides whether a build fits this host. */
@@ -43,7 +43,7 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
   if (host.os !== 'linux') return no(`${label(target)} is for Linux; this host runs ${host.os}`);
   if (target.arch !== host.arch) return no(`${label(target)} is built for ${target.arch}; this host is ${host.arch}`);
   if (target.libc !== host.libc) return no(`${label(target)} needs ${target.libc}; this host has ${host.libc}`);
-  if (target.glibcFloor && host.glibcVersion && compareGlibcVersions(host.glibcVersion, target.glibcFloor) < 0) {
+  if (target.glibcFloor && host.glibcVersion && compareDotted(host.glibcVersion, target.glibcFloor) < 0) {
     return no(`${label(target)} needs glibc ${target.glibcFloor}; this host has glibc ${host.glibcVersion}`);
   }
   if (sameDistro) return { fits: true, why: `built for ${hostLabel(ctx)}, like this host`, sameDistro };

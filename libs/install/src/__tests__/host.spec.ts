@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { compareGlibcVersions, detectHost, glibcSatisfies } from '../index.js';
+import { detectHost, glibcSatisfies } from '../index.js';
 
 describe('detectHost', () => {
   it('on this machine, agrees with uname and ldd', () => {
@@ -26,12 +26,6 @@ describe('detectHost', () => {
 });
 
 describe('glibc floors', () => {
-  it('compares versions numerically, not as text', () => {
-    expect(compareGlibcVersions('2.31', '2.36')).toBe(-1);
-    expect(compareGlibcVersions('2.100', '2.36')).toBe(1);
-    expect(compareGlibcVersions('2.36', '2.36.0')).toBe(0);
-  });
-
   it('a host runs binaries whose floor is at or below its glibc, never above', () => {
     const bullseye = { os: 'linux' as const, arch: 'x86_64', libc: 'glibc' as const, glibcVersion: '2.31' };
     expect(glibcSatisfies(bullseye, '2.31')).toBe(true);
