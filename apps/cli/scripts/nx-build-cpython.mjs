@@ -14,6 +14,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     builder: { type: 'string' },
     image: { type: 'string' },
+    arch: { type: 'string' },
     jobs: { type: 'string' },
     out: { type: 'string' },
     runTests: { type: 'string' },
@@ -27,6 +28,7 @@ if (!values.version) {
 }
 const args = [values.version, '--build', values.build ?? '1', '--profile', values.profile ?? 'fast', '--builder', values.builder ?? 'host'];
 if (values.image) args.push('--image', values.image);
+if (values.arch) args.push('--arch', values.arch);
 if (values.jobs) args.push('--jobs', values.jobs);
 if (values.runTests) args.push('--run-tests', values.runTests);
 args.push('--out', values.out ?? 'dist/artifacts');

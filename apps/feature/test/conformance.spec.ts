@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { emptyIndex, indexEntryFor, isCpyError, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
+import { artifactFileName, emptyIndex, indexEntryFor, isCpyError, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   repackArtifact,
@@ -363,6 +363,16 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'an aarch64 build (named for its architecture) on this x86_64 host: refused from its .json, the tarball never asked for',
+    options: () => ({ artifactUrl: U['aarch64']! }),
+    before: async () => void (requestsBefore = mirror.requests.length),
+    expected: { code: 'CPY_INSTALL_WRONG_ARCH' },
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(requestedSince().filter((p) => p.endsWith('-aarch64-build7.tgz'))).toEqual([]);
+    },
+  },
+  {
     name: 'shell metacharacters in an option',
     options: () => ({ artifactUrl: `${mirror.url}/$(touch /tmp/pwned)/${good.fileName}` }),
     expected: { code: 'CPY_INSTALL_BAD_OPTIONS' },
@@ -711,6 +721,12 @@ beforeAll(async () => {
   U['glibc'] = served(glibc, 'glibc');
   const arch = await repackArtifact(good, join(work, 'arch'), { metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'riscv64' } }) });
   U['arch'] = served(arch, 'arch');
+  const m = good.metadata;
+  const aarch64 = await repackArtifact(good, join(work, 'aarch64'), {
+    fileName: artifactFileName({ version: m.version, os: m.platform.os, osVersion: m.platform.osVersion, arch: 'aarch64', build: 7 }),
+    metadata: (x) => ({ ...x, build: 7, platform: { ...x.platform, arch: 'aarch64' } }),
+  });
+  U['aarch64'] = served(aarch64, 'aarch64');
   const noscript = await repackArtifact(good, join(work, 'noscript'), { drop: (name) => name.endsWith(`/${POSTINSTALL_ENTRY}`) });
   U['noscript'] = served(noscript, 'noscript');
   const liar = await repackArtifact(good, join(work, 'liar'), { version: '3.99.1' });

@@ -2,12 +2,41 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 /** What an ELF file asks of the system it runs on. */
 export interface ElfInfo {
+  /** e_machine: 62 (EM_X86_64), 183 (EM_AARCH64)... See elfArch. */
+  readonly machine: number;
   /** DT_NEEDED: the shared libraries it links (`libssl.so.3`). */
   readonly needed: readonly string[];
   /** Its own DT_SONAME, for shared libraries. */
   readonly soname: string | null;
   /** Symbol versions it needs, per library: `{ 'libc.so.6': ['GLIBC_2.34', ...] }`. */
   readonly versions: Readonly<Record<string, readonly string[]>>;
+}
+
+/** e_machine values and the architecture names artifacts use for them (`uname -m`). */
+const MACHINES: Readonly<Record<number, string>> = { 3: 'i386', 20: 'ppc', 21: 'ppc64le', 22: 's390x', 40: 'armhf', 62: 'x86_64', 183: 'aarch64', 243: 'riscv64', 258: 'loongarch64' };
+
+/** The architecture (`uname -m` spelling: `x86_64`, `aarch64`) of an ELF e_machine, or null for one cpy does not name. */
+export function elfArch(machine: number): string | null {
+  return MACHINES[machine] ?? null;
+}
+
+/** The GNU triplet of an architecture's Linux glibc target: `aarch64` -> `aarch64-linux-gnu` (`armhf` -> `arm-linux-gnueabihf`). */
+export function gnuTriplet(arch: string): string {
+  return arch === 'armhf' ? 'arm-linux-gnueabihf' : arch === 'ppc64le' ? 'powerpc64le-linux-gnu' : arch === 'i386' ? 'i686-linux-gnu' : `${arch}-linux-gnu`;
+}
+
+/**
+ * The one architecture of a tree's ELF files (`uname -m` spelling), null when it has none that
+ * cpy names (files of other machines say nothing: test data, say). Throws when they mix architectures.
+ */
+export function treeArch(infos: Iterable<ElfInfo>): string | null {
+  const found = new Set<string>();
+  for (const info of infos) {
+    const arch = elfArch(info.machine);
+    if (arch) found.add(arch);
+  }
+  if (found.size > 1) throw new Error(`the ELF files are of ${[...found].sort().join(', ')}`);
+  return found.size ? [...found][0]! : null;
 }
 
 const SHT_DYNAMIC = 6;
@@ -29,8 +58,9 @@ function cstring(table: Buffer, offset: number): string {
 
 /**
  * Reads the dynamic section and the version requirements (.gnu.version_r) of
- * an ELF file, reading only its headers and those sections. Returns null for
- * files that are not 64- or 32-bit little-endian ELF.
+ * an ELF file, reading only its headers and those sections, whatever its machine
+ * (x86_64, aarch64...: the layout is the same). Returns null for files that are
+ * not 64- or 32-bit little-endian ELF.
  */
 export async function readElf(path: string): Promise<ElfInfo | null> {
   const fh = await open(path, 'r');
@@ -39,10 +69,11 @@ export async function readElf(path: string): Promise<ElfInfo | null> {
     const { bytesRead } = await fh.read(ident, 0, 64, 0);
     if (bytesRead < 52 || ident.readUInt32BE(0) !== 0x7f454c46 || ident[5] !== 1) return null;
     const is64 = ident[4] === 2;
+    const machine = ident.readUInt16LE(0x12);
     const shoff = is64 ? Number(ident.readBigUInt64LE(0x28)) : ident.readUInt32LE(0x20);
     const shentsize = ident.readUInt16LE(is64 ? 0x3a : 0x2e);
     const shnum = ident.readUInt16LE(is64 ? 0x3c : 0x30);
-    if (!shoff || !shnum) return { needed: [], soname: null, versions: {} };
+    if (!shoff || !shnum) return { machine, needed: [], soname: null, versions: {} };
     const headers = await read(fh, shoff, shentsize * shnum);
     const section = (i: number) => {
       const b = i * shentsize;
@@ -89,7 +120,7 @@ export async function readElf(path: string): Promise<ElfInfo | null> {
         }
       }
     }
-    return { needed, soname, versions };
+    return { machine, needed, soname, versions };
   } finally {
     await fh.close();
   }

@@ -5,13 +5,14 @@ export type { PythonVersion } from './version.js';
 export {
   artifactFileName,
   artifactNameSchema,
+  DEFAULT_ARCH,
   checksumFileName,
   formatChecksumLine,
   parseArtifactFileName,
   parseChecksumLine,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';
-export { compareDotted, glibcFloor, readElf } from './elf.js';
+export { compareDotted, elfArch, glibcFloor, gnuTriplet, readElf, treeArch } from './elf.js';
 export type { ElfInfo } from './elf.js';
 export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
 export type { ArtifactMetadata } from './metadata.js';

@@ -49,6 +49,18 @@ export const artifactMetadataSchema = z.object({
     compiler: z.string(),
     builder: z.object({ kind: z.string(), description: z.string(), identity: z.string() }),
     finishedAt: iso,
+    /**
+     * A cross build: the builder's and the target's GNU triplets, the emulator that ran target
+     * code on the builder (null: none), and which of the checks that run target code ran.
+     */
+    cross: z
+      .object({
+        build: z.string(),
+        host: z.string(),
+        emulator: z.string().nullable(),
+        checks: z.array(z.object({ id: z.string(), ran: z.boolean(), ok: z.boolean(), detail: z.string() })),
+      })
+      .optional(),
   }),
   source: z.object({
     fileName: z.string(),

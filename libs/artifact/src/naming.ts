@@ -14,18 +14,26 @@ export const artifactNameSchema = z.object({
   os: osIdSchema,
   osVersion: osVersionSchema,
   build: z.number().int().min(1).max(9999),
+  /** `uname -m`: x86_64 (the default, left out of the name), aarch64... */
+  arch: z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected an architecture such as aarch64').default('x86_64'),
   compression: z.enum(['gzip', 'zstd']).default('gzip'),
 });
 
 export type ArtifactNameParts = z.input<typeof artifactNameSchema>;
 
+/** The architecture a name without one is built for: every artifact before multi-arch builds. */
+export const DEFAULT_ARCH = 'x86_64';
+
 /**
- * `cpython-<version>-<os><osversion>-build<N>.tgz`, e.g.
- * `cpython-3.13.5-debian12-build1.tgz` (`.tar.zst` for zstd).
+ * `cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`, e.g.
+ * `cpython-3.13.5-debian12-build1.tgz` (x86_64: the arch is left out, so the names published
+ * before multi-arch builds stay what they were), `cpython-3.13.5-debian12-aarch64-build1.tgz`
+ * (`.tar.zst` for zstd).
  */
 export function artifactFileName(parts: ArtifactNameParts): string {
   const p = artifactNameSchema.parse(parts);
-  return `cpython-${p.version}-${p.os}${p.osVersion}-build${p.build}.${EXTENSION[p.compression]}`;
+  const arch = p.arch === DEFAULT_ARCH ? '' : `-${p.arch}`;
+  return `cpython-${p.version}-${p.os}${p.osVersion}${arch}-build${p.build}.${EXTENSION[p.compression]}`;
 }
 
 /** The checksum file that sits beside an artifact: `<name>.sha256`. */
@@ -33,19 +41,20 @@ export function checksumFileName(artifactName: string): string {
   return `${artifactName}.sha256`;
 }
 
-const NAME_RE = /^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$/;
+const NAME_RE = /^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)(?:-([a-z][a-z0-9_]*))?-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$/;
 
 /** Reads an artifact file name back into its parts; null when it does not follow the scheme. */
 export function parseArtifactFileName(name: string): Required<ArtifactNameParts> | null {
   const m = NAME_RE.exec(name);
   if (!m) return null;
-  const [, version, os, osVersion, build, ext] = m;
-  if (!parseVersion(version)) return null;
+  const [, version, os, osVersion, arch, build, ext] = m;
+  if (!parseVersion(version) || arch === DEFAULT_ARCH) return null;
   return {
     version,
     os,
     osVersion,
     build: Number(build),
+    arch: arch ?? DEFAULT_ARCH,
     compression: ext === 'tgz' ? 'gzip' : 'zstd',
   };
 }

@@ -8,11 +8,11 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
-import { glibcFloor } from './elf.js';
+import { glibcFloor, gnuTriplet, treeArch } from './elf.js';
 import { CpyError } from './errors.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { artifactFileName, checksumFileName, formatChecksumLine, type Compression } from './naming.js';
-import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH } from './postinstall.js';
+import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from './postinstall.js';
 import { externalNeeds, isExcludedAlways, isTestPath, scanTree, type TreeEntry } from './tree.js';
 
 const run = promisify(execFile);
@@ -46,6 +46,11 @@ export interface PackOptions {
    * leaves out) as a separate asset, `<name>.tests.tgz`, for `cpy artifact test` (default false).
    */
   readonly testsAsset?: boolean;
+  /**
+   * Where to run the target's binutils (`aarch64-linux-gnu-strip`, `-objcopy`) for a tree of another
+   * architecture than this host's, e.g. the cross builder that has them; default this host.
+   */
+  readonly foreignTools?: PythonRunner;
   /** Packages that provide each shared library on the builder (soname -> packages). */
   readonly packagesFor?: (sonames: readonly string[]) => Promise<Record<string, readonly string[]>>;
 }
@@ -72,26 +77,56 @@ export interface SideAsset {
   readonly bytes: number;
 }
 
-async function stripTree(root: string, entries: readonly TreeEntry[]): Promise<void> {
+/** This host's architecture, as `uname -m` spells it. */
+const HOST_ARCH = ({ x64: 'x86_64', arm64: 'aarch64', ia32: 'i386', arm: 'armhf', ppc64: 'ppc64le', riscv64: 'riscv64', s390x: 's390x' } as Record<string, string>)[process.arch] ?? process.arch;
+
+/**
+ * The binutils for a tree: this host's `strip`/`objcopy` for its own architecture, the target's
+ * (`aarch64-linux-gnu-strip`) for another, run where `foreign` says (default this host).
+ */
+interface Binutils {
+  readonly prefix: string;
+  run(tool: 'strip' | 'objcopy', args: string[]): Promise<void>;
+}
+
+function binutilsFor(arch: string | null, foreign: PythonRunner | undefined): Binutils {
+  const cross = arch !== null && arch !== HOST_ARCH;
+  const prefix = cross ? `${gnuTriplet(arch)}-` : '';
+  return {
+    prefix,
+    async run(tool, args) {
+      if (!cross || !foreign) {
+        await run(`${prefix}${tool}`, args);
+        return;
+      }
+      const r = await foreign(`${prefix}${tool}`, args);
+      if (r.exitCode !== 0) throw new Error((r.stderr || r.stdout).trim() || `exit ${r.exitCode}`);
+    },
+  };
+}
+
+const binutilsPackage = (tools: Binutils) => (tools.prefix ? `binutils-${tools.prefix.slice(0, -1)}` : 'binutils');
+
+async function stripTree(root: string, entries: readonly TreeEntry[], tools: Binutils): Promise<void> {
   const elves = entries.filter((e) => e.type === 'file' && e.elf).map((e) => join(root, e.path));
   for (let i = 0; i < elves.length; i += 50) {
     try {
-      await run('strip', ['--strip-unneeded', ...elves.slice(i, i + 50)]);
+      await tools.run('strip', ['--strip-unneeded', ...elves.slice(i, i + 50)]);
     } catch (cause) {
-      throw new CpyError('CPY_ARTIFACT_STRIP_FAILED', `strip failed: ${(cause as Error).message.split('\n')[0]}`, {
-        hint: 'install binutils (apt-get install binutils), or pack with --no-strip',
+      throw new CpyError('CPY_ARTIFACT_STRIP_FAILED', `${tools.prefix}strip failed: ${(cause as Error).message.split('\n')[0]}`, {
+        hint: `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack with --no-strip`,
         cause,
       });
     }
   }
 }
 
-async function objcopy(args: string[]): Promise<void> {
+async function objcopy(tools: Binutils, args: string[]): Promise<void> {
   try {
-    await run('objcopy', args);
+    await tools.run('objcopy', args);
   } catch (cause) {
-    throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `objcopy ${args[0]} failed: ${(cause as Error).message.split('\n')[0]}`, {
-      hint: 'install binutils (apt-get install binutils), or pack without --debug-symbols',
+    throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `${tools.prefix}objcopy ${args[0]} failed: ${(cause as Error).message.split('\n')[0]}`, {
+      hint: `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack without --debug-symbols`,
       cause,
     });
   }
@@ -100,18 +135,18 @@ async function objcopy(args: string[]): Promise<void> {
 const debugFileOf = (path: string) => posix.join(posix.dirname(path), '.debug', `${posix.basename(path)}.debug`);
 
 /** Copies each ELF file's debug sections to `<debugDir>/<dir>/.debug/<name>.debug`. */
-async function splitDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string): Promise<void> {
+async function splitDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string, tools: Binutils): Promise<void> {
   for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
     const out = join(debugDir, debugFileOf(e.path));
     await mkdir(dirname(out), { recursive: true });
-    await objcopy(['--only-keep-debug', join(root, e.path), out]);
+    await objcopy(tools, ['--only-keep-debug', join(root, e.path), out]);
   }
 }
 
 /** Adds `.gnu_debuglink` (the debug file's name and CRC) to each stripped ELF file. */
-async function linkDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string): Promise<void> {
+async function linkDebugSymbols(root: string, entries: readonly TreeEntry[], debugDir: string, tools: Binutils): Promise<void> {
   for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
-    await objcopy([`--add-gnu-debuglink=${join(debugDir, debugFileOf(e.path))}`, join(root, e.path)]);
+    await objcopy(tools, [`--add-gnu-debuglink=${join(debugDir, debugFileOf(e.path))}`, join(root, e.path)]);
   }
 }
 
@@ -180,7 +215,15 @@ function compressor(compression: Compression): { input: Writable; output: Readab
         }),
       ),
     );
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${stderr.trim()}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new CpyError('CPY_ARTIFACT_COMPRESS_FAILED', `zstd exited with ${code}: ${stderr.trim() || '(no message)'}`, {
+              hint: 'zstd -19 needs memory and disk space: free some and pack again, or pack with gzip (the default)',
+            }),
+          ),
+    );
   });
   return { input: child.stdin, output: child.stdout, done };
 }
@@ -283,6 +326,19 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
   const strip = options.strip ?? true;
   const include = (path: string) => !isExcludedAlways(path) && (keepTests || !isTestPath(path));
   let entries = await scanTree(options.installDir, include);
+  // The tree's ELF files say what it is built for; the metadata must say the same.
+  let arch: string | null;
+  try {
+    arch = treeArch(entries.flatMap((e) => (e.elf ? [e.elf] : [])));
+  } catch (cause) {
+    throw new CpyError('CPY_ARTIFACT_ARCH_MISMATCH', `${options.installDir}: ${(cause as Error).message}`, { hint: 'pack a tree built for one architecture', cause });
+  }
+  if (arch !== null && arch !== options.metadata.platform.arch) {
+    throw new CpyError('CPY_ARTIFACT_ARCH_MISMATCH', `the tree's ELF files are ${arch}, but the metadata says ${options.metadata.platform.arch}`, {
+      hint: `pack it with platform.arch ${arch} (a cross build records its target architecture)`,
+    });
+  }
+  const tools = binutilsFor(arch, options.foreignTools);
   let debugDir: string | null = null;
   if (options.debugSymbols) {
     if (!strip) {
@@ -292,11 +348,11 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     }
     await mkdir(options.outDir, { recursive: true });
     debugDir = await mkdtemp(join(options.outDir, '.debug-'));
-    await splitDebugSymbols(options.installDir, entries, debugDir);
+    await splitDebugSymbols(options.installDir, entries, debugDir, tools);
   }
   if (strip) {
-    await stripTree(options.installDir, entries);
-    if (debugDir) await linkDebugSymbols(options.installDir, entries, debugDir);
+    await stripTree(options.installDir, entries, tools);
+    if (debugDir) await linkDebugSymbols(options.installDir, entries, debugDir, tools);
     entries = await scanTree(options.installDir, include);
   }
   const license = findLicense(entries);
@@ -335,7 +391,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
   } satisfies ArtifactMetadata);
 
   const compression = options.compression ?? 'gzip';
-  const fileName = artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, build: metadata.build, compression });
+  const fileName = artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, arch: metadata.platform.arch, build: metadata.build, compression });
   await mkdir(options.outDir, { recursive: true });
   const path = join(options.outDir, fileName);
   // The directories above the tree, then the tree, in byte order of names.

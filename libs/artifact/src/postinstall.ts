@@ -118,6 +118,8 @@ export interface CheckTreeOptions {
   readonly workDir: string;
   /** Build and import a C extension when a compiler is there (default true). */
   readonly compile?: boolean;
+  /** Make venvs through a link and with --copies and start their python (default true). */
+  readonly venvs?: boolean;
   readonly runner?: PythonRunner;
 }
 
@@ -137,6 +139,7 @@ export async function checkPythonTree(tree: string, version: string, options: Ch
   }
   const args = ['-I', path, 'check', '--version', version, '--installed-at', options.installedAt ?? tree, '--work', options.workDir, '--modules', CRITICAL_IMPORTS.join(',')];
   if (options.compile ?? true) args.push('--compile');
+  if (options.venvs === false) args.push('--no-venvs');
   const r = await (options.runner ?? runOnHost)(python, args);
   const parsed = reportSchema.safeParse(lastJsonLine(r.stdout));
   if (!parsed.success) {

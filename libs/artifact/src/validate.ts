@@ -3,6 +3,7 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
+import { CpyError } from './errors.js';
 import { openTar } from './open-tar.js';
 import { sha256File } from './hash.js';
 import { compareDotted, glibcFloor } from './elf.js';
@@ -18,6 +19,8 @@ export interface ValidationReport {
   readonly sha256: string | null;
   readonly metadata: ArtifactMetadata | null;
   readonly checks: readonly ValidationCheck[];
+  /** Checks not run, and why (`emulated`: those that need python3 to start python3, or a target compiler). */
+  readonly skipped: readonly { readonly id: string; readonly why: string }[];
   /** `[SUCCESS]`, or `[FAILED]` and one line per failed check. */
   readonly summary: string;
 }
@@ -32,6 +35,14 @@ export interface ValidateOptions {
    * container for a container build). workDir must then be visible there at the same path.
    */
   readonly runner?: PythonRunner;
+  /**
+   * The artifact is for another architecture and `runner` runs its programs under a user-mode
+   * emulator (qemu-aarch64-static) on a host without binfmt_misc: only what runs in one python3
+   * process is checked (relocation, the version, the critical imports, sysconfig, pip). The
+   * venvs, the C extension and pip in a venv (python3 starting python3, a target compiler) are
+   * listed in `skipped`.
+   */
+  readonly emulated?: boolean;
 }
 
 const SECRET_PATTERNS: readonly [string, RegExp][] = [
@@ -68,8 +79,20 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
     source.on('error', reject);
     source.pipe(extractor);
   });
-  if (text === null) throw new Error(`the first entry is not ${METADATA_ENTRY}`);
-  return JSON.parse(text);
+  if (text === null) throw notAnArtifact(archive, `the first entry is not ${METADATA_ENTRY}`);
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw notAnArtifact(archive, `${METADATA_ENTRY} is not JSON: ${(cause as Error).message}`, cause);
+  }
+}
+
+function notAnArtifact(archive: string, message: string, cause?: unknown): CpyError {
+  return new CpyError('CPY_ARTIFACT_NOT_AN_ARTIFACT', message, {
+    hint: 'give an artifact made by cpy build or cpy artifact pack',
+    cause,
+    details: { archive },
+  });
 }
 
 /** One file entry of an artifact (e.g. its LICENSE), read without extracting anything; null when it has none of that name. */
@@ -113,6 +136,7 @@ function hostGlibc(): string | null {
  */
 export async function validateArtifact(artifact: string, options: ValidateOptions = {}): Promise<ValidationReport> {
   const checks: ValidationCheck[] = [];
+  const skipped: { id: string; why: string }[] = [];
   const check = (id: string, ok: boolean, detail: string) => void checks.push({ id, ok, detail });
   let digest: string | null = null;
   let metadata: ArtifactMetadata | null = null;
@@ -142,10 +166,17 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       check('metadata', false, `cannot read ${METADATA_ENTRY}: ${(error as Error).message}`);
     }
     const name = parseArtifactFileName(basename(artifact));
-    if (!name) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>-build<N>.tgz`);
+    if (!name) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`);
     else if (metadata) {
-      const same = name.version === metadata.version && name.os === metadata.platform.os && name.osVersion === metadata.platform.osVersion && name.build === metadata.build;
-      check('name', same, same ? basename(artifact) : `the name says ${name.version} ${name.os}${name.osVersion} build ${name.build}, the metadata ${metadata.version} ${metadata.platform.os}${metadata.platform.osVersion} build ${metadata.build}`);
+      const same =
+        name.version === metadata.version && name.os === metadata.platform.os && name.osVersion === metadata.platform.osVersion && name.arch === metadata.platform.arch && name.build === metadata.build;
+      check(
+        'name',
+        same,
+        same
+          ? basename(artifact)
+          : `the name says ${name.version} ${name.os}${name.osVersion} ${name.arch} build ${name.build}, the metadata ${metadata.version} ${metadata.platform.os}${metadata.platform.osVersion} ${metadata.platform.arch} build ${metadata.build}`,
+      );
     }
   }
 
@@ -162,7 +193,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       } catch (error) {
         check('structure', false, (error as Error).message);
       }
-      if (extracted) await runtimeChecks(join(tree, root), metadata, work, options, check);
+      if (extracted) await runtimeChecks(join(tree, root), metadata, work, options, check, skipped);
     } finally {
       if (!options.workDir) await rm(work, { recursive: true, force: true });
     }
@@ -171,7 +202,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   const failed = checks.filter((c) => !c.ok);
   const ok = failed.length === 0 && checks.length > 0;
   const summary = ok ? '[SUCCESS]' : ['[FAILED]', ...failed.map((c) => `- ${c.id}: ${c.detail}`)].join('\n');
-  return { ok, artifact, sha256: digest, metadata, checks, summary };
+  return { ok, artifact, sha256: digest, metadata, checks, skipped, summary };
 }
 
 /** Timestamp-based .pyc files whose recorded source mtime or size does not match the source beside them. */
@@ -202,6 +233,7 @@ async function runtimeChecks(
   work: string,
   options: ValidateOptions,
   check: (id: string, ok: boolean, detail: string) => void,
+  skipped: { id: string; why: string }[] = [],
 ): Promise<void> {
   const license = await readFile(join(prefix, 'LICENSE.txt'), 'utf8').catch(() => null);
   check('license', Boolean(license?.includes('PYTHON SOFTWARE FOUNDATION LICENSE')), license ? 'LICENSE.txt (PSF)' : 'no LICENSE.txt at the top of the tree');
@@ -236,9 +268,15 @@ async function runtimeChecks(
     check('relocation', false, (error as Error).message);
     return;
   }
-  for (const c of await checkPythonTree(prefix, metadata.version, { workDir: join(work, 'checks'), runner })) check(c.id, c.ok, c.detail);
+  const emulated = Boolean(options.emulated && options.runner);
+  for (const c of await checkPythonTree(prefix, metadata.version, { workDir: join(work, 'checks'), runner, ...(emulated ? { compile: false, venvs: false } : {}) })) check(c.id, c.ok, c.detail);
   const pip = await runner(join(prefix, 'bin', 'python3'), ['-m', 'pip', '--version']);
   check('pip', pip.exitCode === 0, (pip.stdout + pip.stderr).trim().split('\n').slice(-2).join(' '));
+  if (emulated) {
+    const why = `${metadata.platform.arch} code runs here only under an emulator, which cannot start a second ${metadata.platform.arch} program (no binfmt_misc)`;
+    skipped.push({ id: 'venv', why }, { id: 'venv-copies', why }, { id: 'c-extension', why: `needs a ${metadata.platform.arch} compiler and starts python3` }, { id: 'venv-pip', why });
+    return;
+  }
   // pip in a venv made through a link outside the prefix (ensurepip runs in the venv).
   const venvDir = join(work, 'venv-pip');
   const made = await runner(join(work, 'checks', 'link-bin', 'python3'), ['-m', 'venv', venvDir]);

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { artifactFileName, isCpyError } from '@cpy/artifact';
 import { makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, listInstalled, MARKER_FILE, rollback, uninstall, useVersion, type InstallOptions } from '../src/index.js';
 
@@ -191,6 +191,22 @@ describe('installPython: a real artifact, installed for real', () => {
 
     const arm = await repackArtifact(artifact, join(work, 'arch'), { metadata: (m) => ({ ...m, build: 8, platform: { ...m.platform, arch: 'riscv64' } }) });
     expect((await codeOf(installPython(sb.options({ artifactUrl: arm.path })))).code).toBe('CPY_INSTALL_WRONG_ARCH');
+
+    // An aarch64 build given by URL on x86_64 (the reverse on aarch64), named for its arch: refused from
+    // the .json beside it with the arch error, and the tarball is never asked for.
+    const other = process.arch === 'arm64' ? 'x86_64' : 'aarch64';
+    const m = artifact.metadata;
+    const foreign = await repackArtifact(artifact, join(work, 'foreign-arch'), {
+      fileName: artifactFileName({ version: m.version, os: m.platform.os, osVersion: m.platform.osVersion, arch: other, build: 9 }),
+      metadata: (x) => ({ ...x, build: 9, platform: { ...x.platform, arch: other } }),
+    });
+    if (other === 'aarch64') expect(foreign.fileName).toBe(`cpython-${m.version}-${m.platform.os}${m.platform.osVersion}-aarch64-build9.tgz`);
+    const byUrl = await codeOf(installPython(sb.options({ artifactUrl: serve(foreign, 'foreign-arch') })));
+    expect(byUrl.code).toBe('CPY_INSTALL_WRONG_ARCH');
+    expect(byUrl.message).toMatch(new RegExp(`build 9 \\(.*, ${other}\\) is built for ${other}; this host is `));
+    expect(mirror.requests.some((r) => r.path.endsWith(`foreign-arch/${foreign.fileName}`))).toBe(false);
+    expect(mirror.requests.some((r) => r.path.endsWith(`foreign-arch/${foreign.fileName}.json`))).toBe(true);
+    expect(existsSync(sb.prefix)).toBe(false);
   });
 
   it('names a missing system library and its package; a library only optional modules need is a warning', async () => {

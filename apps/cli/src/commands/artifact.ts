@@ -74,6 +74,11 @@ export async function packBuild(
       hint: 'build on (or in a container of) a released distribution',
     });
   }
+  if (input['run-tests'] && result.cross) {
+    throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (${result.arch}) under user-mode emulation`, {
+      hint: `drop --run-tests, or build natively on an ${result.arch} host`,
+    });
+  }
   if (input['run-tests'] && (input['no-tests-asset'] || input['keep-tests'])) {
     throw new CpyError('CPY_CLI_USAGE', '--run-tests needs the tests asset: drop --no-tests-asset and --keep-tests', { hint: 'see cpy build --help' });
   }
@@ -91,6 +96,8 @@ export async function packBuild(
       compression: input.compression ?? 'gzip',
       debugSymbols: Boolean(input['debug-symbols']),
       packagesFor: async () => result.runtimePackages,
+      // A cross build's binutils (aarch64-linux-gnu-strip) are on its builder.
+      ...(result.cross && runner ? { foreignTools: runner } : {}),
     });
   ctx.log(`packing ${result.installDir}`);
   let packed = await pack();
@@ -104,8 +111,14 @@ export async function packBuild(
       packed = await pack(tests);
     }
     if (input['no-validate']) return { packed, validation: null, tests };
-    ctx.log(`validating ${packed.fileName}${runner ? ' on the builder' : ''}`);
-    const validation = await validateArtifact(packed.path, runner ? { runner, workDir: join(scratch, 'validate') } : {});
+    const emulator = result.cross?.emulator;
+    if (result.cross && !(emulator && runner)) {
+      ctx.log(`not validating ${packed.fileName}: a ${result.arch} artifact runs here only under an emulator on its builder, ${runner ? 'which has none' : 'and this is not one'}`);
+      return { packed, validation: null, tests };
+    }
+    ctx.log(`validating ${packed.fileName}${emulator ? ` on the builder under ${emulator.program}` : runner ? ' on the builder' : ''}`);
+    const target: PythonRunner | undefined = emulator && runner ? (file, args) => runner(emulator.program, [...emulator.args, file, ...args]) : runner;
+    const validation = await validateArtifact(packed.path, target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {});
     return { packed, validation, tests };
   } finally {
     if (runner) await rm(scratch, { recursive: true, force: true });
@@ -135,6 +148,7 @@ export function artifactLines({ packed, validation, tests }: PackedAndValidated,
     ...(packed.tests ? [`  tests     ${packed.tests.path} (${(packed.tests.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
     ...(tests ? testLines(tests, style) : []),
     ...(validation ? reportLines(validation.summary, validation.checks.filter((c) => !c.ok), style) : []),
+    ...(validation?.skipped.length ? [`  skipped   ${validation.skipped.map((c) => c.id).join(', ')}: ${[...new Set(validation.skipped.map((c) => c.why))].join('; ')}`] : []),
   ];
 }
 
@@ -155,7 +169,7 @@ export function artifactOutcome({ packed, validation, tests }: PackedAndValidate
         debugSymbols: packed.debugSymbols,
         tests: packed.tests,
       },
-      validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks } : null,
+      validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks, skipped: validation.skipped } : null,
       tests: tests ? testData(tests) : null,
       ...(validation && !validation.ok ? { error: { code: 'CPY_ARTIFACT_INVALID', message: validation.summary.split('\n').slice(1).join('; '), hint: failureHint } } : {}),
       ...((!validation || validation.ok) && tests && !tests.ok ? { error: testsError(tests) } : {}),

@@ -26,6 +26,10 @@ const schema = z
         engine: z.enum(['podman', 'docker']).optional(),
         jobs: positiveInt('a number of jobs').optional(),
         prefix: z.string().min(1).optional(),
+        arch: z
+          .string()
+          .regex(/^[a-z][a-z0-9_]*$/, 'must be an architecture as uname -m names it, e.g. aarch64')
+          .optional(),
         'configure-arg': z.array(z.string()).optional(),
         'work-dir': z.string().min(1).optional(),
         ...packValues,
@@ -98,6 +102,11 @@ export const build = defineCommand({
     engine: { type: 'string', valueName: '<podman|docker>', description: 'container engine (default: the first that works)' },
     jobs: { type: 'string', short: 'j', valueName: '<N>', description: "make -j (default: the builder's CPU count)" },
     prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
+    arch: {
+      type: 'string',
+      valueName: '<arch>',
+      description: "build for this architecture (uname -m: aarch64); default the builder's. Another is a cross build: --builder container with a Debian or Ubuntu image",
+    },
     'configure-arg': { type: 'string', multiple: true, valueName: '<arg>', description: 'an extra ./configure argument' },
     'work-dir': { type: 'string', valueName: '<dir>', description: 'where builds happen (default <cache-dir>/builds)' },
     ...VAGRANT_OPTION,
@@ -110,6 +119,7 @@ export const build = defineCommand({
     'cpy build 3.13.5',
     'cpy build 3.13.5 --builder container --image localhost/debian-minbase:bullseye',
     'cpy build 3.13.5 --builder vagrant',
+    'cpy build 3.13.5 --arch aarch64 --builder container --image localhost/debian-minbase:bookworm',
     'cpy build 3.13.5 --profile release --build 2 --json',
   ],
   async run(ctx) {
@@ -120,6 +130,7 @@ export const build = defineCommand({
       ...(input.profile ? { profile: input.profile } : {}),
       ...(input.jobs ? { jobs: input.jobs } : {}),
       ...(input.prefix ? { prefix: input.prefix } : {}),
+      ...(input.arch ? { arch: input.arch } : {}),
       configureArgs: input['configure-arg'] ?? [],
       env: Object.fromEntries(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
       builder:

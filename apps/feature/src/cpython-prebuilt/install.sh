@@ -43,7 +43,7 @@ VERSION_RE='^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})((a|b|
 REQUEST_RE='^(latest|(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?)?)?)$'
 SIGNERS_RE='^[0-9A-Fa-f,]*$'
 FINGERPRINT_RE='^[0-9A-F]{40}$'
-NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
+NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)(-[a-z][a-z0-9_]*)?-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
 INDEX_SCHEMA_VERSION=2
 TAB=$(printf '\t')
 case $0 in /*) SELF=$0 ;; *) SELF=$(pwd)/$0 ;; esac

@@ -23,8 +23,20 @@ describe('artifact naming', () => {
   });
 
   it('round-trips through parseArtifactFileName', () => {
-    const parts = { version: '3.12.11', os: 'debian', osVersion: '11', build: 42, compression: 'gzip' as const };
+    const parts = { version: '3.12.11', os: 'debian', osVersion: '11', arch: 'x86_64', build: 42, compression: 'gzip' as const };
     expect(parseArtifactFileName(artifactFileName(parts))).toEqual(parts);
+    const arm = { ...parts, arch: 'aarch64', compression: 'zstd' as const };
+    expect(parseArtifactFileName(artifactFileName(arm))).toEqual(arm);
+  });
+
+  it('carries the architecture, except x86_64 (every name before multi-arch builds)', () => {
+    expect(artifactFileName({ version: '3.13.5', os: 'debian', osVersion: '12', build: 1, arch: 'aarch64' })).toBe('cpython-3.13.5-debian12-aarch64-build1.tgz');
+    expect(artifactFileName({ version: '3.13.5', os: 'debian', osVersion: '12', build: 1, arch: 'x86_64' })).toBe('cpython-3.13.5-debian12-build1.tgz');
+    expect(parseArtifactFileName('cpython-3.13.5-debian12-build1.tgz')?.arch).toBe('x86_64');
+    expect(parseArtifactFileName('cpython-3.13.5-ubuntu24.04-aarch64-build2.tgz')).toMatchObject({ os: 'ubuntu', osVersion: '24.04', arch: 'aarch64', build: 2 });
+    // One name per artifact: x86_64 is never spelled out.
+    expect(parseArtifactFileName('cpython-3.13.5-debian12-x86_64-build1.tgz')).toBeNull();
+    expect(() => artifactFileName({ version: '3.13.5', os: 'debian', osVersion: '12', build: 1, arch: 'arm/64' })).toThrow();
   });
 
   it('refuses parts that would make an ambiguous or unsafe name', () => {

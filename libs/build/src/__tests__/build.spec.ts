@@ -15,6 +15,10 @@ import {
   type Builder,
   type BuildEvent,
   type RunOptions,
+  type SourceVerification,
+  artifactMetadataFor,
+  crossAnswers,
+  readBuildResult,
 } from '../index.js';
 import { ALL_HEADERS, DEBIAN, TOOLS, fakeBuilder } from './fake-builder.js';
 
@@ -37,36 +41,50 @@ interface Script {
   exitCodes?: Partial<Record<string, number>>;
   /** A command that never ends until aborted. */
   hangOn?: string;
+  /** A cross build's container: the aarch64 cross compiler is `cc`; qemu-aarch64-static there or not; a native python3 already built. */
+  cross?: { emulator: boolean; buildPython?: string };
 }
 
 /** A builder whose commands are scripted: records what ran, writes fake logs. */
-function scriptedBuilder(script: Script): Builder & { ran: string[][] } {
+function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Record<string, string>[]; started: unknown[] } {
   const ran: string[][] = [];
+  const envs: Record<string, string>[] = [];
+  const started: unknown[] = [];
   const exec = fakeBuilder({ osRelease: DEBIAN, programs: [...TOOLS, 'nproc'], headers: script.headers ?? ALL_HEADERS, pkgConfig: ['tk'] });
   return {
-    kind: 'host',
+    kind: script.cross ? 'container' : 'host',
     description: 'a scripted builder',
     ran,
+    envs,
+    started,
     exec: async (file, args, options) => {
       if (file === 'nproc') return { exitCode: 0, stdout: '4\n', stderr: '' };
       if (file === 'uname') return { exitCode: 0, stdout: 'x86_64\n', stderr: '' };
-      return exec(file, args, options);
+      if (script.cross && file === 'sh' && args[0] === '-c' && args[1]!.startsWith('command -v')) {
+        return script.cross.emulator ? { exitCode: 0, stdout: `/usr/bin/${args[3]}\n`, stderr: '' } : { exitCode: 1, stdout: '', stderr: '' };
+      }
+      if (script.cross && file.endsWith('/build-python/python')) {
+        return script.cross.buildPython ? { exitCode: 0, stdout: `${script.cross.buildPython}\n`, stderr: '' } : { exitCode: 127, stdout: '', stderr: 'not found' };
+      }
+      return exec(script.cross && file === 'aarch64-linux-gnu-gcc' ? 'cc' : file, args, options);
     },
     async run(argv, options: RunOptions) {
       ran.push([...argv]);
-      const key = argv[0] === 'make' ? (argv[1] === 'install' ? 'install' : 'make') : argv[0]!.split('/').pop()!;
+      envs.push({ ...(options.env ?? {}) });
+      const program = argv[0]!.startsWith('qemu-') ? argv[3]! : argv[0]!;
+      const key = argv[0] === 'make' ? (argv[1] === 'install' ? 'install' : 'make') : program.split('/').pop()!;
       if (script.hangOn === key) {
         await new Promise((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(new Error('killed'))));
       }
       if (key === 'install') await mkdir(join(argv.find((a) => a.startsWith('DESTDIR='))!.replace(/^DESTDIR=/, ''), '/opt/python-3.13.5/bin'), { recursive: true });
       let out = `${key} output\n`;
       if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
-      if (key === 'python3') out += JSON.stringify(script.imports ?? ALL_OK) + '\n';
+      if (key === 'python3') out += 'Python 3.13.5\n' + JSON.stringify(script.imports ?? ALL_OK) + '\n';
       await writeFile(options.logFile, out, { flag: 'a' });
       for (const line of out.split('\n')) options.onLine?.(line);
       return { exitCode: script.exitCodes?.[key] ?? 0 };
     },
-    start: async () => undefined,
+    start: async (_dir, _log, _signal, options) => void started.push(options),
     identity: async () => 'scripted',
     stop: async () => undefined,
   };
@@ -83,14 +101,15 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void } = {}) =>
+const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string } = {}) =>
   buildCPython({
-    spec: parseBuildSpec({ version: '3.13.5' }),
+    spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}) }),
     source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) },
     workDir: work,
     builder,
     minFreeBytes: 1,
-    ...extra,
+    ...(extra.signal ? { signal: extra.signal } : {}),
+    ...(extra.onEvent ? { onEvent: extra.onEvent } : {}),
   });
 
 describe('the build spec', () => {
@@ -177,6 +196,83 @@ describe('parseMakeModuleReport', () => {
   it("reads CPython's end-of-make module report", () => {
     expect(parseMakeModuleReport(MAKE_TAIL)).toEqual({ notFound: ['_dbm', '_gdbm'], failedToBuild: [], failedToImport: ['_tkinter'] });
     expect(parseMakeModuleReport('Failed to build these modules:\n_ssl   _hashlib\n\nmore')).toMatchObject({ failedToBuild: ['_ssl', '_hashlib'] });
+  });
+});
+
+describe('a cross build (--arch aarch64 on x86_64)', () => {
+  const VERIFIED = { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null } as unknown as SourceVerification;
+
+  it('builds a native python3 first, then configures for aarch64-linux-gnu with it and the ac_cv answers, and checks the imports under qemu', async () => {
+    const builder = scriptedBuilder({ cross: { emulator: true } });
+    const events: BuildEvent[] = [];
+    const result = await run(builder, { arch: 'aarch64', onEvent: (e) => void events.push(e) });
+    const src = join(result.buildDir, 'src');
+    expect(result.buildDir).toBe(join(work, 'cpython-3.13.5-aarch64-build1'));
+    expect(builder.started).toEqual([{ targetArch: 'aarch64' }]);
+    expect(builder.ran.map((a) => (a[0] === 'make' ? a.slice(0, 2).join(' ') : a[0]))).toEqual([
+      'tar',
+      join(src, 'configure'),
+      'make -j4',
+      './configure',
+      'make -j4',
+      'make install',
+      'qemu-aarch64-static',
+    ]);
+    // The native build: configure's defaults, none of the target's environment.
+    // Its prefix is the target's: make install runs ensurepip with it, and pip goes under its sys.prefix.
+    expect(builder.ran[1]).toEqual([join(src, 'configure'), '--prefix=/opt/python-3.13.5']);
+    expect(builder.envs[1]).toEqual({});
+    expect(builder.ran[3]).toEqual([
+      './configure',
+      '--build=x86_64-linux-gnu',
+      '--host=aarch64-linux-gnu',
+      `--with-build-python=${join(result.buildDir, 'build-python', 'python')}`,
+      ...crossAnswers('aarch64'),
+      '--prefix=/opt/python-3.13.5',
+      '--enable-shared',
+    ]);
+    expect(builder.ran[3]).toEqual(expect.arrayContaining(['ac_cv_file__dev_ptmx=yes', 'ac_cv_file__dev_ptc=no']));
+    expect(builder.envs[3]).toEqual({ CC: 'aarch64-linux-gnu-gcc', PKG_CONFIG_LIBDIR: '/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig' });
+    expect(builder.ran[6]!.slice(0, 4)).toEqual(['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', join(result.installDir, 'bin', 'python3')]);
+    expect(events.filter((e) => e.type === 'phase').map((e) => (e as { phase: string }).phase)).toEqual(['provision', 'preflight', 'extract', 'build-python', 'configure', 'make', 'install', 'check']);
+    expect(result.arch).toBe('aarch64');
+    expect(result.cross).toMatchObject({ arch: 'aarch64', build: 'x86_64-linux-gnu', host: 'aarch64-linux-gnu', emulator: { program: 'qemu-aarch64-static', args: ['-L', '/usr/aarch64-linux-gnu'] } });
+    expect(result.cross!.checks.map((c) => [c.id, c.ran, c.ok])).toEqual([
+      ['python3-version', true, true],
+      ['critical-imports', true, true],
+    ]);
+    expect(result.compiler).toBe('cc 1.0');
+    // The metadata records the target and which checks ran; a result read back keeps it.
+    const metadata = artifactMetadataFor(result, VERIFIED);
+    expect(metadata.platform.arch).toBe('aarch64');
+    expect(metadata.builtWith.cross).toMatchObject({ build: 'x86_64-linux-gnu', host: 'aarch64-linux-gnu', emulator: 'qemu-aarch64-static -L /usr/aarch64-linux-gnu' });
+    expect((await readBuildResult(result.buildDir)).cross).toEqual(result.cross);
+  });
+
+  it('reuses a native python3 of the same version; without qemu it skips only what runs target code, and says so', async () => {
+    const builder = scriptedBuilder({ cross: { emulator: false, buildPython: '3.13.5 /opt/python-3.13.5' } });
+    const result = await run(builder, { arch: 'aarch64' });
+    expect(builder.ran.map((a) => (a[0] === 'make' ? a.slice(0, 2).join(' ') : a[0]))).toEqual(['tar', './configure', 'make -j4', 'make install']);
+    expect(await readFile(result.logs['build-python']!, 'utf8')).toMatch(/^reusing .*build-python\/python \(Python 3\.13\.5, prefix \/opt\/python-3\.13\.5\)/);
+    expect(result.cross!.emulator).toBeNull();
+    expect(result.cross!.checks.every((c) => !c.ran)).toBe(true);
+    expect(result.warnings).toContain('qemu-aarch64-static is not on the builder: the aarch64 python3 was not run (module check skipped; validation needs an aarch64 host)');
+    // Judged from make's report: _gdbm not found, _tkinter removed.
+    expect(result.modules.missing.map((m) => m.id)).toEqual(['dbm', 'tkinter']);
+  });
+
+  it('refuses a cross build on the host builder, pointing at the container builder', async () => {
+    const host = { ...scriptedBuilder({}), kind: 'host' as const };
+    const error = await errorOf(run(host, { arch: 'aarch64' }));
+    expect(error.code).toBe('CPY_BUILD_CROSS_NEEDS_CONTAINER');
+    expect(error.hint).toMatch(/--arch aarch64 --builder container --image/);
+  });
+
+  it('an arch the builder has is a native build', async () => {
+    const result = await run(scriptedBuilder({}), { arch: 'x86_64' });
+    expect(result.cross).toBeNull();
+    expect(result.arch).toBe('x86_64');
+    expect(() => parseBuildSpec({ version: '3.13.5', arch: 'ARM 64' })).toThrow();
   });
 });
 

@@ -20,6 +20,16 @@ export function artifactMetadataFor(result: BuildResult, verification: SourceVer
       compiler: result.compiler,
       builder: result.builder,
       finishedAt: result.finishedAt,
+      ...(result.cross
+        ? {
+            cross: {
+              build: result.cross.build,
+              host: result.cross.host,
+              emulator: result.cross.emulator ? [result.cross.emulator.program, ...result.cross.emulator.args].join(' ') : null,
+              checks: result.cross.checks.map((c) => ({ ...c })),
+            },
+          }
+        : {}),
     },
     source: {
       fileName: result.source.fileName,

@@ -20,10 +20,18 @@ export interface Builder {
    * Gets the builder ready (a container: started and provisioned; once, so a
    * builder can serve several builds). Output goes to `logFile`.
    */
-  start(buildDir: string, logFile: string, signal?: AbortSignal): Promise<void>;
+  start(buildDir: string, logFile: string, signal?: AbortSignal, options?: StartOptions): Promise<void>;
   /** A stable id of the environment for cache keys and metadata (image id). */
   identity(): Promise<string>;
   stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /**
+   * The architecture the build is for (`aarch64`): a container provisions the cross toolchain,
+   * the target's -dev packages and qemu-user-static when it is not the container's own.
+   */
+  readonly targetArch?: string;
 }
 
 export const PROVISION_SCRIPT = new URL('../../provision/provision-builder.sh', import.meta.url);
@@ -89,7 +97,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
         options.signal?.removeEventListener('abort', onAbort);
       }
     },
-    async start(buildDir, logFile, signal) {
+    async start(buildDir, logFile, signal, options = {}) {
       if (id) return; // started (and provisioned) by an earlier build with this builder
       engine = await detectEngine(spec.engine);
       const name = `cpy-build-${randomBytes(4).toString('hex')}`;
@@ -103,7 +111,8 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
       (builder as { description: string }).description = `container ${spec.image} (${engine})`;
       if (!spec.provision) return;
       const script = await readFile(PROVISION_SCRIPT, 'utf8');
-      const r = await host([engine, 'exec', '-e', `CPY_PROVISION_EXCLUDE=${spec.provisionExclude.join(' ')}`, id, 'sh', '-c', script], {
+      const target = options.targetArch ? ['-e', `CPY_PROVISION_TARGET_ARCH=${options.targetArch}`] : [];
+      const r = await host([engine, 'exec', '-e', `CPY_PROVISION_EXCLUDE=${spec.provisionExclude.join(' ')}`, ...target, id, 'sh', '-c', script], {
         logFile,
         ...(signal ? { signal } : {}),
       });

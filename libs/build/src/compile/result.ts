@@ -27,6 +27,18 @@ const buildResultSchema = z.object({
     cpython: z.object({ notFound: strings, failedToBuild: strings, failedToImport: strings }),
   }),
   arch: z.string(),
+  // Absent in results of builds before cross builds: native ones.
+  cross: z
+    .object({
+      arch: z.string(),
+      build: z.string(),
+      host: z.string(),
+      buildPython: z.string(),
+      emulator: z.object({ program: z.string(), args: strings }).nullable(),
+      checks: z.array(z.object({ id: z.string(), ran: z.boolean(), ok: z.boolean(), detail: z.string() })),
+    })
+    .nullable()
+    .default(null),
   runtimePackages: z.record(z.string(), strings),
   warnings: strings,
   durationsMs: z.record(z.string(), z.number()),

@@ -44,6 +44,11 @@ export const buildSpecSchema = z
     /** Compiler environment for configure and make. */
     env: z.partialRecord(envName, z.string()).default({}),
     builder: builderSpecSchema.default({ kind: 'host' }),
+    /**
+     * The architecture to build for, as `uname -m` names it (`aarch64`); default the builder's.
+     * Another than the builder's is a cross build (see cross.ts): Debian or Ubuntu builders only.
+     */
+    arch: z.string().regex(/^[a-z][a-z0-9_]*$/, 'an architecture as uname -m names it, e.g. aarch64').optional(),
   })
   .transform((spec) => ({ ...spec, prefix: spec.prefix ?? `/opt/python-${spec.version}` }));
 

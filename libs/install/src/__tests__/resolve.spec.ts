@@ -21,9 +21,9 @@ function entry(version: string, osVersion: '11' | '12', build = 1, extra: Partia
 }
 
 /** A Debian host whose package archive is a list (the real one, apt-cache, is exercised in containers). */
-function host(osVersion: '11' | '12' | '13', glibc: string, archive: string[] | null, loadable: string[] = []): HostContext {
+function host(osVersion: '11' | '12' | '13', glibc: string, archive: string[] | null, loadable: string[] = [], arch = 'x86_64'): HostContext {
   return {
-    host: { os: 'linux', arch: 'x86_64', libc: 'glibc', glibcVersion: glibc },
+    host: { os: 'linux', arch, libc: 'glibc', glibcVersion: glibc },
     distro: { id: 'debian', versionId: osVersion },
     loadable: new Set(loadable),
     archive: { available: async (packages) => (archive ? new Map(packages.map((p) => [p, archive.includes(p)])) : 'no package lists, and not root to fetch them') },
@@ -95,10 +95,39 @@ describe('resolveBuild', () => {
     expect(e.code).toBe('CPY_INSTALL_NO_MATCHING_BUILD');
     expect(e.message).toBe(
       'no published build of CPython 3.11 fits this host (debian 12, x86_64, glibc 2.36): ' +
-        'cpython-3.11.2-debian11-build1.tgz (aarch64): the debian11 build is built for aarch64; this host is x86_64; ' +
+        'cpython-3.11.2-debian11-aarch64-build1.tgz (aarch64): the debian11 build is built for aarch64; this host is x86_64; ' +
         'cpython-3.11.2-debian11-build1.tgz (x86_64): the debian11 build needs libssl1.1, libffi7, which Debian 12 does not provide',
     );
     expect(e.hint).toMatch(/build one on this distribution/);
+  });
+
+  it('picks the build for the reported architecture (uname -m) among x86_64 and aarch64 builds of one version', async () => {
+    const arm = (v: string, b = 1) => entry(v, '12', b, { arch: 'aarch64', glibcFloor: '2.34' });
+    const index = indexOf(entry('3.13.5', '12'), arm('3.13.5'), arm('3.13.5', 2));
+    const onX86 = await resolveBuild(index, parseVersionRequest('3.13'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json');
+    expect(onX86.entry).toMatchObject({ arch: 'x86_64', build: 1, file: 'cpython-3.13.5-debian12-build1.tgz' });
+    // The aarch64 build 2 comes first in the order (higher build) and is refused for its arch, then x86_64 fits.
+    expect(onX86.considered.map((c) => [c.entry.file, c.fits])).toEqual([
+      ['cpython-3.13.5-debian12-aarch64-build2.tgz', false],
+      ['cpython-3.13.5-debian12-aarch64-build1.tgz', false],
+      ['cpython-3.13.5-debian12-build1.tgz', true],
+    ]);
+    const onArm = await resolveBuild(index, parseVersionRequest('3.13.5'), host('12', '2.36', BOOKWORM_ARCHIVE, [], 'aarch64'), 'index.json');
+    expect(onArm.entry).toMatchObject({ arch: 'aarch64', build: 2, file: 'cpython-3.13.5-debian12-aarch64-build2.tgz' });
+    expect(onArm.reason).toBe('built for Debian 12, like this host');
+  });
+
+  it('refuses, before any download, a request only an aarch64 build satisfies on x86_64 (and the reverse)', async () => {
+    const index = indexOf(entry('3.13.5', '12'), entry('3.14.0', '12', 1, { arch: 'aarch64' }));
+    const e = await failure(resolveBuild(index, parseVersionRequest('3.14'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect(e.code).toBe('CPY_INSTALL_NO_MATCHING_BUILD');
+    expect(e.message).toBe(
+      'no published build of CPython 3.14 fits this host (debian 12, x86_64, glibc 2.36): ' +
+        'cpython-3.14.0-debian12-aarch64-build1.tgz (aarch64): the debian12 build is built for aarch64; this host is x86_64',
+    );
+    expect(e.details).toMatchObject({ considered: [{ file: 'cpython-3.14.0-debian12-aarch64-build1.tgz', arch: 'aarch64' }] });
+    const r = await failure(resolveBuild(index, parseVersionRequest('3.13.5'), host('12', '2.36', BOOKWORM_ARCHIVE, [], 'aarch64'), 'index.json'));
+    expect(r.message).toMatch(/fits this host \(debian 12, aarch64, glibc 2.36\): cpython-3.13.5-debian12-build1.tgz \(x86_64\): the debian12 build is built for x86_64; this host is aarch64$/);
   });
 
   it('a library already on the host counts, whatever the archive says; an archive it cannot ask does not fit', async () => {
