@@ -1,12 +1,10 @@
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, symlink } from 'node:fs/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/artifact';
-import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, peakLiveMemory, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
 import { fetchSource, type FetchSourceOptions, type RetryPolicy } from '../src/index.js';
 
 const FIXTURES = fixturesDir();
@@ -200,33 +198,7 @@ describe('fetchSource from a mirror laid out like python.org', () => {
   });
 
   it('keeps memory flat while fetching and verifying the 23 MB tarball', async () => {
-    // Live memory: collected every 100 ms so garbage (read chunks waiting for a GC) does not count.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const settle = async () => {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        gc();
-      }
-    };
-    const peakLive = async (work: () => Promise<unknown>): Promise<number> => {
-      await settle();
-      const base = process.memoryUsage();
-      let peak = 0;
-      const timer = setInterval(() => {
-        // Twice: array buffers freed by one collection are swept by the next.
-        gc();
-        gc();
-        const m = process.memoryUsage();
-        peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + (m.heapUsed - base.heapUsed));
-      }, 100);
-      try {
-        await work();
-      } finally {
-        clearInterval(timer);
-      }
-      return peak;
-    };
+    const peakLive = (work: () => Promise<unknown>) => peakLiveMemory(work);
     const MB = 1024 * 1024;
     // The sampler's baseline, in the same session: holding the tarball shows up as its size.
     const held = await peakLive(async () => {

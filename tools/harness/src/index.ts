@@ -24,3 +24,4 @@ export type { DoubleAsset, DoubleRelease, Exchange, Fault as GitHubFault, GitHub
 export { githubContract } from './openapi.js';
 export { indexEntry, indexOf } from './index-fixtures.js';
 export { errorOf } from './errors.js';
+export { peakLiveMemory } from './memory.js';

@@ -3,10 +3,9 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import * as openpgp from 'openpgp';
 import { parseSigners } from '@cpy/artifact';
+import { peakLiveMemory } from '@cpy/harness';
 import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
 
 let dir: string;
@@ -140,9 +139,6 @@ describe('sign and verify', () => {
 
 describe('memory', () => {
   it('signs and verifies a 24 MB file without holding it: live memory stays flat', async () => {
-    // Live memory, collected every 100 ms so that chunks waiting for a GC do not count.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const MB = 1024 * 1024;
     const big = join(dir, 'big.tgz');
     const fh = await open(big, 'w');
@@ -150,24 +146,7 @@ describe('memory', () => {
     await fh.close();
     const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'key.asc');
     const trusted = await readPublicKeys(alice.publicKey, 'cpy-keys.asc');
-    const peakLive = async (work: () => Promise<unknown>): Promise<number> => {
-      for (let i = 0; i < 3; i++) gc();
-      const base = process.memoryUsage();
-      let peak = 0;
-      const timer = setInterval(() => {
-        gc();
-        gc();
-        const m = process.memoryUsage();
-        peak = Math.max(peak, m.arrayBuffers - base.arrayBuffers + (m.heapUsed - base.heapUsed));
-      }, 100);
-      try {
-        await work();
-      } finally {
-        clearInterval(timer);
-      }
-      return peak;
-    };
-    // The sampler sees a file held whole.
+    const peakLive = (work: () => Promise<unknown>) => peakLiveMemory(work);
     const held = await peakLive(async () => {
       const whole = await readFile(big);
       await new Promise((r) => setTimeout(r, 250));
