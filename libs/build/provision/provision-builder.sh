@@ -32,6 +32,12 @@ DEBIAN_PACKAGES="$DEBIAN_TOOLS $DEBIAN_LIBS"
 RHEL_PACKAGES="gcc make pkgconf-pkg-config xz binutils patchelf tar ca-certificates openssl-devel sqlite-devel libuuid-devel xz-devel bzip2-devel libffi-devel zlib-devel readline-devel ncurses-devel gdbm-devel tk-devel"
 ALPINE_PACKAGES="gcc musl-dev make pkgconf xz binutils patchelf tar ca-certificates openssl-dev sqlite-dev util-linux-dev xz-dev bzip2-dev libffi-dev zlib-dev readline-dev ncurses-dev gdbm-dev tk-dev"
 
+# not_installed PACKAGE...: those dpkg does not have installed, each after a space (empty: none).
+not_installed() {
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || printf ' %s' "$p"
+  done
+}
 without() { # list, excluded -> list
   out=""
   for p in $1; do
@@ -58,10 +64,8 @@ fi
 if [ -n "$cross" ]; then
   packages="$(without "$DEBIAN_TOOLS") zlib1g-dev crossbuild-essential-$cross qemu-user-static"
   for p in $(without "$DEBIAN_LIBS"); do packages="$packages $p:$cross"; done
-  missing=""
-  for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-  done
+  # shellcheck disable=SC2086
+  missing=$(not_installed $packages)
   if [ -n "$missing" ]; then
     log "cross build for $cross: installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
@@ -74,10 +78,8 @@ if [ -n "$cross" ]; then
   fi
 elif command -v apt-get >/dev/null 2>&1; then
   packages=$(without "$DEBIAN_PACKAGES")
-  missing=""
-  for p in $packages; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
-  done
+  # shellcheck disable=SC2086
+  missing=$(not_installed $packages)
   if [ -n "$missing" ]; then
     log "installing:$missing"
     export DEBIAN_FRONTEND=noninteractive
