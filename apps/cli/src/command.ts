@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod';
 import type { CliIO, Style } from './io.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;

@@ -181,6 +181,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       const exitCode = coded.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
       return failure(io, json, spec.name, exitCode, coded, noColor);
     }
+    // The stack says where; with the bundle, NODE_OPTIONS=--enable-source-maps names the TypeScript source.
+    if (io.env['CPY_DEBUG'] && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
     return failure(
       io,
       json,
@@ -189,7 +191,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       {
         code: 'CPY_CLI_INTERNAL',
         message: (error as Error)?.message ?? String(error),
-        hint: 'this is a bug in cpy; please report it with the command you ran',
+        hint: 'this is a bug in cpy; please report it with the command you ran (CPY_DEBUG=1 prints where it happened)',
       },
       noColor,
     );

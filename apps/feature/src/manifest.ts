@@ -1,5 +1,5 @@
 import { installOptionsSchema, OPTION_PATTERNS } from '@cpy/install';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The Feature's id: the folder `src/cpython-prebuilt` and what devcontainer.json names. */
 export const FEATURE_ID = 'cpython-prebuilt';

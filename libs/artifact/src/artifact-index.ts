@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CpyError } from './errors.js';
 import { sha256File } from './hash.js';
 import type { ArtifactMetadata } from './metadata.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { pythonVersionSchema } from './version.js';
 
 /** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */

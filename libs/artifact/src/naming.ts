@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseVersion, pythonVersionSchema } from './version.js';
 
 export type Compression = 'gzip' | 'zstd';

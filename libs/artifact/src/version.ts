@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * A CPython release version as python.org names it: `3.13.5`, `3.14.0rc2`,

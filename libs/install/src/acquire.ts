@@ -4,7 +4,7 @@ import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { artifactMetadataSchema, compareVersions, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { processAlive } from './lock.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';

@@ -13,7 +13,7 @@ import {
   type ArtifactMetadata,
 } from '@cpy/artifact';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   downloadArtifact,
   fetchChecksum,

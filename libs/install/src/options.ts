@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact';
-import { z } from 'zod';
+import * as z from 'zod';
 import { versionRequestSchema } from './request.js';
 
 /**

@@ -1,5 +1,5 @@
 import { parseVersion } from '@cpy/artifact';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What a user asks for: `latest`, `3`, `3.13`, `3.13.5`, or a pre-release by name (`3.14.0rc2`).

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { CpyError } from '@cpy/artifact';
 import type { HttpClient } from '@cpy/transfer';
 import { request } from 'undici';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The parts of GitHub's release and asset objects cpy reads (REST API 2022-11-28). */
 export const assetSchema = z.object({

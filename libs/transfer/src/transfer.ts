@@ -12,6 +12,17 @@ import { CpyError } from '@cpy/artifact';
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
 
+type Undici = typeof import('undici');
+
+/**
+ * undici, on first use. It is a CommonJS package: Node's import() gives its exports by name, a
+ * bundle's (the CLI is bundled by esbuild) gives them as `default`.
+ */
+async function loadUndici(): Promise<Undici> {
+  const loaded = await import('undici');
+  return 'EnvHttpProxyAgent' in loaded ? loaded : (loaded as unknown as { default: Undici }).default;
+}
+
 /** How a URL is shown: no credentials, no query string (it may hold a token). */
 export function displayUrl(url: URL): string {
   return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : `${url.origin}${url.pathname}`;
@@ -84,7 +95,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     }
     tls = { ca: [...rootCertificates, pem] };
   }
-  const { EnvHttpProxyAgent, interceptors } = await import('undici');
+  const { EnvHttpProxyAgent, interceptors } = await loadUndici();
   const agent = new EnvHttpProxyAgent({
     httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
     httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
@@ -171,7 +182,7 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
-  const { request } = await import('undici');
+  const { request } = await loadUndici();
   try {
     response = await request(url, {
       dispatcher: client.dispatcher,

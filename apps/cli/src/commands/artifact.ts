@@ -13,7 +13,7 @@ import {
   type ValidationReport,
 } from '@cpy/artifact';
 import { artifactMetadataFor, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';

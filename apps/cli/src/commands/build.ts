@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
 import { pythonVersionSchema } from '@cpy/artifact';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import type { CliIO } from '../io.js';

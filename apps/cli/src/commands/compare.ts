@@ -12,7 +12,7 @@ import {
   type CompareEvent,
   type CompareReport,
 } from '@cpy/lifecycle';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { Style } from '../io.js';
 import { summaryOf } from './table.js';

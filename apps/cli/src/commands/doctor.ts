@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { checkBuildHost, type CheckResult } from '@cpy/build';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import { summaryOf } from './table.js';
 import type { Style } from '../io.js';

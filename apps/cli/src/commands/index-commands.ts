@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { addEntry, CpyError, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';

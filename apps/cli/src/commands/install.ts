@@ -13,7 +13,7 @@ import {
   type InstallOptions,
   type VersionOptions,
 } from '@cpy/install';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';

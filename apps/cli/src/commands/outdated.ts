@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { findOutdated } from '@cpy/lifecycle';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';

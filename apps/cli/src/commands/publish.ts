@@ -17,7 +17,7 @@ import {
 } from '@cpy/publish';
 import { signingKeyFrom, type SigningKey } from '@cpy/signing';
 import { createHttpClient } from '@cpy/transfer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { SIGNING_KEY_HELP } from './signing.js';
 import { summaryOf } from './table.js';

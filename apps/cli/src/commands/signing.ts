@@ -3,7 +3,7 @@ import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError, parseSigners } from '@cpy/artifact';
 import { exportPublicKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { CliIO } from '../io.js';
 import { summaryOf } from './table.js';

@@ -2,7 +2,7 @@ import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/artifact';
 import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';

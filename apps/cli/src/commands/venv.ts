@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { listVenvs, rollbackVenv, upgradeVenv, type VenvEvent } from '@cpy/lifecycle';
 import { versionRequestSchema } from '@cpy/install';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpyError } from '@cpy/artifact';
 import { defaultCacheDir, vmAction, vmStatus, VM_NAME, type VmState } from '@cpy/build';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import type { CliIO } from '../io.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The rules of the Dev Containers spec's devContainerFeature.schema.json (draft-07,

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpyError } from '@cpy/artifact';
-import { z } from 'zod';
+import * as z from 'zod';
 import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
 
 const strings = z.array(z.string());

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { pythonVersionSchema } from '@cpy/artifact';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const envName = z.enum(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS', 'LIBS', 'PKG_CONFIG_PATH']);
 

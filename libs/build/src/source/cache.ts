@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The cache directory: $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy, else ~/.cache/cpy. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {

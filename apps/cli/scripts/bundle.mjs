@@ -1,0 +1,55 @@
+// Bundles the built CLI (dist/main.js and what it imports: the cpy libraries and their npm
+// dependencies) into dist/cpy/, so that `cpy` starts by reading a few files rather than resolving
+// and compiling some 150 modules: that was most of an already-installed `cpy install` (issue 20).
+//
+//   node scripts/bundle.mjs        (run by `nx run cli:build`, after tsc)
+//
+// - Code splitting keeps each command, and the heavy dependencies only some commands need
+//   (openpgp, sigstore, undici, execa), in chunks loaded by the command's own import().
+// - `import.meta.url` in a bundled module is the chunk's URL, not the module's own. Modules use
+//   it to find files beside them (postinstall.py, provision-builder.sh, keys/, vagrant/), so each
+//   occurrence is rewritten to the module's original place, relative to dist/cpy/: the bundle
+//   runs from this checkout (apps/cli is private; @cpy/install is what npm consumers use).
+// - Minified: start-up parses less. Source maps are written beside the chunks; a stack trace
+//   names the TypeScript source with NODE_OPTIONS=--enable-source-maps.
+import { build } from 'esbuild';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const entry = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const outdir = fileURLToPath(new URL('../dist/cpy/', import.meta.url));
+
+const originalImportMetaUrl = {
+  name: 'original-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      const here = relative(outdir, args.path).split('\\').join('/');
+      return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(here)}, import.meta.url).href`), loader: 'js' };
+    });
+  },
+};
+
+await rm(outdir, { recursive: true, force: true });
+const result = await build({
+  entryPoints: [entry],
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  minify: true,
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  metafile: true,
+  logLevel: 'warning',
+  plugins: [originalImportMetaUrl],
+  // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
+  banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
+});
+await writeFile(new URL('package.json', `file://${outdir}`), '{ "type": "module" }\n');
+const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
