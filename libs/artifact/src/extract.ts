@@ -3,7 +3,8 @@ import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { openTar } from './open-tar.js';
+import type { Readable } from 'node:stream';
+import { gunzipped, openTar } from './open-tar.js';
 import { CpyError } from './errors.js';
 import { METADATA_ENTRY } from './metadata.js';
 
@@ -16,6 +17,12 @@ export interface ExtractOptions {
   readonly maxBytes?: number;
   /** Called after each file is written. */
   readonly onProgress?: (progress: { files: number; bytes: number }) => void;
+  /**
+   * Decides, from the metadata entry that packers put first, where the tree is and how big it
+   * may be, before any other entry is written: given the entry's text, or null when the archive
+   * does not start with it. A throw stops the extraction. Its answer replaces root and maxBytes.
+   */
+  readonly admit?: (metadata: string | null) => Promise<{ root: string; maxBytes: number }>;
 }
 
 export interface ExtractResult {
@@ -37,6 +44,12 @@ function hostile(name: string, why: string): CpyError {
     hint: 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline',
     details: { entry: name },
   });
+}
+
+async function readText(stream: AsyncIterable<unknown>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function within(root: string, path: string): boolean {
@@ -64,10 +77,24 @@ function checkName(raw: string, root: string | undefined): string {
  * everything with CPY_ARTIFACT_UNSAFE_ENTRY (the caller removes `dest`).
  */
 export async function extractArtifact(archive: string, options: ExtractOptions): Promise<ExtractResult> {
+  return extractTar(() => openTar(archive), archive, options);
+}
+
+/**
+ * extractArtifact for a .tgz that is still arriving (`gzipped`: its bytes as they come, from a
+ * download being written). `label` names it in errors.
+ */
+export function extractArtifactStream(gzipped: Readable, label: string, options: ExtractOptions): Promise<ExtractResult> {
+  return extractTar(async () => gunzipped(gzipped), label, options);
+}
+
+async function extractTar(open: () => Promise<Readable>, archive: string, options: ExtractOptions): Promise<ExtractResult> {
   const dest = resolve(options.dest);
   await mkdir(dest, { recursive: true });
   const realDest = await realpath(dest);
-  const maxBytes = options.maxBytes ?? 4 * 1024 ** 3;
+  let maxBytes = options.maxBytes ?? 4 * 1024 ** 3;
+  let root = options.root;
+  let admitted = !options.admit;
   let files = 0;
   let bytes = 0;
   let metadata: string | null = null;
@@ -90,11 +117,18 @@ export async function extractArtifact(archive: string, options: ExtractOptions):
     // below; the outer pipeline reports that error.
     stream.on('error', () => undefined);
     const handle = async () => {
-      const name = checkName(header.name, options.root);
+      if (!admitted) {
+        admitted = true;
+        const first = header.name === METADATA_ENTRY && header.type === 'file' ? await readText(stream) : null;
+        ({ root, maxBytes } = await options.admit!(first));
+        if (first !== null) {
+          metadata = first;
+          return;
+        }
+      }
+      const name = checkName(header.name, root);
       if (name === METADATA_ENTRY && header.type === 'file') {
-        const chunks: Buffer[] = [];
-        for await (const c of stream) chunks.push(c as Buffer);
-        metadata = Buffer.concat(chunks).toString('utf8');
+        metadata = await readText(stream);
         return;
       }
       const target = join(dest, ...name.split('/'));
@@ -155,7 +189,7 @@ export async function extractArtifact(archive: string, options: ExtractOptions):
     );
   });
   try {
-    await pipeline(await openTar(archive), extractor);
+    await pipeline(await open(), extractor);
   } catch (error) {
     if (error instanceof CpyError) throw error;
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {

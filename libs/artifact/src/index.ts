@@ -22,9 +22,9 @@ export { sha256File } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions, SideAsset } from './pack.js';
 export { externalNeeds, isTestPath, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
-export { extractArtifact } from './extract.js';
+export { extractArtifact, extractArtifactStream } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata, validateArtifact } from './validate.js';
+export { parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata, validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {
   checkPythonTree,

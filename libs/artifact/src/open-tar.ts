@@ -8,6 +8,15 @@ import { CpyError } from './errors.js';
 /** Every zlib chunk is a thread-pool round trip: big buffers make gunzip several times faster. */
 const CHUNK = 1024 * 1024;
 
+/** The tar bytes of a gzip stream; the source's errors come out of the returned stream. */
+export function gunzipped(source: Readable): Readable {
+  const gunzip = createGunzip({ chunkSize: CHUNK });
+  // Whoever reads sees the first error; zlib may emit another once torn down.
+  gunzip.on('error', () => undefined);
+  source.on('error', (e) => gunzip.destroy(e));
+  return source.pipe(gunzip);
+}
+
 /**
  * The tar bytes of an artifact, decompressed as they are read: gzip with
  * zlib, zstd with the zstd program. Errors (a truncated or corrupt file, no
@@ -15,14 +24,7 @@ const CHUNK = 1024 * 1024;
  */
 export async function openTar(archive: string): Promise<Readable> {
   const kind = await compressionOf(archive);
-  if (kind === 'gzip') {
-    const gunzip = createGunzip({ chunkSize: CHUNK });
-    // Whoever reads sees the first error; zlib may emit another once torn down.
-    gunzip.on('error', () => undefined);
-    const source = createReadStream(archive, { highWaterMark: CHUNK });
-    source.on('error', (e) => gunzip.destroy(e));
-    return source.pipe(gunzip);
-  }
+  if (kind === 'gzip') return gunzipped(createReadStream(archive, { highWaterMark: CHUNK }));
   if (kind === 'zstd') {
     const out = new PassThrough({ highWaterMark: CHUNK });
     const child = spawn('zstd', ['-dcq', '--', archive], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -79,6 +79,11 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
     source.on('error', reject);
     source.pipe(extractor);
   });
+  return parseMetadataEntry(text, archive);
+}
+
+/** The metadata entry's JSON (not yet checked against the schema); `text` null: the archive does not start with it. */
+export function parseMetadataEntry(text: string | null, archive: string): unknown {
   if (text === null) throw notAnArtifact(archive, `the first entry is not ${METADATA_ENTRY}`);
   try {
     return JSON.parse(text);

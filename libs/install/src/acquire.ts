@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { artifactMetadataSchema, compareVersions, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
@@ -192,6 +193,8 @@ export interface DownloadArtifactOptions {
   readonly signal?: AbortSignal;
   /** Checks the downloaded file (its signature) before it enters the cache; a throw deletes it. */
   readonly verify?: (file: string) => Promise<void>;
+  /** Reads the bytes as they are written (see downloadToFile's `follow`). */
+  readonly follow?: (bytes: Readable) => void;
 }
 
 /**
@@ -210,6 +213,7 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
       client: options.client,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.follow ? { follow: options.follow } : {}),
     });
   } catch (error) {
     await rm(tmp, { force: true });

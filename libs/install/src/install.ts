@@ -1,13 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import {
   artifactMetadataSchema,
   runtimeNeeds,
   checkPythonTree,
   CpyError,
   extractArtifact,
+  extractArtifactStream,
   parseArtifactFileName,
+  parseMetadataEntry,
   readArtifactMetadata,
   relocateTree,
   type ArtifactMetadata,
@@ -285,6 +288,7 @@ async function obtainArtifact(
   client: HttpClient,
   hooks: InstallHooks,
   verifier: SignatureVerifier | null,
+  follow: (bytes: Readable, fileName: string) => void,
 ): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
   const emit = hooks.onEvent ?? (() => undefined);
   if (!plan.artifactUrl) {
@@ -327,6 +331,8 @@ async function obtainArtifact(
     onProgress: (p) => emit({ type: 'download', received: p.received, total: p.total }),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(needsOwnSignature ? { verify: async (file: string) => void (signature = await checkSignature(file)) } : {}),
+    // One pass: a .tgz is unpacked as it arrives, unless its own signature must be checked first.
+    ...(!needsOwnSignature && /\.(tgz|tar\.gz)$/.test(fileName) ? { follow: (bytes: Readable) => follow(bytes, fileName) } : {}),
   });
   return { artifact: { ...got, fromCache: false }, signature };
 }
@@ -344,11 +350,16 @@ async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promis
 }
 
 async function readVerifiedMetadata(artifact: CachedArtifact): Promise<ArtifactMetadata> {
+  return checkedMetadata(() => readArtifactMetadata(artifact.path), artifact.fileName);
+}
+
+/** The artifact's metadata, read by `read` and checked against the schema; CPY_INSTALL_NOT_AN_ARTIFACT otherwise. */
+async function checkedMetadata(read: () => Promise<unknown>, fileName: string): Promise<ArtifactMetadata> {
   let raw: unknown;
   try {
-    raw = await readArtifactMetadata(artifact.path);
+    raw = await read();
   } catch (cause) {
-    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `${artifact.fileName} does not start with cpy-artifact.json: ${(cause as Error).message}`, {
+    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `${fileName} does not start with cpy-artifact.json: ${(cause as Error).message}`, {
       hint: 'install a .tgz made by `cpy build` or `cpy artifact pack`',
       cause,
     });
@@ -356,7 +367,7 @@ async function readVerifiedMetadata(artifact: CachedArtifact): Promise<ArtifactM
   const parsed = artifactMetadataSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `the metadata of ${artifact.fileName} is not valid: ${issue.path.join('.')}: ${issue.message}`, {
+    throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `the metadata of ${fileName} is not valid: ${issue.path.join('.')}: ${issue.message}`, {
       hint: 'this cpy may be older than the artifact: update cpy, or install an artifact made by this version',
     });
   }
@@ -507,55 +518,103 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     }
     await refuseForeignPrefix(prefix);
 
+    const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
+    // Checked from the metadata before the tree is unpacked, on both paths below.
+    const fits = (metadata: ArtifactMetadata, fileName: string) => {
+      if (metadata.version !== version) {
+        throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
+      }
+      checkCompatibility(metadata, hostOf());
+    };
+    const prepare = async (metadata: ArtifactMetadata) => {
+      if (options.activate) await checkLinks(layout, prefix);
+      await ensureSpace(dirname(prefix), metadata.contents.bytes);
+      return { root: metadata.prefix.replace(/^\//, ''), maxBytes: Math.ceil(metadata.contents.bytes * 1.01) + 1024 * 1024 };
+    };
+    const showExtract = (p: { bytes: number }, metadata: ArtifactMetadata) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes });
+
+    // One pass (a new .tgz download): unpacked into the staging tree as it is written, hashed on
+    // the way. The expected sha256 is known before the first byte; nothing leaves the staging tree,
+    // and nothing is installed from the system's packages, before the download matched it.
+    let streamed: { metadata: ArtifactMetadata | null; done: Promise<unknown> } | null = null;
+    const follow = (bytes: Readable, fileName: string) => {
+      const pass: { metadata: ArtifactMetadata | null; done: Promise<unknown> } = { metadata: null, done: Promise.resolve() };
+      pass.done = extractArtifactStream(bytes, fileName, {
+        dest: stage,
+        admit: async (text) => {
+          const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
+          fits(metadata, fileName);
+          // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
+          if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata));
+          const limits = await prepare(metadata);
+          hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, as it arrives` });
+          pass.metadata = metadata;
+          return limits;
+        },
+        onProgress: (p) => showExtract(p, pass.metadata!),
+      });
+      pass.done.catch(() => undefined);
+      streamed = pass;
+    };
+    const dropStream = async () => {
+      const pass = streamed as { done: Promise<unknown> } | null;
+      if (!pass) return false;
+      const ok = await pass.done.then(
+        () => true,
+        () => false,
+      );
+      if (!ok) await rm(stage, { recursive: true, force: true });
+      return ok;
+    };
+
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
     const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch: layout.cacheDir }) : null;
     let artifact: CachedArtifact;
     let signature: SignatureRecord | null;
     try {
-      ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier));
+      ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier, follow));
+    } catch (error) {
+      // The download's own failure (a checksum mismatch, a broken transfer) is what is reported.
+      await dropStream();
+      await rm(stage, { recursive: true, force: true });
+      throw error;
     } finally {
       await client.close();
     }
-    hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
-    const metadata = await readVerifiedMetadata(artifact);
-    if (metadata.version !== version) {
-      throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${artifact.fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
-    }
-    checkCompatibility(metadata, hostOf());
-    await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
-    const marker: InstallMarker = {
-      schemaVersion: 1,
-      version,
-      build: metadata.build,
-      sha256: artifact.sha256,
-      artifact: artifact.fileName,
-      source: artifact.source,
-      builtFor: metadata.prefix,
-      installedAt: new Date().toISOString(),
-      ...(signature ? { signedBy: signature.fingerprint } : {}),
-    };
-    if (done && done.sha256 === artifact.sha256) {
-      // The same bytes, now verified: the marker says so, and the next run needs no network.
-      if (signature && done.signedBy !== signature.fingerprint) await writeAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
-      const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
-      return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
-    }
-    if (options.activate) await checkLinks(layout, prefix);
-    await handleSystemLibraries(metadata, options, hooks, warnings);
-    await ensureSpace(dirname(prefix), metadata.contents.bytes);
-
-    const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
-    const root = metadata.prefix.replace(/^\//, '');
-    const tree = join(stage, root);
     let placed: 'installed' | 'replaced';
+    let marker: InstallMarker;
     try {
-      hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
-      await extractArtifact(artifact.path, {
-        dest: stage,
-        root,
-        maxBytes: Math.ceil(metadata.contents.bytes * 1.01) + 1024 * 1024,
-        onProgress: (p) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes }),
-      });
+      // A pass that failed (a retried download; a refusal) is done again from the verified file,
+      // which then says why, exactly as an install from the cache does.
+      const passed = (await dropStream()) ? (streamed as { metadata: ArtifactMetadata | null } | null)?.metadata ?? null : null;
+      hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
+      const metadata = passed ?? (await readVerifiedMetadata(artifact));
+      if (!passed) fits(metadata, artifact.fileName);
+      await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
+      marker = {
+        schemaVersion: 1,
+        version,
+        build: metadata.build,
+        sha256: artifact.sha256,
+        artifact: artifact.fileName,
+        source: artifact.source,
+        builtFor: metadata.prefix,
+        installedAt: new Date().toISOString(),
+        ...(signature ? { signedBy: signature.fingerprint } : {}),
+      };
+      if (done && done.sha256 === artifact.sha256) {
+        // The same bytes, now verified: the marker says so, and the next run needs no network.
+        if (signature && done.signedBy !== signature.fingerprint) await writeAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
+        const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+        return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
+      }
+      const limits = passed ? null : await prepare(metadata);
+      await handleSystemLibraries(metadata, options, hooks, warnings);
+      const tree = join(stage, metadata.prefix.replace(/^\//, ''));
+      if (limits) {
+        hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
+        await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) });
+      }
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
         const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,6 +137,56 @@ describe('installPython: a real artifact, installed for real', () => {
     const r = await installPython(sb.options({ artifactUrl: artifact.path, installPrefix: other }));
     expect(r).toMatchObject({ status: 'installed', fromCache: false, sha256: artifact.sha256 });
   });
+
+  it('unpacks a .tgz as it downloads (one pass): files are written before the body has arrived; nothing is placed before the hash matched', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact, 'one-pass');
+    // The server sends half the body, then waits: an installer that unpacks only after the
+    // download would wait forever (the fallback timer then lets the test fail, not hang).
+    let release!: () => void;
+    const resume = new Promise<void>((resolve) => (release = resolve));
+    const fallback = setTimeout(release, 20_000);
+    mirror.inject(`one-pass/${artifact.fileName}`, { pauseAfterBytes: Math.floor((await stat(artifact.path)).size / 2), resume });
+    const seen: string[] = [];
+    let placedEarly = false;
+    const r = await installPython(sb.options({ artifactUrl: url }), {
+      onEvent: (event) => {
+        if (event.type === 'extract' && !seen.includes('extract-while-downloading')) {
+          seen.push('extract-while-downloading');
+          placedEarly = existsSync(sb.prefix) || existsSync(join(sb.binDir, 'python3'));
+          release();
+        }
+        if (event.type === 'phase') seen.push(event.phase);
+      },
+    });
+    clearTimeout(fallback);
+    expect(r).toMatchObject({ status: 'installed', sha256: artifact.sha256, fromCache: false });
+    expect(seen.indexOf('extract-while-downloading')).toBeGreaterThan(-1);
+    expect(seen.indexOf('extract-while-downloading')).toBeLessThan(seen.indexOf('verify'));
+    expect(placedEarly).toBe(false);
+    expect(existsSync(join(sb.cacheDir, `${artifact.sha256}.tgz`))).toBe(true);
+    await run(join(sb.binDir, 'python3'), ['-c', 'import ssl, sqlite3']);
+  }, 60_000);
+
+  it('one pass, corrupt on the wire: the checksum is the error, the half-unpacked tree is gone, nothing is cached', async () => {
+    const sb = await sandbox();
+    const corrupt = join(work, 'wire-corrupt.tgz');
+    await writeFile(corrupt, await readFile(artifact.path));
+    const fh = await open(corrupt, 'r+');
+    // Past the metadata entry: the pass is admitted and unpacks until the damage.
+    await fh.write(Buffer.alloc(4096, 0x5a), 0, 4096, Math.floor((await stat(artifact.path)).size * 0.6));
+    await fh.close();
+    mirror.serve(`wire/${artifact.fileName}`, corrupt);
+    mirror.serve(`wire/${artifact.fileName}.sha256`, artifact.checksumPath);
+    const phases: string[] = [];
+    const e = await codeOf(installPython(sb.options({ artifactUrl: mirror.fileUrl('wire', artifact.fileName) }), { onEvent: (ev) => void (ev.type === 'phase' && phases.push(ev.phase)) }));
+    expect(e.code).toBe('CPY_INSTALL_CHECKSUM_MISMATCH');
+    expect(phases).toContain('extract');
+    expect(existsSync(sb.prefix)).toBe(false);
+    expect(existsSync(join(sb.binDir, 'python3'))).toBe(false);
+    expect(await listing(join(sb.root, 'opt'))).toEqual([]);
+    expect((await listing(sb.cacheDir)).filter((n) => n.endsWith('.tgz') || n.includes('download'))).toEqual([]);
+  }, 60_000);
 
   it('survives a dropped connection (retried), and a download that keeps breaking leaves nothing', async () => {
     const sb = await sandbox();

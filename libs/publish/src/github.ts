@@ -116,7 +116,7 @@ export function gitHub(options: GitHubOptions) {
   async function once(call: Call): Promise<Reply> {
     const size = call.file ? (await stat(call.file.path)).size : undefined;
     const body = call.json !== undefined ? JSON.stringify(call.json) : call.file ? createReadStream(call.file.path) : undefined;
-    const res = await request(call.url, { method: call.method, headers: headers(call, size), body, dispatcher: options.client.dispatcher });
+    const res = await request(call.url, { method: call.method, headers: headers(call, size), body, dispatcher: await options.client.dispatcher() });
     const text = await res.body.text();
     let parsed: unknown = text;
     try {
@@ -277,7 +277,7 @@ export function gitHub(options: GitHubOptions) {
         const res = await request(asset.url, {
           method: 'GET',
           headers: { authorization: `Bearer ${options.token}`, accept: 'application/octet-stream', 'user-agent': options.client.userAgent, 'x-github-api-version': '2022-11-28' },
-          dispatcher: options.client.dispatcher,
+          dispatcher: await options.client.dispatcher(),
         });
         if (res.statusCode !== 200) {
           await res.body.dump();

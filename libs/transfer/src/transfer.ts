@@ -1,13 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError } from '@cpy/artifact';
+import { CHUNK, openSink, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
@@ -59,7 +59,8 @@ export interface TransferEvents {
 
 /** A network client: proxies from the environment, an extra CA bundle, redirects. */
 export interface HttpClient {
-  readonly dispatcher: Dispatcher;
+  /** Made on first use: a client that only copies local files never loads undici. */
+  dispatcher(): Promise<Dispatcher>;
   readonly userAgent: string;
   close(): Promise<void>;
 }
@@ -95,21 +96,27 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     }
     tls = { ca: [...rootCertificates, pem] };
   }
-  const { EnvHttpProxyAgent, interceptors } = await loadUndici();
-  const agent = new EnvHttpProxyAgent({
-    httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
-    httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
-    noProxy: env['no_proxy'] ?? env['NO_PROXY'] ?? '',
-    connect: tls,
-    requestTls: tls,
-    proxyTls: tls,
-    headersTimeout: 30_000,
-    bodyTimeout: options.bodyTimeoutMs ?? 60_000,
-  });
+  let made: Promise<{ agent: Dispatcher; dispatcher: Dispatcher }> | null = null;
+  const make = async () => {
+    const { EnvHttpProxyAgent, interceptors } = await loadUndici();
+    const agent = new EnvHttpProxyAgent({
+      httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
+      httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
+      noProxy: env['no_proxy'] ?? env['NO_PROXY'] ?? '',
+      connect: tls,
+      requestTls: tls,
+      proxyTls: tls,
+      headersTimeout: 30_000,
+      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+    });
+    return { agent, dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 5 })) };
+  };
   return {
-    dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 5 })),
+    dispatcher: async () => (await (made ??= make())).dispatcher,
     userAgent: options.userAgent ?? 'cpy',
-    close: () => agent.close(),
+    close: async () => {
+      if (made) await (await made).agent.close();
+    },
   };
 }
 
@@ -148,20 +155,7 @@ function localError(error: unknown): TransferError | null {
   return new TransferError(what, 'local', false, null, { cause: error });
 }
 
-function counter(url: string, file: string, total: number | null, attempt: number, events: TransferEvents, hash: ReturnType<typeof createHash>) {
-  let received = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      received += chunk.length;
-      events.onProgress?.({ url, file, received, total, attempt });
-      done(null, chunk);
-    },
-  });
-  return { stream, received: () => received };
-}
-
-async function attemptFile(url: URL, tmp: string, attempt: number, events: TransferEvents) {
+async function attemptFile(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap) {
   const path = fileURLToPath(url);
   let size: number;
   try {
@@ -173,19 +167,38 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new TransferError(`${path} does not exist`, 'not-found', false);
     throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'local', false, null, { cause: error });
   }
-  const hash = createHash('sha256');
-  const count = counter(displayUrl(url), basename(path), size, attempt, events, hash);
-  await pipeline(createReadStream(path), count.stream, createWriteStream(tmp));
-  return { sha256: hash.digest('hex'), bytes: count.received() };
+  const sink = openSink(tmp, { url: displayUrl(url), file: basename(path), total: size, attempt }, events, tap);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const source = createReadStream(path, { highWaterMark: CHUNK });
+      source.on('data', (chunk) => {
+        try {
+          sink.write(chunk as Buffer);
+        } catch (error) {
+          source.destroy();
+          reject(error);
+        }
+      });
+      source.once('end', resolve);
+      source.once('error', reject);
+    });
+    sink.settle(null);
+  } catch (error) {
+    sink.settle(error as Error);
+    throw error;
+  } finally {
+    sink.close();
+  }
+  return sink.result();
 }
 
-async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, client: HttpClient, signal?: AbortSignal) {
+async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
   const { request } = await loadUndici();
   try {
     response = await request(url, {
-      dispatcher: client.dispatcher,
+      dispatcher: await client.dispatcher(),
       method: 'GET',
       headers: { 'user-agent': client.userAgent, accept: '*/*' },
       ...(signal ? { signal } : {}),
@@ -203,48 +216,43 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
   }
   const length = Number(headers['content-length']);
   const total = Number.isFinite(length) && length >= 0 ? length : null;
-  const hash = createHash('sha256');
-  const file = basename(url.pathname);
-  let received = 0;
+  const sink = openSink(tmp, { url: shown, file: basename(url.pathname), total, attempt }, events, tap);
   // Each chunk is hashed and written synchronously as it arrives, so the body
   // never buffers and undici's parser never pauses. (undici 7 can crash the
   // process when a server closes the connection while the parser is paused
   // under backpressure: nodejs/undici#5360, fixed only in undici 8, which needs
   // Node 22.) Writing into the page cache is far faster than any network.
-  const fd = openSync(tmp, 'w');
   try {
     await new Promise<void>((resolve, reject) => {
       const stream = body as Readable;
       stream.on('data', (chunk: Buffer) => {
         try {
-          writeAll(fd, chunk);
+          sink.write(chunk);
         } catch (error) {
           stream.destroy();
           reject(error);
-          return;
         }
-        hash.update(chunk);
-        received += chunk.length;
-        events.onProgress?.({ url: shown, file, received, total, attempt });
       });
       stream.once('end', resolve);
       stream.once('error', reject);
     });
+    if (total !== null && sink.received() !== total) {
+      throw new TransferError(`the body ended after ${sink.received()} of ${total} bytes`, 'network', true);
+    }
+    sink.settle(null);
   } catch (cause) {
-    if (signal?.aborted) throw cause;
-    throw localError(cause) ?? new TransferError(`the connection broke after ${received} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause });
+    const failure =
+      cause instanceof TransferError || signal?.aborted
+        ? cause
+        : (localError(cause) ?? new TransferError(`the connection broke after ${sink.received()} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause }));
+    sink.settle(failure as Error);
+    throw failure;
   } finally {
-    closeSync(fd);
+    sink.close();
   }
-  if (total !== null && received !== total) {
-    throw new TransferError(`the body ended after ${received} of ${total} bytes`, 'network', true);
-  }
-  return { sha256: hash.digest('hex'), bytes: received };
+  return sink.result();
 }
 
-function writeAll(fd: number, chunk: Buffer): void {
-  for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
-}
 
 function describeNetworkError(error: unknown): string {
   const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
@@ -257,7 +265,17 @@ export interface DownloadOptions extends TransferEvents {
   readonly client: HttpClient;
   readonly retry?: RetryPolicy;
   readonly signal?: AbortSignal;
+  /**
+   * Reads the download as it is written, so that what consumes it (hashing, unpacking) overlaps
+   * the transfer. Called when the first attempt has created its file, with a stream of the bytes
+   * written: it ends when that attempt completed, and errors when it failed. A retry starts from
+   * nothing and is not followed. Nothing waits for the reader: the caller does.
+   */
+  readonly follow?: (bytes: Readable) => void;
 }
+
+/** Where an attempt hands a follower its stream (the first attempt only). */
+type Tap = ((follower: Follower) => void) | null;
 
 /**
  * Downloads a URL (http, https or file) to `dest`, hashing as it streams.
@@ -271,10 +289,12 @@ export async function downloadToFile(url: URL, dest: string, options: DownloadOp
   try {
     for (let attempt = 1; ; attempt++) {
       try {
+        const follow = options.follow;
+        const tap: Tap = follow && attempt === 1 ? (follower) => follow(follower.stream) : null;
         const result =
           url.protocol === 'file:'
-            ? await attemptFile(url, tmp, attempt, options)
-            : await attemptHttp(url, tmp, attempt, options, options.client, options.signal);
+            ? await attemptFile(url, tmp, attempt, options, tap)
+            : await attemptHttp(url, tmp, attempt, options, tap, options.client, options.signal);
         await rename(tmp, dest);
         return result;
       } catch (error) {

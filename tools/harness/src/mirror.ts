@@ -15,6 +15,9 @@ export interface Fault {
   readonly delayMs?: number;
   /** Send the real headers, then only this many bytes of the file, then cut the connection. */
   readonly dropAfterBytes?: number;
+  /** Send this many bytes of the file, then the rest only once `resume` has settled. */
+  readonly pauseAfterBytes?: number;
+  readonly resume?: Promise<unknown>;
 }
 
 export interface MirrorRequest {
@@ -104,6 +107,13 @@ export async function startPythonMirror(options: MirrorOptions = {}): Promise<Py
       ...fault?.headers,
     });
     if (req.method === 'HEAD') return res.end();
+    const pause = fault?.pauseAfterBytes;
+    if (pause !== undefined) {
+      const head = createReadStream(local, { start: 0, end: pause - 1 });
+      head.on('data', (chunk) => res.write(chunk));
+      head.on('end', () => void Promise.resolve(fault?.resume).finally(() => createReadStream(local, { start: pause }).pipe(res)));
+      return undefined;
+    }
     const drop = fault?.dropAfterBytes;
     const stream = createReadStream(local, drop === undefined ? {} : { start: 0, end: Math.max(0, drop - 1) });
     if (drop === undefined) {

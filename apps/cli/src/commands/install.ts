@@ -70,9 +70,15 @@ function installProgress(ctx: CommandContext<unknown>) {
   const bar = createProgress(ctx.io);
   let file = 'artifact';
   let lastPct = -1;
+  let downloading = false;
   return (event: InstallEvent) => {
-    if (event.type === 'download') return bar.update({ file, received: event.received, total: event.total });
+    if (event.type === 'download') {
+      downloading = event.total !== null && event.received < event.total;
+      return bar.update({ file, received: event.received, total: event.total });
+    }
     if (event.type === 'extract') {
+      // A .tgz is unpacked as it downloads: the download's bar speaks for both until it is complete.
+      if (downloading) return;
       const pct = Math.floor((100 * event.bytes) / Math.max(1, event.total));
       if (ctx.io.stderr.isTTY && pct !== lastPct && pct % 5 === 0) ctx.io.stderr.write(`\r\u001b[2Kextracting ${pct}% of ${formatBytes(event.total)}`);
       lastPct = pct;

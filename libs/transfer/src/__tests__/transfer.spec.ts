@@ -80,6 +80,41 @@ describe('downloadToFile', () => {
     expect(existsSync(join(work, 'x.tgz'))).toBe(false);
   });
 
+  it('lets a reader follow the first attempt as it is written: the same bytes on success; an error when that attempt breaks', async () => {
+    await writeFile(join(work, 'src.tgz'), BODY);
+    const client = await createHttpClient({ env: {} });
+    const readAll = (bytes: NodeJS.ReadableStream) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        bytes.on('data', (c: Buffer) => chunks.push(c));
+        bytes.on('end', () => resolve(Buffer.concat(chunks)));
+        bytes.on('error', reject);
+      });
+    try {
+      let followed: Promise<Buffer> | null = null;
+      await downloadToFile(pathToFileURL(join(work, 'src.tgz')), join(work, 'dst.tgz'), { client, follow: (bytes) => void (followed = readAll(bytes)) });
+      expect((await followed!).equals(BODY)).toBe(true);
+
+      // A 200 whose body breaks: the follower of attempt 1 fails; attempt 2 is not followed.
+      let calls = 0;
+      await new Promise((r) => (server ? server.close(r) : r(undefined)));
+      server = createServer((_req, res) => {
+        res.writeHead(200, { 'content-length': String(BODY.length) });
+        if (++calls === 1) res.write(BODY.subarray(0, 1000), () => res.socket?.destroy());
+        else res.end(BODY);
+      });
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(server!.address() as AddressInfo).port}/a.tgz`;
+      const readers: Promise<Buffer>[] = [];
+      const r = await downloadToFile(new URL(url), join(work, 'b.tgz'), { client, retry: FAST, follow: (bytes) => void readers.push(readAll(bytes)) });
+      expect(r.sha256).toBe(SHA);
+      expect(readers).toHaveLength(1);
+      await expect(readers[0]).rejects.toThrow(/connection broke|body ended/);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('refuses a CA file that holds no certificate, with a code and a hint', async () => {
     await writeFile(join(work, 'ca.pem'), 'not a certificate');
     await expect(createHttpClient({ caFile: join(work, 'ca.pem') })).rejects.toMatchObject({ code: 'CPY_TRANSFER_BAD_CA_FILE' });
