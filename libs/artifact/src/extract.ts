@@ -3,7 +3,7 @@ import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { gunzipped, openTar } from './open-tar.js';
 import { CpyError } from './errors.js';
 import { METADATA_ENTRY } from './metadata.js';
@@ -82,10 +82,11 @@ export async function extractArtifact(archive: string, options: ExtractOptions):
 
 /**
  * extractArtifact for a .tgz that is still arriving (`gzipped`: its bytes as they come, from a
- * download being written). `label` names it in errors.
+ * download being written). `label` names it in errors. (Typed without Node's stream types, so
+ * that a consumer of the package needs no @types/node.)
  */
-export function extractArtifactStream(gzipped: Readable, label: string, options: ExtractOptions): Promise<ExtractResult> {
-  return extractTar(async () => gunzipped(gzipped), label, options);
+export function extractArtifactStream(gzipped: AsyncIterable<Uint8Array>, label: string, options: ExtractOptions): Promise<ExtractResult> {
+  return extractTar(async () => gunzipped(gzipped instanceof Readable ? gzipped : Readable.from(gzipped)), label, options);
 }
 
 async function extractTar(open: () => Promise<Readable>, archive: string, options: ExtractOptions): Promise<ExtractResult> {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { artifactMetadataSchema, compareVersions, CpyError, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
@@ -194,7 +193,7 @@ export interface DownloadArtifactOptions {
   /** Checks the downloaded file (its signature) before it enters the cache; a throw deletes it. */
   readonly verify?: (file: string) => Promise<void>;
   /** Reads the bytes as they are written (see downloadToFile's `follow`). */
-  readonly follow?: (bytes: Readable) => void;
+  readonly follow?: (bytes: AsyncIterable<Uint8Array>) => void;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import {
   artifactMetadataSchema,
   runtimeNeeds,
@@ -288,7 +287,7 @@ async function obtainArtifact(
   client: HttpClient,
   hooks: InstallHooks,
   verifier: SignatureVerifier | null,
-  follow: (bytes: Readable, fileName: string) => void,
+  follow: (bytes: AsyncIterable<Uint8Array>, fileName: string) => void,
 ): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
   const emit = hooks.onEvent ?? (() => undefined);
   if (!plan.artifactUrl) {
@@ -332,7 +331,7 @@ async function obtainArtifact(
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(needsOwnSignature ? { verify: async (file: string) => void (signature = await checkSignature(file)) } : {}),
     // One pass: a .tgz is unpacked as it arrives, unless its own signature must be checked first.
-    ...(!needsOwnSignature && /\.(tgz|tar\.gz)$/.test(fileName) ? { follow: (bytes: Readable) => follow(bytes, fileName) } : {}),
+    ...(!needsOwnSignature && /\.(tgz|tar\.gz)$/.test(fileName) ? { follow: (bytes: AsyncIterable<Uint8Array>) => follow(bytes, fileName) } : {}),
   });
   return { artifact: { ...got, fromCache: false }, signature };
 }
@@ -537,7 +536,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     // the way. The expected sha256 is known before the first byte; nothing leaves the staging tree,
     // and nothing is installed from the system's packages, before the download matched it.
     let streamed: { metadata: ArtifactMetadata | null; done: Promise<unknown> } | null = null;
-    const follow = (bytes: Readable, fileName: string) => {
+    const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string) => {
       const pass: { metadata: ArtifactMetadata | null; done: Promise<unknown> } = { metadata: null, done: Promise.resolve() };
       pass.done = extractArtifactStream(bytes, fileName, {
         dest: stage,

@@ -271,7 +271,7 @@ export interface DownloadOptions extends TransferEvents {
    * written: it ends when that attempt completed, and errors when it failed. A retry starts from
    * nothing and is not followed. Nothing waits for the reader: the caller does.
    */
-  readonly follow?: (bytes: Readable) => void;
+  readonly follow?: (bytes: AsyncIterable<Uint8Array>) => void;
 }
 
 /** Where an attempt hands a follower its stream (the first attempt only). */

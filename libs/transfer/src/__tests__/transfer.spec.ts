@@ -83,13 +83,11 @@ describe('downloadToFile', () => {
   it('lets a reader follow the first attempt as it is written: the same bytes on success; an error when that attempt breaks', async () => {
     await writeFile(join(work, 'src.tgz'), BODY);
     const client = await createHttpClient({ env: {} });
-    const readAll = (bytes: NodeJS.ReadableStream) =>
-      new Promise<Buffer>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        bytes.on('data', (c: Buffer) => chunks.push(c));
-        bytes.on('end', () => resolve(Buffer.concat(chunks)));
-        bytes.on('error', reject);
-      });
+    const readAll = async (bytes: AsyncIterable<Uint8Array>) => {
+      const chunks: Buffer[] = [];
+      for await (const c of bytes) chunks.push(Buffer.from(c));
+      return Buffer.concat(chunks);
+    };
     try {
       let followed: Promise<Buffer> | null = null;
       await downloadToFile(pathToFileURL(join(work, 'src.tgz')), join(work, 'dst.tgz'), { client, follow: (bytes) => void (followed = readAll(bytes)) });
