@@ -8,15 +8,19 @@
 //   cpy install (already installed)     against `node -e 0`                          goal < 120 ms
 //   cpy install (first, --skip-validation --no-link, local file)
 //                                       against `sha256sum f && tar xzf f`           goal ratio <= 1.0
-// Run after `npx nx run cli:build`, with an artifact in dist/artifacts.
+//   the Feature's install phase (install.sh as root in the minimal image, skipValidation, the
+//   artifact as a local path), against `sha256sum -c f.sha256 && tar xzf f` in the same
+//   container: both alternate inside one container, timed there (date +%s%N)      (--no-feature skips it)
+// Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
+// podman and localhost/debian-minbase:bookworm (scripts/setup-containers.sh).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { newestArtifact, reportRows } from './common.mjs';
 
-const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '7' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, 'no-feature': { type: 'boolean', default: false } }, allowPositionals: true });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 3) throw new Error('--rounds takes a whole number of 3 or more');
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
@@ -71,6 +75,49 @@ function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
   return row;
 }
 
+/**
+ * install.sh as the Dev Containers CLI runs it (root, in the image), against a plain hash and
+ * unpack, alternating inside one container of the minimal image; each run gets a new prefix or
+ * directory. A warm-up pair first: install.sh then installs the runtime packages the minimal
+ * image lacks (from Debian's archive), which later runs find present.
+ */
+function featureInstallPhase() {
+  const image = 'localhost/debian-minbase:bookworm';
+  if (spawnSync('podman', ['image', 'exists', image]).status !== 0) {
+    process.stderr.write(`(the Feature row is skipped: no podman image ${image}; scripts/setup-containers.sh makes it)\n`);
+    return null;
+  }
+  const name = basename(artifact);
+  const script = [
+    'set -e',
+    'cd /a',
+    'feature() { INSTALLPREFIX=/opt/cpy-bench-$1 ARTIFACTURL=/a/$NAME SKIPVALIDATION=true sh /f/install.sh >/tmp/feature-$1.log 2>&1 || { tail -n 20 /tmp/feature-$1.log >&2; exit 1; }; }',
+    'raw() { mkdir -p /tmp/raw-$1 && sha256sum -c --quiet /a/$NAME.sha256 && tar xzf /a/$NAME -C /tmp/raw-$1; }',
+    'timed() { sync; s=$(date +%s%N); "$1" "$2"; e=$(date +%s%N); echo "$1 $2 $(( (e - s) / 1000000 ))"; }',
+    'i=0',
+    'while [ $i -le $ROUNDS ]; do',
+    '  if [ $((i % 2)) = 1 ]; then timed feature $i; timed raw $i; else timed raw $i; timed feature $i; fi',
+    '  i=$((i + 1))',
+    'done',
+  ].join('\n');
+  const feature = resolve('apps/feature/src/cpython-prebuilt/install.sh');
+  const r = spawnSync(
+    'podman',
+    ['run', '--rm', '--network=host', '-e', `NAME=${name}`, '-e', `ROUNDS=${rounds}`, '-v', `${dirname(artifact)}:/a:ro`, '-v', `${feature}:/f/install.sh:ro`, image, 'sh', '-c', script],
+    { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+  );
+  if (r.status !== 0) throw new Error(`the Feature row failed (exit ${r.status}): ${String(r.stderr).slice(-1500)}`);
+  const runs = r.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([, i]) => i !== '0');
+  const ms = (kind) => runs.filter(([k]) => k === kind).map(([, i, t]) => [Number(i), Number(t)]);
+  const raw = new Map(ms('raw'));
+  const a = ms('feature').map(([, t]) => t);
+  const b = [...raw.values()];
+  const ratios = ms('feature').map(([i, t]) => t / raw.get(i));
+  const row = { a: median(a), b: median(b), ratio: median(ratios) };
+  console.log(`the Feature's install phase / sha256sum -c && tar xzf (in the container): ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} pairs)`);
+  return row;
+}
+
 try {
   const node = () => time([process.execPath, '-e', '0']);
   const version = pair('cpy --version / node -e 0', () => time([process.execPath, cpy, '--version']), node);
@@ -96,10 +143,14 @@ try {
     { before: fresh },
   );
   process.stderr.write(`(${n} fresh installs)\n`);
+  const feature = values['no-feature'] ? null : featureInstallPhase();
   await reportRows([
     { bench: 'cpy --version (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: version.b, value: version.a, goal: 'value < 80 ms' },
     { bench: 'cpy install, already installed (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: noop.b, value: noop.a, goal: 'value < 120 ms' },
     { bench: 'cpy install, first (whole process, no validation)', baseline: 'sha256sum && tar xzf', unit: 'ms', baselineValue: first.b, value: first.b * first.ratio, goal: 'ratio <= 1.0' },
+    ...(feature
+      ? [{ bench: "the Feature's install phase (install.sh, minimal image, no validation)", baseline: 'sha256sum -c && tar xzf (same container)', unit: 'ms', baselineValue: feature.b, value: feature.b * feature.ratio, goal: 'ratio <= 1.0' }]
+      : []),
   ]);
 } finally {
   rmSync(work, { recursive: true, force: true });

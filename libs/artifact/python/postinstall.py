@@ -21,17 +21,13 @@ validation run this one file with the unpacked interpreter, so the logic exists 
 Runs on every CPython cpy packs (3.8 and newer), with the standard library only.
 """
 
-import argparse
-import importlib
 import json
 import os
-import platform
 import re
-import shutil
-import struct
-import subprocess
 import sys
-import sysconfig
+
+# relocate runs on every install, so it imports only the above; what check needs (argparse,
+# importlib, platform, shutil, struct, subprocess, sysconfig: about 30 ms) is imported there.
 
 # --- relocate ---------------------------------------------------------------------------
 
@@ -159,6 +155,8 @@ class Report:
 
 
 def _run(argv, **kwargs):
+    import subprocess
+
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
     return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=300, **kwargs)
 
@@ -172,6 +170,8 @@ def _under(path, prefix):
 
 
 def check_modules(report, modules):
+    import importlib
+
     failed = {}
     for name in modules:
         try:
@@ -190,6 +190,8 @@ def check_sysconfig(report, installed_at, here):
     name `here`; the configuration variables come from the relocated sysconfig data and must
     name the install prefix.
     """
+    import sysconfig
+
     base = installed_at.rstrip("/")
 
     def now(path):
@@ -218,6 +220,8 @@ def check_sysconfig(report, installed_at, here):
 
 def check_build_leaks(report):
     """Nothing of the build machine in the flags extensions are built with."""
+    import sysconfig
+
     leaks = []
     for var in BUILD_LDFLAGS:
         value = sysconfig.get_config_var(var) or ""
@@ -234,6 +238,8 @@ def check_build_leaks(report):
 
 def check_venvs(report, work, here):
     """A venv made through a link outside the prefix, the way users reach python3; and --copies."""
+    import shutil
+
     link_dir = os.path.join(work, "link-bin")
     os.makedirs(link_dir, exist_ok=True)
     link = os.path.join(link_dir, "python3")
@@ -259,6 +265,8 @@ def check_venvs(report, work, here):
 
 def _elf_rpaths(path):
     """DT_RPATH/DT_RUNPATH of a 64- or 32-bit ELF file (little or big endian)."""
+    import struct
+
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != b"\x7fELF":
@@ -296,6 +304,9 @@ def _elf_rpaths(path):
 
 def check_extension(report, work, installed_at, here):
     """Builds a C extension the way setuptools does, with sysconfig's own compiler and flags."""
+    import shutil
+    import sysconfig
+
     cc = (sysconfig.get_config_var("CC") or "cc").split()
     if not shutil.which(cc[0]):
         report.add("c-extension", True, "skipped: no C compiler (%s) on this host" % cc[0])
@@ -339,6 +350,8 @@ def check_extension(report, work, installed_at, here):
 
 
 def check(args):
+    import platform
+
     report = Report()
     version = platform.python_version()
     report.add("python3", version == args.version, "Python %s" % version if version == args.version else "Python %s, expected %s" % (version, args.version))
@@ -358,7 +371,18 @@ def check(args):
     return 0 if ok else 1
 
 
+def _root():
+    """The tree this script is in (it is share/cpy/postinstall.py)."""
+    return os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
 def main(argv):
+    # The installers call `relocate --from OLD --to NEW`, on every install: no argparse for that.
+    if len(argv) == 5 and argv[0] == "relocate" and argv[1] == "--from" and argv[3] == "--to" and argv[2] and argv[4]:
+        print(json.dumps(relocate(_root(), argv[2], argv[4])))
+        return 0
+    import argparse
+
     parser = argparse.ArgumentParser(prog="postinstall.py")
     sub = parser.add_subparsers(dest="command")
     r = sub.add_parser("relocate")
@@ -374,8 +398,7 @@ def main(argv):
     c.add_argument("--no-venvs", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "relocate":
-        root = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-        print(json.dumps(relocate(root, args.old, args.new)))
+        print(json.dumps(relocate(_root(), args.old, args.new)))
         return 0
     if args.command == "check":
         return check(args)

@@ -27,7 +27,7 @@ import {
   type CachedArtifact,
 } from './acquire.js';
 import { loadIndex } from './available.js';
-import { checkCompatibility, installPackages, missingLibraries, type MissingLibrary } from './compat.js';
+import { checkCompatibility, installPackages, loadableLibraries, missingLibraries, type MissingLibrary } from './compat.js';
 import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
@@ -406,8 +406,14 @@ function refuseMissingCritical(missing: readonly MissingLibrary[]): void {
  * with installTk (Tk pulls X11 into every image). A critical library still missing refuses the
  * install; an optional one is a warning naming its package.
  */
-async function handleSystemLibraries(metadata: ArtifactMetadata, options: ResolvedInstallOptions, hooks: InstallHooks, warnings: string[]): Promise<void> {
-  let missing = await missingLibraries(metadata);
+async function handleSystemLibraries(
+  metadata: ArtifactMetadata,
+  options: ResolvedInstallOptions,
+  hooks: InstallHooks,
+  warnings: string[],
+  loadable: () => Promise<ReadonlySet<string>>,
+): Promise<void> {
+  let missing = await missingLibraries(metadata, await loadable());
   // Refused before anything is installed: a critical library missing that no option here installs.
   if (!options.installSystemDeps) refuseMissingCritical(missing);
   const wanted = missing.filter((m) => (m.group === 'tk' ? options.installTk : options.installSystemDeps));
@@ -454,7 +460,10 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   let host: HostPlatform | null = hooks.host ?? null;
   const hostOf = () => (host ??= detectHost());
   let context: Promise<HostContext> | null = null;
-  const hostContext = () => (context ??= (hooks.hostContext ?? (() => defaultHostContext(hostOf(), options.installTk, env)))());
+  // `ldconfig -p` once per install (host context, admission, system libraries), again only after packages were installed.
+  let loadable: Promise<Set<string>> | null = null;
+  const loadableHere = () => (loadable ??= loadableLibraries());
+  const hostContext = () => (context ??= (hooks.hostContext ?? (() => defaultHostContext(hostOf(), options.installTk, env, loadableHere)))());
   // Checked before anything else: a bad pin is an error even when the version is installed.
   const policy = signaturePolicy(options, env, options.indexUrl ?? env['CPY_INDEX_URL']);
   const warnings: string[] = [];
@@ -544,7 +553,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
           const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
           fits(metadata, fileName);
           // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
-          if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata));
+          if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata, await loadableHere()));
           const limits = await prepare(metadata);
           hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, as it arrives` });
           pass.metadata = metadata;
@@ -608,7 +617,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
       const limits = passed ? null : await prepare(metadata);
-      await handleSystemLibraries(metadata, options, hooks, warnings);
+      await handleSystemLibraries(metadata, options, hooks, warnings, loadableHere);
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
       if (limits) {
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });

@@ -64,8 +64,8 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
 }
 
 /** The host as the index sees it: distribution, loadable libraries, package archive. */
-export async function defaultHostContext(host: HostPlatform, installTk: boolean, env: Environment): Promise<HostContext> {
-  return { host, distro: await readDistro(), loadable: await loadableLibraries(), archive: systemArchive({ env }), installTk };
+export async function defaultHostContext(host: HostPlatform, installTk: boolean, env: Environment, loadable = loadableLibraries): Promise<HostContext> {
+  return { host, distro: await readDistro(), loadable: await loadable(), archive: systemArchive({ env }), installTk };
 }
 
 export interface Considered {
