@@ -79,6 +79,7 @@ function installProgress(ctx: CommandContext<unknown>) {
     if (event.type === 'extract') {
       // A .tgz is unpacked as it downloads: the download's bar speaks for both until it is complete.
       if (downloading) return;
+      if (lastPct < 0) bar.done();
       const pct = Math.floor((100 * event.bytes) / Math.max(1, event.total));
       if (ctx.io.stderr.isTTY && pct !== lastPct && pct % 5 === 0) ctx.io.stderr.write(`\r\u001b[2Kextracting ${pct}% of ${formatBytes(event.total)}`);
       lastPct = pct;
