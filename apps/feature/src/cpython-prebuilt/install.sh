@@ -653,11 +653,41 @@ listing() {
     28b52ffd) zstd -dcq "$1" | tar -t ${2:+"$2"} -f - ;;
   esac
 }
+# scan_archive ARCHIVE: its sha256 ($work/scan.sha256) and, from one decompression, its entry
+# names and `tar -tv` lines ($work/scan.names, $work/scan.types): two tar readers of one stream
+# through a FIFO (POSIX sh has no tee >(...)), while sha256sum reads the file beside them. The
+# listings are only read by check_entries, after the checksum and the metadata were checked;
+# scan_ok=false (a zstd archive, a damaged one) makes check_entries list the archive itself.
+scan_archive() {
+  sha256sum "$1" | cut -c1-64 >"$work/scan.sha256" &
+  hashing=$!
+  scan_ok=false
+  case $(od -An -tx1 -N4 "$1" | tr -d ' \n') in
+    1f8b*)
+      if ! command -v mkfifo >/dev/null 2>&1 || ! command -v tee >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
+        wait "$hashing"
+        return 0
+      fi
+      rm -f "$work/scan.fifo"
+      mkfifo "$work/scan.fifo"
+      tar -t -f - <"$work/scan.fifo" >"$work/scan.names" 2>/dev/null &
+      naming=$!
+      scan_ok=true
+      gzip -dc <"$1" 2>/dev/null | tee "$work/scan.fifo" | tar -tv -f - >"$work/scan.types" 2>/dev/null || scan_ok=false
+      wait "$naming" || scan_ok=false
+      ;;
+  esac
+  wait "$hashing"
+}
 # Entries outside the tree, links that leave it, devices: refused before and after extraction.
 check_entries() { # ARCHIVE ROOT
-  listing "$1" -v | awk '{ print substr($1, 1, 1) }' | grep -q '[hcbp]' &&
+  if [ "${scan_ok:-false}" != true ]; then
+    listing "$1" -v >"$work/scan.types"
+    listing "$1" >"$work/scan.names"
+  fi
+  awk '{ print substr($1, 1, 1) }' "$work/scan.types" | grep -q '[hcbp]' &&
     fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
-  listing "$1" | while IFS= read -r name; do
+  (while IFS= read -r name; do
     case /$name/ in *'/../'*) exit 3 ;; esac
     case $name in
       /*) exit 3 ;;
@@ -665,7 +695,7 @@ check_entries() { # ARCHIVE ROOT
       # The directories above the tree (opt/).
       *) case $2/ in "${name%/}"/*) ;; *) exit 3 ;; esac ;;
     esac
-  done || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds an entry outside its prefix (an absolute path or ..); nothing from this archive is trusted' 'use an artifact made by cpy'
+  done <"$work/scan.names") || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds an entry outside its prefix (an absolute path or ..); nothing from this archive is trusted' 'use an artifact made by cpy'
 }
 # normalize PATH: . and .. resolved lexically.
 normalize() {
@@ -1281,7 +1311,8 @@ main() {
   say "downloading $file_name from $(display_url "$ARTIFACTURL")"
   archive=$work/artifact
   fetch "$ARTIFACTURL" "$archive" artifact
-  got=$(sha256sum "$archive" | cut -c1-64)
+  scan_archive "$archive"
+  got=$(cat "$work/scan.sha256")
   [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
   say "sha256 $got verified"
   # An artifact chosen from a signed index is vouched for by the index (its entry's sha256);
