@@ -1,9 +1,9 @@
 import { chmodSync, closeSync, createWriteStream, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
 import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { Readable } from 'node:stream';
 import { gunzipped, openTar } from './open-tar.js';
 import { CpyError } from './errors.js';
 import { METADATA_ENTRY } from './metadata.js';

@@ -544,9 +544,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     // One pass (a new .tgz download): unpacked into the staging tree as it is written, hashed on
     // the way. The expected sha256 is known before the first byte; nothing leaves the staging tree,
     // and nothing is installed from the system's packages, before the download matched it.
-    let streamed: { metadata: ArtifactMetadata | null; done: Promise<unknown> } | null = null;
+    // `done`: whether the pass unpacked the whole tree (null: no pass was made).
+    const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null } = { done: null, metadata: null };
     const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string) => {
-      const pass: { metadata: ArtifactMetadata | null; done: Promise<unknown> } = { metadata: null, done: Promise.resolve() };
       pass.done = extractArtifactStream(bytes, fileName, {
         dest: stage,
         admit: async (text) => {
@@ -560,19 +560,10 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
           return limits;
         },
         onProgress: (p) => showExtract(p, pass.metadata!),
-      });
-      pass.done.catch(() => undefined);
-      streamed = pass;
-    };
-    const dropStream = async () => {
-      const pass = streamed as { done: Promise<unknown> } | null;
-      if (!pass) return false;
-      const ok = await pass.done.then(
+      }).then(
         () => true,
         () => false,
       );
-      if (!ok) await rm(stage, { recursive: true, force: true });
-      return ok;
     };
 
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
@@ -583,7 +574,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier, follow));
     } catch (error) {
       // The download's own failure (a checksum mismatch, a broken transfer) is what is reported.
-      await dropStream();
+      await pass.done;
       await rm(stage, { recursive: true, force: true });
       throw error;
     } finally {
@@ -594,7 +585,8 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     try {
       // A pass that failed (a retried download; a refusal) is done again from the verified file,
       // which then says why, exactly as an install from the cache does.
-      const passed = (await dropStream()) ? (streamed as { metadata: ArtifactMetadata | null } | null)?.metadata ?? null : null;
+      const passed = (await pass.done) ? pass.metadata : null;
+      if (!passed) await rm(stage, { recursive: true, force: true });
       hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);

@@ -84,27 +84,49 @@ export interface SinkInfo {
  */
 export function openSink(tmp: string, info: SinkInfo, events: TransferEvents, follow: ((follower: Follower) => void) | null) {
   const fd = openSync(tmp, 'w');
-  const follower = follow ? new Follower(openSync(tmp, 'r')) : null;
-  if (follower) follow!(follower);
+  let follower: Follower | null = null;
+  if (follow) {
+    follower = new Follower(openSync(tmp, 'r'));
+    follow(follower);
+  }
   const hash = createHash('sha256');
   let received = 0;
   return {
-    write(chunk: Buffer): void {
-      writeAll(fd, chunk);
-      hash.update(chunk);
-      received += chunk.length;
-      follower?.grew(received);
-      events.onProgress?.({ ...info, received });
-    },
     received: () => received,
-    close(): void {
-      closeSync(fd);
+    /**
+     * Writes each chunk of `source` as it arrives, never pausing it (see attemptHttp), until it
+     * ends; then `check` (a complete body?). Ends the follower's stream, or fails it with the
+     * error (mapped by `failure`), and closes the file either way.
+     */
+    async drain(source: Readable, { check, failure = (e) => e }: { check?: () => void; failure?: (error: unknown) => unknown } = {}) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          source.on('data', (chunk: Buffer) => {
+            try {
+              writeAll(fd, chunk);
+            } catch (error) {
+              source.destroy();
+              reject(error);
+              return;
+            }
+            hash.update(chunk);
+            received += chunk.length;
+            follower?.grew(received);
+            events.onProgress?.({ ...info, received });
+          });
+          source.once('end', resolve);
+          source.once('error', reject);
+        });
+        check?.();
+      } catch (error) {
+        const mapped = failure(error);
+        follower?.fail(mapped as Error);
+        throw mapped;
+      } finally {
+        closeSync(fd);
+      }
+      follower?.end();
+      return { sha256: hash.digest('hex'), bytes: received };
     },
-    /** Ends the follower's stream: at its end after success, with the error after a failure. */
-    settle(error: Error | null): void {
-      if (error) follower?.fail(error);
-      else follower?.end();
-    },
-    result: () => ({ sha256: hash.digest('hex'), bytes: received }),
   };
 }

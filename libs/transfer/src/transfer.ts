@@ -168,28 +168,7 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
     throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'local', false, null, { cause: error });
   }
   const sink = openSink(tmp, { url: displayUrl(url), file: basename(path), total: size, attempt }, events, tap);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const source = createReadStream(path, { highWaterMark: CHUNK });
-      source.on('data', (chunk) => {
-        try {
-          sink.write(chunk as Buffer);
-        } catch (error) {
-          source.destroy();
-          reject(error);
-        }
-      });
-      source.once('end', resolve);
-      source.once('error', reject);
-    });
-    sink.settle(null);
-  } catch (error) {
-    sink.settle(error as Error);
-    throw error;
-  } finally {
-    sink.close();
-  }
-  return sink.result();
+  return sink.drain(createReadStream(path, { highWaterMark: CHUNK }));
 }
 
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {
@@ -222,37 +201,16 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
   // process when a server closes the connection while the parser is paused
   // under backpressure: nodejs/undici#5360, fixed only in undici 8, which needs
   // Node 22.) Writing into the page cache is far faster than any network.
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const stream = body as Readable;
-      stream.on('data', (chunk: Buffer) => {
-        try {
-          sink.write(chunk);
-        } catch (error) {
-          stream.destroy();
-          reject(error);
-        }
-      });
-      stream.once('end', resolve);
-      stream.once('error', reject);
-    });
-    if (total !== null && sink.received() !== total) {
-      throw new TransferError(`the body ended after ${sink.received()} of ${total} bytes`, 'network', true);
-    }
-    sink.settle(null);
-  } catch (cause) {
-    const failure =
+  return sink.drain(body as Readable, {
+    check: () => {
+      if (total !== null && sink.received() !== total) throw new TransferError(`the body ended after ${sink.received()} of ${total} bytes`, 'network', true);
+    },
+    failure: (cause) =>
       cause instanceof TransferError || signal?.aborted
         ? cause
-        : (localError(cause) ?? new TransferError(`the connection broke after ${sink.received()} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause }));
-    sink.settle(failure as Error);
-    throw failure;
-  } finally {
-    sink.close();
-  }
-  return sink.result();
+        : (localError(cause) ?? new TransferError(`the connection broke after ${sink.received()} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause })),
+  });
 }
-
 
 function describeNetworkError(error: unknown): string {
   const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };

@@ -1,28 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { pack, type Header } from 'tar-stream';
 import { extractArtifact, glibcFloor, isCpyError, readElf } from '../index.js';
-
-type Entry = Partial<Header> & { name: string; body?: string };
-
-async function tgz(path: string, entries: Entry[]): Promise<string> {
-  const p = pack();
-  const done = pipeline(p, createGzip(), createWriteStream(path));
-  for (const { body, ...header } of entries) {
-    const isFile = header.type === 'file' || !header.type;
-    if (isFile) p.entry({ mode: 0o644, ...header }, body ?? '');
-    else p.entry({ mode: 0o644, ...header });
-  }
-  p.finalize();
-  await done;
-  return path;
-}
+import { tgz, type Entry } from './tgz.js';
 
 let work: string;
 beforeEach(async () => {

@@ -1,24 +1,12 @@
 // Reading an artifact that is not one, or is damaged, is a coded error (never a plain Error, which
 // the CLI would report as a bug in cpy).
 import { spawnSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { pack } from 'tar-stream';
 import { isCpyError, readArtifactEntry, readArtifactMetadata } from '../index.js';
-
-async function tarball(path: string, entries: { name: string; body: string }[]): Promise<string> {
-  const p = pack();
-  const done = pipeline(p, createGzip(), createWriteStream(path));
-  for (const { name, body } of entries) p.entry({ name, mode: 0o644 }, body);
-  p.finalize();
-  await done;
-  return path;
-}
+import { tgz } from './tgz.js';
 
 let work: string;
 beforeEach(async () => {
@@ -30,14 +18,14 @@ afterEach(async () => {
 
 describe('reading an artifact', () => {
   it('a tarball that does not start with cpy-artifact.json: CPY_ARTIFACT_NOT_AN_ARTIFACT', async () => {
-    const archive = await tarball(join(work, 'other.tgz'), [{ name: 'README', body: 'hello' }]);
+    const archive = await tgz(join(work, 'other.tgz'), [{ name: 'README', body: 'hello' }]);
     const error = await readArtifactMetadata(archive).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_ARTIFACT_NOT_AN_ARTIFACT')).toBe(true);
     expect(error).toMatchObject({ message: 'the first entry is not cpy-artifact.json', hint: expect.stringMatching(/cpy build or cpy artifact pack/) });
   });
 
   it('metadata that is not JSON: CPY_ARTIFACT_NOT_AN_ARTIFACT', async () => {
-    const archive = await tarball(join(work, 'bad.tgz'), [{ name: 'cpy-artifact.json', body: '{"schemaVersion": ' }]);
+    const archive = await tgz(join(work, 'bad.tgz'), [{ name: 'cpy-artifact.json', body: '{"schemaVersion": ' }]);
     const error = await readArtifactMetadata(archive).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_ARTIFACT_NOT_AN_ARTIFACT')).toBe(true);
     expect((error as Error).message).toMatch(/^cpy-artifact\.json is not JSON: /);
