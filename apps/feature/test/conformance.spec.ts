@@ -56,6 +56,8 @@ interface Installer {
   readonly lastError: string | null;
   /** Whom the last install said it waited for (`process <pid> on <host>`), or null. */
   readonly waitedFor: string | null;
+  /** Whether the last install said it read the artifact once (hashed, listed and unpacked together); null: this installer does not say. */
+  readonly readOnce: boolean | null;
   /** Runs `<prefix>/bin/python3 -c code`; null when it does not run. */
   python(prefix: string, code: string): Promise<string | null>;
   read(path: string): Promise<string | null>;
@@ -89,6 +91,7 @@ function libraryInstaller(): Installer {
     get root() {
       return root;
     },
+    readOnce: null,
     get lastError() {
       return lastError;
     },
@@ -156,9 +159,13 @@ function scriptInstaller(box: () => RunningContainer): Installer {
   const sh = async (script: string, ...args: string[]) => box().exec(['sh', '-c', script, 'sh', ...args]);
   let lastError: string | null = null;
   let waitedFor: string | null = null;
+  let readOnce = false;
   return {
     name: 'install.sh',
     root: '',
+    get readOnce() {
+      return readOnce;
+    },
     get lastError() {
       return lastError;
     },
@@ -186,6 +193,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       ];
       const r = await box().exec(['env', ...env, '/feature/install.sh']);
       waitedFor = /\] waiting for another install of \S+ \((process \d+ on [^)]*)\)/.exec(r.stderr)?.[1] ?? null;
+      readOnce = /\] sha256 [0-9a-f]{64} verified \(hashed, listed and unpacked in one read\)/.test(r.stderr);
       if (r.exitCode === 0) {
         const status = /already installed/.test(r.stderr) ? 'already-installed' : /\] replaced CPython/.test(r.stderr) ? 'replaced' : 'installed';
         return { status };
@@ -279,6 +287,7 @@ const CASES: Case[] = [
       expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ sha256: good.sha256, artifact: good.fileName, builtFor: good.metadata.prefix });
       expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3']);
       expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toEqual({ schemaVersion: 1, installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } }, previous: null });
+      if (i.readOnce !== null) expect(i.readOnce).toBe(true);
     },
   },
   {
@@ -291,6 +300,8 @@ const CASES: Case[] = [
     name: 'a local file, with the sha256 given instead of a checksum file',
     options: () => ({ artifactUrl: good.path, sha256: good.sha256, checksumUrl: `${mirror.url}/missing.sha256` }),
     expected: { status: 'installed' },
+    // Read where it is, once (install.sh copies it only when it must read it twice).
+    after: async (i) => void (i.readOnce !== null && expect(i.readOnce).toBe(true)),
   },
   {
     name: 'a custom installPrefix: scripts are relocated',
@@ -410,6 +421,15 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: U['symlink']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
     after: nothingInstalled,
+  },
+  {
+    name: 'a hostile archive: a file written through a symlink that leaves the tree',
+    options: () => ({ artifactUrl: U['through']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(await i.read('tmp/cpy-pwned')).toBeNull();
+    },
   },
   {
     name: 'index: a release line (3.11) resolves to the build for this distribution (debian12 before debian11), installed and validated',
@@ -736,6 +756,13 @@ beforeAll(async () => {
   U['dotdot'] = served(dotdot, 'dotdot');
   const symlink = await repackArtifact(good, join(work, 'symlink'), { append: [{ name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../etc' }] });
   U['symlink'] = served(symlink, 'symlink');
+  const through = await repackArtifact(good, join(work, 'through'), {
+    append: [
+      { name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../tmp' },
+      { name: `${root}/lib/escape/cpy-pwned`, body: 'x' },
+    ],
+  });
+  U['through'] = served(through, 'through');
 
   // The index: debian11 and debian12 builds of 3.11.2 and of a newer version (the debian11 ones
   // need libssl1.1, as a bullseye build does), each served with its .sha256 and .json.

@@ -679,6 +679,36 @@ scan_archive() {
   esac
   wait "$hashing"
 }
+# one_pass SOURCE STAGE: a gzip artifact read once (issue 20's one pass). tee hands the same bytes
+# to sha256sum and to one decompression, whose output tee hands to both listings (as scan_archive
+# saves them) and to tar -x into STAGE; each reader drains its pipe, so the hash sees every byte.
+# Nothing in STAGE is looked at before the checksum matched, and then check_entries and
+# check_links judge it as they judge an extraction: STAGE is mode 700 (mktemp -d) and GNU tar
+# refuses names with .. and defers links that leave the tree. 0 only if every reader succeeded;
+# otherwise the caller goes the two-read way (scan_archive, then untar) from a fresh copy.
+one_pass() {
+  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo"
+  mkfifo "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" || return 1
+  { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
+  hashing=$!
+  { tar -t -f - >"$work/scan.names" 2>/dev/null; echo $? >"$work/names.rc"; cat >/dev/null; } <"$work/names.fifo" &
+  naming=$!
+  { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
+  typing=$!
+  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
+    { tar -x -f - -C "$2" --no-same-owner 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
+  wait "$hashing" "$naming" "$typing"
+  scan_ok=true
+  [ "$(cat "$work/gzip.rc" "$work/names.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 0000 ]
+}
+# Whether one_pass can read this artifact: gzip, GNU tar (its safe extraction is what lets STAGE
+# be written before the checks), mkfifo and tee; and no signature of its own to check first.
+one_pass_possible() {
+  [ -z "$signers" ] || [ "$resolved" = true ] || return 1
+  for tool in mkfifo tee gzip; do command -v "$tool" >/dev/null 2>&1 || return 1; done
+  tar --version 2>/dev/null | grep -q 'GNU tar' || return 1
+  case $(od -An -tx1 -N2 "$1" 2>/dev/null | tr -d ' \n') in 1f8b) return 0 ;; *) return 1 ;; esac
+}
 # Entries outside the tree, links that leave it, devices: refused before and after extraction.
 check_entries() { # ARCHIVE ROOT
   if [ "${scan_ok:-false}" != true ]; then
@@ -1310,11 +1340,28 @@ main() {
 
   say "downloading $file_name from $(display_url "$ARTIFACTURL")"
   archive=$work/artifact
-  fetch "$ARTIFACTURL" "$archive" artifact
-  scan_archive "$archive"
+  parent=$(dirname "$prefix")
+  # A local artifact is read where it is when one pass reads it (the bytes hashed are the bytes
+  # unpacked); copied first otherwise, as a download is.
+  case $ARTIFACTURL in http://* | https://*) fetch "$ARTIFACTURL" "$archive" artifact; artifact_file=$archive ;; *) artifact_file=$(path_of "$ARTIFACTURL") ;; esac
+  unpacked=false
+  if [ -f "$artifact_file" ] && one_pass_possible "$artifact_file"; then
+    mkdir -p "$parent"
+    stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+    if one_pass "$artifact_file" "$stage"; then
+      unpacked=true
+    else
+      rm -rf "$stage"
+      stage=
+    fi
+  fi
+  if [ "$unpacked" = false ]; then
+    [ "$artifact_file" = "$archive" ] || fetch "$ARTIFACTURL" "$archive" artifact
+    scan_archive "$archive"
+  fi
   got=$(cat "$work/scan.sha256")
   [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
-  say "sha256 $got verified"
+  if [ "$unpacked" = true ]; then say "sha256 $got verified (hashed, listed and unpacked in one read)"; else say "sha256 $got verified"; fi
   # An artifact chosen from a signed index is vouched for by the index (its entry's sha256);
   # one given by URL needs its own signature (a checksum, given or fetched, does not replace it).
   if [ -n "$signers" ] && [ "$resolved" = false ]; then
@@ -1322,7 +1369,14 @@ main() {
     say "$file_name is signed by $signed_by ($signed_at)"
   fi
 
-  if ! metadata_of "$archive" >"$work/metadata.json" 2>"$work/tar.err" || ! json_flatten "$work/metadata.json" >"$work/meta.flat" 2>>"$work/tar.err"; then
+  # Unpacked in the pass, the metadata is the entry that came with the verified bytes.
+  if [ "$unpacked" = true ]; then
+    if [ -f "$stage/cpy-artifact.json" ]; then has_metadata=true; cp "$stage/cpy-artifact.json" "$work/metadata.json"; else has_metadata=false; echo 'it has no such entry' >"$work/tar.err"; fi
+  else
+    has_metadata=true
+    metadata_of "$archive" >"$work/metadata.json" 2>"$work/tar.err" || has_metadata=false
+  fi
+  if [ "$has_metadata" = false ] || ! json_flatten "$work/metadata.json" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
   fi
   if [ "$(jget "$work/meta.flat" schemaVersion)" != 1 ] || [ "$(jget "$work/meta.flat" name)" != cpython ]; then
@@ -1351,18 +1405,23 @@ main() {
   check_bin_links "$prefix"
   handle_system_libraries "$work/meta.flat"
 
-  parent=$(dirname "$prefix")
-  mkdir -p "$parent"
-  free_kb=$(df -Pk "$parent" | awk 'NR == 2 { print $4 }')
-  need_kb=$((bytes * 105 / 102400 + 16384))
-  [ "$free_kb" -ge "$need_kb" ] || fail CPY_INSTALL_DISK_FULL "$parent has $((free_kb / 1024)) MiB free; the install needs $((need_kb / 1024)) MiB" 'free some space (or choose another installPrefix), then run again: nothing was changed'
-
   root=${built_for#/}
-  check_entries "$archive" "$root"
-  stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
-  say "extracting into $parent"
-  untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err" ||
-    fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
+  if [ "$unpacked" = true ]; then
+    check_entries "$artifact_file" "$root"
+  else
+    mkdir -p "$parent"
+    free_kb=$(df -Pk "$parent" | awk 'NR == 2 { print $4 }')
+    need_kb=$((bytes * 105 / 102400 + 16384))
+    [ "$free_kb" -ge "$need_kb" ] || fail CPY_INSTALL_DISK_FULL "$parent has $((free_kb / 1024)) MiB free; the install needs $((need_kb / 1024)) MiB" 'free some space (or choose another installPrefix), then run again: nothing was changed'
+    check_entries "$archive" "$root"
+    stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+    say "extracting into $parent"
+    if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
+      # A file written through a link that leaves the tree fails to extract: the link is the cause.
+      [ ! -d "$stage/$root" ] || check_links "$stage/$root"
+      fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
+    fi
+  fi
   tree=$stage/$root
   check_links "$tree"
   [ "$prefix" = "$built_for" ] || relocate_tree "$tree" "$built_for" "$prefix"
