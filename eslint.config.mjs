@@ -3,10 +3,11 @@ import nx from '@nx/eslint-plugin';
 /**
  * Module boundaries (see docs/architecture.md):
  * - apps compose libraries; libraries never import apps;
- * - `artifact` is the shared base and imports no other cpy library;
- * - `transfer` (downloads) imports only `artifact`;
- * - `signing` (OpenPGP keys, signatures) imports only `artifact`;
- * - `install` imports only `artifact` and `transfer` and stays light: no OpenPGP, no Sigstore,
+ * - `core` (CpyError, the version order) is what every library shares, and imports none of them;
+ * - `artifact` is the shared base for artifacts and imports only `core`;
+ * - `transfer` (downloads) imports only `core`;
+ * - `signing` (OpenPGP keys, signatures) imports only `core`;
+ * - `install` imports only `core`, `artifact` and `transfer` and stays light: no OpenPGP, no Sigstore,
  *   no process spawning of build tools, no GitHub client; it loads `signing` with import() only
  *   when a signer is pinned;
  * - `build` and `publish` never import each other;
@@ -19,14 +20,16 @@ function constraints({ tests }) {
   return [
     { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', ...harness] },
     { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:lib', ...harness] },
-    { sourceTag: 'type:test-harness', onlyDependOnLibsWithTags: ['scope:artifact'] },
+    { sourceTag: 'type:test-harness', onlyDependOnLibsWithTags: ['scope:core', 'scope:artifact'] },
     { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['type:lib', 'type:test-harness'] },
-    { sourceTag: 'scope:artifact', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
-    { sourceTag: 'scope:transfer', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
-    { sourceTag: 'scope:signing', onlyDependOnLibsWithTags: ['scope:artifact', ...harness] },
+    { sourceTag: 'scope:core', onlyDependOnLibsWithTags: ['scope:core', ...harness] },
+    { sourceTag: 'scope:artifact', onlyDependOnLibsWithTags: ['scope:core', 'scope:artifact', ...harness] },
+    { sourceTag: 'scope:transfer', onlyDependOnLibsWithTags: ['scope:core', ...harness] },
+    // Its tests read pinned-signer options with @cpy/artifact's parser, as the installers do.
+    { sourceTag: 'scope:signing', onlyDependOnLibsWithTags: ['scope:core', ...(tests ? ['scope:artifact'] : []), ...harness] },
     {
       sourceTag: 'scope:install',
-      onlyDependOnLibsWithTags: ['scope:artifact', 'scope:transfer', 'scope:signing', ...harness],
+      onlyDependOnLibsWithTags: ['scope:core', 'scope:artifact', 'scope:transfer', 'scope:signing', ...harness],
       bannedExternalImports: LIGHT_INSTALL_BANS,
     },
     { sourceTag: 'scope:build', notDependOnLibsWithTags: ['scope:publish', 'type:app'] },

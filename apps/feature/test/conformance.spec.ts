@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { artifactFileName, emptyIndex, indexEntryFor, isCpyError, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
+import { artifactFileName, emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   repackArtifact,

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { CpyError } from './errors.js';
+import { CpyError } from '@cpy/core';
 import { extractArtifact } from './extract.js';
 import { sha256File } from './hash.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';

@@ -1,4 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { compareDotted } from '@cpy/core';
 
 /** What an ELF file asks of the system it runs on. */
 export interface ElfInfo {
@@ -124,17 +125,6 @@ export async function readElf(path: string): Promise<ElfInfo | null> {
   } finally {
     await fh.close();
   }
-}
-
-/** Compares dotted versions numerically, as -1, 0 or 1: `2.31` < `2.36` < `2.100`, `2.36` = `2.36.0`. */
-export function compareDotted(a: string, b: string): number {
-  const pa = a.split('.').map(Number);
-  const pb = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return Math.sign(d);
-  }
-  return 0;
 }
 
 /** The highest GLIBC_x.y version the given ELF infos need, or null when none needs glibc. */

@@ -1,7 +1,4 @@
-export { CpyError, isCpyError } from './errors.js';
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
-export { compareVersions, parseVersion, pythonVersionSchema } from './version.js';
-export type { PythonVersion } from './version.js';
 export {
   artifactFileName,
   artifactNameSchema,
@@ -12,7 +9,7 @@ export {
   parseChecksumLine,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';
-export { compareDotted, elfArch, glibcFloor, gnuTriplet, readElf, treeArch } from './elf.js';
+export { elfArch, glibcFloor, gnuTriplet, readElf, treeArch } from './elf.js';
 export type { ElfInfo } from './elf.js';
 export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
 export type { ArtifactMetadata } from './metadata.js';

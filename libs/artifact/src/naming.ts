@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { parseVersion, pythonVersionSchema } from './version.js';
+import { parseVersion, pythonVersionSchema } from '@cpy/core';
 
 export type Compression = 'gzip' | 'zstd';
 

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { compressionOf } from './archive.js';
-import { CpyError } from './errors.js';
+import { CpyError } from '@cpy/core';
 
 /** Every zlib chunk is a thread-pool round trip: big buffers make gunzip several times faster. */
 const CHUNK = 1024 * 1024;

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { glibcFloor, gnuTriplet, treeArch } from './elf.js';
-import { CpyError } from './errors.js';
+import { CpyError } from '@cpy/core';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { artifactFileName, checksumFileName, formatChecksumLine, type Compression } from './naming.js';
 import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from './postinstall.js';

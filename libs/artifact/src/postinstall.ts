@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod';
-import { CpyError } from './errors.js';
+import { CpyError } from '@cpy/core';
 
 /** The modules an artifact must import: the critical ones. */
 export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;

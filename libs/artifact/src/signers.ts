@@ -1,4 +1,4 @@
-import { CpyError } from './errors.js';
+import { CpyError } from '@cpy/core';
 
 /** A full OpenPGP v4 fingerprint, as cpy pins it: 40 upper-case hex digits. */
 export const FINGERPRINT_RE = /^[0-9A-F]{40}$/;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError, packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
+import { packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
 import { requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type ContainerEngine, type PythonMirror } from '@cpy/harness';
 import { artifactMetadataFor, buildCPython, containerBuilder, fetchSource, parseBuildSpec, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
 

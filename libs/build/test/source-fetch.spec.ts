@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
 import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, peakLiveMemory, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
 import { fetchSource, type FetchSourceOptions, type RetryPolicy } from '../src/index.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError, parseVersion, type PythonVersion } from '@cpy/artifact';
+import { isCpyError, parseVersion, type PythonVersion } from '@cpy/core';
 import { fixtureChecksums, fixturesDir } from '@cpy/harness';
 import * as openpgp from 'openpgp';
 import { shippedKey, verifyOpenPgp, verifySigstore, verifySource, type TrustedKey } from '../src/index.js';

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { compareDotted } from '@cpy/artifact';
+import { compareDotted } from '@cpy/core';
 
 /** The machine an artifact is about to be installed on. */
 export interface HostPlatform {

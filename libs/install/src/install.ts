@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { CpyError } from '@cpy/core';
 import {
   artifactMetadataSchema,
   runtimeNeeds,
   checkPythonTree,
-  CpyError,
   extractArtifact,
   extractArtifactStream,
   parseArtifactFileName,

@@ -3,7 +3,7 @@ import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 
 export interface LockOptions {
   readonly timeoutMs: number;

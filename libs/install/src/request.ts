@@ -1,4 +1,4 @@
-import { parseVersion } from '@cpy/artifact';
+import { parseVersion } from '@cpy/core';
 import * as z from 'zod';
 
 /**

@@ -1,4 +1,5 @@
-import { type ArtifactIndex, compareDotted, compareEntries, CpyError, type IndexEntry, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/artifact';
+import { compareDotted, CpyError, parseVersion } from '@cpy/core';
+import { type ArtifactIndex, compareEntries, type IndexEntry, type NeedGroup, type RuntimeNeed } from '@cpy/artifact';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
 import { loadableLibraries } from './compat.js';
 import type { Environment } from './layout.js';

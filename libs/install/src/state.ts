@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import * as z from 'zod';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */

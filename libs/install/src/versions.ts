@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { compareVersions, CpyError } from '@cpy/artifact';
+import { compareVersions, CpyError } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { withLock } from './lock.js';
 import { matchesRequest, parseVersionRequest } from './request.js';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { findInstalled, listInstalled, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
 
 /** The pure-Python workload (libs/lifecycle/python/workload.py), shipped in this package beside dist/. */

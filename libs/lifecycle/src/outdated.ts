@@ -1,4 +1,5 @@
-import { compareEntries, CpyError, parseVersion, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { CpyError, parseVersion } from '@cpy/core';
+import { compareEntries, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { loadIndex, type Environment } from '@cpy/install';
 import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { endOfLife, END_OF_LIFE } from './release-lines.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CpyError, parseVersion } from '@cpy/artifact';
+import { CpyError, parseVersion } from '@cpy/core';
 import { displayUrl, downloadToFile, TransferError, type HttpClient } from '@cpy/transfer';
 
 /** python.org's release tree. */

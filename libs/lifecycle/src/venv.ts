@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
 
 const run = promisify(execFile);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import type { HttpClient } from '@cpy/transfer';
 import { request } from 'undici';
 import * as z from 'zod';

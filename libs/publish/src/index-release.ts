@@ -1,7 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ArtifactIndex, CpyError, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, isCpyError, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { CpyError, isCpyError } from '@cpy/core';
+import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { signFile, type SigningKey } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 import { finishKeysUpdate, publishKeys, type PublishedKeys } from './keys-file.js';

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, INDEX_RELEASE_TAG, isCpyError, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { CpyError, isCpyError } from '@cpy/core';
+import { INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, type SigningKey } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import type { IndexEvent } from './index-release.js';

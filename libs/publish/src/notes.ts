@@ -1,4 +1,5 @@
-import { type ArtifactMetadata, CpyError, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { type ArtifactMetadata, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 
 /** The release notes cpy writes unless given another template. `{{name}}` placeholders; see NOTES_FIELDS. */
 export const DEFAULT_NOTES_TEMPLATE = `## CPython {{version}} (build {{build}})

@@ -1,7 +1,8 @@
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { CpyError, sha256File } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { sha256File } from '@cpy/artifact';
 import { signFile, type SigningKey } from '@cpy/signing';
 import { type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 import { MAX_SMALL_ASSET } from './release-assets.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CpyError, INDEX_RELEASE_TAG } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 
 export const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');

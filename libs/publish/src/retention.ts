@@ -1,4 +1,5 @@
-import { addEntry, type ArtifactIndex, type ArtifactMetadata, type IndexEntry, indexEntryFor, markRemoved, parseVersion, planRetention } from '@cpy/artifact';
+import { parseVersion } from '@cpy/core';
+import { addEntry, type ArtifactIndex, type ArtifactMetadata, type IndexEntry, indexEntryFor, markRemoved, planRetention } from '@cpy/artifact';
 import type { GitHubRelease } from './github.js';
 import type { PublishedAsset } from './publish.js';
 import { parseReleaseTag, releaseTag } from './tag.js';

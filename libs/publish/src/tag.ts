@@ -1,4 +1,4 @@
-import { parseVersion } from '@cpy/artifact';
+import { parseVersion } from '@cpy/core';
 
 /** The release tag for a build: `cpython-<version>-build<N>` (one release per build). */
 export function releaseTag(version: string, build: number): string {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { loadSigningKey, type SigningKey } from './keys.js';
 
 /** Where a command's signing key comes from: `--signing-key <file>`, else `CPY_SIGNING_KEY`. */

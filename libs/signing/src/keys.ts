@@ -1,5 +1,5 @@
 import * as openpgp from 'openpgp';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { fingerprintOf, keepSecret } from './pgp.js';
 
 /** A public key as cpy shows and pins it. */

@@ -1,6 +1,6 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { fileStream, readAll } from './detached.js';
 import type { SigningKey } from './keys.js';
 import { secretOf } from './pgp.js';

@@ -1,4 +1,4 @@
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { checkDetached, DetachedSignatureError, type DetachedFailure } from './detached.js';
 import { pinnedKeys, type TrustedKeys } from './keys.js';
 

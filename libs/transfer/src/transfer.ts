@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { CHUNK, openSink, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.

@@ -154,7 +154,7 @@ describe('the generator', () => {
     return root;
   }
 
-  const LIB = `import { CpyError } from '@cpy/artifact';
+  const LIB = `import { CpyError } from '@cpy/core';
 export const KEYS_ENV = 'CPY_DEMO_KEYS';
 const HINT = 'check the path';
 export function read(env: Record<string, string | undefined>, missing: boolean, path: string): string {
@@ -194,7 +194,7 @@ sig_code=CPY_DEMO_MISSING sig_message="$1 does not exist"
 if os.environ.get('CPY_DEMO_PY_HOME') == 'CPY_DEMO_MISSING':
     fail('CPY_DEMO_PY', 'from Python')
 `;
-  const TEST = `import { CpyError } from '@cpy/artifact';
+  const TEST = `import { CpyError } from '@cpy/core';
 export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' });
 `;
 
@@ -236,12 +236,12 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
   });
 
   it.each([
-    ['a code built from pieces', { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/artifact';\nexport const f = (area: string) => new CpyError(`CPY_${area}_FAILED`, 'x', { hint: 'y' });\n" }, {}, /an error code built from pieces/],
+    ['a code built from pieces', { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/core';\nexport const f = (area: string) => new CpyError(`CPY_${area}_FAILED`, 'x', { hint: 'y' });\n" }, {}, /an error code built from pieces/],
     ['a code only compared against', { 'libs/demo/src/x.ts': "export const f = (e: { code: string }) => e.code === 'CPY_DEMO_NEVER_THROWN';\n" }, {}, /CPY_DEMO_NEVER_THROWN is compared against .* but nothing reports it/],
     ['a description of a code nothing throws', { 'libs/demo/src/x.ts': "export const x = 1;\n" }, { CPY_DEMO_GONE: { meaning: 'm', action: 'a' } }, /describes CPY_DEMO_GONE, which nothing reports/],
     [
       'two sites that say different things, and no common meaning written',
-      { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/artifact';\nexport const a = new CpyError('CPY_DEMO_X', 'one thing', { hint: 'h' });\nexport const b = new CpyError('CPY_DEMO_X', 'another', { hint: 'h' });\n" },
+      { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/core';\nexport const a = new CpyError('CPY_DEMO_X', 'one thing', { hint: 'h' });\nexport const b = new CpyError('CPY_DEMO_X', 'another', { hint: 'h' });\n" },
       {},
       /CPY_DEMO_X: its sites do not give one message; write "meaning" for it in tools\/scripts\/error-codes\.json/,
     ],
@@ -253,7 +253,7 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
   });
 
   it('--check fails when docs/errors.md is not what it writes', async () => {
-    const root = await tree('check', { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/artifact';\nexport const a = new CpyError('CPY_DEMO_X', 'what', { hint: 'do' });\n" });
+    const root = await tree('check', { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/core';\nexport const a = new CpyError('CPY_DEMO_X', 'what', { hint: 'do' });\n" });
     await mkdir(join(root, 'docs'), { recursive: true });
     expect((await generator(['--check'], root)).code).toBe(1);
     expect((await generator([], root)).code).toBe(0);

@@ -11,8 +11,8 @@ const run = promisify(execFile);
 const root = repoRoot();
 
 /**
- * @cpy/install is a library other tooling imports: pack it (with @cpy/artifact, @cpy/transfer
- * and @cpy/signing, which it depends on) exactly as it would be published, install the tarballs
+ * @cpy/install is a library other tooling imports: pack it (with @cpy/core, @cpy/artifact,
+ * @cpy/transfer and @cpy/signing, which it depends on) exactly as it would be published, install the tarballs
  * into a scratch project outside the repository, and use it from there.
  */
 describe('the packed @cpy/install', () => {
@@ -22,7 +22,7 @@ describe('the packed @cpy/install', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'cpy-pack-'));
-    const packed = await run('npm', ['pack', '-w', '@cpy/artifact', '-w', '@cpy/transfer', '-w', '@cpy/signing', '-w', '@cpy/install', '--json', '--pack-destination', work], {
+    const packed = await run('npm', ['pack', '-w', '@cpy/core', '-w', '@cpy/artifact', '-w', '@cpy/transfer', '-w', '@cpy/signing', '-w', '@cpy/install', '--json', '--pack-destination', work], {
       cwd: root,
     });
     tarballs = JSON.parse(packed.stdout);
@@ -47,7 +47,7 @@ describe('the packed @cpy/install', () => {
 
   it('is importable from a project outside the repository, and installs an artifact', async () => {
     const consumer = join(work, 'consumer');
-    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'install', 'signing', 'transfer']);
+    expect((await readdir(join(consumer, 'node_modules', '@cpy'))).sort()).toEqual(['artifact', 'core', 'install', 'signing', 'transfer']);
     await writeFile(
       join(consumer, 'use.mjs'),
       "import { detectHost, glibcSatisfies, installPython } from '@cpy/install';\n" +

@@ -1,4 +1,4 @@
-import { isCpyError, type CpyError } from '@cpy/artifact';
+import { isCpyError, type CpyError } from '@cpy/core';
 
 /**
  * The CpyError a promise rejects with (its code, message and hint, for assertions). A promise that

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { CpyError } from '@cpy/core';
 import {
-  CpyError,
   CRITICAL_TESTS,
   packArtifact,
   testArtifact,

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
-import { pythonVersionSchema } from '@cpy/artifact';
+import { pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';

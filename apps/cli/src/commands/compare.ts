@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import {
   compareMarkdown,
   comparePythons,

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { addEntry, CpyError, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { addEntry, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';

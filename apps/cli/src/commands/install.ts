@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
-import { CpyError, parseSigners, pythonVersionSchema } from '@cpy/artifact';
+import { CpyError, pythonVersionSchema } from '@cpy/core';
+import { parseSigners } from '@cpy/artifact';
 import {
   installPython,
   listAvailable,

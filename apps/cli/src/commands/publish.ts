@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CpyError, INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,

@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CpyError, parseSigners } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { parseSigners } from '@cpy/artifact';
 import { exportPublicKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';

@@ -1,6 +1,6 @@
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/artifact';
+import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/core';
 import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';

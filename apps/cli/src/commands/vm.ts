@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { defaultCacheDir, vmAction, vmStatus, VM_NAME, type VmState } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { addEntry, emptyIndex, isCpyError, needGroup, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
+import { isCpyError } from '@cpy/core';
+import { addEntry, emptyIndex, needGroup, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
 
 const entry = (version: string, build: number, osVersion = '12', extra: Partial<IndexEntry> = {}): IndexEntry => ({
   version,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError } from '../errors.js';
+import { isCpyError } from '@cpy/core';
 import { parseRegrtestSummary, testArtifact } from '../cpython-tests.js';
 
 // The end of `python -m test -j2 -w` on the 3.13.5 artifact in a relocated prefix (this

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { extractArtifact, glibcFloor, isCpyError, readElf } from '../index.js';
+import { isCpyError } from '@cpy/core';
+import { extractArtifact, glibcFloor, readElf } from '../index.js';
 import { tgz, type Entry } from './tgz.js';
 
 let work: string;

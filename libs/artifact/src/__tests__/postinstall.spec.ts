@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '../errors.js';
+import { isCpyError } from '@cpy/core';
 import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { isCpyError, readArtifactEntry, readArtifactMetadata } from '../index.js';
+import { isCpyError } from '@cpy/core';
+import { readArtifactEntry, readArtifactMetadata } from '../index.js';
 import { tgz } from './tgz.js';
 
 let work: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError, parseVersion } from '@cpy/artifact';
+import { isCpyError, parseVersion } from '@cpy/core';
 import { DEFAULT_MIRROR, defaultCacheDir, parseMirror, resolveMirrors, signingPolicyFor } from '../index.js';
 
 describe('mirrors', () => {

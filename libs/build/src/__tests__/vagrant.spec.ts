@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Runner } from '../compile/runner.js';
 import { parseVagrantState, remoteCommand, vagrantBuilder, vmStatus, VM_NAME } from '../compile/vagrant.js';

@@ -1,7 +1,8 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
+import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
 import { createBuilder, type Builder } from './builders.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { hostExec, type Exec } from '../exec.js';
 import { hostRunner, type Runner } from './runner.js';
 import type { BuilderSpec } from './spec.js';

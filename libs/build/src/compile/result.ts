@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import * as z from 'zod';
 import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
 

@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { execa } from 'execa';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 
 export interface RunOptions {
   /** Working directory on the builder. */

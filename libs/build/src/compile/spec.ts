@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { pythonVersionSchema } from '@cpy/artifact';
+import { pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 
 const envName = z.enum(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS', 'LIBS', 'PKG_CONFIG_PATH']);

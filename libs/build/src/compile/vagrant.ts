@@ -1,4 +1,4 @@
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { hostExec, type Exec } from '../exec.js';
 import type { Builder } from './builders.js';
 import { hostRunner, type Runner } from './runner.js';

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { CpyError, parseVersion, sha256File, type PythonVersion } from '@cpy/artifact';
+import { CpyError, parseVersion, type PythonVersion } from '@cpy/core';
+import { sha256File } from '@cpy/artifact';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
 import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
 import type { TrustedKey } from './openpgp.js';

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CpyError, type PythonVersion } from '@cpy/artifact';
+import { CpyError, type PythonVersion } from '@cpy/core';
 
 /** Where python.org keeps its releases. */
 export const DEFAULT_MIRROR = 'https://www.python.org/ftp/python';

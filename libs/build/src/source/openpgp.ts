@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { checkDetached, DetachedSignatureError, type DetachedCheck, type DetachedFailure } from '@cpy/signing';
 import * as openpgp from 'openpgp';
 

@@ -1,4 +1,4 @@
-import type { PythonVersion } from '@cpy/artifact';
+import type { PythonVersion } from '@cpy/core';
 
 /** Who signs a release line, and how python.org signs it. */
 export interface SigningPolicy {

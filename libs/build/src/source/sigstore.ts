@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
-import { CpyError } from '@cpy/artifact';
+import { CpyError } from '@cpy/core';
 import { bundleFromJSON, type Bundle } from '@sigstore/bundle';
 import { X509Certificate } from '@sigstore/core';
 import { TrustedRoot } from '@sigstore/protobuf-specs';

@@ -1,4 +1,5 @@
-import { CpyError, sha256File, type PythonVersion } from '@cpy/artifact';
+import { CpyError, type PythonVersion } from '@cpy/core';
+import { sha256File } from '@cpy/artifact';
 import { shippedKey, verifyOpenPgp, type OpenPgpVerification, type TrustedKey } from './openpgp.js';
 import { knownReleaseLines, signingPolicyFor } from './release-lines.js';
 import { verifySigstore, type SigstoreVerification } from './sigstore.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError, type IndexEntry } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
+import { type IndexEntry } from '@cpy/artifact';
 import { indexEntry, indexOf } from '@cpy/harness';
 import { parseVersionRequest, matchesRequest } from '../request.js';
 import { resolveBuild, type HostContext } from '../resolve.js';

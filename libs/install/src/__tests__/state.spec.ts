@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
 import { readState, STATE_FILE } from '../state.js';
 import { listInstalled, rollback, uninstall, useVersion } from '../versions.js';
 

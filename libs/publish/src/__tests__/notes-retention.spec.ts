@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError, type ArtifactMetadata } from '@cpy/artifact';
+import { isCpyError } from '@cpy/core';
+import { type ArtifactMetadata } from '@cpy/artifact';
 import { rateLimitWaitMs, type GitHubRelease } from '../github.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from '../notes.js';
 import { planPrune } from '../retention.js';

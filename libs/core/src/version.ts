@@ -54,3 +54,14 @@ export function compareVersions(a: string, b: string): number {
   const rank = (v: PythonVersion) => (v.pre ? PRE_RANK[v.pre.kind] * 1000 + v.pre.number : 9999);
   return Math.sign(va.major - vb.major || va.minor - vb.minor || va.micro - vb.micro || rank(va) - rank(vb));
 }
+
+/** Compares dotted versions numerically, as -1, 0 or 1: `2.31` < `2.36` < `2.100`, `2.36` = `2.36.0`. */
+export function compareDotted(a: string, b: string): number {
+  const pa = a.split('.').map(Number);
+  const pb = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
