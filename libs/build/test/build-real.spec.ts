@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
 import { requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type ContainerEngine, type PythonMirror } from '@cpy/harness';
-import { artifactMetadataFor, buildCPython, containerBuilder, fetchSource, parseBuildSpec, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
+import { artifactMetadataFor, buildCPython, fetchSource, parseBuildSpec, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
+import { containerBuilder } from '../src/compile/builders.js';
 
 const run = promisify(execFile);
 const CRITICAL = 'import ssl, sqlite3, uuid, _uuid, lzma, bz2, ctypes, zlib, readline; print(ssl.OPENSSL_VERSION)';

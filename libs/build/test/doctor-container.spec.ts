@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { requireBaseImage, requireContainerEngine, startContainer } from '@cpy/harness';
-import { checkBuildHost, type Exec } from '../src/index.js';
+import { checkBuildHost } from '../src/index.js';
+import { type Exec } from '../src/exec.js';
 
 /**
  * The host check runs on the builder through an Exec: here, a minimal Debian

@@ -5,7 +5,8 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, peakLiveMemory, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
-import { fetchSource, type FetchSourceOptions, type RetryPolicy } from '../src/index.js';
+import { fetchSource, type FetchSourceOptions } from '../src/index.js';
+import { type RetryPolicy } from '@cpy/transfer';
 
 const FIXTURES = fixturesDir();
 const TARBALL = 'Python-3.13.5.tar.xz';

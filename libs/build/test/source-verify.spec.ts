@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError, parseVersion, type PythonVersion } from '@cpy/core';
 import { fixtureChecksums, fixturesDir } from '@cpy/harness';
 import * as openpgp from 'openpgp';
-import { shippedKey, verifyOpenPgp, verifySigstore, verifySource, type TrustedKey } from '../src/index.js';
+import { verifySource, type TrustedKey } from '../src/index.js';
+import { shippedKey, verifyOpenPgp } from '../src/source/openpgp.js';
+import { verifySigstore } from '../src/source/sigstore.js';
 
 const FIXTURES = fixturesDir();
 const TARBALL = join(FIXTURES, 'Python-3.13.5.tar.xz');

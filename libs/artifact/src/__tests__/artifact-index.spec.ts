@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { addEntry, emptyIndex, needGroup, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
+import { addEntry, emptyIndex, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
+import { needGroup } from '../needs.js';
 
 const entry = (version: string, build: number, osVersion = '12', extra: Partial<IndexEntry> = {}): IndexEntry => ({
   version,

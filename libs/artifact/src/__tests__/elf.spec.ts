@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { elfArch, glibcFloor, gnuTriplet, packArtifact, readElf, treeArch, type PackMetadata, type PythonRunner } from '../index.js';
+import { gnuTriplet, packArtifact, type PackMetadata, type PythonRunner } from '../index.js';
+import { elfArch, glibcFloor, readElf, treeArch } from '../elf.js';
 
 // A real aarch64 shared object from Debian 12's libc6:arm64 (see __fixtures__/README.md).
 const FIXTURE = new URL('./__fixtures__/libmemusage-arm64.so.gz', import.meta.url);

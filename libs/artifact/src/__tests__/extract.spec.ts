@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { extractArtifact, glibcFloor, readElf } from '../index.js';
+import { extractArtifact } from '../index.js';
+import { glibcFloor, readElf } from '../elf.js';
 import { tgz, type Entry } from './tgz.js';
 
 let work: string;

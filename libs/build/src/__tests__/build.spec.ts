@@ -4,22 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
-import {
-  BUILD_REQUIREMENTS,
-  BUILD_RESULT_FILE,
-  buildCPython,
-  configureArguments,
-  parseBuildSpec,
-  parseMakeModuleReport,
-  PROVISION_SCRIPT,
-  type Builder,
-  type BuildEvent,
-  type RunOptions,
-  type SourceVerification,
-  artifactMetadataFor,
-  crossAnswers,
-  readBuildResult,
-} from '../index.js';
+import { buildCPython, configureArguments, parseBuildSpec, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
+import { BUILD_REQUIREMENTS } from '../requirements.js';
+import { BUILD_RESULT_FILE } from '../compile/build.js';
+import { parseMakeModuleReport } from '../compile/modules.js';
+import { PROVISION_SCRIPT } from '../compile/builders.js';
+import { type RunOptions } from '../compile/runner.js';
+import { crossAnswers } from '../compile/cross.js';
 import { ALL_HEADERS, DEBIAN, TOOLS, fakeBuilder } from './fake-builder.js';
 
 const MAKE_TAIL = `LD_LIBRARY_PATH=/b ./python -E -c 'import sys' >platform

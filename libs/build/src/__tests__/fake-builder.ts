@@ -1,4 +1,4 @@
-import type { Exec } from '../index.js';
+import type { Exec } from '../exec.js';
 
 export const DEBIAN = 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n';
 export const FEDORA = 'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n';

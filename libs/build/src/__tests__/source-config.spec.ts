@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError, parseVersion } from '@cpy/core';
-import { DEFAULT_MIRROR, defaultCacheDir, parseMirror, resolveMirrors, signingPolicyFor } from '../index.js';
+import { defaultCacheDir } from '../index.js';
+import { DEFAULT_MIRROR, parseMirror, resolveMirrors } from '../source/mirrors.js';
+import { signingPolicyFor } from '../source/release-lines.js';
 
 describe('mirrors', () => {
   it('accepts https://, file:// and directories, always as a base ending in /', () => {
