@@ -10,6 +10,7 @@ import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import type { PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
+import { buildsOnRelease, releaseTitle } from './release-builds.js';
 import { addPublishedBuild } from './retention.js';
 import { parseReleaseTag, releaseTag } from './tag.js';
 
@@ -124,17 +125,25 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       github,
       tag,
       ...(options.commit ? { commit: options.commit } : {}),
-      title: `CPython ${metadata.version} (build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`,
-      notes: (assets) =>
-        renderNotes(template, {
-          metadata,
-          tag,
-          artifactUrl: assets.find((a) => a.name === artifactName)?.url ?? '',
-          assets,
-          ...(options.changelog ? { changelog: options.changelog } : {}),
-          ...(options.featureRef ? { featureRef: options.featureRef } : {}),
-          ...(key ? { signer: key.fingerprint } : {}),
-        }),
+      title: releaseTitle([{ metadata }]),
+      notes: '',
+      // The notes describe every build on the release (one tag holds each distribution and
+      // architecture of a version and build number): this one and those published before it.
+      describe: async (assets, onRelease) => {
+        const builds = await buildsOnRelease(github, onRelease, { fileName: artifactName, metadata, assets });
+        const sections = builds.map((b) =>
+          renderNotes(template, {
+            metadata: b.metadata,
+            tag,
+            artifactUrl: b.url,
+            assets: b.assets,
+            ...(options.changelog ? { changelog: options.changelog } : {}),
+            ...(options.featureRef ? { featureRef: options.featureRef } : {}),
+            ...(key ? { signer: key.fingerprint } : {}),
+          }),
+        );
+        return { title: releaseTitle(builds), body: sections.join('\n\n---\n\n') };
+      },
       prerelease,
       assets: paths.map((path) => ({ path })),
       ...(options.replace ? { replace: true } : {}),

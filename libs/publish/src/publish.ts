@@ -22,6 +22,11 @@ export interface PublishOptions {
   readonly title: string;
   /** The release notes, or a function of the uploaded assets (their download URLs are known only then). */
   readonly notes: string | ((assets: PublishResult['assets']) => string);
+  /**
+   * The title and notes from everything on the release once this publish is done (a release can
+   * hold assets other publishes put there); given, it replaces `title` and `notes` at the end.
+   */
+  readonly describe?: (assets: PublishResult['assets'], onRelease: readonly GitHubAsset[]) => Promise<{ readonly title: string; readonly body: string }>;
   readonly prerelease: boolean;
   readonly assets: readonly PublishAsset[];
   /** Replace a published asset whose bytes differ (default: refuse). */
@@ -234,8 +239,12 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       if (r.signatureUrl) r.signatureUrl = final.get(signatureName(r.name)) ?? r.signatureUrl;
     }
   }
-  const body = typeof options.notes === 'string' ? options.notes : options.notes(results);
-  if (!wasPublished || changed) release = await gh.updateRelease(release.id, { body });
+  if (!wasPublished || changed) {
+    const { title, body } = options.describe
+      ? await options.describe(results, wasPublished ? await gh.listAssets(release.id) : release.assets)
+      : { title: options.title, body: typeof options.notes === 'string' ? options.notes : options.notes(results) };
+    release = await gh.updateRelease(release.id, { body, ...(title !== release.name ? { name: title } : {}) });
+  }
   return {
     status: wasPublished && !changed ? 'unchanged' : 'published',
     tag: options.tag,

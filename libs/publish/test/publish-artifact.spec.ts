@@ -119,6 +119,52 @@ describe('publishArtifact', () => {
     expect(releaseOf(gh, 'cpy-index')).toBeUndefined();
   }, 120_000);
 
+  it('two builds of one version and build number (x86_64 and aarch64) share one release: each keeps its assets, the title and notes cover both, the index lists both; a re-run of either changes nothing', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const arm = await repackArtifact(artifact, join(work, 'aarch64'), {
+      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
+      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
+    });
+
+    const first = await publishArtifact(artifact.path, { github, commit: 'main' });
+    const second = await publishArtifact(arm.path, { github, commit: 'main' });
+    expect([first.release.tag, second.release.tag]).toEqual(['cpython-3.11.2-build1', 'cpython-3.11.2-build1']);
+    expect(second.release.status).toBe('published');
+    const release = releaseOf(gh, 'cpython-3.11.2-build1')!;
+    const own = (name: string) => [name, `${name}.sha256`, `${name}.json`];
+    expect(release.assets.map((a) => a.name).sort()).toEqual([...own(artifact.fileName), ...own(arm.fileName), 'LICENSE.txt'].sort());
+    expect(release.name).toBe('CPython 3.11.2 (build 1, testhost 1, x86_64 and aarch64)');
+    // The notes describe each build on the release, with its own download and checks.
+    const urls = new Map([...first.release.assets, ...second.release.assets].map((a) => [a.name, a.url]));
+    for (const a of [artifact, arm]) {
+      expect(release.body).toContain(`| architecture | ${a.metadata.platform.arch} |`);
+      expect(release.body).toContain(`sha256sum -c ${a.fileName}.sha256`);
+      expect(release.body).toContain(`\`${a.sha256}\``);
+      expect(release.body).toContain(`"artifactUrl": "${urls.get(a.fileName)}"`);
+    }
+    // The index: both builds, at their URLs, for hosts of each architecture to choose from.
+    expect(second.index!.index.artifacts.map((e) => [e.file, e.arch, e.state]).sort()).toEqual(
+      [[artifact.fileName, 'x86_64', 'active'], [arm.fileName, 'aarch64', 'active']].sort(),
+    );
+    // Publishing either again changes nothing, and the notes still cover both.
+    const body = release.body;
+    expect((await publishArtifact(artifact.path, { github })).release.status).toBe('unchanged');
+    expect((await publishArtifact(arm.path, { github })).release.status).toBe('unchanged');
+    expect(releaseOf(gh, 'cpython-3.11.2-build1')!.body).toBe(body);
+
+    // A build on the release whose .json is gone cannot be described: the next publish says which, and how to restore it.
+    const json = (await github.listAssets(releaseOf(gh, 'cpython-3.11.2-build1')!.id)).find((a) => a.name === `${arm.fileName}.json`)!;
+    await github.deleteAsset(json.id);
+    const riscv = await repackArtifact(artifact, join(work, 'riscv64'), {
+      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-riscv64-build1.tgz'),
+      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'riscv64' } }),
+    });
+    const refused = await publishArtifact(riscv.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(refused, 'CPY_PUBLISH_RELEASE_UNREADABLE')).toBe(true);
+    expect((refused as Error).message).toContain(`${arm.fileName} without a readable ${arm.fileName}.json`);
+  });
+
   it('checks every local file (and the index entry) before sending anything', async () => {
     const gh = await double();
     const github = api(gh);
