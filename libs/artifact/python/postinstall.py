@@ -302,8 +302,12 @@ def _elf_rpaths(path):
     return found
 
 
-def check_extension(report, work, installed_at, here):
-    """Builds a C extension the way setuptools does, with sysconfig's own compiler and flags."""
+def check_extension(report, work, installed_at, here, in_process=False):
+    """Builds a C extension the way setuptools does, with sysconfig's own compiler and flags.
+
+    It is imported by a new python3, or (in_process: under a user-mode emulator, where python3
+    cannot start python3) by this one. A cross build's compiler is a program of the build
+    machine, which an emulated python3 starts natively."""
     import shutil
     import sysconfig
 
@@ -340,13 +344,30 @@ def check_extension(report, work, installed_at, here):
             report.add("c-extension", False, "%s a C extension with sysconfig's flags failed: %s" % (what, _tail(r.stdout)))
             return
     rpaths = _elf_rpaths(ext)
-    probe = _run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import cpyprobe; assert cpyprobe.answer() == 42" % build])
-    if probe.returncode != 0:
-        report.add("c-extension", False, "the built extension does not import: %s" % _tail(probe.stdout))
+    if in_process:
+        failure = _import_probe(build)
+    else:
+        probe = _run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import cpyprobe; assert cpyprobe.answer() == 42" % build])
+        failure = _tail(probe.stdout) if probe.returncode != 0 else None
+    if failure is not None:
+        report.add("c-extension", False, "the built extension does not import: %s" % failure)
     elif rpaths:
         report.add("c-extension", False, "the built extension carries RPATH/RUNPATH %s" % ", ".join(rpaths))
     else:
-        report.add("c-extension", True, "built with %s and sysconfig's flags, imports, no RPATH/RUNPATH" % cc[0])
+        report.add("c-extension", True, "built with %s and sysconfig's flags, imports%s, no RPATH/RUNPATH" % (cc[0], " (in this python3)" if in_process else ""))
+
+
+def _import_probe(directory):
+    """Imports the probe extension from `directory` in this process: None, or why it failed."""
+    sys.path.insert(0, directory)
+    try:
+        import cpyprobe
+
+        return None if cpyprobe.answer() == 42 else "cpyprobe.answer() is not 42"
+    except Exception as e:  # an ImportError, or what the module raised
+        return "%s: %s" % (type(e).__name__, e)
+    finally:
+        sys.path.remove(directory)
 
 
 def check(args):
@@ -365,7 +386,7 @@ def check(args):
     if not args.no_venvs:
         check_venvs(report, args.work, here)
     if args.compile:
-        check_extension(report, args.work, installed_at, here)
+        check_extension(report, args.work, installed_at, here, in_process=args.no_venvs)
     ok = all(c["ok"] for c in report.checks)
     print(json.dumps({"version": version, "failed": failed, "checks": report.checks}))
     return 0 if ok else 1
@@ -394,7 +415,8 @@ def main(argv):
     c.add_argument("--work", required=True)
     c.add_argument("--modules", default="")
     c.add_argument("--compile", action="store_true")
-    # Under a user-mode emulator without binfmt_misc, python3 cannot start another python3.
+    # Under a user-mode emulator without binfmt_misc, python3 cannot start another python3: no
+    # venvs, and the C extension (with --compile) is imported by this process.
     c.add_argument("--no-venvs", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "relocate":

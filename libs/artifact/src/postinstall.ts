@@ -118,7 +118,11 @@ export interface CheckTreeOptions {
   readonly workDir: string;
   /** Build and import a C extension when a compiler is there (default true). */
   readonly compile?: boolean;
-  /** Make venvs through a link and with --copies and start their python (default true). */
+  /**
+   * Make venvs through a link and with --copies and start their python (default true). false:
+   * python3 cannot start python3 here (user-mode emulation), so no venvs, and the C extension is
+   * imported by the checking python3 itself.
+   */
   readonly venvs?: boolean;
   readonly runner?: PythonRunner;
 }
