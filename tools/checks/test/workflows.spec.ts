@@ -43,7 +43,7 @@ describe('.github/workflows', () => {
     const ci = await readFile(join(WORKFLOWS, 'ci.yml'), 'utf8');
     expect(ci).toContain('npx nx affected -t lint typecheck test build');
     // The aarch64 cross build runs once per push to main, in a job of its own (issue 22).
-    expect(ci).toMatch(/\n  aarch64:\n    if: github\.event_name == 'push'\n[\s\S]*npx nx run cli:build-cpython-aarch64/);
+    expect(ci).toMatch(/\n {2}aarch64:\n {4}if: github\.event_name == 'push'\n[\s\S]*npx nx run cli:build-cpython-aarch64/);
   });
 
   it('the release job signs with the repository secret and attests the provenance of every built file before publishing', async () => {
