@@ -7,7 +7,7 @@ import { sha256File } from './hash.js';
 import type { ArtifactMetadata } from './metadata.js';
 import { parseArtifactFileName } from './naming.js';
 import { runtimeNeeds } from './needs.js';
-import { readArtifactFileMetadata } from './validate.js';
+import { readArtifactFileMetadata } from './read.js';
 import { compareVersions, parseVersion, pythonVersionSchema } from '@cpy/core';
 
 /**

@@ -11,7 +11,7 @@ import { checksumFileName, parseChecksumLine } from './naming.js';
 import { testsFileName } from './pack.js';
 import { relocateTree, type PythonRunner } from './postinstall.js';
 import { isTestPath } from './tree.js';
-import { readArtifactMetadata } from './validate.js';
+import { readArtifactMetadata } from './read.js';
 
 /**
  * The tests that must pass for an artifact to be released (PROCED-INFRA-006 step 5): the

@@ -18,7 +18,8 @@ export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact, extractArtifactStream } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata, validateArtifact } from './validate.js';
+export { parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
+export { validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {
   checkPythonTree,
