@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod';
-import { CpyError } from '@cpy/core';
+import { compareVersions, CpyError, parseVersion, pythonVersionSchema } from '@cpy/core';
 import { sha256File } from './hash.js';
 import type { ArtifactMetadata } from './metadata.js';
 import { parseArtifactFileName } from './naming.js';
 import { runtimeNeeds } from './needs.js';
 import { readArtifactFileMetadata } from './read.js';
-import { compareVersions, parseVersion, pythonVersionSchema } from '@cpy/core';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`

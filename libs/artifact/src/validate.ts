@@ -1,8 +1,8 @@
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { sha256File } from './hash.js';
 import { compareDotted } from '@cpy/core';
+import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
 import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';

@@ -126,10 +126,9 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       tag,
       ...(options.commit ? { commit: options.commit } : {}),
       title: releaseTitle([{ metadata }]),
-      notes: '',
       // The notes describe every build on the release (one tag holds each distribution and
       // architecture of a version and build number): this one and those published before it.
-      describe: async (assets, onRelease) => {
+      notes: async (assets, onRelease) => {
         const builds = await buildsOnRelease(github, onRelease, { fileName: artifactName, metadata, assets });
         const sections = builds.map((b) =>
           renderNotes(template, {

@@ -14,19 +14,22 @@ export interface PublishAsset {
   readonly name?: string;
 }
 
+/** Release notes, or release notes and the title they call for. */
+export type ReleaseText = string | { readonly title: string; readonly body: string };
+
 export interface PublishOptions {
   readonly github: GitHubClient;
   readonly tag: string;
   /** The commit (or branch) the tag is created at when the release is new. */
   readonly commit?: string;
   readonly title: string;
-  /** The release notes, or a function of the uploaded assets (their download URLs are known only then). */
-  readonly notes: string | ((assets: PublishResult['assets']) => string);
   /**
-   * The title and notes from everything on the release once this publish is done (a release can
-   * hold assets other publishes put there); given, it replaces `title` and `notes` at the end.
+   * The release notes, or a function of the uploaded assets (their download URLs are known only
+   * then) and of everything on the release once this publish is done (a release can hold assets
+   * other publishes put there). It gives the notes, or the notes with the title they call for,
+   * which then replaces `title`.
    */
-  readonly describe?: (assets: PublishResult['assets'], onRelease: readonly GitHubAsset[]) => Promise<{ readonly title: string; readonly body: string }>;
+  readonly notes: string | ((assets: PublishResult['assets'], onRelease: readonly GitHubAsset[]) => ReleaseText | Promise<ReleaseText>);
   readonly prerelease: boolean;
   readonly assets: readonly PublishAsset[];
   /** Replace a published asset whose bytes differ (default: refuse). */
@@ -240,9 +243,8 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     }
   }
   if (!wasPublished || changed) {
-    const { title, body } = options.describe
-      ? await options.describe(results, wasPublished ? await gh.listAssets(release.id) : release.assets)
-      : { title: options.title, body: typeof options.notes === 'string' ? options.notes : options.notes(results) };
+    const text = typeof options.notes === 'string' ? options.notes : await options.notes(results, wasPublished ? await gh.listAssets(release.id) : release.assets);
+    const { title, body } = typeof text === 'string' ? { title: options.title, body: text } : text;
     release = await gh.updateRelease(release.id, { body, ...(title !== release.name ? { name: title } : {}) });
   }
   return {
