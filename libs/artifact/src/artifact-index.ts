@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod';
-import { compareVersions, CpyError, parseVersion, pythonVersionSchema } from '@cpy/core';
+import { CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion, pythonVersionSchema } from '@cpy/core';
 import { sha256File } from './hash.js';
 import type { ArtifactMetadata } from './metadata.js';
 import { parseArtifactFileName } from './naming.js';
@@ -156,8 +156,7 @@ export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): In
 /** Newest version first; then build; then os, version and arch, for a stable order. */
 export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return (
-    compareVersions(b.version, a.version) ||
-    b.build - a.build ||
+    newestFirst(a, b) ||
     a.os.localeCompare(b.os) ||
     b.osVersion.localeCompare(a.osVersion, 'en', { numeric: true }) ||
     a.arch.localeCompare(b.arch)
@@ -181,25 +180,16 @@ export interface RetentionPlan {
 }
 
 /**
- * BR-005: the last `keep` builds (default 3) of each release line, per os, os version and
- * architecture, stay active; older active ones become deprecated. Pure.
+ * BR-005, core's one retention policy applied to the index: the last `keep` builds (default
+ * KEEP_BUILDS, 3) of each release line, per os, os version and architecture, stay active; older
+ * active ones become deprecated. Removed entries take no part. Pure.
  */
-export function planRetention(index: ArtifactIndex, keep = 3): RetentionPlan {
-  const groups = new Map<string, IndexEntry[]>();
-  for (const e of index.artifacts) {
-    if (e.state === 'removed') continue;
-    const key = `${parseVersion(e.version)!.line}/${e.os}${e.osVersion}/${e.arch}`;
-    groups.set(key, [...(groups.get(key) ?? []), e]);
-  }
-  const deprecate = new Set<IndexEntry>();
-  const kept: IndexEntry[] = [];
-  for (const entries of groups.values()) {
-    const sorted = [...entries].sort(compareEntries);
-    kept.push(...sorted.slice(0, keep));
-    for (const e of sorted.slice(keep)) if (e.state === 'active') deprecate.add(e);
-  }
+export function planRetention(index: ArtifactIndex, keep = KEEP_BUILDS): RetentionPlan {
+  const live = index.artifacts.filter((e) => e.state !== 'removed');
+  const plan = keepNewest(live, (e) => `${parseVersion(e.version)!.line}/${e.os}${e.osVersion}/${e.arch}`, keep);
+  const deprecate = new Set(plan.drop.filter((e) => e.state === 'active'));
   const artifacts = index.artifacts.map((e) => (deprecate.has(e) ? { ...e, state: 'deprecated' as const } : e));
-  return { keep: kept.sort(compareEntries), deprecate: [...deprecate].sort(compareEntries), index: { ...index, artifacts } };
+  return { keep: plan.keep.sort(compareEntries), deprecate: [...deprecate].sort(compareEntries), index: { ...index, artifacts } };
 }
 
 /** Marks the entries `gone` selects as removed (their releases were deleted). */

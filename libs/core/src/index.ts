@@ -1,5 +1,8 @@
 // @cpy/core: what every cpy library shares and nothing else: the one error shape (CpyError, with
-// a stable code, what happened and what to do) and the one order of versions.
+// a stable code, what happened and what to do), the one order of versions and of builds, and the
+// one retention policy.
 export { CpyError, isCpyError } from './errors.js';
+export { KEEP_BUILDS, keepNewest, newestFirst } from './builds.js';
+export type { VersionedBuild } from './builds.js';
 export { compareDotted, compareVersions, parseVersion, pythonVersionSchema } from './version.js';
 export type { PythonVersion } from './version.js';

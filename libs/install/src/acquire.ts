@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { compareVersions, CpyError } from '@cpy/core';
+import { CpyError, newestFirst } from '@cpy/core';
 import { artifactMetadataSchema, INDEX_FILE, parseChecksumLine, parseIndexText, sha256File, type ArtifactIndex, type ArtifactMetadata } from '@cpy/artifact';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import * as z from 'zod';
@@ -168,8 +168,7 @@ export async function newestCached(cacheDir: string, request: VersionRequest): P
     const entry = await readJsonFile(join(cacheDir, name), indexSchema);
     if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
   }
-  const newest = (a: { version: string; build: number }, b: { version: string; build: number }) => compareVersions(b.version, a.version) || b.build - a.build;
-  for (const { sha256 } of found.sort(newest)) {
+  for (const { sha256 } of found.sort(newestFirst)) {
     const hit = await fromCache(cacheDir, sha256);
     if (hit) return hit;
   }

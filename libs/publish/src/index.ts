@@ -5,7 +5,6 @@ export { publishArtifact } from './publish-artifact.js';
 export type { PublishArtifactEvent, PublishArtifactOptions, PublishArtifactResult } from './publish-artifact.js';
 export { pruneReleases } from './prune.js';
 export type { PruneEvent, PruneOptions, PruneResult } from './prune.js';
-export { KEEP_BUILDS } from './retention.js';
 export type { PrunePlan } from './retention.js';
 export type { IndexUpdateEvent } from './index-update.js';
 export type { PublishedAsset, PublishEvent, PublishResult } from './publish.js';

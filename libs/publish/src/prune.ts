@@ -1,9 +1,10 @@
+import { KEEP_BUILDS } from '@cpy/core';
 import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import type { PublishIndexResult } from './index-release.js';
-import { KEEP_BUILDS, markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
+import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
 
 export interface PruneOptions {
   readonly github: GitHubClient;

@@ -1,14 +1,8 @@
-import { parseVersion } from '@cpy/core';
+import { KEEP_BUILDS, keepNewest } from '@cpy/core';
 import { addEntry, type ArtifactIndex, type ArtifactMetadata, type IndexEntry, indexEntryFor, markRemoved, planRetention } from '@cpy/artifact';
 import type { GitHubRelease } from './github.js';
 import type { PublishedAsset } from './publish.js';
 import { parseReleaseTag, releaseTag } from './tag.js';
-
-/** BR-005: the last 3 builds of a line stay active (and their releases are kept); older ones become deprecated (and are pruned). */
-export const KEEP_BUILDS = 3;
-
-/** A final release after its release candidates, rc after beta after alpha. */
-const preRank = (pre: { kind: 'a' | 'b' | 'rc'; number: number } | null) => (pre ? { a: 0, b: 1, rc: 2 }[pre.kind] * 1000 + pre.number : 10_000);
 
 export interface PrunePlan {
   /** Published cpy releases kept: the newest `keep` builds of each version line. */
@@ -20,34 +14,21 @@ export interface PrunePlan {
 }
 
 /**
- * BR-005: keep the last `keep` builds (default KEEP_BUILDS, 3) of each release line (3.13,
- * 3.12...), newest version and build first, so older ones stay available for
- * rollback until they fall out of the window. Pure: pruneReleases applies it
- * (only with `apply`; without, it is the dry run).
+ * BR-005, core's one retention policy applied to releases: keep the last `keep` builds (default
+ * KEEP_BUILDS, 3) of each release line (3.13, 3.12...), newest version and build first, so older
+ * ones stay available for rollback until they fall out of the window. Pure: pruneReleases applies
+ * it (only with `apply`; without, it is the dry run).
  */
 export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS): PrunePlan {
-  const lines = new Map<string, { release: GitHubRelease; version: string; build: number }[]>();
   const ignored: GitHubRelease[] = [];
+  const ours: { release: GitHubRelease; line: string; version: string; build: number }[] = [];
   for (const release of releases) {
     const tag = parseReleaseTag(release.tag_name);
-    if (!tag || release.draft) {
-      ignored.push(release);
-      continue;
-    }
-    lines.set(tag.line, [...(lines.get(tag.line) ?? []), { release, version: tag.version, build: tag.build }]);
+    if (!tag || release.draft) ignored.push(release);
+    else ours.push({ release, line: tag.line, version: tag.version, build: tag.build });
   }
-  const kept: GitHubRelease[] = [];
-  const remove: GitHubRelease[] = [];
-  for (const entries of lines.values()) {
-    entries.sort((a, b) => {
-      const va = parseVersion(a.version)!;
-      const vb = parseVersion(b.version)!;
-      return vb.major - va.major || vb.minor - va.minor || vb.micro - va.micro || preRank(vb.pre) - preRank(va.pre) || b.build - a.build;
-    });
-    kept.push(...entries.slice(0, keep).map((e) => e.release));
-    remove.push(...entries.slice(keep).map((e) => e.release));
-  }
-  return { keep: kept, remove, ignored };
+  const plan = keepNewest(ours, (r) => r.line, keep);
+  return { keep: plan.keep.map((r) => r.release), remove: plan.drop.map((r) => r.release), ignored };
 }
 
 /**

@@ -6,11 +6,11 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/core';
+import { isCpyError, KEEP_BUILDS } from '@cpy/core';
 import { debugSymbolsFileName, parseIndexText, testsFileName } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, repackArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
-import { gitHub, KEEP_BUILDS, publishArtifact, pruneReleases, type PruneEvent, type PublishArtifactEvent } from '../src/index.js';
+import { gitHub, publishArtifact, pruneReleases, type PruneEvent, type PublishArtifactEvent } from '../src/index.js';
 
 const TOKEN = 'ghp_ARTIFACTsecretARTIFACTsecret01234567';
 let work: string;

@@ -45,7 +45,7 @@ export const indexAdd = defineCommand({
   async run({ input, io, json, log }) {
     const path = resolve(io.cwd, input.index);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
-    const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep ?? 3);
+    const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep);
     await writeIndexFile(path, plan.index);
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} builds\n`);

@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, KEEP_BUILDS } from '@cpy/core';
 import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,
   INDEX_SIGNATURE_FILE,
-  KEEP_BUILDS,
   parseReleaseTag,
   publishArtifact,
   pruneReleases,

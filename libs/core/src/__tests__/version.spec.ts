@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { compareDotted, compareVersions, CpyError, isCpyError, parseVersion } from '../index.js';
+import { compareDotted, compareVersions, CpyError, isCpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion } from '../index.js';
 
 describe('parseVersion', () => {
   it('reads final and pre-release versions the way python.org lays them out', () => {
@@ -50,5 +50,23 @@ describe('compareVersions: the one order of versions', () => {
 
   it('compares dotted numbers (glibc) as numbers, returning -1, 0 or 1', () => {
     expect([compareDotted('2.31', '2.36'), compareDotted('2.100', '2.36'), compareDotted('2.36', '2.36.0')]).toEqual([-1, 1, 0]);
+  });
+});
+
+describe('newestFirst and keepNewest: the one order of builds and the one retention policy', () => {
+  const b = (version: string, build: number, line = version.slice(0, 4)) => ({ version, build, line });
+
+  it('orders builds by version (pre-releases before their final release, numbers as numbers), then build number', () => {
+    const sorted = [b('3.14.0a1', 1), b('3.13.10', 1), b('3.14.0', 1), b('3.13.9', 2), b('3.14.0rc2', 3), b('3.13.9', 4)].sort(newestFirst);
+    expect(sorted.map((x) => `${x.version}-${x.build}`)).toEqual(['3.14.0-1', '3.14.0rc2-3', '3.14.0a1-1', '3.13.10-1', '3.13.9-4', '3.13.9-2']);
+  });
+
+  it('keeps the newest KEEP_BUILDS of each group and drops the rest, whatever order they came in', () => {
+    const items = [b('3.13.1', 1), b('3.12.9', 1), b('3.13.3', 1), b('3.13.0rc1', 1), b('3.13.3', 2), b('3.13.2', 1)];
+    const plan = keepNewest(items, (x) => x.line);
+    expect(KEEP_BUILDS).toBe(3);
+    expect(plan.keep.map((x) => `${x.version}-${x.build}`)).toEqual(['3.13.3-2', '3.13.3-1', '3.13.2-1', '3.12.9-1']);
+    expect(plan.drop.map((x) => `${x.version}-${x.build}`)).toEqual(['3.13.1-1', '3.13.0rc1-1']);
+    expect(keepNewest(items, (x) => x.line, 1).keep.map((x) => x.version)).toEqual(['3.13.3', '3.12.9']);
   });
 });

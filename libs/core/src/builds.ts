@@ -1,0 +1,33 @@
+import { compareVersions } from './version.js';
+
+/** Anything that names one build of one CPython version: an index entry, a release, a cached artifact. */
+export interface VersionedBuild {
+  readonly version: string;
+  readonly build: number;
+}
+
+/** BR-005: how many builds of a release line stay available (for rollback) before older ones go. */
+export const KEEP_BUILDS = 3;
+
+/** The newest build first: the one version order (pre-releases before their final release), then the build number. */
+export function newestFirst(a: VersionedBuild, b: VersionedBuild): number {
+  return compareVersions(b.version, a.version) || b.build - a.build;
+}
+
+/**
+ * The one retention policy (BR-005): in each group (a release line, or a line per os, os version
+ * and architecture), the newest `keep` builds stay and the older ones go. Pure; each list is
+ * newest first, groups in the order they were first seen.
+ */
+export function keepNewest<T extends VersionedBuild>(items: readonly T[], groupOf: (item: T) => string, keep = KEEP_BUILDS): { keep: T[]; drop: T[] } {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(groupOf(item), [...(groups.get(groupOf(item)) ?? []), item]);
+  const kept: T[] = [];
+  const drop: T[] = [];
+  for (const members of groups.values()) {
+    const sorted = [...members].sort(newestFirst);
+    kept.push(...sorted.slice(0, keep));
+    drop.push(...sorted.slice(keep));
+  }
+  return { keep: kept, drop };
+}
