@@ -653,41 +653,18 @@ listing() {
     28b52ffd) zstd -dcq "$1" | tar -t ${2:+"$2"} -f - ;;
   esac
 }
-# scan_archive ARCHIVE: its sha256 ($work/scan.sha256) and, from one decompression, its entry
-# names and `tar -tv` lines ($work/scan.names, $work/scan.types): two tar readers of one stream
-# through a FIFO (POSIX sh has no tee >(...)), while sha256sum reads the file beside them. The
-# listings are only read by check_entries, after the checksum and the metadata were checked;
-# scan_ok=false (a zstd archive, a damaged one) makes check_entries list the archive itself.
-scan_archive() {
-  sha256sum "$1" | cut -c1-64 >"$work/scan.sha256" &
-  hashing=$!
-  scan_ok=false
-  case $(od -An -tx1 -N4 "$1" | tr -d ' \n') in
-    1f8b*)
-      if ! command -v mkfifo >/dev/null 2>&1 || ! command -v tee >/dev/null 2>&1 || ! command -v gzip >/dev/null 2>&1; then
-        wait "$hashing"
-        return 0
-      fi
-      rm -f "$work/scan.fifo"
-      mkfifo "$work/scan.fifo"
-      tar -t -f - <"$work/scan.fifo" >"$work/scan.names" 2>/dev/null &
-      naming=$!
-      scan_ok=true
-      gzip -dc <"$1" 2>/dev/null | tee "$work/scan.fifo" | tar -tv -f - >"$work/scan.types" 2>/dev/null || scan_ok=false
-      wait "$naming" || scan_ok=false
-      ;;
-  esac
-  wait "$hashing"
-}
-# one_pass SOURCE STAGE: a gzip artifact read once (issue 20's one pass). tee hands the same bytes
-# to sha256sum and to one decompression, whose output tee hands to both listings (as scan_archive
-# saves them) and to tar -x into STAGE; each reader drains its pipe, so the hash sees every byte.
-# Nothing in STAGE is looked at before the checksum matched, and then check_entries and
-# check_links judge it as they judge an extraction: STAGE is mode 700 (mktemp -d) and GNU tar
-# refuses names with .. and defers links that leave the tree. 0 only if every reader succeeded;
-# otherwise the caller goes the two-read way (scan_archive, then untar) from a fresh copy.
+# one_pass SOURCE [STAGE]: a gzip artifact read once (issue 20's one pass). tee hands the same
+# bytes to sha256sum and to one decompression, whose output tee hands to both listings (the
+# entry names and the `tar -tv` lines, $work/scan.names and $work/scan.types) and, given a STAGE,
+# to tar -x into it; each reader drains its pipe, so the hash ($work/scan.sha256) always sees every
+# byte. POSIX sh has no tee >(...): the readers are behind FIFOs. Nothing in STAGE is looked at
+# before the checksum matched, and then check_entries and check_links judge it as they judge an
+# extraction: STAGE is mode 700 (mktemp -d) and GNU tar refuses names with .. and defers links
+# that leave the tree. 0 (and scan_ok=true) only if every reader succeeded; with a STAGE the
+# caller otherwise goes the two-read way (scan_archive, then untar) from a fresh copy.
 one_pass() {
-  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo"
+  scan_ok=false
+  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" "$work/extract.rc"
   mkfifo "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" || return 1
   { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
   hashing=$!
@@ -695,19 +672,37 @@ one_pass() {
   naming=$!
   { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
   typing=$!
-  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
-    { tar -x -f - -C "$2" --no-same-owner 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
+  if [ -n "${2:-}" ]; then
+    tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
+      { tar -x -f - -C "$2" --no-same-owner 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
+  else
+    echo 0 >"$work/extract.rc"
+    tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" >"$work/types.fifo"
+  fi
   wait "$hashing" "$naming" "$typing"
+  [ "$(cat "$work/gzip.rc" "$work/names.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 0000 ] || return 1
   scan_ok=true
-  [ "$(cat "$work/gzip.rc" "$work/names.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 0000 ]
 }
+# scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
+# one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
+# without mkfifo, tee or gzip) makes check_entries list the archive itself.
+scan_archive() {
+  scan_ok=false
+  if is_gzip "$1" && have_tools mkfifo tee gzip; then
+    one_pass "$1" || true
+  else
+    sha256sum "$1" | cut -c1-64 >"$work/scan.sha256"
+  fi
+}
+have_tools() { for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || return 1; done; }
+is_gzip() { [ "$(od -An -tx1 -N2 "$1" 2>/dev/null | tr -d ' \n')" = 1f8b ]; }
 # Whether one_pass can read this artifact: gzip, GNU tar (its safe extraction is what lets STAGE
 # be written before the checks), mkfifo and tee; and no signature of its own to check first.
 one_pass_possible() {
   [ -z "$signers" ] || [ "$resolved" = true ] || return 1
-  for tool in mkfifo tee gzip; do command -v "$tool" >/dev/null 2>&1 || return 1; done
+  have_tools mkfifo tee gzip || return 1
   tar --version 2>/dev/null | grep -q 'GNU tar' || return 1
-  case $(od -An -tx1 -N2 "$1" 2>/dev/null | tr -d ' \n') in 1f8b) return 0 ;; *) return 1 ;; esac
+  is_gzip "$1"
 }
 # Entries outside the tree, links that leave it, devices: refused before and after extraction.
 check_entries() { # ARCHIVE ROOT
