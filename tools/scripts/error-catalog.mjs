@@ -43,6 +43,12 @@
 // needed. An entry there for a code nothing throws stops it too. That file may also list, under
 // `environment`, CPY_ names that are environment variables read some other way.
 //
+// The codes are a closed catalog: ERROR_CODES in libs/core/src/codes.ts lists every one, under a
+// library or app that reports it, and CpyError's code is typed as that union, so TypeScript
+// refuses an uncatalogued code. The scan stops when a code reported anywhere (TypeScript, shell or
+// Python) is not listed there, when a listed code is reported nowhere, and when a code is listed
+// under a library or app that does not report it. codes.ts itself is not scanned.
+//
 // tools/checks/test/error-catalog.spec.ts fails when a thrown code is missing from docs/errors.md,
 // when docs/errors.md lists a code nothing throws, or when docs/errors.md is not what this writes.
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -55,6 +61,7 @@ const CODE_TEXT = /^CPY_[A-Z0-9_]+$/;
 const CODE_WORD = /CPY_[A-Z0-9_]+/g;
 const OUTPUT = 'docs/errors.md';
 const DATA = 'tools/scripts/error-codes.json';
+const CLOSED = 'libs/core/src/codes.ts';
 
 class CatalogError extends Error {}
 
@@ -72,7 +79,7 @@ function sourceFiles(root) {
         if (!existsSync(join(base, dir, folder))) continue;
         for (const file of walk(join(base, dir, folder))) {
           const rel = relative(root, file);
-          if (/\/(__tests__|tests?)\/|\.(spec|test)\.[cm]?ts$|\.d\.ts$|(^|\/)test_[^/]*\.py$/.test(rel)) continue;
+          if (/\/(__tests__|tests?)\/|\.(spec|test)\.[cm]?ts$|\.d\.ts$|(^|\/)test_[^/]*\.py$/.test(rel) || rel === CLOSED) continue;
           if (/\.[cm]?ts$/.test(rel)) out.push({ path: rel, abs: file, project, kind: 'ts' });
           else if (rel.endsWith('.sh')) out.push({ path: rel, abs: file, project, kind: 'sh' });
           else if (rel.endsWith('.py')) out.push({ path: rel, abs: file, project, kind: 'py' });
@@ -670,6 +677,19 @@ export function buildCatalog(root) {
     }
   }
 
+  // The closed catalog: each reported code is listed there, under a library or app that reports it,
+  // and nothing else is.
+  const closed = readClosedCatalog(root);
+  if (closed) {
+    for (const [code, entry] of codes) {
+      const reporters = [...new Set(entry.sites.map((s) => ownerKey(s.project)))];
+      const owner = closed.get(code);
+      if (!owner) problems.push(`${code} is reported (${entry.sites[0].at}) but is not in the closed catalog: add it to ${reporters[0]}'s codes in ${CLOSED}`);
+      else if (!reporters.includes(owner)) problems.push(`${CLOSED} gives ${code} to ${owner}, which does not report it (${reporters.join(', ')} do): move it`);
+    }
+    for (const code of closed.keys()) if (!codes.has(code)) problems.push(`${CLOSED} lists ${code}, which nothing reports: remove it`);
+  }
+
   const descriptions = data.codes ?? {};
   for (const code of Object.keys(descriptions)) {
     if (!codes.has(code)) problems.push(`${DATA} describes ${code}, which nothing reports: remove its entry`);
@@ -720,6 +740,40 @@ export function buildCatalog(root) {
 /** Libraries first, from the one everything uses to the ones that use most; then the apps. */
 const rank = (project) => (project.group === 'libs' ? 0 : 100) + (OWNER_ORDER.includes(project.name) ? OWNER_ORDER.indexOf(project.name) : OWNER_ORDER.length);
 
+/** The key of a project in the closed catalog: `@cpy/<name>` for a library, the app's name for an app. */
+const ownerKey = (project) => (project.group === 'libs' ? `@cpy/${project.name}` : project.name);
+
+/** The closed catalog, ERROR_CODES in libs/core/src/codes.ts: code -> owner; null in a tree without one. */
+function readClosedCatalog(root) {
+  const path = join(root, CLOSED);
+  if (!existsSync(path)) return null;
+  const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.Latest, true);
+  const owners = new Map();
+  let seen = false;
+  const visit = (node) => {
+    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.name.text === 'ERROR_CODES') {
+      seen = true;
+      const table = unwrap(node.initializer);
+      if (!table || !ts.isObjectLiteralExpression(table)) throw new CatalogError(`${CLOSED}: ERROR_CODES is not an object literal`);
+      for (const prop of table.properties) {
+        const list = ts.isPropertyAssignment(prop) ? unwrap(prop.initializer) : null;
+        if (!list || !ts.isArrayLiteralExpression(list) || !(ts.isStringLiteral(prop.name) || ts.isIdentifier(prop.name))) {
+          throw new CatalogError(`${CLOSED}: ERROR_CODES holds something other than 'owner': ['CPY_...', ...]`);
+        }
+        for (const element of list.elements) {
+          if (!ts.isStringLiteral(element) || !CODE_TEXT.test(element.text)) throw new CatalogError(`${CLOSED}: ${element.getText(source)} is not a code`);
+          if (owners.has(element.text)) throw new CatalogError(`${CLOSED} lists ${element.text} twice`);
+          owners.set(element.text, prop.name.text);
+        }
+      }
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  if (!seen) throw new CatalogError(`${CLOSED} has no ERROR_CODES`);
+  return owners;
+}
+
 function readData(root) {
   const path = join(root, DATA);
   if (!existsSync(path)) return {};
@@ -750,9 +804,11 @@ export function renderCatalog({ catalog, environment }) {
     '(2 for `CPY_CLI_USAGE`); the libraries throw them as `CpyError` (`code`, `message`, `hint`,',
     "`cause`); the Dev Container Feature's `install.sh` prints the same codes as the library.",
     '',
-    `${catalog.length} codes. \`{name}\` stands for a value known only when the error happens. This file is`,
-    'generated from the throw sites (their message and hint); a code with several sites is described',
-    'once, by what they have in common.',
+    `${catalog.length} codes. \`{name}\` stands for a value known only when the error happens. The codes are`,
+    'a closed catalog: `ERROR_CODES` in `libs/core/src/codes.ts` lists each, under the library or app',
+    "that owns it, and `CpyError` takes no other (its `code` is the union type `CpyErrorCode`). This",
+    'file is generated from the throw sites (their message and hint); a code with several sites is',
+    'described once, by what they have in common.',
     '',
     '| Code | From | Meaning | What to do |',
     '|---|---|---|---|',

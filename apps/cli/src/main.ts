@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { CpyErrorCode } from '@cpy/core';
 import { EXIT, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
@@ -23,7 +24,7 @@ export function cliVersion(): string {
 }
 
 interface Failure {
-  readonly code: string;
+  readonly code: CpyErrorCode;
   readonly message: string;
   readonly hint: string;
 }
@@ -35,7 +36,7 @@ interface Failure {
 function codedError(error: unknown): Failure | null {
   if (!(error instanceof Error) || error.name !== 'CpyError') return null;
   const { code, hint } = error as Error & { code?: unknown; hint?: unknown };
-  return typeof code === 'string' && typeof hint === 'string' ? { code, message: error.message, hint } : null;
+  return typeof code === 'string' && typeof hint === 'string' ? { code: code as CpyErrorCode, message: error.message, hint } : null;
 }
 
 class UsageError extends Error {

@@ -1,11 +1,14 @@
+import type { CpyErrorCode } from './codes.js';
+
 /**
  * The one error shape every cpy library throws.
  *
- * `code` is stable and documented (CPY_<AREA>_<WHAT>), `message` says what
+ * `code` is stable, documented and one of the closed catalog (ERROR_CODES, CPY_<AREA>_<WHAT>): a
+ * code that is not catalogued does not compile. `message` says what
  * happened, `hint` says what to do next. Apps render these; libraries never
  * print. Secrets must never be placed in any field.
  */
-export class CpyError<Code extends string = string> extends Error {
+export class CpyError<Code extends CpyErrorCode = CpyErrorCode> extends Error {
   readonly code: Code;
   readonly hint: string;
   readonly details: Readonly<Record<string, unknown>>;
@@ -28,6 +31,6 @@ export class CpyError<Code extends string = string> extends Error {
 }
 
 /** True for any error thrown by a cpy library (optionally with a given code). */
-export function isCpyError<C extends string = string>(error: unknown, code?: C): error is CpyError<C> {
+export function isCpyError<C extends CpyErrorCode = CpyErrorCode>(error: unknown, code?: C): error is CpyError<C> {
   return error instanceof CpyError && (code === undefined || error.code === code);
 }

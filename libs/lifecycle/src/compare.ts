@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpyError } from '@cpy/core';
+import { CpyError, type ErrorCodeOf } from '@cpy/core';
 import { findInstalled, listInstalled, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
 
 /** The pure-Python workload (libs/lifecycle/python/workload.py), shipped in this package beside dist/. */
@@ -251,7 +251,7 @@ export function compareMarkdown(report: CompareReport): string {
 
 const PREFIX_HINT = 'give an installed version (see cpy list) or a prefix directory holding bin/python3, e.g. /usr or /opt/python-3.13.5';
 
-function fail(code: string, message: string, hint: string, details: Record<string, unknown> = {}): never {
+function fail(code: ErrorCodeOf<'@cpy/lifecycle'>, message: string, hint: string, details: Record<string, unknown> = {}): never {
   throw new CpyError(code, message, { hint, details });
 }
 

@@ -14,6 +14,7 @@ import { repoRoot } from '@cpy/harness';
 const run = promisify(execFile);
 const ROOT = repoRoot();
 const SCRIPT = join(ROOT, 'tools', 'scripts', 'error-catalog.mjs');
+const CLOSED_CATALOG = 'libs/core/src/codes.ts';
 
 interface Scan {
   catalog: { code: string; owners: string[]; meaning: string; action: string; sites: string[] }[];
@@ -42,6 +43,8 @@ async function sources(): Promise<{ path: string; text: string }[]> {
       const full = join(dir, entry.name);
       if (entry.isDirectory()) {
         if (!['node_modules', 'dist', '__tests__', 'test', 'tests'].includes(entry.name)) await walk(full);
+      } else if (relative(ROOT, full) === CLOSED_CATALOG) {
+        // The catalog itself names every code; it is compared with what the sources report below.
       } else if ((/\.[cm]?ts$/.test(entry.name) && !/\.(spec|test|d)\.[cm]?ts$/.test(entry.name)) || entry.name.endsWith('.sh') || (entry.name.endsWith('.py') && !entry.name.startsWith('test_'))) {
         out.push({ path: relative(ROOT, full), text: await readFile(full, 'utf8') });
       }
@@ -122,6 +125,21 @@ describe('docs/errors.md, the error catalog', () => {
     expect(listed.length).toBeGreaterThan(100);
   });
 
+  it('is the closed catalog in libs/core/src/codes.ts: the same codes, each under a library or app that reports it', async () => {
+    const text = await readFile(join(ROOT, CLOSED_CATALOG), 'utf8');
+    const owners = new Map<string, string>();
+    let owner = '';
+    for (const line of text.slice(text.indexOf('export const ERROR_CODES')).split('\n')) {
+      const head = /^ {2}'([^']+)': \[/.exec(line);
+      if (head) owner = head[1] ?? '';
+      for (const m of line.matchAll(/'(CPY_[A-Z0-9_]+)'/g)) owners.set(m[1] ?? '', owner);
+    }
+    expect([...owners.keys()].sort()).toEqual(documented(markdown));
+    const label = (key: string) => (key.startsWith('@cpy/') ? key : `${key} (`);
+    const misplaced = scan.catalog.filter((e) => !e.owners.some((o) => o.startsWith(label(owners.get(e.code) ?? '?'))));
+    expect(misplaced.map((e) => `${e.code}: ${owners.get(e.code)} vs ${e.owners.join('; ')}`)).toEqual([]);
+  });
+
   it('says for each code where it comes from, what it means and what to do', () => {
     for (const e of scan.catalog) {
       expect([e.code, e.owners.length > 0, e.meaning.length > 0, e.action.length > 0]).toEqual([e.code, true, true, true]);
@@ -194,6 +212,13 @@ sig_code=CPY_DEMO_MISSING sig_message="$1 does not exist"
 if os.environ.get('CPY_DEMO_PY_HOME') == 'CPY_DEMO_MISSING':
     fail('CPY_DEMO_PY', 'from Python')
 `;
+  const CLOSED = 'libs/core/src/codes.ts';
+  const DEMO_X = "import { CpyError } from '@cpy/core';\nexport const a = new CpyError('CPY_DEMO_X', 'what', { hint: 'do' });\n";
+  /** A libs/core/src/codes.ts laid out as the real one: ERROR_CODES, codes by owner, as const. */
+  const closed = (byOwner: Record<string, string[]>) =>
+    `export const ERROR_CODES = {\n${Object.entries(byOwner)
+      .map(([owner, codes]) => `  '${owner}': [${codes.map((c) => `'${c}'`).join(', ')}],\n`)
+      .join('')}} as const;\n`;
   const TEST = `import { CpyError } from '@cpy/core';
 export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' });
 `;
@@ -240,6 +265,15 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
     ['a code only compared against', { 'libs/demo/src/x.ts': "export const f = (e: { code: string }) => e.code === 'CPY_DEMO_NEVER_THROWN';\n" }, {}, /CPY_DEMO_NEVER_THROWN is compared against .* but nothing reports it/],
     ['a description of a code nothing throws', { 'libs/demo/src/x.ts': "export const x = 1;\n" }, { CPY_DEMO_GONE: { meaning: 'm', action: 'a' } }, /describes CPY_DEMO_GONE, which nothing reports/],
     [
+      'a reported code missing from the closed catalog',
+      { 'libs/demo/src/x.ts': DEMO_X, [CLOSED]: closed({ '@cpy/demo': [] }) },
+      {},
+      /CPY_DEMO_X is reported \(libs\/demo\/src\/x\.ts:2\) but is not in the closed catalog: add it to @cpy\/demo's codes in libs\/core\/src\/codes\.ts/,
+    ],
+    ['a catalogued code nothing reports', { 'libs/demo/src/x.ts': DEMO_X, [CLOSED]: closed({ '@cpy/demo': ['CPY_DEMO_X', 'CPY_DEMO_GONE'] }) }, {}, /libs\/core\/src\/codes\.ts lists CPY_DEMO_GONE, which nothing reports: remove it/],
+    ['a code catalogued under a library that does not report it', { 'libs/demo/src/x.ts': DEMO_X, [CLOSED]: closed({ '@cpy/other': ['CPY_DEMO_X'] }) }, {}, /gives CPY_DEMO_X to @cpy\/other, which does not report it \(@cpy\/demo do\): move it/],
+    ['a code catalogued twice', { 'libs/demo/src/x.ts': DEMO_X, [CLOSED]: closed({ '@cpy/demo': ['CPY_DEMO_X'], demo: ['CPY_DEMO_X'] }) }, {}, /lists CPY_DEMO_X twice/],
+    [
       'two sites that say different things, and no common meaning written',
       { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/core';\nexport const a = new CpyError('CPY_DEMO_X', 'one thing', { hint: 'h' });\nexport const b = new CpyError('CPY_DEMO_X', 'another', { hint: 'h' });\n" },
       {},
@@ -250,6 +284,13 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
     const r = await generator(['--stdout'], root);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
+  });
+
+  it('accepts a closed catalog that lists exactly the reported codes, each under a library or app that reports it', async () => {
+    const shell = `#!/bin/sh\nfail CPY_DEMO_X 'what' 'do'\nfail CPY_DEMO_SH_ONLY 'only here' 'do'\n`;
+    const root = await tree('closed', { 'libs/demo/src/x.ts': DEMO_X, 'apps/feat/src/install.sh': shell, [CLOSED]: closed({ '@cpy/demo': ['CPY_DEMO_X'], feat: ['CPY_DEMO_SH_ONLY'] }) });
+    const scan = await scanOf(root);
+    expect(scan.catalog.map((e) => e.code)).toEqual(['CPY_DEMO_SH_ONLY', 'CPY_DEMO_X']);
   });
 
   it('--check fails when docs/errors.md is not what it writes', async () => {

@@ -107,6 +107,17 @@ describe('the packed @cpy/install', () => {
     );
     await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).resolves.toBeDefined();
 
+    // The README's error handling: codes are the closed catalog's, so a misspelt one does not compile.
+    const handler = (code: string) =>
+      "import { isCpyError } from '@cpy/core';\nimport { installPython } from '@cpy/install';\n" +
+      `export const run = () => installPython({ version: '3.13' }).catch((e: unknown) => (isCpyError(e, '${code}') ? e.hint : Promise.reject(e)));\n`;
+    await writeFile(join(consumer, 'typed.ts'), handler('CPY_INSTALL_NO_MATCHING_BUILD'));
+    await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).resolves.toBeDefined();
+    await writeFile(join(consumer, 'typed.ts'), handler('CPY_INSTALL_NO_MATCHING_BIULD'));
+    await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).rejects.toMatchObject({
+      stdout: expect.stringMatching(/'"CPY_INSTALL_NO_MATCHING_BIULD"' is not assignable/),
+    });
+
     await writeFile(join(consumer, 'typed.ts'), "import { detectHost } from '@cpy/install';\nexport const n: number = detectHost().arch;\n");
     await expect(run(join(root, 'node_modules/.bin/tsc'), ['-p', '.'], { cwd: consumer })).rejects.toMatchObject({
       stdout: expect.stringMatching(/Type 'string' is not assignable to type 'number'/),

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, type ErrorCodeOf } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
@@ -177,7 +177,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     options.onEvent?.({ type: 'phase-done', phase: name, elapsedMs: durationsMs[name]! });
     return result;
   };
-  const failed = async (code: string, what: string, logFile: string, hint: string) =>
+  const failed = async (code: ErrorCodeOf<'@cpy/build'>, what: string, logFile: string, hint: string) =>
     new CpyError(code, `${what} (log: ${logFile}):\n${(await tail(logFile)).map((l) => `    ${l}`).join('\n')}`, {
       hint,
       details: { logFile },

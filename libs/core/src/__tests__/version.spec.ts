@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { compareDotted, compareVersions, CpyError, isCpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion } from '../index.js';
+import { compareDotted, compareVersions, CpyError, ERROR_CODES, isCpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion } from '../index.js';
 
 describe('parseVersion', () => {
   it('reads final and pre-release versions the way python.org lays them out', () => {
@@ -23,15 +23,26 @@ describe('parseVersion', () => {
 });
 
 describe('CpyError', () => {
+  it('takes only codes of the closed catalog (ERROR_CODES): another does not compile', () => {
+    // @ts-expect-error CPY_NOT_IN_THE_CATALOG is in no library's list in codes.ts
+    const stray = new CpyError('CPY_NOT_IN_THE_CATALOG', 'x', { hint: 'y' });
+    expect(stray.code).toBe('CPY_NOT_IN_THE_CATALOG');
+    const all = Object.values(ERROR_CODES).flat();
+    expect(all).toContain('CPY_INSTALL_CHECKSUM_MISMATCH');
+    expect(new Set(all).size).toBe(all.length);
+    expect(Object.keys(ERROR_CODES)).toEqual(expect.arrayContaining(['@cpy/install', '@cpy/artifact', 'cli', 'feature']));
+  });
+
+
   it('carries a code, a hint and a cause, and serialises without the stack', () => {
     const cause = new Error('ECONNRESET');
-    const err = new CpyError('CPY_TEST_THING', 'the thing failed', { hint: 'try again', cause, details: { n: 1 } });
-    expect(isCpyError(err, 'CPY_TEST_THING')).toBe(true);
-    expect(isCpyError(err, 'CPY_OTHER')).toBe(false);
+    const err = new CpyError('CPY_INSTALL_CHECKSUM_MISMATCH', 'the thing failed', { hint: 'try again', cause, details: { n: 1 } });
+    expect(isCpyError(err, 'CPY_INSTALL_CHECKSUM_MISMATCH')).toBe(true);
+    expect(isCpyError(err, 'CPY_INSTALL_NOT_FOUND')).toBe(false);
     expect(isCpyError(new Error('x'))).toBe(false);
     expect(err.cause).toBe(cause);
     expect(JSON.parse(JSON.stringify(err))).toEqual({
-      code: 'CPY_TEST_THING',
+      code: 'CPY_INSTALL_CHECKSUM_MISMATCH',
       message: 'the thing failed',
       hint: 'try again',
       details: { n: 1 },
