@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { debugSymbolsFileName, testsFileName } from '@cpy/artifact';
+import { debugSymbolsFileName, testsFileName } from '@cpy/core';
 import { githubContract, makeHostPythonArtifact, repackArtifact, repoRoot, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, readPublicKeys, verifyPinned, type GeneratedKey } from '@cpy/signing';
 

@@ -8,8 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/core';
-import { artifactFileName, emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, serializeIndex, type ArtifactMetadata, type IndexEntry } from '@cpy/artifact';
+import { artifactFileName, type ArtifactMetadata, isCpyError } from '@cpy/core';
+import { emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, serializeIndex, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   repackArtifact,

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { emptyIndex, indexEntryFor, serializeIndex, type ArtifactMetadata } from '@cpy/artifact';
+import type { ArtifactMetadata } from '@cpy/core';
+import { emptyIndex, indexEntryFor, serializeIndex } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   podmanDockerShim,

@@ -2,11 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod';
-import { CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion, pythonVersionSchema } from '@cpy/core';
+import { type ArtifactMetadata, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
 import { sha256File } from './hash.js';
-import type { ArtifactMetadata } from './metadata.js';
-import { parseArtifactFileName } from './naming.js';
-import { runtimeNeeds } from './needs.js';
 import { readArtifactFileMetadata } from './read.js';
 
 /**

@@ -3,12 +3,9 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from '
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { CpyError } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, CpyError, METADATA_ENTRY, parseChecksumLine, testsFileName } from '@cpy/core';
 import { extractArtifact } from './extract.js';
 import { sha256File } from './hash.js';
-import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
-import { checksumFileName, parseChecksumLine } from './naming.js';
-import { testsFileName } from './pack.js';
 import { relocateTree, type PythonRunner } from './postinstall.js';
 import { isTestPath } from './tree.js';
 import { readArtifactMetadata } from './read.js';

@@ -5,8 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
-import { CpyError } from '@cpy/core';
-import { METADATA_ENTRY } from './metadata.js';
+import { CpyError, METADATA_ENTRY } from '@cpy/core';
 
 export interface ExtractOptions {
   /** An empty (or new) directory to extract into. */

@@ -1,17 +1,7 @@
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
-export {
-  artifactFileName,
-  checksumFileName,
-  formatChecksumLine,
-  parseArtifactFileName,
-  parseChecksumLine,
-} from './naming.js';
-export type { ArtifactNameParts, Compression } from './naming.js';
 export { gnuTriplet } from './elf.js';
 export type { ElfInfo } from './elf.js';
-export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
-export type { ArtifactMetadata } from './metadata.js';
-export { debugSymbolsFileName, packArtifact, testsFileName } from './pack.js';
+export { packArtifact } from './pack.js';
 export { sha256File } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions, SideAsset } from './pack.js';
 export { externalNeeds, scanTree } from './tree.js';
@@ -48,7 +38,5 @@ export {
   writeIndexFile,
 } from './artifact-index.js';
 export type { ArtifactIndex, EntryLocation, IndexEntry, RetentionPlan } from './artifact-index.js';
-export { runtimeNeeds } from './needs.js';
-export type { NeedGroup, RuntimeNeed } from './needs.js';
 export { CRITICAL_TESTS, testArtifact } from './cpython-tests.js';
 export type { TestArtifactOptions, TestLevel, TestRunResult, TestRunSummary } from './cpython-tests.js';

@@ -9,9 +9,18 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack } from 'tar-stream';
 import { glibcFloor, gnuTriplet, treeArch } from './elf.js';
-import { CpyError } from '@cpy/core';
-import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
-import { artifactFileName, checksumFileName, formatChecksumLine, type Compression } from './naming.js';
+import {
+  artifactFileName,
+  type ArtifactMetadata,
+  artifactMetadataSchema,
+  checksumFileName,
+  type Compression,
+  CpyError,
+  debugSymbolsFileName,
+  formatChecksumLine,
+  METADATA_ENTRY,
+  testsFileName,
+} from '@cpy/core';
 import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from './postinstall.js';
 import { externalNeeds, isExcludedAlways, isTestPath, scanTree, type TreeEntry } from './tree.js';
 
@@ -148,16 +157,6 @@ async function linkDebugSymbols(root: string, entries: readonly TreeEntry[], deb
   for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
     await objcopy(tools, [`--add-gnu-debuglink=${join(debugDir, debugFileOf(e.path))}`, join(root, e.path)]);
   }
-}
-
-/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.debug.tgz`. */
-export function debugSymbolsFileName(artifactName: string): string {
-  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
-}
-
-/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.tests.tgz`. */
-export function testsFileName(artifactName: string): string {
-  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.tests.$1');
 }
 
 /**

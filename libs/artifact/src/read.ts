@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extract as tarExtract } from 'tar-stream';
-import { CpyError } from '@cpy/core';
-import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, METADATA_ENTRY } from '@cpy/core';
 import { openTar } from './open-tar.js';
 
 // Reading an artifact's metadata and single entries without unpacking it: what installers,

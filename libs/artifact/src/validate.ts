@@ -1,13 +1,11 @@
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { compareDotted } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
 import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
 import { extractArtifact } from './extract.js';
-import { artifactMetadataSchema, METADATA_ENTRY, type ArtifactMetadata } from './metadata.js';
 import { readArtifactMetadata } from './read.js';
-import { checksumFileName, parseArtifactFileName, parseChecksumLine } from './naming.js';
 import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
 
@@ -51,11 +49,6 @@ const SECRET_PATTERNS: readonly [string, RegExp][] = [
   ['Slack token', /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/],
   ['npm token', /\bnpm_[A-Za-z0-9]{36}\b/],
 ];
-
-function hostGlibc(): string | null {
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-  return header?.glibcVersionRuntime ?? null;
-}
 
 /**
  * Validates an artifact the way a user relies on it: its checksum, name and
@@ -180,7 +173,7 @@ async function runtimeChecks(
   }
   check('secrets', found.length === 0, found.length ? `must never ship: ${found.join(', ')}` : 'no private keys or tokens');
 
-  const host = options.runner ? null : hostGlibc();
+  const host = options.runner ? null : runtimeGlibc();
   if (metadata.platform.glibcFloor && host && compareDotted(host, metadata.platform.glibcFloor) < 0) {
     check('runs', false, `this host has glibc ${host}, the artifact needs ${metadata.platform.glibcFloor}: validate it on a system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
     return;

@@ -1,10 +1,26 @@
 // @cpy/core: what every cpy library shares and nothing else: the one error shape (CpyError, with
-// a stable code from the closed catalog, what happened and what to do), the one order of versions and of builds, and the
-// one retention policy.
+// a stable code from the closed catalog, what happened and what to do); the one order of versions
+// and of builds, and the one retention policy; and the artifact's contract: its names (artifact,
+// checksum, tests and debug assets) and its metadata schema, with the runtime needs read from it;
+// and the glibc this process runs on (what an artifact's glibc floor is compared with).
 export { CpyError, isCpyError } from './errors.js';
 export { ERROR_CODES } from './codes.js';
 export type { CpyErrorCode, ErrorCodeOf, ErrorCodeOwner } from './codes.js';
 export { KEEP_BUILDS, keepNewest, newestFirst } from './builds.js';
 export type { VersionedBuild } from './builds.js';
-export { compareDotted, compareVersions, parseVersion, pythonVersionSchema } from './version.js';
+export { compareDotted, compareVersions, parseVersion, pythonVersionSchema, runtimeGlibc } from './version.js';
 export type { PythonVersion } from './version.js';
+export {
+  artifactFileName,
+  checksumFileName,
+  debugSymbolsFileName,
+  formatChecksumLine,
+  parseArtifactFileName,
+  parseChecksumLine,
+  testsFileName,
+} from './naming.js';
+export type { ArtifactNameParts, Compression } from './naming.js';
+export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
+export type { ArtifactMetadata } from './metadata.js';
+export { runtimeNeeds } from './needs.js';
+export type { NeedGroup, RuntimeNeed } from './needs.js';

@@ -65,3 +65,21 @@ export function compareDotted(a: string, b: string): number {
   }
   return 0;
 }
+
+/**
+ * The glibc this process runs on (`2.36`), from Node's diagnostic report; null on another C
+ * library or OS. The report's network section (interfaces, DNS) is left out: it is not needed,
+ * and costs time.
+ */
+export function runtimeGlibc(): string | null {
+  // excludeNetwork is in Node 20.20 and 22.13+ (not in @types/node 20); elsewhere it is ignored.
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined;
+  if (!report) return null;
+  const exclude = report.excludeNetwork;
+  report.excludeNetwork = true;
+  try {
+    return (report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime ?? null;
+  } finally {
+    report.excludeNetwork = exclude;
+  }
+}

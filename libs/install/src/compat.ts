@@ -2,8 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { compareDotted, CpyError } from '@cpy/core';
-import { type ArtifactMetadata, type NeedGroup, runtimeNeeds } from '@cpy/artifact';
+import { type ArtifactMetadata, compareDotted, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
 import { aptListsPresent } from './archive.js';
 import type { HostPlatform } from './host.js';
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { compareDotted } from '@cpy/core';
+import { compareDotted, runtimeGlibc } from '@cpy/core';
 
 /** The machine an artifact is about to be installed on. */
 export interface HostPlatform {
@@ -24,8 +24,8 @@ const ARCH: Readonly<Record<string, string>> = {
 };
 
 export interface DetectHostOptions {
-  /** Defaults to Node's own diagnostic report, which reads the running glibc. */
-  readonly report?: () => { header?: { glibcVersionRuntime?: string } };
+  /** The running glibc's version, or null; defaults to core's runtimeGlibc (Node's diagnostic report). */
+  readonly glibc?: () => string | null;
   readonly platform?: string;
   readonly arch?: string;
   /** Defaults to checking for the musl dynamic loader. */
@@ -44,8 +44,7 @@ export function detectHost(options: DetectHostOptions = {}): HostPlatform {
   const nodeArch = options.arch ?? process.arch;
   const arch = ARCH[nodeArch] ?? nodeArch;
   if (os !== 'linux') return { os, arch, libc: 'unknown', glibcVersion: null };
-  const report = (options.report ?? (() => process.report.getReport() as never))();
-  const glibc = report.header?.glibcVersionRuntime;
+  const glibc = (options.glibc ?? runtimeGlibc)();
   if (glibc) return { os, arch, libc: 'glibc', glibcVersion: glibc };
   return { os, arch, libc: (options.hasMuslLoader ?? muslLoaderPresent)() ? 'musl' : 'unknown', glibcVersion: null };
 }

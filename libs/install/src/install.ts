@@ -1,19 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
-import {
-  artifactMetadataSchema,
-  runtimeNeeds,
-  checkPythonTree,
-  extractArtifact,
-  extractArtifactStream,
-  parseArtifactFileName,
-  parseMetadataEntry,
-  readArtifactMetadata,
-  relocateTree,
-  type ArtifactMetadata,
-} from '@cpy/artifact';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds } from '@cpy/core';
+import { checkPythonTree, extractArtifact, extractArtifactStream, parseMetadataEntry, readArtifactMetadata, relocateTree } from '@cpy/artifact';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
 import * as z from 'zod';
 import {

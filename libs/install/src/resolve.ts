@@ -1,5 +1,5 @@
-import { compareDotted, CpyError, parseVersion } from '@cpy/core';
-import { type ArtifactIndex, compareEntries, type IndexEntry, type NeedGroup, type RuntimeNeed } from '@cpy/artifact';
+import { compareDotted, CpyError, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/core';
+import { type ArtifactIndex, compareEntries, type IndexEntry } from '@cpy/artifact';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
 import { loadableLibraries } from './compat.js';
 import type { Environment } from './layout.js';

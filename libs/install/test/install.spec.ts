@@ -6,8 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/core';
-import { artifactFileName } from '@cpy/artifact';
+import { artifactFileName, isCpyError } from '@cpy/core';
 import { makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, listInstalled, MARKER_FILE, rollback, uninstall, useVersion, type InstallOptions } from '../src/index.js';
 

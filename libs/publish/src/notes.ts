@@ -1,5 +1,5 @@
-import { CpyError } from '@cpy/core';
-import { type ArtifactMetadata, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { type ArtifactMetadata, CpyError } from '@cpy/core';
+import { INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 
 /** The release notes cpy writes unless given another template. `{{name}}` placeholders; see NOTES_FIELDS. */
 export const DEFAULT_NOTES_TEMPLATE = `## CPython {{version}} (build {{build}})

@@ -1,5 +1,4 @@
-import { CpyError } from '@cpy/core';
-import { artifactMetadataSchema, checksumFileName, debugSymbolsFileName, parseArtifactFileName, testsFileName, type ArtifactMetadata } from '@cpy/artifact';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, CpyError, debugSymbolsFileName, parseArtifactFileName, testsFileName } from '@cpy/core';
 import type { GitHubAsset, GitHubClient } from './github.js';
 import type { PublishedAsset } from './publish.js';
 import { MAX_SMALL_ASSET } from './release-assets.js';

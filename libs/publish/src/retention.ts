@@ -1,5 +1,5 @@
-import { KEEP_BUILDS, keepNewest } from '@cpy/core';
-import { addEntry, type ArtifactIndex, type ArtifactMetadata, type IndexEntry, indexEntryFor, markRemoved, planRetention } from '@cpy/artifact';
+import { type ArtifactMetadata, KEEP_BUILDS, keepNewest } from '@cpy/core';
+import { addEntry, type ArtifactIndex, type IndexEntry, indexEntryFor, markRemoved, planRetention } from '@cpy/artifact';
 import type { GitHubRelease } from './github.js';
 import type { PublishedAsset } from './publish.js';
 import { parseReleaseTag, releaseTag } from './tag.js';

@@ -6,8 +6,8 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError, KEEP_BUILDS } from '@cpy/core';
-import { debugSymbolsFileName, parseIndexText, testsFileName } from '@cpy/artifact';
+import { debugSymbolsFileName, isCpyError, KEEP_BUILDS, testsFileName } from '@cpy/core';
+import { parseIndexText } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, repackArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
 import { gitHub, publishArtifact, pruneReleases, type PruneEvent, type PublishArtifactEvent } from '../src/index.js';

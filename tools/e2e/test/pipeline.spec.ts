@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { artifactMetadataSchema } from '@cpy/artifact';
 import {
   githubContract,
   makeHostPythonArtifact,
@@ -30,6 +29,7 @@ import {
   type GitHubDouble,
   type PythonMirror,
 } from '@cpy/harness';
+import { artifactMetadataSchema } from '@cpy/core';
 import { DapClient } from './dap.js';
 import { makeWheelhouse } from './wheelhouse.js';
 

@@ -8,16 +8,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, createGzip } from 'node:zlib';
 import { extract as tarExtract, pack as tarPack, type Header } from 'tar-stream';
-import {
-  artifactFileName,
-  checksumFileName,
-  CRITICAL_IMPORTS,
-  formatChecksumLine,
-  METADATA_ENTRY,
-  packArtifact,
-  RESOLVE_EXECUTABLE_PTH,
-  type ArtifactMetadata,
-} from '@cpy/artifact';
+import { artifactFileName, type ArtifactMetadata, checksumFileName, formatChecksumLine, METADATA_ENTRY } from '@cpy/core';
+import { CRITICAL_IMPORTS, packArtifact, RESOLVE_EXECUTABLE_PTH } from '@cpy/artifact';
 
 const run = promisify(execFile);
 

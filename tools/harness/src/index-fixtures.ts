@@ -1,4 +1,5 @@
-import { addEntry, artifactFileName, emptyIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { artifactFileName } from '@cpy/core';
+import { addEntry, emptyIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 
 /**
  * An index entry for tests of resolution, publishing and `cpy outdated`: a Debian 12 x86_64

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { addEntry, emptyIndex, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
-import { needGroup } from '../needs.js';
 
 const entry = (version: string, build: number, osVersion = '12', extra: Partial<IndexEntry> = {}): IndexEntry => ({
   version,
@@ -79,15 +78,5 @@ describe('the artifact index', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
-
-  it('groups a system library by the modules that need it: critical, optional (curses, dbm), tk', () => {
-    const so = (m: string) => `lib/python3.13/lib-dynload/${m}.cpython-313-x86_64-linux-gnu.so`;
-    expect(needGroup([so('_ssl')])).toBe('critical');
-    expect(needGroup([so('_curses'), so('_curses_panel')])).toBe('optional');
-    expect(needGroup([so('_tkinter')])).toBe('tk');
-    expect(needGroup([so('_tkinter'), so('_curses')])).toBe('optional');
-    expect(needGroup(['bin/python3.13'])).toBe('critical');
-    expect(needGroup([])).toBe('critical');
   });
 });

@@ -1,5 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
-import { compareDotted, compareVersions, CpyError, ERROR_CODES, isCpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion } from '../index.js';
+import { compareDotted, compareVersions, CpyError, ERROR_CODES, isCpyError, KEEP_BUILDS, keepNewest, newestFirst, parseVersion, runtimeGlibc } from '../index.js';
 
 describe('parseVersion', () => {
   it('reads final and pre-release versions the way python.org lays them out', () => {
@@ -79,5 +80,15 @@ describe('newestFirst and keepNewest: the one order of builds and the one retent
     expect(plan.keep.map((x) => `${x.version}-${x.build}`)).toEqual(['3.13.3-2', '3.13.3-1', '3.13.2-1', '3.12.9-1']);
     expect(plan.drop.map((x) => `${x.version}-${x.build}`)).toEqual(['3.13.1-1', '3.13.0rc1-1']);
     expect(keepNewest(items, (x) => x.line, 1).keep.map((x) => x.version)).toEqual(['3.13.3', '3.12.9']);
+  });
+});
+
+describe('runtimeGlibc', () => {
+  it('is the glibc ldd reports on this machine, and leaves the report settings as they were', () => {
+    const report = process.report as NodeJS.ProcessReport & { excludeNetwork?: boolean };
+    const before = report.excludeNetwork;
+    const ldd = execFileSync('ldd', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+    expect(runtimeGlibc()).toBe(/(\d+\.\d+)\s*$/.exec(ldd)?.[1]);
+    expect(report.excludeNetwork).toBe(before);
   });
 });

@@ -13,7 +13,7 @@ describe('detectHost', () => {
   });
 
   it('recognises musl and non-Linux hosts', () => {
-    expect(detectHost({ platform: 'linux', arch: 'arm64', report: () => ({ header: {} }), hasMuslLoader: () => true })).toEqual(
+    expect(detectHost({ platform: 'linux', arch: 'arm64', glibc: () => null, hasMuslLoader: () => true })).toEqual(
       { os: 'linux', arch: 'aarch64', libc: 'musl', glibcVersion: null },
     );
     expect(detectHost({ platform: 'darwin', arch: 'arm64' })).toEqual({

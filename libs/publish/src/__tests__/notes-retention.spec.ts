@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/core';
-import { type ArtifactMetadata } from '@cpy/artifact';
+import { type ArtifactMetadata, isCpyError } from '@cpy/core';
 import { rateLimitWaitMs, type GitHubRelease } from '../github.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from '../notes.js';
 import { planPrune } from '../retention.js';

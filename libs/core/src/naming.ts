@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { parseVersion, pythonVersionSchema } from '@cpy/core';
+import { parseVersion, pythonVersionSchema } from './version.js';
 
 export type Compression = 'gzip' | 'zstd';
 
@@ -72,4 +72,14 @@ export function parseChecksumLine(text: string): { sha256: string; fileName: str
   const m = /^([0-9a-fA-F]{64})(?:\s+\*?(\S.*))?$/.exec(line);
   if (!m) return null;
   return { sha256: m[1].toLowerCase(), fileName: m[2] ?? null };
+}
+
+/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.debug.tgz`: the build's split debug symbols. */
+export function debugSymbolsFileName(artifactName: string): string {
+  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.debug.$1');
+}
+
+/** `cpython-3.13.5-debian12-build1.tgz` -> `cpython-3.13.5-debian12-build1.tests.tgz`. */
+export function testsFileName(artifactName: string): string {
+  return artifactName.replace(/\.(tgz|tar\.zst)$/, '.tests.$1');
 }

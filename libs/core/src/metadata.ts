@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pythonVersionSchema } from '@cpy/core';
+import { pythonVersionSchema } from './version.js';
 
 /** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */
 export const METADATA_ENTRY = 'cpy-artifact.json';

@@ -11,6 +11,7 @@ import {
   parseArtifactFileName,
   parseChecksumLine,
 } from '../index.js';
+import { needGroup } from '../needs.js';
 
 describe('artifact naming', () => {
   it('follows cpython-<version>-<os><osversion>-build<N>.tgz', () => {
@@ -76,5 +77,17 @@ describe('checksum files', () => {
     expect(parseChecksumLine(`${d.toUpperCase()}\n`)).toEqual({ sha256: d, fileName: null });
     expect(parseChecksumLine('<html>404 Not Found</html>')).toBeNull();
     expect(() => formatChecksumLine('xyz', 'f')).toThrow(/sha256/);
+  });
+});
+
+describe('runtime needs', () => {
+  it('groups a system library by the modules that need it: critical, optional (curses, dbm), tk', () => {
+    const so = (m: string) => `lib/python3.13/lib-dynload/${m}.cpython-313-x86_64-linux-gnu.so`;
+    expect(needGroup([so('_ssl')])).toBe('critical');
+    expect(needGroup([so('_curses'), so('_curses_panel')])).toBe('optional');
+    expect(needGroup([so('_tkinter')])).toBe('tk');
+    expect(needGroup([so('_tkinter'), so('_curses')])).toBe('optional');
+    expect(needGroup(['bin/python3.13'])).toBe('critical');
+    expect(needGroup([])).toBe('critical');
   });
 });
