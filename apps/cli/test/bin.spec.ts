@@ -1,23 +1,9 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
-import { repoRoot } from '@cpy/harness';
+import { runCpy } from '@cpy/harness';
 
-const run = promisify(execFile);
 
 /** Runs the installed `cpy` bin the way a user does (`npx cpy ...` from the repository). */
-async function cpy(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await run('npx', ['--no-install', 'cpy', ...args], {
-      cwd: repoRoot(),
-      env: { ...process.env, NO_COLOR: '', FORCE_COLOR: '', ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cpy = (args: string[], env: NodeJS.ProcessEnv = {}) => runCpy(args, { npx: true, env: { NO_COLOR: '', FORCE_COLOR: '', ...env } });
 
 describe('the cpy bin (npx cpy), built', () => {
   it('answers --version and --help with exit 0', async () => {

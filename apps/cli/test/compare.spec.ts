@@ -1,26 +1,15 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, repoRoot, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, runCpy, type TestArtifact } from '@cpy/harness';
 
-const run = promisify(execFile);
 let work: string;
 let artifact: TestArtifact;
 let env: NodeJS.ProcessEnv;
 let version: string;
 
-async function cpy(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], { env, maxBuffer: 16 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cpy = (args: string[]) => runCpy(args, { env });
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-cli-compare-'));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, repackArtifact, repoRoot, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, type PythonMirror, repackArtifact, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
 
@@ -12,18 +12,8 @@ let work: string;
 let mirror: PythonMirror;
 let artifact: TestArtifact;
 
-async function cpy(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], {
-      env: { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...options.env },
-      ...(options.cwd ? { cwd: options.cwd } : {}),
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cpy = (args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  runCpy(args, { ...(options.cwd ? { cwd: options.cwd } : {}), env: { CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...options.env } });
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-cli-install-'));

@@ -1,25 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { writeIndexFile, type IndexEntry } from '@cpy/artifact';
-import { fixturesDir, indexEntry, indexOf, repoRoot, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { fixturesDir, indexEntry, indexOf, type PythonMirror, runCpy, startPythonMirror } from '@cpy/harness';
 
-const run = promisify(execFile);
 let work: string;
 let mirror: PythonMirror;
 
-async function cpy(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], { env: { ...process.env, NO_COLOR: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cpy = (args: string[]) => runCpy(args, { env: { NO_COLOR: '1' } });
 
 const entry = (version: string, build: number, daysAgo: number): IndexEntry =>
   indexEntry(version, build, { publishedAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString() });

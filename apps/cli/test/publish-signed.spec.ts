@@ -2,19 +2,15 @@
 // double: every asset and the index signed, checked the way an installer that pins the key
 // checks them; cpy-keys.asc across a key rotation; an unsigned publish after signed ones; the
 // private key, its passphrase and the token in no output.
-import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { debugSymbolsFileName, testsFileName } from '@cpy/core';
-import { githubContract, makeHostPythonArtifact, repackArtifact, repoRoot, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+import { githubContract, type GitHubDouble, makeHostPythonArtifact, repackArtifact, runCpy, startGitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, readPublicKeys, verifyPinned, type GeneratedKey } from '@cpy/signing';
 
-const run = promisify(execFile);
-const CLI = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.js');
 const TOKEN = 'ghp_CLIsignedCLIsignedCLIsigned1234567';
 const PASSPHRASE = 'cli signing passphrase 0e7d';
 
@@ -27,11 +23,8 @@ let aliceFile: string;
 const outputs: string[] = [];
 
 async function cpy(args: string[], env: Record<string, string> = {}) {
-  const full = { ...process.env, GITHUB_TOKEN: TOKEN, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '', ...env };
-  const r = await run(process.execPath, [CLI, ...args, '--api-url', gh.apiUrl], { env: full, cwd: work, maxBuffer: 64 * 1024 * 1024 }).then(
-    (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
-  );
+  const full = { GITHUB_TOKEN: TOKEN, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '', ...env };
+  const r = await runCpy([...args, '--api-url', gh.apiUrl], { env: full, cwd: work });
   outputs.push(r.stdout, r.stderr);
   return r;
 }

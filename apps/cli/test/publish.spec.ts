@@ -1,16 +1,12 @@
 // `cpy publish` and `cpy releases list|prune`, the built CLI against a loopback double
 // of GitHub's releases API whose every exchange is checked against GitHub's OpenAPI
 // description.
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { githubContract, makeHostPythonArtifact, repackArtifact, repoRoot, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
+import { githubContract, type GitHubDouble, makeHostPythonArtifact, repackArtifact, runCpy, startGitHubDouble, type TestArtifact } from '@cpy/harness';
 
-const run = promisify(execFile);
-const CLI = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.js');
 const TOKEN = 'ghp_CLIsecretCLIsecretCLIsecret9876543210';
 
 let work: string;
@@ -25,11 +21,8 @@ const published = (name = 'index.json') => (JSON.parse(indexAsset(name)!.bytes.t
 const builds = (name = 'index.json') => published(name).artifacts.map((e) => [e.build, e.state]);
 
 async function cpy(args: string[], token = TOKEN) {
-  const env = { ...process.env, GITHUB_TOKEN: token, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '' };
-  const r = await run(process.execPath, [CLI, ...args, '--api-url', gh.apiUrl], { env, maxBuffer: 64 * 1024 * 1024 }).then(
-    (x) => ({ code: 0, stdout: x.stdout, stderr: x.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
-  );
+  const env = { GITHUB_TOKEN: token, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '' };
+  const r = await runCpy([...args, '--api-url', gh.apiUrl], { env });
   outputs.push(r.stdout, r.stderr);
   return r;
 }

@@ -1,14 +1,11 @@
 // The signed setup through the built bin, as a publisher and a user run it: cpy keys generate,
 // keys export, artifact sign, index add, then cpy install --signer; and cpy artifact verify by hand.
-import { execFile } from 'node:child_process';
 import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, repoRoot, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, type PythonMirror, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
-const run = promisify(execFile);
 const PASSPHRASE = 'tr0ub4dor&3-not-in-any-output';
 
 let work: string;
@@ -18,15 +15,7 @@ let artifact: TestArtifact;
 const transcript: string[] = [];
 
 async function cpy(args: string[], env: Record<string, string> = {}) {
-  const options = { cwd: work, env: { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...env } };
-  let result: { code: number; stdout: string; stderr: string };
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(repoRoot(), 'apps/cli/bin/cpy.js'), ...args], options);
-    result = { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    result = { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  const result = await runCpy(args, { cwd: work, env: { CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache'), NO_COLOR: '1', ...env } });
   transcript.push(result.stdout, result.stderr);
   return result;
 }

@@ -1,29 +1,15 @@
-import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { fixturesDir, repoRoot, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { fixturesDir, type PythonMirror, runCpy, startPythonMirror } from '@cpy/harness';
 
-const run = promisify(execFile);
 const TARBALL = 'Python-3.13.5.tar.xz';
 
 let mirror: PythonMirror;
 let work: string;
 
-async function cpy(args: string[]) {
-  try {
-    const { stdout, stderr } = await run('npx', ['--no-install', 'cpy', ...args], {
-      cwd: repoRoot(),
-      env: { ...process.env, CPY_CACHE_DIR: join(work, 'cache'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cpy = (args: string[]) => runCpy(args, { npx: true, env: { CPY_CACHE_DIR: join(work, 'cache'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' } });
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-cli-source-'));

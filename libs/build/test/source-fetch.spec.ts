@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { isCpyError } from '@cpy/core';
-import { canMount, fixtureChecksums, fixturesDir, mountSmallDisk, peakLiveMemory, startConnectProxy, startPythonMirror, type PythonMirror } from '@cpy/harness';
+import { canMount, expectCode, fixtureChecksums, fixturesDir, mountSmallDisk, peakLiveMemory, type PythonMirror, startConnectProxy, startPythonMirror } from '@cpy/harness';
 import { fetchSource, type FetchSourceOptions } from '../src/index.js';
 import { type RetryPolicy } from '@cpy/transfer';
 
@@ -21,18 +20,6 @@ let sha256: string;
 const hits = (path: string) => mirror.requests.filter((r) => r.path === `/ftp/python/${path}`);
 const fetch = (version: string, options: FetchSourceOptions = {}) =>
   fetchSource(version, { mirrors: [mirror.url], cacheDir, retry: FAST, env: {}, ...options });
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isCpyError(error)) throw error;
-    expect(error.code).toBe(code);
-    expect(error.hint).toBeTruthy();
-    return error;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 /** Every file under a directory, relative, for "nothing was left behind" checks. */
 async function tree(dir: string): Promise<string[]> {

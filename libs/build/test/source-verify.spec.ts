@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { isCpyError, parseVersion, type PythonVersion } from '@cpy/core';
-import { fixtureChecksums, fixturesDir } from '@cpy/harness';
+import { parseVersion, type PythonVersion } from '@cpy/core';
+import { expectCode, fixtureChecksums, fixturesDir } from '@cpy/harness';
 import * as openpgp from 'openpgp';
 import { verifySource, type TrustedKey } from '../src/index.js';
 import { shippedKey, verifyOpenPgp } from '../src/source/openpgp.js';
@@ -15,18 +15,6 @@ const FIXTURES = fixturesDir();
 const TARBALL = join(FIXTURES, 'Python-3.13.5.tar.xz');
 const WOUTERS = '7169605F62C751356D054A26A821E680E5FA6305';
 const v = (text: string): PythonVersion => parseVersion(text)!;
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!isCpyError(error)) throw error;
-    expect(error.code).toBe(code);
-    expect(error.hint.length).toBeGreaterThan(10);
-    return error.message;
-  }
-  throw new Error(`expected ${code}, but it succeeded`);
-}
 
 const fixtureKey = async (name: string, origin: TrustedKey['origin'] = 'pinned'): Promise<TrustedKey> => ({
   armored: await readFile(join(FIXTURES, 'keys', name), 'utf8'),
@@ -80,10 +68,10 @@ describe('refusals, each with its own code', () => {
   it('one flipped byte: the OpenPGP signature and the Sigstore bundle both refuse it', async () => {
     const keys = [await shippedKey(WOUTERS)];
     await expectCode(verifyOpenPgp({ file: flipped, signature: asc, keys }), 'CPY_SOURCE_SIGNATURE_INVALID');
-    const msg = await expectCode(
+    const msg = (await expectCode(
       verifySigstore({ file: flipped, bundle, identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }),
       'CPY_SOURCE_SIGSTORE_INVALID',
-    );
+    )).message;
     expect(msg).toMatch(/sha256/);
     await expectCode(verifySource({ file: flipped, version: v('3.13.5'), asc, sigstore: bundle }), 'CPY_SOURCE_SIGNATURE_INVALID');
   });
@@ -108,7 +96,7 @@ describe('refusals, each with its own code', () => {
     const reader = stream.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) mallorySig += r.value;
 
-    const refused = await expectCode(verifySource({ file: TARBALL, version: v('3.13.5'), asc: mallorySig, sigstore: null }), 'CPY_SOURCE_UNTRUSTED_SIGNER');
+    const refused = (await expectCode(verifySource({ file: TARBALL, version: v('3.13.5'), asc: mallorySig, sigstore: null }), 'CPY_SOURCE_UNTRUSTED_SIGNER')).message;
     expect(refused).toContain(WOUTERS);
 
     const mallory: TrustedKey = { armored: publicKey, origin: 'user', source: 'mallory.asc' };
@@ -142,12 +130,12 @@ describe('refusals, each with its own code', () => {
   });
 
   it('a 3.13 release without its .asc is refused, even with a valid Sigstore bundle', async () => {
-    const msg = await expectCode(verifySource({ file: TARBALL, version: v('3.13.5'), asc: null, sigstore: bundle }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    const msg = (await expectCode(verifySource({ file: TARBALL, version: v('3.13.5'), asc: null, sigstore: bundle }), 'CPY_SOURCE_SIGNATURE_MISSING')).message;
     expect(msg).toMatch(/OpenPGP/);
   });
 
   it('a 3.14 release without its .sigstore is refused; an unknown release line is refused', async () => {
-    const msg = await expectCode(verifySource({ file: TARBALL, version: v('3.14.0rc2'), asc: null, sigstore: null }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    const msg = (await expectCode(verifySource({ file: TARBALL, version: v('3.14.0rc2'), asc: null, sigstore: null }), 'CPY_SOURCE_SIGNATURE_MISSING')).message;
     expect(msg).toMatch(/Sigstore/);
     await expectCode(verifySource({ file: TARBALL, version: v('3.99.0'), asc, sigstore: bundle }), 'CPY_SOURCE_UNKNOWN_RELEASE_LINE');
   });
@@ -179,10 +167,10 @@ describe('key copies across the key history (see libs/build/keys/README.md)', ()
   });
 
   it('the refreshed copy alone lacks the 2025 self-signatures: refused, saying so', async () => {
-    const msg = await expectCode(
+    const msg = (await expectCode(
       verifyOpenPgp({ file: TARBALL, signature: asc, keys: [await fixtureKey(`${WOUTERS}.refreshed.asc`)] }),
       'CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING',
-    );
+    )).message;
     expect(msg).toMatch(/2025-06-11/);
   });
 

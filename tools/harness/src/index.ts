@@ -23,5 +23,7 @@ export { startGitHubDouble } from './github.js';
 export type { DoubleAsset, DoubleRelease, Exchange, Fault as GitHubFault, GitHubDouble, Route as GitHubRoute } from './github.js';
 export { githubContract } from './openapi.js';
 export { indexEntry, indexOf } from './index-fixtures.js';
-export { errorOf } from './errors.js';
+export { errorOf, expectCode } from './errors.js';
+export { runCpy } from './cli.js';
+export type { CpyRun, CpyRunOptions } from './cli.js';
 export { peakLiveMemory } from './memory.js';
