@@ -514,6 +514,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
+    // What the dynamic loader finds (ldconfig -p, about 10 ms) is needed as soon as the artifact's
+    // metadata arrives: asked for now, it is read while the checksum and the download start.
+    void loadableHere();
 
     const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
     // Checked from the metadata before the tree is unpacked, on both paths below.
