@@ -34,7 +34,6 @@ describe('CpyError', () => {
     expect(Object.keys(ERROR_CODES)).toEqual(expect.arrayContaining(['@cpy/install', '@cpy/artifact', 'cli', 'feature']));
   });
 
-
   it('carries a code, a hint and a cause, and serialises without the stack', () => {
     const cause = new Error('ECONNRESET');
     const err = new CpyError('CPY_INSTALL_CHECKSUM_MISMATCH', 'the thing failed', { hint: 'try again', cause, details: { n: 1 } });
