@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod';
-import { type ArtifactMetadata, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
+import { type ArtifactMetadata, compareDotted, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
 import { sha256File } from './hash.js';
 import { readArtifactFileMetadata } from './read.js';
 
@@ -155,7 +155,7 @@ export function compareEntries(a: IndexEntry, b: IndexEntry): number {
   return (
     newestFirst(a, b) ||
     a.os.localeCompare(b.os) ||
-    b.osVersion.localeCompare(a.osVersion, 'en', { numeric: true }) ||
+    compareDotted(b.osVersion, a.osVersion) ||
     a.arch.localeCompare(b.arch)
   );
 }

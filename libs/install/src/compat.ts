@@ -8,35 +8,61 @@ import type { HostPlatform } from './host.js';
 
 const run = promisify(execFile);
 
+/** What a build is for, as far as the platform rule goes. */
+export interface PlatformTarget {
+  readonly arch: string;
+  readonly libc: string;
+  readonly glibcFloor?: string | null | undefined;
+}
+
+/** Why a build cannot run on a host: the code to refuse it with, what to say, and what to do. */
+export interface PlatformMismatch {
+  readonly code: 'CPY_INSTALL_UNSUPPORTED_OS' | 'CPY_INSTALL_WRONG_ARCH' | 'CPY_INSTALL_WRONG_LIBC' | 'CPY_INSTALL_GLIBC_TOO_OLD';
+  readonly message: string;
+  readonly hint: string;
+  readonly details?: Record<string, unknown>;
+}
+
+/**
+ * The one platform rule, for choosing a build (resolve.ts's fitOf) and for refusing an artifact
+ * (checkCompatibility): Linux, the host's architecture and C library, and a glibc floor at or
+ * below the host's glibc. `artifact` names the build in the message. Null when it can run here.
+ */
+export function platformMismatch(artifact: string, target: PlatformTarget, host: HostPlatform): PlatformMismatch | null {
+  if (host.os !== 'linux') {
+    return { code: 'CPY_INSTALL_UNSUPPORTED_OS', message: `${artifact} is a Linux build; this host runs ${host.os}`, hint: 'install it on Linux (a container, a VM or a CI runner)' };
+  }
+  if (target.arch !== host.arch) {
+    return {
+      code: 'CPY_INSTALL_WRONG_ARCH',
+      message: `${artifact} is built for ${target.arch}; this host is ${host.arch}`,
+      hint: `use an artifact built for ${host.arch}`,
+      details: { artifact: target.arch, host: host.arch },
+    };
+  }
+  if (target.libc !== host.libc) {
+    return { code: 'CPY_INSTALL_WRONG_LIBC', message: `${artifact} needs ${target.libc}; this host has ${host.libc}`, hint: `use an artifact built on a ${host.libc} system` };
+  }
+  const floor = target.glibcFloor;
+  if (floor && host.glibcVersion && compareDotted(host.glibcVersion, floor) < 0) {
+    return {
+      code: 'CPY_INSTALL_GLIBC_TOO_OLD',
+      message: `${artifact} needs glibc ${floor}; this host has glibc ${host.glibcVersion}`,
+      hint: `use an artifact built on a system with glibc ${host.glibcVersion} or older (build it in a container of your oldest distro: cpy build --builder container --image ...)`,
+      details: { needs: floor, host: host.glibcVersion },
+    };
+  }
+  return null;
+}
+
 /**
  * Refuses, before anything is written, an artifact this host cannot run: another
  * OS or architecture, another C library, or a glibc floor above the host's glibc.
  */
 export function checkCompatibility(metadata: ArtifactMetadata, host: HostPlatform): void {
   const what = `CPython ${metadata.version} build ${metadata.build} (${metadata.platform.os} ${metadata.platform.osVersion}, ${metadata.platform.arch})`;
-  if (host.os !== 'linux') {
-    throw new CpyError('CPY_INSTALL_UNSUPPORTED_OS', `${what} is a Linux build; this host runs ${host.os}`, {
-      hint: 'install it on Linux (a container, a VM or a CI runner)',
-    });
-  }
-  if (metadata.platform.arch !== host.arch) {
-    throw new CpyError('CPY_INSTALL_WRONG_ARCH', `${what} is built for ${metadata.platform.arch}; this host is ${host.arch}`, {
-      hint: `use an artifact built for ${host.arch}`,
-      details: { artifact: metadata.platform.arch, host: host.arch },
-    });
-  }
-  if (metadata.platform.libc !== host.libc) {
-    throw new CpyError('CPY_INSTALL_WRONG_LIBC', `${what} needs ${metadata.platform.libc}; this host has ${host.libc}`, {
-      hint: `use an artifact built on a ${host.libc} system`,
-    });
-  }
-  const floor = metadata.platform.glibcFloor;
-  if (floor && host.glibcVersion && compareDotted(host.glibcVersion, floor) < 0) {
-    throw new CpyError('CPY_INSTALL_GLIBC_TOO_OLD', `${what} needs glibc ${floor}; this host has glibc ${host.glibcVersion}`, {
-      hint: `use an artifact built on a system with glibc ${host.glibcVersion} or older (build it in a container of your oldest distro: cpy build --builder container --image ...)`,
-      details: { needs: floor, host: host.glibcVersion },
-    });
-  }
+  const mismatch = platformMismatch(what, metadata.platform, host);
+  if (mismatch) throw new CpyError(mismatch.code, mismatch.message, { hint: mismatch.hint, ...(mismatch.details ? { details: mismatch.details } : {}) });
 }
 
 export interface MissingLibrary {

@@ -1,7 +1,7 @@
-import { compareDotted, CpyError, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/core';
+import { CpyError, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/core';
 import { type ArtifactIndex, compareEntries, type IndexEntry } from '@cpy/artifact';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
-import { loadableLibraries } from './compat.js';
+import { loadableLibraries, platformMismatch } from './compat.js';
 import type { Environment } from './layout.js';
 import type { HostPlatform } from './host.js';
 import { describeRequest, matchesRequest, type VersionRequest } from './request.js';
@@ -41,12 +41,8 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
   const { host } = ctx;
   const sameDistro = ctx.distro !== null && ctx.distro.id === target.os && ctx.distro.versionId === target.osVersion;
   const no = (why: string): Fit => ({ fits: false, why, sameDistro });
-  if (host.os !== 'linux') return no(`${label(target)} is for Linux; this host runs ${host.os}`);
-  if (target.arch !== host.arch) return no(`${label(target)} is built for ${target.arch}; this host is ${host.arch}`);
-  if (target.libc !== host.libc) return no(`${label(target)} needs ${target.libc}; this host has ${host.libc}`);
-  if (target.glibcFloor && host.glibcVersion && compareDotted(host.glibcVersion, target.glibcFloor) < 0) {
-    return no(`${label(target)} needs glibc ${target.glibcFloor}; this host has glibc ${host.glibcVersion}`);
-  }
+  const mismatch = platformMismatch(label(target), target, host);
+  if (mismatch) return no(mismatch.message);
   if (sameDistro) return { fits: true, why: `built for ${hostLabel(ctx)}, like this host`, sameDistro };
   const lacking = target.needs.filter((n) => groups.includes(n.group) && !ctx.loadable.has(n.soname));
   const floor = target.glibcFloor ? `its glibc floor ${target.glibcFloor} fits glibc ${host.glibcVersion}` : 'it needs no particular glibc';

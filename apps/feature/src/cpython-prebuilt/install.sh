@@ -535,7 +535,7 @@ archive_available() {
 fit_of() {
   fit=no
   label="the $1$2 build"
-  if [ "$host_os" != linux ]; then why="$label is for Linux; this host runs $host_os"; return 0; fi
+  if [ "$host_os" != linux ]; then why="$label is a Linux build; this host runs $host_os"; return 0; fi
   if [ "$3" != "$host_arch" ]; then why="$label is built for $3; this host is $host_arch"; return 0; fi
   if [ "$4" != "$host_libc" ]; then why="$label needs $4; this host has $host_libc"; return 0; fi
   if [ -n "$5" ] && [ -n "$host_glibc" ] && version_lt "$host_glibc" "$5"; then why="$label needs glibc $5; this host has glibc $host_glibc"; return 0; fi
