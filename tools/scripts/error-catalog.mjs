@@ -648,7 +648,7 @@ const OWNER_ORDER = ['artifact', 'transfer', 'signing', 'build', 'install', 'lif
 
 function ownerLabel(project, files) {
   const scripts = [...new Set(files.filter((f) => !/\.[cm]?ts$/.test(f)).map((f) => f.split('/').pop()))];
-  const name = project.group === 'libs' ? `@cpy/${project.name}` : project.name;
+  const name = ownerKey(project);
   const parts = [];
   if (files.some((f) => /\.[cm]?ts$/.test(f))) parts.push(project.group === 'libs' ? name : `${name} (app)`);
   if (scripts.length) parts.push(`${name} (${scripts.join(', ')})`);

@@ -21,7 +21,12 @@ export function newestFirst(a: VersionedBuild, b: VersionedBuild): number {
  */
 export function keepNewest<T extends VersionedBuild>(items: readonly T[], groupOf: (item: T) => string, keep = KEEP_BUILDS): { keep: T[]; drop: T[] } {
   const groups = new Map<string, T[]>();
-  for (const item of items) groups.set(groupOf(item), [...(groups.get(groupOf(item)) ?? []), item]);
+  for (const item of items) {
+    const key = groupOf(item);
+    const members = groups.get(key);
+    if (members) members.push(item);
+    else groups.set(key, [item]);
+  }
   const kept: T[] = [];
   const drop: T[] = [];
   for (const members of groups.values()) {

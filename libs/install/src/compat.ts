@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { type ArtifactMetadata, compareDotted, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
+import { type ArtifactMetadata, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
 import { aptListsPresent } from './archive.js';
-import type { HostPlatform } from './host.js';
+import { glibcSatisfies, type HostPlatform } from './host.js';
 
 const run = promisify(execFile);
 
@@ -44,7 +44,7 @@ export function platformMismatch(artifact: string, target: PlatformTarget, host:
     return { code: 'CPY_INSTALL_WRONG_LIBC', message: `${artifact} needs ${target.libc}; this host has ${host.libc}`, hint: `use an artifact built on a ${host.libc} system` };
   }
   const floor = target.glibcFloor;
-  if (floor && host.glibcVersion && compareDotted(host.glibcVersion, floor) < 0) {
+  if (floor && host.glibcVersion && !glibcSatisfies(host, floor)) {
     return {
       code: 'CPY_INSTALL_GLIBC_TOO_OLD',
       message: `${artifact} needs glibc ${floor}; this host has glibc ${host.glibcVersion}`,
