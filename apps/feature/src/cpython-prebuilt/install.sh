@@ -664,7 +664,7 @@ listing() {
 # caller otherwise goes the two-read way (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
-  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" "$work/extract.rc"
+  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo"
   mkfifo "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" || return 1
   { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
   hashing=$!
@@ -672,17 +672,14 @@ one_pass() {
   naming=$!
   { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
   typing=$!
-  if [ -n "${2:-}" ]; then
-    tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
-      { tar -x -f - -C "$2" --no-same-owner 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
-  else
-    echo 0 >"$work/extract.rc"
-    tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" >"$work/types.fifo"
-  fi
+  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
+    { unpack_into "${2:-}"; echo $? >"$work/extract.rc"; cat >/dev/null; }
   wait "$hashing" "$naming" "$typing"
   [ "$(cat "$work/gzip.rc" "$work/names.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 0000 ] || return 1
   scan_ok=true
 }
+# unpack_into [STAGE]: the extracting reader of one_pass (tar -x into STAGE), or none without a STAGE.
+unpack_into() { if [ -n "$1" ]; then tar -x -f - -C "$1" --no-same-owner 2>"$work/tar.err"; else cat >/dev/null; fi; }
 # scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
 # one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
 # without mkfifo, tee or gzip) makes check_entries list the archive itself.
