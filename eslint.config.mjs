@@ -41,6 +41,9 @@ const boundaries = (tests) => [
   'error',
   {
     enforceBuildableLibDependency: true,
+    // install imports @cpy/artifact's light entry (index-format) statically and its main entry
+    // with import() (libs/install/src/lazy.ts): the rule sees one library, loaded both ways.
+    checkDynamicDependenciesExceptions: ['@cpy/artifact'],
     allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
     depConstraints: constraints({ tests }),
   },

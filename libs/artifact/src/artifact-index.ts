@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import * as z from 'zod';
 import { type ArtifactMetadata, compareDotted, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
-import { sha256File } from './hash.js';
-import { readArtifactFileMetadata } from './read.js';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`
@@ -247,30 +245,4 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
   await writeAtomically(path, serializeIndex(index));
   if (options.markdown ?? true) await writeAtomically(join(dirname(path), INDEX_MARKDOWN), renderIndexMarkdown(index));
-}
-
-/**
- * The index entry of an artifact file on disk, to be served from `url`: its metadata (the
- * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size. A signature
- * beside it (`<file>.asc`, cpy artifact sign) is taken to be served beside it too (`<url>.asc`).
- */
-export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
-  const metadata = await readArtifactFileMetadata(path);
-  if (!metadata) {
-    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'index an artifact made by cpy build or cpy artifact pack' });
-  }
-  const st = await stat(path).catch(() => null);
-  if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
-  const signed = await stat(`${path}.asc`).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-  return indexEntryFor(metadata, {
-    file: basename(path),
-    url,
-    sha256: await sha256File(path),
-    size: st.size,
-    ...(publishedAt ? { publishedAt } : {}),
-    ...(signed ? { signatureUrl: `${url}.asc` } : {}),
-  });
 }

@@ -8,7 +8,7 @@ export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact, extractArtifactStream } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
+export { indexEntryForFile, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
 export { validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {
@@ -28,7 +28,6 @@ export {
   INDEX_RELEASE_TAG,
   TRUSTED_KEYS_FILE,
   indexEntryFor,
-  indexEntryForFile,
   markRemoved,
   parseIndexText,
   planRetention,

@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, METADATA_ENTRY } from '@cpy/core';
+import { indexEntryFor, type IndexEntry } from './artifact-index.js';
+import { sha256File } from './hash.js';
 import { openTar } from './open-tar.js';
 
 // Reading an artifact's metadata and single entries without unpacking it: what installers,
@@ -93,4 +96,30 @@ export async function readArtifactFileMetadata(path: string): Promise<ArtifactMe
   }
   const parsed = artifactMetadataSchema.safeParse(raw);
   return parsed.success ? parsed.data : null;
+}
+
+/**
+ * The index entry of an artifact file on disk, to be served from `url`: its metadata (the
+ * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size. A signature
+ * beside it (`<file>.asc`, cpy artifact sign) is taken to be served beside it too (`<url>.asc`).
+ */
+export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
+  const metadata = await readArtifactFileMetadata(path);
+  if (!metadata) {
+    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'index an artifact made by cpy build or cpy artifact pack' });
+  }
+  const st = await stat(path).catch(() => null);
+  if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
+  const signed = await stat(`${path}.asc`).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  return indexEntryFor(metadata, {
+    file: basename(path),
+    url,
+    sha256: await sha256File(path),
+    size: st.size,
+    ...(publishedAt ? { publishedAt } : {}),
+    ...(signed ? { signatureUrl: `${url}.asc` } : {}),
+  });
 }

@@ -3,9 +3,10 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine } from '@cpy/core';
-import { INDEX_FILE, parseIndexText, sha256File, type ArtifactIndex } from '@cpy/artifact';
+import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import * as z from 'zod';
+import { artifactLibrary } from './lazy.js';
 import { processAlive } from './lock.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
@@ -152,6 +153,7 @@ export async function fromCache(cacheDir: string, sha256: string): Promise<Cache
   // A damaged index is a cache miss (the artifact is fetched again), never an error.
   const index = await readJsonFile(join(cacheDir, `${sha256}.json`), indexSchema);
   if (!index) return null;
+  const { sha256File } = await artifactLibrary();
   const actual = await sha256File(path).catch(() => null);
   if (actual !== sha256) {
     await rm(path, { force: true });

@@ -1,10 +1,7 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import type { Environment } from './layout.js';
-
-const run = promisify(execFile);
+import { runProgram } from './lazy.js';
 
 /** This system's distribution, from /etc/os-release. */
 export interface Distro {
@@ -66,13 +63,13 @@ export function systemArchive(options: { env?: Environment } = {}): PackageArchi
           if (updateFailed) return updateFailed;
           if (process.getuid?.() !== 0) return 'no package lists, and not root to fetch them';
           const env = { ...(options.env ?? process.env), DEBIAN_FRONTEND: 'noninteractive' };
-          const failed = await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
+          const failed = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
             () => null,
             (e: { stderr?: string; message: string }) => (e.stderr || e.message).trim().split('\n').slice(-1).join(''),
           );
           if (failed !== null) return (updateFailed = `apt-get update failed: ${failed}`);
         }
-        const { stdout } = await run('apt-cache', ['policy', ...unknown], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+        const { stdout } = await runProgram('apt-cache', ['policy', ...unknown], { maxBuffer: 16 * 1024 * 1024 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
         const candidates = new Map<string, boolean>();
         let name: string | null = null;
         for (const line of stdout.split('\n')) {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact/index-format';
 import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';

@@ -1,12 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { type ArtifactMetadata, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
 import { aptListsPresent } from './archive.js';
 import { glibcSatisfies, type HostPlatform } from './host.js';
-
-const run = promisify(execFile);
+import { runProgram } from './lazy.js';
 
 /** What a build is for, as far as the platform rule goes. */
 export interface PlatformTarget {
@@ -82,7 +79,7 @@ export async function loadableLibraries(): Promise<Set<string>> {
   for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
     if (!existsSync(ldconfig)) continue;
     try {
-      const { stdout } = await run(ldconfig, ['-p'], { maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await runProgram(ldconfig, ['-p'], { maxBuffer: 16 * 1024 * 1024 });
       for (const m of stdout.matchAll(/^\s+(\S+) \(/gm)) found.add(m[1]!);
       return found;
     } catch {
@@ -116,15 +113,15 @@ export async function installPackages(packages: readonly string[]): Promise<void
     if (manager === 'apt-get') {
       // With package lists present (fetched moments ago to check the build's packages, or by the
       // image), install at once; only on failure fetch them again and retry: one update, not two.
-      const install = () => run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+      const install = () => runProgram('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
       if (!(await aptListsPresent()) || !(await install().then(() => true, () => false))) {
-        await run('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+        await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
         await install();
       }
     } else if (manager === 'dnf') {
-      await run('dnf', ['install', '-y', '-q', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+      await runProgram('dnf', ['install', '-y', '-q', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
     } else {
-      await run('apk', ['add', '--no-cache', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
+      await runProgram('apk', ['add', '--no-cache', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
     }
   } catch (cause) {
     const e = cause as { stderr?: string; message: string };

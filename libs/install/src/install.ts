@@ -2,7 +2,6 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds } from '@cpy/core';
-import { checkPythonTree, extractArtifact, extractArtifactStream, parseMetadataEntry, readArtifactMetadata, relocateTree } from '@cpy/artifact';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
 import * as z from 'zod';
 import {
@@ -21,6 +20,7 @@ import { matchesRequest, parseVersionRequest, type VersionRequest } from './requ
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
+import { artifactLibrary } from './lazy.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
@@ -338,6 +338,7 @@ async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promis
 }
 
 async function readVerifiedMetadata(artifact: CachedArtifact): Promise<ArtifactMetadata> {
+  const { readArtifactMetadata } = await artifactLibrary();
   return checkedMetadata(() => readArtifactMetadata(artifact.path), artifact.fileName);
 }
 
@@ -514,9 +515,11 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
-    // What the dynamic loader finds (ldconfig -p, about 10 ms) is needed as soon as the artifact's
-    // metadata arrives: asked for now, it is read while the checksum and the download start.
+    // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)
+    // are needed as soon as the artifact's metadata arrives: asked for now, they load while the
+    // checksum and the download start.
     void loadableHere();
+    artifactLibrary().catch(() => undefined); // a failure surfaces where it is awaited
 
     const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
     // Checked from the metadata before the tree is unpacked, on both paths below.
@@ -539,7 +542,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     // `done`: whether the pass unpacked the whole tree (null: no pass was made).
     const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null } = { done: null, metadata: null };
     const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string) => {
-      pass.done = extractArtifactStream(bytes, fileName, {
+      pass.done = artifactLibrary().then(({ extractArtifactStream, parseMetadataEntry }) => extractArtifactStream(bytes, fileName, {
         dest: stage,
         admit: async (text) => {
           const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
@@ -552,7 +555,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
           return limits;
         },
         onProgress: (p) => showExtract(p, pass.metadata!),
-      }).then(
+      })).then(
         () => true,
         () => false,
       );
@@ -601,6 +604,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
       const limits = passed ? null : await prepare(metadata);
+      const { checkPythonTree, extractArtifact, relocateTree } = await artifactLibrary();
       await handleSystemLibraries(metadata, options, hooks, warnings, loadableHere);
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
       if (limits) {

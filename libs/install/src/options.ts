@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact';
+import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact/index-format';
 import * as z from 'zod';
 import { versionRequestSchema } from './request.js';
 

@@ -1,5 +1,5 @@
 import { CpyError, type NeedGroup, parseVersion, type RuntimeNeed } from '@cpy/core';
-import { type ArtifactIndex, compareEntries, type IndexEntry } from '@cpy/artifact';
+import { type ArtifactIndex, compareEntries, type IndexEntry } from '@cpy/artifact/index-format';
 import { distroName, readDistro, systemArchive, type Distro, type PackageArchive } from './archive.js';
 import { loadableLibraries, platformMismatch } from './compat.js';
 import type { Environment } from './layout.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
 import { createHttpClient, displayUrl, downloadToFile, TransferError } from '@cpy/transfer';
 import { toUrl } from './acquire.js';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { CpyError, pythonVersionSchema } from '@cpy/core';
-import { parseSigners } from '@cpy/artifact';
+import { parseSigners } from '@cpy/artifact/index-format';
 import {
   installPython,
   listAvailable,

@@ -1,0 +1,20 @@
+import type { ExecFileOptions } from 'node:child_process';
+
+// What most installs need but an already-installed `cpy install` does not is loaded on first
+// use, not with the module (issue 20):
+// - @cpy/artifact's main entry (tar-stream and its streams, packing, validation), when an install
+//   first has bytes to hash or unpack: loading it took 15-20 ms. What an install reads before
+//   that (the index, the signer option) comes from the light `@cpy/artifact/index-format`;
+// - node:child_process, when a program runs (ldconfig, apt-get): about 3 ms.
+export const artifactLibrary = () => import('@cpy/artifact');
+
+/** Runs a program with its arguments (no shell); its output as text. Rejects as execFile does. */
+export async function runProgram(file: string, args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(Object.assign(error, { stdout, stderr }));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
