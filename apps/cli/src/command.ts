@@ -1,4 +1,3 @@
-import type * as z from 'zod';
 import type { CliIO, Style } from './io.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -38,6 +37,14 @@ export interface CommandResult {
   readonly data: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A zod schema, from zod's full API or from zod/mini (the install commands use mini, which
+ * loads faster: issue 20); main.ts calls only safeParse.
+ */
+export interface InputSchema<Input> {
+  safeParse(data: unknown): { success: true; data: Input } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
 export interface CommandSpec<Input = unknown> {
   /** `doctor`, or `source fetch` for a command in a group. */
   readonly name: string;
@@ -46,7 +53,7 @@ export interface CommandSpec<Input = unknown> {
   readonly options: Readonly<Record<string, OptionSpec>>;
   readonly positionals: readonly PositionalSpec[];
   /** Validates the parsed flags and positionals: the CLI's input boundary. */
-  readonly schema: z.ZodType<Input>;
+  readonly schema: InputSchema<Input>;
   /** Unset for commands this version does not have yet: they say so and exit 2. */
   readonly run?: (ctx: CommandContext<Input>) => Promise<CommandResult>;
   /** For commands without `run`: what they will do, said to the user. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { type ArtifactMetadata, compareDotted, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
 
 /**
@@ -18,7 +18,7 @@ export const INDEX_MARKDOWN = 'ARTIFACTS.md';
 /** The fixed release that holds the index (never a cpython-* tag, never "latest"). */
 export const INDEX_RELEASE_TAG = 'cpy-index';
 
-const iso = z.string().datetime({ offset: true });
+const iso = z.iso.datetime({ offset: true });
 
 /**
  * A URL both installers take: http(s) or file, and none of the characters the Dev Containers CLI
@@ -30,30 +30,30 @@ const PACKAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
 export const indexEntrySchema = z.object({
   version: pythonVersionSchema,
-  build: z.number().int().min(1),
+  build: z.int().check(z.minimum(1)),
   /** os-release ID and VERSION_ID of the builder: `debian`, `12`. */
-  os: z.string().regex(/^[a-z][a-z0-9._-]*$/),
-  osVersion: z.string().regex(/^[0-9][0-9a-z._-]*$/),
-  arch: z.string().regex(/^[a-z0-9_]+$/),
+  os: z.string().check(z.regex(/^[a-z][a-z0-9._-]*$/)),
+  osVersion: z.string().check(z.regex(/^[0-9][0-9a-z._-]*$/)),
+  arch: z.string().check(z.regex(/^[a-z0-9_]+$/)),
   libc: z.enum(['glibc', 'musl']),
   /** The newest GLIBC_x.y symbol the tree needs; null for musl or when none. */
-  glibcFloor: z.string().regex(/^\d+\.\d+(\.\d+)?$/).nullable(),
+  glibcFloor: z.nullable(z.string().check(z.regex(/^\d+\.\d+(\.\d+)?$/))),
   /** The artifact's file name (`cpython-3.13.5-debian12-build1.tgz`). */
   file: z.string(),
   /** Where it is downloaded from; its `.sha256` and `.json` sit beside it. */
-  url: z.string().regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  size: z.number().int().nonnegative(),
+  url: z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters')),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  size: z.int().check(z.nonnegative()),
   /**
    * The artifact's detached OpenPGP signature (`<url>.asc`), when it was published signed. An
    * installer that verified the index's own signature trusts `sha256` and needs not fetch it.
    */
-  signatureUrl: z.string().regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters').optional(),
+  signatureUrl: z.optional(z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'))),
   /** The system libraries it needs and the packages that provide them (see runtimeNeeds). */
   needs: z.array(
     z.object({
       soname: z.string(),
-      packages: z.array(z.string().regex(PACKAGE_RE, 'must be a package name')),
+      packages: z.array(z.string().check(z.regex(PACKAGE_RE, 'must be a package name'))),
       modules: z.array(z.string()),
       group: z.enum(['critical', 'optional', 'tk']),
     }),

@@ -3,6 +3,7 @@
 // and of builds, and the one retention policy; and the artifact's contract: its names (artifact,
 // checksum, tests and debug assets) and its metadata schema, with the runtime needs read from it;
 // and the glibc this process runs on (what an artifact's glibc floor is compared with).
+import './zod-locale.js';
 export { CpyError, isCpyError } from './errors.js';
 export { ERROR_CODES } from './codes.js';
 export type { CpyErrorCode, ErrorCodeOf, ErrorCodeOwner } from './codes.js';

@@ -1,10 +1,10 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { pythonVersionSchema } from './version.js';
 
 /** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */
 export const METADATA_ENTRY = 'cpy-artifact.json';
 
-const iso = z.string().datetime({ offset: true });
+const iso = z.iso.datetime({ offset: true });
 
 /**
  * What an artifact is and what it needs to run. Versioned: readers refuse a
@@ -15,18 +15,18 @@ export const artifactMetadataSchema = z.object({
   schemaVersion: z.literal(1),
   name: z.literal('cpython'),
   version: pythonVersionSchema,
-  build: z.number().int().min(1),
+  build: z.int().check(z.minimum(1)),
   /** The install prefix the tree was configured for; the tarball holds it without the leading `/`. */
-  prefix: z.string().regex(/^\/[^\s]+$/),
+  prefix: z.string().check(z.regex(/^\/[^\s]+$/)),
   platform: z.object({
     /** os-release ID and VERSION_ID of the builder: `debian`, `12`. */
-    os: z.string().regex(/^[a-z0-9._-]+$/),
-    osVersion: z.string().regex(/^[0-9a-z._-]+$/),
+    os: z.string().check(z.regex(/^[a-z0-9._-]+$/)),
+    osVersion: z.string().check(z.regex(/^[0-9a-z._-]+$/)),
     /** `x86_64`, `aarch64` (uname -m). */
-    arch: z.string().regex(/^[a-z0-9_]+$/),
+    arch: z.string().check(z.regex(/^[a-z0-9_]+$/)),
     libc: z.enum(['glibc', 'musl']),
     /** The highest GLIBC_x.y symbol version any ELF file in the tree needs. */
-    glibcFloor: z.string().regex(/^\d+\.\d+(\.\d+)?$/).nullable(),
+    glibcFloor: z.nullable(z.string().check(z.regex(/^\d+\.\d+(\.\d+)?$/))),
   }),
   runtime: z.object({
     /**
@@ -53,23 +53,23 @@ export const artifactMetadataSchema = z.object({
      * A cross build: the builder's and the target's GNU triplets, the emulator that ran target
      * code on the builder (null: none), and which of the checks that run target code ran.
      */
-    cross: z
-      .object({
+    cross: z.optional(
+      z.object({
         build: z.string(),
         host: z.string(),
-        emulator: z.string().nullable(),
+        emulator: z.nullable(z.string()),
         checks: z.array(z.object({ id: z.string(), ran: z.boolean(), ok: z.boolean(), detail: z.string() })),
-      })
-      .optional(),
+      }),
+    ),
   }),
   source: z.object({
     fileName: z.string(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
     verification: z.object({
       method: z.enum(['openpgp+sigstore', 'openpgp', 'sigstore', 'unsigned']),
       allowUnsigned: z.boolean(),
-      openpgp: z.object({ fingerprint: z.string(), signer: z.string(), signedAt: iso }).nullable(),
-      sigstore: z.object({ identity: z.string(), issuer: z.string(), signedAt: iso, logIndex: z.string() }).nullable(),
+      openpgp: z.nullable(z.object({ fingerprint: z.string(), signer: z.string(), signedAt: iso })),
+      sigstore: z.nullable(z.object({ identity: z.string(), issuer: z.string(), signedAt: iso, logIndex: z.string() })),
     }),
   }),
   modules: z.object({
@@ -77,9 +77,9 @@ export const artifactMetadataSchema = z.object({
     missing: z.array(z.object({ id: z.string(), critical: z.boolean(), packages: z.array(z.string()) })),
   }),
   contents: z.object({
-    files: z.number().int().nonnegative(),
+    files: z.int().check(z.nonnegative()),
     /** Bytes of the unpacked tree. */
-    bytes: z.number().int().nonnegative(),
+    bytes: z.int().check(z.nonnegative()),
     stripped: z.boolean(),
     tests: z.boolean(),
     license: z.string(),
@@ -90,16 +90,16 @@ export const artifactMetadataSchema = z.object({
    * CPython's own test suite, run on this artifact in a relocated prefix (`cpy build --run-tests`,
    * `cpy artifact test`): the level, the test files' counts, the pass rate and which failed or were skipped.
    */
-  tests: z
-    .object({
+  tests: z.optional(
+    z.object({
       level: z.enum(['critical', 'full']),
-      files: z.object({ run: z.number().int(), passed: z.number().int(), failed: z.number().int(), skipped: z.number().int() }),
-      passRate: z.number().min(0).max(100),
+      files: z.object({ run: z.int(), passed: z.int(), failed: z.int(), skipped: z.int() }),
+      passRate: z.number().check(z.minimum(0), z.maximum(100)),
       failed: z.array(z.string()),
       skipped: z.array(z.string()),
-      durationMs: z.number().int().nonnegative(),
-    })
-    .optional(),
+      durationMs: z.int().check(z.nonnegative()),
+    }),
+  ),
 });
 
 export type ArtifactMetadata = z.infer<typeof artifactMetadataSchema>;

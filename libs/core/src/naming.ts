@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { parseVersion, pythonVersionSchema } from './version.js';
 
 export type Compression = 'gzip' | 'zstd';
@@ -6,17 +6,17 @@ export type Compression = 'gzip' | 'zstd';
 const EXTENSION: Record<Compression, string> = { gzip: 'tgz', zstd: 'tar.zst' };
 
 /** An OS id as /etc/os-release spells it (`debian`, `ubuntu`), plus its version (`12`, `20.04`). */
-const osIdSchema = z.string().regex(/^[a-z][a-z0-9]*$/, 'expected a lower-case os id such as debian');
-const osVersionSchema = z.string().regex(/^[0-9][0-9.]*$/, 'expected an os version such as 12 or 20.04');
+const osIdSchema = z.string().check(z.regex(/^[a-z][a-z0-9]*$/, 'expected a lower-case os id such as debian'));
+const osVersionSchema = z.string().check(z.regex(/^[0-9][0-9.]*$/, 'expected an os version such as 12 or 20.04'));
 
 export const artifactNameSchema = z.object({
   version: pythonVersionSchema,
   os: osIdSchema,
   osVersion: osVersionSchema,
-  build: z.number().int().min(1).max(9999),
+  build: z.int().check(z.minimum(1), z.maximum(9999)),
   /** `uname -m`: x86_64 (the default, left out of the name), aarch64... */
-  arch: z.string().regex(/^[a-z][a-z0-9_]*$/, 'expected an architecture such as aarch64').default('x86_64'),
-  compression: z.enum(['gzip', 'zstd']).default('gzip'),
+  arch: z._default(z.string().check(z.regex(/^[a-z][a-z0-9_]*$/, 'expected an architecture such as aarch64')), 'x86_64'),
+  compression: z._default(z.enum(['gzip', 'zstd']), 'gzip'),
 });
 
 export type ArtifactNameParts = z.input<typeof artifactNameSchema>;

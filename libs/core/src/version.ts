@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * A CPython release version as python.org names it: `3.13.5`, `3.14.0rc2`,
@@ -20,9 +20,7 @@ export interface PythonVersion {
 
 const VERSION_RE = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:(a|b|rc)(0|[1-9]\d{0,2}))?$/;
 
-export const pythonVersionSchema = z
-  .string()
-  .regex(VERSION_RE, 'expected a CPython release version such as 3.13.5 or 3.14.0rc2');
+export const pythonVersionSchema = z.string().check(z.regex(VERSION_RE, 'expected a CPython release version such as 3.13.5 or 3.14.0rc2'));
 
 /** Parses a version; returns null when the text is not a CPython release version. */
 export function parseVersion(text: string): PythonVersion | null {

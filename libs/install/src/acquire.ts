@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { artifactLibrary } from './lazy.js';
 import { processAlive } from './lock.js';
 import { matchesRequest, type VersionRequest } from './request.js';
@@ -23,7 +23,7 @@ export interface CachedArtifact {
   readonly signedBy?: string | undefined;
 }
 
-const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.number().int(), source: z.string(), signedBy: z.string().optional() });
+const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.int(), source: z.string(), signedBy: z.optional(z.string()) });
 
 /** `https://...`, `file://...` or a path, as a URL. */
 export function toUrl(location: string): URL {

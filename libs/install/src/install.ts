@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/pro
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds } from '@cpy/core';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import {
   downloadArtifact,
   fetchChecksum,

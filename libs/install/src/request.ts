@@ -1,5 +1,5 @@
 import { parseVersion } from '@cpy/core';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * What a user asks for: `latest`, `3`, `3.13`, `3.13.5`, or a pre-release by name (`3.14.0rc2`).
@@ -7,9 +7,7 @@ import * as z from 'zod';
  */
 export const VERSION_REQUEST_RE = /^(latest|(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})((a|b|rc)(0|[1-9]\d{0,2}))?)?)?)$/;
 
-export const versionRequestSchema = z
-  .string()
-  .regex(VERSION_REQUEST_RE, 'must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest');
+export const versionRequestSchema = z.string().check(z.regex(VERSION_REQUEST_RE, 'must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest'));
 
 export interface VersionRequest {
   readonly text: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CpyError } from '@cpy/core';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
 export const MARKER_FILE = '.cpy-install.json';
@@ -10,8 +10,8 @@ export const MARKER_FILE = '.cpy-install.json';
 export const markerSchema = z.object({
   schemaVersion: z.literal(1),
   version: z.string(),
-  build: z.number().int(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  build: z.int(),
+  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
   artifact: z.string(),
   /** Where it came from (no credentials, no query). */
   source: z.string(),
@@ -19,12 +19,12 @@ export const markerSchema = z.object({
   builtFor: z.string(),
   installedAt: z.string(),
   /** The pinned signer whose signature (on the index or the artifact) vouched for it; absent for unsigned installs. */
-  signedBy: z.string().optional(),
+  signedBy: z.optional(z.string()),
 });
 export type InstallMarker = z.infer<typeof markerSchema>;
 
 /** A JSON file that matches `schema`, or null when it is missing, not JSON, or does not match. */
-export async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T | null> {
+export async function readJsonFile<T>(path: string, schema: z.ZodMiniType<T>): Promise<T | null> {
   const text = await readFile(path, 'utf8').catch(() => null);
   if (text === null) return null;
   try {
@@ -45,7 +45,7 @@ const stateSchema = z.object({
   /** version -> its prefix */
   installs: z.record(z.string(), z.object({ prefix: z.string() })),
   /** The version used before the current one (for rollback). */
-  previous: z.string().nullable(),
+  previous: z.nullable(z.string()),
 });
 export type InstallState = z.infer<typeof stateSchema>;
 

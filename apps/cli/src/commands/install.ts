@@ -14,7 +14,7 @@ import {
   type InstallOptions,
   type VersionOptions,
 } from '@cpy/install';
-import * as z from 'zod';
+import * as z from 'zod/mini';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';
@@ -30,9 +30,12 @@ const STATE_OPTIONS = {
   'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs and the current version' },
 } as const;
 
+/** A flag's value that must not be empty. */
+const optionalText = z.optional(z.string().check(z.minLength(1)));
+
 const stateValues = {
-  'bin-dir': z.string().min(1).optional(),
-  'state-dir': z.string().min(1).optional(),
+  'bin-dir': optionalText,
+  'state-dir': optionalText,
 };
 
 function versionOptions(cwd: string, values: { 'bin-dir'?: string | undefined; 'state-dir'?: string | undefined }): VersionOptions {
@@ -53,8 +56,8 @@ const SIGNER_OPTIONS = {
 } as const;
 
 const signerValues = {
-  signer: z.array(z.string()).optional(),
-  'trusted-keys': z.string().min(1).optional(),
+  signer: z.optional(z.array(z.string())),
+  'trusted-keys': optionalText,
 };
 
 const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'the artifact', cache: 'verified when it was downloaded' } as const;
@@ -126,26 +129,27 @@ export const install = defineCommand({
     ...SIGNER_OPTIONS,
   },
   positionals: [{ name: 'version', required: false, description: 'e.g. 3.13, 3.13.5 or latest (default: .python-version, or the artifact name)' }],
-  schema: z
-    .object({
+  schema: z.pipe(
+    z.object({
       values: z.object({
-        index: z.string().min(1).optional(),
-        from: z.string().min(1).optional(),
-        'checksum-url': z.string().min(1).optional(),
-        sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional(),
-        prefix: z.string().min(1).optional(),
+        index: optionalText,
+        from: optionalText,
+        'checksum-url': optionalText,
+        sha256: z.optional(z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits'))),
+        prefix: optionalText,
         ...stateValues,
-        'no-link': z.boolean().optional(),
-        'no-activate': z.boolean().optional(),
-        'skip-validation': z.boolean().optional(),
-        'install-system-deps': z.boolean().optional(),
-        'install-tk': z.boolean().optional(),
-        'ca-file': z.string().min(1).optional(),
+        'no-link': z.optional(z.boolean()),
+        'no-activate': z.optional(z.boolean()),
+        'skip-validation': z.optional(z.boolean()),
+        'install-system-deps': z.optional(z.boolean()),
+        'install-tk': z.optional(z.boolean()),
+        'ca-file': optionalText,
         ...signerValues,
       }),
       positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
-    })
-    .transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
+    }),
+    z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
+  ),
   examples: [
     'cpy install 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json',
     'CPY_INDEX_URL=https://github.com/acme/python-builds/releases/download/cpy-index/index.json cpy install   # the version in .python-version',
@@ -216,20 +220,22 @@ export const list = defineCommand({
     ...SIGNER_OPTIONS,
   },
   positionals: [{ name: 'version', required: false, description: 'with --available: only this version or release line (3.13)' }],
-  schema: z
-    .object({
-      values: z.object({
-        ...stateValues,
-        available: z.boolean().optional(),
-        index: z.string().min(1).optional(),
-        'install-tk': z.boolean().optional(),
-        'ca-file': z.string().min(1).optional(),
-        ...signerValues,
-      }),
-      positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
-    })
-    .refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] })
-    .transform(({ values, positionals }) => ({ ...values, version: positionals[0] })),
+  schema: z.pipe(
+    z
+      .object({
+        values: z.object({
+          ...stateValues,
+          available: z.optional(z.boolean()),
+          index: optionalText,
+          'install-tk': z.optional(z.boolean()),
+          'ca-file': optionalText,
+          ...signerValues,
+        }),
+        positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
+      })
+      .check(z.refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] })),
+    z.transform(({ values, positionals }) => ({ ...values, version: positionals[0] })),
+  ),
   examples: ['cpy list', 'cpy list --available 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
   async run({ input, io, style, json }) {
     if (input.available) {
@@ -265,9 +271,10 @@ export const list = defineCommand({
   },
 });
 
-const switchSchema = z
-  .object({ values: z.object(stateValues), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version, e.g. 3.13.5' }) })
-  .transform(({ values, positionals }) => ({ version: positionals[0], ...values }));
+const switchSchema = z.pipe(
+  z.object({ values: z.object(stateValues), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version, e.g. 3.13.5' }) }),
+  z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
+);
 
 export const use = defineCommand({
   name: 'use',
@@ -288,7 +295,10 @@ export const rollbackCommand = defineCommand({
   summary: summaryOf('rollback'),
   options: { ...STATE_OPTIONS },
   positionals: [],
-  schema: z.object({ values: z.object(stateValues), positionals: z.tuple([]) }).transform(({ values }) => values),
+  schema: z.pipe(
+    z.object({ values: z.object(stateValues), positionals: z.tuple([]) }),
+    z.transform(({ values }) => values),
+  ),
   async run({ input, io, json }) {
     const r = await rollback(versionOptions(io.cwd, input));
     if (!json) io.stdout.write(`rolled back to ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
@@ -302,9 +312,10 @@ export const uninstallCommand = defineCommand({
   description: 'Refuses the version python3 runs unless --force (which also removes its links). The cached artifact stays, so `cpy install <version>` can bring it back offline.',
   options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list)' }],
-  schema: z
-    .object({ values: z.object({ ...stateValues, force: z.boolean().optional() }), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version' }) })
-    .transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
+  schema: z.pipe(
+    z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version' }) }),
+    z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
+  ),
   async run({ input, io, json }) {
     const r = await uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force) });
     if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${r.wasCurrent ? '; python3 links removed' : ''}\n`);

@@ -155,7 +155,7 @@ export const sourceFetch = defineCommand({
 const verifySchema = z
   .object({
     values: z.object({
-      version: pythonVersionSchema.optional(),
+      version: z.optional(pythonVersionSchema),
       asc: z.string().min(1).optional(),
       sigstore: z.string().min(1).optional(),
       ...trustValues,

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { CRITICAL_IMPORTS, FINGERPRINT_RE, POSTINSTALL_ENTRY, SIGNERS_OPTION_RE } from '@cpy/artifact';
 import { installOptionsSchema, OPTION_PATTERNS, versionRequestSchema } from '@cpy/install';
+import * as z from 'zod';
 import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
 
@@ -36,12 +37,14 @@ describe('devcontainer-feature.json', () => {
   });
 
   it('exposes install options by the library names, types and descriptions; string defaults are empty (unset)', () => {
-    const shape = installOptionsSchema.shape as Record<string, { description?: string }>;
+    // The descriptions the library gives its options (zod's global registry, where .describe() and @cpy/install's described() put them).
+    const shape = installOptionsSchema.shape as Record<string, z.core.$ZodType>;
     const options = featureManifest(version).options;
     expect(Object.keys(options)).toEqual(FEATURE_OPTIONS);
     for (const name of FEATURE_OPTIONS) {
       expect(shape[name]).toBeDefined();
-      expect(options[name].description).toBe(shape[name]!.description);
+      expect(options[name].description).toBe(z.globalRegistry.get(shape[name]!)?.description);
+      expect(options[name].description).toBeTruthy();
       if (options[name].type === 'string') expect(options[name].default).toBe('');
     }
     expect(options.skipValidation).toMatchObject({ type: 'boolean', default: false });
