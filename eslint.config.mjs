@@ -1,4 +1,14 @@
 import nx from '@nx/eslint-plugin';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The workspace root. Each project's eslint.config.mjs spreads this config, and ESLint matches
+ * `files` against paths relative to the config it loaded (libs/install/, so src/x.ts): the blocks
+ * below that name workspace paths (libs/install/src/...) set basePath to the root, or they would
+ * match nothing when a project is linted.
+ */
+const ROOT = dirname(fileURLToPath(import.meta.url));
 
 /**
  * Module boundaries (see docs/architecture.md):
@@ -14,6 +24,17 @@ import nx from '@nx/eslint-plugin';
  * - the test harness is for tests only.
  */
 const LIGHT_INSTALL_BANS = ['openpgp', '@sigstore/*', 'execa', '@octokit/*', 'nx', '@nx/*', 'tar'];
+
+/** What an install loads validates with zod/mini (issue 20: zod's full API took ~25 ms to load). */
+const FULL_ZOD_BAN = { name: 'zod', message: 'code an install loads uses zod/mini (see docs/architecture.md): import * as z from "zod/mini"' };
+const INSTALL_PATH = [
+  'libs/core/src/**/*.ts',
+  'libs/install/src/**/*.ts',
+  'libs/artifact/src/artifact-index.ts',
+  'libs/artifact/src/signers.ts',
+  'libs/artifact/src/index-format.ts',
+  'apps/cli/src/commands/install.ts',
+];
 
 function constraints({ tests }) {
   const harness = tests ? ['type:test-harness'] : [];
@@ -66,12 +87,21 @@ export default [
     rules: { '@nx/enforce-module-boundaries': boundaries(true) },
   },
   {
+    basePath: ROOT,
+    files: INSTALL_PATH,
+    ignores: ['**/*.spec.ts', '**/__tests__/**'],
+    rules: { 'no-restricted-imports': ['error', { paths: [FULL_ZOD_BAN] }] },
+  },
+  {
     // Also by name, so the ban holds before a banned package is even installed.
+    basePath: ROOT,
     files: ['libs/install/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/__tests__/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
+          paths: [FULL_ZOD_BAN],
           patterns: [
             {
               group: LIGHT_INSTALL_BANS,
@@ -84,6 +114,7 @@ export default [
   },
   {
     // Library code never prints and never exits: only apps render.
+    basePath: ROOT,
     files: ['libs/*/src/**/*.ts'],
     ignores: ['**/*.spec.ts', '**/__tests__/**'],
     rules: {

@@ -5,10 +5,15 @@ import { repoRoot } from '@cpy/harness';
 
 const run = promisify(execFile);
 
-/** Lints `source` as if it were the file `path` of the repository (nothing is written). */
-async function lintAs(path: string, source: string): Promise<{ exitCode: number; output: string }> {
+/**
+ * Lints `source` as if it were the file `path` of the repository (nothing is written). With
+ * `fromProject`, ESLint runs in the file's project (libs/core, with its eslint.config.mjs), as
+ * `nx lint` and the pre-push gate run it, and the path is given relative to the project.
+ */
+async function lintAs(path: string, source: string, fromProject = false): Promise<{ exitCode: number; output: string }> {
   const eslint = `${repoRoot()}/node_modules/.bin/eslint`;
-  const child = run(eslint, ['--stdin', '--stdin-filename', path, '--format', 'stylish'], { cwd: repoRoot() });
+  const project = fromProject ? /^(libs|apps|tools)\/[^/]+\//.exec(path)![0] : '';
+  const child = run(eslint, ['--stdin', '--stdin-filename', path.slice(project.length), '--format', 'stylish'], { cwd: `${repoRoot()}/${project}` });
   child.child.stdin?.end(source);
   try {
     const { stdout } = await child;
@@ -42,6 +47,22 @@ describe('module boundaries are enforced by lint', () => {
     const r = await lintAs(path, source);
     expect(r.exitCode).toBe(1);
     expect(r.output).toMatch(message);
+  });
+
+  // These rules name workspace paths (libs/install/src/...): they must hold whether ESLint runs at
+  // the root or in the project, where a path is relative to the project's own config.
+  it.each([
+    ['library code printing', 'libs/core/src/bad.ts', "console.log('x');\n", /Unexpected console statement/],
+    ['library code exiting', 'libs/transfer/src/bad.ts', 'process.exit(1);\n', /Libraries throw CpyError; only apps exit/],
+    ['install importing openpgp', 'libs/install/src/bad.ts', "import * as pgp from 'openpgp';\nexport const x = pgp;\n", /@cpy\/install stays light/],
+    ["the install path importing zod's full API", 'libs/core/src/bad.ts', "import * as z from 'zod';\nexport const x = z;\n", /uses zod\/mini/],
+    ["the CLI's install command importing zod's full API", 'apps/cli/src/commands/install.ts', "import * as z from 'zod';\nexport const x = z;\n", /uses zod\/mini/],
+  ])('fails on %s, linted at the root and in its project', async (_name, path, source, message) => {
+    for (const fromProject of [false, true]) {
+      const r = await lintAs(path, source, fromProject);
+      expect({ fromProject, exitCode: r.exitCode }).toEqual({ fromProject, exitCode: 1 });
+      expect(r.output).toMatch(message);
+    }
   });
 
   it('lets tests use the harness', async () => {
