@@ -654,32 +654,33 @@ listing() {
   esac
 }
 # one_pass SOURCE [STAGE]: a gzip artifact read once (issue 20's one pass). tee hands the same
-# bytes to sha256sum and to one decompression, whose output tee hands to both listings (the
-# entry names and the `tar -tv` lines, $work/scan.names and $work/scan.types) and, given a STAGE,
-# to tar -x into it; each reader drains its pipe, so the hash ($work/scan.sha256) always sees every
-# byte. POSIX sh has no tee >(...): the readers are behind FIFOs. Nothing in STAGE is looked at
+# bytes to sha256sum and to one decompression, whose output tee hands to the `tar -tv` listing
+# ($work/scan.types) and to the reader that lists the entry names ($work/scan.names): given a
+# STAGE, the tar -x into it, which names each entry as tar -t would (-v); each reader drains its
+# pipe, so the hash ($work/scan.sha256) always sees every byte. POSIX sh has no tee >(...): the readers are behind FIFOs. Nothing in STAGE is looked at
 # before the checksum matched, and then check_entries and check_links judge it as they judge an
 # extraction: STAGE is mode 700 (mktemp -d) and GNU tar refuses names with .. and defers links
 # that leave the tree. 0 (and scan_ok=true) only if every reader succeeded; with a STAGE the
 # caller otherwise goes the two-read way (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
-  rm -f "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo"
-  mkfifo "$work/hash.fifo" "$work/names.fifo" "$work/types.fifo" || return 1
+  rm -f "$work/hash.fifo" "$work/types.fifo"
+  mkfifo "$work/hash.fifo" "$work/types.fifo" || return 1
   { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
   hashing=$!
-  { tar -t -f - >"$work/scan.names" 2>/dev/null; echo $? >"$work/names.rc"; cat >/dev/null; } <"$work/names.fifo" &
-  naming=$!
   { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
   typing=$!
-  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/names.fifo" "$work/types.fifo" |
+  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/types.fifo" |
     { unpack_into "${2:-}"; echo $? >"$work/extract.rc"; cat >/dev/null; }
-  wait "$hashing" "$naming" "$typing"
-  [ "$(cat "$work/gzip.rc" "$work/names.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 0000 ] || return 1
+  wait "$hashing" "$typing"
+  [ "$(cat "$work/gzip.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 000 ] || return 1
   scan_ok=true
 }
-# unpack_into [STAGE]: the extracting reader of one_pass (tar -x into STAGE), or none without a STAGE.
-unpack_into() { if [ -n "$1" ]; then tar -x -f - -C "$1" --no-same-owner 2>"$work/tar.err"; else cat >/dev/null; fi; }
+# unpack_into [STAGE]: the last reader of one_pass, which writes the entry names: tar -xv into
+# STAGE (GNU tar's -v names each entry as tar -t does), or tar -t without a STAGE.
+unpack_into() {
+  if [ -n "$1" ]; then tar -xv -f - -C "$1" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; else tar -t -f - >"$work/scan.names" 2>/dev/null; fi
+}
 # scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
 # one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
 # without mkfifo, tee or gzip) makes check_entries list the archive itself.
@@ -709,29 +710,39 @@ check_entries() { # ARCHIVE ROOT
   fi
   awk '{ print substr($1, 1, 1) }' "$work/scan.types" | grep -q '[hcbp]' &&
     fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
-  (while IFS= read -r name; do
-    case /$name/ in *'/../'*) exit 3 ;; esac
-    case $name in
-      /*) exit 3 ;;
-      cpy-artifact.json | "$2" | "$2"/*) ;;
-      # The directories above the tree (opt/).
-      *) case $2/ in "${name%/}"/*) ;; *) exit 3 ;; esac ;;
-    esac
-  done <"$work/scan.names") || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds an entry outside its prefix (an absolute path or ..); nothing from this archive is trusted' 'use an artifact made by cpy'
+  # Each name: no .. component, not absolute, and the metadata, the tree or a directory above it
+  # (opt/). One awk over the listing (a sh read loop took 120 ms for 2,759 names).
+  awk -v root="$2" '
+    index("/" $0 "/", "/../") || substr($0, 1, 1) == "/" { bad = 1; exit }
+    $0 == "cpy-artifact.json" || $0 == root || index($0, root "/") == 1 { next }
+    { above = $0; sub(/\/$/, "", above); if (index(root "/", above "/") != 1) { bad = 1; exit } }
+    END { exit bad }' "$work/scan.names" || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds an entry outside its prefix (an absolute path or ..); nothing from this archive is trusted' 'use an artifact made by cpy'
 }
+# An awk function: PATH with . and .. resolved lexically ("/.." when it climbs above /).
+RESOLVED_AWK='function resolved(path,   n, i, k, p, q, out) {
+  n = split(path, p, "/"); k = 0
+  for (i = 1; i <= n; i++) {
+    if (p[i] == "" || p[i] == ".") continue
+    if (p[i] == "..") { if (k == 0) return "/.."; k--; continue }
+    q[++k] = p[i]
+  }
+  out = ""; for (i = 1; i <= k; i++) out = out "/" q[i]
+  return out == "" ? "/" : out
+}'
 # normalize PATH: . and .. resolved lexically.
-normalize() {
-  printf '%s\n' "$1" | awk -F/ '{ n = 0; for (i = 1; i <= NF; i++) { if ($i == "" || $i == ".") continue; if ($i == "..") { if (n > 0) n--; else { print "/.."; exit } } else p[++n] = $i } out = ""; for (i = 1; i <= n; i++) out = out "/" p[i]; print (out == "" ? "/" : out) }'
-}
+normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
 check_links() { # TREE
-  find "$1" ! -type f ! -type d ! -type l | grep -q . &&
-    fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive made a device, fifo or socket' 'use an artifact made by cpy'
-  find "$1" -type l | while IFS= read -r link; do
-    target=$(readlink "$link")
-    case $target in /*) echo "$link -> $target"; exit 3 ;; esac
-    dir=$(dirname "$link")
-    case $(normalize "$dir/$target")/ in "$1"/*) ;; *) echo "$link -> $target"; exit 3 ;; esac
-  done >"$work/badlink" || fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
+  # One walk: what is neither a file nor a directory; then one awk resolves every link's target.
+  find "$1" ! -type f ! -type d >"$work/special"
+  while IFS= read -r entry; do
+    [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive made a device, fifo or socket' 'use an artifact made by cpy'
+    # Two lines, the link and its target: a name may hold any character but a newline.
+    printf '%s\n%s\n' "$entry" "$(readlink "$entry")"
+  done <"$work/special" >"$work/links"
+  awk -v tree="$1" "$RESOLVED_AWK"'
+    NR % 2 { link = $0; dir = link; sub(/\/[^\/]*$/, "", dir); next }
+    substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 { print link " -> " $0; exit 3 }' "$work/links" >"$work/badlink" ||
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
 }
 # The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
 # run by its own python3: the same code @cpy/install runs, so relocation and the checks exist once.
