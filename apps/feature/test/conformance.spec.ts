@@ -424,6 +424,15 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // lib/a<TAB>b -> ../../etc leaves the tree by one level, not the staging directory (the
+    // library checked only that until 2026-12-02); a checker that split "link<TAB>target" lines
+    // would read the target as inside the tree.
+    name: 'a hostile archive: a symlink one level out of the tree, its name holding a tab',
+    options: () => ({ artifactUrl: U['tabbed']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     name: 'a hostile archive: a file written through a symlink that leaves the tree',
     options: () => ({ artifactUrl: U['through']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
@@ -757,6 +766,8 @@ beforeAll(async () => {
   U['dotdot'] = served(dotdot, 'dotdot');
   const symlink = await repackArtifact(good, join(work, 'symlink'), { append: [{ name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../etc' }] });
   U['symlink'] = served(symlink, 'symlink');
+  const tabbed = await repackArtifact(good, join(work, 'tabbed'), { append: [{ name: `${root}/lib/a\tb`, type: 'symlink', linkname: '../../etc' }] });
+  U['tabbed'] = served(tabbed, 'tabbed');
   const through = await repackArtifact(good, join(work, 'through'), {
     append: [
       { name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../tmp' },

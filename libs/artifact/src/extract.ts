@@ -172,8 +172,11 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
           const link = header.linkname ?? '';
           if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
           safeParent(target, header.name);
-          // Resolved from where the link physically is: earlier links in its path count.
-          if (!within(realDest, resolve(await realpath(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
+          // Resolved from where the link physically is: earlier links in its path count. It must
+          // stay in the tree (root), not only in the destination: the tree is what is installed,
+          // and a link to a directory beside it (../../etc from lib/) would point out of the prefix.
+          const tree = root ? join(realDest, root) : realDest;
+          if (!within(tree, resolve(await realpath(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
           await symlink(link, target);
           files++;
           stream.resume();

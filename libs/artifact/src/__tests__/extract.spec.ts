@@ -38,6 +38,8 @@ describe('extractArtifact', () => {
     ['an absolute path', [{ name: '/etc/cron.d/evil', body: 'x' }], /absolute path/],
     ['a symlink out of the tree', [{ name: 'opt/python-3.13.5/lib', type: 'symlink', linkname: '../../../../etc' }], /points out of the tree/],
     ['an absolute symlink', [{ name: 'opt/python-3.13.5/lib', type: 'symlink', linkname: '/etc' }], /absolute path/],
+    // In the destination but not in the tree: installed, it would point beside the prefix.
+    ['a symlink out of the tree but not of the destination', [{ name: 'opt/python-3.13.5/lib/x', type: 'symlink', linkname: '../../etc' }], /points out of the tree/],
     [
       'a file written through a symlink',
       [
