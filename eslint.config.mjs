@@ -93,10 +93,11 @@ export default [
     rules: { 'no-restricted-imports': ['error', { paths: [FULL_ZOD_BAN] }] },
   },
   {
-    // Also by name, so the ban holds before a banned package is even installed.
+    // Also by name, so the ban holds before a banned package is even installed. For these files
+    // this block's options replace the block above's (ESLint does not merge a rule's options), so
+    // it repeats the zod ban; tests here get both.
     basePath: ROOT,
     files: ['libs/install/src/**/*.ts'],
-    ignores: ['**/*.spec.ts', '**/__tests__/**'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -657,11 +657,12 @@ listing() {
 # bytes to sha256sum and to one decompression, whose output tee hands to the `tar -tv` listing
 # ($work/scan.types) and to the reader that lists the entry names ($work/scan.names): given a
 # STAGE, the tar -x into it, which names each entry as tar -t would (-v); each reader drains its
-# pipe, so the hash ($work/scan.sha256) always sees every byte. POSIX sh has no tee >(...): the readers are behind FIFOs. Nothing in STAGE is looked at
-# before the checksum matched, and then check_entries and check_links judge it as they judge an
-# extraction: STAGE is mode 700 (mktemp -d) and GNU tar refuses names with .. and defers links
-# that leave the tree. 0 (and scan_ok=true) only if every reader succeeded; with a STAGE the
-# caller otherwise goes the two-read way (scan_archive, then untar) from a fresh copy.
+# pipe, so the hash ($work/scan.sha256) always sees every byte. POSIX sh has no tee >(...): the
+# readers are behind FIFOs. Nothing in STAGE is looked at before the checksum matched, and then
+# check_entries and check_links judge it as they judge an extraction: STAGE is mode 700 (mktemp
+# -d) and GNU tar refuses names with .. and defers links that leave the tree. 0 (and
+# scan_ok=true) only if every reader succeeded; with a STAGE the caller otherwise goes the
+# two-read way (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
   rm -f "$work/hash.fifo" "$work/types.fifo"
