@@ -21,31 +21,79 @@ validation run this one file with the unpacked interpreter, so the logic exists 
 Runs on every CPython cpy packs (3.8 and newer), with the standard library only.
 """
 
-import json
+import marshal
 import os
-import re
 import sys
 
-# relocate runs on every install, so it imports only the above; what check needs (argparse,
-# importlib, platform, shutil, struct, subprocess, sysconfig: about 30 ms) is imported there.
+# relocate runs on every install, so it imports only the above (no re, json or py_compile:
+# with enum, which re and py_compile pull in, they were 20 ms of a 45 ms relocation); what
+# check needs (argparse, importlib, json, platform, shutil, struct, subprocess, sysconfig:
+# about 30 ms more) is imported there.
 
 # --- relocate ---------------------------------------------------------------------------
 
+# What may follow the prefix for it to be the whole path component: /opt/py matches /opt/py/bin,
+# not /opt/py2.
+_PREFIX_ENDS = frozenset(b"/'\"\t\n\r\x0b\x0c :;,)]}=")
 
-def _prefix_pattern(old):
-    # The prefix as a whole path component: /opt/py matches /opt/py/bin, not /opt/py2.
-    return re.compile(re.escape(old.encode()) + rb"(?=[/'\"\s:;,)\]}=]|$)")
+
+def _replace_prefix(data, old, new):
+    """DATA with each OLD (bytes) that ends a path component replaced by NEW (bytes)."""
+    out, at = [], 0
+    i = data.find(old)
+    while i >= 0:
+        end = i + len(old)
+        if end == len(data) or data[end] in _PREFIX_ENDS:
+            out.append(data[at:i])
+            out.append(new)
+            at = end
+            i = data.find(old, end)
+        else:
+            i = data.find(old, i + 1)
+    if not out:
+        return data
+    out.append(data[at:])
+    return b"".join(out)
 
 
-def _rewrite(path, pattern, new, first_line_only=False):
+def _versioned(name, stem):
+    """NAME starts with STEM, digits, a dot and digits (python3.13, python3.13t-config)."""
+    if not name.startswith(stem):
+        return False
+    major, dot, rest = name[len(stem):].partition(".")
+    return bool(dot) and major.isdigit() and major.isascii() and rest[:1].isdigit() and rest[:1].isascii()
+
+
+def _json_text(value):
+    """VALUE (str, list, dict) as json.dumps writes it (ASCII, escaped), without importing json."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(_json_text(k) + ": " + _json_text(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_text(v) for v in value) + "]"
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in "\"\\":
+            out.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code > 0xFFFF:
+            code -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 | (code >> 10), 0xDC00 | (code & 0x3FF)))
+        else:
+            out.append("\\u%04x" % code)
+    return '"' + "".join(out) + '"'
+
+
+def _rewrite(path, old, new, first_line_only=False):
     with open(path, "rb") as f:
         data = f.read()
     if first_line_only:
         end = data.find(b"\n")
         head, rest = (data, b"") if end < 0 else (data[:end], data[end:])
-        updated = pattern.sub(new.encode(), head) + rest
+        updated = _replace_prefix(head, old, new) + rest
     else:
-        updated = pattern.sub(new.encode(), data)
+        updated = _replace_prefix(data, old, new)
     if updated == data:
         return False
     mode = os.stat(path).st_mode
@@ -58,12 +106,24 @@ def _rewrite(path, pattern, new, first_line_only=False):
 
 
 def _recompile(path):
-    import importlib.util
-    import py_compile
-
-    cached = importlib.util.cache_from_source(path)
-    if os.path.exists(cached):
-        py_compile.compile(path, cfile=cached, doraise=True, invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    """The bytecode beside PATH compiled again, as py_compile writes it (a timestamp .pyc: PEP
+    552's header, then the marshalled code), when the tree has one."""
+    head, name = os.path.split(path)
+    tag = sys.implementation.cache_tag
+    cached = os.path.join(head, "__pycache__", name[:-3] + "." + tag + ".pyc")
+    if not tag or not os.path.exists(cached):
+        return
+    with open(path, "rb") as f:
+        source = f.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    st = os.stat(path)
+    magic = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
+    header = magic + (0).to_bytes(4, "little") + (int(st.st_mtime) & 0xFFFFFFFF).to_bytes(4, "little") + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
+    tmp = cached + ".cpy-tmp"
+    with open(tmp, "wb") as f:
+        f.write(header + marshal.dumps(code))
+    os.chmod(tmp, os.stat(cached).st_mode & 0o7777)
+    os.replace(tmp, cached)
 
 
 def _config_files(root):
@@ -71,11 +131,11 @@ def _config_files(root):
     lib = os.path.join(root, "lib")
     for name in sorted(os.listdir(lib)) if os.path.isdir(lib) else []:
         stdlib = os.path.join(lib, name)
-        if not re.match(r"python\d+\.\d+", name) or not os.path.isdir(stdlib):
+        if not _versioned(name, "python") or not os.path.isdir(stdlib):
             continue
         for entry in sorted(os.listdir(stdlib)):
             full = os.path.join(stdlib, entry)
-            if re.match(r"_sysconfigdata_.*\.py$", entry) or re.match(r"_sysconfig_vars_.*\.json$", entry) or entry == "build-details.json":
+            if (entry.startswith("_sysconfigdata_") and entry.endswith(".py")) or (entry.startswith("_sysconfig_vars_") and entry.endswith(".json")) or entry == "build-details.json":
                 yield full
             elif entry.startswith("config-") and os.path.isdir(full):
                 for inner in ("Makefile", "python-config.py"):
@@ -89,7 +149,7 @@ def _config_files(root):
     binary = os.path.join(root, "bin")
     for entry in sorted(os.listdir(binary)) if os.path.isdir(binary) else []:
         full = os.path.join(binary, entry)
-        if re.match(r"python\d+\.\d+.*-config$", entry) and os.path.isfile(full) and not os.path.islink(full):
+        if _versioned(entry, "python") and entry.endswith("-config") and os.path.isfile(full) and not os.path.islink(full):
             yield full
 
 
@@ -111,18 +171,18 @@ def relocate(root, old, new):
     rewritten, too_long = [], []
     if old == new:
         return {"rewritten": rewritten, "tooLong": too_long}
-    pattern = _prefix_pattern(old)
+    old_bytes, new_bytes = os.fsencode(old), os.fsencode(new)
     config = set()
     for path in _config_files(root):
         config.add(path)
-        if _rewrite(path, pattern, new):
+        if _rewrite(path, old_bytes, new_bytes):
             rewritten.append(os.path.relpath(path, root))
             if path.endswith(".py"):
                 _recompile(path)
     for path in _scripts(root):
         if path in config:
             continue
-        if _rewrite(path, pattern, new, first_line_only=True):
+        if _rewrite(path, old_bytes, new_bytes, first_line_only=True):
             rewritten.append(os.path.relpath(path, root))
             with open(path, "rb") as f:
                 # Linux reads at most 255 bytes of a #! line (BINPRM_BUF_SIZE 256).
@@ -238,6 +298,7 @@ def check_build_leaks(report):
 
 def check_venvs(report, work, here):
     """A venv made through a link outside the prefix, the way users reach python3; and --copies."""
+    import json
     import shutil
 
     link_dir = os.path.join(work, "link-bin")
@@ -371,6 +432,7 @@ def _import_probe(directory):
 
 
 def check(args):
+    import json
     import platform
 
     report = Report()
@@ -400,9 +462,10 @@ def _root():
 def main(argv):
     # The installers call `relocate --from OLD --to NEW`, on every install: no argparse for that.
     if len(argv) == 5 and argv[0] == "relocate" and argv[1] == "--from" and argv[3] == "--to" and argv[2] and argv[4]:
-        print(json.dumps(relocate(_root(), argv[2], argv[4])))
+        print(_json_text(relocate(_root(), argv[2], argv[4])))
         return 0
     import argparse
+    import json
 
     parser = argparse.ArgumentParser(prog="postinstall.py")
     sub = parser.add_subparsers(dest="command")

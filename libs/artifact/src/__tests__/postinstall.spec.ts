@@ -85,6 +85,24 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
     const { stdout } = await run('python3', ['-c', `import importlib.util, marshal; d = open(importlib.util.cache_from_source(${JSON.stringify(join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py'))}), 'rb').read()[16:]; print(marshal.loads(d).co_consts)`]);
     expect(stdout).toContain(to);
     expect(stdout).not.toContain(`'${OLD}'`);
+    // ...with the header Python's loader checks before it uses the bytecode (PEP 552: magic, a
+    // timestamp .pyc, the source's mtime and size), as py_compile writes it.
+    const header = await run('python3', [
+      '-c',
+      `import importlib.util, os, sys; p = sys.argv[1]; d = open(importlib.util.cache_from_source(p), 'rb').read(16); s = os.stat(p); print(d[:4] == importlib.util.MAGIC_NUMBER, d[4:8] == bytes(4), int.from_bytes(d[8:12], 'little') == int(s.st_mtime) & 0xFFFFFFFF, int.from_bytes(d[12:16], 'little') == s.st_size)`,
+      join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py'),
+    ]);
+    expect(header.stdout.trim()).toBe('True True True True');
+  });
+
+  it('prints what it rewrote as JSON, a name of any characters escaped', async () => {
+    const other = join(work, 'names');
+    await makeTree(other);
+    const odd = 'tool "quoted" \\ tab\there é';
+    await writeFile(join(other, 'bin', odd), `#!${OLD}/bin/python3.99\n`, { mode: 0o755 });
+    const r = await relocateTree(other, OLD, '/srv/odd', hostPython);
+    expect(r.rewritten).toContain(`bin/${odd}`);
+    expect(await readFile(join(other, 'bin', odd), 'utf8')).toBe('#!/srv/odd/bin/python3.99\n');
   });
 
   it('flags a #! line longer than Linux reads', async () => {
