@@ -433,6 +433,20 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // install.sh's one pass judges the kinds of entries on the unpacked tree, not from a second
+    // tar listing: a hard link is a file with two names there, a fifo neither file nor directory.
+    name: 'a hostile archive: a hard link inside the tree',
+    options: () => ({ artifactUrl: U['hardlink']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
+    name: 'a hostile archive: a fifo',
+    options: () => ({ artifactUrl: U['fifo']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     name: 'a hostile archive: a file written through a symlink that leaves the tree',
     options: () => ({ artifactUrl: U['through']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
@@ -768,6 +782,10 @@ beforeAll(async () => {
   U['symlink'] = served(symlink, 'symlink');
   const tabbed = await repackArtifact(good, join(work, 'tabbed'), { append: [{ name: `${root}/lib/a\tb`, type: 'symlink', linkname: '../../etc' }] });
   U['tabbed'] = served(tabbed, 'tabbed');
+  const hardlink = await repackArtifact(good, join(work, 'hardlink'), { append: [{ name: `${root}/lib/twin`, type: 'link', linkname: `${root}/${POSTINSTALL_ENTRY}` }] });
+  U['hardlink'] = served(hardlink, 'hardlink');
+  const fifo = await repackArtifact(good, join(work, 'fifo'), { append: [{ name: `${root}/lib/pipe`, type: 'fifo' }] });
+  U['fifo'] = served(fifo, 'fifo');
   const through = await repackArtifact(good, join(work, 'through'), {
     append: [
       { name: `${root}/lib/escape`, type: 'symlink', linkname: '../../../../tmp' },

@@ -176,6 +176,18 @@ json_flatten() {
 }
 # jget FLAT PATH: the value at PATH (empty if absent).
 jget() { awk -F '\t' -v k="$2" '$1 == k { print substr($0, length($1) + 2); exit }' "$1"; }
+# jvals FLAT PATH...: the values at up to seven PATHs in j1-j7 (empty if absent), from one awk
+# where jget runs one each (a process costs a millisecond or more). Seven lines and a last one
+# always come, so no read meets the end of its input.
+jvals() {
+  jfile=$1
+  shift
+  j1='' j2='' j3='' j4='' j5='' j6='' j7=''
+  { IFS= read -r j1 && IFS= read -r j2 && IFS= read -r j3 && IFS= read -r j4 && IFS= read -r j5 &&
+    IFS= read -r j6 && IFS= read -r j7; } <<EOF || true
+$(awk -F '\t' -v keys="$*" 'BEGIN { n = split(keys, k, " ") } !($1 in v) { v[$1] = substr($0, length($1) + 2) } END { for (i = 1; i <= 7; i++) print (i <= n ? v[k[i]] : ""); print "." }' "$jfile")
+EOF
+}
 # jcount FLAT PATH: how many elements the array at PATH has.
 jcount() { awk -F '\t' -v p="$2/" 'index($1, p) == 1 { split(substr($1, length(p) + 1), a, "/"); if (a[1] + 1 > n) n = a[1] + 1 } END { print n + 0 }' "$1"; }
 jlist() { awk -F '\t' -v p="$2/" 'index($1, p) == 1 && substr($1, length(p) + 1) ~ /^[0-9]+$/ { print substr($0, length($1) + 2) }' "$1"; }
@@ -401,7 +413,8 @@ distro_version=
 detect_host() {
   [ "$host_detected" = false ] || return 0
   host_detected=true
-  host_os=$(uname -s | tr '[:upper:]' '[:lower:]')
+  host_kernel=$(uname -s)
+  host_os=$(printf '%s' "$host_kernel" | tr '[:upper:]' '[:lower:]')
   host_arch=$(uname -m)
   if v=$(getconf GNU_LIBC_VERSION 2>/dev/null); then
     host_libc=glibc
@@ -436,14 +449,18 @@ os_release_field() {
 version_lt() {
   awk -v a="$1" -v b="$2" 'BEGIN { na = split(a, x, "."); nb = split(b, y, "."); n = na > nb ? na : nb; for (i = 1; i <= n; i++) { d = (x[i] + 0) - (y[i] + 0); if (d != 0) exit(d < 0 ? 0 : 1) } exit 1 }'
 }
+# check_compatibility FLAT: also leaves the metadata's version, build, os, osVersion, arch,
+# libc and glibcFloor in j1-j7.
 check_compatibility() { # FLAT
-  what="CPython $(jget "$1" version) build $(jget "$1" build) ($(jget "$1" platform/os) $(jget "$1" platform/osVersion), $(jget "$1" platform/arch))"
-  [ "$(uname -s)" = Linux ] || fail CPY_INSTALL_UNSUPPORTED_OS "$what is a Linux build; this host runs $(uname -s)" 'install it on Linux (a container, a VM or a CI runner)'
-  a=$(jget "$1" platform/arch)
+  detect_host
+  jvals "$1" version build platform/os platform/osVersion platform/arch platform/libc platform/glibcFloor
+  what="CPython $j1 build $j2 ($j3 $j4, $j5)"
+  [ "$host_kernel" = Linux ] || fail CPY_INSTALL_UNSUPPORTED_OS "$what is a Linux build; this host runs $host_kernel" 'install it on Linux (a container, a VM or a CI runner)'
+  a=$j5
   [ "$a" = "$host_arch" ] || fail CPY_INSTALL_WRONG_ARCH "$what is built for $a; this host is $host_arch" "use an artifact built for $host_arch"
-  l=$(jget "$1" platform/libc)
+  l=$j6
   [ "$l" = "$host_libc" ] || fail CPY_INSTALL_WRONG_LIBC "$what needs $l; this host has $host_libc" "use an artifact built on a $host_libc system"
-  floor=$(jget "$1" platform/glibcFloor)
+  floor=$j7
   if [ -n "$floor" ] && [ "$floor" != null ] && [ -n "$host_glibc" ] && version_lt "$host_glibc" "$floor"; then
     fail CPY_INSTALL_GLIBC_TOO_OLD "$what needs glibc $floor; this host has glibc $host_glibc" "use an artifact built on a system with glibc $host_glibc or older (build it in a container of your oldest distro: cpy build --builder container --image ...)"
   fi
@@ -569,12 +586,12 @@ fit_of() {
 # libraries must be loadable or in this system's archive), as the library's refuseUnfit.
 refuse_unfit() { # FLAT
   check_compatibility "$1"
+  u_version=$j1 u_build=$j2 u_os=$j3 u_os_version=$j4 u_arch=$j5 u_libc=$j6 f=$j7
   needs_lines "$1" runtime/needs >"$work/side.needs"
   check_package_names "$work/side.needs" || return 0
-  f=$(jget "$1" platform/glibcFloor)
   [ "$f" != null ] || f=
-  fit_of "$(jget "$1" platform/os)" "$(jget "$1" platform/osVersion)" "$(jget "$1" platform/arch)" "$(jget "$1" platform/libc)" "$f" "$work/side.needs" critical
-  [ "$fit" != no ] || fail CPY_INSTALL_PACKAGES_UNAVAILABLE "CPython $(jget "$1" version) build $(jget "$1" build) cannot run here: $why" "nothing was downloaded; use a build made for this distribution (cpy build $(jget "$1" version) --builder container --image <this image>)"
+  fit_of "$u_os" "$u_os_version" "$u_arch" "$u_libc" "$f" "$work/side.needs" critical
+  [ "$fit" != no ] || fail CPY_INSTALL_PACKAGES_UNAVAILABLE "CPython $u_version build $u_build cannot run here: $why" "nothing was downloaded; use a build made for this distribution (cpy build $u_version --builder container --image <this image>)"
 }
 # check_package_names NEEDS: package names are given to apt unquoted: letters, digits, + - . only.
 check_package_names() {
@@ -654,34 +671,41 @@ listing() {
   esac
 }
 # one_pass SOURCE [STAGE]: a gzip artifact read once (issue 20's one pass). tee hands the same
-# bytes to sha256sum and to one decompression, whose output tee hands to the `tar -tv` listing
-# ($work/scan.types) and to the reader that lists the entry names ($work/scan.names): given a
-# STAGE, the tar -x into it, which names each entry as tar -t would (-v); each reader drains its
-# pipe, so the hash ($work/scan.sha256) always sees every byte. POSIX sh has no tee >(...): the
-# readers are behind FIFOs. Nothing in STAGE is looked at before the checksum matched, and then
-# check_entries and check_links judge it as they judge an extraction: STAGE is mode 700 (mktemp
-# -d) and GNU tar refuses names with .. and defers links that leave the tree. 0 (and
-# scan_ok=true) only if every reader succeeded; with a STAGE the caller otherwise goes the
-# two-read way (scan_archive, then untar) from a fresh copy.
+# bytes to sha256sum and to one decompression. Given a STAGE, that goes to a tar -x into it,
+# which names each entry as tar -t would (-v, $work/scan.names); the kinds of the entries are
+# then judged on the tree (check_links: hard links, devices, fifos), which spares a second tar
+# reading the whole stream (about 50 ms). Without a STAGE, tee hands it to the `tar -tv` listing
+# ($work/scan.types) and to a tar -t listing the names. Each reader drains its pipe, so the hash
+# ($work/scan.sha256) always sees every byte. POSIX sh has no tee >(...): the readers are behind
+# FIFOs. Nothing in STAGE is looked at before the checksum matched, and then check_entries and
+# check_links judge it as they judge an extraction: STAGE is mode 700 (mktemp -d) and GNU tar
+# refuses names with .. and defers links that leave the tree. 0 (and scan_ok=true) only if
+# every reader succeeded; with a STAGE the caller otherwise goes the two-read way
+# (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
-  rm -f "$work/hash.fifo" "$work/types.fifo"
-  mkfifo "$work/hash.fifo" "$work/types.fifo" || return 1
+  rm -f "$work/hash.fifo" "$work/types.fifo" "$work/scan.types"
+  mkfifo "$work/hash.fifo" || return 1
   { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
   hashing=$!
-  { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
-  typing=$!
-  tee "$work/hash.fifo" <"$1" | { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; } | tee "$work/types.fifo" |
-    { unpack_into "${2:-}"; echo $? >"$work/extract.rc"; cat >/dev/null; }
-  wait "$hashing" "$typing"
+  if [ -n "${2:-}" ]; then
+    tee "$work/hash.fifo" <"$1" | gunzip_drained |
+      { tar -xv -f - -C "$2" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
+    echo 0 >"$work/types.rc"
+    wait "$hashing"
+  else
+    mkfifo "$work/types.fifo" || return 1
+    { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
+    typing=$!
+    tee "$work/hash.fifo" <"$1" | gunzip_drained | tee "$work/types.fifo" |
+      { tar -t -f - >"$work/scan.names" 2>/dev/null; echo $? >"$work/extract.rc"; cat >/dev/null; }
+    wait "$hashing" "$typing"
+  fi
   [ "$(cat "$work/gzip.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 000 ] || return 1
   scan_ok=true
 }
-# unpack_into [STAGE]: the last reader of one_pass, which writes the entry names: tar -xv into
-# STAGE (GNU tar's -v names each entry as tar -t does), or tar -t without a STAGE.
-unpack_into() {
-  if [ -n "$1" ]; then tar -xv -f - -C "$1" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; else tar -t -f - >"$work/scan.names" 2>/dev/null; fi
-}
+# gunzip_drained: gzip -dc of standard input, its status in $work/gzip.rc, the rest drained.
+gunzip_drained() { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; }
 # scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
 # one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
 # without mkfifo, tee or gzip) makes check_entries list the archive itself.
@@ -703,14 +727,16 @@ one_pass_possible() {
   tar --version 2>/dev/null | grep -q 'GNU tar' || return 1
   is_gzip "$1"
 }
-# Entries outside the tree, links that leave it, devices: refused before and after extraction.
+# Entries outside the tree, links that leave it, devices: refused before and after extraction
+# (after it only, for an artifact unpacked in the one pass: check_links).
 check_entries() { # ARCHIVE ROOT
   if [ "${scan_ok:-false}" != true ]; then
     listing "$1" -v >"$work/scan.types"
     listing "$1" >"$work/scan.names"
   fi
-  awk '{ print substr($1, 1, 1) }' "$work/scan.types" | grep -q '[hcbp]' &&
+  if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { bad = 1; exit } END { exit bad }' "$work/scan.types"; then
     fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
+  fi
   # Each name: no .. component, not absolute, and the metadata, the tree or a directory above it
   # (opt/). One awk over the listing (a sh read loop took 120 ms for 2,759 names).
   awk -v root="$2" '
@@ -733,10 +759,11 @@ RESOLVED_AWK='function resolved(path,   n, i, k, p, q, out) {
 # normalize PATH: . and .. resolved lexically.
 normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
 check_links() { # TREE
-  # One walk: what is neither a file nor a directory; then one awk resolves every link's target.
-  find "$1" ! -type f ! -type d >"$work/special"
+  # One walk: what is neither a file nor a directory, and files with more than one name (a hard
+  # link unpacked); then one awk resolves every link's target.
+  find "$1" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
   while IFS= read -r entry; do
-    [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive made a device, fifo or socket' 'use an artifact made by cpy'
+    [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
     # Two lines, the link and its target: a name may hold any character but a newline.
     printf '%s\n%s\n' "$entry" "$(readlink "$entry")"
   done <"$work/special" >"$work/links"
@@ -775,8 +802,8 @@ validate_tree() { # TREE VERSION PREFIX
 }
 
 # --- state, links (the library's layout for root: /var/lib/cpy, /usr/local/bin) ---------------
-swap_link() { # LINK TARGET
-  mkdir -p "$(dirname "$1")"
+swap_link() { # LINK TARGET (a path with a directory part)
+  [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
   ln -s "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
 }
@@ -862,14 +889,17 @@ lock_taking=
 # lock_take LOCK WHAT: holds LOCK (released by lock_release or on exit); WHAT names it in the wait notice.
 lock_take() {
   case " $held_locks " in *" $1 "*) return 0 ;; esac
-  mkdir -p "$(dirname "$1")"
+  [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
   # (ln would put its link inside a directory of that name.)
   [ ! -d "$1" ] || fail CPY_INSTALL_LOCKED "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"
-  [ -n "$lock_me" ] || lock_me="$$ $(uname -n) $(cat /proc/sys/kernel/random/uuid 2>/dev/null || echo "$(date +%s)-$(random8)")"
+  if [ -z "$lock_me" ]; then
+    host_name=$(uname -n)
+    { IFS= read -r lock_token </proc/sys/kernel/random/uuid; } 2>/dev/null || lock_token="$(date +%s)-$(random8)"
+    lock_me="$$ $host_name $lock_token"
+  fi
   lock_taking=$1.take-$$
   printf '%s' "$lock_me" >"$lock_taking"
   lock_waited=false
-  lock_deadline=$(($(now_ms) + ${CPY_LOCK_TIMEOUT_MS:-600000}))
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
     grep -q 'File exists' "$work/lock.err" || fail CPY_INSTALL_LOCKED "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that $(dirname "$1") is writable and on a file system with hard links"
     # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
@@ -879,7 +909,7 @@ lock_take() {
     fi
     lock_pid=${holder%% *}
     case $holder in *' '*) lock_host=${holder#* } lock_host=${lock_host%% *} ;; *) lock_host= ;; esac
-    if [ "$lock_host" = "$(uname -n)" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; then
+    if [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; then
       grave=$1.stale-$$-$(random8)
       if mv "$1" "$grave" 2>/dev/null; then
         # Someone took the lock between our read and our rename: give it back.
@@ -890,6 +920,7 @@ lock_take() {
     fi
     if [ "$lock_waited" = false ]; then
       lock_waited=true
+      lock_deadline=$(($(now_ms) + ${CPY_LOCK_TIMEOUT_MS:-600000}))
       say "waiting for another install of $2 (process $lock_pid on $lock_host)"
     fi
     [ "$(now_ms)" -le "$lock_deadline" ] ||
@@ -902,7 +933,9 @@ lock_take() {
 }
 # lock_release LOCK: removed if it still holds this run.
 lock_release() {
-  [ "$(cat "$1" 2>/dev/null)" != "$lock_me" ] || rm -f "$1"
+  lock_holder=
+  { IFS= read -r lock_holder <"$1"; } 2>/dev/null || true
+  [ "$lock_holder" != "$lock_me" ] || rm -f "$1"
   rest=
   for l in $held_locks; do [ "$l" = "$1" ] || rest="$rest $l"; done
   held_locks=$rest
@@ -1383,12 +1416,11 @@ main() {
   if [ "$has_metadata" = false ] || ! json_flatten "$work/metadata.json" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
   fi
-  if [ "$(jget "$work/meta.flat" schemaVersion)" != 1 ] || [ "$(jget "$work/meta.flat" name)" != cpython ]; then
-    fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: schemaVersion $(jget "$work/meta.flat" schemaVersion)" 'this Feature may be older than the artifact: update it, or install an artifact made by this version'
+  jvals "$work/meta.flat" schemaVersion name version prefix contents/bytes build
+  meta_version=$j3 built_for=$j4 bytes=$j5 meta_build=$j6
+  if [ "$j1" != 1 ] || [ "$j2" != cpython ]; then
+    fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: schemaVersion $j1" 'this Feature may be older than the artifact: update it, or install an artifact made by this version'
   fi
-  meta_version=$(jget "$work/meta.flat" version)
-  built_for=$(jget "$work/meta.flat" prefix)
-  bytes=$(jget "$work/meta.flat" contents/bytes)
   if ! matches "$built_for" '^/[A-Za-z0-9._/+@-]+$' || ! matches "$bytes" '^[0-9]+$'; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: prefix '$built_for'" 'install an artifact made by cpy'
   fi
@@ -1435,7 +1467,7 @@ main() {
     validate_tree "$tree" "$version" "$prefix"
     say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig, a venv through a link and a C extension (with a compiler) work"
   fi
-  marker_json "$version" "$(jget "$work/meta.flat" build)" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$signed_by" >"$tree/.cpy-install.json"
+  marker_json "$version" "$meta_build" "$got" "$file_name" "$(display_url "$ARTIFACTURL")" "$built_for" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$signed_by" >"$tree/.cpy-install.json"
   put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
