@@ -2,7 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
-import { type ArtifactMetadata, compareDotted, CpyError, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, parseVersion, pythonVersionSchema, runtimeNeeds } from '@cpy/core';
+import {
+  type ArtifactMetadata,
+  compareDotted,
+  CpyError,
+  GLIBC_VERSION_RE,
+  KEEP_BUILDS,
+  keepNewest,
+  newestFirst,
+  parseArtifactFileName,
+  parseVersion,
+  pythonVersionSchema,
+  runtimeNeeds,
+  SHA256_HEX_RE,
+} from '@cpy/core';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`
@@ -37,12 +50,12 @@ export const indexEntrySchema = z.object({
   arch: z.string().check(z.regex(/^[a-z0-9_]+$/)),
   libc: z.enum(['glibc', 'musl']),
   /** The newest GLIBC_x.y symbol the tree needs; null for musl or when none. */
-  glibcFloor: z.nullable(z.string().check(z.regex(/^\d+\.\d+(\.\d+)?$/))),
+  glibcFloor: z.nullable(z.string().check(z.regex(GLIBC_VERSION_RE))),
   /** The artifact's file name (`cpython-3.13.5-debian12-build1.tgz`). */
   file: z.string(),
   /** Where it is downloaded from; its `.sha256` and `.json` sit beside it. */
   url: z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters')),
-  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  sha256: z.string().check(z.regex(SHA256_HEX_RE)),
   size: z.int().check(z.nonnegative()),
   /**
    * The artifact's detached OpenPGP signature (`<url>.asc`), when it was published signed. An

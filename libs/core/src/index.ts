@@ -9,7 +9,7 @@ export { ERROR_CODES } from './codes.js';
 export type { CpyErrorCode, ErrorCodeOf, ErrorCodeOwner } from './codes.js';
 export { KEEP_BUILDS, keepNewest, newestFirst } from './builds.js';
 export type { VersionedBuild } from './builds.js';
-export { compareDotted, compareVersions, parseVersion, pythonVersionSchema, runtimeGlibc } from './version.js';
+export { compareDotted, compareVersions, GLIBC_VERSION_RE, parseVersion, pythonVersionSchema, runtimeGlibc } from './version.js';
 export type { PythonVersion } from './version.js';
 export {
   artifactFileName,
@@ -18,6 +18,8 @@ export {
   formatChecksumLine,
   parseArtifactFileName,
   parseChecksumLine,
+  SHA256_ANY_CASE_RE,
+  SHA256_HEX_RE,
   testsFileName,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { pythonVersionSchema } from './version.js';
+import { SHA256_HEX_RE } from './naming.js';
+import { GLIBC_VERSION_RE, pythonVersionSchema } from './version.js';
 
 /** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */
 export const METADATA_ENTRY = 'cpy-artifact.json';
@@ -26,7 +27,7 @@ export const artifactMetadataSchema = z.object({
     arch: z.string().check(z.regex(/^[a-z0-9_]+$/)),
     libc: z.enum(['glibc', 'musl']),
     /** The highest GLIBC_x.y symbol version any ELF file in the tree needs. */
-    glibcFloor: z.nullable(z.string().check(z.regex(/^\d+\.\d+(\.\d+)?$/))),
+    glibcFloor: z.nullable(z.string().check(z.regex(GLIBC_VERSION_RE))),
   }),
   runtime: z.object({
     /**
@@ -64,7 +65,7 @@ export const artifactMetadataSchema = z.object({
   }),
   source: z.object({
     fileName: z.string(),
-    sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+    sha256: z.string().check(z.regex(SHA256_HEX_RE)),
     verification: z.object({
       method: z.enum(['openpgp+sigstore', 'openpgp', 'sigstore', 'unsigned']),
       allowUnsigned: z.boolean(),

@@ -3,6 +3,11 @@ import { parseVersion, pythonVersionSchema } from './version.js';
 
 export type Compression = 'gzip' | 'zstd';
 
+/** A sha256 digest as cpy writes and compares it: 64 lower-case hex digits. */
+export const SHA256_HEX_RE = /^[0-9a-f]{64}$/;
+/** A sha256 digest as a user may give it (either case; lower-cased before use). */
+export const SHA256_ANY_CASE_RE = /^[0-9a-fA-F]{64}$/;
+
 const EXTENSION: Record<Compression, string> = { gzip: 'tgz', zstd: 'tar.zst' };
 
 /** An OS id as /etc/os-release spells it (`debian`, `ubuntu`), plus its version (`12`, `20.04`). */
@@ -61,7 +66,7 @@ export function parseArtifactFileName(name: string): Required<ArtifactNameParts>
 
 /** A line `sha256sum -c` accepts: `<64 hex>  <name>` (two spaces: text mode). */
 export function formatChecksumLine(sha256: string, fileName: string): string {
-  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new TypeError(`not a sha256 hex digest: ${sha256}`);
+  if (!SHA256_HEX_RE.test(sha256)) throw new TypeError(`not a sha256 hex digest: ${sha256}`);
   if (/[\n\\]/.test(fileName)) throw new TypeError(`file name not representable in a checksum file: ${fileName}`);
   return `${sha256}  ${fileName}\n`;
 }

@@ -20,6 +20,9 @@ export interface PythonVersion {
 
 const VERSION_RE = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(?:(a|b|rc)(0|[1-9]\d{0,2}))?$/;
 
+/** A glibc version as an artifact's floor and a host report it: `2.36`, `2.17.1`. */
+export const GLIBC_VERSION_RE = /^\d+\.\d+(\.\d+)?$/;
+
 export const pythonVersionSchema = z.string().check(z.regex(VERSION_RE, 'expected a CPython release version such as 3.13.5 or 3.14.0rc2'));
 
 /** Parses a version; returns null when the text is not a CPython release version. */

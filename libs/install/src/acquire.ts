@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine, SHA256_HEX_RE } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
@@ -166,7 +166,7 @@ export async function fromCache(cacheDir: string, sha256: string): Promise<Cache
 export async function newestCached(cacheDir: string, request: VersionRequest): Promise<CachedArtifact | null> {
   const names = await readdir(cacheDir).catch(() => [] as string[]);
   const found: { sha256: string; version: string; build: number }[] = [];
-  for (const name of names.filter((n) => /^[0-9a-f]{64}\.json$/.test(n))) {
+  for (const name of names.filter((n) => n.endsWith('.json') && SHA256_HEX_RE.test(n.slice(0, -'.json'.length)))) {
     const entry = await readJsonFile(join(cacheDir, name), indexSchema);
     if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
   }

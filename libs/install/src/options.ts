@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { SHA256_ANY_CASE_RE } from '@cpy/core';
 import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact/index-format';
 import * as z from 'zod/mini';
 import { versionRequestSchema } from './request.js';
@@ -58,7 +59,7 @@ export const installOptionsSchema = z.strictObject({
   ),
   checksumUrl: described(z.optional(location), 'Its sha256sum line. Empty: <artifactUrl>.sha256.'),
   sha256: described(
-    z.optional(z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits'), z.toLowerCase())),
+    z.optional(z.string().check(z.regex(SHA256_ANY_CASE_RE, 'must be 64 hex digits'), z.toLowerCase())),
     'The expected sha256 of the artifact; when set, no checksum file is read.',
   ),
   signerFingerprints: described(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, SHA256_HEX_RE } from '@cpy/core';
 import * as z from 'zod/mini';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
@@ -11,7 +11,7 @@ export const markerSchema = z.object({
   schemaVersion: z.literal(1),
   version: z.string(),
   build: z.int(),
-  sha256: z.string().check(z.regex(/^[0-9a-f]{64}$/)),
+  sha256: z.string().check(z.regex(SHA256_HEX_RE)),
   artifact: z.string(),
   /** Where it came from (no credentials, no query). */
   source: z.string(),

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { CpyError, pythonVersionSchema } from '@cpy/core';
+import { CpyError, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { parseSigners } from '@cpy/artifact/index-format';
 import {
   installPython,
@@ -135,7 +135,7 @@ export const install = defineCommand({
         index: optionalText,
         from: optionalText,
         'checksum-url': optionalText,
-        sha256: z.optional(z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits'))),
+        sha256: z.optional(z.string().check(z.regex(SHA256_ANY_CASE_RE, 'must be 64 hex digits'))),
         prefix: optionalText,
         ...stateValues,
         'no-link': z.optional(z.boolean()),

@@ -1,6 +1,6 @@
 import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { CpyError, parseVersion, pythonVersionSchema } from '@cpy/core';
+import { CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
@@ -8,7 +8,7 @@ import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 import type { Style } from '../io.js';
 
-const sha256Schema = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a sha256 (64 hex digits)').transform((s) => s.toLowerCase());
+const sha256Schema = z.string().regex(SHA256_ANY_CASE_RE, 'must be a sha256 (64 hex digits)').transform((s) => s.toLowerCase());
 
 const TRUST_OPTIONS = {
   'trusted-key': {

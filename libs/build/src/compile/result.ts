@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, SHA256_HEX_RE } from '@cpy/core';
 import * as z from 'zod';
 import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
 
@@ -42,7 +42,7 @@ const buildResultSchema = z.object({
   runtimePackages: z.record(z.string(), strings),
   warnings: strings,
   durationsMs: z.record(z.string(), z.number()),
-  source: z.object({ path: z.string(), fileName: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  source: z.object({ path: z.string(), fileName: z.string(), sha256: z.string().regex(SHA256_HEX_RE) }),
   finishedAt: z.string(),
 });
 

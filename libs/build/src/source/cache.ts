@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
+import { SHA256_HEX_RE } from '@cpy/core';
 
 /** The cache directory: $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy, else ~/.cache/cpy. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -14,7 +15,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 const entrySchema = z.object({
   version: z.string(),
   fileName: z.string().regex(/^Python-[0-9a-z.]+\.(tar\.xz|tgz)$/),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256: z.string().regex(SHA256_HEX_RE),
   bytes: z.number().int().nonnegative(),
   url: z.string(),
   asc: z.boolean(),

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { CpyError, parseVersion, type PythonVersion } from '@cpy/core';
+import { CpyError, parseVersion, type PythonVersion, SHA256_HEX_RE } from '@cpy/core';
 import { sha256File } from '@cpy/artifact';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
 import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
@@ -130,7 +130,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
     });
   }
   const expected = options.expectedSha256?.toLowerCase();
-  if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) {
+  if (expected !== undefined && !SHA256_HEX_RE.test(expected)) {
     throw new CpyError('CPY_SOURCE_BAD_CHECKSUM', `'${options.expectedSha256}' is not a sha256`, { hint: 'give 64 hex digits' });
   }
   const env = options.env ?? process.env;
