@@ -868,7 +868,7 @@ record_install() { # VERSION PREFIX
   for pair in $LINKS; do
     name=${pair%%:*} runs=${pair#*:}
     if [ -e "$2/bin/$runs" ]; then
-      [ "$(readlink "$BIN_DIR/$name" 2>/dev/null || true)" = "$2/bin/$runs" ] || swap_link "$BIN_DIR/$name" "$2/bin/$runs"
+      { [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$2/bin/$runs" ]; } || swap_link "$BIN_DIR/$name" "$2/bin/$runs"
     elif [ "$(bin_entry_kind "$BIN_DIR/$name")" = cpy ]; then
       rm -f "$BIN_DIR/$name"
     fi
