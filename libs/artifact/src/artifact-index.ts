@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
@@ -15,6 +14,7 @@ import {
   pythonVersionSchema,
   runtimeNeeds,
   SHA256_HEX_RE,
+  writeFileAtomic,
 } from '@cpy/core';
 
 /**
@@ -243,19 +243,8 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
   return parseIndexText(text, path);
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${randomUUID()}.tmp`);
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
-
 /** Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename). */
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
-  await writeAtomically(path, serializeIndex(index));
-  if (options.markdown ?? true) await writeAtomically(join(dirname(path), INDEX_MARKDOWN), renderIndexMarkdown(index));
+  await writeFileAtomic(path, serializeIndex(index));
+  if (options.markdown ?? true) await writeFileAtomic(join(dirname(path), INDEX_MARKDOWN), renderIndexMarkdown(index));
 }

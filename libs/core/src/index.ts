@@ -2,7 +2,8 @@
 // a stable code from the closed catalog, what happened and what to do); the one order of versions
 // and of builds, and the one retention policy; and the artifact's contract: its names (artifact,
 // checksum, tests and debug assets) and its metadata schema, with the runtime needs read from it;
-// and the glibc this process runs on (what an artifact's glibc floor is compared with).
+// and the glibc this process runs on (what an artifact's glibc floor is compared with); and the one
+// way a file is written whole or not at all (writeFileAtomic).
 import './zod-locale.js';
 export { CpyError, isCpyError } from './errors.js';
 export { ERROR_CODES } from './codes.js';
@@ -26,4 +27,5 @@ export type { ArtifactNameParts, Compression } from './naming.js';
 export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
 export type { ArtifactMetadata } from './metadata.js';
 export { runtimeNeeds } from './needs.js';
+export { ATOMIC_TMP_INFIX, writeFileAtomic } from './files.js';
 export type { NeedGroup, RuntimeNeed } from './needs.js';

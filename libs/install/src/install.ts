@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds, writeFileAtomic } from '@cpy/core';
 import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import {
@@ -23,7 +23,7 @@ import { resolveLayout, type Environment, type InstallLayout } from './layout.js
 import { artifactLibrary } from './lazy.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
-import { MARKER_FILE, readJsonFile, readMarker, writeAtomic, type InstallMarker } from './state.js';
+import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkLinks, recordInstall } from './versions.js';
 
@@ -149,7 +149,7 @@ async function putInPlace(tree: string, prefix: string): Promise<'installed' | '
     return 'installed';
   }
   const old = join(dirname(prefix), `${aside(prefix)}${randomUUID().slice(0, 8)}`);
-  await writeAtomic(journalPath(prefix), JSON.stringify({ prefix, staged: tree, aside: old }));
+  await writeFileAtomic(journalPath(prefix), JSON.stringify({ prefix, staged: tree, aside: old }));
   await rename(prefix, old);
   await rename(tree, prefix);
   await rm(journalPath(prefix), { force: true });
@@ -599,7 +599,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       };
       if (done && done.sha256 === artifact.sha256) {
         // The same bytes, now verified: the marker says so, and the next run needs no network.
-        if (signature && done.signedBy !== signature.fingerprint) await writeAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
+        if (signature && done.signedBy !== signature.fingerprint) await writeFileAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
         const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }

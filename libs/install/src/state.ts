@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError, SHA256_HEX_RE } from '@cpy/core';
+import { CpyError, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
 import * as z from 'zod/mini';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
@@ -81,20 +81,8 @@ function brokenState(path: string, problem: string, cause?: unknown): CpyError {
   });
 }
 
-/** Atomic write: a temporary file renamed over the old one. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomUUID()}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
-
 export function writeState(stateDir: string, state: InstallState): Promise<void> {
-  return writeAtomic(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  return writeFileAtomic(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
 }
 
 /** Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none. */

@@ -2,9 +2,9 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { CpyError } from '@cpy/core';
+import { ATOMIC_TMP_INFIX, CpyError, writeFileAtomic } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
 
 const run = promisify(execFile);
@@ -33,6 +33,8 @@ export interface VenvOptions extends VersionOptions {
 const NEXT = '.cpy-next';
 const PREVIOUS = '.cpy-previous';
 const JOURNAL = '.cpy-upgrade.json';
+/** Where the exchange by renames puts a venv aside between its first and third rename. */
+const SWAP = '.cpy-swap';
 const CFG = 'pyvenv.cfg';
 
 function parseCfg(text: string): Map<string, string> {
@@ -176,7 +178,7 @@ async function exchange(python: string, a: string, b: string): Promise<void> {
   } catch (error) {
     if ((error as { code?: number }).code !== 3) throw error;
     // No atomic exchange here: two renames; the journal lets the next run finish them.
-    const aside = `${a}.cpy-swap`;
+    const aside = `${a}${SWAP}`;
     await rename(a, aside);
     await rename(b, a);
     await rename(aside, b);
@@ -192,17 +194,35 @@ interface Journal {
 const journalPath = (venv: string) => `${venv}${JOURNAL}`;
 
 /**
+ * The journal an upgrade wrote before its swap, or null. The swap starts only once the journal is
+ * whole (written atomically; before 2026-12-02 with a plain writeFile, which a kill could leave
+ * empty), so a journal that does not parse was never followed by a swap and counts as none.
+ */
+async function readJournal(venv: string): Promise<Journal | null> {
+  const text = await readFile(journalPath(venv), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const journal = JSON.parse(text) as Partial<Journal> | null;
+    return typeof journal?.id === 'string' ? (journal as Journal) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Finishes or undoes what an interrupted upgrade left beside `venv`: after the swap (the venv
  * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
  * `.cpy-next` is removed. Either way the venv at `venv` is whole.
  */
 async function recover(venv: string): Promise<void> {
   const next = `${venv}${NEXT}`;
-  const journal = await readFile(journalPath(venv), 'utf8').then(
-    (t) => JSON.parse(t) as Journal,
-    () => null,
-  );
-  if (!existsSync(venv) && existsSync(`${venv}.cpy-swap`)) await rename(`${venv}.cpy-swap`, venv);
+  const journal = await readJournal(venv);
+  // The exchange by three renames (no renameat2), killed after its first or its second rename.
+  const aside = `${venv}${SWAP}`;
+  if (existsSync(aside)) {
+    if (!existsSync(venv)) await rename(aside, venv);
+    else if (!existsSync(next)) await rename(aside, next);
+  }
   if (journal && existsSync(next)) {
     const swapped = (await readCfg(venv))?.get('cpy-upgrade') === journal.id;
     if (swapped) {
@@ -212,6 +232,10 @@ async function recover(venv: string): Promise<void> {
   }
   await rm(next, { recursive: true, force: true });
   await rm(journalPath(venv), { force: true });
+  // A journal's temporary file, when a kill came while it was written.
+  const tmp = `${basename(journalPath(venv))}${ATOMIC_TMP_INFIX}`;
+  const beside = await readdir(dirname(venv)).catch(() => [] as string[]);
+  await Promise.all(beside.filter((n) => n.startsWith(tmp)).map((n) => rm(join(dirname(venv), n), { force: true })));
 }
 
 export interface UpgradeOptions extends VenvOptions {
@@ -345,7 +369,7 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
     }
     await retarget(next, next, venv);
     emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
-    await writeFile(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
+    await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
     await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
     await rename(next, `${venv}${PREVIOUS}`);

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -36,5 +36,36 @@ describe('venvs', () => {
   it('refuses what is not a venv, and a rollback with nothing kept', async () => {
     await expect(readVenv(join(work, 'b'))).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
     await expect(rollbackVenv(join(work, 'b', 'envs', 'gone'), { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+  });
+
+  it('recovers from an upgrade killed while it wrote its journal: an empty journal counts as none, the half-built venv and the temporary file go', async () => {
+    // cpy before 2026-12-02 wrote the journal with a plain writeFile: a kill between creating and
+    // writing it left it empty, and every later upgrade or rollback of the venv failed on it.
+    const venv = join(work, 'killed', '.venv');
+    await mkdir(venv, { recursive: true });
+    await writeFile(join(venv, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+    await mkdir(`${venv}.cpy-next`, { recursive: true });
+    await writeFile(join(`${venv}.cpy-next`, 'pyvenv.cfg'), `${cfg('/opt/python-3.13.5/bin', '3.13.5')}cpy-upgrade = 1234
+`);
+    await writeFile(`${venv}.cpy-upgrade.json`, '');
+    await writeFile(`${venv}.cpy-upgrade.json.tmp-5678`, '{"id":');
+    await expect(rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+    expect((await readdir(join(work, 'killed'))).sort()).toEqual(['.venv']);
+    expect((await readVenv(venv)).version).toBe('3.11.2');
+  });
+
+  it('finishes an exchange by renames killed after its second rename: the old venv is kept for rollback, not left aside', async () => {
+    // Where renameat2 is missing, the swap is three renames: venv -> .cpy-swap, .cpy-next -> venv,
+    // .cpy-swap -> .cpy-next. Killed before the third, the old venv is only in .cpy-swap.
+    const venv = join(work, 'renames', '.venv');
+    await mkdir(venv, { recursive: true });
+    await writeFile(join(venv, 'pyvenv.cfg'), `${cfg('/usr/bin', '3.13.5')}cpy-upgrade = 42\n`);
+    await mkdir(`${venv}.cpy-swap`, { recursive: true });
+    await writeFile(join(`${venv}.cpy-swap`, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+    await writeFile(`${venv}.cpy-upgrade.json`, JSON.stringify({ id: '42', from: '3.11.2', to: '3.13.5' }));
+    const back = await rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') } });
+    expect(back).toMatchObject({ version: '3.11.2', was: '3.13.5' });
+    expect((await readdir(join(work, 'renames'))).sort()).toEqual(['.venv', '.venv.cpy-previous']);
+    expect((await readVenv(`${venv}.cpy-previous`)).version).toBe('3.13.5');
   });
 });
