@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine, SHA256_HEX_RE } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
@@ -244,5 +244,6 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
 /** Records what a cached artifact is, so `install <version>` can find it offline. */
 export async function indexCached(cacheDir: string, artifact: Omit<CachedArtifact, 'fromCache'>, metadata: ArtifactMetadata, signedBy?: string): Promise<void> {
   const entry = { fileName: artifact.fileName, version: metadata.version, build: metadata.build, source: artifact.source, ...(signedBy ? { signedBy } : {}) };
-  await writeFile(join(cacheDir, `${artifact.sha256}.json`), JSON.stringify(entry, null, 2) + '\n');
+  // Whole or not at all: a cut-off entry would hide the cached build from offline installs.
+  await writeFileAtomic(join(cacheDir, `${artifact.sha256}.json`), JSON.stringify(entry, null, 2) + '\n');
 }

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, type ErrorCodeOf } from '@cpy/core';
+import { CpyError, type ErrorCodeOf, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
@@ -375,7 +375,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       source,
       finishedAt: new Date().toISOString(),
     };
-    await writeFile(join(buildDir, BUILD_RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
+    // Written last, whole or not at all: its presence says the build finished.
+    await writeFileAtomic(join(buildDir, BUILD_RESULT_FILE), JSON.stringify(result, null, 2) + '\n');
     return result;
   } catch (error) {
     if (signal?.aborted) {
