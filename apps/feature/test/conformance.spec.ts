@@ -544,8 +544,11 @@ const CASES: Case[] = [
       expect(await i.install({ artifactUrl: U['build2']!, skipValidation: true })).toEqual({ status: 'installed' });
       // What the kill leaves: build 2, staged and complete, its journal; the prefix renamed aside
       // (here a build-1 marker, which a roll back would put in place and the run then replace).
+      // The staging tree is named as install.sh's mktemp names it (letters of both cases and
+      // digits; the library uses hex digits): until 2026-12-02 the library took such a journal
+      // for someone else's, deleted it and the old tree, and left the new one behind.
       const prefix = `${i.root}/${defaultPrefix()}`;
-      const staged = `${i.root}/opt/.cpy-staging-python-${version}-0a1b2c3d${good.metadata.prefix}`;
+      const staged = `${i.root}/opt/.cpy-staging-python-${version}-0aB1c2D3${good.metadata.prefix}`;
       const aside = `${i.root}/opt/.cpy-old-python-${version}-4e5f6a7b`;
       const scene = [
         `mkdir -p "$(dirname "${staged}")" "${aside}"`,
@@ -554,7 +557,7 @@ const CASES: Case[] = [
         `printf '%s' '${journalText(prefix, staged, aside)}' >"${i.root}/opt/.cpy-journal-python-${version}.json"`,
       ];
       expect(await i.sh(scene.join(' && '))).toBe('');
-      expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, `.cpy-old-python-${version}-4e5f6a7b`, `.cpy-staging-python-${version}-0a1b2c3d`]);
+      expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, `.cpy-old-python-${version}-4e5f6a7b`, `.cpy-staging-python-${version}-0aB1c2D3`]);
     },
     expected: { status: 'already-installed' },
     after: async (i) => {

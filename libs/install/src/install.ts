@@ -120,14 +120,16 @@ async function recoverPrefix(prefix: string): Promise<void> {
 }
 
 /**
- * Whether `path` is in a staging or set-aside tree of `prefix` (`.cpy-staging-<name>-<8 hex>` beside
- * it, or a path inside one): exactly, so that recovering /opt/py never touches /opt/py-3's trees.
+ * Whether `path` is in a staging or set-aside tree of `prefix` (`.cpy-staging-<name>-<8 letters or
+ * digits>` beside it, or a path inside one): exactly, so that recovering /opt/py never touches
+ * /opt/py-3's trees. The library names its trees with hex digits, install.sh's mktemp with letters
+ * of both cases and digits; each recovers what the other left.
  */
 function ours(prefix: string, path: string): boolean {
   const rel = relative(dirname(prefix), path);
   if (!rel || rel.startsWith('..') || isAbsolute(rel)) return false;
   const name = rel.split('/')[0]!;
-  return [staging(prefix), aside(prefix)].some((start) => name.startsWith(start) && /^[0-9a-f]{8}$/.test(name.slice(start.length)));
+  return [staging(prefix), aside(prefix)].some((start) => name.startsWith(start) && /^[A-Za-z0-9]{8}$/.test(name.slice(start.length)));
 }
 
 /**
