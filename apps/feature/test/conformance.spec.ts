@@ -614,6 +614,31 @@ const CASES: Case[] = [
     },
   },
   {
+    // A library killed as it created the lock (before 2026-12-02 it created the file, then wrote
+    // it) left it empty: no holder to ask about, so it counts as abandoned once a minute old.
+    name: 'lock: an empty lock file older than a minute is taken over without waiting',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 3000 }),
+    before: async (i) => {
+      const lock = prefixLock(i, defaultPrefix());
+      expect(await i.sh(`mkdir -p "$(dirname "$ROOT/${lock}")" && : >"$ROOT/${lock}" && touch -d '2 minutes ago' "$ROOT/${lock}"`)).toBe('');
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBeNull();
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
+    name: 'lock: a directory where the prefix lock goes: CPY_INSTALL_LOCKED at once, nothing installed',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 600_000 }),
+    before: async (i) => {
+      const lock = prefixLock(i, defaultPrefix());
+      expect(await i.sh(`mkdir -p "$ROOT/${lock}"`)).toBe('');
+    },
+    expected: { code: 'CPY_INSTALL_LOCKED' },
+    after: nothingInstalled,
+  },
+  {
     name: 'lock: a live holder that does not let go: CPY_INSTALL_LOCKED after the timeout, naming the lock and its holder; nothing installed',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 1500 }),
     before: (i) => holdLock(i, prefixLock(i, defaultPrefix()), 'exec sleep 60'),

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +10,12 @@ export interface LockOptions {
   /** Called once when the lock is held by someone else and we start waiting. */
   readonly onWait?: (holder: string) => void;
 }
+
+/**
+ * An empty lock file older than a minute was left by a process killed as it created it (a cpy
+ * before 2026-12-02 created the file, then wrote it); install.sh judges it the same way.
+ */
+const ABANDONED_EMPTY_MS = 60_000;
 
 /** Whether a process with this pid exists (on this host, in this pid namespace). */
 export function processAlive(pid: number): boolean {
@@ -22,10 +28,45 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
- * Runs `work` holding an exclusive lock file: `<pid> <host> <token>`, created
- * with O_EXCL. A lock whose process is gone (same host) is stale: it is
- * renamed away (only one waiter can win that rename) and taken. Locks from
- * another host (a container sharing the volume) are waited for, never stolen.
+ * Makes the lock file appear with its holder already in it: written to a private file first,
+ * then hard-linked to the lock's name, which fails when the name exists (as install.sh's
+ * lock_take). A kill can leave the private file, never a lock that names no one. Where the file
+ * system has no hard links, the lock is created with O_EXCL and written. false: it is held.
+ */
+async function take(path: string, me: string): Promise<boolean> {
+  const mine = `${path}.take-${randomUUID()}`;
+  try {
+    await writeFile(mine, me, { flag: 'wx' });
+    await link(mine, path);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw cannotCreate(path, error);
+  } finally {
+    await rm(mine, { force: true });
+  }
+  try {
+    await writeFile(path, me, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw cannotCreate(path, error);
+  }
+}
+
+function cannotCreate(path: string, cause: unknown): CpyError {
+  return new CpyError('CPY_INSTALL_LOCKED', `cannot create the lock ${path}: ${(cause as Error).message}`, {
+    hint: `check that ${dirname(path)} is writable`,
+    cause,
+  });
+}
+
+/**
+ * Runs `work` holding an exclusive lock file: `<pid> <host> <token>`, which appears whole (take).
+ * A lock whose process is gone (same host) is stale, and so is an empty one older than a minute: it
+ * is renamed away (only one waiter can win that rename) and taken. Locks from another host (a
+ * container sharing the volume) are waited for, never stolen.
  */
 export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
@@ -33,16 +74,20 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
-    try {
-      await writeFile(path, me, { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    if (await take(path, me)) break;
     const holder = await readFile(path, 'utf8').catch(() => null);
-    if (holder === null) continue;
-    const [pid, host] = holder.split(' ');
-    if (host === hostname() && Number(pid) > 0 && !processAlive(Number(pid))) {
+    if (holder === null) {
+      const st = await stat(path).catch(() => null);
+      // Gone meanwhile (released): try again at once.
+      if (!st) continue;
+      if (st.isDirectory()) {
+        throw new CpyError('CPY_INSTALL_LOCKED', `cannot take the lock ${path}: it is a directory`, { hint: `remove ${path} (no cpy makes it), then run again`, details: { lock: path } });
+      }
+    }
+    const [pid, host] = (holder ?? '').split(' ');
+    const dead = host === hostname() && Number(pid) > 0 && !processAlive(Number(pid));
+    const abandoned = holder === '' && (await stat(path).then((s) => Date.now() - s.mtimeMs > ABANDONED_EMPTY_MS, () => false));
+    if (dead || abandoned) {
       const grave = `${path}.stale-${randomUUID()}`;
       if (await rename(path, grave).then(() => true, () => false)) {
         const taken = await readFile(grave, 'utf8').catch(() => null);
@@ -52,12 +97,13 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
       }
       continue;
     }
+    const who = holder ? `process ${pid} on ${host}` : 'a process that has not written its name yet';
     if (!waiting) {
       waiting = true;
-      options.onWait?.(`process ${pid} on ${host}`);
+      options.onWait?.(who);
     }
     if (Date.now() > deadline) {
-      throw new CpyError('CPY_INSTALL_LOCKED', `another install holds ${path} (process ${pid} on ${host})`, {
+      throw new CpyError('CPY_INSTALL_LOCKED', `another install holds ${path} (${who})`, {
         hint: `wait for it to finish; if no cpy is running there, remove ${path}`,
         details: { lock: path },
       });

@@ -909,7 +909,10 @@ lock_take() {
     fi
     lock_pid=${holder%% *}
     case $holder in *' '*) lock_host=${holder#* } lock_host=${lock_host%% *} ;; *) lock_host= ;; esac
-    if [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; then
+    # Stale: its process is gone (this host), or it is empty and older than a minute (a library
+    # killed as it created the file, before it wrote it: cpy before 2026-12-02).
+    if { [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; } ||
+      { [ -z "$holder" ] && [ ! -s "$1" ] && [ -n "$(find "$1" -prune -mmin +1 2>/dev/null)" ]; }; then
       grave=$1.stale-$$-$(random8)
       if mv "$1" "$grave" 2>/dev/null; then
         # Someone took the lock between our read and our rename: give it back.
