@@ -298,6 +298,22 @@ const CASES: Case[] = [
     expected: { status: 'already-installed' },
   },
   {
+    // What a run killed between the `current` link and the bin links leaves: the install recorded
+    // and current, python3 and the others missing or another version's. Until 2026-12-02 the
+    // library's already-installed path saw the state and `current` right and left them so.
+    name: 'already installed, its bin links gone or pointing elsewhere: the next run makes them again',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' });
+      expect(await i.sh('rm -f "$ROOT/usr/local/bin/python3" "$ROOT/usr/local/bin/pydoc3" && ln -sfn /nowhere/bin/python3 "$ROOT/usr/local/bin/python"')).toBe('');
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3']);
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
+    },
+  },
+  {
     name: 'a local file, with the sha256 given instead of a checksum file',
     options: () => ({ artifactUrl: good.path, sha256: good.sha256, checksumUrl: `${mirror.url}/missing.sha256` }),
     expected: { status: 'installed' },

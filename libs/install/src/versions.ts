@@ -88,6 +88,20 @@ export async function activate(layout: InstallLayout, prefix: string): Promise<v
   }
 }
 
+/** Whether every bin link already is what activate(prefix) makes it (true without a bin dir). */
+async function linksMade(layout: InstallLayout, prefix: string): Promise<boolean> {
+  if (!layout.binDir) return true;
+  for (const [name, runs] of LINKS) {
+    const path = join(layout.binDir, name);
+    if (existsSync(join(prefix, 'bin', runs))) {
+      if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs)) return false;
+    } else if ((await binEntry(path)).kind === 'cpy') {
+      return false;
+    }
+  }
+  return true;
+}
+
 async function versionOf(layout: InstallLayout, prefix: string | null): Promise<string | null> {
   if (!prefix) return null;
   const state = await readState(layout.stateDir);
@@ -97,21 +111,25 @@ async function versionOf(layout: InstallLayout, prefix: string | null): Promise<
 /**
  * Records an install in the state, and (when asked) makes it the current
  * version, remembering the one before for rollback. Returns whether it is now
- * current. Cheap when nothing changes: no lock is taken.
+ * current. Cheap when nothing changes: no lock is taken. The bin links are
+ * looked at too: a run killed between the `current` link and them left them
+ * missing or pointing at another version, and the next run makes them.
  */
 export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, timeoutMs: number): Promise<boolean> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || current === prefix)) return current === prefix;
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksMade(layout, prefix))))) return current === prefix;
   return stateLock(layout, timeoutMs, async () => {
     const fresh = await readState(layout.stateDir);
     const now = await currentPrefix(layout.stateDir);
-    fresh.installs[version] = { prefix };
-    if (makeCurrent && now !== prefix) {
-      const leaving = await versionOf(layout, now);
-      if (leaving && leaving !== version) fresh.previous = leaving;
+    if (fresh.installs[version]?.prefix !== prefix || (makeCurrent && now !== prefix)) {
+      fresh.installs[version] = { prefix };
+      if (makeCurrent && now !== prefix) {
+        const leaving = await versionOf(layout, now);
+        if (leaving && leaving !== version) fresh.previous = leaving;
+      }
+      await writeState(layout.stateDir, fresh);
     }
-    await writeState(layout.stateDir, fresh);
     if (makeCurrent) await activate(layout, prefix);
     return makeCurrent || now === prefix;
   });
@@ -176,8 +194,10 @@ export async function useVersion(version: string, options: VersionOptions = {}):
     if (from !== version) {
       state.previous = from;
       await writeState(layout.stateDir, state);
-      await activate(layout, entry.prefix);
     }
+    // Also when it is current already: its links may be missing (a run killed between the
+    // `current` link and them); activate changes only what differs.
+    await activate(layout, entry.prefix);
     return { version, prefix: entry.prefix, from };
   });
 }
