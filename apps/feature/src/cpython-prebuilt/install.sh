@@ -804,7 +804,8 @@ validate_tree() { # TREE VERSION PREFIX
 # --- state, links (the library's layout for root: /var/lib/cpy, /usr/local/bin) ---------------
 swap_link() { # LINK TARGET (a path with a directory part)
   [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
-  ln -s "$2" "$1.tmp-$$"
+  # -fn: a link a killed run of the same pid left (a container restarted) is replaced, not entered.
+  ln -sfn "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
 }
 bin_entry_kind() { # PATH
