@@ -584,6 +584,30 @@ const CASES: Case[] = [
     },
   },
   {
+    // The same, asked for by full version with no index and nothing cached: the finished
+    // replacement is what is installed (the library said CPY_INSTALL_NO_SOURCE until 2026-12-02).
+    name: 'a replacement killed between its two renames, then a full version asked for with no index: rolled forward, already installed',
+    options: () => ({ version }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['build2']!, skipValidation: true })).toEqual({ status: 'installed' });
+      const prefix = `${i.root}/${defaultPrefix()}`;
+      const staged = `${i.root}/opt/.cpy-staging-python-${version}-Zy9X8w7V${good.metadata.prefix}`;
+      const aside = `${i.root}/opt/.cpy-old-python-${version}-9f8e7d6c`;
+      const scene = [
+        `rm -rf "$ROOT/cache"`,
+        `mkdir -p "$(dirname "${staged}")" "${aside}"`,
+        `mv "${prefix}" "${staged}"`,
+        `printf '%s' '${journalText(prefix, staged, aside)}' >"${i.root}/opt/.cpy-journal-python-${version}.json"`,
+      ];
+      expect(await i.sh(scene.join(' && '))).toBe('');
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ build: 2 });
+      expect(await i.list('opt')).toEqual([`python-${version}`]);
+    },
+  },
+  {
     name: 'a corrupt state.json (not JSON): a coded error, the file left as it was, no links',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
     before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {'),

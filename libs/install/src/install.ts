@@ -490,7 +490,15 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
     const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(exact.text);
-    const present = await readMarker(prefix);
+    let present = await readMarker(prefix);
+    if (!present && (await exists(journalPath(prefix)))) {
+      // A replacement killed between its renames (by either installer) is finished first, under
+      // the prefix's lock, as install.sh does: the version is then there, and needs no source.
+      present = await withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
+        await recoverPrefix(prefix);
+        return readMarker(prefix);
+      });
+    }
     if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
       const activated = await recordInstall(layout, exact.text, prefix, options.activate, options.lockTimeoutMs);
       return result('already-installed', exact.text, prefix, present, false, activated, null);
