@@ -880,9 +880,9 @@ record_install() { # VERSION PREFIX
 # --- locks: @cpy/install's withLock (lock.ts), the same files ------------------------------
 # A lock is a file that appears with its holder in it, "<pid> <host> <token>" (no newline):
 # written to a private file first, then hard-linked to the lock's name, which fails when the
-# name exists (the library creates it with O_EXCL, so the two exclude each other). A holder on
-# this host whose process is gone is stale: the lock is renamed away (one waiter wins that
-# rename), given back if someone took it meanwhile, and taken. A live holder, or one on another
+# name exists (the library does the same, so the two exclude each other). A holder on this host
+# whose process is gone is stale, and so is an empty lock over a minute old: the lock is renamed
+# away (one waiter wins that rename), given back if someone took it meanwhile, and taken. A live holder, or one on another
 # host (a container sharing the volume), is waited for, up to CPY_LOCK_TIMEOUT_MS.
 held_locks=
 lock_me=
