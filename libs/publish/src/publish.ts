@@ -160,7 +160,10 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
   for (const local of locals) {
     const remote = existing.get(local.name) ?? null;
     if (!remote) plan.push({ local, remote, action: 'upload' });
-    else if (remote.state !== 'uploaded' || remote.size !== local.size) plan.push({ local, remote, action: wasPublished ? 'replace' : 'upload' });
+    // An upload that never finished (a killed run, a job's timeout) published nothing: it is sent
+    // again, on a published release too (without --replace, a re-run could never complete it).
+    else if (remote.state !== 'uploaded') plan.push({ local, remote, action: 'upload' });
+    else if (remote.size !== local.size) plan.push({ local, remote, action: wasPublished ? 'replace' : 'upload' });
     else plan.push({ local, remote, action: 'check' });
   }
   // Same name and size: compare the bytes. On a draft a difference is simply uploaded again; on a

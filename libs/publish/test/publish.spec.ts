@@ -1,9 +1,9 @@
 // publishRelease against a loopback double of GitHub's releases API, with every
 // exchange checked against GitHub's own OpenAPI description at the end.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { addEntry, indexEntryFor, markRemoved, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
@@ -133,6 +133,27 @@ describe('publishRelease', () => {
     ]);
     expect(gh.releases()).toHaveLength(1);
     expect(gh.releases()[0]!.draft).toBe(false);
+    expect(gh.releases()[0]!.assets.every((a) => a.state === 'uploaded')).toBe(true);
+  });
+
+  it('a file added to a published release whose upload was cut off is sent again by the re-run, without replace', async () => {
+    gh = await double();
+    await publish(gh);
+    const added = join(work, 'added', `${artifact.fileName}.extra.txt`);
+    await mkdir(join(work, 'added'), { recursive: true });
+    await writeFile(added, 'a file a later build adds to the release\n');
+    const name = basename(added);
+    const cut = (e: PublishEvent) => {
+      if (e.type === 'asset' && e.action === 'uploading' && e.name === name) gh.inject('upload', { drop: true }, { drop: true }, { drop: true }, { drop: true });
+    };
+    const error = await publish(gh, { assets: [...assets(), { path: added }], onEvent: cut }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_NETWORK');
+    expect(gh.releases()[0]).toMatchObject({ draft: false });
+    expect(gh.releases()[0]!.assets.find((a) => a.name === name)?.state).toBe('open');
+
+    const again = await publish(gh, { assets: [...assets(), { path: added }] });
+    expect(again.assets.find((a) => a.name === name)?.action).toBe('uploaded');
+    expect(gh.releases()[0]!.assets.map((a) => [a.name, a.state])).toEqual(expect.arrayContaining([[name, 'uploaded']]));
     expect(gh.releases()[0]!.assets.every((a) => a.state === 'uploaded')).toBe(true);
   });
 
