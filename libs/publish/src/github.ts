@@ -178,12 +178,30 @@ export function gitHub(options: GitHubOptions) {
     throw new GitHubApiError(reply.status, what, typeof b.message === 'string' ? b.message : '', hint, Array.isArray(b.errors) ? b.errors : []);
   }
 
+  /** A list GitHub serves in pages: every item, following the Link header's rel="next". */
+  async function pages<T>(first: string, what: string, item: z.ZodType<T>): Promise<T[]> {
+    const all: T[] = [];
+    let url: string | null = first;
+    while (url) {
+      const reply = await send({ method: 'GET', url, what });
+      if (reply.status !== 200) fail(reply, what);
+      all.push(...answer(reply, what, z.array(item)));
+      url = /<([^>]+)>;\s*rel="next"/.exec(header(reply.headers, 'link') ?? '')?.[1] ?? null;
+    }
+    return all;
+  }
+
   async function json<T>(call: Call, schema: z.ZodType<T>, ok: number[] = [200]): Promise<T> {
     const reply = await send(call);
     if (!ok.includes(reply.status)) fail(reply, call.what);
+    return answer(reply, call.what, schema);
+  }
+
+  /** The reply's body as `schema` says, or CPY_PUBLISH_API_ERROR. */
+  function answer<T>(reply: Reply, what: string, schema: z.ZodType<T>): T {
     const parsed = schema.safeParse(reply.body);
     if (!parsed.success) {
-      throw new CpyError('CPY_PUBLISH_API_ERROR', `${call.what}: unexpected answer: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`, {
+      throw new CpyError('CPY_PUBLISH_API_ERROR', `${what}: unexpected answer: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`, {
         hint: 'is --api-url a GitHub REST API (https://api.github.com, or https://HOST/api/v3)?',
       });
     }
@@ -194,17 +212,7 @@ export function gitHub(options: GitHubOptions) {
     /** The repository it talks to: `owner/name`. */
     repository: options.repository,
     /** Every release, drafts included (the token sees them), following the Link header's pages. */
-    async listReleases(): Promise<GitHubRelease[]> {
-      const all: GitHubRelease[] = [];
-      let url: string | null = `${repo}/releases?per_page=100`;
-      while (url) {
-        const reply = await send({ method: 'GET', url, what: 'listing releases' });
-        if (reply.status !== 200) fail(reply, 'listing releases');
-        all.push(...z.array(releaseSchema).parse(reply.body));
-        url = /<([^>]+)>;\s*rel="next"/.exec(header(reply.headers, 'link') ?? '')?.[1] ?? null;
-      }
-      return all;
-    },
+    listReleases: (): Promise<GitHubRelease[]> => pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema),
     /** `make_latest` (default `true` for a published release): `false` keeps a release (the index's) from becoming the repository's "Latest". */
     createRelease: (input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean; make_latest?: MakeLatest }) =>
       json({ method: 'POST', url: `${repo}/releases`, what: `creating release ${input.tag_name}`, json: input }, releaseSchema, [201]),
@@ -218,8 +226,8 @@ export function gitHub(options: GitHubOptions) {
       const reply = await send({ method: 'DELETE', url: `${repo}/git/refs/tags/${encodeURIComponent(tag)}`, what: `deleting tag ${tag}` });
       if (reply.status !== 204 && reply.status !== 422 && reply.status !== 404) fail(reply, `deleting tag ${tag}`);
     },
-    listAssets: (releaseId: number) =>
-      json({ method: 'GET', url: `${repo}/releases/${releaseId}/assets?per_page=100`, what: 'listing assets' }, z.array(assetSchema)),
+    /** Every asset of a release, following the Link header's pages (a release holds more than 100 with enough builds). */
+    listAssets: (releaseId: number) => pages(`${repo}/releases/${releaseId}/assets?per_page=100`, 'listing assets', assetSchema),
     async deleteAsset(id: number): Promise<void> {
       const reply = await send({ method: 'DELETE', url: `${repo}/releases/assets/${id}`, what: `deleting asset ${id}` });
       if (reply.status !== 204 && reply.status !== 404) fail(reply, `deleting asset ${id}`);

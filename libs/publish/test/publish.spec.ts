@@ -238,6 +238,15 @@ describe('listing and retention', () => {
     expect(gh.exchanges.filter((x) => x.method === 'GET' && x.path.endsWith('/releases')).length).toBe(3);
   });
 
+  it('lists every asset of a release through the pages too (a release of more assets than a page: its re-run changes nothing)', async () => {
+    gh = await double(2);
+    await publish(gh);
+    const github = api(gh);
+    const release = (await github.listReleases())[0]!;
+    expect((await github.listAssets(release.id)).map((a) => a.name).sort()).toEqual(assets().map((a) => basename(a.path)).sort());
+    expect((await publish(gh)).status).toBe('unchanged');
+  });
+
   it('keeps the last 3 builds of a line; prune deletes the rest with their tags, drafts and other releases untouched', async () => {
     gh = await double();
     const github = api(gh);

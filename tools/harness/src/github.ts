@@ -247,14 +247,20 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     const now = new Date().toISOString();
     let m: RegExpExecArray | null;
 
-    if (method === 'GET' && path === `${repoPath}/releases`) {
+    // A page of a list, as GitHub serves one: per_page (default 30, at most 100), and a Link header
+    // with next/last (and first/prev after the first page).
+    const paged = <T>(items: readonly T[], listPath: string): { items: T[]; headers: Record<string, string> } => {
       const perPage = Math.min(100, Number(url.searchParams.get('per_page') ?? 30), options.perPage ?? 100);
       const page = Number(url.searchParams.get('page') ?? 1);
-      const sorted = [...releases].sort((a, b) => b.id - a.id);
-      const pages = Math.max(1, Math.ceil(sorted.length / perPage));
-      const link = (p: number) => `<${base}${repoPath}/releases?per_page=${perPage}&page=${p}>`;
+      const pages = Math.max(1, Math.ceil(items.length / perPage));
+      const link = (p: number) => `<${base}${listPath}?per_page=${perPage}&page=${p}>`;
       const links = [...(page < pages ? [`${link(page + 1)}; rel="next"`, `${link(pages)}; rel="last"`] : []), ...(page > 1 ? [`${link(1)}; rel="first"`, `${link(page - 1)}; rel="prev"`] : [])];
-      send(req, res, 200, sorted.slice((page - 1) * perPage, page * perPage).map(releaseJson), path, null, links.length ? { link: links.join(', ') } : {}, url.search);
+      return { items: items.slice((page - 1) * perPage, page * perPage), headers: links.length ? { link: links.join(', ') } : {} };
+    };
+
+    if (method === 'GET' && path === `${repoPath}/releases`) {
+      const { items, headers } = paged([...releases].sort((a, b) => b.id - a.id), path);
+      send(req, res, 200, items.map(releaseJson), path, null, headers, url.search);
     } else if (method === 'POST' && path === `${repoPath}/releases`) {
       const tag = String(body['tag_name'] ?? '');
       if (!tag) return send(req, res, 422, { message: 'Validation Failed', errors: [{ resource: 'Release', code: 'missing_field', field: 'tag_name' }], documentation_url: 'https://docs.github.com/rest' }, path, json);
@@ -305,7 +311,10 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     } else if ((m = new RegExp(`^${repoPath}/releases/(\\d+)/assets$`).exec(path))) {
       const r = releases.find((x) => x.id === Number(m![1]));
       if (!r) return send(req, res, 404, notFound, path, json, {}, url.search);
-      if (method === 'GET') return send(req, res, 200, r.assets.map((a) => assetJson(r, a)), path, null, {}, url.search);
+      if (method === 'GET') {
+        const { items, headers } = paged(r.assets, path);
+        return send(req, res, 200, items.map((a) => assetJson(r, a)), path, null, headers, url.search);
+      }
       if (method === 'POST' && upload) {
         const assetName = url.searchParams.get('name');
         if (!assetName) return send(req, res, 422, { message: 'Validation Failed', errors: [{ resource: 'ReleaseAsset', code: 'missing_field', field: 'name' }] }, path, null, {}, url.search);
