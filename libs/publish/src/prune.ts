@@ -41,8 +41,8 @@ export interface PruneResult {
 /**
  * Retention (BR-005): keeps the newest `keep` builds of each release line (planPrune) and, with
  * `apply`, deletes the older cpy releases with their tags. The deleted builds stay in the index,
- * marked removed (installers skip them): on the cpy-index release when the repository has one
- * (unless `index: false`), and in `register`. Drafts and releases that are not cpy's are never
+ * marked removed (installers skip them), before their releases are deleted: on the cpy-index
+ * release when the repository has one (unless `index: false`), and in `register`. Drafts and releases that are not cpy's are never
  * touched. Without `apply` nothing is changed: the plan says what would be deleted.
  */
 export async function pruneReleases(options: PruneOptions): Promise<PruneResult> {
@@ -52,11 +52,10 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   const releases = await github.listReleases();
   const plan = planPrune(releases, options.keep ?? KEEP_BUILDS);
   if (!apply || plan.remove.length === 0) return { plan, applied: apply, index: null, register: null };
-  for (const r of plan.remove) {
-    emit({ type: 'deleting', tag: r.tag_name });
-    await github.deleteRelease(r.id);
-    await github.deleteTag(r.tag_name);
-  }
+  // The index first, then the releases: installers skip a build marked removed, so no index ever
+  // lists as active a build whose release is gone. (Deleted first, a prune that failed or was
+  // killed before the index update left those entries active for good: its re-run found nothing
+  // left to delete and returned before the index.)
   const wantIndex = options.index ?? true;
   const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
@@ -67,5 +66,10 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
     signingKey: options.signingKey,
     emit,
   });
+  for (const r of plan.remove) {
+    emit({ type: 'deleting', tag: r.tag_name });
+    await github.deleteRelease(r.id);
+    await github.deleteTag(r.tag_name);
+  }
   return { plan, applied: apply, index, register };
 }

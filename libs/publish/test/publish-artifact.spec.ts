@@ -226,10 +226,12 @@ describe('pruneReleases', () => {
     expect(done.plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build3']);
     expect(done.plan.ignored.map((r) => r.tag_name)).toEqual(['cpy-index']);
     expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpy-index', 'cpython-3.11.2-build3']);
-    expect(events.slice(0, 2)).toEqual([
+    // The index says removed before the releases go.
+    expect(events.slice(-2)).toEqual([
       { type: 'deleting', tag: 'cpython-3.11.2-build2' },
       { type: 'deleting', tag: 'cpython-3.11.2-build1' },
     ]);
+    expect(events.findIndex((e) => e.type === 'register-updated')).toBeLessThan(events.findIndex((e) => e.type === 'deleting'));
     const removed = [
       [3, 'active'],
       [2, 'removed'],
@@ -238,7 +240,27 @@ describe('pruneReleases', () => {
     expect(publishedIndex(gh)).toEqual(removed);
     expect(done.index!.index.artifacts.map((e) => [e.build, e.state])).toEqual(removed);
     expect(builds(await readFile(done.register!, 'utf8'))).toEqual(removed);
-    expect(events.at(-1)).toEqual({ type: 'register-updated', path: join(register, 'index.json') });
+    expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json') });
+  }, 120_000);
+
+  it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {
+    const gh = await double();
+    const github = api(gh);
+    for (const b of [1, 2]) await publishArtifact((await buildOf(b)).path, { github });
+    gh.inject('upload', { drop: true }, { drop: true }, { drop: true }, { drop: true });
+    const error = await pruneReleases({ github, keep: 1, apply: true }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_NETWORK');
+    expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpy-index', 'cpython-3.11.2-build1', 'cpython-3.11.2-build2']);
+    expect(publishedIndex(gh)).toEqual([
+      [2, 'active'],
+      [1, 'active'],
+    ]);
+    await pruneReleases({ github, keep: 1, apply: true });
+    expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpy-index', 'cpython-3.11.2-build2']);
+    expect(publishedIndex(gh)).toEqual([
+      [2, 'active'],
+      [1, 'removed'],
+    ]);
   }, 120_000);
 
   it('with no cpy-index release there is no index to update: it says so and creates none', async () => {
@@ -247,7 +269,7 @@ describe('pruneReleases', () => {
     for (const b of [1, 2]) await github.createRelease({ tag_name: `cpython-3.13.5-build${b}`, name: `b${b}`, body: '', draft: false, prerelease: false });
     const events: PruneEvent[] = [];
     const done = await pruneReleases({ github, keep: 1, apply: true, onEvent: (e) => events.push(e) });
-    expect(events).toEqual([{ type: 'deleting', tag: 'cpython-3.13.5-build1' }, { type: 'no-index-release' }]);
+    expect(events).toEqual([{ type: 'no-index-release' }, { type: 'deleting', tag: 'cpython-3.13.5-build1' }]);
     expect(done).toMatchObject({ applied: true, index: null, register: null });
     expect(gh.releases().map((r) => r.tag_name)).toEqual(['cpython-3.13.5-build2']);
   });
