@@ -8,6 +8,9 @@ import { type GitHubAsset, type GitHubClient, type GitHubRelease } from './githu
 import { MAX_SMALL_ASSET } from './release-assets.js';
 import { isOwnSignature, signatureName } from './signatures.js';
 
+
+/** What a draft's notes say until its assets are uploaded and verified. */
+const PLACEHOLDER_NOTES = 'cpy is uploading and verifying the assets of this release.';
 export interface PublishAsset {
   readonly path: string;
   /** Default: the file's name. */
@@ -132,7 +135,7 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       tag_name: options.tag,
       ...(options.commit ? { target_commitish: options.commit } : {}),
       name: options.title,
-      body: typeof options.notes === 'string' ? options.notes : 'cpy is uploading and verifying the assets of this release.',
+      body: typeof options.notes === 'string' ? options.notes : PLACEHOLDER_NOTES,
       draft: true,
       prerelease: options.prerelease,
     });
@@ -245,7 +248,9 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       if (r.signatureUrl) r.signatureUrl = final.get(signatureName(r.name)) ?? r.signatureUrl;
     }
   }
-  if (!wasPublished || changed) {
+  // Also when a run was stopped between publishing the release and writing its notes: the
+  // release still says it is being uploaded, and an unchanged re-run writes them.
+  if (!wasPublished || changed || release.body === PLACEHOLDER_NOTES) {
     const text = typeof options.notes === 'string' ? options.notes : await options.notes(results, wasPublished ? await gh.listAssets(release.id) : release.assets);
     const { title, body } = typeof text === 'string' ? { title: options.title, body: text } : text;
     release = await gh.updateRelease(release.id, { body, ...(title !== release.name ? { name: title } : {}) });

@@ -157,6 +157,16 @@ describe('publishRelease', () => {
     expect(gh.releases()[0]!.assets.every((a) => a.state === 'uploaded')).toBe(true);
   });
 
+  it('a release stopped between being published and getting its notes gets them from the re-run', async () => {
+    gh = await double();
+    const first = await publish(gh);
+    const notes = gh.releases()[0]!.body;
+    await api(gh).updateRelease(first.releaseId, { body: 'cpy is uploading and verifying the assets of this release.' });
+    const again = await publish(gh);
+    expect(again.status).toBe('unchanged');
+    expect(gh.releases()[0]!.body).toBe(notes);
+  });
+
   it('an upload cut off once is deleted and sent again within the same run', async () => {
     gh = await double();
     gh.inject('upload', { drop: true });
