@@ -217,11 +217,16 @@ async function readJournal(venv: string): Promise<Journal | null> {
 async function recover(venv: string): Promise<void> {
   const next = `${venv}${NEXT}`;
   const journal = await readJournal(venv);
-  // The exchange by three renames (no renameat2), killed after its first or its second rename.
+  // The exchange by three renames (no renameat2), killed after its first or its second rename:
+  // after the first, the venv is put back; after the second, the third is made. An upgrade's
+  // exchange (its journal is there) ends with the old venv at .cpy-next, a rollback's (no journal)
+  // at .cpy-previous. A .cpy-swap beside a venv and such a directory is left alone.
   const aside = `${venv}${SWAP}`;
+  const previous = `${venv}${PREVIOUS}`;
   if (existsSync(aside)) {
     if (!existsSync(venv)) await rename(aside, venv);
-    else if (!existsSync(next)) await rename(aside, next);
+    else if (journal && !existsSync(next)) await rename(aside, next);
+    else if (!journal && !existsSync(previous)) await rename(aside, previous);
   }
   if (journal && existsSync(next)) {
     const swapped = (await readCfg(venv))?.get('cpy-upgrade') === journal.id;

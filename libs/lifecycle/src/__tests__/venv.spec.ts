@@ -68,4 +68,19 @@ describe('venvs', () => {
     expect((await readdir(join(work, 'renames'))).sort()).toEqual(['.venv', '.venv.cpy-previous']);
     expect((await readVenv(`${venv}.cpy-previous`)).version).toBe('3.13.5');
   });
+
+  it('finishes a rollback by renames killed after its second rename: the venv it left is kept as .cpy-previous, not deleted', async () => {
+    // A rollback's exchange: venv -> .cpy-swap, .cpy-previous -> venv, .cpy-swap -> .cpy-previous.
+    // Killed before the third, the venv rolled back from is only in .cpy-swap, and no journal says
+    // an upgrade was under way: it goes back to .cpy-previous (and this rollback swaps it in).
+    const venv = join(work, 'rolled', '.venv');
+    await mkdir(venv, { recursive: true });
+    await writeFile(join(venv, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+    await mkdir(`${venv}.cpy-swap`, { recursive: true });
+    await writeFile(join(`${venv}.cpy-swap`, 'pyvenv.cfg'), `${cfg('/usr/bin', '3.13.5')}cpy-upgrade = 7\n`);
+    const back = await rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') } });
+    expect(back).toMatchObject({ version: '3.13.5', was: '3.11.2' });
+    expect((await readdir(join(work, 'rolled'))).sort()).toEqual(['.venv', '.venv.cpy-previous']);
+    expect((await readVenv(`${venv}.cpy-previous`)).version).toBe('3.11.2');
+  });
 });
