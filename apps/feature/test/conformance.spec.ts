@@ -314,6 +314,21 @@ const CASES: Case[] = [
     },
   },
   {
+    // A program another Python wrote over a link (pip install -U pip as root does so): a run that
+    // finds the version installed leaves it, and neither refuses nor replaces it.
+    name: 'already installed, a bin link replaced by someone else\'s file: left as it is, the others made whole',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' });
+      expect(await i.sh('rm -f "$ROOT/usr/local/bin/pydoc3" "$ROOT/usr/local/bin/python" && echo theirs >"$ROOT/usr/local/bin/pydoc3"')).toBe('');
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(await i.read('usr/local/bin/pydoc3')).toBe('theirs\n');
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
+    },
+  },
+  {
     name: 'a local file, with the sha256 given instead of a checksum file',
     options: () => ({ artifactUrl: good.path, sha256: good.sha256, checksumUrl: `${mirror.url}/missing.sha256` }),
     expected: { status: 'installed' },

@@ -76,6 +76,8 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
   for (;;) {
     if (await take(path, me)) break;
     const holder = await readFile(path, 'utf8').catch(() => null);
+    // Ours after all: a link() that succeeded but reported EEXIST (NFS can answer a retried call so).
+    if (holder === me) break;
     if (holder === null) {
       const st = await stat(path).catch(() => null);
       // Gone meanwhile (released): try again at once.

@@ -72,9 +72,12 @@ export async function checkLinks(layout: InstallLayout, prefix: string): Promise
 /**
  * Points `current` at `prefix` (one atomic rename: the record of what is
  * current), then each bin link at the prefix's programs (each an atomic rename).
+ * `keepForeign`: the version is current already and its links are only being
+ * made whole again: an entry that is someone else's (a pip another Python
+ * wrote there) is left as it is, as install.sh leaves it, instead of refused.
  */
-export async function activate(layout: InstallLayout, prefix: string): Promise<void> {
-  await checkLinks(layout, prefix);
+export async function activate(layout: InstallLayout, prefix: string, options: { keepForeign?: boolean } = {}): Promise<void> {
+  if (!options.keepForeign) await checkLinks(layout, prefix);
   await swapSymlink(join(layout.stateDir, CURRENT_LINK), prefix);
   if (!layout.binDir) return;
   for (const [name, runs] of LINKS) {
@@ -84,17 +87,22 @@ export async function activate(layout: InstallLayout, prefix: string): Promise<v
       if ((await binEntry(path)).kind === 'cpy') await rm(path, { force: true });
       continue;
     }
-    if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs)) await swapSymlink(path, linkTarget(prefix, runs));
+    if ((await readlink(path).catch(() => null)) === linkTarget(prefix, runs)) continue;
+    if (options.keepForeign && (await binEntry(path)).kind === 'foreign') continue;
+    await swapSymlink(path, linkTarget(prefix, runs));
   }
 }
 
-/** Whether every bin link already is what activate(prefix) makes it (true without a bin dir). */
+/**
+ * Whether every bin link already is what activate(prefix, { keepForeign: true }) makes it (true
+ * without a bin dir): someone else's entry counts as done, since it is left alone.
+ */
 async function linksMade(layout: InstallLayout, prefix: string): Promise<boolean> {
   if (!layout.binDir) return true;
   for (const [name, runs] of LINKS) {
     const path = join(layout.binDir, name);
     if (existsSync(join(prefix, 'bin', runs))) {
-      if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs)) return false;
+      if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs) && (await binEntry(path)).kind !== 'foreign') return false;
     } else if ((await binEntry(path)).kind === 'cpy') {
       return false;
     }
@@ -130,7 +138,8 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
       }
       await writeState(layout.stateDir, fresh);
     }
-    if (makeCurrent) await activate(layout, prefix);
+    // Current already: only its links are made whole, around what is not cpy's.
+    if (makeCurrent) await activate(layout, prefix, { keepForeign: now === prefix });
     return makeCurrent || now === prefix;
   });
 }
@@ -197,7 +206,7 @@ export async function useVersion(version: string, options: VersionOptions = {}):
     }
     // Also when it is current already: its links may be missing (a run killed between the
     // `current` link and them); activate changes only what differs.
-    await activate(layout, entry.prefix);
+    await activate(layout, entry.prefix, { keepForeign: from === version });
     return { version, prefix: entry.prefix, from };
   });
 }

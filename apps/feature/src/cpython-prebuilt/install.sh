@@ -869,7 +869,15 @@ record_install() { # VERSION PREFIX
   for pair in $LINKS; do
     name=${pair%%:*} runs=${pair#*:}
     if [ -e "$2/bin/$runs" ]; then
-      { [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$2/bin/$runs" ]; } || swap_link "$BIN_DIR/$name" "$2/bin/$runs"
+      if [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$2/bin/$runs" ]; then
+        :
+      elif [ ! -e "$BIN_DIR/$name" ] && [ ! -L "$BIN_DIR/$name" ]; then
+        swap_link "$BIN_DIR/$name" "$2/bin/$runs"
+      # Someone else's (a pip another Python wrote there): a new install refused it already
+      # (check_bin_links); an install already there leaves it, as the library does.
+      elif [ "$(bin_entry_kind "$BIN_DIR/$name")" != foreign ]; then
+        swap_link "$BIN_DIR/$name" "$2/bin/$runs"
+      fi
     elif [ "$(bin_entry_kind "$BIN_DIR/$name")" = cpy ]; then
       rm -f "$BIN_DIR/$name"
     fi
@@ -899,6 +907,9 @@ lock_take() {
     lock_me="$$ $host_name $lock_token"
   fi
   lock_taking=$1.take-$$
+  # A take file a killed run with this pid left may still be the lock itself (hard-linked):
+  # removed first, so writing ours cannot rewrite that lock.
+  rm -f "$lock_taking"
   printf '%s' "$lock_me" >"$lock_taking"
   lock_waited=false
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
