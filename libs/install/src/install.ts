@@ -487,6 +487,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   });
 
   // A full version already installed: no index, no lock, no network.
+  const lockOptions = { timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder }) };
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
     const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(exact.text);
@@ -494,7 +495,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     if (!present && (await exists(journalPath(prefix)))) {
       // A replacement killed between its renames (by either installer) is finished first, under
       // the prefix's lock, as install.sh does: the version is then there, and needs no source.
-      present = await withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
+      present = await withLock(prefixLockPath(layout, prefix), lockOptions, async () => {
         await recoverPrefix(prefix);
         return readMarker(prefix);
       });
@@ -517,7 +518,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   }
 
   await mkdir(dirname(prefix), { recursive: true });
-  return withLock(prefixLockPath(layout, prefix), { timeoutMs: options.lockTimeoutMs, onWait: (holder) => hooks.onEvent?.({ type: 'waiting', holder }) }, async () => {
+  return withLock(prefixLockPath(layout, prefix), lockOptions, async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
     if (done && sameArtifact(done, plan, policy)) {

@@ -79,35 +79,33 @@ export async function checkLinks(layout: InstallLayout, prefix: string): Promise
 export async function activate(layout: InstallLayout, prefix: string, options: { keepForeign?: boolean } = {}): Promise<void> {
   if (!options.keepForeign) await checkLinks(layout, prefix);
   await swapSymlink(join(layout.stateDir, CURRENT_LINK), prefix);
-  if (!layout.binDir) return;
-  for (const [name, runs] of LINKS) {
-    const path = join(layout.binDir, name);
-    if (!existsSync(join(prefix, 'bin', runs))) {
-      // A link of ours to a program this version lacks would run another version: remove it.
-      if ((await binEntry(path)).kind === 'cpy') await rm(path, { force: true });
-      continue;
-    }
-    if ((await readlink(path).catch(() => null)) === linkTarget(prefix, runs)) continue;
-    if (options.keepForeign && (await binEntry(path)).kind === 'foreign') continue;
-    await swapSymlink(path, linkTarget(prefix, runs));
+  for (const { path, target } of await linkChanges(layout, prefix, options.keepForeign ?? false)) {
+    if (target) await swapSymlink(path, target);
+    else await rm(path, { force: true });
   }
 }
 
 /**
- * Whether every bin link already is what activate(prefix, { keepForeign: true }) makes it (true
- * without a bin dir): someone else's entry counts as done, since it is left alone.
+ * What activate changes in the bin dir, link by link: a link to make (`target`), or one of ours
+ * to remove (`target` null: a link to a program this version lacks would run another version).
+ * Empty when the links are as they should be, or there is no bin dir. `keepForeign`: someone
+ * else's entry is no change.
  */
-async function linksMade(layout: InstallLayout, prefix: string): Promise<boolean> {
-  if (!layout.binDir) return true;
+async function linkChanges(layout: InstallLayout, prefix: string, keepForeign: boolean): Promise<{ path: string; target: string | null }[]> {
+  if (!layout.binDir) return [];
+  const changes: { path: string; target: string | null }[] = [];
   for (const [name, runs] of LINKS) {
     const path = join(layout.binDir, name);
-    if (existsSync(join(prefix, 'bin', runs))) {
-      if ((await readlink(path).catch(() => null)) !== linkTarget(prefix, runs) && (await binEntry(path)).kind !== 'foreign') return false;
-    } else if ((await binEntry(path)).kind === 'cpy') {
-      return false;
+    if (!existsSync(join(prefix, 'bin', runs))) {
+      if ((await binEntry(path)).kind === 'cpy') changes.push({ path, target: null });
+      continue;
     }
+    const target = linkTarget(prefix, runs);
+    if ((await readlink(path).catch(() => null)) === target) continue;
+    if (keepForeign && (await binEntry(path)).kind === 'foreign') continue;
+    changes.push({ path, target });
   }
-  return true;
+  return changes;
 }
 
 async function versionOf(layout: InstallLayout, prefix: string | null): Promise<string | null> {
@@ -126,7 +124,7 @@ async function versionOf(layout: InstallLayout, prefix: string | null): Promise<
 export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, timeoutMs: number): Promise<boolean> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksMade(layout, prefix))))) return current === prefix;
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linkChanges(layout, prefix, true)).length === 0))) return current === prefix;
   return stateLock(layout, timeoutMs, async () => {
     const fresh = await readState(layout.stateDir);
     const now = await currentPrefix(layout.stateDir);

@@ -42,8 +42,9 @@ export interface PruneResult {
  * Retention (BR-005): keeps the newest `keep` builds of each release line (planPrune) and, with
  * `apply`, deletes the older cpy releases with their tags. The deleted builds stay in the index,
  * marked removed (installers skip them), before their releases are deleted: on the cpy-index
- * release when the repository has one (unless `index: false`), and in `register`. Drafts and releases that are not cpy's are never
- * touched. Without `apply` nothing is changed: the plan says what would be deleted.
+ * release when the repository has one (unless `index: false`), and in `register`. Drafts and
+ * releases that are not cpy's are never touched. Without `apply` nothing is changed: the plan
+ * says what would be deleted.
  */
 export async function pruneReleases(options: PruneOptions): Promise<PruneResult> {
   const { github } = options;

@@ -8,9 +8,9 @@ import { type GitHubAsset, type GitHubClient, type GitHubRelease } from './githu
 import { MAX_SMALL_ASSET } from './release-assets.js';
 import { isOwnSignature, signatureName } from './signatures.js';
 
-
 /** What a draft's notes say until its assets are uploaded and verified. */
 const PLACEHOLDER_NOTES = 'cpy is uploading and verifying the assets of this release.';
+
 export interface PublishAsset {
   readonly path: string;
   /** Default: the file's name. */

@@ -869,13 +869,12 @@ record_install() { # VERSION PREFIX
   for pair in $LINKS; do
     name=${pair%%:*} runs=${pair#*:}
     if [ -e "$2/bin/$runs" ]; then
+      # Made when absent or not right, unless someone else's (a pip another Python wrote there):
+      # a new install refused it already (check_bin_links); an install already there leaves it,
+      # as the library does. (Absent needs no bin_entry_kind.)
       if [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$2/bin/$runs" ]; then
         :
-      elif [ ! -e "$BIN_DIR/$name" ] && [ ! -L "$BIN_DIR/$name" ]; then
-        swap_link "$BIN_DIR/$name" "$2/bin/$runs"
-      # Someone else's (a pip another Python wrote there): a new install refused it already
-      # (check_bin_links); an install already there leaves it, as the library does.
-      elif [ "$(bin_entry_kind "$BIN_DIR/$name")" != foreign ]; then
+      elif { [ ! -e "$BIN_DIR/$name" ] && [ ! -L "$BIN_DIR/$name" ]; } || [ "$(bin_entry_kind "$BIN_DIR/$name")" != foreign ]; then
         swap_link "$BIN_DIR/$name" "$2/bin/$runs"
       fi
     elif [ "$(bin_entry_kind "$BIN_DIR/$name")" = cpy ]; then
