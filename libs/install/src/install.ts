@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -25,7 +25,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkLinks, recordInstall } from './versions.js';
+import { checkLinks, prefixLockPath, recordInstall } from './versions.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
@@ -81,10 +81,6 @@ export function parseInstallOptions(input: unknown): ResolvedInstallOptions {
 const staging = (prefix: string) => `.cpy-staging-${basename(prefix)}-`;
 const aside = (prefix: string) => `.cpy-old-${basename(prefix)}-`;
 const journalPath = (prefix: string) => join(dirname(prefix), `.cpy-journal-${basename(prefix)}.json`);
-
-function prefixLockPath(layout: InstallLayout, prefix: string): string {
-  return join(layout.stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
-}
 
 const exists = (path: string) =>
   stat(path).then(

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -29,6 +29,14 @@ function layoutFor(options: VersionOptions): InstallLayout {
 
 export function stateLock<T>(layout: InstallLayout, timeoutMs: number, work: () => Promise<T>): Promise<T> {
   return withLock(join(layout.stateDir, 'locks', 'state.lock'), { timeoutMs }, work);
+}
+
+/**
+ * The lock an install holds on its prefix, from the staging tree to the state (install.sh's
+ * lock_prefix names it the same way). Whoever also takes the state lock takes this one first.
+ */
+export function prefixLockPath(layout: InstallLayout, prefix: string): string {
+  return join(layout.stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
 }
 
 /**
@@ -228,33 +236,46 @@ export async function rollback(options: VersionOptions = {}): Promise<SwitchResu
  */
 export async function uninstall(version: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
   const layout = layoutFor(options);
-  return stateLock(layout, options.lockTimeoutMs ?? 60_000, async () => {
+  const timeoutMs = options.lockTimeoutMs ?? 60_000;
+  // The prefix's lock first, then the state's, as an install takes them: an install of this
+  // prefix running now would otherwise put a tree there that this removes, then record it.
+  for (;;) {
     const state = await readState(layout.stateDir);
-    const entry = state.installs[version];
-    if (!entry) throw notInstalled(version, Object.keys(state.installs));
-    const wasCurrent = (await currentPrefix(layout.stateDir)) === entry.prefix;
-    if (wasCurrent && !options.force) {
-      throw new CpyError('CPY_INSTALL_IN_USE', `CPython ${version} is the current version (${entry.prefix})`, {
-        hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links',
-      });
-    }
-    const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomUUID().slice(0, 8)}`);
-    await rename(entry.prefix, gone).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw error;
+    const seen = state.installs[version];
+    if (!seen) throw notInstalled(version, Object.keys(state.installs));
+    const removed = await withLock(prefixLockPath(layout, seen.prefix), { timeoutMs }, () => stateLock(layout, timeoutMs, () => removeInstall(layout, version, seen.prefix, options.force)));
+    if (removed) return removed;
+  }
+}
+
+/** Under both locks; null when the version is now recorded at another prefix than the one locked. */
+async function removeInstall(layout: InstallLayout, version: string, locked: string, force: boolean | undefined): Promise<{ version: string; prefix: string; wasCurrent: boolean } | null> {
+  const state = await readState(layout.stateDir);
+  const entry = state.installs[version];
+  if (!entry) throw notInstalled(version, Object.keys(state.installs));
+  if (entry.prefix !== locked) return null;
+  const wasCurrent = (await currentPrefix(layout.stateDir)) === entry.prefix;
+  if (wasCurrent && !force) {
+    throw new CpyError('CPY_INSTALL_IN_USE', `CPython ${version} is the current version (${entry.prefix})`, {
+      hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links',
     });
-    delete state.installs[version];
-    if (state.previous === version) state.previous = null;
-    await writeState(layout.stateDir, state);
-    if (wasCurrent) {
-      await rm(join(layout.stateDir, CURRENT_LINK), { force: true });
-      if (layout.binDir) {
-        for (const [name, runs] of LINKS) {
-          const path = join(layout.binDir, name);
-          if ((await readlink(path).catch(() => null)) === linkTarget(entry.prefix, runs)) await rm(path, { force: true });
-        }
+  }
+  const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomUUID().slice(0, 8)}`);
+  await rename(entry.prefix, gone).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+  delete state.installs[version];
+  if (state.previous === version) state.previous = null;
+  await writeState(layout.stateDir, state);
+  if (wasCurrent) {
+    await rm(join(layout.stateDir, CURRENT_LINK), { force: true });
+    if (layout.binDir) {
+      for (const [name, runs] of LINKS) {
+        const path = join(layout.binDir, name);
+        if ((await readlink(path).catch(() => null)) === linkTarget(entry.prefix, runs)) await rm(path, { force: true });
       }
     }
-    await rm(gone, { recursive: true, force: true });
-    return { version, prefix: entry.prefix, wasCurrent };
-  });
+  }
+  await rm(gone, { recursive: true, force: true });
+  return { version, prefix: entry.prefix, wasCurrent };
 }

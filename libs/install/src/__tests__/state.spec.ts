@@ -1,9 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { readState, STATE_FILE } from '../state.js';
+import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
 import { listInstalled, rollback, uninstall, useVersion } from '../versions.js';
 
 let stateDir: string;
@@ -46,5 +50,33 @@ describe('state.json', () => {
       await expect(attempt()).rejects.toMatchObject({ name: 'CpyError', code: 'CPY_INSTALL_BROKEN' });
     }
     expect(await readFile(join(stateDir, STATE_FILE), 'utf8')).toBe('not json at all\n');
+  });
+});
+
+describe('cpy uninstall and an install of the same prefix', () => {
+  it('waits for the prefix lock an install holds (as install.sh names it), and removes nothing until it is free', async () => {
+    const prefix = join(stateDir, 'python-3.13.5');
+    await mkdir(prefix);
+    await writeFile(join(prefix, MARKER_FILE), '{}\n');
+    await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null }));
+    // The lock an install of this prefix holds from its staging tree to the state (lock_prefix in install.sh).
+    const lock = join(stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
+    await mkdir(dirname(lock));
+    const installing = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(lock, `${installing.pid} ${hostname()} a-running-install`);
+      const refused = await uninstall('3.13.5', { ...options(), lockTimeoutMs: 300 }).catch((e: unknown) => e);
+      expect(isCpyError(refused, 'CPY_INSTALL_LOCKED')).toBe(true);
+      expect((refused as Error).message).toContain(lock);
+      expect(existsSync(join(prefix, MARKER_FILE))).toBe(true);
+      expect((await readState(stateDir)).installs['3.13.5']).toEqual({ prefix });
+    } finally {
+      installing.kill();
+      await once(installing, 'close');
+    }
+    // Its holder gone, the lock is stale: taken, and the version removed.
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false });
+    expect(existsSync(prefix)).toBe(false);
+    expect((await readState(stateDir)).installs).toEqual({});
   });
 });
