@@ -71,14 +71,25 @@ export interface PublishIndexResult {
   readonly keys: PublishedKeys | null;
 }
 
-/** Whether an asset downloads and reads as an index. */
-async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<boolean> {
+/** The index an asset holds, and its bytes; null when it does not download or read as one. */
+async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer } | null> {
   try {
-    parseIndexText((await gh.downloadAsset(asset)).toString('utf8'), asset.name);
-    return true;
+    const bytes = await gh.downloadAsset(asset);
+    return { index: parseIndexText(bytes.toString('utf8'), asset.name), bytes };
   } catch {
-    return false;
+    return null;
   }
+}
+
+/**
+ * Whether `next` was made from `base`: it holds every build `base` lists, and was written no
+ * earlier. Entries are only ever added or marked (retention, prune), never dropped, and an update
+ * writes index.json.new from the index.json of its time; only an index.json changed by hand
+ * since then fails this.
+ */
+function madeFrom(next: ArtifactIndex, base: ArtifactIndex): boolean {
+  const files = new Set(next.artifacts.map((e) => e.file));
+  return next.updatedAt >= base.updatedAt && base.artifacts.every((e) => files.has(e.file));
 }
 
 /**
@@ -88,7 +99,8 @@ async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<bool
  * the old `index.previous.json` deleted, `index.json` renamed to `index.previous.json`,
  * `index.json.new` renamed to `index.json`. At every moment `index.json` or, when an update was
  * killed between the two renames, `index.previous.json` is a valid index; a failure before the
- * swap leaves `index.json` as it was, and the next update completes an interrupted one. An index
+ * swap leaves `index.json` as it was, and the next update completes an interrupted one (also one
+ * killed just before its first rename: see `madeFrom`). An index
  * that is there but cannot be read is an error, never overwritten.
  *
  * Signatures (`signingKey`): `index.json.new.asc` is uploaded and checked with it (downloaded
@@ -119,7 +131,8 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // the verification; its signature too, when it was signed): finish it first, so its entries are
   // not lost, and each index keeps its own signature.
   const found = find(INDEX_NEXT_FILE);
-  const pending = found?.state === 'uploaded' && (await readableIndex(gh, found)) ? found : null;
+  const pendingIndex = found?.state === 'uploaded' ? await readableIndex(gh, found) : null;
+  const pending = pendingIndex ? found : null;
   const stranded = find(INDEX_FILE);
   if (pending && stranded && !find(INDEX_SIGNATURE_FILE) && !find(INDEX_PREVIOUS_FILE) && find(INDEX_PREVIOUS_SIGNATURE_FILE)) {
     // Killed right after index.json.asc became index.previous.json.asc: index.json follows it.
@@ -127,22 +140,26 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
     assets = await gh.listAssets(release.id);
   }
-  if (pending && !find(INDEX_FILE) && find(INDEX_PREVIOUS_FILE)) {
-    // Killed between the renames of the old index and of the new one.
+  const standing = find(INDEX_FILE);
+  if (pending && pendingIndex) {
+    // Killed between the renames of the old index and of the new one (no index.json); or after
+    // its verification, before the first rename: index.json is then still the index it was made
+    // from, and a run that read that would drop its build. The swap is made now.
+    // Before the swap, the kill may have come before the verification or at its failure: the
+    // index must read, and a signature beside it must verify with this run's key (without a key,
+    // or with another, it is left to be deleted as stale, its build with it).
     const pendingSignature = find(INDEX_NEXT_SIGNATURE_FILE);
-    if (pendingSignature?.state === 'uploaded') {
-      // With no index.json, an index.json.asc signs nothing that is there.
-      const orphan = find(INDEX_SIGNATURE_FILE);
-      if (orphan) {
-        await gh.deleteAsset(orphan.id);
-        emit({ type: 'asset', name: INDEX_SIGNATURE_FILE, action: 'deleted' });
-      }
-      await rename(gh, pendingSignature, INDEX_SIGNATURE_FILE);
-      emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
+    const signed = pendingSignature?.state === 'uploaded';
+    const base = standing ? await readIndexAsset(gh, standing).catch(() => null) : null;
+    const interrupted = standing
+      ? base !== null && sha256(base.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, base.index) && (!signed || (key !== null && (await signs(gh, pendingSignature, pendingIndex.bytes, key, work))))
+      : find(INDEX_PREVIOUS_FILE) !== null;
+    if (interrupted) {
+      // Killed after the signature's rename, before the index's: index.json.asc is already its own.
+      const signature = signed ? pendingSignature : standing ? null : find(INDEX_SIGNATURE_FILE);
+      await swapIn(gh, release, standing, pending, signature, emit);
+      assets = await gh.listAssets(release.id);
     }
-    await rename(gh, pending, INDEX_FILE);
-    emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
-    assets = await gh.listAssets(release.id);
   }
   if (await finishKeysUpdate(gh, assets, emit)) assets = await gh.listAssets(release.id);
   // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
@@ -235,7 +252,30 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'verified' });
   }
 
-  // The swap. Nothing else changed the assets meanwhile (publishes to one repository run one at a time).
+  const { published, publishedSignature, previousAsset, currentSignature } = await swapIn(gh, release, current, uploaded, uploadedSignature, emit);
+  if (!key && current && currentSignature) emit({ type: 'unsigned' });
+  return {
+    url: published.browser_download_url,
+    previousUrl: previousAsset?.browser_download_url ?? besideUrl(published.browser_download_url),
+    index: next,
+    signatureUrl: publishedSignature?.browser_download_url ?? null,
+    keys,
+  };
+}
+
+/**
+ * The swap: `uploaded` (verified) becomes index.json and `current` index.previous.json, each with
+ * its own signature. Nothing else changed the assets meanwhile (publishes to one repository run
+ * one at a time); an index.json other than `current` is CPY_PUBLISH_INDEX_CONFLICT.
+ */
+async function swapIn(
+  gh: GitHubClient,
+  release: GitHubRelease,
+  current: GitHubAsset | null,
+  uploaded: GitHubAsset,
+  uploadedSignature: GitHubAsset | null,
+  emit: (e: IndexEvent) => void,
+): Promise<{ published: GitHubAsset; publishedSignature: GitHubAsset | null; previousAsset: GitHubAsset | null; currentSignature: GitHubAsset | null }> {
   const now = await gh.listAssets(release.id);
   const at = (name: string) => now.find((a) => a.name === name) ?? null;
   if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null)) {
@@ -269,26 +309,21 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     }
     previousAsset = await rename(gh, current, INDEX_PREVIOUS_FILE);
     emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
-  } else if (currentSignature) {
-    // Without an index.json, an index.json.asc signs nothing that is there.
+  } else if (currentSignature && currentSignature.id !== uploadedSignature?.id) {
+    // Without an index.json, an index.json.asc signs nothing that is there (unless it is the new one's).
     await del(currentSignature);
   }
   // Without an index.json (the first update, or one killed between the renames) index.previous.json, if any, stays: it is the index before this one.
   let publishedSignature: GitHubAsset | null = null;
-  if (uploadedSignature) {
+  if (uploadedSignature?.name === INDEX_SIGNATURE_FILE) {
+    publishedSignature = uploadedSignature;
+  } else if (uploadedSignature) {
     publishedSignature = await rename(gh, uploadedSignature, INDEX_SIGNATURE_FILE);
     emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
   }
   const published = await rename(gh, uploaded, INDEX_FILE);
   emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
-  if (!key && current && currentSignature) emit({ type: 'unsigned' });
-  return {
-    url: published.browser_download_url,
-    previousUrl: previousAsset?.browser_download_url ?? besideUrl(published.browser_download_url),
-    index: next,
-    signatureUrl: publishedSignature?.browser_download_url ?? null,
-    keys,
-  };
+  return { published, publishedSignature, previousAsset, currentSignature };
 }
 
 /** Whether the asset `signature` is a signature of `bytes` by `key`. */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { addEntry, indexEntryFor, markRemoved, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { addEntry, emptyIndex, indexEntryFor, markRemoved, parseIndexText, planRetention, serializeIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, loadSigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
@@ -413,6 +413,53 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'deprecated']]);
     expect(builds(gh, 'index.previous.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
     expect(done.index.artifacts.map((e) => e.build)).toEqual([4, 3, 2, 1]);
+  });
+
+  it('an update killed after index.json.new was verified, before the swap, is swapped in by the next run first: its build is not lost', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    await publishIndex({ github: api(gh), change: add(2) });
+    // The kill: nothing after the verification runs.
+    const killed = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
+    };
+    await expect(publishIndex({ github: api(gh), change: add(3), onEvent: killed })).rejects.toThrow('killed');
+    expect(assetNames(gh)).toEqual(['index.json', 'index.json.new', 'index.previous.json']);
+    expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
+
+    const events: IndexEvent[] = [];
+    await publishIndex({ github: api(gh), change: add(4), onEvent: (e) => events.push(e) });
+    expect(events.slice(1, 5)).toEqual([
+      { type: 'asset', name: 'index.previous.json', action: 'deleted' },
+      { type: 'rename', from: 'index.json', to: 'index.previous.json' },
+      { type: 'rename', from: 'index.json.new', to: 'index.json' },
+      { type: 'read', name: 'index.json', entries: 3 },
+    ]);
+    expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
+    expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'deprecated']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+  });
+
+  it('an index.json.new left by a killed update is not swapped in once index.json was changed by hand since: it is deleted as stale', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    const killed = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
+    };
+    await expect(publishIndex({ github: api(gh), change: add(2), onEvent: killed })).rejects.toThrow('killed');
+    // Someone replaces index.json with an index of build 5 only: index.json.new was not made from it.
+    const byHand = serializeIndex({ ...addEntry(emptyIndex(), entry(5)), updatedAt: new Date(Date.now() + 60_000).toISOString() });
+    indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!.bytes = Buffer.from(byHand);
+
+    const events: IndexEvent[] = [];
+    await publishIndex({ github: api(gh), change: add(3), onEvent: (e) => events.push(e) });
+    // Read as it is (build 5), and the old index.json.new deleted unread.
+    expect(events.slice(1, 3)).toEqual([
+      { type: 'read', name: 'index.json', entries: 1 },
+      { type: 'asset', name: 'index.json.new', action: 'deleted-stale' },
+    ]);
+    expect(builds(gh, 'index.json')).toEqual([[5, 'active'], [3, 'active']]);
+    expect(builds(gh, 'index.previous.json')).toEqual([[5, 'active']]);
   });
 
   it('an index.json that cannot be read is refused (CPY_PUBLISH_INDEX_INVALID) and left as it is', async () => {
