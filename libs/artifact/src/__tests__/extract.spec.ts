@@ -33,6 +33,24 @@ describe('extractArtifact', () => {
     expect(await readFile(join(work, 'out/opt/python-3.13.5/bin/python3'), 'utf8')).toBe('#!');
   });
 
+  it('gives each file its mode from the archive under any umask (a restrictive one too), never more', async () => {
+    const archive = await tgz(join(work, 'modes.tgz'), [
+      { name: 'opt/python-3.13.5/bin/python3.13', body: '#!', mode: 0o755 },
+      { name: 'opt/python-3.13.5/lib/os.py', body: '', mode: 0o644 },
+      { name: 'opt/python-3.13.5/lib/private', body: '', mode: 0o600 },
+    ]);
+    const modes = (out: string) => ['bin/python3.13', 'lib/os.py', 'lib/private'].map((f) => execFileSync('stat', ['-c', '%a', join(out, 'opt/python-3.13.5', f)]).toString().trim());
+    for (const [mask, out] of [[0o022, 'modes-022'], [0o077, 'modes-077'], [0o000, 'modes-000']] as const) {
+      const before = process.umask(mask);
+      try {
+        await extractArtifact(archive, { dest: join(work, out), root: 'opt/python-3.13.5' });
+      } finally {
+        process.umask(before);
+      }
+      expect([mask.toString(8), modes(join(work, out))]).toEqual([mask.toString(8), ['755', '644', '600']]);
+    }
+  });
+
   it.each<[string, Entry[], RegExp]>([
     ['a .. path', [{ name: 'opt/python-3.13.5/../../etc/passwd', body: 'x' }], /climbs out/],
     ['an absolute path', [{ name: '/etc/cron.d/evil', body: 'x' }], /absolute path/],
