@@ -262,18 +262,21 @@ const nothingInstalled = async (i: Installer) => {
 /** The lock of an install prefix, as both installers name it (relative to the installer's root): sha256 of the prefix, 16 hex digits. */
 const prefixLock = (i: Installer, prefix: string) => `var/lib/cpy/locks/${createHash('sha256').update(`${i.root}/${prefix}`).digest('hex').slice(0, 16)}.lock`;
 /** The holder of a lock that a case set up: a process of the test, where the installer runs. */
-let holder: { readonly pid: string; readonly host: string; readonly lock: string; readonly path: string } = { pid: '', host: '', lock: '', path: '' };
+let holder: { readonly pid: string; readonly host: string; readonly lock: string; readonly path: string; readonly text: string } = { pid: '', host: '', lock: '', path: '', text: '' };
 /**
- * Takes `lock` (relative to the installer's root) as the libraries do (`<pid> <host> <token>`) for a
- * background shell of the test that runs `script` (with $ROOT and $L, the lock) and is alive until it ends.
+ * Takes `lock` (relative to the installer's root) as the libraries do (`<pid> <host> <token> <start>`)
+ * for a background shell of the test that runs `script` (with $ROOT and $L, the lock) and is alive
+ * until it ends. Its start is read from /proc, as both installers read it; `start` writes another.
  */
-async function holdLock(i: Installer, lock: string, script: string): Promise<void> {
+async function holdLock(i: Installer, lock: string, script: string, start?: string): Promise<void> {
+  const own = `"$(sed 's/.*) //' "/proc/$p/stat" | cut -d' ' -f20)@$(cat /proc/sys/kernel/random/boot_id)"`;
   const out = await i.sh(
-    `L="$ROOT/${lock}"; mkdir -p "$(dirname "$L")" || exit 1; (${script}) </dev/null >/dev/null 2>&1 & printf '%s %s held-by-the-test' "$!" "$(uname -n)" >"$L" && cat "$L"`,
+    `L="$ROOT/${lock}"; mkdir -p "$(dirname "$L")" || exit 1; (${script}) </dev/null >/dev/null 2>&1 & p=$!; printf '%s %s held-by-the-test %s' "$p" "$(uname -n)" ${start ? `'${start}'` : own} >"$L" && cat "$L"`,
   );
-  const [pid, host] = (out ?? '').split(' ');
+  const [pid, host, , started] = (out ?? '').split(' ');
   expect(pid).toMatch(/^\d+$/);
-  holder = { pid: pid!, host: host!, lock, path: `${i.root}/${lock}` };
+  expect(started).toMatch(/^\d+@[-0-9a-f]+$/);
+  holder = { pid: pid!, host: host!, lock, path: `${i.root}/${lock}`, text: out! };
 }
 /** A replacement's journal, as the library writes it (JSON.stringify, one line). */
 const journalText = (prefix: string, staged: string, aside: string) => JSON.stringify({ prefix, staged, aside });
@@ -669,6 +672,19 @@ const CASES: Case[] = [
     },
   },
   {
+    // A run killed, then its container started again on the same volume: its pid is another
+    // process's now (alive), which started at another time.
+    name: 'lock: a lock whose pid is now another process (another start: handed on by a restart) is taken over without waiting',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 5000 }),
+    before: (i) => holdLock(i, prefixLock(i, defaultPrefix()), 'exec sleep 60', '1@00000000-0000-4000-8000-000000000000'),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await i.sh(`kill ${holder.pid}`)).toBe('');
+      expect(i.waitedFor).toBeNull();
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
     // A library killed as it created the lock (before 2026-12-02 it created the file, then wrote
     // it) left it empty: no holder to ask about, so it counts as abandoned once a minute old.
     name: 'lock: an empty lock file older than a minute is taken over without waiting',
@@ -704,7 +720,7 @@ const CASES: Case[] = [
       expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
       await nothingInstalled(i);
       // The holder's lock is not touched.
-      expect(await i.read(holder.lock)).toBe(`${holder.pid} ${holder.host} held-by-the-test`);
+      expect(await i.read(holder.lock)).toBe(holder.text);
     },
   },
   // Signed artifacts and index: with signers pinned, the index (or, without one, the artifact) must
@@ -1122,7 +1138,8 @@ describe('install.sh: killed (kill -9) between the two renames of a replacement'
     });
     expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, journal['aside']!.slice(5), journal['staged']!.split('/')[2]!].sort());
     const lock = prefixLock(i, defaultPrefix());
-    expect(await i.read(lock)).toMatch(/^\d+ \S+ \S+$/);
+    // pid, host, token and when the process started.
+    expect(await i.read(lock)).toMatch(/^\d+ \S+ \S+ \d+@[-0-9a-f]+$/);
     expect(await i.sh('rm -rf /tmp/killmv')).toBe('');
 
     const next = await box.exec(['env', ...env, '/feature/install.sh']);

@@ -28,6 +28,23 @@ export function processAlive(pid: number): boolean {
 }
 
 /**
+ * When a process started, as `<clock ticks since boot>@<boot id>` (/proc/<pid>/stat's 22nd field,
+ * /proc/sys/kernel/random/boot_id); null where /proc does not say. With the pid it names one
+ * process for good: a pid handed to another process after a restart (a container started again
+ * on the same volume) has another start. install.sh's process_start gives the same text.
+ */
+export async function processStart(pid: number): Promise<string | null> {
+  try {
+    const [stat, boot] = await Promise.all([readFile(`/proc/${pid}/stat`, 'utf8'), readFile('/proc/sys/kernel/random/boot_id', 'utf8')]);
+    // After the name in parentheses (which may hold spaces): field 3 onwards.
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return ticks && /^\d+$/.test(ticks) ? `${ticks}@${boot.trim()}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Makes the lock file appear with its holder already in it: written to a private file first,
  * then hard-linked to the lock's name, which fails when the name exists (as install.sh's
  * lock_take). A kill can leave the private file, never a lock that names no one. Where the file
@@ -63,14 +80,16 @@ function cannotCreate(path: string, cause: unknown): CpyError {
 }
 
 /**
- * Runs `work` holding an exclusive lock file: `<pid> <host> <token>`, which appears whole (take).
- * A lock whose process is gone (same host) is stale, and so is an empty one older than a minute: it
+ * Runs `work` holding an exclusive lock file: `<pid> <host> <token> <start>` (processStart; left
+ * out where /proc does not say), which appears whole (take). A lock whose process is gone (same
+ * host), or whose pid now belongs to a process with another start, is stale, and so is an empty one older than a minute: it
  * is renamed away (only one waiter can win that rename) and taken. Locks from another host (a
  * container sharing the volume) are waited for, never stolen.
  */
 export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
-  const me = `${process.pid} ${hostname()} ${randomUUID()}`;
+  const start = await processStart(process.pid);
+  const me = `${process.pid} ${hostname()} ${randomUUID()}${start ? ` ${start}` : ''}`;
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
@@ -86,8 +105,9 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
         throw new CpyError('CPY_INSTALL_LOCKED', `cannot take the lock ${path}: it is a directory`, { hint: `remove ${path} (no cpy makes it), then run again`, details: { lock: path } });
       }
     }
-    const [pid, host] = (holder ?? '').split(' ');
-    const dead = host === hostname() && Number(pid) > 0 && !processAlive(Number(pid));
+    const [pid, host, , started] = (holder ?? '').split(' ');
+    // Gone, or its pid now another process's (a holder that wrote when it started, since 2026-12-02).
+    const dead = host === hostname() && Number(pid) > 0 && (!processAlive(Number(pid)) || (started !== undefined && ((await processStart(Number(pid))) ?? started) !== started));
     const abandoned = holder === '' && (await stat(path).then((s) => Date.now() - s.mtimeMs > ABANDONED_EMPTY_MS, () => false));
     if (dead || abandoned) {
       const grave = `${path}.stale-${randomUUID()}`;

@@ -25,7 +25,8 @@
 # Like the library, it holds the prefix's lock (/var/lib/cpy/locks/<sha256(prefix)[:16]>.lock,
 # the same file `cpy install` takes, so the two exclude each other) while it installs, waits
 # for a live holder (CPY_LOCK_TIMEOUT_MS, default 600000: then CPY_INSTALL_LOCKED), and takes
-# over the lock of a process that is gone; a replacement writes the library's journal
+# over the lock of a process that is gone, or whose pid a process started since has (the lock
+# line says when its process started); a replacement writes the library's journal
 # (.cpy-journal-<name>.json beside the prefix) before its two renames, and the next run rolls
 # a killed one forward.
 # Exit status: 0 installed, already installed or deferred; 1 refused or failed (nothing changed).
@@ -903,7 +904,8 @@ lock_take() {
   if [ -z "$lock_me" ]; then
     host_name=$(uname -n)
     { IFS= read -r lock_token </proc/sys/kernel/random/uuid; } 2>/dev/null || lock_token="$(date +%s)-$(random8)"
-    lock_me="$$ $host_name $lock_token"
+    lock_start=$(process_start $$)
+    lock_me="$$ $host_name $lock_token${lock_start:+ $lock_start}"
   fi
   lock_taking=$1.take-$$
   # A take file a killed run with this pid left may still be the lock itself (hard-linked):
@@ -920,9 +922,14 @@ lock_take() {
     fi
     lock_pid=${holder%% *}
     case $holder in *' '*) lock_host=${holder#* } lock_host=${lock_host%% *} ;; *) lock_host= ;; esac
-    # Stale: its process is gone (this host), or it is empty and older than a minute (a library
-    # killed as it created the file, before it wrote it: cpy before 2026-12-02).
-    if { [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' && ! process_alive "$lock_pid"; } ||
+    # Its fourth field, when it has one: when its process started (process_start).
+    lock_rest=${holder#* } lock_rest=${lock_rest#* }
+    case $lock_rest in *' '*) lock_started=${lock_rest#* } ;; *) lock_started= ;; esac
+    # Stale: its process is gone (this host) or its pid is now another process's (another start:
+    # a restart handed it on), or it is empty and older than a minute (a library killed as it
+    # created the file, before it wrote it: cpy before 2026-12-02).
+    if { [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' &&
+      { ! process_alive "$lock_pid" || { [ -n "$lock_started" ] && lock_now=$(process_start "$lock_pid") && [ -n "$lock_now" ] && [ "$lock_now" != "$lock_started" ]; }; }; } ||
       { [ -z "$holder" ] && [ ! -s "$1" ] && [ -n "$(find "$1" -prune -mmin +1 2>/dev/null)" ]; }; then
       grave=$1.stale-$$-$(random8)
       if mv "$1" "$grave" 2>/dev/null; then
@@ -953,6 +960,16 @@ lock_release() {
   rest=
   for l in $held_locks; do [ "$l" = "$1" ] || rest="$rest $l"; done
   held_locks=$rest
+}
+# process_start PID: when it started, "<clock ticks since boot>@<boot id>" (the library's
+# processStart); nothing where /proc does not say. The name in /proc/PID/stat, in parentheses, may
+# hold spaces: the fields are counted after its last ") ".
+process_start() {
+  { IFS= read -r ps_stat <"/proc/$1/stat" && IFS= read -r ps_boot </proc/sys/kernel/random/boot_id; } 2>/dev/null || return 0
+  # shellcheck disable=SC2086 # the fields, split on spaces
+  set -f && set -- ${ps_stat##*) } && set +f
+  matches "${20:-}" '^[0-9]+$' && printf '%s@%s' "${20}" "$ps_boot"
+  return 0
 }
 # process_alive PID: a process with this pid exists here (kill -0; as root it cannot be refused).
 process_alive() { kill -0 "$1" 2>/dev/null || [ -d "/proc/$1" ]; }
