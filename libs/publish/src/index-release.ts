@@ -71,25 +71,33 @@ export interface PublishIndexResult {
   readonly keys: PublishedKeys | null;
 }
 
-/** The index an asset holds, and its bytes; null when it does not download or read as one. */
+/** The index an asset holds, and its bytes; null when it does not read as one (a failed download is thrown). */
 async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer } | null> {
+  const bytes = await gh.downloadAsset(asset);
   try {
-    const bytes = await gh.downloadAsset(asset);
     return { index: parseIndexText(bytes.toString('utf8'), asset.name), bytes };
   } catch {
     return null;
   }
 }
 
+const STATE_RANK = { active: 0, deprecated: 1, removed: 2 } as const;
+
 /**
- * Whether `next` was made from `base`: it holds every build `base` lists, and was written no
- * earlier. Entries are only ever added or marked (retention, prune), never dropped, and an update
- * writes index.json.new from the index.json of its time; only an index.json changed by hand
- * since then fails this.
+ * Whether `next` was made from `base`: it lists every build of `base` with the same sha256 and a
+ * state no earlier (active, deprecated, removed), and was written no earlier. An update only adds
+ * entries and marks them; an index.json changed by hand since (a build marked removed, a sha256
+ * fixed, an older index put back) fails this.
  */
 function madeFrom(next: ArtifactIndex, base: ArtifactIndex): boolean {
-  const files = new Set(next.artifacts.map((e) => e.file));
-  return next.updatedAt >= base.updatedAt && base.artifacts.every((e) => files.has(e.file));
+  const entries = new Map(next.artifacts.map((e) => [e.file, e]));
+  return (
+    Date.parse(next.updatedAt) >= Date.parse(base.updatedAt) &&
+    base.artifacts.every((e) => {
+      const made = entries.get(e.file);
+      return made !== undefined && made.sha256 === e.sha256 && STATE_RANK[made.state] >= STATE_RANK[e.state];
+    })
+  );
 }
 
 /**
@@ -99,8 +107,8 @@ function madeFrom(next: ArtifactIndex, base: ArtifactIndex): boolean {
  * the old `index.previous.json` deleted, `index.json` renamed to `index.previous.json`,
  * `index.json.new` renamed to `index.json`. At every moment `index.json` or, when an update was
  * killed between the two renames, `index.previous.json` is a valid index; a failure before the
- * swap leaves `index.json` as it was, and the next update completes an interrupted one (also one
- * killed just before its first rename: see `madeFrom`). An index
+ * swap leaves `index.json` as it was, and the next update completes an interrupted one (one
+ * killed before its swap: it starts from its index.json.new, see `madeFrom`). An index
  * that is there but cannot be read is an error, never overwritten.
  *
  * Signatures (`signingKey`): `index.json.new.asc` is uploaded and checked with it (downloaded
@@ -140,26 +148,12 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
     assets = await gh.listAssets(release.id);
   }
-  const standing = find(INDEX_FILE);
-  if (pending && pendingIndex) {
-    // Killed between the renames of the old index and of the new one (no index.json); or after
-    // its verification, before the first rename: index.json is then still the index it was made
-    // from, and a run that read that would drop its build. The swap is made now.
-    // Before the swap, the kill may have come before the verification or at its failure: the
-    // index must read, and a signature beside it must verify with this run's key (without a key,
-    // or with another, it is left to be deleted as stale, its build with it).
+  if (pending && !find(INDEX_FILE) && find(INDEX_PREVIOUS_FILE)) {
+    // Killed between the renames of the old index and of the new one (the swap starts only after
+    // the verification). Killed after the signature's rename: index.json.asc is already its own.
     const pendingSignature = find(INDEX_NEXT_SIGNATURE_FILE);
-    const signed = pendingSignature?.state === 'uploaded';
-    const base = standing ? await readIndexAsset(gh, standing).catch(() => null) : null;
-    const interrupted = standing
-      ? base !== null && sha256(base.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, base.index) && (!signed || (key !== null && (await signs(gh, pendingSignature, pendingIndex.bytes, key, work))))
-      : find(INDEX_PREVIOUS_FILE) !== null;
-    if (interrupted) {
-      // Killed after the signature's rename, before the index's: index.json.asc is already its own.
-      const signature = signed ? pendingSignature : standing ? null : find(INDEX_SIGNATURE_FILE);
-      await swapIn(gh, release, standing, pending, signature, emit);
-      assets = await gh.listAssets(release.id);
-    }
+    await swapIn(gh, release, null, pending, pendingSignature?.state === 'uploaded' ? pendingSignature : find(INDEX_SIGNATURE_FILE), emit);
+    assets = await gh.listAssets(release.id);
   }
   if (await finishKeysUpdate(gh, assets, emit)) assets = await gh.listAssets(release.id);
   // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
@@ -169,11 +163,19 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   const previous = find(INDEX_PREVIOUS_FILE);
   const source = current ?? previous;
   const read = source ? await readIndexAsset(gh, source) : null;
-  const index = read?.index ?? emptyIndex();
-  emit({ type: 'read', name: source?.name ?? null, entries: index.artifacts.length });
+  // An update killed before its swap (at or after its verification) left an index.json.new that
+  // never became index.json: when it was made from the index read here, this update starts from
+  // it, so its builds are not lost. Its bytes are uploaded again (and signed, or not, as this run
+  // signs), never published as they are: the kill may have come at a failed verification.
+  const carried =
+    pending && pendingIndex && find(INDEX_NEXT_FILE)?.id === pending.id && (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source)
+      ? pendingIndex
+      : null;
+  const index = carried?.index ?? read?.index ?? emptyIndex();
+  emit({ type: 'read', name: carried ? INDEX_NEXT_FILE : (source?.name ?? null), entries: index.artifacts.length });
 
   const next = options.change(index);
-  if (next === index && current && read) {
+  if (next === index && current && read && !carried) {
     const signature = find(INDEX_SIGNATURE_FILE);
     if (!key || (signature && (await signs(gh, signature, read.bytes, key, work)))) {
       emit({ type: 'unchanged', entries: index.artifacts.length });

@@ -415,7 +415,7 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     expect(done.index.artifacts.map((e) => e.build)).toEqual([4, 3, 2, 1]);
   });
 
-  it('an update killed after index.json.new was verified, before the swap, is swapped in by the next run first: its build is not lost', async () => {
+  it('an update killed after index.json.new was verified, before the swap: the next run starts from that index, so its build is not lost', async () => {
     gh = await double();
     await publishIndex({ github: api(gh), change: add(1) });
     await publishIndex({ github: api(gh), change: add(2) });
@@ -429,18 +429,50 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
 
     const events: IndexEvent[] = [];
     await publishIndex({ github: api(gh), change: add(4), onEvent: (e) => events.push(e) });
-    expect(events.slice(1, 5)).toEqual([
-      { type: 'asset', name: 'index.previous.json', action: 'deleted' },
-      { type: 'rename', from: 'index.json', to: 'index.previous.json' },
-      { type: 'rename', from: 'index.json.new', to: 'index.json' },
-      { type: 'read', name: 'index.json', entries: 3 },
+    expect(events.slice(1, 3)).toEqual([
+      { type: 'read', name: 'index.json.new', entries: 3 },
+      { type: 'asset', name: 'index.json.new', action: 'deleted-stale' },
     ]);
     expect(assetNames(gh)).toEqual(['index.json', 'index.previous.json']);
     expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [3, 'active'], [2, 'active'], [1, 'deprecated']]);
-    expect(builds(gh, 'index.previous.json')).toEqual([[3, 'active'], [2, 'active'], [1, 'active']]);
+    // The index before: the one readers had (the killed run's was never published).
+    expect(builds(gh, 'index.previous.json')).toEqual([[2, 'active'], [1, 'active']]);
   });
 
-  it('an index.json.new left by a killed update is not swapped in once index.json was changed by hand since: it is deleted as stale', async () => {
+  it('the very first update killed after its verification: the next run starts from its index.json.new', async () => {
+    gh = await double();
+    const killed = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
+    };
+    await expect(publishIndex({ github: api(gh), change: add(1), onEvent: killed })).rejects.toThrow('killed');
+    expect(assetNames(gh)).toEqual(['index.json.new']);
+    await publishIndex({ github: api(gh), change: add(2) });
+    expect(assetNames(gh)).toEqual(['index.json']);
+    expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
+  });
+
+  it('an index.json.new made from another index.json than the one there now is never the start: a build marked removed by hand stays removed', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    await publishIndex({ github: api(gh), change: add(2) });
+    const killed = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
+    };
+    await expect(publishIndex({ github: api(gh), change: add(3), onEvent: killed })).rejects.toThrow('killed');
+    // Build 1 marked removed by hand in index.json, its updatedAt left as it was.
+    const asset = indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!;
+    const edited = parseIndexText(asset.bytes.toString('utf8'), 'index.json');
+    asset.bytes = Buffer.from(serializeIndex({ ...edited, artifacts: edited.artifacts.map((e) => (e.build === 1 ? { ...e, state: 'removed' as const } : e)) }));
+    const events: IndexEvent[] = [];
+    await publishIndex({ github: api(gh), change: add(4), onEvent: (e) => events.push(e) });
+    expect(events.slice(1, 3)).toEqual([
+      { type: 'read', name: 'index.json', entries: 2 },
+      { type: 'asset', name: 'index.json.new', action: 'deleted-stale' },
+    ]);
+    expect(builds(gh, 'index.json')).toEqual([[4, 'active'], [2, 'active'], [1, 'removed']]);
+  });
+
+  it('an index.json.new left by a killed update is not the start once index.json was replaced by hand since: it is deleted as stale', async () => {
     gh = await double();
     await publishIndex({ github: api(gh), change: add(1) });
     const killed = (e: IndexEvent) => {
