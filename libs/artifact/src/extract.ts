@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, createWriteStream, fchmodSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -51,6 +51,18 @@ async function readText(stream: AsyncIterable<unknown>): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** The mode bits a new file in `dir` keeps of 0777: one made, looked at and removed. */
+function keptModeBits(dir: string): number {
+  const probe = join(dir, `.cpy-mode-${process.pid}-${Date.now()}`);
+  const fd = openSync(probe, 'wx', 0o777);
+  try {
+    return fstatSync(fd).mode & 0o777;
+  } finally {
+    closeSync(fd);
+    unlinkSync(probe);
+  }
+}
+
 function within(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
@@ -99,9 +111,11 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
   let bytes = 0;
   let metadata: string | null = null;
   const dirTimes: [string, Date][] = [];
-  // open() applies the umask to a new file's mode; fchmod is needed only for the bits it strips
-  // (none from 0644 or 0755 under the usual 022: about 2,500 system calls spared).
-  const umask = process.umask();
+  // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
+  // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
+  // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
+  // it, under the download's own writes.
+  const kept = keptModeBits(dest);
 
   // Directories this run created or checked: entries never delete, and a
   // symlink cannot replace an existing directory, so a checked one stays safe.
@@ -181,7 +195,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
             } else {
               for await (const chunk of stream) writeAll(fd, chunk as Buffer);
             }
-            if ((mode & ~umask) !== mode) fchmodSync(fd, mode);
+            if ((mode & kept) !== mode) fchmodSync(fd, mode);
             if (header.mtime) futimesSync(fd, header.mtime, header.mtime);
           } finally {
             closeSync(fd);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -33,7 +33,7 @@ describe('extractArtifact', () => {
     expect(await readFile(join(work, 'out/opt/python-3.13.5/bin/python3'), 'utf8')).toBe('#!');
   });
 
-  it('gives each file its mode from the archive under any umask (a restrictive one too), never more', async () => {
+  it('gives each file its mode from the archive under any umask (a restrictive one too) or default ACL, never more', async () => {
     const archive = await tgz(join(work, 'modes.tgz'), [
       { name: 'opt/python-3.13.5/bin/python3.13', body: '#!', mode: 0o755 },
       { name: 'opt/python-3.13.5/lib/os.py', body: '', mode: 0o644 },
@@ -49,6 +49,14 @@ describe('extractArtifact', () => {
       }
       expect([mask.toString(8), modes(join(work, out))]).toEqual([mask.toString(8), ['755', '644', '600']]);
     }
+    // A default ACL where it is unpacked (user rwx, group and mask r-x, other none) strips bits
+    // whatever the umask: set as setfacl -d would, by its extended attribute.
+    const acl = join(work, 'modes-acl');
+    await mkdir(acl);
+    const entries = [[0x01, 7], [0x04, 5], [0x10, 5], [0x20, 0]].map(([tag, perm]) => `struct.pack('<HHI', ${tag}, ${perm}, 0xffffffff)`).join(' + ');
+    execFileSync('python3', ['-c', `import os, struct; os.setxattr(${JSON.stringify(acl)}, 'system.posix_acl_default', struct.pack('<I', 2) + ${entries})`]);
+    await extractArtifact(archive, { dest: acl, root: 'opt/python-3.13.5' });
+    expect(modes(acl)).toEqual(['755', '644', '600']);
   });
 
   it.each<[string, Entry[], RegExp]>([
