@@ -134,6 +134,13 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
   const current = await currentPrefix(layout.stateDir);
   if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linkChanges(layout, prefix, true)).length === 0))) return current === prefix;
   return stateLock(layout, timeoutMs, async () => {
+    // Read before the state lock, without the prefix's (an install already there): a `cpy
+    // uninstall` (which renames the tree away under the state lock) may have run since.
+    if (!(await readMarker(prefix))) {
+      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} was removed from ${prefix} while this install ran (a cpy uninstall at the same time)`, {
+        hint: `run the install again: it installs CPython ${version} anew`,
+      });
+    }
     const fresh = await readState(layout.stateDir);
     const now = await currentPrefix(layout.stateDir);
     if (fresh.installs[version]?.prefix !== prefix || (makeCurrent && now !== prefix)) {
@@ -254,6 +261,15 @@ async function removeInstall(layout: InstallLayout, version: string, locked: str
   const entry = state.installs[version];
   if (!entry) throw notInstalled(version, Object.keys(state.installs));
   if (entry.prefix !== locked) return null;
+  // Another version installed at the same prefix since (--prefix given twice): its tree stays;
+  // only this version's stale entry goes.
+  const there = await readMarker(entry.prefix);
+  if (there && there.version !== version) {
+    delete state.installs[version];
+    if (state.previous === version) state.previous = null;
+    await writeState(layout.stateDir, state);
+    return { version, prefix: entry.prefix, wasCurrent: false };
+  }
   const wasCurrent = (await currentPrefix(layout.stateDir)) === entry.prefix;
   if (wasCurrent && !force) {
     throw new CpyError('CPY_INSTALL_IN_USE', `CPython ${version} is the current version (${entry.prefix})`, {

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
-import { listInstalled, rollback, uninstall, useVersion } from '../versions.js';
+import { listInstalled, recordInstall, rollback, uninstall, useVersion } from '../versions.js';
 
 let stateDir: string;
 beforeEach(async () => {
@@ -78,5 +78,30 @@ describe('cpy uninstall and an install of the same prefix', () => {
     expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false });
     expect(existsSync(prefix)).toBe(false);
     expect((await readState(stateDir)).installs).toEqual({});
+  });
+});
+
+describe('installs and uninstalls that cross', () => {
+  const marker = (version: string) => JSON.stringify({ schemaVersion: 1, version, build: 1, sha256: 'a'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' });
+
+  it('an install that found its version there records nothing once an uninstall removed it meanwhile: CPY_INSTALL_NOT_INSTALLED, the state as the uninstall left it', async () => {
+    const prefix = join(stateDir, 'python-3.13.5');
+    const layout = { stateDir, binDir: null, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
+    // The install read the marker; the uninstall then removed the tree and its entry.
+    const error = await recordInstall(layout, '3.13.5', prefix, true, 1000).catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
+    expect((error as Error).message).toBe(`CPython 3.13.5 was removed from ${prefix} while this install ran (a cpy uninstall at the same time)`);
+    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
+    expect(existsSync(join(stateDir, 'current'))).toBe(false);
+  });
+
+  it('uninstalling a version whose prefix another version took since (--prefix given twice) drops its entry and leaves that tree', async () => {
+    const prefix = join(stateDir, 'py');
+    await mkdir(prefix);
+    await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
+    await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix }, '3.13.6': { prefix } }, previous: '3.13.5' }));
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false });
+    expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.6' });
+    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.6': { prefix } }, previous: null });
   });
 });
