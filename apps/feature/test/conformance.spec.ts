@@ -467,6 +467,13 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // A check of each target on paper (s/.. folds away) passes it; followed, s is the tree itself.
+    name: 'a hostile archive: a symlink that leaves the tree through another link',
+    options: () => ({ artifactUrl: U['chained']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     // install.sh's one pass judges the kinds of entries on the unpacked tree, not from a second
     // tar listing: a hard link is a file with two names there, a fifo neither file nor directory.
     name: 'a hostile archive: a hard link inside the tree',
@@ -883,6 +890,14 @@ beforeAll(async () => {
   U['tabbed'] = served(tabbed, 'tabbed');
   const hardlink = await repackArtifact(good, join(work, 'hardlink'), { append: [{ name: `${root}/lib/twin`, type: 'link', linkname: `${root}/${POSTINSTALL_ENTRY}` }] });
   U['hardlink'] = served(hardlink, 'hardlink');
+  // lib/d/s -> ../.. is the tree; lib/d/l -> s/../../etc is lib/etc on paper, and beside the tree followed.
+  const chained = await repackArtifact(good, join(work, 'chained'), {
+    append: [
+      { name: `${root}/lib/d/s`, type: 'symlink', linkname: '../..' },
+      { name: `${root}/lib/d/l`, type: 'symlink', linkname: 's/../../etc' },
+    ],
+  });
+  U['chained'] = served(chained, 'chained');
   const fifo = await repackArtifact(good, join(work, 'fifo'), { append: [{ name: `${root}/lib/pipe`, type: 'fifo' }] });
   U['fifo'] = served(fifo, 'fifo');
   const through = await repackArtifact(good, join(work, 'through'), {

@@ -772,6 +772,19 @@ check_links() { # TREE
     NR % 2 { link = $0; dir = link; sub(/\/[^\/]*$/, "", dir); next }
     substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 { print link " -> " $0; exit 3 }' "$work/links" >"$work/badlink" ||
     fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
+  # And as the kernel follows them, on the whole tree: s/.. is not .. once s is itself a link
+  # (readlink -m: the links on the way followed, what does not exist taken as written; the
+  # library's followed). Without -m (busybox), the check above stands alone.
+  readlink -m / >/dev/null 2>&1 || return 0
+  tree_real=$(readlink -m "$1")
+  while IFS= read -r entry; do
+    [ -L "$entry" ] || continue
+    real=$(readlink -m "$entry" 2>/dev/null) || real=/..
+    case $real/ in
+      "$tree_real"/*) ;;
+      *) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree (${entry#"$1"/} -> $(readlink "$entry"), through the links on its way)" 'use an artifact made by cpy' ;;
+    esac
+  done <"$work/special"
 }
 # The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
 # run by its own python3: the same code @cpy/install runs, so relocation and the checks exist once.

@@ -80,6 +80,24 @@ describe('extractArtifact', () => {
       ],
       /points out of the tree/,
     ],
+    // s/.. is lib/d on paper; followed, s is the tree's root and .. what holds it.
+    [
+      'a symlink that leaves the tree through another link (inside on paper)',
+      [
+        { name: 'opt/python-3.13.5/lib/d/s', type: 'symlink', linkname: '../..' },
+        { name: 'opt/python-3.13.5/lib/d/l', type: 'symlink', linkname: 's/../../x' },
+      ],
+      /l' is a symlink that points out of the tree \(s\/\.\.\/\.\.\/x, through the links on its way\)/,
+    ],
+    // And where the link it goes through comes later in the archive.
+    [
+      'a symlink that leaves the tree through a link made after it',
+      [
+        { name: 'opt/python-3.13.5/lib/d/l', type: 'symlink', linkname: 'later/../../x' },
+        { name: 'opt/python-3.13.5/lib/d/later', type: 'symlink', linkname: '../..' },
+      ],
+      /points out of the tree/,
+    ],
     ['a hard link', [{ name: 'opt/python-3.13.5/h', type: 'link', linkname: '/etc/shadow' }], /link entry/],
     ['a device', [{ name: 'opt/python-3.13.5/d', type: 'character-device' }], /character-device entry/],
     ['an entry outside the prefix', [{ name: 'usr/bin/python3', body: 'x' }], /outside opt\/python-3.13.5/],
