@@ -240,10 +240,12 @@ interface Case {
 
 /** The index fixtures: debian11 and debian12 builds of two versions (3.11.2, the host's real one, and a newer one that only claims to be). */
 const NEWER = '3.12.7';
+/** Where the deferral cases keep artifacts in the workspace (mounted once the container is created). */
+const WORKSPACE_ARTIFACTS = '/workspaces/proj/infrastructure/cpython/artifacts';
 const I = {} as Record<'d11' | 'd12' | 'd11new' | 'd12new', TestArtifact>;
 /** Host and container: Debian 12 (the message of a no-fit names them). */
 let hostSummary: string;
-const markerOf = async (i: Installer, prefix: string) => JSON.parse((await i.read(`${prefix}/${MARKER_FILE}`)) ?? '{}') as { artifact?: string; sha256?: string; source?: string };
+const markerOf = async (i: Installer, prefix: string) => JSON.parse((await i.read(`${prefix}/${MARKER_FILE}`)) ?? '{}') as { artifact?: string; sha256?: string; source?: string; signedBy?: string };
 
 /** Signing: the pinned key (Alice), a key in the keys file that is not pinned (Mallory), one that has expired (Old). */
 const K = {} as Record<'alice' | 'mallory' | 'old', GeneratedKey>;
@@ -998,6 +1000,9 @@ beforeAll(async () => {
   await signIndex('sindex', 'index.json');
   await writeIndex('sswap', 'index.previous.json', all);
   await signIndex('sswap', 'index.previous.json');
+  // A signed index whose debian12 build of 3.11 is in the workspace (no .asc beside it there).
+  U['wsindex'] = await writeIndex('wsindex', 'index.json', [entries.d11, { ...entries.d12, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);
+  await signIndex('wsindex', 'index.json');
   U['tindex'] = await writeIndex('tindex', 'index.json', all);
   await signIndex('tindex', 'index.json');
   await writeIndex('tindex', 'index.json', [entries.d11, { ...entries.d12, url: U['trojan']!, sha256: trojan.sha256 }, entries.d11new, entries.d12new]);
@@ -1048,7 +1053,7 @@ describe.each([
 // What only the Feature does: Features run while the image is built, before the workspace is
 // mounted, so an artifact under /workspaces/ is installed by the Feature's onCreateCommand.
 describe('install.sh: an artifact in the workspace (/workspaces/...) is installed by the onCreateCommand', () => {
-  const folder = '/workspaces/proj/infrastructure/cpython/artifacts';
+  const folder = WORKSPACE_ARTIFACTS;
   const box = () => container!;
   const deferredEnv = '/usr/local/share/cpy-feature/deferred.env';
   const inWorkspace = () => [
@@ -1081,6 +1086,21 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect(await i.read(deferredEnv.slice(1))).toBeNull();
     const again = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
     expect([again.exitCode, again.stdout, again.stderr]).toEqual([0, '', '']);
+  }, 180_000);
+
+  it('a build a signed index chose in the workspace: the hook installs it on the index\'s word, as the build would have (no .asc of its own asked for)', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const signedIndex = ['VERSION=3.11', `INDEXURL=${U['wsindex']!}`, `SIGNERFINGERPRINTS=${K.alice.fingerprint}`, 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', 'INSTALLTK=false'];
+    const built = await build(signedIndex);
+    expect([built.exitCode, built.stderr]).toEqual([0, expect.stringContaining("deferred: the Feature's onCreateCommand installs it")]);
+    await nothingInstalled(i);
+    // The workspace holds the artifact only: its signature is the index's.
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${I.d12.path} ${folder}/`]);
+    const hook = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
+    expect([hook.exitCode, hook.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/python-${version}`)]);
+    expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, sha256: I.d12.sha256, source: `${folder}/${I.d12.fileName}`, signedBy: K.alice.fingerprint });
+    expect(await i.read(deferredEnv.slice(1))).toBeNull();
   }, 180_000);
 
   it('the hook as a user without sudo fails with a coded error saying what to do; the deferred install stays for the next try', async () => {

@@ -1269,6 +1269,9 @@ defer_install() {
       eval "v=\$$name"
       printf "%s='%s'\n" "$name" "$v"
     done >"$DEFERRED_ENV.tmp-$$"
+    # A build chosen from a (signed) index: its sha256 came from that index, which vouches for it
+    # (and its signer, when signed), as it would have in the image's build.
+    printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\n" "${resolved:-false}" "$signed_by" >>"$DEFERRED_ENV.tmp-$$"
   )
   mv -f "$DEFERRED_ENV.tmp-$$" "$DEFERRED_ENV"
   say "$1 is not in the image: a Feature runs while the image is built, before the workspace is mounted"
@@ -1285,6 +1288,8 @@ run_deferred() {
     fail CPY_INSTALL_NOT_ROOT "the install deferred to onCreateCommand (its artifact is in the workspace) must run as root; this hook runs as $user, who has no sudo without a password" "set \"remoteUser\": \"root\" in devcontainer.json, or install sudo with NOPASSWD for $user in the image; or give the artifact by a URL the image build can reach"
   fi
   deferred=true
+  # Only ever from the file (root's own), never from the environment.
+  deferred_resolved=false deferred_signed_by=
   # shellcheck disable=SC1090 # written by defer_install, root's only
   . "$DEFERRED_ENV"
   say "installing what was deferred while the image was built"
@@ -1348,6 +1353,12 @@ main() {
   if [ -n "$signers" ] && pending_in_workspace "$TRUSTEDKEYSURL"; then defer_install "$(path_of "$TRUSTEDKEYSURL")"; return 0; fi
 
   resolved=false
+  # Deferred from a build the index chose (defer_install): the index vouched for its sha256.
+  # So did its signer (the marker's signedBy).
+  if [ "$deferred" = true ] && [ "$deferred_resolved" = true ] && [ -n "$SHA256" ]; then
+    resolved=true
+    signed_by=$deferred_signed_by
+  fi
   if [ -n "$ARTIFACTURL" ]; then
     # The artifact given: its version is in its name (or the version option is a full version).
     base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
