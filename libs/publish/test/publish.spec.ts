@@ -415,15 +415,19 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     expect(done.index.artifacts.map((e) => e.build)).toEqual([4, 3, 2, 1]);
   });
 
+  /** An update with `change` killed right after its index.json.new was verified: nothing after that runs. */
+  const killedAfterVerification = (change: (index: ArtifactIndex) => ArtifactIndex) => {
+    const kill = (e: IndexEvent) => {
+      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
+    };
+    return expect(publishIndex({ github: api(gh), change, onEvent: kill })).rejects.toThrow('killed');
+  };
+
   it('an update killed after index.json.new was verified, before the swap: the next run starts from that index, so its build is not lost', async () => {
     gh = await double();
     await publishIndex({ github: api(gh), change: add(1) });
     await publishIndex({ github: api(gh), change: add(2) });
-    // The kill: nothing after the verification runs.
-    const killed = (e: IndexEvent) => {
-      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
-    };
-    await expect(publishIndex({ github: api(gh), change: add(3), onEvent: killed })).rejects.toThrow('killed');
+    await killedAfterVerification(add(3));
     expect(assetNames(gh)).toEqual(['index.json', 'index.json.new', 'index.previous.json']);
     expect(builds(gh, 'index.json')).toEqual([[2, 'active'], [1, 'active']]);
 
@@ -441,10 +445,7 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
 
   it('the very first update killed after its verification: the next run starts from its index.json.new', async () => {
     gh = await double();
-    const killed = (e: IndexEvent) => {
-      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
-    };
-    await expect(publishIndex({ github: api(gh), change: add(1), onEvent: killed })).rejects.toThrow('killed');
+    await killedAfterVerification(add(1));
     expect(assetNames(gh)).toEqual(['index.json.new']);
     await publishIndex({ github: api(gh), change: add(2) });
     expect(assetNames(gh)).toEqual(['index.json']);
@@ -455,10 +456,7 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     gh = await double();
     await publishIndex({ github: api(gh), change: add(1) });
     await publishIndex({ github: api(gh), change: add(2) });
-    const killed = (e: IndexEvent) => {
-      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
-    };
-    await expect(publishIndex({ github: api(gh), change: add(3), onEvent: killed })).rejects.toThrow('killed');
+    await killedAfterVerification(add(3));
     // Build 1 marked removed by hand in index.json, its updatedAt left as it was.
     const asset = indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!;
     const edited = parseIndexText(asset.bytes.toString('utf8'), 'index.json');
@@ -475,10 +473,7 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
   it('an index.json.new left by a killed update is not the start once index.json was replaced by hand since: it is deleted as stale', async () => {
     gh = await double();
     await publishIndex({ github: api(gh), change: add(1) });
-    const killed = (e: IndexEvent) => {
-      if (e.type === 'asset' && e.name === 'index.json.new' && e.action === 'verified') throw new Error('killed');
-    };
-    await expect(publishIndex({ github: api(gh), change: add(2), onEvent: killed })).rejects.toThrow('killed');
+    await killedAfterVerification(add(2));
     // Someone replaces index.json with an index of build 5 only: index.json.new was not made from it.
     const byHand = serializeIndex({ ...addEntry(emptyIndex(), entry(5)), updatedAt: new Date(Date.now() + 60_000).toISOString() });
     indexRelease(gh)!.assets.find((a) => a.name === 'index.json')!.bytes = Buffer.from(byHand);
