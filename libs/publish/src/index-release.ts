@@ -166,9 +166,16 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // An update killed before its swap (at or after its verification) left an index.json.new that
   // never became index.json: when it was made from the index read here, this update starts from
   // it, so its builds are not lost. Its bytes are uploaded again (and signed, or not, as this run
-  // signs), never published as they are: the kill may have come at a failed verification.
+  // signs), never published as they are: the kill may have come at a failed verification. A
+  // signed run carries only what its own key signed (index.json.new.asc): anyone who may upload
+  // assets could have put an index.json.new there, and this run would sign it.
+  const pendingSignature = find(INDEX_NEXT_SIGNATURE_FILE);
   const carried =
-    pending && pendingIndex && find(INDEX_NEXT_FILE)?.id === pending.id && (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source)
+    pending &&
+    pendingIndex &&
+    find(INDEX_NEXT_FILE)?.id === pending.id &&
+    (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source) &&
+    (!key || (pendingSignature !== null && (await signs(gh, pendingSignature, pendingIndex.bytes, key, work))))
       ? pendingIndex
       : null;
   const index = carried?.index ?? read?.index ?? emptyIndex();
@@ -211,9 +218,8 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
       emit({ type: 'asset', name, action: 'deleted-stale' });
     }
   }
-  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploading' });
-  const uploaded = await uploadFresh(gh, release, file, INDEX_NEXT_FILE);
-  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploaded' });
+  // The signature first: an index.json.new a signed run left always has its signature beside it,
+  // which the next signed run needs to carry it (above).
   let uploadedSignature: GitHubAsset | null = null;
   if (signature !== null) {
     const signatureFile = join(work, INDEX_NEXT_SIGNATURE_FILE);
@@ -222,6 +228,9 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     uploadedSignature = await uploadFresh(gh, release, signatureFile, INDEX_NEXT_SIGNATURE_FILE);
     emit({ type: 'asset', name: INDEX_NEXT_SIGNATURE_FILE, action: 'uploaded' });
   }
+  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploading' });
+  const uploaded = await uploadFresh(gh, release, file, INDEX_NEXT_FILE);
+  emit({ type: 'asset', name: INDEX_NEXT_FILE, action: 'uploaded' });
 
   // Downloaded again: the bytes sent, and an index a reader accepts, before anything is swapped.
   const back = await gh.downloadAsset(uploaded);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { addEntry, indexEntryFor, parseIndexText, planRetention, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
+import { addEntry, indexEntryFor, parseIndexText, planRetention, serializeIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
@@ -214,7 +214,8 @@ describe('publishIndex with a signing key', () => {
       signatureUrl: `${d.apiUrl}/acme/cpy/releases/download/cpy-index/index.json.asc`,
       keys: { url: `${d.apiUrl}/acme/cpy/releases/download/cpy-index/cpy-keys.asc`, fingerprints: [alice.fingerprint], added: true },
     });
-    // The keys first, then the index and its signature, each verified before the swap; the signature renamed in before the index.
+    // The keys first, then the index's signature and the index (an index.json.new a killed signed
+    // run leaves always has its signature), each verified before the swap; the signature renamed in before the index.
     const order = events.map((e) => (e.type === 'asset' ? `${e.name} ${e.action}` : e.type === 'rename' ? `${e.from} -> ${e.to}` : e.type));
     expect(order).toEqual([
       'release',
@@ -225,10 +226,10 @@ describe('publishIndex with a signing key', () => {
       'keys',
       'read',
       'index.json.new.asc signed',
-      'index.json.new uploading',
-      'index.json.new uploaded',
       'index.json.new.asc uploading',
       'index.json.new.asc uploaded',
+      'index.json.new uploading',
+      'index.json.new uploaded',
       'index.json.new verified',
       'index.json.new.asc verified',
       'index.json.new.asc -> index.json.asc',
@@ -313,6 +314,30 @@ describe('publishIndex with a signing key', () => {
     expect(events).toContainEqual({ type: 'asset', name: 'index.json.new.asc', action: 'deleted-stale' });
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']);
     await expectPaired(d);
+  });
+
+  it('a signed run never carries an index.json.new its key did not sign: one put there by whoever may upload assets (unsigned, or signed by another key) is not carried but deleted as stale', async () => {
+    for (const signer of [null, bobKey]) {
+      const d = await double();
+      await update(d, 1, aliceKey);
+      await update(d, 2, aliceKey);
+      // builds 1 and 2, as index.json lists them, and a build 9 of someone else's: "made from" index.json.
+      const planted = join(work, `planted-${randomUUID()}`);
+      await mkdir(planted);
+      const file = join(planted, 'index.json.new');
+      await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
+      const release = (await api(d).listReleases()).find((r) => r.tag_name === 'cpy-index')!;
+      await api(d).uploadAsset(release, file, 'index.json.new');
+      if (signer) {
+        await writeFile(`${file}.asc`, await signFile(file, signer));
+        await api(d).uploadAsset(release, `${file}.asc`, 'index.json.new.asc');
+      }
+      const events: IndexEvent[] = [];
+      await update(d, 3, aliceKey, (e) => events.push(e));
+      expect(events).toContainEqual({ type: 'read', name: 'index.json', entries: 2 });
+      expect(builds(d, 'index.json')).toEqual([3, 2, 1]);
+      expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    }
   });
 
   describe('a signed swap killed at each of its renames is finished by the next run, each index still with its own signature', () => {
