@@ -1103,6 +1103,17 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect(await i.read(deferredEnv.slice(1))).toBeNull();
   }, 180_000);
 
+  it('a build the index chose unpinned: a signer pinned only in the hook\'s environment is still checked (the artifact\'s own .asc, missing here)', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const unpinned = ['VERSION=3.11', `INDEXURL=${U['wsindex']!}`, 'SIGNERFINGERPRINTS=', 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', 'INSTALLTK=false'];
+    expect((await build(unpinned)).exitCode).toBe(0);
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${I.d12.path} ${folder}/`]);
+    const hook = await box().exec(['env', `CPY_SIGNER_FINGERPRINTS=${K.alice.fingerprint}`, `CPY_TRUSTED_KEYS_URL=${U['keys']!}`, 'sh', '-c', ON_CREATE_COMMAND]);
+    expect([hook.exitCode, hook.stderr]).toEqual([1, expect.stringContaining('error CPY_SIGNATURE_MISSING')]);
+    await nothingInstalled(i);
+  }, 180_000);
+
   it('the hook as a user without sudo fails with a coded error saying what to do; the deferred install stays for the next try', async () => {
     const i = scriptInstaller(box);
     await i.reset();

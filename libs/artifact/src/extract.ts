@@ -1,5 +1,5 @@
 import { chmodSync, closeSync, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import { lstat, mkdir, readlink, realpath, symlink, utimes } from 'node:fs/promises';
+import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -63,6 +63,17 @@ function keptModeBits(dir: string): number {
   }
 }
 
+/** Whether a link target has a `..` after a name (`a/..`, `./a/../b`); leading ones do not count. */
+function climbsAfterName(link: string): boolean {
+  let named = false;
+  for (const part of link.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part !== '..') named = true;
+    else if (named) return true;
+  }
+  return false;
+}
+
 function within(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
@@ -111,8 +122,6 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
   let bytes = 0;
   let metadata: string | null = null;
   const dirTimes: [string, Date][] = [];
-  /** The symlinks made: entry name, target, where it is (under the real destination), its tree. */
-  const links: [string, string, string, string][] = [];
   // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
   // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
   // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
@@ -209,6 +218,10 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
         case 'symlink': {
           const link = header.linkname ?? '';
           if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
+          // `s/..` is not where it reads once `s` is a link (made before or after this one): the
+          // kernel follows `s` first. Only leading `..` are judged on paper below; CPython's own
+          // links are plain names.
+          if (climbsAfterName(link)) throw hostile(header.name, `is a symlink whose target goes up after a name (${link}), which artifacts never hold`);
           safeParent(target, header.name);
           // Resolved from where the link physically is: earlier links in its path count. It must
           // stay in the tree (root), not only in the destination: the tree is what is installed,
@@ -216,7 +229,6 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
           const tree = root ? join(realDest, root) : realDest;
           if (!within(tree, resolve(await realpath(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
           await symlink(link, target);
-          links.push([header.name, link, join(realDest, relative(dest, target)), tree]);
           files++;
           stream.resume();
           return;
@@ -239,41 +251,8 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       cause: error,
     });
   }
-  // Each link again, on the whole tree and as the kernel follows it: `s/../..` is not `..` once
-  // `s` is itself a link (to a directory deeper or higher), which the check above, lexical and
-  // made before later entries existed, cannot see.
-  for (const [name, link, path, tree] of links) {
-    const real = await followed(path);
-    if (real === null || !within(tree, real)) throw hostile(name, `is a symlink that points out of the tree (${link}, through the links on its way)`);
-  }
   for (const [dir, time] of dirTimes.reverse()) await utimes(dir, time, time).catch(() => undefined);
   return { files, bytes, metadata };
 }
 
-/**
- * Where `path` (absolute) leads: the symlinks on the way followed as the kernel follows them, the
- * part that does not exist taken as written (`readlink -m`). null: more than 40 links deep.
- */
-async function followed(path: string, depth = 0): Promise<string | null> {
-  let at = '/';
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      at = dirname(at);
-      continue;
-    }
-    const next = at === '/' ? `/${part}` : `${at}/${part}`;
-    if (!(await lstat(next).then((st) => st.isSymbolicLink(), () => false))) {
-      at = next;
-      continue;
-    }
-    if (depth >= 40) return null;
-    const to = await readlink(next);
-    // Not joined: join() would fold `x/..` before `x` is looked at.
-    const real = await followed(to.startsWith('/') ? to : `${at}/${to}`, depth + 1);
-    if (real === null) return null;
-    at = real;
-  }
-  return at;
-}
 

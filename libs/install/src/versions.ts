@@ -136,8 +136,8 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
   return stateLock(layout, timeoutMs, async () => {
     // Read before the state lock, without the prefix's (an install already there): a `cpy
     // uninstall` (which renames the tree away under the state lock) may have run since.
-    if (!(await readMarker(prefix))) {
-      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} was removed from ${prefix} while this install ran (a cpy uninstall at the same time)`, {
+    if ((await readMarker(prefix))?.version !== version) {
+      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `${prefix} no longer holds CPython ${version} (a cpy uninstall, or another install of that prefix, at the same time)`, {
         hint: `run the install again: it installs CPython ${version} anew`,
       });
     }

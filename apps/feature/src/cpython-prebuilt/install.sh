@@ -757,6 +757,17 @@ RESOLVED_AWK='function resolved(path,   n, i, k, p, q, out) {
   out = ""; for (i = 1; i <= k; i++) out = out "/" q[i]
   return out == "" ? "/" : out
 }'
+# An awk function: whether a link target has a .. after a name (leading ones do not count).
+CLIMBS_AWK='
+function climbs(target,   n, i, p, named) {
+  n = split(target, p, "/"); named = 0
+  for (i = 1; i <= n; i++) {
+    if (p[i] == "" || p[i] == ".") continue
+    if (p[i] != "..") named = 1
+    else if (named) return 1
+  }
+  return 0
+}'
 # normalize PATH: . and .. resolved lexically.
 normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
 check_links() { # TREE
@@ -768,23 +779,13 @@ check_links() { # TREE
     # Two lines, the link and its target: a name may hold any character but a newline.
     printf '%s\n%s\n' "$entry" "$(readlink "$entry")"
   done <"$work/special" >"$work/links"
-  awk -v tree="$1" "$RESOLVED_AWK"'
+  # A target with .. after a name (s/..) is refused too: once s is a link, made before or after
+  # this one, the kernel follows it first, and the reading on paper is wrong (the library's
+  # climbsAfterName). CPython's own links are plain names.
+  awk -v tree="$1" "$RESOLVED_AWK$CLIMBS_AWK"'
     NR % 2 { link = $0; dir = link; sub(/\/[^\/]*$/, "", dir); next }
-    substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 { print link " -> " $0; exit 3 }' "$work/links" >"$work/badlink" ||
+    substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 || climbs($0) { print link " -> " $0; exit 3 }' "$work/links" >"$work/badlink" ||
     fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
-  # And as the kernel follows them, on the whole tree: s/.. is not .. once s is itself a link
-  # (readlink -m: the links on the way followed, what does not exist taken as written; the
-  # library's followed). Without -m (busybox), the check above stands alone.
-  readlink -m / >/dev/null 2>&1 || return 0
-  tree_real=$(readlink -m "$1")
-  while IFS= read -r entry; do
-    [ -L "$entry" ] || continue
-    real=$(readlink -m "$entry" 2>/dev/null) || real=/..
-    case $real/ in
-      "$tree_real"/*) ;;
-      *) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree (${entry#"$1"/} -> $(readlink "$entry"), through the links on its way)" 'use an artifact made by cpy' ;;
-    esac
-  done <"$work/special"
 }
 # The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
 # run by its own python3: the same code @cpy/install runs, so relocation and the checks exist once.
@@ -861,6 +862,10 @@ record_install() { # VERSION PREFIX
   state=$STATE_DIR/state.json
   # state.json and the links change under the state lock (the library's stateLock).
   lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
+  # An install already there looked at its marker before this lock, without the prefix's: a cpy
+  # uninstall (which renames the tree away under this lock) may have run since (recordInstall).
+  { json_flatten "$2/.cpy-install.json" >"$work/recorded.flat" 2>/dev/null && [ "$(jget "$work/recorded.flat" version)" = "$1" ]; } ||
+    fail CPY_INSTALL_NOT_INSTALLED "$2 no longer holds CPython $1 (a cpy uninstall, or another install of that prefix, at the same time)" "run the install again: it installs CPython $1 anew"
   : >"$work/state.flat"
   if [ -f "$state" ]; then
     json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "not JSON: $(head -n 1 "$work/json.err")"
@@ -1248,6 +1253,8 @@ resolve_build() {
 # A Feature runs while the image is built; the workspace (/workspaces/<folder>) is mounted only
 # when the container is created. An artifact, checksum or index there is installed then.
 deferred=false
+# Whether the index chose the build (and vouched for its sha256): set only by this script.
+resolved=false
 # pending_in_workspace LOCATION: a path (or file:// URL) under /workspaces/ that is not there (yet).
 pending_in_workspace() {
   [ "$deferred" = false ] || return 1
@@ -1271,7 +1278,7 @@ defer_install() {
     done >"$DEFERRED_ENV.tmp-$$"
     # A build chosen from a (signed) index: its sha256 came from that index, which vouches for it
     # (and its signer, when signed), as it would have in the image's build.
-    printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\n" "${resolved:-false}" "$signed_by" >>"$DEFERRED_ENV.tmp-$$"
+    printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\n" "$resolved" "$signed_by" >>"$DEFERRED_ENV.tmp-$$"
   )
   mv -f "$DEFERRED_ENV.tmp-$$" "$DEFERRED_ENV"
   say "$1 is not in the image: a Feature runs while the image is built, before the workspace is mounted"
@@ -1354,8 +1361,10 @@ main() {
 
   resolved=false
   # Deferred from a build the index chose (defer_install): the index vouched for its sha256.
-  # So did its signer (the marker's signedBy).
-  if [ "$deferred" = true ] && [ "$deferred_resolved" = true ] && [ -n "$SHA256" ]; then
+  # So did its signer (the marker's signedBy), who must be pinned now if any signer is: pins
+  # the hook's environment adds (CPY_SIGNER_FINGERPRINTS) are checked, never skipped.
+  if [ "$deferred" = true ] && [ "$deferred_resolved" = true ] && [ -n "$SHA256" ] &&
+    { [ -z "$signers" ] || case " $signers " in *" $deferred_signed_by "*) [ -n "$deferred_signed_by" ] ;; *) false ;; esac; }; then
     resolved=true
     signed_by=$deferred_signed_by
   fi

@@ -87,7 +87,7 @@ describe('extractArtifact', () => {
         { name: 'opt/python-3.13.5/lib/d/s', type: 'symlink', linkname: '../..' },
         { name: 'opt/python-3.13.5/lib/d/l', type: 'symlink', linkname: 's/../../x' },
       ],
-      /l' is a symlink that points out of the tree \(s\/\.\.\/\.\.\/x, through the links on its way\)/,
+      /l' is a symlink whose target goes up after a name \(s\/\.\.\/\.\.\/x\), which artifacts never hold/,
     ],
     // And where the link it goes through comes later in the archive.
     [
@@ -96,7 +96,7 @@ describe('extractArtifact', () => {
         { name: 'opt/python-3.13.5/lib/d/l', type: 'symlink', linkname: 'later/../../x' },
         { name: 'opt/python-3.13.5/lib/d/later', type: 'symlink', linkname: '../..' },
       ],
-      /points out of the tree/,
+      /goes up after a name/,
     ],
     ['a hard link', [{ name: 'opt/python-3.13.5/h', type: 'link', linkname: '/etc/shadow' }], /link entry/],
     ['a device', [{ name: 'opt/python-3.13.5/d', type: 'character-device' }], /character-device entry/],

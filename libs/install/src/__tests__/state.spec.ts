@@ -90,7 +90,11 @@ describe('installs and uninstalls that cross', () => {
     // The install read the marker; the uninstall then removed the tree and its entry.
     const error = await recordInstall(layout, '3.13.5', prefix, true, 1000).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
-    expect((error as Error).message).toBe(`CPython 3.13.5 was removed from ${prefix} while this install ran (a cpy uninstall at the same time)`);
+    expect((error as Error).message).toBe(`${prefix} no longer holds CPython 3.13.5 (a cpy uninstall, or another install of that prefix, at the same time)`);
+    // Nor when another version took the prefix meanwhile.
+    await mkdir(prefix);
+    await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
+    expect(isCpyError(await recordInstall(layout, '3.13.5', prefix, true, 1000).catch((e: unknown) => e), 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
     expect(existsSync(join(stateDir, 'current'))).toBe(false);
   });
