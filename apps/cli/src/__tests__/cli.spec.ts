@@ -133,5 +133,7 @@ describe('cpy command line', () => {
     expect((await run(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1', NO_COLOR: '1' })).stdout).not.toContain(esc);
     expect((await run(['doctor', '--min-free-gb', '0', '--no-color'], { FORCE_COLOR: '1' })).stdout).not.toContain(esc);
     expect((await run(['doctor', '--min-free-gb', '0'])).stdout).not.toContain(esc);
-  });
+    // Four real doctor runs (each asks the host's compiler and tools): about 1 s each when the
+    // machine is busy, more than Jest's default 5 s in all (a fresh-clone run on 2026-12-02).
+  }, 30_000);
 });
