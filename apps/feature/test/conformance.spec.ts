@@ -476,6 +476,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'a hostile archive: a symlink whose target holds a newline',
+    options: () => ({ artifactUrl: U['newline']! }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     // install.sh's one pass judges the kinds of entries on the unpacked tree, not from a second
     // tar listing: a hard link is a file with two names there, a fifo neither file nor directory.
     name: 'a hostile archive: a hard link inside the tree',
@@ -900,6 +906,13 @@ beforeAll(async () => {
     ],
   });
   U['chained'] = served(chained, 'chained');
+  // A target holding a newline: to a reader of link/target lines, "a" and a link named
+  // "../../../../etc" with no target. The tree's other links are left out, so that it is the last.
+  const newline = await repackArtifact(good, join(work, 'newline'), {
+    drop: (_name, type) => type === 'symlink',
+    append: [{ name: `${root}/lib/zz`, type: 'symlink', linkname: 'a\n../../../../etc' }],
+  });
+  U['newline'] = served(newline, 'newline');
   const fifo = await repackArtifact(good, join(work, 'fifo'), { append: [{ name: `${root}/lib/pipe`, type: 'fifo' }] });
   U['fifo'] = served(fifo, 'fifo');
   const through = await repackArtifact(good, join(work, 'through'), {

@@ -152,8 +152,8 @@ export interface RepackOptions {
   readonly metadata?: (m: ArtifactMetadata) => ArtifactMetadata;
   /** Entries appended after the tree, e.g. a hostile one. */
   readonly append?: readonly ExtraEntry[];
-  /** Entries left out (by their name in the source artifact). */
-  readonly drop?: (name: string) => boolean;
+  /** Entries left out (by their name in the source artifact, and their tar type: file, symlink, directory...). */
+  readonly drop?: (name: string, type: string) => boolean;
   /** Name of the new artifact; default from the (changed) metadata, in `outDir`. */
   readonly fileName?: string;
   /**
@@ -195,7 +195,7 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
       stream.on('end', () => void out.entry({ ...header, size: undefined }, JSON.stringify(metadata, null, 2) + '\n', next));
       return;
     }
-    if (options.drop?.(header.name)) {
+    if (options.drop?.(header.name, header.type ?? 'file')) {
       stream.on('end', next);
       stream.resume();
       return;

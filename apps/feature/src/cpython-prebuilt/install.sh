@@ -776,8 +776,13 @@ check_links() { # TREE
   find "$1" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
   while IFS= read -r entry; do
     [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
-    # Two lines, the link and its target: a name may hold any character but a newline.
-    printf '%s\n%s\n' "$entry" "$(readlink "$entry")"
+    # Two lines, the link and its target: a name may hold any character but a newline. A target
+    # with one would shift the pairs the awk below reads (read whole, with a sentinel).
+    target=$(readlink "$entry" && echo .)
+    target=${target%?.}
+    case $target in *"
+"*) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink whose target holds a newline (${entry#"$1"/})" 'use an artifact made by cpy' ;; esac
+    printf '%s\n%s\n' "$entry" "$target"
   done <"$work/special" >"$work/links"
   # A target with .. after a name (s/..) is refused too: once s is a link, made before or after
   # this one, the kernel follows it first, and the reading on paper is wrong (the library's
