@@ -71,14 +71,12 @@ export interface PublishIndexResult {
   readonly keys: PublishedKeys | null;
 }
 
-/** The index an asset holds, and its bytes; null when it does not read as one (a failed download is thrown). */
-async function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer } | null> {
-  const bytes = await gh.downloadAsset(asset);
-  try {
-    return { index: parseIndexText(bytes.toString('utf8'), asset.name), bytes };
-  } catch {
-    return null;
-  }
+/** The index an asset holds, and its bytes (readIndexAsset); null when it does not read as one (a failed download is thrown). */
+function readableIndex(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer } | null> {
+  return readIndexAsset(gh, asset).catch((error: unknown) => {
+    if (isCpyError(error, 'CPY_PUBLISH_INDEX_INVALID')) return null;
+    throw error;
+  });
 }
 
 const STATE_RANK = { active: 0, deprecated: 1, removed: 2 } as const;
