@@ -99,7 +99,7 @@ describe('cpy publish --signing-key', () => {
   it('--help says where the key and its passphrase come from', async () => {
     const r = await cpy(['publish', '--help']);
     expect(r.code).toBe(0);
-    for (const text of ['--signing-key <file>', 'CPY_SIGNING_KEY', 'CPY_SIGNING_PASSPHRASE', '.asc', 'cpy-keys.asc']) expect(r.stdout).toContain(text);
+    for (const text of ['--signing-key <file>', 'CPY_SIGNING_KEY', 'CPY_SIGNING_PASSPHRASE', '.asc', 'cpy-keys.asc', '--index-signer <fingerprint>', '--adopt-index', 'CPY_PUBLISH_INDEX_UNTRUSTED']) expect(r.stdout).toContain(text);
     expect((await cpy(['releases', 'prune', '--help'])).stdout).toContain('--signing-key');
   });
 
@@ -167,7 +167,17 @@ describe('cpy publish --signing-key', () => {
 
   it('a rotated key is added to cpy-keys.asc beside the old one; each index verifies with the key that signed it', async () => {
     const b2 = await repackArtifact(artifact, join(work, 'b2'), { metadata: (m) => ({ ...m, build: 2 }) });
-    const r = await cpy(['publish', b2.path, '--json'], { CPY_SIGNING_KEY: bob.privateKey });
+    // Bob's key signs only an index it trusts: Alice's, once he names her key. Refused before anything is published.
+    const refused = await cpy(['publish', b2.path, '--json'], { CPY_SIGNING_KEY: bob.privateKey });
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      outcome: 'error',
+      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringMatching(/^index\.json on release cpy-index is not signed by this key \([0-9A-F]{40}\)/), hint: expect.stringContaining('--index-signer') },
+    });
+    expect(release('cpython-3.11.2-build2')).toBeUndefined();
+    const malformed = await cpy(['publish', b2.path, '--index-signer', 'ABCD1234'], { CPY_SIGNING_KEY: bob.privateKey });
+    expect([malformed.code, malformed.stderr]).toEqual([2, expect.stringMatching(/--index-signer: 'ABCD1234' is not a key fingerprint/)]);
+    const r = await cpy(['publish', b2.path, '--index-signer', alice.fingerprint.toLowerCase(), '--json'], { CPY_SIGNING_KEY: bob.privateKey });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ index: { keys: { fingerprints: [alice.fingerprint, bob.fingerprint], added: true } } });
     expect(r.stderr).toContain(`keys: ${bob.fingerprint} added to cpy-keys.asc (2 keys)`);
@@ -198,8 +208,18 @@ describe('cpy publish --signing-key', () => {
     ]);
   });
 
-  it('releases prune --yes with a signing key signs the index it updates', async () => {
-    const r = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--json'], { CPY_SIGNING_KEY: alice.privateKey, CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+  it('releases prune --yes with a signing key signs the index it updates, once the unsigned index is adopted', async () => {
+    const aliceEnv = { CPY_SIGNING_KEY: alice.privateKey, CPY_SIGNING_PASSPHRASE: PASSPHRASE };
+    // The last publish was unsigned: the signed prune refuses that index, and deletes nothing.
+    const refused = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--json'], aliceEnv);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining('has no signature'), hint: expect.stringContaining('--adopt-index') } });
+    expect(release('cpython-3.11.2-build1')).toBeDefined();
+    // The trust flags say what a signed update may sign: without a key they are a usage error.
+    const keyless = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index']);
+    expect([keyless.code, keyless.stderr]).toEqual([2, expect.stringMatching(/--adopt-index says which index a signed update may sign, and there is no signing key/)]);
+    expect(release('cpython-3.11.2-build1')).toBeDefined();
+    const r = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', '--json'], aliceEnv);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ remove: ['cpython-3.11.2-build1'], index: { signatureUrl: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json.asc` } });
     expect(await installerView('cpy-index', 'index.json', [alice])).toBe('good');

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpyError, isCpyError } from '@cpy/core';
 import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
-import { signFile, type SigningKey } from '@cpy/signing';
+import { readPublicKeys, signFile, verifyPinned, type SigningKey } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 import { finishKeysUpdate, publishKeys, type PublishedKeys } from './keys-file.js';
 import { MAX_SMALL_ASSET, renameAsset as rename, sha256, uploadFresh } from './release-assets.js';
@@ -34,11 +34,29 @@ export interface PublishIndexOptions {
   readonly change: (index: ArtifactIndex) => ArtifactIndex;
   /**
    * Signs the index: `index.json.asc` beside `index.json` (verified against this key's own
-   * fingerprint before the swap), and keeps the key's public key in `cpy-keys.asc`. An unchanged
-   * index whose signature is not by this key is signed again (through the same swap).
+   * fingerprint before the swap), and keeps the key's public key in `cpy-keys.asc`. The index it
+   * updates must be one it trusts (see `indexTrust`), or nothing is changed
+   * (CPY_PUBLISH_INDEX_UNTRUSTED). An unchanged index that is trusted but not signed by this key
+   * (a rotation) is signed again, through the same swap.
    */
   readonly signingKey?: SigningKey;
+  /** What a signed update trusts besides an index its own key signed (IndexTrust). */
+  readonly indexTrust?: IndexTrust | undefined;
   readonly onEvent?: (event: IndexEvent) => void;
+}
+
+/**
+ * The index a signed update starts from is one it will sign: anyone who may upload release assets
+ * (no signing key needed) could have replaced an unsigned one. It is trusted when its own signature
+ * (`index.json.asc`) verifies with the signing key, or with one of `signers` (public keys from
+ * `cpy-keys.asc`, as installers pin them); `adopt` trusts it as it is (after checking it: the last
+ * publish was unsigned, or signed by a key that is gone). An unsigned update trusts any index.
+ */
+export interface IndexTrust {
+  /** Fingerprints (40 hex digits) whose signature of the current index is trusted, e.g. the key before a rotation. */
+  readonly signers?: readonly string[] | undefined;
+  /** Trust the current index whatever signs it. */
+  readonly adopt?: boolean | undefined;
 }
 
 export type IndexEvent =
@@ -48,7 +66,7 @@ export type IndexEvent =
   | { readonly type: 'asset'; readonly name: string; readonly action: 'deleted-stale' | 'uploading' | 'uploaded' | 'verified' | 'deleted' | 'signed' }
   | { readonly type: 'rename'; readonly from: string; readonly to: string }
   | { readonly type: 'unchanged'; readonly entries: number }
-  /** The index is unchanged, but `index.json.asc` is missing or not by the signing key: it is signed again. */
+  /** The index is unchanged, but `index.json.asc` is missing or not by the signing key (adopted, or a trusted signer's): it is signed again. */
   | { readonly type: 'resign'; readonly entries: number }
   /** `cpy-keys.asc` already held the signing key (`present`), or it was appended (`added`); `keys`: how many it holds now. */
   | { readonly type: 'keys'; readonly action: 'present' | 'added'; readonly fingerprint: string; readonly keys: number }
@@ -154,13 +172,14 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     assets = await gh.listAssets(release.id);
   }
   if (await finishKeysUpdate(gh, assets, emit)) assets = await gh.listAssets(release.id);
-  // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
-  const keys = key ? await publishKeys({ gh, release, assets, key, work, emit }) : null;
-
   const current = find(INDEX_FILE);
   const previous = find(INDEX_PREVIOUS_FILE);
   const source = current ?? previous;
   const read = source ? await readIndexAsset(gh, source) : null;
+  // Before this update writes anything of its own: a signed update signs only an index it trusts.
+  if (key && source && read) await checkIndexTrust({ gh, assets, source, bytes: read.bytes, key, trust: options.indexTrust, work });
+  // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
+  const keys = key ? await publishKeys({ gh, release, assets, key, work, emit }) : null;
   // An update killed before its swap (at or after its verification) left an index.json.new that
   // never became index.json: when it was made from the index read here, this update starts from
   // it, so its builds are not lost. Its bytes are uploaded again (and signed, or not, as this run
@@ -333,6 +352,68 @@ async function swapIn(
   const published = await rename(gh, uploaded, INDEX_FILE);
   emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
   return { published, publishedSignature, previousAsset, currentSignature };
+}
+
+/**
+ * The check a signed update makes of the index it starts from (CPY_PUBLISH_INDEX_UNTRUSTED), made
+ * early: cpy publish makes it before its release is published, so a refusal leaves nothing half
+ * done. Only `index.json` as it is now is checked; the update checks again what it reads.
+ */
+export async function checkIndexBeforeSigning(options: { github: GitHubClient; releases: readonly GitHubRelease[]; signingKey: SigningKey; indexTrust?: IndexTrust | undefined }): Promise<void> {
+  const gh = options.github;
+  const release = options.releases.find((r) => r.tag_name === INDEX_RELEASE_TAG);
+  if (!release || options.indexTrust?.adopt) return;
+  const assets = await gh.listAssets(release.id);
+  const source = assets.find((a) => a.name === INDEX_FILE);
+  const read = source ? await readableIndex(gh, source) : null;
+  if (!source || !read) return;
+  const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
+  try {
+    await checkIndexTrust({ gh, assets, source, bytes: read.bytes, key: options.signingKey, trust: options.indexTrust, work });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Throws CPY_PUBLISH_INDEX_UNTRUSTED unless `source` (index.json, or index.previous.json after a
+ * killed update) is signed, by its own `.asc`, by `key` or a signer `trust` names, or `trust` adopts it.
+ */
+async function checkIndexTrust(options: {
+  gh: GitHubClient;
+  assets: readonly GitHubAsset[];
+  source: GitHubAsset;
+  bytes: Buffer;
+  key: SigningKey;
+  trust: IndexTrust | undefined;
+  work: string;
+}): Promise<void> {
+  const { gh, assets, source, key, trust } = options;
+  if (trust?.adopt) return;
+  const signers = [key.fingerprint, ...(trust?.signers ?? []).filter((f) => f !== key.fingerprint)];
+  const signatureAsset = assets.find((a) => a.name === signatureName(source.name)) ?? null;
+  const keysAsset = signers.length > 1 ? (assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null) : null;
+  const small = async (a: GitHubAsset | null) => (a && a.state === 'uploaded' && a.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(a)).toString('utf8') : null);
+  const file = join(options.work, `${source.name}.trusted`);
+  await writeFile(file, options.bytes);
+  const where = `${source.name} on release ${INDEX_RELEASE_TAG}`;
+  try {
+    // The signing key's own public key, and those cpy-keys.asc holds (only the pinned ones count).
+    const keysText = `${key.publicKey.trimEnd()}\n${(await small(keysAsset)) ?? ''}`;
+    const trusted = await readPublicKeys(keysText, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`);
+    await verifyPinned({ file, signature: await small(signatureAsset), signatureSource: `${signatureName(source.name)} on release ${INDEX_RELEASE_TAG}`, trusted, signers, label: where });
+  } catch (cause) {
+    if (!isCpyError(cause)) throw cause;
+    const by = signers.length > 1 ? `this key (${key.fingerprint}) or ${signers.slice(1).join(', ')}` : `this key (${key.fingerprint})`;
+    throw new CpyError('CPY_PUBLISH_INDEX_UNTRUSTED', `${where} is not signed by ${by}: ${cause.message}. A signed publish signs only an index it trusts; nothing was changed`, {
+      hint:
+        `anyone who may upload release assets can replace an index, so check its builds first (cpy index show --index ${source.browser_download_url}). ` +
+        `If it is yours (the last publish was unsigned, or signed by a key you no longer use), run again with --adopt-index; ` +
+        `after a key rotation, --index-signer <fingerprint> trusts the old key's signature`,
+      cause,
+      details: { asset: source.name, url: source.browser_download_url, signers, reason: cause.code },
+    });
+  }
 }
 
 /** Whether the asset `signature` is a signature of `bytes` by `key`. */

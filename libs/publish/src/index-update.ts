@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { type ArtifactIndex, INDEX_FILE, readIndexFile, writeIndexFile } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
-import { publishIndex, type IndexEvent, type PublishIndexResult } from './index-release.js';
+import { publishIndex, type IndexEvent, type IndexTrust, type PublishIndexResult } from './index-release.js';
 
 /** The steps of an index update, as publishArtifact and pruneReleases report them. */
 export type IndexUpdateEvent =
@@ -21,6 +21,7 @@ export interface IndexUpdateOptions {
   /** A folder whose `index.json` (empty when missing) is changed the same way, and written with `ARTIFACTS.md`. */
   readonly register?: string | undefined;
   readonly signingKey?: SigningKey | undefined;
+  readonly indexTrust?: IndexTrust | undefined;
   readonly emit: (event: IndexUpdateEvent) => void;
 }
 
@@ -36,7 +37,7 @@ export async function updateIndexes(
     index = await publishIndex({
       github: options.github,
       change,
-      ...(options.signingKey ? { signingKey: options.signingKey } : {}),
+      ...(options.signingKey ? { signingKey: options.signingKey, indexTrust: options.indexTrust } : {}),
       onEvent: (event) => emit({ type: 'index', event }),
     });
     emit({ type: 'index-updated', url: index.url, entries: index.index.artifacts.length, signatureUrl: index.signatureUrl });

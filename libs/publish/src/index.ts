@@ -9,5 +9,5 @@ export type { PrunePlan } from './retention.js';
 export type { IndexUpdateEvent } from './index-update.js';
 export type { PublishedAsset, PublishEvent, PublishResult } from './publish.js';
 export { INDEX_PREVIOUS_SIGNATURE_FILE, INDEX_SIGNATURE_FILE } from './index-release.js';
-export type { IndexEvent, PublishIndexResult } from './index-release.js';
+export type { IndexEvent, IndexTrust, PublishIndexResult } from './index-release.js';
 export type { PublishedKeys } from './keys-file.js';

@@ -3,7 +3,7 @@ import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import type { PublishIndexResult } from './index-release.js';
+import type { IndexTrust, PublishIndexResult } from './index-release.js';
 import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
 
 export interface PruneOptions {
@@ -18,6 +18,8 @@ export interface PruneOptions {
   readonly register?: string | undefined;
   /** Signs the updated index (see publishIndex); unset: it is published unsigned. */
   readonly signingKey?: SigningKey | undefined;
+  /** With `signingKey`: what the signed index update trusts besides an index that key signed (IndexTrust). */
+  readonly indexTrust?: IndexTrust | undefined;
   readonly onEvent?: ((event: PruneEvent) => void) | undefined;
 }
 
@@ -65,6 +67,7 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
     release: wantIndex && hasIndexRelease,
     register: options.register,
     signingKey: options.signingKey,
+    indexTrust: options.indexTrust,
     emit,
   });
   for (const r of plan.remove) {

@@ -7,7 +7,7 @@ import { indexEntryFor, readArtifactEntry, readArtifactFileMetadata } from '@cpy
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import type { PublishIndexResult } from './index-release.js';
+import { checkIndexBeforeSigning, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
 import { buildsOnRelease, releaseTitle } from './release-builds.js';
@@ -41,6 +41,8 @@ export interface PublishArtifactOptions {
   readonly register?: string | undefined;
   /** Signs every asset and the index (see publishRelease, publishIndex); unset: nothing is signed. */
   readonly signingKey?: SigningKey | undefined;
+  /** With `signingKey`: what the signed index update trusts besides an index that key signed (IndexTrust). */
+  readonly indexTrust?: IndexTrust | undefined;
   readonly onEvent?: ((event: PublishArtifactEvent) => void) | undefined;
 }
 
@@ -117,6 +119,8 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       indexEntryFor(metadata, { file: artifactName, url, sha256: '0'.repeat(64), size, ...(key ? { signatureUrl: `${url}.asc` } : {}) });
     }
     const releases = await github.listReleases();
+    // A signed index update refuses an index it does not trust: said before anything is published.
+    if (key && updateIndex) await checkIndexBeforeSigning({ github, releases, signingKey: key, indexTrust: options.indexTrust });
     const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
     const prerelease = options.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
     emit({ type: 'publishing', tag, repository: github.repository, prerelease });
@@ -156,6 +160,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       release: updateIndex,
       register: options.register,
       signingKey: options.signingKey,
+      indexTrust: options.indexTrust,
       emit,
     });
     return { repository: github.repository, release, prerelease, index, register };

@@ -13,7 +13,7 @@ import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubD
 import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
 import { gitHub } from '../src/github.js';
-import { publishIndex, type IndexEvent } from '../src/index-release.js';
+import { publishIndex, type IndexEvent, type IndexTrust } from '../src/index-release.js';
 import { publishRelease, type PublishEvent } from '../src/publish.js';
 import { releaseTag } from '../src/tag.js';
 
@@ -198,8 +198,23 @@ describe('publishIndex with a signing key', () => {
     const bytes = bytesOf(d, name);
     return bytes ? parseIndexText(bytes.toString('utf8'), name).artifacts.map((e) => e.build) : null;
   };
-  const update = (d: GitHubDouble, build: number | null, key: SigningKey | null, onEvent?: (e: IndexEvent) => void) =>
-    publishIndex({ github: api(d), change: build === null ? (i) => i : add(build), ...(key ? { signingKey: key } : {}), onEvent: (e) => (seen.push(JSON.stringify(e)), onEvent?.(e)) });
+  const update = (d: GitHubDouble, build: number | null, key: SigningKey | null, onEvent?: (e: IndexEvent) => void, indexTrust?: IndexTrust) =>
+    publishIndex({
+      github: api(d),
+      change: build === null ? (i) => i : add(build),
+      ...(key ? { signingKey: key, indexTrust } : {}),
+      onEvent: (e) => (seen.push(JSON.stringify(e)), onEvent?.(e)),
+    });
+  /** The assets of the cpy-index release and their bytes, to show a refused update changed nothing. */
+  const snapshot = (d: GitHubDouble) => d.releases().find((r) => r.tag_name === 'cpy-index')!.assets.map((a) => `${a.name} ${a.bytes.toString('base64')}`).sort();
+  /** Expects `run` to be refused as an untrusted index, naming `why`, with no asset changed. */
+  const expectUntrusted = async (d: GitHubDouble, run: () => Promise<unknown>, why: RegExp) => {
+    const before = snapshot(d);
+    const error = await run().then(() => null, (e: unknown) => e);
+    expect(isCpyError(error, 'CPY_PUBLISH_INDEX_UNTRUSTED')).toBe(true);
+    expect((error as Error).message).toMatch(why);
+    expect(snapshot(d)).toEqual(before);
+  };
 
   it('the first signed update writes index.json with index.json.asc, verified with the pinned key, and cpy-keys.asc with the public key only', async () => {
     const d = await double();
@@ -246,7 +261,9 @@ describe('publishIndex with a signing key', () => {
     const d = await double();
     await update(d, 1, aliceKey);
     const first = bytesOf(d, 'cpy-keys.asc')!.toString();
-    const second = await update(d, 2, bobKey);
+    // Bob's run trusts the index Alice signed only when told to (her key is the one before his).
+    await expectUntrusted(d, () => update(d, 2, bobKey), /^index\.json on release cpy-index is not signed by this key \([0-9A-F]{40}\): .*signed by key .*not a pinned signer/);
+    const second = await update(d, 2, bobKey, undefined, { signers: [alice.fingerprint] });
     expect(second.keys).toMatchObject({ fingerprints: [alice.fingerprint, bob.fingerprint], added: true });
     expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
     expect(bytesOf(d, 'cpy-keys.asc')!.toString().startsWith(first)).toBe(true);
@@ -259,7 +276,7 @@ describe('publishIndex with a signing key', () => {
     expect(await installerView(d, 'index.json', [alice])).toBe('CPY_SIGNATURE_UNTRUSTED');
     // Alice again: her key is there already, the keys file is left as it is.
     const keysBefore = bytesOf(d, 'cpy-keys.asc');
-    const third = await update(d, 3, aliceKey);
+    const third = await update(d, 3, aliceKey, undefined, { signers: [bob.fingerprint] });
     expect(third.keys).toMatchObject({ fingerprints: [alice.fingerprint, bob.fingerprint], added: false });
     expect(bytesOf(d, 'cpy-keys.asc')).toBe(keysBefore);
     await expectPaired(d);
@@ -267,12 +284,14 @@ describe('publishIndex with a signing key', () => {
     expect(await installerView(d, 'index.previous.json', [bob])).toBe('good');
   });
 
-  it('an unchanged index not signed by this key (or not at all) is signed again; an unsigned update after a signed one leaves no mismatched signature', async () => {
+  it('an unsigned index is signed (again) only when adopted; an unsigned update after a signed one leaves no mismatched signature', async () => {
     const d = await double();
     await update(d, 1, null);
     expect(assetNames(d)).toEqual(['index.json']);
+    // Unsigned: whoever may upload assets could have put it there. Refused, nothing written (not even cpy-keys.asc).
+    await expectUntrusted(d, () => update(d, null, aliceKey), /index\.json on release cpy-index is not signed by this key .*has no signature \(index\.json\.asc on release cpy-index\)/);
     const events: IndexEvent[] = [];
-    await update(d, null, aliceKey, (e) => events.push(e));
+    await update(d, null, aliceKey, (e) => events.push(e), { adopt: true });
     expect(events).toContainEqual({ type: 'resign', entries: 1 });
     expect(await installerView(d, 'index.json', [alice])).toBe('good');
     expect(builds(d, 'index.json')).toEqual([1]);
@@ -288,8 +307,9 @@ describe('publishIndex with a signing key', () => {
     // And the next unsigned one drops the old pair as a whole.
     await update(d, 3, null);
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.previous.json']);
-    // Signed again.
-    await update(d, 4, aliceKey);
+    // Signed again: the unsigned index is adopted.
+    await expectUntrusted(d, () => update(d, 4, aliceKey), /has no signature/);
+    await update(d, 4, aliceKey, undefined, { adopt: true });
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json']);
     await expectPaired(d);
   });
@@ -314,6 +334,43 @@ describe('publishIndex with a signing key', () => {
     expect(events).toContainEqual({ type: 'asset', name: 'index.json.new.asc', action: 'deleted-stale' });
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']);
     await expectPaired(d);
+  });
+
+  it('a signed run never signs an index.json someone else put there: unsigned, signed by a key merely added to cpy-keys.asc, or with a signature of another index', async () => {
+    for (const planter of ['unsigned', 'bob', 'old-signature'] as const) {
+      const d = await double();
+      await update(d, 1, aliceKey);
+      await update(d, 2, aliceKey);
+      const gh = api(d);
+      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
+      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      // What anyone who may upload assets can do (no signing key of Alice's): index.json with a build 9 of theirs.
+      const dir = join(work, `planted-index-${randomUUID()}`);
+      await mkdir(dir);
+      const file = join(dir, 'index.json');
+      await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
+      const oldSignature = bytesOf(d, 'index.previous.json.asc')!;
+      await gh.deleteAsset((await named('index.json')).id);
+      await gh.deleteAsset((await named('index.json.asc')).id);
+      await gh.uploadAsset(release, file, 'index.json');
+      if (planter !== 'unsigned') {
+        await writeFile(`${file}.asc`, planter === 'bob' ? await signFile(file, bobKey) : oldSignature);
+        await gh.uploadAsset(release, `${file}.asc`, 'index.json.asc');
+      }
+      if (planter === 'bob') {
+        await writeFile(join(dir, 'keys.asc'), `${bytesOf(d, 'cpy-keys.asc')!.toString().trimEnd()}\n${bob.publicKey}`);
+        await gh.deleteAsset((await named('cpy-keys.asc')).id);
+        await gh.uploadAsset(release, join(dir, 'keys.asc'), 'cpy-keys.asc');
+      }
+      const why = { unsigned: /has no signature/, bob: /signed by key .*not a pinned signer/, 'old-signature': /does not match/ }[planter];
+      await expectUntrusted(d, () => update(d, 3, aliceKey), why);
+      expect(builds(d, 'index.json')).toEqual([9, 2, 1]);
+      expect(await installerView(d, 'index.json', [alice])).not.toBe('good');
+      // Adopted (its builds checked by hand), it is signed as it is.
+      await update(d, 3, aliceKey, undefined, { adopt: true });
+      expect(builds(d, 'index.json')).toEqual([9, 3, 2, 1]);
+      expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    }
   });
 
   it('a signed run never carries an index.json.new its key did not sign: one put there by whoever may upload assets (unsigned, or signed by another key) is not carried but deleted as stale', async () => {
@@ -413,7 +470,7 @@ describe('publishIndex with a signing key', () => {
     const kill = (e: IndexEvent) => {
       if (e.type === 'asset' && e.name === 'cpy-keys.asc' && e.action === 'deleted') d.inject('patch', { status: 502 }, { status: 502 }, { status: 502 }, { status: 502 });
     };
-    const killed = await update(d, 2, bobKey, kill).catch((e: unknown) => e);
+    const killed = await update(d, 2, bobKey, kill, { signers: [alice.fingerprint] }).catch((e: unknown) => e);
     expect(isCpyError(killed)).toBe(true);
     expect(assetNames(d)).toEqual(['cpy-keys.asc.new', 'index.json', 'index.json.asc']);
     // The index was not touched (the keys come first).

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CpyError, KEEP_BUILDS } from '@cpy/core';
-import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,
@@ -12,6 +12,7 @@ import {
   type GitHubClient,
   type GitHubRelease,
   type IndexEvent,
+  type IndexTrust,
   type IndexUpdateEvent,
   type PublishIndexResult,
 } from '@cpy/publish';
@@ -47,8 +48,44 @@ const SIGNING_OPTIONS = {
     valueName: '<file>',
     description: 'sign with this ASCII-armored OpenPGP private key (default: CPY_SIGNING_KEY, the key itself or a path; passphrase: CPY_SIGNING_PASSPHRASE)',
   },
+  'index-signer': {
+    type: 'string',
+    multiple: true,
+    valueName: '<fingerprint>',
+    description: `with a signing key: also trust an ${INDEX_FILE} signed by the key with this fingerprint (the one before a rotation; its public key is read from ${TRUSTED_KEYS_FILE})`,
+  },
+  'adopt-index': { type: 'boolean', description: `with a signing key: sign ${INDEX_FILE} whatever signed it (after checking its builds: the last publish was unsigned, or its key is gone)` },
 } as const;
-const signingValues = { 'signing-key': z.string().min(1).optional() };
+/** The help's sentence on which index a signed update starts from. */
+const INDEX_TRUST_HELP =
+  `A signed update starts only from an ${INDEX_FILE} it trusts, since anyone who may upload release assets could replace an unsigned one: ` +
+  `one this key signed, or a key given with --index-signer; otherwise nothing is changed (CPY_PUBLISH_INDEX_UNTRUSTED) until --adopt-index says to sign it as it is.`;
+
+/** --index-signer and --adopt-index, as the library takes them: they say what a signed update trusts, so they need a key. */
+function indexTrust(values: { 'index-signer'?: string[] | undefined; 'adopt-index'?: boolean | undefined }, key: SigningKey | null): IndexTrust {
+  const given = values['adopt-index'] ? '--adopt-index' : values['index-signer']?.length ? '--index-signer' : null;
+  if (given && !key) {
+    throw new CpyError('CPY_CLI_USAGE', `${given} says which index a signed update may sign, and there is no signing key`, {
+      hint: 'give the key (--signing-key, or CPY_SIGNING_KEY), or leave it out: an unsigned update does not check the index signature',
+    });
+  }
+  return { signers: values['index-signer'] ?? [], adopt: Boolean(values['adopt-index']) };
+}
+const signingValues = {
+  'signing-key': z.string().min(1).optional(),
+  'index-signer': z
+    .array(z.string())
+    .transform((values, ctx) => {
+      try {
+        return parseSigners(values);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${(error as Error).message}: give the 40 hex digits cpy keys export prints` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  'adopt-index': z.boolean().optional(),
+};
 
 /**
  * The signing key when one is given (--signing-key, else CPY_SIGNING_KEY), read and unlocked
@@ -74,7 +111,7 @@ function indexLog(e: IndexEvent): string {
     case 'unchanged':
       return `index: unchanged (${e.entries} entries)`;
     case 'resign':
-      return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key: signing it again`;
+      return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key (trusted with --adopt-index or --index-signer): signing it again`;
     case 'keys':
       return e.action === 'added' ? `keys: ${e.fingerprint} added to ${TRUSTED_KEYS_FILE} (${e.keys} keys)` : `keys: ${TRUSTED_KEYS_FILE} already holds ${e.fingerprint} (${e.keys} keys)`;
     case 'unsigned':
@@ -161,7 +198,7 @@ export const publish = defineCommand({
     'the one before kept as index.previous.json (--no-index to skip; --register <dir> to keep a copy in a folder). ' +
     'With a signing key, every asset gets its detached OpenPGP signature <asset>.asc (made before anything is uploaded), ' +
     `the index its ${INDEX_SIGNATURE_FILE} (each index keeps its own signature through the swap), the index entry the signature's URL, ` +
-    `and the key's public key is added to ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (older keys kept; not with --no-index). ${SIGNING_KEY_HELP} ` +
+    `and the key's public key is added to ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (older keys kept; not with --no-index). ${INDEX_TRUST_HELP} ${SIGNING_KEY_HELP} ` +
     `Without one, nothing is signed, and a signature that would no longer match its file is removed. ${TOKEN_HELP}`,
   options: {
     ...REPO_OPTIONS,
@@ -202,6 +239,7 @@ export const publish = defineCommand({
         index: !input['no-index'],
         register: input.register ? resolve(io.cwd, input.register) : undefined,
         signingKey: key ?? undefined,
+        indexTrust: indexTrust(input, key),
         onEvent: (e) => {
           if (e.type === 'publishing') ctx.log(`publishing ${e.tag} to ${e.repository}${e.prerelease ? ' (pre-release)' : ''}`);
           else if (e.type === 'release') ctx.log(e.event.type === 'release' ? `release ${e.event.action}: ${e.event.url}` : `${e.event.name}: ${e.event.action}`);
@@ -283,7 +321,7 @@ export const releasesPrune = defineCommand({
     `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
     `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
     `and in --register <dir>. With a signing key (--signing-key, else CPY_SIGNING_KEY; used with --yes) the updated index is signed as cpy publish signs it; ` +
-    `without one, it is published unsigned. ${TOKEN_HELP}`,
+    `without one, it is published unsigned. ${INDEX_TRUST_HELP} ${TOKEN_HELP}`,
   options: {
     ...REPO_OPTIONS,
     keep: { type: 'string', valueName: '<N>', description: 'builds to keep per release line (default 3)' },
@@ -307,6 +345,7 @@ export const releasesPrune = defineCommand({
         index: !ctx.input['no-index'],
         register: ctx.input.register ? resolve(ctx.io.cwd, ctx.input.register) : undefined,
         signingKey: key ?? undefined,
+        indexTrust: apply ? indexTrust(ctx.input, key) : undefined,
         onEvent: (e) => {
           if (e.type === 'deleting') ctx.log(`deleting ${e.tag}`);
           else if (e.type === 'no-index-release') ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
