@@ -172,7 +172,7 @@ describe('cpy publish --signing-key', () => {
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout)).toMatchObject({
       outcome: 'error',
-      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringMatching(/^index\.json on release cpy-index is not signed by this key \([0-9A-F]{40}\)/), hint: expect.stringContaining('--index-signer') },
+      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringMatching(/^index\.json on release cpy-index \(sha256 [0-9a-f]{64}\) is not signed by this key \([0-9A-F]{40}\)/), hint: expect.stringContaining('--index-signer') },
     });
     expect(release('cpython-3.11.2-build2')).toBeUndefined();
     const malformed = await cpy(['publish', b2.path, '--index-signer', 'ABCD1234'], { CPY_SIGNING_KEY: bob.privateKey });
@@ -213,13 +213,18 @@ describe('cpy publish --signing-key', () => {
     // The last publish was unsigned: the signed prune refuses that index, and deletes nothing.
     const refused = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--json'], aliceEnv);
     expect(refused.code).toBe(1);
-    expect(JSON.parse(refused.stdout)).toMatchObject({ error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining('has no signature'), hint: expect.stringContaining('--adopt-index') } });
+    const sha = createHash('sha256').update(bytesOf('cpy-index', 'index.json')!).digest('hex');
+    expect(JSON.parse(refused.stdout)).toMatchObject({
+      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining(`(sha256 ${sha}) is not signed by this key`), hint: expect.stringContaining(`--adopt-index ${sha}`) },
+    });
     expect(release('cpython-3.11.2-build1')).toBeDefined();
-    // The trust flags say what a signed update may sign: without a key they are a usage error.
-    const keyless = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index']);
+    // The trust flags say what a signed update may sign: without a key they are a usage error, and the sha256 is checked.
+    const keyless = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha]);
     expect([keyless.code, keyless.stderr]).toEqual([2, expect.stringMatching(/--adopt-index says which index a signed update may sign, and there is no signing key/)]);
+    const short = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha.slice(0, 12)], aliceEnv);
+    expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/--adopt-index: must be the sha256/)]);
     expect(release('cpython-3.11.2-build1')).toBeDefined();
-    const r = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', '--json'], aliceEnv);
+    const r = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha.toUpperCase(), '--json'], aliceEnv);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ remove: ['cpython-3.11.2-build1'], index: { signatureUrl: `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json.asc` } });
     expect(await installerView('cpy-index', 'index.json', [alice])).toBe('good');

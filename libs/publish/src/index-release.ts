@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpyError, isCpyError } from '@cpy/core';
 import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
-import { readPublicKeys, signFile, verifyPinned, type SigningKey } from '@cpy/signing';
+import { readPublicKeys, signFile, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
-import { finishKeysUpdate, publishKeys, type PublishedKeys } from './keys-file.js';
+import { finishKeysUpdate, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
 import { MAX_SMALL_ASSET, renameAsset as rename, sha256, uploadFresh } from './release-assets.js';
 import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
@@ -49,14 +49,18 @@ export interface PublishIndexOptions {
  * The index a signed update starts from is one it will sign: anyone who may upload release assets
  * (no signing key needed) could have replaced an unsigned one. It is trusted when its own signature
  * (`index.json.asc`) verifies with the signing key, or with one of `signers` (public keys from
- * `cpy-keys.asc`, as installers pin them); `adopt` trusts it as it is (after checking it: the last
- * publish was unsigned, or signed by a key that is gone). An unsigned update trusts any index.
+ * `cpy-keys.asc`, as installers pin them); `adopt` trusts the index with that sha256 as it is (after
+ * checking it: the last publish was unsigned, or signed by a key that is gone). An unsigned update
+ * trusts any index. A signed update finishes an interrupted swap only for an index it trusts.
  */
 export interface IndexTrust {
   /** Fingerprints (40 hex digits) whose signature of the current index is trusted, e.g. the key before a rotation. */
   readonly signers?: readonly string[] | undefined;
-  /** Trust the current index whatever signs it. */
-  readonly adopt?: boolean | undefined;
+  /**
+   * The sha256 of an index to trust whatever signs it: the one a refusal named, once checked. Only
+   * those bytes are adopted, so an index changed after the check is refused again.
+   */
+  readonly adopt?: string | undefined;
 }
 
 export type IndexEvent =
@@ -156,7 +160,10 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // not lost, and each index keeps its own signature.
   const found = find(INDEX_NEXT_FILE);
   const pendingIndex = found?.state === 'uploaded' ? await readableIndex(gh, found) : null;
-  const pending = pendingIndex ? found : null;
+  const trust: TrustContext | null = key ? { gh, key, trust: options.indexTrust, work, keys: null } : null;
+  // A signed run finishes only a swap of an index it trusts: anyone who may upload assets can make
+  // the assets look like an interrupted swap of an index.json.new of theirs.
+  const pending = pendingIndex && (!trust || (await untrusted(trust, assets, INDEX_NEXT_FILE, pendingIndex.bytes, pendingSignatureAsset(assets))) === null) ? found : null;
   const stranded = find(INDEX_FILE);
   if (pending && stranded && !find(INDEX_SIGNATURE_FILE) && !find(INDEX_PREVIOUS_FILE) && find(INDEX_PREVIOUS_SIGNATURE_FILE)) {
     // Killed right after index.json.asc became index.previous.json.asc: index.json follows it.
@@ -177,7 +184,10 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   const source = current ?? previous;
   const read = source ? await readIndexAsset(gh, source) : null;
   // Before this update writes anything of its own: a signed update signs only an index it trusts.
-  if (key && source && read) await checkIndexTrust({ gh, assets, source, bytes: read.bytes, key, trust: options.indexTrust, work });
+  if (trust && source && read) {
+    const refusal = await untrusted(trust, assets, source.name, read.bytes, find(signatureName(source.name)));
+    if (refusal) throw refusal;
+  }
   // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
   const keys = key ? await publishKeys({ gh, release, assets, key, work, emit }) : null;
   // An update killed before its swap (at or after its verification) left an index.json.new that
@@ -357,62 +367,96 @@ async function swapIn(
 /**
  * The check a signed update makes of the index it starts from (CPY_PUBLISH_INDEX_UNTRUSTED), made
  * early: cpy publish makes it before its release is published, so a refusal leaves nothing half
- * done. Only `index.json` as it is now is checked; the update checks again what it reads.
+ * done. It looks where the update will: `index.json`, else (an update killed between its renames)
+ * a trusted index.json.new the update finishes, else `index.previous.json`. The update checks
+ * again what it reads.
  */
 export async function checkIndexBeforeSigning(options: { github: GitHubClient; releases: readonly GitHubRelease[]; signingKey: SigningKey; indexTrust?: IndexTrust | undefined }): Promise<void> {
   const gh = options.github;
   const release = options.releases.find((r) => r.tag_name === INDEX_RELEASE_TAG);
-  if (!release || options.indexTrust?.adopt) return;
+  if (!release) return;
   const assets = await gh.listAssets(release.id);
-  const source = assets.find((a) => a.name === INDEX_FILE);
-  const read = source ? await readableIndex(gh, source) : null;
-  if (!source || !read) return;
+  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
   const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
   try {
-    await checkIndexTrust({ gh, assets, source, bytes: read.bytes, key: options.signingKey, trust: options.indexTrust, work });
+    const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null };
+    const check = async (asset: GitHubAsset | null, signature: GitHubAsset | null) => {
+      const read = asset ? await readableIndex(gh, asset) : null;
+      return asset && read ? untrusted(trust, assets, asset.name, read.bytes, signature) : null;
+    };
+    const current = at(INDEX_FILE);
+    let refusal: CpyError | null;
+    if (current) refusal = await check(current, at(INDEX_SIGNATURE_FILE));
+    else if (at(INDEX_NEXT_FILE) && (await check(at(INDEX_NEXT_FILE), pendingSignatureAsset(assets))) === null) refusal = null;
+    else refusal = await check(at(INDEX_PREVIOUS_FILE), at(INDEX_PREVIOUS_SIGNATURE_FILE));
+    if (refusal) throw refusal;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
 }
 
+/** What a signed update trusts (IndexTrust), with its key; `keys` is filled once, when first needed. */
+interface TrustContext {
+  readonly gh: GitHubClient;
+  readonly key: SigningKey;
+  readonly trust: IndexTrust | undefined;
+  readonly work: string;
+  keys: TrustedKeys | null;
+}
+
+/** Where the signature of a pending index.json.new is: beside it, or (killed after its rename, index.json gone) already index.json.asc. */
+function pendingSignatureAsset(assets: readonly GitHubAsset[]): GitHubAsset | null {
+  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
+  const beside = at(INDEX_NEXT_SIGNATURE_FILE);
+  if (beside?.state === 'uploaded') return beside;
+  return at(INDEX_FILE) ? null : at(INDEX_SIGNATURE_FILE);
+}
+
 /**
- * Throws CPY_PUBLISH_INDEX_UNTRUSTED unless `source` (index.json, or index.previous.json after a
- * killed update) is signed, by its own `.asc`, by `key` or a signer `trust` names, or `trust` adopts it.
+ * Null when a signed update may sign the index `name` holds (`bytes`): `signature` verifies it with
+ * the signing key, or with a signer IndexTrust names (its public key from cpy-keys.asc), or its
+ * sha256 is the one adopted. Otherwise the CPY_PUBLISH_INDEX_UNTRUSTED refusal, naming why and the
+ * sha256 to adopt. A download that fails, or a cpy-keys.asc that cannot be read, is thrown as itself.
  */
-async function checkIndexTrust(options: {
-  gh: GitHubClient;
-  assets: readonly GitHubAsset[];
-  source: GitHubAsset;
-  bytes: Buffer;
-  key: SigningKey;
-  trust: IndexTrust | undefined;
-  work: string;
-}): Promise<void> {
-  const { gh, assets, source, key, trust } = options;
-  if (trust?.adopt) return;
-  const signers = [key.fingerprint, ...(trust?.signers ?? []).filter((f) => f !== key.fingerprint)];
-  const signatureAsset = assets.find((a) => a.name === signatureName(source.name)) ?? null;
-  const keysAsset = signers.length > 1 ? (assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null) : null;
-  const small = async (a: GitHubAsset | null) => (a && a.state === 'uploaded' && a.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(a)).toString('utf8') : null);
-  const file = join(options.work, `${source.name}.trusted`);
-  await writeFile(file, options.bytes);
-  const where = `${source.name} on release ${INDEX_RELEASE_TAG}`;
+async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: string, bytes: Buffer, signature: GitHubAsset | null): Promise<CpyError | null> {
+  const hash = sha256(bytes);
+  if (t.trust?.adopt === hash) return null;
+  const { key, gh } = t;
+  const signers = [key.fingerprint, ...(t.trust?.signers ?? []).filter((f) => f !== key.fingerprint)];
+  if (!t.keys) {
+    // The signing key's own public key, and those cpy-keys.asc holds when another signer is trusted (only pinned ones count).
+    const keysFile = signers.length > 1 ? (assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null) : null;
+    const published = keysFile ? await readKeysAsset(gh, keysFile) : null;
+    t.keys = await readPublicKeys(`${key.publicKey.trimEnd()}\n${published?.text ?? ''}`, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`);
+  }
+  const text = signature && signature.state === 'uploaded' && signature.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(signature)).toString('utf8') : null;
+  const file = join(t.work, `${name}.trusted`);
+  await writeFile(file, bytes);
+  const where = `${name} on release ${INDEX_RELEASE_TAG}`;
   try {
-    // The signing key's own public key, and those cpy-keys.asc holds (only the pinned ones count).
-    const keysText = `${key.publicKey.trimEnd()}\n${(await small(keysAsset)) ?? ''}`;
-    const trusted = await readPublicKeys(keysText, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`);
-    await verifyPinned({ file, signature: await small(signatureAsset), signatureSource: `${signatureName(source.name)} on release ${INDEX_RELEASE_TAG}`, trusted, signers, label: where });
+    await verifyPinned({ file, signature: text, signatureSource: `${signature?.name ?? signatureName(name)} on release ${INDEX_RELEASE_TAG}`, trusted: t.keys, signers, label: where });
+    return null;
   } catch (cause) {
-    if (!isCpyError(cause)) throw cause;
+    // verifyPinned's refusals; anything else (a failed download, a bug) is not a verdict on the index.
+    const refused =
+      isCpyError(cause, 'CPY_SIGNATURE_MISSING') || isCpyError(cause, 'CPY_SIGNATURE_UNTRUSTED') || isCpyError(cause, 'CPY_SIGNATURE_INVALID') || isCpyError(cause, 'CPY_SIGNATURE_KEY_NOT_VALID');
+    if (!refused) throw cause;
+    const known = new Set(t.keys.keys.map((k) => k.fingerprint));
+    const keyless = signers.filter((f) => !known.has(f));
     const by = signers.length > 1 ? `this key (${key.fingerprint}) or ${signers.slice(1).join(', ')}` : `this key (${key.fingerprint})`;
-    throw new CpyError('CPY_PUBLISH_INDEX_UNTRUSTED', `${where} is not signed by ${by}: ${cause.message}. A signed publish signs only an index it trusts; nothing was changed`, {
-      hint:
-        `anyone who may upload release assets can replace an index, so check its builds first (cpy index show --index ${source.browser_download_url}). ` +
-        `If it is yours (the last publish was unsigned, or signed by a key you no longer use), run again with --adopt-index; ` +
-        `after a key rotation, --index-signer <fingerprint> trusts the old key's signature`,
-      cause,
-      details: { asset: source.name, url: source.browser_download_url, signers, reason: cause.code },
-    });
+    return new CpyError(
+      'CPY_PUBLISH_INDEX_UNTRUSTED',
+      `${where} (sha256 ${hash}) is not signed by ${by}: ${cause.message}${keyless.length ? `; ${TRUSTED_KEYS_FILE} holds no public key of ${keyless.join(', ')}` : ''}. ` +
+        'A signed publish signs only an index it trusts; the index was not changed',
+      {
+        hint:
+          `anyone who may upload release assets can replace an index, so check its builds first (cpy index show --index ${assets.find((a) => a.name === name)?.browser_download_url ?? name}). ` +
+          `If it is yours (the last publish was unsigned, or signed by a key you no longer use), run again with --adopt-index ${hash} (it adopts those bytes only); ` +
+          `after a key rotation, --index-signer <fingerprint> trusts the old key's signature`,
+        cause,
+        details: { asset: name, sha256: hash, signers, reason: cause.code },
+      },
+    );
   }
 }
 

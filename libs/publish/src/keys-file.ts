@@ -47,6 +47,28 @@ export async function finishKeysUpdate(gh: GitHubClient, assets: readonly GitHub
 }
 
 /**
+ * The published `cpy-keys.asc`: its text and the fingerprints it holds. One that cannot be read, or
+ * holds a private key, is CPY_PUBLISH_KEYS_INVALID, and is left as it is.
+ */
+export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ text: string; fingerprints: string[] }> {
+  const text = await download(gh, asset);
+  try {
+    return { text, fingerprints: (await readPublicKeys(text, `${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint) };
+  } catch (error) {
+    if (!isCpyError(error)) throw error;
+    const exposed = /private key/i.test(error.message);
+    throw new CpyError('CPY_PUBLISH_KEYS_INVALID', `${error.message}; it was left as it is`, {
+      hint: exposed
+        ? `delete ${TRUSTED_KEYS_FILE} from the ${INDEX_RELEASE_TAG} release now and replace that key (it has been published); the next signed publish writes a new ${TRUSTED_KEYS_FILE}`
+        : `cpy never overwrites a keys file it cannot read: restore ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (${asset.browser_download_url}) from a good copy, ` +
+          `or delete it so that the next signed publish starts a new one (with only its own key)`,
+      cause: error,
+      details: { asset: TRUSTED_KEYS_FILE, url: asset.browser_download_url, reason: error.code },
+    });
+  }
+}
+
+/**
  * Keeps the signing key's public key in `cpy-keys.asc` on the index release, where installers
  * fetch the keys whose fingerprints they pin. A key already there changes nothing. A new one is
  * appended (the old keys stay: signatures they made still verify, and a rotation needs both for a
@@ -65,25 +87,9 @@ export async function publishKeys(options: {
   const { gh, release, assets, key, emit } = options;
   const current = assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null;
   const stale = assets.find((a) => a.name === KEYS_NEXT_FILE) ?? null;
-  let text = '';
-  let fingerprints: string[] = [];
-  if (current) {
-    text = await download(gh, current);
-    try {
-      fingerprints = (await readPublicKeys(text, `${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint);
-    } catch (error) {
-      if (!isCpyError(error)) throw error;
-      const exposed = /private key/i.test(error.message);
-      throw new CpyError('CPY_PUBLISH_KEYS_INVALID', `${error.message}; it was left as it is`, {
-        hint: exposed
-          ? `delete ${TRUSTED_KEYS_FILE} from the ${INDEX_RELEASE_TAG} release now and replace that key (it has been published); the next signed publish writes a new ${TRUSTED_KEYS_FILE}`
-          : `cpy never overwrites a keys file it cannot read: restore ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (${current.browser_download_url}) from a good copy, ` +
-            `or delete it so that the next signed publish starts a new one (with only its own key)`,
-        cause: error,
-        details: { asset: TRUSTED_KEYS_FILE, url: current.browser_download_url, reason: error.code },
-      });
-    }
-  }
+  const read = current ? await readKeysAsset(gh, current) : null;
+  const text = read?.text ?? '';
+  const fingerprints = read?.fingerprints ?? [];
   if (current && stale) {
     // Left by an update that failed before its swap: never read.
     await gh.deleteAsset(stale.id);

@@ -2,7 +2,7 @@
 // signature, the index paired with its own signature through every swap (and every
 // interruption of one), cpy-keys.asc kept across key rotations. Signatures are checked the
 // way an installer that pins a signer checks them (@cpy/signing verifyPinned).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubD
 import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
 import { gitHub } from '../src/github.js';
-import { publishIndex, type IndexEvent, type IndexTrust } from '../src/index-release.js';
+import { checkIndexBeforeSigning, publishIndex, type IndexEvent, type IndexTrust } from '../src/index-release.js';
 import { publishRelease, type PublishEvent } from '../src/publish.js';
 import { releaseTag } from '../src/tag.js';
 
@@ -208,13 +208,21 @@ describe('publishIndex with a signing key', () => {
   /** The assets of the cpy-index release and their bytes, to show a refused update changed nothing. */
   const snapshot = (d: GitHubDouble) => d.releases().find((r) => r.tag_name === 'cpy-index')!.assets.map((a) => `${a.name} ${a.bytes.toString('base64')}`).sort();
   /** Expects `run` to be refused as an untrusted index, naming `why`, with no asset changed. */
-  const expectUntrusted = async (d: GitHubDouble, run: () => Promise<unknown>, why: RegExp) => {
+  /** Expects `run` to be refused as an untrusted index, naming `why` and the sha256 of `name`'s bytes (to adopt), with no asset changed. */
+  const expectUntrusted = async (d: GitHubDouble, run: () => Promise<unknown>, why: RegExp, name = 'index.json') => {
     const before = snapshot(d);
     const error = await run().then(() => null, (e: unknown) => e);
     expect(isCpyError(error, 'CPY_PUBLISH_INDEX_UNTRUSTED')).toBe(true);
     expect((error as Error).message).toMatch(why);
+    const named = sha(d, name);
+    expect((error as Error).message).toContain(`${name} on release cpy-index (sha256 ${named}) is not signed by`);
+    expect((error as { hint?: string }).hint).toContain(`--adopt-index ${named}`);
     expect(snapshot(d)).toEqual(before);
   };
+  /** The sha256 of an asset of the cpy-index release: what --adopt-index takes. */
+  const sha = (d: GitHubDouble, name: string) => createHash('sha256').update(bytesOf(d, name)!).digest('hex');
+  const early = (d: GitHubDouble, key: SigningKey, indexTrust?: IndexTrust) =>
+    api(d).listReleases().then((releases) => checkIndexBeforeSigning({ github: api(d), releases, signingKey: key, indexTrust }));
 
   it('the first signed update writes index.json with index.json.asc, verified with the pinned key, and cpy-keys.asc with the public key only', async () => {
     const d = await double();
@@ -262,7 +270,7 @@ describe('publishIndex with a signing key', () => {
     await update(d, 1, aliceKey);
     const first = bytesOf(d, 'cpy-keys.asc')!.toString();
     // Bob's run trusts the index Alice signed only when told to (her key is the one before his).
-    await expectUntrusted(d, () => update(d, 2, bobKey), /^index\.json on release cpy-index is not signed by this key \([0-9A-F]{40}\): .*signed by key .*not a pinned signer/);
+    await expectUntrusted(d, () => update(d, 2, bobKey), /^index\.json on release cpy-index \(sha256 [0-9a-f]{64}\) is not signed by this key \([0-9A-F]{40}\): .*signed by key .*not a pinned signer/);
     const second = await update(d, 2, bobKey, undefined, { signers: [alice.fingerprint] });
     expect(second.keys).toMatchObject({ fingerprints: [alice.fingerprint, bob.fingerprint], added: true });
     expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
@@ -289,9 +297,11 @@ describe('publishIndex with a signing key', () => {
     await update(d, 1, null);
     expect(assetNames(d)).toEqual(['index.json']);
     // Unsigned: whoever may upload assets could have put it there. Refused, nothing written (not even cpy-keys.asc).
-    await expectUntrusted(d, () => update(d, null, aliceKey), /index\.json on release cpy-index is not signed by this key .*has no signature \(index\.json\.asc on release cpy-index\)/);
+    await expectUntrusted(d, () => update(d, null, aliceKey), /is not signed by this key .*has no signature \(index\.json\.asc on release cpy-index\)/);
     const events: IndexEvent[] = [];
-    await update(d, null, aliceKey, (e) => events.push(e), { adopt: true });
+    // Adopting other bytes than those there is no adoption.
+    await expectUntrusted(d, () => update(d, null, aliceKey, undefined, { adopt: 'f'.repeat(64) }), /has no signature/);
+    await update(d, null, aliceKey, (e) => events.push(e), { adopt: sha(d, 'index.json') });
     expect(events).toContainEqual({ type: 'resign', entries: 1 });
     expect(await installerView(d, 'index.json', [alice])).toBe('good');
     expect(builds(d, 'index.json')).toEqual([1]);
@@ -309,7 +319,7 @@ describe('publishIndex with a signing key', () => {
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.previous.json']);
     // Signed again: the unsigned index is adopted.
     await expectUntrusted(d, () => update(d, 4, aliceKey), /has no signature/);
-    await update(d, 4, aliceKey, undefined, { adopt: true });
+    await update(d, 4, aliceKey, undefined, { adopt: sha(d, 'index.json') });
     expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc', 'index.previous.json']);
     await expectPaired(d);
   });
@@ -364,13 +374,74 @@ describe('publishIndex with a signing key', () => {
       }
       const why = { unsigned: /has no signature/, bob: /signed by key .*not a pinned signer/, 'old-signature': /does not match/ }[planter];
       await expectUntrusted(d, () => update(d, 3, aliceKey), why);
+      await expectUntrusted(d, () => early(d, aliceKey), why);
       expect(builds(d, 'index.json')).toEqual([9, 2, 1]);
       expect(await installerView(d, 'index.json', [alice])).not.toBe('good');
       // Adopted (its builds checked by hand), it is signed as it is.
-      await update(d, 3, aliceKey, undefined, { adopt: true });
+      await update(d, 3, aliceKey, undefined, { adopt: sha(d, 'index.json') });
       expect(builds(d, 'index.json')).toEqual([9, 3, 2, 1]);
       expect(await installerView(d, 'index.json', [alice])).toBe('good');
     }
+  });
+
+  it('nor one made to look like an interrupted swap, or put as index.previous.json with index.json gone: refused early and late; adopting the index that was checked signs that one', async () => {
+    const plant = async (d: GitHubDouble, name: string) => {
+      const dir = join(work, `planted-swap-${randomUUID()}`);
+      await mkdir(dir);
+      const file = join(dir, name);
+      await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
+      return file;
+    };
+    {
+      // index.json.asc moved to index.previous.json.asc, index.previous.json gone, an index.json.new
+      // of theirs: what an update killed after its first rename leaves.
+      const d = await double();
+      await update(d, 1, aliceKey);
+      await update(d, 2, aliceKey);
+      const gh = api(d);
+      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
+      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      const file = await plant(d, 'index.json.new');
+      await gh.deleteAsset((await named('index.previous.json.asc')).id);
+      await gh.deleteAsset((await named('index.previous.json')).id);
+      await gh.updateAsset((await named('index.json.asc')).id, { name: 'index.previous.json.asc' });
+      await gh.uploadAsset(release, file, 'index.json.new');
+      await expectUntrusted(d, () => early(d, aliceKey), /has no signature/);
+      await expectUntrusted(d, () => update(d, 3, aliceKey), /has no signature/);
+      // The operator checked index.json (builds 2 and 1) and adopts it: that one is signed, not theirs.
+      await update(d, 3, aliceKey, undefined, { adopt: sha(d, 'index.json') });
+      expect(builds(d, 'index.json')).toEqual([3, 2, 1]);
+      expect(await installerView(d, 'index.json', [alice])).toBe('good');
+      expect(assetNames(d)).not.toContain('index.json.new');
+    }
+    {
+      // index.json gone; index.previous.json theirs, unsigned: the fallback is checked too.
+      const d = await double();
+      await update(d, 1, aliceKey);
+      await update(d, 2, aliceKey);
+      const gh = api(d);
+      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
+      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      const file = await plant(d, 'index.previous.json');
+      for (const name of ['index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']) await gh.deleteAsset((await named(name)).id);
+      await gh.uploadAsset(release, file, 'index.previous.json');
+      await expectUntrusted(d, () => early(d, aliceKey), /has no signature/, 'index.previous.json');
+      await expectUntrusted(d, () => update(d, 3, aliceKey), /has no signature/, 'index.previous.json');
+    }
+  });
+
+  it('the check says itself what else went wrong: a cpy-keys.asc with a private key is CPY_PUBLISH_KEYS_INVALID; a trusted signer with no key there is named', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    const before = bytesOf(d, 'cpy-keys.asc');
+    // Bob trusts Alice's index, and cpy-keys.asc holds only Bob's key.
+    d.corruptAsset('cpy-keys.asc', Buffer.from(bob.publicKey));
+    await expectUntrusted(d, () => update(d, 2, bobKey, undefined, { signers: [alice.fingerprint] }), new RegExp(`cpy-keys\\.asc holds no public key of ${alice.fingerprint}`));
+    d.corruptAsset('cpy-keys.asc', Buffer.from(bob.privateKey));
+    const error = await update(d, 2, bobKey, undefined, { signers: [alice.fingerprint] }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_KEYS_INVALID');
+    expect(String(error)).toMatch(/holds a private key/);
+    d.corruptAsset('cpy-keys.asc', before!);
   });
 
   it('a signed run never carries an index.json.new its key did not sign: one put there by whoever may upload assets (unsigned, or signed by another key) is not carried but deleted as stale', async () => {

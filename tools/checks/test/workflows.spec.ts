@@ -71,6 +71,15 @@ describe('.github/workflows', () => {
     expect(text.match(/secrets\.CPY_SIGNING_PASSPHRASE/g)).toHaveLength(2);
     // The key through the environment, never as a flag (a file on the runner is not needed).
     expect(text).not.toContain('--signing-key');
+    // The way out of CPY_PUBLISH_INDEX_UNTRUSTED (a rotation, an unsigned run before): inputs that reach both steps as flags, through the env.
+    for (const input of ['index-signer', 'adopt-index']) expect(text).toMatch(new RegExp(`\\n {6}${input}:\\n {8}description: .+\\n {8}required: false`));
+    for (const i of [publish, prune]) {
+      expect(steps[i]).toContain('INDEX_SIGNER: ${{ inputs.index-signer }}');
+      expect(steps[i]).toContain('ADOPT_INDEX: ${{ inputs.adopt-index }}');
+      expect(steps[i]).toContain('--index-signer "$INDEX_SIGNER"');
+      expect(steps[i]).toContain('--adopt-index "$ADOPT_INDEX"');
+      expect(steps[i]).toMatch(/--register registry "\$@"/);
+    }
   });
 
   it('the monthly refresh runs cpy outdated against the published index and starts release.yml for each build number', async () => {

@@ -54,22 +54,26 @@ const SIGNING_OPTIONS = {
     valueName: '<fingerprint>',
     description: `with a signing key: also trust an ${INDEX_FILE} signed by the key with this fingerprint (the one before a rotation; its public key is read from ${TRUSTED_KEYS_FILE})`,
   },
-  'adopt-index': { type: 'boolean', description: `with a signing key: sign ${INDEX_FILE} whatever signed it (after checking its builds: the last publish was unsigned, or its key is gone)` },
+  'adopt-index': {
+    type: 'string',
+    valueName: '<sha256>',
+    description: `with a signing key: sign the ${INDEX_FILE} with this sha256 whatever signed it (the one CPY_PUBLISH_INDEX_UNTRUSTED named, after checking its builds)`,
+  },
 } as const;
 /** The help's sentence on which index a signed update starts from. */
 const INDEX_TRUST_HELP =
   `A signed update starts only from an ${INDEX_FILE} it trusts, since anyone who may upload release assets could replace an unsigned one: ` +
-  `one this key signed, or a key given with --index-signer; otherwise nothing is changed (CPY_PUBLISH_INDEX_UNTRUSTED) until --adopt-index says to sign it as it is.`;
+  `one this key signed, or a key given with --index-signer; otherwise the index is not changed (CPY_PUBLISH_INDEX_UNTRUSTED, naming its sha256) until --adopt-index <that sha256> says to sign it as it is.`;
 
 /** --index-signer and --adopt-index, as the library takes them: they say what a signed update trusts, so they need a key. */
-function indexTrust(values: { 'index-signer'?: string[] | undefined; 'adopt-index'?: boolean | undefined }, key: SigningKey | null): IndexTrust {
+function indexTrust(values: { 'index-signer'?: string[] | undefined; 'adopt-index'?: string | undefined }, key: SigningKey | null): IndexTrust {
   const given = values['adopt-index'] ? '--adopt-index' : values['index-signer']?.length ? '--index-signer' : null;
   if (given && !key) {
     throw new CpyError('CPY_CLI_USAGE', `${given} says which index a signed update may sign, and there is no signing key`, {
       hint: 'give the key (--signing-key, or CPY_SIGNING_KEY), or leave it out: an unsigned update does not check the index signature',
     });
   }
-  return { signers: values['index-signer'] ?? [], adopt: Boolean(values['adopt-index']) };
+  return { signers: values['index-signer'] ?? [], adopt: values['adopt-index'] };
 }
 const signingValues = {
   'signing-key': z.string().min(1).optional(),
@@ -84,7 +88,11 @@ const signingValues = {
       }
     })
     .optional(),
-  'adopt-index': z.boolean().optional(),
+  'adopt-index': z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be the sha256 (64 hex digits) the refusal named')
+    .transform((v) => v.toLowerCase())
+    .optional(),
 };
 
 /**
