@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,7 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
     const indexUrl = mirror.fileUrl('site', 'index.json');
     const shown = JSON.parse((await cpy(['index', 'show', '--index', indexUrl, '--json'])).stdout);
     expect(shown.index.artifacts.map((e: { file: string }) => e.file)).toEqual([forHost.fileName, debian11.fileName]);
+    expect(shown.sha256).toBe(createHash('sha256').update(await readFile(index)).digest('hex'));
 
     const version = artifact.metadata.version;
     const line = version.split('.').slice(0, 2).join('.');

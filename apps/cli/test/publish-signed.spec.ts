@@ -218,6 +218,9 @@ describe('cpy publish --signing-key', () => {
       error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining(`(sha256 ${sha}) is not signed by this key`), hint: expect.stringContaining(`--adopt-index ${sha}`) },
     });
     expect(release('cpython-3.11.2-build1')).toBeDefined();
+    // cpy index show, which the hint names for the check, prints the same sha256 of the bytes it read.
+    const shown = await runCpy(['index', 'show', '--index', `${gh.apiUrl}/acme/cpy/releases/download/cpy-index/index.json`, '--json'], { env: { NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache') }, cwd: work });
+    expect([shown.code, JSON.parse(shown.stdout).sha256]).toEqual([0, sha]);
     // The trust flags say what a signed update may sign: without a key they are a usage error, and the sha256 is checked.
     const keyless = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha]);
     expect([keyless.code, keyless.stderr]).toEqual([2, expect.stringMatching(/--adopt-index says which index a signed update may sign, and there is no signing key/)]);

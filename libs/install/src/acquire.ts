@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -85,7 +85,7 @@ export async function fetchIndex<S>(
   client: HttpClient,
   scratch: string,
   verify?: (file: string, url: URL) => Promise<S>,
-): Promise<{ index: ArtifactIndex; source: string; signature: S | null }> {
+): Promise<{ index: ArtifactIndex; source: string; signature: S | null; sha256: string }> {
   const url = toUrl(location);
   await mkdir(scratch, { recursive: true });
   const tmp = join(scratch, `index-${randomUUID()}.json`);
@@ -102,7 +102,9 @@ export async function fetchIndex<S>(
         signature = await verify(tmp, u);
       }
     }
-    return { index: parseIndexText(await readFile(tmp, 'utf8'), displayUrl(u)), source: displayUrl(u), signature };
+    // The sha256 of the bytes read (an index is small): what `cpy publish --adopt-index` takes once they are checked.
+    const bytes = await readFile(tmp);
+    return { index: parseIndexText(bytes.toString('utf8'), displayUrl(u)), source: displayUrl(u), signature, sha256: createHash('sha256').update(bytes).digest('hex') };
   };
   try {
     try {

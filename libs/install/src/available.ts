@@ -92,7 +92,7 @@ export interface LoadIndexOptions {
 }
 
 /** Reads an index from a URL or a path with a client of its own; verified against the pinned signers, if any. */
-export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null }> {
+export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null; sha256: string }> {
   const env = options.env ?? process.env;
   const scratch = options.scratch ?? resolveLayout({}, env).cacheDir;
   const policy = signaturePolicy(options, env, location);

@@ -5,7 +5,7 @@ import { CpyError, isCpyError } from '@cpy/core';
 import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, signFile, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
-import { finishKeysUpdate, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
+import { finishKeysUpdate, KEYS_NEXT_FILE, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
 import { MAX_SMALL_ASSET, renameAsset as rename, sha256, uploadFresh } from './release-assets.js';
 import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
@@ -185,7 +185,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   const read = source ? await readIndexAsset(gh, source) : null;
   // Before this update writes anything of its own: a signed update signs only an index it trusts.
   if (trust && source && read) {
-    const refusal = await untrusted(trust, assets, source.name, read.bytes, find(signatureName(source.name)));
+    const refusal = await sourceRefusal(trust, assets, source, read.bytes);
     if (refusal) throw refusal;
   }
   // The signing key's public key goes into cpy-keys.asc before the index it signed is swapped in.
@@ -194,15 +194,10 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // never became index.json: when it was made from the index read here, this update starts from
   // it, so its builds are not lost. Its bytes are uploaded again (and signed, or not, as this run
   // signs), never published as they are: the kill may have come at a failed verification. A
-  // signed run carries only what its own key signed (index.json.new.asc): anyone who may upload
-  // assets could have put an index.json.new there, and this run would sign it.
-  const pendingSignature = find(INDEX_NEXT_SIGNATURE_FILE);
+  // signed run carries only an index it trusts (`pending` was checked above: its signature is by
+  // this key or a trusted signer): anyone who may upload assets could have put one there.
   const carried =
-    pending &&
-    pendingIndex &&
-    find(INDEX_NEXT_FILE)?.id === pending.id &&
-    (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source) &&
-    (!key || (pendingSignature !== null && (await signs(gh, pendingSignature, pendingIndex.bytes, key, work))))
+    pending && pendingIndex && find(INDEX_NEXT_FILE)?.id === pending.id && (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source)
       ? pendingIndex
       : null;
   const index = carried?.index ?? read?.index ?? emptyIndex();
@@ -380,15 +375,16 @@ export async function checkIndexBeforeSigning(options: { github: GitHubClient; r
   const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
   try {
     const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null };
-    const check = async (asset: GitHubAsset | null, signature: GitHubAsset | null) => {
-      const read = asset ? await readableIndex(gh, asset) : null;
-      return asset && read ? untrusted(trust, assets, asset.name, read.bytes, signature) : null;
-    };
+    const bytesOf = async (asset: GitHubAsset | null) => (asset ? ((await readableIndex(gh, asset))?.bytes ?? null) : null);
+    const pending = at(INDEX_NEXT_FILE);
+    const pendingBytes = await bytesOf(pending);
+    const pendingTrusted = pendingBytes !== null && (await untrusted(trust, assets, INDEX_NEXT_FILE, pendingBytes, pendingSignatureAsset(assets))) === null;
+    // A trusted interrupted swap is finished first (index.json gone, or its signature moved): the update then reads that index.
     const current = at(INDEX_FILE);
-    let refusal: CpyError | null;
-    if (current) refusal = await check(current, at(INDEX_SIGNATURE_FILE));
-    else if (at(INDEX_NEXT_FILE) && (await check(at(INDEX_NEXT_FILE), pendingSignatureAsset(assets))) === null) refusal = null;
-    else refusal = await check(at(INDEX_PREVIOUS_FILE), at(INDEX_PREVIOUS_SIGNATURE_FILE));
+    if (pendingTrusted && (!current || (!at(INDEX_SIGNATURE_FILE) && !at(INDEX_PREVIOUS_FILE) && at(INDEX_PREVIOUS_SIGNATURE_FILE)))) return;
+    const source = current ?? at(INDEX_PREVIOUS_FILE);
+    const bytes = await bytesOf(source);
+    const refusal = source && bytes ? await sourceRefusal(trust, assets, source, bytes) : null;
     if (refusal) throw refusal;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -402,6 +398,20 @@ interface TrustContext {
   readonly trust: IndexTrust | undefined;
   readonly work: string;
   keys: TrustedKeys | null;
+}
+
+/**
+ * Whether a signed update may sign `source` (index.json, or index.previous.json): its own signature,
+ * or, for an index.json whose signature a swap killed after its first rename moved away
+ * (index.json.asc gone, index.previous.json gone, index.previous.json.asc there), that one. The
+ * check binds the bytes, so trying a second signature trusts nothing more.
+ */
+async function sourceRefusal(t: TrustContext, assets: readonly GitHubAsset[], source: GitHubAsset, bytes: Buffer): Promise<CpyError | null> {
+  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
+  const refusal = await untrusted(t, assets, source.name, bytes, at(signatureName(source.name)));
+  const moved = source.name === INDEX_FILE && !at(INDEX_SIGNATURE_FILE) && !at(INDEX_PREVIOUS_FILE) ? at(INDEX_PREVIOUS_SIGNATURE_FILE) : null;
+  if (refusal && moved && (await untrusted(t, assets, source.name, bytes, moved)) === null) return null;
+  return refusal;
 }
 
 /** Where the signature of a pending index.json.new is: beside it, or (killed after its rename, index.json gone) already index.json.asc. */
@@ -425,7 +435,8 @@ async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: 
   const signers = [key.fingerprint, ...(t.trust?.signers ?? []).filter((f) => f !== key.fingerprint)];
   if (!t.keys) {
     // The signing key's own public key, and those cpy-keys.asc holds when another signer is trusted (only pinned ones count).
-    const keysFile = signers.length > 1 ? (assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null) : null;
+    // (cpy-keys.asc.new when an update of it was killed between its delete and its rename: finishKeysUpdate puts it in place later.)
+    const keysFile = signers.length > 1 ? (assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? assets.find((a) => a.name === KEYS_NEXT_FILE) ?? null) : null;
     const published = keysFile ? await readKeysAsset(gh, keysFile) : null;
     t.keys = await readPublicKeys(`${key.publicKey.trimEnd()}\n${published?.text ?? ''}`, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`);
   }

@@ -384,7 +384,7 @@ describe('publishIndex with a signing key', () => {
     }
   });
 
-  it('nor one made to look like an interrupted swap, or put as index.previous.json with index.json gone: refused early and late; adopting the index that was checked signs that one', async () => {
+  it('nor one made to look like an interrupted swap (not finished: index.json is signed as it is), or put as index.previous.json with index.json gone (refused early and late)', async () => {
     const plant = async (d: GitHubDouble, name: string) => {
       const dir = join(work, `planted-swap-${randomUUID()}`);
       await mkdir(dir);
@@ -406,10 +406,12 @@ describe('publishIndex with a signing key', () => {
       await gh.deleteAsset((await named('index.previous.json')).id);
       await gh.updateAsset((await named('index.json.asc')).id, { name: 'index.previous.json.asc' });
       await gh.uploadAsset(release, file, 'index.json.new');
-      await expectUntrusted(d, () => early(d, aliceKey), /has no signature/);
-      await expectUntrusted(d, () => update(d, 3, aliceKey), /has no signature/);
-      // The operator checked index.json (builds 2 and 1) and adopts it: that one is signed, not theirs.
-      await update(d, 3, aliceKey, undefined, { adopt: sha(d, 'index.json') });
+      // index.json is still Alice's (its signature moved, as a killed swap moves it): trusted. Their
+      // index.json.new is not, so the 'swap' is not finished: deleted as stale, and build 9 never signed.
+      await early(d, aliceKey);
+      const events: IndexEvent[] = [];
+      await update(d, 3, aliceKey, (e) => events.push(e));
+      expect(events).toContainEqual({ type: 'asset', name: 'index.json.new', action: 'deleted-stale' });
       expect(builds(d, 'index.json')).toEqual([3, 2, 1]);
       expect(await installerView(d, 'index.json', [alice])).toBe('good');
       expect(assetNames(d)).not.toContain('index.json.new');
@@ -517,6 +519,8 @@ describe('publishIndex with a signing key', () => {
         expect(assetNames(d)).toEqual(c.state);
         for (const [name, view] of Object.entries(c.reader)) expect([name, await installerView(d, name, [alice])]).toEqual([name, view]);
         await expectPaired(d);
+        // A signed publish's early check takes this state of a genuine run as trusted.
+        await early(d, aliceKey);
 
         const done = await update(d, 4, c.next === 'signed' ? aliceKey : null);
         // Build 3 (the interrupted update) is not lost; build 4 is added.
@@ -536,20 +540,59 @@ describe('publishIndex with a signing key', () => {
   });
 
   it('an update of cpy-keys.asc killed between its delete and its rename is finished by the next run, signed or not', async () => {
-    const d = await double();
-    await update(d, 1, aliceKey);
-    const kill = (e: IndexEvent) => {
-      if (e.type === 'asset' && e.name === 'cpy-keys.asc' && e.action === 'deleted') d.inject('patch', { status: 502 }, { status: 502 }, { status: 502 }, { status: 502 });
-    };
-    const killed = await update(d, 2, bobKey, kill, { signers: [alice.fingerprint] }).catch((e: unknown) => e);
-    expect(isCpyError(killed)).toBe(true);
-    expect(assetNames(d)).toEqual(['cpy-keys.asc.new', 'index.json', 'index.json.asc']);
-    // The index was not touched (the keys come first).
-    expect(builds(d, 'index.json')).toEqual([1]);
-    const events: IndexEvent[] = [];
-    await update(d, 2, null, (e) => events.push(e));
-    expect(events).toContainEqual({ type: 'rename', from: 'cpy-keys.asc.new', to: 'cpy-keys.asc' });
-    expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
+    for (const retry of [null, bobKey]) {
+      const d = await double();
+      await update(d, 1, aliceKey);
+      const kill = (e: IndexEvent) => {
+        if (e.type === 'asset' && e.name === 'cpy-keys.asc' && e.action === 'deleted') d.inject('patch', { status: 502 }, { status: 502 }, { status: 502 }, { status: 502 });
+      };
+      const killed = await update(d, 2, bobKey, kill, { signers: [alice.fingerprint] }).catch((e: unknown) => e);
+      expect(isCpyError(killed)).toBe(true);
+      expect(assetNames(d)).toEqual(['cpy-keys.asc.new', 'index.json', 'index.json.asc']);
+      // The index was not touched (the keys come first).
+      expect(builds(d, 'index.json')).toEqual([1]);
+      // The rotation again: Alice's key is read from cpy-keys.asc.new until it is put in place.
+      if (retry) await early(d, retry, { signers: [alice.fingerprint] });
+      const events: IndexEvent[] = [];
+      await update(d, 2, retry, (e) => events.push(e), { signers: [alice.fingerprint] });
+      expect(events).toContainEqual({ type: 'rename', from: 'cpy-keys.asc.new', to: 'cpy-keys.asc' });
+      expect(await fingerprintsIn(d)).toEqual([alice.fingerprint, bob.fingerprint]);
+      expect(builds(d, 'index.json')).toEqual([2, 1]);
+    }
+  });
+
+  it("after a rotation, an update Alice's run left before its swap is carried by Bob's run that trusts her; an unsigned run killed mid-swap leaves index.json trusted (its own build is lost)", async () => {
+    {
+      const d = await double();
+      await update(d, 1, aliceKey);
+      const killed = await update(d, 2, aliceKey, (e) => {
+        if (e.type === 'asset' && `${e.name} ${e.action}` === 'index.json.new.asc verified') throw new Error('killed');
+      }).catch((e: unknown) => e);
+      expect((killed as Error).message).toBe('killed');
+      const events: IndexEvent[] = [];
+      await update(d, 3, bobKey, (e) => events.push(e), { signers: [alice.fingerprint] });
+      expect(events).toContainEqual({ type: 'read', name: 'index.json.new', entries: 2 });
+      expect(builds(d, 'index.json')).toEqual([3, 2, 1]);
+      expect(await installerView(d, 'index.json', [bob])).toBe('good');
+    }
+    {
+      const d = await double();
+      await update(d, 1, aliceKey);
+      await update(d, 2, aliceKey);
+      // Unsigned, killed right after index.json.asc became index.previous.json.asc (index.previous.json deleted).
+      const killed = await update(d, 3, null, (e) => {
+        if (e.type === 'rename' && `${e.from} -> ${e.to}` === 'index.json.asc -> index.previous.json.asc') d.inject('patch', { status: 502 }, { status: 502 }, { status: 502 }, { status: 502 });
+      }).catch((e: unknown) => e);
+      expect(isCpyError(killed)).toBe(true);
+      expect(assetNames(d)).toEqual(['cpy-keys.asc', 'index.json', 'index.json.new', 'index.previous.json.asc']);
+      // index.json is Alice's, its signature moved: trusted early and late. Its unsigned index.json.new is not: deleted as stale.
+      await early(d, aliceKey);
+      const events: IndexEvent[] = [];
+      await update(d, 4, aliceKey, (e) => events.push(e));
+      expect(events).toContainEqual({ type: 'asset', name: 'index.json.new', action: 'deleted-stale' });
+      expect(builds(d, 'index.json')).toEqual([4, 2, 1]);
+      expect(await installerView(d, 'index.json', [alice])).toBe('good');
+    }
   });
 
   it('a cpy-keys.asc that cannot be read, or holds a private key, is refused and left as it is', async () => {

@@ -56,7 +56,9 @@ export const indexAdd = defineCommand({
 export const indexShow = defineCommand({
   name: 'index show',
   summary: summaryOf('index show'),
-  description: 'Reads and checks an index (a URL or a file; default CPY_INDEX_URL) and lists its builds, newest first. --json prints the index itself.',
+  description:
+    'Reads and checks an index (a URL or a file; default CPY_INDEX_URL) and lists its builds, newest first, with the sha256 of the bytes read ' +
+    '(what cpy publish --adopt-index takes once they are checked). --json prints the index itself.',
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index (default CPY_INDEX_URL)' },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },
@@ -71,8 +73,8 @@ export const indexShow = defineCommand({
     if (!location) {
       throw new CpyError('CPY_CLI_USAGE', 'which index? Pass --index <url|file>, or set CPY_INDEX_URL', { hint: 'e.g. --index https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json' });
     }
-    const { index, source } = await loadIndex(locate(io.cwd, location), { env: io.env, ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}) });
-    if (!json) io.stdout.write(`${source} (schema ${index.schemaVersion}, updated ${index.updatedAt})\n${renderIndex(index)}`);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { source, index } };
+    const { index, source, sha256 } = await loadIndex(locate(io.cwd, location), { env: io.env, ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}) });
+    if (!json) io.stdout.write(`${source} (schema ${index.schemaVersion}, updated ${index.updatedAt}, sha256 ${sha256})\n${renderIndex(index)}`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { source, sha256, index } };
   },
 });
