@@ -215,7 +215,7 @@ describe('cpy publish --signing-key', () => {
     expect(refused.code).toBe(1);
     const sha = createHash('sha256').update(bytesOf('cpy-index', 'index.json')!).digest('hex');
     expect(JSON.parse(refused.stdout)).toMatchObject({
-      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining(`(sha256 ${sha}) is not signed by this key`), hint: expect.stringContaining(`--adopt-index ${sha}`) },
+      error: { code: 'CPY_PUBLISH_INDEX_UNTRUSTED', message: expect.stringContaining(`(sha256 ${sha}) is not signed by this key`), hint: expect.stringContaining(`--adopt-index <the sha256 it printed>, which adopts those bytes only; this run read ${sha}`) },
     });
     expect(release('cpython-3.11.2-build1')).toBeDefined();
     // cpy index show, which the hint names for the check, prints the same sha256 of the bytes it read.
@@ -225,7 +225,7 @@ describe('cpy publish --signing-key', () => {
     const keyless = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha]);
     expect([keyless.code, keyless.stderr]).toEqual([2, expect.stringMatching(/--adopt-index says which index a signed update may sign, and there is no signing key/)]);
     const short = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha.slice(0, 12)], aliceEnv);
-    expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/--adopt-index: must be the sha256/)]);
+    expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/--adopt-index: must be a sha256 \(64 hex digits\): the one cpy index show printed/)]);
     expect(release('cpython-3.11.2-build1')).toBeDefined();
     const r = await cpy(['releases', 'prune', '--yes', '--keep', '2', '--adopt-index', sha.toUpperCase(), '--json'], aliceEnv);
     expect(r.code).toBe(0);

@@ -57,8 +57,9 @@ export interface IndexTrust {
   /** Fingerprints (40 hex digits) whose signature of the current index is trusted, e.g. the key before a rotation. */
   readonly signers?: readonly string[] | undefined;
   /**
-   * The sha256 of an index to trust whatever signs it: the one a refusal named, once checked. Only
-   * those bytes are adopted, so an index changed after the check is refused again.
+   * The sha256 of an index to trust whatever signs it: the one `cpy index show` printed for the
+   * bytes the operator checked. Only those bytes are adopted, so an index changed after the check
+   * is refused again.
    */
   readonly adopt?: string | undefined;
 }
@@ -461,9 +462,10 @@ async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: 
         'A signed publish signs only an index it trusts; the index was not changed',
       {
         hint:
-          `anyone who may upload release assets can replace an index, so check its builds first (cpy index show --index ${assets.find((a) => a.name === name)?.browser_download_url ?? name}). ` +
-          `If it is yours (the last publish was unsigned, or signed by a key you no longer use), run again with --adopt-index ${hash} (it adopts those bytes only); ` +
-          `after a key rotation, --index-signer <fingerprint> trusts the old key's signature`,
+          `anyone who may upload release assets can replace an index, so check its builds first: cpy index show --index ${assets.find((a) => a.name === name)?.browser_download_url ?? name} ` +
+          `(with CPY_SIGNER_FINGERPRINTS empty) prints them and the sha256 of the bytes it read. If they are yours (the last publish was unsigned, or signed by a key you no longer use), ` +
+          `run again with --adopt-index <the sha256 it printed>, which adopts those bytes only; this run read ${hash}, and another value means the index changed since. ` +
+          `After a key rotation, --index-signer <fingerprint> trusts the old key's signature instead`,
         cause,
         details: { asset: name, sha256: hash, signers, reason: cause.code },
       },

@@ -53,14 +53,14 @@ export async function finishKeysUpdate(gh: GitHubClient, assets: readonly GitHub
 export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ text: string; fingerprints: string[] }> {
   const text = await download(gh, asset);
   try {
-    return { text, fingerprints: (await readPublicKeys(text, `${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint) };
+    return { text, fingerprints: (await readPublicKeys(text, `${asset.name} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint) };
   } catch (error) {
     if (!isCpyError(error)) throw error;
     const exposed = /private key/i.test(error.message);
     throw new CpyError('CPY_PUBLISH_KEYS_INVALID', `${error.message}; it was left as it is`, {
       hint: exposed
-        ? `delete ${TRUSTED_KEYS_FILE} from the ${INDEX_RELEASE_TAG} release now and replace that key (it has been published); the next signed publish writes a new ${TRUSTED_KEYS_FILE}`
-        : `cpy never overwrites a keys file it cannot read: restore ${TRUSTED_KEYS_FILE} on the ${INDEX_RELEASE_TAG} release (${asset.browser_download_url}) from a good copy, ` +
+        ? `delete ${asset.name} from the ${INDEX_RELEASE_TAG} release now and replace that key (it has been published); the next signed publish writes a new ${TRUSTED_KEYS_FILE}`
+        : `cpy never overwrites a keys file it cannot read: restore ${asset.name} on the ${INDEX_RELEASE_TAG} release (${asset.browser_download_url}) from a good copy, ` +
           `or delete it so that the next signed publish starts a new one (with only its own key)`,
       cause: error,
       details: { asset: TRUSTED_KEYS_FILE, url: asset.browser_download_url, reason: error.code },

@@ -216,11 +216,29 @@ describe('publishIndex with a signing key', () => {
     expect((error as Error).message).toMatch(why);
     const named = sha(d, name);
     expect((error as Error).message).toContain(`${name} on release cpy-index (sha256 ${named}) is not signed by`);
-    expect((error as { hint?: string }).hint).toContain(`--adopt-index ${named}`);
+    expect((error as { hint?: string }).hint).toContain(`this run read ${named}`);
     expect(snapshot(d)).toEqual(before);
   };
   /** The sha256 of an asset of the cpy-index release: what --adopt-index takes. */
   const sha = (d: GitHubDouble, name: string) => createHash('sha256').update(bytesOf(d, name)!).digest('hex');
+  /** An index Alice signed twice (builds 2 and 1), and what anyone who may upload assets works with: the API, the cpy-index release, its assets by name. */
+  const signedTwice = async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    await update(d, 2, aliceKey);
+    const gh = api(d);
+    const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
+    const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+    return { d, gh, release, named };
+  };
+  /** A file `name` (in a folder of its own) holding index.json plus a build 9 of someone else's. */
+  const plant = async (d: GitHubDouble, name: string) => {
+    const dir = join(work, `planted-${randomUUID()}`);
+    await mkdir(dir);
+    const file = join(dir, name);
+    await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
+    return file;
+  };
   const early = (d: GitHubDouble, key: SigningKey, indexTrust?: IndexTrust) =>
     api(d).listReleases().then((releases) => checkIndexBeforeSigning({ github: api(d), releases, signingKey: key, indexTrust }));
 
@@ -348,17 +366,9 @@ describe('publishIndex with a signing key', () => {
 
   it('a signed run never signs an index.json someone else put there: unsigned, signed by a key merely added to cpy-keys.asc, or with a signature of another index', async () => {
     for (const planter of ['unsigned', 'bob', 'old-signature'] as const) {
-      const d = await double();
-      await update(d, 1, aliceKey);
-      await update(d, 2, aliceKey);
-      const gh = api(d);
-      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
-      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      const { d, gh, release, named } = await signedTwice();
       // What anyone who may upload assets can do (no signing key of Alice's): index.json with a build 9 of theirs.
-      const dir = join(work, `planted-index-${randomUUID()}`);
-      await mkdir(dir);
-      const file = join(dir, 'index.json');
-      await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
+      const file = await plant(d, 'index.json');
       const oldSignature = bytesOf(d, 'index.previous.json.asc')!;
       await gh.deleteAsset((await named('index.json')).id);
       await gh.deleteAsset((await named('index.json.asc')).id);
@@ -368,9 +378,9 @@ describe('publishIndex with a signing key', () => {
         await gh.uploadAsset(release, `${file}.asc`, 'index.json.asc');
       }
       if (planter === 'bob') {
-        await writeFile(join(dir, 'keys.asc'), `${bytesOf(d, 'cpy-keys.asc')!.toString().trimEnd()}\n${bob.publicKey}`);
+        await writeFile(`${file}.keys`, `${bytesOf(d, 'cpy-keys.asc')!.toString().trimEnd()}\n${bob.publicKey}`);
         await gh.deleteAsset((await named('cpy-keys.asc')).id);
-        await gh.uploadAsset(release, join(dir, 'keys.asc'), 'cpy-keys.asc');
+        await gh.uploadAsset(release, `${file}.keys`, 'cpy-keys.asc');
       }
       const why = { unsigned: /has no signature/, bob: /signed by key .*not a pinned signer/, 'old-signature': /does not match/ }[planter];
       await expectUntrusted(d, () => update(d, 3, aliceKey), why);
@@ -385,22 +395,10 @@ describe('publishIndex with a signing key', () => {
   });
 
   it('nor one made to look like an interrupted swap (not finished: index.json is signed as it is), or put as index.previous.json with index.json gone (refused early and late)', async () => {
-    const plant = async (d: GitHubDouble, name: string) => {
-      const dir = join(work, `planted-swap-${randomUUID()}`);
-      await mkdir(dir);
-      const file = join(dir, name);
-      await writeFile(file, serializeIndex(add(9)(parseIndexText(bytesOf(d, 'index.json')!.toString('utf8'), 'index.json'))));
-      return file;
-    };
     {
       // index.json.asc moved to index.previous.json.asc, index.previous.json gone, an index.json.new
       // of theirs: what an update killed after its first rename leaves.
-      const d = await double();
-      await update(d, 1, aliceKey);
-      await update(d, 2, aliceKey);
-      const gh = api(d);
-      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
-      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      const { d, gh, release, named } = await signedTwice();
       const file = await plant(d, 'index.json.new');
       await gh.deleteAsset((await named('index.previous.json.asc')).id);
       await gh.deleteAsset((await named('index.previous.json')).id);
@@ -418,12 +416,7 @@ describe('publishIndex with a signing key', () => {
     }
     {
       // index.json gone; index.previous.json theirs, unsigned: the fallback is checked too.
-      const d = await double();
-      await update(d, 1, aliceKey);
-      await update(d, 2, aliceKey);
-      const gh = api(d);
-      const release = (await gh.listReleases()).find((r) => r.tag_name === 'cpy-index')!;
-      const named = async (name: string) => (await gh.listAssets(release.id)).find((a) => a.name === name)!;
+      const { d, gh, release, named } = await signedTwice();
       const file = await plant(d, 'index.previous.json');
       for (const name of ['index.json', 'index.json.asc', 'index.previous.json', 'index.previous.json.asc']) await gh.deleteAsset((await named(name)).id);
       await gh.uploadAsset(release, file, 'index.previous.json');

@@ -46,7 +46,7 @@ describe('.github/workflows', () => {
     expect(ci).toMatch(/\n {2}aarch64:\n {4}if: github\.event_name == 'push'\n[\s\S]*npx nx run cli:build-cpython-aarch64/);
   });
 
-  it('the release job signs with the repository secret and attests the provenance of every built file before publishing', async () => {
+  it('the release job signs with the secret of the release environment (with required reviewers) and attests the provenance of every built file before publishing', async () => {
     const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
     const job = text.slice(text.indexOf('\n  publish:\n'));
     expect(job.length).toBeLessThan(text.length);
@@ -71,6 +71,8 @@ describe('.github/workflows', () => {
     expect(text.match(/secrets\.CPY_SIGNING_PASSPHRASE/g)).toHaveLength(2);
     // The key through the environment, never as a flag (a file on the runner is not needed).
     expect(text).not.toContain('--signing-key');
+    // The job that holds the key runs in an environment a maintainer gates (docs/publishing.md).
+    expect(job).toMatch(/\n {4}environment: release\n/);
     // The way out of CPY_PUBLISH_INDEX_UNTRUSTED (a rotation, an unsigned run before): inputs that reach both steps as flags, through the env.
     for (const input of ['index-signer', 'adopt-index']) expect(text).toMatch(new RegExp(`\\n {6}${input}:\\n {8}description: .+\\n {8}required: false`));
     for (const i of [publish, prune]) {

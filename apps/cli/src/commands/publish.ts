@@ -57,13 +57,13 @@ const SIGNING_OPTIONS = {
   'adopt-index': {
     type: 'string',
     valueName: '<sha256>',
-    description: `with a signing key: sign the ${INDEX_FILE} with this sha256 whatever signed it (the one CPY_PUBLISH_INDEX_UNTRUSTED named, after checking its builds)`,
+    description: `with a signing key: sign the ${INDEX_FILE} with this sha256 whatever signed it (the one cpy index show printed for the builds you checked)`,
   },
 } as const;
 /** The help's sentence on which index a signed update starts from. */
 const INDEX_TRUST_HELP =
   `A signed update starts only from an ${INDEX_FILE} it trusts, since anyone who may upload release assets could replace an unsigned one: ` +
-  `one this key signed, or a key given with --index-signer; otherwise the index is not changed (CPY_PUBLISH_INDEX_UNTRUSTED, naming its sha256) until --adopt-index <that sha256> says to sign it as it is.`;
+  `one this key signed, or a key given with --index-signer; otherwise the index is not changed (CPY_PUBLISH_INDEX_UNTRUSTED) until --adopt-index <sha256> says to sign it as it is: the sha256 cpy index show prints for the index you checked.`;
 
 /** --index-signer and --adopt-index, as the library takes them: they say what a signed update trusts, so they need a key. */
 function indexTrust(values: { 'index-signer'?: string[] | undefined; 'adopt-index'?: string | undefined }, key: SigningKey | null): IndexTrust {
@@ -90,7 +90,7 @@ const signingValues = {
     .optional(),
   'adopt-index': z
     .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'must be the sha256 (64 hex digits) the refusal named')
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be a sha256 (64 hex digits): the one cpy index show printed for the index you checked')
     .transform((v) => v.toLowerCase())
     .optional(),
 };
