@@ -58,7 +58,7 @@ export const indexShow = defineCommand({
   summary: summaryOf('index show'),
   description:
     'Reads and checks an index (a URL or a file; default CPY_INDEX_URL) and lists its builds, newest first, with the sha256 of the bytes read ' +
-    '(what cpy publish --adopt-index takes once they are checked). --json prints the index itself.',
+    '(what cpy publish --adopt-index takes once they are checked). --json gives {source, sha256, index}.',
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index (default CPY_INDEX_URL)' },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },

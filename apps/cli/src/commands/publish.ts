@@ -119,7 +119,7 @@ function indexLog(e: IndexEvent): string {
     case 'unchanged':
       return `index: unchanged (${e.entries} entries)`;
     case 'resign':
-      return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key (trusted with --adopt-index or --index-signer): signing it again`;
+      return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key (trusted: adopted, by an --index-signer key, or its signature moved by a killed swap): signing it again`;
     case 'keys':
       return e.action === 'added' ? `keys: ${e.fingerprint} added to ${TRUSTED_KEYS_FILE} (${e.keys} keys)` : `keys: ${TRUSTED_KEYS_FILE} already holds ${e.fingerprint} (${e.keys} keys)`;
     case 'unsigned':
