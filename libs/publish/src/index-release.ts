@@ -166,7 +166,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // the assets look like an interrupted swap of an index.json.new of theirs.
   const pending = pendingIndex && (!trust || (await untrusted(trust, assets, INDEX_NEXT_FILE, pendingIndex.bytes, pendingSignatureAsset(assets))) === null) ? found : null;
   const stranded = find(INDEX_FILE);
-  if (pending && stranded && !find(INDEX_SIGNATURE_FILE) && !find(INDEX_PREVIOUS_FILE) && find(INDEX_PREVIOUS_SIGNATURE_FILE)) {
+  if (pending && stranded && movedSignature(assets)) {
     // Killed right after index.json.asc became index.previous.json.asc: index.json follows it.
     await rename(gh, stranded, INDEX_PREVIOUS_FILE);
     emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
@@ -372,24 +372,37 @@ export async function checkIndexBeforeSigning(options: { github: GitHubClient; r
   const release = options.releases.find((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (!release) return;
   const assets = await gh.listAssets(release.id);
-  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
   const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
   try {
     const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null };
     const bytesOf = async (asset: GitHubAsset | null) => (asset ? ((await readableIndex(gh, asset))?.bytes ?? null) : null);
-    const pending = at(INDEX_NEXT_FILE);
+    const pending = named(assets, INDEX_NEXT_FILE);
     const pendingBytes = await bytesOf(pending);
     const pendingTrusted = pendingBytes !== null && (await untrusted(trust, assets, INDEX_NEXT_FILE, pendingBytes, pendingSignatureAsset(assets))) === null;
     // A trusted interrupted swap is finished first (index.json gone, or its signature moved): the update then reads that index.
-    const current = at(INDEX_FILE);
-    if (pendingTrusted && (!current || (!at(INDEX_SIGNATURE_FILE) && !at(INDEX_PREVIOUS_FILE) && at(INDEX_PREVIOUS_SIGNATURE_FILE)))) return;
-    const source = current ?? at(INDEX_PREVIOUS_FILE);
+    const current = named(assets, INDEX_FILE);
+    if (pendingTrusted && (!current || movedSignature(assets))) return;
+    const source = current ?? named(assets, INDEX_PREVIOUS_FILE);
     const bytes = await bytesOf(source);
     const refusal = source && bytes ? await sourceRefusal(trust, assets, source, bytes) : null;
     if (refusal) throw refusal;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The asset called `name`, or null. */
+function named(assets: readonly GitHubAsset[], name: string): GitHubAsset | null {
+  return assets.find((a) => a.name === name) ?? null;
+}
+
+/**
+ * index.json's own signature where a swap killed right after its first rename left it: index.json
+ * there, index.json.asc renamed to index.previous.json.asc, index.previous.json already deleted.
+ * Null in any other state.
+ */
+function movedSignature(assets: readonly GitHubAsset[]): GitHubAsset | null {
+  return named(assets, INDEX_FILE) && !named(assets, INDEX_SIGNATURE_FILE) && !named(assets, INDEX_PREVIOUS_FILE) ? named(assets, INDEX_PREVIOUS_SIGNATURE_FILE) : null;
 }
 
 /** What a signed update trusts (IndexTrust), with its key; `keys` is filled once, when first needed. */
@@ -408,19 +421,17 @@ interface TrustContext {
  * check binds the bytes, so trying a second signature trusts nothing more.
  */
 async function sourceRefusal(t: TrustContext, assets: readonly GitHubAsset[], source: GitHubAsset, bytes: Buffer): Promise<CpyError | null> {
-  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
-  const refusal = await untrusted(t, assets, source.name, bytes, at(signatureName(source.name)));
-  const moved = source.name === INDEX_FILE && !at(INDEX_SIGNATURE_FILE) && !at(INDEX_PREVIOUS_FILE) ? at(INDEX_PREVIOUS_SIGNATURE_FILE) : null;
+  const refusal = await untrusted(t, assets, source.name, bytes, named(assets, signatureName(source.name)));
+  const moved = source.name === INDEX_FILE ? movedSignature(assets) : null;
   if (refusal && moved && (await untrusted(t, assets, source.name, bytes, moved)) === null) return null;
   return refusal;
 }
 
 /** Where the signature of a pending index.json.new is: beside it, or (killed after its rename, index.json gone) already index.json.asc. */
 function pendingSignatureAsset(assets: readonly GitHubAsset[]): GitHubAsset | null {
-  const at = (name: string) => assets.find((a) => a.name === name) ?? null;
-  const beside = at(INDEX_NEXT_SIGNATURE_FILE);
+  const beside = named(assets, INDEX_NEXT_SIGNATURE_FILE);
   if (beside?.state === 'uploaded') return beside;
-  return at(INDEX_FILE) ? null : at(INDEX_SIGNATURE_FILE);
+  return named(assets, INDEX_FILE) ? null : named(assets, INDEX_SIGNATURE_FILE);
 }
 
 /**

@@ -63,7 +63,7 @@ export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promi
         : `cpy never overwrites a keys file it cannot read: restore ${asset.name} on the ${INDEX_RELEASE_TAG} release (${asset.browser_download_url}) from a good copy, ` +
           `or delete it so that the next signed publish starts a new one (with only its own key)`,
       cause: error,
-      details: { asset: TRUSTED_KEYS_FILE, url: asset.browser_download_url, reason: error.code },
+      details: { asset: asset.name, url: asset.browser_download_url, reason: error.code },
     });
   }
 }
