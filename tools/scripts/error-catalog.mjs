@@ -21,8 +21,8 @@
 // says it is something else:
 //   - an environment variable: a literal used as a key of an environment object (`env['CPY_HOME']`,
 //     also through a constant, `env[MIRRORS_ENV]`), and any other literal with that same text;
-//   - a comparison (`error.code === 'CPY_X'`, `case 'CPY_X':`, an element of an array of codes)
-//     refers to a code, it does not report it; a code that is only ever compared against stops the
+//   - a comparison (`error.code === 'CPY_X'`, `case 'CPY_X':`, an element of an array of codes,
+//     `isCpyError(error, 'CPY_X')`) refers to a code, it does not report it; a code that is only ever compared against stops the
 //     scan (nothing throws it).
 // A code computed from pieces (`CPY_${area}_FAILED`, 'CPY_' + x) stops the scan too: no catalog
 // could list it, so codes are always written out whole.
@@ -363,6 +363,13 @@ function computedCode(node, file) {
   }
 }
 
+/** The name a call calls: `f` in f(...) and in x.f(...). */
+function calleeName(call) {
+  const callee = unwrap(call.expression);
+  if (ts.isIdentifier(callee)) return callee.text;
+  return ts.isPropertyAccessExpression(callee) ? callee.name.text : undefined;
+}
+
 function classify(literal, file, scope, found) {
   const { sf } = file;
   const { top, path } = climb(literal, sf);
@@ -378,6 +385,8 @@ function classify(literal, file, scope, found) {
     return record('reference');
   }
   if ((ts.isElementAccessExpression(parent) && parent.argumentExpression === top) || ts.isArrayLiteralExpression(parent)) return record('reference');
+  // isCpyError(error, 'CPY_X') (@cpy/core) asks whether an error has that code: a comparison too.
+  if (ts.isCallExpression(parent) && parent.arguments[1] === top && calleeName(parent) === 'isCpyError') return record('reference');
   // `const NAME = 'CPY_X'`: an environment variable's name when read as env[NAME] (see scan),
   // else a code whose message is given where NAME is used.
   if (ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name) && path.length === 0) {

@@ -263,6 +263,12 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
   it.each([
     ['a code built from pieces', { 'libs/demo/src/x.ts': "import { CpyError } from '@cpy/core';\nexport const f = (area: string) => new CpyError(`CPY_${area}_FAILED`, 'x', { hint: 'y' });\n" }, {}, /an error code built from pieces/],
     ['a code only compared against', { 'libs/demo/src/x.ts': "export const f = (e: { code: string }) => e.code === 'CPY_DEMO_NEVER_THROWN';\n" }, {}, /CPY_DEMO_NEVER_THROWN is compared against .* but nothing reports it/],
+    [
+      'a code only asked about with isCpyError',
+      { 'libs/demo/src/x.ts': "import { isCpyError } from '@cpy/core';\nexport const f = (e: unknown) => isCpyError(e, 'CPY_DEMO_NEVER_THROWN');\n" },
+      {},
+      /CPY_DEMO_NEVER_THROWN is compared against .* but nothing reports it/,
+    ],
     ['a description of a code nothing throws', { 'libs/demo/src/x.ts': "export const x = 1;\n" }, { CPY_DEMO_GONE: { meaning: 'm', action: 'a' } }, /describes CPY_DEMO_GONE, which nothing reports/],
     [
       'a reported code missing from the closed catalog',
@@ -284,6 +290,13 @@ export const fixture = new CpyError('CPY_DEMO_ONLY_IN_A_TEST', 'x', { hint: 'y' 
     const r = await generator(['--stdout'], root);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
+  });
+
+  it('does not count a library that only asks isCpyError(e, code) among those that report the code', async () => {
+    const asker = "import { CpyError, isCpyError } from '@cpy/core';\nexport const g = (e: unknown) => {\n  if (isCpyError(e, 'CPY_DEMO_X')) throw new CpyError('CPY_OTHER_WRAPPED', 'wrapped', { hint: 'h' });\n};\n";
+    const root = await tree('asker', { 'libs/demo/src/x.ts': DEMO_X, 'libs/other/src/y.ts': asker, [CLOSED]: closed({ '@cpy/demo': ['CPY_DEMO_X'], '@cpy/other': ['CPY_OTHER_WRAPPED'] }) });
+    const byCode = Object.fromEntries((await scanOf(root)).catalog.map((e) => [e.code, e]));
+    expect(byCode['CPY_DEMO_X']).toMatchObject({ owners: ['@cpy/demo'] });
   });
 
   it('accepts a closed catalog that lists exactly the reported codes, each under a library or app that reports it', async () => {
