@@ -822,6 +822,22 @@ validate_tree() { # TREE VERSION PREFIX
 }
 
 # --- state, links (the library's layout for root: /var/lib/cpy, /usr/local/bin) ---------------
+# up PATH: what dirname prints for PATH, in $up, without starting a process (each costs a
+# millisecond or more, and the link steps below ran some 40 dirname).
+up() {
+  up=$1
+  while [ "$up" != / ] && [ "${up%/}" != "$up" ]; do up=${up%/}; done
+  case $up in
+    /) return 0 ;;
+    */*) up=${up%/*} ;;
+    *)
+      up=.
+      return 0
+      ;;
+  esac
+  while [ "$up" != / ] && [ "${up%/}" != "$up" ]; do up=${up%/}; done
+  [ -n "$up" ] || up=/
+}
 swap_link() { # LINK TARGET (a path with a directory part)
   [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
   # -fn: a link a killed run of the same pid left (a container restarted) is replaced, not entered.
@@ -831,8 +847,9 @@ swap_link() { # LINK TARGET (a path with a directory part)
 bin_entry_kind() { # PATH
   [ -L "$1" ] || { [ -e "$1" ] && echo foreign || echo absent; return 0; }
   t=$(readlink "$1")
-  case $t in /*) ;; *) t=$(normalize "$(dirname "$1")/$t") ;; esac
-  if [ -e "$(dirname "$(dirname "$t")")/.cpy-install.json" ]; then echo cpy
+  case $t in /*) ;; *) up "$1" && t=$(normalize "$up/$t") ;; esac
+  up "$t" && up "$up"
+  if [ -e "$up/.cpy-install.json" ]; then echo cpy
   elif [ -e "$t" ]; then echo foreign
   else echo dangling; fi
 }
@@ -1008,7 +1025,7 @@ lock_prefix() { lock_take "$STATE_DIR/locks/$(printf '%s' "$1" | sha256sum | cut
 # --- replacing an install: the journal and its recovery (the library's putInPlace, recoverPrefix)
 # The journal, beside the prefix, is the library's JSON: {"prefix":"...","staged":"...","aside":"..."}
 # (paths of letters, digits and . _ / + @ - only, so printf writes it and json_flatten reads it).
-journal_of() { printf '%s/.cpy-journal-%s.json' "$(dirname "$1")" "${1##*/}"; }
+journal_of() { up "$1" && printf '%s/.cpy-journal-%s.json' "$up" "${1##*/}"; }
 # Set while a replacement is between its journal and its second rename.
 replacing=false
 # put_in_place TREE PREFIX: one rename, or (the prefix exists: a broken install or another build)
@@ -1020,7 +1037,7 @@ put_in_place() {
     return 0
   fi
   journal=$(journal_of "$2")
-  aside=$(dirname "$2")/.cpy-old-${2##*/}-$(random8)
+  up "$2" && aside=$up/.cpy-old-${2##*/}-$(random8)
   printf '{"prefix":"%s","staged":"%s","aside":"%s"}' "$2" "$1" "$aside" >"$journal.tmp-$$"
   mv -f "$journal.tmp-$$" "$journal"
   # A signal between the renames is acted on after them (a kill -9 is the journal's job).
@@ -1051,7 +1068,7 @@ journal_names_ours() {
 # set-aside trees of dead runs, are removed. A journal is followed only when it names this
 # prefix and trees beside it of the names both installers give them.
 recover_prefix() {
-  parent=$(dirname "$1")
+  up "$1" && parent=$up
   base=${1##*/}
   journal=$(journal_of "$1")
   if [ -f "$journal" ] && [ ! -e "$1" ] && json_flatten "$journal" >"$work/journal.flat" 2>/dev/null; then
@@ -1446,7 +1463,7 @@ main() {
 
   say "downloading $file_name from $(display_url "$ARTIFACTURL")"
   archive=$work/artifact
-  parent=$(dirname "$prefix")
+  up "$prefix" && parent=$up
   # A local artifact is read where it is when one pass reads it (the bytes hashed are the bytes
   # unpacked); copied first otherwise, as a download is.
   case $ARTIFACTURL in http://* | https://*) fetch "$ARTIFACTURL" "$archive" artifact; artifact_file=$archive ;; *) artifact_file=$(path_of "$ARTIFACTURL") ;; esac
