@@ -21,7 +21,14 @@ module.exports = {
   },
   // Source files import siblings as './x.js' (NodeNext); map them back to .ts.
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  testEnvironmentOptions: { customExportConditions: ['@cpy/source', 'node', 'node-addons'] },
+  testEnvironmentOptions: {
+    customExportConditions: ['@cpy/source', 'node', 'node-addons'],
+    // Jest 30 "soft deletes" what a test file left on the global scope by wrapping each property in
+    // a setter that calls itself: code still running after a test timed out that writes one dies
+    // with "Maximum call stack size exceeded", failing the next file in that worker instead of
+    // only the timed-out one (tools/checks/test/jest-preset.spec.ts). Jest 29 did no such cleanup.
+    globalsCleanup: 'off',
+  },
   clearMocks: true,
   reporters: ['default', [require.resolve('./tools/scripts/jest-tally-reporter.cjs'), { suite: 'unit' }]],
 };
