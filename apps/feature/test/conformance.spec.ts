@@ -283,6 +283,13 @@ async function holdLock(i: Installer, lock: string, script: string, start?: stri
 /** A replacement's journal, as the library writes it (JSON.stringify, one line). */
 const journalText = (prefix: string, staged: string, aside: string) => JSON.stringify({ prefix, staged, aside });
 
+/**
+ * What the watcher of the overlap case saw while the server held back the second half of the
+ * artifact: files in the staging tree (unpacking had begun), and whether the prefix or the
+ * python3 link was there already.
+ */
+const overlap: { watcher: Promise<{ unpacking: boolean; placed: boolean }> | null } = { watcher: null };
+
 const CASES: Case[] = [
   {
     name: 'defaults, over HTTP: installed, linked, validated',
@@ -294,6 +301,35 @@ const CASES: Case[] = [
       expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3']);
       expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toEqual({ schemaVersion: 1, installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } }, previous: null });
       if (i.readOnce !== null) expect(i.readOnce).toBe(true);
+    },
+  },
+  {
+    name: 'over HTTP, a .tgz is unpacked as it downloads: files are written while the body is still arriving, nothing is placed before the hash matched',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      // The server sends half the body, then waits until the watcher has seen the staging tree
+      // being written; an installer that unpacks only after the download never shows one, and
+      // the watcher gives up after 30 s (the case then fails, it does not hang).
+      let release!: () => void;
+      const resume = new Promise<void>((resolve) => (release = resolve));
+      mirror.inject(`good/${good.fileName}`, { pauseAfterBytes: Math.floor((await stat(good.path)).size / 2), resume });
+      const look = `find "$ROOT/opt" -mindepth 2 -path '*/.cpy-staging-*' -type f 2>/dev/null | head -n 1; { [ -e "$ROOT/${defaultPrefix()}" ] || [ -e "$ROOT/usr/local/bin/python3" ]; } && echo PLACED; true`;
+      overlap.watcher = (async () => {
+        try {
+          for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+            const seen = await i.sh(look);
+            if (seen) return { unpacking: true, placed: seen.includes('PLACED') };
+          }
+          return { unpacking: false, placed: false };
+        } finally {
+          release();
+        }
+      })();
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await overlap.watcher).toEqual({ unpacking: true, placed: false });
+      expect(await i.python(defaultPrefix(), 'import ssl, sqlite3; print("ok")')).toBe('ok');
     },
   },
   {

@@ -671,7 +671,7 @@ listing() {
     28b52ffd) zstd -dcq "$1" | tar -t ${2:+"$2"} -f - ;;
   esac
 }
-# one_pass SOURCE [STAGE]: a gzip artifact read once (issue 20's one pass). tee hands the same
+# one_pass SOURCE [STAGE]: a gzip artifact (a file, or - for standard input) read once (issue 20's one pass). tee hands the same
 # bytes to sha256sum and to one decompression. Given a STAGE, that goes to a tar -x into it,
 # which names each entry as tar -t would (-v, $work/scan.names); the kinds of the entries are
 # then judged on the tree (check_links: hard links, devices, fifos), which spares a second tar
@@ -690,7 +690,7 @@ one_pass() {
   { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
   hashing=$!
   if [ -n "${2:-}" ]; then
-    tee "$work/hash.fifo" <"$1" | gunzip_drained |
+    if [ "$1" = - ]; then tee "$work/hash.fifo"; else tee "$work/hash.fifo" <"$1"; fi | gunzip_drained |
       { tar -xv -f - -C "$2" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
     echo 0 >"$work/types.rc"
     wait "$hashing"
@@ -723,10 +723,27 @@ is_gzip() { [ "$(od -An -tx1 -N2 "$1" 2>/dev/null | tr -d ' \n')" = 1f8b ]; }
 # Whether one_pass can read this artifact: gzip, GNU tar (its safe extraction is what lets STAGE
 # be written before the checks), mkfifo and tee; and no signature of its own to check first.
 one_pass_possible() {
+  one_pass_tools && is_gzip "$1"
+}
+one_pass_tools() {
   [ -z "$signers" ] || [ "$resolved" = true ] || return 1
   have_tools mkfifo tee gzip || return 1
-  tar --version 2>/dev/null | grep -q 'GNU tar' || return 1
-  is_gzip "$1"
+  tar --version 2>/dev/null | grep -q 'GNU tar'
+}
+# download_pass URL ARCHIVE STAGE: the one pass over an http(s) download as it arrives (curl):
+# the bytes are hashed and unpacked into STAGE while they come, and kept in ARCHIVE. 0 (and
+# scan_ok=true) only when curl got the whole body and one_pass succeeded. Anything else (curl or
+# gzip failed, an HTTP error, not gzip) returns 1, and the caller fetches the artifact again the
+# usual way, which retries and names the failure. No --retry here: curl cannot take back what it
+# wrote to a pipe, and a retried body would follow the first part.
+download_pass() {
+  echo 1 >"$work/curl.rc"
+  if { curl -fsSL --connect-timeout 30 "$1" 2>"$work/curl.err"; echo $? >"$work/curl.rc"; } | tee "$2" | one_pass - "$3" && [ "$(cat "$work/curl.rc")" = 0 ]; then
+    scan_ok=true
+    return 0
+  fi
+  scan_ok=false
+  return 1
 }
 # Entries outside the tree, links that leave it, devices: refused before and after extraction
 # (after it only, for an artifact unpacked in the one pass: check_links).
@@ -1466,9 +1483,28 @@ main() {
   up "$prefix" && parent=$up
   # A local artifact is read where it is when one pass reads it (the bytes hashed are the bytes
   # unpacked); copied first otherwise, as a download is.
-  case $ARTIFACTURL in http://* | https://*) fetch "$ARTIFACTURL" "$archive" artifact; artifact_file=$archive ;; *) artifact_file=$(path_of "$ARTIFACTURL") ;; esac
   unpacked=false
-  if [ -f "$artifact_file" ] && one_pass_possible "$artifact_file"; then
+  case $ARTIFACTURL in
+    http://* | https://*)
+      artifact_file=$archive
+      need_downloader "$ARTIFACTURL"
+      # A .tgz is unpacked as it downloads (issue 20): download, hash and extraction overlap.
+      case $file_name in *.tgz | *.tar.gz) streamable=true ;; *) streamable=false ;; esac
+      if [ "$streamable" = true ] && have_tools curl && one_pass_tools; then
+        mkdir -p "$parent"
+        stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+        if download_pass "$ARTIFACTURL" "$archive" "$stage"; then
+          unpacked=true
+        else
+          rm -rf "$stage"
+          stage=
+        fi
+      fi
+      [ "$unpacked" = true ] || fetch "$ARTIFACTURL" "$archive" artifact
+      ;;
+    *) artifact_file=$(path_of "$ARTIFACTURL") ;;
+  esac
+  if [ "$unpacked" = false ] && [ -f "$artifact_file" ] && one_pass_possible "$artifact_file"; then
     mkdir -p "$parent"
     stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
     if one_pass "$artifact_file" "$stage"; then
