@@ -2,7 +2,7 @@
 // The real `cpy` bin, timed as users run it: whole processes, A and B alternating, medians of
 // the times and of the per-pair ratios.
 //
-//   node bench/cli.mjs [artifact] [--rounds N]
+//   node bench/cli.mjs [artifact] [--rounds N] [--rate MB/s] [--no-feature]
 //
 //   cpy --version                       against `node -e 0` (Node's own start-up)    goal < 80 ms
 //   cpy install (already installed)     against `node -e 0`                          goal < 120 ms
@@ -11,18 +11,27 @@
 //   the Feature's install phase (install.sh as root in the minimal image, skipValidation, the
 //   artifact as a local path), against `sha256sum -c f.sha256 && tar xzf f` in the same
 //   container: both alternate inside one container, timed there (date +%s%N)      (--no-feature skips it)
+//   the same over http, the artifact served on loopback at --rate MB/s (default 25) as a
+//   download comes (bench/paced-server.mjs), against `curl -o f && sha256sum -c && tar xzf f`
 // Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
 // podman and localhost/debian-minbase:bookworm (scripts/setup-containers.sh).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { newestArtifact, reportRows } from './common.mjs';
 
-const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, 'no-feature': { type: 'boolean', default: false } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { rounds: { type: 'string', default: '7' }, rate: { type: 'string', default: '25' }, 'no-feature': { type: 'boolean', default: false } },
+  allowPositionals: true,
+});
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 3) throw new Error('--rounds takes a whole number of 3 or more');
+const rate = Number(values.rate);
+if (!(rate > 0)) throw new Error('--rate takes the download rate in MB/s, above 0');
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
 const cpy = resolve('apps/cli/bin/cpy.js');
 const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
@@ -48,7 +57,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** A and B in turn (the order alternating), `before` run untimed ahead of each. */
 function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
-  for (let i = 0; i < warmup; i++) before(), a(), before(), b();
+  for (let i = 0; i < warmup; i++) {
+    before();
+    a();
+    before();
+    b();
+  }
   const as = [];
   const bs = [];
   const ratios = [];
@@ -78,44 +92,54 @@ function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
 /**
  * install.sh as the Dev Containers CLI runs it (root, in the image), against a plain hash and
  * unpack, alternating inside one container of the minimal image; each run gets a new prefix or
- * directory. A warm-up pair first: install.sh then installs the runtime packages the minimal
- * image lacks (from Debian's archive), which later runs find present.
+ * directory. A warm-up pair first, install.sh first: it installs the runtime packages the
+ * minimal image lacks (from Debian's archive, and curl for a URL), which later runs find present.
+ * `base`: the artifact's directory over http (the paced server), else the artifact as a local path.
  */
-function featureInstallPhase() {
-  const image = 'localhost/debian-minbase:bookworm';
-  if (spawnSync('podman', ['image', 'exists', image]).status !== 0) {
-    process.stderr.write(`(the Feature row is skipped: no podman image ${image}; scripts/setup-containers.sh makes it)\n`);
-    return null;
-  }
+function featureInstallPhase(base) {
   const name = basename(artifact);
+  const from = base ? `${base}/${name}` : `/a/${name}`;
+  const raw = base
+    ? 'raw() { mkdir -p /tmp/raw-$1 && cd /tmp/raw-$1 && curl -fsS -o $NAME $FROM && curl -fsS -o $NAME.sha256 $FROM.sha256 && sha256sum -c --quiet $NAME.sha256 && tar xzf $NAME && cd /; }'
+    : 'raw() { mkdir -p /tmp/raw-$1 && sha256sum -c --quiet /a/$NAME.sha256 && tar xzf /a/$NAME -C /tmp/raw-$1; }';
   const script = [
     'set -e',
     'cd /a',
-    'feature() { INSTALLPREFIX=/opt/cpy-bench-$1 ARTIFACTURL=/a/$NAME SKIPVALIDATION=true sh /f/install.sh >/tmp/feature-$1.log 2>&1 || { tail -n 20 /tmp/feature-$1.log >&2; exit 1; }; }',
-    'raw() { mkdir -p /tmp/raw-$1 && sha256sum -c --quiet /a/$NAME.sha256 && tar xzf /a/$NAME -C /tmp/raw-$1; }',
+    'feature() { INSTALLPREFIX=/opt/cpy-bench-$1 ARTIFACTURL=$FROM SKIPVALIDATION=true sh /f/install.sh >/tmp/feature-$1.log 2>&1 || { tail -n 20 /tmp/feature-$1.log >&2; exit 1; }; }',
+    raw,
     'timed() { sync; s=$(date +%s%N); "$1" "$2"; e=$(date +%s%N); echo "$1 $2 $(( (e - s) / 1000000 ))"; }',
     'i=0',
     'while [ $i -le $ROUNDS ]; do',
-    '  if [ $((i % 2)) = 1 ]; then timed feature $i; timed raw $i; else timed raw $i; timed feature $i; fi',
+    '  if [ $i = 0 ] || [ $((i % 2)) = 1 ]; then timed feature $i; timed raw $i; else timed raw $i; timed feature $i; fi',
     '  i=$((i + 1))',
     'done',
   ].join('\n');
   const feature = resolve('apps/feature/src/cpython-prebuilt/install.sh');
   const r = spawnSync(
     'podman',
-    ['run', '--rm', '--network=host', '-e', `NAME=${name}`, '-e', `ROUNDS=${rounds}`, '-v', `${dirname(artifact)}:/a:ro`, '-v', `${feature}:/f/install.sh:ro`, image, 'sh', '-c', script],
+    ['run', '--rm', '--network=host', '-e', `NAME=${name}`, '-e', `FROM=${from}`, '-e', `ROUNDS=${rounds}`, '-v', `${dirname(artifact)}:/a:ro`, '-v', `${feature}:/f/install.sh:ro`, FEATURE_IMAGE, 'sh', '-c', script],
     { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
   );
   if (r.status !== 0) throw new Error(`the Feature row failed (exit ${r.status}): ${String(r.stderr).slice(-1500)}`);
   const runs = r.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([, i]) => i !== '0');
   const ms = (kind) => runs.filter(([k]) => k === kind).map(([, i, t]) => [Number(i), Number(t)]);
-  const raw = new Map(ms('raw'));
+  const plain = new Map(ms('raw'));
   const a = ms('feature').map(([, t]) => t);
-  const b = [...raw.values()];
-  const ratios = ms('feature').map(([i, t]) => t / raw.get(i));
+  const b = [...plain.values()];
+  const ratios = ms('feature').map(([i, t]) => t / plain.get(i));
   const row = { a: median(a), b: median(b), ratio: median(ratios) };
-  console.log(`the Feature's install phase / sha256sum -c && tar xzf (in the container): ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} pairs)`);
+  const label = base ? `over http at ${rate} MB/s / curl -o f && sha256sum -c && tar xzf` : '/ sha256sum -c && tar xzf';
+  console.log(`the Feature's install phase ${label} (in the container): ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} pairs)`);
   return row;
+}
+
+const FEATURE_IMAGE = 'localhost/debian-minbase:bookworm';
+
+/** bench/paced-server.mjs serving the artifact's directory; its URL and a way to stop it. */
+async function pacedServer() {
+  const child = spawn(process.execPath, [resolve('bench/paced-server.mjs'), dirname(artifact), String(rate)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  return { url: line, stop: () => child.kill() };
 }
 
 try {
@@ -143,13 +167,39 @@ try {
     { before: fresh },
   );
   process.stderr.write(`(${n} fresh installs)\n`);
-  const feature = values['no-feature'] ? null : featureInstallPhase();
+  let feature = null;
+  let featureHttp = null;
+  if (values['no-feature']) {
+    // skipped, as asked
+  } else if (spawnSync('podman', ['image', 'exists', FEATURE_IMAGE]).status !== 0) {
+    process.stderr.write(`(the Feature rows are skipped: no podman image ${FEATURE_IMAGE}; scripts/setup-containers.sh makes it)\n`);
+  } else {
+    feature = featureInstallPhase(null);
+    const server = await pacedServer();
+    try {
+      featureHttp = featureInstallPhase(server.url);
+    } finally {
+      server.stop();
+    }
+  }
   await reportRows([
     { bench: 'cpy --version (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: version.b, value: version.a, goal: 'value < 80 ms' },
     { bench: 'cpy install, already installed (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: noop.b, value: noop.a, goal: 'value < 120 ms' },
     { bench: 'cpy install, first (whole process, no validation)', baseline: 'sha256sum && tar xzf', unit: 'ms', baselineValue: first.b, value: first.b * first.ratio, goal: 'ratio <= 1.0' },
     ...(feature
       ? [{ bench: "the Feature's install phase (install.sh, minimal image, no validation)", baseline: 'sha256sum -c && tar xzf (same container)', unit: 'ms', baselineValue: feature.b, value: feature.b * feature.ratio, goal: 'ratio <= 1.0' }]
+      : []),
+    ...(featureHttp
+      ? [
+          {
+            bench: `the Feature's install phase over http at ${rate} MB/s (install.sh, minimal image, no validation)`,
+            baseline: 'curl -o f && sha256sum -c && tar xzf (same container, same server)',
+            unit: 'ms',
+            baselineValue: featureHttp.b,
+            value: featureHttp.b * featureHttp.ratio,
+            goal: 'ratio <= 1.0',
+          },
+        ]
       : []),
   ]);
 } finally {
