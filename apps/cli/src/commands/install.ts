@@ -22,8 +22,9 @@ import { createProgress, formatBytes } from '../progress.js';
 
 const LAYOUT_HELP =
   'Defaults: as root /opt/python-<version>, links in /usr/local/bin, state in /var/lib/cpy; otherwise under ' +
-  '~/.local/share/cpy, ~/.local/bin and ~/.local/state/cpy. CPY_HOME puts all three under one directory; artifacts ' +
-  'are cached by sha256 in CPY_CACHE_DIR (default ~/.cache/cpy).';
+  '$XDG_DATA_HOME/cpy (default ~/.local/share/cpy), ~/.local/bin and $XDG_STATE_HOME/cpy (default ~/.local/state/cpy). ' +
+  'CPY_HOME puts all three under one directory; artifacts are cached by sha256 in <CPY_CACHE_DIR>/artifacts ' +
+  '(default $XDG_CACHE_HOME/cpy, else ~/.cache/cpy).';
 
 const STATE_OPTIONS = {
   'bin-dir': { type: 'string', valueName: '<dir>', description: 'where python3, python, pip3, pip... are linked' },

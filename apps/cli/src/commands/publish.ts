@@ -197,7 +197,7 @@ export const publish = defineCommand({
     'Creates the release cpython-<version>-build<N> as a draft (its tag at --commit), uploads the artifact, its .sha256 ' +
     'and .json, the debug-symbols and tests assets when there are, and the PSF LICENSE from inside the artifact, downloads each ' +
     'again and compares its sha256, and only then publishes the release with notes rendered from the metadata ' +
-    '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... see the README). Any ' +
+    '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... docs/publishing.md lists them all). Any ' +
     'failure leaves a draft that running the same command again completes. Re-running on a published release changes ' +
     'nothing; an asset with the same name and other bytes is refused unless --replace. The first release of a version ' +
     '(and any CPython pre-release) is marked pre-release unless --no-prerelease. Then it adds the build to the index, ' +

@@ -23,7 +23,8 @@ export const venvUpgrade = defineCommand({
     'version), and checks that every top-level module of them imports. Only then are the two directories swapped in one step ' +
     '(renameat2 RENAME_EXCHANGE), and the old venv is kept as <venv>.cpy-previous (cpy venv rollback swaps back). On any failure ' +
     'the venv is untouched, and the error names each distribution that failed and why. A run killed at any point leaves the old ' +
-    'venv or the new one in place; the next cpy venv command finishes or undoes what it left.',
+    'venv or the new one in place (where renameat2 is missing, the fallback of three renames can leave it at <venv>.cpy-swap); ' +
+    'the next cpy venv upgrade or rollback finishes or undoes what it left.',
   options: {
     to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
     'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links; repeatable)' },
