@@ -174,7 +174,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       return waitedFor;
     },
     reset: async () => {
-      await sh('rm -rf /opt /var/lib/cpy /custom /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
+      await sh('rm -rf /opt /var/lib/cpy /custom /usr/lib/sys /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
     },
     install: async (o) => {
       lastError = null;
@@ -563,6 +563,38 @@ const CASES: Case[] = [
     after: async (i) => expect(await markerOf(i, `opt/python-${NEWER}`)).toMatchObject({ artifact: I.d12new.fileName }),
   },
   {
+    name: "index: an installed version made current again, with someone else's file where one of its links goes: refused, nothing changes",
+    options: () => ({ version: '3.11', indexUrl: U['index']! }),
+    before: async (i) => {
+      expect(await i.install({ version: '3.11', indexUrl: U['index']! })).toEqual({ status: 'installed' });
+      expect(await i.install({ version: 'latest', indexUrl: U['index']!, skipValidation: true })).toEqual({ status: 'installed' });
+      expect(await i.sh('rm "$ROOT/usr/local/bin/pydoc3" && echo mine > "$ROOT/usr/local/bin/pydoc3" && echo ok')).toBe('ok');
+    },
+    expected: { code: 'CPY_INSTALL_BIN_CONFLICT' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/usr/local/bin/pydoc3 exists and is not a cpy link`);
+      expect(await i.sh('readlink "$ROOT/var/lib/cpy/current"')).toBe(`${i.root}/opt/python-${NEWER}`);
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ previous: version });
+      expect(await i.read('usr/local/bin/pydoc3')).toBe('mine\n');
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/opt/python-${NEWER}/bin/python3`);
+    },
+  },
+  {
+    name: 'index: state.json moved aside (as CPY_INSTALL_BROKEN says to): the next version records the one it replaces as previous, from its marker',
+    options: () => ({ version: 'latest', indexUrl: U['index']!, skipValidation: true }),
+    before: async (i) => {
+      expect(await i.install({ version: '3.11', indexUrl: U['index']! })).toEqual({ status: 'installed' });
+      expect(await i.sh('mv "$ROOT/var/lib/cpy/state.json" "$ROOT/var/lib/cpy/state.json.broken" && echo ok')).toBe('ok');
+    },
+    expected: { status: 'installed' },
+    after: async (i) =>
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toEqual({
+        schemaVersion: 1,
+        installs: { [NEWER]: { prefix: `${i.root}/opt/python-${NEWER}` } },
+        previous: version,
+      }),
+  },
+  {
     name: 'index: index.json answers 404 while a publish swaps it: index.previous.json beside it is read',
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('swap', 'index.json') }),
     expected: { status: 'installed' },
@@ -614,11 +646,50 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'a prefix holding files cpy did not install is left alone',
+    name: 'a prefix holding files cpy did not install is left alone, the first three named in order',
     options: () => ({ artifactUrl: U['http']! }),
-    before: (i) => i.write(`${defaultPrefix()}/lib/precious.so`, 'not ours'),
+    before: async (i) => {
+      for (const path of ['share/doc', 'lib/precious.so', 'etc/x.conf', 'bin/tool']) await i.write(`${defaultPrefix()}/${path}`, 'not ours');
+    },
     expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
-    after: async (i) => expect(await i.read(`${defaultPrefix()}/lib/precious.so`)).toBe('not ours'),
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/${defaultPrefix()} already holds files that cpy did not install (bin, etc, lib, ...)`);
+      expect(await i.read(`${defaultPrefix()}/lib/precious.so`)).toBe('not ours');
+    },
+  },
+  {
+    name: 'an installPrefix that is a link to a directory holding files is refused; the link and the files stay',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/py' }),
+    before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom/real/lib" && echo mine > "$ROOT/custom/real/lib/mine.txt" && ln -s real "$ROOT/custom/py" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/custom/py already holds files that cpy did not install (lib)`);
+      expect(await i.sh('readlink "$ROOT/custom/py"')).toBe('real');
+      expect(await i.read('custom/real/lib/mine.txt')).toBe('mine\n');
+    },
+  },
+  {
+    name: 'an installPrefix spelled with // and /./ is that prefix: installed there, recorded and linked by its plain name',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom//./py/', skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      const state = JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}') as { installs?: Record<string, unknown> };
+      expect(state.installs?.[version]).toEqual({ prefix: `${i.root}/custom/py` });
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/custom/py/bin/python3`);
+      expect(await i.python('custom/py', 'import sys; print(sys.prefix)')).toBe(`${i.root}/custom/py`);
+    },
+  },
+  {
+    name: "a python3 in the bin dir that is someone else's link refuses the install, naming where it points; nothing is installed",
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) =>
+      expect(await i.sh('mkdir -p "$ROOT/usr/local/bin" "$ROOT/usr/lib/sys" && : > "$ROOT/usr/lib/sys/python3.11" && ln -s ../../lib/sys/python3.11 "$ROOT/usr/local/bin/python3" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_BIN_CONFLICT' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/usr/local/bin/python3 exists and is not a cpy link (it points to ${i.root}/usr/lib/sys/python3.11)`);
+      expect(await i.list('opt')).toEqual([]);
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe('../../lib/sys/python3.11');
+    },
   },
   // A replacement killed between its two renames, the lock of the prefix, a broken state file:
   // what both installers share with `cpy install` of the same prefix on the same machine.

@@ -135,7 +135,9 @@ function ours(prefix: string, path: string): boolean {
 async function refuseForeignPrefix(prefix: string): Promise<void> {
   const entries = await readdir(prefix).catch(() => null);
   if (!entries || entries.length === 0 || entries.includes(MARKER_FILE)) return;
-  throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''})`, {
+  // Named in order (readdir's is the file system's), as install.sh names them.
+  const names = [...entries].sort();
+  throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
     hint: 'choose another prefix (each version gets its own, e.g. /opt/python-<version>), or empty that directory yourself',
   });
 }

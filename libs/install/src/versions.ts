@@ -143,6 +143,9 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
     }
     const fresh = await readState(layout.stateDir);
     const now = await currentPrefix(layout.stateDir);
+    // Made current now: someone else's entry in the bin dir refuses it before the state changes
+    // (activate would refuse it after: the state would name as previous the version still current).
+    if (makeCurrent && now !== prefix) await checkLinks(layout, prefix);
     if (fresh.installs[version]?.prefix !== prefix || (makeCurrent && now !== prefix)) {
       fresh.installs[version] = { prefix };
       if (makeCurrent && now !== prefix) {

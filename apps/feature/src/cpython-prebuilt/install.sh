@@ -113,7 +113,9 @@ check_options() {
     matches "$INSTALLPREFIX" "$PATH_RE" || bad_option installPrefix 'must be a path of letters, digits and . _ / + @ - only'
     case /$INSTALLPREFIX/ in *'/../'*) bad_option installPrefix 'must be an absolute path without ..' ;; esac
     case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path without ..' ;; esac
-    INSTALLPREFIX=${INSTALLPREFIX%/}
+    # As the library's resolve(): // and /./ collapsed, no trailing / (the lock and the state
+    # name the prefix by this spelling, the same for both installers).
+    INSTALLPREFIX=$(normalize "$INSTALLPREFIX")
   fi
   # How long to wait for another install of the prefix (the library's lockTimeoutMs).
   [ -z "${CPY_LOCK_TIMEOUT_MS:-}" ] || matches "$CPY_LOCK_TIMEOUT_MS" '^[1-9][0-9]{0,8}$' ||
@@ -875,8 +877,15 @@ check_bin_links() { # PREFIX
   for pair in $LINKS; do
     name=${pair%%:*} runs=${pair#*:}
     [ -e "$1/bin/$runs" ] || [ "$name" = python3 ] || continue
-    [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] &&
-      fail CPY_INSTALL_BIN_CONFLICT "$BIN_DIR/$name exists and is not a cpy link" "remove $BIN_DIR/$name (it is not cpy's), then run again"
+    [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] || continue
+    # A link names where it points (its target from the link's directory), as the library does.
+    points=
+    if [ -L "$BIN_DIR/$name" ]; then
+      t=$(readlink "$BIN_DIR/$name")
+      case $t in /*) ;; *) t=$BIN_DIR/$t ;; esac
+      points=" (it points to $(normalize "$t"))"
+    fi
+    fail CPY_INSTALL_BIN_CONFLICT "$BIN_DIR/$name exists and is not a cpy link$points" "remove $BIN_DIR/$name (it is not cpy's), then run again"
   done
   return 0
 }
@@ -896,7 +905,7 @@ state_ok() {
 }
 # broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
 broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place"; }
-record_install() { # VERSION PREFIX
+record_install() { # VERSION PREFIX [checked: this install checked the bin links already]
   mkdir -p "$STATE_DIR"
   state=$STATE_DIR/state.json
   # state.json and the links change under the state lock (the library's stateLock).
@@ -911,9 +920,15 @@ record_install() { # VERSION PREFIX
     state_ok "$work/state.flat" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
   fi
   now=$(readlink "$STATE_DIR/current" 2>/dev/null || true)
+  # Made current now (an install already there, of a version that is not current): someone
+  # else's entry in the bin dir refuses it before anything changes, as the library's recordInstall.
+  [ "$now" = "$2" ] || [ "${3:-}" = checked ] || check_bin_links "$2"
   previous=$(jget "$work/state.flat" previous)
   if [ -n "$now" ] && [ "$now" != "$2" ]; then
     leaving=$(awk -F '\t' -v p="$now" '$2 == p && $1 ~ /^installs\/.*\/prefix$/ { sub(/^installs\//, "", $1); sub(/\/prefix$/, "", $1); print $1; exit }' "$work/state.flat")
+    # Not in the state (a state.json moved aside, as CPY_INSTALL_BROKEN's hint says): its marker
+    # says which version it is (the library's versionOf).
+    if [ -z "$leaving" ] && json_flatten "$now/.cpy-install.json" >"$work/leaving.flat" 2>/dev/null; then leaving=$(jget "$work/leaving.flat" version); fi
     [ -n "$leaving" ] && [ "$leaving" != "$1" ] && previous=$leaving
   fi
   {
@@ -1453,8 +1468,10 @@ main() {
   lock_prefix "$prefix"
   recover_prefix "$prefix"
   if already_installed; then nothing_to_do; return 0; fi
-  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix" -mindepth 1 -maxdepth 1)" ]; then
-    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($(find "$prefix" -mindepth 1 -maxdepth 1 -exec basename {} \; | head -n 3 | tr '\n' ' '))" 'choose another installPrefix (each version gets its own), or empty that directory yourself'
+  # "$prefix/": a prefix that is a link to a directory is judged by what the directory holds.
+  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
+    held=$(find "$prefix/" -mindepth 1 -maxdepth 1 | sed 's#.*/##' | LC_ALL=C sort | awk 'NR <= 3 { printf "%s%s", (NR > 1 ? ", " : ""), $0 } NR == 4 { printf ", ..."; exit }')
+    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($held)" 'choose another installPrefix (each version gets its own), or empty that directory yourself'
   fi
   sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
   if pending_in_workspace "$ARTIFACTURL"; then defer_install "$(path_of "$ARTIFACTURL")"; return 0; fi
@@ -1593,7 +1610,7 @@ main() {
   put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
-  record_install "$version" "$prefix"
+  record_install "$version" "$prefix" checked
   say "$placed CPython $version in $prefix ($BIN_DIR/python3 -> $prefix/bin/python3)"
 }
 
