@@ -794,6 +794,20 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'lock: already installed, current, its links right: returns at once, without waiting for a live holder of the state lock',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 3000 }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' });
+      await holdLock(i, 'var/lib/cpy/locks/state.lock', 'exec sleep 60');
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBeNull();
+      expect(await i.read('var/lib/cpy/locks/state.lock')).toBe(holder.text);
+      expect(await i.sh(`kill ${holder.pid}`)).toBe('');
+    },
+  },
+  {
     // A run killed, then its container started again on the same volume: its pid is another
     // process's now (alive), which started at another time.
     name: 'lock: a lock whose pid is now another process (another start: handed on by a restart) is taken over without waiting',

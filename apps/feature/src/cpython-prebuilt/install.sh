@@ -905,9 +905,30 @@ state_ok() {
 }
 # broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
 broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place"; }
+# links_right PREFIX: the bin links are as record_install would leave them for PREFIX (someone
+# else's entry left as it is): the library's linkChanges(keepForeign) is empty.
+links_right() {
+  for pair in $LINKS; do
+    name=${pair%%:*} runs=${pair#*:}
+    if [ -e "$1/bin/$runs" ]; then
+      { [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$1/bin/$runs" ]; } ||
+        [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] || return 1
+    elif [ -L "$BIN_DIR/$name" ]; then
+      [ "$(bin_entry_kind "$BIN_DIR/$name")" != cpy ] || return 1
+    fi
+  done
+}
 record_install() { # VERSION PREFIX [checked: this install checked the bin links already]
   mkdir -p "$STATE_DIR"
   state=$STATE_DIR/state.json
+  # Nothing to change (the library's cheap path, for an install already there): the state records
+  # this prefix for the version, it is current, and its links are right. No lock is taken, so a
+  # holder of the state lock is not waited for.
+  if [ "${3:-}" != checked ] && [ -f "$state" ] && [ "$(readlink "$STATE_DIR/current" 2>/dev/null || true)" = "$2" ] &&
+    json_flatten "$state" >"$work/state.flat" 2>/dev/null && state_ok "$work/state.flat" &&
+    [ "$(jget "$work/state.flat" "installs/$1/prefix")" = "$2" ] && links_right "$2"; then
+    return 0
+  fi
   # state.json and the links change under the state lock (the library's stateLock).
   lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
   # An install already there looked at its marker before this lock, without the prefix's: a cpy
