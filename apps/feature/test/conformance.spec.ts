@@ -12,6 +12,7 @@ import { artifactFileName, type ArtifactMetadata, isCpyError } from '@cpy/core';
 import { emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, serializeIndex, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
+  mountSmallDisk,
   repackArtifact,
   requireBaseImage,
   requireContainerEngine,
@@ -57,6 +58,8 @@ interface Installer {
   readonly lastError: string | null;
   /** Whom the last install said it waited for (`process <pid> on <host>`), or null. */
   readonly waitedFor: string | null;
+  /** What the last install said that holder locked (the prefix, or the state directory), or null. */
+  readonly waitedOn: string | null;
   /** Whether the last install said it read the artifact once (hashed, listed and unpacked together); null: this installer does not say. */
   readonly readOnce: boolean | null;
   /** Runs `<prefix>/bin/python3 -c code`; null when it does not run. */
@@ -66,7 +69,12 @@ interface Installer {
   write(path: string, text: string): Promise<void>;
   /** Runs a shell script where the installer installed, with $ROOT its root; its stdout, or null when it fails. */
   sh(script: string): Promise<string | null>;
+  /** Mounts a tmpfs of `bytes` (a whole number of KiB) at `dir`, where the installer installs; unmounted when the case ends. */
+  smallDisk(dir: string, bytes: number): Promise<void>;
 }
+
+/** What a case mounted (smallDisk): unmounted when it ends, passed or failed. */
+const unmounts: (() => Promise<unknown>)[] = [];
 
 let work: string;
 let mirror: PythonMirror;
@@ -87,6 +95,7 @@ function libraryInstaller(): Installer {
   let root = '';
   let lastError: string | null = null;
   let waitedFor: string | null = null;
+  let waitedOn: string | null = null;
   return {
     name: '@cpy/install',
     get root() {
@@ -99,12 +108,16 @@ function libraryInstaller(): Installer {
     get waitedFor() {
       return waitedFor;
     },
+    get waitedOn() {
+      return waitedOn;
+    },
     reset: async () => {
       root = await mkdtemp(join(work, 'lib-'));
     },
     install: async (o) => {
       lastError = null;
       waitedFor = null;
+      waitedOn = null;
       try {
         const r = await installPython(
           {
@@ -127,7 +140,9 @@ function libraryInstaller(): Installer {
           // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
           {
             env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined },
-            onEvent: (e) => void (e.type === 'waiting' && (waitedFor = e.holder)),
+            onEvent: (e) => {
+              if (e.type === 'waiting') [waitedFor, waitedOn] = [e.holder, e.on];
+            },
           },
         );
         return { status: r.status };
@@ -153,6 +168,10 @@ function libraryInstaller(): Installer {
       const { execFile } = await import('node:child_process');
       return new Promise((resolve) => execFile('sh', ['-c', script], { env: { PATH: '/usr/bin:/bin', ROOT: root } }, (e, out) => resolve(e ? null : out.trim())));
     },
+    smallDisk: async (dir, bytes) => {
+      const disk = await mountSmallDisk(bytes, join(root, dir));
+      unmounts.push(() => disk.unmount());
+    },
   };
 }
 
@@ -160,6 +179,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
   const sh = async (script: string, ...args: string[]) => box().exec(['sh', '-c', script, 'sh', ...args]);
   let lastError: string | null = null;
   let waitedFor: string | null = null;
+  let waitedOn: string | null = null;
   let readOnce = false;
   return {
     name: 'install.sh',
@@ -172,6 +192,9 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     },
     get waitedFor() {
       return waitedFor;
+    },
+    get waitedOn() {
+      return waitedOn;
     },
     reset: async () => {
       await sh('rm -rf /opt /var/lib/cpy /custom /usr/lib/sys /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
@@ -193,7 +216,8 @@ function scriptInstaller(box: () => RunningContainer): Installer {
         `CPY_LOCK_TIMEOUT_MS=${o.lockTimeoutMs ?? ''}`,
       ];
       const r = await box().exec(['env', ...env, '/feature/install.sh']);
-      waitedFor = /\] waiting for another install of \S+ \((process \d+ on [^)]*)\)/.exec(r.stderr)?.[1] ?? null;
+      const waited = /\] waiting for another install of (\S+) \((process \d+ on [^)]*)\)/.exec(r.stderr);
+      [waitedOn, waitedFor] = [waited?.[1] ?? null, waited?.[2] ?? null];
       readOnce = /\] sha256 [0-9a-f]{64} verified \(hashed, listed and unpacked in one read\)/.test(r.stderr);
       if (r.exitCode === 0) {
         const status = /already installed/.test(r.stderr) ? 'already-installed' : /\] replaced CPython/.test(r.stderr) ? 'replaced' : 'installed';
@@ -222,6 +246,11 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     sh: async (script) => {
       const r = await box().exec(['env', 'ROOT=', 'sh', '-c', script]);
       return r.exitCode === 0 ? r.stdout.trim() : null;
+    },
+    smallDisk: async (dir, bytes) => {
+      const r = await box().exec(['sh', '-c', 'mkdir -p "/$1" && mount -t tmpfs -o "size=$2" cpy-small-disk "/$1"', 'sh', dir, String(bytes)], { privileged: true });
+      if (r.exitCode !== 0) throw new Error(`cannot mount a ${bytes}-byte tmpfs at /${dir} in the container: ${r.stderr}`);
+      unmounts.push(() => box().exec(['umount', `/${dir}`], { privileged: true }));
     },
   };
 }
@@ -256,6 +285,9 @@ let requestsBefore = 0;
 const requestedSince = () => mirror.requests.slice(requestsBefore).map((r) => r.path);
 
 const defaultPrefix = () => `opt/python-${version}`;
+const MiB = 2 ** 20;
+/** A disk that holds the good artifact's tree with room to spare, but 4 MiB less than the installers' margin asks. */
+const smallDiskMiB = () => Math.floor((good.metadata.contents.bytes * 1.05) / MiB) + 12;
 const nothingInstalled = async (i: Installer) => {
   expect(await i.list('opt')).toEqual([]);
   expect(await i.list('usr/local/bin')).toEqual([]);
@@ -775,6 +807,7 @@ const CASES: Case[] = [
     expected: { status: 'installed' },
     after: async (i) => {
       expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      expect(i.waitedOn).toBe(`${i.root}/${defaultPrefix()}`);
       expect(await i.read('lock-report')).toBe('waited\n');
       // Its own lock and the state lock released.
       expect(await i.list('var/lib/cpy/locks')).toEqual([]);
@@ -790,6 +823,35 @@ const CASES: Case[] = [
     expected: { status: 'installed' },
     after: async (i) => {
       expect(i.waitedFor).toBeNull();
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
+    // The library checks the room before it unpacks, from the metadata (ensureSpace); install.sh's
+    // one pass unpacks as it reads, then checks the room there was before it began.
+    name: 'disk: room for the tree but not for the margin (its bytes x 1.05 + 16 MiB): CPY_INSTALL_DISK_FULL, naming both; nothing left there',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, installPrefix: 'small/python' }),
+    before: (i) => i.smallDisk('small', smallDiskMiB() * MiB),
+    expected: { code: 'CPY_INSTALL_DISK_FULL' },
+    after: async (i) => {
+      expect(i.readOnce).not.toBe(false);
+      const need = Math.ceil((good.metadata.contents.bytes * 105) / 100) + 16 * MiB;
+      expect(i.lastError).toBe(`${i.root}/small has ${smallDiskMiB()} MiB free; the install needs ${(need / MiB).toFixed(0)} MiB`);
+      expect(await i.list('small')).toEqual([]);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    name: 'lock: a live process holds the state lock: a new install says whom it waits for and on what, and records itself once it lets go',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    // Held until the install has put its prefix in place (it then wants the state lock), and 1 s more.
+    before: (i) => holdLock(i, 'var/lib/cpy/locks/state.lock', `n=0; while [ ! -e "$ROOT/${defaultPrefix()}" ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n + 1)); done; sleep 1; rm -f "$L"`),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      expect(i.waitedOn).toBe(`${i.root}/var/lib/cpy`);
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } } });
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
       expect(await i.list('var/lib/cpy/locks')).toEqual([]);
     },
   },
@@ -1173,14 +1235,18 @@ describe.each([
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
     const installer = make();
     await installer.reset();
-    await c.before?.(installer);
-    const outcome = await installer.install(c.options());
-    // An error is shown with its message; where the case gives it, word for word.
-    const got = 'code' in outcome ? { ...outcome, message: installer.lastError } : outcome;
-    expect(got).toEqual('code' in c.expected ? { ...c.expected, message: c.message ? c.message() : expect.any(String) } : c.expected);
-    await c.after?.(installer);
-    // Never any staging debris beside the prefix.
-    expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
+    try {
+      await c.before?.(installer);
+      const outcome = await installer.install(c.options());
+      // An error is shown with its message; where the case gives it, word for word.
+      const got = 'code' in outcome ? { ...outcome, message: installer.lastError } : outcome;
+      expect(got).toEqual('code' in c.expected ? { ...c.expected, message: c.message ? c.message() : expect.any(String) } : c.expected);
+      await c.after?.(installer);
+      // Never any staging debris beside the prefix.
+      expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
+    } finally {
+      for (let u = unmounts.pop(); u; u = unmounts.pop()) await u();
+    }
   }, 180_000);
 });
 

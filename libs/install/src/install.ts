@@ -33,7 +33,8 @@ export type InstallEvent =
   | { readonly type: 'phase'; readonly phase: InstallPhase; readonly detail: string }
   | { readonly type: 'download'; readonly received: number; readonly total: number | null }
   | { readonly type: 'extract'; readonly bytes: number; readonly total: number }
-  | { readonly type: 'waiting'; readonly holder: string }
+  /** Another install holds a lock: `on` names what it locks (the prefix, or the state directory), `holder` who holds it. */
+  | { readonly type: 'waiting'; readonly holder: string; readonly on: string }
   | { readonly type: 'warning'; readonly message: string };
 
 export interface InstallHooks {
@@ -367,7 +368,7 @@ async function ensureSpace(dir: string, bytes: number): Promise<void> {
   const fs = await statfs(dir).catch(() => null);
   if (!fs) return;
   const free = fs.bavail * fs.bsize;
-  const need = Math.ceil(bytes * 1.05) + 16 * 1024 * 1024;
+  const need = Math.ceil((bytes * 105) / 100) + 16 * 1024 * 1024;
   if (free < need) {
     throw new CpyError('CPY_INSTALL_DISK_FULL', `${dir} has ${(free / 2 ** 20).toFixed(0)} MiB free; the install needs ${(need / 2 ** 20).toFixed(0)} MiB`, {
       hint: 'free some space (or choose another --prefix), then run again: nothing was changed',
@@ -485,7 +486,8 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   });
 
   // A full version already installed: no index, no lock, no network.
-  const lockOptions = { timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder }) };
+  const lockOn = (on: string) => ({ timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder, on }) });
+  const stateLockOptions = lockOn(layout.stateDir);
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
     const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(exact.text);
@@ -493,13 +495,13 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     if (!present && (await exists(journalPath(prefix)))) {
       // A replacement killed between its renames (by either installer) is finished first, under
       // the prefix's lock, as install.sh does: the version is then there, and needs no source.
-      present = await withLock(prefixLockPath(layout, prefix), lockOptions, async () => {
+      present = await withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
         await recoverPrefix(prefix);
         return readMarker(prefix);
       });
     }
     if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
-      const activated = await recordInstall(layout, exact.text, prefix, options.activate, options.lockTimeoutMs);
+      const activated = await recordInstall(layout, exact.text, prefix, options.activate, stateLockOptions);
       return result('already-installed', exact.text, prefix, present, false, activated, null);
     }
   }
@@ -511,16 +513,16 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(version);
   const present = await readMarker(prefix);
   if (present && sameArtifact(present, plan, policy)) {
-    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+    const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
 
   await mkdir(dirname(prefix), { recursive: true });
-  return withLock(prefixLockPath(layout, prefix), lockOptions, async () => {
+  return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
     if (done && sameArtifact(done, plan, policy)) {
-      const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+      const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
@@ -609,7 +611,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       if (done && done.sha256 === artifact.sha256) {
         // The same bytes, now verified: the marker says so, and the next run needs no network.
         if (signature && done.signedBy !== signature.fingerprint) await writeFileAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
-        const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+        const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
       const limits = passed ? null : await prepare(metadata);
@@ -645,7 +647,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       await rm(stage, { recursive: true, force: true });
     }
     hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
-    const activated = await recordInstall(layout, version, prefix, options.activate, options.lockTimeoutMs);
+    const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
     return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);
   });
 }

@@ -4,7 +4,7 @@ import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { compareVersions, CpyError } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
-import { withLock } from './lock.js';
+import { type LockOptions, withLock } from './lock.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
 import { CURRENT_LINK, currentPrefix, MARKER_FILE, readMarker, readState, swapSymlink, writeState, type InstallMarker } from './state.js';
 
@@ -27,8 +27,8 @@ function layoutFor(options: VersionOptions): InstallLayout {
   return resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, options.env ?? process.env);
 }
 
-export function stateLock<T>(layout: InstallLayout, timeoutMs: number, work: () => Promise<T>): Promise<T> {
-  return withLock(join(layout.stateDir, 'locks', 'state.lock'), { timeoutMs }, work);
+export function stateLock<T>(layout: InstallLayout, lock: LockOptions, work: () => Promise<T>): Promise<T> {
+  return withLock(join(layout.stateDir, 'locks', 'state.lock'), lock, work);
 }
 
 /**
@@ -129,11 +129,11 @@ async function versionOf(layout: InstallLayout, prefix: string | null): Promise<
  * looked at too: a run killed between the `current` link and them left them
  * missing or pointing at another version, and the next run makes them.
  */
-export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, timeoutMs: number): Promise<boolean> {
+export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions): Promise<boolean> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
   if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linkChanges(layout, prefix, true)).length === 0))) return current === prefix;
-  return stateLock(layout, timeoutMs, async () => {
+  return stateLock(layout, lock, async () => {
     // Read before the state lock, without the prefix's (an install already there): a `cpy
     // uninstall` (which renames the tree away under the state lock) may have run since.
     if ((await readMarker(prefix))?.version !== version) {
@@ -206,7 +206,7 @@ export interface SwitchResult {
 /** Makes `version` the one `python3` runs: one atomic rename of the `current` link. */
 export async function useVersion(version: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
-  return stateLock(layout, options.lockTimeoutMs ?? 60_000, async () => {
+  return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
     const state = await readState(layout.stateDir);
     const entry = state.installs[version];
     if (!entry) throw notInstalled(version, Object.keys(state.installs));
@@ -253,7 +253,7 @@ export async function uninstall(version: string, options: VersionOptions & { for
     const state = await readState(layout.stateDir);
     const seen = state.installs[version];
     if (!seen) throw notInstalled(version, Object.keys(state.installs));
-    const removed = await withLock(prefixLockPath(layout, seen.prefix), { timeoutMs }, () => stateLock(layout, timeoutMs, () => removeInstall(layout, version, seen.prefix, options.force)));
+    const removed = await withLock(prefixLockPath(layout, seen.prefix), { timeoutMs }, () => stateLock(layout, { timeoutMs }, () => removeInstall(layout, version, seen.prefix, options.force)));
     if (removed) return removed;
   }
 }

@@ -73,8 +73,11 @@ export async function requireBaseImage(engine: ContainerEngine, which: BaseImage
 
 export interface RunningContainer {
   readonly id: string;
-  /** Runs a command inside; resolves with its exit code and output, never rejects for a non-zero exit. */
-  exec(argv: readonly string[], options?: { input?: string }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  /**
+   * Runs a command inside; resolves with its exit code and output, never rejects for a non-zero exit.
+   * `privileged`: with every capability (podman exec --privileged), to mount a filesystem in the container.
+   */
+  exec(argv: readonly string[], options?: { input?: string; privileged?: boolean }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   remove(): Promise<void>;
 }
 
@@ -97,7 +100,7 @@ export async function startContainer(
     id,
     exec: async (argv, opts = {}) => {
       try {
-        const r = await engine.cli(['exec', '-i', id, ...argv], { input: opts.input ?? '' });
+        const r = await engine.cli(['exec', '-i', ...(opts.privileged ? ['--privileged'] : []), id, ...argv], { input: opts.input ?? '' });
         return { exitCode: 0, stdout: r.stdout, stderr: r.stderr };
       } catch (error) {
         const e = error as { code?: number | string; stdout?: string; stderr?: string };

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -19,11 +19,13 @@ export function canMount(): boolean {
 
 /**
  * Mounts a tmpfs of `bytes` bytes: a real full disk (ENOSPC) for tests of
- * what happens when space runs out. Needs root.
+ * what happens when space runs out. At `at` (made if missing), or in a new
+ * temporary directory. Needs root.
  */
-export async function mountSmallDisk(bytes: number): Promise<SmallDisk> {
-  const dir = await mkdtemp(join(tmpdir(), 'cpy-small-disk-'));
+export async function mountSmallDisk(bytes: number, at?: string): Promise<SmallDisk> {
+  const dir = at ?? (await mkdtemp(join(tmpdir(), 'cpy-small-disk-')));
   try {
+    if (at) await mkdir(at, { recursive: true });
     await run('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'cpy-small-disk', dir]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });

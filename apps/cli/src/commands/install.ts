@@ -96,7 +96,7 @@ function installProgress(ctx: CommandContext<unknown>) {
     if (event.type === 'phase') {
       if (event.phase === 'download') file = event.detail.split(' ')[0] ?? file;
       ctx.log(`${event.phase}: ${event.detail}`);
-    } else if (event.type === 'waiting') ctx.log(`waiting for another install of this prefix (${event.holder})`);
+    } else if (event.type === 'waiting') ctx.log(`waiting for another install of ${event.on} (${event.holder})`);
     else ctx.log(`warning: ${event.message}`);
   };
 }

@@ -747,6 +747,21 @@ download_pass() {
   scan_ok=false
   return 1
 }
+# new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
+# system had free before it (df: KiB), for ensure_space.
+new_stage() {
+  mkdir -p "$parent"
+  room=$(df -Pk "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+}
+# ensure_space: the library's ensureSpace. The tree's bytes (the metadata's contents.bytes) x 1.05
+# + 16 MiB must fit in $room. A one pass checks it after unpacking (the bytes come with the tree),
+# against the room there was before: it refuses where the library refuses before unpacking.
+ensure_space() {
+  need=$(((bytes * 105 + 99) / 100 + 16777216))
+  [ -z "$room" ] || [ $((room * 1024)) -ge "$need" ] ||
+    fail CPY_INSTALL_DISK_FULL "$parent has $(((room + 512) / 1024)) MiB free; the install needs $(((need + 524288) / 1048576)) MiB" 'free some space (or choose another installPrefix), then run again: nothing was changed'
+}
 # Entries outside the tree, links that leave it, devices: refused before and after extraction
 # (after it only, for an artifact unpacked in the one pass: check_links).
 check_entries() { # ARCHIVE ROOT
@@ -863,13 +878,19 @@ swap_link() { # LINK TARGET (a path with a directory part)
   ln -sfn "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
 }
+# link_to LINK: sets link_to to where LINK points, as the library's resolve(dirname(LINK),
+# readlink(LINK)); awk runs only for a target that has something to normalise.
+link_to() {
+  link_to=$(readlink "$1")
+  case $link_to in /*) ;; *) up "$1" && link_to=$up/$link_to ;; esac
+  case $link_to in *//* | */./* | */../* | */. | */.. | ?*/) link_to=$(normalize "$link_to") ;; esac
+}
 bin_entry_kind() { # PATH
   [ -L "$1" ] || { [ -e "$1" ] && echo foreign || echo absent; return 0; }
-  t=$(readlink "$1")
-  case $t in /*) ;; *) up "$1" && t=$(normalize "$up/$t") ;; esac
-  up "$t" && up "$up"
+  link_to "$1"
+  up "$link_to" && up "$up"
   if [ -e "$up/.cpy-install.json" ]; then echo cpy
-  elif [ -e "$t" ]; then echo foreign
+  elif [ -e "$link_to" ]; then echo foreign
   else echo dangling; fi
 }
 LINKS='python3:python3 python:python3 pip3:pip3 pip:pip3 pydoc3:pydoc3 python3-config:python3-config'
@@ -880,11 +901,7 @@ check_bin_links() { # PREFIX
     [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] || continue
     # A link names where it points (its target from the link's directory), as the library does.
     points=
-    if [ -L "$BIN_DIR/$name" ]; then
-      t=$(readlink "$BIN_DIR/$name")
-      case $t in /*) ;; *) t=$BIN_DIR/$t ;; esac
-      points=" (it points to $(normalize "$t"))"
-    fi
+    if [ -L "$BIN_DIR/$name" ]; then link_to "$BIN_DIR/$name" && points=" (it points to $link_to)"; fi
     fail CPY_INSTALL_BIN_CONFLICT "$BIN_DIR/$name exists and is not a cpy link$points" "remove $BIN_DIR/$name (it is not cpy's), then run again"
   done
   return 0
@@ -905,16 +922,18 @@ state_ok() {
 }
 # broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
 broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place"; }
-# links_right PREFIX: the bin links are as record_install would leave them for PREFIX (someone
-# else's entry left as it is): the library's linkChanges(keepForeign) is empty.
-links_right() {
+# link_changes PREFIX: what record_install changes in the bin dir for PREFIX, one line per link:
+# "NAME TARGET" (made or remade) or "NAME -" (cpy's link to a command PREFIX lacks, removed).
+# Someone else's entry (a pip another Python wrote there) is left as it is: a new install refused
+# it already (check_bin_links). The library's linkChanges(keepForeign).
+link_changes() {
   for pair in $LINKS; do
     name=${pair%%:*} runs=${pair#*:}
     if [ -e "$1/bin/$runs" ]; then
       { [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$1/bin/$runs" ]; } ||
-        [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] || return 1
-    elif [ -L "$BIN_DIR/$name" ]; then
-      [ "$(bin_entry_kind "$BIN_DIR/$name")" != cpy ] || return 1
+        [ "$(bin_entry_kind "$BIN_DIR/$name")" = foreign ] || echo "$name $1/bin/$runs"
+    elif [ -L "$BIN_DIR/$name" ] && [ "$(bin_entry_kind "$BIN_DIR/$name")" = cpy ]; then
+      echo "$name -"
     fi
   done
 }
@@ -926,7 +945,7 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
   # holder of the state lock is not waited for.
   if [ "${3:-}" != checked ] && [ -f "$state" ] && [ "$(readlink "$STATE_DIR/current" 2>/dev/null || true)" = "$2" ] &&
     json_flatten "$state" >"$work/state.flat" 2>/dev/null && state_ok "$work/state.flat" &&
-    [ "$(jget "$work/state.flat" "installs/$1/prefix")" = "$2" ] && links_right "$2"; then
+    [ "$(jget "$work/state.flat" "installs/$1/prefix")" = "$2" ] && link_changes "$2" >"$work/links" && [ ! -s "$work/links" ]; then
     return 0
   fi
   # state.json and the links change under the state lock (the library's stateLock).
@@ -960,21 +979,10 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
   } >"$state.tmp-$$"
   mv -f "$state.tmp-$$" "$state"
   swap_link "$STATE_DIR/current" "$2"
-  for pair in $LINKS; do
-    name=${pair%%:*} runs=${pair#*:}
-    if [ -e "$2/bin/$runs" ]; then
-      # Made when absent or not right, unless someone else's (a pip another Python wrote there):
-      # a new install refused it already (check_bin_links); an install already there leaves it,
-      # as the library does. (Absent needs no bin_entry_kind.)
-      if [ -L "$BIN_DIR/$name" ] && [ "$(readlink "$BIN_DIR/$name")" = "$2/bin/$runs" ]; then
-        :
-      elif { [ ! -e "$BIN_DIR/$name" ] && [ ! -L "$BIN_DIR/$name" ]; } || [ "$(bin_entry_kind "$BIN_DIR/$name")" != foreign ]; then
-        swap_link "$BIN_DIR/$name" "$2/bin/$runs"
-      fi
-    elif [ "$(bin_entry_kind "$BIN_DIR/$name")" = cpy ]; then
-      rm -f "$BIN_DIR/$name"
-    fi
-  done
+  link_changes "$2" >"$work/links"
+  while read -r name to; do
+    if [ "$to" = - ]; then rm -f "$BIN_DIR/$name"; else swap_link "$BIN_DIR/$name" "$to"; fi
+  done <"$work/links"
   lock_release "$STATE_DIR/locks/state.lock"
 }
 
@@ -1529,8 +1537,7 @@ main() {
       # A .tgz is unpacked as it downloads (issue 20): download, hash and extraction overlap.
       case $file_name in *.tgz | *.tar.gz) streamable=true ;; *) streamable=false ;; esac
       if [ "$streamable" = true ] && have_tools curl && one_pass_tools; then
-        mkdir -p "$parent"
-        stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+        new_stage
         if download_pass "$ARTIFACTURL" "$archive" "$stage"; then
           unpacked=true
         else
@@ -1543,8 +1550,7 @@ main() {
     *) artifact_file=$(path_of "$ARTIFACTURL") ;;
   esac
   if [ "$unpacked" = false ] && [ -f "$artifact_file" ] && one_pass_possible "$artifact_file"; then
-    mkdir -p "$parent"
-    stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+    new_stage
     if one_pass "$artifact_file" "$stage"; then
       unpacked=true
     else
@@ -1603,14 +1609,12 @@ main() {
 
   root=${built_for#/}
   if [ "$unpacked" = true ]; then
+    ensure_space
     check_entries "$artifact_file" "$root"
   else
-    mkdir -p "$parent"
-    free_kb=$(df -Pk "$parent" | awk 'NR == 2 { print $4 }')
-    need_kb=$((bytes * 105 / 102400 + 16384))
-    [ "$free_kb" -ge "$need_kb" ] || fail CPY_INSTALL_DISK_FULL "$parent has $((free_kb / 1024)) MiB free; the install needs $((need_kb / 1024)) MiB" 'free some space (or choose another installPrefix), then run again: nothing was changed'
+    new_stage
+    ensure_space
     check_entries "$archive" "$root"
-    stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
     say "extracting into $parent"
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
       # A file written through a link that leaves the tree fails to extract: the link is the cause.

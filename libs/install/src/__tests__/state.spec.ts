@@ -88,13 +88,13 @@ describe('installs and uninstalls that cross', () => {
     const prefix = join(stateDir, 'python-3.13.5');
     const layout = { stateDir, binDir: null, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
     // The install read the marker; the uninstall then removed the tree and its entry.
-    const error = await recordInstall(layout, '3.13.5', prefix, true, 1000).catch((e: unknown) => e);
+    const error = await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
     expect((error as Error).message).toBe(`${prefix} no longer holds CPython 3.13.5 (a cpy uninstall, or another install of that prefix, at the same time)`);
     // Nor when another version took the prefix meanwhile.
     await mkdir(prefix);
     await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
-    expect(isCpyError(await recordInstall(layout, '3.13.5', prefix, true, 1000).catch((e: unknown) => e), 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
+    expect(isCpyError(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }).catch((e: unknown) => e), 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
     expect(existsSync(join(stateDir, 'current'))).toBe(false);
   });
