@@ -161,7 +161,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // not lost, and each index keeps its own signature.
   const found = find(INDEX_NEXT_FILE);
   const pendingIndex = found?.state === 'uploaded' ? await readableIndex(gh, found) : null;
-  const trust: TrustContext | null = key ? { gh, key, trust: options.indexTrust, work, keys: null } : null;
+  const trust: TrustContext | null = key ? { gh, key, trust: options.indexTrust, work, keys: null, texts: new Map() } : null;
   // A signed run finishes only a swap of an index it trusts: anyone who may upload assets can make
   // the assets look like an interrupted swap of an index.json.new of theirs.
   const pending = pendingIndex && (!trust || (await untrusted(trust, assets, INDEX_NEXT_FILE, pendingIndex.bytes, pendingSignatureAsset(assets))) === null) ? found : null;
@@ -207,7 +207,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   const next = options.change(index);
   if (next === index && current && read && !carried) {
     const signature = find(INDEX_SIGNATURE_FILE);
-    if (!key || (signature && (await signs(gh, signature, read.bytes, key, work)))) {
+    if (!trust || (await signs(trust, signature, read.bytes))) {
       emit({ type: 'unchanged', entries: index.artifacts.length });
       return {
         url: current.browser_download_url,
@@ -374,7 +374,7 @@ export async function checkIndexBeforeSigning(options: { github: GitHubClient; r
   const assets = await gh.listAssets(release.id);
   const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
   try {
-    const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null };
+    const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null, texts: new Map() };
     const bytesOf = async (asset: GitHubAsset | null) => (asset ? ((await readableIndex(gh, asset))?.bytes ?? null) : null);
     const pending = named(assets, INDEX_NEXT_FILE);
     const pendingBytes = await bytesOf(pending);
@@ -412,6 +412,19 @@ interface TrustContext {
   readonly trust: IndexTrust | undefined;
   readonly work: string;
   keys: TrustedKeys | null;
+  /** Signatures downloaded in this run, by asset id (an asset's bytes never change; a rename keeps its id). */
+  readonly texts: Map<number, Promise<string>>;
+}
+
+/** The text of a signature asset, downloaded once per run; null when it is not there to read (not uploaded, or too large for one). */
+function signatureText(t: TrustContext, asset: GitHubAsset | null): Promise<string | null> {
+  if (!asset || asset.state !== 'uploaded' || asset.size > MAX_SMALL_ASSET) return Promise.resolve(null);
+  let text = t.texts.get(asset.id);
+  if (!text) {
+    text = t.gh.downloadAsset(asset).then((bytes) => bytes.toString('utf8'));
+    t.texts.set(asset.id, text);
+  }
+  return text;
 }
 
 /**
@@ -452,7 +465,7 @@ async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: 
     const published = keysFile ? await readKeysAsset(gh, keysFile) : null;
     t.keys = await readPublicKeys(`${key.publicKey.trimEnd()}\n${published?.text ?? ''}`, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`);
   }
-  const text = signature && signature.state === 'uploaded' && signature.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(signature)).toString('utf8') : null;
+  const text = await signatureText(t, signature);
   const file = join(t.work, `${name}.trusted`);
   await writeFile(file, bytes);
   const where = `${name} on release ${INDEX_RELEASE_TAG}`;
@@ -484,13 +497,13 @@ async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: 
   }
 }
 
-/** Whether the asset `signature` is a signature of `bytes` by `key`. */
-async function signs(gh: GitHubClient, signature: GitHubAsset, bytes: Buffer, key: SigningKey, work: string): Promise<boolean> {
-  if (signature.state !== 'uploaded' || signature.size > MAX_SMALL_ASSET) return false;
-  const file = join(work, `${INDEX_FILE}.current`);
+/** Whether the asset `signature` is a signature of `bytes` by this run's key. */
+async function signs(t: TrustContext, signature: GitHubAsset | null, bytes: Buffer): Promise<boolean> {
+  const text = await signatureText(t, signature);
+  if (!signature || text === null) return false;
+  const file = join(t.work, `${INDEX_FILE}.current`);
   await writeFile(file, bytes);
-  const text = (await gh.downloadAsset(signature)).toString('utf8');
-  return isOwnSignature({ file, signature: text, key, label: `the index (${INDEX_FILE})`, source: `${signature.name} on release ${INDEX_RELEASE_TAG}` });
+  return isOwnSignature({ file, signature: text, key: t.key, label: `the index (${INDEX_FILE})`, source: `${signature.name} on release ${INDEX_RELEASE_TAG}` });
 }
 
 /** The URL of index.previous.json beside an index.json URL: where readers look when index.json answers 404. */

@@ -310,6 +310,18 @@ describe('publishIndex with a signing key', () => {
     expect(await installerView(d, 'index.previous.json', [bob])).toBe('good');
   });
 
+  it('a signed update that changes nothing writes nothing, and downloads each asset once (the signature is checked, then compared)', async () => {
+    const d = await double();
+    await update(d, 1, aliceKey);
+    d.exchanges.splice(0);
+    d.downloads.splice(0);
+    const events: IndexEvent[] = [];
+    await update(d, null, aliceKey, (e) => events.push(e));
+    expect(events).toContainEqual({ type: 'unchanged', entries: 1 });
+    expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+    expect([...d.downloads].sort()).toEqual(['cpy-keys.asc', 'index.json', 'index.json.asc']);
+  });
+
   it('an unsigned index is signed (again) only when adopted; an unsigned update after a signed one leaves no mismatched signature', async () => {
     const d = await double();
     await update(d, 1, null);

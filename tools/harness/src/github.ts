@@ -18,6 +18,8 @@ export interface GitHubDouble {
   readonly apiUrl: string;
   readonly repository: string;
   readonly exchanges: Exchange[];
+  /** The assets served to downloads (browser_download_url, and where the API's asset URL redirects), by name, in order. */
+  readonly downloads: string[];
   /** Everything the server received or sent, for "the token never leaks" checks. */
   readonly releases: () => DoubleRelease[];
   /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`: a release update or an asset rename). */
@@ -95,6 +97,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
   const releases: DoubleRelease[] = [];
   const tags = new Set<string>();
   const exchanges: Exchange[] = [];
+  const downloads: string[] = [];
   const faults = new Map<Route, Fault[]>();
   let nextId = 100;
   let base = '';
@@ -203,6 +206,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
         res.writeHead(404).end('Not Found');
         return;
       }
+      downloads.push(asset.name);
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(asset.bytes.length) });
       res.end(asset.bytes);
       return;
@@ -370,6 +374,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     apiUrl: base,
     repository,
     exchanges,
+    downloads,
     releases: () => releases,
     inject: (route, ...f) => faults.set(route, [...(faults.get(route) ?? []), ...f]),
     corruptAsset: (assetName, bytes) => {
