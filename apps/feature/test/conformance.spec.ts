@@ -285,6 +285,13 @@ let requestsBefore = 0;
 const requestedSince = () => mirror.requests.slice(requestsBefore).map((r) => r.path);
 
 const defaultPrefix = () => `opt/python-${version}`;
+/** The updatedAt of the test indexes; one case also serves one updated at ROLLED_FROM, then an older one at the same address. */
+const INDEX_UPDATED_AT = 1_700_000_000_000;
+const ROLLED_FROM = 1_800_000_000_000;
+const rollTo = (which: 'new' | 'old') => {
+  mirror.serve('roll/index.json', join(work, 'index', `roll-${which}`, 'index.json'));
+  for (const name of ['index.json.asc', 'cpy-keys.asc']) mirror.serve(`roll/${name}`, join(work, 'signing', `roll-${which}`, name));
+};
 const MiB = 2 ** 20;
 /** A disk that holds the good artifact's tree with room to spare, but 4 MiB less than the installers' margin asks. */
 const smallDiskMiB = () => Math.floor((good.metadata.contents.bytes * 1.05) / MiB) + 12;
@@ -950,6 +957,26 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'signed: an index older than the one read at its address before (rolled back, validly signed): CPY_INSTALL_INDEX_ROLLED_BACK; once its record is deleted, it is read',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('roll', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    before: async (i) => {
+      rollTo('new');
+      expect(await i.install({ version: '3.11', indexUrl: mirror.fileUrl('roll', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true })).toEqual({ status: 'installed' });
+      rollTo('old');
+    },
+    expected: { code: 'CPY_INSTALL_INDEX_ROLLED_BACK' },
+    message: () =>
+      `the index ${mirror.fileUrl('roll', 'index.json')} was updated at ${new Date(INDEX_UPDATED_AT).toISOString()}, before the signed index this machine read there last (updated at ${new Date(ROLLED_FROM).toISOString()}): an older index is served in its place`,
+    after: async (i) => {
+      const url = mirror.fileUrl('roll', 'index.json');
+      const record = `var/lib/cpy/indexes/${createHash('sha256').update(url).digest('hex').slice(0, 16)}.seen`;
+      expect(await i.read(record)).toBe(`${new Date(ROLLED_FROM).toISOString()}\n${url}\n`);
+      expect(await i.sh(`rm "$ROOT/${record}"`)).toBe('');
+      expect(await i.install({ version: '3.11', indexUrl: url, signerFingerprints: K.alice.fingerprint, skipValidation: true })).toEqual({ status: 'already-installed' });
+      expect(await i.read(record)).toBe(`${new Date(INDEX_UPDATED_AT).toISOString()}\n${url}\n`);
+    },
+  },
+  {
     name: 'signed: index.json answers 404 while a publish swaps it: index.previous.json is verified against index.previous.json.asc',
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('sswap', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
     expected: { status: 'installed' },
@@ -1125,10 +1152,10 @@ beforeAll(async () => {
     return indexEntryFor(a.metadata, { file: a.fileName, url, sha256: a.sha256, size: (await stat(a.path)).size, publishedAt: new Date(1_700_000_000_000) });
   };
   const entries = { d11: await entry('d11'), d12: await entry('d12'), d11new: await entry('d11new'), d12new: await entry('d12new') };
-  const writeIndex = async (dir: string, file: string, artifacts: IndexEntry[], schemaVersion?: number) => {
+  const writeIndex = async (dir: string, file: string, artifacts: IndexEntry[], schemaVersion?: number, updatedAt = new Date(INDEX_UPDATED_AT)) => {
     const path = join(work, 'index', dir, file);
     await mkdir(dirname(path), { recursive: true });
-    const text = serializeIndex({ ...emptyIndex(new Date(1_700_000_000_000)), artifacts });
+    const text = serializeIndex({ ...emptyIndex(updatedAt), artifacts });
     await writeFile(path, schemaVersion ? text.replace('"schemaVersion": 2', `"schemaVersion": ${schemaVersion}`) : text);
     mirror.serve(`${dir}/${file}`, path);
     return mirror.fileUrl(dir, file);
@@ -1199,6 +1226,11 @@ beforeAll(async () => {
   // A signed index whose debian12 build of 3.11 is in the workspace (no .asc beside it there).
   U['wsindex'] = await writeIndex('wsindex', 'index.json', [entries.d11, { ...entries.d12, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);
   await signIndex('wsindex', 'index.json');
+  // The same address serving a newer signed index, then an older one (rollTo).
+  for (const [dir, at] of [['roll-new', ROLLED_FROM], ['roll-old', INDEX_UPDATED_AT]] as const) {
+    await writeIndex(dir, 'index.json', all, undefined, new Date(at));
+    await signIndex(dir, 'index.json');
+  }
   U['tindex'] = await writeIndex('tindex', 'index.json', all);
   await signIndex('tindex', 'index.json');
   await writeIndex('tindex', 'index.json', [entries.d11, { ...entries.d12, url: U['trojan']!, sha256: trojan.sha256 }, entries.d11new, entries.d12new]);

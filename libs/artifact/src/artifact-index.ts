@@ -173,10 +173,20 @@ export function compareEntries(a: IndexEntry, b: IndexEntry): number {
 
 const sameArtifact = (a: IndexEntry, b: IndexEntry) => a.file === b.file && a.arch === b.arch;
 
+/**
+ * The updatedAt of a changed index: now, or a millisecond after the index it replaces when this
+ * clock is behind that one's. Installers refuse a signed index older than one they read before
+ * (@cpy/install's checkIndexAge), so an update never goes back in time.
+ */
+function updatedAfter(index: ArtifactIndex, now: Date): string {
+  const before = Date.parse(index.updatedAt);
+  return new Date(Number.isNaN(before) ? now.getTime() : Math.max(now.getTime(), before + 1)).toISOString();
+}
+
 /** Adds an entry, or replaces the one with the same file name and architecture. Entries stay sorted, newest first. */
 export function addEntry(index: ArtifactIndex, entry: IndexEntry, now = new Date()): ArtifactIndex {
   const checked = indexEntrySchema.parse(entry);
-  return { ...index, updatedAt: now.toISOString(), artifacts: [...index.artifacts.filter((e) => !sameArtifact(e, checked)), checked].sort(compareEntries) };
+  return { ...index, updatedAt: updatedAfter(index, now), artifacts: [...index.artifacts.filter((e) => !sameArtifact(e, checked)), checked].sort(compareEntries) };
 }
 
 export interface RetentionPlan {
@@ -202,7 +212,7 @@ export function planRetention(index: ArtifactIndex, keep = KEEP_BUILDS): Retenti
 
 /** Marks the entries `gone` selects as removed (their releases were deleted). */
 export function markRemoved(index: ArtifactIndex, gone: (e: IndexEntry) => boolean, now = new Date()): ArtifactIndex {
-  return { ...index, updatedAt: now.toISOString(), artifacts: index.artifacts.map((e) => (gone(e) ? { ...e, state: 'removed' as const } : e)) };
+  return { ...index, updatedAt: updatedAfter(index, now), artifacts: index.artifacts.map((e) => (gone(e) ? { ...e, state: 'removed' as const } : e)) };
 }
 
 /** ARTIFACTS.md: the seeds' table, rendered from the index. */

@@ -5,6 +5,7 @@ import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact/index-format'
 import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';
+import { checkIndexAge } from './index-seen.js';
 import { resolveLayout, type Environment } from './layout.js';
 import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
 import { considerBuilds, defaultHostContext, type HostContext } from './resolve.js';
@@ -22,6 +23,8 @@ export interface AvailableOptions {
   /** Pinned signers: the index must be signed by one of them (as for installPython). */
   readonly signerFingerprints?: string;
   readonly trustedKeysUrl?: string;
+  /** The state directory (default the layout's): where signed indexes read are recorded. */
+  readonly stateDir?: string;
 }
 
 export interface AvailableBuild {
@@ -44,7 +47,7 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
   }
   // No version: every final release (latest matches them all).
   const request = parseVersionRequest(options.version ?? 'latest');
-  const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl });
+  const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl, stateDir: options.stateDir });
   const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
   const considered = await considerBuilds(loaded.index, request, ctx);
   // Per version, the first build that fits is the one an install of that version chooses.
@@ -89,9 +92,15 @@ export interface LoadIndexOptions {
   readonly signerFingerprints?: string | undefined;
   /** Their public keys; default CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index. */
   readonly trustedKeysUrl?: string | undefined;
+  /** Where the newest signed index read at each location is recorded (checkIndexAge); default the layout's. */
+  readonly stateDir?: string | undefined;
 }
 
-/** Reads an index from a URL or a path with a client of its own; verified against the pinned signers, if any. */
+/**
+ * Reads an index from a URL or a path with a client of its own; verified against the pinned
+ * signers, if any. A signed index older than the one read at that location before is refused
+ * (CPY_INSTALL_INDEX_ROLLED_BACK).
+ */
 export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null; sha256: string }> {
   const env = options.env ?? process.env;
   const scratch = options.scratch ?? resolveLayout({}, env).cacheDir;
@@ -105,7 +114,9 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
     : undefined;
   const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
-    return await fetchIndex(location, client, scratch, verify);
+    const loaded = await fetchIndex(location, client, scratch, verify);
+    if (loaded.signature) await checkIndexAge(options.stateDir ?? resolveLayout({}, env).stateDir, location, loaded.source, loaded.index.updatedAt);
+    return loaded;
   } finally {
     await client.close();
   }

@@ -239,6 +239,7 @@ async function planSource(
       scratch: layout.cacheDir,
       signerFingerprints: options.signerFingerprints,
       trustedKeysUrl: options.trustedKeysUrl,
+      stateDir: layout.stateDir,
     });
   } catch (error) {
     // Offline, a build already in the cache still installs.

@@ -1081,7 +1081,7 @@ now_ms() {
 }
 random8() { od -An -N4 -tx1 /dev/urandom | tr -d ' \n'; }
 # The lock of an install prefix, as the library names it: sha256 of the prefix, 16 hex digits.
-lock_prefix() { lock_take "$STATE_DIR/locks/$(printf '%s' "$1" | sha256sum | cut -c1-16).lock" "$1"; }
+lock_prefix() { lock_take "$STATE_DIR/locks/$(short_hash "$1").lock" "$1"; }
 
 # --- replacing an install: the journal and its recovery (the library's putInPlace, recoverPrefix)
 # The journal, beside the prefix, is the library's JSON: {"prefix":"...","staged":"...","aside":"..."}
@@ -1233,6 +1233,30 @@ verify_index() {
   say "the index $(display_url "$1") is signed by $signed_by ($signed_at)"
 }
 
+# short_hash TEXT: the first 16 hex digits of its sha256, as the library names a prefix's lock and an index's record.
+short_hash() { printf '%s' "$1" | sha256sum | cut -c1-16; }
+# check_index_age LOCATION: the library's checkIndexAge (rollback protection). A signature says
+# who made an index, not that it is the newest: a signed index older (updatedAt) than the one
+# read at LOCATION before is refused; a newer one is recorded in
+# $STATE_DIR/indexes/<short_hash LOCATION>.seen (its updatedAt, then LOCATION). Only the form cpy
+# writes (toISOString: milliseconds, UTC) is compared, as text.
+check_index_age() {
+  [ -n "$signers" ] || return 0
+  updated=$(jget "$work/index.flat" updatedAt)
+  written_by_cpy "$updated" || return 0
+  seen_file=$STATE_DIR/indexes/$(short_hash "$1").seen
+  seen=
+  [ ! -f "$seen_file" ] || IFS= read -r seen <"$seen_file" || true
+  if written_by_cpy "$seen"; then
+    [ "$seen" != "$updated" ] || return 0
+    if awk -v a="$updated" -v b="$seen" 'BEGIN { exit !(a < b) }'; then
+      fail CPY_INSTALL_INDEX_ROLLED_BACK "the index $index_source was updated at $updated, before the signed index this machine read there last (updated at $seen): an older index is served in its place" "a mirror or a cache may serve a stale copy, or someone replays an old signed index: check where the index comes from; to go back to that index on purpose, delete $seen_file"
+    fi
+  fi
+  { mkdir -p "$STATE_DIR/indexes" && printf '%s\n%s\n' "$updated" "$1" >"$seen_file.tmp-$$" && mv -f "$seen_file.tmp-$$" "$seen_file"; } 2>/dev/null || rm -f "$seen_file.tmp-$$"
+}
+written_by_cpy() { case $1 in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z) true ;; *) false ;; esac; }
+
 # read_index LOCATION: the index in $work/index.flat and index_source. An `.../index.json` that
 # is not there is read from `index.previous.json` beside it: a publish renames the old index
 # there a moment before the new one takes its name (the library's fetchIndex). Each is verified
@@ -1243,6 +1267,7 @@ read_index() {
   if fetch "$1" "$work/index.json" index optional; then
     verify_index "$1" || fail "$sig_code" "$sig_message" "$sig_hint"
     parse_index "$work/index.json" "$index_source" || fail "$index_code" "$index_message" "$index_hint"
+    check_index_age "$1"
     return 0
   fi
   failure=$fetch_failure detail=$fetch_detail
@@ -1254,6 +1279,7 @@ read_index() {
           parse_index "$work/index.json" "$(display_url "$previous")"; then
           index_source=$(display_url "$previous")
           say "$(display_url "$1") is not there ($detail; a publish may be replacing it): read $index_source instead"
+          check_index_age "$1"
           return 0
         fi
         ;;

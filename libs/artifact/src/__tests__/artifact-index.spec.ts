@@ -48,6 +48,13 @@ describe('the artifact index', () => {
     ]);
   });
 
+  it('never goes back in time: a change made on a clock behind the index is dated a millisecond after it', () => {
+    const index = addEntry(emptyIndex(new Date('2026-12-03T10:00:00.000Z')), entry('3.13.5', 1), new Date('2026-12-03T11:00:00.000Z'));
+    expect(index.updatedAt).toBe('2026-12-03T11:00:00.000Z');
+    expect(addEntry(index, entry('3.13.5', 2), new Date('2026-12-01T00:00:00.000Z')).updatedAt).toBe('2026-12-03T11:00:00.001Z');
+    expect(addEntry(index, entry('3.13.5', 2), new Date('2026-12-04T00:00:00.000Z')).updatedAt).toBe('2026-12-04T00:00:00.000Z');
+  });
+
   it('keeps the last 3 builds per release line, distribution and architecture active, and deprecates older ones', () => {
     let index = emptyIndex();
     for (const b of [1, 2, 3, 4, 5]) index = addEntry(index, entry('3.13.5', b));

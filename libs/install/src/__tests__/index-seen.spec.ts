@@ -1,0 +1,49 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { isCpyError } from '@cpy/core';
+import { checkIndexAge, seenIndexPath } from '../index-seen.js';
+
+const URL_A = 'https://example.org/releases/download/cpy-index/index.json';
+let stateDir: string;
+beforeEach(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'cpy-seen-'));
+});
+afterEach(async () => {
+  await rm(stateDir, { recursive: true, force: true });
+});
+const record = () => readFile(seenIndexPath(stateDir, URL_A), 'utf8').catch(() => null);
+const check = (updatedAt: string, location = URL_A) => checkIndexAge(stateDir, location, `${location} (read)`, updatedAt);
+
+describe('checkIndexAge: a signed index never goes back in time on this machine', () => {
+  it('records the newest updatedAt read at an address, and refuses an older one there, naming both and the record', async () => {
+    await check('2026-12-01T10:00:00.000Z');
+    expect(await record()).toBe(`2026-12-01T10:00:00.000Z\n${URL_A}\n`);
+    await check('2026-12-01T10:00:00.000Z');
+    await check('2026-12-02T10:00:00.000Z');
+    expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
+    const error = await check('2026-12-01T10:00:00.000Z').catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_INSTALL_INDEX_ROLLED_BACK')).toBe(true);
+    expect((error as Error).message).toBe(
+      `the index ${URL_A} (read) was updated at 2026-12-01T10:00:00.000Z, before the signed index this machine read there last (updated at 2026-12-02T10:00:00.000Z): an older index is served in its place`,
+    );
+    expect((error as { hint?: string }).hint).toContain(`delete ${seenIndexPath(stateDir, URL_A)}`);
+    expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
+    // Another address has its own record.
+    await check('2026-01-01T00:00:00.000Z', `${URL_A}?mirror`);
+  });
+
+  it('compares only the form cpy writes (milliseconds, UTC): another form is neither refused nor recorded', async () => {
+    await check('2026-12-02T10:00:00.000Z');
+    await check('2026-12-01T10:00:00+02:00');
+    await check('2026-12-01T10:00:00Z');
+    expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
+  });
+
+  it('a state directory that cannot be written keeps the check, not the record', async () => {
+    const file = join(stateDir, 'a-file');
+    await writeFile(file, '');
+    await expect(checkIndexAge(file, URL_A, URL_A, '2026-12-02T10:00:00.000Z')).resolves.toBeUndefined();
+  });
+});
