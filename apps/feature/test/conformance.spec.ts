@@ -250,7 +250,10 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     smallDisk: async (dir, bytes) => {
       const r = await box().exec(['sh', '-c', 'mkdir -p "/$1" && mount -t tmpfs -o "size=$2" cpy-small-disk "/$1"', 'sh', dir, String(bytes)], { privileged: true });
       if (r.exitCode !== 0) throw new Error(`cannot mount a ${bytes}-byte tmpfs at /${dir} in the container: ${r.stderr}`);
-      unmounts.push(() => box().exec(['umount', `/${dir}`], { privileged: true }));
+      unmounts.push(async () => {
+        const u = await box().exec(['umount', `/${dir}`], { privileged: true });
+        if (u.exitCode !== 0) throw new Error(`cannot unmount /${dir} in the container: ${u.stderr}`);
+      });
     },
   };
 }
@@ -851,8 +854,8 @@ const CASES: Case[] = [
   {
     name: 'lock: a live process holds the state lock: a new install says whom it waits for and on what, and records itself once it lets go',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
-    // Held until the install has put its prefix in place (it then wants the state lock), and 1 s more.
-    before: (i) => holdLock(i, 'var/lib/cpy/locks/state.lock', `n=0; while [ ! -e "$ROOT/${defaultPrefix()}" ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n + 1)); done; sleep 1; rm -f "$L"`),
+    // Held until the install has put its prefix in place (it then asks for the state lock at once), and 3 s more.
+    before: (i) => holdLock(i, 'var/lib/cpy/locks/state.lock', `n=0; while [ ! -e "$ROOT/${defaultPrefix()}" ] && [ $n -lt 900 ]; do sleep 0.1; n=$((n + 1)); done; sleep 3; rm -f "$L"`),
     expected: { status: 'installed' },
     after: async (i) => {
       expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
@@ -1267,6 +1270,7 @@ describe.each([
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
     const installer = make();
     await installer.reset();
+    let failure: unknown = null;
     try {
       await c.before?.(installer);
       const outcome = await installer.install(c.options());
@@ -1276,9 +1280,17 @@ describe.each([
       await c.after?.(installer);
       // Never any staging debris beside the prefix.
       expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
-    } finally {
-      for (let u = unmounts.pop(); u; u = unmounts.pop()) await u();
+    } catch (error) {
+      failure = error;
     }
+    // What the case set up goes, passed or failed: a lock holder still running (it could let go of
+    // a later case's lock), then its mounts. The case's own failure is the one reported.
+    const cleanup: unknown[] = [];
+    if (holder.pid) await installer.sh(`kill ${holder.pid} 2>/dev/null; true`).catch((e: unknown) => cleanup.push(e));
+    holder = { ...holder, pid: '' };
+    for (let u = unmounts.pop(); u; u = unmounts.pop()) await u().catch((e: unknown) => cleanup.push(e));
+    if (failure) throw failure;
+    if (cleanup.length > 0) throw cleanup[0];
   }, 180_000);
 });
 

@@ -23,19 +23,21 @@ export function canMount(): boolean {
  * temporary directory. Needs root.
  */
 export async function mountSmallDisk(bytes: number, at?: string): Promise<SmallDisk> {
+  // What this made, and removes again: a new temporary directory, or the part of `at` that was missing.
   const dir = at ?? (await mkdtemp(join(tmpdir(), 'cpy-small-disk-')));
+  const made = at ? await mkdir(at, { recursive: true }) : dir;
+  const removeMade = () => (made ? rm(made, { recursive: true, force: true }) : Promise.resolve());
   try {
-    if (at) await mkdir(at, { recursive: true });
     await run('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'cpy-small-disk', dir]);
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await removeMade();
     throw new Error(`cannot mount a ${bytes}-byte tmpfs at ${dir} (needs root): ${(error as Error).message}`);
   }
   return {
     dir,
     unmount: async () => {
       await run('umount', [dir]);
-      await rm(dir, { recursive: true, force: true });
+      await removeMade();
     },
   };
 }

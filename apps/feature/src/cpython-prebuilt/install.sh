@@ -752,6 +752,7 @@ download_pass() {
 new_stage() {
   mkdir -p "$parent"
   room=$(df -Pk "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  case $room in *[!0-9]*) room= ;; esac
   stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
 }
 # ensure_space: the library's ensureSpace. The tree's bytes (the metadata's contents.bytes) x 1.05
@@ -1631,15 +1632,15 @@ main() {
     return 0
   fi
   check_bin_links "$prefix"
+  # The room, before any system package is installed (the library's prepare, then its packages).
+  [ "$unpacked" = true ] || new_stage
+  ensure_space
   handle_system_libraries "$work/meta.flat"
 
   root=${built_for#/}
   if [ "$unpacked" = true ]; then
-    ensure_space
     check_entries "$artifact_file" "$root"
   else
-    new_stage
-    ensure_space
     check_entries "$archive" "$root"
     say "extracting into $parent"
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
