@@ -1,6 +1,6 @@
 // The signed setup through the built bin, as a publisher and a user run it: cpy keys generate,
 // keys export, artifact sign, index add, then cpy install --signer; and cpy artifact verify by hand.
-import { appendFile, copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -82,6 +82,46 @@ describe('signing with the cpy bin', () => {
     expect(refused.code).toBe(1);
     expect(JSON.parse(refused.stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_SIGNATURE_INVALID' } });
     await expect(stat(join(work, 'elsewhere'))).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 120_000);
+
+  it('an older index, validly signed, served where a newer one was read is refused by cpy list --available and cpy install, until its record is deleted', async () => {
+    const site = join(work, 'site');
+    const url = mirror.fileUrl('site', 'index.json');
+    const state = join(work, 'roll-state');
+    const pinned = ['--index', url, '--signer', fingerprint, '--state-dir', state, '--json'];
+    // Read once through the real bin: the newest updatedAt read there is recorded in the state directory given.
+    expect((await cpy(['list', '--available', ...pinned])).code).toBe(0);
+    const newer = JSON.parse(await readFile(join(site, 'index.json'), 'utf8')).updatedAt as string;
+    const [record] = await readdir(join(state, 'indexes'));
+    expect(await readFile(join(state, 'indexes', record!), 'utf8')).toBe(`${newer}\n${url}\n`);
+
+    // The same address then serves an older index with the same builds, signed by the same key.
+    const old = join(work, 'old-site');
+    await mkdir(old);
+    await writeFile(join(old, 'index.json'), (await readFile(join(site, 'index.json'), 'utf8')).replace(`"updatedAt": "${newer}"`, '"updatedAt": "2020-01-01T00:00:00.000Z"'));
+    expect((await cpy(['artifact', 'sign', join(old, 'index.json'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE })).code).toBe(0);
+    for (const name of ['index.json', 'index.json.asc']) mirror.serve(`site/${name}`, join(old, name));
+    try {
+      for (const command of [['list', '--available'], ['install', artifact.metadata.version, '--prefix', join(work, 'roll-prefix'), '--skip-validation']]) {
+        const refused = await cpy([...command, ...pinned]);
+        expect(refused.code).toBe(1);
+        expect(JSON.parse(refused.stdout)).toMatchObject({
+          outcome: 'error',
+          error: {
+            code: 'CPY_INSTALL_INDEX_ROLLED_BACK',
+            message: `the index ${url} was updated at 2020-01-01T00:00:00.000Z, before the signed index this machine read there last (updated at ${newer}): an older index is served in its place`,
+            hint: expect.stringContaining(`delete ${join(state, 'indexes', record!)}`),
+          },
+        });
+      }
+      await expect(stat(join(work, 'roll-prefix'))).rejects.toMatchObject({ code: 'ENOENT' });
+      // Deleted, as the hint says: the older index is read, and recorded.
+      await rm(join(state, 'indexes', record!));
+      expect((await cpy(['list', '--available', ...pinned])).code).toBe(0);
+      expect(await readFile(join(state, 'indexes', record!), 'utf8')).toBe(`2020-01-01T00:00:00.000Z\n${url}\n`);
+    } finally {
+      for (const name of ['index.json', 'index.json.asc']) mirror.serve(`site/${name}`, join(site, name));
+    }
   }, 120_000);
 
   it('cpy artifact verify checks a file by hand: good, altered, missing, not pinned', async () => {
