@@ -24,7 +24,7 @@ export interface AvailableOptions {
   readonly signerFingerprints?: string;
   readonly trustedKeysUrl?: string;
   /** The state directory (default the layout's): where signed indexes read are recorded. */
-  readonly stateDir?: string;
+  readonly stateDir?: string | undefined;
 }
 
 export interface AvailableBuild {

@@ -6,7 +6,7 @@ import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseInd
 import { readPublicKeys, signFile, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 import { finishKeysUpdate, KEYS_NEXT_FILE, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
-import { MAX_SMALL_ASSET, renameAsset as rename, sha256, uploadFresh } from './release-assets.js';
+import { renameAsset as rename, sha256, smallAssetText, uploadFresh } from './release-assets.js';
 import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
 /** The index before the last update: what readers fall back to when `index.json` answers 404 (an update killed between its renames). */
@@ -413,15 +413,15 @@ interface TrustContext {
   readonly work: string;
   keys: TrustedKeys | null;
   /** Signatures downloaded in this run, by asset id (an asset's bytes never change; a rename keeps its id). */
-  readonly texts: Map<number, Promise<string>>;
+  readonly texts: Map<number, Promise<string | null>>;
 }
 
-/** The text of a signature asset, downloaded once per run; null when it is not there to read (not uploaded, or too large for one). */
+/** The text of a signature asset (smallAssetText), downloaded once per run. */
 function signatureText(t: TrustContext, asset: GitHubAsset | null): Promise<string | null> {
-  if (!asset || asset.state !== 'uploaded' || asset.size > MAX_SMALL_ASSET) return Promise.resolve(null);
+  if (!asset) return Promise.resolve(null);
   let text = t.texts.get(asset.id);
   if (!text) {
-    text = t.gh.downloadAsset(asset).then((bytes) => bytes.toString('utf8'));
+    text = smallAssetText(t.gh, asset);
     t.texts.set(asset.id, text);
   }
   return text;

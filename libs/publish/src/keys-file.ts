@@ -5,7 +5,7 @@ import { INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, type SigningKey } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import type { IndexEvent } from './index-release.js';
-import { MAX_SMALL_ASSET, renameAsset, sha256, uploadFresh } from './release-assets.js';
+import { renameAsset, sha256, smallAssetText, uploadFresh } from './release-assets.js';
 
 /** The next keys file while it is uploaded and checked; renamed to `cpy-keys.asc` only then. */
 export const KEYS_NEXT_FILE = `${TRUSTED_KEYS_FILE}.new`;
@@ -29,7 +29,7 @@ async function fingerprintsIn(text: string): Promise<string[] | null> {
 }
 
 async function download(gh: GitHubClient, asset: GitHubAsset): Promise<string> {
-  return asset.state === 'uploaded' && asset.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(asset)).toString('utf8') : '';
+  return (await smallAssetText(gh, asset)) ?? '';
 }
 
 /**

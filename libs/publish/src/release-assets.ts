@@ -8,6 +8,11 @@ export const sha256 = (bytes: Buffer | string): string => createHash('sha256').u
 /** What a signature or a keys file may weigh: a few KiB. A larger one is not read. */
 export const MAX_SMALL_ASSET = 1024 * 1024;
 
+/** The text of a small asset (a signature, a checksum, a keys file); null when it is not there to read (not uploaded, or larger than MAX_SMALL_ASSET). */
+export async function smallAssetText(gh: GitHubClient, asset: GitHubAsset | null | undefined): Promise<string | null> {
+  return asset && asset.state === 'uploaded' && asset.size <= MAX_SMALL_ASSET ? (await gh.downloadAsset(asset)).toString('utf8') : null;
+}
+
 /** Uploads a file of the index release as `name`; one left by a cut upload (422 already_exists) is deleted and sent again. */
 export async function uploadFresh(gh: GitHubClient, release: GitHubRelease, file: string, name: string): Promise<GitHubAsset> {
   for (let attempt = 1; attempt <= 3; attempt++) {

@@ -1,7 +1,7 @@
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, CpyError, debugSymbolsFileName, parseArtifactFileName, testsFileName } from '@cpy/core';
 import type { GitHubAsset, GitHubClient } from './github.js';
 import type { PublishedAsset } from './publish.js';
-import { MAX_SMALL_ASSET } from './release-assets.js';
+import { MAX_SMALL_ASSET, smallAssetText } from './release-assets.js';
 
 /** One build on a release: its artifact, its metadata, and the assets that belong to it. */
 export interface ReleaseBuild {
@@ -30,10 +30,7 @@ export async function buildsOnRelease(
   current: { readonly fileName: string; readonly metadata: ArtifactMetadata; readonly assets: readonly PublishedAsset[] },
 ): Promise<ReleaseBuild[]> {
   const byName = new Map(onRelease.map((a) => [a.name, a]));
-  const text = async (name: string) => {
-    const asset = byName.get(name);
-    return asset && asset.state === 'uploaded' && asset.size <= MAX_SMALL_ASSET ? (await github.downloadAsset(asset)).toString('utf8') : null;
-  };
+  const text = (name: string) => smallAssetText(github, byName.get(name));
   const builds: ReleaseBuild[] = [];
   const artifacts = onRelease.filter((a) => parseArtifactFileName(a.name) !== null).map((a) => a.name);
   if (!artifacts.includes(current.fileName)) artifacts.push(current.fileName);

@@ -245,8 +245,8 @@ export const list = defineCommand({
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
         ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
         ...signerOptions(io.cwd, input),
-        // Where signed indexes read are recorded (rollback protection), as cpy install --state-dir.
-        ...(input['state-dir'] ? { stateDir: resolve(io.cwd, input['state-dir']) } : {}),
+        // Where signed indexes read are recorded (rollback protection), as for cpy install.
+        stateDir: versionOptions(io.cwd, input).stateDir,
         installTk: Boolean(input['install-tk']),
         env: io.env,
       });
