@@ -67,6 +67,8 @@ echo "${cache_line:-no cache line printed}"
 if [[ "$cache_line" =~ Cache:\ +([0-9]+)/([0-9]+)\ hit ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]; then
   echo "all tasks replayed from the cache"
 else
+  # What Nx printed instead, so that the cause shows in the log (a failed task, a missing summary).
+  printf '%s\n' "$replay" | tail -n 30
   echo "error: the second run was not all cache hits" >&2
   status=1
 fi
