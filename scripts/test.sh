@@ -6,9 +6,10 @@
 #
 # Steps: npm ci; podman and the minimal Debian base images (scripts/setup-containers.sh) and
 # this host's CPython build dependencies (libs/build/provision/provision-builder.sh);
-# nx sync:check; lint, typecheck, build, unit tests; integration suites (real
-# containers, npm pack, lint violations); the end-to-end suite (tools/e2e); a second
-# run that must replay from the Nx cache; and a closing line "tests: N passed, N failed".
+# nx sync:check; lint, typecheck, build, unit tests; the integration suites (real
+# containers, npm pack, lint violations) and the end-to-end suite (tools/e2e), in two lanes
+# at once; a second run that must replay from the Nx cache; and a closing line
+# "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,11 +54,36 @@ step "lint, typecheck, build, unit tests"
 nx run-many -t lint typecheck build test --output-style=static || status=1
 
 if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
-  step "integration tests (containers, packing, boundaries)"
-  nx run-many -t integration --parallel=1 --output-style=static || status=1
+  # Two lanes at once, each one suite at a time: most suites keep one core busy (one process after
+  # another, containers, loopback servers), and the two CPython builds want both. Lane A, shown as
+  # it runs: the build suite (a real build in a container), then the end-to-end suite (a real build
+  # on this host, then Dev Containers). Lane B, in the background, shown when it ends: the Feature
+  # (the conformance table, the Dev Containers CLI), then every other integration suite.
+  # The e2e starts only once the Feature's suites are done: the devcontainer suite removes every
+  # image made while it ran. The builds above are done, so neither lane runs build tasks.
+  lanes=tmp/test-lanes
+  rm -rf "$lanes" && mkdir -p "$lanes"
+  suites() { nx run-many --excludeTaskDependencies --parallel=1 --output-style=static "$@"; }
+  step "integration and end-to-end tests, in two lanes (lane B's output follows lane A's; it is also in $lanes/b.log)"
+  (
+    rc=0; suites -t integration -p feature || rc=$?; echo "$rc" >"$lanes/feature.rc"
+    rc=0; suites -t integration --exclude feature,build || rc=$?; echo "$rc" >"$lanes/rest.rc"
+  ) >"$lanes/b.log" 2>&1 &
+  lane_b=$!
+  # Interrupted: lane B's Nx (and the suite it runs) goes too.
+  trap 'pkill -TERM -P "$lane_b" 2>/dev/null; kill "$lane_b" 2>/dev/null; step "summary"; node tools/scripts/tally.mjs || true' EXIT
 
-  step "end to end: build, validate, publish, install in a Dev Container and on the host"
-  nx run e2e:e2e --output-style=static || status=1
+  step "lane A: integration tests of the build library (a real CPython build in a container)"
+  suites -t integration -p build || status=1
+  while [ ! -e "$lanes/feature.rc" ] && kill -0 "$lane_b" 2>/dev/null; do sleep 5; done
+  step "lane A: end to end: build, validate, publish, install in a Dev Container and on the host"
+  suites -t e2e -p e2e || status=1
+
+  wait "$lane_b" || true
+  step "lane B: integration tests (the Feature, then containers, packing, boundaries, the CLI)"
+  cat "$lanes/b.log"
+  for rc in feature rest; do [ "$(cat "$lanes/$rc.rc" 2>/dev/null)" = 0 ] || status=1; done
+  trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT
 fi
 
 step "Nx cache: a second run with no change must replay everything"

@@ -84,7 +84,8 @@ describe('a real CPython 3.13.5 build in a bullseye container (fast profile)', (
     const [major, minor] = (await glibcFloor(result.installDir)).split('.').map(Number);
     expect(major).toBe(2);
     expect(minor).toBeLessThanOrEqual(31);
-  });
+    // A build on 2 cores shared with the other lane of scripts/test.sh: as long as the e2e's.
+  }, 30 * 60 * 1000);
 
   it('the tree runs after being moved: no rpath needed', async () => {
     expect(built).toBeDefined();
