@@ -12,13 +12,18 @@
 //   runs from this checkout (apps/cli is private; @cpy/install is what npm consumers use).
 // - Minified: start-up parses less. Source maps are written beside the chunks; a stack trace
 //   names the TypeScript source with NODE_OPTIONS=--enable-source-maps.
+// - Written beside dist/cpy/ and swapped in by renames: a `cpy` started during a rebuild runs the
+//   old bundle or the new one, never a half-written or missing one.
 import { build } from 'esbuild';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const outdir = fileURLToPath(new URL('../dist/cpy/', import.meta.url));
+/** Where the new bundle is written: a sibling of outdir, so paths relative to it are the same. */
+const staging = fileURLToPath(new URL(`../dist/.cpy-new-${process.pid}/`, import.meta.url));
+const aside = fileURLToPath(new URL(`../dist/.cpy-old-${process.pid}/`, import.meta.url));
 
 const originalImportMetaUrl = {
   name: 'original-import-meta-url',
@@ -32,10 +37,10 @@ const originalImportMetaUrl = {
   },
 };
 
-await rm(outdir, { recursive: true, force: true });
+await rm(staging, { recursive: true, force: true });
 const result = await build({
   entryPoints: [entry],
-  outdir,
+  outdir: staging,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -50,6 +55,11 @@ const result = await build({
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
 });
-await writeFile(new URL('package.json', `file://${outdir}`), '{ "type": "module" }\n');
+await writeFile(new URL('package.json', `file://${staging}`), '{ "type": "module" }\n');
+await rename(outdir, aside).catch((error) => {
+  if (error.code !== 'ENOENT') throw error;
+});
+await rename(staging, outdir);
+await rm(aside, { recursive: true, force: true });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
