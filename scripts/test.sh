@@ -43,7 +43,7 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   fi
 fi
 
-rm -f {libs,apps,tools}/*/test-output/integration/results.json
+rm -f {libs,apps,tools}/*/test-output/{integration,e2e}/results*.json
 status=0
 trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT
 
@@ -56,9 +56,10 @@ nx run-many -t lint typecheck build test --output-style=static || status=1
 if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   # Two lanes at once, each one suite at a time: most suites keep one core busy (one process after
   # another, containers, loopback servers), and the two CPython builds want both. Lane A, shown as
-  # it runs: the build suite (a real build in a container), then the end-to-end suite (a real build
-  # on this host, then Dev Containers). Lane B, in the background, shown when it ends: the Feature
-  # (the conformance table, the Dev Containers CLI), then every other integration suite.
+  # it runs: build-real (a real build in a container), then the end-to-end suite (a real build on
+  # this host, then Dev Containers). Lane B, in the background, shown when it ends: the Feature
+  # (the conformance table, the Dev Containers CLI), then every other integration suite, libs/build's
+  # other suites last (a part of their own in the tally: CPY_TALLY_PART). About 30 minutes each.
   # The e2e starts only once the Feature's suites are done: the devcontainer suite removes every
   # image made while it ran. The builds above are done, so neither lane runs build tasks.
   lanes=tmp/test-lanes
@@ -67,20 +68,21 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   step "integration and end-to-end tests, in two lanes (lane B's output follows lane A's; it is also in $lanes/b.log)"
   (
     rc=0; suites -t integration -p feature || rc=$?; echo "$rc" >"$lanes/feature.rc"
-    rc=0; suites -t integration --exclude feature,build || rc=$?; echo "$rc" >"$lanes/rest.rc"
+    rc=0; suites -t integration --exclude feature,build || rc=$?
+    CPY_TALLY_PART=other suites -t integration -p build --testPathIgnorePatterns=build-real || rc=1; echo "$rc" >"$lanes/rest.rc"
   ) >"$lanes/b.log" 2>&1 &
   lane_b=$!
   # Interrupted: lane B's Nx (and the suite it runs) goes too.
   trap 'pkill -TERM -P "$lane_b" 2>/dev/null; kill "$lane_b" 2>/dev/null; step "summary"; node tools/scripts/tally.mjs || true' EXIT
 
-  step "lane A: integration tests of the build library (a real CPython build in a container)"
-  suites -t integration -p build || status=1
+  step "lane A: build-real, libs/build's integration suite (a real CPython build in a container)"
+  CPY_TALLY_PART=build-real suites -t integration -p build --testPathPatterns=build-real || status=1
   while [ ! -e "$lanes/feature.rc" ] && kill -0 "$lane_b" 2>/dev/null; do sleep 5; done
   step "lane A: end to end: build, validate, publish, install in a Dev Container and on the host"
   suites -t e2e -p e2e || status=1
 
   wait "$lane_b" || true
-  step "lane B: integration tests (the Feature, then containers, packing, boundaries, the CLI)"
+  step "lane B: integration tests (the Feature, then containers, packing, boundaries, the CLI, the build library's others)"
   cat "$lanes/b.log"
   for rc in feature rest; do [ "$(cat "$lanes/$rc.rc" 2>/dev/null)" = 0 ] || status=1; done
   trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT

@@ -1,6 +1,8 @@
 // Writes this Jest run's counts to <rootDir>/test-output/<suite>/results.json.
 // test-output is a cached output of the test target, so a replay from the Nx
 // cache restores the counts too; scripts/test.sh adds them up for its last line.
+// A project whose suites run in two Jest runs (scripts/test.sh splits libs/build's
+// across its two lanes) names each part with CPY_TALLY_PART: results-<part>.json.
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 
@@ -19,7 +21,9 @@ class TallyReporter {
       skipped: results.numPendingTests + results.numTodoTests,
       suites: results.numTotalTestSuites,
     };
-    writeFileSync(join(dir, 'results.json'), JSON.stringify(tally) + '\n');
+    const part = process.env.CPY_TALLY_PART;
+    if (part !== undefined && !/^[a-z0-9-]+$/.test(part)) throw new Error(`CPY_TALLY_PART must be lower-case letters, digits and -: ${part}`);
+    writeFileSync(join(dir, part ? `results-${part}.json` : 'results.json'), JSON.stringify(tally) + '\n');
   }
 }
 

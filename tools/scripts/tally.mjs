@@ -9,11 +9,15 @@ const rows = [];
 for (const group of ['libs', 'apps', 'tools']) {
   for (const project of readdirSync(join(root, group))) {
     for (const suite of ['unit', 'integration', 'e2e']) {
-      const file = join(root, group, project, 'test-output', suite, 'results.json');
-      if (!existsSync(file)) continue;
-      const t = JSON.parse(readFileSync(file, 'utf8'));
-      rows.push(`  ${`${group}/${project}`.padEnd(20)} ${suite.padEnd(12)} ${t.passed} passed, ${t.failed} failed`);
-      for (const k of Object.keys(total)) total[k] += t[k];
+      const dir = join(root, group, project, 'test-output', suite);
+      if (!existsSync(dir)) continue;
+      // results.json, or one results-<part>.json per Jest run of a project split in parts.
+      for (const file of readdirSync(dir).filter((f) => /^results(-[a-z0-9-]+)?\.json$/.test(f)).sort()) {
+        const t = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+        const part = file.slice('results'.length, -'.json'.length).replace(/^-/, ' ');
+        rows.push(`  ${`${group}/${project}`.padEnd(20)} ${`${suite}${part}`.padEnd(22)} ${t.passed} passed, ${t.failed} failed`);
+        for (const k of Object.keys(total)) total[k] += t[k];
+      }
     }
   }
 }
