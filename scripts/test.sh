@@ -17,6 +17,8 @@ step() { printf '\n=== %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false FORCE_COLOR=0
+# Set below for one Jest run at a time; inherited, it would rename every project's counts.
+unset CPY_TALLY_PART
 nx() { npx --no-install nx "$@"; }
 
 step "prerequisites"
@@ -66,14 +68,21 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   rm -rf "$lanes" && mkdir -p "$lanes"
   suites() { nx run-many --excludeTaskDependencies --parallel=1 --output-style=static "$@"; }
   step "integration and end-to-end tests, in two lanes (lane B's output follows lane A's; it is also in $lanes/b.log)"
+  lane_b=
+  # Interrupted: lane B goes too, with its Nx, Jest and what they started (its own process group).
+  trap '{ [ -z "$lane_b" ] || kill -TERM -- "-$lane_b"; } 2>/dev/null || true; step "summary"; node tools/scripts/tally.mjs || true' EXIT
+  set -m
   (
+    set +m # one process group for all of it: what the suites start is not a job of its own
     rc=0; suites -t integration -p feature || rc=$?; echo "$rc" >"$lanes/feature.rc"
     rc=0; suites -t integration --exclude feature,build || rc=$?
     CPY_TALLY_PART=other suites -t integration -p build --testPathIgnorePatterns=build-real || rc=1; echo "$rc" >"$lanes/rest.rc"
   ) >"$lanes/b.log" 2>&1 &
   lane_b=$!
-  # Interrupted: lane B's Nx (and the suite it runs) goes too.
-  trap 'pkill -TERM -P "$lane_b" 2>/dev/null; kill "$lane_b" 2>/dev/null; step "summary"; node tools/scripts/tally.mjs || true' EXIT
+  set +m
+  # Lane B's Nx reads the workspace first, alone (up to a minute): two Nx processes starting on the
+  # same .nx/workspace-data at the same moment is the case Nx has had races in.
+  for _ in $(seq 60); do grep -q 'Running target' "$lanes/b.log" 2>/dev/null && break; kill -0 "$lane_b" 2>/dev/null || break; sleep 1; done
 
   step "lane A: build-real, libs/build's integration suite (a real CPython build in a container)"
   CPY_TALLY_PART=build-real suites -t integration -p build --testPathPatterns=build-real || status=1

@@ -12,11 +12,13 @@
 //   runs from this checkout (apps/cli is private; @cpy/install is what npm consumers use).
 // - Minified: start-up parses less. Source maps are written beside the chunks; a stack trace
 //   names the TypeScript source with NODE_OPTIONS=--enable-source-maps.
-// - Written beside dist/cpy/ and swapped in by renames: a `cpy` started during a rebuild runs the
-//   old bundle or the new one, never a half-written or missing one.
+// - Written beside dist/cpy/ and swapped in by two renames: a `cpy` started during a rebuild runs
+//   the old bundle or the new one, not a half-written one (only in the instant between the two
+//   renames is there none). A `cpy` already running that loads a command's chunk after the swap
+//   loads it from the new bundle: the same file when the code did not change.
 import { build } from 'esbuild';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const entry = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -37,7 +39,20 @@ const originalImportMetaUrl = {
   },
 };
 
-await rm(staging, { recursive: true, force: true });
+// What an interrupted bundling left (its process is gone).
+const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+};
+for (const name of await readdir(dist).catch(() => [])) {
+  const left = /^\.cpy-(?:new|old)-(\d+)$/.exec(name);
+  if (left && (Number(left[1]) === process.pid || !alive(Number(left[1])))) await rm(join(dist, name), { recursive: true, force: true });
+}
 const result = await build({
   entryPoints: [entry],
   outdir: staging,
@@ -54,6 +69,9 @@ const result = await build({
   plugins: [originalImportMetaUrl],
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
+}).catch(async (error) => {
+  await rm(staging, { recursive: true, force: true });
+  throw error;
 });
 await writeFile(new URL('package.json', `file://${staging}`), '{ "type": "module" }\n');
 await rename(outdir, aside).catch((error) => {

@@ -97,8 +97,9 @@ function fidelity(output: string): { failed: string[]; passed: number; left: str
 
 it('builds, validates, publishes, installs in a Dev Container and on the host', async () => {
   // 1. Build through Nx, from the loopback mirror only, bypassing the Nx cache. The CLI it runs is
-  // the one this target's dependsOn built: with --skip-nx-cache, its build tasks would run again and
-  // rewrite apps/cli/dist under the suites that scripts/test.sh runs beside this one.
+  // the one already built (by the e2e target's dependsOn, or by scripts/test.sh before its lanes):
+  // with --skip-nx-cache, its build tasks would run again and rewrite apps/cli/dist under the
+  // suites that scripts/test.sh runs beside this one.
   const out = join(work, 'artifacts');
   const built = await sh('npx', ['--no-install', 'nx', 'run', 'cli:build-cpython', `--version=${VERSION}`, '--profile=fast', `--out=${out}`, '--skip-nx-cache', '--excludeTaskDependencies', '--output-style=static'], {
     NX_DAEMON: 'false',
