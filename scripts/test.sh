@@ -47,7 +47,16 @@ fi
 
 rm -f {libs,apps,tools}/*/test-output/{integration,e2e}/results*.json
 status=0
-trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT
+# On any exit: lane B (below) goes, while it runs, with its Nx, Jest and what they started (its
+# own process group); then the counts.
+lane_b=
+# shellcheck disable=SC2317 # run by the EXIT trap
+on_exit() {
+  { [ -z "$lane_b" ] || kill -TERM -- "-$lane_b"; } 2>/dev/null || true
+  step "summary"
+  node tools/scripts/tally.mjs || true
+}
+trap on_exit EXIT
 
 step "workspace in sync (TypeScript project references)"
 nx sync:check
@@ -68,9 +77,6 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   rm -rf "$lanes" && mkdir -p "$lanes"
   suites() { nx run-many --excludeTaskDependencies --parallel=1 --output-style=static "$@"; }
   step "integration and end-to-end tests, in two lanes (lane B's output follows lane A's; it is also in $lanes/b.log)"
-  lane_b=
-  # Interrupted: lane B goes too, with its Nx, Jest and what they started (its own process group).
-  trap '{ [ -z "$lane_b" ] || kill -TERM -- "-$lane_b"; } 2>/dev/null || true; step "summary"; node tools/scripts/tally.mjs || true' EXIT
   set -m
   (
     set +m # one process group for all of it: what the suites start is not a job of its own
@@ -91,10 +97,10 @@ if [ -z "${CPY_SKIP_INTEGRATION:-}" ]; then
   suites -t e2e -p e2e || status=1
 
   wait "$lane_b" || true
+  lane_b=
   step "lane B: integration tests (the Feature, then containers, packing, boundaries, the CLI, the build library's others)"
   cat "$lanes/b.log"
   for rc in feature rest; do [ "$(cat "$lanes/$rc.rc" 2>/dev/null)" = 0 ] || status=1; done
-  trap 'step "summary"; node tools/scripts/tally.mjs || true' EXIT
 fi
 
 step "Nx cache: a second run with no change must replay everything"

@@ -12,10 +12,11 @@ for (const group of ['libs', 'apps', 'tools']) {
       const dir = join(root, group, project, 'test-output', suite);
       if (!existsSync(dir)) continue;
       // results.json, or one results-<part>.json per Jest run of a project split in parts.
-      for (const file of readdirSync(dir).filter((f) => /^results(-[a-z0-9-]+)?\.json$/.test(f)).sort()) {
+      for (const file of readdirSync(dir).sort()) {
+        const named = /^results(?:-([a-z0-9-]+))?\.json$/.exec(file);
+        if (!named) continue;
         const t = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-        const part = file.slice('results'.length, -'.json'.length).replace(/^-/, ' ');
-        rows.push(`  ${`${group}/${project}`.padEnd(20)} ${`${suite}${part}`.padEnd(22)} ${t.passed} passed, ${t.failed} failed`);
+        rows.push(`  ${`${group}/${project}`.padEnd(20)} ${[suite, named[1]].filter(Boolean).join(' ').padEnd(22)} ${t.passed} passed, ${t.failed} failed`);
         for (const k of Object.keys(total)) total[k] += t[k];
       }
     }

@@ -21,11 +21,12 @@ import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const entry = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-const outdir = fileURLToPath(new URL('../dist/cpy/', import.meta.url));
+const dist = fileURLToPath(new URL('../dist/', import.meta.url));
+const entry = join(dist, 'main.js');
+const outdir = join(dist, 'cpy');
 /** Where the new bundle is written: a sibling of outdir, so paths relative to it are the same. */
-const staging = fileURLToPath(new URL(`../dist/.cpy-new-${process.pid}/`, import.meta.url));
-const aside = fileURLToPath(new URL(`../dist/.cpy-old-${process.pid}/`, import.meta.url));
+const staging = join(dist, `.cpy-new-${process.pid}`);
+const aside = join(dist, `.cpy-old-${process.pid}`);
 
 const originalImportMetaUrl = {
   name: 'original-import-meta-url',
@@ -40,7 +41,6 @@ const originalImportMetaUrl = {
 };
 
 // What an interrupted bundling left (its process is gone).
-const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 const alive = (pid) => {
   try {
     process.kill(pid, 0);
@@ -73,7 +73,7 @@ const result = await build({
   await rm(staging, { recursive: true, force: true });
   throw error;
 });
-await writeFile(new URL('package.json', `file://${staging}`), '{ "type": "module" }\n');
+await writeFile(join(staging, 'package.json'), '{ "type": "module" }\n');
 await rename(outdir, aside).catch((error) => {
   if (error.code !== 'ENOENT') throw error;
 });
