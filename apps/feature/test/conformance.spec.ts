@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { artifactFileName, type ArtifactMetadata, isCpyError } from '@cpy/core';
@@ -977,6 +978,38 @@ const CASES: Case[] = [
       expect(await i.sh(`rm "$ROOT/${record}"`)).toBe('');
       expect(await i.install({ version: '3.11', indexUrl: url, signerFingerprints: K.alice.fingerprint, skipValidation: true })).toEqual({ status: 'already-installed' });
       expect(await i.read(record)).toBe(`${new Date(INDEX_UPDATED_AT).toISOString()}\n${url}\n`);
+    },
+  },
+  {
+    // Two installs reading the index at once: the one that read the older index must not write its
+    // record over the newer one. The record changes only under its lock and is read again there.
+    name: 'signed: a newer index recorded while this install waited for the record lock: read again under the lock, this older index is CPY_INSTALL_INDEX_ROLLED_BACK',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('roll', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    before: async (i) => {
+      rollTo('old');
+      const url = mirror.fileUrl('roll', 'index.json');
+      const record = `var/lib/cpy/indexes/${createHash('sha256').update(url).digest('hex').slice(0, 16)}.seen`;
+      // Another install holds the record's lock until 1 s after this one has fetched the index's
+      // signature and keys (it reads the record and waits for the lock by then), then records the
+      // newer index it read, and lets go. (An installer slower than that reads the newer record
+      // first, and refuses as well.)
+      await holdLock(i, `${record}.lock`, `n=0; while [ ! -e "$ROOT/index-read" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done; sleep 1; printf '%s\\n%s\\n' '${new Date(ROLLED_FROM).toISOString()}' '${url}' >"$ROOT/${record}"; rm -f "$L"`);
+      const from = mirror.requests.length;
+      const read = () => ['/ftp/python/roll/index.json.asc', '/ftp/python/roll/cpy-keys.asc'].every((p) => mirror.requests.slice(from).some((r) => r.path === p));
+      void (async () => {
+        for (let n = 0; n < 3000 && !read(); n++) await sleep(20);
+        await i.sh('touch "$ROOT/index-read"');
+      })();
+    },
+    expected: { code: 'CPY_INSTALL_INDEX_ROLLED_BACK' },
+    message: () =>
+      `the index ${mirror.fileUrl('roll', 'index.json')} was updated at ${new Date(INDEX_UPDATED_AT).toISOString()}, before the signed index this machine read there last (updated at ${new Date(ROLLED_FROM).toISOString()}): an older index is served in its place`,
+    after: async (i) => {
+      const url = mirror.fileUrl('roll', 'index.json');
+      const record = `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.seen`;
+      expect(await i.read(`var/lib/cpy/indexes/${record}`)).toBe(`${new Date(ROLLED_FROM).toISOString()}\n${url}\n`);
+      expect(await i.list('var/lib/cpy/indexes')).toEqual([record]);
+      await nothingInstalled(i);
     },
   },
   {

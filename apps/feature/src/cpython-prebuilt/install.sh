@@ -1239,22 +1239,33 @@ short_hash() { printf '%s' "$1" | sha256sum | cut -c1-16; }
 # check_index_age LOCATION: the library's checkIndexAge (rollback protection). A signature says
 # who made an index, not that it is the newest: a signed index older (updatedAt) than the one
 # read at LOCATION before is refused; a newer one is recorded in
-# $STATE_DIR/indexes/<short_hash LOCATION>.seen (its updatedAt, then LOCATION). Only the form cpy
-# writes (toISOString: milliseconds, UTC) is compared, as text.
+# $STATE_DIR/indexes/<short_hash LOCATION>.seen (its updatedAt, then LOCATION). The record changes
+# only under the lock <record>.lock, read again there (the library's lock): two installs reading
+# the index at once cannot move it back. Only the form cpy writes (toISOString: milliseconds, UTC)
+# is compared, as text.
 check_index_age() {
   [ -n "$signers" ] || return 0
   updated=$(jget "$work/index.flat" updatedAt)
   written_by_cpy "$updated" || return 0
   seen_file=$STATE_DIR/indexes/$(short_hash "$1").seen
-  seen=
-  [ ! -f "$seen_file" ] || IFS= read -r seen <"$seen_file" || true
-  if written_by_cpy "$seen"; then
-    [ "$seen" != "$updated" ] || return 0
-    if awk -v a="$updated" -v b="$seen" 'BEGIN { exit !(a < b) }'; then
-      fail CPY_INSTALL_INDEX_ROLLED_BACK "the index $index_source was updated at $updated, before the signed index this machine read there last (updated at $seen): an older index is served in its place" "a mirror or a cache may serve a stale copy, or someone replays an old signed index: check where the index comes from; to go back to that index on purpose, delete $seen_file"
-    fi
+  ! index_newer "$seen_file" && return 0
+  mkdir -p "$STATE_DIR/indexes" 2>/dev/null || return 0
+  lock_take "$seen_file.lock" "the record of the index $index_source"
+  if index_newer "$seen_file"; then
+    { printf '%s\n%s\n' "$updated" "$1" >"$seen_file.tmp-$$" && mv -f "$seen_file.tmp-$$" "$seen_file"; } 2>/dev/null || rm -f "$seen_file.tmp-$$"
   fi
-  { mkdir -p "$STATE_DIR/indexes" && printf '%s\n%s\n' "$updated" "$1" >"$seen_file.tmp-$$" && mv -f "$seen_file.tmp-$$" "$seen_file"; } 2>/dev/null || rm -f "$seen_file.tmp-$$"
+  lock_release "$seen_file.lock"
+}
+# index_newer RECORD: whether $updated is newer than what RECORD holds (or RECORD holds nothing cpy
+# wrote); an older one is refused (CPY_INSTALL_INDEX_ROLLED_BACK).
+index_newer() {
+  seen=
+  [ ! -f "$1" ] || IFS= read -r seen <"$1" || true
+  written_by_cpy "$seen" || return 0
+  [ "$seen" != "$updated" ] || return 1
+  if awk -v a="$updated" -v b="$seen" 'BEGIN { exit !(a < b) }'; then
+    fail CPY_INSTALL_INDEX_ROLLED_BACK "the index $index_source was updated at $updated, before the signed index this machine read there last (updated at $seen): an older index is served in its place" "a mirror or a cache may serve a stale copy, or someone replays an old signed index: check where the index comes from; to go back to that index on purpose, delete $1"
+  fi
 }
 written_by_cpy() { case $1 in [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z) true ;; *) false ;; esac; }
 

@@ -41,6 +41,22 @@ describe('checkIndexAge: a signed index never goes back in time on this machine'
     expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
   });
 
+  it('two checks at once never move the record back: the older index, read second under the lock, is refused', async () => {
+    await check('2026-12-01T00:00:00.000Z');
+    // Both read the record (Dec 1) before either writes: without the lock, the one that writes
+    // last (the older index) would leave Dec 2 behind it.
+    for (let round = 0; round < 5; round++) {
+      const newer = `2026-12-${String(10 + 2 * round).padStart(2, '0')}T00:00:00.000Z`;
+      const older = `2026-12-${String(9 + 2 * round).padStart(2, '0')}T00:00:00.000Z`;
+      const [a, b] = await Promise.allSettled([check(newer), check(older)]);
+      expect(a.status).toBe('fulfilled');
+      if (b.status === 'rejected') expect(isCpyError(b.reason, 'CPY_INSTALL_INDEX_ROLLED_BACK')).toBe(true);
+      expect(await record()).toBe(`${newer}\n${URL_A}\n`);
+    }
+    // No lock is left behind.
+    expect(await readFile(`${seenIndexPath(stateDir, URL_A)}.lock`, 'utf8').catch(() => null)).toBeNull();
+  });
+
   it('a state directory that cannot be written keeps the check, not the record', async () => {
     const file = join(stateDir, 'a-file');
     await writeFile(file, '');
