@@ -47,6 +47,7 @@ FINGERPRINT_RE='^[0-9A-F]{40}$'
 NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)(-[a-z][a-z0-9_]*)?-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
 INDEX_SCHEMA_VERSION=2
 TAB=$(printf '\t')
+CR=$(printf '\r')
 case $0 in /*) SELF=$0 ;; *) SELF=$(pwd)/$0 ;; esac
 
 say() { printf '[%s] %s\n' "$me" "$*" >&2; }
@@ -58,6 +59,11 @@ fail() {
 matches() {
   case $1 in *'
 '*) return 1 ;; esac
+  # The commonest patterns, as case patterns: no process (each grep costs a millisecond or two).
+  case $2 in
+    "$PATH_RE") case $1 in '' | *[!A-Za-z0-9._/+@-]*) return 1 ;; *) return 0 ;; esac ;;
+    '^[0-9]+$') case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac ;;
+  esac
   printf '%s\n' "$1" | grep -Eq "$2"
 }
 
@@ -94,7 +100,7 @@ option_name() {
     INSTALLPREFIX) echo installPrefix ;; SKIPVALIDATION) echo skipValidation ;; INSTALLSYSTEMDEPS) echo installSystemDeps ;; INSTALLTK) echo installTk ;;
   esac
 }
-location_ok() { matches "$1" "$URL_RE" || { matches "$1" "$PATH_RE" && case $1 in /*) true ;; *) false ;; esac; }; }
+location_ok() { case $1 in /*) matches "$1" "$PATH_RE" ;; *) matches "$1" "$URL_RE" ;; esac; }
 check_options() {
   [ "$deferred" = true ] || check_raw_options
   # The library reads CPY_INDEX_URL (and the signing ones) when the option is empty.
@@ -107,15 +113,15 @@ check_options() {
     [ -z "$v" ] || location_ok "$v" || bad_option "$(option_name "$name")" 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
   done
   [ -z "$SHA256" ] || matches "$SHA256" '^[0-9a-fA-F]{64}$' || bad_option sha256 'must be 64 hex digits'
-  SHA256=$(printf '%s' "$SHA256" | tr 'A-F' 'a-f')
-  check_signers
+  case $SHA256 in *[A-F]*) SHA256=$(printf '%s' "$SHA256" | tr 'A-F' 'a-f') ;; esac
+  [ -z "$SIGNERFINGERPRINTS" ] || check_signers
   if [ -n "$INSTALLPREFIX" ]; then
     matches "$INSTALLPREFIX" "$PATH_RE" || bad_option installPrefix 'must be a path of letters, digits and . _ / + @ - only'
     case /$INSTALLPREFIX/ in *'/../'*) bad_option installPrefix 'must be an absolute path without ..' ;; esac
     case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path without ..' ;; esac
     # As the library's resolve(): // and /./ collapsed, no trailing / (the lock and the state
     # name the prefix by this spelling, the same for both installers).
-    INSTALLPREFIX=$(normalize "$INSTALLPREFIX")
+    case $INSTALLPREFIX in *//* | */./* | */. | ?*/) INSTALLPREFIX=$(normalize "$INSTALLPREFIX") ;; esac
   fi
   # How long to wait for another install of the prefix (the library's lockTimeoutMs).
   [ -z "${CPY_LOCK_TIMEOUT_MS:-}" ] || matches "$CPY_LOCK_TIMEOUT_MS" '^[1-9][0-9]{0,8}$' ||
@@ -201,6 +207,7 @@ path_of() { case $1 in file://*) printf '%s' "${1#file://}" | sed 's/%20/ /g' ;;
 display_url() {
   case $1 in
     file://*) path_of "$1" ;;
+    /*) printf '%s' "$1" ;;
     *) printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1#; s#[?].*$##' ;;
   esac
 }
@@ -291,6 +298,21 @@ fetch() {
       [ "${4:-}" = optional ] && return 1
       fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $src: no such file" "$(not_found_hint)" ;;
   esac
+}
+
+# fetch_to_read LOCATION DEST WHAT [optional]: fetch, but a local file is read where it is (no
+# copy): $fetched names the file to read.
+fetched=
+fetch_to_read() {
+  case $1 in
+    http://* | https://*) ;;
+    *)
+      case $1 in file://*) fetched=$(path_of "$1") ;; *) fetched=$1 ;; esac
+      [ ! -f "$fetched" ] || return 0
+      ;;
+  esac
+  fetched=$2
+  fetch "$@"
 }
 
 # --- signatures: pinned signers, their keys, gpgv (the library's @cpy/signing verifyPinned) ------
@@ -416,9 +438,10 @@ distro_version=
 detect_host() {
   [ "$host_detected" = false ] || return 0
   host_detected=true
-  host_kernel=$(uname -s)
-  host_os=$(printf '%s' "$host_kernel" | tr '[:upper:]' '[:lower:]')
-  host_arch=$(uname -m)
+  # One uname for both (a name with a space would shift them; none has one).
+  host_kernel=$(uname -s -m)
+  host_arch=${host_kernel##* } host_kernel=${host_kernel% *}
+  case $host_kernel in Linux) host_os=linux ;; *) host_os=$(printf '%s' "$host_kernel" | tr '[:upper:]' '[:lower:]') ;; esac
   if v=$(getconf GNU_LIBC_VERSION 2>/dev/null); then
     host_libc=glibc
     host_glibc=${v#glibc }
@@ -429,14 +452,16 @@ detect_host() {
   for f in /etc/os-release /usr/lib/os-release; do
     [ -f "$f" ] || continue
     distro_known=true
-    distro_id=$(os_release_field ID "$f" | tr '[:upper:]' '[:lower:]')
-    distro_version=$(os_release_field VERSION_ID "$f")
+    # ID (lower case), VERSION_ID and ID capitalised, each on a line (a value may be empty).
+    os_release "$f" >"$work/os-release"
+    { IFS= read -r distro_id && IFS= read -r distro_version && IFS= read -r host_label; } <"$work/os-release" || true
     break
   done
   if [ "$distro_known" = true ]; then
     # `Debian 12`, as the library's messages name it.
-    host_label=$(printf '%s' "$distro_id" | awk '{ print toupper(substr($0, 1, 1)) substr($0, 2) }')${distro_version:+ $distro_version}
-    host_summary=$(printf '%s %s' "$distro_id" "$distro_version" | sed -E 's/^ +//; s/ +$//')
+    host_label=$host_label${distro_version:+ $distro_version}
+    host_summary=$distro_id
+    [ -z "$distro_version" ] || host_summary=${host_summary:+$host_summary }$distro_version
     [ -z "$host_summary" ] || host_summary="$host_summary, "
   else
     host_label='this system'
@@ -444,12 +469,36 @@ detect_host() {
   fi
   host_summary="$host_summary$host_arch, $( [ -n "$host_glibc" ] && echo "glibc $host_glibc" || echo "$host_libc")"
 }
-# os_release_field NAME FILE: its value, without the double quotes around it.
-os_release_field() {
-  awk -v k="$1" 'index($0, k "=") == 1 { v = substr($0, length(k) + 2); if (v ~ /^"[^"]*"$/) v = substr(v, 2, length(v) - 2); else if (v ~ /"/) next; print v; exit }' "$2"
+# os_release FILE: its ID in lower case, its VERSION_ID, and the ID with a capital, one a line:
+# each value without the double quotes around it (a value with other quotes is not read).
+os_release() {
+  awk 'function field(k) { return (k in v) ? v[k] : "" }
+    { i = index($0, "="); if (i < 2) next; k = substr($0, 1, i - 1); if (k in v) next; x = substr($0, i + 1)
+      if (x ~ /^"[^"]*"$/) x = substr(x, 2, length(x) - 2); else if (x ~ /"/) next; v[k] = x }
+    END { id = tolower(field("ID")); print id; print field("VERSION_ID"); print toupper(substr(id, 1, 1)) substr(id, 2) }' "$1"
 }
-# version_lt A B: A < B for dotted numbers (a missing part is 0).
+# version_lt A B: A < B for dotted numbers (a missing part is 0). Plain ones (2.36) are compared
+# by the shell, part by part; anything else by awk.
 version_lt() {
+  case $1/$2 in
+    *[!0-9./]* | .* | */.* | *./* | *. | *..* | /* | */) ;;
+    *)
+      vl_a=$1 vl_b=$2 vl_long=false
+      while [ -n "$vl_a$vl_b" ]; do
+        vl_x=${vl_a%%.*} vl_y=${vl_b%%.*}
+        case $vl_a in *.*) vl_a=${vl_a#*.} ;; *) vl_a= ;; esac
+        case $vl_b in *.*) vl_b=${vl_b#*.} ;; *) vl_b= ;; esac
+        # Leading zeros off (a shell reads 08 as octal), and no number too long for it.
+        vl_x=${vl_x#"${vl_x%%[!0]*}"} vl_y=${vl_y#"${vl_y%%[!0]*}"}
+        if [ ${#vl_x} -gt 9 ] || [ ${#vl_y} -gt 9 ]; then
+          vl_long=true
+          break
+        fi
+        [ "${vl_x:-0}" -eq "${vl_y:-0}" ] || { [ "${vl_x:-0}" -lt "${vl_y:-0}" ]; return; }
+      done
+      [ "$vl_long" = true ] || return 1
+      ;;
+  esac
   awk -v a="$1" -v b="$2" 'BEGIN { na = split(a, x, "."); nb = split(b, y, "."); n = na > nb ? na : nb; for (i = 1; i <= n; i++) { d = (x[i] + 0) - (y[i] + 0); if (d != 0) exit(d < 0 ? 0 : 1) } exit 1 }'
 }
 # check_compatibility FLAT: also leaves the metadata's version, build, os, osVersion, arch,
@@ -652,7 +701,7 @@ handle_system_libraries() { # FLAT
 # --- the archive ------------------------------------------------------------------------------
 # metadata_of ARCHIVE: the first entry, cpy-artifact.json (GNU tar stops reading there).
 metadata_of() {
-  if tar --version 2>/dev/null | grep -q 'GNU tar'; then untar "$1" -O --occurrence=1 cpy-artifact.json; else untar "$1" -O cpy-artifact.json; fi
+  if gnu_tar; then untar "$1" -O --occurrence=1 cpy-artifact.json; else untar "$1" -O cpy-artifact.json; fi
 }
 # untar ARCHIVE TAR-ARGS...: tar on a gzip or zstd archive (by magic bytes).
 untar() {
@@ -687,9 +736,9 @@ listing() {
 # (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
-  rm -f "$work/hash.fifo" "$work/types.fifo" "$work/scan.types"
+  if [ -e "$work/hash.fifo" ] || [ -e "$work/types.fifo" ] || [ -e "$work/scan.types" ]; then rm -f "$work/hash.fifo" "$work/types.fifo" "$work/scan.types"; fi
   mkfifo "$work/hash.fifo" || return 1
-  { sha256sum | cut -c1-64 >"$work/scan.sha256"; } <"$work/hash.fifo" &
+  sha256sum <"$work/hash.fifo" >"$work/scan.sha256" &
   hashing=$!
   if [ -n "${2:-}" ]; then
     if [ "$1" = - ]; then tee "$work/hash.fifo"; else tee "$work/hash.fifo" <"$1"; fi | gunzip_drained |
@@ -704,7 +753,13 @@ one_pass() {
       { tar -t -f - >"$work/scan.names" 2>/dev/null; echo $? >"$work/extract.rc"; cat >/dev/null; }
     wait "$hashing" "$typing"
   fi
-  [ "$(cat "$work/gzip.rc" "$work/types.rc" "$work/extract.rc" 2>/dev/null | tr -d '\n')" = 000 ] || return 1
+  rcs=
+  for f in gzip types extract; do
+    rc=
+    { IFS= read -r rc <"$work/$f.rc"; } 2>/dev/null || true
+    rcs=$rcs$rc
+  done
+  [ "$rcs" = 000 ] || return 1
   scan_ok=true
 }
 # gunzip_drained: gzip -dc of standard input, its status in $work/gzip.rc, the rest drained.
@@ -717,11 +772,11 @@ scan_archive() {
   if is_gzip "$1" && have_tools mkfifo tee gzip; then
     one_pass "$1" || true
   else
-    sha256sum "$1" | cut -c1-64 >"$work/scan.sha256"
+    sha256sum "$1" >"$work/scan.sha256"
   fi
 }
 have_tools() { for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || return 1; done; }
-is_gzip() { [ "$(od -An -tx1 -N2 "$1" 2>/dev/null | tr -d ' \n')" = 1f8b ]; }
+is_gzip() { case $(od -An -tx1 -N2 "$1" 2>/dev/null) in *1f\ 8b*) true ;; *) false ;; esac; }
 # Whether one_pass can read this artifact: gzip, GNU tar (its safe extraction is what lets STAGE
 # be written before the checks), mkfifo and tee; and no signature of its own to check first.
 one_pass_possible() {
@@ -730,7 +785,15 @@ one_pass_possible() {
 one_pass_tools() {
   [ -z "$signers" ] || [ "$resolved" = true ] || return 1
   have_tools mkfifo tee gzip || return 1
-  tar --version 2>/dev/null | grep -q 'GNU tar'
+  gnu_tar
+}
+# gnu_tar: whether tar is GNU tar (asked once).
+gnu_tar_is=
+gnu_tar() {
+  if [ -z "$gnu_tar_is" ]; then
+    case $(tar --version 2>/dev/null) in *'GNU tar'*) gnu_tar_is=true ;; *) gnu_tar_is=false ;; esac
+  fi
+  [ "$gnu_tar_is" = true ]
 }
 # download_pass URL ARCHIVE STAGE: the one pass over an http(s) download as it arrives (curl):
 # the bytes are hashed and unpacked into STAGE while they come, and kept in ARCHIVE. 0 (and
@@ -750,8 +813,10 @@ download_pass() {
 # new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
 # system had free before it (df: KiB), for ensure_space.
 new_stage() {
-  mkdir -p "$parent"
-  room=$(df -Pk "$parent" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  [ -d "$parent" ] || mkdir -p "$parent"
+  room=
+  # The second line's fourth field (Available); the first is the header.
+  if df -Pk "$parent" >"$work/df" 2>/dev/null; then { read -r _ && read -r _ _ _ room _; } <"$work/df" || room=; fi
   case $room in *[!0-9]*) room= ;; esac
   stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
 }
@@ -806,26 +871,31 @@ function climbs(target,   n, i, p, named) {
 # normalize PATH: . and .. resolved lexically.
 normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
 check_links() { # TREE
+  cl_tree=$1
   # One walk: what is neither a file nor a directory, and files with more than one name (a hard
-  # link unpacked); then one awk resolves every link's target.
-  find "$1" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
+  # link unpacked); then one readlink names every link's target, and one awk resolves them.
+  find "$cl_tree" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
+  set --
   while IFS= read -r entry; do
     [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
-    # Two lines, the link and its target: a name may hold any character but a newline. A target
-    # with one would shift the pairs the awk below reads (read whole, with a sentinel).
-    target=$(readlink "$entry" && echo .)
-    target=${target%?.}
-    case $target in *"
-"*) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink whose target holds a newline (${entry#"$1"/})" 'use an artifact made by cpy' ;; esac
-    printf '%s\n%s\n' "$entry" "$target"
-  done <"$work/special" >"$work/links"
+    set -- "$@" "$entry"
+  done <"$work/special"
+  [ $# -gt 0 ] || return 0
+  # A line a target: a name may hold any character but a newline, and a target that holds one
+  # makes more lines than links (it would shift the pairs the awk below reads).
+  readlink -- "$@" >"$work/targets" || fail CPY_ARTIFACT_UNSAFE_ENTRY 'cannot read the symlinks the archive holds' 'use an artifact made by cpy'
+  # (wc would count the lines; read counts them without a process.)
+  n=0
+  while IFS= read -r _; do n=$((n + 1)); done <"$work/targets"
+  [ "$n" -eq $# ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a symlink whose target holds a newline' 'use an artifact made by cpy'
   # A target with .. after a name (s/..) is refused too: once s is a link, made before or after
   # this one, the kernel follows it first, and the reading on paper is wrong (the library's
   # climbsAfterName). CPython's own links are plain names.
-  awk -v tree="$1" "$RESOLVED_AWK$CLIMBS_AWK"'
-    NR % 2 { link = $0; dir = link; sub(/\/[^\/]*$/, "", dir); next }
-    substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 || climbs($0) { print link " -> " $0; exit 3 }' "$work/links" >"$work/badlink" ||
-    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$1/##" "$work/badlink"))" 'use an artifact made by cpy'
+  awk -v tree="$cl_tree" "$RESOLVED_AWK$CLIMBS_AWK"'
+    FNR == NR { link[FNR] = $0; next }
+    { dir = link[FNR]; sub(/\/[^\/]*$/, "", dir) }
+    substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 || climbs($0) { print link[FNR] " -> " $0; exit 3 }' "$work/special" "$work/targets" >"$work/badlink" ||
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$cl_tree/##" "$work/badlink"))" 'use an artifact made by cpy'
 }
 # The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
 # run by its own python3: the same code @cpy/install runs, so relocation and the checks exist once.
@@ -878,6 +948,12 @@ swap_link() { # LINK TARGET (a path with a directory part)
   # -fn: a link a killed run of the same pid left (a container restarted) is replaced, not entered.
   ln -sfn "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
+}
+# make_link LINK TARGET: swap_link, or where nothing is at LINK yet, one ln -s (which fails
+# rather than enter a directory or replace what appeared meanwhile: then swap_link).
+make_link() {
+  if [ ! -e "$1" ] && [ ! -L "$1" ] && [ -d "${1%/*}" ] && ln -s "$2" "$1" 2>/dev/null; then return 0; fi
+  swap_link "$1" "$2"
 }
 # link_to LINK: sets link_to to where LINK points, as the library's resolve(dirname(LINK),
 # readlink(LINK)); awk runs only for a target that has something to normalise.
@@ -939,7 +1015,7 @@ link_changes() {
   done
 }
 record_install() { # VERSION PREFIX [checked: this install checked the bin links already]
-  mkdir -p "$STATE_DIR"
+  [ -d "$STATE_DIR" ] || mkdir -p "$STATE_DIR"
   state=$STATE_DIR/state.json
   # Nothing to change (the library's cheap path, for an install already there): the state records
   # this prefix for the version, it is current, and its links are right. No lock is taken, so a
@@ -960,11 +1036,13 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
     json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "not JSON: $(head -n 1 "$work/json.err")"
     state_ok "$work/state.flat" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
   fi
-  now=$(readlink "$STATE_DIR/current" 2>/dev/null || true)
+  now=
+  [ ! -L "$STATE_DIR/current" ] || now=$(readlink "$STATE_DIR/current" 2>/dev/null || true)
   # Made current now (an install already there, of a version that is not current): someone
   # else's entry in the bin dir refuses it before anything changes, as the library's recordInstall.
   [ "$now" = "$2" ] || [ "${3:-}" = checked ] || check_bin_links "$2"
-  previous=$(jget "$work/state.flat" previous)
+  previous=
+  [ ! -s "$work/state.flat" ] || previous=$(jget "$work/state.flat" previous)
   if [ -n "$now" ] && [ "$now" != "$2" ]; then
     leaving=$(awk -F '\t' -v p="$now" '$2 == p && $1 ~ /^installs\/.*\/prefix$/ { sub(/^installs\//, "", $1); sub(/\/prefix$/, "", $1); print $1; exit }' "$work/state.flat")
     # Not in the state (a state.json moved aside, as CPY_INSTALL_BROKEN's hint says): its marker
@@ -979,10 +1057,10 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
     if [ -n "$previous" ] && [ "$previous" != null ]; then printf '  "previous": "%s"\n}\n' "$previous"; else printf '  "previous": null\n}\n'; fi
   } >"$state.tmp-$$"
   mv -f "$state.tmp-$$" "$state"
-  swap_link "$STATE_DIR/current" "$2"
+  make_link "$STATE_DIR/current" "$2"
   link_changes "$2" >"$work/links"
   while read -r name to; do
-    if [ "$to" = - ]; then rm -f "$BIN_DIR/$name"; else swap_link "$BIN_DIR/$name" "$to"; fi
+    if [ "$to" = - ]; then rm -f "$BIN_DIR/$name"; else make_link "$BIN_DIR/$name" "$to"; fi
   done <"$work/links"
   lock_release "$STATE_DIR/locks/state.lock"
 }
@@ -1004,7 +1082,7 @@ lock_take() {
   # (ln would put its link inside a directory of that name.)
   [ ! -d "$1" ] || fail CPY_INSTALL_LOCKED "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"
   if [ -z "$lock_me" ]; then
-    host_name=$(uname -n)
+    { IFS= read -r host_name </proc/sys/kernel/hostname; } 2>/dev/null || host_name=$(uname -n)
     { IFS= read -r lock_token </proc/sys/kernel/random/uuid; } 2>/dev/null || lock_token="$(date +%s)-$(random8)"
     lock_start=$(process_start $$)
     lock_me="$$ $host_name $lock_token${lock_start:+ $lock_start}"
@@ -1012,7 +1090,7 @@ lock_take() {
   lock_taking=$1.take-$$
   # A take file a killed run with this pid left may still be the lock itself (hard-linked):
   # removed first, so writing ours cannot rewrite that lock.
-  rm -f "$lock_taking"
+  if [ -e "$lock_taking" ] || [ -L "$lock_taking" ]; then rm -f "$lock_taking"; fi
   printf '%s' "$lock_me" >"$lock_taking"
   lock_waited=false
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
@@ -1146,10 +1224,12 @@ recover_prefix() {
       fi
     fi
   fi
-  rm -f "$journal" "$journal".tmp-*
   # Eight characters after the name, the suffix both installers give: never another prefix's
-  # trees (the staging of /opt/py-3 also starts with .cpy-staging-py-).
-  rm -rf "$parent"/.cpy-staging-"$base"-???????? "$parent"/.cpy-old-"$base"-????????
+  # trees (the staging of /opt/py-3 also starts with .cpy-staging-py-). (rm runs only for what
+  # is there: a pattern that matches nothing stays as written.)
+  for left in "$journal" "$journal".tmp-* "$parent"/.cpy-staging-"$base"-???????? "$parent"/.cpy-old-"$base"-????????; do
+    if [ -e "$left" ] || [ -L "$left" ]; then rm -rf "$left"; fi
+  done
 }
 
 # --- the index: choosing the build of a version request (the library's resolve.ts) -------------
@@ -1491,10 +1571,9 @@ main() {
   fi
   if [ -n "$ARTIFACTURL" ]; then
     # The artifact given: its version is in its name (or the version option is a full version).
-    base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
+    base=${ARTIFACTURL%%[?#]*}
     file_name=${base##*/}
-    named_version=
-    if matches "$file_name" "$NAME_RE"; then named_version=$(printf '%s' "$file_name" | sed -E "s/$NAME_RE/\\1/"); fi
+    named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
     if [ -n "$named_version" ]; then
       version=$named_version
       [ -z "$VERSION" ] || answers "$version" "$VERSION" || fail CPY_INSTALL_VERSION_MISMATCH "asked for $VERSION, but the artifact is $version" 'fix the version or the artifact URL'
@@ -1522,7 +1601,7 @@ main() {
     resolve_build
     location_ok "$chosen_url" || fail CPY_INDEX_INVALID "$index_source lists $chosen_file at a location this Feature does not accept (only letters, digits and . _ ~ : / ? # @ & = + % , - in an http(s) or file URL, or an absolute path)" 'point at the index.json cpy publish or cpy index add wrote'
     version=$chosen_version ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
-    base=$(printf '%s' "$ARTIFACTURL" | sed -E 's#[?#].*$##')
+    base=${ARTIFACTURL%%[?#]*}
     file_name=${base##*/}
   fi
   prefix=${INSTALLPREFIX:-/opt/python-$version}
@@ -1550,14 +1629,20 @@ main() {
   if [ -n "$SHA256" ]; then
     expected=$SHA256
   else
-    fetch "$sums" "$work/sha256" 'checksum file'
-    line=$(head -n 1 "$work/sha256" | tr -d '\r')
+    fetch_to_read "$sums" "$work/sha256" 'checksum file'
+    line=
+    IFS= read -r line <"$fetched" || true
+    case $line in *"$CR"*) line=$(printf '%s' "$line" | tr -d '\r') ;; esac
     matches "$line" '^[0-9a-fA-F]{64}([ ][ *]?[^ ].*)?$' || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is not a sha256sum line" 'point checksumUrl at the .sha256 file published with the artifact, or set sha256'
-    expected=$(printf '%s' "$line" | cut -c1-64 | tr 'A-F' 'a-f')
-    listed=$(printf '%s' "$line" | cut -c66- | sed 's/^[ *]//')
+    listed=${line#????????????????????????????????????????????????????????????????}
+    expected=${line%"$listed"}
+    case $expected in *[A-F]*) expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f') ;; esac
+    # After the hash: a space, then a space or * (text or binary mode), then the name.
+    listed=${listed# }
+    case $listed in [\ *]*) listed=${listed#?} ;; esac
     [ -z "$listed" ] || [ "$listed" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
   fi
-  if [ "$resolved" = false ] && fetch "$(with_suffix "$ARTIFACTURL" .json)" "$work/side.json" metadata optional && json_flatten "$work/side.json" >"$work/side.flat" 2>/dev/null &&
+  if [ "$resolved" = false ] && fetch_to_read "$(with_suffix "$ARTIFACTURL" .json)" "$work/side.json" metadata optional && json_flatten "$fetched" >"$work/side.flat" 2>/dev/null &&
     [ "$(jget "$work/side.flat" schemaVersion)" = 1 ]; then
     refuse_unfit "$work/side.flat"
   fi
@@ -1600,7 +1685,8 @@ main() {
     [ "$artifact_file" = "$archive" ] || fetch "$ARTIFACTURL" "$archive" artifact
     scan_archive "$archive"
   fi
-  got=$(cat "$work/scan.sha256")
+  got=
+  { read -r got _ <"$work/scan.sha256"; } 2>/dev/null || true
   [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
   if [ "$unpacked" = true ]; then say "sha256 $got verified (hashed, listed and unpacked in one read)"; else say "sha256 $got verified"; fi
   # An artifact chosen from a signed index is vouched for by the index (its entry's sha256);
@@ -1612,12 +1698,14 @@ main() {
 
   # Unpacked in the pass, the metadata is the entry that came with the verified bytes.
   if [ "$unpacked" = true ]; then
-    if [ -f "$stage/cpy-artifact.json" ]; then has_metadata=true; cp "$stage/cpy-artifact.json" "$work/metadata.json"; else has_metadata=false; echo 'it has no such entry' >"$work/tar.err"; fi
+    metadata_file=$stage/cpy-artifact.json
+    if [ -f "$metadata_file" ]; then has_metadata=true; else has_metadata=false; echo 'it has no such entry' >"$work/tar.err"; fi
   else
     has_metadata=true
-    metadata_of "$archive" >"$work/metadata.json" 2>"$work/tar.err" || has_metadata=false
+    metadata_file=$work/metadata.json
+    metadata_of "$archive" >"$metadata_file" 2>"$work/tar.err" || has_metadata=false
   fi
-  if [ "$has_metadata" = false ] || ! json_flatten "$work/metadata.json" >"$work/meta.flat" 2>>"$work/tar.err"; then
+  if [ "$has_metadata" = false ] || ! json_flatten "$metadata_file" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
   fi
   jvals "$work/meta.flat" schemaVersion name version prefix contents/bytes build
@@ -1625,7 +1713,11 @@ main() {
   if [ "$j1" != 1 ] || [ "$j2" != cpython ]; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: schemaVersion $j1" 'this Feature may be older than the artifact: update it, or install an artifact made by this version'
   fi
-  if ! matches "$built_for" '^/[A-Za-z0-9._/+@-]+$' || ! matches "$bytes" '^[0-9]+$'; then
+  # (^/[A-Za-z0-9._/+@-]+$ and ^[0-9]+$, as case patterns)
+  bad_field=false
+  case $built_for in /*) case ${built_for#/} in '' | *[!A-Za-z0-9._/+@-]*) bad_field=true ;; esac ;; *) bad_field=true ;; esac
+  case $bytes in '' | *[!0-9]*) bad_field=true ;; esac
+  if [ "$bad_field" = true ]; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: prefix '$built_for'" 'install an artifact made by cpy'
   fi
   [ "$meta_version" = "$version" ] || fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but $file_name holds CPython $meta_version" 'fix the version or the artifact'
