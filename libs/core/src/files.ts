@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { randomId } from './ids.js';
 
 /** The temporary name writeFileAtomic writes `path` under first: `<path>.tmp-<uuid>`. */
 export const ATOMIC_TMP_INFIX = '.tmp-';
@@ -12,7 +12,7 @@ export const ATOMIC_TMP_INFIX = '.tmp-';
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}${ATOMIC_TMP_INFIX}${randomUUID()}`;
+  const tmp = `${path}${ATOMIC_TMP_INFIX}${randomId()}`;
   try {
     await writeFile(tmp, text);
     await rename(tmp, path);

@@ -88,3 +88,8 @@ export function debugSymbolsFileName(artifactName: string): string {
 export function testsFileName(artifactName: string): string {
   return artifactName.replace(/\.(tgz|tar\.zst)$/, '.tests.$1');
 }
+
+/** How a URL is shown: no credentials, no query string (it may hold a token); a file URL as its path. */
+export function displayUrl(url: URL): string {
+  return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : `${url.origin}${url.pathname}`;
+}

@@ -1,12 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, newestFirst, parseChecksumLine, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, newestFirst, parseChecksumLine, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
-import { displayUrl, downloadToFile, TransferError, type HttpClient, type TransferProgress } from '@cpy/transfer';
+import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
-import { artifactLibrary } from './lazy.js';
+import { artifactLibrary, transferLibrary } from './lazy.js';
 import { processAlive } from './lock.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
@@ -48,7 +47,8 @@ function transferFailed(what: string, url: URL, error: TransferError): CpyError 
 
 /** Reads the expected sha256 from a `sha256sum` file; its file name, if any, must be the artifact's. */
 export async function fetchChecksum(url: URL, artifactName: string, client: HttpClient, scratch: string): Promise<string> {
-  const tmp = join(scratch, `checksum-${randomUUID()}`);
+  const tmp = join(scratch, `checksum-${randomId()}`);
+  const { downloadToFile, TransferError } = await transferLibrary();
   try {
     await downloadToFile(url, tmp, { client });
     const text = await readFile(tmp, 'utf8');
@@ -88,7 +88,8 @@ export async function fetchIndex<S>(
 ): Promise<{ index: ArtifactIndex; source: string; signature: S | null; sha256: string }> {
   const url = toUrl(location);
   await mkdir(scratch, { recursive: true });
-  const tmp = join(scratch, `index-${randomUUID()}.json`);
+  const tmp = join(scratch, `index-${randomId()}.json`);
+  const { downloadToFile, TransferError } = await transferLibrary();
   const read = async (u: URL) => {
     await downloadToFile(u, tmp, { client });
     let signature: S | null = null;
@@ -104,7 +105,7 @@ export async function fetchIndex<S>(
     }
     // The sha256 of the bytes read (an index is small): what `cpy publish --adopt-index` takes once they are checked.
     const bytes = await readFile(tmp);
-    return { index: parseIndexText(bytes.toString('utf8'), displayUrl(u)), source: displayUrl(u), signature, sha256: createHash('sha256').update(bytes).digest('hex') };
+    return { index: parseIndexText(bytes.toString('utf8'), displayUrl(u)), source: displayUrl(u), signature, sha256: sha256Hex(bytes) };
   };
   try {
     try {
@@ -138,8 +139,9 @@ export async function fetchIndex<S>(
 
 /** The metadata published beside an artifact (`<artifact>.json`), or null when there is none. */
 export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: string): Promise<ArtifactMetadata | null> {
-  const tmp = join(scratch, `metadata-${randomUUID()}`);
+  const tmp = join(scratch, `metadata-${randomId()}`);
   try {
+    const { downloadToFile } = await transferLibrary();
     await downloadToFile(url, tmp, { client, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0, maxRetryAfterMs: 0 } });
     return await readJsonFile(tmp, artifactMetadataSchema);
   } catch {
@@ -209,8 +211,9 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
   await mkdir(options.cacheDir, { recursive: true });
   const fileName = basename(decodeURIComponent(options.url.pathname));
   await removeDeadDownloads(options.cacheDir);
-  const tmp = join(options.cacheDir, `.download-${process.pid}-${randomUUID()}.tgz`);
+  const tmp = join(options.cacheDir, `.download-${process.pid}-${randomId()}.tgz`);
   let got: { sha256: string; bytes: number };
+  const { downloadToFile, TransferError } = await transferLibrary();
   try {
     got = await downloadToFile(options.url, tmp, {
       client: options.client,

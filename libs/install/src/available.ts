@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, displayUrl } from '@cpy/core';
 import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact/index-format';
-import { createHttpClient, displayUrl } from '@cpy/transfer';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';
+import { transferLibrary } from './lazy.js';
 import { checkIndexAge } from './index-seen.js';
 import { resolveLayout, type Environment } from './layout.js';
 import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
@@ -112,6 +112,7 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
         return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'index' };
       }
     : undefined;
+  const { createHttpClient } = await transferLibrary();
   const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
     const loaded = await fetchIndex(location, client, scratch, verify);

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, writeFileAtomic } from '@cpy/core';
+import { CpyError, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { withLock } from './lock.js';
 
 /**
@@ -23,7 +22,7 @@ const WRITTEN_BY_CPY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const RECORD_LOCK_MS = 30_000;
 
 export function seenIndexPath(stateDir: string, location: string): string {
-  return join(stateDir, 'indexes', `${createHash('sha256').update(location).digest('hex').slice(0, 16)}.seen`);
+  return join(stateDir, 'indexes', `${sha256Hex(location).slice(0, 16)}.seen`);
 }
 
 /**

@@ -1,8 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, parseArtifactFileName, runtimeNeeds, writeFileAtomic } from '@cpy/core';
-import { createHttpClient, displayUrl, type HttpClient } from '@cpy/transfer';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
+import type { HttpClient } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import {
   downloadArtifact,
@@ -20,7 +19,7 @@ import { matchesRequest, parseVersionRequest, type VersionRequest } from './requ
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
-import { artifactLibrary } from './lazy.js';
+import { artifactLibrary, transferLibrary } from './lazy.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
@@ -149,7 +148,7 @@ async function putInPlace(tree: string, prefix: string): Promise<'installed' | '
     await rename(tree, prefix);
     return 'installed';
   }
-  const old = join(dirname(prefix), `${aside(prefix)}${randomUUID().slice(0, 8)}`);
+  const old = join(dirname(prefix), `${aside(prefix)}${randomId().slice(0, 8)}`);
   await writeFileAtomic(journalPath(prefix), JSON.stringify({ prefix, staged: tree, aside: old }));
   await rename(prefix, old);
   await rename(tree, prefix);
@@ -533,7 +532,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     void loadableHere();
     artifactLibrary().catch(() => undefined); // a failure surfaces where it is awaited
 
-    const stage = join(dirname(prefix), `${staging(prefix)}${randomUUID().slice(0, 8)}`);
+    const stage = join(dirname(prefix), `${staging(prefix)}${randomId().slice(0, 8)}`);
     // Checked from the metadata before the tree is unpacked, on both paths below.
     const fits = (metadata: ArtifactMetadata, fileName: string) => {
       if (metadata.version !== version) {
@@ -573,6 +572,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       );
     };
 
+    const { createHttpClient } = await transferLibrary();
     const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
     const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch: layout.cacheDir }) : null;
     let artifact: CachedArtifact;

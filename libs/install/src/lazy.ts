@@ -7,6 +7,8 @@ import type { ExecFileOptions } from 'node:child_process';
 //   that (the index, the signer option) comes from the light `@cpy/artifact/index-format`;
 // - node:child_process, when a program runs (ldconfig, apt-get): about 3 ms.
 export const artifactLibrary = () => import('@cpy/artifact');
+// - @cpy/transfer (undici's client, node:stream, node:crypto), when something is first fetched.
+export const transferLibrary = () => import('@cpy/transfer');
 
 /** Runs a program with its arguments (no shell); its output as text. Rejects as execFile does. */
 export async function runProgram(file: string, args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {

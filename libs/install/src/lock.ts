@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpyError } from '@cpy/core';
+import { CpyError, randomId } from '@cpy/core';
 
 export interface LockOptions {
   readonly timeoutMs: number;
@@ -51,7 +50,7 @@ export async function processStart(pid: number): Promise<string | null> {
  * system has no hard links, the lock is created with O_EXCL and written. false: it is held.
  */
 async function take(path: string, me: string): Promise<boolean> {
-  const mine = `${path}.take-${randomUUID()}`;
+  const mine = `${path}.take-${randomId()}`;
   try {
     await writeFile(mine, me, { flag: 'wx' });
     await link(mine, path);
@@ -89,7 +88,7 @@ function cannotCreate(path: string, cause: unknown): CpyError {
 export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
   await mkdir(dirname(path), { recursive: true });
   const start = await processStart(process.pid);
-  const me = `${process.pid} ${hostname()} ${randomUUID()}${start ? ` ${start}` : ''}`;
+  const me = `${process.pid} ${hostname()} ${randomId()}${start ? ` ${start}` : ''}`;
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
@@ -110,7 +109,7 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
     const dead = host === hostname() && Number(pid) > 0 && (!processAlive(Number(pid)) || (started !== undefined && ((await processStart(Number(pid))) ?? started) !== started));
     const abandoned = holder === '' && (await stat(path).then((s) => Date.now() - s.mtimeMs > ABANDONED_EMPTY_MS, () => false));
     if (dead || abandoned) {
-      const grave = `${path}.stale-${randomUUID()}`;
+      const grave = `${path}.stale-${randomId()}`;
       if (await rename(path, grave).then(() => true, () => false)) {
         const taken = await readFile(grave, 'utf8').catch(() => null);
         // Someone took the lock between our read and our rename: give it back.

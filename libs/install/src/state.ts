@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CpyError, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
+import { CpyError, randomId, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
 import * as z from 'zod/mini';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
@@ -88,7 +87,7 @@ export function writeState(stateDir: string, state: InstallState): Promise<void>
 /** Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none. */
 export async function swapSymlink(link: string, target: string): Promise<void> {
   await mkdir(dirname(link), { recursive: true });
-  const tmp = `${link}.tmp-${randomUUID()}`;
+  const tmp = `${link}.tmp-${randomId()}`;
   await symlink(target, tmp);
   try {
     await rename(tmp, link);

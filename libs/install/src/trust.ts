@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, displayUrl, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
-import { createHttpClient, displayUrl, downloadToFile, TransferError } from '@cpy/transfer';
 import { toUrl } from './acquire.js';
+import { transferLibrary } from './lazy.js';
 import type { Environment } from './layout.js';
 
 const MAX_TEXT = 1024 * 1024;
@@ -64,9 +63,10 @@ export class SignatureVerifier {
 
   /** A small file's text, or null when it answers 404 (or does not exist). */
   private async fetchText(url: URL): Promise<string | null> {
+    const { createHttpClient, downloadToFile, TransferError } = await transferLibrary();
     const client = await createHttpClient({ env: this.fetchOptions.env, userAgent: 'cpy (installer)', ...(this.fetchOptions.caFile ? { caFile: this.fetchOptions.caFile } : {}) });
     await mkdir(this.fetchOptions.scratch, { recursive: true });
-    const tmp = join(this.fetchOptions.scratch, `signed-${randomUUID()}`);
+    const tmp = join(this.fetchOptions.scratch, `signed-${randomId()}`);
     try {
       const got = await downloadToFile(url, tmp, { client });
       // A signature or a keys file is a few KiB: a big one is not what it claims to be (and is not read into memory).

@@ -1,8 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, readlink, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { compareVersions, CpyError } from '@cpy/core';
+import { compareVersions, CpyError, randomId, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
@@ -36,7 +35,7 @@ export function stateLock<T>(layout: InstallLayout, lock: LockOptions, work: () 
  * lock_prefix names it the same way). Whoever also takes the state lock takes this one first.
  */
 export function prefixLockPath(layout: InstallLayout, prefix: string): string {
-  return join(layout.stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
+  return join(layout.stateDir, 'locks', `${sha256Hex(prefix).slice(0, 16)}.lock`);
 }
 
 /**
@@ -279,7 +278,7 @@ async function removeInstall(layout: InstallLayout, version: string, locked: str
       hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links',
     });
   }
-  const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomUUID().slice(0, 8)}`);
+  const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomId().slice(0, 8)}`);
   await rename(entry.prefix, gone).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });

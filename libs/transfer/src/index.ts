@@ -1,7 +1,8 @@
+// displayUrl lives in @cpy/core (the installer's light path shows locations without loading this library).
+export { displayUrl } from '@cpy/core';
 export {
   createHttpClient,
   DEFAULT_RETRY,
-  displayUrl,
   downloadToFile,
   TransferError,
 } from './transfer.js';

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpyError } from '@cpy/core';
+import { CpyError, displayUrl } from '@cpy/core';
 import { CHUNK, openSink, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
@@ -20,11 +20,6 @@ type Undici = typeof import('undici');
 async function loadUndici(): Promise<Undici> {
   const loaded = await import('undici');
   return 'EnvHttpProxyAgent' in loaded ? loaded : (loaded as unknown as { default: Undici }).default;
-}
-
-/** How a URL is shown: no credentials, no query string (it may hold a token). */
-export function displayUrl(url: URL): string {
-  return url.protocol === 'file:' ? decodeURIComponent(url.pathname) : `${url.origin}${url.pathname}`;
 }
 
 /** How downloads retry: connection errors, 5xx, 408 and 429 are retried; 404 never is. */

@@ -37,4 +37,11 @@ describe('@cpy/install stays light', () => {
     // What it reads before it unpacks comes from the light entry.
     expect((await importsOf('@cpy/artifact/index-format')).staticImports.length).toBeGreaterThan(0);
   });
+
+  it('loads @cpy/transfer (node:stream, undici) only with import(), and node:crypto not at all (@cpy/core loads it on first use), so an already-installed `cpy install` loads neither', async () => {
+    const transfer = await importsOf('@cpy/transfer');
+    expect(transfer.staticImports).toEqual([]);
+    expect(transfer.dynamic).toBe(1);
+    expect((await importsOf('node:crypto')).staticImports).toEqual([]);
+  });
 });

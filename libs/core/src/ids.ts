@@ -1,0 +1,16 @@
+import { createRequire } from 'node:module';
+
+// node:crypto takes 5-8 ms to load, and an already-installed `cpy install` needs neither a hash nor
+// a random name (issue 20): it is loaded when one is first asked for.
+let nodeCrypto: typeof import('node:crypto') | null = null;
+const crypto = (): typeof import('node:crypto') => (nodeCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+
+/** A random UUID, for names that must not collide (temporary files, lock holders). */
+export function randomId(): string {
+  return crypto().randomUUID();
+}
+
+/** The sha256 of `data`, as 64 lower-case hex digits. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return crypto().createHash('sha256').update(data).digest('hex');
+}
