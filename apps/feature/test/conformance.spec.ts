@@ -323,6 +323,8 @@ async function holdLock(i: Installer, lock: string, script: string, start?: stri
   expect(started).toMatch(/^\d+@[-0-9a-f]+$/);
   holder = { pid: pid!, host: host!, lock, path: `${i.root}/${lock}`, text: out! };
 }
+/** Set by the case of the index record's lock: touches $ROOT/index-read once the index's signature and keys were fetched. */
+let indexReadFlag: Promise<void> = Promise.resolve();
 /** A replacement's journal, as the library writes it (JSON.stringify, one line). */
 const journalText = (prefix: string, staged: string, aside: string) => JSON.stringify({ prefix, staged, aside });
 
@@ -996,7 +998,8 @@ const CASES: Case[] = [
       await holdLock(i, `${record}.lock`, `n=0; while [ ! -e "$ROOT/index-read" ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n + 1)); done; sleep 1; printf '%s\\n%s\\n' '${new Date(ROLLED_FROM).toISOString()}' '${url}' >"$ROOT/${record}"; rm -f "$L"`);
       const from = mirror.requests.length;
       const read = () => ['/ftp/python/roll/index.json.asc', '/ftp/python/roll/cpy-keys.asc'].every((p) => mirror.requests.slice(from).some((r) => r.path === p));
-      void (async () => {
+      // Awaited in `after`: it ends once the installer has fetched them (the holder gives up after 60 s).
+      indexReadFlag = (async () => {
         for (let n = 0; n < 3000 && !read(); n++) await sleep(20);
         await i.sh('touch "$ROOT/index-read"');
       })();
@@ -1005,11 +1008,28 @@ const CASES: Case[] = [
     message: () =>
       `the index ${mirror.fileUrl('roll', 'index.json')} was updated at ${new Date(INDEX_UPDATED_AT).toISOString()}, before the signed index this machine read there last (updated at ${new Date(ROLLED_FROM).toISOString()}): an older index is served in its place`,
     after: async (i) => {
+      await indexReadFlag;
       const url = mirror.fileUrl('roll', 'index.json');
       const record = `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.seen`;
       expect(await i.read(`var/lib/cpy/indexes/${record}`)).toBe(`${new Date(ROLLED_FROM).toISOString()}\n${url}\n`);
       expect(await i.list('var/lib/cpy/indexes')).toEqual([record]);
       await nothingInstalled(i);
+    },
+  },
+  {
+    // The record only guards against going back: an install does not stop for want of it.
+    name: 'signed: the index record cannot be locked (a directory in the lock\'s place): installed, the record not written',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('roll', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    before: async (i) => {
+      rollTo('old');
+      const record = `var/lib/cpy/indexes/${createHash('sha256').update(mirror.fileUrl('roll', 'index.json')).digest('hex').slice(0, 16)}.seen`;
+      expect(await i.sh(`mkdir -p "$ROOT/${record}.lock"`)).toBe('');
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      const record = `${createHash('sha256').update(mirror.fileUrl('roll', 'index.json')).digest('hex').slice(0, 16)}.seen`;
+      expect(await i.list('var/lib/cpy/indexes')).toEqual([`${record}.lock`]);
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint });
     },
   },
   {
@@ -1474,4 +1494,24 @@ describe('install.sh: killed (kill -9) between the two renames of a replacement'
     expect(await i.list('opt')).toEqual([`python-${version}`]);
     expect(await i.list('var/lib/cpy/locks')).toEqual([]);
   }, 180_000);
+});
+
+// BusyBox's readlink takes one link at a time: install.sh's link check then reads each link on its
+// own, and still refuses a target that holds a newline.
+describe('install.sh: a readlink that reads one link at a time (BusyBox)', () => {
+  it('installs a good artifact and refuses one with a symlink whose target holds a newline', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    await i.write('tmp/onelink/readlink', '#!/bin/sh\nn=0\nfor a in "$@"; do case $a in -*) ;; *) n=$((n + 1)) ;; esac; done\n[ "$n" -le 1 ] || { echo "readlink: too many arguments" >&2; exit 1; }\nexec /usr/bin/readlink "$@"\n');
+    const run = (artifactUrl: string) =>
+      box.exec(['env', `ARTIFACTURL=${artifactUrl}`, 'SKIPVALIDATION=true', 'PATH=/tmp/onelink:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'chmod +x /tmp/onelink/readlink && exec /feature/install.sh']);
+    const hostile = await run(U['newline']!);
+    expect([hostile.exitCode, hostile.stderr]).toEqual([1, expect.stringContaining('error CPY_ARTIFACT_UNSAFE_ENTRY: the archive holds a symlink whose target holds a newline')]);
+    await nothingInstalled(i);
+    const good = await run(U['http']!);
+    expect([good.exitCode, good.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+    expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
+    expect(await i.sh('rm -rf /tmp/onelink')).toBe('');
+  }, 120_000);
 });

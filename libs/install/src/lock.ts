@@ -86,7 +86,9 @@ function cannotCreate(path: string, cause: unknown): CpyError {
  * container sharing the volume) are waited for, never stolen.
  */
 export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
+    throw cannotCreate(path, error);
+  });
   const start = await processStart(process.pid);
   const me = `${process.pid} ${hostname()} ${randomId()}${start ? ` ${start}` : ''}`;
   const deadline = Date.now() + options.timeoutMs;

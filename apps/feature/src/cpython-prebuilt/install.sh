@@ -480,8 +480,10 @@ os_release() {
 # version_lt A B: A < B for dotted numbers (a missing part is 0). Plain ones (2.36) are compared
 # by the shell, part by part; anything else by awk.
 version_lt() {
-  case $1/$2 in
-    *[!0-9./]* | .* | */.* | *./* | *. | *..* | /* | */) ;;
+  case $1 in '' | *[!0-9.]* | .* | *. | *..*) vl_plain=false ;; *) vl_plain=true ;; esac
+  case $2 in '' | *[!0-9.]* | .* | *. | *..*) vl_plain=false ;; esac
+  case $vl_plain in
+    false) ;;
     *)
       vl_a=$1 vl_b=$2 vl_long=false
       while [ -n "$vl_a$vl_b" ]; do
@@ -883,7 +885,18 @@ check_links() { # TREE
   [ $# -gt 0 ] || return 0
   # A line a target: a name may hold any character but a newline, and a target that holds one
   # makes more lines than links (it would shift the pairs the awk below reads).
-  readlink -- "$@" >"$work/targets" || fail CPY_ARTIFACT_UNSAFE_ENTRY 'cannot read the symlinks the archive holds' 'use an artifact made by cpy'
+  if ! readlink -- "$@" >"$work/targets" 2>/dev/null; then
+    # A readlink that takes one link at a time (BusyBox): each read whole, with a sentinel, so
+    # that a target holding a newline is seen.
+    : >"$work/targets"
+    for entry in "$@"; do
+      target=$(readlink -- "$entry" && echo .) || fail CPY_ARTIFACT_UNSAFE_ENTRY "cannot read the symlink ${entry#"$cl_tree"/} the archive holds" 'use an artifact made by cpy'
+      target=${target%?.}
+      case $target in *"
+"*) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink whose target holds a newline (${entry#"$cl_tree"/})" 'use an artifact made by cpy' ;; esac
+      printf '%s\n' "$target" >>"$work/targets"
+    done
+  fi
   # (wc would count the lines; read counts them without a process.)
   n=0
   while IFS= read -r _; do n=$((n + 1)); done <"$work/targets"
@@ -949,10 +962,10 @@ swap_link() { # LINK TARGET (a path with a directory part)
   ln -sfn "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
 }
-# make_link LINK TARGET: swap_link, or where nothing is at LINK yet, one ln -s (which fails
+# make_link LINK TARGET: swap_link, or where nothing is at LINK yet, one ln -sT (which fails
 # rather than enter a directory or replace what appeared meanwhile: then swap_link).
 make_link() {
-  if [ ! -e "$1" ] && [ ! -L "$1" ] && [ -d "${1%/*}" ] && ln -s "$2" "$1" 2>/dev/null; then return 0; fi
+  if [ ! -e "$1" ] && [ ! -L "$1" ] && [ -d "${1%/*}" ] && ln -sT "$2" "$1" 2>/dev/null; then return 0; fi
   swap_link "$1" "$2"
 }
 # link_to LINK: sets link_to to where LINK points, as the library's resolve(dirname(LINK),
@@ -1075,12 +1088,16 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
 held_locks=
 lock_me=
 lock_taking=
-# lock_take LOCK WHAT: holds LOCK (released by lock_release or on exit); WHAT names it in the wait notice.
+# lock_take LOCK WHAT [WAIT_MS]: holds LOCK (released by lock_release or on exit); WHAT names it in
+# the wait notice. A lock that cannot be had is CPY_INSTALL_LOCKED; with WAIT_MS (a lock that
+# only guards a record, as the library's checkIndexAge takes it), it is waited for that long,
+# silently, and lock_take returns 1 holding nothing instead.
 lock_take() {
   case " $held_locks " in *" $1 "*) return 0 ;; esac
-  [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
+  lock_wait_ms=${3:-}
+  [ -d "${1%/*}" ] || mkdir -p "${1%/*}" 2>/dev/null || { lock_refused "cannot create the lock $1: cannot make ${1%/*}" "check that ${1%/*} is writable"; return 1; }
   # (ln would put its link inside a directory of that name.)
-  [ ! -d "$1" ] || fail CPY_INSTALL_LOCKED "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"
+  [ ! -d "$1" ] || { lock_refused "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"; return 1; }
   if [ -z "$lock_me" ]; then
     { IFS= read -r host_name </proc/sys/kernel/hostname; } 2>/dev/null || host_name=$(uname -n)
     { IFS= read -r lock_token </proc/sys/kernel/random/uuid; } 2>/dev/null || lock_token="$(date +%s)-$(random8)"
@@ -1091,10 +1108,10 @@ lock_take() {
   # A take file a killed run with this pid left may still be the lock itself (hard-linked):
   # removed first, so writing ours cannot rewrite that lock.
   if [ -e "$lock_taking" ] || [ -L "$lock_taking" ]; then rm -f "$lock_taking"; fi
-  printf '%s' "$lock_me" >"$lock_taking"
+  { printf '%s' "$lock_me" >"$lock_taking"; } 2>/dev/null || { lock_refused "cannot create the lock $1: cannot write $lock_taking" "check that ${1%/*} is writable"; return 1; }
   lock_waited=false
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
-    grep -q 'File exists' "$work/lock.err" || fail CPY_INSTALL_LOCKED "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that $(dirname "$1") is writable and on a file system with hard links"
+    grep -q 'File exists' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable and on a file system with hard links"; return 1; }
     # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
     if ! holder=$(cat "$1" 2>/dev/null); then
       [ -e "$1" ] || continue
@@ -1121,16 +1138,24 @@ lock_take() {
     fi
     if [ "$lock_waited" = false ]; then
       lock_waited=true
-      lock_deadline=$(($(now_ms) + ${CPY_LOCK_TIMEOUT_MS:-600000}))
-      say "waiting for another install of $2 (process $lock_pid on $lock_host)"
+      lock_deadline=$(($(now_ms) + ${lock_wait_ms:-${CPY_LOCK_TIMEOUT_MS:-600000}}))
+      [ -n "$lock_wait_ms" ] || say "waiting for another install of $2 (process $lock_pid on $lock_host)"
     fi
     [ "$(now_ms)" -le "$lock_deadline" ] ||
-      fail CPY_INSTALL_LOCKED "another install holds $1 (process $lock_pid on $lock_host)" "wait for it to finish; if no cpy is running there, remove $1"
+      { lock_refused "another install holds $1 (process $lock_pid on $lock_host)" "wait for it to finish; if no cpy is running there, remove $1"; return 1; }
     sleep 0.1 2>/dev/null || sleep 1
   done
   rm -f "$lock_taking"
   lock_taking=
   held_locks="$held_locks $1"
+}
+# lock_refused MESSAGE HINT: the lock lock_take is taking cannot be had: CPY_INSTALL_LOCKED, or
+# with a WAIT_MS given, nothing held and status 1.
+lock_refused() {
+  [ -n "$lock_wait_ms" ] || fail CPY_INSTALL_LOCKED "$1" "$2"
+  [ -z "$lock_taking" ] || rm -f "$lock_taking"
+  lock_taking=
+  return 1
 }
 # lock_release LOCK: removed if it still holds this run.
 lock_release() {
@@ -1330,7 +1355,8 @@ check_index_age() {
   seen_file=$STATE_DIR/indexes/$(short_hash "$1").seen
   ! index_newer "$seen_file" && return 0
   mkdir -p "$STATE_DIR/indexes" 2>/dev/null || return 0
-  lock_take "$seen_file.lock" "the record of the index $index_source"
+  # The library's wait (30 s); a lock that cannot be had keeps the check, not the record.
+  lock_take "$seen_file.lock" "the record of the index $index_source" 30000 || return 0
   if index_newer "$seen_file"; then
     { printf '%s\n%s\n' "$updated" "$1" >"$seen_file.tmp-$$" && mv -f "$seen_file.tmp-$$" "$seen_file"; } 2>/dev/null || rm -f "$seen_file.tmp-$$"
   fi
