@@ -840,6 +840,41 @@ const CASES: Case[] = [
     },
   },
   {
+    // Its pid namespace is the installer's: the pid is judged here, as with a lock that names none.
+    name: 'lock: a lock whose process is gone, on this host and in this pid namespace, is taken over without waiting',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      const lock = prefixLock(i, defaultPrefix());
+      const ns = `"$(readlink /proc/self/ns/pid | tr -dc 0-9)"`;
+      expect(await i.sh(`mkdir -p "$(dirname "$ROOT/${lock}")" && printf '%s %s/%s gone' "$(sh -c 'echo $$')" "$(uname -n)" ${ns} >"$ROOT/${lock}"`)).toBe('');
+      expect(await i.read(lock)).toMatch(/^\d+ \S+\/\d+ gone$/);
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(i.waitedFor).toBeNull();
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
+    // Containers that share a host name (host networking) and a state volume do not share pids:
+    // a pid gone here may be a live install there.
+    name: 'lock: a lock from another pid namespace on this host is waited for, never taken over, though its pid is gone here',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, lockTimeoutMs: 2000 }),
+    before: async (i) => {
+      const lock = prefixLock(i, defaultPrefix());
+      const out = await i.sh(`mkdir -p "$(dirname "$ROOT/${lock}")" && printf '%s %s/1 elsewhere' "$(sh -c 'echo $$')" "$(uname -n)" >"$ROOT/${lock}" && cat "$ROOT/${lock}"`);
+      const [pid, where] = (out ?? '').split(' ');
+      holder = { pid: pid!, host: where!.split('/')[0]!, lock, path: `${i.root}/${lock}`, text: out! };
+    },
+    expected: { code: 'CPY_INSTALL_LOCKED' },
+    message: () => `another install holds ${holder.path} (process ${holder.pid} on ${holder.host})`,
+    after: async (i) => {
+      expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      expect(await i.read(holder.lock)).toBe(holder.text);
+      await nothingInstalled(i);
+    },
+  },
+  {
     // The library checks the room before it unpacks, from the metadata (ensureSpace); install.sh's
     // one pass unpacks as it reads, then checks the room there was before it began.
     name: 'disk: room for the tree but not for the margin (its bytes x 1.05 + 16 MiB): CPY_INSTALL_DISK_FULL, naming both; nothing left there',
@@ -1481,8 +1516,8 @@ describe('install.sh: killed (kill -9) between the two renames of a replacement'
     });
     expect(await i.list('opt')).toEqual([`.cpy-journal-python-${version}.json`, journal['aside']!.slice(5), journal['staged']!.split('/')[2]!].sort());
     const lock = prefixLock(i, defaultPrefix());
-    // pid, host, token and when the process started.
-    expect(await i.read(lock)).toMatch(/^\d+ \S+ \S+ \d+@[-0-9a-f]+$/);
+    // pid, host and pid namespace, token, and when the process started.
+    expect(await i.read(lock)).toMatch(/^\d+ [^\s/]+\/\d+ \S+ \d+@[-0-9a-f]+$/);
     expect(await i.sh('rm -rf /tmp/killmv')).toBe('');
 
     const next = await box.exec(['env', ...env, '/feature/install.sh']);

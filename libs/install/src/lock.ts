@@ -1,4 +1,4 @@
-import { link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -44,6 +44,17 @@ export async function processStart(pid: number): Promise<string | null> {
 }
 
 /**
+ * This process's pid namespace, as the number in /proc/self/ns/pid (`pid:[4026531836]`); null where
+ * /proc does not say. Two containers can share a host name (host networking) and a state volume,
+ * but not their pids: a pid from another namespace says nothing about a process here.
+ * install.sh's lock_take reads the same.
+ */
+export async function pidNamespace(): Promise<string | null> {
+  const link = await readlink('/proc/self/ns/pid').catch(() => '');
+  return /^pid:\[(\d+)\]$/.exec(link)?.[1] ?? null;
+}
+
+/**
  * Makes the lock file appear with its holder already in it: written to a private file first,
  * then hard-linked to the lock's name, which fails when the name exists (as install.sh's
  * lock_take). A kill can leave the private file, never a lock that names no one. Where the file
@@ -79,18 +90,20 @@ function cannotCreate(path: string, cause: unknown): CpyError {
 }
 
 /**
- * Runs `work` holding an exclusive lock file: `<pid> <host> <token> <start>` (processStart; left
- * out where /proc does not say), which appears whole (take). A lock whose process is gone (same
- * host), or whose pid now belongs to a process with another start, is stale, and so is an empty one older than a minute: it
- * is renamed away (only one waiter can win that rename) and taken. Locks from another host (a
- * container sharing the volume) are waited for, never stolen.
+ * Runs `work` holding an exclusive lock file: `<pid> <host>/<pid namespace> <token> <start>`
+ * (pidNamespace and processStart; each left out where /proc does not say), which appears whole
+ * (take). A lock whose process is gone (same host and pid namespace), or whose pid now belongs to a
+ * process with another start, is stale, and so is an empty one older than a minute: it is renamed
+ * away (only one waiter can win that rename) and taken. Locks from another host, or another pid
+ * namespace on this one (a container sharing the volume), are waited for, never stolen. A lock
+ * without a namespace (written by a cpy before 2026-12-03) is judged by its host alone.
  */
 export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
   await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
     throw cannotCreate(path, error);
   });
-  const start = await processStart(process.pid);
-  const me = `${process.pid} ${hostname()} ${randomId()}${start ? ` ${start}` : ''}`;
+  const [start, namespace] = await Promise.all([processStart(process.pid), pidNamespace()]);
+  const me = `${process.pid} ${hostname()}${namespace ? `/${namespace}` : ''} ${randomId()}${start ? ` ${start}` : ''}`;
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;
   for (;;) {
@@ -106,9 +119,12 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
         throw new CpyError('CPY_INSTALL_LOCKED', `cannot take the lock ${path}: it is a directory`, { hint: `remove ${path} (no cpy makes it), then run again`, details: { lock: path } });
       }
     }
-    const [pid, host, , started] = (holder ?? '').split(' ');
+    const [pid, where, , started] = (holder ?? '').split(' ');
+    const [host, theirs] = (where ?? '').split('/');
+    // Our pids are its pids: the same host, and the same pid namespace (or one of the two unknown).
+    const ourPids = host === hostname() && (theirs === undefined || namespace === null || theirs === namespace);
     // Gone, or its pid now another process's (a holder that wrote when it started, since 2026-12-02).
-    const dead = host === hostname() && Number(pid) > 0 && (!processAlive(Number(pid)) || (started !== undefined && ((await processStart(Number(pid))) ?? started) !== started));
+    const dead = ourPids && Number(pid) > 0 && (!processAlive(Number(pid)) || (started !== undefined && ((await processStart(Number(pid))) ?? started) !== started));
     const abandoned = holder === '' && (await stat(path).then((s) => Date.now() - s.mtimeMs > ABANDONED_EMPTY_MS, () => false));
     if (dead || abandoned) {
       const grave = `${path}.stale-${randomId()}`;

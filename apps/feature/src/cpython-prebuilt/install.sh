@@ -1079,12 +1079,15 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
 }
 
 # --- locks: @cpy/install's withLock (lock.ts), the same files ------------------------------
-# A lock is a file that appears with its holder in it, "<pid> <host> <token>" (no newline):
-# written to a private file first, then hard-linked to the lock's name, which fails when the
-# name exists (the library does the same, so the two exclude each other). A holder on this host
-# whose process is gone is stale, and so is an empty lock over a minute old: the lock is renamed
-# away (one waiter wins that rename), given back if someone took it meanwhile, and taken. A live holder, or one on another
-# host (a container sharing the volume), is waited for, up to CPY_LOCK_TIMEOUT_MS.
+# A lock is a file that appears with its holder in it, "<pid> <host>/<pid namespace> <token>
+# <start>" (no newline; the namespace and start left out where /proc does not say): written to a
+# private file first, then hard-linked to the lock's name, which fails when the name exists (the
+# library does the same, so the two exclude each other). A holder on this host and in this pid
+# namespace whose process is gone is stale, and so is an empty lock over a minute old: the lock is
+# renamed away (one waiter wins that rename), given back if someone took it meanwhile, and taken.
+# A live holder, or one on another host or in another pid namespace (a container sharing the
+# volume), is waited for, up to CPY_LOCK_TIMEOUT_MS. A lock without a namespace (a cpy before
+# 2026-12-03) is judged by its host alone.
 held_locks=
 lock_me=
 lock_taking=
@@ -1102,7 +1105,11 @@ lock_take() {
     { IFS= read -r host_name </proc/sys/kernel/hostname; } 2>/dev/null || host_name=$(uname -n)
     { IFS= read -r lock_token </proc/sys/kernel/random/uuid; } 2>/dev/null || lock_token="$(date +%s)-$(random8)"
     lock_start=$(process_start $$)
-    lock_me="$$ $host_name $lock_token${lock_start:+ $lock_start}"
+    # This shell's pid namespace: the number in /proc/$$/ns/pid (pid:[4026531836]).
+    lock_ns=$(readlink "/proc/$$/ns/pid" 2>/dev/null || true)
+    lock_ns=${lock_ns#pid:\[} lock_ns=${lock_ns%\]}
+    case $lock_ns in '' | *[!0-9]*) lock_ns= ;; esac
+    lock_me="$$ $host_name${lock_ns:+/$lock_ns} $lock_token${lock_start:+ $lock_start}"
   fi
   lock_taking=$1.take-$$
   # A take file a killed run with this pid left may still be the lock itself (hard-linked):
@@ -1119,13 +1126,16 @@ lock_take() {
     fi
     lock_pid=${holder%% *}
     case $holder in *' '*) lock_host=${holder#* } lock_host=${lock_host%% *} ;; *) lock_host= ;; esac
+    # Its pid namespace, when it names one (<host>/<namespace>).
+    case $lock_host in */*) lock_their_ns=${lock_host#*/} lock_host=${lock_host%%/*} ;; *) lock_their_ns= ;; esac
     # Its fourth field, when it has one: when its process started (process_start).
     lock_rest=${holder#* } lock_rest=${lock_rest#* }
     case $lock_rest in *' '*) lock_started=${lock_rest#* } ;; *) lock_started= ;; esac
-    # Stale: its process is gone (this host) or its pid is now another process's (another start:
-    # a restart handed it on), or it is empty and older than a minute (a library killed as it
-    # created the file, before it wrote it: cpy before 2026-12-02).
-    if { [ "$lock_host" = "$host_name" ] && matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' &&
+    # Stale: its process is gone (this host and pid namespace) or its pid is now another process's
+    # (another start: a restart handed it on), or it is empty and older than a minute (a library
+    # killed as it created the file, before it wrote it: cpy before 2026-12-02).
+    if { [ "$lock_host" = "$host_name" ] && { [ -z "$lock_their_ns" ] || [ -z "$lock_ns" ] || [ "$lock_their_ns" = "$lock_ns" ]; } &&
+      matches "$lock_pid" '^0*[1-9][0-9]{0,9}$' &&
       { ! process_alive "$lock_pid" || { [ -n "$lock_started" ] && lock_now=$(process_start "$lock_pid") && [ -n "$lock_now" ] && [ "$lock_now" != "$lock_started" ]; }; }; } ||
       { [ -z "$holder" ] && [ ! -s "$1" ] && [ -n "$(find "$1" -prune -mmin +1 2>/dev/null)" ]; }; then
       grave=$1.stale-$$-$(random8)
