@@ -884,10 +884,15 @@ check_links() { # TREE
   done <"$work/special"
   [ $# -gt 0 ] || return 0
   # A line a target: a name may hold any character but a newline, and a target that holds one
-  # makes more lines than links (it would shift the pairs the awk below reads).
-  if ! readlink -- "$@" >"$work/targets" 2>/dev/null; then
-    # A readlink that takes one link at a time (BusyBox): each read whole, with a sentinel, so
-    # that a target holding a newline is seen.
+  # makes more lines than links (it would shift the pairs the awk below reads). (read counts the
+  # lines without a process.)
+  n=0
+  if readlink -- "$@" >"$work/targets" 2>/dev/null; then
+    while IFS= read -r _; do n=$((n + 1)); done <"$work/targets"
+  fi
+  if [ "$n" -ne $# ]; then
+    # A readlink that takes one link at a time (BusyBox), or a target that holds a newline: each
+    # link read on its own, whole, with a sentinel, to name the one.
     : >"$work/targets"
     for entry in "$@"; do
       target=$(readlink -- "$entry" && echo .) || fail CPY_ARTIFACT_UNSAFE_ENTRY "cannot read the symlink ${entry#"$cl_tree"/} the archive holds" 'use an artifact made by cpy'
@@ -897,10 +902,6 @@ check_links() { # TREE
       printf '%s\n' "$target" >>"$work/targets"
     done
   fi
-  # (wc would count the lines; read counts them without a process.)
-  n=0
-  while IFS= read -r _; do n=$((n + 1)); done <"$work/targets"
-  [ "$n" -eq $# ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a symlink whose target holds a newline' 'use an artifact made by cpy'
   # A target with .. after a name (s/..) is refused too: once s is a link, made before or after
   # this one, the kernel follows it first, and the reading on paper is wrong (the library's
   # climbsAfterName). CPython's own links are plain names.
