@@ -4,7 +4,7 @@ import { CpyError, displayUrl } from '@cpy/core';
 import { type ArtifactIndex, type IndexEntry } from '@cpy/artifact/index-format';
 import { fetchIndex } from './acquire.js';
 import { detectHost } from './host.js';
-import { transferLibrary } from './lazy.js';
+import { installerClient } from './lazy.js';
 import { checkIndexAge } from './index-seen.js';
 import { resolveLayout, type Environment } from './layout.js';
 import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
@@ -112,8 +112,7 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
         return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'index' };
       }
     : undefined;
-  const { createHttpClient } = await transferLibrary();
-  const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+  const client = await installerClient(env, options.caFile);
   try {
     const loaded = await fetchIndex(location, client, scratch, verify);
     if (loaded.signature) await checkIndexAge(options.stateDir ?? resolveLayout({}, env).stateDir, location, loaded.source, loaded.index.updatedAt);

@@ -19,7 +19,7 @@ import { matchesRequest, parseVersionRequest, type VersionRequest } from './requ
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
-import { artifactLibrary, transferLibrary } from './lazy.js';
+import { artifactLibrary, installerClient } from './lazy.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
@@ -572,8 +572,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       );
     };
 
-    const { createHttpClient } = await transferLibrary();
-    const client = await createHttpClient({ env, userAgent: 'cpy (installer)', ...(options.caFile ? { caFile: options.caFile } : {}) });
+    const client = await installerClient(env, options.caFile);
     const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch: layout.cacheDir }) : null;
     let artifact: CachedArtifact;
     let signature: SignatureRecord | null;

@@ -1,4 +1,6 @@
 import type { ExecFileOptions } from 'node:child_process';
+import type { HttpClient } from '@cpy/transfer';
+import type { Environment } from './layout.js';
 
 // What most installs need but an already-installed `cpy install` does not is loaded on first
 // use, not with the module (issue 20):
@@ -9,6 +11,12 @@ import type { ExecFileOptions } from 'node:child_process';
 export const artifactLibrary = () => import('@cpy/artifact');
 // - @cpy/transfer (undici's client, node:stream, node:crypto), when something is first fetched.
 export const transferLibrary = () => import('@cpy/transfer');
+
+/** The installer's HTTP client (proxy settings from `env`, the extra CA file if one is given), with @cpy/transfer loaded for it. */
+export async function installerClient(env: Environment, caFile: string | undefined): Promise<HttpClient> {
+  const { createHttpClient } = await transferLibrary();
+  return createHttpClient({ env, userAgent: 'cpy (installer)', ...(caFile ? { caFile } : {}) });
+}
 
 /** Runs a program with its arguments (no shell); its output as text. Rejects as execFile does. */
 export async function runProgram(file: string, args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {

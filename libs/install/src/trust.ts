@@ -4,7 +4,7 @@ import { CpyError, displayUrl, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
 import { toUrl } from './acquire.js';
-import { transferLibrary } from './lazy.js';
+import { installerClient, transferLibrary } from './lazy.js';
 import type { Environment } from './layout.js';
 
 const MAX_TEXT = 1024 * 1024;
@@ -63,8 +63,8 @@ export class SignatureVerifier {
 
   /** A small file's text, or null when it answers 404 (or does not exist). */
   private async fetchText(url: URL): Promise<string | null> {
-    const { createHttpClient, downloadToFile, TransferError } = await transferLibrary();
-    const client = await createHttpClient({ env: this.fetchOptions.env, userAgent: 'cpy (installer)', ...(this.fetchOptions.caFile ? { caFile: this.fetchOptions.caFile } : {}) });
+    const { downloadToFile, TransferError } = await transferLibrary();
+    const client = await installerClient(this.fetchOptions.env, this.fetchOptions.caFile);
     await mkdir(this.fetchOptions.scratch, { recursive: true });
     const tmp = join(this.fetchOptions.scratch, `signed-${randomId()}`);
     try {

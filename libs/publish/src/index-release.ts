@@ -1,12 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, isCpyError } from '@cpy/core';
+import { CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, signFile, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
 import { finishKeysUpdate, KEYS_NEXT_FILE, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
-import { renameAsset as rename, sha256, smallAssetText, uploadFresh } from './release-assets.js';
+import { renameAsset as rename, smallAssetText, uploadFresh } from './release-assets.js';
 import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
 /** The index before the last update: what readers fall back to when `index.json` answers 404 (an update killed between its renames). */
@@ -198,7 +198,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   // signed run carries only an index it trusts (`pending` was checked above: its signature is by
   // this key or a trusted signer): anyone who may upload assets could have put one there.
   const carried =
-    pending && pendingIndex && find(INDEX_NEXT_FILE)?.id === pending.id && (read ? sha256(read.bytes) !== sha256(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source)
+    pending && pendingIndex && find(INDEX_NEXT_FILE)?.id === pending.id && (read ? sha256Hex(read.bytes) !== sha256Hex(pendingIndex.bytes) && madeFrom(pendingIndex.index, read.index) : !source)
       ? pendingIndex
       : null;
   const index = carried?.index ?? read?.index ?? emptyIndex();
@@ -263,8 +263,8 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
   } catch {
     readable = false;
   }
-  if (sha256(back) !== sha256(text) || !readable) {
-    throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${INDEX_NEXT_FILE} on release ${INDEX_RELEASE_TAG} has sha256 ${sha256(back)}, the index sent ${sha256(text)}`, {
+  if (sha256Hex(back) !== sha256Hex(text) || !readable) {
+    throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${INDEX_NEXT_FILE} on release ${INDEX_RELEASE_TAG} has sha256 ${sha256Hex(back)}, the index sent ${sha256Hex(text)}`, {
       hint: `run again: ${INDEX_FILE} was not changed, and the next run uploads the index again`,
     });
   }
@@ -275,7 +275,7 @@ async function updateIndex(options: PublishIndexOptions, work: string): Promise<
     const downloaded = join(work, `${INDEX_NEXT_FILE}.downloaded`);
     await writeFile(downloaded, back);
     try {
-      if (sha256(signatureBack) !== sha256(signature)) throw new Error(`it has sha256 ${sha256(signatureBack)}, the signature sent ${sha256(signature)}`);
+      if (sha256Hex(signatureBack) !== sha256Hex(signature)) throw new Error(`it has sha256 ${sha256Hex(signatureBack)}, the signature sent ${sha256Hex(signature)}`);
       await checkOwnSignature({ file: downloaded, signature: signatureBack.toString('utf8'), key, label: `the index (${INDEX_NEXT_FILE})`, source: `${INDEX_NEXT_SIGNATURE_FILE} on release ${INDEX_RELEASE_TAG}` });
     } catch (cause) {
       throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${INDEX_NEXT_SIGNATURE_FILE} on release ${INDEX_RELEASE_TAG} does not verify the index: ${(cause as Error).message}`, {
@@ -454,7 +454,7 @@ function pendingSignatureAsset(assets: readonly GitHubAsset[]): GitHubAsset | nu
  * sha256 to adopt. A download that fails, or a cpy-keys.asc that cannot be read, is thrown as itself.
  */
 async function untrusted(t: TrustContext, assets: readonly GitHubAsset[], name: string, bytes: Buffer, signature: GitHubAsset | null): Promise<CpyError | null> {
-  const hash = sha256(bytes);
+  const hash = sha256Hex(bytes);
   if (t.trust?.adopt === hash) return null;
   const { key, gh } = t;
   const signers = [key.fingerprint, ...(t.trust?.signers ?? []).filter((f) => f !== key.fingerprint)];

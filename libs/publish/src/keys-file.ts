@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, isCpyError } from '@cpy/core';
+import { CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, type SigningKey } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import type { IndexEvent } from './index-release.js';
-import { renameAsset, sha256, smallAssetText, uploadFresh } from './release-assets.js';
+import { renameAsset, smallAssetText, uploadFresh } from './release-assets.js';
 
 /** The next keys file while it is uploaded and checked; renamed to `cpy-keys.asc` only then. */
 export const KEYS_NEXT_FILE = `${TRUSTED_KEYS_FILE}.new`;
@@ -122,8 +122,8 @@ export async function publishKeys(options: {
   const uploaded = await uploadFresh(gh, release, file, KEYS_NEXT_FILE);
   emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'uploaded' });
   const back = await gh.downloadAsset(uploaded);
-  if (sha256(back) !== sha256(next) || !(await holds(back.toString('utf8')))) {
-    throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${KEYS_NEXT_FILE} on release ${INDEX_RELEASE_TAG} has sha256 ${sha256(back)}, the keys file sent ${sha256(next)}`, {
+  if (sha256Hex(back) !== sha256Hex(next) || !(await holds(back.toString('utf8')))) {
+    throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${KEYS_NEXT_FILE} on release ${INDEX_RELEASE_TAG} has sha256 ${sha256Hex(back)}, the keys file sent ${sha256Hex(next)}`, {
       hint: `run again: ${TRUSTED_KEYS_FILE} was not changed, and the next run uploads it again`,
     });
   }

@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
 import { CpyError } from '@cpy/core';
 import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
-
-export const sha256 = (bytes: Buffer | string): string => createHash('sha256').update(bytes).digest('hex');
 
 /** What a signature or a keys file may weigh: a few KiB. A larger one is not read. */
 export const MAX_SMALL_ASSET = 1024 * 1024;

@@ -959,15 +959,12 @@ up() {
 }
 swap_link() { # LINK TARGET (a path with a directory part)
   [ -d "${1%/*}" ] || mkdir -p "${1%/*}"
+  # Nothing there yet: one ln -sT makes it (it fails rather than enter a directory or replace what
+  # appeared meanwhile; then the rename below).
+  if [ ! -e "$1" ] && [ ! -L "$1" ] && ln -sT "$2" "$1" 2>/dev/null; then return 0; fi
   # -fn: a link a killed run of the same pid left (a container restarted) is replaced, not entered.
   ln -sfn "$2" "$1.tmp-$$"
   mv -f -T "$1.tmp-$$" "$1"
-}
-# make_link LINK TARGET: swap_link, or where nothing is at LINK yet, one ln -sT (which fails
-# rather than enter a directory or replace what appeared meanwhile: then swap_link).
-make_link() {
-  if [ ! -e "$1" ] && [ ! -L "$1" ] && [ -d "${1%/*}" ] && ln -sT "$2" "$1" 2>/dev/null; then return 0; fi
-  swap_link "$1" "$2"
 }
 # link_to LINK: sets link_to to where LINK points, as the library's resolve(dirname(LINK),
 # readlink(LINK)); awk runs only for a target that has something to normalise.
@@ -1071,10 +1068,10 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
     if [ -n "$previous" ] && [ "$previous" != null ]; then printf '  "previous": "%s"\n}\n' "$previous"; else printf '  "previous": null\n}\n'; fi
   } >"$state.tmp-$$"
   mv -f "$state.tmp-$$" "$state"
-  make_link "$STATE_DIR/current" "$2"
+  swap_link "$STATE_DIR/current" "$2"
   link_changes "$2" >"$work/links"
   while read -r name to; do
-    if [ "$to" = - ]; then rm -f "$BIN_DIR/$name"; else make_link "$BIN_DIR/$name" "$to"; fi
+    if [ "$to" = - ]; then rm -f "$BIN_DIR/$name"; else swap_link "$BIN_DIR/$name" "$to"; fi
   done <"$work/links"
   lock_release "$STATE_DIR/locks/state.lock"
 }
