@@ -1048,6 +1048,9 @@ const CASES: Case[] = [
       const record = `${createHash('sha256').update(url).digest('hex').slice(0, 16)}.seen`;
       expect(await i.read(`var/lib/cpy/indexes/${record}`)).toBe(`${new Date(ROLLED_FROM).toISOString()}\n${url}\n`);
       expect(await i.list('var/lib/cpy/indexes')).toEqual([record]);
+      // It said whom it waited for, and on what (the record), as for any lock.
+      expect(i.waitedFor).toBe(`process ${holder.pid} on ${holder.host}`);
+      expect(i.waitedOn).toBe(`${i.root}/var/lib/cpy/indexes/${record}`);
       await nothingInstalled(i);
     },
   },

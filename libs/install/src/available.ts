@@ -25,6 +25,8 @@ export interface AvailableOptions {
   readonly trustedKeysUrl?: string;
   /** The state directory (default the layout's): where signed indexes read are recorded. */
   readonly stateDir?: string | undefined;
+  /** Told once when another install holds the lock on the index's record: its holder, and the record. */
+  readonly onWait?: ((holder: string, record: string) => void) | undefined;
 }
 
 export interface AvailableBuild {
@@ -47,7 +49,7 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
   }
   // No version: every final release (latest matches them all).
   const request = parseVersionRequest(options.version ?? 'latest');
-  const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl, stateDir: options.stateDir });
+  const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl, stateDir: options.stateDir, onWait: options.onWait });
   const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
   const considered = await considerBuilds(loaded.index, request, ctx);
   // Per version, the first build that fits is the one an install of that version chooses.
@@ -94,6 +96,8 @@ export interface LoadIndexOptions {
   readonly trustedKeysUrl?: string | undefined;
   /** Where the newest signed index read at each location is recorded (checkIndexAge); default the layout's. */
   readonly stateDir?: string | undefined;
+  /** Told once when another install holds the lock on that record (checkIndexAge waits up to 30 s): its holder, and the record. */
+  readonly onWait?: ((holder: string, record: string) => void) | undefined;
 }
 
 /**
@@ -115,7 +119,7 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   const client = await installerClient(env, options.caFile);
   try {
     const loaded = await fetchIndex(location, client, scratch, verify);
-    if (loaded.signature) await checkIndexAge(options.stateDir ?? resolveLayout({}, env).stateDir, location, loaded.source, loaded.index.updatedAt);
+    if (loaded.signature) await checkIndexAge(options.stateDir ?? resolveLayout({}, env).stateDir, location, loaded.source, loaded.index.updatedAt, options.onWait);
     return loaded;
   } finally {
     await client.close();

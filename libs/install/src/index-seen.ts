@@ -29,9 +29,15 @@ export function seenIndexPath(stateDir: string, location: string): string {
  * Refuses a signed index (read from `location`, at `source`) older than the one read there before
  * (CPY_INSTALL_INDEX_ROLLED_BACK); otherwise records its updatedAt when it is newer. A state
  * directory this user cannot write (or a record's lock held past 30 s) keeps the check, not the
- * record.
+ * record. `onWait` is told once, with the holder and the record, when another install holds its lock.
  */
-export async function checkIndexAge(stateDir: string, location: string, source: string, updatedAt: string): Promise<void> {
+export async function checkIndexAge(
+  stateDir: string,
+  location: string,
+  source: string,
+  updatedAt: string,
+  onWait?: (holder: string, record: string) => void,
+): Promise<void> {
   if (!WRITTEN_BY_CPY.test(updatedAt)) return;
   const path = seenIndexPath(stateDir, location);
   // true: the record is newer than updatedAt (or the same); refused when older.
@@ -48,7 +54,7 @@ export async function checkIndexAge(stateDir: string, location: string, source: 
   };
   if (await judge()) return;
   let locked = false;
-  await withLock(`${path}.lock`, { timeoutMs: RECORD_LOCK_MS }, async () => {
+  await withLock(`${path}.lock`, { timeoutMs: RECORD_LOCK_MS, ...(onWait ? { onWait: (holder: string) => onWait(holder, path) } : {}) }, async () => {
     locked = true;
     if (!(await judge())) await writeFileAtomic(path, `${updatedAt}\n${location}\n`).catch(() => undefined);
   }).catch((error: unknown) => {

@@ -32,7 +32,7 @@ export type InstallEvent =
   | { readonly type: 'phase'; readonly phase: InstallPhase; readonly detail: string }
   | { readonly type: 'download'; readonly received: number; readonly total: number | null }
   | { readonly type: 'extract'; readonly bytes: number; readonly total: number }
-  /** Another install holds a lock: `on` names what it locks (the prefix, or the state directory), `holder` who holds it. */
+  /** Another install holds a lock: `on` names what it locks (the prefix, the state directory, or a signed index's record), `holder` who holds it. */
   | { readonly type: 'waiting'; readonly holder: string; readonly on: string }
   | { readonly type: 'warning'; readonly message: string };
 
@@ -239,6 +239,7 @@ async function planSource(
       signerFingerprints: options.signerFingerprints,
       trustedKeysUrl: options.trustedKeysUrl,
       stateDir: layout.stateDir,
+      onWait: (holder, record) => hooks.onEvent?.({ type: 'waiting', holder, on: record }),
     });
   } catch (error) {
     // Offline, a build already in the cache still installs.

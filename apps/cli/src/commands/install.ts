@@ -238,7 +238,7 @@ export const list = defineCommand({
     z.transform(({ values, positionals }) => ({ ...values, version: positionals[0] })),
   ),
   examples: ['cpy list', 'cpy list --available 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
-  async run({ input, io, style, json }) {
+  async run({ input, io, style, json, log }) {
     if (input.available) {
       const { source, builds } = await listAvailable({
         ...(input.version ? { version: input.version } : {}),
@@ -247,6 +247,7 @@ export const list = defineCommand({
         ...signerOptions(io.cwd, input),
         // Where signed indexes read are recorded (rollback protection), as for cpy install.
         stateDir: versionOptions(io.cwd, input).stateDir,
+        onWait: (holder, record) => log(`waiting for another install of ${record} (${holder})`),
         installTk: Boolean(input['install-tk']),
         env: io.env,
       });

@@ -1092,7 +1092,7 @@ lock_taking=
 # lock_take LOCK WHAT [WAIT_MS]: holds LOCK (released by lock_release or on exit); WHAT names it in
 # the wait notice. A lock that cannot be had is CPY_INSTALL_LOCKED; with WAIT_MS (a lock that
 # only guards a record, as the library's checkIndexAge takes it), it is waited for that long,
-# silently, and lock_take returns 1 holding nothing instead.
+# and a lock that cannot be had makes lock_take return 1, silently, holding nothing.
 lock_take() {
   case " $held_locks " in *" $1 "*) return 0 ;; esac
   lock_wait_ms=${3:-}
@@ -1147,7 +1147,7 @@ lock_take() {
     if [ "$lock_waited" = false ]; then
       lock_waited=true
       lock_deadline=$(($(now_ms) + ${lock_wait_ms:-${CPY_LOCK_TIMEOUT_MS:-600000}}))
-      [ -n "$lock_wait_ms" ] || say "waiting for another install of $2 (process $lock_pid on $lock_host)"
+      say "waiting for another install of $2 (process $lock_pid on $lock_host)"
     fi
     [ "$(now_ms)" -le "$lock_deadline" ] ||
       { lock_refused "another install holds $1 (process $lock_pid on $lock_host)" "wait for it to finish; if no cpy is running there, remove $1"; return 1; }
@@ -1364,7 +1364,7 @@ check_index_age() {
   ! index_newer "$seen_file" && return 0
   mkdir -p "$STATE_DIR/indexes" 2>/dev/null || return 0
   # The library's wait (30 s); a lock that cannot be had keeps the check, not the record.
-  lock_take "$seen_file.lock" "the record of the index $index_source" 30000 || return 0
+  lock_take "$seen_file.lock" "$seen_file" 30000 || return 0
   if index_newer "$seen_file"; then
     { printf '%s\n%s\n' "$updated" "$1" >"$seen_file.tmp-$$" && mv -f "$seen_file.tmp-$$" "$seen_file"; } 2>/dev/null || rm -f "$seen_file.tmp-$$"
   fi

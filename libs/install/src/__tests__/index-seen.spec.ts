@@ -1,5 +1,5 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
@@ -55,6 +55,19 @@ describe('checkIndexAge: a signed index never goes back in time on this machine'
     }
     // No lock is left behind.
     expect(await readFile(`${seenIndexPath(stateDir, URL_A)}.lock`, 'utf8').catch(() => null)).toBeNull();
+  });
+
+  it('says whom it waits for, and on which record, when another install holds the record\'s lock', async () => {
+    const path = seenIndexPath(stateDir, URL_A);
+    await mkdir(join(stateDir, 'indexes'), { recursive: true });
+    // A live holder (this very process, under another token) that lets go after 300 ms.
+    await writeFile(`${path}.lock`, `${process.pid} ${hostname()} another-install`);
+    const released = new Promise((done) => setTimeout(done, 300)).then(() => rm(`${path}.lock`));
+    const waits: [string, string][] = [];
+    await checkIndexAge(stateDir, URL_A, URL_A, '2026-12-02T10:00:00.000Z', (holder, on) => waits.push([holder, on]));
+    await released;
+    expect(waits).toEqual([[`process ${process.pid} on ${hostname()}`, path]]);
+    expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
   });
 
   it('a state directory that cannot be written keeps the check, not the record', async () => {
