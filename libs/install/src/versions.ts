@@ -60,8 +60,11 @@ async function binEntry(path: string): Promise<{ kind: 'absent' | 'cpy' | 'dangl
   return { kind: existsSync(target) ? 'foreign' : 'dangling', target };
 }
 
-/** Refuses to take over a bin entry that is not one of ours (a system python3, a user's script). */
-export async function checkLinks(layout: InstallLayout, prefix: string): Promise<void> {
+/**
+ * Refuses to take over a bin entry that is not one of ours (a system python3, a user's script).
+ * `linksOptional`: the hint offers installing without links (an install can; `cpy use` cannot).
+ */
+export async function checkLinks(layout: InstallLayout, prefix: string, linksOptional = true): Promise<void> {
   if (!layout.binDir) return;
   for (const [name, runs] of LINKS) {
     if (!existsSync(join(prefix, 'bin', runs)) && name !== 'python3') continue;
@@ -69,7 +72,7 @@ export async function checkLinks(layout: InstallLayout, prefix: string): Promise
     const found = await binEntry(path);
     if (found.kind === 'foreign') {
       throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
-        hint: `install without links (--no-link, or binDir: null), choose another --bin-dir, or remove ${path}`,
+        hint: `${linksOptional ? 'install without links (--no-link, or binDir: null), ' : ''}choose another --bin-dir, or remove ${path}`,
         details: { path },
       });
     }
@@ -216,6 +219,9 @@ export async function useVersion(version: string, options: VersionOptions = {}):
     }
     const from = await versionOf(layout, await currentPrefix(layout.stateDir));
     if (from !== version) {
+      // Someone else's entry in the bin dir refuses the switch before the state changes (activate
+      // would refuse it after, and the version to roll back to would be the one still current).
+      await checkLinks(layout, entry.prefix, false);
       state.previous = from;
       await writeState(layout.stateDir, state);
     }

@@ -109,3 +109,41 @@ describe('installs and uninstalls that cross', () => {
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.6': { prefix } }, previous: null });
   });
 });
+
+describe('cpy use refused by someone else\'s entry in the bin dir', () => {
+  /** A prefix holding CPython `version` as an install leaves it: a marker, and bin/python3 and bin/pip3. */
+  const installed = async (version: string): Promise<string> => {
+    const prefix = join(stateDir, `python-${version}`);
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    for (const name of ['python3', 'pip3']) await writeFile(join(prefix, 'bin', name), '#!/bin/sh\n', { mode: 0o755 });
+    const marker = { schemaVersion: 1, version, build: 1, sha256: '0'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: prefix, installedAt: new Date(0).toISOString() };
+    await writeFile(join(prefix, MARKER_FILE), JSON.stringify(marker));
+    return prefix;
+  };
+
+  it('changes nothing: the version to roll back to stays the one before, and the hint offers what use can do', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const lock = { timeoutMs: 1000 };
+    for (const version of ['3.12.8', '3.13.5']) await recordInstall({ stateDir, binDir, prefixFor: () => '' } as never, version, await installed(version), true, lock);
+    await recordInstall({ stateDir, binDir, prefixFor: () => '' } as never, '3.14.0', await installed('3.14.0'), false, lock);
+    expect(await readState(stateDir)).toMatchObject({ previous: '3.12.8' });
+    // pip install --user -U pip (or anyone) made pip3 a file of its own.
+    await rm(join(binDir, 'pip3'));
+    await writeFile(join(binDir, 'pip3'), '#!/bin/sh\n');
+    const before = await readFile(join(stateDir, STATE_FILE), 'utf8');
+
+    const error = await useVersion('3.14.0', layout).catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_INSTALL_BIN_CONFLICT')).toBe(true);
+    expect((error as { hint: string }).hint).toBe(`choose another --bin-dir, or remove ${join(binDir, 'pip3')}`);
+    expect(await readFile(join(stateDir, STATE_FILE), 'utf8')).toBe(before);
+    expect((await listInstalled(layout)).map((r) => [r.version, r.current, r.previous])).toEqual([
+      ['3.12.8', false, true],
+      ['3.13.5', true, false],
+      ['3.14.0', false, false],
+    ]);
+    // Once the entry is gone, rolling back goes where it went before.
+    await rm(join(binDir, 'pip3'));
+    expect(await rollback(layout)).toMatchObject({ version: '3.12.8', from: '3.13.5' });
+  });
+});
