@@ -608,6 +608,30 @@ const CASES: Case[] = [
     after: async (i) => expect(await markerOf(i, `opt/python-${NEWER}`)).toMatchObject({ artifact: I.d12new.fileName }),
   },
   {
+    // Before the tree is there only python3 can be known: every other program is checked once it is
+    // unpacked, before it is put in place (the library refused after, the tree left unrecorded in
+    // the prefix; install.sh installed, and pydoc3 still ran someone else's).
+    name: "a new install, with someone else's file where one of its other links goes (pydoc3): refused before anything is put in place",
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => void expect(await i.sh('mkdir -p "$ROOT/usr/local/bin" && echo mine > "$ROOT/usr/local/bin/pydoc3" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_BIN_CONFLICT' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/usr/local/bin/pydoc3 exists and is not a cpy link`);
+      expect(await i.list('opt')).toEqual([]);
+      expect(await i.list('usr/local/bin')).toEqual(['pydoc3']);
+      expect(await i.read('usr/local/bin/pydoc3')).toBe('mine\n');
+      expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+    },
+  },
+  {
+    // The build goes into the install marker as a number; as text it could have added fields (a
+    // signedBy no signature made).
+    name: 'metadata whose build is not a whole number (text that would add a signedBy to the marker): CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed',
+    options: () => ({ artifactUrl: U['badbuild']!, skipValidation: true }),
+    expected: { code: 'CPY_INSTALL_NOT_AN_ARTIFACT' },
+    after: nothingInstalled,
+  },
+  {
     name: "index: an installed version made current again, with someone else's file where one of its links goes: refused, nothing changes",
     options: () => ({ version: '3.11', indexUrl: U['index']! }),
     before: async (i) => {
@@ -1193,6 +1217,11 @@ beforeAll(async () => {
   U['noscript'] = served(noscript, 'noscript');
   const liar = await repackArtifact(good, join(work, 'liar'), { version: '3.99.1' });
   U['liar'] = served(liar, 'liar');
+  const badbuild = await repackArtifact(good, join(work, 'badbuild'), {
+    fileName: good.fileName.replace(/-build\d+\.tgz$/, '-build9.tgz'),
+    metadata: (m) => ({ ...m, build: `1,\n  "signedBy": "${'A'.repeat(40)}"` as unknown as number }),
+  });
+  U['badbuild'] = served(badbuild, 'badbuild');
   const root = good.metadata.prefix.slice(1);
   const dotdot = await repackArtifact(good, join(work, 'dotdot'), { append: [{ name: `${root}/../../evil.txt`, body: 'x' }] });
   U['dotdot'] = served(dotdot, 'dotdot');

@@ -623,6 +623,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
         await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) });
       }
+      // Every program the tree has, now that it is there (before, only python3 could be known):
+      // someone else's pip3 refuses the install here, not after the tree is in place.
+      if (options.activate) await checkLinks(layout, tree);
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
         const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {

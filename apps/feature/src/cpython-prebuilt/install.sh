@@ -1747,13 +1747,13 @@ main() {
   if [ "$j1" != 1 ] || [ "$j2" != cpython ]; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: schemaVersion $j1" 'this Feature may be older than the artifact: update it, or install an artifact made by this version'
   fi
-  # (^/[A-Za-z0-9._/+@-]+$ and ^[0-9]+$, as case patterns)
-  bad_field=false
-  case $built_for in /*) case ${built_for#/} in '' | *[!A-Za-z0-9._/+@-]*) bad_field=true ;; esac ;; *) bad_field=true ;; esac
-  case $bytes in '' | *[!0-9]*) bad_field=true ;; esac
-  if [ "$bad_field" = true ]; then
-    fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: prefix '$built_for'" 'install an artifact made by cpy'
-  fi
+  # (^/[A-Za-z0-9._/+@-]+$, ^[0-9]+$ and ^[1-9][0-9]*$, as case patterns). The build goes into the
+  # marker as a JSON number: anything else would make it another JSON (or none).
+  bad_field=
+  case $built_for in /*) case ${built_for#/} in '' | *[!A-Za-z0-9._/+@-]*) bad_field="prefix '$built_for'" ;; esac ;; *) bad_field="prefix '$built_for'" ;; esac
+  case $bytes in '' | *[!0-9]*) bad_field="contents/bytes '$bytes'" ;; esac
+  case $meta_build in '' | 0* | *[!0-9]*) bad_field="build '$meta_build'" ;; esac
+  [ -z "$bad_field" ] || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: $bad_field" 'install an artifact made by cpy'
   [ "$meta_version" = "$version" ] || fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but $file_name holds CPython $meta_version" 'fix the version or the artifact'
   check_compatibility "$work/meta.flat"
 
@@ -1788,6 +1788,8 @@ main() {
   fi
   tree=$stage/$root
   check_links "$tree"
+  # Every program the tree has, now that it is there (before, only python3 could be known).
+  check_bin_links "$tree"
   [ "$prefix" = "$built_for" ] || relocate_tree "$tree" "$built_for" "$prefix"
   if [ "$SKIPVALIDATION" = true ]; then
     say 'skipValidation: the installed python3 is not checked'
