@@ -50,12 +50,20 @@ async function listing(url: URL, client: HttpClient): Promise<string[]> {
 /**
  * The newest final release of each of `lines` upstream. python.org makes a release's
  * directory before its final tarball exists (it holds the pre-releases until then), so a
- * version counts only when `Python-<version>.tar.xz` (or `.tgz`) is in its directory.
+ * version counts only when `Python-<version>.tar.xz` (or `.tgz`) is in its directory. A mirror
+ * that lists no release at all is CPY_OUTDATED_UPSTREAM_UNAVAILABLE.
  */
 export async function newestReleases(mirror: URL, lines: readonly string[], client: HttpClient): Promise<Map<string, string>> {
   const versions = (await listing(mirror, client))
     .map((name) => /^(\d+\.\d+\.\d+)\/$/.exec(name)?.[1])
     .filter((v): v is string => v !== undefined && parseVersion(v) !== null);
+  // A release tree always lists releases: none means the wrong place (a mistyped --mirror, a
+  // file, a page that is not the tree), which must not read as "nothing is missing".
+  if (versions.length === 0) {
+    throw new CpyError('CPY_OUTDATED_UPSTREAM_UNAVAILABLE', `${displayUrl(mirror)} lists no release directories (3.13.5/ and the like): it is missing, empty, or not a release tree`, {
+      hint: `check --mirror: it must be laid out like ${PYTHON_ORG} (a directory per release, its tarballs inside)`,
+    });
+  }
   const found = new Map<string, string>();
   for (const line of lines) {
     const candidates = versions.filter((v) => parseVersion(v)!.line === line).sort((a, b) => parseVersion(b)!.micro - parseVersion(a)!.micro);

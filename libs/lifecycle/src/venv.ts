@@ -141,7 +141,9 @@ async function distributions(venv: string): Promise<Distribution[]> {
   }
 }
 
-// Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail.
+// Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail, on a
+// last line of its own after IMPORTED: a module may print on import (pygame does), or end python.
+const IMPORTED = 'cpy-import-errors: ';
 const IMPORT_ALL = String.raw`
 import importlib, json, sys
 errors = {}
@@ -150,13 +152,42 @@ for m in json.loads(sys.argv[1]):
         importlib.import_module(m)
     except BaseException as e:
         errors[m] = f'{type(e).__name__}: {e}'
-print(json.dumps(errors))
+sys.stdout.flush()
+sys.stdout.write('\n${IMPORTED}' + json.dumps(errors) + '\n')
 `;
 
-async function importErrors(venv: string, modules: readonly string[]): Promise<Record<string, string>> {
+/** The modules of `modules` that fail to import in the venv, with why. */
+export async function importErrors(venv: string, modules: readonly string[]): Promise<Record<string, string>> {
   if (modules.length === 0) return {};
-  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', IMPORT_ALL, JSON.stringify(modules)], { maxBuffer: 16 * 1024 * 1024 });
-  return JSON.parse(stdout) as Record<string, string>;
+  const python = join(venv, 'bin', 'python');
+  const all = await importRun(python, modules);
+  if (typeof all !== 'string') return all;
+  // An import ended python (a crash, os._exit): one process per module says which.
+  const errors: Record<string, string> = {};
+  for (const m of modules) {
+    const one = await importRun(python, [m]);
+    if (typeof one === 'string') errors[m] = one;
+    else Object.assign(errors, one);
+  }
+  return errors;
+}
+
+/**
+ * One python (isolated: -I, so that neither PYTHONPATH nor a module in the working directory, the
+ * venv's own, stands in for what the venv holds) importing `modules`: their errors, or how python
+ * ended before it could say.
+ */
+async function importRun(python: string, modules: readonly string[]): Promise<Record<string, string> | string> {
+  const r = await run(python, ['-I', '-c', IMPORT_ALL, JSON.stringify(modules)], { cwd: dirname(dirname(python)), maxBuffer: 64 * 1024 * 1024 }).then(
+    ({ stdout }) => ({ stdout, ended: null }),
+    (e: { stdout?: string; stderr?: string; code?: number | string; signal?: string | null; message: string }) => ({
+      stdout: e.stdout ?? '',
+      ended: e.signal ? `the import ended python (${e.signal})` : `the import ended python (exit ${e.code ?? '?'}${e.stderr?.trim() ? `: ${e.stderr.trim().split('\n').pop()}` : ''})`,
+    }),
+  );
+  const line = r.stdout.split('\n').findLast((l) => l.startsWith(IMPORTED));
+  if (line && r.ended === null) return JSON.parse(line.slice(IMPORTED.length)) as Record<string, string>;
+  return r.ended ?? 'python gave no answer';
 }
 
 // Swaps two directories in one step (renameat2 RENAME_EXCHANGE), so that a kill leaves one or the
@@ -251,6 +282,8 @@ export interface UpgradeOptions extends VenvOptions {
   readonly offline?: boolean;
   /** The cpy index, to install the target version when it is not installed (default CPY_INDEX_URL). */
   readonly indexUrl?: string;
+  /** Distributions left out of the new venv (names as pip knows them; pip itself always is). */
+  readonly exclude?: readonly string[];
   readonly env?: Environment;
 }
 
@@ -300,6 +333,26 @@ async function retarget(dir: string, from: string, to: string): Promise<void> {
   }
 }
 
+/** A distribution's name as pip compares them (PEP 503): `Foo_Bar` and `foo-bar` are one. */
+const normalized = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
+
+/**
+ * The distributions an upgrade installs again: all but pip (the new venv has its own) and those
+ * excluded. Excluding what the venv does not hold is refused: a misspelt name would keep, and then
+ * fail on, the distribution it meant.
+ */
+export function keptDistributions(dists: readonly Distribution[], exclude: readonly string[], venv: string): Distribution[] {
+  const held = new Set(dists.map((d) => normalized(d.name)));
+  const unknown = exclude.filter((name) => !held.has(normalized(name)));
+  if (unknown.length > 0) {
+    throw new CpyError('CPY_VENV_NOT_INSTALLED', `${venv} holds no ${unknown.join(', ')} to leave out`, {
+      hint: `--exclude takes the names of its distributions: ${dists.filter((d) => normalized(d.name) !== 'pip').map((d) => d.name).join(', ') || '(it holds none but pip, which is always left out)'}`,
+    });
+  }
+  const out = new Set(['pip', ...exclude.map(normalized)]);
+  return dists.filter((d) => !out.has(normalized(d.name)));
+}
+
 /**
  * Moves a venv to another CPython version without losing it: a new venv is made beside it on the
  * target version, the same distributions are installed there (`pip install --no-deps name==version`,
@@ -315,7 +368,7 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
   await recover(venv);
   const info = await readVenv(venv, options);
   emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})` });
-  const dists = (await distributions(venv)).filter((d) => d.name.toLowerCase() !== 'pip');
+  const dists = keptDistributions(await distributions(venv), options.exclude ?? [], venv);
   const target = await targetPrefix(options);
   emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
   const python = join(target.prefix, 'bin', 'python3');
@@ -325,8 +378,11 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
   try {
     emit({ type: 'phase', phase: 'create', detail: next });
     // The old venv's prompt (its name by default), not the temporary directory's.
-    const prompt = (await readCfg(venv))?.get('prompt')?.replace(/^['"]|['"]$/g, '') ?? basename(venv);
-    await run(python, ['-m', 'venv', '--prompt', prompt, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
+    const cfg = await readCfg(venv);
+    const prompt = cfg?.get('prompt')?.replace(/^['"]|['"]$/g, '') ?? basename(venv);
+    // A venv that sees the system's packages keeps seeing them (its own base's, now the new one's).
+    const system = cfg?.get('include-system-site-packages')?.toLowerCase() === 'true' ? ['--system-site-packages'] : [];
+    await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
       throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv: ${(cause.stderr || cause.message).trim().split('\n').pop()}`, {
         hint: `check that install: cpy install ${target.version} (it validates venvs)`,
       });
@@ -367,7 +423,7 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
         'CPY_VENV_UPGRADE_FAILED',
         `${venv} was not upgraded to CPython ${target.version}: ${failed.map((f) => `${f.name}${f.version ? ` ${f.version}` : ''} (${f.stage}): ${f.detail}`).join('; ')}`,
         {
-          hint: 'the venv is as it was; make those distributions available for the new version (--find-links with wheels or sources that build), or upgrade without them',
+          hint: `the venv is as it was; make those distributions available for the new version (--find-links with wheels or sources that build), or leave them out: ${[...new Set(failed.flatMap((f) => f.name.split(', ')))].map((n) => `--exclude ${n}`).join(' ')}`,
           details: { failed },
         },
       );

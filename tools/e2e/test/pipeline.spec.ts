@@ -11,7 +11,7 @@
 // /opt/python (as root and as a normal user) and for cpy install as root with CPY_HOME and as a
 // normal user at its default prefix; and CPython's own critical tests in a relocated prefix.
 import { execFile } from 'node:child_process';
-import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -453,4 +453,14 @@ it('cpy venv upgrade: a venv on Debian 12\'s python3 moves to the cpy 3.13.5, it
   expect(await snapshot(venv)).toBe(old);
   expect((await sh(process.execPath, [CLI, 'venv', 'rollback', venv], env)).code).toBe(0);
   expect((await sh(join(venv, 'bin', 'python'), ['-c', 'import fastmath, sys; print(sys.version.split()[0])'])).stdout.trim()).toBe(VERSION);
+
+  // A venv that sees the system's packages keeps seeing them, its new base's (before, the upgrade
+  // made a venv that does not, and said nothing).
+  const shared = join(work, 'shared', '.venv');
+  await mkdir(dirname(shared), { recursive: true });
+  expect((await sh('/usr/bin/python3', ['-m', 'venv', '--system-site-packages', '--without-pip', shared])).code).toBe(0);
+  const moved = await sh(process.execPath, [CLI, 'venv', 'upgrade', shared, '--to', '3.13', '--offline'], env);
+  expect(moved.stderr).not.toMatch(/error/);
+  expect(moved.code).toBe(0);
+  expect(await readFile(join(shared, 'pyvenv.cfg'), 'utf8')).toMatch(/^include-system-site-packages = true$/m);
 });

@@ -80,6 +80,15 @@ describe('findOutdated, against a release tree laid out like python.org', () => 
     }
   });
 
+  it.each([
+    ['a directory that is not there (a mistyped --mirror)', 'pyhton-mirror'],
+    ['a directory with no release in it', 'mirror/3.13.5'],
+    ['a file', 'index.json'],
+  ])('%s is CPY_OUTDATED_UPSTREAM_UNAVAILABLE, not "up to date"', async (_what, where) => {
+    const error = await findOutdated({ indexUrl: join(work, 'index.json'), mirror: join(work, where), now: NOW, env: {} }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_OUTDATED_UPSTREAM_UNAVAILABLE', message: `${join(work, where)}/ lists no release directories (3.13.5/ and the like): it is missing, empty, or not a release tree` });
+  });
+
   it('reports 3.13.5 missing from the index', async () => {
     const report = await findOutdated({ indexUrl: join(work, 'index.json'), mirror: join(work, 'mirror'), now: NOW, env: {} });
     expect(report.missing).toEqual([{ line: '3.13', version: '3.13.5', published: '3.13.4', nextBuild: 1 }]);

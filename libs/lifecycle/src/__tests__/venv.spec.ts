@@ -1,8 +1,11 @@
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listVenvs, readVenv, rollbackVenv } from '../index.js';
+import { importErrors, keptDistributions } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -82,5 +85,53 @@ describe('venvs', () => {
     expect(back).toMatchObject({ version: '3.13.5', was: '3.11.2' });
     expect((await readdir(join(work, 'rolled'))).sort()).toEqual(['.venv', '.venv.cpy-previous']);
     expect((await readVenv(`${venv}.cpy-previous`)).version).toBe('3.11.2');
+  });
+});
+
+describe('the import check of an upgrade', () => {
+  it('names what fails to import, whatever a module prints on import or however it ends python', async () => {
+    const venv = join(work, 'imports');
+    await promisify(execFile)('/usr/bin/python3', ['-m', 'venv', '--without-pip', venv]);
+    const lib = join(venv, 'lib');
+    const site = join(lib, (await readdir(lib)).find((n) => n.startsWith('python3'))!, 'site-packages');
+    const modules: Record<string, string> = {
+      // pygame greets on stdout; this one also prints what looks like the answer.
+      noisy: 'print("Hello from the community")\nprint(\'cpy-import-errors: {"fine": "fake"}\')\n',
+      fine: '',
+      broken: 'raise ImportError("nope")\n',
+      quits: 'import sys\nsys.exit(5)\n',
+      crash: 'import os\nos._exit(3)\n',
+    };
+    for (const [name, body] of Object.entries(modules)) await writeFile(join(site, `${name}.py`), body);
+    // A module of the same name where python runs (the venv) stands in for nothing (python -I).
+    await writeFile(join(venv, 'fine.py'), 'raise ImportError("the working directory was searched")\n');
+    try {
+      expect(await importErrors(venv, Object.keys(modules))).toEqual({
+        broken: 'ImportError: nope',
+        quits: 'SystemExit: 5',
+        crash: 'the import ended python (exit 3)',
+      });
+      expect(await importErrors(venv, ['noisy', 'fine'])).toEqual({});
+    } finally {
+      await rm(join(venv, 'fine.py'));
+    }
+  });
+});
+
+describe('cpy venv upgrade --exclude', () => {
+  const dists = [
+    { name: 'pip', version: '23.0.1', modules: ['pip'] },
+    { name: 'setuptools', version: '65.5.0', modules: ['setuptools', 'pkg_resources'] },
+    { name: 'Zope.Interface', version: '6.0', modules: ['zope'] },
+    { name: 'fastmath', version: '1.0', modules: ['fastmath'] },
+  ];
+  it('leaves out pip always, and what is excluded, by the name pip compares (zope-interface is Zope.Interface)', () => {
+    expect(keptDistributions(dists, [], '/v').map((d) => d.name)).toEqual(['setuptools', 'Zope.Interface', 'fastmath']);
+    expect(keptDistributions(dists, ['SetupTools', 'zope_interface'], '/v').map((d) => d.name)).toEqual(['fastmath']);
+  });
+  it('refuses a name the venv does not hold (a misspelt one would keep what it meant), listing what it holds', () => {
+    expect(() => keptDistributions(dists, ['setuptool'], '/v')).toThrow(
+      expect.objectContaining({ code: 'CPY_VENV_NOT_INSTALLED', message: '/v holds no setuptool to leave out', hint: '--exclude takes the names of its distributions: setuptools, Zope.Interface, fastmath' }),
+    );
   });
 });
