@@ -91,7 +91,7 @@ describe('venvs', () => {
 describe('the import check of an upgrade', () => {
   it('names what fails to import, whatever a module prints on import or however it ends python', async () => {
     const venv = join(work, 'imports');
-    await promisify(execFile)('/usr/bin/python3', ['-m', 'venv', '--without-pip', venv]);
+    await promisify(execFile)('python3', ['-m', 'venv', '--without-pip', venv]);
     const lib = join(venv, 'lib');
     const site = join(lib, (await readdir(lib)).find((n) => n.startsWith('python3'))!, 'site-packages');
     const modules: Record<string, string> = {
