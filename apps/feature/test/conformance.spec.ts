@@ -632,6 +632,23 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // JSON.stringify keeps an object's keys where they were; install.sh moved the version recorded
+    // again to the end.
+    name: 'index: an installed version made current again keeps its place in state.json',
+    options: () => ({ version: '3.11', indexUrl: U['index']! }),
+    before: async (i) => {
+      expect(await i.install({ version: '3.11', indexUrl: U['index']! })).toEqual({ status: 'installed' });
+      expect(await i.install({ version: 'latest', indexUrl: U['index']!, skipValidation: true })).toEqual({ status: 'installed' });
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      const state = JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}') as { installs: Record<string, unknown>; previous: string };
+      expect(Object.keys(state.installs)).toEqual([version, NEWER]);
+      expect(state.previous).toBe(NEWER);
+      expect(await i.sh('readlink "$ROOT/var/lib/cpy/current"')).toBe(`${i.root}/${defaultPrefix()}`);
+    },
+  },
+  {
     name: "index: an installed version made current again, with someone else's file where one of its links goes: refused, nothing changes",
     options: () => ({ version: '3.11', indexUrl: U['index']! }),
     before: async (i) => {
@@ -822,6 +839,8 @@ const CASES: Case[] = [
     before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {'),
     expected: { code: 'CPY_INSTALL_BROKEN' },
     after: async (i) => {
+      // The parser's own words follow "not JSON:" once (install.sh said it twice).
+      expect(i.lastError).toMatch(new RegExp(`^${i.root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/var/lib/cpy/state\\.json is not a cpy state file \\(not JSON: (?!not JSON)`));
       expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {');
       expect(await i.list('usr/local/bin')).toEqual([]);
     },
@@ -1561,6 +1580,22 @@ describe('install.sh: killed (kill -9) between the two renames of a replacement'
     expect(await i.list('opt')).toEqual([`python-${version}`]);
     expect(await i.list('var/lib/cpy/locks')).toEqual([]);
   }, 180_000);
+});
+
+// A state volume without hard links (vfat, some FUSE file systems): the lock is created with
+// O_EXCL, as the library does where link() says EPERM or ENOTSUP (install.sh refused before).
+describe('install.sh: a file system without hard links', () => {
+  it('takes its locks with O_EXCL, installs, and leaves no lock behind', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    await i.write('tmp/nohardlinks/ln', '#!/bin/sh\ncase " $* " in *" -s"*) exec /bin/ln "$@" ;; esac\necho "ln: failed to create hard link: Operation not permitted" >&2\nexit 1\n');
+    const r = await box.exec(['env', `ARTIFACTURL=${U['http']!}`, 'SKIPVALIDATION=true', 'PATH=/tmp/nohardlinks:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'chmod +x /tmp/nohardlinks/ln && exec /feature/install.sh']);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+    expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
+    expect(await i.sh('rm -rf /tmp/nohardlinks')).toBe('');
+  }, 120_000);
 });
 
 // BusyBox's readlink takes one link at a time: install.sh's link check then reads each link on its

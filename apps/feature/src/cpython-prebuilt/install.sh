@@ -1009,7 +1009,7 @@ state_ok() {
     END { for (x in seen) if (!(x in has)) bad = 1; exit !(sv == "1" && inst && prev && !bad) }' "$1"
 }
 # broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
-broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place"; }
+broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place, and cpy install <version> records each again"; }
 # link_changes PREFIX: what record_install changes in the bin dir for PREFIX, one line per link:
 # "NAME TARGET" (made or remade) or "NAME -" (cpy's link to a command PREFIX lacks, removed).
 # Someone else's entry (a pip another Python wrote there) is left as it is: a new install refused
@@ -1044,7 +1044,8 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
     fail CPY_INSTALL_NOT_INSTALLED "$2 no longer holds CPython $1 (a cpy uninstall, or another install of that prefix, at the same time)" "run the install again: it installs CPython $1 anew"
   : >"$work/state.flat"
   if [ -f "$state" ]; then
-    json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "not JSON: $(head -n 1 "$work/json.err")"
+    # (json_flatten's error says "not JSON: ...")
+    json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "$(head -n 1 "$work/json.err")"
     state_ok "$work/state.flat" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
   fi
   now=
@@ -1063,8 +1064,12 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
   fi
   {
     printf '{\n  "schemaVersion": 1,\n  "installs": {'
-    awk -F '\t' -v v="$1" '$1 ~ /^installs\/.*\/prefix$/ { k = $1; sub(/^installs\//, "", k); sub(/\/prefix$/, "", k); if (k != v) printf "%s\n    \"%s\": {\n      \"prefix\": \"%s\"\n    }", (n++ ? "," : ""), k, $2 } END { if (n) printf "," }' "$work/state.flat"
-    printf '\n    "%s": {\n      "prefix": "%s"\n    }\n  },\n' "$1" "$2"
+    # Each version where it was (a version recorded again keeps its place, as in the library's
+    # object), a new one last. (ENVIRON: -v would read backslashes as escapes.)
+    V=$1 P=$2 awk -F '\t' '
+      function entry(k, p) { printf "%s\n    \"%s\": {\n      \"prefix\": \"%s\"\n    }", (n++ ? "," : ""), k, p }
+      $1 ~ /^installs\/.*\/prefix$/ { k = $1; sub(/^installs\//, "", k); sub(/\/prefix$/, "", k); if (k == ENVIRON["V"]) { entry(k, ENVIRON["P"]); done = 1 } else entry(k, $2) }
+      END { if (!done) entry(ENVIRON["V"], ENVIRON["P"]); printf "\n  },\n" }' "$work/state.flat"
     if [ -n "$previous" ] && [ "$previous" != null ]; then printf '  "previous": "%s"\n}\n' "$previous"; else printf '  "previous": null\n}\n'; fi
   } >"$state.tmp-$$"
   mv -f "$state.tmp-$$" "$state"
@@ -1116,7 +1121,12 @@ lock_take() {
   { printf '%s' "$lock_me" >"$lock_taking"; } 2>/dev/null || { lock_refused "cannot create the lock $1: cannot write $lock_taking" "check that ${1%/*} is writable"; return 1; }
   lock_waited=false
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
-    grep -q 'File exists' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable and on a file system with hard links"; return 1; }
+    # No hard links on this file system (vfat, some FUSE): the lock is created with O_EXCL
+    # (noclobber) and written, as the library does.
+    if grep -q 'Operation not permitted\|not supported' "$work/lock.err"; then
+      (set -C && printf '%s' "$lock_me" >"$1") 2>"$work/lock.err" && break
+    fi
+    grep -q 'File exists\|cannot overwrite' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable"; return 1; }
     # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
     if ! holder=$(cat "$1" 2>/dev/null); then
       [ -e "$1" ] || continue
@@ -1282,7 +1292,7 @@ answers() {
 parse_index() {
   index_hint='point at the index.json cpy publish or cpy index add wrote'
   if ! json_flatten "$1" >"$work/index.flat" 2>"$work/json.err"; then
-    index_code=CPY_INDEX_INVALID index_message="$2 is not JSON: $(head -n 1 "$work/json.err")"
+    index_code=CPY_INDEX_INVALID index_message="$2 is $(head -n 1 "$work/json.err")"
     return 1
   fi
   sv=$(jget "$work/index.flat" schemaVersion)
