@@ -856,6 +856,39 @@ const CASES: Case[] = [
     },
   },
   {
+    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
+    name: 'a state.json of the right shape but its schemaVersion the text "1": CPY_INSTALL_BROKEN, the file left as it was',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": "1", "installs": {}, "previous": null}\n'),
+    expected: { code: 'CPY_INSTALL_BROKEN' },
+    after: async (i) => {
+      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": "1", "installs": {}, "previous": null}\n');
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
+    name: 'a state.json of the right shape but a previous that is a number: CPY_INSTALL_BROKEN, the file left as it was',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {}, "previous": 5}\n'),
+    expected: { code: 'CPY_INSTALL_BROKEN' },
+    after: async (i) => {
+      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {}, "previous": 5}\n');
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
+    name: 'a state.json of the right shape but a prefix that is null: CPY_INSTALL_BROKEN, the file left as it was',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {"3.9.1": {"prefix": null}}, "previous": null}\n'),
+    expected: { code: 'CPY_INSTALL_BROKEN' },
+    after: async (i) => {
+      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {"3.9.1": {"prefix": null}}, "previous": null}\n');
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
     name: 'lock: a live process holds the prefix lock: the installer says whom it waits for, and installs once it lets go',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
     // Held for 5 s; as it lets go, the holder notes whether the prefix was there yet.

@@ -134,8 +134,11 @@ check_options() {
 
 # --- JSON, without jq or python: flattened to "path<TAB>value" lines by awk ---------------------
 # (an empty array or object is the line "path<TAB>[]" or "path<TAB>{}", so that it is seen)
+# json_flatten FILE [TYPES]: with TYPES, also each value's type there, "path<TAB>s|n|b|z" (string,
+# number, true or false, null), for a reader that must tell 1 from "1".
 json_flatten() {
-  awk '
+  [ -z "${2:-}" ] || : >"$2"
+  awk -v tf="${2:-}" '
     function fail(m) { printf "not JSON: %s (at character %d)\n", m, pos > "/dev/stderr"; bad = 1; exit 2 }
     function ws() { while (pos <= n && index(" \t\r\n", substr(s, pos, 1))) pos++ }
     function str(   c, out) {
@@ -175,9 +178,11 @@ json_flatten() {
           if (c != ",") fail(", or ] was expected")
         }
       }
-      if (c == "\"") { print path "\t" str(); return }
+      if (c == "\"") { if (tf != "") print path "\ts" >>tf; print path "\t" str(); return }
       if (match(substr(s, pos, 40), /^(-?[0-9][0-9.eE+-]*|true|false|null)/) != 1) fail("a value was expected")
-      print path "\t" substr(s, pos, RLENGTH); pos += RLENGTH
+      tok = substr(s, pos, RLENGTH)
+      if (tf != "") print path "\t" (tok == "null" ? "z" : tok == "true" || tok == "false" ? "b" : "n") >>tf
+      print path "\t" tok; pos += RLENGTH
     }
     { s = s $0 "\n" }
     END { if (bad) exit 2; n = length(s); pos = 1; value(""); ws(); if (pos <= n) fail("trailing text") }
@@ -994,19 +999,21 @@ check_bin_links() { # PREFIX
   done
   return 0
 }
-# state_ok FLAT: the library's stateSchema: schemaVersion 1, installs (version -> { prefix }), previous.
+# state_ok FLAT TYPES: the library's stateSchema: schemaVersion the number 1, installs (version ->
+# { prefix: a string }), previous a string or null.
 state_ok() {
-  awk -F '\t' '
+  awk -F '\t' -v tf="$2" '
+    FILENAME == tf { t[$1] = $2; next }
     { k = $1; v = substr($0, length($1) + 2) }
-    k == "schemaVersion" { sv = v }
-    k == "previous" { prev = 1; if (v == "{}" || v == "[]") bad = 1 }
+    k == "schemaVersion" { sv = v; if (t[k] != "n") bad = 1 }
+    k == "previous" { prev = 1; if (t[k] != "s" && t[k] != "z") bad = 1 }
     index(k, "previous/") == 1 { bad = 1 }
     k == "installs" { inst = 1; if (v != "{}") bad = 1 }
     index(k, "installs/") == 1 {
       inst = 1; n = split(substr(k, 10), p, "/")
-      if (n < 2) bad = 1; else { seen[p[1]] = 1; if (p[2] == "prefix") { if (n == 2 && v != "{}" && v != "[]") has[p[1]] = 1; else bad = 1 } }
+      if (n < 2) bad = 1; else { seen[p[1]] = 1; if (p[2] == "prefix") { if (n == 2 && t[k] == "s") has[p[1]] = 1; else bad = 1 } }
     }
-    END { for (x in seen) if (!(x in has)) bad = 1; exit !(sv == "1" && inst && prev && !bad) }' "$1"
+    END { for (x in seen) if (!(x in has)) bad = 1; exit !(sv == "1" && inst && prev && !bad) }' "$2" "$1"
 }
 # broken_state PATH PROBLEM: never rewritten; every run refuses until it is moved aside (the library's CPY_INSTALL_BROKEN).
 broken_state() { fail CPY_INSTALL_BROKEN "$1 is not a cpy state file ($2)" "move it aside (mv $1 $1.broken), then run again; the installed versions stay in place, and cpy install <version> records each again"; }
@@ -1032,7 +1039,7 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
   # this prefix for the version, it is current, and its links are right. No lock is taken, so a
   # holder of the state lock is not waited for.
   if [ "${3:-}" != checked ] && [ -f "$state" ] && [ "$(readlink "$STATE_DIR/current" 2>/dev/null || true)" = "$2" ] &&
-    json_flatten "$state" >"$work/state.flat" 2>/dev/null && state_ok "$work/state.flat" &&
+    json_flatten "$state" "$work/state.types" >"$work/state.flat" 2>/dev/null && state_ok "$work/state.flat" "$work/state.types" &&
     [ "$(jget "$work/state.flat" "installs/$1/prefix")" = "$2" ] && link_changes "$2" >"$work/links" && [ ! -s "$work/links" ]; then
     return 0
   fi
@@ -1045,8 +1052,8 @@ record_install() { # VERSION PREFIX [checked: this install checked the bin links
   : >"$work/state.flat"
   if [ -f "$state" ]; then
     # (json_flatten's error says "not JSON: ...")
-    json_flatten "$state" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "$(head -n 1 "$work/json.err")"
-    state_ok "$work/state.flat" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
+    json_flatten "$state" "$work/state.types" >"$work/state.flat" 2>"$work/json.err" || broken_state "$state" "$(head -n 1 "$work/json.err")"
+    state_ok "$work/state.flat" "$work/state.types" || broken_state "$state" 'schemaVersion 1, installs (version: prefix) and previous were expected'
   fi
   now=
   [ ! -L "$STATE_DIR/current" ] || now=$(readlink "$STATE_DIR/current" 2>/dev/null || true)
