@@ -27,6 +27,8 @@ interface Failure {
   readonly code: CpyErrorCode;
   readonly message: string;
   readonly hint: string;
+  /** What the error carries for programs (the files, the distributions that failed...): in --json only. */
+  readonly details?: unknown;
 }
 
 /**
@@ -35,8 +37,10 @@ interface Failure {
  */
 function codedError(error: unknown): Failure | null {
   if (!(error instanceof Error) || error.name !== 'CpyError') return null;
-  const { code, hint } = error as Error & { code?: unknown; hint?: unknown };
-  return typeof code === 'string' && typeof hint === 'string' ? { code: code as CpyErrorCode, message: error.message, hint } : null;
+  const { code, hint, details } = error as Error & { code?: unknown; hint?: unknown; details?: unknown };
+  if (typeof code !== 'string' || typeof hint !== 'string') return null;
+  const carries = typeof details === 'object' && details !== null && Object.keys(details).length > 0;
+  return { code: code as CpyErrorCode, message: error.message, hint, ...(carries ? { details } : {}) };
 }
 
 class UsageError extends Error {

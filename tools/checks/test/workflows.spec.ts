@@ -94,6 +94,28 @@ describe('.github/workflows', () => {
     expect(release).toMatch(/inputs:\n\s+versions:[\s\S]*build:/);
   });
 
+  it("the refresh's outdated step tells work to do (exit 1, a report) from a failure (exit 1, an error)", async () => {
+    const text = await readFile(join(WORKFLOWS, 'refresh.yml'), 'utf8');
+    // The step's script, as GitHub runs it (bash -e), with a node that answers for cpy.js as told.
+    const script = /id: outdated\n\s+run: \|\n((?: {10}.*\n|\n)+)/.exec(text)![1]!.replace(/^ {10}/gm, '');
+    const bin = join(work, 'bin');
+    await run('mkdir', ['-p', bin]);
+    await writeFile(join(bin, 'node'), `#!/bin/sh\nif [ "$1" = apps/cli/bin/cpy.js ]; then printf '%s\\n' "$FAKE_JSON"; exit "$FAKE_CODE"; fi\nexec "${process.execPath}" "$@"\n`, { mode: 0o755 });
+    const step = async (json: string, code: number) => {
+      const output = join(work, 'github-output');
+      await writeFile(output, '');
+      const r = await run('bash', ['-e', '-c', script], { cwd: work, env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, GITHUB_OUTPUT: output, GITHUB_REPOSITORY: 'acme/python-builds', FAKE_JSON: json, FAKE_CODE: String(code) } }).then(
+        () => 0,
+        (e: { code?: number }) => e.code ?? 1,
+      );
+      return { exit: r, output: await readFile(output, 'utf8') };
+    };
+    expect(await step('{"outcome":"success","command":"outdated","outdated":{"upToDate":false}}', 1)).toEqual({ exit: 0, output: 'work=1\n' });
+    expect(await step('{"outcome":"success","command":"outdated","outdated":{"upToDate":true}}', 0)).toEqual({ exit: 0, output: 'work=0\n' });
+    expect(await step('{"outcome":"error","command":"outdated","error":{"code":"CPY_OUTDATED_UPSTREAM_UNAVAILABLE"}}', 1)).toEqual({ exit: 1, output: '' });
+    expect(await step('', 1)).toEqual({ exit: 1, output: '' });
+  });
+
   it('the validator does refuse a broken workflow', async () => {
     const broken = join(work, 'broken.yml');
     const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');

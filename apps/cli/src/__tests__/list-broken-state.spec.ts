@@ -33,7 +33,13 @@ describe('cpy list with a damaged state.json', () => {
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({
       outcome: 'error',
-      error: { code: 'CPY_INSTALL_BROKEN', message: expect.stringContaining(`${path} is not a cpy state file`), hint: expect.stringContaining('move it aside') },
+      error: {
+        code: 'CPY_INSTALL_BROKEN',
+        message: expect.stringContaining(`${path} is not a cpy state file`),
+        hint: expect.stringContaining('move it aside'),
+        // What the error carries for programs comes with it.
+        details: { path, problem: expect.stringMatching(/^not JSON: /) },
+      },
     });
 
     const text = await run(['list', '--state-dir', stateDir]);
