@@ -34,7 +34,7 @@ if (!Number.isInteger(rounds) || rounds < 3) throw new Error('--rounds takes a w
 const rate = Number(values.rate);
 if (!(rate > 0)) throw new Error('--rate takes the download rate in MB/s, above 0');
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
-const cpy = resolve('apps/cli/bin/cpy.js');
+const cpy = resolve('apps/cli/bin/cpy.cjs');
 const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
 
 // Node 20 reads NODE_EXTRA_CA_CERTS at every start, before any of cpy's code (about 45 ms on the

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { newestFinishedBuild, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
-const cli = resolve('apps/cli/bin/cpy.js');
+const cli = resolve('apps/cli/bin/cpy.cjs');
 
 const buildDir = resolve(process.argv[2] ?? (await newestFinishedBuild('fast', 'pass a build directory')).dir);
 const staging = join(buildDir, 'staging');

@@ -32,7 +32,7 @@ if (values['build-release']) {
   const version = positionals[0] ?? '3.13.5';
   const out = await mkdtemp(join(tmpdir(), 'cpy-bench-release-'));
   console.error(`building CPython ${version} with the release profile (PGO + LTO); this takes a while`);
-  await run(process.execPath, [resolve('apps/cli/bin/cpy.js'), 'build', version, '--profile', 'release', '--build', '99', '--out', out, '--no-validate'], { maxBuffer: 256 * 1024 * 1024 });
+  await run(process.execPath, [resolve('apps/cli/bin/cpy.cjs'), 'build', version, '--profile', 'release', '--build', '99', '--out', out, '--no-validate'], { maxBuffer: 256 * 1024 * 1024 });
 }
 const fast = values.fast ?? (await newestPython('fast'));
 const release = values.release ?? (await newestPython('release'));

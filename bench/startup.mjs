@@ -26,7 +26,7 @@ const work = await mkdtemp(join(tmpdir(), 'cpy-bench-startup-'));
 const home = join(work, 'home');
 
 try {
-  const out = execFileSync(process.execPath, ['apps/cli/bin/cpy.js', 'install', '--from', artifact, '--json'], {
+  const out = execFileSync(process.execPath, ['apps/cli/bin/cpy.cjs', 'install', '--from', artifact, '--json'], {
     env: { ...process.env, CPY_HOME: home, CPY_CACHE_DIR: join(work, 'cache') },
     encoding: 'utf8',
   });

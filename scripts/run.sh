@@ -33,4 +33,4 @@ if [ "${1:-}" = build ]; then
     export CPY_PYTHON_MIRRORS="$PWD/.cpy/mirror https://www.python.org/ftp/python"
   fi
 fi
-exec node apps/cli/bin/cpy.js "$@"
+exec node apps/cli/bin/cpy.cjs "$@"

@@ -33,6 +33,6 @@ if (values.jobs) args.push('--jobs', values.jobs);
 if (values.runTests) args.push('--run-tests', values.runTests);
 args.push('--out', values.out ?? 'dist/artifacts');
 if (values.json) args.push('--json');
-const bin = fileURLToPath(new URL('../bin/cpy.js', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/cpy.cjs', import.meta.url));
 const r = spawnSync(process.execPath, [bin, 'build', ...args], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { repoRoot, requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type PythonMirror } from '@cpy/harness';
 
 const run = promisify(execFile);
-const CLI = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.js');
+const CLI = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs');
 const VAGRANT_DIR = join(repoRoot(), 'vagrant');
 
 let work: string;
@@ -88,7 +88,7 @@ describe('the VM provisioning, in a fresh Debian 11 container', () => {
       const node = await box.exec(['env', `CPY_NODE_MIRROR=${mirror.url}/node`, 'sh', '/cpy/vagrant/provision-node.sh', nodeVersion]);
       expect(node.stderr).toContain(`installed v${nodeVersion} in /usr/local`);
       expect(node.exitCode).toBe(0);
-      const doctor = await box.exec(['/usr/local/bin/node', '/cpy/apps/cli/bin/cpy.js', 'doctor', '--json']);
+      const doctor = await box.exec(['/usr/local/bin/node', '/cpy/apps/cli/bin/cpy.cjs', 'doctor', '--json']);
       const report = JSON.parse(doctor.stdout) as { outcome: string; report: { os: { id: string }; checks: { id: string; ok: boolean }[] } };
       expect(report.report.os.id).toBe('debian');
       expect(report.report.checks.filter((c) => !c.ok).map((c) => c.id)).toEqual([]);

@@ -37,7 +37,7 @@ describe('.github/workflows', () => {
 
   it('the release workflow builds versions x images with nx (validated and fully tested in the builder), publishes and prunes', async () => {
     const text = await readFile(join(WORKFLOWS, 'release.yml'), 'utf8');
-    for (const step of ['npx nx run cli:build-cpython', '--builder=container --image=${{ matrix.image }}', '--runTests=full', 'sha256sum -c', 'cpy.js publish', 'cpy.js releases prune', 'NX_CLOUD_ACCESS_TOKEN']) {
+    for (const step of ['npx nx run cli:build-cpython', '--builder=container --image=${{ matrix.image }}', '--runTests=full', 'sha256sum -c', 'cpy.cjs publish', 'cpy.cjs releases prune', 'NX_CLOUD_ACCESS_TOKEN']) {
       expect(text).toContain(step);
     }
     const ci = await readFile(join(WORKFLOWS, 'ci.yml'), 'utf8');
@@ -57,8 +57,8 @@ describe('.github/workflows', () => {
     const steps = job.split(/\n {6}- /).slice(1);
     const at = (needle: string) => steps.findIndex((s) => s.includes(needle));
     const attest = at('uses: actions/attest-build-provenance@v2');
-    const publish = at('cpy.js publish');
-    const prune = at('cpy.js releases prune');
+    const publish = at('cpy.cjs publish');
+    const prune = at('cpy.cjs releases prune');
     expect(attest).toBeGreaterThan(at('actions/download-artifact@v4'));
     expect(steps[attest]).toMatch(/with:\n\s+subject-path: dist\/artifacts\/\*/);
     expect(publish).toBeGreaterThan(attest);
@@ -86,7 +86,7 @@ describe('.github/workflows', () => {
 
   it('the monthly refresh runs cpy outdated against the published index and starts release.yml for each build number', async () => {
     const text = await readFile(join(WORKFLOWS, 'refresh.yml'), 'utf8');
-    for (const step of ["cron: '17 5 1 * *'", 'cpy.js outdated --index', 'releases/download/cpy-index/index.json', '--json', 'report.dispatch', 'gh workflow run release.yml', '-f versions="$versions" -f build="$build"', 'actions: write']) {
+    for (const step of ["cron: '17 5 1 * *'", 'cpy.cjs outdated --index', 'releases/download/cpy-index/index.json', '--json', 'report.dispatch', 'gh workflow run release.yml', '-f versions="$versions" -f build="$build"', 'actions: write']) {
       expect(text).toContain(step);
     }
     // What it dispatches matches what release.yml takes.
@@ -96,11 +96,11 @@ describe('.github/workflows', () => {
 
   it("the refresh's outdated step tells work to do (exit 1, a report) from a failure (exit 1, an error)", async () => {
     const text = await readFile(join(WORKFLOWS, 'refresh.yml'), 'utf8');
-    // The step's script, as GitHub runs it (bash -e), with a node that answers for cpy.js as told.
+    // The step's script, as GitHub runs it (bash -e), with a node that answers for cpy.cjs as told.
     const script = /id: outdated\n\s+run: \|\n((?: {10}.*\n|\n)+)/.exec(text)![1]!.replace(/^ {10}/gm, '');
     const bin = join(work, 'bin');
     await run('mkdir', ['-p', bin]);
-    await writeFile(join(bin, 'node'), `#!/bin/sh\nif [ "$1" = apps/cli/bin/cpy.js ]; then printf '%s\\n' "$FAKE_JSON"; exit "$FAKE_CODE"; fi\nexec "${process.execPath}" "$@"\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'node'), `#!/bin/sh\nif [ "$1" = apps/cli/bin/cpy.cjs ]; then printf '%s\\n' "$FAKE_JSON"; exit "$FAKE_CODE"; fi\nexec "${process.execPath}" "$@"\n`, { mode: 0o755 });
     const step = async (json: string, code: number) => {
       const output = join(work, 'github-output');
       await writeFile(output, '');

@@ -35,7 +35,7 @@ import { makeWheelhouse } from './wheelhouse.js';
 
 const run = promisify(execFile);
 const ROOT = repoRoot();
-const CLI = join(ROOT, 'apps', 'cli', 'bin', 'cpy.js');
+const CLI = join(ROOT, 'apps', 'cli', 'bin', 'cpy.cjs');
 const TOKEN = 'ghp_E2EsecretE2EsecretE2Esecret0000000000';
 const PASSPHRASE = 'e2e-passphrase-never-printed';
 const VERSION = '3.13.5';

@@ -16,7 +16,7 @@ export interface CpyRunOptions {
   /** Added to this process's environment (a value of '' clears one, e.g. NO_COLOR). */
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
-  /** Through `npx --no-install cpy` from the repository root, as the package's bin link, instead of node apps/cli/bin/cpy.js. */
+  /** Through `npx --no-install cpy` from the repository root, as the package's bin link, instead of node apps/cli/bin/cpy.cjs. */
   readonly npx?: boolean;
 }
 
@@ -26,7 +26,7 @@ export interface CpyRunOptions {
  */
 export async function runCpy(args: readonly string[], options: CpyRunOptions = {}): Promise<CpyRun> {
   const root = repoRoot();
-  const [file, argv] = options.npx ? ['npx', ['--no-install', 'cpy', ...args]] : [process.execPath, [join(root, 'apps', 'cli', 'bin', 'cpy.js'), ...args]];
+  const [file, argv] = options.npx ? ['npx', ['--no-install', 'cpy', ...args]] : [process.execPath, [join(root, 'apps', 'cli', 'bin', 'cpy.cjs'), ...args]];
   return run(file, argv, { env: { ...process.env, ...options.env }, cwd: options.cwd ?? (options.npx ? root : undefined), maxBuffer: 64 * 1024 * 1024 }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code?: number | string; stdout?: string; stderr?: string; message?: string }) => {
