@@ -855,39 +855,23 @@ const CASES: Case[] = [
       expect(await i.list('usr/local/bin')).toEqual([]);
     },
   },
-  {
-    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
-    name: 'a state.json of the right shape but its schemaVersion the text "1": CPY_INSTALL_BROKEN, the file left as it was',
-    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
-    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": "1", "installs": {}, "previous": null}\n'),
-    expected: { code: 'CPY_INSTALL_BROKEN' },
-    after: async (i) => {
-      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": "1", "installs": {}, "previous": null}\n');
-      expect(await i.list('usr/local/bin')).toEqual([]);
-    },
-  },
-  {
-    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
-    name: 'a state.json of the right shape but a previous that is a number: CPY_INSTALL_BROKEN, the file left as it was',
-    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
-    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {}, "previous": 5}\n'),
-    expected: { code: 'CPY_INSTALL_BROKEN' },
-    after: async (i) => {
-      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {}, "previous": 5}\n');
-      expect(await i.list('usr/local/bin')).toEqual([]);
-    },
-  },
-  {
-    // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
-    name: 'a state.json of the right shape but a prefix that is null: CPY_INSTALL_BROKEN, the file left as it was',
-    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
-    before: (i) => i.write('var/lib/cpy/state.json', '{"schemaVersion": 1, "installs": {"3.9.1": {"prefix": null}}, "previous": null}\n'),
-    expected: { code: 'CPY_INSTALL_BROKEN' },
-    after: async (i) => {
-      expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {"3.9.1": {"prefix": null}}, "previous": null}\n');
-      expect(await i.list('usr/local/bin')).toEqual([]);
-    },
-  },
+  // Types count: install.sh read every value as text, and rewrote such a file as if it were right.
+  ...[
+    ['its schemaVersion the text "1"', '{"schemaVersion": "1", "installs": {}, "previous": null}\n'],
+    ['a previous that is a number', '{"schemaVersion": 1, "installs": {}, "previous": 5}\n'],
+    ['a prefix that is null', '{"schemaVersion": 1, "installs": {"3.9.1": {"prefix": null}}, "previous": null}\n'],
+  ].map(
+    ([what, text]): Case => ({
+      name: `a state.json of the right shape but ${what}: CPY_INSTALL_BROKEN, the file left as it was`,
+      options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+      before: (i) => i.write('var/lib/cpy/state.json', text!),
+      expected: { code: 'CPY_INSTALL_BROKEN' },
+      after: async (i) => {
+        expect(await i.read('var/lib/cpy/state.json')).toBe(text);
+        expect(await i.list('usr/local/bin')).toEqual([]);
+      },
+    }),
+  ),
   {
     name: 'lock: a live process holds the prefix lock: the installer says whom it waits for, and installs once it lets go',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
@@ -1615,19 +1599,31 @@ describe('install.sh: killed (kill -9) between the two renames of a replacement'
   }, 180_000);
 });
 
+/**
+ * install.sh run as root in the container, on a fresh root, with a program of its own, `name` (a
+ * script), ahead of the system's on PATH: the installer (to look at what it left) and
+ * run(artifactUrl). Each case removes /tmp/stand-in when done.
+ */
+async function withStandIn(name: string, script: string) {
+  const box = container!;
+  const i = scriptInstaller(() => box);
+  await i.reset();
+  await i.write(`tmp/stand-in/${name}`, script);
+  const run = (artifactUrl: string) =>
+    box.exec(['env', `ARTIFACTURL=${artifactUrl}`, 'SKIPVALIDATION=true', 'PATH=/tmp/stand-in:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', `chmod +x /tmp/stand-in/${name} && exec /feature/install.sh`]);
+  return { i, run };
+}
+
 // A state volume without hard links (vfat, some FUSE file systems): the lock is created with
 // O_EXCL, as the library does where link() says EPERM or ENOTSUP (install.sh refused before).
 describe('install.sh: a file system without hard links', () => {
   it('takes its locks with O_EXCL, installs, and leaves no lock behind', async () => {
-    const box = container!;
-    const i = scriptInstaller(() => box);
-    await i.reset();
-    await i.write('tmp/nohardlinks/ln', '#!/bin/sh\ncase " $* " in *" -s"*) exec /bin/ln "$@" ;; esac\necho "ln: failed to create hard link: Operation not permitted" >&2\nexit 1\n');
-    const r = await box.exec(['env', `ARTIFACTURL=${U['http']!}`, 'SKIPVALIDATION=true', 'PATH=/tmp/nohardlinks:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'chmod +x /tmp/nohardlinks/ln && exec /feature/install.sh']);
+    const { i, run } = await withStandIn('ln', '#!/bin/sh\ncase " $* " in *" -s"*) exec /bin/ln "$@" ;; esac\necho "ln: failed to create hard link: Operation not permitted" >&2\nexit 1\n');
+    const r = await run(U['http']!);
     expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
     expect(await i.list('var/lib/cpy/locks')).toEqual([]);
     expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
-    expect(await i.sh('rm -rf /tmp/nohardlinks')).toBe('');
+    expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
   }, 120_000);
 });
 
@@ -1635,18 +1631,13 @@ describe('install.sh: a file system without hard links', () => {
 // own, and still refuses a target that holds a newline.
 describe('install.sh: a readlink that reads one link at a time (BusyBox)', () => {
   it('installs a good artifact and refuses one with a symlink whose target holds a newline', async () => {
-    const box = container!;
-    const i = scriptInstaller(() => box);
-    await i.reset();
-    await i.write('tmp/onelink/readlink', '#!/bin/sh\nn=0\nfor a in "$@"; do case $a in -*) ;; *) n=$((n + 1)) ;; esac; done\n[ "$n" -le 1 ] || { echo "readlink: too many arguments" >&2; exit 1; }\nexec /usr/bin/readlink "$@"\n');
-    const run = (artifactUrl: string) =>
-      box.exec(['env', `ARTIFACTURL=${artifactUrl}`, 'SKIPVALIDATION=true', 'PATH=/tmp/onelink:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'sh', '-c', 'chmod +x /tmp/onelink/readlink && exec /feature/install.sh']);
+    const { i, run } = await withStandIn('readlink', '#!/bin/sh\nn=0\nfor a in "$@"; do case $a in -*) ;; *) n=$((n + 1)) ;; esac; done\n[ "$n" -le 1 ] || { echo "readlink: too many arguments" >&2; exit 1; }\nexec /usr/bin/readlink "$@"\n');
     const hostile = await run(U['newline']!);
     expect([hostile.exitCode, hostile.stderr]).toEqual([1, expect.stringContaining('error CPY_ARTIFACT_UNSAFE_ENTRY: the archive holds a symlink whose target holds a newline')]);
     await nothingInstalled(i);
     const good = await run(U['http']!);
     expect([good.exitCode, good.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
     expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
-    expect(await i.sh('rm -rf /tmp/onelink')).toBe('');
+    expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
   }, 120_000);
 });
