@@ -200,14 +200,26 @@ if f is None:
     sys.exit(3)
 if f(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
     e = ctypes.get_errno()
-    sys.exit(3 if e in (22, 38, 95) else 4)
+    if e in (22, 38, 95):
+        sys.exit(3)
+    sys.stderr.write(os.strerror(e))
+    sys.exit(4)
 `;
 
-async function exchange(python: string, a: string, b: string): Promise<void> {
+/** Swaps directories a and b in one step where the kernel can, else by three renames (journaled by the caller). */
+export async function exchange(python: string, a: string, b: string): Promise<void> {
   try {
     await run(python, ['-I', '-S', '-c', EXCHANGE, a, b]);
   } catch (error) {
-    if ((error as { code?: number }).code !== 3) throw error;
+    const { code, stderr } = error as { code?: number | string; stderr?: string };
+    if (code === 4) {
+      // The kernel refused the swap itself (busy, permissions...): nothing moved.
+      throw new CpyError('CPY_VENV_SWAP_FAILED', `cannot swap ${a} and ${b}: ${stderr?.trim() || 'renameat2 failed'}`, {
+        hint: 'nothing was swapped; fix what the message names (a process using the directory, its permissions), then run the command again: it finishes or undoes what this run left',
+        cause: error,
+      });
+    }
+    if (code !== 3) throw error;
     // No atomic exchange here: two renames; the journal lets the next run finish them.
     const aside = `${a}${SWAP}`;
     await rename(a, aside);

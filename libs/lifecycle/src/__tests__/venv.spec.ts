@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { listVenvs, readVenv, rollbackVenv } from '../index.js';
-import { importErrors, keptDistributions } from '../venv.js';
+import { exchange, importErrors, keptDistributions } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -133,5 +133,15 @@ describe('cpy venv upgrade --exclude', () => {
     expect(() => keptDistributions(dists, ['setuptool'], '/v')).toThrow(
       expect.objectContaining({ code: 'CPY_VENV_NOT_INSTALLED', message: '/v holds no setuptool to leave out', hint: '--exclude takes the names of its distributions: setuptools, Zope.Interface, fastmath' }),
     );
+  });
+});
+
+describe('the swap of an upgrade or a rollback', () => {
+  it('a swap the kernel refuses is a coded error naming why, and moves nothing', async () => {
+    const a = join(work, 'swap-a');
+    await mkdir(a, { recursive: true });
+    const error = await exchange('python3', a, join(work, 'swap-missing')).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_VENV_SWAP_FAILED', message: `cannot swap ${a} and ${join(work, 'swap-missing')}: No such file or directory` });
+    expect(await readdir(a)).toEqual([]);
   });
 });
