@@ -57,7 +57,13 @@ for (const name of await readdir(dist).catch(() => [])) {
   const left = /^\.cpy-(?:new|old)-(\d+)$/.exec(name);
   if (left && (Number(left[1]) === process.pid || !alive(Number(left[1])))) await rm(join(dist, name), { recursive: true, force: true });
 }
-const result = await build({
+/** esbuild's build; a failed one leaves no half-written bundle behind. */
+const bundle = (options) =>
+  build(options).catch(async (error) => {
+    await rm(staging, { recursive: true, force: true });
+    throw error;
+  });
+const result = await bundle({
   entryPoints: [entry],
   outdir: staging,
   bundle: true,
@@ -73,9 +79,6 @@ const result = await build({
   plugins: [originalImportMetaUrl],
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
-}).catch(async (error) => {
-  await rm(staging, { recursive: true, force: true });
-  throw error;
 });
 // The dispatch as CommonJS: the same main.js, each command's import() pointing at its chunk above.
 const chunkOf = new Map(
@@ -94,7 +97,7 @@ const commandChunks = {
     });
   },
 };
-await build({
+await bundle({
   entryPoints: [entry],
   outfile: join(staging, 'main.cjs'),
   bundle: true,
@@ -108,9 +111,6 @@ await build({
   // import.meta.url (after the rewrite above, a file's original place) from this file's own URL.
   define: { 'import.meta.url': '__cpyUrl' },
   banner: { js: "var __cpyUrl = require('node:url').pathToFileURL(__filename).href;" },
-}).catch(async (error) => {
-  await rm(staging, { recursive: true, force: true });
-  throw error;
 });
 await writeFile(join(staging, 'package.json'), '{ "type": "module" }\n');
 await rename(outdir, aside).catch((error) => {

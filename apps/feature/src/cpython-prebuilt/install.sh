@@ -1130,10 +1130,10 @@ lock_take() {
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
     # No hard links on this file system (vfat, some FUSE): the lock is created with O_EXCL
     # (noclobber) and written, as the library does.
-    if grep -q 'Operation not permitted\|not supported' "$work/lock.err"; then
+    if grep -q -e 'Operation not permitted' -e 'not supported' "$work/lock.err"; then
       (set -C && printf '%s' "$lock_me" >"$1") 2>"$work/lock.err" && break
     fi
-    grep -q 'File exists\|cannot overwrite' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable"; return 1; }
+    grep -q -e 'File exists' -e 'cannot overwrite' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable"; return 1; }
     # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
     if ! holder=$(cat "$1" 2>/dev/null); then
       [ -e "$1" ] || continue

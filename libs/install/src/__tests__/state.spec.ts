@@ -19,6 +19,8 @@ afterEach(async () => {
 });
 
 const options = () => ({ stateDir, binDir: null, lockTimeoutMs: 1000 });
+/** The install marker of CPython `version` (valid: readMarker takes it). */
+const marker = (version: string) => JSON.stringify({ schemaVersion: 1, version, build: 1, sha256: 'a'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' });
 
 describe('state.json', () => {
   it('reads as empty when there is none', async () => {
@@ -82,7 +84,6 @@ describe('cpy uninstall and an install of the same prefix', () => {
 });
 
 describe('installs and uninstalls that cross', () => {
-  const marker = (version: string) => JSON.stringify({ schemaVersion: 1, version, build: 1, sha256: 'a'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' });
 
   it('an install that found its version there records nothing once an uninstall removed it meanwhile: CPY_INSTALL_NOT_INSTALLED, the state as the uninstall left it', async () => {
     const prefix = join(stateDir, 'python-3.13.5');
@@ -116,17 +117,17 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     const prefix = join(stateDir, `python-${version}`);
     await mkdir(join(prefix, 'bin'), { recursive: true });
     for (const name of ['python3', 'pip3']) await writeFile(join(prefix, 'bin', name), '#!/bin/sh\n', { mode: 0o755 });
-    const marker = { schemaVersion: 1, version, build: 1, sha256: '0'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: prefix, installedAt: new Date(0).toISOString() };
-    await writeFile(join(prefix, MARKER_FILE), JSON.stringify(marker));
+    await writeFile(join(prefix, MARKER_FILE), marker(version));
     return prefix;
   };
 
   it('changes nothing: the version to roll back to stays the one before, and the hint offers what use can do', async () => {
     const binDir = join(stateDir, 'bin');
     const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const installLayout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
     const lock = { timeoutMs: 1000 };
-    for (const version of ['3.12.8', '3.13.5']) await recordInstall({ stateDir, binDir, prefixFor: () => '' } as never, version, await installed(version), true, lock);
-    await recordInstall({ stateDir, binDir, prefixFor: () => '' } as never, '3.14.0', await installed('3.14.0'), false, lock);
+    for (const version of ['3.12.8', '3.13.5']) await recordInstall(installLayout, version, await installed(version), true, lock);
+    await recordInstall(installLayout, '3.14.0', await installed('3.14.0'), false, lock);
     expect(await readState(stateDir)).toMatchObject({ previous: '3.12.8' });
     // pip install --user -U pip (or anyone) made pip3 a file of its own.
     await rm(join(binDir, 'pip3'));
