@@ -510,6 +510,42 @@ const CASES: Case[] = [
       expect(await i.read('tmp/pwned')).toBeNull();
     },
   },
+  // A URL is read as Node's URL reads it: install.sh kept the fragment, the . and .. segments and
+  // the %-escapes (it decoded %20 alone), so it fetched another file, or named it otherwise in the marker.
+  {
+    name: 'an artifact URL with . and .. segments and a #fragment: the same file, and the marker names it as displayUrl shows it',
+    options: () => ({ artifactUrl: `${U['http']!.replace('/good/', '/elsewhere/../good/./')}#part`, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ source: U['http']!, artifact: good.fileName });
+    },
+  },
+  {
+    name: 'a file URL with %-escapes and a . segment: the file it names, decoded; the marker names that path',
+    options: () => ({ artifactUrl: `file://${dirname(good.path)}/./${good.fileName.replace(/^cpython-/, 'cpython%2D')}`, sha256: good.sha256, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ source: good.path, artifact: good.fileName });
+    },
+  },
+  ...[
+    { what: 'an escaped /', url: (u: string) => u.replace('/good/', '/good%2F') },
+    { what: 'a % that begins no escape', url: (u: string) => u.replace('/good/', '/good/%zz') },
+    { what: 'an escape outside ASCII', url: (u: string) => u.replace('/good/', '/g%C3%A9od/') },
+    { what: 'a file URL on another host', url: () => `file://elsewhere${good.path}` },
+  ].map(
+    ({ what, url }): Case => ({
+      name: `an artifact URL with ${what}: refused as an option, nothing fetched`,
+      options: () => ({ artifactUrl: url(U['http']!) }),
+      before: async () => void (requestsBefore = mirror.requests.length),
+      expected: { code: 'CPY_INSTALL_BAD_OPTIONS' },
+      message: () => 'artifactUrl: its %-escapes must each stand for a printable ASCII character other than / (%20 to %7E), and a file URL must be on this machine (file:///path)',
+      after: async (i) => {
+        await nothingInstalled(i);
+        expect(requestedSince()).toEqual([]);
+      },
+    }),
+  ),
   {
     name: 'a relative installPrefix escaping with ..',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'opt/../etc' }),

@@ -38,6 +38,18 @@ const iso = z.iso.datetime({ offset: true });
  * would pass unescaped to sh (the Feature's option rule; @cpy/install's OPTION_PATTERNS.url).
  */
 export const SAFE_URL_RE = /^(https?|file):\/\/[A-Za-z0-9._~:/?#@&=+%,-]+$/;
+/**
+ * What else a URL needs for both installers to read it alike: each %-escape a printable ASCII
+ * character other than `/` (%20 to %7E, not %2F), and a file URL on this machine. A file URL's
+ * path and an artifact's file name are read decoded; a `%` that begins no escape, or a byte
+ * outside ASCII, made Node's decodeURIComponent throw, and an escaped `/` is a path separator to
+ * one reader and not to another. install.sh's location_ok applies the same rule.
+ */
+const URL_ESCAPES_RE = /%(?![2-7][0-9A-Fa-f])|%2[Ff]|%7[Ff]/;
+export const URL_RULE_MESSAGE = 'its %-escapes must each stand for a printable ASCII character other than / (%20 to %7E), and a file URL must be on this machine (file:///path)';
+export const urlReadAlike = (url: string): boolean => !URL_ESCAPES_RE.test(url) && !/^file:\/\/(?!\/|localhost\/)/.test(url);
+const safeUrl = () =>
+  z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'), z.refine(urlReadAlike, URL_RULE_MESSAGE));
 /** A package name as Debian, Ubuntu, Fedora or Alpine spell it (safe unquoted in sh). */
 const PACKAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 
@@ -54,14 +66,14 @@ export const indexEntrySchema = z.object({
   /** The artifact's file name (`cpython-3.13.5-debian12-build1.tgz`). */
   file: z.string(),
   /** Where it is downloaded from; its `.sha256` and `.json` sit beside it. */
-  url: z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters')),
+  url: safeUrl(),
   sha256: z.string().check(z.regex(SHA256_HEX_RE)),
   size: z.int().check(z.nonnegative()),
   /**
    * The artifact's detached OpenPGP signature (`<url>.asc`), when it was published signed. An
    * installer that verified the index's own signature trusts `sha256` and needs not fetch it.
    */
-  signatureUrl: z.optional(z.string().check(z.regex(SAFE_URL_RE, 'must be an http(s) or file URL without spaces, quotes or shell metacharacters'))),
+  signatureUrl: z.optional(safeUrl()),
   /** The system libraries it needs and the packages that provide them (see runtimeNeeds). */
   needs: z.array(
     z.object({

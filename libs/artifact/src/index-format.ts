@@ -3,5 +3,5 @@
 // unpacks tarballs. An already-installed `cpy install` loads this entry only (issue 20):
 // the main entry, with tar-stream and its streams, took 15-20 ms to load.
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
-export { compareEntries, INDEX_FILE, parseIndexText, SAFE_URL_RE, TRUSTED_KEYS_FILE } from './artifact-index.js';
+export { compareEntries, INDEX_FILE, parseIndexText, SAFE_URL_RE, TRUSTED_KEYS_FILE, URL_RULE_MESSAGE, urlReadAlike } from './artifact-index.js';
 export type { ArtifactIndex, IndexEntry } from './artifact-index.js';

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { SHA256_ANY_CASE_RE } from '@cpy/core';
-import { SAFE_URL_RE, SIGNERS_OPTION_RE } from '@cpy/artifact/index-format';
+import { SAFE_URL_RE, SIGNERS_OPTION_RE, URL_RULE_MESSAGE, urlReadAlike } from '@cpy/artifact/index-format';
 import * as z from 'zod/mini';
 import { versionRequestSchema } from './request.js';
 
@@ -31,6 +31,7 @@ const location = z
       (s) => OPTION_PATTERNS.url.test(s) || (OPTION_PATTERNS.path.test(s) && !s.includes('://')),
       'must be an http(s) or file URL, or a path, without spaces, quotes or shell metacharacters',
     ),
+    z.refine((s) => !OPTION_PATTERNS.url.test(s) || urlReadAlike(s), URL_RULE_MESSAGE),
   );
 
 /** `schema`, with the description devcontainer-feature.json and --help show for it. */

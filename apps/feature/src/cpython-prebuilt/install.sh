@@ -100,7 +100,15 @@ option_name() {
     INSTALLPREFIX) echo installPrefix ;; SKIPVALIDATION) echo skipValidation ;; INSTALLSYSTEMDEPS) echo installSystemDeps ;; INSTALLTK) echo installTk ;;
   esac
 }
-location_ok() { case $1 in /*) matches "$1" "$PATH_RE" ;; *) matches "$1" "$URL_RE" ;; esac; }
+location_ok() { case $1 in /*) matches "$1" "$PATH_RE" ;; *) matches "$1" "$URL_RE" && url_read_alike "$1" ;; esac; }
+# url_read_alike URL: the library's urlReadAlike: each %-escape a printable ASCII character other
+# than / (%20 to %7E, not %2F), and a file URL on this machine. Both installers then read a file
+# URL's path and an artifact's file name alike, decoded.
+URL_RULE='its %-escapes must each stand for a printable ASCII character other than / (%20 to %7E), and a file URL must be on this machine (file:///path)'
+url_read_alike() {
+  case $1 in file://[!/]*) case $1 in file://localhost/*) ;; *) return 1 ;; esac ;; esac
+  case $1 in *%*) ! printf '%s\n' "$1" | grep -Eq -e '%([^2-7]|[2-7][^0-9A-Fa-f]|[2-7]?$)' -e '%(2[Ff]|7[Ff])' ;; esac
+}
 check_options() {
   [ "$deferred" = true ] || check_raw_options
   # The library reads CPY_INDEX_URL (and the signing ones) when the option is empty.
@@ -110,7 +118,10 @@ check_options() {
   [ -z "$VERSION" ] || matches "$VERSION" "$REQUEST_RE" || bad_option version "must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest (got '$VERSION')"
   for name in INDEXURL ARTIFACTURL CHECKSUMURL TRUSTEDKEYSURL; do
     eval "v=\$$name"
-    [ -z "$v" ] || location_ok "$v" || bad_option "$(option_name "$name")" 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
+    [ -z "$v" ] || location_ok "$v" || {
+      case $v in /*) ;; *) ! matches "$v" "$URL_RE" || bad_option "$(option_name "$name")" "$URL_RULE" ;; esac
+      bad_option "$(option_name "$name")" 'must be an http(s) or file URL, or an absolute path, without spaces, quotes or shell metacharacters'
+    }
   done
   [ -z "$SHA256" ] || matches "$SHA256" '^[0-9a-fA-F]{64}$' || bad_option sha256 'must be 64 hex digits'
   case $SHA256 in *[A-F]*) SHA256=$(printf '%s' "$SHA256" | tr 'A-F' 'a-f') ;; esac
@@ -207,13 +218,76 @@ jcount() { awk -F '\t' -v p="$2/" 'index($1, p) == 1 { split(substr($1, length(p
 jlist() { awk -F '\t' -v p="$2/" 'index($1, p) == 1 && substr($1, length(p) + 1) ~ /^[0-9]+$/ { print substr($0, length($1) + 2) }' "$1"; }
 
 # --- fetching: file://, a path, or http(s) with curl or wget (installed when missing) -----------
-path_of() { case $1 in file://*) printf '%s' "${1#file://}" | sed 's/%20/ /g' ;; *) printf '%s' "$1" ;; esac; }
-# display_url URL: as the library shows it (no credentials, no query; a file URL as its path).
+# url_parts URL: an http(s) or file URL as the library's URL reads it (WHATWG's rules, for what
+# URL_RE and url_read_alike let through), in three variables:
+# - url_shown, as displayUrl shows it: no credentials, query or fragment; the host in lower case,
+#   without the scheme's default port; . and .. segments (also spelt %2e) resolved; a file URL
+#   as its path;
+# - url_path, the path with its %-escapes decoded (for a file URL, Node's fileURLToPath);
+# - url_name, its last segment (the artifact's file name: the basename of the decoded path).
+# shellcheck disable=SC2016 # awk's $0
+URL_AWK='function decode(s,   out, i) {
+  out = ""
+  while ((i = index(s, "%")) > 0) {
+    out = out substr(s, 1, i - 1) sprintf("%c", (index("0123456789abcdef", tolower(substr(s, i + 1, 1))) - 1) * 16 + index("0123456789abcdef", tolower(substr(s, i + 2, 1))) - 1)
+    s = substr(s, i + 3)
+  }
+  return out s
+}
+{
+  scheme = substr($0, 1, index($0, "://") - 1); rest = substr($0, length(scheme) + 4)
+  n = match(rest, "[/?#]"); if (n) { auth = substr(rest, 1, n - 1); rest = substr(rest, n) } else { auth = rest; rest = "" }
+  n = match(rest, "[?#]"); path = n ? substr(rest, 1, n - 1) : rest
+  while ((i = index(auth, "@")) > 0) auth = substr(auth, i + 1)
+  port = ""; if ((i = index(auth, ":")) > 0) { port = substr(auth, i + 1); auth = substr(auth, 1, i - 1) }
+  host = tolower(decode(auth))
+  if (port ~ /^0+$/) port = "0"; else sub(/^0+/, "", port)
+  if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) port = ""
+  ns = split(substr(path, 2), seg, "/"); depth = 0
+  for (k = 1; k <= ns; k++) {
+    s = tolower(seg[k])
+    if (s == "." || s == "%2e") { if (k == ns) top[++depth] = ""; continue }
+    if (s == ".." || s == ".%2e" || s == "%2e." || s == "%2e%2e") { if (depth > 0) depth--; if (k == ns) top[++depth] = ""; continue }
+    top[++depth] = seg[k]
+  }
+  path = ""; for (k = 1; k <= depth; k++) path = path "/" top[k]
+  if (path == "") path = "/"
+  decoded = decode(path)
+  name = decoded; sub(/\/+$/, "", name); sub(/.*\//, "", name)
+  if (scheme == "file") print decoded; else print scheme "://" host (port == "" ? "" : ":" port) path
+  print decoded
+  print name
+}'
+url_parts() {
+  { read -r url_shown && read -r url_path && read -r url_name; } <<URL
+$(printf '%s\n' "$1" | LC_ALL=C awk "$URL_AWK")
+URL
+}
+path_of() {
+  case $1 in
+    file://*) url_parts "$1" && printf '%s' "$url_path" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+# resolved_path PATH: in $resolved_path, PATH with // . and .. resolved (the library's resolve()).
+resolved_path() {
+  case $1 in
+    *//* | */./* | */../* | */. | */.. | ?*/) resolved_path=$(normalize "$1") ;;
+    *) resolved_path=$1 ;;
+  esac
+}
+# display_url LOCATION: as the library shows it (displayUrl of the URL, or of the path's file URL).
 display_url() {
   case $1 in
-    file://*) path_of "$1" ;;
-    /*) printf '%s' "$1" ;;
-    *) printf '%s' "$1" | sed -E 's#^([a-z]+://)[^/@]*@#\1#; s#[?].*$##' ;;
+    /*) resolved_path "$1" && printf '%s' "$resolved_path" ;;
+    *) url_parts "$1" && printf '%s' "$url_shown" ;;
+  esac
+}
+# name_of LOCATION: the artifact's file name, in file_name (the library's basename of the decoded path).
+name_of() {
+  case $1 in
+    /*) resolved_path "$1" && file_name=${resolved_path##*/} ;;
+    *) url_parts "$1" && file_name=$url_name ;;
   esac
 }
 # with_suffix URL SUFFIX: SUFFIX added to the URL's path (before any ?query or #fragment).
@@ -1622,8 +1696,7 @@ main() {
   fi
   if [ -n "$ARTIFACTURL" ]; then
     # The artifact given: its version is in its name (or the version option is a full version).
-    base=${ARTIFACTURL%%[?#]*}
-    file_name=${base##*/}
+    name_of "$ARTIFACTURL"
     named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
     if [ -n "$named_version" ]; then
       version=$named_version
@@ -1650,10 +1723,9 @@ main() {
     detect_host
     read_index "$INDEXURL"
     resolve_build
-    location_ok "$chosen_url" || fail CPY_INDEX_INVALID "$index_source lists $chosen_file at a location this Feature does not accept (only letters, digits and . _ ~ : / ? # @ & = + % , - in an http(s) or file URL, or an absolute path)" 'point at the index.json cpy publish or cpy index add wrote'
+    location_ok "$chosen_url" || fail CPY_INDEX_INVALID "$index_source lists $chosen_file at a location this Feature does not accept (only letters, digits and . _ ~ : / ? # @ & = + % , - in an http(s) or file URL, or an absolute path; $URL_RULE)" 'point at the index.json cpy publish or cpy index add wrote'
     version=$chosen_version ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
-    base=${ARTIFACTURL%%[?#]*}
-    file_name=${base##*/}
+    name_of "$ARTIFACTURL"
   fi
   prefix=${INSTALLPREFIX:-/opt/python-$version}
 

@@ -70,6 +70,16 @@ describe('the artifact index', () => {
     expect(codeOf(() => parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [{ ...entry('3.13.5', 1), sha256: 'x' }] }), 'i.json'))).toBe('CPY_INDEX_INVALID');
   });
 
+  it('refuses a URL the two installers would read differently: an escaped /, a % that begins no escape, a byte outside ASCII, a file URL on another host', () => {
+    const withUrl = (url: string) => JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { url })] });
+    for (const url of ['https://example.test/a%2Fcpython-3.13.5-debian12-build1.tgz', 'https://example.test/%zz/x.tgz', 'https://example.test/x.tgz%', 'https://example.test/caf%C3%A9/x.tgz', 'file://elsewhere/srv/x.tgz']) {
+      expect([url, codeOf(() => parseIndexText(withUrl(url), 'i.json'))]).toEqual([url, 'CPY_INDEX_INVALID']);
+    }
+    for (const url of ['https://example.test/a%20b/x.tgz', 'file:///srv/a%2Db/x.tgz', 'file://localhost/srv/x.tgz']) {
+      expect([url, codeOf(() => parseIndexText(withUrl(url), 'i.json'))]).toEqual([url, null]);
+    }
+  });
+
   it('is written atomically with ARTIFACTS.md beside it, and read back; a missing file is an empty index', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cpy-index-'));
     try {
