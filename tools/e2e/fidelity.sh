@@ -71,9 +71,14 @@ case "$inc|$cflags" in
   "$prefix/include|-I$prefix/include/python"*) [ -f "${cflags#-I}/Python.h" ] && ok "pkg-config python3: $cflags" || bad pkg-config "no Python.h in ${cflags#-I}" ;;
   *) bad pkg-config "includedir=$inc cflags=$cflags" ;;
 esac
-config=$prefix/bin/python3-config
-includes=$("$config" --includes 2>&1 | cut -d' ' -f1)
-[ "$("$config" --prefix)" = "$prefix" ] && [ -f "${includes#-I}/Python.h" ] && ok "python3-config: --prefix $prefix, $includes" || bad python3-config "--prefix $("$config" --prefix) --includes $includes"
+# python3-config beside each python3 a user types (the link in /usr/local/bin included): CPython's
+# script found its prefix from the directory it was run from, not the tree its link points into.
+for entry in "$@"; do
+  config=$(dirname "$entry")/python3-config
+  [ -e "$config" ] || continue
+  includes=$("$config" --includes 2>&1 | cut -d' ' -f1)
+  [ "$(real "$("$config" --prefix)")" = "$prefix_real" ] && [ -f "${includes#-I}/Python.h" ] && ok "python3-config beside $entry: --prefix $prefix, $includes" || bad "python3-config beside $entry" "--prefix $("$config" --prefix) --includes $includes"
+done
 
 # A C extension built with setuptools in a venv, as a project's setup.py does.
 proj=$work/proj

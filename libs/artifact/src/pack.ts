@@ -289,15 +289,38 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
 }
 
 /**
- * What cpy adds to every tree: its post-install script (relocation and checks, run by both
- * installers) and the .pth that resolves a linked python3 (see RESOLVE_EXECUTABLE_PTH), with
- * the directories they need that the tree lacks.
+ * CPython's bin/pythonX.Y-config (Misc/python-config.sh.in) finds its prefix as the parent of the
+ * directory "$0" is in, without resolving the script's own link: run as the python3-config link
+ * cpy puts in /usr/local/bin, it named /usr/local (`--includes` gave /usr/local/include/python3.13,
+ * `--ldflags` and `--prefix` the same). Packed, it resolves "$0" first (readlink -f, as the
+ * script already does for the directory), so it names its own tree through any link.
  */
-async function cpyItems(entries: readonly TreeEntry[], version: string): Promise<TarItem[]> {
+const CONFIG_SCRIPT_RE = /^bin\/python\d+\.\d+t?-config$/;
+const CONFIG_PREFIX_LINE = 'prefix_real=$(installed_prefix "$0")';
+const CONFIG_PREFIX_RESOLVED = 'prefix_real=$(installed_prefix "$(readlink -f "$0" 2>/dev/null || echo "$0")")';
+
+/** The tree's pythonX.Y-config, its prefix found through links (see CONFIG_PREFIX_RESOLVED); none when the script is not CPython's shell one. */
+async function configScriptItems(entries: readonly TreeEntry[], installDir: string): Promise<TarItem[]> {
+  const items: TarItem[] = [];
+  for (const e of entries.filter((x) => x.type === 'file' && CONFIG_SCRIPT_RE.test(x.path))) {
+    const text = await readFile(join(installDir, e.path), 'utf8');
+    if (!text.includes(CONFIG_PREFIX_LINE)) continue;
+    items.push({ name: e.path, type: 'file', mode: e.executable ? 0o755 : 0o644, body: Buffer.from(text.replace(CONFIG_PREFIX_LINE, CONFIG_PREFIX_RESOLVED)) });
+  }
+  return items;
+}
+
+/**
+ * What cpy adds to every tree: its post-install script (relocation and checks, run by both
+ * installers), the .pth that resolves a linked python3 (see RESOLVE_EXECUTABLE_PTH) and the
+ * pythonX.Y-config that resolves its own link, with the directories they need that the tree lacks.
+ */
+async function cpyItems(entries: readonly TreeEntry[], version: string, installDir: string): Promise<TarItem[]> {
   const [major, minor] = version.split('.');
   const files: TarItem[] = [
     { name: POSTINSTALL_ENTRY, type: 'file', mode: 0o644, body: await postinstallSource() },
     { name: `lib/python${major}.${minor}/site-packages/${RESOLVE_EXECUTABLE_PTH.name}`, type: 'file', mode: 0o644, body: Buffer.from(RESOLVE_EXECUTABLE_PTH.text) },
+    ...(await configScriptItems(entries, installDir)),
   ];
   const have = new Set(entries.map((e) => e.path));
   const dirs = new Set<string>();
@@ -366,7 +389,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     (process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) : Math.floor(Date.parse(options.metadata.builtWith.finishedAt) / 1000));
   const mtime = new Date(epoch * 1000);
 
-  const extra = await cpyItems(entries, options.metadata.version);
+  const extra = await cpyItems(entries, options.metadata.version, options.installDir);
   // A tree that already holds them (an installed one, packed again) gets this cpy's copies.
   entries = entries.filter((e) => !extra.some((item) => item.name === e.path));
   const extraBytes = extra.reduce((n, item) => n + (item.body?.length ?? 0), 0);
