@@ -10,8 +10,8 @@ import {
   keepNewest,
   newestFirst,
   parseArtifactFileName,
-  parseVersion,
   pythonVersionSchema,
+  retentionGroup,
   runtimeNeeds,
   SHA256_HEX_RE,
   writeFileAtomic,
@@ -216,7 +216,7 @@ export interface RetentionPlan {
  */
 export function planRetention(index: ArtifactIndex, keep = KEEP_BUILDS): RetentionPlan {
   const live = index.artifacts.filter((e) => e.state !== 'removed');
-  const plan = keepNewest(live, (e) => `${parseVersion(e.version)!.line}/${e.os}${e.osVersion}/${e.arch}`, keep);
+  const plan = keepNewest(live, retentionGroup, keep);
   const deprecate = new Set(plan.drop.filter((e) => e.state === 'active'));
   const artifacts = index.artifacts.map((e) => (deprecate.has(e) ? { ...e, state: 'deprecated' as const } : e));
   return { keep: plan.keep.sort(compareEntries), deprecate: [...deprecate].sort(compareEntries), index: { ...index, artifacts } };

@@ -1,4 +1,4 @@
-import { compareVersions } from './version.js';
+import { compareVersions, parseVersion } from './version.js';
 
 /** Anything that names one build of one CPython version: an index entry, a release, a cached artifact. */
 export interface VersionedBuild {
@@ -35,4 +35,20 @@ export function keepNewest<T extends VersionedBuild>(items: readonly T[], groupO
     drop.push(...sorted.slice(keep));
   }
   return { keep: kept, drop };
+}
+
+/** Where a build runs: os-release ID and VERSION_ID of its builder, and its architecture. */
+export interface PlatformBuild extends VersionedBuild {
+  readonly os: string;
+  readonly osVersion: string;
+  readonly arch: string;
+}
+
+/**
+ * The group the retention policy counts a build in: its release line, per os, os version and
+ * architecture (`3.13/debian12/x86_64`). The index's entries and the releases that hold them are
+ * counted alike, so a release is deleted only when every platform it holds a build for has newer ones.
+ */
+export function retentionGroup(b: PlatformBuild): string {
+  return `${parseVersion(b.version)?.line ?? b.version}/${b.os}${b.osVersion}/${b.arch}`;
 }

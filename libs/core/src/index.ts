@@ -8,8 +8,8 @@ import './zod-locale.js';
 export { CpyError, isCpyError } from './errors.js';
 export { ERROR_CODES } from './codes.js';
 export type { CpyErrorCode, ErrorCodeOf, ErrorCodeOwner } from './codes.js';
-export { KEEP_BUILDS, keepNewest, newestFirst } from './builds.js';
-export type { VersionedBuild } from './builds.js';
+export { KEEP_BUILDS, keepNewest, newestFirst, retentionGroup } from './builds.js';
+export type { PlatformBuild, VersionedBuild } from './builds.js';
 export { compareDotted, compareVersions, GLIBC_VERSION_RE, parseVersion, pythonVersionSchema, runtimeGlibc } from './version.js';
 export type { PythonVersion } from './version.js';
 export {

@@ -41,7 +41,7 @@ export interface PruneResult {
 }
 
 /**
- * Retention (BR-005): keeps the newest `keep` builds of each release line (planPrune) and, with
+ * Retention (BR-005): keeps the newest `keep` builds of each release line and platform (planPrune) and, with
  * `apply`, deletes the older cpy releases with their tags. The deleted builds stay in the index,
  * marked removed (installers skip them), before their releases are deleted: on the cpy-index
  * release when the repository has one (unless `index: false`), and in `register`. Drafts and

@@ -1,11 +1,11 @@
-import { type ArtifactMetadata, KEEP_BUILDS, keepNewest } from '@cpy/core';
+import { type ArtifactMetadata, KEEP_BUILDS, keepNewest, newestFirst, parseArtifactFileName, type PlatformBuild, retentionGroup } from '@cpy/core';
 import { addEntry, type ArtifactIndex, type IndexEntry, indexEntryFor, markRemoved, planRetention } from '@cpy/artifact';
 import type { GitHubRelease } from './github.js';
 import type { PublishedAsset } from './publish.js';
 import { parseReleaseTag, releaseTag } from './tag.js';
 
 export interface PrunePlan {
-  /** Published cpy releases kept: the newest `keep` builds of each version line. */
+  /** Published cpy releases kept: each holds one of the newest `keep` builds of a line on some platform. */
   readonly keep: readonly GitHubRelease[];
   /** Older published cpy releases: deleted with their tags when the plan is applied. */
   readonly remove: readonly GitHubRelease[];
@@ -14,21 +14,39 @@ export interface PrunePlan {
 }
 
 /**
- * BR-005, core's one retention policy applied to releases: keep the last `keep` builds (default
- * KEEP_BUILDS, 3) of each release line (3.13, 3.12...), newest version and build first, so older
- * ones stay available for rollback until they fall out of the window. Pure: pruneReleases applies
- * it (only with `apply`; without, it is the dry run).
+ * BR-005, core's one retention policy applied to releases, counted as the index counts them: the
+ * last `keep` builds (default KEEP_BUILDS, 3) of each release line per os, os version and
+ * architecture (retentionGroup) stay, newest version and build first. One release holds a build
+ * for each platform it was published for (its assets' names say which), so it is removed only
+ * when every platform it holds has `keep` newer builds: counted per line alone, a distribution
+ * that the later builds left out lost its newest build, still active in the index. A release
+ * whose assets name no artifact counts as one build of its line. Pure: pruneReleases applies it
+ * (only with `apply`; without, it is the dry run).
  */
 export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS): PrunePlan {
   const ignored: GitHubRelease[] = [];
-  const ours: { release: GitHubRelease; line: string; version: string; build: number }[] = [];
+  const builds: (PlatformBuild & { release: GitHubRelease })[] = [];
   for (const release of releases) {
     const tag = parseReleaseTag(release.tag_name);
-    if (!tag || release.draft) ignored.push(release);
-    else ours.push({ release, line: tag.line, version: tag.version, build: tag.build });
+    if (!tag || release.draft) {
+      ignored.push(release);
+      continue;
+    }
+    const held = new Map<string, PlatformBuild & { release: GitHubRelease }>();
+    for (const asset of release.assets ?? []) {
+      const named = parseArtifactFileName(asset.name);
+      if (!named || named.version !== tag.version || named.build !== tag.build) continue;
+      const build = { release, version: tag.version, build: tag.build, os: named.os, osVersion: named.osVersion, arch: named.arch };
+      held.set(retentionGroup(build), build);
+    }
+    if (held.size === 0) held.set('', { release, version: tag.version, build: tag.build, os: '', osVersion: '', arch: '' });
+    builds.push(...held.values());
   }
-  const plan = keepNewest(ours, (r) => r.line, keep);
-  return { keep: plan.keep.map((r) => r.release), remove: plan.drop.map((r) => r.release), ignored };
+  const plan = keepNewest(builds, retentionGroup, keep);
+  // Each release once, newest first.
+  const releasesOf = (list: typeof builds) => [...new Map([...list].sort(newestFirst).map((b) => [b.release, b])).keys()];
+  const kept = releasesOf(plan.keep);
+  return { keep: kept, remove: releasesOf(plan.drop).filter((r) => !kept.includes(r)), ignored };
 }
 
 /**

@@ -324,8 +324,8 @@ export const releasesPrune = defineCommand({
   name: 'releases prune',
   summary: summaryOf('releases prune'),
   description:
-    'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) for rollback, and deletes ' +
-    'older cpy releases and their tags. Without --yes it only says what it would delete. Drafts and releases that are ' +
+    'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) per os, os version and architecture, ' +
+    'as the index counts them, for rollback, and deletes older cpy releases and their tags (a release goes only when every platform it holds has newer builds). Without --yes it only says what it would delete. Drafts and releases that are ' +
     `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
     `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
     `and in --register <dir>. With a signing key (--signing-key, else CPY_SIGNING_KEY; used with --yes) the updated index is signed as cpy publish signs it; ` +

@@ -112,4 +112,27 @@ describe('planPrune', () => {
     expect(plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.14.1-build1', 'cpython-3.14.0-build1', 'cpython-3.13.5-build9']);
     expect(plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.14.0rc2-build1', 'cpython-3.14.0rc1-build3']);
   });
+
+  it('counts builds per os, os version and architecture, as the index does: a release goes only when every platform it holds has newer builds', () => {
+    /** A release of `version` build 1 holding an artifact (and its .sha256) for each platform. */
+    const holding = (version: string, id: number, ...platforms: string[]) =>
+      ({
+        ...rel(`cpython-${version}-build1`, id),
+        assets: platforms.flatMap((p) => [`cpython-${version}-${p}-build1.tgz`, `cpython-${version}-${p}-build1.tgz.sha256`].map((name) => ({ name }))),
+      }) as GitHubRelease;
+    // 3.12.9 is the only build for debian11: the later ones were built for ubuntu22.04 alone.
+    const releases = [
+      holding('3.12.9', 1, 'debian11', 'ubuntu22.04'),
+      holding('3.12.10', 2, 'ubuntu22.04'),
+      holding('3.12.11', 3, 'ubuntu22.04'),
+      holding('3.12.12', 4, 'ubuntu22.04', 'ubuntu22.04-aarch64'),
+      holding('3.12.8', 5, 'ubuntu22.04'),
+    ];
+    const plan = planPrune(releases, 3);
+    expect(plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.12.12-build1', 'cpython-3.12.11-build1', 'cpython-3.12.10-build1', 'cpython-3.12.9-build1']);
+    expect(plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.12.8-build1']);
+    // Once debian11 has three newer builds, 3.12.9 goes too.
+    const later = [...releases, holding('3.12.13', 6, 'debian11'), holding('3.12.14', 7, 'debian11'), holding('3.12.15', 8, 'debian11')];
+    expect(planPrune(later, 3).remove.map((r) => r.tag_name).sort()).toEqual(['cpython-3.12.8-build1', 'cpython-3.12.9-build1']);
+  });
 });
