@@ -247,8 +247,11 @@ def check_sysconfig(report, installed_at, here):
     """sysconfig's directories must name the install prefix and exist (here is where the tree is now).
 
     The scheme paths (get_path) follow where the interpreter runs, so in a staged tree they
-    name `here`; the configuration variables come from the relocated sysconfig data and must
-    name the install prefix.
+    name `here`; so may `prefix` and `exec_prefix`, which sysconfig takes from sys.prefix on
+    releases where it sets them after reading the sysconfig data (CPython's "FIXME: this gets
+    overwritten by _init_posix" is resolved one way or the other, depending on the release). The
+    other configuration variables come from the relocated sysconfig data and must name the
+    install prefix.
     """
     import sysconfig
 
@@ -257,14 +260,17 @@ def check_sysconfig(report, installed_at, here):
     def now(path):
         return here + path[len(base):] if base else here + path
 
+    def final(path):
+        """PATH, where it will be once the staged tree is in place."""
+        return installed_at + path[len(here):] if _under(path, here) and here != installed_at else path
+
     wanted = {}
     for key in ("stdlib", "platstdlib", "purelib", "platlib", "include", "scripts", "data"):
-        path = os.path.realpath(sysconfig.get_path(key))
-        wanted["paths." + key] = installed_at + path[len(here):] if _under(path, here) and here != installed_at else path
+        wanted["paths." + key] = final(os.path.realpath(sysconfig.get_path(key)))
     for var in ("prefix", "exec_prefix", "BINDIR", "LIBDIR", "LIBPL", "INCLUDEPY", "CONFINCLUDEPY", "LIBDEST"):
         value = sysconfig.get_config_var(var)
         if value:
-            wanted[var] = value
+            wanted[var] = final(os.path.normpath(value)) if var in ("prefix", "exec_prefix") else value
     wrong, missing = [], []
     for key, value in sorted(wanted.items()):
         if not _under(value, installed_at):

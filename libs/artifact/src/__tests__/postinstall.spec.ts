@@ -122,6 +122,45 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
   });
 });
 
+describe('check_sysconfig (share/cpy/postinstall.py check), in a staged tree', () => {
+  /**
+   * check_sysconfig's report for a tree staged at `here` that will be at `installed`, with a
+   * sysconfig that answers `prefix` and `exec_prefix` with `prefixIs` (sysconfig of the release
+   * that reads them from sys.prefix: the staging path; of another: the relocated data's value).
+   */
+  async function staged(prefixIs: 'sys.prefix' | 'data' | 'elsewhere'): Promise<{ id: string; ok: boolean; detail: string }> {
+    const here = join(work, `staged-${prefixIs}`, 'opt', 'python-3.99.0');
+    const installed = '/opt/python-3.99.0';
+    for (const dir of ['lib/python3.99/site-packages', 'include/python3.99', 'bin', 'lib/python3.99/config-3.99']) await mkdir(join(here, dir), { recursive: true });
+    await writeFile(join(here, 'include', 'python3.99', 'Python.h'), '');
+    const driver = `
+import importlib.util, json, sys, types
+spec = importlib.util.spec_from_file_location("postinstall", ${JSON.stringify(POSTINSTALL_SOURCE)})
+post = importlib.util.module_from_spec(spec); spec.loader.exec_module(post)
+here, installed = ${JSON.stringify(here)}, ${JSON.stringify(installed)}
+paths = {"stdlib": "/lib/python3.99", "platstdlib": "/lib/python3.99", "purelib": "/lib/python3.99/site-packages", "platlib": "/lib/python3.99/site-packages", "include": "/include/python3.99", "scripts": "/bin", "data": ""}
+data = {"BINDIR": "/bin", "LIBDIR": "/lib", "LIBPL": "/lib/python3.99/config-3.99", "INCLUDEPY": "/include/python3.99", "CONFINCLUDEPY": "/include/python3.99", "LIBDEST": "/lib/python3.99"}
+fake = types.ModuleType("sysconfig")
+fake.get_path = lambda key: here + paths[key]
+fake.get_config_var = lambda var: (${{ 'sys.prefix': 'here', data: 'installed', elsewhere: '"/usr/local"' }[prefixIs]}) if var in ("prefix", "exec_prefix") else installed + data[var]
+sys.modules["sysconfig"] = fake
+report = post.Report()
+post.check_sysconfig(report, installed, here)
+print(json.dumps(report.checks[0]))
+`;
+    return JSON.parse((await run('python3', ['-I', '-c', driver])).stdout) as { id: string; ok: boolean; detail: string };
+  }
+
+  it('takes a prefix that names the staging tree (sysconfig reading sys.prefix) as the install prefix it will be', async () => {
+    expect(await staged('sys.prefix')).toMatchObject({ id: 'sysconfig', ok: true });
+  });
+
+  it('takes the relocated data too, and refuses what names neither', async () => {
+    expect(await staged('data')).toMatchObject({ id: 'sysconfig', ok: true });
+    expect(await staged('elsewhere')).toMatchObject({ id: 'sysconfig', ok: false, detail: expect.stringContaining('prefix=/usr/local') });
+  });
+});
+
 describe('the .pth line every artifact carries', () => {
   it('is one line that site.py runs (it starts with import)', () => {
     expect(RESOLVE_EXECUTABLE_PTH.text.trimEnd().split('\n')).toHaveLength(1);
