@@ -147,6 +147,11 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
         );
         return { title: releaseTitle(builds), body: sections.join('\n\n---\n\n') };
       },
+      // A draft holds what other publishes of this tag uploaded too: each of their builds must be
+      // whole (its .json readable) before the release goes public with them. A publish stopped
+      // half way left a draft with, say, a debian12 .tgz and nothing else; publishing debian11
+      // then made that unverified file public and failed on the notes, the release left public.
+      beforePublish: async (onDraft) => void (await buildsOnRelease(github, onDraft, { fileName: artifactName, metadata, assets: [] })),
       prerelease,
       assets: paths.map((path) => ({ path })),
       ...(options.replace ? { replace: true } : {}),

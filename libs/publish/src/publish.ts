@@ -43,6 +43,12 @@ export interface PublishOptions {
    * file with this key is kept, so a re-run changes nothing.
    */
   readonly signingKey?: SigningKey;
+  /**
+   * Runs before a draft is made public, with everything then on it (other publishes' assets
+   * among them); a throw leaves the release a draft. publishArtifact checks there that each other
+   * build on the draft is whole (one a stopped publish left half uploaded must not go public).
+   */
+  readonly beforePublish?: (onRelease: readonly GitHubAsset[]) => Promise<void>;
   readonly onEvent?: (event: PublishEvent) => void;
 }
 
@@ -225,8 +231,10 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
 
   // Every asset downloaded again and compared before anything is made public (skipped for a published release left as it was).
   const changed = results.some((r) => r.action !== 'unchanged');
+  let onDraft: readonly GitHubAsset[] = [];
   if (!wasPublished || changed) {
-    const remote = new Map((await gh.listAssets(release.id)).map((a) => [a.name, a]));
+    onDraft = await gh.listAssets(release.id);
+    const remote = new Map(onDraft.map((a) => [a.name, a]));
     for (const local of locals) {
       const asset = remote.get(local.name);
       const got = asset ? await gh.assetSha256(asset) : null;
@@ -241,6 +249,7 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
   if (!wasPublished) {
     // A draft's assets download from an `untagged-...` address that dies when it is published: the
     // release is published first, and the notes (and the URLs returned) use the addresses it then has.
+    await options.beforePublish?.(onDraft);
     release = await gh.updateRelease(release.id, { draft: false, name: options.title, prerelease: options.prerelease });
     const final = new Map(release.assets.map((a) => [a.name, a.browser_download_url]));
     for (const r of results) {

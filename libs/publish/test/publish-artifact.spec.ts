@@ -165,6 +165,30 @@ describe('publishArtifact', () => {
     expect((refused as Error).message).toContain(`${arm.fileName} without a readable ${arm.fileName}.json`);
   });
 
+  it('a draft a stopped publish left half uploaded stays a draft: another build published into it is refused, naming the half one, which published again completes the release', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const arm = await repackArtifact(artifact, join(work, 'aarch64-stopped'), {
+      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
+      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
+    });
+    // Stopped after its first asset: the draft holds the aarch64 .tgz, unverified, and nothing else of it.
+    const draft = await github.createRelease({ tag_name: 'cpython-3.11.2-build1', name: 'stopped', body: '', draft: true, prerelease: false });
+    await github.uploadAsset(draft, arm.path, arm.fileName);
+
+    const refused = await publishArtifact(artifact.path, { github, commit: 'main' }).catch((e: unknown) => e);
+    expect(isCpyError(refused, 'CPY_PUBLISH_RELEASE_UNREADABLE')).toBe(true);
+    expect((refused as Error).message).toContain(`${arm.fileName} without a readable ${arm.fileName}.json`);
+    expect(releaseOf(gh, 'cpython-3.11.2-build1')!.draft).toBe(true);
+
+    const completed = await publishArtifact(arm.path, { github });
+    expect(completed.release.status).toBe('published');
+    const release = releaseOf(gh, 'cpython-3.11.2-build1')!;
+    expect(release.draft).toBe(false);
+    // Both builds, in the order their artifacts were uploaded.
+    expect(release.name).toBe('CPython 3.11.2 (build 1, testhost 1, aarch64 and x86_64)');
+  });
+
   it('checks every local file (and the index entry) before sending anything', async () => {
     const gh = await double();
     const github = api(gh);
