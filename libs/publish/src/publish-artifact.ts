@@ -5,13 +5,15 @@ import { basename, dirname, join } from 'node:path';
 import { checksumFileName, CpyError, debugSymbolsFileName, parseVersion, testsFileName } from '@cpy/core';
 import { indexEntryFor, readArtifactEntry, readArtifactFileMetadata } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
-import type { GitHubClient } from './github.js';
+import type { GitHubAsset, GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import { checkIndexBeforeSigning, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
+import { smallAssetText } from './release-assets.js';
 import { buildsOnRelease, releaseTitle } from './release-builds.js';
 import { addPublishedBuild } from './retention.js';
+import { isOwnSignature, signatureName } from './signatures.js';
 import { parseReleaseTag, releaseTag } from './tag.js';
 
 export interface PublishArtifactOptions {
@@ -134,17 +136,24 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       // architecture of a version and build number): this one and those published before it.
       notes: async (assets, onRelease) => {
         const builds = await buildsOnRelease(github, onRelease, { fileName: artifactName, metadata, assets });
-        const sections = builds.map((b) =>
-          renderNotes(template, {
-            metadata: b.metadata,
-            tag,
-            artifactUrl: b.url,
-            assets: b.assets,
-            ...(options.changelog ? { changelog: options.changelog } : {}),
-            ...(options.featureRef ? { featureRef: options.featureRef } : {}),
-            ...(key ? { signer: key.fingerprint } : {}),
-          }),
-        );
+        const sections = [];
+        for (const b of builds) {
+          // Each section pins the signer that signed that build: this key for the build published
+          // now, and for another only when this key signed it too (published unsigned, or before a
+          // rotation, its snippet would pin a signer the Feature then finds no signature of).
+          const signed = key !== null && (b.fileName === artifactName || (await signedByKey(github, onRelease, b.fileName, key, work)));
+          sections.push(
+            renderNotes(template, {
+              metadata: b.metadata,
+              tag,
+              artifactUrl: b.url,
+              assets: b.assets,
+              ...(options.changelog ? { changelog: options.changelog } : {}),
+              ...(options.featureRef ? { featureRef: options.featureRef } : {}),
+              ...(signed ? { signer: key.fingerprint } : {}),
+            }),
+          );
+        }
         return { title: releaseTitle(builds), body: sections.join('\n\n---\n\n') };
       },
       // A draft holds what other publishes of this tag uploaded too: each of their builds must be
@@ -172,4 +181,19 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether `key` signed the build `fileName` on the release: its `.sha256` (small, and published
+ * with every build) has a signature there that verifies with `key` (a signed publish signs each
+ * asset with one key, so this stands for the build's artifact too).
+ */
+async function signedByKey(github: GitHubClient, onRelease: readonly GitHubAsset[], fileName: string, key: SigningKey, work: string): Promise<boolean> {
+  const sums = checksumFileName(fileName);
+  const byName = new Map(onRelease.map((a) => [a.name, a]));
+  const [text, signature] = await Promise.all([smallAssetText(github, byName.get(sums)), smallAssetText(github, byName.get(signatureName(sums)))]);
+  if (text === null || signature === null) return false;
+  const file = join(work, `other-${sums}`);
+  await writeFile(file, text);
+  return isOwnSignature({ file, signature, key, label: sums, source: `${signatureName(sums)} on the release` });
 }

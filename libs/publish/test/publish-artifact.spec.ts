@@ -10,6 +10,7 @@ import { debugSymbolsFileName, isCpyError, KEEP_BUILDS, testsFileName } from '@c
 import { parseIndexText } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, repackArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
+import { generateSigningKey, loadSigningKey } from '@cpy/signing';
 import { gitHub, publishArtifact, pruneReleases, type PruneEvent, type PublishArtifactEvent } from '../src/index.js';
 
 const TOKEN = 'ghp_ARTIFACTsecretARTIFACTsecret01234567';
@@ -187,6 +188,29 @@ describe('publishArtifact', () => {
     expect(release.draft).toBe(false);
     // Both builds, in the order their artifacts were uploaded.
     expect(release.name).toBe('CPython 3.11.2 (build 1, testhost 1, aarch64 and x86_64)');
+  });
+
+  it("each build's notes pin the signer that signed that build: one published unsigned gets none from a later signed publish into the release", async () => {
+    const gh = await double();
+    const github = api(gh);
+    const generated = await generateSigningKey({ name: 'Notes Signer', email: 'notes@example.org' });
+    const key = await loadSigningKey(generated.privateKey, undefined, 'notes.asc');
+    const arm = await repackArtifact(artifact, join(work, 'aarch64-unsigned'), {
+      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
+      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
+    });
+    const sectionOf = (arch: string) => releaseOf(gh, 'cpython-3.11.2-build1')!.body!.split('\n\n---\n\n').find((s) => s.includes(`| architecture | ${arch} |`))!;
+    const pin = `"signerFingerprints": "${key.fingerprint}"`;
+
+    // (The release alone: the index's signing is another case's.)
+    await publishArtifact(arm.path, { github, commit: 'main', index: false });
+    await publishArtifact(artifact.path, { github, signingKey: key, index: false });
+    expect(sectionOf('x86_64')).toContain(pin);
+    expect(sectionOf('aarch64')).not.toContain('signerFingerprints');
+    // Signed now too (its signatures added): both sections pin the key, each checked on the release.
+    await publishArtifact(arm.path, { github, signingKey: key, index: false });
+    expect(sectionOf('aarch64')).toContain(pin);
+    expect(sectionOf('x86_64')).toContain(pin);
   });
 
   it('checks every local file (and the index entry) before sending anything', async () => {
