@@ -165,6 +165,40 @@ def _scripts(root):
                 yield full
 
 
+# Linux's #! limits: a path with a space is cut at it (the kernel splits the line at the first
+# blank), and kernels before 5.1 read 127 bytes of the line (255 since). pip's own scripts then
+# start from /bin/sh (distlib's rule), and so do ours.
+_SHEBANG_READ = 127
+
+
+def _trampoline(path, new):
+    """The #! line of the Python script PATH, whose interpreter is under NEW, as distlib writes it
+    when the interpreter's path has a space or the line is too long: /bin/sh, which runs the
+    interpreter on the script (the second line is a string to Python). True when it was written."""
+    with open(path, "rb") as f:
+        data = f.read()
+    end = data.find(b"\n")
+    line, rest = (data, b"") if end < 0 else (data[:end], data[end:])
+    if not line.startswith(b"#!" + new + b"/bin/python"):
+        return False
+    if b" " not in new and len(line) <= _SHEBANG_READ:
+        return False
+    interpreter, _, args = line[2 + len(new):].partition(b" ")
+    interpreter = new + interpreter
+    if b"'" in interpreter or b"'" in args:
+        return False
+    quote = b"'" * 3
+    exec_line = quote + b"exec' '" + interpreter + b"'" + (b" " + args if args else b"") + b' "$0" "$@"'
+    updated = b"#!/bin/sh\n" + exec_line + b"\n' " + quote + rest
+    mode = os.stat(path).st_mode
+    tmp = path + ".cpy-tmp"
+    with open(tmp, "wb") as f:
+        f.write(updated)
+    os.chmod(tmp, mode & 0o7777)
+    os.replace(tmp, path)
+    return True
+
+
 def relocate(root, old, new):
     old = old.rstrip("/") or "/"
     new = new.rstrip("/") or "/"
@@ -184,6 +218,8 @@ def relocate(root, old, new):
             continue
         if _rewrite(path, old_bytes, new_bytes, first_line_only=True):
             rewritten.append(os.path.relpath(path, root))
+            if _trampoline(path, new_bytes):
+                continue
             with open(path, "rb") as f:
                 # Linux reads at most 255 bytes of a #! line (BINPRM_BUF_SIZE 256).
                 if len(f.readline().rstrip(b"\n")) > 255:

@@ -105,12 +105,32 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
     expect(await readFile(join(other, 'bin', odd), 'utf8')).toBe('#!/srv/odd/bin/python3.99\n');
   });
 
-  it('flags a #! line longer than Linux reads', async () => {
-    const other = join(work, 'long');
+  it('a prefix with a space, or a #! line longer than a kernel reads: a Python script starts from /bin/sh, as pip writes its own, and runs', async () => {
+    for (const [name, to] of [
+      ['space', join(work, 'with space', 'python')],
+      ['long', join(work, 'long', 'x'.repeat(130), 'python')],
+    ] as const) {
+      await makeTree(to);
+      // The tree's interpreter: this host's python3.
+      await symlink((await run('python3', ['-c', 'import sys; print(sys.executable)'])).stdout.trim(), join(to, 'bin', 'python3.99'));
+      await writeFile(join(to, 'bin', 'other'), `#!${OLD}/bin/other-tool\n`, { mode: 0o755 });
+      const r = await relocateTree(to, OLD, to, hostPython);
+      expect([name, r.rewritten]).toEqual([name, expect.arrayContaining(['bin/pip3', 'bin/other'])]);
+      const pip3 = await readFile(join(to, 'bin', 'pip3'), 'utf8');
+      expect(pip3.split('\n').slice(0, 3)).toEqual(['#!/bin/sh', `'''exec' '${to}/bin/python3.99' "$0" "$@"`, "' '''"]);
+      expect((await run(join(to, 'bin', 'pip3'), [])).stdout).toBe(`${OLD} stays in the body\n`);
+      expect([name, r.tooLong]).toEqual([name, []]);
+    }
+  });
+
+  it('flags a #! line longer than Linux reads, when it cannot start from /bin/sh', async () => {
+    const other = join(work, 'long-other');
     await makeTree(other);
+    await writeFile(join(other, 'bin', 'other'), `#!${OLD}/bin/other-tool\n`, { mode: 0o755 });
     const long = `/opt/${'x'.repeat(260)}`;
     const r = await relocateTree(other, OLD, long, hostPython);
-    expect(r.tooLong).toEqual(['pip3']);
+    expect(r.tooLong).toEqual(['other']);
+    expect((await readFile(join(other, 'bin', 'pip3'), 'utf8')).startsWith(`#!/bin/sh\n'''exec' '${long}/bin/python3.99'`)).toBe(true);
   });
 
   it('says what is wrong when the artifact has no post-install script', async () => {
