@@ -69,14 +69,20 @@ const header = (h: Record<string, string | string[] | undefined>, name: string) 
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** How long GitHub asks to wait: Retry-After, or the rate-limit reset when none remains (secondary and primary limits). */
-export function rateLimitWaitMs(status: number, headers: Record<string, string | string[] | undefined>, now = Date.now()): number | null {
+/**
+ * How long GitHub asks to wait, as its REST documentation says to read it: Retry-After; else the
+ * rate-limit reset when none remains; else, for a secondary rate limit (a 403 or 429 whose message
+ * says so, with neither header), at least a minute. Null: not a rate limit.
+ */
+export function rateLimitWaitMs(status: number, headers: Record<string, string | string[] | undefined>, now = Date.now(), body: unknown = null): number | null {
   const retryAfter = header(headers, 'retry-after');
   if (retryAfter && /^\d+$/.test(retryAfter)) return Number(retryAfter) * 1000;
   if ((status === 403 || status === 429) && header(headers, 'x-ratelimit-remaining') === '0') {
     const reset = Number(header(headers, 'x-ratelimit-reset'));
     if (Number.isFinite(reset)) return Math.max(0, reset * 1000 - now) + 1000;
   }
+  const message = (body as { message?: unknown } | null)?.message;
+  if (status === 403 && typeof message === 'string' && /secondary rate limit/i.test(message)) return 60_000;
   return status === 429 ? 60_000 : null;
 }
 
@@ -133,7 +139,7 @@ export function gitHub(options: GitHubOptions) {
       let reason: string;
       try {
         reply = await once(call);
-        const wait = reply.status >= 400 ? rateLimitWaitMs(reply.status, reply.headers) : null;
+        const wait = reply.status >= 400 ? rateLimitWaitMs(reply.status, reply.headers, Date.now(), reply.body) : null;
         const retryable = reply.status >= 500 || reply.status === 408 || wait !== null;
         if (!retryable) return reply;
         reason = `HTTP ${reply.status}`;
@@ -167,6 +173,12 @@ export function gitHub(options: GitHubOptions) {
 
   function fail(reply: Reply, what: string): never {
     const b = (reply.body ?? {}) as { message?: string; errors?: { code?: string; field?: string }[] };
+    // Still rate limited after every wait: said as such, not as a token without rights.
+    if (rateLimitWaitMs(reply.status, reply.headers, Date.now(), reply.body) !== null) {
+      throw new CpyError('CPY_PUBLISH_RATE_LIMITED', `${what}: GitHub's rate limit still refused it after ${attempts} attempts (HTTP ${reply.status}${typeof b.message === 'string' ? `: ${b.message}` : ''})`, {
+        hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
+      });
+    }
     const hint =
       reply.status === 401
         ? 'the token was refused: set GITHUB_TOKEN (or GH_TOKEN) to a token with contents:write on the repository'

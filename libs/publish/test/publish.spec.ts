@@ -211,6 +211,20 @@ describe('publishRelease', () => {
     expect(sleeps.length).toBe(4);
   });
 
+  it("a secondary rate limit (a 403 that says so, neither header) is waited out a minute, as GitHub's documentation asks; one that does not end is CPY_PUBLISH_RATE_LIMITED, not a token without rights", async () => {
+    const secondary = { status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest' } };
+    gh = await double();
+    sleeps.length = 0;
+    gh.inject('list', secondary);
+    expect((await publish(gh)).status).toBe('published');
+    expect(sleeps).toEqual([60_000]);
+
+    gh = await double();
+    gh.inject('list', secondary, secondary, secondary, secondary);
+    const refused = await publish(gh).catch((e: unknown) => e);
+    expect(isCpyError(refused) && [refused.code, refused.hint]).toEqual(['CPY_PUBLISH_RATE_LIMITED', expect.stringMatching(/^run again later/)]);
+  });
+
   it('never shows the token, the signing key or its passphrase: not in errors, events, the notes or any asset, even when GitHub refuses the token', async () => {
     gh = await double();
     const passphrase = 'token-test passphrase 51f0';

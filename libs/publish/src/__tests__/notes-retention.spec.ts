@@ -99,6 +99,9 @@ describe('rateLimitWaitMs', () => {
     expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(now / 1000 + 60) }, now)).toBe(61_000);
     expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '12' }, now)).toBeNull();
     expect(rateLimitWaitMs(404, {}, now)).toBeNull();
+    // A secondary rate limit with neither header: at least a minute; another 403 is no rate limit.
+    expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '4999' }, now, { message: 'You have exceeded a secondary rate limit.' })).toBe(60_000);
+    expect(rateLimitWaitMs(403, { 'x-ratelimit-remaining': '4999' }, now, { message: 'Resource not accessible by integration' })).toBeNull();
   });
 });
 
