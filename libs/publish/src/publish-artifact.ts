@@ -123,8 +123,11 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const releases = await github.listReleases();
     // A signed index update refuses an index it does not trust: said before anything is published.
     if (key && updateIndex) await checkIndexBeforeSigning({ github, releases, signingKey: key, indexTrust: options.indexTrust });
-    const firstOfVersion = !releases.some((r) => r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
-    const prerelease = options.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
+    // (A draft is no earlier release: nothing of it was published.)
+    const firstOfVersion = !releases.some((r) => !r.draft && r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
+    // A release already published keeps what it is unless told otherwise (and says so).
+    const published = releases.find((r) => r.tag_name === tag && !r.draft);
+    const prerelease = options.prerelease ?? published?.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
     emit({ type: 'publishing', tag, repository: github.repository, prerelease });
     const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
     const release = await publishRelease({
@@ -162,6 +165,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       // then made that unverified file public and failed on the notes, the release left public.
       beforePublish: async (onDraft) => void (await buildsOnRelease(github, onDraft, { fileName: artifactName, metadata, assets: [] })),
       prerelease,
+      ...(options.prerelease !== undefined ? { prereleaseAsked: true } : {}),
       assets: paths.map((path) => ({ path })),
       ...(options.replace ? { replace: true } : {}),
       ...(key ? { signingKey: key } : {}),
@@ -177,7 +181,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       indexTrust: options.indexTrust,
       emit,
     });
-    return { repository: github.repository, release, prerelease, index, register };
+    return { repository: github.repository, release, prerelease: release.prerelease, index, register };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

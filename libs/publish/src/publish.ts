@@ -33,7 +33,10 @@ export interface PublishOptions {
    * which then replaces `title`.
    */
   readonly notes: string | ((assets: PublishResult['assets'], onRelease: readonly GitHubAsset[]) => ReleaseText | Promise<ReleaseText>);
+  /** Pre-release or not: set when the release is made (and when a draft is published). */
   readonly prerelease: boolean;
+  /** `prerelease` was asked for, not derived: a published release is changed to it too. */
+  readonly prereleaseAsked?: boolean;
   readonly assets: readonly PublishAsset[];
   /** Replace a published asset whose bytes differ (default: refuse). */
   readonly replace?: boolean;
@@ -77,6 +80,8 @@ export interface PublishResult {
   readonly assets: readonly PublishedAsset[];
   /** The key that signed them (signingKey); null when unsigned. */
   readonly signer: { readonly fingerprint: string; readonly userId: string } | null;
+  /** Whether the release is a pre-release, as it is now on GitHub. */
+  readonly prerelease: boolean;
 }
 
 interface Local {
@@ -257,6 +262,9 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       if (r.signatureUrl) r.signatureUrl = final.get(signatureName(r.name)) ?? r.signatureUrl;
     }
   }
+  if (wasPublished && options.prereleaseAsked && release.prerelease !== options.prerelease) {
+    release = await gh.updateRelease(release.id, { prerelease: options.prerelease });
+  }
   // Also when a run was stopped between publishing the release and writing its notes: the
   // release still says it is being uploaded, and an unchanged re-run writes them.
   if (!wasPublished || changed || release.body === PLACEHOLDER_NOTES) {
@@ -271,6 +279,7 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     releaseId: release.id,
     assets: results,
     signer: key ? { fingerprint: key.fingerprint, userId: key.userId } : null,
+    prerelease: release.prerelease,
   };
 }
 

@@ -116,6 +116,17 @@ describe('publishArtifact', () => {
     expect(await prerelease((await buildOf(1, '3.14.0rc1')).path)).toEqual(['cpython-3.14.0rc1-build1', true]);
     expect(await prerelease((await buildOf(2, '3.14.0rc1')).path)).toEqual(['cpython-3.14.0rc1-build2', true]);
     expect(await prerelease((await buildOf(3, '3.14.0rc1')).path, { prerelease: false })).toEqual(['cpython-3.14.0rc1-build3', false]);
+    // Another build into a published release keeps what it is, and says so; told otherwise, it changes.
+    const arm = await repackArtifact(artifact, join(work, 'aarch64-prerelease'), {
+      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
+      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
+    });
+    expect(await prerelease(arm.path)).toEqual(['cpython-3.11.2-build1', true]);
+    expect(await prerelease(arm.path, { prerelease: false })).toEqual(['cpython-3.11.2-build1', false]);
+    expect(await prerelease(artifact.path)).toEqual(['cpython-3.11.2-build1', false]);
+    // A draft another publish left is no earlier release: the first published one of 3.12.1 is still a pre-release.
+    await github.createRelease({ tag_name: 'cpython-3.12.1-build1', name: 'left', body: '', draft: true, prerelease: false });
+    expect(await prerelease((await buildOf(2, '3.12.1')).path)).toEqual(['cpython-3.12.1-build2', true]);
     // index: false: the release only.
     expect(releaseOf(gh, 'cpy-index')).toBeUndefined();
   }, 120_000);
