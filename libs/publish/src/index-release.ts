@@ -312,8 +312,11 @@ async function swapIn(
 ): Promise<{ published: GitHubAsset; publishedSignature: GitHubAsset | null; previousAsset: GitHubAsset | null; currentSignature: GitHubAsset | null }> {
   const now = await gh.listAssets(release.id);
   const at = (name: string) => now.find((a) => a.name === name) ?? null;
-  if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null)) {
-    throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `${INDEX_FILE} on release ${INDEX_RELEASE_TAG} changed while this update was being made`, {
+  // index.json as this update read it, and index.json.new (with its signature) the one it
+  // verified: another update at the same time replaced either, and nothing is renamed.
+  const ours = at(INDEX_NEXT_FILE)?.id === uploaded.id && (!uploadedSignature || now.some((a) => a.id === uploadedSignature.id));
+  if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null) || !ours) {
+    throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `${ours ? INDEX_FILE : INDEX_NEXT_FILE} on release ${INDEX_RELEASE_TAG} changed while this update was being made`, {
       hint: 'another cpy publish updated the index at the same time: run again (run publishes to one repository one at a time, e.g. in one concurrency group)',
     });
   }

@@ -457,6 +457,38 @@ describe('publishIndex: the index as an asset of the cpy-index release', () => {
     expect(builds(gh, 'index.previous.json')).toEqual([[2, 'active'], [1, 'active']]);
   });
 
+  it('another update that replaces index.json.new after this one verified it: this one renames nothing and says CPY_PUBLISH_INDEX_CONFLICT', async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    // Right after the verification, another run's index.json.new takes the name (deleted and sent again).
+    const replace = (e: IndexEvent) => {
+      if (e.type !== 'asset' || e.name !== 'index.json.new' || e.action !== 'verified') return;
+      const asset = gh.releases().find((r) => r.tag_name === 'cpy-index')!.assets.find((a) => a.name === 'index.json.new')!;
+      asset.id += 1000;
+    };
+    const refused = await publishIndex({ github: api(gh), change: add(2), onEvent: replace }).catch((e: unknown) => e);
+    expect(isCpyError(refused) && [refused.code, refused.message]).toEqual(['CPY_PUBLISH_INDEX_CONFLICT', expect.stringContaining('index.json.new on release cpy-index changed')]);
+    expect(assetNames(gh)).toEqual(['index.json', 'index.json.new']);
+    expect(builds(gh, 'index.json')).toEqual([[1, 'active']]);
+  });
+
+  it("an index.json.new another update finished uploading first is neither deleted nor swapped in by this one: CPY_PUBLISH_INDEX_CONFLICT", async () => {
+    gh = await double();
+    await publishIndex({ github: api(gh), change: add(1) });
+    const release = () => gh.releases().find((r) => r.tag_name === 'cpy-index')!;
+    const theirs = Buffer.from('{"another": "update"}\n');
+    // As this update starts its upload, the other one's is already there, whole.
+    const race = (e: IndexEvent) => {
+      if (e.type !== 'asset' || e.name !== 'index.json.new' || e.action !== 'uploading') return;
+      const { assets } = release();
+      assets.push({ ...assets[0]!, id: 9999, name: 'index.json.new', state: 'uploaded', bytes: theirs });
+    };
+    const refused = await publishIndex({ github: api(gh), change: add(2), onEvent: race }).catch((e: unknown) => e);
+    expect(isCpyError(refused) && refused.code).toBe('CPY_PUBLISH_INDEX_CONFLICT');
+    expect(release().assets.find((a) => a.name === 'index.json.new')!.bytes).toEqual(theirs);
+    expect(builds(gh, 'index.json')).toEqual([[1, 'active']]);
+  });
+
   it('the very first update killed after its verification: the next run starts from its index.json.new', async () => {
     gh = await double();
     await killedAfterVerification(add(1));
