@@ -547,6 +547,12 @@ const CASES: Case[] = [
     }),
   ),
   {
+    name: 'an artifact whose tree holds more than its metadata says (a quarter): refused as unsafe, nothing installed',
+    options: () => ({ artifactUrl: U['understated']!, skipValidation: true }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     name: 'a relative installPrefix escaping with ..',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'opt/../etc' }),
     expected: { code: 'CPY_INSTALL_BAD_OPTIONS' },
@@ -1294,6 +1300,9 @@ beforeAll(async () => {
     metadata: (m) => ({ ...m, build: `1,\n  "signedBy": "${'A'.repeat(40)}"` as unknown as number }),
   });
   U['badbuild'] = served(badbuild, 'badbuild');
+  // Its metadata says a quarter of the bytes its tree holds (a hand-edited or another packer's).
+  const understated = await repackArtifact(good, join(work, 'understated'), { metadata: (m) => ({ ...m, contents: { ...m.contents, bytes: Math.floor(m.contents.bytes / 4) } }) });
+  U['understated'] = served(understated, 'understated');
   const root = good.metadata.prefix.slice(1);
   const dotdot = await repackArtifact(good, join(work, 'dotdot'), { append: [{ name: `${root}/../../evil.txt`, body: 'x' }] });
   U['dotdot'] = served(dotdot, 'dotdot');

@@ -7,6 +7,15 @@ import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
 import { CpyError, METADATA_ENTRY } from '@cpy/core';
 
+/**
+ * How many bytes an installer unpacks of an artifact before it refuses it (CPY_ARTIFACT_UNSAFE_ENTRY):
+ * what its metadata says, 1% and 1 MiB more. Validation unpacks with the same limit, so it never
+ * passes an artifact every install then refuses.
+ */
+export function extractLimit(metadata: { readonly contents: { readonly bytes: number } }): number {
+  return Math.ceil(metadata.contents.bytes * 1.01) + 1024 * 1024;
+}
+
 export interface ExtractOptions {
   /** An empty (or new) directory to extract into. */
   readonly dest: string;

@@ -6,7 +6,7 @@ export { sha256File } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions, SideAsset } from './pack.js';
 export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
-export { extractArtifact, extractArtifactStream } from './extract.js';
+export { extractArtifact, extractArtifactStream, extractLimit } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
 export { indexEntryForFile, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
 export { validateArtifact } from './validate.js';

@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
 import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
-import { extractArtifact } from './extract.js';
+import { extractArtifact, extractLimit } from './extract.js';
 import { readArtifactMetadata } from './read.js';
 import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
@@ -109,7 +109,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       const tree = join(work, 'tree');
       let extracted = false;
       try {
-        const r = await extractArtifact(artifact, { dest: tree, root });
+        const r = await extractArtifact(artifact, { dest: tree, root, maxBytes: extractLimit(metadata) });
         extracted = true;
         check('structure', true, `${r.files} entries under ${root}/, none unsafe`);
       } catch (error) {

@@ -546,7 +546,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     const prepare = async (metadata: ArtifactMetadata) => {
       if (options.activate) await checkLinks(layout, prefix);
       await ensureSpace(dirname(prefix), metadata.contents.bytes);
-      return { root: metadata.prefix.replace(/^\//, ''), maxBytes: Math.ceil(metadata.contents.bytes * 1.01) + 1024 * 1024 };
+      return { root: metadata.prefix.replace(/^\//, ''), maxBytes: (await artifactLibrary()).extractLimit(metadata) };
     };
     const showExtract = (p: { bytes: number }, metadata: ArtifactMetadata) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes });
 

@@ -911,7 +911,7 @@ ensure_space() {
 }
 # Entries outside the tree, links that leave it, devices: refused before and after extraction
 # (after it only, for an artifact unpacked in the one pass: check_links).
-check_entries() { # ARCHIVE ROOT
+check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   if [ "${scan_ok:-false}" != true ]; then
     listing "$1" -v >"$work/scan.types"
     listing "$1" >"$work/scan.names"
@@ -919,6 +919,18 @@ check_entries() { # ARCHIVE ROOT
   if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { bad = 1; exit } END { exit bad }' "$work/scan.types"; then
     fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
   fi
+  # No more than the metadata says, 1% and 1 MiB more (the library's extractLimit, which stops
+  # unpacking there): from the listing (the size is the third field of tar -tv, GNU's and
+  # BusyBox's alike), or once unpacked as it downloaded, from the staged files.
+  held=0
+  if [ -f "$work/scan.types" ]; then
+    held=$(awk '$1 ~ /^-/ && $NF != "cpy-artifact.json" { n += $3 } END { printf "%.0f", n }' "$work/scan.types")
+  elif [ -d "$stage/$2" ]; then
+    held=$(find "$stage/$2" -type f -exec stat -c %s {} + | awk '{ n += $1 } END { printf "%.0f", n }')
+  fi
+  limit=$(awk -v b="$3" 'BEGIN { x = b * 1.01; printf "%.0f", (x == int(x) ? x : int(x) + 1) + 1048576 }')
+  [ "$held" -le "$limit" ] ||
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive unpacks to $held bytes, more than the $limit its metadata allows; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
   # Each name: no .. component, not absolute, and the metadata, the tree or a directory above it
   # (opt/). One awk over the listing (a sh read loop took 120 ms for 2,759 names).
   awk -v root="$2" '
@@ -1865,9 +1877,9 @@ main() {
 
   root=${built_for#/}
   if [ "$unpacked" = true ]; then
-    check_entries "$artifact_file" "$root"
+    check_entries "$artifact_file" "$root" "$bytes"
   else
-    check_entries "$archive" "$root"
+    check_entries "$archive" "$root" "$bytes"
     say "extracting into $parent"
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
       # A file written through a link that leaves the tree fails to extract: the link is the cause.

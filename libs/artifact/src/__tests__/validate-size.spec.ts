@@ -1,0 +1,68 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { extract as tarExtract, type Header } from 'tar-stream';
+import { METADATA_ENTRY } from '@cpy/core';
+import { extractLimit, packArtifact, validateArtifact, type PackMetadata } from '../index.js';
+import { tgz, type Entry } from './tgz.js';
+
+const metadata: PackMetadata = {
+  version: '3.13.5',
+  build: 1,
+  prefix: '/opt/python-3.13.5',
+  platform: { os: 'debian', osVersion: '12', arch: 'x86_64', libc: 'glibc' },
+  builtWith: { profile: 'fast', configureArgs: [], compiler: 'gcc 12.2.0', builder: { kind: 'host', description: 'test', identity: 'test' }, finishedAt: '2026-01-01T00:00:00Z' },
+  source: { fileName: 'Python-3.13.5.tar.xz', sha256: '0'.repeat(64), verification: { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null } },
+  modules: { present: [], missing: [] },
+};
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-validate-size-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** The entries of a .tgz, with `edit` applied to its metadata entry (a text entry each: the test tree has no binary file). */
+async function entriesOf(archive: string, edit: (m: { contents: { bytes: number } }) => void): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  const extractor = tarExtract();
+  extractor.on('entry', (header: Header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
+    stream.on('end', () => {
+      let body = Buffer.concat(chunks).toString('utf8');
+      if (header.name === METADATA_ENTRY) {
+        const m = JSON.parse(body) as { contents: { bytes: number } };
+        edit(m);
+        body = JSON.stringify(m, null, 2) + '\n';
+      }
+      entries.push({ name: header.name, type: header.type ?? 'file', mode: header.mode ?? 0o644, ...(header.type === 'file' ? { body } : {}), ...(header.linkname ? { linkname: header.linkname } : {}) });
+      next();
+    });
+  });
+  await pipeline(createReadStream(archive), createGunzip(), extractor);
+  return entries;
+}
+
+describe('validating the size an artifact declares', () => {
+  it('refuses an artifact whose metadata says fewer bytes than its tree holds, as every install would (the same limit)', async () => {
+    const tree = join(work, 'tree');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    await writeFile(join(tree, 'lib', 'python3.13', 'data.txt'), 'x'.repeat(3 * 1024 * 1024));
+    const packed = await packArtifact({ installDir: tree, metadata, outDir: join(work, 'out'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    const structure = async (path: string) => (await validateArtifact(path)).checks.find((c) => c.id === 'structure');
+    expect(await structure(packed.path)).toMatchObject({ ok: true });
+
+    const declared = 1024 * 1024;
+    expect(extractLimit({ contents: { bytes: declared } })).toBeLessThan(packed.metadata.contents.bytes);
+    const understated = await tgz(join(work, 'understated.tgz'), await entriesOf(packed.path, (m) => void (m.contents.bytes = declared)));
+    expect(await structure(understated)).toMatchObject({ ok: false, detail: expect.stringMatching(/bytes/) });
+  });
+});
