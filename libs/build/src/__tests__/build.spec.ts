@@ -34,6 +34,8 @@ interface Script {
   hangOn?: string;
   /** A cross build's container: the aarch64 cross compiler is `cc`; qemu-aarch64-static there or not; a native python3 already built. */
   cross?: { emulator: boolean; buildPython?: string };
+  /** The release the tarball really is: its Include/patchlevel.h (written by tar) and the version python3 prints. */
+  release?: { patchlevel?: string; python?: string };
 }
 
 /** A builder whose commands are scripted: records what ran, writes fake logs. */
@@ -67,10 +69,15 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
       if (script.hangOn === key) {
         await new Promise((_resolve, reject) => options.signal?.addEventListener('abort', () => reject(new Error('killed'))));
       }
+      if (key === 'tar' && script.release?.patchlevel) {
+        const src = argv[argv.indexOf('-C') + 1]!;
+        await mkdir(join(src, 'Include'), { recursive: true });
+        await writeFile(join(src, 'Include', 'patchlevel.h'), `#define PY_MINOR_VERSION 13\n#define PY_VERSION "${script.release.patchlevel}"\n`);
+      }
       if (key === 'install') await mkdir(join(argv.find((a) => a.startsWith('DESTDIR='))!.replace(/^DESTDIR=/, ''), '/opt/python-3.13.5/bin'), { recursive: true });
       let out = `${key} output\n`;
       if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
-      if (key === 'python3') out += 'Python 3.13.5\n' + JSON.stringify(script.imports ?? ALL_OK) + '\n';
+      if (key === 'python3') out += `Python ${script.release?.python ?? '3.13.5'}\n` + JSON.stringify(script.imports ?? ALL_OK) + '\n';
       await writeFile(options.logFile, out, { flag: 'a' });
       for (const line of out.split('\n')) options.onLine?.(line);
       return { exitCode: script.exitCodes?.[key] ?? 0 };
@@ -123,6 +130,18 @@ describe('the build spec', () => {
 });
 
 describe('buildCPython with a scripted builder', () => {
+  it('refuses a tarball that is another release than the one asked for (a mirror can serve one the same manager signed): from its patchlevel.h, before configure; else from the built python3', async () => {
+    const early = scriptedBuilder({ release: { patchlevel: '3.13.0' } });
+    const refused = await errorOf(run(early));
+    expect([refused.code, refused.message]).toEqual(['CPY_BUILD_SOURCE_VERSION_MISMATCH', 'Python-3.13.5.tar.xz holds CPython 3.13.0, not 3.13.5 (its Include/patchlevel.h says so)']);
+    expect(early.ran.map((a) => a[0])).toEqual(['tar']);
+    const late = scriptedBuilder({ release: { python: '3.12.11' } });
+    expect((await errorOf(run(late))).code).toBe('CPY_BUILD_SOURCE_VERSION_MISMATCH');
+    expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
+    // The release asked for: built.
+    expect((await run(scriptedBuilder({ release: { patchlevel: '3.13.5' } }))).version).toBe('3.13.5');
+  });
+
   it('runs extract, configure, make -j<cpus>, make install DESTDIR, then the import check; writes the result last', async () => {
     const builder = scriptedBuilder({});
     const events: BuildEvent[] = [];

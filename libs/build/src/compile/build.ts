@@ -232,6 +232,10 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       const r = await builder.run(['tar', '-xf', copy, '-C', srcDir, '--strip-components=1', '--no-same-owner'], { logFile: log, ...(signal ? { signal } : {}) });
       await rm(copy, { force: true });
       if (r.exitCode !== 0) throw await failed('CPY_BUILD_EXTRACT_FAILED', `unpacking ${source.fileName} failed`, log, 'the tarball is verified, so check free disk and that tar and xz work on the builder');
+      // Its signature says who made these bytes, not which release they are: a mirror can serve
+      // another release the same manager signed under this name. The tree says which it is.
+      const says = await sourceTreeVersion(srcDir);
+      if (says !== null && says !== spec.version) throw sourceVersionMismatch(source.fileName, spec.version, says, 'its Include/patchlevel.h');
     });
 
     const env: Record<string, string> = {
@@ -327,6 +331,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
           throw await failed('CPY_BUILD_PYTHON_BROKEN', `the installed python3 does not run${wrap.length ? ` under ${wrap.join(' ')}` : ''}`, log, 'read the log and the make log');
         }
         imports = JSON.parse(json) as Record<string, string | null>;
+        // The built interpreter's own word, for a tree that does not say (or says it wrongly).
+        if (version && version !== `Python ${spec.version}`) throw sourceVersionMismatch(source.fileName, spec.version, version.replace(/^Python /, ''), 'the python3 built from it');
         if (cross?.emulator) {
           const under = `under ${[cross.emulator.program, ...cross.emulator.args].join(' ')}`;
           crossChecks.push({ id: 'python3-version', ran: true, ok: version === `Python ${spec.version}`, detail: `${version || 'no version printed'} ${under}` });
@@ -387,4 +393,17 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
   } finally {
     if (ownBuilder) await builder.stop();
   }
+}
+
+/** The version a CPython source tree says it is (Include/patchlevel.h's PY_VERSION); null when it cannot be read from here. */
+async function sourceTreeVersion(srcDir: string): Promise<string | null> {
+  const text = await readFile(join(srcDir, 'Include', 'patchlevel.h'), 'utf8').catch(() => null);
+  return text === null ? null : (/^#define\s+PY_VERSION\s+"([^"]+)"/m.exec(text)?.[1] ?? null);
+}
+
+function sourceVersionMismatch(fileName: string, wanted: string, found: string, where: string): CpyError {
+  return new CpyError('CPY_BUILD_SOURCE_VERSION_MISMATCH', `${fileName} holds CPython ${found}, not ${wanted} (${where} says so)`, {
+    hint: `a mirror served another release under this name, signed by the same release manager: fetch it again from python.org (cpy source fetch ${wanted} --refresh), or fix the mirror`,
+    details: { wanted, found },
+  });
 }
