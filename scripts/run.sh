@@ -9,8 +9,14 @@
 # (libs/build/provision/provision-builder.sh). When ../shared/fixtures/cpython is
 # there and CPY_PYTHON_MIRRORS is not set, its releases are offered as a local
 # mirror (laid out like python.org's, in .cpy/mirror) before python.org itself.
+#
+# The set-up runs in the checkout; the command runs where it was started, as an installed cpy
+# would: relative paths (--from ./x.tgz, --out, a venv), .python-version and dist/artifacts are
+# the caller's.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
+root=$PWD
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -33,4 +39,5 @@ if [ "${1:-}" = build ]; then
     export CPY_PYTHON_MIRRORS="$PWD/.cpy/mirror https://www.python.org/ftp/python"
   fi
 fi
-exec node apps/cli/bin/cpy.cjs "$@"
+cd "$caller"
+exec node "$root/apps/cli/bin/cpy.cjs" "$@"

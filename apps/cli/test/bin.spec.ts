@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { runCpy } from '@cpy/harness';
 
@@ -34,4 +39,21 @@ describe('the cpy bin (npx cpy), built', () => {
     expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1' })).stdout).toContain('\u001b[');
     expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1', NO_COLOR: '1' })).stdout).not.toContain('\u001b[');
   });
+});
+
+describe("the README's main command, bash scripts/run.sh", () => {
+  it('runs cpy where it was started: a relative path is the caller\'s, not the checkout\'s', async () => {
+    const here = await mkdtemp(join(tmpdir(), 'cpy-run-sh-'));
+    try {
+      const script = resolve(process.cwd(), '..', '..', 'scripts', 'run.sh');
+      const r = await promisify(execFile)('bash', [script, 'install', '--from', './cpython-3.13.5-debian12-build1.tgz', '--json'], { cwd: here, env: { ...process.env, CPY_HOME: join(here, 'home') } }).catch(
+        (e: { stdout: string; code: number }) => e,
+      );
+      const doc = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { error: { code: string; message: string } };
+      expect(doc.error.code).toBe('CPY_INSTALL_NOT_FOUND');
+      expect(doc.error.message).toContain(`${here}/cpython-3.13.5-debian12-build1.tgz.sha256`);
+    } finally {
+      await rm(here, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
