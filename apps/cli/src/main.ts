@@ -99,11 +99,13 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   const helpFor = argv[0] === 'help' ? argv.slice(1) : null;
   const found = findCommand(helpFor ?? argv);
   if (!found) {
-    const group = groupOf(argv[0]);
-    if (group.length && !helpFor) {
+    // `cpy help source` as `cpy source --help`: the group's commands.
+    const words = helpFor ?? argv;
+    const group = words[0] ? groupOf(words[0]) : [];
+    if (group.length && (!helpFor || helpFor.length === 1)) {
       const names = group.map((c) => c.name).join(', ');
       const asked = argv[1] && !argv[1].startsWith('-') ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
-      if (argv.includes('--help') || argv.includes('-h')) {
+      if (helpFor || argv.includes('--help') || argv.includes('-h')) {
         io.stdout.write((await loadAll(group)).map((c) => commandHelp(c)).join('\n'));
         return EXIT.ok;
       }

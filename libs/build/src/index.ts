@@ -9,6 +9,7 @@ export type { TrustedKey } from './source/openpgp.js';
 export { verifySource } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';
 export { buildCPython } from './compile/build.js';
+export { cancelled } from './compile/runner.js';
 export { readBuildResult } from './compile/result.js';
 export type { BuildEvent, BuildOptions, BuildPhase, BuildResult, BuildSource } from './compile/build.js';
 export { createBuilder } from './compile/builders.js';

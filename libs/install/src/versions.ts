@@ -192,9 +192,10 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
   return rows.sort((a, b) => compareVersions(a.version, b.version));
 }
 
-function notInstalled(version: string, known: readonly string[]): CpyError {
+/** `removing`: for an uninstall, there is nothing to do, not something to install first. */
+function notInstalled(version: string, known: readonly string[], removing = false): CpyError {
   return new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed${known.length ? ` (installed: ${known.join(', ')})` : ''}`, {
-    hint: `install it first: cpy install ${version} --from <artifact>`,
+    hint: removing ? 'nothing to remove: cpy list shows what is installed (give its exact version)' : `install it first: cpy install ${version} --from <artifact>`,
   });
 }
 
@@ -257,7 +258,7 @@ export async function uninstall(version: string, options: VersionOptions & { for
   for (;;) {
     const state = await readState(layout.stateDir);
     const seen = state.installs[version];
-    if (!seen) throw notInstalled(version, Object.keys(state.installs));
+    if (!seen) throw notInstalled(version, Object.keys(state.installs), true);
     const removed = await withLock(prefixLockPath(layout, seen.prefix), { timeoutMs }, () => stateLock(layout, { timeoutMs }, () => removeInstall(layout, version, seen.prefix, options.force)));
     if (removed) return removed;
   }
@@ -267,7 +268,7 @@ export async function uninstall(version: string, options: VersionOptions & { for
 async function removeInstall(layout: InstallLayout, version: string, locked: string, force: boolean | undefined): Promise<{ version: string; prefix: string; wasCurrent: boolean } | null> {
   const state = await readState(layout.stateDir);
   const entry = state.installs[version];
-  if (!entry) throw notInstalled(version, Object.keys(state.installs));
+  if (!entry) throw notInstalled(version, Object.keys(state.installs), true);
   if (entry.prefix !== locked) return null;
   // Another version installed at the same prefix since (--prefix given twice): its tree stays;
   // only this version's stale entry goes.

@@ -1,3 +1,7 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { COMMAND_TABLE, loadCommands, main, type CliIO } from '../index.js';
 
@@ -64,6 +68,39 @@ describe('cpy command line', () => {
     const sub = await run(['source', 'frob']);
     expect(sub.code).toBe(2);
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
+  });
+
+  it('cpy help <group> lists the group as cpy <group> --help does', async () => {
+    const asked = await run(['help', 'source']);
+    expect(asked).toMatchObject({ code: 0, stdout: (await run(['source', '--help'])).stdout });
+    expect(asked.stdout).toMatch(/Usage: cpy source fetch/);
+  });
+
+  it("what the user gave that cannot be read or written is said as such, never as a bug in cpy", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-cli-io-'));
+    try {
+      // build: the spec's own limits, named by the option (usage, exit 2).
+      for (const [flag, value] of [['--prefix', 'opt/py'], ['--jobs', '300'], ['--build', '10000']] as const) {
+        const r = await run(['build', '3.13.5', flag, value, '--json']);
+        expect([flag, r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([flag, 2, 'CPY_CLI_USAGE', expect.stringMatching(new RegExp(`^${flag}: `))]);
+      }
+      // publish: a --notes-template that is not there (before any token or network).
+      const notes = await run(['publish', join(dir, 'x.tgz'), '--notes-template', join(dir, 'missing.md'), '--json'], { GITHUB_TOKEN: 'unused' });
+      expect(JSON.parse(notes.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: expect.stringContaining('--notes-template') });
+      // keys generate: a public key file in the way leaves no private key behind.
+      await writeFile(join(dir, 'k.pub.asc'), 'theirs');
+      const keys = await run(['keys', 'generate', '--name', 'T', '--email', 't@example.org', '--out', join(dir, 'k.asc'), '--json']);
+      expect(JSON.parse(keys.stdout).error.code).toBe('CPY_KEYS_EXISTS');
+      expect(existsSync(join(dir, 'k.asc'))).toBe(false);
+      // source fetch -o: a file where the directory should be.
+      await mkdir(join(dir, 'mirror', '3.13.5'), { recursive: true });
+      await writeFile(join(dir, 'mirror', '3.13.5', 'Python-3.13.5.tar.xz'), 'not really a tarball');
+      await writeFile(join(dir, 'taken'), '');
+      const fetched = await run(['source', 'fetch', '3.13.5', '--mirror', join(dir, 'mirror'), '--allow-unsigned', '--cache-dir', join(dir, 'cache'), '-o', join(dir, 'taken'), '--json']);
+      expect([fetched.code, JSON.parse(fetched.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: expect.stringContaining(`--output ${join(dir, 'taken')}: EEXIST`) })]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('validates source fetch/verify input before doing anything (exit 2)', async () => {

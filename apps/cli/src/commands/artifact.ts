@@ -68,6 +68,7 @@ export async function packBuild(
   verification: SourceVerification,
   input: PackValues,
   runner?: PythonRunner,
+  signal?: AbortSignal,
 ): Promise<PackedAndValidated> {
   if (!result.os.versionId) {
     throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
@@ -106,7 +107,7 @@ export async function packBuild(
   const scratch = join(result.buildDir, 'artifact-checks');
   try {
     if (input['run-tests']) {
-      tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, runner ? { runner, workDir: join(scratch, 'tests') } : {});
+      tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
       ctx.log(`packing again with the test result in the metadata`);
       packed = await pack(tests);
     }
@@ -130,7 +131,7 @@ async function runTests(
   artifact: string,
   level: TestLevel,
   tests: string | undefined,
-  where: { runner?: PythonRunner; workDir?: string },
+  where: { runner?: PythonRunner; workDir?: string; signal?: AbortSignal },
 ): Promise<TestRunResult> {
   ctx.log(`running CPython's ${level} tests on ${artifact} in a relocated prefix${where.runner ? ' on the builder' : ''}`);
   const logFile = join(dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);

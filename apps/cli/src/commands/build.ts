@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
-import { buildCPython, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
-import { pythonVersionSchema } from '@cpy/core';
+import { buildCPython, cancelled, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
+import { CpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
@@ -124,7 +124,7 @@ export const build = defineCommand({
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;
-    const spec = parseBuildSpec({
+    const spec = asOptions(() => parseBuildSpec({
       version: input.version,
       ...(input.build ? { build: input.build } : {}),
       ...(input.profile ? { profile: input.profile } : {}),
@@ -139,7 +139,7 @@ export const build = defineCommand({
           : input.builder === 'vagrant'
             ? { kind: 'vagrant', vagrantDir: vagrantDir(io, input['vagrant-dir']) }
             : { kind: 'host' },
-    });
+    }));
     // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
     if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
@@ -147,28 +147,35 @@ export const build = defineCommand({
     const cacheDir = input['cache-dir'] ? resolve(io.cwd, input['cache-dir']) : defaultCacheDir(io.env);
     const workDir = input['work-dir'] ? resolve(io.cwd, input['work-dir']) : join(cacheDir, 'builds');
 
+    // A container or VM builder stays up until the artifact is validated in it: an artifact for
+    // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).
+    const builder = spec.builder.kind === 'host' ? undefined : createBuilder(spec.builder);
+    // Ctrl-C (or SIGTERM) until the end: the build stops at its signal, and what runs after it
+    // (CPython's tests, validation) stops with the builder, which is stopped at once (its
+    // container or VM processes with it); CPython's tests on this host stop at the signal.
     const controller = new AbortController();
+    let building = true;
     const onSignal = () => {
       ctx.log('stopping the build (Ctrl-C again to force)...');
       controller.abort();
+      if (!building) void builder?.stop();
       process.once('SIGINT', () => process.kill(process.pid, 'SIGKILL'));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    // A container or VM builder stays up until the artifact is validated in it: an artifact for
-    // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).
-    const builder = spec.builder.kind === 'host' ? undefined : createBuilder(spec.builder);
     let result: BuildResult;
     let out: PackedAndValidated;
     try {
-      try {
-        result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
-      } finally {
-        process.removeListener('SIGINT', onSignal);
-        process.removeListener('SIGTERM', onSignal);
-      }
-      out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined);
+      result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
+      building = false;
+      if (controller.signal.aborted) throw cancelled();
+      out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, controller.signal).catch((error: unknown) => {
+        throw controller.signal.aborted ? cancelled() : error;
+      });
+      if (controller.signal.aborted) throw cancelled();
     } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       await builder?.stop();
     }
     if (!json) {
@@ -192,3 +199,18 @@ export const build = defineCommand({
     };
   },
 });
+
+/** Which option a field of the build spec comes from. */
+const SPEC_OPTIONS: Record<string, string> = { build: '--build', jobs: '--jobs', prefix: '--prefix', arch: '--arch', profile: '--profile', configureArgs: '--configure-arg' };
+
+/** The build spec's own limits (a prefix's characters, at most 256 jobs...) broken by an option: a usage error naming it, not a bug in cpy. */
+function asOptions<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof z.ZodError)) throw error;
+    const issue = error.issues[0]!;
+    const field = String(issue.path[0] ?? '');
+    throw new CpyError('CPY_CLI_USAGE', `${SPEC_OPTIONS[field] ?? field}: ${issue.message}`, { hint: 'run `cpy build --help`' });
+  }
+}

@@ -232,7 +232,12 @@ export const publish = defineCommand({
     const { input, io } = ctx;
     const key = await signingKey(ctx as CommandContext<unknown>, input['signing-key']);
     const artifact = resolve(io.cwd, input.artifact);
-    const template = input['notes-template'] ? await readFile(resolve(io.cwd, input['notes-template']), 'utf8') : undefined;
+    const templatePath = input['notes-template'] ? resolve(io.cwd, input['notes-template']) : null;
+    const template = templatePath
+      ? await readFile(templatePath, 'utf8').catch((error: NodeJS.ErrnoException) => {
+          throw new CpyError('CPY_CLI_CANNOT_READ', `cannot read the --notes-template ${templatePath}: ${error.code ?? error.message}`, { hint: 'give the path of a notes template (a Markdown file with {{field}} placeholders)' });
+        })
+      : undefined;
     const conn = await connect(ctx as CommandContext<unknown>, input);
     try {
       const published = await publishArtifact(artifact, {

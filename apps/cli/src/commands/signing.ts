@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
 import { parseSigners } from '@cpy/artifact';
@@ -74,8 +74,13 @@ export const keysGenerate = defineCommand({
     if (!passphrase) log('warning: CPY_SIGNING_PASSPHRASE is not set: the private key is written unprotected');
     const key = await generateSigningKey({ name: input.name, email: input.email, expiresInDays: input['expires-days'] ?? 730, ...(passphrase ? { passphrase } : {}) });
     const publicFile = out.replace(/(\.asc)?$/, '.pub.asc');
+    // Both or neither: a private key left alone (its public half refused: the file exists) would
+    // be a key nobody knows the fingerprint of, in the way of the next run.
     await writeNew(out, key.privateKey, 0o600);
-    await writeNew(publicFile, key.publicKey, 0o644);
+    await writeNew(publicFile, key.publicKey, 0o644).catch(async (error: unknown) => {
+      await rm(out, { force: true });
+      throw error;
+    });
     if (!json) {
       io.stdout.write(
         [

@@ -129,10 +129,16 @@ export const sourceFetch = defineCommand({
     let copied: string | null = null;
     if (input.output) {
       const dir = resolve(io.cwd, input.output);
-      await mkdir(dir, { recursive: true });
+      const cannotWrite = (error: NodeJS.ErrnoException) =>
+        new CpyError('CPY_CLI_CANNOT_WRITE', `cannot write the source into --output ${dir}: ${error.code ?? error.message}`, {
+          hint: 'give a directory you can write to (it is made when missing), with room for the tarball; the verified source stays in the cache',
+        });
+      await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+        throw cannotWrite(error);
+      });
       for (const suffix of ['', '.asc', '.sigstore']) {
         await copyFile(source.path + suffix, resolve(dir, source.fileName + suffix)).catch((error: NodeJS.ErrnoException) => {
-          if (suffix === '' || error.code !== 'ENOENT') throw error;
+          if (suffix === '' || error.code !== 'ENOENT') throw cannotWrite(error);
         });
       }
       copied = resolve(dir, source.fileName);
