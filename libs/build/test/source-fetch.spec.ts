@@ -171,6 +171,24 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(hits(REL)).toHaveLength(2);
   });
 
+  it('a cached source that this run cannot verify (cached --allow-unsigned, a signature damaged since) is fetched again and verified, not refused', async () => {
+    mirror.remove(`${REL}.asc`);
+    expect((await fetch('3.13.5', { allowUnsigned: true })).verification.method).not.toContain('openpgp');
+    mirror.serve(`${REL}.asc`, join(FIXTURES, `${TARBALL}.asc`));
+    const signed = await fetch('3.13.5');
+    expect(signed).toMatchObject({ fromCache: false, sha256 });
+    expect(signed.verification.method).toContain('openpgp');
+    expect(hits(REL)).toHaveLength(2);
+  });
+
+  it('a pin the cached source does not match is a checksum mismatch, and the cached source stays', async () => {
+    await fetch('3.13.5');
+    await expectCode(fetch('3.13.5', { expectedSha256: 'ab'.repeat(32) }), 'CPY_SOURCE_CHECKSUM_MISMATCH');
+    const again = await fetch('3.13.5');
+    expect(again).toMatchObject({ fromCache: true, sha256 });
+    expect(hits(REL)).toHaveLength(2);
+  });
+
   it('honours HTTP_PROXY, and NO_PROXY', async () => {
     const proxy = await startConnectProxy();
     try {

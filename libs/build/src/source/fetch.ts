@@ -106,11 +106,18 @@ async function fromCache(cache: SourceCache, version: PythonVersion, entry: Cach
   } catch {
     return null;
   }
-  if (options.expectedSha256 && options.expectedSha256 !== entry.sha256) return null;
   const asc = entry.asc ? await readFile(`${path}.asc`, 'utf8').catch(() => null) : null;
   const sigstore = entry.sigstore ? await readFile(`${path}.sigstore`, 'utf8').catch(() => null) : null;
   if ((entry.asc && asc === null) || (entry.sigstore && sigstore === null)) return null;
-  const verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: entry.sha256, fileName: entry.fileName });
+  // Verified again, as this run asks (an entry cached --allow-unsigned, a signature damaged since):
+  // one that does not pass is fetched again, and the fresh copy verified, rather than refused here.
+  let verification;
+  try {
+    verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: entry.sha256, fileName: entry.fileName });
+  } catch (error) {
+    if (error instanceof CpyError) return null;
+    throw error;
+  }
   return { version: version.full, path, fileName: entry.fileName, sha256: entry.sha256, bytes: entry.bytes, url: entry.url, fromCache: true, verification };
 }
 
@@ -137,11 +144,15 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   const mirrors = resolveMirrors(options.mirrors, env, options.cwd);
   const cache = new SourceCache(options.cacheDir ?? defaultCacheDir(env));
 
+  // A pin the cached source does not match is checked against a download, and the cached entry
+  // kept: a mistyped pin is a checksum mismatch, not a lost cache (nor, offline, a network error).
   if (!options.refresh) {
     const entry = await cache.lookup(version.full);
-    const hit = entry ? await fromCache(cache, version, entry, { ...options, ...(expected ? { expectedSha256: expected } : {}) }) : null;
-    if (hit) return hit;
-    if (entry) await cache.forget(version.full);
+    if (entry && (!expected || expected === entry.sha256)) {
+      const hit = await fromCache(cache, version, entry, options);
+      if (hit) return hit;
+      await cache.forget(version.full);
+    }
   }
 
   const files = releaseFiles(version);
