@@ -40,8 +40,10 @@ export interface CheckBuildHostOptions {
   readonly minFreeBytes?: number;
   /** Free bytes at `buildDir`; defaults to statfs on this host. */
   readonly freeBytes?: (dir: string) => Promise<number>;
-  /** The C compiler to probe with (the build's CC); default `cc`. */
+  /** The C compiler to probe with (the build's CC, which may carry words: `ccache gcc`); default `cc`. */
   readonly cc?: string;
+  /** Flags the header probes pass to the preprocessor, as configure does: the build's CPPFLAGS and CFLAGS (`-I/usr/include/openssl11`). */
+  readonly cppflags?: string;
 }
 
 export const DEFAULT_MIN_FREE_BYTES = 3 * 1024 ** 3;
@@ -66,16 +68,21 @@ function firstLine(text: string): string {
   );
 }
 
-async function runProbe(exec: Exec, probe: Probe, cc: string): Promise<{ ok: boolean; detail: string }> {
+/** A command line of words (CC="ccache gcc", CPPFLAGS="-I/a -DX"), split as configure's shell splits an unquoted variable. */
+const words = (text: string): string[] => text.trim().split(/\s+/).filter(Boolean);
+
+async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string }> {
+  const [ccProgram = 'cc', ...ccArgs] = words(cc);
   switch (probe.kind) {
     case 'program': {
-      const r = await exec(probe.program, ['--version']);
+      const [program = probe.program, ...args] = probe.program === cc ? [ccProgram, ...ccArgs] : [probe.program];
+      const r = await exec(program, [...args, '--version']);
       return r.exitCode === 0
         ? { ok: true, detail: firstLine(r.stdout) || firstLine(r.stderr) || 'found' }
         : { ok: false, detail: r.exitCode === 127 ? `${probe.program} not found` : firstLine(r.stderr) };
     }
     case 'headers': {
-      const r = await exec(cc, ['-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
+      const r = await exec(ccProgram, [...ccArgs, ...words(cppflags), '-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
       if (r.exitCode === 0) return { ok: true, detail: 'headers found' };
       if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)` };
       const error = r.stderr.split('\n').find((l) => /error/.test(l)) ?? firstLine(r.stderr);
@@ -90,9 +97,9 @@ async function runProbe(exec: Exec, probe: Probe, cc: string): Promise<{ ok: boo
   }
 }
 
-async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string): Promise<CheckResult> {
+async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
-  const { ok, detail } = await runProbe(exec, probe, cc);
+  const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
   const packages = os.family === 'unknown' ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
 }
@@ -118,7 +125,7 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
   const os = parseOsRelease(osText.exitCode === 0 ? osText.stdout : '');
 
   const [checks, disk] = await Promise.all([
-    Promise.all(BUILD_REQUIREMENTS.map((req) => checkRequirement(exec, req, os, cc))),
+    Promise.all(BUILD_REQUIREMENTS.map((req) => checkRequirement(exec, req, os, cc, options.cppflags ?? ''))),
     (options.freeBytes ?? hostFreeBytes)(buildDir).then(
       (free): CheckResult => ({
         id: 'disk',

@@ -46,6 +46,7 @@ export const doctor = defineCommand({
     const report = await checkBuildHost({
       buildDir,
       cc: input.cc ?? io.env['CC'] ?? 'cc',
+      cppflags: [io.env['CPPFLAGS'], io.env['CFLAGS']].filter(Boolean).join(' '),
       ...(input.minFreeGiB === undefined ? {} : { minFreeBytes: input.minFreeGiB * 1024 ** 3 }),
     });
     if (!json) {

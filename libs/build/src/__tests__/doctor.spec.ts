@@ -43,6 +43,22 @@ describe('checkBuildHost', () => {
     expect(report.missing.optional).toEqual(['curses', 'tkinter']);
   });
 
+  it('probes with the compiler as configure runs it: a CC of several words (ccache gcc), and CPPFLAGS/CFLAGS for the headers', async () => {
+    const ran: string[][] = [];
+    const base = fakeBuilder({ osRelease: DEBIAN, programs: [...TOOLS, 'ccache'], headers: ALL_HEADERS });
+    // ccache runs gcc; the headers are there only with the -I the flags give.
+    const exec: typeof base = async (file, args, options) => {
+      ran.push([file, ...args]);
+      if (file !== 'ccache') return base(file, args, options);
+      if (args[1] === '--version') return { exitCode: 0, stdout: 'gcc 12.2.0\n', stderr: '' };
+      return args.includes('-I/usr/include/openssl11') ? base('cc', args.slice(args.indexOf('-E')), options) : { exitCode: 1, stdout: '', stderr: '<stdin>:1:10: fatal error: openssl/ssl.h: No such file or directory\n' };
+    };
+    const report = await checkBuildHost({ exec, freeBytes: plenty, cc: 'ccache gcc', cppflags: '-I/usr/include/openssl11 -O2' });
+    expect(report.ok).toBe(true);
+    expect(ran).toContainEqual(['ccache', 'gcc', '--version']);
+    expect(ran).toContainEqual(['ccache', 'gcc', '-I/usr/include/openssl11', '-O2', '-E', '-x', 'c', '-o', '/dev/null', '-']);
+  });
+
   it('without a compiler, says so for every header instead of blaming the headers', async () => {
     const report = await checkBuildHost({
       exec: fakeBuilder({ osRelease: DEBIAN, programs: ['make', 'xz'], headers: [] }),

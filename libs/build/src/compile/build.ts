@@ -219,6 +219,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         exec: cross ? (file, args, o = {}) => builder.exec(file, args, { ...o, env: { ...crossEnvironment(cross.host), ...o.env } }) : builder.exec,
         buildDir,
         cc,
+        // Headers found where configure will look: CPPFLAGS and CFLAGS (-I/usr/include/openssl11).
+        cppflags: [spec.env.CPPFLAGS, spec.env.CFLAGS].filter(Boolean).join(' '),
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
       });
       if (!report.ok) throw missingDependencies(report, builder.description);
