@@ -84,6 +84,11 @@ describe('cpy command line', () => {
         const r = await run(['build', '3.13.5', flag, value, '--json']);
         expect([flag, r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([flag, 2, 'CPY_CLI_USAGE', expect.stringMatching(new RegExp(`^${flag}: `))]);
       }
+      // install: the library's rules on its options, named by the flag (usage, exit 2).
+      for (const [flag, value] of [['--prefix', '/tmp/a b'], ['--from', 'http://example.test/%zz/cpython-3.13.5-debian12-build1.tgz']] as const) {
+        const r = await run(['install', '3.13.5', flag, value, '--json'], { CPY_HOME: join(dir, 'home') });
+        expect([flag, r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([flag, 2, 'CPY_CLI_USAGE', expect.stringMatching(new RegExp(`^${flag}: `))]);
+      }
       // publish: a --notes-template that is not there (before any token or network).
       const notes = await run(['publish', join(dir, 'x.tgz'), '--notes-template', join(dir, 'missing.md'), '--json'], { GITHUB_TOKEN: 'unused' });
       expect(JSON.parse(notes.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: expect.stringContaining('--notes-template') });

@@ -12,7 +12,7 @@ import {
   type TestRunResult,
   type ValidationReport,
 } from '@cpy/artifact';
-import { artifactMetadataFor, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
+import { artifactMetadataFor, cancelled, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
@@ -108,6 +108,8 @@ export async function packBuild(
   try {
     if (input['run-tests']) {
       tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
+      // Stopped while the tests ran (Ctrl-C): their result is not packed.
+      if (signal?.aborted) throw cancelled();
       ctx.log(`packing again with the test result in the metadata`);
       packed = await pack(tests);
     }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { CpyError, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { parseSigners } from '@cpy/artifact/index-format';
 import {
+  installOptionsSchema,
   installPython,
   listAvailable,
   listInstalled,
@@ -187,6 +188,7 @@ export const install = defineCommand({
       ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
       ...signerOptions(io.cwd, input),
     };
+    checkedAsFlags(options);
     const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env });
     if (!json) {
       const what = `CPython ${r.version} build ${r.build}`;
@@ -326,3 +328,31 @@ export const uninstallCommand = defineCommand({
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
 });
+
+/** The flag each install option comes from. */
+const INSTALL_FLAGS: Record<string, string> = {
+  version: 'the version',
+  indexUrl: '--index',
+  artifactUrl: '--from',
+  checksumUrl: '--checksum-url',
+  sha256: '--sha256',
+  installPrefix: '--prefix',
+  stateDir: '--state-dir',
+  binDir: '--bin-dir',
+  cacheDir: '--cache-dir',
+  caFile: '--ca-file',
+  signerFingerprints: '--signer',
+  trustedKeysUrl: '--trusted-keys',
+};
+
+/**
+ * The library's own rules on its options (a prefix's characters, a URL's %-escapes), broken by
+ * a flag: a usage error naming the flag (exit 2), not the option's name in @cpy/install.
+ */
+function checkedAsFlags(options: InstallOptions): void {
+  const parsed = installOptionsSchema.safeParse(options);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0]!;
+  const field = String(issue.path[0] ?? '');
+  throw new CpyError('CPY_CLI_USAGE', `${INSTALL_FLAGS[field] ?? field}: ${issue.message}`, { hint: 'run `cpy install --help`' });
+}
