@@ -70,6 +70,11 @@ describe('cpy command line', () => {
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
   });
 
+  it('publish: --prerelease with --no-prerelease is a usage error (the last one silently won)', async () => {
+    const r = await run(['publish', 'x.tgz', '--prerelease', '--no-prerelease', '--json']);
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: '--prerelease: cannot go with --no-prerelease (they say opposite things): give one' })]);
+  });
+
   it('cpy help <group> lists the group as cpy <group> --help does', async () => {
     const asked = await run(['help', 'source']);
     expect(asked).toMatchObject({ code: 0, stdout: (await run(['source', '--help'])).stdout });

@@ -188,6 +188,7 @@ const publishSchema = z
     }),
     positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy publish dist/artifacts/cpython-3.13.5-debian12-build1.tgz' }),
   })
+  .refine(({ values }) => !(values.prerelease && values['no-prerelease']), { message: 'cannot go with --no-prerelease (they say opposite things): give one', path: ['values', 'prerelease'] })
   .transform(({ values, positionals }) => ({ ...values, artifact: positionals[0] }));
 
 export const publish = defineCommand({
