@@ -553,6 +553,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'an artifact whose metadata entry weighs more than 1 MiB (a real one is a few KiB): refused as unsafe, nothing installed',
+    options: () => ({ artifactUrl: U['heavy']!, skipValidation: true }),
+    expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    after: nothingInstalled,
+  },
+  {
     name: 'a relative installPrefix escaping with ..',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'opt/../etc' }),
     expected: { code: 'CPY_INSTALL_BAD_OPTIONS' },
@@ -1303,6 +1309,9 @@ beforeAll(async () => {
   // Its metadata says a quarter of the bytes its tree holds (a hand-edited or another packer's).
   const understated = await repackArtifact(good, join(work, 'understated'), { metadata: (m) => ({ ...m, contents: { ...m.contents, bytes: Math.floor(m.contents.bytes / 4) } }) });
   U['understated'] = served(understated, 'understated');
+  // Its first entry, the metadata, padded past 1 MiB (the .json beside it as it was).
+  const heavy = await repackArtifact(good, join(work, 'heavy'), { padMetadata: 2 * 1024 * 1024 });
+  U['heavy'] = served(heavy, 'heavy');
   const root = good.metadata.prefix.slice(1);
   const dotdot = await repackArtifact(good, join(work, 'dotdot'), { append: [{ name: `${root}/../../evil.txt`, body: 'x' }] });
   U['dotdot'] = served(dotdot, 'dotdot');

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
-import { CpyError, METADATA_ENTRY } from '@cpy/core';
+import { CpyError, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
 
 /**
  * How many bytes an installer unpacks of an artifact before it refuses it (CPY_ARTIFACT_UNSAFE_ENTRY):
@@ -47,7 +47,8 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-function hostile(name: string, why: string): CpyError {
+/** An entry no artifact has (outside its tree, a device, too large...): the whole archive is refused. */
+export function hostile(name: string, why: string): CpyError {
   return new CpyError('CPY_ARTIFACT_UNSAFE_ENTRY', `the archive entry '${name}' ${why}; nothing from this archive is trusted`, {
     hint: 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline',
     details: { entry: name },
@@ -170,6 +171,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     const handle = async () => {
       if (!admitted) {
         admitted = true;
+        if (header.name === METADATA_ENTRY && (header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
         const first = header.name === METADATA_ENTRY && header.type === 'file' ? await readText(stream) : null;
         ({ root, maxBytes } = await options.admit!(first));
         if (first !== null) {
@@ -179,6 +181,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       }
       const name = checkName(header.name, root);
       if (name === METADATA_ENTRY && header.type === 'file') {
+        if ((header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
         metadata = await readText(stream);
         return;
       }

@@ -24,7 +24,7 @@ export {
   testsFileName,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';
-export { artifactMetadataSchema, METADATA_ENTRY } from './metadata.js';
+export { artifactMetadataSchema, MAX_METADATA_BYTES, METADATA_ENTRY } from './metadata.js';
 export type { ArtifactMetadata } from './metadata.js';
 export { runtimeNeeds } from './needs.js';
 export { ATOMIC_TMP_INFIX, writeFileAtomic } from './files.js';

@@ -4,6 +4,12 @@ import { GLIBC_VERSION_RE, pythonVersionSchema } from './version.js';
 
 /** The name of the metadata file: the tarball's first entry, and a file beside it (`<artifact>.json`). */
 export const METADATA_ENTRY = 'cpy-artifact.json';
+/**
+ * The most an artifact's metadata entry may weigh (a real one is a few KiB). It is read whole,
+ * before the download's sha256 is known to match: a larger one is refused unread, not held in
+ * memory (a gzip bomb of a first entry would have been).
+ */
+export const MAX_METADATA_BYTES = 1024 * 1024;
 
 const iso = z.iso.datetime({ offset: true });
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
 import type { HttpClient } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import {
@@ -350,6 +350,8 @@ async function checkedMetadata(read: () => Promise<unknown>, fileName: string): 
   try {
     raw = await read();
   } catch (cause) {
+    // An entry no artifact has (a metadata entry of megabytes) is said as such, as unpacking says it.
+    if (isCpyError(cause, 'CPY_ARTIFACT_UNSAFE_ENTRY')) throw cause;
     throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `${fileName} does not start with cpy-artifact.json: ${(cause as Error).message}`, {
       hint: 'install a .tgz made by `cpy build` or `cpy artifact pack`',
       cause,

@@ -150,6 +150,8 @@ export type ExtraEntry = Partial<Header> & { readonly name: string; readonly bod
 export interface RepackOptions {
   /** Change the metadata (the first entry, and the .json beside the tarball). */
   readonly metadata?: (m: ArtifactMetadata) => ArtifactMetadata;
+  /** Blanks after the first entry's JSON (still JSON, and the .json beside it as it was): a metadata entry that weighs more. */
+  readonly padMetadata?: number;
   /** Entries appended after the tree, e.g. a hostile one. */
   readonly append?: readonly ExtraEntry[];
   /** Entries left out (by their name in the source artifact, and their tar type: file, symlink, directory...). */
@@ -192,7 +194,7 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
   extractor.on('entry', (header, stream, next) => {
     if (header.name === METADATA_ENTRY) {
       stream.resume();
-      stream.on('end', () => void out.entry({ ...header, size: undefined }, JSON.stringify(metadata, null, 2) + '\n', next));
+      stream.on('end', () => void out.entry({ ...header, size: undefined }, JSON.stringify(metadata, null, 2) + '\n' + ' '.repeat(options.padMetadata ?? 0), next));
       return;
     }
     if (options.drop?.(header.name, header.type ?? 'file')) {
