@@ -96,13 +96,18 @@ def _rewrite(path, old, new, first_line_only=False):
         updated = _replace_prefix(data, old, new)
     if updated == data:
         return False
+    _replace_file(path, updated)
+    return True
+
+
+def _replace_file(path, data):
+    """PATH holds DATA, its mode kept: written beside it, then renamed over it."""
     mode = os.stat(path).st_mode
     tmp = path + ".cpy-tmp"
     with open(tmp, "wb") as f:
-        f.write(updated)
+        f.write(data)
     os.chmod(tmp, mode & 0o7777)
     os.replace(tmp, path)
-    return True
 
 
 def _recompile(path):
@@ -189,13 +194,7 @@ def _trampoline(path, new):
         return False
     quote = b"'" * 3
     exec_line = quote + b"exec' '" + interpreter + b"'" + (b" " + args if args else b"") + b' "$0" "$@"'
-    updated = b"#!/bin/sh\n" + exec_line + b"\n' " + quote + rest
-    mode = os.stat(path).st_mode
-    tmp = path + ".cpy-tmp"
-    with open(tmp, "wb") as f:
-        f.write(updated)
-    os.chmod(tmp, mode & 0o7777)
-    os.replace(tmp, path)
+    _replace_file(path, b"#!/bin/sh\n" + exec_line + b"\n' " + quote + rest)
     return True
 
 

@@ -32,6 +32,12 @@ let folders = 0;
 /** Build `build` of the test artifact (another version with `version`), in a folder of its own. */
 const buildOf = (build: number, version?: string) =>
   repackArtifact(artifact, join(work, `build-${++folders}`), { metadata: (m) => ({ ...m, build }), ...(version ? { version } : {}) });
+/** The test artifact as the aarch64 build of the same version and build number, in a folder of its own. */
+const aarch64Of = (folder: string) =>
+  repackArtifact(artifact, join(work, folder), {
+    fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
+    metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
+  });
 const releaseOf = (d: GitHubDouble, tag: string) => d.releases().find((r) => r.tag_name === tag);
 /** [build, state] of each entry of an index text. */
 const builds = (text: string) => parseIndexText(text, 'index').artifacts.map((e) => [e.build, e.state]);
@@ -117,10 +123,7 @@ describe('publishArtifact', () => {
     expect(await prerelease((await buildOf(2, '3.14.0rc1')).path)).toEqual(['cpython-3.14.0rc1-build2', true]);
     expect(await prerelease((await buildOf(3, '3.14.0rc1')).path, { prerelease: false })).toEqual(['cpython-3.14.0rc1-build3', false]);
     // Another build into a published release keeps what it is, and says so; told otherwise, it changes.
-    const arm = await repackArtifact(artifact, join(work, 'aarch64-prerelease'), {
-      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
-      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
-    });
+    const arm = await aarch64Of('aarch64-prerelease');
     expect(await prerelease(arm.path)).toEqual(['cpython-3.11.2-build1', true]);
     expect(await prerelease(arm.path, { prerelease: false })).toEqual(['cpython-3.11.2-build1', false]);
     expect(await prerelease(artifact.path)).toEqual(['cpython-3.11.2-build1', false]);
@@ -134,10 +137,7 @@ describe('publishArtifact', () => {
   it('two builds of one version and build number (x86_64 and aarch64) share one release: each keeps its assets, the title and notes cover both, the index lists both; a re-run of either changes nothing', async () => {
     const gh = await double();
     const github = api(gh);
-    const arm = await repackArtifact(artifact, join(work, 'aarch64'), {
-      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
-      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
-    });
+    const arm = await aarch64Of('aarch64');
 
     const first = await publishArtifact(artifact.path, { github, commit: 'main' });
     const second = await publishArtifact(arm.path, { github, commit: 'main' });
@@ -180,10 +180,7 @@ describe('publishArtifact', () => {
   it('a draft a stopped publish left half uploaded stays a draft: another build published into it is refused, naming the half one, which published again completes the release', async () => {
     const gh = await double();
     const github = api(gh);
-    const arm = await repackArtifact(artifact, join(work, 'aarch64-stopped'), {
-      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
-      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
-    });
+    const arm = await aarch64Of('aarch64-stopped');
     // Stopped after its first asset: the draft holds the aarch64 .tgz, unverified, and nothing else of it.
     const draft = await github.createRelease({ tag_name: 'cpython-3.11.2-build1', name: 'stopped', body: '', draft: true, prerelease: false });
     await github.uploadAsset(draft, arm.path, arm.fileName);
@@ -206,10 +203,7 @@ describe('publishArtifact', () => {
     const github = api(gh);
     const generated = await generateSigningKey({ name: 'Notes Signer', email: 'notes@example.org' });
     const key = await loadSigningKey(generated.privateKey, undefined, 'notes.asc');
-    const arm = await repackArtifact(artifact, join(work, 'aarch64-unsigned'), {
-      fileName: artifact.fileName.replace(/-build1\.tgz$/, '-aarch64-build1.tgz'),
-      metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }),
-    });
+    const arm = await aarch64Of('aarch64-unsigned');
     const sectionOf = (arch: string) => releaseOf(gh, 'cpython-3.11.2-build1')!.body!.split('\n\n---\n\n').find((s) => s.includes(`| architecture | ${arch} |`))!;
     const pin = `"signerFingerprints": "${key.fingerprint}"`;
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { gnuTriplet, packArtifact, type PackMetadata, type PythonRunner } from '../index.js';
+import { gnuTriplet, packArtifact, type PythonRunner } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
 import { elfArch, glibcFloor, readElf, treeArch } from '../elf.js';
 
 // A real aarch64 shared object from Debian 12's libc6:arm64 (see __fixtures__/README.md).
@@ -48,19 +49,7 @@ describe('readElf on aarch64 (EM_AARCH64, 183)', () => {
   });
 });
 
-const metadata = (arch: string): PackMetadata => ({
-  version: '3.13.5',
-  build: 1,
-  prefix: '/opt/python-3.13.5',
-  platform: { os: 'debian', osVersion: '12', arch, libc: 'glibc' },
-  builtWith: { profile: 'fast', configureArgs: [], compiler: 'aarch64-linux-gnu-gcc 12.2.0', builder: { kind: 'container', description: 'test', identity: 'test' }, finishedAt: '2026-01-01T00:00:00Z' },
-  source: {
-    fileName: 'Python-3.13.5.tar.xz',
-    sha256: '0'.repeat(64),
-    verification: { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null },
-  },
-  modules: { present: [], missing: [] },
-});
+const metadata = (arch: string) => packMetadata(arch, 'aarch64-linux-gnu-gcc 12.2.0');
 
 describe('packing an aarch64 tree', () => {
   let tree: string;

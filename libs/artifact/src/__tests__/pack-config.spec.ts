@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { extractArtifact, packArtifact, type PackMetadata } from '../index.js';
+import { extractArtifact, packArtifact } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
 
 const run = promisify(execFile);
 
@@ -26,15 +27,7 @@ prefix_real=$(installed_prefix "$0")
 case "$1" in --prefix) echo "$prefix_real" ;; esac
 `;
 
-const metadata: PackMetadata = {
-  version: '3.13.5',
-  build: 1,
-  prefix: '/opt/python-3.13.5',
-  platform: { os: 'debian', osVersion: '12', arch: 'x86_64', libc: 'glibc' },
-  builtWith: { profile: 'fast', configureArgs: [], compiler: 'gcc 12.2.0', builder: { kind: 'host', description: 'test', identity: 'test' }, finishedAt: '2026-01-01T00:00:00Z' },
-  source: { fileName: 'Python-3.13.5.tar.xz', sha256: '0'.repeat(64), verification: { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null } },
-  modules: { present: [], missing: [] },
-};
+const metadata = packMetadata();
 
 let work: string;
 beforeAll(async () => {

@@ -7,18 +7,11 @@ import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { METADATA_ENTRY } from '@cpy/core';
-import { extractLimit, packArtifact, validateArtifact, type PackMetadata } from '../index.js';
+import { extractLimit, packArtifact, validateArtifact } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
 import { tgz, type Entry } from './tgz.js';
 
-const metadata: PackMetadata = {
-  version: '3.13.5',
-  build: 1,
-  prefix: '/opt/python-3.13.5',
-  platform: { os: 'debian', osVersion: '12', arch: 'x86_64', libc: 'glibc' },
-  builtWith: { profile: 'fast', configureArgs: [], compiler: 'gcc 12.2.0', builder: { kind: 'host', description: 'test', identity: 'test' }, finishedAt: '2026-01-01T00:00:00Z' },
-  source: { fileName: 'Python-3.13.5.tar.xz', sha256: '0'.repeat(64), verification: { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null } },
-  modules: { present: [], missing: [] },
-};
+const metadata = packMetadata();
 
 let work: string;
 beforeAll(async () => {
