@@ -1,4 +1,4 @@
-import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -187,6 +187,19 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     const again = await fetch('3.13.5');
     expect(again).toMatchObject({ fromCache: true, sha256 });
     expect(hits(REL)).toHaveLength(2);
+  });
+
+  it('what a fetch stopped part way left in the cache (over an hour old, its process gone) is swept by the next fetch', async () => {
+    const tmp = join(cacheDir, 'sources', 'tmp');
+    const dead = 2 ** 22 + 12345; // above the pid range Linux hands out by default
+    for (const name of [`${dead}-old`, `${dead}-recent`]) {
+      await mkdir(join(tmp, name), { recursive: true });
+      await writeFile(join(tmp, name, 'Python-3.13.5.tar.xz.part'), 'partial');
+    }
+    const hoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(join(tmp, `${dead}-old`), hoursAgo, hoursAgo);
+    await fetch('3.13.5');
+    expect((await readdir(tmp)).sort()).toEqual([`${dead}-recent`]);
   });
 
   it('honours HTTP_PROXY, and NO_PROXY', async () => {

@@ -14,3 +14,13 @@ export function randomId(): string {
 export function sha256Hex(data: string | Uint8Array): string {
   return crypto().createHash('sha256').update(data).digest('hex');
 }
+
+/** Whether a process with this pid exists (on this host, in this pid namespace). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -28,6 +28,6 @@ export { artifactMetadataSchema, MAX_METADATA_BYTES, METADATA_ENTRY } from './me
 export type { ArtifactMetadata } from './metadata.js';
 export { runtimeNeeds } from './needs.js';
 export { ATOMIC_TMP_INFIX, writeFileAtomic } from './files.js';
-export { randomId, sha256Hex } from './ids.js';
+export { processAlive, randomId, sha256Hex } from './ids.js';
 export { displayUrl } from './naming.js';
 export type { NeedGroup, RuntimeNeed } from './needs.js';

@@ -1,12 +1,11 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, newestFirst, parseChecksumLine, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, newestFirst, parseChecksumLine, processAlive, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import { artifactLibrary, transferLibrary } from './lazy.js';
-import { processAlive } from './lock.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
 

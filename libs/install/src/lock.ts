@@ -2,7 +2,7 @@ import { link, mkdir, readFile, readlink, rename, rm, stat, writeFile } from 'no
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CpyError, randomId } from '@cpy/core';
+import { CpyError, processAlive, randomId } from '@cpy/core';
 
 export interface LockOptions {
   readonly timeoutMs: number;
@@ -16,15 +16,6 @@ export interface LockOptions {
  */
 const ABANDONED_EMPTY_MS = 60_000;
 
-/** Whether a process with this pid exists (on this host, in this pid namespace). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * When a process started, as `<clock ticks since boot>@<boot id>` (/proc/<pid>/stat's 22nd field,

@@ -1,9 +1,9 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import * as z from 'zod';
-import { SHA256_HEX_RE } from '@cpy/core';
+import { processAlive, SHA256_HEX_RE } from '@cpy/core';
 
 /** The cache directory: $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy, else ~/.cache/cpy. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -33,6 +33,9 @@ export type CacheEntry = z.infer<typeof entrySchema>;
  * Entries are written only after verification, and renamed into place, so a
  * crash leaves either the old state or the new one.
  */
+/** A scratch directory older than this, of a process that is gone, was left by a stopped fetch. */
+const STALE_SCRATCH_MS = 60 * 60 * 1000;
+
 export class SourceCache {
   constructor(readonly dir: string) {}
 
@@ -44,9 +47,20 @@ export class SourceCache {
     return join(this.root, 'sha256', sha256);
   }
 
-  /** A fresh scratch directory inside the cache (same filesystem, so renames are atomic). */
+  /**
+   * A fresh scratch directory inside the cache (same filesystem, so renames are atomic). What a
+   * fetch stopped part way left (Ctrl-C, a kill) goes first: a scratch directory over an hour old
+   * whose process is gone. (The age: a cache shared by containers sees pids of other namespaces.)
+   */
   async scratch(): Promise<string> {
-    const dir = join(this.root, 'tmp', `${process.pid}-${randomBytes(4).toString('hex')}`);
+    const tmp = join(this.root, 'tmp');
+    for (const name of await readdir(tmp).catch(() => [] as string[])) {
+      const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+      if (!pid || pid === process.pid || processAlive(pid)) continue;
+      const age = Date.now() - ((await stat(join(tmp, name)).catch(() => null))?.mtimeMs ?? Date.now());
+      if (age > STALE_SCRATCH_MS) await rm(join(tmp, name), { recursive: true, force: true });
+    }
+    const dir = join(tmp, `${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(dir, { recursive: true });
     return dir;
   }
