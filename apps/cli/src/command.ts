@@ -65,3 +65,25 @@ export interface CommandSpec<Input = unknown> {
 export function defineCommand<Input>(spec: CommandSpec<Input>): CommandSpec<Input> {
   return spec;
 }
+
+/** A zod issue on an input: where it is and what is wrong (zod's issue and zod/mini's alike). */
+export interface InputIssue {
+  readonly path: readonly PropertyKey[];
+  readonly message: string;
+  readonly code?: string;
+}
+
+/**
+ * An issue said as the user typed it: `--prefix: <what is wrong>`, or `--name is required`.
+ * The issue's path starts at the field (`['exclude', 0]`: an index into a repeated flag is not
+ * said); `flags` names the flag of a field whose name is not the flag's own (`installPrefix`:
+ * `--prefix`); `given` is what the user gave, to tell a missing flag from a wrong one.
+ */
+export function flagIssue(issue: InputIssue, given: Readonly<Record<string, unknown>>, flags: Readonly<Record<string, string>> = {}): string {
+  const [field] = issue.path;
+  if (field === undefined || field === 'positionals') return issue.message;
+  const name = String(field);
+  const flag = flags[name] ?? `--${name}`;
+  if (issue.code === 'invalid_type' && given[name] === undefined) return `${flag} is required`;
+  return `${flag}: ${issue.message}`;
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CpyErrorCode } from '@cpy/core';
-import { EXIT, type CommandResult, type CommandSpec } from './command.js';
+import { EXIT, flagIssue, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
 import { createStyle, processIO, type CliIO } from './io.js';
@@ -156,12 +156,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     const values = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => !(k in GLOBAL_OPTIONS)));
     const checked = spec.schema.safeParse({ values, positionals: parsed.positionals });
     if (!checked.success) {
-      const issue = checked.error.issues[0];
-      const where = issue.path.filter((p) => p !== 'values').join('.');
-      throw new UsageError(
-        `${where && !where.startsWith('positionals') ? `--${where}: ` : ''}${issue.message}`,
-        `run \`cpy ${spec.name} --help\``,
-      );
+      const issue = checked.error.issues[0]!;
+      const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
+      throw new UsageError(flagIssue({ ...issue, path }, values), `run \`cpy ${spec.name} --help\``);
     }
     input = checked.data;
   } catch (error) {

@@ -70,6 +70,18 @@ describe('cpy command line', () => {
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
   });
 
+  it('a required flag left out is said to be required, and a repeated flag is named as typed', async () => {
+    const missing = await run(['keys', 'generate', '--json']);
+    expect([missing.code, JSON.parse(missing.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: '--name is required' })]);
+    const to = await run(['venv', 'upgrade', '/tmp/v', '--json']);
+    expect(JSON.parse(to.stdout).error.message).toBe('--to is required');
+    const repeated = await run(['venv', 'upgrade', '/tmp/v', '--to', '3.13', '--exclude', 'ok', '--exclude', 'not ok', '--json']);
+    expect([repeated.code, JSON.parse(repeated.stdout).error.message]).toEqual([2, '--exclude: a distribution name (letters, digits, . _ -)']);
+    // a flag given but empty is wrong, not missing: the schema's own words
+    const empty = await run(['keys', 'generate', '--name', '', '--json']);
+    expect(JSON.parse(empty.stdout).error.message).toMatch(/^--name: give the owner/);
+  });
+
   it('publish: --prerelease with --no-prerelease is a usage error (the last one silently won)', async () => {
     const r = await run(['publish', 'x.tgz', '--prerelease', '--no-prerelease', '--json']);
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: '--prerelease: cannot go with --no-prerelease (they say opposite things): give one' })]);

@@ -1,9 +1,10 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, cancelled, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
-import { CpyError, pythonVersionSchema } from '@cpy/core';
+import { pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
+import { flagUsageError } from '../usage.js';
 import type { CliIO } from '../io.js';
 import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
@@ -124,7 +125,7 @@ export const build = defineCommand({
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;
-    const spec = asOptions(() => parseBuildSpec({
+    const raw = {
       version: input.version,
       ...(input.build ? { build: input.build } : {}),
       ...(input.profile ? { profile: input.profile } : {}),
@@ -139,7 +140,14 @@ export const build = defineCommand({
           : input.builder === 'vagrant'
             ? { kind: 'vagrant', vagrantDir: vagrantDir(io, input['vagrant-dir']) }
             : { kind: 'host' },
-    }));
+    } satisfies Parameters<typeof parseBuildSpec>[0];
+    let spec: ReturnType<typeof parseBuildSpec>;
+    try {
+      spec = parseBuildSpec(raw);
+    } catch (error) {
+      if (error instanceof z.ZodError) throw flagUsageError('build', error.issues, raw, SPEC_OPTIONS);
+      throw error;
+    }
     // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
     if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
@@ -203,14 +211,3 @@ export const build = defineCommand({
 /** Which option a field of the build spec comes from. */
 const SPEC_OPTIONS: Record<string, string> = { build: '--build', jobs: '--jobs', prefix: '--prefix', arch: '--arch', profile: '--profile', configureArgs: '--configure-arg' };
 
-/** The build spec's own limits (a prefix's characters, at most 256 jobs...) broken by an option: a usage error naming it, not a bug in cpy. */
-function asOptions<T>(parse: () => T): T {
-  try {
-    return parse();
-  } catch (error) {
-    if (!(error instanceof z.ZodError)) throw error;
-    const issue = error.issues[0]!;
-    const field = String(issue.path[0] ?? '');
-    throw new CpyError('CPY_CLI_USAGE', `${SPEC_OPTIONS[field] ?? field}: ${issue.message}`, { hint: 'run `cpy build --help`' });
-  }
-}

@@ -18,6 +18,7 @@ import {
 import * as z from 'zod/mini';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
+import { flagUsageError } from '../usage.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 
@@ -188,7 +189,8 @@ export const install = defineCommand({
       ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
       ...signerOptions(io.cwd, input),
     };
-    checkedAsFlags(options);
+    const checked = installOptionsSchema.safeParse(options);
+    if (!checked.success) throw flagUsageError('install', checked.error.issues, options, INSTALL_FLAGS);
     const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env });
     if (!json) {
       const what = `CPython ${r.version} build ${r.build}`;
@@ -345,14 +347,3 @@ const INSTALL_FLAGS: Record<string, string> = {
   trustedKeysUrl: '--trusted-keys',
 };
 
-/**
- * The library's own rules on its options (a prefix's characters, a URL's %-escapes), broken by
- * a flag: a usage error naming the flag (exit 2), not the option's name in @cpy/install.
- */
-function checkedAsFlags(options: InstallOptions): void {
-  const parsed = installOptionsSchema.safeParse(options);
-  if (parsed.success) return;
-  const issue = parsed.error.issues[0]!;
-  const field = String(issue.path[0] ?? '');
-  throw new CpyError('CPY_CLI_USAGE', `${INSTALL_FLAGS[field] ?? field}: ${issue.message}`, { hint: 'run `cpy install --help`' });
-}
