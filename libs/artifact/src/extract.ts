@@ -55,6 +55,14 @@ export function hostile(name: string, why: string): CpyError {
   });
 }
 
+/**
+ * The metadata entry is read whole into memory before the download's sha256 is known to match:
+ * one larger than MAX_METADATA_BYTES (a real one is a few KiB) is refused unread.
+ */
+export function refuseLargeMetadata(header: { readonly name: string; readonly size?: number | null }): void {
+  if ((header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
+}
+
 async function readText(stream: AsyncIterable<unknown>): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
@@ -171,7 +179,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     const handle = async () => {
       if (!admitted) {
         admitted = true;
-        if (header.name === METADATA_ENTRY && (header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
+        if (header.name === METADATA_ENTRY) refuseLargeMetadata(header);
         const first = header.name === METADATA_ENTRY && header.type === 'file' ? await readText(stream) : null;
         ({ root, maxBytes } = await options.admit!(first));
         if (first !== null) {
@@ -181,7 +189,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       }
       const name = checkName(header.name, root);
       if (name === METADATA_ENTRY && header.type === 'file') {
-        if ((header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
+        refuseLargeMetadata(header);
         metadata = await readText(stream);
         return;
       }

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
-import { hostile } from './extract.js';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, METADATA_ENTRY } from '@cpy/core';
+import { refuseLargeMetadata } from './extract.js';
 import { indexEntryFor, type IndexEntry } from './artifact-index.js';
 import { sha256File } from './hash.js';
 import { openTar } from './open-tar.js';
@@ -23,9 +23,11 @@ export async function readArtifactMetadata(archive: string): Promise<unknown> {
         resolve();
         return;
       }
-      if ((header.size ?? 0) > MAX_METADATA_BYTES) {
+      try {
+        refuseLargeMetadata(header);
+      } catch (error) {
         source.destroy();
-        reject(hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`));
+        reject(error);
         return;
       }
       const chunks: Buffer[] = [];

@@ -1841,8 +1841,9 @@ main() {
     metadata_of "$archive" >"$metadata_file" 2>"$work/tar.err" || has_metadata=false
   fi
   # No larger than the library reads (MAX_METADATA_BYTES): a real one is a few KiB.
-  if [ "$has_metadata" = true ] && [ "$(wc -c <"$metadata_file")" -gt 1048576 ]; then
-    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry 'cpy-artifact.json' is $(wc -c <"$metadata_file" | tr -d ' ') bytes, more than the 1048576 an artifact's metadata may be; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
+  if [ "$has_metadata" = true ]; then metadata_bytes=$(wc -c <"$metadata_file" | tr -d ' '); else metadata_bytes=0; fi
+  if [ "$metadata_bytes" -gt 1048576 ]; then
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry 'cpy-artifact.json' is $metadata_bytes bytes, more than the 1048576 an artifact's metadata may be; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
   fi
   if [ "$has_metadata" = false ] || ! json_flatten "$metadata_file" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
