@@ -25,14 +25,18 @@ const ROOT = dirname(fileURLToPath(import.meta.url));
  */
 const LIGHT_INSTALL_BANS = ['openpgp', '@sigstore/*', 'execa', '@octokit/*', 'nx', '@nx/*', 'tar'];
 
-/** What an install loads validates with zod/mini (issue 20: zod's full API took ~25 ms to load). */
+/**
+ * What an install loads validates with zod/mini (issue 20: zod's full API took ~25 ms to load),
+ * and so does all the install-path commands' bundle reaches (apps/cli/scripts/bundle.mjs): one
+ * use of the full API there makes zod's JSON Schema code part of the chunk every install loads.
+ */
 const FULL_ZOD_BAN = { name: 'zod', message: 'code an install loads uses zod/mini (see docs/architecture.md): import * as z from "zod/mini"' };
 const INSTALL_PATH = [
   'libs/core/src/**/*.ts',
   'libs/install/src/**/*.ts',
-  'libs/artifact/src/artifact-index.ts',
-  'libs/artifact/src/signers.ts',
-  'libs/artifact/src/index-format.ts',
+  'libs/artifact/src/**/*.ts',
+  'libs/transfer/src/**/*.ts',
+  'libs/signing/src/**/*.ts',
   'apps/cli/src/commands/install.ts',
 ];
 

@@ -32,17 +32,19 @@ const outdir = join(dist, 'cpy');
 const staging = join(dist, `.cpy-new-${process.pid}`);
 const aside = join(dist, `.cpy-old-${process.pid}`);
 
-const originalImportMetaUrl = {
+/** The rewrite, for chunks written to `dir` (a folder of outdir). */
+const importMetaUrlIn = (dir) => ({
   name: 'original-import-meta-url',
   setup(b) {
     b.onLoad({ filter: /\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return undefined;
-      const here = relative(outdir, args.path).split('\\').join('/');
+      const here = relative(dir, args.path).split('\\').join('/');
       return { contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(here)}, import.meta.url).href`), loader: 'js' };
     });
   },
-};
+});
+const originalImportMetaUrl = importMetaUrlIn(outdir);
 
 // What an interrupted bundling left (its process is gone).
 const alive = (pid) => {
@@ -63,9 +65,32 @@ const bundle = (options) =>
     await rm(staging, { recursive: true, force: true });
     throw error;
   });
-const result = await bundle({
-  entryPoints: [entry],
-  outdir: staging,
+// The install-path commands (install, list, use, rollback, uninstall: commands/install.js) are
+// built apart, with no other command beside them. In one build, a module two commands share
+// is one chunk holding what any of them uses: the zod API the other commands use makes zod's
+// JSON Schema code live in the zod chunk an already-installed `cpy install` loads (99 kB,
+// against 47 kB for what zod/mini needs). The cost: the code the two builds share is on disk
+// twice; nothing is shared at run time (main.cjs tells cpy's errors by name, not by class).
+const APART = join(dist, 'commands', 'install.js');
+const apartDir = 'install-command';
+/** In the main build, the command built apart is left out (main.cjs loads it from its own build). */
+const leaveApart = {
+  name: 'leave-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/install\.js$/ }, (args) => (resolve(args.resolveDir, args.path) === APART ? { path: args.path, external: true } : undefined));
+  },
+};
+/**
+ * In the build apart, the command table's other commands are left out: the command uses the
+ * table only for its summaries (summaryOf), and never loads another command through it.
+ */
+const tableAlone = {
+  name: 'table-alone',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/[\w-]+\.js$/ }, (args) => (args.importer.endsWith(join('commands', 'table.js')) ? { path: `./no-such-command-here/${args.path}`, external: true } : undefined));
+  },
+};
+const esm = {
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -76,13 +101,19 @@ const result = await bundle({
   legalComments: 'linked',
   metafile: true,
   logLevel: 'warning',
-  plugins: [originalImportMetaUrl],
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
+};
+const apart = await bundle({ ...esm, entryPoints: [APART], outdir: join(staging, apartDir), plugins: [importMetaUrlIn(join(outdir, apartDir)), tableAlone] });
+const result = await bundle({
+  ...esm,
+  entryPoints: [entry],
+  outdir: staging,
+  plugins: [originalImportMetaUrl, leaveApart],
 });
 // The dispatch as CommonJS: the same main.js, each command's import() pointing at its chunk above.
 const chunkOf = new Map(
-  Object.entries(result.metafile.outputs)
+  [...Object.entries(result.metafile.outputs), ...Object.entries(apart.metafile.outputs)]
     .filter(([, o]) => o.entryPoint)
     .map(([file, o]) => [resolve(o.entryPoint), `./${relative(staging, resolve(file)).split('\\').join('/')}`]),
 );
@@ -118,5 +149,6 @@ await rename(outdir, aside).catch((error) => {
 });
 await rename(staging, outdir);
 await rm(aside, { recursive: true, force: true });
-const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
+const outputs = { ...result.metafile.outputs, ...apart.metafile.outputs };
+const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
+console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
