@@ -45,6 +45,7 @@ export const ERROR_CODES = {
     'CPY_SIGNER_INVALID',
   ],
   '@cpy/build': [
+    'CPY_BUILD_BUSY',
     'CPY_BUILD_CANCELLED',
     'CPY_BUILD_CONFIGURE_FAILED',
     'CPY_BUILD_CONTAINER_FAILED',

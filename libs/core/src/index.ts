@@ -29,5 +29,7 @@ export type { ArtifactMetadata } from './metadata.js';
 export { runtimeNeeds } from './needs.js';
 export { ATOMIC_TMP_INFIX, writeFileAtomic } from './files.js';
 export { processAlive, randomId, sha256Hex } from './ids.js';
+export { withLock } from './lock.js';
+export type { LockOptions, LockOwner } from './lock.js';
 export { displayUrl } from './naming.js';
 export type { NeedGroup, RuntimeNeed } from './needs.js';

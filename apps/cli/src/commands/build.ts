@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, createBuilder, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, createBuilder, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
 import { pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -171,16 +171,19 @@ export const build = defineCommand({
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
-    let result: BuildResult;
-    let out: PackedAndValidated;
+    let result!: BuildResult;
+    let out!: PackedAndValidated;
     try {
-      result = await buildCPython({ spec, source, workDir, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
-      building = false;
-      if (controller.signal.aborted) throw cancelled();
-      out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, controller.signal).catch((error: unknown) => {
-        throw controller.signal.aborted ? cancelled() : error;
+      // The build directory stays this command's until its tree is packed and validated.
+      await withBuildLock(workDir, spec, async () => {
+        result = await buildCPython({ spec, source, workDir, locked: true, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
+        building = false;
+        if (controller.signal.aborted) throw cancelled();
+        out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, controller.signal).catch((error: unknown) => {
+          throw controller.signal.aborted ? cancelled() : error;
+        });
+        if (controller.signal.aborted) throw cancelled();
       });
-      if (controller.signal.aborted) throw cancelled();
     } finally {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -199,6 +199,29 @@ describe('buildCPython with a scripted builder', () => {
     expect(events.at(-1)).toBe('make');
     expect(existsSync(join(work, 'cpython-3.13.5-build1', 'staging'))).toBe(false);
     expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
+  });
+});
+
+describe('one build of a directory at a time', () => {
+  it('a second build of the same version, build number and architecture is refused at once while one runs, and takes nothing from it', async () => {
+    const controller = new AbortController();
+    let making!: () => void;
+    const inMake = new Promise<void>((resolve) => (making = resolve));
+    const first = run(scriptedBuilder({ hangOn: 'make' }), { signal: controller.signal, onEvent: (e) => void (e.type === 'phase' && e.phase === 'make' && making()) });
+    await inMake;
+    const dir = join(work, 'cpython-3.13.5-build1');
+    const before = await readdir(join(dir, 'logs'));
+    const second = await errorOf(run(scriptedBuilder({})));
+    expect([second.code, second.message]).toEqual(['CPY_BUILD_BUSY', expect.stringMatching(/^another build holds .*\/cpython-3\.13\.5-build1\.lock \(process \d+ on /)]);
+    // The running build's tree and logs are as they were: the refused one emptied nothing.
+    expect(await readdir(join(dir, 'logs'))).toEqual(before);
+    expect(before).toContain('configure.log');
+    expect(existsSync(join(dir, 'src'))).toBe(true);
+    controller.abort();
+    expect((await errorOf(first)).code).toBe('CPY_BUILD_CANCELLED');
+    // Released with the build: the next one runs, and leaves no lock behind.
+    expect((await run(scriptedBuilder({}))).version).toBe('3.13.5');
+    expect(existsSync(`${dir}.lock`)).toBe(false);
   });
 });
 

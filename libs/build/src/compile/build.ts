@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, type ErrorCodeOf, writeFileAtomic } from '@cpy/core';
+import { CpyError, type ErrorCodeOf, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
@@ -36,6 +36,34 @@ export interface BuildOptions {
   readonly onEvent?: (event: BuildEvent) => void;
   /** Free bytes the build needs on workDir's filesystem (default 3 GiB). */
   readonly minFreeBytes?: number;
+  /**
+   * The caller holds withBuildLock for this build (to pack the tree before another build of the
+   * directory can start); otherwise buildCPython takes it for the build's own duration.
+   */
+  readonly locked?: boolean;
+}
+
+/** The directory a build of `spec` happens in: <workDir>/cpython-<version>[-<arch>]-build<N>. */
+export function buildDirOf(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>): string {
+  // A build for a named architecture (--arch) has its own directory: a cross build's tree and
+  // its native python3 never mix with a native build's.
+  return join(workDir, `cpython-${spec.version}${spec.arch ? `-${spec.arch}` : ''}-build${spec.build}`);
+}
+
+/**
+ * A build directory is one build's at a time: a second build of it (the same version, build
+ * number and architecture, for another image, say) would empty the first one's tree under it.
+ * Held, it is refused at once (CPY_BUILD_BUSY); the lock is @cpy/core's, beside the directory.
+ */
+const BUILD_LOCK: LockOwner = {
+  code: 'CPY_BUILD_BUSY',
+  holds: 'build',
+  whenHeld: (path) => `wait for it to finish, or build in another directory (cpy build --work-dir <dir>); if no cpy is running there, remove ${path}`,
+};
+
+/** Runs `work` holding the lock of the build directory of `spec` under `workDir`. */
+export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
+  return withLock(BUILD_LOCK, `${buildDirOf(workDir, spec)}.lock`, { timeoutMs: 0 }, work);
 }
 
 export interface BuildResult {
@@ -152,10 +180,9 @@ async function packagesOnBuilder(builder: Builder, sonames: readonly string[]): 
  * only when everything passed.
  */
 export async function buildCPython(options: BuildOptions): Promise<BuildResult> {
+  if (!options.locked) return withBuildLock(options.workDir, options.spec, () => buildCPython({ ...options, locked: true }));
   const { spec, source, signal } = options;
-  // A build for a named architecture (--arch) has its own directory: a cross build's tree and
-  // its native python3 never mix with a native build's.
-  const buildDir = join(options.workDir, `cpython-${spec.version}${spec.arch ? `-${spec.arch}` : ''}-build${spec.build}`);
+  const buildDir = buildDirOf(options.workDir, spec);
   const srcDir = join(buildDir, 'src');
   const stagingDir = join(buildDir, 'staging');
   const logsDir = join(buildDir, 'logs');
