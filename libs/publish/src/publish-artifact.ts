@@ -2,10 +2,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { checksumFileName, CpyError, debugSymbolsFileName, parseVersion, testsFileName } from '@cpy/core';
-import { indexEntryFor, readArtifactEntry, readArtifactFileMetadata } from '@cpy/artifact';
-import type { SigningKey } from '@cpy/signing';
-import type { GitHubAsset, GitHubClient } from './github.js';
+import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
+import { INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
+import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import { checkIndexBeforeSigning, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
@@ -13,7 +13,8 @@ import { publishRelease, type PublishEvent, type PublishResult } from './publish
 import { smallAssetText } from './release-assets.js';
 import { buildsOnRelease, releaseTitle } from './release-builds.js';
 import { addPublishedBuild } from './retention.js';
-import { isOwnSignature, signatureName } from './signatures.js';
+import { readKeysAsset } from './keys-file.js';
+import { signatureName } from './signatures.js';
 import { parseReleaseTag, releaseTag } from './tag.js';
 
 export interface PublishArtifactOptions {
@@ -139,12 +140,15 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       // architecture of a version and build number): this one and those published before it.
       notes: async (assets, onRelease) => {
         const builds = await buildsOnRelease(github, onRelease, { fileName: artifactName, metadata, assets });
+        const pinnable = builds.length > 1 ? await pinnableKeys(github, releases, key) : null;
         const sections = [];
         for (const b of builds) {
           // Each section pins the signer that signed that build: this key for the build published
-          // now, and for another only when this key signed it too (published unsigned, or before a
-          // rotation, its snippet would pin a signer the Feature then finds no signature of).
-          const signed = key !== null && (b.fileName === artifactName || (await signedByKey(github, onRelease, b.fileName, key, work)));
+          // now; for another, the key whose signature of it is on the release (this one, or one
+          // cpy-keys.asc holds: a build signed before a rotation, or by a signed publish when this
+          // one is unsigned), and none when no key verifies it (published unsigned, its snippet
+          // would pin a signer the Feature then finds no signature of).
+          const signer = b.fileName === artifactName ? (key?.fingerprint ?? null) : await signerOf(github, onRelease, b.fileName, pinnable, work);
           sections.push(
             renderNotes(template, {
               metadata: b.metadata,
@@ -153,7 +157,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
               assets: b.assets,
               ...(options.changelog ? { changelog: options.changelog } : {}),
               ...(options.featureRef ? { featureRef: options.featureRef } : {}),
-              ...(signed ? { signer: key.fingerprint } : {}),
+              ...(signer ? { signer } : {}),
             }),
           );
         }
@@ -188,16 +192,34 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
 }
 
 /**
- * Whether `key` signed the build `fileName` on the release: its `.sha256` (small, and published
- * with every build) has a signature there that verifies with `key` (a signed publish signs each
- * asset with one key, so this stands for the build's artifact too).
+ * The public keys whose signatures a release's notes may pin: this publish's signing key, and
+ * those in cpy-keys.asc on the index release (the publisher's keys, earlier ones included). A
+ * keys file that cannot be read adds none (the notes then pin fewer builds; the index update
+ * says what is wrong with it).
  */
-async function signedByKey(github: GitHubClient, onRelease: readonly GitHubAsset[], fileName: string, key: SigningKey, work: string): Promise<boolean> {
+async function pinnableKeys(github: GitHubClient, releases: readonly GitHubRelease[], key: SigningKey | null): Promise<TrustedKeys | null> {
+  const asset = releases.find((r) => r.tag_name === INDEX_RELEASE_TAG)?.assets.find((a) => a.name === TRUSTED_KEYS_FILE);
+  const published = asset ? await readKeysAsset(github, asset).catch((error: unknown) => (isCpyError(error) ? null : Promise.reject(error))) : null;
+  const text = `${key?.publicKey.trimEnd() ?? ''}\n${published?.text ?? ''}`.trim();
+  return text ? readPublicKeys(text, `the signing key and ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}`) : null;
+}
+
+/**
+ * Which of `keys` signed the build `fileName` on the release: the fingerprint whose signature of
+ * its `.sha256` (small, and published with every build) is there and verifies; a signed publish
+ * signs each asset with one key, so this stands for the build's artifact too. Null for none.
+ */
+async function signerOf(github: GitHubClient, onRelease: readonly GitHubAsset[], fileName: string, keys: TrustedKeys | null, work: string): Promise<string | null> {
+  if (!keys) return null;
   const sums = checksumFileName(fileName);
   const byName = new Map(onRelease.map((a) => [a.name, a]));
   const [text, signature] = await Promise.all([smallAssetText(github, byName.get(sums)), smallAssetText(github, byName.get(signatureName(sums)))]);
-  if (text === null || signature === null) return false;
+  if (text === null || signature === null) return null;
   const file = join(work, `other-${sums}`);
   await writeFile(file, text);
-  return isOwnSignature({ file, signature, key, label: sums, source: `${signatureName(sums)} on the release` });
+  const signers = keys.keys.map((k) => k.fingerprint);
+  return verifyPinned({ file, signature, signatureSource: `${signatureName(sums)} on the release`, trusted: keys, signers, label: sums }).then(
+    (check) => check.fingerprint,
+    (error: unknown) => (isCpyError(error) ? null : Promise.reject(error)),
+  );
 }

@@ -218,6 +218,23 @@ describe('publishArtifact', () => {
     expect(sectionOf('x86_64')).toContain(pin);
   });
 
+  it('an unsigned publish into a release keeps the pins of the builds signed before: their key is in cpy-keys.asc', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const key = await loadSigningKey((await generateSigningKey({ name: 'Notes Signer', email: 'notes@example.org' })).privateKey, undefined, 'notes.asc');
+    const arm = await aarch64Of('aarch64-signed-before');
+    const sectionOf = (arch: string) => releaseOf(gh, 'cpython-3.11.2-build1')!.body!.split('\n\n---\n\n').find((s) => s.includes(`| architecture | ${arch} |`))!;
+    const pin = `"signerFingerprints": "${key.fingerprint}"`;
+
+    // Signed, with the index: its public key goes into cpy-keys.asc on the index release.
+    await publishArtifact(arm.path, { github, commit: 'main', signingKey: key });
+    expect(sectionOf('aarch64')).toContain(pin);
+    // Unsigned, into the same release: it has no key, but the aarch64 build's signature verifies with one cpy-keys.asc holds.
+    await publishArtifact(artifact.path, { github, index: false });
+    expect(sectionOf('aarch64')).toContain(pin);
+    expect(sectionOf('x86_64')).not.toContain('signerFingerprints');
+  });
+
   it('checks every local file (and the index entry) before sending anything', async () => {
     const gh = await double();
     const github = api(gh);
