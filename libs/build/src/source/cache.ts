@@ -26,6 +26,9 @@ const entrySchema = z.object({
 /** What the cache remembers of a verified source. */
 export type CacheEntry = z.infer<typeof entrySchema>;
 
+/** A scratch directory older than this, of a process that is gone, was left by a stopped fetch. */
+const STALE_SCRATCH_MS = 60 * 60 * 1000;
+
 /**
  * Verified sources, stored by sha256:
  *   <dir>/sources/sha256/<hex>/Python-<v>.tar.xz (+ .asc, .sigstore)
@@ -33,9 +36,6 @@ export type CacheEntry = z.infer<typeof entrySchema>;
  * Entries are written only after verification, and renamed into place, so a
  * crash leaves either the old state or the new one.
  */
-/** A scratch directory older than this, of a process that is gone, was left by a stopped fetch. */
-const STALE_SCRATCH_MS = 60 * 60 * 1000;
-
 export class SourceCache {
   constructor(readonly dir: string) {}
 
