@@ -96,3 +96,29 @@ describe('parseVagrantState', () => {
     expect(parseVagrantState('garbage')).toBeNull();
   });
 });
+
+describe('vmStatus, when vagrant fails', () => {
+  it("says vagrant's own error, not its machine-readable lines", async () => {
+    // What vagrant 2.x prints with --machine-readable when the provider cannot run: the error on
+    // stdout, its commas and new lines escaped, and nothing on stderr.
+    const stdout = [
+      "1700000000,,ui,error,The provider 'virtualbox' that was requested to back the machine\\n'iact-cpython-builder' is reporting that it isn't usable on this system. The\\nreason is shown below:\\n\\nVirtualBox is complaining that the kernel module is not loaded. Please\\nrun `VBoxManage --version` or open the VirtualBox GUI to see the error",
+      "1700000000,,error-exit,Vagrant::Errors::ProviderNotUsable,The provider 'virtualbox' that was requested to back the machine\\n'iact-cpython-builder' is reporting that it isn't usable on this system. The\\nreason is shown below:\\n\\nVirtualBox is complaining that the kernel module is not loaded%!(VAGRANT_COMMA) so it cannot start.",
+      '',
+    ].join('\n');
+    const host = fakeHost([[/ status /, { exitCode: 1, stdout }]]);
+    const error = await vmStatus({ vagrantDir: '/repo/vagrant', exec: host.exec }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_BUILD_VAGRANT_FAILED');
+    const message = isCpyError(error) ? error.message : '';
+    expect(message).toBe(
+      "vagrant status failed: The provider 'virtualbox' that was requested to back the machine 'iact-cpython-builder' is reporting that it isn't usable on this system. The reason is shown below: VirtualBox is complaining that the kernel module is not loaded, so it cannot start.",
+    );
+    expect(message).not.toMatch(/1700000000|error-exit|VAGRANT_COMMA|\\n/);
+  });
+
+  it('without machine-readable lines, says the last lines vagrant wrote', async () => {
+    const host = fakeHost([[/ status /, { exitCode: 1, stderr: 'Vagrant failed to initialize at a very early stage:\n\nThe plugins failed to load.\n' }]]);
+    const error = await vmStatus({ vagrantDir: '/repo/vagrant', exec: host.exec }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.message).toBe('vagrant status failed: Vagrant failed to initialize at a very early stage: The plugins failed to load.');
+  });
+});

@@ -50,6 +50,26 @@ export function parseVagrantState(stdout: string): VmState | null {
   return null;
 }
 
+/**
+ * What a failed vagrant command said, for a person: with --machine-readable, vagrant writes its
+ * error as a line of stdout (`time,target,error-exit,Class,message`, commas in the message as
+ * `%!(VAGRANT_COMMA)` and new lines as a backslash and `n`), and often nothing on stderr: that
+ * message, in one paragraph. Otherwise the last lines of its output.
+ */
+export function vagrantError(stdout: string, stderr: string): string {
+  const exits: string[] = [];
+  const errors: string[] = [];
+  for (const line of stdout.split('\n')) {
+    const [, , type, kind, ...rest] = line.split(',');
+    const text = () => rest.join(',').replaceAll('%!(VAGRANT_COMMA)', ',').replaceAll('\\n', '\n').replaceAll('\\r', '');
+    if (type === 'error-exit') exits.push(text());
+    else if (type === 'ui' && kind === 'error') errors.push(text());
+  }
+  const said = exits.length ? exits : errors;
+  const lines = (said.length ? said.join('\n') : stderr || stdout).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (said.length ? lines : lines.slice(-3)).join(' ');
+}
+
 /** `vagrant status`: the VM's state, or CPY_BUILD_NO_VAGRANT / CPY_BUILD_VAGRANT_FAILED. */
 export async function vmStatus(options: VagrantOptions): Promise<VmState> {
   const exec = options.exec ?? hostExec;
@@ -57,7 +77,7 @@ export async function vmStatus(options: VagrantOptions): Promise<VmState> {
   if (r.exitCode === 127) throw noVagrant(r.stderr);
   const state = parseVagrantState(r.stdout);
   if (r.exitCode !== 0 || !state) {
-    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant status failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`, {
+    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant status failed: ${vagrantError(r.stdout, r.stderr) || `exit ${r.exitCode}`}`, {
       hint: `check ${options.vagrantDir}/Vagrantfile with \`vagrant validate\`, and that a provider (VirtualBox or libvirt) is installed`,
     });
   }
