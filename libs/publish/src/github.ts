@@ -234,6 +234,14 @@ export function gitHub(options: GitHubOptions) {
       const reply = await send({ method: 'DELETE', url: `${repo}/releases/${id}`, what: `deleting release ${id}` });
       if (reply.status !== 204 && reply.status !== 404) fail(reply, `deleting release ${id}`);
     },
+    /** The names of the repository's tags that start with `prefix` ("List matching references"; an empty repository has none). */
+    async listTags(prefix: string): Promise<string[]> {
+      const call: Call = { method: 'GET', url: `${repo}/git/matching-refs/tags/${encodeURIComponent(prefix)}`, what: 'listing tags' };
+      const reply = await send(call);
+      if (reply.status === 409) return [];
+      if (reply.status !== 200) fail(reply, call.what);
+      return answer(reply, call.what, z.array(z.object({ ref: z.string() }))).flatMap(({ ref }) => (ref.startsWith('refs/tags/') ? [ref.slice('refs/tags/'.length)] : []));
+    },
     async deleteTag(tag: string): Promise<void> {
       const reply = await send({ method: 'DELETE', url: `${repo}/git/refs/tags/${encodeURIComponent(tag)}`, what: `deleting tag ${tag}` });
       if (reply.status !== 204 && reply.status !== 422 && reply.status !== 404) fail(reply, `deleting tag ${tag}`);

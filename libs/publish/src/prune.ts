@@ -5,6 +5,7 @@ import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import type { IndexTrust, PublishIndexResult } from './index-release.js';
 import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
+import { RELEASE_TAG_PREFIX } from './tag.js';
 
 export interface PruneOptions {
   readonly github: GitHubClient;
@@ -26,13 +27,15 @@ export interface PruneOptions {
 export type PruneEvent =
   /** The release `tag` and its tag are deleted now. */
   | { readonly type: 'deleting'; readonly tag: string }
+  /** The tag `tag`, which no release has (PrunePlan.strayTags), is deleted now. */
+  | { readonly type: 'deleting-tag'; readonly tag: string }
   /** The repository has no cpy-index release: there is no index to mark the deleted builds in. */
   | { readonly type: 'no-index-release' }
   | IndexUpdateEvent;
 
 export interface PruneResult {
   readonly plan: PrunePlan;
-  /** Whether the plan was applied (`apply`): its `remove` releases are deleted. */
+  /** Whether the plan was applied (`apply`): its `remove` releases and its `strayTags` are deleted. */
   readonly applied: boolean;
   /** The index on the cpy-index release, when it was updated. */
   readonly index: PublishIndexResult | null;
@@ -45,16 +48,18 @@ export interface PruneResult {
  * `apply`, deletes the older cpy releases with their tags. The deleted builds stay in the index,
  * marked removed (installers skip them), before their releases are deleted: on the cpy-index
  * release when the repository has one (unless `index: false`), and in `register`. Drafts and
- * releases that are not cpy's are never touched. Without `apply` nothing is changed: the plan
- * says what would be deleted.
+ * releases that are not cpy's are never touched. Tags a prune left without their release (killed
+ * between the two deletions) are found again by the next prune (PrunePlan.strayTags). Without
+ * `apply` nothing is changed: the plan says what would be deleted.
  */
 export async function pruneReleases(options: PruneOptions): Promise<PruneResult> {
   const { github } = options;
   const emit = options.onEvent ?? (() => undefined);
   const apply = options.apply ?? false;
   const releases = await github.listReleases();
-  const plan = planPrune(releases, options.keep ?? KEEP_BUILDS);
-  if (!apply || plan.remove.length === 0) return { plan, applied: apply, index: null, register: null };
+  const plan = planPrune(releases, options.keep ?? KEEP_BUILDS, await github.listTags(RELEASE_TAG_PREFIX));
+  const gone = [...plan.remove.map((r) => r.tag_name), ...plan.strayTags];
+  if (!apply || gone.length === 0) return { plan, applied: apply, index: null, register: null };
   // The index first, then the releases: installers skip a build marked removed, so no index ever
   // lists as active a build whose release is gone. (Deleted first, a prune that failed or was
   // killed before the index update left those entries active for good: its re-run found nothing
@@ -62,7 +67,7 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   const wantIndex = options.index ?? true;
   const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
-  const { index, register } = await updateIndexes(markPrunedBuilds(plan.remove), {
+  const { index, register } = await updateIndexes(markPrunedBuilds(gone), {
     github,
     release: wantIndex && hasIndexRelease,
     register: options.register,
@@ -74,6 +79,10 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
     emit({ type: 'deleting', tag: r.tag_name });
     await github.deleteRelease(r.id);
     await github.deleteTag(r.tag_name);
+  }
+  for (const tag of plan.strayTags) {
+    emit({ type: 'deleting-tag', tag });
+    await github.deleteTag(tag);
   }
   return { plan, applied: apply, index, register };
 }

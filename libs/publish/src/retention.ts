@@ -11,6 +11,12 @@ export interface PrunePlan {
   readonly remove: readonly GitHubRelease[];
   /** Drafts (unfinished publishes) and releases that are not cpy's: never touched. */
   readonly ignored: readonly GitHubRelease[];
+  /**
+   * cpy release tags that no release has (a prune stopped between a release and its tag, or a
+   * release deleted by hand), older than the newest `keep` builds of their line that stay:
+   * deleted when the plan is applied, and their builds marked removed in the index.
+   */
+  readonly strayTags: readonly string[];
 }
 
 /**
@@ -23,7 +29,7 @@ export interface PrunePlan {
  * whose assets name no artifact counts as one build of its line. Pure: pruneReleases applies it
  * (only with `apply`; without, it is the dry run).
  */
-export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS): PrunePlan {
+export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS, tags: readonly string[] = []): PrunePlan {
   const ignored: GitHubRelease[] = [];
   const builds: (PlatformBuild & { release: GitHubRelease })[] = [];
   for (const release of releases) {
@@ -46,7 +52,21 @@ export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS
   // Each release once, newest first.
   const releasesOf = (list: typeof builds) => [...new Map([...list].sort(newestFirst).map((b) => [b.release, b])).keys()];
   const kept = releasesOf(plan.keep);
-  return { keep: kept, remove: releasesOf(plan.drop).filter((r) => !kept.includes(r)), ignored };
+  return { keep: kept, remove: releasesOf(plan.drop).filter((r) => !kept.includes(r)), ignored, strayTags: strayTags(tags, releases, kept, keep) };
+}
+
+/**
+ * The tags of `tags` that are cpy release tags without a release (drafts included), with at least
+ * `keep` newer builds of their release line among the releases kept. A tag without a release of a
+ * recent build is left alone: someone may be publishing it again.
+ */
+function strayTags(tags: readonly string[], releases: readonly GitHubRelease[], kept: readonly GitHubRelease[], keep: number): string[] {
+  const released = new Set(releases.map((r) => r.tag_name));
+  const keptBuilds = kept.map((r) => parseReleaseTag(r.tag_name)).filter((b) => b !== null);
+  return tags.filter((tag) => {
+    const stray = released.has(tag) ? null : parseReleaseTag(tag);
+    return stray !== null && keptBuilds.filter((b) => b.line === stray.line && newestFirst(b, stray) < 0).length >= keep;
+  });
 }
 
 /**
@@ -73,11 +93,11 @@ export function addPublishedBuild(metadata: ArtifactMetadata, main: PublishedAss
 }
 
 /**
- * The index change after a prune: the builds of the deleted releases stay in the index, marked
- * removed (installers skip them). An index with none left to mark is returned as it is.
+ * The index change after a prune: the builds of the deleted releases (by their tags) stay in the
+ * index, marked removed (installers skip them). An index with none left to mark is returned as it is.
  */
-export function markPrunedBuilds(deleted: readonly GitHubRelease[]): (index: ArtifactIndex) => ArtifactIndex {
-  const gone = new Set(deleted.map((r) => r.tag_name));
+export function markPrunedBuilds(deletedTags: readonly string[]): (index: ArtifactIndex) => ArtifactIndex {
+  const gone = new Set(deletedTags);
   const isGone = (e: IndexEntry) => e.state !== 'removed' && gone.has(releaseTag(e.version, e.build));
   return (index) => (index.artifacts.some(isGone) ? markRemoved(index, isGone) : index);
 }

@@ -333,6 +333,39 @@ describe('pruneReleases', () => {
     ]);
   }, 120_000);
 
+  it('a prune stopped between a release and its tag: the next prune deletes the tag and marks its build removed', async () => {
+    const gh = await double();
+    const github = api(gh);
+    for (const b of [1, 2, 3]) await publishArtifact((await buildOf(b)).path, { github });
+    expect(gh.tags()).toEqual(['cpy-index', 'cpython-3.11.2-build1', 'cpython-3.11.2-build2', 'cpython-3.11.2-build3']);
+    // What a prune killed after deleting build 1's release, before its tag, leaves (the index
+    // update that comes first is left out: a release deleted by hand leaves the same).
+    await github.deleteRelease(gh.releases().find((r) => r.tag_name === 'cpython-3.11.2-build1')!.id);
+    await github.createRelease({ tag_name: 'cpython-3.11.2-build9', name: 'a draft', body: '', draft: true, prerelease: false });
+
+    const dry = await pruneReleases({ github, keep: 2 });
+    expect(dry.plan.remove).toEqual([]);
+    expect(dry.plan.strayTags).toEqual(['cpython-3.11.2-build1']);
+    expect(gh.tags()).toContain('cpython-3.11.2-build1');
+
+    const events: PruneEvent[] = [];
+    const done = await pruneReleases({ github, keep: 2, apply: true, onEvent: (e) => events.push(e) });
+    expect(events).toContainEqual({ type: 'deleting-tag', tag: 'cpython-3.11.2-build1' });
+    expect(gh.tags()).toEqual(['cpy-index', 'cpython-3.11.2-build2', 'cpython-3.11.2-build3']);
+    expect(publishedIndex(gh)).toEqual([
+      [3, 'active'],
+      [2, 'active'],
+      [1, 'removed'],
+    ]);
+    expect(done.plan.keep.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build3', 'cpython-3.11.2-build2']);
+
+    // The tag of a build the line would keep is not stray: with --keep 3, build 2 is among the
+    // newest three, so its tag without a release may be someone's to publish again.
+    await github.deleteRelease(gh.releases().find((r) => r.tag_name === 'cpython-3.11.2-build2')!.id);
+    expect((await pruneReleases({ github, keep: 3 })).plan.strayTags).toEqual([]);
+    expect((await pruneReleases({ github, keep: 1 })).plan.strayTags).toEqual(['cpython-3.11.2-build2']);
+  }, 120_000);
+
   it('with no cpy-index release there is no index to update: it says so and creates none', async () => {
     const gh = await double();
     const github = api(gh);

@@ -22,6 +22,8 @@ export interface GitHubDouble {
   readonly downloads: string[];
   /** Everything the server received or sent, for "the token never leaks" checks. */
   readonly releases: () => DoubleRelease[];
+  /** The repository's tags, sorted: GitHub makes one when a release is published; deleting a release leaves it. */
+  readonly tags: () => string[];
   /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`: a release update or an asset rename). */
   inject(route: Route, ...faults: Fault[]): void;
   /** Rewrites a stored asset's bytes (a tampered or different upload). */
@@ -359,6 +361,14 @@ export async function startGitHubDouble(options: { repository?: string; token: s
         return;
       }
       send(req, res, 200, assetJson(r, a), path, null);
+    } else if (method === 'GET' && (m = new RegExp(`^${repoPath}/git/matching-refs/tags/(.*)$`).exec(path))) {
+      // "List matching references": every tag whose name starts with the rest of the path, unpaged.
+      const prefix = decodeURIComponent(m[1]!);
+      const refs = [...tags].filter((t) => t.startsWith(prefix)).sort().map((t) => {
+        const sha = createHash('sha1').update(t).digest('hex');
+        return { ref: `refs/tags/${t}`, node_id: `REF_${Buffer.from(t).toString('base64url')}`, url: `${base}${repoPath}/git/refs/tags/${encodeURIComponent(t)}`, object: { type: 'commit', sha, url: `${base}${repoPath}/git/commits/${sha}` } };
+      });
+      send(req, res, 200, refs, path, null);
     } else if (method === 'DELETE' && (m = new RegExp(`^${repoPath}/git/refs/tags/(.+)$`).exec(path))) {
       const tag = decodeURIComponent(m[1]!);
       if (!tags.delete(tag)) return send(req, res, 422, { message: 'Reference does not exist', documentation_url: 'https://docs.github.com/rest' }, path, null);
@@ -376,6 +386,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
     exchanges,
     downloads,
     releases: () => releases,
+    tags: () => [...tags].sort(),
     inject: (route, ...f) => faults.set(route, [...(faults.get(route) ?? []), ...f]),
     corruptAsset: (assetName, bytes) => {
       for (const r of releases) for (const a of r.assets) if (a.name === assetName) a.bytes = bytes;

@@ -39,7 +39,9 @@ export function githubContract() {
     /** What is wrong with one exchange against the description; empty when it conforms. */
     check(x: Exchange): string[] {
       const what = `${x.method} ${x.path} -> ${x.status}`;
-      const template = (templates.find((t) => t.re.test(x.path)) ?? templates.find((t) => t.loose.test(x.path)))?.p;
+      // Loosely, the template with the most literal text: `/repos/{owner}/{repo}` matches any such path.
+      const literal = (p: string) => p.replace(/\{[^}]+\}/g, '').length;
+      const template = (templates.find((t) => t.re.test(x.path)) ?? templates.filter((t) => t.loose.test(x.path)).sort((a, b) => literal(b.p) - literal(a.p))[0])?.p;
       const op = template ? spec.paths[template]?.[x.method.toLowerCase()] : undefined;
       if (!template || !op) return [`${what}: no such operation in GitHub's API`];
       const problems: string[] = [];

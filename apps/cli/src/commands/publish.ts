@@ -331,7 +331,7 @@ export const releasesPrune = defineCommand({
   summary: summaryOf('releases prune'),
   description:
     'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) per os, os version and architecture, ' +
-    'as the index counts them, for rollback, and deletes older cpy releases and their tags (a release goes only when every platform it holds has newer builds). Without --yes it only says what it would delete. Drafts and releases that are ' +
+    'as the index counts them, for rollback, and deletes older cpy releases and their tags (a release goes only when every platform it holds has newer builds), and the tags of older builds whose release is gone (a prune stopped between the two). Without --yes it only says what it would delete. Drafts and releases that are ' +
     `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
     `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
     `and in --register <dir>. With a signing key (--signing-key, else CPY_SIGNING_KEY; used with --yes) the updated index is signed as cpy publish signs it; ` +
@@ -362,6 +362,7 @@ export const releasesPrune = defineCommand({
         indexTrust: apply ? indexTrust(ctx.input, key) : undefined,
         onEvent: (e) => {
           if (e.type === 'deleting') ctx.log(`deleting ${e.tag}`);
+          else if (e.type === 'deleting-tag') ctx.log(`deleting the tag ${e.tag} (its release is gone)`);
           else if (e.type === 'no-index-release') ctx.log(`no index release (${INDEX_RELEASE_TAG}) in ${conn.repository}: no index to update`);
           else {
             const line = indexUpdateLog(e, { updated: false });
@@ -376,14 +377,15 @@ export const releasesPrune = defineCommand({
           [
             ...plan.keep.map((r) => `keep          ${r.tag_name}`),
             ...plan.remove.map((r) => `${verb.padEnd(13)} ${r.tag_name}`),
-            ...(apply || plan.remove.length === 0 ? [] : ['dry run: nothing was deleted; run again with --yes to delete']),
+            ...plan.strayTags.map((tag) => `${verb.padEnd(13)} ${tag} (a tag without its release)`),
+            ...(apply || plan.remove.length + plan.strayTags.length === 0 ? [] : ['dry run: nothing was deleted; run again with --yes to delete']),
           ].join('\n') + '\n',
         );
       }
       return {
         exitCode: EXIT.ok,
         outcome: 'success',
-        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), ignored: plan.ignored.map((r) => r.tag_name), index },
+        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), strayTags: plan.strayTags, ignored: plan.ignored.map((r) => r.tag_name), index },
       };
     } finally {
       await conn.close();
