@@ -19,5 +19,5 @@ export { compareWithUpstream, findOutdated, MAX_BUILD_AGE_DAYS } from './outdate
 export type { EndOfLifeLine, MissingRelease, OutdatedOptions, OutdatedReport, StaleBuild } from './outdated.js';
 export { END_OF_LIFE, endOfLife } from './release-lines.js';
 export { mirrorUrl, newestReleases, PYTHON_ORG } from './upstream.js';
-export { listVenvs, previousOf, readVenv, rollbackVenv, upgradeVenv } from './venv.js';
-export type { Distribution, FailedDistribution, UpgradeOptions, UpgradeResult, VenvEvent, VenvInfo, VenvOptions } from './venv.js';
+export { listVenvs, readVenv, rollbackVenv, upgradeVenv } from './venv.js';
+export type { Distribution, FailedDistribution, RollbackResult, UpgradeOptions, UpgradeResult, VenvEvent, VenvInfo, VenvOptions } from './venv.js';

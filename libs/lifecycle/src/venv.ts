@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ATOMIC_TMP_INFIX, CpyError, writeFileAtomic } from '@cpy/core';
+import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
 
 const run = promisify(execFile);
@@ -16,7 +16,11 @@ export interface VenvInfo {
   readonly version: string | null;
   /** The base interpreter's directory (`home`). */
   readonly home: string | null;
-  /** False when `home` no longer holds a python3: the base was uninstalled or moved. */
+  /**
+   * False when the venv's python no longer leads to the interpreter it was made with: bin/python
+   * points at nothing, or `home` holds no python<major.minor> of the version pyvenv.cfg names (the
+   * base was uninstalled or moved, or an OS upgrade put another Python there).
+   */
   readonly baseInstalled: boolean;
   /** The cpy install it is based on, when it is one. */
   readonly cpyVersion: string | null;
@@ -33,6 +37,7 @@ export interface VenvOptions extends VersionOptions {
 const NEXT = '.cpy-next';
 const PREVIOUS = '.cpy-previous';
 const JOURNAL = '.cpy-upgrade.json';
+const LOCK = '.cpy-upgrade.lock';
 /** Where the exchange by renames puts a venv aside between its first and third rename. */
 const SWAP = '.cpy-swap';
 const CFG = 'pyvenv.cfg';
@@ -59,15 +64,23 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
     throw new CpyError('CPY_VENV_NOT_A_VENV', `${dir} is not a virtual environment (no ${CFG})`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
   }
   const home = cfg.get('home') ?? null;
+  const version = cfg.get('version') ?? cfg.get('version_info') ?? null;
   const installed = await listInstalled(options).catch(() => []);
   const cpy = home ? installed.find((i) => resolve(i.prefix, 'bin') === resolve(home)) : undefined;
+  const line = minorOf(version);
+  const base = home === null ? [] : line ? [`python${line}`, `python${line}t`] : ['python3'];
   return {
     path: dir,
-    version: cfg.get('version') ?? cfg.get('version_info') ?? null,
+    version,
     home,
-    baseInstalled: home !== null && existsSync(join(home, 'python3')),
+    baseInstalled: existsSync(join(dir, 'bin', 'python')) && base.some((name) => existsSync(join(home!, name))),
     cpyVersion: cpy?.version ?? null,
   };
+}
+
+/** `3.11` of `3.11.2` (or of `3.11.2.final.0`, a version_info); null for anything else. */
+function minorOf(version: string | null): string | null {
+  return /^(\d+\.\d+)(\.|$)/.exec(version ?? '')?.[1] ?? null;
 }
 
 const SKIP_DIRS = new Set(['node_modules', '.git', '__pycache__', 'site-packages', 'dist-packages']);
@@ -83,12 +96,22 @@ export async function listVenvs(dirs: readonly string[], options: VenvOptions & 
     if (depth === 0) return;
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
-      if (e.isDirectory() && !SKIP_DIRS.has(e.name) && !e.name.endsWith(NEXT) && !e.name.endsWith(PREVIOUS)) await walk(join(dir, e.name), depth - 1);
+      if (SKIP_DIRS.has(e.name) || e.name.endsWith(NEXT) || e.name.endsWith(PREVIOUS)) continue;
+      // A link to a venv (.venv -> /data/envs/proj) is one too; below a link, only a venv counts.
+      if (e.isDirectory()) await walk(join(dir, e.name), depth - 1);
+      else if (e.isSymbolicLink() && existsSync(join(dir, e.name, CFG))) found.push(join(dir, e.name));
     }
   };
   for (const d of dirs) await walk(resolve(d), options.depth ?? 3);
+  // A venv and a link to it found both are listed once, by the first path in order.
+  const seen = new Set<string>();
   const out: VenvInfo[] = [];
-  for (const path of [...new Set(found)].sort()) out.push(await readVenv(path, options));
+  for (const path of [...new Set(found)].sort()) {
+    const real = await realpath(path).catch(() => path);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    out.push(await readVenv(path, options));
+  }
   return out;
 }
 
@@ -99,10 +122,15 @@ export interface Distribution {
   readonly modules: readonly string[];
 }
 
-// Runs in the venv: its own distributions (not the base's), and their top-level modules.
+// The distributions in the site-packages directories given (argv[1], a JSON list) and their
+// top-level modules, those that are there (a top_level.txt may name one the wheel never held:
+// Debian's setuptools names debian). Any Python 3.8+ reads them: metadata does not depend on the version.
 const INSPECT = String.raw`
-import importlib.metadata as md, json, os, sys
-site = [p for p in sys.path if p.startswith(sys.prefix) and p.endswith('-packages')]
+import glob, importlib.metadata as md, json, os, sys
+site = json.loads(sys.argv[1])
+def there(base, m):
+    p = os.path.join(base, m)
+    return os.path.isdir(p) or os.path.isfile(p + '.py') or bool(glob.glob(glob.escape(p) + '.*.so')) or os.path.isfile(p + '.so')
 out = []
 for dist in md.distributions(path=site):
     name = dist.metadata['Name']
@@ -125,17 +153,53 @@ for dist in md.distributions(path=site):
                     mods.add(first.split('.')[0])
             else:
                 mods.add(first)
-    out.append({'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_'))})
+    base = str(dist.locate_file(''))
+    out.append({'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_') and there(base, m))})
 print(json.dumps(sorted(out, key=lambda d: d['name'].lower())))
 `;
 
-async function distributions(venv: string): Promise<Distribution[]> {
+/**
+ * Where a venv's own distributions are: lib/python<X.Y>[t]/site-packages of the version its
+ * pyvenv.cfg names, else the only such directory. Read from the disk, not from the venv's
+ * sys.path: a venv whose python now is another version (an OS upgrade under a venv made with
+ * /usr/bin/python3) puts its own lib/python<new>/site-packages, which does not exist, on sys.path,
+ * and would seem to hold nothing.
+ */
+export async function siteDirs(venv: string, version: string | null): Promise<string[]> {
+  const lib = join(venv, 'lib');
+  const names = (await readdir(lib).catch(() => [] as string[])).filter((n) => /^python\d+\.\d+t?$/.test(n) && existsSync(join(lib, n, 'site-packages'))).sort();
+  const line = minorOf(version);
+  const mine = names.filter((n) => n === `python${line}` || n === `python${line}t`);
+  const chosen = mine.length > 0 ? mine : names.length === 1 ? names : [];
+  if (chosen.length === 0) {
+    throw new CpyError(
+      'CPY_VENV_BROKEN',
+      names.length === 0
+        ? `${venv} has no lib/python<version>/site-packages: there are no packages to carry over`
+        : `${venv} holds site-packages for ${names.join(', ')}, and its pyvenv.cfg names ${version ?? 'no version'}: which are its own is not clear`,
+      { hint: 'recreate the venv (python3 -m venv) and install its packages again' },
+    );
+  }
+  return chosen.map((n) => join(lib, n, 'site-packages'));
+}
+
+/** Whether the venv's own python runs and imports from `site` (false: it no longer runs its packages). */
+export async function runsItsPackages(venv: string, site: readonly string[]): Promise<boolean> {
+  const r = await run(join(venv, 'bin', 'python'), ['-I', '-c', 'import json, os, sys; print(json.dumps([os.path.realpath(p) for p in sys.path]))']).catch(() => null);
+  if (!r) return false;
+  const path = new Set(JSON.parse(r.stdout) as string[]);
+  const real = await Promise.all(site.map((d) => realpath(d).catch(() => d)));
+  return real.every((d) => path.has(d));
+}
+
+/** The distributions in `site` (a venv's site-packages), read by `python`. */
+export async function distributions(python: string, venv: string, site: readonly string[]): Promise<Distribution[]> {
   try {
-    const { stdout } = await run(join(venv, 'bin', 'python'), ['-I', '-c', INSPECT], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(python, ['-I', '-c', INSPECT, JSON.stringify(site)], { maxBuffer: 16 * 1024 * 1024 });
     return JSON.parse(stdout) as Distribution[];
   } catch (cause) {
-    throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv}: its python does not run (${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()})`, {
-      hint: 'its base interpreter may be gone (cpy venv list shows it): recreate the venv, or install its base version again',
+    throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv} with ${python}: ${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()}`, {
+      hint: 'their metadata (the *.dist-info directories in site-packages) may be damaged: recreate the venv and install its packages again',
       cause,
     });
   }
@@ -205,6 +269,19 @@ if f(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
     sys.stderr.write(os.strerror(e))
     sys.exit(4)
 `;
+
+/**
+ * A venv that is a mount point (a volume at /app/.venv) cannot be swapped by a rename: the kernel
+ * refuses (EBUSY), after the whole new venv was built. Said before anything is built.
+ */
+async function swappable(venv: string): Promise<void> {
+  const [own, parent] = await Promise.all([stat(venv), stat(dirname(venv))]);
+  if (own.dev !== parent.dev) {
+    throw new CpyError('CPY_VENV_SWAP_FAILED', `${venv} is a mount point: a venv is upgraded by renaming a new one into its place, which a mount point does not allow`, {
+      hint: `nothing was changed; mount the directory above the venv instead (${dirname(venv)}), or recreate the venv on the new version in place`,
+    });
+  }
+}
 
 /** Swaps directories a and b in one step where the kernel can, else by three renames (journaled by the caller). */
 export async function exchange(python: string, a: string, b: string): Promise<void> {
@@ -374,16 +451,26 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
  * distribution that failed and why.
  */
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
+  const venv = await venvDir(path);
+  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
+}
+
+async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<UpgradeResult> {
   const emit = options.onEvent ?? (() => undefined);
-  const venv = resolve(path);
   emit({ type: 'phase', phase: 'recover', detail: venv });
   await recover(venv);
   const info = await readVenv(venv, options);
-  emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})` });
-  const dists = keptDistributions(await distributions(venv), options.exclude ?? [], venv);
+  const site = await siteDirs(venv, info.version);
+  // A venv whose python no longer runs its packages (its base is gone, or is another version
+  // now) is rescued: its modules are checked on the new venv alone.
+  const live = await runsItsPackages(venv, site);
+  emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})${live ? '' : `: its python no longer runs its packages (${site.map((d) => relative(venv, d)).join(', ')}); they are read from there`}` });
+  await swappable(venv);
   const target = await targetPrefix(options);
   emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
   const python = join(target.prefix, 'bin', 'python3');
+  // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
+  const dists = keptDistributions(await distributions(python, venv, site), options.exclude ?? [], venv);
   const next = `${venv}${NEXT}`;
   const id = randomUUID();
   const failed: FailedDistribution[] = [];
@@ -395,8 +482,13 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
     // A venv that sees the system's packages keeps seeing them (its own base's, now the new one's).
     const system = cfg?.get('include-system-site-packages')?.toLowerCase() === 'true' ? ['--system-site-packages'] : [];
     await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
-      throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv: ${(cause.stderr || cause.message).trim().split('\n').pop()}`, {
-        hint: `check that install: cpy install ${target.version} (it validates venvs)`,
+      const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
+      // The directory beside the venv, not the interpreter, when it cannot be written there.
+      const room = /Permission denied|Read-only file system|No space left|Disk quota/.test(why);
+      throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv at ${next}: ${why}`, {
+        hint: room
+          ? `the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`
+          : `check that install: cpy install ${target.version} (it validates venvs)`,
       });
     });
     await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
@@ -423,9 +515,10 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
     }
     if (failed.length === 0) {
       emit({ type: 'phase', phase: 'check', detail: `${dists.reduce((n, d) => n + d.modules.length, 0)} modules import` });
-      // What imports in the old venv must import in the new one (a top_level.txt may name modules that never did).
+      // What imports in the old venv must import in the new one (a top_level.txt may name modules
+      // that never did). Where the old venv's python no longer runs its packages, every module must.
       const named = dists.flatMap((d) => d.modules.map((m) => [d.name, d.version, m] as const));
-      const before = await importErrors(venv, named.map(([, , m]) => m));
+      const before = live ? await importErrors(venv, named.map(([, , m]) => m)) : {};
       const modules = named.filter(([, , m]) => !before[m]);
       const errors = await importErrors(next, modules.map(([, , m]) => m));
       for (const [name, version, m] of modules) if (errors[m]) failed.push({ name, version, stage: 'import', detail: `import ${m}: ${errors[m]}` });
@@ -435,7 +528,7 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
         'CPY_VENV_UPGRADE_FAILED',
         `${venv} was not upgraded to CPython ${target.version}: ${failed.map((f) => `${f.name}${f.version ? ` ${f.version}` : ''} (${f.stage}): ${f.detail}`).join('; ')}`,
         {
-          hint: `the venv is as it was; make those distributions available for the new version (--find-links with wheels or sources that build), or leave them out: ${[...new Set(failed.flatMap((f) => f.name.split(', ')))].map((n) => `--exclude ${n}`).join(' ')}`,
+          hint: upgradeHint(failed, dists),
           details: { failed },
         },
       );
@@ -453,6 +546,22 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
   return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists };
 }
 
+/**
+ * What to do after a failed upgrade. Leaving out what failed (--exclude) helps when some
+ * distributions failed; when every one failed to install, pip found none of them (no index,
+ * no network, a wrong --find-links), and leaving them all out would make an empty venv.
+ */
+function upgradeHint(failed: readonly FailedDistribution[], dists: readonly Distribution[]): string {
+  const installFailed = failed.filter((f) => f.stage === 'install');
+  if (installFailed.length === 1 && installFailed[0]!.version === '' && dists.length > 1) {
+    return `the venv is as it was; each distribution installs alone, but pip refused them together (${installFailed[0]!.detail}): look for two versions of one distribution in the venv (pip list), remove the stray one, and run again`;
+  }
+  if (dists.length > 1 && installFailed.length === dists.length) {
+    return 'the venv is as it was; pip could install none of its distributions: give it where they are (--find-links with wheels or sources), or check its index and network (pip config list); --offline uses --find-links alone';
+  }
+  return `the venv is as it was; make those distributions available for the new version (--find-links with wheels or sources that build), or leave them out: ${[...new Set(failed.flatMap((f) => f.name.split(', ')))].map((n) => `--exclude ${n}`).join(' ')}`;
+}
+
 /** The last lines of pip's error that say why (its ERROR lines, else its last line). */
 function pipReason(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -460,9 +569,26 @@ function pipReason(stderr: string): string {
   return (errors.length ? errors.slice(-3) : lines.slice(-1)).join(' ').slice(0, 600);
 }
 
-/** Swaps a venv back with the one its last upgrade kept (`<venv>.cpy-previous`): the exact old directory returns. */
-export async function rollbackVenv(path: string, options: VenvOptions = {}): Promise<{ path: string; version: string | null; was: string | null }> {
-  const venv = resolve(path);
+export interface RollbackResult {
+  readonly path: string;
+  /** The version of the venv now in place (the one the last upgrade kept). */
+  readonly version: string | null;
+  /** The version of the venv it replaced; null when there was none (deleted) or it names none. */
+  readonly was: string | null;
+  /** Where the replaced venv is kept now (a second rollback returns to it); null when there was none. */
+  readonly kept: string | null;
+}
+
+/**
+ * Swaps a venv back with the one its last upgrade kept (`<venv>.cpy-previous`): the exact old
+ * directory returns. When the upgraded venv was deleted, the kept one is renamed into its place.
+ */
+export async function rollbackVenv(path: string, options: VenvOptions = {}): Promise<RollbackResult> {
+  const venv = await venvDir(path);
+  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => rollbackLocked(venv, options));
+}
+
+async function rollbackLocked(venv: string, options: VenvOptions): Promise<RollbackResult> {
   await recover(venv);
   const previous = `${venv}${PREVIOUS}`;
   if (!existsSync(join(previous, CFG))) {
@@ -470,13 +596,35 @@ export async function rollbackVenv(path: string, options: VenvOptions = {}): Pro
       hint: 'rollback returns to the venv an upgrade replaced: cpy venv upgrade keeps it',
     });
   }
+  // The upgraded venv deleted (rm -rf .venv, to start again): the kept one simply returns.
+  if (!existsSync(venv)) {
+    const back = await readVenv(previous, options);
+    await rename(previous, venv);
+    return { path: venv, version: back.version, was: null, kept: null };
+  }
   const now = await readVenv(venv, options);
   const back = await readVenv(previous, options);
   // Any python can make the exchange; the base of either venv, else the system's.
   const python = [now.home, back.home].map((h) => (h ? join(h, 'python3') : '')).find((p) => p && existsSync(p)) ?? 'python3';
   await exchange(python, venv, previous);
-  return { path: venv, version: back.version, was: now.version };
+  return { path: venv, version: back.version, was: now.version, kept: previous };
 }
 
-/** Where the venv's old copy is kept after an upgrade. */
-export const previousOf = (venv: string) => `${resolve(venv)}${PREVIOUS}`;
+/**
+ * The venv's directory: where a link given leads (.venv -> /data/envs/proj), so that an upgrade
+ * builds beside the venv, on its file system, and swaps the directory, not the link.
+ */
+async function venvDir(path: string): Promise<string> {
+  const given = resolve(path);
+  return realpath(given).catch(() => given);
+}
+
+/**
+ * One upgrade or rollback of a venv at a time: a second one would remove the first one's half-built
+ * venv, or move its swapped venv aside as it deletes that. Refused at once (CPY_VENV_BUSY).
+ */
+const VENV_LOCK: LockOwner = {
+  code: 'CPY_VENV_BUSY',
+  holds: 'venv upgrade or rollback',
+  whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
+};

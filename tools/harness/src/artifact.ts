@@ -86,8 +86,10 @@ async function hostPython(): Promise<{ version: string; executable: string; stdl
  * seconds, without building CPython. The version is the host's (3.11.2 on
  * Debian 12, whose /usr/bin/python3 it prefers).
  */
-export async function makeHostPythonArtifact(outDir: string, options: { build?: number; withPackages?: boolean } = {}): Promise<TestArtifact> {
+export async function makeHostPythonArtifact(outDir: string, options: { build?: number; withPackages?: boolean; keep?: readonly string[] } = {}): Promise<TestArtifact> {
   const py = await hostPython();
+  // `keep`: parts of LEAVE_OUT a test needs (ensurepip, for `python -m venv` with pip).
+  const leaveOut = new Set([...LEAVE_OUT].filter((name) => !options.keep?.includes(name)));
   const [major, minor] = py.version.split('.');
   const prefix = `/opt/python-${py.version}`;
   const work = await mkdtemp(join(tmpdir(), 'cpy-test-artifact-'));
@@ -105,13 +107,16 @@ export async function makeHostPythonArtifact(outDir: string, options: { build?: 
       verbatimSymlinks: true,
       filter: async (src) => {
         // The config dir's static libraries and object file are big, and unused by a shared build.
-        if (LEAVE_OUT.has(basename(src)) || /\/config-[^/]*\/(.*\.a|python\.o|libpython[^/]*\.so[^/]*)$/.test(src)) return false;
+        if (leaveOut.has(basename(src)) || /\/config-[^/]*\/(.*\.a|python\.o|libpython[^/]*\.so[^/]*)$/.test(src)) return false;
         const st = await lstat(src);
         // Debian links sitecustomize.py to /etc: an artifact never carries an absolute link.
         return !st.isSymbolicLink() || !(await readlink(src)).startsWith('/');
       },
     });
     if (!py.dynload.startsWith(py.stdlib)) await cp(py.dynload, join(lib, 'lib-dynload'), { recursive: true });
+    // Debian's ensurepip installs the wheels in WHEEL_PKG_DIR (/usr/share/python-wheels), which the
+    // artifact's sysconfig names as <prefix>/share/python-wheels.
+    if (!leaveOut.has('ensurepip')) await cp('/usr/share/python-wheels', join(tree, 'share', 'python-wheels'), { recursive: true });
     await asStandardLayout(tree, lib, prefix, `${major}.${minor}`);
     const packed = await packArtifact({
       installDir: tree,

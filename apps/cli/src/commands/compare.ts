@@ -83,7 +83,7 @@ export const compare = defineCommand({
     'imported on each, in one process per interpreter, and the modules that import on only one of them are listed (private _ ' +
     'modules only in --json). Children run in an empty directory, without PYTHON* variables. --markdown prints the report as a ' +
     'Markdown table (release notes, pull requests); --json prints one document with every sample. Exit 0; 1 when a timing of B ' +
-    'is more than --threshold percent slower than A (memory is reported, never counted).',
+    'is more than --threshold percent slower than A (memory is reported, never counted), or on an error (--json: outcome says which).',
   options: {
     runs: { type: 'string', valueName: '<N>', description: `measured runs of each timing per interpreter (default ${DEFAULT_RUNS})` },
     threshold: { type: 'string', valueName: '<pct>', description: `a timing of B slower than A by more than this is a regression, exit 1 (default ${DEFAULT_THRESHOLD_PCT}; negative: --threshold=-5)` },

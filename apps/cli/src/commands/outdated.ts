@@ -14,7 +14,7 @@ export const outdated = defineCommand({
     'active build; the newest builds of a line older than 6 months (BR-004: rebuild them with the next build number); each line ' +
     'past its end of life that still has active builds (the end-of-life dates ship with cpy, with the date they were checked). ' +
     "--json adds `dispatch`: the release workflow's runs (versions and build number) that would bring it up to date. " +
-    'Exit 0: nothing to do; 1: something to build or retire.',
+    'Exit 0: nothing to do; 1: something to build or retire, or an error (--json: outcome says which).',
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index (default CPY_INDEX_URL)' },
     mirror: { type: 'string', valueName: '<url|dir>', description: 'the upstream release tree (default https://www.python.org/ftp/python/)' },

@@ -72,7 +72,9 @@ export const venvUpgrade = defineCommand({
 export const venvRollback = defineCommand({
   name: 'venv rollback',
   summary: summaryOf('venv rollback'),
-  description: 'Swaps the venv with the one its last upgrade kept (<venv>.cpy-previous), in one step: the exact old directory returns, and the upgraded one is kept in its place for a roll forward (run rollback again).',
+  description:
+    'Swaps the venv with the one its last upgrade kept (<venv>.cpy-previous), in one step: the exact old directory returns, and the upgraded one is kept in its place for a roll forward (run rollback again). ' +
+    'When the upgraded venv was deleted, the kept one simply returns.',
   options: { ...STATE },
   positionals: [{ name: 'venv', required: true, description: 'the venv directory' }],
   schema: z
@@ -80,7 +82,13 @@ export const venvRollback = defineCommand({
     .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
   async run({ input, io, json }) {
     const r = await rollbackVenv(resolve(io.cwd, input.venv), { ...layout(io.cwd, input), env: io.env });
-    if (!json) io.stdout.write(`rolled back ${r.path}: Python ${r.version ?? '?'} (was ${r.was ?? '?'})\n`);
+    if (!json) {
+      io.stdout.write(
+        r.kept
+          ? `rolled back ${r.path}: Python ${r.version ?? '?'} (was ${r.was ?? '?'}); the upgraded venv is kept in ${r.kept} (run rollback again to return to it)\n`
+          : `rolled back ${r.path}: Python ${r.version ?? '?'} (the upgraded venv was gone: the kept one is back in its place)\n`,
+      );
+    }
     return { exitCode: EXIT.ok, outcome: 'success', data: { rollback: r } };
   },
 });

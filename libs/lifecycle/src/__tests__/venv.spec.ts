@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { listVenvs, readVenv, rollbackVenv } from '../index.js';
-import { exchange, importErrors, keptDistributions } from '../venv.js';
+import { canMount, mountSmallDisk } from '@cpy/harness';
+import { withLock } from '@cpy/core';
+import { listVenvs, readVenv, rollbackVenv, upgradeVenv } from '../index.js';
+import { distributions, exchange, importErrors, keptDistributions, runsItsPackages, siteDirs } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -13,8 +15,9 @@ const cfg = (home: string, version: string) => `home = ${home}\ninclude-system-s
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-venvs-'));
-  await mkdir(join(work, 'a', '.venv'), { recursive: true });
+  await mkdir(join(work, 'a', '.venv', 'bin'), { recursive: true });
   await writeFile(join(work, 'a', '.venv', 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+  await symlink('/usr/bin/python3', join(work, 'a', '.venv', 'bin', 'python'));
   await mkdir(join(work, 'b', 'envs', 'gone'), { recursive: true });
   await writeFile(join(work, 'b', 'envs', 'gone', 'pyvenv.cfg'), cfg(join(work, 'uninstalled', 'bin'), '3.12.1'));
   // Not listed: too deep, inside node_modules, and what an upgrade keeps beside a venv.
@@ -143,5 +146,100 @@ describe('the swap of an upgrade or a rollback', () => {
     const error = await exchange('python3', a, join(work, 'swap-missing')).catch((e: unknown) => e);
     expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_VENV_SWAP_FAILED', message: `cannot swap ${a} and ${join(work, 'swap-missing')}: No such file or directory` });
     expect(await readdir(a)).toEqual([]);
+  });
+});
+
+/** A real venv of the host's python3 (Debian 12: 3.11), without pip, holding one distribution `purepkg`. */
+async function hostVenv(venv: string): Promise<{ site: string; version: string }> {
+  await promisify(execFile)('python3', ['-m', 'venv', '--without-pip', venv]);
+  const lib = join(venv, 'lib');
+  const site = join(lib, (await readdir(lib)).find((n) => n.startsWith('python3'))!, 'site-packages');
+  await mkdir(join(site, 'purepkg'), { recursive: true });
+  await writeFile(join(site, 'purepkg', '__init__.py'), 'VALUE = 42\n');
+  await mkdir(join(site, 'purepkg-1.0.dist-info'));
+  await writeFile(join(site, 'purepkg-1.0.dist-info', 'METADATA'), 'Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n');
+  await writeFile(join(site, 'purepkg-1.0.dist-info', 'top_level.txt'), 'purepkg\n');
+  const version = /^version\s*=\s*(\S+)$/m.exec(await readFile(join(venv, 'pyvenv.cfg'), 'utf8'))![1]!;
+  return { site, version };
+}
+
+describe('a venv whose python is another version now (an OS upgrade under a venv of /usr/bin/python3)', () => {
+  it('is read from its own site-packages on disk, and cpy venv list marks it', async () => {
+    // Made by Python 3.10 (lib/python3.10, version 3.10.13), its bin/python now the host's 3.11:
+    // that python puts lib/python3.11/site-packages, which does not exist, on sys.path. The
+    // upgrade read the packages through it, found none, and "upgraded" to an empty venv.
+    const venv = join(work, 'os-upgraded', '.venv');
+    const { site, version } = await hostVenv(venv);
+    expect(await runsItsPackages(venv, [site])).toBe(true);
+    const line = version.split('.').slice(0, 2).join('.');
+    const old = site.replace(`python${line}`, 'python3.10');
+    await rename(dirname(site), dirname(old));
+    await writeFile(join(venv, 'pyvenv.cfg'), (await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).replace(/^version\s*=.*$/m, 'version = 3.10.13'));
+
+    expect(await siteDirs(venv, '3.10.13')).toEqual([old]);
+    expect(await runsItsPackages(venv, [old])).toBe(false);
+    expect(await distributions('python3', venv, [old])).toEqual([{ name: 'purepkg', version: '1.0', modules: ['purepkg'] }]);
+    const [listed] = await listVenvs([join(work, 'os-upgraded')], { env: { CPY_HOME: join(work, 'home') } });
+    expect(listed).toMatchObject({ path: venv, version: '3.10.13', baseInstalled: false });
+  });
+
+  it('a venv with no site-packages of its version, or of several, is refused rather than read as empty', async () => {
+    const venv = join(work, 'mixed', '.venv');
+    const { site } = await hostVenv(venv);
+    await expect(siteDirs(venv, '3.9.2')).resolves.toEqual([site]);
+    await mkdir(join(venv, 'lib', 'python3.9', 'site-packages'), { recursive: true });
+    await expect(siteDirs(venv, '3.8.10')).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN', message: expect.stringContaining('python3.11, python3.9') });
+    await rm(join(venv, 'lib'), { recursive: true });
+    await expect(siteDirs(venv, '3.11.2')).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN', message: expect.stringContaining('no lib/python<version>/site-packages') });
+  });
+});
+
+describe('upgrades and rollbacks of one venv', () => {
+  const env = () => ({ env: { CPY_HOME: join(work, 'home') } });
+
+  it('one at a time: while one holds the venv, another is refused at once and changes nothing', async () => {
+    const venv = join(work, 'busy', '.venv');
+    await hostVenv(venv);
+    await withLock({ code: 'CPY_VENV_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${venv}.cpy-upgrade.lock`, { timeoutMs: 0 }, async () => {
+      await expect(upgradeVenv(venv, { to: '3.13', ...env() })).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
+      await expect(rollbackVenv(venv, env())).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
+    });
+    expect((await readdir(join(work, 'busy'))).sort()).toEqual(['.venv']);
+  });
+
+  it('a rollback after the upgraded venv was deleted puts the kept one back', async () => {
+    const venv = join(work, 'deleted', '.venv');
+    await hostVenv(venv);
+    await rename(venv, `${venv}.cpy-previous`);
+    const r = await rollbackVenv(venv, env());
+    expect(r).toMatchObject({ path: venv, was: null, kept: null });
+    expect(await readdir(join(work, 'deleted'))).toEqual(['.venv']);
+    expect((await readVenv(venv)).baseInstalled).toBe(true);
+  });
+
+  it('a venv behind a link is listed once, and upgraded where the link leads', async () => {
+    const real = join(work, 'envs', 'proj');
+    await hostVenv(real);
+    await mkdir(join(work, 'linked'));
+    await symlink(real, join(work, 'linked', '.venv'));
+    const listed = await listVenvs([join(work, 'linked')], env());
+    expect(listed.map((v) => v.path)).toEqual([join(work, 'linked', '.venv')]);
+    // The lock (and so the new venv and the kept one) are beside the directory, not the link.
+    await withLock({ code: 'CPY_VENV_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${real}.cpy-upgrade.lock`, { timeoutMs: 0 }, async () => {
+      await expect(upgradeVenv(join(work, 'linked', '.venv'), { to: '3.13', ...env() })).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
+    });
+  });
+
+  (canMount() ? it : it.skip)('a venv that is a mount point is refused before anything is built: a rename cannot replace it', async () => {
+    const disk = await mountSmallDisk(64 * 1024 * 1024, join(work, 'volume', '.venv'));
+    try {
+      const venv = disk.dir;
+      await promisify(execFile)('python3', ['-m', 'venv', '--without-pip', '--clear', venv]);
+      const error = await upgradeVenv(venv, { to: '3.99', ...env() }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CPY_VENV_SWAP_FAILED', message: expect.stringContaining('is a mount point') });
+      expect(await readdir(join(work, 'volume'))).toEqual(['.venv']);
+    } finally {
+      await disk.unmount();
+    }
   });
 });

@@ -1,0 +1,67 @@
+// upgradeVenv for real, where the venv's python no longer runs its packages: a venv made by
+// Python 3.10 under /usr/bin/python3, which an OS upgrade (Debian 11 -> 12) made 3.11. Its python
+// puts lib/python3.11/site-packages, which does not exist, on sys.path; its packages are in
+// lib/python3.10/site-packages. The target is the harness's artifact (the host's python3, with
+// ensurepip), installed for real into a scratch CPY_HOME; pip installs offline from a wheelhouse.
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { makeHostPythonArtifact, type TestArtifact } from '@cpy/harness';
+import { installPython } from '@cpy/install';
+import { upgradeVenv } from '../src/index.js';
+
+const run = promisify(execFile);
+let work: string;
+let artifact: TestArtifact;
+let env: NodeJS.ProcessEnv;
+
+/** A pure-Python wheel `purepkg` 1.0 (module purepkg, VALUE = 42), written with the host's python3. */
+const WHEEL = String.raw`
+import base64, hashlib, sys, zipfile
+info = 'purepkg-1.0.dist-info'
+files = {'purepkg/__init__.py': b'VALUE = 42\n', info + '/METADATA': b'Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n',
+         info + '/WHEEL': b'Wheel-Version: 1.0\nGenerator: cpy-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n', info + '/top_level.txt': b'purepkg\n'}
+line = lambda p, d: '%s,sha256=%s,%d\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
+with zipfile.ZipFile(sys.argv[1] + '/purepkg-1.0-py3-none-any.whl', 'w') as z:
+    for p, d in files.items():
+        z.writestr(p, d)
+    z.writestr(info + '/RECORD', ''.join(line(p, d) for p, d in files.items()) + info + '/RECORD,,\n')
+`;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-venv-upgrade-it-'));
+  artifact = await makeHostPythonArtifact(join(work, 'artifacts'), { keep: ['ensurepip'] });
+  env = { ...process.env, CPY_HOME: join(work, 'home'), CPY_CACHE_DIR: join(work, 'cache') };
+  await installPython({ artifactUrl: artifact.path, binDir: null }, { env });
+}, 300_000);
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+it('a venv whose python is another version now: its packages are read from its own site-packages, reinstalled, and checked on the target', async () => {
+  const wheels = join(work, 'wheels');
+  await mkdir(wheels);
+  await run('python3', ['-c', WHEEL, wheels]);
+  // What Debian's venv puts in every venv besides pip.
+  for (const name of await readdir('/usr/share/python-wheels')) if (name.startsWith('setuptools-')) await copyFile(join('/usr/share/python-wheels', name), join(wheels, name));
+
+  const venv = join(work, 'project', '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', venv]);
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  await rename(join(venv, 'lib', `python${line}`), join(venv, 'lib', 'python3.10'));
+  await writeFile(join(venv, 'pyvenv.cfg'), (await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).replace(/^version\s*=.*$/m, 'version = 3.10.13'));
+  await expect(run(join(venv, 'bin', 'python'), ['-c', 'import purepkg'])).rejects.toMatchObject({ stderr: expect.stringContaining("No module named 'purepkg'") });
+
+  const phases: string[] = [];
+  const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env, onEvent: (e) => e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`) });
+  // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg', 'setuptools']);
+  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous` });
+  expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
+  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE)']);
+  expect(stdout.trim()).toBe(`${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42`);
+  // The old venv is kept whole, for rollback.
+  expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
+}, 300_000);
