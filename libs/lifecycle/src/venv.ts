@@ -120,22 +120,66 @@ export interface Distribution {
   readonly name: string;
   readonly version: string;
   readonly modules: readonly string[];
+  /**
+   * What pip installs it from again, when that is not `name==version` from an index: `-e <dir>`
+   * for an editable install (PEP 610's direct_url.json, or an older .egg-link), a directory, a VCS
+   * URL at its commit, or an archive's URL.
+   */
+  readonly source?: readonly string[];
 }
+
+/** What pip is given to install `d` again: its source (an editable project, a URL) or `name==version`. */
+const requirement = (d: Distribution): readonly string[] => d.source ?? [`${d.name}==${d.version}`];
 
 // The distributions in the site-packages directories given (argv[1], a JSON list) and their
 // top-level modules, those that are there (a top_level.txt may name one the wheel never held:
 // Debian's setuptools names debian). Any Python 3.8+ reads them: metadata does not depend on the version.
 const INSPECT = String.raw`
 import glob, importlib.metadata as md, json, os, sys
+from urllib.parse import unquote, urlsplit
 site = json.loads(sys.argv[1])
-def there(base, m):
-    p = os.path.join(base, m)
-    return os.path.isdir(p) or os.path.isfile(p + '.py') or bool(glob.glob(glob.escape(p) + '.*.so')) or os.path.isfile(p + '.so')
+def there(bases, m):
+    for base in bases:
+        p = os.path.join(base, m)
+        if os.path.isdir(p) or os.path.isfile(p + '.py') or glob.glob(glob.escape(p) + '.*.so') or os.path.isfile(p + '.so'):
+            return True
+    return False
+def local(url):
+    u = urlsplit(url)
+    return unquote(u.path) if u.scheme == 'file' else None
+def source(dist):
+    # PEP 610: how pip installed it when not from an index; None for an index's.
+    text = dist.read_text('direct_url.json')
+    if not text:
+        return None, []
+    d = json.loads(text)
+    url, sub = d.get('url', ''), d.get('subdirectory')
+    if 'dir_info' in d and local(url):
+        path = os.path.join(local(url), sub) if sub else local(url)
+        return (['-e', path] if d['dir_info'].get('editable') else [path]), [path, os.path.join(path, 'src')]
+    if 'vcs_info' in d:
+        v = d['vcs_info']
+        return [v['vcs'] + '+' + url + '@' + v.get('commit_id', v.get('requested_revision', '')) + ('#subdirectory=' + sub if sub else '')], []
+    if 'archive_info' in d:
+        return [url + ('#subdirectory=' + sub if sub else '')], []
+    return None, []
 out = []
+# Editable installs of before PEP 660 (setup.py develop): an .egg-link naming the project, whose
+# .egg-info is there, not in site-packages.
+for base in site:
+    for link in glob.glob(os.path.join(glob.escape(base), '*.egg-link')):
+        with open(link) as f:
+            project = f.readline().strip()
+        for dist in md.distributions(path=[project]):
+            name = dist.metadata['Name']
+            top = dist.read_text('top_level.txt') or ''
+            mods = [m.strip() for m in top.splitlines() if m.strip().isidentifier() and not m.strip().startswith('_') and there([project, os.path.join(project, 'src')], m.strip())]
+            out.append({'name': name, 'version': dist.version, 'modules': sorted(mods), 'source': ['-e', project]})
 for dist in md.distributions(path=site):
     name = dist.metadata['Name']
     if not name:
         continue
+    src, bases = source(dist)
     mods = set()
     top = dist.read_text('top_level.txt')
     if top:
@@ -153,8 +197,11 @@ for dist in md.distributions(path=site):
                     mods.add(first.split('.')[0])
             else:
                 mods.add(first)
-    base = str(dist.locate_file(''))
-    out.append({'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_') and there(base, m))})
+    bases = [str(dist.locate_file(''))] + bases
+    entry = {'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_') and there(bases, m))}
+    if src:
+        entry['source'] = src
+    out.append(entry)
 print(json.dumps(sorted(out, key=lambda d: d['name'].lower())))
 `;
 
@@ -445,7 +492,8 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
 /**
  * Moves a venv to another CPython version without losing it: a new venv is made beside it on the
  * target version, the same distributions are installed there (`pip install --no-deps name==version`,
- * so compiled extensions are rebuilt for the new version), every top-level module of them must
+ * or from where pip took them: `-e <project>` for an editable install, a directory, a VCS URL at
+ * its commit; so compiled extensions are rebuilt for the new version), every top-level module of them must
  * import; only then are the two swapped in one step, and the old one kept as `<venv>.cpy-previous`
  * (`rollbackVenv` swaps back). On any failure the old venv is untouched and the error names each
  * distribution that failed and why.
@@ -496,15 +544,15 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     for (const d of options.findLinks ?? []) pip.push('--find-links', resolve(d));
     if (options.offline) pip.push('--no-index');
     if (dists.length > 0) {
-      emit({ type: 'phase', phase: 'install', detail: dists.map((d) => `${d.name}==${d.version}`).join(' ') });
-      const all = await run(pip[0]!, [...pip.slice(1), ...dists.map((d) => `${d.name}==${d.version}`)], { maxBuffer: 64 * 1024 * 1024 }).then(
+      emit({ type: 'phase', phase: 'install', detail: dists.map((d) => requirement(d).join(' ')).join(' ') });
+      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(requirement)], { maxBuffer: 64 * 1024 * 1024 }).then(
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
       if (all !== null) {
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
-          const err = await run(pip[0]!, [...pip.slice(1), `${d.name}==${d.version}`], { maxBuffer: 64 * 1024 * 1024 }).then(
+          const err = await run(pip[0]!, [...pip.slice(1), ...requirement(d)], { maxBuffer: 64 * 1024 * 1024 }).then(
             () => null,
             (e: { stderr?: string; message: string }) => e.stderr || e.message,
           );

@@ -31,6 +31,40 @@ with zipfile.ZipFile(sys.argv[1] + '/purepkg-1.0-py3-none-any.whl', 'w') as z:
     z.writestr(info + '/RECORD', ''.join(line(p, d) for p, d in files.items()) + info + '/RECORD,,\n')
 `;
 
+/**
+ * A project `myproj` 0.1 (module myproj, in src/) with a build backend of its own in the tree,
+ * which pip can use offline: `pip install -e` (PEP 660) puts a .pth naming src/ in site-packages,
+ * and top_level.txt in its dist-info, as setuptools does.
+ */
+async function editableProject(dir: string): Promise<void> {
+  await mkdir(join(dir, 'src', 'myproj'), { recursive: true });
+  await writeFile(join(dir, 'src', 'myproj', '__init__.py'), 'WHERE = __file__\n');
+  await writeFile(join(dir, 'pyproject.toml'), '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n');
+  await writeFile(
+    join(dir, 'backend.py'),
+String.raw`
+import base64, hashlib, os, zipfile
+HERE = os.path.dirname(os.path.abspath(__file__))
+INFO = 'myproj-0.1.dist-info'
+def _wheel(directory, files):
+    name = 'myproj-0.1-py3-none-any.whl'
+    files = dict(files, **{INFO + '/METADATA': b'Metadata-Version: 2.1\nName: myproj\nVersion: 0.1\n',
+                           INFO + '/WHEEL': b'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+                           INFO + '/top_level.txt': b'myproj\n'})
+    line = lambda p, d: '%s,sha256=%s,%d\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
+    with zipfile.ZipFile(os.path.join(directory, name), 'w') as z:
+        for p, d in files.items():
+            z.writestr(p, d)
+        z.writestr(INFO + '/RECORD', ''.join(line(p, d) for p, d in files.items()) + INFO + '/RECORD,,\n')
+    return name
+def build_wheel(directory, config_settings=None, metadata_directory=None):
+    return _wheel(directory, {'myproj/__init__.py': open(os.path.join(HERE, 'src', 'myproj', '__init__.py'), 'rb').read()})
+def build_editable(directory, config_settings=None, metadata_directory=None):
+    return _wheel(directory, {'myproj.pth': (os.path.join(HERE, 'src') + '\n').encode()})
+`,
+  );
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-venv-upgrade-it-'));
   artifact = await makeHostPythonArtifact(join(work, 'artifacts'), { keep: ['ensurepip'] });
@@ -39,7 +73,7 @@ beforeAll(async () => {
 }, 300_000);
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-it('a venv whose python is another version now: its packages are read from its own site-packages, reinstalled, and checked on the target', async () => {
+it('a venv whose python is another version now: its packages are read from its own site-packages, reinstalled (its editable project from where it is), and checked on the target', async () => {
   const wheels = join(work, 'wheels');
   await mkdir(wheels);
   await run('python3', ['-c', WHEEL, wheels]);
@@ -49,6 +83,10 @@ it('a venv whose python is another version now: its packages are read from its o
   const venv = join(work, 'project', '.venv');
   await run('/usr/bin/python3', ['-m', 'venv', venv]);
   await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  // The venv's own project, installed editable: no index has it; pip installs it again from where it is.
+  const project = join(work, 'project', 'myproj');
+  await editableProject(project);
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '-e', project]);
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
   await rename(join(venv, 'lib', `python${line}`), join(venv, 'lib', 'python3.10'));
   await writeFile(join(venv, 'pyvenv.cfg'), (await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).replace(/^version\s*=.*$/m, 'version = 3.10.13'));
@@ -57,11 +95,12 @@ it('a venv whose python is another version now: its packages are read from its o
   const phases: string[] = [];
   const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env, onEvent: (e) => e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`) });
   // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
-  expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg', 'setuptools']);
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['myproj', 'purepkg', 'setuptools']);
+  expect(r.distributions.find((d) => d.name === 'myproj')).toEqual({ name: 'myproj', version: '0.1', modules: ['myproj'], source: ['-e', project] });
   expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous` });
   expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
-  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE)']);
-  expect(stdout.trim()).toBe(`${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42`);
+  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE)']);
+  expect(stdout.trim()).toBe(`${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42 ${join(project, 'src', 'myproj', '__init__.py')}`);
   // The old venv is kept whole, for rollback.
   expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
 }, 300_000);

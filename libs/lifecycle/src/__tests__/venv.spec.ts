@@ -243,3 +243,38 @@ describe('upgrades and rollbacks of one venv', () => {
     }
   });
 });
+
+describe('where an upgrade installs each distribution from again', () => {
+  it('from an index by name and version, unless pip took it from elsewhere (PEP 610), or it is an older editable install (.egg-link)', async () => {
+    const venv = join(work, 'sources', '.venv');
+    const { site } = await hostVenv(venv);
+    const dist = async (name: string, directUrl: object) => {
+      const info = join(site, `${name}-1.0.dist-info`);
+      await mkdir(info);
+      await writeFile(join(info, 'METADATA'), `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n`);
+      await writeFile(join(info, 'direct_url.json'), JSON.stringify(directUrl));
+    };
+    await dist('fromgit', { url: 'https://example.org/x/fromgit.git', vcs_info: { vcs: 'git', commit_id: 'a'.repeat(40), requested_revision: 'main' }, subdirectory: 'py' });
+    await dist('fromwheel', { url: 'file:///srv/wheels/fromwheel-1.0-py3-none-any.whl', archive_info: { hashes: { sha256: '0'.repeat(64) } } });
+    await dist('fromdir', { url: 'file:///home/u/my%20dir', dir_info: {} });
+    // setup.py develop, before PEP 660: the project's .egg-info stays in the project.
+    const legacy = join(work, 'sources', 'legacy');
+    await mkdir(join(legacy, 'legacy.egg-info'), { recursive: true });
+    await mkdir(join(legacy, 'legacy'));
+    await writeFile(join(legacy, 'legacy', '__init__.py'), '');
+    await writeFile(join(legacy, 'legacy.egg-info', 'PKG-INFO'), 'Metadata-Version: 2.1\nName: legacy\nVersion: 2.0\n');
+    await writeFile(join(legacy, 'legacy.egg-info', 'top_level.txt'), 'legacy\n');
+    await writeFile(join(site, 'legacy.egg-link'), `${legacy}\n.\n`);
+
+    const found = await distributions('python3', venv, [site]);
+    const sources = Object.fromEntries(found.map((d) => [d.name, d.source ?? null]));
+    expect(sources).toEqual({
+      purepkg: null,
+      fromgit: [`git+https://example.org/x/fromgit.git@${'a'.repeat(40)}#subdirectory=py`],
+      fromwheel: ['file:///srv/wheels/fromwheel-1.0-py3-none-any.whl'],
+      fromdir: ['/home/u/my dir'],
+      legacy: ['-e', legacy],
+    });
+    expect(found.find((d) => d.name === 'legacy')).toMatchObject({ version: '2.0', modules: ['legacy'] });
+  });
+});
