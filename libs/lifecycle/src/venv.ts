@@ -202,7 +202,17 @@ for dist in md.distributions(path=site):
     if src:
         entry['source'] = src
     out.append(entry)
-print(json.dumps(sorted(out, key=lambda d: d['name'].lower())))
+# What site-packages holds that no distribution owns (a .pth or a sitecustomize.py written by
+# hand): an upgrade cannot carry it. virtualenv's own helper and pip's editable hooks are left out.
+owned = set()
+for dist in md.distributions(path=site):
+    for f in dist.files or []:
+        if f.parts:
+            owned.add(f.parts[0])
+loose = sorted({n for base in site for n in os.listdir(base)
+                if n not in owned and n not in ('__pycache__', 'easy-install.pth') and not n.endswith(('.dist-info', '.egg-info', '.egg-link'))
+                and not n.startswith(('_virtualenv.', '__editable__'))})
+print(json.dumps({'distributions': sorted(out, key=lambda d: d['name'].lower()), 'loose': loose}))
 `;
 
 /**
@@ -239,11 +249,11 @@ export async function runsItsPackages(venv: string, site: readonly string[]): Pr
   return real.every((d) => path.has(d));
 }
 
-/** The distributions in `site` (a venv's site-packages), read by `python`. */
-export async function distributions(python: string, venv: string, site: readonly string[]): Promise<Distribution[]> {
+/** What a venv's site-packages (`site`) hold, read by `python`: its distributions, and the names no distribution owns. */
+export async function readSite(python: string, venv: string, site: readonly string[]): Promise<{ distributions: Distribution[]; loose: string[] }> {
   try {
     const { stdout } = await run(python, ['-I', '-c', INSPECT, JSON.stringify(site)], { maxBuffer: 16 * 1024 * 1024 });
-    return JSON.parse(stdout) as Distribution[];
+    return JSON.parse(stdout) as { distributions: Distribution[]; loose: string[] };
   } catch (cause) {
     throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv} with ${python}: ${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()}`, {
       hint: 'their metadata (the *.dist-info directories in site-packages) may be damaged: recreate the venv and install its packages again',
@@ -429,6 +439,8 @@ export interface UpgradeResult {
   readonly to: string;
   readonly previous: string;
   readonly distributions: readonly Distribution[];
+  /** What the old venv's site-packages held that no distribution owns (a .pth, a sitecustomize.py): not in the new venv. */
+  readonly leftBehind: readonly string[];
 }
 
 export interface FailedDistribution {
@@ -518,7 +530,8 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
   emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
   const python = join(target.prefix, 'bin', 'python3');
   // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
-  const dists = keptDistributions(await distributions(python, venv, site), options.exclude ?? [], venv);
+  const held = await readSite(python, venv, site);
+  const dists = keptDistributions(held.distributions, options.exclude ?? [], venv);
   const next = `${venv}${NEXT}`;
   const id = randomUUID();
   const failed: FailedDistribution[] = [];
@@ -591,7 +604,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
   } finally {
     if (!existsSync(journalPath(venv))) await rm(next, { recursive: true, force: true });
   }
-  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists };
+  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose };
 }
 
 /**

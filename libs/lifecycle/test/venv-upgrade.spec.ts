@@ -97,7 +97,7 @@ it('a venv whose python is another version now: its packages are read from its o
   // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
   expect(r.distributions.map((d) => d.name).sort()).toEqual(['myproj', 'purepkg', 'setuptools']);
   expect(r.distributions.find((d) => d.name === 'myproj')).toEqual({ name: 'myproj', version: '0.1', modules: ['myproj'], source: ['-e', project] });
-  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous` });
+  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [] });
   expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
   const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE)']);
   expect(stdout.trim()).toBe(`${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42 ${join(project, 'src', 'myproj', '__init__.py')}`);

@@ -62,7 +62,9 @@ export const venvUpgrade = defineCommand({
     });
     if (!json) {
       io.stdout.write(
-        `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
+        `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n` +
+          (r.leftBehind.length ? `  not carried over (no distribution owns them; copy them from the old venv if it needs them): ${r.leftBehind.join(', ')}\n` : '') +
+          `  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
       );
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { upgrade: r } };

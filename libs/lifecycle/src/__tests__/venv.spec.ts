@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canMount, mountSmallDisk } from '@cpy/harness';
 import { withLock } from '@cpy/core';
 import { listVenvs, readVenv, rollbackVenv, upgradeVenv } from '../index.js';
-import { distributions, exchange, importErrors, keptDistributions, runsItsPackages, siteDirs } from '../venv.js';
+import { exchange, importErrors, keptDistributions, readSite, runsItsPackages, siteDirs } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -159,6 +159,7 @@ async function hostVenv(venv: string): Promise<{ site: string; version: string }
   await mkdir(join(site, 'purepkg-1.0.dist-info'));
   await writeFile(join(site, 'purepkg-1.0.dist-info', 'METADATA'), 'Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n');
   await writeFile(join(site, 'purepkg-1.0.dist-info', 'top_level.txt'), 'purepkg\n');
+  await writeFile(join(site, 'purepkg-1.0.dist-info', 'RECORD'), ['purepkg/__init__.py', 'METADATA', 'top_level.txt', 'RECORD'].map((f) => `${f.includes('/') ? f : `purepkg-1.0.dist-info/${f}`},,`).join('\n') + '\n');
   const version = /^version\s*=\s*(\S+)$/m.exec(await readFile(join(venv, 'pyvenv.cfg'), 'utf8'))![1]!;
   return { site, version };
 }
@@ -178,7 +179,10 @@ describe('a venv whose python is another version now (an OS upgrade under a venv
 
     expect(await siteDirs(venv, '3.10.13')).toEqual([old]);
     expect(await runsItsPackages(venv, [old])).toBe(false);
-    expect(await distributions('python3', venv, [old])).toEqual([{ name: 'purepkg', version: '1.0', modules: ['purepkg'] }]);
+    // What no distribution owns cannot be carried over: the upgrade says so.
+    await writeFile(join(old, 'paths.pth'), '/srv/lib\n');
+    await writeFile(join(old, 'sitecustomize.py'), '');
+    expect(await readSite('python3', venv, [old])).toEqual({ distributions: [{ name: 'purepkg', version: '1.0', modules: ['purepkg'] }], loose: ['paths.pth', 'sitecustomize.py'] });
     const [listed] = await listVenvs([join(work, 'os-upgraded')], { env: { CPY_HOME: join(work, 'home') } });
     expect(listed).toMatchObject({ path: venv, version: '3.10.13', baseInstalled: false });
   });
@@ -266,7 +270,7 @@ describe('where an upgrade installs each distribution from again', () => {
     await writeFile(join(legacy, 'legacy.egg-info', 'top_level.txt'), 'legacy\n');
     await writeFile(join(site, 'legacy.egg-link'), `${legacy}\n.\n`);
 
-    const found = await distributions('python3', venv, [site]);
+    const { distributions: found } = await readSite('python3', venv, [site]);
     const sources = Object.fromEntries(found.map((d) => [d.name, d.source ?? null]));
     expect(sources).toEqual({
       purepkg: null,
