@@ -131,9 +131,10 @@ export interface Distribution {
 /** What pip is given to install `d` again: its source (an editable project, a URL) or `name==version`. */
 const requirement = (d: Distribution): readonly string[] => d.source ?? [`${d.name}==${d.version}`];
 
-// The distributions in the site-packages directories given (argv[1], a JSON list) and their
-// top-level modules, those that are there (a top_level.txt may name one the wheel never held:
-// Debian's setuptools names debian). Any Python 3.8+ reads them: metadata does not depend on the version.
+// What the site-packages directories given (argv[1], a JSON list) hold: each distribution with
+// its top-level modules, those that are there (a top_level.txt may name one the wheel never held:
+// Debian's setuptools names debian), and where pip took it from when not from an index; and the
+// names no distribution owns. Any Python 3.8+ reads them: metadata does not depend on the version.
 const INSPECT = String.raw`
 import glob, importlib.metadata as md, json, os, sys
 from urllib.parse import unquote, urlsplit
