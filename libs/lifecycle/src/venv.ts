@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { cp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
@@ -128,17 +128,31 @@ export interface Distribution {
   readonly source?: readonly string[];
 }
 
-/** What pip is given to install `d` again: its source (an editable project, a URL) or `name==version`. */
-const requirement = (d: Distribution): readonly string[] => d.source ?? [`${d.name}==${d.version}`];
+/**
+ * What pip is given to install `d` again: its source (an editable project, a URL) or `name==version`.
+ * Offline (`--no-index`, --find-links alone), a source on the network (a VCS or an https URL,
+ * which pip would fetch anyway) is installed by name and version from --find-links.
+ */
+export function requirement(d: Distribution, offline: boolean): readonly string[] {
+  const remote = d.source !== undefined && d.source[0] !== '-e' && !d.source[0]!.startsWith('/') && !d.source[0]!.startsWith('file:');
+  return d.source && !(offline && remote) ? d.source : [`${d.name}==${d.version}`];
+}
 
 // What the site-packages directories given (argv[1], a JSON list) hold: each distribution with
 // its top-level modules, those that are there (a top_level.txt may name one the wheel never held:
 // Debian's setuptools names debian), and where pip took it from when not from an index; and the
 // names no distribution owns. Any Python 3.8+ reads them: metadata does not depend on the version.
 const INSPECT = String.raw`
-import glob, importlib.metadata as md, json, os, sys
+import glob, importlib.metadata as md, json, os, re, sys
 from urllib.parse import unquote, urlsplit
 site = json.loads(sys.argv[1])
+def files(dist):
+    # Its RECORD (or installed-files.txt); none where that cannot be read (some 3.12 releases raise
+    # on an installed-files.txt that names ../../bin files).
+    try:
+        return dist.files or []
+    except Exception:
+        return []
 def there(bases, m):
     for base in bases:
         p = os.path.join(base, m)
@@ -147,9 +161,20 @@ def there(bases, m):
     return False
 def local(url):
     u = urlsplit(url)
-    return unquote(u.path) if u.scheme == 'file' else None
+    return unquote(u.path) if u.scheme == 'file' and u.netloc in ('', 'localhost') else None
+def pth_dirs(dist):
+    # The directories an editable install's .pth puts on sys.path (hatch, flit, setuptools' lenient mode).
+    dirs = []
+    for f in files(dist):
+        if f.suffix == '.pth':
+            try:
+                lines = f.read_text().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            dirs += [l.strip() for l in lines if l.strip() and not l.startswith(('import ', 'import\t', '#')) and os.path.isdir(l.strip())]
+    return dirs
 def source(dist):
-    # PEP 610: how pip installed it when not from an index; None for an index's.
+    # PEP 610: where pip took it from when not from an index. None: install it by name and version.
     text = dist.read_text('direct_url.json')
     if not text:
         return None, []
@@ -157,36 +182,29 @@ def source(dist):
     url, sub = d.get('url', ''), d.get('subdirectory')
     if 'dir_info' in d and local(url):
         path = os.path.join(local(url), sub) if sub else local(url)
-        return (['-e', path] if d['dir_info'].get('editable') else [path]), [path, os.path.join(path, 'src')]
+        if d['dir_info'].get('editable'):
+            return ['-e', path], [path, os.path.join(path, 'src')] + pth_dirs(dist)
+        return [path], []
     if 'vcs_info' in d:
         v = d['vcs_info']
         return [v['vcs'] + '+' + url + '@' + v.get('commit_id', v.get('requested_revision', '')) + ('#subdirectory=' + sub if sub else '')], []
     if 'archive_info' in d:
+        name = os.path.basename(urlsplit(url).path)
+        # A wheel built for one Python (cp311) does not install on another, and a local file may be
+        # gone: then by name and version, from --find-links or the index.
+        if name.endswith('.whl') and not re.search(r'-(py\d*(\.py\d*)*|cp3\d*)-(none|abi3)-', name):
+            return None, []
+        if local(url) is not None and not os.path.exists(local(url)):
+            return None, []
         return [url + ('#subdirectory=' + sub if sub else '')], []
     return None, []
-out = []
-# Editable installs of before PEP 660 (setup.py develop): an .egg-link naming the project, whose
-# .egg-info is there, not in site-packages.
-for base in site:
-    for link in glob.glob(os.path.join(glob.escape(base), '*.egg-link')):
-        with open(link) as f:
-            project = f.readline().strip()
-        for dist in md.distributions(path=[project]):
-            name = dist.metadata['Name']
-            top = dist.read_text('top_level.txt') or ''
-            mods = [m.strip() for m in top.splitlines() if m.strip().isidentifier() and not m.strip().startswith('_') and there([project, os.path.join(project, 'src')], m.strip())]
-            out.append({'name': name, 'version': dist.version, 'modules': sorted(mods), 'source': ['-e', project]})
-for dist in md.distributions(path=site):
-    name = dist.metadata['Name']
-    if not name:
-        continue
-    src, bases = source(dist)
+def modules(dist, bases, editable):
     mods = set()
     top = dist.read_text('top_level.txt')
     if top:
         mods.update(l.strip() for l in top.splitlines() if l.strip())
     else:
-        for f in dist.files or []:
+        for f in files(dist):
             parts = f.parts
             if not parts or parts[0] in ('..', '__pycache__') or parts[0].endswith(('.dist-info', '.egg-info', '.data')):
                 continue
@@ -198,22 +216,49 @@ for dist in md.distributions(path=site):
                     mods.add(first.split('.')[0])
             else:
                 mods.add(first)
-    bases = [str(dist.locate_file(''))] + bases
-    entry = {'name': name, 'version': dist.version, 'modules': sorted(m for m in mods if m.isidentifier() and not m.startswith('_') and there(bases, m))}
-    if src:
-        entry['source'] = src
-    out.append(entry)
-# What site-packages holds that no distribution owns (a .pth or a sitecustomize.py written by
-# hand): an upgrade cannot carry it. virtualenv's own helper and pip's editable hooks are left out.
+    named = [m for m in mods if m.isidentifier() and not m.startswith('_')]
+    found = [m for m in named if there(bases, m)]
+    # An editable project's modules may be where only its import hook knows: all it names is checked.
+    return sorted(found if found or not editable else named)
+out, unreadable = [], []
+# Editable installs of before PEP 660 (setup.py develop): an .egg-link whose first line is where
+# the .egg-info is (src/ in a src layout) and whose second is the project, relative to it.
+for base in site:
+    for link in glob.glob(os.path.join(glob.escape(base), '*.egg-link')):
+        try:
+            with open(link) as f:
+                lines = [l.strip() for l in f.read().splitlines()]
+            egg = lines[0] if lines and os.path.isabs(lines[0]) else None
+            if not egg or not os.path.isdir(egg):
+                raise ValueError('names no project')
+            project = os.path.normpath(os.path.join(egg, lines[1])) if len(lines) > 1 and lines[1] else egg
+            for dist in md.distributions(path=[egg]):
+                if dist.metadata['Name']:
+                    out.append({'name': dist.metadata['Name'], 'version': dist.version, 'modules': modules(dist, [egg, project], True), 'source': ['-e', project]})
+        except Exception as e:
+            unreadable.append('%s: %s' % (os.path.basename(link), e))
 owned = set()
 for dist in md.distributions(path=site):
-    for f in dist.files or []:
-        if f.parts:
-            owned.add(f.parts[0])
+    try:
+        name = dist.metadata['Name']
+        if not name:
+            continue
+        for f in files(dist):
+            if f.parts:
+                owned.add(f.parts[0])
+        src, bases = source(dist)
+        entry = {'name': name, 'version': dist.version, 'modules': modules(dist, [str(dist.locate_file(''))] + bases, bool(src and src[0] == '-e'))}
+        if src:
+            entry['source'] = src
+        out.append(entry)
+    except Exception as e:
+        unreadable.append('%s: %s' % (getattr(dist, '_path', dist), e))
+# What site-packages holds that no distribution owns (a .pth or a sitecustomize.py written by
+# hand): an upgrade cannot carry it. virtualenv's own helper and pip's editable hooks are left out.
 loose = sorted({n for base in site for n in os.listdir(base)
                 if n not in owned and n not in ('__pycache__', 'easy-install.pth') and not n.endswith(('.dist-info', '.egg-info', '.egg-link'))
                 and not n.startswith(('_virtualenv.', '__editable__'))})
-print(json.dumps({'distributions': sorted(out, key=lambda d: d['name'].lower()), 'loose': loose}))
+print(json.dumps({'distributions': sorted(out, key=lambda d: d['name'].lower()), 'loose': loose, 'unreadable': unreadable}))
 `;
 
 /**
@@ -243,24 +288,35 @@ export async function siteDirs(venv: string, version: string | null): Promise<st
 
 /** Whether the venv's own python runs and imports from `site` (false: it no longer runs its packages). */
 export async function runsItsPackages(venv: string, site: readonly string[]): Promise<boolean> {
-  const r = await run(join(venv, 'bin', 'python'), ['-I', '-c', 'import json, os, sys; print(json.dumps([os.path.realpath(p) for p in sys.path]))']).catch(() => null);
-  if (!r) return false;
-  const path = new Set(JSON.parse(r.stdout) as string[]);
+  // On a line of its own after a marker: a .pth or sitecustomize of the venv may print too.
+  const script = "import json, os, sys; print('\\ncpy-sys-path: ' + json.dumps([os.path.realpath(p) for p in sys.path]))";
+  const r = await run(join(venv, 'bin', 'python'), ['-I', '-c', script]).catch(() => null);
+  const line = r?.stdout.split('\n').findLast((l) => l.startsWith('cpy-sys-path: '));
+  if (!line) return false;
+  const path = new Set(JSON.parse(line.slice('cpy-sys-path: '.length)) as string[]);
   const real = await Promise.all(site.map((d) => realpath(d).catch(() => d)));
   return real.every((d) => path.has(d));
 }
 
 /** What a venv's site-packages (`site`) hold, read by `python`: its distributions, and the names no distribution owns. */
 export async function readSite(python: string, venv: string, site: readonly string[]): Promise<{ distributions: Distribution[]; loose: string[] }> {
+  let read: { distributions: Distribution[]; loose: string[]; unreadable: string[] };
   try {
     const { stdout } = await run(python, ['-I', '-c', INSPECT, JSON.stringify(site)], { maxBuffer: 16 * 1024 * 1024 });
-    return JSON.parse(stdout) as { distributions: Distribution[]; loose: string[] };
+    read = JSON.parse(stdout) as typeof read;
   } catch (cause) {
     throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv} with ${python}: ${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()}`, {
       hint: 'their metadata (the *.dist-info directories in site-packages) may be damaged: recreate the venv and install its packages again',
       cause,
     });
   }
+  // A distribution that cannot be read cannot be installed again: said, not dropped.
+  if (read.unreadable.length > 0) {
+    throw new CpyError('CPY_VENV_BROKEN', `cannot read what ${venv} holds: ${read.unreadable.join('; ')}`, {
+      hint: 'the venv is as it was; repair or remove what is named (pip uninstall it, or delete that entry of site-packages), then run the command again',
+    });
+  }
+  return { distributions: read.distributions, loose: read.loose };
 }
 
 // Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail, on a
@@ -333,12 +389,27 @@ if f(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
  * refuses (EBUSY), after the whole new venv was built. Said before anything is built.
  */
 async function swappable(venv: string): Promise<void> {
-  const [own, parent] = await Promise.all([stat(venv), stat(dirname(venv))]);
-  if (own.dev !== parent.dev) {
+  if (await isMountPoint(venv)) {
     throw new CpyError('CPY_VENV_SWAP_FAILED', `${venv} is a mount point: a venv is upgraded by renaming a new one into its place, which a mount point does not allow`, {
       hint: `nothing was changed; mount the directory above the venv instead (${dirname(venv)}), or recreate the venv on the new version in place`,
     });
   }
+}
+
+/**
+ * Whether `dir` (a real path) is a mount point: a line of /proc/self/mountinfo names it (a bind
+ * mount of the same file system too; a btrfs subvolume, which renames, not). Where /proc does not
+ * say, a device other than its parent's.
+ */
+async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => null);
+  if (info === null) {
+    const [own, parent] = await Promise.all([stat(dir), stat(dirname(dir))]);
+    return own.dev !== parent.dev;
+  }
+  // The fifth field, its blanks and backslashes written as octal escapes (\040).
+  const points = info.split('\n').map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  return points.includes(dir);
 }
 
 /** Swaps directories a and b in one step where the kernel can, else by three renames (journaled by the caller). */
@@ -482,6 +553,21 @@ async function retarget(dir: string, from: string, to: string): Promise<void> {
   }
 }
 
+/**
+ * An editable project inside the venv (pip clones `-e git+...` into <venv>/src/<name>) is
+ * installed again from the same path, which after the swap is the new venv's: the directories of
+ * the old venv that hold such projects (src/) are copied into the new one first.
+ */
+async function carrySourcesInside(venv: string, next: string, dists: readonly Distribution[]): Promise<void> {
+  const tops = new Set<string>();
+  for (const d of dists) {
+    const path = d.source?.[0] === '-e' ? d.source[1] : undefined;
+    const rel = path ? relative(venv, path) : '';
+    if (rel && !rel.startsWith('..') && !isAbsolute(rel)) tops.add(rel.split(sep)[0]!);
+  }
+  for (const top of tops) if (!existsSync(join(next, top))) await cp(join(venv, top), join(next, top), { recursive: true, verbatimSymlinks: true });
+}
+
 /** A distribution's name as pip compares them (PEP 503): `Foo_Bar` and `foo-bar` are one. */
 const normalized = (name: string) => name.toLowerCase().replace(/[-_.]+/g, '-');
 
@@ -558,15 +644,16 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     for (const d of options.findLinks ?? []) pip.push('--find-links', resolve(d));
     if (options.offline) pip.push('--no-index');
     if (dists.length > 0) {
-      emit({ type: 'phase', phase: 'install', detail: dists.map((d) => requirement(d).join(' ')).join(' ') });
-      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(requirement)], { maxBuffer: 64 * 1024 * 1024 }).then(
+      const reqs = (d: Distribution) => requirement(d, options.offline ?? false);
+      emit({ type: 'phase', phase: 'install', detail: dists.map((d) => reqs(d).join(' ')).join(' ') });
+      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024 }).then(
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
       if (all !== null) {
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
-          const err = await run(pip[0]!, [...pip.slice(1), ...requirement(d)], { maxBuffer: 64 * 1024 * 1024 }).then(
+          const err = await run(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024 }).then(
             () => null,
             (e: { stderr?: string; message: string }) => e.stderr || e.message,
           );
@@ -596,6 +683,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       );
     }
     await retarget(next, next, venv);
+    await carrySourcesInside(venv, next, dists);
     emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
     await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
@@ -678,7 +766,12 @@ async function rollbackLocked(venv: string, options: VenvOptions): Promise<Rollb
  */
 async function venvDir(path: string): Promise<string> {
   const given = resolve(path);
-  return realpath(given).catch(() => given);
+  const dir = await realpath(given).catch(() => given);
+  // The lock is made beside the venv: a mistyped path must not make directories.
+  if (!existsSync(dirname(dir))) {
+    throw new CpyError('CPY_VENV_NOT_A_VENV', `${given} is not a virtual environment (${dirname(given)} does not exist)`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
+  }
+  return dir;
 }
 
 /**

@@ -36,21 +36,22 @@ with zipfile.ZipFile(sys.argv[1] + '/purepkg-1.0-py3-none-any.whl', 'w') as z:
  * which pip can use offline: `pip install -e` (PEP 660) puts a .pth naming src/ in site-packages,
  * and top_level.txt in its dist-info, as setuptools does.
  */
-async function editableProject(dir: string): Promise<void> {
-  await mkdir(join(dir, 'src', 'myproj'), { recursive: true });
-  await writeFile(join(dir, 'src', 'myproj', '__init__.py'), 'WHERE = __file__\n');
+async function editableProject(dir: string, name = 'myproj'): Promise<void> {
+  await mkdir(join(dir, 'src', name), { recursive: true });
+  await writeFile(join(dir, 'src', name, '__init__.py'), 'WHERE = __file__\n');
   await writeFile(join(dir, 'pyproject.toml'), '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n');
   await writeFile(
     join(dir, 'backend.py'),
-String.raw`
+    `NAME = '${name}'\n` +
+      String.raw`
 import base64, hashlib, os, zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
-INFO = 'myproj-0.1.dist-info'
+INFO = NAME + '-0.1.dist-info'
 def _wheel(directory, files):
-    name = 'myproj-0.1-py3-none-any.whl'
-    files = dict(files, **{INFO + '/METADATA': b'Metadata-Version: 2.1\nName: myproj\nVersion: 0.1\n',
+    name = NAME + '-0.1-py3-none-any.whl'
+    files = dict(files, **{INFO + '/METADATA': ('Metadata-Version: 2.1\nName: %s\nVersion: 0.1\n' % NAME).encode(),
                            INFO + '/WHEEL': b'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
-                           INFO + '/top_level.txt': b'myproj\n'})
+                           INFO + '/top_level.txt': (NAME + '\n').encode()})
     line = lambda p, d: '%s,sha256=%s,%d\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
     with zipfile.ZipFile(os.path.join(directory, name), 'w') as z:
         for p, d in files.items():
@@ -58,9 +59,9 @@ def _wheel(directory, files):
         z.writestr(INFO + '/RECORD', ''.join(line(p, d) for p, d in files.items()) + INFO + '/RECORD,,\n')
     return name
 def build_wheel(directory, config_settings=None, metadata_directory=None):
-    return _wheel(directory, {'myproj/__init__.py': open(os.path.join(HERE, 'src', 'myproj', '__init__.py'), 'rb').read()})
+    return _wheel(directory, {NAME + '/__init__.py': open(os.path.join(HERE, 'src', NAME, '__init__.py'), 'rb').read()})
 def build_editable(directory, config_settings=None, metadata_directory=None):
-    return _wheel(directory, {'myproj.pth': (os.path.join(HERE, 'src') + '\n').encode()})
+    return _wheel(directory, {NAME + '.pth': (os.path.join(HERE, 'src') + '\n').encode()})
 `,
   );
 }
@@ -87,6 +88,11 @@ it('a venv whose python is another version now: its packages are read from its o
   const project = join(work, 'project', 'myproj');
   await editableProject(project);
   await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '-e', project]);
+  // And one inside the venv, where pip clones an editable VCS requirement (<venv>/src/<name>):
+  // after the swap that path is the new venv's, which must hold it too.
+  const inside = join(venv, 'src', 'inside');
+  await editableProject(inside, 'inside');
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '-e', inside]);
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
   await rename(join(venv, 'lib', `python${line}`), join(venv, 'lib', 'python3.10'));
   await writeFile(join(venv, 'pyvenv.cfg'), (await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).replace(/^version\s*=.*$/m, 'version = 3.10.13'));
@@ -95,12 +101,15 @@ it('a venv whose python is another version now: its packages are read from its o
   const phases: string[] = [];
   const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env, onEvent: (e) => e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`) });
   // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
-  expect(r.distributions.map((d) => d.name).sort()).toEqual(['myproj', 'purepkg', 'setuptools']);
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['inside', 'myproj', 'purepkg', 'setuptools']);
   expect(r.distributions.find((d) => d.name === 'myproj')).toEqual({ name: 'myproj', version: '0.1', modules: ['myproj'], source: ['-e', project] });
   expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [] });
   expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
-  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE)']);
-  expect(stdout.trim()).toBe(`${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42 ${join(project, 'src', 'myproj', '__init__.py')}`);
+  const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import inside, myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE, inside.WHERE)']);
+  expect(stdout.trim()).toBe(
+    `${venv} ${join(work, 'home', `python-${artifact.metadata.version}`)} 42 ${join(project, 'src', 'myproj', '__init__.py')} ${join(inside, 'src', 'inside', '__init__.py')}`,
+  );
   // The old venv is kept whole, for rollback.
   expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
+  expect(await readdir(join(`${venv}.cpy-previous`, 'src'))).toEqual(['inside']);
 }, 300_000);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canMount, mountSmallDisk } from '@cpy/harness';
 import { withLock } from '@cpy/core';
 import { listVenvs, readVenv, rollbackVenv, upgradeVenv } from '../index.js';
-import { exchange, importErrors, keptDistributions, readSite, runsItsPackages, siteDirs } from '../venv.js';
+import { exchange, importErrors, keptDistributions, readSite, requirement, runsItsPackages, siteDirs } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -172,11 +172,15 @@ describe('a venv whose python is another version now (an OS upgrade under a venv
     const venv = join(work, 'os-upgraded', '.venv');
     const { site, version } = await hostVenv(venv);
     expect(await runsItsPackages(venv, [site])).toBe(true);
+    // What the venv's python prints at start (a .pth may) does not hide what it answers.
+    await writeFile(join(site, 'chatty.pth'), 'import sys; print("hello from a .pth")\n');
+    expect(await runsItsPackages(venv, [site])).toBe(true);
+    await rm(join(site, 'chatty.pth'));
+
     const line = version.split('.').slice(0, 2).join('.');
     const old = site.replace(`python${line}`, 'python3.10');
     await rename(dirname(site), dirname(old));
     await writeFile(join(venv, 'pyvenv.cfg'), (await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).replace(/^version\s*=.*$/m, 'version = 3.10.13'));
-
     expect(await siteDirs(venv, '3.10.13')).toEqual([old]);
     expect(await runsItsPackages(venv, [old])).toBe(false);
     // What no distribution owns cannot be carried over: the upgrade says so.
@@ -209,6 +213,12 @@ describe('upgrades and rollbacks of one venv', () => {
       await expect(rollbackVenv(venv, env())).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
     });
     expect((await readdir(join(work, 'busy'))).sort()).toEqual(['.venv']);
+  });
+
+  it('a path whose directory does not exist is refused, and nothing is made there', async () => {
+    await expect(upgradeVenv(join(work, 'typo', 'deeper', '.venv'), { to: '3.13', ...env() })).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
+    await expect(rollbackVenv(join(work, 'typo', 'deeper', '.venv'), env())).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
+    expect(await readdir(work)).not.toContain('typo');
   });
 
   it('a rollback after the upgraded venv was deleted puts the kept one back', async () => {
@@ -259,26 +269,45 @@ describe('where an upgrade installs each distribution from again', () => {
       await writeFile(join(info, 'direct_url.json'), JSON.stringify(directUrl));
     };
     await dist('fromgit', { url: 'https://example.org/x/fromgit.git', vcs_info: { vcs: 'git', commit_id: 'a'.repeat(40), requested_revision: 'main' }, subdirectory: 'py' });
-    await dist('fromwheel', { url: 'file:///srv/wheels/fromwheel-1.0-py3-none-any.whl', archive_info: { hashes: { sha256: '0'.repeat(64) } } });
+    const wheel = join(work, 'sources', 'fromwheel-1.0-py3-none-any.whl');
+    await mkdir(dirname(wheel), { recursive: true });
+    await writeFile(wheel, '');
+    await dist('fromwheel', { url: `file://${wheel}`, archive_info: { hashes: { sha256: '0'.repeat(64) } } });
     await dist('fromdir', { url: 'file:///home/u/my%20dir', dir_info: {} });
-    // setup.py develop, before PEP 660: the project's .egg-info stays in the project.
+    // A wheel for one Python, or a local file since deleted, cannot be installed from there again.
+    await dist('cpwheel', { url: 'file:///srv/wheels/cpwheel-1.0-cp311-cp311-linux_x86_64.whl', archive_info: {} });
+    await dist('gonefile', { url: `file://${join(work, 'sources', 'gone-1.0.tar.gz')}`, archive_info: {} });
+    // setup.py develop, before PEP 660: the project's .egg-info stays in the project; in a src
+    // layout the .egg-link's first line is src/ and its second the way back to the project.
     const legacy = join(work, 'sources', 'legacy');
-    await mkdir(join(legacy, 'legacy.egg-info'), { recursive: true });
-    await mkdir(join(legacy, 'legacy'));
-    await writeFile(join(legacy, 'legacy', '__init__.py'), '');
-    await writeFile(join(legacy, 'legacy.egg-info', 'PKG-INFO'), 'Metadata-Version: 2.1\nName: legacy\nVersion: 2.0\n');
-    await writeFile(join(legacy, 'legacy.egg-info', 'top_level.txt'), 'legacy\n');
-    await writeFile(join(site, 'legacy.egg-link'), `${legacy}\n.\n`);
+    await mkdir(join(legacy, 'src', 'legacy.egg-info'), { recursive: true });
+    await mkdir(join(legacy, 'src', 'legacy'));
+    await writeFile(join(legacy, 'src', 'legacy', '__init__.py'), '');
+    await writeFile(join(legacy, 'src', 'legacy.egg-info', 'PKG-INFO'), 'Metadata-Version: 2.1\nName: legacy\nVersion: 2.0\n');
+    await writeFile(join(legacy, 'src', 'legacy.egg-info', 'top_level.txt'), 'legacy\n');
+    await writeFile(join(site, 'legacy.egg-link'), `${join(legacy, 'src')}\n../\n`);
 
     const { distributions: found } = await readSite('python3', venv, [site]);
     const sources = Object.fromEntries(found.map((d) => [d.name, d.source ?? null]));
     expect(sources).toEqual({
       purepkg: null,
       fromgit: [`git+https://example.org/x/fromgit.git@${'a'.repeat(40)}#subdirectory=py`],
-      fromwheel: ['file:///srv/wheels/fromwheel-1.0-py3-none-any.whl'],
+      fromwheel: [`file://${wheel}`],
       fromdir: ['/home/u/my dir'],
+      cpwheel: null,
+      gonefile: null,
       legacy: ['-e', legacy],
     });
     expect(found.find((d) => d.name === 'legacy')).toMatchObject({ version: '2.0', modules: ['legacy'] });
+    // Offline, what pip would fetch from the network is installed by name from --find-links.
+    const named = (name: string) => found.find((d) => d.name === name)!;
+    expect(requirement(named('fromgit'), true)).toEqual(['fromgit==1.0']);
+    expect(requirement(named('fromgit'), false)).toEqual(named('fromgit').source);
+    expect(requirement(named('fromwheel'), true)).toEqual([`file://${wheel}`]);
+    expect(requirement(named('legacy'), true)).toEqual(['-e', legacy]);
+
+    // An entry that cannot be read is said, not dropped.
+    await writeFile(join(site, 'broken.egg-link'), '\n');
+    await expect(readSite('python3', venv, [site])).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN', message: expect.stringContaining('broken.egg-link: names no project') });
   });
 });
