@@ -68,7 +68,7 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
   const installed = await listInstalled(options).catch(() => []);
   const cpy = home ? installed.find((i) => resolve(i.prefix, 'bin') === resolve(home)) : undefined;
   const line = minorOf(version);
-  const base = home === null ? [] : line ? [`python${line}`, `python${line}t`] : ['python3'];
+  const base = home === null ? [] : line ? pythonNames(line) : ['python3'];
   return {
     path: dir,
     version,
@@ -82,6 +82,9 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
 function minorOf(version: string | null): string | null {
   return /^(\d+\.\d+)(\.|$)/.exec(version ?? '')?.[1] ?? null;
 }
+
+/** What a release line's interpreter, and its directory in lib/, are named: python3.13, python3.13t (free-threaded). */
+const pythonNames = (line: string) => [`python${line}`, `python${line}t`];
 
 const SKIP_DIRS = new Set(['node_modules', '.git', '__pycache__', 'site-packages', 'dist-packages']);
 
@@ -134,7 +137,8 @@ export interface Distribution {
  * which pip would fetch anyway) is installed by name and version from --find-links.
  */
 export function requirement(d: Distribution, offline: boolean): readonly string[] {
-  const remote = d.source !== undefined && d.source[0] !== '-e' && !d.source[0]!.startsWith('/') && !d.source[0]!.startsWith('file:');
+  const first = d.source?.[0];
+  const remote = first !== undefined && first !== '-e' && !first.startsWith('/') && !first.startsWith('file:');
   return d.source && !(offline && remote) ? d.source : [`${d.name}==${d.version}`];
 }
 
@@ -272,7 +276,7 @@ export async function siteDirs(venv: string, version: string | null): Promise<st
   const lib = join(venv, 'lib');
   const names = (await readdir(lib).catch(() => [] as string[])).filter((n) => /^python\d+\.\d+t?$/.test(n) && existsSync(join(lib, n, 'site-packages'))).sort();
   const line = minorOf(version);
-  const mine = names.filter((n) => n === `python${line}` || n === `python${line}t`);
+  const mine = line ? names.filter((n) => pythonNames(line).includes(n)) : [];
   const chosen = mine.length > 0 ? mine : names.length === 1 ? names : [];
   if (chosen.length === 0) {
     throw new CpyError(
@@ -286,14 +290,25 @@ export async function siteDirs(venv: string, version: string | null): Promise<st
   return chosen.map((n) => join(lib, n, 'site-packages'));
 }
 
+const SYS_PATH = 'cpy-sys-path: ';
+
+/**
+ * The JSON a python script printed on a last line of its own after `marker`, or null: what else
+ * the script's python prints (a .pth at start, a module on import) comes before it.
+ */
+function markedJson<T>(stdout: string, marker: string): T | null {
+  const line = stdout.split('\n').findLast((l) => l.startsWith(marker));
+  return line === undefined ? null : (JSON.parse(line.slice(marker.length)) as T);
+}
+
 /** Whether the venv's own python runs and imports from `site` (false: it no longer runs its packages). */
 export async function runsItsPackages(venv: string, site: readonly string[]): Promise<boolean> {
   // On a line of its own after a marker: a .pth or sitecustomize of the venv may print too.
-  const script = "import json, os, sys; print('\\ncpy-sys-path: ' + json.dumps([os.path.realpath(p) for p in sys.path]))";
+  const script = `import json, os, sys; print('\\n${SYS_PATH}' + json.dumps([os.path.realpath(p) for p in sys.path]))`;
   const r = await run(join(venv, 'bin', 'python'), ['-I', '-c', script]).catch(() => null);
-  const line = r?.stdout.split('\n').findLast((l) => l.startsWith('cpy-sys-path: '));
-  if (!line) return false;
-  const path = new Set(JSON.parse(line.slice('cpy-sys-path: '.length)) as string[]);
+  const answer = r ? markedJson<string[]>(r.stdout, SYS_PATH) : null;
+  if (!answer) return false;
+  const path = new Set(answer);
   const real = await Promise.all(site.map((d) => realpath(d).catch(() => d)));
   return real.every((d) => path.has(d));
 }
@@ -363,9 +378,8 @@ async function importRun(python: string, modules: readonly string[]): Promise<Re
       ended: e.signal ? `the import ended python (${e.signal})` : `the import ended python (exit ${e.code ?? '?'}${e.stderr?.trim() ? `: ${e.stderr.trim().split('\n').pop()}` : ''})`,
     }),
   );
-  const line = r.stdout.split('\n').findLast((l) => l.startsWith(IMPORTED));
-  if (line && r.ended === null) return JSON.parse(line.slice(IMPORTED.length)) as Record<string, string>;
-  return r.ended ?? 'python gave no answer';
+  const errors = r.ended === null ? markedJson<Record<string, string>>(r.stdout, IMPORTED) : null;
+  return errors ?? r.ended ?? 'python gave no answer';
 }
 
 // Swaps two directories in one step (renameat2 RENAME_EXCHANGE), so that a kill leaves one or the
@@ -592,8 +606,8 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
  * Moves a venv to another CPython version without losing it: a new venv is made beside it on the
  * target version, the same distributions are installed there (`pip install --no-deps name==version`,
  * or from where pip took them: `-e <project>` for an editable install, a directory, a VCS URL at
- * its commit; so compiled extensions are rebuilt for the new version), every top-level module of them must
- * import; only then are the two swapped in one step, and the old one kept as `<venv>.cpy-previous`
+ * its commit; so compiled extensions are rebuilt for the new version), every top-level module of
+ * them must import; only then are the two swapped in one step, and the old one kept as `<venv>.cpy-previous`
  * (`rollbackVenv` swaps back). On any failure the old venv is untouched and the error names each
  * distribution that failed and why.
  */

@@ -204,11 +204,14 @@ describe('a venv whose python is another version now (an OS upgrade under a venv
 
 describe('upgrades and rollbacks of one venv', () => {
   const env = () => ({ env: { CPY_HOME: join(work, 'home') } });
+  /** Runs `body` while this process holds the lock an upgrade or rollback of `venv` takes. */
+  const holdingLockOf = (venv: string, body: () => Promise<void>) =>
+    withLock({ code: 'CPY_VENV_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${venv}.cpy-upgrade.lock`, { timeoutMs: 0 }, body);
 
   it('one at a time: while one holds the venv, another is refused at once and changes nothing', async () => {
     const venv = join(work, 'busy', '.venv');
     await hostVenv(venv);
-    await withLock({ code: 'CPY_VENV_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${venv}.cpy-upgrade.lock`, { timeoutMs: 0 }, async () => {
+    await holdingLockOf(venv, async () => {
       await expect(upgradeVenv(venv, { to: '3.13', ...env() })).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
       await expect(rollbackVenv(venv, env())).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
     });
@@ -239,7 +242,7 @@ describe('upgrades and rollbacks of one venv', () => {
     const listed = await listVenvs([join(work, 'linked')], env());
     expect(listed.map((v) => v.path)).toEqual([join(work, 'linked', '.venv')]);
     // The lock (and so the new venv and the kept one) are beside the directory, not the link.
-    await withLock({ code: 'CPY_VENV_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${real}.cpy-upgrade.lock`, { timeoutMs: 0 }, async () => {
+    await holdingLockOf(real, async () => {
       await expect(upgradeVenv(join(work, 'linked', '.venv'), { to: '3.13', ...env() })).rejects.toMatchObject({ code: 'CPY_VENV_BUSY' });
     });
   });
