@@ -2,14 +2,15 @@
 // Python 3.10 under /usr/bin/python3, which an OS upgrade (Debian 11 -> 12) made 3.11. Its python
 // puts lib/python3.11/site-packages, which does not exist, on sys.path; its packages are in
 // lib/python3.10/site-packages. The target is the harness's artifact (the host's python3, with
-// ensurepip), installed for real into a scratch CPY_HOME; pip installs offline from a wheelhouse.
+// ensurepip), installed for real into a scratch CPY_HOME; pip installs offline from the harness's
+// wheelhouse (the e2e suite's).
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, makeWheelhouse, type TestArtifact } from '@cpy/harness';
 import { installPython } from '@cpy/install';
 import { upgradeVenv } from '../src/index.js';
 
@@ -17,19 +18,6 @@ const run = promisify(execFile);
 let work: string;
 let artifact: TestArtifact;
 let env: NodeJS.ProcessEnv;
-
-/** A pure-Python wheel `purepkg` 1.0 (module purepkg, VALUE = 42), written with the host's python3. */
-const WHEEL = String.raw`
-import base64, hashlib, sys, zipfile
-info = 'purepkg-1.0.dist-info'
-files = {'purepkg/__init__.py': b'VALUE = 42\n', info + '/METADATA': b'Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n',
-         info + '/WHEEL': b'Wheel-Version: 1.0\nGenerator: cpy-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n', info + '/top_level.txt': b'purepkg\n'}
-line = lambda p, d: '%s,sha256=%s,%d\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
-with zipfile.ZipFile(sys.argv[1] + '/purepkg-1.0-py3-none-any.whl', 'w') as z:
-    for p, d in files.items():
-        z.writestr(p, d)
-    z.writestr(info + '/RECORD', ''.join(line(p, d) for p, d in files.items()) + info + '/RECORD,,\n')
-`;
 
 /**
  * A project `myproj` 0.1 (module myproj, in src/) with a build backend of its own in the tree,
@@ -75,11 +63,10 @@ beforeAll(async () => {
 afterAll(() => rm(work, { recursive: true, force: true }));
 
 it('a venv whose python is another version now: its packages are read from its own site-packages, reinstalled (its editable project from where it is), and checked on the target', async () => {
+  // purepkg 1.0 (module purepkg, VALUE = 42), and the setuptools wheel Debian's venvs are seeded with.
   const wheels = join(work, 'wheels');
   await mkdir(wheels);
-  await run('python3', ['-c', WHEEL, wheels]);
-  // What Debian's venv puts in every venv besides pip.
-  for (const name of await readdir('/usr/share/python-wheels')) if (name.startsWith('setuptools-')) await copyFile(join('/usr/share/python-wheels', name), join(wheels, name));
+  await makeWheelhouse(wheels);
 
   const venv = join(work, 'project', '.venv');
   await run('/usr/bin/python3', ['-m', 'venv', venv]);

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import {
   githubContract,
   makeHostPythonArtifact,
+  makeWheelhouse,
   podmanDockerShim,
   repoRoot,
   requireBaseImage,
@@ -31,7 +32,6 @@ import {
 } from '@cpy/harness';
 import { artifactMetadataSchema } from '@cpy/core';
 import { DapClient } from './dap.js';
-import { makeWheelhouse } from './wheelhouse.js';
 
 const run = promisify(execFile);
 const ROOT = repoRoot();

@@ -16,6 +16,7 @@ export type { ConnectProxy } from './proxy.js';
 export { canMount, mountSmallDisk } from './disk.js';
 export type { SmallDisk } from './disk.js';
 export { makeHostPythonArtifact, repackArtifact } from './artifact.js';
+export { makeWheelhouse } from './wheelhouse.js';
 export type { ExtraEntry, RepackOptions, TestArtifact } from './artifact.js';
 export { startOciRegistry } from './registry.js';
 export type { OciRegistry } from './registry.js';

@@ -24,7 +24,7 @@ def record(files):
 # purepkg 1.0: pure Python, with a console script.
 info = 'purepkg-1.0.dist-info'
 files = {
-    'purepkg/__init__.py': b'def main():\n    print("hello from purepkg")\n',
+    'purepkg/__init__.py': b'VALUE = 42\n\ndef main():\n    print("hello from purepkg")\n',
     f'{info}/METADATA': b'Metadata-Version: 2.1\nName: purepkg\nVersion: 1.0\n',
     f'{info}/WHEEL': b'Wheel-Version: 1.0\nGenerator: cpy-e2e\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
     f'{info}/entry_points.txt': b'[console_scripts]\npurehello = purepkg:main\n',
