@@ -575,8 +575,17 @@ function scanShell(file, found) {
   const lines = source.split('\n');
   const functions = new Set([...source.matchAll(/^\s*([A-Za-z_][A-Za-z0-9_]*)\(\)\s*\{/gm)].map((m) => m[1]));
   const renderShell = (text) => renderShellText(text, functions);
+  // A quoted here-document is data (install.sh's copy of cpy_state.py, scanned in its source).
+  let hereDoc = null;
   lines.forEach((raw, n) => {
-    const line = withoutComment(raw);
+    if (hereDoc !== null) {
+      if (raw === hereDoc) hereDoc = null;
+      return;
+    }
+    hereDoc = /<<-?\s*'([A-Za-z_][A-Za-z0-9_]*)'/.exec(raw)?.[1] ?? null;
+    // Named for the script it carries (cpy_state_py: cpy_state.py), whose codes it reports too.
+    if (hereDoc) found.carried.set(`${hereDoc.toLowerCase().replace(/_py$/, '')}.py`, file.path.split('/').pop());
+    const line = withoutComment(raw).replace(/<<-?\s*'[A-Za-z_][A-Za-z0-9_]*'/, '');
     const at = `${file.path}:${n + 1}`;
     for (const m of line.matchAll(CODE_WORD)) {
       const before = line.slice(0, m.index);
@@ -633,7 +642,7 @@ function scanPython(file, found) {
 // --- the catalog -----------------------------------------------------------------------------
 
 export function scan(root) {
-  const found = { occurrences: [], environment: new Map(), envConstants: new Set(), constantLiterals: new Map() };
+  const found = { occurrences: [], environment: new Map(), envConstants: new Set(), constantLiterals: new Map(), carried: new Map() };
   const files = sourceFiles(root);
   const parsed = files.filter((f) => f.kind === 'ts').map(parseTs);
   // Exported string constants (METADATA_ENTRY = 'cpy-artifact.json'), for the files that import them.
@@ -655,8 +664,8 @@ export function scan(root) {
 
 const OWNER_ORDER = ['artifact', 'transfer', 'signing', 'build', 'install', 'lifecycle', 'publish', 'cli', 'feature'];
 
-function ownerLabel(project, files) {
-  const scripts = [...new Set(files.filter((f) => !/\.[cm]?ts$/.test(f)).map((f) => f.split('/').pop()))];
+function ownerLabel(project, files, carried) {
+  const scripts = [...new Set(files.filter((f) => !/\.[cm]?ts$/.test(f)).map((f) => f.split('/').pop()))].map((s) => (carried.has(s) ? `${s}, which ${carried.get(s)} carries` : s));
   const name = ownerKey(project);
   const parts = [];
   if (files.some((f) => /\.[cm]?ts$/.test(f))) parts.push(project.group === 'libs' ? name : `${name} (app)`);
@@ -738,7 +747,7 @@ export function buildCatalog(root) {
     }
     const owners = [...byProject.values()]
       .sort((a, b) => rank(a.project) - rank(b.project) || a.project.name.localeCompare(b.project.name))
-      .map((p) => ownerLabel(p.project, [...p.files]));
+      .map((p) => ownerLabel(p.project, [...p.files], found.carried));
     catalog.push({ code, owners, meaning, action, sites: entry.sites.map((s) => s.at) });
   }
   if (problems.length) throw new CatalogError(`the error catalog cannot be written:\n  - ${problems.join('\n  - ')}`);

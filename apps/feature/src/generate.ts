@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 // Writes src/cpython-prebuilt/devcontainer-feature.json from @cpy/install's option
-// schema (the `generate` target), or with --check fails when the committed file is
-// not what the schema gives (CI), so the Feature and the library cannot drift.
+// schema, and install.sh's copy of @cpy/install's install record writer (cpy_state.py)
+// (the `generate` target), or with --check fails when a committed file is not what
+// the library gives (CI), so the Feature and the library cannot drift.
 //
 // --default-index-url <url>: an organisation's copy of the Feature, whose indexUrl
 // defaults to the organisation's index (its users write only { "version": "3.13" }).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FEATURE_ID, manifestText } from './manifest.js';
+import { STATE_SCRIPT } from '@cpy/install';
+import { FEATURE_ID, manifestText, withStateScript } from './manifest.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const target = join(appRoot, 'src', FEATURE_ID, 'devcontainer-feature.json');
+const installSh = join(appRoot, 'src', FEATURE_ID, 'install.sh');
 const { version } = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string };
 
 function usage(message: string): never {
@@ -40,6 +43,7 @@ try {
   usage((error as Error).message);
 }
 const shown = relative(process.cwd(), target);
+const script = withStateScript(readFileSync(installSh, 'utf8'), readFileSync(STATE_SCRIPT, 'utf8'));
 
 if (process.argv.includes('--check')) {
   let current = '';
@@ -52,8 +56,13 @@ if (process.argv.includes('--check')) {
     process.stderr.write(`error: ${shown} is not what @cpy/install's option schema generates.\nhint: run \`npx nx run feature:generate\` and commit the result.\n`);
     process.exit(1);
   }
-  process.stdout.write(`${shown} matches the install option schema\n`);
+  if (readFileSync(installSh, 'utf8') !== script) {
+    process.stderr.write(`error: ${relative(process.cwd(), installSh)} does not carry @cpy/install's cpy_state.py as it is.\nhint: run \`npx nx run feature:generate\` and commit the result.\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`${shown} matches the install option schema; install.sh carries cpy_state.py\n`);
 } else {
   writeFileSync(target, wanted);
-  process.stdout.write(`wrote ${shown}\n`);
+  writeFileSync(installSh, script);
+  process.stdout.write(`wrote ${shown} and install.sh's copy of cpy_state.py\n`);
 }

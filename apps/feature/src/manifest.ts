@@ -122,3 +122,15 @@ export function featureManifest(version: string, settings: ManifestOptions = {})
 export function manifestText(version: string, settings: ManifestOptions = {}): string {
   return JSON.stringify(featureManifest(version, settings), null, 2) + '\n';
 }
+
+/** The lines of install.sh between which it carries its copy of @cpy/install's cpy_state.py. */
+const STATE_COPY_START = "<<'cpy_state_py' || state_rc=$?\n";
+const STATE_COPY_END = '\ncpy_state_py\n';
+
+/** install.sh with `script` (the text of @cpy/install's STATE_SCRIPT) as its copy of the install record's writer. */
+export function withStateScript(installSh: string, script: string): string {
+  const start = installSh.indexOf(STATE_COPY_START);
+  const end = installSh.indexOf(STATE_COPY_END, start);
+  if (start < 0 || end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
+  return installSh.slice(0, start + STATE_COPY_START.length) + script.replace(/\n$/, '') + installSh.slice(end);
+}

@@ -17,3 +17,4 @@ export { findInstalled, listInstalled, rollback, uninstall, useVersion } from '.
 export type { InstalledVersion, SwitchResult, VersionOptions } from './versions.js';
 export { MARKER_FILE } from './state.js';
 export type { InstallMarker } from './state.js';
+export { STATE_SCRIPT } from './record.js';

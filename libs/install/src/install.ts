@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
 import type { HttpClient } from '@cpy/transfer';
@@ -24,7 +24,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkLinks, prefixLockPath, recordInstall } from './versions.js';
+import { checkPython3Link, prefixLockPath, recordInstall, signMarker, writeMarker } from './versions.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
@@ -546,7 +546,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       checkCompatibility(metadata, hostOf());
     };
     const prepare = async (metadata: ArtifactMetadata) => {
-      if (options.activate) await checkLinks(layout, prefix);
+      if (options.activate) await checkPython3Link(layout);
       await ensureSpace(dirname(prefix), metadata.contents.bytes);
       return { root: metadata.prefix.replace(/^\//, ''), maxBytes: (await artifactLibrary()).extractLimit(metadata) };
     };
@@ -602,20 +602,18 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);
       await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
-      marker = {
-        schemaVersion: 1,
+      const record = {
         version,
         build: metadata.build,
         sha256: artifact.sha256,
         artifact: artifact.fileName,
         source: artifact.source,
         builtFor: metadata.prefix,
-        installedAt: new Date().toISOString(),
         ...(signature ? { signedBy: signature.fingerprint } : {}),
       };
       if (done && done.sha256 === artifact.sha256) {
         // The same bytes, now verified: the marker says so, and the next run needs no network.
-        if (signature && done.signedBy !== signature.fingerprint) await writeFileAtomic(join(prefix, MARKER_FILE), JSON.stringify({ ...done, signedBy: signature.fingerprint }, null, 2) + '\n');
+        if (signature && done.signedBy !== signature.fingerprint) await signMarker(prefix, signature.fingerprint);
         const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
@@ -627,9 +625,6 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
         await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) });
       }
-      // Every program the tree has, now that it is there (before, only python3 could be known):
-      // someone else's pip3 refuses the install here, not after the tree is in place.
-      if (options.activate) await checkLinks(layout, tree);
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
         const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {
@@ -649,7 +644,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
           });
         }
       }
-      await writeFile(join(tree, MARKER_FILE), JSON.stringify(marker, null, 2) + '\n');
+      // Every program the tree has, now that it is there (before, only python3 could be known):
+      // someone else's pip3 refuses the install here, not after the tree is in place.
+      marker = await writeMarker(layout, tree, record, options.activate);
       placed = await putInPlace(tree, prefix);
     } finally {
       await rm(stage, { recursive: true, force: true });

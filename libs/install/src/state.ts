@@ -1,6 +1,6 @@
-import { mkdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { CpyError, randomId, SHA256_HEX_RE, writeFileAtomic } from '@cpy/core';
+import { readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CpyError, SHA256_HEX_RE } from '@cpy/core';
 import * as z from 'zod/mini';
 
 /** The file inside an installed prefix that says what is installed there; written last, before the tree is renamed into place. */
@@ -78,23 +78,6 @@ function brokenState(path: string, problem: string, cause?: unknown): CpyError {
     cause,
     details: { path, problem },
   });
-}
-
-export function writeState(stateDir: string, state: InstallState): Promise<void> {
-  return writeFileAtomic(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
-}
-
-/** Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none. */
-export async function swapSymlink(link: string, target: string): Promise<void> {
-  await mkdir(dirname(link), { recursive: true });
-  const tmp = `${link}.tmp-${randomId()}`;
-  await symlink(target, tmp);
-  try {
-    await rename(tmp, link);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }
 
 /** The prefix `current` points at, or null. */

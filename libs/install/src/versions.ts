@@ -1,21 +1,16 @@
 import { existsSync } from 'node:fs';
-import { lstat, readlink, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { compareVersions, CpyError, randomId, sha256Hex } from '@cpy/core';
+import { lstat, readlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import * as z from 'zod/mini';
+import { compareVersions, CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
+import { layoutArgs, runStateScript } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
-import { CURRENT_LINK, currentPrefix, MARKER_FILE, readMarker, readState, swapSymlink, writeState, type InstallMarker } from './state.js';
+import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
-/** The links put in the bin directory, and what each runs in the current install. */
-const LINKS: readonly (readonly [string, string])[] = [
-  ['python3', 'python3'],
-  ['python', 'python3'],
-  ['pip3', 'pip3'],
-  ['pip', 'pip3'],
-  ['pydoc3', 'pydoc3'],
-  ['python3-config', 'python3-config'],
-];
+const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()) });
+const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean() }), z.object({ moved: z.string() })]);
 
 export interface VersionOptions extends LayoutOverrides {
   readonly env?: Environment;
@@ -39,126 +34,124 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
 }
 
 /**
- * The bin links point into the real prefix, not through `current`: CPython
- * derives sys.prefix from the path it was started by, and scripts pip
- * installs name that interpreter in their `#!` line; through `current` they
- * would silently run another version after a switch.
+ * An entry in the bin dir that is someone else's (a system python3, a user's script): not a link
+ * cpy made into a prefix with an install marker, and not a dangling link. The look before
+ * anything is downloaded, when only python3 is known and no cpy python3 may exist yet; the
+ * authoritative check, of every program the tree has, is cpy_state.py's (mark, record, use).
  */
-const linkTarget = (prefix: string, runs: string) => join(prefix, 'bin', runs);
-
-/**
- * What a bin entry is: absent, a link cpy made (into a prefix that holds a cpy
- * install marker), a dangling link (replaceable, never removed), or someone
- * else's. A relative link target counts from the link's own directory.
- */
-async function binEntry(path: string): Promise<{ kind: 'absent' | 'cpy' | 'dangling' | 'foreign'; target: string | null }> {
+async function foreignEntry(path: string): Promise<{ target: string | null } | null> {
   const st = await lstat(path).catch(() => null);
-  if (!st) return { kind: 'absent', target: null };
-  if (!st.isSymbolicLink()) return { kind: 'foreign', target: null };
+  if (!st) return null;
+  if (!st.isSymbolicLink()) return { target: null };
   const target = resolve(dirname(path), await readlink(path));
-  if (existsSync(join(dirname(dirname(target)), MARKER_FILE))) return { kind: 'cpy', target };
-  return { kind: existsSync(target) ? 'foreign' : 'dangling', target };
+  if (existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target)) return null;
+  return { target };
 }
 
-/**
- * Refuses to take over a bin entry that is not one of ours (a system python3, a user's script).
- * `linksOptional`: the hint offers installing without links (an install can; `cpy use` cannot).
- */
-export async function checkLinks(layout: InstallLayout, prefix: string, linksOptional = true): Promise<void> {
+/** The hint of CPY_INSTALL_BIN_CONFLICT, in the options this caller has. */
+function binConflictHint(path: string, linksOptional: boolean): string {
+  return `${linksOptional ? 'install without links (--no-link, or binDir: null), ' : ''}choose another --bin-dir, or remove ${path}`;
+}
+
+/** cpy_state.py's refusal of someone else's bin entry, with this caller's hint. */
+function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
+  return work.catch((error: unknown) => {
+    if (isCpyError(error, 'CPY_INSTALL_BIN_CONFLICT') && typeof error.details['path'] === 'string') {
+      throw new CpyError('CPY_INSTALL_BIN_CONFLICT', error.message, { hint: binConflictHint(error.details['path'], linksOptional), details: error.details });
+    }
+    throw error;
+  });
+}
+
+/** Refuses, before anything is downloaded, a python3 in the bin dir that is not cpy's. */
+export async function checkPython3Link(layout: InstallLayout): Promise<void> {
   if (!layout.binDir) return;
-  for (const [name, runs] of LINKS) {
-    if (!existsSync(join(prefix, 'bin', runs)) && name !== 'python3') continue;
-    const path = join(layout.binDir, name);
-    const found = await binEntry(path);
-    if (found.kind === 'foreign') {
-      throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
-        hint: `${linksOptional ? 'install without links (--no-link, or binDir: null), ' : ''}choose another --bin-dir, or remove ${path}`,
-        details: { path },
-      });
-    }
+  const path = join(layout.binDir, 'python3');
+  const found = await foreignEntry(path);
+  if (found) {
+    throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
+      hint: binConflictHint(path, true),
+      details: { path },
+    });
   }
 }
 
 /**
- * Points `current` at `prefix` (one atomic rename: the record of what is
- * current), then each bin link at the prefix's programs (each an atomic rename).
- * `keepForeign`: the version is current already and its links are only being
- * made whole again: an entry that is someone else's (a pip another Python
- * wrote there) is left as it is, as install.sh leaves it, instead of refused.
+ * The install marker written into a staged tree before it is renamed into place (cpy_state.py
+ * mark, run by the tree's python3). With `checkLinksOf` (an install that makes links), every
+ * program the tree has is first checked against the bin dir: someone else's pip3 refuses the
+ * install before the tree is in place.
  */
-export async function activate(layout: InstallLayout, prefix: string, options: { keepForeign?: boolean } = {}): Promise<void> {
-  if (!options.keepForeign) await checkLinks(layout, prefix);
-  await swapSymlink(join(layout.stateDir, CURRENT_LINK), prefix);
-  for (const { path, target } of await linkChanges(layout, prefix, options.keepForeign ?? false)) {
-    if (target) await swapSymlink(path, target);
-    else await rm(path, { force: true });
-  }
+export function writeMarker(layout: InstallLayout, tree: string, marker: Omit<InstallMarker, 'schemaVersion' | 'installedAt'>, checkLinks: boolean): Promise<InstallMarker> {
+  return withOwnHint(
+    runStateScript(
+      'mark',
+      {
+        tree,
+        version: marker.version,
+        build: String(marker.build),
+        sha256: marker.sha256,
+        artifact: marker.artifact,
+        source: marker.source,
+        'built-for': marker.builtFor,
+        'signed-by': marker.signedBy,
+        ...(checkLinks && layout.binDir ? { 'bin-dir': layout.binDir } : {}),
+      },
+      markerSchema,
+      [tree],
+    ),
+    true,
+  );
+}
+
+/** The same bytes, verified again with a signature: the marker says who signed them. */
+export function signMarker(prefix: string, signedBy: string): Promise<InstallMarker> {
+  return runStateScript('sign-marker', { prefix, 'signed-by': signedBy }, markerSchema, [prefix]);
 }
 
 /**
- * What activate changes in the bin dir, link by link: a link to make (`target`), or one of ours
- * to remove (`target` null: a link to a program this version lacks would run another version).
- * Empty when the links are as they should be, or there is no bin dir. `keepForeign`: someone
- * else's entry is no change.
+ * The links cpy_state.py makes in the bin dir, and what each runs in the current install (its
+ * LINKS; a test keeps the two the same). Only read here: whether an install already there needs
+ * its record written at all.
  */
-async function linkChanges(layout: InstallLayout, prefix: string, keepForeign: boolean): Promise<{ path: string; target: string | null }[]> {
-  if (!layout.binDir) return [];
-  const changes: { path: string; target: string | null }[] = [];
-  for (const [name, runs] of LINKS) {
-    const path = join(layout.binDir, name);
-    if (!existsSync(join(prefix, 'bin', runs))) {
-      if ((await binEntry(path)).kind === 'cpy') changes.push({ path, target: null });
-      continue;
-    }
-    const target = linkTarget(prefix, runs);
-    if ((await readlink(path).catch(() => null)) === target) continue;
-    if (keepForeign && (await binEntry(path)).kind === 'foreign') continue;
-    changes.push({ path, target });
-  }
-  return changes;
-}
+export const LINKS: readonly (readonly [string, string])[] = [
+  ['python3', 'python3'],
+  ['python', 'python3'],
+  ['pip3', 'pip3'],
+  ['pip', 'pip3'],
+  ['pydoc3', 'pydoc3'],
+  ['python3-config', 'python3-config'],
+];
 
-async function versionOf(layout: InstallLayout, prefix: string | null): Promise<string | null> {
-  if (!prefix) return null;
-  const state = await readState(layout.stateDir);
-  return Object.entries(state.installs).find(([, i]) => i.prefix === prefix)?.[0] ?? (await readMarker(prefix))?.version ?? null;
+/**
+ * Whether every bin link is as the script leaves it for `prefix`: a link to each program it has,
+ * nothing for a program it lacks. Conservative: anything else (someone else's entry too) sends
+ * the install to the script, which decides what, if anything, changes.
+ */
+async function linksAsRecorded(layout: InstallLayout, prefix: string): Promise<boolean> {
+  if (!layout.binDir) return true;
+  for (const [name, runs] of LINKS) {
+    const program = join(prefix, 'bin', runs);
+    const there = await readlink(join(layout.binDir, name)).catch(() => null);
+    if (existsSync(program) ? there !== program : there !== null) return false;
+  }
+  return true;
 }
 
 /**
- * Records an install in the state, and (when asked) makes it the current
- * version, remembering the one before for rollback. Returns whether it is now
- * current. Cheap when nothing changes: no lock is taken. The bin links are
- * looked at too: a run killed between the `current` link and them left them
- * missing or pointing at another version, and the next run makes them.
+ * Records an install in the state, and (when asked) makes it the current version, remembering
+ * the one before for rollback (cpy_state.py record, under the state lock). Returns whether it is
+ * now current. Cheap when nothing changes (no lock, no python3): the state records the prefix for
+ * the version, it is current, and its links are as the script leaves them (a run killed between
+ * the `current` link and the links is seen here, and finished).
  */
 export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions): Promise<boolean> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linkChanges(layout, prefix, true)).length === 0))) return current === prefix;
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix))))) return current === prefix;
   return stateLock(layout, lock, async () => {
-    // Read before the state lock, without the prefix's (an install already there): a `cpy
-    // uninstall` (which renames the tree away under the state lock) may have run since.
-    if ((await readMarker(prefix))?.version !== version) {
-      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `${prefix} no longer holds CPython ${version} (a cpy uninstall, or another install of that prefix, at the same time)`, {
-        hint: `run the install again: it installs CPython ${version} anew`,
-      });
-    }
-    const fresh = await readState(layout.stateDir);
-    const now = await currentPrefix(layout.stateDir);
-    // Made current now: someone else's entry in the bin dir refuses it before the state changes
-    // (activate would refuse it after: the state would name as previous the version still current).
-    if (makeCurrent && now !== prefix) await checkLinks(layout, prefix);
-    if (fresh.installs[version]?.prefix !== prefix || (makeCurrent && now !== prefix)) {
-      fresh.installs[version] = { prefix };
-      if (makeCurrent && now !== prefix) {
-        const leaving = await versionOf(layout, now);
-        if (leaving && leaving !== version) fresh.previous = leaving;
-      }
-      await writeState(layout.stateDir, fresh);
-    }
-    // Current already: only its links are made whole, around what is not cpy's.
-    if (makeCurrent) await activate(layout, prefix, { keepForeign: now === prefix });
-    return makeCurrent || now === prefix;
+    const done = await withOwnHint(runStateScript('record', { ...layoutArgs(layout), version, prefix, current: makeCurrent }, z.object({ current: z.boolean() }), [prefix, await currentPrefix(layout.stateDir)]), true);
+    return done.current;
   });
 }
 
@@ -192,13 +185,6 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
   return rows.sort((a, b) => compareVersions(a.version, b.version));
 }
 
-/** `removing`: for an uninstall, there is nothing to do, not something to install first. */
-function notInstalled(version: string, known: readonly string[], removing = false): CpyError {
-  return new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed${known.length ? ` (installed: ${known.join(', ')})` : ''}`, {
-    hint: removing ? 'nothing to remove: cpy list shows what is installed (give its exact version)' : `install it first: cpy install ${version} --from <artifact>`,
-  });
-}
-
 export interface SwitchResult {
   readonly version: string;
   readonly prefix: string;
@@ -206,30 +192,12 @@ export interface SwitchResult {
   readonly from: string | null;
 }
 
-/** Makes `version` the one `python3` runs: one atomic rename of the `current` link. */
+/** Makes `version` the one `python3` runs: one atomic rename of the `current` link (cpy_state.py use). */
 export async function useVersion(version: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
-    const state = await readState(layout.stateDir);
-    const entry = state.installs[version];
-    if (!entry) throw notInstalled(version, Object.keys(state.installs));
-    if (!(await readMarker(entry.prefix))) {
-      throw new CpyError('CPY_INSTALL_BROKEN', `${entry.prefix} (CPython ${version}) is not a complete install`, {
-        hint: `install it again: cpy install ${version} (a broken install is replaced atomically)`,
-      });
-    }
-    const from = await versionOf(layout, await currentPrefix(layout.stateDir));
-    if (from !== version) {
-      // Someone else's entry in the bin dir refuses the switch before the state changes (activate
-      // would refuse it after, and the version to roll back to would be the one still current).
-      await checkLinks(layout, entry.prefix, false);
-      state.previous = from;
-      await writeState(layout.stateDir, state);
-    }
-    // Also when it is current already: its links may be missing (a run killed between the
-    // `current` link and them); activate changes only what differs.
-    await activate(layout, entry.prefix, { keepForeign: from === version });
-    return { version, prefix: entry.prefix, from };
+    const target = (await readState(layout.stateDir)).installs[version]?.prefix ?? null;
+    return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, [target, await currentPrefix(layout.stateDir)]), false);
   });
 }
 
@@ -246,9 +214,9 @@ export async function rollback(options: VersionOptions = {}): Promise<SwitchResu
 }
 
 /**
- * Removes an installed version: renamed away first (so it disappears at once),
- * then deleted. Refuses the current version unless `force`, which also removes
- * the links that would dangle.
+ * Removes an installed version: renamed away first (so it disappears at once), then deleted.
+ * Refuses the current version unless `force`, which also removes the links that would dangle
+ * (cpy_state.py forget, run by the current python3 while it is another version's).
  */
 export async function uninstall(version: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
   const layout = layoutFor(options);
@@ -258,49 +226,18 @@ export async function uninstall(version: string, options: VersionOptions & { for
   for (;;) {
     const state = await readState(layout.stateDir);
     const seen = state.installs[version];
-    if (!seen) throw notInstalled(version, Object.keys(state.installs), true);
-    const removed = await withLock(prefixLockPath(layout, seen.prefix), { timeoutMs }, () => stateLock(layout, { timeoutMs }, () => removeInstall(layout, version, seen.prefix, options.force)));
-    if (removed) return removed;
-  }
-}
-
-/** Under both locks; null when the version is now recorded at another prefix than the one locked. */
-async function removeInstall(layout: InstallLayout, version: string, locked: string, force: boolean | undefined): Promise<{ version: string; prefix: string; wasCurrent: boolean } | null> {
-  const state = await readState(layout.stateDir);
-  const entry = state.installs[version];
-  if (!entry) throw notInstalled(version, Object.keys(state.installs), true);
-  if (entry.prefix !== locked) return null;
-  // Another version installed at the same prefix since (--prefix given twice): its tree stays;
-  // only this version's stale entry goes.
-  const there = await readMarker(entry.prefix);
-  if (there && there.version !== version) {
-    delete state.installs[version];
-    if (state.previous === version) state.previous = null;
-    await writeState(layout.stateDir, state);
-    return { version, prefix: entry.prefix, wasCurrent: false };
-  }
-  const wasCurrent = (await currentPrefix(layout.stateDir)) === entry.prefix;
-  if (wasCurrent && !force) {
-    throw new CpyError('CPY_INSTALL_IN_USE', `CPython ${version} is the current version (${entry.prefix})`, {
-      hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links',
-    });
-  }
-  const gone = join(dirname(entry.prefix), `.cpy-old-${basename(entry.prefix)}-${randomId().slice(0, 8)}`);
-  await rename(entry.prefix, gone).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  delete state.installs[version];
-  if (state.previous === version) state.previous = null;
-  await writeState(layout.stateDir, state);
-  if (wasCurrent) {
-    await rm(join(layout.stateDir, CURRENT_LINK), { force: true });
-    if (layout.binDir) {
-      for (const [name, runs] of LINKS) {
-        const path = join(layout.binDir, name);
-        if ((await readlink(path).catch(() => null)) === linkTarget(entry.prefix, runs)) await rm(path, { force: true });
-      }
+    if (!seen) {
+      // Refused by the script with what is installed (or, recorded meanwhile, looked at again).
+      await runStateScript('forget', { ...layoutArgs(layout), version, prefix: '' }, removedSchema, [await currentPrefix(layout.stateDir)]);
+      continue;
     }
+    const prefix = seen.prefix;
+    const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs }, () =>
+      stateLock(layout, { timeoutMs }, async () => {
+        const current = await currentPrefix(layout.stateDir);
+        return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [current === prefix ? null : current, prefix]);
+      }),
+    );
+    if ('version' in removed) return removed;
   }
-  await rm(gone, { recursive: true, force: true });
-  return { version, prefix: entry.prefix, wasCurrent };
 }

@@ -38,10 +38,11 @@ describe('the packed @cpy/install', () => {
   }, 240_000);
   afterAll(() => rm(work, { recursive: true, force: true }));
 
-  it('ships the compiled code and its types, not sources or tests', () => {
+  it('ships the compiled code, its types and its Python script, not sources or tests', () => {
     const install = tarballs.find((t) => t.name === '@cpy/install');
     const paths = install?.files.map((f) => f.path) ?? [];
-    expect(paths).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/host.js']));
+    // python/cpy_state.py: the install record's writer, which every install runs.
+    expect(paths).toEqual(expect.arrayContaining(['package.json', 'dist/index.js', 'dist/index.d.ts', 'dist/host.js', 'python/cpy_state.py']));
     expect(paths.filter((p) => p.startsWith('src/') || /\.spec\.|tsbuildinfo/.test(p))).toEqual([]);
   });
 

@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { CRITICAL_IMPORTS, FINGERPRINT_RE, POSTINSTALL_ENTRY, SIGNERS_OPTION_RE } from '@cpy/artifact';
-import { installOptionsSchema, OPTION_PATTERNS, versionRequestSchema } from '@cpy/install';
+import { installOptionsSchema, OPTION_PATTERNS, STATE_SCRIPT, versionRequestSchema } from '@cpy/install';
 import * as z from 'zod';
-import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND } from '../manifest.js';
+import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND, withStateScript } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -16,6 +16,15 @@ const installSh = readFileSync(join(featureDir, 'install.sh'), 'utf8');
 const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
 const committedIndexUrl = (JSON.parse(committed) as { options: { indexUrl?: { default?: string } } }).options.indexUrl?.default;
+
+describe("install.sh's install record", () => {
+  it("is @cpy/install's cpy_state.py, copied whole (run `nx run feature:generate` after changing it)", () => {
+    expect(installSh).toBe(withStateScript(installSh, readFileSync(STATE_SCRIPT, 'utf8')));
+    // The copy is there at all, and in place of nothing else.
+    expect(installSh).toContain(readFileSync(STATE_SCRIPT, 'utf8'));
+    expect(withStateScript(installSh, '# changed\n')).not.toContain('def record(a):');
+  });
+});
 
 describe('devcontainer-feature.json', () => {
   it('is what the install option schema generates (run `nx run feature:generate` after changing it)', () => {

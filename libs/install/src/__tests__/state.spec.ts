@@ -1,16 +1,19 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
-import { listInstalled, recordInstall, rollback, uninstall, useVersion } from '../versions.js';
+import { STATE_SCRIPT } from '../record.js';
+import { LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion } from '../versions.js';
 
 let stateDir: string;
+/** This host's python3 (Debian's, which the tests' artifacts are made of). */
+const hostPython3 = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : execFileSync('sh', ['-c', 'command -v python3'], { encoding: 'utf8' }).trim();
 beforeEach(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'cpy-state-'));
 });
@@ -112,11 +115,15 @@ describe('installs and uninstalls that cross', () => {
 });
 
 describe('cpy use refused by someone else\'s entry in the bin dir', () => {
-  /** A prefix holding CPython `version` as an install leaves it: a marker, and bin/python3 and bin/pip3. */
+  /**
+   * A prefix holding CPython `version` as an install leaves it: a marker, and bin/python3 (this
+   * host's, which runs the install record's script as the prefix's own would) and bin/pip3.
+   */
   const installed = async (version: string): Promise<string> => {
     const prefix = join(stateDir, `python-${version}`);
     await mkdir(join(prefix, 'bin'), { recursive: true });
-    for (const name of ['python3', 'pip3']) await writeFile(join(prefix, 'bin', name), '#!/bin/sh\n', { mode: 0o755 });
+    await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+    await writeFile(join(prefix, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
     await writeFile(join(prefix, MARKER_FILE), marker(version));
     return prefix;
   };
@@ -146,5 +153,42 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     // Once the entry is gone, rolling back goes where it went before.
     await rm(join(binDir, 'pip3'));
     expect(await rollback(layout)).toMatchObject({ version: '3.12.8', from: '3.13.5' });
+  });
+});
+
+describe('the install record writer (cpy_state.py)', () => {
+  it('makes the links the library looks at to see that an install already there needs nothing written', async () => {
+    const script = await readFile(STATE_SCRIPT, 'utf8');
+    const table = /^LINKS = \(\n([\s\S]*?)^\)/m.exec(script)?.[1] ?? '';
+    expect([...table.matchAll(/\('([^']+)', '([^']+)'\)/g)].map((m) => [m[1], m[2]])).toEqual(LINKS);
+  });
+
+  it('a link removed by hand is made again by the next install of the version already there', async () => {
+    const binDir = join(stateDir, 'bin');
+    const prefix = join(stateDir, 'python-3.13.5');
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+    await writeFile(join(prefix, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
+    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
+    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toBe(true);
+    await rm(join(binDir, 'pip'));
+    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toBe(true);
+    expect(await readlink(join(binDir, 'pip'))).toBe(join(prefix, 'bin', 'pip3'));
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(prefix, 'bin', 'python3'));
+  });
+
+  it('a python3 that cannot run it: CPY_INSTALL_RECORD_FAILED names that python3 and what it said, and nothing is recorded', async () => {
+    const prefix = join(stateDir, 'python-3.13.5');
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\necho "cannot execute: Exec format error" >&2\nexit 126\n', { mode: 0o755 });
+    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+    const layout = { stateDir, binDir: join(stateDir, 'bin'), cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
+    const error = await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }).catch((e: unknown) => e);
+    expect(isCpyError(error, 'CPY_INSTALL_RECORD_FAILED')).toBe(true);
+    expect((error as Error).message).toBe(`the install record (record) failed with ${join(prefix, 'bin', 'python3')}: cannot execute: Exec format error`);
+    expect((error as { hint: string }).hint).toContain(`check that ${join(prefix, 'bin', 'python3')} runs`);
+    expect(existsSync(join(stateDir, STATE_FILE))).toBe(false);
+    expect(existsSync(join(stateDir, 'bin'))).toBe(false);
   });
 });

@@ -1,0 +1,425 @@
+"""cpy's install record: the marker in a prefix, state.json, the `current` link and the bin links.
+
+Both installers run this one file after extraction, with a python3 cpy installed (the staged or
+installed tree's, or the current one's): @cpy/install (libs/install/src/record.ts) and the Dev
+Container Feature's install.sh, which carries a copy between its cpy_state_py lines (a test keeps
+the copy identical). `cpy use`, `cpy rollback` and `cpy uninstall` change the state through it too,
+so what an install records, and how, is written once.
+
+The caller holds the locks: the state lock (<state>/locks/state.lock) for record, use and forget,
+and the prefix's lock too for forget. This script takes none.
+
+Usage: python3 -I -S cpy_state.py COMMAND --name value ... (flags without a value: --current,
+--force, --check). It prints one JSON document: the result, or {"error": {code, message,
+hint, details}} with exit status 3 when it refuses. Any other failure is a traceback and exit 1.
+Python 3.8 and later; the standard library only.
+"""
+
+import json
+import os
+import sys
+import time
+
+MARKER_FILE = '.cpy-install.json'
+STATE_FILE = 'state.json'
+CURRENT_LINK = 'current'
+# The links put in the bin directory, and what each runs in the current install (the library's
+# LINKS, which a test keeps the same).
+LINKS = (
+    ('python3', 'python3'),
+    ('python', 'python3'),
+    ('pip3', 'pip3'),
+    ('pip', 'pip3'),
+    ('pydoc3', 'pydoc3'),
+    ('python3-config', 'python3-config'),
+)
+HEX = '0123456789abcdef'
+# Imported only where needed: each command starts a python3 (random and shutil cost some 12 ms).
+
+
+class Refusal(Exception):
+    def __init__(self, code, message, hint, details=None):
+        Exception.__init__(self, message)
+        self.code, self.message, self.hint, self.details = code, message, hint, details or {}
+
+
+def random_id():
+    return os.urandom(4).hex()
+
+
+def write_atomic(path, text):
+    """Written beside `path`, synced, then renamed over it: readers see the old file or the new one."""
+    tmp = '%s.tmp-%s' % (path, random_id())
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def dumps(value):
+    """As JSON.stringify(value, null, 2) + newline: the form both installers have always written."""
+    return json.dumps(value, indent=2, ensure_ascii=False) + '\n'
+
+
+# --- the marker -----------------------------------------------------------------------------
+
+MARKER_STRINGS = ('version', 'sha256', 'artifact', 'source', 'builtFor', 'installedAt')
+
+
+def marker_ok(m):
+    """@cpy/install's markerSchema."""
+    if not isinstance(m, dict) or m.get('schemaVersion') != 1 or isinstance(m.get('schemaVersion'), bool):
+        return False
+    if any(not isinstance(m.get(k), str) for k in MARKER_STRINGS):
+        return False
+    if not isinstance(m.get('build'), int) or isinstance(m.get('build'), bool):
+        return False
+    if len(m['sha256']) != 64 or any(c not in HEX for c in m['sha256']):
+        return False
+    return 'signedBy' not in m or isinstance(m['signedBy'], str)
+
+
+def read_marker(prefix):
+    """The marker of an installed prefix, or None when there is none or it is not valid."""
+    try:
+        with open(os.path.join(prefix, MARKER_FILE), encoding='utf-8') as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return m if marker_ok(m) else None
+
+
+def now_iso():
+    t = time.time()
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(t)) + '.%03dZ' % (int(t * 1000) % 1000)
+
+
+def mark(a):
+    """
+    Writes the install marker into a tree before it is renamed into place; prints it. With
+    --bin-dir (an install that makes links), every program the tree has is first checked against
+    the bin dir: someone else's pip3 refuses the install before the tree is in place.
+    """
+    check_links(a.get('bin-dir'), a['tree'])
+    try:
+        build = int(a['build'])
+    except ValueError:
+        build = -1
+    if build < 1 or str(build) != a['build']:
+        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the metadata is not valid: build %r' % a['build'], 'install an artifact made by cpy')
+    m = {'schemaVersion': 1, 'version': a['version'], 'build': build, 'sha256': a['sha256'], 'artifact': a['artifact'], 'source': a['source'],
+         'builtFor': a['built-for'], 'installedAt': a.get('installed-at') or now_iso()}
+    if a.get('signed-by'):
+        m['signedBy'] = a['signed-by']
+    if not marker_ok(m):
+        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the install marker would not be valid (sha256 %r)' % a['sha256'], 'install an artifact made by cpy')
+    write_atomic(os.path.join(a['tree'], MARKER_FILE), dumps(m))
+    return m
+
+
+def sign_marker(a):
+    """The same bytes, verified again with a signature: the marker of the install says who signed them."""
+    m = read_marker(a['prefix'])
+    if m is None:
+        raise Refusal('CPY_INSTALL_BROKEN', '%s has no valid install marker' % a['prefix'], 'install it again: a broken install is replaced atomically')
+    if m.get('signedBy') != a['signed-by']:
+        m['signedBy'] = a['signed-by']
+        write_atomic(os.path.join(a['prefix'], MARKER_FILE), dumps(m))
+    return m
+
+
+# --- the state ------------------------------------------------------------------------------
+
+def broken_state(path, problem):
+    return Refusal('CPY_INSTALL_BROKEN', '%s is not a cpy state file (%s)' % (path, problem),
+                   'move it aside (mv %s %s.broken), then run again; the installed versions stay in place, and cpy install <version> records each again' % (path, path),
+                   {'path': path, 'problem': problem})
+
+
+def read_state(state_dir):
+    """state.json (@cpy/install's stateSchema); none yet reads as empty. Never rewritten when it is not a state."""
+    path = os.path.join(state_dir, STATE_FILE)
+    try:
+        with open(path, encoding='utf-8') as f:
+            text = f.read()
+    except FileNotFoundError:
+        return {'schemaVersion': 1, 'installs': {}, 'previous': None}
+    try:
+        s = json.loads(text)
+    except ValueError as e:
+        raise broken_state(path, 'not JSON: %s' % e)
+    if not isinstance(s, dict):
+        raise broken_state(path, 'the document: not an object')
+    if s.get('schemaVersion') != 1 or isinstance(s.get('schemaVersion'), bool):
+        raise broken_state(path, 'schemaVersion: not 1')
+    installs = s.get('installs')
+    if not isinstance(installs, dict):
+        raise broken_state(path, 'installs: not an object')
+    for version, entry in installs.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get('prefix'), str):
+            raise broken_state(path, 'installs.%s: not { prefix: <path> }' % version)
+    if 'previous' not in s or not (s['previous'] is None or isinstance(s['previous'], str)):
+        raise broken_state(path, 'previous: not a version or null')
+    return {'schemaVersion': 1, 'installs': {v: {'prefix': e['prefix']} for v, e in installs.items()}, 'previous': s['previous']}
+
+
+def write_state(state_dir, state):
+    os.makedirs(state_dir, exist_ok=True)
+    write_atomic(os.path.join(state_dir, STATE_FILE), dumps(state))
+
+
+def current_prefix(state_dir):
+    try:
+        return os.readlink(os.path.join(state_dir, CURRENT_LINK))
+    except OSError:
+        return None
+
+
+def version_of(state_dir, state, prefix):
+    """The version installed at `prefix`: the state's, else its marker's (a state.json moved aside)."""
+    if not prefix:
+        return None
+    for version, entry in state['installs'].items():
+        if entry['prefix'] == prefix:
+            return version
+    m = read_marker(prefix)
+    return m['version'] if m else None
+
+
+def not_installed(version, known, removing=False):
+    return Refusal('CPY_INSTALL_NOT_INSTALLED', 'CPython %s is not installed%s' % (version, ' (installed: %s)' % ', '.join(known) if known else ''),
+                   'nothing to remove: cpy list shows what is installed (give its exact version)' if removing else 'install it first: cpy install %s --from <artifact>' % version)
+
+
+# --- links ----------------------------------------------------------------------------------
+
+def swap_link(link, target):
+    """Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none."""
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    tmp = '%s.tmp-%s' % (link, random_id())
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def bin_entry(path):
+    """What a bin entry is: absent, a link cpy made (into a prefix with a marker), dangling (replaceable), or someone else's."""
+    try:
+        os.lstat(path)
+    except OSError:
+        return 'absent', None
+    if not os.path.islink(path):
+        return 'foreign', None
+    target = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(target)), MARKER_FILE)):
+        return 'cpy', target
+    return ('foreign' if os.path.exists(target) else 'dangling'), target
+
+
+def check_links(bin_dir, prefix):
+    """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script)."""
+    if not bin_dir:
+        return
+    for name, runs in LINKS:
+        if not os.path.exists(os.path.join(prefix, 'bin', runs)) and name != 'python3':
+            continue
+        path = os.path.join(bin_dir, name)
+        kind, target = bin_entry(path)
+        if kind == 'foreign':
+            raise Refusal('CPY_INSTALL_BIN_CONFLICT', '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else ''),
+                          "remove %s (it is not cpy's), then run again" % path, {'path': path})
+
+
+def link_changes(bin_dir, prefix, keep_foreign):
+    """Link by link, what activate changes: (path, target), or (path, None) to remove cpy's link to a program this version lacks."""
+    if not bin_dir:
+        return []
+    changes = []
+    for name, runs in LINKS:
+        path = os.path.join(bin_dir, name)
+        if not os.path.exists(os.path.join(prefix, 'bin', runs)):
+            if bin_entry(path)[0] == 'cpy':
+                changes.append((path, None))
+            continue
+        # Into the real prefix, not through `current`: CPython derives sys.prefix from the path it
+        # was started by, and pip writes that interpreter into the #! lines of the scripts it installs.
+        target = os.path.join(prefix, 'bin', runs)
+        try:
+            if os.readlink(path) == target:
+                continue
+        except OSError:
+            pass
+        if keep_foreign and bin_entry(path)[0] == 'foreign':
+            continue
+        changes.append((path, target))
+    return changes
+
+
+def activate(state_dir, bin_dir, prefix, keep_foreign):
+    """`current` first (one rename: the record of what is current), then each bin link."""
+    if not keep_foreign:
+        check_links(bin_dir, prefix)
+    swap_link(os.path.join(state_dir, CURRENT_LINK), prefix)
+    for path, target in link_changes(bin_dir, prefix, keep_foreign):
+        if target:
+            swap_link(path, target)
+        else:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+
+# --- the commands ---------------------------------------------------------------------------
+
+def record(a):
+    """Records an install in the state and, with --current, makes it current (the one before it is kept for rollback)."""
+    state_dir, bin_dir, version, prefix, make_current = a['state-dir'], a.get('bin-dir'), a['version'], a['prefix'], 'current' in a
+    # The marker was read before the state lock, without the prefix's (an install already there):
+    # a cpy uninstall (which renames the tree away under this lock) may have run since.
+    m = read_marker(prefix)
+    if not m or m['version'] != version:
+        raise Refusal('CPY_INSTALL_NOT_INSTALLED', '%s no longer holds CPython %s (a cpy uninstall, or another install of that prefix, at the same time)' % (prefix, version),
+                      'run the install again: it installs CPython %s anew' % version)
+    state = read_state(state_dir)
+    now = current_prefix(state_dir)
+    switching = make_current and now != prefix
+    # Someone else's entry in the bin dir refuses a switch before the state changes (after it, the
+    # state would name as previous the version still current).
+    if switching:
+        check_links(bin_dir, prefix)
+    entered = state['installs'].get(version, {}).get('prefix') == prefix
+    if 'check' in a:
+        # Whether a record under the state lock would change anything (install.sh asks first, so
+        # an install already there takes no lock, as the library's cheap check).
+        return {'changes': not entered or switching or (make_current and bool(link_changes(bin_dir, prefix, True)))}
+    if not entered or switching:
+        state['installs'][version] = {'prefix': prefix}
+        if switching:
+            leaving = version_of(state_dir, state, now)
+            if leaving and leaving != version:
+                state['previous'] = leaving
+        write_state(state_dir, state)
+    # Current already: only its links are made whole, around what is not cpy's.
+    if make_current:
+        activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
+    return {'current': make_current or now == prefix}
+
+
+def use(a):
+    """Makes an installed version the one python3 runs."""
+    state_dir, bin_dir, version = a['state-dir'], a.get('bin-dir'), a['version']
+    state = read_state(state_dir)
+    entry = state['installs'].get(version)
+    if not entry:
+        raise not_installed(version, list(state['installs']))
+    if not read_marker(entry['prefix']):
+        raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) is not a complete install' % (entry['prefix'], version),
+                      'install it again: cpy install %s (a broken install is replaced atomically)' % version)
+    came_from = version_of(state_dir, state, current_prefix(state_dir))
+    if came_from != version:
+        check_links(bin_dir, entry['prefix'])
+        state['previous'] = came_from
+        write_state(state_dir, state)
+    # Also when it is current already: its links may be missing (a run killed between the
+    # `current` link and them); only what differs changes.
+    activate(state_dir, bin_dir, entry['prefix'], keep_foreign=came_from == version)
+    return {'version': version, 'prefix': entry['prefix'], 'from': came_from}
+
+
+def forget(a):
+    """Removes an installed version (renamed away first, then deleted); its state entry, and with --force when current, its links."""
+    state_dir, bin_dir, version, locked = a['state-dir'], a.get('bin-dir'), a['version'], a['prefix']
+    state = read_state(state_dir)
+    entry = state['installs'].get(version)
+    if not entry:
+        raise not_installed(version, list(state['installs']), removing=True)
+    prefix = entry['prefix']
+    if prefix != locked:
+        return {'moved': prefix}
+    # Another version installed at the same prefix since: its tree stays; only this entry goes.
+    there = read_marker(prefix)
+    if there and there['version'] != version:
+        del state['installs'][version]
+        if state['previous'] == version:
+            state['previous'] = None
+        write_state(state_dir, state)
+        return {'version': version, 'prefix': prefix, 'wasCurrent': False}
+    was_current = current_prefix(state_dir) == prefix
+    # Before the tree is renamed away: the python3 running this may be the one being removed.
+    import shutil
+    if was_current and 'force' not in a:
+        raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
+                      'switch first (cpy use <other version>), or pass --force to remove it and its python3 links')
+    gone = os.path.join(os.path.dirname(prefix), '.cpy-old-%s-%s' % (os.path.basename(prefix), random_id()))
+    try:
+        os.rename(prefix, gone)
+    except FileNotFoundError:
+        pass
+    del state['installs'][version]
+    if state['previous'] == version:
+        state['previous'] = None
+    write_state(state_dir, state)
+    if was_current:
+        try:
+            os.unlink(os.path.join(state_dir, CURRENT_LINK))
+        except FileNotFoundError:
+            pass
+        for name, runs in LINKS if bin_dir else ():
+            path = os.path.join(bin_dir, name)
+            try:
+                if os.readlink(path) == os.path.join(prefix, 'bin', runs):
+                    os.unlink(path)
+            except OSError:
+                pass
+    shutil.rmtree(gone, ignore_errors=True)
+    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current}
+
+
+COMMANDS = {'mark': mark, 'sign-marker': sign_marker, 'record': record, 'use': use, 'forget': forget}
+FLAGS = ('current', 'force', 'check')
+
+
+def parse(argv):
+    args, i = {}, 0
+    while i < len(argv):
+        name = argv[i][2:] if argv[i].startswith('--') else None
+        if not name:
+            raise SystemExit('cpy_state.py: unexpected argument %r' % argv[i])
+        if name in FLAGS:
+            args[name], i = True, i + 1
+        elif i + 1 < len(argv):
+            args[name], i = argv[i + 1], i + 2
+        else:
+            raise SystemExit('cpy_state.py: --%s needs a value' % name)
+    if args.get('bin-dir') == '':
+        del args['bin-dir']
+    return args
+
+
+def main(argv):
+    if not argv or argv[0] not in COMMANDS:
+        sys.stderr.write('usage: cpy_state.py {%s} --name value ...\n' % ','.join(COMMANDS))
+        return 2
+    try:
+        result = COMMANDS[argv[0]](parse(argv[1:]))
+    except Refusal as r:
+        sys.stdout.write(json.dumps({'error': {'code': r.code, 'message': r.message, 'hint': r.hint, 'details': r.details}}) + '\n')
+        return 3
+    sys.stdout.write(json.dumps(result) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
