@@ -81,7 +81,7 @@ export const installOptionsSchema = z.strictObject({
   activate: described(z._default(z.boolean(), true), 'Make this the version python3 runs.'),
   skipValidation: described(
     z._default(z.boolean(), false),
-    'Do not check the installed python3 (version, critical modules, sysconfig, a venv through a link, a C extension); not recommended.',
+    'Do not check the installed python3 (version, critical modules, sysconfig, a venv through a link, a C extension); it still has to start, since it writes the install record. Not recommended.',
   ),
   installSystemDeps: described(
     z._default(z.boolean(), false),

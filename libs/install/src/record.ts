@@ -35,9 +35,9 @@ const executable = (path: string) => {
 };
 
 /**
- * The python3 that runs the script: the first of `prefixes` (the tree being recorded, then the
- * current one) whose bin/python3 is there, else the system's python3 (a state whose installs are
- * all gone).
+ * The python3 that runs the script: the first of `prefixes` whose bin/python3 is there (the tree
+ * being recorded or switched to, then the current one, then any other cpy installed), else the
+ * system's python3 (a state whose installs are all gone).
  * It uses only the standard library, started with -I -S: nothing from the environment or site.
  */
 function interpreter(prefixes: readonly (string | null)[]): string {
@@ -84,8 +84,11 @@ export async function runStateScript<T>(
   if (parsed?.success) return parsed.data;
   const said = ran.stderr.trim().split('\n').slice(-3).join(' ') || ran.failure?.message || `it printed ${JSON.stringify(ran.stdout.slice(0, 200))}`;
   throw new CpyError('CPY_INSTALL_RECORD_FAILED', `the install record (${command}) failed with ${python}: ${said}`, {
-    hint: !python.startsWith('/') || python === '/usr/bin/python3' ? 'no installed cpy python3 is there to run it, and the system python3 could not: reinstall a version (cpy install <version>)' : `check that ${python} runs; if it does not, install that version again`,
-    details: { python, command },
+    hint:
+      !python.startsWith('/') || python === '/usr/bin/python3'
+        ? 'no cpy python3 is left to run it, and the system python3 could not: install a version (cpy install <version>), then run this again'
+        : `check that ${python} runs; if it does not, install that version again`,
+    details: { python, command, said },
   });
 }
 

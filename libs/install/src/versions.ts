@@ -83,7 +83,7 @@ export async function checkPython3Link(layout: InstallLayout): Promise<void> {
  * install before the tree is in place.
  */
 export function writeMarker(layout: InstallLayout, tree: string, marker: Omit<InstallMarker, 'schemaVersion' | 'installedAt'>, checkLinks: boolean): Promise<InstallMarker> {
-  return withOwnHint(
+  const written = withOwnHint(
     runStateScript(
       'mark',
       {
@@ -102,6 +102,15 @@ export function writeMarker(layout: InstallLayout, tree: string, marker: Omit<In
     ),
     true,
   );
+  // The first thing the unpacked python3 runs when nothing else did (skipValidation, at the prefix
+  // it was built for): one that does not start is the artifact's failure here, as validation says.
+  return written.catch((error: unknown) => {
+    if (!isCpyError(error, 'CPY_INSTALL_RECORD_FAILED')) throw error;
+    throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: python3 does not run: ${String(error.details['said'])}`, {
+      hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
+      cause: error,
+    });
+  });
 }
 
 /** The same bytes, verified again with a signature: the marker says who signed them. */
@@ -196,8 +205,9 @@ export interface SwitchResult {
 export async function useVersion(version: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
-    const target = (await readState(layout.stateDir)).installs[version]?.prefix ?? null;
-    return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, [target, await currentPrefix(layout.stateDir)]), false);
+    const { installs } = await readState(layout.stateDir);
+    const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
+    return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
   });
 }
 
@@ -234,8 +244,9 @@ export async function uninstall(version: string, options: VersionOptions & { for
     const prefix = seen.prefix;
     const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs }, () =>
       stateLock(layout, { timeoutMs }, async () => {
-        const current = await currentPrefix(layout.stateDir);
-        return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [current === prefix ? null : current, prefix]);
+        // Any cpy python3 runs it: one that is not being removed first (the tree may be gone).
+        const others = [await currentPrefix(layout.stateDir), ...Object.values((await readState(layout.stateDir)).installs).map((i) => i.prefix)].filter((p) => p !== prefix);
+        return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]);
       }),
     );
     if ('version' in removed) return removed;

@@ -80,6 +80,28 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+describe('installPython: a python3 that does not start on this host', () => {
+  it('is refused before anything is put in place, even with skipValidation at the prefix it was built for (the install record runs it)', async () => {
+    const sb = await sandbox();
+    const mm = version.split('.').slice(0, 2).join('.');
+    const oldRoot = artifact.metadata.prefix.replace(/^\//, '');
+    // Built for the sandbox's prefix (no relocation: nothing else runs the python3 first), its
+    // interpreter one that fails as a binary for a newer glibc does.
+    const broken = await repackArtifact(artifact, join(work, 'nostart'), {
+      metadata: (m) => ({ ...m, prefix: sb.prefix }),
+      // (and the artifact's opt/ entry, which is outside that prefix)
+      drop: (name) => name === `${oldRoot}/bin/python${mm}` || !(name === oldRoot || name.startsWith(`${oldRoot}/`)),
+      append: [{ name: `${sb.prefix.replace(/^\//, '')}/bin/python${mm}`, mode: 0o755, body: `#!/bin/sh\necho "python${mm}: /lib/x86_64-linux-gnu/libc.so.6: version \\\`GLIBC_2.99' not found" >&2\nexit 1\n` }],
+    });
+    const error = await codeOf(installPython(sb.options({ artifactUrl: broken.path, skipValidation: true })));
+    expect(error.code).toBe('CPY_INSTALL_VALIDATION_FAILED');
+    expect(error.message).toMatch(/^the unpacked python3 does not work: python3 does not run: .*GLIBC_2\.99' not found/);
+    expect(existsSync(sb.prefix)).toBe(false);
+    expect(await listing(sb.stateDir).then((l) => l.filter((p) => p !== 'locks' && !p.startsWith('locks/')))).toEqual([]);
+    expect(await listing(sb.binDir)).toEqual([]);
+  });
+});
+
 describe('installPython: a real artifact, installed for real', () => {
   it('installs from a path, links python3, and a second run returns at once without touching anything', async () => {
     const sb = await sandbox();

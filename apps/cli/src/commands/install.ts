@@ -125,7 +125,7 @@ export const install = defineCommand({
     ...STATE_OPTIONS,
     'no-link': { type: 'boolean', description: 'do not create python3/pip3 links' },
     'no-activate': { type: 'boolean', description: 'install, but keep the current version as it is' },
-    'skip-validation': { type: 'boolean', description: 'do not check the new python3 before putting it in place (it still runs to relocate a tree installed away from its build prefix)' },
+    'skip-validation': { type: 'boolean', description: 'do not check the new python3 before putting it in place (it still runs: to relocate a tree installed away from its build prefix, and to write the install record)' },
     'install-system-deps': { type: 'boolean', description: 'install missing system libraries (critical ones, curses, gdbm) with apt-get/dnf/apk (root)' },
     'install-tk': { type: 'boolean', description: "also install tkinter's Tcl/Tk libraries (pulls in X11)" },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https' },

@@ -1512,7 +1512,11 @@ cpy_state_py
     jvals "$work/state.flat" error/code error/message error/hint
     [ -z "$j1" ] || fail "$j1" "$j2" "$j3"
   fi
-  fail CPY_INSTALL_RECORD_FAILED "the install record ($1) failed with $py: $(tail -n 3 "$work/state.err" | tr '\n' ' ')" "check that $py runs; if it does not, install that version again"
+  state_said=$(tail -n 3 "$work/state.err" | tr '\n' ' ')
+  # The marker is the first thing the unpacked python3 runs when nothing else did (skipValidation,
+  # at the prefix it was built for): one that does not start is the artifact's failure here.
+  [ "$1" != mark ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: python3 does not run: $state_said" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
+  fail CPY_INSTALL_RECORD_FAILED "the install record ($1) failed with $py: $state_said" "check that $py runs; if it does not, install that version again"
 }
 # record_install VERSION PREFIX: recorded in the state and made current, with its links. Asked
 # first without the state lock: an install already there whose record and links are right takes

@@ -191,4 +191,20 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(existsSync(join(stateDir, STATE_FILE))).toBe(false);
     expect(existsSync(join(stateDir, 'bin'))).toBe(false);
   });
+
+  it('a version whose tree was deleted by hand is uninstalled: its entry goes, the current version and its links stay', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    for (const version of ['3.12.8', '3.13.5']) {
+      const prefix = join(stateDir, `python-${version}`);
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      await writeFile(join(prefix, MARKER_FILE), marker(version));
+      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
+    }
+    await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false });
+    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null });
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
+  });
 });
