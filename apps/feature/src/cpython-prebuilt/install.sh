@@ -1235,6 +1235,8 @@ def read_state(state_dir):
             text = f.read()
     except FileNotFoundError:
         return {'schemaVersion': 1, 'installs': {}, 'previous': None}
+    except UnicodeDecodeError as e:
+        raise broken_state(path, 'not JSON: not UTF-8 text (%s)' % e.reason)
     try:
         s = json.loads(text)
     except ValueError as e:

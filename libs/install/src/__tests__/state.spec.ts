@@ -7,8 +7,9 @@ import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
+import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
-import { STATE_SCRIPT } from '../record.js';
+import { runStateScript, STATE_SCRIPT } from '../record.js';
 import { LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion } from '../versions.js';
 
 let stateDir: string;
@@ -206,5 +207,12 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null });
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
+  });
+
+  it('reads a state.json that is not UTF-8 as install.sh and the library read one that is not JSON: CPY_INSTALL_BROKEN, the file left as it is', async () => {
+    await writeFile(join(stateDir, STATE_FILE), Buffer.from([0xff, 0xfe, 0x7b, 0x7d]));
+    const error = await runStateScript('use', { 'state-dir': stateDir, 'bin-dir': null, version: '3.13.5' }, z.object({}), []).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CPY_INSTALL_BROKEN', message: expect.stringContaining('(not JSON: not UTF-8 text') });
+    expect(await readFile(join(stateDir, STATE_FILE))).toEqual(Buffer.from([0xff, 0xfe, 0x7b, 0x7d]));
   });
 });
