@@ -12,6 +12,8 @@ and the prefix's lock too for forget. This script takes none.
 Usage: python3 -I -S cpy_state.py COMMAND --name value ... (flags without a value: --current,
 --force, --check). It prints one JSON document: the result, or {"error": {code, message,
 hint, details}} with exit status 3 when it refuses. Any other failure is a traceback and exit 1.
+`cpy_state.py serve` runs mark and record as they come on stdin, one python3 for an install's
+two (see serve).
 Python 3.8 and later; the standard library only.
 """
 
@@ -391,6 +393,8 @@ def forget(a):
 
 COMMANDS = {'mark': mark, 'sign-marker': sign_marker, 'record': record, 'use': use, 'forget': forget}
 FLAGS = ('current', 'force', 'check')
+# What serve runs: an install's marker, then its record. Both need nothing imported after start-up.
+SERVED = ('mark', 'record')
 
 
 def parse(argv):
@@ -410,14 +414,44 @@ def parse(argv):
     return args
 
 
+def refused(r):
+    return {'error': {'code': r.code, 'message': r.message, 'hint': r.hint, 'details': r.details}}
+
+
+def serve():
+    """
+    Runs commands read from stdin, one a line as a JSON array (["mark", "--tree", ...]), in turn,
+    and prints one JSON line for each: {"ok": result}, or {"error": ...} for a refusal. Ends at the
+    end of stdin. The library starts it while the tree is relocated and checked (its start-up off
+    the install's path), then runs mark, and record once the tree it runs from has been renamed into
+    place: one python3 start for both. So it runs only what needs nothing imported after start-up
+    (an import after the rename would look in the staging directory, gone by then).
+    """
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        argv = json.loads(line)
+        if not argv or argv[0] not in SERVED:
+            raise SystemExit('cpy_state.py serve: runs %s, not %r' % (' and '.join(SERVED), argv[:1]))
+        try:
+            reply = {'ok': COMMANDS[argv[0]](parse(argv[1:]))}
+        except Refusal as r:
+            reply = refused(r)
+        sys.stdout.write(json.dumps(reply) + '\n')
+        sys.stdout.flush()
+
+
 def main(argv):
+    if argv == ['serve']:
+        return serve()
     if not argv or argv[0] not in COMMANDS:
-        sys.stderr.write('usage: cpy_state.py {%s} --name value ...\n' % ','.join(COMMANDS))
+        sys.stderr.write('usage: cpy_state.py {%s} --name value ... | cpy_state.py serve\n' % ','.join(COMMANDS))
         return 2
     try:
         result = COMMANDS[argv[0]](parse(argv[1:]))
     except Refusal as r:
-        sys.stdout.write(json.dumps({'error': {'code': r.code, 'message': r.message, 'hint': r.hint, 'details': r.details}}) + '\n')
+        sys.stdout.write(json.dumps(refused(r)) + '\n')
         return 3
     sys.stdout.write(json.dumps(result) + '\n')
     return 0

@@ -25,6 +25,7 @@ import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions 
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkPython3Link, prefixLockPath, recordInstall, signMarker, writeMarker } from './versions.js';
+import { openStateSession, type StateSession } from './record.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
@@ -593,6 +594,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     }
     let placed: 'installed' | 'replaced';
     let marker: InstallMarker;
+    let session: StateSession | null = null;
     try {
       // A pass that failed (a retried download; a refusal) is done again from the verified file,
       // which then says why, exactly as an install from the cache does.
@@ -625,6 +627,8 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
         await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) });
       }
+      // Its python3 starts now, beside the relocation and the checks; it writes the marker and the record.
+      session = openStateSession(tree, join(prefix, 'bin', 'python3'));
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
         const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {
@@ -646,14 +650,22 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       }
       // Every program the tree has, now that it is there (before, only python3 could be known):
       // someone else's pip3 refuses the install here, not after the tree is in place.
-      marker = await writeMarker(layout, tree, record, options.activate);
+      marker = await writeMarker(layout, tree, record, options.activate, session);
       placed = await putInPlace(tree, prefix);
+    } catch (error) {
+      // Gone before its tree is: it reads from it while it starts.
+      await session?.close();
+      throw error;
     } finally {
       await rm(stage, { recursive: true, force: true });
     }
     hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
-    const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
-    return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);
+    try {
+      const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions, session);
+      return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);
+    } finally {
+      await session.close();
+    }
   });
 }
 

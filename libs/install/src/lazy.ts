@@ -1,4 +1,4 @@
-import type { ExecFileOptions } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams, ExecFileOptions, SpawnOptionsWithoutStdio } from 'node:child_process';
 import type { HttpClient } from '@cpy/transfer';
 import type { Environment } from './layout.js';
 
@@ -18,13 +18,21 @@ export async function installerClient(env: Environment, caFile: string | undefin
   return createHttpClient({ env, userAgent: 'cpy (installer)', ...(caFile ? { caFile } : {}) });
 }
 
+const childProcess = () => import('node:child_process');
+
 /** Runs a program with its arguments (no shell); its output as text. Rejects as execFile does. */
 export async function runProgram(file: string, args: readonly string[], options: ExecFileOptions = {}): Promise<{ stdout: string; stderr: string }> {
-  const { execFile } = await import('node:child_process');
+  const { execFile } = await childProcess();
   return new Promise((resolve, reject) => {
     execFile(file, args, { ...options, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error) reject(Object.assign(error, { stdout, stderr }));
       else resolve({ stdout, stderr });
     });
   });
+}
+
+/** Starts a program with its arguments (no shell), its stdin, stdout and stderr piped to this process. */
+export async function startProgram(file: string, args: readonly string[], options: SpawnOptionsWithoutStdio = {}): Promise<ChildProcessWithoutNullStreams> {
+  const { spawn } = await childProcess();
+  return spawn(file, args, { ...options, stdio: 'pipe' });
 }

@@ -5,7 +5,7 @@ import * as z from 'zod/mini';
 import { compareVersions, CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
-import { layoutArgs, runStateScript } from './record.js';
+import { layoutArgs, runStateScript, type StateSession } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
@@ -82,26 +82,25 @@ export async function checkPython3Link(layout: InstallLayout): Promise<void> {
  * program the tree has is first checked against the bin dir: someone else's pip3 refuses the
  * install before the tree is in place.
  */
-export function writeMarker(layout: InstallLayout, tree: string, marker: Omit<InstallMarker, 'schemaVersion' | 'installedAt'>, checkLinks: boolean): Promise<InstallMarker> {
-  const written = withOwnHint(
-    runStateScript(
-      'mark',
-      {
-        tree,
-        version: marker.version,
-        build: String(marker.build),
-        sha256: marker.sha256,
-        artifact: marker.artifact,
-        source: marker.source,
-        'built-for': marker.builtFor,
-        'signed-by': marker.signedBy,
-        ...(checkLinks && layout.binDir ? { 'bin-dir': layout.binDir } : {}),
-      },
-      markerSchema,
-      [tree],
-    ),
-    true,
-  );
+export function writeMarker(
+  layout: InstallLayout,
+  tree: string,
+  marker: Omit<InstallMarker, 'schemaVersion' | 'installedAt'>,
+  checkLinks: boolean,
+  session?: StateSession,
+): Promise<InstallMarker> {
+  const args = {
+    tree,
+    version: marker.version,
+    build: String(marker.build),
+    sha256: marker.sha256,
+    artifact: marker.artifact,
+    source: marker.source,
+    'built-for': marker.builtFor,
+    'signed-by': marker.signedBy,
+    ...(checkLinks && layout.binDir ? { 'bin-dir': layout.binDir } : {}),
+  };
+  const written = withOwnHint(session ? session.run('mark', args, markerSchema) : runStateScript('mark', args, markerSchema, [tree]), true);
   // The first thing the unpacked python3 runs when nothing else did (skipValidation, at the prefix
   // it was built for): one that does not start is the artifact's failure here, as validation says.
   return written.catch((error: unknown) => {
@@ -154,12 +153,14 @@ async function linksAsRecorded(layout: InstallLayout, prefix: string): Promise<b
  * the version, it is current, and its links are as the script leaves them (a run killed between
  * the `current` link and the links is seen here, and finished).
  */
-export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions): Promise<boolean> {
+export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions, session?: StateSession): Promise<boolean> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
   if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix))))) return current === prefix;
   return stateLock(layout, lock, async () => {
-    const done = await withOwnHint(runStateScript('record', { ...layoutArgs(layout), version, prefix, current: makeCurrent }, z.object({ current: z.boolean() }), [prefix, await currentPrefix(layout.stateDir)]), true);
+    const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
+    const schema = z.object({ current: z.boolean() });
+    const done = await withOwnHint(session ? session.run('record', args, schema) : runStateScript('record', args, schema, [prefix, await currentPrefix(layout.stateDir)]), true);
     return done.current;
   });
 }

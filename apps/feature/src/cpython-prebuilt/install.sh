@@ -1095,6 +1095,8 @@ and the prefix's lock too for forget. This script takes none.
 Usage: python3 -I -S cpy_state.py COMMAND --name value ... (flags without a value: --current,
 --force, --check). It prints one JSON document: the result, or {"error": {code, message,
 hint, details}} with exit status 3 when it refuses. Any other failure is a traceback and exit 1.
+`cpy_state.py serve` runs mark and record as they come on stdin, one python3 for an install's
+two (see serve).
 Python 3.8 and later; the standard library only.
 """
 
@@ -1474,6 +1476,8 @@ def forget(a):
 
 COMMANDS = {'mark': mark, 'sign-marker': sign_marker, 'record': record, 'use': use, 'forget': forget}
 FLAGS = ('current', 'force', 'check')
+# What serve runs: an install's marker, then its record. Both need nothing imported after start-up.
+SERVED = ('mark', 'record')
 
 
 def parse(argv):
@@ -1493,14 +1497,44 @@ def parse(argv):
     return args
 
 
+def refused(r):
+    return {'error': {'code': r.code, 'message': r.message, 'hint': r.hint, 'details': r.details}}
+
+
+def serve():
+    """
+    Runs commands read from stdin, one a line as a JSON array (["mark", "--tree", ...]), in turn,
+    and prints one JSON line for each: {"ok": result}, or {"error": ...} for a refusal. Ends at the
+    end of stdin. The library starts it while the tree is relocated and checked (its start-up off
+    the install's path), then runs mark, and record once the tree it runs from has been renamed into
+    place: one python3 start for both. So it runs only what needs nothing imported after start-up
+    (an import after the rename would look in the staging directory, gone by then).
+    """
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return 0
+        argv = json.loads(line)
+        if not argv or argv[0] not in SERVED:
+            raise SystemExit('cpy_state.py serve: runs %s, not %r' % (' and '.join(SERVED), argv[:1]))
+        try:
+            reply = {'ok': COMMANDS[argv[0]](parse(argv[1:]))}
+        except Refusal as r:
+            reply = refused(r)
+        sys.stdout.write(json.dumps(reply) + '\n')
+        sys.stdout.flush()
+
+
 def main(argv):
+    if argv == ['serve']:
+        return serve()
     if not argv or argv[0] not in COMMANDS:
-        sys.stderr.write('usage: cpy_state.py {%s} --name value ...\n' % ','.join(COMMANDS))
+        sys.stderr.write('usage: cpy_state.py {%s} --name value ... | cpy_state.py serve\n' % ','.join(COMMANDS))
         return 2
     try:
         result = COMMANDS[argv[0]](parse(argv[1:]))
     except Refusal as r:
-        sys.stdout.write(json.dumps({'error': {'code': r.code, 'message': r.message, 'hint': r.hint, 'details': r.details}}) + '\n')
+        sys.stdout.write(json.dumps(refused(r)) + '\n')
         return 3
     sys.stdout.write(json.dumps(result) + '\n')
     return 0
@@ -1520,14 +1554,17 @@ cpy_state_py
   [ "$1" != mark ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: python3 does not run: $state_said" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
   fail CPY_INSTALL_RECORD_FAILED "the install record ($1) failed with $py: $state_said" "check that $py runs; if it does not, install that version again"
 }
-# record_install VERSION PREFIX: recorded in the state and made current, with its links. Asked
-# first without the state lock: an install already there whose record and links are right takes
-# none, so a holder of the state lock is not waited for (the library's cheap check).
+# record_install VERSION PREFIX [new]: recorded in the state and made current, with its links.
+# An install already there is asked first without the state lock: one whose record and links are
+# right takes none, so a holder of the state lock is not waited for (the library's cheap check). A
+# tree just put in place (new) is recorded at once: that python3 start would be spent for nothing.
 record_install() {
-  state_py "$2/bin/python3" record --check --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
-  state_said=
-  IFS= read -r state_said <"$work/state.out" || true
-  [ "$state_said" != '{"changes": false}' ] || return 0
+  if [ "${3:-}" != new ]; then
+    state_py "$2/bin/python3" record --check --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
+    state_said=
+    IFS= read -r state_said <"$work/state.out" || true
+    [ "$state_said" != '{"changes": false}' ] || return 0
+  fi
   lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
   state_py "$2/bin/python3" record --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
   lock_release "$STATE_DIR/locks/state.lock"
@@ -2258,7 +2295,7 @@ main() {
   put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
-  record_install "$version" "$prefix"
+  record_install "$version" "$prefix" new
   say "$placed CPython $version in $prefix ($BIN_DIR/python3 -> $prefix/bin/python3)"
 }
 

@@ -1,16 +1,16 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
-import { runStateScript, STATE_SCRIPT } from '../record.js';
-import { LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion } from '../versions.js';
+import { openStateSession, runStateScript, STATE_SCRIPT } from '../record.js';
+import { LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
 
 let stateDir: string;
 /** This host's python3 (Debian's, which the tests' artifacts are made of). */
@@ -214,5 +214,83 @@ describe('the install record writer (cpy_state.py)', () => {
     const error = await runStateScript('use', { 'state-dir': stateDir, 'bin-dir': null, version: '3.13.5' }, z.object({}), []).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'CPY_INSTALL_BROKEN', message: expect.stringContaining('(not JSON: not UTF-8 text') });
     expect(await readFile(join(stateDir, STATE_FILE))).toEqual(Buffer.from([0xff, 0xfe, 0x7b, 0x7d]));
+  });
+
+  describe('one python3 for an install (cpy_state.py serve)', () => {
+    const record = { version: '3.13.5', build: 1, sha256: 'a'.repeat(64), artifact: 'cpython-3.13.5-debian12-build1.tgz', source: 'test', builtFor: '/opt/python-3.13.5' };
+    /** A staged tree whose python3 notes each start in `starts`, and where it is renamed to. */
+    async function staged(python3 = `#!/bin/sh\necho started >>"${join(stateDir, 'starts')}"\nexec ${hostPython3} "$@"\n`) {
+      const tree = join(stateDir, '.cpy-staging-x', 'opt', 'python-3.13.5');
+      await mkdir(join(tree, 'bin'), { recursive: true });
+      await writeFile(join(tree, 'bin', 'python3'), python3, { mode: 0o755 });
+      await writeFile(join(tree, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
+      const prefix = join(stateDir, 'python-3.13.5');
+      const layout = { stateDir, binDir: join(stateDir, 'bin'), cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
+      return { tree, prefix, layout };
+    }
+
+    it('writes the marker, then the record once the tree it runs from was renamed into place: one start', async () => {
+      const { tree, prefix, layout } = await staged();
+      const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
+      try {
+        expect(await writeMarker(layout, tree, record, true, session)).toMatchObject({ version: '3.13.5', sha256: 'a'.repeat(64) });
+        await rename(tree, prefix);
+        expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session)).toBe(true);
+      } finally {
+        await session.close();
+      }
+      expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.5', builtFor: '/opt/python-3.13.5' });
+      expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null });
+      expect(await readlink(join(stateDir, 'bin', 'pip'))).toBe(join(prefix, 'bin', 'pip3'));
+      expect(await readFile(join(stateDir, 'starts'), 'utf8')).toBe('started\n');
+    });
+
+    it("a refusal is the CpyError it names, with this caller's hint, and nothing is written", async () => {
+      const { tree, prefix, layout } = await staged();
+      await mkdir(layout.binDir, { recursive: true });
+      await writeFile(join(layout.binDir, 'pip3'), '#!/bin/sh\necho someone else\n', { mode: 0o755 });
+      const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
+      const error = await writeMarker(layout, tree, record, true, session).catch((e: unknown) => e);
+      await session.close();
+      expect(error).toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT', details: { path: join(layout.binDir, 'pip3') }, hint: expect.stringContaining('install without links') });
+      expect(existsSync(join(tree, MARKER_FILE))).toBe(false);
+    });
+
+    it('a python3 that does not start: the marker is refused as validation refuses it, with what the loader said', async () => {
+      const { tree, prefix, layout } = await staged('#!/bin/sh\necho "python3: /lib/x86_64-linux-gnu/libc.so.6: version \\`GLIBC_2.38\x27 not found" >&2\nexit 1\n');
+      const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
+      const error = await writeMarker(layout, tree, record, true, session).catch((e: unknown) => e);
+      await session.close();
+      expect(error).toMatchObject({ code: 'CPY_INSTALL_VALIDATION_FAILED', message: expect.stringContaining("python3 does not run: python3: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found") });
+      expect(existsSync(join(tree, MARKER_FILE))).toBe(false);
+    });
+
+    it('a python3 gone after the marker: CPY_INSTALL_RECORD_FAILED names it where it was renamed to, and nothing is recorded', async () => {
+      const { tree, prefix, layout } = await staged();
+      const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
+      await writeMarker(layout, tree, record, true, session);
+      await rename(tree, prefix);
+      await session.close();
+      const error = await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CPY_INSTALL_RECORD_FAILED', message: expect.stringMatching(new RegExp(`^the install record \\(record\\) failed with ${join(prefix, 'bin', 'python3')}: it ended \\(exit 0\\)$`)) });
+      expect(existsSync(join(stateDir, STATE_FILE))).toBe(false);
+    });
+
+    it('closed before any command (an install that failed first), it has exited when close resolves: nothing of it runs on in the tree being deleted', async () => {
+      const pidFile = join(stateDir, 'pid');
+      const { tree, prefix } = await staged(`#!/bin/sh\necho $$ >"${pidFile}"\nsleep 0.3\nexec ${hostPython3} "$@"\n`);
+      const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
+      while (!existsSync(pidFile)) await new Promise((r) => setTimeout(r, 10));
+      await session.close();
+      const pid = Number(await readFile(pidFile, 'utf8'));
+      expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    });
+
+    it('runs only mark and record: anything else stops it, with a message', () => {
+      const ran = spawnSync(hostPython3, ['-I', '-S', STATE_SCRIPT, 'serve'], { input: '["use", "--version", "3.13.5"]\n', encoding: 'utf8' });
+      expect(ran.status).toBe(1);
+      expect(ran.stderr).toContain("cpy_state.py serve: runs mark and record, not ['use']");
+      expect(ran.stdout).toBe('');
+    });
   });
 });
