@@ -20,4 +20,4 @@ export type { EndOfLifeLine, MissingRelease, OutdatedOptions, OutdatedReport, St
 export { END_OF_LIFE, endOfLife } from './release-lines.js';
 export { mirrorUrl, newestReleases, PYTHON_ORG } from './upstream.js';
 export { listVenvs, readVenv, rollbackVenv, upgradeVenv } from './venv.js';
-export type { Distribution, FailedDistribution, RollbackResult, UpgradeOptions, UpgradeResult, VenvEvent, VenvInfo, VenvOptions } from './venv.js';
+export type { Distribution, FailedDistribution, RollbackResult, SeenDistribution, UpgradeOptions, UpgradeResult, VenvEvent, VenvInfo, VenvOptions } from './venv.js';

@@ -334,6 +334,48 @@ export async function readSite(python: string, venv: string, site: readonly stri
   return { distributions: read.distributions, loose: read.loose };
 }
 
+/** A distribution a venv's python sees outside the venv: its base's, through --system-site-packages. */
+export interface SeenDistribution {
+  readonly name: string;
+  readonly version: string;
+  /** The directory it is in (/usr/lib/python3/dist-packages for Debian's python3). */
+  readonly location: string;
+}
+
+// Prints what the venv's python imports a distribution from, in sys.path order (the first of a
+// name is what an import finds): {"inside": [names], "outside": [{name, version, location}]}.
+const SEEN = String.raw`
+import json, os, re, sys
+from importlib import metadata
+prefix = os.path.realpath(sys.prefix) + os.sep
+inside, outside, found = [], [], set()
+for d in metadata.distributions():
+    name = d.metadata['Name']
+    key = re.sub(r'[-_.]+', '-', name or '').lower()
+    if not key or key in found:
+        continue
+    found.add(key)
+    where = os.path.realpath(str(d.locate_file('')))
+    if (where + os.sep).startswith(prefix):
+        inside.append(name)
+    else:
+        outside.append({'name': name, 'version': d.version or '', 'location': where})
+outside.sort(key=lambda d: d['name'].lower())
+sys.stdout.write('\n' + json.dumps({'inside': inside, 'outside': outside}) + '\n')
+`;
+
+/**
+ * The distributions a venv's own python finds, its own and those outside it (its base's, through
+ * include-system-site-packages); -I: the environment adds nothing. Null when it cannot say: it
+ * does not run, or has no importlib.metadata (3.7).
+ */
+async function seenBy(venv: string): Promise<{ inside: string[]; outside: SeenDistribution[] } | null> {
+  return run(join(venv, 'bin', 'python'), ['-I', '-c', SEEN], { cwd: venv, maxBuffer: 16 * 1024 * 1024 }).then(
+    ({ stdout }) => JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null') as { inside: string[]; outside: SeenDistribution[] },
+    () => null,
+  );
+}
+
 // Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail, on a
 // last line of its own after IMPORTED: a module may print on import (pygame does), or end python.
 const IMPORTED = 'cpy-import-errors: ';
@@ -527,6 +569,12 @@ export interface UpgradeResult {
   readonly distributions: readonly Distribution[];
   /** What the old venv's site-packages held that no distribution owns (a .pth, a sitecustomize.py): not in the new venv. */
   readonly leftBehind: readonly string[];
+  /**
+   * A venv that sees its base's packages (include-system-site-packages): what the old one saw
+   * there that the new one does not (the new base is the target's prefix, not the old python's
+   * /usr/lib/python3/dist-packages). Code in the venv that imports them no longer finds them.
+   */
+  readonly noLongerSeen: readonly SeenDistribution[];
 }
 
 export interface FailedDistribution {
@@ -636,13 +684,17 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
   const next = `${venv}${NEXT}`;
   const id = randomUUID();
   const failed: FailedDistribution[] = [];
+  let noLongerSeen: SeenDistribution[] = [];
   try {
     emit({ type: 'phase', phase: 'create', detail: next });
     // The old venv's prompt (its name by default), not the temporary directory's.
     const cfg = await readCfg(venv);
     const prompt = cfg?.get('prompt')?.replace(/^['"]|['"]$/g, '') ?? basename(venv);
     // A venv that sees the system's packages keeps seeing them (its own base's, now the new one's).
-    const system = cfg?.get('include-system-site-packages')?.toLowerCase() === 'true' ? ['--system-site-packages'] : [];
+    const seesSystem = cfg?.get('include-system-site-packages')?.toLowerCase() === 'true';
+    const system = seesSystem ? ['--system-site-packages'] : [];
+    // What it sees there now, read before anything changes (where its python still runs them).
+    const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
     await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       // The directory beside the venv, not the interpreter, when it cannot be written there.
@@ -696,6 +748,10 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         },
       );
     }
+    const saw = (await sawBefore)?.outside ?? [];
+    const now = saw.length > 0 ? await seenBy(next) : null;
+    const seesNow = new Set([...(now?.inside ?? []), ...(now?.outside ?? []).map((d) => d.name)].map(normalized));
+    noLongerSeen = saw.filter((d) => !seesNow.has(normalized(d.name)));
     await retarget(next, next, venv);
     await carrySourcesInside(venv, next, dists);
     emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
@@ -707,7 +763,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
   } finally {
     if (!existsSync(journalPath(venv))) await rm(next, { recursive: true, force: true });
   }
-  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose };
+  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose, noLongerSeen };
 }
 
 /**

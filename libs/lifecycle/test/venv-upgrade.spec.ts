@@ -3,9 +3,10 @@
 // puts lib/python3.11/site-packages, which does not exist, on sys.path; its packages are in
 // lib/python3.10/site-packages. The target is the harness's artifact (the host's python3, with
 // ensurepip), installed for real into a scratch CPY_HOME; pip installs offline from the harness's
-// wheelhouse (the e2e suite's).
+// wheelhouse (the e2e suite's). And a venv that sees its base's packages, upgraded to a base
+// that does not have them.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -90,7 +91,7 @@ it('a venv whose python is another version now: its packages are read from its o
   // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
   expect(r.distributions.map((d) => d.name).sort()).toEqual(['inside', 'myproj', 'purepkg', 'setuptools']);
   expect(r.distributions.find((d) => d.name === 'myproj')).toEqual({ name: 'myproj', version: '0.1', modules: ['myproj'], source: ['-e', project] });
-  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [] });
+  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [], noLongerSeen: [] });
   expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
   const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import inside, myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE, inside.WHERE)']);
   expect(stdout.trim()).toBe(
@@ -99,4 +100,27 @@ it('a venv whose python is another version now: its packages are read from its o
   // The old venv is kept whole, for rollback.
   expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
   expect(await readdir(join(`${venv}.cpy-previous`, 'src'))).toEqual(['inside']);
+}, 300_000);
+
+it("a venv that sees its base python's packages (include-system-site-packages): the upgrade says which of them the new venv no longer sees", async () => {
+  // The old base: the same artifact at a prefix of its own, recorded in a state of its own, with a
+  // distribution of its own in its site-packages (as /usr/lib/python3/dist-packages is Debian's).
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  const base = join(work, 'old-base');
+  await installPython({ artifactUrl: artifact.path, installPrefix: base, binDir: null }, { env: { ...env, CPY_HOME: join(work, 'old-home') } });
+  const site = join(base, 'lib', `python${line}`, 'site-packages');
+  await mkdir(join(site, 'basepkg'), { recursive: true });
+  await writeFile(join(site, 'basepkg', '__init__.py'), 'VALUE = 7\n');
+  await mkdir(join(site, 'basepkg-2.0.dist-info'));
+  await writeFile(join(site, 'basepkg-2.0.dist-info', 'METADATA'), 'Metadata-Version: 2.1\nName: basepkg\nVersion: 2.0\n');
+  await writeFile(join(site, 'basepkg-2.0.dist-info', 'top_level.txt'), 'basepkg\n');
+  const venv = join(work, 'sees-system', '.venv');
+  await run(join(base, 'bin', 'python3'), ['-m', 'venv', '--system-site-packages', '--without-pip', venv]);
+  expect((await run(join(venv, 'bin', 'python'), ['-c', 'import basepkg; print(basepkg.VALUE)'])).stdout.trim()).toBe('7');
+
+  const r = await upgradeVenv(venv, { to: line, offline: true, env });
+  // The new venv sees the target's site-packages instead; basepkg is not there.
+  expect(r.noLongerSeen).toEqual([{ name: 'basepkg', version: '2.0', location: await realpath(site) }]);
+  expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toMatch(/^include-system-site-packages = true$/m);
+  await expect(run(join(venv, 'bin', 'python'), ['-c', 'import basepkg'])).rejects.toMatchObject({ stderr: expect.stringContaining("No module named 'basepkg'") });
 }, 300_000);

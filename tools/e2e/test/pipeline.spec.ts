@@ -462,12 +462,14 @@ it('cpy venv upgrade: a venv on Debian 12\'s python3 moves to the cpy 3.13.5, it
   expect((await sh(join(venv, 'bin', 'python'), ['-c', 'import fastmath, sys; print(sys.version.split()[0])'])).stdout.trim()).toBe(VERSION);
 
   // A venv that sees the system's packages keeps seeing them, its new base's (before, the upgrade
-  // made a venv that does not, and said nothing).
+  // made a venv that does not, and said nothing). What it saw of Debian's, setuptools at least
+  // (python3-setuptools), it no longer sees: the output says so.
   const shared = join(work, 'shared', '.venv');
   await mkdir(dirname(shared), { recursive: true });
   expect((await sh('/usr/bin/python3', ['-m', 'venv', '--system-site-packages', '--without-pip', shared])).code).toBe(0);
   const moved = await sh(process.execPath, [CLI, 'venv', 'upgrade', shared, '--to', '3.13', '--offline'], env);
   expect(moved.stderr).not.toMatch(/error/);
   expect(moved.code).toBe(0);
+  expect(moved.stdout).toMatch(/^ {2}no longer seen: \d+ distributions? of \/usr\/lib\/python3\/dist-packages \(.+\), which the old venv saw through include-system-site-packages/m);
   expect(await readFile(join(shared, 'pyvenv.cfg'), 'utf8')).toMatch(/^include-system-site-packages = true$/m);
 });

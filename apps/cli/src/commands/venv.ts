@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { listVenvs, rollbackVenv, upgradeVenv, type VenvEvent } from '@cpy/lifecycle';
+import { listVenvs, rollbackVenv, upgradeVenv, type UpgradeResult, type VenvEvent } from '@cpy/lifecycle';
 import { versionRequestSchema } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -22,7 +22,8 @@ export const venvUpgrade = defineCommand({
     'installs the same distributions there (pip install --no-deps name==version: compiled extensions are rebuilt for the new ' +
     'version), and checks that every top-level module of them imports. Only then are the two directories swapped in one step ' +
     '(renameat2 RENAME_EXCHANGE), and the old venv is kept as <venv>.cpy-previous (cpy venv rollback swaps back). On any failure ' +
-    'the venv is untouched, and the error names each distribution that failed and why. A run killed at any point leaves the old ' +
+    'the venv is untouched, and the error names each distribution that failed and why. A venv that saw its base python\'s packages ' +
+    '(include-system-site-packages) sees the new base\'s instead: the output lists those it no longer sees. A run killed at any point leaves the old ' +
     'venv or the new one in place (where renameat2 is missing, the fallback of three renames can leave it at <venv>.cpy-swap); ' +
     'the next cpy venv upgrade or rollback finishes or undoes what it left.',
   options: {
@@ -64,12 +65,26 @@ export const venvUpgrade = defineCommand({
       io.stdout.write(
         `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n` +
           (r.leftBehind.length ? `  not carried over (no distribution owns them; copy them from the old venv if it needs them): ${r.leftBehind.join(', ')}\n` : '') +
+          noLongerSeen(r.noLongerSeen) +
           `  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
       );
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { upgrade: r } };
   },
 });
+
+/** The lines that say what the old venv saw of its base's packages and the new one does not (--json lists every one). */
+function noLongerSeen(seen: UpgradeResult['noLongerSeen']): string {
+  const where = new Map<string, (typeof seen)[number][]>();
+  for (const d of seen) where.set(d.location, [...(where.get(d.location) ?? []), d]);
+  return [...where]
+    .map(([location, dists]) => {
+      const named = dists.slice(0, 8).map((d) => `${d.name} ${d.version}`);
+      const more = dists.length > named.length ? `, and ${dists.length - named.length} more` : '';
+      return `  no longer seen: ${dists.length} distribution${dists.length === 1 ? '' : 's'} of ${location} (${named.join(', ')}${more}), which the old venv saw through include-system-site-packages; pip install into the venv what it needs\n`;
+    })
+    .join('');
+}
 
 export const venvRollback = defineCommand({
   name: 'venv rollback',
