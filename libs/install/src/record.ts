@@ -118,8 +118,9 @@ export async function runStateScript<T>(command: StateCommand, args: Args, resul
 /**
  * One python3 that runs an install's mark and then its record (cpy_state.py serve). Opened when the
  * tree is unpacked, it starts while the tree is relocated and checked, and the record needs no
- * second start: about 100 ms off a first install (measured A/B, whole `cpy` processes). It runs from the staged tree,
- * which is renamed into place between the two: errors name `reportAs`, where that python3 is then.
+ * second start: about 100 ms off a first install (measured A/B, whole `cpy` processes). It runs
+ * from the staged tree, which is renamed into place between the two: errors name `reportAs`, where
+ * that python3 is then.
  */
 export interface StateSession {
   run<T>(command: 'mark' | 'record', args: Args, result: z.ZodMiniType<T>): Promise<T>;
