@@ -2,7 +2,7 @@
 // The real `cpy` bin, timed as users run it: whole processes, A and B alternating, medians of
 // the times and of the per-pair ratios.
 //
-//   node bench/cli.mjs [artifact] [--rounds N] [--rate MB/s] [--no-feature]
+//   node bench/cli.mjs [artifact] [--rounds N] [--rate MB/s] [--no-feature] [--against OTHER]
 //
 //   cpy --version                       against `node -e 0` (Node's own start-up)    goal < 80 ms
 //   cpy install (already installed)     against `node -e 0`                          goal < 120 ms
@@ -14,11 +14,14 @@
 //   artifact as a local path), against `sha256sum -c f.sha256 && tar xzf f` in the same
 //   container: both alternate inside one container, timed there (date +%s%N)      (--no-feature skips it)
 //   the same over http, from the same server, against `curl -o f && sha256sum -c && tar xzf f`
+//   --against OTHER (another checkout's apps/cli/bin/cpy.cjs, built): both first installs, local
+//   and over http, this cpy against that one, alternating in the same run: what a change saved,
+//   measured where the machine's swings cancel out
 // Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
 // podman and localhost/debian-minbase:bookworm (scripts/setup-containers.sh).
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,7 +29,12 @@ import { parseArgs } from 'node:util';
 import { newestArtifact, reportRows } from './common.mjs';
 
 const { values, positionals } = parseArgs({
-  options: { rounds: { type: 'string', default: '7' }, rate: { type: 'string', default: '25' }, 'no-feature': { type: 'boolean', default: false } },
+  options: {
+    rounds: { type: 'string', default: '7' },
+    rate: { type: 'string', default: '25' },
+    'no-feature': { type: 'boolean', default: false },
+    against: { type: 'string' },
+  },
   allowPositionals: true,
 });
 const rounds = Number(values.rounds);
@@ -35,6 +43,8 @@ const rate = Number(values.rate);
 if (!(rate > 0)) throw new Error('--rate takes the download rate in MB/s, above 0');
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
 const cpy = resolve('apps/cli/bin/cpy.cjs');
+const other = values.against ? resolve(values.against) : null;
+if (other && !existsSync(other)) throw new Error(`--against: ${other} does not exist (another checkout's apps/cli/bin/cpy.cjs, built)`);
 const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
 
 // Node 20 reads NODE_EXTRA_CA_CERTS at every start, before any of cpy's code (about 45 ms on the
@@ -178,6 +188,14 @@ try {
     () => time(['sh', '-c', 'curl -fsS -o "$2/f" "$1" && sha256sum "$2/f" >/dev/null && tar xzf "$2/f" -C "$2"', 'sh', url, join(work, `raw-${n}`)]),
     { before: fresh },
   );
+  const against = [];
+  if (other) {
+    const install = (bin, from) => () => time([process.execPath, bin, 'install', '--from', from, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') });
+    for (const [label, from] of [['local', artifact], [`over http at ${rate} MB/s`, url]]) {
+      const row = pair(`cpy install, first, ${label} / ${other}`, install(cpy, from), install(other, from), { before: fresh });
+      against.push({ bench: `cpy install, first, ${label} (whole process, no validation)`, baseline: `the cpy of --against (${other})`, unit: 'ms', baselineValue: row.b, value: row.b * row.ratio, goal: '—' });
+    }
+  }
   process.stderr.write(`(${n} fresh installs)\n`);
   let feature = null;
   let featureHttp = null;
@@ -216,6 +234,7 @@ try {
           },
         ]
       : []),
+    ...against,
   ]);
 } finally {
   server?.stop();

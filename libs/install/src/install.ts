@@ -292,7 +292,17 @@ async function obtainArtifact(
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
   await mkdir(layout.cacheDir, { recursive: true });
-  const expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  // The metadata published beside the artifact lets an incompatible host refuse before the download
+  // (an index entry was checked when it was chosen). It is asked for with the checksum, not after
+  // it: one round trip before the download's first byte, not two.
+  const side = plan.resolution ? Promise.resolve(null) : fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
+  let expected: string;
+  try {
+    expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  } finally {
+    // Never left running: it writes (and then removes) a file in the cache.
+    await side;
+  }
   const needsOwnSignature = verifier !== null && plan.signature === null;
   const checkSignature = async (file: string): Promise<SignatureRecord> => {
     const check = await verifier!.verify(file, signatureUrlOf(url), fileName);
@@ -306,12 +316,8 @@ async function obtainArtifact(
     if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: null, covers: 'cache' } };
     return { artifact: hit, signature: await checkSignature(hit.path) };
   }
-  // The metadata published beside the artifact lets an incompatible host refuse before the download
-  // (an index entry was checked when it was chosen).
-  if (!plan.resolution) {
-    const side = await fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
-    if (side) await refuseUnfit(side, await context());
-  }
+  const published = await side;
+  if (published) await refuseUnfit(published, await context());
   emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
   let signature = plan.signature;
   const got = await downloadArtifact({

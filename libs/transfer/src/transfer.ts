@@ -7,19 +7,46 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError, displayUrl } from '@cpy/core';
 import { CHUNK, openSink, type Follower } from './sink.js';
+/// <reference path="./undici-parts.d.ts" />
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
 
-type Undici = typeof import('undici');
+/** What a download uses of undici. */
+interface Undici {
+  readonly EnvHttpProxyAgent: typeof import('undici').EnvHttpProxyAgent;
+  readonly redirect: typeof import('undici').interceptors.redirect;
+}
+
+let undici: Promise<Undici> | null = null;
 
 /**
- * undici, on first use. It is a CommonJS package: Node's import() gives its exports by name, a
- * bundle's (the CLI is bundled by esbuild) gives them as `default`.
+ * undici's proxy-aware agent and its redirect interceptor, on first use, from their own modules,
+ * with the request API put on its dispatchers as undici's index does (the proxy agent's CONNECT
+ * needs it too). The index also loads fetch, WebSocket, the cache stores and the mocks, which took
+ * half of the 130 ms undici cost an install over http before its first request (issue 20). They
+ * are CommonJS: import() gives each one's exports as `default`, in Node and in the CLI's bundle.
+ * An undici 7 that has moved them (a consumer of the unbundled library may have a newer one) is
+ * loaded whole, as before.
  */
-async function loadUndici(): Promise<Undici> {
-  const loaded = await import('undici');
-  return 'EnvHttpProxyAgent' in loaded ? loaded : (loaded as unknown as { default: Undici }).default;
+function loadUndici(): Promise<Undici> {
+  return (undici ??= Promise.all([
+    import('undici/lib/dispatcher/env-http-proxy-agent.js'),
+    import('undici/lib/interceptor/redirect.js'),
+    import('undici/lib/dispatcher/dispatcher.js'),
+    import('undici/lib/api/index.js'),
+  ]).then(
+    ([agent, redirect, dispatcher, api]) => {
+      Object.assign(dispatcher.default.prototype, api.default);
+      return { EnvHttpProxyAgent: agent.default, redirect: redirect.default };
+    },
+    async () => {
+      const loaded = await import('undici');
+      // Node's import() gives a CommonJS package's exports by name, a bundle's as `default`.
+      const whole = 'EnvHttpProxyAgent' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
+      return { EnvHttpProxyAgent: whole.EnvHttpProxyAgent, redirect: whole.interceptors.redirect };
+    },
+  ));
 }
 
 /** How downloads retry: connection errors, 5xx, 408 and 429 are retried; 404 never is. */
@@ -94,7 +121,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
   }
   let made: Promise<{ agent: Dispatcher; dispatcher: Dispatcher }> | null = null;
   const make = async () => {
-    const { EnvHttpProxyAgent, interceptors } = await loadUndici();
+    const { EnvHttpProxyAgent, redirect } = await loadUndici();
     const agent = new EnvHttpProxyAgent({
       httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
       httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
@@ -105,7 +132,7 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
       headersTimeout: 30_000,
       bodyTimeout: options.bodyTimeoutMs ?? 60_000,
     });
-    return { agent, dispatcher: agent.compose(interceptors.redirect({ maxRedirections: 5 })) };
+    return { agent, dispatcher: agent.compose(redirect({ maxRedirections: 5 })) };
   };
   return {
     dispatcher: async () => (await (made ??= make())).dispatcher,
@@ -170,10 +197,10 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
-  const { request } = await loadUndici();
   try {
-    response = await request(url, {
-      dispatcher: await client.dispatcher(),
+    response = await (await client.dispatcher()).request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
       method: 'GET',
       headers: { 'user-agent': client.userAgent, accept: '*/*' },
       ...(signal ? { signal } : {}),

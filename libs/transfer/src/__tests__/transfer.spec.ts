@@ -51,6 +51,26 @@ describe('downloadToFile', () => {
     expect(await readdir(work)).toEqual(['a.tgz']);
   });
 
+  it('follows a redirect (a release asset answers 302 to its storage), with the query string and the user agent', async () => {
+    const seen: string[] = [];
+    server = createServer((req, res) => {
+      seen.push(`${req.url} ${req.headers['user-agent']}`);
+      if (req.url === '/releases/a.tgz?x=1') return void res.writeHead(302, { location: '/storage/a.tgz?sig=s%2F1', 'content-length': '0' }).end();
+      if (req.url === '/storage/a.tgz?sig=s%2F1') return void res.writeHead(200, { 'content-length': String(BODY.length) }).end(BODY);
+      res.writeHead(404, { 'content-length': '0' }).end();
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const client = await createHttpClient({ env: {}, userAgent: 'cpy (test)' });
+    try {
+      const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/releases/a.tgz?x=1`);
+      expect(await downloadToFile(url, join(work, 'a.tgz'), { client, retry: FAST })).toEqual({ sha256: SHA, bytes: BODY.length });
+    } finally {
+      await client.close();
+    }
+    expect(seen).toEqual(['/releases/a.tgz?x=1 cpy (test)', '/storage/a.tgz?sig=s%2F1 cpy (test)']);
+    expect(await readdir(work)).toEqual(['a.tgz']);
+  });
+
   it('never retries a 404, and writes nothing', async () => {
     const url = await serve([404, 404]);
     const client = await createHttpClient({ env: {} });

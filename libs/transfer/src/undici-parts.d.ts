@@ -1,0 +1,23 @@
+// The modules of undici that a download uses, loaded by their paths (see loadUndici in
+// transfer.ts), typed with undici's own declarations. undici 7 has no `exports` map, so these
+// paths resolve; a version that moves them fails the build, not a user's install.
+declare module 'undici/lib/dispatcher/env-http-proxy-agent.js' {
+  import type { EnvHttpProxyAgent } from 'undici';
+  const value: typeof EnvHttpProxyAgent;
+  export default value;
+}
+declare module 'undici/lib/interceptor/redirect.js' {
+  import type { interceptors } from 'undici';
+  const value: typeof interceptors.redirect;
+  export default value;
+}
+declare module 'undici/lib/dispatcher/dispatcher.js' {
+  import type { Dispatcher } from 'undici';
+  const value: { prototype: Dispatcher };
+  export default value;
+}
+declare module 'undici/lib/api/index.js' {
+  /** request, stream, pipeline, upgrade, connect: what undici's index puts on Dispatcher.prototype. */
+  const value: Record<string, unknown>;
+  export default value;
+}
