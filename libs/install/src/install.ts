@@ -293,9 +293,11 @@ async function obtainArtifact(
   const fileName = basename(decodeURIComponent(url.pathname));
   await mkdir(layout.cacheDir, { recursive: true });
   // The metadata published beside the artifact lets an incompatible host refuse before the download
-  // (an index entry was checked when it was chosen). It is asked for with the checksum, not after
-  // it: one round trip before the download's first byte, not two.
-  const side = plan.resolution ? Promise.resolve(null) : fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir);
+  // (an index entry was checked when it was chosen). When the checksum must be fetched, it is asked
+  // for at the same time: one round trip before the download's first byte, not two. With the
+  // sha256 given, a cached artifact needs no request at all, so it is asked for only on a miss.
+  const sideMetadata = () => (plan.resolution ? Promise.resolve(null) : fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir).catch(() => null));
+  const side = plan.sha256 ? null : sideMetadata();
   let expected: string;
   try {
     expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
@@ -316,7 +318,7 @@ async function obtainArtifact(
     if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: null, covers: 'cache' } };
     return { artifact: hit, signature: await checkSignature(hit.path) };
   }
-  const published = await side;
+  const published = await (side ?? sideMetadata());
   if (published) await refuseUnfit(published, await context());
   emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
   let signature = plan.signature;

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError, displayUrl } from '@cpy/core';
 import { CHUNK, openSink, type Follower } from './sink.js';
-/// <reference path="./undici-parts.d.ts" />
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
@@ -23,11 +22,12 @@ let undici: Promise<Undici> | null = null;
 /**
  * undici's proxy-aware agent and its redirect interceptor, on first use, from their own modules,
  * with the request API put on its dispatchers as undici's index does (the proxy agent's CONNECT
- * needs it too). The index also loads fetch, WebSocket, the cache stores and the mocks, which took
- * half of the 130 ms undici cost an install over http before its first request (issue 20). They
- * are CommonJS: import() gives each one's exports as `default`, in Node and in the CLI's bundle.
- * An undici 7 that has moved them (a consumer of the unbundled library may have a newer one) is
- * loaded whole, as before.
+ * needs it too). The index also loads fetch, WebSocket, the cache stores and the mocks: unbundled,
+ * it took 117-155 ms to load where these take 49-66 (issue 20). They are CommonJS: import() gives
+ * each one's exports as `default`, in Node and in the CLI's bundle. Their types are declared in
+ * undici-parts.d.ts. An undici 7 that has moved them fails the CLI's bundle (esbuild resolves the
+ * paths); the unbundled library, whose consumer may have a newer undici 7 than our lockfile, then
+ * loads the whole index, as before.
  */
 function loadUndici(): Promise<Undici> {
   return (undici ??= Promise.all([
@@ -197,8 +197,10 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
+  // Outside the try: undici failing to load is not a network error, and no retry can help it.
+  const dispatcher = await client.dispatcher();
   try {
-    response = await (await client.dispatcher()).request({
+    response = await dispatcher.request({
       origin: url.origin,
       path: `${url.pathname}${url.search}`,
       method: 'GET',

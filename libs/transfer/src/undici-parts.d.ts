@@ -1,6 +1,7 @@
 // The modules of undici that a download uses, loaded by their paths (see loadUndici in
 // transfer.ts), typed with undici's own declarations. undici 7 has no `exports` map, so these
-// paths resolve; a version that moves them fails the build, not a user's install.
+// paths resolve. These declarations hold whatever is on disk: a version that moves the files
+// fails the CLI's bundle, not tsc, and the unbundled library then loads undici's index.
 declare module 'undici/lib/dispatcher/env-http-proxy-agent.js' {
   import type { EnvHttpProxyAgent } from 'undici';
   const value: typeof EnvHttpProxyAgent;
