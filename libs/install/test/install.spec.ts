@@ -132,6 +132,16 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(mirror.requests.length).toBe(requests);
   });
 
+  it('with its sha256 given, an artifact in the cache installs at another prefix without a request (reinstalls work offline)', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact, 'cached');
+    await installPython(sb.options({ artifactUrl: url, sha256: artifact.sha256 }));
+    const requests = mirror.requests.length;
+    const again = await installPython(sb.options({ artifactUrl: url, sha256: artifact.sha256, installPrefix: join(sb.root, 'again') }));
+    expect(again).toMatchObject({ status: 'installed', fromCache: true, sha256: artifact.sha256 });
+    expect(mirror.requests.slice(requests).map((r) => r.path)).toEqual([]);
+  });
+
   it('refuses a corrupt download with its checksum, keeps the installed build, and caches nothing', async () => {
     const sb = await sandbox();
     await installPython(sb.options({ artifactUrl: artifact.path }));
