@@ -172,9 +172,12 @@ try {
     mkdirSync(join(work, `raw-${n}`), { recursive: true });
     spawnSync('sync');
   };
+  /** A first install by the cpy `bin` of the artifact at `from`, into this run's new CPY_HOME and cache. */
+  const freshInstall = (bin, from) => () =>
+    time([process.execPath, bin, 'install', '--from', from, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') });
   const first = pair(
     'cpy install, first / sha256sum && tar xzf',
-    () => time([process.execPath, cpy, 'install', '--from', artifact, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') }),
+    freshInstall(cpy, artifact),
     () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]),
     { before: fresh },
   );
@@ -184,15 +187,14 @@ try {
   const url = `${server.url}/${basename(artifact)}`;
   const firstHttp = pair(
     `cpy install over http at ${rate} MB/s, first / curl -o f && sha256sum && tar xzf`,
-    () => time([process.execPath, cpy, 'install', '--from', url, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') }),
+    freshInstall(cpy, url),
     () => time(['sh', '-c', 'curl -fsS -o "$2/f" "$1" && sha256sum "$2/f" >/dev/null && tar xzf "$2/f" -C "$2"', 'sh', url, join(work, `raw-${n}`)]),
     { before: fresh },
   );
   const against = [];
   if (other) {
-    const install = (bin, from) => () => time([process.execPath, bin, 'install', '--from', from, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') });
     for (const [label, from] of [['local', artifact], [`over http at ${rate} MB/s`, url]]) {
-      const row = pair(`cpy install, first, ${label} / ${other}`, install(cpy, from), install(other, from), { before: fresh });
+      const row = pair(`cpy install, first, ${label} / ${other}`, freshInstall(cpy, from), freshInstall(other, from), { before: fresh });
       against.push({ bench: `cpy install, first, ${label} (whole process, no validation)`, baseline: `the cpy of --against (${other})`, unit: 'ms', baselineValue: row.b, value: row.b * row.ratio, goal: '—' });
     }
   }
