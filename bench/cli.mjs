@@ -16,7 +16,8 @@
 //   the same over http, from the same server, against `curl -o f && sha256sum -c && tar xzf f`
 //   --against OTHER (another checkout's apps/cli/bin/cpy.cjs, built): both first installs, local
 //   and over http, this cpy against that one, alternating in the same run: what a change saved,
-//   measured where the machine's swings cancel out
+//   measured where the machine's swings cancel out; and the Feature rows run that checkout's
+//   install.sh in the same rounds, for this install.sh against it
 // Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
 // podman and localhost/debian-minbase:bookworm (scripts/setup-containers.sh).
 import { spawn, spawnSync } from 'node:child_process';
@@ -45,6 +46,9 @@ const artifact = resolve(positionals[0] ?? (await newestArtifact()));
 const cpy = resolve('apps/cli/bin/cpy.cjs');
 const other = values.against ? resolve(values.against) : null;
 if (other && !existsSync(other)) throw new Error(`--against: ${other} does not exist (another checkout's apps/cli/bin/cpy.cjs, built)`);
+// That checkout's install.sh, for the Feature rows (from apps/cli/bin/cpy.cjs up to its root).
+const otherSh = other ? resolve(other, '../../../../apps/feature/src/cpython-prebuilt/install.sh') : null;
+if (otherSh && !existsSync(otherSh)) throw new Error(`--against: ${otherSh} does not exist (the Feature rows run that checkout's install.sh)`);
 const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
 
 // Node 20 reads NODE_EXTRA_CA_CERTS at every start, before any of cpy's code (about 45 ms on the
@@ -103,44 +107,79 @@ function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
 /**
  * install.sh as the Dev Containers CLI runs it (root, in the image), against a plain hash and
  * unpack, alternating inside one container of the minimal image; each run gets a new prefix or
- * directory. A warm-up pair first, install.sh first: it installs the runtime packages the
+ * directory. A warm-up round first, install.sh first: it installs the runtime packages the
  * minimal image lacks (from Debian's archive, and curl for a URL), which later runs find present.
  * `base`: the artifact's directory over http (the paced server), else the artifact as a local path.
+ * `otherSh`: another checkout's install.sh, run in the same rounds (the order rotating), for a
+ * row of this install.sh against it.
  */
-function featureInstallPhase(base) {
+function featureInstallPhase(base, otherSh) {
   const name = basename(artifact);
   const from = base ? `${base}/${name}` : `/a/${name}`;
   const raw = base
     ? 'raw() { mkdir -p /tmp/raw-$1 && cd /tmp/raw-$1 && curl -fsS -o $NAME $FROM && curl -fsS -o $NAME.sha256 $FROM.sha256 && sha256sum -c --quiet $NAME.sha256 && tar xzf $NAME && cd /; }'
     : 'raw() { mkdir -p /tmp/raw-$1 && sha256sum -c --quiet /a/$NAME.sha256 && tar xzf /a/$NAME -C /tmp/raw-$1; }';
+  const kinds = otherSh ? 'feature raw other' : 'feature raw';
   const script = [
     'set -e',
     'cd /a',
-    'feature() { INSTALLPREFIX=/opt/cpy-bench-$1 ARTIFACTURL=$FROM SKIPVALIDATION=true sh /f/install.sh >/tmp/feature-$1.log 2>&1 || { tail -n 20 /tmp/feature-$1.log >&2; exit 1; }; }',
+    'run_sh() { INSTALLPREFIX=/opt/cpy-bench-$2-$3 ARTIFACTURL=$FROM SKIPVALIDATION=true sh $1 >/tmp/$2-$3.log 2>&1 || { tail -n 20 /tmp/$2-$3.log >&2; exit 1; }; }',
+    'feature() { run_sh /f/install.sh feature $1; }',
+    'other() { run_sh /g/install.sh other $1; }',
     raw,
     'timed() { sync; s=$(date +%s%N); "$1" "$2"; e=$(date +%s%N); echo "$1 $2 $(( (e - s) / 1000000 ))"; }',
+    // Round i runs the kinds in turn, starting from the (i mod n)th: each goes first as often.
+    `set -- ${kinds}`,
     'i=0',
     'while [ $i -le $ROUNDS ]; do',
-    '  if [ $i = 0 ] || [ $((i % 2)) = 1 ]; then timed feature $i; timed raw $i; else timed raw $i; timed feature $i; fi',
+    '  k=0; while [ $k -lt $((i % $#)) ]; do x=$1; shift; set -- "$@" "$x"; k=$((k + 1)); done',
+    '  for kind in "$@"; do timed $kind $i; done',
+    `  set -- ${kinds}`,
     '  i=$((i + 1))',
     'done',
   ].join('\n');
   const feature = resolve('apps/feature/src/cpython-prebuilt/install.sh');
   const r = spawnSync(
     'podman',
-    ['run', '--rm', '--network=host', '-e', `NAME=${name}`, '-e', `FROM=${from}`, '-e', `ROUNDS=${rounds}`, '-v', `${dirname(artifact)}:/a:ro`, '-v', `${feature}:/f/install.sh:ro`, FEATURE_IMAGE, 'sh', '-c', script],
+    [
+      'run',
+      '--rm',
+      '--network=host',
+      '-e',
+      `NAME=${name}`,
+      '-e',
+      `FROM=${from}`,
+      '-e',
+      `ROUNDS=${rounds}`,
+      '-v',
+      `${dirname(artifact)}:/a:ro`,
+      '-v',
+      `${feature}:/f/install.sh:ro`,
+      ...(otherSh ? ['-v', `${otherSh}:/g/install.sh:ro`] : []),
+      FEATURE_IMAGE,
+      'sh',
+      '-c',
+      script,
+    ],
     { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
   );
   if (r.status !== 0) throw new Error(`the Feature row failed (exit ${r.status}): ${String(r.stderr).slice(-1500)}`);
+  // Round 0 is the warm-up.
   const runs = r.stdout.trim().split('\n').map((l) => l.split(' ')).filter(([, i]) => i !== '0');
-  const ms = (kind) => runs.filter(([k]) => k === kind).map(([, i, t]) => [Number(i), Number(t)]);
-  const plain = new Map(ms('raw'));
-  const a = ms('feature').map(([, t]) => t);
-  const b = [...plain.values()];
-  const ratios = ms('feature').map(([i, t]) => t / plain.get(i));
-  const row = { a: median(a), b: median(b), ratio: median(ratios) };
+  const ms = (kind) => new Map(runs.filter(([k]) => k === kind).map(([, i, t]) => [Number(i), Number(t)]));
+  const mine = ms('feature');
+  /** This install.sh against the runs of `kind`: medians, and the median of the per-round ratios. */
+  const against = (kind) => {
+    const theirs = ms(kind);
+    return { a: median([...mine.values()]), b: median([...theirs.values()]), ratio: median([...mine].map(([i, t]) => t / theirs.get(i))) };
+  };
+  const row = against('raw');
   const label = base ? `over http at ${rate} MB/s / curl -o f && sha256sum -c && tar xzf` : '/ sha256sum -c && tar xzf';
-  console.log(`the Feature's install phase ${label} (in the container): ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} pairs)`);
+  console.log(`the Feature's install phase ${label} (in the container): ${row.a.toFixed(1)} ms vs ${row.b.toFixed(1)} ms, ratio ${row.ratio.toFixed(3)} (median of ${rounds} rounds)`);
+  if (otherSh) {
+    row.other = against('other');
+    console.log(`the Feature's install phase${base ? ` over http at ${rate} MB/s` : ''} / ${otherSh}: ${row.other.a.toFixed(1)} ms vs ${row.other.b.toFixed(1)} ms, ratio ${row.other.ratio.toFixed(3)} (median of ${rounds} rounds)`);
+  }
   return row;
 }
 
@@ -206,8 +245,8 @@ try {
   } else if (spawnSync('podman', ['image', 'exists', FEATURE_IMAGE]).status !== 0) {
     process.stderr.write(`(the Feature rows are skipped: no podman image ${FEATURE_IMAGE}; scripts/setup-containers.sh makes it)\n`);
   } else {
-    feature = featureInstallPhase(null);
-    featureHttp = featureInstallPhase(server.url);
+    feature = featureInstallPhase(null, otherSh);
+    featureHttp = featureInstallPhase(server.url, otherSh);
   }
   await reportRows([
     { bench: 'cpy --version (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: version.b, value: version.a, goal: 'value < 80 ms' },
@@ -237,6 +276,12 @@ try {
         ]
       : []),
     ...against,
+    ...[
+      [feature, 'local path'],
+      [featureHttp, `over http at ${rate} MB/s`],
+    ]
+      .filter(([row]) => row?.other)
+      .map(([row, label]) => ({ bench: `the Feature's install phase, ${label} (install.sh, minimal image, no validation)`, baseline: `the install.sh of --against (${otherSh})`, unit: 'ms', baselineValue: row.other.b, value: row.other.b * row.other.ratio, goal: '—' })),
   ]);
 } finally {
   server?.stop();

@@ -123,14 +123,15 @@ export function manifestText(version: string, settings: ManifestOptions = {}): s
   return JSON.stringify(featureManifest(version, settings), null, 2) + '\n';
 }
 
-/** The lines of install.sh between which it carries its copy of @cpy/install's cpy_state.py. */
-const STATE_COPY_START = "<<'cpy_state_py' || state_rc=$?\n";
+/** The lines of install.sh between which it carries its copy of @cpy/install's cpy_state.py: the here-document's (from the line that opens it). */
+const STATE_COPY_START = "<<'cpy_state_py'";
 const STATE_COPY_END = '\ncpy_state_py\n';
 
 /** install.sh with `script` (the text of @cpy/install's STATE_SCRIPT) as its copy of the install record's writer. */
 export function withStateScript(installSh: string, script: string): string {
-  const start = installSh.indexOf(STATE_COPY_START);
-  const end = installSh.indexOf(STATE_COPY_END, start);
-  if (start < 0 || end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
-  return installSh.slice(0, start + STATE_COPY_START.length) + script.replace(/\n$/, '') + installSh.slice(end);
+  const opened = installSh.indexOf(STATE_COPY_START);
+  const start = opened < 0 ? -1 : installSh.indexOf('\n', opened) + 1;
+  const end = start <= 0 ? -1 : installSh.indexOf(STATE_COPY_END, start - 1);
+  if (start <= 0 || end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
+  return installSh.slice(0, start) + script.replace(/\n$/, '') + installSh.slice(end);
 }

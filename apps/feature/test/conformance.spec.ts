@@ -299,6 +299,8 @@ const rollTo = (which: 'new' | 'old') => {
 const MiB = 2 ** 20;
 /** A disk that holds the good artifact's tree with room to spare, but 4 MiB less than the installers' margin asks. */
 const smallDiskMiB = () => Math.floor((good.metadata.contents.bytes * 1.05) / MiB) + 12;
+/** What the mute artifact's python3 prints as it fails to start. */
+const MUTE_SAYS = 'python3: error while loading shared libraries: libcpy-missing.so.1: cannot open shared object file';
 const nothingInstalled = async (i: Installer) => {
   expect(await i.list('opt')).toEqual([]);
   expect(await i.list('usr/local/bin')).toEqual([]);
@@ -575,6 +577,19 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: U['liar']!, skipValidation: true }),
     expected: { status: 'installed' },
     after: async (i) => expect(await i.read(`opt/python-3.99.1/${MARKER_FILE}`)).toContain('"3.99.1"'),
+  },
+  {
+    // Relocation is the first thing it runs; the install record's python3, started beside it
+    // (cpy_state.py serve), goes with the install.
+    name: 'a python3 that does not start, relocated: CPY_INSTALL_RELOCATION_FAILED with what it printed, nothing installed',
+    options: () => ({ artifactUrl: U['mute']!, installPrefix: 'custom/py', skipValidation: true }),
+    expected: { code: 'CPY_INSTALL_RELOCATION_FAILED' },
+    after: async (i) => {
+      expect(i.lastError).toContain(MUTE_SAYS);
+      expect(await i.list('custom')).toEqual([]);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+      expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+    },
   },
   {
     name: 'a hostile archive: an entry outside the tree',
@@ -1425,6 +1440,12 @@ beforeAll(async () => {
   });
   expect(trojan.fileName).toBe(good.fileName);
   U['trojan'] = served(trojan, 'trojan');
+  // Its python3 does not start, as one built against libraries this system lacks would not.
+  const mute = await repackArtifact(good, join(work, 'mute'), {
+    drop: (name) => name === bin,
+    append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\necho '${MUTE_SAYS}' >&2\nexit 127\n` }],
+  });
+  U['mute'] = served(mute, 'mute');
   await text('trojan', `${good.fileName}.asc`, goodSignature);
   // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
   // with an entry changed after signing.
@@ -1691,6 +1712,34 @@ describe('install.sh: a readlink that reads one link at a time (BusyBox)', () =>
     await nothingInstalled(i);
     const good = await run(U['http']!);
     expect([good.exitCode, good.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+    expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
+    expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
+  }, 120_000);
+});
+
+// install.sh writes an install's marker and record with one python3 (cpy_state.py serve, fed
+// through two FIFOs), as the library does. One that does not start is the artifact's failure, in
+// the library's words; and where mkfifo fails, each command runs in a python3 of its own.
+describe("install.sh: the install record's python3", () => {
+  it('one that does not start, at the prefix it was built for (skipValidation): CPY_INSTALL_VALIDATION_FAILED with what it printed; nothing installed or left running', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const r = await box.exec(['env', `ARTIFACTURL=${U['mute']!}`, 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', '/feature/install.sh']);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringContaining(`error CPY_INSTALL_VALIDATION_FAILED: the unpacked python3 does not work: python3 does not run: ${MUTE_SAYS}`)]);
+    await nothingInstalled(i);
+    expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+    // ([e]: not grep's own command line.)
+    expect(await i.sh('grep -l "cpy_stat[e]" /proc/[0-9]*/cmdline 2>/dev/null; true')).toBe('');
+  }, 120_000);
+
+  it('where mkfifo fails: installs all the same (the stream read twice, a python3 for each record command)', async () => {
+    const { i, run } = await withStandIn('mkfifo', '#!/bin/sh\necho "mkfifo: cannot create fifo: Operation not permitted" >&2\nexit 1\n');
+    const r = await run(U['http']!);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+    expect(r.stderr).not.toContain('in one read');
+    expect(await markerOf(i, defaultPrefix())).toMatchObject({ sha256: good.sha256, artifact: good.fileName });
+    expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
     expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
     expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
   }, 120_000);

@@ -815,7 +815,9 @@ listing() {
 one_pass() {
   scan_ok=false
   if [ -e "$work/hash.fifo" ] || [ -e "$work/types.fifo" ] || [ -e "$work/scan.types" ]; then rm -f "$work/hash.fifo" "$work/types.fifo" "$work/scan.types"; fi
-  mkfifo "$work/hash.fifo" || return 1
+  # Both FIFOs before any reader starts: a reader left waiting for a writer would never end.
+  mkfifo "$work/hash.fifo" 2>/dev/null || return 1
+  [ -n "${2:-}" ] || mkfifo "$work/types.fifo" 2>/dev/null || return 1
   sha256sum <"$work/hash.fifo" >"$work/scan.sha256" &
   hashing=$!
   if [ -n "${2:-}" ]; then
@@ -824,7 +826,6 @@ one_pass() {
     echo 0 >"$work/types.rc"
     wait "$hashing"
   else
-    mkfifo "$work/types.fifo" || return 1
     { tar -tv -f - >"$work/scan.types" 2>/dev/null; echo $? >"$work/types.rc"; cat >/dev/null; } <"$work/types.fifo" &
     typing=$!
     tee "$work/hash.fifo" <"$1" | gunzip_drained | tee "$work/types.fifo" |
@@ -844,14 +845,12 @@ one_pass() {
 gunzip_drained() { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; }
 # scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
 # one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
-# without mkfifo, tee or gzip) makes check_entries list the archive itself.
+# without mkfifo, tee or gzip, or one where they fail) makes check_entries list the archive itself,
+# and the hash is sha256sum's.
 scan_archive() {
+  if is_gzip "$1" && have_tools mkfifo tee gzip && one_pass "$1"; then return 0; fi
   scan_ok=false
-  if is_gzip "$1" && have_tools mkfifo tee gzip; then
-    one_pass "$1" || true
-  else
-    sha256sum "$1" >"$work/scan.sha256"
-  fi
+  sha256sum "$1" >"$work/scan.sha256"
 }
 have_tools() { for tool in "$@"; do command -v "$tool" >/dev/null 2>&1 || return 1; done; }
 is_gzip() { case $(od -An -tx1 -N2 "$1" 2>/dev/null) in *1f\ 8b*) true ;; *) false ;; esac; }
@@ -923,7 +922,8 @@ check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   if [ -f "$work/scan.types" ]; then
     held=$(awk '$1 ~ /^-/ && $NF != "cpy-artifact.json" { n += $3 } END { printf "%.0f", n }' "$work/scan.types")
   elif [ -d "$stage/$2" ]; then
-    held=$(find "$stage/$2" -type f -exec stat -c %s {} + | awk '{ n += $1 } END { printf "%.0f", n }')
+    walk_tree "$stage/$2"
+    held=$walked_bytes
   fi
   limit=$(awk -v b="$3" 'BEGIN { x = b * 1.01; printf "%.0f", (x == int(x) ? x : int(x) + 1) + 1048576 }')
   [ "$held" -le "$limit" ] ||
@@ -960,11 +960,27 @@ function climbs(target,   n, i, p, named) {
 }'
 # normalize PATH: . and .. resolved lexically.
 normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
+# walk_tree TREE: one walk of TREE for check_entries and check_links: the names of what is neither
+# a file nor a directory and of files with more than one name (a hard link unpacked) in
+# $work/special, the bytes its files hold in $walked_bytes. GNU find writes both in the one walk
+# (-fprint, -fprintf: the sizes in a file of their own, which no name can add a line to);
+# another find takes two (about 50 ms more for CPython's 2,500 files).
+walked=
+walk_tree() {
+  if find "$1" \( \( ! -type f ! -type d \) -o \( -type f -links +1 \) \) -fprint "$work/special" -o -type f -fprintf "$work/sizes" '%s\n' 2>/dev/null; then
+    walked_bytes=$(awk '{ n += $1 } END { printf "%.0f", n }' "$work/sizes")
+  else
+    find "$1" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
+    walked_bytes=$(find "$1" -type f -exec stat -c %s {} + | awk '{ n += $1 } END { printf "%.0f", n }')
+  fi
+  walked=$1
+}
 check_links() { # TREE
   cl_tree=$1
-  # One walk: what is neither a file nor a directory, and files with more than one name (a hard
-  # link unpacked); then one readlink names every link's target, and one awk resolves them.
-  find "$cl_tree" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
+  # One walk (walk_tree's, when it just walked this tree): what is neither a file nor a directory,
+  # and files with more than one name; then one readlink names every link's target, and one awk
+  # resolves them.
+  if [ "$walked" = "$cl_tree" ]; then walked=; else find "$cl_tree" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"; fi
   set --
   while IFS= read -r entry; do
     [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
@@ -1005,7 +1021,8 @@ POSTINSTALL=share/cpy/postinstall.py
 tree_python() { # TREE ARGS...
   t=$1
   shift
-  env -i PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C.UTF-8 "$t/bin/python3" "$@"
+  # (Not holding the state session's FIFOs: its end is when this script closes them.)
+  env -i PATH=/usr/local/bin:/usr/bin:/bin LC_ALL=C.UTF-8 "$t/bin/python3" "$@" 7>&- 8<&-
 }
 relocate_tree() { # TREE BUILT_FOR PREFIX
   [ -f "$1/$POSTINSTALL" ] || fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: the artifact has no $POSTINSTALL (it was packed by an older cpy)" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
@@ -1079,8 +1096,85 @@ check_python3_link() {
 state_py() {
   py=$1
   shift
+  state_script
   state_rc=0
-  "$py" -I -S - "$@" >"$work/state.out" 2>"$work/state.err" <<'cpy_state_py' || state_rc=$?
+  "$py" -I -S "$work/cpy_state.py" "$@" >"$work/state.out" 2>"$work/state.err" || state_rc=$?
+  [ "$state_rc" -ne 0 ] || return 0
+  [ "$state_rc" -ne 3 ] || state_refusal
+  state_failed "$1" "$py" "$work/state.err"
+}
+# state_refusal: the refusal cpy_state.py printed ($work/state.out: {"error": {code, message,
+# hint}}) made this script's; nothing when it printed none.
+state_refusal() {
+  json_flatten "$work/state.out" >"$work/state.flat" 2>/dev/null || return 0
+  jvals "$work/state.flat" error/code error/message error/hint
+  [ -z "$j1" ] || fail "$j1" "$j2" "$j3"
+}
+# state_failed COMMAND PYTHON STDERR: cpy_state.py did not answer (python3 did not run, or a
+# traceback in STDERR).
+state_failed() {
+  state_said=$(tail -n 3 "$3" | tr '\n' ' ')
+  # The marker is the first thing the unpacked python3 runs when nothing else did (skipValidation,
+  # at the prefix it was built for): one that does not start is the artifact's failure here.
+  [ "$1" != mark ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: python3 does not run: $state_said" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
+  fail CPY_INSTALL_RECORD_FAILED "the install record ($1) failed with $2: $state_said" "check that $2 runs; if it does not, install that version again"
+}
+# state_session TREE: the tree's python3 running `cpy_state.py serve` (the library's
+# openStateSession). Started once the tree is checked, while it is relocated and validated, it runs
+# the mark, then the record once the tree is in place: one python3 start for an install's two
+# (from the tree it was started in, renamed meanwhile: serve imports nothing after its start).
+# Commands go in on fd 7 and replies come back on fd 8, FIFOs in $work. Without mkfifo, each runs
+# in a python3 of its own (state_py).
+state_session=false
+state_session() {
+  state_script
+  mkfifo "$work/state.in" "$work/state.reply" 2>/dev/null || return 0
+  # -B: it writes no bytecode into the tree it runs from, which a failed install deletes.
+  "$1/bin/python3" -I -S -B "$work/cpy_state.py" serve <"$work/state.in" >"$work/state.reply" 2>"$work/session.err" &
+  state_pid=$!
+  # (Each open waits for the other end: the python3's shell opens state.in first, then state.reply.)
+  exec 7>"$work/state.in" 8<"$work/state.reply"
+  state_session=true
+}
+# state_serve PYTHON COMMAND ARGS...: state_py's COMMAND, run by the session when one is open.
+# A command goes as a JSON array of strings; an argument that a plain "..." would not carry (a
+# quote, a backslash, a control character: none of this script's, whose values are checked) is
+# run by state_py instead.
+state_serve() {
+  [ "$state_session" = true ] || { state_py "$@"; return; }
+  py=$1
+  shift
+  state_line=
+  for a in "$@"; do
+    case $a in *[\"\\]* | *[![:print:]]*) state_py "$py" "$@"; return ;; esac
+    state_line="$state_line${state_line:+,}\"$a\""
+  done
+  # In a subshell that ignores SIGPIPE: a python3 that is gone makes the write fail, and the read
+  # below says so, rather than the signal ending this script.
+  (trap '' PIPE && printf '[%s]\n' "$state_line" >&7) 2>/dev/null || true
+  state_reply=
+  IFS= read -r state_reply <&8 || true
+  case $state_reply in
+    '{"ok":'*) printf '%s\n' "$state_reply" >"$work/state.out" ;;
+    '{"error":'*)
+      printf '%s\n' "$state_reply" >"$work/state.out"
+      state_refusal
+      state_failed "$1" "$py" "$work/session.err"
+      ;;
+    *) state_close && state_failed "$1" "$py" "$work/session.err" ;;
+  esac
+}
+# state_close: the session ended (its python3 reads the end of its input and exits).
+state_close() {
+  [ "$state_session" = true ] || return 0
+  state_session=false
+  exec 7>&- 8<&-
+  wait "$state_pid" 2>/dev/null || true
+}
+# state_script: the copy of cpy_state.py written into $work, once, for state_py and state_session.
+state_script() {
+  [ ! -s "$work/cpy_state.py" ] || return 0
+  cat >"$work/cpy_state.py" <<'cpy_state_py' || fail CPY_INSTALL_RECORD_FAILED "cannot write $work/cpy_state.py" 'check that /tmp is writable and has room'
 """cpy's install record: the marker in a prefix, state.json, the `current` link and the bin links.
 
 Both installers run this one file after extraction, with a python3 cpy installed (the staged or
@@ -1543,16 +1637,6 @@ def main(argv):
 if __name__ == '__main__':
     sys.exit(main(sys.argv[1:]))
 cpy_state_py
-  [ "$state_rc" -ne 0 ] || return 0
-  if [ "$state_rc" -eq 3 ] && json_flatten "$work/state.out" >"$work/state.flat" 2>/dev/null; then
-    jvals "$work/state.flat" error/code error/message error/hint
-    [ -z "$j1" ] || fail "$j1" "$j2" "$j3"
-  fi
-  state_said=$(tail -n 3 "$work/state.err" | tr '\n' ' ')
-  # The marker is the first thing the unpacked python3 runs when nothing else did (skipValidation,
-  # at the prefix it was built for): one that does not start is the artifact's failure here.
-  [ "$1" != mark ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: python3 does not run: $state_said" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
-  fail CPY_INSTALL_RECORD_FAILED "the install record ($1) failed with $py: $state_said" "check that $py runs; if it does not, install that version again"
 }
 # record_install VERSION PREFIX [new]: recorded in the state and made current, with its links.
 # An install already there is asked first without the state lock: one whose record and links are
@@ -1566,7 +1650,7 @@ record_install() {
     [ "$state_said" != '{"changes": false}' ] || return 0
   fi
   lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
-  state_py "$2/bin/python3" record --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
+  state_serve "$2/bin/python3" record --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
   lock_release "$STATE_DIR/locks/state.lock"
 }
 
@@ -2281,6 +2365,7 @@ main() {
   fi
   tree=$stage/$root
   check_links "$tree"
+  state_session "$tree"
   [ "$prefix" = "$built_for" ] || relocate_tree "$tree" "$built_for" "$prefix"
   if [ "$SKIPVALIDATION" = true ]; then
     say 'skipValidation: the installed python3 is not checked'
@@ -2290,12 +2375,13 @@ main() {
   fi
   # The marker, after every program the tree has is checked against the bin dir (before, only
   # python3 could be known): someone else's pip3 refuses the install before the tree is in place.
-  state_py "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --version "$version" --build "$meta_build" --sha256 "$got" \
+  state_serve "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --version "$version" --build "$meta_build" --sha256 "$got" \
     --artifact "$file_name" --source "$(display_url "$ARTIFACTURL")" --built-for "$built_for" ${signed_by:+--signed-by "$signed_by"}
   put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
   record_install "$version" "$prefix" new
+  state_close
   say "$placed CPython $version in $prefix ($BIN_DIR/python3 -> $prefix/bin/python3)"
 }
 
