@@ -48,7 +48,7 @@ const other = values.against ? resolve(values.against) : null;
 if (other && !existsSync(other)) throw new Error(`--against: ${other} does not exist (another checkout's apps/cli/bin/cpy.cjs, built)`);
 // That checkout's install.sh, for the Feature rows (from apps/cli/bin/cpy.cjs up to its root).
 const otherSh = other ? resolve(other, '../../../../apps/feature/src/cpython-prebuilt/install.sh') : null;
-if (otherSh && !existsSync(otherSh)) throw new Error(`--against: ${otherSh} does not exist (the Feature rows run that checkout's install.sh)`);
+if (otherSh && !values['no-feature'] && !existsSync(otherSh)) throw new Error(`--against: ${otherSh} does not exist (the Feature rows run that checkout's install.sh)`);
 const work = mkdtempSync(join(tmpdir(), 'cpy-bench-cli-'));
 
 // Node 20 reads NODE_EXTRA_CA_CERTS at every start, before any of cpy's code (about 45 ms on the
@@ -110,7 +110,7 @@ function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {
  * directory. A warm-up round first, install.sh first: it installs the runtime packages the
  * minimal image lacks (from Debian's archive, and curl for a URL), which later runs find present.
  * `base`: the artifact's directory over http (the paced server), else the artifact as a local path.
- * `otherSh`: another checkout's install.sh, run in the same rounds (the order rotating), for a
+ * `otherSh`: another checkout's install.sh, run in the same rounds (every order in turn), for a
  * row of this install.sh against it.
  */
 function featureInstallPhase(base, otherSh) {
@@ -119,7 +119,13 @@ function featureInstallPhase(base, otherSh) {
   const raw = base
     ? 'raw() { mkdir -p /tmp/raw-$1 && cd /tmp/raw-$1 && curl -fsS -o $NAME $FROM && curl -fsS -o $NAME.sha256 $FROM.sha256 && sha256sum -c --quiet $NAME.sha256 && tar xzf $NAME && cd /; }'
     : 'raw() { mkdir -p /tmp/raw-$1 && sha256sum -c --quiet /a/$NAME.sha256 && tar xzf /a/$NAME -C /tmp/raw-$1; }';
-  const kinds = otherSh ? 'feature raw other' : 'feature raw';
+  // Round 0 (the warm-up) runs install.sh first; round i, the (i-1)th of every order of the kinds
+  // in turn: each kind first, and after each other kind, as often (with --rounds a multiple of 2,
+  // or of 6 with --against).
+  const kinds = otherSh ? ['feature', 'raw', 'other'] : ['feature', 'raw'];
+  const orders = (xs) => (xs.length <= 1 ? [xs] : xs.flatMap((x, i) => orders([...xs.slice(0, i), ...xs.slice(i + 1)]).map((o) => [x, ...o])));
+  const every = orders(kinds);
+  if (rounds % every.length) process.stderr.write(`(the Feature rows: ${every.length} orders, ${rounds} rounds: some orders run once more than others)\n`);
   const script = [
     'set -e',
     'cd /a',
@@ -128,13 +134,10 @@ function featureInstallPhase(base, otherSh) {
     'other() { run_sh /g/install.sh other $1; }',
     raw,
     'timed() { sync; s=$(date +%s%N); "$1" "$2"; e=$(date +%s%N); echo "$1 $2 $(( (e - s) / 1000000 ))"; }',
-    // Round i runs the kinds in turn, starting from the (i mod n)th: each goes first as often.
-    `set -- ${kinds}`,
-    'i=0',
+    `for kind in ${kinds.join(' ')}; do timed $kind 0; done`,
+    'i=1',
     'while [ $i -le $ROUNDS ]; do',
-    '  k=0; while [ $k -lt $((i % $#)) ]; do x=$1; shift; set -- "$@" "$x"; k=$((k + 1)); done',
-    '  for kind in "$@"; do timed $kind $i; done',
-    `  set -- ${kinds}`,
+    `  for kind in $(printf '%s' "$ORDERS" | cut -d';' -f$(( (i - 1) % ${every.length} + 1 ))); do timed $kind $i; done`,
     '  i=$((i + 1))',
     'done',
   ].join('\n');
@@ -151,6 +154,8 @@ function featureInstallPhase(base, otherSh) {
       `FROM=${from}`,
       '-e',
       `ROUNDS=${rounds}`,
+      '-e',
+      `ORDERS=${every.map((o) => o.join(' ')).join(';')}`,
       '-v',
       `${dirname(artifact)}:/a:ro`,
       '-v',

@@ -1155,21 +1155,31 @@ state_serve() {
   state_reply=
   IFS= read -r state_reply <&8 || true
   case $state_reply in
-    '{"ok":'*) printf '%s\n' "$state_reply" >"$work/state.out" ;;
+    '{"ok":'*)
+      printf '%s\n' "$state_reply" >"$work/state.out"
+      return 0
+      ;;
     '{"error":'*)
       printf '%s\n' "$state_reply" >"$work/state.out"
       state_refusal
-      state_failed "$1" "$py" "$work/session.err"
       ;;
-    *) state_close && state_failed "$1" "$py" "$work/session.err" ;;
   esac
+  # No answer: the session is over. Its stderr says why; else what it printed, or how it ended
+  # (the library's words).
+  state_close
+  if [ ! -s "$work/session.err" ]; then
+    if [ -n "$state_reply" ]; then printf 'it printed "%.200s"\n' "$state_reply"; else printf 'it ended (exit %s)\n' "$state_exit"; fi >"$work/session.err"
+  fi
+  state_failed "$1" "$py" "$work/session.err"
 }
-# state_close: the session ended (its python3 reads the end of its input and exits).
+# state_close: the session ended: its python3 reads the end of its input, finishes what it runs
+# and exits (its status in $state_exit).
 state_close() {
   [ "$state_session" = true ] || return 0
   state_session=false
   exec 7>&- 8<&-
-  wait "$state_pid" 2>/dev/null || true
+  state_exit=0
+  wait "$state_pid" 2>/dev/null || state_exit=$?
 }
 # state_script: the copy of cpy_state.py written into $work, once, for state_py and state_session.
 state_script() {
@@ -2124,6 +2134,9 @@ run_deferred() {
 work=
 stage=
 cleanup() {
+  # The install record's python3 first (interrupted, this script does not wait for it as for a
+  # command in the foreground): it finishes what it runs before the locks it runs under go.
+  state_close
   # Stopped between the two renames of a replacement (the prefix missing): the staged tree stays
   # for the next run, which finishes the replacement from the journal.
   if [ -n "$stage" ] && { [ "$replacing" = false ] || [ -e "$prefix" ]; }; then rm -rf "$stage"; fi
