@@ -1446,6 +1446,12 @@ beforeAll(async () => {
     append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\necho '${MUTE_SAYS}' >&2\nexit 127\n` }],
   });
   U['mute'] = served(mute, 'mute');
+  // Its python3 takes 2 s to start the install record's session (cpy_state.py serve).
+  const slow = await repackArtifact(good, join(work, 'slow'), {
+    drop: (name) => name === bin,
+    append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\ncase " $* " in *" serve "*) sleep 2 ;; esac\nexec "$(dirname "$0")/python${version.split('.').slice(0, 2).join('.')}" "$@"\n` }],
+  });
+  U['slow'] = served(slow, 'slow');
   await text('trojan', `${good.fileName}.asc`, goodSignature);
   // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
   // with an entry changed after signing.
@@ -1731,6 +1737,32 @@ describe("install.sh: the install record's python3", () => {
     expect(await i.read('var/lib/cpy/state.json')).toBeNull();
     // ([e]: not grep's own command line.)
     expect(await i.sh('grep -l "cpy_stat[e]" /proc/[0-9]*/cmdline 2>/dev/null; true')).toBe('');
+  }, 120_000);
+
+  // dash runs a TERM trap at once while the script waits in `read` for the session's answer (a
+  // command in the foreground is waited for first): cleanup must end the session and wait for it
+  // before it lets the locks go and removes the staged tree.
+  it('stopped (TERM) while the record waits for its python3: that python3 is waited for, nothing is installed or left running', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const r = await box.exec([
+      'sh',
+      '-c',
+      [
+        'env ARTIFACTURL="$1" SKIPVALIDATION=true INSTALLSYSTEMDEPS=true /feature/install.sh >/tmp/slow.log 2>&1 & p=$!',
+        'n=0; until grep -q "skipValidation: the installed python3" /tmp/slow.log || [ $n -ge 600 ]; do sleep 0.05; n=$((n + 1)); done',
+        'sleep 0.2; kill -TERM $p; wait $p; echo "exit $?"',
+        // ([e]: not grep's own command line.)
+        'grep -l "cpy_stat[e]" /proc/[0-9]*/cmdline 2>/dev/null; true',
+      ].join('\n'),
+      'sh',
+      U['slow']!,
+    ]);
+    expect(r.stdout.trim()).toBe('exit 130');
+    await nothingInstalled(i);
+    expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+    expect(await i.list('var/lib/cpy/locks')).toEqual([]);
   }, 120_000);
 
   it('where mkfifo fails: installs all the same (the stream read twice, a python3 for each record command)', async () => {
