@@ -129,9 +129,11 @@ const STATE_COPY_END = '\ncpy_state_py\n';
 
 /** install.sh with `script` (the text of @cpy/install's STATE_SCRIPT) as its copy of the install record's writer. */
 export function withStateScript(installSh: string, script: string): string {
+  // The copy starts after the line that opens the here-document and ends before the line that
+  // closes it: the newline that ends the opening line is where the search for the end starts.
   const opened = installSh.indexOf(STATE_COPY_START);
-  const start = opened < 0 ? -1 : installSh.indexOf('\n', opened) + 1;
-  const end = start <= 0 ? -1 : installSh.indexOf(STATE_COPY_END, start - 1);
-  if (start <= 0 || end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
-  return installSh.slice(0, start) + script.replace(/\n$/, '') + installSh.slice(end);
+  const lineEnd = opened < 0 ? -1 : installSh.indexOf('\n', opened);
+  const end = lineEnd < 0 ? -1 : installSh.indexOf(STATE_COPY_END, lineEnd);
+  if (end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
+  return installSh.slice(0, lineEnd + 1) + script.replace(/\n$/, '') + installSh.slice(end);
 }

@@ -1452,6 +1452,15 @@ beforeAll(async () => {
     append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\ncase " $* " in *" serve "*) sleep 2 ;; esac\nexec "$(dirname "$0")/python${version.split('.').slice(0, 2).join('.')}" "$@"\n` }],
   });
   U['slow'] = served(slow, 'slow');
+  // A script in bin/ that is not Python (no /bin/sh trampoline for it): its #! line names the
+  // prefix, so a long enough one makes it longer than Linux reads.
+  const tool = await repackArtifact(good, join(work, 'tool'), { append: [{ name: `${root}/bin/cpy-tool`, mode: 0o755, body: `#!/${root}/bin/cpy-tool-helper\n` }] });
+  U['tool'] = served(tool, 'tool');
+  // Its metadata names a package that is not a package name (install.sh gives names to apt unquoted).
+  const badpkg = await repackArtifact(good, join(work, 'badpkg'), {
+    metadata: (m) => ({ ...m, runtime: { ...m.runtime, needs: [...m.runtime.needs, { soname: 'libcpy-test.so.1', packages: ['libcpy-test1;touch /tmp/cpy-pwned'], usedBy: ['bin/python3'] }] } }),
+  });
+  U['badpkg'] = served(badpkg, 'badpkg');
   await text('trojan', `${good.fileName}.asc`, goodSignature);
   // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
   // with an entry changed after signing.
@@ -1726,6 +1735,57 @@ describe('install.sh: a readlink that reads one link at a time (BusyBox)', () =>
 // install.sh writes an install's marker and record with one python3 (cpy_state.py serve, fed
 // through two FIFOs), as the library does. One that does not start is the artifact's failure, in
 // the library's words; and where mkfifo fails, each command runs in a python3 of its own.
+// install.sh's short ways (one awk over ldconfig's list; needs_lines checks the package names as it
+// writes them; a relocation whose #! lines all fit is not read twice) and the long ones beside them.
+describe('install.sh: system libraries and relocation', () => {
+  it('with no ld.so.cache (ldconfig -p fails): the libraries are looked for in the directories; a good artifact installs and runs, one that needs libssl1.1 is refused', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    expect(await i.sh('mv /etc/ld.so.cache /etc/ld.so.cache.aside && { /sbin/ldconfig -p >/dev/null 2>&1 || echo fails; }')).toBe('fails');
+    try {
+      const refused = await box.exec(['env', `ARTIFACTURL=${U['d11']!}`, '/feature/install.sh']);
+      expect([refused.exitCode, refused.stderr]).toEqual([1, expect.stringContaining('error CPY_INSTALL_PACKAGES_UNAVAILABLE')]);
+      await nothingInstalled(i);
+      const r = await box.exec(['env', `ARTIFACTURL=${U['http']!}`, '/feature/install.sh']);
+      expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+      expect(r.stderr).not.toMatch(/warning: lib(ssl|sqlite3|z|ffi)\S* is missing/);
+      expect(await i.python(defaultPrefix(), 'import ssl, sqlite3; print("ok")')).toBe('ok');
+    } finally {
+      // Made anew from what is on disk (packages installed meanwhile wrote a cache of their own).
+      await box.exec(['sh', '-c', 'rm -f /etc/ld.so.cache.aside && /sbin/ldconfig']);
+    }
+  }, 180_000);
+
+  it('metadata naming a package that is not a package name: CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed or run', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const r = await box.exec(['env', `ARTIFACTURL=${U['badpkg']!}`, '/feature/install.sh']);
+    expect([r.exitCode, r.stderr]).toEqual([1, expect.stringContaining('error CPY_INSTALL_NOT_AN_ARTIFACT: the metadata of')]);
+    expect(r.stderr).toContain('names packages that are not package names');
+    await nothingInstalled(i);
+    expect(await i.sh('ls /tmp/cpy-pwned 2>/dev/null; true')).toBe('');
+  }, 120_000);
+
+  it("relocated to a prefix so long that a script's #! line passes 255 bytes: installed, with a warning naming the script; with a short prefix, none", async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const long = `opt/${'d'.repeat(120)}/${'e'.repeat(120)}`;
+    const r = await box.exec(['env', `ARTIFACTURL=${U['tool']!}`, `INSTALLPREFIX=/${long}`, 'SKIPVALIDATION=true', '/feature/install.sh']);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining('warning: bin/cpy-tool: its #! line is longer than Linux allows; run it as python3 -m instead')]);
+    expect(await i.sh(`head -n 1 "$ROOT/${long}/bin/cpy-tool"`)).toBe(`#!/${long}/bin/cpy-tool-helper`);
+    // Python's own scripts (pydoc3) go through /bin/sh (distlib's rule): they run.
+    expect(await i.sh(`"$ROOT/${long}/bin/pydoc3" len >/dev/null && head -n 1 "$ROOT/${long}/bin/pydoc3"`)).toBe('#!/bin/sh');
+    await i.reset();
+    const short = await box.exec(['env', `ARTIFACTURL=${U['tool']!}`, 'INSTALLPREFIX=/opt/short', 'SKIPVALIDATION=true', '/feature/install.sh']);
+    expect([short.exitCode, short.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/short`)]);
+    expect(short.stderr).not.toContain('#! line is longer');
+    expect(await i.sh('head -n 1 "$ROOT/opt/short/bin/cpy-tool"')).toBe('#!/opt/short/bin/cpy-tool-helper');
+  }, 180_000);
+});
+
 describe("install.sh: the install record's python3", () => {
   it('one that does not start, at the prefix it was built for (skipValidation): CPY_INSTALL_VALIDATION_FAILED with what it printed; nothing installed or left running', async () => {
     const box = container!;

@@ -23,6 +23,8 @@ describe("install.sh's install record", () => {
     // The copy is there at all, and in place of nothing else.
     expect(installSh).toContain(readFileSync(STATE_SCRIPT, 'utf8'));
     expect(withStateScript(installSh, '# changed\n')).not.toContain('def record(a):');
+    expect(withStateScript("cat >x <<'cpy_state_py' || fail\nold\ncpy_state_py\nrest\n", 'new\n')).toBe("cat >x <<'cpy_state_py' || fail\nnew\ncpy_state_py\nrest\n");
+    expect(() => withStateScript("cat >x <<'cpy_state_py'\nold\n", 'new\n')).toThrow('no cpy_state_py lines');
   });
 });
 

@@ -598,24 +598,24 @@ check_compatibility() { # FLAT
 loadable_libraries() {
   for l in /sbin/ldconfig /usr/sbin/ldconfig; do
     [ -x "$l" ] || continue
-    # A failing ldconfig (no /etc/ld.so.cache) falls back to the directories, as the library does.
-    out=$("$l" -p 2>/dev/null) || continue
-    printf '%s\n' "$out" | awk '/ => / { print $1 }'
-    return 0
+    # A failing ldconfig (no /etc/ld.so.cache: it lists no library) falls back to the
+    # directories, as the library does. Each name once (the file is read as a set).
+    "$l" -p 2>/dev/null | awk '/ => / && !($1 in seen) { seen[$1] = 1; n++; print $1 } END { exit !n }' && return 0
   done
   for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$host_arch-linux-gnu" "/usr/lib/$host_arch-linux-gnu"; do
-    [ -d "$d" ] && ls "$d"
-  done
-  return 0
+    [ ! -d "$d" ] || ls "$d"
+  done | awk '!($0 in seen) { seen[$0] = 1; print }'
 }
 # What the dynamic loader finds now, in $work/have (again after packages were installed).
-refresh_loadable() { loadable_libraries | sort -u >"$work/have"; }
+refresh_loadable() { loadable_libraries >"$work/have"; }
 
 # needs_lines FLAT PREFIX: the system libraries listed at PREFIX/<n> (an index entry's needs, or
 # an artifact's runtime/needs), one "soname<TAB>group<TAB>packages<TAB>modules" line each
 # (packages space-separated, "-" for none). An artifact's groups come from the files that use
 # each library, by @cpy/artifact's rule (needGroup): critical unless only curses, dbm, nis or
-# crypt (optional) or only tkinter (tk) need it.
+# crypt (optional) or only tkinter (tk) need it. Status 3 (every line written) when a soname has
+# a space or a package is not a package name: package names are given to apt unquoted (letters,
+# digits, + - . _ only).
 needs_lines() {
   awk -F '\t' -v p="$2/" '
     function module(path) { return match(path, /lib-dynload\/[^.\/]+\./) ? substr(path, RSTART + 12, RLENGTH - 13) : path }
@@ -639,7 +639,9 @@ needs_lines() {
       for (j = 0; j < n; j++) {
         if (!(j in g)) g[j] = (!used[j] || crit[j]) ? "critical" : opt[j] ? "optional" : "tk"
         print so[j] "\t" g[j] "\t" (pk[j] == "" ? "-" : pk[j]) "\t" md[j]
+        if (so[j] !~ /^[^ \t]+$/ || (pk[j] != "" && pk[j] !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*( [A-Za-z0-9][A-Za-z0-9._+-]*)*$/)) bad = 1
       }
+      exit bad ? 3 : 0
     }' "$1"
 }
 
@@ -717,15 +719,10 @@ fit_of() {
 refuse_unfit() { # FLAT
   check_compatibility "$1"
   u_version=$j1 u_build=$j2 u_os=$j3 u_os_version=$j4 u_arch=$j5 u_libc=$j6 f=$j7
-  needs_lines "$1" runtime/needs >"$work/side.needs"
-  check_package_names "$work/side.needs" || return 0
+  needs_lines "$1" runtime/needs >"$work/side.needs" || return 0
   [ "$f" != null ] || f=
   fit_of "$u_os" "$u_os_version" "$u_arch" "$u_libc" "$f" "$work/side.needs" critical
   [ "$fit" != no ] || fail CPY_INSTALL_PACKAGES_UNAVAILABLE "CPython $u_version build $u_build cannot run here: $why" "nothing was downloaded; use a build made for this distribution (cpy build $u_version --builder container --image <this image>)"
-}
-# check_package_names NEEDS: package names are given to apt unquoted: letters, digits, + - . only.
-check_package_names() {
-  awk -F '\t' '$3 != "-" && $3 !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*( [A-Za-z0-9][A-Za-z0-9._+-]*)*$/ { bad = 1 } $1 !~ /^[^ ]+$/ { bad = 1 } END { exit bad }' "$1"
 }
 
 # wanted_by [GROUP]: the packages of the missing libraries that are to be installed (tkinter's
@@ -736,8 +733,7 @@ wanted_by() { awk -F '\t' -v tk="$INSTALLTK" -v deps="$INSTALLSYSTEMDEPS" -v onl
 # only with installTk (Tk pulls X11 into the image). A critical library still missing refuses
 # the install; any other is a warning naming its package.
 handle_system_libraries() { # FLAT
-  needs_lines "$1" runtime/needs >"$work/needs"
-  check_package_names "$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
+  needs_lines "$1" runtime/needs >"$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
   refresh_loadable
   awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
   [ -s "$work/missing" ] || return 0
@@ -965,12 +961,14 @@ normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }';
 # $work/special, the bytes its files hold in $walked_bytes. GNU find writes both in the one walk
 # (-fprint, -fprintf: the sizes in a file of their own, which no name can add a line to);
 # another find takes two (about 50 ms more for CPython's 2,500 files).
+# find_special TREE [EXPRESSION...]: find over TREE, matching those names, then EXPRESSION (none: print them).
+find_special() { fs_tree=$1 && shift && find "$fs_tree" \( \( ! -type f ! -type d \) -o \( -type f -links +1 \) \) "$@"; }
 walked=
 walk_tree() {
-  if find "$1" \( \( ! -type f ! -type d \) -o \( -type f -links +1 \) \) -fprint "$work/special" -o -type f -fprintf "$work/sizes" '%s\n' 2>/dev/null; then
+  if find_special "$1" -fprint "$work/special" -o -type f -fprintf "$work/sizes" '%s\n' 2>/dev/null; then
     walked_bytes=$(awk '{ n += $1 } END { printf "%.0f", n }' "$work/sizes")
   else
-    find "$1" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"
+    find_special "$1" >"$work/special"
     walked_bytes=$(find "$1" -type f -exec stat -c %s {} + | awk '{ n += $1 } END { printf "%.0f", n }')
   fi
   walked=$1
@@ -980,7 +978,7 @@ check_links() { # TREE
   # One walk (walk_tree's, when it just walked this tree): what is neither a file nor a directory,
   # and files with more than one name; then one readlink names every link's target, and one awk
   # resolves them.
-  if [ "$walked" = "$cl_tree" ]; then walked=; else find "$cl_tree" \( ! -type f ! -type d \) -o \( -type f -links +1 \) >"$work/special"; fi
+  if [ "$walked" = "$cl_tree" ]; then walked=; else find_special "$cl_tree" >"$work/special"; fi
   set --
   while IFS= read -r entry; do
     [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
@@ -1028,6 +1026,9 @@ relocate_tree() { # TREE BUILT_FOR PREFIX
   [ -f "$1/$POSTINSTALL" ] || fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: the artifact has no $POSTINSTALL (it was packed by an older cpy)" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
   tree_python "$1" -I -S "$1/$POSTINSTALL" relocate --from "$2" --to "$3" >"$work/relocate.json" 2>"$work/relocate.err" ||
     fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: $(tail -n 2 "$work/relocate.err" | tr '\n' ' ')" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
+  # Its one line ends with "tooLong": [] when every #! line fits (no awk to read it then).
+  IFS= read -r relocated <"$work/relocate.json" || true
+  case $relocated in *'"tooLong": []}') return 0 ;; esac
   json_flatten "$work/relocate.json" >"$work/relocate.flat" 2>/dev/null || true
   for name in $(jlist "$work/relocate.flat" tooLong); do
     say "warning: bin/$name: its #! line is longer than Linux allows; run it as python3 -m instead"
@@ -1786,7 +1787,7 @@ now_ms() {
 }
 random8() { od -An -N4 -tx1 /dev/urandom | tr -d ' \n'; }
 # The lock of an install prefix, as the library names it: sha256 of the prefix, 16 hex digits.
-lock_prefix() { lock_take "$STATE_DIR/locks/$(short_hash "$1").lock" "$1"; }
+lock_prefix() { short_hash "$1" && lock_take "$STATE_DIR/locks/$short.lock" "$1"; }
 
 # --- replacing an install: the journal and its recovery (the library's putInPlace, recoverPrefix)
 # The journal, beside the prefix, is the library's JSON: {"prefix":"...","staged":"...","aside":"..."}
@@ -1940,8 +1941,12 @@ verify_index() {
   say "the index $(display_url "$1") is signed by $signed_by ($signed_at)"
 }
 
-# short_hash TEXT: the first 16 hex digits of its sha256, as the library names a prefix's lock and an index's record.
-short_hash() { printf '%s' "$1" | sha256sum | cut -c1-16; }
+# short_hash TEXT: in $short, the first 16 hex digits of its sha256, as the library names a
+# prefix's lock and an index's record.
+short_hash() {
+  short=$(printf '%s' "$1" | sha256sum)
+  short=${short%"${short#????????????????}"}
+}
 # check_index_age LOCATION: the library's checkIndexAge (rollback protection). A signature says
 # who made an index, not that it is the newest: a signed index older (updatedAt) than the one
 # read at LOCATION before is refused; a newer one is recorded in
@@ -1953,7 +1958,8 @@ check_index_age() {
   [ -n "$signers" ] || return 0
   updated=$(jget "$work/index.flat" updatedAt)
   written_by_cpy "$updated" || return 0
-  seen_file=$STATE_DIR/indexes/$(short_hash "$1").seen
+  short_hash "$1"
+  seen_file=$STATE_DIR/indexes/$short.seen
   ! index_newer "$seen_file" && return 0
   mkdir -p "$STATE_DIR/indexes" 2>/dev/null || return 0
   # The library's wait (30 s); a lock that cannot be had keeps the check, not the record.
@@ -2052,7 +2058,8 @@ resolve_build() {
     elif ! answers "$ver" "$VERSION"; then
       fit=no why="a pre-release: ask for it by name ($ver)"
     else
-      needs_lines "$work/index.flat" "artifacts/$i/needs" >"$work/entry.needs"
+      # (read_index checked the index's package names)
+      needs_lines "$work/index.flat" "artifacts/$i/needs" >"$work/entry.needs" || true
       fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
     fi
     printf '%s (%s): %s\n' "$file" "$arch" "$why" >>"$work/considered"
@@ -2327,7 +2334,7 @@ main() {
     metadata_of "$archive" >"$metadata_file" 2>"$work/tar.err" || has_metadata=false
   fi
   # No larger than the library reads (MAX_METADATA_BYTES): a real one is a few KiB.
-  if [ "$has_metadata" = true ]; then metadata_bytes=$(wc -c <"$metadata_file" | tr -d ' '); else metadata_bytes=0; fi
+  if [ "$has_metadata" = true ]; then metadata_bytes=$(($(wc -c <"$metadata_file"))); else metadata_bytes=0; fi
   if [ "$metadata_bytes" -gt 1048576 ]; then
     fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry 'cpy-artifact.json' is $metadata_bytes bytes, more than the 1048576 an artifact's metadata may be; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
   fi
