@@ -785,6 +785,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'index: an entry whose needs hold an empty one, then a package named like an apt option: CPY_INDEX_INVALID, nothing installed',
+    options: () => ({ version: '3.11', indexUrl: U['badneeds']! }),
+    expected: { code: 'CPY_INDEX_INVALID' },
+    after: nothingInstalled,
+  },
+  {
     name: 'an artifact given by URL whose critical libraries this archive lacks (libssl1.1 on Debian 12): refused before the download',
     options: () => ({ artifactUrl: U['d11']! }),
     expected: { code: 'CPY_INSTALL_PACKAGES_UNAVAILABLE' },
@@ -1394,6 +1400,15 @@ beforeAll(async () => {
   await writeIndex('swap', 'index.previous.json', all);
   U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
   U['future'] = await writeIndex('future', 'index.json', all, 3);
+  // An entry whose needs hold an empty one, then a package named like an apt option: not a cpy
+  // index (install.sh's check once stopped at the first need with neither soname nor packages).
+  const hostile = JSON.parse(serializeIndex({ ...emptyIndex(new Date(INDEX_UPDATED_AT)), artifacts: [entries.d12] })) as { artifacts: { needs: unknown[] }[] };
+  hostile.artifacts[0]!.needs = [{}, { soname: 'libcpy-x.so.1', packages: ['-oAPT::Get::X=1'], modules: [], group: 'critical' }];
+  const hostilePath = join(work, 'index', 'badneeds', 'index.json');
+  await mkdir(dirname(hostilePath), { recursive: true });
+  await writeFile(hostilePath, JSON.stringify(hostile, null, 2));
+  mirror.serve('badneeds/index.json', hostilePath);
+  U['badneeds'] = mirror.fileUrl('badneeds', 'index.json');
 
   // Signing, with keys made here. Alice is pinned; Mallory's key sits in the same keys file,
   // unpinned; Old expired 20 days ago, and signs today through a renewed self-signature
@@ -1732,9 +1747,6 @@ describe('install.sh: a readlink that reads one link at a time (BusyBox)', () =>
   }, 120_000);
 });
 
-// install.sh writes an install's marker and record with one python3 (cpy_state.py serve, fed
-// through two FIFOs), as the library does. One that does not start is the artifact's failure, in
-// the library's words; and where mkfifo fails, each command runs in a python3 of its own.
 // install.sh's short ways (one awk over ldconfig's list; needs_lines checks the package names as it
 // writes them; a relocation whose #! lines all fit is not read twice) and the long ones beside them.
 describe('install.sh: system libraries and relocation', () => {
@@ -1786,6 +1798,9 @@ describe('install.sh: system libraries and relocation', () => {
   }, 180_000);
 });
 
+// install.sh writes an install's marker and record with one python3 (cpy_state.py serve, fed
+// through two FIFOs), as the library does. One that does not start is the artifact's failure, in
+// the library's words; and where mkfifo fails, each command runs in a python3 of its own.
 describe("install.sh: the install record's python3", () => {
   it('one that does not start, at the prefix it was built for (skipValidation): CPY_INSTALL_VALIDATION_FAILED with what it printed; nothing installed or left running', async () => {
     const box = container!;

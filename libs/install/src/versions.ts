@@ -35,8 +35,9 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
 
 /**
  * An entry in the bin dir that is someone else's (a system python3, a user's script): not a link
- * cpy made into a prefix with an install marker, and not a dangling link. The look before
- * anything is downloaded, when only python3 is known and no cpy python3 may exist yet; the
+ * cpy made into a prefix with an install marker, and not a dangling link. The look once the
+ * artifact's metadata is read, before anything is put in place, when only python3 is known and
+ * no cpy python3 may exist yet; the
  * authoritative check, of every program the tree has, is cpy_state.py's (mark, record, use).
  */
 async function foreignEntry(path: string): Promise<{ target: string | null } | null> {

@@ -121,7 +121,7 @@ export const install = defineCommand({
     from: { type: 'string', valueName: '<url|file>', description: 'the artifact (.tgz): https://, http://, file:// or a path' },
     'checksum-url': { type: 'string', valueName: '<url|file>', description: 'its sha256sum line (default <artifact>.sha256)' },
     sha256: { type: 'string', valueName: '<hex>', description: 'the expected sha256, instead of a checksum file' },
-    prefix: { type: 'string', valueName: '<dir>', description: 'where to install (default: see below)' },
+    prefix: { type: 'string', valueName: '<dir>', description: 'where to install (default: see above)' },
     ...STATE_OPTIONS,
     'no-link': { type: 'boolean', description: 'do not create python3/pip3 links' },
     'no-activate': { type: 'boolean', description: 'install, but keep the current version as it is' },

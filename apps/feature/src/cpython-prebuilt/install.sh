@@ -598,8 +598,9 @@ check_compatibility() { # FLAT
 loadable_libraries() {
   for l in /sbin/ldconfig /usr/sbin/ldconfig; do
     [ -x "$l" ] || continue
-    # A failing ldconfig (no /etc/ld.so.cache: it lists no library) falls back to the
-    # directories, as the library does. Each name once (the file is read as a set).
+    # A failing ldconfig (no /etc/ld.so.cache: it lists nothing and exits 1) falls back to the
+    # directories, as the library does; here, one that lists nothing is taken for failing (the
+    # awk's status: one process fewer than keeping ldconfig's own). Each name once (a set).
     "$l" -p 2>/dev/null | awk '/ => / && !($1 in seen) { seen[$1] = 1; n++; print $1 } END { exit !n }' && return 0
   done
   for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$host_arch-linux-gnu" "/usr/lib/$host_arch-linux-gnu"; do
@@ -643,6 +644,14 @@ needs_lines() {
       }
       exit bad ? 3 : 0
     }' "$1"
+}
+# needs_of FLAT PREFIX FILE: needs_lines into FILE; 1 when a name in it is not a package name or a
+# soname. Any other failure (no room to write FILE) ends the script, as set -e would.
+needs_of() {
+  no_status=0
+  needs_lines "$1" "$2" >"$3" || no_status=$?
+  [ "$no_status" -ne 3 ] || return 1
+  [ "$no_status" -eq 0 ] || exit "$no_status"
 }
 
 # --- the package archive: can this system provide these packages? (apt-cache policy) ---------
@@ -719,7 +728,7 @@ fit_of() {
 refuse_unfit() { # FLAT
   check_compatibility "$1"
   u_version=$j1 u_build=$j2 u_os=$j3 u_os_version=$j4 u_arch=$j5 u_libc=$j6 f=$j7
-  needs_lines "$1" runtime/needs >"$work/side.needs" || return 0
+  needs_of "$1" runtime/needs "$work/side.needs" || return 0
   [ "$f" != null ] || f=
   fit_of "$u_os" "$u_os_version" "$u_arch" "$u_libc" "$f" "$work/side.needs" critical
   [ "$fit" != no ] || fail CPY_INSTALL_PACKAGES_UNAVAILABLE "CPython $u_version build $u_build cannot run here: $why" "nothing was downloaded; use a build made for this distribution (cpy build $u_version --builder container --image <this image>)"
@@ -733,7 +742,7 @@ wanted_by() { awk -F '\t' -v tk="$INSTALLTK" -v deps="$INSTALLSYSTEMDEPS" -v onl
 # only with installTk (Tk pulls X11 into the image). A critical library still missing refuses
 # the install; any other is a warning naming its package.
 handle_system_libraries() { # FLAT
-  needs_lines "$1" runtime/needs >"$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
+  needs_of "$1" runtime/needs "$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
   refresh_loadable
   awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
   [ -s "$work/missing" ] || return 0
@@ -1078,9 +1087,10 @@ bin_entry_kind() { # PATH
   elif [ -e "$link_to" ]; then echo foreign
   else echo dangling; fi
 }
-# check_python3_link: before anything is downloaded, when only python3 is known and no cpy python3
-# may exist yet, a python3 in the bin dir that is not cpy's refuses the install (the library's
-# checkPython3Link). Every program the tree has is checked by cpy_state.py's mark, once it is unpacked.
+# check_python3_link: once the artifact's metadata is read (and before anything is put in place),
+# when only python3 is known and no cpy python3 may exist yet, a python3 in the bin dir that is not
+# cpy's refuses the install (the library's checkPython3Link). Every program the tree has is checked
+# by cpy_state.py's mark, once it is unpacked.
 check_python3_link() {
   [ "$(bin_entry_kind "$BIN_DIR/python3")" = foreign ] || return 0
   # A link names where it points (its target from the link's directory), as the library does.
@@ -1889,6 +1899,7 @@ parse_index() {
   problem=$(awk -F '\t' '
     { v[$1] = substr($0, length($1) + 2) }
     $1 ~ /^artifacts\/[0-9]+\// { split($1, p, "/"); if (p[2] + 1 > n) n = p[2] + 1 }
+    $1 ~ /^artifacts\/[0-9]+\/needs\/[0-9]+(\/|$)/ { split($1, p, "/"); if (p[4] + 1 > nn[p[2]]) nn[p[2]] = p[4] + 1 }
     function bad(path, m) { if (out == "") out = path ": " m }
     function has(k) { return (k in v) }
     function arr(k,   x) { if (v[k] == "[]") return 1; for (x in v) if (index(x, k "/") == 1) return 1; return 0 }
@@ -1912,10 +1923,12 @@ parse_index() {
         if (!arr(k "needs")) bad(at "needs", "expected an array")
         if (v[k "state"] != "active" && v[k "state"] != "deprecated" && v[k "state"] != "removed") bad(at "state", "expected active, deprecated or removed")
         if (!has(k "publishedAt")) bad(at "publishedAt", "required")
-        for (j = 0; has(k "needs/" j "/soname") || arr(k "needs/" j "/packages"); j++) {
+        for (j = 0; j < nn[i] + 0; j++) {
           g = v[k "needs/" j "/group"]
           if (g != "critical" && g != "optional" && g != "tk") bad(at "needs." j ".group", "expected critical, optional or tk")
-          if (v[k "needs/" j "/soname"] !~ /^[^ ]+$/) bad(at "needs." j ".soname", "invalid")
+          if (v[k "needs/" j "/soname"] !~ /^[^ \t]+$/) bad(at "needs." j ".soname", "invalid")
+          if (!arr(k "needs/" j "/packages")) bad(at "needs." j ".packages", "expected an array")
+          if (!arr(k "needs/" j "/modules")) bad(at "needs." j ".modules", "expected an array")
           for (m = 0; has(k "needs/" j "/packages/" m); m++)
             if (v[k "needs/" j "/packages/" m] !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*$/) bad(at "needs." j ".packages." m, "not a package name")
         }
@@ -2058,9 +2071,12 @@ resolve_build() {
     elif ! answers "$ver" "$VERSION"; then
       fit=no why="a pre-release: ask for it by name ($ver)"
     else
-      # (read_index checked the index's package names)
-      needs_lines "$work/index.flat" "artifacts/$i/needs" >"$work/entry.needs" || true
-      fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
+      if needs_of "$work/index.flat" "artifacts/$i/needs" "$work/entry.needs"; then
+        fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
+      else
+        # (parse_index refuses such an index: this is a second guard, before any name reaches apt.)
+        fit=no why='its needs name packages that are not package names'
+      fi
     fi
     printf '%s (%s): %s\n' "$file" "$arch" "$why" >>"$work/considered"
     if [ "$fit" = yes ]; then
