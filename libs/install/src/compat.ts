@@ -71,23 +71,36 @@ export interface MissingLibrary {
   readonly modules: readonly string[];
 }
 
-const LIB_DIRS = ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib'];
+const ARCH = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
 
-/** The shared libraries the dynamic loader can find: `ldconfig -p`, or the standard directories. */
-export async function loadableLibraries(): Promise<Set<string>> {
-  const found = new Set<string>();
-  for (const ldconfig of ['/sbin/ldconfig', '/usr/sbin/ldconfig']) {
+/** Where loadableLibraries looks: the ldconfigs, in order, then the directories. */
+export interface LibrarySources {
+  readonly ldconfigs: readonly string[];
+  readonly dirs: readonly string[];
+}
+
+const LIBRARY_SOURCES: LibrarySources = {
+  ldconfigs: ['/sbin/ldconfig', '/usr/sbin/ldconfig'],
+  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${ARCH}-linux-gnu`, `/usr/lib/${ARCH}-linux-gnu`],
+};
+
+/**
+ * The shared libraries the dynamic loader can find: what the first ldconfig that lists any says
+ * (`ldconfig -p`; without /etc/ld.so.cache it fails and lists none), else the names in the
+ * standard directories. install.sh's loadable_libraries follows the same rule.
+ */
+export async function loadableLibraries(sources: LibrarySources = LIBRARY_SOURCES): Promise<Set<string>> {
+  for (const ldconfig of sources.ldconfigs) {
     if (!existsSync(ldconfig)) continue;
-    try {
-      const { stdout } = await runProgram(ldconfig, ['-p'], { maxBuffer: 16 * 1024 * 1024 });
-      for (const m of stdout.matchAll(/^\s+(\S+) \(/gm)) found.add(m[1]!);
-      return found;
-    } catch {
-      break;
-    }
+    const stdout = await runProgram(ldconfig, ['-p'], { maxBuffer: 16 * 1024 * 1024 }).then(
+      (r) => r.stdout,
+      () => '',
+    );
+    const listed = new Set([...stdout.matchAll(/^\s+(\S+) \(/gm)].map((m) => m[1]!));
+    if (listed.size > 0) return listed;
   }
-  const arch = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
-  for (const dir of [...LIB_DIRS, `/lib/${arch}-linux-gnu`, `/usr/lib/${arch}-linux-gnu`]) {
+  const found = new Set<string>();
+  for (const dir of sources.dirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) found.add(name);
   }
   return found;

@@ -598,9 +598,9 @@ check_compatibility() { # FLAT
 loadable_libraries() {
   for l in /sbin/ldconfig /usr/sbin/ldconfig; do
     [ -x "$l" ] || continue
-    # A failing ldconfig (no /etc/ld.so.cache: it lists nothing and exits 1) falls back to the
-    # directories, as the library does; here, one that lists nothing is taken for failing (the
-    # awk's status: one process fewer than keeping ldconfig's own). Each name once (a set).
+    # What the first ldconfig that lists any says, else the names in the directories (without
+    # /etc/ld.so.cache, ldconfig -p fails and lists none): the library's loadableLibraries. The
+    # awk's status tells (one process fewer than keeping ldconfig's). Each name once (a set).
     "$l" -p 2>/dev/null | awk '/ => / && !($1 in seen) { seen[$1] = 1; n++; print $1 } END { exit !n }' && return 0
   done
   for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$host_arch-linux-gnu" "/usr/lib/$host_arch-linux-gnu"; do

@@ -1,0 +1,44 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { loadableLibraries } from '../compat.js';
+
+// Real programs standing in for ldconfig (the lines `ldconfig -p` prints), and a real directory.
+describe('loadableLibraries: the rule install.sh follows too', () => {
+  let dir: string;
+  const program = async (name: string, body: string) => {
+    const path = join(dir, name);
+    await writeFile(path, `#!/bin/sh\n${body}\n`);
+    await chmod(path, 0o755);
+    return path;
+  };
+  let lists: string;
+  let fails: string;
+  let silent: string;
+  let libDir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cpy-compat-'));
+    lists = await program(
+      'ldconfig-lists',
+      "printf '3 libs found in cache `/etc/ld.so.cache'\"'\"'\\n\\tlibssl.so.3 (libc6,x86-64) => /usr/lib/libssl.so.3\\n\\tlibz.so.1 (libc6,x86-64) => /usr/lib/libz.so.1\\n\\tlibz.so.1 (libc6) => /usr/lib32/libz.so.1\\n'",
+    );
+    // As ldconfig -p without /etc/ld.so.cache: nothing listed, status 1.
+    fails = await program('ldconfig-fails', "echo \"ldconfig: Can't open cache file /etc/ld.so.cache\" >&2; exit 1");
+    silent = await program('ldconfig-silent', 'exit 0');
+    libDir = join(dir, 'lib');
+    await mkdir(libDir);
+    await writeFile(join(libDir, 'libsqlite3.so.0'), '');
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("is what the first ldconfig lists, each name once; the directories are not read then", async () => {
+    expect([...(await loadableLibraries({ ldconfigs: [lists], dirs: [libDir] }))].sort()).toEqual(['libssl.so.3', 'libz.so.1']);
+  });
+
+  it('tries the next ldconfig when one fails or lists nothing, then reads the directories', async () => {
+    expect([...(await loadableLibraries({ ldconfigs: [fails, lists], dirs: [libDir] }))].sort()).toEqual(['libssl.so.3', 'libz.so.1']);
+    expect([...(await loadableLibraries({ ldconfigs: [fails, silent, join(dir, 'no-such-ldconfig')], dirs: [libDir, join(dir, 'no-such-dir')] }))]).toEqual(['libsqlite3.so.0']);
+  });
+});
