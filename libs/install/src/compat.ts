@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { type ArtifactMetadata, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
 import { aptListsPresent } from './archive.js';
-import { glibcSatisfies, type HostPlatform } from './host.js';
+import { glibcSatisfies, hostArch, type HostPlatform } from './host.js';
 import { runProgram } from './lazy.js';
 
 /** What a build is for, as far as the platform rule goes. */
@@ -71,8 +71,6 @@ export interface MissingLibrary {
   readonly modules: readonly string[];
 }
 
-const ARCH = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
-
 /** Where loadableLibraries looks: the ldconfigs, in order, then the directories. */
 export interface LibrarySources {
   readonly ldconfigs: readonly string[];
@@ -81,7 +79,7 @@ export interface LibrarySources {
 
 const LIBRARY_SOURCES: LibrarySources = {
   ldconfigs: ['/sbin/ldconfig', '/usr/sbin/ldconfig'],
-  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${ARCH}-linux-gnu`, `/usr/lib/${ARCH}-linux-gnu`],
+  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${hostArch()}-linux-gnu`, `/usr/lib/${hostArch()}-linux-gnu`],
 };
 
 /**

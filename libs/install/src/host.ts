@@ -23,6 +23,11 @@ const ARCH: Readonly<Record<string, string>> = {
   loong64: 'loongarch64',
 };
 
+/** Node's name for an architecture (process.arch) as artifacts name it (`uname -m`). */
+export function hostArch(nodeArch: string = process.arch): string {
+  return ARCH[nodeArch] ?? nodeArch;
+}
+
 export interface DetectHostOptions {
   /** The running glibc's version, or null; defaults to core's runtimeGlibc (Node's diagnostic report). */
   readonly glibc?: () => string | null;
@@ -41,8 +46,7 @@ function muslLoaderPresent(): boolean {
 /** Reads the host's OS, architecture and C library (no processes, no network). */
 export function detectHost(options: DetectHostOptions = {}): HostPlatform {
   const os = options.platform ?? process.platform;
-  const nodeArch = options.arch ?? process.arch;
-  const arch = ARCH[nodeArch] ?? nodeArch;
+  const arch = hostArch(options.arch);
   if (os !== 'linux') return { os, arch, libc: 'unknown', glibcVersion: null };
   const glibc = (options.glibc ?? runtimeGlibc)();
   if (glibc) return { os, arch, libc: 'glibc', glibcVersion: glibc };

@@ -44,6 +44,8 @@ VERSION_RE='^(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})((a|b|
 REQUEST_RE='^(latest|(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})((a|b|rc)(0|[1-9][0-9]{0,2}))?)?)?)$'
 SIGNERS_RE='^[0-9A-Fa-f,]*$'
 FINGERPRINT_RE='^[0-9A-F]{40}$'
+# A package name (the library's PACKAGE_RE, without its anchors): names are given to apt unquoted.
+PACKAGE_NAME='[A-Za-z0-9][A-Za-z0-9._+-]*'
 NAME_RE='^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)(-[a-z][a-z0-9_]*)?-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$'
 INDEX_SCHEMA_VERSION=2
 TAB=$(printf '\t')
@@ -618,7 +620,7 @@ refresh_loadable() { loadable_libraries >"$work/have"; }
 # a space or a package is not a package name: package names are given to apt unquoted (letters,
 # digits, + - . _ only).
 needs_lines() {
-  awk -F '\t' -v p="$2/" '
+  awk -F '\t' -v p="$2/" -v pkg="$PACKAGE_NAME" '
     function module(path) { return match(path, /lib-dynload\/[^.\/]+\./) ? substr(path, RSTART + 12, RLENGTH - 13) : path }
     index($1, p) == 1 {
       split(substr($1, length(p) + 1), a, "/")
@@ -640,7 +642,7 @@ needs_lines() {
       for (j = 0; j < n; j++) {
         if (!(j in g)) g[j] = (!used[j] || crit[j]) ? "critical" : opt[j] ? "optional" : "tk"
         print so[j] "\t" g[j] "\t" (pk[j] == "" ? "-" : pk[j]) "\t" md[j]
-        if (so[j] !~ /^[^ \t]+$/ || (pk[j] != "" && pk[j] !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*( [A-Za-z0-9][A-Za-z0-9._+-]*)*$/)) bad = 1
+        if (so[j] !~ /^[^ \t]+$/ || (pk[j] != "" && pk[j] !~ ("^" pkg "( " pkg ")*$"))) bad = 1
       }
       exit bad ? 3 : 0
     }' "$1"
@@ -965,13 +967,14 @@ function climbs(target,   n, i, p, named) {
 }'
 # normalize PATH: . and .. resolved lexically.
 normalize() { printf '%s\n' "$1" | awk "$RESOLVED_AWK"' { print resolved($0) }'; }
-# walk_tree TREE: one walk of TREE for check_entries and check_links: the names of what is neither
-# a file nor a directory and of files with more than one name (a hard link unpacked) in
+# find_special TREE [EXPRESSION...]: find over TREE, matching what is neither a file nor a
+# directory and files with more than one name (a hard link unpacked), then EXPRESSION (none:
+# print their names).
+find_special() { fs_tree=$1 && shift && find "$fs_tree" \( \( ! -type f ! -type d \) -o \( -type f -links +1 \) \) "$@"; }
+# walk_tree TREE: one walk of TREE for check_entries and check_links: find_special's names in
 # $work/special, the bytes its files hold in $walked_bytes. GNU find writes both in the one walk
 # (-fprint, -fprintf: the sizes in a file of their own, which no name can add a line to);
 # another find takes two (about 50 ms more for CPython's 2,500 files).
-# find_special TREE [EXPRESSION...]: find over TREE, matching those names, then EXPRESSION (none: print them).
-find_special() { fs_tree=$1 && shift && find "$fs_tree" \( \( ! -type f ! -type d \) -o \( -type f -links +1 \) \) "$@"; }
 walked=
 walk_tree() {
   if find_special "$1" -fprint "$work/special" -o -type f -fprintf "$work/sizes" '%s\n' 2>/dev/null; then
@@ -1896,7 +1899,7 @@ parse_index() {
     return 1
   fi
   # The library's index schema (@cpy/artifact artifactIndexSchema), field by field.
-  problem=$(awk -F '\t' '
+  problem=$(awk -F '\t' -v pkg="$PACKAGE_NAME" '
     { v[$1] = substr($0, length($1) + 2) }
     $1 ~ /^artifacts\/[0-9]+\// { split($1, p, "/"); if (p[2] + 1 > n) n = p[2] + 1 }
     $1 ~ /^artifacts\/[0-9]+\/needs\/[0-9]+(\/|$)/ { split($1, p, "/"); if (p[4] + 1 > nn[p[2]]) nn[p[2]] = p[4] + 1 }
@@ -1930,7 +1933,7 @@ parse_index() {
           if (!arr(k "needs/" j "/packages")) bad(at "needs." j ".packages", "expected an array")
           if (!arr(k "needs/" j "/modules")) bad(at "needs." j ".modules", "expected an array")
           for (m = 0; has(k "needs/" j "/packages/" m); m++)
-            if (v[k "needs/" j "/packages/" m] !~ /^[A-Za-z0-9][A-Za-z0-9._+-]*$/) bad(at "needs." j ".packages." m, "not a package name")
+            if (v[k "needs/" j "/packages/" m] !~ ("^" pkg "$")) bad(at "needs." j ".packages." m, "not a package name")
         }
       }
       print out
