@@ -4,10 +4,12 @@
 //
 //   node scripts/bundle.mjs        (run by `nx run cli:build`, after tsc)
 //
-// - Two builds. The ES module build (main.js, each command's chunk, the shared chunks) holds the
-//   commands. main.cjs, what bin/cpy.cjs runs, is the dispatch alone (main, help, the command
-//   table) as CommonJS: `cpy --version` and `--help` start without Node's ES module loader (about
-//   10 ms of a 70 ms start), and a command's import() loads its chunk of the first build.
+// - The ES module build (main.js, each command's chunk, the shared chunks) holds the commands.
+//   main.cjs, what bin/cpy.cjs runs, is the dispatch alone (main, help, the command table) as
+//   CommonJS: `cpy --version` and `--help` start without Node's ES module loader (about 10 ms of a
+//   70 ms start), and a command's import() loads its chunk of the first build.
+// - The install-path commands are a build of their own, made CommonJS file by file and loaded
+//   with V8's code cache (below).
 // - Code splitting keeps each command, and the heavy dependencies only some commands need
 //   (openpgp, sigstore, undici, execa), in chunks loaded by the command's own import().
 // - `import.meta.url` in a bundled module is the chunk's URL, not the module's own. Modules use
@@ -22,7 +24,7 @@
 //   loads it from the new bundle: the same file when the code did not change.
 import { build } from 'esbuild';
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
@@ -104,19 +106,71 @@ const esm = {
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
 };
-const apart = await bundle({ ...esm, entryPoints: [APART], outdir: join(staging, apartDir), plugins: [importMetaUrlIn(join(outdir, apartDir)), tableAlone] });
+/** What lets a CommonJS bundle use import.meta.url (after the rewrite above): its own file's URL. */
+const cjsImportMetaUrl = {
+  define: { 'import.meta.url': '__cpyUrl' },
+  banner: { js: "var __cpyUrl = require('node:url').pathToFileURL(__filename).href;" },
+};
+// The command built apart is loaded with V8's code cache (src/code-cache.ts), which Node 20 offers
+// only for CommonJS, and only for code that does not call import() (the cache does not keep what
+// resolves it). So it is built twice:
+// - as ES modules with code splitting, as the other commands are, the files named .cjs: a first
+//   install's libraries (tar-stream, undici...) stay in chunks of their own, loaded when it runs;
+// - then each of those files alone as CommonJS (the others external): import becomes require()
+//   of the same files, and each import() a require() run when it was an import() (esbuild's
+//   `dynamic-import: false`). The source maps of the first build carry through the second.
+const apartEsm = join(staging, `.${apartDir}-esm`);
+const apart = await bundle({
+  ...esm,
+  banner: {},
+  legalComments: 'inline',
+  outExtension: { '.js': '.cjs' },
+  entryPoints: [APART],
+  outdir: apartEsm,
+  plugins: [importMetaUrlIn(join(outdir, apartDir)), tableAlone],
+});
+const apartFiles = (await readdir(apartEsm)).filter((f) => f.endsWith('.cjs'));
+const siblings = {
+  name: 'siblings',
+  setup(b) {
+    b.onResolve({ filter: /^\.\// }, (args) => (args.kind === 'entry-point' ? undefined : { path: args.path, external: true }));
+  },
+};
+await bundle({
+  entryPoints: apartFiles.map((f) => join(apartEsm, f)),
+  outdir: join(staging, apartDir),
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  supported: { 'dynamic-import': false },
+  minify: true,
+  sourcemap: 'linked',
+  legalComments: 'linked',
+  logLevel: 'warning',
+  plugins: [siblings],
+  ...cjsImportMetaUrl,
+});
+await rm(apartEsm, { recursive: true, force: true });
 const result = await bundle({
   ...esm,
   entryPoints: [entry],
   outdir: staging,
   plugins: [originalImportMetaUrl, leaveApart],
 });
-// The dispatch as CommonJS: the same main.js, each command's import() pointing at its chunk above.
-const chunkOf = new Map(
-  [...Object.entries(result.metafile.outputs), ...Object.entries(apart.metafile.outputs)]
+// The dispatch as CommonJS: the same main.js, each command's import() pointing at its chunk above,
+// the command built apart loaded through src/code-cache.ts (bundled into main.cjs).
+/** Each entry point's output, relative to outdir; the build apart's is its CommonJS twin. */
+const entryOutputs = (metafile, place) =>
+  Object.entries(metafile.outputs)
     .filter(([, o]) => o.entryPoint)
-    .map(([file, o]) => [resolve(o.entryPoint), `./${relative(staging, resolve(file)).split('\\').join('/')}`]),
-);
+    .map(([file, o]) => [resolve(o.entryPoint), `./${place(resolve(file)).split('\\').join('/')}`]);
+const chunkOf = new Map([
+  ...entryOutputs(result.metafile, (file) => relative(staging, file)),
+  ...entryOutputs(apart.metafile, (file) => join(apartDir, basename(file))),
+]);
+const codeCache = join(dist, 'code-cache.js');
 const commandChunks = {
   name: 'command-chunks',
   setup(b) {
@@ -124,8 +178,13 @@ const commandChunks = {
       if (!args.importer.endsWith(join('commands', 'table.js'))) return undefined;
       const chunk = chunkOf.get(resolve(args.resolveDir, args.path));
       if (!chunk) return { errors: [{ text: `${args.path}: no chunk of the ES module build holds it` }] };
-      return { path: chunk, external: true };
+      return chunk.endsWith('.cjs') ? { path: chunk, namespace: 'code-cached' } : { path: chunk, external: true };
     });
+    b.onLoad({ filter: /.*/, namespace: 'code-cached' }, (args) => ({
+      contents: `const { requireWithCodeCache } = require(${JSON.stringify(codeCache)});\nmodule.exports = requireWithCodeCache(require('node:path').join(__dirname, ${JSON.stringify(args.path)}), { require });\n`,
+      resolveDir: dist,
+      loader: 'js',
+    }));
   },
 };
 await bundle({
@@ -140,8 +199,7 @@ await bundle({
   logLevel: 'warning',
   plugins: [originalImportMetaUrl, commandChunks],
   // import.meta.url (after the rewrite above, a file's original place) from this file's own URL.
-  define: { 'import.meta.url': '__cpyUrl' },
-  banner: { js: "var __cpyUrl = require('node:url').pathToFileURL(__filename).href;" },
+  ...cjsImportMetaUrl,
 });
 await writeFile(join(staging, 'package.json'), '{ "type": "module" }\n');
 await rename(outdir, aside).catch((error) => {
@@ -151,4 +209,4 @@ await rename(staging, outdir);
 await rm(aside, { recursive: true, force: true });
 const outputs = { ...result.metafile.outputs, ...apart.metafile.outputs };
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(outputs).filter((f) => f.endsWith('.js')).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);
+console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(outputs).filter((f) => /\.c?js$/.test(f)).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);

@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { runCpy } from '@cpy/harness';
@@ -38,6 +39,25 @@ describe('the cpy bin (npx cpy), built', () => {
     expect((await cpy(['doctor', '--min-free-gb', '0'])).stdout).not.toContain('\u001b[');
     expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1' })).stdout).toContain('\u001b[');
     expect((await cpy(['doctor', '--min-free-gb', '0'], { FORCE_COLOR: '1', NO_COLOR: '1' })).stdout).not.toContain('\u001b[');
+  });
+
+  it('runs the install commands with V8 code caches beside their chunks; a damaged cache is compiled anew and replaced', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'cpy-bin-cache-'));
+    try {
+      const cache = fileURLToPath(new URL('../dist/cpy/install-command/install.cjs.v8cache', import.meta.url));
+      const list = () => cpy(['list', '--json'], { CPY_HOME: home });
+      const first = await list();
+      expect(first).toMatchObject({ code: 0, stdout: '{"outcome":"success","command":"list","installed":[]}\n' });
+      const written = await readFile(cache);
+      expect(written.subarray(0, 15).toString()).toBe('cpy-v8-cache 1 ');
+
+      // The cache's own first line, then bytes V8 refuses.
+      await writeFile(cache, Buffer.concat([written.subarray(0, written.indexOf(10) + 1), Buffer.alloc(4096, 0x5a)]));
+      expect(await list()).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' });
+      expect((await readFile(cache)).includes(Buffer.alloc(64, 0x5a))).toBe(false);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,9 +1,9 @@
-import { createRequire } from 'node:module';
-
 // node:crypto takes 5-8 ms to load, and an already-installed `cpy install` needs neither a hash nor
-// a random name (issue 20): it is loaded when one is first asked for.
+// a random name (issue 20): it is loaded when one is first asked for. process.getBuiltinModule
+// (Node 20.16) rather than createRequire: node:module would load Node's ES module loader (about
+// 1 ms) into the CLI's CommonJS install command, which is built to start without it.
 let nodeCrypto: typeof import('node:crypto') | null = null;
-const crypto = (): typeof import('node:crypto') => (nodeCrypto ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto'));
+const crypto = (): typeof import('node:crypto') => (nodeCrypto ??= process.getBuiltinModule('node:crypto'));
 
 /** A random UUID, for names that must not collide (temporary files, lock holders). */
 export function randomId(): string {
