@@ -18,8 +18,8 @@
 // - V8 checks its own version, its flags and the source's length, not its content: the cache
 //   begins with a line naming the file's size, change time and inode, and one that does not
 //   match is not used (a bundle rebuilt in place, to the same length);
-// - it is written as a temporary file, then renamed: two runs at once each write a whole cache,
-//   and one of them wins;
+// - it is written as a new temporary file, then renamed: two runs at once each write a whole
+//   cache, and one of them wins;
 // - code loaded this way must not call import(): V8 does not keep, in the cache, what resolves
 //   it. The bundle is built with each import() turned into a require() run at the same moment.
 //
@@ -123,9 +123,22 @@ function readCache(path: string, key: string): Buffer | undefined {
 
 /** Writes the cache whole or not at all: a folder that cannot be written, or a full disk, leaves none. */
 function writeCache(path: string, key: string, data: Buffer): void {
-  const temporary = `${path}.${process.pid}.tmp`;
+  // Created new (wx), under a name no other writer has: a process in another pid namespace (a
+  // container with this checkout mounted) may have the same pid, and two writers of one file
+  // could leave bytes of both, which V8 does not check past its header.
+  const temporary = `${path}.${process.pid}-${process.hrtime.bigint()}.tmp`;
+  let fd: number;
   try {
-    writeFileSync(temporary, Buffer.concat([Buffer.from(key, 'latin1'), data]), { mode: 0o644 });
+    fd = openSync(temporary, 'wx', 0o644);
+  } catch {
+    return;
+  }
+  try {
+    try {
+      writeFileSync(fd, Buffer.concat([Buffer.from(key, 'latin1'), data]));
+    } finally {
+      closeSync(fd);
+    }
     renameSync(temporary, path);
   } catch {
     rmSync(temporary, { force: true });
