@@ -104,7 +104,13 @@ function load(file: string, session: Session): Loaded {
   const here = dirname(file);
   const require = (id: string): unknown => (SIBLING.test(id) ? load(join(here, id), session).module.exports : session.require(id));
   const wrapper = script.runInThisContext() as (exports: unknown, require: (id: string) => unknown, module: unknown, filename: string, dirname: string) => void;
-  wrapper.call(module.exports, module.exports, require, module, file, here);
+  try {
+    wrapper.call(module.exports, module.exports, require, module, file, here);
+  } catch (error) {
+    // As require does: a file whose code threw is not kept as loaded, and the next require runs it again.
+    loaded.delete(file);
+    throw error;
+  }
   module.loaded = true;
   return entry;
 }

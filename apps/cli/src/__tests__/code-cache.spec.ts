@@ -108,6 +108,13 @@ describe('loading CommonJS with a V8 code cache beside it', () => {
     expect(load(join(d, 'main.cjs')).caches).toEqual({ 'main.cjs': 'used' });
   });
 
+  it('runs a sibling whose code threw again at the next require, as require does', async () => {
+    const d = await folder();
+    await writeFile(join(d, 'bad.cjs'), "globalThis.runs = (globalThis.runs ?? 0) + 1;\nthrow new Error('boom ' + globalThis.runs);\n");
+    await writeFile(join(d, 'main.cjs'), "const seen = [];\nfor (let i = 0; i < 2; i++) try { require('./bad.cjs'); } catch (e) { seen.push(e.message); }\nmodule.exports = seen;\n");
+    expect(load(join(d, 'main.cjs')).value).toEqual(['boom 1', 'boom 2']);
+  });
+
   it('where the cache cannot be written, loads all the same and leaves no temporary file', async () => {
     const d = await folder();
     const file = join(d, 'main.cjs');
