@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `cpy` command: ../dist/cpy/main.cjs, built by `nx run cli:build` (tsc, then scripts/bundle.mjs).
 // CommonJS, as that entry is: `cpy --version` and `--help` start without Node's ES module loader
-// (about 10 ms); a command loads its own code, ES modules, when it runs.
+// (about 10 ms); a command loads its own code when it runs (ES modules, or for the install-path
+// commands CommonJS with V8's code cache: src/code-cache.ts).
 'use strict';
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');

@@ -23,7 +23,7 @@
 //   renames is there none). A `cpy` already running that loads a command's chunk after the swap
 //   loads it from the new bundle: the same file when the code did not change.
 import { build } from 'esbuild';
-import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -106,10 +106,12 @@ const esm = {
   // CommonJS dependencies (tar-stream, sigstore...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __cpyRequire } from 'node:module'; const require = __cpyRequire(import.meta.url);" },
 };
-/** What lets a CommonJS bundle use import.meta.url (after the rewrite above): its own file's URL. */
+// What lets a CommonJS bundle use import.meta.url (after the rewrite above): its own file's URL.
+// The directive first: esbuild's own "use strict" comes after the banner, where it is no directive,
+// and the code, strict as ES modules are, would run sloppy.
 const cjsImportMetaUrl = {
   define: { 'import.meta.url': '__cpyUrl' },
-  banner: { js: "var __cpyUrl = require('node:url').pathToFileURL(__filename).href;" },
+  banner: { js: `"use strict";var __cpyUrl = require('node:url').pathToFileURL(__filename).href;` },
 };
 // The command built apart is loaded with V8's code cache (src/code-cache.ts), which Node 20 offers
 // only for CommonJS, and only for code that does not call import() (the cache does not keep what
@@ -123,7 +125,6 @@ const apartEsm = join(staging, `.${apartDir}-esm`);
 const apart = await bundle({
   ...esm,
   banner: {},
-  legalComments: 'inline',
   outExtension: { '.js': '.cjs' },
   entryPoints: [APART],
   outdir: apartEsm,
@@ -136,7 +137,7 @@ const siblings = {
     b.onResolve({ filter: /^\.\// }, (args) => (args.kind === 'entry-point' ? undefined : { path: args.path, external: true }));
   },
 };
-await bundle({
+const apartCjs = await bundle({
   entryPoints: apartFiles.map((f) => join(apartEsm, f)),
   outdir: join(staging, apartDir),
   outExtension: { '.js': '.cjs' },
@@ -147,12 +148,22 @@ await bundle({
   supported: { 'dynamic-import': false },
   minify: true,
   sourcemap: 'linked',
-  legalComments: 'linked',
+  // The first build's pointers to its .LEGAL.txt files (copied beside them below), kept.
+  legalComments: 'inline',
+  metafile: true,
   logLevel: 'warning',
   plugins: [siblings],
   ...cjsImportMetaUrl,
 });
+for (const legal of (await readdir(apartEsm)).filter((f) => f.endsWith('.LEGAL.txt'))) await copyFile(join(apartEsm, legal), join(staging, apartDir, legal));
 await rm(apartEsm, { recursive: true, force: true });
+// A guard: an import() left in these files would fail at run time once its function came from a cache.
+for (const file of Object.keys(apartCjs.metafile.outputs).filter((f) => f.endsWith('.cjs'))) {
+  if (/\bimport\(/.test(await readFile(file, 'utf8'))) {
+    await rm(staging, { recursive: true, force: true });
+    throw new Error(`${file} calls import(), which code loaded with V8's code cache cannot (see src/code-cache.ts)`);
+  }
+}
 const result = await bundle({
   ...esm,
   entryPoints: [entry],
@@ -207,6 +218,6 @@ await rename(outdir, aside).catch((error) => {
 });
 await rename(staging, outdir);
 await rm(aside, { recursive: true, force: true });
-const outputs = { ...result.metafile.outputs, ...apart.metafile.outputs };
+const outputs = { ...result.metafile.outputs, ...apartCjs.metafile.outputs };
 const bytes = Object.values(outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`bundled dist/main.js into ${relative(process.cwd(), outdir)} (${Object.keys(outputs).filter((f) => /\.c?js$/.test(f)).length} chunks, ${(bytes / 2 ** 20).toFixed(1)} MiB)`);

@@ -7,25 +7,27 @@
 //   vm.Script given the bytes V8 wrote at the end of an earlier run: V8 then deserializes the
 //   functions that run compiled instead of parsing and compiling them again;
 // - a file's require() of a sibling .cjs file (`./chunk-X.cjs`: another chunk of the same bundle)
-//   loads it the same way, once per process; anything else (Node's modules) is the caller's require;
-// - at exit, for each file that had no cache or one V8 refused (another Node or V8, other V8
-//   flags), V8's cache is written: it then holds every function this run compiled, not only the
-//   top level;
+//   loads it the same way, once per process, as require's own cache does; anything else (Node's
+//   modules) is the caller's require;
+// - at exit, for each file that had no cache or one that was not used, V8's cache is written: it
+//   then holds every function this run compiled, not only the top level;
 // - the cache is `<file>.v8cache`, beside the file: whoever can write it can write the code it
 //   stands for (in a shared place, a temporary directory, another user could plant bytecode).
 //   Where the folder cannot be written (a checkout owned by root, run by a user), nothing is
-//   cached, and nothing fails;
-// - V8 checks its own version, its flags and the source's length, not its content: the cache
-//   begins with a line naming the file's size, change time and inode, and one that does not
-//   match is not used (a bundle rebuilt in place, to the same length);
-// - it is written as a new temporary file, then renamed: two runs at once each write a whole
-//   cache, and one of them wins;
+//   cached: no error, and no cache is made to be thrown away;
+// - V8 checks its own version, its flags and the source's length, not the source's content, and
+//   of its own bytes only their header: a cache for other code of the same length is run as that
+//   code, and damaged bytes behind a good header crash the process. So the cache begins with a
+//   line naming the node binary (version, size, change time) and the file (size, change time,
+//   inode), and one that does not match is not used (a bundle rebuilt in place, another node);
+//   and it is written whole or not at all: into a new temporary file (O_EXCL, a name no other
+//   writer has), flushed to the disk, then renamed over the old one;
 // - code loaded this way must not call import(): V8 does not keep, in the cache, what resolves
 //   it. The bundle is built with each import() turned into a require() run at the same moment.
 //
 // With NODE_OPTIONS=--enable-source-maps the files are required as usual, so that stack traces
-// name the TypeScript sources (Node does not map a vm.Script's frames).
-import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// name the modules they were bundled from (Node does not map a vm.Script's frames).
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -38,9 +40,7 @@ export interface CodeCacheOptions {
    * bundle requires): the caller's own. Loading node:module for createRequire would load Node's
    * ES module loader, which this is here to spare.
    */
-  readonly require: (id: string) => unknown;
-  /** Runs `save` when the process ends (the default); tests run it themselves. */
-  readonly atExit?: (save: () => void) => void;
+  readonly require: NodeJS.Require | ((id: string) => unknown);
 }
 
 interface Loaded {
@@ -53,33 +53,26 @@ const SIBLING = /^\.\/[\w.-]+\.cjs$/;
 /** Node's own CommonJS wrapper (Module.wrap): the file sees what it would under require(). */
 const WRAPPER = ['(function (exports, require, module, __filename, __dirname) { ', '\n});'] as const;
 
+/** The files loaded in this process (by path), as require's cache holds modules. */
+const loaded = new Map<string, Loaded>();
+/** The caches to write at exit: from a command's first files and from siblings it loads later. */
+const pending: (() => void)[] = [];
+let nodeKey: string | undefined;
+
 /** Loads `file` (an absolute path to a CommonJS file) as `require` would, with the code cache. */
 export function requireWithCodeCache(file: string, options: CodeCacheOptions): unknown {
   return loadWithCodeCache(file, options).exports;
 }
 
-/** The same, saying for each file it loaded (the file and its siblings) what became of its cache. */
+/** The same, saying for each file this process has loaded so what became of its cache. */
 export function loadWithCodeCache(file: string, options: CodeCacheOptions): { exports: unknown; caches: ReadonlyMap<string, CodeCacheUse> } {
   const sourceMaps = (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true;
   if (sourceMaps) return { exports: options.require(file), caches: new Map([[file, 'off']]) };
-  const loaded = new Map<string, Loaded>();
-  // The caches to write, from this call and from siblings a command loads later (a first install's).
-  const pending: (() => void)[] = [];
-  const later = (save: () => void): void => {
-    if (pending.push(save) === 1) (options.atExit ?? ((all) => process.once('exit', all)))(() => pending.forEach((each) => each()));
-  };
-  const exports = load(file, { loaded, later, require: options.require }).module.exports;
+  const exports = load(file, options.require).module.exports;
   return { exports, caches: new Map([...loaded].map(([f, l]) => [f, l.cache])) };
 }
 
-interface Session {
-  readonly loaded: Map<string, Loaded>;
-  readonly later: (save: () => void) => void;
-  readonly require: (id: string) => unknown;
-}
-
-function load(file: string, session: Session): Loaded {
-  const { loaded, later } = session;
+function load(file: string, fallback: CodeCacheOptions['require']): Loaded {
   const known = loaded.get(file);
   if (known) return known;
   const fd = openSync(file, 'r');
@@ -87,7 +80,7 @@ function load(file: string, session: Session): Loaded {
   let key: string;
   try {
     const stat = fstatSync(fd);
-    key = `${FORMAT} ${stat.size} ${stat.ctimeMs} ${stat.ino}\n`;
+    key = `${FORMAT} ${(nodeKey ??= nodeBinary())} ${stat.size} ${stat.ctimeMs} ${stat.ino}\n`;
     // esbuild writes ASCII (its default charset escapes the rest): latin1 reads it as is, faster.
     source = readFileSync(fd, 'latin1');
   } finally {
@@ -100,9 +93,10 @@ function load(file: string, session: Session): Loaded {
   const module = { exports: {} as unknown, filename: file, id: file, loaded: false };
   const entry: Loaded = { module, cache: used ? 'used' : 'written' };
   loaded.set(file, entry);
-  if (!used) later(() => writeCache(cachePath, key, script.createCachedData()));
+  if (!used) atExit(() => writeCache(cachePath, key, () => script.createCachedData()));
   const here = dirname(file);
-  const require = (id: string): unknown => (SIBLING.test(id) ? load(join(here, id), session).module.exports : session.require(id));
+  // The caller's require, its resolve, cache and main included, but for the bundle's own files.
+  const require = Object.assign((id: string): unknown => (SIBLING.test(id) ? load(join(here, id), fallback).module.exports : fallback(id)), fallback);
   const wrapper = script.runInThisContext() as (exports: unknown, require: (id: string) => unknown, module: unknown, filename: string, dirname: string) => void;
   try {
     wrapper.call(module.exports, module.exports, require, module, file, here);
@@ -113,6 +107,29 @@ function load(file: string, session: Session): Loaded {
   }
   module.loaded = true;
   return entry;
+}
+
+/** The node binary running: a cache V8 wrote under another is not offered to this one. */
+function nodeBinary(): string {
+  try {
+    const stat = statSync(process.execPath);
+    return `node ${process.version} ${process.arch} ${stat.size} ${stat.ctimeMs}`;
+  } catch {
+    return `node ${process.version} ${process.arch}`;
+  }
+}
+
+function atExit(save: () => void): void {
+  if (pending.push(save) > 1) return;
+  process.once('exit', () => {
+    for (const each of pending) {
+      try {
+        each();
+      } catch {
+        // A cache not written costs the next run its compile, never this run its exit code.
+      }
+    }
+  });
 }
 
 /** The cache's V8 bytes when its first line is `key`, else undefined (none, unreadable, stale). */
@@ -128,10 +145,9 @@ function readCache(path: string, key: string): Buffer | undefined {
 }
 
 /** Writes the cache whole or not at all: a folder that cannot be written, or a full disk, leaves none. */
-function writeCache(path: string, key: string, data: Buffer): void {
-  // Created new (wx), under a name no other writer has: a process in another pid namespace (a
-  // container with this checkout mounted) may have the same pid, and two writers of one file
-  // could leave bytes of both, which V8 does not check past its header.
+function writeCache(path: string, key: string, data: () => Buffer): void {
+  // A name no other writer has, created new: a process in another pid namespace (a container with
+  // this checkout mounted) may have the same pid.
   const temporary = `${path}.${process.pid}-${process.hrtime.bigint()}.tmp`;
   let fd: number;
   try {
@@ -141,7 +157,9 @@ function writeCache(path: string, key: string, data: Buffer): void {
   }
   try {
     try {
-      writeFileSync(fd, Buffer.concat([Buffer.from(key, 'latin1'), data]));
+      const bytes = Buffer.concat([Buffer.from(key, 'latin1'), data()]);
+      for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }

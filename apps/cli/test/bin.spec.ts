@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,7 @@ describe('the cpy bin (npx cpy), built', () => {
     try {
       const cache = fileURLToPath(new URL('../dist/cpy/install-command/install.cjs.v8cache', import.meta.url));
       const list = () => cpy(['list', '--json'], { CPY_HOME: home });
+      await rm(cache, { force: true });
       const first = await list();
       expect(first).toMatchObject({ code: 0, stdout: '{"outcome":"success","command":"list","installed":[]}\n' });
       const written = await readFile(cache);
@@ -55,6 +56,12 @@ describe('the cpy bin (npx cpy), built', () => {
       await writeFile(cache, Buffer.concat([written.subarray(0, written.indexOf(10) + 1), Buffer.alloc(4096, 0x5a)]));
       expect(await list()).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' });
       expect((await readFile(cache)).includes(Buffer.alloc(64, 0x5a))).toBe(false);
+
+      // Strict, as the ES modules they are built from: the directive is the files' first statement.
+      const dist = fileURLToPath(new URL('../dist/cpy/', import.meta.url));
+      const files = [join(dist, 'main.cjs'), ...(await readdir(join(dist, 'install-command'))).filter((f) => f.endsWith('.cjs')).map((f) => join(dist, 'install-command', f))];
+      expect(files.length).toBeGreaterThan(5);
+      for (const file of files) expect(`${file}: ${(await readFile(file, 'latin1')).slice(0, 13)}`).toBe(`${file}: "use strict";`);
     } finally {
       await rm(home, { recursive: true, force: true });
     }

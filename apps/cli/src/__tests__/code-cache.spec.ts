@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,8 +40,8 @@ async function folder(): Promise<string> {
 }
 
 /** Loads `file` in a new node process (which writes the caches at its exit): what it returned, and each file's cache. */
-function load(file: string): { value: unknown; later?: unknown; caches: Record<string, string> } {
-  const r = spawnSync(process.execPath, [runner, file], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+function load(file: string, node = process.execPath): { value: unknown; later?: unknown; caches: Record<string, string> } {
+  const r = spawnSync(node, [runner, file], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
   if (r.status !== 0) throw new Error(`the load failed (exit ${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout) as { value: unknown; caches: Record<string, string> };
 }
@@ -82,7 +82,23 @@ describe('loading CommonJS with a V8 code cache beside it', () => {
     expect(load(file)).toEqual({ value: 'new', caches: { 'main.cjs': 'used' } });
   });
 
-  it('compiles anew when V8 refuses the cache (another V8, damaged bytes), and replaces it', async () => {
+  it('does not offer a cache another node binary wrote (V8 checks its version, not the build)', async () => {
+    const d = await folder();
+    const file = join(d, 'main.cjs');
+    await writeFile(file, 'module.exports = 5;\n');
+    load(file);
+    expect(load(file).caches).toEqual({ 'main.cjs': 'used' });
+    // The same node, as another file: to V8 the same version, to the cache's first line another binary.
+    const other = join(d, 'node');
+    await copyFile(process.execPath, other);
+    await chmod(other, 0o755);
+    expect(load(file, other)).toEqual({ value: 5, caches: { 'main.cjs': 'written' } });
+    expect(load(file, other).caches).toEqual({ 'main.cjs': 'used' });
+    expect(load(file).caches).toEqual({ 'main.cjs': 'written' });
+    await rm(other);
+  });
+
+  it('compiles anew when V8 refuses the cache (another V8, a damaged header), and replaces it', async () => {
     const d = await folder();
     const file = join(d, 'main.cjs');
     await writeFile(file, 'module.exports = 7;\n');
