@@ -130,7 +130,7 @@ const apart = await bundle({
   outdir: apartEsm,
   plugins: [importMetaUrlIn(join(outdir, apartDir)), tableAlone],
 });
-const apartFiles = (await readdir(apartEsm)).filter((f) => f.endsWith('.cjs'));
+const apartFiles = await readdir(apartEsm);
 const siblings = {
   name: 'siblings',
   setup(b) {
@@ -138,7 +138,7 @@ const siblings = {
   },
 };
 const apartCjs = await bundle({
-  entryPoints: apartFiles.map((f) => join(apartEsm, f)),
+  entryPoints: apartFiles.filter((f) => f.endsWith('.cjs')).map((f) => join(apartEsm, f)),
   outdir: join(staging, apartDir),
   outExtension: { '.js': '.cjs' },
   bundle: true,
@@ -155,7 +155,7 @@ const apartCjs = await bundle({
   plugins: [siblings],
   ...cjsImportMetaUrl,
 });
-for (const legal of (await readdir(apartEsm)).filter((f) => f.endsWith('.LEGAL.txt'))) await copyFile(join(apartEsm, legal), join(staging, apartDir, legal));
+for (const legal of apartFiles.filter((f) => f.endsWith('.LEGAL.txt'))) await copyFile(join(apartEsm, legal), join(staging, apartDir, legal));
 await rm(apartEsm, { recursive: true, force: true });
 // A guard: an import() left in these files would fail at run time once its function came from a cache.
 for (const file of Object.keys(apartCjs.metafile.outputs).filter((f) => f.endsWith('.cjs'))) {

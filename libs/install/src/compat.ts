@@ -77,9 +77,10 @@ export interface LibrarySources {
   readonly dirs: readonly string[];
 }
 
+const HOST_ARCH = hostArch();
 const LIBRARY_SOURCES: LibrarySources = {
   ldconfigs: ['/sbin/ldconfig', '/usr/sbin/ldconfig'],
-  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${hostArch()}-linux-gnu`, `/usr/lib/${hostArch()}-linux-gnu`],
+  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${HOST_ARCH}-linux-gnu`, `/usr/lib/${HOST_ARCH}-linux-gnu`],
 };
 
 /**
