@@ -41,10 +41,13 @@ for (const [name, args] of benches) {
 
 const rows = (await readFile(results, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
 await rm(work, { recursive: true, force: true });
+// The median of the per-pair differences, where a bench measured it (bench/cli.mjs): what cpy adds
+// to the baseline in time, which a ratio hides where the baseline itself moves with the disk.
+const excess = (r) => (typeof r.excess === 'number' ? `${r.excess < 0 ? '-' : '+'}${Math.abs(r.excess).toFixed(0)} ${r.unit}` : '—');
 const fmt = (v, unit) => (v === null || v === undefined ? '—' : `${v < 10 ? v.toFixed(3) : v.toFixed(1)} ${unit}`);
 const table = [
-  ['benchmark', 'baseline', 'baseline', 'cpy', 'ratio', 'goal'],
-  ...rows.map((r) => [r.bench, r.baseline, fmt(r.baselineValue, r.unit), fmt(r.value, r.unit), r.baselineValue ? (r.value / r.baselineValue).toFixed(4) : '—', r.goal]),
+  ['benchmark', 'baseline', 'baseline', 'cpy', 'ratio', 'cpy - baseline', 'goal'],
+  ...rows.map((r) => [r.bench, r.baseline, fmt(r.baselineValue, r.unit), fmt(r.value, r.unit), r.baselineValue ? (r.value / r.baselineValue).toFixed(4) : '—', excess(r), r.goal]),
 ];
 const widths = table[0].map((_, i) => Math.max(...table.map((row) => String(row[i]).length)));
 console.log('\n' + table.map((row, i) => row.map((c, j) => String(c).padEnd(widths[j])).join('  ') + (i === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n'));
