@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CpyErrorCode } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
 import { EXIT, flagIssue, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
@@ -41,6 +42,21 @@ function codedError(error: unknown): Failure | null {
   if (typeof code !== 'string' || typeof hint !== 'string') return null;
   const carries = typeof details === 'object' && details !== null && Object.keys(details).length > 0;
   return { code: code as CpyErrorCode, message: error.message, hint, ...(carries ? { details } : {}) };
+}
+
+/**
+ * A file system that refused a write no library named (a full disk, a directory this user may not
+ * write): what happened, not a bug in cpy.
+ */
+function cannotWrite(error: unknown): Failure | null {
+  const fault = writeFault(error);
+  if (!fault) return null;
+  return {
+    code: 'CPY_CLI_CANNOT_WRITE',
+    message: fault.message,
+    hint: fault.noRoom ? 'free some space there (df -h; df -i counts files), or point cpy at another disk, then run again' : 'run as a user who may write there (or as root), or point cpy at a directory you can write',
+    details: { errno: fault.errno },
+  };
 }
 
 class UsageError extends Error {
@@ -180,7 +196,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     });
     return emit(io, json, spec.name, result);
   } catch (error) {
-    const coded = codedError(error);
+    const coded = codedError(error) ?? cannotWrite(error);
     if (coded) {
       const exitCode = coded.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
       return failure(io, json, spec.name, exitCode, coded, noColor);

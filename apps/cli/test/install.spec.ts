@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, type PythonMirror, repackArtifact, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
+
+/** The user nobody (and group nogroup): a normal user who owns nothing here. */
+const NOBODY = 65534;
 
 let work: string;
 let mirror: PythonMirror;
@@ -66,7 +69,44 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(forced.code).toBe(0);
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
   });
+
+  (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a CPY_HOME it may not write: CPY_INSTALL_NOT_WRITABLE naming it and saying what to do, not an internal error', async () => {
+    // The artifact where anyone may read it; a cache the user owns; a home in a directory root owns.
+    const shared = join(work, 'shared');
+    await mkdir(shared, { recursive: true });
+    for (const file of [artifact.path, artifact.checksumPath]) await cp(file, join(shared, basename(file)));
+    for (const dir of [work, shared]) await chmod(dir, 0o755);
+    const cache = join(work, 'nobody-cache');
+    await mkdir(cache);
+    await chown(cache, NOBODY, NOBODY);
+    await mkdir(join(work, 'roots'), { mode: 0o755 });
+    const home = join(work, 'roots', 'home');
+    const r = await runCpy(['install', '--from', join(shared, artifact.fileName), '--json'], { uid: NOBODY, env: { CPY_HOME: home, CPY_CACHE_DIR: cache, NO_COLOR: '1' } });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({
+      code: 'CPY_INSTALL_NOT_WRITABLE',
+      message: `cannot write ${home}: permission denied`,
+      hint: expect.stringContaining('~/.local/share/cpy'),
+    });
+  });
+
+  (canMount() ? it : it.skip)('a write its file system refuses, where no library names it (cpy index add into a read-only directory): CPY_CLI_CANNOT_WRITE, not an internal error', async () => {
+    const disk = await mountSmallDisk(1024 * 1024, join(work, 'read-only'), { readOnly: true });
+    try {
+      const index = join(disk.dir, 'index.json');
+      const r = await cpy(['index', 'add', artifact.path, '--url', `https://mirror.example/python/${artifact.fileName}`, '--index', index, '--json']);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout).error).toMatchObject({
+        code: 'CPY_CLI_CANNOT_WRITE',
+        message: expect.stringMatching(new RegExp(`^cannot write ${index}\\S*: its file system is read-only$`)),
+        details: { errno: 'EROFS' },
+      });
+    } finally {
+      await disk.unmount();
+    }
+  });
 });
+
 
 describe('a version from the index: cpy index add/show, cpy list --available, cpy install <version>', () => {
   /** os-release of this host (Debian 12 in CI). */

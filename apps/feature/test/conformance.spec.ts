@@ -15,12 +15,14 @@ import {
   makeHostPythonArtifact,
   mountSmallDisk,
   repackArtifact,
+  smallDiskMountOptions,
   requireBaseImage,
   requireContainerEngine,
   startContainer,
   startPythonMirror,
   type PythonMirror,
   type RunningContainer,
+  type SmallDiskOptions,
   type TestArtifact,
 } from '@cpy/harness';
 import { installPython, MARKER_FILE } from '@cpy/install';
@@ -71,7 +73,7 @@ interface Installer {
   /** Runs a shell script where the installer installed, with $ROOT its root; its stdout, or null when it fails. */
   sh(script: string): Promise<string | null>;
   /** Mounts a tmpfs of `bytes` (a whole number of KiB) at `dir`, where the installer installs; unmounted when the case ends. */
-  smallDisk(dir: string, bytes: number): Promise<void>;
+  smallDisk(dir: string, bytes: number, options?: SmallDiskOptions): Promise<void>;
 }
 
 /** What a case mounted (smallDisk): unmounted when it ends, passed or failed. */
@@ -169,8 +171,8 @@ function libraryInstaller(): Installer {
       const { execFile } = await import('node:child_process');
       return new Promise((resolve) => execFile('sh', ['-c', script], { env: { PATH: '/usr/bin:/bin', ROOT: root } }, (e, out) => resolve(e ? null : out.trim())));
     },
-    smallDisk: async (dir, bytes) => {
-      const disk = await mountSmallDisk(bytes, join(root, dir));
+    smallDisk: async (dir, bytes, options) => {
+      const disk = await mountSmallDisk(bytes, join(root, dir), options);
       unmounts.push(() => disk.unmount());
     },
   };
@@ -248,8 +250,8 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       const r = await box().exec(['env', 'ROOT=', 'sh', '-c', script]);
       return r.exitCode === 0 ? r.stdout.trim() : null;
     },
-    smallDisk: async (dir, bytes) => {
-      const r = await box().exec(['sh', '-c', 'mkdir -p "/$1" && mount -t tmpfs -o "size=$2" cpy-small-disk "/$1"', 'sh', dir, String(bytes)], { privileged: true });
+    smallDisk: async (dir, bytes, options) => {
+      const r = await box().exec(['sh', '-c', 'mkdir -p "/$1" && mount -t tmpfs -o "$2" cpy-small-disk "/$1"', 'sh', dir, smallDiskMountOptions(bytes, options)], { privileged: true });
       if (r.exitCode !== 0) throw new Error(`cannot mount a ${bytes}-byte tmpfs at /${dir} in the container: ${r.stderr}`);
       unmounts.push(async () => {
         const u = await box().exec(['umount', `/${dir}`], { privileged: true });
@@ -301,6 +303,8 @@ const MiB = 2 ** 20;
 const smallDiskMiB = () => Math.floor((good.metadata.contents.bytes * 1.05) / MiB) + 12;
 /** What the mute artifact's python3 prints as it fails to start. */
 const MUTE_SAYS = 'python3: error while loading shared libraries: libcpy-missing.so.1: cannot open shared object file';
+/** `text` matched as it is, in a RegExp. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const nothingInstalled = async (i: Installer) => {
   expect(await i.list('opt')).toEqual([]);
   expect(await i.list('usr/local/bin')).toEqual([]);
@@ -481,6 +485,18 @@ const CASES: Case[] = [
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
     after: nothingInstalled,
   },
+  ...[
+    { what: 'named as artifacts are', at: () => `${dirname(good.path)}/nowhere/${good.fileName}` },
+    { what: 'whose name gives no version', at: () => `${dirname(good.path)}/nowhere.tgz` },
+  ].map(
+    ({ what, at }): Case => ({
+      name: `a local artifact ${what} that is not there: the artifact is named, not its checksum file or its version`,
+      options: () => ({ artifactUrl: at() }),
+      expected: { code: 'CPY_INSTALL_NOT_FOUND' },
+      message: () => `the artifact ${at()} does not exist`,
+      after: nothingInstalled,
+    }),
+  ),
   {
     name: 'a glibc floor above the host: refused before anything is written',
     options: () => ({ artifactUrl: U['glibc']! }),
@@ -1015,6 +1031,37 @@ const CASES: Case[] = [
       const need = Math.ceil((good.metadata.contents.bytes * 105) / 100) + 16 * MiB;
       expect(i.lastError).toBe(`${i.root}/small has ${smallDiskMiB()} MiB free; the install needs ${(need / MiB).toFixed(0)} MiB`);
       expect(await i.list('small')).toEqual([]);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  ...[
+    { how: 'a local path', from: () => good.path },
+    { how: 'over http', from: () => U['http']! },
+  ].map(
+    ({ how, from }): Case => ({
+      // The room is checked in bytes; the files run out while the one pass unpacks: the disk is
+      // the error, not a damaged artifact (which is what both installers said before).
+      name: `disk: room for the bytes but not for the files (${how}): CPY_INSTALL_DISK_FULL, naming a file it could not write; nothing left there`,
+      options: () => ({ artifactUrl: from(), skipValidation: true, installPrefix: 'small/python' }),
+      before: (i) => i.smallDisk('small', 256 * MiB, { inodes: 400 }),
+      expected: { code: 'CPY_INSTALL_DISK_FULL' },
+      after: async (i) => {
+        // In the staging tree beside the prefix, under the tree's root: the first file (or directory) that found no inode.
+        const under = `${literal(`${i.root}/small/.cpy-staging-python-`)}[^/]+${literal(good.metadata.prefix)}/\\S+`;
+        expect(i.lastError).toMatch(new RegExp(`^cannot write ${under}: no space left on its disk$`));
+        expect(await i.list('small')).toEqual([]);
+        expect(await i.list('usr/local/bin')).toEqual([]);
+      },
+    }),
+  ),
+  {
+    name: 'disk: a prefix on a read-only file system: CPY_INSTALL_NOT_WRITABLE, naming it; nothing installed',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, installPrefix: 'ro/python' }),
+    before: (i) => i.smallDisk('ro', 256 * MiB, { readOnly: true }),
+    expected: { code: 'CPY_INSTALL_NOT_WRITABLE' },
+    after: async (i) => {
+      // The library names the staging directory it could not make in it; install.sh, mktemp's directory.
+      expect(i.lastError).toMatch(new RegExp(`^cannot write ${literal(i.root)}/ro(/\\.cpy-staging-python-[^/]+)?: its file system is read-only$`));
       expect(await i.list('usr/local/bin')).toEqual([]);
     },
   },
@@ -1637,7 +1684,7 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     const env = inWorkspace().map((e) => e.replace(folder, '/srv/artifacts'));
     const built = await build(env);
     expect(built.exitCode).toBe(1);
-    expect(built.stderr).toContain(`error CPY_INSTALL_NOT_FOUND: cannot get the checksum file /srv/artifacts/${good.fileName}.sha256: no such file`);
+    expect(built.stderr).toContain(`error CPY_INSTALL_NOT_FOUND: the artifact /srv/artifacts/${good.fileName} does not exist`);
     expect(built.stderr).toMatch(/hint: .*a path under \/workspaces\/ is installed later, by the Feature's onCreateCommand/);
     expect(built.stderr).not.toMatch(/mount (it|or copy)/);
     expect(await i.list('usr/local/share/cpy-feature')).toEqual([]);

@@ -1,11 +1,11 @@
 import { chmodSync, closeSync, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, realpath, symlink, utimes } from 'node:fs/promises';
+import { realpath, symlink, utimes } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
-import { CpyError, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
+import { CpyError, makeDirectory, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
 
 /**
  * How many bytes an installer unpacks of an artifact before it refuses it (CPY_ARTIFACT_UNSAFE_ENTRY):
@@ -39,6 +39,13 @@ export interface ExtractResult {
   /** The metadata entry's text, when the archive has one. */
   readonly metadata: string | null;
 }
+
+/**
+ * The errors of writing the tree (a full disk, a directory that cannot be written): the
+ * destination's, thrown as they are (Node's errno errors), never as a damaged archive.
+ */
+const writing = new WeakSet<object>();
+const DESTINATION_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 /** Files bigger than this are streamed to disk rather than gathered first. */
 const STREAM_ABOVE = 8 * 1024 * 1024;
@@ -114,7 +121,9 @@ function checkName(raw: string, root: string | undefined): string {
  * Extracts a .tgz safely: refuses absolute names, `..`, links that point out
  * of the destination, hard links, devices, and writing through a symlink;
  * drops setuid/setgid bits and ownership. The first hostile entry stops
- * everything with CPY_ARTIFACT_UNSAFE_ENTRY (the caller removes `dest`).
+ * everything with CPY_ARTIFACT_UNSAFE_ENTRY (the caller removes `dest`). An archive that cannot
+ * be read is CPY_ARTIFACT_CORRUPT; a tree that cannot be written (ENOSPC, EDQUOT, EACCES,
+ * EROFS...) is the file system's error, as Node gives it, for the caller to name.
  */
 export async function extractArtifact(archive: string, options: ExtractOptions): Promise<ExtractResult> {
   return extractTar(() => openTar(archive), archive, options);
@@ -131,7 +140,7 @@ export function extractArtifactStream(gzipped: AsyncIterable<Uint8Array>, label:
 
 async function extractTar(open: () => Promise<Readable>, archive: string, options: ExtractOptions): Promise<ExtractResult> {
   const dest = resolve(options.dest);
-  await mkdir(dest, { recursive: true });
+  await makeDirectory(dest);
   const realDest = await realpath(dest);
   let maxBytes = options.maxBytes ?? 4 * 1024 ** 3;
   let root = options.root;
@@ -259,13 +268,19 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     };
     handle().then(
       () => next(),
-      (error: unknown) => next(error as Error),
+      (error: unknown) => {
+        // A full or read-only disk, or a directory this process may not write, is the file
+        // system's it writes to, not the archive's (whose own errors, a truncation or bad gzip
+        // data met while reading an entry, have other codes).
+        if (!(error instanceof CpyError) && DESTINATION_FAULTS.has((error as NodeJS.ErrnoException)?.code ?? '')) writing.add(error as Error);
+        next(error as Error);
+      },
     );
   });
   try {
     await pipeline(await open(), extractor);
   } catch (error) {
-    if (error instanceof CpyError) throw error;
+    if (error instanceof CpyError || writing.has(error as object)) throw error;
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
       hint: 'the file is damaged or not a .tgz artifact: download it again and check its .sha256',
       cause: error,

@@ -1,5 +1,5 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomId } from './ids.js';
 
 /** The temporary name writeFileAtomic writes `path` under first: `<path>.tmp-<uuid>`. */
@@ -18,5 +18,25 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * mkdir -p whose error is the true one: on a read-only file system Node's recursive mkdir says
+ * ENOENT (no such file or directory) for the directory it could not make. Made again one
+ * component at a time, the first one that cannot be made says why (EROFS, EACCES...).
+ */
+export async function makeDirectory(path: string): Promise<void> {
+  try {
+    await mkdir(path, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    let at = '/';
+    for (const part of resolve(path).split('/').filter(Boolean)) {
+      at = join(at, part);
+      await mkdir(at).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+    }
   }
 }

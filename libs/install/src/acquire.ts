@@ -64,6 +64,12 @@ export async function fetchChecksum(url: URL, artifactName: string, client: Http
     }
     return line.sha256;
   } catch (error) {
+    if (error instanceof TransferError && error.kind === 'not-found') {
+      throw new CpyError('CPY_INSTALL_NOT_FOUND', `cannot get the checksum file ${displayUrl(url)}: ${error.message}`, {
+        hint: 'an artifact is installed only against its sha256: put the .sha256 published with it beside it (or point --checksum-url at it), or pass --sha256 <hex> from a source you trust',
+        cause: error,
+      });
+    }
     if (error instanceof TransferError) throw transferFailed('checksum file', url, error);
     throw error;
   } finally {

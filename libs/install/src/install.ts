@@ -1,6 +1,7 @@
 import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
+import { fileURLToPath } from 'node:url';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
 import type { HttpClient } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import {
@@ -20,6 +21,7 @@ import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolut
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { artifactLibrary, installerClient } from './lazy.js';
+import { fileSystemFault } from './faults.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
@@ -208,6 +210,7 @@ async function planSource(
     const named = parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname)));
     const version = named?.version ?? (request?.exact ? request.text : undefined);
     if (!version) {
+      await refuseMissingLocal(toUrl(options.artifactUrl));
       throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)', {
         hint: 'pass the full version (cpy install 3.13.5 --from ...)',
       });
@@ -297,6 +300,8 @@ async function obtainArtifact(
   // for at the same time: one round trip before the download's first byte, not two. With the
   // sha256 given, a cached artifact needs no request at all, so it is asked for only on a miss.
   const sideMetadata = () => (plan.resolution ? Promise.resolve(null) : fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir).catch(() => null));
+  // Without its sha256 a local artifact must be there: one that is not is named, not its checksum file.
+  if (!plan.sha256) await refuseMissingLocal(url);
   const side = plan.sha256 ? null : sideMetadata();
   let expected: string;
   try {
@@ -334,6 +339,20 @@ async function obtainArtifact(
     ...(!needsOwnSignature && /\.(tgz|tar\.gz)$/.test(fileName) ? { follow: (bytes: AsyncIterable<Uint8Array>) => follow(bytes, fileName) } : {}),
   });
   return { artifact: { ...got, fromCache: false }, signature };
+}
+
+/**
+ * Refuses a local artifact (a path, a file: URL) that is not there, naming it: otherwise what is
+ * read of it first would be named instead (its checksum file), or its version asked for.
+ * install.sh's refuse_missing_artifact does the same at the same two points.
+ */
+async function refuseMissingLocal(url: URL): Promise<void> {
+  if (url.protocol !== 'file:') return;
+  const path = fileURLToPath(url);
+  if (await stat(path).then(() => true, () => false)) return;
+  throw new CpyError('CPY_INSTALL_NOT_FOUND', `the artifact ${path} does not exist`, {
+    hint: 'check the path given as the artifact (cpy install --from): nothing was installed',
+  });
 }
 
 /** Architecture, C library and glibc (with their own error codes), then whether this system can provide the libraries it needs. */
@@ -455,6 +474,15 @@ async function handleSystemLibraries(
  * archives. Concurrent installs of one prefix wait for each other.
  */
 export async function installPython(input: InstallOptions, hooks: InstallHooks = {}): Promise<InstallResult> {
+  try {
+    return await install(input, hooks);
+  } catch (error) {
+    // A full disk or a directory that cannot be written, wherever it was met, named as such.
+    throw fileSystemFault(error) ?? error;
+  }
+}
+
+async function install(input: InstallOptions, hooks: InstallHooks): Promise<InstallResult> {
   // process.hrtime, not performance.now(): the global `performance` loads node:perf_hooks (eight
   // modules, about 2 ms of an already-installed install's start; issue 20).
   const started = process.hrtime.bigint();
@@ -531,7 +559,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
 
-  await mkdir(dirname(prefix), { recursive: true });
+  await makeDirectory(dirname(prefix));
   return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
@@ -565,7 +593,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
     // the way. The expected sha256 is known before the first byte; nothing leaves the staging tree,
     // and nothing is installed from the system's packages, before the download matched it.
     // `done`: whether the pass unpacked the whole tree (null: no pass was made).
-    const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null } = { done: null, metadata: null };
+    // `fault`: the pass stopped on a full disk or a directory it cannot write, which unpacking the
+    // verified file again would meet again: that is the error, and there is no second try.
+    const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null; fault: CpyError | null } = { done: null, metadata: null, fault: null };
     const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string) => {
       pass.done = artifactLibrary().then(({ extractArtifactStream, parseMetadataEntry }) => extractArtifactStream(bytes, fileName, {
         dest: stage,
@@ -582,7 +612,10 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         onProgress: (p) => showExtract(p, pass.metadata!),
       })).then(
         () => true,
-        () => false,
+        (error: unknown) => {
+          pass.fault = fileSystemFault(error, stage);
+          return false;
+        },
       );
     };
 
@@ -608,6 +641,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       // which then says why, exactly as an install from the cache does.
       const passed = (await pass.done) ? pass.metadata : null;
       if (!passed) await rm(stage, { recursive: true, force: true });
+      if (pass.fault) throw pass.fault;
       hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);
@@ -633,7 +667,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
       if (limits) {
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
-        await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) });
+        await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) }).catch((error: unknown) => {
+          throw fileSystemFault(error, stage) ?? error;
+        });
       }
       // Its python3 starts now, beside the relocation and the checks; it writes the marker and the record.
       session = openStateSession(tree, join(prefix, 'bin', 'python3'));

@@ -18,6 +18,8 @@ export interface CpyRunOptions {
   readonly cwd?: string;
   /** Through `npx --no-install cpy` from the repository root, as the package's bin link, instead of node apps/cli/bin/cpy.cjs. */
   readonly npx?: boolean;
+  /** Run as this user (uid, and the same gid, no other groups: `setpriv`), as a normal user does; the caller must be root. */
+  readonly uid?: number;
 }
 
 /**
@@ -26,7 +28,8 @@ export interface CpyRunOptions {
  */
 export async function runCpy(args: readonly string[], options: CpyRunOptions = {}): Promise<CpyRun> {
   const root = repoRoot();
-  const [file, argv] = options.npx ? ['npx', ['--no-install', 'cpy', ...args]] : [process.execPath, [join(root, 'apps', 'cli', 'bin', 'cpy.cjs'), ...args]];
+  const [bin, binArgs] = options.npx ? ['npx', ['--no-install', 'cpy', ...args]] : [process.execPath, [join(root, 'apps', 'cli', 'bin', 'cpy.cjs'), ...args]];
+  const [file, argv] = options.uid === undefined ? [bin, binArgs] : ['setpriv', [`--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', bin, ...binArgs]];
   return run(file, argv, { env: { ...process.env, ...options.env }, cwd: options.cwd ?? (options.npx ? root : undefined), maxBuffer: 64 * 1024 * 1024 }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code?: number | string; stdout?: string; stderr?: string; message?: string }) => {

@@ -13,8 +13,8 @@ export {
 export type { BaseImage, ContainerEngine, EngineName, RunningContainer } from './containers.js';
 export { startConnectProxy } from './proxy.js';
 export type { ConnectProxy } from './proxy.js';
-export { canMount, mountSmallDisk } from './disk.js';
-export type { SmallDisk } from './disk.js';
+export { canMount, mountSmallDisk, smallDiskMountOptions } from './disk.js';
+export type { SmallDisk, SmallDiskOptions } from './disk.js';
 export { makeHostPythonArtifact, repackArtifact } from './artifact.js';
 export { makeWheelhouse } from './wheelhouse.js';
 export type { ExtraEntry, RepackOptions, TestArtifact } from './artifact.js';

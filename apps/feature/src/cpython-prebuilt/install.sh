@@ -342,6 +342,14 @@ not_found_hint() {
     echo 'check the path. A Feature runs while the image is built, before the workspace is mounted: a path under /workspaces/ is installed later, by the Feature'"'"'s onCreateCommand, from the mounted workspace; any other path must be in the image (or use an https:// URL)'
   fi
 }
+# refuse_missing_artifact LOCATION: a path (or file URL) with nothing there fails here, naming the
+# artifact: otherwise what is read of it first would be named (its checksum file), or its version
+# asked for. The library's refuseMissingLocal, at the same two points.
+refuse_missing_artifact() {
+  case $1 in http://* | https://*) return 0 ;; esac
+  src=$(path_of "$1")
+  [ -e "$src" ] || fail CPY_INSTALL_NOT_FOUND "the artifact $src does not exist" "$(not_found_hint)"
+}
 # fetch URL DEST WHAT [optional]: 0 fetched; with "optional", 1 when it cannot be had, with
 # fetch_failure set to not-found (HTTP 404/410, no such file) or unavailable, and fetch_detail.
 fetch_failure=
@@ -850,6 +858,38 @@ one_pass() {
 }
 # gunzip_drained: gzip -dc of standard input, its status in $work/gzip.rc, the rest drained.
 gunzip_drained() { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; }
+# write_fault ERRFILE DIR: fails, naming the disk, when tar's errors (ERRFILE, of an extraction
+# into DIR) say it could not write there: no space (for bytes or for files), a quota, a read-only
+# file system, no permission. The library's fileSystemFault. Returns 0 for any other failure.
+write_fault() {
+  fault_line=$(grep -E -m1 '^tar: .*: Cannot [^:]*: (No space left on device|Disk quota exceeded|Read-only file system|Permission denied)$' "$1" 2>/dev/null) || return 0
+  # GNU tar names the entry relative to DIR: "tar: NAME: Cannot open: No space left on device".
+  fault_name=${fault_line#tar: }
+  fault_name=${fault_name%: Cannot *}
+  fault_at=$2/$fault_name
+  case $fault_line in
+    *'No space left on device') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: no space left on its disk" "$disk_full_hint" ;;
+    *'Disk quota exceeded') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: the disk quota is used up" "$disk_full_hint" ;;
+    *'Read-only file system') fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: its file system is read-only" "$not_writable_hint" ;;
+    *) fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: permission denied" "$not_writable_hint" ;;
+  esac
+}
+disk_full_hint='free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or choose an installPrefix on another disk, then build again'
+not_writable_hint='choose an installPrefix on a file system this build can write'
+# pass_failed DIR: after a one pass into DIR that failed. One stopped by the disk is not tried
+# again (a second read would meet the same disk): the bytes it hashed are judged first, as the
+# library reports a download's own failure first, then the disk is named.
+pass_failed() {
+  grep -Eq ': Cannot [^:]*: (No space left on device|Disk quota exceeded|Read-only file system|Permission denied)$' "$work/tar.err" 2>/dev/null || return 0
+  verify_sum
+  write_fault "$work/tar.err" "$1"
+}
+# verify_sum: the sha256 the read computed ($work/scan.sha256) is the expected one, or the install stops.
+verify_sum() {
+  got=
+  { read -r got _ <"$work/scan.sha256"; } 2>/dev/null || true
+  [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
+}
 # scan_archive ARCHIVE: its sha256 and, when it can be decompressed here, its listings, all from
 # one read (one_pass without extraction). scan_ok=false (a zstd archive, a damaged one, an image
 # without mkfifo, tee or gzip, or one where they fail) makes check_entries list the archive itself,
@@ -897,12 +937,23 @@ download_pass() {
 # new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
 # system had free before it (df: KiB), for ensure_space.
 new_stage() {
-  [ -d "$parent" ] || mkdir -p "$parent"
+  [ -d "$parent" ] || mkdir -p "$parent" 2>"$work/mkdir.err" || dir_fault "$parent" "$work/mkdir.err"
   room=
   # The second line's fourth field (Available); the first is the header.
   if df -Pk "$parent" >"$work/df" 2>/dev/null; then { read -r _ && read -r _ _ _ room _; } <"$work/df" || room=; fi
   case $room in *[!0-9]*) room= ;; esac
-  stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX")
+  stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX" 2>"$work/mkdir.err") || dir_fault "$parent" "$work/mkdir.err"
+}
+# dir_fault DIR ERRFILE: DIR (or a directory in it) could not be made: fails naming DIR and what
+# its file system said (ERRFILE: mkdir's or mktemp's message), as the library's fileSystemFault.
+dir_fault() {
+  case $(cat "$2") in
+    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$not_writable_hint" ;;
+    *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$disk_full_hint" ;;
+    *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$disk_full_hint" ;;
+    *'Permission denied'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
+    *) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: $(head -c 300 "$2")" "$not_writable_hint" ;;
+  esac
 }
 # ensure_space: the library's ensureSpace. The tree's bytes (the metadata's contents.bytes) x 1.05
 # + 16 MiB must fit in $room. A one pass checks it after unpacking (the bytes come with the tree),
@@ -2228,6 +2279,7 @@ main() {
     elif [ -n "$VERSION" ] && is_full_version "$VERSION"; then
       version=$VERSION
     else
+      pending_in_workspace "$ARTIFACTURL" || refuse_missing_artifact "$ARTIFACTURL"
       fail CPY_INSTALL_NO_VERSION "which version? The artifact name ($file_name) does not say (cpython-<version>-<os><osversion>-build<N>.tgz)" 'set the version option to the full version (3.13.5)'
     fi
   else
@@ -2276,6 +2328,7 @@ main() {
   if [ -n "$SHA256" ]; then
     expected=$SHA256
   else
+    refuse_missing_artifact "$ARTIFACTURL"
     fetch_to_read "$sums" "$work/sha256" 'checksum file'
     line=
     IFS= read -r line <"$fetched" || true
@@ -2311,6 +2364,8 @@ main() {
         if download_pass "$ARTIFACTURL" "$archive" "$stage"; then
           unpacked=true
         else
+          # Only a whole body was hashed whole: after a broken download, the download is the error.
+          [ "$(cat "$work/curl.rc")" != 0 ] || pass_failed "$stage"
           rm -rf "$stage"
           stage=
         fi
@@ -2324,6 +2379,7 @@ main() {
     if one_pass "$artifact_file" "$stage"; then
       unpacked=true
     else
+      pass_failed "$stage"
       rm -rf "$stage"
       stage=
     fi
@@ -2332,9 +2388,7 @@ main() {
     [ "$artifact_file" = "$archive" ] || fetch "$ARTIFACTURL" "$archive" artifact
     scan_archive "$archive"
   fi
-  got=
-  { read -r got _ <"$work/scan.sha256"; } 2>/dev/null || true
-  [ "$got" = "$expected" ] || fail CPY_INSTALL_CHECKSUM_MISMATCH "$file_name has sha256 $got, but $expected was expected" 'the download is corrupt or the checksum belongs to another file: nothing was installed; download again or fix checksumUrl/sha256'
+  verify_sum
   if [ "$unpacked" = true ]; then say "sha256 $got verified (hashed, listed and unpacked in one read)"; else say "sha256 $got verified"; fi
   # An artifact chosen from a signed index is vouched for by the index (its entry's sha256);
   # one given by URL needs its own signature (a checksum, given or fetched, does not replace it).
@@ -2399,6 +2453,7 @@ main() {
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
       # A file written through a link that leaves the tree fails to extract: the link is the cause.
       [ ! -d "$stage/$root" ] || check_links "$stage/$root"
+      write_fault "$work/tar.err" "$stage"
       fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
     fi
   fi

@@ -114,6 +114,27 @@ describe('extractArtifact', () => {
     expect((await readdir(work)).sort()).toEqual(['bad.tgz', 'out'].filter((n) => n !== 'out' || existsSync(join(work, 'out'))));
   });
 
+  // A tmpfs with room for the bytes but for only a few files: a disk that fills while it unpacks.
+  (process.getuid?.() === 0 ? it : it.skip)("says a full disk is the disk's error (Node's ENOSPC, naming the file), not a corrupt archive", async () => {
+    const archive = await tgz(
+      join(work, 'many.tgz'),
+      Array.from({ length: 20 }, (_, n) => ({ name: `opt/python-3.13.5/f${n}`, body: 'x' })),
+    );
+    const disk = join(work, 'disk');
+    await mkdir(disk);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,nr_inodes=8', 'cpy-test-inodes', disk]);
+    try {
+      const error = await extractArtifact(archive, { dest: join(disk, 'out'), root: 'opt/python-3.13.5' }).then(
+        () => null,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(isCpyError(error)).toBe(false);
+      expect(error).toMatchObject({ code: 'ENOSPC', path: expect.stringMatching(new RegExp(`^${join(disk, 'out', 'opt')}`)) });
+    } finally {
+      execFileSync('umount', [disk]);
+    }
+  });
+
   it('says a corrupt archive is corrupt', async () => {
     const archive = join(work, 'x.tgz');
     await tgz(archive, [{ name: 'opt/python-3.13.5/a', body: 'a'.repeat(100000) }]);

@@ -1,0 +1,70 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { writeFault } from '../faults.js';
+import { makeDirectory } from '../files.js';
+
+/** One of Node's errno errors, as fs gives it. */
+const errno = (code: string, path?: string) => Object.assign(new Error(`${code}: some words, open '${path ?? ''}'`), { code, syscall: 'open', ...(path ? { path } : {}) });
+
+describe('writeFault', () => {
+  it('names a disk with no room (space, inodes, quota) and a place this process may not write, with the path the call named', () => {
+    expect(writeFault(errno('ENOSPC', '/srv/a'))).toEqual({ errno: 'ENOSPC', noRoom: true, message: 'cannot write /srv/a: no space left on its disk' });
+    expect(writeFault(errno('EDQUOT', '/srv/a'))).toEqual({ errno: 'EDQUOT', noRoom: true, message: 'cannot write /srv/a: the disk quota is used up' });
+    expect(writeFault(errno('EROFS', '/srv/a'))).toEqual({ errno: 'EROFS', noRoom: false, message: 'cannot write /srv/a: its file system is read-only' });
+    expect(writeFault(errno('EACCES', '/srv/a'))).toMatchObject({ noRoom: false, message: 'cannot write /srv/a: permission denied' });
+    expect(writeFault(errno('EPERM', '/srv/a'))).toMatchObject({ noRoom: false, message: 'cannot write /srv/a: permission denied' });
+  });
+
+  it('names the directory given where the call named no path (a write), and says so where there is neither', () => {
+    expect(writeFault(errno('ENOSPC'), '/srv/stage')?.message).toBe('cannot write /srv/stage: no space left on its disk');
+    expect(writeFault(errno('ENOSPC'))?.message).toBe("cannot write: no space left on its disk (ENOSPC: some words, open '')");
+  });
+
+  it('is null for anything else: other errno codes, plain errors, non-errors', async () => {
+    expect(writeFault(errno('ENOENT', '/srv/a'))).toBeNull();
+    expect(writeFault(errno('EIO', '/srv/a'))).toBeNull();
+    expect(writeFault(new Error('ENOSPC'))).toBeNull();
+    expect(writeFault(null)).toBeNull();
+    expect(writeFault('ENOSPC')).toBeNull();
+    expect(writeFault(Object.assign(new Error('x'), { code: 'toString' }))).toBeNull();
+    // A real one, from the file system.
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-faults-'));
+    try {
+      await writeFile(join(dir, 'file'), '');
+      const real = await mkdir(join(dir, 'file', 'sub')).catch((e: unknown) => e);
+      expect(writeFault(real)).toBeNull(); // ENOTDIR: not a refusal of the disk
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('makeDirectory', () => {
+  // Node's recursive mkdir says ENOENT for a directory it cannot make on a read-only file system.
+  (process.getuid?.() === 0 ? it : it.skip)('on a read-only file system fails with EROFS naming the first directory it could not make, not ENOENT', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-mkdir-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'cpy-test-ro', dir]);
+    try {
+      await expect(makeDirectory(join(dir, 'a', 'b'))).rejects.toMatchObject({ code: 'EROFS', path: join(dir, 'a') });
+    } finally {
+      execFileSync('umount', [dir]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('makes what is missing, and leaves what is there', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-mkdir-'));
+    try {
+      await makeDirectory(join(dir, 'a', 'b'));
+      await makeDirectory(join(dir, 'a', 'b'));
+      await writeFile(join(dir, 'a', 'b', 'kept'), 'x');
+      await makeDirectory(join(dir, 'a'));
+      expect(await readFile(join(dir, 'a', 'b', 'kept'), 'utf8')).toBe('x');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

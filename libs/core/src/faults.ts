@@ -1,0 +1,40 @@
+/**
+ * A file system's refusal of a write, in words: Node's errno codes for a disk with no room left
+ * and for a place this process may not write. One table for every error that names one (the
+ * installers' CPY_INSTALL_DISK_FULL and CPY_INSTALL_NOT_WRITABLE, the CLI's CPY_CLI_CANNOT_WRITE).
+ * A module of its own, with no imports (`@cpy/core/faults`): the CLI's dispatch loads it without
+ * the rest of the library.
+ */
+const REASONS = {
+  ENOSPC: 'no space left on its disk',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'its file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+} as const;
+
+export interface WriteFault {
+  readonly errno: keyof typeof REASONS;
+  /** No room left (no space, no inode, a quota); otherwise this process may not write there. */
+  readonly noRoom: boolean;
+  /** `cannot write <path>: <reason>`: the path the failed call named, else `where`. */
+  readonly message: string;
+}
+
+/**
+ * The write fault `error` is (one of Node's errno errors), or null. Node names the path of most
+ * calls (mkdir, open, rename), not of a write: `where` (the directory being written) stands in.
+ */
+export function writeFault(error: unknown, where?: string): WriteFault | null {
+  // By shape, not `instanceof Error`: Node's own errors may come from another realm (a vm context).
+  if (typeof error !== 'object' || error === null) return null;
+  const { code, path, message } = error as { code?: unknown; path?: unknown; message?: unknown };
+  if (typeof code !== 'string' || !Object.hasOwn(REASONS, code)) return null;
+  const errno = code as keyof typeof REASONS;
+  const at = typeof path === 'string' ? path : where;
+  return {
+    errno,
+    noRoom: errno === 'ENOSPC' || errno === 'EDQUOT',
+    message: at ? `cannot write ${at}: ${REASONS[errno]}` : `cannot write: ${REASONS[errno]} (${String(message)})`,
+  };
+}

@@ -1,0 +1,24 @@
+import { CpyError } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
+
+/**
+ * A file system's refusal met while installing (a full disk, a quota, a directory this user may
+ * not write, a read-only mount), as the error that names it and says what to do; null for any
+ * other error. `where`: the directory being written, named when Node's error names no path.
+ */
+export function fileSystemFault(error: unknown, where?: string): CpyError | null {
+  if (error instanceof CpyError) return null;
+  const fault = writeFault(error, where);
+  if (!fault) return null;
+  return fault.noRoom
+    ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, {
+        hint: 'free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or install on another disk (--prefix, CPY_HOME), then run again',
+        details: { errno: fault.errno },
+        cause: error,
+      })
+    : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, {
+        hint: 'run as root (sudo), or install where this user can write: --prefix, or CPY_HOME (as a normal user, cpy installs under ~/.local/share/cpy by default)',
+        details: { errno: fault.errno },
+        cause: error,
+      });
+}
