@@ -54,7 +54,11 @@ function cannotWrite(error: unknown): Failure | null {
   return {
     code: 'CPY_CLI_CANNOT_WRITE',
     message: fault.message,
-    hint: fault.noRoom ? 'free some space there (df -h; df -i counts files), or point cpy at another disk, then run again' : 'run as a user who may write there (or as root), or point cpy at a directory you can write',
+    hint: {
+      'no-room': 'free some space there (df -h; df -i counts files), or point cpy at another disk, then run again',
+      'read-only': 'point cpy at a file system mounted read-write',
+      denied: 'run as a user who may write there (or as root), or point cpy at a directory you can write',
+    }[fault.kind],
     details: { errno: fault.errno },
   };
 }

@@ -1039,6 +1039,24 @@ const CASES: Case[] = [
     { how: 'over http', from: () => U['http']! },
   ].map(
     ({ how, from }): Case => ({
+      // The library checks the room before it unpacks; install.sh's one pass meets the full disk
+      // first, and then says it as the library does, from the metadata it unpacked first.
+      name: `disk: less room than the tree's bytes (${how}): CPY_INSTALL_DISK_FULL, naming the room and the need; nothing left there`,
+      options: () => ({ artifactUrl: from(), skipValidation: true, installPrefix: 'small/python' }),
+      before: (i) => i.smallDisk('small', 8 * MiB),
+      expected: { code: 'CPY_INSTALL_DISK_FULL' },
+      after: async (i) => {
+        const need = Math.ceil((good.metadata.contents.bytes * 105) / 100) + 16 * MiB;
+        expect(i.lastError).toBe(`${i.root}/small has 8 MiB free; the install needs ${(need / MiB).toFixed(0)} MiB`);
+        expect(await i.list('small')).toEqual([]);
+      },
+    }),
+  ),
+  ...[
+    { how: 'a local path', from: () => good.path },
+    { how: 'over http', from: () => U['http']! },
+  ].map(
+    ({ how, from }): Case => ({
       // The room is checked in bytes; the files run out while the one pass unpacks: the disk is
       // the error, not a damaged artifact (which is what both installers said before).
       name: `disk: room for the bytes but not for the files (${how}): CPY_INSTALL_DISK_FULL, naming a file it could not write; nothing left there`,
@@ -1055,7 +1073,7 @@ const CASES: Case[] = [
     }),
   ),
   {
-    name: 'disk: a prefix on a read-only file system: CPY_INSTALL_NOT_WRITABLE, naming it; nothing installed',
+    name: 'disk: a prefix on a read-only file system: CPY_INSTALL_NOT_WRITABLE, naming it (or the staging directory the library could not make in it); nothing installed',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true, installPrefix: 'ro/python' }),
     before: (i) => i.smallDisk('ro', 256 * MiB, { readOnly: true }),
     expected: { code: 'CPY_INSTALL_NOT_WRITABLE' },

@@ -13,10 +13,16 @@ const REASONS = {
   EPERM: 'permission denied',
 } as const;
 
+/**
+ * The calls whose EACCES or EPERM refuses a write (open: creating a file, or opening one to write,
+ * in an install's own directories). Any other's (spawn, stat, readlink...) is not a write.
+ */
+const WRITING = new Set(['open', 'mkdir', 'mkdtemp', 'write', 'rename', 'symlink', 'link', 'unlink', 'rmdir', 'chmod', 'fchmod', 'utime', 'futime', 'copyfile', 'fsync', 'ftruncate']);
+
 export interface WriteFault {
   readonly errno: keyof typeof REASONS;
-  /** No room left (no space, no inode, a quota); otherwise this process may not write there. */
-  readonly noRoom: boolean;
+  /** no-room: no space, no inode, a quota; read-only: the file system is mounted so; denied: this user may not write there. */
+  readonly kind: 'no-room' | 'read-only' | 'denied';
   /** `cannot write <path>: <reason>`: the path the failed call named, else `where`. */
   readonly message: string;
 }
@@ -28,13 +34,15 @@ export interface WriteFault {
 export function writeFault(error: unknown, where?: string): WriteFault | null {
   // By shape, not `instanceof Error`: Node's own errors may come from another realm (a vm context).
   if (typeof error !== 'object' || error === null) return null;
-  const { code, path, message } = error as { code?: unknown; path?: unknown; message?: unknown };
+  const { code, path, message, syscall } = error as { code?: unknown; path?: unknown; message?: unknown; syscall?: unknown };
   if (typeof code !== 'string' || !Object.hasOwn(REASONS, code)) return null;
   const errno = code as keyof typeof REASONS;
+  const denied = errno === 'EACCES' || errno === 'EPERM';
+  if (denied && !(typeof syscall === 'string' && WRITING.has(syscall))) return null;
   const at = typeof path === 'string' ? path : where;
   return {
     errno,
-    noRoom: errno === 'ENOSPC' || errno === 'EDQUOT',
+    kind: denied ? 'denied' : errno === 'EROFS' ? 'read-only' : 'no-room',
     message: at ? `cannot write ${at}: ${REASONS[errno]}` : `cannot write: ${REASONS[errno]} (${String(message)})`,
   };
 }

@@ -1,4 +1,5 @@
-import { link, mkdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { makeDirectory } from './files.js';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -102,7 +103,7 @@ function cannotCreate(owner: LockOwner, path: string, cause: unknown): CpyError 
  * `owner` says whose lock it is: the code and words of its refusals.
  */
 export async function withLock<T>(owner: LockOwner, path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(path), { recursive: true }).catch((error: unknown) => {
+  await makeDirectory(dirname(path)).catch((error: unknown) => {
     throw cannotCreate(owner, path, error);
   });
   const [start, namespace] = await Promise.all([processStart(process.pid), pidNamespace()]);

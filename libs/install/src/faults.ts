@@ -10,15 +10,12 @@ export function fileSystemFault(error: unknown, where?: string): CpyError | null
   if (error instanceof CpyError) return null;
   const fault = writeFault(error, where);
   if (!fault) return null;
-  return fault.noRoom
-    ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, {
-        hint: 'free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or install on another disk (--prefix, CPY_HOME), then run again',
-        details: { errno: fault.errno },
-        cause: error,
-      })
-    : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, {
-        hint: 'run as root (sudo), or install where this user can write: --prefix, or CPY_HOME (as a normal user, cpy installs under ~/.local/share/cpy by default)',
-        details: { errno: fault.errno },
-        cause: error,
-      });
+  const options = { hint: HINTS[fault.kind], details: { errno: fault.errno }, cause: error };
+  return fault.kind === 'no-room' ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, options) : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, options);
 }
+
+const HINTS = {
+  'no-room': 'free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or install on another disk (--prefix, CPY_HOME), then run again',
+  'read-only': 'install on a file system mounted read-write (--prefix, CPY_HOME)',
+  denied: 'run as root (sudo), or install where this user can write: --prefix, or CPY_HOME (as a normal user, cpy installs under ~/.local/share/cpy by default)',
+} as const;

@@ -300,12 +300,15 @@ async function obtainArtifact(
   // for at the same time: one round trip before the download's first byte, not two. With the
   // sha256 given, a cached artifact needs no request at all, so it is asked for only on a miss.
   const sideMetadata = () => (plan.resolution ? Promise.resolve(null) : fetchSideMetadata(withSuffix(url, '.json'), client, layout.cacheDir).catch(() => null));
-  // Without its sha256 a local artifact must be there: one that is not is named, not its checksum file.
-  if (!plan.sha256) await refuseMissingLocal(url);
   const side = plan.sha256 ? null : sideMetadata();
   let expected: string;
   try {
     expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+  } catch (error) {
+    // No checksum file beside a local artifact that is not there either: the artifact is what is
+    // missing. (Asked only then: a checksum from elsewhere may name a build the cache holds.)
+    if (isCpyError(error, 'CPY_INSTALL_NOT_FOUND')) await refuseMissingLocal(url);
+    throw error;
   } finally {
     // Never left running: it writes (and then removes) a file in the cache.
     await side;
@@ -344,12 +347,17 @@ async function obtainArtifact(
 /**
  * Refuses a local artifact (a path, a file: URL) that is not there, naming it: otherwise what is
  * read of it first would be named instead (its checksum file), or its version asked for.
- * install.sh's refuse_missing_artifact does the same at the same two points.
+ * install.sh's refuse_missing_artifact does the same (before its checksum: it keeps no cache).
  */
 async function refuseMissingLocal(url: URL): Promise<void> {
   if (url.protocol !== 'file:') return;
   const path = fileURLToPath(url);
-  if (await stat(path).then(() => true, () => false)) return;
+  // Only what says it is not there: a directory this user may not read says something else, later.
+  const missing = await stat(path).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => error.code === 'ENOENT' || error.code === 'ENOTDIR',
+  );
+  if (!missing) return;
   throw new CpyError('CPY_INSTALL_NOT_FOUND', `the artifact ${path} does not exist`, {
     hint: 'check the path given as the artifact (cpy install --from): nothing was installed',
   });

@@ -28,7 +28,7 @@ export const venvUpgrade = defineCommand({
     'the next cpy venv upgrade or rollback finishes or undoes what it left.',
   options: {
     to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
-    'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links; repeatable)' },
+    'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links)' },
     offline: { type: 'boolean', description: 'install only from --find-links, never from an index (pip --no-index)' },
     index: { type: 'string', valueName: '<url|file>', description: 'the cpy index, to install the target version when it is not installed' },
     exclude: { type: 'string', multiple: true, valueName: '<name>', description: 'a distribution to leave out of the new venv, e.g. one that does not support the new version' },

@@ -801,10 +801,10 @@ untar() {
   archive=$1
   shift
   case $(od -An -tx1 -N4 "$archive" | tr -d ' \n') in
-    1f8b*) tar -xz -f "$archive" "$@" ;;
+    1f8b*) LC_ALL=C tar -xz -f "$archive" "$@" ;;
     28b52ffd)
       command -v zstd >/dev/null 2>&1 || install_packages zstd
-      zstd -dcq "$archive" | tar -x -f - "$@" ;;
+      zstd -dcq "$archive" | LC_ALL=C tar -x -f - "$@" ;;
     *) return 2 ;;
   esac
 }
@@ -829,6 +829,8 @@ listing() {
 # (scan_archive, then untar) from a fresh copy.
 one_pass() {
   scan_ok=false
+  # What a pass before this one said is not this one's (pass_failed reads it).
+  : >"$work/tar.err"
   if [ -e "$work/hash.fifo" ] || [ -e "$work/types.fifo" ] || [ -e "$work/scan.types" ]; then rm -f "$work/hash.fifo" "$work/types.fifo" "$work/scan.types"; fi
   # Both FIFOs before any reader starts: a reader left waiting for a writer would never end.
   mkfifo "$work/hash.fifo" 2>/dev/null || return 1
@@ -837,7 +839,7 @@ one_pass() {
   hashing=$!
   if [ -n "${2:-}" ]; then
     if [ "$1" = - ]; then tee "$work/hash.fifo"; else tee "$work/hash.fifo" <"$1"; fi | gunzip_drained |
-      { tar -xv -f - -C "$2" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
+      { LC_ALL=C tar -xv -f - -C "$2" --no-same-owner >"$work/scan.names" 2>"$work/tar.err"; echo $? >"$work/extract.rc"; cat >/dev/null; }
     echo 0 >"$work/types.rc"
     wait "$hashing"
   else
@@ -862,7 +864,7 @@ gunzip_drained() { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/nul
 # into DIR) say it could not write there: no space (for bytes or for files), a quota, a read-only
 # file system, no permission. The library's fileSystemFault. Returns 0 for any other failure.
 write_fault() {
-  fault_line=$(grep -E -m1 '^tar: .*: Cannot [^:]*: (No space left on device|Disk quota exceeded|Read-only file system|Permission denied)$' "$1" 2>/dev/null) || return 0
+  fault_line=$(grep -E -m1 "^tar: .*: Cannot [^:]*: ($WRITE_FAULTS)\$" "$1" 2>/dev/null) || return 0
   # GNU tar names the entry relative to DIR: "tar: NAME: Cannot open: No space left on device".
   fault_name=${fault_line#tar: }
   fault_name=${fault_name%: Cannot *}
@@ -870,18 +872,28 @@ write_fault() {
   case $fault_line in
     *'No space left on device') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: no space left on its disk" "$disk_full_hint" ;;
     *'Disk quota exceeded') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: the disk quota is used up" "$disk_full_hint" ;;
-    *'Read-only file system') fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: its file system is read-only" "$not_writable_hint" ;;
+    *'Read-only file system') fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: its file system is read-only" "$read_only_hint" ;;
     *) fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: permission denied" "$not_writable_hint" ;;
   esac
 }
+# What tar, mkdir and mktemp say (LC_ALL=C) when a file system refuses a write: the library's
+# ENOSPC, EDQUOT, EROFS, EACCES and EPERM.
+WRITE_FAULTS='No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Operation not permitted'
 disk_full_hint='free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or choose an installPrefix on another disk, then build again'
+read_only_hint='choose an installPrefix on a file system mounted read-write'
 not_writable_hint='choose an installPrefix on a file system this build can write'
 # pass_failed DIR: after a one pass into DIR that failed. One stopped by the disk is not tried
 # again (a second read would meet the same disk): the bytes it hashed are judged first, as the
 # library reports a download's own failure first, then the disk is named.
 pass_failed() {
-  grep -Eq ': Cannot [^:]*: (No space left on device|Disk quota exceeded|Read-only file system|Permission denied)$' "$work/tar.err" 2>/dev/null || return 0
+  grep -Eq ": Cannot [^:]*: ($WRITE_FAULTS)\$" "$work/tar.err" 2>/dev/null || return 0
   verify_sum
+  # A disk without room for the tree's bytes is said as the library says it, from the metadata
+  # (the first entry, read before the rest): how much room there was, and how much it needs.
+  if [ -f "$1/cpy-artifact.json" ] && json_flatten "$1/cpy-artifact.json" >"$work/pass.flat" 2>/dev/null; then
+    bytes=$(jget "$work/pass.flat" contents/bytes)
+    case $bytes in '' | *[!0-9]*) ;; *) ensure_space ;; esac
+  fi
   write_fault "$work/tar.err" "$1"
 }
 # verify_sum: the sha256 the read computed ($work/scan.sha256) is the expected one, or the install stops.
@@ -937,23 +949,25 @@ download_pass() {
 # new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
 # system had free before it (df: KiB), for ensure_space.
 new_stage() {
-  [ -d "$parent" ] || mkdir -p "$parent" 2>"$work/mkdir.err" || dir_fault "$parent" "$work/mkdir.err"
+  if [ ! -d "$parent" ]; then made=$(LC_ALL=C mkdir -p "$parent" 2>&1) || dir_fault "$parent" "$made"; fi
   room=
   # The second line's fourth field (Available); the first is the header.
   if df -Pk "$parent" >"$work/df" 2>/dev/null; then { read -r _ && read -r _ _ _ room _; } <"$work/df" || room=; fi
   case $room in *[!0-9]*) room= ;; esac
-  stage=$(mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX" 2>"$work/mkdir.err") || dir_fault "$parent" "$work/mkdir.err"
+  made=$(LC_ALL=C mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX" 2>&1) || dir_fault "$parent" "$made"
+  stage=$made
 }
-# dir_fault DIR ERRFILE: DIR (or a directory in it) could not be made: fails naming DIR and what
-# its file system said (ERRFILE: mkdir's or mktemp's message), as the library's fileSystemFault.
+# dir_fault DIR SAID: DIR (or a directory in it) could not be made: fails naming DIR and what
+# mkdir or mktemp said (SAID), as the library's fileSystemFault.
 dir_fault() {
-  case $(cat "$2") in
-    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$not_writable_hint" ;;
+  case $2 in
+    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$read_only_hint" ;;
     *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$disk_full_hint" ;;
     *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$disk_full_hint" ;;
-    *'Permission denied'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
-    *) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: $(head -c 300 "$2")" "$not_writable_hint" ;;
+    *'Permission denied'* | *'Operation not permitted'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
   esac
+  printf '%s\n' "$2" >&2
+  exit 1
 }
 # ensure_space: the library's ensureSpace. The tree's bytes (the metadata's contents.bytes) x 1.05
 # + 16 MiB must fit in $room. A one pass checks it after unpacking (the bytes come with the tree),

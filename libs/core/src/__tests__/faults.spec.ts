@@ -11,11 +11,21 @@ const errno = (code: string, path?: string) => Object.assign(new Error(`${code}:
 
 describe('writeFault', () => {
   it('names a disk with no room (space, inodes, quota) and a place this process may not write, with the path the call named', () => {
-    expect(writeFault(errno('ENOSPC', '/srv/a'))).toEqual({ errno: 'ENOSPC', noRoom: true, message: 'cannot write /srv/a: no space left on its disk' });
-    expect(writeFault(errno('EDQUOT', '/srv/a'))).toEqual({ errno: 'EDQUOT', noRoom: true, message: 'cannot write /srv/a: the disk quota is used up' });
-    expect(writeFault(errno('EROFS', '/srv/a'))).toEqual({ errno: 'EROFS', noRoom: false, message: 'cannot write /srv/a: its file system is read-only' });
-    expect(writeFault(errno('EACCES', '/srv/a'))).toMatchObject({ noRoom: false, message: 'cannot write /srv/a: permission denied' });
-    expect(writeFault(errno('EPERM', '/srv/a'))).toMatchObject({ noRoom: false, message: 'cannot write /srv/a: permission denied' });
+    expect(writeFault(errno('ENOSPC', '/srv/a'))).toEqual({ errno: 'ENOSPC', kind: 'no-room', message: 'cannot write /srv/a: no space left on its disk' });
+    expect(writeFault(errno('EDQUOT', '/srv/a'))).toEqual({ errno: 'EDQUOT', kind: 'no-room', message: 'cannot write /srv/a: the disk quota is used up' });
+    expect(writeFault(errno('EROFS', '/srv/a'))).toEqual({ errno: 'EROFS', kind: 'read-only', message: 'cannot write /srv/a: its file system is read-only' });
+    expect(writeFault(errno('EACCES', '/srv/a'))).toMatchObject({ kind: 'denied', message: 'cannot write /srv/a: permission denied' });
+    expect(writeFault(errno('EPERM', '/srv/a'))).toMatchObject({ kind: 'denied', message: 'cannot write /srv/a: permission denied' });
+  });
+
+  it('takes EACCES and EPERM for a refused write only from a call that writes: not from spawn, stat, readlink', () => {
+    expect(writeFault(Object.assign(errno('EACCES', '/srv/a'), { syscall: 'mkdir' }))?.kind).toBe('denied');
+    for (const syscall of ['spawn', 'stat', 'lstat', 'readlink', 'scandir', undefined]) {
+      expect(writeFault(Object.assign(errno('EACCES', '/srv/a'), { syscall }))).toBeNull();
+      expect(writeFault(Object.assign(errno('EPERM', '/srv/a'), { syscall }))).toBeNull();
+    }
+    // A full or read-only disk refuses only writes: from any call, it is one.
+    expect(writeFault(Object.assign(errno('ENOSPC', '/srv/a'), { syscall: undefined }))?.kind).toBe('no-room');
   });
 
   it('names the directory given where the call named no path (a write), and says so where there is neither', () => {
