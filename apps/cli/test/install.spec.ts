@@ -1,11 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, chown, cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, repoRoot, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
 
@@ -68,6 +68,40 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const forced = await cpy(['uninstall', artifact.metadata.version, '--force']);
     expect(forced.code).toBe(0);
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
+  });
+
+  it('Ctrl-C while it downloads and unpacks: CPY_INSTALL_CANCELLED (exit 1), nothing installed and nothing staged left; the next run installs', async () => {
+    const root = join(work, 'interrupted');
+    const env = { ...process.env, CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' };
+    // The download stops after 1 MB (the pass has begun unpacking), until the test lets it go.
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    mirror.inject(`releases/${artifact.fileName}`, { pauseAfterBytes: 1_000_000, resume: held });
+    const url = mirror.fileUrl('releases', artifact.fileName);
+    try {
+      const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'install', '--from', url, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      const unpacking = new Promise<void>((resolve) =>
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          if (/extract: .*as it arrives/.test(stderr)) resolve();
+        }),
+      );
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await unpacking;
+      expect((await readdir(join(root, 'home'))).filter((n) => n.startsWith('.cpy-staging-'))).toHaveLength(1);
+      child.kill('SIGINT');
+      expect(await closed).toBe(1);
+      expect(stderr).toMatch(/stopping the install/);
+      expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_CANCELLED', message: expect.stringContaining('nothing was installed') });
+      expect((await readdir(join(root, 'home'))).filter((n) => n !== 'state')).toEqual([]);
+    } finally {
+      release();
+    }
+    const again = await runCpy(['install', '--from', url, '--no-link', '--json'], { env: { CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' } });
+    expect([again.code, JSON.parse(again.stdout).install?.status]).toEqual([0, 'installed']);
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a CPY_HOME it may not write: CPY_INSTALL_NOT_WRITABLE naming it and saying what to do, not an internal error', async () => {

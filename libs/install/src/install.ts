@@ -42,6 +42,11 @@ export type InstallEvent =
 export interface InstallHooks {
   /** Progress; the library never prints. */
   readonly onEvent?: (event: InstallEvent) => void;
+  /**
+   * Stops the install (Ctrl-C), until its tree is put in place: the download stops, the staging
+   * tree is removed, and the error is CPY_INSTALL_CANCELLED. Once the tree is renamed into place,
+   * the install runs to its end (the record, the links).
+   */
   readonly signal?: AbortSignal;
   /** Default process.env (for CPY_HOME, CPY_CACHE_DIR, proxies). */
   readonly env?: Environment;
@@ -344,6 +349,12 @@ async function obtainArtifact(
   return { artifact: { ...got, fromCache: false }, signature };
 }
 
+function cancelledInstall(): CpyError {
+  return new CpyError('CPY_INSTALL_CANCELLED', 'the install was stopped before its tree was put in place: nothing was installed', {
+    hint: 'run the same command again (an artifact already downloaded and verified is in the cache)',
+  });
+}
+
 /**
  * Refuses a local artifact (a path, a file: URL) that is not there, naming it: otherwise what is
  * read of it first would be named instead (its checksum file), or its version asked for.
@@ -637,10 +648,13 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       // The download's own failure (a checksum mismatch, a broken transfer) is what is reported.
       await pass.done;
       await rm(stage, { recursive: true, force: true });
-      throw error;
+      throw hooks.signal?.aborted ? cancelledInstall() : error;
     } finally {
       await client.close();
     }
+    const stopIfAsked = () => {
+      if (hooks.signal?.aborted) throw cancelledInstall();
+    };
     let placed: 'installed' | 'replaced';
     let marker: InstallMarker;
     let session: StateSession | null = null;
@@ -650,6 +664,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       const passed = (await pass.done) ? pass.metadata : null;
       if (!passed) await rm(stage, { recursive: true, force: true });
       if (pass.fault) throw pass.fault;
+      stopIfAsked();
       hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);
@@ -671,6 +686,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       }
       const limits = passed ? null : await prepare(metadata);
       const { checkPythonTree, extractArtifact, relocateTree } = await artifactLibrary();
+      stopIfAsked();
       await handleSystemLibraries(metadata, options, hooks, warnings, loadableHere);
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
       if (limits) {
@@ -679,6 +695,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
           throw fileSystemFault(error, stage) ?? error;
         });
       }
+      stopIfAsked();
       // Its python3 starts now, beside the relocation and the checks; it writes the marker and the record.
       session = openStateSession(tree, join(prefix, 'bin', 'python3'));
       if (prefix !== metadata.prefix) {
@@ -700,6 +717,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
           });
         }
       }
+      stopIfAsked();
       // Every program the tree has, now that it is there (before, only python3 could be known):
       // someone else's pip3 refuses the install here, not after the tree is in place.
       marker = await writeMarker(layout, tree, record, options.activate, session);
@@ -707,7 +725,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     } catch (error) {
       // Gone before its tree is: it reads from it while it starts.
       await session?.close();
-      throw error;
+      // Stopped: whatever the stop made fail (a python3 killed by the same Ctrl-C) is not the cause.
+      throw hooks.signal?.aborted ? cancelledInstall() : error;
     } finally {
       await rm(stage, { recursive: true, force: true });
     }

@@ -115,7 +115,8 @@ export const install = defineCommand({
     '<artifact>.sha256 beside it); an artifact this host cannot run is refused before anything is extracted; the download ' +
     'streams into the cache while it is hashed; the tree is extracted beside the prefix, checked, and renamed into place. ' +
     'A second run returns at once; a full version already installed needs no network. Without an index, the newest cached ' +
-    `build of the version is installed, offline. ${SIGNER_HELP} ${LAYOUT_HELP}`,
+    'build of the version is installed, offline. Ctrl-C stops it, removing what it staged, until the tree is in place ' +
+    `(exit 1, CPY_INSTALL_CANCELLED); a second Ctrl-C exits at once (exit 130). ${SIGNER_HELP} ${LAYOUT_HELP}`,
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index to resolve the version with (default CPY_INDEX_URL)' },
     from: { type: 'string', valueName: '<url|file>', description: 'the artifact (.tgz): https://, http://, file:// or a path' },
@@ -191,7 +192,23 @@ export const install = defineCommand({
     };
     const checked = installOptionsSchema.safeParse(options);
     if (!checked.success) throw flagUsageError('install', checked.error.issues, options, INSTALL_FLAGS);
-    const r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env });
+    // Ctrl-C (or SIGTERM) stops the install and removes what it staged, until its tree is in
+    // place; a second one exits at once (the next run clears what that leaves).
+    const controller = new AbortController();
+    const onSignal = () => {
+      ctx.log('stopping the install (Ctrl-C again to stop at once)...');
+      controller.abort();
+      process.once('SIGINT', () => process.exit(130));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    let r: Awaited<ReturnType<typeof installPython>>;
+    try {
+      r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env, signal: controller.signal });
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    }
     if (!json) {
       const what = `CPython ${r.version} build ${r.build}`;
       const lines =
