@@ -344,7 +344,8 @@ not_found_hint() {
 }
 # refuse_missing_artifact LOCATION: a path (or file URL) with nothing there fails here, naming the
 # artifact: otherwise what is read of it first would be named (its checksum file), or its version
-# asked for. The library's refuseMissingLocal, at the same two points.
+# asked for. The library's refuseMissingLocal (which asks after a checksum file is found missing:
+# it has a cache, where a build may be that a checksum from elsewhere names).
 refuse_missing_artifact() {
   case $1 in http://* | https://*) return 0 ;; esac
   src=$(path_of "$1")
