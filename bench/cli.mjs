@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { newestArtifact, reportRows } from './common.mjs';
+import { newestArtifact, reportRows, signed } from './common.mjs';
 
 const { values, positionals } = parseArgs({
   options: {
@@ -70,7 +70,6 @@ function time(argv, env = {}) {
   return ms;
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const signed = (ms) => `${ms < 0 ? '-' : '+'}${Math.abs(ms).toFixed(0)}`;
 
 /** A and B in turn (the order alternating), `before` run untimed ahead of each. */
 function pair(name, a, b, { before = () => undefined, warmup = 1 } = {}) {

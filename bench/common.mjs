@@ -13,6 +13,9 @@ export async function newestArtifact() {
   return join(dir, dated.sort((a, b) => b.t - a.t)[0].n);
 }
 
+/** A difference in a unit, with its sign: what cpy adds to its baseline (+349) or saves (-114). */
+export const signed = (value) => `${value < 0 ? '-' : '+'}${Math.abs(value).toFixed(0)}`;
+
 /**
  * A benchmark's results, for bench/run-all.mjs: when CPY_BENCH_RESULTS names a file, each
  * row is appended to it as a JSON line. `ratio` is always cpy / baseline (lower is better).

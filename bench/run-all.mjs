@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { signed } from './common.mjs';
 
 const { values } = parseArgs({
   options: { build: { type: 'boolean', default: false }, release: { type: 'boolean', default: false }, 'feature-base': { type: 'string', default: 'minimal' } },
@@ -43,7 +44,7 @@ const rows = (await readFile(results, 'utf8').catch(() => '')).split('\n').filte
 await rm(work, { recursive: true, force: true });
 // The median of the per-pair differences, where a bench measured it (bench/cli.mjs): what cpy adds
 // to the baseline in time, which a ratio hides where the baseline itself moves with the disk.
-const excess = (r) => (typeof r.excess === 'number' ? `${r.excess < 0 ? '-' : '+'}${Math.abs(r.excess).toFixed(0)} ${r.unit}` : '—');
+const excess = (r) => (typeof r.excess === 'number' ? `${signed(r.excess)} ${r.unit}` : '—');
 const fmt = (v, unit) => (v === null || v === undefined ? '—' : `${v < 10 ? v.toFixed(3) : v.toFixed(1)} ${unit}`);
 const table = [
   ['benchmark', 'baseline', 'baseline', 'cpy', 'ratio', 'cpy - baseline', 'goal'],

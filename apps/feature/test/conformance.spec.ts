@@ -925,7 +925,7 @@ const CASES: Case[] = [
     expected: { code: 'CPY_INSTALL_BROKEN' },
     after: async (i) => {
       // The parser's own words follow "not JSON:" once (install.sh said it twice).
-      expect(i.lastError).toMatch(new RegExp(`^${i.root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/var/lib/cpy/state\\.json is not a cpy state file \\(not JSON: (?!not JSON)`));
+      expect(i.lastError).toMatch(new RegExp(`^${literal(i.root)}/var/lib/cpy/state\\.json is not a cpy state file \\(not JSON: (?!not JSON)`));
       expect(await i.read('var/lib/cpy/state.json')).toBe('{"schemaVersion": 1, "installs": {');
       expect(await i.list('usr/local/bin')).toEqual([]);
     },

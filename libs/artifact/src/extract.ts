@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
 import { CpyError, makeDirectory, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
 
 /**
  * How many bytes an installer unpacks of an artifact before it refuses it (CPY_ARTIFACT_UNSAFE_ENTRY):
@@ -45,7 +46,6 @@ export interface ExtractResult {
  * destination's, thrown as they are (Node's errno errors), never as a damaged archive.
  */
 const writing = new WeakSet<object>();
-const DESTINATION_FAULTS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM']);
 
 /** Files bigger than this are streamed to disk rather than gathered first. */
 const STREAM_ABOVE = 8 * 1024 * 1024;
@@ -271,8 +271,8 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       (error: unknown) => {
         // A full or read-only disk, or a directory this process may not write, is the file
         // system's it writes to, not the archive's (whose own errors, a truncation or bad gzip
-        // data met while reading an entry, have other codes).
-        if (!(error instanceof CpyError) && DESTINATION_FAULTS.has((error as NodeJS.ErrnoException)?.code ?? '')) writing.add(error as Error);
+        // data met while reading an entry, are no write faults).
+        if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
         next(error as Error);
       },
     );

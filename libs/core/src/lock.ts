@@ -1,10 +1,10 @@
 import { link, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { makeDirectory } from './files.js';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CpyErrorCode } from './codes.js';
 import { CpyError } from './errors.js';
+import { makeDirectory } from './files.js';
 import { processAlive, randomId } from './ids.js';
 
 export interface LockOptions {

@@ -9,6 +9,7 @@ import type { CliIO } from '../io.js';
 import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
+import { stopOnSignals } from '../signals.js';
 
 const positiveInt = (what: string) =>
   z
@@ -161,32 +162,30 @@ export const build = defineCommand({
     // Ctrl-C (or SIGTERM) until the end: the build stops at its signal, and what runs after it
     // (CPython's tests, validation) stops with the builder, which is stopped at once (its
     // container or VM processes with it); CPython's tests on this host stop at the signal.
-    const controller = new AbortController();
     let building = true;
-    const onSignal = () => {
-      ctx.log('stopping the build (Ctrl-C again to force)...');
-      controller.abort();
-      if (!building) void builder?.stop();
-      process.once('SIGINT', () => process.kill(process.pid, 'SIGKILL'));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const stop = stopOnSignals({
+      log: ctx.log,
+      stopping: 'stopping the build (Ctrl-C again to force)...',
+      onStop: () => {
+        if (!building) void builder?.stop();
+      },
+      force: () => process.kill(process.pid, 'SIGKILL'),
+    });
     let result!: BuildResult;
     let out!: PackedAndValidated;
     try {
       // The build directory stays this command's until its tree is packed and validated.
       await withBuildLock(workDir, spec, async () => {
-        result = await buildCPython({ spec, source, workDir, locked: true, signal: controller.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
+        result = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
         building = false;
-        if (controller.signal.aborted) throw cancelled();
-        out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, controller.signal).catch((error: unknown) => {
-          throw controller.signal.aborted ? cancelled() : error;
+        if (stop.signal.aborted) throw cancelled();
+        out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
+          throw stop.signal.aborted ? cancelled() : error;
         });
-        if (controller.signal.aborted) throw cancelled();
+        if (stop.signal.aborted) throw cancelled();
       });
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      stop.release();
       await builder?.stop();
     }
     if (!json) {

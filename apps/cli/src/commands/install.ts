@@ -21,6 +21,7 @@ import { locate } from '../location.js';
 import { flagUsageError } from '../usage.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
+import { stopOnSignals } from '../signals.js';
 
 const LAYOUT_HELP =
   'Defaults: as root /opt/python-<version>, links in /usr/local/bin, state in /var/lib/cpy; otherwise under ' +
@@ -194,20 +195,12 @@ export const install = defineCommand({
     if (!checked.success) throw flagUsageError('install', checked.error.issues, options, INSTALL_FLAGS);
     // Ctrl-C (or SIGTERM) stops the install and removes what it staged, until its tree is in
     // place; a second one exits at once (the next run clears what that leaves).
-    const controller = new AbortController();
-    const onSignal = () => {
-      ctx.log('stopping the install (Ctrl-C again to stop at once)...');
-      controller.abort();
-      process.once('SIGINT', () => process.exit(130));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the install (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
     let r: Awaited<ReturnType<typeof installPython>>;
     try {
-      r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env, signal: controller.signal });
+      r = await installPython(options, { onEvent: installProgress(ctx as CommandContext<unknown>), env: io.env, signal: stop.signal });
     } finally {
-      process.removeListener('SIGINT', onSignal);
-      process.removeListener('SIGTERM', onSignal);
+      stop.release();
     }
     if (!json) {
       const what = `CPython ${r.version} build ${r.build}`;

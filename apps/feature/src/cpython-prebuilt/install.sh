@@ -861,25 +861,31 @@ one_pass() {
 }
 # gunzip_drained: gzip -dc of standard input, its status in $work/gzip.rc, the rest drained.
 gunzip_drained() { gzip -dc 2>/dev/null; echo $? >"$work/gzip.rc"; cat >/dev/null; }
-# write_fault ERRFILE DIR: fails, naming the disk, when tar's errors (ERRFILE, of an extraction
-# into DIR) say it could not write there: no space (for bytes or for files), a quota, a read-only
-# file system, no permission. The library's fileSystemFault. Returns 0 for any other failure.
-write_fault() {
-  fault_line=$(grep -E -m1 "^tar: .*: Cannot [^:]*: ($WRITE_FAULTS)\$" "$1" 2>/dev/null) || return 0
-  # GNU tar names the entry relative to DIR: "tar: NAME: Cannot open: No space left on device".
-  fault_name=${fault_line#tar: }
-  fault_name=${fault_name%: Cannot *}
-  fault_at=$2/$fault_name
-  case $fault_line in
-    *'No space left on device') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: no space left on its disk" "$disk_full_hint" ;;
-    *'Disk quota exceeded') fail CPY_INSTALL_DISK_FULL "cannot write $fault_at: the disk quota is used up" "$disk_full_hint" ;;
-    *'Read-only file system') fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: its file system is read-only" "$read_only_hint" ;;
-    *) fail CPY_INSTALL_NOT_WRITABLE "cannot write $fault_at: permission denied" "$not_writable_hint" ;;
-  esac
+# tar_refusal ERRFILE: 0 when tar's errors (ERRFILE) say a file system refused a write, with the
+# first such line in $refusal and the entry it names in $refused, relative to where tar unpacked
+# ("tar: NAME: Cannot open: No space left on device").
+tar_refusal() {
+  refusal=$(grep -E -m1 "^tar: .*: Cannot [^:]*: ($WRITE_FAULTS)\$" "$1" 2>/dev/null) || return 1
+  refused=${refusal#tar: }
+  refused=${refused%: Cannot *}
 }
 # What tar, mkdir and mktemp say (LC_ALL=C) when a file system refuses a write: the library's
 # ENOSPC, EDQUOT, EROFS, EACCES and EPERM.
 WRITE_FAULTS='No space left on device|Disk quota exceeded|Read-only file system|Permission denied|Operation not permitted'
+# refused_write PATH SAID: fails, naming PATH, with the error for what its file system said
+# (SAID: tar's, mkdir's or mktemp's words): no space (for bytes or for files), a quota, a
+# read-only file system, no permission. The library's fileSystemFault. Words it does not know are
+# printed as they are.
+refused_write() {
+  case $2 in
+    *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$disk_full_hint" ;;
+    *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$disk_full_hint" ;;
+    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$read_only_hint" ;;
+    *'Permission denied'* | *'Operation not permitted'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
+  esac
+  printf '%s\n' "$2" >&2
+  exit 1
+}
 disk_full_hint='free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or choose an installPrefix on another disk, then build again'
 read_only_hint='choose an installPrefix on a file system mounted read-write'
 not_writable_hint='choose an installPrefix on a file system this build can write'
@@ -887,7 +893,7 @@ not_writable_hint='choose an installPrefix on a file system this build can write
 # again (a second read would meet the same disk): the bytes it hashed are judged first, as the
 # library reports a download's own failure first, then the disk is named.
 pass_failed() {
-  grep -Eq ": Cannot [^:]*: ($WRITE_FAULTS)\$" "$work/tar.err" 2>/dev/null || return 0
+  tar_refusal "$work/tar.err" || return 0
   verify_sum
   # A disk without room for the tree's bytes is said as the library says it, from the metadata
   # (the first entry, read before the rest): how much room there was, and how much it needs.
@@ -895,7 +901,7 @@ pass_failed() {
     bytes=$(jget "$work/pass.flat" contents/bytes)
     case $bytes in '' | *[!0-9]*) ;; *) ensure_space ;; esac
   fi
-  write_fault "$work/tar.err" "$1"
+  refused_write "$1/$refused" "$refusal"
 }
 # verify_sum: the sha256 the read computed ($work/scan.sha256) is the expected one, or the install stops.
 verify_sum() {
@@ -950,25 +956,13 @@ download_pass() {
 # new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
 # system had free before it (df: KiB), for ensure_space.
 new_stage() {
-  if [ ! -d "$parent" ]; then made=$(LC_ALL=C mkdir -p "$parent" 2>&1) || dir_fault "$parent" "$made"; fi
+  if [ ! -d "$parent" ]; then made=$(LC_ALL=C mkdir -p "$parent" 2>&1) || refused_write "$parent" "$made"; fi
   room=
   # The second line's fourth field (Available); the first is the header.
   if df -Pk "$parent" >"$work/df" 2>/dev/null; then { read -r _ && read -r _ _ _ room _; } <"$work/df" || room=; fi
   case $room in *[!0-9]*) room= ;; esac
-  made=$(LC_ALL=C mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX" 2>&1) || dir_fault "$parent" "$made"
+  made=$(LC_ALL=C mktemp -d "$parent/.cpy-staging-${prefix##*/}-XXXXXXXX" 2>&1) || refused_write "$parent" "$made"
   stage=$made
-}
-# dir_fault DIR SAID: DIR (or a directory in it) could not be made: fails naming DIR and what
-# mkdir or mktemp said (SAID), as the library's fileSystemFault.
-dir_fault() {
-  case $2 in
-    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$read_only_hint" ;;
-    *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$disk_full_hint" ;;
-    *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$disk_full_hint" ;;
-    *'Permission denied'* | *'Operation not permitted'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
-  esac
-  printf '%s\n' "$2" >&2
-  exit 1
 }
 # ensure_space: the library's ensureSpace. The tree's bytes (the metadata's contents.bytes) x 1.05
 # + 16 MiB must fit in $room. A one pass checks it after unpacking (the bytes come with the tree),
@@ -2468,7 +2462,7 @@ main() {
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
       # A file written through a link that leaves the tree fails to extract: the link is the cause.
       [ ! -d "$stage/$root" ] || check_links "$stage/$root"
-      write_fault "$work/tar.err" "$stage"
+      if tar_refusal "$work/tar.err"; then refused_write "$stage/$refused" "$refusal"; fi
       fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
     fi
   fi
