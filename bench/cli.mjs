@@ -11,12 +11,14 @@
 //                                       against `sha256sum f && tar xzf f`           goal ratio <= 1.0
 //   the same over http, the artifact served on loopback at --rate MB/s (default 25) as a
 //   download comes (bench/paced-server.mjs), against `curl -o f && sha256sum f && tar xzf f`
+//   cpy install from the cache (filled by a first install), at a new prefix: against the same
+//   `sha256sum f && tar xzf f` (no goal: the cached artifact is read once, hashed as it unpacks)
 //   the Feature's install phase (install.sh as root in the minimal image, skipValidation, the
 //   artifact as a local path), against `sha256sum -c f.sha256 && tar xzf f` in the same
 //   container: both alternate inside one container, timed there (date +%s%N)      (--no-feature skips it)
 //   the same over http, from the same server, against `curl -o f && sha256sum -c && tar xzf f`
 //   --against OTHER (another checkout's apps/cli/bin/cpy.cjs, built): both first installs, local
-//   and over http, this cpy against that one, alternating in the same run: what a change saved,
+//   and over http, and both installs from the cache, this cpy against that one, alternating in the same run: what a change saved,
 //   measured where the machine's swings cancel out; and the Feature rows run that checkout's
 //   install.sh in the same rounds, for this install.sh against it
 // Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
@@ -233,6 +235,16 @@ try {
     () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]),
     { before: fresh },
   );
+  // An install from the cache (filled by the run above) at a new prefix: the artifact is read once
+  // from there, hashed as it is unpacked, against the same plain hash and unpack.
+  const cachedInstall = (bin) => () =>
+    time([process.execPath, bin, 'install', '--from', artifact, '--prefix', join(work, `cached-${n}`, 'p'), '--no-link', '--skip-validation'], { CPY_HOME: join(work, `cached-${n}`), CPY_CACHE_DIR: join(work, 'cache') });
+  const cached = pair(
+    'cpy install, from the cache / sha256sum && tar xzf',
+    cachedInstall(cpy),
+    () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]),
+    { before: fresh },
+  );
   // The same over http, the artifact served at --rate MB/s: the download, the hash and the
   // unpacking overlap in cpy; the baseline downloads, then hashes, then unpacks.
   server = await pacedServer();
@@ -249,6 +261,8 @@ try {
       const row = pair(`cpy install, first, ${label} / ${other}`, freshInstall(cpy, from), freshInstall(other, from), { before: fresh });
       against.push({ bench: `cpy install, first, ${label} (whole process, no validation)`, baseline: `the cpy of --against (${other})`, unit: 'ms', baselineValue: row.b, value: row.b * row.ratio, excess: row.excess, goal: '—' });
     }
+    const row = pair(`cpy install, from the cache / ${other}`, cachedInstall(cpy), cachedInstall(other), { before: fresh });
+    against.push({ bench: 'cpy install, from the cache, at a new prefix (whole process, no validation)', baseline: `the cpy of --against (${other})`, unit: 'ms', baselineValue: row.b, value: row.b * row.ratio, excess: row.excess, goal: '—' });
   }
   process.stderr.write(`(${n} fresh installs)\n`);
   let feature = null;
@@ -265,6 +279,7 @@ try {
     { bench: 'cpy --version (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: version.b, value: version.a, excess: version.excess, goal: 'value < 80 ms' },
     { bench: 'cpy install, already installed (whole process)', baseline: 'node -e 0', unit: 'ms', baselineValue: noop.b, value: noop.a, excess: noop.excess, goal: 'value < 120 ms' },
     { bench: 'cpy install, first (whole process, no validation)', baseline: 'sha256sum && tar xzf', unit: 'ms', baselineValue: first.b, value: first.b * first.ratio, excess: first.excess, goal: 'ratio <= 1.0' },
+    { bench: 'cpy install from the cache, at a new prefix (whole process, no validation)', baseline: 'sha256sum && tar xzf', unit: 'ms', baselineValue: cached.b, value: cached.b * cached.ratio, excess: cached.excess, goal: '—' },
     {
       bench: `cpy install over http at ${rate} MB/s, first (whole process, no validation)`,
       baseline: 'curl -o f && sha256sum && tar xzf (same server)',

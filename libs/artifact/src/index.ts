@@ -2,7 +2,7 @@ export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
 export { gnuTriplet } from './elf.js';
 export type { ElfInfo } from './elf.js';
 export { packArtifact } from './pack.js';
-export { sha256File } from './hash.js';
+export { sha256File, sha256FileFollowed } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions, SideAsset } from './pack.js';
 export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';

@@ -1,11 +1,11 @@
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, newestFirst, parseChecksumLine, processAlive, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
-import { artifactLibrary, transferLibrary } from './lazy.js';
+import { transferLibrary } from './lazy.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
 
@@ -157,17 +157,15 @@ export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: s
 }
 
 /** A cached artifact with this sha256, if it is there and intact. */
-export async function fromCache(cacheDir: string, sha256: string): Promise<CachedArtifact | null> {
+/**
+ * The cache's entry for `sha256`, not yet read: `<sha256>.tgz` beside an index that says what it
+ * is. Whether its bytes are that sha256 is known once they are read.
+ */
+export async function cachedEntry(cacheDir: string, sha256: string): Promise<CachedArtifact | null> {
   const path = join(cacheDir, `${sha256}.tgz`);
   // A damaged index is a cache miss (the artifact is fetched again), never an error.
   const index = await readJsonFile(join(cacheDir, `${sha256}.json`), indexSchema);
-  if (!index) return null;
-  const { sha256File } = await artifactLibrary();
-  const actual = await sha256File(path).catch(() => null);
-  if (actual !== sha256) {
-    await rm(path, { force: true });
-    return null;
-  }
+  if (!index || !(await stat(path).then((s) => s.isFile(), () => false))) return null;
   return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true, ...(index.signedBy ? { signedBy: index.signedBy } : {}) };
 }
 
@@ -180,10 +178,16 @@ export async function newestCached(cacheDir: string, request: VersionRequest): P
     if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
   }
   for (const { sha256 } of found.sort(newestFirst)) {
-    const hit = await fromCache(cacheDir, sha256);
+    const hit = await cachedEntry(cacheDir, sha256);
     if (hit) return hit;
   }
   return null;
+}
+
+/** Removes a cache entry whose bytes are not its sha256 (damaged since it was stored). */
+export async function dropCached(cacheDir: string, sha256: string): Promise<void> {
+  await rm(join(cacheDir, `${sha256}.tgz`), { force: true });
+  await rm(join(cacheDir, `${sha256}.json`), { force: true });
 }
 
 /** Partial downloads of processes that were killed (their pid is in the name). */

@@ -8,7 +8,8 @@ import {
   downloadArtifact,
   fetchChecksum,
   fetchSideMetadata,
-  fromCache,
+  cachedEntry,
+  dropCached,
   indexCached,
   newestCached,
   toUrl,
@@ -230,7 +231,7 @@ async function planSource(
       hint: 'cpy install 3.13 --index <url> (or CPY_INDEX_URL), or cpy install --from <artifact>',
     });
   }
-  const cached = () => (options.sha256 ? fromCache(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request));
+  const cached = () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request));
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
     const hit = await cached();
@@ -276,9 +277,15 @@ function withSuffix(url: URL, suffix: string): URL {
   return u;
 }
 
+/** Whether an artifact is unpacked as its bytes are read (a .tgz), in the same pass that hashes them. */
+const onePass = (fileName: string) => /\.(tgz|tar\.gz)$/.test(fileName);
+
 /**
  * The artifact in the cache, verified: its sha256, and with pinned signers and no signed index
  * vouching for that sha256, its own signature (`<url>.asc`), checked before it enters the cache.
+ * A .tgz (from the cache, or downloaded) is unpacked by `follow` as it is read and hashed, unless
+ * its own signature must be checked first; a cached one whose bytes are not its sha256 is removed
+ * (and downloaded again, when there is a URL).
  */
 async function obtainArtifact(
   plan: SourcePlan,
@@ -287,15 +294,29 @@ async function obtainArtifact(
   client: HttpClient,
   hooks: InstallHooks,
   verifier: SignatureVerifier | null,
-  follow: (bytes: AsyncIterable<Uint8Array>, fileName: string) => void,
+  follow: (bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache') => Promise<boolean>,
 ): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
   const emit = hooks.onEvent ?? (() => undefined);
+  /** Whether the cached `hit` is its sha256 (read once: unpacked on the way when `unpack`); a damaged one is removed. */
+  const intact = async (hit: CachedArtifact, unpack: boolean): Promise<boolean> => {
+    const { sha256File, sha256FileFollowed } = await artifactLibrary();
+    const actual = unpack ? await sha256FileFollowed(hit.path, (bytes) => follow(bytes, hit.fileName, 'cache')) : await sha256File(hit.path).catch(() => null);
+    if (actual === hit.sha256) return true;
+    await dropCached(layout.cacheDir, hit.sha256);
+    return false;
+  };
   if (!plan.artifactUrl) {
-    const hit = plan.sha256 ? await fromCache(layout.cacheDir, plan.sha256) : null;
-    if (hit) return { artifact: hit, signature: plan.signature };
-    throw new CpyError('CPY_INSTALL_NO_SOURCE', `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
-      hint: 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
-    });
+    const hit = plan.sha256 ? await cachedEntry(layout.cacheDir, plan.sha256) : null;
+    if (hit && (await intact(hit, onePass(hit.fileName)))) return { artifact: hit, signature: plan.signature };
+    throw new CpyError(
+      'CPY_INSTALL_NO_SOURCE',
+      hit ? `the cached ${hit.fileName} is damaged (its sha256 is not ${hit.sha256}): it was removed, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`,
+      {
+        hint: hit
+          ? 'run the same command again (it takes an older cached build of the version, if there is one), or pass the artifact: cpy install --from <url or file>, or the index: --index <url>'
+          : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
+      },
+    );
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
@@ -325,11 +346,16 @@ async function obtainArtifact(
     for (const message of check.warnings) emit({ type: 'warning', message });
     return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'artifact' };
   };
-  const hit = await fromCache(layout.cacheDir, expected);
+  const hit = await cachedEntry(layout.cacheDir, expected);
   if (hit) {
-    if (!needsOwnSignature) return { artifact: hit, signature: plan.signature };
-    if (hit.signedBy && verifier.policy.signers.includes(hit.signedBy)) return { artifact: hit, signature: { fingerprint: hit.signedBy, signedAt: null, covers: 'cache' } };
-    return { artifact: hit, signature: await checkSignature(hit.path) };
+    const vouched = needsOwnSignature && hit.signedBy && verifier.policy.signers.includes(hit.signedBy) ? hit.signedBy : null;
+    const ownSignature = needsOwnSignature && !vouched;
+    if (await intact(hit, !ownSignature && onePass(hit.fileName))) {
+      if (!needsOwnSignature) return { artifact: hit, signature: plan.signature };
+      if (vouched) return { artifact: hit, signature: { fingerprint: vouched, signedAt: null, covers: 'cache' } };
+      return { artifact: hit, signature: await checkSignature(hit.path) };
+    }
+    emit({ type: 'warning', message: `the cached ${hit.fileName} is damaged (its sha256 is not ${hit.sha256}): it was removed, and is downloaded again` });
   }
   const published = await (side ?? sideMetadata());
   if (published) await refuseUnfit(published, await context());
@@ -344,7 +370,7 @@ async function obtainArtifact(
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(needsOwnSignature ? { verify: async (file: string) => void (signature = await checkSignature(file)) } : {}),
     // One pass: a .tgz is unpacked as it arrives, unless its own signature must be checked first.
-    ...(!needsOwnSignature && /\.(tgz|tar\.gz)$/.test(fileName) ? { follow: (bytes: AsyncIterable<Uint8Array>) => follow(bytes, fileName) } : {}),
+    ...(!needsOwnSignature && onePass(fileName) ? { follow: (bytes: AsyncIterable<Uint8Array>) => void follow(bytes, fileName, 'download') } : {}),
   });
   return { artifact: { ...got, fromCache: false }, signature };
 }
@@ -608,34 +634,45 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     };
     const showExtract = (p: { bytes: number }, metadata: ArtifactMetadata) => hooks.onEvent?.({ type: 'extract', bytes: p.bytes, total: metadata.contents.bytes });
 
-    // One pass (a new .tgz download): unpacked into the staging tree as it is written, hashed on
-    // the way. The expected sha256 is known before the first byte; nothing leaves the staging tree,
-    // and nothing is installed from the system's packages, before the download matched it.
+    // One pass (a .tgz downloaded, or read from the cache): unpacked into the staging tree as it
+    // is written (or read), hashed on the way. The expected sha256 is known before the first byte;
+    // nothing leaves the staging tree, and nothing is installed from the system's packages, before
+    // the bytes matched it.
     // `done`: whether the pass unpacked the whole tree (null: no pass was made).
     // `fault`: the pass stopped on a full disk or a directory it cannot write, which unpacking the
     // verified file again would meet again: that is the error, and there is no second try.
     const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null; fault: CpyError | null } = { done: null, metadata: null, fault: null };
-    const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string) => {
-      pass.done = artifactLibrary().then(({ extractArtifactStream, parseMetadataEntry }) => extractArtifactStream(bytes, fileName, {
-        dest: stage,
-        admit: async (text) => {
-          const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
-          fits(metadata, fileName);
-          // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
-          if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata, await loadableHere()));
-          const limits = await prepare(metadata);
-          hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, as it arrives` });
-          pass.metadata = metadata;
-          return limits;
-        },
-        onProgress: (p) => showExtract(p, pass.metadata!),
-      })).then(
-        () => true,
-        (error: unknown) => {
-          pass.fault = fileSystemFault(error, stage);
-          return false;
-        },
-      );
+    const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache'): Promise<boolean> => {
+      // A second pass (a damaged cache entry's, then its download's) starts from an empty staging tree.
+      const previous = pass.done;
+      pass.metadata = null;
+      pass.fault = null;
+      pass.done = (previous ? previous.then(() => rm(stage, { recursive: true, force: true })) : Promise.resolve())
+        .then(() => artifactLibrary())
+        .then(({ extractArtifactStream, parseMetadataEntry }) =>
+          extractArtifactStream(bytes, fileName, {
+            dest: stage,
+            admit: async (text) => {
+              const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
+              fits(metadata, fileName);
+              // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
+              if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata, await loadableHere()));
+              const limits = await prepare(metadata);
+              hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, ${source === 'download' ? 'as it arrives' : 'as the cached file is read and hashed'}` });
+              pass.metadata = metadata;
+              return limits;
+            },
+            onProgress: (p) => showExtract(p, pass.metadata!),
+          }),
+        )
+        .then(
+          () => true,
+          (error: unknown) => {
+            pass.fault = fileSystemFault(error, stage);
+            return false;
+          },
+        );
+      return pass.done;
     };
 
     const client = await installerClient(env, options.caFile);

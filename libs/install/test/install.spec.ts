@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { artifactFileName, isCpyError } from '@cpy/core';
+import { artifactFileName, isCpyError, sha256Hex } from '@cpy/core';
 import { makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, listInstalled, MARKER_FILE, rollback, uninstall, useVersion, type InstallOptions } from '../src/index.js';
 
@@ -169,6 +169,54 @@ describe('installPython: a real artifact, installed for real', () => {
     const r = await installPython(sb.options({ artifactUrl: artifact.path, installPrefix: other }));
     expect(r).toMatchObject({ status: 'installed', fromCache: false, sha256: artifact.sha256 });
   });
+
+  it('reads a cached artifact once, hashed as it unpacks; one damaged since is removed: downloaded again with a URL, else nothing is installed', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact, 'damaged-cache');
+    await installPython(sb.options({ artifactUrl: url }));
+    const cached = join(sb.cacheDir, `${artifact.sha256}.tgz`);
+    const damage = async () => {
+      const fh = await open(cached, 'r+');
+      await fh.write(Buffer.from([0x00, 0xff, 0x00]), 0, 3, 100_000);
+      await fh.close();
+    };
+    const staged = async () => (await listing(sb.root)).filter((n) => n.includes('.cpy-staging'));
+
+    // Intact: from the cache (its checksum is asked for, not the artifact), and the extraction
+    // is seen before the hash is.
+    const requests = mirror.requests.length;
+    const artifactAsked = () => mirror.requests.slice(requests).some((r) => r.path.endsWith(`/${artifact.fileName}`));
+    const phases: string[] = [];
+    const intact = await installPython(sb.options({ artifactUrl: url, installPrefix: join(sb.root, 'intact') }), {
+      onEvent: (e) => void (e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`)),
+    });
+    expect(intact).toMatchObject({ status: 'installed', fromCache: true, sha256: artifact.sha256 });
+    expect(artifactAsked()).toBe(false);
+    expect(phases.findIndex((p) => /^extract: .*read and hashed/.test(p))).toBeGreaterThan(-1);
+    expect(phases.findIndex((p) => /^extract:/.test(p))).toBeLessThan(phases.findIndex((p) => p.startsWith('verify:')));
+
+    // Damaged, with a URL: removed, downloaded again, installed from what was downloaded.
+    await damage();
+    const warnings: string[] = [];
+    const again = await installPython(sb.options({ artifactUrl: url, installPrefix: join(sb.root, 'again') }), {
+      onEvent: (e) => void (e.type === 'warning' && warnings.push(e.message)),
+    });
+    expect(again).toMatchObject({ status: 'installed', fromCache: false, sha256: artifact.sha256 });
+    expect(warnings.join('\n')).toContain(`the cached ${artifact.fileName} is damaged`);
+    expect(artifactAsked()).toBe(true);
+    await run(join(sb.root, 'again', 'bin', 'python3'), ['-c', 'import ssl, sqlite3']);
+    expect(sha256Hex(await readFile(cached))).toBe(artifact.sha256);
+    expect(await staged()).toEqual([]);
+
+    // Damaged, and no URL (the version and its sha256, from the cache only): the error says so.
+    await damage();
+    const offline = await codeOf(installPython(sb.options({ version, sha256: artifact.sha256, installPrefix: join(sb.root, 'offline') })));
+    expect(offline.code).toBe('CPY_INSTALL_NO_SOURCE');
+    expect(offline.message).toContain(`the cached ${artifact.fileName} is damaged`);
+    expect(existsSync(join(sb.root, 'offline'))).toBe(false);
+    expect(existsSync(cached)).toBe(false);
+    expect(await staged()).toEqual([]);
+  }, 120_000);
 
   it('unpacks a .tgz as it downloads (one pass): files are written before the body has arrived; nothing is placed before the hash matched', async () => {
     const sb = await sandbox();
