@@ -46,3 +46,18 @@ export function writeFault(error: unknown, where?: string): WriteFault | null {
     message: at ? `cannot write ${at}: ${REASONS[errno]}` : `cannot write: ${REASONS[errno]} (${String(message)})`,
   };
 }
+
+/** Python's errno numbers (Linux's) for the refusals it names unambiguously as writes. */
+const PYTHON_ERRNOS: Readonly<Record<number, 'ENOSPC' | 'EDQUOT' | 'EROFS'>> = { 28: 'ENOSPC', 122: 'EDQUOT', 30: 'EROFS' };
+
+/**
+ * The write fault a python3's own words name (`OSError: [Errno 28] No space left on device`, and
+ * the path when it gives one: `: '/x/y'`), or null: a full disk, a used-up quota, a read-only file
+ * system. (Its permission errors are not taken: a python3 meets those reading too.) `where` stands
+ * in when it names no path.
+ */
+export function pythonWriteFault(output: string, where?: string): WriteFault | null {
+  const said = /\[Errno (\d+)\] [^:'\n]*(?:: '([^'\n]+)')?/.exec(output);
+  const code = said ? PYTHON_ERRNOS[Number(said[1])] : undefined;
+  return code && said ? writeFault({ code, path: said[2], message: said[0], syscall: 'write' }, where) : null;
+}

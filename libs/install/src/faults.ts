@@ -1,5 +1,5 @@
 import { CpyError } from '@cpy/core';
-import { writeFault } from '@cpy/core/faults';
+import { pythonWriteFault, writeFault, type WriteFault } from '@cpy/core/faults';
 
 /**
  * A file system's refusal met while installing (a full disk, a quota, a directory this user may
@@ -8,9 +8,20 @@ import { writeFault } from '@cpy/core/faults';
  */
 export function fileSystemFault(error: unknown, where?: string): CpyError | null {
   if (error instanceof CpyError) return null;
-  const fault = writeFault(error, where);
+  return named(writeFault(error, where), error);
+}
+
+/**
+ * The same, from what a python3 of the tree said when it failed (relocating, checking or recording
+ * the tree): its traceback's `[Errno 28] No space left on device`, in `output`.
+ */
+export function pythonFileSystemFault(output: string, where: string | undefined, cause: unknown): CpyError | null {
+  return named(pythonWriteFault(output, where), cause);
+}
+
+function named(fault: WriteFault | null, cause: unknown): CpyError | null {
   if (!fault) return null;
-  const options = { hint: HINTS[fault.kind], details: { errno: fault.errno }, cause: error };
+  const options = { hint: HINTS[fault.kind], details: { errno: fault.errno }, cause };
   return fault.kind === 'no-room' ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, options) : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, options);
 }
 

@@ -22,7 +22,7 @@ import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolut
 import { detectHost, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { artifactLibrary, installerClient } from './lazy.js';
-import { fileSystemFault } from './faults.js';
+import { fileSystemFault, pythonFileSystemFault } from './faults.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
@@ -522,8 +522,9 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   try {
     return await install(input, hooks);
   } catch (error) {
-    // A full disk or a directory that cannot be written, wherever it was met, named as such.
-    throw fileSystemFault(error) ?? error;
+    // A full disk or a directory that cannot be written, wherever it was met, named as such (the
+    // install record's python3 says so in its own words).
+    throw fileSystemFault(error) ?? (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') ? pythonFileSystemFault(error.message, undefined, error) : null) ?? error;
   }
 }
 
@@ -738,7 +739,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
         const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {
-          throw new CpyError('CPY_INSTALL_RELOCATION_FAILED', `cannot relocate ${artifact.fileName} from ${metadata.prefix} to ${prefix}: ${(cause as Error).message}`, {
+          throw pythonFileSystemFault((cause as Error).message, stage, cause) ?? new CpyError('CPY_INSTALL_RELOCATION_FAILED', `cannot relocate ${artifact.fileName} from ${metadata.prefix} to ${prefix}: ${(cause as Error).message}`, {
             hint: `nothing was changed; install it at ${metadata.prefix} (the prefix it was built for), or use an artifact packed by this version of cpy`,
             cause,
           });
@@ -749,7 +750,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
         hooks.onEvent?.({ type: 'phase', phase: 'validate', detail: 'python3, critical modules, sysconfig, venv through a link, a C extension' });
         const failed = (await checkPythonTree(tree, version, { installedAt: prefix, workDir: join(stage, '.checks') })).filter((c) => !c.ok);
         if (failed.length > 0) {
-          throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${failed.map((c) => `${c.id}: ${c.detail}`).join('; ')}`, {
+          const said = failed.map((c) => `${c.id}: ${c.detail}`).join('; ');
+          throw pythonFileSystemFault(said, stage, null) ?? new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${said}`, {
             hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
           });
         }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { artifactFileName, isCpyError, sha256Hex } from '@cpy/core';
-import { makeHostPythonArtifact, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, mountSmallDisk, repackArtifact, startPythonMirror, type PythonMirror, type TestArtifact } from '@cpy/harness';
 import { installPython, listInstalled, MARKER_FILE, rollback, uninstall, useVersion, type InstallOptions } from '../src/index.js';
 
 const run = promisify(execFile);
@@ -338,6 +338,38 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(mirror.requests.some((r) => r.path.endsWith(`foreign-arch/${foreign.fileName}.json`))).toBe(true);
     expect(existsSync(sb.prefix)).toBe(false);
   });
+
+  it.each(['relocate', 'validate'] as const)('names a disk that fills up while the tree is %sd (after it was unpacked): CPY_INSTALL_DISK_FULL, and nothing is left', async (phase) => {
+    if (!(await canMount())) return;
+    const sb = await sandbox();
+    const disk = await mountSmallDisk(3 * artifact.metadata.contents.bytes, join(sb.root, 'disk'));
+    try {
+      const prefix = join(disk.dir, `python-${version}`);
+      // Whatever room is left is taken as the phase begins: what it writes meets a full disk.
+      const fill = () => {
+        const fd = openSync(join(disk.dir, 'filler'), 'w');
+        const chunk = Buffer.alloc(1024 * 1024);
+        try {
+          for (;;) writeSync(fd, chunk);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+        } finally {
+          closeSync(fd);
+        }
+      };
+      const e = await codeOf(
+        installPython(sb.options({ artifactUrl: artifact.path, installPrefix: prefix }), {
+          onEvent: (event) => void (event.type === 'phase' && event.phase === phase && fill()),
+        }),
+      );
+      expect(e.code).toBe('CPY_INSTALL_DISK_FULL');
+      expect(e.message).toContain('no space left on its disk');
+      expect(existsSync(prefix)).toBe(false);
+      expect((await readdir(disk.dir)).filter((n) => n !== 'filler')).toEqual([]);
+    } finally {
+      await disk.unmount();
+    }
+  }, 120_000);
 
   it('names a missing system library and its package; a library only optional modules need is a warning', async () => {
     const sb = await sandbox();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { writeFault } from '../faults.js';
+import { pythonWriteFault, writeFault } from '../faults.js';
 import { makeDirectory } from '../files.js';
 
 /** One of Node's errno errors, as fs gives it. */
@@ -49,6 +49,25 @@ describe('writeFault', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('pythonWriteFault: a python3 that met a full or read-only disk, in its own words', () => {
+  it('reads the errno and the path a traceback ends with', () => {
+    expect(pythonWriteFault("Traceback (most recent call last):\n  ...\nOSError: [Errno 28] No space left on device: '/d/x.py'", '/d')).toEqual({
+      errno: 'ENOSPC',
+      kind: 'no-room',
+      message: 'cannot write /d/x.py: no space left on its disk',
+    });
+    expect(pythonWriteFault('f.write(data) OSError: [Errno 28] No space left on device', '/stage')?.message).toBe('cannot write /stage: no space left on its disk');
+    expect(pythonWriteFault("OSError: [Errno 122] Disk quota exceeded: '/home/u/x'")).toMatchObject({ errno: 'EDQUOT', kind: 'no-room' });
+    expect(pythonWriteFault("OSError: [Errno 30] Read-only file system: '/ro/a'")).toMatchObject({ errno: 'EROFS', kind: 'read-only', message: 'cannot write /ro/a: its file system is read-only' });
+  });
+
+  it('takes nothing else: a permission error (reading meets those too), another errno, or no errno', () => {
+    expect(pythonWriteFault("PermissionError: [Errno 13] Permission denied: '/x'")).toBeNull();
+    expect(pythonWriteFault("FileNotFoundError: [Errno 2] No such file or directory: '/x'")).toBeNull();
+    expect(pythonWriteFault('ModuleNotFoundError: No module named _ssl')).toBeNull();
   });
 });
 
