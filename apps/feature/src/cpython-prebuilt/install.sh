@@ -387,6 +387,15 @@ fetch() {
   esac
 }
 
+# checksum_unavailable LOCATION: fails for a checksum file fetch could not get (fetch_failure). One
+# that is not there is said as the library says it: the artifact is installed only against its
+# sha256, and where that can come from.
+checksum_unavailable() {
+  case $1 in http://* | https://*) from=$(display_url "$1") ;; *) from=$(path_of "$1") ;; esac
+  [ "$fetch_failure" != not-found ] || fail CPY_INSTALL_NOT_FOUND "cannot get the checksum file $from: $fetch_detail" 'an artifact is installed only against its sha256: put the .sha256 published with it beside it (or point checksumUrl at it), or set sha256 from a source you trust'
+  fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the checksum file $from: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
+}
+
 # fetch_to_read LOCATION DEST WHAT [optional]: fetch, but a local file is read where it is (no
 # copy): $fetched names the file to read.
 fetched=
@@ -2338,7 +2347,7 @@ main() {
     expected=$SHA256
   else
     refuse_missing_artifact "$ARTIFACTURL"
-    fetch_to_read "$sums" "$work/sha256" 'checksum file'
+    fetch_to_read "$sums" "$work/sha256" 'checksum file' optional || checksum_unavailable "$sums"
     line=
     IFS= read -r line <"$fetched" || true
     case $line in *"$CR"*) line=$(printf '%s' "$line" | tr -d '\r') ;; esac
