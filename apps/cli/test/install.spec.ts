@@ -54,6 +54,9 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
 
     const list = JSON.parse((await cpy(['list', '--json'])).stdout);
     expect(list.installed).toEqual([expect.objectContaining({ version: artifact.metadata.version, current: true })]);
+    // `cpy use` takes a release line, as `cpy install` does: the newest installed version in it.
+    const used = await cpy(['use', artifact.metadata.version.split('.').slice(0, 2).join('.')]);
+    expect([used.code, used.stdout]).toEqual([0, `already using ${artifact.metadata.version}\n`]);
   });
 
   it('exits 1 with the error code and a hint when it cannot do what was asked, 2 on bad usage', async () => {

@@ -203,11 +203,19 @@ export interface SwitchResult {
   readonly from: string | null;
 }
 
-/** Makes `version` the one `python3` runs: one atomic rename of the `current` link (cpy_state.py use). */
-export async function useVersion(version: string, options: VersionOptions = {}): Promise<SwitchResult> {
+/**
+ * Makes a version the one `python3` runs: one atomic rename of the `current` link (cpy_state.py
+ * use). `request`: an installed version, or a release line (3.13) or `latest`, for the newest
+ * installed version it takes.
+ */
+export async function useVersion(request: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
     const { installs } = await readState(layout.stateDir);
+    // A release line (3.13) or `latest`: the newest installed version it takes. None: the script
+    // refuses it, naming what is installed.
+    const wanted = parseVersionRequest(request);
+    const version = wanted.exact ? request : (Object.keys(installs).filter((v) => matchesRequest(v, wanted)).sort(compareVersions).at(-1) ?? request);
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
   });

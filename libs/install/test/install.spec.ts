@@ -518,6 +518,12 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await readlink(python3)).toBe(join(a.prefix, 'bin', 'python3'));
     expect((await run(python3, ['-c', 'import sys; print(sys.prefix)'])).stdout.trim()).toBe(a.prefix);
     expect(await useVersion('3.99.1', { env })).toMatchObject({ version: '3.99.1', from: version });
+    // A release line (or latest): the newest installed version it takes.
+    const line = version.split('.').slice(0, 2).join('.');
+    expect(await useVersion(line, { env })).toMatchObject({ version, from: '3.99.1' });
+    expect(await useVersion('latest', { env })).toMatchObject({ version: '3.99.1', from: version });
+    expect(await useVersion('3', { env })).toMatchObject({ version: '3.99.1', from: '3.99.1' });
+    expect((await codeOf(useVersion('3.98', { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');
 
     expect((await codeOf(uninstall('3.99.1', { env }))).code).toBe('CPY_INSTALL_IN_USE');
     expect((await codeOf(useVersion('3.1.0', { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');

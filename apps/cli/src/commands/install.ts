@@ -290,16 +290,17 @@ export const list = defineCommand({
 });
 
 const switchSchema = z.pipe(
-  z.object({ values: z.object(stateValues), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version, e.g. 3.13.5' }) }),
+  z.object({ values: z.object(stateValues), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
   z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
 );
 
 export const use = defineCommand({
   name: 'use',
   summary: summaryOf('use'),
-  description: 'Points `current` at the version (one atomic rename) and each python3/pip3 link at its programs. The version left behind is what `cpy rollback` returns to.',
+  description:
+    'Points `current` at the version (one atomic rename) and each python3/pip3 link at its programs. A release line (3.13) or latest takes the newest installed version it names. The version left behind is what `cpy rollback` returns to.',
   options: { ...STATE_OPTIONS },
-  positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list)' }],
+  positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line: 3.13' }],
   schema: switchSchema,
   async run({ input, io, json }) {
     const r = await useVersion(input.version, versionOptions(io.cwd, input));
