@@ -519,8 +519,9 @@ async function readJournal(venv: string): Promise<Journal | null> {
  * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
  * `.cpy-next` is removed. Either way the venv at `venv` is whole.
  */
-async function recover(venv: string): Promise<void> {
+async function recover(venv: string): Promise<string | null> {
   const next = `${venv}${NEXT}`;
+  const left = [next, `${venv}${SWAP}`, journalPath(venv)].filter((p) => existsSync(p)).map((p) => basename(p));
   const journal = await readJournal(venv);
   // The exchange by three renames (no renameat2), killed after its first or its second rename:
   // after the first, the venv is put back; after the second, the third is made. An upgrade's
@@ -546,6 +547,7 @@ async function recover(venv: string): Promise<void> {
   const tmp = `${basename(journalPath(venv))}${ATOMIC_TMP_INFIX}`;
   const beside = await readdir(dirname(venv)).catch(() => [] as string[]);
   await Promise.all(beside.filter((n) => n.startsWith(tmp)).map((n) => rm(join(dirname(venv), n), { force: true })));
+  return left.length > 0 ? `what an interrupted upgrade left beside ${venv} (${left.join(', ')}) is finished or undone` : null;
 }
 
 export interface UpgradeOptions extends VenvOptions {
@@ -558,6 +560,12 @@ export interface UpgradeOptions extends VenvOptions {
   readonly indexUrl?: string;
   /** Distributions left out of the new venv (names as pip knows them; pip itself always is). */
   readonly exclude?: readonly string[];
+  /**
+   * Stops the upgrade (Ctrl-C) until the swap begins: the program running (pip) is stopped, the
+   * new venv removed, and the error is CPY_VENV_CANCELLED; the venv is as it was. Once the swap
+   * has begun (its journal is written), it runs to its end.
+   */
+  readonly signal?: AbortSignal;
   readonly env?: Environment;
 }
 
@@ -597,7 +605,7 @@ async function targetPrefix(options: UpgradeOptions): Promise<{ version: string;
   }
   const r = await installPython(
     { version: options.to, activate: false, ...(options.indexUrl ? { indexUrl: options.indexUrl } : {}), ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...(options.binDir !== undefined ? { binDir: options.binDir } : {}) },
-    { env },
+    { env, ...(options.signal ? { signal: options.signal } : {}) },
   );
   return { version: r.version, prefix: r.prefix };
 }
@@ -661,13 +669,34 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
  */
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
   const venv = await venvDir(path);
-  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
+  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, async () => {
+    const swap = { begun: false };
+    try {
+      return await upgradeLocked(venv, options, swap);
+    } catch (error) {
+      // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is not the cause.
+      if (options.signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
+      throw error;
+    }
+  });
 }
 
-async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<UpgradeResult> {
-  const emit = options.onEvent ?? (() => undefined);
-  emit({ type: 'phase', phase: 'recover', detail: venv });
-  await recover(venv);
+function cancelledUpgrade(venv: string): CpyError {
+  return new CpyError('CPY_VENV_CANCELLED', `the upgrade of ${venv} was stopped before the swap: the venv is as it was`, {
+    hint: 'run the same command again to upgrade it',
+  });
+}
+
+async function upgradeLocked(venv: string, options: UpgradeOptions, swap: { begun: boolean }): Promise<UpgradeResult> {
+  const events = options.onEvent ?? (() => undefined);
+  const signal = options.signal;
+  // Each step begins only if no stop was asked for (until the swap: see UpgradeOptions.signal).
+  const emit = (event: VenvEvent) => {
+    if (signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
+    events(event);
+  };
+  const recovered = await recover(venv);
+  if (recovered) emit({ type: 'phase', phase: 'recover', detail: recovered });
   const info = await readVenv(venv, options);
   const site = await siteDirs(venv, info.version);
   // A venv whose python no longer runs its packages (its base is gone, or is another version
@@ -695,7 +724,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const system = seesSystem ? ['--system-site-packages'] : [];
     // What it sees there now, read before anything changes (where its python still runs them).
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
-    await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024 }).catch((cause: { stderr?: string; message: string }) => {
+    await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       // The directory beside the venv, not the interpreter, when it cannot be written there.
       const room = /Permission denied|Read-only file system|No space left|Disk quota/.test(why);
@@ -712,14 +741,15 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     if (dists.length > 0) {
       const reqs = (d: Distribution) => requirement(d, options.offline ?? false);
       emit({ type: 'phase', phase: 'install', detail: dists.map((d) => reqs(d).join(' ')).join(' ') });
-      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024 }).then(
+      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
       if (all !== null) {
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
-          const err = await run(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024 }).then(
+          if (signal?.aborted) throw cancelledUpgrade(venv);
+          const err = await run(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
             () => null,
             (e: { stderr?: string; message: string }) => e.stderr || e.message,
           );
@@ -755,6 +785,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     await retarget(next, next, venv);
     await carrySourcesInside(venv, next, dists);
     emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
+    swap.begun = true;
     await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
     await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });

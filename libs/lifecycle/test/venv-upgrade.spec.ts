@@ -124,3 +124,45 @@ it("a venv that sees its base python's packages (include-system-site-packages): 
   expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toMatch(/^include-system-site-packages = true$/m);
   await expect(run(join(venv, 'bin', 'python'), ['-c', 'import basepkg'])).rejects.toMatchObject({ stderr: expect.stringContaining("No module named 'basepkg'") });
 }, 300_000);
+
+it('asked to stop before the swap (Ctrl-C), it stops the program running, removes the new venv, and says so (CPY_VENV_CANCELLED); the venv is as it was', async () => {
+  const wheels = join(work, 'wheels-stop');
+  await mkdir(wheels);
+  await makeWheelhouse(wheels);
+  const venv = join(work, 'stopped', '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', venv]);
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  const beside = async () => (await readdir(join(work, 'stopped'))).sort();
+
+  // Asked while the new venv is made, and while pip installs into it: each stops there.
+  for (const at of ['create', 'install'] as const) {
+    const stop = new AbortController();
+    const phases: string[] = [];
+    const error = await upgradeVenv(venv, {
+      to: line,
+      findLinks: [wheels],
+      offline: true,
+      env,
+      signal: stop.signal,
+      onEvent: (e) => {
+        if (e.type !== 'phase') return;
+        phases.push(e.phase);
+        if (e.phase === at) stop.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CPY_VENV_CANCELLED', message: `the upgrade of ${venv} was stopped before the swap: the venv is as it was` });
+    expect(phases.at(-1)).toBe(at);
+    expect(await beside()).toEqual(['.venv']);
+    expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toBe(cfg);
+    expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg; print(purepkg.VALUE)'])).stdout.trim()).toBe('42');
+  }
+
+  // Nothing to finish or undo: the next run says nothing of a recovery, and upgrades.
+  const phases: string[] = [];
+  const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env, onEvent: (e) => e.type === 'phase' && phases.push(e.phase) });
+  expect(r.distributions.map((d) => d.name)).toContain('purepkg');
+  expect(phases).not.toContain('recover');
+  expect(phases.at(-1)).toBe('swap');
+}, 300_000);

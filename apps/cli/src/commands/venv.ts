@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';
+import { stopOnSignals } from '../signals.js';
 
 const STATE = {
   'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs (to find the target version)' },
@@ -25,7 +26,8 @@ export const venvUpgrade = defineCommand({
     'the venv is untouched, and the error names each distribution that failed and why. A venv that saw its base python\'s packages ' +
     '(include-system-site-packages) sees the new base\'s instead: the output lists those it no longer sees. A run killed at any point leaves the old ' +
     'venv or the new one in place (where renameat2 is missing, the fallback of three renames can leave it at <venv>.cpy-swap); ' +
-    'the next cpy venv upgrade or rollback finishes or undoes what it left.',
+    'the next cpy venv upgrade or rollback finishes or undoes what it left. Ctrl-C stops it, removing the new venv, until the swap begins ' +
+    '(exit 1, CPY_VENV_CANCELLED); a second Ctrl-C exits at once (exit 130).',
   options: {
     to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
     'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links)' },
@@ -51,16 +53,25 @@ export const venvUpgrade = defineCommand({
   examples: ['cpy venv upgrade .venv --to 3.13', 'cpy venv upgrade .venv --to 3.13.5 --find-links wheelhouse --offline --json'],
   async run(ctx) {
     const { input, io, json } = ctx;
-    const r = await upgradeVenv(resolve(io.cwd, input.venv), {
-      to: input.to,
-      ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
-      ...(input.offline ? { offline: true } : {}),
-      ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
-      ...(input.exclude ? { exclude: input.exclude } : {}),
-      ...layout(io.cwd, input),
-      env: io.env,
-      onEvent: progress(ctx as CommandContext<unknown>),
-    });
+    // Ctrl-C (or SIGTERM) stops the upgrade and removes the new venv, until the swap begins; a
+    // second one exits at once (the next run finishes or undoes what that leaves).
+    const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the upgrade (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+    let r: UpgradeResult;
+    try {
+      r = await upgradeVenv(resolve(io.cwd, input.venv), {
+        to: input.to,
+        ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
+        ...(input.offline ? { offline: true } : {}),
+        ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
+        ...(input.exclude ? { exclude: input.exclude } : {}),
+        ...layout(io.cwd, input),
+        env: io.env,
+        onEvent: progress(ctx as CommandContext<unknown>),
+        signal: stop.signal,
+      });
+    } finally {
+      stop.release();
+    }
     if (!json) {
       io.stdout.write(
         `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n` +

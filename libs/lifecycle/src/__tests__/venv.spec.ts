@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canMount, mountSmallDisk } from '@cpy/harness';
 import { withLock } from '@cpy/core';
-import { listVenvs, readVenv, rollbackVenv, upgradeVenv } from '../index.js';
+import { listVenvs, readVenv, rollbackVenv, upgradeVenv, type VenvEvent } from '../index.js';
 import { exchange, importErrors, keptDistributions, readSite, requirement, runsItsPackages, siteDirs } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
@@ -58,6 +58,23 @@ describe('venvs', () => {
     await expect(rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
     expect((await readdir(join(work, 'killed'))).sort()).toEqual(['.venv']);
     expect((await readVenv(venv)).version).toBe('3.11.2');
+  });
+
+  it('says what it finished or undid of an interrupted upgrade, and nothing where there was nothing (a venv that is not there)', async () => {
+    const venv = join(work, 'left', '.venv');
+    await mkdir(venv, { recursive: true });
+    await writeFile(join(venv, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+    await mkdir(`${venv}.cpy-next`, { recursive: true });
+    const phases: string[] = [];
+    const options = { to: '3.99', env: { CPY_HOME: join(work, 'home') }, onEvent: (e: VenvEvent) => void (e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`)) };
+    // (A venv with no site-packages: refused once read, after the recovery.)
+    await expect(upgradeVenv(venv, options)).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN' });
+    expect(phases[0]).toBe(`recover: what an interrupted upgrade left beside ${venv} (.venv.cpy-next) is finished or undone`);
+    expect((await readdir(join(work, 'left'))).sort()).toEqual(['.venv']);
+
+    phases.length = 0;
+    await expect(upgradeVenv(join(work, 'left', 'gone'), options)).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
+    expect(phases).toEqual([]);
   });
 
   it('finishes an exchange by renames killed after its second rename: the old venv is kept for rollback, not left aside', async () => {
