@@ -294,14 +294,17 @@ async function obtainArtifact(
   client: HttpClient,
   hooks: InstallHooks,
   verifier: SignatureVerifier | null,
-  follow: (bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache') => Promise<boolean>,
+  passes: { follow(bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache'): Promise<boolean>; discard(): void },
 ): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
+  const { follow } = passes;
   const emit = hooks.onEvent ?? (() => undefined);
   /** Whether the cached `hit` is its sha256 (read once: unpacked on the way when `unpack`); a damaged one is removed. */
   const intact = async (hit: CachedArtifact, unpack: boolean): Promise<boolean> => {
     const { sha256File, sha256FileFollowed } = await artifactLibrary();
     const actual = unpack ? await sha256FileFollowed(hit.path, (bytes) => follow(bytes, hit.fileName, 'cache')) : await sha256File(hit.path).catch(() => null);
     if (actual === hit.sha256) return true;
+    // What was unpacked of it is not the artifact.
+    if (unpack) passes.discard();
     await dropCached(layout.cacheDir, hit.sha256);
     return false;
   };
@@ -643,37 +646,45 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     // `fault`: the pass stopped on a full disk or a directory it cannot write, which unpacking the
     // verified file again would meet again: that is the error, and there is no second try.
     const pass: { done: Promise<boolean> | null; metadata: ArtifactMetadata | null; fault: CpyError | null } = { done: null, metadata: null, fault: null };
-    const follow = (bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache'): Promise<boolean> => {
-      // A second pass (a damaged cache entry's, then its download's) starts from an empty staging tree.
+    // A pass of bytes found damaged (a cache entry's) is forgotten, its staging tree removed: the
+    // next pass (its download's) starts from an empty one, and without one the verified file is
+    // unpacked again.
+    const forget = () => {
       const previous = pass.done;
       pass.metadata = null;
       pass.fault = null;
-      pass.done = (previous ? previous.then(() => rm(stage, { recursive: true, force: true })) : Promise.resolve())
-        .then(() => artifactLibrary())
-        .then(({ extractArtifactStream, parseMetadataEntry }) =>
-          extractArtifactStream(bytes, fileName, {
-            dest: stage,
-            admit: async (text) => {
-              const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
-              fits(metadata, fileName);
-              // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
-              if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata, await loadableHere()));
-              const limits = await prepare(metadata);
-              hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, ${source === 'download' ? 'as it arrives' : 'as the cached file is read and hashed'}` });
-              pass.metadata = metadata;
-              return limits;
+      return previous ? previous.then(() => rm(stage, { recursive: true, force: true })) : Promise.resolve();
+    };
+    const passes = {
+      discard: () => void (pass.done = forget().then(() => false)),
+      follow: (bytes: AsyncIterable<Uint8Array>, fileName: string, source: 'download' | 'cache'): Promise<boolean> => {
+        pass.done = forget()
+          .then(() => artifactLibrary())
+          .then(({ extractArtifactStream, parseMetadataEntry }) =>
+            extractArtifactStream(bytes, fileName, {
+              dest: stage,
+              admit: async (text) => {
+                const metadata = await checkedMetadata(async () => parseMetadataEntry(text, fileName), fileName);
+                fits(metadata, fileName);
+                // Refusing needs no verified bytes; installing packages waits for them (handleSystemLibraries).
+                if (!options.installSystemDeps) refuseMissingCritical(await missingLibraries(metadata, await loadableHere()));
+                const limits = await prepare(metadata);
+                hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}, ${source === 'download' ? 'as it arrives' : 'as the cached file is read and hashed'}` });
+                pass.metadata = metadata;
+                return limits;
+              },
+              onProgress: (p) => showExtract(p, pass.metadata!),
+            }),
+          )
+          .then(
+            () => true,
+            (error: unknown) => {
+              pass.fault = fileSystemFault(error, stage);
+              return false;
             },
-            onProgress: (p) => showExtract(p, pass.metadata!),
-          }),
-        )
-        .then(
-          () => true,
-          (error: unknown) => {
-            pass.fault = fileSystemFault(error, stage);
-            return false;
-          },
-        );
-      return pass.done;
+          );
+        return pass.done;
+      },
     };
 
     const client = await installerClient(env, options.caFile);
@@ -681,7 +692,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     let artifact: CachedArtifact;
     let signature: SignatureRecord | null;
     try {
-      ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier, follow));
+      ({ artifact, signature } = await obtainArtifact(plan, layout, hostContext, client, hooks, verifier, passes));
     } catch (error) {
       // The download's own failure (a checksum mismatch, a broken transfer) is what is reported.
       await pass.done;

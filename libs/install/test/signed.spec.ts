@@ -207,6 +207,22 @@ describe('installPython with a pinned signer', () => {
     expect(JSON.parse(await readFile(join(sb.prefix, MARKER_FILE), 'utf8')).signedBy).toBe(alice.fingerprint);
   });
 
+  it('a cached build a pinned signer vouched for, whose bytes were replaced since (another valid .tgz): what was unpacked of it is thrown away, and the verified download installs', async () => {
+    const url = await serveArtifact('swapped-cache', good, await sign(alice, good.path));
+    const keys = await put('keys', 'alice-swapped.asc', alice.publicKey);
+    const sb = await sandbox({ signerFingerprints: alice.fingerprint, trustedKeysUrl: keys });
+    await installPython(sb.options({ artifactUrl: url, skipValidation: true }));
+    // The cache entry keeps its name (the good sha256) and its signer; its bytes are the trojan's.
+    await writeFile(join(sb.cacheDir, `${good.sha256}.tgz`), await readFile(evil.path));
+    const warnings: string[] = [];
+    const elsewhere = join(sb.root, 'elsewhere');
+    const r = await installPython(sb.options({ artifactUrl: url, installPrefix: elsewhere }), { onEvent: (e) => void (e.type === 'warning' && warnings.push(e.message)) });
+    expect(r).toMatchObject({ status: 'installed', fromCache: false, sha256: good.sha256, signature: { fingerprint: alice.fingerprint, covers: 'artifact' } });
+    expect(warnings.join('\n')).toContain(`the cached ${good.fileName} is damaged`);
+    const { stdout, stderr } = await run(join(elsewhere, 'bin', 'python3'), ['-c', 'import ssl; print("ok")']);
+    expect([stdout, stderr]).toEqual(['ok\n', '']);
+  });
+
   it('offline, a cached build installs only if a pinned signer vouched for it when it was downloaded', async () => {
     const url = await serveArtifact('cache', good, null);
     const indexUrl = await serveIndex('idx-cache', [await entryOf(good, url)], { signer: alice });
