@@ -17,10 +17,10 @@ const CHUNK = 1024 * 1024;
  * sha256File, reading the file once for two: its bytes are also handed to `follow` (which unpacks
  * them, say) as they are read. A reader that stops early is left, and the rest is only hashed:
  * the hash then says what its stop meant (a damaged file, or a refusal of a good one). `follow`
- * resolves once its reader is done; this resolves after it, with the sha256, or null when the file
- * cannot be read to its end.
+ * resolves once its reader is done; this resolves after it, with the sha256. A file that cannot be
+ * read to its end rejects with that error (the reader sees it too), once the reader is done.
  */
-export async function sha256FileFollowed(file: string, follow: (bytes: AsyncIterable<Uint8Array>) => Promise<unknown>): Promise<string | null> {
+export async function sha256FileFollowed(file: string, follow: (bytes: AsyncIterable<Uint8Array>) => Promise<unknown>): Promise<string> {
   const hash = createHash('sha256');
   const out = new PassThrough({ highWaterMark: CHUNK });
   out.on('error', () => undefined);
@@ -37,7 +37,7 @@ export async function sha256FileFollowed(file: string, follow: (bytes: AsyncIter
     return hash.digest('hex');
   } catch (error) {
     out.destroy(error as Error);
-    return null;
+    throw error;
   } finally {
     await done;
   }

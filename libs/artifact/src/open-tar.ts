@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { compressionOf } from './archive.js';
 import { CpyError } from '@cpy/core';
@@ -8,13 +8,17 @@ import { CpyError } from '@cpy/core';
 /** Every zlib chunk is a thread-pool round trip: big buffers make gunzip several times faster. */
 const CHUNK = 1024 * 1024;
 
-/** The tar bytes of a gzip stream; the source's errors come out of the returned stream. */
+/**
+ * The tar bytes of a gzip stream; the source's errors come out of the returned stream, also one
+ * it met before this was called (a file that could not be opened), and a reader that stops early
+ * stops the source.
+ */
 export function gunzipped(source: Readable): Readable {
   const gunzip = createGunzip({ chunkSize: CHUNK });
   // Whoever reads sees the first error; zlib may emit another once torn down.
   gunzip.on('error', () => undefined);
-  source.on('error', (e) => gunzip.destroy(e));
-  return source.pipe(gunzip);
+  pipeline(source, gunzip, () => undefined);
+  return gunzip;
 }
 
 /**

@@ -57,7 +57,8 @@ const PYTHON_ERRNOS: Readonly<Record<number, 'ENOSPC' | 'EDQUOT' | 'EROFS'>> = {
  * in when it names no path.
  */
 export function pythonWriteFault(output: string, where?: string): WriteFault | null {
-  const said = /\[Errno (\d+)\] [^:'\n]*(?:: '([^'\n]+)')?/.exec(output);
+  // Of two paths (os.symlink, os.rename: `'<from>' -> '<to>'`), the second is the one written.
+  const said = /\[Errno (\d+)\] [^:'\n]*(?:: '([^'\n]+)'(?: -> '([^'\n]+)')?)?/.exec(output);
   const code = said ? PYTHON_ERRNOS[Number(said[1])] : undefined;
-  return code && said ? writeFault({ code, path: said[2], message: said[0], syscall: 'write' }, where) : null;
+  return code && said ? writeFault({ code, path: said[3] ?? said[2], message: said[0], syscall: 'write' }, where) : null;
 }

@@ -298,28 +298,29 @@ async function obtainArtifact(
 ): Promise<{ artifact: CachedArtifact; signature: SignatureRecord | null }> {
   const { follow } = passes;
   const emit = hooks.onEvent ?? (() => undefined);
-  /** Whether the cached `hit` is its sha256 (read once: unpacked on the way when `unpack`); a damaged one is removed. */
-  const intact = async (hit: CachedArtifact, unpack: boolean): Promise<boolean> => {
+  /**
+   * The cached `hit`, read once (unpacked on the way when `unpack`): null when it is its sha256,
+   * else what is wrong with it. A damaged one is removed; what was unpacked of it is thrown away.
+   */
+  const unfit = async (hit: CachedArtifact, unpack: boolean): Promise<string | null> => {
     const { sha256File, sha256FileFollowed } = await artifactLibrary();
-    const actual = unpack ? await sha256FileFollowed(hit.path, (bytes) => follow(bytes, hit.fileName, 'cache')) : await sha256File(hit.path).catch(() => null);
-    if (actual === hit.sha256) return true;
-    // What was unpacked of it is not the artifact.
+    const read = unpack ? sha256FileFollowed(hit.path, (bytes) => follow(bytes, hit.fileName, 'cache')) : sha256File(hit.path);
+    const actual = await read.catch((error: unknown) => error as Error);
+    if (actual === hit.sha256) return null;
     if (unpack) passes.discard();
+    if (typeof actual !== 'string') return `cannot be read (${actual.message})`;
     await dropCached(layout.cacheDir, hit.sha256);
-    return false;
+    return `is damaged (its sha256 is not ${hit.sha256}): it was removed`;
   };
   if (!plan.artifactUrl) {
     const hit = plan.sha256 ? await cachedEntry(layout.cacheDir, plan.sha256) : null;
-    if (hit && (await intact(hit, onePass(hit.fileName)))) return { artifact: hit, signature: plan.signature };
-    throw new CpyError(
-      'CPY_INSTALL_NO_SOURCE',
-      hit ? `the cached ${hit.fileName} is damaged (its sha256 is not ${hit.sha256}): it was removed, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`,
-      {
-        hint: hit
-          ? 'run the same command again (it takes an older cached build of the version, if there is one), or pass the artifact: cpy install --from <url or file>, or the index: --index <url>'
-          : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
-      },
-    );
+    const wrong = hit ? await unfit(hit, onePass(hit.fileName)) : null;
+    if (hit && !wrong) return { artifact: hit, signature: plan.signature };
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', hit ? `the cached ${hit.fileName} ${wrong}, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
+      hint: hit
+        ? 'download it again: pass the artifact (cpy install --from <url or file>) or the index (--index <url>); for a version without --sha256, the same command again takes an older cached build of it, if there is one'
+        : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
+    });
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
@@ -353,12 +354,13 @@ async function obtainArtifact(
   if (hit) {
     const vouched = needsOwnSignature && hit.signedBy && verifier.policy.signers.includes(hit.signedBy) ? hit.signedBy : null;
     const ownSignature = needsOwnSignature && !vouched;
-    if (await intact(hit, !ownSignature && onePass(hit.fileName))) {
+    const wrong = await unfit(hit, !ownSignature && onePass(hit.fileName));
+    if (!wrong) {
       if (!needsOwnSignature) return { artifact: hit, signature: plan.signature };
       if (vouched) return { artifact: hit, signature: { fingerprint: vouched, signedAt: null, covers: 'cache' } };
       return { artifact: hit, signature: await checkSignature(hit.path) };
     }
-    emit({ type: 'warning', message: `the cached ${hit.fileName} is damaged (its sha256 is not ${hit.sha256}): it was removed, and is downloaded again` });
+    emit({ type: 'warning', message: `the cached ${hit.fileName} ${wrong}; it is downloaded again` });
   }
   const published = await (side ?? sideMetadata());
   if (published) await refuseUnfit(published, await context());
@@ -651,9 +653,11 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     // unpacked again.
     const forget = () => {
       const previous = pass.done;
-      pass.metadata = null;
-      pass.fault = null;
-      return previous ? previous.then(() => rm(stage, { recursive: true, force: true })) : Promise.resolve();
+      return (previous ?? Promise.resolve(false)).then(async () => {
+        pass.metadata = null;
+        pass.fault = null;
+        if (previous) await rm(stage, { recursive: true, force: true });
+      });
     };
     const passes = {
       discard: () => void (pass.done = forget().then(() => false)),

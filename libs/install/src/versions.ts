@@ -6,7 +6,8 @@ import { compareVersions, CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
-import { matchesRequest, parseVersionRequest } from './request.js';
+import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
+import { pythonFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()) });
@@ -106,7 +107,8 @@ export function writeMarker(
   // it was built for): one that does not start is the artifact's failure here, as validation says.
   return written.catch((error: unknown) => {
     if (!isCpyError(error, 'CPY_INSTALL_RECORD_FAILED')) throw error;
-    throw new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: python3 does not run: ${String(error.details['said'])}`, {
+    // A disk that filled up meanwhile is said as such (the python3 did start: it wrote nothing).
+    throw pythonFileSystemFault(String(error.details['said']), tree, error) ?? new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: python3 does not run: ${String(error.details['said'])}`, {
       hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
       cause: error,
     });
@@ -203,6 +205,14 @@ export interface SwitchResult {
   readonly from: string | null;
 }
 
+/** The newest of the recorded installs a request takes whose marker is there (a broken one is not used). */
+async function newestComplete(installs: Readonly<Record<string, { readonly prefix: string }>>, wanted: VersionRequest): Promise<string | null> {
+  for (const version of Object.keys(installs).filter((v) => matchesRequest(v, wanted)).sort(compareVersions).reverse()) {
+    if (await readMarker(installs[version]!.prefix)) return version;
+  }
+  return null;
+}
+
 /**
  * Makes a version the one `python3` runs: one atomic rename of the `current` link (cpy_state.py
  * use). `request`: an installed version, or a release line (3.13) or `latest`, for the newest
@@ -215,7 +225,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     // A release line (3.13) or `latest`: the newest installed version it takes. None: the script
     // refuses it, naming what is installed.
     const wanted = parseVersionRequest(request);
-    const version = wanted.exact ? request : (Object.keys(installs).filter((v) => matchesRequest(v, wanted)).sort(compareVersions).at(-1) ?? request);
+    const version = wanted.exact ? request : ((await newestComplete(installs, wanted)) ?? request);
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
   });

@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -524,6 +524,12 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await useVersion('latest', { env })).toMatchObject({ version: '3.99.1', from: version });
     expect(await useVersion('3', { env })).toMatchObject({ version: '3.99.1', from: '3.99.1' });
     expect((await codeOf(useVersion('3.98', { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');
+    // Not a broken one (its marker gone): the newest that is whole.
+    await useVersion(version, { env });
+    await rename(join(b.prefix, MARKER_FILE), join(root, 'marker-aside'));
+    expect(await useVersion('3', { env })).toMatchObject({ version, from: version });
+    await rename(join(root, 'marker-aside'), join(b.prefix, MARKER_FILE));
+    await useVersion('3.99.1', { env });
 
     expect((await codeOf(uninstall('3.99.1', { env }))).code).toBe('CPY_INSTALL_IN_USE');
     expect((await codeOf(useVersion('3.1.0', { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');

@@ -427,7 +427,9 @@ async function importRun(python: string, modules: readonly string[]): Promise<Re
 // Swaps two directories in one step (renameat2 RENAME_EXCHANGE), so that a kill leaves one or the
 // other in place, never neither; exit 3 where the kernel or filesystem cannot.
 const EXCHANGE = String.raw`
-import ctypes, os, sys
+import ctypes, os, signal, sys
+# Once begun, the swap ends: a Ctrl-C at the terminal reaches this process too.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 libc = ctypes.CDLL(None, use_errno=True)
 f = getattr(libc, 'renameat2', None)
 if f is None:
@@ -521,7 +523,7 @@ async function readJournal(venv: string): Promise<Journal | null> {
  */
 async function recover(venv: string): Promise<string | null> {
   const next = `${venv}${NEXT}`;
-  const left = [next, `${venv}${SWAP}`, journalPath(venv)].filter((p) => existsSync(p)).map((p) => basename(p));
+  const seen = [next, `${venv}${SWAP}`, journalPath(venv)].filter((p) => existsSync(p));
   const journal = await readJournal(venv);
   // The exchange by three renames (no renameat2), killed after its first or its second rename:
   // after the first, the venv is put back; after the second, the third is made. An upgrade's
@@ -547,7 +549,9 @@ async function recover(venv: string): Promise<string | null> {
   const tmp = `${basename(journalPath(venv))}${ATOMIC_TMP_INFIX}`;
   const beside = await readdir(dirname(venv)).catch(() => [] as string[]);
   await Promise.all(beside.filter((n) => n.startsWith(tmp)).map((n) => rm(join(dirname(venv), n), { force: true })));
-  return left.length > 0 ? `what an interrupted upgrade left beside ${venv} (${left.join(', ')}) is finished or undone` : null;
+  // What it took away (a .cpy-swap it leaves alone is not said to be done).
+  const done = seen.filter((p) => !existsSync(p)).map((p) => basename(p));
+  return done.length > 0 ? `what an interrupted upgrade left beside ${venv} (${done.join(', ')}) is finished or undone` : null;
 }
 
 export interface UpgradeOptions extends VenvOptions {
@@ -670,12 +674,14 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
   const venv = await venvDir(path);
   return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, async () => {
-    const swap = { begun: false };
+    const swap: UpgradeProgress = { begun: false, judged: false };
     try {
       return await upgradeLocked(venv, options, swap);
     } catch (error) {
-      // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is not the cause.
-      if (options.signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
+      // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is
+      // not the cause. Judged when it was thrown (a stop asked for while a failed upgrade removes
+      // its new venv does not make its failure a stop).
+      if (!swap.judged && options.signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
       throw error;
     }
   });
@@ -687,7 +693,13 @@ function cancelledUpgrade(venv: string): CpyError {
   });
 }
 
-async function upgradeLocked(venv: string, options: UpgradeOptions, swap: { begun: boolean }): Promise<UpgradeResult> {
+/** Where an upgrade is: its swap has begun (it then runs to its end); its error was judged where it was thrown. */
+interface UpgradeProgress {
+  begun: boolean;
+  judged: boolean;
+}
+
+async function upgradeLocked(venv: string, options: UpgradeOptions, swap: UpgradeProgress): Promise<UpgradeResult> {
   const events = options.onEvent ?? (() => undefined);
   const signal = options.signal;
   // Each step begins only if no stop was asked for (until the swap: see UpgradeOptions.signal).
@@ -791,6 +803,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions, swap: { begu
     await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
     await rename(next, `${venv}${PREVIOUS}`);
     await rm(journalPath(venv), { force: true });
+  } catch (error) {
+    swap.judged = true;
+    throw signal?.aborted && !swap.begun ? cancelledUpgrade(venv) : error;
   } finally {
     if (!existsSync(journalPath(venv))) await rm(next, { recursive: true, force: true });
   }

@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { extractArtifact } from '../index.js';
+import { extractArtifact, extractArtifactStream } from '../index.js';
 import { glibcFloor, readElf } from '../elf.js';
 import { tgz, type Entry } from './tgz.js';
 
@@ -18,6 +19,13 @@ afterEach(async () => {
 });
 
 describe('extractArtifact', () => {
+  it('as a stream: one that failed before it was read (a file that could not be opened) is the error, not a wait that never ends', async () => {
+    const bytes = new PassThrough();
+    bytes.on('error', () => undefined);
+    bytes.destroy(Object.assign(new Error('ENOENT: no such file or directory'), { code: 'ENOENT' }));
+    await expect(extractArtifactStream(bytes, 'gone.tgz', { dest: join(work, 'out') })).rejects.toMatchObject({ code: 'CPY_ARTIFACT_CORRUPT', message: expect.stringContaining('ENOENT') });
+  });
+
   it('extracts a well-formed tree, hands back the metadata entry, drops setuid bits', async () => {
     const archive = await tgz(join(work, 'ok.tgz'), [
       { name: 'cpy-artifact.json', body: '{"x":1}' },

@@ -51,16 +51,19 @@ describe('sha256FileFollowed: one read for the hash and for a reader', () => {
     expect(sum).toBe(expected());
   });
 
-  it('gives null for a file that cannot be read, and the reader sees the error', async () => {
-    let readerError: unknown = null;
-    const sum = await sha256FileFollowed(join(work, 'missing.bin'), async (stream) => {
-      try {
-        for await (const chunk of stream) void chunk;
-      } catch (error) {
-        readerError = error;
-      }
-    });
-    expect(sum).toBeNull();
-    expect((readerError as NodeJS.ErrnoException | null)?.code).toBe('ENOENT');
+  it('rejects with the error of a file that cannot be read, after its reader, which sees it too (also a reader that starts late)', async () => {
+    for (const late of [0, 30]) {
+      let readerError: unknown = null;
+      const reading = sha256FileFollowed(join(work, 'missing.bin'), async (stream) => {
+        await new Promise((resolve) => setTimeout(resolve, late));
+        try {
+          for await (const chunk of stream) void chunk;
+        } catch (error) {
+          readerError = error;
+        }
+      });
+      await expect(reading).rejects.toMatchObject({ code: 'ENOENT' });
+      expect((readerError as NodeJS.ErrnoException | null)?.code).toBe('ENOENT');
+    }
   });
 });

@@ -62,6 +62,10 @@ describe('pythonWriteFault: a python3 that met a full or read-only disk, in its 
     expect(pythonWriteFault('f.write(data) OSError: [Errno 28] No space left on device', '/stage')?.message).toBe('cannot write /stage: no space left on its disk');
     expect(pythonWriteFault("OSError: [Errno 122] Disk quota exceeded: '/home/u/x'")).toMatchObject({ errno: 'EDQUOT', kind: 'no-room' });
     expect(pythonWriteFault("OSError: [Errno 30] Read-only file system: '/ro/a'")).toMatchObject({ errno: 'EROFS', kind: 'read-only', message: 'cannot write /ro/a: its file system is read-only' });
+    // os.symlink and os.rename name two paths: the second is where it writes.
+    expect(pythonWriteFault("OSError: [Errno 30] Read-only file system: '/opt/p/bin/python3' -> '/usr/local/bin/.python3.tmp'")?.message).toBe(
+      'cannot write /usr/local/bin/.python3.tmp: its file system is read-only',
+    );
   });
 
   it('takes nothing else: a permission error (reading meets those too), another errno, or no errno', () => {
