@@ -55,6 +55,20 @@ def build_editable(directory, config_settings=None, metadata_directory=None):
   );
 }
 
+/**
+ * In `dir`: a wheelhouse (`wheels`: purepkg 1.0, module purepkg with VALUE = 42, and the setuptools
+ * wheel Debian's venvs are seeded with), and `.venv`, made by /usr/bin/python3, with purepkg from it.
+ */
+async function venvWithPurepkg(dir: string): Promise<{ wheels: string; venv: string }> {
+  const wheels = join(dir, 'wheels');
+  await mkdir(wheels, { recursive: true });
+  await makeWheelhouse(wheels);
+  const venv = join(dir, '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', venv]);
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  return { wheels, venv };
+}
+
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-venv-upgrade-it-'));
   artifact = await makeHostPythonArtifact(join(work, 'artifacts'), { keep: ['ensurepip'] });
@@ -64,14 +78,7 @@ beforeAll(async () => {
 afterAll(() => rm(work, { recursive: true, force: true }));
 
 it('a venv whose python is another version now: its packages are read from its own site-packages, reinstalled (its editable project from where it is), and checked on the target', async () => {
-  // purepkg 1.0 (module purepkg, VALUE = 42), and the setuptools wheel Debian's venvs are seeded with.
-  const wheels = join(work, 'wheels');
-  await mkdir(wheels);
-  await makeWheelhouse(wheels);
-
-  const venv = join(work, 'project', '.venv');
-  await run('/usr/bin/python3', ['-m', 'venv', venv]);
-  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'project'));
   // The venv's own project, installed editable: no index has it; pip installs it again from where it is.
   const project = join(work, 'project', 'myproj');
   await editableProject(project);
@@ -126,15 +133,10 @@ it("a venv that sees its base python's packages (include-system-site-packages): 
 }, 300_000);
 
 it('asked to stop before the swap (Ctrl-C), it stops the program running, removes the new venv, and says so (CPY_VENV_CANCELLED); the venv is as it was', async () => {
-  const wheels = join(work, 'wheels-stop');
-  await mkdir(wheels);
-  await makeWheelhouse(wheels);
-  const venv = join(work, 'stopped', '.venv');
-  await run('/usr/bin/python3', ['-m', 'venv', venv]);
-  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0']);
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'stopped'));
   const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
-  const beside = async () => (await readdir(join(work, 'stopped'))).sort();
+  const beside = async () => (await readdir(join(work, 'stopped'))).filter((n) => n !== 'wheels').sort();
 
   // Asked while the new venv is made, and while pip installs into it: each stops there.
   for (const at of ['create', 'install'] as const) {
