@@ -18,9 +18,9 @@
 //   container: both alternate inside one container, timed there (date +%s%N)      (--no-feature skips it)
 //   the same over http, from the same server, against `curl -o f && sha256sum -c && tar xzf f`
 //   --against OTHER (another checkout's apps/cli/bin/cpy.cjs, built): both first installs, local
-//   and over http, and both installs from the cache, this cpy against that one, alternating in the same run: what a change saved,
-//   measured where the machine's swings cancel out; and the Feature rows run that checkout's
-//   install.sh in the same rounds, for this install.sh against it
+//   and over http, and both installs from the cache, this cpy against that one, alternating in
+//   the same run: what a change saved, measured where the machine's swings cancel out; and the
+//   Feature rows run that checkout's install.sh in the same rounds, for this install.sh against it
 // Run after `npx nx run cli:build`, with an artifact in dist/artifacts; the Feature row needs
 // podman and localhost/debian-minbase:bookworm (scripts/setup-containers.sh).
 import { spawn, spawnSync } from 'node:child_process';
@@ -229,22 +229,14 @@ try {
   /** A first install by the cpy `bin` of the artifact at `from`, into this run's new CPY_HOME and cache. */
   const freshInstall = (bin, from) => () =>
     time([process.execPath, bin, 'install', '--from', from, '--no-link', '--skip-validation'], { CPY_HOME: join(work, `fresh-${n}`), CPY_CACHE_DIR: join(work, `fresh-${n}`, 'cache') });
-  const first = pair(
-    'cpy install, first / sha256sum && tar xzf',
-    freshInstall(cpy, artifact),
-    () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]),
-    { before: fresh },
-  );
+  /** The baseline of a local install: a plain hash and unpack of the artifact into this run's new directory. */
+  const rawUnpack = () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]);
+  const first = pair('cpy install, first / sha256sum && tar xzf', freshInstall(cpy, artifact), rawUnpack, { before: fresh });
   // An install from the cache (filled by the run above) at a new prefix: the artifact is read once
   // from there, hashed as it is unpacked, against the same plain hash and unpack.
   const cachedInstall = (bin) => () =>
     time([process.execPath, bin, 'install', '--from', artifact, '--prefix', join(work, `cached-${n}`, 'p'), '--no-link', '--skip-validation'], { CPY_HOME: join(work, `cached-${n}`), CPY_CACHE_DIR: join(work, 'cache') });
-  const cached = pair(
-    'cpy install, from the cache / sha256sum && tar xzf',
-    cachedInstall(cpy),
-    () => time(['sh', '-c', 'sha256sum "$1" >/dev/null && tar xzf "$1" -C "$2"', 'sh', artifact, join(work, `raw-${n}`)]),
-    { before: fresh },
-  );
+  const cached = pair('cpy install, from the cache / sha256sum && tar xzf', cachedInstall(cpy), rawUnpack, { before: fresh });
   // The same over http, the artifact served at --rate MB/s: the download, the hash and the
   // unpacking overlap in cpy; the baseline downloads, then hashes, then unpacks.
   server = await pacedServer();

@@ -156,7 +156,6 @@ export async function fetchSideMetadata(url: URL, client: HttpClient, scratch: s
   }
 }
 
-/** A cached artifact with this sha256, if it is there and intact. */
 /**
  * The cache's entry for `sha256`, not yet read: `<sha256>.tgz` beside an index that says what it
  * is. Whether its bytes are that sha256 is known once they are read.

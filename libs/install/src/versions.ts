@@ -6,7 +6,7 @@ import { compareVersions, CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
-import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
+import { matchesRequest, parseVersionRequest } from './request.js';
 import { pythonFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
@@ -205,14 +205,6 @@ export interface SwitchResult {
   readonly from: string | null;
 }
 
-/** The newest of the recorded installs a request takes whose marker is there (a broken one is not used). */
-async function newestComplete(installs: Readonly<Record<string, { readonly prefix: string }>>, wanted: VersionRequest): Promise<string | null> {
-  for (const version of Object.keys(installs).filter((v) => matchesRequest(v, wanted)).sort(compareVersions).reverse()) {
-    if (await readMarker(installs[version]!.prefix)) return version;
-  }
-  return null;
-}
-
 /**
  * Makes a version the one `python3` runs: one atomic rename of the `current` link (cpy_state.py
  * use). `request`: an installed version, or a release line (3.13) or `latest`, for the newest
@@ -222,10 +214,9 @@ export async function useVersion(request: string, options: VersionOptions = {}):
   const layout = layoutFor(options);
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
     const { installs } = await readState(layout.stateDir);
-    // A release line (3.13) or `latest`: the newest installed version it takes. None: the script
-    // refuses it, naming what is installed.
-    const wanted = parseVersionRequest(request);
-    const version = wanted.exact ? request : ((await newestComplete(installs, wanted)) ?? request);
+    // A release line (3.13) or `latest`: the newest whole install it takes (a broken one is not
+    // used). None: the script refuses it, naming what is installed.
+    const version = parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true }))?.version ?? request);
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
   });

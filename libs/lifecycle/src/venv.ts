@@ -673,18 +673,7 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
  */
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
   const venv = await venvDir(path);
-  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, async () => {
-    const swap: UpgradeProgress = { begun: false, judged: false };
-    try {
-      return await upgradeLocked(venv, options, swap);
-    } catch (error) {
-      // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is
-      // not the cause. Judged when it was thrown (a stop asked for while a failed upgrade removes
-      // its new venv does not make its failure a stop).
-      if (!swap.judged && options.signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
-      throw error;
-    }
-  });
+  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
 }
 
 function cancelledUpgrade(venv: string): CpyError {
@@ -693,40 +682,35 @@ function cancelledUpgrade(venv: string): CpyError {
   });
 }
 
-/** Where an upgrade is: its swap has begun (it then runs to its end); its error was judged where it was thrown. */
-interface UpgradeProgress {
-  begun: boolean;
-  judged: boolean;
-}
-
-async function upgradeLocked(venv: string, options: UpgradeOptions, swap: UpgradeProgress): Promise<UpgradeResult> {
+async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<UpgradeResult> {
   const events = options.onEvent ?? (() => undefined);
   const signal = options.signal;
-  // Each step begins only if no stop was asked for (until the swap: see UpgradeOptions.signal).
+  // Once its journal is written, the swap runs to its end, stopped or not (UpgradeOptions.signal).
+  let swapping = false;
+  // Each step begins only if no stop was asked for.
   const emit = (event: VenvEvent) => {
-    if (signal?.aborted && !swap.begun) throw cancelledUpgrade(venv);
+    if (signal?.aborted && !swapping) throw cancelledUpgrade(venv);
     events(event);
   };
-  const recovered = await recover(venv);
-  if (recovered) emit({ type: 'phase', phase: 'recover', detail: recovered });
-  const info = await readVenv(venv, options);
-  const site = await siteDirs(venv, info.version);
-  // A venv whose python no longer runs its packages (its base is gone, or is another version
-  // now) is rescued: its modules are checked on the new venv alone.
-  const live = await runsItsPackages(venv, site);
-  emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})${live ? '' : `: its python no longer runs its packages (${site.map((d) => relative(venv, d)).join(', ')}); they are read from there`}` });
-  await swappable(venv);
-  const target = await targetPrefix(options);
-  emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
-  const python = join(target.prefix, 'bin', 'python3');
-  // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
-  const held = await readSite(python, venv, site);
-  const dists = keptDistributions(held.distributions, options.exclude ?? [], venv);
   const next = `${venv}${NEXT}`;
   const id = randomUUID();
-  const failed: FailedDistribution[] = [];
-  let noLongerSeen: SeenDistribution[] = [];
+  const recovered = await recover(venv);
   try {
+    if (recovered) emit({ type: 'phase', phase: 'recover', detail: recovered });
+    const info = await readVenv(venv, options);
+    const site = await siteDirs(venv, info.version);
+    // A venv whose python no longer runs its packages (its base is gone, or is another version
+    // now) is rescued: its modules are checked on the new venv alone.
+    const live = await runsItsPackages(venv, site);
+    emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})${live ? '' : `: its python no longer runs its packages (${site.map((d) => relative(venv, d)).join(', ')}); they are read from there`}` });
+    await swappable(venv);
+    const target = await targetPrefix(options);
+    emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
+    const python = join(target.prefix, 'bin', 'python3');
+    // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
+    const held = await readSite(python, venv, site);
+    const dists = keptDistributions(held.distributions, options.exclude ?? [], venv);
+    const failed: FailedDistribution[] = [];
     emit({ type: 'phase', phase: 'create', detail: next });
     // The old venv's prompt (its name by default), not the temporary directory's.
     const cfg = await readCfg(venv);
@@ -793,23 +777,25 @@ async function upgradeLocked(venv: string, options: UpgradeOptions, swap: Upgrad
     const saw = (await sawBefore)?.outside ?? [];
     const now = saw.length > 0 ? await seenBy(next) : null;
     const seesNow = new Set([...(now?.inside ?? []), ...(now?.outside ?? []).map((d) => d.name)].map(normalized));
-    noLongerSeen = saw.filter((d) => !seesNow.has(normalized(d.name)));
+    const noLongerSeen = saw.filter((d) => !seesNow.has(normalized(d.name)));
     await retarget(next, next, venv);
     await carrySourcesInside(venv, next, dists);
     emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
-    swap.begun = true;
+    swapping = true;
     await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
     await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
     await rename(next, `${venv}${PREVIOUS}`);
     await rm(journalPath(venv), { force: true });
+    return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose, noLongerSeen };
   } catch (error) {
-    swap.judged = true;
-    throw signal?.aborted && !swap.begun ? cancelledUpgrade(venv) : error;
+    // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is
+    // not the cause. Judged here, where it was thrown: a stop asked for while a failed upgrade
+    // removes its new venv (below) does not make its failure a stop.
+    throw signal?.aborted && !swapping ? cancelledUpgrade(venv) : error;
   } finally {
     if (!existsSync(journalPath(venv))) await rm(next, { recursive: true, force: true });
   }
-  return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose, noLongerSeen };
 }
 
 /**
