@@ -1,10 +1,9 @@
-import { chmodSync, closeSync, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, unlinkSync, writeSync } from 'node:fs';
-import { realpath, symlink, utimes } from 'node:fs/promises';
+import { chmodSync, closeSync, fchmodSync, fstatSync, futimesSync, lstatSync, mkdirSync, openSync, realpathSync, symlinkSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { extract as tarExtract, type Header } from 'tar-stream';
 import { gunzipped, openTar } from './open-tar.js';
+import { TarReader, WAIT, type TarBody, type TarHeader } from './tar-read.js';
 import { CpyError, makeDirectory, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
 import { writeFault } from '@cpy/core/faults';
 
@@ -47,9 +46,6 @@ export interface ExtractResult {
  */
 const writing = new WeakSet<object>();
 
-/** Files bigger than this are streamed to disk rather than gathered first. */
-const STREAM_ABOVE = 8 * 1024 * 1024;
-
 function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
@@ -68,12 +64,6 @@ export function hostile(name: string, why: string): CpyError {
  */
 export function refuseLargeMetadata(header: { readonly name: string; readonly size?: number | null }): void {
   if ((header.size ?? 0) > MAX_METADATA_BYTES) throw hostile(header.name, `is ${header.size} bytes, more than the ${MAX_METADATA_BYTES} an artifact's metadata may be`);
-}
-
-async function readText(stream: AsyncIterable<unknown>): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The mode bits a new file in `dir` keeps of 0777: one made, looked at and removed. */
@@ -180,113 +170,141 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
   };
   const safeParent = (target: string, name: string) => safeDir(dirname(target), name);
 
-  const extractor = tarExtract();
-  extractor.on('entry', (header: Header, stream, next) => {
-    // A truncated archive errors the entry stream too, possibly while we await
-    // below; the outer pipeline reports that error.
-    stream.on('error', () => undefined);
-    const handle = async () => {
-      if (!admitted) {
-        admitted = true;
-        if (header.name === METADATA_ENTRY) refuseLargeMetadata(header);
-        const first = header.name === METADATA_ENTRY && header.type === 'file' ? await readText(stream) : null;
-        ({ root, maxBytes } = await options.admit!(first));
-        if (first !== null) {
-          metadata = first;
-          return;
-        }
-      }
-      const name = checkName(header.name, root);
-      if (name === METADATA_ENTRY && header.type === 'file') {
+  // The first entry decides the rest (admit): the metadata entry, read whole, or null when the
+  // archive does not start with it. Every other entry waits for that answer.
+  let first = true;
+  let pending: { text: string | null } | null = null;
+  /** The file being written, closed when its last byte is (or when the extraction stops). */
+  let unfinished: number | null = null;
+  const collect = (done: (text: string) => void): TarBody => {
+    const pieces: Buffer[] = [];
+    return { write: (piece) => void pieces.push(Buffer.from(piece)), end: () => done(Buffer.concat(pieces).toString('utf8')) };
+  };
+  const visit = (header: TarHeader): TarBody | null | typeof WAIT => {
+    if (!admitted) {
+      const metadataFirst = first && header.name === METADATA_ENTRY && header.type === 'file';
+      first = false;
+      if (metadataFirst) {
         refuseLargeMetadata(header);
-        metadata = await readText(stream);
-        return;
+        return collect((text) => {
+          metadata = text;
+          pending = { text };
+        });
       }
-      const target = join(dest, ...name.split('/'));
-      if (!within(dest, target)) throw hostile(header.name, 'resolves outside the destination');
-      const mode = (header.mode ?? 0o644) & 0o777;
-      switch (header.type) {
-        case 'directory': {
-          safeParent(target, header.name);
-          try {
-            mkdirSync(target);
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-          }
-          if (!lstatSync(target).isDirectory()) throw hostile(header.name, 'replaces a link with a directory');
-          safeDirs.add(target);
-          chmodSync(target, mode | 0o700);
-          if (header.mtime) dirTimes.push([target, header.mtime]);
-          stream.resume();
-          return;
+      pending ??= { text: null };
+      return WAIT;
+    }
+    const name = checkName(header.name, root);
+    if (name === METADATA_ENTRY && header.type === 'file') {
+      refuseLargeMetadata(header);
+      return collect((text) => void (metadata = text));
+    }
+    const target = join(dest, ...name.split('/'));
+    if (!within(dest, target)) throw hostile(header.name, 'resolves outside the destination');
+    const mode = header.mode & 0o777;
+    switch (header.type) {
+      case 'directory': {
+        safeParent(target, header.name);
+        try {
+          mkdirSync(target);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         }
-        case 'file':
-        case 'contiguous-file': {
-          bytes += header.size ?? 0;
-          if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
-          safeParent(target, header.name);
-          // Small files (nearly all) are gathered and written with synchronous
-          // calls on one descriptor: far fewer thread-pool round trips than a
-          // write stream, chmod and utimes per file. Big ones are streamed.
-          const fd = openSync(target, 'wx', mode);
-          try {
-            if ((header.size ?? 0) > STREAM_ABOVE) {
-              await pipeline(stream, createWriteStream('', { fd, autoClose: false }));
-            } else {
-              for await (const chunk of stream) writeAll(fd, chunk as Buffer);
-            }
+        if (!lstatSync(target).isDirectory()) throw hostile(header.name, 'replaces a link with a directory');
+        safeDirs.add(target);
+        chmodSync(target, mode | 0o700);
+        dirTimes.push([target, header.mtime]);
+        return null;
+      }
+      case 'file':
+      case 'contiguous-file': {
+        bytes += header.size;
+        if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
+        safeParent(target, header.name);
+        // Written with synchronous calls on one descriptor as the bytes pass: no stream, promise
+        // or thread-pool round trip per file.
+        const fd = openSync(target, 'wx', mode);
+        unfinished = fd;
+        return {
+          write: (piece) => writeAll(fd, piece),
+          end: () => {
             if ((mode & kept) !== mode) fchmodSync(fd, mode);
-            if (header.mtime) futimesSync(fd, header.mtime, header.mtime);
-          } finally {
+            futimesSync(fd, header.mtime, header.mtime);
+            unfinished = null;
             closeSync(fd);
-          }
-          files++;
-          options.onProgress?.({ files, bytes });
-          return;
-        }
-        case 'symlink': {
-          const link = header.linkname ?? '';
-          if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
-          // `s/..` is not where it reads once `s` is a link (made before or after this one): the
-          // kernel follows `s` first. Only leading `..` are judged on paper below; CPython's own
-          // links are plain names.
-          if (climbsAfterName(link)) throw hostile(header.name, `is a symlink whose target goes up after a name (${link}), which artifacts never hold`);
-          safeParent(target, header.name);
-          // Resolved from where the link physically is: earlier links in its path count. It must
-          // stay in the tree (root), not only in the destination: the tree is what is installed,
-          // and a link to a directory beside it (../../etc from lib/) would point out of the prefix.
-          const tree = root ? join(realDest, root) : realDest;
-          if (!within(tree, resolve(await realpath(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
-          await symlink(link, target);
-          files++;
-          stream.resume();
-          return;
-        }
-        default:
-          throw hostile(header.name, `is a ${header.type ?? 'unknown'} entry, which artifacts never contain`);
+            files++;
+            options.onProgress?.({ files, bytes });
+          },
+        };
       }
-    };
-    handle().then(
-      () => next(),
-      (error: unknown) => {
+      case 'symlink': {
+        const link = header.linkname ?? '';
+        if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
+        // `s/..` is not where it reads once `s` is a link (made before or after this one): the
+        // kernel follows `s` first. Only leading `..` are judged on paper below; CPython's own
+        // links are plain names.
+        if (climbsAfterName(link)) throw hostile(header.name, `is a symlink whose target goes up after a name (${link}), which artifacts never hold`);
+        safeParent(target, header.name);
+        // Resolved from where the link physically is: earlier links in its path count. It must
+        // stay in the tree (root), not only in the destination: the tree is what is installed,
+        // and a link to a directory beside it (../../etc from lib/) would point out of the prefix.
+        const tree = root ? join(realDest, root) : realDest;
+        if (!within(tree, resolve(realpathSync.native(dirname(target)), link))) throw hostile(header.name, `is a symlink that points out of the tree (${link})`);
+        symlinkSync(link, target);
+        files++;
+        return null;
+      }
+      default:
+        throw hostile(header.name, `is a ${header.type ?? 'unknown'} entry, which artifacts never contain`);
+    }
+  };
+
+  const reader = new TarReader(visit);
+  /** Reads on after the first entry once admit has answered (the metadata entry's text, or null). */
+  const admit = async (): Promise<void> => {
+    const { text } = pending ?? { text: null };
+    ({ root, maxBytes } = await options.admit!(text));
+    admitted = true;
+  };
+  let source: Readable | null = null;
+  try {
+    source = await open();
+    // Each chunk's entries are written before the next chunk is asked for; meanwhile zlib
+    // inflates that one on libuv's pool.
+    for await (const chunk of source) {
+      try {
+        reader.push(chunk as Buffer);
+        while (reader.paused) {
+          await admit();
+          reader.resume();
+        }
+      } catch (error) {
         // A full or read-only disk, or a directory this process may not write, is the file
         // system's it writes to, not the archive's (whose own errors, a truncation or bad gzip
-        // data met while reading an entry, are no write faults).
+        // data met while reading, are no write faults).
         if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
-        next(error as Error);
-      },
-    );
-  });
-  try {
-    await pipeline(await open(), extractor);
+        throw error;
+      }
+    }
+    reader.end();
+    if (!admitted) await admit();
   } catch (error) {
     if (error instanceof CpyError || writing.has(error as object)) throw error;
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
       hint: 'the file is damaged or not a .tgz artifact: download it again and check its .sha256',
       cause: error,
     });
+  } finally {
+    if (unfinished !== null) closeSync(unfinished);
+    source?.destroy();
   }
-  for (const [dir, time] of dirTimes.reverse()) await utimes(dir, time, time).catch(() => undefined);
+  for (const [dir, time] of dirTimes.reverse()) {
+    try {
+      utimesSync(dir, time, time);
+    } catch {
+      // A directory's time is kept where it can be, nothing more.
+    }
+  }
   return { files, bytes, metadata };
 }
 
