@@ -5,7 +5,7 @@
 // libuv's pool, so the pass waited on it. Here a chunk's entries are written before the next chunk
 // is asked for, while the pool inflates it.
 //
-// It reads what tar-stream 2 reads: ustar (with its prefix) and GNU headers (long names and link
+// It reads what tar-stream 3 reads: ustar (with its prefix) and GNU headers (long names and link
 // targets, base-256 numbers), pax headers (path, linkpath and size; a global one's records count
 // where a later one has none); an empty header (a checksum of zeros) is skipped; a directory has no
 // bytes, whatever its size field says. A header of another format or with a wrong checksum is an
@@ -234,7 +234,7 @@ export class TarReader {
       if (!Number.isSafeInteger(size_) || size_ < 0) throw new Error(`Invalid tar header: a pax size of ${paxSize}`);
     }
     this.pax = this.longName = this.longLink = null;
-    // (A file named `x/` stays a file, as tar-stream 2 leaves it: extract.ts strips the slash.)
+    // (A file named `x/` stays a file, as tar-stream 3 leaves it: extract.ts strips the slash.)
     const type = TYPES[flag] ?? null;
     // A directory has no bytes, whatever its size field says; any other entry has its size's.
     this.left = type === 'directory' ? 0 : size_;
