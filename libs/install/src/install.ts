@@ -185,6 +185,8 @@ interface SourcePlan {
   /** The signed index (or the verified cache entry) that vouches for `sha256`; null: the artifact's own signature must, when signers are pinned. */
   readonly signature: SignatureRecord | null;
   readonly warnings: readonly string[];
+  /** The newest cached build of the version asked for (no sha256 given): an older one may stand in for it. */
+  readonly newestCached?: true;
 }
 
 /**
@@ -232,10 +234,11 @@ async function planSource(
     });
   }
   const cached = () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request));
+  const byVersion = options.sha256 ? {} : { newestCached: true as const };
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
     const hit = await cached();
-    if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature: trustCached(hit, policy), warnings: [] };
+    if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature: trustCached(hit, policy), warnings: [], ...byVersion };
     throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${request.text === 'latest' ? 'CPython' : `CPython ${request.text}`}`, {
       hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
     });
@@ -258,7 +261,7 @@ async function planSource(
     const signature = trustCached(hit, policy);
     const warning = `the index is unreachable (${(error as Error).message}); installing ${hit.fileName} from the cache`;
     hooks.onEvent?.({ type: 'warning', message: warning });
-    return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature, warnings: [warning] };
+    return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature, warnings: [warning], ...byVersion };
   }
   if (loaded.signature) hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `the index is signed by ${loaded.signature.fingerprint} (pinned)` });
   const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
@@ -317,9 +320,9 @@ async function obtainArtifact(
     const wrong = hit ? await unfit(hit, onePass(hit.fileName)) : null;
     if (hit && !wrong) return { artifact: hit, signature: plan.signature };
     throw new CpyError('CPY_INSTALL_NO_SOURCE', hit ? `the cached ${hit.fileName} ${wrong}, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
-      hint: hit
-        ? 'download it again: pass the artifact (cpy install --from <url or file>) or the index (--index <url>); for a version without --sha256, the same command again takes an older cached build of it, if there is one'
-        : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
+      hint: hit ? 'download it again: pass the artifact (cpy install --from <url or file>) or the index (--index <url>)' : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
+      // installPython then tries the next newest cached build, as the same command run again would.
+      ...(hit && plan.newestCached && wrong?.endsWith('it was removed') ? { details: { removed: hit.fileName } } : {}),
     });
   }
   const url = toUrl(plan.artifactUrl);
@@ -524,8 +527,23 @@ async function handleSystemLibraries(
  * archives. Concurrent installs of one prefix wait for each other.
  */
 export async function installPython(input: InstallOptions, hooks: InstallHooks = {}): Promise<InstallResult> {
+  const removed: string[] = [];
   try {
-    return await install(input, hooks);
+    for (;;) {
+      try {
+        const r = await install(input, hooks);
+        return removed.length > 0 ? { ...r, warnings: [...removed, ...r.warnings] } : r;
+      } catch (error) {
+        // From the cache alone, by version: its newest build turned out damaged and was removed.
+        // The next newest is tried (each try removes a file, so this ends), and the last error
+        // (the cache holds no more of that version) is the one reported.
+        const gone = isCpyError(error, 'CPY_INSTALL_NO_SOURCE') ? error.details?.['removed'] : undefined;
+        if (typeof gone !== 'string') throw error;
+        const warning = `${(error as Error).message.replace(/, and nothing was installed$/, '')}; an older cached build of it is tried`;
+        hooks.onEvent?.({ type: 'warning', message: warning });
+        removed.push(warning);
+      }
+    }
   } catch (error) {
     // A full disk or a directory that cannot be written, wherever it was met, named as such (the
     // install record's python3 says so in its own words).

@@ -218,6 +218,35 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(await staged()).toEqual([]);
   }, 120_000);
 
+  it('offline, by version: a newest cached build found damaged is removed, and the next newest is installed in the same run', async () => {
+    const sb = await sandbox();
+    const build2 = await repackArtifact(artifact, join(work, 'older-cached'), { metadata: (m) => ({ ...m, build: 2 }) });
+    await installPython(sb.options({ artifactUrl: artifact.path, installPrefix: join(sb.root, 'b1') }));
+    await installPython(sb.options({ artifactUrl: build2.path, installPrefix: join(sb.root, 'b2') }));
+    const fh = await open(join(sb.cacheDir, `${build2.sha256}.tgz`), 'r+');
+    await fh.write(Buffer.from([0x00, 0xff, 0x00]), 0, 3, 100_000);
+    await fh.close();
+
+    const warnings: string[] = [];
+    const r = await installPython(sb.options({ version, installPrefix: join(sb.root, 'offline') }), {
+      onEvent: (e) => void (e.type === 'warning' && warnings.push(e.message)),
+    });
+    expect(r).toMatchObject({ status: 'installed', fromCache: true, sha256: artifact.sha256, build: 1 });
+    expect(warnings.join('\n')).toContain(`the cached ${build2.fileName} is damaged`);
+    expect(r.warnings.join('\n')).toContain('an older cached build of it is tried');
+    expect(existsSync(join(sb.cacheDir, `${build2.sha256}.tgz`))).toBe(false);
+    await run(join(sb.root, 'offline', 'bin', 'python3'), ['-c', 'import ssl']);
+
+    // With none left but a damaged one, the error says what there is: none of that version.
+    const fh1 = await open(join(sb.cacheDir, `${artifact.sha256}.tgz`), 'r+');
+    await fh1.write(Buffer.from([0x00, 0xff, 0x00]), 0, 3, 100_000);
+    await fh1.close();
+    const none = await codeOf(installPython(sb.options({ version, installPrefix: join(sb.root, 'none') })));
+    expect(none.code).toBe('CPY_INSTALL_NO_SOURCE');
+    expect(none.message).toContain('holds no CPython');
+    expect(existsSync(join(sb.root, 'none'))).toBe(false);
+  }, 120_000);
+
   it('unpacks a .tgz as it downloads (one pass): files are written before the body has arrived; nothing is placed before the hash matched', async () => {
     const sb = await sandbox();
     const url = serve(artifact, 'one-pass');
