@@ -6,6 +6,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
+import { runStoppable } from './stoppable.js';
 
 const run = promisify(execFile);
 
@@ -720,7 +721,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const system = seesSystem ? ['--system-site-packages'] : [];
     // What it sees there now, read before anything changes (where its python still runs them).
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
-    await run(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
+    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       // The directory beside the venv, not the interpreter, when it cannot be written there.
       const room = /Permission denied|Read-only file system|No space left|Disk quota/.test(why);
@@ -737,7 +738,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     if (dists.length > 0) {
       const reqs = (d: Distribution) => requirement(d, options.offline ?? false);
       emit({ type: 'phase', phase: 'install', detail: dists.map((d) => reqs(d).join(' ')).join(' ') });
-      const all = await run(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
+      const all = await runStoppable(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
@@ -745,7 +746,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
           if (signal?.aborted) throw cancelledUpgrade(venv);
-          const err = await run(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
+          const err = await runStoppable(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
             () => null,
             (e: { stderr?: string; message: string }) => e.stderr || e.message,
           );
