@@ -19,9 +19,20 @@ export function pythonFileSystemFault(output: string, where: string | undefined,
   return named(pythonWriteFault(output, where), cause);
 }
 
-function named(fault: WriteFault | null, cause: unknown): CpyError | null {
+/**
+ * The same, for the record of a tree already in place (state.json and the links): its python3
+ * names no path when a write fails, so the state directory is named, and the hint says that the
+ * next run records what is there.
+ */
+export function recordFileSystemFault(output: string, stateDir: string, cause: unknown): CpyError | null {
+  const fault = pythonWriteFault(output, stateDir);
+  const where = fault?.kind === 'no-room' ? `free some space for ${stateDir} (df -h; df -i)` : `make ${stateDir} writable`;
+  return named(fault, cause, fault && `the install is in place, not yet recorded: ${where}, then run the same command again to record it`);
+}
+
+function named(fault: WriteFault | null, cause: unknown, hint?: string | null): CpyError | null {
   if (!fault) return null;
-  const options = { hint: HINTS[fault.kind], details: { errno: fault.errno }, cause };
+  const options = { hint: hint ?? HINTS[fault.kind], details: { errno: fault.errno }, cause };
   return fault.kind === 'no-room' ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, options) : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, options);
 }
 

@@ -7,7 +7,7 @@ import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrid
 import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
-import { pythonFileSystemFault } from './faults.js';
+import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()) });
@@ -163,7 +163,10 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
   return stateLock(layout, lock, async () => {
     const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
     const schema = z.object({ current: z.boolean() });
-    const done = await withOwnHint(session ? session.run('record', args, schema) : runStateScript('record', args, schema, [prefix, await currentPrefix(layout.stateDir)]), true);
+    const recorded = (session ? session.run('record', args, schema) : runStateScript('record', args, schema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {
+      throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && recordFileSystemFault(error.message, layout.stateDir, error)) || error;
+    });
+    const done = await withOwnHint(recorded, true);
     return done.current;
   });
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -395,6 +395,49 @@ describe('installPython: a real artifact, installed for real', () => {
       expect(e.message).toContain('no space left on its disk');
       expect(existsSync(prefix)).toBe(false);
       expect((await readdir(disk.dir)).filter((n) => n !== 'filler')).toEqual([]);
+    } finally {
+      await disk.unmount();
+    }
+  }, 120_000);
+
+  it("names the state directory when its disk fills up as the install is recorded (the tree in place): CPY_INSTALL_DISK_FULL; the next run records it", async () => {
+    if (!(await canMount())) return;
+    const sb = await sandbox();
+    const disk = await mountSmallDisk(256 * 1024, join(sb.root, 'state-disk'));
+    try {
+      const stateDir = join(disk.dir, 'state');
+      const options = sb.options({ artifactUrl: artifact.path, stateDir });
+      // As the record begins, the state's disk is full but for one page: room for the state lock,
+      // none for the state the record writes.
+      const fill = () => {
+        const filler = join(disk.dir, 'filler');
+        const fd = openSync(filler, 'w');
+        try {
+          for (const size of [64 * 1024, 4096]) {
+            const chunk = Buffer.alloc(size);
+            try {
+              for (;;) writeSync(fd, chunk);
+            } catch (error) {
+              if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+            }
+          }
+          ftruncateSync(fd, Math.max(0, fstatSync(fd).size - 4096));
+        } finally {
+          closeSync(fd);
+        }
+      };
+      const e = await installPython(options, { onEvent: (event) => void (event.type === 'phase' && event.phase === 'activate' && fill()) }).catch((error: unknown) => error);
+      expect(e).toMatchObject({
+        code: 'CPY_INSTALL_DISK_FULL',
+        message: expect.stringContaining(`cannot write ${stateDir}`),
+        hint: expect.stringMatching(/^the install is in place, not yet recorded: free some space for .*, then run the same command again to record it$/),
+      });
+      expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
+
+      await rm(join(disk.dir, 'filler'));
+      const r = await installPython(options);
+      expect(r.status).toBe('already-installed');
+      expect(JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')).installs[version]).toEqual({ prefix: sb.prefix });
     } finally {
       await disk.unmount();
     }
