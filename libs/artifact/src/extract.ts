@@ -46,6 +46,16 @@ export interface ExtractResult {
  */
 const writing = new WeakSet<object>();
 
+/** Runs `work` on the file at `path`; Node's error for a call on its descriptor (a write: a full disk) names it, as one on its path does. */
+function naming(path: string, work: () => void): void {
+  try {
+    work();
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code && !(error as { path?: unknown }).path) Object.assign(error, { path });
+    throw error;
+  }
+}
+
 function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
@@ -226,15 +236,16 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
         const fd = openSync(target, 'wx', mode);
         unfinished = fd;
         return {
-          write: (piece) => writeAll(fd, piece),
-          end: () => {
-            if ((mode & kept) !== mode) fchmodSync(fd, mode);
-            futimesSync(fd, header.mtime, header.mtime);
-            unfinished = null;
-            closeSync(fd);
-            files++;
-            options.onProgress?.({ files, bytes });
-          },
+          write: (piece) => naming(target, () => writeAll(fd, piece)),
+          end: () =>
+            naming(target, () => {
+              if ((mode & kept) !== mode) fchmodSync(fd, mode);
+              futimesSync(fd, header.mtime, header.mtime);
+              unfinished = null;
+              closeSync(fd);
+              files++;
+              options.onProgress?.({ files, bytes });
+            }),
         };
       }
       case 'symlink': {

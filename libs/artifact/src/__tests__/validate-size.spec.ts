@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,5 +58,26 @@ describe('validating the size an artifact declares', () => {
     expect(extractLimit({ contents: { bytes: declared } })).toBeLessThan(packed.metadata.contents.bytes);
     const understated = await tgz(join(work, 'understated.tgz'), await entriesOf(packed.path, (m) => void (m.contents.bytes = declared)));
     expect(await structure(understated)).toMatchObject({ ok: false, detail: expect.stringMatching(/bytes/) });
+  });
+
+  // A tmpfs with room for a few KiB: the tree cannot be unpacked there.
+  (process.getuid?.() === 0 ? it : it.skip)("on a disk with no room for the tree, it says so (Node's ENOSPC, naming where), not that the artifact's structure failed", async () => {
+    const tree = join(work, 'tree-full');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    await writeFile(join(tree, 'lib', 'python3.13', 'data.txt'), 'x'.repeat(1024 * 1024));
+    const packed = await packArtifact({ installDir: tree, metadata, outDir: join(work, 'out-full'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    const disk = join(work, 'small');
+    await mkdir(disk);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'cpy-test-small', disk]);
+    try {
+      const error = await validateArtifact(packed.path, { workDir: disk }).then(
+        () => null,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(error).toMatchObject({ code: 'ENOSPC', path: expect.stringMatching(new RegExp(`^${disk}/`)) });
+    } finally {
+      execFileSync('umount', [disk]);
+    }
   });
 });
