@@ -1,6 +1,8 @@
 /**
- * Ctrl-C (SIGINT) or SIGTERM, while a long command runs: the first asks it to stop (its `signal`
- * aborts, `stopping` is logged, `onStop` runs), a second Ctrl-C runs `force`. The command ends it
+ * Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP), while a long command runs: the first asks
+ * it to stop (its `signal` aborts, `stopping` is logged, `onStop` runs), a second Ctrl-C runs
+ * `force`. (A hangup stops it as SIGTERM does: what it started in a session of its own, which the
+ * terminal's signals do not reach, a venv upgrade's pip, is stopped with it.) The command ends it
  * with `release()`, in a `finally`: the process then takes its signals as before.
  */
 export function stopOnSignals(options: { log(line: string): void; stopping: string; force(): void; onStop?(): void }): { signal: AbortSignal; release(): void } {
@@ -13,11 +15,13 @@ export function stopOnSignals(options: { log(line: string): void; stopping: stri
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
   return {
     signal: controller.signal,
     release: () => {
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
+      process.removeListener('SIGHUP', onSignal);
     },
   };
 }

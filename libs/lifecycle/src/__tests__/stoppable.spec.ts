@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,10 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** Whether the process runs (a zombie, ended but not yet reaped, does not). */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -49,18 +49,46 @@ describe('runStoppable', () => {
     expect(alive(sleep)).toBe(false);
   });
 
-  it('stopped before it starts, the program does not run; one that ignores SIGTERM is killed after the grace period', async () => {
+  it('stopped before it starts, the program does not run', async () => {
     const before = new AbortController();
     before.abort();
     const marker = join(work, 'ran');
-    await expect(runStoppable('sh', ['-c', `touch ${marker}`], { maxBuffer: 1024, signal: before.signal })).rejects.toMatchObject({ signal: 'SIGTERM' });
+    await expect(runStoppable('touch', [marker], { maxBuffer: 1024, signal: before.signal })).rejects.toMatchObject({ signal: 'SIGTERM' });
     expect(existsSync(marker)).toBe(false);
+  });
 
+  it('what ignores SIGTERM (the program, and one it started that holds no pipe of ours) is killed after the grace period, and waited for', async () => {
     const stop = new AbortController();
-    const ready = join(work, 'ready');
-    const deaf = runStoppable('sh', ['-c', `trap '' TERM; touch ${ready}; sleep 60`], { maxBuffer: 1024, signal: stop.signal });
-    await until(() => existsSync(ready));
+    const pids = join(work, 'deaf-pids');
+    const deaf = runStoppable('sh', ['-c', `trap '' TERM; (exec sleep 60) </dev/null >/dev/null 2>&1 & echo "$$ $!" > ${pids}; wait`], { maxBuffer: 1024, signal: stop.signal });
+    await until(() => existsSync(pids));
+    const [sh, sleep] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
     stop.abort();
     await expect(deaf).rejects.toMatchObject({ signal: 'SIGKILL' });
+    expect(alive(sh)).toBe(false);
+    expect(alive(sleep)).toBe(false);
   }, 20_000);
+
+  it('stopped, it does not wait for a program that left the group (setsid) but holds its output', async () => {
+    const stop = new AbortController();
+    const pid = join(work, 'daemon-pid');
+    const started = runStoppable('sh', ['-c', `setsid sleep 30 & echo $! > ${pid}; wait`], { maxBuffer: 1024, signal: stop.signal });
+    await until(() => existsSync(pid));
+    const daemon = Number((await readFile(pid, 'utf8')).trim());
+    try {
+      const at = Date.now();
+      stop.abort();
+      await expect(started).rejects.toMatchObject({ signal: 'SIGTERM' });
+      expect(Date.now() - at).toBeLessThan(3000);
+    } finally {
+      // (Gone already when the stop came before it had left the group.)
+      if (alive(daemon)) process.kill(daemon, 'SIGKILL');
+    }
+  });
+
+  it('output past maxBuffer stops the program, and is not kept', async () => {
+    const error = await runStoppable('sh', ['-c', 'yes'], { maxBuffer: 1024 * 1024 }).catch((e: unknown) => e as { message: string; stdout: string });
+    expect(error).toMatchObject({ message: expect.stringContaining('maxBuffer') });
+    expect(error.stdout.length).toBeLessThan(2 * 1024 * 1024);
+  });
 });
