@@ -237,18 +237,22 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
         unfinished = fd;
         return {
           write: (piece) => naming(target, () => writeAll(fd, piece)),
-          end: () =>
+          end: () => {
             naming(target, () => {
               if ((mode & kept) !== mode) fchmodSync(fd, mode);
               futimesSync(fd, header.mtime, header.mtime);
               unfinished = null;
               closeSync(fd);
-              files++;
-              options.onProgress?.({ files, bytes });
-            }),
+            });
+            files++;
+            options.onProgress?.({ files, bytes });
+          },
         };
       }
       case 'symlink': {
+        // A link has no bytes of its own; any it claims are read (and inflated) to be skipped, so they count.
+        bytes += header.size;
+        if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
         const link = header.linkname ?? '';
         if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
         // `s/..` is not where it reads once `s` is a link (made before or after this one): the
@@ -277,28 +281,37 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     ({ root, maxBytes } = await options.admit!(text));
     admitted = true;
   };
+  /**
+   * Runs the reader's work (its entries' writes, the admission). A full or read-only disk, or a
+   * directory this process may not write, met there is the file system's it writes to, not the
+   * archive's (whose own errors, a truncation or bad gzip data met while reading, are no write
+   * faults).
+   */
+  const writes = async (work: () => Promise<void> | void): Promise<void> => {
+    try {
+      await work();
+    } catch (error) {
+      if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
+      throw error;
+    }
+  };
   let source: Readable | null = null;
   try {
     source = await open();
     // Each chunk's entries are written before the next chunk is asked for; meanwhile zlib
     // inflates that one on libuv's pool.
     for await (const chunk of source) {
-      try {
+      await writes(async () => {
         reader.push(chunk as Buffer);
         while (reader.paused) {
           await admit();
           reader.resume();
         }
-      } catch (error) {
-        // A full or read-only disk, or a directory this process may not write, is the file
-        // system's it writes to, not the archive's (whose own errors, a truncation or bad gzip
-        // data met while reading, are no write faults).
-        if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
-        throw error;
-      }
+      });
     }
     reader.end();
-    if (!admitted) await admit();
+    // An archive of the metadata entry alone, or of nothing: admitted at its end.
+    if (!admitted) await writes(admit);
   } catch (error) {
     if (error instanceof CpyError || writing.has(error as object)) throw error;
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
@@ -306,7 +319,11 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       cause: error,
     });
   } finally {
-    if (unfinished !== null) closeSync(unfinished);
+    try {
+      if (unfinished !== null) closeSync(unfinished);
+    } catch {
+      // What stopped the extraction is the error; a close that fails after it (NFS) is not.
+    }
     source?.destroy();
   }
   for (const [dir, time] of dirTimes.reverse()) {

@@ -94,6 +94,9 @@ function checksum(block: Buffer): number {
   return sum;
 }
 
+/** The pax keys an extraction reads: the others are not kept (a global header's are copied into each entry's). */
+const PAX_KEYS = new Set(['path', 'linkpath', 'size']);
+
 /** pax records, `<length> <key>=<value>\n` each, read as tar-stream reads them: up to one it cannot. */
 function paxRecords(data: Buffer): Map<string, string> {
   const records = new Map<string, string>();
@@ -105,7 +108,8 @@ function paxRecords(data: Buffer): Map<string, string> {
     const record = rest.subarray(space + 1, length - 1).toString('utf8');
     const equals = record.indexOf('=');
     if (equals === -1) break;
-    records.set(record.slice(0, equals), record.slice(equals + 1));
+    const key = record.slice(0, equals);
+    if (PAX_KEYS.has(key)) records.set(key, record.slice(equals + 1));
     rest = rest.subarray(length);
   }
   return records;
@@ -222,8 +226,9 @@ export class TarReader {
     if (ustar && block[345] !== 0) name = `${text(block, 345, 155)}/${name}`;
     let linkname = block[157] === 0 ? null : text(block, 157, 100);
     let size_ = size;
-    if (this.longName !== null) name = this.longName;
-    if (this.longLink !== null) linkname = this.longLink;
+    // An empty one is not used, as tar-stream does not use it.
+    if (this.longName) name = this.longName;
+    if (this.longLink) linkname = this.longLink;
     if (this.pax) {
       const path = this.pax.get('path');
       const linkpath = this.pax.get('linkpath');

@@ -25,6 +25,8 @@ export interface WriteFault {
   readonly kind: 'no-room' | 'read-only' | 'denied';
   /** `cannot write <path>: <reason>`: the path the failed call named, else `where`. */
   readonly message: string;
+  /** That path, when there is one. */
+  readonly at?: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export function writeFault(error: unknown, where?: string): WriteFault | null {
     errno,
     kind: denied ? 'denied' : errno === 'EROFS' ? 'read-only' : 'no-room',
     message: at ? `cannot write ${at}: ${REASONS[errno]}` : `cannot write: ${REASONS[errno]} (${String(message)})`,
+    ...(at ? { at } : {}),
   };
 }
 

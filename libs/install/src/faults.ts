@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { CpyError } from '@cpy/core';
 import { pythonWriteFault, writeFault, type WriteFault } from '@cpy/core/faults';
 
@@ -20,14 +21,16 @@ export function pythonFileSystemFault(output: string, where: string | undefined,
 }
 
 /**
- * The same, for the record of a tree already in place (state.json and the links): its python3
- * names no path when a write fails, so the state directory is named, and the hint says that the
- * next run records what is there.
+ * The same, for the record of a tree already in place (state.json, then the links): its python3
+ * names no path when a write fails, and then the state directory is named. The hint says where to
+ * make room (or what to make writable) and that the next run finishes the record.
  */
 export function recordFileSystemFault(output: string, stateDir: string, cause: unknown): CpyError | null {
   const fault = pythonWriteFault(output, stateDir);
-  const where = fault?.kind === 'no-room' ? `free some space for ${stateDir} (df -h; df -i)` : `make ${stateDir} writable`;
-  return named(fault, cause, fault && `the install is in place, not yet recorded: ${where}, then run the same command again to record it`);
+  if (!fault) return null;
+  const dir = !fault.at || fault.at === stateDir ? stateDir : dirname(fault.at);
+  const what = fault.kind === 'no-room' ? `free some space for ${dir} (df -h; df -i)` : `make ${dir} writable`;
+  return named(fault, cause, `the install is in place, not fully recorded: ${what}, then run the same command again to finish recording it`);
 }
 
 function named(fault: WriteFault | null, cause: unknown, hint?: string | null): CpyError | null {

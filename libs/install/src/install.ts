@@ -535,11 +535,13 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         return removed.length > 0 ? { ...r, warnings: [...removed, ...r.warnings] } : r;
       } catch (error) {
         // From the cache alone, by version: its newest build turned out damaged and was removed.
-        // The next newest is tried (each try removes a file, so this ends), and the last error
-        // (the cache holds no more of that version) is the one reported.
-        const gone = isCpyError(error, 'CPY_INSTALL_NO_SOURCE') ? error.details?.['removed'] : undefined;
-        if (typeof gone !== 'string') throw error;
-        const warning = `${(error as Error).message.replace(/, and nothing was installed$/, '')}; an older cached build of it is tried`;
+        // The next newest is tried (each try removes a file, so this ends); the last error (the
+        // cache holds no more of that version) is reported with what was removed on the way.
+        const gone = isCpyError(error, 'CPY_INSTALL_NO_SOURCE') ? error.details['removed'] : undefined;
+        if (typeof gone !== 'string' || hooks.signal?.aborted) {
+          throw removed.length > 0 && isCpyError(error) ? new CpyError(error.code, `${error.message} (before that: ${removed.join('; ')})`, { hint: error.hint, details: error.details, cause: error }) : error;
+        }
+        const warning = `${(error as Error).message.replace(/, and nothing was installed$/, '')}; another cached build of ${input.version ?? 'it'} is tried`;
         hooks.onEvent?.({ type: 'warning', message: warning });
         removed.push(warning);
       }

@@ -233,17 +233,18 @@ describe('installPython: a real artifact, installed for real', () => {
     });
     expect(r).toMatchObject({ status: 'installed', fromCache: true, sha256: artifact.sha256, build: 1 });
     expect(warnings.join('\n')).toContain(`the cached ${build2.fileName} is damaged`);
-    expect(r.warnings.join('\n')).toContain('an older cached build of it is tried');
+    expect(r.warnings.join('\n')).toContain(`another cached build of ${version} is tried`);
     expect(existsSync(join(sb.cacheDir, `${build2.sha256}.tgz`))).toBe(false);
     await run(join(sb.root, 'offline', 'bin', 'python3'), ['-c', 'import ssl']);
 
-    // With none left but a damaged one, the error says what there is: none of that version.
+    // With none left but a damaged one, the error says what there is (none of that version), and what was removed.
     const fh1 = await open(join(sb.cacheDir, `${artifact.sha256}.tgz`), 'r+');
     await fh1.write(Buffer.from([0x00, 0xff, 0x00]), 0, 3, 100_000);
     await fh1.close();
     const none = await codeOf(installPython(sb.options({ version, installPrefix: join(sb.root, 'none') })));
     expect(none.code).toBe('CPY_INSTALL_NO_SOURCE');
     expect(none.message).toContain('holds no CPython');
+    expect(none.message).toContain(`(before that: the cached ${artifact.fileName} is damaged`);
     expect(existsSync(join(sb.root, 'none'))).toBe(false);
   }, 120_000);
 
@@ -430,7 +431,7 @@ describe('installPython: a real artifact, installed for real', () => {
       expect(e).toMatchObject({
         code: 'CPY_INSTALL_DISK_FULL',
         message: expect.stringContaining(`cannot write ${stateDir}`),
-        hint: expect.stringMatching(/^the install is in place, not yet recorded: free some space for .*, then run the same command again to record it$/),
+        hint: expect.stringMatching(new RegExp(`^the install is in place, not fully recorded: free some space for ${stateDir} \\(df -h; df -i\\), then run the same command again to finish recording it$`)),
       });
       expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
 

@@ -143,6 +143,22 @@ describe('extractArtifact', () => {
     }
   });
 
+  it('admits an archive of the metadata entry alone at its end; a write fault there is the disk\'s error, as mid-archive', async () => {
+    const only = await tgz(join(work, 'metadata-only.tgz'), [{ name: 'cpy-artifact.json', body: '{}' }]);
+    const seen: (string | null)[] = [];
+    const r = await extractArtifact(only, { dest: join(work, 'out'), admit: async (text) => (seen.push(text), { root: 'opt/x', maxBytes: 1024 }) });
+    expect(seen).toEqual(['{}']);
+    expect(r).toMatchObject({ files: 0, metadata: '{}' });
+    const denied = Object.assign(new Error('EACCES: permission denied, open /x'), { code: 'EACCES', syscall: 'open', path: '/x' });
+    const error = await extractArtifact(only, {
+      dest: join(work, 'out2'),
+      admit: async () => {
+        throw denied;
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toBe(denied);
+  });
+
   it('says a corrupt archive is corrupt', async () => {
     const archive = join(work, 'x.tgz');
     await tgz(archive, [{ name: 'opt/python-3.13.5/a', body: 'a'.repeat(100000) }]);

@@ -198,6 +198,24 @@ describe('TarReader: what a damaged archive does', () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  it('a GNU long name or link target that is empty is not used (as tar-stream reads it)', async () => {
+    const tar = await plain();
+    // An 'L' header (GNU's long name) of no bytes, before the archive's first entry.
+    const long = Buffer.alloc(512);
+    long.write('././@LongLink', 0, 'latin1');
+    long.write('0000644\0', 100, 'latin1');
+    long.write('00000000000\0', 124, 'latin1');
+    long.write('L', 156, 'latin1');
+    long.write('ustar  \0', 257, 'latin1');
+    long.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of long) sum += byte;
+    long.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    const withEmptyLong = Buffer.concat([long, tar]);
+    expect(await withReader(withEmptyLong, 100)).toEqual(await withTarStream(withEmptyLong));
+    expect((await withReader(withEmptyLong))[0]!.name).toBe('a');
+  });
+
   it('skips the bytes of an entry given no body, and waits where it is told to, then decides that header again', async () => {
     const tar = await plain();
     const names: string[] = [];

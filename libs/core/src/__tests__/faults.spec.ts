@@ -11,9 +11,9 @@ const errno = (code: string, path?: string) => Object.assign(new Error(`${code}:
 
 describe('writeFault', () => {
   it('names a disk with no room (space, inodes, quota) and a place this process may not write, with the path the call named', () => {
-    expect(writeFault(errno('ENOSPC', '/srv/a'))).toEqual({ errno: 'ENOSPC', kind: 'no-room', message: 'cannot write /srv/a: no space left on its disk' });
-    expect(writeFault(errno('EDQUOT', '/srv/a'))).toEqual({ errno: 'EDQUOT', kind: 'no-room', message: 'cannot write /srv/a: the disk quota is used up' });
-    expect(writeFault(errno('EROFS', '/srv/a'))).toEqual({ errno: 'EROFS', kind: 'read-only', message: 'cannot write /srv/a: its file system is read-only' });
+    expect(writeFault(errno('ENOSPC', '/srv/a'))).toEqual({ errno: 'ENOSPC', kind: 'no-room', message: 'cannot write /srv/a: no space left on its disk', at: '/srv/a' });
+    expect(writeFault(errno('EDQUOT', '/srv/a'))).toEqual({ errno: 'EDQUOT', kind: 'no-room', message: 'cannot write /srv/a: the disk quota is used up', at: '/srv/a' });
+    expect(writeFault(errno('EROFS', '/srv/a'))).toEqual({ errno: 'EROFS', kind: 'read-only', message: 'cannot write /srv/a: its file system is read-only', at: '/srv/a' });
     expect(writeFault(errno('EACCES', '/srv/a'))).toMatchObject({ kind: 'denied', message: 'cannot write /srv/a: permission denied' });
     expect(writeFault(errno('EPERM', '/srv/a'))).toMatchObject({ kind: 'denied', message: 'cannot write /srv/a: permission denied' });
   });
@@ -58,6 +58,7 @@ describe('pythonWriteFault: a python3 that met a full or read-only disk, in its 
       errno: 'ENOSPC',
       kind: 'no-room',
       message: 'cannot write /d/x.py: no space left on its disk',
+      at: '/d/x.py',
     });
     expect(pythonWriteFault('f.write(data) OSError: [Errno 28] No space left on device', '/stage')?.message).toBe('cannot write /stage: no space left on its disk');
     expect(pythonWriteFault("OSError: [Errno 122] Disk quota exceeded: '/home/u/x'")).toMatchObject({ errno: 'EDQUOT', kind: 'no-room' });
