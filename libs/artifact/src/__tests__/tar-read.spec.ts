@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { extract as tarExtract, type Headers } from 'tar-stream';
+import { extract as tarExtract, type Header } from 'tar-stream';
 import { TarReader, WAIT, type TarHeader } from '../tar-read.js';
 import { tgz } from './tgz.js';
 
@@ -57,10 +57,10 @@ function withTarStream(tar: Buffer): Promise<Seen[]> {
   return new Promise((resolve, reject) => {
     const seen: Seen[] = [];
     const extract = tarExtract();
-    extract.on('entry', (header: Headers, stream, next) => {
+    extract.on('entry', (header: Header, stream, next) => {
       const chunks: Buffer[] = [];
       stream.on('error', reject);
-      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('data', (c: unknown) => void chunks.push(c as Buffer));
       stream.on('end', () => {
         seen.push({
           name: header.name,
