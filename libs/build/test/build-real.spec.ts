@@ -74,6 +74,20 @@ describe('a real CPython 3.13.5 build in a bullseye container (fast profile)', (
 
     const apt = await builder.exec('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'libssl-dev']);
     expect(apt.exitCode).toBe(0);
+
+    // A pip already at the build's prefix on the builder (3.13.5 installed there): ensurepip would
+    // find it and put none in the artifact. Refused in preflight, naming it; gone, the build runs.
+    const planted = `${spec.prefix}/lib/python3.13/site-packages/pip-25.1.1.dist-info`;
+    expect((await builder.exec('mkdir', ['-p', planted])).exitCode).toBe(0);
+    error = undefined;
+    try {
+      await buildCPython({ spec, source, workDir, builder });
+    } catch (e) {
+      error = e;
+    }
+    expect(isCpyError(error, 'CPY_BUILD_PREFIX_HAS_PIP')).toBe(true);
+    expect((error as Error).message).toContain(`(${planted})`);
+    expect((await builder.exec('rm', ['-rf', spec.prefix])).exitCode).toBe(0);
     const phases: string[] = [];
     const result = await buildCPython({ spec, source, workDir, builder, onEvent: (e) => void (e.type === 'phase' && phases.push(e.phase)) });
     expect(phases).toEqual(['provision', 'preflight', 'extract', 'configure', 'make', 'install', 'check']);

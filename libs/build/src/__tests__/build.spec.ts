@@ -11,6 +11,7 @@ import { parseMakeModuleReport } from '../compile/modules.js';
 import { PROVISION_SCRIPT } from '../compile/builders.js';
 import { type RunOptions } from '../compile/runner.js';
 import { crossAnswers } from '../compile/cross.js';
+import { hostExec } from '../exec.js';
 import { ALL_HEADERS, DEBIAN, TOOLS, fakeBuilder } from './fake-builder.js';
 
 const MAKE_TAIL = `LD_LIBRARY_PATH=/b ./python -E -c 'import sys' >platform
@@ -36,6 +37,8 @@ interface Script {
   cross?: { emulator: boolean; buildPython?: string };
   /** The release the tarball really is: its Include/patchlevel.h (written by tar) and the version python3 prints. */
   release?: { patchlevel?: string; python?: string };
+  /** The prefix the build was given (make install writes the tree there under DESTDIR). */
+  prefix?: string;
 }
 
 /** A builder whose commands are scripted: records what ran, writes fake logs. */
@@ -52,6 +55,9 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
     started,
     exec: async (file, args, options) => {
       if (file === 'nproc') return { exitCode: 0, stdout: '4\n', stderr: '' };
+      // The check for a pip at the build's prefix runs for real on a prefix under the test's
+      // directory; the default prefix (/opt/python-3.13.5) is this machine's, not the test's.
+      if (file === 'sh' && args[2] === 'pip-at-prefix') return args[3]!.startsWith(work) ? hostExec(file, args, options) : { exitCode: 0, stdout: '', stderr: '' };
       if (file === 'uname') return { exitCode: 0, stdout: 'x86_64\n', stderr: '' };
       if (script.cross && file === 'sh' && args[0] === '-c' && args[1]!.startsWith('command -v')) {
         return script.cross.emulator ? { exitCode: 0, stdout: `/usr/bin/${args[3]}\n`, stderr: '' } : { exitCode: 1, stdout: '', stderr: '' };
@@ -74,7 +80,7 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
         await mkdir(join(src, 'Include'), { recursive: true });
         await writeFile(join(src, 'Include', 'patchlevel.h'), `#define PY_MINOR_VERSION 13\n#define PY_VERSION "${script.release.patchlevel}"\n`);
       }
-      if (key === 'install') await mkdir(join(argv.find((a) => a.startsWith('DESTDIR='))!.replace(/^DESTDIR=/, ''), '/opt/python-3.13.5/bin'), { recursive: true });
+      if (key === 'install') await mkdir(join(argv.find((a) => a.startsWith('DESTDIR='))!.replace(/^DESTDIR=/, ''), script.prefix ?? '/opt/python-3.13.5', 'bin'), { recursive: true });
       let out = `${key} output\n`;
       if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
       if (key === 'python3') out += `Python ${script.release?.python ?? '3.13.5'}\n` + JSON.stringify(script.imports ?? ALL_OK) + '\n';
@@ -99,9 +105,9 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string } = {}) =>
+const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string; prefix?: string } = {}) =>
   buildCPython({
-    spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}) }),
+    spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}), ...(extra.prefix ? { prefix: extra.prefix } : {}) }),
     source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) },
     workDir: work,
     builder,
@@ -163,6 +169,23 @@ describe('buildCPython with a scripted builder', () => {
     expect(error.code).toBe('CPY_BUILD_MISSING_DEPENDENCIES');
     expect(error.message).toMatch(/ssl \(libssl-dev\)/);
     expect(error.hint).toMatch(/apt-get install -y libssl-dev/);
+    expect(builder.ran).toEqual([]);
+  });
+
+  it('refuses, before anything is unpacked, a prefix that already holds a pip: make install would leave pip out of the artifact', async () => {
+    const prefix = join(work, 'opt', 'python-3.13.5');
+    const sitePackages = join(prefix, 'lib', 'python3.13', 'site-packages');
+    // What is there but no pip is no reason to refuse (a prefix with other packages, an empty one).
+    await mkdir(join(sitePackages, 'six-1.16.0.dist-info'), { recursive: true });
+    expect((await run(scriptedBuilder({ prefix }), { prefix })).installDir).toBe(join(work, 'cpython-3.13.5-build1', 'staging', prefix));
+
+    await mkdir(join(sitePackages, 'pip-25.1.1.dist-info'), { recursive: true });
+    const builder = scriptedBuilder({ prefix });
+    const error = await errorOf(run(builder, { prefix }));
+    expect(error.code).toBe('CPY_BUILD_PREFIX_HAS_PIP');
+    expect(error.message).toContain(`${prefix}, the build's prefix, already holds a Python with pip on this host (${join(sitePackages, 'pip-25.1.1.dist-info')})`);
+    expect(error.message).toMatch(/the artifact would have no pip/);
+    expect(error.hint).toBe(`build in a container (cpy build 3.13.5 --builder container), or move ${prefix} aside for the build (cpy uninstall 3.13.5, if cpy installed it)`);
     expect(builder.ran).toEqual([]);
   });
 

@@ -130,6 +130,31 @@ function missingDependencies(report: BuildHostReport, where: string): CpyError {
 }
 
 /**
+ * Prints each pip an interpreter with this prefix would find installed: `make install` runs
+ * ensurepip with the new python3, whose sys.prefix is the build's prefix, and pip installs nothing
+ * (into the staging tree, so the artifact) when it finds itself there ("Requirement already
+ * satisfied"). A build on a machine where this version is installed at its own prefix (`cpy install`
+ * puts it at /opt/python-<version> for root) would otherwise pack an artifact without pip.
+ */
+const PIP_AT_PREFIX_SCRIPT = 'for d in "$1"/lib/python3*/site-packages/pip-*.dist-info; do [ -d "$d" ] && printf "%s\\n" "$d"; done; exit 0';
+
+async function pipAtPrefix(builder: Builder, prefix: string): Promise<string[]> {
+  const r = await builder.exec('sh', ['-c', PIP_AT_PREFIX_SCRIPT, 'pip-at-prefix', prefix]);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+function prefixHasPip(spec: BuildSpec, found: readonly string[], builder: Builder): CpyError {
+  const where = builder.kind === 'host' ? 'this host' : `the builder (${builder.description})`;
+  return new CpyError('CPY_BUILD_PREFIX_HAS_PIP', `${spec.prefix}, the build's prefix, already holds a Python with pip on ${where} (${found[0]}): CPython's make install would find that pip, install none into the artifact, and the artifact would have no pip`, {
+    hint:
+      builder.kind === 'host'
+        ? `build in a container (cpy build ${spec.version} --builder container), or move ${spec.prefix} aside for the build (cpy uninstall ${spec.version}, if cpy installed it)`
+        : `use a builder image without ${spec.prefix}, or build with another --prefix`,
+    details: { prefix: spec.prefix, found },
+  });
+}
+
+/**
  * Asks the builder's package database which package ships each library: one
  * `dpkg -S` for all of them (each call reads every package's file list), or
  * rpm / apk per library. Prints `<soname> <package>` lines.
@@ -251,6 +276,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
       });
       if (!report.ok) throw missingDependencies(report, builder.description);
+      const pips = await pipAtPrefix(builder, spec.prefix);
+      if (pips.length) throw prefixHasPip(spec, pips, builder);
       for (const c of report.checks) if (!c.critical && !c.ok) warnings.push(`optional ${c.id} is missing on the builder${c.packages.length ? ` (${c.packages.join(' ')})` : ''}: ${c.detail}`);
       return report;
     });
