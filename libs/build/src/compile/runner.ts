@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { execa } from 'execa';
-import { CpyError } from '@cpy/core';
+import { CpyError, runInGroup } from '@cpy/core';
 
 export interface RunOptions {
   /** Working directory on the builder. */
@@ -46,9 +45,10 @@ export function lineSplitter(onLine: (line: string) => void): { push(chunk: Buff
 }
 
 /**
- * Runs commands on this machine. Each command gets its own process group, so
- * aborting stops make and every compiler it started (SIGTERM, then SIGKILL
- * after `killGraceMs`).
+ * Runs commands on this machine, each with @cpy/core's runInGroup: aborting stops make and every
+ * compiler it started (SIGTERM to the group, then SIGKILL after `killGraceMs`), and rejects with
+ * CPY_BUILD_CANCELLED once they are gone, so the staging tree can be removed. Output (stdout and
+ * stderr, as they come) goes to the log file.
  */
 export function hostRunner(killGraceMs = 5000): Runner {
   return async (argv, options) => {
@@ -56,46 +56,28 @@ export function hostRunner(killGraceMs = 5000): Runner {
     const log = createWriteStream(options.logFile, { flags: 'a' });
     await once(log, 'open');
     const lines = lineSplitter((l) => options.onLine?.(l));
-    const child = execa(argv[0]!, argv.slice(1), {
-      cwd: options.cwd,
-      env: options.env,
-      detached: true,
-      buffer: false,
-      all: true,
-      stdin: 'ignore',
-      reject: false,
-    });
-    child.all?.on('data', (chunk: Buffer) => {
+    const output = (chunk: Buffer) => {
       log.write(chunk);
       lines.push(chunk);
-    });
-    let aborted = false;
-    const kill = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {
-        // already gone
-      }
     };
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      aborted = true;
-      kill('SIGTERM');
-      timer = setTimeout(() => kill('SIGKILL'), killGraceMs);
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await child;
+      const { code, stopped, error } = await runInGroup(argv[0]!, argv.slice(1), {
+        cwd: options.cwd,
+        env: options.env,
+        signal: options.signal,
+        graceMs: killGraceMs,
+        onStdout: output,
+        onStderr: output,
+      }).done;
       lines.end();
-      if (aborted) throw cancelled();
-      if ((result as { code?: string }).code === 'ENOENT') {
+      if (stopped) throw cancelled();
+      if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') {
         log.write(`${argv[0]}: command not found\n`);
         return { exitCode: 127 };
       }
-      return { exitCode: result.exitCode ?? 1 };
+      if (error) log.write(`${argv[0]}: ${error.message}\n`);
+      return { exitCode: code ?? 1 };
     } finally {
-      if (timer) clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
       log.end();
       await once(log, 'close').catch(() => undefined);
     }

@@ -1,0 +1,50 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { errorOf } from '@cpy/harness';
+import { hostRunner } from '../compile/runner.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-runner-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const alive = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+describe('hostRunner', () => {
+  it("logs the command's output, hands it on line by line, and gives its exit code; a missing program is 127", async () => {
+    const run = hostRunner();
+    const logFile = join(work, 'a.log');
+    const lines: string[] = [];
+    const r = await run(['sh', '-c', 'echo one; echo two >&2; sleep 0.2; printf three; exit 3'], { logFile, cwd: work, env: { CPY_RUNNER_TEST: 'x' }, onLine: (l) => lines.push(l) });
+    expect(r).toEqual({ exitCode: 3 });
+    expect(lines.sort()).toEqual(['one', 'three', 'two']);
+    expect((await readFile(logFile, 'utf8')).split('\n').sort()).toEqual(['one', 'three', 'two']);
+    expect(await run([join(work, 'no-such-program')], { logFile })).toEqual({ exitCode: 127 });
+    expect(await readFile(logFile, 'utf8')).toContain(`${join(work, 'no-such-program')}: command not found`);
+  });
+
+  it('aborted, it stops the command and what it started (as make its compilers), then rejects with CPY_BUILD_CANCELLED', async () => {
+    const pids = join(work, 'pids');
+    const stop = new AbortController();
+    const pending = hostRunner(500)(['sh', '-c', `trap '' TERM; (exec sleep 60) </dev/null >/dev/null 2>&1 & echo "$$ $!" > ${pids}; wait`], { logFile: join(work, 'b.log'), signal: stop.signal });
+    for (let i = 0; i < 200 && !existsSync(pids); i++) await new Promise((r) => setTimeout(r, 25));
+    const [sh, sleep] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
+    stop.abort();
+    expect((await errorOf(pending)).code).toBe('CPY_BUILD_CANCELLED');
+    // Settled only once both are gone: the SIGTERM was ignored, the SIGKILL after 500 ms was not.
+    expect(alive(sh)).toBe(false);
+    expect(alive(sleep)).toBe(false);
+  }, 20_000);
+});
