@@ -46,6 +46,11 @@ export interface ExtractResult {
  */
 const writing = new WeakSet<object>();
 
+/** Whether `error`, thrown by extractArtifact, is the destination's disk's (full, read-only, not ours to write), not the archive's. */
+export function isDestinationFault(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && writing.has(error);
+}
+
 /** Runs `work` on the file at `path`; Node's error for a call on its descriptor (a write: a full disk) names it, as one on its path does. */
 function naming(path: string, work: () => void): void {
   try {
@@ -149,6 +154,11 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
   let bytes = 0;
   let metadata: string | null = null;
   const dirTimes: [string, Date][] = [];
+  /** The bytes an entry claims count toward the unpack limit (a link's too: they are read to be skipped). */
+  const count = (header: { name: string; size: number }) => {
+    bytes += header.size;
+    if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
+  };
   // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
   // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
   // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
@@ -228,8 +238,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
       }
       case 'file':
       case 'contiguous-file': {
-        bytes += header.size;
-        if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
+        count(header);
         safeParent(target, header.name);
         // Written with synchronous calls on one descriptor as the bytes pass: no stream, promise
         // or thread-pool round trip per file.
@@ -250,9 +259,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
         };
       }
       case 'symlink': {
-        // A link has no bytes of its own; any it claims are read (and inflated) to be skipped, so they count.
-        bytes += header.size;
-        if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
+        count(header);
         const link = header.linkname ?? '';
         if (!link || isAbsolute(link)) throw hostile(header.name, `is a symlink to an absolute path (${link})`);
         // `s/..` is not where it reads once `s` is a link (made before or after this one): the
@@ -313,7 +320,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     // An archive of the metadata entry alone, or of nothing: admitted at its end.
     if (!admitted) await writes(admit);
   } catch (error) {
-    if (error instanceof CpyError || writing.has(error as object)) throw error;
+    if (error instanceof CpyError || isDestinationFault(error)) throw error;
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
       hint: 'the file is damaged or not a .tgz artifact: download it again and check its .sha256',
       cause: error,

@@ -1,11 +1,10 @@
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, CpyError, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
-import { writeFault } from '@cpy/core/faults';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
 import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
-import { extractArtifact, extractLimit } from './extract.js';
+import { extractArtifact, extractLimit, isDestinationFault } from './extract.js';
 import { readArtifactMetadata } from './read.js';
 import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
@@ -116,7 +115,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       } catch (error) {
         // A disk that cannot take the tree (full, read-only, not ours to write) says nothing of
         // the artifact: that is the error, naming where, not a failed check.
-        if (!(error instanceof CpyError) && writeFault(error)) throw error;
+        if (isDestinationFault(error)) throw error;
         check('structure', false, (error as Error).message);
       }
       if (extracted) await runtimeChecks(join(tree, root), metadata, work, options, check, skipped);

@@ -303,26 +303,27 @@ async function obtainArtifact(
   const emit = hooks.onEvent ?? (() => undefined);
   /**
    * The cached `hit`, read once (unpacked on the way when `unpack`): null when it is its sha256,
-   * else what is wrong with it. A damaged one is removed; what was unpacked of it is thrown away.
+   * else what is wrong with it, and whether it was removed (a damaged one is; one that cannot be
+   * read is left). What was unpacked of it is thrown away.
    */
-  const unfit = async (hit: CachedArtifact, unpack: boolean): Promise<string | null> => {
+  const unfit = async (hit: CachedArtifact, unpack: boolean): Promise<{ why: string; removed: boolean } | null> => {
     const { sha256File, sha256FileFollowed } = await artifactLibrary();
     const read = unpack ? sha256FileFollowed(hit.path, (bytes) => follow(bytes, hit.fileName, 'cache')) : sha256File(hit.path);
     const actual = await read.catch((error: unknown) => error as Error);
     if (actual === hit.sha256) return null;
     if (unpack) passes.discard();
-    if (typeof actual !== 'string') return `cannot be read (${actual.message})`;
+    if (typeof actual !== 'string') return { why: `cannot be read (${actual.message})`, removed: false };
     await dropCached(layout.cacheDir, hit.sha256);
-    return `is damaged (its sha256 is not ${hit.sha256}): it was removed`;
+    return { why: `is damaged (its sha256 is not ${hit.sha256}): it was removed`, removed: true };
   };
   if (!plan.artifactUrl) {
     const hit = plan.sha256 ? await cachedEntry(layout.cacheDir, plan.sha256) : null;
     const wrong = hit ? await unfit(hit, onePass(hit.fileName)) : null;
     if (hit && !wrong) return { artifact: hit, signature: plan.signature };
-    throw new CpyError('CPY_INSTALL_NO_SOURCE', hit ? `the cached ${hit.fileName} ${wrong}, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', hit ? `the cached ${hit.fileName} ${wrong!.why}, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
       hint: hit ? 'download it again: pass the artifact (cpy install --from <url or file>) or the index (--index <url>)' : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
       // installPython then tries the next newest cached build, as the same command run again would.
-      ...(hit && plan.newestCached && wrong?.endsWith('it was removed') ? { details: { removed: hit.fileName } } : {}),
+      ...(hit && plan.newestCached && wrong?.removed ? { details: { removed: hit.fileName } } : {}),
     });
   }
   const url = toUrl(plan.artifactUrl);
@@ -363,7 +364,7 @@ async function obtainArtifact(
       if (vouched) return { artifact: hit, signature: { fingerprint: vouched, signedAt: null, covers: 'cache' } };
       return { artifact: hit, signature: await checkSignature(hit.path) };
     }
-    emit({ type: 'warning', message: `the cached ${hit.fileName} ${wrong}; it is downloaded again` });
+    emit({ type: 'warning', message: `the cached ${hit.fileName} ${wrong.why}; it is downloaded again` });
   }
   const published = await (side ?? sideMetadata());
   if (published) await refuseUnfit(published, await context());
