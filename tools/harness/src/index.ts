@@ -28,3 +28,4 @@ export { errorOf, expectCode } from './errors.js';
 export { runCpy } from './cli.js';
 export type { CpyRun, CpyRunOptions } from './cli.js';
 export { peakLiveMemory } from './memory.js';
+export { runsNow, until } from './processes.js';

@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { errorOf } from '@cpy/harness';
+import { errorOf, runsNow, until } from '@cpy/harness';
 import { hostRunner } from '../compile/runner.js';
 
 let work: string;
@@ -13,14 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
-
-const alive = (pid: number) => {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 describe('hostRunner', () => {
   it("logs the command's output, hands it on line by line, and gives its exit code; a missing program is 127", async () => {
@@ -39,12 +31,12 @@ describe('hostRunner', () => {
     const pids = join(work, 'pids');
     const stop = new AbortController();
     const pending = hostRunner(500)(['sh', '-c', `trap '' TERM; (exec sleep 60) </dev/null >/dev/null 2>&1 & echo "$$ $!" > ${pids}; wait`], { logFile: join(work, 'b.log'), signal: stop.signal });
-    for (let i = 0; i < 200 && !existsSync(pids); i++) await new Promise((r) => setTimeout(r, 25));
+    await until(() => existsSync(pids));
     const [sh, sleep] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
     stop.abort();
     expect((await errorOf(pending)).code).toBe('CPY_BUILD_CANCELLED');
     // Settled only once both are gone: the SIGTERM was ignored, the SIGKILL after 500 ms was not.
-    expect(alive(sh)).toBe(false);
-    expect(alive(sleep)).toBe(false);
+    expect(runsNow(sh)).toBe(false);
+    expect(runsNow(sleep)).toBe(false);
   }, 20_000);
 });

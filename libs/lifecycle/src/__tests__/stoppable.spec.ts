@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runsNow, until } from '@cpy/harness';
 import { runStoppable } from '../stoppable.js';
 
 let work: string;
@@ -12,19 +13,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
-
-/** Whether the process runs (a zombie, ended but not yet reaped, does not). */
-const alive = (pid: number) => {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
-
-const until = async (done: () => boolean) => {
-  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 25));
-};
 
 describe('runStoppable', () => {
   it('gives what the program printed, or its exit code and stderr', async () => {
@@ -49,7 +37,7 @@ describe('runStoppable', () => {
     const [sh] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
     stop.abort();
     await expect(running).rejects.toMatchObject({ signal: 'SIGTERM' });
-    expect(alive(sh)).toBe(false);
+    expect(runsNow(sh)).toBe(false);
   });
 
   it('output past maxBuffer stops the program, and is not kept', async () => {
