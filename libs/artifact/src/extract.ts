@@ -51,6 +51,12 @@ export function isDestinationFault(error: unknown): boolean {
   return typeof error === 'object' && error !== null && writing.has(error);
 }
 
+/** Marks a write fault met on the destination as the disk's (isDestinationFault), and throws it on. */
+function destinationFault(error: unknown): never {
+  if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
+  throw error;
+}
+
 /** Runs `work` on the file at `path`; Node's error for a call on its descriptor (a write: a full disk) names it, as one on its path does. */
 function naming(path: string, work: () => void): void {
   try {
@@ -145,8 +151,19 @@ export function extractArtifactStream(gzipped: AsyncIterable<Uint8Array>, label:
 
 async function extractTar(open: () => Promise<Readable>, archive: string, options: ExtractOptions): Promise<ExtractResult> {
   const dest = resolve(options.dest);
-  await makeDirectory(dest);
-  const realDest = await realpath(dest);
+  // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
+  // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
+  // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
+  // it, under the download's own writes.
+  let realDest: string;
+  let kept: number;
+  try {
+    await makeDirectory(dest);
+    realDest = await realpath(dest);
+    kept = keptModeBits(dest);
+  } catch (error) {
+    destinationFault(error);
+  }
   let maxBytes = options.maxBytes ?? 4 * 1024 ** 3;
   let root = options.root;
   let admitted = !options.admit;
@@ -159,11 +176,6 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     bytes += header.size;
     if (bytes > maxBytes) throw hostile(header.name, `makes the archive unpack to more than ${maxBytes} bytes`);
   };
-  // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
-  // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
-  // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
-  // it, under the download's own writes.
-  const kept = keptModeBits(dest);
 
   // Directories this run created or checked: entries never delete, and a
   // symlink cannot replace an existing directory, so a checked one stays safe.
@@ -298,8 +310,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     try {
       await work();
     } catch (error) {
-      if (!(error instanceof CpyError) && writeFault(error)) writing.add(error as Error);
-      throw error;
+      destinationFault(error);
     }
   };
   let source: Readable | null = null;

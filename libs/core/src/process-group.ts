@@ -62,7 +62,8 @@ function groupSignal(pgid: number, sig: NodeJS.Signals | 0): boolean {
  * of its group is left (or, killed, after a last wait for them to be reaped): the caller can then
  * remove what they were writing into. A program of the group that left it (setsid) may hold the
  * pipes: once the program has exited, they are not waited for. A signal already aborted starts
- * nothing. Groups still running when this process exits are killed.
+ * nothing. When this process exits, the group of each program still running (not yet settled) is
+ * killed; what a program that ended normally left running in its group is not.
  */
 export function runInGroup(file: string, args: readonly string[], options: GroupRunOptions = {}): GroupRun {
   if (options.signal?.aborted) return { done: Promise.resolve({ code: null, signal: null, stopped: true, error: null }), stop: () => undefined };

@@ -26,8 +26,9 @@ export async function runStoppable(
 ): Promise<{ stdout: string; stderr: string }> {
   const out = { stdout: '', stderr: '' };
   let overflow: string | null = null;
+  const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
   const collect = (name: 'stdout' | 'stderr') => {
-    const decoder = new StringDecoder('utf8');
+    const decoder = decoders[name];
     return (chunk: Buffer) => {
       if (overflow) return;
       out[name] += decoder.write(chunk);
@@ -39,6 +40,8 @@ export async function runStoppable(
   };
   const run = runInGroup(file, args, { signal: options.signal, onStdout: collect('stdout'), onStderr: collect('stderr') });
   const { code, signal, stopped, error } = await run.done;
+  // A sequence cut at the end is told as execFile tells it (U+FFFD), not dropped.
+  if (!overflow) for (const name of ['stdout', 'stderr'] as const) out[name] += decoders[name].end();
   if (code === 0 && !stopped && !error) return out;
   // Stopped before it started: told as a program the stop ended.
   const notStarted = stopped && code === null && signal === null && !error;

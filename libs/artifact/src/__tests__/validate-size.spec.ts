@@ -61,7 +61,7 @@ describe('validating the size an artifact declares', () => {
   });
 
   // A tmpfs with room for a few KiB: the tree cannot be unpacked there.
-  (process.getuid?.() === 0 ? it : it.skip)("on a disk with no room for the tree, it says so (Node's ENOSPC, naming where), not that the artifact's structure failed", async () => {
+  (process.getuid?.() === 0 ? it : it.skip)("on a disk with no room for the tree, or a read-only one, it says so (Node's ENOSPC or EROFS, naming where), not that the artifact's structure failed", async () => {
     const tree = join(work, 'tree-full');
     await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
     await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
@@ -76,6 +76,17 @@ describe('validating the size an artifact declares', () => {
         (e: unknown) => e as NodeJS.ErrnoException,
       );
       expect(error).toMatchObject({ code: 'ENOSPC', path: expect.stringMatching(new RegExp(`^${disk}/`)) });
+    } finally {
+      execFileSync('umount', [disk]);
+    }
+    // A read-only one: the tree's directory cannot even be made. The disk's error too.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'cpy-test-ro', disk]);
+    try {
+      const error = await validateArtifact(packed.path, { workDir: disk }).then(
+        () => null,
+        (e: unknown) => e as NodeJS.ErrnoException,
+      );
+      expect(error).toMatchObject({ code: 'EROFS', path: join(disk, 'tree') });
     } finally {
       execFileSync('umount', [disk]);
     }

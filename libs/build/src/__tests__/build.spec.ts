@@ -175,9 +175,17 @@ describe('buildCPython with a scripted builder', () => {
   it('refuses, before anything is unpacked, a prefix that already holds a pip: make install would leave pip out of the artifact', async () => {
     const prefix = join(work, 'opt', 'python-3.13.5');
     const sitePackages = join(prefix, 'lib', 'python3.13', 'site-packages');
-    // What is there but no pip is no reason to refuse (a prefix with other packages, an empty one).
+    // What is there but no pip the new python3 would see is no reason to refuse: other packages,
+    // another version's pip (a shared prefix such as /usr/local).
     await mkdir(join(sitePackages, 'six-1.16.0.dist-info'), { recursive: true });
-    expect((await run(scriptedBuilder({ prefix }), { prefix })).installDir).toBe(join(work, 'cpython-3.13.5-build1', 'staging', prefix));
+    await mkdir(join(prefix, 'lib', 'python3.12', 'site-packages', 'pip-24.0.dist-info'), { recursive: true });
+    const fine = scriptedBuilder({ prefix });
+    expect((await run(fine, { prefix })).installDir).toBe(join(work, 'cpython-3.13.5-build1', 'staging', prefix));
+    // Nor does what the build runs see the pip of PYTHONPATH, PYTHONHOME or the user's site-packages,
+    // which ensurepip's own python3 would otherwise take from this environment.
+    const isolated = { PYTHONPATH: '', PYTHONHOME: '', PYTHONNOUSERSITE: '1' };
+    for (const [i, argv] of fine.ran.entries()) if (argv[0] !== 'tar') expect(fine.envs[i]).toMatchObject(isolated);
+    expect(fine.ran.map((a) => a[0]!.split('/').pop())).toEqual(['tar', 'configure', 'make', 'make', 'python3']);
 
     await mkdir(join(sitePackages, 'pip-25.1.1.dist-info'), { recursive: true });
     const builder = scriptedBuilder({ prefix });
@@ -185,7 +193,7 @@ describe('buildCPython with a scripted builder', () => {
     expect(error.code).toBe('CPY_BUILD_PREFIX_HAS_PIP');
     expect(error.message).toContain(`${prefix}, the build's prefix, already holds a Python with pip on this host (${join(sitePackages, 'pip-25.1.1.dist-info')})`);
     expect(error.message).toMatch(/the artifact would have no pip/);
-    expect(error.hint).toBe(`build in a container (cpy build 3.13.5 --builder container), or move ${prefix} aside for the build (cpy uninstall 3.13.5, if cpy installed it)`);
+    expect(error.hint).toBe(`build in a container (cpy build 3.13.5 --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>), or move ${prefix} aside for the build (cpy uninstall 3.13.5, if cpy installed it)`);
     expect(builder.ran).toEqual([]);
   });
 
@@ -288,7 +296,7 @@ describe('a cross build (--arch aarch64 on x86_64)', () => {
       '--enable-shared',
     ]);
     expect(builder.ran[3]).toEqual(expect.arrayContaining(['ac_cv_file__dev_ptmx=yes', 'ac_cv_file__dev_ptc=no']));
-    expect(builder.envs[3]).toEqual({ CC: 'aarch64-linux-gnu-gcc', PKG_CONFIG_LIBDIR: '/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig' });
+    expect(builder.envs[3]).toEqual({ CC: 'aarch64-linux-gnu-gcc', PKG_CONFIG_LIBDIR: '/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig', PYTHONPATH: '', PYTHONHOME: '', PYTHONNOUSERSITE: '1' });
     expect(builder.ran[6]!.slice(0, 4)).toEqual(['qemu-aarch64-static', '-L', '/usr/aarch64-linux-gnu', join(result.installDir, 'bin', 'python3')]);
     expect(events.filter((e) => e.type === 'phase').map((e) => (e as { phase: string }).phase)).toEqual(['provision', 'preflight', 'extract', 'build-python', 'configure', 'make', 'install', 'check']);
     expect(result.arch).toBe('aarch64');

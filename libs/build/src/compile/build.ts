@@ -130,26 +130,48 @@ function missingDependencies(report: BuildHostReport, where: string): CpyError {
 }
 
 /**
- * Prints each pip an interpreter with this prefix would find installed: `make install` runs
- * ensurepip with the new python3, whose sys.prefix is the build's prefix, and pip installs nothing
- * (into the staging tree, so the artifact) when it finds itself there ("Requirement already
- * satisfied"). A build on a machine where this version is installed at its own prefix (`cpy install`
- * puts it at /opt/python-<version> for root) would otherwise pack an artifact without pip.
+ * Python's own variables, emptied (an empty one counts as unset) for what the build runs: `make
+ * install` runs ensurepip with the new python3, and ensurepip runs pip in a python3 of its own
+ * without -E, which would take PYTHONPATH and PYTHONHOME from cpy's environment and read the
+ * user's site-packages; a pip found in any of them is "already satisfied", and none is installed
+ * into the artifact. The import check, too, is of the tree alone.
  */
-const PIP_AT_PREFIX_SCRIPT = 'for d in "$1"/lib/python3*/site-packages/pip-*.dist-info; do [ -d "$d" ] && printf "%s\\n" "$d"; done; exit 0';
+const PYTHON_ISOLATED: Readonly<Record<string, string>> = { PYTHONPATH: '', PYTHONHOME: '', PYTHONNOUSERSITE: '1' };
 
-async function pipAtPrefix(builder: Builder, prefix: string): Promise<string[]> {
-  const r = await builder.exec('sh', ['-c', PIP_AT_PREFIX_SCRIPT, 'pip-at-prefix', prefix]);
+/**
+ * Prints each pip the new python3 would find installed at the build's prefix: its sys.prefix is
+ * that one, so a pip there (this version installed at /opt/python-<version>, where `cpy install`
+ * puts it for root) makes ensurepip install none into the staging tree, and the artifact would
+ * have no pip. $1: that python3's site-packages.
+ */
+const PIP_AT_PREFIX_SCRIPT = 'for d in "$1"/pip-*.dist-info "$1"/pip-*.egg-info; do [ -e "$d" ] && printf "%s\\n" "$d"; done; exit 0';
+
+/** The new python3's site-packages at the prefix: lib/python3.X, or lib/python3.Xt for a free-threaded build. */
+function prefixSitePackages(spec: BuildSpec): string {
+  const [major, minor] = spec.version.split('.');
+  const threaded = spec.configureArgs.includes('--disable-gil') ? 't' : '';
+  return `${spec.prefix}/lib/python${major}.${minor}${threaded}/site-packages`;
+}
+
+/** The pips found; none when the builder could not be asked (then a warning says so). */
+async function pipAtPrefix(builder: Builder, spec: BuildSpec, warnings: string[]): Promise<string[]> {
+  const r = await builder.exec('sh', ['-c', PIP_AT_PREFIX_SCRIPT, 'pip-at-prefix', prefixSitePackages(spec)]);
+  if (r.exitCode !== 0) {
+    warnings.push(`could not check ${spec.prefix} on the builder for a pip that would keep pip out of the artifact (exit ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''})`);
+    return [];
+  }
   return r.stdout.split('\n').filter(Boolean);
 }
 
 function prefixHasPip(spec: BuildSpec, found: readonly string[], builder: Builder): CpyError {
   const where = builder.kind === 'host' ? 'this host' : `the builder (${builder.description})`;
+  const hint = {
+    host: `build in a container (cpy build ${spec.version} --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>), or move ${spec.prefix} aside for the build (cpy uninstall ${spec.version}, if cpy installed it)`,
+    container: `use an image without ${spec.prefix}, or build with another --prefix`,
+    vagrant: `remove ${spec.prefix} in the VM (vagrant ssh), or build with another --prefix`,
+  }[builder.kind];
   return new CpyError('CPY_BUILD_PREFIX_HAS_PIP', `${spec.prefix}, the build's prefix, already holds a Python with pip on ${where} (${found[0]}): CPython's make install would find that pip, install none into the artifact, and the artifact would have no pip`, {
-    hint:
-      builder.kind === 'host'
-        ? `build in a container (cpy build ${spec.version} --builder container), or move ${spec.prefix} aside for the build (cpy uninstall ${spec.version}, if cpy installed it)`
-        : `use a builder image without ${spec.prefix}, or build with another --prefix`,
+    hint,
     details: { prefix: spec.prefix, found },
   });
 }
@@ -276,7 +298,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
       });
       if (!report.ok) throw missingDependencies(report, builder.description);
-      const pips = await pipAtPrefix(builder, spec.prefix);
+      const pips = await pipAtPrefix(builder, spec, warnings);
       if (pips.length) throw prefixHasPip(spec, pips, builder);
       for (const c of report.checks) if (!c.critical && !c.ok) warnings.push(`optional ${c.id} is missing on the builder${c.packages.length ? ` (${c.packages.join(' ')})` : ''}: ${c.detail}`);
       return report;
@@ -295,6 +317,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     });
 
     const env: Record<string, string> = {
+      ...PYTHON_ISOLATED,
       ...(cross ? crossEnvironment(cross.host) : {}),
       ...(Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => k !== 'LDFLAGS' && v !== undefined)) as Record<string, string>),
     };
@@ -376,6 +399,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         let json = '';
         let version = '';
         const r = await builder.run([...wrap, python3, '-c', `import sys; print("Python", sys.version.split()[0])\n${IMPORT_CHECK_SCRIPT}`], {
+          env: PYTHON_ISOLATED,
           logFile: log,
           ...(signal ? { signal } : {}),
           onLine: (line) => {

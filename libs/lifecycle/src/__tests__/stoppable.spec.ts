@@ -19,6 +19,8 @@ describe('runStoppable', () => {
     await expect(runStoppable('sh', ['-c', 'echo out; echo err >&2'], { maxBuffer: 1024 })).resolves.toEqual({ stdout: 'out\n', stderr: 'err\n' });
     await expect(runStoppable('sh', ['-c', 'echo why >&2; exit 3'], { maxBuffer: 1024 })).rejects.toMatchObject({ code: 3, stderr: 'why\n' });
     await expect(runStoppable(join(work, 'none'), [], { maxBuffer: 1024 })).rejects.toMatchObject({ message: expect.stringContaining('ENOENT') });
+    // Text as execFile gives it: a UTF-8 sequence split between chunks is whole, one cut at the end is U+FFFD.
+    await expect(runStoppable('sh', ['-c', String.raw`printf '\303'; sleep 0.1; printf '\251\303'`], { maxBuffer: 1024 })).resolves.toEqual({ stdout: '\u00e9\uFFFD', stderr: '' });
   });
 
   it('stopped before it starts, the program does not run', async () => {
