@@ -3,8 +3,10 @@
 // and of builds, and the one retention policy; and the artifact's contract: its names (artifact,
 // checksum, tests and debug assets) and its metadata schema, with the runtime needs read from it;
 // and the glibc this process runs on (what an artifact's glibc floor is compared with); and the one
-// way a file is written whole or not at all (writeFileAtomic); and the one way a program that starts
-// programs of its own is run so that a stop ends all of them (runInGroup).
+// way a file is written whole or not at all (writeFileAtomic). The one way a program that starts
+// programs of its own is run so that a stop ends all of them is `@cpy/core/process-group`
+// (runInGroup): a subpath, as `@cpy/core/faults` is, since its types are Node's, and what
+// @cpy/install's users import type-checks without @types/node.
 import './zod-locale.js';
 export { CpyError, isCpyError } from './errors.js';
 export { ERROR_CODES } from './codes.js';
@@ -31,8 +33,6 @@ export { runtimeNeeds } from './needs.js';
 export { ATOMIC_TMP_INFIX, makeDirectory, writeFileAtomic } from './files.js';
 export { processAlive, randomId, sha256Hex } from './ids.js';
 export { withLock } from './lock.js';
-export { runInGroup } from './process-group.js';
-export type { GroupRun, GroupRunOptions, GroupRunResult } from './process-group.js';
 export type { LockOptions, LockOwner } from './lock.js';
 export { displayUrl } from './naming.js';
 export type { NeedGroup, RuntimeNeed } from './needs.js';

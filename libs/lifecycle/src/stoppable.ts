@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { runInGroup } from '@cpy/core';
+import { runInGroup } from '@cpy/core/process-group';
 
 /** What runStoppable rejects with: as execFile's error, the exit code or signal and what was printed. */
 export interface StoppableFailure extends Error {

@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { CpyError, runInGroup } from '@cpy/core';
+import { CpyError } from '@cpy/core';
+import { runInGroup } from '@cpy/core/process-group';
 
 export interface RunOptions {
   /** Working directory on the builder. */
