@@ -151,15 +151,16 @@ export function extractArtifactStream(gzipped: AsyncIterable<Uint8Array>, label:
 
 async function extractTar(open: () => Promise<Readable>, archive: string, options: ExtractOptions): Promise<ExtractResult> {
   const dest = resolve(options.dest);
-  // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
-  // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
-  // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
-  // it, under the download's own writes.
   let realDest: string;
   let kept: number;
+  // The destination's set-up: what fails here is its disk's too (a read-only work directory).
   try {
     await makeDirectory(dest);
     realDest = await realpath(dest);
+    // open() gives a new file the mode asked for less what the umask (or a default ACL) strips;
+    // fchmod is needed only where that strips bits the entry asks for (none of 0644 or 0755 under
+    // the usual 022: about 2,500 system calls spared). process.umask() would set the mask to read
+    // it, under the download's own writes.
     kept = keptModeBits(dest);
   } catch (error) {
     destinationFault(error);

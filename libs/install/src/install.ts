@@ -323,7 +323,7 @@ async function obtainArtifact(
     throw new CpyError('CPY_INSTALL_NO_SOURCE', hit ? `the cached ${hit.fileName} ${wrong!.why}, and nothing was installed` : `the cache (${layout.cacheDir}) no longer holds CPython ${plan.version}`, {
       hint: hit ? 'download it again: pass the artifact (cpy install --from <url or file>) or the index (--index <url>)' : 'pass the artifact: cpy install --from <url or file>, or the index: --index <url>',
       // installPython then tries the next newest cached build, as the same command run again would.
-      ...(hit && plan.newestCached && wrong?.removed ? { details: { removed: hit.fileName } } : {}),
+      ...(hit && plan.newestCached && wrong?.removed ? { details: { removed: hit.fileName, why: wrong.why } } : {}),
     });
   }
   const url = toUrl(plan.artifactUrl);
@@ -542,7 +542,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
         if (typeof gone !== 'string' || hooks.signal?.aborted) {
           throw removed.length > 0 && isCpyError(error) ? new CpyError(error.code, `${error.message} (before that: ${removed.join('; ')})`, { hint: error.hint, details: error.details, cause: error }) : error;
         }
-        const warning = `${(error as Error).message.replace(/, and nothing was installed$/, '')}; another cached build of ${input.version ?? 'it'} is tried`;
+        const warning = `the cached ${gone} ${String((error as CpyError).details['why'])}; another cached build of ${input.version ?? 'it'} is tried`;
         hooks.onEvent?.({ type: 'warning', message: warning });
         removed.push(warning);
       }

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CpyError, type ErrorCodeOf, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
+import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
@@ -148,9 +148,8 @@ const PIP_AT_PREFIX_SCRIPT = 'for d in "$1"/pip-*.dist-info "$1"/pip-*.egg-info;
 
 /** The new python3's site-packages at the prefix: lib/python3.X, or lib/python3.Xt for a free-threaded build. */
 function prefixSitePackages(spec: BuildSpec): string {
-  const [major, minor] = spec.version.split('.');
   const threaded = spec.configureArgs.includes('--disable-gil') ? 't' : '';
-  return `${spec.prefix}/lib/python${major}.${minor}${threaded}/site-packages`;
+  return `${spec.prefix}/lib/python${parseVersion(spec.version)!.line}${threaded}/site-packages`;
 }
 
 /** The pips found; none when the builder could not be asked (then a warning says so). */
