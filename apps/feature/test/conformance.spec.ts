@@ -1073,6 +1073,37 @@ const CASES: Case[] = [
     }),
   ),
   {
+    // After the room was checked, another writer fills the disk as the tree is relocated: the
+    // python3's own [Errno 28] is the disk's, not a failed relocation (whose hint is about the artifact).
+    name: 'disk: fills up as the unpacked tree is relocated: CPY_INSTALL_DISK_FULL, naming the staging directory; nothing of the install left there',
+    options: () => ({ artifactUrl: U['fills']!, skipValidation: true, installPrefix: 'small/python' }),
+    before: (i) => i.smallDisk('small', (smallDiskMiB() + 32) * MiB),
+    expected: { code: 'CPY_INSTALL_DISK_FULL' },
+    after: async (i) => {
+      expect(i.lastError).toMatch(new RegExp(`^cannot write ${literal(`${i.root}/small/.cpy-staging-python-`)}[^/]+(/\\S+)?: no space left on its disk$`));
+      expect(await i.list('small')).toEqual(['filler']);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+      expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+    },
+  },
+  {
+    // The tree is in place when the record meets the full disk: the error says which disk, and
+    // once there is room, the same install again records it.
+    name: "disk: the state directory's fills up as the install is recorded: CPY_INSTALL_DISK_FULL naming it, the install in place; once there is room, the next run records it",
+    options: () => ({ artifactUrl: U['fills-state']!, skipValidation: true }),
+    before: (i) => i.smallDisk('var/lib/cpy', 256 * 1024),
+    expected: { code: 'CPY_INSTALL_DISK_FULL' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`cannot write ${i.root}/var/lib/cpy: no space left on its disk`);
+      expect(await i.python(defaultPrefix(), 'print(1)')).toBe('1');
+      expect(await i.read('var/lib/cpy/state.json')).toBeNull();
+      expect(await i.sh('rm "$ROOT/var/lib/cpy/filler"')).not.toBeNull();
+      expect(await i.install({ artifactUrl: U['fills-state']!, skipValidation: true })).toEqual({ status: 'already-installed' });
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } } });
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/${defaultPrefix()}/bin/python3`);
+    },
+  },
+  {
     name: 'disk: a prefix on a read-only file system: CPY_INSTALL_NOT_WRITABLE, naming it (or the staging directory the library could not make in it); nothing installed',
     options: () => ({ artifactUrl: U['http']!, skipValidation: true, installPrefix: 'ro/python' }),
     before: (i) => i.smallDisk('ro', 256 * MiB, { readOnly: true }),
@@ -1526,6 +1557,32 @@ beforeAll(async () => {
     append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\necho '${MUTE_SAYS}' >&2\nexit 127\n` }],
   });
   U['mute'] = served(mute, 'mute');
+  // Its python3 fills the disk four levels up (the disk the staging tree is on: <disk>/<staging>/opt/python-X.Y.Z/bin)
+  // before it relocates the tree: another writer, after the installer checked the room.
+  const fills = await repackArtifact(good, join(work, 'fills'), {
+    drop: (name) => name === bin,
+    append: [
+      {
+        name: bin,
+        mode: 0o755,
+        body: `#!/bin/sh\nhere=\${0%/*}\ncase " $* " in *" relocate "*) "$here/python${version.split('.').slice(0, 2).join('.')}" -I -S -c 'import sys\nf = open(sys.argv[1], "wb", buffering=0)\ntry:\n    while True: f.write(bytes(1048576))\nexcept OSError: pass' "$here/../../../../filler" ;; esac\nexec "$here/python${version.split('.').slice(0, 2).join('.')}" "$@"\n`,
+      },
+    ],
+  });
+  U['fills'] = served(fills, 'fills');
+  // Its install record's python3 (cpy_state.py serve) fills the state directory's disk as it
+  // starts, but for one page (the state lock's): <root>/var/lib/cpy, from <root>/opt/<staging>/opt/python-X.Y.Z/bin.
+  const fillsState = await repackArtifact(good, join(work, 'fills-state'), {
+    drop: (name) => name === bin,
+    append: [
+      {
+        name: bin,
+        mode: 0o755,
+        body: `#!/bin/sh\nhere=\${0%/*}\ncase " $* " in *" serve"*) "$here/python${version.split('.').slice(0, 2).join('.')}" -I -S -c 'import sys\nf = open(sys.argv[1], "wb", buffering=0)\nfor n in (65536, 4096):\n    try:\n        while True: f.write(bytes(n))\n    except OSError: pass\nf.truncate(max(0, f.tell() - 4096))' "$here/../../../../../var/lib/cpy/filler" ;; esac\nexec "$here/python${version.split('.').slice(0, 2).join('.')}" "$@"\n`,
+      },
+    ],
+  });
+  U['fills-state'] = served(fillsState, 'fills-state');
   // Its python3 takes 2 s to start the install record's session (cpy_state.py serve).
   const slow = await repackArtifact(good, join(work, 'slow'), {
     drop: (name) => name === bin,

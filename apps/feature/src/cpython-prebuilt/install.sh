@@ -898,6 +898,34 @@ refused_write() {
 disk_full_hint='free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or choose an installPrefix on another disk, then build again'
 read_only_hint='choose an installPrefix on a file system mounted read-write'
 not_writable_hint='choose an installPrefix on a file system this build can write'
+# python_refused SAID WHERE [record]: fails when a python3's own words (SAID: what it printed)
+# say a file system refused a write: [Errno 28] (no space), 122 (a quota) or 30 (read-only), not
+# its permission errors, which it meets reading too. It names the path the python3 gave (of
+# `'a' -> 'b'`, b: the one written), else WHERE. With `record`, the tree is in place and only its
+# record failed, and the hint says so. The library's pythonFileSystemFault and
+# recordFileSystemFault. Returns when SAID names no such refusal.
+python_refused() {
+  said=$(printf '%s\n' "$1" | awk -v q="'" 'BEGIN { re = "\\[Errno [0-9]+\\] [^:" q "]*(: " q "[^" q "]+" q "( -> " q "[^" q "]+" q ")?)?" } match($0, re) { print substr($0, RSTART, RLENGTH); exit }')
+  case $said in
+    '[Errno 28]'*) said_code=CPY_INSTALL_DISK_FULL said_why='no space left on its disk' ;;
+    '[Errno 122]'*) said_code=CPY_INSTALL_DISK_FULL said_why='the disk quota is used up' ;;
+    '[Errno 30]'*) said_code=CPY_INSTALL_NOT_WRITABLE said_why='its file system is read-only' ;;
+    *) return 0 ;;
+  esac
+  said_at=$2
+  case $said in
+    *"' -> '"*) said_at=${said##*"' -> '"} && said_at=${said_at%"'"} ;;
+    *": '"*) said_at=${said#*": '"} && said_at=${said_at%"'"} ;;
+  esac
+  if [ "${3:-}" = record ]; then
+    said_dir=$2
+    [ "$said_at" = "$2" ] || { up "$said_at" && said_dir=$up; }
+    if [ "$said_code" = CPY_INSTALL_DISK_FULL ]; then said_do="free some space for $said_dir (df -h; df -i)"; else said_do="make $said_dir writable"; fi
+    fail "$said_code" "cannot write $said_at: $said_why" "the install is in place, not fully recorded: $said_do, then build again to finish recording it"
+  fi
+  if [ "$said_code" = CPY_INSTALL_DISK_FULL ]; then fail "$said_code" "cannot write $said_at: $said_why" "$disk_full_hint"; fi
+  fail "$said_code" "cannot write $said_at: $said_why" "$read_only_hint"
+}
 # pass_failed DIR: after a one pass into DIR that failed. One stopped by the disk is not tried
 # again (a second read would meet the same disk): the bytes it hashed are judged first, as the
 # library reports a download's own failure first, then the disk is named.
@@ -1105,8 +1133,12 @@ tree_python() { # TREE ARGS...
 }
 relocate_tree() { # TREE BUILT_FOR PREFIX
   [ -f "$1/$POSTINSTALL" ] || fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: the artifact has no $POSTINSTALL (it was packed by an older cpy)" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
-  tree_python "$1" -I -S "$1/$POSTINSTALL" relocate --from "$2" --to "$3" >"$work/relocate.json" 2>"$work/relocate.err" ||
-    fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: $(tail -n 2 "$work/relocate.err" | tr '\n' ' ')" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
+  if ! tree_python "$1" -I -S "$1/$POSTINSTALL" relocate --from "$2" --to "$3" >"$work/relocate.json" 2>"$work/relocate.err"; then
+    said=$(tail -n 2 "$work/relocate.err" | tr '\n' ' ')
+    # A disk that filled up meanwhile (another writer: the room was checked) is the disk's.
+    python_refused "$said" "$stage"
+    fail CPY_INSTALL_RELOCATION_FAILED "cannot relocate $file_name from $2 to $3: $said" "nothing was changed; install it at $2 (set installPrefix to it), or use an artifact packed by this version of cpy"
+  fi
   # Its one line ends with "tooLong": [] when every #! line fits (no awk to read it then).
   IFS= read -r relocated <"$work/relocate.json" || true
   case $relocated in *'"tooLong": []}') return 0 ;; esac
@@ -1197,6 +1229,12 @@ state_refusal() {
 # traceback in STDERR).
 state_failed() {
   state_said=$(tail -n 3 "$3" | tr '\n' ' ')
+  # A disk that filled up meanwhile: the staged tree's for the marker, the state directory's for
+  # the record (the tree then in place).
+  case $1 in
+    mark) python_refused "$state_said" "${2%/bin/python3}" ;;
+    record) python_refused "$state_said" "$STATE_DIR" record ;;
+  esac
   # The marker is the first thing the unpacked python3 runs when nothing else did (skipValidation,
   # at the prefix it was built for): one that does not start is the artifact's failure here.
   [ "$1" != mark ] || fail CPY_INSTALL_VALIDATION_FAILED "the unpacked python3 does not work: python3 does not run: $state_said" 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution'
