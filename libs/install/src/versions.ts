@@ -238,12 +238,33 @@ export async function rollback(options: VersionOptions = {}): Promise<SwitchResu
 }
 
 /**
+ * The one installed version a request names: itself for a version; for a release line (3.13),
+ * the version of that line that is installed, broken or whole. Two or more are refused, naming
+ * them: removing one is not a choice to make for the user. None: the request as it is (the script
+ * then says what is installed).
+ */
+async function oneInstalled(request: string, options: VersionOptions): Promise<string> {
+  const wanted = parseVersionRequest(request);
+  if (wanted.exact) return request;
+  const named = (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted)).map((r) => r.version);
+  if (named.length > 1) {
+    throw new CpyError('CPY_INSTALL_AMBIGUOUS_VERSION', `${request} names ${named.length} installed versions: ${named.join(', ')}`, {
+      hint: `name the one to remove, e.g. cpy uninstall ${named.at(-1)!}`,
+      details: { installed: named },
+    });
+  }
+  return named[0] ?? request;
+}
+
+/**
  * Removes an installed version: renamed away first (so it disappears at once), then deleted.
+ * `request`: an installed version, or a release line (3.13) when one version of it is installed.
  * Refuses the current version unless `force`, which also removes the links that would dangle
  * (cpy_state.py forget, run by the current python3 while it is another version's).
  */
-export async function uninstall(version: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
+export async function uninstall(request: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
   const layout = layoutFor(options);
+  const version = await oneInstalled(request, options);
   const timeoutMs = options.lockTimeoutMs ?? 60_000;
   // The prefix's lock first, then the state's, as an install takes them: an install of this
   // prefix running now would otherwise put a tree there that this removes, then record it.

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { CpyError, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
+import { CpyError, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { parseSigners } from '@cpy/artifact/index-format';
 import {
   installOptionsSchema,
@@ -328,11 +328,12 @@ export const rollbackCommand = defineCommand({
 export const uninstallCommand = defineCommand({
   name: 'uninstall',
   summary: summaryOf('uninstall'),
-  description: 'Refuses the version python3 runs unless --force (which also removes its links). The cached artifact stays, so `cpy install <version>` can bring it back offline.',
+  description:
+    'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which. The cached artifact stays, so `cpy install <version>` can bring it back offline.',
   options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
-  positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list)' }],
+  positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line of which one is installed: 3.13' }],
   schema: z.pipe(
-    z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([pythonVersionSchema], { message: 'give one installed version' }) }),
+    z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
     z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   ),
   async run({ input, io, json }) {

@@ -1508,7 +1508,7 @@ def version_of(state_dir, state, prefix):
 
 def not_installed(version, known, removing=False):
     return Refusal('CPY_INSTALL_NOT_INSTALLED', 'CPython %s is not installed%s' % (version, ' (installed: %s)' % ', '.join(known) if known else ''),
-                   'nothing to remove: cpy list shows what is installed (give its exact version)' if removing else 'install it first: cpy install %s --from <artifact>' % version)
+                   'nothing to remove: cpy list shows what is installed' if removing else 'install it first: cpy install %s --from <artifact>' % version)
 
 
 # --- links ----------------------------------------------------------------------------------

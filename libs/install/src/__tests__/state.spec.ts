@@ -209,6 +209,32 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
   });
 
+  it('uninstalls by release line when one version of it is installed (a broken one too); refuses a line that names two, changing nothing', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    for (const version of ['3.12.8', '3.13.4', '3.13.5']) {
+      const prefix = join(stateDir, `python-${version}`);
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      await writeFile(join(prefix, MARKER_FILE), marker(version));
+      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
+    }
+    const options = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const before = await readState(stateDir);
+    const two = await uninstall('3.13', options).catch((e: unknown) => e);
+    expect(two).toMatchObject({ code: 'CPY_INSTALL_AMBIGUOUS_VERSION', message: '3.13 names 2 installed versions: 3.13.4, 3.13.5', hint: 'name the one to remove, e.g. cpy uninstall 3.13.5' });
+    expect(await readState(stateDir)).toEqual(before);
+    expect(existsSync(join(stateDir, 'python-3.13.4'))).toBe(true);
+    // Its marker gone (a broken install): still the one 3.12 names.
+    await rm(join(stateDir, 'python-3.12.8', MARKER_FILE));
+    expect(await uninstall('3.12', options)).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false });
+    expect(existsSync(join(stateDir, 'python-3.12.8'))).toBe(false);
+    expect(await uninstall('3.13.4', options)).toMatchObject({ version: '3.13.4' });
+    // One left of the line, and it is the current one: the usual refusal.
+    expect(await uninstall('3.13', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_IN_USE' });
+    expect(await uninstall('3.11', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_NOT_INSTALLED', message: 'CPython 3.11 is not installed (installed: 3.13.5)' });
+  });
+
   it('reads a state.json that is not UTF-8 as install.sh and the library read one that is not JSON: CPY_INSTALL_BROKEN, the file left as it is', async () => {
     await writeFile(join(stateDir, STATE_FILE), Buffer.from([0xff, 0xfe, 0x7b, 0x7d]));
     const error = await runStateScript('use', { 'state-dir': stateDir, 'bin-dir': null, version: '3.13.5' }, z.object({}), []).catch((e: unknown) => e);
