@@ -128,6 +128,25 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     });
   });
 
+  (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a prefix of its own it cannot read (mode 000): CPY_INSTALL_NOT_WRITABLE, and what it holds stays where it is', async () => {
+    const shared = join(work, 'shared-000');
+    await mkdir(shared, { recursive: true });
+    for (const file of [artifact.path, artifact.checksumPath]) await cp(file, join(shared, basename(file)));
+    for (const dir of [work, shared]) await chmod(dir, 0o755);
+    const home = join(work, 'nobody-home');
+    const prefix = join(home, 'py');
+    await mkdir(prefix, { recursive: true });
+    await writeFile(join(prefix, 'notes.txt'), 'mine');
+    await chown(home, NOBODY, NOBODY);
+    await chown(prefix, NOBODY, NOBODY);
+    await chmod(prefix, 0o000);
+    const r = await runCpy(['install', '--from', join(shared, artifact.fileName), '--prefix', prefix, '--no-link', '--json'], { uid: NOBODY, env: { CPY_HOME: home, CPY_CACHE_DIR: join(home, 'cache'), NO_COLOR: '1' } });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot read ${prefix} (EACCES): what it holds cannot be checked, so it is not replaced` })]);
+    await chmod(prefix, 0o755);
+    expect(await readFile(join(prefix, 'notes.txt'), 'utf8')).toBe('mine');
+    expect((await readdir(home)).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
+  });
+
   (canMount() ? it : it.skip)('a write its file system refuses, where no library names it (cpy index add into a read-only directory): CPY_CLI_CANNOT_WRITE, not an internal error', async () => {
     const disk = await mountSmallDisk(1024 * 1024, join(work, 'read-only'), { readOnly: true });
     try {

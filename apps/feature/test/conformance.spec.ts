@@ -829,6 +829,29 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'an installPrefix that is a file is refused, and the file stays as it was',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/notes.txt', skipValidation: true }),
+    before: (i) => i.write('custom/notes.txt', 'important'),
+    expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/custom/notes.txt is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`);
+      expect(await i.read('custom/notes.txt')).toBe('important');
+      expect(await i.list('custom')).toEqual(['notes.txt']);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
+    name: 'an installPrefix that is a link to nothing is refused, naming where it points; the link stays',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true }),
+    before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom" && ln -s gone "$ROOT/custom/py" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/custom/py is a link to gone, which is not there`);
+      expect(await i.sh('readlink "$ROOT/custom/py"')).toBe('gone');
+      expect(await i.list('custom')).toEqual(['py']);
+    },
+  },
+  {
     name: 'an installPrefix that is a link to a directory holding files is refused; the link and the files stay',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/py' }),
     before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom/real/lib" && echo mine > "$ROOT/custom/real/lib/mine.txt" && ln -s real "$ROOT/custom/py" && echo ok')).toBe('ok'),

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -139,11 +139,30 @@ function ours(prefix: string, path: string): boolean {
 
 /**
  * A prefix that exists, is not empty and has no cpy marker holds something cpy
- * did not install (`--prefix /usr/local` by mistake): replacing it would delete it.
+ * did not install (`--prefix /usr/local` by mistake): replacing it would delete it. So would
+ * replacing a file there (`--prefix notes.txt`), or a directory whose entries cannot be read;
+ * a link that leads nowhere cannot be installed through.
  */
 async function refuseForeignPrefix(prefix: string): Promise<void> {
-  const entries = await readdir(prefix).catch(() => null);
-  if (!entries || entries.length === 0 || entries.includes(MARKER_FILE)) return;
+  let entries: string[];
+  try {
+    entries = await readdir(prefix);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint = 'choose another prefix (each version gets its own, e.g. /opt/python-<version>)';
+    if (code === 'ENOTDIR') throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`, { hint: `${hint}, or move that file away yourself` });
+    if (code === 'ENOENT') {
+      const target = await readlink(prefix).catch(() => null);
+      if (target === null) return;
+      throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a link to ${target}, which is not there`, { hint: `${hint}, or make the directory it points to (or remove the link) yourself` });
+    }
+    // Unreadable (mode 000 as a normal user): what it holds cannot be known, so it is not replaced.
+    throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot read ${prefix} (${code ?? (error as Error).message}): what it holds cannot be checked, so it is not replaced`, {
+      hint: 'choose a prefix this user can read and write (--prefix, CPY_HOME), or make that directory readable',
+      cause: error,
+    });
+  }
+  if (entries.length === 0 || entries.includes(MARKER_FILE)) return;
   // Named in order (readdir's is the file system's), as install.sh names them.
   const names = [...entries].sort();
   throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {

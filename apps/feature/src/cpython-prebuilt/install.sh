@@ -2369,6 +2369,13 @@ main() {
   lock_prefix "$prefix"
   recover_prefix "$prefix"
   if already_installed; then nothing_to_do; return 0; fi
+  # A file there, or a link that leads nowhere, is not ours to replace (nor a directory to install through).
+  if [ -L "$prefix" ] && [ ! -e "$prefix" ]; then
+    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix is a link to $(readlink "$prefix"), which is not there" 'choose another installPrefix (each version gets its own), or make the directory it points to (or remove the link) yourself'
+  fi
+  if [ -e "$prefix" ] && [ ! -d "$prefix" ]; then
+    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix is a file, not a directory; cpy installs only into a new or empty directory, or over its own install" 'choose another installPrefix (each version gets its own), or move that file away yourself'
+  fi
   # "$prefix/": a prefix that is a link to a directory is judged by what the directory holds.
   if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
     held=$(find "$prefix/" -mindepth 1 -maxdepth 1 | sed 's#.*/##' | LC_ALL=C sort | awk 'NR <= 3 { printf "%s%s", (NR > 1 ? ", " : ""), $0 } NR == 4 { printf ", ..."; exit }')
