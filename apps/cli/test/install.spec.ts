@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -126,6 +127,23 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       message: `cannot write ${home}: permission denied`,
       hint: expect.stringContaining('~/.local/share/cpy'),
     });
+  });
+
+  it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {
+    for (const name of ['sp home', "it's", 'a#b']) {
+      const home = join(work, 'odd-homes', name);
+      const r = await runCpy(['install', '--from', artifact.path, '--json'], { env: { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'odd-homes-cache'), NO_COLOR: '1' } });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+        1,
+        expect.objectContaining({
+          code: 'CPY_INSTALL_BAD_OPTIONS',
+          message: `the prefix ${join(home, `python-${artifact.metadata.version}`)} (made from CPY_HOME) has characters CPython's own scripts do not handle: cpy installs at paths of letters, digits and . _ / + @ - only`,
+          hint: 'set CPY_HOME to such a path, or give the prefix (--prefix)',
+        }),
+      ]);
+      expect(existsSync(home)).toBe(false);
+    }
+    expect(existsSync(join(work, 'odd-homes-cache'))).toBe(false);
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a prefix of its own it cannot read (mode 000): CPY_INSTALL_NOT_WRITABLE, and what it holds stays where it is', async () => {

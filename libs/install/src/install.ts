@@ -24,7 +24,7 @@ import { resolveLayout, type Environment, type InstallLayout } from './layout.js
 import { artifactLibrary, installerClient } from './lazy.js';
 import { fileSystemFault, pythonFileSystemFault } from './faults.js';
 import { withLock } from './lock.js';
-import { installOptionsSchema, type InstallOptions, type ResolvedInstallOptions } from './options.js';
+import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkPython3Link, prefixLockPath, recordInstall, signMarker, writeMarker } from './versions.js';
@@ -135,6 +135,22 @@ function ours(prefix: string, path: string): boolean {
   if (!rel || rel.startsWith('..') || isAbsolute(rel)) return false;
   const name = rel.split('/')[0]!;
   return [staging(prefix), aside(prefix)].some((start) => name.startsWith(start) && /^[A-Za-z0-9]{8}$/.test(name.slice(start.length)));
+}
+
+/**
+ * CPython's own scripts do not quote their prefix (bin/python3.X-config runs `cd` and `sed s#..#..#`
+ * on it; the sysconfig data holds it between '...'): at a prefix with a space, a quote or a #, the
+ * tree's python3-config is broken, or the tree cannot be relocated. An installPrefix is held to
+ * OPTION_PATTERNS.path where options are checked; one made from CPY_HOME, XDG_DATA_HOME or HOME
+ * is held to it here, before anything is fetched.
+ */
+function refuseUnsafePrefix(prefix: string, env: Environment): void {
+  if (OPTION_PATTERNS.path.test(prefix)) return;
+  const from = env['CPY_HOME'] ? 'CPY_HOME' : env['XDG_DATA_HOME'] ? 'XDG_DATA_HOME' : 'HOME';
+  throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `the prefix ${prefix} (made from ${from}) has characters CPython's own scripts do not handle: cpy installs at paths of letters, digits and . _ / + @ - only`, {
+    hint: `set ${from === 'HOME' ? 'CPY_HOME' : from} to such a path, or give the prefix (--prefix)`,
+    details: { prefix, from },
+  });
 }
 
 /**
@@ -644,6 +660,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   const version = plan.version;
   // Normalised (no trailing /): the lock is named by the prefix's hash, the same for both installers.
   const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(version);
+  refuseUnsafePrefix(prefix, env);
   const present = await readMarker(prefix);
   if (present && sameArtifact(present, plan, policy)) {
     const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
