@@ -108,6 +108,23 @@ else
   bad "C extension" "$(printf '%s' "$out" | tail -n 4 | tr '\n' ' ')"
 fi
 
+# A program that embeds Python, built as pkg-config says (python3-embed). At the prefix the tree
+# was built for it finds its home alone; elsewhere it is given PYTHONHOME, as docs/installing.md
+# ("Relocation") tells users to: CPython on Linux does not look for its home beside libpython.
+cat >"$work/embed.c" <<'EOF'
+#include <Python.h>
+int main(void) { Py_Initialize(); PyRun_SimpleString("import sys, json; print(sys.prefix)"); return Py_FinalizeEx() < 0 ? 1 : 0; }
+EOF
+home=
+[ "$prefix" = "$built_for" ] || home=$prefix
+# shellcheck disable=SC2046 # pkg-config's flags, one word each
+if out=$(cc "$work/embed.c" -o "$work/embed" $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs python3-embed) 2>&1) &&
+  out=$(env ${home:+PYTHONHOME="$home"} LD_LIBRARY_PATH="$prefix/lib" "$work/embed" 2>&1) && [ "$(real "$out")" = "$prefix_real" ]; then
+  ok "a program that embeds Python (pkg-config python3-embed) starts${home:+ with PYTHONHOME}: sys.prefix $out"
+else
+  bad "embedding" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+fi
+
 # A script pip installs for the user names the real interpreter, so `cpy use` does not change
 # what runs it. The wheel is made here (a console script, no build backend, no network).
 wheel=$work/cpy_hello-1.0-py3-none-any.whl
