@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -127,6 +127,21 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       message: `cannot write ${home}: permission denied`,
       hint: expect.stringContaining('~/.local/share/cpy'),
     });
+  });
+
+  it('a prefix whose directory cannot be made (under a link to nothing; under /proc, where Node\'s mkdir -p spun forever): CPY_INSTALL_NOT_WRITABLE naming what is in the way', async () => {
+    const dir = join(work, 'in-the-way');
+    await mkdir(dir, { recursive: true });
+    await symlink(join(dir, 'gone'), join(dir, 'link'));
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    for (const [prefix, said] of [
+      [join(dir, 'link', 'py'), `cannot make ${join(dir, 'link')} for the prefix ${join(dir, 'link', 'py')}: a file, or a link to nothing, is there`],
+      ['/proc/cpy-no-such-dir/py', 'cannot make /proc/cpy-no-such-dir for the prefix /proc/cpy-no-such-dir/py: its file system makes no directory there'],
+    ] as const) {
+      const r = await runCpy(['install', '--from', artifact.path, '--prefix', prefix, '--no-link', '--json'], { env });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: said })]);
+    }
+    expect(existsSync(join(dir, 'gone'))).toBe(false);
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

@@ -1,5 +1,5 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { randomId } from './ids.js';
 
 /** The temporary name writeFileAtomic writes `path` under first: `<path>.tmp-<uuid>`. */
@@ -22,21 +22,28 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
 }
 
 /**
- * mkdir -p whose error is the true one: on a read-only file system Node's recursive mkdir says
- * ENOENT (no such file or directory) for the directory it could not make. Made again one
- * component at a time, the first one that cannot be made says why (EROFS, EACCES...).
+ * mkdir -p whose error is the true one, made one directory at a time from the deepest one that
+ * exists. Node's recursive mkdir says ENOENT on a read-only file system for the directory it could
+ * not make, and never returns under /proc (`/proc/x/y` spins: libuv retries the ENOENT it meets
+ * there). Here the first directory that cannot be made says why (EROFS, EACCES, ENOENT); a file or
+ * a link to nothing where a directory should be is EEXIST, as `mkdir -p` says.
  */
 export async function makeDirectory(path: string): Promise<void> {
+  const target = resolve(path);
   try {
-    await mkdir(path, { recursive: true });
+    await mkdir(target);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    let at = '/';
-    for (const part of resolve(path).split('/').filter(Boolean)) {
-      at = join(at, part);
-      await mkdir(at).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e;
-      });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') {
+      if ((await stat(target).catch(() => null))?.isDirectory()) return;
+      throw error;
     }
+    const parent = dirname(target);
+    if (code !== 'ENOENT' || parent === target) throw error;
+    await makeDirectory(parent);
+    // Made meanwhile by another process: that is what was asked.
+    await mkdir(target).catch(async (again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST' || !(await stat(target).catch(() => null))?.isDirectory()) throw again;
+    });
   }
 }

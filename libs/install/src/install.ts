@@ -153,6 +153,25 @@ function refuseUnsafePrefix(prefix: string, env: Environment): void {
   });
 }
 
+/** The directory the prefix goes in (and its staging tree beside it), made; what stands in the way is named. */
+async function makePrefixParent(prefix: string): Promise<void> {
+  const parent = dirname(prefix);
+  await makeDirectory(parent).catch((error: unknown) => {
+    const { code, path } = error as NodeJS.ErrnoException;
+    const why =
+      code === 'EEXIST' ? 'a file, or a link to nothing, is there' : code === 'ENOTDIR' ? 'a file is on its way' : code === 'ENOENT' ? 'its file system makes no directory there' : null;
+    throw (
+      fileSystemFault(error, parent) ??
+      (why
+        ? new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${path ?? parent} for the prefix ${prefix}: ${why}`, {
+            hint: 'choose another prefix (--prefix, CPY_HOME), or make that directory yourself',
+            cause: error,
+          })
+        : error)
+    );
+  });
+}
+
 /**
  * A prefix that exists, is not empty and has no cpy marker holds something cpy
  * did not install (`--prefix /usr/local` by mistake): replacing it would delete it. So would
@@ -667,7 +686,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
 
-  await makeDirectory(dirname(prefix));
+  await makePrefixParent(prefix);
   return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);

@@ -1,0 +1,50 @@
+import { existsSync, statSync } from 'node:fs';
+import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { makeDirectory } from '../files.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cpy-core-files-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('makeDirectory (mkdir -p)', () => {
+  it('makes every missing directory, and is done when they exist (several at once too)', async () => {
+    const deep = join(work, 'a', 'b', 'c');
+    await makeDirectory(deep);
+    expect(statSync(deep).isDirectory()).toBe(true);
+    await makeDirectory(deep);
+    await Promise.all([1, 2, 3, 4].map(() => makeDirectory(join(work, 'same', 'x', 'y'))));
+    expect(statSync(join(work, 'same', 'x', 'y')).isDirectory()).toBe(true);
+    // Through a link to a directory, as mkdir -p goes.
+    await symlink(join(work, 'a'), join(work, 'to-a'));
+    await makeDirectory(join(work, 'to-a', 'b', 'd'));
+    expect(existsSync(join(work, 'a', 'b', 'd'))).toBe(true);
+  });
+
+  it('a file, or a link to nothing, where a directory should be: EEXIST; through a file: ENOTDIR', async () => {
+    await writeFile(join(work, 'file'), 'x');
+    await symlink(join(work, 'gone'), join(work, 'dangling'));
+    await expect(makeDirectory(join(work, 'file'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(makeDirectory(join(work, 'dangling'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(makeDirectory(join(work, 'dangling', 'x'))).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(makeDirectory(join(work, 'file', 'x'))).rejects.toMatchObject({ code: 'ENOTDIR' });
+    expect(existsSync(join(work, 'gone'))).toBe(false);
+  });
+
+  it('returns the first directory that cannot be made, and why, where Node\'s recursive mkdir never returns (/proc)', async () => {
+    await expect(makeDirectory('/proc/cpy-no-such-dir/a/b')).rejects.toMatchObject({ code: 'ENOENT', path: '/proc/cpy-no-such-dir' });
+  });
+
+  (process.getuid?.() === 0 ? it.skip : it)('a directory this user may not write: EACCES naming it', async () => {
+    const locked = join(work, 'locked');
+    await makeDirectory(locked);
+    await chmod(locked, 0o555);
+    await expect(makeDirectory(join(locked, 'a', 'b'))).rejects.toMatchObject({ code: 'EACCES', path: join(locked, 'a') });
+  });
+});
