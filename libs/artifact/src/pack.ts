@@ -18,6 +18,7 @@ import {
   CpyError,
   debugSymbolsFileName,
   formatChecksumLine,
+  makeDirectory,
   METADATA_ENTRY,
   testsFileName,
 } from '@cpy/core';
@@ -368,7 +369,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
         hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
       });
     }
-    await mkdir(options.outDir, { recursive: true });
+    await makeDirectory(options.outDir);
     debugDir = await mkdtemp(join(options.outDir, '.debug-'));
     await splitDebugSymbols(options.installDir, entries, debugDir, tools);
   }
@@ -414,7 +415,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
 
   const compression = options.compression ?? 'gzip';
   const fileName = artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, arch: metadata.platform.arch, build: metadata.build, compression });
-  await mkdir(options.outDir, { recursive: true });
+  await makeDirectory(options.outDir);
   const path = join(options.outDir, fileName);
   // The directories above the tree, then the tree, in byte order of names.
   const parents = root.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));

@@ -11,7 +11,7 @@ export const ATOMIC_TMP_INFIX = '.tmp-';
  * temporary file, never a `path` that holds part of `text`.
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   const tmp = `${path}${ATOMIC_TMP_INFIX}${randomId()}`;
   try {
     await writeFile(tmp, text);

@@ -1,7 +1,7 @@
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, newestFirst, parseChecksumLine, processAlive, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseChecksumLine, processAlive, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
@@ -92,7 +92,7 @@ export async function fetchIndex<S>(
   verify?: (file: string, url: URL) => Promise<S>,
 ): Promise<{ index: ArtifactIndex; source: string; signature: S | null; sha256: string }> {
   const url = toUrl(location);
-  await mkdir(scratch, { recursive: true });
+  await makeDirectory(scratch);
   const tmp = join(scratch, `index-${randomId()}.json`);
   const { downloadToFile, TransferError } = await transferLibrary();
   const read = async (u: URL) => {
@@ -216,7 +216,7 @@ export interface DownloadArtifactOptions {
  * deleted and reported: nothing unverified ever reaches extraction.
  */
 export async function downloadArtifact(options: DownloadArtifactOptions): Promise<Omit<CachedArtifact, 'fromCache'>> {
-  await mkdir(options.cacheDir, { recursive: true });
+  await makeDirectory(options.cacheDir);
   const fileName = basename(decodeURIComponent(options.url.pathname));
   await removeDeadDownloads(options.cacheDir);
   const tmp = join(options.cacheDir, `.download-${process.pid}-${randomId()}.tgz`);

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
+import { readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -382,7 +382,7 @@ async function obtainArtifact(
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
-  await mkdir(layout.cacheDir, { recursive: true });
+  await makeDirectory(layout.cacheDir);
   // The metadata published beside the artifact lets an incompatible host refuse before the download
   // (an index entry was checked when it was chosen). When the checksum must be fetched, it is asked
   // for at the same time: one round trip before the download's first byte, not two. With the

@@ -1,6 +1,6 @@
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, displayUrl, randomId } from '@cpy/core';
+import { CpyError, displayUrl, makeDirectory, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
 import { toUrl } from './acquire.js';
@@ -65,7 +65,7 @@ export class SignatureVerifier {
   private async fetchText(url: URL): Promise<string | null> {
     const { downloadToFile, TransferError } = await transferLibrary();
     const client = await installerClient(this.fetchOptions.env, this.fetchOptions.caFile);
-    await mkdir(this.fetchOptions.scratch, { recursive: true });
+    await makeDirectory(this.fetchOptions.scratch);
     const tmp = join(this.fetchOptions.scratch, `signed-${randomId()}`);
     try {
       const got = await downloadToFile(url, tmp, { client });
