@@ -65,6 +65,8 @@ interface Installer {
   readonly waitedOn: string | null;
   /** Whether the last install said it read the artifact once (hashed, listed and unpacked together); null: this installer does not say. */
   readonly readOnce: boolean | null;
+  /** The warnings the last install gave (their text). */
+  readonly warnings: readonly string[];
   /** Runs `<prefix>/bin/python3 -c code`; null when it does not run. */
   python(prefix: string, code: string): Promise<string | null>;
   read(path: string): Promise<string | null>;
@@ -97,6 +99,7 @@ const served = (a: TestArtifact, dir: string) => {
 function libraryInstaller(): Installer {
   let root = '';
   let lastError: string | null = null;
+  let warnings: string[] = [];
   let waitedFor: string | null = null;
   let waitedOn: string | null = null;
   return {
@@ -105,6 +108,9 @@ function libraryInstaller(): Installer {
       return root;
     },
     readOnce: null,
+    get warnings() {
+      return warnings;
+    },
     get lastError() {
       return lastError;
     },
@@ -121,6 +127,7 @@ function libraryInstaller(): Installer {
       lastError = null;
       waitedFor = null;
       waitedOn = null;
+      warnings = [];
       try {
         const r = await installPython(
           {
@@ -148,6 +155,7 @@ function libraryInstaller(): Installer {
             },
           },
         );
+        warnings = [...r.warnings];
         return { status: r.status };
       } catch (error) {
         if (isCpyError(error)) {
@@ -184,11 +192,15 @@ function scriptInstaller(box: () => RunningContainer): Installer {
   let waitedFor: string | null = null;
   let waitedOn: string | null = null;
   let readOnce = false;
+  let warnings: string[] = [];
   return {
     name: 'install.sh',
     root: '',
     get readOnce() {
       return readOnce;
+    },
+    get warnings() {
+      return warnings;
     },
     get lastError() {
       return lastError;
@@ -222,6 +234,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       const waited = /\] waiting for another install of (\S+) \((process \d+ on [^)]*)\)/.exec(r.stderr);
       [waitedOn, waitedFor] = [waited?.[1] ?? null, waited?.[2] ?? null];
       readOnce = /\] sha256 [0-9a-f]{64} verified \(hashed, listed and unpacked in one read\)/.test(r.stderr);
+      warnings = [...r.stderr.matchAll(/^\[[^\]]+\] warning: (.*)$/gm)].map((m) => m[1]!);
       if (r.exitCode === 0) {
         const status = /already installed/.test(r.stderr) ? 'already-installed' : /\] replaced CPython/.test(r.stderr) ? 'replaced' : 'installed';
         return { status };
@@ -458,13 +471,22 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
-    name: 'another build replaces the installed one',
+    // What was pip-installed into the prefix itself (not a venv) goes with the old tree: named.
+    name: 'another build replaces the installed one, naming in a warning what was installed into the prefix itself',
     options: () => ({ artifactUrl: U['build2']! }),
-    before: async (i) => void (await i.install({ artifactUrl: U['http']! })),
+    before: async (i) => {
+      await i.install({ artifactUrl: U['http']! });
+      const site = `${defaultPrefix()}/lib/python${version.split('.').slice(0, 2).join('.')}/site-packages`;
+      for (const dist of ['zz_tool-2.0.dist-info', 'hello_cpy-1.0.dist-info']) await i.write(`${site}/${dist}/METADATA`, 'Metadata-Version: 2.1\n');
+    },
     expected: { status: 'replaced' },
     after: async (i) => {
       expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ build: 2 });
       expect((await i.list('opt')).filter((n) => n.startsWith('.'))).toEqual([]);
+      expect(i.warnings).toContain(`the packages installed into ${i.root}/${defaultPrefix()} itself go with the build it replaces: hello_cpy 1.0, zz_tool 2.0; install them again (venvs keep their own)`);
+      // Again, over a tree with nothing of the user's: no such warning.
+      expect(await i.install({ artifactUrl: U['http']! })).toEqual({ status: 'replaced' });
+      expect(i.warnings.filter((w) => w.includes('go with the build it replaces'))).toEqual([]);
     },
   },
   {

@@ -205,6 +205,26 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
   });
 }
 
+/** The distributions in a tree's own site-packages (pip install outside a venv), by project name: `name version`. */
+async function sitePackages(root: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  const lib = join(root, 'lib');
+  for (const line of await readdir(lib).catch(() => [] as string[])) {
+    if (!/^python\d+\.\d+t?$/.test(line)) continue;
+    for (const name of await readdir(join(lib, line, 'site-packages')).catch(() => [] as string[])) {
+      const named = /^([^-]+)-(.+)\.(?:dist|egg)-info$/.exec(name);
+      if (named) found.set(named[1]!, `${named[1]!} ${named[2]!}`);
+    }
+  }
+  return found;
+}
+
+/** What the prefix's own site-packages holds that `tree` (replacing it) does not: `name version`, in order. */
+async function packagesLost(prefix: string, tree: string): Promise<string[]> {
+  const [before, after] = await Promise.all([sitePackages(prefix), sitePackages(tree)]);
+  return [...before].flatMap(([name, shown]) => (after.has(name) ? [] : [shown])).sort();
+}
+
 /** Moves `tree` to `prefix`: one rename, or (replacing a broken or other build) two renames covered by a journal. */
 async function putInPlace(tree: string, prefix: string): Promise<'installed' | 'replaced'> {
   if (!(await exists(prefix))) {
@@ -851,6 +871,9 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       // Every program the tree has, now that it is there (before, only python3 could be known):
       // someone else's pip3 refuses the install here, not after the tree is in place.
       marker = await writeMarker(layout, tree, record, options.activate, session);
+      // What was pip-installed into the prefix itself goes with the tree it replaces: said, by name.
+      const lost = await packagesLost(prefix, tree);
+      if (lost.length > 0) warnings.push(`the packages installed into ${prefix} itself go with the build it replaces: ${lost.join(', ')}; install them again (venvs keep their own)`);
       placed = await putInPlace(tree, prefix);
     } catch (error) {
       // Gone before its tree is: it reads from it while it starts.

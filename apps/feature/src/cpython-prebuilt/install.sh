@@ -1917,6 +1917,24 @@ journal_of() { up "$1" && printf '%s/.cpy-journal-%s.json' "$up" "${1##*/}"; }
 replacing=false
 # put_in_place TREE PREFIX: one rename, or (the prefix exists: a broken install or another build)
 # two renames covered by the journal, written first. placed: installed or replaced.
+# packages_lost PREFIX TREE: in $lost, what pip installed into PREFIX's own site-packages (not a
+# venv's) that TREE, replacing it, does not hold: "name version, ..." in order, or nothing. The
+# library's packagesLost.
+packages_lost() {
+  lost=
+  for dist in "$1"/lib/python*/site-packages/*-*.dist-info "$1"/lib/python*/site-packages/*-*.egg-info; do
+    [ -e "$dist" ] || continue
+    dist=${dist##*/}
+    name=${dist%%-*}
+    kept=false
+    for other in "$2"/lib/python*/site-packages/"$name"-*.dist-info "$2"/lib/python*/site-packages/"$name"-*.egg-info; do
+      if [ -e "$other" ]; then kept=true && break; fi
+    done
+    [ "$kept" = true ] || { dist=${dist#*-} && lost="$lost$name ${dist%.*-info}
+"; }
+  done
+  [ -z "$lost" ] || lost=$(printf '%s' "$lost" | LC_ALL=C sort | awk 'NR > 1 { printf ", " } { printf "%s", $0 }')
+}
 put_in_place() {
   if [ ! -e "$2" ]; then
     mv -T "$1" "$2"
@@ -2534,6 +2552,8 @@ main() {
   # python3 could be known): someone else's pip3 refuses the install before the tree is in place.
   state_serve "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --version "$version" --build "$meta_build" --sha256 "$got" \
     --artifact "$file_name" --source "$(display_url "$ARTIFACTURL")" --built-for "$built_for" ${signed_by:+--signed-by "$signed_by"}
+  packages_lost "$prefix" "$tree"
+  [ -z "$lost" ] || say "warning: the packages installed into $prefix itself go with the build it replaces: $lost; install them again (venvs keep their own)"
   put_in_place "$tree" "$prefix"
   rm -rf "$stage"
   stage=
