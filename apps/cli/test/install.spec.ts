@@ -54,7 +54,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(mirror.requests.length).toBe(requests);
 
     const list = JSON.parse((await cpy(['list', '--json'])).stdout);
-    expect(list.installed).toEqual([expect.objectContaining({ version: artifact.metadata.version, current: true })]);
+    expect(list.installed).toEqual([expect.objectContaining({ version: artifact.metadata.version, current: true, broken: false })]);
     // `cpy use` takes a release line, as `cpy install` does: the newest installed version in it.
     const used = await cpy(['use', artifact.metadata.version.split('.').slice(0, 2).join('.')]);
     expect([used.code, used.stdout]).toEqual([0, `already using ${artifact.metadata.version}\n`]);
@@ -69,6 +69,9 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const bad = await cpy(['install', '--from', join(work, 'nope.tgz'), '--sha256', 'xyz']);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/sha256: must be 64 hex digits/)]);
     expect((await cpy(['install'])).code).toBe(2);
+    // A directory given as the artifact: said so, before its name is taken for a version.
+    const dir = await cpy(['install', '--from', work, '--json']);
+    expect([dir.code, JSON.parse(dir.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_FOUND', message: `the artifact ${work} is a directory, not an artifact file` })]);
     // A release line names the one version of it installed.
     const forced = await cpy(['uninstall', artifact.metadata.version.split('.').slice(0, 2).join('.'), '--force']);
     expect([forced.code, forced.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^removed ${artifact.metadata.version.replace(/\./g, '\\.')} \\(.*\\); python3 links removed\n$`))]);
@@ -105,8 +108,9 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     } finally {
       release();
     }
-    const again = await runCpy(['install', '--from', url, '--no-link', '--json'], { env: { CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' } });
-    expect([again.code, JSON.parse(again.stdout).install?.status]).toEqual([0, 'installed']);
+    // Without --json: with --no-link it says no python3 link was made.
+    const again = await runCpy(['install', '--from', url, '--no-link'], { env: { CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' } });
+    expect([again.code, again.stdout]).toEqual([0, expect.stringMatching(/^installed: CPython .*\n {2}sha256 [0-9a-f]{64}\n {2}now the current version \(no links: --no-link\)\n$/)]);
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a CPY_HOME it may not write: CPY_INSTALL_NOT_WRITABLE naming it and saying what to do, not an internal error', async () => {

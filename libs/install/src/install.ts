@@ -289,6 +289,7 @@ async function planSource(
 ): Promise<SourcePlan> {
   const request: VersionRequest | null = options.version ? parseVersionRequest(options.version) : null;
   if (options.artifactUrl) {
+    await refuseLocalDirectory(toUrl(options.artifactUrl));
     const named = parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname)));
     const version = named?.version ?? (request?.exact ? request.text : undefined);
     if (!version) {
@@ -480,6 +481,16 @@ async function refuseMissingLocal(url: URL): Promise<void> {
   if (!missing) return;
   throw new CpyError('CPY_INSTALL_NOT_FOUND', `the artifact ${path} does not exist`, {
     hint: 'check the path given as the artifact (cpy install --from): nothing was installed',
+  });
+}
+
+/** Refuses a local artifact that is a directory (`--from dist/artifacts`), before its name is read for a version or a checksum looked for beside it. */
+async function refuseLocalDirectory(url: URL): Promise<void> {
+  if (url.protocol !== 'file:') return;
+  const path = fileURLToPath(url);
+  if (!(await stat(path).catch(() => null))?.isDirectory()) return;
+  throw new CpyError('CPY_INSTALL_NOT_FOUND', `the artifact ${path} is a directory, not an artifact file`, {
+    hint: 'give the .tgz in it (cpython-<version>-<os><osversion>-build<N>.tgz), or a version to install from the index: nothing was installed',
   });
 }
 
@@ -883,7 +894,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     } finally {
       await rm(stage, { recursive: true, force: true });
     }
-    hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: prefix });
+    hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: options.activate ? prefix : `${prefix} recorded; the current version stays` });
     try {
       const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions, session);
       return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);

@@ -48,7 +48,7 @@ export const indexAdd = defineCommand({
     const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep);
     await writeIndexFile(path, plan.index);
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
-    if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} builds\n`);
+    if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file) } };
   },
 });

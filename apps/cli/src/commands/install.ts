@@ -210,7 +210,7 @@ export const install = defineCommand({
           : [`${style.ok(r.status)}: ${what} in ${r.prefix} (${(r.durationMs / 1000).toFixed(1)} s${r.fromCache ? ', from the cache' : ''})`, `  sha256 ${r.sha256}`];
       if (r.resolution) lines.push(`  ${r.resolution.entry.file}: ${r.resolution.reason}`);
       if (r.signature) lines.push(`  signed by ${r.signature.fingerprint} (${SIGNED_WHAT[r.signature.covers]})`);
-      if (r.activated) lines.push(`  python3 -> ${r.python}`);
+      if (r.activated) lines.push(input['no-link'] ? `  now the current version (no links: --no-link)` : `  python3 -> ${r.python}`);
       for (const w of r.warnings) lines.push(style.bad(`  warning: ${w}`));
       io.stdout.write(lines.join('\n') + '\n');
     }
@@ -285,7 +285,8 @@ export const list = defineCommand({
         io.stdout.write(`${flag} ${r.version.padEnd(10)} ${r.prefix}  ${state}${r.previous ? '  (previous)' : ''}\n`);
       }
     }
-    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows } };
+    // An install without a valid marker (its tree changed or half removed) is said as such: `broken`.
+    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows.map((r) => ({ ...r, broken: r.marker === null })) } };
   },
 });
 
