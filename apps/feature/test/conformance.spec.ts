@@ -851,6 +851,20 @@ const CASES: Case[] = [
     },
   },
   {
+    // One version has one entry in the state: installed again elsewhere, the tree before is left
+    // unlisted, and both installers say so.
+    name: 'the same version installed at another prefix: recorded there, with a warning naming the tree it leaves unlisted',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/again', skipValidation: true }),
+    before: async (i) => void expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      const [before, now] = [`${i.root}/${defaultPrefix()}`, `${i.root}/custom/again`];
+      expect(i.warnings).toContain(`CPython ${version} was recorded at ${before}, and is now at ${now}: the tree at ${before} stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed`);
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ installs: { [version]: { prefix: now } } });
+      expect(await i.python(defaultPrefix(), 'print(1)')).toBe('1');
+    },
+  },
+  {
     name: 'an installPrefix that is a file is refused, and the file stays as it was',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/notes.txt', skipValidation: true }),
     before: (i) => i.write('custom/notes.txt', 'important'),

@@ -303,7 +303,8 @@ def record(a):
     # state would name as previous the version still current).
     if switching:
         check_links(bin_dir, prefix)
-    entered = state['installs'].get(version, {}).get('prefix') == prefix
+    before = state['installs'].get(version, {}).get('prefix')
+    entered = before == prefix
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
@@ -318,7 +319,13 @@ def record(a):
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
         activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
-    return {'current': make_current or now == prefix}
+    done = {'current': make_current or now == prefix}
+    # The version was recorded at another prefix, whose tree is still there: one version has one
+    # entry, so that tree is no longer listed, used or uninstalled by cpy. Said, for the caller to warn.
+    old = read_marker(before) if before and not entered else None
+    if old and old.get('version') == version:
+        done['left'] = before
+    return done
 
 
 def use(a):

@@ -27,7 +27,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkPython3Link, prefixLockPath, recordInstall, signMarker, writeMarker } from './versions.js';
+import { checkPython3Link, leftBehind, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
@@ -684,6 +684,12 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     durationMs: Math.round(Number(process.hrtime.bigint() - started) / 1e6),
   });
 
+  /** Whether the install is now current; a tree its record left unlisted (the version recorded at another prefix before) is warned of. */
+  const recorded = (r: Recorded, recordedVersion: string, at: string): boolean => {
+    if (r.left) warnings.push(leftBehind(recordedVersion, r.left, at));
+    return r.current;
+  };
+
   // A full version already installed: no index, no lock, no network.
   const lockOn = (on: string) => ({ timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder, on }) });
   const stateLockOptions = lockOn(layout.stateDir);
@@ -700,7 +706,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       });
     }
     if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
-      const activated = await recordInstall(layout, exact.text, prefix, options.activate, stateLockOptions);
+      const activated = recorded(await recordInstall(layout, exact.text, prefix, options.activate, stateLockOptions), exact.text, prefix);
       return result('already-installed', exact.text, prefix, present, false, activated, null);
     }
   }
@@ -713,7 +719,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   refuseUnsafePrefix(prefix, env);
   const present = await readMarker(prefix);
   if (present && sameArtifact(present, plan, policy)) {
-    const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
+    const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
 
@@ -722,7 +728,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
     if (done && sameArtifact(done, plan, policy)) {
-      const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
+      const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
     await refuseForeignPrefix(prefix);
@@ -841,7 +847,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       if (done && done.sha256 === artifact.sha256) {
         // The same bytes, now verified: the marker says so, and the next run needs no network.
         if (signature && done.signedBy !== signature.fingerprint) await signMarker(prefix, signature.fingerprint);
-        const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions);
+        const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
       const limits = passed ? null : await prepare(metadata);
@@ -896,7 +902,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     }
     hooks.onEvent?.({ type: 'phase', phase: 'activate', detail: options.activate ? prefix : `${prefix} recorded; the current version stays` });
     try {
-      const activated = await recordInstall(layout, version, prefix, options.activate, stateLockOptions, session);
+      const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions, session), version, prefix);
       return result(placed, version, prefix, marker, artifact.fromCache, activated, plan.resolution, signature);
     } finally {
       await session.close();

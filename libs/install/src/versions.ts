@@ -149,25 +149,37 @@ async function linksAsRecorded(layout: InstallLayout, prefix: string): Promise<b
   return true;
 }
 
+const recordSchema = z.object({ current: z.boolean(), left: z.optional(z.string()) });
+
+/** What recording an install did: whether it is now current; `left`, the prefix the version was recorded at before, whose tree is still there. */
+export interface Recorded {
+  readonly current: boolean;
+  readonly left: string | null;
+}
+
+/** The warning for a tree that recording the version at another prefix left unlisted. */
+export const leftBehind = (version: string, left: string, prefix: string): string =>
+  `CPython ${version} was recorded at ${left}, and is now at ${prefix}: the tree at ${left} stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed`;
+
 /**
  * Records an install in the state, and (when asked) makes it the current version, remembering
- * the one before for rollback (cpy_state.py record, under the state lock). Returns whether it is
- * now current. Cheap when nothing changes (no lock, no python3): the state records the prefix for
+ * the one before for rollback (cpy_state.py record, under the state lock). Says whether it is
+ * now current, and the other prefix the version was recorded at, if its tree is still there.
+ * Cheap when nothing changes (no lock, no python3): the state records the prefix for
  * the version, it is current, and its links are as the script leaves them (a run killed between
  * the `current` link and the links is seen here, and finished).
  */
-export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions, session?: StateSession): Promise<boolean> {
+export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions, session?: StateSession): Promise<Recorded> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix))))) return current === prefix;
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix))))) return { current: current === prefix, left: null };
   return stateLock(layout, lock, async () => {
     const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
-    const schema = z.object({ current: z.boolean() });
-    const recorded = (session ? session.run('record', args, schema) : runStateScript('record', args, schema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {
+    const recorded = (session ? session.run('record', args, recordSchema) : runStateScript('record', args, recordSchema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && recordFileSystemFault(error.message, layout.stateDir, error)) || error;
     });
     const done = await withOwnHint(recorded, true);
-    return done.current;
+    return { current: done.current, left: done.left ?? null };
   });
 }
 

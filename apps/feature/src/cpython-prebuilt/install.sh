@@ -1611,7 +1611,8 @@ def record(a):
     # state would name as previous the version still current).
     if switching:
         check_links(bin_dir, prefix)
-    entered = state['installs'].get(version, {}).get('prefix') == prefix
+    before = state['installs'].get(version, {}).get('prefix')
+    entered = before == prefix
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
@@ -1626,7 +1627,13 @@ def record(a):
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
         activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
-    return {'current': make_current or now == prefix}
+    done = {'current': make_current or now == prefix}
+    # The version was recorded at another prefix, whose tree is still there: one version has one
+    # entry, so that tree is no longer listed, used or uninstalled by cpy. Said, for the caller to warn.
+    old = read_marker(before) if before and not entered else None
+    if old and old.get('version') == version:
+        done['left'] = before
+    return done
 
 
 def use(a):
@@ -1783,6 +1790,17 @@ record_install() {
   lock_take "$STATE_DIR/locks/state.lock" "$STATE_DIR"
   state_serve "$2/bin/python3" record --state-dir "$STATE_DIR" --bin-dir "$BIN_DIR" --version "$1" --prefix "$2" --current
   lock_release "$STATE_DIR/locks/state.lock"
+  # The version was recorded at another prefix whose tree is still there: that tree is left
+  # unlisted (the library's leftBehind). Prefixes hold no quote, so the reply is read as it is.
+  state_said=
+  IFS= read -r state_said <"$work/state.out" || true
+  case $state_said in
+    *'"left": "'*)
+      left=${state_said#*'"left": "'}
+      left=${left%%'"'*}
+      say "warning: CPython $1 was recorded at $left, and is now at $2: the tree at $left stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed"
+      ;;
+  esac
 }
 
 # --- locks: @cpy/install's withLock (lock.ts), the same files ------------------------------

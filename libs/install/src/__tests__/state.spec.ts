@@ -164,6 +164,24 @@ describe('the install record writer (cpy_state.py)', () => {
     expect([...table.matchAll(/\('([^']+)', '([^']+)'\)/g)].map((m) => [m[1], m[2]])).toEqual(LINKS);
   });
 
+  it('a version recorded again at another prefix says which tree it leaves unlisted (none when that tree is gone)', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    const tree = async (name: string) => {
+      const prefix = join(stateDir, name);
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+      return prefix;
+    };
+    const [a, b, c] = [await tree('a'), await tree('b'), await tree('c')];
+    expect(await recordInstall(layout, '3.13.5', a, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
+    expect(await recordInstall(layout, '3.13.5', b, true, { timeoutMs: 1000 })).toEqual({ current: true, left: a });
+    expect((await readState(stateDir)).installs['3.13.5']).toEqual({ prefix: b });
+    await rm(b, { recursive: true });
+    expect(await recordInstall(layout, '3.13.5', c, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
+  });
+
   it('a link removed by hand is made again by the next install of the version already there', async () => {
     const binDir = join(stateDir, 'bin');
     const prefix = join(stateDir, 'python-3.13.5');
@@ -172,9 +190,9 @@ describe('the install record writer (cpy_state.py)', () => {
     await writeFile(join(prefix, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
     await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
     const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
-    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toBe(true);
+    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
     await rm(join(binDir, 'pip'));
-    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toBe(true);
+    expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
     expect(await readlink(join(binDir, 'pip'))).toBe(join(prefix, 'bin', 'pip3'));
     expect(await readlink(join(binDir, 'python3'))).toBe(join(prefix, 'bin', 'python3'));
   });
@@ -261,7 +279,7 @@ describe('the install record writer (cpy_state.py)', () => {
       try {
         expect(await writeMarker(layout, tree, record, true, session)).toMatchObject({ version: '3.13.5', sha256: 'a'.repeat(64) });
         await rename(tree, prefix);
-        expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session)).toBe(true);
+        expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session)).toEqual({ current: true, left: null });
       } finally {
         await session.close();
       }
