@@ -165,6 +165,15 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(existsSync(join(work, 'odd-homes-cache'))).toBe(false);
   });
 
+  (process.getuid?.() === 0 ? it : it.skip)("as a normal user, cpy use on root's install state: CPY_INSTALL_NOT_WRITABLE naming the locks' directory, not a lock someone holds", async () => {
+    const home = join(work, 'root-state');
+    const env = { CPY_HOME: home, CPY_CACHE_DIR: join(work, 'root-state-cache'), NO_COLOR: '1' };
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--no-link'], { env })).code).toBe(0);
+    await chmod(work, 0o755);
+    const r = await runCpy(['use', artifact.metadata.version, '--json'], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(home, 'state', 'locks')}: permission denied` })]);
+  });
+
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a prefix of its own it cannot read (mode 000): CPY_INSTALL_NOT_WRITABLE, and what it holds stays where it is', async () => {
     const shared = join(work, 'shared-000');
     await mkdir(shared, { recursive: true });

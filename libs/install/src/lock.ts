@@ -1,4 +1,6 @@
-import { withLock as lockFile, type LockOptions, type LockOwner } from '@cpy/core';
+import { dirname } from 'node:path';
+import { isCpyError, withLock as lockFile, type LockOptions, type LockOwner } from '@cpy/core';
+import { fileSystemFault } from './faults.js';
 
 export type { LockOptions };
 
@@ -9,7 +11,24 @@ const INSTALL: LockOwner = {
   whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
 };
 
-/** Runs `work` holding the install lock file `path` (@cpy/core's withLock). */
-export function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
-  return lockFile(INSTALL, path, options, work);
+/**
+ * Runs `work` holding the install lock file `path` (@cpy/core's withLock). A lock that cannot be
+ * made because its directory may not be written (a normal user and root's state), is read-only or
+ * full is that (CPY_INSTALL_NOT_WRITABLE, CPY_INSTALL_DISK_FULL), not a lock someone holds.
+ */
+export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+  let working = false;
+  try {
+    return await lockFile(INSTALL, path, options, () => {
+      working = true;
+      return work();
+    });
+  } catch (error) {
+    if (!working && isCpyError(error, 'CPY_INSTALL_LOCKED') && error.cause) {
+      // Named by the lock's directory, not the temporary file the take wrote first.
+      const { code, syscall, message } = error.cause as NodeJS.ErrnoException;
+      throw fileSystemFault({ code, syscall, message }, dirname(path)) ?? error;
+    }
+    throw error;
+  }
 }
