@@ -142,7 +142,7 @@ function ours(prefix: string, path: string): boolean {
  * on it; the sysconfig data holds it between '...'): at a prefix with a space, a quote or a #, the
  * tree's python3-config is broken, or the tree cannot be relocated. An installPrefix is held to
  * OPTION_PATTERNS.path where options are checked; one made from CPY_HOME, XDG_DATA_HOME or HOME
- * is held to it here, before anything is fetched.
+ * is held to it here, before the artifact is fetched.
  */
 function refuseUnsafePrefix(prefix: string, env: Environment): void {
   if (OPTION_PATTERNS.path.test(prefix)) return;
