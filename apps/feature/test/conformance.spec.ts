@@ -1616,38 +1616,23 @@ beforeAll(async () => {
     append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\necho '${MUTE_SAYS}' >&2\nexit 127\n` }],
   });
   U['mute'] = served(mute, 'mute');
-  // Its python3 fills the disk four levels up (the disk the staging tree is on: <disk>/<staging>/opt/python-X.Y.Z/bin)
-  // before it relocates the tree: another writer, after the installer checked the room.
-  const fills = await repackArtifact(good, join(work, 'fills'), {
-    drop: (name) => name === bin,
-    append: [
-      {
-        name: bin,
-        mode: 0o755,
-        body: `#!/bin/sh\nhere=\${0%/*}\ncase " $* " in *" relocate "*) "$here/python${version.split('.').slice(0, 2).join('.')}" -I -S -c 'import sys\nf = open(sys.argv[1], "wb", buffering=0)\ntry:\n    while True: f.write(bytes(1048576))\nexcept OSError: pass' "$here/../../../../filler" ;; esac\nexec "$here/python${version.split('.').slice(0, 2).join('.')}" "$@"\n`,
-      },
-    ],
-  });
-  U['fills'] = served(fills, 'fills');
-  // Its install record's python3 (cpy_state.py serve) fills the state directory's disk as it
-  // starts, but for one page (the state lock's): <root>/var/lib/cpy, from <root>/opt/<staging>/opt/python-X.Y.Z/bin.
-  const fillsState = await repackArtifact(good, join(work, 'fills-state'), {
-    drop: (name) => name === bin,
-    append: [
-      {
-        name: bin,
-        mode: 0o755,
-        body: `#!/bin/sh\nhere=\${0%/*}\ncase " $* " in *" serve"*) "$here/python${version.split('.').slice(0, 2).join('.')}" -I -S -c 'import sys\nf = open(sys.argv[1], "wb", buffering=0)\nfor n in (65536, 4096):\n    try:\n        while True: f.write(bytes(n))\n    except OSError: pass\nf.truncate(max(0, f.tell() - 4096))' "$here/../../../../../var/lib/cpy/filler" ;; esac\nexec "$here/python${version.split('.').slice(0, 2).join('.')}" "$@"\n`,
-      },
-    ],
-  });
-  U['fills-state'] = served(fillsState, 'fills-state');
-  // Its python3 takes 2 s to start the install record's session (cpy_state.py serve).
-  const slow = await repackArtifact(good, join(work, 'slow'), {
-    drop: (name) => name === bin,
-    append: [{ name: bin, mode: 0o755, body: `#!/bin/sh\ncase " $* " in *" serve "*) sleep 2 ;; esac\nexec "$(dirname "$0")/python${version.split('.').slice(0, 2).join('.')}" "$@"\n` }],
-  });
-  U['slow'] = served(slow, 'slow');
+  // Artifacts whose bin/python3 first does something of the test's when its arguments hold a word,
+  // then is the real one ($here: its bin directory, <root>/<staging>/opt/python-X.Y.Z/bin).
+  const pythonXY = `python${version.split('.').slice(0, 2).join('.')}`;
+  const python3Doing = async (name: string, when: string, before: string) => {
+    const body = `#!/bin/sh\nhere=\${0%/*}\ncase " $* " in *" ${when} "*) ${before} ;; esac\nexec "$here/${pythonXY}" "$@"\n`;
+    U[name] = served(await repackArtifact(good, join(work, name), { drop: (n) => n === bin, append: [{ name: bin, mode: 0o755, body }] }), name);
+  };
+  /** sh that fills FILE's disk with zeros, then gives back `keep` bytes (another writer). */
+  const fillDisk = (file: string, keep: number) =>
+    `"$here/${pythonXY}" -I -S -c 'import sys\nf = open(sys.argv[1], "wb", buffering=0)\nfor n in (65536, 4096):\n    try:\n        while True: f.write(bytes(n))\n    except OSError: pass\nf.truncate(max(0, f.tell() - ${keep}))' "${file}"`;
+  // Fills the disk the staging tree is on before it relocates the tree: after the installer checked the room.
+  await python3Doing('fills', 'relocate', fillDisk('$here/../../../../filler', 0));
+  // Its install record's python3 (cpy_state.py serve) fills <root>/var/lib/cpy's disk as it
+  // starts, but for one page (the state lock's).
+  await python3Doing('fills-state', 'serve', fillDisk('$here/../../../../../var/lib/cpy/filler', 4096));
+  // Takes 2 s to start the install record's session.
+  await python3Doing('slow', 'serve', 'sleep 2');
   // A script in bin/ that is not Python (no /bin/sh trampoline for it): its #! line names the
   // prefix, so a long enough one makes it longer than Linux reads.
   const tool = await repackArtifact(good, join(work, 'tool'), { append: [{ name: `${root}/bin/cpy-tool`, mode: 0o755, body: `#!/${root}/bin/cpy-tool-helper\n` }] });
