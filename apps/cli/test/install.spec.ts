@@ -172,6 +172,14 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chmod(work, 0o755);
     const r = await runCpy(['use', artifact.metadata.version, '--json'], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(home, 'state', 'locks')}: permission denied` })]);
+    // A root-owned CPY_HOME with no state yet: the directory that could not be made is named.
+    const empty = join(work, 'root-empty-home');
+    await mkdir(empty, { mode: 0o755 });
+    const own = join(work, 'nobody-prefix-parent');
+    await mkdir(own);
+    await chown(own, NOBODY, NOBODY);
+    const s = await runCpy(['install', '--from', artifact.path, '--prefix', join(own, 'py'), '--skip-validation', '--json'], { uid: NOBODY, env: { CPY_HOME: empty, CPY_CACHE_DIR: join(own, 'cache'), NO_COLOR: '1' } });
+    expect([s.code, JSON.parse(s.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(empty, 'state')}: permission denied` })]);
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a prefix of its own it cannot read (mode 000): CPY_INSTALL_NOT_WRITABLE, and what it holds stays where it is', async () => {

@@ -25,9 +25,9 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
     });
   } catch (error) {
     if (!working && isCpyError(error, 'CPY_INSTALL_LOCKED') && error.cause) {
-      // Named by the lock's directory, not the temporary file the take wrote first.
-      const { code, syscall, message } = error.cause as NodeJS.ErrnoException;
-      throw fileSystemFault({ code, syscall, message }, dirname(path)) ?? error;
+      // Named by the directory that could not be made, or the lock's directory: not the temporary file the take wrote first.
+      const { code, syscall, message, path: at } = error.cause as NodeJS.ErrnoException;
+      throw fileSystemFault({ code, syscall, message, ...(syscall === 'mkdir' && at ? { path: at } : {}) }, dirname(path)) ?? error;
     }
     throw error;
   }

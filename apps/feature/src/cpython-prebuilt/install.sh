@@ -1630,7 +1630,8 @@ def record(a):
     done = {'current': make_current or now == prefix}
     # The version was recorded at another prefix, whose tree is still there: one version has one
     # entry, so that tree is no longer listed, used or uninstalled by cpy. Said, for the caller to warn.
-    old = read_marker(before) if before and not entered else None
+    # (The same tree by another name, a link or a trailing slash, is no other tree.)
+    old = read_marker(before) if before and not entered and os.path.realpath(before) != os.path.realpath(prefix) else None
     if old and old.get('version') == version:
         done['left'] = before
     return done

@@ -176,6 +176,10 @@ describe('the install record writer (cpy_state.py)', () => {
     };
     const [a, b, c] = [await tree('a'), await tree('b'), await tree('c')];
     expect(await recordInstall(layout, '3.13.5', a, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
+    // The same tree by another name (a link to it) leaves nothing behind.
+    await symlink(a, join(stateDir, 'a-link'));
+    expect(await recordInstall(layout, '3.13.5', join(stateDir, 'a-link'), true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
+    expect(await recordInstall(layout, '3.13.5', a, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
     expect(await recordInstall(layout, '3.13.5', b, true, { timeoutMs: 1000 })).toEqual({ current: true, left: a });
     expect((await readState(stateDir)).installs['3.13.5']).toEqual({ prefix: b });
     await rm(b, { recursive: true });
