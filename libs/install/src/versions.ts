@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as z from 'zod/mini';
-import { compareVersions, CpyError, isCpyError, sha256Hex } from '@cpy/core';
+import { compareVersions, CpyError, isCpyError, parseVersion, sha256Hex } from '@cpy/core';
 import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrides } from './layout.js';
 import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
@@ -249,6 +249,9 @@ export async function rollback(options: VersionOptions = {}): Promise<SwitchResu
   return useVersion(state.previous, options);
 }
 
+/** A release line: 3.13. */
+export const RELEASE_LINE_RE = /^\d+\.\d+$/;
+
 /**
  * The one installed version a request names: itself for a version; for a release line (3.13),
  * the version of that line that is installed, broken or whole. Two or more are refused, naming
@@ -256,9 +259,12 @@ export async function rollback(options: VersionOptions = {}): Promise<SwitchResu
  * then says what is installed).
  */
 async function oneInstalled(request: string, options: VersionOptions): Promise<string> {
-  const wanted = parseVersionRequest(request);
-  if (wanted.exact) return request;
-  const named = (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted)).map((r) => r.version);
+  if (parseVersionRequest(request).exact) return request;
+  if (!RELEASE_LINE_RE.test(request)) {
+    throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `${request}: give the installed version to remove (3.13.5) or its release line (3.13)`, { hint: 'cpy list shows what is installed' });
+  }
+  // Every version of the line, pre-releases too: 3.14 with 3.14.0rc2 and 3.14.0 names two.
+  const named = (await listInstalled(options)).filter((r) => parseVersion(r.version)?.line === request).map((r) => r.version);
   if (named.length > 1) {
     throw new CpyError('CPY_INSTALL_AMBIGUOUS_VERSION', `${request} names ${named.length} installed versions: ${named.join(', ')}`, {
       hint: `name the one to remove, e.g. cpy uninstall ${named.at(-1)!}`,

@@ -234,7 +234,7 @@ describe('the install record writer (cpy_state.py)', () => {
   it('uninstalls by release line when one version of it is installed (a broken one too); refuses a line that names two, changing nothing', async () => {
     const binDir = join(stateDir, 'bin');
     const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
-    for (const version of ['3.12.8', '3.13.4', '3.13.5']) {
+    for (const version of ['3.12.8', '3.13.4', '3.14.0rc2', '3.14.0', '3.13.5']) {
       const prefix = join(stateDir, `python-${version}`);
       await mkdir(join(prefix, 'bin'), { recursive: true });
       await symlink(hostPython3, join(prefix, 'bin', 'python3'));
@@ -254,6 +254,11 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await uninstall('3.13.4', options)).toMatchObject({ version: '3.13.4' });
     // One left of the line, and it is the current one: the usual refusal.
     expect(await uninstall('3.13', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_IN_USE' });
+    // A pre-release counts: 3.14 names 3.14.0rc2 and 3.14.0. Anything but a version or a line is refused.
+    expect(await uninstall('3.14', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_AMBIGUOUS_VERSION', message: '3.14 names 2 installed versions: 3.14.0rc2, 3.14.0' });
+    for (const request of ['latest', '3']) expect(await uninstall(request, options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_BAD_OPTIONS' });
+    expect(await uninstall('3.14.0', options)).toMatchObject({ version: '3.14.0' });
+    expect(await uninstall('3.14', options)).toMatchObject({ version: '3.14.0rc2' });
     expect(await uninstall('3.11', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_NOT_INSTALLED', message: 'CPython 3.11 is not installed (installed: 3.13.5)' });
   });
 
