@@ -118,8 +118,10 @@ EOF
 home=
 [ "$prefix" = "$built_for" ] || home=$prefix
 # shellcheck disable=SC2046 # pkg-config's flags, one word each
-if out=$(cc "$work/embed.c" -o "$work/embed" $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs python3-embed) 2>&1) &&
-  out=$(env ${home:+PYTHONHOME="$home"} LD_LIBRARY_PATH="$prefix/lib" "$work/embed" 2>&1) && [ "$(real "$out")" = "$prefix_real" ]; then
+# (Linked with an rpath to the prefix's lib: python3-embed.pc gives -L without one, as a CPython
+# built from source does, and the docs say so.)
+if out=$(cc "$work/embed.c" -o "$work/embed" $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs python3-embed) -Wl,-rpath,"$prefix/lib" 2>&1) &&
+  out=$(env ${home:+PYTHONHOME="$home"} "$work/embed" 2>&1) && [ "$(real "$out")" = "$prefix_real" ]; then
   ok "a program that embeds Python (pkg-config python3-embed) starts${home:+ with PYTHONHOME}: sys.prefix $out"
 else
   bad "embedding" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
