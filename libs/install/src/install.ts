@@ -205,24 +205,25 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
   });
 }
 
-/** The distributions in a tree's own site-packages (pip install outside a venv), by project name: `name version`. */
-async function sitePackages(root: string): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
+/** The distributions in a tree's own site-packages (pip install outside a venv): [name, version], each one found (install.sh's glob lib/python[0-9]*.[0-9]*). */
+async function sitePackages(root: string): Promise<[string, string][]> {
+  const found: [string, string][] = [];
   const lib = join(root, 'lib');
   for (const line of await readdir(lib).catch(() => [] as string[])) {
-    if (!/^python\d+\.\d+t?$/.test(line)) continue;
+    if (!/^python\d.*\.\d/.test(line)) continue;
     for (const name of await readdir(join(lib, line, 'site-packages')).catch(() => [] as string[])) {
       const named = /^([^-]+)-(.+)\.(?:dist|egg)-info$/.exec(name);
-      if (named) found.set(named[1]!, `${named[1]!} ${named[2]!}`);
+      if (named) found.push([named[1]!, named[2]!]);
     }
   }
   return found;
 }
 
-/** What the prefix's own site-packages holds that `tree` (replacing it) does not: `name version`, in order. */
+/** What the prefix's own site-packages holds whose name `tree` (replacing it) does not: `name version`, in order. */
 async function packagesLost(prefix: string, tree: string): Promise<string[]> {
   const [before, after] = await Promise.all([sitePackages(prefix), sitePackages(tree)]);
-  return [...before].flatMap(([name, shown]) => (after.has(name) ? [] : [shown])).sort();
+  const kept = new Set(after.map(([name]) => name));
+  return before.flatMap(([name, version]) => (kept.has(name) ? [] : [`${name} ${version}`])).sort();
 }
 
 /** Moves `tree` to `prefix`: one rename, or (replacing a broken or other build) two renames covered by a journal. */
@@ -890,8 +891,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       marker = await writeMarker(layout, tree, record, options.activate, session);
       // What was pip-installed into the prefix itself goes with the tree it replaces: said, by name.
       const lost = await packagesLost(prefix, tree);
-      if (lost.length > 0) warnings.push(`the packages installed into ${prefix} itself go with the build it replaces: ${lost.join(', ')}; install them again (venvs keep their own)`);
       placed = await putInPlace(tree, prefix);
+      if (lost.length > 0) warnings.push(`the packages installed into ${prefix} itself went with the build it replaced: ${lost.join(', ')}; install them again (venvs keep their own)`);
     } catch (error) {
       // Gone before its tree is: it reads from it while it starts.
       await session?.close();

@@ -1941,12 +1941,12 @@ replacing=false
 # library's packagesLost.
 packages_lost() {
   lost=
-  for dist in "$1"/lib/python*/site-packages/*-*.dist-info "$1"/lib/python*/site-packages/*-*.egg-info; do
+  for dist in "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.dist-info "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.egg-info; do
     [ -e "$dist" ] || continue
     dist=${dist##*/}
     name=${dist%%-*}
     kept=false
-    for other in "$2"/lib/python*/site-packages/"$name"-*.dist-info "$2"/lib/python*/site-packages/"$name"-*.egg-info; do
+    for other in "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$name"-*.dist-info "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$name"-*.egg-info; do
       if [ -e "$other" ]; then kept=true && break; fi
     done
     [ "$kept" = true ] || { dist=${dist#*-} && lost="$lost$name ${dist%.*-info}
@@ -2572,8 +2572,8 @@ main() {
   state_serve "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --version "$version" --build "$meta_build" --sha256 "$got" \
     --artifact "$file_name" --source "$(display_url "$ARTIFACTURL")" --built-for "$built_for" ${signed_by:+--signed-by "$signed_by"}
   packages_lost "$prefix" "$tree"
-  [ -z "$lost" ] || say "warning: the packages installed into $prefix itself go with the build it replaces: $lost; install them again (venvs keep their own)"
   put_in_place "$tree" "$prefix"
+  [ -z "$lost" ] || say "warning: the packages installed into $prefix itself went with the build it replaced: $lost; install them again (venvs keep their own)"
   rm -rf "$stage"
   stage=
   record_install "$version" "$prefix" new
