@@ -885,6 +885,12 @@ const CASES: Case[] = [
       expect(i.lastError).toBe(`${i.root}/custom/py is a link to gone, which is not there`);
       expect(await i.sh('readlink "$ROOT/custom/py"')).toBe('gone');
       expect(await i.list('custom')).toEqual(['py']);
+      // A link to itself (a loop), or through a file, leads nowhere too.
+      for (const [to, setup] of [['py', ''], ['f/sub', 'echo x > "$ROOT/custom/f" && ']] as const) {
+        expect(await i.sh(`rm -f "$ROOT/custom/py" && ${setup}ln -s ${to} "$ROOT/custom/py" && echo ok`)).toBe('ok');
+        expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true })).toEqual({ code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' });
+        expect(i.lastError).toBe(`${i.root}/custom/py is a link to ${to}, which is not there`);
+      }
     },
   },
   {

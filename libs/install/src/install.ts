@@ -1,4 +1,4 @@
-import { readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
+import { lstat, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -185,12 +185,13 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const hint = 'choose another prefix (each version gets its own, e.g. /opt/python-<version>)';
-    if (code === 'ENOTDIR') throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`, { hint: `${hint}, or move that file away yourself` });
-    if (code === 'ENOENT') {
-      const target = await readlink(prefix).catch(() => null);
-      if (target === null) return;
-      throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a link to ${target}, which is not there`, { hint: `${hint}, or make the directory it points to (or remove the link) yourself` });
+    // As install.sh judges it (test -L, -e, -d): a link that leads to no file (gone, a loop, through a file), then a file.
+    const [link, target] = await Promise.all([lstat(prefix).catch(() => null), stat(prefix).catch(() => null)]);
+    if (link?.isSymbolicLink() && !target) {
+      throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a link to ${await readlink(prefix)}, which is not there`, { hint: `${hint}, or make the directory it points to (or remove the link) yourself` });
     }
+    if (target && !target.isDirectory()) throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`, { hint: `${hint}, or move that file away yourself` });
+    if (!link) return;
     // Unreadable (mode 000 as a normal user): what it holds cannot be known, so it is not replaced.
     throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot read ${prefix} (${code ?? (error as Error).message}): what it holds cannot be checked, so it is not replaced`, {
       hint: 'choose a prefix this user can read and write (--prefix, CPY_HOME), or make that directory readable',
