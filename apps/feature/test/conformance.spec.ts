@@ -1152,6 +1152,22 @@ const CASES: Case[] = [
     },
   },
   {
+    // Its disk full from the start: the first lock (the prefix's) cannot be written. The disk's
+    // error, not a lock someone holds.
+    name: "disk: the state directory's is full: CPY_INSTALL_DISK_FULL naming the locks' directory, not CPY_INSTALL_LOCKED; nothing installed",
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => {
+      await i.smallDisk('var/lib/cpy', 64 * 1024);
+      await i.sh('cat /dev/zero > "$ROOT/var/lib/cpy/filler" 2>/dev/null; true');
+    },
+    expected: { code: 'CPY_INSTALL_DISK_FULL' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`cannot write ${i.root}/var/lib/cpy/locks: no space left on its disk`);
+      expect(await i.list(defaultPrefix())).toEqual([]);
+      expect(await i.list('var/lib/cpy/locks')).toEqual([]);
+    },
+  },
+  {
     // The tree is in place when the record meets the full disk: the error says which disk, and
     // once there is room, the same install again records it.
     name: "disk: the state directory's fills up as the install is recorded: CPY_INSTALL_DISK_FULL naming it, the install in place; once there is room, the next run records it",

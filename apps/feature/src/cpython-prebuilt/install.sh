@@ -1824,7 +1824,14 @@ lock_taking=
 lock_take() {
   case " $held_locks " in *" $1 "*) return 0 ;; esac
   lock_wait_ms=${3:-}
-  [ -d "${1%/*}" ] || mkdir -p "${1%/*}" 2>/dev/null || { lock_refused "cannot create the lock $1: cannot make ${1%/*}" "check that ${1%/*} is writable"; return 1; }
+  if [ ! -d "${1%/*}" ] && ! lock_said=$(LC_ALL=C mkdir -p "${1%/*}" 2>&1); then
+    # mkdir names the directory it could not make: 'cannot create directory '/x': Permission denied'.
+    lock_dir=${lock_said#*\'} lock_dir=${lock_dir%%\'*}
+    case $lock_said in *"'"*"'"*) ;; *) lock_dir=${1%/*} ;; esac
+    lock_write_fault "$lock_dir" "$lock_said"
+    lock_refused "cannot create the lock $1: cannot make ${1%/*}" "check that ${1%/*} is writable"
+    return 1
+  fi
   # (ln would put its link inside a directory of that name.)
   [ ! -d "$1" ] || { lock_refused "cannot take the lock $1: it is a directory" "remove $1 (no cpy makes it), then run again"; return 1; }
   if [ -z "$lock_me" ]; then
@@ -1841,7 +1848,14 @@ lock_take() {
   # A take file a killed run with this pid left may still be the lock itself (hard-linked):
   # removed first, so writing ours cannot rewrite that lock.
   if [ -e "$lock_taking" ] || [ -L "$lock_taking" ]; then rm -f "$lock_taking"; fi
-  { printf '%s' "$lock_me" >"$lock_taking"; } 2>/dev/null || { lock_refused "cannot create the lock $1: cannot write $lock_taking" "check that ${1%/*} is writable"; return 1; }
+  if ! { printf '%s' "$lock_me" >"$lock_taking"; } 2>/dev/null; then
+    # dash's printf says only "I/O error": written again by cat, which says what the file system said.
+    lock_said=$(printf '%s' "$lock_me" | LC_ALL=C cat 2>&1 >"$lock_taking") || true
+    rm -f "$lock_taking"
+    lock_write_fault "${1%/*}" "$lock_said"
+    lock_refused "cannot create the lock $1: cannot write $lock_taking" "check that ${1%/*} is writable"
+    return 1
+  fi
   lock_waited=false
   while ! LC_ALL=C ln "$lock_taking" "$1" 2>"$work/lock.err"; do
     # No hard links on this file system (vfat, some FUSE): the lock is created with O_EXCL
@@ -1849,7 +1863,11 @@ lock_take() {
     if grep -q -e 'Operation not permitted' -e 'not supported' "$work/lock.err"; then
       (set -C && printf '%s' "$lock_me" >"$1") 2>"$work/lock.err" && break
     fi
-    grep -q -e 'File exists' -e 'cannot overwrite' "$work/lock.err" || { lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable"; return 1; }
+    if ! grep -q -e 'File exists' -e 'cannot overwrite' "$work/lock.err"; then
+      lock_write_fault "${1%/*}" "$(head -n 1 "$work/lock.err")"
+      lock_refused "cannot create the lock $1: $(head -n 1 "$work/lock.err")" "check that ${1%/*} is writable"
+      return 1
+    fi
     # Gone meanwhile (released): try again at once. Unreadable: waited for, as a live holder.
     if ! holder=$(cat "$1" 2>/dev/null); then
       [ -e "$1" ] || continue
@@ -1892,6 +1910,13 @@ lock_take() {
 }
 # lock_refused MESSAGE HINT: the lock lock_take is taking cannot be had: CPY_INSTALL_LOCKED, or
 # with a WAIT_MS given, nothing held and status 1.
+# lock_write_fault DIR SAID: a lock that cannot be made because its file system refused the write
+# (SAID: what mkdir, cat, ln or the shell said: no space, a quota, read-only, no permission) is
+# that, naming DIR (CPY_INSTALL_DISK_FULL, CPY_INSTALL_NOT_WRITABLE), as the library's withLock
+# says it; anything else returns, for lock_refused.
+lock_write_fault() {
+  case $2 in *'No space left on device'* | *'Disk quota exceeded'* | *'Read-only file system'* | *'Permission denied'* | *'Operation not permitted'*) refused_write "$1" "$2" ;; esac
+}
 lock_refused() {
   [ -n "$lock_wait_ms" ] || fail CPY_INSTALL_LOCKED "$1" "$2"
   [ -z "$lock_taking" ] || rm -f "$lock_taking"
