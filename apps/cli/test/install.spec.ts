@@ -139,8 +139,8 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await symlink(join(dir, 'gone'), join(dir, 'link'));
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
     for (const [prefix, said] of [
-      [join(dir, 'link', 'py'), `cannot make ${join(dir, 'link')} for the prefix ${join(dir, 'link', 'py')}: a file, or a link to nothing, is there`],
-      ['/proc/cpy-no-such-dir/py', 'cannot make /proc/cpy-no-such-dir for the prefix /proc/cpy-no-such-dir/py: its file system makes no directory there'],
+      [join(dir, 'link', 'py'), `cannot make ${join(dir, 'link')} for the prefix ${join(dir, 'link', 'py')}: ${join(dir, 'link')} is a link to ${join(dir, 'gone')}, which is not there`],
+      ['/proc/cpy-no-such-dir/py', 'cannot make /proc/cpy-no-such-dir for the prefix /proc/cpy-no-such-dir/py: /proc/cpy-no-such-dir cannot be made (ENOENT): its file system makes no directory there'],
     ] as const) {
       const r = await runCpy(['install', '--from', artifact.path, '--prefix', prefix, '--no-link', '--json'], { env });
       expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: said })]);

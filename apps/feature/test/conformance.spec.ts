@@ -877,6 +877,19 @@ const CASES: Case[] = [
     },
   },
   {
+    // Found after the fetch by install.sh (its staging directory is made then), before it by the library.
+    name: 'an installPrefix below a file, or below a link to nothing: CPY_INSTALL_NOT_WRITABLE naming what is in the way',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/f/sub/py', skipValidation: true }),
+    before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom" && echo x > "$ROOT/custom/f" && ln -s gone "$ROOT/custom/dl" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_NOT_WRITABLE' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`cannot make ${i.root}/custom/f/sub for the prefix ${i.root}/custom/f/sub/py: ${i.root}/custom/f is a file`);
+      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/dl/py', skipValidation: true })).toEqual({ code: 'CPY_INSTALL_NOT_WRITABLE' });
+      expect(i.lastError).toBe(`cannot make ${i.root}/custom/dl for the prefix ${i.root}/custom/dl/py: ${i.root}/custom/dl is a link to gone, which is not there`);
+      expect(await i.list('custom')).toEqual(['dl', 'f']);
+    },
+  },
+  {
     name: 'an installPrefix that is a link to nothing is refused, naming where it points; the link stays',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true }),
     before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom" && ln -s gone "$ROOT/custom/py" && echo ok')).toBe('ok'),

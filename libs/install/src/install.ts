@@ -153,22 +153,34 @@ function refuseUnsafePrefix(prefix: string, env: Environment): void {
   });
 }
 
+/**
+ * What stands where `dir` or a directory above it should be: the first of them that is there, when
+ * it is a file or a link to nothing (install.sh's parent_blocker), in words; else null.
+ */
+async function blockerOf(dir: string): Promise<string | null> {
+  for (let at = dir; ; at = dirname(at)) {
+    const link = await lstat(at).catch(() => null);
+    if (link) {
+      const target = await stat(at).catch(() => null);
+      if (link.isSymbolicLink() && !target) return `${at} is a link to ${await readlink(at)}, which is not there`;
+      return target && !target.isDirectory() ? `${at} is a file` : null;
+    }
+    if (dirname(at) === at) return null;
+  }
+}
+
 /** The directory the prefix goes in (and its staging tree beside it), made; what stands in the way is named. */
 async function makePrefixParent(prefix: string): Promise<void> {
   const parent = dirname(prefix);
-  await makeDirectory(parent).catch((error: unknown) => {
+  await makeDirectory(parent).catch(async (error: unknown) => {
     const { code, path } = error as NodeJS.ErrnoException;
-    const why =
-      code === 'EEXIST' ? 'a file, or a link to nothing, is there' : code === 'ENOTDIR' ? 'a file is on its way' : code === 'ENOENT' ? 'its file system makes no directory there' : null;
-    throw (
-      fileSystemFault(error, parent) ??
-      (why
-        ? new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${path ?? parent} for the prefix ${prefix}: ${why}`, {
-            hint: 'choose another prefix (--prefix, CPY_HOME), or make that directory yourself',
-            cause: error,
-          })
-        : error)
-    );
+    const fault = fileSystemFault(error, parent);
+    if (fault || !(code === 'EEXIST' || code === 'ENOTDIR' || code === 'ENOENT')) throw fault ?? error;
+    const why = (await blockerOf(parent)) ?? `${path ?? parent} cannot be made (${code}): its file system makes no directory there`;
+    throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${parent} for the prefix ${prefix}: ${why}`, {
+      hint: 'choose another prefix (--prefix, CPY_HOME), or make that directory yourself',
+      cause: error,
+    });
   });
 }
 

@@ -990,10 +990,28 @@ download_pass() {
   scan_ok=false
   return 1
 }
+# parent_blocker DIR: what stands where DIR or a directory above it should be, in $blocked: the
+# first of them that is there, when it is a file or a link to nothing; else nothing. The library's
+# blockerOf.
+parent_blocker() {
+  blocked=
+  pb_at=$1
+  while [ ! -e "$pb_at" ] && [ ! -L "$pb_at" ]; do
+    [ "$pb_at" != / ] || return 0
+    up "$pb_at"
+    pb_at=$up
+  done
+  if [ -L "$pb_at" ] && [ ! -e "$pb_at" ]; then blocked="$pb_at is a link to $(readlink "$pb_at"), which is not there"
+  elif [ ! -d "$pb_at" ]; then blocked="$pb_at is a file"; fi
+}
 # new_stage: a staging directory (mode 700) beside the prefix, in $stage; $room is what its file
 # system had free before it (df: KiB), for ensure_space.
 new_stage() {
-  if [ ! -d "$parent" ]; then made=$(LC_ALL=C mkdir -p "$parent" 2>&1) || refused_write "$parent" "$made"; fi
+  if [ ! -d "$parent" ] && ! made=$(LC_ALL=C mkdir -p "$parent" 2>&1); then
+    parent_blocker "$parent"
+    [ -z "$blocked" ] || fail CPY_INSTALL_NOT_WRITABLE "cannot make $parent for the prefix $prefix: $blocked" 'choose another installPrefix, or make that directory yourself'
+    refused_write "$parent" "$made"
+  fi
   room=
   # The second line's fourth field (Available); the first is the header.
   if df -Pk "$parent" >"$work/df" 2>/dev/null; then { read -r _ && read -r _ _ _ room _; } <"$work/df" || room=; fi
