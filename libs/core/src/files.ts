@@ -30,20 +30,16 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
  */
 export async function makeDirectory(path: string): Promise<void> {
   const target = resolve(path);
+  // Made here, or there already as a directory (or a link to one): what was asked.
+  const made = () => mkdir(target).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST' || !(await stat(target).then((s) => s.isDirectory(), () => false))) throw error;
+  });
   try {
-    await mkdir(target);
+    await made();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') {
-      if ((await stat(target).catch(() => null))?.isDirectory()) return;
-      throw error;
-    }
     const parent = dirname(target);
-    if (code !== 'ENOENT' || parent === target) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === target) throw error;
     await makeDirectory(parent);
-    // Made meanwhile by another process: that is what was asked.
-    await mkdir(target).catch(async (again: NodeJS.ErrnoException) => {
-      if (again.code !== 'EEXIST' || !(await stat(target).catch(() => null))?.isDirectory()) throw again;
-    });
+    await made();
   }
 }
