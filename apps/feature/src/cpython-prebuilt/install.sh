@@ -905,17 +905,17 @@ not_writable_hint='choose an installPrefix on a file system this build can write
 # record failed, and the hint says so. The library's pythonFileSystemFault and
 # recordFileSystemFault. Returns when SAID names no such refusal.
 python_refused() {
-  said=$(printf '%s\n' "$1" | awk -v q="'" 'BEGIN { re = "\\[Errno [0-9]+\\] [^:" q "]*(: " q "[^" q "]+" q "( -> " q "[^" q "]+" q ")?)?" } match($0, re) { print substr($0, RSTART, RLENGTH); exit }')
-  case $said in
+  py_said=$(printf '%s\n' "$1" | awk -v q="'" 'BEGIN { re = "\\[Errno [0-9]+\\] [^:" q "]*(: " q "[^" q "]+" q "( -> " q "[^" q "]+" q ")?)?" } match($0, re) { print substr($0, RSTART, RLENGTH); exit }')
+  case $py_said in
     '[Errno 28]'*) said_code=CPY_INSTALL_DISK_FULL said_why='no space left on its disk' ;;
     '[Errno 122]'*) said_code=CPY_INSTALL_DISK_FULL said_why='the disk quota is used up' ;;
     '[Errno 30]'*) said_code=CPY_INSTALL_NOT_WRITABLE said_why='its file system is read-only' ;;
     *) return 0 ;;
   esac
   said_at=$2
-  case $said in
-    *"' -> '"*) said_at=${said##*"' -> '"} && said_at=${said_at%"'"} ;;
-    *": '"*) said_at=${said#*": '"} && said_at=${said_at%"'"} ;;
+  case $py_said in
+    *"' -> '"*) said_at=${py_said##*"' -> '"} && said_at=${said_at%"'"} ;;
+    *": '"*) said_at=${py_said#*": '"} && said_at=${said_at%"'"} ;;
   esac
   if [ "${3:-}" = record ]; then
     said_dir=$2
@@ -1984,15 +1984,15 @@ replacing=false
 # library's packagesLost.
 packages_lost() {
   lost=
-  for dist in "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.dist-info "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.egg-info; do
-    [ -e "$dist" ] || continue
-    dist=${dist##*/}
-    name=${dist%%-*}
-    kept=false
-    for other in "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$name"-*.dist-info "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$name"-*.egg-info; do
-      if [ -e "$other" ]; then kept=true && break; fi
+  for pl_dist in "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.dist-info "$1"/lib/python[0-9]*.[0-9]*/site-packages/*-*.egg-info; do
+    [ -e "$pl_dist" ] || continue
+    pl_dist=${pl_dist##*/}
+    pl_name=${pl_dist%%-*}
+    pl_kept=false
+    for pl_other in "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$pl_name"-*.dist-info "$2"/lib/python[0-9]*.[0-9]*/site-packages/"$pl_name"-*.egg-info; do
+      if [ -e "$pl_other" ]; then pl_kept=true && break; fi
     done
-    [ "$kept" = true ] || { dist=${dist#*-} && lost="$lost$name ${dist%.*-info}
+    [ "$pl_kept" = true ] || { pl_dist=${pl_dist#*-} && lost="$lost$pl_name ${pl_dist%.*-info}
 "; }
   done
   [ -z "$lost" ] || lost=$(printf '%s' "$lost" | LC_ALL=C sort | awk 'NR > 1 { printf ", " } { printf "%s", $0 }')
