@@ -154,17 +154,25 @@ function refuseUnsafePrefix(prefix: string, env: Environment): void {
 }
 
 /**
+ * What is at `path`, as install.sh's test -L, -e, -d judge it: nothing; a link that leads to no
+ * file (gone, a loop, through a file), in words; a file; or a directory (or a link to one).
+ */
+async function whatIsAt(path: string): Promise<{ kind: 'nothing' | 'directory' | 'file' } | { kind: 'dangling'; said: string }> {
+  const [link, target] = await Promise.all([lstat(path).catch(() => null), stat(path).catch(() => null)]);
+  if (!link) return { kind: 'nothing' };
+  if (!target) return { kind: 'dangling', said: `${path} is a link to ${await readlink(path)}, which is not there` };
+  return { kind: target.isDirectory() ? 'directory' : 'file' };
+}
+
+/**
  * What stands where `dir` or a directory above it should be: the first of them that is there, when
  * it is a file or a link to nothing (install.sh's parent_blocker), in words; else null.
  */
 async function blockerOf(dir: string): Promise<string | null> {
   for (let at = dir; ; at = dirname(at)) {
-    const link = await lstat(at).catch(() => null);
-    if (link) {
-      const target = await stat(at).catch(() => null);
-      if (link.isSymbolicLink() && !target) return `${at} is a link to ${await readlink(at)}, which is not there`;
-      return target && !target.isDirectory() ? `${at} is a file` : null;
-    }
+    const there = await whatIsAt(at);
+    if (there.kind === 'dangling') return there.said;
+    if (there.kind !== 'nothing') return there.kind === 'file' ? `${at} is a file` : null;
     if (dirname(at) === at) return null;
   }
 }
@@ -197,13 +205,10 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const hint = 'choose another prefix (each version gets its own, e.g. /opt/python-<version>)';
-    // As install.sh judges it (test -L, -e, -d): a link that leads to no file (gone, a loop, through a file), then a file.
-    const [link, target] = await Promise.all([lstat(prefix).catch(() => null), stat(prefix).catch(() => null)]);
-    if (link?.isSymbolicLink() && !target) {
-      throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a link to ${await readlink(prefix)}, which is not there`, { hint: `${hint}, or make the directory it points to (or remove the link) yourself` });
-    }
-    if (target && !target.isDirectory()) throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`, { hint: `${hint}, or move that file away yourself` });
-    if (!link) return;
+    const there = await whatIsAt(prefix);
+    if (there.kind === 'dangling') throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', there.said, { hint: `${hint}, or make the directory it points to (or remove the link) yourself` });
+    if (there.kind === 'file') throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} is a file, not a directory; cpy installs only into a new or empty directory, or over its own install`, { hint: `${hint}, or move that file away yourself` });
+    if (there.kind === 'nothing') return;
     // Unreadable (mode 000 as a normal user): what it holds cannot be known, so it is not replaced.
     throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot read ${prefix} (${code ?? (error as Error).message}): what it holds cannot be checked, so it is not replaced`, {
       hint: 'choose a prefix this user can read and write (--prefix, CPY_HOME), or make that directory readable',
