@@ -133,7 +133,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     });
   });
 
-  it('a prefix whose directory cannot be made (under a link to nothing; under /proc, where Node\'s mkdir -p spun forever): CPY_INSTALL_NOT_WRITABLE naming what is in the way', async () => {
+  it('a prefix or an artifact cache whose directory cannot be made (under a link to nothing or a file; under /proc, where Node\'s mkdir -p spun forever): CPY_INSTALL_NOT_WRITABLE naming what is in the way', async () => {
     const dir = join(work, 'in-the-way');
     await mkdir(dir, { recursive: true });
     await symlink(join(dir, 'gone'), join(dir, 'link'));
@@ -146,6 +146,16 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: said })]);
     }
     expect(existsSync(join(dir, 'gone'))).toBe(false);
+    // The artifact cache likewise (it was CPY_CLI_INTERNAL): CPY_CACHE_DIR under a file, or under /proc.
+    await writeFile(join(dir, 'a-file'), 'notes\n');
+    for (const [cache, said] of [
+      [join(dir, 'a-file', 'cache'), `cannot make ${join(dir, 'a-file', 'cache', 'artifacts')} for the artifact cache: ${join(dir, 'a-file')} is a file`],
+      ['/proc/cpy-no-such-dir', 'cannot make /proc/cpy-no-such-dir/artifacts for the artifact cache: /proc/cpy-no-such-dir cannot be made (ENOENT): its file system makes no directory there'],
+    ] as const) {
+      const r = await runCpy(['install', '--from', artifact.path, '--no-link', '--json'], { env: { ...env, CPY_CACHE_DIR: cache } });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: said, hint: expect.stringContaining('CPY_CACHE_DIR') })]);
+    }
+    expect(await readFile(join(dir, 'a-file'), 'utf8')).toBe('notes\n');
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

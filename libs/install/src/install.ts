@@ -177,20 +177,23 @@ async function blockerOf(dir: string): Promise<string | null> {
   }
 }
 
-/** The directory the prefix goes in (and its staging tree beside it), made; what stands in the way is named. */
-async function makePrefixParent(prefix: string): Promise<void> {
-  const parent = dirname(prefix);
-  await makeDirectory(parent).catch(async (error: unknown) => {
+/**
+ * Makes `dir`, `forWhat` it is (`for the prefix ...`); what stands in the way (a file, a link to
+ * nothing, a file system that makes no directory there, as /proc) is named: CPY_INSTALL_NOT_WRITABLE.
+ */
+async function makeNamedDirectory(dir: string, forWhat: string, hint: string): Promise<void> {
+  await makeDirectory(dir).catch(async (error: unknown) => {
     const { code, path } = error as NodeJS.ErrnoException;
-    const fault = fileSystemFault(error, parent);
+    const fault = fileSystemFault(error, dir);
     if (fault || !(code === 'EEXIST' || code === 'ENOTDIR' || code === 'ENOENT')) throw fault ?? error;
-    const why = (await blockerOf(parent)) ?? `${path ?? parent} cannot be made (${code}): its file system makes no directory there`;
-    throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${parent} for the prefix ${prefix}: ${why}`, {
-      hint: 'choose another prefix (--prefix, CPY_HOME), or make that directory yourself',
-      cause: error,
-    });
+    const why = (await blockerOf(dir)) ?? `${path ?? dir} cannot be made (${code}): its file system makes no directory there`;
+    throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${dir} ${forWhat}: ${why}`, { hint, cause: error });
   });
 }
+
+/** The directory the prefix goes in (and its staging tree beside it), made; what stands in the way is named. */
+const makePrefixParent = (prefix: string) =>
+  makeNamedDirectory(dirname(prefix), `for the prefix ${prefix}`, 'choose another prefix (--prefix, CPY_HOME), or make that directory yourself');
 
 /**
  * A prefix that exists, is not empty and has no cpy marker holds something cpy
@@ -422,7 +425,7 @@ async function obtainArtifact(
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
-  await makeDirectory(layout.cacheDir);
+  await makeNamedDirectory(layout.cacheDir, 'for the artifact cache', 'choose another cache directory (CPY_CACHE_DIR), or make that directory yourself');
   // The metadata published beside the artifact lets an incompatible host refuse before the download
   // (an index entry was checked when it was chosen). When the checksum must be fetched, it is asked
   // for at the same time: one round trip before the download's first byte, not two. With the
