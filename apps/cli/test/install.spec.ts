@@ -182,6 +182,10 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chmod(work, 0o755);
     const r = await runCpy(['use', artifact.metadata.version, '--json'], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(home, 'state', 'locks')}: permission denied` })]);
+    // Once root has made its links, nothing is left to change: the user is told, without the lock.
+    expect((await runCpy(['use', artifact.metadata.version], { env })).code).toBe(0);
+    const same = await runCpy(['use', artifact.metadata.version.split('.').slice(0, 2).join('.')], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
+    expect([same.code, same.stdout, same.stderr]).toEqual([0, `already using ${artifact.metadata.version}\n`, '']);
     // A root-owned CPY_HOME with no state yet: the directory that could not be made is named.
     const empty = join(work, 'root-empty-home');
     await mkdir(empty, { mode: 0o755 });

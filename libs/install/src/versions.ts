@@ -227,14 +227,26 @@ export interface SwitchResult {
  */
 export async function useVersion(request: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
+  // A release line (3.13) or `latest`: the newest whole install it takes (a broken one is not
+  // used). None: the script refuses it, naming what is installed.
+  const chosen = async () => (parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true }))?.version ?? request));
+  // Nothing to change (the version is current, whole, and its links are as `use` leaves them):
+  // said without the lock, so a user who may read the state but not write it (root's) is told.
+  const already = await alreadyUsing(layout, await chosen());
+  if (already) return already;
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
     const { installs } = await readState(layout.stateDir);
-    // A release line (3.13) or `latest`: the newest whole install it takes (a broken one is not
-    // used). None: the script refuses it, naming what is installed.
-    const version = parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true }))?.version ?? request);
+    const version = await chosen();
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
   });
+}
+
+/** The answer of `use` for a version that is current already, whole, with its links in place; null when `use` has something to do. */
+async function alreadyUsing(layout: InstallLayout, version: string): Promise<SwitchResult | null> {
+  const prefix = (await readState(layout.stateDir)).installs[version]?.prefix;
+  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix))) return null;
+  return { version, prefix, from: version };
 }
 
 /** Goes back to the version used before the current one. */
