@@ -519,6 +519,20 @@ const CASES: Case[] = [
       after: nothingInstalled,
     }),
   ),
+  // A directory given as the artifact (dist/artifacts): said so, before its name is read for a
+  // version (install.sh said "which version?") or its checksum is looked for beside it.
+  ...[
+    { what: '', options: () => ({ artifactUrl: dirname(good.path) }) },
+    { what: ', with a full version and its sha256', options: () => ({ artifactUrl: dirname(good.path), version: good.metadata.version, sha256: good.sha256 }) },
+  ].map(
+    ({ what, options }): Case => ({
+      name: `a local artifact that is a directory${what}: said so, nothing installed`,
+      options,
+      expected: { code: 'CPY_INSTALL_NOT_FOUND' },
+      message: () => `the artifact ${dirname(good.path)} is a directory, not an artifact file`,
+      after: nothingInstalled,
+    }),
+  ),
   {
     name: 'a glibc floor above the host: refused before anything is written',
     options: () => ({ artifactUrl: U['glibc']! }),

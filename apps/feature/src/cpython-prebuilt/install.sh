@@ -351,6 +351,13 @@ refuse_missing_artifact() {
   src=$(path_of "$1")
   [ -e "$src" ] || fail CPY_INSTALL_NOT_FOUND "the artifact $src does not exist" "$(not_found_hint)"
 }
+# refuse_directory_artifact LOCATION: a path (or file URL) that is a directory (dist/artifacts) is
+# said so, before its name is read for a version or its checksum looked for beside it.
+refuse_directory_artifact() {
+  case $1 in http://* | https://*) return 0 ;; esac
+  rd_src=$(path_of "$1")
+  [ ! -d "$rd_src" ] || fail CPY_INSTALL_NOT_FOUND "the artifact $rd_src is a directory, not an artifact file" 'give the .tgz in it (cpython-<version>-<os><osversion>-build<N>.tgz), or a version to install from the index: nothing was installed'
+}
 # fetch URL DEST WHAT [optional]: 0 fetched; with "optional", 1 when it cannot be had, with
 # fetch_failure set to not-found (HTTP 404/410, no such file) or unavailable, and fetch_detail.
 fetch_failure=
@@ -2407,6 +2414,7 @@ main() {
   fi
   if [ -n "$ARTIFACTURL" ]; then
     # The artifact given: its version is in its name (or the version option is a full version).
+    refuse_directory_artifact "$ARTIFACTURL"
     name_of "$ARTIFACTURL"
     named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
     if [ -n "$named_version" ]; then
