@@ -78,6 +78,31 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
   });
 
+  it('an artifact published damaged (its sha256 made of the truncated file): CPY_ARTIFACT_CORRUPT saying a new download is the same; the cache does not keep it for an offline install', async () => {
+    const root = join(work, 'damaged');
+    const env = { CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' };
+    const file = join(root, artifact.fileName);
+    await mkdir(root, { recursive: true });
+    const whole = await readFile(artifact.path);
+    const part = whole.subarray(0, Math.floor(whole.length * 0.6));
+    await writeFile(file, part);
+    await writeFile(`${file}.sha256`, `${createHash('sha256').update(part).digest('hex')}  ${artifact.fileName}\n`);
+    const r = await runCpy(['install', '--from', file, '--no-link', '--json'], { env });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({
+        code: 'CPY_ARTIFACT_CORRUPT',
+        message: expect.stringMatching(new RegExp(`^${artifact.fileName.replace(/\./g, '\\.')} matches its sha256, but cannot be unpacked: .+`)),
+        hint: expect.stringContaining('a new download is the same'),
+      }),
+    ]);
+    expect(await readdir(join(root, 'cache', 'artifacts'))).toEqual([]);
+    // Offline, by version: nothing cached to take (it took the damaged file again, and failed the same way).
+    const again = await runCpy(['install', artifact.metadata.version, '--no-link', '--json'], { env });
+    expect([again.code, JSON.parse(again.stdout).error.code]).toEqual([1, 'CPY_INSTALL_NO_SOURCE']);
+    expect(await readdir(join(root, 'home'))).not.toContain(`python-${artifact.metadata.version}`);
+  });
+
   it('Ctrl-C while it downloads and unpacks: CPY_INSTALL_CANCELLED (exit 1), nothing installed and nothing staged left; the next run installs', async () => {
     const root = join(work, 'interrupted');
     const env = { ...process.env, CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' };

@@ -644,6 +644,15 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'an artifact published damaged (truncated, its sha256 made of what is left): said so, not "download it again", nothing installed',
+    options: () => ({ artifactUrl: U['truncated']! }),
+    expected: { code: 'CPY_ARTIFACT_CORRUPT' },
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(i.lastError).toMatch(new RegExp(`^${good.fileName.replace(/\./g, '\\.')} matches its sha256, but cannot be unpacked: .+`));
+    },
+  },
+  {
     name: 'a hostile archive: an entry outside the tree',
     options: () => ({ artifactUrl: U['dotdot']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
@@ -1509,6 +1518,14 @@ beforeAll(async () => {
   mirror.serve(`corrupt/${good.fileName}`, good.path);
   mirror.serve(`corrupt/${good.fileName}.sha256`, wrongSum);
   U['corrupt'] = mirror.fileUrl('corrupt', good.fileName);
+  // Its first 60%, with a checksum made of those bytes: published damaged, so the sha256 matches.
+  const truncated = join(work, 'truncated', good.fileName);
+  await mkdir(dirname(truncated));
+  const whole = await readFile(good.path);
+  const part = whole.subarray(0, Math.floor(whole.length * 0.6));
+  await writeFile(truncated, part);
+  await writeFile(`${truncated}.sha256`, `${createHash('sha256').update(part).digest('hex')}  ${good.fileName}\n`);
+  U['truncated'] = served({ ...good, path: truncated, checksumPath: `${truncated}.sha256` }, 'truncated');
   const otherSum = join(work, 'other.sha256');
   await writeFile(otherSum, `${good.sha256}  cpython-3.12.0-debian12-build1.tgz\n`);
   mirror.serve('other/other.sha256', otherSum);

@@ -336,6 +336,7 @@ async function extractTar(open: () => Promise<Readable>, archive: string, option
     throw new CpyError('CPY_ARTIFACT_CORRUPT', `cannot read ${archive}: ${(error as Error).message}`, {
       hint: 'the file is damaged or not a .tgz artifact: download it again and check its .sha256',
       cause: error,
+      details: { reason: (error as Error).message },
     });
   } finally {
     try {

@@ -516,6 +516,21 @@ async function refuseLocalDirectory(url: URL): Promise<void> {
   });
 }
 
+/**
+ * An artifact that matched its sha256 and still cannot be unpacked (a truncated or damaged file,
+ * an entry no artifact has) was published so: it leaves the cache, where an offline install would
+ * take it again, and a damaged one is said as such (downloading it again gives the same bytes).
+ */
+async function damagedAsPublished(error: unknown, artifact: CachedArtifact, cacheDir: string): Promise<unknown> {
+  if (!isCpyError(error, 'CPY_ARTIFACT_CORRUPT') && !isCpyError(error, 'CPY_ARTIFACT_UNSAFE_ENTRY')) return error;
+  await dropCached(cacheDir, artifact.sha256);
+  if (error.code === 'CPY_ARTIFACT_UNSAFE_ENTRY') return error;
+  return new CpyError('CPY_ARTIFACT_CORRUPT', `${artifact.fileName} matches its sha256, but cannot be unpacked: ${String(error.details['reason'] ?? error.message)}`, {
+    hint: 'it was packed or published damaged (its checksum was made of the damaged file), so a new download is the same: install another build, or pack and publish it again (cpy artifact validate checks one)',
+    cause: error,
+  });
+}
+
 /** Architecture, C library and glibc (with their own error codes), then whether this system can provide the libraries it needs. */
 async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promise<void> {
   checkCompatibility(metadata, ctx.host);
@@ -879,8 +894,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
       if (limits) {
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
-        await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) }).catch((error: unknown) => {
-          throw fileSystemFault(error, stage) ?? error;
+        await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) }).catch(async (error: unknown) => {
+          throw fileSystemFault(error, stage) ?? (await damagedAsPublished(error, artifact, layout.cacheDir));
         });
       }
       stopIfAsked();

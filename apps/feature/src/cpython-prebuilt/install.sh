@@ -1036,10 +1036,15 @@ ensure_space() {
 }
 # Entries outside the tree, links that leave it, devices: refused before and after extraction
 # (after it only, for an artifact unpacked in the one pass: check_links).
+# fail_damaged ERRORS: the archive matched its sha256, but tar (gzip, zstd) cannot read it (ERRORS,
+# a file of what they said): it was published so, and a new download is the same bytes.
+fail_damaged() {
+  fd_said=$(head -c 300 "$1" | awk 'NF { printf "%s%s", (n++ ? "; " : ""), $0 }')
+  fail CPY_ARTIFACT_CORRUPT "$file_name matches its sha256, but cannot be unpacked: ${fd_said:-tar failed}" 'it was packed or published damaged (its checksum was made of the damaged file), so a new download is the same: install another build, or pack and publish it again (cpy artifact validate checks one)'
+}
 check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   if [ "${scan_ok:-false}" != true ]; then
-    listing "$1" -v >"$work/scan.types"
-    listing "$1" >"$work/scan.names"
+    { listing "$1" -v >"$work/scan.types" && listing "$1" >"$work/scan.names"; } 2>"$work/scan.err" || fail_damaged "$work/scan.err"
   fi
   if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { bad = 1; exit } END { exit bad }' "$work/scan.types"; then
     fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
@@ -2605,7 +2610,7 @@ main() {
       # A file written through a link that leaves the tree fails to extract: the link is the cause.
       [ ! -d "$stage/$root" ] || check_links "$stage/$root"
       if tar_refusal "$work/tar.err"; then refused_write "$stage/$refused" "$refusal"; fi
-      fail CPY_ARTIFACT_CORRUPT "cannot extract $file_name: $(head -c 300 "$work/tar.err")" 'download it again; if it persists, the artifact is damaged'
+      fail_damaged "$work/tar.err"
     fi
   fi
   tree=$stage/$root
