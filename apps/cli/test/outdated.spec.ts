@@ -47,7 +47,7 @@ describe('cpy outdated (the built bin, against a loopback copy of python.org)', 
     expect(mirror.requests.every((q) => q.path.endsWith('/'))).toBe(true);
 
     const text = await cpy(['outdated', '--index', index, '--mirror', mirror.url]);
-    expect(text.stdout).toContain('missing   3.13: 3.13.5 is released and has no active build (newest built: 3.13.4); build 3.13.5 build 1');
+    expect(text.stdout).toContain('missing   3.13: 3.13.5 is released and has no active build (newest built: 3.13.4); build 3.13.5 as build 1');
     expect(text.stdout).toMatch(/stale {5}3\.12\.11: built \d{4}-\d\d-\d\d, 190 days ago; rebuild as build 3/);
   });
 

@@ -1,4 +1,4 @@
-import { CpyError, parseVersion } from '@cpy/core';
+import { compareVersions, CpyError, parseVersion } from '@cpy/core';
 import { compareEntries, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { loadIndex, type Environment } from '@cpy/install';
 import { createHttpClient, displayUrl } from '@cpy/transfer';
@@ -56,6 +56,8 @@ export interface OutdatedReport {
   readonly missing: readonly MissingRelease[];
   readonly stale: readonly StaleBuild[];
   readonly endOfLife: readonly EndOfLifeLine[];
+  /** Release lines the index publishes (not past their end of life) of which the mirror has no release: not compared. */
+  readonly unchecked: readonly string[];
   /** What to build: one release workflow run per build number (release.yml's `versions` and `build`). */
   readonly dispatch: readonly { readonly versions: readonly string[]; readonly build: number }[];
   /** True when there is nothing to do. */
@@ -78,6 +80,7 @@ export function compareWithUpstream(index: ArtifactIndex, upstream: ReadonlyMap<
   const missing: MissingRelease[] = [];
   const stale: StaleBuild[] = [];
   const ended: EndOfLifeLine[] = [];
+  const unchecked: string[] = [];
   for (const line of lines) {
     const ends = endOfLife(line);
     const ofLine = active.filter((e) => lineOf(e) === line).sort(compareEntries);
@@ -87,12 +90,15 @@ export function compareWithUpstream(index: ArtifactIndex, upstream: ReadonlyMap<
     }
     const newest = upstream.get(line);
     const published = ofLine.find((e) => !parseVersion(e.version)!.pre)?.version ?? null;
-    if (newest && !ofLine.some((e) => e.version === newest)) {
+    if (!newest) unchecked.push(line);
+    // Missing: no active build of the newest release, nor of one newer (a mirror behind the index).
+    if (newest && !ofLine.some((e) => compareVersions(e.version, newest) >= 0)) {
       missing.push({ line, version: newest, published, nextBuild: nextBuildOf(index, newest) });
       continue;
     }
     // The newest published version's builds: rebuilt when the newest of them is too old.
-    const current = ofLine.filter((e) => e.version === (newest ?? published));
+    const target = newest && (!published || compareVersions(newest, published) > 0) ? newest : published;
+    const current = ofLine.filter((e) => e.version === target);
     const old = current.filter((e) => now.getTime() - Date.parse(e.publishedAt) > maxAgeDays * DAY);
     if (old.length > 0 && old.length === current.length) {
       const newestAt = Math.max(...old.map((e) => Date.parse(e.publishedAt)));
@@ -108,7 +114,7 @@ export function compareWithUpstream(index: ArtifactIndex, upstream: ReadonlyMap<
   const runs = new Map<number, string[]>();
   for (const w of [...missing, ...stale]) runs.set(w.nextBuild, [...(runs.get(w.nextBuild) ?? []), w.version]);
   const dispatch = [...runs.entries()].sort(([a], [b]) => a - b).map(([build, versions]) => ({ versions, build }));
-  return { missing, stale, endOfLife: ended, dispatch, upToDate: missing.length + stale.length + ended.length === 0 };
+  return { missing, stale, endOfLife: ended, unchecked, dispatch, upToDate: missing.length + stale.length + ended.length === 0 };
 }
 
 /** `cpy outdated`: reads the index and the upstream release tree, and compares them. */

@@ -45,10 +45,13 @@ export const outdated = defineCommand({
     });
     if (!json) {
       const lines = [`${report.index} against ${report.upstream}`];
-      for (const m of report.missing) lines.push(`${style.bad('missing')}   ${m.line}: ${m.version} is released and has no active build${m.published ? ` (newest built: ${m.published})` : ''}; build ${m.version} build ${m.nextBuild}`);
+      for (const m of report.missing) lines.push(`${style.bad('missing')}   ${m.line}: ${m.version} is released and has no active build${m.published ? ` (newest built: ${m.published})` : ''}; build ${m.version} as build ${m.nextBuild}`);
       for (const s of report.stale) lines.push(`${style.bad('stale')}     ${s.version}: built ${s.publishedAt.slice(0, 10)}, ${s.ageDays} days ago; rebuild as build ${s.nextBuild}`);
       for (const e of report.endOfLife) lines.push(`${style.bad('ended')}     ${e.line}: end of life since ${e.ended}; still active: ${e.activeBuilds.join(', ')}`);
-      if (report.upToDate) lines.push(style.ok('up to date: every release line has its newest release built, none is too old or past its end of life'));
+      for (const line of report.unchecked) lines.push(`${style.bad('unchecked')} ${line}: ${report.upstream} has no ${line} release; the line was not compared`);
+      if (report.upToDate) {
+        lines.push(style.ok(report.unchecked.length === 0 ? 'up to date: every release line has its newest release built, none is too old or past its end of life' : 'the lines compared are up to date: each has its newest release built, none is too old or past its end of life'));
+      }
       io.stdout.write(lines.join('\n') + '\n');
     }
     return { exitCode: report.upToDate ? EXIT.ok : EXIT.failure, outcome: 'success', data: { outdated: report } };

@@ -45,6 +45,14 @@ describe('compareWithUpstream', () => {
     expect(compareWithUpstream(deprecated, new Map([['3.13', '3.13.6']]), NOW).missing).toEqual([{ line: '3.13', version: '3.13.6', published: null, nextBuild: 2 }]);
   });
 
+  it('a mirror behind the index (3.13.5 upstream, 3.13.6 built) asks for nothing older; a line the mirror has no release of is said to be unchecked, not up to date by silence', () => {
+    const ahead = indexOf(entry('3.13.6', 1, '2026-11-20T00:00:00Z'), entry('3.12.9', 1, '2026-11-20T00:00:00Z'));
+    expect(compareWithUpstream(ahead, new Map([['3.13', '3.13.5']]), NOW)).toMatchObject({ missing: [], stale: [], dispatch: [], unchecked: ['3.12'], upToDate: true });
+    // The newest built version is the one held to the age limit, not the mirror's older one.
+    const old = indexOf(entry('3.13.6', 1, '2026-01-01T00:00:00Z'), entry('3.13.5', 1, '2026-11-20T00:00:00Z'));
+    expect(compareWithUpstream(old, new Map([['3.13', '3.13.5']]), NOW)).toMatchObject({ missing: [], stale: [expect.objectContaining({ version: '3.13.6', nextBuild: 2 })], unchecked: [] });
+  });
+
   it('knows when each line ends', () => {
     expect(endOfLife('3.13')?.toISOString()).toBe('2029-10-31T23:59:59.999Z');
     expect(endOfLife('2.7')).toBeNull();
