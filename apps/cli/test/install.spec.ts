@@ -207,10 +207,25 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chmod(work, 0o755);
     const r = await runCpy(['use', artifact.metadata.version, '--json'], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(home, 'state', 'locks')}: permission denied` })]);
-    // Once root has made its links, nothing is left to change: the user is told, without the lock.
-    expect((await runCpy(['use', artifact.metadata.version], { env })).code).toBe(0);
+    // Once root has made its links (said: `use` of the current version after --no-link made them),
+    // nothing is left to change: the user is told, without the lock.
+    const linked = await runCpy(['use', artifact.metadata.version], { env });
+    expect([linked.code, linked.stdout]).toEqual([0, `already using ${artifact.metadata.version}; its python3 links were missing, and are made now\n`]);
     const same = await runCpy(['use', artifact.metadata.version.split('.').slice(0, 2).join('.')], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
     expect([same.code, same.stdout, same.stderr]).toEqual([0, `already using ${artifact.metadata.version}\n`, '']);
+    // The user's own state, a bin dir it may not write: refused before the state changes (it was
+    // half a switch: `current` moved, no link made, and a Python traceback).
+    const mine = join(work, 'nobody-own-state');
+    await mkdir(mine);
+    await chown(mine, NOBODY, NOBODY);
+    const ownEnv = { CPY_HOME: mine, CPY_CACHE_DIR: join(mine, 'cache'), NO_COLOR: '1' };
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--no-link'], { uid: NOBODY, env: ownEnv })).code).toBe(0);
+    const rootBin = join(work, 'root-bin');
+    await mkdir(rootBin, { mode: 0o755 });
+    const denied = await runCpy(['use', artifact.metadata.version, '--bin-dir', rootBin, '--json'], { uid: NOBODY, env: ownEnv });
+    expect([denied.code, JSON.parse(denied.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot make the python3 links in ${rootBin}: permission denied` })]);
+    expect(denied.stderr).not.toContain('Traceback');
+    expect(await readdir(rootBin)).toEqual([]);
     // A root-owned CPY_HOME with no state yet: the directory that could not be made is named.
     const empty = join(work, 'root-empty-home');
     await mkdir(empty, { mode: 0o755 });
@@ -289,6 +304,7 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
 
   it('builds an index file, reads it back, and installs the build for this host from a version alone', async () => {
     const index = join(work, 'site', 'index.json');
+    await mkdir(join(work, 'site'), { recursive: true });
     for (const a of [debian11, forHost]) {
       const added = await cpy(['index', 'add', a.path, '--url', mirror.fileUrl('builds', a.fileName), '--index', index, '--json']);
       expect(added.code).toBe(0);
@@ -326,7 +342,8 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
 
   it('with no build that fits, says what is published and why each does not fit, before downloading anything', async () => {
     const index = join(work, 'only-debian11', 'index.json');
-    await cpy(['index', 'add', debian11.path, '--url', mirror.fileUrl('builds', debian11.fileName), '--index', index]);
+    await mkdir(join(work, 'only-debian11'), { recursive: true });
+    expect((await cpy(['index', 'add', debian11.path, '--url', mirror.fileUrl('builds', debian11.fileName), '--index', index])).code).toBe(0);
     const requests = mirror.requests.length;
     const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
     const r = await cpy(['install', line, '--index', index], { env: { CPY_HOME: join(work, 'home-nofit') } });
@@ -343,5 +360,63 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
     const asked = mirror.requests.slice(requests).map((q) => q.path);
     expect(asked).toContain(`/ftp/python/builds/${debian11.fileName}.json`);
     expect(asked).not.toContain(`/ftp/python/builds/${debian11.fileName}`);
+  });
+
+  it('cpy index add lists what the artifact itself says: a renamed copy, a stale .json beside it, a missing file or directory are refused, and nothing is written', async () => {
+    const dir = join(work, 'index-checks');
+    await mkdir(dir, { recursive: true });
+    const index = join(dir, 'index.json');
+    const add = async (file: string, indexFile = index) => {
+      const r = await cpy(['index', 'add', file, '--url', `https://mirror.example/python/${basename(file)}`, '--index', indexFile, '--json']);
+      return [r.code, JSON.parse(r.stdout).error];
+    };
+    // A copy renamed as another version and build, its .json (the same metadata) beside it.
+    const liarName = `cpython-3.99.0-${distro.id}${distro.versionId}-build${forHost.metadata.build + 1}.tgz`;
+    await mkdir(join(dir, 'renamed'));
+    await cp(forHost.path, join(dir, 'renamed', liarName));
+    await cp(forHost.metadataPath, join(dir, 'renamed', `${liarName}.json`));
+    expect(await add(join(dir, 'renamed', liarName))).toEqual([
+      1,
+      expect.objectContaining({
+        code: 'CPY_INDEX_BAD_ENTRY',
+        message: `the name ${liarName} says version 3.99.0 and build ${forHost.metadata.build + 1}; the metadata inside it says ${forHost.metadata.version} and ${forHost.metadata.build}`,
+        hint: expect.stringContaining(`name it ${forHost.fileName}`),
+      }),
+    ]);
+    // Its own name, and a .json beside it left from another build.
+    await mkdir(join(dir, 'stale'));
+    const stale = join(dir, 'stale', forHost.fileName);
+    await cp(forHost.path, stale);
+    await writeFile(`${stale}.json`, JSON.stringify({ ...forHost.metadata, build: 7 }));
+    expect(await add(stale)).toEqual([
+      1,
+      expect.objectContaining({ code: 'CPY_INDEX_BAD_ENTRY', message: `${stale}.json disagrees with the metadata inside ${forHost.fileName}: build is 7 beside it, ${forHost.metadata.build} inside` }),
+    ]);
+    expect(await add(join(dir, 'nothing-here.tgz'))).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `no artifact ${join(dir, 'nothing-here.tgz')}` })]);
+    expect(existsSync(index)).toBe(false);
+    // The index's directory is not made: a mistyped --index would leave an index no one serves.
+    expect(await add(forHost.path, join(dir, 'no', 'such', 'index.json'))).toEqual([
+      1,
+      expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write the index ${join(dir, 'no', 'such', 'index.json')}: its directory ${join(dir, 'no', 'such')} does not exist` }),
+    ]);
+    expect(existsSync(join(dir, 'no'))).toBe(false);
+    // The options it cannot do without say so in its help.
+    const help = await cpy(['index', 'add', '--help']);
+    expect(help.stdout).toMatch(/--url <url>\s+\(required\) /);
+    expect(help.stdout).toMatch(/--index <file>\s+\(required\) /);
+  });
+
+  it('cpy index show refuses an index whose entry has a file name saying another version or build than the entry', async () => {
+    const dir = join(work, 'lying-index');
+    await mkdir(dir, { recursive: true });
+    const index = join(dir, 'index.json');
+    expect((await cpy(['index', 'add', forHost.path, '--url', mirror.fileUrl('builds', forHost.fileName), '--index', index])).code).toBe(0);
+    const liarName = `cpython-3.99.0-${distro.id}${distro.versionId}-build${forHost.metadata.build}.tgz`;
+    await writeFile(index, (await readFile(index, 'utf8')).replaceAll(`"file": "${forHost.fileName}"`, `"file": "${liarName}"`));
+    const shown = await cpy(['index', 'show', '--index', index, '--json']);
+    expect([shown.code, JSON.parse(shown.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({ code: 'CPY_INDEX_INVALID', message: `${index} is not a cpy index: artifacts.0.file: ${liarName} says version 3.99.0; the entry says ${forHost.metadata.version}` }),
+    ]);
   });
 });

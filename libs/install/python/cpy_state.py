@@ -17,8 +17,10 @@ two (see serve).
 Python 3.8 and later; the standard library only.
 """
 
+import errno
 import json
 import os
+import re
 import sys
 import time
 
@@ -198,7 +200,17 @@ def version_of(state_dir, state, prefix):
     return m['version'] if m else None
 
 
+def version_key(version):
+    """Orders versions as people read them (3.9.1 before 3.13.0; a pre-release before its release)."""
+    parts = re.match(r'(\d+)\.(\d+)\.(\d+)(?:(a|b|rc)(\d+))?', version)
+    if not parts:
+        return ((), version)
+    major, minor, micro, pre, n = parts.groups()
+    return ((int(major), int(minor), int(micro), (pre or 'z', int(n or 0))), version)
+
+
 def not_installed(version, known, removing=False):
+    known = sorted(known, key=version_key)
     return Refusal('CPY_INSTALL_NOT_INSTALLED', 'CPython %s is not installed%s' % (version, ' (installed: %s)' % ', '.join(known) if known else ''),
                    'nothing to remove: cpy list shows what is installed' if removing else 'install it first: cpy install %s --from <artifact>' % version)
 
@@ -243,6 +255,28 @@ def check_links(bin_dir, prefix):
         if kind == 'foreign':
             raise Refusal('CPY_INSTALL_BIN_CONFLICT', '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else ''),
                           "remove %s (it is not cpy's), then run again" % path, {'path': path})
+
+
+def ready_bin_dir(bin_dir):
+    """The bin dir made, and able to take a link (one made and removed): refused before the state changes,
+    since after it `current` would name a version its links do not run."""
+    if not bin_dir:
+        return
+    hint = 'make the links where this user can write (cpy: --bin-dir), or run as the user who owns %s' % bin_dir
+    probe = os.path.join(bin_dir, '.cpy-probe-%s' % random_id())
+    try:
+        os.makedirs(bin_dir, exist_ok=True)
+        os.symlink('.', probe)
+        os.unlink(probe)
+    except FileExistsError:
+        raise Refusal('CPY_INSTALL_NOT_WRITABLE', 'cannot make the python3 links in %s: it is not a directory' % bin_dir, hint)
+    except OSError as e:
+        said = (e.strerror or str(e)).lower()
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise Refusal('CPY_INSTALL_DISK_FULL', 'cannot make the python3 links in %s: %s' % (bin_dir, said), 'free some space there (df -h; df -i), then run again')
+        if e.errno == errno.ENOTDIR:
+            said = 'a file is in the way of it'
+        raise Refusal('CPY_INSTALL_NOT_WRITABLE', 'cannot make the python3 links in %s: %s' % (bin_dir, said), hint)
 
 
 def link_changes(bin_dir, prefix, keep_foreign):
@@ -304,6 +338,8 @@ def record(a):
     if switching:
         check_links(bin_dir, prefix)
     before = state['installs'].get(version, {}).get('prefix')
+    if make_current and 'check' not in a and link_changes(bin_dir, prefix, not switching):
+        ready_bin_dir(bin_dir)
     entered = before == prefix
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
@@ -342,12 +378,16 @@ def use(a):
     came_from = version_of(state_dir, state, current_prefix(state_dir))
     if came_from != version:
         check_links(bin_dir, entry['prefix'])
+    relinked = bool(link_changes(bin_dir, entry['prefix'], came_from == version))
+    if relinked:
+        ready_bin_dir(bin_dir)
+    if came_from != version:
         state['previous'] = came_from
         write_state(state_dir, state)
     # Also when it is current already: its links may be missing (a run killed between the
     # `current` link and them); only what differs changes.
     activate(state_dir, bin_dir, entry['prefix'], keep_foreign=came_from == version)
-    return {'version': version, 'prefix': entry['prefix'], 'from': came_from}
+    return {'version': version, 'prefix': entry['prefix'], 'from': came_from, 'relinked': relinked}
 
 
 def forget(a):

@@ -10,7 +10,7 @@ import { matchesRequest, parseVersionRequest } from './request.js';
 import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
-const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()) });
+const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean() });
 const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean() }), z.object({ moved: z.string() })]);
 
 export interface VersionOptions extends LayoutOverrides {
@@ -218,6 +218,8 @@ export interface SwitchResult {
   readonly prefix: string;
   /** The version that was current before, if any. */
   readonly from: string | null;
+  /** Whether a python3/pip3 link was made or changed (also when the version was current already: a link was missing). */
+  readonly relinked: boolean;
 }
 
 /**
@@ -228,8 +230,10 @@ export interface SwitchResult {
 export async function useVersion(request: string, options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
   // A release line (3.13) or `latest`: the newest whole install it takes (a broken one is not
-  // used). None: the script refuses it, naming what is installed.
-  const chosen = async () => (parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true }))?.version ?? request));
+  // used, and when it is all the line has, the script says it is broken). None: the script
+  // refuses it, naming what is installed.
+  const chosen = async () =>
+    parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true })) ?? (await findInstalled(request, options)))?.version ?? request;
   // Nothing to change (the version is current, whole, and its links are as `use` leaves them):
   // said without the lock, so a user who may read the state but not write it (root's) is told.
   const already = await alreadyUsing(layout, await chosen());
@@ -238,7 +242,10 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     const { installs } = await readState(layout.stateDir);
     const version = await chosen();
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
-    return withOwnHint(runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons), false);
+    const switched = runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons).catch((error: unknown) => {
+      throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, layout.binDir ?? layout.stateDir, error)) || error;
+    });
+    return withOwnHint(switched, false);
   });
 }
 
@@ -246,7 +253,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
 async function alreadyUsing(layout: InstallLayout, version: string): Promise<SwitchResult | null> {
   const prefix = (await readState(layout.stateDir)).installs[version]?.prefix;
   if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix))) return null;
-  return { version, prefix, from: version };
+  return { version, prefix, from: version, relinked: false };
 }
 
 /** Goes back to the version used before the current one. */

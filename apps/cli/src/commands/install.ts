@@ -305,7 +305,8 @@ export const use = defineCommand({
   schema: switchSchema,
   async run({ input, io, json }) {
     const r = await useVersion(input.version, versionOptions(io.cwd, input));
-    if (!json) io.stdout.write(r.from === r.version ? `already using ${r.version}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
+    const already = `already using ${r.version}${r.relinked ? '; its python3 links were missing, and are made now' : ''}`;
+    if (!json) io.stdout.write(r.from === r.version ? `${already}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
 });

@@ -155,6 +155,35 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     await rm(join(binDir, 'pip3'));
     expect(await rollback(layout)).toMatchObject({ version: '3.12.8', from: '3.13.5' });
   });
+
+  it('a release line whose one install is broken is said to be broken, not "not installed"; what is installed is listed in version order', async () => {
+    const layout = { stateDir, binDir: null, lockTimeoutMs: 1000 };
+    const installLayout = { stateDir, binDir: null, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    for (const version of ['3.13.5', '3.9.1']) await recordInstall(installLayout, version, await installed(version), true, { timeoutMs: 1000 });
+    await rm(join(stateDir, 'python-3.9.1', MARKER_FILE));
+    await expect(useVersion('3.9', layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BROKEN', message: `${join(stateDir, 'python-3.9.1')} (CPython 3.9.1) is not a complete install` });
+    await expect(useVersion('3.11', layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_NOT_INSTALLED', message: 'CPython 3.11 is not installed (installed: 3.9.1, 3.13.5)' });
+  });
+
+  it('a bin dir that cannot take the links (a file there): CPY_INSTALL_NOT_WRITABLE before anything changes; it was half a switch (state and current moved, no link) and a traceback', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const installLayout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    const lock = { timeoutMs: 1000 };
+    for (const version of ['3.12.8', '3.13.5']) await recordInstall(installLayout, version, await installed(version), true, lock);
+    await rm(binDir, { recursive: true });
+    await writeFile(binDir, 'notes\n');
+    const before = await readFile(join(stateDir, STATE_FILE), 'utf8');
+    for (const run of [() => useVersion('3.12.8', layout), () => rollback(layout), () => useVersion('3.13.5', layout)]) {
+      await expect(run()).rejects.toMatchObject({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot make the python3 links in ${binDir}: it is not a directory`, hint: expect.stringContaining('--bin-dir') });
+      expect(await readFile(join(stateDir, STATE_FILE), 'utf8')).toBe(before);
+      expect(await readlink(join(stateDir, 'current'))).toBe(join(stateDir, 'python-3.13.5'));
+    }
+    // The links back: the current version is current, and use says it made them.
+    await rm(binDir);
+    expect(await useVersion('3.13.5', layout)).toEqual({ version: '3.13.5', prefix: join(stateDir, 'python-3.13.5'), from: '3.13.5', relinked: true });
+    expect(await useVersion('3.13.5', layout)).toEqual({ version: '3.13.5', prefix: join(stateDir, 'python-3.13.5'), from: '3.13.5', relinked: false });
+  });
 });
 
 describe('the install record writer (cpy_state.py)', () => {
