@@ -1359,6 +1359,7 @@ import errno
 import json
 import os
 import re
+import signal
 import sys
 import time
 
@@ -1829,6 +1830,12 @@ def serve():
 
 
 def main(argv):
+    # Each command changes the state in steps (a tree renamed away, state.json, `current`, the
+    # links, a tree deleted): a Ctrl-C, which reaches the whole process group, or a closed terminal
+    # does not stop one half way (an uninstall left a hidden copy of the tree and no record of it).
+    # They take well under a second; serve ends when its stdin does.
+    for stop in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(stop, signal.SIG_IGN)
     if argv == ['serve']:
         return serve()
     if not argv or argv[0] not in COMMANDS:

@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -228,6 +228,30 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
     expect(await readlink(join(binDir, 'pip'))).toBe(join(prefix, 'bin', 'pip3'));
     expect(await readlink(join(binDir, 'python3'))).toBe(join(prefix, 'bin', 'python3'));
+  });
+
+  it('an uninstall interrupted (Ctrl-C to the process group) once the tree is renamed away finishes: no hidden copy of the tree left, the state without it', async () => {
+    const binDir = join(stateDir, 'bin');
+    const prefix = join(stateDir, 'python-3.12.8');
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+    await writeFile(join(prefix, MARKER_FILE), marker('3.12.8'));
+    // Enough files that deleting them takes a while.
+    for (let d = 0; d < 20; d++) {
+      await mkdir(join(prefix, 'lib', `d${d}`), { recursive: true });
+      await Promise.all(Array.from({ length: 200 }, (_, f) => writeFile(join(prefix, 'lib', `d${d}`, `f${f}`), 'x')));
+    }
+    expect(await recordInstall(layout, '3.12.8', prefix, false, { timeoutMs: 1000 })).toEqual({ current: false, left: null });
+    const child = spawn(hostPython3, ['-I', '-S', STATE_SCRIPT, 'forget', '--state-dir', stateDir, '--bin-dir', binDir, '--version', '3.12.8', '--prefix', prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    // The moment the tree is renamed away: SIGINT, as a terminal's Ctrl-C sends it.
+    while (existsSync(prefix)) await new Promise((r) => setImmediate(r));
+    child.kill('SIGINT');
+    const [code] = await exited;
+    expect(code).toBe(0);
+    expect((await readdir(stateDir)).filter((n) => n.startsWith('.cpy-old-'))).toEqual([]);
+    expect((await readState(stateDir)).installs).toEqual({});
   });
 
   it('a python3 that cannot run it: CPY_INSTALL_RECORD_FAILED names that python3 and what it said, and nothing is recorded', async () => {
