@@ -103,6 +103,33 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(await readdir(join(root, 'home'))).not.toContain(`python-${artifact.metadata.version}`);
   });
 
+  it('cpy artifact validate leaves no scratch directory: when it ends, and when Ctrl-C stops it (exit 130; it was left in /tmp)', async () => {
+    const scratch = join(work, 'validate-tmp');
+    await mkdir(scratch);
+    const env = { ...process.env, TMPDIR: scratch, NO_COLOR: '1' };
+    const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs');
+    // Run to its end (this test artifact, of Debian's python3, fails some checks: exit 1), it leaves nothing either.
+    const whole = await run(process.execPath, [bin, 'artifact', 'validate', artifact.path, '--json'], { env }).catch((e: { code: number; stdout: string }) => e);
+    expect(JSON.parse(whole.stdout).report.checks).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'structure', ok: true })]));
+    expect(await readdir(scratch)).toEqual([]);
+    const child = spawn(process.execPath, [bin, 'artifact', 'validate', artifact.path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // Once the tree is unpacked (the runtime checks run on it): Ctrl-C.
+    const started = Date.now();
+    for (;;) {
+      const dirs = await readdir(scratch);
+      if (dirs.length > 0 && existsSync(join(scratch, dirs[0]!, 'tree'))) break;
+      if (Date.now() - started > 30_000) throw new Error('the validation never unpacked the tree');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGINT');
+    expect(await closed).toBe(130);
+    expect(stderr).toMatch(/validation stopped; .*cpy-validate-.* removed/);
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
   it('Ctrl-C while it downloads and unpacks: CPY_INSTALL_CANCELLED (exit 1), nothing installed and nothing staged left; the next run installs', async () => {
     const root = join(work, 'interrupted');
     const env = { ...process.env, CPY_HOME: join(root, 'home'), CPY_CACHE_DIR: join(root, 'cache'), NO_COLOR: '1' };

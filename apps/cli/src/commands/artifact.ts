@@ -1,4 +1,6 @@
-import { rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
 import {
@@ -16,6 +18,7 @@ import { artifactMetadataFor, cancelled, readBuildResult, type BuildResult, type
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
+import { stopOnSignals } from '../signals.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
 
@@ -237,9 +240,26 @@ export const artifactValidate = defineCommand({
     })
     .transform(({ values, positionals }) => ({ file: positionals[0], checksum: values.checksum })),
   examples: ['cpy artifact validate dist/artifacts/cpython-3.13.5-debian12-build1.tgz --json'],
-  async run({ input, io, style, json }) {
+  async run({ input, io, style, json, log }) {
     const file = resolve(io.cwd, input.file);
-    const report = await validateArtifact(file, input.checksum ? { checksumFile: resolve(io.cwd, input.checksum) } : {});
+    // Its scratch directory (the unpacked tree and the venvs) goes with a Ctrl-C too: it was left in /tmp.
+    const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
+    const stop = stopOnSignals({
+      log,
+      stopping: `validation stopped; ${work} removed`,
+      force: () => process.exit(130),
+      onStop: () => {
+        rmSync(work, { recursive: true, force: true });
+        process.exit(130);
+      },
+    });
+    let report: Awaited<ReturnType<typeof validateArtifact>>;
+    try {
+      report = await validateArtifact(file, { workDir: work, ...(input.checksum ? { checksumFile: resolve(io.cwd, input.checksum) } : {}) });
+    } finally {
+      stop.release();
+      await rm(work, { recursive: true, force: true });
+    }
     if (!json) io.stdout.write([`${style.bold(file)}`, ...reportLines(report.summary, report.checks, style), ...(report.ok ? [] : report.summary.split('\n').slice(1))].join('\n') + '\n');
     const { metadata, ...rest } = report;
     return {
