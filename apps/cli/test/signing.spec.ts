@@ -84,6 +84,30 @@ describe('signing with the cpy bin', () => {
     await expect(stat(join(work, 'elsewhere'))).rejects.toMatchObject({ code: 'ENOENT' });
   }, 120_000);
 
+  it('cpy index add on a signed index removes the signature it made stale, and says to sign it again; signed again, it is read', async () => {
+    const site = join(work, 'site');
+    const resigned = join(work, 'resigned');
+    await mkdir(resigned);
+    const index = join(resigned, 'index.json');
+    for (const name of ['index.json', 'index.json.asc']) await copyFile(join(site, name), join(resigned, name));
+    const keys = join(site, 'cpy-keys.asc');
+    const available = async () => {
+      const r = await cpy(['list', '--available', '--index', index, '--signer', fingerprint, '--trusted-keys', keys, '--state-dir', join(work, 'resigned-state'), '--json']);
+      return [r.code, JSON.parse(r.stdout).error?.code];
+    };
+    expect(await available()).toEqual([0, undefined]);
+
+    const added = await cpy(['index', 'add', join(site, artifact.fileName), '--url', mirror.fileUrl('site', artifact.fileName), '--index', index, '--json']);
+    expect(added.code).toBe(0);
+    expect(added.stderr).toContain(`warning: removed ${index}.asc: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${index}`);
+    expect(JSON.parse(added.stdout)).toMatchObject({ outcome: 'success', removedSignature: `${index}.asc` });
+    await expect(stat(`${index}.asc`)).rejects.toMatchObject({ code: 'ENOENT' });
+    // Unsigned now, not "altered or damaged" (CPY_SIGNATURE_INVALID, as when the stale signature stayed).
+    expect(await available()).toEqual([1, 'CPY_SIGNATURE_MISSING']);
+    expect((await cpy(['artifact', 'sign', index, '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE })).code).toBe(0);
+    expect(await available()).toEqual([0, undefined]);
+  }, 120_000);
+
   it('an older index, validly signed, served where a newer one was read is refused by cpy list --available and cpy install, until its record is deleted', async () => {
     const site = join(work, 'site');
     const url = mirror.fileUrl('site', 'index.json');

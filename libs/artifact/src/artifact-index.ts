@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
+  artifactFileName,
   type ArtifactMetadata,
   compareDotted,
   CpyError,
@@ -118,6 +119,18 @@ export function parseIndex(json: unknown, source: string): ArtifactIndex {
       hint: 'point at the index.json cpy publish or cpy index add wrote',
     });
   }
+  // Installers choose a build by an entry's fields and keep it in their cache by its file name:
+  // an entry whose name says another version or build would be installed as one and found as the other.
+  parsed.data.artifacts.forEach((e, i) => {
+    const differences = nameDifferences(e.file, e);
+    if (differences === null || differences.length > 0) {
+      throw new CpyError(
+        'CPY_INDEX_INVALID',
+        `${source} is not a cpy index: artifacts.${i}.file: ${differences === null ? `'${e.file}' is not an artifact file name` : `${e.file} ${sayDifferences(differences, 'the entry')}`}`,
+        { hint: 'remove that entry from the index, then add the artifact again with cpy index add, which takes the version and build from the artifact itself' },
+      );
+    }
+  });
   return parsed.data;
 }
 
@@ -142,11 +155,77 @@ export interface EntryLocation {
   readonly signatureUrl?: string;
 }
 
+/** What an artifact file name says of the build in it, as an index entry (or the metadata) spells it. */
+export interface NamedBuild {
+  readonly version: string;
+  readonly build: number;
+  readonly os: string;
+  readonly osVersion: string;
+  readonly arch: string;
+}
+
+/** A field an artifact file name says otherwise than the build it is the file of. */
+export interface NameDifference {
+  readonly field: keyof NamedBuild;
+  readonly named: string;
+  readonly actual: string;
+}
+
+/**
+ * Where an artifact file name disagrees with the build it holds: [] when it agrees, null when it
+ * is no artifact file name. The architecture counts only when the name carries one: a name
+ * without one is an x86_64 build's by the naming scheme, and its entry's arch (from the
+ * metadata) is what installers choose by.
+ */
+export function nameDifferences(file: string, build: NamedBuild): NameDifference[] | null {
+  const named = parseArtifactFileName(file);
+  if (!named) return null;
+  // parseArtifactFileName says x86_64 of a name without an arch (and refuses one that spells it out).
+  const carriesArch = named.arch !== 'x86_64';
+  const fields: (keyof NamedBuild)[] = ['version', 'os', 'osVersion', ...(carriesArch ? (['arch'] as const) : []), 'build'];
+  return fields.filter((f) => String(named[f]) !== String(build[f])).map((f) => ({ field: f, named: String(named[f]), actual: String(build[f]) }));
+}
+
+/** `says version 3.14.0 and build 2; <whose> says 3.13.5 and 1`: the differences, in a sentence. */
+function sayDifferences(differences: readonly NameDifference[], whose: string): string {
+  const list = (values: readonly string[]) => (values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} and ${values.at(-1)}`);
+  return `says ${list(differences.map((d) => `${d.field} ${d.named}`))}; ${whose} says ${list(differences.map((d) => d.actual))}`;
+}
+
+const namedBuildOf = (metadata: ArtifactMetadata): NamedBuild => ({
+  version: metadata.version,
+  build: metadata.build,
+  os: metadata.platform.os,
+  osVersion: metadata.platform.osVersion,
+  arch: metadata.platform.arch,
+});
+
+/**
+ * Refuses a file name that is not an artifact's, or that names another build than the metadata
+ * it holds (a renamed copy): installers would install it for a version or build it is not.
+ */
+export function checkArtifactName(file: string, metadata: ArtifactMetadata): void {
+  const differences = nameDifferences(file, namedBuildOf(metadata));
+  if (differences === null) {
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `'${file}' is not an artifact file name`, { hint: 'index files named cpython-<version>-<os><osversion>-build<N>.tgz' });
+  }
+  if (differences.length === 0) return;
+  const compression = file.endsWith('.tar.zst') ? 'zstd' : 'gzip';
+  let expected: string | null = null;
+  try {
+    expected = artifactFileName({ ...namedBuildOf(metadata), compression });
+  } catch {
+    // Metadata no name can say is refused by the entry's schema after this.
+  }
+  throw new CpyError('CPY_INDEX_BAD_ENTRY', `the name ${file} ${sayDifferences(differences, 'the metadata inside it')}`, {
+    hint: `${expected ? `name it ${expected}, as cpy build did` : 'index it under the name cpy build gave it'}: an artifact's name says what it holds, and installers go by both`,
+    details: { file, differences },
+  });
+}
+
 /** The index entry of a packed artifact: everything an installer needs to choose it before downloading it. */
 export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): IndexEntry {
-  if (!parseArtifactFileName(at.file)) {
-    throw new CpyError('CPY_INDEX_BAD_ENTRY', `'${at.file}' is not an artifact file name`, { hint: 'index files named cpython-<version>-<os><osversion>-build<N>.tgz' });
-  }
+  checkArtifactName(at.file, metadata);
   const parsed = indexEntrySchema.safeParse({
     version: metadata.version,
     build: metadata.build,

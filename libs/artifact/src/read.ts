@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, METADATA_ENTRY } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, isCpyError, METADATA_ENTRY } from '@cpy/core';
 import { refuseLargeMetadata } from './extract.js';
-import { indexEntryFor, type IndexEntry } from './artifact-index.js';
+import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
 import { sha256File } from './hash.js';
 import { openTar } from './open-tar.js';
 
@@ -93,7 +93,11 @@ export async function readArtifactEntry(archive: string, name: string): Promise<
   return found;
 }
 
-/** An artifact file's metadata, checked: the `.json` beside it, else the tarball's first entry; null when neither is valid. */
+/**
+ * An artifact file's metadata, checked: the `.json` beside it, else the tarball's first entry; null
+ * when neither is valid. The `.json` is trusted as it is (cheap, and what cpy publish uploads
+ * beside the artifact); the index reads the artifact's own (indexEntryForFile).
+ */
 export async function readArtifactFileMetadata(path: string): Promise<ArtifactMetadata | null> {
   const side = `${path}.json`;
   let raw: unknown = null;
@@ -107,17 +111,27 @@ export async function readArtifactFileMetadata(path: string): Promise<ArtifactMe
 }
 
 /**
- * The index entry of an artifact file on disk, to be served from `url`: its metadata (the
- * `.json` beside it, else the tarball's first entry), its sha256 (streamed) and its size. A signature
- * beside it (`<file>.asc`, cpy artifact sign) is taken to be served beside it too (`<url>.asc`).
+ * The index entry of an artifact file on disk, to be served from `url`: its metadata, its sha256
+ * (streamed) and its size. A signature beside it (`<file>.asc`, cpy artifact sign) is taken to be
+ * served beside it too (`<url>.asc`).
+ *
+ * The metadata is the artifact's own (its first entry, streamed), never the `.json` beside it nor
+ * its name: those are copies, and an index that believed a renamed or stale one would send
+ * installers a build they did not ask for. Both are checked against it (CPY_INDEX_BAD_ENTRY): the
+ * name must say its version, os, os version, architecture (when it carries one) and build, and
+ * a `.json` beside it, which installers read before they download, must be the same metadata.
  */
 export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
-  const metadata = await readArtifactFileMetadata(path);
-  if (!metadata) {
-    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'index an artifact made by cpy build or cpy artifact pack' });
-  }
-  const st = await stat(path).catch(() => null);
-  if (!st?.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
+  const st = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') {
+      throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `no artifact ${path}`, { hint: 'give the path of a cpython-<version>-<os><osversion>-build<N>.tgz made by cpy build', cause: error });
+    }
+    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `cannot read ${path}: ${error.code ?? error.message}`, { hint: 'check the path and its permissions', cause: error });
+  });
+  if (!st.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
+  const { metadata, raw } = await embeddedMetadata(path);
+  checkArtifactName(basename(path), metadata);
+  await checkSideMetadata(path, raw);
   const signed = await stat(`${path}.asc`).then(
     (s) => s.isFile(),
     () => false,
@@ -130,4 +144,81 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     ...(publishedAt ? { publishedAt } : {}),
     ...(signed ? { signatureUrl: `${url}.asc` } : {}),
   });
+}
+
+/** The metadata entry of an artifact, checked (and as it was read, for comparing its copy with). */
+async function embeddedMetadata(path: string): Promise<{ metadata: ArtifactMetadata; raw: unknown }> {
+  const noMetadata = (reason: string, cause?: unknown) =>
+    new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata: ${reason}`, { hint: 'index an artifact made by cpy build or cpy artifact pack', cause });
+  let raw: unknown;
+  try {
+    raw = await readArtifactMetadata(path);
+  } catch (error) {
+    // A missing zstd is this machine's, not the artifact's: said as it is.
+    if (isCpyError(error, 'CPY_ARTIFACT_NO_ZSTD')) throw error;
+    throw noMetadata((error as Error).message, error);
+  }
+  const parsed = artifactMetadataSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw noMetadata(`${METADATA_ENTRY}: ${issue.path.join('.') || 'document'}: ${issue.message}`);
+  }
+  return { metadata: parsed.data, raw };
+}
+
+/** The first place two JSON values differ (`platform.osVersion`), with each side's value; null when they are the same. */
+function firstDifference(a: unknown, b: unknown, path: string[] = []): { path: string; a: unknown; b: unknown } | null {
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    for (const key of keys) {
+      const found = firstDifference((a as Record<string, unknown>)[key], (b as Record<string, unknown>)[key], [...path, key]);
+      if (found) return found;
+    }
+    return null;
+  }
+  return Object.is(a, b) ? null : { path: path.join('.') || 'document', a, b };
+}
+
+/** A JSON value in a message: short, and `missing` for one that is not there. */
+const shown = (value: unknown): string => {
+  if (value === undefined) return 'missing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+};
+
+/**
+ * Refuses a `.json` beside the artifact that is not a copy of its metadata: installers read it
+ * before they download the artifact (to refuse one that cannot fit early), so a stale one would
+ * have them decide on a build that is not the one they get.
+ */
+async function checkSideMetadata(path: string, embedded: unknown): Promise<void> {
+  const side = `${path}.json`;
+  const rewrite = `write it again from the artifact (tar -xOf ${path} ${METADATA_ENTRY} > ${side}), or remove it`;
+  let text: string;
+  try {
+    text = await readFile(side, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `cannot read ${side}, the metadata beside the artifact: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+      hint: `check its permissions; it must be a copy of the artifact's metadata: ${rewrite}`,
+      cause: error,
+    });
+  }
+  let beside: unknown;
+  try {
+    beside = JSON.parse(text);
+  } catch (cause) {
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side}, the metadata beside the artifact, is not JSON: ${(cause as Error).message}`, { hint: rewrite, cause });
+  }
+  const difference = firstDifference(embedded, beside);
+  if (difference) {
+    throw new CpyError(
+      'CPY_INDEX_BAD_ENTRY',
+      `${side} disagrees with the metadata inside ${basename(path)}: ${difference.path} is ${shown(difference.b)} beside it, ${shown(difference.a)} inside`,
+      {
+        hint: `installers read the .json before they download the artifact, and the artifact's own metadata is the one that holds: ${rewrite}`,
+        details: { artifact: path, metadata: side, field: difference.path },
+      },
+    );
+  }
 }

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { stat, rm } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
 import { addEntry, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
@@ -17,17 +18,38 @@ function renderIndex(index: ArtifactIndex): string {
   );
 }
 
+/**
+ * The index is made where it is asked for, never its directory: a typing mistake in --index would
+ * otherwise leave an index in a new directory no one serves.
+ */
+async function refuseMissingDirectory(path: string): Promise<void> {
+  const dir = dirname(path);
+  // (Another failure, EACCES, is said by the read or the write that meets it.)
+  const st = await stat(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? null : undefined));
+  if (st === null) {
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot write the index ${path}: its directory ${dir} does not exist`, {
+      hint: `make it first (mkdir -p ${dir}), or give --index a file in a directory that exists`,
+    });
+  }
+  if (st && !st.isDirectory()) {
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot write the index ${path}: ${dir} is not a directory`, { hint: 'give --index a file in a directory that exists' });
+  }
+}
+
 export const indexAdd = defineCommand({
   name: 'index add',
   summary: summaryOf('index add'),
   description:
-    'Adds the artifact to the index file (created when missing), or replaces its entry: version, build, platform, glibc floor, ' +
-    'the runtime packages it needs, its sha256 and size, and the URL it will be downloaded from. The last 3 builds of each release ' +
-    'line per distribution stay active; older ones become deprecated. The file and ARTIFACTS.md beside it are written atomically. ' +
+    'Adds the artifact to the index file (created when missing, in a directory that exists), or replaces its entry: version, build, platform, glibc floor, ' +
+    'the runtime packages it needs, its sha256 and size, and the URL it will be downloaded from. They are read from the artifact itself ' +
+    '(its metadata entry); its file name, and the .json beside it when there is one, must say the same (CPY_INDEX_BAD_ENTRY otherwise). ' +
+    'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and ARTIFACTS.md beside it ' +
+    'are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
+    'sign the index again with cpy artifact sign. ' +
     'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
   options: {
-    url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
-    index: { type: 'string', valueName: '<file>', description: 'the index file to update (index.json)' },
+    url: { type: 'string', valueName: '<url>', description: '(required) where installers will download the artifact (its .sha256 and .json beside it)' },
+    index: { type: 'string', valueName: '<file>', description: '(required) the index file to update (index.json)' },
     keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line and distribution (default 3)' },
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz made by cpy build' }],
@@ -44,12 +66,23 @@ export const indexAdd = defineCommand({
   examples: ['cpy index add dist/artifacts/cpython-3.13.5-debian12-build1.tgz --url https://mirror.example/python/cpython-3.13.5-debian12-build1.tgz --index site/index.json'],
   async run({ input, io, json, log }) {
     const path = resolve(io.cwd, input.index);
+    await refuseMissingDirectory(path);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
     const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep);
+    // A signature beside the index signs its old bytes: installers that pin a signer would refuse
+    // the new index as altered. As cpy publish does without a key, it goes first (a reader may
+    // find the index unsigned for a moment, never beside a signature of other bytes).
+    const signature = `${path}.asc`;
+    const signed = await stat(signature).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    if (signed) await rm(signature);
     await writeIndexFile(path, plan.index);
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
+    if (signed) log(`warning: removed ${signature}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file) } };
+    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file), removedSignature: signed ? signature : null } };
   },
 });
 

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { addEntry, emptyIndex, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry } from '../index.js';
+import { addEntry, emptyIndex, indexEntryFor, indexEntryForFile, packArtifact, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry, type PackedArtifact } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
+import { tgz } from './tgz.js';
 
 const entry = (version: string, build: number, osVersion = '12', extra: Partial<IndexEntry> = {}): IndexEntry => ({
   version,
@@ -95,5 +97,96 @@ describe('the artifact index', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the index entry of an artifact file (cpy index add)', () => {
+  let work: string;
+  let packed: PackedArtifact;
+  const url = (file: string) => `https://mirror.example/python/${file}`;
+  /** A copy of the packed artifact under another name, with its .json beside it (as given, or none). */
+  const copyAs = async (dir: string, name: string, json: string | null = null): Promise<string> => {
+    await mkdir(join(work, dir), { recursive: true });
+    const path = join(work, dir, name);
+    await copyFile(packed.path, path);
+    if (json !== null) await writeFile(`${path}.json`, json);
+    return path;
+  };
+  const failure = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => (isCpyError(e) ? { code: e.code, message: e.message, hint: e.hint } : e));
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'cpy-index-file-'));
+    const tree = join(work, 'tree');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    packed = await packArtifact({ installDir: tree, metadata: packMetadata(), outDir: join(work, 'out'), strip: false, sourceDateEpoch: 1_700_000_000 });
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('takes what it lists from the artifact itself, with its .json beside it the same', async () => {
+    expect(packed.fileName).toBe('cpython-3.13.5-debian12-build1.tgz');
+    const entry = await indexEntryForFile(packed.path, url(packed.fileName));
+    expect(entry).toMatchObject({ file: packed.fileName, version: '3.13.5', build: 1, os: 'debian', osVersion: '12', arch: 'x86_64', sha256: packed.sha256 });
+  });
+
+  it('refuses a renamed copy whose name says another version, build, distribution or architecture than its metadata', async () => {
+    const renamed = await copyAs('renamed', 'cpython-3.14.0-debian12-build2.tgz', await readFile(packed.metadataPath, 'utf8'));
+    expect(await failure(indexEntryForFile(renamed, url('cpython-3.14.0-debian12-build2.tgz')))).toEqual({
+      code: 'CPY_INDEX_BAD_ENTRY',
+      message: 'the name cpython-3.14.0-debian12-build2.tgz says version 3.14.0 and build 2; the metadata inside it says 3.13.5 and 1',
+      hint: expect.stringContaining('name it cpython-3.13.5-debian12-build1.tgz'),
+    });
+    // Another distribution, and an architecture the name carries.
+    expect(await failure(indexEntryForFile(await copyAs('other-os', 'cpython-3.13.5-ubuntu24.04-build1.tgz'), url('x.tgz')))).toMatchObject({
+      code: 'CPY_INDEX_BAD_ENTRY',
+      message: 'the name cpython-3.13.5-ubuntu24.04-build1.tgz says os ubuntu and osVersion 24.04; the metadata inside it says debian and 12',
+    });
+    expect(await failure(indexEntryForFile(await copyAs('other-arch', 'cpython-3.13.5-debian12-aarch64-build1.tgz'), url('x.tgz')))).toMatchObject({
+      code: 'CPY_INDEX_BAD_ENTRY',
+      message: expect.stringContaining('says arch aarch64; the metadata inside it says x86_64'),
+    });
+    // The same check for an entry made from metadata read elsewhere (cpy publish).
+    expect(() => indexEntryFor(packed.metadata, { file: 'cpython-3.14.0-debian12-build1.tgz', url: url('x.tgz'), sha256: packed.sha256, size: 1 })).toThrow(
+      expect.objectContaining({ code: 'CPY_INDEX_BAD_ENTRY' }),
+    );
+  });
+
+  it('refuses a .json beside it that is not the metadata inside it, naming the field', async () => {
+    const stale = await copyAs('stale', packed.fileName, JSON.stringify({ ...packed.metadata, build: 2 }));
+    expect(await failure(indexEntryForFile(stale, url(packed.fileName)))).toEqual({
+      code: 'CPY_INDEX_BAD_ENTRY',
+      message: `${stale}.json disagrees with the metadata inside ${packed.fileName}: build is 2 beside it, 1 inside`,
+      hint: expect.stringContaining(`tar -xOf ${stale} cpy-artifact.json > ${stale}.json`),
+    });
+    const nested = await copyAs('nested', packed.fileName, JSON.stringify({ ...packed.metadata, platform: { ...packed.metadata.platform, glibcFloor: '2.99' } }));
+    expect(await failure(indexEntryForFile(nested, url(packed.fileName)))).toMatchObject({ message: expect.stringContaining(': platform.glibcFloor is "2.99" beside it, null inside') });
+    const garbled = await copyAs('garbled', packed.fileName, '{');
+    expect(await failure(indexEntryForFile(garbled, url(packed.fileName)))).toMatchObject({ code: 'CPY_INDEX_BAD_ENTRY', message: expect.stringMatching(/\.json, the metadata beside the artifact, is not JSON: /) });
+  });
+
+  it('a file that is not there is not found; one without valid metadata is not an artifact', async () => {
+    const missing = join(work, 'nowhere', packed.fileName);
+    expect(await failure(indexEntryForFile(missing, url(packed.fileName)))).toMatchObject({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `no artifact ${missing}` });
+    await mkdir(join(work, 'other'), { recursive: true });
+    const other = await tgz(join(work, 'other', packed.fileName), [{ name: 'README', body: 'hello' }]);
+    expect(await failure(indexEntryForFile(other, url(packed.fileName)))).toMatchObject({
+      code: 'CPY_INDEX_NOT_AN_ARTIFACT',
+      message: `${other} has no valid cpy metadata: the first entry is not cpy-artifact.json`,
+    });
+  });
+
+  it('an index whose entry has a file name that says another version or build is not a cpy index', () => {
+    const lying = JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { file: 'cpython-3.14.0-debian12-build2.tgz' })] });
+    expect(() => parseIndexText(lying, 'i.json')).toThrow(
+      expect.objectContaining({
+        code: 'CPY_INDEX_INVALID',
+        message: 'i.json is not a cpy index: artifacts.0.file: cpython-3.14.0-debian12-build2.tgz says version 3.14.0 and build 2; the entry says 3.13.5 and 1',
+      }),
+    );
+    expect(codeOf(() => parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { file: 'python.tgz' })] }), 'i.json'))).toBe('CPY_INDEX_INVALID');
+    // A name without an architecture says nothing of it (names made before multi-arch builds).
+    expect(codeOf(() => parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { arch: 'aarch64' })] }), 'i.json'))).toBeNull();
   });
 });
