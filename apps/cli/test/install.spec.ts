@@ -69,6 +69,9 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const bad = await cpy(['install', '--from', join(work, 'nope.tgz'), '--sha256', 'xyz']);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/sha256: must be 64 hex digits/)]);
     expect((await cpy(['install'])).code).toBe(2);
+    // What only --available reads is refused without it (it was ignored without a word).
+    const listed = await cpy(['list', '--index', join(work, 'index.json'), '--json']);
+    expect([listed.code, JSON.parse(listed.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: expect.stringContaining('only for --available') })]);
     // A directory given as the artifact: said so, before its name is taken for a version.
     const dir = await cpy(['install', '--from', work, '--json']);
     expect([dir.code, JSON.parse(dir.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_FOUND', message: `the artifact ${work} is a directory, not an artifact file` })]);

@@ -64,6 +64,9 @@ const signerValues = {
   'trusted-keys': optionalText,
 };
 
+/** The options of `cpy list` that only `--available` reads. */
+const AVAILABLE_ONLY = ['index', 'ca-file', 'signer', 'trusted-keys', 'install-tk'] as const;
+
 const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'the artifact', cache: 'verified when it was downloaded' } as const;
 
 function signerOptions(cwd: string, values: { signer?: string[] | undefined; 'trusted-keys'?: string | undefined }): Pick<InstallOptions, 'signerFingerprints' | 'trustedKeysUrl'> {
@@ -248,7 +251,14 @@ export const list = defineCommand({
         }),
         positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13' }),
       })
-      .check(z.refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] })),
+      .check(z.refine((v) => v.values.available || v.positionals.length === 0, { message: 'a version is only for --available', path: ['positionals'] }))
+      // What the installed list cannot use is refused, as a version is: it was ignored without a word.
+      .check(
+        z.refine((v) => v.values.available || AVAILABLE_ONLY.every((name) => v.values[name] === undefined), {
+          message: `${AVAILABLE_ONLY.map((n) => `--${n}`).join(', ')} are only for --available (what the index publishes)`,
+          path: ['values'],
+        }),
+      ),
     z.transform(({ values, positionals }) => ({ ...values, version: positionals[0] })),
   ),
   examples: ['cpy list', 'cpy list --available 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
