@@ -5,7 +5,7 @@ import { cp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'no
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
-import { findInstalled, installPython, listInstalled, type Environment, type VersionOptions } from '@cpy/install';
+import { findInstalled, installPython, listInstalled, type Environment, type InstalledVersion, type VersionOptions } from '@cpy/install';
 import { runStoppable } from './stoppable.js';
 
 const run = promisify(execFile);
@@ -65,7 +65,7 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
     throw new CpyError('CPY_VENV_NOT_A_VENV', `${dir} is not a virtual environment (no ${CFG})`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
   }
   const home = cfg.get('home') ?? null;
-  const version = cfg.get('version') ?? cfg.get('version_info') ?? null;
+  const version = versionOf(cfg);
   const installed = await listInstalled(options).catch(() => []);
   const cpy = home ? installed.find((i) => resolve(i.prefix, 'bin') === resolve(home)) : undefined;
   const line = minorOf(version);
@@ -78,6 +78,9 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
     cpyVersion: cpy?.version ?? null,
   };
 }
+
+/** The base interpreter's version a pyvenv.cfg names (`version`, or virtualenv's `version_info`). */
+const versionOf = (cfg: Map<string, string> | null) => cfg?.get('version') ?? cfg?.get('version_info') ?? null;
 
 /** `3.11` of `3.11.2` (or of `3.11.2.final.0`, a version_info); null for anything else. */
 function minorOf(version: string | null): string | null {
@@ -145,8 +148,10 @@ export function requirement(d: Distribution, offline: boolean): readonly string[
 
 // What the site-packages directories given (argv[1], a JSON list) hold: each distribution with
 // its top-level modules, those that are there (a top_level.txt may name one the wheel never held:
-// Debian's setuptools names debian), and where pip took it from when not from an index; and the
-// names no distribution owns. Any Python 3.8+ reads them: metadata does not depend on the version.
+// Debian's setuptools names debian), and where pip took it from when not from an index; the
+// names no distribution owns; and what the distributions installed in the venv (argv[2]) outside
+// lib/ (their scripts in bin/, data files in share/ or etc/). Any Python 3.8+ reads them: metadata
+// does not depend on the version.
 const INSPECT = String.raw`
 import glob, importlib.metadata as md, json, os, re, sys
 from urllib.parse import unquote, urlsplit
@@ -158,6 +163,21 @@ def files(dist):
         return dist.files or []
     except Exception:
         return []
+venv = sys.argv[2]
+outside = set()
+def installed_outside(dist):
+    # The files its RECORD names outside lib/ (../../../bin/pip), as paths in the venv; and its
+    # console and GUI scripts by name, which pip writes to bin/ even where no RECORD lists them
+    # (setup.py develop).
+    for f in files(dist):
+        if f.parts and f.parts[0] == '..':
+            rel = os.path.relpath(os.path.normpath(str(dist.locate_file(f))), venv)
+            if not rel.startswith('..') and rel.split(os.sep)[0] not in ('lib', 'lib64'):
+                outside.add(rel)
+    try:
+        outside.update('bin/' + e.name for e in dist.entry_points if e.group in ('console_scripts', 'gui_scripts'))
+    except Exception:
+        pass
 def there(bases, m):
     for base in bases:
         p = os.path.join(base, m)
@@ -239,6 +259,7 @@ for base in site:
             project = os.path.normpath(os.path.join(egg, lines[1])) if len(lines) > 1 and lines[1] else egg
             for dist in md.distributions(path=[egg]):
                 if dist.metadata['Name']:
+                    installed_outside(dist)
                     out.append({'name': dist.metadata['Name'], 'version': dist.version, 'modules': modules(dist, [egg, project], True), 'source': ['-e', project]})
         except Exception as e:
             unreadable.append('%s: %s' % (os.path.basename(link), e))
@@ -251,6 +272,7 @@ for dist in md.distributions(path=site):
         for f in files(dist):
             if f.parts:
                 owned.add(f.parts[0])
+        installed_outside(dist)
         src, bases = source(dist)
         entry = {'name': name, 'version': dist.version, 'modules': modules(dist, [str(dist.locate_file(''))] + bases, bool(src and src[0] == '-e'))}
         if src:
@@ -263,7 +285,7 @@ for dist in md.distributions(path=site):
 loose = sorted({n for base in site for n in os.listdir(base)
                 if n not in owned and n not in ('__pycache__', 'easy-install.pth') and not n.endswith(('.dist-info', '.egg-info', '.egg-link'))
                 and not n.startswith(('_virtualenv.', '__editable__'))})
-print(json.dumps({'distributions': sorted(out, key=lambda d: d['name'].lower()), 'loose': loose, 'unreadable': unreadable}))
+print(json.dumps({'distributions': sorted(out, key=lambda d: d['name'].lower()), 'loose': loose, 'outside': sorted(outside), 'unreadable': unreadable}))
 `;
 
 /**
@@ -314,11 +336,20 @@ export async function runsItsPackages(venv: string, site: readonly string[]): Pr
   return real.every((d) => path.has(d));
 }
 
-/** What a venv's site-packages (`site`) hold, read by `python`: its distributions, and the names no distribution owns. */
-export async function readSite(python: string, venv: string, site: readonly string[]): Promise<{ distributions: Distribution[]; loose: string[] }> {
-  let read: { distributions: Distribution[]; loose: string[]; unreadable: string[] };
+/** What a venv's site-packages (`site`) hold, read by `python`. */
+export interface SiteContents {
+  readonly distributions: Distribution[];
+  /** The names in site-packages no distribution owns. */
+  readonly loose: string[];
+  /** What the distributions installed in the venv outside lib/, as paths in it: `bin/pip`, `share/man/man1/x.1`. */
+  readonly outside: string[];
+}
+
+/** What a venv's site-packages (`site`) hold, read by `python`: its distributions, the names no distribution owns, and what they put outside lib/. */
+export async function readSite(python: string, venv: string, site: readonly string[]): Promise<SiteContents> {
+  let read: SiteContents & { unreadable: string[] };
   try {
-    const { stdout } = await run(python, ['-I', '-c', INSPECT, JSON.stringify(site)], { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(python, ['-I', '-c', INSPECT, JSON.stringify(site), venv], { maxBuffer: 16 * 1024 * 1024 });
     read = JSON.parse(stdout) as typeof read;
   } catch (cause) {
     throw new CpyError('CPY_VENV_BROKEN', `cannot read the packages of ${venv} with ${python}: ${((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop()}`, {
@@ -332,7 +363,7 @@ export async function readSite(python: string, venv: string, site: readonly stri
       hint: 'the venv is as it was; repair or remove what is named (pip uninstall it, or delete that entry of site-packages), then run the command again',
     });
   }
-  return { distributions: read.distributions, loose: read.loose };
+  return { distributions: read.distributions, loose: read.loose, outside: read.outside };
 }
 
 /** A distribution a venv's python sees outside the venv: its base's, through --system-site-packages. */
@@ -575,13 +606,38 @@ export interface UpgradeOptions extends VenvOptions {
 }
 
 export interface UpgradeResult {
+  /**
+   * upgraded: the venv was rebuilt on the target and swapped in. already: its python already is the
+   * target (the same interpreter: base prefix, full version and ABI), so nothing was rebuilt and the
+   * venv an earlier upgrade kept is untouched; a rebuild would only have replaced that one with a copy
+   * of the venv as it is.
+   */
+  readonly status: 'upgraded' | 'already';
   readonly path: string;
   readonly from: string | null;
   readonly to: string;
-  readonly previous: string;
+  /** The target's install prefix: the base of the venv now. */
+  readonly prefix: string;
+  /**
+   * Where the venv the upgrade replaced is kept (`rollbackVenv` swaps back). With `already`, the one
+   * an earlier upgrade kept, untouched, or null when there is none.
+   */
+  readonly previous: string | null;
+  /**
+   * The venv an earlier upgrade kept at `previous`, which this one removed to keep the venv it
+   * replaced instead (a rollback now returns to that one): its Python version (null when its
+   * pyvenv.cfg names none). Null when there was none.
+   */
+  readonly replaced: { readonly version: string | null } | null;
   readonly distributions: readonly Distribution[];
   /** What the old venv's site-packages held that no distribution owns (a .pth, a sitecustomize.py): not in the new venv. */
   readonly leftBehind: readonly string[];
+  /**
+   * What the old venv held outside site-packages that is not in the new venv, as paths in it: what
+   * neither venv creation made nor a distribution installed (a hand-written bin/my-hook, an etc/ of
+   * the project's). It stays in the kept venv (`previous`), to copy over by hand.
+   */
+  readonly notCarried: readonly string[];
   /**
    * A venv that sees its base's packages (include-system-site-packages): what the old one saw
    * there that the new one does not (the new base is the target's prefix, not the old python's
@@ -598,10 +654,12 @@ export interface FailedDistribution {
   readonly detail: string;
 }
 
-/** The prefix of the installed version that answers `to`, installing it from the index when it is missing. */
-async function targetPrefix(options: UpgradeOptions): Promise<{ version: string; prefix: string }> {
-  const best = await findInstalled(options.to, { ...options, complete: true });
-  if (best) return { version: best.version, prefix: best.prefix };
+/**
+ * The prefix of the installed version that answers `to` (`installed`, what findInstalled found),
+ * installing it from the index when it is missing.
+ */
+async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion | null): Promise<{ version: string; prefix: string }> {
+  if (installed) return { version: installed.version, prefix: installed.prefix };
   const env = options.env ?? process.env;
   if (!options.indexUrl && !env['CPY_INDEX_URL']) {
     throw new CpyError('CPY_VENV_TARGET_NOT_INSTALLED', `CPython ${options.to} is not installed, and no index is given to install it from`, {
@@ -633,7 +691,7 @@ async function retarget(dir: string, from: string, to: string): Promise<void> {
  * installed again from the same path, which after the swap is the new venv's: the directories of
  * the old venv that hold such projects (src/) are copied into the new one first.
  */
-async function carrySourcesInside(venv: string, next: string, dists: readonly Distribution[]): Promise<void> {
+async function carrySourcesInside(venv: string, next: string, dists: readonly Distribution[]): Promise<Set<string>> {
   const tops = new Set<string>();
   for (const d of dists) {
     const path = d.source?.[0] === '-e' ? d.source[1] : undefined;
@@ -641,6 +699,76 @@ async function carrySourcesInside(venv: string, next: string, dists: readonly Di
     if (rel && !rel.startsWith('..') && !isAbsolute(rel)) tops.add(rel.split(sep)[0]!);
   }
   for (const top of tops) if (!existsSync(join(next, top))) await cp(join(venv, top), join(next, top), { recursive: true, verbatimSymlinks: true });
+  return tops;
+}
+
+/** What venv creation (python -m venv, virtualenv, uv) makes at the top of a venv. */
+const VENV_TOP = new Set(['bin', 'include', 'lib', 'lib64', 'share', CFG]);
+/** What it makes in bin/: the interpreter under its names, and the activation scripts. */
+const VENV_BIN = /^(python(\d+(\.\d+)?t?)?|\u{1D70B}thon|activate(\.(bat|csh|fish|nu|ps1|xsh))?|Activate\.ps1|activate_this\.py|deactivate\.(bat|nu)|pydoc\.bat|__pycache__)$/u;
+
+/**
+ * A .gitignore or CACHEDIR.TAG at the top of a venv that venv creation wrote (python -m venv since
+ * 3.13, virtualenv, uv): one that ignores everything, or the cache directory tag.
+ */
+async function venvMade(path: string): Promise<boolean> {
+  const name = basename(path);
+  if (name !== '.gitignore' && name !== 'CACHEDIR.TAG') return false;
+  const text = await readFile(path, 'utf8').catch(() => null);
+  if (text === null) return false;
+  if (name === 'CACHEDIR.TAG') return text.startsWith('Signature: 8a477f597d28d172789f06886806bc55');
+  return text.split('\n').every((l) => l.trim() === '' || l.trim() === '*' || l.startsWith('#'));
+}
+
+/** The files (and links, not followed) below `rel` in `root`, as paths in it. */
+async function filesUnder(root: string, rel: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(root, rel), { withFileTypes: true }).catch(() => [])) {
+    const path = join(rel, e.name);
+    if (e.isDirectory()) out.push(...(await filesUnder(root, path)));
+    else out.push(path);
+  }
+  return out;
+}
+
+/**
+ * What a venv holds outside site-packages that an upgrade does not carry over, as paths in it:
+ * what neither venv creation made nor a distribution installed (`outside`, as readSite reads it),
+ * and that is not copied over (`carried`: the top-level directories of editable projects inside
+ * it). The new venv is made by venv and pip alone: a hand-written bin/my-hook or an etc/my.conf
+ * is not in it. A top-level directory that holds nothing a distribution installed is named whole
+ * (`etc`); one that does (share/, etc/jupyter of a distribution) names its other files one by one.
+ */
+export async function notCarried(venv: string, outside: readonly string[], carried: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const owned = new Set(outside);
+  const out: string[] = [];
+  for (const e of await readdir(venv, { withFileTypes: true })) {
+    if (VENV_TOP.has(e.name) || e.name.startsWith('.cpy-') || carried.has(e.name) || (await venvMade(join(venv, e.name)))) continue;
+    const files = e.isDirectory() ? await filesUnder(venv, e.name) : [e.name];
+    const stray = files.filter((f) => !owned.has(f));
+    if (stray.length > 0) out.push(...(stray.length === files.length ? [e.name] : stray));
+  }
+  const bin = await readdir(join(venv, 'bin')).catch(() => [] as string[]);
+  for (const name of bin) if (!VENV_BIN.test(name) && !owned.has(`bin/${name}`)) out.push(`bin/${name}`);
+  return out.sort();
+}
+
+// What interpreter a python is: its base prefix (a real path), full version and ABI flags (t:
+// free-threaded), on a line of its own after a marker (a .pth of a venv may print too).
+const WHICH = 'cpy-interpreter: ';
+const INTERPRETER = `import json, os, platform, sys; print('\\n${WHICH}' + json.dumps([os.path.realpath(sys.base_prefix), platform.python_version(), getattr(sys, 'abiflags', '')]))`;
+
+/** Whether two pythons run one interpreter: the same base prefix, full version and ABI (false when either does not run). */
+async function sameInterpreter(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all(
+    [a, b].map((python) =>
+      run(python, ['-I', '-c', INTERPRETER]).then(
+        ({ stdout }) => markedJson<string[]>(stdout, WHICH),
+        () => null,
+      ),
+    ),
+  );
+  return x !== null && y !== null && JSON.stringify(x) === JSON.stringify(y);
 }
 
 /** A distribution's name as pip compares them (PEP 503): `Foo_Bar` and `foo-bar` are one. */
@@ -704,8 +832,29 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     // now) is rescued: its modules are checked on the new venv alone.
     const live = await runsItsPackages(venv, site);
     emit({ type: 'phase', phase: 'read', detail: `${venv} (Python ${info.version ?? 'unknown'})${live ? '' : `: its python no longer runs its packages (${site.map((d) => relative(venv, d)).join(', ')}); they are read from there`}` });
+    const previous = `${venv}${PREVIOUS}`;
+    // A venv whose python already is the target (upgraded before, or made by it) is left as it is:
+    // rebuilt, it would be the same, and the venv an earlier upgrade kept, often the only copy of
+    // the venv of before, would be replaced by a copy of this one.
+    const installed = await findInstalled(options.to, { ...options, complete: true });
+    if (installed && live && (await sameInterpreter(join(venv, 'bin', 'python'), join(installed.prefix, 'bin', 'python3')))) {
+      emit({ type: 'phase', phase: 'target', detail: `CPython ${installed.version} in ${installed.prefix}: the venv's python already is it` });
+      return {
+        status: 'already',
+        path: venv,
+        from: info.version,
+        to: installed.version,
+        prefix: installed.prefix,
+        previous: existsSync(join(previous, CFG)) ? previous : null,
+        replaced: null,
+        distributions: [],
+        leftBehind: [],
+        notCarried: [],
+        noLongerSeen: [],
+      };
+    }
     await swappable(venv);
-    const target = await targetPrefix(options);
+    const target = await targetPrefix(options, installed);
     emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
     const python = join(target.prefix, 'bin', 'python3');
     // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
@@ -780,15 +929,34 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const seesNow = new Set([...(now?.inside ?? []), ...(now?.outside ?? []).map((d) => d.name)].map(normalized));
     const noLongerSeen = saw.filter((d) => !seesNow.has(normalized(d.name)));
     await retarget(next, next, venv);
-    await carrySourcesInside(venv, next, dists);
-    emit({ type: 'phase', phase: 'swap', detail: `${venv} <-> ${basename(next)}` });
+    const carried = await carrySourcesInside(venv, next, dists);
+    const stray = await notCarried(venv, held.outside, carried);
+    // One venv is kept: the one an earlier upgrade kept gives way to this one's, and is said to.
+    const replaced = existsSync(previous) ? { version: versionOf(await readCfg(previous)) } : null;
+    emit({
+      type: 'phase',
+      phase: 'swap',
+      detail: `${venv} <-> ${basename(next)}${replaced ? `; the venv an earlier upgrade kept (Python ${replaced.version ?? 'unknown'}) is replaced in ${basename(previous)} by this one (Python ${info.version ?? 'unknown'})` : ''}`,
+    });
     swapping = true;
     await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
-    await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
-    await rename(next, `${venv}${PREVIOUS}`);
+    await rm(previous, { recursive: true, force: true });
+    await rename(next, previous);
     await rm(journalPath(venv), { force: true });
-    return { path: venv, from: info.version, to: target.version, previous: `${venv}${PREVIOUS}`, distributions: dists, leftBehind: held.loose, noLongerSeen };
+    return {
+      status: 'upgraded',
+      path: venv,
+      from: info.version,
+      to: target.version,
+      prefix: target.prefix,
+      previous,
+      replaced,
+      distributions: dists,
+      leftBehind: held.loose,
+      notCarried: stray,
+      noLongerSeen,
+    };
   } catch (error) {
     // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is
     // not the cause. Judged here, where it was thrown: a stop asked for while a failed upgrade

@@ -98,7 +98,7 @@ it('a venv whose python is another version now: its packages are read from its o
   // Before, it read the packages through the venv's python, found none, and "upgraded" to an empty venv.
   expect(r.distributions.map((d) => d.name).sort()).toEqual(['inside', 'myproj', 'purepkg', 'setuptools']);
   expect(r.distributions.find((d) => d.name === 'myproj')).toEqual({ name: 'myproj', version: '0.1', modules: ['myproj'], source: ['-e', project] });
-  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [], noLongerSeen: [] });
+  expect(r).toMatchObject({ from: '3.10.13', to: artifact.metadata.version, previous: `${venv}.cpy-previous`, leftBehind: [], notCarried: [], noLongerSeen: [] });
   expect(phases).toContainEqual(expect.stringMatching(/^read: .*its python no longer runs its packages \(lib\/python3\.10\/site-packages\)/));
   const { stdout } = await run(join(venv, 'bin', 'python'), ['-c', 'import inside, myproj, purepkg, sys; print(sys.prefix, sys.base_prefix, purepkg.VALUE, myproj.WHERE, inside.WHERE)']);
   expect(stdout.trim()).toBe(
@@ -167,4 +167,58 @@ it('asked to stop before the swap (Ctrl-C), it stops the program running, remove
   expect(r.distributions.map((d) => d.name)).toContain('purepkg');
   expect(phases).not.toContain('recover');
   expect(phases.at(-1)).toBe('swap');
+}, 300_000);
+
+it('a venv upgraded before, upgraded again to the python it runs, is left as it is, and so is the venv the first upgrade kept; a second real upgrade says the kept one is replaced; what the venv held outside site-packages is named', async () => {
+  const dir = join(work, 'again');
+  const { wheels, venv } = await venvWithPurepkg(dir);
+  // The venv's own files outside site-packages: neither venv nor pip makes them in the new venv.
+  await writeFile(join(venv, 'bin', 'my-hook'), '#!/bin/sh\necho hook\n', { mode: 0o755 });
+  await mkdir(join(venv, 'etc'));
+  await writeFile(join(venv, 'etc', 'my.conf'), 'answer = 42\n');
+  const version = artifact.metadata.version;
+  const line = version.split('.').slice(0, 2).join('.');
+  const options = { to: line, findLinks: [wheels], offline: true, env };
+  const kept = `${venv}.cpy-previous`;
+
+  // /usr/bin/python3 -> the target: before, the files were left behind without a word (leftBehind: []).
+  const first = await upgradeVenv(venv, options);
+  expect(first).toMatchObject({ status: 'upgraded', to: version, previous: kept, replaced: null, leftBehind: [], notCarried: ['bin/my-hook', 'etc'] });
+  expect(await readdir(join(venv, 'bin'))).not.toContain('my-hook');
+  expect(await readFile(join(kept, 'etc', 'my.conf'), 'utf8')).toBe('answer = 42\n');
+  const keptCfg = await readFile(join(kept, 'pyvenv.cfg'), 'utf8');
+
+  // Again to the python it runs now: nothing to do. Before, it was rebuilt ("3.x.y -> 3.x.y") and the
+  // kept venv, the only copy of the venv of before, deleted.
+  const phases: string[] = [];
+  const again = await upgradeVenv(venv, { ...options, onEvent: (e) => e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`) });
+  expect(again).toEqual({
+    status: 'already',
+    path: venv,
+    from: version,
+    to: version,
+    prefix: join(work, 'home', `python-${version}`),
+    previous: kept,
+    replaced: null,
+    distributions: [],
+    leftBehind: [],
+    notCarried: [],
+    noLongerSeen: [],
+  });
+  expect(phases.map((p) => p.split(':')[0])).toEqual(['read', 'target']);
+  expect(await readFile(join(kept, 'pyvenv.cfg'), 'utf8')).toBe(keptCfg);
+  expect(await readFile(join(kept, 'etc', 'my.conf'), 'utf8')).toBe('answer = 42\n');
+  expect((await readdir(dir)).sort()).toEqual(['.venv', '.venv.cpy-previous', 'wheels']);
+
+  // The same version at another prefix is another python: a real upgrade, which replaces the kept
+  // venv (the one of /usr/bin/python3) with the one it replaces, and says so.
+  const other = { ...env, CPY_HOME: join(work, 'home-2') };
+  await installPython({ artifactUrl: artifact.path, binDir: null }, { env: other });
+  phases.length = 0;
+  const second = await upgradeVenv(venv, { ...options, env: other, onEvent: (e) => e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`) });
+  expect(second).toMatchObject({ status: 'upgraded', from: version, prefix: join(work, 'home-2', `python-${version}`), previous: kept, replaced: { version: first.from }, notCarried: [] });
+  expect(phases).toContainEqual(
+    `swap: ${venv} <-> .venv.cpy-next; the venv an earlier upgrade kept (Python ${first.from}) is replaced in .venv.cpy-previous by this one (Python ${version})`,
+  );
+  expect(await readFile(join(kept, 'pyvenv.cfg'), 'utf8')).toMatch(new RegExp(`^home = ${join(work, 'home', `python-${version}`, 'bin')}$`, 'm'));
 }, 300_000);

@@ -23,7 +23,11 @@ export const venvUpgrade = defineCommand({
     'installs the same distributions there (pip install --no-deps name==version: compiled extensions are rebuilt for the new ' +
     'version), and checks that every top-level module of them imports. Only then are the two directories swapped in one step ' +
     '(renameat2 RENAME_EXCHANGE), and the old venv is kept as <venv>.cpy-previous (cpy venv rollback swaps back). On any failure ' +
-    'the venv is untouched, and the error names each distribution that failed and why. A venv that saw its base python\'s packages ' +
+    'the venv is untouched, and the error names each distribution that failed and why. A venv whose python already is the target ' +
+    '(the same interpreter: prefix, full version and ABI) is left as it is, and so is the venv an earlier upgrade kept: "already runs", exit 0. ' +
+    'Only one old venv is kept: an upgrade of a venv upgraded before replaces the one kept then, and says so. What the venv holds ' +
+    'that no distribution installed and venv did not make (a .pth in site-packages, a bin/my-hook, an etc/) is not carried over: ' +
+    'the output names it, to copy from the kept venv. A venv that saw its base python\'s packages ' +
     '(include-system-site-packages) sees the new base\'s instead: the output lists those it no longer sees. A run killed at any point leaves the old ' +
     'venv or the new one in place (where renameat2 is missing, the fallback of three renames can leave it at <venv>.cpy-swap); ' +
     'the next cpy venv upgrade or rollback finishes or undoes what it left. Ctrl-C stops it, removing the new venv, until the swap begins ' +
@@ -52,7 +56,7 @@ export const venvUpgrade = defineCommand({
     .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
   examples: ['cpy venv upgrade .venv --to 3.13', 'cpy venv upgrade .venv --to 3.13.5 --find-links wheelhouse --offline --json'],
   async run(ctx) {
-    const { input, io, json } = ctx;
+    const { input, io, json, style } = ctx;
     // Ctrl-C (or SIGTERM) stops the upgrade and removes the new venv, until the swap begins; a
     // second one exits at once (the next run finishes or undoes what that leaves).
     const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the upgrade (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
@@ -72,11 +76,24 @@ export const venvUpgrade = defineCommand({
     } finally {
       stop.release();
     }
-    if (!json) {
+    const warning = `  ${style.warn('warning')}: `;
+    if (!json && r.status === 'already') {
+      io.stdout.write(
+        `${r.path} already runs CPython ${r.to} (${r.prefix}): nothing to do\n` +
+          (input.exclude ? `  to remove a distribution from a venv on its own version: pip uninstall ${input.exclude.join(' ')}\n` : '') +
+          (r.previous ? `  the venv an earlier upgrade kept is untouched in ${r.previous} (cpy venv rollback ${input.venv})\n` : ''),
+      );
+    } else if (!json) {
       io.stdout.write(
         `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n` +
-          (r.leftBehind.length ? `  not carried over (no distribution owns them; copy them from the old venv if it needs them): ${r.leftBehind.join(', ')}\n` : '') +
+          (r.leftBehind.length ? `${warning}not carried over from site-packages (no distribution owns them; copy them from the old venv if it needs them): ${r.leftBehind.join(', ')}\n` : '') +
+          (r.notCarried.length
+            ? `${warning}not carried over from outside site-packages (neither venv nor a distribution made them): ${r.notCarried.join(', ')}; they stay in the kept venv, ${r.previous}: copy them over by hand if the venv needs them\n`
+            : '') +
           noLongerSeen(r.noLongerSeen) +
+          (r.replaced
+            ? `${warning}the venv an earlier upgrade kept (Python ${r.replaced.version ?? '?'}) was deleted: only one old venv is kept, now the one this upgrade replaced (Python ${r.from ?? '?'}), to which cpy venv rollback returns\n`
+            : '') +
           `  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
       );
     }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { canMount, mountSmallDisk } from '@cpy/harness';
 import { withLock } from '@cpy/core';
 import { listVenvs, readVenv, rollbackVenv, upgradeVenv, type VenvEvent } from '../index.js';
-import { exchange, importErrors, keptDistributions, readSite, requirement, runsItsPackages, siteDirs } from '../venv.js';
+import { exchange, importErrors, keptDistributions, notCarried, readSite, requirement, runsItsPackages, siteDirs } from '../venv.js';
 
 // The upgrade itself needs two real interpreters: tools/e2e (Debian 12's python3 -> the cpy 3.13.5 build).
 let work: string;
@@ -203,7 +203,7 @@ describe('a venv whose python is another version now (an OS upgrade under a venv
     // What no distribution owns cannot be carried over: the upgrade says so.
     await writeFile(join(old, 'paths.pth'), '/srv/lib\n');
     await writeFile(join(old, 'sitecustomize.py'), '');
-    expect(await readSite('python3', venv, [old])).toEqual({ distributions: [{ name: 'purepkg', version: '1.0', modules: ['purepkg'] }], loose: ['paths.pth', 'sitecustomize.py'] });
+    expect(await readSite('python3', venv, [old])).toEqual({ distributions: [{ name: 'purepkg', version: '1.0', modules: ['purepkg'] }], loose: ['paths.pth', 'sitecustomize.py'], outside: [] });
     const [listed] = await listVenvs([join(work, 'os-upgraded')], { env: { CPY_HOME: join(work, 'home') } });
     expect(listed).toMatchObject({ path: venv, version: '3.10.13', baseInstalled: false });
   });
@@ -216,6 +216,37 @@ describe('a venv whose python is another version now (an OS upgrade under a venv
     await expect(siteDirs(venv, '3.8.10')).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN', message: expect.stringContaining('python3.11, python3.9') });
     await rm(join(venv, 'lib'), { recursive: true });
     await expect(siteDirs(venv, '3.11.2')).rejects.toMatchObject({ code: 'CPY_VENV_BROKEN', message: expect.stringContaining('no lib/python<version>/site-packages') });
+  });
+});
+
+describe('what an upgrade does not carry over from outside site-packages', () => {
+  it('names what neither venv nor a distribution made (a hand-written bin/my-hook, an etc/my.conf), not the scripts and data files pip installed', async () => {
+    // The new venv is made by venv and pip alone: a file of the old one's outside site-packages that
+    // no distribution installed was not in it, and the upgrade said nothing (leftBehind: []).
+    const venv = join(work, 'outside', '.venv');
+    const { site } = await hostVenv(venv);
+    const info = join(site, 'purepkg-1.0.dist-info');
+    // purepkg's script and data file, by its RECORD; and a console script its RECORD does not name
+    // (setup.py develop writes them so), by its entry points.
+    await writeFile(join(info, 'RECORD'), `${await readFile(join(info, 'RECORD'), 'utf8')}../../../bin/purehello,,\n../../../etc/purepkg/defaults.conf,,\n`);
+    await writeFile(join(info, 'entry_points.txt'), '[console_scripts]\npureep = purepkg:main\n');
+    for (const f of ['bin/purehello', 'bin/pureep', 'etc/purepkg/defaults.conf', 'bin/my-hook', 'etc/my.conf', 'notes/todo.txt', 'notes/more/x', 'src/inside/setup.py', 'TODO']) {
+      await mkdir(dirname(join(venv, f)), { recursive: true });
+      await writeFile(join(venv, f), '');
+    }
+    // What venv creation writes (python -m venv since 3.13, virtualenv, uv), and cpy's own names.
+    await writeFile(join(venv, '.gitignore'), '# Created by venv; see https://docs.python.org/3/library/venv.html\n*\n');
+    await writeFile(join(venv, 'CACHEDIR.TAG'), 'Signature: 8a477f597d28d172789f06886806bc55\n');
+    await writeFile(join(venv, '.cpy-note'), '');
+
+    const { outside } = await readSite('python3', venv, [site]);
+    expect(outside).toEqual(['bin/pureep', 'bin/purehello', 'etc/purepkg/defaults.conf']);
+    // src/ holds an editable project inside the venv, which the upgrade copies over.
+    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'notes']);
+    expect(await notCarried(venv, outside)).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'notes', 'src']);
+    // A .gitignore written by hand is the venv's own.
+    await writeFile(join(venv, '.gitignore'), '*.log\n');
+    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['.gitignore', 'TODO', 'bin/my-hook', 'etc/my.conf', 'notes']);
   });
 });
 
