@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
@@ -94,20 +93,16 @@ export async function readArtifactEntry(archive: string, name: string): Promise<
 }
 
 /**
- * An artifact file's metadata, checked: the `.json` beside it, else the tarball's first entry; null
- * when neither is valid. The `.json` is trusted as it is (cheap, and what cpy publish uploads
- * beside the artifact); the index reads the artifact's own (indexEntryForFile).
+ * An artifact file's own metadata (its first entry, streamed), as publishing trusts it: its name
+ * and the `.json` beside it (uploaded with it, read by installers before they download) are
+ * checked against it (CPY_INDEX_BAD_ENTRY), as for the index; CPY_INDEX_NOT_AN_ARTIFACT when it
+ * has none. A stale `.json` was taken as it was, and set the release's tag and build number.
  */
-export async function readArtifactFileMetadata(path: string): Promise<ArtifactMetadata | null> {
-  const side = `${path}.json`;
-  let raw: unknown = null;
-  try {
-    raw = existsSync(side) ? JSON.parse(await readFile(side, 'utf8')) : await readArtifactMetadata(path);
-  } catch {
-    return null;
-  }
-  const parsed = artifactMetadataSchema.safeParse(raw);
-  return parsed.success ? parsed.data : null;
+export async function readArtifactFileMetadata(path: string): Promise<ArtifactMetadata> {
+  const { metadata, raw } = await embeddedMetadata(path);
+  checkArtifactName(basename(path), metadata);
+  await checkSideMetadata(path, raw);
+  return metadata;
 }
 
 /**

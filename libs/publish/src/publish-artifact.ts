@@ -68,11 +68,12 @@ export interface PublishArtifactResult {
   readonly register: string | null;
 }
 
-/** The artifact's metadata: the .json beside it, or the first entry of the tarball. */
+/** The artifact's own metadata (its first entry), its name and the .json beside it checked against it. */
 async function metadataOf(path: string) {
-  const metadata = await readArtifactFileMetadata(path);
-  if (!metadata) throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata`, { hint: 'publish an artifact made by cpy build or cpy artifact pack' });
-  return metadata;
+  return readArtifactFileMetadata(path).catch((error: unknown) => {
+    if (!isCpyError(error, 'CPY_INDEX_NOT_AN_ARTIFACT')) throw error;
+    throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', error.message, { hint: 'publish an artifact made by cpy build or cpy artifact pack', cause: error });
+  });
 }
 
 /**

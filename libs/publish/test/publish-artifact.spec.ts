@@ -254,6 +254,11 @@ describe('publishArtifact', () => {
     await mkdir(odd);
     for (const [from, to] of [[artifact.path, 'python.tgz'], [artifact.checksumPath, 'python.tgz.sha256'], [artifact.metadataPath, 'python.tgz.json']] as const) await copyFile(from, join(odd, to));
     expect(await codeOf(join(odd, 'python.tgz'))).toBe('CPY_INDEX_BAD_ENTRY');
+    // A stale .json beside it (it set the release's tag and build number): the artifact's own metadata holds.
+    const b3 = await buildOf(3);
+    await writeFile(b3.metadataPath, JSON.stringify({ ...b3.metadata, build: 7 }, null, 2));
+    const stale = await publishArtifact(b3.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(stale) && [stale.code, stale.message]).toEqual(['CPY_INDEX_BAD_ENTRY', `${b3.path}.json disagrees with the metadata inside ${b3.fileName}: build is 7 beside it, 3 inside`]);
     expect(gh.exchanges).toEqual([]);
     expect(gh.releases()).toEqual([]);
   });
