@@ -111,6 +111,11 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await mkdir(scratch);
     const env = { ...process.env, TMPDIR: scratch, NO_COLOR: '1' };
     const bin = join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs');
+    const missing = await run(process.execPath, [bin, 'artifact', 'validate', join(work, 'nope.tgz'), '--json'], { env }).then(
+      () => ({ code: 0, stdout: '{}' }),
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect([missing.code, JSON.parse(missing.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `${join(work, 'nope.tgz')} does not exist` })]);
     // Run to its end (this test artifact, of Debian's python3, fails some checks: exit 1), it leaves nothing either.
     const whole = await run(process.execPath, [bin, 'artifact', 'validate', artifact.path, '--json'], { env }).catch((e: { code: number; stdout: string }) => e);
     expect(JSON.parse(whole.stdout).report.checks).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'structure', ok: true })]));

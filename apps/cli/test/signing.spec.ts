@@ -166,6 +166,13 @@ describe('signing with the cpy bin', () => {
     expect(await codes(altered, fingerprint)).toEqual([1, 'CPY_SIGNATURE_INVALID']);
     expect(await codes(`${tgz}.json`, fingerprint)).toEqual([1, 'CPY_SIGNATURE_MISSING']);
     expect(await codes(tgz, 'F'.repeat(40))).toEqual([1, 'CPY_SIGNATURE_UNTRUSTED']);
+    // A file that is not there is said so; an empty signature file, in words (openpgp's own were "must pass options object").
+    expect(await codes(join(work, 'nope.tgz'), fingerprint)).toEqual([1, 'CPY_ARTIFACT_NOT_FOUND']);
+    const empty = join(work, 'empty-sig.tgz');
+    await copyFile(tgz, empty);
+    await writeFile(`${empty}.asc`, '');
+    const r = await cpy(['artifact', 'verify', empty, '--signer', fingerprint, '--trusted-keys', keys, '--json']);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: `the signature of ${empty} (${empty}.asc) cannot be read: the file is empty` });
     expect((await cpy(['artifact', 'verify', tgz, '--signer', 'ABCDEF12', '--trusted-keys', keys])).stderr).toMatch(/CPY_SIGNER_INVALID/);
   });
 

@@ -107,6 +107,8 @@ export async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {
 export async function checkDetached(options: { file: string; signature: string; keys: readonly CandidateKey[]; now?: Date }): Promise<DetachedCheck> {
   const now = options.now ?? new Date();
   let signature: openpgp.Signature;
+  // openpgp takes an empty text for no argument at all, and says so in its own terms.
+  if (options.signature.trim() === '') throw new DetachedSignatureError({ kind: 'unreadable', detail: 'the file is empty' });
   try {
     signature = await openpgp.readSignature({ armoredSignature: options.signature });
   } catch (cause) {

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
@@ -242,6 +242,11 @@ export const artifactValidate = defineCommand({
   examples: ['cpy artifact validate dist/artifacts/cpython-3.13.5-debian12-build1.tgz --json'],
   async run({ input, io, style, json, log }) {
     const file = resolve(io.cwd, input.file);
+    // A file that is not there is said so (it was a failed check, with "rebuild" for a hint).
+    const there = await stat(file).catch(() => null);
+    if (!there?.isFile()) {
+      throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint: 'give the path of the artifact: cpython-<version>-<os><osversion>-build<N>.tgz' });
+    }
     // Its scratch directory (the unpacked tree and the venvs) goes with a Ctrl-C too: it was left in /tmp.
     const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
     const stop = stopOnSignals({
