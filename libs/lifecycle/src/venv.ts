@@ -109,7 +109,14 @@ export async function listVenvs(dirs: readonly string[], options: VenvOptions & 
       else if (e.isSymbolicLink() && existsSync(join(dir, e.name, CFG))) found.push(join(dir, e.name));
     }
   };
-  for (const d of dirs) await walk(resolve(d), options.depth ?? 3);
+  for (const dir of dirs.map((d) => resolve(d))) {
+    // A directory given that is not one (a typing mistake) is said, not searched as empty.
+    const st = await stat(dir).catch(() => null);
+    if (!st?.isDirectory()) {
+      throw new CpyError('CPY_VENV_NOT_FOUND', `${dir} ${st ? 'is not a directory' : 'does not exist'}: no venv is looked for there`, { hint: 'give a directory that holds venvs (default: this one), or a venv itself' });
+    }
+    await walk(dir, options.depth ?? 3);
+  }
   // A venv and a link to it found both are listed once, by the first path in order.
   const seen = new Set<string>();
   const out: VenvInfo[] = [];

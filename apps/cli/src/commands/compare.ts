@@ -46,7 +46,7 @@ function renderText(report: CompareReport, style: Style): string {
   const lines = [
     `A: ${report.a.implementation} ${report.a.version}  ${report.a.python}`,
     `B: ${report.b.implementation} ${report.b.version}  ${report.b.python}`,
-    `medians of ${report.runs} runs, A and B interleaved (the order alternating) after ${report.warmup} warm-up runs of each; min-max in brackets`,
+    `medians of ${report.runs} run${report.runs === 1 ? '' : 's'}, A and B interleaved (the order alternating) after ${report.warmup} warm-up runs of each; min-max in brackets`,
     '',
   ];
   rows.forEach((r, i) => {
@@ -102,7 +102,10 @@ export const compare = defineCommand({
         markdown: z.boolean().optional(),
         'state-dir': z.string().min(1).optional(),
       }),
-      positionals: z.tuple([z.string().min(1), z.string().min(1)], { message: 'give two interpreters: installed versions (3.13.5) or prefixes (/usr)' }),
+      positionals: z.tuple(
+        [z.string().min(1, 'an interpreter is empty: give an installed version (3.13.5) or a prefix (/usr)'), z.string().min(1, 'an interpreter is empty: give an installed version (3.13.5) or a prefix (/usr)')],
+        { message: 'give two interpreters: installed versions (3.13.5) or prefixes (/usr)' },
+      ),
     })
     .transform(({ values, positionals }) => ({ a: positionals[0], b: positionals[1], ...values })),
   examples: ['cpy compare /usr 3.13.5', 'cpy compare 3.12 3.13 --markdown > comparison.md', 'cpy compare /opt/python-3.13.4 /opt/python-3.13.5 --runs 31 --threshold 5 --json'],

@@ -8,8 +8,11 @@ import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
 
 const STATE = {
-  'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs (to find the target version)' },
+  'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs: which cpy version a venv is based on, and the target of an upgrade' },
 } as const;
+/** `path` as a shell reads it back: as it is when it can be, else in single quotes. */
+const shellWord = (path: string) => (/^[\w./+@:=-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`);
+
 const stateValue = { 'state-dir': z.string().min(1).optional() };
 const layout = (cwd: string, v: { 'state-dir'?: string | undefined }) => (v['state-dir'] ? { stateDir: resolve(cwd, v['state-dir']) } : {});
 const progress = (ctx: CommandContext<unknown>) => (e: VenvEvent) => ctx.log(e.type === 'phase' ? `${e.phase}: ${e.detail}` : e.line);
@@ -81,11 +84,11 @@ export const venvUpgrade = defineCommand({
       io.stdout.write(
         `${r.path} already runs CPython ${r.to} (${r.prefix}): nothing to do\n` +
           (input.exclude ? `  to remove a distribution from a venv on its own version: pip uninstall ${input.exclude.join(' ')}\n` : '') +
-          (r.previous ? `  the venv an earlier upgrade kept is untouched in ${r.previous} (cpy venv rollback ${input.venv})\n` : ''),
+          (r.previous ? `  the venv an earlier upgrade kept is untouched in ${r.previous} (cpy venv rollback ${shellWord(input.venv)})\n` : ''),
       );
     } else if (!json) {
       io.stdout.write(
-        `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distributions reinstalled and importing\n` +
+        `upgraded ${r.path}: Python ${r.from ?? '?'} -> ${r.to}, ${r.distributions.length} distribution${r.distributions.length === 1 ? '' : 's'} reinstalled and importing\n` +
           (r.leftBehind.length ? `${warning}not carried over from site-packages (no distribution owns them; copy them from the old venv if it needs them): ${r.leftBehind.join(', ')}\n` : '') +
           (r.notCarried.length
             ? `${warning}not carried over from outside site-packages (neither venv nor a distribution made them): ${r.notCarried.join(', ')}; they stay in the kept venv, ${r.previous}: copy them over by hand if the venv needs them\n`
@@ -94,7 +97,7 @@ export const venvUpgrade = defineCommand({
           (r.replaced
             ? `${warning}the venv an earlier upgrade kept (Python ${r.replaced.version ?? '?'}) was deleted: only one old venv is kept, now the one this upgrade replaced (Python ${r.from ?? '?'}), to which cpy venv rollback returns\n`
             : '') +
-          `  the old venv is kept in ${r.previous} (cpy venv rollback ${input.venv})\n`,
+          `  the old venv is kept in ${r.previous} (cpy venv rollback ${shellWord(input.venv)})\n`,
       );
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { upgrade: r } };

@@ -41,6 +41,9 @@ describe('venvs', () => {
 
   it('refuses what is not a venv, and a rollback with nothing kept', async () => {
     await expect(readVenv(join(work, 'b'))).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV' });
+    // A directory to search that is not there, or a file: said (it was "no venvs found", exit 0).
+    await expect(listVenvs([join(work, 'nowhere')])).rejects.toMatchObject({ code: 'CPY_VENV_NOT_FOUND', message: `${join(work, 'nowhere')} does not exist: no venv is looked for there` });
+    await expect(listVenvs([join(work, 'a', '.venv', 'pyvenv.cfg')])).rejects.toMatchObject({ code: 'CPY_VENV_NOT_FOUND', message: expect.stringContaining('is not a directory') });
     await expect(rollbackVenv(join(work, 'b', 'envs', 'gone'), { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
   });
 
