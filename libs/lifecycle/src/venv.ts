@@ -668,6 +668,13 @@ export interface FailedDistribution {
 async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion | null): Promise<{ version: string; prefix: string }> {
   if (installed) return { version: installed.version, prefix: installed.prefix };
   const env = options.env ?? process.env;
+  // Installed but broken (its tree changed or half removed): said so, not "not installed".
+  const broken = !options.indexUrl && !env['CPY_INDEX_URL'] ? await findInstalled(options.to, options) : null;
+  if (broken) {
+    throw new CpyError('CPY_VENV_TARGET_NOT_INSTALLED', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`, {
+      hint: `install it again (cpy install ${broken.version}: a broken install is replaced), then run the upgrade again`,
+    });
+  }
   if (!options.indexUrl && !env['CPY_INDEX_URL']) {
     throw new CpyError('CPY_VENV_TARGET_NOT_INSTALLED', `CPython ${options.to} is not installed, and no index is given to install it from`, {
       hint: `install it first (cpy install ${options.to}), or give the index: --index <url> (or CPY_INDEX_URL)`,

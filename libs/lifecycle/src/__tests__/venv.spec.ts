@@ -285,6 +285,24 @@ describe('upgrades and rollbacks of one venv', () => {
     expect((await readVenv(venv)).baseInstalled).toBe(true);
   });
 
+  it('a target that is not installed, or installed but broken, is said to be so (a broken one was "not installed")', async () => {
+    const venv = join(work, 'to-broken', '.venv');
+    await hostVenv(venv);
+    const home = join(work, 'broken-home');
+    const prefix = join(home, 'python-3.12.9');
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await mkdir(join(home, 'state'), { recursive: true });
+    await writeFile(join(home, 'state', 'state.json'), JSON.stringify({ schemaVersion: 1, installs: { '3.12.9': { prefix } }, previous: null }));
+    const options = { env: { CPY_HOME: home } };
+    await expect(upgradeVenv(venv, { to: '3.12', ...options })).rejects.toMatchObject({
+      code: 'CPY_VENV_TARGET_NOT_INSTALLED',
+      message: `CPython 3.12.9 is installed at ${prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`,
+      hint: expect.stringContaining('cpy install 3.12.9'),
+    });
+    await expect(upgradeVenv(venv, { to: '3.14', ...options })).rejects.toMatchObject({ code: 'CPY_VENV_TARGET_NOT_INSTALLED', message: 'CPython 3.14 is not installed, and no index is given to install it from' });
+    expect(await readdir(join(work, 'to-broken'))).toEqual(['.venv']);
+  });
+
   it('a venv behind a link is listed once, and upgraded where the link leads', async () => {
     const real = join(work, 'envs', 'proj');
     await hostVenv(real);
