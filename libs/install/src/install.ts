@@ -895,7 +895,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       if (limits) {
         hooks.onEvent?.({ type: 'phase', phase: 'extract', detail: `into ${dirname(prefix)}` });
         await extractArtifact(artifact.path, { dest: stage, ...limits, onProgress: (p) => showExtract(p, metadata) }).catch(async (error: unknown) => {
-          throw fileSystemFault(error, stage) ?? (await damagedAsPublished(error, artifact, layout.cacheDir));
+          // Stopped (Ctrl-C also kills a zstd child, which then reads as a damaged file): the cached file stays.
+          throw fileSystemFault(error, stage) ?? (hooks.signal?.aborted ? error : await damagedAsPublished(error, artifact, layout.cacheDir));
         });
       }
       stopIfAsked();
@@ -924,7 +925,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       stopIfAsked();
       // Every program the tree has, now that it is there (before, only python3 could be known):
       // someone else's pip3 refuses the install here, not after the tree is in place.
-      marker = await writeMarker(layout, tree, record, options.activate, session);
+      marker = await writeMarker(layout, tree, record, options.activate ? prefix : null, session);
       // What was pip-installed into the prefix itself goes with the tree it replaces: said, by name.
       const lost = await packagesLost(prefix, tree);
       placed = await putInPlace(tree, prefix);

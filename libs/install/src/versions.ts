@@ -80,15 +80,16 @@ export async function checkPython3Link(layout: InstallLayout): Promise<void> {
 
 /**
  * The install marker written into a staged tree before it is renamed into place (cpy_state.py
- * mark, run by the tree's python3). With `checkLinksOf` (an install that makes links), every
- * program the tree has is first checked against the bin dir: someone else's pip3 refuses the
- * install before the tree is in place.
+ * mark, run by the tree's python3). With `linksInto`, the prefix an install that makes links
+ * links into, every program the tree has is first checked against the bin dir (someone else's
+ * pip3 refuses the install), and a bin dir that cannot take links is refused: both before the
+ * tree is in place (at the record, it would be placed and not recorded).
  */
 export function writeMarker(
   layout: InstallLayout,
   tree: string,
   marker: Omit<InstallMarker, 'schemaVersion' | 'installedAt'>,
-  checkLinks: boolean,
+  linksInto: string | null,
   session?: StateSession,
 ): Promise<InstallMarker> {
   const args = {
@@ -100,7 +101,7 @@ export function writeMarker(
     source: marker.source,
     'built-for': marker.builtFor,
     'signed-by': marker.signedBy,
-    ...(checkLinks && layout.binDir ? { 'bin-dir': layout.binDir } : {}),
+    ...(linksInto && layout.binDir ? { 'bin-dir': layout.binDir, prefix: linksInto } : {}),
   };
   const written = withOwnHint(session ? session.run('mark', args, markerSchema) : runStateScript('mark', args, markerSchema, [tree]), true);
   // The first thing the unpacked python3 runs when nothing else did (skipValidation, at the prefix

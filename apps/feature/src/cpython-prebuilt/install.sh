@@ -1448,10 +1448,15 @@ def now_iso():
 def mark(a):
     """
     Writes the install marker into a tree before it is renamed into place; prints it. With
-    --bin-dir (an install that makes links), every program the tree has is first checked against
-    the bin dir: someone else's pip3 refuses the install before the tree is in place.
+    --bin-dir (an install that makes links) and --prefix (where the tree goes), every program the
+    tree has is first checked against the bin dir: someone else's pip3 refuses the install before
+    the tree is in place; so does a bin dir that cannot take the links it needs (at the record,
+    the tree would be in place, and not recorded).
     """
-    check_links(a.get('bin-dir'), a['tree'])
+    bin_dir = a.get('bin-dir')
+    check_links(bin_dir, a['tree'])
+    if bin_dir and links_to_make(bin_dir, a['tree'], a.get('prefix', a['tree'])):
+        ready_bin_dir(bin_dir)
     try:
         build = int(a['build'])
     except ValueError:
@@ -1616,6 +1621,20 @@ def ready_bin_dir(bin_dir):
         if e.errno == errno.ENOTDIR:
             said = 'a file is in the way of it'
         raise Refusal('CPY_INSTALL_NOT_WRITABLE', 'cannot make the python3 links in %s: %s' % (bin_dir, said), hint)
+
+
+def links_to_make(bin_dir, tree, prefix):
+    """Whether a link into `prefix` (the tree's place) for a program the tree has is not in the bin dir yet."""
+    for name, runs in LINKS:
+        if not os.path.exists(os.path.join(tree, 'bin', runs)):
+            continue
+        try:
+            if os.readlink(os.path.join(bin_dir, name)) == os.path.join(prefix, 'bin', runs):
+                continue
+        except OSError:
+            pass
+        return True
+    return False
 
 
 def link_changes(bin_dir, prefix, keep_foreign):
@@ -2672,7 +2691,7 @@ main() {
   fi
   # The marker, after every program the tree has is checked against the bin dir (before, only
   # python3 could be known): someone else's pip3 refuses the install before the tree is in place.
-  state_serve "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --version "$version" --build "$meta_build" --sha256 "$got" \
+  state_serve "$tree/bin/python3" mark --tree "$tree" --bin-dir "$BIN_DIR" --prefix "$prefix" --version "$version" --build "$meta_build" --sha256 "$got" \
     --artifact "$file_name" --source "$(display_url "$ARTIFACTURL")" --built-for "$built_for" ${signed_by:+--signed-by "$signed_by"}
   packages_lost "$prefix" "$tree"
   put_in_place "$tree" "$prefix"

@@ -339,7 +339,7 @@ describe('the install record writer (cpy_state.py)', () => {
       const { tree, prefix, layout } = await staged();
       const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
       try {
-        expect(await writeMarker(layout, tree, record, true, session)).toMatchObject({ version: '3.13.5', sha256: 'a'.repeat(64) });
+        expect(await writeMarker(layout, tree, record, tree, session)).toMatchObject({ version: '3.13.5', sha256: 'a'.repeat(64) });
         await rename(tree, prefix);
         expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session)).toEqual({ current: true, left: null });
       } finally {
@@ -356,7 +356,7 @@ describe('the install record writer (cpy_state.py)', () => {
       await mkdir(layout.binDir, { recursive: true });
       await writeFile(join(layout.binDir, 'pip3'), '#!/bin/sh\necho someone else\n', { mode: 0o755 });
       const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
-      const error = await writeMarker(layout, tree, record, true, session).catch((e: unknown) => e);
+      const error = await writeMarker(layout, tree, record, tree, session).catch((e: unknown) => e);
       await session.close();
       expect(error).toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT', details: { path: join(layout.binDir, 'pip3') }, hint: expect.stringContaining('install without links') });
       expect(existsSync(join(tree, MARKER_FILE))).toBe(false);
@@ -365,7 +365,7 @@ describe('the install record writer (cpy_state.py)', () => {
     it('a python3 that does not start: the marker is refused as validation refuses it, with what the loader said', async () => {
       const { tree, prefix, layout } = await staged('#!/bin/sh\necho "python3: /lib/x86_64-linux-gnu/libc.so.6: version \\`GLIBC_2.38\x27 not found" >&2\nexit 1\n');
       const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
-      const error = await writeMarker(layout, tree, record, true, session).catch((e: unknown) => e);
+      const error = await writeMarker(layout, tree, record, tree, session).catch((e: unknown) => e);
       await session.close();
       expect(error).toMatchObject({ code: 'CPY_INSTALL_VALIDATION_FAILED', message: expect.stringContaining("python3 does not run: python3: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.38' not found") });
       expect(existsSync(join(tree, MARKER_FILE))).toBe(false);
@@ -374,7 +374,7 @@ describe('the install record writer (cpy_state.py)', () => {
     it('a python3 gone after the marker: CPY_INSTALL_RECORD_FAILED names it where it was renamed to, and nothing is recorded', async () => {
       const { tree, prefix, layout } = await staged();
       const session = openStateSession(tree, join(prefix, 'bin', 'python3'));
-      await writeMarker(layout, tree, record, true, session);
+      await writeMarker(layout, tree, record, tree, session);
       await rename(tree, prefix);
       await session.close();
       const error = await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }, session).catch((e: unknown) => e);
