@@ -119,18 +119,6 @@ export function parseIndex(json: unknown, source: string): ArtifactIndex {
       hint: 'point at the index.json cpy publish or cpy index add wrote',
     });
   }
-  // Installers choose a build by an entry's fields and keep it in their cache by its file name:
-  // an entry whose name says another version or build would be installed as one and found as the other.
-  parsed.data.artifacts.forEach((e, i) => {
-    const differences = nameDifferences(e.file, e);
-    if (differences === null || differences.length > 0) {
-      throw new CpyError(
-        'CPY_INDEX_INVALID',
-        `${source} is not a cpy index: artifacts.${i}.file: ${differences === null ? `'${e.file}' is not an artifact file name` : `${e.file} ${sayDifferences(differences, 'the entry')}`}`,
-        { hint: 'remove that entry from the index, then add the artifact again with cpy index add, which takes the version and build from the artifact itself' },
-      );
-    }
-  });
   return parsed.data;
 }
 
@@ -184,6 +172,20 @@ export function nameDifferences(file: string, build: NamedBuild): NameDifference
   const carriesArch = named.arch !== 'x86_64';
   const fields: (keyof NamedBuild)[] = ['version', 'os', 'osVersion', ...(carriesArch ? (['arch'] as const) : []), 'build'];
   return fields.filter((f) => String(named[f]) !== String(build[f])).map((f) => ({ field: f, named: String(named[f]), actual: String(build[f]) }));
+}
+
+/**
+ * The entries whose file name says another build than their fields, or is no artifact's name, in
+ * words. cpy index add and cpy publish no longer write them (they read the artifact's own
+ * metadata); an index written before may hold some. Readers take such an index as it is (the
+ * installers choose by the fields, install.sh as the library), and cpy index show names them.
+ */
+export function misnamedEntries(index: ArtifactIndex): { readonly file: string; readonly said: string }[] {
+  return index.artifacts.flatMap((e) => {
+    const differences = nameDifferences(e.file, e);
+    if (differences === null) return [{ file: e.file, said: `'${e.file}' is not an artifact file name` }];
+    return differences.length > 0 ? [{ file: e.file, said: `${e.file} ${sayDifferences(differences, 'its entry')}` }] : [];
+  });
 }
 
 /** `says version 3.14.0 and build 2; <whose> says 3.13.5 and 1`: the differences, in a sentence. */

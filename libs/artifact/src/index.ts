@@ -29,6 +29,7 @@ export {
   TRUSTED_KEYS_FILE,
   indexEntryFor,
   markRemoved,
+  misnamedEntries,
   parseIndexText,
   planRetention,
   readIndexFile,

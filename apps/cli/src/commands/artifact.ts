@@ -251,7 +251,7 @@ export const artifactValidate = defineCommand({
     const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
     const stop = stopOnSignals({
       log,
-      stopping: `validation stopped; ${work} removed`,
+      stopping: `validation stopped: removing ${work}`,
       force: () => process.exit(130),
       onStop: () => {
         rmSync(work, { recursive: true, force: true });

@@ -1,7 +1,7 @@
-import { stat, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { addEntry, indexEntryForFile, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
@@ -77,8 +77,16 @@ export const indexAdd = defineCommand({
       (s) => s.isFile(),
       () => false,
     );
-    if (signed) await rm(signature);
-    await writeIndexFile(path, plan.index);
+    // Moved aside first, put back if the index cannot be written (it still signs the index then).
+    const aside = `${signature}.cpy-old-${process.pid}`;
+    if (signed) await rename(signature, aside);
+    try {
+      await writeIndexFile(path, plan.index);
+    } catch (error) {
+      if (signed) await rename(aside, signature);
+      throw error;
+    }
+    if (signed) await rm(aside, { force: true });
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
     if (signed) log(`warning: removed ${signature}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);
@@ -101,13 +109,17 @@ export const indexShow = defineCommand({
     .object({ values: z.object({ index: z.string().min(1).optional(), 'ca-file': z.string().min(1).optional() }), positionals: z.tuple([]) })
     .transform(({ values }) => values),
   examples: ['cpy index show --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
-  async run({ input, io, json }) {
+  async run({ input, io, json, log }) {
     const location = input.index ?? io.env['CPY_INDEX_URL'];
     if (!location) {
       throw new CpyError('CPY_CLI_USAGE', 'which index? Pass --index <url|file>, or set CPY_INDEX_URL', { hint: 'e.g. --index https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json' });
     }
     const { index, source, sha256 } = await loadIndex(locate(io.cwd, location), { env: io.env, ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}) });
     if (!json) io.stdout.write(`${source} (schema ${index.schemaVersion}, updated ${index.updatedAt}, sha256 ${sha256})\n${renderIndex(index)}`);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { source, sha256, index } };
+    // An entry a cpy before 2026-12-05 wrote from a renamed copy or a stale .json: installers go by
+    // its fields; said here, for its publisher to add the artifact again.
+    const misnamed = misnamedEntries(index);
+    for (const m of misnamed) log(`warning: ${m.said}; add the artifact again (cpy index add, cpy publish), which names it from its own metadata`);
+    return { exitCode: EXIT.ok, outcome: 'success', data: { source, sha256, index, misnamed } };
   },
 });

@@ -300,6 +300,19 @@ export const list = defineCommand({
   },
 });
 
+/**
+ * A state change (use, rollback, uninstall) runs to its end under its lock when Ctrl-C comes (its
+ * python3 does, and the lock must outlive it): said, then its result; a second Ctrl-C exits at once.
+ */
+async function finishing<T>(log: (line: string) => void, work: () => Promise<T>): Promise<T> {
+  const stop = stopOnSignals({ log, stopping: 'finishing the change it started (under a second; Ctrl-C again to exit at once)', force: () => process.exit(130) });
+  try {
+    return await work();
+  } finally {
+    stop.release();
+  }
+}
+
 const switchSchema = z.pipe(
   z.object({ values: z.object(stateValues), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
   z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
@@ -313,9 +326,9 @@ export const use = defineCommand({
   options: { ...STATE_OPTIONS },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line: 3.13' }],
   schema: switchSchema,
-  async run({ input, io, json }) {
-    const r = await useVersion(input.version, versionOptions(io.cwd, input));
-    const already = `already using ${r.version}${r.relinked ? '; its python3 links were missing, and are made now' : ''}`;
+  async run({ input, io, json, log }) {
+    const r = await finishing(log, () => useVersion(input.version, versionOptions(io.cwd, input)));
+    const already = `already using ${r.version}${r.relinked ? '; its python3 links were not all in place, and are now' : ''}`;
     if (!json) io.stdout.write(r.from === r.version ? `${already}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
@@ -330,8 +343,8 @@ export const rollbackCommand = defineCommand({
     z.object({ values: z.object(stateValues), positionals: z.tuple([]) }),
     z.transform(({ values }) => values),
   ),
-  async run({ input, io, json }) {
-    const r = await rollback(versionOptions(io.cwd, input));
+  async run({ input, io, json, log }) {
+    const r = await finishing(log, () => rollback(versionOptions(io.cwd, input)));
     if (!json) io.stdout.write(`rolled back to ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
@@ -348,8 +361,8 @@ export const uninstallCommand = defineCommand({
     z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
     z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   ),
-  async run({ input, io, json }) {
-    const r = await uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force) });
+  async run({ input, io, json, log }) {
+    const r = await finishing(log, () => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force) }));
     if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${r.wasCurrent ? '; python3 links removed' : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
