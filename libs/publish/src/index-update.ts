@@ -1,3 +1,4 @@
+import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ArtifactIndex, INDEX_FILE, readIndexFile, writeIndexFile } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
@@ -11,8 +12,12 @@ export type IndexUpdateEvent =
   | { readonly type: 'index'; readonly event: IndexEvent }
   /** The index on the cpy-index release is updated (or was already as it should be). */
   | { readonly type: 'index-updated'; readonly url: string; readonly entries: number; readonly signatureUrl: string | null }
-  /** The register folder was written: `path` is its `index.json`, with `ARTIFACTS.md` beside it. */
-  | { readonly type: 'register-updated'; readonly path: string };
+  /**
+   * The register folder was written: `path` is its `index.json`, with `ARTIFACTS.md` beside it;
+   * `signatureRemoved`, the signature that was beside it (signed by hand: cpy signs only the index
+   * on the release), which no longer signed it and was removed; null when there was none.
+   */
+  | { readonly type: 'register-updated'; readonly path: string; readonly signatureRemoved: string | null };
 
 export interface IndexUpdateOptions {
   readonly github: GitHubClient;
@@ -45,8 +50,23 @@ export async function updateIndexes(
   let register: string | null = null;
   if (options.register) {
     register = join(options.register, INDEX_FILE);
-    await writeIndexFile(register, change(await readIndexFile(register)));
-    emit({ type: 'register-updated', path: register });
+    // A signature beside it signs the bytes before the change (installers that pin a signer would
+    // refuse the new ones as altered): moved aside, put back if the write fails, else removed.
+    const signature = `${register}.asc`;
+    const signed = await stat(signature).then(
+      (s) => s.isFile(),
+      () => false,
+    );
+    const aside = `${signature}.cpy-old-${process.pid}`;
+    if (signed) await rename(signature, aside);
+    try {
+      await writeIndexFile(register, change(await readIndexFile(register)));
+    } catch (error) {
+      if (signed) await rename(aside, signature);
+      throw error;
+    }
+    if (signed) await rm(aside, { force: true });
+    emit({ type: 'register-updated', path: register, signatureRemoved: signed ? signature : null });
   }
   return { index, register };
 }

@@ -2,7 +2,7 @@
 // pre-release rule, the index and register updates, retention), against the loopback GitHub
 // double, with every exchange checked against GitHub's OpenAPI description.
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -74,6 +74,9 @@ describe('publishArtifact', () => {
     try {
       const events: PublishArtifactEvent[] = [];
       const register = join(work, 'register');
+      // A register signed by hand: its signature signs the index before this build, and goes.
+      await mkdir(register, { recursive: true });
+      await writeFile(join(register, 'index.json.asc'), '-----BEGIN PGP SIGNATURE-----\n');
       const result = await publishArtifact(artifact.path, { github: api(gh), commit: 'main', register, onEvent: (e) => events.push(e) });
 
       const names = [artifact.fileName, `${artifact.fileName}.sha256`, `${artifact.fileName}.json`, ...sides.flatMap((s) => [s, `${s}.sha256`]), 'LICENSE.txt'];
@@ -103,6 +106,8 @@ describe('publishArtifact', () => {
       expect(events[0]).toEqual({ type: 'publishing', tag: 'cpython-3.11.2-build1', repository: gh.repository, prerelease: true });
       expect(events).toContainEqual({ type: 'release', event: { type: 'asset', name: 'LICENSE.txt', action: 'verified' } });
       expect(events).toContainEqual({ type: 'index-updated', url: result.index!.url, entries: 1, signatureUrl: null });
+      expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json'), signatureRemoved: join(register, 'index.json.asc') });
+      expect(await readdir(register)).toEqual(['ARTIFACTS.md', 'index.json']);
     } finally {
       for (const name of sides) for (const f of [name, `${name}.sha256`]) await rm(join(work, 'artifacts', f), { force: true });
     }
@@ -315,7 +320,7 @@ describe('pruneReleases', () => {
     expect(publishedIndex(gh)).toEqual(removed);
     expect(done.index!.index.artifacts.map((e) => [e.build, e.state])).toEqual(removed);
     expect(builds(await readFile(done.register!, 'utf8'))).toEqual(removed);
-    expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json') });
+    expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json'), signatureRemoved: null });
   }, 120_000);
 
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {

@@ -140,7 +140,7 @@ function indexUpdateLog(e: IndexUpdateEvent, options: { updated: boolean }): str
     case 'index-updated':
       return options.updated ? `index: ${e.url} (${e.entries} entries${e.signatureUrl ? ', signed' : ''})` : null;
     case 'register-updated':
-      return `register updated: ${e.path} and ${join(dirname(e.path), INDEX_MARKDOWN)}`;
+      return `register updated: ${e.path} and ${join(dirname(e.path), INDEX_MARKDOWN)}${e.signatureRemoved ? `; warning: removed ${e.signatureRemoved}, which signed it as it was: sign it again (cpy artifact sign ${e.path})` : ''}`;
   }
 }
 
