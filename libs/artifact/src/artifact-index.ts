@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
@@ -350,4 +350,30 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
   await writeFileAtomic(path, serializeIndex(index));
   if (options.markdown ?? true) await writeFileAtomic(join(dirname(path), INDEX_MARKDOWN), renderIndexMarkdown(index));
+}
+
+/**
+ * Writes a changed index file (writeIndexFile) whose signature beside it (`<path>.asc`, signed by
+ * hand or by cpy artifact sign) signs its old bytes: installers that pin a signer would refuse the
+ * new ones as altered. The signature is moved aside first, put back if the write fails (it still
+ * signs the file then), else removed; a reader may find the index unsigned for a moment, never
+ * beside a signature of other bytes. Says which signature it removed (null: there was none), for
+ * the caller to ask for a new one.
+ */
+export async function replaceIndexFile(path: string, index: ArtifactIndex): Promise<{ signatureRemoved: string | null }> {
+  const signature = `${path}.asc`;
+  const signed = await stat(signature).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+  const aside = `${signature}.cpy-old-${process.pid}`;
+  if (signed) await rename(signature, aside);
+  try {
+    await writeIndexFile(path, index);
+  } catch (error) {
+    if (signed) await rename(aside, signature);
+    throw error;
+  }
+  if (signed) await rm(aside, { force: true });
+  return { signatureRemoved: signed ? signature : null };
 }

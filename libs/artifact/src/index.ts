@@ -33,6 +33,7 @@ export {
   parseIndexText,
   planRetention,
   readIndexFile,
+  replaceIndexFile,
   SAFE_URL_RE,
   serializeIndex,
   writeIndexFile,

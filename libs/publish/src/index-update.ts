@@ -1,6 +1,5 @@
-import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type ArtifactIndex, INDEX_FILE, readIndexFile, writeIndexFile } from '@cpy/artifact';
+import { type ArtifactIndex, INDEX_FILE, readIndexFile, replaceIndexFile } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { publishIndex, type IndexEvent, type IndexTrust, type PublishIndexResult } from './index-release.js';
@@ -50,23 +49,9 @@ export async function updateIndexes(
   let register: string | null = null;
   if (options.register) {
     register = join(options.register, INDEX_FILE);
-    // A signature beside it signs the bytes before the change (installers that pin a signer would
-    // refuse the new ones as altered): moved aside, put back if the write fails, else removed.
-    const signature = `${register}.asc`;
-    const signed = await stat(signature).then(
-      (s) => s.isFile(),
-      () => false,
-    );
-    const aside = `${signature}.cpy-old-${process.pid}`;
-    if (signed) await rename(signature, aside);
-    try {
-      await writeIndexFile(register, change(await readIndexFile(register)));
-    } catch (error) {
-      if (signed) await rename(aside, signature);
-      throw error;
-    }
-    if (signed) await rm(aside, { force: true });
-    emit({ type: 'register-updated', path: register, signatureRemoved: signed ? signature : null });
+    // A signature beside it (signed by hand) signs the bytes before the change: removed, said.
+    const { signatureRemoved } = await replaceIndexFile(register, change(await readIndexFile(register)));
+    emit({ type: 'register-updated', path: register, signatureRemoved });
   }
   return { index, register };
 }

@@ -1,7 +1,7 @@
-import { rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, writeIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, replaceIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
@@ -69,28 +69,12 @@ export const indexAdd = defineCommand({
     await refuseMissingDirectory(path);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
     const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep);
-    // A signature beside the index signs its old bytes: installers that pin a signer would refuse
-    // the new index as altered. As cpy publish does without a key, it goes first (a reader may
-    // find the index unsigned for a moment, never beside a signature of other bytes).
-    const signature = `${path}.asc`;
-    const signed = await stat(signature).then(
-      (s) => s.isFile(),
-      () => false,
-    );
-    // Moved aside first, put back if the index cannot be written (it still signs the index then).
-    const aside = `${signature}.cpy-old-${process.pid}`;
-    if (signed) await rename(signature, aside);
-    try {
-      await writeIndexFile(path, plan.index);
-    } catch (error) {
-      if (signed) await rename(aside, signature);
-      throw error;
-    }
-    if (signed) await rm(aside, { force: true });
+    // A signature beside the index signs its old bytes: removed (put back if the write fails), said.
+    const { signatureRemoved } = await replaceIndexFile(path, plan.index);
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
-    if (signed) log(`warning: removed ${signature}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
+    if (signatureRemoved) log(`warning: removed ${signatureRemoved}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file), removedSignature: signed ? signature : null } };
+    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file), removedSignature: signatureRemoved } };
   },
 });
 
