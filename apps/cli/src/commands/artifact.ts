@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
@@ -19,6 +19,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
+import { refuseMissingFile } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
 
@@ -243,10 +244,7 @@ export const artifactValidate = defineCommand({
   async run({ input, io, style, json, log }) {
     const file = resolve(io.cwd, input.file);
     // A file that is not there is said so (it was a failed check, with "rebuild" for a hint).
-    const there = await stat(file).catch(() => null);
-    if (!there?.isFile()) {
-      throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint: 'give the path of the artifact: cpython-<version>-<os><osversion>-build<N>.tgz' });
-    }
+    await refuseMissingFile(file, 'give the path of the artifact: cpython-<version>-<os><osversion>-build<N>.tgz');
     // Its scratch directory (the unpacked tree and the venvs) goes with a Ctrl-C too: it was left in /tmp.
     const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
     const stop = stopOnSignals({

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
 import { parseSigners } from '@cpy/artifact';
@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { CliIO } from '../io.js';
 import { summaryOf } from './table.js';
+import { refuseMissingFile } from '../location.js';
 
 export const SIGNING_KEY_HELP =
   'The private key comes from --signing-key <file>, else CPY_SIGNING_KEY (the armored key itself, as a CI secret holds it, ' +
@@ -176,10 +177,7 @@ export const artifactVerify = defineCommand({
     const signers = parseSigners(input.signer);
     const file = resolve(io.cwd, input.file);
     // A file that is not there is said so (the signature's check said "altered or damaged").
-    const there = await stat(file).catch(() => null);
-    if (!there?.isFile()) {
-      throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint: 'give the path of the signed file; its signature is <file>.asc beside it, or --signature' });
-    }
+    await refuseMissingFile(file, 'give the path of the signed file; its signature is <file>.asc beside it, or --signature');
     const signaturePath = resolve(io.cwd, input.signature ?? `${input.file}.asc`);
     const keysPath = resolve(io.cwd, input['trusted-keys']);
     const keysText = await readFile(keysPath, 'utf8').catch((cause: NodeJS.ErrnoException) => {

@@ -1455,7 +1455,7 @@ def mark(a):
     """
     bin_dir = a.get('bin-dir')
     check_links(bin_dir, a['tree'])
-    if bin_dir and links_to_make(bin_dir, a['tree'], a.get('prefix', a['tree'])):
+    if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
         build = int(a['build'])
@@ -1623,28 +1623,17 @@ def ready_bin_dir(bin_dir):
         raise Refusal('CPY_INSTALL_NOT_WRITABLE', 'cannot make the python3 links in %s: %s' % (bin_dir, said), hint)
 
 
-def links_to_make(bin_dir, tree, prefix):
-    """Whether a link into `prefix` (the tree's place) for a program the tree has is not in the bin dir yet."""
-    for name, runs in LINKS:
-        if not os.path.exists(os.path.join(tree, 'bin', runs)):
-            continue
-        try:
-            if os.readlink(os.path.join(bin_dir, name)) == os.path.join(prefix, 'bin', runs):
-                continue
-        except OSError:
-            pass
-        return True
-    return False
-
-
-def link_changes(bin_dir, prefix, keep_foreign):
-    """Link by link, what activate changes: (path, target), or (path, None) to remove cpy's link to a program this version lacks."""
+def link_changes(bin_dir, prefix, keep_foreign, tree=None):
+    """
+    Link by link, what activate changes: (path, target), or (path, None) to remove cpy's link to a
+    program this version lacks. `tree`: where its programs are now, when not yet at `prefix` (mark).
+    """
     if not bin_dir:
         return []
     changes = []
     for name, runs in LINKS:
         path = os.path.join(bin_dir, name)
-        if not os.path.exists(os.path.join(prefix, 'bin', runs)):
+        if not os.path.exists(os.path.join(tree or prefix, 'bin', runs)):
             if bin_entry(path)[0] == 'cpy':
                 changes.append((path, None))
             continue
