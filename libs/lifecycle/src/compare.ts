@@ -39,6 +39,8 @@ export interface ComparePythonsOptions {
   /** Relative prefixes are resolved against it (default process.cwd()). */
   readonly cwd?: string;
   readonly onEvent?: (event: CompareEvent) => void;
+  /** Stops the comparison: the running interpreter is ended, the scratch directory removed, and it rejects with CPY_COMPARE_CANCELLED. */
+  readonly signal?: AbortSignal;
 }
 
 /** One of the two interpreters, as resolved and as it describes itself. */
@@ -328,12 +330,25 @@ interface Runner {
   (python: ComparedPython | { side: Side; python: string; given: string }, args: readonly string[], timeoutMs?: number): Promise<Ran>;
 }
 
-function makeRunner(env: NodeJS.ProcessEnv, cwd: string): Runner {
+const cancelled = () =>
+  new CpyError('CPY_COMPARE_CANCELLED', 'the comparison was stopped: nothing was measured to the end, and its scratch directory is removed', {
+    hint: 'run it again; fewer runs (--runs 5) take less time',
+  });
+
+function makeRunner(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal | undefined): Runner {
   return (who, args, timeoutMs = 120_000) =>
     new Promise((resolvePromise, reject) => {
+      if (signal?.aborted) {
+        reject(cancelled());
+        return;
+      }
       const started = performance.now();
-      const child = execFile(who.python, [...args], { env, cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const child = execFile(who.python, [...args], { env, cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...(signal ? { signal } : {}) }, (error, stdout, stderr) => {
         const ms = performance.now() - started;
+        if (error && signal?.aborted) {
+          reject(cancelled());
+          return;
+        }
         if (error) {
           const how = error.killed ? `was stopped after ${timeoutMs / 1000} s` : typeof error.code === 'number' ? `exited with ${error.code}` : `failed: ${error.message}`;
           reject(
@@ -412,10 +427,11 @@ export async function comparePythons(options: ComparePythonsOptions): Promise<Co
   const t0 = performance.now();
 
   const located = [await locate('A', options.a, options), await locate('B', options.b, options)] as const;
+  if (options.signal?.aborted) throw cancelled();
   const scratch = await mkdtemp(join(tmpdir(), 'cpy-compare-'));
   try {
     // An empty working directory: -c puts it first on sys.path, where a json.py must not shadow anything.
-    const run = makeRunner(childEnv(options.env ?? process.env), scratch);
+    const run = makeRunner(childEnv(options.env ?? process.env), scratch, options.signal);
     const a = await identify(run, 'A', options.a, located[0]);
     emit({ type: 'resolved', python: a });
     const b = await identify(run, 'B', options.b, located[1]);

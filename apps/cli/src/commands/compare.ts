@@ -16,6 +16,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import type { Style } from '../io.js';
 import { summaryOf } from './table.js';
+import { stopOnSignals } from '../signals.js';
 
 /** Progress on stderr: what was resolved and each phase as log lines; the runs as a counter on a terminal. */
 function compareProgress(ctx: CommandContext<unknown>) {
@@ -83,7 +84,8 @@ export const compare = defineCommand({
     'imported on each, in one process per interpreter, and the modules that import on only one of them are listed (private _ ' +
     'modules only in --json). Children run in an empty directory, without PYTHON* variables. --markdown prints the report as a ' +
     'Markdown table (release notes, pull requests); --json prints one document with every sample. Exit 0; 1 when a timing of B ' +
-    'is more than --threshold percent slower than A (memory is reported, never counted), or on an error (--json: outcome says which).',
+    'is more than --threshold percent slower than A (memory is reported, never counted), or on an error (--json: outcome says which). ' +
+    'Ctrl-C stops it: the interpreter running is ended and its scratch directory removed (exit 1, CPY_COMPARE_CANCELLED); a second Ctrl-C exits at once (exit 130).',
   options: {
     runs: { type: 'string', valueName: '<N>', description: `measured runs of each timing per interpreter (default ${DEFAULT_RUNS})` },
     threshold: { type: 'string', valueName: '<pct>', description: `a timing of B slower than A by more than this is a regression, exit 1 (default ${DEFAULT_THRESHOLD_PCT}; negative: --threshold=-5)` },
@@ -114,16 +116,24 @@ export const compare = defineCommand({
     if (json && input.markdown) {
       throw new CpyError('CPY_CLI_USAGE', '--json and --markdown both want stdout: give one of them', { hint: 'the JSON document has every figure the Markdown shows' });
     }
-    const report = await comparePythons({
-      a: input.a,
-      b: input.b,
-      ...(input.runs ? { runs: input.runs } : {}),
-      ...(input.threshold !== undefined ? { thresholdPct: input.threshold } : {}),
-      ...(input['state-dir'] ? { stateDir: resolve(io.cwd, input['state-dir']) } : {}),
-      env: io.env,
-      cwd: io.cwd,
-      onEvent: compareProgress(ctx as CommandContext<unknown>),
-    });
+    // Ctrl-C (or SIGTERM) ends the interpreter running and removes the scratch directory (CPY_COMPARE_CANCELLED); a second exits at once.
+    const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the comparison (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+    let report: CompareReport;
+    try {
+      report = await comparePythons({
+        a: input.a,
+        b: input.b,
+        ...(input.runs ? { runs: input.runs } : {}),
+        ...(input.threshold !== undefined ? { thresholdPct: input.threshold } : {}),
+        ...(input['state-dir'] ? { stateDir: resolve(io.cwd, input['state-dir']) } : {}),
+        env: io.env,
+        cwd: io.cwd,
+        onEvent: compareProgress(ctx as CommandContext<unknown>),
+        signal: stop.signal,
+      });
+    } finally {
+      stop.release();
+    }
     if (input.markdown) io.stdout.write(compareMarkdown(report));
     else if (!json) io.stdout.write(renderText(report, style));
     return { exitCode: report.regressed ? EXIT.failure : EXIT.ok, outcome: 'success', data: { compare: report } };
