@@ -671,7 +671,7 @@ async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion
   // Installed but broken (its tree changed or half removed): said so, not "not installed".
   const broken = !options.indexUrl && !env['CPY_INDEX_URL'] ? await findInstalled(options.to, options) : null;
   if (broken) {
-    throw new CpyError('CPY_VENV_TARGET_NOT_INSTALLED', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`, {
+    throw new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`, {
       hint: `install it again (cpy install ${broken.version}: a broken install is replaced), then run the upgrade again`,
     });
   }
@@ -815,8 +815,29 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
  * distribution that failed and why.
  */
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
+  await checkFindLinks(options);
   const venv = await venvDir(path);
   return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
+}
+
+/**
+ * Each --find-links must be a directory that can be read, checked before anything is made: pip
+ * would find out only once the new venv is built, and either fail then (--offline: it is all pip
+ * installs from) or ignore it with a warning and take everything from the index.
+ */
+async function checkFindLinks(options: UpgradeOptions): Promise<void> {
+  for (const given of options.findLinks ?? []) {
+    const dir = resolve(given);
+    const st = await stat(dir).catch(() => null);
+    const problem = !st ? 'does not exist' : !st.isDirectory() ? 'is not a directory' : await readdir(dir).then(() => null, (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`);
+    if (problem) {
+      throw new CpyError('CPY_VENV_BAD_OPTION', `--find-links ${dir} ${problem}: nothing was changed`, {
+        hint: options.offline
+          ? 'give a directory that holds the wheels or sources to install: with --offline, pip installs from --find-links alone'
+          : 'give a directory that holds the wheels or sources to install, or leave --find-links out to install from the index',
+      });
+    }
+  }
 }
 
 function cancelledUpgrade(venv: string): CpyError {

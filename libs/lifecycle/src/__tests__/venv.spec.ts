@@ -285,7 +285,7 @@ describe('upgrades and rollbacks of one venv', () => {
     expect((await readVenv(venv)).baseInstalled).toBe(true);
   });
 
-  it('a target that is not installed, or installed but broken, is said to be so (a broken one was "not installed")', async () => {
+  it('a target that is not installed, or installed but broken, is said to be so, each with its own code (a broken one was "not installed")', async () => {
     const venv = join(work, 'to-broken', '.venv');
     await hostVenv(venv);
     const home = join(work, 'broken-home');
@@ -295,12 +295,32 @@ describe('upgrades and rollbacks of one venv', () => {
     await writeFile(join(home, 'state', 'state.json'), JSON.stringify({ schemaVersion: 1, installs: { '3.12.9': { prefix } }, previous: null }));
     const options = { env: { CPY_HOME: home } };
     await expect(upgradeVenv(venv, { to: '3.12', ...options })).rejects.toMatchObject({
-      code: 'CPY_VENV_TARGET_NOT_INSTALLED',
+      code: 'CPY_VENV_TARGET_BROKEN',
       message: `CPython 3.12.9 is installed at ${prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`,
       hint: expect.stringContaining('cpy install 3.12.9'),
     });
     await expect(upgradeVenv(venv, { to: '3.14', ...options })).rejects.toMatchObject({ code: 'CPY_VENV_TARGET_NOT_INSTALLED', message: 'CPython 3.14 is not installed, and no index is given to install it from' });
     expect(await readdir(join(work, 'to-broken'))).toEqual(['.venv']);
+  });
+
+  it('a --find-links that is not a directory is refused before anything is made (pip found it only after the new venv was built)', async () => {
+    const venv = join(work, 'links', '.venv');
+    await hostVenv(venv);
+    const wheels = join(work, 'links', 'wheels');
+    await mkdir(wheels);
+    await writeFile(join(work, 'links', 'a.whl'), '');
+    for (const offline of [false, true]) {
+      await expect(upgradeVenv(venv, { to: '3.13', findLinks: [wheels, join(work, 'links', 'wheelz')], offline, ...env() })).rejects.toMatchObject({
+        code: 'CPY_VENV_BAD_OPTION',
+        message: `--find-links ${join(work, 'links', 'wheelz')} does not exist: nothing was changed`,
+        hint: offline ? expect.stringContaining('with --offline, pip installs from --find-links alone') : expect.stringContaining('leave --find-links out'),
+      });
+    }
+    await expect(upgradeVenv(venv, { to: '3.13', findLinks: [join(work, 'links', 'a.whl')], ...env() })).rejects.toMatchObject({
+      code: 'CPY_VENV_BAD_OPTION',
+      message: `--find-links ${join(work, 'links', 'a.whl')} is not a directory: nothing was changed`,
+    });
+    expect((await readdir(join(work, 'links'))).sort()).toEqual(['.venv', 'a.whl', 'wheels']);
   });
 
   it('a venv behind a link is listed once, and upgraded where the link leads', async () => {
