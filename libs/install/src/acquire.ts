@@ -23,9 +23,18 @@ export interface CachedArtifact {
 
 const indexSchema = z.object({ fileName: z.string(), version: z.string(), build: z.int(), source: z.string(), signedBy: z.optional(z.string()) });
 
-/** `https://...`, `file://...` or a path, as a URL. */
+/** `https://...`, `file://...` or a path, as a URL; another scheme (ftp://, s3://) is refused, not read as a relative path. */
 export function toUrl(location: string): URL {
-  return /^(https?|file):\/\//.test(location) ? new URL(location) : pathToFileURL(resolve(location));
+  if (/^(https?|file):\/\//.test(location)) return new URL(location);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1];
+  if (scheme) {
+    // Said without what may follow the scheme's user part (ftp://user:password@host).
+    const shown = URL.canParse(location) ? ((u) => `${u.protocol}//${u.host}${u.pathname}`)(new URL(location)) : `${scheme}://...`;
+    throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `${shown}: cpy reads http://, https:// and file:// URLs and paths, not ${scheme}://`, {
+      hint: `get the file with a tool that speaks ${scheme}, then give its path (or serve it over https)`,
+    });
+  }
+  return pathToFileURL(resolve(location));
 }
 
 function transferFailed(what: string, url: URL, error: TransferError): CpyError {

@@ -125,6 +125,29 @@ describe('cpy command line', () => {
     }
   });
 
+  it('a URL of a scheme cpy does not read (ftp://, s3://) is refused as such, never read as a path under the working directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-cli-scheme-'));
+    try {
+      const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache') };
+      // Read by the library: its code, the URL without the password, what to do.
+      for (const argv of [['index', 'show', '--index', 'ftp://me:secret@mirror.example/index.json'], ['outdated', '--index', 'ftp://me:secret@mirror.example/index.json']]) {
+        const r = await run([...argv, '--json'], env);
+        expect([argv[0], r.code, JSON.parse(r.stdout).error]).toEqual([
+          argv[0],
+          1,
+          expect.objectContaining({ code: 'CPY_INSTALL_BAD_OPTIONS', message: 'ftp://mirror.example/index.json: cpy reads http://, https:// and file:// URLs and paths, not ftp://' }),
+        ]);
+        expect(r.stdout).not.toContain('secret');
+      }
+      // An install's options: a usage error named by the flag.
+      const from = await run(['install', '--from', 's3://bucket/cpython-3.13.5-debian12-build1.tgz', '--json'], env);
+      expect([from.code, JSON.parse(from.stdout).error.code, JSON.parse(from.stdout).error.message]).toEqual([2, 'CPY_CLI_USAGE', expect.stringMatching(/^--from: must be an http\(s\) or file URL/)]);
+      expect(existsSync(join(process.cwd(), 'ftp:'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('validates source fetch/verify input before doing anything (exit 2)', async () => {
     const version = await run(['source', 'fetch', '3.13', '--json']);
     expect(version.code).toBe(2);
