@@ -6,13 +6,24 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };
 
-function optionLines(options: Readonly<Record<string, OptionSpec>>): string[] {
+function optionLines(options: Readonly<Record<string, OptionSpec>>, required: ReadonlySet<string> = new Set()): string[] {
   const rows = Object.entries(options).map(([name, o]) => [
     `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`,
-    o.multiple ? `${o.description} (repeatable)` : o.description,
+    `${required.has(name) ? '(required) ' : ''}${o.description}${o.multiple ? ' (repeatable)' : ''}`,
   ]);
   const width = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`);
+}
+
+/**
+ * The options the command's schema cannot do without, asked of the schema itself (so the help
+ * cannot drift from it): with no option given, each one it names as missing.
+ */
+function requiredOptions(spec: CommandSpec<unknown>): Set<string> {
+  const positionals = spec.positionals.filter((p) => p.required).map(() => 'x');
+  const checked = spec.schema.safeParse({ values: {}, positionals });
+  if (checked.success) return new Set();
+  return new Set(checked.error.issues.filter((i) => i.path[0] === 'values' && i.path.length === 2 && typeof i.path[1] === 'string' && i.path[1] in spec.options).map((i) => i.path[1] as string));
 }
 
 export function commandHelp(spec: CommandSpec<unknown>): string {
@@ -25,7 +36,7 @@ export function commandHelp(spec: CommandSpec<unknown>): string {
     const width = Math.max(...spec.positionals.map((p) => p.name.length));
     for (const p of spec.positionals) lines.push(`  ${p.name.padEnd(width)}  ${p.description}`);
   }
-  lines.push('', 'Options:', ...optionLines({ ...spec.options, ...GLOBAL_OPTIONS }));
+  lines.push('', 'Options:', ...optionLines({ ...spec.options, ...GLOBAL_OPTIONS }, requiredOptions(spec)));
   if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
   return lines.join('\n') + '\n';
 }

@@ -80,6 +80,14 @@ describe('cpy command line', () => {
     // a flag given but empty is wrong, not missing: the schema's own words
     const empty = await run(['keys', 'generate', '--name', '', '--json']);
     expect(JSON.parse(empty.stdout).error.message).toMatch(/^--name: give the owner/);
+    // Each command's help marks what its schema cannot do without, and only that.
+    const verify = (await run(['artifact', 'verify', '--help'])).stdout;
+    expect(verify).toMatch(/--signer <fingerprint>\s+\(required\) a pinned signer/);
+    expect(verify).toMatch(/--trusted-keys <file>\s+\(required\) /);
+    expect(verify).toMatch(/--signature <file>\s+the signature/);
+    expect((await run(['keys', 'generate', '--help'])).stdout).toMatch(/--email <email>\s+\(required\) /);
+    expect((await run(['venv', 'upgrade', '--help'])).stdout).toMatch(/--to <version>\s+\(required\) /);
+    expect((await run(['install', '--help'])).stdout).not.toContain('(required)');
   });
 
   it('publish: --prerelease with --no-prerelease is a usage error (the last one silently won)', async () => {

@@ -48,8 +48,8 @@ export const indexAdd = defineCommand({
     'sign the index again with cpy artifact sign. ' +
     'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
   options: {
-    url: { type: 'string', valueName: '<url>', description: '(required) where installers will download the artifact (its .sha256 and .json beside it)' },
-    index: { type: 'string', valueName: '<file>', description: '(required) the index file to update (index.json)' },
+    url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
+    index: { type: 'string', valueName: '<file>', description: 'the index file to update (index.json)' },
     keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line and distribution (default 3)' },
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz made by cpy build' }],
