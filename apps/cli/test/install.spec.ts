@@ -427,7 +427,7 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
     expect(await add(join(dir, 'renamed', liarName))).toEqual([
       1,
       expect.objectContaining({
-        code: 'CPY_INDEX_BAD_ENTRY',
+        code: 'CPY_ARTIFACT_MISNAMED',
         message: `the name ${liarName} says version 3.99.0 and build ${forHost.metadata.build + 1}; the metadata inside it says ${forHost.metadata.version} and ${forHost.metadata.build}`,
         hint: expect.stringContaining(`name it ${forHost.fileName}`),
       }),

@@ -5,6 +5,7 @@ import {
   artifactFileName,
   type ArtifactMetadata,
   compareDotted,
+  type Compression,
   CpyError,
   GLIBC_VERSION_RE,
   KEEP_BUILDS,
@@ -141,6 +142,8 @@ export interface EntryLocation {
   readonly publishedAt?: Date;
   /** Where its detached signature is, when it is published signed. */
   readonly signatureUrl?: string;
+  /** How the file is compressed, read from its first bytes, when it was read: its name must say the same. */
+  readonly compression?: Compression;
 }
 
 /** What an artifact file name says of the build in it, as an index entry (or the metadata) spells it. */
@@ -150,6 +153,11 @@ export interface NamedBuild {
   readonly os: string;
   readonly osVersion: string;
   readonly arch: string;
+  /**
+   * How its file is compressed, from the file's first bytes: known where the file is read, not of
+   * an index entry (whose file name is all it says of it).
+   */
+  readonly compression?: Compression;
 }
 
 /** A field an artifact file name says otherwise than the build it is the file of. */
@@ -161,24 +169,25 @@ export interface NameDifference {
 
 /**
  * Where an artifact file name disagrees with the build it holds: [] when it agrees, null when it
- * is no artifact file name. The architecture counts only when the name carries one: a name
- * without one is an x86_64 build's by the naming scheme, and its entry's arch (from the
- * metadata) is what installers choose by.
+ * is no artifact file name. The architecture always counts: a name without one says x86_64 by
+ * the naming scheme (artifactFileName), so another architecture's build so named is misnamed.
+ * The compression counts when the build's is known (`build.compression`, from the file's bytes):
+ * installers choose how to read an artifact by its name (a .tgz is unpacked as it downloads).
  */
 export function nameDifferences(file: string, build: NamedBuild): NameDifference[] | null {
   const named = parseArtifactFileName(file);
   if (!named) return null;
-  // parseArtifactFileName says x86_64 of a name without an arch (and refuses one that spells it out).
-  const carriesArch = named.arch !== 'x86_64';
-  const fields: (keyof NamedBuild)[] = ['version', 'os', 'osVersion', ...(carriesArch ? (['arch'] as const) : []), 'build'];
+  const fields: (keyof NamedBuild)[] = ['version', 'os', 'osVersion', 'arch', 'build', ...(build.compression ? (['compression'] as const) : [])];
   return fields.filter((f) => String(named[f]) !== String(build[f])).map((f) => ({ field: f, named: String(named[f]), actual: String(build[f]) }));
 }
 
 /**
- * The entries whose file name says another build than their fields, or is no artifact's name, in
- * words. cpy index add and cpy publish no longer write them (they read the artifact's own
- * metadata); an index written before may hold some. Readers take such an index as it is (the
- * installers choose by the fields, install.sh as the library), and cpy index show names them.
+ * The entries whose file name says another build than their fields (an aarch64 entry's name
+ * without an arch says x86_64), or is no artifact's name, in words. cpy index add and cpy publish
+ * no longer write them (they read the artifact's own metadata); an index written before may hold
+ * some. Readers take such an index as it is (the installers choose by the fields, install.sh as
+ * the library), and cpy index show names them. An entry does not say how its file is compressed:
+ * its name's extension is not checked here (it is where the file is read, checkArtifactName).
  */
 export function misnamedEntries(index: ArtifactIndex): { readonly file: string; readonly said: string }[] {
   return index.artifacts.flatMap((e) => {
@@ -188,10 +197,20 @@ export function misnamedEntries(index: ArtifactIndex): { readonly file: string; 
   });
 }
 
-/** `says version 3.14.0 and build 2; <whose> says 3.13.5 and 1`: the differences, in a sentence. */
+/**
+ * `says version 3.14.0 and build 2; <whose> says 3.13.5 and 1`: the differences, in a sentence;
+ * a compression, which is the file's and not <whose>, in one of its own (`says zstd compression;
+ * the file is gzip-compressed`).
+ */
 function sayDifferences(differences: readonly NameDifference[], whose: string): string {
   const list = (values: readonly string[]) => (values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} and ${values.at(-1)}`);
-  return `says ${list(differences.map((d) => `${d.field} ${d.named}`))}; ${whose} says ${list(differences.map((d) => d.actual))}`;
+  const fields = differences.filter((d) => d.field !== 'compression');
+  const compression = differences.find((d) => d.field === 'compression');
+  const sentences = [
+    ...(fields.length > 0 ? [`says ${list(fields.map((d) => `${d.field} ${d.named}`))}; ${whose} says ${list(fields.map((d) => d.actual))}`] : []),
+    ...(compression ? [`${fields.length > 0 ? 'It also says' : 'says'} ${compression.named} compression; the file is ${compression.actual}-compressed`] : []),
+  ];
+  return sentences.join('. ');
 }
 
 const namedBuildOf = (metadata: ArtifactMetadata): NamedBuild => ({
@@ -204,30 +223,38 @@ const namedBuildOf = (metadata: ArtifactMetadata): NamedBuild => ({
 
 /**
  * Refuses a file name that is not an artifact's, or that names another build than the metadata
- * it holds (a renamed copy): installers would install it for a version or build it is not.
+ * it holds (a renamed copy): installers would install it for a version, build or architecture it
+ * is not (CPY_ARTIFACT_MISNAMED). With `compression`, the file's own (read from its first bytes),
+ * the name's extension must say it too: installers choose how to read it by its name.
  */
-export function checkArtifactName(file: string, metadata: ArtifactMetadata): void {
-  const differences = nameDifferences(file, namedBuildOf(metadata));
-  if (differences === null) {
-    throw new CpyError('CPY_INDEX_BAD_ENTRY', `'${file}' is not an artifact file name`, { hint: 'index files named cpython-<version>-<os><osversion>-build<N>.tgz' });
-  }
-  if (differences.length === 0) return;
-  const compression = file.endsWith('.tar.zst') ? 'zstd' : 'gzip';
+export function checkArtifactName(file: string, metadata: ArtifactMetadata, compression?: Compression): void {
+  const build = { ...namedBuildOf(metadata), ...(compression ? { compression } : {}) };
+  const differences = nameDifferences(file, build);
+  if (differences?.length === 0) return;
   let expected: string | null = null;
   try {
-    expected = artifactFileName({ ...namedBuildOf(metadata), compression });
+    expected = artifactFileName({ ...namedBuildOf(metadata), compression: compression ?? parseArtifactFileName(file)?.compression ?? 'gzip' });
   } catch {
     // Metadata no name can say is refused by the entry's schema after this.
   }
-  throw new CpyError('CPY_INDEX_BAD_ENTRY', `the name ${file} ${sayDifferences(differences, 'the metadata inside it')}`, {
-    hint: `${expected ? `name it ${expected}, as cpy build did` : 'index it under the name cpy build gave it'}: an artifact's name says what it holds, and installers go by both`,
+  const rename = expected ? `name it ${expected}, as cpy build did` : 'give it the name cpy build gave it';
+  if (differences === null) {
+    throw new CpyError('CPY_ARTIFACT_MISNAMED', `'${file}' is not an artifact file name`, {
+      hint: `${rename}: cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz (.tar.zst for zstd), which installers choose by`,
+      details: { file },
+    });
+  }
+  throw new CpyError('CPY_ARTIFACT_MISNAMED', `the name ${file} ${sayDifferences(differences, 'the metadata inside it')}`, {
+    hint: `${rename}: an artifact's name says what it holds, and installers go by both${
+      differences.some((d) => d.field === 'compression') ? ' (they choose how to read it by its name: a .tgz is unpacked as it downloads)' : ''
+    }`,
     details: { file, differences },
   });
 }
 
 /** The index entry of a packed artifact: everything an installer needs to choose it before downloading it. */
 export function indexEntryFor(metadata: ArtifactMetadata, at: EntryLocation): IndexEntry {
-  checkArtifactName(at.file, metadata);
+  checkArtifactName(at.file, metadata, at.compression);
   const parsed = indexEntrySchema.safeParse({
     version: metadata.version,
     build: metadata.build,

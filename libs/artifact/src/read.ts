@@ -1,7 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, isCpyError, METADATA_ENTRY } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, type Compression, CpyError, isCpyError, METADATA_ENTRY } from '@cpy/core';
+import { compressionOf } from './archive.js';
 import { refuseLargeMetadata } from './extract.js';
 import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
 import { sha256File } from './hash.js';
@@ -94,13 +95,14 @@ export async function readArtifactEntry(archive: string, name: string): Promise<
 
 /**
  * An artifact file's own metadata (its first entry, streamed), as publishing trusts it: its name
- * and the `.json` beside it (uploaded with it, read by installers before they download) are
- * checked against it (CPY_INDEX_BAD_ENTRY), as for the index; CPY_INDEX_NOT_AN_ARTIFACT when it
- * has none. A stale `.json` was taken as it was, and set the release's tag and build number.
+ * is checked against it and against the file's compression (CPY_ARTIFACT_MISNAMED), and the
+ * `.json` beside it (uploaded with it, read by installers before they download) against it
+ * (CPY_INDEX_BAD_ENTRY), as for the index; CPY_INDEX_NOT_AN_ARTIFACT when it has none. A stale
+ * `.json` was taken as it was, and set the release's tag and build number.
  */
 export async function readArtifactFileMetadata(path: string): Promise<ArtifactMetadata> {
-  const { metadata, raw } = await embeddedMetadata(path);
-  checkArtifactName(basename(path), metadata);
+  const { metadata, raw, compression } = await embeddedMetadata(path);
+  checkArtifactName(basename(path), metadata, compression);
   await checkSideMetadata(path, raw);
   return metadata;
 }
@@ -112,9 +114,10 @@ export async function readArtifactFileMetadata(path: string): Promise<ArtifactMe
  *
  * The metadata is the artifact's own (its first entry, streamed), never the `.json` beside it nor
  * its name: those are copies, and an index that believed a renamed or stale one would send
- * installers a build they did not ask for. Both are checked against it (CPY_INDEX_BAD_ENTRY): the
- * name must say its version, os, os version, architecture (when it carries one) and build, and
- * a `.json` beside it, which installers read before they download, must be the same metadata.
+ * installers a build they did not ask for. Both are checked against it: the name must say its
+ * version, os, os version, architecture (none for x86_64) and build, and by its extension the
+ * file's compression, read from its first bytes (CPY_ARTIFACT_MISNAMED); a `.json` beside it,
+ * which installers read before they download, must be the same metadata (CPY_INDEX_BAD_ENTRY).
  */
 export async function indexEntryForFile(path: string, url: string, publishedAt?: Date): Promise<IndexEntry> {
   const st = await stat(path).catch((error: NodeJS.ErrnoException) => {
@@ -124,8 +127,8 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `cannot read ${path}: ${error.code ?? error.message}`, { hint: 'check the path and its permissions', cause: error });
   });
   if (!st.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
-  const { metadata, raw } = await embeddedMetadata(path);
-  checkArtifactName(basename(path), metadata);
+  const { metadata, raw, compression } = await embeddedMetadata(path);
+  checkArtifactName(basename(path), metadata, compression);
   await checkSideMetadata(path, raw);
   const signed = await stat(`${path}.asc`).then(
     (s) => s.isFile(),
@@ -138,11 +141,15 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     size: st.size,
     ...(publishedAt ? { publishedAt } : {}),
     ...(signed ? { signatureUrl: `${url}.asc` } : {}),
+    ...(compression ? { compression } : {}),
   });
 }
 
-/** The metadata entry of an artifact, checked (and as it was read, for comparing its copy with). */
-async function embeddedMetadata(path: string): Promise<{ metadata: ArtifactMetadata; raw: unknown }> {
+/**
+ * The metadata entry of an artifact, checked (and as it was read, for comparing its copy with),
+ * and how the file is compressed (its first bytes, as openTar read them).
+ */
+async function embeddedMetadata(path: string): Promise<{ metadata: ArtifactMetadata; raw: unknown; compression: Compression | undefined }> {
   const noMetadata = (reason: string, cause?: unknown) =>
     new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} has no valid cpy metadata: ${reason}`, { hint: 'index an artifact made by cpy build or cpy artifact pack', cause });
   let raw: unknown;
@@ -158,7 +165,8 @@ async function embeddedMetadata(path: string): Promise<{ metadata: ArtifactMetad
     const issue = parsed.error.issues[0]!;
     throw noMetadata(`${METADATA_ENTRY}: ${issue.path.join('.') || 'document'}: ${issue.message}`);
   }
-  return { metadata: parsed.data, raw };
+  // Read, it is gzip or zstd (openTar refuses anything else).
+  return { metadata: parsed.data, raw, compression: (await compressionOf(path)) ?? undefined };
 }
 
 /** The first place two JSON values differ (`platform.osVersion`), with each side's value; null when they are the same. */

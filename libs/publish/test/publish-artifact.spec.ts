@@ -258,12 +258,34 @@ describe('publishArtifact', () => {
     const odd = join(work, 'odd');
     await mkdir(odd);
     for (const [from, to] of [[artifact.path, 'python.tgz'], [artifact.checksumPath, 'python.tgz.sha256'], [artifact.metadataPath, 'python.tgz.json']] as const) await copyFile(from, join(odd, to));
-    expect(await codeOf(join(odd, 'python.tgz'))).toBe('CPY_INDEX_BAD_ENTRY');
+    expect(await codeOf(join(odd, 'python.tgz'))).toBe('CPY_ARTIFACT_MISNAMED');
     // A stale .json beside it (it set the release's tag and build number): the artifact's own metadata holds.
     const b3 = await buildOf(3);
     await writeFile(b3.metadataPath, JSON.stringify({ ...b3.metadata, build: 7 }, null, 2));
     const stale = await publishArtifact(b3.path, { github }).catch((e: unknown) => e);
     expect(isCpyError(stale) && [stale.code, stale.message]).toEqual(['CPY_INDEX_BAD_ENTRY', `${b3.path}.json disagrees with the metadata inside ${b3.fileName}: build is 7 beside it, 3 inside`]);
+    expect(gh.exchanges).toEqual([]);
+    expect(gh.releases()).toEqual([]);
+  });
+
+  it('refuses a misnamed artifact without an index too (index: false): the release asset\'s name would mislead installers', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const refusal = (path: string) => publishArtifact(path, { github, index: false }).then(() => 'published', (e: unknown) => (isCpyError(e) ? [e.code, e.message] : String(e)));
+    /** The test artifact's files (with its .sha256 and .json) under another name, in a folder of their own. */
+    const copyAs = async (folder: string, name: string) => {
+      await mkdir(join(work, folder));
+      for (const [from, to] of [[artifact.path, name], [artifact.checksumPath, `${name}.sha256`], [artifact.metadataPath, `${name}.json`]] as const) await copyFile(from, join(work, folder, to));
+      return join(work, folder, name);
+    };
+    expect(await refusal(await copyAs('misnamed-odd', 'python.tgz'))).toEqual(['CPY_ARTIFACT_MISNAMED', "'python.tgz' is not an artifact file name"]);
+    // A gzip artifact named .tar.zst.
+    const zst = artifact.fileName.replace(/\.tgz$/, '.tar.zst');
+    expect(await refusal(await copyAs('misnamed-zst', zst))).toEqual(['CPY_ARTIFACT_MISNAMED', `the name ${zst} says zstd compression; the file is gzip-compressed`]);
+    // An aarch64 build named without an architecture (which says x86_64).
+    const arm = await repackArtifact(artifact, join(work, 'misnamed-arm'), { metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }) });
+    expect(arm.fileName).toMatch(/^cpython-[^-]+-testhost1-build1\.tgz$/);
+    expect(await refusal(arm.path)).toEqual(['CPY_ARTIFACT_MISNAMED', `the name ${arm.fileName} says arch x86_64; the metadata inside it says aarch64`]);
     expect(gh.exchanges).toEqual([]);
     expect(gh.releases()).toEqual([]);
   });

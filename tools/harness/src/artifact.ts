@@ -184,7 +184,7 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
   if (options.metadata) metadata = options.metadata(metadata);
   const newRoot = metadata.prefix.replace(/^\//, '');
   const fileName =
-    options.fileName ?? artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, build: metadata.build });
+    options.fileName ?? artifactFileName({ version: metadata.version, os: metadata.platform.os, osVersion: metadata.platform.osVersion, arch: metadata.platform.arch, build: metadata.build });
   await mkdir(outDir, { recursive: true });
   const path = join(outDir, fileName);
   const out = tarPack();

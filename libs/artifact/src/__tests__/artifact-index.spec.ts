@@ -1,9 +1,24 @@
+import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { addEntry, emptyIndex, indexEntryFor, indexEntryForFile, misnamedEntries, packArtifact, parseIndexText, planRetention, readIndexFile, writeIndexFile, type IndexEntry, type PackedArtifact } from '../index.js';
+import {
+  addEntry,
+  emptyIndex,
+  indexEntryFor,
+  indexEntryForFile,
+  misnamedEntries,
+  packArtifact,
+  parseIndexText,
+  planRetention,
+  readArtifactFileMetadata,
+  readIndexFile,
+  writeIndexFile,
+  type IndexEntry,
+  type PackedArtifact,
+} from '../index.js';
 import { packMetadata } from './pack-metadata.js';
 import { tgz } from './tgz.js';
 
@@ -134,22 +149,76 @@ describe('the index entry of an artifact file (cpy index add)', () => {
   it('refuses a renamed copy whose name says another version, build, distribution or architecture than its metadata', async () => {
     const renamed = await copyAs('renamed', 'cpython-3.14.0-debian12-build2.tgz', await readFile(packed.metadataPath, 'utf8'));
     expect(await failure(indexEntryForFile(renamed, url('cpython-3.14.0-debian12-build2.tgz')))).toEqual({
-      code: 'CPY_INDEX_BAD_ENTRY',
+      code: 'CPY_ARTIFACT_MISNAMED',
       message: 'the name cpython-3.14.0-debian12-build2.tgz says version 3.14.0 and build 2; the metadata inside it says 3.13.5 and 1',
       hint: expect.stringContaining('name it cpython-3.13.5-debian12-build1.tgz'),
     });
     // Another distribution, and an architecture the name carries.
     expect(await failure(indexEntryForFile(await copyAs('other-os', 'cpython-3.13.5-ubuntu24.04-build1.tgz'), url('x.tgz')))).toMatchObject({
-      code: 'CPY_INDEX_BAD_ENTRY',
+      code: 'CPY_ARTIFACT_MISNAMED',
       message: 'the name cpython-3.13.5-ubuntu24.04-build1.tgz says os ubuntu and osVersion 24.04; the metadata inside it says debian and 12',
     });
     expect(await failure(indexEntryForFile(await copyAs('other-arch', 'cpython-3.13.5-debian12-aarch64-build1.tgz'), url('x.tgz')))).toMatchObject({
-      code: 'CPY_INDEX_BAD_ENTRY',
+      code: 'CPY_ARTIFACT_MISNAMED',
       message: expect.stringContaining('says arch aarch64; the metadata inside it says x86_64'),
     });
     // The same check for an entry made from metadata read elsewhere (cpy publish).
     expect(() => indexEntryFor(packed.metadata, { file: 'cpython-3.14.0-debian12-build1.tgz', url: url('x.tgz'), sha256: packed.sha256, size: 1 })).toThrow(
-      expect.objectContaining({ code: 'CPY_INDEX_BAD_ENTRY' }),
+      expect.objectContaining({ code: 'CPY_ARTIFACT_MISNAMED' }),
+    );
+  });
+
+  it('refuses a name whose compression is not the file\'s: installers choose how to read it by its name', async () => {
+    const zstName = await copyAs('zst-name', 'cpython-3.13.5-debian12-build1.tar.zst', await readFile(packed.metadataPath, 'utf8'));
+    const refusal = {
+      code: 'CPY_ARTIFACT_MISNAMED',
+      message: 'the name cpython-3.13.5-debian12-build1.tar.zst says zstd compression; the file is gzip-compressed',
+      hint: expect.stringContaining('name it cpython-3.13.5-debian12-build1.tgz'),
+    };
+    expect(await failure(indexEntryForFile(zstName, url('cpython-3.13.5-debian12-build1.tar.zst')))).toEqual(refusal);
+    // The same for cpy publish, which reads the metadata and checks the name before anything is sent.
+    expect(await failure(readArtifactFileMetadata(zstName))).toEqual(refusal);
+    // With another build too, both are said, and the right name has the file's compression.
+    expect(await failure(indexEntryForFile(await copyAs('zst-build', 'cpython-3.13.5-debian12-build2.tar.zst'), url('x.tar.zst')))).toMatchObject({
+      code: 'CPY_ARTIFACT_MISNAMED',
+      message: 'the name cpython-3.13.5-debian12-build2.tar.zst says build 2; the metadata inside it says 1. It also says zstd compression; the file is gzip-compressed',
+      hint: expect.stringContaining('name it cpython-3.13.5-debian12-build1.tgz'),
+    });
+  });
+
+  it('refuses a zstd artifact named .tgz', async () => {
+    if (spawnSync('zstd', ['--version']).status !== 0) return; // packing zstd needs the zstd program
+    const tree = join(work, 'tree');
+    const zst = await packArtifact({ installDir: tree, metadata: packMetadata(), outDir: join(work, 'out-zst'), strip: false, sourceDateEpoch: 1_700_000_000, compression: 'zstd' });
+    expect(zst.fileName).toBe('cpython-3.13.5-debian12-build1.tar.zst');
+    expect(await indexEntryForFile(zst.path, url(zst.fileName))).toMatchObject({ file: zst.fileName });
+    await mkdir(join(work, 'tgz-name'), { recursive: true });
+    const tgzName = join(work, 'tgz-name', 'cpython-3.13.5-debian12-build1.tgz');
+    await copyFile(zst.path, tgzName);
+    expect(await failure(indexEntryForFile(tgzName, url('cpython-3.13.5-debian12-build1.tgz')))).toEqual({
+      code: 'CPY_ARTIFACT_MISNAMED',
+      message: 'the name cpython-3.13.5-debian12-build1.tgz says gzip compression; the file is zstd-compressed',
+      hint: expect.stringContaining('name it cpython-3.13.5-debian12-build1.tar.zst'),
+    });
+  });
+
+  it('refuses a build of another architecture named without one (a name without an arch says x86_64)', async () => {
+    const tree = join(work, 'tree');
+    const arm = await packArtifact({ installDir: tree, metadata: packMetadata('aarch64'), outDir: join(work, 'out-arm'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    expect(arm.fileName).toBe('cpython-3.13.5-debian12-aarch64-build1.tgz');
+    expect(await indexEntryForFile(arm.path, url(arm.fileName))).toMatchObject({ file: arm.fileName, arch: 'aarch64' });
+    await mkdir(join(work, 'arm-no-arch'), { recursive: true });
+    const noArch = join(work, 'arm-no-arch', 'cpython-3.13.5-debian12-build1.tgz');
+    await copyFile(arm.path, noArch);
+    const refusal = {
+      code: 'CPY_ARTIFACT_MISNAMED',
+      message: 'the name cpython-3.13.5-debian12-build1.tgz says arch x86_64; the metadata inside it says aarch64',
+      hint: expect.stringContaining('name it cpython-3.13.5-debian12-aarch64-build1.tgz'),
+    };
+    expect(await failure(indexEntryForFile(noArch, url('cpython-3.13.5-debian12-build1.tgz')))).toEqual(refusal);
+    expect(await failure(readArtifactFileMetadata(noArch))).toEqual(refusal);
+    expect(() => indexEntryFor(arm.metadata, { file: 'cpython-3.13.5-debian12-build1.tgz', url: url('x.tgz'), sha256: arm.sha256, size: 1 })).toThrow(
+      expect.objectContaining({ code: 'CPY_ARTIFACT_MISNAMED' }),
     );
   });
 
@@ -183,7 +252,11 @@ describe('the index entry of an artifact file (cpy index add)', () => {
     expect(misnamedEntries(parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { file: 'python.tgz' })] }), 'i.json'))).toEqual([
       { file: 'python.tgz', said: "'python.tgz' is not an artifact file name" },
     ]);
-    // A name without an architecture says nothing of it (names made before multi-arch builds).
-    expect(misnamedEntries(parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { arch: 'aarch64' })] }), 'i.json'))).toEqual([]);
+    // A name without an architecture says x86_64 (every build before multi-arch builds was one): an aarch64 entry so named is named.
+    expect(misnamedEntries(parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [entry('3.13.5', 1, '12', { arch: 'aarch64' })] }), 'i.json'))).toEqual([
+      { file: 'cpython-3.13.5-debian12-build1.tgz', said: 'cpython-3.13.5-debian12-build1.tgz says arch x86_64; its entry says aarch64' },
+    ]);
+    const arm = entry('3.13.5', 1, '12', { arch: 'aarch64', file: 'cpython-3.13.5-debian12-aarch64-build1.tgz' });
+    expect(misnamedEntries(parseIndexText(JSON.stringify({ ...emptyIndex(), artifacts: [arm, entry('3.13.5', 1, '12', { file: 'cpython-3.13.5-debian12-build1.tar.zst' })] }), 'i.json'))).toEqual([]);
   });
 });
