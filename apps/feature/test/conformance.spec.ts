@@ -212,7 +212,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       return waitedOn;
     },
     reset: async () => {
-      await sh('rm -rf /opt /var/lib/cpy /custom /usr/lib/sys /usr/local/share/cpy-feature /workspaces && rm -f /usr/local/bin/* && mkdir -p /opt');
+      await sh('rm -rf /opt /var/lib/cpy /custom /usr/lib/sys /usr/local/share/cpy-feature /workspaces /usr/local/bin && mkdir -p /opt /usr/local/bin');
     },
     install: async (o) => {
       lastError = null;
@@ -961,6 +961,18 @@ const CASES: Case[] = [
       expect(i.lastError).toBe(`${i.root}/usr/local/bin/python3 exists and is not a cpy link (it points to ${i.root}/usr/lib/sys/python3.11)`);
       expect(await i.list('opt')).toEqual([]);
       expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe('../../lib/sys/python3.11');
+    },
+  },
+  {
+    name: 'a bin dir that cannot take the links (/usr/local/bin is a file): refused before the tree is in place, naming it; nothing installed, the file as it was',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => expect(await i.sh('rm -rf "$ROOT/usr/local/bin" && mkdir -p "$ROOT/usr/local" && echo notes > "$ROOT/usr/local/bin" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_NOT_WRITABLE' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`cannot make the python3 links in ${i.root}/usr/local/bin: it is not a directory`);
+      expect(await i.list('opt')).toEqual([]);
+      expect(await i.read('usr/local/bin')).toBe('notes\n');
+      expect(await i.read('var/lib/cpy/state.json')).toBeNull();
     },
   },
   // A replacement killed between its two renames, the lock of the prefix, a broken state file:
