@@ -222,15 +222,19 @@ const namedBuildOf = (metadata: ArtifactMetadata): NamedBuild => ({
 });
 
 /**
- * Refuses a file name that is not an artifact's, or that names another build than the metadata
- * it holds (a renamed copy): installers would install it for a version, build or architecture it
- * is not (CPY_ARTIFACT_MISNAMED). With `compression`, the file's own (read from its first bytes),
- * the name's extension must say it too: installers choose how to read it by its name.
+ * Why `file` is not the name of the artifact that holds `metadata` (a renamed copy), in words,
+ * with the name it should have; null when it is. With `compression`, the file's own (read from
+ * its first bytes), the name's extension must say it too: installers choose how to read it by
+ * its name.
  */
-export function checkArtifactName(file: string, metadata: ArtifactMetadata, compression?: Compression): void {
+export function artifactNameProblem(
+  file: string,
+  metadata: ArtifactMetadata,
+  compression?: Compression,
+): { readonly message: string; readonly hint: string; readonly details: Record<string, unknown> } | null {
   const build = { ...namedBuildOf(metadata), ...(compression ? { compression } : {}) };
   const differences = nameDifferences(file, build);
-  if (differences?.length === 0) return;
+  if (differences?.length === 0) return null;
   let expected: string | null = null;
   try {
     expected = artifactFileName({ ...namedBuildOf(metadata), compression: compression ?? parseArtifactFileName(file)?.compression ?? 'gzip' });
@@ -239,17 +243,29 @@ export function checkArtifactName(file: string, metadata: ArtifactMetadata, comp
   }
   const rename = expected ? `name it ${expected}, as cpy build did` : 'give it the name cpy build gave it';
   if (differences === null) {
-    throw new CpyError('CPY_ARTIFACT_MISNAMED', `'${file}' is not an artifact file name`, {
+    return {
+      message: `'${file}' is not an artifact file name`,
       hint: `${rename}: cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz (.tar.zst for zstd), which installers choose by`,
       details: { file },
-    });
+    };
   }
-  throw new CpyError('CPY_ARTIFACT_MISNAMED', `the name ${file} ${sayDifferences(differences, 'the metadata inside it')}`, {
+  return {
+    message: `the name ${file} ${sayDifferences(differences, 'the metadata inside it')}`,
     hint: `${rename}: an artifact's name says what it holds, and installers go by both${
       differences.some((d) => d.field === 'compression') ? ' (they choose how to read it by its name: a .tgz is unpacked as it downloads)' : ''
     }`,
     details: { file, differences },
-  });
+  };
+}
+
+/**
+ * Refuses a file name that is not an artifact's, or that names another build than the metadata
+ * it holds (a renamed copy): installers would install it for a version, build or architecture it
+ * is not (CPY_ARTIFACT_MISNAMED). With `compression`, the name's extension must say it too.
+ */
+export function checkArtifactName(file: string, metadata: ArtifactMetadata, compression?: Compression): void {
+  const problem = artifactNameProblem(file, metadata, compression);
+  if (problem) throw new CpyError('CPY_ARTIFACT_MISNAMED', problem.message, { hint: problem.hint, details: problem.details });
 }
 
 /** The index entry of a packed artifact: everything an installer needs to choose it before downloading it. */

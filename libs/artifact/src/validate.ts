@@ -2,6 +2,8 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
+import { artifactNameProblem } from './artifact-index.js';
+import { compressionOf } from './archive.js';
 import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
 import { extractArtifact, extractLimit, isDestinationFault } from './extract.js';
@@ -87,18 +89,11 @@ export async function validateArtifact(artifact: string, options: ValidateOption
     } catch (error) {
       check('metadata', false, `cannot read ${METADATA_ENTRY}: ${(error as Error).message}`);
     }
-    const name = parseArtifactFileName(basename(artifact));
-    if (!name) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`);
+    // The name as index add and publish check it (artifactNameProblem): version, os, arch, build and the compression.
+    if (!parseArtifactFileName(basename(artifact))) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`);
     else if (metadata) {
-      const same =
-        name.version === metadata.version && name.os === metadata.platform.os && name.osVersion === metadata.platform.osVersion && name.arch === metadata.platform.arch && name.build === metadata.build;
-      check(
-        'name',
-        same,
-        same
-          ? basename(artifact)
-          : `the name says ${name.version} ${name.os}${name.osVersion} ${name.arch} build ${name.build}, the metadata ${metadata.version} ${metadata.platform.os}${metadata.platform.osVersion} ${metadata.platform.arch} build ${metadata.build}`,
-      );
+      const problem = artifactNameProblem(basename(artifact), metadata, (await compressionOf(artifact)) ?? undefined);
+      check('name', !problem, problem ? `${problem.message}; ${problem.hint}` : basename(artifact));
     }
   }
 

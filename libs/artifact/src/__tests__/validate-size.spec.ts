@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -58,6 +58,22 @@ describe('validating the size an artifact declares', () => {
     expect(extractLimit({ contents: { bytes: declared } })).toBeLessThan(packed.metadata.contents.bytes);
     const understated = await tgz(join(work, 'understated.tgz'), await entriesOf(packed.path, (m) => void (m.contents.bytes = declared)));
     expect(await structure(understated)).toMatchObject({ ok: false, detail: expect.stringMatching(/bytes/) });
+  });
+
+  it("checks the name as index add and publish do: a gzip artifact named .tar.zst fails the name check, naming the right name", async () => {
+    const tree = join(work, 'tree-name');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    const packed = await packArtifact({ installDir: tree, metadata, outDir: join(work, 'out-name'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    const nameCheck = async (path: string) => (await validateArtifact(path, { checksumFile: `${packed.path}.sha256` })).checks.find((c) => c.id === 'name');
+    expect(await nameCheck(packed.path)).toMatchObject({ ok: true, detail: basename(packed.path) });
+    const zst = join(work, 'out-name', basename(packed.path).replace(/\.tgz$/, '.tar.zst'));
+    await copyFile(packed.path, zst);
+    expect(await nameCheck(zst)).toEqual({
+      id: 'name',
+      ok: false,
+      detail: `the name ${basename(zst)} says zstd compression; the file is gzip-compressed; name it ${basename(packed.path)}, as cpy build did: an artifact's name says what it holds, and installers go by both (they choose how to read it by its name: a .tgz is unpacked as it downloads)`,
+    });
   });
 
   // A tmpfs with room for a few KiB: the tree cannot be unpacked there.
