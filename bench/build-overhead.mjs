@@ -12,11 +12,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildCPython, configureArguments, fetchSource, parseBuildSpec } from '@cpy/build';
-import { reportRows } from './common.mjs';
+import { benchArgs, reportRows } from './common.mjs';
 
-const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '1' } }, allowPositionals: true });
+const { values, positionals } = benchArgs(import.meta.url, { rounds: { type: 'string', default: '1' } });
 const version = positionals[0] ?? '3.13.5';
 const rounds = Number(values.rounds);
 

@@ -29,17 +29,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
-import { newestArtifact, reportRows, signed } from './common.mjs';
+import { benchArgs, newestArtifact, reportRows, signed } from './common.mjs';
 
-const { values, positionals } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '7' },
-    rate: { type: 'string', default: '25' },
-    'no-feature': { type: 'boolean', default: false },
-    against: { type: 'string' },
-  },
-  allowPositionals: true,
+const { values, positionals } = benchArgs(import.meta.url, {
+  rounds: { type: 'string', default: '7' },
+  rate: { type: 'string', default: '25' },
+  'no-feature': { type: 'boolean', default: false },
+  against: { type: 'string' },
 });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 3) throw new Error('--rounds takes a whole number of 3 or more');

@@ -1,8 +1,36 @@
 // Shared by the benchmarks: which artifact to measure, and where results go (bench/run-all.mjs).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+/**
+ * A benchmark's arguments (node:util parseArgs, positionals allowed). `--help` prints the usage,
+ * the script's opening comment, and exits 0; an option it does not take is said in one line,
+ * with where the usage is, and exits 2 (parseArgs threw a stack trace).
+ */
+export function benchArgs(scriptUrl, options = {}) {
+  const script = fileURLToPath(scriptUrl);
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) {
+    const lines = readFileSync(script, 'utf8').split('\n');
+    const usage = [];
+    for (const line of lines.slice(lines[0]?.startsWith('#!') ? 1 : 0)) {
+      if (!line.startsWith('//')) break;
+      usage.push(line.replace(/^\/\/ ?/, ''));
+    }
+    process.stdout.write(usage.join('\n') + '\n');
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true });
+  } catch (error) {
+    process.stderr.write(`${basename(script)}: ${error.message.split('\n')[0]}\nrun \`node bench/${basename(script)} --help\` for its usage\n`);
+    process.exit(2);
+  }
+}
 
 /** The newest dist/artifacts/cpython-*.tgz (`npx nx run cli:build-cpython` or `bash scripts/run.sh build` makes one). */
 export async function newestArtifact() {

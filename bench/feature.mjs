@@ -22,15 +22,12 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { podmanDockerShim, repoRoot, startPythonMirror } from '@cpy/harness';
-import { newestArtifact, reportRows } from './common.mjs';
+import { benchArgs, newestArtifact, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
-const { values, positionals } = parseArgs({
-  options: { 'skip-baseline': { type: 'boolean', default: false }, base: { type: 'string', default: 'both' } },
-  allowPositionals: true,
-});
+const { values, positionals } = benchArgs(import.meta.url, { 'skip-baseline': { type: 'boolean', default: false }, base: { type: 'string', default: 'both' } });
 if (!['minimal', 'devbase', 'both'].includes(values.base)) throw new Error('--base is minimal, devbase or both');
 
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));

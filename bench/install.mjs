@@ -15,12 +15,12 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
+import { promisify } from 'node:util';
 import { installPython } from '@cpy/install';
-import { newestArtifact, reportRows } from './common.mjs';
+import { benchArgs, newestArtifact, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
-const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '5' } }, allowPositionals: true });
+const { values, positionals } = benchArgs(import.meta.url, { rounds: { type: 'string', default: '5' } });
 const rounds = Number(values.rounds);
 
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));

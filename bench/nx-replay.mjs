@@ -12,9 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reportRows } from './common.mjs';
+import { benchArgs, reportRows } from './common.mjs';
 
-const version = process.argv[2] ?? '3.13.5';
+const version = benchArgs(import.meta.url).positionals[0] ?? '3.13.5';
 const cacheDir = await mkdtemp(join(tmpdir(), 'cpy-bench-nx-cache-'));
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', NX_CACHE_DIRECTORY: cacheDir };
 

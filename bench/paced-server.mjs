@@ -7,8 +7,9 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { benchArgs } from './common.mjs';
 
-const [dir, rateText] = process.argv.slice(2);
+const [dir, rateText] = benchArgs(import.meta.url).positionals;
 const rate = Number(rateText);
 if (!dir || !(rate > 0)) throw new Error('usage: paced-server.mjs DIR RATE (MB/s, above 0)');
 

@@ -12,12 +12,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { signed } from './common.mjs';
+import { benchArgs, signed } from './common.mjs';
 
-const { values } = parseArgs({
-  options: { build: { type: 'boolean', default: false }, release: { type: 'boolean', default: false }, 'feature-base': { type: 'string', default: 'minimal' } },
-});
+const { values } = benchArgs(import.meta.url, { build: { type: 'boolean', default: false }, release: { type: 'boolean', default: false }, 'feature-base': { type: 'string', default: 'minimal' } });
 const work = await mkdtemp(join(tmpdir(), 'cpy-bench-all-'));
 const results = join(work, 'results.jsonl');
 const env = { ...process.env, CPY_BENCH_RESULTS: results };

@@ -9,12 +9,12 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { newestFinishedBuild, reportRows } from './common.mjs';
+import { benchArgs, newestFinishedBuild, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const cli = resolve('apps/cli/bin/cpy.cjs');
 
-const buildDir = resolve(process.argv[2] ?? (await newestFinishedBuild('fast', 'pass a build directory')).dir);
+const buildDir = resolve(benchArgs(import.meta.url).positionals[0] ?? (await newestFinishedBuild('fast', 'pass a build directory')).dir);
 const staging = join(buildDir, 'staging');
 console.log(`build: ${buildDir}`);
 const tree = Number((await run('du', ['-sb', staging])).stdout.split('\t')[0]);

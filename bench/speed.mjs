@@ -16,14 +16,11 @@ import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { newestFinishedBuild, reportRows } from './common.mjs';
+import { promisify } from 'node:util';
+import { benchArgs, newestFinishedBuild, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
-const { values, positionals } = parseArgs({
-  options: { fast: { type: 'string' }, release: { type: 'string' }, 'build-release': { type: 'boolean' }, rounds: { type: 'string', default: '10' } },
-  allowPositionals: true,
-});
+const { values, positionals } = benchArgs(import.meta.url, { fast: { type: 'string' }, release: { type: 'string' }, 'build-release': { type: 'boolean' }, rounds: { type: 'string', default: '10' } });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, not ${values.rounds}`);
 const newestPython = async (profile) => join((await newestFinishedBuild(profile, `pass --${profile} <python3>`)).result.installDir, 'bin', 'python3');

@@ -15,10 +15,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { newestArtifact, reportRows } from './common.mjs';
+import { benchArgs, newestArtifact, reportRows } from './common.mjs';
 
-const { values, positionals } = parseArgs({ options: { rounds: { type: 'string', default: '200' } }, allowPositionals: true });
+const { values, positionals } = benchArgs(import.meta.url, { rounds: { type: 'string', default: '200' } });
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 10) throw new Error('--rounds takes a whole number of 10 or more');
 const artifact = resolve(positionals[0] ?? (await newestArtifact()));
