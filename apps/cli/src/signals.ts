@@ -5,12 +5,12 @@
  * terminal's signals do not reach, a venv upgrade's pip, is stopped with it.) The command ends it
  * with `release()`, in a `finally`: the process then takes its signals as before.
  */
-export function stopOnSignals(options: { log(line: string): void; stopping: string; force(): void; onStop?(): void }): { signal: AbortSignal; release(): void } {
+export function stopOnSignals(options: { log(line: string): void; stopping: string; force(): void; onStop?(signal: NodeJS.Signals): void }): { signal: AbortSignal; release(): void } {
   const controller = new AbortController();
-  const onSignal = () => {
+  const onSignal = (signal: NodeJS.Signals) => {
     options.log(options.stopping);
     controller.abort();
-    options.onStop?.();
+    options.onStop?.(signal);
     process.once('SIGINT', options.force);
   };
   process.once('SIGINT', onSignal);

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
 import {
@@ -251,9 +251,10 @@ export const artifactValidate = defineCommand({
       log,
       stopping: `validation stopped: removing ${work}`,
       force: () => process.exit(130),
-      onStop: () => {
+      // Exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
+      onStop: (signal) => {
         rmSync(work, { recursive: true, force: true });
-        process.exit(130);
+        process.exit(128 + (osConstants.signals[signal] ?? 2));
       },
     });
     let report: Awaited<ReturnType<typeof validateArtifact>>;
