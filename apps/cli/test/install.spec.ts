@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -230,6 +230,27 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     // With a bin dir that can, the same command installs.
     expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'links')], { env })).code).toBe(0);
     expect(await readFile(join(dir, 'bin'), 'utf8')).toBe('notes\n');
+  });
+
+  it('Ctrl-C while cpy uninstall waits for another install\'s lock stops the wait: CPY_INSTALL_LOCKED saying so, nothing removed (it went on waiting, then removed it)', async () => {
+    const dir = join(work, 'uninstall-waits');
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--no-link'], { env })).code).toBe(0);
+    // Held by a live process on this host (this test's), as a running install holds it.
+    await writeFile(join(dir, 'home', 'state', 'locks', 'state.lock'), `${process.pid} ${hostname()} a-running-install`);
+    const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'uninstall', artifact.metadata.version, '--force', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    expect(await closed).toBe(1);
+    expect(stderr).toMatch(/stopping: a change already begun is finished first/);
+    expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_LOCKED', message: expect.stringMatching(/^stopped while waiting for .*state\.lock, which another install holds \(process \d+ on .*\): nothing was changed$/) });
+    expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'))).toBe(true);
+    expect(JSON.parse((await runCpy(['list', '--json'], { env })).stdout).installed).toHaveLength(1);
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

@@ -11,6 +11,8 @@ export interface LockOptions {
   readonly timeoutMs: number;
   /** Called once when the lock is held by someone else and we start waiting. */
   readonly onWait?: (holder: string) => void;
+  /** Stops the wait (Ctrl-C): refused as held, saying it was stopped, before the work has begun. */
+  readonly signal?: AbortSignal;
 }
 
 /** Whose lock it is: the code of its refusals, what holds it, and what to do when it is held. */
@@ -144,6 +146,12 @@ export async function withLock<T>(owner: LockOwner, path: string, options: LockO
     if (!waiting) {
       waiting = true;
       options.onWait?.(who);
+    }
+    if (options.signal?.aborted) {
+      throw new CpyError(owner.code, `stopped while waiting for ${path}, which another ${owner.holds} holds (${who}): nothing was changed`, {
+        hint: 'run it again once the other is done',
+        details: { lock: path },
+      });
     }
     if (Date.now() > deadline) {
       throw new CpyError(owner.code, `another ${owner.holds} holds ${path} (${who})`, {

@@ -16,6 +16,8 @@ const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(
 export interface VersionOptions extends LayoutOverrides {
   readonly env?: Environment;
   readonly lockTimeoutMs?: number;
+  /** Stops a wait for another install's lock (Ctrl-C): CPY_INSTALL_LOCKED, nothing changed. Once the lock is taken, the change runs to its end. */
+  readonly signal?: AbortSignal;
 }
 
 function layoutFor(options: VersionOptions): InstallLayout {
@@ -239,7 +241,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
   // said without the lock, so a user who may read the state but not write it (root's) is told.
   const already = await alreadyUsing(layout, await chosen());
   if (already) return already;
-  return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000 }, async () => {
+  return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000, signal: options.signal }, async () => {
     const { installs } = await readState(layout.stateDir);
     const version = await chosen();
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
@@ -315,8 +317,8 @@ export async function uninstall(request: string, options: VersionOptions & { for
       continue;
     }
     const prefix = seen.prefix;
-    const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs }, () =>
-      stateLock(layout, { timeoutMs }, async () => {
+    const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs, signal: options.signal }, () =>
+      stateLock(layout, { timeoutMs, signal: options.signal }, async () => {
         // Any cpy python3 runs it: one that is not being removed first (the tree may be gone).
         const others = [await currentPrefix(layout.stateDir), ...Object.values((await readState(layout.stateDir)).installs).map((i) => i.prefix)].filter((p) => p !== prefix);
         return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]);

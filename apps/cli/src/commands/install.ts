@@ -303,11 +303,12 @@ export const list = defineCommand({
 /**
  * A state change (use, rollback, uninstall) runs to its end under its lock when Ctrl-C comes (its
  * python3 does, and the lock must outlive it): said, then its result; a second Ctrl-C exits at once.
+ * While it waits for another install's lock, nothing has begun: Ctrl-C stops the wait (`signal`).
  */
-async function finishing<T>(log: (line: string) => void, work: () => Promise<T>): Promise<T> {
-  const stop = stopOnSignals({ log, stopping: 'finishing the change it started (under a second; Ctrl-C again to exit at once)', force: () => process.exit(130) });
+async function finishing<T>(log: (line: string) => void, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const stop = stopOnSignals({ log, stopping: 'stopping: a change already begun is finished first (under a second; Ctrl-C again to exit at once)', force: () => process.exit(130) });
   try {
-    return await work();
+    return await work(stop.signal);
   } finally {
     stop.release();
   }
@@ -327,7 +328,7 @@ export const use = defineCommand({
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line: 3.13' }],
   schema: switchSchema,
   async run({ input, io, json, log }) {
-    const r = await finishing(log, () => useVersion(input.version, versionOptions(io.cwd, input)));
+    const r = await finishing(log, (signal) => useVersion(input.version, { ...versionOptions(io.cwd, input), signal }));
     const already = `already using ${r.version}${r.relinked ? '; its python3 links were not all in place, and are now' : ''}`;
     if (!json) io.stdout.write(r.from === r.version ? `${already}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
@@ -344,7 +345,7 @@ export const rollbackCommand = defineCommand({
     z.transform(({ values }) => values),
   ),
   async run({ input, io, json, log }) {
-    const r = await finishing(log, () => rollback(versionOptions(io.cwd, input)));
+    const r = await finishing(log, (signal) => rollback({ ...versionOptions(io.cwd, input), signal }));
     if (!json) io.stdout.write(`rolled back to ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
@@ -362,7 +363,7 @@ export const uninstallCommand = defineCommand({
     z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   ),
   async run({ input, io, json, log }) {
-    const r = await finishing(log, () => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force) }));
+    const r = await finishing(log, (signal) => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force), signal }));
     if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${r.wasCurrent ? '; python3 links removed' : ''}\n`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
