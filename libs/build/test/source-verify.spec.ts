@@ -127,6 +127,14 @@ describe('refusals, each with its own code', () => {
       verifySigstore({ file: TARBALL, bundle: '{"not":"a bundle"}', identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }),
       'CPY_SOURCE_SIGSTORE_INVALID',
     );
+    // A certificate that is not one (it was CPY_CLI_INTERNAL, "request past end of buffer").
+    const parsed = JSON.parse(bundle) as { verificationMaterial: { certificate?: { rawBytes: string }; x509CertificateChain?: { certificates: { rawBytes: string }[] } } };
+    const cert = parsed.verificationMaterial.certificate ?? parsed.verificationMaterial.x509CertificateChain!.certificates[0]!;
+    cert.rawBytes = Buffer.from('garbage').toString('base64');
+    const msg = (
+      await expectCode(verifySigstore({ file: TARBALL, bundle: JSON.stringify(parsed), identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID')
+    ).message;
+    expect(msg).toMatch(/its signing certificate cannot be read/);
   });
 
   it('a 3.13 release without its .asc is refused, even with a valid Sigstore bundle', async () => {

@@ -80,6 +80,16 @@ describe('cpy command line', () => {
     // a flag given but empty is wrong, not missing: the schema's own words
     const empty = await run(['keys', 'generate', '--name', '', '--json']);
     expect(JSON.parse(empty.stdout).error.message).toMatch(/^--name: give the owner/);
+    // What openpgp.js cannot take is said by the flag, not as a bug in cpy: an expiry past what
+    // OpenPGP can say (it wrapped round), an address without a dotted domain; signers that are only commas.
+    for (const [argv, said] of [
+      [['keys', 'generate', '--name', 'A', '--email', 'a@b.example', '--expires-days', '49711'], /^--expires-days: at most 49710 days/],
+      [['keys', 'generate', '--name', 'A', '--email', 'a@b'], /^--email: must be an e-mail address/],
+      [['artifact', 'verify', 'f', '--signer', ', ,', '--trusted-keys', 'k.asc'], /^--signer: pin at least one signer/],
+    ] as const) {
+      const r = await run([...argv, '--json']);
+      expect([argv[2], r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([argv[2], 2, 'CPY_CLI_USAGE', expect.stringMatching(said)]);
+    }
     // Each command's help marks what its schema cannot do without, and only that.
     const verify = (await run(['artifact', 'verify', '--help'])).stdout;
     expect(verify).toMatch(/--signer <fingerprint>\s+\(required\) a pinned signer/);

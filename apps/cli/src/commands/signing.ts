@@ -61,9 +61,17 @@ export const keysGenerate = defineCommand({
     .object({
       values: z.object({
         name: z.string().min(1, 'give the owner: --name "Acme Python Builds"'),
-        email: z.string().regex(/^[^\s@<>]+@[^\s@<>]+$/, 'must be an e-mail address'),
+        // As openpgp.js checks a user ID's address (it refused a@b, and a domain ending in a dot, as a bug of cpy's).
+        email: z.string().regex(/^[^\s@<>]+@[^\s@<>.]+(\.[^\s@<>.]+)+$/, 'must be an e-mail address, e.g. python@acme.example'),
         out: z.string().min(1).optional(),
-        'expires-days': z.string().regex(/^\d+$/, 'must be a number of days').transform(Number).optional(),
+        // OpenPGP keeps a key's expiry as 32-bit seconds after its creation: 49710 days at most (a
+        // larger number wrapped round, to a key gpg saw expire tomorrow, or in 1980).
+        'expires-days': z
+          .string()
+          .regex(/^\d+$/, 'must be a number of days')
+          .transform(Number)
+          .refine((d) => d <= 49_710, 'at most 49710 days (136 years, what OpenPGP can say); 0 for a key that never expires')
+          .optional(),
       }),
       positionals: z.tuple([]),
     })
@@ -165,7 +173,11 @@ export const artifactVerify = defineCommand({
   schema: z
     .object({
       values: z.object({
-        signer: z.array(z.string()).min(1, 'pin at least one signer: --signer <fingerprint>'),
+        signer: z
+          .array(z.string())
+          .min(1, 'pin at least one signer: --signer <fingerprint>')
+          // Only commas and spaces pinned nobody, and every signature was refused as untrusted.
+          .refine((values) => values.some((v) => v.split(',').some((f) => f.trim() !== '')), 'pin at least one signer: --signer <fingerprint>'),
         'trusted-keys': z.string().min(1, 'give the public keys: --trusted-keys cpy-keys.asc'),
         signature: z.string().min(1).optional(),
       }),

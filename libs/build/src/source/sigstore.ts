@@ -109,7 +109,13 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
   const message = bundle.content.messageSignature;
   const algorithm = 'sha256';
   const signature = Buffer.from(message.signature);
-  const certKey = createPublicKey({ key: X509Certificate.parse(Buffer.from(rawCert)).publicKey, format: 'der', type: 'spki' });
+  let certKey: ReturnType<typeof createPublicKey>;
+  try {
+    certKey = createPublicKey({ key: X509Certificate.parse(Buffer.from(rawCert)).publicKey, format: 'der', type: 'spki' });
+  } catch (error) {
+    // A damaged certificate is the bundle's fault ("request past end of buffer" was reported as a bug in cpy).
+    throw invalid(label, `its signing certificate cannot be read: ${(error as Error).message}`);
+  }
   const streamed = await streamCheck(options.file, certKey, signature, algorithm);
   const claimed = Buffer.from(message.messageDigest?.digest ?? []);
   if (!streamed.digest.equals(claimed)) {
