@@ -114,23 +114,25 @@ export async function checkDetached(options: { file: string; signature: string; 
   } catch (cause) {
     throw new DetachedSignatureError({ kind: 'unreadable', detail: (cause as Error).message });
   }
-  const signedAt = signature.packets[0]?.created ?? null;
   const issuers = signature.getSigningKeyIDs().map((id) => id.toHex().toUpperCase());
 
   const keys = await Promise.all(options.keys.map((k) => openpgp.readKey({ armoredKey: k.armored })));
   const keyIndex = keys.findIndex((key) => key.getKeyIDs().some((id) => issuers.includes(id.toHex().toUpperCase())));
   if (keyIndex < 0) throw new DetachedSignatureError({ kind: 'unknown-signer', issuers, known: keys.map(fingerprintOf) });
+  const key = keys[keyIndex]!;
+  // A file signed by several keys (gpg -u A -u B) carries one signature each: the one this key made.
+  const ours = (id: openpgp.KeyID) => key.getKeyIDs().some((k) => k.equals(id));
+  const signedAt = (signature.packets.find((p) => ours(p.issuerKeyID)) ?? signature.packets[0])?.created ?? null;
   if (signedAt && signedAt.getTime() > now.getTime() + 5 * 60_000) throw new DetachedSignatureError({ kind: 'future', signedAt });
 
-  const key = keys[keyIndex]!;
   const done = new AbortController();
   const message = await openpgp.createMessage({ binary: fileStream(options.file, { signal: done.signal }) });
   try {
     const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false });
     await drain(result.data as ReadableStream<Uint8Array>);
-    const [first] = result.signatures;
-    if (!first) throw new Error('no signature found');
-    await first.verified;
+    const mine = result.signatures.find((s) => ours(s.keyID));
+    if (!mine) throw new Error('no signature found');
+    await mine.verified;
   } catch (cause) {
     const detail = (cause as Error).message;
     const keyProblem = /self-signature|expired|revoked|creation time is in the future|not valid/i.test(detail) && !/digest/i.test(detail);

@@ -115,6 +115,20 @@ describe('sign and verify', () => {
     await expect(verify('-----BEGIN PGP SIGNATURE-----\n\nnope\n-----END PGP SIGNATURE-----\n', [alice.fingerprint])).rejects.toMatchObject({ code: 'CPY_SIGNATURE_INVALID' });
   });
 
+  it('a file signed by two keys (gpg -u A -u B) verifies against either pinned signer, with that signer\'s own signature', async () => {
+    const cosigned = await openpgp.sign({
+      message: await openpgp.createMessage({ binary: await readFile(file) }),
+      signingKeys: [await openpgp.readPrivateKey({ armoredKey: mallory.privateKey }), await openpgp.decryptKey({ privateKey: await openpgp.readPrivateKey({ armoredKey: alice.privateKey }), passphrase: 'correct horse battery staple' })],
+      detached: true,
+      format: 'armored',
+    });
+    // Alice's is the second: only the first was checked, and hers was called altered.
+    for (const who of [alice, mallory]) {
+      const r = await verify(cosigned as string, [who.fingerprint], [alice.publicKey, mallory.publicKey].join('\n'));
+      expect(r.fingerprint).toBe(who.fingerprint);
+    }
+  });
+
   it('an expired key still verifies what it signed while valid, and refuses a signature made after it expired', async () => {
     const created = new Date(Date.now() - 30 * DAY);
     const short = await generateSigningKey({ name: 'Old Key', email: 'old@example.org', expiresInDays: 10, date: created });
