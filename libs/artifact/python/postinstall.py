@@ -6,8 +6,9 @@ validation run this one file with the unpacked interpreter, so the logic exists 
   python3 -I -S share/cpy/postinstall.py relocate --from OLD --to NEW
       Rewrites what names the prefix the tree was built for, so the tree works at NEW:
       the sysconfig data (and its bytecode), config-X.Y/Makefile, build-details.json and
-      _sysconfig_vars_*.json (3.14+), pkgconfig/*.pc, bin/pythonX.Y-config and the #!
-      line of every script in bin/. Prints one JSON object: what it rewrote.
+      _sysconfig_vars_*.json (3.14+), pkgconfig/*.pc, bin/pythonX.Y-config, the #!
+      line of every script in bin/, and the prefix compiled into bin/pythonX.Y and
+      libpython (when cpy's build left room for it). Prints one JSON object: what it rewrote.
 
   python3 -I share/cpy/postinstall.py check --version V --installed-at PREFIX --work DIR
       [--modules a,b,...] [--compile]
@@ -198,6 +199,79 @@ def _trampoline(path, new):
     return True
 
 
+# The prefix compiled into the interpreter and libpython (getpath's PREFIX and EXEC_PREFIX): where
+# Python looks for its standard library when it finds none beside the program that runs it (a
+# program that embeds libpython, a copy of python3.X elsewhere, a venv made with -S). A build
+# configured at the prefix has it right; cpy's build pads each with NULs up to this marker
+# (libs/build's prefix slot), so that the prefix can be rewritten in place, as conda does.
+# (Searched for without the NUL before it: a pattern that starts with a byte so common in
+# binaries makes the search many times slower.)
+_PREFIX_SLOT_MARKER = b"cpy-prefix-slot\0"
+
+
+def _patch_compiled_prefix(path, old, new):
+    """Writes NEW over each prefix slot of PATH that holds OLD: in place, or, for the interpreter
+    running this (which cannot be written to), in a copy renamed over it. False when PATH has no
+    such slot, or NEW (with its NUL) does not fit in one: then nothing is written."""
+    import mmap
+
+    # Found in a read-only map: reading the 6 MB file into memory cost more than the search.
+    spots = []
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            i = m.find(_PREFIX_SLOT_MARKER)
+            while i >= 0:
+                # The slot is the prefix, then NULs up to the marker; what is before it is not ours to read.
+                end = i
+                while end > 0 and m[end - 1] == 0:
+                    end -= 1
+                start = end - len(old)
+                if end < i and start >= 0 and m[start:end] == old:
+                    if len(new) >= i - start:
+                        return False
+                    spots.append((start, i - start))
+                i = m.find(_PREFIX_SLOT_MARKER, i + 1)
+    if not spots:
+        return False
+    running = os.path.realpath(sys.executable) == os.path.realpath(path)
+    target = path + ".cpy-tmp" if running else path
+    if running:
+        with open(path, "rb") as src, open(target, "wb") as dst:
+            size, done = os.fstat(src.fileno()).st_size, 0
+            while done < size:
+                done += os.sendfile(dst.fileno(), src.fileno(), done, size - done)
+        os.chmod(target, os.stat(path).st_mode & 0o7777)
+    fd = os.open(target, os.O_WRONLY)
+    try:
+        for start, size in spots:
+            os.pwrite(fd, new + b"\0" * (size - len(new)), start)
+    finally:
+        os.close(fd)
+    if running:
+        os.replace(target, path)
+    return True
+
+
+def _compiled_prefix_files(root):
+    """The interpreter and libpython: the ELF files that carry getpath's compiled-in prefix."""
+    seen = set()
+    for folder, stem in (("bin", "python"), ("lib", "libpython")):
+        full_folder = os.path.join(root, folder)
+        for entry in sorted(os.listdir(full_folder)) if os.path.isdir(full_folder) else []:
+            full = os.path.join(full_folder, entry)
+            if not entry.startswith(stem) or entry.endswith(("-config", ".a", ".py")) or os.path.islink(full) or not os.path.isfile(full):
+                continue
+            with open(full, "rb") as f:
+                if f.read(4) != b"\x7fELF":
+                    continue
+            st = os.stat(full)
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                yield full
+
+
 def relocate(root, old, new):
     old = old.rstrip("/") or "/"
     new = new.rstrip("/") or "/"
@@ -212,6 +286,9 @@ def relocate(root, old, new):
             rewritten.append(os.path.relpath(path, root))
             if path.endswith(".py"):
                 _recompile(path)
+    for path in _compiled_prefix_files(root):
+        if _patch_compiled_prefix(path, old_bytes, new_bytes):
+            rewritten.append(os.path.relpath(path, root))
     for path in _scripts(root):
         if path in config:
             continue
@@ -459,6 +536,61 @@ def check_extension(report, work, installed_at, here, in_process=False):
         report.add("c-extension", True, "built with %s and sysconfig's flags, imports%s, no RPATH/RUNPATH" % (cc[0], " (in this python3)" if in_process else ""))
 
 
+EMBED_SOURCE = r"""
+#include <Python.h>
+int main(void) {
+    Py_Initialize();
+    int failed = PyRun_SimpleString("import encodings, sys; print(sys.prefix)");
+    return Py_FinalizeEx() < 0 || failed ? 1 : 0;
+}
+"""
+
+
+def check_compiled_prefix(report, work, installed_at, here, compile=False):
+    """Where the tree is installed (not a staged copy): what finds the standard library by the
+    prefix compiled into the interpreter and libpython, as a build configured there does, not
+    by the tree around it: a copy of python3.X elsewhere, and (with compile) a program that
+    embeds libpython."""
+    import shutil
+    import sysconfig
+
+    if os.path.realpath(installed_at) != here:
+        return
+    folder = os.path.join(work, "elsewhere")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    real = os.path.realpath(os.path.join(here, "bin", "python3"))
+    copy = os.path.join(folder, os.path.basename(real))
+    shutil.copy2(real, copy)
+    probes = [("interpreter-copy", "a copy of bin/%s outside the prefix" % os.path.basename(real), [copy, "-c", "import encodings, sys; print(sys.prefix)"], None)]
+    cc = (sysconfig.get_config_var("CC") or "cc").split()
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    library = sysconfig.get_config_var("LDLIBRARY") or ""
+    if compile and shutil.which(cc[0]) and library.endswith(".so") and os.path.isfile(os.path.join(libdir, library)):
+        source = os.path.join(folder, "embed.c")
+        with open(source, "w") as f:
+            f.write(EMBED_SOURCE)
+        program = os.path.join(folder, "embed")
+        name = library[3:-3]
+        built = _run(cc + ["-I" + (sysconfig.get_config_var("INCLUDEPY") or ""), source, "-o", program, "-L" + libdir, "-l" + name] + (sysconfig.get_config_var("LIBS") or "").split())
+        if built.returncode != 0:
+            report.add("embedding", False, "a program embedding %s does not build: %s" % (library, _tail(built.stdout)))
+        else:
+            probes.append(("embedding", "a program embedding %s (found through LD_LIBRARY_PATH)" % library, [program], libdir))
+    for id, what, argv, library_path in probes:
+        import subprocess
+
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        if library_path:
+            env["LD_LIBRARY_PATH"] = library_path
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=120)
+        found = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
+        if found is not None and os.path.realpath(found) == here:
+            report.add(id, True, "%s finds the standard library at %s (the prefix compiled in)" % (what, here))
+        else:
+            report.add(id, False, "%s does not find the standard library at %s: %s" % (what, here, found or _tail(r.stdout)))
+
+
 def _import_probe(directory):
     """Imports the probe extension from `directory` in this process: None, or why it failed."""
     sys.path.insert(0, directory)
@@ -490,6 +622,8 @@ def check(args):
         check_venvs(report, args.work, here)
     if args.compile:
         check_extension(report, args.work, installed_at, here, in_process=args.no_venvs)
+    if not args.no_venvs:
+        check_compiled_prefix(report, args.work, installed_at, here, compile=args.compile)
     ok = all(c["ok"] for c in report.checks)
     print(json.dumps({"version": version, "failed": failed, "checks": report.checks}))
     return 0 if ok else 1

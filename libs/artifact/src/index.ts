@@ -15,6 +15,7 @@ export {
   checkPythonTree,
   CRITICAL_IMPORTS,
   POSTINSTALL_ENTRY,
+  PREFIX_SLOT_LITERAL,
   relocateTree,
   RESOLVE_EXECUTABLE_PTH,
 } from './postinstall.js';

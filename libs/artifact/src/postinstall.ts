@@ -16,6 +16,20 @@ export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2
  */
 export const POSTINSTALL_ENTRY = 'share/cpy/postinstall.py';
 
+/**
+ * The prefix CPython compiles into the interpreter and libpython (getpath's PREFIX and
+ * EXEC_PREFIX, in Modules/getpath.o): where it looks for its standard library when none is
+ * beside the program running it (a program embedding libpython, a copy of python3.X, a venv
+ * made with -S). cpy's build (@cpy/build) compiles each as the C literal
+ * `"<prefix>" "<PREFIX_SLOT_PADDING NULs>cpy-prefix-slot"`: the same string to C, and room
+ * for postinstall.py's relocate to write another prefix over it (up to PREFIX_SLOT_PADDING + the
+ * build prefix's length - 1 bytes), as conda patches its binaries.
+ */
+export const PREFIX_SLOT_PADDING = 512;
+export const PREFIX_SLOT_MARKER = 'cpy-prefix-slot';
+/** The C literal that follows `"<prefix>"` in -DPREFIX (and -DEXEC_PREFIX), as the shell passes it on. */
+export const PREFIX_SLOT_LITERAL = `"${'\\000'.repeat(PREFIX_SLOT_PADDING)}${PREFIX_SLOT_MARKER}"`;
+
 /** The script's source file in this package (packArtifact puts it into every artifact). */
 export const POSTINSTALL_SOURCE: string = fileURLToPath(new URL('../python/postinstall.py', import.meta.url));
 

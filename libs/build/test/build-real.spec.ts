@@ -172,7 +172,11 @@ describe('the artifact of that build', () => {
     // Debian 12 host it cannot be judged: bullseye's libssl1.1 is not here.
     const there = await validateThere(packed.path, 'packed');
     expect(there.summary).toBe('[SUCCESS]');
-    expect(there.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['relocation', 'venv', 'venv-copies', 'sysconfig', 'c-extension']));
+    expect(there.checks.map((c) => c.id)).toEqual(expect.arrayContaining(['relocation', 'venv', 'venv-copies', 'sysconfig', 'c-extension', 'interpreter-copy', 'embedding']));
+    // The prefix compiled into python3.X and libpython is where the tree was relocated to (its
+    // build left room for it): a program embedding libpython finds the standard library there,
+    // without PYTHONHOME, as with a build configured at that prefix.
+    expect(there.checks.find((c) => c.id === 'embedding')).toMatchObject({ ok: true, detail: expect.stringMatching(/^a program embedding libpython3\.13\.so .* finds the standard library at .*\/validate\/packed\/tree\/opt\/python-3\.13\.5 /) });
     // Where python3 cannot start python3 (a cross build's check under qemu-user), the C extension
     // built with sysconfig's compiler is imported by the checking python3 itself.
     const tree = join(built!.buildDir, 'validate', 'packed', 'tree', 'opt', 'python-3.13.5');

@@ -5,13 +5,19 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
+import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PREFIX_SLOT_MARKER, PREFIX_SLOT_PADDING, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
 
 const run = promisify(execFile);
 const OLD = '/opt/python-3.99.0';
 
 let work: string;
 let tree: string;
+
+/** What cpy's build compiles getpath's PREFIX into: the prefix, NULs, the marker (a C literal's bytes, with its NUL). */
+const slot = (prefix: string) => Buffer.concat([Buffer.from(prefix), Buffer.alloc(PREFIX_SLOT_PADDING), Buffer.from(`${PREFIX_SLOT_MARKER}\0`)]);
+/** An ELF file as the interpreter and libpython hold the slot (PREFIX and EXEC_PREFIX), between other data. */
+const elfWithSlots = (prefix: string) =>
+  Buffer.concat([Buffer.from('\x7fELF\x02\x01\x01', 'latin1'), Buffer.from([1, 2, 3]), slot(prefix), Buffer.from(`${prefix}/lib/python3.99\0`), Buffer.from([7, 7]), slot(prefix), Buffer.from('end')]);
 
 /** A tree laid out as `make install` leaves it, with the files that name the prefix. */
 async function makeTree(root: string): Promise<void> {
@@ -32,6 +38,9 @@ async function makeTree(root: string): Promise<void> {
   await writeFile(join(root, 'bin', 'pip3'), `#!${OLD}/bin/python3.99\n# -*- coding: utf-8 -*-\nprint("${OLD} stays in the body")\n`, { mode: 0o755 });
   await writeFile(join(root, 'bin', 'python3.99-config'), `#!/bin/sh\nprefix_build="${OLD}"\n`, { mode: 0o755 });
   await writeFile(join(root, 'bin', 'tool'), `#!${OLD}0/bin/python3.99\n`, { mode: 0o755 });
+  await writeFile(join(root, 'bin', 'python3.99'), elfWithSlots(OLD), { mode: 0o755 });
+  await writeFile(join(root, 'lib', 'libpython3.99.so.1.0'), elfWithSlots(OLD), { mode: 0o755 });
+  await symlink('libpython3.99.so.1.0', join(root, 'lib', 'libpython3.99.so'));
 }
 
 /** Runs the script with this host's python3, as the artifact's python3 would run it. */
@@ -62,7 +71,9 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
     expect(r.rewritten.sort()).toEqual(
       [
         'bin/pip3',
+        'bin/python3.99',
         'bin/python3.99-config',
+        'lib/libpython3.99.so.1.0',
         'lib/pkgconfig/python-3.99.pc',
         'lib/python3.99/_sysconfigdata__linux_x86_64-linux-gnu.py',
         'lib/python3.99/config-3.99-x86_64-linux-gnu/Makefile',
@@ -93,6 +104,27 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
       join(tree, 'lib', 'python3.99', '_sysconfigdata__linux_x86_64-linux-gnu.py'),
     ]);
     expect(header.stdout.trim()).toBe('True True True True');
+    // The prefix compiled into the interpreter and libpython: written over, the same size, the
+    // marker kept (a relocation again finds it); a longer path that only starts with it is not.
+    const before = elfWithSlots(OLD);
+    for (const file of [join(tree, 'bin', 'python3.99'), join(tree, 'lib', 'libpython3.99.so.1.0')]) {
+      const after = await readFile(file);
+      expect(after.length).toBe(before.length);
+      const moved = Buffer.concat([Buffer.from(to), Buffer.alloc(OLD.length + PREFIX_SLOT_PADDING - to.length), Buffer.from(`${PREFIX_SLOT_MARKER}\0`)]);
+      expect(after.toString('latin1')).toBe(before.toString('latin1').replaceAll(slot(OLD).toString('latin1'), moved.toString('latin1')));
+      expect(after.toString('latin1')).toContain(`${OLD}/lib/python3.99\0`);
+      expect((await stat(file)).mode & 0o777).toBe(0o755);
+    }
+  });
+
+  it('a prefix longer than the room cpy\'s build left after the compiled-in one: the binaries are left as they are, the rest relocated', async () => {
+    const other = join(work, 'long-prefix');
+    await makeTree(other);
+    const to = `/srv/${'p'.repeat(OLD.length + PREFIX_SLOT_PADDING)}`;
+    const r = await relocateTree(other, OLD, to, async (_file, args) => hostPython(_file, args.map((a) => (a.startsWith(tree) ? a.replace(tree, other) : a))));
+    expect(r.rewritten).not.toContain('bin/python3.99');
+    expect(r.rewritten).toContain('lib/pkgconfig/python-3.99.pc');
+    expect(await readFile(join(other, 'bin', 'python3.99'))).toEqual(elfWithSlots(OLD));
   });
 
   it('prints what it rewrote as JSON, a name of any characters escaped', async () => {
@@ -112,6 +144,7 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
     ] as const) {
       await makeTree(to);
       // The tree's interpreter: this host's python3.
+      await rm(join(to, 'bin', 'python3.99'));
       await symlink((await run('python3', ['-c', 'import sys; print(sys.executable)'])).stdout.trim(), join(to, 'bin', 'python3.99'));
       await writeFile(join(to, 'bin', 'other'), `#!${OLD}/bin/other-tool\n`, { mode: 0o755 });
       const r = await relocateTree(to, OLD, to, hostPython);

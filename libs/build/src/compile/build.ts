@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
@@ -9,6 +9,7 @@ import { createBuilder, type Builder } from './builders.js';
 import { crossConfigureArguments, crossEnvironment, emulatorFor, hasEmulator, type CrossBuild, type CrossCheck } from './cross.js';
 import { IMPORT_CHECK_SCRIPT, MODULE_CHECKS, moduleReport, parseMakeModuleReport, type CPythonModuleSummary, type ModuleReport } from './modules.js';
 import { cancelled } from './runner.js';
+import { makeRoomForPrefix } from './prefix-slot.js';
 import { configureArguments, makeJobs, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
 
 export type BuildPhase = 'provision' | 'preflight' | 'extract' | 'build-python' | 'configure' | 'make' | 'install' | 'check';
@@ -313,6 +314,9 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       // another release the same manager signed under this name. The tree says which it is.
       const says = await sourceTreeVersion(srcDir);
       if (says !== null && says !== spec.version) throw sourceVersionMismatch(source.fileName, spec.version, says, 'its Include/patchlevel.h');
+      // Room after the prefix compiled into python3.X and libpython, for the relocation to write the install prefix.
+      const room = await makeRoomForPrefix(srcDir);
+      await appendFile(log, room ? 'cpy: Makefile.pre.in: a prefix slot after -DPREFIX and -DEXEC_PREFIX (relocation writes the install prefix there)\n' : 'cpy: Makefile.pre.in has no -DPREFIX define cpy knows: the compiled-in prefix stays the build prefix\n');
     });
 
     const env: Record<string, string> = {
