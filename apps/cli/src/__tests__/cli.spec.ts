@@ -124,6 +124,14 @@ describe('cpy command line', () => {
         const r = await run(['install', '3.13.5', flag, value, '--json'], { CPY_HOME: join(dir, 'home') });
         expect([flag, r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([flag, 2, 'CPY_CLI_USAGE', expect.stringMatching(new RegExp(`^${flag}: `))]);
       }
+      // source verify: a directory is not a tarball (it was EISDIR, an internal error); a private
+      // key given as a trusted key is refused, as artifact verify's --trusted-keys refuses one.
+      const dirVerify = await run(['source', 'verify', dir, '--version', '3.13.5', '--json']);
+      expect([dirVerify.code, JSON.parse(dirVerify.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_READ', message: `${dir} is not a file` })]);
+      expect((await run(['keys', 'generate', '--name', 'T', '--email', 't@example.org', '--out', join(dir, 'private.asc'), '--json'])).code).toBe(0);
+      await writeFile(join(dir, 'Python-3.13.5.tar.xz'), 'not really a tarball');
+      const privateKey = await run(['source', 'verify', join(dir, 'Python-3.13.5.tar.xz'), '--trusted-key', join(dir, 'private.asc'), '--json']);
+      expect([privateKey.code, JSON.parse(privateKey.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_SOURCE_BAD_KEY', message: `cannot use ${join(dir, 'private.asc')} as a trusted key: it holds a private key` })]);
       // publish: a --notes-template that is not there (before any token or network).
       const notes = await run(['publish', join(dir, 'x.tgz'), '--notes-template', join(dir, 'missing.md'), '--json'], { GITHUB_TOKEN: 'unused' });
       expect(JSON.parse(notes.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: expect.stringContaining('--notes-template') });

@@ -1,4 +1,4 @@
-import { access, copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
@@ -200,11 +200,9 @@ export const sourceVerify = defineCommand({
     const { input, io, style, json } = ctx;
     warnUnsigned(ctx as CommandContext<unknown>, input['allow-unsigned']);
     const file = resolve(io.cwd, input.file);
-    try {
-      await access(file);
-    } catch {
-      throw new CpyError('CPY_CLI_CANNOT_READ', `${file} does not exist`, { hint: 'give the path of a source tarball' });
-    }
+    const there = await stat(file).catch(() => null);
+    // A directory was read as one (EISDIR, reported as a bug in cpy).
+    if (!there?.isFile()) throw new CpyError('CPY_CLI_CANNOT_READ', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint: 'give the path of a source tarball' });
     const versionText = input.version ?? /^Python-(.+?)\.(?:tar\.xz|tgz)$/.exec(basename(file))?.[1];
     const version = versionText ? parseVersion(versionText) : null;
     if (!version) {

@@ -50,13 +50,20 @@ export async function shippedKey(fingerprint: string): Promise<TrustedKey> {
 /** Reads a user's key file, with a clear error when it is not an OpenPGP public key. */
 export async function readUserKey(path: string): Promise<TrustedKey> {
   let armored: string;
+  let key: openpgp.Key;
   try {
     armored = await readFile(path, 'utf8');
-    await openpgp.readKey({ armoredKey: armored });
+    key = await openpgp.readKey({ armoredKey: armored });
   } catch (cause) {
     throw new CpyError('CPY_SOURCE_BAD_KEY', `cannot use ${path} as a trusted key: ${(cause as Error).message}`, {
       hint: 'pass an ASCII-armored OpenPGP public key (gpg --armor --export <fingerprint>)',
       cause,
+    });
+  }
+  // As cpy artifact verify's --trusted-keys refuses one: a trust anchor is public, and a private key given as one has been copied where it should not be.
+  if (key.isPrivate()) {
+    throw new CpyError('CPY_SOURCE_BAD_KEY', `cannot use ${path} as a trusted key: it holds a private key`, {
+      hint: 'pass the public key (gpg --armor --export <fingerprint>, or cpy keys export); keep the private key out of shared places',
     });
   }
   return { armored, origin: 'user', source: path };
