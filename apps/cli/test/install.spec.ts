@@ -77,7 +77,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect([dir.code, JSON.parse(dir.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_FOUND', message: `the artifact ${work} is a directory, not an artifact file` })]);
     // A release line names the one version of it installed.
     const forced = await cpy(['uninstall', artifact.metadata.version.split('.').slice(0, 2).join('.'), '--force']);
-    expect([forced.code, forced.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^removed ${artifact.metadata.version.replace(/\./g, '\\.')} \\(.*\\); python3 links removed\n$`))]);
+    expect([forced.code, forced.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^removed ${artifact.metadata.version.replace(/\./g, '\\.')} \\(.*\\); its python3 links removed from ${join(work, 'home', 'bin')}\n$`))]);
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
   });
 
@@ -251,6 +251,21 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_LOCKED', message: expect.stringMatching(/^stopped while waiting for .*state\.lock, which another install holds \(process \d+ on .*\): nothing was changed$/) });
     expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'))).toBe(true);
     expect(JSON.parse((await runCpy(['list', '--json'], { env })).stdout).installed).toHaveLength(1);
+  });
+
+  it('cpy uninstall --force of a version linked from another --bin-dir says so, and does not claim it removed links it could not see', async () => {
+    const dir = join(work, 'uninstall-other-bin');
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'mybin')], { env })).code).toBe(0);
+    const r = await runCpy(['uninstall', artifact.metadata.version, '--force'], { env });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`removed ${artifact.metadata.version} (${join(dir, 'home', `python-${artifact.metadata.version}`)})\n`);
+    expect(r.stderr).toContain(`warning: no python3 link to it was in ${join(dir, 'home', 'bin')}; links made with another --bin-dir now point at nothing`);
+    // Given the same --bin-dir, they go.
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'mybin')], { env })).code).toBe(0);
+    const again = await runCpy(['uninstall', artifact.metadata.version, '--force', '--bin-dir', join(dir, 'mybin'), '--json'], { env });
+    expect(JSON.parse(again.stdout).uninstalled).toMatchObject({ wasCurrent: true, unlinked: expect.arrayContaining(['python3', 'python']), binDir: join(dir, 'mybin') });
+    expect(existsSync(join(dir, 'mybin', 'python3'))).toBe(false);
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

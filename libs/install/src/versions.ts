@@ -11,7 +11,7 @@ import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean() });
-const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean() }), z.object({ moved: z.string() })]);
+const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []) }), z.object({ moved: z.string() })]);
 
 export interface VersionOptions extends LayoutOverrides {
   readonly env?: Environment;
@@ -302,7 +302,10 @@ async function oneInstalled(request: string, options: VersionOptions): Promise<s
  * Refuses the current version unless `force`, which also removes the links that would dangle
  * (cpy_state.py forget, run by the current python3 while it is another version's).
  */
-export async function uninstall(request: string, options: VersionOptions & { force?: boolean } = {}): Promise<{ version: string; prefix: string; wasCurrent: boolean }> {
+export async function uninstall(
+  request: string,
+  options: VersionOptions & { force?: boolean } = {},
+): Promise<{ version: string; prefix: string; wasCurrent: boolean; /** The links removed from binDir (none when it was linked from another bin dir). */ unlinked: string[]; binDir: string | null }> {
   const layout = layoutFor(options);
   const version = await oneInstalled(request, options);
   const timeoutMs = options.lockTimeoutMs ?? 60_000;
@@ -324,6 +327,6 @@ export async function uninstall(request: string, options: VersionOptions & { for
         return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]);
       }),
     );
-    if ('version' in removed) return removed;
+    if ('version' in removed) return { ...removed, binDir: layout.binDir };
   }
 }

@@ -1775,15 +1775,19 @@ def forget(a):
             os.unlink(os.path.join(state_dir, CURRENT_LINK))
         except FileNotFoundError:
             pass
+    unlinked = []
+    if was_current:
         for name, runs in LINKS if bin_dir else ():
             path = os.path.join(bin_dir, name)
             try:
                 if os.readlink(path) == os.path.join(prefix, 'bin', runs):
                     os.unlink(path)
+                    unlinked.append(name)
             except OSError:
                 pass
     shutil.rmtree(gone, ignore_errors=True)
-    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current}
+    # Which links went: none when it was linked from another bin dir (an install's --bin-dir), which this one cannot know.
+    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}
 
 
 COMMANDS = {'mark': mark, 'sign-marker': sign_marker, 'record': record, 'use': use, 'forget': forget}

@@ -81,7 +81,7 @@ describe('cpy uninstall and an install of the same prefix', () => {
       await once(installing, 'close');
     }
     // Its holder gone, the lock is stale: taken, and the version removed.
-    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false });
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null });
     expect(existsSync(prefix)).toBe(false);
     expect((await readState(stateDir)).installs).toEqual({});
   });
@@ -109,7 +109,7 @@ describe('installs and uninstalls that cross', () => {
     await mkdir(prefix);
     await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
     await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix }, '3.13.6': { prefix } }, previous: '3.13.5' }));
-    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false });
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null });
     expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.6' });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.6': { prefix } }, previous: null });
   });
@@ -279,7 +279,7 @@ describe('the install record writer (cpy_state.py)', () => {
       await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
     }
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
-    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false });
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null });
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
   });
@@ -302,7 +302,7 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(existsSync(join(stateDir, 'python-3.13.4'))).toBe(true);
     // Its marker gone (a broken install): still the one 3.12 names.
     await rm(join(stateDir, 'python-3.12.8', MARKER_FILE));
-    expect(await uninstall('3.12', options)).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false });
+    expect(await uninstall('3.12', options)).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir: options.binDir });
     expect(existsSync(join(stateDir, 'python-3.12.8'))).toBe(false);
     expect(await uninstall('3.13.4', options)).toMatchObject({ version: '3.13.4' });
     // One left of the line, and it is the current one: the usual refusal.
