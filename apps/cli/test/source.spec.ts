@@ -1,8 +1,9 @@
-import { copyFile, mkdtemp, open, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { fixturesDir, type PythonMirror, runCpy, startPythonMirror } from '@cpy/harness';
+import { fixturesDir, type PythonMirror, repoRoot, runCpy, startPythonMirror } from '@cpy/harness';
 
 const TARBALL = 'Python-3.13.5.tar.xz';
 
@@ -62,5 +63,37 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     const missing = await cpy(['source', 'fetch', '3.12.99', '--json']);
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_SOURCE_NOT_FOUND' } });
+  });
+
+  it('Ctrl-C while it downloads: CPY_SOURCE_CANCELLED (exit 1), one JSON document, and nothing of the download left in the cache', async () => {
+    const cache = join(work, 'cache-interrupted');
+    let release = () => undefined as void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    mirror.inject(`3.13.5/${TARBALL}`, { pauseAfterBytes: 2_000_000, resume: held });
+    try {
+      const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'source', 'fetch', '3.13.5', '--json'], {
+        env: { ...process.env, CPY_CACHE_DIR: cache, CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      const downloading = new Promise<void>((resolve) =>
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          if (/downloading Python-3\.13\.5\.tar\.xz/.test(stderr)) resolve();
+        }),
+      );
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await downloading;
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGINT');
+      expect(await closed).toBe(1);
+      expect(stderr).toMatch(/stopping the download/);
+      expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED', message: 'the fetch of CPython 3.13.5 was stopped: nothing was kept of its download' });
+      expect(await readdir(join(cache, 'sources', 'tmp')).catch(() => [])).toEqual([]);
+    } finally {
+      release();
+    }
   });
 });

@@ -6,6 +6,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
+import { stopOnSignals } from '../signals.js';
 import type { Style } from '../io.js';
 
 const sha256Schema = z.string().regex(SHA256_ANY_CASE_RE, 'must be a sha256 (64 hex digits)').transform((s) => s.toLowerCase());
@@ -77,8 +78,12 @@ export async function fetchForCommand(ctx: CommandContext<unknown>, version: str
   const { io } = ctx;
   warnUnsigned(ctx, input['allow-unsigned']);
   const progress = createProgress(io);
+  // Ctrl-C (or SIGTERM) stops the download, and the partial file goes with it (it was left in the
+  // cache's tmp for an hour, and the command printed nothing); a second one exits at once.
+  const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the download (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
   try {
     return await fetchSource(version, {
+      signal: stop.signal,
       env: io.env,
       cwd: io.cwd,
       ...(input.mirror ? { mirrors: input.mirror } : {}),
@@ -94,7 +99,11 @@ export async function fetchForCommand(ctx: CommandContext<unknown>, version: str
         ctx.log(`${r.url}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s (attempt ${r.attempt + 1})`);
       },
     });
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+    throw new CpyError('CPY_SOURCE_CANCELLED', `the fetch of CPython ${version} was stopped: nothing was kept of its download`, { hint: 'run the same command again' });
   } finally {
+    stop.release();
     progress.done();
   }
 }
