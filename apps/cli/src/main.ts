@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CpyErrorCode } from '@cpy/core';
 import { writeFault } from '@cpy/core/faults';
@@ -51,6 +51,12 @@ function codedError(error: unknown): Failure | null {
 function cannotWrite(error: unknown): Failure | null {
   const fault = writeFault(error);
   if (!fault) return null;
+  // An open refused on a file that is there and this user may not read was a read (Node's error
+  // does not say how the file was opened): said as one, not as "cannot write".
+  const { syscall } = error as { syscall?: unknown };
+  if (fault.kind === 'denied' && syscall === 'open' && fault.at && existsSync(fault.at) && !readable(fault.at)) {
+    return { code: 'CPY_CLI_CANNOT_READ', message: `cannot read ${fault.at}: permission denied`, hint: 'run as a user who may read it (or as root), or give a copy this user can read', details: { errno: fault.errno } };
+  }
   return {
     code: 'CPY_CLI_CANNOT_WRITE',
     message: fault.message,
@@ -61,6 +67,15 @@ function cannotWrite(error: unknown): Failure | null {
     }[fault.kind],
     details: { errno: fault.errno },
   };
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 class UsageError extends Error {

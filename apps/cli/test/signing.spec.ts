@@ -1,6 +1,6 @@
 // The signed setup through the built bin, as a publisher and a user run it: cpy keys generate,
 // keys export, artifact sign, index add, then cpy install --signer; and cpy artifact verify by hand.
-import { appendFile, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -174,6 +174,23 @@ describe('signing with the cpy bin', () => {
     const r = await cpy(['artifact', 'verify', empty, '--signer', fingerprint, '--trusted-keys', keys, '--json']);
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: `the signature of ${empty} (${empty}.asc) cannot be read: the file is empty` });
     expect((await cpy(['artifact', 'verify', tgz, '--signer', 'ABCDEF12', '--trusted-keys', keys])).stderr).toMatch(/CPY_SIGNER_INVALID/);
+    // What cannot be read is said so: a directory given as the signature was "has no signature".
+    const dirSig = await cpy(['artifact', 'verify', tgz, '--signer', fingerprint, '--trusted-keys', keys, '--signature', work, '--json']);
+    expect(JSON.parse(dirSig.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: `cannot read the signature ${work}: it is a directory` });
+    if (process.getuid?.() === 0) {
+      // As a user who may not read the file (mode 600, root's): it was "altered or damaged: do not use it".
+      const shared = await mkdtemp(join(tmpdir(), 'cpy-cli-verify-perm-'));
+      try {
+        await chmod(shared, 0o755);
+        for (const name of [artifact.fileName, `${artifact.fileName}.asc`]) await copyFile(join(site, name), join(shared, name));
+        await copyFile(keys, join(shared, 'cpy-keys.asc'));
+        await chmod(join(shared, artifact.fileName), 0o600);
+        const denied = await runCpy(['artifact', 'verify', join(shared, artifact.fileName), '--signer', fingerprint, '--trusted-keys', join(shared, 'cpy-keys.asc'), '--json'], { uid: 65534, env: { HOME: shared, NO_COLOR: '1' } });
+        expect([denied.code, JSON.parse(denied.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_READ', message: `cannot read ${join(shared, artifact.fileName)}: permission denied` })]);
+      } finally {
+        await rm(shared, { recursive: true, force: true });
+      }
+    }
   });
 
   it('a wrong passphrase is refused by name, and neither the private key nor the passphrase appears in any output', async () => {

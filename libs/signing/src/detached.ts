@@ -125,6 +125,9 @@ export async function checkDetached(options: { file: string; signature: string; 
   const signedAt = (signature.packets.find((p) => ours(p.issuerKeyID)) ?? signature.packets[0])?.created ?? null;
   if (signedAt && signedAt.getTime() > now.getTime() + 5 * 60_000) throw new DetachedSignatureError({ kind: 'future', signedAt });
 
+  // A file this process cannot read fails here with its errno (EACCES, EISDIR), for the caller
+  // to say so: inside the verification it read as a signature that does not match (altered or damaged).
+  await (await open(options.file, 'r')).close();
   const done = new AbortController();
   const message = await openpgp.createMessage({ binary: fileStream(options.file, { signal: done.signal }) });
   try {

@@ -195,7 +195,13 @@ export const artifactVerify = defineCommand({
     const keysText = await readFile(keysPath, 'utf8').catch((cause: NodeJS.ErrnoException) => {
       throw new CpyError('CPY_KEYS_INVALID', `cannot read the trusted keys ${keysPath}: ${cause.code ?? cause.message}`, { hint: 'give the cpy-keys.asc the publisher gives out' });
     });
-    const signature = await readFile(signaturePath, 'utf8').catch(() => null);
+    // Missing is unsigned; unreadable (or a directory) is said as such, not as "has no signature".
+    const signature = await readFile(signaturePath, 'utf8').catch((cause: NodeJS.ErrnoException) => {
+      if (cause.code === 'ENOENT') return null;
+      throw new CpyError('CPY_CLI_CANNOT_READ', `cannot read the signature ${signaturePath}: ${cause.code === 'EISDIR' ? 'it is a directory' : cause.code === 'EACCES' ? 'permission denied' : (cause.code ?? cause.message)}`, {
+        hint: 'give the detached signature (<file>.asc, or --signature <file>) as a file this user can read',
+      });
+    });
     const check = await verifyPinned({ file, signature, signatureSource: signaturePath, trusted: await readPublicKeys(keysText, keysPath), signers, label: file });
     if (!json) {
       io.stdout.write(`${style.ok('good signature')}: ${file}\n  by ${check.fingerprint} (${check.userId}), made ${check.signedAt}\n`);
