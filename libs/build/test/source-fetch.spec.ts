@@ -179,11 +179,20 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(signed).toMatchObject({ fromCache: false, sha256 });
     expect(signed.verification.method).toContain('openpgp');
     expect(hits(REL)).toHaveLength(2);
+    // Offline, a cached copy this run refuses is refused for what it lacks, not as a network
+    // error, and stays (it was forgotten, its 22 MB left with no entry).
+    const unsignedCache = await mkdtemp(join(work, 'cache-unsigned-'));
+    mirror.remove(`${REL}.asc`);
+    await fetch('3.13.5', { allowUnsigned: true, cacheDir: unsignedCache });
+    await expectCode(fetch('3.13.5', { cacheDir: unsignedCache, mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    expect((await fetch('3.13.5', { allowUnsigned: true, cacheDir: unsignedCache, mirrors: ['http://127.0.0.1:9/ftp/python'] })).fromCache).toBe(true);
   });
 
   it('a pin the cached source does not match is a checksum mismatch, and the cached source stays', async () => {
     await fetch('3.13.5');
     await expectCode(fetch('3.13.5', { expectedSha256: 'ab'.repeat(32) }), 'CPY_SOURCE_CHECKSUM_MISMATCH');
+    // Offline too: the pin against the cached copy, not "could not download".
+    await expectCode(fetch('3.13.5', { expectedSha256: 'ab'.repeat(32), mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_CHECKSUM_MISMATCH');
     const again = await fetch('3.13.5');
     expect(again).toMatchObject({ fromCache: true, sha256 });
     expect(hits(REL)).toHaveLength(2);

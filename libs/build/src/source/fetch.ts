@@ -98,7 +98,8 @@ function checksumMismatch(fileName: string, expected: string, actual: string): C
   });
 }
 
-async function fromCache(cache: SourceCache, version: PythonVersion, entry: CacheEntry, options: FetchSourceOptions): Promise<FetchedSource | null> {
+/** The cached source, verified again; null when it is damaged; what refuses it when this run's policy does (for when no mirror can give another copy). */
+async function fromCache(cache: SourceCache, version: PythonVersion, entry: CacheEntry, options: FetchSourceOptions): Promise<FetchedSource | CpyError | null> {
   const dir = cache.objectDir(entry.sha256);
   const path = join(dir, entry.fileName);
   try {
@@ -115,7 +116,7 @@ async function fromCache(cache: SourceCache, version: PythonVersion, entry: Cach
   try {
     verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: entry.sha256, fileName: entry.fileName });
   } catch (error) {
-    if (error instanceof CpyError) return null;
+    if (error instanceof CpyError) return error;
     throw error;
   }
   return { version: version.full, path, fileName: entry.fileName, sha256: entry.sha256, bytes: entry.bytes, url: entry.url, fromCache: true, verification };
@@ -146,12 +147,19 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
 
   // A pin the cached source does not match is checked against a download, and the cached entry
   // kept: a mistyped pin is a checksum mismatch, not a lost cache (nor, offline, a network error).
+  // When no mirror gives a copy (offline), what was wrong with the cached one is the answer: the
+  // pin it does not match, or the signature this run asks for; not "could not download".
+  let cachedWrong: CpyError | null = null;
   if (!options.refresh) {
     const entry = await cache.lookup(version.full);
-    if (entry && (!expected || expected === entry.sha256)) {
+    if (entry && expected && expected !== entry.sha256) {
+      cachedWrong = checksumMismatch(entry.fileName, expected, entry.sha256);
+    } else if (entry) {
       const hit = await fromCache(cache, version, entry, options);
-      if (hit) return hit;
-      await cache.forget(version.full);
+      if (hit instanceof CpyError) cachedWrong = hit;
+      else if (hit) return hit;
+      // Damaged: forgotten. (One this run refuses stays until a verified copy replaces it.)
+      else await cache.forget(version.full);
     }
   }
 
@@ -220,6 +228,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   }
 
   const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ');
+  if (cachedWrong) throw cachedWrong;
   if (failures.every((f) => f.notFound)) {
     throw new CpyError('CPY_SOURCE_NOT_FOUND', `Python ${version.full} was not found: ${lines}`, {
       hint: 'check the version (python.org lists releases at https://www.python.org/downloads/) or the mirror',
