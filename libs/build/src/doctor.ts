@@ -1,4 +1,5 @@
-import { statfs } from 'node:fs/promises';
+import { access, constants, statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { hostExec, type Exec } from './exec.js';
 import { parseOsRelease, type OsInfo } from './os-release.js';
 import { BUILD_REQUIREMENTS, type Probe, type Requirement } from './requirements.js';
@@ -34,7 +35,7 @@ export interface BuildHostReport {
 export interface CheckBuildHostOptions {
   /** Runs programs on the builder; defaults to this host. */
   readonly exec?: Exec;
-  /** The directory the build will use; its filesystem needs `minFreeBytes`. Default: the cwd. */
+  /** The directory the build will use (made when missing); its filesystem needs `minFreeBytes`, and this user must be able to write there. Default: the cwd. */
   readonly buildDir?: string;
   /** Default 3 GiB: a source tree, its objects, the install tree and the artifact. */
   readonly minFreeBytes?: number;
@@ -54,9 +55,25 @@ const INSTALL_COMMAND: Record<Exclude<OsInfo['family'], 'unknown'>, string> = {
   alpine: 'apk add',
 };
 
+/**
+ * Free bytes where the build directory is, or will be made: its nearest existing directory (a
+ * build makes the rest). Refuses one this user cannot write, where the build could not start.
+ */
 async function hostFreeBytes(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
+  let at = dir;
+  for (;;) {
+    const s = await statfs(at).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT' || dirname(at) === at) throw error;
+      return null;
+    });
+    if (s) {
+      await access(at, constants.W_OK).catch(() => {
+        throw new Error(`${at} is not writable by this user`);
+      });
+      return s.bavail * s.bsize;
+    }
+    at = dirname(at);
+  }
 }
 
 function firstLine(text: string): string {
@@ -71,7 +88,8 @@ function firstLine(text: string): string {
 /** A command line of words (CC="ccache gcc", CPPFLAGS="-I/a -DX"), split as configure's shell splits an unquoted variable. */
 const words = (text: string): string[] => text.trim().split(/\s+/).filter(Boolean);
 
-async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string }> {
+/** `unchecked`: the probe could not run (no compiler, no pkg-config); what it looks for may well be there. */
+async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string; unchecked?: true }> {
   const [ccProgram = 'cc', ...ccArgs] = words(cc);
   switch (probe.kind) {
     case 'program': {
@@ -84,14 +102,14 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
     case 'headers': {
       const r = await exec(ccProgram, [...ccArgs, ...words(cppflags), '-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
       if (r.exitCode === 0) return { ok: true, detail: 'headers found' };
-      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)` };
+      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)`, unchecked: true };
       const error = r.stderr.split('\n').find((l) => /error/.test(l)) ?? firstLine(r.stderr);
       return { ok: false, detail: error.replace(/^<stdin>:\d+:\d+:\s*/, '').trim() };
     }
     case 'pkg-config': {
       const r = await exec('pkg-config', ['--modversion', probe.module]);
       if (r.exitCode === 0) return { ok: true, detail: `${probe.module} ${firstLine(r.stdout)}` };
-      if (r.exitCode === 127) return { ok: false, detail: 'cannot check without pkg-config' };
+      if (r.exitCode === 127) return { ok: false, detail: 'cannot check without pkg-config', unchecked: true };
       return { ok: false, detail: `pkg-config has no module ${probe.module}` };
     }
   }
@@ -99,8 +117,10 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
 
 async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
-  const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
-  const packages = os.family === 'unknown' ? [] : req.packages[os.family];
+  const { ok, detail, unchecked } = await runProbe(exec, probe, cc, cppflags);
+  // Not checked, not known missing: its packages stay out of the fix (it named every -dev package
+  // already installed when only the compiler was missing).
+  const packages = os.family === 'unknown' || unchecked ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
 }
 
@@ -141,9 +161,9 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
         kind: 'disk',
         critical: true,
         ok: false,
-        detail: `cannot read free space at ${buildDir}: ${(error as Error).message}`,
+        detail: `cannot build in ${buildDir}: ${(error as Error).message}`,
         packages: [],
-        what: 'a readable build directory',
+        what: 'a build directory this user can write (--dir; cpy build --work-dir)',
       }),
     ),
   ]);

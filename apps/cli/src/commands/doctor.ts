@@ -1,5 +1,5 @@
-import { resolve } from 'node:path';
-import { checkBuildHost, type CheckResult } from '@cpy/build';
+import { join, resolve } from 'node:path';
+import { checkBuildHost, defaultCacheDir, type CheckResult } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import { summaryOf } from './table.js';
@@ -25,6 +25,8 @@ function mark(check: CheckResult, style: Style): string {
   return check.critical ? style.bad('MISS') : style.warn('opt ');
 }
 
+const DISK_HINT = 'free some space there, or build in a directory this user can write, with room (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)';
+
 export const doctor = defineCommand({
   name: 'doctor',
   summary: summaryOf('doctor'),
@@ -34,7 +36,7 @@ export const doctor = defineCommand({
     '(curses, dbm, tkinter), and free disk; prints the exact packages to install for what is missing. ' +
     'Exit 0 when a build can run, 1 when something critical is missing.',
   options: {
-    dir: { type: 'string', valueName: '<path>', description: 'build directory to check free space in (default: current directory)' },
+    dir: { type: 'string', valueName: '<path>', description: 'the build directory to check (free space, writable): default where cpy build works, <cache-dir>/builds' },
     'min-free-gb': { type: 'string', valueName: '<GiB>', description: 'free space the build needs (default: 3)' },
     cc: { type: 'string', valueName: '<compiler>', description: 'C compiler to check headers with (default: $CC or cc)' },
   },
@@ -42,13 +44,17 @@ export const doctor = defineCommand({
   schema,
   examples: ['cpy doctor', 'cpy doctor --dir /var/tmp/cpy --json'],
   async run({ input, io, style, json }) {
-    const buildDir = resolve(io.cwd, input.dir ?? '.');
+    // Where cpy build works by default (its --work-dir): the current directory said nothing of it.
+    const buildDir = input.dir ? resolve(io.cwd, input.dir) : join(defaultCacheDir(io.env), 'builds');
     const report = await checkBuildHost({
       buildDir,
       cc: input.cc ?? io.env['CC'] ?? 'cc',
       cppflags: [io.env['CPPFLAGS'], io.env['CFLAGS']].filter(Boolean).join(' '),
       ...(input.minFreeGiB === undefined ? {} : { minFreeBytes: input.minFreeGiB * 1024 ** 3 }),
     });
+    // The build directory is not a library to install: said apart (it was "install the libraries named above").
+    const diskMissing = report.missing.critical.includes('disk');
+    const libraries = report.missing.critical.filter((id) => id !== 'disk');
     if (!json) {
       const out: string[] = [`${style.bold('cpy doctor')} on ${report.os.prettyName}`];
       const width = Math.max(...report.checks.map((c) => c.id.length));
@@ -61,7 +67,8 @@ export const doctor = defineCommand({
       if (report.missing.critical.length) out.push(`${style.bad('Missing')}: ${report.missing.critical.join(', ')}`);
       if (report.missing.optional.length) out.push(`${style.warn('Optional, missing')}: ${report.missing.optional.join(', ')}`);
       if (report.fix) out.push(`To install what is missing: ${style.bold(report.fix.command)}`);
-      else if (!report.ok) out.push('Install the libraries named above with your system package manager.');
+      else if (libraries.length) out.push('Install the libraries named above with your system package manager.');
+      if (diskMissing) out.push(DISK_HINT);
       if (report.ok) out.push(style.ok('This host can build CPython.'));
       io.stdout.write(out.join('\n') + '\n');
     }
@@ -76,7 +83,7 @@ export const doctor = defineCommand({
               error: {
                 code: 'CPY_BUILD_HOST_INCOMPLETE',
                 message: `missing: ${report.missing.critical.join(', ')}`,
-                hint: report.fix ? `run: ${report.fix.command}` : 'install the libraries named in the report',
+                hint: [report.fix ? `run: ${report.fix.command}` : libraries.length ? 'install the libraries named in the report' : '', diskMissing ? DISK_HINT : ''].filter(Boolean).join('; '),
               },
             }),
       },

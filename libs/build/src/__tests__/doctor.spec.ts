@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { checkBuildHost } from '../index.js';
 import { ALL_HEADERS, DEBIAN, FEDORA, GENTOO, TOOLS, fakeBuilder } from './fake-builder.js';
@@ -68,7 +70,10 @@ describe('checkBuildHost', () => {
       expect.arrayContaining(['cc', 'pkg-config', 'ssl', 'zlib', 'readline']),
     );
     expect(report.checks.find((c) => c.id === 'zlib')?.detail).toMatch(/without a C compiler/);
-    expect(report.fix?.packages).toEqual(expect.arrayContaining(['gcc', 'libc6-dev', 'pkg-config', 'zlib1g-dev']));
+    // What could not be checked is not named for install: only the compiler (and pkg-config) are
+    // known missing (the fix named every -dev package, installed or not).
+    expect(report.fix?.packages).toEqual(expect.arrayContaining(['gcc', 'libc6-dev', 'pkg-config']));
+    expect(report.fix?.packages).not.toContain('zlib1g-dev');
   });
 
   it('uses the package names of the system family, and library names where it has none', async () => {
@@ -95,6 +100,12 @@ describe('checkBuildHost', () => {
     expect(report.ok).toBe(false);
     expect(report.missing.critical).toEqual(['disk']);
     expect(report.checks.find((c) => c.id === 'disk')?.detail).toBe('1.0 GiB free at /srv/build (3.0 GiB needed)');
+  });
+
+  it('checks the build directory where it will be made (its nearest existing parent), as cpy build makes it', async () => {
+    const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), buildDir: join(tmpdir(), 'cpy-doctor-not-made', 'builds') });
+    expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({ ok: true, detail: expect.stringMatching(/ GiB free at .*cpy-doctor-not-made\/builds \(3\.0 GiB needed\)$/) });
+    expect(existsSync(join(tmpdir(), 'cpy-doctor-not-made'))).toBe(false);
   });
 
   it('on this host, agrees with the header files actually installed', async () => {
