@@ -155,6 +155,10 @@ describe('--allow-unsigned', () => {
     expect(result.method).toBe('unsigned');
     expect(result.allowUnsigned).toBe(true);
     expect(result.warnings.join('\n')).toMatch(/NOT verified/);
+    // A 3.14 file with only an .asc beside it: the .asc is said to be unchecked (it was passed over in silence).
+    const later = await verifySource({ file: TARBALL, version: v('3.14.0'), asc, sigstore: null, allowUnsigned: true });
+    expect(later.method).toBe('unsigned');
+    expect(later.warnings.join('\n')).toMatch(/OpenPGP signature \(\.asc\) was not checked: cpy pins no OpenPGP key for 3\.14 releases/);
   });
 
   it('never accepts an invalid signature', async () => {

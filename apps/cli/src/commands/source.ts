@@ -193,8 +193,8 @@ export const sourceVerify = defineCommand({
   summary: summaryOf('source verify'),
   description:
     'Applies the same policy as `cpy source fetch` to a file you already have: the OpenPGP signature by the ' +
-    "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; the one that is not required is " +
-    'checked when present. Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
+    "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; a Sigstore bundle is " +
+    'checked when present up to 3.13, and from 3.14 an .asc only with --trusted-key (no release manager key is pinned for it; a warning says so). Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
     'Exit 0 when verified, 1 when not.',
   options: {
     version: { type: 'string', valueName: '<version>', description: 'the release (default: read from the file name Python-<version>.tar.xz)' },

@@ -74,6 +74,9 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
     openpgp = await verifyOpenPgp({ file: options.file, signature: options.asc, keys, label: fileName, ...(options.now ? { now: options.now } : {}) });
     warnings.push(...openpgp.warnings);
     if (openpgp.keyOrigin === 'user') warnings.push(`signed by ${openpgp.fingerprint}, a key you added with --trusted-key, not one cpy pins`);
+  } else if (options.asc !== null) {
+    // 3.14 on: no release manager's OpenPGP key to check it with (PEP 761). Said, not silently passed over.
+    warnings.push(`${fileName}'s OpenPGP signature (.asc) was not checked: cpy pins no OpenPGP key for ${version.line} releases (python.org signs them with Sigstore only); --trusted-key <file> checks it with a key you trust`);
   }
   if (options.sigstore !== null && policy?.sigstore) {
     sigstore = await verifySigstore({ file: options.file, bundle: options.sigstore, ...policy.sigstore, label: fileName });
