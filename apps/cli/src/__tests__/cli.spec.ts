@@ -132,6 +132,11 @@ describe('cpy command line', () => {
       await writeFile(join(dir, 'Python-3.13.5.tar.xz'), 'not really a tarball');
       const privateKey = await run(['source', 'verify', join(dir, 'Python-3.13.5.tar.xz'), '--trusted-key', join(dir, 'private.asc'), '--json']);
       expect([privateKey.code, JSON.parse(privateKey.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_SOURCE_BAD_KEY', message: `cannot use ${join(dir, 'private.asc')} as a trusted key: it holds a private key` })]);
+      // artifact sign checks every file first: one missing after the first left that one signed and an error.
+      await writeFile(join(dir, 'a.txt'), 'a\n');
+      const partly = await run(['artifact', 'sign', join(dir, 'a.txt'), join(dir, 'nope.txt'), '--signing-key', join(dir, 'private.asc'), '--json']);
+      expect([partly.code, JSON.parse(partly.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `${join(dir, 'nope.txt')} does not exist` })]);
+      expect(existsSync(join(dir, 'a.txt.asc'))).toBe(false);
       // publish: a --notes-template that is not there (before any token or network).
       const notes = await run(['publish', join(dir, 'x.tgz'), '--notes-template', join(dir, 'missing.md'), '--json'], { GITHUB_TOKEN: 'unused' });
       expect(JSON.parse(notes.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: expect.stringContaining('--notes-template') });

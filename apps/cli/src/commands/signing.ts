@@ -145,9 +145,12 @@ export const artifactSign = defineCommand({
     .transform(({ values, positionals }) => ({ ...values, files: positionals })),
   examples: ['cpy artifact sign dist/artifacts/cpython-3.13.5-debian12-build1.tgz --signing-key acme-signing.asc'],
   async run({ input, io, style, json }) {
+    const files = input.files.map((f) => resolve(io.cwd, f));
+    // Every file first: one missing after the first was signed left that one's .asc and an error.
+    for (const file of files) await refuseMissingFile(file, 'give the files to sign (nothing was signed)');
     const key = await signingKeyOf(io, input['signing-key']);
     const signed: { file: string; signature: string }[] = [];
-    for (const file of input.files.map((f) => resolve(io.cwd, f))) {
+    for (const file of files) {
       signed.push({ file, signature: await writeSignature(file, key) });
       if (!json) io.stdout.write(`${style.ok('signed')} ${file} -> ${file}.asc\n`);
     }
