@@ -283,7 +283,7 @@ describe('publishArtifact', () => {
     const zst = artifact.fileName.replace(/\.tgz$/, '.tar.zst');
     expect(await refusal(await copyAs('misnamed-zst', zst))).toEqual(['CPY_ARTIFACT_MISNAMED', `the name ${zst} says zstd compression; the file is gzip-compressed`]);
     // An aarch64 build named without an architecture (which says x86_64).
-    const arm = await repackArtifact(artifact, join(work, 'misnamed-arm'), { metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }) });
+    const arm = await repackArtifact(artifact, join(work, 'misnamed-arm'), { fileName: artifact.fileName, metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'aarch64' } }) });
     expect(arm.fileName).toMatch(/^cpython-[^-]+-testhost1-build1\.tgz$/);
     expect(await refusal(arm.path)).toEqual(['CPY_ARTIFACT_MISNAMED', `the name ${arm.fileName} says arch x86_64; the metadata inside it says aarch64`]);
     expect(gh.exchanges).toEqual([]);
