@@ -88,8 +88,7 @@ function firstLine(text: string): string {
 /** A command line of words (CC="ccache gcc", CPPFLAGS="-I/a -DX"), split as configure's shell splits an unquoted variable. */
 const words = (text: string): string[] => text.trim().split(/\s+/).filter(Boolean);
 
-/** `unchecked`: the probe could not run (no compiler, no pkg-config); what it looks for may well be there. */
-async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string; unchecked?: true }> {
+async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string }> {
   const [ccProgram = 'cc', ...ccArgs] = words(cc);
   switch (probe.kind) {
     case 'program': {
@@ -102,14 +101,14 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
     case 'headers': {
       const r = await exec(ccProgram, [...ccArgs, ...words(cppflags), '-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
       if (r.exitCode === 0) return { ok: true, detail: 'headers found' };
-      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)`, unchecked: true };
+      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)` };
       const error = r.stderr.split('\n').find((l) => /error/.test(l)) ?? firstLine(r.stderr);
       return { ok: false, detail: error.replace(/^<stdin>:\d+:\d+:\s*/, '').trim() };
     }
     case 'pkg-config': {
       const r = await exec('pkg-config', ['--modversion', probe.module]);
       if (r.exitCode === 0) return { ok: true, detail: `${probe.module} ${firstLine(r.stdout)}` };
-      if (r.exitCode === 127) return { ok: false, detail: 'cannot check without pkg-config', unchecked: true };
+      if (r.exitCode === 127) return { ok: false, detail: 'cannot check without pkg-config' };
       return { ok: false, detail: `pkg-config has no module ${probe.module}` };
     }
   }
@@ -117,10 +116,11 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
 
 async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
-  const { ok, detail, unchecked } = await runProbe(exec, probe, cc, cppflags);
-  // Not checked, not known missing: its packages stay out of the fix (it named every -dev package
-  // already installed when only the compiler was missing).
-  const packages = os.family === 'unknown' || unchecked ? [] : req.packages[os.family];
+  const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
+  // What could not be checked (no compiler) keeps its packages in the fix: on a machine without a
+  // compiler they are most likely missing too, and one apt-get line then makes the builder complete
+  // (doctor-container.spec). Its detail says it was not checked.
+  const packages = os.family === 'unknown' ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
 }
 
