@@ -326,11 +326,12 @@ class Report:
         self.checks.append({"id": id, "ok": bool(ok), "detail": detail})
 
 
-def _run(argv, **kwargs):
+def _run(argv, extra_env=None, timeout=300, **kwargs):
     import subprocess
 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=300, **kwargs)
+    env.update(extra_env or {})
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=timeout, **kwargs)
 
 
 def _tail(text, lines=3):
@@ -578,12 +579,7 @@ def check_compiled_prefix(report, work, installed_at, here, compile=False):
         else:
             probes.append(("embedding", "a program embedding %s (found through LD_LIBRARY_PATH)" % library, [program], libdir))
     for id, what, argv, library_path in probes:
-        import subprocess
-
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
-        if library_path:
-            env["LD_LIBRARY_PATH"] = library_path
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env, timeout=120)
+        r = _run(argv, {"LD_LIBRARY_PATH": library_path} if library_path else None, timeout=120)
         found = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
         if found is not None and os.path.realpath(found) == here:
             report.add(id, True, "%s finds the standard library at %s (the prefix compiled in)" % (what, here))
