@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { checkPythonTree, packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
-import { requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type ContainerEngine, type PythonMirror } from '@cpy/harness';
+import { aptInstallScript, requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type ContainerEngine, type PythonMirror } from '@cpy/harness';
 import { artifactMetadataFor, buildCPython, fetchSource, parseBuildSpec, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
 import { containerBuilder } from '../src/compile/builders.js';
 
@@ -191,11 +191,11 @@ describe('the artifact of that build', () => {
     expect(packed).toBeDefined();
     const container = await startContainer(engine, await requireBaseImage(engine, 'bullseye'), { mounts: [{ host: join(work, 'artifacts-1'), container: '/artifacts', readOnly: true }] });
     try {
-      const packages = [...new Set(packed.metadata.runtime.needs.flatMap((n) => n.packages))].join(' ');
+      const packages = [...new Set(packed.metadata.runtime.needs.flatMap((n) => n.packages))];
       const r = await container.exec([
         'sh',
         '-c',
-        `export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends ${packages} >/dev/null && tar -xzf /artifacts/${packed.fileName} -C / --exclude cpy-artifact.json && /opt/python-3.13.5/bin/python3 -c '${CRITICAL}'`,
+        `${aptInstallScript(packages)} && tar -xzf /artifacts/${packed.fileName} -C / --exclude cpy-artifact.json && /opt/python-3.13.5/bin/python3 -c '${CRITICAL}'`,
       ]);
       expect(r.stderr.split('\n').filter((l) => /Error|^E:/.test(l))).toEqual([]);
       expect(r.exitCode).toBe(0);

@@ -17,6 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import {
+  aptInstallScript,
   githubContract,
   makeHostPythonArtifact,
   makeWheelhouse,
@@ -44,6 +45,8 @@ const IMAGE = 'localhost/cpy-e2e:devcontainer';
 const IMAGE_OPT = 'localhost/cpy-e2e:devcontainer-opt-python';
 const BUILT_FOR = `/opt/python-${VERSION}`;
 const FIDELITY = join(ROOT, 'tools', 'e2e', 'fidelity.sh');
+/** Debian's packages for compiling a C extension without PyPI. */
+const COMPILING = ['gcc', 'libc6-dev', 'binutils', 'pkg-config', 'python3-setuptools'];
 /** What a relocated install still names its build prefix in: the marker's builtFor (the compiled-in prefix is relocated too: docs/installing.md, "Relocation"). */
 const LEFT_BEHIND = '.cpy-install.json';
 
@@ -226,7 +229,7 @@ it('the Feature at installPrefix /opt/python and at its default prefix: a Python
     const entries = ['/usr/local/bin/python3', '/var/lib/cpy/current/bin/python3', `${prefix}/bin/python3`];
     const script = [
       'set -e',
-      'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils pkg-config python3-setuptools >/dev/null',
+      aptInstallScript(COMPILING),
       'useradd -m dev',
       `echo "== root"; sh /fidelity.sh ${prefix} ${BUILT_FOR} ${entries.join(' ')} || echo "root: exit $?"`,
       `echo "== dev"; runuser -u dev -- sh /fidelity.sh ${prefix} ${BUILT_FOR} ${entries.join(' ')} || echo "dev: exit $?"`,
@@ -250,7 +253,7 @@ it('cpy install in a minimal Debian 12 container, as root at its default prefix 
   // The library installer as users run it there: this host's node and the repository's cpy, read-only.
   const script = [
     'set -e',
-    'apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc libc6-dev binutils pkg-config python3-setuptools >/dev/null',
+    aptInstallScript(COMPILING),
     `cpy() { node ${CLI} "$@"; }`,
     `cpy install --from /artifacts/${basename(artifact)} --install-system-deps --json >/tmp/default.json`,
     `echo "== default"; sh /fidelity.sh ${BUILT_FOR} ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 ${BUILT_FOR}/bin/python3 || echo "default: exit $?"`,

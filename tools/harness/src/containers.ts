@@ -17,6 +17,21 @@ export type BaseImage = keyof typeof BASE_IMAGES;
 
 export const SETUP_SCRIPT = 'scripts/setup-containers.sh';
 
+/**
+ * A shell script that installs Debian packages in a container, `apt-get update` included. Debian's
+ * archive is the network here: a moment without DNS (seen in CI, on bullseye, whose apt does not
+ * retry) fails a fetch, so up to three attempts, `pauseSeconds` apart; what the last one printed on
+ * stderr is printed, and its status is the script's. apt's own output is dropped.
+ */
+export function aptInstallScript(packages: readonly string[], pauseSeconds = 10): string {
+  const install = `apt-get install -y -qq --no-install-recommends ${packages.join(' ')}`;
+  return (
+    'export DEBIAN_FRONTEND=noninteractive; rc=1; for i in 1 2 3; do ' +
+    `if { apt-get update -qq && ${install}; } >/dev/null 2>/tmp/apt.err; then rc=0; break; fi; ` +
+    `[ $i = 3 ] || sleep ${pauseSeconds}; done; cat /tmp/apt.err >&2; [ $rc = 0 ]`
+  );
+}
+
 export interface ContainerEngine {
   readonly name: EngineName;
   /** Runs the engine's CLI; rejects on a non-zero exit with its stderr in the message. */

@@ -4,6 +4,7 @@ export type { Fault, MirrorOptions, MirrorRequest, PythonMirror } from './mirror
 export {
   BASE_IMAGES,
   SETUP_SCRIPT,
+  aptInstallScript,
   detectContainerEngine,
   requireBaseImage,
   requireContainerEngine,
