@@ -77,7 +77,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect([dir.code, JSON.parse(dir.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_FOUND', message: `the artifact ${work} is a directory, not an artifact file` })]);
     // A release line names the one version of it installed.
     const forced = await cpy(['uninstall', artifact.metadata.version.split('.').slice(0, 2).join('.'), '--force']);
-    expect([forced.code, forced.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^removed ${artifact.metadata.version.replace(/\./g, '\\.')} \\(.*\\); its python3 links removed from ${join(work, 'home', 'bin')}\n$`))]);
+    expect([forced.code, forced.stdout]).toEqual([0, expect.stringMatching(new RegExp(`^removed ${artifact.metadata.version.replace(/\./g, '\\.')} \\(.*\\); its links removed from ${join(work, 'home', 'bin')}: python3, python, pydoc3, python${artifact.metadata.version.split('.').slice(0, 2).join('.').replace('.', '\\.')}\n$`))]);
     expect(JSON.parse((await cpy(['list', '--json'])).stdout).installed).toEqual([]);
   });
 

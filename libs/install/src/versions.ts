@@ -138,16 +138,29 @@ export const LINKS: readonly (readonly [string, string])[] = [
 ];
 
 /**
+ * The links cpy_state.py names for a release line (`%s`: 3.13), as `make install` names the
+ * programs: python3.13, pip3.13, python3.13-config. One set per installed line, into the current
+ * install for the current line and the line's newest install for the others (its VERSIONED_LINKS).
+ */
+export const VERSIONED_LINKS: readonly string[] = ['python%s', 'pip%s', 'python%s-config'];
+
+/**
  * Whether every bin link is as the script leaves it for `prefix`: a link to each program it has,
  * nothing for a program it lacks. Conservative: anything else (someone else's entry too) sends
  * the install to the script, which decides what, if anything, changes.
  */
-async function linksAsRecorded(layout: InstallLayout, prefix: string): Promise<boolean> {
+async function linksAsRecorded(layout: InstallLayout, prefix: string, version: string): Promise<boolean> {
   if (!layout.binDir) return true;
   for (const [name, runs] of LINKS) {
     const program = join(prefix, 'bin', runs);
     const there = await readlink(join(layout.binDir, name)).catch(() => null);
     if (existsSync(program) ? there !== program : there !== null) return false;
+  }
+  // The current install's line: its links run this prefix's programs (those it has).
+  const line = parseVersion(version)?.line;
+  for (const name of line ? VERSIONED_LINKS.map((t) => t.replace('%s', line)) : []) {
+    const program = join(prefix, 'bin', name);
+    if (existsSync(program) && (await readlink(join(layout.binDir, name)).catch(() => null)) !== program) return false;
   }
   return true;
 }
@@ -175,7 +188,7 @@ export const leftBehind = (version: string, left: string, prefix: string): strin
 export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions, session?: StateSession): Promise<Recorded> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix))))) return { current: current === prefix, left: null };
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix, version))))) return { current: current === prefix, left: null };
   return stateLock(layout, lock, async () => {
     const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
     const recorded = (session ? session.run('record', args, recordSchema) : runStateScript('record', args, recordSchema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {
@@ -255,7 +268,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
 /** The answer of `use` for a version that is current already, whole, with its links in place; null when `use` has something to do. */
 async function alreadyUsing(layout: InstallLayout, version: string): Promise<SwitchResult | null> {
   const prefix = (await readState(layout.stateDir)).installs[version]?.prefix;
-  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix))) return null;
+  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix, version))) return null;
   return { version, prefix, from: version, relinked: false };
 }
 

@@ -364,10 +364,10 @@ export const uninstallCommand = defineCommand({
   ),
   async run({ input, io, json, log }) {
     const r = await finishing(log, (signal) => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force), signal }));
-    const links = r.unlinked.length ? `; its python3 links removed from ${r.binDir}` : '';
+    const links = r.unlinked.length ? `; its links removed from ${r.binDir}: ${r.unlinked.join(', ')}` : '';
     if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${links}\n`);
     // Linked from another bin dir (an install's --bin-dir, which the state does not record): said, not claimed removed.
-    if (r.wasCurrent && !r.unlinked.length) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links made with another --bin-dir now point at nothing: remove them (next time, give uninstall the same --bin-dir as the install)`);
+    if (r.wasCurrent && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links made with another --bin-dir now point at nothing: remove them (next time, give uninstall the same --bin-dir as the install)`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
 });

@@ -1376,6 +1376,11 @@ LINKS = (
     ('pydoc3', 'pydoc3'),
     ('python3-config', 'python3-config'),
 )
+# The links named for a release line (python3.13, pip3.13, python3.13-config), as `make install`
+# names its programs: one set per installed line, into the current install for the current line and
+# into the line's newest install for the others (the library's VERSIONED_LINKS, which a test keeps
+# the same). Someone else's entry of that name is left as it is: it refuses nothing.
+VERSIONED_LINKS = ('python%s', 'pip%s', 'python%s-config')
 HEX = '0123456789abcdef'
 # Imported only where needed: each command starts a python3 (random and shutil cost some 12 ms).
 
@@ -1651,12 +1656,57 @@ def link_changes(bin_dir, prefix, keep_foreign, tree=None):
     return changes
 
 
+def release_line(version):
+    parts = re.match(r'(\d+\.\d+)\.', version)
+    return parts.group(1) if parts else None
+
+
+def versioned_changes(bin_dir, state, current):
+    """
+    What the links named for a release line need, as link_changes says it: (path, target) for each
+    installed line's programs, into the current install for its line, else into the line's newest.
+    Only links to make or to point elsewhere: the ones of a version removed go in forget.
+    """
+    if not bin_dir:
+        return []
+    chosen = {}
+    for version, entry in state['installs'].items():
+        line = release_line(version)
+        if not line:
+            continue
+        rank = (entry['prefix'] == current, version_key(version))
+        if line not in chosen or rank > chosen[line][0]:
+            chosen[line] = (rank, entry['prefix'])
+    changes = []
+    for line in sorted(chosen):
+        prefix = chosen[line][1]
+        for template in VERSIONED_LINKS:
+            name = template % line
+            target = os.path.join(prefix, 'bin', name)
+            path = os.path.join(bin_dir, name)
+            if not os.path.exists(target):
+                continue
+            try:
+                if os.readlink(path) == target:
+                    continue
+            except OSError:
+                pass
+            if bin_entry(path)[0] != 'foreign':
+                changes.append((path, target))
+    return changes
+
+
 def activate(state_dir, bin_dir, prefix, keep_foreign):
     """`current` first (one rename: the record of what is current), then each bin link."""
     if not keep_foreign:
         check_links(bin_dir, prefix)
     swap_link(os.path.join(state_dir, CURRENT_LINK), prefix)
-    for path, target in link_changes(bin_dir, prefix, keep_foreign):
+    apply_links(link_changes(bin_dir, prefix, keep_foreign))
+
+
+def apply_links(changes):
+    """Each (path, target) of link_changes or versioned_changes: linked, or with no target removed."""
+    for path, target in changes:
         if target:
             swap_link(path, target)
         else:
@@ -1685,13 +1735,15 @@ def record(a):
     if switching:
         check_links(bin_dir, prefix)
     before = state['installs'].get(version, {}).get('prefix')
-    if make_current and 'check' not in a and link_changes(bin_dir, prefix, not switching):
+    # The links named for release lines, as they are to be once this is recorded.
+    versioned = versioned_changes(bin_dir, dict(state, installs=dict(state['installs'], **{version: {'prefix': prefix}})), prefix if make_current else now)
+    if 'check' not in a and ((make_current and link_changes(bin_dir, prefix, not switching)) or versioned):
         ready_bin_dir(bin_dir)
     entered = before == prefix
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
-        return {'changes': not entered or switching or (make_current and bool(link_changes(bin_dir, prefix, True)))}
+        return {'changes': not entered or switching or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
     if not entered or switching:
         state['installs'][version] = {'prefix': prefix}
         if switching:
@@ -1702,6 +1754,7 @@ def record(a):
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
         activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
+    apply_links(versioned)
     done = {'current': make_current or now == prefix}
     # The version was recorded at another prefix, whose tree is still there: one version has one
     # entry, so that tree is no longer listed, used or uninstalled by cpy. Said, for the caller to warn.
@@ -1725,7 +1778,8 @@ def use(a):
     came_from = version_of(state_dir, state, current_prefix(state_dir))
     if came_from != version:
         check_links(bin_dir, entry['prefix'])
-    relinked = bool(link_changes(bin_dir, entry['prefix'], came_from == version))
+    versioned = versioned_changes(bin_dir, state, entry['prefix'])
+    relinked = bool(link_changes(bin_dir, entry['prefix'], came_from == version) or versioned)
     if relinked:
         ready_bin_dir(bin_dir)
     if came_from != version:
@@ -1734,6 +1788,7 @@ def use(a):
     # Also when it is current already: its links may be missing (a run killed between the
     # `current` link and them); only what differs changes.
     activate(state_dir, bin_dir, entry['prefix'], keep_foreign=came_from == version)
+    apply_links(versioned)
     return {'version': version, 'prefix': entry['prefix'], 'from': came_from, 'relinked': relinked}
 
 
@@ -1785,6 +1840,21 @@ def forget(a):
                     unlinked.append(name)
             except OSError:
                 pass
+    # The links named for its release line go whether it was current or not (its tree goes), and
+    # point at another install of the line if there is one.
+    line = release_line(version)
+    for template in VERSIONED_LINKS if bin_dir and line else ():
+        path = os.path.join(bin_dir, template % line)
+        try:
+            if os.readlink(path) == os.path.join(prefix, 'bin', template % line):
+                os.unlink(path)
+                unlinked.append(template % line)
+        except OSError:
+            pass
+    for path, target in versioned_changes(bin_dir, state, current_prefix(state_dir)):
+        swap_link(path, target)
+        if os.path.basename(path) in unlinked:
+            unlinked.remove(os.path.basename(path))
     shutil.rmtree(gone, ignore_errors=True)
     # Which links went: none when it was linked from another bin dir (an install's --bin-dir), which this one cannot know.
     return {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}

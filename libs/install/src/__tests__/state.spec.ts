@@ -10,7 +10,7 @@ import { isCpyError } from '@cpy/core';
 import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
 import { openStateSession, runStateScript, STATE_SCRIPT } from '../record.js';
-import { LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
+import { LINKS, VERSIONED_LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
 
 let stateDir: string;
 /** This host's python3 (Debian's, which the tests' artifacts are made of). */
@@ -191,6 +191,73 @@ describe('the install record writer (cpy_state.py)', () => {
     const script = await readFile(STATE_SCRIPT, 'utf8');
     const table = /^LINKS = \(\n([\s\S]*?)^\)/m.exec(script)?.[1] ?? '';
     expect([...table.matchAll(/\('([^']+)', '([^']+)'\)/g)].map((m) => [m[1], m[2]])).toEqual(LINKS);
+  });
+
+  it('names the links for a release line as the library looks for them', async () => {
+    const script = await readFile(STATE_SCRIPT, 'utf8');
+    const table = /^VERSIONED_LINKS = \(([^)]*)\)/m.exec(script)?.[1] ?? '';
+    expect([...table.matchAll(/'([^']+)'/g)].map((m) => m[1])).toEqual(VERSIONED_LINKS);
+  });
+
+  it('links python3.X, pip3.X and python3.X-config for every installed line: the current install for its line, the newest for the others; an uninstall moves them to what is left', async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const installLayout = { ...layout, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    const lock = { timeoutMs: 1000 };
+    // A tree as make install leaves it: python3.X, pip3.X, python3.X-config beside python3.
+    const tree = async (version: string, programs = ['python', 'pip', 'python%s-config']) => {
+      const prefix = join(stateDir, `python-${version}`);
+      const line = version.split('.').slice(0, 2).join('.');
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      for (const p of programs) await writeFile(join(prefix, 'bin', p.includes('%s') ? p.replace('%s', line) : `${p}${line}`), '#!/bin/sh\n', { mode: 0o755 });
+      await writeFile(join(prefix, MARKER_FILE), marker(version));
+      return prefix;
+    };
+    const links = async () => {
+      const seen: Record<string, string> = {};
+      for (const name of (await readdir(binDir)).filter((n) => /^(python|pip)\d+\.\d+/.test(n)).sort()) seen[name] = await readlink(join(binDir, name)).then((t) => t.slice(stateDir.length + 1), () => '(not a link)');
+      return seen;
+    };
+    const p = (version: string, name: string) => `python-${version}/bin/${name}`;
+
+    await recordInstall(installLayout, '3.13.5', await tree('3.13.5'), true, lock);
+    expect(await links()).toEqual({ 'pip3.13': p('3.13.5', 'pip3.13'), 'python3.13': p('3.13.5', 'python3.13'), 'python3.13-config': p('3.13.5', 'python3.13-config') });
+    // Another line, installed without making it current (for tox and nox): its links, and python3 stays.
+    await recordInstall(installLayout, '3.12.8', await tree('3.12.8', ['python']), false, lock);
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
+    expect(await links()).toMatchObject({ 'python3.12': p('3.12.8', 'python3.12'), 'python3.13': p('3.13.5', 'python3.13') });
+    expect(Object.keys(await links())).not.toContain('pip3.12');
+    // An older 3.13 made current takes its line's links; the newest does not take them back while it is not current.
+    await recordInstall(installLayout, '3.13.4', await tree('3.13.4'), true, lock);
+    expect(await links()).toEqual({
+      'pip3.13': p('3.13.4', 'pip3.13'),
+      'python3.12': p('3.12.8', 'python3.12'),
+      'python3.13': p('3.13.4', 'python3.13'),
+      'python3.13-config': p('3.13.4', 'python3.13-config'),
+    });
+    await useVersion('3.12.8', layout);
+    expect((await links())['python3.13']).toBe(p('3.13.5', 'python3.13'));
+    expect(await useVersion('3.12.8', layout)).toMatchObject({ relinked: false });
+    // The current line's link removed by hand is made again by use, which says so.
+    await rm(join(binDir, 'python3.12'));
+    expect(await useVersion('3.12.8', layout)).toMatchObject({ relinked: true });
+    expect((await links())['python3.12']).toBe(p('3.12.8', 'python3.12'));
+    // Uninstalled: the line's links move to what is left of it, and go with its last install.
+    expect(await uninstall('3.13.5', layout)).toMatchObject({ unlinked: [] });
+    expect(await links()).toEqual({
+      'pip3.13': p('3.13.4', 'pip3.13'),
+      'python3.12': p('3.12.8', 'python3.12'),
+      'python3.13': p('3.13.4', 'python3.13'),
+      'python3.13-config': p('3.13.4', 'python3.13-config'),
+    });
+    expect((await uninstall('3.13.4', layout)).unlinked.sort()).toEqual(['pip3.13', 'python3.13', 'python3.13-config']);
+    expect(await links()).toEqual({ 'python3.12': p('3.12.8', 'python3.12') });
+    // Someone else's python3.11 is left as it is, and refuses nothing.
+    await writeFile(join(binDir, 'python3.11'), 'theirs\n');
+    await recordInstall(installLayout, '3.11.9', await tree('3.11.9'), false, lock);
+    expect(await readFile(join(binDir, 'python3.11'), 'utf8')).toBe('theirs\n');
+    expect((await links())['pip3.11']).toBe(p('3.11.9', 'pip3.11'));
   });
 
   it('a version recorded again at another prefix says which tree it leaves unlisted (none when that tree is gone)', async () => {
