@@ -241,6 +241,17 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(streamed).toBeLessThan(6 * MB);
   });
 
+  it('a cache directory that is a file (--cache-dir naming one): CPY_SOURCE_LOCAL_WRITE_FAILED saying so, before any request; it was an internal error', async () => {
+    const file = join(work, 'a-file');
+    await writeFile(file, 'notes\n');
+    const before = mirror.requests.length;
+    const error = await expectCode(fetch('3.13.5', { cacheDir: file }), 'CPY_SOURCE_LOCAL_WRITE_FAILED');
+    expect(error.message).toContain(`cannot store the download in ${file}: ENOTDIR`);
+    expect(error.hint).toBe(`a file is where ${file} or a directory in it goes: choose another cache directory (--cache-dir or $CPY_CACHE_DIR)`);
+    expect(mirror.requests.length).toBe(before);
+    expect(await readFile(file, 'utf8')).toBe('notes\n');
+  });
+
   (canMount() ? it : it.skip)('a full disk fails with a clear error and leaves nothing behind', async () => {
     const disk = await mountSmallDisk(4 * 1024 * 1024);
     try {

@@ -168,7 +168,9 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   const client = await createHttpClient({ env, userAgent: 'cpy (CPython source fetcher)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
     for (const mirror of mirrors) {
-      const scratch = await cache.scratch();
+      const scratch = await cache.scratch().catch((error: unknown) => {
+        throw cacheWriteFailed(cache.dir, error);
+      });
       let stored = false;
       try {
         let got: { name: string; url: URL; sha256: string; bytes: number } | null = null;
@@ -207,17 +209,14 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
           sigstore: sigstore !== null,
           fetchedAt: new Date().toISOString(),
         };
-        const finalPath = await cache.store(scratch, entry);
+        const finalPath = await cache.store(scratch, entry).catch((error: unknown) => {
+          throw cacheWriteFailed(cache.dir, error);
+        });
         stored = true;
         return { version: version.full, path: finalPath, fileName: got.name, sha256: got.sha256, bytes: got.bytes, url: entry.url, fromCache: false, verification };
       } catch (error) {
         if (!(error instanceof TransferError)) throw error;
-        if (error.kind === 'local') {
-          throw new CpyError('CPY_SOURCE_LOCAL_WRITE_FAILED', `cannot store the download in ${cache.dir}: ${error.message}`, {
-            hint: 'free some space or choose another cache directory (--cache-dir or $CPY_CACHE_DIR)',
-            cause: error,
-          });
-        }
+        if (error.kind === 'local') throw cacheWriteFailed(cache.dir, error);
         failures.push({ mirror: displayUrl(mirror), reason: error.message, notFound: false });
       } finally {
         if (!stored) await rm(scratch, { recursive: true, force: true });
@@ -238,5 +237,22 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   throw new CpyError('CPY_SOURCE_DOWNLOAD_FAILED', `could not download Python ${version.full}: ${lines}`, {
     hint: 'check the network, the proxy settings (HTTPS_PROXY, NO_PROXY) and the mirrors, then run again',
     details: { failures },
+  });
+}
+
+/**
+ * The cache cannot take the download: its disk is full, it is not writable, or a file is where a
+ * directory of it goes (`--cache-dir` naming a file). A file system error that is not one (a bug)
+ * is passed on as it is.
+ */
+function cacheWriteFailed(dir: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (!(error instanceof TransferError) && !['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST'].includes(code ?? '')) return error;
+  return new CpyError('CPY_SOURCE_LOCAL_WRITE_FAILED', `cannot store the download in ${dir}: ${(error as Error).message}`, {
+    hint:
+      code === 'ENOTDIR' || code === 'EEXIST'
+        ? `a file is where ${dir} or a directory in it goes: choose another cache directory (--cache-dir or $CPY_CACHE_DIR)`
+        : 'free some space, or make it writable, or choose another cache directory (--cache-dir or $CPY_CACHE_DIR)',
+    cause: error,
   });
 }
