@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -253,19 +253,29 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(JSON.parse((await runCpy(['list', '--json'], { env })).stdout).installed).toHaveLength(1);
   });
 
-  it('cpy uninstall --force of a version linked from another --bin-dir says so, and does not claim it removed links it could not see', async () => {
+  it('the links stay in the --bin-dir an install made them in: cpy use and cpy uninstall without one find them there; another --bin-dir moves them, and says so', async () => {
     const dir = join(work, 'uninstall-other-bin');
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    const version = artifact.metadata.version;
+    const python3 = join(dir, 'home', `python-${version}`, 'bin', 'python3');
     expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'mybin')], { env })).code).toBe(0);
-    const r = await runCpy(['uninstall', artifact.metadata.version, '--force'], { env });
+    // The links removed by hand: use, told no bin dir, makes them again where they were (it made them in $CPY_HOME/bin).
+    await rm(join(dir, 'mybin', 'python3'));
+    expect(await runCpy(['use', version], { env })).toMatchObject({ code: 0, stdout: `already using ${version}; its python3 links were not all in place, and are now\n` });
+    expect(await readlink(join(dir, 'mybin', 'python3'))).toBe(python3);
+    expect(existsSync(join(dir, 'home', 'bin'))).toBe(false);
+    // Another --bin-dir: the links move there (none is left running a version cpy no longer calls current), said on stderr.
+    const moved = await runCpy(['use', version, '--bin-dir', join(dir, 'otherbin')], { env });
+    expect(moved.code).toBe(0);
+    expect(moved.stderr).toContain(`warning: the python3 links are now in ${join(dir, 'otherbin')}: cpy's links in ${join(dir, 'mybin')} (where the last install or use made them) were removed`);
+    expect(await readdir(join(dir, 'mybin'))).toEqual([]);
+    expect(await readlink(join(dir, 'otherbin', 'python3'))).toBe(python3);
+    // Uninstalled without --bin-dir, they go from there.
+    const r = await runCpy(['uninstall', version, '--force', '--json'], { env });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`removed ${artifact.metadata.version} (${join(dir, 'home', `python-${artifact.metadata.version}`)})\n`);
-    expect(r.stderr).toContain(`warning: no python3 link to it was in ${join(dir, 'home', 'bin')}; links made with another --bin-dir now point at nothing`);
-    // Given the same --bin-dir, they go.
-    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'mybin')], { env })).code).toBe(0);
-    const again = await runCpy(['uninstall', artifact.metadata.version, '--force', '--bin-dir', join(dir, 'mybin'), '--json'], { env });
-    expect(JSON.parse(again.stdout).uninstalled).toMatchObject({ wasCurrent: true, unlinked: expect.arrayContaining(['python3', 'python']), binDir: join(dir, 'mybin') });
-    expect(existsSync(join(dir, 'mybin', 'python3'))).toBe(false);
+    expect(JSON.parse(r.stdout).uninstalled).toMatchObject({ wasCurrent: true, unlinked: expect.arrayContaining(['python3', 'python']), binDir: join(dir, 'otherbin') });
+    expect(r.stderr).not.toContain('warning');
+    expect(await readdir(join(dir, 'otherbin'))).toEqual([]);
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

@@ -365,7 +365,7 @@ const CASES: Case[] = [
       expect(await i.python(defaultPrefix(), 'import ssl, sqlite3, sys; print(sys.prefix)')).toBe(`${i.root}/${defaultPrefix()}`);
       expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ sha256: good.sha256, artifact: good.fileName, builtFor: good.metadata.prefix });
       expect(await i.list('usr/local/bin')).toEqual(['pydoc3', 'python', 'python3', versioned()]);
-      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toEqual({ schemaVersion: 1, installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } }, previous: null });
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toEqual({ schemaVersion: 1, installs: { [version]: { prefix: `${i.root}/${defaultPrefix()}` } }, previous: null, binDir: `${i.root}/usr/local/bin` });
       if (i.readOnce !== null) expect(i.readOnce).toBe(true);
     },
   },

@@ -185,7 +185,14 @@ def read_state(state_dir):
             raise broken_state(path, 'installs.%s: not { prefix: <path> }' % version)
     if 'previous' not in s or not (s['previous'] is None or isinstance(s['previous'], str)):
         raise broken_state(path, 'previous: not a version or null')
-    return {'schemaVersion': 1, 'installs': {v: {'prefix': e['prefix']} for v, e in installs.items()}, 'previous': s['previous']}
+    state = {'schemaVersion': 1, 'installs': {v: {'prefix': e['prefix']} for v, e in installs.items()}, 'previous': s['previous']}
+    # Where the current version's links are (the last install or use that made them), for the
+    # commands not told a bin dir; absent until links are made.
+    if 'binDir' in s:
+        if not isinstance(s['binDir'], str) or not s['binDir'].startswith('/'):
+            raise broken_state(path, 'binDir: not an absolute path')
+        state['binDir'] = s['binDir']
+    return state
 
 
 def write_state(state_dir, state):
@@ -358,6 +365,30 @@ def versioned_changes(bin_dir, state, current):
     return changes
 
 
+def move_links(state, bin_dir):
+    """
+    The links are made in `bin_dir` from now on: cpy's links in the bin dir the state recorded
+    before (to any install it records) are removed, so that no python3 there runs the version that
+    was current. Recorded as the state's bin dir, for the caller to write. Says where they were.
+    """
+    old = state.get('binDir')
+    state['binDir'] = bin_dir
+    if not old or os.path.realpath(old) == os.path.realpath(bin_dir):
+        return None
+    prefixes = [entry['prefix'] + '/bin/' for entry in state['installs'].values()]
+    lines = sorted(set(filter(None, (release_line(v) for v in state['installs']))))
+    removed = False
+    for name in [n for n, _ in LINKS] + [t % line for line in lines for t in VERSIONED_LINKS]:
+        path = os.path.join(old, name)
+        try:
+            if any(os.readlink(path).startswith(p) for p in prefixes):
+                os.unlink(path)
+                removed = True
+        except OSError:
+            pass
+    return old if removed else None
+
+
 def activate(state_dir, bin_dir, prefix, keep_foreign):
     """`current` first (one rename: the record of what is current), then each bin link."""
     if not keep_foreign:
@@ -405,19 +436,24 @@ def record(a):
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
-        return {'changes': not entered or switching or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
-    if not entered or switching:
+        return {'changes': not entered or switching or (make_current and bool(bin_dir) and (state.get('binDir') != bin_dir or bool(link_changes(bin_dir, prefix, True)))) or bool(versioned)}
+    relinking = make_current and bool(bin_dir) and state.get('binDir') != bin_dir
+    moved = None
+    if not entered or switching or relinking:
         state['installs'][version] = {'prefix': prefix}
         if switching:
             leaving = version_of(state_dir, state, now)
             if leaving and leaving != version:
                 state['previous'] = leaving
+        moved = move_links(state, bin_dir) if relinking else None
         write_state(state_dir, state)
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
         activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
     apply_links(versioned)
     done = {'current': make_current or now == prefix}
+    if moved:
+        done['movedFrom'] = moved
     # The version was recorded at another prefix, whose tree is still there: one version has one
     # entry, so that tree is no longer listed, used or uninstalled by cpy. Said, for the caller to warn.
     # (The same tree by another name, a link or a trailing slash, is no other tree.)
@@ -444,14 +480,21 @@ def use(a):
     relinked = bool(link_changes(bin_dir, entry['prefix'], came_from == version) or versioned)
     if relinked:
         ready_bin_dir(bin_dir)
-    if came_from != version:
-        state['previous'] = came_from
+    relinking = bool(bin_dir) and state.get('binDir') != bin_dir
+    moved = None
+    if came_from != version or relinking:
+        if came_from != version:
+            state['previous'] = came_from
+        moved = move_links(state, bin_dir) if relinking else None
         write_state(state_dir, state)
     # Also when it is current already: its links may be missing (a run killed between the
     # `current` link and them); only what differs changes.
     activate(state_dir, bin_dir, entry['prefix'], keep_foreign=came_from == version)
     apply_links(versioned)
-    return {'version': version, 'prefix': entry['prefix'], 'from': came_from, 'relinked': relinked}
+    done = {'version': version, 'prefix': entry['prefix'], 'from': came_from, 'relinked': relinked or bool(moved)}
+    if moved:
+        done['movedFrom'] = moved
+    return done
 
 
 def forget(a):

@@ -27,7 +27,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkPython3Link, leftBehind, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
+import { checkPython3Link, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
@@ -682,7 +682,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   const started = process.hrtime.bigint();
   const options = parseInstallOptions(input);
   const env = hooks.env ?? process.env;
-  const layout = resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, env);
+  // The links go where the last install or use made them, unless told (--bin-dir, --no-link).
+  const layout = await linkedLayout(resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, env), options.binDir !== undefined);
   // Detected only when needed: an install that is already there returns without it.
   let host: HostPlatform | null = hooks.host ?? null;
   const hostOf = () => (host ??= detectHost());
@@ -724,6 +725,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   /** Whether the install is now current; a tree its record left unlisted (the version recorded at another prefix before) is warned of. */
   const recorded = (r: Recorded, recordedVersion: string, at: string): boolean => {
     if (r.left) warnings.push(leftBehind(recordedVersion, r.left, at));
+    if (r.movedFrom) warnings.push(linksMoved(r.movedFrom, layout.binDir));
     return r.current;
   };
 

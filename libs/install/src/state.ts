@@ -45,6 +45,8 @@ const stateSchema = z.object({
   installs: z.record(z.string(), z.object({ prefix: z.string() })),
   /** The version used before the current one (for rollback). */
   previous: z.nullable(z.string()),
+  /** Where the current version's links are: the bin dir the last install or use made them in (absent until one did). */
+  binDir: z.optional(z.string().check(z.startsWith('/', 'not an absolute path'))),
 });
 export type InstallState = z.infer<typeof stateSchema>;
 

@@ -10,7 +10,7 @@ import { matchesRequest, parseVersionRequest } from './request.js';
 import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
 
-const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean() });
+const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean(), movedFrom: z.optional(z.string()) });
 const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []) }), z.object({ moved: z.string() })]);
 
 export interface VersionOptions extends LayoutOverrides {
@@ -23,6 +23,21 @@ export interface VersionOptions extends LayoutOverrides {
 function layoutFor(options: VersionOptions): InstallLayout {
   return resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, options.env ?? process.env);
 }
+
+/**
+ * The layout with the bin dir the links go in: the one the caller gave (`binDirGiven`: a
+ * --bin-dir, or none with --no-link), else the one the state records (where the last install or
+ * use made them, which cpy_state.py writes), else the default. A state that cannot be read leaves
+ * the default: whoever reads it next says why.
+ */
+export async function linkedLayout(layout: InstallLayout, binDirGiven: boolean): Promise<InstallLayout> {
+  if (binDirGiven || layout.binDir === null) return layout;
+  const recorded = (await readState(layout.stateDir).catch(() => null))?.binDir;
+  return recorded && recorded !== layout.binDir ? { ...layout, binDir: recorded } : layout;
+}
+
+/** layoutFor, with the bin dir the links are in (linkedLayout): for the commands that link or unlink. */
+const linkingLayoutFor = (options: VersionOptions): Promise<InstallLayout> => linkedLayout(layoutFor(options), options.binDir !== undefined);
 
 export function stateLock<T>(layout: InstallLayout, lock: LockOptions, work: () => Promise<T>): Promise<T> {
   return withLock(join(layout.stateDir, 'locks', 'state.lock'), lock, work);
@@ -165,13 +180,19 @@ async function linksAsRecorded(layout: InstallLayout, prefix: string, version: s
   return true;
 }
 
-const recordSchema = z.object({ current: z.boolean(), left: z.optional(z.string()) });
+const recordSchema = z.object({ current: z.boolean(), left: z.optional(z.string()), movedFrom: z.optional(z.string()) });
 
 /** What recording an install did: whether it is now current; `left`, the prefix the version was recorded at before, whose tree is still there. */
 export interface Recorded {
   readonly current: boolean;
   readonly left: string | null;
+  /** The bin dir the links were in before (the state's), from which this install moved them: a --bin-dir other than the last one. */
+  readonly movedFrom?: string;
 }
+
+/** What a --bin-dir other than the last one's says: the links moved (cpy_state.py move_links). */
+export const linksMoved = (from: string, to: string | null): string =>
+  `the python3 links are now in ${to}: cpy's links in ${from} (where the last install or use made them) were removed; cpy use and cpy uninstall look in ${to} from now on`;
 
 /** The warning for a tree that recording the version at another prefix left unlisted. */
 export const leftBehind = (version: string, left: string, prefix: string): string =>
@@ -195,7 +216,7 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && recordFileSystemFault(error.message, layout.stateDir, error)) || error;
     });
     const done = await withOwnHint(recorded, true);
-    return { current: done.current, left: done.left ?? null };
+    return { current: done.current, left: done.left ?? null, ...(done.movedFrom ? { movedFrom: done.movedFrom } : {}) };
   });
 }
 
@@ -236,6 +257,8 @@ export interface SwitchResult {
   readonly from: string | null;
   /** Whether a python3/pip3 link was made or changed (also when the version was current already: a link was missing). */
   readonly relinked: boolean;
+  /** The bin dir the links were in before (the state's), from which they moved: a --bin-dir other than the last one. */
+  readonly movedFrom?: string;
 }
 
 /**
@@ -244,7 +267,7 @@ export interface SwitchResult {
  * installed version it takes.
  */
 export async function useVersion(request: string, options: VersionOptions = {}): Promise<SwitchResult> {
-  const layout = layoutFor(options);
+  const layout = await linkingLayoutFor(options);
   // A release line (3.13) or `latest`: the newest whole install it takes (a broken one is not
   // used, and when it is all the line has, the script says it is broken). None: the script
   // refuses it, naming what is installed.
@@ -319,7 +342,7 @@ export async function uninstall(
   request: string,
   options: VersionOptions & { force?: boolean } = {},
 ): Promise<{ version: string; prefix: string; wasCurrent: boolean; /** The links removed from binDir (none when it was linked from another bin dir). */ unlinked: string[]; binDir: string | null }> {
-  const layout = layoutFor(options);
+  const layout = await linkingLayoutFor(options);
   const version = await oneInstalled(request, options);
   const timeoutMs = options.lockTimeoutMs ?? 60_000;
   // The prefix's lock first, then the state's, as an install takes them: an install of this

@@ -4,6 +4,7 @@ import { parseSigners } from '@cpy/artifact/index-format';
 import {
   installOptionsSchema,
   installPython,
+  linksMoved,
   listAvailable,
   listInstalled,
   readPythonVersionFile,
@@ -30,7 +31,7 @@ const LAYOUT_HELP =
   '(default $XDG_CACHE_HOME/cpy, else ~/.cache/cpy).';
 
 const STATE_OPTIONS = {
-  'bin-dir': { type: 'string', valueName: '<dir>', description: 'where python3, python, pip3, pip... are linked' },
+  'bin-dir': { type: 'string', valueName: '<dir>', description: 'where python3, python, pip3, pip... are linked (default: where the last install or use linked them, else /usr/local/bin as root, ~/.local/bin otherwise); another one moves the links there' },
   'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs and the current version' },
 } as const;
 
@@ -331,6 +332,7 @@ export const use = defineCommand({
     const r = await finishing(log, (signal) => useVersion(input.version, { ...versionOptions(io.cwd, input), signal }));
     const already = `already using ${r.version}${r.relinked ? '; its python3 links were not all in place, and are now' : ''}`;
     if (!json) io.stdout.write(r.from === r.version ? `${already}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
+    if (r.movedFrom) log(`warning: ${linksMoved(r.movedFrom, versionOptions(io.cwd, input).binDir ?? null)}`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
 });
@@ -347,6 +349,7 @@ export const rollbackCommand = defineCommand({
   async run({ input, io, json, log }) {
     const r = await finishing(log, (signal) => rollback({ ...versionOptions(io.cwd, input), signal }));
     if (!json) io.stdout.write(`rolled back to ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
+    if (r.movedFrom) log(`warning: ${linksMoved(r.movedFrom, versionOptions(io.cwd, input).binDir ?? null)}`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
 });
@@ -366,8 +369,8 @@ export const uninstallCommand = defineCommand({
     const r = await finishing(log, (signal) => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force), signal }));
     const links = r.unlinked.length ? `; its links removed from ${r.binDir}: ${r.unlinked.join(', ')}` : '';
     if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${links}\n`);
-    // Linked from another bin dir (an install's --bin-dir, which the state does not record): said, not claimed removed.
-    if (r.wasCurrent && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links made with another --bin-dir now point at nothing: remove them (next time, give uninstall the same --bin-dir as the install)`);
+    // Linked from another bin dir than the state records (by hand, or a state written before it recorded one): said, not claimed removed.
+    if (r.wasCurrent && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
 });

@@ -37,6 +37,7 @@ describe('state.json', () => {
     ['JSON, but not a state', JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': '/opt/python-3.13.5' }, previous: null }), /\(installs\.3\.13\.5: /],
     ['another schema', JSON.stringify({ schemaVersion: 7, installs: {}, previous: null }), /\(schemaVersion: /],
     ['empty', '', /\(not JSON: /],
+    ['a bin dir that is not an absolute path', JSON.stringify({ schemaVersion: 1, installs: {}, previous: null, binDir: 'bin' }), /\(binDir: not an absolute path\)/],
   ])('%s: CPY_INSTALL_BROKEN (as install.sh says), with what to do', async (_name, text, problem) => {
     const path = join(stateDir, STATE_FILE);
     await writeFile(path, text);
@@ -193,6 +194,34 @@ describe('the install record writer (cpy_state.py)', () => {
     expect([...table.matchAll(/\('([^']+)', '([^']+)'\)/g)].map((m) => [m[1], m[2]])).toEqual(LINKS);
   });
 
+  it('keeps the links in the bin dir the last install or use made them in: use and uninstall told none find them there; another bin dir moves them', async () => {
+    const [a, b] = [join(stateDir, 'a-bin'), join(stateDir, 'b-bin')];
+    const lock = { timeoutMs: 1000 };
+    const prefix = (v: string) => join(stateDir, `python-${v}`);
+    const installLayout = { stateDir, binDir: a, cacheDir: join(stateDir, 'cache'), prefixFor: prefix };
+    for (const v of ['3.12.8', '3.13.5']) {
+      await mkdir(join(prefix(v), 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix(v), 'bin', 'python3'));
+      await writeFile(join(prefix(v), MARKER_FILE), marker(v));
+      await recordInstall(installLayout, v, prefix(v), true, lock);
+    }
+    expect((await readState(stateDir)).binDir).toBe(a);
+    // Told no bin dir (the default would be $CPY_HOME/bin): the links in a.
+    const told = { stateDir, lockTimeoutMs: 1000, env: { CPY_HOME: join(stateDir, 'home') } };
+    expect(await useVersion('3.12.8', told)).toEqual({ version: '3.12.8', prefix: prefix('3.12.8'), from: '3.13.5', relinked: true });
+    expect(await readlink(join(a, 'python3'))).toBe(join(prefix('3.12.8'), 'bin', 'python3'));
+    expect(existsSync(join(stateDir, 'home'))).toBe(false);
+    // Someone else's link in a stays when the links move to b.
+    await symlink(hostPython3, join(a, 'python3.11'));
+    expect(await useVersion('3.13.5', { ...told, binDir: b })).toMatchObject({ version: '3.13.5', movedFrom: a, relinked: true });
+    expect((await readdir(a)).sort()).toEqual(['python3.11']);
+    expect(await readlink(join(b, 'python3'))).toBe(join(prefix('3.13.5'), 'bin', 'python3'));
+    expect((await readState(stateDir)).binDir).toBe(b);
+    expect(await useVersion('3.13.5', told)).toEqual({ version: '3.13.5', prefix: prefix('3.13.5'), from: '3.13.5', relinked: false });
+    expect(await uninstall('3.13.5', { ...told, force: true })).toMatchObject({ wasCurrent: true, binDir: b, unlinked: ['python3', 'python'] });
+    expect(await readdir(b)).toEqual([]);
+  });
+
   it('names the links for a release line as the library looks for them', async () => {
     const script = await readFile(STATE_SCRIPT, 'utf8');
     const table = /^VERSIONED_LINKS = \(([^)]*)\)/m.exec(script)?.[1] ?? '';
@@ -347,7 +376,7 @@ describe('the install record writer (cpy_state.py)', () => {
     }
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
     expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir });
-    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null });
+    expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null, binDir });
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
   });
 
@@ -413,7 +442,7 @@ describe('the install record writer (cpy_state.py)', () => {
         await session.close();
       }
       expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.5', builtFor: '/opt/python-3.13.5' });
-      expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null });
+      expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null, binDir: join(stateDir, 'bin') });
       expect(await readlink(join(stateDir, 'bin', 'pip'))).toBe(join(prefix, 'bin', 'pip3'));
       expect(await readFile(join(stateDir, 'starts'), 'utf8')).toBe('started\n');
     });
