@@ -47,7 +47,9 @@ function transferFailed(what: string, url: URL, error: TransferError): CpyError 
           ? 'check the URL or path (and the release it belongs to)'
           : error.kind === 'local'
             ? 'free some disk space in the cache directory (CPY_CACHE_DIR), then run again'
-            : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+            : error.kind === 'source'
+              ? 'make the file readable by this user, or give another path'
+              : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
       cause: error,
     },
   );
@@ -135,7 +137,7 @@ export async function fetchIndex<S>(
       });
     }
   } catch (error) {
-    if (error instanceof TransferError && error.kind === 'local') throw transferFailed('index', url, error);
+    if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source')) throw transferFailed('index', url, error);
     if (error instanceof TransferError) {
       throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
         hint:

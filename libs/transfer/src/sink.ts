@@ -71,6 +71,13 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
+/** A write to the sink's file failed (the local disk's fault, not the source's): its error is the cause. */
+export class SinkWriteError extends Error {
+  constructor(cause: unknown) {
+    super(`cannot write: ${(cause as Error).message}`, { cause });
+  }
+}
+
 export interface SinkInfo {
   readonly url: string;
   readonly file: string;
@@ -106,7 +113,7 @@ export function openSink(tmp: string, info: SinkInfo, events: TransferEvents, fo
               writeAll(fd, chunk);
             } catch (error) {
               source.destroy();
-              reject(error);
+              reject(new SinkWriteError(error));
               return;
             }
             hash.update(chunk);

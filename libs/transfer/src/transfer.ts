@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError, displayUrl } from '@cpy/core';
-import { CHUNK, openSink, type Follower } from './sink.js';
+import { CHUNK, openSink, SinkWriteError, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
@@ -147,7 +147,8 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
 export class TransferError extends Error {
   constructor(
     message: string,
-    readonly kind: 'not-found' | 'http' | 'network' | 'local',
+    /** local: this machine's disk (the download's own file); source: a local file given to read that cannot be read. */
+    readonly kind: 'not-found' | 'http' | 'network' | 'local' | 'source',
     readonly retryable: boolean,
     readonly retryAfterMs: number | null = null,
     options?: { cause?: unknown },
@@ -172,6 +173,8 @@ function backoff(policy: RetryPolicy, attempt: number): number {
 const LOCAL_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EMFILE']);
 
 function localError(error: unknown): TransferError | null {
+  // A write to the download's file: the disk's fault whatever the code.
+  if (error instanceof SinkWriteError) return localError(error.cause) ?? new TransferError(error.message, 'local', false, null, { cause: error.cause });
   const code = (error as NodeJS.ErrnoException)?.code;
   if (!code || !LOCAL_ERRORS.has(code)) return null;
   const what = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : `cannot write (${code})`;
@@ -187,11 +190,17 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
     size = st.size;
   } catch (error) {
     if (error instanceof TransferError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new TransferError(`${path} does not exist`, 'not-found', false);
-    throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'local', false, null, { cause: error });
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TransferError(`${path} does not exist`, 'not-found', false);
+    if (code === 'ENOTDIR') throw new TransferError(`${path} does not exist (a file is where a directory of its path goes)`, 'not-found', false);
+    throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'source', false, null, { cause: error });
   }
   const sink = openSink(tmp, { url: displayUrl(url), file: basename(path), total: size, attempt }, events, tap);
-  return sink.drain(createReadStream(path, { highWaterMark: CHUNK }));
+  // A failure that is not the sink's is the file's: it cannot be read (its permissions, an I/O error).
+  return sink.drain(createReadStream(path, { highWaterMark: CHUNK }), {
+    failure: (cause) =>
+      cause instanceof SinkWriteError ? localError(cause) : new TransferError(`cannot read ${path}: ${(cause as Error).message}`, 'source', false, null, { cause }),
+  });
 }
 
 async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -94,6 +94,17 @@ describe('downloadToFile', () => {
       expect(await downloadToFile(pathToFileURL(join(work, 'src.tgz')), join(work, 'dst.tgz'), { client })).toEqual({ sha256: SHA, bytes: BODY.length });
       expect((await readFile(join(work, 'dst.tgz'))).equals(BODY)).toBe(true);
       await expect(downloadToFile(pathToFileURL(join(work, 'none.tgz')), join(work, 'x.tgz'), { client })).rejects.toMatchObject({ kind: 'not-found' });
+      // A file where a directory of the path goes (a mirror given as a file): missing, not this disk's fault (it was 'local': the cache was blamed).
+      await expect(downloadToFile(pathToFileURL(join(work, 'src.tgz', '3.13.5', 'a.tgz')), join(work, 'x.tgz'), { client })).rejects.toMatchObject({
+        kind: 'not-found',
+        message: `${join(work, 'src.tgz', '3.13.5', 'a.tgz')} does not exist (a file is where a directory of its path goes)`,
+      });
+      // A file that cannot be read (a link loop here; as a user, its permissions): the source's fault, said so.
+      await symlink('loop.tgz', join(work, 'loop.tgz'));
+      await expect(downloadToFile(pathToFileURL(join(work, 'loop.tgz')), join(work, 'x.tgz'), { client })).rejects.toMatchObject({
+        kind: 'source',
+        message: expect.stringMatching(/^cannot read .*loop\.tgz: ELOOP/),
+      });
     } finally {
       await client.close();
     }
