@@ -46,6 +46,12 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     const verified = await cpy(['source', 'verify', join(work, 'out', TARBALL), '--json']);
     expect(verified.code).toBe(0);
     expect(JSON.parse(verified.stdout).verification.method).toBe('openpgp+sigstore');
+    expect(verified.stderr).not.toMatch(/warning/);
+    // Another release given than the file is named for: verified (the same release manager signs
+    // 3.13.4), and said: a signature does not say which release the bytes are.
+    const other = await cpy(['source', 'verify', join(work, 'out', TARBALL), '--version', '3.13.4', '--json']);
+    expect(other.code).toBe(0);
+    expect(other.stderr).toContain(`warning: ${TARBALL} is named for 3.13.5, and is verified as 3.13.4 (--version): the signatures show who made the file, not which release it is`);
   });
 
   it('exits 1 with the error code and a hint when the file was tampered with', async () => {

@@ -212,8 +212,13 @@ export const sourceVerify = defineCommand({
     const there = await stat(file).catch(() => null);
     // A directory was read as one (EISDIR, reported as a bug in cpy).
     if (!there?.isFile()) throw new CpyError('CPY_CLI_CANNOT_READ', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint: 'give the path of a source tarball' });
-    const versionText = input.version ?? /^Python-(.+?)\.(?:tar\.xz|tgz)$/.exec(basename(file))?.[1];
+    const named = /^Python-(.+?)\.(?:tar\.xz|tgz)$/.exec(basename(file))?.[1];
+    const versionText = input.version ?? named;
     const version = versionText ? parseVersion(versionText) : null;
+    // A signature covers the bytes, not the release they are: its name and --version disagreeing is said.
+    if (input.version && named && named !== input.version) {
+      ctx.log(`warning: ${basename(file)} is named for ${named}, and is verified as ${input.version} (--version): the signatures show who made the file, not which release it is`);
+    }
     if (!version) {
       throw new CpyError('CPY_CLI_USAGE', `cannot tell the version of ${basename(file)}`, {
         hint: 'name the file Python-<version>.tar.xz, or pass --version 3.13.5',
