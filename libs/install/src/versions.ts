@@ -8,7 +8,7 @@ import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
 import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
-import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker } from './state.js';
+import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker, type InstallState } from './state.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean(), movedFrom: z.optional(z.string()) });
 const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []) }), z.object({ moved: z.string() })]);
@@ -164,20 +164,39 @@ export const VERSIONED_LINKS: readonly string[] = ['python%s', 'pip%s', 'python%
  * nothing for a program it lacks. Conservative: anything else (someone else's entry too) sends
  * the install to the script, which decides what, if anything, changes.
  */
-async function linksAsRecorded(layout: InstallLayout, prefix: string, version: string): Promise<boolean> {
+async function linksAsRecorded(layout: InstallLayout, prefix: string, state: InstallState): Promise<boolean> {
   if (!layout.binDir) return true;
+  // Links made elsewhere, or never recorded: the script records (and moves) them.
+  if (state.binDir !== layout.binDir) return false;
   for (const [name, runs] of LINKS) {
     const program = join(prefix, 'bin', runs);
     const there = await readlink(join(layout.binDir, name)).catch(() => null);
     if (existsSync(program) ? there !== program : there !== null) return false;
   }
-  // The current install's line: its links run this prefix's programs (those it has).
-  const line = parseVersion(version)?.line;
-  for (const name of line ? VERSIONED_LINKS.map((t) => t.replace('%s', line)) : []) {
-    const program = join(prefix, 'bin', name);
-    if (existsSync(program) && (await readlink(join(layout.binDir, name)).catch(() => null)) !== program) return false;
+  // Each installed line's: someone else's entry of that name is left as it is, so it counts as in place.
+  for (const [name, program] of versionedTargets(state, prefix)) {
+    const path = join(layout.binDir, name);
+    if ((await readlink(path).catch(() => null)) !== program && !(await foreignEntry(path))) return false;
   }
   return true;
+}
+
+/**
+ * The links named for each installed release line, and the program each runs: the current
+ * install's for its line, else the line's newest install whose python3.X is there; only programs
+ * that are there (cpy_state.py's versioned_changes, which makes them).
+ */
+function versionedTargets(state: InstallState, current: string): [string, string][] {
+  const chosen = new Map<string, { version: string; prefix: string }>();
+  for (const [version, { prefix }] of Object.entries(state.installs)) {
+    const line = parseVersion(version)?.line;
+    if (!line || !existsSync(join(prefix, 'bin', `python${line}`))) continue;
+    const had = chosen.get(line);
+    if (!had || (had.prefix !== current && (prefix === current || compareVersions(version, had.version) > 0))) chosen.set(line, { version, prefix });
+  }
+  return [...chosen].flatMap(([line, { prefix }]) =>
+    VERSIONED_LINKS.map((t) => t.replace('%s', line)).flatMap((name): [string, string][] => (existsSync(join(prefix, 'bin', name)) ? [[name, join(prefix, 'bin', name)]] : [])),
+  );
 }
 
 const recordSchema = z.object({ current: z.boolean(), left: z.optional(z.string()), movedFrom: z.optional(z.string()) });
@@ -209,7 +228,7 @@ export const leftBehind = (version: string, left: string, prefix: string): strin
 export async function recordInstall(layout: InstallLayout, version: string, prefix: string, makeCurrent: boolean, lock: LockOptions, session?: StateSession): Promise<Recorded> {
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
-  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix, version))))) return { current: current === prefix, left: null };
+  if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix, state))))) return { current: current === prefix, left: null };
   return stateLock(layout, lock, async () => {
     const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
     const recorded = (session ? session.run('record', args, recordSchema) : runStateScript('record', args, recordSchema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {
@@ -290,8 +309,9 @@ export async function useVersion(request: string, options: VersionOptions = {}):
 
 /** The answer of `use` for a version that is current already, whole, with its links in place; null when `use` has something to do. */
 async function alreadyUsing(layout: InstallLayout, version: string): Promise<SwitchResult | null> {
-  const prefix = (await readState(layout.stateDir)).installs[version]?.prefix;
-  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix, version))) return null;
+  const state = await readState(layout.stateDir);
+  const prefix = state.installs[version]?.prefix;
+  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix, state))) return null;
   return { version, prefix, from: version, relinked: false };
 }
 

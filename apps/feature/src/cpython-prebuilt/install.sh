@@ -1672,14 +1672,16 @@ def versioned_changes(bin_dir, state, current):
     """
     What the links named for a release line need, as link_changes says it: (path, target) for each
     installed line's programs, into the current install for its line, else into the line's newest.
-    Only links to make or to point elsewhere: the ones of a version removed go in forget.
+    Only links to make or to point elsewhere: the ones of a version removed go in forget. (The
+    library's versionedTargets chooses the same.)
     """
     if not bin_dir:
         return []
     chosen = {}
     for version, entry in state['installs'].items():
         line = release_line(version)
-        if not line:
+        # A tree deleted by hand (or another version's since) leaves the line to its other installs.
+        if not line or not os.path.exists(os.path.join(entry['prefix'], 'bin', 'python%s' % line)):
             continue
         rank = (entry['prefix'] == current, version_key(version))
         if line not in chosen or rank > chosen[line][0]:
@@ -1701,6 +1703,17 @@ def versioned_changes(bin_dir, state, current):
             if bin_entry(path)[0] != 'foreign':
                 changes.append((path, target))
     return changes
+
+
+def links_to(state, bin_dir):
+    """
+    Whether making links in `bin_dir` changes the bin dir the state records (recording: it is to
+    be written), and whether that moves them from another directory (moving: what is there now
+    is cpy's links, which move_links removes once the new ones are checked).
+    """
+    old = state.get('binDir')
+    recording = bool(bin_dir) and old != bin_dir
+    return recording, recording and bool(old) and os.path.realpath(old) != os.path.realpath(bin_dir)
 
 
 def move_links(state, bin_dir):
@@ -1761,33 +1774,37 @@ def record(a):
     state = read_state(state_dir)
     now = current_prefix(state_dir)
     switching = make_current and now != prefix
-    # Someone else's entry in the bin dir refuses a switch before the state changes (after it, the
-    # state would name as previous the version still current).
-    if switching:
+    # An install that is not made current leaves the links where they are (only its line's are made).
+    if bin_dir and not make_current and state.get('binDir'):
+        bin_dir = state['binDir']
+    recording, moving = links_to(state, bin_dir)
+    # Someone else's entry in the bin dir refuses a switch, or a move of the links into it, before
+    # the state changes (after it, the state would name as previous the version still current).
+    if switching or (make_current and moving):
         check_links(bin_dir, prefix)
+    keep_foreign = not (switching or moving)
     before = state['installs'].get(version, {}).get('prefix')
     # The links named for release lines, as they are to be once this is recorded.
     versioned = versioned_changes(bin_dir, dict(state, installs=dict(state['installs'], **{version: {'prefix': prefix}})), prefix if make_current else now)
-    if 'check' not in a and ((make_current and link_changes(bin_dir, prefix, not switching)) or versioned):
+    if 'check' not in a and ((make_current and link_changes(bin_dir, prefix, keep_foreign)) or versioned):
         ready_bin_dir(bin_dir)
     entered = before == prefix
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
-        return {'changes': not entered or switching or (make_current and bool(bin_dir) and (state.get('binDir') != bin_dir or bool(link_changes(bin_dir, prefix, True)))) or bool(versioned)}
-    relinking = make_current and bool(bin_dir) and state.get('binDir') != bin_dir
+        return {'changes': not entered or switching or recording or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
     moved = None
-    if not entered or switching or relinking:
+    if not entered or switching or recording:
         state['installs'][version] = {'prefix': prefix}
         if switching:
             leaving = version_of(state_dir, state, now)
             if leaving and leaving != version:
                 state['previous'] = leaving
-        moved = move_links(state, bin_dir) if relinking else None
+        moved = move_links(state, bin_dir) if recording else None
         write_state(state_dir, state)
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
-        activate(state_dir, bin_dir, prefix, keep_foreign=not switching)
+        activate(state_dir, bin_dir, prefix, keep_foreign=keep_foreign)
     apply_links(versioned)
     done = {'current': make_current or now == prefix}
     if moved:
@@ -1812,22 +1829,23 @@ def use(a):
         raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) is not a complete install' % (entry['prefix'], version),
                       'install it again: cpy install %s (a broken install is replaced atomically)' % version)
     came_from = version_of(state_dir, state, current_prefix(state_dir))
-    if came_from != version:
+    recording, moving = links_to(state, bin_dir)
+    if came_from != version or moving:
         check_links(bin_dir, entry['prefix'])
+    keep_foreign = came_from == version and not moving
     versioned = versioned_changes(bin_dir, state, entry['prefix'])
-    relinked = bool(link_changes(bin_dir, entry['prefix'], came_from == version) or versioned)
+    relinked = bool(link_changes(bin_dir, entry['prefix'], keep_foreign) or versioned)
     if relinked:
         ready_bin_dir(bin_dir)
-    relinking = bool(bin_dir) and state.get('binDir') != bin_dir
     moved = None
-    if came_from != version or relinking:
+    if came_from != version or recording:
         if came_from != version:
             state['previous'] = came_from
-        moved = move_links(state, bin_dir) if relinking else None
+        moved = move_links(state, bin_dir) if recording else None
         write_state(state_dir, state)
     # Also when it is current already: its links may be missing (a run killed between the
     # `current` link and them); only what differs changes.
-    activate(state_dir, bin_dir, entry['prefix'], keep_foreign=came_from == version)
+    activate(state_dir, bin_dir, entry['prefix'], keep_foreign=keep_foreign)
     apply_links(versioned)
     done = {'version': version, 'prefix': entry['prefix'], 'from': came_from, 'relinked': relinked or bool(moved)}
     if moved:
@@ -1852,7 +1870,10 @@ def forget(a):
         if state['previous'] == version:
             state['previous'] = None
         write_state(state_dir, state)
-        return {'version': version, 'prefix': prefix, 'wasCurrent': False}
+        # Its links into that prefix run nothing now (the other version's tree has other programs).
+        unlinked = unlink_into(bin_dir, prefix, version, only_dangling=True)
+        relink_line(bin_dir, state, current_prefix(state_dir), unlinked)
+        return {'version': version, 'prefix': prefix, 'wasCurrent': False, 'unlinked': unlinked}
     was_current = current_prefix(state_dir) == prefix
     # Before the tree is renamed away: the python3 running this may be the one being removed.
     import shutil
@@ -1873,34 +1894,46 @@ def forget(a):
             os.unlink(os.path.join(state_dir, CURRENT_LINK))
         except FileNotFoundError:
             pass
-    unlinked = []
-    if was_current:
-        for name, runs in LINKS if bin_dir else ():
-            path = os.path.join(bin_dir, name)
-            try:
-                if os.readlink(path) == os.path.join(prefix, 'bin', runs):
-                    os.unlink(path)
-                    unlinked.append(name)
-            except OSError:
-                pass
-    # The links named for its release line go whether it was current or not (its tree goes), and
-    # point at another install of the line if there is one.
+    # Every link into its tree goes, current or not (python3 still ran it after a --no-link
+    # install made another version current); those named for its line then point at another
+    # install of the line, if there is one.
+    try:
+        unlinked = unlink_into(bin_dir, prefix, version)
+        relink_line(bin_dir, state, current_prefix(state_dir), unlinked)
+    finally:
+        shutil.rmtree(gone, ignore_errors=True)
+    # Which links went: none when it was linked from another bin dir than the state records, which this one cannot know.
+    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}
+
+
+def unlink_into(bin_dir, prefix, version, only_dangling=False):
+    """Removes the bin links (LINKS, and those named for the version's line) that run a program of `prefix`'s; says which."""
     line = release_line(version)
-    for template in VERSIONED_LINKS if bin_dir and line else ():
-        path = os.path.join(bin_dir, template % line)
+    names = [(name, runs) for name, runs in LINKS] + [(t % line, t % line) for t in VERSIONED_LINKS if line]
+    unlinked = []
+    for name, runs in names if bin_dir else ():
+        path, target = os.path.join(bin_dir, name), os.path.join(prefix, 'bin', runs)
         try:
-            if os.readlink(path) == os.path.join(prefix, 'bin', template % line):
+            if os.readlink(path) == target and not (only_dangling and os.path.exists(target)):
                 os.unlink(path)
-                unlinked.append(template % line)
+                unlinked.append(name)
         except OSError:
             pass
-    for path, target in versioned_changes(bin_dir, state, current_prefix(state_dir)):
-        swap_link(path, target)
+    return unlinked
+
+
+def relink_line(bin_dir, state, current, unlinked):
+    """The links named for release lines made whole (versioned_changes); one that cannot be made is left
+    (the version is removed already). A name made again is taken out of `unlinked`."""
+    if not bin_dir or not os.path.isdir(bin_dir):
+        return
+    for path, target in versioned_changes(bin_dir, state, current):
+        try:
+            swap_link(path, target)
+        except OSError:
+            continue
         if os.path.basename(path) in unlinked:
             unlinked.remove(os.path.basename(path))
-    shutil.rmtree(gone, ignore_errors=True)
-    # Which links went: none when it was linked from another bin dir (an install's --bin-dir), which this one cannot know.
-    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}
 
 
 COMMANDS = {'mark': mark, 'sign-marker': sign_marker, 'record': record, 'use': use, 'forget': forget}

@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
@@ -187,6 +187,27 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
   });
 });
 
+/** A tree as make install leaves it: python3.X, pip3.X, python3.X-config (or the `programs` given) beside python3. */
+async function lineTree(version: string, programs = ['python', 'pip', 'python%s-config']): Promise<string> {
+  const prefix = join(stateDir, `python-${version}`);
+  const line = version.split('.').slice(0, 2).join('.');
+  await mkdir(join(prefix, 'bin'), { recursive: true });
+  await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+  for (const p of programs) await writeFile(join(prefix, 'bin', p.includes('%s') ? p.replace('%s', line) : `${p}${line}`), '#!/bin/sh\n', { mode: 0o755 });
+  await writeFile(join(prefix, MARKER_FILE), marker(version));
+  return prefix;
+}
+
+/** The links named for release lines in `binDir`: name -> target under stateDir. */
+async function lineLinks(binDir: string): Promise<Record<string, string>> {
+  const seen: Record<string, string> = {};
+  for (const name of (await readdir(binDir)).filter((n) => /^(python|pip)\d+\.\d+/.test(n)).sort()) {
+    seen[name] = await readlink(join(binDir, name)).then((t) => t.slice(stateDir.length + 1), () => '(not a link)');
+  }
+  return seen;
+}
+const p = (version: string, name: string) => `python-${version}/bin/${name}`;
+
 describe('the install record writer (cpy_state.py)', () => {
   it('makes the links the library looks at to see that an install already there needs nothing written', async () => {
     const script = await readFile(STATE_SCRIPT, 'utf8');
@@ -222,6 +243,54 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await readdir(b)).toEqual([]);
   });
 
+  it('links: a move into a bin dir with someone else\'s python3 is refused, an install not made current leaves them where they are, and uninstall takes every link into its tree', async () => {
+    const [a, x] = [join(stateDir, 'a-bin'), join(stateDir, 'x-bin')];
+    const lock = { timeoutMs: 1000 };
+    const installLayout = (binDir: string | null) => ({ stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) });
+    await recordInstall(installLayout(a), '3.13.5', await lineTree('3.13.5'), true, lock);
+    // Moving the links into x, where python3 is someone else's: refused, nothing moved.
+    await mkdir(x);
+    await writeFile(join(x, 'python3'), 'theirs\n');
+    await expect(useVersion('3.13.5', { stateDir, binDir: x, lockTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
+    await expect(recordInstall(installLayout(x), '3.13.5', join(stateDir, 'python-3.13.5'), true, lock)).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
+    expect(await readlink(join(a, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
+    expect((await readState(stateDir)).binDir).toBe(a);
+    // Another line installed without being made current, told x: its links go where the others are.
+    await recordInstall(installLayout(x), '3.12.8', await lineTree('3.12.8'), false, lock);
+    expect((await lineLinks(a))['python3.12']).toBe(p('3.12.8', 'python3.12'));
+    expect(await readdir(x)).toEqual(['python3']);
+    // Someone else's python3.13 beside cpy's links: use of the current version has nothing to do,
+    // and does not run the script (the `current` link is not made again).
+    const told = { stateDir, lockTimeoutMs: 1000, env: { CPY_HOME: join(stateDir, 'home') } };
+    await rm(join(a, 'python3.13'));
+    await writeFile(join(a, 'python3.13'), 'theirs\n');
+    const current = (await lstat(join(stateDir, 'current'))).ino;
+    expect(await useVersion('3.13.5', told)).toMatchObject({ relinked: false });
+    expect((await lstat(join(stateDir, 'current'))).ino).toBe(current);
+    // Another line's link removed by hand: use of the current version makes it again.
+    await rm(join(a, 'python3.12'));
+    expect(await useVersion('3.13.5', told)).toMatchObject({ relinked: true });
+    expect((await lineLinks(a))['python3.12']).toBe(p('3.12.8', 'python3.12'));
+    // A --no-link install made another version current: python3 still runs 3.13.5, and its
+    // uninstall removes that link too (it was left pointing into the removed tree).
+    await recordInstall(installLayout(null), '3.12.8', join(stateDir, 'python-3.12.8'), true, lock);
+    expect((await uninstall('3.13.5', told)).unlinked.sort()).toEqual(['pip3.13', 'python', 'python3', 'python3.13-config']);
+    expect((await readdir(a)).sort()).toEqual(['pip3.12', 'python3.12', 'python3.12-config', 'python3.13']);
+    expect(await readFile(join(a, 'python3.13'), 'utf8')).toBe('theirs\n');
+  });
+
+  it('links named for a line whose newest tree was deleted by hand point at the line\'s other install', async () => {
+    const binDir = join(stateDir, 'bin');
+    const installLayout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    await recordInstall(installLayout, '3.13.4', await lineTree('3.13.4'), true, { timeoutMs: 1000 });
+    await recordInstall(installLayout, '3.13.5', await lineTree('3.13.5'), false, { timeoutMs: 1000 });
+    await recordInstall(installLayout, '3.12.8', await lineTree('3.12.8'), true, { timeoutMs: 1000 });
+    expect((await lineLinks(binDir))['python3.13']).toBe(p('3.13.5', 'python3.13'));
+    await rm(join(stateDir, 'python-3.13.5'), { recursive: true });
+    await useVersion('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 });
+    expect((await lineLinks(binDir))['python3.13']).toBe(p('3.13.4', 'python3.13'));
+  });
+
   it('names the links for a release line as the library looks for them', async () => {
     const script = await readFile(STATE_SCRIPT, 'utf8');
     const table = /^VERSIONED_LINKS = \(([^)]*)\)/m.exec(script)?.[1] ?? '';
@@ -233,22 +302,8 @@ describe('the install record writer (cpy_state.py)', () => {
     const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
     const installLayout = { ...layout, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
     const lock = { timeoutMs: 1000 };
-    // A tree as make install leaves it: python3.X, pip3.X, python3.X-config beside python3.
-    const tree = async (version: string, programs = ['python', 'pip', 'python%s-config']) => {
-      const prefix = join(stateDir, `python-${version}`);
-      const line = version.split('.').slice(0, 2).join('.');
-      await mkdir(join(prefix, 'bin'), { recursive: true });
-      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-      for (const p of programs) await writeFile(join(prefix, 'bin', p.includes('%s') ? p.replace('%s', line) : `${p}${line}`), '#!/bin/sh\n', { mode: 0o755 });
-      await writeFile(join(prefix, MARKER_FILE), marker(version));
-      return prefix;
-    };
-    const links = async () => {
-      const seen: Record<string, string> = {};
-      for (const name of (await readdir(binDir)).filter((n) => /^(python|pip)\d+\.\d+/.test(n)).sort()) seen[name] = await readlink(join(binDir, name)).then((t) => t.slice(stateDir.length + 1), () => '(not a link)');
-      return seen;
-    };
-    const p = (version: string, name: string) => `python-${version}/bin/${name}`;
+    const tree = lineTree;
+    const links = () => lineLinks(binDir);
 
     await recordInstall(installLayout, '3.13.5', await tree('3.13.5'), true, lock);
     expect(await links()).toEqual({ 'pip3.13': p('3.13.5', 'pip3.13'), 'python3.13': p('3.13.5', 'python3.13'), 'python3.13-config': p('3.13.5', 'python3.13-config') });
