@@ -74,7 +74,9 @@ esac
 # python3-config beside each python3 a user types (the link in /usr/local/bin included): CPython's
 # script found its prefix from the directory it was run from, not the tree its link points into.
 for entry in "$@"; do
-  config=$(dirname "$entry")/python3-config
+  # python3.13-config beside python3.13, python3-config beside python3.
+  config=$entry-config
+  [ -e "$config" ] || config=$(dirname "$entry")/python3-config
   [ -e "$config" ] || continue
   includes=$("$config" --includes 2>&1 | cut -d' ' -f1)
   [ "$(real "$("$config" --prefix)")" = "$prefix_real" ] && [ -f "${includes#-I}/Python.h" ] && ok "python3-config beside $entry: --prefix $prefix, $includes" || bad "python3-config beside $entry" "--prefix $("$config" --prefix) --includes $includes"

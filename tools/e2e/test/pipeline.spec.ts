@@ -44,6 +44,8 @@ const CRITICAL = 'import platform, ssl, sqlite3, uuid, _uuid, lzma, bz2, ctypes,
 const IMAGE = 'localhost/cpy-e2e:devcontainer';
 const IMAGE_OPT = 'localhost/cpy-e2e:devcontainer-opt-python';
 const BUILT_FOR = `/opt/python-${VERSION}`;
+/** The link named for the release line, as a user types it: python3.13. */
+const PYTHON_LINE = `python${VERSION.split('.').slice(0, 2).join('.')}`;
 const FIDELITY = join(ROOT, 'tools', 'e2e', 'fidelity.sh');
 /** Debian's packages for compiling a C extension without PyPI. */
 const COMPILING = ['gcc', 'libc6-dev', 'binutils', 'pkg-config', 'python3-setuptools'];
@@ -226,7 +228,7 @@ it('the Feature at installPrefix /opt/python and at its default prefix: a Python
     [IMAGE_OPT, '/opt/python'],
     [IMAGE, BUILT_FOR],
   ] as const) {
-    const entries = ['/usr/local/bin/python3', '/var/lib/cpy/current/bin/python3', `${prefix}/bin/python3`];
+    const entries = ['/usr/local/bin/python3', `/usr/local/bin/${PYTHON_LINE}`, '/var/lib/cpy/current/bin/python3', `${prefix}/bin/python3`];
     const script = [
       'set -e',
       aptInstallScript(COMPILING),
@@ -259,7 +261,7 @@ it('cpy install in a minimal Debian 12 container, as root at its default prefix 
     `echo "== default"; sh /fidelity.sh ${BUILT_FOR} ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 ${BUILT_FOR}/bin/python3 || echo "default: exit $?"`,
     `cpy uninstall ${VERSION} --force >/dev/null`,
     `cpy install --from /artifacts/${basename(artifact)} --prefix /opt/python --json >/tmp/opt.json`,
-    `echo "== opt"; sh /fidelity.sh /opt/python ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 /opt/python/bin/python3 || echo "opt: exit $?"`,
+    `echo "== opt"; sh /fidelity.sh /opt/python ${BUILT_FOR} /usr/local/bin/python3 /usr/local/bin/${PYTHON_LINE} /var/lib/cpy/current/bin/python3 /opt/python/bin/python3 || echo "opt: exit $?"`,
   ].join('\n');
   const r = await engine.cli([
     'run', '--rm',
@@ -274,7 +276,7 @@ it('cpy install in a minimal Debian 12 container, as root at its default prefix 
   expect(fidelity(defaultPart ?? '').failed).toEqual([]);
   expect(fidelity(defaultPart ?? '').passed).toBe(fidelityChecks(3));
   expect(fidelity(optPart ?? '').failed).toEqual([]);
-  expect(fidelity(optPart ?? '').passed).toBe(fidelityChecks(3));
+  expect(fidelity(optPart ?? '').passed).toBe(fidelityChecks(4));
   expect(fidelity(optPart ?? '').left).toBe(LEFT_BEHIND);
   expect(r.stdout).not.toMatch(/exit \d/);
 });
@@ -318,10 +320,10 @@ it('cpy install as root with CPY_HOME, and as a normal user at its default prefi
   expect(installed.code).toBe(0);
   expect(JSON.parse(installed.stdout).install.prefix).toBe(join(userHome, '.local', 'share', 'cpy', `python-${VERSION}`));
   const userPrefix = join(userHome, '.local', 'share', 'cpy', `python-${VERSION}`);
-  const f2 = await asUser(['sh', FIDELITY, userPrefix, BUILT_FOR, join(userHome, '.local', 'bin', 'python3'), join(userHome, '.local', 'state', 'cpy', 'current', 'bin', 'python3'), join(userPrefix, 'bin', 'python3')]);
+  const f2 = await asUser(['sh', FIDELITY, userPrefix, BUILT_FOR, join(userHome, '.local', 'bin', 'python3'), join(userHome, '.local', 'bin', PYTHON_LINE), join(userHome, '.local', 'state', 'cpy', 'current', 'bin', 'python3'), join(userPrefix, 'bin', 'python3')]);
   log(`fidelity, cpy install as a normal user:\n${f2.stdout}${f2.stderr}`);
   expect(fidelity(f2.stdout).failed).toEqual([]);
-  expect(fidelity(f2.stdout).passed).toBe(fidelityChecks(3));
+  expect(fidelity(f2.stdout).passed).toBe(fidelityChecks(4));
   expect(f2.code).toBe(0);
 });
 
