@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -61,6 +61,12 @@ export interface PackOptions {
    * architecture than this host's, e.g. the cross builder that has them; default this host.
    */
   readonly foreignTools?: PythonRunner;
+  /**
+   * Where the stripped copies of the ELF files are made (the tree itself is never changed), in a
+   * directory of its own that is removed at the end; default `outDir`. With `foreignTools`, a
+   * directory that the builder sees.
+   */
+  readonly scratchDir?: string;
   /** Packages that provide each shared library on the builder (soname -> packages). */
   readonly packagesFor?: (sonames: readonly string[]) => Promise<Record<string, readonly string[]>>;
 }
@@ -117,14 +123,22 @@ function binutilsFor(arch: string | null, foreign: PythonRunner | undefined): Bi
 
 const binutilsPackage = (tools: Binutils) => (tools.prefix ? `binutils-${tools.prefix.slice(0, -1)}` : 'binutils');
 
+/** What a binutils program said when it failed (its stderr, not the command line of 50 paths), and whether it is missing. */
+function toolFailure(cause: unknown): { said: string; missing: boolean } {
+  const error = cause as NodeJS.ErrnoException & { stderr?: string };
+  const said = (error.stderr ?? '').trim().split('\n').slice(-3).join('; ') || error.message.split('\n').at(-1)!.trim() || error.message;
+  return { said, missing: error.code === 'ENOENT' || /not found|No such file or directory: .*(strip|objcopy)/.test(said) };
+}
+
 async function stripTree(root: string, entries: readonly TreeEntry[], tools: Binutils): Promise<void> {
   const elves = entries.filter((e) => e.type === 'file' && e.elf).map((e) => join(root, e.path));
   for (let i = 0; i < elves.length; i += 50) {
     try {
       await tools.run('strip', ['--strip-unneeded', ...elves.slice(i, i + 50)]);
     } catch (cause) {
-      throw new CpyError('CPY_ARTIFACT_STRIP_FAILED', `${tools.prefix}strip failed: ${(cause as Error).message.split('\n')[0]}`, {
-        hint: `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack with --no-strip`,
+      const { said, missing } = toolFailure(cause);
+      throw new CpyError('CPY_ARTIFACT_STRIP_FAILED', `${tools.prefix}strip failed: ${said}`, {
+        hint: missing ? `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack with --no-strip` : 'see what strip said above; or pack with --no-strip',
         cause,
       });
     }
@@ -135,8 +149,9 @@ async function objcopy(tools: Binutils, args: string[]): Promise<void> {
   try {
     await tools.run('objcopy', args);
   } catch (cause) {
-    throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `${tools.prefix}objcopy ${args[0]} failed: ${(cause as Error).message.split('\n')[0]}`, {
-      hint: `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack without --debug-symbols`,
+    const { said, missing } = toolFailure(cause);
+    throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `${tools.prefix}objcopy ${args[0]} failed: ${said}`, {
+      hint: missing ? `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack without --debug-symbols` : 'see what objcopy said above; or pack without --debug-symbols',
       cause,
     });
   }
@@ -362,29 +377,57 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     });
   }
   const tools = binutilsFor(arch, options.foreignTools);
-  let debugDir: string | null = null;
-  if (options.debugSymbols) {
-    if (!strip) {
-      throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', 'debug symbols are split off when stripping; they cannot be asked for with --no-strip', {
-        hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
-      });
-    }
-    await makeDirectory(options.outDir);
-    debugDir = await mkdtemp(join(options.outDir, '.debug-'));
-    await splitDebugSymbols(options.installDir, entries, debugDir, tools);
-  }
-  if (strip) {
-    await stripTree(options.installDir, entries, tools);
-    if (debugDir) await linkDebugSymbols(options.installDir, entries, debugDir, tools);
-    entries = await scanTree(options.installDir, include);
+  if (options.debugSymbols && !strip) {
+    throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', 'debug symbols are split off when stripping; they cannot be asked for with --no-strip', {
+      hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
+    });
   }
   const license = findLicense(entries);
   if (!license) {
-    if (debugDir) await rm(debugDir, { recursive: true, force: true });
     throw new CpyError('CPY_ARTIFACT_NO_LICENSE', `no lib/pythonX.Y/LICENSE.txt in ${options.installDir}`, {
       hint: 'the tree is not a complete `make install`; build again',
     });
   }
+  // Stripped copies of the ELF files, packed in their place: the tree is never changed, so a
+  // build packed again (with --debug-symbols, with a test result) still has its symbols.
+  let work: string | null = null;
+  try {
+    let stripped: string | null = null;
+    let debugDir: string | null = null;
+    if (strip) {
+      const scratch = options.scratchDir ?? options.outDir;
+      await makeDirectory(scratch);
+      work = await mkdtemp(join(scratch, '.cpy-pack-'));
+      stripped = join(work, 'stripped');
+      for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
+        await mkdir(dirname(join(stripped, e.path)), { recursive: true });
+        await copyFile(join(options.installDir, e.path), join(stripped, e.path));
+      }
+      if (options.debugSymbols) {
+        debugDir = join(work, 'debug');
+        await mkdir(debugDir);
+        await splitDebugSymbols(stripped, entries, debugDir, tools);
+      }
+      await stripTree(stripped, entries, tools);
+      if (debugDir) await linkDebugSymbols(stripped, entries, debugDir, tools);
+      const copies = stripped;
+      entries = await Promise.all(entries.map(async (e) => (e.type === 'file' && e.elf ? { ...e, size: (await stat(join(copies, e.path))).size } : e)));
+    }
+    return await packTree(options, entries, license, { strip, keepTests, stripped, debugDir });
+  } finally {
+    if (work) await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** packArtifact once the ELF files are stripped (`stripped`: their copies' root, if they were). */
+async function packTree(
+  options: PackOptions,
+  treeEntries: TreeEntry[],
+  license: TreeEntry,
+  { strip, keepTests, stripped, debugDir }: { strip: boolean; keepTests: boolean; stripped: string | null; debugDir: string | null },
+): Promise<PackedArtifact> {
+  let entries = treeEntries;
+  const sourceOf = (e: TreeEntry) => (stripped && e.type === 'file' && e.elf ? stripped : options.installDir);
   const epoch =
     options.sourceDateEpoch ??
     (process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) : Math.floor(Date.parse(options.metadata.builtWith.finishedAt) / 1000));
@@ -423,7 +466,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     { name: METADATA_ENTRY, type: 'file', body: Buffer.from(JSON.stringify(metadata, null, 2) + '\n'), mode: 0o644 },
     ...parents.map((dir): TarItem => ({ name: dir, type: 'directory', mode: 0o755 })),
     ...sortByName([
-      ...entries.map((e) => treeItem(`${root}/${e.path}`, e, options.installDir)),
+      ...entries.map((e) => treeItem(`${root}/${e.path}`, e, sourceOf(e))),
       { name: `${root}/LICENSE.txt`, type: 'file' as const, source: join(options.installDir, license.path), mode: 0o644 },
       ...extra.map((item) => ({ ...item, name: `${root}/${item.name}` })),
     ]),
@@ -447,13 +490,6 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
     const testEntries = await scanTree(options.installDir, (p) => !isExcludedAlways(p) && (isTestPath(p) || dirs.has(p)));
     tests = await sideAsset(testsFileName(fileName), options.installDir, testEntries.filter((e) => isTestPath(e.path)));
   }
-  let debugSymbols: PackedArtifact['debugSymbols'] = null;
-  if (debugDir) {
-    try {
-      debugSymbols = await sideAsset(debugSymbolsFileName(fileName), debugDir, await scanTree(debugDir));
-    } finally {
-      await rm(debugDir, { recursive: true, force: true });
-    }
-  }
+  const debugSymbols = debugDir ? await sideAsset(debugSymbolsFileName(fileName), debugDir, await scanTree(debugDir)) : null;
   return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests };
 }

@@ -1,4 +1,4 @@
-import { access, constants, statfs } from 'node:fs/promises';
+import { access, constants, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostExec, type Exec } from './exec.js';
 import { parseOsRelease, type OsInfo } from './os-release.js';
@@ -63,10 +63,12 @@ async function hostFreeBytes(dir: string): Promise<number> {
   let at = dir;
   for (;;) {
     const s = await statfs(at).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT' || dirname(at) === at) throw error;
+      if ((error.code !== 'ENOENT' && error.code !== 'ENOTDIR') || dirname(at) === at) throw error;
       return null;
     });
     if (s) {
+      // A file there (or on the way): no build directory can be made.
+      if (!(await stat(at)).isDirectory()) throw new Error(`${at} is a file, not a directory`);
       await access(at, constants.W_OK).catch(() => {
         throw new Error(`${at} is not writable by this user`);
       });

@@ -119,6 +119,21 @@ describe('cpy command line', () => {
         const r = await run(['build', '3.13.5', flag, value, '--json']);
         expect([flag, r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([flag, 2, 'CPY_CLI_USAGE', expect.stringMatching(new RegExp(`^${flag}: `))]);
       }
+      // build: what would fail only once the build is done is refused before it starts (a build
+      // takes minutes): packing options that cannot go together, the prefix as a configure
+      // argument (configure would install where nothing is packed from), an -o that is a file.
+      for (const [args, message] of [
+        [['--no-strip', '--debug-symbols'], /drop --no-strip or --debug-symbols/],
+        [['--run-tests', 'critical', '--no-tests-asset'], /--run-tests needs the tests asset/],
+        [['--configure-arg=--prefix=/x'], /the install prefix is the prefix option \(cpy build --prefix\)/],
+      ] as const) {
+        const r = await run(['build', '3.13.5', ...args, '--json']);
+        expect([args, r.code, JSON.parse(r.stdout).error]).toEqual([args, 2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: expect.stringMatching(message) })]);
+      }
+      await writeFile(join(dir, 'a-file'), 'notes\n');
+      // (Before the source is fetched: the mirror here answers nothing.)
+      const out = await run(['build', '3.13.5', '-o', join(dir, 'a-file'), '--mirror', 'http://127.0.0.1:9/', '--json']);
+      expect([out.code, JSON.parse(out.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot put the artifact in ${join(dir, 'a-file')}: a file is where that directory goes` })]);
       // install: the library's rules on its options, named by the flag (usage, exit 2).
       for (const [flag, value] of [['--prefix', '/tmp/a b'], ['--from', 'http://example.test/%zz/cpython-3.13.5-debian12-build1.tgz']] as const) {
         const r = await run(['install', '3.13.5', flag, value, '--json'], { CPY_HOME: join(dir, 'home') });

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, makeDirectory } from '@cpy/core';
 import {
   CRITICAL_TESTS,
   packArtifact,
@@ -48,6 +48,34 @@ export const packValues = {
 
 type PackValues = { [K in keyof typeof packValues]?: z.output<(typeof packValues)[K]> };
 
+/** Where the artifact goes (-o, --out; default ./dist/artifacts). */
+const outDirOf = (ctx: CommandContext<unknown>, input: PackValues) => resolve(ctx.io.cwd, input.out ?? join('dist', 'artifacts'));
+
+/**
+ * The artifact's directory, made before anything is fetched, built or packed: a file in its way
+ * is said then (it was an internal error once the build was done); a directory this user may not
+ * write is CPY_CLI_CANNOT_WRITE from the CLI's own mapping.
+ */
+export async function readyOutDir(ctx: CommandContext<unknown>, input: PackValues): Promise<void> {
+  const dir = outDirOf(ctx, input);
+  await makeDirectory(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST' && error.code !== 'ENOTDIR') throw error;
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot put the artifact in ${dir}: a file is where that directory goes`, {
+      hint: 'give another directory (-o, --out), or move that file away',
+    });
+  });
+}
+
+/** Packing options that cannot go together: refused as usage (exit 2) before anything is fetched or built. */
+export function packConflicts(values: PackValues, ctx: z.RefinementCtx): void {
+  if (values['debug-symbols'] && values['no-strip']) {
+    ctx.addIssue({ code: 'custom', path: ['debug-symbols'], message: 'the debug symbols are split off as the binaries are stripped: drop --no-strip or --debug-symbols' });
+  }
+  if (values['run-tests'] && (values['no-tests-asset'] || values['keep-tests'])) {
+    ctx.addIssue({ code: 'custom', path: ['run-tests'], message: '--run-tests needs the tests asset: drop --no-tests-asset and --keep-tests' });
+  }
+}
+
 export interface PackedAndValidated {
   readonly packed: PackedArtifact;
   readonly validation: ValidationReport | null;
@@ -84,9 +112,6 @@ export async function packBuild(
       hint: `drop --run-tests, or build natively on an ${result.arch} host`,
     });
   }
-  if (input['run-tests'] && (input['no-tests-asset'] || input['keep-tests'])) {
-    throw new CpyError('CPY_CLI_USAGE', '--run-tests needs the tests asset: drop --no-tests-asset and --keep-tests', { hint: 'see cpy build --help' });
-  }
   const pack = (tests?: TestRunResult) =>
     packArtifact({
       installDir: result.installDir,
@@ -94,15 +119,16 @@ export async function packBuild(
         ...artifactMetadataFor(result, verification),
         ...(tests ? { tests: { level: tests.level, files: tests.files, passRate: tests.passRate, failed: [...tests.failed], skipped: [...tests.skipped], durationMs: tests.durationMs } } : {}),
       },
-      outDir: resolve(ctx.io.cwd, input.out ?? join('dist', 'artifacts')),
+      outDir: outDirOf(ctx, input),
       keepTests: Boolean(input['keep-tests']),
       testsAsset: !input['no-tests-asset'],
       strip: !input['no-strip'],
       compression: input.compression ?? 'gzip',
       debugSymbols: Boolean(input['debug-symbols']),
       packagesFor: async () => result.runtimePackages,
-      // A cross build's binutils (aarch64-linux-gnu-strip) are on its builder.
+      // A cross build's binutils (aarch64-linux-gnu-strip) are on its builder, which sees the build directory.
       ...(result.cross && runner ? { foreignTools: runner } : {}),
+      scratchDir: join(result.buildDir, 'artifact-checks'),
     });
   ctx.log(`packing ${result.installDir}`);
   let packed = await pack();
@@ -195,12 +221,13 @@ export const artifactPack = defineCommand({
   options: { ...PACK_OPTIONS, ...FETCH_OPTIONS },
   positionals: [{ name: 'build-dir', required: true, description: 'a finished build: <work-dir>/cpython-<version>-build<N>' }],
   schema: z
-    .object({ values: z.object({ ...packValues, ...fetchValues }), positionals: z.tuple([z.string().min(1)], { message: 'give one build directory' }) })
+    .object({ values: z.object({ ...packValues, ...fetchValues }).superRefine(packConflicts), positionals: z.tuple([z.string().min(1)], { message: 'give one build directory' }) })
     .transform(({ values, positionals }) => ({ buildDir: positionals[0], ...values })),
   examples: ['cpy artifact pack ~/.cache/cpy/builds/cpython-3.13.5-build1 --compression zstd --debug-symbols'],
   async run(ctx) {
     const { input, io, style, json } = ctx;
     const result = await readBuildResult(resolve(io.cwd, input.buildDir));
+    await readyOutDir(ctx as CommandContext<unknown>, input);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
     if (source.sha256 !== result.source.sha256) {
       throw new CpyError('CPY_ARTIFACT_SOURCE_MISMATCH', `the build used ${result.source.fileName} with sha256 ${result.source.sha256}; the verified source now has ${source.sha256}`, {

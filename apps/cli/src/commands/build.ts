@@ -6,7 +6,7 @@ import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { flagUsageError } from '../usage.js';
 import type { CliIO } from '../io.js';
-import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packValues, type PackedAndValidated } from './artifact.js';
+import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
 import { stopOnSignals } from '../signals.js';
@@ -41,7 +41,8 @@ const schema = z
       .refine((v) => (v.builder === 'container') === Boolean(v.image), {
         message: '--builder container needs --image <image>, and --image needs --builder container',
         path: ['image'],
-      }),
+      })
+      .superRefine(packConflicts),
     positionals: z.tuple([pythonVersionSchema], { message: 'give one version, e.g. 3.13.5' }),
   })
   .transform(({ values, positionals }) => ({ version: positionals[0], ...values }));
@@ -149,6 +150,7 @@ export const build = defineCommand({
       if (error instanceof z.ZodError) throw flagUsageError('build', error.issues, raw, SPEC_OPTIONS);
       throw error;
     }
+    await readyOutDir(ctx as CommandContext<unknown>, input);
     // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
     if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
 import { buildCPython, configureArguments, parseBuildSpec, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
@@ -311,6 +311,13 @@ describe('a cross build (--arch aarch64 on x86_64)', () => {
     expect(metadata.platform.arch).toBe('aarch64');
     expect(metadata.builtWith.cross).toMatchObject({ build: 'x86_64-linux-gnu', host: 'aarch64-linux-gnu', emulator: 'qemu-aarch64-static -L /usr/aarch64-linux-gnu' });
     expect((await readBuildResult(result.buildDir)).cross).toEqual(result.cross);
+    // The build directory moved: its own tree is read, not the one where it was built.
+    const moved = `${result.buildDir}-moved`;
+    await rename(result.buildDir, moved);
+    expect(await readBuildResult(moved)).toMatchObject({ buildDir: moved, installDir: join(moved, relative(result.buildDir, result.installDir)) });
+    // Its tree gone (space freed): said, not an internal error when packing.
+    await rm(join(moved, relative(result.buildDir, result.installDir)), { recursive: true });
+    await expect(readBuildResult(moved)).rejects.toMatchObject({ code: 'CPY_BUILD_NOT_FINISHED', message: expect.stringContaining('the tree this build installed, is not there') });
   });
 
   it('reuses a native python3 of the same version; without qemu it skips only what runs target code, and says so', async () => {

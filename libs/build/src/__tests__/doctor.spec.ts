@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
@@ -104,6 +105,20 @@ describe('checkBuildHost', () => {
     const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), buildDir: join(tmpdir(), 'cpy-doctor-not-made', 'builds') });
     expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({ ok: true, detail: expect.stringMatching(/ GiB free at .*cpy-doctor-not-made\/builds \(3\.0 GiB needed\)$/) });
     expect(existsSync(join(tmpdir(), 'cpy-doctor-not-made'))).toBe(false);
+  });
+
+  it('a build directory that is a file, or under one: not a place to build (it said there was room)', async () => {
+    const file = join(tmpdir(), `cpy-doctor-file-${process.pid}`);
+    await writeFile(file, 'notes\n');
+    try {
+      for (const dir of [file, join(file, 'builds')]) {
+        const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), buildDir: dir });
+        expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({ ok: false, detail: `cannot build in ${dir}: ${file} is a file, not a directory` });
+        expect(report.ok).toBe(false);
+      }
+    } finally {
+      await rm(file, { force: true });
+    }
   });
 
   it('on this host, agrees with the header files actually installed', async () => {

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { CpyError, SHA256_HEX_RE } from '@cpy/core';
 import * as z from 'zod';
 import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
@@ -67,5 +67,19 @@ export async function readBuildResult(buildDir: string): Promise<BuildResult> {
       hint: 'it was written by another version of cpy, or edited: build again',
     });
   }
-  return parsed.data as BuildResult;
+  // A build directory moved or copied since: the tree in it, not the one where it was built.
+  const recorded = parsed.data as BuildResult;
+  const here = resolve(buildDir);
+  const inside = (path: string) => path.startsWith(`${recorded.buildDir}/`);
+  const result: BuildResult =
+    here !== recorded.buildDir && inside(recorded.installDir) && inside(recorded.stagingDir)
+      ? { ...recorded, buildDir: here, stagingDir: join(here, relative(recorded.buildDir, recorded.stagingDir)), installDir: join(here, relative(recorded.buildDir, recorded.installDir)) }
+      : recorded;
+  const tree = await stat(result.installDir).catch(() => null);
+  if (!tree?.isDirectory()) {
+    throw new CpyError('CPY_BUILD_NOT_FINISHED', `${result.installDir}, the tree this build installed, ${tree ? 'is not a directory' : 'is not there'}: ${buildDir} holds only its record`, {
+      hint: 'build again (cpy build): the tree was removed or moved since',
+    });
+  }
+  return result;
 }

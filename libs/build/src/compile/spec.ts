@@ -39,8 +39,13 @@ export const buildSpecSchema = z
     profile: z.enum(['fast', 'release']).default('fast'),
     /** make -j; default: the builder's CPU count. */
     jobs: z.number().int().min(1).max(256).optional(),
-    /** Extra ./configure arguments, appended after cpy's own. */
-    configureArgs: z.array(z.string()).default([]),
+    /**
+     * Extra ./configure arguments, appended after cpy's own. Not the prefix: configure would then
+     * install where cpy does not pack from (the build's --prefix is the prefix option).
+     */
+    configureArgs: z
+      .array(z.string().refine((a) => !/^--(exec-)?prefix(=|$)/.test(a), 'the install prefix is the prefix option (cpy build --prefix), not a configure argument'))
+      .default([]),
     /** Compiler environment for configure and make. */
     env: z.partialRecord(envName, z.string()).default({}),
     builder: builderSpecSchema.default({ kind: 'host' }),
