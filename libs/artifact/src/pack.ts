@@ -67,6 +67,8 @@ export interface PackOptions {
    * directory that the builder sees.
    */
   readonly scratchDir?: string;
+  /** Stops the packing (Ctrl-C): rejects with the signal's reason; nothing of it is left behind. */
+  readonly signal?: AbortSignal;
   /** Packages that provide each shared library on the builder (soname -> packages). */
   readonly packagesFor?: (sonames: readonly string[]) => Promise<Record<string, readonly string[]>>;
 }
@@ -105,17 +107,22 @@ interface Binutils {
   run(tool: 'strip' | 'objcopy', args: string[]): Promise<void>;
 }
 
-function binutilsFor(arch: string | null, foreign: PythonRunner | undefined): Binutils {
+function binutilsFor(arch: string | null, foreign: PythonRunner | undefined, signal: AbortSignal | undefined): Binutils {
   const cross = arch !== null && arch !== HOST_ARCH;
   const prefix = cross ? `${gnuTriplet(arch)}-` : '';
   return {
     prefix,
     async run(tool, args) {
+      signal?.throwIfAborted();
       if (!cross || !foreign) {
-        await run(`${prefix}${tool}`, args);
+        await run(`${prefix}${tool}`, args, signal ? { signal } : {}).catch((error: unknown) => {
+          signal?.throwIfAborted();
+          throw error;
+        });
         return;
       }
       const r = await foreign(`${prefix}${tool}`, args);
+      signal?.throwIfAborted();
       if (r.exitCode !== 0) throw new Error((r.stderr || r.stdout).trim() || `exit ${r.exitCode}`);
     },
   };
@@ -136,6 +143,7 @@ async function stripTree(root: string, entries: readonly TreeEntry[], tools: Bin
     try {
       await tools.run('strip', ['--strip-unneeded', ...elves.slice(i, i + 50)]);
     } catch (cause) {
+      if ((cause as Error).name === 'AbortError') throw cause;
       const { said, missing } = toolFailure(cause);
       throw new CpyError('CPY_ARTIFACT_STRIP_FAILED', `${tools.prefix}strip failed: ${said}`, {
         hint: missing ? `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack with --no-strip` : 'see what strip said above; or pack with --no-strip',
@@ -149,6 +157,7 @@ async function objcopy(tools: Binutils, args: string[]): Promise<void> {
   try {
     await tools.run('objcopy', args);
   } catch (cause) {
+    if ((cause as Error).name === 'AbortError') throw cause;
     const { said, missing } = toolFailure(cause);
     throw new CpyError('CPY_ARTIFACT_DEBUG_SYMBOLS_FAILED', `${tools.prefix}objcopy ${args[0]} failed: ${said}`, {
       hint: missing ? `install ${binutilsPackage(tools)} (apt-get install ${binutilsPackage(tools)}), or pack without --debug-symbols` : 'see what objcopy said above; or pack without --debug-symbols',
@@ -248,7 +257,7 @@ function compressor(compression: Compression): { input: Writable; output: Readab
  * without names, the modes given, .pyc mtimes pinned to the same epoch.
  * Written to a temporary name, renamed into place when complete.
  */
-async function writeTarball(path: string, items: readonly TarItem[], epoch: number, compression: Compression): Promise<{ sha256: string; bytes: number }> {
+async function writeTarball(path: string, items: readonly TarItem[], epoch: number, compression: Compression, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
   const tmp = join(dirname(path), `.${basename(path)}.part`);
   const hash = createHash('sha256');
   let bytes = 0;
@@ -291,7 +300,10 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
   );
   broken.catch(() => undefined);
   try {
-    for (const item of items) await Promise.race([add(item), broken]);
+    for (const item of items) {
+      signal?.throwIfAborted();
+      await Promise.race([add(item), broken]);
+    }
     tar.finalize();
     await writing;
     await rename(tmp, path);
@@ -376,7 +388,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
       hint: `pack it with platform.arch ${arch} (a cross build records its target architecture)`,
     });
   }
-  const tools = binutilsFor(arch, options.foreignTools);
+  const tools = binutilsFor(arch, options.foreignTools, options.signal);
   if (options.debugSymbols && !strip) {
     throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', 'debug symbols are split off when stripping; they cannot be asked for with --no-strip', {
       hint: 'drop --no-strip (the symbols go to the separate .debug asset), or drop --debug-symbols',
@@ -400,6 +412,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
       work = await mkdtemp(join(scratch, '.cpy-pack-'));
       stripped = join(work, 'stripped');
       for (const e of entries.filter((x) => x.type === 'file' && x.elf)) {
+        options.signal?.throwIfAborted();
         await mkdir(dirname(join(stripped, e.path)), { recursive: true });
         await copyFile(join(options.installDir, e.path), join(stripped, e.path));
       }
@@ -471,7 +484,7 @@ async function packTree(
       ...extra.map((item) => ({ ...item, name: `${root}/${item.name}` })),
     ]),
   ];
-  const { sha256, bytes } = await writeTarball(path, items, epoch, compression);
+  const { sha256, bytes } = await writeTarball(path, items, epoch, compression, options.signal);
   const checksumPath = join(options.outDir, checksumFileName(fileName));
   const metadataPath = `${path}.json`;
   await writeFile(checksumPath, formatChecksumLine(sha256, fileName));
@@ -479,7 +492,7 @@ async function packTree(
   const sideAsset = async (name: string, dir: string, sideEntries: readonly TreeEntry[]): Promise<SideAsset> => {
     const sidePath = join(options.outDir, name);
     const sideItems = [...parents.map((d): TarItem => ({ name: d, type: 'directory', mode: 0o755 })), ...sortByName(sideEntries.map((e) => treeItem(`${root}/${e.path}`, e, dir)))];
-    const written = await writeTarball(sidePath, sideItems, epoch, compression);
+    const written = await writeTarball(sidePath, sideItems, epoch, compression, options.signal);
     await writeFile(join(options.outDir, checksumFileName(name)), formatChecksumLine(written.sha256, name));
     return { path: sidePath, fileName: name, sha256: written.sha256, bytes: written.bytes };
   };

@@ -128,14 +128,16 @@ export async function packBuild(
       packagesFor: async () => result.runtimePackages,
       // A cross build's binutils (aarch64-linux-gnu-strip) are on its builder, which sees the build directory.
       ...(result.cross && runner ? { foreignTools: runner } : {}),
-      scratchDir: join(result.buildDir, 'artifact-checks'),
+      scratchDir: scratch,
+      ...(signal ? { signal } : {}),
     });
-  ctx.log(`packing ${result.installDir}`);
-  let packed = await pack();
   let tests: TestRunResult | null = null;
-  // On a builder, the scratch trees must be where the builder sees them: in the build directory.
+  // On a builder, the scratch trees must be where the builder sees them: in the build directory
+  // (where the stripped copies are made too).
   const scratch = join(result.buildDir, 'artifact-checks');
   try {
+    ctx.log(`packing ${result.installDir}`);
+    let packed = await pack();
     if (input['run-tests']) {
       tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
       // Stopped while the tests ran (Ctrl-C): their result is not packed.
@@ -154,7 +156,7 @@ export async function packBuild(
     const validation = await validateArtifact(packed.path, target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {});
     return { packed, validation, tests };
   } finally {
-    if (runner) await rm(scratch, { recursive: true, force: true });
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -235,7 +237,14 @@ export const artifactPack = defineCommand({
       });
     }
     ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
-    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input);
+    // Ctrl-C (or SIGTERM) stops the packing where it is; what it wrote goes (a second one exits at once).
+    const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
+      .catch((error: unknown) => {
+        if (!stop.signal.aborted) throw error;
+        throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });
+      })
+      .finally(() => stop.release());
     if (!json) io.stdout.write([`${style.bold(`Python ${result.version}`)} build ${result.build} ${style.ok('packed')} from ${result.buildDir}`, ...artifactLines(out, style)].join('\n') + '\n');
     const outcome = artifactOutcome(out, 'read the report; pack again without the option that broke it, or build again');
     return { exitCode: outcome.ok ? EXIT.ok : EXIT.failure, outcome: outcome.ok ? 'success' : 'error', data: { build: result, verification: source.verification, ...outcome.data } };

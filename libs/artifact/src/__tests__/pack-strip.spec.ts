@@ -58,6 +58,22 @@ describe('stripping a tree as it is packed', () => {
     expect(await sections(await packed(unstripped.path, join(work, 'unpacked-no-strip'), 'bin/python3.13'))).toMatch(/\.debug_info/);
   });
 
+  it('stopped (Ctrl-C: its signal aborts) while it strips or writes: rejects with the signal\'s reason, nothing left in the output directory', async () => {
+    for (const after of [0, 1, 5, 20]) {
+      const controller = new AbortController();
+      const out = join(work, `out-stopped-${after}`);
+      // Aborted at once, or after a few of its steps (each strip, copy or tar entry looks).
+      const packing = packArtifact({ installDir: tree, metadata, outDir: out, debugSymbols: true, sourceDateEpoch: 1_700_000_000, signal: controller.signal });
+      if (after === 0) controller.abort();
+      else setTimeout(() => controller.abort(), after);
+      const settled = await packing.then(() => 'packed', (error: unknown) => (error as Error).name);
+      expect([after, settled]).toEqual([after, expect.stringMatching(/^(AbortError|packed)$/)]);
+      const left = await readdir(out).catch(() => []);
+      expect(left.filter((n) => n.startsWith('.'))).toEqual([]);
+      if (settled === 'AbortError') expect(left).toEqual([]);
+    }
+  });
+
   it('a strip that fails: what strip said, not its command line; nothing left in the output directory, the tree as it was', async () => {
     // An ELF file strip refuses (its section headers gone): strip fails on it as on any fault of its own.
     const broken = join(work, 'broken-tree');
