@@ -804,6 +804,7 @@ const CASES: Case[] = [
         schemaVersion: 1,
         installs: { [NEWER]: { prefix: `${i.root}/opt/python-${NEWER}` } },
         previous: version,
+        binDir: `${i.root}/usr/local/bin`,
       }),
   },
   {

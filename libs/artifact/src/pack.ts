@@ -85,6 +85,12 @@ export interface PackedArtifact {
   readonly debugSymbols: SideAsset | null;
   /** The separate test-suite asset, when asked for. */
   readonly tests: SideAsset | null;
+  /**
+   * What an earlier pack of the same name left in the output directory that is no longer this
+   * artifact's, removed: a side asset this pack did not write (with its .sha256 and .asc), and a
+   * signature (.asc) of bytes that changed. Names, in the output directory.
+   */
+  readonly removed: readonly string[];
 }
 
 /** An asset packed beside the artifact (`.debug.tgz`, `.tests.tgz`), with its own `.sha256`. */
@@ -316,6 +322,12 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
   return { sha256: hash.digest('hex'), bytes };
 }
 
+/** The sha256 a `.sha256` file beside an asset records; null when there is none. */
+async function recordedDigest(checksumFile: string): Promise<string | null> {
+  const text = await readFile(checksumFile, 'utf8').catch(() => null);
+  return text?.match(/^([0-9a-f]{64})\b/)?.[1] ?? null;
+}
+
 /**
  * CPython's bin/pythonX.Y-config (Misc/python-config.sh.in) finds its prefix as the parent of the
  * directory "$0" is in, without resolving the script's own link: run as the python3-config link
@@ -484,6 +496,10 @@ async function packTree(
       ...extra.map((item) => ({ ...item, name: `${root}/${item.name}` })),
     ]),
   ];
+  const sideNames = [debugSymbolsFileName(fileName), testsFileName(fileName)];
+  // The digests an earlier pack of this name recorded: a signature of other bytes is stale.
+  const before = new Map<string, string | null>();
+  for (const name of [fileName, ...sideNames]) before.set(name, await recordedDigest(join(options.outDir, checksumFileName(name))));
   const { sha256, bytes } = await writeTarball(path, items, epoch, compression, options.signal);
   const checksumPath = join(options.outDir, checksumFileName(fileName));
   const metadataPath = `${path}.json`;
@@ -504,5 +520,15 @@ async function packTree(
     tests = await sideAsset(testsFileName(fileName), options.installDir, testEntries.filter((e) => isTestPath(e.path)));
   }
   const debugSymbols = debugDir ? await sideAsset(debugSymbolsFileName(fileName), debugDir, await scanTree(debugDir)) : null;
-  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests };
+  const written = new Map<string, string>([[fileName, sha256], ...[debugSymbols, tests].flatMap((a): [string, string][] => (a ? [[a.fileName, a.sha256]] : []))]);
+  const stale = [fileName, ...sideNames].flatMap((name) => {
+    const now = written.get(name);
+    if (now === undefined) return [name, checksumFileName(name), `${name}.asc`];
+    return before.get(name) !== null && before.get(name) !== now ? [`${name}.asc`] : [];
+  });
+  const removed: string[] = [];
+  for (const name of stale) {
+    if (await rm(join(options.outDir, name)).then(() => true, () => false)) removed.push(name);
+  }
+  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests, removed };
 }

@@ -72,8 +72,13 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   }
   if (digest) {
     const sumFile = options.checksumFile ?? join(artifact, '..', checksumFileName(basename(artifact)));
-    const line = await readFile(sumFile, 'utf8').then(parseChecksumLine, () => undefined);
-    if (line === undefined) check('checksum', false, `no checksum file ${sumFile}`);
+    let unread = 'no checksum file';
+    const line = await readFile(sumFile, 'utf8').then(parseChecksumLine, (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EISDIR') unread = 'the checksum file is a directory:';
+      else if (error.code !== 'ENOENT') unread = `cannot read the checksum file (${error.code}):`;
+      return undefined;
+    });
+    if (line === undefined) check('checksum', false, `${unread} ${sumFile}`);
     else if (line === null) check('checksum', false, `${sumFile} is not a sha256sum line`);
     else check('checksum', line.sha256 === digest, line.sha256 === digest ? `sha256 ${digest}` : `sha256 is ${digest}, but ${basename(sumFile)} says ${line.sha256}`);
 

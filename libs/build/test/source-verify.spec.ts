@@ -135,6 +135,13 @@ describe('refusals, each with its own code', () => {
       await expectCode(verifySigstore({ file: TARBALL, bundle: JSON.stringify(parsed), identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID')
     ).message;
     expect(msg).toMatch(/its signing certificate cannot be read/);
+    // Not a bundle at all (the .asc given as --sigstore): the bundle's fault, not the tarball's.
+    const asc = await readFile(`${TARBALL}.asc`, 'utf8');
+    const notBundle = await expectCode(verifySigstore({ file: TARBALL, bundle: asc, identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID');
+    expect(notBundle.message).toMatch(/does not verify: the bundle cannot be read/);
+    expect(notBundle.hint).toBe('the .sigstore bundle is damaged or not a Sigstore bundle: delete it and fetch it again, or give the right one (--sigstore)');
+    // A bundle that reads, over other bytes: either may be wrong.
+    expect((await expectCode(verifySigstore({ file: TARBALL, bundle: damaged, identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID')).hint).toMatch(/delete both/);
   });
 
   it('a 3.13 release without its .asc is refused, even with a valid Sigstore bundle', async () => {

@@ -231,6 +231,11 @@ describe('cpy command line', () => {
       await writeFile(join(dir, 'build-result.json'), JSON.stringify({ version: '3.13.5', build: 0 }));
       const bad = await run(['artifact', 'pack', dir, '--json']);
       expect(JSON.parse(bad.stdout).error).toMatchObject({ code: 'CPY_BUILD_RESULT_INVALID', message: expect.stringMatching(/build: /) });
+      // Its record a directory: said so (it was "does not exist").
+      const { mkdir } = await import('node:fs/promises');
+      await mkdir(join(dir, 'odd', 'build-result.json'), { recursive: true });
+      const odd = await run(['artifact', 'pack', join(dir, 'odd'), '--json']);
+      expect(JSON.parse(odd.stdout).error).toMatchObject({ code: 'CPY_BUILD_NOT_FINISHED', message: `${join(dir, 'odd', 'build-result.json')} is a directory: ${join(dir, 'odd')} is not a finished build` });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

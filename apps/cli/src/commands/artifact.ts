@@ -130,6 +130,9 @@ export async function packBuild(
       ...(result.cross && runner ? { foreignTools: runner } : {}),
       scratchDir: scratch,
       ...(signal ? { signal } : {}),
+    }).then((packed) => {
+      if (packed.removed.length) ctx.log(`removed what an earlier pack left in ${dirname(packed.path)} that is not this artifact's: ${packed.removed.join(', ')}`);
+      return packed;
     });
   let tests: TestRunResult | null = null;
   // On a builder, the scratch trees must be where the builder sees them: in the build directory

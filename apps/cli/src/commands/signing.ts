@@ -47,7 +47,7 @@ export const keysGenerate = defineCommand({
   summary: summaryOf('keys generate'),
   description:
     'Makes an Ed25519 OpenPGP signing key for an organisation that has none: the private key goes to --out (mode 0600, never ' +
-    'over an existing file), protected by CPY_SIGNING_PASSPHRASE when it is set (recommended); the public key to <out>.pub.asc. ' +
+    'over an existing file), protected by CPY_SIGNING_PASSPHRASE when it is set (recommended); the public key beside it, its name ending .pub.asc (-o key.asc: key.pub.asc). ' +
     'Keep the private key as a CI secret (CPY_SIGNING_KEY) and give installers the fingerprint to pin (--signer, the Feature ' +
     'option signerFingerprints).',
   options: {

@@ -74,6 +74,23 @@ describe('stripping a tree as it is packed', () => {
     }
   });
 
+  it('packed again into the same directory: what the earlier pack left that is not this artifact\'s goes (a side asset not written now, a signature of other bytes); a signature of the same bytes stays', async () => {
+    const out = join(work, 'out-again');
+    const first = await packArtifact({ installDir: tree, metadata, outDir: out, debugSymbols: true, sourceDateEpoch: 1_700_000_000 });
+    const debug = first.debugSymbols!.fileName;
+    for (const name of [first.fileName, debug]) await writeFile(join(out, `${name}.asc`), 'a signature\n');
+    expect(first.removed).toEqual([]);
+    // Without --debug-symbols: the debug asset goes, and the binaries differ (no .gnu_debuglink), so the signature goes.
+    const second = await packArtifact({ installDir: tree, metadata, outDir: out, sourceDateEpoch: 1_700_000_000 });
+    expect(second.removed).toEqual([`${first.fileName}.asc`, debug, `${debug}.sha256`, `${debug}.asc`]);
+    expect((await readdir(out)).sort()).toEqual([second.fileName, `${second.fileName}.json`, `${second.fileName}.sha256`].sort());
+    // The same bytes again: a signature made of them stays.
+    await writeFile(join(out, `${second.fileName}.asc`), 'a signature\n');
+    const third = await packArtifact({ installDir: tree, metadata, outDir: out, sourceDateEpoch: 1_700_000_000 });
+    expect([third.sha256, third.removed]).toEqual([second.sha256, []]);
+    expect(await readFile(join(out, `${second.fileName}.asc`), 'utf8')).toBe('a signature\n');
+  });
+
   it('a strip that fails: what strip said, not its command line; nothing left in the output directory, the tree as it was', async () => {
     // An ELF file strip refuses (its section headers gone): strip fails on it as on any fault of its own.
     const broken = join(work, 'broken-tree');

@@ -53,6 +53,9 @@ describe('validating the size an artifact declares', () => {
     const packed = await packArtifact({ installDir: tree, metadata, outDir: join(work, 'out'), strip: false, sourceDateEpoch: 1_700_000_000 });
     const structure = async (path: string) => (await validateArtifact(path)).checks.find((c) => c.id === 'structure');
     expect(await structure(packed.path)).toMatchObject({ ok: true });
+    // A checksum file that is a directory is said to be one (it was "no checksum file").
+    const checksum = (await validateArtifact(packed.path, { checksumFile: work })).checks.find((c) => c.id === 'checksum');
+    expect(checksum).toMatchObject({ ok: false, detail: `the checksum file is a directory: ${work}` });
 
     const declared = 1024 * 1024;
     expect(extractLimit({ contents: { bytes: declared } })).toBeLessThan(packed.metadata.contents.bytes);

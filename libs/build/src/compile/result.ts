@@ -49,9 +49,13 @@ const buildResultSchema = z.object({
 /** Reads what a finished build left in `buildDir` (`<work-dir>/cpython-<version>-build<N>`). */
 export async function readBuildResult(buildDir: string): Promise<BuildResult> {
   const file = join(buildDir, BUILD_RESULT_FILE);
-  const text = await readFile(file, 'utf8').catch(() => null);
+  let problem = 'does not exist';
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EISDIR') problem = 'is a directory';
+    return null;
+  });
   if (text === null) {
-    throw new CpyError('CPY_BUILD_NOT_FINISHED', `${file} does not exist: ${buildDir} is not a finished build`, {
+    throw new CpyError('CPY_BUILD_NOT_FINISHED', `${file} ${problem}: ${buildDir} is not a finished build`, {
       hint: 'give the build directory `cpy build` printed (<work-dir>/cpython-<version>-build<N>), or build first',
     });
   }

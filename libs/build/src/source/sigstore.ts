@@ -75,9 +75,12 @@ async function streamCheck(file: string, key: KeyObject, signature: Buffer, algo
   return { digest: hash.digest(), valid: verifier.verify(key, signature) };
 }
 
-function invalid(label: string, what: string, cause?: unknown): CpyError {
+/** `bundleOnly`: the bundle itself is unreadable, whatever the file is (a .asc given as the bundle, a damaged one). */
+function invalid(label: string, what: string, cause?: unknown, bundleOnly = false): CpyError {
   return new CpyError('CPY_SOURCE_SIGSTORE_INVALID', `the Sigstore bundle for ${label} does not verify: ${what}`, {
-    hint: 'the file or its .sigstore bundle is not what the release manager signed; delete both and fetch them again',
+    hint: bundleOnly
+      ? 'the .sigstore bundle is damaged or not a Sigstore bundle: delete it and fetch it again, or give the right one (--sigstore)'
+      : 'the file or its .sigstore bundle is not what the release manager signed; delete both and fetch them again',
     cause,
   });
 }
@@ -94,9 +97,9 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
   try {
     bundle = bundleFromJSON(JSON.parse(options.bundle));
   } catch (cause) {
-    throw invalid(label, `the bundle cannot be read (${(cause as Error).message})`, cause);
+    throw invalid(label, `the bundle cannot be read (${(cause as Error).message})`, cause, true);
   }
-  if (bundle.content.$case !== 'messageSignature') throw invalid(label, 'the bundle holds an attestation, not a signature over a file');
+  if (bundle.content.$case !== 'messageSignature') throw invalid(label, 'the bundle holds an attestation, not a signature over a file', undefined, true);
   const material = bundle.verificationMaterial.content;
   const rawCert =
     material.$case === 'certificate'
@@ -104,7 +107,7 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
       : material.$case === 'x509CertificateChain'
         ? material.x509CertificateChain.certificates[0]?.rawBytes
         : undefined;
-  if (!rawCert) throw invalid(label, 'the bundle carries no signing certificate');
+  if (!rawCert) throw invalid(label, 'the bundle carries no signing certificate', undefined, true);
 
   const message = bundle.content.messageSignature;
   const algorithm = 'sha256';
@@ -114,7 +117,7 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
     certKey = createPublicKey({ key: X509Certificate.parse(Buffer.from(rawCert)).publicKey, format: 'der', type: 'spki' });
   } catch (error) {
     // A damaged certificate is the bundle's fault ("request past end of buffer" was reported as a bug in cpy).
-    throw invalid(label, `its signing certificate cannot be read: ${(error as Error).message}`);
+    throw invalid(label, `its signing certificate cannot be read: ${(error as Error).message}`, undefined, true);
   }
   const streamed = await streamCheck(options.file, certKey, signature, algorithm);
   const claimed = Buffer.from(message.messageDigest?.digest ?? []);
