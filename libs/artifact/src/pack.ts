@@ -20,6 +20,7 @@ import {
   formatChecksumLine,
   makeDirectory,
   METADATA_ENTRY,
+  parseChecksumLine,
   testsFileName,
 } from '@cpy/core';
 import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from './postinstall.js';
@@ -322,10 +323,10 @@ async function writeTarball(path: string, items: readonly TarItem[], epoch: numb
   return { sha256: hash.digest('hex'), bytes };
 }
 
-/** The sha256 a `.sha256` file beside an asset records; null when there is none. */
+/** The sha256 a `.sha256` file beside an asset records (its sha256sum line); null when there is none. */
 async function recordedDigest(checksumFile: string): Promise<string | null> {
   const text = await readFile(checksumFile, 'utf8').catch(() => null);
-  return text?.match(/^([0-9a-f]{64})\b/)?.[1] ?? null;
+  return text === null ? null : (parseChecksumLine(text)?.sha256 ?? null);
 }
 
 /**

@@ -370,23 +370,24 @@ def versioned_changes(bin_dir, state, current):
 def links_to(state, bin_dir):
     """
     Whether making links in `bin_dir` changes the bin dir the state records (recording: it is to
-    be written), and whether that moves them from another directory (moving: what is there now
-    is cpy's links, which move_links removes once the new ones are checked).
+    be written, record_bin_dir), and whether that moves them from another directory (moving: what
+    is there now is cpy's links, which record_bin_dir removes once the new ones are checked).
     """
     old = state.get('binDir')
     recording = bool(bin_dir) and old != bin_dir
     return recording, recording and bool(old) and os.path.realpath(old) != os.path.realpath(bin_dir)
 
 
-def move_links(state, bin_dir):
+def record_bin_dir(state, bin_dir, moving):
     """
-    The links are made in `bin_dir` from now on: cpy's links in the bin dir the state recorded
-    before (to any install it records) are removed, so that no python3 there runs the version that
-    was current. Recorded as the state's bin dir, for the caller to write. Says where they were.
+    The links are made in `bin_dir` from now on: recorded as the state's bin dir, for the caller to
+    write. `moving` (links_to): cpy's links in the bin dir recorded before (to any install it
+    records) are removed, so that no python3 there runs the version that was current. Says where
+    they were, when any was removed.
     """
     old = state.get('binDir')
     state['binDir'] = bin_dir
-    if not old or os.path.realpath(old) == os.path.realpath(bin_dir):
+    if not moving:
         return None
     prefixes = [entry['prefix'] + '/bin/' for entry in state['installs'].values()]
     lines = sorted(set(filter(None, (release_line(v) for v in state['installs']))))
@@ -462,7 +463,7 @@ def record(a):
             leaving = version_of(state_dir, state, now)
             if leaving and leaving != version:
                 state['previous'] = leaving
-        moved = move_links(state, bin_dir) if recording else None
+        moved = record_bin_dir(state, bin_dir, moving) if recording else None
         write_state(state_dir, state)
     # Current already: only its links are made whole, around what is not cpy's.
     if make_current:
@@ -503,7 +504,7 @@ def use(a):
     if came_from != version or recording:
         if came_from != version:
             state['previous'] = came_from
-        moved = move_links(state, bin_dir) if recording else None
+        moved = record_bin_dir(state, bin_dir, moving) if recording else None
         write_state(state_dir, state)
     # Also when it is current already: its links may be missing (a run killed between the
     # `current` link and them); only what differs changes.

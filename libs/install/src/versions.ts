@@ -209,7 +209,7 @@ export interface Recorded {
   readonly movedFrom?: string;
 }
 
-/** What a --bin-dir other than the last one's says: the links moved (cpy_state.py move_links). */
+/** What a --bin-dir other than the last one's says: the links moved (cpy_state.py record_bin_dir). */
 export const linksMoved = (from: string, to: string | null): string =>
   `the python3 links are now in ${to}: cpy's links in ${from} (where the last install or use made them) were removed; cpy use and cpy uninstall look in ${to} from now on`;
 
