@@ -17,6 +17,7 @@ export {
   POSTINSTALL_ENTRY,
   PREFIX_SLOT_LITERAL,
   relocateTree,
+  hostRunner,
   RESOLVE_EXECUTABLE_PTH,
 } from './postinstall.js';
 export type { CheckTreeOptions, PythonRun, PythonRunner, ValidationCheck } from './postinstall.js';

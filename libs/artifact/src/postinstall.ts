@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as z from 'zod/mini';
 import { CpyError } from '@cpy/core';
+import { runInGroup } from '@cpy/core/process-group';
 
 /** The modules an artifact must import: the critical ones. */
 export const CRITICAL_IMPORTS = ['ssl', 'sqlite3', 'uuid', '_uuid', 'lzma', 'bz2', 'ctypes', 'zlib', 'readline'] as const;
@@ -65,14 +66,47 @@ export interface PythonRun {
 export type PythonRunner = (file: string, args: readonly string[]) => Promise<PythonRun>;
 
 const PYTHON_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8' };
+const HOST_TIMEOUT_MS = 600_000;
+const HOST_MAX_OUTPUT = 64 * 1024 * 1024;
 
-export const runOnHost: PythonRunner = (file, args) =>
-  new Promise((resolve) => {
-    execFile(file, [...args], { env: PYTHON_ENV, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 127) : 0;
-      resolve({ exitCode: code, stdout: String(stdout), stderr: String(stderr || (error && code === 127 ? error.message : '')) });
-    });
-  });
+/**
+ * Runs the program on this host, in a process group of its own, with a clean environment. A stop
+ * (`signal`, Ctrl-C) ends it and everything it started (the venvs' python3, the C compiler, pip)
+ * and then rejects with the signal's reason, so the caller can remove its work directory at once;
+ * so do ten minutes, or output past 64 MiB, as a failed run.
+ */
+export function hostRunner(signal?: AbortSignal): PythonRunner {
+  return async (file, args) => {
+    signal?.throwIfAborted();
+    const out: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+    let bytes = 0;
+    let cut: string | null = null;
+    const collect = (name: 'stdout' | 'stderr') => (chunk: Buffer) => {
+      if (cut) return;
+      bytes += chunk.length;
+      if (bytes > HOST_MAX_OUTPUT) {
+        cut = `stopped: more than ${HOST_MAX_OUTPUT / 1024 ** 2} MiB of output`;
+        run.stop();
+      } else out[name].push(chunk);
+    };
+    const run = runInGroup(file, args, { env: PYTHON_ENV, cleanEnv: true, signal, onStdout: collect('stdout'), onStderr: collect('stderr') });
+    const timer = setTimeout(() => {
+      cut ??= `stopped after ${HOST_TIMEOUT_MS / 60_000} minutes`;
+      run.stop();
+    }, HOST_TIMEOUT_MS);
+    const { code, signal: killedBy, error } = await run.done.finally(() => clearTimeout(timer));
+    signal?.throwIfAborted();
+    const stdout = Buffer.concat(out.stdout).toString('utf8');
+    const stderr = Buffer.concat(out.stderr).toString('utf8');
+    // As a shell says it: 127 for a program that did not start, 128 + n for one a signal ended.
+    const exitCode = error ? 127 : (code ?? 128 + (killedBy ? (osConstants.signals[killedBy] ?? 0) : 0));
+    const why = error?.message ?? cut ?? (killedBy && !stderr ? `killed by ${killedBy}` : '');
+    return { exitCode, stdout, stderr: why ? `${stderr}${stderr && !stderr.endsWith('\n') ? '\n' : ''}${why}` : stderr };
+  };
+}
+
+/** hostRunner with nothing to stop it. */
+export const runOnHost: PythonRunner = hostRunner();
 
 export interface ValidationCheck {
   readonly id: string;

@@ -8,7 +8,7 @@ import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
 import { extractArtifact, extractLimit, isDestinationFault } from './extract.js';
 import { readArtifactMetadata } from './read.js';
-import { checkPythonTree, relocateTree, runOnHost, type PythonRunner, type ValidationCheck } from './postinstall.js';
+import { checkPythonTree, hostRunner, relocateTree, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
 
 export interface ValidationReport {
@@ -42,6 +42,12 @@ export interface ValidateOptions {
    * (python3 starting python3) are listed in `skipped`.
    */
   readonly emulated?: boolean;
+  /**
+   * Stops the validation (Ctrl-C): it rejects with the signal's reason once the python3 running
+   * on this host, and what it started, have ended, and the temporary directory is removed. (A
+   * `runner` elsewhere is the caller's to stop.)
+   */
+  readonly signal?: AbortSignal;
 }
 
 const SECRET_PATTERNS: readonly [string, RegExp][] = [
@@ -65,11 +71,13 @@ export async function validateArtifact(artifact: string, options: ValidateOption
   let digest: string | null = null;
   let metadata: ArtifactMetadata | null = null;
 
+  const signal = options.signal;
   try {
     digest = await sha256File(artifact);
   } catch (error) {
     check('readable', false, `cannot read ${artifact}: ${(error as Error).message}`);
   }
+  signal?.throwIfAborted();
   if (digest) {
     const sumFile = options.checksumFile ?? join(artifact, '..', checksumFileName(basename(artifact)));
     let unread = 'no checksum file';
@@ -118,6 +126,7 @@ export async function validateArtifact(artifact: string, options: ValidateOption
         if (isDestinationFault(error)) throw error;
         check('structure', false, (error as Error).message);
       }
+      signal?.throwIfAborted();
       if (extracted) await runtimeChecks(join(tree, root), metadata, work, options, check, skipped);
     } finally {
       if (!options.workDir) await rm(work, { recursive: true, force: true });
@@ -169,6 +178,7 @@ async function runtimeChecks(
 
   const found: string[] = [];
   for (const e of entries) {
+    options.signal?.throwIfAborted();
     if (e.type !== 'file' || e.size > 8 * 1024 * 1024) continue;
     if (metadata.contents.tests && /^lib\/python\d+\.\d+\/test\//.test(e.path)) continue;
     const text = (await readFile(join(prefix, e.path))).toString('latin1');
@@ -184,12 +194,14 @@ async function runtimeChecks(
   // Before python3 runs: importing rewrites the stale .pyc files it touches.
   const stale = await staleBytecode(prefix, entries);
   check('bytecode', stale.length === 0, stale.length ? `${stale.length} .pyc files do not match their sources' mtimes and would be recompiled on every start, e.g. ${stale.slice(0, 3).join(', ')}` : 'every .pyc matches its source');
-  const runner = options.runner ?? runOnHost;
+  options.signal?.throwIfAborted();
+  const runner = options.runner ?? hostRunner(options.signal);
   // Unpacked away from its build prefix, as a user installs it: relocated first, then checked.
   try {
     const moved = await relocateTree(prefix, metadata.prefix, prefix, runner);
     check('relocation', moved.tooLong.length === 0, moved.tooLong.length ? `#! lines too long: ${moved.tooLong.join(', ')}` : `relocated to ${prefix} (${moved.rewritten.length} files rewritten)`);
   } catch (error) {
+    options.signal?.throwIfAborted();
     check('relocation', false, (error as Error).message);
     return;
   }

@@ -10,6 +10,8 @@ export interface GroupRunOptions {
   readonly cwd?: string | undefined;
   /** Variables added to this process's environment. */
   readonly env?: Readonly<Record<string, string>> | undefined;
+  /** The program gets `env` alone, nothing of this process's environment. */
+  readonly cleanEnv?: boolean | undefined;
   /** Aborting stops the program and everything it started (as `stop()`). */
   readonly signal?: AbortSignal | undefined;
   /** How long SIGTERM has before SIGKILL; default 5 s. */
@@ -70,7 +72,7 @@ export function runInGroup(file: string, args: readonly string[], options: Group
   const graceMs = options.graceMs ?? GRACE_MS;
   const child = spawn(file, [...args], {
     cwd: options.cwd,
-    env: options.env ? { ...process.env, ...options.env } : process.env,
+    env: options.cleanEnv ? { ...options.env } : options.env ? { ...process.env, ...options.env } : process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -890,7 +890,9 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
         return result('already-installed', version, prefix, done, artifact.fromCache, activated, plan.resolution, signature);
       }
       const limits = passed ? null : await prepare(metadata);
-      const { checkPythonTree, extractArtifact, relocateTree } = await artifactLibrary();
+      const { checkPythonTree, extractArtifact, hostRunner, relocateTree } = await artifactLibrary();
+      // Ctrl-C stops the relocation's and the checks' python3, and what they started, at once.
+      const runner = hostRunner(hooks.signal);
       stopIfAsked();
       await handleSystemLibraries(metadata, options, hooks, warnings, loadableHere);
       const tree = join(stage, metadata.prefix.replace(/^\//, ''));
@@ -906,7 +908,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       session = openStateSession(tree, join(prefix, 'bin', 'python3'));
       if (prefix !== metadata.prefix) {
         hooks.onEvent?.({ type: 'phase', phase: 'relocate', detail: `${metadata.prefix} -> ${prefix}` });
-        const moved = await relocateTree(tree, metadata.prefix, prefix).catch((cause: unknown) => {
+        const moved = await relocateTree(tree, metadata.prefix, prefix, runner).catch((cause: unknown) => {
           throw pythonFileSystemFault((cause as Error).message, stage, cause) ?? new CpyError('CPY_INSTALL_RELOCATION_FAILED', `cannot relocate ${artifact.fileName} from ${metadata.prefix} to ${prefix}: ${(cause as Error).message}`, {
             hint: `nothing was changed; install it at ${metadata.prefix} (the prefix it was built for), or use an artifact packed by this version of cpy`,
             cause,
@@ -916,7 +918,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       }
       if (!options.skipValidation) {
         hooks.onEvent?.({ type: 'phase', phase: 'validate', detail: 'python3, critical modules, sysconfig, venv through a link, a C extension' });
-        const failed = (await checkPythonTree(tree, version, { installedAt: prefix, workDir: join(stage, '.checks') })).filter((c) => !c.ok);
+        const failed = (await checkPythonTree(tree, version, { installedAt: prefix, workDir: join(stage, '.checks'), runner })).filter((c) => !c.ok);
         if (failed.length > 0) {
           const said = failed.map((c) => `${c.id}: ${c.detail}`).join('; ');
           throw pythonFileSystemFault(said, stage, null) ?? new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${said}`, {

@@ -156,7 +156,8 @@ export async function packBuild(
     }
     ctx.log(`validating ${packed.fileName}${emulator ? ` on the builder under ${emulator.program}` : runner ? ' on the builder' : ''}`);
     const target: PythonRunner | undefined = emulator && runner ? (file, args) => runner(emulator.program, [...emulator.args, file, ...args]) : runner;
-    const validation = await validateArtifact(packed.path, target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {});
+    // Ctrl-C stops the validation where it is (its python3 on this host; a builder is stopped whole).
+    const validation = await validateArtifact(packed.path, { ...(target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {}), ...(signal ? { signal } : {}) });
     return { packed, validation, tests };
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -286,19 +287,25 @@ export const artifactValidate = defineCommand({
     await refuseMissingFile(file, 'give the path of the artifact: cpython-<version>-<os><osversion>-build<N>.tgz');
     // Its scratch directory (the unpacked tree and the venvs) goes with a Ctrl-C too: it was left in /tmp.
     const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
+    let stoppedBy: NodeJS.Signals | null = null;
     const stop = stopOnSignals({
       log,
       stopping: `validation stopped: removing ${work}`,
-      force: () => process.exit(130),
-      // Exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
-      onStop: (signal) => {
+      force: () => {
         rmSync(work, { recursive: true, force: true });
-        process.exit(128 + (osConstants.signals[signal] ?? 2));
+        process.exit(130);
       },
+      onStop: (signal) => void (stoppedBy = signal),
     });
     let report: Awaited<ReturnType<typeof validateArtifact>>;
     try {
-      report = await validateArtifact(file, { workDir: work, ...(input.checksum ? { checksumFile: resolve(io.cwd, input.checksum) } : {}) });
+      report = await validateArtifact(file, { workDir: work, signal: stop.signal, ...(input.checksum ? { checksumFile: resolve(io.cwd, input.checksum) } : {}) });
+    } catch (error) {
+      if (!stoppedBy) throw error;
+      // Stopped: once its python3 (and what that started) has ended, the work directory goes, and
+      // cpy exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
+      await rm(work, { recursive: true, force: true });
+      process.exit(128 + (osConstants.signals[stoppedBy] ?? 2));
     } finally {
       stop.release();
       await rm(work, { recursive: true, force: true });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PREFIX_SLOT_MARKER, PREFIX_SLOT_PADDING, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
+import { hostRunner, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PREFIX_SLOT_MARKER, PREFIX_SLOT_PADDING, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
 
 const run = promisify(execFile);
 const OLD = '/opt/python-3.99.0';
@@ -232,5 +232,36 @@ describe('the .pth line every artifact carries', () => {
     expect(stdout.trim()).toBe(`${real} ${real}`);
     const inVenv = `import sys\nsys.prefix = '/some/venv'\n${RESOLVE_EXECUTABLE_PTH.text}print(sys.executable)`;
     expect((await run(join(bin, 'python3'), ['-S', '-c', inVenv])).stdout.trim()).toBe(join(bin, 'python3'));
+  });
+});
+
+describe('hostRunner: a program of the tree run on this host', () => {
+  it('with PATH and LC_ALL alone for its environment, its exit code, 127 for one that did not start and 128 + n for one a signal ended', async () => {
+    const runner = hostRunner();
+    const env = await runner('/usr/bin/env', []);
+    expect([env.exitCode, env.stdout.trim().split('\n').sort()]).toEqual([0, ['LC_ALL=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin']]);
+    expect(await runner('/bin/sh', ['-c', 'echo out; echo err >&2; exit 3'])).toEqual({ exitCode: 3, stdout: 'out\n', stderr: 'err\n' });
+    const missing = await runner(join(work, 'no-python3'), []);
+    expect([missing.exitCode, missing.stderr]).toEqual([127, expect.stringContaining('ENOENT')]);
+    expect(await runner('/bin/sh', ['-c', 'kill -TERM $$'])).toEqual({ exitCode: 143, stdout: '', stderr: 'killed by SIGTERM' });
+  });
+
+  it('a stop ends it and what it started, then rejects: the caller may remove its directory at once (validation waited for every check)', async () => {
+    const pidFile = join(work, 'grandchild.pid');
+    const controller = new AbortController();
+    // python3 as the checks run it: a program of its own (a venv's python3, the compiler) underneath.
+    const running = hostRunner(controller.signal)('/bin/sh', ['-c', `sleep 300 & echo $! > ${pidFile}; wait`]);
+    const started = Date.now();
+    while (!(await readFile(pidFile, 'utf8').catch(() => '')).trim()) {
+      if (Date.now() - started > 10_000) throw new Error('the program never started');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const grandchild = Number((await readFile(pidFile, 'utf8')).trim());
+    controller.abort();
+    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
+    expect(() => process.kill(grandchild, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    // Already stopped: nothing starts.
+    await expect(hostRunner(controller.signal)('/bin/sh', ['-c', `echo started > ${join(work, 'never')}`])).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(stat(join(work, 'never'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
