@@ -86,6 +86,10 @@ describe('cpy command line', () => {
       [['keys', 'generate', '--name', 'A', '--email', 'a@b.example', '--expires-days', '49711'], /^--expires-days: at most 49710 days/],
       [['keys', 'generate', '--name', 'A', '--email', 'a@b'], /^--email: must be an e-mail address/],
       [['artifact', 'verify', 'f', '--signer', ', ,', '--trusted-keys', 'k.asc'], /^--signer: pin at least one signer/],
+      // A signer that is no fingerprint is the flag's fault wherever it is given (it was exit 1, CPY_SIGNER_INVALID, but for publish's --index-signer).
+      [['artifact', 'verify', 'f', '--signer', 'ABCDEF12', '--trusted-keys', 'k.asc'], /^--signer: 'ABCDEF12' is not a key fingerprint: give the 40 hex digits/],
+      [['install', '3.13', '--signer', `${'A'.repeat(40)},abc`], /^--signer: 'abc' is not a key fingerprint/],
+      [['list', '--available', '--index', 'index.json', '--signer', 'abc'], /^--signer: 'abc' is not a key fingerprint/],
     ] as const) {
       const r = await run([...argv, '--json']);
       expect([argv[2], r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([argv[2], 2, 'CPY_CLI_USAGE', expect.stringMatching(said)]);

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import { CpyError, SHA256_ANY_CASE_RE } from '@cpy/core';
-import { parseSigners } from '@cpy/artifact/index-format';
 import {
   installOptionsSchema,
   installPython,
@@ -19,6 +18,7 @@ import {
 import * as z from 'zod/mini';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
+import { pinnedSigners } from '../signer-option.js';
 import { flagUsageError } from '../usage.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
@@ -61,7 +61,7 @@ const SIGNER_OPTIONS = {
 } as const;
 
 const signerValues = {
-  signer: z.optional(z.array(z.string())),
+  signer: z.optional(z.pipe(z.array(z.string()), z.transform(pinnedSigners))),
   'trusted-keys': optionalText,
 };
 
@@ -72,7 +72,7 @@ const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'th
 
 function signerOptions(cwd: string, values: { signer?: string[] | undefined; 'trusted-keys'?: string | undefined }): Pick<InstallOptions, 'signerFingerprints' | 'trustedKeysUrl'> {
   return {
-    ...(values.signer?.length ? { signerFingerprints: parseSigners(values.signer).join(',') } : {}),
+    ...(values.signer?.length ? { signerFingerprints: values.signer.join(',') } : {}),
     ...(values['trusted-keys'] ? { trustedKeysUrl: locate(cwd, values['trusted-keys']) } : {}),
   };
 }

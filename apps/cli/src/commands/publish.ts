@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CpyError, KEEP_BUILDS } from '@cpy/core';
-import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,
@@ -20,6 +20,7 @@ import { signingKeyFrom, type SigningKey } from '@cpy/signing';
 import { createHttpClient } from '@cpy/transfer';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { pinnedSigners } from '../signer-option.js';
 import { SIGNING_KEY_HELP } from './signing.js';
 import { summaryOf } from './table.js';
 
@@ -79,14 +80,7 @@ const signingValues = {
   'signing-key': z.string().min(1).optional(),
   'index-signer': z
     .array(z.string())
-    .transform((values, ctx) => {
-      try {
-        return parseSigners(values);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `${(error as Error).message}: give the 40 hex digits cpy keys export prints` });
-        return z.NEVER;
-      }
-    })
+    .transform(pinnedSigners)
     .optional(),
   'adopt-index': z
     .string()

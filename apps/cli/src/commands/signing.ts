@@ -2,13 +2,13 @@ import { constants } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { parseSigners } from '@cpy/artifact';
 import { exportPublicKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { CliIO } from '../io.js';
 import { summaryOf } from './table.js';
 import { refuseMissingFile } from '../location.js';
+import { pinnedSigners } from '../signer-option.js';
 
 export const SIGNING_KEY_HELP =
   'The private key comes from --signing-key <file>, else CPY_SIGNING_KEY (the armored key itself, as a CI secret holds it, ' +
@@ -180,7 +180,8 @@ export const artifactVerify = defineCommand({
           .array(z.string())
           .min(1, 'pin at least one signer: --signer <fingerprint>')
           // Only commas and spaces pinned nobody, and every signature was refused as untrusted.
-          .refine((values) => values.some((v) => v.split(',').some((f) => f.trim() !== '')), 'pin at least one signer: --signer <fingerprint>'),
+          .refine((values) => values.some((v) => v.split(',').some((f) => f.trim() !== '')), 'pin at least one signer: --signer <fingerprint>')
+          .transform(pinnedSigners),
         'trusted-keys': z.string().min(1, 'give the public keys: --trusted-keys cpy-keys.asc'),
         signature: z.string().min(1).optional(),
       }),
@@ -189,7 +190,7 @@ export const artifactVerify = defineCommand({
     .transform(({ values, positionals }) => ({ ...values, file: positionals[0] })),
   examples: ['cpy artifact verify cpython-3.13.5-debian12-build1.tgz --signer 3F2A...(40 hex) --trusted-keys cpy-keys.asc'],
   async run({ input, io, style, json }) {
-    const signers = parseSigners(input.signer);
+    const signers = input.signer;
     const file = resolve(io.cwd, input.file);
     // A file that is not there is said so (the signature's check said "altered or damaged").
     await refuseMissingFile(file, 'give the path of the signed file; its signature is <file>.asc beside it, or --signature');
