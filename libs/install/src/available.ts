@@ -34,7 +34,10 @@ export interface AvailableBuild {
   /** Whether it runs on this host, and why (or why not). */
   readonly fits: boolean;
   readonly why: string;
-  /** The build `cpy install <version>` would choose for its version. */
+  /**
+   * The build `cpy install` chooses: given a version (3.13, latest), the one build an install of
+   * it takes; listing every version, for each version the build `cpy install <that version>` takes.
+   */
   readonly chosen: boolean;
 }
 
@@ -52,11 +55,13 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
   const loaded = await loadIndex(indexUrl, { env, caFile: options.caFile, signerFingerprints: options.signerFingerprints, trustedKeysUrl: options.trustedKeysUrl, stateDir: options.stateDir, onWait: options.onWait });
   const ctx = await (options.hostContext ?? (() => defaultHostContext(detectHost(), options.installTk ?? false, env)))();
   const considered = await considerBuilds(loaded.index, request, ctx);
-  // Per version, the first build that fits is the one an install of that version chooses.
+  // The first build that fits is the one an install of the request chooses (resolveBuild);
+  // listing every version, the first of each version is what an install of that version chooses.
   const chosenFor = new Set<string>();
   const builds = considered.map((c) => {
-    const chosen = c.fits && !chosenFor.has(c.entry.version);
-    if (chosen) chosenFor.add(c.entry.version);
+    const key = options.version === undefined ? c.entry.version : 'request';
+    const chosen = c.fits && !chosenFor.has(key);
+    if (chosen) chosenFor.add(key);
     return { entry: c.entry, fits: c.fits, why: c.why, chosen };
   });
   return { source: loaded.source, builds };

@@ -36,9 +36,17 @@ const hostLabel = (ctx: HostContext) => (ctx.distro ? distroName(ctx.distro) : '
 /**
  * Whether one build runs here: architecture, C library, glibc floor, then its system libraries
  * (`groups`: which of them count; by default the critical and optional ones, and tkinter's with installTk).
+ * `behindOwn`: a build of the same version for this very distribution fits (a listing of every
+ * build says so; an install never reaches another distribution's build then).
  */
-export async function fitOf(target: BuildTarget, ctx: HostContext, groups: readonly NeedGroup[] = ctx.installTk ? ['critical', 'optional', 'tk'] : ['critical', 'optional']): Promise<Fit> {
+export async function fitOf(
+  target: BuildTarget,
+  ctx: HostContext,
+  groups: readonly NeedGroup[] = ctx.installTk ? ['critical', 'optional', 'tk'] : ['critical', 'optional'],
+  behindOwn = false,
+): Promise<Fit> {
   const { host } = ctx;
+  const lead = behindOwn ? `fits too, after the ${hostLabel(ctx)} build:` : `no ${hostLabel(ctx)} build;`;
   const sameDistro = ctx.distro !== null && ctx.distro.id === target.os && ctx.distro.versionId === target.osVersion;
   const no = (why: string): Fit => ({ fits: false, why, sameDistro });
   const mismatch = platformMismatch(label(target), target, host);
@@ -46,7 +54,7 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
   if (sameDistro) return { fits: true, why: `built for ${hostLabel(ctx)}, like this host`, sameDistro };
   const lacking = target.needs.filter((n) => groups.includes(n.group) && !ctx.loadable.has(n.soname));
   const floor = target.glibcFloor ? `its glibc floor ${target.glibcFloor} fits glibc ${host.glibcVersion}` : 'it needs no particular glibc';
-  if (lacking.length === 0) return { fits: true, why: `no ${hostLabel(ctx)} build; ${floor} and this host has every library it needs`, sameDistro };
+  if (lacking.length === 0) return { fits: true, why: `${lead} ${floor} and this host has every library it needs`, sameDistro };
   const wanted = [...new Set(lacking.flatMap((n) => n.packages))];
   const unnamed = lacking.filter((n) => n.packages.length === 0).map((n) => n.soname);
   if (unnamed.length > 0) return no(`${label(target)} needs ${unnamed.join(', ')}, which this host lacks`);
@@ -57,7 +65,7 @@ export async function fitOf(target: BuildTarget, ctx: HostContext, groups: reado
   // A library is provided when one of the packages that provided it on the builder exists here.
   const missing = lacking.filter((n) => !n.packages.some((p) => have.get(p))).flatMap((n) => n.packages);
   if (missing.length > 0) return no(`${label(target)} needs ${[...new Set(missing)].join(', ')}, which ${hostLabel(ctx)} does not provide`);
-  return { fits: true, why: `no ${hostLabel(ctx)} build; ${floor} and its packages (${wanted.join(' ')}) are in this system's archive`, sameDistro };
+  return { fits: true, why: `${lead} ${floor} and its packages (${wanted.join(' ')}) are in this system's archive`, sameDistro };
 }
 
 /** The host as the index sees it: distribution, loadable libraries, package archive. */
@@ -99,14 +107,20 @@ export async function considerBuilds(
   options: { stopAtFirstFit?: boolean; sha256?: string | undefined } = {},
 ): Promise<Considered[]> {
   const out: Considered[] = [];
+  // The versions a build for this very distribution fits (they sort first within a version).
+  const ownFits = new Set<string>();
   const wanted = index.artifacts.filter((e) => matchesRequest(e.version, request) || (!request.exact && parseVersion(e.version)?.pre && matchesRequest(e.version.replace(/(a|b|rc)\d+$/, ''), request)));
   for (const entry of wanted.sort(preference(ctx))) {
     let verdict: { fits: boolean; why: string };
     if (options.sha256 && entry.sha256 !== options.sha256) verdict = { fits: false, why: 'not the build whose sha256 was given' };
     else if (entry.state !== 'active') verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
     else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})` };
-    else verdict = await fitOf(entry, ctx);
-    out.push({ entry, ...verdict });
+    else {
+      const fit = await fitOf(entry, ctx, undefined, ownFits.has(entry.version));
+      if (fit.fits && fit.sameDistro) ownFits.add(entry.version);
+      verdict = fit;
+    }
+    out.push({ entry, fits: verdict.fits, why: verdict.why });
     if (verdict.fits && options.stopAtFirstFit) break;
   }
   return out;

@@ -229,9 +229,11 @@ export const list = defineCommand({
     'Shows each installed version, its prefix and build, which one python3 runs (*) and which one rollback returns to. An install ' +
     'whose marker is missing or damaged is shown as broken (install it again to repair it). With --available, lists what the index ' +
     '(--index, or CPY_INDEX_URL) publishes instead, optionally for one version (3.13), each build with whether it fits this host and ' +
-    `why; > marks the build \`cpy install\` would choose. ${LAYOUT_HELP}`,
+    'why; > marks the build `cpy install <version>` chooses (listing every version: the one for each version). ' +
+    LAYOUT_HELP,
   options: {
-    ...STATE_OPTIONS,
+    // Not --bin-dir: listing neither reads nor moves the links.
+    'state-dir': STATE_OPTIONS['state-dir'],
     available: { type: 'boolean', description: 'list the builds the index publishes, not the installed ones' },
     index: { type: 'string', valueName: '<url|file>', description: 'the index for --available (default CPY_INDEX_URL)' },
     'install-tk': { type: 'boolean', description: "with --available: count tkinter's libraries, as cpy install --install-tk does" },
@@ -243,7 +245,7 @@ export const list = defineCommand({
     z
       .object({
         values: z.object({
-          ...stateValues,
+          'state-dir': stateValues['state-dir'],
           available: z.optional(z.boolean()),
           index: optionalText,
           'install-tk': z.optional(z.boolean()),

@@ -1,9 +1,13 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { type IndexEntry } from '@cpy/artifact';
 import { indexEntry, indexOf } from '@cpy/harness';
 import { parseVersionRequest, matchesRequest } from '../request.js';
 import { resolveBuild, type HostContext } from '../resolve.js';
+import { listAvailable } from '../available.js';
 
 const BOOKWORM_NEEDS: IndexEntry['needs'] = [
   { soname: 'libssl.so.3', packages: ['libssl3'], modules: ['_ssl', '_hashlib'], group: 'critical' },
@@ -154,5 +158,41 @@ describe('resolveBuild', () => {
     const e = await failure(resolveBuild(INDEX, parseVersionRequest('3.12'), host('12', '2.36', BOOKWORM_ARCHIVE), 'https://example.test/index.json'));
     expect(e.code).toBe('CPY_INSTALL_VERSION_NOT_PUBLISHED');
     expect(e.message).toBe('the index https://example.test/index.json lists no build of CPython 3.12 (it lists 3.13.5, 3.13.4, 3.11.2)');
+  });
+});
+
+describe('listAvailable (cpy list --available)', () => {
+  // Debian 12, where the Debian 11 builds fit too (their libraries are here).
+  const bookworm = () => host('12', '2.36', BOOKWORM_ARCHIVE, BULLSEYE_NEEDS.map((n) => n.soname));
+  async function listed(version?: string) {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-available-'));
+    try {
+      const file = join(dir, 'index.json');
+      await writeFile(file, JSON.stringify(INDEX));
+      const { builds } = await listAvailable({ indexUrl: file, hostContext: async () => bookworm(), env: { CPY_HOME: dir }, ...(version ? { version } : {}) });
+      return builds.map((b) => [b.entry.file, b.fits, b.chosen, b.why]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('given a version, marks the one build cpy install of it takes (it marked the newest build of every version the request matched)', async () => {
+    const chosen = await resolveBuild(INDEX, parseVersionRequest('3.13'), bookworm(), 'index.json');
+    expect(chosen.entry.file).toBe('cpython-3.13.5-debian12-build1.tgz');
+    expect(await listed('3.13')).toEqual([
+      ['cpython-3.13.5-debian12-build1.tgz', true, true, 'built for Debian 12, like this host'],
+      // Not "no Debian 12 build": there is one, listed above it.
+      ['cpython-3.13.5-debian11-build1.tgz', true, false, 'fits too, after the Debian 12 build: its glibc floor 2.30 fits glibc 2.36 and this host has every library it needs'],
+      ['cpython-3.13.4-debian12-build1.tgz', true, false, 'built for Debian 12, like this host'],
+    ]);
+    expect((await listed('latest')).filter(([, , marked]) => marked).map(([file]) => file)).toEqual(['cpython-3.13.5-debian12-build1.tgz']);
+  });
+
+  it('listing every version, marks for each the build cpy install <that version> takes', async () => {
+    expect((await listed()).filter(([, , marked]) => marked).map(([file]) => file)).toEqual([
+      'cpython-3.13.5-debian12-build1.tgz',
+      'cpython-3.13.4-debian12-build1.tgz',
+      'cpython-3.11.2-debian12-build1.tgz',
+    ]);
   });
 });
