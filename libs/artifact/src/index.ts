@@ -27,6 +27,7 @@ export {
   emptyIndex,
   INDEX_FILE,
   INDEX_MARKDOWN,
+  indexMarkdownPath,
   INDEX_RELEASE_TAG,
   TRUSTED_KEYS_FILE,
   indexEntryFor,

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, type Compression, CpyError, isCpyError, METADATA_ENTRY } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, type Compression, CpyError, isCpyError, METADATA_ENTRY, parseChecksumLine } from '@cpy/core';
 import { compressionOf } from './archive.js';
 import { refuseLargeMetadata } from './extract.js';
 import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
@@ -134,15 +134,37 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     (s) => s.isFile(),
     () => false,
   );
+  const sha256 = await sha256File(path);
+  await checkSideChecksum(path, sha256);
   return indexEntryFor(metadata, {
     file: basename(path),
     url,
-    sha256: await sha256File(path),
+    sha256,
     size: st.size,
     ...(publishedAt ? { publishedAt } : {}),
     ...(signed ? { signatureUrl: `${url}.asc` } : {}),
     ...(compression ? { compression } : {}),
   });
+}
+
+/**
+ * The `.sha256` beside an artifact, when there is one, must say its sha256: it is served beside it,
+ * and `cpy install --from` and `sha256sum -c` check the file against it (CPY_INDEX_BAD_ENTRY).
+ */
+async function checkSideChecksum(path: string, sha256: string): Promise<void> {
+  const side = join(dirname(path), checksumFileName(basename(path)));
+  const text = await readFile(side, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `cannot read ${side}: ${error.code === 'EISDIR' ? 'it is a directory' : (error.code ?? error.message)}`, { hint: 'remove it, or write it again: sha256sum <artifact> > <artifact>.sha256', cause: error });
+  });
+  if (text === null) return;
+  const line = parseChecksumLine(text);
+  const said = line ? `says sha256 ${line.sha256}` : 'is not a sha256sum line';
+  if (line?.sha256 !== sha256) {
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side} ${said}, but ${basename(path)} has sha256 ${sha256}: installers and sha256sum -c would refuse the artifact`, {
+      hint: `write it again (cd ${dirname(path)} && sha256sum ${basename(path)} > ${basename(side)}), or pack the artifact again (cpy artifact pack)`,
+    });
+  }
 }
 
 /**

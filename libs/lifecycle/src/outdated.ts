@@ -127,6 +127,12 @@ export async function findOutdated(options: OutdatedOptions = {}): Promise<Outda
     });
   }
   const { index, source } = await loadIndex(indexUrl, { env, ...(options.caFile ? { caFile: options.caFile } : {}) });
+  // Nothing to compare is not "up to date": a new or mistyped index read as healthy.
+  if (index.artifacts.length === 0) {
+    throw new CpyError('CPY_OUTDATED_EMPTY_INDEX', `the index ${source} lists no builds: there is nothing to compare with upstream`, {
+      hint: 'check --index (or CPY_INDEX_URL); a new index gets its first build with cpy publish or cpy index add',
+    });
+  }
   const mirror = mirrorUrl(options.mirror ?? PYTHON_ORG, options.cwd);
   const now = options.now ?? new Date();
   const lines = [...new Set(index.artifacts.map(lineOf))].filter((line) => (endOfLife(line)?.getTime() ?? Infinity) >= now.getTime());

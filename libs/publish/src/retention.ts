@@ -73,19 +73,17 @@ function strayTags(tags: readonly string[], releases: readonly GitHubRelease[], 
  * The index change that adds a published build: its entry active (at the artifact asset's URL,
  * sha256 and size, with its signature's URL when it has one), and builds beyond the last
  * KEEP_BUILDS of its line (per os, os version and architecture) deprecated. A build published
- * again unchanged keeps its date, and an index that already says all this is returned as it is
+ * again unchanged keeps its date (addEntry), and an index that already says all this is returned as it is
  * (the same object: nothing to write).
  */
 export function addPublishedBuild(metadata: ArtifactMetadata, main: PublishedAsset): (index: ArtifactIndex) => ArtifactIndex {
   return (index) => {
-    const known = index.artifacts.find((e) => e.file === main.name && e.arch === metadata.platform.arch && e.sha256 === main.sha256 && e.url === main.url);
     const entry = indexEntryFor(metadata, {
       file: main.name,
       url: main.url,
       sha256: main.sha256,
       size: main.size,
       ...(main.signatureUrl ? { signatureUrl: main.signatureUrl } : {}),
-      ...(known ? { publishedAt: new Date(known.publishedAt) } : {}),
     });
     const next = planRetention(addEntry(index, entry), KEEP_BUILDS).index;
     return JSON.stringify(next.artifacts) === JSON.stringify(index.artifacts) ? index : next;

@@ -42,9 +42,10 @@ export const indexAdd = defineCommand({
   description:
     'Adds the artifact to the index file (created when missing, in a directory that exists), or replaces its entry: version, build, platform, glibc floor, ' +
     'the runtime packages it needs, its sha256 and size, and the URL it will be downloaded from. They are read from the artifact itself ' +
-    '(its metadata entry); its file name must say the same, and its compression (CPY_ARTIFACT_MISNAMED otherwise), and the .json beside it, when there is one, must be a copy of it (CPY_INDEX_BAD_ENTRY). ' +
-    'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and ARTIFACTS.md beside it ' +
-    'are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
+    '(its metadata entry); its file name must say the same, and its compression (CPY_ARTIFACT_MISNAMED otherwise), and the .json beside it, when there is one, must be a copy of it, the .sha256 its checksum (CPY_INDEX_BAD_ENTRY). ' +
+    'The same bytes added again (at a new URL) keep the date they were first published, by which cpy outdated ages builds. ' +
+    'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and its table beside it ' +
+    '(ARTIFACTS.md for index.json, <name>.md for another <name>.json) are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
     'sign the index again with cpy artifact sign. ' +
     'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
   options: {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CpyError, KEEP_BUILDS } from '@cpy/core';
-import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { INDEX_FILE, INDEX_MARKDOWN, INDEX_RELEASE_TAG, indexMarkdownPath, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import {
   gitHub,
   INDEX_PREVIOUS_SIGNATURE_FILE,
@@ -134,7 +134,7 @@ function indexUpdateLog(e: IndexUpdateEvent, options: { updated: boolean }): str
     case 'index-updated':
       return options.updated ? `index: ${e.url} (${e.entries} entries${e.signatureUrl ? ', signed' : ''})` : null;
     case 'register-updated':
-      return `register updated: ${e.path} and ${join(dirname(e.path), INDEX_MARKDOWN)}${e.signatureRemoved ? `; warning: removed ${e.signatureRemoved}, which signed it as it was: sign it again (cpy artifact sign ${e.path})` : ''}`;
+      return `register updated: ${e.path} and ${indexMarkdownPath(e.path)}${e.signatureRemoved ? `; warning: removed ${e.signatureRemoved}, which signed it as it was: sign it again (cpy artifact sign ${e.path})` : ''}`;
   }
 }
 

@@ -65,6 +65,15 @@ describe('the artifact index', () => {
     ]);
   });
 
+  it('the same bytes added again (a mirror moved, a signature added) keep the date they were first published; other bytes under the name take the new one', () => {
+    const first = addEntry(emptyIndex(), entry('3.13.5', 1, '12', { publishedAt: '2026-01-01T00:00:00.000Z' }));
+    const moved = addEntry(first, entry('3.13.5', 1, '12', { url: 'https://mirror2.example/cpython-3.13.5-debian12-build1.tgz', publishedAt: '2026-12-06T00:00:00.000Z' }));
+    // cpy outdated ages builds by it: re-adding the same build called it new.
+    expect(moved.artifacts.map((e) => [e.url, e.publishedAt])).toEqual([['https://mirror2.example/cpython-3.13.5-debian12-build1.tgz', '2026-01-01T00:00:00.000Z']]);
+    const rebuilt = addEntry(first, entry('3.13.5', 1, '12', { sha256: 'b'.repeat(64), publishedAt: '2026-12-06T00:00:00.000Z' }));
+    expect(rebuilt.artifacts.map((e) => e.publishedAt)).toEqual(['2026-12-06T00:00:00.000Z']);
+  });
+
   it('never goes back in time: a change made on a clock behind the index is dated a millisecond after it', () => {
     const index = addEntry(emptyIndex(new Date('2026-12-03T10:00:00.000Z')), entry('3.13.5', 1), new Date('2026-12-03T11:00:00.000Z'));
     expect(index.updatedAt).toBe('2026-12-03T11:00:00.000Z');

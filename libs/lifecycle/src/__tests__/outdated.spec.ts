@@ -97,6 +97,13 @@ describe('findOutdated, against a release tree laid out like python.org', () => 
     expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_OUTDATED_UPSTREAM_UNAVAILABLE', message: `${join(work, where)}/ lists no release directories (3.13.5/ and the like): it is missing, empty, or not a release tree` });
   });
 
+  it('an index that lists no builds is CPY_OUTDATED_EMPTY_INDEX, not "up to date" (nothing was compared)', async () => {
+    await mkdir(join(work, 'empty'));
+    await writeIndexFile(join(work, 'empty', 'index.json'), indexOf());
+    const error = await findOutdated({ indexUrl: join(work, 'empty', 'index.json'), mirror: join(work, 'mirror'), now: NOW, env: {} }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_OUTDATED_EMPTY_INDEX', message: `the index ${join(work, 'empty', 'index.json')} lists no builds: there is nothing to compare with upstream` });
+  });
+
   it('reports 3.13.5 missing from the index', async () => {
     const report = await findOutdated({ indexUrl: join(work, 'index.json'), mirror: join(work, 'mirror'), now: NOW, env: {} });
     expect(report.missing).toEqual([{ line: '3.13', version: '3.13.5', published: '3.13.4', nextBuild: 1 }]);
