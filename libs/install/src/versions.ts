@@ -333,8 +333,8 @@ export const RELEASE_LINE_RE = /^\d+\.\d+$/;
 /**
  * The one installed version a request names: itself for a version; for a release line (3.13),
  * the version of that line that is installed, broken or whole. Two or more are refused, naming
- * them: removing one is not a choice to make for the user. None: the request as it is (the script
- * then says what is installed).
+ * them: removing one is not a choice to make for the user; a pre-release alone is named only by
+ * its version. None: the request as it is (the script then says what is installed).
  */
 async function oneInstalled(request: string, options: VersionOptions): Promise<string> {
   if (parseVersionRequest(request).exact) return request;
@@ -347,6 +347,13 @@ async function oneInstalled(request: string, options: VersionOptions): Promise<s
     throw new CpyError('CPY_INSTALL_AMBIGUOUS_VERSION', `${request} names ${named.length} installed versions: ${named.join(', ')}`, {
       hint: `name the one to remove, e.g. cpy uninstall ${named.at(-1)!}`,
       details: { installed: named },
+    });
+  }
+  // A pre-release alone is not what the line names (cpy use 3.14 and install 3.14 never take one):
+  // removed only by its own name.
+  if (named.length === 1 && parseVersion(named[0]!)?.pre) {
+    throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `no ${request} release is installed: ${named[0]} is a pre-release, which ${request} never names`, {
+      hint: `to remove it, name it: cpy uninstall ${named[0]}`,
     });
   }
   return named[0] ?? request;

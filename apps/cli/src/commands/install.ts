@@ -360,7 +360,7 @@ export const uninstallCommand = defineCommand({
   name: 'uninstall',
   summary: summaryOf('uninstall'),
   description:
-    'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which. The cached artifact stays, so `cpy install <version>` can bring it back offline.',
+    'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which; a pre-release (3.14.0rc2) goes only by its own name, as for use. The cached artifact stays, so `cpy install <version>` can bring it back offline.',
   options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line of which one is installed: 3.13' }],
   schema: z.pipe(

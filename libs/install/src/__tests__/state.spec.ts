@@ -462,7 +462,13 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await uninstall('3.14', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_AMBIGUOUS_VERSION', message: '3.14 names 2 installed versions: 3.14.0rc2, 3.14.0' });
     for (const request of ['latest', '3']) expect(await uninstall(request, options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_BAD_OPTIONS' });
     expect(await uninstall('3.14.0', options)).toMatchObject({ version: '3.14.0' });
-    expect(await uninstall('3.14', options)).toMatchObject({ version: '3.14.0rc2' });
+    // A pre-release alone: not what 3.14 names, as for cpy use (it was removed, while use 3.14 said 3.14 was not installed).
+    expect(await uninstall('3.14', options).catch((e: unknown) => e)).toMatchObject({
+      code: 'CPY_INSTALL_NOT_INSTALLED',
+      message: 'no 3.14 release is installed: 3.14.0rc2 is a pre-release, which 3.14 never names',
+      hint: 'to remove it, name it: cpy uninstall 3.14.0rc2',
+    });
+    expect(await uninstall('3.14.0rc2', options)).toMatchObject({ version: '3.14.0rc2' });
     expect(await uninstall('3.11', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_NOT_INSTALLED', message: 'CPython 3.11 is not installed (installed: 3.13.5)' });
   });
 
