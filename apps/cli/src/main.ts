@@ -193,6 +193,15 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (!checked.success) {
       const issue = checked.error.issues[0]!;
       const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
+      // More arguments than the command takes: named, not zod's "expected array to have <=0 items".
+      if (path[0] === 'positionals' && path.length === 1 && issue.code === 'too_big') {
+        const most = Number(issue.maximum ?? 0);
+        const extra = parsed.positionals.slice(most);
+        throw new UsageError(
+          `unexpected argument${extra.length === 1 ? '' : 's'}: ${extra.join(' ')} (cpy ${spec.name} takes ${most === 0 ? 'none' : most === 1 ? 'one' : `at most ${most}`})`,
+          `run \`cpy ${spec.name} --help\``,
+        );
+      }
       throw new UsageError(flagIssue({ ...issue, path }, values), `run \`cpy ${spec.name} --help\``);
     }
     input = checked.data;

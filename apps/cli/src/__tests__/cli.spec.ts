@@ -68,6 +68,20 @@ describe('cpy command line', () => {
     const sub = await run(['source', 'frob']);
     expect(sub.code).toBe(2);
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
+
+    // An argument too many, and an option given empty, in the user's terms (they were zod's:
+    // "Too big: expected array to have <=0 items", "Too small: expected string to have >=1 characters").
+    for (const [argv, said] of [
+      [['rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
+      [['outdated', 'a', 'b'], 'unexpected arguments: a b (cpy outdated takes none)'],
+      [['index', 'show', 'index.json'], 'unexpected argument: index.json (cpy index show takes none)'],
+      [['index', 'add', 'a.tgz', 'b.tgz', '--url', 'https://mirror.example/a.tgz', '--index', 'index.json'], 'unexpected argument: b.tgz (cpy index add takes one)'],
+      [['list', '--available', '--index', ''], '--index: must not be empty'],
+      [['outdated', '--index', ''], '--index: must not be empty'],
+    ] as const) {
+      const r = await run([...argv, '--json']);
+      expect([argv.join(' '), r.code, JSON.parse(r.stdout).error]).toEqual([argv.join(' '), 2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: said })]);
+    }
   });
 
   it('a required flag left out is said to be required, and a repeated flag is named as typed', async () => {
