@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -427,6 +427,13 @@ export async function comparePythons(options: ComparePythonsOptions): Promise<Co
   const t0 = performance.now();
 
   const located = [await locate('A', options.a, options), await locate('B', options.b, options)] as const;
+  // One install reached twice (3.13 and 3.13.5, latest, a prefix and its version): its own noise read as a regression.
+  const [realA, realB] = await Promise.all(located.map((l) => realpath(l.prefix).catch(() => l.prefix)));
+  if (realA === realB) {
+    fail('CPY_COMPARE_SAME_PYTHON', `A (${options.a}) and B (${options.b}) are the same install: ${realA}`, 'compare two different installs: another version or prefix on one side (cpy list shows what is installed)', {
+      prefix: realA,
+    });
+  }
   if (options.signal?.aborted) throw cancelled();
   const scratch = await mkdtemp(join(tmpdir(), 'cpy-compare-'));
   try {

@@ -182,7 +182,7 @@ describe('comparePythons: real interpreters', () => {
   }, 120_000);
 
   it('with a threshold of -100 %, every timing is a regression (memory never is)', async () => {
-    const report = await comparePythons({ a: '/usr', b: '/usr', runs: 1, warmup: 0, thresholdPct: -100, workload: tinyWorkload });
+    const report = await comparePythons({ a: '3.11.2', b: '/usr', runs: 1, warmup: 0, thresholdPct: -100, workload: tinyWorkload, env: { ...process.env, CPY_HOME: cpyHome } });
     expect(report.regressed).toBe(true);
     expect(report.regressions).toEqual(report.measures.filter((m) => m.kind === 'time').map((m) => m.id));
     expect(report.measures.find((m) => m.kind === 'memory')!.regression).toBe(false);
@@ -222,5 +222,18 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
     expect(e.message).toMatch(new RegExp(`^B \\(${prefix}\\): ${prefix}/bin/python3 does not run: .*exited with 3: cannot start: no libpython$`));
     expect(await errorOf(comparePythons({ a: '/usr', b: '/usr', runs: 0 }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
     expect(await errorOf(comparePythons({ a: '/usr', b: '/usr', thresholdPct: Number.NaN }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
+  });
+
+  it('one install reached twice (its version and its line, its prefix and its version) is refused before anything runs: it compared it with itself and flagged its noise', async () => {
+    const good = join(cpyHome, 'python-3.11.2');
+    for (const [a, b] of [
+      ['3.11.2', '3.11.2'],
+      [good, '3.11.2'],
+      [`${good}/`, good],
+      ['/usr', '/usr/../usr'],
+    ]) {
+      const e = await errorOf(comparePythons({ a: a!, b: b!, env: env() }));
+      expect(e).toMatchObject({ code: 'CPY_COMPARE_SAME_PYTHON', message: `A (${a}) and B (${b}) are the same install: ${a!.startsWith('/usr') ? '/usr' : good}` });
+    }
   });
 });
