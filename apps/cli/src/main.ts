@@ -118,6 +118,12 @@ function failure(io: CliIO, json: boolean, command: string | null, exitCode: num
  * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
  * failed, 2 usage error or command not available. Never calls process.exit.
  */
+/**
+ * The codes that mean the command was not told what it needs (which index, which repository): a
+ * usage error (exit 2) wherever the libraries find it out, as `cpy index show` without --index is.
+ */
+const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_NO_INDEX', 'CPY_OUTDATED_NO_INDEX', 'CPY_PUBLISH_NO_REPOSITORY']);
+
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   const json = argv.includes('--json');
   const noColor = argv.includes('--no-color');
@@ -226,7 +232,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   } catch (error) {
     const coded = codedError(error) ?? cannotWrite(error);
     if (coded) {
-      const exitCode = coded.code === 'CPY_CLI_USAGE' ? EXIT.usage : EXIT.failure;
+      const exitCode = USAGE_CODES.has(coded.code) ? EXIT.usage : EXIT.failure;
       return failure(io, json, spec.name, exitCode, coded, noColor);
     }
     // The stack says where; with the bundle, NODE_OPTIONS=--enable-source-maps names the TypeScript source.

@@ -60,13 +60,16 @@ describe('cpy compare (the built bin): /usr against a version installed in CPY_H
     expect(report.regressed).toBe(true);
     expect(report.regressions).toEqual(report.measures.filter((m: { kind: string }) => m.kind === 'time').map((m: { id: string }) => m.id));
 
-    const text = await cpy(['compare', version, version, '--runs', '1', '--threshold=-100']);
+    const text = await cpy(['compare', '/usr', version, '--runs', '1', '--threshold=-100']);
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^A: CPython .*\nB: CPython /);
     expect(text.stdout).toMatch(/\nregression: start-up: python3 -c pass; /);
   }, 300_000);
 
   it('usage errors exit 2; an argument it cannot compare is a coded error, exit 1', async () => {
+    // One install twice (its version and its line): refused before anything runs (it was measured against itself).
+    const same = await cpy(['compare', version, version.split('.').slice(0, 2).join('.'), '--json']);
+    expect([same.code, JSON.parse(same.stdout).error.code]).toEqual([1, 'CPY_COMPARE_SAME_PYTHON']);
     const one = await cpy(['compare', '/usr', '--json']);
     expect(one.code).toBe(2);
     expect(JSON.parse(one.stdout).error).toMatchObject({ code: 'CPY_CLI_USAGE', message: 'give two interpreters: installed versions (3.13.5) or prefixes (/usr)' });

@@ -59,6 +59,6 @@ describe('cpy outdated (the built bin, against a loopback copy of python.org)', 
     const ended = JSON.parse((await cpy(['outdated', '--index', old, '--mirror', mirror.url, '--json'])).stdout).outdated;
     expect(ended.endOfLife).toEqual([{ line: '3.9', ended: '2025-10-31', activeBuilds: ['cpython-3.9.23-debian12-build1.tgz'] }]);
     const none = await cpy(['outdated', '--mirror', mirror.url]);
-    expect([none.code, none.stderr]).toEqual([1, expect.stringContaining('CPY_OUTDATED_NO_INDEX')]);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringContaining('CPY_OUTDATED_NO_INDEX')]);
   });
 });

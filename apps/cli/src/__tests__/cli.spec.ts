@@ -82,6 +82,9 @@ describe('cpy command line', () => {
       const r = await run([...argv, '--json']);
       expect([argv.join(' '), r.code, JSON.parse(r.stdout).error]).toEqual([argv.join(' '), 2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: said })]);
     }
+    // No index from a flag or CPY_INDEX_URL: a usage error, as index show says it (they exited 1).
+    const noIndex = await run(['list', '--available', '--json'], { CPY_INDEX_URL: '' });
+    expect([noIndex.code, JSON.parse(noIndex.stdout).error.code]).toEqual([2, 'CPY_INSTALL_NO_INDEX']);
   });
 
   it('a required flag left out is said to be required, and a repeated flag is named as typed', async () => {
@@ -231,7 +234,12 @@ describe('cpy command line', () => {
     const { fileURLToPath } = await import('node:url');
     const artifact = fileURLToPath(new URL('../../package.json', import.meta.url));
     const noRepo = await run(['releases', 'list', '--json'], { GITHUB_REPOSITORY: '', GITHUB_TOKEN: '', GH_TOKEN: '' });
-    expect([noRepo.code, JSON.parse(noRepo.stdout).error.code]).toEqual([1, 'CPY_PUBLISH_NO_REPOSITORY']);
+    expect([noRepo.code, JSON.parse(noRepo.stdout).error.code]).toEqual([2, 'CPY_PUBLISH_NO_REPOSITORY']);
+    // Set, but not owner/name: said as given; an API URL of another scheme, as such.
+    const badRepo = await run(['releases', 'list', '--json'], { GITHUB_REPOSITORY: 'builds', GITHUB_TOKEN: '', GH_TOKEN: '' });
+    expect([badRepo.code, JSON.parse(badRepo.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_PUBLISH_NO_REPOSITORY', message: "GITHUB_REPOSITORY is 'builds', not owner/name" })]);
+    const ftp = await run(['releases', 'list', '--repo', 'acme/builds', '--api-url', 'ftp://github.example/api', '--json']);
+    expect([ftp.code, JSON.parse(ftp.stdout).error.message]).toEqual([2, expect.stringMatching(/^--api-url: must be an http\(s\) URL/)]);
     const noToken = await run(['releases', 'prune', '--repo', 'acme/builds', '--json'], { GITHUB_TOKEN: '', GH_TOKEN: '' });
     expect([noToken.code, JSON.parse(noToken.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_PUBLISH_NO_TOKEN', message: expect.stringMatching(/GITHUB_TOKEN/) })]);
     expect((await run(['publish', artifact, '--repo', 'acme/builds', '--json'])).code).toBe(1);

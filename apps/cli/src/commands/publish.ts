@@ -33,7 +33,7 @@ const repoValues = {
     .string()
     .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name')
     .optional(),
-  'api-url': z.url({ protocol: /^https?$/ }).optional(),
+  'api-url': z.url({ protocol: /^https?$/, error: 'must be an http(s) URL: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise' }).optional(),
 };
 const INDEX_OPTIONS = {
   'no-index': { type: 'boolean', description: `do not update the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release)` },
@@ -149,8 +149,10 @@ const TOKEN_HELP = 'The token comes from GITHUB_TOKEN (or GH_TOKEN), needs conte
 async function connect(ctx: CommandContext<unknown>, values: { repo?: string | undefined; 'api-url'?: string | undefined }): Promise<{ github: GitHubClient; repository: string; close(): Promise<void> }> {
   const env = ctx.io.env;
   const repository = values.repo ?? env['GITHUB_REPOSITORY'];
-  if (!repository || !/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
-    throw new CpyError('CPY_PUBLISH_NO_REPOSITORY', 'which repository? Pass --repo owner/name (or set GITHUB_REPOSITORY)', { hint: 'e.g. --repo acme/python-builds' });
+  if (!repository) throw new CpyError('CPY_PUBLISH_NO_REPOSITORY', 'which repository? Pass --repo owner/name (or set GITHUB_REPOSITORY)', { hint: 'e.g. --repo acme/python-builds' });
+  if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(repository)) {
+    // Set, but not a repository: said as given (it was "which repository?", as if unset).
+    throw new CpyError('CPY_PUBLISH_NO_REPOSITORY', `${values.repo ? '--repo' : 'GITHUB_REPOSITORY'} is '${repository}', not owner/name`, { hint: 'e.g. --repo acme/python-builds' });
   }
   const token = env['GITHUB_TOKEN'] || env['GH_TOKEN'];
   if (!token) throw new CpyError('CPY_PUBLISH_NO_TOKEN', 'no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)', { hint: 'a token with contents:write on the repository (in Actions: permissions: contents: write)' });
