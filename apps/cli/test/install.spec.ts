@@ -278,7 +278,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(existsSync(join(dir, 'home', 'bin'))).toBe(false);
     // Another --bin-dir: the links move there (none is left running a version cpy no longer calls current), said on stderr.
     const moved = await runCpy(['use', version, '--bin-dir', join(dir, 'otherbin')], { env });
-    expect(moved.code).toBe(0);
+    expect([moved.code, moved.stdout]).toEqual([0, `already using ${version}; its python3 links are now in ${join(dir, 'otherbin')}\n`]);
     expect(moved.stderr).toContain(`warning: the python3 links are now in ${join(dir, 'otherbin')}: cpy's links in ${join(dir, 'mybin')} (where the last install or use made them) were removed`);
     expect(await readdir(join(dir, 'mybin'))).toEqual([]);
     expect(await readlink(join(dir, 'otherbin', 'python3'))).toBe(python3);

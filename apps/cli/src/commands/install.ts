@@ -332,9 +332,11 @@ export const use = defineCommand({
   schema: switchSchema,
   async run({ input, io, json, log }) {
     const r = await finishing(log, (signal) => useVersion(input.version, { ...versionOptions(io.cwd, input), signal }));
-    const already = `already using ${r.version}${r.relinked ? '; its python3 links were not all in place, and are now' : ''}`;
-    if (!json) io.stdout.write(r.from === r.version ? `${already}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
-    if (r.movedFrom) log(`warning: ${linksMoved(r.movedFrom, versionOptions(io.cwd, input).binDir ?? null)}`);
+    const binDir = versionOptions(io.cwd, input).binDir ?? null;
+    // Moved to another --bin-dir, the links are said as moved (they were "not all in place").
+    const relinked = r.movedFrom && binDir ? `; its python3 links are now in ${binDir}` : r.relinked ? '; its python3 links were not all in place, and are now' : '';
+    if (!json) io.stdout.write(r.from === r.version ? `already using ${r.version}${relinked}\n` : `now using ${r.version} (${r.prefix})${r.from ? `; was ${r.from}` : ''}\n`);
+    if (r.movedFrom) log(`warning: ${linksMoved(r.movedFrom, binDir)}`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { switched: r } };
   },
 });
