@@ -1,4 +1,4 @@
-import type { CommandSpec, OptionSpec } from './command.js';
+import type { CommandSpec, OptionSpec, PositionalSpec } from './command.js';
 
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   json: { type: 'boolean', description: 'print one JSON document on stdout (with an "outcome" field); logs stay on stderr' },
@@ -6,13 +6,34 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', description: 'show help' },
 };
 
-function optionLines(options: Readonly<Record<string, OptionSpec>>, required: ReadonlySet<string> = new Set()): string[] {
-  const rows = Object.entries(options).map(([name, o]) => [
-    `${o.short ? `-${o.short}, ` : '    '}--${name}${o.valueName ? ` ${o.valueName}` : ''}`,
-    `${required.has(name) ? '(required) ' : ''}${o.description}${o.multiple ? ' (repeatable)' : ''}`,
+/** One option as --help --json gives it. */
+export interface OptionHelp {
+  readonly name: string;
+  readonly short?: string;
+  readonly value?: string;
+  readonly required: boolean;
+  readonly repeatable: boolean;
+  readonly description: string;
+}
+
+function optionsHelp(options: Readonly<Record<string, OptionSpec>>, required: ReadonlySet<string> = new Set()): OptionHelp[] {
+  return Object.entries(options).map(([name, o]) => ({
+    name: `--${name}`,
+    ...(o.short ? { short: `-${o.short}` } : {}),
+    ...(o.valueName ? { value: o.valueName } : {}),
+    required: required.has(name),
+    repeatable: Boolean(o.multiple),
+    description: o.description,
+  }));
+}
+
+function optionLines(options: readonly OptionHelp[]): string[] {
+  const rows = options.map((o) => [
+    `${o.short ? `${o.short}, ` : '    '}${o.name}${o.value ? ` ${o.value}` : ''}`,
+    `${o.required ? '(required) ' : ''}${o.description}${o.repeatable ? ' (repeatable)' : ''}`,
   ]);
-  const width = Math.max(...rows.map((r) => r[0].length));
-  return rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`);
+  const width = Math.max(...rows.map((r) => r[0]!.length));
+  return rows.map(([l, r]) => `  ${l!.padEnd(width)}  ${r}`);
 }
 
 /**
@@ -26,19 +47,53 @@ function requiredOptions(spec: CommandSpec<unknown>): Set<string> {
   return new Set(checked.error.issues.filter((i) => i.path[0] === 'values' && i.path.length === 2 && typeof i.path[1] === 'string' && i.path[1] in spec.options).map((i) => i.path[1] as string));
 }
 
-export function commandHelp(spec: CommandSpec<unknown>): string {
+/** A command's help as data: what --help prints, and what --help --json gives. */
+export interface CommandHelp {
+  readonly usage: string;
+  readonly summary: string;
+  readonly description: string | null;
+  /** False for a command this version does not have yet. */
+  readonly available: boolean;
+  readonly arguments: readonly PositionalSpec[];
+  readonly options: readonly OptionHelp[];
+  readonly examples: readonly string[];
+}
+
+export function commandHelpData(spec: CommandSpec<unknown>): CommandHelp {
   const args = spec.positionals.map((p) => (p.required ? `<${p.name}>` : `[${p.name}]`)).join(' ');
-  const lines = [`Usage: cpy ${spec.name}${args ? ` ${args}` : ''} [options]`, '', spec.summary + '.'];
-  if (spec.description) lines.push('', spec.description);
-  if (!spec.run) lines.push('', `Not available yet in this version of cpy (planned: ${spec.plannedFor}).`);
-  if (spec.positionals.length) {
+  return {
+    usage: `cpy ${spec.name}${args ? ` ${args}` : ''} [options]`,
+    summary: spec.summary,
+    description: spec.description ?? null,
+    available: Boolean(spec.run),
+    arguments: spec.positionals.map((p) => ({ name: p.name, required: p.required, description: p.description })),
+    options: optionsHelp({ ...spec.options, ...GLOBAL_OPTIONS }, requiredOptions(spec)),
+    examples: spec.examples ?? [],
+  };
+}
+
+export function commandHelp(spec: CommandSpec<unknown>): string {
+  const help = commandHelpData(spec);
+  const lines = [`Usage: ${help.usage}`, '', help.summary + '.'];
+  if (help.description) lines.push('', help.description);
+  if (!help.available) lines.push('', `Not available yet in this version of cpy (planned: ${spec.plannedFor}).`);
+  if (help.arguments.length) {
     lines.push('', 'Arguments:');
-    const width = Math.max(...spec.positionals.map((p) => p.name.length));
-    for (const p of spec.positionals) lines.push(`  ${p.name.padEnd(width)}  ${p.description}`);
+    const width = Math.max(...help.arguments.map((p) => p.name.length));
+    for (const p of help.arguments) lines.push(`  ${p.name.padEnd(width)}  ${p.description}`);
   }
-  lines.push('', 'Options:', ...optionLines({ ...spec.options, ...GLOBAL_OPTIONS }, requiredOptions(spec)));
-  if (spec.examples?.length) lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));
+  lines.push('', 'Options:', ...optionLines(help.options));
+  if (help.examples.length) lines.push('', 'Examples:', ...help.examples.map((e) => `  ${e}`));
   return lines.join('\n') + '\n';
+}
+
+export const EXIT_CODES = { 0: 'success', 1: 'the operation failed', 2: 'usage error (or command not available)' } as const;
+
+const TOP_OPTIONS = { ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } } as const satisfies Record<string, OptionSpec>;
+
+/** `cpy --help --json`: the commands, the options every command takes, the exit codes. */
+export function topHelpData(commands: readonly { readonly name: string; readonly summary: string }[], version: string) {
+  return { version, commands: commands.map((c) => ({ name: c.name, summary: c.summary })), options: optionsHelp(TOP_OPTIONS), exitCodes: EXIT_CODES };
 }
 
 export function topHelp(commands: readonly { readonly name: string; readonly summary: string }[], version: string): string {
@@ -52,10 +107,10 @@ export function topHelp(commands: readonly { readonly name: string; readonly sum
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
     'Options:',
-    ...optionLines({ ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } }),
+    ...optionLines(optionsHelp(TOP_OPTIONS)),
     '',
-    'Exit codes: 0 success, 1 the operation failed, 2 usage error (or command not available).',
-    'Run `cpy <command> --help` for a command\'s options.',
+    `Exit codes: ${Object.entries(EXIT_CODES).map(([code, meaning]) => `${code} ${meaning}`).join(', ')}.`,
+    'Run `cpy <command> --help` for a command\'s options; with --json, as one JSON document.',
     '',
   ].join('\n');
 }

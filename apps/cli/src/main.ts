@@ -4,7 +4,7 @@ import type { CpyErrorCode } from '@cpy/core';
 import { writeFault } from '@cpy/core/faults';
 import { EXIT, flagIssue, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
-import { GLOBAL_OPTIONS, commandHelp, topHelp } from './help.js';
+import { GLOBAL_OPTIONS, commandHelp, commandHelpData, topHelp, topHelpData } from './help.js';
 import { createStyle, processIO, type CliIO } from './io.js';
 
 /** Every command's spec (each loads its command module: for tests and tools, not for the dispatch). */
@@ -115,39 +115,42 @@ function failure(io: CliIO, json: boolean, command: string | null, exitCode: num
 }
 
 /**
- * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
- * failed, 2 usage error or command not available. Never calls process.exit.
- */
-/**
  * The codes that mean the command was not told what it needs (which index, which repository): a
  * usage error (exit 2) wherever the libraries find it out, as `cpy index show` without --index is.
  */
 const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_NO_INDEX', 'CPY_OUTDATED_NO_INDEX', 'CPY_PUBLISH_NO_REPOSITORY']);
 
+/**
+ * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
+ * failed, 2 usage error or command not available. Never calls process.exit.
+ */
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   const json = argv.includes('--json');
   const noColor = argv.includes('--no-color');
   const version = cliVersion();
 
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || (argv[0] === 'help' && argv.length === 1)) {
-    io.stdout.write(topHelp(COMMAND_TABLE, version));
-    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  const words = argv.filter((a) => a !== '--json' && a !== '--no-color');
+  if (words.length === 0 && json) return failure(io, json, null, EXIT.usage, { code: 'CPY_CLI_USAGE', message: 'no command given', hint: 'run `cpy --help --json` to list the commands' }, noColor);
+  if (words.length === 0 || words[0] === '--help' || words[0] === '-h' || (words[0] === 'help' && words.length === 1)) {
+    io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: null, help: topHelpData(COMMAND_TABLE, version) }) + '\n' : topHelp(COMMAND_TABLE, version));
+    return words.length === 0 ? EXIT.usage : EXIT.ok;
   }
   if (argv[0] === '--version' || argv[0] === '-V') {
     io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: null, version }) + '\n' : `${version}\n`);
     return EXIT.ok;
   }
-  const helpFor = argv[0] === 'help' ? argv.slice(1) : null;
+  const helpFor = words[0] === 'help' ? words.slice(1) : null;
   const found = findCommand(helpFor ?? argv);
   if (!found) {
     // `cpy help source` as `cpy source --help`: the group's commands.
-    const words = helpFor ?? argv;
-    const group = words[0] ? groupOf(words[0]) : [];
+    const named = helpFor ?? argv;
+    const group = named[0] ? groupOf(named[0]) : [];
     if (group.length && (!helpFor || helpFor.length === 1)) {
       const names = group.map((c) => c.name).join(', ');
       const asked = argv[1] && !argv[1].startsWith('-') ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
       if (helpFor || argv.includes('--help') || argv.includes('-h')) {
-        io.stdout.write((await loadAll(group)).map((c) => commandHelp(c)).join('\n'));
+        const specs = await loadAll(group);
+        io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: named[0], help: specs.map((c) => ({ command: c.name, ...commandHelpData(c) })) }) + '\n' : specs.map((c) => commandHelp(c)).join('\n'));
         return EXIT.ok;
       }
       return failure(io, json, argv[0], EXIT.usage, { code: 'CPY_CLI_USAGE', message: asked, hint: `one of: ${names}` }, noColor);
@@ -165,7 +168,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   const { rest } = found;
   const spec = await found.entry.load();
   if (helpFor || rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(commandHelp(spec));
+    io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: spec.name, help: commandHelpData(spec) }) + '\n' : commandHelp(spec));
     return EXIT.ok;
   }
   if (!spec.run) {

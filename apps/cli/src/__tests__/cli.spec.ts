@@ -44,6 +44,29 @@ describe('cpy command line', () => {
     }
   });
 
+  it('--help --json gives the help as one JSON document, with what the text says (it printed the text)', async () => {
+    const top = await run(['--help', '--json']);
+    expect(top.code).toBe(0);
+    const topHelp = JSON.parse(top.stdout);
+    expect(topHelp).toMatchObject({ outcome: 'success', command: null, help: { exitCodes: { 0: 'success', 2: expect.stringContaining('usage') } } });
+    expect(topHelp.help.commands).toEqual(COMMAND_TABLE.map((c) => ({ name: c.name, summary: c.summary })));
+    const verify = JSON.parse((await run(['artifact', 'verify', '--help', '--json'])).stdout);
+    expect(verify).toMatchObject({ outcome: 'success', command: 'artifact verify', help: { usage: 'cpy artifact verify <file> [options]', available: true, arguments: [{ name: 'file', required: true, description: 'the signed file' }] } });
+    // Required and repeatable as the text marks them, from the same data.
+    expect(verify.help.options).toEqual(
+      expect.arrayContaining([
+        { name: '--signer', value: '<fingerprint>', required: true, repeatable: true, description: 'a pinned signer (40 hex digits)' },
+        { name: '--signature', value: '<file>', required: false, repeatable: false, description: 'the signature (default <file>.asc)' },
+        { name: '--help', short: '-h', required: false, repeatable: false, description: 'show help' },
+      ]),
+    );
+    const group = JSON.parse((await run(['help', 'source', '--json'])).stdout);
+    expect([group.command, group.help.map((h: { command: string }) => h.command)]).toEqual(['source', ['source fetch', 'source verify']]);
+    // No command at all, with --json: a usage error as JSON (exit 2), not the help called a success.
+    const none = await run(['--json']);
+    expect([none.code, JSON.parse(none.stdout).error.code]).toEqual([2, 'CPY_CLI_USAGE']);
+  });
+
   it('prints its version', async () => {
     expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
     expect(JSON.parse((await run(['--version', '--json'])).stdout)).toMatchObject({ outcome: 'success' });
