@@ -78,14 +78,6 @@ function readable(path: string): boolean {
   }
 }
 
-class UsageError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(message);
-  }
-}
 
 /** Finds the command named by the leading words of argv (`source fetch`, `doctor`). */
 function findCommand(argv: readonly string[]): { entry: CommandEntry; rest: string[] } | null {
@@ -112,6 +104,46 @@ function failure(io: CliIO, json: boolean, command: string | null, exitCode: num
   const style = createStyle(io, noColor, 'stderr');
   io.stderr.write(`${style.bad('error')} [${f.code}]: ${f.message}\n  ${style.dim('hint:')} ${f.hint}\n`);
   return exitCode;
+}
+
+/**
+ * A command's arguments as its schema takes them, or the usage error in the user's terms: Node's
+ * parseArgs for the flags, then the schema (the examples in each command's help are held to it).
+ */
+export function readInput(spec: CommandSpec<unknown>, rest: readonly string[]): { ok: true; input: unknown } | { ok: false; message: string; hint: string } {
+  const hint = `run \`cpy ${spec.name} --help\``;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
+  try {
+    const options = { ...spec.options, ...GLOBAL_OPTIONS };
+    parsed = parseArgs({
+      args: [...rest],
+      options: Object.fromEntries(
+        Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    return { ok: false, message: (error as Error).message.replace(/\. To specify a positional.*$/s, ''), hint };
+  }
+  const values = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => !(k in GLOBAL_OPTIONS)));
+  let checked: ReturnType<typeof spec.schema.safeParse>;
+  try {
+    checked = spec.schema.safeParse({ values, positionals: parsed.positionals });
+  } catch (error) {
+    // A transform that threw: its words, as a usage error.
+    return { ok: false, message: (error as Error).message, hint };
+  }
+  if (checked.success) return { ok: true, input: checked.data };
+  const issue = checked.error.issues[0]!;
+  const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
+  // More arguments than the command takes: named, not zod's "expected array to have <=0 items".
+  if (path[0] === 'positionals' && path.length === 1 && issue.code === 'too_big') {
+    const most = Number(issue.maximum ?? 0);
+    const extra = parsed.positionals.slice(most);
+    return { ok: false, message: `unexpected argument${extra.length === 1 ? '' : 's'}: ${extra.join(' ')} (cpy ${spec.name} takes ${most === 0 ? 'none' : most === 1 ? 'one' : `at most ${most}`})`, hint };
+  }
+  return { ok: false, message: flagIssue({ ...issue, path }, values), hint };
 }
 
 /**
@@ -186,41 +218,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     );
   }
 
-  let input: unknown;
-  try {
-    const options = { ...spec.options, ...GLOBAL_OPTIONS };
-    const parsed = parseArgs({
-      args: [...rest],
-      options: Object.fromEntries(
-        Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
-      ),
-      allowPositionals: true,
-      strict: true,
-    });
-    const values = Object.fromEntries(Object.entries(parsed.values).filter(([k]) => !(k in GLOBAL_OPTIONS)));
-    const checked = spec.schema.safeParse({ values, positionals: parsed.positionals });
-    if (!checked.success) {
-      const issue = checked.error.issues[0]!;
-      const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
-      // More arguments than the command takes: named, not zod's "expected array to have <=0 items".
-      if (path[0] === 'positionals' && path.length === 1 && issue.code === 'too_big') {
-        const most = Number(issue.maximum ?? 0);
-        const extra = parsed.positionals.slice(most);
-        throw new UsageError(
-          `unexpected argument${extra.length === 1 ? '' : 's'}: ${extra.join(' ')} (cpy ${spec.name} takes ${most === 0 ? 'none' : most === 1 ? 'one' : `at most ${most}`})`,
-          `run \`cpy ${spec.name} --help\``,
-        );
-      }
-      throw new UsageError(flagIssue({ ...issue, path }, values), `run \`cpy ${spec.name} --help\``);
-    }
-    input = checked.data;
-  } catch (error) {
-    if (error instanceof UsageError) {
-      return failure(io, json, spec.name, EXIT.usage, { code: 'CPY_CLI_USAGE', message: error.message, hint: error.hint }, noColor);
-    }
-    const message = (error as Error).message.replace(/\. To specify a positional.*$/s, '');
-    return failure(io, json, spec.name, EXIT.usage, { code: 'CPY_CLI_USAGE', message, hint: `run \`cpy ${spec.name} --help\`` }, noColor);
-  }
+  const read = readInput(spec, rest);
+  if (!read.ok) return failure(io, json, spec.name, EXIT.usage, { code: 'CPY_CLI_USAGE', message: read.message, hint: read.hint }, noColor);
+  const input = read.input;
 
   const stderrStyle = createStyle(io, noColor, 'stderr');
   try {

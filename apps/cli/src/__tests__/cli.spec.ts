@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { COMMAND_TABLE, loadCommands, main, type CliIO } from '../index.js';
+import { readInput } from '../main.js';
 
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
@@ -42,6 +43,24 @@ describe('cpy command line', () => {
       const r = await run(argv);
       expect([r.code, r.stdout]).toEqual([0, expect.stringMatching(/Usage: cpy /)]);
     }
+  });
+
+  it("every example in every command's help is a command line its schema takes (the help cannot show what cpy refuses)", async () => {
+    const specs = await loadCommands();
+    const checked: string[] = [];
+    for (const spec of specs) {
+      for (const example of spec.examples ?? []) {
+        // The command line a shell would hand cpy: no VAR=... before it, no # comment or > after it, quotes
+        // removed, a variable ($GITHUB_SHA) as the 40 hex digits CI sets it to.
+        const line = example.replace(/\s+#.*$/, '').replace(/\s+>.*$/, '').replace(/^(\w+=\S+\s+)+/, '').replace(/\$\w+/g, 'a'.repeat(40));
+        const words = [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+        expect([example, words.slice(0, 1 + spec.name.split(' ').length).join(' ')]).toEqual([example, `cpy ${spec.name}`]);
+        const read = readInput(spec, words.slice(1 + spec.name.split(' ').length));
+        expect([example, read.ok ? 'takes it' : read.message]).toEqual([example, 'takes it']);
+        checked.push(example);
+      }
+    }
+    expect(checked.length).toBeGreaterThan(40);
   });
 
   it('--help --json gives the help as one JSON document, with what the text says (it printed the text)', async () => {

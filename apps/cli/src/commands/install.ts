@@ -164,7 +164,7 @@ export const install = defineCommand({
     'CPY_INDEX_URL=https://github.com/acme/python-builds/releases/download/cpy-index/index.json cpy install   # the version in .python-version',
     'cpy install --from dist/artifacts/cpython-3.13.5-debian12-build1.tgz --prefix /opt/python-3.13.5',
     'cpy install 3.13.5        # again, offline: already installed, or from the cache',
-    'cpy install 3.13 --index <url> --signer 3F2A...40 hex...   # refuse anything not signed by that key',
+    'cpy install 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json --signer 3F2A9C1D0B8E7F6A5D4C3B2A19080706F5E4D3C2   # the fingerprint cpy keys export prints: refuse anything that key did not sign',
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;

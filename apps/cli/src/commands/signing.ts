@@ -188,7 +188,7 @@ export const artifactVerify = defineCommand({
       positionals: z.tuple([z.string().min(1)], { message: 'give one file' }),
     })
     .transform(({ values, positionals }) => ({ ...values, file: positionals[0] })),
-  examples: ['cpy artifact verify cpython-3.13.5-debian12-build1.tgz --signer 3F2A...(40 hex) --trusted-keys cpy-keys.asc'],
+  examples: ['cpy artifact verify cpython-3.13.5-debian12-build1.tgz --signer 3F2A9C1D0B8E7F6A5D4C3B2A19080706F5E4D3C2 --trusted-keys cpy-keys.asc'],
   async run({ input, io, style, json }) {
     const signers = input.signer;
     const file = resolve(io.cwd, input.file);
