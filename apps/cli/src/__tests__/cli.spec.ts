@@ -1,7 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { COMMAND_TABLE, loadCommands, main, type CliIO } from '../index.js';
 import { readInput } from '../main.js';
@@ -61,6 +62,32 @@ describe('cpy command line', () => {
       }
     }
     expect(checked.length).toBeGreaterThan(40);
+  });
+
+  it('every cpy command line in the README and docs/ is one cpy takes (a placeholder a user would copy is refused)', async () => {
+    const specs = await loadCommands();
+    const root = fileURLToPath(new URL('../../../../', import.meta.url));
+    const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const refused: string[] = [];
+    let checked = 0;
+    for (const file of files) {
+      for (const block of readFileSync(join(root, file), 'utf8').matchAll(/```(?:sh|bash|console|shell)?\n([\s\S]*?)```/g)) {
+        for (const raw of block[1]!.replace(/\\\n\s*/g, ' ').split('\n')) {
+          const line = raw.replace(/^\$ /, '').trim().replace(/\s+#.*$/, '').replace(/\s+[>|].*$/, '').replace(/^(\w+=\S+\s+)+/, '').replace(/\$\w+/g, 'a'.repeat(40));
+          if (!line.startsWith('cpy ')) continue;
+          const words = [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+          const spec = specs.filter((s) => words.slice(1, 1 + s.name.split(' ').length).join(' ') === s.name).sort((a, b) => b.name.length - a.name.length)[0];
+          checked++;
+          if (!spec) refused.push(`${file}: no such command: ${raw}`);
+          else if (!words.includes('--help')) {
+            const read = readInput(spec, words.slice(1 + spec.name.split(' ').length));
+            if (!read.ok) refused.push(`${file}: ${read.message}: ${raw}`);
+          }
+        }
+      }
+    }
+    expect(refused).toEqual([]);
+    expect(checked).toBeGreaterThan(30);
   });
 
   it('--help --json gives the help as one JSON document, with what the text says (it printed the text)', async () => {
