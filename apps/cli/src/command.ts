@@ -42,7 +42,7 @@ export interface CommandResult {
  * loads faster: issue 20); main.ts calls only safeParse.
  */
 export interface InputSchema<Input> {
-  safeParse(data: unknown): { success: true; data: Input } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; maximum?: unknown }[] } };
+  safeParse(data: unknown): { success: true; data: Input } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string; code?: string; origin?: string; maximum?: unknown }[] } };
 }
 
 export interface CommandSpec<Input = unknown> {

@@ -135,13 +135,19 @@ export function readInput(spec: CommandSpec<unknown>, rest: readonly string[]): 
     return { ok: false, message: (error as Error).message, hint };
   }
   if (checked.success) return { ok: true, input: checked.data };
-  const issue = checked.error.issues[0]!;
+  const first = checked.error.issues[0]!;
+  // An empty value where the schema has no words of its own: zod says "Too small: expected string to have >=1 characters".
+  const issue = first.code === 'too_small' && first.origin === 'string' && first.message.startsWith('Too small:') ? { ...first, message: 'must not be empty' } : first;
   const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
+  const positional = path[0] === 'positionals' && typeof path[1] === 'number' ? spec.positionals[path[1]] : undefined;
+  if (positional && issue !== first) return { ok: false, message: `<${positional.name}>: ${issue.message}`, hint };
   // More arguments than the command takes: named, not zod's "expected array to have <=0 items".
   if (path[0] === 'positionals' && path.length === 1 && issue.code === 'too_big') {
     const most = Number(issue.maximum ?? 0);
     const extra = parsed.positionals.slice(most);
-    return { ok: false, message: `unexpected argument${extra.length === 1 ? '' : 's'}: ${extra.join(' ')} (cpy ${spec.name} takes ${most === 0 ? 'none' : most === 1 ? 'one' : `at most ${most}`})`, hint };
+    const exactly = spec.positionals.length === most && spec.positionals.every((p) => p.required);
+    const takes = most === 0 ? 'none' : `${exactly ? '' : 'at most '}${most === 1 ? 'one' : most}`;
+    return { ok: false, message: `unexpected argument${extra.length === 1 ? '' : 's'}: ${extra.join(' ')} (cpy ${spec.name} takes ${takes})`, hint };
   }
   return { ok: false, message: flagIssue({ ...issue, path }, values), hint };
 }
@@ -156,7 +162,10 @@ const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_
  * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
  * failed, 2 usage error or command not available. Never calls process.exit.
  */
-export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
+export async function main(given: readonly string[], io: CliIO = processIO()): Promise<number> {
+  // --json and --no-color before the command (cpy --json list) go after it, where a command reads them.
+  const leading = given.findIndex((a) => a !== '--json' && a !== '--no-color');
+  const argv = leading > 0 ? [...given.slice(leading), ...given.slice(0, leading)] : given;
   const json = argv.includes('--json');
   const noColor = argv.includes('--no-color');
   const version = cliVersion();

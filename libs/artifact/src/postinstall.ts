@@ -70,10 +70,11 @@ const HOST_TIMEOUT_MS = 600_000;
 const HOST_MAX_OUTPUT = 64 * 1024 * 1024;
 
 /**
- * Runs the program on this host, in a process group of its own, with a clean environment. A stop
- * (`signal`, Ctrl-C) ends it and everything it started (the venvs' python3, the C compiler, pip)
- * and then rejects with the signal's reason, so the caller can remove its work directory at once;
- * so do ten minutes, or output past 64 MiB, as a failed run.
+ * Runs the program on this host with a clean environment. Given a `signal`, in a process group of
+ * its own: a stop (Ctrl-C) ends it and everything it started (the venvs' python3, the C compiler,
+ * pip) and then rejects with the signal's reason, so the caller can remove its work directory at
+ * once. Without one, in this process's group, where a terminal's Ctrl-C reaches it as it reaches
+ * the caller. Ten minutes, or output past 64 MiB, stop it as a failed run.
  */
 export function hostRunner(signal?: AbortSignal): PythonRunner {
   return async (file, args) => {
@@ -89,7 +90,7 @@ export function hostRunner(signal?: AbortSignal): PythonRunner {
         run.stop();
       } else out[name].push(chunk);
     };
-    const run = runInGroup(file, args, { env: PYTHON_ENV, cleanEnv: true, signal, onStdout: collect('stdout'), onStderr: collect('stderr') });
+    const run = runInGroup(file, args, { env: PYTHON_ENV, cleanEnv: true, signal, ownGroup: signal !== undefined, onStdout: collect('stdout'), onStderr: collect('stderr') });
     const timer = setTimeout(() => {
       cut ??= `stopped after ${HOST_TIMEOUT_MS / 60_000} minutes`;
       run.stop();

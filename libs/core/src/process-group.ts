@@ -12,6 +12,12 @@ export interface GroupRunOptions {
   readonly env?: Readonly<Record<string, string>> | undefined;
   /** The program gets `env` alone, nothing of this process's environment. */
   readonly cleanEnv?: boolean | undefined;
+  /**
+   * A process group and session of its own (the default). false: this process's group, where a
+   * terminal's Ctrl-C reaches it as it reaches this process (for a caller with no `signal` to pass
+   * it on); a stop then ends the program alone.
+   */
+  readonly ownGroup?: boolean | undefined;
   /** Aborting stops the program and everything it started (as `stop()`). */
   readonly signal?: AbortSignal | undefined;
   /** How long SIGTERM has before SIGKILL; default 5 s. */
@@ -45,15 +51,16 @@ export interface GroupRun {
 const running = new Set<number>();
 let exitHook = false;
 const killLeft = () => {
-  for (const pgid of running) groupSignal(pgid, 'SIGKILL');
+  for (const target of running) signalTo(target, 'SIGKILL');
 };
 
-function groupSignal(pgid: number, sig: NodeJS.Signals | 0): boolean {
+/** A signal to a process group (-pgid) or a process (pid); false once it has ended. */
+function signalTo(target: number, sig: NodeJS.Signals | 0): boolean {
   try {
-    process.kill(-pgid, sig);
+    process.kill(target, sig);
     return true;
   } catch {
-    return false; // the group has ended
+    return false; // it has ended
   }
 }
 
@@ -70,15 +77,17 @@ function groupSignal(pgid: number, sig: NodeJS.Signals | 0): boolean {
 export function runInGroup(file: string, args: readonly string[], options: GroupRunOptions = {}): GroupRun {
   if (options.signal?.aborted) return { done: Promise.resolve({ code: null, signal: null, stopped: true, error: null }), stop: () => undefined };
   const graceMs = options.graceMs ?? GRACE_MS;
+  const ownGroup = options.ownGroup ?? true;
   const child = spawn(file, [...args], {
     cwd: options.cwd,
     env: options.cleanEnv ? { ...options.env } : options.env ? { ...process.env, ...options.env } : process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
+    detached: ownGroup,
   });
-  const pgid = child.pid;
-  if (pgid !== undefined) {
-    running.add(pgid);
+  // What a stop signals: the whole group, or (ownGroup false) the program alone.
+  const target = child.pid === undefined ? undefined : ownGroup ? -child.pid : child.pid;
+  if (target !== undefined) {
+    running.add(target);
     if (!exitHook) process.once('exit', killLeft);
     exitHook = true;
   }
@@ -91,24 +100,24 @@ export function runInGroup(file: string, args: readonly string[], options: Group
   const settle = () => {
     if (settled || !exited) return;
     settled = true;
-    if (pgid !== undefined) running.delete(pgid);
+    if (target !== undefined) running.delete(target);
     options.signal?.removeEventListener('abort', stop);
     resolveDone({ ...exited, stopped, error });
   };
   function stop() {
-    if (stopped || settled || pgid === undefined) return;
+    if (stopped || settled || target === undefined) return;
     stopped = true;
     const since = Date.now();
-    groupSignal(pgid, 'SIGTERM');
+    signalTo(target, 'SIGTERM');
     const watch = () => {
       if (settled) return;
       const waited = Date.now() - since;
       if (exited) {
         child.stdout.destroy();
         child.stderr.destroy();
-        if (!groupSignal(pgid, 0) || waited >= graceMs + REAPED_MS) return settle();
+        if (!signalTo(target, 0) || waited >= graceMs + REAPED_MS) return settle();
       }
-      if (waited >= graceMs) groupSignal(pgid, 'SIGKILL');
+      if (waited >= graceMs) signalTo(target, 'SIGKILL');
       setTimeout(watch, POLL_MS);
     };
     watch();
@@ -120,7 +129,7 @@ export function runInGroup(file: string, args: readonly string[], options: Group
   child.on('error', (e) => {
     error ??= e;
     // It did not start: there is no group to wait for.
-    if (pgid === undefined) {
+    if (target === undefined) {
       exited = { code: null, signal: null };
       settle();
     }

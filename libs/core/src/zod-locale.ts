@@ -7,6 +7,3 @@ import { en } from 'zod/locales';
 import { config } from 'zod/mini';
 
 config(en());
-// An option given empty (--index ''), where the schema has no words of its own: zod's "Too small:
-// expected string to have >=1 characters" says it in its terms.
-config({ customError: (issue) => (issue.code === 'too_small' && issue.origin === 'string' && Number(issue.minimum) === 1 ? 'must not be empty' : undefined) });

@@ -70,9 +70,25 @@ describe('cpy command line', () => {
     const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
     const refused: string[] = [];
     let checked = 0;
+    // The shell blocks, fence by fence (a regex over the text took a jsonc block's closing fence for an opening one).
+    const shellBlocks = (text: string): string[] => {
+      const blocks: string[] = [];
+      let open: string | null = null;
+      let lines: string[] = [];
+      for (const line of text.split('\n')) {
+        const fence = /^\s*```(\w*)/.exec(line);
+        if (!fence) lines.push(line);
+        else if (open === null) [open, lines] = [fence[1]!, []];
+        else {
+          if (['', 'sh', 'bash', 'console', 'shell'].includes(open)) blocks.push(lines.join('\n'));
+          open = null;
+        }
+      }
+      return blocks;
+    };
     for (const file of files) {
-      for (const block of readFileSync(join(root, file), 'utf8').matchAll(/```(?:sh|bash|console|shell)?\n([\s\S]*?)```/g)) {
-        for (const raw of block[1]!.replace(/\\\n\s*/g, ' ').split('\n')) {
+      for (const block of shellBlocks(readFileSync(join(root, file), 'utf8'))) {
+        for (const raw of block.replace(/\\\n\s*/g, ' ').split('\n')) {
           const line = raw.replace(/^\$ /, '').trim().replace(/\s+#.*$/, '').replace(/\s+[>|].*$/, '').replace(/^(\w+=\S+\s+)+/, '').replace(/\$\w+/g, 'a'.repeat(40));
           if (!line.startsWith('cpy ')) continue;
           const words = [...line.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
@@ -147,6 +163,10 @@ describe('cpy command line', () => {
       [['index', 'add', 'a.tgz', 'b.tgz', '--url', 'https://mirror.example/a.tgz', '--index', 'index.json'], 'unexpected argument: b.tgz (cpy index add takes one)'],
       [['list', '--available', '--index', ''], '--index: must not be empty'],
       [['outdated', '--index', ''], '--index: must not be empty'],
+      [['artifact', 'validate', ''], '<file>: must not be empty'],
+      [['compare', '3.12', '3.13', '3.14'], 'unexpected argument: 3.14 (cpy compare takes 2)'],
+      // The global flags before the command, as after it.
+      [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {
       const r = await run([...argv, '--json']);
       expect([argv.join(' '), r.code, JSON.parse(r.stdout).error]).toEqual([argv.join(' '), 2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: said })]);

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError, makeDirectory } from '@cpy/core';
+import { CpyError, isCpyError, makeDirectory } from '@cpy/core';
 import {
   CRITICAL_TESTS,
   packArtifact,
@@ -138,16 +138,20 @@ export async function packBuild(
   // On a builder, the scratch trees must be where the builder sees them: in the build directory
   // (where the stripped copies are made too).
   const scratch = join(result.buildDir, 'artifact-checks');
+  let packed: PackedArtifact | null = null;
+  let doing = 'testing';
   try {
     ctx.log(`packing ${result.installDir}`);
-    let packed = await pack();
+    packed = await pack();
     if (input['run-tests']) {
       tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
       // Stopped while the tests ran (Ctrl-C): their result is not packed.
       if (signal?.aborted) throw cancelled();
       ctx.log(`packing again with the test result in the metadata`);
+      doing = 'packing it again with the test result';
       packed = await pack(tests);
     }
+    doing = 'validating';
     if (input['no-validate']) return { packed, validation: null, tests };
     const emulator = result.cross?.emulator;
     if (result.cross && !(emulator && runner)) {
@@ -159,6 +163,14 @@ export async function packBuild(
     // Ctrl-C stops the validation where it is (its python3 on this host; a builder is stopped whole).
     const validation = await validateArtifact(packed.path, { ...(target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {}), ...(signal ? { signal } : {}) });
     return { packed, validation, tests };
+  } catch (error) {
+    // Stopped once an artifact was packed: it is there, not checked (not "nothing of it is left").
+    if (signal?.aborted && packed) {
+      throw new CpyError('CPY_BUILD_CANCELLED', `stopped while ${doing}: ${packed.path} is packed, but it was not ${input['run-tests'] && doing === 'testing' ? 'tested or ' : ''}validated`, {
+        hint: `validate it before you use it (cpy artifact validate ${packed.path}), or run the same command again`,
+      });
+    }
+    throw error;
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -245,7 +257,7 @@ export const artifactPack = defineCommand({
     const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
     const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
       .catch((error: unknown) => {
-        if (!stop.signal.aborted) throw error;
+        if (!stop.signal.aborted || isCpyError(error, 'CPY_BUILD_CANCELLED')) throw error;
         throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });
       })
       .finally(() => stop.release());
@@ -292,7 +304,12 @@ export const artifactValidate = defineCommand({
       log,
       stopping: `validation stopped: removing ${work}`,
       force: () => {
-        rmSync(work, { recursive: true, force: true });
+        // At once: its python3 may still be writing there (it is killed as cpy exits).
+        try {
+          rmSync(work, { recursive: true, force: true });
+        } catch {
+          // what is left of it stays in the temporary directory
+        }
         process.exit(130);
       },
       onStop: (signal) => void (stoppedBy = signal),
@@ -300,6 +317,8 @@ export const artifactValidate = defineCommand({
     let report: Awaited<ReturnType<typeof validateArtifact>>;
     try {
       report = await validateArtifact(file, { workDir: work, signal: stop.signal, ...(input.checksum ? { checksumFile: resolve(io.cwd, input.checksum) } : {}) });
+      // Stopped after its last step: stopped all the same, no report.
+      stop.signal.throwIfAborted();
     } catch (error) {
       if (!stoppedBy) throw error;
       // Stopped: once its python3 (and what that started) has ended, the work directory goes, and

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { buildCPython, cancelled, createBuilder, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
-import { pythonVersionSchema } from '@cpy/core';
+import { isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
@@ -182,7 +182,8 @@ export const build = defineCommand({
         building = false;
         if (stop.signal.aborted) throw cancelled();
         out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
-          throw stop.signal.aborted ? cancelled() : error;
+          // Stopped once packed, packBuild says what it left; before, the build was cancelled.
+          throw stop.signal.aborted && !isCpyError(error, 'CPY_BUILD_CANCELLED') ? cancelled() : error;
         });
         if (stop.signal.aborted) throw cancelled();
       });

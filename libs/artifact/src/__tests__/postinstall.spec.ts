@@ -246,6 +246,14 @@ describe('hostRunner: a program of the tree run on this host', () => {
     expect(await runner('/bin/sh', ['-c', 'kill -TERM $$'])).toEqual({ exitCode: 143, stdout: '', stderr: 'killed by SIGTERM' });
   });
 
+  it("without a signal, runs in this process's group (a terminal's Ctrl-C reaches it, as it reaches the caller); with one, in a group of its own", async () => {
+    const groupOf = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2];
+    const ours = groupOf(await readFile('/proc/self/stat', 'utf8'));
+    const inGroup = async (runner: ReturnType<typeof hostRunner>) => groupOf((await runner('/bin/cat', ['/proc/self/stat'])).stdout);
+    expect(await inGroup(hostRunner())).toBe(ours);
+    expect(await inGroup(hostRunner(new AbortController().signal))).not.toBe(ours);
+  });
+
   it('a stop ends it and what it started, then rejects: the caller may remove its directory at once (validation waited for every check)', async () => {
     const pidFile = join(work, 'grandchild.pid');
     const controller = new AbortController();
