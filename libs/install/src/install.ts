@@ -336,7 +336,8 @@ async function planSource(
   if (!indexUrl) {
     const hit = await cached();
     if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature: trustCached(hit, policy), warnings: [], ...byVersion };
-    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${request.text === 'latest' ? 'CPython' : `CPython ${request.text}`}`, {
+    const wanted = request.text === 'latest' ? 'CPython' : `CPython ${request.text}`;
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${options.sha256 ? `artifact with sha256 ${options.sha256} (${wanted})` : wanted}`, {
       hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
     });
   }
@@ -756,8 +757,23 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   // Normalised (no trailing /): the lock is named by the prefix's hash, the same for both installers.
   const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(version);
   refuseUnsafePrefix(prefix, env);
+  // A checksum given on its own (--checksum-url) is read even when the version is there: an
+  // install is of the bytes it names, and a name alone does not say the installed ones are those.
+  let named: Promise<string> | null = null;
+  const checksumAgrees = async (marker: InstallMarker): Promise<boolean> => {
+    if (!plan.checksumUrl || plan.sha256 || !plan.artifactUrl) return true;
+    const { artifactUrl, checksumUrl } = plan;
+    named ??= installerClient(env, options.caFile).then(async (client) => {
+      try {
+        return await fetchChecksum(toUrl(checksumUrl), basename(decodeURIComponent(toUrl(artifactUrl).pathname)), client, layout.cacheDir);
+      } finally {
+        await client.close();
+      }
+    });
+    return (await named) === marker.sha256;
+  };
   const present = await readMarker(prefix);
-  if (present && sameArtifact(present, plan, policy)) {
+  if (present && sameArtifact(present, plan, policy) && (await checksumAgrees(present))) {
     const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
@@ -766,7 +782,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
-    if (done && sameArtifact(done, plan, policy)) {
+    if (done && sameArtifact(done, plan, policy) && (await checksumAgrees(done))) {
       const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }

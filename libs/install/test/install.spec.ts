@@ -119,6 +119,17 @@ describe('installPython: a real artifact, installed for real', () => {
     const second = await installPython(sb.options({ artifactUrl: artifact.path }));
     expect(second.status).toBe('already-installed');
     expect(await listing(sb.root)).toEqual(before);
+
+    // A checksum given on its own is read even then: one that names other bytes, or none at all, is
+    // not "already installed" (both were: the name alone matched the marker).
+    const other = join(sb.root, 'other.sha256');
+    await writeFile(other, `${'4'.repeat(64)}  ${artifact.fileName}\n`);
+    await expect(installPython(sb.options({ artifactUrl: artifact.path, checksumUrl: other }))).rejects.toMatchObject({ code: 'CPY_INSTALL_CHECKSUM_MISMATCH' });
+    await expect(installPython(sb.options({ artifactUrl: artifact.path, checksumUrl: join(sb.root, 'none.sha256') }))).rejects.toMatchObject({ code: 'CPY_INSTALL_NOT_FOUND' });
+    await writeFile(other, `${artifact.sha256}  ${artifact.fileName}\n`);
+    expect((await installPython(sb.options({ artifactUrl: artifact.path, checksumUrl: other }))).status).toBe('already-installed');
+    await rm(other);
+    expect(await listing(sb.root)).toEqual(before);
   });
 
   it('installs over HTTP with the .sha256 beside the artifact; the second run makes no request at all', async () => {
@@ -246,6 +257,9 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(none.message).toContain('holds no CPython');
     expect(none.message).toContain(`(before that: the cached ${artifact.fileName} is damaged`);
     expect(existsSync(join(sb.root, 'none'))).toBe(false);
+    // Asked by sha256: said so (it said the cache held no CPython <version>, which it may well hold under another sha256).
+    const bySum = await codeOf(installPython(sb.options({ version, sha256: 'e'.repeat(64), installPrefix: join(sb.root, 'none') })));
+    expect([bySum.code, bySum.message]).toEqual(['CPY_INSTALL_NO_SOURCE', expect.stringContaining(`holds no artifact with sha256 ${'e'.repeat(64)} (CPython ${version})`)]);
   }, 120_000);
 
   it('unpacks a .tgz as it downloads (one pass): files are written before the body has arrived; nothing is placed before the hash matched', async () => {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
@@ -560,8 +560,45 @@ async function readJournal(venv: string): Promise<Journal | null> {
  * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
  * `.cpy-next` is removed. Either way the venv at `venv` is whole.
  */
+/**
+ * What a killed run left running on `dir` (the venv it was building: `python3 -m venv`, ensurepip,
+ * pip), found by the paths in their command lines: they ran in sessions of their own, which a
+ * SIGKILL of cpy does not reach. Their process groups are killed, and waited for (up to 2 s), so
+ * that nothing writes into the directory as it is removed, or into the one built there next.
+ */
+async function stopLeftRunning(dir: string): Promise<void> {
+  const ours = process.pid;
+  const groupOf = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+  const ownGroup = groupOf(await readFile('/proc/self/stat', 'utf8').catch(() => ') x x 0'));
+  const groups = new Set<number>();
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === ours) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (!argv.some((a) => a === dir || a.startsWith(`${dir}/`))) continue;
+    const group = groupOf(await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ') x x 0'));
+    if (group > 1 && group !== ownGroup) groups.add(group);
+  }
+  for (const g of groups) {
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  for (const started = Date.now(); groups.size > 0 && Date.now() - started < 2000; await new Promise((r) => setTimeout(r, 25))) {
+    for (const g of groups) {
+      try {
+        process.kill(-g, 0);
+      } catch {
+        groups.delete(g);
+      }
+    }
+  }
+}
+
 async function recover(venv: string): Promise<string | null> {
   const next = `${venv}${NEXT}`;
+  if (existsSync(next)) await stopLeftRunning(next);
   const seen = [next, `${venv}${SWAP}`, journalPath(venv)].filter((p) => existsSync(p));
   const journal = await readJournal(venv);
   // The exchange by three renames (no renameat2), killed after its first or its second rename:
@@ -1072,12 +1109,23 @@ async function rollbackLocked(venv: string, options: VenvOptions): Promise<Rollb
  */
 async function venvDir(path: string): Promise<string> {
   const given = resolve(path);
-  const dir = await realpath(given).catch(() => given);
+  const dir = await realpath(given).catch(() => danglingTarget(given));
   // The lock is made beside the venv: a mistyped path must not make directories.
   if (!existsSync(dirname(dir))) {
     throw new CpyError('CPY_VENV_NOT_A_VENV', `${given} is not a virtual environment (${dirname(given)} does not exist)`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
   }
   return dir;
+}
+
+/**
+ * Where a link whose venv is gone points (rolled back where it leads: the kept venv is beside that,
+ * not beside the link), its own directory resolved; the path itself when it is no link.
+ */
+async function danglingTarget(given: string): Promise<string> {
+  const target = await readlink(given).catch(() => null);
+  if (target === null) return given;
+  const parent = await realpath(dirname(given)).catch(() => dirname(given));
+  return resolve(parent, target);
 }
 
 /**

@@ -165,6 +165,9 @@ describe('cpy command line', () => {
       [['outdated', '--index', ''], '--index: must not be empty'],
       [['artifact', 'validate', ''], '<file>: must not be empty'],
       [['compare', '3.12', '3.13', '3.14'], 'unexpected argument: 3.14 (cpy compare takes 2)'],
+      [['install', '--from', 'a.tgz', '--sha256', 'a'.repeat(64), '--checksum-url', 'a.tgz.sha256'], '--checksum-url: cannot go with --sha256 (both give the expected sha256): give one'],
+      [['install', '--from', 'a.tgz', '--prefix=~/py'], '--prefix: cpy does not expand ~ (a shell does only at the start of a word: --prefix ~/py, not --prefix=~/py); give $HOME/... or the whole path'],
+      [['use', '3.13', '--bin-dir=~/bin'], expect.stringMatching(/^--bin-dir: cpy does not expand ~/)],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {

@@ -37,10 +37,20 @@ const STATE_OPTIONS = {
 
 /** A flag's value that must not be empty. */
 const optionalText = z.optional(z.string().check(z.minLength(1)));
+/**
+ * A directory: not empty, and no ~ that reached cpy unexpanded (--prefix=~/py: a shell expands ~
+ * only at the start of a word), which would be a directory named ~ under this one.
+ */
+const optionalDir = z.optional(
+  z.string().check(
+    z.minLength(1),
+    z.refine((v) => !v.startsWith('~'), { message: 'cpy does not expand ~ (a shell does only at the start of a word: --prefix ~/py, not --prefix=~/py); give $HOME/... or the whole path' }),
+  ),
+);
 
 const stateValues = {
-  'bin-dir': optionalText,
-  'state-dir': optionalText,
+  'bin-dir': optionalDir,
+  'state-dir': optionalDir,
 };
 
 function versionOptions(cwd: string, values: { 'bin-dir'?: string | undefined; 'state-dir'?: string | undefined }): VersionOptions {
@@ -145,7 +155,7 @@ export const install = defineCommand({
         from: optionalText,
         'checksum-url': optionalText,
         sha256: z.optional(z.string().check(z.regex(SHA256_ANY_CASE_RE, 'must be 64 hex digits'))),
-        prefix: optionalText,
+        prefix: optionalDir,
         ...stateValues,
         'no-link': z.optional(z.boolean()),
         'no-activate': z.optional(z.boolean()),
@@ -156,7 +166,9 @@ export const install = defineCommand({
         ...signerValues,
       }),
       positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
-    }),
+    })
+      // Two answers to one question: the checksum file was never read (a missing one was not said).
+      .check(z.refine((v) => !(v.values.sha256 && v.values['checksum-url']), { message: 'cannot go with --sha256 (both give the expected sha256): give one', path: ['values', 'checksum-url'] })),
     z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   ),
   examples: [

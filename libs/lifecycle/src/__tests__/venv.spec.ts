@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -283,6 +284,33 @@ describe('upgrades and rollbacks of one venv', () => {
     expect(r).toMatchObject({ path: venv, was: null, kept: null });
     expect(await readdir(join(work, 'deleted'))).toEqual(['.venv']);
     expect((await readVenv(venv)).baseInstalled).toBe(true);
+  });
+
+  it('what a killed upgrade left running on the venv it was building (own sessions, which a SIGKILL of cpy does not reach) is stopped before that venv is removed', async () => {
+    const venv = join(work, 'orphans', '.venv');
+    await hostVenv(venv);
+    const next = `${venv}.cpy-next`;
+    await mkdir(next);
+    // As python3 -m venv <venv>.cpy-next, or its ensurepip, went on writing there.
+    const writer = spawn('/bin/sh', ['-c', 'while :; do mkdir -p "$1/d$$" && touch "$1/d$$/f"; sleep 0.01; done', 'sh', next], { detached: true, stdio: 'ignore' });
+    writer.unref();
+    await expect(rollbackVenv(venv, env())).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+    expect(existsSync(next)).toBe(false);
+    expect(() => process.kill(-writer.pid!, 0)).toThrow();
+  });
+
+  it('the same through a link whose venv was deleted: the kept one, beside where it leads, is put back (it said nothing was kept)', async () => {
+    const data = join(work, 'linked-data');
+    const venv = join(data, 'envA');
+    await hostVenv(venv);
+    await rename(venv, `${venv}.cpy-previous`);
+    await mkdir(join(work, 'linked-project'));
+    const link = join(work, 'linked-project', '.venv');
+    await symlink('../linked-data/envA', link);
+    const r = await rollbackVenv(link, env());
+    expect(r).toMatchObject({ path: venv, was: null, kept: null });
+    expect(await readdir(data)).toEqual(['envA']);
+    expect((await readVenv(link)).baseInstalled).toBe(true);
   });
 
   it('a target that is not installed, or installed but broken, is said to be so, each with its own code (a broken one was "not installed")', async () => {
