@@ -436,6 +436,20 @@ const CASES: Case[] = [
     },
   },
   {
+    // Read even when the version is there (both said "already installed": the name alone matched the marker).
+    name: 'already installed, a checksumUrl given that names other bytes: refused, the install left as it was',
+    options: () => ({ artifactUrl: U['http']!, checksumUrl: `${U['corrupt']!}.sha256`, skipValidation: true }),
+    before: async (i) => void expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' }),
+    expected: { code: 'CPY_INSTALL_CHECKSUM_MISMATCH' },
+    after: async (i) => expect(await i.sh(`test -f "$ROOT/${defaultPrefix()}/.cpy-install.json" && echo kept`)).toBe('kept'),
+  },
+  {
+    name: 'already installed, a checksumUrl given that names its bytes: already installed',
+    options: () => ({ artifactUrl: U['http']!, checksumUrl: `${U['http']!}.sha256`, skipValidation: true }),
+    before: async (i) => void expect(await i.install({ artifactUrl: U['http']!, skipValidation: true })).toEqual({ status: 'installed' }),
+    expected: { status: 'already-installed' },
+  },
+  {
     name: 'a local file, with the sha256 given instead of a checksum file',
     options: () => ({ artifactUrl: good.path, sha256: good.sha256, checksumUrl: `${mirror.url}/missing.sha256` }),
     expected: { status: 'installed' },

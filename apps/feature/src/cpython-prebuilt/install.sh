@@ -2594,7 +2594,30 @@ already_installed() {
     case " $signers " in *" $(jget "$work/marker.flat" signedBy) "*) ;; *) return 1 ;; esac
   fi
   if [ -n "$SHA256" ]; then [ "$(jget "$work/marker.flat" sha256)" = "$SHA256" ]; return; fi
-  [ -z "$ARTIFACTURL" ] || [ "$(jget "$work/marker.flat" artifact)" = "$file_name" ]
+  [ -z "$ARTIFACTURL" ] || [ "$(jget "$work/marker.flat" artifact)" = "$file_name" ] || return 1
+  # A checksum given on its own is read even then, as the library's checksumAgrees: the install is
+  # of the bytes it names. (One in a workspace not mounted yet: not installed, the install deferred.)
+  [ -n "$CHECKSUMURL" ] && [ -n "$ARTIFACTURL" ] || return 0
+  ! pending_in_workspace "$CHECKSUMURL" || return 1
+  [ -n "$given_sum" ] || { read_sum "$CHECKSUMURL"; given_sum=$expected; }
+  [ "$(jget "$work/marker.flat" sha256)" = "$given_sum" ]
+}
+given_sum=
+# read_sum LOCATION: expected= the sha256 the checksum file there gives for $file_name; refused
+# when it cannot be had, is not a sha256sum line, or names another file.
+read_sum() {
+  fetch_to_read "$1" "$work/sha256" 'checksum file' optional || checksum_unavailable "$1"
+  line=
+  IFS= read -r line <"$fetched" || true
+  case $line in *"$CR"*) line=$(printf '%s' "$line" | tr -d '\r') ;; esac
+  matches "$line" '^[0-9a-fA-F]{64}([ ][ *]?[^ ].*)?$' || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$1") is not a sha256sum line" 'point checksumUrl at the .sha256 file published with the artifact, or set sha256'
+  listed=${line#????????????????????????????????????????????????????????????????}
+  expected=${line%"$listed"}
+  case $expected in *[A-F]*) expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f') ;; esac
+  # After the hash: a space, then a space or * (text or binary mode), then the name.
+  listed=${listed# }
+  case $listed in [\ *]*) listed=${listed#?} ;; esac
+  [ -z "$listed" ] || [ "$listed" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$1") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
 }
 nothing_to_do() {
   record_install "$version" "$prefix"
@@ -2691,18 +2714,7 @@ main() {
     expected=$SHA256
   else
     refuse_missing_artifact "$ARTIFACTURL"
-    fetch_to_read "$sums" "$work/sha256" 'checksum file' optional || checksum_unavailable "$sums"
-    line=
-    IFS= read -r line <"$fetched" || true
-    case $line in *"$CR"*) line=$(printf '%s' "$line" | tr -d '\r') ;; esac
-    matches "$line" '^[0-9a-fA-F]{64}([ ][ *]?[^ ].*)?$' || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is not a sha256sum line" 'point checksumUrl at the .sha256 file published with the artifact, or set sha256'
-    listed=${line#????????????????????????????????????????????????????????????????}
-    expected=${line%"$listed"}
-    case $expected in *[A-F]*) expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f') ;; esac
-    # After the hash: a space, then a space or * (text or binary mode), then the name.
-    listed=${listed# }
-    case $listed in [\ *]*) listed=${listed#?} ;; esac
-    [ -z "$listed" ] || [ "$listed" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$sums") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
+    read_sum "$sums"
   fi
   if [ "$resolved" = false ] && fetch_to_read "$(with_suffix "$ARTIFACTURL" .json)" "$work/side.json" metadata optional && json_flatten "$fetched" >"$work/side.flat" 2>/dev/null &&
     [ "$(jget "$work/side.flat" schemaVersion)" = 1 ]; then
