@@ -141,6 +141,8 @@ export function readInput(spec: CommandSpec<unknown>, rest: readonly string[]): 
   const path = issue.path[0] === 'values' ? issue.path.slice(1) : issue.path;
   const positional = path[0] === 'positionals' && typeof path[1] === 'number' ? spec.positionals[path[1]] : undefined;
   if (positional && issue !== first) return { ok: false, message: `<${positional.name}>: ${issue.message}`, hint };
+  // A value that is not what the argument takes: said with it (the user sees what was read).
+  if (positional) return { ok: false, message: `${positional.name} '${parsed.positionals[Number(path[1])]}': ${issue.message}`, hint };
   // More arguments than the command takes: named, not zod's "expected array to have <=0 items".
   if (path[0] === 'positionals' && path.length === 1 && issue.code === 'too_big') {
     const most = Number(issue.maximum ?? 0);

@@ -168,6 +168,10 @@ describe('cpy command line', () => {
       [['install', '--from', 'a.tgz', '--sha256', 'a'.repeat(64), '--checksum-url', 'a.tgz.sha256'], '--checksum-url: cannot go with --sha256 (both give the expected sha256): give one'],
       [['install', '--from', 'a.tgz', '--prefix=~/py'], '--prefix: cpy does not expand ~ (a shell does only at the start of a word: --prefix ~/py, not --prefix=~/py); give $HOME/... or the whole path'],
       [['use', '3.13', '--bin-dir=~/bin'], expect.stringMatching(/^--bin-dir: cpy does not expand ~/)],
+      // A bad argument is said with what was read; an artifact where the version goes, where it goes.
+      [['use', '3.1x'], "version '3.1x': must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest"],
+      [['install', 'dist/artifacts/cpython-3.13.5-debian12-build1.tgz'], "version 'dist/artifacts/cpython-3.13.5-debian12-build1.tgz': an artifact, not a version: give it with --from (cpy install --from <file|url>)"],
+      [['install', 'https://example.com/python.tgz'], expect.stringMatching(/^version 'https:\/\/example.com\/python.tgz': an artifact, not a version: give it with --from/)],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {
@@ -310,7 +314,7 @@ describe('cpy command line', () => {
   it('validates source fetch/verify input before doing anything (exit 2)', async () => {
     const version = await run(['source', 'fetch', '3.13', '--json']);
     expect(version.code).toBe(2);
-    expect(JSON.parse(version.stdout).error).toMatchObject({ code: 'CPY_CLI_USAGE', message: expect.stringMatching(/^expected a CPython release version/) });
+    expect(JSON.parse(version.stdout).error).toMatchObject({ code: 'CPY_CLI_USAGE', message: expect.stringMatching(/^version '3.13': expected a CPython release version/) });
     const pin = await run(['source', 'fetch', '3.13.5', '--sha256', 'abc']);
     expect([pin.code, pin.stderr]).toEqual([2, expect.stringMatching(/--sha256: must be a sha256/)]);
     expect((await run(['source', 'fetch'])).code).toBe(2);

@@ -48,6 +48,11 @@ const optionalDir = z.optional(
   ),
 );
 
+/** An artifact given where the version goes (cpy install ./x.tgz) is told where it goes. */
+const notAnArtifact = z.string().check(
+  z.refine((v) => !/(\.tgz|\.tar\.gz|\.tar\.zst)$|^[a-z]+:\/\//i.test(v), { message: 'an artifact, not a version: give it with --from (cpy install --from <file|url>)' }),
+);
+
 const stateValues = {
   'bin-dir': optionalDir,
   'state-dir': optionalDir,
@@ -165,7 +170,7 @@ export const install = defineCommand({
         'ca-file': optionalText,
         ...signerValues,
       }),
-      positionals: z.union([z.tuple([]), z.tuple([versionRequestSchema])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
+      positionals: z.union([z.tuple([]), z.tuple([z.pipe(notAnArtifact, versionRequestSchema)])], { message: 'give at most one version, e.g. 3.13 or 3.13.5' }),
     })
       // Two answers to one question: the checksum file was never read (a missing one was not said).
       .check(z.refine((v) => !(v.values.sha256 && v.values['checksum-url']), { message: 'cannot go with --sha256 (both give the expected sha256): give one', path: ['values', 'checksum-url'] })),
