@@ -427,12 +427,14 @@ export async function comparePythons(options: ComparePythonsOptions): Promise<Co
   const t0 = performance.now();
 
   const located = [await locate('A', options.a, options), await locate('B', options.b, options)] as const;
-  // One install reached twice (3.13 and 3.13.5, latest, a prefix and its version): its own noise read as a regression.
+  // One install reached twice (3.13 and 3.13.5, latest, a prefix and its version), or one python3
+  // through two prefixes (/ and /usr where /bin is a link to usr/bin): its own noise read as a regression.
   const [realA, realB] = await Promise.all(located.map((l) => realpath(l.prefix).catch(() => l.prefix)));
-  if (realA === realB) {
-    fail('CPY_COMPARE_SAME_PYTHON', `A (${options.a}) and B (${options.b}) are the same install: ${realA}`, 'compare two different installs: another version or prefix on one side (cpy list shows what is installed)', {
-      prefix: realA,
-    });
+  const [pythonA, pythonB] = await Promise.all(located.map((l) => realpath(l.python).catch(() => l.python)));
+  const different = 'compare two different installs: another version or prefix on one side (cpy list shows what is installed)';
+  if (realA === realB) fail('CPY_COMPARE_SAME_PYTHON', `A (${options.a}) and B (${options.b}) are the same install: ${realA}`, different, { prefix: realA, python: pythonA });
+  if (pythonA === pythonB) {
+    fail('CPY_COMPARE_SAME_PYTHON', `A (${options.a}) and B (${options.b}) run the same python3: ${pythonA} (${located[0].python} and ${located[1].python})`, different, { prefix: realA, python: pythonA });
   }
   if (options.signal?.aborted) throw cancelled();
   const scratch = await mkdtemp(join(tmpdir(), 'cpy-compare-'));

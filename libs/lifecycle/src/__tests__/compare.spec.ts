@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,12 +30,12 @@ const inventory = (imported: string[], failed: Record<string, string> = {}): Mod
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-compare-'));
-  // A cpy layout with two "installed" versions: 3.11.2 runs the host's python3 through a link
-  // (CPython finds its standard library from the real executable); 3.11.9 has no marker.
+  // A cpy layout with two "installed" versions: 3.11.2 runs the host's python3 from a script of
+  // its own (a link would be the same python3 as /usr's, which compare refuses); 3.11.9 has no marker.
   cpyHome = join(work, 'home');
   const good = join(cpyHome, 'python-3.11.2');
   await mkdir(join(good, 'bin'), { recursive: true });
-  await symlink(HOST_PYTHON, join(good, 'bin', 'python3'));
+  await writeFile(join(good, 'bin', 'python3'), `#!/bin/sh\nexec ${HOST_PYTHON} "$@"\n`, { mode: 0o755 });
   const marker = { schemaVersion: 1, version: '3.11.2', build: 1, sha256: 'a'.repeat(64), artifact: 'cpython-3.11.2-testhost1-build1.tgz', source: 'test', builtFor: '/opt/python-3.11.2', installedAt: new Date(0).toISOString() };
   await writeFile(join(good, '.cpy-install.json'), JSON.stringify(marker));
   await mkdir(join(cpyHome, 'python-3.11.9', 'bin'), { recursive: true });
@@ -235,5 +235,14 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
       const e = await errorOf(comparePythons({ a: a!, b: b!, env: env() }));
       expect(e).toMatchObject({ code: 'CPY_COMPARE_SAME_PYTHON', message: `A (${a}) and B (${b}) are the same install: ${a!.startsWith('/usr') ? '/usr' : good}` });
     }
+    // Two prefixes, one interpreter: a link to another prefix's python3 (as / and /usr are where /bin is a link to usr/bin).
+    const other = join(cpyHome, 'elsewhere');
+    await mkdir(join(other, 'bin'), { recursive: true });
+    await symlink(join(good, 'bin', 'python3'), join(other, 'bin', 'python3'));
+    const e = await errorOf(comparePythons({ a: other, b: '3.11.2', env: env() }));
+    expect(e).toMatchObject({
+      code: 'CPY_COMPARE_SAME_PYTHON',
+      message: `A (${other}) and B (3.11.2) run the same python3: ${realpathSync(join(good, 'bin', 'python3'))} (${other}/bin/python3 and ${good}/bin/python3)`,
+    });
   });
 });
