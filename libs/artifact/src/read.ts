@@ -148,10 +148,12 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
 }
 
 /**
- * The `.sha256` beside an artifact, when there is one, must say its sha256: it is served beside it,
- * and `cpy install --from` and `sha256sum -c` check the file against it (CPY_INDEX_BAD_ENTRY).
+ * The `.sha256` beside an artifact (or a side asset), when there is one, must say its sha256
+ * (streamed when not given): it is served beside it, and `cpy install --from` and `sha256sum -c`
+ * check the file against it (CPY_INDEX_BAD_ENTRY).
  */
-async function checkSideChecksum(path: string, sha256: string): Promise<void> {
+export async function checkSideChecksum(path: string, sha256?: string): Promise<void> {
+  sha256 ??= await sha256File(path);
   const side = join(dirname(path), checksumFileName(basename(path)));
   const text = await readFile(side, 'utf8').catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
@@ -218,7 +220,7 @@ const shown = (value: unknown): string => {
  */
 async function checkSideMetadata(path: string, embedded: unknown): Promise<void> {
   const side = `${path}.json`;
-  const rewrite = `write it again from the artifact (tar -xOf ${path} ${METADATA_ENTRY} > ${side}), or remove it`;
+  const rewrite = `write it again from the artifact (tar -xOf ${path} ${METADATA_ENTRY} > ${side})`;
   let text: string;
   try {
     text = await readFile(side, 'utf8');

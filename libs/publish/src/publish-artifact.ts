@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
-import { INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
@@ -115,13 +115,19 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     await writeFile(join(work, 'LICENSE.txt'), license);
     paths.push(join(work, 'LICENSE.txt'));
     for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
+    // Each .sha256 says its file's sha256: a wrong one published has every installer refuse the build.
+    for (const p of paths) if (paths.includes(join(dirname(p), checksumFileName(basename(p))))) await checkSideChecksum(p);
 
-    // What the index will say of it, checked before anything is published (the URL is known only after the upload).
+    // What the index will say of it, and the notes, checked before anything is published (the URL
+    // is known only after the upload): a template with an unknown field failed once the release was
+    // public, its notes left saying it was being uploaded.
+    const url = `https://github.com/${github.repository}/releases/download/${tag}/${artifactName}`;
     if (updateIndex || options.register) {
       const { size } = await stat(artifact);
-      const url = `https://github.com/${github.repository}/releases/download/${tag}/${artifactName}`;
       indexEntryFor(metadata, { file: artifactName, url, sha256: '0'.repeat(64), size, ...(key ? { signatureUrl: `${url}.asc` } : {}) });
     }
+    const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
+    renderNotes(template, { metadata, tag, artifactUrl: url, assets: [] });
     const releases = await github.listReleases();
     // A signed index update refuses an index it does not trust: said before anything is published.
     if (key && updateIndex) await checkIndexBeforeSigning({ github, releases, signingKey: key, indexTrust: options.indexTrust });
@@ -131,7 +137,6 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const published = releases.find((r) => r.tag_name === tag && !r.draft);
     const prerelease = options.prerelease ?? published?.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
     emit({ type: 'publishing', tag, repository: github.repository, prerelease });
-    const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
     const release = await publishRelease({
       github,
       tag,
@@ -171,6 +176,8 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       beforePublish: async (onDraft) => void (await buildsOnRelease(github, onDraft, { fileName: artifactName, metadata, assets: [] })),
       prerelease,
       ...(options.prerelease !== undefined ? { prereleaseAsked: true } : {}),
+      // A re-run with a changelog, a Feature reference or a template writes the notes again: they were kept without a word.
+      ...(options.changelog || options.featureRef || options.notesTemplate ? { notesAsked: true } : {}),
       assets: paths.map((path) => ({ path })),
       ...(options.replace ? { replace: true } : {}),
       ...(key ? { signingKey: key } : {}),

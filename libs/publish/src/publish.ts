@@ -8,6 +8,9 @@ import { type GitHubAsset, type GitHubClient, type GitHubRelease } from './githu
 import { MAX_SMALL_ASSET } from './release-assets.js';
 import { isOwnSignature, signatureName } from './signatures.js';
 
+/** A replacement's name on the release until it is checked and swapped in (`<name>.new`). */
+const NEXT_SUFFIX = '.new';
+
 /** What a draft's notes say until its assets are uploaded and verified. */
 const PLACEHOLDER_NOTES = 'cpy is uploading and verifying the assets of this release.';
 
@@ -37,6 +40,8 @@ export interface PublishOptions {
   readonly prerelease: boolean;
   /** `prerelease` was asked for, not derived: a published release is changed to it too. */
   readonly prereleaseAsked?: boolean;
+  /** The notes were asked for (a changelog, a template): a published release's are written again too, when they differ. */
+  readonly notesAsked?: boolean;
   readonly assets: readonly PublishAsset[];
   /** Replace a published asset whose bytes differ (default: refuse). */
   readonly replace?: boolean;
@@ -71,8 +76,11 @@ export interface PublishedAsset {
 }
 
 export interface PublishResult {
-  /** `published`: made public now; `unchanged`: it already was, with these exact assets. */
-  readonly status: 'published' | 'unchanged';
+  /**
+   * `published`: made public now, or its assets changed; `updated`: it already was, with these
+   * exact assets, and its pre-release flag or notes were changed as asked; `unchanged`: nothing changed.
+   */
+  readonly status: 'published' | 'updated' | 'unchanged';
   readonly tag: string;
   readonly url: string;
   readonly releaseId: number;
@@ -193,6 +201,27 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     });
   }
 
+  // A published file replaced (--replace) is uploaded beside it first, as <name>.new, and checked:
+  // its old bytes stay public until every replacement is there whole (a cut upload left a published
+  // release with an empty artifact, which the index still listed). Then each is swapped in.
+  const staged = new Map<string, GitHubAsset>();
+  for (const p of plan.filter((x) => x.action === 'replace')) {
+    const next = `${p.local.name}${NEXT_SUFFIX}`;
+    const stale = existing.get(next);
+    if (stale) await gh.deleteAsset(stale.id);
+    emit({ type: 'asset', name: p.local.name, action: 'replacing' });
+    emit({ type: 'asset', name: p.local.name, action: 'uploading' });
+    const asset = await upload(gh, release, { ...p.local, name: next });
+    const got = await gh.assetSha256(asset);
+    if (got !== p.local.sha256) {
+      throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${next} on the release has sha256 ${got}, the local file ${p.local.sha256}`, {
+        hint: `run again with --replace: ${p.local.name} on the release was not changed`,
+      });
+    }
+    emit({ type: 'asset', name: p.local.name, action: 'uploaded' });
+    staged.set(p.local.name, asset);
+  }
+
   const results: PublishedAsset[] = [];
   const deleted = new Set<number>();
   for (const p of plan) {
@@ -211,16 +240,27 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
         deleted.add(sig.id);
         emit({ type: 'asset', name: sig.name, action: key ? 'replacing' : 'deleted-stale' });
       }
+      const next = staged.get(p.local.name);
       if (p.remote && !deleted.has(p.remote.id)) {
-        emit({ type: 'asset', name: p.local.name, action: 'replacing' });
+        if (!next) emit({ type: 'asset', name: p.local.name, action: 'replacing' });
         await gh.deleteAsset(p.remote.id);
       }
-      emit({ type: 'asset', name: p.local.name, action: 'uploading' });
-      asset = await upload(gh, release, p.local);
-      action = p.remote && p.action === 'replace' ? 'replaced' : 'uploaded';
-      emit({ type: 'asset', name: p.local.name, action: 'uploaded' });
+      if (next) {
+        asset = await gh.updateAsset(next.id, { name: p.local.name });
+        action = 'replaced';
+      } else {
+        emit({ type: 'asset', name: p.local.name, action: 'uploading' });
+        asset = await upload(gh, release, p.local);
+        action = 'uploaded';
+        emit({ type: 'asset', name: p.local.name, action: 'uploaded' });
+      }
     }
     results.push({ name: p.local.name, sha256: p.local.sha256, size: p.local.size, url: asset.browser_download_url, action });
+  }
+  // A replacement a stopped run left, never swapped in: not part of the release.
+  for (const local of locals) {
+    const left = existing.get(`${local.name}${NEXT_SUFFIX}`);
+    if (left && !staged.has(local.name)) await gh.deleteAsset(left.id);
   }
   // Each file's signature: the one uploaded or kept now, or (unsigned) one left on the release beside an unchanged file.
   const signatures = new Set(locals.filter((l) => l.signs).map((l) => l.name));
@@ -242,7 +282,8 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     const remote = new Map(onDraft.map((a) => [a.name, a]));
     for (const local of locals) {
       const asset = remote.get(local.name);
-      const got = asset ? await gh.assetSha256(asset) : null;
+      // A replacement was checked before it was swapped in (renamed, the same bytes).
+      const got = asset && asset.id === staged.get(local.name)?.id ? local.sha256 : asset ? await gh.assetSha256(asset) : null;
       if (got !== local.sha256) {
         throw new CpyError('CPY_PUBLISH_VERIFY_FAILED', `${local.name} on the release has sha256 ${got ?? '(missing)'}, the local file ${local.sha256}`, {
           hint: wasPublished ? 'run again with --replace' : 'run again: the release is still a draft, and the re-run uploads it again',
@@ -262,18 +303,23 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       if (r.signatureUrl) r.signatureUrl = final.get(signatureName(r.name)) ?? r.signatureUrl;
     }
   }
+  let updated = false;
   if (wasPublished && options.prereleaseAsked && release.prerelease !== options.prerelease) {
     release = await gh.updateRelease(release.id, { prerelease: options.prerelease });
+    updated = true;
   }
   // Also when a run was stopped between publishing the release and writing its notes: the
   // release still says it is being uploaded, and an unchanged re-run writes them.
-  if (!wasPublished || changed || release.body === PLACEHOLDER_NOTES) {
+  if (!wasPublished || changed || release.body === PLACEHOLDER_NOTES || options.notesAsked) {
     const text = typeof options.notes === 'string' ? options.notes : await options.notes(results, wasPublished ? await gh.listAssets(release.id) : release.assets);
     const { title, body } = typeof text === 'string' ? { title: options.title, body: text } : text;
-    release = await gh.updateRelease(release.id, { body, ...(title !== release.name ? { name: title } : {}) });
+    if (body !== release.body || title !== release.name) {
+      updated = true;
+      release = await gh.updateRelease(release.id, { body, ...(title !== release.name ? { name: title } : {}) });
+    }
   }
   return {
-    status: wasPublished && !changed ? 'unchanged' : 'published',
+    status: wasPublished && !changed ? (updated ? 'updated' : 'unchanged') : 'published',
     tag: options.tag,
     url: release.html_url,
     releaseId: release.id,

@@ -141,6 +141,23 @@ describe('publishArtifact', () => {
     expect(releaseOf(gh, 'cpy-index')).toBeUndefined();
   }, 120_000);
 
+  it('a re-run on a published release that changes its pre-release flag or its notes says updated (it said unchanged, or kept the notes without a word)', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const b = await buildOf(2);
+    const status = async (options: { prerelease?: boolean; changelog?: string; featureRef?: string } = {}) => (await publishArtifact(b.path, { github, index: false, ...options })).release.status;
+    expect(await status()).toBe('published');
+    expect(await status({ prerelease: false })).toBe('updated');
+    expect(releaseOf(gh, 'cpython-3.11.2-build2')!.prerelease).toBe(false);
+    expect(await status({ changelog: 'OpenSSL 3.0.99: a security fix', featureRef: 'ghcr.io/acme/features/cpython-prebuilt:2' })).toBe('updated');
+    expect(releaseOf(gh, 'cpython-3.11.2-build2')!.body).toEqual(expect.stringContaining('OpenSSL 3.0.99: a security fix'));
+    expect(releaseOf(gh, 'cpython-3.11.2-build2')!.body).toEqual(expect.stringContaining('ghcr.io/acme/features/cpython-prebuilt:2'));
+    // A plain re-run keeps the notes as they are (it does not write the default changelog over them).
+    expect(await status()).toBe('unchanged');
+    expect(releaseOf(gh, 'cpython-3.11.2-build2')!.body).toEqual(expect.stringContaining('OpenSSL 3.0.99: a security fix'));
+    expect(await status({ changelog: 'OpenSSL 3.0.99: a security fix', featureRef: 'ghcr.io/acme/features/cpython-prebuilt:2' })).toBe('unchanged');
+  });
+
   it('two builds of one version and build number (x86_64 and aarch64) share one release: each keeps its assets, the title and notes cover both, the index lists both; a re-run of either changes nothing', async () => {
     const gh = await double();
     const github = api(gh);
@@ -264,6 +281,24 @@ describe('publishArtifact', () => {
     await writeFile(b3.metadataPath, JSON.stringify({ ...b3.metadata, build: 7 }, null, 2));
     const stale = await publishArtifact(b3.path, { github }).catch((e: unknown) => e);
     expect(isCpyError(stale) && [stale.code, stale.message]).toEqual(['CPY_INDEX_BAD_ENTRY', `${b3.path}.json disagrees with the metadata inside ${b3.fileName}: build is 7 beside it, 3 inside`]);
+    // A .sha256 that does not say its file's sha256, the artifact's or a side asset's: it was
+    // published, and every installer (and sha256sum -c) then refused the build.
+    const b4 = await buildOf(4);
+    await writeFile(b4.checksumPath, `${'0'.repeat(64)}  ${b4.fileName}\n`);
+    const wrong = await publishArtifact(b4.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(wrong) && [wrong.code, wrong.message]).toEqual([
+      'CPY_INDEX_BAD_ENTRY',
+      `${b4.checksumPath} says sha256 ${'0'.repeat(64)}, but ${b4.fileName} has sha256 ${b4.sha256}: installers and sha256sum -c would refuse the artifact`,
+    ]);
+    const b5 = await buildOf(5);
+    const tests = join(dirname(b5.path), testsFileName(b5.fileName));
+    await writeFile(tests, 'tests');
+    await writeFile(`${tests}.sha256`, `${sha(Buffer.from('other bytes'))}  ${testsFileName(b5.fileName)}\n`);
+    expect(await codeOf(b5.path)).toBe('CPY_INDEX_BAD_ENTRY');
+    // A notes template with a field there is not: the release was published first, its notes left saying it was being uploaded.
+    const b6 = await buildOf(6);
+    const template = await publishArtifact(b6.path, { github, notesTemplate: 'CPython {{version}} {{nosuchfield}}' }).catch((e: unknown) => e);
+    expect(isCpyError(template) && [template.code, template.message]).toEqual(['CPY_PUBLISH_BAD_TEMPLATE', 'the notes template uses unknown fields: nosuchfield']);
     expect(gh.exchanges).toEqual([]);
     expect(gh.releases()).toEqual([]);
   });

@@ -163,8 +163,9 @@ describe('publishRelease', () => {
     const notes = gh.releases()[0]!.body;
     await api(gh).updateRelease(first.releaseId, { body: 'cpy is uploading and verifying the assets of this release.' });
     const again = await publish(gh);
-    expect(again.status).toBe('unchanged');
+    expect(again.status).toBe('updated');
     expect(gh.releases()[0]!.body).toBe(notes);
+    expect((await publish(gh)).status).toBe('unchanged');
   });
 
   it('an upload cut off once is deleted and sent again within the same run', async () => {
@@ -193,6 +194,27 @@ describe('publishRelease', () => {
 
     const replaced = await publish(gh, { assets: [{ path: other }], replace: true });
     expect(replaced.assets).toEqual([expect.objectContaining({ name: artifact.fileName, action: 'replaced' })]);
+    expect(sha(gh.releases()[0]!.assets.find((a) => a.name === artifact.fileName)!.bytes)).toBe(sha(await readFile(other)));
+  });
+
+  it('a replacement cut off keeps the published bytes in place; the re-run swaps it in and leaves no <name>.new', async () => {
+    gh = await double();
+    await publish(gh);
+    const other = join(work, 'other-cut', artifact.fileName);
+    await mkdir(join(work, 'other-cut'), { recursive: true });
+    await writeFile(other, Buffer.concat([await readFile(artifact.path)]).fill(9, 100, 200));
+    const cut = (e: PublishEvent) => {
+      if (e.type === 'asset' && e.action === 'uploading' && e.name === artifact.fileName) gh.inject('upload', { drop: true }, { drop: true }, { drop: true }, { drop: true });
+    };
+    const error = await publish(gh, { assets: [{ path: other }], replace: true, onEvent: cut }).catch((e: unknown) => e);
+    expect(isCpyError(error) && error.code).toBe('CPY_PUBLISH_NETWORK');
+    // It was deleted first: the published release held an empty, unfinished artifact.
+    const kept = gh.releases()[0]!.assets.find((a) => a.name === artifact.fileName)!;
+    expect([kept.state, sha(kept.bytes), gh.releases()[0]!.draft]).toEqual(['uploaded', artifact.sha256, false]);
+
+    const again = await publish(gh, { assets: [{ path: other }], replace: true });
+    expect(again.assets).toEqual([expect.objectContaining({ name: artifact.fileName, action: 'replaced' })]);
+    expect(gh.releases()[0]!.assets.map((a) => a.name).filter((n) => n.endsWith('.new'))).toEqual([]);
     expect(sha(gh.releases()[0]!.assets.find((a) => a.name === artifact.fileName)!.bytes)).toBe(sha(await readFile(other)));
   });
 

@@ -166,12 +166,12 @@ describe('publishRelease with a signing key', () => {
     d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
     const events: PublishEvent[] = [];
     const replaced = await publish(d, { assets: [{ path: other }, { path: artifact.checksumPath }], replace: true, onEvent: (e) => events.push(e) });
-    // The signature went first, then the file was replaced.
+    // The new bytes went up beside the old ones (as <name>.new); then the signature went, then the file was swapped in.
     expect(events.filter((e) => e.type === 'asset' && e.name.startsWith(artifact.fileName) && !e.name.includes('.sha256')).map((e) => e.type === 'asset' && `${e.name} ${e.action}`)).toEqual([
-      `${artifact.fileName}.asc deleted-stale`,
       `${artifact.fileName} replacing`,
       `${artifact.fileName} uploading`,
       `${artifact.fileName} uploaded`,
+      `${artifact.fileName}.asc deleted-stale`,
       `${artifact.fileName} verified`,
     ]);
     expect(d.exchanges.filter((x) => x.method === 'DELETE')).toHaveLength(2);

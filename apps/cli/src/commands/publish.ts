@@ -195,8 +195,11 @@ export const publish = defineCommand({
     'and .json, the debug-symbols and tests assets when there are, and the PSF LICENSE from inside the artifact, downloads each ' +
     'again and compares its sha256, and only then publishes the release with notes rendered from the metadata ' +
     '(--notes-template to use your own; {{version}}, {{assetsTable}}, {{devcontainerSnippet}}... docs/publishing.md lists them all). Any ' +
-    'failure leaves a draft that running the same command again completes. Re-running on a published release changes ' +
-    'nothing; an asset with the same name and other bytes is refused unless --replace. The first release of a version ' +
+    'failure leaves a draft that running the same command again completes. Every .sha256 must say its file\'s sha256, and ' +
+    'the notes template is checked, before anything is sent. Re-running on a published release changes nothing (its notes ' +
+    'are written again only with --changelog, --feature-ref or --notes-template); an asset with the same name and other ' +
+    'bytes is refused unless --replace, which uploads the new bytes beside the old as <asset>.new, checks them, and only ' +
+    'then swaps them in (a failure leaves the published bytes). The first release of a version ' +
     '(and any CPython pre-release) is marked pre-release unless --no-prerelease. Then it adds the build to the index, ' +
     `${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release (created when missing; never "Latest"), and marks builds beyond the ` +
     `last ${KEEP_BUILDS} of its line (per os, os version and architecture) deprecated: the new index is uploaded, downloaded again and checked, then swapped in, ` +
