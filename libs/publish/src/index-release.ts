@@ -550,6 +550,18 @@ async function indexRelease(gh: GitHubClient, emit: (e: IndexEvent) => void): Pr
   }
 }
 
+/**
+ * The index on the cpy-index release among `releases` (index.json, else index.previous.json, as
+ * installers fall back), read and checked; null when the repository has no index release or it holds neither.
+ */
+export async function readPublishedIndex(gh: GitHubClient, releases: readonly GitHubRelease[]): Promise<ArtifactIndex | null> {
+  const release = releases.find((r) => r.tag_name === INDEX_RELEASE_TAG);
+  if (!release) return null;
+  const assets = await gh.listAssets(release.id);
+  const asset = named(assets, INDEX_FILE) ?? named(assets, INDEX_PREVIOUS_FILE);
+  return asset ? (await readIndexAsset(gh, asset)).index : null;
+}
+
 /** Downloads and checks the published index; one that cannot be read is an error that leaves it as it is. */
 async function readIndexAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer }> {
   const source = `${asset.name} on release ${INDEX_RELEASE_TAG}`;

@@ -3,7 +3,7 @@ import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import type { IndexTrust, PublishIndexResult } from './index-release.js';
+import { readPublishedIndex, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
 import { RELEASE_TAG_PREFIX } from './tag.js';
 
@@ -57,14 +57,16 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   const emit = options.onEvent ?? (() => undefined);
   const apply = options.apply ?? false;
   const releases = await github.listReleases();
-  const plan = planPrune(releases, options.keep ?? KEEP_BUILDS, await github.listTags(RELEASE_TAG_PREFIX));
+  const wantIndex = options.index ?? true;
+  // Retention counts the builds as the index does: a release it does not list is left out.
+  const published = wantIndex ? await readPublishedIndex(github, releases) : null;
+  const plan = planPrune(releases, options.keep ?? KEEP_BUILDS, await github.listTags(RELEASE_TAG_PREFIX), published);
   const gone = [...plan.remove.map((r) => r.tag_name), ...plan.strayTags];
   if (!apply || gone.length === 0) return { plan, applied: apply, index: null, register: null };
   // The index first, then the releases: installers skip a build marked removed, so no index ever
   // lists as active a build whose release is gone. (Deleted first, a prune that failed or was
   // killed before the index update left those entries active for good: its re-run found nothing
   // left to delete and returned before the index.)
-  const wantIndex = options.index ?? true;
   const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
   const { index, register } = await updateIndexes(markPrunedBuilds(gone), {

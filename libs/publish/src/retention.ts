@@ -12,6 +12,12 @@ export interface PrunePlan {
   /** Drafts (unfinished publishes) and releases that are not cpy's: never touched. */
   readonly ignored: readonly GitHubRelease[];
   /**
+   * Published cpy releases whose build the repository's index does not list (published with
+   * --no-index): not counted among the builds kept, and never deleted. Counted, they pushed
+   * builds the index lists as active out of the last `keep`: deleted, installers lost their rollback.
+   */
+  readonly unlisted: readonly GitHubRelease[];
+  /**
    * cpy release tags that no release has (a prune stopped between a release and its tag, or a
    * release deleted by hand), older than the newest `keep` builds of their line that stay:
    * deleted when the plan is applied, and their builds marked removed in the index.
@@ -29,13 +35,20 @@ export interface PrunePlan {
  * whose assets name no artifact counts as one build of its line. Pure: pruneReleases applies it
  * (only with `apply`; without, it is the dry run).
  */
-export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS, tags: readonly string[] = []): PrunePlan {
+export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS, tags: readonly string[] = [], index: ArtifactIndex | null = null): PrunePlan {
   const ignored: GitHubRelease[] = [];
+  const unlisted: GitHubRelease[] = [];
+  // With an index, the releases it knows of (any state: one marked removed by a prune stopped before its deletion is deleted now).
+  const listed = index ? new Set(index.artifacts.map((e) => releaseTag(e.version, e.build))) : null;
   const builds: (PlatformBuild & { release: GitHubRelease })[] = [];
   for (const release of releases) {
     const tag = parseReleaseTag(release.tag_name);
     if (!tag || release.draft) {
       ignored.push(release);
+      continue;
+    }
+    if (listed && !listed.has(release.tag_name)) {
+      unlisted.push(release);
       continue;
     }
     const held = new Map<string, PlatformBuild & { release: GitHubRelease }>();
@@ -52,7 +65,7 @@ export function planPrune(releases: readonly GitHubRelease[], keep = KEEP_BUILDS
   // Each release once, newest first.
   const releasesOf = (list: typeof builds) => [...new Map([...list].sort(newestFirst).map((b) => [b.release, b])).keys()];
   const kept = releasesOf(plan.keep);
-  return { keep: kept, remove: releasesOf(plan.drop).filter((r) => !kept.includes(r)), ignored, strayTags: strayTags(tags, releases, kept, keep) };
+  return { keep: kept, remove: releasesOf(plan.drop).filter((r) => !kept.includes(r)), ignored, unlisted, strayTags: strayTags(tags, releases, kept, keep) };
 }
 
 /**

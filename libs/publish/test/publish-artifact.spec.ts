@@ -380,6 +380,27 @@ describe('pruneReleases', () => {
     expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json'), signatureRemoved: null });
   }, 120_000);
 
+  it('a release the index does not list (published with index: false) is neither counted nor deleted: the builds the index lists keep their rollback', async () => {
+    const gh = await double();
+    const github = api(gh);
+    for (const b of [1, 2]) await publishArtifact((await buildOf(b)).path, { github });
+    for (const b of [3, 4]) await publishArtifact((await buildOf(b)).path, { github, index: false });
+    const done = await pruneReleases({ github, keep: 2, apply: true });
+    // Counted, builds 3 and 4 were the 2 kept, and builds 1 and 2 (the index's only ones, active) were deleted.
+    expect([done.plan.keep, done.plan.remove, done.plan.unlisted].map((list) => list.map((r) => r.tag_name))).toEqual([
+      ['cpython-3.11.2-build2', 'cpython-3.11.2-build1'],
+      [],
+      ['cpython-3.11.2-build4', 'cpython-3.11.2-build3'],
+    ]);
+    expect(gh.releases().map((r) => r.tag_name).sort()).toEqual(['cpy-index', 'cpython-3.11.2-build1', 'cpython-3.11.2-build2', 'cpython-3.11.2-build3', 'cpython-3.11.2-build4']);
+    expect(publishedIndex(gh)).toEqual([
+      [2, 'active'],
+      [1, 'active'],
+    ]);
+    // Without an index to count by (index: false), every release counts, as before.
+    expect((await pruneReleases({ github, keep: 2, index: false })).plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build2', 'cpython-3.11.2-build1']);
+  }, 120_000);
+
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {
     const gh = await double();
     const github = api(gh);

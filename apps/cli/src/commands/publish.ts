@@ -330,7 +330,7 @@ export const releasesPrune = defineCommand({
   summary: summaryOf('releases prune'),
   description:
     'Keeps the newest --keep builds (default 3, BR-005) of each release line (3.13, 3.12...) per os, os version and architecture, ' +
-    'as the index counts them, for rollback, and deletes older cpy releases and their tags (a release goes only when every platform it holds has newer builds), and the tags of older builds whose release is gone (a prune stopped between the two). Without --yes it only says what it would delete. Drafts and releases that are ' +
+    'as the index counts them, for rollback (a release the index does not list, published with --no-index, is neither counted nor deleted), and deletes older cpy releases and their tags (a release goes only when every platform it holds has newer builds), and the tags of older builds whose release is gone (a prune stopped between the two). Without --yes it only says what it would delete. Drafts and releases that are ' +
     `not cpy's (the index release ${INDEX_RELEASE_TAG} among them) are never deleted. With --yes the deleted builds are ` +
     `marked removed in the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release, when there is one; --no-index to skip) ` +
     `and in --register <dir>. With a signing key (--signing-key, else CPY_SIGNING_KEY; used with --yes) the updated index is signed as cpy publish signs it; ` +
@@ -377,6 +377,7 @@ export const releasesPrune = defineCommand({
             ...plan.keep.map((r) => `keep          ${r.tag_name}`),
             ...plan.remove.map((r) => `${verb.padEnd(13)} ${r.tag_name}`),
             ...plan.strayTags.map((tag) => `${verb.padEnd(13)} ${tag} (a tag without its release)`),
+            ...plan.unlisted.map((r) => `left alone    ${r.tag_name} (the index does not list it: not counted, not deleted)`),
             ...(apply || plan.remove.length + plan.strayTags.length === 0 ? [] : ['dry run: nothing was deleted; run again with --yes to delete']),
           ].join('\n') + '\n',
         );
@@ -384,7 +385,7 @@ export const releasesPrune = defineCommand({
       return {
         exitCode: EXIT.ok,
         outcome: 'success',
-        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), strayTags: plan.strayTags, ignored: plan.ignored.map((r) => r.tag_name), index },
+        data: { repository: conn.repository, dryRun: !apply, keep: plan.keep.map((r) => r.tag_name), remove: plan.remove.map((r) => r.tag_name), strayTags: plan.strayTags, ignored: plan.ignored.map((r) => r.tag_name), unlisted: plan.unlisted.map((r) => r.tag_name), index },
       };
     } finally {
       await conn.close();
