@@ -190,8 +190,10 @@ export async function main(given: readonly string[], io: CliIO = processIO()): P
     const group = named[0] ? groupOf(named[0]) : [];
     if (group.length && (!helpFor || helpFor.length === 1)) {
       const names = group.map((c) => c.name).join(', ');
-      const asked = argv[1] && !argv[1].startsWith('-') ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
-      if (helpFor || argv.includes('--help') || argv.includes('-h')) {
+      const unknown = Boolean(argv[1] && !argv[1].startsWith('-'));
+      const asked = unknown ? `unknown command 'cpy ${argv[0]} ${argv[1]}'` : `'cpy ${argv[0]}' needs a subcommand`;
+      // `cpy artifact --help` lists the group; `cpy artifact inspect --help` is a command there is not.
+      if (helpFor || (!unknown && (argv.includes('--help') || argv.includes('-h')))) {
         const specs = await loadAll(group);
         io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: named[0], help: specs.map((c) => ({ command: c.name, ...commandHelpData(c) })) }) + '\n' : specs.map((c) => commandHelp(c)).join('\n'));
         return EXIT.ok;

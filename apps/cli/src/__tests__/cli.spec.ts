@@ -153,6 +153,11 @@ describe('cpy command line', () => {
     const sub = await run(['source', 'frob']);
     expect(sub.code).toBe(2);
     expect(sub.stderr).toMatch(/unknown command 'cpy source frob'.*\n.*source fetch, source verify/);
+    // With --help too: it printed every source command's help and exited 0.
+    const subHelp = await run(['source', 'frob', '--help']);
+    expect([subHelp.code, subHelp.stdout]).toEqual([2, '']);
+    expect(subHelp.stderr).toMatch(/unknown command 'cpy source frob'/);
+    expect((await run(['source', '--help'])).code).toBe(0);
 
     // An argument too many, and an option given empty, in the user's terms (they were zod's:
     // "Too big: expected array to have <=0 items", "Too small: expected string to have >=1 characters").
