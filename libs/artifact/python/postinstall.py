@@ -578,13 +578,29 @@ def check_compiled_prefix(report, work, installed_at, here, compile=False):
             report.add("embedding", False, "a program embedding %s does not build: %s" % (library, _tail(built.stdout)))
         else:
             probes.append(("embedding", "a program embedding %s (found through LD_LIBRARY_PATH)" % library, [program], libdir))
+    slotless = None
     for id, what, argv, library_path in probes:
         r = _run(argv, {"LD_LIBRARY_PATH": library_path} if library_path else None, timeout=120)
         found = r.stdout.strip().splitlines()[-1] if r.returncode == 0 and r.stdout.strip() else None
         if found is not None and os.path.realpath(found) == here:
             report.add(id, True, "%s finds the standard library at %s (the prefix compiled in)" % (what, here))
         else:
-            report.add(id, False, "%s does not find the standard library at %s: %s" % (what, here, found or _tail(r.stdout)))
+            if slotless is None:
+                slotless = not any(_has_prefix_slot(p) for p in (real, os.path.join(libdir, library)) if os.path.isfile(p))
+            # A tree built without the slot can hold only the prefix it was built for: its build is to blame, not the packing.
+            why = "; its interpreter and libpython have no prefix slot (built by a cpy before it wrote one, or from a Makefile.pre.in cpy does not know): build it again" if slotless else ""
+            report.add(id, False, "%s does not find the standard library at %s: %s%s" % (what, here, found or _tail(r.stdout), why))
+
+
+def _has_prefix_slot(path):
+    """Whether PATH holds a prefix slot (its marker), read through a map."""
+    import mmap
+
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(_PREFIX_SLOT_MARKER) >= 0
 
 
 def _import_probe(directory):
