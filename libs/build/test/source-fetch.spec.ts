@@ -152,8 +152,19 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     await fh.write(Buffer.from([0x42]), 0, 1, 1_000_000);
     await fh.close();
     mirror.serve(REL, bad);
-    await expectCode(fetch('3.13.5'), 'CPY_SOURCE_SIGNATURE_INVALID');
+    const refused = await expectCode(fetch('3.13.5'), 'CPY_SOURCE_SIGNATURE_INVALID');
+    // The mirror is named, and the hint does not say to delete a file (nothing was kept).
+    expect(refused.message).toMatch(new RegExp(`^${mirror.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/? served a copy cpy refused: the OpenPGP signature does not match`));
+    expect(refused.hint).toMatch(/nothing of it was kept: fetch from another mirror \(--mirror, or CPY_PYTHON_MIRRORS\)$/);
     expect(await tree(cacheDir)).toEqual([]);
+    // A good mirror after it: its copy is taken (the bad copy stopped the fetch).
+    const dir = join(work, 'good-mirror');
+    await mkdir(join(dir, '3.13.5'), { recursive: true });
+    for (const suffix of ['', '.asc', '.sigstore']) await symlink(join(FIXTURES, TARBALL + suffix), join(dir, '3.13.5', TARBALL + suffix));
+    expect((await fetch('3.13.5', { mirrors: [mirror.url, dir], cacheDir: join(work, 'good-mirror-cache') })).sha256).toBe(sha256);
+    // A mirror directory that is not there is said as such (it said the release was not under it).
+    const gone = await expectCode(fetch('3.13.5', { mirrors: [join(work, 'no-such-mirror')], refresh: true }), 'CPY_SOURCE_NOT_FOUND');
+    expect(gone.message).toBe(`Python 3.13.5 was not found: ${join(work, 'no-such-mirror')}/: no such directory`);
 
     mirror.serve(REL, join(FIXTURES, TARBALL));
     mirror.remove(`${REL}.asc`);

@@ -119,7 +119,7 @@ export const sourceFetch = defineCommand({
   name: 'source fetch',
   summary: summaryOf('source fetch'),
   description:
-    'Downloads Python-<version>.tar.xz (or .tgz) with its .asc and .sigstore from the first mirror that has it, ' +
+    'Downloads Python-<version>.tar.xz (or .tgz) with its .asc and .sigstore from the first mirror that has it (a copy that fails verification is not kept, and the next mirror is tried), ' +
     "verifies it offline (OpenPGP against the release manager's key shipped with cpy, Sigstore against the identity " +
     'python.org documents for the release line) and keeps it in the cache by sha256: a second fetch needs no network. ' +
     'Mirrors: --mirror, else $CPY_PYTHON_MIRRORS (space or comma separated), else https://www.python.org/ftp/python. ' +

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { CpyError, parseVersion, type PythonVersion, SHA256_HEX_RE } from '@cpy/core';
+import { CpyError, isCpyError, parseVersion, type PythonVersion, SHA256_HEX_RE } from '@cpy/core';
 import { sha256File } from '@cpy/artifact';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
 import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
@@ -91,6 +93,35 @@ function verifyDownloaded(options: FetchSourceOptions, source: Omit<VerifySource
   });
 }
 
+/** What a mirror's copy is refused for: another mirror's copy of the release may pass. */
+const COPY_REFUSALS: ReadonlySet<string> = new Set([
+  'CPY_SOURCE_CHECKSUM_MISMATCH',
+  'CPY_SOURCE_SIGNATURE_INVALID',
+  'CPY_SOURCE_SIGNATURE_MISSING',
+  'CPY_SOURCE_UNTRUSTED_SIGNER',
+  'CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING',
+  'CPY_SOURCE_SIGSTORE_INVALID',
+  'CPY_SOURCE_SIGSTORE_IDENTITY_MISMATCH',
+]);
+
+/**
+ * Every mirror's copy refused (or missing): the first refusal, its code kept, naming the mirror
+ * that served it, and that nothing of it was kept (its hint said to delete a file there is not).
+ */
+function refusedCopy(refused: readonly { mirror: string; error: CpyError }[], others: string, mirrors: number): CpyError {
+  const [first, ...rest] = refused;
+  const also = [...rest.map((r) => `${r.mirror}: ${r.error.message}`), ...(others ? [others] : [])].join('; ');
+  const hint =
+    first!.error.code === 'CPY_SOURCE_CHECKSUM_MISMATCH' || first!.error.code === 'CPY_SOURCE_SIGNATURE_MISSING'
+      ? first!.error.hint
+      : `the mirror does not serve the file the release manager signed (damaged or altered there); nothing of it was kept: ${mirrors > 1 ? 'no mirror given served a good copy; fetch from another' : 'fetch from another mirror'} (--mirror, or CPY_PYTHON_MIRRORS)`;
+  return new CpyError(first!.error.code, `${first!.mirror} served a copy cpy refused: ${first!.error.message}${also ? ` (also: ${also})` : ''}`, {
+    hint,
+    cause: first!.error,
+    details: { ...first!.error.details, mirror: first!.mirror },
+  });
+}
+
 function checksumMismatch(fileName: string, expected: string, actual: string): CpyError {
   return new CpyError('CPY_SOURCE_CHECKSUM_MISMATCH', `${fileName} has sha256 ${actual}, not the pinned ${expected}`, {
     hint: 'the pin and the release disagree: check where the pin came from; do not build this file',
@@ -165,6 +196,8 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
 
   const files = releaseFiles(version);
   const failures: MirrorFailure[] = [];
+  // Copies a mirror served that verification refused: the next mirror is tried (its copy may be the release).
+  const refused: { mirror: string; error: CpyError }[] = [];
   const client = await createHttpClient({ env, userAgent: 'cpy (CPython source fetcher)', ...(options.caFile ? { caFile: options.caFile } : {}) });
   try {
     for (const mirror of mirrors) {
@@ -190,7 +223,9 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
           }
         }
         if (!got) {
-          failures.push({ mirror: displayUrl(mirror), reason: `has no ${files.tarballs.join(' or ')} under ${files.directory}/`, notFound: true });
+          // A mirror that is a directory which is not there (a typo) is said as such, not as a release it lacks.
+          const gone = mirror.protocol === 'file:' && !existsSync(fileURLToPath(mirror));
+          failures.push({ mirror: displayUrl(mirror), reason: gone ? 'no such directory' : `has no ${files.tarballs.join(' or ')} under ${files.directory}/`, notFound: true });
           continue;
         }
         const path = join(scratch, got.name);
@@ -215,6 +250,10 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
         stored = true;
         return { version: version.full, path: finalPath, fileName: got.name, sha256: got.sha256, bytes: got.bytes, url: entry.url, fromCache: false, verification };
       } catch (error) {
+        if (isCpyError(error) && COPY_REFUSALS.has(error.code)) {
+          refused.push({ mirror: displayUrl(mirror), error });
+          continue;
+        }
         if (!(error instanceof TransferError)) throw error;
         if (error.kind === 'local') throw cacheWriteFailed(cache.dir, error);
         failures.push({ mirror: displayUrl(mirror), reason: error.message, notFound: false });
@@ -227,6 +266,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   }
 
   const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ');
+  if (refused.length) throw refusedCopy(refused, lines, mirrors.length);
   if (cachedWrong) throw cachedWrong;
   if (failures.every((f) => f.notFound)) {
     throw new CpyError('CPY_SOURCE_NOT_FOUND', `Python ${version.full} was not found: ${lines}`, {
