@@ -102,4 +102,30 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
       release();
     }
   });
+
+  it('cpy build stopped while its source is verified stops there (it went on to configure and make, and built to the end)', async () => {
+    const child = spawn(
+      process.execPath,
+      [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'build-work'), '-o', join(work, 'build-out'), '--json'],
+      { env: { ...process.env, CPY_CACHE_DIR: join(work, 'cache-build-stopped'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      // Gone past the fetch (the old code): stopped here, not after a whole build.
+      if (/\bprovision|configure/.test(stderr)) child.kill('SIGKILL');
+    });
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    // The last file of the fetch asked for (the Sigstore bundle, a few KiB): the verification of the 22 MiB tarball comes next.
+    const requested = mirror.requests.length;
+    while (!mirror.requests.slice(requested).some((r) => r.path.endsWith(`${TARBALL}.sigstore`))) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 30));
+    child.kill('SIGINT');
+    expect(await closed).toBe(1);
+    expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED' });
+    expect(stderr).not.toMatch(/provision|configure/);
+    expect(await readdir(join(work, 'build-work')).catch(() => [])).toEqual([]);
+  });
 });

@@ -81,8 +81,9 @@ export async function fetchForCommand(ctx: CommandContext<unknown>, version: str
   // Ctrl-C (or SIGTERM) stops the download, and the partial file goes with it (it was left in the
   // cache's tmp for an hour, and the command printed nothing); a second one exits at once.
   const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the download (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+  let fetched: FetchedSource;
   try {
-    return await fetchSource(version, {
+    fetched = await fetchSource(version, {
       signal: stop.signal,
       env: io.env,
       cwd: io.cwd,
@@ -106,6 +107,14 @@ export async function fetchForCommand(ctx: CommandContext<unknown>, version: str
     stop.release();
     progress.done();
   }
+  // Stopped while the source was read from the cache or verified, which the signal does not cut
+  // short: the command stops here (cpy build went on to configure and make, and built to the end).
+  if (stop.signal.aborted) {
+    throw new CpyError('CPY_SOURCE_CANCELLED', `stopped once CPython ${version}'s source was verified (it is in the cache): nothing else was done`, {
+      hint: 'run the same command again: the source comes from the cache',
+    });
+  }
+  return fetched;
 }
 
 const fetchSchema = z
