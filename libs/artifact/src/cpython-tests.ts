@@ -2,8 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, CpyError, METADATA_ENTRY, parseChecksumLine, testsFileName } from '@cpy/core';
+import { runInGroup } from '@cpy/core/process-group';
 import { extractArtifact } from './extract.js';
 import { sha256File } from './hash.js';
 import { relocateTree, type PythonRunner } from './postinstall.js';
@@ -205,38 +205,40 @@ async function runElsewhere(runner: PythonRunner, command: readonly string[], lo
   return { exitCode: r.exitCode, text };
 }
 
-function runLogged(command: readonly string[], logFile: string, tmp: string, options: TestArtifactOptions): Promise<{ exitCode: number; text: string }> {
-  return mkdir(tmp, { recursive: true }).then(
-    () =>
-      new Promise((resolve, reject) => {
-        const log = createWriteStream(logFile);
-        const [file = 'python3', ...args] = command;
-        const child = spawn(file, args, {
-          cwd: tmp,
-          env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8', HOME: tmp, TMPDIR: tmp },
-          stdio: ['ignore', 'pipe', 'pipe'],
-          ...(options.signal ? { signal: options.signal } : {}),
-        });
-        let text = '';
-        let partial = '';
-        const onData = (chunk: Buffer) => {
-          log.write(chunk);
-          const s = chunk.toString('utf8');
-          text += s;
-          const parts = (partial + s).split('\n');
-          partial = parts.pop() ?? '';
-          for (const line of parts) options.onLine?.(line);
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        child.on('error', (error) => {
-          log.end();
-          reject(error);
-        });
-        child.on('close', (code) => {
-          if (partial) options.onLine?.(partial);
-          log.end(() => resolve({ exitCode: code ?? 1, text }));
-        });
-      }),
-  );
+/**
+ * Runs the tests on this host, their output to the log and (line by line) to onLine. In a process
+ * group of its own: a stop ends python3 and the test workers it started (-j), not python3 alone
+ * (SIGINT, which regrtest passes on to its workers), and settles once python3's group is gone, so
+ * that the caller can remove the tree they ran from.
+ */
+async function runLogged(command: readonly string[], logFile: string, tmp: string, options: TestArtifactOptions): Promise<{ exitCode: number; text: string }> {
+  await mkdir(tmp, { recursive: true });
+  const log = createWriteStream(logFile);
+  const [file = 'python3', ...args] = command;
+  let text = '';
+  let partial = '';
+  const onData = (chunk: Buffer) => {
+    log.write(chunk);
+    const s = chunk.toString('utf8');
+    text += s;
+    const parts = (partial + s).split('\n');
+    partial = parts.pop() ?? '';
+    for (const line of parts) options.onLine?.(line);
+  };
+  const { done } = runInGroup(file, args, {
+    cwd: tmp,
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin', LC_ALL: 'C.UTF-8', HOME: tmp, TMPDIR: tmp },
+    cleanEnv: true,
+    signal: options.signal,
+    // regrtest runs each -j worker in a session of its own, which a signal to the group misses;
+    // on KeyboardInterrupt it stops them itself (SIGTERM left them running to the end of their test).
+    stopSignal: 'SIGINT',
+    onStdout: onData,
+    onStderr: onData,
+  });
+  const ended = await done;
+  if (partial) options.onLine?.(partial);
+  await new Promise<void>((resolve) => log.end(resolve));
+  if (ended.error) throw ended.error;
+  return { exitCode: ended.code ?? 1, text };
 }

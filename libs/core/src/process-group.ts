@@ -22,6 +22,11 @@ export interface GroupRunOptions {
   readonly signal?: AbortSignal | undefined;
   /** How long SIGTERM has before SIGKILL; default 5 s. */
   readonly graceMs?: number | undefined;
+  /**
+   * What a stop sends first (default SIGTERM). SIGINT for a program that ends what it started in
+   * sessions of their own only on KeyboardInterrupt (CPython's regrtest and its -j workers).
+   */
+  readonly stopSignal?: NodeJS.Signals | undefined;
   /** Output as it comes, in chunks. */
   readonly onStdout?: ((chunk: Buffer) => void) | undefined;
   readonly onStderr?: ((chunk: Buffer) => void) | undefined;
@@ -40,7 +45,7 @@ export interface GroupRunResult {
 export interface GroupRun {
   /** Settles (never rejects) once the program has ended; stopped, once its whole group is gone. */
   readonly done: Promise<GroupRunResult>;
-  /** SIGTERM to the group, SIGKILL after the grace period. */
+  /** SIGTERM (or stopSignal) to the group, SIGKILL after the grace period. */
   stop(): void;
 }
 
@@ -108,7 +113,7 @@ export function runInGroup(file: string, args: readonly string[], options: Group
     if (stopped || settled || target === undefined) return;
     stopped = true;
     const since = Date.now();
-    signalTo(target, 'SIGTERM');
+    signalTo(target, options.stopSignal ?? 'SIGTERM');
     const watch = () => {
       if (settled) return;
       const waited = Date.now() - since;

@@ -10,7 +10,7 @@
 // a C extension built with setuptools, a script pip installs; for the Feature at installPrefix
 // /opt/python (as root and as a normal user) and for cpy install as root with CPY_HOME and as a
 // normal user at its default prefix; and CPython's own critical tests in a relocated prefix.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -205,6 +205,30 @@ it("passes CPython's critical tests in a relocated prefix (cpy artifact test)", 
   expect(doc.tests.files).toMatchObject({ passed: 13, failed: 0 });
   expect(doc.tests.prefix).not.toBe(BUILT_FOR);
   expect(r.code).toBe(0);
+});
+
+it('cpy artifact test stopped while the tests run: exit 130, its test workers gone, its temporary tree removed (it had no handler and left 130 MB)', async () => {
+  expect(artifact).not.toBe('');
+  const scratch = await mkdtemp(join(work, 'stopped-tests-'));
+  const child = spawn(process.execPath, [CLI, 'artifact', 'test', artifact, '--level', 'critical', '--json'], { env: { ...process.env, TMPDIR: scratch }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  const running = new Promise<void>((resolve) =>
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      // A test finished: the workers (-j) are running.
+      if (/\[\s*\d+\/\d+\] test_\w+/.test(stderr)) resolve();
+    }),
+  );
+  child.stdout.resume();
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await running;
+  child.kill('SIGINT');
+  expect(await closed).toBe(130);
+  expect(stderr).toContain('stopping the tests');
+  // Nothing of it left: its tree (under TMPDIR) and any process running from it.
+  expect(await readdir(scratch)).toEqual([]);
+  const left = await promisify(execFile)('ps', ['-eo', 'args']);
+  expect(left.stdout.split('\n').filter((line) => line.includes(scratch))).toEqual([]);
 });
 
 it('the Feature at installPrefix /opt/python and at its default prefix: a Python that works like one built there, for root and for a user', async () => {

@@ -373,7 +373,8 @@ export const artifactTest = defineCommand({
     '.sha256 is checked when present), and runs `python3 -m test`. --level critical (the default) runs ' +
     `${CRITICAL_TESTS.join(' ')} and must pass; --level full runs everything (failed tests are rerun once) and reports ` +
     'the pass rate and the failed and skipped tests. The full log is kept beside the artifact. ' +
-    'Exit 0 when the critical tests pass (or the full run finished), 1 when not.',
+    'Exit 0 when the critical tests pass (or the full run finished), 1 when not. Ctrl-C (or SIGTERM) stops the tests and ' +
+    'their workers and removes the temporary prefix; cpy then exits 130 (143).',
   options: {
     tests: { type: 'string', valueName: '<file>', description: 'the tests asset (default <name>.tests.tgz beside the artifact)' },
     level: { type: 'string', valueName: '<critical|full>', description: 'which tests (default critical)' },
@@ -398,13 +399,32 @@ export const artifactTest = defineCommand({
     const file = resolve(io.cwd, input.file);
     const level = input.level ?? 'critical';
     ctx.log(`running CPython's ${level} tests on ${file} in a relocated prefix`);
-    const run = await testArtifact(file, {
-      level,
-      ...(input.tests ? { tests: resolve(io.cwd, input.tests) } : {}),
-      ...(input.jobs ? { jobs: input.jobs } : {}),
-      ...(input['work-dir'] ? { workDir: resolve(io.cwd, input['work-dir']) } : {}),
-      onLine: testProgress(ctx as CommandContext<unknown>),
+    // Ctrl-C (or SIGTERM) stops the tests and what they started (-j workers), and their temporary
+    // directory goes with them; cpy then exits as the signal would have ended it, as validate does
+    // (it had no handler: the tree, 130 MB, was left in the temporary directory).
+    let stoppedBy: NodeJS.Signals | null = null;
+    const stop = stopOnSignals({
+      log: ctx.log,
+      stopping: 'stopping the tests (Ctrl-C again to exit at once)...',
+      force: () => process.exit(130),
+      onStop: (signal) => void (stoppedBy = signal),
     });
+    let run: Awaited<ReturnType<typeof testArtifact>> | null = null;
+    try {
+      run = await testArtifact(file, {
+        level,
+        ...(input.tests ? { tests: resolve(io.cwd, input.tests) } : {}),
+        ...(input.jobs ? { jobs: input.jobs } : {}),
+        ...(input['work-dir'] ? { workDir: resolve(io.cwd, input['work-dir']) } : {}),
+        onLine: testProgress(ctx as CommandContext<unknown>),
+        signal: stop.signal,
+      });
+    } catch (error) {
+      if (!stoppedBy) throw error;
+    } finally {
+      stop.release();
+    }
+    if (stoppedBy || run === null) return process.exit(128 + (osConstants.signals[stoppedBy ?? 'SIGINT'] ?? 2));
     if (!json) io.stdout.write([style.bold(file), ...testLines(run, style), ...(run.skipped.length ? [`            skipped: ${run.skipped.join(' ')}`] : [])].join('\n') + '\n');
     return {
       exitCode: run.ok ? EXIT.ok : EXIT.failure,
