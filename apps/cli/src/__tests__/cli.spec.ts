@@ -177,6 +177,9 @@ describe('cpy command line', () => {
       [['use', '3.1x'], "version '3.1x': must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest"],
       [['install', 'dist/artifacts/cpython-3.13.5-debian12-build1.tgz'], "version 'dist/artifacts/cpython-3.13.5-debian12-build1.tgz': an artifact, not a version: give it with --from (cpy install --from <file|url>)"],
       [['install', 'https://example.com/python.tgz'], expect.stringMatching(/^version 'https:\/\/example.com\/python.tgz': an artifact, not a version: give it with --from/)],
+      // A builder's option without that builder: the build ran on the host without a word.
+      [['build', '3.13.5', '--engine', 'docker'], '--engine: is for --builder container (the engine that runs its container)'],
+      [['build', '3.13.5', '--builder', 'host', '--vagrant-dir', 'vm'], '--vagrant-dir: is for --builder vagrant (the folder of its Vagrantfile)'],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {
@@ -186,6 +189,19 @@ describe('cpy command line', () => {
     // No index from a flag or CPY_INDEX_URL: a usage error, as index show says it (they exited 1).
     const noIndex = await run(['list', '--available', '--json'], { CPY_INDEX_URL: '' });
     expect([noIndex.code, JSON.parse(noIndex.stdout).error.code]).toEqual([2, 'CPY_INSTALL_NO_INDEX']);
+  });
+
+  it('cpy build with a file where its work directory goes says so before any download (it said CPY_BUILD_BUSY, another build, after the fetch)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-cli-workdir-'));
+    try {
+      const file = join(dir, 'a-file');
+      await writeFile(file, '');
+      // A mirror nothing answers on: had the fetch run, the error would be the download's.
+      const r = await run(['build', '3.13.5', '--builder', 'host', '--work-dir', file, '-o', join(dir, 'out'), '--json'], { CPY_PYTHON_MIRRORS: 'http://127.0.0.1:9/ftp/python', CPY_CACHE_DIR: join(dir, 'cache') });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot build in ${file}: a file is where that directory goes` })]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a required flag left out is said to be required, and a repeated flag is named as typed', async () => {

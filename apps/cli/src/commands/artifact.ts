@@ -57,12 +57,14 @@ const outDirOf = (ctx: CommandContext<unknown>, input: PackValues) => resolve(ct
  * write is CPY_CLI_CANNOT_WRITE from the CLI's own mapping.
  */
 export async function readyOutDir(ctx: CommandContext<unknown>, input: PackValues): Promise<void> {
-  const dir = outDirOf(ctx, input);
+  await readyDirectory(outDirOf(ctx, input), 'put the artifact in', '-o, --out');
+}
+
+/** Makes a directory a command needs, before its work: a file where it goes is said as such (CPY_CLI_CANNOT_WRITE). */
+export async function readyDirectory(dir: string, what: string, flag: string): Promise<void> {
   await makeDirectory(dir).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EEXIST' && error.code !== 'ENOTDIR') throw error;
-    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot put the artifact in ${dir}: a file is where that directory goes`, {
-      hint: 'give another directory (-o, --out), or move that file away',
-    });
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: a file is where that directory goes`, { hint: `give another directory (${flag}), or move that file away` });
   });
 }
 

@@ -6,7 +6,7 @@ import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { flagUsageError } from '../usage.js';
 import type { CliIO } from '../io.js';
-import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
+import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packConflicts, packValues, readyDirectory, readyOutDir, type PackedAndValidated } from './artifact.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
 import { stopOnSignals } from '../signals.js';
@@ -42,6 +42,9 @@ const schema = z
         message: '--builder container needs --image <image>, and --image needs --builder container',
         path: ['image'],
       })
+      // Ignored without a word, as --image was refused: the build ran on the host.
+      .refine((v) => !v.engine || v.builder === 'container', { message: 'is for --builder container (the engine that runs its container)', path: ['engine'] })
+      .refine((v) => !v['vagrant-dir'] || v.builder === 'vagrant', { message: 'is for --builder vagrant (the folder of its Vagrantfile)', path: ['vagrant-dir'] })
       .superRefine(packConflicts),
     positionals: z.tuple([pythonVersionSchema], { message: 'give one version, e.g. 3.13.5' }),
   })
@@ -151,12 +154,15 @@ export const build = defineCommand({
       throw error;
     }
     await readyOutDir(ctx as CommandContext<unknown>, input);
+    const cacheDir = input['cache-dir'] ? resolve(io.cwd, input['cache-dir']) : defaultCacheDir(io.env);
+    const workDir = input['work-dir'] ? resolve(io.cwd, input['work-dir']) : join(cacheDir, 'builds');
+    // Before the download, as -o is: a work directory that cannot be made was said after it, as
+    // another build holding it (CPY_BUILD_BUSY, from the lock that could not be created there).
+    await readyDirectory(workDir, 'build in', '--work-dir');
     // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
     if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
     const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
     ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
-    const cacheDir = input['cache-dir'] ? resolve(io.cwd, input['cache-dir']) : defaultCacheDir(io.env);
-    const workDir = input['work-dir'] ? resolve(io.cwd, input['work-dir']) : join(cacheDir, 'builds');
 
     // A container or VM builder stays up until the artifact is validated in it: an artifact for
     // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).
