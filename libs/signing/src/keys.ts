@@ -112,7 +112,9 @@ export async function loadSigningKey(armored: string, passphrase: string | undef
   try {
     key = await openpgp.readPrivateKey({ armoredKey: armored });
   } catch {
-    throw new CpyError('CPY_SIGNING_KEY_INVALID', `${source} is not an ASCII-armored OpenPGP private key`, {
+    // A public key given for the private one (k.pub.asc for k.asc) is said as such: it is armored, and a key.
+    const what = /-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(armored) ? 'holds a public key, not the private key that signs' : 'is not an ASCII-armored OpenPGP private key';
+    throw new CpyError('CPY_SIGNING_KEY_INVALID', `${source} ${what}`, {
       hint: 'pass the file cpy keys generate wrote (or gpg --armor --export-secret-keys <fingerprint>)',
     });
   }

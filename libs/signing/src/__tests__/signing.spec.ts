@@ -46,7 +46,8 @@ describe('keys', () => {
     expect(key.isDecrypted()).toBe(false);
     await expect(loadSigningKey(alice.privateKey, undefined, 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_LOCKED' });
     await expect(loadSigningKey(alice.privateKey, 'wrong', 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_LOCKED' });
-    await expect(loadSigningKey(alice.publicKey, undefined, 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_INVALID' });
+    await expect(loadSigningKey(alice.publicKey, undefined, 'key.pub.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_INVALID', message: 'key.pub.asc holds a public key, not the private key that signs' });
+    await expect(loadSigningKey('not a key', undefined, 'key.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_INVALID', message: 'key.asc is not an ASCII-armored OpenPGP private key' });
   });
 
   it('never shows the private key or the passphrase: not in errors, JSON or inspect', async () => {
