@@ -49,12 +49,19 @@ export function hostBuilder(): Builder {
 }
 
 async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' | 'docker'> {
+  // Why each one tried does not work, in its own words (a docker client without its daemon, say).
+  const why: string[] = [];
   for (const engine of preferred ? [preferred] : (['podman', 'docker'] as const)) {
     const r = await execa(engine, ['version'], { reject: false, timeout: 60_000 });
     if (r.exitCode === 0) return engine;
+    const said = (r.stderr || r.stdout || '').trim().split('\n').filter(Boolean).pop();
+    why.push(`${engine}: ${r.failed && r.exitCode === undefined ? 'not installed' : (said ?? `exit ${r.exitCode}`)}`);
   }
-  throw new CpyError('CPY_BUILD_NO_CONTAINER_ENGINE', `no working container engine (${preferred ?? 'podman or docker'})`, {
-    hint: 'install podman (apt-get install podman), or use --builder host',
+  // Another engine that works here, when one was asked for.
+  const other = preferred === 'docker' ? 'podman' : preferred === 'podman' ? 'docker' : null;
+  const otherWorks = other !== null && (await execa(other, ['version'], { reject: false, timeout: 60_000 })).exitCode === 0;
+  throw new CpyError('CPY_BUILD_NO_CONTAINER_ENGINE', `no working container engine (${why.join('; ')})`, {
+    hint: otherWorks ? `${other} works here: use --engine ${other}` : 'install podman (apt-get install podman), or use --builder host',
   });
 }
 
