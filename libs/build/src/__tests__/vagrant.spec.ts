@@ -1,10 +1,13 @@
 import { execFile } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import type { Exec, ExecResult } from '../exec.js';
 import type { Runner } from '../compile/runner.js';
-import { parseVagrantState, remoteCommand, vagrantBuilder, vmStatus, VM_NAME } from '../compile/vagrant.js';
+import { parseVagrantState, remoteCommand, vagrantBuilder, vmAction, vmStatus, VM_NAME } from '../compile/vagrant.js';
 
 const sh = promisify(execFile);
 
@@ -18,7 +21,12 @@ function fakeHost(answers: Array<[RegExp, Partial<ExecResult>]>) {
     return { exitCode: 0, stdout: '', stderr: '', ...(hit?.[1] ?? {}) };
   };
   const exec: Exec = async (file, args) => answer([file, ...args]);
-  const run: Runner = async (argv) => ({ exitCode: answer([...argv]).exitCode });
+  // Writes what the command prints to its log, as the host runner does.
+  const run: Runner = async (argv, o) => {
+    const r = answer([...argv]);
+    await writeFile(o.logFile, r.stdout + r.stderr);
+    return { exitCode: r.exitCode };
+  };
   return { exec, run, calls };
 }
 
@@ -87,6 +95,24 @@ describe('vagrantBuilder, with vagrant injected', () => {
     const error = await vagrantBuilder(options(host)).start('/w/b', '/tmp/provision.log').catch((e: unknown) => e);
     expect(isCpyError(error) && error.code).toBe('CPY_BUILD_VAGRANT_FAILED');
     expect(isCpyError(error) && error.message).toContain('/tmp/provision.log');
+  });
+});
+
+describe('vmAction, when vagrant fails', () => {
+  it("says vagrant's error from the log (the first line after its progress lines), and what to do about no provider", async () => {
+    const log = join(tmpdir(), `cpy-vm-halt-${process.pid}.log`);
+    const said = ['No usable default provider could be found for your system.', '', 'Vagrant relies on interactions with 3rd party systems, known as', '"providers", to provide Vagrant with resources.', ''].join('\n');
+    const host = fakeHost([[/ halt /, { exitCode: 1, stdout: `==> ${VM_NAME}: Attempting graceful shutdown of VM...\n    ${VM_NAME}: Guest communication could not be established!\n${said}` }]]);
+    try {
+      const error = await vmAction('halt', { vagrantDir: '/repo/vagrant', run: host.run, logFile: log }).catch((e: unknown) => e);
+      expect(error).toMatchObject({
+        code: 'CPY_BUILD_VAGRANT_FAILED',
+        message: `vagrant halt failed (exit 1: No usable default provider could be found for your system.; log: ${log})`,
+        hint: 'install a provider Vagrant can use (VirtualBox, or libvirt with the vagrant-libvirt plugin), or build with --builder container or --builder host',
+      });
+    } finally {
+      await rm(log, { force: true });
+    }
   });
 });
 

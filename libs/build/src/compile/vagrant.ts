@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { CpyError } from '@cpy/core';
 import { hostExec, type Exec } from '../exec.js';
 import type { Builder } from './builders.js';
@@ -70,6 +71,11 @@ export function vagrantError(stdout: string, stderr: string): string {
   return (said.length ? lines : lines.slice(-3)).join(' ');
 }
 
+/** What to do about what Vagrant said: no usable provider is said as such (it is not the Vagrantfile's fault); anything else, `otherwise`. */
+function vagrantHint(said: string, otherwise: string): string {
+  return /provider/i.test(said) ? 'install a provider Vagrant can use (VirtualBox, or libvirt with the vagrant-libvirt plugin), or build with --builder container or --builder host' : otherwise;
+}
+
 /** `vagrant status`: the VM's state, or CPY_BUILD_NO_VAGRANT / CPY_BUILD_VAGRANT_FAILED. */
 export async function vmStatus(options: VagrantOptions): Promise<VmState> {
   const exec = options.exec ?? hostExec;
@@ -77,9 +83,8 @@ export async function vmStatus(options: VagrantOptions): Promise<VmState> {
   if (r.exitCode === 127) throw noVagrant(r.stderr);
   const state = parseVagrantState(r.stdout);
   if (r.exitCode !== 0 || !state) {
-    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant status failed: ${vagrantError(r.stdout, r.stderr) || `exit ${r.exitCode}`}`, {
-      hint: `check ${options.vagrantDir}/Vagrantfile with \`vagrant validate\`, and that a provider (VirtualBox or libvirt) is installed`,
-    });
+    const said = vagrantError(r.stdout, r.stderr);
+    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant status failed: ${said || `exit ${r.exitCode}`}`, { hint: vagrantHint(said, `check ${options.vagrantDir}/Vagrantfile with \`vagrant validate\``) });
   }
   return state;
 }
@@ -103,11 +108,16 @@ export async function vmAction(
   });
   if (r.exitCode === 127) throw noVagrant('');
   if (r.exitCode !== 0) {
-    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant ${action} failed (exit ${r.exitCode}, log: ${options.logFile})`, {
-      hint:
-        action === 'up'
-          ? 'read the log: a missing provider (install VirtualBox, or libvirt and vagrant-libvirt), no hardware virtualisation, or a box that cannot be downloaded'
-          : 'read the log, then `cpy vm status`',
+    // Vagrant's error, from the log (the error line said only the exit code): the first line after
+    // its progress lines (`==> name: ...`), where its message begins.
+    const lines = (await readFile(options.logFile, 'utf8').catch(() => '')).split('\n');
+    const progress = lines.findLastIndex((l) => /^==> |^ {4}\S+: /.test(l));
+    const said = lines.slice(progress + 1).map((l) => l.trim()).find(Boolean) ?? '';
+    throw new CpyError('CPY_BUILD_VAGRANT_FAILED', `vagrant ${action} failed (exit ${r.exitCode}${said ? `: ${said}` : ''}; log: ${options.logFile})`, {
+      hint: vagrantHint(
+        said,
+        action === 'up' ? 'read the log: a missing provider (install VirtualBox, or libvirt and vagrant-libvirt), no hardware virtualisation, or a box that cannot be downloaded' : 'read the log, then `cpy vm status`',
+      ),
       details: { logFile: options.logFile },
     });
   }
