@@ -180,6 +180,8 @@ describe('cpy command line', () => {
       // A builder's option without that builder: the build ran on the host without a word.
       [['build', '3.13.5', '--engine', 'docker'], '--engine: is for --builder container (the engine that runs its container)'],
       [['build', '3.13.5', '--builder', 'host', '--vagrant-dir', 'vm'], '--vagrant-dir: is for --builder vagrant (the folder of its Vagrantfile)'],
+      // Another architecture on this host: a cross build, which needs the container builder (said after the fetch, exit 1).
+      [['build', '3.13.5', '--arch', 'sparc64'], expect.stringMatching(/^--arch sparc64: a build for sparc64 on this \S+ host is a cross build, which cpy runs in a container it provisions$/)],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {

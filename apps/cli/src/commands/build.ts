@@ -1,6 +1,7 @@
+import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildCPython, cancelled, createBuilder, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
-import { isCpyError, pythonVersionSchema } from '@cpy/core';
+import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
@@ -130,13 +131,21 @@ export const build = defineCommand({
   ],
   async run(ctx) {
     const { input, io, style, json } = ctx;
+    // On this host, its own architecture is no cross build (its build directory was named as one);
+    // another is, which only a container runs: said before anything is fetched (it came after).
+    const hostArch = input.builder === undefined || input.builder === 'host' ? machine() : null;
+    if (hostArch && input.arch && input.arch !== hostArch) {
+      throw new CpyError('CPY_CLI_USAGE', `--arch ${input.arch}: a build for ${input.arch} on this ${hostArch} host is a cross build, which cpy runs in a container it provisions`, {
+        hint: `cpy build ${input.version} --arch ${input.arch} --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>`,
+      });
+    }
     const raw = {
       version: input.version,
       ...(input.build ? { build: input.build } : {}),
       ...(input.profile ? { profile: input.profile } : {}),
       ...(input.jobs ? { jobs: input.jobs } : {}),
       ...(input.prefix ? { prefix: input.prefix } : {}),
-      ...(input.arch ? { arch: input.arch } : {}),
+      ...(input.arch && input.arch !== hostArch ? { arch: input.arch } : {}),
       configureArgs: input['configure-arg'] ?? [],
       env: Object.fromEntries(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
       builder:
