@@ -556,11 +556,6 @@ async function readJournal(venv: string): Promise<Journal | null> {
 }
 
 /**
- * Finishes or undoes what an interrupted upgrade left beside `venv`: after the swap (the venv
- * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
- * `.cpy-next` is removed. Either way the venv at `venv` is whole.
- */
-/**
  * What a killed run left running on `dir` (the venv it was building: `python3 -m venv`, ensurepip,
  * pip), found by the paths in their command lines: they ran in sessions of their own, which a
  * SIGKILL of cpy does not reach. Their process groups are killed, and waited for (up to 2 s), so
@@ -596,6 +591,11 @@ async function stopLeftRunning(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Finishes or undoes what an interrupted upgrade left beside `venv`: after the swap (the venv
+ * holds the upgrade's id), the old venv is kept as `.cpy-previous`; before it, the half-built
+ * `.cpy-next` is removed. Either way the venv at `venv` is whole.
+ */
 async function recover(venv: string): Promise<string | null> {
   const next = `${venv}${NEXT}`;
   if (existsSync(next)) await stopLeftRunning(next);
