@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, createBuilder, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, createBuilder, crossNeedsContainer, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
 import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -135,9 +135,8 @@ export const build = defineCommand({
     // another is, which only a container runs: said before anything is fetched (it came after).
     const hostArch = input.builder === undefined || input.builder === 'host' ? machine() : null;
     if (hostArch && input.arch && input.arch !== hostArch) {
-      throw new CpyError('CPY_CLI_USAGE', `--arch ${input.arch}: a build for ${input.arch} on this ${hostArch} host is a cross build, which cpy runs in a container it provisions`, {
-        hint: `cpy build ${input.version} --arch ${input.arch} --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>`,
-      });
+      const refusal = crossNeedsContainer(input.version, input.arch, hostArch, 'host');
+      throw new CpyError('CPY_CLI_USAGE', `--arch ${input.arch}: ${refusal.message}`, { hint: refusal.hint });
     }
     const raw = {
       version: input.version,

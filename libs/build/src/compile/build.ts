@@ -219,6 +219,18 @@ async function packagesOnBuilder(builder: Builder, sonames: readonly string[]): 
 }
 
 /**
+ * A build for `arch` on a builder of another architecture is a cross build, which cpy runs only in
+ * a container it provisions: the refusal, with the command that does it. cpy build says it before
+ * anything is fetched for this host (its architecture is known), and buildCPython once it has
+ * asked the builder (a VM's).
+ */
+export function crossNeedsContainer(version: string, arch: string, builderArch: string, where: 'host' | 'VM'): CpyError {
+  return new CpyError('CPY_BUILD_CROSS_NEEDS_CONTAINER', `a build for ${arch} on this ${builderArch} ${where} is a cross build, which cpy runs in a container it provisions`, {
+    hint: `cpy build ${version} --arch ${arch} --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>`,
+  });
+}
+
+/**
  * Builds CPython from a verified source tarball on a builder: preflight (the
  * same checks as `cpy doctor`), extract, configure, make, make install into a
  * staging directory, then a check that every critical module imports from
@@ -270,11 +282,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     const arch = spec.arch ?? builderArch;
     let cross: CrossBuild | null = null;
     if (arch !== builderArch) {
-      if (builder.kind !== 'container') {
-        throw new CpyError('CPY_BUILD_CROSS_NEEDS_CONTAINER', `a build for ${arch} on this ${builderArch} ${builder.kind === 'host' ? 'host' : 'VM'} is a cross build, which cpy runs in a container it provisions`, {
-          hint: `cpy build ${spec.version} --arch ${arch} --builder container --image <a Debian or Ubuntu image, e.g. localhost/debian-minbase:bookworm>`,
-        });
-      }
+      if (builder.kind !== 'container') throw crossNeedsContainer(spec.version, arch, builderArch, builder.kind === 'host' ? 'host' : 'VM');
       const emulator = emulatorFor(arch);
       cross = {
         arch,
