@@ -1,14 +1,14 @@
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
 export { gnuTriplet } from './elf.js';
 export type { ElfInfo } from './elf.js';
-export { packArtifact } from './pack.js';
+export { discardArtifact, packArtifact, placeArtifact, rejectArtifact, stageArtifact } from './pack.js';
 export { sha256File, sha256FileFollowed } from './hash.js';
-export type { PackedArtifact, PackMetadata, PackOptions, SideAsset } from './pack.js';
+export type { PackedArtifact, PackMetadata, PackOptions, RejectedArtifact, SideAsset, StagedArtifact } from './pack.js';
 export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact, extractArtifactStream, extractLimit } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { checkSideChecksum, indexEntryForFile, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
+export { checkSideChecksum, indexEntryForFile, refuseRejected, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
 export { validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {

@@ -21,6 +21,8 @@ import {
   makeDirectory,
   METADATA_ENTRY,
   parseChecksumLine,
+  REJECTED_DIR,
+  rejectedNoteName,
   testsFileName,
 } from '@cpy/core';
 import { POSTINSTALL_ENTRY, postinstallSource, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from './postinstall.js';
@@ -92,6 +94,27 @@ export interface PackedArtifact {
    * signature (.asc) of bytes that changed. Names, in the output directory.
    */
   readonly removed: readonly string[];
+}
+
+/**
+ * A packed artifact not yet in its output directory: its files are in a staging directory inside
+ * it (the same file system, so placing them is a rename), where it can be checked first. It then
+ * goes into the output directory (placeArtifact), apart into `rejected/` (rejectArtifact), or
+ * away (discardArtifact). Until then an earlier artifact of the same name is left as it was.
+ */
+export interface StagedArtifact extends Omit<PackedArtifact, 'removed'> {
+  /** Where it goes (PackOptions.outDir). */
+  readonly outDir: string;
+  /** Where its files are: `<outDir>/.cpy-staged-XXXXXX`. */
+  readonly stagingDir: string;
+}
+
+/** An artifact whose checks failed, kept for inspection in `<outDir>/rejected/` with a note of why. */
+export interface RejectedArtifact extends PackedArtifact {
+  /** `<name>.rejected` beside it: what failed (publish and `cpy index add` refuse the artifact while it is there). */
+  readonly notePath: string;
+  /** The artifact of the same name in the output directory, an earlier pack left there as it was; null when there is none. */
+  readonly kept: string | null;
 }
 
 /** An asset packed beside the artifact (`.debug.tgz`, `.tests.tgz`), with its own `.sha256`. */
@@ -381,10 +404,113 @@ async function cpyItems(entries: readonly TreeEntry[], version: string, installD
  * (`opt/python-<version>/...`) with the PSF LICENSE at its top. Deterministic:
  * sorted entries, one mtime, uid/gid 0 without names, normalized modes, gzip
  * without a timestamp. Writes `<name>.sha256` (for `sha256sum -c`) and
- * `<name>.json` (the metadata) beside it. The tarball is written to a temporary
- * name and renamed when complete.
+ * `<name>.json` (the metadata) beside it. Packed in a staging directory inside
+ * `outDir` (stageArtifact), then placed (placeArtifact): an earlier artifact of
+ * the same name is replaced only by a complete one, each `.sha256` after its file.
  */
 export async function packArtifact(options: PackOptions): Promise<PackedArtifact> {
+  return placeArtifact(await stageArtifact(options));
+}
+
+/**
+ * Packs as packArtifact does, into a staging directory inside `outDir`: nothing in `outDir` is
+ * touched until the artifact is placed (or rejected). A failure removes the staging directory.
+ */
+export async function stageArtifact(options: PackOptions): Promise<StagedArtifact> {
+  await makeDirectory(options.outDir);
+  const stagingDir = await mkdtemp(join(options.outDir, '.cpy-staged-'));
+  try {
+    const packed = await packInto({ ...options, outDir: stagingDir, scratchDir: options.scratchDir ?? options.outDir });
+    return { ...packed, outDir: options.outDir, stagingDir };
+  } catch (error) {
+    await rm(stagingDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The files of a staged artifact, side assets first, each followed by its `.sha256`; the artifact's own `.sha256` last. */
+function stagedFiles(staged: StagedArtifact): string[] {
+  const sides = [staged.debugSymbols, staged.tests].flatMap((a) => (a ? [a.fileName, checksumFileName(a.fileName)] : []));
+  return [...sides, staged.fileName, `${staged.fileName}.json`, checksumFileName(staged.fileName)];
+}
+
+/** Every name an artifact of this name may have beside it: side assets, checksums, signatures. */
+function familyNames(fileName: string): string[] {
+  return [fileName, debugSymbolsFileName(fileName), testsFileName(fileName)].flatMap((name) => [name, checksumFileName(name), `${name}.asc`]).concat(`${fileName}.json`);
+}
+
+/** Moves a staged artifact's files into `dir` (each `.sha256` after its file, the old one removed first) and removes the staging directory. */
+async function moveStaged(staged: StagedArtifact, dir: string): Promise<PackedArtifact> {
+  for (const name of stagedFiles(staged)) {
+    if (name.endsWith('.sha256')) await rm(join(dir, name), { force: true });
+    else await rm(join(dir, checksumFileName(name)), { force: true });
+    await rename(join(staged.stagingDir, name), join(dir, name));
+  }
+  await rm(staged.stagingDir, { recursive: true, force: true });
+  const at = (asset: SideAsset | null): SideAsset | null => (asset ? { ...asset, path: join(dir, asset.fileName) } : null);
+  const { outDir: _out, stagingDir: _staging, ...packed } = staged;
+  return {
+    ...packed,
+    path: join(dir, staged.fileName),
+    checksumPath: join(dir, checksumFileName(staged.fileName)),
+    metadataPath: join(dir, `${staged.fileName}.json`),
+    debugSymbols: at(staged.debugSymbols),
+    tests: at(staged.tests),
+    removed: [],
+  };
+}
+
+/**
+ * Puts a staged artifact in its output directory, in place of an earlier pack of the same name,
+ * and removes what that pack left that is no longer this artifact's (`removed`): a side asset this
+ * pack did not write (with its .sha256 and .asc), and a signature (.asc) of bytes that changed.
+ * Each `.sha256` goes in after its file.
+ */
+export async function placeArtifact(staged: StagedArtifact): Promise<PackedArtifact> {
+  const { outDir, fileName } = staged;
+  const sideNames = [debugSymbolsFileName(fileName), testsFileName(fileName)];
+  // The digests an earlier pack of this name recorded: a signature of other bytes is stale.
+  const before = new Map<string, string | null>();
+  for (const name of [fileName, ...sideNames]) before.set(name, await recordedDigest(join(outDir, checksumFileName(name))));
+  const placed = await moveStaged(staged, outDir);
+  const written = new Map<string, string>([[fileName, staged.sha256], ...[staged.debugSymbols, staged.tests].flatMap((a): [string, string][] => (a ? [[a.fileName, a.sha256]] : []))]);
+  const stale = [fileName, ...sideNames].flatMap((name) => {
+    const now = written.get(name);
+    if (now === undefined) return [name, checksumFileName(name), `${name}.asc`];
+    return before.get(name) !== null && before.get(name) !== now ? [`${name}.asc`] : [];
+  });
+  const removed: string[] = [];
+  for (const name of stale) {
+    if (await rm(join(outDir, name)).then(() => true, () => false)) removed.push(name);
+  }
+  return { ...placed, removed };
+}
+
+/**
+ * Puts a staged artifact whose checks failed apart, in `<outDir>/rejected/` (in place of an
+ * earlier rejected one of the same name), with `<name>.rejected` beside it saying why: `reasons`,
+ * a line each. The output directory, and an earlier artifact of the same name there, stay as they
+ * were.
+ */
+export async function rejectArtifact(staged: StagedArtifact, reasons: readonly string[]): Promise<RejectedArtifact> {
+  const dir = join(staged.outDir, REJECTED_DIR);
+  await makeDirectory(dir);
+  for (const name of [...familyNames(staged.fileName), rejectedNoteName(staged.fileName)]) await rm(join(dir, name), { force: true });
+  const moved = await moveStaged(staged, dir);
+  const notePath = join(dir, rejectedNoteName(staged.fileName));
+  await writeFile(notePath, `${staged.fileName} failed its checks when it was packed; it is kept here to look at, not to publish.\n${reasons.map((r) => `${r}\n`).join('')}`);
+  const earlier = join(staged.outDir, staged.fileName);
+  const kept = await stat(earlier).then(() => earlier, () => null);
+  return { ...moved, notePath, kept };
+}
+
+/** Removes a staged artifact that will not be used (the command was stopped). */
+export async function discardArtifact(staged: StagedArtifact): Promise<void> {
+  await rm(staged.stagingDir, { recursive: true, force: true });
+}
+
+/** packArtifact's work, into `options.outDir` as it is (the staging directory). */
+async function packInto(options: PackOptions): Promise<Omit<PackedArtifact, 'removed'>> {
   const keepTests = options.keepTests ?? false;
   const strip = options.strip ?? true;
   const include = (path: string) => !isExcludedAlways(path) && (keepTests || !isTestPath(path));
@@ -451,7 +577,7 @@ async function packTree(
   treeEntries: TreeEntry[],
   license: TreeEntry,
   { strip, keepTests, stripped, debugDir }: { strip: boolean; keepTests: boolean; stripped: string | null; debugDir: string | null },
-): Promise<PackedArtifact> {
+): Promise<Omit<PackedArtifact, 'removed'>> {
   let entries = treeEntries;
   const sourceOf = (e: TreeEntry) => (stripped && e.type === 'file' && e.elf ? stripped : options.installDir);
   const epoch =
@@ -497,10 +623,6 @@ async function packTree(
       ...extra.map((item) => ({ ...item, name: `${root}/${item.name}` })),
     ]),
   ];
-  const sideNames = [debugSymbolsFileName(fileName), testsFileName(fileName)];
-  // The digests an earlier pack of this name recorded: a signature of other bytes is stale.
-  const before = new Map<string, string | null>();
-  for (const name of [fileName, ...sideNames]) before.set(name, await recordedDigest(join(options.outDir, checksumFileName(name))));
   const { sha256, bytes } = await writeTarball(path, items, epoch, compression, options.signal);
   const checksumPath = join(options.outDir, checksumFileName(fileName));
   const metadataPath = `${path}.json`;
@@ -521,15 +643,5 @@ async function packTree(
     tests = await sideAsset(testsFileName(fileName), options.installDir, testEntries.filter((e) => isTestPath(e.path)));
   }
   const debugSymbols = debugDir ? await sideAsset(debugSymbolsFileName(fileName), debugDir, await scanTree(debugDir)) : null;
-  const written = new Map<string, string>([[fileName, sha256], ...[debugSymbols, tests].flatMap((a): [string, string][] => (a ? [[a.fileName, a.sha256]] : []))]);
-  const stale = [fileName, ...sideNames].flatMap((name) => {
-    const now = written.get(name);
-    if (now === undefined) return [name, checksumFileName(name), `${name}.asc`];
-    return before.get(name) !== null && before.get(name) !== now ? [`${name}.asc`] : [];
-  });
-  const removed: string[] = [];
-  for (const name of stale) {
-    if (await rm(join(options.outDir, name)).then(() => true, () => false)) removed.push(name);
-  }
-  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests, removed };
+  return { path, fileName, sha256, bytes, checksumPath, metadataPath, metadata, debugSymbols, tests };
 }

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, type Compression, CpyError, isCpyError, METADATA_ENTRY, parseChecksumLine } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, type Compression, CpyError, isCpyError, METADATA_ENTRY, parseChecksumLine, rejectedNoteName } from '@cpy/core';
 import { compressionOf } from './archive.js';
 import { refuseLargeMetadata } from './extract.js';
 import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
@@ -127,6 +127,7 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `cannot read ${path}: ${error.code ?? error.message}`, { hint: 'check the path and its permissions', cause: error });
   });
   if (!st.isFile()) throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} is not a file`, { hint: 'give the .tgz made by cpy build' });
+  await refuseRejected(path);
   const { metadata, raw, compression } = await embeddedMetadata(path);
   checkArtifactName(basename(path), metadata, compression);
   await checkSideMetadata(path, raw);
@@ -144,6 +145,21 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     ...(publishedAt ? { publishedAt } : {}),
     ...(signed ? { signatureUrl: `${url}.asc` } : {}),
     ...(compression ? { compression } : {}),
+  });
+}
+
+/**
+ * Refuses an artifact that `rejected/` holds, its checks failed (`<name>.rejected` beside it):
+ * CPY_ARTIFACT_REJECTED, with the note's first reason. Publishing and indexing call it.
+ */
+export async function refuseRejected(path: string): Promise<void> {
+  const note = join(dirname(path), rejectedNoteName(basename(path)));
+  const text = await readFile(note, 'utf8').catch(() => null);
+  if (text === null) return;
+  const reasons = text.split('\n').slice(1).map((l) => l.trim().replace(/^FAIL /, '')).filter(Boolean);
+  const said = reasons.length ? `: ${reasons[0]}${reasons.length > 1 ? `, and ${reasons.length - 1} more` : ''}` : '';
+  throw new CpyError('CPY_ARTIFACT_REJECTED', `${basename(path)} failed its checks when it was packed${said} (${note})`, {
+    hint: `fix what ${basename(note)} names and build again; if the machine that checked it was wrong, check it where it is meant to run (cpy artifact validate ${path}) and then remove ${basename(note)}`,
   });
 }
 

@@ -22,6 +22,8 @@ export {
   formatChecksumLine,
   parseArtifactFileName,
   parseChecksumLine,
+  REJECTED_DIR,
+  rejectedNoteName,
   SHA256_ANY_CASE_RE,
   SHA256_HEX_RE,
   testsFileName,

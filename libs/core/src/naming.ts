@@ -46,6 +46,14 @@ export function checksumFileName(artifactName: string): string {
   return `${artifactName}.sha256`;
 }
 
+/** Where an artifact whose checks failed goes, in the output directory: `rejected/`. */
+export const REJECTED_DIR = 'rejected';
+
+/** The note beside a rejected artifact, saying what failed: `<name>.rejected`. */
+export function rejectedNoteName(artifactName: string): string {
+  return `${artifactName}.rejected`;
+}
+
 const NAME_RE = /^cpython-([0-9][0-9a-z.]*)-([a-z][a-z]*)([0-9][0-9.]*)(?:-([a-z][a-z0-9_]*))?-build([1-9][0-9]{0,3})\.(tgz|tar\.zst)$/;
 
 /** Reads an artifact file name back into its parts; null when it does not follow the scheme. */

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
-import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
@@ -84,7 +84,8 @@ async function metadataOf(path: string) {
  *   (debugSymbolsFileName, testsFileName) and their `.sha256` when they are beside it; and the
  *   PSF license read from inside the artifact, as `LICENSE.txt`. Every file is checked before
  *   anything is sent (CPY_PUBLISH_NO_ASSET, CPY_PUBLISH_NO_LICENSE), and so is the index entry
- *   the build will get;
+ *   the build will get; an artifact whose checks failed when it was packed (a `<name>.rejected`
+ *   note beside it) is refused (CPY_ARTIFACT_REJECTED);
  * - the release (publishRelease: a draft until every asset is verified), titled and with notes
  *   rendered from the metadata, marked pre-release by the rule of `prerelease`; signed with
  *   `signingKey`;
@@ -99,6 +100,8 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
   const key = options.signingKey ?? null;
   const updateIndex = options.index ?? true;
   if (!existsSync(artifact)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${artifact} does not exist`, { hint: 'build one first: cpy build <version>' });
+  // One whose checks failed when it was packed (kept in rejected/ with a note) is never published.
+  await refuseRejected(artifact);
   const metadata = await metadataOf(artifact);
   const tag = options.tag ?? releaseTag(metadata.version, metadata.build);
   const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));

@@ -6,7 +6,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { debugSymbolsFileName, isCpyError, KEEP_BUILDS, testsFileName } from '@cpy/core';
+import { debugSymbolsFileName, isCpyError, KEEP_BUILDS, rejectedNoteName, testsFileName } from '@cpy/core';
 import { parseIndexText } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, repackArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
@@ -299,6 +299,14 @@ describe('publishArtifact', () => {
     const b6 = await buildOf(6);
     const template = await publishArtifact(b6.path, { github, notesTemplate: 'CPython {{version}} {{nosuchfield}}' }).catch((e: unknown) => e);
     expect(isCpyError(template) && [template.code, template.message]).toEqual(['CPY_PUBLISH_BAD_TEMPLATE', 'the notes template uses unknown fields: nosuchfield']);
+    // One whose checks failed when it was packed (cpy build put it in rejected/, with a note saying why).
+    const b7 = await buildOf(7);
+    await writeFile(join(dirname(b7.path), rejectedNoteName(b7.fileName)), `${b7.fileName} failed its checks when it was packed; it is kept here to look at, not to publish.\nFAIL critical-modules: cannot import ssl\n`);
+    const rejected = await publishArtifact(b7.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(rejected) && [rejected.code, rejected.message]).toEqual([
+      'CPY_ARTIFACT_REJECTED',
+      `${b7.fileName} failed its checks when it was packed: critical-modules: cannot import ssl (${b7.path}.rejected)`,
+    ]);
     expect(gh.exchanges).toEqual([]);
     expect(gh.releases()).toEqual([]);
   });

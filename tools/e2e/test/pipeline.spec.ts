@@ -231,6 +231,47 @@ it('cpy artifact test stopped while the tests run: exit 130, its test workers go
   expect(left.stdout.split('\n').filter((line) => line.includes(scratch))).toEqual([]);
 });
 
+it('a pack whose validation fails: exit 1, the artifact kept apart in rejected/ with a note, the valid one of the same name left in place, and publishing refuses it before anything is sent', async () => {
+  expect(artifact).not.toBe('');
+  // The build's tree, copied (build-result.json and staging/: cpy artifact pack reads a moved build
+  // directory), without the ssl module: a tree a broken build could have left.
+  const buildDir = join(work, 'cache', 'builds', `cpython-${VERSION}-build1`);
+  const broken = join(work, 'broken-build');
+  await mkdir(broken);
+  await copyFile(join(buildDir, 'build-result.json'), join(broken, 'build-result.json'));
+  await cp(join(buildDir, 'staging'), join(broken, 'staging'), { recursive: true, verbatimSymlinks: true });
+  const dynload = join(broken, 'staging', BUILT_FOR.slice(1), 'lib', PYTHON_LINE, 'lib-dynload');
+  const ssl = (await readdir(dynload)).filter((n) => n.startsWith('_ssl.'));
+  expect(ssl).toHaveLength(1);
+  await rm(join(dynload, ssl[0]!));
+  // The output directory holds the valid artifact of the same name, as after an earlier pack.
+  const out = join(work, 'rejecting-out');
+  await mkdir(out);
+  const name = basename(artifact);
+  for (const file of [name, `${name}.sha256`, `${name}.json`]) await copyFile(join(dirname(artifact), file), join(out, file));
+  const r = await sh(process.execPath, [CLI, 'artifact', 'pack', broken, '-o', out, '--no-tests-asset', '--json'], { CPY_PYTHON_MIRRORS: mirror.url, CPY_CACHE_DIR: join(work, 'cache') });
+  log(`cpy artifact pack of a tree without _ssl: exit ${r.code} in ${r.seconds.toFixed(0)} s`);
+  expect(r.code).toBe(1);
+  const doc = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string }; artifact: { path: string; rejected: { note: string; kept: string } | null } };
+  expect(doc.error.code).toBe('CPY_ARTIFACT_INVALID');
+  expect(doc.error.message).toMatch(/ssl/);
+  expect(doc.error.hint).toContain(`kept apart in ${join(out, 'rejected')}`);
+  expect(doc.artifact.path).toBe(join(out, 'rejected', name));
+  expect(doc.artifact.rejected).toEqual({ note: join(out, 'rejected', `${name}.rejected`), kept: join(out, name) });
+  expect(await readFile(doc.artifact.rejected!.note, 'utf8')).toMatch(/^FAIL critical-modules: .*ssl/m);
+  // The valid artifact is where it was, its bytes and checksum unchanged; nothing else was added.
+  expect((await readdir(out)).sort()).toEqual([name, `${name}.json`, `${name}.sha256`, 'rejected'].sort());
+  expect((await sh('sha256sum', ['-c', `${name}.sha256`], {}, out)).code).toBe(0);
+  expect((await sh('cmp', [artifact, join(out, name)])).code).toBe(0);
+  // Publishing the rejected one is refused before anything reaches GitHub.
+  const exchanges = gh.exchanges.length;
+  const published = await sh(process.execPath, [CLI, 'publish', doc.artifact.path, '--repo', gh.repository, '--api-url', gh.apiUrl, '--commit', 'main', '--json'], { GITHUB_TOKEN: TOKEN });
+  expect(published.code).toBe(1);
+  expect((JSON.parse(published.stdout) as { error: { code: string } }).error.code).toBe('CPY_ARTIFACT_REJECTED');
+  expect(gh.exchanges.length).toBe(exchanges);
+  await rm(broken, { recursive: true, force: true });
+});
+
 it('the Feature at installPrefix /opt/python and at its default prefix: a Python that works like one built there, for root and for a user', async () => {
   expect(assetUrl).not.toBe('');
   const project = join(work, 'opt-python');

@@ -5,11 +5,16 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError, isCpyError, makeDirectory } from '@cpy/core';
 import {
   CRITICAL_TESTS,
-  packArtifact,
+  discardArtifact,
+  placeArtifact,
+  rejectArtifact,
+  stageArtifact,
   testArtifact,
   validateArtifact,
   type PackedArtifact,
   type PythonRunner,
+  type RejectedArtifact,
+  type StagedArtifact,
   type TestLevel,
   type TestRunResult,
   type ValidationReport,
@@ -31,7 +36,7 @@ export const PACK_OPTIONS = {
   compression: { type: 'string', valueName: '<gzip|zstd>', description: 'gzip (.tgz, the default) or zstd (.tar.zst: smaller; installing needs zstd)' },
   'debug-symbols': { type: 'boolean', description: 'keep the debug symbols as a separate asset, <name>.debug.tgz' },
   'no-tests-asset': { type: 'boolean', description: "do not write CPython's test suite as <name>.tests.tgz (for cpy artifact test)" },
-  'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing' },
+  'no-validate': { type: 'boolean', description: 'skip validating the artifact after packing (it goes into -o unchecked)' },
   'run-tests': { type: 'string', valueName: '<critical|full>', description: "run CPython's own tests on the packed artifact in a relocated prefix and record the result in its metadata" },
 } as const;
 
@@ -79,7 +84,8 @@ export function packConflicts(values: PackValues, ctx: z.RefinementCtx): void {
 }
 
 export interface PackedAndValidated {
-  readonly packed: PackedArtifact;
+  /** In the output directory when its checks passed (or were not run); in `rejected/` when they failed. */
+  readonly packed: PackedArtifact | RejectedArtifact;
   readonly validation: ValidationReport | null;
   readonly tests: TestRunResult | null;
 }
@@ -94,7 +100,10 @@ function testProgress(ctx: CommandContext<unknown>): (line: string) => void {
 /**
  * Packs a finished build, validates the artifact (unless --no-validate; with `runner`, where
  * it is meant to run) and, with --run-tests, runs CPython's tests on it and packs it again
- * with their result in its metadata.
+ * with their result in its metadata. All of it happens in a staging directory inside the output
+ * directory: the artifact goes in (in place of an earlier pack of the same name) only when its
+ * checks pass. One whose checks fail goes apart, to `rejected/`, with a note that publishing and
+ * indexing refuse; a stop (Ctrl-C) leaves the output directory as it was.
  */
 export async function packBuild(
   ctx: CommandContext<unknown>,
@@ -114,14 +123,15 @@ export async function packBuild(
       hint: `drop --run-tests, or build natively on an ${result.arch} host`,
     });
   }
-  const pack = (tests?: TestRunResult) =>
-    packArtifact({
+  const outDir = outDirOf(ctx, input);
+  const stage = (tests?: TestRunResult) =>
+    stageArtifact({
       installDir: result.installDir,
       metadata: {
         ...artifactMetadataFor(result, verification),
         ...(tests ? { tests: { level: tests.level, files: tests.files, passRate: tests.passRate, failed: [...tests.failed], skipped: [...tests.skipped], durationMs: tests.durationMs } } : {}),
       },
-      outDir: outDirOf(ctx, input),
+      outDir,
       keepTests: Boolean(input['keep-tests']),
       testsAsset: !input['no-tests-asset'],
       strip: !input['no-strip'],
@@ -132,61 +142,86 @@ export async function packBuild(
       ...(result.cross && runner ? { foreignTools: runner } : {}),
       scratchDir: scratch,
       ...(signal ? { signal } : {}),
-    }).then((packed) => {
-      if (packed.removed.length) ctx.log(`removed what an earlier pack left in ${dirname(packed.path)} that is not this artifact's: ${packed.removed.join(', ')}`);
-      return packed;
     });
+  /** Into the output directory: its checks passed, or were not run. */
+  const place = async (staged: StagedArtifact, validation: ValidationReport | null): Promise<PackedAndValidated> => {
+    const packed = await placeArtifact(staged);
+    if (packed.removed.length) ctx.log(`removed what an earlier pack left in ${outDir} that is not this artifact's: ${packed.removed.join(', ')}`);
+    return { packed, validation, tests };
+  };
   let tests: TestRunResult | null = null;
   // On a builder, the scratch trees must be where the builder sees them: in the build directory
   // (where the stripped copies are made too).
   const scratch = join(result.buildDir, 'artifact-checks');
-  let packed: PackedArtifact | null = null;
-  let doing = 'testing';
+  let staged: StagedArtifact | null = null;
+  let doing = 'packing';
   try {
     ctx.log(`packing ${result.installDir}`);
-    packed = await pack();
+    staged = await stage();
     if (input['run-tests']) {
-      tests = await runTests(ctx, packed.path, input['run-tests'], packed.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
+      doing = 'testing';
+      tests = await runTests(ctx, staged.path, outDir, input['run-tests'], staged.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
       // Stopped while the tests ran (Ctrl-C): their result is not packed.
       if (signal?.aborted) throw cancelled();
       ctx.log(`packing again with the test result in the metadata`);
       doing = 'packing it again with the test result';
-      packed = await pack(tests);
+      const untested = staged;
+      staged = await stage(tests);
+      await discardArtifact(untested);
     }
     doing = 'validating';
-    if (input['no-validate']) return { packed, validation: null, tests };
     const emulator = result.cross?.emulator;
-    if (result.cross && !(emulator && runner)) {
-      ctx.log(`not validating ${packed.fileName}: a ${result.arch} artifact runs here only under an emulator on its builder, ${runner ? 'which has none' : 'and this is not one'}`);
-      return { packed, validation: null, tests };
+    if (input['no-validate'] || (result.cross && !(emulator && runner))) {
+      if (!input['no-validate']) ctx.log(`not validating ${staged.fileName}: a ${result.arch} artifact runs here only under an emulator on its builder, ${runner ? 'which has none' : 'and this is not one'}`);
+      if (!tests || tests.ok) return await place(staged, null);
+    } else {
+      ctx.log(`validating ${staged.fileName}${emulator ? ` on the builder under ${emulator.program}` : runner ? ' on the builder' : ''}`);
+      const target: PythonRunner | undefined = emulator && runner ? (file, args) => runner(emulator.program, [...emulator.args, file, ...args]) : runner;
+      // Ctrl-C stops the validation where it is (its python3 on this host; a builder is stopped whole).
+      const validation = await validateArtifact(staged.path, { ...(target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {}), ...(signal ? { signal } : {}) });
+      if (signal?.aborted) throw cancelled();
+      if (validation.ok && (!tests || tests.ok)) return await place(staged, validation);
+      const packed = await rejectArtifact(staged, rejectionReasons(validation, tests));
+      staged = null;
+      ctx.log(`${packed.fileName} failed its checks: kept apart in ${dirname(packed.path)} (${basename(packed.notePath)} says why), not in ${outDir}`);
+      return { packed, validation, tests };
     }
-    ctx.log(`validating ${packed.fileName}${emulator ? ` on the builder under ${emulator.program}` : runner ? ' on the builder' : ''}`);
-    const target: PythonRunner | undefined = emulator && runner ? (file, args) => runner(emulator.program, [...emulator.args, file, ...args]) : runner;
-    // Ctrl-C stops the validation where it is (its python3 on this host; a builder is stopped whole).
-    const validation = await validateArtifact(packed.path, { ...(target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {}), ...(signal ? { signal } : {}) });
-    return { packed, validation, tests };
+    const packed = await rejectArtifact(staged, rejectionReasons(null, tests));
+    staged = null;
+    ctx.log(`${packed.fileName} failed CPython's tests: kept apart in ${dirname(packed.path)} (${basename(packed.notePath)} says why), not in ${outDir}`);
+    return { packed, validation: null, tests };
   } catch (error) {
-    // Stopped once an artifact was packed: it is there, not checked (not "nothing of it is left").
-    if (signal?.aborted && packed) {
-      throw new CpyError('CPY_BUILD_CANCELLED', `stopped while ${doing}: ${packed.path} is packed, but it was not ${input['run-tests'] && doing === 'testing' ? 'tested or ' : ''}validated`, {
-        hint: `validate it before you use it (cpy artifact validate ${packed.path}), or run the same command again`,
+    // Stopped once packing began: the output directory is as it was (the build is still there to pack).
+    if (signal?.aborted && staged) {
+      throw new CpyError('CPY_BUILD_CANCELLED', `stopped while ${doing}: nothing was put in ${outDir}`, {
+        hint: `pack the build again when you want it (cpy artifact pack ${result.buildDir}), or run the same command again`,
       });
     }
     throw error;
   } finally {
+    if (staged) await discardArtifact(staged).catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** What a rejected artifact's note says: each failed check, the failed tests. */
+function rejectionReasons(validation: ValidationReport | null, tests: TestRunResult | null): string[] {
+  return [
+    ...(validation?.checks.filter((c) => !c.ok).map((c) => `FAIL ${c.id}: ${c.detail}`) ?? []),
+    ...(tests && !tests.ok ? [`CPython's ${tests.level} tests failed: ${tests.failed.join(', ') || `python -m test did not finish (see ${tests.logFile})`}`] : []),
+  ];
 }
 
 async function runTests(
   ctx: CommandContext<unknown>,
   artifact: string,
+  logDir: string,
   level: TestLevel,
   tests: string | undefined,
   where: { runner?: PythonRunner; workDir?: string; signal?: AbortSignal },
 ): Promise<TestRunResult> {
-  ctx.log(`running CPython's ${level} tests on ${artifact} in a relocated prefix${where.runner ? ' on the builder' : ''}`);
-  const logFile = join(dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
+  ctx.log(`running CPython's ${level} tests on ${basename(artifact)} in a relocated prefix${where.runner ? ' on the builder' : ''}`);
+  const logFile = join(logDir, `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
   const run = await testArtifact(artifact, { level, logFile, ...(tests ? { tests } : {}), ...where, onLine: testProgress(ctx) });
   ctx.log(`tests: ${run.passRate}% of ${run.files.passed + run.files.failed} test files passed${run.failed.length ? ` (failed: ${run.failed.join(' ')})` : ''}; log ${run.logFile}`);
   return run;
@@ -194,8 +229,15 @@ async function runTests(
 
 /** The lines that describe a packed artifact (and its validation failures). */
 export function artifactLines({ packed, validation, tests }: PackedAndValidated, style: Style): string[] {
+  const rejected = 'notePath' in packed ? packed : null;
   return [
     `  artifact  ${packed.path} (${(packed.bytes / 1024 ** 2).toFixed(1)} MiB, glibc >= ${packed.metadata.platform.glibcFloor})`,
+    ...(rejected
+      ? [
+          `  ${style.bad('rejected')}  its checks failed: kept apart to look at, not to publish (${basename(rejected.notePath)} says why)`,
+          ...(rejected.kept ? [`  kept      ${rejected.kept}: an earlier pack, left as it was`] : []),
+        ]
+      : []),
     `  sha256    ${packed.sha256}`,
     ...(packed.debugSymbols ? [`  debug     ${packed.debugSymbols.path} (${(packed.debugSymbols.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
     ...(packed.tests ? [`  tests     ${packed.tests.path} (${(packed.tests.bytes / 1024 ** 2).toFixed(1)} MiB)`] : []),
@@ -209,6 +251,8 @@ export function artifactLines({ packed, validation, tests }: PackedAndValidated,
 export function artifactOutcome({ packed, validation, tests }: PackedAndValidated, failureHint: string) {
   const testsOk = tests?.ok ?? true;
   const ok = (validation?.ok ?? true) && testsOk;
+  const rejected = 'notePath' in packed ? packed : null;
+  const apart = (hint: string) => (rejected ? `${hint}. The artifact is kept apart in ${dirname(rejected.path)} to look at; publishing and indexing refuse it` : hint);
   return {
     ok,
     data: {
@@ -221,11 +265,12 @@ export function artifactOutcome({ packed, validation, tests }: PackedAndValidate
         metadataPath: packed.metadataPath,
         debugSymbols: packed.debugSymbols,
         tests: packed.tests,
+        rejected: rejected ? { note: rejected.notePath, kept: rejected.kept } : null,
       },
       validation: validation ? { ok: validation.ok, summary: validation.summary, checks: validation.checks, skipped: validation.skipped } : null,
       tests: tests ? testData(tests) : null,
-      ...(validation && !validation.ok ? { error: { code: 'CPY_ARTIFACT_INVALID', message: validation.summary.split('\n').slice(1).join('; '), hint: failureHint } } : {}),
-      ...((!validation || validation.ok) && tests && !tests.ok ? { error: testsError(tests) } : {}),
+      ...(validation && !validation.ok ? { error: { code: 'CPY_ARTIFACT_INVALID', message: validation.summary.split('\n').slice(1).join('; '), hint: apart(failureHint) } } : {}),
+      ...((!validation || validation.ok) && tests && !tests.ok ? { error: { ...testsError(tests), hint: apart(testsError(tests).hint) } } : {}),
     },
   };
 }
@@ -237,7 +282,9 @@ export const artifactPack = defineCommand({
     'Packs what `cpy build` left in <build-dir> (<work-dir>/cpython-<version>-build<N>, with build-result.json) ' +
     'as `cpy build` does: with other options (zstd, debug symbols, the test suite) or again after a change, ' +
     'without building. The source tarball named in build-result.json is verified again (from the cache, or fetched) ' +
-    'and must be the one that was built. Exit 0 when packed and valid, 1 otherwise.',
+    'and must be the one that was built. An artifact whose checks fail goes to <out>/rejected/ with <name>.rejected ' +
+    'saying why (publish and index add refuse it), an earlier artifact of the same name left as it was. ' +
+    'Exit 0 when packed and valid, 1 otherwise.',
   options: { ...PACK_OPTIONS, ...FETCH_OPTIONS },
   positionals: [{ name: 'build-dir', required: true, description: 'a finished build: <work-dir>/cpython-<version>-build<N>' }],
   schema: z

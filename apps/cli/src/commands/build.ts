@@ -94,7 +94,8 @@ export const build = defineCommand({
     'test suite, the static libpython or -O bytecode), writes the test suite as <name>.tests.tgz, and validates the ' +
     'artifact (as `cpy artifact validate`) where it is meant to run: on this host, or in the builder container or VM. ' +
     "--run-tests critical|full also runs CPython's tests on it in a relocated prefix (as `cpy artifact test`) and " +
-    'records the result in its metadata. Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). ' +
+    'records the result in its metadata. The artifact goes into -o only when those checks pass; one that fails them goes ' +
+    'to <out>/rejected/ with <name>.rejected saying why (publish and index add refuse it), an earlier artifact left as it was. Profiles: fast (no PGO/LTO) or release (--enable-optimizations --with-lto). ' +
     'The python3 executable carries libpython itself (libpython3.X.so is still built, for programs that embed ' +
     'Python), so it needs no rpath and runs wherever it is moved or copied. --builder container builds inside a container ' +
     'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +

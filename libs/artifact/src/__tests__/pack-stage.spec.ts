@@ -1,0 +1,88 @@
+// An artifact packed into a staging directory, then placed, rejected or discarded: what the
+// output directory holds at each step, and what publishing's and indexing's check says of a
+// rejected one.
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { discardArtifact, indexEntryForFile, placeArtifact, rejectArtifact, stageArtifact, type PackOptions } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
+
+let work: string;
+let tree: string;
+
+beforeAll(async () => {
+  work = await realpath(await mkdtemp(join(tmpdir(), 'cpy-pack-stage-')));
+  tree = join(work, 'tree');
+  await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+  await mkdir(join(tree, 'bin'));
+  await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+  await writeFile(join(tree, 'bin', 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const options = (outDir: string, epoch: number): PackOptions => ({ installDir: tree, metadata: packMetadata(), outDir, strip: false, sourceDateEpoch: epoch });
+const failure = (p: Promise<unknown>) => p.then(() => null, (e: { code?: string; message: string; hint?: string }) => ({ code: e.code, message: e.message, hint: e.hint }));
+
+describe('staging an artifact before it goes into its output directory', () => {
+  it('staged: nothing in the output directory but the staging directory; placed: the artifact, its .json and .sha256 in place of the earlier pack, the staging directory gone', async () => {
+    const out = join(work, 'placed');
+    const staged = await stageArtifact(options(out, 1_700_000_000));
+    expect(await readdir(out)).toEqual([expect.stringMatching(/^\.cpy-staged-/)]);
+    expect((await readdir(staged.stagingDir)).sort()).toEqual([staged.fileName, `${staged.fileName}.json`, `${staged.fileName}.sha256`].sort());
+    const placed = await placeArtifact(staged);
+    expect(placed.path).toBe(join(out, staged.fileName));
+    expect((await readdir(out)).sort()).toEqual([staged.fileName, `${staged.fileName}.json`, `${staged.fileName}.sha256`].sort());
+    expect(await readFile(placed.checksumPath, 'utf8')).toBe(`${placed.sha256}  ${placed.fileName}\n`);
+    expect((await indexEntryForFile(placed.path, `https://example.org/${placed.fileName}`)).sha256).toBe(placed.sha256);
+  });
+
+  it('rejected: the earlier artifact of the same name stays in the output directory, untouched; the new one goes to rejected/ with a note of why, and indexing (as publishing) refuses it', async () => {
+    const out = join(work, 'rejected-case');
+    const good = await placeArtifact(await stageArtifact(options(out, 1_700_000_000)));
+    const goodBytes = await readFile(good.path);
+    // Packed again (other bytes: another epoch), and its checks failed.
+    const staged = await stageArtifact(options(out, 1_700_000_100));
+    expect(staged.sha256).not.toBe(good.sha256);
+    const rejected = await rejectArtifact(staged, ['FAIL imports: _ssl: No module named _ssl', 'FAIL venv: ensurepip failed']);
+    expect(rejected.path).toBe(join(out, 'rejected', staged.fileName));
+    expect(rejected.kept).toBe(good.path);
+    expect((await readdir(out)).sort()).toEqual([good.fileName, `${good.fileName}.json`, `${good.fileName}.sha256`, 'rejected'].sort());
+    expect((await readFile(good.path)).equals(goodBytes)).toBe(true);
+    expect(await readFile(good.checksumPath, 'utf8')).toBe(`${good.sha256}  ${good.fileName}\n`);
+    expect((await readdir(join(out, 'rejected'))).sort()).toEqual([staged.fileName, `${staged.fileName}.json`, `${staged.fileName}.sha256`, `${staged.fileName}.rejected`].sort());
+    expect(await readFile(rejected.notePath, 'utf8')).toBe(
+      `${staged.fileName} failed its checks when it was packed; it is kept here to look at, not to publish.\nFAIL imports: _ssl: No module named _ssl\nFAIL venv: ensurepip failed\n`,
+    );
+    expect(await failure(indexEntryForFile(rejected.path, `https://example.org/${staged.fileName}`))).toEqual({
+      code: 'CPY_ARTIFACT_REJECTED',
+      message: `${staged.fileName} failed its checks when it was packed: imports: _ssl: No module named _ssl, and 1 more (${rejected.notePath})`,
+      hint: expect.stringContaining(`cpy artifact validate ${rejected.path}) and then remove ${staged.fileName}.rejected`),
+    });
+    // Rejected again: the earlier rejected files are replaced, not added to.
+    const again = await rejectArtifact(await stageArtifact(options(out, 1_700_000_200)), ['FAIL python3: exit 1']);
+    expect((await readdir(join(out, 'rejected'))).length).toBe(4);
+    expect(await readFile(again.checksumPath, 'utf8')).toBe(`${again.sha256}  ${again.fileName}\n`);
+    expect(await readFile(again.notePath, 'utf8')).toMatch(/\nFAIL python3: exit 1\n$/);
+    // The earlier artifact still indexes.
+    expect((await indexEntryForFile(good.path, `https://example.org/${good.fileName}`)).sha256).toBe(good.sha256);
+  });
+
+  it('discarded (the command was stopped): the output directory as it was', async () => {
+    const out = join(work, 'discarded');
+    const good = await placeArtifact(await stageArtifact(options(out, 1_700_000_000)));
+    const before = (await readdir(out)).sort();
+    await discardArtifact(await stageArtifact(options(out, 1_700_000_300)));
+    expect((await readdir(out)).sort()).toEqual(before);
+    expect(await readFile(good.checksumPath, 'utf8')).toBe(`${good.sha256}  ${good.fileName}\n`);
+  });
+
+  it('a first pack whose checks fail leaves no artifact in the output directory at all (kept: null)', async () => {
+    const out = join(work, 'first-rejected');
+    const rejected = await rejectArtifact(await stageArtifact(options(out, 1_700_000_000)), ['FAIL bytecode: stale']);
+    expect(rejected.kept).toBeNull();
+    expect(await readdir(out)).toEqual(['rejected']);
+  });
+});
