@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -127,5 +127,17 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED' });
     expect(stderr).not.toMatch(/provision|configure/);
     expect(await readdir(join(work, 'build-work')).catch(() => [])).toEqual([]);
+  });
+
+  it('cpy build --builder container where no container engine works says so before it fetches anything (it downloaded and verified the source first)', async () => {
+    const requested = mirror.requests.length;
+    const noEngines = join(work, 'no-engines');
+    await mkdir(noEngines, { recursive: true });
+    const r = await runCpy(['build', '3.13.5', '--builder', 'container', '--image', 'localhost/debian-minbase:bookworm', '--work-dir', join(work, 'engine-work'), '-o', join(work, 'engine-out'), '--json'], {
+      env: { CPY_CACHE_DIR: join(work, 'cache-no-engine'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1', PATH: noEngines },
+    });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'CPY_BUILD_NO_CONTAINER_ENGINE', message: 'no working container engine (podman: not installed; docker: not installed)' });
+    expect(mirror.requests.slice(requested)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, createBuilder, crossNeedsContainer, withBuildLock, defaultCacheDir, parseBuildSpec, vmStatus, VM_NAME, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, createBuilder, crossNeedsContainer, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
 import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -168,14 +168,14 @@ export const build = defineCommand({
     // Before the download, as -o is: a work directory that cannot be made was said after it, as
     // another build holding it (CPY_BUILD_BUSY, from the lock that could not be created there).
     await readyDirectory(workDir, 'build in', '--work-dir');
-    // Before the download: no vagrant, no provider or a broken Vagrantfile fails at once.
-    if (spec.builder.kind === 'vagrant') ctx.log(`builder VM ${VM_NAME}: ${await vmStatus({ vagrantDir: spec.builder.vagrantDir })}`);
-    const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
-    ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
-
     // A container or VM builder stays up until the artifact is validated in it: an artifact for
     // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).
     const builder = spec.builder.kind === 'host' ? undefined : createBuilder(spec.builder);
+    // Before the download: no container engine, no vagrant, no provider or a broken Vagrantfile fails at once.
+    if (builder) ctx.log(`builder ${await builder.check()}`);
+    const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
+    ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
+
     // Ctrl-C (or SIGTERM) until the end: the build stops at its signal, and what runs after it
     // (CPython's tests, validation) stops with the builder, which is stopped at once (its
     // container or VM processes with it); CPython's tests on this host stop at the signal.

@@ -89,6 +89,7 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
       return { exitCode: script.exitCodes?.[key] ?? 0 };
     },
     start: async (_dir, _log, _signal, options) => void started.push(options),
+    check: async () => 'scripted',
     identity: async () => 'scripted',
     stop: async () => undefined,
   };

@@ -21,6 +21,12 @@ export interface Builder {
    * builder can serve several builds). Output goes to `logFile`.
    */
   start(buildDir: string, logFile: string, signal?: AbortSignal, options?: StartOptions): Promise<void>;
+  /**
+   * Says at once, before any source is fetched, what would stop this builder from starting: no
+   * working container engine (CPY_BUILD_NO_CONTAINER_ENGINE); no vagrant, no provider or a broken
+   * Vagrantfile (CPY_BUILD_VAGRANT_FAILED). Returns how it stands, for people.
+   */
+  check(): Promise<string>;
   /** A stable id of the environment for cache keys and metadata (image id). */
   identity(): Promise<string>;
   stop(): Promise<void>;
@@ -43,6 +49,7 @@ export function hostBuilder(): Builder {
     exec: hostExec,
     run: hostRunner(),
     start: async () => undefined,
+    check: async () => 'this host',
     identity: async () => 'host',
     stop: async () => undefined,
   };
@@ -106,7 +113,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
     },
     async start(buildDir, logFile, signal, options = {}) {
       if (id) return; // started (and provisioned) by an earlier build with this builder
-      engine = await detectEngine(spec.engine);
+      engine ??= await detectEngine(spec.engine);
       const name = `cpy-build-${randomBytes(4).toString('hex')}`;
       const started = await execa(engine, ['run', '-d', '--rm', '--name', name, '-v', `${buildDir}:${buildDir}`, '-w', buildDir, spec.image, 'sleep', 'infinity'], { reject: false });
       if (started.exitCode !== 0) {
@@ -129,6 +136,10 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
           details: { logFile },
         });
       }
+    },
+    async check() {
+      engine ??= await detectEngine(spec.engine);
+      return `container ${spec.image} (${engine})`;
     },
     async identity() {
       const e = engine ?? (await detectEngine(spec.engine));

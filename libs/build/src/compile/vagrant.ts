@@ -164,6 +164,7 @@ export function vagrantBuilder(options: VagrantOptions): Builder {
         }
       }
     },
+    check: async () => `VM ${VM_NAME}: ${await vmStatus({ ...options, exec })}`,
     async identity() {
       const r = await exec(...splitFirst(ssh(remoteCommand(['sh', '-c', '. /etc/os-release; echo "$ID $VERSION_ID $(uname -m)"']))));
       return r.exitCode === 0 ? `vagrant ${VM_NAME} ${r.stdout.trim()}` : `vagrant ${VM_NAME}`;
