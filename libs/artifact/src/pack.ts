@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { execFile, spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, posix } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,6 +22,7 @@ import {
   makeDirectory,
   METADATA_ENTRY,
   parseChecksumLine,
+  processAlive,
   REJECTED_DIR,
   rejectedNoteName,
   testsFileName,
@@ -105,7 +107,7 @@ export interface PackedArtifact {
 export interface StagedArtifact extends Omit<PackedArtifact, 'removed'> {
   /** Where it goes (PackOptions.outDir). */
   readonly outDir: string;
-  /** Where its files are: `<outDir>/.cpy-staged-XXXXXX`. */
+  /** Where its files are: `<outDir>/.cpy-staged-<host>-<pid>-XXXXXX`. */
   readonly stagingDir: string;
 }
 
@@ -418,13 +420,33 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
  */
 export async function stageArtifact(options: PackOptions): Promise<StagedArtifact> {
   await makeDirectory(options.outDir);
-  const stagingDir = await mkdtemp(join(options.outDir, '.cpy-staged-'));
+  await removeAbandonedStaging(options.outDir);
+  const stagingDir = await mkdtemp(join(options.outDir, stagingPrefix(process.pid)));
   try {
     const packed = await packInto({ ...options, outDir: stagingDir, scratchDir: options.scratchDir ?? options.outDir });
     return { ...packed, outDir: options.outDir, stagingDir };
   } catch (error) {
     await rm(stagingDir, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/** `.cpy-staged-<host>-<pid>-`: whose staging directory it is. */
+const stagingPrefix = (pid: number) => `.cpy-staged-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${pid}-`;
+
+/**
+ * Removes the staging directories that packs killed outright (SIGKILL, a power cut) left in
+ * `outDir`: each is named for its host and process, and one of this host whose process is gone
+ * is abandoned (one whose number a live process has now is left alone, as is another host's: a
+ * container's, with its own process numbers, sharing the directory).
+ */
+async function removeAbandonedStaging(outDir: string): Promise<void> {
+  const ours = stagingPrefix(0).replace(/0-$/, '');
+  for (const name of await readdir(outDir).catch(() => [] as string[])) {
+    if (!name.startsWith(ours)) continue;
+    const pid = Number(/^(\d+)-/.exec(name.slice(ours.length))?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    await rm(join(outDir, name), { recursive: true, force: true });
   }
 }
 

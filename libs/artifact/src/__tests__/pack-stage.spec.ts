@@ -2,8 +2,9 @@
 // output directory holds at each step, and what publishing's and indexing's check says of a
 // rejected one.
 import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { discardArtifact, indexEntryForFile, placeArtifact, rejectArtifact, stageArtifact, type PackOptions } from '../index.js';
 import { packMetadata } from './pack-metadata.js';
@@ -77,6 +78,18 @@ describe('staging an artifact before it goes into its output directory', () => {
     await discardArtifact(await stageArtifact(options(out, 1_700_000_300)));
     expect((await readdir(out)).sort()).toEqual(before);
     expect(await readFile(good.checksumPath, 'utf8')).toBe(`${good.sha256}  ${good.fileName}\n`);
+  });
+
+  it('a staging directory a killed pack left (its process gone) is removed by the next pack; a live process\'s, and another host\'s, are left alone', async () => {
+    const out = join(work, 'abandoned');
+    await mkdir(out);
+    const gone = spawnSync('true').pid!;
+    const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
+    const names = { dead: `.cpy-staged-${host}-${gone}-aaaaaa`, live: `.cpy-staged-${host}-${process.ppid}-bbbbbb`, other: `.cpy-staged-otherhost-${gone}-cccccc` };
+    for (const name of Object.values(names)) await mkdir(join(out, name, 'x'), { recursive: true });
+    const staged = await stageArtifact(options(out, 1_700_000_000));
+    expect((await readdir(out)).sort()).toEqual([names.live, names.other, basename(staged.stagingDir)].sort());
+    await discardArtifact(staged);
   });
 
   it('a first pack whose checks fail leaves no artifact in the output directory at all (kept: null)', async () => {
