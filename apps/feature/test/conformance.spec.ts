@@ -288,6 +288,8 @@ interface Case {
   readonly message?: () => string;
 }
 
+/** A name the good artifact is served under too: another version's. */
+const RENAMED = 'cpython-3.12.0-debian12-build1.tgz';
 /** The index fixtures: debian11 and debian12 builds of two versions (3.11.2, the host's real one, and a newer one that only claims to be). */
 const NEWER = '3.12.7';
 /** Where the deferral cases keep artifacts in the workspace (mounted once the container is created). */
@@ -617,6 +619,35 @@ const CASES: Case[] = [
     }),
   ),
   {
+    name: 'an artifact renamed to another version, no version asked for: its name is said to be wrong (it said "asked for", and nobody had)',
+    options: () => ({ artifactUrl: mirror.fileUrl('renamed', RENAMED), sha256: good.sha256, skipValidation: true }),
+    expected: { code: 'CPY_INSTALL_VERSION_MISMATCH' },
+    message: () => `${RENAMED} is named for CPython 3.12.0, but holds CPython ${version}`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'an artifact URL typed wrong (nothing there, so no checksum file beside it either): the artifact is what is said to be missing',
+    options: () => ({ artifactUrl: mirror.fileUrl('typo', good.fileName) }),
+    expected: { code: 'CPY_INSTALL_NOT_FOUND' },
+    message: () => `cannot get the artifact ${mirror.fileUrl('typo', good.fileName)}: HTTP 404`,
+    after: nothingInstalled,
+  },
+  // install.sh ended with exit 1 and not a word for these: the URL's file name was empty.
+  {
+    name: 'an artifact URL whose path is / (it names no file): which version, said by both',
+    options: () => ({ artifactUrl: `${new URL(mirror.url).origin}/` }),
+    expected: { code: 'CPY_INSTALL_NO_VERSION' },
+    message: () => 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)',
+    after: nothingInstalled,
+  },
+  {
+    name: 'an index URL whose path is /: the index is not there, said by both',
+    options: () => ({ version: '3.11', indexUrl: `${new URL(mirror.url).origin}/` }),
+    expected: { code: 'CPY_INSTALL_INDEX_NOT_FOUND' },
+    message: () => `cannot read the index ${new URL(mirror.url).origin}/: HTTP 404`,
+    after: nothingInstalled,
+  },
+  {
     name: 'an artifact whose tree holds more than its metadata says (a quarter): refused as unsafe, nothing installed',
     options: () => ({ artifactUrl: U['understated']!, skipValidation: true }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
@@ -833,6 +864,32 @@ const CASES: Case[] = [
     expected: { code: 'CPY_INSTALL_NO_MATCHING_BUILD' },
     message: () =>
       `no published build of CPython 3.11 fits this host (${hostSummary}): ${I.d11.fileName} (${I.d11.metadata.platform.arch}): the debian11 build needs libssl1.1, which Debian 12 does not provide`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: a version pinned by name whose builds newer ones deprecated: installed, with a warning (a pinned Dev Container stopped building at the third newer patch release)',
+    options: () => ({ version, indexUrl: U['deprecated']!, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName });
+      expect(i.warnings).toContain(
+        `${I.d12.fileName} is deprecated in the index (newer builds of its line replace it, and a prune may delete it): installed because ${version} was asked for; ask for the release line to follow its newest build`,
+      );
+    },
+  },
+  {
+    name: 'index: a release line whose builds are all deprecated: refused, naming each (and the hint is to name the version, not to build one)',
+    options: () => ({ version: version.split('.').slice(0, 2).join('.'), indexUrl: U['deprecated']! }),
+    expected: { code: 'CPY_INSTALL_NO_MATCHING_BUILD' },
+    message: () =>
+      `no published build of CPython ${version.split('.').slice(0, 2).join('.')} fits this host (${hostSummary}): ${I.d12.fileName} (${I.d12.metadata.platform.arch}): deprecated: newer builds replace it; ${I.d11.fileName} (${I.d11.metadata.platform.arch}): deprecated: newer builds replace it`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: the build it lists is gone (its artifact answers 404): said as the artifact, not found',
+    options: () => ({ version: '3.11', indexUrl: U['gone']! }),
+    expected: { code: 'CPY_INSTALL_NOT_FOUND' },
+    message: () => `cannot get the artifact ${mirror.fileUrl('gone-assets', I.d12.fileName)}: HTTP 404`,
     after: nothingInstalled,
   },
   {
@@ -1649,6 +1706,12 @@ beforeAll(async () => {
   U['index'] = await writeIndex('index', 'index.json', all);
   await writeIndex('swap', 'index.previous.json', all);
   U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
+  // The good artifact under the name of another version (renamed by hand).
+  mirror.serve(`renamed/${RENAMED}`, good.path);
+  // An index whose build's release was deleted (the artifact answers 404).
+  U['gone'] = await writeIndex('gone', 'index.json', [{ ...entries.d12, url: mirror.fileUrl('gone-assets', I.d12.fileName) }]);
+  // The builds of one version deprecated by newer ones (retention), another version active.
+  U['deprecated'] = await writeIndex('deprecated', 'index.json', [{ ...entries.d11, state: 'deprecated' }, { ...entries.d12, state: 'deprecated' }, entries.d12new]);
   U['future'] = await writeIndex('future', 'index.json', all, 3);
   // An entry whose needs hold an empty one, then a package named like an apt option: not a cpy
   // index (install.sh's check once stopped at the first need with neither soname nor packages).

@@ -241,6 +241,21 @@ describe('devcontainer build', () => {
     expect(mirror.requests.slice(requests).map((q) => q.path).filter((p) => p.endsWith('.tgz'))).toEqual([]);
   }, 600_000);
 
+  it('a misspelled option (signerFingerprint, one letter short) fails the build, naming it and the option it looks like: it pinned nothing, and an unsigned index was installed from without a word', async () => {
+    const requests = mirror.requests.length;
+    const r = await build(await workspace('misspelled', 'localhost/debian-minbase:bookworm', { version: line(), indexUrl, signerFingerprint: signer }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error CPY_INSTALL_BAD_OPTIONS: devcontainer.json sets an option this Feature does not have: SIGNERFINGERPRINT (as the Dev Containers CLI passes it, upper-cased); did you mean signerFingerprints?');
+    expect(r.out).toMatch(/hint: fix its name in devcontainer\.json; the options are version, indexUrl, .*, signerFingerprints, /);
+    expect(mirror.requests.slice(requests)).toEqual([]);
+  }, 600_000);
+
+  it('installPrefix under /workspaces/ with an artifact from a URL fails the build: the workspace mounted there would hide it (python3 led nowhere in the container)', async () => {
+    const r = await build(await workspace('in-workspace', 'localhost/debian-minbase:bookworm', { artifactUrl: url, installPrefix: '/workspaces/proj/.python' }));
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain('error CPY_INSTALL_BAD_OPTIONS: installPrefix: /workspaces/proj/.python is under /workspaces/, where the workspace is mounted when the container is created');
+  }, 600_000);
+
   it('a corrupt checksum fails the build, naming the mismatch', async () => {
     const wrong = join(work, 'wrong.sha256');
     await writeFile(wrong, `${'0'.repeat(64)}  ${good.fileName}\n`);

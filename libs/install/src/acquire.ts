@@ -37,14 +37,14 @@ export function toUrl(location: string): URL {
   return pathToFileURL(resolve(location));
 }
 
-function transferFailed(what: string, url: URL, error: TransferError): CpyError {
+function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT): CpyError {
   return new CpyError(
     error.kind === 'not-found' ? 'CPY_INSTALL_NOT_FOUND' : 'CPY_INSTALL_DOWNLOAD_FAILED',
     `cannot get the ${what} ${displayUrl(url)}: ${error.message}`,
     {
       hint:
         error.kind === 'not-found'
-          ? 'check the URL or path (and the release it belongs to)'
+          ? notFound
           : error.kind === 'local'
             ? 'free some disk space in the cache directory (CPY_CACHE_DIR), then run again'
             : error.kind === 'source'
@@ -53,6 +53,23 @@ function transferFailed(what: string, url: URL, error: TransferError): CpyError 
       cause: error,
     },
   );
+}
+
+const NOT_FOUND_HINT = 'check the URL or path (and the release it belongs to)';
+
+/** What to do when an artifact the index lists is not where it says. */
+const listedButGoneHint = (index: string) =>
+  `the index ${index} lists it, but it is not there (its release was deleted, or the index is stale): tell its publisher, or ask for another version (cpy list --available)`;
+
+/**
+ * An artifact URL with nothing there, found when its checksum file was not there either: the
+ * artifact is what is missing (a URL typed wrong), not only its checksum (CPY_INSTALL_NOT_FOUND).
+ */
+export async function refuseMissingArtifact(url: URL, client: HttpClient): Promise<void> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return;
+  const { httpMissing } = await transferLibrary();
+  const why = await httpMissing(url, client);
+  if (why) throw new CpyError('CPY_INSTALL_NOT_FOUND', `cannot get the artifact ${displayUrl(url)}: ${why}`, { hint: `${NOT_FOUND_HINT}: nothing was installed` });
 }
 
 /** Reads the expected sha256 from a `sha256sum` file; its file name, if any, must be the artifact's. */
@@ -219,6 +236,8 @@ export interface DownloadArtifactOptions {
   readonly verify?: (file: string) => Promise<void>;
   /** Reads the bytes as they are written (see downloadToFile's `follow`). */
   readonly follow?: (bytes: AsyncIterable<Uint8Array>) => void;
+  /** The index that listed the artifact, when one did: a 404 then says the index names a file that is gone. */
+  readonly listedBy?: string;
 }
 
 /**
@@ -242,7 +261,7 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
     });
   } catch (error) {
     await rm(tmp, { force: true });
-    if (error instanceof TransferError) throw transferFailed('artifact', options.url, error);
+    if (error instanceof TransferError) throw transferFailed('artifact', options.url, error, options.listedBy ? listedButGoneHint(options.listedBy) : undefined);
     throw error;
   }
   if (got.sha256 !== options.expectedSha256) {

@@ -8,7 +8,7 @@ import { installerClient } from './lazy.js';
 import { checkIndexAge } from './index-seen.js';
 import { resolveLayout, type Environment } from './layout.js';
 import { parseVersionRequest, VERSION_REQUEST_RE } from './request.js';
-import { considerBuilds, defaultHostContext, type HostContext } from './resolve.js';
+import { considerBuilds, defaultHostContext, type Considered, type HostContext } from './resolve.js';
 import { signatureUrlOf, SignatureVerifier, signaturePolicy, type SignatureRecord } from './trust.js';
 
 export interface AvailableOptions {
@@ -57,13 +57,24 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
   const considered = await considerBuilds(loaded.index, request, ctx);
   // The first build that fits is the one an install of the request chooses (resolveBuild);
   // listing every version, the first of each version is what an install of that version chooses.
+  const key = (c: Considered) => (options.version === undefined ? c.entry.version : 'request');
   const chosenFor = new Set<string>();
   const builds = considered.map((c) => {
-    const key = options.version === undefined ? c.entry.version : 'request';
-    const chosen = c.fits && !chosenFor.has(key);
-    if (chosen) chosenFor.add(key);
+    const chosen = c.fits && !chosenFor.has(key(c));
+    if (chosen) chosenFor.add(key(c));
     return { entry: c.entry, fits: c.fits, why: c.why, chosen };
   });
+  // A version asked for by name (as each is, listing them all) whose active builds do not fit
+  // installs its first deprecated build that does (resolveBuild): marked as such. (The same order:
+  // considerBuilds sorts the same entries the same way.)
+  if ((request.exact || options.version === undefined) && considered.some((c) => c.entry.state === 'deprecated')) {
+    const again = await considerBuilds(loaded.index, request, ctx, { deprecated: true });
+    again.forEach((c, i) => {
+      if (c.entry.state !== 'deprecated' || !c.fits || chosenFor.has(key(c))) return;
+      chosenFor.add(key(c));
+      builds[i] = { entry: c.entry, fits: true, why: `${c.why}; deprecated (newer builds replace it): installed only when its version is asked for by name`, chosen: true };
+    });
+  }
   return { source: loaded.source, builds };
 }
 

@@ -121,13 +121,18 @@ export async function installPackages(packages: readonly string[]): Promise<void
     });
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  // apt-get update exits 0 when it cannot reach the archive (it warns, and keeps no lists): what it
+  // said, for the install's failure to name (it said "Unable to locate package", and the hint was
+  // to check the package names).
+  let updateSaid = '';
   try {
     if (manager === 'apt-get') {
       // With package lists present (fetched moments ago to check the build's packages, or by the
       // image), install at once; only on failure fetch them again and retry: one update, not two.
       const install = () => runProgram('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
       if (!(await aptListsPresent()) || !(await install().then(() => true, () => false))) {
-        await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+        const update = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
+        updateSaid = `${update.stdout}\n${update.stderr}`;
         await install();
       }
     } else if (manager === 'dnf') {
@@ -136,10 +141,28 @@ export async function installPackages(packages: readonly string[]): Promise<void
       await runProgram('apk', ['add', '--no-cache', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
     }
   } catch (cause) {
-    const e = cause as { stderr?: string; message: string };
+    const e = cause as { stdout?: string; stderr?: string; message: string };
+    const unreachable = archiveUnreachable(`${updateSaid}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    if (unreachable) {
+      throw new CpyError('CPY_INSTALL_PACKAGES_FAILED', `${manager} could not install ${packages.join(' ')}: the package archive could not be reached (${unreachable})`, {
+        hint: 'check the network to the distribution archive (a proxy: http_proxy, https_proxy), then run again; or install them in the base image',
+        cause,
+      });
+    }
     throw new CpyError('CPY_INSTALL_PACKAGES_FAILED', `${manager} could not install ${packages.join(' ')}: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' ')}`, {
       hint: 'check the package names for this distribution and the network to its archive, or install them yourself',
       cause,
     });
   }
 }
+
+/**
+ * What apt-get (or dnf, apk) said of an archive it could not reach: its first such line, trimmed
+ * (`W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure
+ * resolving 'deb.debian.org'`); null when it said none. install.sh reads its log the same way.
+ */
+export function archiveUnreachable(said: string): string | null {
+  const line = said.split('\n').find((l) => ARCHIVE_UNREACHABLE_RE.test(l));
+  return line ? line.trim().replace(/\s+/g, ' ').slice(0, 300) : null;
+}
+const ARCHIVE_UNREACHABLE_RE = /Failed to fetch|Temporary failure resolving|Could not resolve|Unable to connect|Network is unreachable|Cannot find a valid baseurl|Curl error|temporary error \(try again later\)/;

@@ -4,11 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
 import type { HttpClient } from '@cpy/transfer';
 import * as z from 'zod/mini';
+import type { IndexEntry } from '@cpy/artifact/index-format';
 import {
   downloadArtifact,
   fetchChecksum,
   fetchSideMetadata,
   cachedEntry,
+  refuseMissingArtifact,
   dropCached,
   indexCached,
   newestCached,
@@ -222,8 +224,17 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
   // Named in order (readdir's is the file system's), as install.sh names them.
   const names = [...entries].sort();
   throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
-    hint: 'choose another prefix (each version gets its own, e.g. /opt/python-<version>), or empty that directory yourself',
+    // Never "empty it" of /usr or /usr/local (install.sh's rule is the same).
+    hint: systemDirectory(prefix)
+      ? `choose another prefix, a directory of its own (each version gets its own, e.g. /opt/python-<version>): ${prefix} is a system directory`
+      : 'choose another prefix (each version gets its own, e.g. /opt/python-<version>), or empty that directory yourself',
   });
+}
+
+/** A directory of the system's own (/, /opt, /usr, /usr/local...): one level down, or two under /usr. */
+function systemDirectory(prefix: string): boolean {
+  const parts = prefix.split('/').filter(Boolean);
+  return parts.length <= 1 || (parts[0] === 'usr' && parts.length <= 2);
 }
 
 /** The distributions in a tree's own site-packages (pip install outside a venv): [name, version], each one found (install.sh's glob lib/python[0-9]*.[0-9]*). */
@@ -278,6 +289,8 @@ interface SourcePlan {
   readonly checksumUrl?: string | undefined;
   readonly sha256?: string | undefined;
   readonly resolution: Resolution | null;
+  /** The index the build was chosen from (where a 404 of its artifact says the index is at fault). */
+  readonly listedBy?: string;
   /** The signed index (or the verified cache entry) that vouches for `sha256`; null: the artifact's own signature must, when signers are pinned. */
   readonly signature: SignatureRecord | null;
   readonly warnings: readonly string[];
@@ -312,11 +325,12 @@ async function planSource(
   const request: VersionRequest | null = options.version ? parseVersionRequest(options.version) : null;
   if (options.artifactUrl) {
     await refuseLocalDirectory(toUrl(options.artifactUrl));
-    const named = parseArtifactFileName(basename(decodeURIComponent(toUrl(options.artifactUrl).pathname)));
+    const fileName = basename(decodeURIComponent(toUrl(options.artifactUrl).pathname));
+    const named = parseArtifactFileName(fileName);
     const version = named?.version ?? (request?.exact ? request.text : undefined);
     if (!version) {
       await refuseMissingLocal(toUrl(options.artifactUrl));
-      throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? The artifact name does not say (cpython-<version>-<os><osversion>-build<N>.tgz)', {
+      throw new CpyError('CPY_INSTALL_NO_VERSION', `which version? The artifact name${fileName ? ` (${fileName})` : ''} does not say (cpython-<version>-<os><osversion>-build<N>.tgz)`, {
         hint: 'pass the full version (cpy install 3.13.5 --from ...)',
       });
     }
@@ -364,7 +378,31 @@ async function planSource(
   if (loaded.signature) hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `the index is signed by ${loaded.signature.fingerprint} (pinned)` });
   const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
-  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, signature: loaded.signature, warnings: [] };
+  const warnings = resolution.deprecated ? [deprecatedWarning(resolution.entry, options.sha256 ? 'its sha256' : request.text)] : [];
+  for (const message of warnings) hooks.onEvent?.({ type: 'warning', message });
+  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, listedBy: loaded.source, signature: loaded.signature, warnings };
+}
+
+/**
+ * An artifact that holds another CPython than the one it was taken for, said by who took it for
+ * that: the index that listed it, the version asked for, or its own file name (install.sh says the
+ * same).
+ */
+function versionMismatch(plan: SourcePlan, asked: string | undefined, fileName: string, holds: string): CpyError {
+  if (plan.listedBy) {
+    return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `the index ${plan.listedBy} lists ${fileName} as CPython ${plan.version}, but it holds CPython ${holds}`, {
+      hint: 'the index or the file it names is wrong: tell its publisher; nothing was installed',
+    });
+  }
+  if (asked === plan.version) return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${plan.version}, but ${fileName} holds CPython ${holds}`, { hint: 'fix the version or the artifact' });
+  return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `${fileName} is named for CPython ${plan.version}, but holds CPython ${holds}`, {
+    hint: 'the file was renamed, or is not what its name says: install the artifact as it was published',
+  });
+}
+
+/** What is said when the index chose a deprecated build (a pinned version or sha256, and no active build of it). */
+function deprecatedWarning(entry: IndexEntry, pinned: string): string {
+  return `${entry.file} is deprecated in the index (newer builds of its line replace it, and a prune may delete it): installed because ${pinned} was asked for; ask for the release line to follow its newest build`;
 }
 
 /** The version of a cached artifact, from its name (the request itself when the name does not say). */
@@ -440,6 +478,8 @@ async function obtainArtifact(
     // No checksum file beside a local artifact that is not there either: the artifact is what is
     // missing. (Asked only then: a checksum from elsewhere may name a build the cache holds.)
     if (isCpyError(error, 'CPY_INSTALL_NOT_FOUND')) await refuseMissingLocal(url);
+    // The same over http(s): an artifact URL typed wrong was said to lack its checksum file.
+    if (isCpyError(error, 'CPY_INSTALL_NOT_FOUND') && !plan.checksumUrl) await refuseMissingArtifact(url, client);
     throw error;
   } finally {
     // Never left running: it writes (and then removes) a file in the cache.
@@ -475,6 +515,7 @@ async function obtainArtifact(
     client,
     onProgress: (p) => emit({ type: 'download', received: p.received, total: p.total }),
     ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(plan.listedBy ? { listedBy: plan.listedBy } : {}),
     ...(needsOwnSignature ? { verify: async (file: string) => void (signature = await checkSignature(file)) } : {}),
     // One pass: a .tgz is unpacked as it arrives, unless its own signature must be checked first.
     ...(!needsOwnSignature && onePass(fileName) ? { follow: (bytes: AsyncIterable<Uint8Array>) => void follow(bytes, fileName, 'download') } : {}),
@@ -796,9 +837,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     const stage = join(dirname(prefix), `${staging(prefix)}${randomId().slice(0, 8)}`);
     // Checked from the metadata before the tree is unpacked, on both paths below.
     const fits = (metadata: ArtifactMetadata, fileName: string) => {
-      if (metadata.version !== version) {
-        throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${version}, but ${fileName} holds CPython ${metadata.version}`, { hint: 'fix the version or the artifact' });
-      }
+      if (metadata.version !== version) throw versionMismatch(plan, options.version, fileName, metadata.version);
       checkCompatibility(metadata, hostOf());
     };
     const prepare = async (metadata: ArtifactMetadata) => {

@@ -21,7 +21,8 @@ const absolutePath = z
   .string()
   .check(
     z.regex(OPTION_PATTERNS.path, 'must be a path of letters, digits and . _ / + @ - only'),
-    z.refine((p) => isAbsolute(p) && noDotDot(p), 'must be an absolute path without ..'),
+    z.refine(noDotDot, 'must not go up a directory with ..'),
+    z.refine((p) => isAbsolute(p), 'must be an absolute path, from /'),
   );
 const location = z
   .string()
@@ -61,7 +62,7 @@ export const installOptionsSchema = z.strictObject({
   checksumUrl: described(z.optional(location), 'Its sha256sum line. Empty: <artifactUrl>.sha256.'),
   sha256: described(
     z.optional(z.string().check(z.regex(SHA256_ANY_CASE_RE, 'must be 64 hex digits'), z.toLowerCase())),
-    'The expected sha256 of the artifact; when set, no checksum file is read.',
+    'The expected sha256 of the artifact; when set, no checksum file is read. With indexUrl instead, it pins the build: the one the index lists with this sha256.',
   ),
   signerFingerprints: described(
     z.optional(z.string().check(z.regex(SIGNERS_OPTION_RE, 'must be 40-hex key fingerprints separated by commas, without spaces'))),

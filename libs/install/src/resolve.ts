@@ -83,6 +83,11 @@ export interface Resolution {
   readonly entry: IndexEntry;
   /** Why this build was chosen. */
   readonly reason: string;
+  /**
+   * The build is deprecated in the index (newer builds of its line replace it): chosen only because
+   * the request named its version exactly, or its sha256, and no active build answered.
+   */
+  readonly deprecated: boolean;
   /** The builds looked at, in the order they were, with their verdicts. */
   readonly considered: readonly Considered[];
 }
@@ -104,7 +109,7 @@ export async function considerBuilds(
   index: ArtifactIndex,
   request: VersionRequest,
   ctx: HostContext,
-  options: { stopAtFirstFit?: boolean; sha256?: string | undefined } = {},
+  options: { stopAtFirstFit?: boolean; sha256?: string | undefined; deprecated?: boolean } = {},
 ): Promise<Considered[]> {
   const out: Considered[] = [];
   // The versions a build for this very distribution fits (they sort first within a version).
@@ -113,7 +118,7 @@ export async function considerBuilds(
   for (const entry of wanted.sort(preference(ctx))) {
     let verdict: { fits: boolean; why: string };
     if (options.sha256 && entry.sha256 !== options.sha256) verdict = { fits: false, why: 'not the build whose sha256 was given' };
-    else if (entry.state !== 'active') verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
+    else if (entry.state === 'removed' || (entry.state === 'deprecated' && !options.deprecated)) verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
     else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})` };
     else {
       const fit = await fitOf(entry, ctx, undefined, ownFits.has(entry.version));
@@ -124,6 +129,19 @@ export async function considerBuilds(
     if (verdict.fits && options.stopAtFirstFit) break;
   }
   return out;
+}
+
+/** What to do when no build fits: it depends on why none did. */
+function noMatchHint(considered: readonly Considered[], request: VersionRequest, ctx: HostContext, sha256: string | undefined): string {
+  if (sha256 && !considered.some((c) => c.entry.sha256 === sha256)) {
+    return `no build of ${describeRequest(request)} in the index has the sha256 given: fix it, or leave it empty for the build the index chooses`;
+  }
+  const kept = considered.find((c) => c.entry.state === 'deprecated');
+  if (!request.exact && !sha256 && kept && considered.every((c) => c.entry.state !== 'active')) {
+    return `newer builds deprecated them: the index keeps them for installs that name their version (${kept.entry.version}); ask for one by name, or for a version it lists as active (cpy list --available)`;
+  }
+  const image = ctx.distro?.id && ctx.distro.versionId ? `${ctx.distro.id}:${ctx.distro.versionId}` : '<this image>';
+  return `build one on this distribution (cpy build ${request.exact ? request.text : '<version>'} --builder container --image ${image}) and publish it, or install on a host one of them fits`;
 }
 
 function hostSummary(ctx: HostContext): string {
@@ -138,9 +156,19 @@ function hostSummary(ctx: HostContext): string {
  * sha256). Refuses with every candidate and why it does not fit.
  */
 export async function resolveBuild(index: ArtifactIndex, request: VersionRequest, ctx: HostContext, source: string, sha256?: string): Promise<Resolution> {
-  const considered = await considerBuilds(index, request, ctx, { stopAtFirstFit: true, sha256 });
+  let considered = await considerBuilds(index, request, ctx, { stopAtFirstFit: true, sha256 });
   const chosen = considered.find((c) => c.fits);
-  if (chosen) return { entry: chosen.entry, reason: chosen.why, considered };
+  if (chosen) return { entry: chosen.entry, reason: chosen.why, considered, deprecated: false };
+  // A version (or a sha256) pinned by name keeps installing once newer builds of its line have
+  // deprecated it, as long as its release is there: a pinned Dev Container stopped building when
+  // the third newer patch release was published.
+  if ((request.exact || sha256) && considered.some((c) => c.entry.state === 'deprecated')) {
+    const again = await considerBuilds(index, request, ctx, { stopAtFirstFit: true, sha256, deprecated: true });
+    const old = again.find((c) => c.fits);
+    if (old) return { entry: old.entry, reason: old.why, considered: again, deprecated: true };
+    // Refused all the same: why each deprecated build does not fit this host.
+    considered = again;
+  }
   if (considered.length === 0) {
     const published = [...new Set(index.artifacts.filter((e) => e.state === 'active').map((e) => e.version))];
     throw new CpyError('CPY_INSTALL_VERSION_NOT_PUBLISHED', `the index ${source} lists no build of ${describeRequest(request)}${published.length ? ` (it lists ${published.join(', ')})` : ' (it is empty)'}`, {
@@ -152,7 +180,7 @@ export async function resolveBuild(index: ArtifactIndex, request: VersionRequest
     'CPY_INSTALL_NO_MATCHING_BUILD',
     `no published build of ${describeRequest(request)} fits this host (${hostSummary(ctx)}): ${considered.map((c) => `${c.entry.file} (${c.entry.arch}): ${c.why}`).join('; ')}`,
     {
-      hint: `build one on this distribution (cpy build <version> --builder container --image <this image>) and publish it, or install on a host one of them fits`,
+      hint: noMatchHint(considered, request, ctx, sha256),
       details: { request: request.text, considered: considered.map((c) => ({ file: c.entry.file, arch: c.entry.arch, why: c.why })) },
     },
   );

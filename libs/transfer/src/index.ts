@@ -4,6 +4,7 @@ export {
   createHttpClient,
   DEFAULT_RETRY,
   downloadToFile,
+  httpMissing,
   TransferError,
 } from './transfer.js';
 export type {

@@ -246,6 +246,22 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
   });
 }
 
+/**
+ * Why an http(s) URL has nothing there, as a HEAD request (after redirects) finds it: `HTTP 404`
+ * or `HTTP 410`; null when something is there, and when that cannot be told (the network failed).
+ * For naming what is missing, never for deciding anything else.
+ */
+export async function httpMissing(url: URL, client: HttpClient): Promise<string | null> {
+  try {
+    const dispatcher = await client.dispatcher();
+    const { statusCode, body } = await dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method: 'HEAD', headers: { 'user-agent': client.userAgent } });
+    await body.dump().catch(() => undefined);
+    return statusCode === 404 || statusCode === 410 ? `HTTP ${statusCode}` : null;
+  } catch {
+    return null;
+  }
+}
+
 function describeNetworkError(error: unknown): string {
   const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.cause?.code ?? e.code;

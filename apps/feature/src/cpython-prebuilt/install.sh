@@ -83,7 +83,7 @@ INSTALLSYSTEMDEPS=${INSTALLSYSTEMDEPS:-true}
 INSTALLTK=${INSTALLTK:-false}
 OPTION_VARS='VERSION INDEXURL ARTIFACTURL CHECKSUMURL SHA256 SIGNERFINGERPRINTS TRUSTEDKEYSURL INSTALLPREFIX SKIPVALIDATION INSTALLSYSTEMDEPS INSTALLTK'
 
-bad_option() { fail CPY_INSTALL_BAD_OPTIONS "$1: $2" 'fix the option in devcontainer.json (see the Feature README); values may not contain spaces, quotes or shell metacharacters'; }
+bad_option() { fail CPY_INSTALL_BAD_OPTIONS "$1: $2" "${3:-fix the option in devcontainer.json (see the Feature README)}"; }
 
 # The CLI writes NAME="value" lines that sh sources, unescaped: by the time this script
 # runs, $(...) and backticks have been expanded. The file as written still shows them.
@@ -92,8 +92,22 @@ check_raw_options() {
   for name in $OPTION_VARS; do
     grep -E "^$name=" ./devcontainer-features.env | while IFS= read -r line; do
       printf '%s\n' "$line" | grep -Eq "^$name=\"[A-Za-z0-9._~:/?#@&=+%,-]*\"\$" || exit 1
-    done || bad_option "$(option_name "$name")" 'holds characters that are not allowed (quotes, $, backticks, spaces or other shell metacharacters); the value was expanded by the shell before this Feature ran'
+    done || bad_option "$(option_name "$name")" 'holds characters that are not allowed (quotes, $, backticks, spaces or other shell metacharacters); the value was expanded by the shell before this Feature ran' \
+      'fix the option in devcontainer.json: values may hold letters, digits and . _ ~ : / ? # @ & = + % , - only (a space in a URL is %20)'
   done
+  # An option this Feature does not have: a misspelled signerFingerprints pinned nothing, and
+  # the install went on unsigned without a word. The CLI writes each option upper-cased.
+  name=$(sed -nE 's/^([A-Za-z0-9_]+)=.*/\1/p' ./devcontainer-features.env | while IFS= read -r n; do
+    case " $OPTION_VARS " in *" $n "*) ;; *) printf '%s\n' "$n" && break ;; esac
+  done)
+  [ -n "$name" ] || return 0
+  like=
+  for known in $OPTION_VARS; do
+    case $known in "$name"* | *"$name") like=$known ;; esac
+    case $name in "$known"* | *"$known") like=$known ;; esac
+  done
+  fail CPY_INSTALL_BAD_OPTIONS "devcontainer.json sets an option this Feature does not have: $name (as the Dev Containers CLI passes it, upper-cased)${like:+; did you mean $(option_name "$like")?}" \
+    "fix its name in devcontainer.json; the options are $(for known in $OPTION_VARS; do printf '%s ' "$(option_name "$known")"; done | sed 's/ $//; s/ /, /g') (see the Feature README)"
 }
 option_name() {
   case $1 in
@@ -130,8 +144,8 @@ check_options() {
   [ -z "$SIGNERFINGERPRINTS" ] || check_signers
   if [ -n "$INSTALLPREFIX" ]; then
     matches "$INSTALLPREFIX" "$PATH_RE" || bad_option installPrefix 'must be a path of letters, digits and . _ / + @ - only'
-    case /$INSTALLPREFIX/ in *'/../'*) bad_option installPrefix 'must be an absolute path without ..' ;; esac
-    case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path without ..' ;; esac
+    case /$INSTALLPREFIX/ in *'/../'*) bad_option installPrefix 'must not go up a directory with ..' ;; esac
+    case $INSTALLPREFIX in /?*) ;; *) bad_option installPrefix 'must be an absolute path, from /' ;; esac
     # As the library's resolve(): // and /./ collapsed, no trailing / (the lock and the state
     # name the prefix by this spelling, the same for both installers).
     case $INSTALLPREFIX in *//* | */./* | */. | ?*/) INSTALLPREFIX=$(normalize "$INSTALLPREFIX") ;; esac
@@ -257,8 +271,9 @@ URL_AWK='function decode(s,   out, i) {
   print decoded
   print name
 }'
+# (A URL whose path ends in / names no file: its last line is empty, and $(...) drops it.)
 url_parts() {
-  { read -r url_shown && read -r url_path && read -r url_name; } <<URL
+  { read -r url_shown && read -r url_path && { read -r url_name || url_name=; }; } <<URL
 $(printf '%s\n' "$1" | LC_ALL=C awk "$URL_AWK")
 URL
 }
@@ -306,8 +321,17 @@ apt_clean_lists=false
 apt_update() {
   [ "$apt_updated" = false ] || return 0
   [ -n "$(find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null)" ] || apt_clean_lists=true
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt.log" 2>&1 </dev/null || return 1
+  # (Kept apart: it exits 0 when it cannot reach the archive, and only its warnings say so.)
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt-update.log" 2>&1 </dev/null || { cp "$work/apt-update.log" "$work/apt.log"; return 1; }
   apt_updated=true
+}
+# archive_unreachable: what the package manager said of an archive it could not reach (its first
+# such line, in $work/apt-update.log or $work/apt.log); fails when it said none (the library's
+# archiveUnreachable).
+archive_unreachable() {
+  cat "$work/apt-update.log" "$work/apt.log" 2>/dev/null |
+    grep -E -m 1 "Failed to fetch|Temporary failure resolving|Could not resolve|Unable to connect|Network is unreachable|Cannot find a valid baseurl|Curl error|temporary error \(try again later\)" |
+    tr -s ' \t' '  ' | sed 's/^ //; s/ $//' | head -c 300 | grep .
 }
 # try_install_packages PACKAGES...: 0 installed, 1 the package manager failed (its log in $work/apt.log).
 try_install_packages() {
@@ -323,7 +347,16 @@ try_install_packages() {
   esac
 }
 install_packages() {
-  try_install_packages "$@" || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $*" 'check the package names for this distribution and the network to its archive, or install them yourself'; }
+  try_install_packages "$@" || packages_failed "$*"
+}
+# packages_failed PACKAGES: fails for packages the package manager could not install, naming an
+# archive it could not reach as the cause when it said so.
+packages_failed() {
+  if unreachable=$(archive_unreachable); then
+    fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $1: the package archive could not be reached ($unreachable)" 'check the network to the distribution archive (a proxy: http_proxy, https_proxy), then run again; or install them in the base image'
+  fi
+  tail -n 3 "$work/apt.log" >&2
+  fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $1" 'check the package names for this distribution and the network to its archive, or install them yourself'
 }
 # need_downloader URL: curl (or wget), and for https the CA certificates (ca-certificates takes
 # about 5 s to install, so a plain-http or file URL does without).
@@ -373,18 +406,24 @@ fetch() {
           404 | 410)
             fetch_failure=not-found fetch_detail="HTTP $status"
             [ "${4:-}" = optional ] && return 1
-            fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): HTTP $status" 'check the URL (and the release it belongs to)' ;;
+            fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): HTTP $status" "$(url_not_found_hint "$3")" ;;
           *)
-            fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && head -c 300 "$work/curl.err" || echo "HTTP $status")
+            # (curl says it once per try: the last.)
+            fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300 || echo "HTTP $status")
             [ "${4:-}" = optional ] && return 1
             fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed' ;;
         esac
       fi
       wget -nv --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
-      if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then fetch_failure=not-found fetch_detail='HTTP 404'; else fetch_failure=unavailable fetch_detail='wget failed'; fi
+      if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then
+        fetch_failure=not-found fetch_detail='HTTP 404'
+      else
+        # What wget said (its last line: "Connection refused", "unable to resolve host address").
+        fetch_failure=unavailable fetch_detail="wget failed: $(grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300)"
+      fi
       [ "${4:-}" = optional ] && return 1
-      [ "$fetch_failure" = not-found ] && fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the URL (and the release it belongs to)'
-      fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1") (wget failed)" 'check the URL and the network, then run again: nothing was installed' ;;
+      [ "$fetch_failure" = not-found ] && fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $(display_url "$1"): $fetch_detail" "$(url_not_found_hint "$3")"
+      fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1") ($fetch_detail)" 'check the URL and the network, then run again: nothing was installed' ;;
     *)
       src=$(path_of "$1")
       if [ -f "$src" ]; then cp "$src" "$2"; return 0; fi
@@ -394,10 +433,37 @@ fetch() {
   esac
 }
 
+# url_not_found_hint WHAT: what to do about an http(s) location that is not there. An artifact
+# the index chose is the index's fault (the library's listedButGoneHint).
+url_not_found_hint() {
+  if [ "$1" = artifact ] && [ "$resolved" = true ] && [ -n "${index_source:-}" ]; then
+    echo "the index $index_source lists it, but it is not there (its release was deleted, or the index is stale): tell its publisher, or ask for another version (cpy list --available)"
+  else
+    echo 'check the URL (and the release it belongs to)'
+  fi
+}
+# http_missing URL: prints HTTP 404 (or 410) when a HEAD request (after redirects) finds nothing
+# there; fails when something is there or that cannot be told (the library's httpMissing).
+http_missing() {
+  if command -v curl >/dev/null 2>&1; then
+    hm_code=$(curl -sSIL --connect-timeout 30 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) || return 1
+  else
+    hm_code=$(wget --spider -S "$1" 2>&1 | sed -nE 's/^ *HTTP\/[0-9.]+ ([0-9]+).*/\1/p' | tail -n 1)
+  fi
+  case $hm_code in 404 | 410) echo "HTTP $hm_code" ;; *) return 1 ;; esac
+}
 # checksum_unavailable LOCATION: fails for a checksum file fetch could not get (fetch_failure). One
 # that is not there is said as the library says it: the artifact is installed only against its
-# sha256, and where that can come from.
+# sha256, and where that can come from. When the artifact itself is not there either (a URL typed
+# wrong), that is what is said (the library's refuseMissingArtifact).
 checksum_unavailable() {
+  if [ "$fetch_failure" = not-found ] && [ -z "$CHECKSUMURL" ]; then
+    case $ARTIFACTURL in
+      http://* | https://*)
+        ! why=$(http_missing "$ARTIFACTURL") ||
+          fail CPY_INSTALL_NOT_FOUND "cannot get the artifact $(display_url "$ARTIFACTURL"): $why" 'check the URL or path (and the release it belongs to): nothing was installed' ;;
+    esac
+  fi
   case $1 in http://* | https://*) from=$(display_url "$1") ;; *) from=$(path_of "$1") ;; esac
   [ "$fetch_failure" != not-found ] || fail CPY_INSTALL_NOT_FOUND "cannot get the checksum file $from: $fetch_detail" 'an artifact is installed only against its sha256: put the .sha256 published with it beside it (or point checksumUrl at it), or set sha256 from a source you trust'
   fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the checksum file $from: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
@@ -780,10 +846,8 @@ handle_system_libraries() { # FLAT
       # One that this archive lacks must not stop the others: the critical ones alone, then a warning.
       critical_packages=$(wanted_by critical)
       if [ -z "$critical_packages" ] || [ "$critical_packages" = "$packages" ]; then
+        if [ -n "$critical_packages" ]; then packages_failed "$packages"; fi
         tail -n 3 "$work/apt.log" >&2
-        if [ -n "$critical_packages" ]; then
-          fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $packages" 'check the package names for this distribution and the network to its archive, or install them yourself'
-        fi
       else
         # shellcheck disable=SC2086 # package names (checked)
         install_packages $critical_packages
@@ -2432,7 +2496,47 @@ read_index() {
     esac
     fail CPY_INSTALL_INDEX_NOT_FOUND "cannot read the index $(display_url "$1"): $detail" 'check indexUrl: cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
   fi
+  # Offline with a version of the line already here: asked for by its full version, it needs no index.
+  here=
+  case $VERSION in
+    latest) here=$(grep -oE '"[0-9]+\.[0-9]+\.[0-9]+"' "$STATE_DIR/state.json" 2>/dev/null | tr -d '"' | sort -t . -k1,1n -k2,2n -k3,3n | tail -n 1) ;;
+    *.*.*) ;;
+    ?*) here=$(grep -oE "\"$(printf '%s' "$VERSION" | sed 's/\./\\./g')\.[0-9]+(\.[0-9]+)?\"" "$STATE_DIR/state.json" 2>/dev/null | tr -d '"' | sort -t . -k1,1n -k2,2n -k3,3n | tail -n 1) ;;
+  esac
+  if [ -n "$here" ]; then
+    fail CPY_INSTALL_INDEX_UNAVAILABLE "cannot read the index $(display_url "$1"): $detail" "check the network (proxy settings); CPython $here is installed here: set version to $here to keep it with no index, or give the artifact itself (artifactUrl)"
+  fi
   fail CPY_INSTALL_INDEX_UNAVAILABLE "cannot read the index $(display_url "$1"): $detail" 'check the network (proxy settings), or give the artifact itself (artifactUrl)'
+}
+
+# choose_build DEPRECATED_TOO: the first candidate (in $work/candidates, in order) that answers
+# the request and fits this host, in chosen_*; every one looked at, and why, in $work/considered.
+# DEPRECATED_TOO true: a deprecated build is judged as an active one.
+choose_build() {
+  : >"$work/considered"
+  while IFS="$TAB" read -r i ver build os osv arch libc floor file url sha state <&3; do
+    [ "$floor" != - ] || floor=
+    [ "$file" != - ] || file=
+    if [ -n "$SHA256" ] && [ "$sha" != "$SHA256" ]; then
+      fit=no why='not the build whose sha256 was given'
+    elif [ "$state" != active ] && { [ "$state" != deprecated ] || [ "$1" != true ]; }; then
+      if [ "$state" = deprecated ]; then fit=no why='deprecated: newer builds replace it'; else fit=no why='removed: its release was deleted'; fi
+    elif ! answers "$ver" "$VERSION"; then
+      fit=no why="a pre-release: ask for it by name ($ver)"
+    else
+      if needs_of "$work/index.flat" "artifacts/$i/needs" "$work/entry.needs"; then
+        fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
+      else
+        # (parse_index refuses such an index: this is a second guard, before any name reaches apt.)
+        fit=no why='its needs name packages that are not package names'
+      fi
+    fi
+    printf '%s (%s): %s\n' "$file" "$arch" "$why" >>"$work/considered"
+    if [ "$fit" = yes ]; then
+      chosen_version=$ver chosen_build=$build chosen_url=$url chosen_sha256=$sha chosen_file=$file chosen_why=$why
+      break
+    fi
+  done 3<"$work/candidates"
 }
 
 # resolve_build: the build of $VERSION that fits this host, as the library's resolveBuild: the
@@ -2467,35 +2571,24 @@ resolve_build() {
     }' "$work/index.flat" |
     LC_ALL=C sort -t "$TAB" -k1,1nr -k2,2nr -k3,3nr -k4,4nr -k5,5n -k6,6nr -k7,7 -k8,8nr -k9,9nr -k10,10nr -k11,11 |
     cut -f 12- >"$work/candidates"
-  : >"$work/considered"
-  chosen_file=
-  while IFS="$TAB" read -r i ver build os osv arch libc floor file url sha state <&3; do
-    [ "$floor" != - ] || floor=
-    [ "$file" != - ] || file=
-    if [ -n "$SHA256" ] && [ "$sha" != "$SHA256" ]; then
-      fit=no why='not the build whose sha256 was given'
-    elif [ "$state" != active ]; then
-      if [ "$state" = deprecated ]; then fit=no why='deprecated: newer builds replace it'; else fit=no why='removed: its release was deleted'; fi
-    elif ! answers "$ver" "$VERSION"; then
-      fit=no why="a pre-release: ask for it by name ($ver)"
-    else
-      if needs_of "$work/index.flat" "artifacts/$i/needs" "$work/entry.needs"; then
-        fit_of "$os" "$osv" "$arch" "$libc" "$floor" "$work/entry.needs" "$groups"
-      else
-        # (parse_index refuses such an index: this is a second guard, before any name reaches apt.)
-        fit=no why='its needs name packages that are not package names'
-      fi
+  chosen_file=''
+  deprecated_warning=''
+  choose_build false
+  # A version (or a sha256) pinned by name keeps installing once newer builds of its line have
+  # deprecated it, as long as its release is there (the library's resolveBuild).
+  if [ -z "$chosen_file" ] && { is_full_version "$VERSION" || [ -n "$SHA256" ]; } && grep -q ': deprecated: newer builds replace it$' "$work/considered"; then
+    # (Refused all the same: $work/considered then says why each deprecated one does not fit.)
+    choose_build true
+    if [ -n "$chosen_file" ]; then
+      if [ -n "$SHA256" ]; then pinned='its sha256'; else pinned=$VERSION; fi
+      deprecated_warning="$chosen_file is deprecated in the index (newer builds of its line replace it, and a prune may delete it): installed because $pinned was asked for; ask for the release line to follow its newest build"
     fi
-    printf '%s (%s): %s\n' "$file" "$arch" "$why" >>"$work/considered"
-    if [ "$fit" = yes ]; then
-      chosen_version=$ver chosen_build=$build chosen_url=$url chosen_sha256=$sha chosen_file=$file chosen_why=$why
-      break
-    fi
-  done 3<"$work/candidates"
+  fi
   if [ -n "$chosen_file" ]; then
     # The builds passed over first, and why.
     sed '$d' "$work/considered" | while IFS= read -r line; do say "passed over $line"; done
     say "$(describe_request "$VERSION"): chose $chosen_file (build $chosen_build): $chosen_why"
+    [ -z "${deprecated_warning:-}" ] || say "warning: $deprecated_warning"
     return 0
   fi
   if [ ! -s "$work/considered" ]; then
@@ -2505,7 +2598,18 @@ resolve_build() {
     fi
     fail CPY_INSTALL_VERSION_NOT_PUBLISHED "the index $index_source lists no build of $(describe_request "$VERSION") (it is empty)" 'publish a build first (cpy publish), or point at another index'
   fi
-  fail CPY_INSTALL_NO_MATCHING_BUILD "no published build of $(describe_request "$VERSION") fits this host ($host_summary): $(awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' "$work/considered")" 'build one on this distribution (cpy build <version> --builder container --image <this image>) and publish it, or install on a host one of them fits'
+  # What to do depends on why none fit (the library's noMatchHint).
+  if [ -n "$SHA256" ] && ! cut -f 11 "$work/candidates" | grep -qx "$SHA256"; then
+    hint="no build of $(describe_request "$VERSION") in the index has the sha256 given: fix it, or leave it empty for the build the index chooses"
+  elif ! is_full_version "$VERSION" && [ -z "$SHA256" ] && ! cut -f 12 "$work/candidates" | grep -qx active &&
+    kept=$(awk -F '\t' '$12 == "deprecated" { print $2; exit }' "$work/candidates") && [ -n "$kept" ]; then
+    hint="newer builds deprecated them: the index keeps them for installs that name their version ($kept); ask for one by name, or for a version it lists as active (cpy list --available)"
+  else
+    if is_full_version "$VERSION"; then wanted=$VERSION; else wanted='<version>'; fi
+    if [ "$distro_known" = true ] && [ -n "$distro_id" ] && [ -n "$distro_version" ]; then image=$distro_id:$distro_version; else image='<this image>'; fi
+    hint="build one on this distribution (cpy build $wanted --builder container --image $image) and publish it, or install on a host one of them fits"
+  fi
+  fail CPY_INSTALL_NO_MATCHING_BUILD "no published build of $(describe_request "$VERSION") fits this host ($host_summary): $(awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' "$work/considered")" "$hint"
 }
 
 # --- the /workspaces deferral ------------------------------------------------------------------
@@ -2658,7 +2762,7 @@ main() {
       version=$VERSION
     else
       pending_in_workspace "$ARTIFACTURL" || refuse_missing_artifact "$ARTIFACTURL"
-      fail CPY_INSTALL_NO_VERSION "which version? The artifact name ($file_name) does not say (cpython-<version>-<os><osversion>-build<N>.tgz)" 'set the version option to the full version (3.13.5)'
+      fail CPY_INSTALL_NO_VERSION "which version? The artifact name${file_name:+ ($file_name)} does not say (cpython-<version>-<os><osversion>-build<N>.tgz)" 'set the version option to the full version (3.13.5)'
     fi
   else
     [ -n "$VERSION" ] || fail CPY_INSTALL_NO_VERSION 'which version? Give a version (3.13, 3.13.5, latest) or the artifact' 'set version (3.13, 3.13.5 or latest) with indexUrl, or artifactUrl'
@@ -2701,11 +2805,30 @@ main() {
   # "$prefix/": a prefix that is a link to a directory is judged by what the directory holds.
   if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
     held=$(find "$prefix/" -mindepth 1 -maxdepth 1 | sed 's#.*/##' | LC_ALL=C sort | awk 'NR <= 3 { printf "%s%s", (NR > 1 ? ", " : ""), $0 } NR == 4 { printf ", ..."; exit }')
-    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($held)" 'choose another installPrefix (each version gets its own), or empty that directory yourself'
+    # Never "empty it" of /usr or /usr/local (the library's systemDirectory).
+    case $prefix in
+      /usr/*/*) system_dir=false ;;
+      /usr/*) system_dir=true ;;
+      /*/*) system_dir=false ;;
+      *) system_dir=true ;;
+    esac
+    if [ "$system_dir" = true ]; then
+      hint="choose another installPrefix, a directory of its own (each version gets its own, e.g. /opt/python-<version>): $prefix is a system directory"
+    else
+      hint='choose another installPrefix (each version gets its own), or empty that directory yourself'
+    fi
+    fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($held)" "$hint"
   fi
   sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
   if pending_in_workspace "$ARTIFACTURL"; then defer_install "$(path_of "$ARTIFACTURL")"; return 0; fi
   if [ -z "$SHA256" ] && pending_in_workspace "$sums"; then defer_install "$(path_of "$sums")"; return 0; fi
+  # Installed while the image is built, a prefix under /workspaces/ is hidden once the workspace
+  # is mounted over it: python3 and its links led nowhere in the container.
+  if [ "$deferred" = false ]; then
+    case $prefix in
+      /workspaces/?*) fail CPY_INSTALL_BAD_OPTIONS "installPrefix: $prefix is under /workspaces/, where the workspace is mounted when the container is created: installed now, while the image is built, it would be hidden then, and python3 would lead nowhere" 'choose a prefix outside /workspaces/ (the default is /opt/python-<version>); an artifact kept in the workspace is installed once it is mounted, and may go there' ;;
+    esac
+  fi
   detect_host
 
   # The checksum first; the metadata published beside the artifact lets an incompatible host
@@ -2800,7 +2923,15 @@ main() {
   case $bytes in '' | *[!0-9]*) bad_field="contents/bytes '$bytes'" ;; esac
   case $meta_build in '' | 0* | *[!0-9]*) bad_field="build '$meta_build'" ;; esac
   [ -z "$bad_field" ] || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: $bad_field" 'install an artifact made by cpy'
-  [ "$meta_version" = "$version" ] || fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but $file_name holds CPython $meta_version" 'fix the version or the artifact'
+  # Said by who took it for that version: the index, the version asked for, or its name (the library's versionMismatch).
+  if [ "$meta_version" != "$version" ]; then
+    if [ "$resolved" = true ] && [ -n "${index_source:-}" ]; then
+      fail CPY_INSTALL_VERSION_MISMATCH "the index $index_source lists $file_name as CPython $version, but it holds CPython $meta_version" 'the index or the file it names is wrong: tell its publisher; nothing was installed'
+    elif [ "$VERSION" = "$version" ]; then
+      fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but $file_name holds CPython $meta_version" 'fix the version or the artifact'
+    fi
+    fail CPY_INSTALL_VERSION_MISMATCH "$file_name is named for CPython $version, but holds CPython $meta_version" 'the file was renamed, or is not what its name says: install the artifact as it was published'
+  fi
   check_compatibility "$work/meta.flat"
 
   if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ]; then
@@ -2816,13 +2947,13 @@ main() {
   # The room, before any system package is installed (the library's prepare, then its packages).
   [ "$unpacked" = true ] || new_stage
   ensure_space
+  # The archive whole and safe before any system package is installed: a damaged one (its
+  # checksum made of the damaged file) installed the packages, then was refused.
+  root=${built_for#/}
+  if [ "$unpacked" = true ]; then check_entries "$artifact_file" "$root" "$bytes"; else check_entries "$archive" "$root" "$bytes"; fi
   handle_system_libraries "$work/meta.flat"
 
-  root=${built_for#/}
-  if [ "$unpacked" = true ]; then
-    check_entries "$artifact_file" "$root" "$bytes"
-  else
-    check_entries "$archive" "$root" "$bytes"
+  if [ "$unpacked" = false ]; then
     say "extracting into $parent"
     if ! untar "$archive" -C "$stage" --no-same-owner "$root" 2>"$work/tar.err"; then
       # A file written through a link that leaves the tree fails to extract: the link is the cause.
@@ -2839,7 +2970,9 @@ main() {
     say 'skipValidation: the installed python3 is not checked'
   else
     validate_tree "$tree" "$version" "$prefix"
-    say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig, a venv through a link and a C extension (with a compiler) work"
+    # The C extension is built only where there is a compiler: said as it went.
+    if grep -q '"detail": *"skipped: ' "$work/check.json"; then cext='a C extension was not built (no working C compiler here)'; else cext='a C extension builds and imports'; fi
+    say "python3 $version runs; $CRITICAL_IMPORTS import; sysconfig and a venv through a link work; $cext"
   fi
   # The marker, after every program the tree has is checked against the bin dir (before, only
   # python3 could be known): someone else's pip3 refuses the install before the tree is in place.

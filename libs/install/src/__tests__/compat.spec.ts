@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { loadableLibraries } from '../compat.js';
+import { archiveUnreachable, loadableLibraries } from '../compat.js';
 
 // Real programs standing in for ldconfig (the lines `ldconfig -p` prints), and a real directory.
 describe('loadableLibraries: the rule install.sh follows too', () => {
@@ -40,5 +40,18 @@ describe('loadableLibraries: the rule install.sh follows too', () => {
   it('tries the next ldconfig when one fails or lists nothing, then reads the directories', async () => {
     expect([...(await loadableLibraries({ ldconfigs: [fails, lists], dirs: [libDir] }))].sort()).toEqual(['libssl.so.3', 'libz.so.1']);
     expect([...(await loadableLibraries({ ldconfigs: [fails, silent, join(dir, 'no-such-ldconfig')], dirs: [libDir, join(dir, 'no-such-dir')] }))]).toEqual(['libsqlite3.so.0']);
+  });
+});
+
+describe('archiveUnreachable', () => {
+  it("names what apt-get update said of an archive it could not reach (it exits 0 then, and the install's \"Unable to locate package\" blamed the package names)", () => {
+    // What apt-get update -qq and install print in a container with no network (Debian 12).
+    const said = [
+      "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'",
+      'W: Some index files failed to download. They have been ignored, or old ones used instead.',
+      'E: Unable to locate package curl',
+    ].join('\n');
+    expect(archiveUnreachable(said)).toBe("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease Temporary failure resolving 'deb.debian.org'");
+    expect(archiveUnreachable('E: Unable to locate package libcpy-nonesuch1')).toBeNull();
   });
 });

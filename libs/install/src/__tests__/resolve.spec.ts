@@ -94,6 +94,31 @@ describe('resolveBuild', () => {
     );
   });
 
+  it('a version pinned by name whose builds newer ones deprecated still installs (a pinned Dev Container stopped building at the third newer patch release); a release line does not take them, and says why', async () => {
+    const index = indexOf(entry('3.13.5', '12', 1, { state: 'deprecated', sha256: 'a'.repeat(64) }), entry('3.13.5', '11', 2, { state: 'deprecated', sha256: 'b'.repeat(64) }), entry('3.13.8', '12', 1, { sha256: 'c'.repeat(64) }));
+    const pinned = await resolveBuild(index, parseVersionRequest('3.13.5'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json');
+    expect([pinned.entry.file, pinned.deprecated, pinned.reason]).toEqual(['cpython-3.13.5-debian12-build1.tgz', true, 'built for Debian 12, like this host']);
+    // By its sha256 too; the line takes the active 3.13.8, not deprecated.
+    const bySha = await resolveBuild(index, parseVersionRequest('3.13'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json', 'a'.repeat(64));
+    expect([bySha.entry.file, bySha.deprecated]).toEqual(['cpython-3.13.5-debian12-build1.tgz', true]);
+    const line = await resolveBuild(index, parseVersionRequest('3.13'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json');
+    expect([line.entry.file, line.deprecated]).toEqual(['cpython-3.13.8-debian12-build1.tgz', false]);
+    // A line whose builds are all deprecated: refused, and the hint is not to build one.
+    const old = indexOf(entry('3.12.1', '12', 1, { state: 'deprecated' }));
+    const e = await failure(resolveBuild(old, parseVersionRequest('3.12'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect([e.code, e.hint]).toEqual([
+      'CPY_INSTALL_NO_MATCHING_BUILD',
+      'newer builds deprecated them: the index keeps them for installs that name their version (3.12.1); ask for one by name, or for a version it lists as active (cpy list --available)',
+    ]);
+    // Named, but not for this host: why it does not fit, not that it is deprecated.
+    const elsewhere = await failure(resolveBuild(indexOf(entry('3.12.1', '12', 1, { state: 'deprecated', arch: 'aarch64' })), parseVersionRequest('3.12.1'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect(elsewhere.message).toBe('no published build of CPython 3.12.1 fits this host (debian 12, x86_64, glibc 2.36): cpython-3.12.1-debian12-aarch64-build1.tgz (aarch64): the debian12 build is built for aarch64; this host is x86_64');
+    expect(elsewhere.hint).toMatch(/^build one on this distribution \(cpy build 3\.12\.1 --builder container --image debian:12\)/);
+    // A sha256 no build has: the hint says to fix it.
+    const sha = await failure(resolveBuild(index, parseVersionRequest('3.13'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json', 'f'.repeat(64)));
+    expect(sha.hint).toBe('no build of CPython 3.13 in the index has the sha256 given: fix it, or leave it empty for the build the index chooses');
+  });
+
   it('with no build that fits, says what is published and why each does not fit, word for word', async () => {
     const index = indexOf(entry('3.11.2', '11'), entry('3.11.2', '11', 1, { arch: 'aarch64' }));
     const e = await failure(resolveBuild(index, parseVersionRequest('3.11'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
@@ -103,7 +128,7 @@ describe('resolveBuild', () => {
         'cpython-3.11.2-debian11-aarch64-build1.tgz (aarch64): the debian11 build is built for aarch64; this host is x86_64; ' +
         'cpython-3.11.2-debian11-build1.tgz (x86_64): the debian11 build needs libssl1.1, libffi7, which Debian 12 does not provide',
     );
-    expect(e.hint).toMatch(/build one on this distribution/);
+    expect(e.hint).toBe('build one on this distribution (cpy build <version> --builder container --image debian:12) and publish it, or install on a host one of them fits');
   });
 
   it('picks the build for the reported architecture (uname -m) among x86_64 and aarch64 builds of one version', async () => {
@@ -164,11 +189,11 @@ describe('resolveBuild', () => {
 describe('listAvailable (cpy list --available)', () => {
   // Debian 12, where the Debian 11 builds fit too (their libraries are here).
   const bookworm = () => host('12', '2.36', BOOKWORM_ARCHIVE, BULLSEYE_NEEDS.map((n) => n.soname));
-  async function listed(version?: string) {
+  async function listed(version?: string, index = INDEX) {
     const dir = await mkdtemp(join(tmpdir(), 'cpy-available-'));
     try {
       const file = join(dir, 'index.json');
-      await writeFile(file, JSON.stringify(INDEX));
+      await writeFile(file, JSON.stringify(index));
       const { builds } = await listAvailable({ indexUrl: file, hostContext: async () => bookworm(), env: { CPY_HOME: dir }, ...(version ? { version } : {}) });
       return builds.map((b) => [b.entry.file, b.fits, b.chosen, b.why]);
     } finally {
@@ -193,6 +218,17 @@ describe('listAvailable (cpy list --available)', () => {
       'cpython-3.13.5-debian12-build1.tgz',
       'cpython-3.13.4-debian12-build1.tgz',
       'cpython-3.11.2-debian12-build1.tgz',
+    ]);
+  });
+
+  it('a version whose builds are all deprecated: its build is marked where cpy install <that version> takes it (by name), never for the line', async () => {
+    const index = indexOf(entry('3.13.5', '12', 1, { state: 'deprecated', sha256: 'a'.repeat(64) }), entry('3.13.8', '12', 1, { sha256: 'c'.repeat(64) }));
+    const deprecatedWhy = 'built for Debian 12, like this host; deprecated (newer builds replace it): installed only when its version is asked for by name';
+    expect(await listed('3.13.5', index)).toEqual([['cpython-3.13.5-debian12-build1.tgz', true, true, deprecatedWhy]]);
+    expect((await listed(undefined, index)).filter(([, , marked]) => marked).map(([file]) => file)).toEqual(['cpython-3.13.8-debian12-build1.tgz', 'cpython-3.13.5-debian12-build1.tgz']);
+    expect(await listed('3.13', index)).toEqual([
+      ['cpython-3.13.8-debian12-build1.tgz', true, true, 'built for Debian 12, like this host'],
+      ['cpython-3.13.5-debian12-build1.tgz', false, false, 'deprecated: newer builds replace it'],
     ]);
   });
 });
