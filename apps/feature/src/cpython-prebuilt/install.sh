@@ -97,7 +97,8 @@ check_raw_options() {
   done
   # An option this Feature does not have: a misspelled signerFingerprints pinned nothing, and
   # the install went on unsigned without a word. The CLI writes each option upper-cased.
-  name=$(sed -nE 's/^([A-Za-z0-9_]+)=.*/\1/p' ./devcontainer-features.env | while IFS= read -r n; do
+  # (The CLI ends the file without a newline: its last line is read too.)
+  name=$({ cat ./devcontainer-features.env && echo; } | sed -nE 's/^([A-Za-z0-9_]+)=.*/\1/p' | while IFS= read -r n; do
     case " $OPTION_VARS " in *" $n "*) ;; *) printf '%s\n' "$n" && break ;; esac
   done)
   [ -n "$name" ] || return 0
