@@ -205,6 +205,25 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     });
   });
 
+  (process.getuid?.() === 0 ? it : it.skip)('as a normal user, an artifact cache root owns (~/.cache/cpy made by a sudo run): the hint names the cache and CPY_CACHE_DIR (it said --prefix or CPY_HOME, which do not move it)', async () => {
+    const shared = join(work, 'shared-cache-case');
+    await mkdir(shared, { recursive: true });
+    for (const file of [artifact.path, artifact.checksumPath]) await cp(file, join(shared, basename(file)));
+    for (const dir of [work, shared]) await chmod(dir, 0o755);
+    const own = join(work, 'nobody-own');
+    await mkdir(own);
+    await chown(own, NOBODY, NOBODY);
+    const rootsCache = join(work, 'roots-cache');
+    await mkdir(rootsCache, { mode: 0o755 });
+    const r = await runCpy(['install', '--from', join(shared, artifact.fileName), '--json'], { uid: NOBODY, env: { CPY_HOME: join(own, 'home'), CPY_CACHE_DIR: rootsCache, NO_COLOR: '1' } });
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).error).toMatchObject({
+      code: 'CPY_INSTALL_NOT_WRITABLE',
+      message: `cannot write ${join(rootsCache, 'artifacts')}: permission denied`,
+      hint: `this user may not write the artifact cache ${rootsCache}: make it theirs (sudo chown -R "$(id -un)" ${rootsCache}), or choose another cache directory (CPY_CACHE_DIR)`,
+    });
+  });
+
   it('a prefix or an artifact cache whose directory cannot be made (under a link to nothing or a file; under /proc, where Node\'s mkdir -p spun forever): CPY_INSTALL_NOT_WRITABLE naming what is in the way', async () => {
     const dir = join(work, 'in-the-way');
     await mkdir(dir, { recursive: true });

@@ -795,6 +795,18 @@ const CASES: Case[] = [
     },
   },
   {
+    // pip install --user as a normal user writes pip, pip3, pip3.X where cpy links them: said one a
+    // run, each after a whole unpack, it took four runs.
+    name: "a new install, with someone else's files where several of its links go (python, pydoc3): refused naming them all at once",
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => void expect(await i.sh('mkdir -p "$ROOT/usr/local/bin" && echo mine > "$ROOT/usr/local/bin/pydoc3" && echo mine > "$ROOT/usr/local/bin/python" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_BIN_CONFLICT' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/usr/local/bin/python and ${i.root}/usr/local/bin/pydoc3 exist and are not cpy links`);
+      expect(await i.list('opt')).toEqual([]);
+    },
+  },
+  {
     // The build goes into the install marker as a number; as text it could have added fields (a
     // signedBy no signature made).
     name: 'metadata whose build is not a whole number (text that would add a signedBy to the marker): CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed',
@@ -959,6 +971,30 @@ const CASES: Case[] = [
       expect(i.warnings).toContain(`CPython ${version} was recorded at ${before}, and is now at ${now}: the tree at ${before} stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed`);
       expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ installs: { [version]: { prefix: now } } });
       expect(await i.python(defaultPrefix(), 'print(1)')).toBe('1');
+    },
+  },
+  {
+    name: 'installed at a prefix of its choosing, then the same version with none given: already installed there (it was installed again at the default prefix, the chosen one left unlisted)',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true }),
+    before: async (i) => void expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/chosen', skipValidation: true })).toEqual({ status: 'installed' }),
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}')).toMatchObject({ installs: { [version]: { prefix: `${i.root}/custom/chosen` } } });
+      expect(await i.list('opt')).toEqual([]);
+      expect(i.warnings).toEqual([]);
+    },
+  },
+  {
+    name: 'installed at a prefix of its choosing, then its full version from the index with no prefix: already installed there, with no request to the index',
+    options: () => ({ version, indexUrl: U['index']! }),
+    before: async (i) => {
+      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/chosen', skipValidation: true })).toEqual({ status: 'installed' });
+      requestsBefore = mirror.requests.length;
+    },
+    expected: { status: 'already-installed' },
+    after: async (i) => {
+      expect(requestedSince()).toEqual([]);
+      expect(await i.list('opt')).toEqual([]);
     },
   },
   {

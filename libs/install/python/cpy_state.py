@@ -262,17 +262,28 @@ def bin_entry(path):
 
 
 def check_links(bin_dir, prefix):
-    """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script)."""
+    """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
+    such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
+    and python that pip install --user had written)."""
     if not bin_dir:
         return
+    foreign = []
     for name, runs in LINKS:
         if not os.path.exists(os.path.join(prefix, 'bin', runs)) and name != 'python3':
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
         if kind == 'foreign':
-            raise Refusal('CPY_INSTALL_BIN_CONFLICT', '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else ''),
-                          "remove %s (it is not cpy's), then run again" % path, {'path': path})
+            foreign.append((path, target))
+    if not foreign:
+        return
+    path, target = foreign[0]
+    if len(foreign) == 1:
+        message = '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else '')
+    else:
+        message = '%s and %s exist and are not cpy links' % (', '.join(p for p, _ in foreign[:-1]), foreign[-1][0])
+    paths = [p for p, _ in foreign]
+    raise Refusal('CPY_INSTALL_BIN_CONFLICT', message, "remove %s (not cpy's), then run again" % ' '.join(paths), {'path': path, 'paths': paths})
 
 
 def ready_bin_dir(bin_dir):

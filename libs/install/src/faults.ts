@@ -7,9 +7,12 @@ import { pythonWriteFault, writeFault, type WriteFault } from '@cpy/core/faults'
  * not write, a read-only mount), as the error that names it and says what to do; null for any
  * other error. `where`: the directory being written, named when Node's error names no path.
  */
-export function fileSystemFault(error: unknown, where?: string): CpyError | null {
+export function fileSystemFault(error: unknown, where?: string, cacheDir?: string): CpyError | null {
   if (error instanceof CpyError) return null;
-  return named(writeFault(error, where), error);
+  const fault = writeFault(error, where);
+  // In the artifact cache: --prefix and CPY_HOME do not move it, CPY_CACHE_DIR does.
+  const inCache = cacheDir !== undefined && fault?.at !== undefined && (fault.at === cacheDir || fault.at.startsWith(`${cacheDir}/`));
+  return named(fault, error, inCache && fault ? CACHE_HINTS[fault.kind](cacheDir) : null);
 }
 
 /**
@@ -38,6 +41,12 @@ function named(fault: WriteFault | null, cause: unknown, hint?: string | null): 
   const options = { hint: hint ?? HINTS[fault.kind], details: { errno: fault.errno }, cause };
   return fault.kind === 'no-room' ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, options) : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, options);
 }
+
+const CACHE_HINTS = {
+  'no-room': (dir: string) => `free some space there (df -h; df -i), or choose a cache directory on another disk (CPY_CACHE_DIR; ${dir} now), then run again`,
+  'read-only': (dir: string) => `choose a cache directory on a file system mounted read-write (CPY_CACHE_DIR; ${dir} now)`,
+  denied: (dir: string) => `this user may not write the artifact cache ${dir}: make it theirs (sudo chown -R "$(id -un)" ${dir}), or choose another cache directory (CPY_CACHE_DIR)`,
+} as const;
 
 const HINTS = {
   'no-room': 'free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or install on another disk (--prefix, CPY_HOME), then run again',

@@ -27,7 +27,7 @@ import { artifactLibrary, installerClient } from './lazy.js';
 import { fileSystemFault, pythonFileSystemFault } from './faults.js';
 import { withLock } from './lock.js';
 import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
-import { MARKER_FILE, readJsonFile, readMarker, type InstallMarker } from './state.js';
+import { MARKER_FILE, readJsonFile, readMarker, readState, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkPython3Link, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
@@ -183,10 +183,10 @@ async function blockerOf(dir: string): Promise<string | null> {
  * Makes `dir`, `forWhat` it is (`for the prefix ...`); what stands in the way (a file, a link to
  * nothing, a file system that makes no directory there, as /proc) is named: CPY_INSTALL_NOT_WRITABLE.
  */
-async function makeNamedDirectory(dir: string, forWhat: string, hint: string): Promise<void> {
+async function makeNamedDirectory(dir: string, forWhat: string, hint: string, cacheRoot?: string): Promise<void> {
   await makeDirectory(dir).catch(async (error: unknown) => {
     const { code, path } = error as NodeJS.ErrnoException;
-    const fault = fileSystemFault(error, dir);
+    const fault = fileSystemFault(error, dir, cacheRoot);
     if (fault || !(code === 'EEXIST' || code === 'ENOTDIR' || code === 'ENOENT')) throw fault ?? error;
     const why = (await blockerOf(dir)) ?? `${path ?? dir} cannot be made (${code}): its file system makes no directory there`;
     throw new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot make ${dir} ${forWhat}: ${why}`, { hint, cause: error });
@@ -229,6 +229,21 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
       ? `choose another prefix, a directory of its own (each version gets its own, e.g. /opt/python-<version>): ${prefix} is a system directory`
       : 'choose another prefix (each version gets its own, e.g. /opt/python-<version>), or empty that directory yourself',
   });
+}
+
+/** The artifact cache as users set it: CPY_CACHE_DIR (or ~/.cache/cpy), the parent of its artifacts/. */
+const cacheRootOf = (layout: InstallLayout) => (basename(layout.cacheDir) === 'artifacts' ? dirname(layout.cacheDir) : layout.cacheDir);
+
+/**
+ * Where a version goes when no prefix is given: where the state records it, while a tree is there
+ * (`cpy install 3.13.5` after an install of it at --prefix is that install: it was installed again
+ * at the default prefix, and the one the user chose was left unlisted); else the default. A state
+ * that cannot be read is said by the record, later. (install.sh's prefix_for.)
+ */
+async function prefixOf(layout: InstallLayout, version: string): Promise<string> {
+  const recorded = (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix;
+  if (recorded && (await exists(recorded))) return recorded;
+  return layout.prefixFor(version);
 }
 
 /** A directory of the system's own (/, /opt, /usr, /usr/local...): one level down, or two under /usr. */
@@ -464,7 +479,7 @@ async function obtainArtifact(
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
-  await makeNamedDirectory(layout.cacheDir, 'for the artifact cache', 'choose another cache directory (CPY_CACHE_DIR), or make that directory yourself');
+  await makeNamedDirectory(layout.cacheDir, 'for the artifact cache', 'choose another cache directory (CPY_CACHE_DIR), or make that directory yourself', cacheRootOf(layout));
   // The metadata published beside the artifact lets an incompatible host refuse before the download
   // (an index entry was checked when it was chosen). When the checksum must be fetched, it is asked
   // for at the same time: one round trip before the download's first byte, not two. With the
@@ -714,7 +729,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   } catch (error) {
     // A full disk or a directory that cannot be written, wherever it was met, named as such (the
     // install record's python3 says so in its own words).
-    throw fileSystemFault(error) ?? (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') ? pythonFileSystemFault(error.message, undefined, error) : null) ?? error;
+    throw fileSystemFault(error, undefined, cacheRootOf(resolveLayout({ cacheDir: input.cacheDir }, hooks.env ?? process.env))) ?? (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') ? pythonFileSystemFault(error.message, undefined, error) : null) ?? error;
   }
 }
 
@@ -776,7 +791,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   const stateLockOptions = lockOn(layout.stateDir);
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
-    const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(exact.text);
+    const prefix = options.installPrefix ? resolve(options.installPrefix) : await prefixOf(layout, exact.text);
     let present = await readMarker(prefix);
     if (!present && (await exists(journalPath(prefix)))) {
       // A replacement killed between its renames (by either installer) is finished first, under
@@ -796,7 +811,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   warnings.push(...plan.warnings);
   const version = plan.version;
   // Normalised (no trailing /): the lock is named by the prefix's hash, the same for both installers.
-  const prefix = options.installPrefix ? resolve(options.installPrefix) : layout.prefixFor(version);
+  const prefix = options.installPrefix ? resolve(options.installPrefix) : await prefixOf(layout, version);
   refuseUnsafePrefix(prefix, env);
   // A checksum given on its own (--checksum-url) is read even when the version is there: an
   // install is of the bytes it names, and a name alone does not say the installed ones are those.
@@ -923,12 +938,16 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       // which then says why, exactly as an install from the cache does.
       const passed = (await pass.done) ? pass.metadata : null;
       if (!passed) await rm(stage, { recursive: true, force: true });
-      if (pass.fault) throw pass.fault;
-      stopIfAsked();
-      hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
+      // The verified artifact is recorded in the cache before a stop (Ctrl-C) ends the install: the
+      // next run, offline too, installs from it, as the cancellation's hint says. (It was left there
+      // unrecorded, and `cpy install <version>` said the cache held none.)
+      const stopped = hooks.signal?.aborted === true;
+      if (pass.fault && !stopped) throw pass.fault;
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);
       await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
+      stopIfAsked();
+      hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `sha256 ${artifact.sha256}` });
       const record = {
         version,
         build: metadata.build,

@@ -68,15 +68,18 @@ async function foreignEntry(path: string): Promise<{ target: string | null } | n
 }
 
 /** The hint of CPY_INSTALL_BIN_CONFLICT, in the options this caller has. */
-function binConflictHint(path: string, linksOptional: boolean): string {
-  return `${linksOptional ? 'install without links (--no-link, or binDir: null), ' : ''}choose another --bin-dir, or remove ${path}`;
+function binConflictHint(paths: readonly string[], linksOptional: boolean): string {
+  // pip install --user writes its scripts to ~/.local/bin, cpy's bin dir for a user.
+  const pip = paths.some((p) => /\/(pip|pip3(\.\d+)?)$/.test(p)) ? ' (pip install --user writes pip there: python3 -m pip runs the same)' : '';
+  return `${linksOptional ? 'install without links (--no-link, or binDir: null), ' : ''}choose another --bin-dir, or remove ${paths.join(' ')}${pip}`;
 }
 
 /** cpy_state.py's refusal of someone else's bin entry, with this caller's hint. */
 function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
   return work.catch((error: unknown) => {
     if (isCpyError(error, 'CPY_INSTALL_BIN_CONFLICT') && typeof error.details['path'] === 'string') {
-      throw new CpyError('CPY_INSTALL_BIN_CONFLICT', error.message, { hint: binConflictHint(error.details['path'], linksOptional), details: error.details });
+      const paths = Array.isArray(error.details['paths']) ? error.details['paths'].filter((p): p is string => typeof p === 'string') : [error.details['path']];
+      throw new CpyError('CPY_INSTALL_BIN_CONFLICT', error.message, { hint: binConflictHint(paths, linksOptional), details: error.details });
     }
     throw error;
   });
@@ -89,7 +92,7 @@ export async function checkPython3Link(layout: InstallLayout): Promise<void> {
   const found = await foreignEntry(path);
   if (found) {
     throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
-      hint: binConflictHint(path, true),
+      hint: binConflictHint([path], true),
       details: { path },
     });
   }

@@ -153,6 +153,30 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(mirror.requests.slice(requests).map((r) => r.path)).toEqual([]);
   });
 
+  it('stopped (its signal) once the artifact is downloaded and verified: it is recorded in the cache, and the next run installs from it offline, by version (it was left there unrecorded: "the cache holds no CPython")', async () => {
+    const sb = await sandbox();
+    const url = serve(artifact, 'stopped-after-download');
+    const controller = new AbortController();
+    // Stopped while the pass unpacks (a quarter of the tree written), once every byte has arrived:
+    // over loopback the download ends long before the unpacking does.
+    let arrived = false;
+    const stopped = await codeOf(
+      installPython(sb.options({ artifactUrl: url }), {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'download' && e.total !== null && e.received === e.total) arrived = true;
+          if (e.type === 'extract' && arrived && e.bytes > e.total / 4) controller.abort();
+        },
+      }),
+    );
+    expect(stopped.code).toBe('CPY_INSTALL_CANCELLED');
+    expect(existsSync(join(sb.prefix, MARKER_FILE))).toBe(false);
+    const requests = mirror.requests.length;
+    const again = await installPython(sb.options({ version, skipValidation: true }));
+    expect(again).toMatchObject({ status: 'installed', fromCache: true, sha256: artifact.sha256 });
+    expect(mirror.requests.slice(requests)).toEqual([]);
+  });
+
   it('refuses a corrupt download with its checksum, keeps the installed build, and caches nothing', async () => {
     const sb = await sandbox();
     await installPython(sb.options({ artifactUrl: artifact.path }));

@@ -1665,17 +1665,28 @@ def bin_entry(path):
 
 
 def check_links(bin_dir, prefix):
-    """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script)."""
+    """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
+    such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
+    and python that pip install --user had written)."""
     if not bin_dir:
         return
+    foreign = []
     for name, runs in LINKS:
         if not os.path.exists(os.path.join(prefix, 'bin', runs)) and name != 'python3':
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
         if kind == 'foreign':
-            raise Refusal('CPY_INSTALL_BIN_CONFLICT', '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else ''),
-                          "remove %s (it is not cpy's), then run again" % path, {'path': path})
+            foreign.append((path, target))
+    if not foreign:
+        return
+    path, target = foreign[0]
+    if len(foreign) == 1:
+        message = '%s exists and is not a cpy link%s' % (path, ' (it points to %s)' % target if target else '')
+    else:
+        message = '%s and %s exist and are not cpy links' % (', '.join(p for p, _ in foreign[:-1]), foreign[-1][0])
+    paths = [p for p, _ in foreign]
+    raise Refusal('CPY_INSTALL_BIN_CONFLICT', message, "remove %s (not cpy's), then run again" % ' '.join(paths), {'path': path, 'paths': paths})
 
 
 def ready_bin_dir(bin_dir):
@@ -2613,6 +2624,16 @@ resolve_build() {
   fail CPY_INSTALL_NO_MATCHING_BUILD "no published build of $(describe_request "$VERSION") fits this host ($host_summary): $(awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' "$work/considered")" "$hint"
 }
 
+# prefix_for VERSION: where the version goes when installPrefix is empty: where state.json records
+# it, while a tree is there; else /opt/python-VERSION (the library's prefixOf).
+prefix_for() {
+  pf_recorded=
+  if [ -f "$STATE_DIR/state.json" ] && json_flatten "$STATE_DIR/state.json" >"$work/state-prefix.flat" 2>/dev/null; then
+    pf_recorded=$(jget "$work/state-prefix.flat" "installs/$1/prefix")
+  fi
+  if [ -n "$pf_recorded" ] && [ -e "$pf_recorded" ]; then printf '%s\n' "$pf_recorded"; else printf '%s\n' "/opt/python-$1"; fi
+}
+
 # --- the /workspaces deferral ------------------------------------------------------------------
 # A Feature runs while the image is built; the workspace (/workspaces/<folder>) is mounted only
 # when the container is created. An artifact, checksum or index there is installed then.
@@ -2770,7 +2791,7 @@ main() {
     # A full version already installed: no index, no network.
     if is_full_version "$VERSION"; then
       version=$VERSION
-      prefix=${INSTALLPREFIX:-/opt/python-$version}
+      prefix=${INSTALLPREFIX:-$(prefix_for "$version")}
       if already_installed; then nothing_to_do; return 0; fi
       # What a killed run left is finished first (under the prefix's lock), then looked at again.
       lock_prefix "$prefix"
@@ -2786,7 +2807,7 @@ main() {
     version=$chosen_version ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
     name_of "$ARTIFACTURL"
   fi
-  prefix=${INSTALLPREFIX:-/opt/python-$version}
+  prefix=${INSTALLPREFIX:-$(prefix_for "$version")}
 
   # Already there: nothing is fetched, no lock is taken (the marker is written before the tree
   # is renamed into place: a prefix that has one is complete).

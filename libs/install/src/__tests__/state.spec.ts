@@ -145,7 +145,7 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
 
     const error = await useVersion('3.14.0', layout).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_INSTALL_BIN_CONFLICT')).toBe(true);
-    expect((error as { hint: string }).hint).toBe(`choose another --bin-dir, or remove ${join(binDir, 'pip3')}`);
+    expect((error as { hint: string }).hint).toBe(`choose another --bin-dir, or remove ${join(binDir, 'pip3')} (pip install --user writes pip there: python3 -m pip runs the same)`);
     expect(await readFile(join(stateDir, STATE_FILE), 'utf8')).toBe(before);
     expect((await listInstalled(layout)).map((r) => [r.version, r.current, r.previous])).toEqual([
       ['3.12.8', false, true],
