@@ -302,6 +302,11 @@ export async function useVersion(request: string, options: VersionOptions = {}):
   return stateLock(layout, { timeoutMs: options.lockTimeoutMs ?? 60_000, signal: options.signal }, async () => {
     const { installs } = await readState(layout.stateDir);
     const version = await chosen();
+    // Nothing installed: said here, as the script says it, since no python3 may be there to run it
+    // (a minimal image said "spawn python3 ENOENT").
+    if (Object.keys(installs).length === 0) {
+      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed`, { hint: `install it first: cpy install ${version} --from <artifact>` });
+    }
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     const switched = runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons).catch((error: unknown) => {
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, layout.binDir ?? layout.stateDir, error)) || error;

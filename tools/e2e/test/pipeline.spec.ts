@@ -320,8 +320,10 @@ it('cpy install in a minimal Debian 12 container, as root at its default prefix 
   // The library installer as users run it there: this host's node and the repository's cpy, read-only.
   const script = [
     'set -e',
-    aptInstallScript(COMPILING),
     `cpy() { node ${CLI} "$@"; }`,
+    // Before any python3 is in the image: cpy use said "spawn python3 ENOENT", not "not installed".
+    `echo "== use: $(cpy use ${PYTHON_LINE.replace('python', '')} --json | sed -n 's/.*"code": *"\\(CPY_[A-Z_]*\\)".*/\\1/p' | head -n 1)"`,
+    aptInstallScript(COMPILING),
     `cpy install --from /artifacts/${basename(artifact)} --install-system-deps --json >/tmp/default.json`,
     `echo "== default"; sh /fidelity.sh ${BUILT_FOR} ${BUILT_FOR} /usr/local/bin/python3 /var/lib/cpy/current/bin/python3 ${BUILT_FOR}/bin/python3 || echo "default: exit $?"`,
     `cpy uninstall ${VERSION} --force >/dev/null`,
@@ -337,6 +339,7 @@ it('cpy install in a minimal Debian 12 container, as root at its default prefix 
     'localhost/debian-minbase:bookworm', 'sh', '-c', script,
   ]);
   log(`fidelity, cpy install in a minimal container:\n${r.stdout}${r.stderr}`);
+  expect(r.stdout).toContain('== use: CPY_INSTALL_NOT_INSTALLED\n');
   const [, defaultPart, optPart] = r.stdout.split(/== (?:default|opt)\n/);
   expect(fidelity(defaultPart ?? '').failed).toEqual([]);
   expect(fidelity(defaultPart ?? '').passed).toBe(fidelityChecks(3));
