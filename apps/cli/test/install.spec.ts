@@ -263,6 +263,22 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(await readFile(join(dir, 'bin'), 'utf8')).toBe('notes\n');
   });
 
+  it('links made where PATH does not look, or behind another python3 on PATH: a note says which python3 the shell runs instead and what to do; none when PATH finds them first', async () => {
+    const dir = join(work, 'path-advice');
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    const links = join(dir, 'links');
+    const other = join(dir, 'other-bin');
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'python3'), '#!/bin/sh\necho not cpy\n', { mode: 0o755 });
+    const off = await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', links], { env: { ...env, PATH: '/usr/bin:/bin' } });
+    expect(off.code).toBe(0);
+    expect(off.stderr).toContain(`note: ${links} is not on PATH: run ${join(links, 'python3')} by its path, or add it (export PATH="${links}:$PATH")`);
+    const behind = await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', links], { env: { ...env, PATH: `${other}:${links}:/usr/bin:/bin` } });
+    expect(behind.stderr).toContain(`note: python3 on PATH is ${join(other, 'python3')}, which comes before ${links}: put ${links} first in PATH to run this one`);
+    const first = await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', links], { env: { ...env, PATH: `${links}:${other}:/usr/bin:/bin` } });
+    expect(first.stderr).not.toContain('note:');
+  });
+
   it('Ctrl-C while cpy uninstall waits for another install\'s lock stops the wait: CPY_INSTALL_LOCKED saying so, nothing removed (it went on waiting, then removed it)', async () => {
     const dir = join(work, 'uninstall-waits');
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };

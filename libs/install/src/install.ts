@@ -71,6 +71,8 @@ export interface InstallResult {
   readonly source: string;
   readonly fromCache: boolean;
   readonly activated: boolean;
+  /** Where the python3 links are (made or moved there when `activated`); null: no links. */
+  readonly binDir: string | null;
   readonly warnings: readonly string[];
   /** The index entry chosen for a version request, and why; null when the artifact was given or came from the cache. */
   readonly resolution: Resolution | null;
@@ -773,6 +775,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     source: m.source,
     fromCache: fromCacheHit,
     activated,
+    binDir: layout.binDir,
     warnings,
     resolution,
     signature,

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { CpyError, SHA256_ANY_CASE_RE } from '@cpy/core';
 import {
   installOptionsSchema,
@@ -235,9 +236,34 @@ export const install = defineCommand({
       for (const w of r.warnings) lines.push(style.bad(`  warning: ${w}`));
       io.stdout.write(lines.join('\n') + '\n');
     }
+    // Links made where the shell does not look (a user's ~/.local/bin before the next login on
+    // Debian), or behind another python3: said, since `python3` would still run something else.
+    const advice = r.activated && r.binDir ? pathAdvice(r.binDir, io.env['PATH'] ?? '') : null;
+    if (advice) ctx.log(`note: ${advice}`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { install: r } };
   },
 });
+
+/** What to tell a user whose PATH does not reach the python3 link in `binDir` first; null when it does. */
+export function pathAdvice(binDir: string, path: string): string | null {
+  const dirs = path.split(':').filter(Boolean).map((d) => resolve(d));
+  const at = dirs.indexOf(resolve(binDir));
+  if (at < 0) return `${binDir} is not on PATH: run ${join(binDir, 'python3')} by its path, or add it (export PATH="${binDir}:$PATH")`;
+  const ours = realpathOrNull(join(binDir, 'python3'));
+  const before = dirs.slice(0, at).find((d) => {
+    const found = realpathOrNull(join(d, 'python3'));
+    return found !== null && found !== ours;
+  });
+  return before ? `python3 on PATH is ${join(before, 'python3')}, which comes before ${binDir}: put ${binDir} first in PATH to run this one` : null;
+}
+
+function realpathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
 
 export const list = defineCommand({
   name: 'list',
