@@ -414,6 +414,17 @@ def record_bin_dir(state, bin_dir, moving):
     return old if removed else None
 
 
+def linked_into(state, prefix):
+    """The state's bin dir when its python3 is cpy's link into `prefix` (python3 runs that tree), else None."""
+    bin_dir = state.get('binDir')
+    if not bin_dir or not prefix:
+        return None
+    try:
+        return bin_dir if os.readlink(os.path.join(bin_dir, 'python3')).startswith(prefix + '/bin/') else None
+    except OSError:
+        return None
+
+
 def activate(state_dir, bin_dir, prefix, keep_foreign):
     """`current` first (one rename: the record of what is current), then each bin link."""
     if not keep_foreign:
@@ -447,6 +458,16 @@ def record(a):
                       'run the install again: it installs CPython %s anew' % version)
     state = read_state(state_dir)
     now = current_prefix(state_dir)
+    # --no-link (no bin dir) changes no links. Where the recorded links run the current version,
+    # making another one current would have cpy say one version and python3 run another: it is
+    # recorded and not made current (`held`: cpy use switches). The same version at another prefix
+    # moves its one entry, and python3 still runs the old tree (`stillLinked`, said with `left`).
+    still_linked = linked_into(state, now) if make_current and not bin_dir and now and now != prefix else None
+    held = version_of(state_dir, state, now) if still_linked else None
+    if held == version:
+        held = None
+    elif held:
+        make_current = False
     switching = make_current and now != prefix
     # An install that is not made current leaves the links where they are (only its line's are made).
     if bin_dir and not make_current and state.get('binDir'):
@@ -489,6 +510,10 @@ def record(a):
     old = read_marker(before) if before and not entered and os.path.realpath(before) != os.path.realpath(prefix) else None
     if old and old.get('version') == version:
         done['left'] = before
+        if still_linked:
+            done['stillLinked'] = still_linked
+    if held:
+        done['held'] = {'version': held, 'binDir': still_linked}
     return done
 
 

@@ -29,7 +29,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, readState, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkPython3Link, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
+import { checkPython3Link, heldBack, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
@@ -784,8 +784,9 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
 
   /** Whether the install is now current; a tree its record left unlisted (the version recorded at another prefix before) is warned of. */
   const recorded = (r: Recorded, recordedVersion: string, at: string): boolean => {
-    if (r.left) warnings.push(leftBehind(recordedVersion, r.left, at));
+    if (r.left) warnings.push(leftBehind(recordedVersion, r.left, at, r.stillLinked));
     if (r.movedFrom) warnings.push(linksMoved(r.movedFrom, layout.binDir));
+    if (r.held) warnings.push(heldBack(recordedVersion, r.held));
     return r.current;
   };
 

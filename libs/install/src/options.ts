@@ -77,7 +77,7 @@ export const installOptionsSchema = z.strictObject({
     'Where to install. Empty: /opt/python-<version> as root. Elsewhere the artifact is relocated (sysconfig, pkg-config, python3-config, scripts).',
   ),
   stateDir: described(z.optional(absolutePath), 'Where cpy records installs and the current version.'),
-  binDir: described(z.optional(z.nullable(absolutePath)), 'Where python3, python, pip3, pip... are linked; null: no links. Unset: where the last install or use linked them (state.json records it), else the default.'),
+  binDir: described(z.optional(z.nullable(absolutePath)), 'Where python3, python, pip3, pip... are linked; null: no link made or changed (then the install is made current only when no cpy link runs the current version). Unset: where the last install or use linked them (state.json records it), else the default.'),
   cacheDir: described(z.optional(absolutePath), 'Where downloaded artifacts are kept by sha256.'),
   activate: described(z._default(z.boolean(), true), 'Make this the version python3 runs.'),
   skipValidation: described(

@@ -202,7 +202,13 @@ function versionedTargets(state: InstallState, current: string): [string, string
   );
 }
 
-const recordSchema = z.object({ current: z.boolean(), left: z.optional(z.string()), movedFrom: z.optional(z.string()) });
+const recordSchema = z.object({
+  current: z.boolean(),
+  left: z.optional(z.string()),
+  movedFrom: z.optional(z.string()),
+  stillLinked: z.optional(z.string()),
+  held: z.optional(z.object({ version: z.string(), binDir: z.string() })),
+});
 
 /** What recording an install did: whether it is now current; `left`, the prefix the version was recorded at before, whose tree is still there. */
 export interface Recorded {
@@ -210,6 +216,10 @@ export interface Recorded {
   readonly left: string | null;
   /** The bin dir the links were in before (the state's), from which this install moved them: a --bin-dir other than the last one. */
   readonly movedFrom?: string;
+  /** With no bin dir (--no-link): the bin dir whose python3 still runs the `left` tree. */
+  readonly stillLinked?: string;
+  /** With no bin dir (--no-link): not made current, since the links in `binDir` run `version`, which stays current. */
+  readonly held?: { readonly version: string; readonly binDir: string };
 }
 
 /** What a --bin-dir other than the last one's says: the links moved (cpy_state.py record_bin_dir). */
@@ -217,8 +227,16 @@ export const linksMoved = (from: string, to: string | null): string =>
   `the python3 links are now in ${to}: cpy's links in ${from} (where the last install or use made them) were removed; cpy use and cpy uninstall look in ${to} from now on`;
 
 /** The warning for a tree that recording the version at another prefix left unlisted. */
-export const leftBehind = (version: string, left: string, prefix: string): string =>
-  `CPython ${version} was recorded at ${left}, and is now at ${prefix}: the tree at ${left} stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed`;
+export const leftBehind = (version: string, left: string, prefix: string, stillLinked?: string): string =>
+  `CPython ${version} was recorded at ${left}, and is now at ${prefix}: the tree at ${left} stays, no longer listed, used or uninstalled by cpy; ${
+    stillLinked
+      ? `python3 in ${stillLinked} still runs it (--no-link changes no links): cpy use ${version} links ${prefix}, after which ${left} can be removed`
+      : 'remove it yourself if it is not needed'
+  }`;
+
+/** The warning for an install that --no-link kept from being current: the links run another version. */
+export const heldBack = (version: string, held: { readonly version: string; readonly binDir: string }): string =>
+  `CPython ${version} is installed but not current: python3 in ${held.binDir} runs CPython ${held.version}, and --no-link changes no links; cpy use ${version} makes it current`;
 
 /**
  * Records an install in the state, and (when asked) makes it the current version, remembering
@@ -238,7 +256,13 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && recordFileSystemFault(error.message, layout.stateDir, error)) || error;
     });
     const done = await withOwnHint(recorded, true);
-    return { current: done.current, left: done.left ?? null, ...(done.movedFrom ? { movedFrom: done.movedFrom } : {}) };
+    return {
+      current: done.current,
+      left: done.left ?? null,
+      ...(done.movedFrom ? { movedFrom: done.movedFrom } : {}),
+      ...(done.stillLinked ? { stillLinked: done.stillLinked } : {}),
+      ...(done.held ? { held: done.held } : {}),
+    };
   });
 }
 

@@ -655,6 +655,18 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await readlink(python3)).toBe(join(a.prefix, 'bin', 'python3'));
   });
 
+  it('--no-link of the current version into another prefix: python3 still runs the old tree, and the warning says so instead of inviting its removal', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }));
+    const elsewhere = join(sb.root, 'elsewhere');
+    const r = await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true, binDir: null, installPrefix: elsewhere }));
+    expect(r).toMatchObject({ status: 'installed', activated: true });
+    expect(r.warnings).toEqual([
+      `CPython ${version} was recorded at ${sb.prefix}, and is now at ${elsewhere}: the tree at ${sb.prefix} stays, no longer listed, used or uninstalled by cpy; python3 in ${sb.binDir} still runs it (--no-link changes no links): cpy use ${version} links ${elsewhere}, after which ${sb.prefix} can be removed`,
+    ]);
+    expect(await readlink(join(sb.binDir, 'python3'))).toBe(join(sb.prefix, 'bin', 'python3'));
+  });
+
   it('will not take over a python3 that is not its own', async () => {
     const sb = await sandbox();
     await mkdir(sb.binDir, { recursive: true });

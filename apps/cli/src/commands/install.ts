@@ -145,7 +145,7 @@ export const install = defineCommand({
     sha256: { type: 'string', valueName: '<hex>', description: 'the expected sha256, instead of a checksum file' },
     prefix: { type: 'string', valueName: '<dir>', description: 'where to install (default: see above)' },
     ...STATE_OPTIONS,
-    'no-link': { type: 'boolean', description: 'do not create python3/pip3 links' },
+    'no-link': { type: 'boolean', description: 'do not create or change python3/pip3 links (nor make this current where they run the current version)' },
     'no-activate': { type: 'boolean', description: 'install, but keep the current version as it is' },
     'skip-validation': { type: 'boolean', description: 'do not check the new python3 before putting it in place (it still runs: to relocate a tree installed away from its build prefix, and to write the install record)' },
     'install-system-deps': { type: 'boolean', description: 'install missing system libraries (critical ones, curses, gdbm) with apt-get/dnf/apk (root)' },

@@ -187,6 +187,49 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
   });
 });
 
+describe('--no-link (no bin dir) while cpy\'s links run the current version', () => {
+  const tree = async (version: string, name = `python-${version}`): Promise<string> => {
+    const prefix = join(stateDir, name);
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+    await writeFile(join(prefix, MARKER_FILE), marker(version));
+    return prefix;
+  };
+  const binDir = () => join(stateDir, 'bin');
+  const linked = () => ({ stateDir, binDir: binDir(), cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) });
+  const unlinked = () => ({ ...linked(), binDir: null });
+  const lock = { timeoutMs: 1000 };
+
+  it('another version is recorded and not made current: python3 and cpy go on saying the same version, and cpy use switches', async () => {
+    const old = await tree('3.12.8');
+    await recordInstall(linked(), '3.12.8', old, true, lock);
+    const fresh = await tree('3.13.5');
+    expect(await recordInstall(unlinked(), '3.13.5', fresh, true, lock)).toEqual({ current: false, left: null, held: { version: '3.12.8', binDir: binDir() } });
+    expect(await readlink(join(stateDir, 'current'))).toBe(old);
+    expect(await readlink(join(binDir(), 'python3'))).toBe(join(old, 'bin', 'python3'));
+    expect((await listInstalled({ stateDir, binDir: null })).map((r) => [r.version, r.current])).toEqual([['3.12.8', true], ['3.13.5', false]]);
+    // The rollback target is untouched (nothing switched), and cpy use links the new one.
+    expect((await readState(stateDir)).previous).toBeNull();
+    expect(await useVersion('3.13.5', { stateDir, binDir: binDir(), lockTimeoutMs: 1000 })).toMatchObject({ version: '3.13.5', from: '3.12.8' });
+    expect(await readlink(join(binDir(), 'python3'))).toBe(join(fresh, 'bin', 'python3'));
+  });
+
+  it('with no links recorded, the install is made current as before', async () => {
+    await recordInstall(unlinked(), '3.12.8', await tree('3.12.8'), true, lock);
+    const fresh = await tree('3.13.5');
+    expect(await recordInstall(unlinked(), '3.13.5', fresh, true, lock)).toEqual({ current: true, left: null });
+    expect(await readlink(join(stateDir, 'current'))).toBe(fresh);
+  });
+
+  it('the same version at another prefix: its entry moves, and the warning says python3 still runs the old tree', async () => {
+    const old = await tree('3.13.5');
+    await recordInstall(linked(), '3.13.5', old, true, lock);
+    const moved = await tree('3.13.5', 'elsewhere');
+    expect(await recordInstall(unlinked(), '3.13.5', moved, true, lock)).toEqual({ current: true, left: old, stillLinked: binDir() });
+    expect(await readlink(join(binDir(), 'python3'))).toBe(join(old, 'bin', 'python3'));
+  });
+});
+
 /** A tree as make install leaves it: python3.X, pip3.X, python3.X-config (or the `programs` given) beside python3. */
 async function lineTree(version: string, programs = ['python', 'pip', 'python%s-config']): Promise<string> {
   const prefix = join(stateDir, `python-${version}`);
@@ -271,10 +314,10 @@ describe('the install record writer (cpy_state.py)', () => {
     await rm(join(a, 'python3.12'));
     expect(await useVersion('3.13.5', told)).toMatchObject({ relinked: true });
     expect((await lineLinks(a))['python3.12']).toBe(p('3.12.8', 'python3.12'));
-    // A --no-link install made another version current: python3 still runs 3.13.5, and its
-    // uninstall removes that link too (it was left pointing into the removed tree).
-    await recordInstall(installLayout(null), '3.12.8', join(stateDir, 'python-3.12.8'), true, lock);
-    expect((await uninstall('3.13.5', told)).unlinked.sort()).toEqual(['pip3.13', 'python', 'python3', 'python3.13-config']);
+    // A --no-link install of another version while python3 runs 3.13.5 leaves 3.13.5 current;
+    // its uninstall (forced: it is current) removes every link into its tree.
+    expect(await recordInstall(installLayout(null), '3.12.8', join(stateDir, 'python-3.12.8'), true, lock)).toMatchObject({ current: false, held: { version: '3.13.5', binDir: a } });
+    expect((await uninstall('3.13.5', { ...told, force: true })).unlinked.sort()).toEqual(['pip3.13', 'python', 'python3', 'python3.13-config']);
     expect((await readdir(a)).sort()).toEqual(['pip3.12', 'python3.12', 'python3.12-config', 'python3.13']);
     expect(await readFile(join(a, 'python3.13'), 'utf8')).toBe('theirs\n');
   });
