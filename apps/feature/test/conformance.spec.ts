@@ -290,6 +290,8 @@ interface Case {
 
 /** A name the good artifact is served under too: another version's. */
 const RENAMED = 'cpython-3.12.0-debian12-build1.tgz';
+/** A name the good artifact is served under too: another build of its version's. */
+const REBUILT = () => good.fileName.replace(/-build\d+\./, '-build7.');
 /** The index fixtures: debian11 and debian12 builds of two versions (3.11.2, the host's real one, and a newer one that only claims to be). */
 const NEWER = '3.12.7';
 /** Where the deferral cases keep artifacts in the workspace (mounted once the container is created). */
@@ -626,6 +628,13 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'an artifact renamed to another build of its version: its name is said to be wrong (it was installed, its marker saying build 1)',
+    options: () => ({ artifactUrl: mirror.fileUrl('renamed-build', REBUILT()), sha256: good.sha256, skipValidation: true }),
+    expected: { code: 'CPY_INSTALL_VERSION_MISMATCH' },
+    message: () => `${REBUILT()} is named for build 7 of CPython ${version}, but holds build ${good.metadata.build}`,
+    after: nothingInstalled,
+  },
+  {
     name: 'an artifact URL typed wrong (nothing there, so no checksum file beside it either): the artifact is what is said to be missing',
     options: () => ({ artifactUrl: mirror.fileUrl('typo', good.fileName) }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
@@ -902,6 +911,13 @@ const CASES: Case[] = [
     options: () => ({ version: '3.11', indexUrl: U['gone']! }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
     message: () => `cannot get the artifact ${mirror.fileUrl('gone-assets', I.d12.fileName)}: HTTP 404`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'index: the build it lists holds another build number than its entry says: the index is said to be wrong, nothing installed',
+    options: () => ({ version: '3.11', indexUrl: U['wrongbuild']! }),
+    expected: { code: 'CPY_INSTALL_VERSION_MISMATCH' },
+    message: () => `the index ${U['wrongbuild']!} lists ${I.d12.fileName} as build 7 of CPython ${version}, but it holds build ${I.d12.metadata.build}`,
     after: nothingInstalled,
   },
   {
@@ -1744,6 +1760,9 @@ beforeAll(async () => {
   U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
   // The good artifact under the name of another version (renamed by hand).
   mirror.serve(`renamed/${RENAMED}`, good.path);
+  mirror.serve(`renamed-build/${REBUILT()}`, good.path);
+  // An index whose entry says another build number than the artifact it lists holds.
+  U['wrongbuild'] = await writeIndex('wrongbuild', 'index.json', [{ ...entries.d12, build: 7 }]);
   // An index whose build's release was deleted (the artifact answers 404).
   U['gone'] = await writeIndex('gone', 'index.json', [{ ...entries.d12, url: mirror.fileUrl('gone-assets', I.d12.fileName) }]);
   // The builds of one version deprecated by newer ones (retention), another version active.

@@ -302,6 +302,8 @@ function sameArtifact(marker: InstallMarker, plan: Pick<SourcePlan, 'version' | 
 /** Where the artifact comes from, decided before anything is written. */
 interface SourcePlan {
   readonly version: string;
+  /** The build number the artifact was taken for: its file name's, or its index entry's. */
+  readonly build?: number | undefined;
   readonly artifactUrl?: string | undefined;
   readonly checksumUrl?: string | undefined;
   readonly sha256?: string | undefined;
@@ -354,7 +356,7 @@ async function planSource(
     if (request && !matchesRequest(version, request)) {
       throw new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${request.text}, but the artifact is ${version}`, { hint: 'fix the version or the artifact URL' });
     }
-    return { version, artifactUrl: options.artifactUrl, checksumUrl: options.checksumUrl, sha256: options.sha256, resolution: null, signature: null, warnings: [] };
+    return { version, build: named?.build, artifactUrl: options.artifactUrl, checksumUrl: options.checksumUrl, sha256: options.sha256, resolution: null, signature: null, warnings: [] };
   }
   if (!request) {
     throw new CpyError('CPY_INSTALL_NO_VERSION', 'which version? Give a version (3.13, 3.13.5, latest) or the artifact', {
@@ -397,7 +399,7 @@ async function planSource(
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
   const warnings = resolution.deprecated ? [deprecatedWarning(resolution.entry, options.sha256 ? 'its sha256' : request.text)] : [];
   for (const message of warnings) hooks.onEvent?.({ type: 'warning', message });
-  return { version: resolution.entry.version, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, listedBy: loaded.source, signature: loaded.signature, warnings };
+  return { version: resolution.entry.version, build: resolution.entry.build, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, listedBy: loaded.source, signature: loaded.signature, warnings };
 }
 
 /**
@@ -413,6 +415,18 @@ function versionMismatch(plan: SourcePlan, asked: string | undefined, fileName: 
   }
   if (asked === plan.version) return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `asked for ${plan.version}, but ${fileName} holds CPython ${holds}`, { hint: 'fix the version or the artifact' });
   return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `${fileName} is named for CPython ${plan.version}, but holds CPython ${holds}`, {
+    hint: 'the file was renamed, or is not what its name says: install the artifact as it was published',
+  });
+}
+
+/** An artifact that holds another build of the version than its index entry or its file name says (install.sh says the same). */
+function buildMismatch(plan: SourcePlan, fileName: string, holds: number): CpyError {
+  if (plan.listedBy) {
+    return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `the index ${plan.listedBy} lists ${fileName} as build ${plan.build} of CPython ${plan.version}, but it holds build ${holds}`, {
+      hint: 'the index or the file it names is wrong: tell its publisher; nothing was installed',
+    });
+  }
+  return new CpyError('CPY_INSTALL_VERSION_MISMATCH', `${fileName} is named for build ${plan.build} of CPython ${plan.version}, but holds build ${holds}`, {
     hint: 'the file was renamed, or is not what its name says: install the artifact as it was published',
   });
 }
@@ -857,6 +871,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     // Checked from the metadata before the tree is unpacked, on both paths below.
     const fits = (metadata: ArtifactMetadata, fileName: string) => {
       if (metadata.version !== version) throw versionMismatch(plan, options.version, fileName, metadata.version);
+      if (plan.build !== undefined && metadata.build !== plan.build) throw buildMismatch(plan, fileName, metadata.build);
       checkCompatibility(metadata, hostOf());
     };
     const prepare = async (metadata: ArtifactMetadata) => {

@@ -2788,7 +2788,7 @@ main() {
   work=$(mktemp -d /tmp/cpy-feature.XXXXXXXX)
   if [ -n "$signers" ] && pending_in_workspace "$TRUSTEDKEYSURL"; then defer_install "$(path_of "$TRUSTEDKEYSURL")"; return 0; fi
 
-  resolved=false
+  resolved=false named_build=
   # Deferred from a build the index chose (defer_install): the index vouched for its sha256.
   # So did its signer (the marker's signedBy), who must be pinned now if any signer is: pins
   # the hook's environment adds (CPY_SIGNER_FINGERPRINTS) are checked, never skipped.
@@ -2802,6 +2802,8 @@ main() {
     refuse_directory_artifact "$ARTIFACTURL"
     name_of "$ARTIFACTURL"
     named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
+    # (A build the index chose, deferred, goes by its entry, which vouched for its sha256.)
+    [ "$resolved" = true ] || named_build=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\5/p")
     if [ -n "$named_version" ]; then
       version=$named_version
       [ -z "$VERSION" ] || answers "$version" "$VERSION" || fail CPY_INSTALL_VERSION_MISMATCH "asked for $VERSION, but the artifact is $version" 'fix the version or the artifact URL'
@@ -2829,7 +2831,7 @@ main() {
     read_index "$INDEXURL"
     resolve_build
     location_ok "$chosen_url" || fail CPY_INDEX_INVALID "$index_source lists $chosen_file at a location this Feature does not accept (only letters, digits and . _ ~ : / ? # @ & = + % , - in an http(s) or file URL, or an absolute path; $URL_RULE)" 'point at the index.json cpy publish or cpy index add wrote'
-    version=$chosen_version ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
+    version=$chosen_version named_build=$chosen_build ARTIFACTURL=$chosen_url SHA256=$chosen_sha256 CHECKSUMURL='' resolved=true
     name_of "$ARTIFACTURL"
   fi
   prefix=${INSTALLPREFIX:-$(prefix_for "$version")}
@@ -2978,6 +2980,13 @@ main() {
       fail CPY_INSTALL_VERSION_MISMATCH "asked for $version, but $file_name holds CPython $meta_version" 'fix the version or the artifact'
     fi
     fail CPY_INSTALL_VERSION_MISMATCH "$file_name is named for CPython $version, but holds CPython $meta_version" 'the file was renamed, or is not what its name says: install the artifact as it was published'
+  fi
+  # And the build its index entry or its name says (the library's buildMismatch).
+  if [ -n "$named_build" ] && [ "$meta_build" != "$named_build" ]; then
+    if [ "$resolved" = true ] && [ -n "${index_source:-}" ]; then
+      fail CPY_INSTALL_VERSION_MISMATCH "the index $index_source lists $file_name as build $named_build of CPython $version, but it holds build $meta_build" 'the index or the file it names is wrong: tell its publisher; nothing was installed'
+    fi
+    fail CPY_INSTALL_VERSION_MISMATCH "$file_name is named for build $named_build of CPython $version, but holds build $meta_build" 'the file was renamed, or is not what its name says: install the artifact as it was published'
   fi
   check_compatibility "$work/meta.flat"
 
