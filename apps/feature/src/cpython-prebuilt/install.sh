@@ -1639,8 +1639,20 @@ def not_installed(version, known, removing=False):
 # --- links ----------------------------------------------------------------------------------
 
 def swap_link(link, target):
-    """Points `link` at `target` by renaming a new symlink over it: readers see the old or the new target, never none."""
-    os.makedirs(os.path.dirname(link), exist_ok=True)
+    """
+    Points `link` at `target` by renaming a new symlink over it: readers see the old or the new
+    target, never none. The new symlinks a killed run left for it (`<link>.tmp-<8 hex>`, made
+    under the same state lock) are removed first.
+    """
+    directory, name = os.path.split(link)
+    os.makedirs(directory, exist_ok=True)
+    half_made = re.compile(re.escape(name) + r'\.tmp-[0-9a-f]{8}')
+    for entry in os.listdir(directory):
+        if half_made.fullmatch(entry) and os.path.islink(os.path.join(directory, entry)):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                pass
     tmp = '%s.tmp-%s' % (link, random_id())
     os.symlink(target, tmp)
     try:

@@ -187,7 +187,7 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
   });
 });
 
-describe('--no-link (no bin dir) while cpy\'s links run the current version', () => {
+describe('recording an install: --no-link while cpy\'s links run the current version, and links half made', () => {
   const tree = async (version: string, name = `python-${version}`): Promise<string> => {
     const prefix = join(stateDir, name);
     await mkdir(join(prefix, 'bin'), { recursive: true });
@@ -212,6 +212,17 @@ describe('--no-link (no bin dir) while cpy\'s links run the current version', ()
     expect((await readState(stateDir)).previous).toBeNull();
     expect(await useVersion('3.13.5', { stateDir, binDir: binDir(), lockTimeoutMs: 1000 })).toMatchObject({ version: '3.13.5', from: '3.12.8' });
     expect(await readlink(join(binDir(), 'python3'))).toBe(join(fresh, 'bin', 'python3'));
+  });
+
+  it('a link a killed run left half made (<link>.tmp-<8 hex>) is removed by the next one that makes the link; a file of that name is not cpy\'s and stays', async () => {
+    const old = await tree('3.12.8');
+    await mkdir(binDir(), { recursive: true });
+    await symlink(join(old, 'bin', 'python3'), join(binDir(), 'python3.tmp-0a1b2c3d'));
+    await symlink(old, join(stateDir, 'current.tmp-deadbeef'));
+    await writeFile(join(binDir(), 'pip3.tmp-0a1b2c3d'), 'mine\n');
+    await recordInstall(linked(), '3.12.8', old, true, lock);
+    expect((await readdir(binDir())).filter((n) => n.includes('.tmp-'))).toEqual(['pip3.tmp-0a1b2c3d']);
+    expect((await readdir(stateDir)).filter((n) => n.includes('.tmp-'))).toEqual([]);
   });
 
   it('with no links recorded, the install is made current as before', async () => {
