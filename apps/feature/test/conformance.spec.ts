@@ -491,6 +491,35 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'an install whose stdlib landmark (lib/python3.X/os.py) was deleted is not "already installed": said damaged, and installed again over itself',
+    options: () => ({ artifactUrl: U['http']! }),
+    before: async (i) => {
+      await i.install({ artifactUrl: U['http']! });
+      await i.sh(`rm "$ROOT/${defaultPrefix()}/lib/python${version.split('.').slice(0, 2).join('.')}/os.py"`);
+    },
+    expected: { status: 'replaced' },
+    after: async (i) => {
+      expect(i.warnings).toEqual([`CPython ${version} in ${i.root}/${defaultPrefix()} is damaged (lib/python${version.split('.').slice(0, 2).join('.')}/os.py is missing): installing it again`]);
+      expect(await i.python(defaultPrefix(), 'import os; print("ok")')).toBe('ok');
+      expect((await i.list('opt')).filter((n) => n.startsWith('.'))).toEqual([]);
+      expect(await i.install({ artifactUrl: U['http']! })).toEqual({ status: 'already-installed' });
+    },
+  },
+  {
+    name: 'an install whose marker was deleted, which the state still records, is installed again over its prefix (it was refused as someone else\'s files)',
+    options: () => ({ artifactUrl: U['http']! }),
+    before: async (i) => {
+      await i.install({ artifactUrl: U['http']! });
+      await i.sh(`rm "$ROOT/${defaultPrefix()}/${MARKER_FILE}"`);
+    },
+    expected: { status: 'replaced' },
+    after: async (i) => {
+      expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ version });
+      expect(await i.python(defaultPrefix(), 'import os; print("ok")')).toBe('ok');
+      expect((await i.list('opt')).filter((n) => n.startsWith('.'))).toEqual([]);
+    },
+  },
+  {
     // What was pip-installed into the prefix itself (not a venv) goes with the old tree: named.
     name: 'another build replaces the installed one, naming in a warning what was installed into the prefix itself',
     options: () => ({ artifactUrl: U['build2']! }),

@@ -121,7 +121,7 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'])
+    check_links(bin_dir, a['tree'], a.get('prefix'))
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -273,10 +273,12 @@ def bin_entry(path):
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def check_links(bin_dir, prefix):
+def check_links(bin_dir, prefix, into=None):
     """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
     such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
-    and python that pip install --user had written)."""
+    and python that pip install --user had written). `into`: the prefix a staged tree (`prefix`)
+    goes to; a link into it is cpy's (the prefix is, or was refused before: a repair of an install
+    whose marker was deleted)."""
     if not bin_dir:
         return
     foreign = []
@@ -285,7 +287,7 @@ def check_links(bin_dir, prefix):
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
-        if kind == 'foreign':
+        if kind == 'foreign' and not (into and target and target.startswith(into + '/')):
             foreign.append((path, target))
     if not foreign:
         return

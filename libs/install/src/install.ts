@@ -31,6 +31,7 @@ import { MARKER_FILE, readJsonFile, readMarker, readState, type InstallMarker } 
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
 import { checkPython3Link, heldBack, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
+import { damagedInstall, treeDamage } from './intact.js';
 
 export type InstallPhase = 'resolve' | 'download' | 'verify' | 'system-packages' | 'extract' | 'relocate' | 'validate' | 'activate';
 
@@ -203,9 +204,10 @@ const makePrefixParent = (prefix: string) =>
  * A prefix that exists, is not empty and has no cpy marker holds something cpy
  * did not install (`--prefix /usr/local` by mistake): replacing it would delete it. So would
  * replacing a file there (`--prefix notes.txt`), or a directory whose entries cannot be read;
- * a link that leads nowhere cannot be installed through.
+ * a link that leads nowhere cannot be installed through. `recorded`: the state records the prefix
+ * for the version being installed, so it is cpy's also when its marker is gone (a repair).
  */
-async function refuseForeignPrefix(prefix: string): Promise<void> {
+async function refuseForeignPrefix(prefix: string, recorded: boolean): Promise<void> {
   let entries: string[];
   try {
     entries = await readdir(prefix);
@@ -222,7 +224,7 @@ async function refuseForeignPrefix(prefix: string): Promise<void> {
       cause: error,
     });
   }
-  if (entries.length === 0 || entries.includes(MARKER_FILE)) return;
+  if (entries.length === 0 || entries.includes(MARKER_FILE) || recorded) return;
   // Named in order (readdir's is the file system's), as install.sh names them.
   const names = [...entries].sort();
   throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
@@ -804,6 +806,20 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     return r.current;
   };
 
+  /** Whether the install at `prefix` can start (treeDamage); a damaged one is warned of once, and installed again. */
+  const damageSaid = new Set<string>();
+  const intact = async (of: string, prefix: string): Promise<boolean> => {
+    const missing = await treeDamage(prefix, of);
+    if (!missing) return true;
+    if (!damageSaid.has(prefix)) {
+      damageSaid.add(prefix);
+      const warning = damagedInstall(of, prefix, missing);
+      warnings.push(warning);
+      hooks.onEvent?.({ type: 'warning', message: warning });
+    }
+    return false;
+  };
+
   // A full version already installed: no index, no lock, no network.
   const lockOn = (on: string) => ({ timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder, on }) });
   const stateLockOptions = lockOn(layout.stateDir);
@@ -819,7 +835,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
         return readMarker(prefix);
       });
     }
-    if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy)) {
+    if (present && sameArtifact(present, { version: exact.text, sha256: options.sha256 }, policy) && (await intact(exact.text, prefix))) {
       const activated = recorded(await recordInstall(layout, exact.text, prefix, options.activate, stateLockOptions), exact.text, prefix);
       return result('already-installed', exact.text, prefix, present, false, activated, null);
     }
@@ -847,7 +863,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     return (await named) === marker.sha256;
   };
   const present = await readMarker(prefix);
-  if (present && sameArtifact(present, plan, policy) && (await checksumAgrees(present))) {
+  if (present && sameArtifact(present, plan, policy) && (await checksumAgrees(present)) && (await intact(version, prefix))) {
     const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
     return result('already-installed', version, prefix, present, false, activated, plan.resolution);
   }
@@ -856,11 +872,12 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
-    if (done && sameArtifact(done, plan, policy) && (await checksumAgrees(done))) {
+    if (done && sameArtifact(done, plan, policy) && (await checksumAgrees(done)) && (await intact(version, prefix))) {
       const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
-    await refuseForeignPrefix(prefix);
+    // A prefix the state records for this version is cpy's, also when its marker is gone.
+    await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix);
     // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)
     // are needed as soon as the artifact's metadata arrives: asked for now, they load while the
     // checksum and the download start.
@@ -875,7 +892,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       checkCompatibility(metadata, hostOf());
     };
     const prepare = async (metadata: ArtifactMetadata) => {
-      if (options.activate) await checkPython3Link(layout);
+      if (options.activate) await checkPython3Link(layout, prefix);
       await ensureSpace(dirname(prefix), metadata.contents.bytes);
       return { root: metadata.prefix.replace(/^\//, ''), maxBytes: (await artifactLibrary()).extractLimit(metadata) };
     };
@@ -976,7 +993,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
         builtFor: metadata.prefix,
         ...(signature ? { signedBy: signature.fingerprint } : {}),
       };
-      if (done && done.sha256 === artifact.sha256) {
+      if (done && done.sha256 === artifact.sha256 && (await intact(version, prefix))) {
         // The same bytes, now verified: the marker says so, and the next run needs no network.
         if (signature && done.signedBy !== signature.fingerprint) await signMarker(prefix, signature.fingerprint);
         const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);

@@ -58,12 +58,14 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
  * no cpy python3 may exist yet; the
  * authoritative check, of every program the tree has, is cpy_state.py's (mark, record, use).
  */
-async function foreignEntry(path: string): Promise<{ target: string | null } | null> {
+async function foreignEntry(path: string, into?: string): Promise<{ target: string | null } | null> {
   const st = await lstat(path).catch(() => null);
   if (!st) return null;
   if (!st.isSymbolicLink()) return { target: null };
   const target = resolve(dirname(path), await readlink(path));
   if (existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target)) return null;
+  // A link into the prefix being installed: the prefix is cpy's (or was refused before this).
+  if (into && target.startsWith(`${into}/`)) return null;
   return { target };
 }
 
@@ -85,11 +87,11 @@ function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
   });
 }
 
-/** Refuses, before anything is downloaded, a python3 in the bin dir that is not cpy's. */
-export async function checkPython3Link(layout: InstallLayout): Promise<void> {
+/** Refuses, before anything is put in place, a python3 in the bin dir that is not cpy's (nor a link into `prefix`, the one being installed). */
+export async function checkPython3Link(layout: InstallLayout, prefix: string): Promise<void> {
   if (!layout.binDir) return;
   const path = join(layout.binDir, 'python3');
-  const found = await foreignEntry(path);
+  const found = await foreignEntry(path, prefix);
   if (found) {
     throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
       hint: binConflictHint([path], true),

@@ -667,6 +667,28 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await readlink(join(sb.binDir, 'python3'))).toBe(join(sb.prefix, 'bin', 'python3'));
   });
 
+  it('a damaged install (its python3 or its os.py gone) is installed again by version, offline from the cache, instead of being "already installed"; so is one whose marker is gone', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }));
+    const line = version.split('.').slice(0, 2).join('.');
+    for (const missing of [`lib/python${line}/os.py`, 'bin/python3']) {
+      await rm(join(sb.prefix, missing));
+      const r = await installPython(sb.options({ version, skipValidation: true }));
+      expect(r).toMatchObject({ status: 'replaced', fromCache: true, warnings: [`CPython ${version} in ${sb.prefix} is damaged (${missing} is missing): installing it again`] });
+      expect(existsSync(join(sb.prefix, missing))).toBe(true);
+      expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'already-installed', warnings: [] });
+    }
+    // The marker gone: the state records the prefix for this version, so it is cpy's to replace.
+    await rm(join(sb.prefix, MARKER_FILE));
+    expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'replaced', fromCache: true });
+    expect(JSON.parse(await readFile(join(sb.prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version });
+    // A prefix the state does not record for the version is still refused.
+    const other = join(sb.root, 'other');
+    await mkdir(join(other, 'bin'), { recursive: true });
+    await writeFile(join(other, 'bin', 'tool'), '');
+    expect((await codeOf(installPython(sb.options({ version, installPrefix: other, skipValidation: true })))).code).toBe('CPY_INSTALL_PREFIX_NOT_EMPTY');
+  });
+
   it('will not take over a python3 that is not its own', async () => {
     const sb = await sandbox();
     await mkdir(sb.binDir, { recursive: true });

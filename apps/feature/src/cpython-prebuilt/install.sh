@@ -1288,13 +1288,18 @@ bin_entry_kind() { # PATH
 }
 # check_python3_link: once the artifact's metadata is read (and before anything is put in place),
 # when only python3 is known and no cpy python3 may exist yet, a python3 in the bin dir that is not
-# cpy's refuses the install (the library's checkPython3Link). Every program the tree has is checked
-# by cpy_state.py's mark, once it is unpacked.
+# cpy's refuses the install (the library's checkPython3Link), unless it is a link into the prefix
+# being installed (cpy's, or refused before). Every program the tree has is checked by
+# cpy_state.py's mark, once it is unpacked.
 check_python3_link() {
   [ "$(bin_entry_kind "$BIN_DIR/python3")" = foreign ] || return 0
   # A link names where it points (its target from the link's directory), as the library does.
   points=
-  if [ -L "$BIN_DIR/python3" ]; then link_to "$BIN_DIR/python3" && points=" (it points to $link_to)"; fi
+  if [ -L "$BIN_DIR/python3" ]; then
+    link_to "$BIN_DIR/python3"
+    case $link_to in "$prefix"/*) return 0 ;; esac
+    points=" (it points to $link_to)"
+  fi
   fail CPY_INSTALL_BIN_CONFLICT "$BIN_DIR/python3 exists and is not a cpy link$points" "remove $BIN_DIR/python3 (it is not cpy's), then run again"
 }
 # state_py PYTHON COMMAND ARGS...: the install record (the marker, state.json, the `current` link
@@ -1524,7 +1529,7 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'])
+    check_links(bin_dir, a['tree'], a.get('prefix'))
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -1676,10 +1681,12 @@ def bin_entry(path):
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def check_links(bin_dir, prefix):
+def check_links(bin_dir, prefix, into=None):
     """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
     such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
-    and python that pip install --user had written)."""
+    and python that pip install --user had written). `into`: the prefix a staged tree (`prefix`)
+    goes to; a link into it is cpy's (the prefix is, or was refused before: a repair of an install
+    whose marker was deleted)."""
     if not bin_dir:
         return
     foreign = []
@@ -1688,7 +1695,7 @@ def check_links(bin_dir, prefix):
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
-        if kind == 'foreign':
+        if kind == 'foreign' and not (into and target and target.startswith(into + '/')):
             foreign.append((path, target))
     if not foreign:
         return
@@ -2663,11 +2670,14 @@ resolve_build() {
 
 # prefix_for VERSION: where the version goes when installPrefix is empty: where state.json records
 # it, while a tree is there; else /opt/python-VERSION (the library's prefixOf).
-prefix_for() {
-  pf_recorded=
+# recorded_prefix VERSION: the prefix the state records for it (nothing when none).
+recorded_prefix() {
   if [ -f "$STATE_DIR/state.json" ] && json_flatten "$STATE_DIR/state.json" >"$work/state-prefix.flat" 2>/dev/null; then
-    pf_recorded=$(jget "$work/state-prefix.flat" "installs/$1/prefix")
+    jget "$work/state-prefix.flat" "installs/$1/prefix"
   fi
+}
+prefix_for() {
+  pf_recorded=$(recorded_prefix "$1")
   if [ -n "$pf_recorded" ] && [ -e "$pf_recorded" ]; then printf '%s\n' "$pf_recorded"; else printf '%s\n' "/opt/python-$1"; fi
 }
 
@@ -2746,9 +2756,31 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# already_installed: the prefix holds this artifact (by sha256 when known, else by its name; by
-# the version alone for a full version without an artifact), as the library's sameArtifact.
+# already_installed: the prefix holds this install (marker_answers), and its tree can start
+# (tree_damage). A damaged one is said once, and installed again (the library's intact).
+damage_said=
 already_installed() {
+  marker_answers || return 1
+  damage=$(tree_damage "$prefix" "$version")
+  [ -n "$damage" ] || return 0
+  if [ "$damage_said" != "$prefix" ]; then
+    say "warning: CPython $version in $prefix is damaged ($damage is missing): installing it again"
+    damage_said=$prefix
+  fi
+  return 1
+}
+# tree_damage PREFIX VERSION: what CPython needs to start that the tree lacks, a path inside it
+# (nothing when intact): bin/python3, and the landmark getpath finds the prefix by,
+# lib/python3.X/os.py (lib/python3.Xt/ free-threaded). The library's treeDamage.
+tree_damage() {
+  [ -f "$1/bin/python3" ] || { printf 'bin/python3\n'; return 0; }
+  td_line=$(printf '%s\n' "$2" | sed -nE 's/^([0-9]+\.[0-9]+).*/\1/p')
+  [ -n "$td_line" ] || return 0
+  [ -f "$1/lib/python$td_line/os.py" ] || [ -f "$1/lib/python${td_line}t/os.py" ] || printf 'lib/python%s/os.py\n' "$td_line"
+}
+# marker_answers: the prefix holds this artifact (by sha256 when known, else by its name; by
+# the version alone for a full version without an artifact), as the library's sameArtifact.
+marker_answers() {
   : >"$work/marker.flat"
   [ -f "$prefix/.cpy-install.json" ] && json_flatten "$prefix/.cpy-install.json" >"$work/marker.flat" 2>/dev/null || return 1
   [ "$(jget "$work/marker.flat" version)" = "$version" ] || return 1
@@ -2864,7 +2896,8 @@ main() {
     fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix is a file, not a directory; cpy installs only into a new or empty directory, or over its own install" 'choose another installPrefix (each version gets its own), or move that file away yourself'
   fi
   # "$prefix/": a prefix that is a link to a directory is judged by what the directory holds.
-  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
+  # One the state records for this version is cpy's, also when its marker is gone (the library's refuseForeignPrefix).
+  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ "$(recorded_prefix "$version")" != "$prefix" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
     held=$(find "$prefix/" -mindepth 1 -maxdepth 1 | sed 's#.*/##' | LC_ALL=C sort | awk 'NR <= 3 { printf "%s%s", (NR > 1 ? ", " : ""), $0 } NR == 4 { printf ", ..."; exit }')
     # Never "empty it" of /usr or /usr/local (the library's systemDirectory).
     case $prefix in
@@ -3002,7 +3035,7 @@ main() {
   fi
   check_compatibility "$work/meta.flat"
 
-  if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ]; then
+  if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ] && [ -z "$(tree_damage "$prefix" "$version")" ]; then
     # The same bytes, now verified: the marker says so (as the library's), and the next run needs no network.
     if [ -n "$signed_by" ] && [ "$(jget "$work/marker.flat" signedBy)" != "$signed_by" ]; then
       state_py "$prefix/bin/python3" sign-marker --prefix "$prefix" --signed-by "$signed_by"
