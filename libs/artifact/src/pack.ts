@@ -22,7 +22,7 @@ import {
   makeDirectory,
   METADATA_ENTRY,
   parseChecksumLine,
-  processAlive,
+  removeLeftByDeadProcesses,
   REJECTED_DIR,
   rejectedNoteName,
   testsFileName,
@@ -431,8 +431,10 @@ export async function stageArtifact(options: PackOptions): Promise<StagedArtifac
   }
 }
 
+/** `.cpy-staged-<host>-`: this host's staging directories (the host name made of [A-Za-z0-9._]). */
+const stagingHost = () => `.cpy-staged-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-`;
 /** `.cpy-staged-<host>-<pid>-`: whose staging directory it is. */
-const stagingPrefix = (pid: number) => `.cpy-staged-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-${pid}-`;
+const stagingPrefix = (pid: number) => `${stagingHost()}${pid}-`;
 
 /**
  * Removes the staging directories that packs killed outright (SIGKILL, a power cut) left in
@@ -440,15 +442,7 @@ const stagingPrefix = (pid: number) => `.cpy-staged-${hostname().replace(/[^A-Za
  * is abandoned (one whose number a live process has now is left alone, as is another host's: a
  * container's, with its own process numbers, sharing the directory).
  */
-async function removeAbandonedStaging(outDir: string): Promise<void> {
-  const ours = stagingPrefix(0).replace(/0-$/, '');
-  for (const name of await readdir(outDir).catch(() => [] as string[])) {
-    if (!name.startsWith(ours)) continue;
-    const pid = Number(/^(\d+)-/.exec(name.slice(ours.length))?.[1] ?? NaN);
-    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
-    await rm(join(outDir, name), { recursive: true, force: true });
-  }
-}
+const removeAbandonedStaging = (outDir: string) => removeLeftByDeadProcesses(outDir, new RegExp(`^${stagingHost().replace(/\./g, '\\.')}(\\d+)-`));
 
 /** The files of a staged artifact, side assets first, each followed by its `.sha256`; the artifact's own `.sha256` last. */
 function stagedFiles(staged: StagedArtifact): string[] {

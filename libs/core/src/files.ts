@@ -1,6 +1,6 @@
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { randomId } from './ids.js';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { processAlive, randomId } from './ids.js';
 
 /** The temporary name writeFileAtomic writes `path` under first: `<path>.tmp-<uuid>`. */
 export const ATOMIC_TMP_INFIX = '.tmp-';
@@ -41,5 +41,19 @@ export async function makeDirectory(path: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || parent === target) throw error;
     await makeDirectory(parent);
     await made();
+  }
+}
+
+/**
+ * Removes what processes killed outright (SIGKILL, a power cut) left in `dir`: each entry whose
+ * name `left` matches, its first group the pid of the process that made it, once that process is
+ * gone. Never this process's; one whose number a live process has now is left alone. Names that
+ * say another host (a container sharing the directory, with its own pids) must not match `left`.
+ */
+export async function removeLeftByDeadProcesses(dir: string, left: RegExp): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(left.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || processAlive(pid)) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
   }
 }

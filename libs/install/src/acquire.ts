@@ -1,7 +1,7 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseChecksumLine, processAlive, randomId, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseChecksumLine, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
@@ -218,12 +218,7 @@ export async function dropCached(cacheDir: string, sha256: string): Promise<void
 }
 
 /** Partial downloads of processes that were killed (their pid is in the name). */
-async function removeDeadDownloads(cacheDir: string): Promise<void> {
-  for (const name of await readdir(cacheDir).catch(() => [] as string[])) {
-    const pid = /^\.+download-(\d+)-/.exec(name)?.[1];
-    if (pid && Number(pid) !== process.pid && !processAlive(Number(pid))) await rm(join(cacheDir, name), { force: true });
-  }
-}
+const removeDeadDownloads = (cacheDir: string) => removeLeftByDeadProcesses(cacheDir, /^\.+download-(\d+)-/);
 
 export interface DownloadArtifactOptions {
   readonly url: URL;
