@@ -506,15 +506,16 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'an install whose marker was deleted, which the state still records, is installed again over its prefix (it was refused as someone else\'s files)',
+    name: 'an install whose marker was deleted, which the state still records: refused, said as such (the record alone does not make the files there cpy\'s), nothing touched',
     options: () => ({ artifactUrl: U['http']! }),
     before: async (i) => {
       await i.install({ artifactUrl: U['http']! });
       await i.sh(`rm "$ROOT/${defaultPrefix()}/${MARKER_FILE}"`);
     },
-    expected: { status: 'replaced' },
+    expected: { code: 'CPY_INSTALL_PREFIX_NOT_EMPTY' },
     after: async (i) => {
-      expect(JSON.parse((await i.read(`${defaultPrefix()}/${MARKER_FILE}`)) ?? '{}')).toMatchObject({ version });
+      expect(i.lastError).toBe(`${i.root}/${defaultPrefix()} has no install marker, though cpy recorded CPython ${version} there: its marker was deleted, or other files took its place`);
+      expect(await i.read(`${defaultPrefix()}/${MARKER_FILE}`)).toBeNull();
       expect(await i.python(defaultPrefix(), 'import os; print("ok")')).toBe('ok');
       expect((await i.list('opt')).filter((n) => n.startsWith('.'))).toEqual([]);
     },
@@ -1897,6 +1898,7 @@ beforeAll(async () => {
   await signIndex('sswap', 'index.previous.json');
   // A signed index whose debian12 build of 3.11 is in the workspace (no .asc beside it there).
   U['wsindex'] = await writeIndex('wsindex', 'index.json', [entries.d11, { ...entries.d12, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);
+  U['wswrongbuild'] = await writeIndex('wswrongbuild', 'index.json', [{ ...entries.d12, build: 7, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);
   await signIndex('wsindex', 'index.json');
   // The same address serving a newer signed index, then an older one (rollTo).
   for (const [dir, at] of [['roll-new', ROLLED_FROM], ['roll-old', INDEX_UPDATED_AT]] as const) {
@@ -2014,6 +2016,20 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect([hook.exitCode, hook.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/python-${version}`)]);
     expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, sha256: I.d12.sha256, source: `${folder}/${I.d12.fileName}`, signedBy: K.alice.fingerprint });
     expect(await i.read(deferredEnv.slice(1))).toBeNull();
+  }, 180_000);
+
+  it('a build the index chose whose artifact holds another build than its entry says: the hook refuses it, naming the index, as the build would have', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const env = ['VERSION=3.11', `INDEXURL=${U['wswrongbuild']!}`, 'SIGNERFINGERPRINTS=', 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', 'INSTALLTK=false'];
+    expect((await build(env)).exitCode).toBe(0);
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${I.d12.path} ${folder}/`]);
+    const hook = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
+    expect([hook.exitCode, hook.stderr]).toEqual([
+      1,
+      expect.stringContaining(`error CPY_INSTALL_VERSION_MISMATCH: the index ${U['wswrongbuild']!} lists ${I.d12.fileName} as build 7 of CPython ${version}, but it holds build ${I.d12.metadata.build}`),
+    ]);
+    await nothingInstalled(i);
   }, 180_000);
 
   it('a build the index chose unpinned: a signer pinned only in the hook\'s environment is still checked (the artifact\'s own .asc, missing here)', async () => {

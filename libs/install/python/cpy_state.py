@@ -121,7 +121,7 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'], a.get('prefix'))
+    check_links(bin_dir, a['tree'])
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -248,7 +248,7 @@ def swap_link(link, target):
         if half_made.fullmatch(entry) and os.path.islink(os.path.join(directory, entry)):
             try:
                 os.unlink(os.path.join(directory, entry))
-            except FileNotFoundError:
+            except OSError:
                 pass
     tmp = '%s.tmp-%s' % (link, random_id())
     os.symlink(target, tmp)
@@ -273,12 +273,10 @@ def bin_entry(path):
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def check_links(bin_dir, prefix, into=None):
+def check_links(bin_dir, prefix):
     """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
     such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
-    and python that pip install --user had written). `into`: the prefix a staged tree (`prefix`)
-    goes to; a link into it is cpy's (the prefix is, or was refused before: a repair of an install
-    whose marker was deleted)."""
+    and python that pip install --user had written)."""
     if not bin_dir:
         return
     foreign = []
@@ -287,7 +285,7 @@ def check_links(bin_dir, prefix, into=None):
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
-        if kind == 'foreign' and not (into and target and target.startswith(into + '/')):
+        if kind == 'foreign':
             foreign.append((path, target))
     if not foreign:
         return
@@ -607,9 +605,9 @@ def forget(a):
             os.unlink(os.path.join(state_dir, CURRENT_LINK))
         except FileNotFoundError:
             pass
-    # Every link into its tree goes, current or not (python3 still ran it after a --no-link
-    # install made another version current); those named for its line then point at another
-    # install of the line, if there is one.
+    # Every link into its tree goes, current or not (a link made by hand, or one a --no-link
+    # install of the same version at another prefix left on the old tree); those named for its
+    # line then point at another install of the line, if there is one.
     try:
         unlinked = unlink_into(bin_dir, prefix, version)
         relink_line(bin_dir, state, current_prefix(state_dir), unlinked)

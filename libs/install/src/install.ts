@@ -204,10 +204,13 @@ const makePrefixParent = (prefix: string) =>
  * A prefix that exists, is not empty and has no cpy marker holds something cpy
  * did not install (`--prefix /usr/local` by mistake): replacing it would delete it. So would
  * replacing a file there (`--prefix notes.txt`), or a directory whose entries cannot be read;
- * a link that leads nowhere cannot be installed through. `recorded`: the state records the prefix
- * for the version being installed, so it is cpy's also when its marker is gone (a repair).
+ * a link that leads nowhere cannot be installed through. `recordedFor`: the version the state
+ * records at the prefix (the one being installed), when it does. Its install without a marker is
+ * refused too, and said as such: the record alone does not say that the files there are still
+ * cpy's (a tree deleted by hand, and another Python built into its place), and `cpy uninstall`
+ * is the user's word that they are.
  */
-async function refuseForeignPrefix(prefix: string, recorded: boolean): Promise<void> {
+async function refuseForeignPrefix(prefix: string, recordedFor: string | null): Promise<void> {
   let entries: string[];
   try {
     entries = await readdir(prefix);
@@ -224,7 +227,12 @@ async function refuseForeignPrefix(prefix: string, recorded: boolean): Promise<v
       cause: error,
     });
   }
-  if (entries.length === 0 || entries.includes(MARKER_FILE) || recorded) return;
+  if (entries.length === 0 || entries.includes(MARKER_FILE)) return;
+  if (recordedFor) {
+    throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} has no install marker, though cpy recorded CPython ${recordedFor} there: its marker was deleted, or other files took its place`, {
+      hint: `if it is that install, remove it (cpy uninstall ${recordedFor}, with --force when it is the current version) and install again; if the files are someone else's, choose another prefix`,
+    });
+  }
   // Named in order (readdir's is the file system's), as install.sh names them.
   const names = [...entries].sort();
   throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} already holds files that cpy did not install (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
@@ -876,8 +884,8 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
       return result('already-installed', version, prefix, done, false, activated, plan.resolution);
     }
-    // A prefix the state records for this version is cpy's, also when its marker is gone.
-    await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix);
+    // One the state records for this version is said as such: its marker was deleted, or its files replaced.
+    await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix ? version : null);
     // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)
     // are needed as soon as the artifact's metadata arrives: asked for now, they load while the
     // checksum and the download start.
@@ -892,7 +900,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       checkCompatibility(metadata, hostOf());
     };
     const prepare = async (metadata: ArtifactMetadata) => {
-      if (options.activate) await checkPython3Link(layout, prefix);
+      if (options.activate) await checkPython3Link(layout);
       await ensureSpace(dirname(prefix), metadata.contents.bytes);
       return { root: metadata.prefix.replace(/^\//, ''), maxBytes: (await artifactLibrary()).extractLimit(metadata) };
     };

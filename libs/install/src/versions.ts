@@ -58,14 +58,12 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
  * no cpy python3 may exist yet; the
  * authoritative check, of every program the tree has, is cpy_state.py's (mark, record, use).
  */
-async function foreignEntry(path: string, into?: string): Promise<{ target: string | null } | null> {
+async function foreignEntry(path: string): Promise<{ target: string | null } | null> {
   const st = await lstat(path).catch(() => null);
   if (!st) return null;
   if (!st.isSymbolicLink()) return { target: null };
   const target = resolve(dirname(path), await readlink(path));
   if (existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target)) return null;
-  // A link into the prefix being installed: the prefix is cpy's (or was refused before this).
-  if (into && target.startsWith(`${into}/`)) return null;
   return { target };
 }
 
@@ -87,11 +85,11 @@ function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
   });
 }
 
-/** Refuses, before anything is put in place, a python3 in the bin dir that is not cpy's (nor a link into `prefix`, the one being installed). */
-export async function checkPython3Link(layout: InstallLayout, prefix: string): Promise<void> {
+/** Refuses, before anything is downloaded, a python3 in the bin dir that is not cpy's. */
+export async function checkPython3Link(layout: InstallLayout): Promise<void> {
   if (!layout.binDir) return;
   const path = join(layout.binDir, 'python3');
-  const found = await foreignEntry(path, prefix);
+  const found = await foreignEntry(path);
   if (found) {
     throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
       hint: binConflictHint([path], true),
@@ -241,6 +239,18 @@ export const heldBack = (version: string, held: { readonly version: string; read
   `CPython ${version} is installed but not current: python3 in ${held.binDir} runs CPython ${held.version}, and --no-link changes no links; cpy use ${version} makes it current`;
 
 /**
+ * The version python3 runs through the links the state records, when they run the current one
+ * (`current`, a prefix the state records): what a --no-link install leaves current (cpy_state.py
+ * record's linked_into); else null.
+ */
+async function heldBy(state: InstallState, current: string | null): Promise<{ version: string; binDir: string } | null> {
+  if (!current || !state.binDir) return null;
+  const version = Object.entries(state.installs).find(([, entry]) => entry.prefix === current)?.[0];
+  const runs = await readlink(join(state.binDir, 'python3')).catch(() => null);
+  return version && runs?.startsWith(`${current}/bin/`) ? { version, binDir: state.binDir } : null;
+}
+
+/**
  * Records an install in the state, and (when asked) makes it the current version, remembering
  * the one before for rollback (cpy_state.py record, under the state lock). Says whether it is
  * now current, and the other prefix the version was recorded at, if its tree is still there.
@@ -252,6 +262,9 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
   const state = await readState(layout.stateDir);
   const current = await currentPrefix(layout.stateDir);
   if (state.installs[version]?.prefix === prefix && (!makeCurrent || (current === prefix && (await linksAsRecorded(layout, prefix, state))))) return { current: current === prefix, left: null };
+  // Recorded, and held by --no-link before (cpy_state.py record's `held`): so again, without the lock.
+  const held = makeCurrent && !layout.binDir && current !== prefix && state.installs[version]?.prefix === prefix ? await heldBy(state, current) : null;
+  if (held) return { current: false, left: null, held };
   return stateLock(layout, lock, async () => {
     const args = { ...layoutArgs(layout), version, prefix, current: makeCurrent };
     const recorded = (session ? session.run('record', args, recordSchema) : runStateScript('record', args, recordSchema, [prefix, await currentPrefix(layout.stateDir)])).catch((error: unknown) => {

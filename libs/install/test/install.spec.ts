@@ -667,7 +667,7 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await readlink(join(sb.binDir, 'python3'))).toBe(join(sb.prefix, 'bin', 'python3'));
   });
 
-  it('a damaged install (its python3 or its os.py gone) is installed again by version, offline from the cache, instead of being "already installed"; so is one whose marker is gone', async () => {
+  it('a damaged install (its python3 or its os.py gone) is installed again by version, offline from the cache, instead of being "already installed"; one whose marker is gone is refused, said as such', async () => {
     const sb = await sandbox();
     await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }));
     const line = version.split('.').slice(0, 2).join('.');
@@ -678,15 +678,20 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
       expect(existsSync(join(sb.prefix, missing))).toBe(true);
       expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'already-installed', warnings: [] });
     }
-    // The marker gone: the state records the prefix for this version, so it is cpy's to replace.
+    // The marker gone: the state's record alone does not say the files there are still cpy's
+    // (a tree deleted by hand, another Python built in its place). Refused, said as such, nothing
+    // touched; cpy uninstall is the user's word, and the install then goes ahead.
     await rm(join(sb.prefix, MARKER_FILE));
-    expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'replaced', fromCache: true });
-    expect(JSON.parse(await readFile(join(sb.prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version });
-    // A prefix the state does not record for the version is still refused.
-    const other = join(sb.root, 'other');
-    await mkdir(join(other, 'bin'), { recursive: true });
-    await writeFile(join(other, 'bin', 'tool'), '');
-    expect((await codeOf(installPython(sb.options({ version, installPrefix: other, skipValidation: true })))).code).toBe('CPY_INSTALL_PREFIX_NOT_EMPTY');
+    const refused = await installPython(sb.options({ version, skipValidation: true })).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: 'CPY_INSTALL_PREFIX_NOT_EMPTY',
+      message: `${sb.prefix} has no install marker, though cpy recorded CPython ${version} there: its marker was deleted, or other files took its place`,
+      hint: `if it is that install, remove it (cpy uninstall ${version}, with --force when it is the current version) and install again; if the files are someone else's, choose another prefix`,
+    });
+    expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
+    await uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir, force: true });
+    expect(existsSync(sb.prefix)).toBe(false);
+    expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'installed', fromCache: true });
   });
 
   it('will not take over a python3 that is not its own', async () => {

@@ -1288,18 +1288,13 @@ bin_entry_kind() { # PATH
 }
 # check_python3_link: once the artifact's metadata is read (and before anything is put in place),
 # when only python3 is known and no cpy python3 may exist yet, a python3 in the bin dir that is not
-# cpy's refuses the install (the library's checkPython3Link), unless it is a link into the prefix
-# being installed (cpy's, or refused before). Every program the tree has is checked by
-# cpy_state.py's mark, once it is unpacked.
+# cpy's refuses the install (the library's checkPython3Link). Every program the tree has is checked
+# by cpy_state.py's mark, once it is unpacked.
 check_python3_link() {
   [ "$(bin_entry_kind "$BIN_DIR/python3")" = foreign ] || return 0
   # A link names where it points (its target from the link's directory), as the library does.
   points=
-  if [ -L "$BIN_DIR/python3" ]; then
-    link_to "$BIN_DIR/python3"
-    case $link_to in "$prefix"/*) return 0 ;; esac
-    points=" (it points to $link_to)"
-  fi
+  if [ -L "$BIN_DIR/python3" ]; then link_to "$BIN_DIR/python3" && points=" (it points to $link_to)"; fi
   fail CPY_INSTALL_BIN_CONFLICT "$BIN_DIR/python3 exists and is not a cpy link$points" "remove $BIN_DIR/python3 (it is not cpy's), then run again"
 }
 # state_py PYTHON COMMAND ARGS...: the install record (the marker, state.json, the `current` link
@@ -1529,7 +1524,7 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'], a.get('prefix'))
+    check_links(bin_dir, a['tree'])
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -1656,7 +1651,7 @@ def swap_link(link, target):
         if half_made.fullmatch(entry) and os.path.islink(os.path.join(directory, entry)):
             try:
                 os.unlink(os.path.join(directory, entry))
-            except FileNotFoundError:
+            except OSError:
                 pass
     tmp = '%s.tmp-%s' % (link, random_id())
     os.symlink(target, tmp)
@@ -1681,12 +1676,10 @@ def bin_entry(path):
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def check_links(bin_dir, prefix, into=None):
+def check_links(bin_dir, prefix):
     """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
     such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
-    and python that pip install --user had written). `into`: the prefix a staged tree (`prefix`)
-    goes to; a link into it is cpy's (the prefix is, or was refused before: a repair of an install
-    whose marker was deleted)."""
+    and python that pip install --user had written)."""
     if not bin_dir:
         return
     foreign = []
@@ -1695,7 +1688,7 @@ def check_links(bin_dir, prefix, into=None):
             continue
         path = os.path.join(bin_dir, name)
         kind, target = bin_entry(path)
-        if kind == 'foreign' and not (into and target and target.startswith(into + '/')):
+        if kind == 'foreign':
             foreign.append((path, target))
     if not foreign:
         return
@@ -2015,9 +2008,9 @@ def forget(a):
             os.unlink(os.path.join(state_dir, CURRENT_LINK))
         except FileNotFoundError:
             pass
-    # Every link into its tree goes, current or not (python3 still ran it after a --no-link
-    # install made another version current); those named for its line then point at another
-    # install of the line, if there is one.
+    # Every link into its tree goes, current or not (a link made by hand, or one a --no-link
+    # install of the same version at another prefix left on the old tree); those named for its
+    # line then point at another install of the line, if there is one.
     try:
         unlinked = unlink_into(bin_dir, prefix, version)
         relink_line(bin_dir, state, current_prefix(state_dir), unlinked)
@@ -2710,7 +2703,7 @@ defer_install() {
     done >"$DEFERRED_ENV.tmp-$$"
     # A build chosen from a (signed) index: its sha256 came from that index, which vouches for it
     # (and its signer, when signed), as it would have in the image's build.
-    printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\n" "$resolved" "$signed_by" >>"$DEFERRED_ENV.tmp-$$"
+    printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\ndeferred_build='%s'\ndeferred_index='%s'\n" "$resolved" "$signed_by" "$named_build" "${index_source:-}" >>"$DEFERRED_ENV.tmp-$$"
   )
   mv -f "$DEFERRED_ENV.tmp-$$" "$DEFERRED_ENV"
   say "$1 is not in the image: a Feature runs while the image is built, before the workspace is mounted"
@@ -2728,7 +2721,7 @@ run_deferred() {
   fi
   deferred=true
   # Only ever from the file (root's own), never from the environment.
-  deferred_resolved=false deferred_signed_by=
+  deferred_resolved=false deferred_signed_by='' deferred_build='' deferred_index=''
   # shellcheck disable=SC1090 # written by defer_install, root's only
   . "$DEFERRED_ENV"
   say "installing what was deferred while the image was built"
@@ -2774,8 +2767,9 @@ already_installed() {
 # lib/python3.X/os.py (lib/python3.Xt/ free-threaded). The library's treeDamage.
 tree_damage() {
   [ -f "$1/bin/python3" ] || { printf 'bin/python3\n'; return 0; }
-  td_line=$(printf '%s\n' "$2" | sed -nE 's/^([0-9]+\.[0-9]+).*/\1/p')
-  [ -n "$td_line" ] || return 0
+  # (A version is checked before: digits, a dot, digits, then more.)
+  td_minor=${2#*.}
+  td_line=${2%%.*}.${td_minor%%[!0-9]*}
   [ -f "$1/lib/python$td_line/os.py" ] || [ -f "$1/lib/python${td_line}t/os.py" ] || printf 'lib/python%s/os.py\n' "$td_line"
 }
 # marker_answers: the prefix holds this artifact (by sha256 when known, else by its name; by
@@ -2840,13 +2834,15 @@ main() {
     { [ -z "$signers" ] || case " $signers " in *" $deferred_signed_by "*) [ -n "$deferred_signed_by" ] ;; *) false ;; esac; }; then
     resolved=true
     signed_by=$deferred_signed_by
+    # The build its index entry says, checked against the artifact's metadata as when not deferred.
+    case $deferred_build in '' | *[!0-9]*) ;; *) named_build=$deferred_build index_source=$deferred_index ;; esac
   fi
   if [ -n "$ARTIFACTURL" ]; then
     # The artifact given: its version is in its name (or the version option is a full version).
     refuse_directory_artifact "$ARTIFACTURL"
     name_of "$ARTIFACTURL"
     named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
-    # (A build the index chose, deferred, goes by its entry, which vouched for its sha256.)
+    # (A build the index chose, deferred, goes by its entry's build, saved with it.)
     [ "$resolved" = true ] || named_build=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\5/p")
     if [ -n "$named_version" ]; then
       version=$named_version
@@ -2896,8 +2892,11 @@ main() {
     fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix is a file, not a directory; cpy installs only into a new or empty directory, or over its own install" 'choose another installPrefix (each version gets its own), or move that file away yourself'
   fi
   # "$prefix/": a prefix that is a link to a directory is judged by what the directory holds.
-  # One the state records for this version is cpy's, also when its marker is gone (the library's refuseForeignPrefix).
-  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ "$(recorded_prefix "$version")" != "$prefix" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
+  if [ -d "$prefix" ] && [ ! -e "$prefix/.cpy-install.json" ] && [ -n "$(find "$prefix/" -mindepth 1 -maxdepth 1)" ]; then
+    # One the state records for this version is said as such (the library's refuseForeignPrefix).
+    if [ "$(recorded_prefix "$version")" = "$prefix" ]; then
+      fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix has no install marker, though cpy recorded CPython $version there: its marker was deleted, or other files took its place" 'if it is that install, remove that directory yourself and rebuild the image; if the files are someone else'"'"'s, choose another installPrefix'
+    fi
     held=$(find "$prefix/" -mindepth 1 -maxdepth 1 | sed 's#.*/##' | LC_ALL=C sort | awk 'NR <= 3 { printf "%s%s", (NR > 1 ? ", " : ""), $0 } NR == 4 { printf ", ..."; exit }')
     # Never "empty it" of /usr or /usr/local (the library's systemDirectory).
     case $prefix in

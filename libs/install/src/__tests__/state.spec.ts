@@ -10,6 +10,7 @@ import { isCpyError } from '@cpy/core';
 import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
 import { openStateSession, runStateScript, STATE_SCRIPT } from '../record.js';
+import { withLock } from '../lock.js';
 import { LINKS, VERSIONED_LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
 
 let stateDir: string;
@@ -208,6 +209,9 @@ describe('recording an install: --no-link while cpy\'s links run the current ver
     expect(await readlink(join(stateDir, 'current'))).toBe(old);
     expect(await readlink(join(binDir(), 'python3'))).toBe(join(old, 'bin', 'python3'));
     expect((await listInstalled({ stateDir, binDir: null })).map((r) => [r.version, r.current])).toEqual([['3.12.8', true], ['3.13.5', false]]);
+    // Asked again, it is said again without the state lock (held here by someone else) or a python3.
+    const again = await withLock(join(stateDir, 'locks', 'state.lock'), { timeoutMs: 1000 }, () => recordInstall(unlinked(), '3.13.5', fresh, true, { timeoutMs: 50 }));
+    expect(again).toEqual({ current: false, left: null, held: { version: '3.12.8', binDir: binDir() } });
     // The rollback target is untouched (nothing switched), and cpy use links the new one.
     expect((await readState(stateDir)).previous).toBeNull();
     expect(await useVersion('3.13.5', { stateDir, binDir: binDir(), lockTimeoutMs: 1000 })).toMatchObject({ version: '3.13.5', from: '3.12.8' });
