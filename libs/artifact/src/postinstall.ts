@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,16 +180,24 @@ export interface CheckTreeOptions {
  * Runs the post-install checks of a tree with its own python3: the version, the critical
  * imports, sysconfig's directories, venvs made through a link outside the prefix (symlinks
  * and --copies), no build-machine rpath or directory in the build flags, and a C extension
- * built with sysconfig's flags. Validation and both installers use this.
+ * built with sysconfig's flags. Validation and the library's install use this.
+ *
+ * The checks are this cpy's (its postinstall.py, copied into `workDir`, which the runner's
+ * python3 sees as it sees the tree), never the script the artifact carries: an artifact packed
+ * by an older cpy would be judged by the older checks (one that lacks a check passes what this
+ * cpy knows to be broken), and a tampered one by whatever it says. The artifact must still
+ * carry its script (share/cpy/postinstall.py): the installers relocate with it.
  */
 export async function checkPythonTree(tree: string, version: string, options: CheckTreeOptions): Promise<ValidationCheck[]> {
   const python = join(tree, 'bin', 'python3');
-  let path: string;
   try {
-    path = script(tree);
+    script(tree);
   } catch (error) {
     return [{ id: 'postinstall', ok: false, detail: (error as Error).message }];
   }
+  await mkdir(options.workDir, { recursive: true });
+  const path = join(options.workDir, 'cpy-checks.py');
+  await copyFile(POSTINSTALL_SOURCE, path);
   const args = ['-I', path, 'check', '--version', version, '--installed-at', options.installedAt ?? tree, '--work', options.workDir, '--modules', CRITICAL_IMPORTS.join(',')];
   if (options.compile ?? true) args.push('--compile');
   if (options.venvs === false) args.push('--no-venvs');

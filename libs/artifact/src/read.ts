@@ -178,11 +178,17 @@ export async function checkSideChecksum(path: string, sha256?: string): Promise<
   if (text === null) return;
   const line = parseChecksumLine(text);
   const said = line ? `says sha256 ${line.sha256}` : 'is not a sha256sum line';
+  const hint = `write it again (cd ${dirname(path)} && sha256sum ${basename(path)} > ${basename(side)}), or pack the artifact again (cpy artifact pack)`;
   if (line?.sha256 !== sha256) {
-    throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side} ${said}, but ${basename(path)} has sha256 ${sha256}: installers and sha256sum -c would refuse the artifact`, {
-      hint: `write it again (cd ${dirname(path)} && sha256sum ${basename(path)} > ${basename(side)}), or pack the artifact again (cpy artifact pack)`,
-    });
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side} ${said}, but ${basename(path)} has sha256 ${sha256}: installers and sha256sum -c would refuse the artifact`, { hint });
   }
+  const named = checksumNameProblem(line, basename(path));
+  if (named) throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side} ${named}`, { hint });
+}
+
+/** Why a checksum line is not the one of `fileName` by the name it gives (sha256sum -c checks the file it names), in words; null when it names that file, or none. */
+export function checksumNameProblem(line: { readonly fileName: string | null }, fileName: string): string | null {
+  return line.fileName && line.fileName !== fileName ? `is the checksum of ${line.fileName}, not of ${fileName}: sha256sum -c would check that file, and installers refuse it` : null;
 }
 
 /**
@@ -234,7 +240,7 @@ const shown = (value: unknown): string => {
  * before they download the artifact (to refuse one that cannot fit early), so a stale one would
  * have them decide on a build that is not the one they get.
  */
-async function checkSideMetadata(path: string, embedded: unknown): Promise<void> {
+export async function checkSideMetadata(path: string, embedded: unknown): Promise<void> {
   const side = `${path}.json`;
   const rewrite = `write it again from the artifact (tar -xOf ${path} ${METADATA_ENTRY} > ${side})`;
   let text: string;

@@ -1,13 +1,14 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, isCpyError, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
 import { artifactNameProblem } from './artifact-index.js';
 import { compressionOf } from './archive.js';
 import { sha256File } from './hash.js';
 import { glibcFloor } from './elf.js';
 import { extractArtifact, extractLimit, isDestinationFault } from './extract.js';
-import { readArtifactMetadata } from './read.js';
+import { checkSideMetadata, checksumNameProblem, readArtifactMetadata } from './read.js';
 import { checkPythonTree, hostRunner, relocateTree, type PythonRunner, type ValidationCheck } from './postinstall.js';
 import { scanTree, type TreeEntry } from './tree.js';
 
@@ -88,13 +89,24 @@ export async function validateArtifact(artifact: string, options: ValidateOption
     });
     if (line === undefined) check('checksum', false, `${unread} ${sumFile}`);
     else if (line === null) check('checksum', false, `${sumFile} is not a sha256sum line`);
-    else check('checksum', line.sha256 === digest, line.sha256 === digest ? `sha256 ${digest}` : `sha256 is ${digest}, but ${basename(sumFile)} says ${line.sha256}`);
+    else if (line.sha256 !== digest) check('checksum', false, `sha256 is ${digest}, but ${basename(sumFile)} says ${line.sha256}`);
+    else {
+      const named = checksumNameProblem(line, basename(artifact));
+      check('checksum', !named, named ? `${basename(sumFile)} ${named}` : `sha256 ${digest}`);
+    }
 
     try {
-      const parsed = artifactMetadataSchema.safeParse(await readArtifactMetadata(artifact));
+      const raw = await readArtifactMetadata(artifact);
+      const parsed = artifactMetadataSchema.safeParse(raw);
       if (parsed.success) {
         metadata = parsed.data;
         check('metadata', true, `schema v${metadata.schemaVersion}: CPython ${metadata.version} build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion} ${metadata.platform.arch}`);
+        // The copy beside it, which installers read before they download, as index add checks it.
+        const side = await checkSideMetadata(artifact, raw).then(
+          () => null,
+          (error: unknown) => (isCpyError(error) ? `${error.message}; ${error.hint}` : String(error)),
+        );
+        if (side || existsSync(`${artifact}.json`)) check('side-metadata', !side, side ?? `${basename(artifact)}.json is a copy of it`);
       } else {
         const issue = parsed.error.issues[0]!;
         check('metadata', false, `${METADATA_ENTRY} does not match the schema: ${issue.path.join('.')}: ${issue.message}`);

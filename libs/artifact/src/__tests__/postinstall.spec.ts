@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
-import { hostRunner, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PREFIX_SLOT_MARKER, PREFIX_SLOT_PADDING, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
+import { checkPythonTree, hostRunner, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, PREFIX_SLOT_MARKER, PREFIX_SLOT_PADDING, relocateTree, RESOLVE_EXECUTABLE_PTH, type PythonRunner } from '../postinstall.js';
 
 const run = promisify(execFile);
 const OLD = '/opt/python-3.99.0';
@@ -172,6 +172,31 @@ describe('relocateTree (share/cpy/postinstall.py relocate)', () => {
     const error = await relocateTree(bare, OLD, '/x', hostPython).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_ARTIFACT_NO_POSTINSTALL')).toBe(true);
     expect((error as Error).message).toMatch(/packed by an older cpy/);
+  });
+});
+
+describe('checkPythonTree: whose checks run', () => {
+  it("this cpy's postinstall.py check, not the artifact's copy (an older cpy's, or one that says every check passed); the artifact must still carry one", async () => {
+    const liar = join(work, 'liar');
+    await makeTree(liar);
+    await writeFile(join(liar, POSTINSTALL_ENTRY), 'print(\'{"version": "3.99.0", "failed": {}, "checks": [{"id": "critical-modules", "ok": true, "detail": ""}]}\')\n');
+    const ran: string[][] = [];
+    const runner: PythonRunner = async (_python, args) => {
+      ran.push([...args]);
+      const script = await readFile(args[1]!, 'utf8');
+      const honest = script === (await readFile(POSTINSTALL_SOURCE, 'utf8'));
+      return { exitCode: honest ? 1 : 0, stdout: JSON.stringify({ version: '3.99.0', failed: {}, checks: [{ id: 'critical-modules', ok: !honest, detail: honest ? 'ssl: No module named _ssl' : '' }] }) + '\n', stderr: '' };
+    };
+    const checks = await checkPythonTree(liar, '3.99.0', { workDir: join(work, 'liar-checks'), runner });
+    expect(checks).toEqual([{ id: 'critical-modules', ok: false, detail: 'ssl: No module named _ssl' }]);
+    expect(ran).toHaveLength(1);
+    expect(ran[0]![1]).toBe(join(work, 'liar-checks', 'cpy-checks.py'));
+    expect(ran[0]!.slice(2, 4)).toEqual(['check', '--version']);
+    // No script of its own: said, nothing run (the installers could not relocate it).
+    const bare = join(work, 'bare-checks');
+    await mkdir(join(bare, 'bin'), { recursive: true });
+    expect(await checkPythonTree(bare, '3.99.0', { workDir: join(work, 'bare-checks-work'), runner })).toEqual([{ id: 'postinstall', ok: false, detail: expect.stringContaining('packed by an older cpy') }]);
+    expect(ran).toHaveLength(1);
   });
 });
 

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -8,7 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { METADATA_ENTRY } from '@cpy/core';
-import { extractLimit, packArtifact, validateArtifact } from '../index.js';
+import { checkSideChecksum, extractLimit, packArtifact, validateArtifact } from '../index.js';
 import { packMetadata } from './pack-metadata.js';
 import { tgz, type Entry } from './tgz.js';
 
@@ -77,6 +77,30 @@ describe('validating the size an artifact declares', () => {
       ok: false,
       detail: `the name ${basename(zst)} says zstd compression; the file is gzip-compressed; name it ${basename(packed.path)}, as cpy build did: an artifact's name says what it holds, and installers go by both (they choose how to read it by its name: a .tgz is unpacked as it downloads)`,
     });
+  });
+
+  it('checks the copies beside the artifact as index add does: a .sha256 naming another file, a .json that is not its metadata', async () => {
+    const tree = join(work, 'tree-sides');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    const packed = await packArtifact({ installDir: tree, metadata, outDir: join(work, 'out-sides'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    const byId = async (id: string) => (await validateArtifact(packed.path)).checks.find((c) => c.id === id);
+    expect(await byId('checksum')).toMatchObject({ ok: true });
+    expect(await byId('side-metadata')).toEqual({ id: 'side-metadata', ok: true, detail: `${basename(packed.path)}.json is a copy of it` });
+    const other = basename(packed.path).replace('-build1.', '-build2.');
+    await writeFile(`${packed.path}.sha256`, `${packed.sha256}  ${other}\n`);
+    expect(await byId('checksum')).toEqual({
+      id: 'checksum',
+      ok: false,
+      detail: `${basename(packed.path)}.sha256 is the checksum of ${other}, not of ${basename(packed.path)}: sha256sum -c would check that file, and installers refuse it`,
+    });
+    await expect(checkSideChecksum(packed.path)).rejects.toMatchObject({ code: 'CPY_INDEX_BAD_ENTRY', message: expect.stringContaining(`is the checksum of ${other}`) });
+    const side = JSON.parse(await readFile(`${packed.path}.json`, 'utf8')) as { version: string };
+    await writeFile(`${packed.path}.json`, JSON.stringify({ ...side, version: '3.13.4' }));
+    expect(await byId('side-metadata')).toMatchObject({ ok: false, detail: expect.stringContaining(`disagrees with the metadata inside ${basename(packed.path)}: version is "3.13.4" beside it`) });
+    // None beside it: nothing to check, and not a check.
+    await rm(`${packed.path}.json`);
+    expect(await byId('side-metadata')).toBeUndefined();
   });
 
   // A tmpfs with room for a few KiB: the tree cannot be unpacked there.
