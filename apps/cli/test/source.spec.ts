@@ -3,6 +3,7 @@ import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { withBuildLock } from '@cpy/build';
 import { fixturesDir, type PythonMirror, repoRoot, runCpy, startPythonMirror } from '@cpy/harness';
 
 const TARBALL = 'Python-3.13.5.tar.xz';
@@ -101,6 +102,16 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     } finally {
       release();
     }
+  });
+
+  it('cpy build of a build directory another build holds is refused before the download (it was refused after its own 22 MiB download and verification)', async () => {
+    const requested = mirror.requests.length;
+    const workDir = join(work, 'busy-work');
+    const r = await withBuildLock(workDir, { version: '3.13.5', build: 1 }, () =>
+      runCpy(['build', '3.13.5', '--builder', 'host', '--work-dir', workDir, '-o', join(work, 'busy-out'), '--json'], { env: { CPY_CACHE_DIR: join(work, 'cache-busy'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' } }),
+    );
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_BUILD_BUSY', message: expect.stringMatching(/^another build holds .*\/cpython-3\.13\.5-build1\.lock \(process \d+ on /) })]);
+    expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
   it('cpy build stopped while its source is verified stops there (it went on to configure and make, and built to the end)', async () => {

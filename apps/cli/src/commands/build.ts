@@ -173,39 +173,39 @@ export const build = defineCommand({
     const builder = spec.builder.kind === 'host' ? undefined : createBuilder(spec.builder);
     // Before the download: no container engine, no vagrant, no provider or a broken Vagrantfile fails at once.
     if (builder) ctx.log(`builder ${await builder.check()}`);
-    const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
-    ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
+    // The build directory is this command's from before the download (a second build of it is
+    // refused at once, not after its own download) until its tree is packed and validated.
+    const { source, result, out } = await withBuildLock(workDir, spec, async () => {
+      const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
+      ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
 
-    // Ctrl-C (or SIGTERM) until the end: the build stops at its signal, and what runs after it
-    // (CPython's tests, validation) stops with the builder, which is stopped at once (its
-    // container or VM processes with it); CPython's tests on this host stop at the signal.
-    let building = true;
-    const stop = stopOnSignals({
-      log: ctx.log,
-      stopping: 'stopping the build (Ctrl-C again to force)...',
-      onStop: () => {
-        if (!building) void builder?.stop();
-      },
-      force: () => process.kill(process.pid, 'SIGKILL'),
-    });
-    let result!: BuildResult;
-    let out!: PackedAndValidated;
-    try {
-      // The build directory stays this command's until its tree is packed and validated.
-      await withBuildLock(workDir, spec, async () => {
-        result = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
+      // Ctrl-C (or SIGTERM) until the end: the build stops at its signal, and what runs after it
+      // (CPython's tests, validation) stops with the builder, which is stopped at once (its
+      // container or VM processes with it); CPython's tests on this host stop at the signal.
+      let building = true;
+      const stop = stopOnSignals({
+        log: ctx.log,
+        stopping: 'stopping the build (Ctrl-C again to force)...',
+        onStop: () => {
+          if (!building) void builder?.stop();
+        },
+        force: () => process.kill(process.pid, 'SIGKILL'),
+      });
+      try {
+        const result: BuildResult = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
         building = false;
         if (stop.signal.aborted) throw cancelled();
-        out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
+        const out: PackedAndValidated = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
           // Stopped once packed, packBuild says what it left; before, the build was cancelled.
           throw stop.signal.aborted && !isCpyError(error, 'CPY_BUILD_CANCELLED') ? cancelled() : error;
         });
         if (stop.signal.aborted) throw cancelled();
-      });
-    } finally {
-      stop.release();
-      await builder?.stop();
-    }
+        return { source, result, out };
+      } finally {
+        stop.release();
+        await builder?.stop();
+      }
+    });
     if (!json) {
       const seconds = Object.values(result.durationsMs).reduce((a, b) => a + (b ?? 0), 0) / 1000;
       io.stdout.write(
