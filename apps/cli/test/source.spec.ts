@@ -114,6 +114,18 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
+  it('cpy build --builder container with an image that is not here and cannot be pulled says so before it fetches anything', async () => {
+    const requested = mirror.requests.length;
+    const r = await runCpy(['build', '3.13.5', '--builder', 'container', '--image', 'localhost/cpy-no-such-image:zzz', '--work-dir', join(work, 'noimage-work'), '-o', join(work, 'noimage-out'), '--json'], {
+      env: { CPY_CACHE_DIR: join(work, 'cache-noimage'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
+    });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({ code: 'CPY_BUILD_CONTAINER_FAILED', message: expect.stringMatching(/^no image localhost\/cpy-no-such-image:zzz here, and podman cannot pull it: /), hint: expect.stringContaining('podman images') }),
+    ]);
+    expect(mirror.requests.slice(requested)).toEqual([]);
+  });
+
   it('cpy build stopped while its source is verified stops there (it went on to configure and make, and built to the end)', async () => {
     const child = spawn(
       process.execPath,

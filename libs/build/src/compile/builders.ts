@@ -139,6 +139,18 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
     },
     async check() {
       engine ??= await detectEngine(spec.engine);
+      // The image, before the source download: one not here is pulled now (as `run` would pull
+      // it), and one that cannot be had (a typo, no registry) is said at once.
+      const here = await execa(engine, ['image', 'inspect', '--format', '{{.Id}}', spec.image], { reject: false });
+      if (here.exitCode !== 0) {
+        const pulled = await execa(engine, ['pull', spec.image], { reject: false });
+        if (pulled.exitCode !== 0) {
+          const said = String(pulled.stderr || pulled.stdout).trim().split('\n').filter(Boolean).pop() ?? `exit ${pulled.exitCode}`;
+          throw new CpyError('CPY_BUILD_CONTAINER_FAILED', `no image ${spec.image} here, and ${engine} cannot pull it: ${said}`, {
+            hint: `check the name (${engine} images lists the images here), or pull or build it first`,
+          });
+        }
+      }
       return `container ${spec.image} (${engine})`;
     },
     async identity() {
