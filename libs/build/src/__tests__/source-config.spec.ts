@@ -12,8 +12,8 @@ describe('mirrors', () => {
     expect(parseMirror('mirror', '/work').href).toBe('file:///work/mirror/');
   });
 
-  it('refuses other schemes, credentials in URLs and empty specs, with a hint', () => {
-    for (const spec of ['ftp://ftp.example/python', 'https://user:secret@mirror.example/', '  ']) {
+  it('refuses other schemes, credentials and a query (a token) in URLs and empty specs, with a hint, never showing the secret', () => {
+    for (const spec of ['ftp://ftp.example/python', 'https://user:secret@mirror.example/', '  ', 'https://mirror.example/py?token=secret', 'http://u:secret@127.0.0.1:9/py?token=secret']) {
       let caught: unknown;
       try {
         parseMirror(spec);
@@ -23,6 +23,7 @@ describe('mirrors', () => {
       expect(isCpyError(caught, 'CPY_SOURCE_BAD_MIRROR')).toBe(true);
       expect((caught as Error).message).not.toContain('secret');
     }
+    expect(() => parseMirror('https://mirror.example/py?token=secret')).toThrow("cannot use mirror 'https://mirror.example/py?***': a query in a mirror URL is not supported");
   });
 
   it('takes the explicit list, else $CPY_PYTHON_MIRRORS, else python.org', () => {
