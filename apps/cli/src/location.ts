@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, makeDirectory } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
 
 /**
  * A location as given (--from, --index...): URLs as they are (any scheme: the library says which
@@ -15,4 +16,19 @@ export function locate(cwd: string, location: string): string {
 export async function refuseMissingFile(file: string, hint: string): Promise<void> {
   const there = await stat(file).catch(() => null);
   if (!there?.isFile()) throw new CpyError('CPY_ARTIFACT_NOT_FOUND', `${file} ${there ? 'is not a file' : 'does not exist'}`, { hint });
+}
+
+/**
+ * Makes a directory a command needs, before its work (before a download): a file where it goes,
+ * or a place no directory can be made (under /proc), is said as such (CPY_CLI_CANNOT_WRITE); a
+ * refused write (permission, read-only, no room) as the CLI says any.
+ */
+export async function readyDirectory(dir: string, what: string, flag: string): Promise<void> {
+  await makeDirectory(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EEXIST' || error.code === 'ENOTDIR') {
+      throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: a file is where that directory goes`, { hint: `give another directory (${flag}), or move that file away` });
+    }
+    if (writeFault(error) || !error.code) throw error;
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: no directory can be made there (${error.code})`, { hint: `give another directory (${flag})`, cause: error });
+  });
 }

@@ -104,6 +104,17 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     }
   });
 
+  it('cpy source fetch -o where a file is, and cpy build -o where no directory can be made: said before the download, as CPY_CLI_CANNOT_WRITE (it was EEXIST after the download, and "a bug in cpy")', async () => {
+    const requested = mirror.requests.length;
+    const file = join(work, 'a-file');
+    await (await open(file, 'w')).close();
+    const fetched = await cpy(['source', 'fetch', '3.13.5', '-o', file, '--json']);
+    expect([fetched.code, JSON.parse(fetched.stdout).error]).toEqual([1, { code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write the source into ${file}: a file is where that directory goes`, hint: 'give another directory (-o, --output), or move that file away' }]);
+    const built = await cpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'proc-work'), '-o', '/proc/cpy-no-such-dir', '--json']);
+    expect([built.code, JSON.parse(built.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: 'cannot put the artifact in /proc/cpy-no-such-dir: no directory can be made there (ENOENT)' })]);
+    expect(mirror.requests.slice(requested)).toEqual([]);
+  });
+
   it('cpy build of a build directory another build holds is refused before the download (it was refused after its own 22 MiB download and verification)', async () => {
     const requested = mirror.requests.length;
     const workDir = join(work, 'busy-work');

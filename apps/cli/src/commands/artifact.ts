@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError, isCpyError, makeDirectory } from '@cpy/core';
+import { CpyError, isCpyError } from '@cpy/core';
 import {
   CRITICAL_TESTS,
   discardArtifact,
@@ -24,7 +24,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
-import { refuseMissingFile } from '../location.js';
+import { readyDirectory, refuseMissingFile } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
 
@@ -63,14 +63,6 @@ const outDirOf = (ctx: CommandContext<unknown>, input: PackValues) => resolve(ct
  */
 export async function readyOutDir(ctx: CommandContext<unknown>, input: PackValues): Promise<void> {
   await readyDirectory(outDirOf(ctx, input), 'put the artifact in', '-o, --out');
-}
-
-/** Makes a directory a command needs, before its work: a file where it goes is said as such (CPY_CLI_CANNOT_WRITE). */
-export async function readyDirectory(dir: string, what: string, flag: string): Promise<void> {
-  await makeDirectory(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST' && error.code !== 'ENOTDIR') throw error;
-    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: a file is where that directory goes`, { hint: `give another directory (${flag}), or move that file away` });
-  });
 }
 
 /** Packing options that cannot go together: refused as usage (exit 2) before anything is fetched or built. */

@@ -8,6 +8,7 @@ import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
 import { stopOnSignals } from '../signals.js';
 import type { Style } from '../io.js';
+import { readyDirectory } from '../location.js';
 
 const sha256Schema = z.string().regex(SHA256_ANY_CASE_RE, 'must be a sha256 (64 hex digits)').transform((s) => s.toLowerCase());
 
@@ -143,6 +144,8 @@ export const sourceFetch = defineCommand({
   examples: ['cpy source fetch 3.13.5', 'cpy source fetch 3.13.5 --mirror /srv/python-mirror --json', 'cpy source fetch 3.13.5 -o ./src'],
   async run(ctx) {
     const { input, io, style, json } = ctx;
+    // Before the download: a file where -o goes was said after it (EEXIST).
+    if (input.output) await readyDirectory(resolve(io.cwd, input.output), 'write the source into', '-o, --output');
     const source = await fetchForCommand(ctx as CommandContext<unknown>, input.version, input);
     let copied: string | null = null;
     if (input.output) {
