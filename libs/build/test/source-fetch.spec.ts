@@ -172,14 +172,21 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(await tree(cacheDir)).toEqual([]);
   });
 
-  it('a damaged cache entry is noticed and fetched again', async () => {
+  it('a damaged cache entry is noticed, said, and fetched again; offline, the failure says it was damaged (it blamed the network alone)', async () => {
+    const damage = async (path: string) => {
+      const fh = await open(path, 'r+');
+      await fh.write(Buffer.from([0x00]), 0, 1, 123);
+      await fh.close();
+    };
     const first = await fetch('3.13.5');
-    const fh = await open(first.path, 'r+');
-    await fh.write(Buffer.from([0x00]), 0, 1, 123);
-    await fh.close();
+    await damage(first.path);
     const again = await fetch('3.13.5');
     expect(again).toMatchObject({ fromCache: false, sha256 });
+    expect(again.verification.warnings).toContain(`the cached ${TARBALL} was damaged (its sha256 or signatures changed since it was stored) and is removed: downloaded again`);
     expect(hits(REL)).toHaveLength(2);
+    await damage(again.path);
+    const offline = await expectCode(fetch('3.13.5', { mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_DOWNLOAD_FAILED');
+    expect(offline.message).toMatch(new RegExp(`\\(the cached ${TARBALL.replace(/\./g, '\\.')} was damaged \\(its sha256 or signatures changed since it was stored\\) and is removed\\)$`));
   });
 
   it('a cached source that this run cannot verify (cached --allow-unsigned, a signature damaged since) is fetched again and verified, not refused', async () => {

@@ -181,6 +181,9 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   // When no mirror gives a copy (offline), what was wrong with the cached one is the answer: the
   // pin it does not match, or the signature this run asks for; not "could not download".
   let cachedWrong: CpyError | null = null;
+  // A cached copy found damaged (its bytes changed since it was stored): removed, and said, on
+  // the download's success and on its failure (offline, that was "could not download" alone).
+  let damaged: string | null = null;
   if (!options.refresh) {
     const entry = await cache.lookup(version.full);
     if (entry && expected && expected !== entry.sha256) {
@@ -190,7 +193,10 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
       if (hit instanceof CpyError) cachedWrong = hit;
       else if (hit) return hit;
       // Damaged: forgotten. (One this run refuses stays until a verified copy replaces it.)
-      else await cache.forget(version.full);
+      else {
+        damaged = `the cached ${entry.fileName} was damaged (its sha256 or signatures changed since it was stored) and is removed`;
+        await cache.forget(version.full);
+      }
     }
   }
 
@@ -248,7 +254,8 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
           throw cacheWriteFailed(cache.dir, error);
         });
         stored = true;
-        return { version: version.full, path: finalPath, fileName: got.name, sha256: got.sha256, bytes: got.bytes, url: entry.url, fromCache: false, verification };
+        const said = damaged ? { ...verification, warnings: [...verification.warnings, `${damaged}: downloaded again`] } : verification;
+        return { version: version.full, path: finalPath, fileName: got.name, sha256: got.sha256, bytes: got.bytes, url: entry.url, fromCache: false, verification: said };
       } catch (error) {
         if (isCpyError(error) && COPY_REFUSALS.has(error.code)) {
           refused.push({ mirror: displayUrl(mirror), error });
@@ -265,7 +272,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
     await client.close();
   }
 
-  const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ');
+  const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ') + (damaged ? ` (${damaged})` : '');
   if (refused.length) throw refusedCopy(refused, lines, mirrors.length);
   if (cachedWrong) throw cachedWrong;
   if (failures.every((f) => f.notFound)) {
