@@ -115,11 +115,12 @@ export async function validateArtifact(artifact: string, options: ValidateOption
       check('metadata', false, `cannot read ${METADATA_ENTRY}: ${(error as Error).message}`);
     }
     // The name as index add and publish check it (artifactNameProblem): version, os, arch, build and the compression.
-    if (!parseArtifactFileName(basename(artifact))) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`);
-    else if (metadata) {
+    // With the metadata, a name that is none (cpython-...-x86_64-build1.tgz: x86_64 is left out)
+    // is said with the name it should have.
+    if (metadata) {
       const problem = artifactNameProblem(basename(artifact), metadata, (await compressionOf(artifact)) ?? undefined);
       check('name', !problem, problem ? `${problem.message}; ${problem.hint}` : basename(artifact));
-    }
+    } else if (!parseArtifactFileName(basename(artifact))) check('name', false, `${basename(artifact)} is not named cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz`);
   }
 
   if (digest && metadata) {

@@ -72,6 +72,10 @@ describe('validating the size an artifact declares', () => {
     expect(await nameCheck(packed.path)).toMatchObject({ ok: true, detail: basename(packed.path) });
     const zst = join(work, 'out-name', basename(packed.path).replace(/\.tgz$/, '.tar.zst'));
     await copyFile(packed.path, zst);
+    // x86_64 named: not an artifact name (x86_64 is left out), said with the name it should have.
+    const named = join(work, 'out-name', basename(packed.path).replace(/-build1\.tgz$/, '-x86_64-build1.tgz'));
+    await copyFile(packed.path, named);
+    expect(await nameCheck(named)).toMatchObject({ ok: false, detail: `'${basename(named)}' is not an artifact file name; name it ${basename(packed.path)}, as cpy build did: cpython-<version>-<os><osversion>[-<arch>]-build<N>.tgz (.tar.zst for zstd), which installers choose by` });
     expect(await nameCheck(zst)).toEqual({
       id: 'name',
       ok: false,
