@@ -292,6 +292,8 @@ interface Case {
 const RENAMED = 'cpython-3.12.0-debian12-build1.tgz';
 /** A name the good artifact is served under too: another build of its version's. */
 const REBUILT = () => good.fileName.replace(/-build\d+\./, '-build7.');
+/** ... and under one that says x86_64, which artifact names leave out. */
+const X86_NAMED = () => good.fileName.replace(/-build(\d+)\./, '-x86_64-build$1.');
 /** The index fixtures: debian11 and debian12 builds of two versions (3.11.2, the host's real one, and a newer one that only claims to be). */
 const NEWER = '3.12.7';
 /** Where the deferral cases keep artifacts in the workspace (mounted once the container is created). */
@@ -662,6 +664,13 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: mirror.fileUrl('renamed-build', REBUILT()), sha256: good.sha256, skipValidation: true }),
     expected: { code: 'CPY_INSTALL_VERSION_MISMATCH' },
     message: () => `${REBUILT()} is named for build 7 of CPython ${version}, but holds build ${good.metadata.build}`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'an artifact named with x86_64 (which artifact names leave out): its name says no version, as the library reads it (install.sh took the version and build from it)',
+    options: () => ({ artifactUrl: mirror.fileUrl('x86-named', X86_NAMED()), sha256: good.sha256, skipValidation: true }),
+    expected: { code: 'CPY_INSTALL_NO_VERSION' },
+    message: () => `which version? The artifact name (${X86_NAMED()}) does not say (cpython-<version>-<os><osversion>-build<N>.tgz)`,
     after: nothingInstalled,
   },
   {
@@ -1791,6 +1800,7 @@ beforeAll(async () => {
   // The good artifact under the name of another version (renamed by hand).
   mirror.serve(`renamed/${RENAMED}`, good.path);
   mirror.serve(`renamed-build/${REBUILT()}`, good.path);
+  mirror.serve(`x86-named/${X86_NAMED()}`, good.path);
   // An index whose entry says another build number than the artifact it lists holds.
   U['wrongbuild'] = await writeIndex('wrongbuild', 'index.json', [{ ...entries.d12, build: 7 }]);
   // An index whose build's release was deleted (the artifact answers 404).

@@ -2844,6 +2844,9 @@ main() {
     named_version=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\1/p")
     # (A build the index chose, deferred, goes by its entry's build, saved with it.)
     [ "$resolved" = true ] || named_build=$(printf '%s\n' "$file_name" | sed -nE "s/$NAME_RE/\\5/p")
+    # x86_64 is left out of artifact names: one that says it is no artifact's name, as the library
+    # reads it (parseArtifactFileName), and says nothing of the version or the build.
+    case $file_name in *-x86_64-build[0-9]*) named_version='' && { [ "$resolved" = true ] || named_build=''; } ;; esac
     if [ -n "$named_version" ]; then
       version=$named_version
       [ -z "$VERSION" ] || answers "$version" "$VERSION" || fail CPY_INSTALL_VERSION_MISMATCH "asked for $VERSION, but the artifact is $version" 'fix the version or the artifact URL'
