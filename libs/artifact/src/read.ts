@@ -238,16 +238,16 @@ const shown = (value: unknown): string => {
 /**
  * Refuses a `.json` beside the artifact that is not a copy of its metadata: installers read it
  * before they download the artifact (to refuse one that cannot fit early), so a stale one would
- * have them decide on a build that is not the one they get.
+ * have them decide on a build that is not the one they get. Says whether there was one.
  */
-export async function checkSideMetadata(path: string, embedded: unknown): Promise<void> {
+export async function checkSideMetadata(path: string, embedded: unknown): Promise<boolean> {
   const side = `${path}.json`;
   const rewrite = `write it again from the artifact (tar -xOf ${path} ${METADATA_ENTRY} > ${side})`;
   let text: string;
   try {
     text = await readFile(side, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new CpyError('CPY_INDEX_BAD_ENTRY', `cannot read ${side}, the metadata beside the artifact: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
       hint: `check its permissions; it must be a copy of the artifact's metadata: ${rewrite}`,
       cause: error,
@@ -270,4 +270,5 @@ export async function checkSideMetadata(path: string, embedded: unknown): Promis
       },
     );
   }
+  return true;
 }

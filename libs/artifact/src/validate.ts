@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -102,11 +101,12 @@ export async function validateArtifact(artifact: string, options: ValidateOption
         metadata = parsed.data;
         check('metadata', true, `schema v${metadata.schemaVersion}: CPython ${metadata.version} build ${metadata.build}, ${metadata.platform.os} ${metadata.platform.osVersion} ${metadata.platform.arch}`);
         // The copy beside it, which installers read before they download, as index add checks it.
+        // (None beside it: nothing to check, and no check.)
         const side = await checkSideMetadata(artifact, raw).then(
-          () => null,
-          (error: unknown) => (isCpyError(error) ? `${error.message}; ${error.hint}` : String(error)),
+          (there) => (there ? { ok: true, detail: `${basename(artifact)}.json is a copy of it` } : null),
+          (error: unknown) => ({ ok: false, detail: isCpyError(error) ? `${error.message}; ${error.hint}` : String(error) }),
         );
-        if (side || existsSync(`${artifact}.json`)) check('side-metadata', !side, side ?? `${basename(artifact)}.json is a copy of it`);
+        if (side) check('side-metadata', side.ok, side.detail);
       } else {
         const issue = parsed.error.issues[0]!;
         check('metadata', false, `${METADATA_ENTRY} does not match the schema: ${issue.path.join('.')}: ${issue.message}`);

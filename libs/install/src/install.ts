@@ -870,20 +870,20 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     });
     return (await named) === marker.sha256;
   };
-  const present = await readMarker(prefix);
-  if (present && sameArtifact(present, plan, policy) && (await checksumAgrees(present)) && (await intact(version, prefix))) {
+  /** The install there answers the plan: its marker's artifact, the checksum given on its own, a tree that can start. */
+  const answers = async (marker: InstallMarker): Promise<boolean> => sameArtifact(marker, plan, policy) && (await checksumAgrees(marker)) && (await intact(version, prefix));
+  const alreadyInstalled = async (marker: InstallMarker) => {
     const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
-    return result('already-installed', version, prefix, present, false, activated, plan.resolution);
-  }
+    return result('already-installed', version, prefix, marker, false, activated, plan.resolution);
+  };
+  const present = await readMarker(prefix);
+  if (present && (await answers(present))) return alreadyInstalled(present);
 
   await makePrefixParent(prefix);
   return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
-    if (done && sameArtifact(done, plan, policy) && (await checksumAgrees(done)) && (await intact(version, prefix))) {
-      const activated = recorded(await recordInstall(layout, version, prefix, options.activate, stateLockOptions), version, prefix);
-      return result('already-installed', version, prefix, done, false, activated, plan.resolution);
-    }
+    if (done && (await answers(done))) return alreadyInstalled(done);
     // One the state records for this version is said as such: its marker was deleted, or its files replaced.
     await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix ? version : null);
     // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)

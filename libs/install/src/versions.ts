@@ -271,13 +271,8 @@ export async function recordInstall(layout: InstallLayout, version: string, pref
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && recordFileSystemFault(error.message, layout.stateDir, error)) || error;
     });
     const done = await withOwnHint(recorded, true);
-    return {
-      current: done.current,
-      left: done.left ?? null,
-      ...(done.movedFrom ? { movedFrom: done.movedFrom } : {}),
-      ...(done.stillLinked ? { stillLinked: done.stillLinked } : {}),
-      ...(done.held ? { held: done.held } : {}),
-    };
+    const { left, ...said } = done;
+    return { ...said, left: left ?? null };
   });
 }
 
