@@ -2754,7 +2754,7 @@ trap 'exit 130' INT TERM
 damage_said=
 already_installed() {
   marker_answers || return 1
-  damage=$(tree_damage "$prefix" "$version")
+  tree_damage "$prefix" "$version"
   [ -n "$damage" ] || return 0
   if [ "$damage_said" != "$prefix" ]; then
     say "warning: CPython $version in $prefix is damaged ($damage is missing): installing it again"
@@ -2762,15 +2762,19 @@ already_installed() {
   fi
   return 1
 }
-# tree_damage PREFIX VERSION: what CPython needs to start that the tree lacks, a path inside it
-# (nothing when intact): bin/python3, and the landmark getpath finds the prefix by,
-# lib/python3.X/os.py (lib/python3.Xt/ free-threaded). The library's treeDamage.
+# tree_damage PREFIX VERSION: damage= what CPython needs to start that the tree lacks, a path
+# inside it (empty when intact; set, not printed: no subshell on the already-installed path):
+# bin/python3, and the landmark getpath finds the prefix by, lib/python3.X/os.py
+# (lib/python3.Xt/ free-threaded). The library's treeDamage.
 tree_damage() {
-  [ -f "$1/bin/python3" ] || { printf 'bin/python3\n'; return 0; }
+  damage=bin/python3
+  [ -f "$1/bin/python3" ] || return 0
   # (A version is checked before: digits, a dot, digits, then more.)
   td_minor=${2#*.}
   td_line=${2%%.*}.${td_minor%%[!0-9]*}
-  [ -f "$1/lib/python$td_line/os.py" ] || [ -f "$1/lib/python${td_line}t/os.py" ] || printf 'lib/python%s/os.py\n' "$td_line"
+  damage=lib/python$td_line/os.py
+  [ -f "$1/lib/python$td_line/os.py" ] || [ -f "$1/lib/python${td_line}t/os.py" ] || return 0
+  damage=
 }
 # marker_answers: the prefix holds this artifact (by sha256 when known, else by its name; by
 # the version alone for a full version without an artifact), as the library's sameArtifact.
@@ -3037,7 +3041,8 @@ main() {
   fi
   check_compatibility "$work/meta.flat"
 
-  if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ] && [ -z "$(tree_damage "$prefix" "$version")" ]; then
+  tree_damage "$prefix" "$version"
+  if [ -f "$prefix/.cpy-install.json" ] && [ "$(jget "$work/marker.flat" sha256 2>/dev/null)" = "$got" ] && [ -z "$damage" ]; then
     # The same bytes, now verified: the marker says so (as the library's), and the next run needs no network.
     if [ -n "$signed_by" ] && [ "$(jget "$work/marker.flat" signedBy)" != "$signed_by" ]; then
       state_py "$prefix/bin/python3" sign-marker --prefix "$prefix" --signed-by "$signed_by"
