@@ -591,9 +591,13 @@ def forget(a):
     if was_current and 'force' not in a:
         raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
                       'switch first (cpy use <other version>), or pass --force to remove it and its python3 links')
+    # No marker there: nothing says those files are still the install cpy made (its marker deleted,
+    # or another Python built in its place), so the version and its links go and the files stay.
+    kept = not there and holds_something(prefix)
     gone = os.path.join(os.path.dirname(prefix), '.cpy-old-%s-%s' % (os.path.basename(prefix), random_id()))
     try:
-        os.rename(prefix, gone)
+        if not kept:
+            os.rename(prefix, gone)
     except FileNotFoundError:
         pass
     del state['installs'][version]
@@ -614,7 +618,20 @@ def forget(a):
     finally:
         shutil.rmtree(gone, ignore_errors=True)
     # Which links went: none when it was linked from another bin dir than the state records, which this one cannot know.
-    return {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}
+    done = {'version': version, 'prefix': prefix, 'wasCurrent': was_current, 'unlinked': unlinked}
+    if kept:
+        done['kept'] = True
+    return done
+
+
+def holds_something(prefix):
+    """Whether anything is at `prefix` besides an empty directory (a file or a link counts; so does what cannot be read)."""
+    try:
+        if os.path.islink(prefix) or not os.path.isdir(prefix):
+            return os.path.lexists(prefix)
+        return bool(os.listdir(prefix))
+    except OSError:
+        return True
 
 
 def unlink_into(bin_dir, prefix, version, only_dangling=False):

@@ -230,7 +230,7 @@ async function refuseForeignPrefix(prefix: string, recordedFor: string | null): 
   if (entries.length === 0 || entries.includes(MARKER_FILE)) return;
   if (recordedFor) {
     throw new CpyError('CPY_INSTALL_PREFIX_NOT_EMPTY', `${prefix} has no install marker, though cpy recorded CPython ${recordedFor} there: its marker was deleted, or other files took its place`, {
-      hint: `if it is that install, remove it (cpy uninstall ${recordedFor}, with --force when it is the current version) and install again; if the files are someone else's, choose another prefix`,
+      hint: `if it is that install, delete ${prefix} yourself and install again; if the files are someone else's, choose another prefix (cpy uninstall ${recordedFor} forgets the version and leaves them)`,
     });
   }
   // Named in order (readdir's is the file system's), as install.sh names them.

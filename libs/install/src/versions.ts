@@ -11,7 +11,7 @@ import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker, type InstallState } from './state.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean(), movedFrom: z.optional(z.string()) });
-const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []) }), z.object({ moved: z.string() })]);
+const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []), kept: z._default(z.boolean(), false) }), z.object({ moved: z.string() })]);
 
 export interface VersionOptions extends LayoutOverrides {
   readonly env?: Environment;
@@ -410,7 +410,17 @@ async function oneInstalled(request: string, options: VersionOptions): Promise<s
 export async function uninstall(
   request: string,
   options: VersionOptions & { force?: boolean } = {},
-): Promise<{ version: string; prefix: string; wasCurrent: boolean; /** The links removed from binDir (none when it was linked from another bin dir). */ unlinked: string[]; binDir: string | null }> {
+): Promise<{
+  version: string;
+  prefix: string;
+  wasCurrent: boolean;
+  /** The links removed from binDir (none when it was linked from another bin dir). */
+  unlinked: string[];
+  binDir: string | null;
+  /** The files at the prefix were left there: it had no install marker, so nothing said they were still cpy's. */
+  kept: boolean;
+  warnings: string[];
+}> {
   const layout = await linkingLayoutFor(options);
   const version = await oneInstalled(request, options);
   const timeoutMs = options.lockTimeoutMs ?? 60_000;
@@ -432,6 +442,10 @@ export async function uninstall(
         return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]);
       }),
     );
-    if ('version' in removed) return { ...removed, binDir: layout.binDir };
+    if (!('version' in removed)) continue;
+    const warnings = removed.kept
+      ? [`${prefix} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`]
+      : [];
+    return { ...removed, binDir: layout.binDir, warnings };
   }
 }

@@ -680,18 +680,30 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     }
     // The marker gone: the state's record alone does not say the files there are still cpy's
     // (a tree deleted by hand, another Python built in its place). Refused, said as such, nothing
-    // touched; cpy uninstall is the user's word, and the install then goes ahead.
+    // touched. cpy uninstall forgets the version and removes its links, and leaves the files too.
     await rm(join(sb.prefix, MARKER_FILE));
     const refused = await installPython(sb.options({ version, skipValidation: true })).catch((e: unknown) => e);
     expect(refused).toMatchObject({
       code: 'CPY_INSTALL_PREFIX_NOT_EMPTY',
       message: `${sb.prefix} has no install marker, though cpy recorded CPython ${version} there: its marker was deleted, or other files took its place`,
-      hint: `if it is that install, remove it (cpy uninstall ${version}, with --force when it is the current version) and install again; if the files are someone else's, choose another prefix`,
+      hint: `if it is that install, delete ${sb.prefix} yourself and install again; if the files are someone else's, choose another prefix (cpy uninstall ${version} forgets the version and leaves them)`,
     });
     expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
-    await uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir, force: true });
-    expect(existsSync(sb.prefix)).toBe(false);
+    expect(await uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir, force: true })).toMatchObject({
+      kept: true,
+      wasCurrent: true,
+      unlinked: expect.arrayContaining(['python3']),
+      warnings: [`${sb.prefix} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
+    });
+    expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
+    expect(existsSync(join(sb.binDir, 'python3'))).toBe(false);
+    expect(await listInstalled({ stateDir: sb.stateDir, binDir: sb.binDir })).toEqual([]);
+    // What the refusal said: deleted by the user, it is installed again (from the cache).
+    await rm(sb.prefix, { recursive: true });
     expect(await installPython(sb.options({ version, skipValidation: true }))).toMatchObject({ status: 'installed', fromCache: true });
+    // With its marker, uninstall removes the tree as before.
+    expect(await uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir, force: true })).toMatchObject({ kept: false, warnings: [] });
+    expect(existsSync(sb.prefix)).toBe(false);
   });
 
   it('will not take over a python3 that is not its own', async () => {

@@ -415,7 +415,8 @@ export const uninstallCommand = defineCommand({
   async run({ input, io, json, log }) {
     const r = await finishing(log, (signal) => uninstall(input.version, { ...versionOptions(io.cwd, input), force: Boolean(input.force), signal }));
     const links = r.unlinked.length ? `; its links removed from ${r.binDir}: ${r.unlinked.join(', ')}` : '';
-    if (!json) io.stdout.write(`removed ${r.version} (${r.prefix})${links}\n`);
+    if (!json) io.stdout.write(r.kept ? `forgot ${r.version}; its files stay in ${r.prefix}${links}\n` : `removed ${r.version} (${r.prefix})${links}\n`);
+    for (const w of r.warnings) log(`warning: ${w}`);
     // Linked from another bin dir than the state records (by hand, or a state written before it recorded one): said, not claimed removed.
     if (r.wasCurrent && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };

@@ -65,7 +65,7 @@ describe('cpy uninstall and an install of the same prefix', () => {
   it('waits for the prefix lock an install holds (as install.sh names it), and removes nothing until it is free', async () => {
     const prefix = join(stateDir, 'python-3.13.5');
     await mkdir(prefix);
-    await writeFile(join(prefix, MARKER_FILE), '{}\n');
+    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
     await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null }));
     // The lock an install of this prefix holds from its staging tree to the state (lock_prefix in install.sh).
     const lock = join(stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
@@ -83,7 +83,7 @@ describe('cpy uninstall and an install of the same prefix', () => {
       await once(installing, 'close');
     }
     // Its holder gone, the lock is stale: taken, and the version removed.
-    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null });
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null, kept: false, warnings: [] });
     expect(existsSync(prefix)).toBe(false);
     expect((await readState(stateDir)).installs).toEqual({});
   });
@@ -111,7 +111,7 @@ describe('installs and uninstalls that cross', () => {
     await mkdir(prefix);
     await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
     await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix }, '3.13.6': { prefix } }, previous: '3.13.5' }));
-    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null });
+    expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null, kept: false, warnings: [] });
     expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.6' });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.6': { prefix } }, previous: null });
   });
@@ -488,9 +488,41 @@ describe('the install record writer (cpy_state.py)', () => {
       await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
     }
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
-    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir });
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir, kept: false, warnings: [] });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null, binDir });
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
+  });
+
+  it("a version whose marker is gone (other files in its place, or the marker deleted): its entry and links go, the files stay, said", async () => {
+    const binDir = join(stateDir, 'bin');
+    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    for (const version of ['3.12.8', '3.13.5']) {
+      const prefix = join(stateDir, `python-${version}`);
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      await writeFile(join(prefix, MARKER_FILE), marker(version));
+      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
+    }
+    const prefix = join(stateDir, 'python-3.13.5');
+    await rm(join(prefix, MARKER_FILE));
+    await writeFile(join(prefix, 'notes.txt'), 'mine\n');
+    expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000, force: true })).toEqual({
+      version: '3.13.5',
+      prefix,
+      wasCurrent: true,
+      unlinked: ['python3', 'python'],
+      binDir,
+      kept: true,
+      warnings: [`${prefix} has no install marker, so nothing says its files are still the CPython 3.13.5 cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
+    });
+    expect(await readFile(join(prefix, 'notes.txt'), 'utf8')).toBe('mine\n');
+    expect(existsSync(join(binDir, 'python3'))).toBe(false);
+    expect(Object.keys((await readState(stateDir)).installs)).toEqual(['3.12.8']);
+    // An empty directory holds nothing of anyone's: removed.
+    await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
+    await mkdir(join(stateDir, 'python-3.12.8'));
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toMatchObject({ kept: false, warnings: [] });
+    expect(existsSync(join(stateDir, 'python-3.12.8'))).toBe(false);
   });
 
   it('uninstalls by release line when one version of it is installed (a broken one too); refuses a line that names two, changing nothing', async () => {
@@ -511,8 +543,8 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(existsSync(join(stateDir, 'python-3.13.4'))).toBe(true);
     // Its marker gone (a broken install): still the one 3.12 names.
     await rm(join(stateDir, 'python-3.12.8', MARKER_FILE));
-    expect(await uninstall('3.12', options)).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir: options.binDir });
-    expect(existsSync(join(stateDir, 'python-3.12.8'))).toBe(false);
+    expect(await uninstall('3.12', options)).toMatchObject({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir: options.binDir, kept: true });
+    expect((await readState(stateDir)).installs['3.12.8']).toBeUndefined();
     expect(await uninstall('3.13.4', options)).toMatchObject({ version: '3.13.4' });
     // One left of the line, and it is the current one: the usual refusal.
     expect(await uninstall('3.13', options).catch((e: unknown) => e)).toMatchObject({ code: 'CPY_INSTALL_IN_USE' });
