@@ -123,17 +123,21 @@ export function manifestText(version: string, settings: ManifestOptions = {}): s
   return JSON.stringify(featureManifest(version, settings), null, 2) + '\n';
 }
 
-/** The lines of install.sh between which it carries its copy of @cpy/install's cpy_state.py: the here-document's (from the line that opens it). */
-const STATE_COPY_START = "<<'cpy_state_py'";
-const STATE_COPY_END = '\ncpy_state_py\n';
+/**
+ * The scripts install.sh carries whole, each as a here-document whose delimiter names it:
+ * @cpy/install's install record writer (STATE_SCRIPT) and @cpy/artifact's post-install checks
+ * (POSTINSTALL_SOURCE, run from the work directory as the library runs them, never the copy an
+ * artifact carries).
+ */
+export const CARRIED_SCRIPTS = { state: 'cpy_state_py', checks: 'cpy_checks_py' } as const;
 
-/** install.sh with `script` (the text of @cpy/install's STATE_SCRIPT) as its copy of the install record's writer. */
-export function withStateScript(installSh: string, script: string): string {
+/** install.sh with `script` as its copy between the lines of the here-document `delimiter` (one of CARRIED_SCRIPTS). */
+export function withCarriedScript(installSh: string, delimiter: string, script: string): string {
   // The copy starts after the line that opens the here-document and ends before the line that
   // closes it: the newline that ends the opening line is where the search for the end starts.
-  const opened = installSh.indexOf(STATE_COPY_START);
+  const opened = installSh.indexOf(`<<'${delimiter}'`);
   const lineEnd = opened < 0 ? -1 : installSh.indexOf('\n', opened);
-  const end = lineEnd < 0 ? -1 : installSh.indexOf(STATE_COPY_END, lineEnd);
-  if (end < 0) throw new Error("install.sh has no cpy_state_py lines to put cpy_state.py between");
+  const end = lineEnd < 0 ? -1 : installSh.indexOf(`\n${delimiter}\n`, lineEnd);
+  if (end < 0) throw new Error(`install.sh has no ${delimiter} lines to put the script between`);
   return installSh.slice(0, lineEnd + 1) + script.replace(/\n$/, '') + installSh.slice(end);
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { artifactFileName, type ArtifactMetadata, isCpyError } from '@cpy/core';
-import { emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, serializeIndex, type IndexEntry } from '@cpy/artifact';
+import { emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, serializeIndex, type IndexEntry } from '@cpy/artifact';
 import {
   makeHostPythonArtifact,
   mountSmallDisk,
@@ -718,6 +718,17 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: U['liar']! }),
     expected: { code: 'CPY_INSTALL_VALIDATION_FAILED' },
     after: nothingInstalled,
+  },
+  {
+    // Until 2026-12-06 install.sh validated with the checks the artifact carries (the library
+    // with its own since that morning): an artifact whose copy passes everything went in.
+    name: "an artifact without the ssl module whose own post-install checks pass everything: validated with the installer's checks, refused naming ssl",
+    options: () => ({ artifactUrl: U['fakechecks']! }),
+    expected: { code: 'CPY_INSTALL_VALIDATION_FAILED' },
+    after: async (i) => {
+      expect(i.lastError).toMatch(/critical-modules: .*\bssl\b/);
+      await nothingInstalled(i);
+    },
   },
   {
     name: 'skipValidation installs it anyway',
@@ -1718,6 +1729,16 @@ beforeAll(async () => {
   U['aarch64'] = served(aarch64, 'aarch64');
   const noscript = await repackArtifact(good, join(work, 'noscript'), { drop: (name) => name.endsWith(`/${POSTINSTALL_ENTRY}`) });
   U['noscript'] = served(noscript, 'noscript');
+  // No _ssl, and a share/cpy/postinstall.py that relocates as cpy's does and whose check passes anything.
+  const passAll = (await readFile(POSTINSTALL_SOURCE, 'utf8')).replace(
+    'def check(args):\n',
+    'def check(args):\n    import json, platform\n    print(json.dumps({"version": platform.python_version(), "failed": [], "checks": []}))\n    return 0\n\n\ndef _real_check(args):\n',
+  );
+  const fakechecks = await repackArtifact(good, join(work, 'fakechecks'), {
+    drop: (name) => name.endsWith(`/${POSTINSTALL_ENTRY}`) || /\/lib-dynload\/_ssl\./.test(name),
+    append: [{ name: `${good.metadata.prefix.slice(1)}/${POSTINSTALL_ENTRY}`, body: passAll }],
+  });
+  U['fakechecks'] = served(fakechecks, 'fakechecks');
   const liar = await repackArtifact(good, join(work, 'liar'), { version: '3.99.1' });
   U['liar'] = served(liar, 'liar');
   const badbuild = await repackArtifact(good, join(work, 'badbuild'), {

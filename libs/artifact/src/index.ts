@@ -15,6 +15,7 @@ export {
   checkPythonTree,
   CRITICAL_IMPORTS,
   POSTINSTALL_ENTRY,
+  POSTINSTALL_SOURCE,
   PREFIX_SLOT_LITERAL,
   relocateTree,
   hostRunner,

@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { CRITICAL_IMPORTS, FINGERPRINT_RE, POSTINSTALL_ENTRY, SIGNERS_OPTION_RE } from '@cpy/artifact';
+import { CRITICAL_IMPORTS, FINGERPRINT_RE, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, SIGNERS_OPTION_RE } from '@cpy/artifact';
 import { installOptionsSchema, OPTION_PATTERNS, STATE_SCRIPT, versionRequestSchema } from '@cpy/install';
 import * as z from 'zod';
-import { DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND, withStateScript } from '../manifest.js';
+import { CARRIED_SCRIPTS, DEFERRED_DIR, FEATURE_ID, FEATURE_OPTIONS, featureManifest, manifestText, ON_CREATE_COMMAND, withCarriedScript } from '../manifest.js';
 import { featureSpecSchema } from './feature-spec.js';
 
 const appRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -17,14 +17,19 @@ const version = (JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'))
 
 const committedIndexUrl = (JSON.parse(committed) as { options: { indexUrl?: { default?: string } } }).options.indexUrl?.default;
 
-describe("install.sh's install record", () => {
-  it("is @cpy/install's cpy_state.py, copied whole (run `nx run feature:generate` after changing it)", () => {
-    expect(installSh).toBe(withStateScript(installSh, readFileSync(STATE_SCRIPT, 'utf8')));
-    // The copy is there at all, and in place of nothing else.
-    expect(installSh).toContain(readFileSync(STATE_SCRIPT, 'utf8'));
-    expect(withStateScript(installSh, '# changed\n')).not.toContain('def record(a):');
-    expect(withStateScript("cat >x <<'cpy_state_py' || fail\nold\ncpy_state_py\nrest\n", 'new\n')).toBe("cat >x <<'cpy_state_py' || fail\nnew\ncpy_state_py\nrest\n");
-    expect(() => withStateScript("cat >x <<'cpy_state_py'\nold\n", 'new\n')).toThrow('no cpy_state_py lines');
+describe("install.sh's install record and checks", () => {
+  it("are @cpy/install's cpy_state.py and @cpy/artifact's postinstall.py, copied whole (run `nx run feature:generate` after changing them)", () => {
+    for (const [delimiter, path, defined] of [
+      [CARRIED_SCRIPTS.state, STATE_SCRIPT, 'def record(a):'],
+      [CARRIED_SCRIPTS.checks, POSTINSTALL_SOURCE, 'def check('],
+    ] as const) {
+      expect(installSh).toBe(withCarriedScript(installSh, delimiter, readFileSync(path, 'utf8')));
+      // The copy is there at all, and in place of nothing else.
+      expect(installSh).toContain(readFileSync(path, 'utf8'));
+      expect(withCarriedScript(installSh, delimiter, '# changed\n')).not.toContain(defined);
+    }
+    expect(withCarriedScript("cat >x <<'cpy_state_py' || fail\nold\ncpy_state_py\nrest\n", 'cpy_state_py', 'new\n')).toBe("cat >x <<'cpy_state_py' || fail\nnew\ncpy_state_py\nrest\n");
+    expect(() => withCarriedScript("cat >x <<'cpy_state_py'\nold\n", 'cpy_state_py', 'new\n')).toThrow('no cpy_state_py lines');
   });
 });
 
@@ -97,10 +102,11 @@ describe('install.sh agrees with the library', () => {
     expect(/^CRITICAL_IMPORTS='([^']*)'$/m.exec(installSh)?.[1]?.split(' ')).toEqual([...CRITICAL_IMPORTS]);
   });
 
-  it("relocates and checks with the artifact's own post-install script, as the library does", () => {
+  it("relocates with the artifact's own post-install script and checks with its own copy of cpy's, as the library does", () => {
     expect(/^POSTINSTALL=(\S+)$/m.exec(installSh)?.[1]).toBe(POSTINSTALL_ENTRY);
     expect(installSh).toMatch(/"\$1\/\$POSTINSTALL" relocate --from/);
-    expect(installSh).toMatch(/"\$1\/\$POSTINSTALL" check --version/);
+    expect(installSh).toMatch(/"\$work\/cpy-checks\.py" check --version/);
+    expect(installSh).not.toMatch(/\$POSTINSTALL" check/);
   });
 
   it('uses the same value patterns', () => {
