@@ -15,6 +15,8 @@ export interface CheckResult {
   readonly packages: readonly string[];
   /** What it is, in words that work on any system. */
   readonly what: string;
+  /** What to do when it fails and installing its packages is not the answer (the build directory; a --cc that names no program). */
+  readonly hint?: string;
 }
 
 export interface BuildHostReport {
@@ -55,6 +57,18 @@ const INSTALL_COMMAND: Record<Exclude<OsInfo['family'], 'unknown'>, string> = {
   alpine: 'apk add',
 };
 
+const CHOOSE_DIR = 'cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>';
+
+/** Why a build directory cannot be used, and what to do instead. */
+class BuildDirProblem extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * Free bytes where the build directory is, or will be made: its nearest existing directory (a
  * build makes the rest). Refuses one this user cannot write, where the build could not start.
@@ -68,9 +82,11 @@ async function hostFreeBytes(dir: string): Promise<number> {
     });
     if (s) {
       // A file there (or on the way): no build directory can be made.
-      if (!(await stat(at)).isDirectory()) throw new Error(`${at} is a file, not a directory`);
+      if (!(await stat(at)).isDirectory()) {
+        throw new BuildDirProblem(`${at} is a file, not a directory`, at === dir ? `name a directory, not a file (${CHOOSE_DIR})` : `move ${at} aside, or build in another directory (${CHOOSE_DIR})`);
+      }
       await access(at, constants.W_OK).catch(() => {
-        throw new Error(`${at} is not writable by this user`);
+        throw new BuildDirProblem(`${at} is not writable by this user`, `build in a directory this user can write (${CHOOSE_DIR})`);
       });
       return s.bavail * s.bsize;
     }
@@ -122,6 +138,10 @@ async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: st
   // What could not be checked (no compiler) keeps its packages in the fix: on a machine without a
   // compiler they are most likely missing too, and one apt-get line then makes the builder complete
   // (doctor-container.spec). Its detail says it was not checked.
+  // A compiler named by its path that is not there: installing gcc does not put one at that path.
+  if (req.id === 'cc' && !ok && words(cc)[0]?.includes('/') && detail.endsWith(' not found')) {
+    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `no program at ${words(cc)[0]}`, packages: [], what: req.what, hint: `name a C compiler that exists (--cc or $CC), or set neither to use cc` };
+  }
   const packages = os.family === 'unknown' ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
 }
@@ -157,6 +177,7 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
         detail: `${formatBytes(free)} free at ${buildDir} (${formatBytes(minFree)} needed)`,
         packages: [],
         what: `${formatBytes(minFree)} of free disk space for the build directory`,
+        ...(free >= minFree ? {} : { hint: `free ${formatBytes(minFree - free)} there, or build where there is room (${CHOOSE_DIR})` }),
       }),
       (error: unknown): CheckResult => ({
         id: 'disk',
@@ -166,6 +187,7 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
         detail: `cannot build in ${buildDir}: ${(error as Error).message}`,
         packages: [],
         what: 'a build directory this user can write (--dir; cpy build --work-dir)',
+        hint: error instanceof BuildDirProblem ? error.hint : `build in a directory this user can write (${CHOOSE_DIR})`,
       }),
     ),
   ]);

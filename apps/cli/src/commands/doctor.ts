@@ -25,8 +25,6 @@ function mark(check: CheckResult, style: Style): string {
   return check.critical ? style.bad('MISS') : style.warn('opt ');
 }
 
-const DISK_HINT = 'free some space there, or build in a directory this user can write, with room (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)';
-
 export const doctor = defineCommand({
   name: 'doctor',
   summary: summaryOf('doctor'),
@@ -53,14 +51,15 @@ export const doctor = defineCommand({
       ...(input.minFreeGiB === undefined ? {} : { minFreeBytes: input.minFreeGiB * 1024 ** 3 }),
     });
     // The build directory is not a library to install: said apart (it was "install the libraries named above").
-    const diskMissing = report.missing.critical.includes('disk');
-    const libraries = report.missing.critical.filter((id) => id !== 'disk');
+    // What to do for the failed checks that no package fixes (the build directory, a --cc that names no program).
+    const hints = report.checks.flatMap((c) => (!c.ok && c.hint ? [c.hint] : []));
+    const libraries = report.checks.filter((c) => !c.ok && c.critical && !c.hint).map((c) => c.id);
     if (!json) {
       const out: string[] = [`${style.bold('cpy doctor')} on ${report.os.prettyName}`];
       const width = Math.max(...report.checks.map((c) => c.id.length));
       for (const c of report.checks) {
         const pkgs = !c.ok && c.packages.length ? style.dim(` (${c.packages.join(' ')})`) : '';
-        const what = !c.ok && !c.packages.length && c.kind !== 'disk' ? style.dim(` (needs ${c.what})`) : '';
+        const what = !c.ok && !c.packages.length && !c.hint ? style.dim(` (needs ${c.what})`) : '';
         out.push(`  ${mark(c, style)} ${c.id.padEnd(width)}  ${c.detail}${pkgs}${what}`);
       }
       out.push('');
@@ -68,7 +67,7 @@ export const doctor = defineCommand({
       if (report.missing.optional.length) out.push(`${style.warn('Optional, missing')}: ${report.missing.optional.join(', ')}`);
       if (report.fix) out.push(`To install what is missing: ${style.bold(report.fix.command)}`);
       else if (libraries.length) out.push('Install the libraries named above with your system package manager.');
-      if (diskMissing) out.push(DISK_HINT);
+      out.push(...hints);
       if (report.ok) out.push(style.ok('This host can build CPython.'));
       io.stdout.write(out.join('\n') + '\n');
     }
@@ -83,7 +82,7 @@ export const doctor = defineCommand({
               error: {
                 code: 'CPY_BUILD_HOST_INCOMPLETE',
                 message: `missing: ${report.missing.critical.join(', ')}`,
-                hint: [report.fix ? `run: ${report.fix.command}` : libraries.length ? 'install the libraries named in the report' : '', diskMissing ? DISK_HINT : ''].filter(Boolean).join('; '),
+                hint: [report.fix ? `run: ${report.fix.command}` : libraries.length ? 'install the libraries named in the report' : '', ...hints].filter(Boolean).join('; '),
               },
             }),
       },

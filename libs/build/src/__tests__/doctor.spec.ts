@@ -75,6 +75,21 @@ describe('checkBuildHost', () => {
     expect(report.fix?.packages).toEqual(expect.arrayContaining(['gcc', 'libc6-dev', 'pkg-config', 'zlib1g-dev']));
   });
 
+  it('a compiler named by a path that is not there (--cc, $CC): said as such, and installing gcc is not offered for it', async () => {
+    const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty, cc: '/opt/cross/bin/cc' });
+    expect(report.checks.find((c) => c.id === 'cc')).toMatchObject({
+      ok: false,
+      detail: 'no program at /opt/cross/bin/cc',
+      packages: [],
+      hint: 'name a C compiler that exists (--cc or $CC), or set neither to use cc',
+    });
+    expect(report.fix?.packages ?? []).not.toContain('gcc');
+    // By name, it is a package's to give: gcc stays in the fix.
+    const byName = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS.filter((t) => t !== 'cc'), headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty });
+    expect(byName.checks.find((c) => c.id === 'cc')).toMatchObject({ ok: false, packages: ['gcc', 'libc6-dev'] });
+    expect(byName.checks.find((c) => c.id === 'cc')?.hint).toBeUndefined();
+  });
+
   it('uses the package names of the system family, and library names where it has none', async () => {
     const fedora = await checkBuildHost({
       exec: fakeBuilder({ osRelease: FEDORA, programs: TOOLS, headers: ALL_HEADERS.filter((h) => h !== 'ffi.h') }),
@@ -98,7 +113,10 @@ describe('checkBuildHost', () => {
     });
     expect(report.ok).toBe(false);
     expect(report.missing.critical).toEqual(['disk']);
-    expect(report.checks.find((c) => c.id === 'disk')?.detail).toBe('1.0 GiB free at /srv/build (3.0 GiB needed)');
+    expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({
+      detail: '1.0 GiB free at /srv/build (3.0 GiB needed)',
+      hint: 'free 2.0 GiB there, or build where there is room (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)',
+    });
   });
 
   it('checks the build directory where it will be made (its nearest existing parent), as cpy build makes it', async () => {
@@ -111,9 +129,13 @@ describe('checkBuildHost', () => {
     const file = join(tmpdir(), `cpy-doctor-file-${process.pid}`);
     await writeFile(file, 'notes\n');
     try {
-      for (const dir of [file, join(file, 'builds')]) {
+      // Not "free some space there": what to do follows what is wrong.
+      for (const [dir, hint] of [
+        [file, 'name a directory, not a file (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)'],
+        [join(file, 'builds'), `move ${file} aside, or build in another directory (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)`],
+      ] as const) {
         const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), buildDir: dir });
-        expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({ ok: false, detail: `cannot build in ${dir}: ${file} is a file, not a directory` });
+        expect(report.checks.find((c) => c.id === 'disk')).toMatchObject({ ok: false, detail: `cannot build in ${dir}: ${file} is a file, not a directory`, hint });
         expect(report.ok).toBe(false);
       }
     } finally {
