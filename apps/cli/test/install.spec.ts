@@ -129,9 +129,11 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const whole = await run(process.execPath, [bin, 'artifact', 'validate', artifact.path, '--json'], { env }).catch((e: { code: number; stdout: string }) => e);
     expect(JSON.parse(whole.stdout).report.checks).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'structure', ok: true })]));
     expect(await readdir(scratch)).toEqual([]);
-    const child = spawn(process.execPath, [bin, 'artifact', 'validate', artifact.path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, 'artifact', 'validate', artifact.path, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Once the tree's python3 runs its checks (venvs, pip, a C extension: seconds): Ctrl-C.
     const started = Date.now();
@@ -144,6 +146,8 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     child.kill('SIGINT');
     expect(await closed).toBe(130);
     expect(stderr).toMatch(/validation stopped: removing .*cpy-validate-/);
+    // --json still gets its document (it got nothing, the exit code alone).
+    expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_ARTIFACT_CANCELLED', message: expect.stringMatching(/^validation was stopped before it finished.*\(SIGINT\)$/) } });
     expect(await readdir(scratch)).toEqual([]);
     // Nothing it started is left running (its python3 went on checking, and writing, in the directory removed).
     const left = (await readdir('/proc')).filter((pid) => /^\d+$/.test(pid) && procCmdline(pid).includes(scratch));
@@ -323,6 +327,14 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(JSON.parse(r.stdout).uninstalled).toMatchObject({ wasCurrent: true, unlinked: expect.arrayContaining(['python3', 'python']), binDir: join(dir, 'otherbin') });
     expect(r.stderr).not.toContain('warning');
     expect(await readdir(join(dir, 'otherbin'))).toEqual([]);
+    // Installed again and its marker deleted: forgotten, the files left where they are, said.
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--bin-dir', join(dir, 'mybin')], { env })).code).toBe(0);
+    await rm(join(dir, 'home', `python-${version}`, '.cpy-install.json'));
+    const kept = await runCpy(['uninstall', version, '--force'], { env });
+    expect([kept.code, kept.stdout.split(': ')[0]]).toEqual([0, `forgot ${version}; its files stay in ${join(dir, 'home', `python-${version}`)}; its links removed from ${join(dir, 'mybin')}`]);
+    expect(kept.stdout).toContain('python3');
+    expect(kept.stderr).toContain(`warning: ${join(dir, 'home', `python-${version}`)} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there`);
+    expect(existsSync(python3)).toBe(true);
   });
 
   it('a CPY_HOME whose path CPython cannot take (a space, a quote, a #): refused before anything is fetched, naming the variable', async () => {

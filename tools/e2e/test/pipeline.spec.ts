@@ -219,12 +219,14 @@ it('cpy artifact test stopped while the tests run: exit 130, its test workers go
       if (/\[\s*\d+\/\d+\] test_\w+/.test(stderr)) resolve();
     }),
   );
-  child.stdout.resume();
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
   await running;
   child.kill('SIGINT');
   expect(await closed).toBe(130);
   expect(stderr).toContain('stopping the tests');
+  expect(JSON.parse(stdout)).toMatchObject({ outcome: 'error', error: { code: 'CPY_ARTIFACT_CANCELLED' } });
   // Nothing of it left: its tree (under TMPDIR) and any process running from it.
   expect(await readdir(scratch)).toEqual([]);
   const left = await promisify(execFile)('ps', ['-eo', 'args']);

@@ -21,7 +21,7 @@ import {
 } from '@cpy/artifact';
 import { artifactMetadataFor, cancelled, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
 import * as z from 'zod';
-import { EXIT, defineCommand, type CommandContext } from '../command.js';
+import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
 import { readyDirectory, refuseMissingFile } from '../location.js';
@@ -308,6 +308,18 @@ export const artifactPack = defineCommand({
   },
 });
 
+/**
+ * A check stopped by a signal: cpy exits as the signal would have ended it (130 for Ctrl-C, 143 for
+ * SIGTERM, 129 for a hangup), and --json still prints its document, with the error.
+ */
+function stopped(signal: NodeJS.Signals, message: string): CommandResult {
+  return {
+    exitCode: 128 + (osConstants.signals[signal] ?? 2),
+    outcome: 'error',
+    data: { error: { code: 'CPY_ARTIFACT_CANCELLED', message: `${message} (${signal})`, hint: 'run the same command again' } },
+  };
+}
+
 export function reportLines(summary: string, checks: readonly { id: string; ok: boolean; detail: string }[], style: Style): string[] {
   return [
     ...checks.map((c) => `  ${c.ok ? style.ok('ok  ') : style.bad('FAIL')} ${c.id.padEnd(16)} ${c.detail}`),
@@ -365,7 +377,7 @@ export const artifactValidate = defineCommand({
       // Stopped: once its python3 (and what that started) has ended, the work directory goes, and
       // cpy exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
       await rm(work, { recursive: true, force: true });
-      process.exit(128 + (osConstants.signals[stoppedBy] ?? 2));
+      return stopped(stoppedBy, 'validation was stopped before it finished: nothing was checked to the end, and its scratch directory is removed');
     } finally {
       stop.release();
       await rm(work, { recursive: true, force: true });
@@ -465,7 +477,7 @@ export const artifactTest = defineCommand({
     } finally {
       stop.release();
     }
-    if (stoppedBy || run === null) return process.exit(128 + (osConstants.signals[stoppedBy ?? 'SIGINT'] ?? 2));
+    if (stoppedBy || run === null) return stopped(stoppedBy ?? 'SIGINT', 'the tests were stopped before they finished, with their workers: no result, and the temporary prefix is removed');
     if (!json) io.stdout.write([style.bold(file), ...testLines(run, style), ...(run.skipped.length ? [`            skipped: ${run.skipped.join(' ')}`] : [])].join('\n') + '\n');
     return {
       exitCode: run.ok ? EXIT.ok : EXIT.failure,
