@@ -22,6 +22,9 @@ export function stopOnSignals(options: { log(line: string): void; stopping: stri
       process.removeListener('SIGINT', onSignal);
       process.removeListener('SIGTERM', onSignal);
       process.removeListener('SIGHUP', onSignal);
+      // The second Ctrl-C's, once a first came: a command that returns after it (a stopped
+      // validation) must not exit at a later Ctrl-C with its force.
+      process.removeListener('SIGINT', options.force);
     },
   };
 }

@@ -333,7 +333,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     const kept = await runCpy(['uninstall', version, '--force'], { env });
     expect([kept.code, kept.stdout.split(': ')[0]]).toEqual([0, `forgot ${version}; its files stay in ${join(dir, 'home', `python-${version}`)}; its links removed from ${join(dir, 'mybin')}`]);
     expect(kept.stdout).toContain('python3');
-    expect(kept.stderr).toContain(`warning: ${join(dir, 'home', `python-${version}`)} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there`);
+    expect(kept.stderr).toContain(`warning: ${join(dir, 'home', `python-${version}`)} has no valid install marker, so nothing says its files are still the CPython ${version} cpy installed there`);
     expect(existsSync(python3)).toBe(true);
   });
 

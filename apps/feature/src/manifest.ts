@@ -139,5 +139,6 @@ export function withCarriedScript(installSh: string, delimiter: string, script: 
   const lineEnd = opened < 0 ? -1 : installSh.indexOf('\n', opened);
   const end = lineEnd < 0 ? -1 : installSh.indexOf(`\n${delimiter}\n`, lineEnd);
   if (end < 0) throw new Error(`install.sh has no ${delimiter} lines to put the script between`);
+  if (`\n${script}\n`.includes(`\n${delimiter}\n`)) throw new Error(`the script has a line ${delimiter}, which would end install.sh's here-document early`);
   return installSh.slice(0, lineEnd + 1) + script.replace(/\n$/, '') + installSh.slice(end);
 }

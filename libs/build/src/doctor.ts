@@ -140,7 +140,8 @@ async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: st
   // (doctor-container.spec). Its detail says it was not checked.
   // A compiler named by its path that is not there: installing gcc does not put one at that path.
   if (req.id === 'cc' && !ok && words(cc)[0]?.includes('/') && detail.endsWith(' not found')) {
-    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `no program at ${words(cc)[0]}`, packages: [], what: req.what, hint: `name a C compiler that exists (--cc or $CC), or set neither to use cc` };
+    // (127 is also a program whose #! interpreter or ELF loader is missing: a cross compiler's.)
+    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `cannot run ${words(cc)[0]}: no such program, or its interpreter or loader is missing`, packages: [], what: req.what, hint: `name a C compiler that runs here (--cc or $CC), or set neither to use cc` };
   }
   const packages = os.family === 'unknown' ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
@@ -177,7 +178,8 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
         detail: `${formatBytes(free)} free at ${buildDir} (${formatBytes(minFree)} needed)`,
         packages: [],
         what: `${formatBytes(minFree)} of free disk space for the build directory`,
-        ...(free >= minFree ? {} : { hint: `free ${formatBytes(minFree - free)} there, or build where there is room (${CHOOSE_DIR})` }),
+        // Rounded up: 40 MiB short is "free 0.1 GiB", never "free 0.0 GiB".
+        ...(free >= minFree ? {} : { hint: `free ${(Math.ceil(((minFree - free) / 1024 ** 3) * 10) / 10).toFixed(1)} GiB there, or build where there is room (${CHOOSE_DIR})` }),
       }),
       (error: unknown): CheckResult => ({
         id: 'disk',

@@ -402,7 +402,9 @@ async function oneInstalled(request: string, options: VersionOptions): Promise<s
 }
 
 /**
- * Removes an installed version: renamed away first (so it disappears at once), then deleted.
+ * Removes an installed version: renamed away first (so it disappears at once), then deleted. A
+ * prefix with no valid install marker is not deleted (nothing says its files are still cpy's):
+ * the version and its links are forgotten, and `kept` and a warning say the files stay.
  * `request`: an installed version, or a release line (3.13) when one version of it is installed.
  * Refuses the current version unless `force`, which also removes the links that would dangle
  * (cpy_state.py forget, run by the current python3 while it is another version's).
@@ -444,7 +446,7 @@ export async function uninstall(
     );
     if (!('version' in removed)) continue;
     const warnings = removed.kept
-      ? [`${prefix} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`]
+      ? [`${prefix} has no valid install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`]
       : [];
     return { ...removed, binDir: layout.binDir, warnings };
   }

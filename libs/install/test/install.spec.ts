@@ -693,7 +693,7 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
       kept: true,
       wasCurrent: true,
       unlinked: expect.arrayContaining(['python3']),
-      warnings: [`${sb.prefix} has no install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
+      warnings: [`${sb.prefix} has no valid install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
     });
     expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
     expect(existsSync(join(sb.binDir, 'python3'))).toBe(false);

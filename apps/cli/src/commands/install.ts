@@ -405,7 +405,7 @@ export const uninstallCommand = defineCommand({
   name: 'uninstall',
   summary: summaryOf('uninstall'),
   description:
-    'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which; a pre-release (3.14.0rc2) goes only by its own name, as for use. The cached artifact stays, so `cpy install <version>` can bring it back offline.',
+    'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which; a pre-release (3.14.0rc2) goes only by its own name, as for use. The cached artifact stays, so `cpy install <version>` can bring it back offline. A prefix with no valid install marker (deleted, or other files in its place) is not deleted: the version and its links are forgotten, the files stay, and a warning says so.',
   options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line of which one is installed: 3.13' }],
   schema: z.pipe(
@@ -418,7 +418,7 @@ export const uninstallCommand = defineCommand({
     if (!json) io.stdout.write(r.kept ? `forgot ${r.version}; its files stay in ${r.prefix}${links}\n` : `removed ${r.version} (${r.prefix})${links}\n`);
     for (const w of r.warnings) log(`warning: ${w}`);
     // Linked from another bin dir than the state records (by hand, or a state written before it recorded one): said, not claimed removed.
-    if (r.wasCurrent && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
+    if (r.wasCurrent && !r.kept && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
 });

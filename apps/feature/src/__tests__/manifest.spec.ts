@@ -30,6 +30,7 @@ describe("install.sh's install record and checks", () => {
     }
     expect(withCarriedScript("cat >x <<'cpy_state_py' || fail\nold\ncpy_state_py\nrest\n", 'cpy_state_py', 'new\n')).toBe("cat >x <<'cpy_state_py' || fail\nnew\ncpy_state_py\nrest\n");
     expect(() => withCarriedScript("cat >x <<'cpy_state_py'\nold\n", 'cpy_state_py', 'new\n')).toThrow('no cpy_state_py lines');
+    expect(() => withCarriedScript("cat >x <<'cpy_state_py'\nold\ncpy_state_py\n", 'cpy_state_py', 'a\ncpy_state_py\nb\n')).toThrow('would end');
   });
 });
 

@@ -2662,7 +2662,8 @@ def use(a):
 
 
 def forget(a):
-    """Removes an installed version (renamed away first, then deleted); its state entry, and with --force when current, its links."""
+    """Removes an installed version (renamed away first, then deleted; where no valid marker says the
+    files are still cpy's, they stay); its state entry, and with --force when current, its links."""
     state_dir, bin_dir, version, locked = a['state-dir'], a.get('bin-dir'), a['version'], a['prefix']
     state = read_state(state_dir)
     entry = state['installs'].get(version)
@@ -2687,7 +2688,8 @@ def forget(a):
     import shutil
     if was_current and 'force' not in a:
         raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
-                      'switch first (cpy use <other version>), or pass --force to remove it and its python3 links')
+                      'switch first (cpy use <other version>), or pass --force to remove it and its python3 links'
+                      + ('' if there or not holds_something(prefix) else ' (its files stay: it has no valid install marker)'))
     # No marker there: nothing says those files are still the install cpy made (its marker deleted,
     # or another Python built in its place), so the version and its links go and the files stay.
     kept = not there and holds_something(prefix)

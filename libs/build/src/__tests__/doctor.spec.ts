@@ -79,9 +79,9 @@ describe('checkBuildHost', () => {
     const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty, cc: '/opt/cross/bin/cc' });
     expect(report.checks.find((c) => c.id === 'cc')).toMatchObject({
       ok: false,
-      detail: 'no program at /opt/cross/bin/cc',
+      detail: 'cannot run /opt/cross/bin/cc: no such program, or its interpreter or loader is missing',
       packages: [],
-      hint: 'name a C compiler that exists (--cc or $CC), or set neither to use cc',
+      hint: 'name a C compiler that runs here (--cc or $CC), or set neither to use cc',
     });
     expect(report.fix?.packages ?? []).not.toContain('gcc');
     // By name, it is a package's to give: gcc stays in the fix.
@@ -117,6 +117,11 @@ describe('checkBuildHost', () => {
       detail: '1.0 GiB free at /srv/build (3.0 GiB needed)',
       hint: 'free 2.0 GiB there, or build where there is room (cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>)',
     });
+  });
+
+  it('says how much to free rounded up: some MiB short is never "free 0.0 GiB"', async () => {
+    const report = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: async () => 3 * 1024 ** 3 - 40 * 1024 ** 2 });
+    expect(report.checks.find((c) => c.id === 'disk')?.hint).toMatch(/^free 0\.1 GiB there/);
   });
 
   it('checks the build directory where it will be made (its nearest existing parent), as cpy build makes it', async () => {

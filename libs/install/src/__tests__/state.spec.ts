@@ -506,6 +506,10 @@ describe('the install record writer (cpy_state.py)', () => {
     const prefix = join(stateDir, 'python-3.13.5');
     await rm(join(prefix, MARKER_FILE));
     await writeFile(join(prefix, 'notes.txt'), 'mine\n');
+    expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000 }).catch((e: unknown) => e)).toMatchObject({
+      code: 'CPY_INSTALL_IN_USE',
+      hint: 'switch first (cpy use <other version>), or pass --force to remove it and its python3 links (its files stay: it has no valid install marker)',
+    });
     expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000, force: true })).toEqual({
       version: '3.13.5',
       prefix,
@@ -513,7 +517,7 @@ describe('the install record writer (cpy_state.py)', () => {
       unlinked: ['python3', 'python'],
       binDir,
       kept: true,
-      warnings: [`${prefix} has no install marker, so nothing says its files are still the CPython 3.13.5 cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
+      warnings: [`${prefix} has no valid install marker, so nothing says its files are still the CPython 3.13.5 cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`],
     });
     expect(await readFile(join(prefix, 'notes.txt'), 'utf8')).toBe('mine\n');
     expect(existsSync(join(binDir, 'python3'))).toBe(false);
