@@ -2693,10 +2693,15 @@ def forget(a):
     # No marker there: nothing says those files are still the install cpy made (its marker deleted,
     # or another Python built in its place), so the version and its links go and the files stay.
     kept = not there and holds_something(prefix)
-    gone = os.path.join(os.path.dirname(prefix), '.cpy-old-%s-%s' % (os.path.basename(prefix), random_id()))
+    # A prefix that is a link (made by hand: the tree moved to another disk): the tree it points to
+    # goes, then the link (the link alone was renamed, and the tree left unrecorded).
+    tree = os.path.realpath(prefix) if not kept and os.path.islink(prefix) else prefix
+    gone = os.path.join(os.path.dirname(tree), '.cpy-old-%s-%s' % (os.path.basename(tree), random_id()))
     try:
         if not kept:
-            os.rename(prefix, gone)
+            os.rename(tree, gone)
+            if tree != prefix:
+                os.unlink(prefix)
     except FileNotFoundError:
         pass
     del state['installs'][version]

@@ -522,6 +522,17 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await readFile(join(prefix, 'notes.txt'), 'utf8')).toBe('mine\n');
     expect(existsSync(join(binDir, 'python3'))).toBe(false);
     expect(Object.keys((await readState(stateDir)).installs)).toEqual(['3.12.8']);
+    // A prefix that is a link to the tree (moved by hand), its marker there: the tree and the link go.
+    const moved = join(stateDir, 'elsewhere', 'python-3.13.5');
+    await mkdir(join(moved, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(moved, 'bin', 'python3'));
+    await writeFile(join(moved, MARKER_FILE), marker('3.13.5'));
+    await rm(prefix, { recursive: true });
+    await symlink(moved, prefix);
+    await recordInstall(layout, '3.13.5', prefix, false, { timeoutMs: 1000 });
+    expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000 })).toMatchObject({ kept: false, warnings: [] });
+    expect([existsSync(moved), existsSync(prefix)]).toEqual([false, false]);
+    expect(await readdir(join(stateDir, 'elsewhere'))).toEqual([]);
     // An empty directory holds nothing of anyone's: removed.
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
     await mkdir(join(stateDir, 'python-3.12.8'));
