@@ -27,6 +27,23 @@ const options = () => ({ stateDir, binDir: null, lockTimeoutMs: 1000 });
 /** The install marker of CPython `version` (valid: readMarker takes it). */
 const marker = (version: string) => JSON.stringify({ schemaVersion: 1, version, build: 1, sha256: 'a'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' });
 
+/**
+ * Trees of `versions` at <stateDir>/python-<version> (a marker, bin/python3 this host's), each
+ * recorded and made current in turn, linked into <stateDir>/bin.
+ */
+async function installedSideBySide(versions: readonly string[]) {
+  const binDir = join(stateDir, 'bin');
+  const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+  for (const version of versions) {
+    const prefix = join(stateDir, `python-${version}`);
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+    await writeFile(join(prefix, MARKER_FILE), marker(version));
+    await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
+  }
+  return { binDir, layout };
+}
+
 describe('state.json', () => {
   it('reads as empty when there is none', async () => {
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
@@ -478,15 +495,7 @@ describe('the install record writer (cpy_state.py)', () => {
   });
 
   it('a version whose tree was deleted by hand is uninstalled: its entry goes, the current version and its links stay', async () => {
-    const binDir = join(stateDir, 'bin');
-    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
-    for (const version of ['3.12.8', '3.13.5']) {
-      const prefix = join(stateDir, `python-${version}`);
-      await mkdir(join(prefix, 'bin'), { recursive: true });
-      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-      await writeFile(join(prefix, MARKER_FILE), marker(version));
-      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
-    }
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
     expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 })).toEqual({ version: '3.12.8', prefix: join(stateDir, 'python-3.12.8'), wasCurrent: false, unlinked: [], binDir, kept: false, warnings: [] });
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: { '3.13.5': { prefix: join(stateDir, 'python-3.13.5') } }, previous: null, binDir });
@@ -494,15 +503,7 @@ describe('the install record writer (cpy_state.py)', () => {
   });
 
   it("a version whose marker is gone (other files in its place, or the marker deleted): its entry and links go, the files stay, said", async () => {
-    const binDir = join(stateDir, 'bin');
-    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
-    for (const version of ['3.12.8', '3.13.5']) {
-      const prefix = join(stateDir, `python-${version}`);
-      await mkdir(join(prefix, 'bin'), { recursive: true });
-      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-      await writeFile(join(prefix, MARKER_FILE), marker(version));
-      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
-    }
+    const { binDir, layout } = await installedSideBySide(['3.12.8', '3.13.5']);
     const prefix = join(stateDir, 'python-3.13.5');
     await rm(join(prefix, MARKER_FILE));
     await writeFile(join(prefix, 'notes.txt'), 'mine\n');
@@ -541,15 +542,7 @@ describe('the install record writer (cpy_state.py)', () => {
   });
 
   it('uninstalls by release line when one version of it is installed (a broken one too); refuses a line that names two, changing nothing', async () => {
-    const binDir = join(stateDir, 'bin');
-    const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
-    for (const version of ['3.12.8', '3.13.4', '3.14.0rc2', '3.14.0', '3.13.5']) {
-      const prefix = join(stateDir, `python-${version}`);
-      await mkdir(join(prefix, 'bin'), { recursive: true });
-      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-      await writeFile(join(prefix, MARKER_FILE), marker(version));
-      await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
-    }
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.4', '3.14.0rc2', '3.14.0', '3.13.5']);
     const options = { stateDir, binDir, lockTimeoutMs: 1000 };
     const before = await readState(stateDir);
     const two = await uninstall('3.13', options).catch((e: unknown) => e);
