@@ -135,14 +135,15 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
 async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
   const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
+  // A compiler named by its path that is not there: installing gcc does not put one at that path.
+  const ccProgram = words(cc)[0] ?? cc;
+  if (req.id === 'cc' && !ok && ccProgram.includes('/') && detail.endsWith(' not found')) {
+    // (127 is also a program whose #! interpreter or ELF loader is missing: a cross compiler's.)
+    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `cannot run ${ccProgram}: no such program, or its interpreter or loader is missing`, packages: [], what: req.what, hint: `name a C compiler that runs here (--cc or $CC), or set neither to use cc` };
+  }
   // What could not be checked (no compiler) keeps its packages in the fix: on a machine without a
   // compiler they are most likely missing too, and one apt-get line then makes the builder complete
   // (doctor-container.spec). Its detail says it was not checked.
-  // A compiler named by its path that is not there: installing gcc does not put one at that path.
-  if (req.id === 'cc' && !ok && words(cc)[0]?.includes('/') && detail.endsWith(' not found')) {
-    // (127 is also a program whose #! interpreter or ELF loader is missing: a cross compiler's.)
-    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `cannot run ${words(cc)[0]}: no such program, or its interpreter or loader is missing`, packages: [], what: req.what, hint: `name a C compiler that runs here (--cc or $CC), or set neither to use cc` };
-  }
   const packages = os.family === 'unknown' ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
 }

@@ -374,9 +374,8 @@ export const artifactValidate = defineCommand({
       stop.signal.throwIfAborted();
     } catch (error) {
       if (!stoppedBy) throw error;
-      // Stopped: once its python3 (and what that started) has ended, the work directory goes, and
-      // cpy exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
-      await rm(work, { recursive: true, force: true });
+      // Stopped: once its python3 (and what that started) has ended, the work directory goes (finally,
+      // below), and cpy exits as the signal would have ended it: 130 for Ctrl-C, 143 for SIGTERM, 129 for a hangup.
       return stopped(stoppedBy, 'validation was stopped before it finished: nothing was checked to the end, and its scratch directory is removed');
     } finally {
       stop.release();

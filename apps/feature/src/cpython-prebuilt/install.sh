@@ -2686,13 +2686,13 @@ def forget(a):
     was_current = current_prefix(state_dir) == prefix
     # Before the tree is renamed away: the python3 running this may be the one being removed.
     import shutil
-    if was_current and 'force' not in a:
-        raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
-                      'switch first (cpy use <other version>), or pass --force to remove it and its python3 links'
-                      + ('' if there or not holds_something(prefix) else ' (its files stay: it has no valid install marker)'))
     # No marker there: nothing says those files are still the install cpy made (its marker deleted,
     # or another Python built in its place), so the version and its links go and the files stay.
     kept = not there and holds_something(prefix)
+    if was_current and 'force' not in a:
+        raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
+                      'switch first (cpy use <other version>), or pass --force to remove it and its python3 links'
+                      + (' (its files stay: it has no valid install marker)' if kept else ''))
     # A prefix that is a link (made by hand: the tree moved to another disk): the tree it points to
     # goes, then the link (the link alone was renamed, and the tree left unrecorded).
     tree = os.path.realpath(prefix) if not kept and os.path.islink(prefix) else prefix
