@@ -9,7 +9,7 @@
 # nx sync:check; lint, typecheck, build, unit tests; the integration suites (real
 # containers, npm pack, lint violations) and the end-to-end suite (tools/e2e), in two lanes
 # at once; a second run that must replay from the Nx cache; and a closing line
-# "tests: N passed, N failed".
+# "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -53,11 +53,11 @@ export const installOptionsSchema = z.strictObject({
   ),
   indexUrl: described(
     z.optional(location),
-    'The cpy index to resolve the version with (cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json): an https:// or file:// URL, or an absolute path. Empty: CPY_INDEX_URL.',
+    'The cpy index to resolve the version with (cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json): an https://, http:// or file:// URL, or an absolute path. Empty: CPY_INDEX_URL.',
   ),
   artifactUrl: described(
     z.optional(location),
-    'The artifact made by cpy build: an https:// or file:// URL, or an absolute path (cpython-<version>-<os><osversion>-build<N>.tgz). Overrides the index.',
+    'The artifact made by cpy build: an https://, http:// or file:// URL, or an absolute path (cpython-<version>-<os><osversion>-build<N>.tgz). Overrides the index.',
   ),
   checksumUrl: described(z.optional(location), 'Its sha256sum line. Empty: <artifactUrl>.sha256.'),
   sha256: described(
@@ -70,7 +70,7 @@ export const installOptionsSchema = z.strictObject({
   ),
   trustedKeysUrl: described(
     z.optional(location),
-    "The signers' public keys (ASCII-armored; only those whose fingerprint is pinned are used): an https:// or file:// URL, or an absolute path. Empty: CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index.",
+    "The signers' public keys (ASCII-armored; only those whose fingerprint is pinned are used): an https://, http:// or file:// URL, or an absolute path. Empty: CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index.",
   ),
   installPrefix: described(
     z.optional(absolutePath),
