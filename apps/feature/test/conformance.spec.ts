@@ -866,6 +866,21 @@ const CASES: Case[] = [
     },
   },
   {
+    // The links into the current install whose marker was deleted are the ones cpy made for it:
+    // they were called someone else's, and nothing could be made current until removed by hand.
+    name: "a new install while python3 is cpy's link into a recorded install whose marker is gone: installed and made current",
+    options: () => ({ version: 'latest', indexUrl: U['index']!, skipValidation: true }),
+    before: async (i) => {
+      expect(await i.install({ version: '3.11', indexUrl: U['index']! })).toEqual({ status: 'installed' });
+      expect(await i.sh(`rm "$ROOT/${defaultPrefix()}/.cpy-install.json" && echo ok`)).toBe('ok');
+    },
+    expected: { status: 'installed' },
+    after: async (i) => {
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/python3"')).toBe(`${i.root}/opt/python-${NEWER}/bin/python3`);
+      expect(await i.sh('readlink "$ROOT/usr/local/bin/pydoc3"')).toBe(`${i.root}/opt/python-${NEWER}/bin/pydoc3`);
+    },
+  },
+  {
     // The build goes into the install marker as a number; as text it could have added fields (a
     // signedBy no signature made).
     name: 'metadata whose build is not a whole number (text that would add a signedBy to the marker): CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed',

@@ -121,7 +121,7 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'])
+    check_links(bin_dir, a['tree'], recorded_prefixes(a['state-dir']) if bin_dir and 'state-dir' in a else ())
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -259,8 +259,10 @@ def swap_link(link, target):
         raise
 
 
-def bin_entry(path):
-    """What a bin entry is: absent, a link cpy made (into a prefix with a marker), dangling (replaceable), or someone else's."""
+def bin_entry(path, recorded=()):
+    """What a bin entry is: absent, a link cpy made (into a prefix with a marker, or into one of
+    `recorded`, the prefixes the state records: an install whose marker is gone is still the one
+    those links were made for), dangling (replaceable), or someone else's."""
     try:
         os.lstat(path)
     except OSError:
@@ -268,15 +270,27 @@ def bin_entry(path):
     if not os.path.islink(path):
         return 'foreign', None
     target = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
-    if os.path.exists(os.path.join(os.path.dirname(os.path.dirname(target)), MARKER_FILE)):
+    into = os.path.dirname(os.path.dirname(target))
+    if os.path.exists(os.path.join(into, MARKER_FILE)) or into in recorded:
         return 'cpy', target
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def check_links(bin_dir, prefix):
+def recorded_prefixes(state_dir_or_state):
+    """The prefixes the state records (a state, or the directory of one; a state that cannot be read records none here)."""
+    state = state_dir_or_state
+    if not isinstance(state, dict):
+        try:
+            state = read_state(state)
+        except (Refusal, OSError):
+            return frozenset()
+    return frozenset(entry['prefix'] for entry in state['installs'].values())
+
+
+def check_links(bin_dir, prefix, recorded=()):
     """Refuses to take over a bin entry that is not cpy's (a system python3, a user's script): every
     such entry at once (one a run, after a whole unpack each, took four runs for pip, pip3, pip3.13
-    and python that pip install --user had written)."""
+    and python that pip install --user had written). `recorded`: as bin_entry's."""
     if not bin_dir:
         return
     foreign = []
@@ -284,7 +298,7 @@ def check_links(bin_dir, prefix):
         if not os.path.exists(os.path.join(prefix, 'bin', runs)) and name != 'python3':
             continue
         path = os.path.join(bin_dir, name)
-        kind, target = bin_entry(path)
+        kind, target = bin_entry(path, recorded)
         if kind == 'foreign':
             foreign.append((path, target))
     if not foreign:
@@ -440,7 +454,7 @@ def linked_into(state, prefix):
 def activate(state_dir, bin_dir, prefix, keep_foreign):
     """`current` first (one rename: the record of what is current), then each bin link."""
     if not keep_foreign:
-        check_links(bin_dir, prefix)
+        check_links(bin_dir, prefix, recorded_prefixes(state_dir))
     swap_link(os.path.join(state_dir, CURRENT_LINK), prefix)
     apply_links(link_changes(bin_dir, prefix, keep_foreign))
 
@@ -488,7 +502,7 @@ def record(a):
     # Someone else's entry in the bin dir refuses a switch, or a move of the links into it, before
     # the state changes (after it, the state would name as previous the version still current).
     if switching or (make_current and moving):
-        check_links(bin_dir, prefix)
+        check_links(bin_dir, prefix, recorded_prefixes(state))
     keep_foreign = not (switching or moving)
     before = state['installs'].get(version, {}).get('prefix')
     # The links named for release lines, as they are to be once this is recorded.
@@ -529,6 +543,14 @@ def record(a):
     return done
 
 
+def repair_hint(version, prefix):
+    """What repairs an install with no valid marker (the library's repairHint)."""
+    if os.path.exists(os.path.join(prefix, MARKER_FILE)):
+        return 'install it again (cpy install %s): its tree is replaced' % version
+    return ('its install marker is gone, so cpy does not replace the files in %s: if they are that install, delete %s yourself, '
+            'then install it again (cpy install %s)' % (prefix, prefix, version))
+
+
 def use(a):
     """Makes an installed version the one python3 runs."""
     state_dir, bin_dir, version = a['state-dir'], a.get('bin-dir'), a['version']
@@ -537,12 +559,11 @@ def use(a):
     if not entry:
         raise not_installed(version, list(state['installs']))
     if not read_marker(entry['prefix']):
-        raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) is not a complete install' % (entry['prefix'], version),
-                      'install it again: cpy install %s (a broken install is replaced atomically)' % version)
+        raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) is not a complete install' % (entry['prefix'], version), repair_hint(version, entry['prefix']))
     came_from = version_of(state_dir, state, current_prefix(state_dir))
     recording, moving = links_to(state, bin_dir)
     if came_from != version or moving:
-        check_links(bin_dir, entry['prefix'])
+        check_links(bin_dir, entry['prefix'], recorded_prefixes(state))
     keep_foreign = came_from == version and not moving
     versioned = versioned_changes(bin_dir, state, entry['prefix'])
     relinked = bool(link_changes(bin_dir, entry['prefix'], keep_foreign) or versioned)
@@ -598,15 +619,15 @@ def forget(a):
                       + (' (its files stay: it has no valid install marker)' if kept else ''))
     # A prefix that is a link (made by hand: the tree moved to another disk): the tree it points to
     # goes, then the link (the link alone was renamed, and the tree left unrecorded).
+    # A link that leads nowhere (that tree deleted) holds nothing: it goes.
     tree = os.path.realpath(prefix) if not kept and os.path.islink(prefix) else prefix
     gone = os.path.join(os.path.dirname(tree), '.cpy-old-%s-%s' % (os.path.basename(tree), random_id()))
-    try:
-        if not kept:
-            os.rename(tree, gone)
-            if tree != prefix:
-                os.unlink(prefix)
-    except FileNotFoundError:
-        pass
+    if not kept:
+        for step in (lambda: os.rename(tree, gone), lambda: os.unlink(prefix) if tree != prefix else None):
+            try:
+                step()
+            except FileNotFoundError:
+                pass
     del state['installs'][version]
     if state['previous'] == version:
         state['previous'] = None
@@ -632,10 +653,11 @@ def forget(a):
 
 
 def holds_something(prefix):
-    """Whether anything is at `prefix` besides an empty directory (a file or a link counts; so does what cannot be read)."""
+    """Whether anything is at `prefix` besides an empty directory or a link that leads nowhere (a
+    file or another link counts; so does what cannot be read)."""
     try:
         if os.path.islink(prefix) or not os.path.isdir(prefix):
-            return os.path.lexists(prefix)
+            return os.path.exists(prefix)
         return bool(os.listdir(prefix))
     except OSError:
         return True

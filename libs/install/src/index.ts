@@ -13,7 +13,7 @@ export type { VersionRequest } from './request.js';
 export type { Resolution, Considered, HostContext } from './resolve.js';
 export type { Distro, PackageArchive } from './archive.js';
 export type { InstallEvent, InstallHooks, InstallPhase, InstallResult } from './install.js';
-export { findInstalled, linksMoved, listInstalled, rollback, uninstall, useVersion } from './versions.js';
+export { findInstalled, linksMoved, listInstalled, repairHint, rollback, uninstall, useVersion } from './versions.js';
 export type { InstalledVersion, SwitchResult, VersionOptions } from './versions.js';
 export { MARKER_FILE } from './state.js';
 export type { InstallMarker } from './state.js';

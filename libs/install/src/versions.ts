@@ -53,17 +53,20 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
 
 /**
  * An entry in the bin dir that is someone else's (a system python3, a user's script): not a link
- * cpy made into a prefix with an install marker, and not a dangling link. The look once the
- * artifact's metadata is read, before anything is put in place, when only python3 is known and
- * no cpy python3 may exist yet; the
- * authoritative check, of every program the tree has, is cpy_state.py's (mark, record, use).
+ * cpy made into a prefix with an install marker or one the state records (`state`: an install
+ * whose marker is gone is still the one its links were made for), and not a dangling link. The
+ * look once the artifact's metadata is read, before anything is put in place, when only python3
+ * is known and no cpy python3 may exist yet; the authoritative check, of every program the tree
+ * has, is cpy_state.py's (mark, record, use: its bin_entry).
  */
-async function foreignEntry(path: string): Promise<{ target: string | null } | null> {
+async function foreignEntry(path: string, state: InstallState | null): Promise<{ target: string | null } | null> {
   const st = await lstat(path).catch(() => null);
   if (!st) return null;
   if (!st.isSymbolicLink()) return { target: null };
   const target = resolve(dirname(path), await readlink(path));
-  if (existsSync(join(dirname(dirname(target)), MARKER_FILE)) || !existsSync(target)) return null;
+  const into = dirname(dirname(target));
+  if (existsSync(join(into, MARKER_FILE)) || !existsSync(target)) return null;
+  if (state && Object.values(state.installs).some((i) => i.prefix === into)) return null;
   return { target };
 }
 
@@ -89,7 +92,9 @@ function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
 export async function checkPython3Link(layout: InstallLayout): Promise<void> {
   if (!layout.binDir) return;
   const path = join(layout.binDir, 'python3');
-  const found = await foreignEntry(path);
+  let found = await foreignEntry(path, null);
+  // A link into a prefix the state records (read only then: this is on a first install's path) is cpy's.
+  if (found?.target) found = await foreignEntry(path, await readState(layout.stateDir).catch(() => null));
   if (found) {
     throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
       hint: binConflictHint([path], true),
@@ -121,7 +126,7 @@ export function writeMarker(
     source: marker.source,
     'built-for': marker.builtFor,
     'signed-by': marker.signedBy,
-    ...(linksInto && layout.binDir ? { 'bin-dir': layout.binDir, prefix: linksInto } : {}),
+    ...(linksInto && layout.binDir ? { 'bin-dir': layout.binDir, prefix: linksInto, 'state-dir': layout.stateDir } : {}),
   };
   const written = withOwnHint(session ? session.run('mark', args, markerSchema) : runStateScript('mark', args, markerSchema, [tree]), true);
   // The first thing the unpacked python3 runs when nothing else did (skipValidation, at the prefix
@@ -179,7 +184,7 @@ async function linksAsRecorded(layout: InstallLayout, prefix: string, state: Ins
   // Each installed line's: someone else's entry of that name is left as it is, so it counts as in place.
   for (const [name, program] of versionedTargets(state, prefix)) {
     const path = join(layout.binDir, name);
-    if ((await readlink(path).catch(() => null)) !== program && !(await foreignEntry(path))) return false;
+    if ((await readlink(path).catch(() => null)) !== program && !(await foreignEntry(path, state))) return false;
   }
   return true;
 }
@@ -291,7 +296,20 @@ export interface InstalledVersion {
  */
 export async function findInstalled(request: string, options: VersionOptions & { complete?: boolean } = {}): Promise<InstalledVersion | null> {
   const wanted = parseVersionRequest(request);
-  return (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted) && (!options.complete || r.marker)).at(-1) ?? null;
+  const matching = (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted));
+  const whole = matching.filter((r) => r.marker).at(-1) ?? null;
+  return options.complete ? whole : (whole ?? matching.at(-1) ?? null);
+}
+
+/**
+ * What to do about an install `cpy list` calls broken (no valid marker): `cpy install` replaces a
+ * tree whose marker is there but damaged; one whose marker is gone it refuses (nothing says those
+ * files are still cpy's), so that directory is deleted by hand first.
+ */
+export function repairHint(version: string, prefix: string): string {
+  return existsSync(join(prefix, MARKER_FILE))
+    ? `install it again (cpy install ${version}): its tree is replaced`
+    : `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install ${version})`;
 }
 
 /** The versions installed (from the state), which one is current, and which are broken. */
@@ -328,7 +346,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
   // used, and when it is all the line has, the script says it is broken). None: the script
   // refuses it, naming what is installed.
   const chosen = async () =>
-    parseVersionRequest(request).exact ? request : ((await findInstalled(request, { ...options, complete: true })) ?? (await findInstalled(request, options)))?.version ?? request;
+    parseVersionRequest(request).exact ? request : ((await findInstalled(request, options))?.version ?? request);
   // Nothing to change (the version is current, whole, and its links are as `use` leaves them):
   // said without the lock, so a user who may read the state but not write it (root's) is told.
   const already = await alreadyUsing(layout, await chosen());
@@ -432,9 +450,12 @@ export async function uninstall(
     const state = await readState(layout.stateDir);
     const seen = state.installs[version];
     if (!seen) {
-      // Refused by the script with what is installed (or, recorded meanwhile, looked at again).
-      await runStateScript('forget', { ...layoutArgs(layout), version, prefix: '' }, removedSchema, [await currentPrefix(layout.stateDir)]);
-      continue;
+      // Said here, as the script says it (not_installed): no python3 may be there to run it (the
+      // current version uninstalled with --force, on an image without one: "spawn python3 ENOENT").
+      const known = Object.keys(state.installs).sort(compareVersions);
+      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed${known.length ? ` (installed: ${known.join(', ')})` : ''}`, {
+        hint: 'nothing to remove: cpy list shows what is installed',
+      });
     }
     const prefix = seen.prefix;
     const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs, signal: options.signal }, () =>
@@ -448,6 +469,10 @@ export async function uninstall(
     const warnings = removed.kept
       ? [`${prefix} has no valid install marker, so nothing says its files are still the CPython ${version} cpy installed there: cpy forgot the version and left them; delete that directory yourself if they are`]
       : [];
+    // Linked from another bin dir than the state records (by hand, or a state written before it recorded one): said, not claimed removed.
+    if (removed.wasCurrent && !removed.kept && !removed.unlinked.includes('python3')) {
+      warnings.push(`no python3 link to it was in ${layout.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
+    }
     return { ...removed, binDir: layout.binDir, warnings };
   }
 }

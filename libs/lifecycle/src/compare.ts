@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpyError, type ErrorCodeOf } from '@cpy/core';
-import { findInstalled, listInstalled, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
+import { findInstalled, listInstalled, repairHint, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
 
 /** The pure-Python workload (libs/lifecycle/python/workload.py), shipped in this package beside dist/. */
 export const WORKLOAD_SOURCE = new URL('../python/workload.py', import.meta.url);
@@ -303,7 +303,7 @@ async function locate(side: Side, given: string, options: ComparePythonsOptions)
     );
   }
   if (!found.marker) {
-    return fail('CPY_COMPARE_BROKEN_INSTALL', `${side} (${given}): the install of CPython ${found.version} in ${found.prefix} is incomplete (no valid install marker)`, `install it again: cpy install ${found.version}`, {
+    return fail('CPY_COMPARE_BROKEN_INSTALL', `${side} (${given}): the install of CPython ${found.version} in ${found.prefix} is incomplete (no valid install marker)`, repairHint(found.version, found.prefix), {
       side,
       given,
     });

@@ -5,7 +5,7 @@ import { cp, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile 
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
-import { findInstalled, installPython, listInstalled, type Environment, type InstalledVersion, type VersionOptions } from '@cpy/install';
+import { findInstalled, installPython, listInstalled, repairHint, type Environment, type InstalledVersion, type VersionOptions } from '@cpy/install';
 import { runStoppable } from './stoppable.js';
 
 const run = promisify(execFile);
@@ -42,6 +42,8 @@ const LOCK = '.cpy-upgrade.lock';
 /** Where the exchange by renames puts a venv aside between its first and third rename. */
 const SWAP = '.cpy-swap';
 const CFG = 'pyvenv.cfg';
+/** What a program says when the disk it writes is full (OSError's strerror; errno 28 no space, 122 over quota). */
+const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
 
 function parseCfg(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -699,6 +701,24 @@ export interface FailedDistribution {
 }
 
 /**
+ * The target's python3, when it does not start (`-I -c pass`: its standard library damaged, a
+ * library it needs gone): CPY_VENV_TARGET_BROKEN, naming what it said; null when it starts. Its
+ * marker is there, so `cpy install` would find it installed: it is removed and installed again.
+ */
+async function targetFault(python: string, target: { version: string; prefix: string }): Promise<CpyError | null> {
+  try {
+    await run(python, ['-I', '-c', 'pass']);
+    return null;
+  } catch (cause) {
+    const said = ((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop();
+    return new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${target.version} in ${target.prefix} does not start: ${python}: ${said}`, {
+      hint: `the venv is as it was; install CPython ${target.version} again (cpy uninstall ${target.version}, with --force if it is the current version, then cpy install ${target.version}), then run the upgrade again`,
+      cause,
+    });
+  }
+}
+
+/**
  * The prefix of the installed version that answers `to` (`installed`, what findInstalled found),
  * installing it from the index when it is missing.
  */
@@ -709,7 +729,7 @@ async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion
   const broken = !options.indexUrl && !env['CPY_INDEX_URL'] ? await findInstalled(options.to, options) : null;
   if (broken) {
     throw new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`, {
-      hint: `install it again (cpy install ${broken.version}: a broken install is replaced), then run the upgrade again`,
+      hint: `${repairHint(broken.version, broken.prefix)}; then run the upgrade again`,
     });
   }
   if (!options.indexUrl && !env['CPY_INDEX_URL']) {
@@ -930,7 +950,10 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     emit({ type: 'phase', phase: 'target', detail: `CPython ${target.version} in ${target.prefix}` });
     const python = join(target.prefix, 'bin', 'python3');
     // Read by the target's python: the venv's may not run, or be too old for importlib.metadata (3.7).
-    const held = await readSite(python, venv, site);
+    // Where it cannot read them, a target that does not start is the cause, not the venv.
+    const held = await readSite(python, venv, site).catch(async (error: unknown) => {
+      throw (await targetFault(python, target)) ?? error;
+    });
     const dists = keptDistributions(held.distributions, options.exclude ?? [], venv);
     const failed: FailedDistribution[] = [];
     emit({ type: 'phase', phase: 'create', detail: next });
@@ -942,14 +965,12 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const system = seesSystem ? ['--system-site-packages'] : [];
     // What it sees there now, read before anything changes (where its python still runs them).
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
+    // The directory beside the venv, not the interpreter or a distribution, when it cannot be written there.
+    const roomHint = `the venv is as it was; the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`;
     await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
-      // The directory beside the venv, not the interpreter, when it cannot be written there.
-      const room = /Permission denied|Read-only file system|No space left|Disk quota/.test(why);
       throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv at ${next}: ${why}`, {
-        hint: room
-          ? `the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`
-          : `check that install: cpy install ${target.version} (it validates venvs)`,
+        hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : `check that install: cpy install ${target.version} (it validates venvs)`,
       });
     });
     await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
@@ -963,6 +984,11 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
+      // A full disk (or quota) is no distribution's fault: said once, not as each one failing in turn.
+      const full = all?.split('\n').find((l) => FULL.test(l));
+      if (full) {
+        throw new CpyError('CPY_VENV_CREATE_FAILED', `pip cannot write the new venv at ${next}: ${full.trim()}`, { hint: roomHint });
+      }
       if (all !== null) {
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
@@ -1082,7 +1108,9 @@ export async function rollbackVenv(path: string, options: VenvOptions = {}): Pro
 }
 
 async function rollbackLocked(venv: string, options: VenvOptions): Promise<RollbackResult> {
-  await recover(venv);
+  // What an interrupted upgrade or rollback left is finished or undone first, and said, as an upgrade says it.
+  const recovered = await recover(venv);
+  if (recovered) options.onEvent?.({ type: 'phase', phase: 'recover', detail: recovered });
   const previous = `${venv}${PREVIOUS}`;
   if (!existsSync(join(previous, CFG))) {
     throw new CpyError('CPY_VENV_NOTHING_TO_ROLL_BACK', `${venv} has no earlier venv kept (${basename(previous)})`, {

@@ -6,12 +6,12 @@
 // wheelhouse (the e2e suite's). And a venv that sees its base's packages, upgraded to a base
 // that does not have them.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, makeWheelhouse, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, makeWheelhouse, mountSmallDisk, type TestArtifact } from '@cpy/harness';
 import { installPython } from '@cpy/install';
 import { upgradeVenv } from '../src/index.js';
 
@@ -221,4 +221,46 @@ it('a venv upgraded before, upgraded again to the python it runs, is left as it 
     `swap: ${venv} <-> .venv.cpy-next; the venv an earlier upgrade kept (Python ${first.from}) is replaced in .venv.cpy-previous by this one (Python ${version})`,
   );
   expect(await readFile(join(kept, 'pyvenv.cfg'), 'utf8')).toMatch(new RegExp(`^home = ${join(work, 'home', `python-${version}`, 'bin')}$`, 'm'));
+}, 300_000);
+
+/** A wheel of `bigpkg` 1.0 in `dir`: a module and 24 MiB of random bytes, stored (a zip does not shrink them). */
+const BIG_WHEEL = String.raw`
+import base64, hashlib, os, sys, zipfile
+files = {'bigpkg/__init__.py': b'VALUE = 1\n', 'bigpkg/blob.bin': os.urandom(24 * 1024 * 1024),
+         'bigpkg-1.0.dist-info/METADATA': b'Metadata-Version: 2.1\nName: bigpkg\nVersion: 1.0\n',
+         'bigpkg-1.0.dist-info/WHEEL': b'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+         'bigpkg-1.0.dist-info/top_level.txt': b'bigpkg\n'}
+line = lambda p, d: '%s,sha256=%s,%d\n' % (p, base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode(), len(d))
+with zipfile.ZipFile(os.path.join(sys.argv[1], 'bigpkg-1.0-py3-none-any.whl'), 'w') as z:
+    for p, d in files.items():
+        z.writestr(p, d)
+    z.writestr('bigpkg-1.0.dist-info/RECORD', ''.join(line(p, d) for p, d in files.items()) + 'bigpkg-1.0.dist-info/RECORD,,\n')
+`;
+
+(canMount() ? it : it.skip)("a disk that fills while pip installs into the new venv: said once, as the disk's (it was each distribution failing in turn, and --exclude them); the venv is as it was", async () => {
+  const wheels = join(work, 'full-wheels');
+  await mkdir(wheels, { recursive: true });
+  await makeWheelhouse(wheels);
+  await run('/usr/bin/python3', ['-c', BIG_WHEEL, wheels]);
+  const disk = await mountSmallDisk(192 * 1024 * 1024, join(work, 'full'));
+  try {
+    const venv = join(disk.dir, '.venv');
+    await run('/usr/bin/python3', ['-m', 'venv', venv]);
+    await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '--find-links', wheels, 'purepkg==1.0', 'bigpkg==1.0']);
+    // Room for the new venv and pip, not for bigpkg's 24 MiB once more.
+    const { bavail, bsize } = await statfs(disk.dir);
+    await run('fallocate', ['-l', String(Number(bavail) * Number(bsize) - 40 * 1024 * 1024), join(disk.dir, 'filler')]);
+    const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+
+    const error = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'CPY_VENV_CREATE_FAILED',
+      message: expect.stringMatching(new RegExp(`^pip cannot write the new venv at ${venv}\\.cpy-next: .*No space left on device`)),
+      hint: `the venv is as it was; the new venv is made beside the old one, in ${disk.dir}: that directory must be writable by you and have room for a second copy of the venv`,
+    });
+    expect((await readdir(disk.dir)).sort()).toEqual(['.venv', 'filler']);
+    expect((await run(join(venv, 'bin', 'python'), ['-c', 'import bigpkg, purepkg; print(purepkg.VALUE)'])).stdout.trim()).toBe('42');
+  } finally {
+    await disk.unmount();
+  }
 }, 300_000);

@@ -8,6 +8,7 @@ import {
   listAvailable,
   listInstalled,
   readPythonVersionFile,
+  repairHint,
   rollback,
   uninstall,
   useVersion,
@@ -270,7 +271,7 @@ export const list = defineCommand({
   summary: summaryOf('list'),
   description:
     'Shows each installed version, its prefix and build, which one python3 runs (*) and which one rollback returns to. An install ' +
-    'whose marker is missing or damaged is shown as broken (install it again to repair it). With --available, lists what the index ' +
+    'whose marker is missing or damaged is shown as broken, with what repairs it (cpy install replaces a tree whose marker is damaged; one whose marker is gone is deleted by hand first). With --available, lists what the index ' +
     '(--index, or CPY_INDEX_URL) publishes instead, optionally for one version (3.13), each build with whether it fits this host and ' +
     'why; > marks the build `cpy install <version>` chooses (listing every version: the one for each version). ' +
     LAYOUT_HELP,
@@ -339,10 +340,11 @@ export const list = defineCommand({
         const flag = r.current ? style.ok('*') : ' ';
         const state = r.marker ? `build ${r.marker.build}  ${r.marker.artifact}` : style.bad('broken: no valid install marker');
         io.stdout.write(`${flag} ${r.version.padEnd(10)} ${r.prefix}  ${state}${r.previous ? '  (previous)' : ''}\n`);
+        if (!r.marker) io.stdout.write(`             ${repairHint(r.version, r.prefix)}\n`);
       }
     }
     // An install without a valid marker (its tree changed or half removed) is said as such: `broken`.
-    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows.map((r) => ({ ...r, broken: r.marker === null })) } };
+    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows.map((r) => ({ ...r, broken: r.marker === null, ...(r.marker ? {} : { repair: repairHint(r.version, r.prefix) }) })) } };
   },
 });
 
@@ -417,8 +419,6 @@ export const uninstallCommand = defineCommand({
     const links = r.unlinked.length ? `; its links removed from ${r.binDir}: ${r.unlinked.join(', ')}` : '';
     if (!json) io.stdout.write(r.kept ? `forgot ${r.version}; its files stay in ${r.prefix}${links}\n` : `removed ${r.version} (${r.prefix})${links}\n`);
     for (const w of r.warnings) log(`warning: ${w}`);
-    // Linked from another bin dir than the state records (by hand, or a state written before it recorded one): said, not claimed removed.
-    if (r.wasCurrent && !r.kept && !r.unlinked.includes('python3')) log(`warning: no python3 link to it was in ${r.binDir ?? 'the bin dir'}; links to it made elsewhere now point at nothing: remove them`);
     return { exitCode: EXIT.ok, outcome: 'success', data: { uninstalled: r } };
   },
 });

@@ -128,8 +128,9 @@ export const venvRollback = defineCommand({
   schema: z
     .object({ values: z.object(stateValue), positionals: z.tuple([z.string().min(1)], { message: 'give the venv: cpy venv rollback .venv' }) })
     .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
-  async run({ input, io, json }) {
-    const r = await rollbackVenv(resolve(io.cwd, input.venv), { ...layout(io.cwd, input), env: io.env });
+  async run(ctx) {
+    const { input, io, json } = ctx;
+    const r = await rollbackVenv(resolve(io.cwd, input.venv), { ...layout(io.cwd, input), env: io.env, onEvent: progress(ctx as CommandContext<unknown>) });
     if (!json) {
       io.stdout.write(
         r.kept

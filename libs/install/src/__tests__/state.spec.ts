@@ -11,7 +11,7 @@ import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
 import { openStateSession, runStateScript, STATE_SCRIPT } from '../record.js';
 import { withLock } from '../lock.js';
-import { LINKS, VERSIONED_LINKS, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
+import { LINKS, VERSIONED_LINKS, checkPython3Link, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
 
 let stateDir: string;
 /** This host's python3 (Debian's, which the tests' artifacts are made of). */
@@ -173,6 +173,34 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     // Once the entry is gone, rolling back goes where it went before.
     await rm(join(binDir, 'pip3'));
     expect(await rollback(layout)).toMatchObject({ version: '3.12.8', from: '3.13.5' });
+  });
+
+  it("cpy's links into the current install whose marker is gone are still cpy's: an install made current and use replace them", async () => {
+    const { binDir, layout } = await installedSideBySide(['3.12.8', '3.13.5']);
+    await rm(join(stateDir, 'python-3.13.5', MARKER_FILE));
+    const useLayout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    // Before the download: python3 runs a tree the state records.
+    await expect(checkPython3Link(layout)).resolves.toBeUndefined();
+    const tree = join(stateDir, 'python-3.14.0');
+    await mkdir(join(tree, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(tree, 'bin', 'python3'));
+    await writeMarker(layout, tree, { version: '3.14.0', build: 1, sha256: 'b'.repeat(64), artifact: 'cpython-3.14.0-debian12-build1.tgz', source: 'test', builtFor: '/opt/x' }, tree);
+    await recordInstall(layout, '3.14.0', tree, true, { timeoutMs: 1000 });
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(tree, 'bin', 'python3'));
+    // Away from the current tree with use once its marker is gone too; back to it is refused.
+    await rm(join(tree, MARKER_FILE));
+    expect(await useVersion('3.12.8', useLayout)).toMatchObject({ version: '3.12.8', from: '3.14.0' });
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.12.8', 'bin', 'python3'));
+    await expect(rollback(useLayout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BROKEN' });
+    // A link into a tree nothing records, with no marker, is still someone else's.
+    const other = join(stateDir, 'elsewhere');
+    await mkdir(join(other, 'bin'), { recursive: true });
+    await symlink(hostPython3, join(other, 'bin', 'python3'));
+    await rm(join(binDir, 'python3'));
+    await symlink(join(other, 'bin', 'python3'), join(binDir, 'python3'));
+    await expect(checkPython3Link(layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
+    await writeFile(join(tree, MARKER_FILE), marker('3.14.0'));
+    await expect(useVersion('3.14.0', useLayout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
   });
 
   it('a release line whose one install is broken is said to be broken, not "not installed"; what is installed is listed in version order', async () => {
@@ -502,6 +530,26 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
   });
 
+  it('the current version linked from elsewhere (no python3 link to it in the bin dir) is removed with a warning, in the result as on stderr', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
+    await rm(join(binDir, 'python3'));
+    const r = await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000, force: true });
+    expect(r).toMatchObject({ version: '3.13.5', wasCurrent: true, kept: false });
+    expect(r.warnings).toEqual([`no python3 link to it was in ${binDir}; links to it made elsewhere now point at nothing: remove them`]);
+  });
+
+  it('a version that is not installed is said so with what is, without a python3 to run anything (none is left where it looked)', async () => {
+    await installedSideBySide(['3.12.8', '3.13.5']);
+    // The current version removed with its tree by hand, the other one's python3 gone too.
+    await rm(join(stateDir, 'python-3.13.5'), { recursive: true });
+    await rm(join(stateDir, 'python-3.12.8', 'bin', 'python3'));
+    await expect(uninstall('3.11.4', { stateDir, binDir: null, lockTimeoutMs: 1000 })).rejects.toMatchObject({
+      code: 'CPY_INSTALL_NOT_INSTALLED',
+      message: 'CPython 3.11.4 is not installed (installed: 3.12.8, 3.13.5)',
+      hint: 'nothing to remove: cpy list shows what is installed',
+    });
+  });
+
   it("a version whose marker is gone (other files in its place, or the marker deleted): its entry and links go, the files stay, said", async () => {
     const { binDir, layout } = await installedSideBySide(['3.12.8', '3.13.5']);
     const prefix = join(stateDir, 'python-3.13.5');
@@ -534,6 +582,12 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000 })).toMatchObject({ kept: false, warnings: [] });
     expect([existsSync(moved), existsSync(prefix)]).toEqual([false, false]);
     expect(await readdir(join(stateDir, 'elsewhere'))).toEqual([]);
+    // Such a link whose tree was deleted since holds nothing: the link goes too (it was kept, "no valid install marker").
+    await symlink(moved, prefix);
+    const state = await readState(stateDir);
+    await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ ...state, installs: { ...state.installs, '3.13.5': { prefix } } }));
+    expect(await uninstall('3.13.5', { stateDir, binDir, lockTimeoutMs: 1000 })).toMatchObject({ kept: false, warnings: [] });
+    await expect(lstat(prefix)).rejects.toMatchObject({ code: 'ENOENT' });
     // An empty directory holds nothing of anyone's: removed.
     await rm(join(stateDir, 'python-3.12.8'), { recursive: true });
     await mkdir(join(stateDir, 'python-3.12.8'));

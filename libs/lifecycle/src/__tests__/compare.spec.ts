@@ -181,8 +181,10 @@ describe('comparePythons: real interpreters', () => {
     ]);
   }, 120_000);
 
-  it('with a threshold of -100 %, every timing is a regression (memory never is)', async () => {
-    const report = await comparePythons({ a: '3.11.2', b: '/usr', runs: 1, warmup: 0, thresholdPct: -100, workload: tinyWorkload, env: { ...process.env, CPY_HOME: cpyHome } });
+  it('with a threshold of -100 %, every timing is a regression (memory never is); a line is its newest whole install', async () => {
+    // 3.11: 3.11.9 is newer, but broken (as cpy use and cpy venv upgrade choose).
+    const report = await comparePythons({ a: '3.11', b: '/usr', runs: 1, warmup: 0, thresholdPct: -100, workload: tinyWorkload, env: { ...process.env, CPY_HOME: cpyHome } });
+    expect(report.a).toMatchObject({ kind: 'installed', prefix: join(cpyHome, 'python-3.11.2') });
     expect(report.regressed).toBe(true);
     expect(report.regressions).toEqual(report.measures.filter((m) => m.kind === 'time').map((m) => m.id));
     expect(report.measures.find((m) => m.kind === 'memory')!.regression).toBe(false);
@@ -209,8 +211,12 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
     const e = await errorOf(comparePythons({ a: '3.13', b: '/usr', env: env() }));
     expect(e).toMatchObject({ code: 'CPY_COMPARE_NOT_INSTALLED', message: `A (3.13): no CPython 3.13 is installed by cpy (${join(cpyHome, 'state')} lists 3.11.2, 3.11.9)` });
     expect(e.hint).toMatch(/^install it first \(cpy install 3\.13;/);
-    // 3.11 is the newest 3.11 installed: 3.11.9, whose install is broken.
-    expect(await errorOf(comparePythons({ a: '/usr', b: '3.11', env: env() }))).toMatchObject({ code: 'CPY_COMPARE_BROKEN_INSTALL', hint: 'install it again: cpy install 3.11.9' });
+    // Its marker is gone: cpy install would refuse the files there, so deleting them comes first.
+    const prefix = join(cpyHome, 'python-3.11.9');
+    expect(await errorOf(comparePythons({ a: '/usr', b: '3.11.9', env: env() }))).toMatchObject({
+      code: 'CPY_COMPARE_BROKEN_INSTALL',
+      hint: `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install 3.11.9)`,
+    });
   });
 
   it('a python3 that does not run; options out of range', async () => {

@@ -59,7 +59,11 @@ describe('venvs', () => {
 `);
     await writeFile(`${venv}.cpy-upgrade.json`, '');
     await writeFile(`${venv}.cpy-upgrade.json.tmp-5678`, '{"id":');
-    await expect(rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+    // Said by a rollback as an upgrade says it (rollback removed it without a word).
+    const phases: string[] = [];
+    const onEvent = (e: VenvEvent) => void (e.type === 'phase' && phases.push(`${e.phase}: ${e.detail}`));
+    await expect(rollbackVenv(venv, { env: { CPY_HOME: join(work, 'home') }, onEvent })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+    expect(phases).toEqual([expect.stringMatching(/^recover: what an interrupted upgrade left beside /)]);
     expect((await readdir(join(work, 'killed'))).sort()).toEqual(['.venv']);
     expect((await readVenv(venv)).version).toBe('3.11.2');
   });
@@ -329,6 +333,26 @@ describe('upgrades and rollbacks of one venv', () => {
     });
     await expect(upgradeVenv(venv, { to: '3.14', ...options })).rejects.toMatchObject({ code: 'CPY_VENV_TARGET_NOT_INSTALLED', message: 'CPython 3.14 is not installed, and no index is given to install it from' });
     expect(await readdir(join(work, 'to-broken'))).toEqual(['.venv']);
+  });
+
+  it('a target whose python3 does not start is said to be the cause (it was "the venv\'s metadata may be damaged: recreate the venv"); the venv is as it was', async () => {
+    const venv = join(work, 'to-dead', '.venv');
+    await hostVenv(venv);
+    const home = join(work, 'dead-home');
+    const prefix = join(home, 'python-3.12.9');
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    // As a tree whose lib/python3.12/encodings was deleted starts.
+    await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\necho "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding" >&2\nexit 1\n', { mode: 0o755 });
+    await writeFile(join(prefix, '.cpy-install.json'), JSON.stringify({ schemaVersion: 1, version: '3.12.9', build: 1, sha256: 'a'.repeat(64), artifact: 'cpython-3.12.9-debian12-build1.tgz', source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' }));
+    await mkdir(join(home, 'state'), { recursive: true });
+    await writeFile(join(home, 'state', 'state.json'), JSON.stringify({ schemaVersion: 1, installs: { '3.12.9': { prefix } }, previous: null }));
+    await expect(upgradeVenv(venv, { to: '3.12', env: { CPY_HOME: home } })).rejects.toMatchObject({
+      code: 'CPY_VENV_TARGET_BROKEN',
+      message: `CPython 3.12.9 in ${prefix} does not start: ${join(prefix, 'bin', 'python3')}: Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding`,
+      hint: expect.stringContaining('cpy uninstall 3.12.9'),
+    });
+    expect(await readdir(join(work, 'to-dead'))).toEqual(['.venv']);
+    expect((await readVenv(venv)).baseInstalled).toBe(true);
   });
 
   it('a --find-links that is not a directory is refused before anything is made (pip found it only after the new venv was built)', async () => {
