@@ -4,7 +4,7 @@ import { appendFile, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, type PythonMirror, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const PASSPHRASE = 'tr0ub4dor&3-not-in-any-output';
 
@@ -32,6 +32,20 @@ afterAll(async () => {
 
 describe('signing with the cpy bin', () => {
   let fingerprint: string;
+
+  (canMount() ? it : it.skip)('a disk too full for the key: CPY_KEYS_WRITE_FAILED, and neither half is left (half a key was, and every run after was "already exists")', async () => {
+    // One page: the private key takes it, the public key finds no room.
+    const disk = await mountSmallDisk(4096, join(work, 'full-keys'));
+    try {
+      for (let run = 0; run < 2; run++) {
+        const r = await cpy(['keys', 'generate', '--name', 'X', '--email', 'x@acme.example', '--out', join(disk.dir, 'k.asc')]);
+        expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/error \[CPY_KEYS_WRITE_FAILED\]: cannot write .*k\.(pub\.)?asc: .*ENOSPC/i)]);
+        expect(await readdir(disk.dir)).toEqual([]);
+      }
+    } finally {
+      await disk.unmount();
+    }
+  }, 60_000);
 
   it('makes a key (0600, passphrase-protected), exports its public key, signs the artifact and the index, and installs it pinned', async () => {
     const made = await cpy(['keys', 'generate', '--name', 'Acme Python Builds', '--email', 'python@acme.example', '--out', 'acme.asc', '--json'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });

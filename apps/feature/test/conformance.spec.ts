@@ -1931,6 +1931,11 @@ beforeAll(async () => {
     metadata: (m) => ({ ...m, runtime: { ...m.runtime, needs: [...m.runtime.needs, { soname: 'libcpy-test.so.1', packages: ['libcpy-test1;touch /tmp/cpy-pwned'], usedBy: ['bin/python3'] }] } }),
   });
   U['badpkg'] = served(badpkg, 'badpkg');
+  // Its metadata names an optional library (one _gdbm uses) that no archive has.
+  const optpkg = await repackArtifact(good, join(work, 'optpkg'), {
+    metadata: (m) => ({ ...m, runtime: { ...m.runtime, needs: [...m.runtime.needs, { soname: 'libcpy-opt.so.1', packages: ['libcpy-opt1'], usedBy: [`lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload/_gdbm.cpython-311-x86_64-linux-gnu.so`] }] } }),
+  });
+  U['optpkg'] = served(optpkg, 'optpkg');
   await text('trojan', `${good.fileName}.asc`, goodSignature);
   // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
   // with an entry changed after signing.
@@ -2089,6 +2094,24 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     await nothingInstalled(i);
   }, 180_000);
 
+  it('the same as a user with sudo (remoteUser vscode): the pin the hook\'s environment carries is kept through sudo, which resets the environment', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const unpinned = ['VERSION=3.11', `INDEXURL=${U['wsindex']!}`, 'SIGNERFINGERPRINTS=', 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', 'INSTALLTK=false'];
+    // sudo from the Debian archive, and a user it lets do anything without a password, as base images make one.
+    const sudo = await box().exec(['sh', '-c', 'command -v sudo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo; } >/dev/null 2>&1; id dev >/dev/null 2>&1 || useradd -m dev; echo "dev ALL=(root) NOPASSWD:ALL" > /etc/sudoers.d/dev && chmod 440 /etc/sudoers.d/dev && su dev -c "sudo -n true" && echo ok']);
+    expect(sudo.stdout.trim()).toBe('ok');
+    expect((await build(unpinned)).exitCode).toBe(0);
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${I.d12.path} ${folder}/`]);
+    const asDev = (env: string[]) => box().exec(['setpriv', '--reuid=dev', '--regid=dev', '--init-groups', 'env', 'HOME=/home/dev', ...env, 'sh', '-c', ON_CREATE_COMMAND]);
+    const hook = await asDev([`CPY_SIGNER_FINGERPRINTS=${K.alice.fingerprint}`, `CPY_TRUSTED_KEYS_URL=${U['keys']!}`]);
+    expect([hook.exitCode, hook.stderr]).toEqual([1, expect.stringContaining('error CPY_SIGNATURE_MISSING')]);
+    await nothingInstalled(i);
+    // With nothing pinned there, it installs as root through sudo.
+    const plain = await asDev([]);
+    expect([plain.exitCode, plain.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/python-${version}`)]);
+  }, 300_000);
+
   it('the hook as a user without sudo fails with a coded error saying what to do; the deferred install stays for the next try', async () => {
     const i = scriptInstaller(box);
     await i.reset();
@@ -2238,6 +2261,23 @@ describe('install.sh: system libraries and relocation', () => {
       await box.exec(['sh', '-c', 'rm -f /etc/ld.so.cache.aside && /sbin/ldconfig']);
     }
   }, 180_000);
+
+  it("an image whose apt-get update fails (a broken source of its own): an optional library it cannot install is a warning, and the install goes on (it failed: \"apt-get update failed\")", async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    // apt-get as on such an image: the update fails (exit 100), and the archive has no such package.
+    const stub = '#!/bin/sh\ncase "$1" in\n  update) echo "E: The repository http://example.invalid bookworm Release is not signed." >&2; exit 100 ;;\n  install) echo "E: Unable to locate package libcpy-opt1" >&2; exit 100 ;;\nesac\n';
+    expect(await i.sh(`mkdir -p /tmp/stub && printf '${stub}' > /tmp/stub/apt-get && chmod 755 /tmp/stub/apt-get && echo ok`)).toBe('ok');
+    try {
+      const r = await box.exec(['env', 'PATH=/tmp/stub:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `ARTIFACTURL=${U['optpkg']!}`, 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', '/feature/install.sh']);
+      expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+      expect(r.stderr).toContain('warning: apt-get could not install all of libcpy-opt1');
+      expect(r.stderr).toContain('warning: libcpy-opt.so.1 is missing (package libcpy-opt1)');
+    } finally {
+      await i.sh('rm -rf /tmp/stub; echo ok');
+    }
+  }, 120_000);
 
   it('metadata naming a package that is not a package name: CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed or run', async () => {
     const box = container!;

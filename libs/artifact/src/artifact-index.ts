@@ -405,10 +405,14 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
   return parseIndexText(text, path);
 }
 
-/** Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename). */
+/**
+ * Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename):
+ * ARTIFACTS.md first, so that a failure leaves the index as it was (replaceIndexFile then puts its
+ * signature back: it still signs those bytes).
+ */
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
-  await writeFileAtomic(path, serializeIndex(index));
   if (options.markdown ?? true) await writeFileAtomic(indexMarkdownPath(path), renderIndexMarkdown(index, basename(path)));
+  await writeFileAtomic(path, serializeIndex(index));
 }
 
 /**

@@ -173,7 +173,9 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
   const prefix = join(work, 'relocated', `python-${metadata.version}`);
   const logFile = options.logFile ?? join(options.workDir ?? dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
   try {
-    await rm(join(work, 'relocated'), { recursive: true, force: true });
+    // What a run stopped or failed before left in a --work-dir (a half-unpacked tree read as a
+    // corrupt artifact: its files exist) goes first.
+    for (const left of ['relocated', 'unpacked', 'unpacked-tests']) await rm(join(work, left), { recursive: true, force: true });
     await extractArtifact(artifact, { dest: join(work, 'unpacked'), root });
     await extractArtifact(testsAsset, { dest: join(work, 'unpacked-tests'), root });
     await mkdir(dirname(prefix), { recursive: true });

@@ -8,7 +8,7 @@ export { readUserKey } from './source/openpgp.js';
 export type { TrustedKey } from './source/openpgp.js';
 export { verifySource } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';
-export { buildCPython, crossNeedsContainer, withBuildLock } from './compile/build.js';
+export { buildCPython, crossNeedsContainer, withBuildDirLock, withBuildLock } from './compile/build.js';
 export { cancelled } from './compile/runner.js';
 export { readBuildResult } from './compile/result.js';
 export type { BuildEvent, BuildOptions, BuildPhase, BuildResult, BuildSource } from './compile/build.js';

@@ -16,7 +16,7 @@ export function newestFirst(a: VersionedBuild, b: VersionedBuild): number {
 
 /**
  * The one retention policy (BR-005): in each group (a release line, or a line per os, os version
- * and architecture), the newest `keep` builds stay and the older ones go. Pure; each list is
+ * and architecture), the items of the newest `keep` builds stay and the older ones go. Pure; each list is
  * newest first, groups in the order they were first seen.
  */
 export function keepNewest<T extends VersionedBuild>(items: readonly T[], groupOf: (item: T) => string, keep = KEEP_BUILDS): { keep: T[]; drop: T[] } {
@@ -30,9 +30,13 @@ export function keepNewest<T extends VersionedBuild>(items: readonly T[], groupO
   const kept: T[] = [];
   const drop: T[] = [];
   for (const members of groups.values()) {
-    const sorted = [...members].sort(newestFirst);
-    kept.push(...sorted.slice(0, keep));
-    drop.push(...sorted.slice(keep));
+    // Builds, not items: one build's items (its .tgz and its .tar.zst in an index) count once.
+    const builds = new Set<string>();
+    for (const item of [...members].sort(newestFirst)) {
+      const id = `${item.version}\0${item.build}`;
+      if (builds.size < keep) builds.add(id);
+      (builds.has(id) ? kept : drop).push(item);
+    }
   }
   return { keep: kept, drop };
 }

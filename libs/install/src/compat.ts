@@ -129,10 +129,12 @@ export async function installPackages(packages: readonly string[]): Promise<void
     if (manager === 'apt-get') {
       // With package lists present (fetched moments ago to check the build's packages, or by the
       // image), install at once; only on failure fetch them again and retry: one update, not two.
+      // An update that fails (one broken source of the image's: an expired key, a signed-by file
+      // gone) still fetched the others' lists: the install is tried, and its failure is the error.
       const install = () => runProgram('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
       if (!(await aptListsPresent()) || !(await install().then(() => true, () => false))) {
-        const update = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 });
-        updateSaid = `${update.stdout}\n${update.stderr}`;
+        const update = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).catch((e: { stdout?: string; stderr?: string }) => e);
+        updateSaid = `${update.stdout ?? ''}\n${update.stderr ?? ''}`;
         await install();
       }
     } else if (manager === 'dnf') {

@@ -74,7 +74,7 @@ export type IndexEvent =
   /** The index is unchanged, but `index.json.asc` is missing or not by the signing key (adopted, or a trusted signer's): it is signed again. */
   | { readonly type: 'resign'; readonly entries: number }
   /** `cpy-keys.asc` already held the signing key (`present`), or it was appended (`added`); `keys`: how many it holds now. */
-  | { readonly type: 'keys'; readonly action: 'present' | 'added'; readonly fingerprint: string; readonly keys: number }
+  | { readonly type: 'keys'; readonly action: 'present' | 'added' | 'refreshed'; readonly fingerprint: string; readonly keys: number }
   /**
    * A signed index was replaced by an unsigned one (no signing key): its signature went with it to
    * `index.previous.json.asc`, and installers that pin a signer refuse `index.json` until a signed update.

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { INDEX_RELEASE_TAG, TRUSTED_KEYS_FILE } from '@cpy/artifact';
-import { readPublicKeys, type SigningKey } from '@cpy/signing';
+import { exportPublicKey, readPublicKeys, type PublicKeyInfo, type SigningKey } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import type { IndexEvent } from './index-release.js';
 import { renameAsset, smallAssetText, uploadFresh } from './release-assets.js';
@@ -17,6 +17,8 @@ export interface PublishedKeys {
   readonly fingerprints: readonly string[];
   /** Whether the signing key was added now. */
   readonly added: boolean;
+  /** Whether its copy there was replaced now by the signing key's, which expires later (cpy keys extend). */
+  readonly refreshed?: boolean;
 }
 
 /** The fingerprints in a keys text; null when it is not a public keys file (or holds a private key). */
@@ -50,10 +52,11 @@ export async function finishKeysUpdate(gh: GitHubClient, assets: readonly GitHub
  * The published `cpy-keys.asc`: its text and the fingerprints it holds. One that cannot be read, or
  * holds a private key, is CPY_PUBLISH_KEYS_INVALID, and is left as it is.
  */
-export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ text: string; fingerprints: string[] }> {
+export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ text: string; fingerprints: string[]; keys: readonly PublicKeyInfo[] }> {
   const text = await download(gh, asset);
   try {
-    return { text, fingerprints: (await readPublicKeys(text, `${asset.name} on release ${INDEX_RELEASE_TAG}`)).keys.map((k) => k.fingerprint) };
+    const { keys } = await readPublicKeys(text, `${asset.name} on release ${INDEX_RELEASE_TAG}`);
+    return { text, fingerprints: keys.map((k) => k.fingerprint), keys };
   } catch (error) {
     if (!isCpyError(error)) throw error;
     const exposed = /private key/i.test(error.message);
@@ -95,13 +98,20 @@ export async function publishKeys(options: {
     await gh.deleteAsset(stale.id);
     emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'deleted-stale' });
   }
-  if (current && fingerprints.includes(key.fingerprint)) {
+  // The key there, as installers read it: a copy made before `cpy keys extend` still expires when
+  // it did, and every signature after that date would be refused with it. The later copy replaces it.
+  const there = read?.keys.find((k) => k.fingerprint === key.fingerprint);
+  const mine = there ? await exportPublicKey(key.publicKey, 'the signing key') : null;
+  const refresh = there !== undefined && mine !== null && expiresLater(mine.expiresAt, there.expiresAt);
+  if (current && there && !refresh) {
     emit({ type: 'keys', action: 'present', fingerprint: key.fingerprint, keys: fingerprints.length });
     return { url: current.browser_download_url, fingerprints, added: false };
   }
 
-  const expected = [...fingerprints, key.fingerprint];
-  const next = `${text.trim() ? `${text.trimEnd()}\n` : ''}${key.publicKey.trimEnd()}\n`;
+  const expected = refresh ? fingerprints : [...fingerprints, key.fingerprint];
+  const next = refresh
+    ? `${read!.keys.map((k) => (k.fingerprint === key.fingerprint ? mine!.armored : k.armored).trimEnd()).join('\n')}\n`
+    : `${text.trim() ? `${text.trimEnd()}\n` : ''}${key.publicKey.trimEnd()}\n`;
   const holds = async (t: string) => {
     const got = await fingerprintsIn(t);
     return got !== null && expected.every((f) => got.includes(f));
@@ -136,6 +146,12 @@ export async function publishKeys(options: {
   }
   const published = await renameAsset(gh, uploaded, TRUSTED_KEYS_FILE);
   emit({ type: 'rename', from: KEYS_NEXT_FILE, to: TRUSTED_KEYS_FILE });
-  emit({ type: 'keys', action: 'added', fingerprint: key.fingerprint, keys: expected.length });
-  return { url: published.browser_download_url, fingerprints: expected, added: true };
+  emit({ type: 'keys', action: refresh ? 'refreshed' : 'added', fingerprint: key.fingerprint, keys: expected.length });
+  return { url: published.browser_download_url, fingerprints: expected, added: !refresh, ...(refresh ? { refreshed: true } : {}) };
+}
+
+/** Whether expiry `a` is later than `b` (null: never expires). */
+function expiresLater(a: string | null, b: string | null): boolean {
+  if (a === b) return false;
+  return a === null || (b !== null && Date.parse(a) > Date.parse(b));
 }

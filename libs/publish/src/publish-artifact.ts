@@ -104,6 +104,14 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
   await refuseRejected(artifact);
   const metadata = await metadataOf(artifact);
   const tag = options.tag ?? releaseTag(metadata.version, metadata.build);
+  // A tag that reads as another build's (cpython-3.13.4-build1 for 3.13.5): retention and prune
+  // find a build's release by that name, and would delete one and leave the other listed.
+  const named = parseReleaseTag(tag);
+  if (named && (named.version !== metadata.version || named.build !== metadata.build)) {
+    throw new CpyError('CPY_PUBLISH_BAD_TAG', `--tag ${tag} names CPython ${named.version} build ${named.build}, but ${basename(artifact)} is CPython ${metadata.version} build ${metadata.build}`, {
+      hint: `leave --tag out (the release is ${releaseTag(metadata.version, metadata.build)}), or give a tag that does not start with cpython-`,
+    });
+  }
   const work = await mkdtemp(join(tmpdir(), 'cpy-publish-'));
   try {
     const artifactName = basename(artifact);

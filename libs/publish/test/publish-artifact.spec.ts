@@ -307,6 +307,11 @@ describe('publishArtifact', () => {
       'CPY_ARTIFACT_REJECTED',
       `${b7.fileName} failed its checks when it was packed: critical-modules: cannot import ssl (${b7.path}.rejected)`,
     ]);
+    // A --tag that names another build: prune and retention find a build's release by that name.
+    const b8 = await buildOf(8);
+    const other = `cpython-${b8.metadata.version}-build9`;
+    const tagged = await publishArtifact(b8.path, { github, tag: other }).catch((e: unknown) => e);
+    expect(isCpyError(tagged) && [tagged.code, tagged.message]).toEqual(['CPY_PUBLISH_BAD_TAG', `--tag ${other} names CPython ${b8.metadata.version} build 9, but ${b8.fileName} is CPython ${b8.metadata.version} build 8`]);
     expect(gh.exchanges).toEqual([]);
     expect(gh.releases()).toEqual([]);
   });

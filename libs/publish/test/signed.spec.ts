@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { isCpyError } from '@cpy/core';
 import { addEntry, indexEntryFor, parseIndexText, planRetention, serializeIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
-import { generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
+import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import { createHttpClient, type HttpClient } from '@cpy/transfer';
 import { gitHub } from '../src/github.js';
 import { checkIndexBeforeSigning, publishIndex, type IndexEvent, type IndexTrust } from '../src/index-release.js';
@@ -281,6 +281,25 @@ describe('publishIndex with a signing key', () => {
     const same = await update(d, null, aliceKey);
     expect(same.signatureUrl).toBe(result.signatureUrl);
     expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+  });
+
+  it('a key extended since (same fingerprint, a later expiry) replaces its copy in cpy-keys.asc: the old copy stayed, and installers refused every signature made after its date', async () => {
+    const d = await double();
+    const DAY = 86_400_000;
+    const short = await generateSigningKey({ name: 'Carol Builds', email: 'carol@example.org', expiresInDays: 10, date: new Date(Date.now() - 5 * DAY) });
+    const keysThere = async () => (await readPublicKeys(bytesOf(d, 'cpy-keys.asc')!.toString('utf8'), 'cpy-keys.asc')).keys.map((k) => [k.fingerprint, k.expiresAt]);
+    await update(d, 1, await loadSigningKey(short.privateKey, undefined, 'carol.asc'));
+    expect(await keysThere()).toEqual([[short.fingerprint, short.expiresAt]]);
+    const renewed = await loadSigningKey((await extendSigningKey(short.privateKey, undefined, { expiresInDays: 0 })).privateKey, undefined, 'carol.asc');
+    const events: IndexEvent[] = [];
+    const r = await update(d, 2, renewed, (e) => events.push(e));
+    expect(r.keys).toMatchObject({ fingerprints: [short.fingerprint], added: false, refreshed: true });
+    expect(events).toContainEqual({ type: 'keys', action: 'refreshed', fingerprint: short.fingerprint, keys: 1 });
+    expect(await keysThere()).toEqual([[short.fingerprint, null]]);
+    // Once there, it is kept as it is.
+    const again = await update(d, 3, renewed);
+    expect(again.keys).toMatchObject({ added: false });
+    expect(again.keys).not.toHaveProperty('refreshed');
   });
 
   it('a rotated key is appended to cpy-keys.asc (the old one kept, as it was); each index keeps its own signature', async () => {

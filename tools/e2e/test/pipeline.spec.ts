@@ -31,7 +31,7 @@ import {
   type GitHubDouble,
   type PythonMirror,
 } from '@cpy/harness';
-import { artifactMetadataSchema } from '@cpy/core';
+import { artifactMetadataSchema, withLock } from '@cpy/core';
 import { DapClient } from './dap.js';
 
 const run = promisify(execFile);
@@ -251,7 +251,15 @@ it('a pack whose validation fails: exit 1, the artifact kept apart in rejected/ 
   await mkdir(out);
   const name = basename(artifact);
   for (const file of [name, `${name}.sha256`, `${name}.json`]) await copyFile(join(dirname(artifact), file), join(out, file));
-  const r = await sh(process.execPath, [CLI, 'artifact', 'pack', broken, '-o', out, '--no-tests-asset', '--json'], { CPY_PYTHON_MIRRORS: mirror.url, CPY_CACHE_DIR: join(work, 'cache') });
+  const pack = () => sh(process.execPath, [CLI, 'artifact', 'pack', broken, '-o', out, '--no-tests-asset', '--json'], { CPY_PYTHON_MIRRORS: mirror.url, CPY_CACHE_DIR: join(work, 'cache') });
+  // While a build or another pack holds the build directory: refused at once, nothing written (two
+  // packs of one build directory deleted each other's stripped copies).
+  await withLock({ code: 'CPY_BUILD_BUSY', holds: 'build', whenHeld: () => 'wait' }, `${broken}.lock`, { timeoutMs: 0 }, async () => {
+    const busy = await pack();
+    expect([busy.code, (JSON.parse(busy.stdout) as { error: { code: string } }).error.code]).toEqual([1, 'CPY_BUILD_BUSY']);
+  });
+  expect((await readdir(out)).sort()).toEqual([name, `${name}.json`, `${name}.sha256`].sort());
+  const r = await pack();
   log(`cpy artifact pack of a tree without _ssl: exit ${r.code} in ${r.seconds.toFixed(0)} s`);
   expect(r.code).toBe(1);
   const doc = JSON.parse(r.stdout) as { error: { code: string; message: string; hint: string }; artifact: { path: string; rejected: { note: string; kept: string } | null } };

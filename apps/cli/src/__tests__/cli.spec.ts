@@ -359,6 +359,9 @@ describe('cpy command line', () => {
     expect([badRepo.code, JSON.parse(badRepo.stdout).error]).toEqual([2, expect.objectContaining({ code: 'CPY_PUBLISH_NO_REPOSITORY', message: "GITHUB_REPOSITORY is 'builds', not owner/name" })]);
     const ftp = await run(['releases', 'list', '--repo', 'acme/builds', '--api-url', 'ftp://github.example/api', '--json']);
     expect([ftp.code, JSON.parse(ftp.stdout).error.message]).toEqual([2, expect.stringMatching(/^--api-url: must be an http\(s\) URL/)]);
+    // The token would cross the network in the clear: http is for a server on this machine only.
+    const http = await run(['releases', 'list', '--repo', 'acme/builds', '--api-url', 'http://github.example/api/v3', '--json'], { GITHUB_TOKEN: 'ghp_x' });
+    expect([http.code, JSON.parse(http.stdout).error.message]).toEqual([2, expect.stringMatching(/^--api-url: must be https:\/\/ \(http:\/\/ would send the token in the clear/)]);
     const noToken = await run(['releases', 'prune', '--repo', 'acme/builds', '--json'], { GITHUB_TOKEN: '', GH_TOKEN: '' });
     expect([noToken.code, JSON.parse(noToken.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_PUBLISH_NO_TOKEN', message: expect.stringMatching(/GITHUB_TOKEN/) })]);
     expect((await run(['publish', artifact, '--repo', 'acme/builds', '--json'])).code).toBe(1);

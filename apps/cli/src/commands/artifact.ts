@@ -19,7 +19,7 @@ import {
   type TestRunResult,
   type ValidationReport,
 } from '@cpy/artifact';
-import { artifactMetadataFor, cancelled, readBuildResult, type BuildResult, type SourceVerification } from '@cpy/build';
+import { artifactMetadataFor, cancelled, readBuildResult, withBuildDirLock, type BuildResult, type SourceVerification } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import { summaryOf } from './table.js';
@@ -286,25 +286,29 @@ export const artifactPack = defineCommand({
   async run(ctx) {
     const { input, io, style, json } = ctx;
     const result = await readBuildResult(resolve(io.cwd, input.buildDir));
-    await readyOutDir(ctx as CommandContext<unknown>, input);
-    const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
-    if (source.sha256 !== result.source.sha256) {
-      throw new CpyError('CPY_ARTIFACT_SOURCE_MISMATCH', `the build used ${result.source.fileName} with sha256 ${result.source.sha256}; the verified source now has ${source.sha256}`, {
-        hint: 'the release file changed since the build: build again from the verified source',
-      });
-    }
-    ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
-    // Ctrl-C (or SIGTERM) stops the packing where it is; what it wrote goes (a second one exits at once).
-    const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
-    const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
-      .catch((error: unknown) => {
-        if (!stop.signal.aborted || isCpyError(error, 'CPY_BUILD_CANCELLED')) throw error;
-        throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });
-      })
-      .finally(() => stop.release());
-    if (!json) io.stdout.write([`${style.bold(`Python ${result.version}`)} build ${result.build} ${style.ok('packed')} from ${result.buildDir}`, ...artifactLines(out, style)].join('\n') + '\n');
-    const outcome = artifactOutcome(out, 'read the report; pack again without the option that broke it, or build again');
-    return { exitCode: outcome.ok ? EXIT.ok : EXIT.failure, outcome: outcome.ok ? 'success' : 'error', data: { build: result, verification: source.verification, ...outcome.data } };
+    // One pack or build of a build directory at a time: its tree, and the scratch directory the
+    // checks use inside it, are the build's (two packs deleted each other's stripped copies).
+    return withBuildDirLock(result.buildDir, async () => {
+      await readyOutDir(ctx as CommandContext<unknown>, input);
+      const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
+      if (source.sha256 !== result.source.sha256) {
+        throw new CpyError('CPY_ARTIFACT_SOURCE_MISMATCH', `the build used ${result.source.fileName} with sha256 ${result.source.sha256}; the verified source now has ${source.sha256}`, {
+          hint: 'the release file changed since the build: build again from the verified source',
+        });
+      }
+      ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
+      // Ctrl-C (or SIGTERM) stops the packing where it is; what it wrote goes (a second one exits at once).
+      const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+      const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
+        .catch((error: unknown) => {
+          if (!stop.signal.aborted || isCpyError(error, 'CPY_BUILD_CANCELLED')) throw error;
+          throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });
+        })
+        .finally(() => stop.release());
+      if (!json) io.stdout.write([`${style.bold(`Python ${result.version}`)} build ${result.build} ${style.ok('packed')} from ${result.buildDir}`, ...artifactLines(out, style)].join('\n') + '\n');
+      const outcome = artifactOutcome(out, 'read the report; pack again without the option that broke it, or build again');
+      return { exitCode: outcome.ok ? EXIT.ok : EXIT.failure, outcome: outcome.ok ? 'success' : 'error', data: { build: result, verification: source.verification, ...outcome.data } };
+    });
   },
 });
 
@@ -476,7 +480,8 @@ export const artifactTest = defineCommand({
     } finally {
       stop.release();
     }
-    if (stoppedBy || run === null) return stopped(stoppedBy ?? 'SIGINT', 'the tests were stopped before they finished, with their workers: no result, and the temporary prefix is removed');
+    if (stoppedBy || run === null) return stopped(stoppedBy ?? 'SIGINT', 'the tests were stopped before they finished, with their workers: no result, ' +
+            (input['work-dir'] ? `and what they made stays in ${resolve(io.cwd, input['work-dir'])} (the next run there starts afresh)` : 'and the temporary prefix is removed'));
     if (!json) io.stdout.write([style.bold(file), ...testLines(run, style), ...(run.skipped.length ? [`            skipped: ${run.skipped.join(' ')}`] : [])].join('\n') + '\n');
     return {
       exitCode: run.ok ? EXIT.ok : EXIT.failure,

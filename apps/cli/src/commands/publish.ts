@@ -28,12 +28,17 @@ const REPO_OPTIONS = {
   repo: { type: 'string', valueName: '<owner/name>', description: 'the GitHub repository (default: GITHUB_REPOSITORY)' },
   'api-url': { type: 'string', valueName: '<url>', description: 'the REST API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)' },
 } as const;
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const repoValues = {
   repo: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name')
     .optional(),
-  'api-url': z.url({ protocol: /^https?$/, error: 'must be an http(s) URL: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise' }).optional(),
+  'api-url': z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise' })
+    // The token goes in every request's Authorization header: in the clear over http, but to this machine.
+    .refine((u) => u.startsWith('https:') || LOOPBACK_HOSTS.has(new URL(u).hostname), 'must be https:// (http:// would send the token in the clear; it is only for a server on this machine: 127.0.0.1, localhost)')
+    .optional(),
 };
 const INDEX_OPTIONS = {
   'no-index': { type: 'boolean', description: `do not update the index (${INDEX_FILE} on the ${INDEX_RELEASE_TAG} release)` },
@@ -115,6 +120,7 @@ function indexLog(e: IndexEvent): string {
     case 'resign':
       return `index: unchanged (${e.entries} entries), but ${INDEX_SIGNATURE_FILE} is missing or not by this key (trusted: adopted, by an --index-signer key, or its signature moved by a killed swap): signing it again`;
     case 'keys':
+      if (e.action === 'refreshed') return `keys: ${e.fingerprint} in ${TRUSTED_KEYS_FILE} replaced by its copy that expires later (cpy keys extend; ${e.keys} keys)`;
       return e.action === 'added' ? `keys: ${e.fingerprint} added to ${TRUSTED_KEYS_FILE} (${e.keys} keys)` : `keys: ${TRUSTED_KEYS_FILE} already holds ${e.fingerprint} (${e.keys} keys)`;
     case 'unsigned':
       return (

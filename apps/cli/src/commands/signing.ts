@@ -37,9 +37,14 @@ async function writeNew(path: string, text: string, mode: number): Promise<void>
   }
   try {
     await handle.writeFile(text);
-  } finally {
+  } catch (cause) {
+    // Half a key (a full disk) is no key: the file this made goes, or every run after would be
+    // refused as "already exists" for it.
     await handle.close();
+    await rm(path, { force: true });
+    throw new CpyError('CPY_KEYS_WRITE_FAILED', `cannot write ${path}: ${(cause as Error).message}`, { hint: 'free some space there (or choose another --out), then run again: nothing was kept' });
   }
+  await handle.close();
 }
 
 export const keysGenerate = defineCommand({

@@ -334,15 +334,22 @@ archive_unreachable() {
     grep -E -m 1 "Failed to fetch|Temporary failure resolving|Could not resolve|Unable to connect|Network is unreachable|Cannot find a valid baseurl|Curl error|temporary error \(try again later\)" |
     tr -s ' \t' '  ' | sed 's/^ //; s/ $//' | head -c 300 | grep .
 }
+apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 </dev/null; }
 # try_install_packages PACKAGES...: 0 installed, 1 the package manager failed (its log in $work/apt.log).
+# With package lists present, apt installs at once, and fetches them only when that fails (the
+# library's installPackages). An update that fails (one broken source of the image's: an expired
+# key, a signed-by file gone) is not the end: the install is tried with the lists it did fetch, and
+# its failure is the caller's to judge (optional libraries are a warning).
 try_install_packages() {
   manager=$(package_manager) || fail CPY_INSTALL_CANNOT_INSTALL_PACKAGES "cannot install $*: no apt-get, dnf or apk here" "install them yourself ($*), then run again"
   [ "$(id -u)" -eq 0 ] || fail CPY_INSTALL_CANNOT_INSTALL_PACKAGES "cannot install $*: not running as root" "install them yourself ($*), then run again"
   say "installing $* with $manager"
   case $manager in
     apt-get)
-      apt_update || { tail -n 3 "$work/apt.log" >&2; fail CPY_INSTALL_PACKAGES_FAILED "apt-get update failed" 'check the network to the distribution archive (proxy settings), then run again'; }
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 </dev/null ;;
+      if [ -n "$(find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null)" ] && apt_install "$@"; then return 0; fi
+      # (What the update said stays in $work/apt-update.log: an archive it could not reach is named from it.)
+      apt_update || true
+      apt_install "$@" ;;
     dnf) dnf install -y -q "$@" >"$work/apt.log" 2>&1 </dev/null ;;
     apk) apk add --no-cache "$@" >"$work/apt.log" 2>&1 </dev/null ;;
   esac
@@ -364,7 +371,8 @@ packages_failed() {
 need_downloader() {
   wanted=
   command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || wanted=curl
-  case $1 in https://*) [ -s /etc/ssl/certs/ca-certificates.crt ] || wanted="$wanted ca-certificates" ;; esac
+  # Debian's and Ubuntu's bundle, Fedora's and RHEL's, and the one other distributions keep.
+  case $1 in https://*) [ -s /etc/ssl/certs/ca-certificates.crt ] || [ -s /etc/pki/tls/certs/ca-bundle.crt ] || [ -s /etc/ssl/cert.pem ] || wanted="$wanted ca-certificates" ;; esac
   # shellcheck disable=SC2086 # a list of package names
   [ -z "$wanted" ] || install_packages $wanted
 }
@@ -3461,10 +3469,20 @@ defer_install() {
 run_deferred() {
   [ -f "$DEFERRED_ENV" ] || exit 0
   if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
-      exec sudo -n /bin/sh "$SELF" --deferred
-    fi
     user=$(id -un 2>/dev/null || id -u)
+    if command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+      # sudo resets the environment: the pins, the index, the lock's patience and the proxies that
+      # devcontainer.json gives the hook (containerEnv, remoteEnv) are kept by name, or the install
+      # would go on without them (a pinned signer dropped, unsigned bytes installed).
+      keep=
+      for name in CPY_SIGNER_FINGERPRINTS CPY_TRUSTED_KEYS_URL CPY_INDEX_URL CPY_LOCK_TIMEOUT_MS http_proxy https_proxy no_proxy all_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY ALL_PROXY; do
+        eval "[ -z \"\${$name+set}\" ]" || keep="$keep${keep:+,}$name"
+      done
+      [ -n "$keep" ] || exec sudo -n /bin/sh "$SELF" --deferred
+      sudo -n --preserve-env="$keep" true >/dev/null 2>&1 ||
+        fail CPY_INSTALL_NOT_ROOT "the install deferred to onCreateCommand must run as root, and sudo does not let $user keep $keep for it" "let sudo keep them (a NOPASSWD: ALL rule does; or SETENV), or set \"remoteUser\": \"root\" in devcontainer.json"
+      exec sudo -n --preserve-env="$keep" /bin/sh "$SELF" --deferred
+    fi
     fail CPY_INSTALL_NOT_ROOT "the install deferred to onCreateCommand (its artifact is in the workspace) must run as root; this hook runs as $user, who has no sudo without a password" "set \"remoteUser\": \"root\" in devcontainer.json, or install sudo with NOPASSWD for $user in the image; or give the artifact by a URL the image build can reach"
   fi
   deferred=true
@@ -3568,8 +3586,8 @@ nothing_to_do() {
 main() {
   [ "${1:-}" != --deferred ] || run_deferred
   [ "$(id -u)" -eq 0 ] || fail CPY_INSTALL_NOT_ROOT 'install.sh installs for the whole image and must run as root' 'run it as root (Dev Container Features always are); as a user, use cpy install'
-  for tool in tar sha256sum awk od find; do
-    command -v "$tool" >/dev/null 2>&1 || fail CPY_INSTALL_MISSING_TOOL "this image has no $tool" "install $tool (coreutils, tar, findutils, awk) in the base image"
+  for tool in tar gzip sha256sum awk od find; do
+    command -v "$tool" >/dev/null 2>&1 || fail CPY_INSTALL_MISSING_TOOL "this image has no $tool" "install $tool (coreutils, tar, gzip, findutils, awk) in the base image"
   done
   check_options
   # Signatures are checked with gpgv (apt needs it, so Debian and Ubuntu images have it), never skipped.

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,6 +15,7 @@ import {
   planRetention,
   readArtifactFileMetadata,
   readIndexFile,
+  replaceIndexFile,
   writeIndexFile,
   type IndexEntry,
   type PackedArtifact,
@@ -118,6 +119,29 @@ describe('the artifact index', () => {
       expect(md).toContain('| libssl3 | active |');
       await writeFile(join(dir, 'index.json'), 'not json');
       await expect(readIndexFile(join(dir, 'index.json'))).rejects.toMatchObject({ code: 'CPY_INDEX_INVALID' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a change that cannot be written leaves the index as it was, with the signature of those bytes beside it; one written removes that signature', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-index-'));
+    try {
+      const path = join(dir, 'index.json');
+      await writeIndexFile(path, addEntry(emptyIndex(), entry('3.13.5', 1)));
+      const before = await readFile(path, 'utf8');
+      await writeFile(`${path}.asc`, 'the signature of those bytes');
+      // ARTIFACTS.md cannot be written (a directory in its way; a full disk does the same).
+      await rm(join(dir, 'ARTIFACTS.md'));
+      await mkdir(join(dir, 'ARTIFACTS.md'));
+      await expect(replaceIndexFile(path, addEntry(emptyIndex(), entry('3.13.6', 1)))).rejects.toBeDefined();
+      // It wrote the index first, and put the old signature back beside the new bytes.
+      expect(await readFile(path, 'utf8')).toBe(before);
+      expect(await readFile(`${path}.asc`, 'utf8')).toBe('the signature of those bytes');
+      await rm(join(dir, 'ARTIFACTS.md'), { recursive: true });
+      expect(await replaceIndexFile(path, addEntry(emptyIndex(), entry('3.13.6', 1)))).toEqual({ signatureRemoved: `${path}.asc` });
+      expect((await readIndexFile(path)).artifacts.map((a) => a.version)).toEqual(['3.13.6']);
+      expect((await readdir(dir)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

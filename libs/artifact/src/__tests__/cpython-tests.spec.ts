@@ -1,6 +1,12 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { parseRegrtestSummary, testArtifact } from '../cpython-tests.js';
+import { packArtifact } from '../index.js';
+import { packMetadata } from './pack-metadata.js';
+import { tgz } from './tgz.js';
 
 // The end of `python -m test -j2 -w` on the 3.13.5 artifact in a relocated prefix (this
 // machine, 2026-12-01), the skipped lists shortened.
@@ -76,5 +82,27 @@ describe('testArtifact', () => {
     const error = await testArtifact('/nonexistent/cpython-3.13.5-debian12-build1.tgz').catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_ARTIFACT_NOT_FOUND')).toBe(true);
     expect((error as Error).message).toBe('no artifact /nonexistent/cpython-3.13.5-debian12-build1.tgz');
+  });
+
+  it('a --work-dir a stopped run left half unpacked is emptied first (it read as a corrupt artifact: EEXIST)', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'cpy-test-workdir-'));
+    try {
+      const tree = join(work, 'tree');
+      await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+      await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+      const packed = await packArtifact({ installDir: tree, metadata: packMetadata(), outDir: join(work, 'out'), strip: false, sourceDateEpoch: 1_700_000_000 });
+      // A tests asset with no test packages: refused once both are unpacked, before any test runs.
+      const tests = await tgz(join(work, 'tests.tgz'), [{ name: 'opt/python-3.13.5/README', body: 'none\n' }]);
+      const workDir = join(work, 'wd');
+      for (const left of ['unpacked', 'unpacked-tests']) {
+        await mkdir(join(workDir, left, 'opt', 'python-3.13.5', 'lib', 'python3.13'), { recursive: true });
+        await writeFile(join(workDir, left, 'opt', 'python-3.13.5', left === 'unpacked' ? 'lib/python3.13/LICENSE.txt' : 'README'), 'half\n');
+      }
+      const error = await testArtifact(packed.path, { tests, workDir }).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'CPY_ARTIFACT_NO_TESTS', message: 'tests.tgz holds no test packages under opt/python-3.13.5/' });
+      expect((await readdir(workDir)).sort()).toEqual(['relocated', 'unpacked', 'unpacked-tests']);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

@@ -64,7 +64,12 @@ const BUILD_LOCK: LockOwner = {
 
 /** Runs `work` holding the lock of the build directory of `spec` under `workDir`. */
 export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
-  return withLock(BUILD_LOCK, `${buildDirOf(workDir, spec)}.lock`, { timeoutMs: 0 }, work);
+  return withBuildDirLock(buildDirOf(workDir, spec), work);
+}
+
+/** Runs `work` holding the lock of a build directory (cpy artifact pack: its tree and its scratch directory are the build's). */
+export function withBuildDirLock<T>(buildDir: string, work: () => Promise<T>): Promise<T> {
+  return withLock(BUILD_LOCK, `${buildDir}.lock`, { timeoutMs: 0 }, work);
 }
 
 export interface BuildResult {

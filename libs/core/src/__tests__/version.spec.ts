@@ -80,6 +80,13 @@ describe('newestFirst and keepNewest: the one order of builds and the one retent
     expect(plan.drop.map((x) => `${x.version}-${x.build}`)).toEqual(['3.13.1-1', '3.13.0rc1-1']);
     expect(keepNewest(items, (x) => x.line, 1).keep.map((x) => x.version)).toEqual(['3.13.3', '3.12.9']);
   });
+
+  it('counts builds, not items: a build in two files (.tgz and .tar.zst) is one of the KEEP_BUILDS', () => {
+    const both = (build: number) => [{ ...b('3.13.5', build), file: 'tgz' }, { ...b('3.13.5', build), file: 'zst' }];
+    const plan = keepNewest([1, 2, 3, 4].flatMap(both), (x) => x.line);
+    expect(plan.keep.map((x) => `${x.build}.${x.file}`)).toEqual(['4.tgz', '4.zst', '3.tgz', '3.zst', '2.tgz', '2.zst']);
+    expect(plan.drop.map((x) => `${x.build}.${x.file}`)).toEqual(['1.tgz', '1.zst']);
+  });
 });
 
 describe('runtimeGlibc', () => {
