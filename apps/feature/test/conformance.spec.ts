@@ -1935,7 +1935,23 @@ beforeAll(async () => {
   const optpkg = await repackArtifact(good, join(work, 'optpkg'), {
     metadata: (m) => ({ ...m, runtime: { ...m.runtime, needs: [...m.runtime.needs, { soname: 'libcpy-opt.so.1', packages: ['libcpy-opt1'], usedBy: [`lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload/_gdbm.cpython-311-x86_64-linux-gnu.so`] }] } }),
   });
-  U['optpkg'] = served(optpkg, 'optpkg');
+  // (As a path: the stub apt-get of its case installs no downloader.)
+  U['optpkg'] = optpkg.path;
+  // And a critical library (python3 uses it) and one of tkinter's, neither on this host.
+  const critpkg = await repackArtifact(good, join(work, 'critpkg'), {
+    metadata: (m) => ({
+      ...m,
+      runtime: {
+        ...m.runtime,
+        needs: [
+          ...m.runtime.needs,
+          { soname: 'libcpy-crit.so.1', packages: ['libcpy-crit1'], usedBy: ['bin/python3'] },
+          { soname: 'libcpy-tk.so.1', packages: ['libcpy-tk1'], usedBy: [`lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload/_tkinter.cpython-311-x86_64-linux-gnu.so`] },
+        ],
+      },
+    }),
+  });
+  U['critpkg'] = critpkg.path;
   await text('trojan', `${good.fileName}.asc`, goodSignature);
   // Signed indexes (cpy-keys.asc beside each): as published, read through index.previous.json, and
   // with an entry changed after signing.
@@ -2262,10 +2278,21 @@ describe('install.sh: system libraries and relocation', () => {
     }
   }, 180_000);
 
+  /**
+   * The libraries the test artifacts need, installed from the archive by a real install (made
+   * before a case that puts a stub apt-get first in PATH), then the install reset.
+   */
+  const withRuntimeLibraries = async (box: RunningContainer, i: ReturnType<typeof scriptInstaller>) => {
+    await i.reset();
+    const real = await box.exec(['env', `ARTIFACTURL=${U['http']!}`, 'SKIPVALIDATION=true', '/feature/install.sh']);
+    expect([real.exitCode, real.stderr]).toEqual([0, expect.stringContaining('installed CPython')]);
+    await i.reset();
+  };
+
   it("an image whose apt-get update fails (a broken source of its own): an optional library it cannot install is a warning, and the install goes on (it failed: \"apt-get update failed\")", async () => {
     const box = container!;
     const i = scriptInstaller(() => box);
-    await i.reset();
+    await withRuntimeLibraries(box, i);
     // apt-get as on such an image: the update fails (exit 100), and the archive has no such package.
     const stub = '#!/bin/sh\ncase "$1" in\n  update) echo "E: The repository http://example.invalid bookworm Release is not signed." >&2; exit 100 ;;\n  install) echo "E: Unable to locate package libcpy-opt1" >&2; exit 100 ;;\nesac\n';
     expect(await i.sh(`mkdir -p /tmp/stub && printf '${stub}' > /tmp/stub/apt-get && chmod 755 /tmp/stub/apt-get && echo ok`)).toBe('ok');
@@ -2274,6 +2301,35 @@ describe('install.sh: system libraries and relocation', () => {
       expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
       expect(r.stderr).toContain('warning: apt-get could not install all of libcpy-opt1');
       expect(r.stderr).toContain('warning: libcpy-opt.so.1 is missing (package libcpy-opt1)');
+    } finally {
+      await i.sh('rm -rf /tmp/stub; echo ok');
+    }
+  }, 120_000);
+
+  it('installSystemDeps false and installTk true, a critical library missing: refused before any package is installed (Tk\'s were, then the install refused)', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await withRuntimeLibraries(box, i);
+    // An archive that has every package (apt-cache), and an apt-get that says what it was asked to install.
+    const stubs = [
+      "mkdir -p /tmp/stub && cat > /tmp/stub/apt-get <<'EOF'",
+      '#!/bin/sh',
+      'echo "$*" >> /tmp/stub/calls',
+      'EOF',
+      "cat > /tmp/stub/apt-cache <<'EOF'",
+      '#!/bin/sh',
+      'shift',
+      'for p in "$@"; do printf "%s:\\n  Installed: (none)\\n  Candidate: 1.0\\n" "$p"; done',
+      'EOF',
+      'chmod 755 /tmp/stub/apt-get /tmp/stub/apt-cache && echo ok',
+    ].join('\n');
+    expect(await i.sh(stubs)).toBe('ok');
+    try {
+      const r = await box.exec(['env', 'PATH=/tmp/stub:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `ARTIFACTURL=${U['critpkg']!}`, 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=false', 'INSTALLTK=true', '/feature/install.sh']);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringContaining('error CPY_INSTALL_MISSING_LIBRARIES: this host lacks libraries the artifact needs: libcpy-crit.so.1')]);
+      // (An update may have run, to ask the archive; nothing was installed.)
+      expect(await i.sh("grep '^install' /tmp/stub/calls 2>/dev/null; true")).toBe('');
+      await nothingInstalled(i);
     } finally {
       await i.sh('rm -rf /tmp/stub; echo ok');
     }

@@ -1,11 +1,11 @@
-import { KEEP_BUILDS } from '@cpy/core';
+import { CpyError, KEEP_BUILDS } from '@cpy/core';
 import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
 import { readPublishedIndex, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
-import { RELEASE_TAG_PREFIX } from './tag.js';
+import { RELEASE_TAG_PREFIX, releaseTag } from './tag.js';
 
 export interface PruneOptions {
   readonly github: GitHubClient;
@@ -69,6 +69,15 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   // left to delete and returned before the index.)
   const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
+  // Told to leave the index alone, it must not be left listing as active a build whose release goes.
+  if (!wantIndex && hasIndexRelease) {
+    const listed = (await readPublishedIndex(github, releases))?.artifacts.filter((e) => e.state !== 'removed' && gone.includes(releaseTag(e.version, e.build))) ?? [];
+    if (listed.length > 0) {
+      throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${[...new Set(listed.map((e) => e.file))].join(', ')} as ${listed[0]!.state}: deleting ${listed.length === 1 ? 'its release' : 'their releases'} without marking them removed there (--no-index) leaves installers a build they cannot download`, {
+        hint: 'drop --no-index: prune marks them removed in the index first, then deletes the releases; nothing was deleted',
+      });
+    }
+  }
   const { index, register } = await updateIndexes(markPrunedBuilds(gone), {
     github,
     release: wantIndex && hasIndexRelease,

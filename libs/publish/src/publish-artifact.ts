@@ -3,11 +3,11 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
-import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import { checkIndexBeforeSigning, type IndexTrust, type PublishIndexResult } from './index-release.js';
+import { checkIndexBeforeSigning, readPublishedIndex, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
 import { smallAssetText } from './release-assets.js';
@@ -140,6 +140,16 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
     renderNotes(template, { metadata, tag, artifactUrl: url, assets: [] });
     const releases = await github.listReleases();
+    // Replaced without updating the index (--no-index), the bytes it lists for this file would not
+    // be the release's: every install of it would fail its checksum.
+    if (options.replace && !updateIndex) {
+      const listed = (await readPublishedIndex(github, releases))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
+      if (listed && listed.sha256 !== (await sha256File(artifact))) {
+        throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}: replacing it without updating the index (--no-index) makes every install of it fail its checksum`, {
+          hint: 'drop --no-index: the index is updated with the new bytes; nothing was published',
+        });
+      }
+    }
     // A signed index update refuses an index it does not trust: said before anything is published.
     if (key && updateIndex) await checkIndexBeforeSigning({ github, releases, signingKey: key, indexTrust: options.indexTrust });
     // (A draft is no earlier release: nothing of it was published.)

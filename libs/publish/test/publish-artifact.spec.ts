@@ -396,7 +396,8 @@ describe('pruneReleases', () => {
   it('a release the index does not list (published with index: false) is neither counted nor deleted: the builds the index lists keep their rollback', async () => {
     const gh = await double();
     const github = api(gh);
-    for (const b of [1, 2]) await publishArtifact((await buildOf(b)).path, { github });
+    const listed = [await buildOf(1), await buildOf(2)];
+    for (const b of listed) await publishArtifact(b.path, { github });
     for (const b of [3, 4]) await publishArtifact((await buildOf(b)).path, { github, index: false });
     const done = await pruneReleases({ github, keep: 2, apply: true });
     // Counted, builds 3 and 4 were the 2 kept, and builds 1 and 2 (the index's only ones, active) were deleted.
@@ -412,6 +413,19 @@ describe('pruneReleases', () => {
     ]);
     // Without an index to count by (index: false), every release counts, as before.
     expect((await pruneReleases({ github, keep: 2, index: false })).plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build2', 'cpython-3.11.2-build1']);
+    // But not deleted so while the index lists them as active: installers would be sent to releases that are gone.
+    const refused = await pruneReleases({ github, keep: 2, index: false, apply: true }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'CPY_PUBLISH_INDEX_WOULD_DISAGREE', hint: expect.stringContaining('drop --no-index') });
+    expect(gh.releases()).toHaveLength(5);
+    // Nor an artifact replaced under the name the index lists with other bytes.
+    const b1 = listed[0]!;
+    const other = await repackArtifact(artifact, join(work, 'replaced-b1'), { fileName: b1.fileName, metadata: (m) => ({ ...m, build: 1, builtWith: { ...m.builtWith, finishedAt: '2026-12-06T00:00:00Z' } }) });
+    const replaced = await publishArtifact(other.path, { github, index: false, replace: true }).catch((e: unknown) => e);
+    expect(replaced).toMatchObject({ code: 'CPY_PUBLISH_INDEX_WOULD_DISAGREE', message: expect.stringContaining(`lists ${b1.fileName} with sha256 ${b1.sha256}`) });
+    expect(publishedIndex(gh)).toEqual([
+      [2, 'active'],
+      [1, 'active'],
+    ]);
   }, 120_000);
 
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {

@@ -839,6 +839,17 @@ refuse_unfit() { # FLAT
 # wanted_by [GROUP]: the packages of the missing libraries that are to be installed (tkinter's
 # with installTk, the others with installSystemDeps), of one group or all.
 wanted_by() { awk -F '\t' -v tk="$INSTALLTK" -v deps="$INSTALLSYSTEMDEPS" -v only="$1" '$3 != "-" && ($2 == "tk" ? tk : deps) == "true" && (only == "" || $2 == only) { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/missing"; }
+# refuse_missing_critical FLAT: fails naming the critical libraries $work/missing lists (and the
+# packages that provide them), if it lists any.
+refuse_missing_critical() {
+  grep -q "^[^$TAB]*${TAB}critical$TAB" "$work/missing" || return 0
+  names=$(awk -F '\t' '$2 == "critical" { printf "%s%s (for %s%s)", (c++ ? "; " : ""), $1, $4, ($3 == "-" ? "" : "; package " $3) }' "$work/missing")
+  needed=$(awk -F '\t' '$2 == "critical" && $3 != "-" { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/missing")
+  if [ -n "$needed" ]; then
+    fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install them (apt-get install $needed) or set installSystemDeps to true"
+  fi
+  fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install the packages that provide $(awk -F '\t' '$2 == "critical" && $3 == "-" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/missing")"
+}
 # System libraries, by group, as the library: with installSystemDeps the critical ones (ssl,
 # sqlite3, readline...) and the small optional ones (curses, gdbm...) are installed; tkinter's
 # only with installTk (Tk pulls X11 into the image). A critical library still missing refuses
@@ -848,6 +859,8 @@ handle_system_libraries() { # FLAT
   refresh_loadable
   awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
   [ -s "$work/missing" ] || return 0
+  # Nothing is installed (Tk's packages with installTk) for an install that is refused anyway.
+  [ "$INSTALLSYSTEMDEPS" = true ] || refuse_missing_critical "$1"
   packages=$(wanted_by '')
   if [ -n "$packages" ]; then
     # shellcheck disable=SC2086 # package names (checked)
@@ -870,12 +883,7 @@ handle_system_libraries() { # FLAT
     if [ "$INSTALLSYSTEMDEPS" = true ] && [ -n "$packages" ]; then
       fail CPY_INSTALL_MISSING_LIBRARIES "still missing after installing $packages: $(awk -F '\t' '$2 == "critical" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/missing")" "this host's packages differ from the builder's ($(jget "$1" platform/os) $(jget "$1" platform/osVersion)); use an artifact built for this distribution"
     fi
-    names=$(awk -F '\t' '$2 == "critical" { printf "%s%s (for %s%s)", (c++ ? "; " : ""), $1, $4, ($3 == "-" ? "" : "; package " $3) }' "$work/missing")
-    needed=$(awk -F '\t' '$2 == "critical" && $3 != "-" { n = split($3, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in s)) { s[a[i]] = 1; printf "%s%s", (c++ ? " " : ""), a[i] } }' "$work/missing")
-    if [ -n "$needed" ]; then
-      fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install them (apt-get install $needed) or set installSystemDeps to true"
-    fi
-    fail CPY_INSTALL_MISSING_LIBRARIES "this host lacks libraries the artifact needs: $names" "install the packages that provide $(awk -F '\t' '$2 == "critical" && $3 == "-" { printf "%s%s", (c++ ? ", " : ""), $1 }' "$work/missing")"
+    refuse_missing_critical "$1"
   fi
   awk -F '\t' '{ print "warning: " $1 " is missing (package " ($3 == "-" ? "unknown" : $3) "): " $4 " will not import" ($2 == "tk" ? " (set installTk to true to install it)" : "") }' "$work/missing" |
     while IFS= read -r w; do say "$w"; done
