@@ -2301,8 +2301,20 @@ describe('install.sh: system libraries and relocation', () => {
       expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
       expect(r.stderr).toContain('warning: apt-get could not install all of libcpy-opt1');
       expect(r.stderr).toContain('warning: libcpy-opt.so.1 is missing (package libcpy-opt1)');
+      // A critical one it cannot install is the error, naming the update's failure as the likelier
+      // cause (it said "could not install", and to check the package names). The archive says it
+      // has the package (apt-cache), and there are package lists, as on such an image.
+      await i.reset();
+      const cache = ["cat > /tmp/stub/apt-cache <<'EOF'", '#!/bin/sh', 'shift', 'for p in "$@"; do printf "%s:\\n  Installed: (none)\\n  Candidate: 1.0\\n" "$p"; done', 'EOF', 'chmod 755 /tmp/stub/apt-cache', 'touch /var/lib/apt/lists/cpy-test_Packages && echo ok'];
+      expect(await i.sh(cache.join('\n'))).toBe('ok');
+      const critical = await box.exec(['env', 'PATH=/tmp/stub:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `ARTIFACTURL=${U['critpkg']!}`, 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', '/feature/install.sh']);
+      expect([critical.exitCode, critical.stderr]).toEqual([
+        1,
+        expect.stringContaining('error CPY_INSTALL_PACKAGES_FAILED: apt-get could not install libcpy-crit1, after apt-get update failed: E: The repository http://example.invalid bookworm Release is not signed.'),
+      ]);
+      await nothingInstalled(i);
     } finally {
-      await i.sh('rm -rf /tmp/stub; echo ok');
+      await i.sh('rm -rf /tmp/stub /var/lib/apt/lists/cpy-test_Packages; echo ok');
     }
   }, 120_000);
 

@@ -173,14 +173,19 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
   const prefix = join(work, 'relocated', `python-${metadata.version}`);
   const logFile = options.logFile ?? join(options.workDir ?? dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
   try {
-    // What a run stopped or failed before left in a --work-dir (a half-unpacked tree read as a
-    // corrupt artifact: its files exist) goes first.
-    for (const left of ['relocated', 'unpacked', 'unpacked-tests']) await rm(join(work, left), { recursive: true, force: true });
-    await extractArtifact(artifact, { dest: join(work, 'unpacked'), root });
-    await extractArtifact(testsAsset, { dest: join(work, 'unpacked-tests'), root });
-    await mkdir(dirname(prefix), { recursive: true });
-    await rename(join(work, 'unpacked', root), prefix);
-    if ((await mergeTests(join(work, 'unpacked-tests', root), prefix)) === 0) {
+    // All of it under relocated/, cpy's own in a --work-dir (which may be a user's directory): what
+    // a run stopped or failed before left there (a half-unpacked tree read as a corrupt artifact:
+    // its files exist) goes first.
+    const relocated = join(work, 'relocated');
+    await rm(relocated, { recursive: true, force: true });
+    const unpacked = join(relocated, '.unpacked');
+    const unpackedTests = join(relocated, '.unpacked-tests');
+    await extractArtifact(artifact, { dest: unpacked, root });
+    await extractArtifact(testsAsset, { dest: unpackedTests, root });
+    await rename(join(unpacked, root), prefix);
+    const merged = await mergeTests(join(unpackedTests, root), prefix);
+    await Promise.all([unpacked, unpackedTests].map((d) => rm(d, { recursive: true, force: true })));
+    if (merged === 0) {
       throw new CpyError('CPY_ARTIFACT_NO_TESTS', `${basename(testsAsset)} holds no test packages under ${root}/`, { hint: 'use the tests asset of the same build' });
     }
     await relocateTree(prefix, metadata.prefix, prefix, options.runner);

@@ -125,6 +125,8 @@ export async function installPackages(packages: readonly string[]): Promise<void
   // said, for the install's failure to name (it said "Unable to locate package", and the hint was
   // to check the package names).
   let updateSaid = '';
+  // What a failed update said (its first E: line), when it failed.
+  let updateFailed: string | null = null;
   try {
     if (manager === 'apt-get') {
       // With package lists present (fetched moments ago to check the build's packages, or by the
@@ -133,8 +135,12 @@ export async function installPackages(packages: readonly string[]): Promise<void
       // gone) still fetched the others' lists: the install is tried, and its failure is the error.
       const install = () => runProgram('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, maxBuffer: 64 * 1024 * 1024 });
       if (!(await aptListsPresent()) || !(await install().then(() => true, () => false))) {
-        const update = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).catch((e: { stdout?: string; stderr?: string }) => e);
-        updateSaid = `${update.stdout ?? ''}\n${update.stderr ?? ''}`;
+        const update = await runProgram('apt-get', ['update', '-qq'], { env, maxBuffer: 64 * 1024 * 1024 }).then(
+          (r) => ({ ...r, failed: false }),
+          (e: { stdout?: string; stderr?: string }) => ({ stdout: e.stdout ?? '', stderr: e.stderr ?? '', failed: true }),
+        );
+        updateSaid = `${update.stdout}\n${update.stderr}`;
+        if (update.failed) updateFailed = (updateSaid.split('\n').find((l) => l.startsWith('E: ')) ?? (updateSaid.trim().split('\n').pop() || 'it failed')).trim().slice(0, 300);
         await install();
       }
     } else if (manager === 'dnf') {
@@ -148,6 +154,13 @@ export async function installPackages(packages: readonly string[]): Promise<void
     if (unreachable) {
       throw new CpyError('CPY_INSTALL_PACKAGES_FAILED', `${manager} could not install ${packages.join(' ')}: the package archive could not be reached (${unreachable})`, {
         hint: 'check the network to the distribution archive (a proxy: http_proxy, https_proxy), then run again; or install them in the base image',
+        cause,
+      });
+    }
+    // A failed update is the likelier cause ("Unable to locate package" after it): said first.
+    if (updateFailed) {
+      throw new CpyError('CPY_INSTALL_PACKAGES_FAILED', `${manager} could not install ${packages.join(' ')}, after apt-get update failed: ${updateFailed}`, {
+        hint: "check the image's package sources (/etc/apt/sources.list, /etc/apt/sources.list.d: a key expired or missing, a clock behind) and the network to them, then run again; or install them in the base image",
         cause,
       });
     }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
@@ -987,7 +988,10 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       // A full disk (or quota) is no distribution's fault: said once, not as each one failing in turn.
       const full = all?.split('\n').find((l) => FULL.test(l));
       if (full) {
-        throw new CpyError('CPY_VENV_CREATE_FAILED', `pip cannot write the new venv at ${next}: ${full.trim()}`, { hint: roomHint });
+        throw new CpyError('CPY_VENV_CREATE_FAILED', `pip cannot write the new venv at ${next}: ${full.trim()}`, {
+          // The line names the file: beside the venv, or in the temporary directory pip builds in.
+          hint: `the venv is as it was; free space where that says, then run again: the new venv is made beside the old one, in ${dirname(venv)}, and pip unpacks and builds in ${tmpdir()} (TMPDIR)`,
+        });
       }
       if (all !== null) {
         // One at a time, to say exactly which ones fail and why.

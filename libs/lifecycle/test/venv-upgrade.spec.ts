@@ -256,7 +256,7 @@ with zipfile.ZipFile(os.path.join(sys.argv[1], 'bigpkg-1.0-py3-none-any.whl'), '
     expect(error).toMatchObject({
       code: 'CPY_VENV_CREATE_FAILED',
       message: expect.stringMatching(new RegExp(`^pip cannot write the new venv at ${venv}\\.cpy-next: .*No space left on device`)),
-      hint: `the venv is as it was; the new venv is made beside the old one, in ${disk.dir}: that directory must be writable by you and have room for a second copy of the venv`,
+      hint: `the venv is as it was; free space where that says, then run again: the new venv is made beside the old one, in ${disk.dir}, and pip unpacks and builds in ${tmpdir()} (TMPDIR)`,
     });
     expect((await readdir(disk.dir)).sort()).toEqual(['.venv', 'filler']);
     expect((await run(join(venv, 'bin', 'python'), ['-c', 'import bigpkg, purepkg; print(purepkg.VALUE)'])).stdout.trim()).toBe('42');

@@ -71,9 +71,11 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
   // Told to leave the index alone, it must not be left listing as active a build whose release goes.
   if (!wantIndex && hasIndexRelease) {
-    const listed = (await readPublishedIndex(github, releases))?.artifacts.filter((e) => e.state !== 'removed' && gone.includes(releaseTag(e.version, e.build))) ?? [];
+    // (An index that cannot be read tells installers nothing either: --no-index leaves it alone.)
+    const index = await readPublishedIndex(github, releases).catch(() => null);
+    const listed = index?.artifacts.filter((e) => e.state !== 'removed' && gone.includes(releaseTag(e.version, e.build))) ?? [];
     if (listed.length > 0) {
-      throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${[...new Set(listed.map((e) => e.file))].join(', ')} as ${listed[0]!.state}: deleting ${listed.length === 1 ? 'its release' : 'their releases'} without marking them removed there (--no-index) leaves installers a build they cannot download`, {
+      throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release still lists ${listed.map((e) => `${e.file} (${e.state})`).join(', ')}: deleting ${listed.length === 1 ? 'its release' : 'their releases'} without marking them removed there (--no-index) leaves installers builds they cannot download`, {
         hint: 'drop --no-index: prune marks them removed in the index first, then deletes the releases; nothing was deleted',
       });
     }

@@ -140,12 +140,13 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
     renderNotes(template, { metadata, tag, artifactUrl: url, assets: [] });
     const releases = await github.listReleases();
-    // Replaced without updating the index (--no-index), the bytes it lists for this file would not
-    // be the release's: every install of it would fail its checksum.
-    if (options.replace && !updateIndex) {
-      const listed = (await readPublishedIndex(github, releases))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
+    // Published without updating the index (--no-index), in place of a release replaced or deleted
+    // by hand, the bytes it lists for this file would not be the release's: every install of it
+    // would fail its checksum. (An index that cannot be read is left alone, as --no-index says.)
+    if (!updateIndex) {
+      const listed = (await readPublishedIndex(github, releases).catch(() => null))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
       if (listed && listed.sha256 !== (await sha256File(artifact))) {
-        throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}: replacing it without updating the index (--no-index) makes every install of it fail its checksum`, {
+        throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}: publishing other bytes under that name without updating the index (--no-index) makes every install of it fail its checksum`, {
           hint: 'drop --no-index: the index is updated with the new bytes; nothing was published',
         });
       }

@@ -317,13 +317,24 @@ package_manager() {
   return 1
 }
 apt_updated=false
+# apt_ran: apt-get fetched lists or packages this run (the cleanup removes what it downloaded).
+apt_ran=false
 apt_clean_lists=false
+# What a failed apt-get update said (its first E: line): it is not tried again in this run.
+apt_update_failed=
 # apt_update: the package lists, fetched once per run (an image that had none gets none left behind).
 apt_update() {
   [ "$apt_updated" = false ] || return 0
+  [ -z "$apt_update_failed" ] || return 1
   [ -n "$(find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock 2>/dev/null)" ] || apt_clean_lists=true
+  apt_ran=true
   # (Kept apart: it exits 0 when it cannot reach the archive, and only its warnings say so.)
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt-update.log" 2>&1 </dev/null || { cp "$work/apt-update.log" "$work/apt.log"; return 1; }
+  if ! DEBIAN_FRONTEND=noninteractive apt-get update -qq >"$work/apt-update.log" 2>&1 </dev/null; then
+    cp "$work/apt-update.log" "$work/apt.log"
+    apt_update_failed=$({ grep -E -m 1 '^E: ' "$work/apt-update.log" || tail -n 1 "$work/apt-update.log"; } | head -c 300)
+    [ -n "$apt_update_failed" ] || apt_update_failed='it failed'
+    return 1
+  fi
   apt_updated=true
 }
 # archive_unreachable: what the package manager said of an archive it could not reach (its first
@@ -334,7 +345,10 @@ archive_unreachable() {
     grep -E -m 1 "Failed to fetch|Temporary failure resolving|Could not resolve|Unable to connect|Network is unreachable|Cannot find a valid baseurl|Curl error|temporary error \(try again later\)" |
     tr -s ' \t' '  ' | sed 's/^ //; s/ $//' | head -c 300 | grep .
 }
-apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 </dev/null; }
+apt_install() {
+  apt_ran=true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >"$work/apt.log" 2>&1 </dev/null
+}
 # try_install_packages PACKAGES...: 0 installed, 1 the package manager failed (its log in $work/apt.log).
 # With package lists present, apt installs at once, and fetches them only when that fails (the
 # library's installPackages). An update that fails (one broken source of the image's: an expired
@@ -364,6 +378,10 @@ packages_failed() {
     fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $1: the package archive could not be reached ($unreachable)" 'check the network to the distribution archive (a proxy: http_proxy, https_proxy), then run again; or install them in the base image'
   fi
   tail -n 3 "$work/apt.log" >&2
+  # A failed update is the likelier cause ("Unable to locate package" after it): said first.
+  if [ -n "$apt_update_failed" ]; then
+    fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $1, after apt-get update failed: $apt_update_failed" "check the image's package sources (/etc/apt/sources.list, /etc/apt/sources.list.d: a key expired or missing, a clock behind) and the network to them, then run again; or install them in the base image"
+  fi
   fail CPY_INSTALL_PACKAGES_FAILED "$manager could not install $1" 'check the package names for this distribution and the network to its archive, or install them yourself'
 }
 # need_downloader URL: curl (or wget), and for https the CA certificates (ca-certificates takes
@@ -3515,7 +3533,7 @@ cleanup() {
   for l in $held_locks; do lock_release "$l"; done
   [ -z "$work" ] || rm -rf "$work"
   # What apt-get downloaded would only make the image layer bigger.
-  if [ "$apt_updated" = true ]; then
+  if [ "$apt_ran" = true ]; then
     apt-get clean >/dev/null 2>&1 || true
     if [ "$apt_clean_lists" = true ]; then rm -rf /var/lib/apt/lists/*; fi
   fi

@@ -94,13 +94,16 @@ describe('testArtifact', () => {
       // A tests asset with no test packages: refused once both are unpacked, before any test runs.
       const tests = await tgz(join(work, 'tests.tgz'), [{ name: 'opt/python-3.13.5/README', body: 'none\n' }]);
       const workDir = join(work, 'wd');
-      for (const left of ['unpacked', 'unpacked-tests']) {
-        await mkdir(join(workDir, left, 'opt', 'python-3.13.5', 'lib', 'python3.13'), { recursive: true });
-        await writeFile(join(workDir, left, 'opt', 'python-3.13.5', left === 'unpacked' ? 'lib/python3.13/LICENSE.txt' : 'README'), 'half\n');
+      for (const left of ['.unpacked', '.unpacked-tests']) {
+        await mkdir(join(workDir, 'relocated', left, 'opt', 'python-3.13.5', 'lib', 'python3.13'), { recursive: true });
+        await writeFile(join(workDir, 'relocated', left, 'opt', 'python-3.13.5', left === '.unpacked' ? 'lib/python3.13/LICENSE.txt' : 'README'), 'half\n');
       }
+      // A directory of the user's there is not cpy's to remove.
+      await mkdir(join(workDir, 'unpacked'));
       const error = await testArtifact(packed.path, { tests, workDir }).catch((e: unknown) => e);
       expect(error).toMatchObject({ code: 'CPY_ARTIFACT_NO_TESTS', message: 'tests.tgz holds no test packages under opt/python-3.13.5/' });
-      expect((await readdir(workDir)).sort()).toEqual(['relocated', 'unpacked', 'unpacked-tests']);
+      expect((await readdir(workDir)).sort()).toEqual(['relocated', 'unpacked']);
+      expect(await readdir(join(workDir, 'relocated'))).toEqual(['python-3.13.5']);
     } finally {
       await rm(work, { recursive: true, force: true });
     }

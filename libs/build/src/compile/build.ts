@@ -64,12 +64,19 @@ const BUILD_LOCK: LockOwner = {
 
 /** Runs `work` holding the lock of the build directory of `spec` under `workDir`. */
 export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
-  return withBuildDirLock(buildDirOf(workDir, spec), work);
+  return withLock(BUILD_LOCK, `${buildDirOf(workDir, spec)}.lock`, { timeoutMs: 0 }, work);
 }
+
+/** The same lock, taken by cpy artifact pack: the holder may be a build or another pack. */
+const PACK_LOCK: LockOwner = {
+  code: 'CPY_BUILD_BUSY',
+  holds: 'build or pack',
+  whenHeld: (path) => `wait for it to finish, then pack again; if no cpy is running there, remove ${path}`,
+};
 
 /** Runs `work` holding the lock of a build directory (cpy artifact pack: its tree and its scratch directory are the build's). */
 export function withBuildDirLock<T>(buildDir: string, work: () => Promise<T>): Promise<T> {
-  return withLock(BUILD_LOCK, `${buildDir}.lock`, { timeoutMs: 0 }, work);
+  return withLock(PACK_LOCK, `${buildDir}.lock`, { timeoutMs: 0 }, work);
 }
 
 export interface BuildResult {

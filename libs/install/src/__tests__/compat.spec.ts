@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { archiveUnreachable, loadableLibraries } from '../compat.js';
+import { archiveUnreachable, installPackages, loadableLibraries } from '../compat.js';
 
 // Real programs standing in for ldconfig (the lines `ldconfig -p` prints), and a real directory.
 describe('loadableLibraries: the rule install.sh follows too', () => {
@@ -53,5 +53,31 @@ describe('archiveUnreachable', () => {
     ].join('\n');
     expect(archiveUnreachable(said)).toBe("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease Temporary failure resolving 'deb.debian.org'");
     expect(archiveUnreachable('E: Unable to locate package libcpy-nonesuch1')).toBeNull();
+  });
+});
+
+// An apt-get standing in for an image's whose own source is broken: its update fails, and then
+// the package is not in the lists (as install.sh's conformance case has it).
+describe('installPackages after an apt-get update that failed', () => {
+  const asRoot = process.getuid?.() === 0;
+  (asRoot ? it : it.skip)('names the update\'s failure as the cause, not the package names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-apt-stub-'));
+    const path = process.env['PATH'];
+    try {
+      await writeFile(
+        join(dir, 'apt-get'),
+        '#!/bin/sh\ncase "$1" in\n  update) echo "E: The repository http://example.invalid bookworm Release is not signed." >&2; exit 100 ;;\n  install) echo "E: Unable to locate package libcpy-crit1" >&2; exit 100 ;;\nesac\n',
+        { mode: 0o755 },
+      );
+      process.env['PATH'] = `${dir}:${path ?? ''}`;
+      await expect(installPackages(['libcpy-crit1'])).rejects.toMatchObject({
+        code: 'CPY_INSTALL_PACKAGES_FAILED',
+        message: 'apt-get could not install libcpy-crit1, after apt-get update failed: E: The repository http://example.invalid bookworm Release is not signed.',
+        hint: expect.stringContaining("check the image's package sources"),
+      });
+    } finally {
+      process.env['PATH'] = path;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
