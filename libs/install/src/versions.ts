@@ -59,14 +59,15 @@ export function prefixLockPath(layout: InstallLayout, prefix: string): string {
  * is known and no cpy python3 may exist yet; the authoritative check, of every program the tree
  * has, is cpy_state.py's (mark, record, use: its bin_entry).
  */
-async function foreignEntry(path: string, state: InstallState | null): Promise<{ target: string | null } | null> {
+async function foreignEntry(path: string, stateOf: () => Promise<InstallState | null>): Promise<{ target: string | null } | null> {
   const st = await lstat(path).catch(() => null);
   if (!st) return null;
   if (!st.isSymbolicLink()) return { target: null };
   const target = resolve(dirname(path), await readlink(path));
   const into = dirname(dirname(target));
   if (existsSync(join(into, MARKER_FILE)) || !existsSync(target)) return null;
-  if (state && Object.values(state.installs).some((i) => i.prefix === into)) return null;
+  // Read only now: this is on a first install's path, and most links have their marker.
+  if (Object.values((await stateOf())?.installs ?? {}).some((i) => i.prefix === into)) return null;
   return { target };
 }
 
@@ -92,9 +93,7 @@ function withOwnHint<T>(work: Promise<T>, linksOptional: boolean): Promise<T> {
 export async function checkPython3Link(layout: InstallLayout): Promise<void> {
   if (!layout.binDir) return;
   const path = join(layout.binDir, 'python3');
-  let found = await foreignEntry(path, null);
-  // A link into a prefix the state records (read only then: this is on a first install's path) is cpy's.
-  if (found?.target) found = await foreignEntry(path, await readState(layout.stateDir).catch(() => null));
+  const found = await foreignEntry(path, () => readState(layout.stateDir).catch(() => null));
   if (found) {
     throw new CpyError('CPY_INSTALL_BIN_CONFLICT', `${path} exists and is not a cpy link${found.target ? ` (it points to ${found.target})` : ''}`, {
       hint: binConflictHint([path], true),
@@ -184,7 +183,7 @@ async function linksAsRecorded(layout: InstallLayout, prefix: string, state: Ins
   // Each installed line's: someone else's entry of that name is left as it is, so it counts as in place.
   for (const [name, program] of versionedTargets(state, prefix)) {
     const path = join(layout.binDir, name);
-    if ((await readlink(path).catch(() => null)) !== program && !(await foreignEntry(path, state))) return false;
+    if ((await readlink(path).catch(() => null)) !== program && !(await foreignEntry(path, async () => state))) return false;
   }
   return true;
 }

@@ -480,8 +480,10 @@ export const artifactTest = defineCommand({
     } finally {
       stop.release();
     }
-    if (stoppedBy || run === null) return stopped(stoppedBy ?? 'SIGINT', 'the tests were stopped before they finished, with their workers: no result, ' +
-            (input['work-dir'] ? `and what they made stays in ${resolve(io.cwd, input['work-dir'])} (the next run there starts afresh)` : 'and the temporary prefix is removed'));
+    if (stoppedBy || run === null) {
+      const left = input['work-dir'] ? `what they made stays in ${resolve(io.cwd, input['work-dir'])} (the next run there starts afresh)` : 'the temporary prefix is removed';
+      return stopped(stoppedBy ?? 'SIGINT', `the tests were stopped before they finished, with their workers: no result, and ${left}`);
+    }
     if (!json) io.stdout.write([style.bold(file), ...testLines(run, style), ...(run.skipped.length ? [`            skipped: ${run.skipped.join(' ')}`] : [])].join('\n') + '\n');
     return {
       exitCode: run.ok ? EXIT.ok : EXIT.failure,

@@ -2260,7 +2260,13 @@ def mark(a):
     the tree would be in place, and not recorded).
     """
     bin_dir = a.get('bin-dir')
-    check_links(bin_dir, a['tree'], recorded_prefixes(a['state-dir']) if bin_dir and 'state-dir' in a else ())
+    recorded = ()
+    if bin_dir and 'state-dir' in a:
+        try:
+            recorded = recorded_prefixes(read_state(a['state-dir']))
+        except (Refusal, OSError):
+            pass  # a state that cannot be read is refused where it is written (record)
+    check_links(bin_dir, a['tree'], recorded)
     if link_changes(bin_dir, a.get('prefix', a['tree']), False, a['tree']):
         ready_bin_dir(bin_dir)
     try:
@@ -2415,14 +2421,8 @@ def bin_entry(path, recorded=()):
     return ('foreign' if os.path.exists(target) else 'dangling'), target
 
 
-def recorded_prefixes(state_dir_or_state):
-    """The prefixes the state records (a state, or the directory of one; a state that cannot be read records none here)."""
-    state = state_dir_or_state
-    if not isinstance(state, dict):
-        try:
-            state = read_state(state)
-        except (Refusal, OSError):
-            return frozenset()
+def recorded_prefixes(state):
+    """The prefixes the state records."""
     return frozenset(entry['prefix'] for entry in state['installs'].values())
 
 
@@ -2591,9 +2591,8 @@ def linked_into(state, prefix):
 
 
 def activate(state_dir, bin_dir, prefix, keep_foreign):
-    """`current` first (one rename: the record of what is current), then each bin link."""
-    if not keep_foreign:
-        check_links(bin_dir, prefix, recorded_prefixes(state_dir))
+    """`current` first (one rename: the record of what is current), then each bin link. Without
+    `keep_foreign`, its callers (record, use) have checked the links, before the state changed."""
     swap_link(os.path.join(state_dir, CURRENT_LINK), prefix)
     apply_links(link_changes(bin_dir, prefix, keep_foreign))
 
@@ -2762,9 +2761,13 @@ def forget(a):
     tree = os.path.realpath(prefix) if not kept and os.path.islink(prefix) else prefix
     gone = os.path.join(os.path.dirname(tree), '.cpy-old-%s-%s' % (os.path.basename(tree), random_id()))
     if not kept:
-        for step in (lambda: os.rename(tree, gone), lambda: os.unlink(prefix) if tree != prefix else None):
+        try:
+            os.rename(tree, gone)
+        except FileNotFoundError:
+            pass
+        if tree != prefix:
             try:
-                step()
+                os.unlink(prefix)
             except FileNotFoundError:
                 pass
     del state['installs'][version]
