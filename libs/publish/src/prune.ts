@@ -62,15 +62,10 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   const published = wantIndex ? await readPublishedIndex(github, releases) : null;
   const plan = planPrune(releases, options.keep ?? KEEP_BUILDS, await github.listTags(RELEASE_TAG_PREFIX), published);
   const gone = [...plan.remove.map((r) => r.tag_name), ...plan.strayTags];
-  if (!apply || gone.length === 0) return { plan, applied: apply, index: null, register: null };
-  // The index first, then the releases: installers skip a build marked removed, so no index ever
-  // lists as active a build whose release is gone. (Deleted first, a prune that failed or was
-  // killed before the index update left those entries active for good: its re-run found nothing
-  // left to delete and returned before the index.)
   const hasIndexRelease = releases.some((r) => r.tag_name === INDEX_RELEASE_TAG);
-  if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
   // Told to leave the index alone, it must not be left listing as active a build whose release goes.
-  if (!wantIndex && hasIndexRelease) {
+  // A dry run says so too: it shows what --yes does.
+  if (!wantIndex && hasIndexRelease && gone.length > 0) {
     // (An index that cannot be read tells installers nothing either: --no-index leaves it alone.)
     const index = await readPublishedIndex(github, releases).catch(() => null);
     const listed = index?.artifacts.filter((e) => e.state !== 'removed' && gone.includes(releaseTag(e.version, e.build))) ?? [];
@@ -80,6 +75,12 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
       });
     }
   }
+  if (!apply || gone.length === 0) return { plan, applied: apply, index: null, register: null };
+  // The index first, then the releases: installers skip a build marked removed, so no index ever
+  // lists as active a build whose release is gone. (Deleted first, a prune that failed or was
+  // killed before the index update left those entries active for good: its re-run found nothing
+  // left to delete and returned before the index.)
+  if (wantIndex && !hasIndexRelease) emit({ type: 'no-index-release' });
   const { index, register } = await updateIndexes(markPrunedBuilds(gone), {
     github,
     release: wantIndex && hasIndexRelease,

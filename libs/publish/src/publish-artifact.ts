@@ -81,7 +81,8 @@ async function metadataOf(path: string) {
  * `cpython-<version>-build<N>`, then adds it to the index. What is published:
  *
  * - the artifact, its `.sha256` and `.json`; the debug-symbols and tests assets
- *   (debugSymbolsFileName, testsFileName) and their `.sha256` when they are beside it; and the
+ *   (debugSymbolsFileName, testsFileName) and their `.sha256` when they are beside it (when the
+ *   artifact is sent again, those of an earlier pack this publish does not carry are deleted); and the
  *   PSF license read from inside the artifact, as `LICENSE.txt`. Every file is checked before
  *   anything is sent (CPY_PUBLISH_NO_ASSET, CPY_PUBLISH_NO_LICENSE), and so is the index entry
  *   the build will get; an artifact whose checks failed when it was packed (a `<name>.rejected`
@@ -117,7 +118,8 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const artifactName = basename(artifact);
     const paths = [artifact, join(dirname(artifact), checksumFileName(artifactName)), `${artifact}.json`];
     // The side assets cpy build wrote, when they are there: debug symbols, the test suite.
-    for (const side of [debugSymbolsFileName(artifactName), testsFileName(artifactName)]) {
+    const sides = [debugSymbolsFileName(artifactName), testsFileName(artifactName)];
+    for (const side of sides) {
       const path = join(dirname(artifact), side);
       if (existsSync(path)) paths.push(path, join(dirname(artifact), checksumFileName(side)));
     }
@@ -200,7 +202,8 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
       ...(options.prerelease !== undefined ? { prereleaseAsked: true } : {}),
       // A re-run with a changelog, a Feature reference or a template writes the notes again: they were kept without a word.
       ...(options.changelog || options.featureRef || options.notesTemplate ? { notesAsked: true } : {}),
-      assets: paths.map((path) => ({ path })),
+      // An earlier pack's side assets go with its bytes when the artifact is sent again.
+      assets: paths.map((path) => (path === artifact ? { path, companions: sides.flatMap((side) => [side, checksumFileName(side)]) } : { path })),
       ...(options.replace ? { replace: true } : {}),
       ...(key ? { signingKey: key } : {}),
       onEvent: (event) => emit({ type: 'release', event }),

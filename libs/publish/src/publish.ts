@@ -18,6 +18,12 @@ export interface PublishAsset {
   readonly path: string;
   /** Default: the file's name. */
   readonly name?: string;
+  /**
+   * Names of assets that belong with this file's bytes (an artifact's debug symbols and test
+   * suite, their `.sha256`). When this file is sent again (new bytes), one of them on the release
+   * that this publish does not carry is deleted, with its signature: it belonged to the old bytes.
+   */
+  readonly companions?: readonly string[];
 }
 
 /** Release notes, or release notes and the title they call for. */
@@ -62,7 +68,11 @@ export interface PublishOptions {
 
 export type PublishEvent =
   | { readonly type: 'release'; readonly action: 'created' | 'found-draft' | 'found-published'; readonly url: string }
-  /** `signed`: its signature was made (the asset `name` is that `.asc`); `deleted-stale`: a signature of a file uploaded again without one, deleted first. */
+  /**
+   * `signed`: its signature was made (the asset `name` is that `.asc`); `deleted-stale`: an asset
+   * of the bytes a file sent again replaces (its signature, when this publish does not sign; a
+   * companion this publish does not carry), deleted.
+   */
   | { readonly type: 'asset'; readonly name: string; readonly action: 'signed' | 'uploading' | 'uploaded' | 'unchanged' | 'replacing' | 'verified' | 'deleted-stale' };
 
 export interface PublishedAsset {
@@ -99,6 +109,7 @@ interface Local {
   sha256: string;
   /** For a signature: the file it signs. */
   readonly signs?: Local;
+  readonly companions?: readonly string[];
 }
 
 /**
@@ -119,7 +130,7 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
   for (const a of options.assets) {
     const st = await stat(a.path).catch(() => null);
     if (!st?.isFile()) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${a.path} is not a file`, { hint: 'publish the files cpy build wrote (the .tgz, its .sha256 and .json)' });
-    files.push({ path: a.path, name: a.name ?? basename(a.path), size: st.size, sha256: await sha256File(a.path) });
+    files.push({ path: a.path, name: a.name ?? basename(a.path), size: st.size, sha256: await sha256File(a.path), ...(a.companions ? { companions: a.companions } : {}) });
   }
   const key = options.signingKey ?? null;
   const names = [...files.map((l) => l.name), ...(key ? files.map((l) => signatureName(l.name)) : [])];
@@ -256,6 +267,19 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       }
     }
     results.push({ name: p.local.name, sha256: p.local.sha256, size: p.local.size, url: asset.browser_download_url, action });
+  }
+  // What an earlier pack put beside a file sent again now (its debug symbols, its test suite) and
+  // this publish does not carry: it belonged to the old bytes, and would go public beside the new.
+  const carried = new Set(locals.map((l) => l.name));
+  for (const local of locals) {
+    if (results.find((r) => r.name === local.name)?.action === 'unchanged') continue;
+    for (const name of (local.companions ?? []).flatMap((c) => [c, signatureName(c)])) {
+      const stale = existing.get(name);
+      if (!stale || carried.has(name) || deleted.has(stale.id)) continue;
+      await gh.deleteAsset(stale.id);
+      deleted.add(stale.id);
+      emit({ type: 'asset', name, action: 'deleted-stale' });
+    }
   }
   // A replacement a stopped run left, never swapped in: not part of the release.
   for (const local of locals) {

@@ -113,6 +113,41 @@ describe('publishArtifact', () => {
     }
   });
 
+  it("an artifact sent again takes an earlier pack's debug-symbols and tests assets off the release when this publish does not carry them (they belong to the old bytes); an unchanged re-run keeps them", async () => {
+    const gh = await double();
+    const github = api(gh);
+    const first = await repackArtifact(artifact, join(work, 'sides-first'), { padMetadata: 1 });
+    const sides = [debugSymbolsFileName(first.fileName), testsFileName(first.fileName)];
+    for (const name of sides) {
+      const bytes = Buffer.from(`${name} of the first pack`);
+      await writeFile(join(dirname(first.path), name), bytes);
+      await writeFile(join(dirname(first.path), `${name}.sha256`), `${sha(bytes)}  ${name}\n`);
+    }
+    await publishArtifact(first.path, { github, index: false });
+    const sideAssets = sides.flatMap((s) => [s, `${s}.sha256`]);
+    const onRelease = () => releaseOf(gh, 'cpython-3.11.2-build1')!.assets;
+    expect(onRelease().map((a) => a.name)).toEqual(expect.arrayContaining(sideAssets));
+
+    // The same bytes published again from a folder without them: they still describe these bytes.
+    const again = join(work, 'sides-again');
+    await mkdir(again);
+    for (const f of [first.fileName, `${first.fileName}.sha256`, `${first.fileName}.json`]) await copyFile(join(dirname(first.path), f), join(again, f));
+    const same = await publishArtifact(join(again, first.fileName), { github, index: false });
+    expect(same.release.status).toBe('unchanged');
+    expect(onRelease().map((a) => a.name)).toEqual(expect.arrayContaining(sideAssets));
+
+    // Another pack under the same name, without side assets, replaced: the release kept the first
+    // pack's debug symbols and tests beside the new bytes.
+    const second = await repackArtifact(artifact, join(work, 'sides-second'), { padMetadata: 2 });
+    const events: PublishArtifactEvent[] = [];
+    const replaced = await publishArtifact(second.path, { github, index: false, replace: true, onEvent: (e) => events.push(e) });
+    expect(replaced.release.status).toBe('published');
+    expect(onRelease().map((a) => a.name).filter((n) => sideAssets.includes(n))).toEqual([]);
+    for (const name of sideAssets) expect(events).toContainEqual({ type: 'release', event: { type: 'asset', name, action: 'deleted-stale' } });
+    expect(sha(onRelease().find((a) => a.name === second.fileName)!.bytes)).toBe(second.sha256);
+    expect(releaseOf(gh, 'cpython-3.11.2-build1')!.body).not.toContain(sides[0]);
+  });
+
   it('the pre-release rule: the first release of a version, and any CPython pre-release, unless told otherwise', async () => {
     const gh = await double();
     const github = api(gh);
@@ -411,11 +446,14 @@ describe('pruneReleases', () => {
       [2, 'active'],
       [1, 'active'],
     ]);
-    // Without an index to count by (index: false), every release counts, as before.
-    expect((await pruneReleases({ github, keep: 2, index: false })).plan.remove.map((r) => r.tag_name)).toEqual(['cpython-3.11.2-build2', 'cpython-3.11.2-build1']);
-    // But not deleted so while the index lists them as active: installers would be sent to releases that are gone.
-    const refused = await pruneReleases({ github, keep: 2, index: false, apply: true }).catch((e: unknown) => e);
-    expect(refused).toMatchObject({ code: 'CPY_PUBLISH_INDEX_WOULD_DISAGREE', hint: expect.stringContaining('drop --no-index') });
+    // Without an index to count by (index: false), every release counts, as before: builds 1 and 2
+    // would go. But not so while the index lists them as active (installers would be sent to
+    // releases that are gone); and the dry run says what --yes does (it listed them as deletions).
+    for (const apply of [false, true]) {
+      const refused = await pruneReleases({ github, keep: 2, index: false, apply }).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: 'CPY_PUBLISH_INDEX_WOULD_DISAGREE', hint: expect.stringContaining('drop --no-index') });
+      for (const b of listed) expect((refused as Error).message).toContain(`${b.fileName} (active)`);
+    }
     expect(gh.releases()).toHaveLength(5);
     // Nor an artifact replaced under the name the index lists with other bytes.
     const b1 = listed[0]!;

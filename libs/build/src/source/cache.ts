@@ -74,12 +74,29 @@ export class SourceCache {
     }
   }
 
-  /** Moves a verified scratch directory's files into the store and records the version. */
+  /**
+   * Moves a verified scratch directory's files into the store and records the version. An object
+   * already there (a `--refresh`, a damaged copy fetched again) holds the tarball a build beside
+   * this fetch may be about to read: each file is renamed over its old copy, never removed first.
+   */
   async store(scratch: string, entry: CacheEntry): Promise<string> {
     const target = this.objectDir(entry.sha256);
-    await rm(target, { recursive: true, force: true });
     await mkdir(join(this.root, 'sha256'), { recursive: true });
-    await rename(scratch, target);
+    const code = await rename(scratch, target).then(
+      () => null,
+      (error: NodeJS.ErrnoException) => error.code,
+    );
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      const names = await readdir(scratch);
+      for (const name of names) await rename(join(scratch, name), join(target, name));
+      // What the old object had and this one has not (a signature no longer published) is not this entry's.
+      for (const name of await readdir(target)) if (!names.includes(name)) await rm(join(target, name), { recursive: true, force: true });
+      await rm(scratch, { recursive: true, force: true });
+    } else if (code) {
+      // Not a directory where the object goes: nothing can be reading it.
+      await rm(target, { recursive: true, force: true });
+      await rename(scratch, target);
+    }
     const versions = join(this.root, 'versions');
     await mkdir(versions, { recursive: true });
     const tmp = join(versions, `.${entry.version}.json.${randomBytes(4).toString('hex')}`);
