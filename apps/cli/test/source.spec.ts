@@ -125,6 +125,17 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
+  it('cpy artifact pack of a build directory a build holds names the build (it said "not a finished build": a running build has removed its result)', async () => {
+    const workDir = join(work, 'busy-pack');
+    const buildDir = join(workDir, 'cpython-3.13.5-build1');
+    await mkdir(buildDir, { recursive: true });
+    const pack = () => runCpy(['artifact', 'pack', buildDir, '-o', join(work, 'busy-pack-out'), '--json'], { env: { CPY_CACHE_DIR: join(work, 'cache-busy'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' } });
+    const held = await withBuildLock(workDir, { version: '3.13.5', build: 1 }, pack);
+    expect([held.code, JSON.parse(held.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_BUILD_BUSY', message: expect.stringMatching(/^another build or pack holds .*\/cpython-3\.13\.5-build1\.lock/) })]);
+    const free = await pack();
+    expect([free.code, JSON.parse(free.stdout).error.code]).toEqual([1, 'CPY_BUILD_NOT_FINISHED']);
+  });
+
   it('cpy build --builder container with an image that is not here and cannot be pulled says so before it fetches anything', async () => {
     const requested = mirror.requests.length;
     const r = await runCpy(['build', '3.13.5', '--builder', 'container', '--image', 'localhost/cpy-no-such-image:zzz', '--work-dir', join(work, 'noimage-work'), '-o', join(work, 'noimage-out'), '--json'], {

@@ -1132,6 +1132,22 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'an installPrefix that is a link to an empty directory is refused before anything is fetched, naming where it points (the rename replaced the link, the tree landing beside it and the directory left empty); the link stays',
+    options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true }),
+    before: async (i) => expect(await i.sh('mkdir -p "$ROOT/custom/real" && ln -s real "$ROOT/custom/py" && echo ok')).toBe('ok'),
+    expected: { code: 'CPY_INSTALL_PREFIX_IS_LINK' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/custom/py is a link to ${i.root}/custom/real: cpy puts its tree in place with a rename, which would replace the link rather than fill the directory it points to`);
+      expect(await i.sh('readlink "$ROOT/custom/py"')).toBe('real');
+      expect(await i.list('custom')).toEqual(['py', 'real']);
+      expect(await i.list('custom/real')).toEqual([]);
+      // The directory itself is a prefix like any other (an empty one is replaced by the tree).
+      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/real', skipValidation: true })).toEqual({ status: 'replaced' });
+      // And an install there, reached through the link, is already there: nothing to do.
+      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true })).toEqual({ status: 'already-installed' });
+    },
+  },
+  {
     name: 'an installPrefix spelled with // and /./ is that prefix: installed there, recorded and linked by its plain name',
     options: () => ({ artifactUrl: U['http']!, installPrefix: 'custom//./py/', skipValidation: true }),
     expected: { status: 'installed' },

@@ -307,6 +307,8 @@ def relocate(root, old, new):
 
 BUILD_LDFLAGS = ("LDSHARED", "BLDSHARED", "LDFLAGS", "CONFIGURE_LDFLAGS", "PY_LDFLAGS", "LDFLAGS_NODIST", "PY_CORE_LDFLAGS")
 BUILD_CFLAGS = ("CFLAGS", "CONFIGURE_CFLAGS", "PY_CFLAGS", "CPPFLAGS", "CONFIGURE_CPPFLAGS", "PY_CPPFLAGS", "CC", "LDSHARED", "BLDSHARED")
+COMPILER_VARS = ("CC", "CXX", "LDSHARED", "LDCXXSHARED", "BLDSHARED", "LINKCC")
+COMPILER_LAUNCHERS = ("ccache", "sccache", "distcc", "icecc")
 
 EXTENSION_SOURCE = r"""
 #define PY_SSIZE_T_CLEAN
@@ -412,7 +414,16 @@ def check_build_leaks(report):
         for d in build_dirs:
             if d in value:
                 leaks.append("%s names the build directory %s" % (var, d))
-    report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory in CFLAGS")
+        # Built for the build machine's processor: the interpreter, and every extension built with these flags.
+        for flag in ("-march=native", "-mcpu=native"):
+            if flag in value.split():
+                leaks.append("%s has %s" % (var, flag))
+    # A compiler launcher of the build machine (CC="ccache gcc"): pip fails where it is not installed.
+    for var in COMPILER_VARS:
+        words = (sysconfig.get_config_var(var) or "").split()
+        if len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS:
+            leaks.append("%s starts with %s, a compiler launcher of the build machine" % (var, words[0]))
+    report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory or -march=native in CFLAGS, no compiler launcher in CC")
 
 
 def check_venvs(report, work, here):

@@ -55,7 +55,8 @@ dpkg_arch() {
 }
 
 cross=""
-if [ -n "${CPY_PROVISION_TARGET_ARCH:-}" ]; then
+# (--arch naming the builder's own architecture is a native build, on any distribution.)
+if [ -n "${CPY_PROVISION_TARGET_ARCH:-}" ] && [ "$CPY_PROVISION_TARGET_ARCH" != "$(uname -m)" ]; then
   command -v dpkg >/dev/null 2>&1 || die "a cross build (CPY_PROVISION_TARGET_ARCH=$CPY_PROVISION_TARGET_ARCH) needs Debian or Ubuntu (dpkg multiarch)"
   target=$(dpkg_arch "$CPY_PROVISION_TARGET_ARCH")
   [ "$target" = "$(dpkg --print-architecture)" ] || cross=$target

@@ -58,7 +58,7 @@ afterAll(async () => {
 });
 
 describe('a real CPython 3.13.5 build in a bullseye container (fast profile)', () => {
-  it('a missing libssl-dev stops it naming ssl and the package; with it, the tree imports every critical module, needs no glibc newer than 2.31, and its logs are on disk', async () => {
+  it('a missing libssl-dev stops it naming ssl and the package; with it, the tree imports every critical module, needs no glibc newer than 2.31, and its logs are on disk; CC="ccache gcc" compiles through the launcher and records gcc alone', async () => {
     const image = await requireBaseImage(engine, 'bullseye');
     const spec = parseBuildSpec({ version: '3.13.5', builder: { kind: 'container', image, engine: engine.name, provisionExclude: ['libssl-dev'] } });
     builder = containerBuilder(spec.builder as Extract<typeof spec.builder, { kind: 'container' }>);
@@ -88,8 +88,19 @@ describe('a real CPython 3.13.5 build in a bullseye container (fast profile)', (
     expect(isCpyError(error, 'CPY_BUILD_PREFIX_HAS_PIP')).toBe(true);
     expect((error as Error).message).toContain(`(${planted})`);
     expect((await builder.exec('rm', ['-rf', spec.prefix])).exitCode).toBe(0);
+    // A compiler launcher as ccache is one (it counts the compiles it runs), given as developers do:
+    // CC="ccache gcc". It compiles; what sysconfig records for extensions users build is gcc.
+    const ccache = '#!/bin/sh\necho "$*" >> /tmp/ccache-runs\nexec "$@"\n';
+    expect((await builder.exec('sh', ['-c', 'printf "%s" "$1" > /usr/local/bin/ccache && chmod 755 /usr/local/bin/ccache', 'sh', ccache])).exitCode).toBe(0);
+    const launched = parseBuildSpec({ ...spec, env: { CC: 'ccache gcc' } });
     const phases: string[] = [];
-    const result = await buildCPython({ spec, source, workDir, builder, onEvent: (e) => void (e.type === 'phase' && phases.push(e.phase)) });
+    const result = await buildCPython({ spec: launched, source, workDir, builder, onEvent: (e) => void (e.type === 'phase' && phases.push(e.phase)) });
+    const runs = await builder.exec('sh', ['-c', 'grep -c -- " -c " /tmp/ccache-runs']);
+    expect(Number(runs.stdout.trim())).toBeGreaterThan(200);
+    expect(result.configureArgs).toContain('CC=gcc');
+    expect(result.compiler).toMatch(/^gcc /);
+    const recorded = await builder.exec(join(result.installDir, 'bin', 'python3'), ['-c', 'import sysconfig as s; print(s.get_config_var("CC")); print(s.get_config_var("LDSHARED"))']);
+    expect(recorded.stdout.trim().split('\n').map((l) => l.split(' ')[0])).toEqual(['gcc', 'gcc']);
     expect(phases).toEqual(['provision', 'preflight', 'extract', 'configure', 'make', 'install', 'check']);
     built = result;
     expect(result.os).toMatchObject({ id: 'debian', versionId: '11' });

@@ -1,4 +1,4 @@
-import { lstat, readdir, readlink, rename, rm, stat, statfs } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -276,6 +276,22 @@ async function sitePackages(root: string): Promise<[string, string][]> {
     }
   }
   return found;
+}
+
+/**
+ * A prefix that is a link to a directory (made by hand, to put Python on another disk) is not
+ * installed through: the tree is put in place with a rename, which replaces the link, so the new
+ * tree landed beside it and the directory it points to stayed as it was (install.sh's rule too).
+ * An install already there through the link answers before this (nothing to do).
+ */
+async function refuseLinkPrefix(prefix: string): Promise<void> {
+  if (!(await lstat(prefix).catch(() => null))?.isSymbolicLink()) return;
+  const target = await realpath(prefix).catch(() => null);
+  if (!target) return; // (one that leads nowhere: refuseForeignPrefix said so)
+  throw new CpyError('CPY_INSTALL_PREFIX_IS_LINK', `${prefix} is a link to ${target}: cpy puts its tree in place with a rename, which would replace the link rather than fill the directory it points to`, {
+    hint: `give the directory itself as the prefix (--prefix ${target}), or remove the link`,
+    details: { prefix, target },
+  });
 }
 
 /** What the prefix's own site-packages holds whose name `tree` (replacing it) does not: `name version`, in order. */
@@ -886,6 +902,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     if (done && (await answers(done))) return alreadyInstalled(done);
     // One the state records for this version is said as such: its marker was deleted, or its files replaced.
     await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix ? version : null);
+    await refuseLinkPrefix(prefix);
     // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)
     // are needed as soon as the artifact's metadata arrives: asked for now, they load while the
     // checksum and the download start.

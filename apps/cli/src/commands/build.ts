@@ -110,7 +110,7 @@ export const build = defineCommand({
     image: { type: 'string', valueName: '<image>', description: 'the container image for --builder container' },
     engine: { type: 'string', valueName: '<podman|docker>', description: 'container engine (default: the first that works)' },
     jobs: { type: 'string', short: 'j', valueName: '<N>', description: "make -j (default: the builder's CPU count)" },
-    prefix: { type: 'string', valueName: '<dir>', description: 'install prefix (default /opt/python-<version>)' },
+    prefix: { type: 'string', valueName: '<dir>', description: 'the build prefix (default /opt/python-<version>): a directory of its own, not /, /usr, /usr/local or /opt (installs relocate it anywhere)' },
     arch: {
       type: 'string',
       valueName: '<arch>',
@@ -190,7 +190,9 @@ export const build = defineCommand({
         onStop: () => {
           if (!building) void builder?.stop();
         },
-        force: () => process.kill(process.pid, 'SIGKILL'),
+        // An exit, not a SIGKILL of itself: the exit hooks stop what is still running (make's
+        // process group, the build container).
+        force: () => process.exit(130),
       });
       try {
         const result: BuildResult = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });

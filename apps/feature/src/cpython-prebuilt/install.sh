@@ -1606,6 +1606,8 @@ def relocate(root, old, new):
 
 BUILD_LDFLAGS = ("LDSHARED", "BLDSHARED", "LDFLAGS", "CONFIGURE_LDFLAGS", "PY_LDFLAGS", "LDFLAGS_NODIST", "PY_CORE_LDFLAGS")
 BUILD_CFLAGS = ("CFLAGS", "CONFIGURE_CFLAGS", "PY_CFLAGS", "CPPFLAGS", "CONFIGURE_CPPFLAGS", "PY_CPPFLAGS", "CC", "LDSHARED", "BLDSHARED")
+COMPILER_VARS = ("CC", "CXX", "LDSHARED", "LDCXXSHARED", "BLDSHARED", "LINKCC")
+COMPILER_LAUNCHERS = ("ccache", "sccache", "distcc", "icecc")
 
 EXTENSION_SOURCE = r"""
 #define PY_SSIZE_T_CLEAN
@@ -1711,7 +1713,16 @@ def check_build_leaks(report):
         for d in build_dirs:
             if d in value:
                 leaks.append("%s names the build directory %s" % (var, d))
-    report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory in CFLAGS")
+        # Built for the build machine's processor: the interpreter, and every extension built with these flags.
+        for flag in ("-march=native", "-mcpu=native"):
+            if flag in value.split():
+                leaks.append("%s has %s" % (var, flag))
+    # A compiler launcher of the build machine (CC="ccache gcc"): pip fails where it is not installed.
+    for var in COMPILER_VARS:
+        words = (sysconfig.get_config_var(var) or "").split()
+        if len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS:
+            leaks.append("%s starts with %s, a compiler launcher of the build machine" % (var, words[0]))
+    report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory or -march=native in CFLAGS, no compiler launcher in CC")
 
 
 def check_venvs(report, work, here):
@@ -3713,6 +3724,12 @@ main() {
       hint='choose another installPrefix (each version gets its own), or empty that directory yourself'
     fi
     fail CPY_INSTALL_PREFIX_NOT_EMPTY "$prefix already holds files that cpy did not install ($held)" "$hint"
+  fi
+  # A link to a directory is not installed through: the tree goes in place with a rename, which
+  # would replace the link (the library's refuseLinkPrefix).
+  if [ -L "$prefix" ]; then
+    link_target=$(cd -P -- "$prefix" && pwd -P)
+    fail CPY_INSTALL_PREFIX_IS_LINK "$prefix is a link to $link_target: cpy puts its tree in place with a rename, which would replace the link rather than fill the directory it points to" "give the directory itself as installPrefix ($link_target), or remove the link"
   fi
   sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
   if pending_in_workspace "$ARTIFACTURL"; then defer_install "$(path_of "$ARTIFACTURL")"; return 0; fi

@@ -239,6 +239,42 @@ print(json.dumps(report.checks[0]))
   });
 });
 
+describe('check_build_leaks (share/cpy/postinstall.py check): nothing of the build machine in what extensions are built with', () => {
+  /** The check's report for a sysconfig with these variables. */
+  async function leaks(vars: Record<string, string>): Promise<{ id: string; ok: boolean; detail: string }> {
+    const driver = `
+import importlib.util, json, sys, types
+spec = importlib.util.spec_from_file_location("postinstall", ${JSON.stringify(POSTINSTALL_SOURCE)})
+post = importlib.util.module_from_spec(spec); spec.loader.exec_module(post)
+fake = types.ModuleType("sysconfig")
+fake.get_config_var = ${JSON.stringify(vars)}.get
+sys.modules["sysconfig"] = fake
+report = post.Report()
+post.check_build_leaks(report)
+print(json.dumps(report.checks[0]))
+`;
+    return JSON.parse((await run('python3', ['-I', '-c', driver])).stdout) as { id: string; ok: boolean; detail: string };
+  }
+
+  it("a build's own compiler and flags pass", async () => {
+    expect(await leaks({ CC: 'gcc', LDSHARED: 'gcc -shared', CFLAGS: '-O2 -Wall', abs_builddir: '/w/src' })).toMatchObject({ id: 'build-leaks', ok: true });
+  });
+
+  it('a compiler launcher (CC="ccache gcc": pip fails where ccache is not), -march=native, the build directory and an rpath are named', async () => {
+    const report = await leaks({ CC: '/usr/bin/ccache gcc', LDSHARED: 'ccache gcc -shared', CFLAGS: '-O2 -march=native -I/w/src/Include', LDFLAGS: '-Wl,-rpath,/w/lib', abs_builddir: '/w/src' });
+    expect(report.ok).toBe(false);
+    expect(report.detail.split('; ')).toEqual(
+      expect.arrayContaining([
+        'CC starts with /usr/bin/ccache, a compiler launcher of the build machine',
+        'LDSHARED starts with ccache, a compiler launcher of the build machine',
+        'CFLAGS has -march=native',
+        'CFLAGS names the build directory /w/src',
+        'LDFLAGS has an rpath (-Wl,-rpath,/w/lib)',
+      ]),
+    );
+  });
+});
+
 describe('the .pth line every artifact carries', () => {
   it('is one line that site.py runs (it starts with import)', () => {
     expect(RESOLVE_EXECUTABLE_PTH.text.trimEnd().split('\n')).toHaveLength(1);

@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { arch as nodeArch } from 'node:os';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
+import { splitCompiler } from '../compile/spec.js';
 import { buildCPython, configureArguments, parseBuildSpec, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
 import { BUILD_REQUIREMENTS } from '../requirements.js';
 import { BUILD_RESULT_FILE } from '../compile/build.js';
@@ -12,7 +16,7 @@ import { PROVISION_SCRIPT } from '../compile/builders.js';
 import { type RunOptions } from '../compile/runner.js';
 import { crossAnswers } from '../compile/cross.js';
 import { hostExec } from '../exec.js';
-import { ALL_HEADERS, DEBIAN, TOOLS, fakeBuilder } from './fake-builder.js';
+import { ALL_HEADERS, DEBIAN, GENTOO, TOOLS, fakeBuilder } from './fake-builder.js';
 
 const MAKE_TAIL = `LD_LIBRARY_PATH=/b ./python -E -c 'import sys' >platform
 The necessary bits to build these optional modules were not found:
@@ -31,6 +35,12 @@ interface Script {
   headers?: string[];
   imports?: Record<string, string | null>;
   exitCodes?: Partial<Record<string, number>>;
+  /** Programs the builder has besides the build tools. */
+  programs?: string[];
+  /** The builder's /etc/os-release (default Debian 12). */
+  osRelease?: string;
+  /** More output of a step (its last lines, after the usual ones). */
+  says?: Partial<Record<string, string>>;
   /** A command that never ends until aborted. */
   hangOn?: string;
   /** A cross build's container: the aarch64 cross compiler is `cc`; qemu-aarch64-static there or not; a native python3 already built. */
@@ -46,7 +56,7 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
   const ran: string[][] = [];
   const envs: Record<string, string>[] = [];
   const started: unknown[] = [];
-  const exec = fakeBuilder({ osRelease: DEBIAN, programs: [...TOOLS, 'nproc'], headers: script.headers ?? ALL_HEADERS, pkgConfig: ['tk'] });
+  const exec = fakeBuilder({ osRelease: script.osRelease ?? DEBIAN, programs: [...TOOLS, 'nproc', ...(script.programs ?? [])], headers: script.headers ?? ALL_HEADERS, pkgConfig: ['tk'] });
   return {
     kind: script.cross ? 'container' : 'host',
     description: 'a scripted builder',
@@ -84,6 +94,7 @@ function scriptedBuilder(script: Script): Builder & { ran: string[][]; envs: Rec
       let out = `${key} output\n`;
       if (key === 'make') out += 'gcc -c -o Objects/a.o Objects/a.c\n' + MAKE_TAIL;
       if (key === 'python3') out += `Python ${script.release?.python ?? '3.13.5'}\n` + JSON.stringify(script.imports ?? ALL_OK) + '\n';
+      out += script.says?.[key] ?? '';
       await writeFile(options.logFile, out, { flag: 'a' });
       for (const line of out.split('\n')) options.onLine?.(line);
       return { exitCode: script.exitCodes?.[key] ?? 0 };
@@ -106,9 +117,9 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string; prefix?: string } = {}) =>
+const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string; prefix?: string; env?: Record<string, string> } = {}) =>
   buildCPython({
-    spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}), ...(extra.prefix ? { prefix: extra.prefix } : {}) }),
+    spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}), ...(extra.prefix ? { prefix: extra.prefix } : {}), ...(extra.env ? { env: extra.env } : {}) }),
     source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) },
     workDir: work,
     builder,
@@ -131,8 +142,18 @@ describe('the build spec', () => {
       '--with-lto',
       '--with-lto=thin',
     ]);
+    // The compiler and flags from the environment are configure's arguments, recorded with them;
+    // a launcher (ccache) is not: configure writes CC into sysconfig, for every extension users build.
+    const flags = parseBuildSpec({ version: '3.13.5', env: { CC: ' /usr/bin/ccache  gcc -m64', CFLAGS: '-O2 -g', CPPFLAGS: '-I/usr/include/openssl11', PKG_CONFIG_PATH: '/x' } });
+    expect(configureArguments(flags)).toEqual(['--prefix=/opt/python-3.13.5', '--enable-shared', 'CC=gcc -m64', 'CFLAGS=-O2 -g', 'CPPFLAGS=-I/usr/include/openssl11']);
+    expect(splitCompiler('sccache clang')).toEqual({ launcher: 'sccache', compiler: 'clang' });
+    expect(splitCompiler('gcc-13')).toEqual({ launcher: null, compiler: 'gcc-13' });
+    expect(splitCompiler('ccache')).toEqual({ launcher: null, compiler: 'ccache' });
     expect(() => parseBuildSpec({ version: '3.13' })).toThrow();
     expect(() => parseBuildSpec({ version: '3.13.5', prefix: 'relative' })).toThrow();
+    // A prefix that holds other software: relocation would rewrite its paths too (TZPATH under /usr).
+    for (const prefix of ['/usr', '/usr/local/', '/opt', '/']) expect(() => parseBuildSpec({ version: '3.13.5', prefix })).toThrow(/a directory of its own/);
+    expect(parseBuildSpec({ version: '3.13.5', prefix: '/usr/local/python3.13' }).prefix).toBe('/usr/local/python3.13');
   });
 });
 
@@ -213,6 +234,32 @@ describe('buildCPython with a scripted builder', () => {
     const error = await errorOf(run(scriptedBuilder({ exitCodes: { configure: 1 } })));
     expect(error.code).toBe('CPY_BUILD_CONFIGURE_FAILED');
     expect(error.message).toMatch(/logs\/configure\.log\):\n\s+configure output/);
+  });
+
+  it('CC="ccache cc": configure gets cc (what sysconfig records for extensions), make compiles through ccache, the result names the compiler\'s version', async () => {
+    const builder = scriptedBuilder({ programs: ['ccache'] });
+    const result = await run(builder, { env: { CC: 'ccache cc' } });
+    expect(builder.ran.find((a) => a[0] === './configure')).toContain('CC=cc');
+    expect(builder.ran.find((a) => a[0] === 'make' && a[1] !== 'install')).toEqual(['make', '-j4', 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)', 'CC=ccache cc']);
+    expect(builder.ran.find((a) => a[1] === 'install')).not.toContain('CC=ccache cc');
+    for (const env of builder.envs) expect(env).not.toHaveProperty('CC');
+    expect(result.configureArgs).toContain('CC=cc');
+    // (It ran `ccache cc --version` as one program's name: an empty compiler in the metadata.)
+    expect(result.compiler).toBe('cc 1.0');
+  });
+
+  it('a builder with no VERSION_ID (a rolling distribution) is refused in preflight, before anything is unpacked: the artifact is named by it', async () => {
+    const builder = scriptedBuilder({ osRelease: GENTOO });
+    const error = await errorOf(run(builder));
+    expect(error).toMatchObject({ code: 'CPY_BUILD_UNKNOWN_OS', message: expect.stringContaining('(a scripted builder: gentoo) has no VERSION_ID') });
+    expect(builder.ran).toEqual([]);
+  });
+
+  it('a step that fails because the disk filled is CPY_BUILD_DISK_FULL, not its usual cause (make: "a missing -dev package")', async () => {
+    const full = await errorOf(run(scriptedBuilder({ exitCodes: { make: 2 }, says: { make: 'Objects/b.o: No space left on device\nmake: *** [Makefile:2054: Objects/b.o] Error 1\n' } })));
+    expect(full).toMatchObject({ code: 'CPY_BUILD_DISK_FULL', message: expect.stringContaining('make failed (exit 2)'), hint: expect.stringMatching(/^free space where the build is \(.*cpython-3\.13\.5-build1; /) });
+    const other = await errorOf(run(scriptedBuilder({ exitCodes: { make: 2 } })));
+    expect(other.hint).toContain('missing -dev package');
   });
 
   it('cancelling stops the running command and leaves no result or staging tree to trust', async () => {
@@ -349,6 +396,29 @@ describe('a cross build (--arch aarch64 on x86_64)', () => {
 });
 
 describe('the provisioning script', () => {
+  it("--arch naming the builder's own architecture is a native build on any distribution (an Alpine or RHEL image was refused as a cross build); another needs Debian's multiarch", async () => {
+    if (process.getuid?.() !== 0) return; // it installs packages: run as root only
+    // A system with apk and no dpkg: only these programs on PATH, apk a stub that says what it was asked.
+    const bin = join(work, 'alpine-bin');
+    await mkdir(bin);
+    for (const tool of ['id', 'uname']) await writeFile(join(bin, tool), `#!/bin/sh\nexec /usr/bin/${tool} "$@"\n`, { mode: 0o755 });
+    await writeFile(join(bin, 'apk'), `#!/bin/sh\necho "apk $*" > ${join(work, 'apk-args')}\n`, { mode: 0o755 });
+    const provision = (arch: string) =>
+      new Promise<{ code: number | null; stderr: string }>((done) => {
+        const child = spawn('/bin/sh', [fileURLToPath(PROVISION_SCRIPT)], { env: { PATH: bin, CPY_PROVISION_TARGET_ARCH: arch } });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('close', (code) => done({ code, stderr }));
+      });
+    const arch = () => ({ x64: 'x86_64', arm64: 'aarch64' })[nodeArch() as 'x64' | 'arm64'] ?? nodeArch();
+    const native = await provision(arch());
+    expect(native).toEqual({ code: 0, stderr: '' });
+    expect(await readFile(join(work, 'apk-args'), 'utf8')).toMatch(/^apk add --no-cache -q .*musl-dev/);
+    const other = await provision(arch() === 'riscv64' ? 'aarch64' : 'riscv64');
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain('needs Debian or Ubuntu (dpkg multiarch)');
+  });
+
   it('installs every Debian, RHEL and Alpine package the build requirements name', async () => {
     const text = await readFile(PROVISION_SCRIPT, 'utf8');
     // A list may be made of others ("$DEBIAN_TOOLS $DEBIAN_LIBS").

@@ -6,9 +6,11 @@ export const GENTOO = 'NAME=Gentoo\nID=gentoo\n';
 
 /** A pretend builder: which programs exist, which headers the preprocessor finds. */
 export function fakeBuilder(opts: { osRelease: string; programs: string[]; headers: string[]; pkgConfig?: string[] }): Exec {
-  return async (file, args, options = {}) => {
+  const exec: Exec = async (file, args, options = {}) => {
     if (file === 'cat' && args[0] === '/etc/os-release') return { exitCode: 0, stdout: opts.osRelease, stderr: '' };
     if (!opts.programs.includes(file)) return { exitCode: 127, stdout: '', stderr: `${file}: command not found` };
+    // A compiler launcher runs the compiler after it.
+    if (file === 'ccache' && args.length > 0) return exec(args[0]!, args.slice(1), options);
     if (args[0] === '--version') return { exitCode: 0, stdout: `${file} 1.0\n`, stderr: '' };
     if (file === 'cc' && args[0] === '-E') {
       const wanted = [...(options.input ?? '').matchAll(/#include <([^>]+)>/g)].map((m) => m[1]);
@@ -24,6 +26,7 @@ export function fakeBuilder(opts: { osRelease: string; programs: string[]; heade
     }
     throw new Error(`unexpected command ${file} ${args.join(' ')}`);
   };
+  return exec;
 }
 
 export const ALL_HEADERS = [

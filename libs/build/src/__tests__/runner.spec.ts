@@ -27,6 +27,14 @@ describe('hostRunner', () => {
     expect(await readFile(logFile, 'utf8')).toContain(`${join(work, 'no-such-program')}: command not found`);
   });
 
+  it("a log that cannot be written (a full disk: /dev/full) is CPY_BUILD_DISK_FULL once the command ends, not a crash", async () => {
+    const run = hostRunner();
+    const lines: string[] = [];
+    const error = await errorOf(run(['sh', '-c', 'echo one; echo two'], { logFile: '/dev/full', onLine: (l) => lines.push(l) }));
+    expect(error).toMatchObject({ code: 'CPY_BUILD_DISK_FULL', message: expect.stringContaining('/dev/full could not be written (ENOSPC'), hint: expect.stringContaining('free space') });
+    expect(lines).toEqual(['one', 'two']);
+  });
+
   it('aborted, it stops the command and what it started (as make its compilers), then rejects with CPY_BUILD_CANCELLED', async () => {
     const pids = join(work, 'pids');
     const stop = new AbortController();

@@ -45,13 +45,13 @@ describe('remoteCommand: what `vagrant ssh -c` hands the VM shell', () => {
 describe('vagrantBuilder, with vagrant injected', () => {
   const options = (host: ReturnType<typeof fakeHost>) => ({ vagrantDir: '/repo/vagrant', exec: host.exec, run: host.run });
 
-  it('brings a VM that is not created up, sharing the build directory, then checks the VM sees it', async () => {
+  it('brings a VM that is not created up, sharing the work directory (every build under it, without a reload), then checks the VM sees the build directory', async () => {
     const host = fakeHost([[/ status /, { stdout: STATUS('not_created') }]]);
     await vagrantBuilder(options(host)).start('/home/u/.cache/cpy/builds/cpython-3.13.5-build1', '/tmp/provision.log');
     expect(host.calls).toEqual([
       ['vagrant', 'status', VM_NAME, '--machine-readable'],
-      ['env', 'VAGRANT_CWD=/repo/vagrant', 'CPY_VM_SYNC=/home/u/.cache/cpy/builds/cpython-3.13.5-build1', 'vagrant', 'up', VM_NAME],
-      ['env', 'VAGRANT_CWD=/repo/vagrant', 'CPY_VM_SYNC=/home/u/.cache/cpy/builds/cpython-3.13.5-build1', 'vagrant', 'ssh', VM_NAME, '-c', 'test -d /home/u/.cache/cpy/builds/cpython-3.13.5-build1'],
+      ['env', 'VAGRANT_CWD=/repo/vagrant', 'CPY_VM_SYNC=/home/u/.cache/cpy/builds', 'vagrant', 'up', VM_NAME],
+      ['env', 'VAGRANT_CWD=/repo/vagrant', 'CPY_VM_SYNC=/home/u/.cache/cpy/builds', 'vagrant', 'ssh', VM_NAME, '-c', 'test -d /home/u/.cache/cpy/builds/cpython-3.13.5-build1'],
     ]);
   });
 

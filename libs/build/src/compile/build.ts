@@ -8,9 +8,9 @@ import type { OsInfo } from '../os-release.js';
 import { createBuilder, type Builder } from './builders.js';
 import { crossConfigureArguments, crossEnvironment, emulatorFor, hasEmulator, type CrossBuild, type CrossCheck } from './cross.js';
 import { IMPORT_CHECK_SCRIPT, MODULE_CHECKS, moduleReport, parseMakeModuleReport, type CPythonModuleSummary, type ModuleReport } from './modules.js';
-import { cancelled } from './runner.js';
+import { cancelled, logTail, saysDiskFull } from './runner.js';
 import { makeRoomForPrefix } from './prefix-slot.js';
-import { configureArguments, makeJobs, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
+import { CONFIGURE_VARIABLES, configureArguments, makeJobs, splitCompiler, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
 
 export type BuildPhase = 'provision' | 'preflight' | 'extract' | 'build-python' | 'configure' | 'make' | 'install' | 'check';
 
@@ -112,14 +112,6 @@ export interface BuildResult {
 
 /** The file a finished build leaves; written last, so its presence means the build completed. */
 export const BUILD_RESULT_FILE = 'build-result.json';
-
-async function tail(file: string, lines = 15): Promise<string[]> {
-  try {
-    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines);
-  } catch {
-    return [];
-  }
-}
 
 async function countCFiles(dir: string): Promise<number> {
   let n = 0;
@@ -275,11 +267,13 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     options.onEvent?.({ type: 'phase-done', phase: name, elapsedMs: durationsMs[name]! });
     return result;
   };
-  const failed = async (code: ErrorCodeOf<'@cpy/build'>, what: string, logFile: string, hint: string) =>
-    new CpyError(code, `${what} (log: ${logFile}):\n${(await tail(logFile)).map((l) => `    ${l}`).join('\n')}`, {
-      hint,
-      details: { logFile },
-    });
+  const failed = async (code: ErrorCodeOf<'@cpy/build'>, what: string, logFile: string, hint: string) => {
+    const last = await logTail(logFile);
+    const message = `${what} (log: ${logFile}):\n${last.map((l) => `    ${l}`).join('\n')}`;
+    // A full disk fails whichever step is running, whose usual hint would name another cause.
+    if (saysDiskFull(last)) return new CpyError('CPY_BUILD_DISK_FULL', message, { hint: `free space where the build is (${buildDir}; a build takes about 3 GiB), or pass --work-dir on a larger disk, then build again`, details: { logFile } });
+    return new CpyError(code, message, { hint, details: { logFile } });
+  };
 
   await rm(join(buildDir, BUILD_RESULT_FILE), { force: true });
   await rm(srcDir, { recursive: true, force: true });
@@ -318,6 +312,13 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
       });
       if (!report.ok) throw missingDependencies(report, builder.description);
+      // An artifact is named and matched by its distribution's version: a builder without one
+      // (Debian testing, a rolling distribution) was refused only when packing, after the build.
+      if (!report.os.versionId) {
+        throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) has no VERSION_ID in /etc/os-release, which names the artifact and the hosts it installs on`, {
+          hint: 'build on (or in a container of) a released distribution: debian:bookworm, ubuntu:24.04, almalinux:9...',
+        });
+      }
       const pips = await pipAtPrefix(builder, spec, warnings);
       if (pips.length) throw prefixHasPip(spec, pips, builder);
       for (const c of report.checks) if (!c.critical && !c.ok) warnings.push(`optional ${c.id} is missing on the builder${c.packages.length ? ` (${c.packages.join(' ')})` : ''}: ${c.detail}`);
@@ -342,7 +343,8 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     const env: Record<string, string> = {
       ...PYTHON_ISOLATED,
       ...(cross ? crossEnvironment(cross.host) : {}),
-      ...(Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => k !== 'LDFLAGS' && v !== undefined)) as Record<string, string>),
+      // (CC and the flags are configure's arguments: configureArguments.)
+      ...(Object.fromEntries(Object.entries(spec.env).filter(([k, v]) => !CONFIGURE_VARIABLES.has(k) && v !== undefined)) as Record<string, string>),
     };
     const configureArgs = [...(cross ? crossConfigureArguments(cross) : []), ...configureArguments(spec)];
     const cpus = Number((await builder.exec('nproc', [])).stdout.trim()) || availableParallelism();
@@ -384,7 +386,9 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       const started = Date.now();
       let compiled = 0;
       let last = 0;
-      const r = await builder.run(['make', `-j${jobs}`, STATIC_INTERPRETER], {
+      // A compiler launcher (CC="ccache gcc") compiles here only: configure recorded the compiler alone.
+      const launched = spec.env.CC ? splitCompiler(spec.env.CC) : null;
+      const r = await builder.run(['make', `-j${jobs}`, STATIC_INTERPRETER, ...(launched?.launcher ? [`CC=${spec.env.CC!.trim()}`] : [])], {
         cwd: srcDir,
         env,
         logFile: log,
@@ -460,7 +464,9 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     });
 
     const runtimePackages = await packagesOnBuilder(builder, [...externalNeeds(await scanTree(installDir)).keys()]);
-    const compiler = await builder.exec(cc, ['--version']);
+    // The compiler itself (CC="ccache gcc -m64": gcc -m64 --version).
+    const [program, ...ccArgs] = splitCompiler(cc).compiler.split(' ');
+    const compiler = await builder.exec(program!, [...ccArgs, '--version']);
     const result: BuildResult = {
       version: spec.version,
       build: spec.build,

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { CpyError } from '@cpy/core';
 import { hostExec, type Exec } from '../exec.js';
-import { hostRunner, type Runner } from './runner.js';
+import { hostRunner, logTail, type Runner } from './runner.js';
 import type { BuilderSpec } from './spec.js';
 import { vagrantBuilder } from './vagrant.js';
 
@@ -77,6 +78,12 @@ async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' |
  * the same path, provisioned with libs/build/provision/provision-builder.sh,
  * removed by id afterwards (and on cancel, which stops everything in it).
  */
+/**
+ * Removes a build container at once: its `sleep infinity` ignores SIGTERM, and podman's `rm -f`
+ * waits 10 s for it before SIGKILL (docker's sends SIGKILL).
+ */
+const removeArgs = (engine: 'podman' | 'docker', id: string) => ['rm', '-f', ...(engine === 'podman' ? ['-t', '0'] : []), id];
+
 export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' }>): Builder {
   let engine: 'podman' | 'docker' | undefined;
   let id: string | undefined;
@@ -84,6 +91,11 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
   const need = () => {
     if (!engine || !id) throw new Error('the container builder is not started');
     return { engine, id };
+  };
+  // A cpy that exits at once (a second Ctrl-C: process.exit) still removes its container; it
+  // was left running `sleep infinity`, with whatever it was running (apt-get, make) inside.
+  const removeOnExit = () => {
+    if (engine && id) spawnSync(engine, removeArgs(engine, id), { stdio: 'ignore' });
   };
   const envArgs = (env: Readonly<Record<string, string | undefined>> | undefined) =>
     Object.entries(env ?? {}).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`]));
@@ -99,7 +111,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
     },
     run: async (argv, options) => {
       const c = need();
-      const onAbort = () => void execa(c.engine, ['rm', '-f', c.id], { reject: false });
+      const onAbort = () => void execa(c.engine, removeArgs(c.engine, c.id), { reject: false });
       options.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         return await host([c.engine, 'exec', ...(options.cwd ? ['-w', options.cwd] : []), ...envArgs(options.env), c.id, ...argv], {
@@ -122,6 +134,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
         });
       }
       id = String(started.stdout).trim();
+      process.once('exit', removeOnExit);
       (builder as { description: string }).description = `container ${spec.image} (${engine})`;
       if (!spec.provision) return;
       const script = await readFile(PROVISION_SCRIPT, 'utf8');
@@ -131,7 +144,8 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
         ...(signal ? { signal } : {}),
       });
       if (r.exitCode !== 0) {
-        throw new CpyError('CPY_BUILD_PROVISION_FAILED', `installing the build dependencies in ${spec.image} failed (exit ${r.exitCode})`, {
+        const last = (await logTail(logFile, 5)).map((l) => `    ${l}`).join('\n');
+        throw new CpyError('CPY_BUILD_PROVISION_FAILED', `installing the build dependencies in ${spec.image} failed (exit ${r.exitCode}; log: ${logFile}):\n${last}`, {
           hint: `read ${logFile}; the image needs a working apt-get, dnf or apk with a reachable package archive`,
           details: { logFile },
         });
@@ -159,8 +173,9 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
       return r.exitCode === 0 ? `${spec.image}@${String(r.stdout).trim()}` : spec.image;
     },
     async stop() {
-      if (engine && id) await execa(engine, ['rm', '-f', id], { reject: false });
+      if (engine && id) await execa(engine, removeArgs(engine, id), { reject: false });
       id = undefined;
+      process.removeListener('exit', removeOnExit);
     },
   };
   return builder;

@@ -25,6 +25,9 @@ export const builderSpecSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** Build prefixes that hold other software besides the build (see the prefix option). */
+const SHARED_PREFIXES: ReadonlySet<string> = new Set(['/', '/usr', '/usr/local', '/opt']);
+
 /**
  * What to build. Validated at the boundary (CLI flags, Nx options); the build
  * itself trusts it.
@@ -34,7 +37,13 @@ export const buildSpecSchema = z
     version: pythonVersionSchema,
     build: z.number().int().min(1).max(9999).default(1),
     /** Absolute install prefix; default /opt/python-<version>. */
-    prefix: z.string().regex(/^\/[^\s'"\\$`]*$/, 'an absolute path without spaces or quotes').optional(),
+    prefix: z
+      .string()
+      .regex(/^\/[^\s'"\\$`]*$/, 'an absolute path without spaces or quotes')
+      // Relocation rewrites the build prefix wherever it is a whole path: one that holds other
+      // software too would take its paths along (TZPATH=/usr/share/zoneinfo, -I/opt/openssl/include).
+      .refine((p) => !SHARED_PREFIXES.has(p.replace(/\/+$/, '') || '/'), 'a directory of its own (as /opt/python-<version>), not one that holds other software: /, /usr, /usr/local or /opt')
+      .optional(),
     /** `fast`: no PGO/LTO (tests, iterations). `release`: --enable-optimizations --with-lto. */
     profile: z.enum(['fast', 'release']).default('fast'),
     /** make -j; default: the builder's CPU count. */
@@ -72,13 +81,33 @@ export type BuilderSpec = z.output<typeof builderSpecSchema>;
  */
 export const STATIC_INTERPRETER = 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)';
 
+/** The variables of a spec's env that configureArguments gives configure as arguments (the rest go in its environment). */
+export const CONFIGURE_VARIABLES: ReadonlySet<string> = new Set(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS']);
+
+/** Programs that run a compiler given after them (`CC="ccache gcc"`): a build machine's, never an artifact's. */
+const COMPILER_LAUNCHERS = new Set(['ccache', 'sccache', 'distcc', 'icecc']);
+
+/**
+ * A CC split into its launcher (`ccache`, with its path if given) and the compiler it runs
+ * (`gcc -m64`). The compiler is what configure records, in the Makefile and sysconfig, for every
+ * extension users build; the launcher is given to make alone (a `pip install` on a machine
+ * without ccache failed with "command 'ccache' failed").
+ */
+export function splitCompiler(cc: string): { readonly launcher: string | null; readonly compiler: string } {
+  const words = cc.trim().split(/\s+/).filter(Boolean);
+  const launcher = words.length > 1 && COMPILER_LAUNCHERS.has(words[0]!.split('/').pop()!) ? words[0]! : null;
+  return { launcher, compiler: (launcher ? words.slice(1) : words).join(' ') };
+}
+
 /**
  * cpy's configure arguments for a spec: a shared libpython (see STATIC_INTERPRETER for the
- * interpreter), the profile's optimisations, then the user's LDFLAGS and extra arguments.
+ * interpreter), the profile's optimisations, then the user's compiler (without its launcher) and
+ * flags, recorded with the other arguments, and extra arguments.
  */
 export function configureArguments(spec: BuildSpec): string[] {
   const args = [`--prefix=${spec.prefix}`, '--enable-shared'];
-  if (spec.env.LDFLAGS) args.push(`LDFLAGS=${spec.env.LDFLAGS}`);
+  if (spec.env.CC) args.push(`CC=${splitCompiler(spec.env.CC).compiler}`);
+  for (const name of ['CFLAGS', 'CPPFLAGS', 'LDFLAGS'] as const) if (spec.env[name]) args.push(`${name}=${spec.env[name]}`);
   if (spec.profile === 'release') args.push('--enable-optimizations', '--with-lto');
   return [...args, ...spec.configureArgs];
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { CpyError } from '@cpy/core';
 import { hostExec, type Exec } from '../exec.js';
 import type { Builder } from './builders.js';
@@ -125,8 +126,8 @@ export async function vmAction(
 
 /**
  * The builder VM (vagrant/Vagrantfile): `start` brings it up when needed and
- * makes sure the build directory is shared at the same path (reloading the VM
- * with it when not); commands run through `vagrant ssh -c`. The VM is left
+ * makes sure the build directory is seen at the same path: its work directory is shared
+ * (reloading the VM with it when it was started without); commands run through `vagrant ssh -c`. The VM is left
  * running for the next build (`cpy vm halt` stops it).
  */
 export function vagrantBuilder(options: VagrantOptions): Builder {
@@ -149,7 +150,9 @@ export function vagrantBuilder(options: VagrantOptions): Builder {
         ...(o.signal ? { signal: o.signal } : {}),
       }),
     async start(buildDir, logFile, signal) {
-      sync = buildDir;
+      // The work directory, not the build directory: every build under it is then seen without a
+      // reload (a reboot, which also stopped another build running in the VM).
+      sync = dirname(buildDir);
       const state = await vmStatus({ ...options, exec });
       if (state !== 'running') await vmAction('up', { ...options, run, logFile, sync, ...(signal ? { signal } : {}) });
       const seen = await exec(...splitFirst(ssh(remoteCommand(['test', '-d', buildDir]))));
