@@ -1141,8 +1141,8 @@ const CASES: Case[] = [
       expect(await i.sh('readlink "$ROOT/custom/py"')).toBe('real');
       expect(await i.list('custom')).toEqual(['py', 'real']);
       expect(await i.list('custom/real')).toEqual([]);
-      // The directory itself is a prefix like any other (an empty one is replaced by the tree).
-      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/real', skipValidation: true })).toEqual({ status: 'replaced' });
+      // The directory itself is a prefix like any other: installed into (empty, nothing is replaced).
+      expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/real', skipValidation: true })).toEqual({ status: 'installed' });
       // And an install there, reached through the link, is already there: nothing to do.
       expect(await i.install({ artifactUrl: U['http']!, installPrefix: 'custom/py', skipValidation: true })).toEqual({ status: 'already-installed' });
     },

@@ -1,4 +1,4 @@
-import { lstat, readdir, readlink, realpath, rename, rm, stat, statfs } from 'node:fs/promises';
+import { lstat, readdir, readlink, realpath, rename, rm, rmdir, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, isCpyError, makeDirectory, parseArtifactFileName, randomId, runtimeNeeds, writeFileAtomic } from '@cpy/core';
@@ -301,9 +301,12 @@ async function packagesLost(prefix: string, tree: string): Promise<string[]> {
   return before.flatMap(([name, version]) => (kept.has(name) ? [] : [`${name} ${version}`])).sort();
 }
 
-/** Moves `tree` to `prefix`: one rename, or (replacing a broken or other build) two renames covered by a journal. */
+/**
+ * Moves `tree` to `prefix`: one rename (into an empty directory, made for it, too: it said
+ * "replaced"), or (replacing a broken or other build) two renames covered by a journal.
+ */
 async function putInPlace(tree: string, prefix: string): Promise<'installed' | 'replaced'> {
-  if (!(await exists(prefix))) {
+  if (!(await exists(prefix)) || (await rmdir(prefix).then(() => true, () => false))) {
     await rename(tree, prefix);
     return 'installed';
   }

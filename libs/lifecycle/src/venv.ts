@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
-import { findInstalled, installPython, listInstalled, repairHint, type Environment, type InstalledVersion, type VersionOptions } from '@cpy/install';
+import { findInstalled, installPython, listInstalled, repairHint, type Environment, type InstallOptions, type InstalledVersion, type VersionOptions } from '@cpy/install';
 import { runStoppable } from './stoppable.js';
 
 const run = promisify(execFile);
@@ -644,6 +644,12 @@ export interface UpgradeOptions extends VenvOptions {
   /** Distributions left out of the new venv (names as pip knows them; pip itself always is). */
   readonly exclude?: readonly string[];
   /**
+   * What installing the target from the index trusts, as `cpy install` takes it: pinned signers
+   * (else CPY_SIGNER_FINGERPRINTS), their keys, extra CA certificates. (Without them an upgrade
+   * installed what an index served unsigned, though the user pinned signers on cpy install.)
+   */
+  readonly install?: Pick<InstallOptions, 'signerFingerprints' | 'trustedKeysUrl' | 'caFile'>;
+  /**
    * Stops the upgrade (Ctrl-C) until the swap begins: the program running (pip) is stopped, the
    * new venv removed, and the error is CPY_VENV_CANCELLED; the venv is as it was. Once the swap
    * has begun (its journal is written), it runs to its end.
@@ -739,7 +745,14 @@ async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion
     });
   }
   const r = await installPython(
-    { version: options.to, activate: false, ...(options.indexUrl ? { indexUrl: options.indexUrl } : {}), ...(options.stateDir ? { stateDir: options.stateDir } : {}), ...(options.binDir !== undefined ? { binDir: options.binDir } : {}) },
+    {
+      version: options.to,
+      activate: false,
+      ...options.install,
+      ...(options.indexUrl ? { indexUrl: options.indexUrl } : {}),
+      ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+      ...(options.binDir !== undefined ? { binDir: options.binDir } : {}),
+    },
     { env, ...(options.signal ? { signal: options.signal } : {}) },
   );
   return { version: r.version, prefix: r.prefix };

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { canMount, makeHostPythonArtifact, makeWheelhouse, mountSmallDisk, type TestArtifact } from '@cpy/harness';
+import { canMount, errorOf, indexEntry, indexOf, repoRoot, makeHostPythonArtifact, makeWheelhouse, mountSmallDisk, type TestArtifact } from '@cpy/harness';
 import { installPython } from '@cpy/install';
 import { upgradeVenv } from '../src/index.js';
 
@@ -107,6 +107,25 @@ it('a venv whose python is another version now: its packages are read from its o
   // The old venv is kept whole, for rollback.
   expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
   expect(await readdir(join(`${venv}.cpy-previous`, 'src'))).toEqual(['inside']);
+}, 300_000);
+
+it('the target installed from the index trusts what cpy install trusts: with pinned signers, an index served without a signature is refused; nothing installed, the venv as it was', async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'pinned'));
+  const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
+  const { version, build, platform } = artifact.metadata;
+  const entry = indexEntry(version, build, { os: platform.os, osVersion: platform.osVersion, arch: platform.arch, file: artifact.fileName, sha256: artifact.sha256 });
+  const index = join(work, 'pinned', 'index.json');
+  await writeFile(index, JSON.stringify(indexOf(entry), null, 2));
+  // A real public key beside the index, pinned (any key serves: the index carries no signature).
+  const pinned = '7169605F62C751356D054A26A821E680E5FA6305';
+  await writeFile(join(work, 'pinned', 'cpy-keys.asc'), await readFile(join(repoRoot(), 'libs', 'build', 'keys', `${pinned}.asc`)));
+  const home = join(work, 'pinned-home');
+  const refused = await errorOf(upgradeVenv(venv, { to: version, findLinks: [wheels], offline: true, indexUrl: index, env: { ...env, CPY_HOME: home }, install: { signerFingerprints: pinned } }));
+  // (It installed what the index named, unsigned, and ran its python3.)
+  expect(refused.code).toBe('CPY_SIGNATURE_MISSING');
+  expect(await readdir(home).catch(() => [])).toEqual([]);
+  expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toBe(cfg);
+  expect((await readdir(join(work, 'pinned'))).sort()).toEqual(['.venv', 'cpy-keys.asc', 'index.json', 'wheels']);
 }, 300_000);
 
 it("a venv that sees its base python's packages (include-system-site-packages): the upgrade says which of them the new venv no longer sees", async () => {

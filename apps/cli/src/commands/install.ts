@@ -20,7 +20,7 @@ import {
 import * as z from 'zod/mini';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
-import { pinnedSigners } from '../signer-option.js';
+import { pinnedSigners, SIGNER_HELP, SIGNER_OPTIONS, signerOptions } from '../signer-option.js';
 import { flagUsageError } from '../usage.js';
 import { summaryOf } from './table.js';
 import { createProgress, formatBytes } from '../progress.js';
@@ -67,16 +67,6 @@ function versionOptions(cwd: string, values: { 'bin-dir'?: string | undefined; '
   };
 }
 
-const SIGNER_HELP =
-  'With --signer (repeatable, or CPY_SIGNER_FINGERPRINTS), the index (index.json.asc) or, without an index, the artifact ' +
-  '(<artifact>.asc) must carry a valid signature by a pinned key, or nothing is installed; the public keys come from ' +
-  '--trusted-keys (default CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index) and count only if pinned.';
-
-const SIGNER_OPTIONS = {
-  signer: { type: 'string', multiple: true, valueName: '<fingerprint>', description: 'a pinned signer: the 40-hex fingerprint cpy keys export prints' },
-  'trusted-keys': { type: 'string', valueName: '<url|file>', description: "the signers' public keys (default cpy-keys.asc beside the index)" },
-} as const;
-
 const signerValues = {
   signer: z.optional(z.pipe(z.array(z.string()), z.transform(pinnedSigners))),
   'trusted-keys': optionalText,
@@ -87,12 +77,6 @@ const AVAILABLE_ONLY = ['index', 'ca-file', 'signer', 'trusted-keys', 'install-t
 
 const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'the artifact', cache: 'verified when it was downloaded' } as const;
 
-function signerOptions(cwd: string, values: { signer?: string[] | undefined; 'trusted-keys'?: string | undefined }): Pick<InstallOptions, 'signerFingerprints' | 'trustedKeysUrl'> {
-  return {
-    ...(values.signer?.length ? { signerFingerprints: values.signer.join(',') } : {}),
-    ...(values['trusted-keys'] ? { trustedKeysUrl: locate(cwd, values['trusted-keys']) } : {}),
-  };
-}
 
 /** Phases as log lines; the download as a bar; extraction as a percentage on a terminal. */
 function installProgress(ctx: CommandContext<unknown>) {

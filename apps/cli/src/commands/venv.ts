@@ -6,6 +6,7 @@ import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
+import { pinnedSigners, SIGNER_HELP, SIGNER_OPTIONS, signerOptions } from '../signer-option.js';
 
 const STATE = {
   'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs: which cpy version a venv is based on, and the target of an upgrade' },
@@ -34,12 +35,14 @@ export const venvUpgrade = defineCommand({
     '(include-system-site-packages) sees the new base\'s instead: the output lists those it no longer sees. A run killed at any point leaves the old ' +
     'venv or the new one in place (where renameat2 is missing, the fallback of three renames can leave it at <venv>.cpy-swap); ' +
     'the next cpy venv upgrade or rollback finishes or undoes what it left. Ctrl-C stops it, removing the new venv, until the swap begins ' +
-    '(exit 1, CPY_VENV_CANCELLED); a second Ctrl-C exits at once (exit 130).',
+    '(exit 1, CPY_VENV_CANCELLED); a second Ctrl-C exits at once (exit 130). The target installed from the index is checked as cpy install checks it. ' + SIGNER_HELP,
   options: {
     to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
     'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links)' },
     offline: { type: 'boolean', description: 'install only from --find-links, never from an index (pip --no-index)' },
     index: { type: 'string', valueName: '<url|file>', description: 'the cpy index, to install the target version when it is not installed' },
+    'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https (installing from the index)' },
+    ...SIGNER_OPTIONS,
     exclude: { type: 'string', multiple: true, valueName: '<name>', description: 'a distribution to leave out of the new venv, e.g. one that does not support the new version' },
     ...STATE,
   },
@@ -51,6 +54,9 @@ export const venvUpgrade = defineCommand({
         'find-links': z.array(z.string().min(1)).optional(),
         offline: z.boolean().optional(),
         index: z.string().min(1).optional(),
+        'ca-file': z.string().min(1).optional(),
+        signer: z.array(z.string()).transform(pinnedSigners).optional(),
+        'trusted-keys': z.string().min(1).optional(),
         exclude: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a distribution name (letters, digits, . _ -)')).optional(),
         ...stateValue,
       }),
@@ -70,6 +76,8 @@ export const venvUpgrade = defineCommand({
         ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
         ...(input.offline ? { offline: true } : {}),
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
+        // Installed from the index as cpy install does: the same pinned signers, keys and CAs.
+        install: { ...signerOptions(io.cwd, input), ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}) },
         ...(input.exclude ? { exclude: input.exclude } : {}),
         ...layout(io.cwd, input),
         env: io.env,

@@ -3125,7 +3125,8 @@ packages_lost() {
   [ -z "$lost" ] || lost=$(printf '%s' "$lost" | LC_ALL=C sort | awk 'NR > 1 { printf ", " } { printf "%s", $0 }')
 }
 put_in_place() {
-  if [ ! -e "$2" ]; then
+  # An empty directory (made for it) is no install to replace: one rename, as into nothing.
+  if [ ! -e "$2" ] || { [ -d "$2" ] && [ ! -L "$2" ] && rmdir "$2" 2>/dev/null; }; then
     mv -T "$1" "$2"
     placed=installed
     return 0

@@ -11,6 +11,17 @@ import { glibcFloor, readElf } from '../elf.js';
 import { tgz, type Entry } from './tgz.js';
 
 let work: string;
+/** Every path under `dir`, relative, without following links (the refused trees hold link loops). */
+async function walk(dir: string, at = ''): Promise<string[]> {
+  const entries = await readdir(join(dir, at), { withFileTypes: true }).catch(() => []);
+  const paths: string[] = [];
+  for (const e of entries) {
+    const path = at ? `${at}/${e.name}` : e.name;
+    paths.push(path, ...(e.isDirectory() ? await walk(dir, path) : []));
+  }
+  return paths;
+}
+
 beforeEach(async () => {
   work = await mkdtemp(join(tmpdir(), 'cpy-extract-'));
 });
@@ -120,6 +131,9 @@ describe('extractArtifact', () => {
     expect(isCpyError(error, 'CPY_ARTIFACT_UNSAFE_ENTRY')).toBe(true);
     expect((error as Error).message).toMatch(message);
     expect((await readdir(work)).sort()).toEqual(['bad.tgz', 'out'].filter((n) => n !== 'out' || existsSync(join(work, 'out'))));
+    // Nor anything inside the destination outside the tree (out/etc/..., out/usr/bin/python3).
+    const written = await walk(join(work, 'out'));
+    expect(written.filter((p) => !['opt', 'opt/python-3.13.5'].includes(p) && !p.startsWith('opt/python-3.13.5/'))).toEqual([]);
   });
 
   // A tmpfs with room for the bytes but for only a few files: a disk that fills while it unpacks.

@@ -41,7 +41,7 @@ describe('checkIndexAge: a signed index never goes back in time on this machine'
     expect(await record()).toBe(`2026-12-02T10:00:00.000Z\n${URL_A}\n`);
   });
 
-  it('two checks at once never move the record back: the older index, read second under the lock, is refused', async () => {
+  it('two checks at once never move the record back (the older index, when it is read second under the lock, is refused)', async () => {
     await check('2026-12-01T00:00:00.000Z');
     // Both read the record (Dec 1) before either writes: without the lock, the one that writes
     // last (the older index) would leave Dec 2 behind it.

@@ -36,10 +36,12 @@ describe('runStoppable', () => {
     const stop = new AbortController();
     const running = runStoppable('sh', ['-c', `sleep 60 & echo "$$ $!" > ${pids}; wait`], { maxBuffer: 1024, signal: stop.signal });
     await until(() => existsSync(pids));
-    const [sh] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
+    const [sh, sleep] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number) as [number, number];
     stop.abort();
     await expect(running).rejects.toMatchObject({ signal: 'SIGTERM' });
     expect(runsNow(sh)).toBe(false);
+    // What it started too (its process group), not only the program itself.
+    expect(runsNow(sleep)).toBe(false);
   });
 
   it('output past maxBuffer stops the program, and is not kept', async () => {
