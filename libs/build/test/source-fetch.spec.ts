@@ -133,6 +133,20 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(mirror.requests).toHaveLength(0);
   });
 
+  it('another release the same manager signed, served under this release\'s name, is refused before it is cached as this version; a good mirror after it serves the release', async () => {
+    // 3.13.5, signed by 3.13's manager, as Python-3.13.4.tar.xz: its signature verifies.
+    const dir = join(work, 'liar-mirror');
+    await mkdir(join(dir, '3.13.4'), { recursive: true });
+    for (const suffix of ['', '.asc', '.sigstore']) await symlink(join(FIXTURES, TARBALL + suffix), join(dir, '3.13.4', `Python-3.13.4.tar.xz${suffix}`));
+    const liarCache = join(work, 'liar-cache');
+    const refused = await expectCode(fetch('3.13.4', { mirrors: [dir], cacheDir: liarCache }), 'CPY_SOURCE_WRONG_RELEASE');
+    expect(refused.message).toContain('Python-3.13.4.tar.xz is not CPython 3.13.4: it holds no Python-3.13.4/Include/patchlevel.h');
+    expect(refused.hint).toMatch(/^the mirror serves another release under this name/);
+    expect((await tree(liarCache)).filter((p) => p.startsWith('sources/versions') || p.startsWith('sources/sha256/'))).toEqual([]);
+    // The release itself passes the check (the member is there, and says 3.13.5): no warning.
+    expect((await fetch('3.13.5', { cacheDir: liarCache, refresh: true })).verification.warnings).toEqual([]);
+  });
+
   it('takes mirrors from $CPY_PYTHON_MIRRORS', async () => {
     const got = await fetchSource('3.13.5', { cacheDir, retry: FAST, env: { CPY_PYTHON_MIRRORS: `http://127.0.0.1:9/x ${mirror.url}` } });
     expect(got.url).toBe(mirror.fileUrl('3.13.5', TARBALL));

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { CpyError, isCpyError, parseVersion, type PythonVersion, SHA256_HEX_RE } from '@cpy/core';
 import { sha256File } from '@cpy/artifact';
+import { checkReleaseInside } from './release-inside.js';
 import { SourceCache, defaultCacheDir, type CacheEntry } from './cache.js';
 import { releaseFileUrl, releaseFiles, resolveMirrors } from './mirrors.js';
 import type { TrustedKey } from './openpgp.js';
@@ -102,6 +103,7 @@ const COPY_REFUSALS: ReadonlySet<string> = new Set([
   'CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING',
   'CPY_SOURCE_SIGSTORE_INVALID',
   'CPY_SOURCE_SIGSTORE_IDENTITY_MISMATCH',
+  'CPY_SOURCE_WRONG_RELEASE',
 ]);
 
 /**
@@ -112,7 +114,7 @@ function refusedCopy(refused: readonly { mirror: string; error: CpyError }[], ot
   const [first, ...rest] = refused;
   const also = [...rest.map((r) => `${r.mirror}: ${r.error.message}`), ...(others ? [others] : [])].join('; ');
   const hint =
-    first!.error.code === 'CPY_SOURCE_CHECKSUM_MISMATCH' || first!.error.code === 'CPY_SOURCE_SIGNATURE_MISSING'
+    first!.error.code === 'CPY_SOURCE_CHECKSUM_MISMATCH' || first!.error.code === 'CPY_SOURCE_SIGNATURE_MISSING' || first!.error.code === 'CPY_SOURCE_WRONG_RELEASE'
       ? first!.error.hint
       : `the mirror does not serve the file the release manager signed (damaged or altered there); nothing of it was kept: ${mirrors > 1 ? 'no mirror given served a good copy; fetch from another' : 'fetch from another mirror'} (--mirror, or CPY_PYTHON_MIRRORS)`;
   return new CpyError(first!.error.code, `${first!.mirror} served a copy cpy refused: ${first!.error.message}${also ? ` (also: ${also})` : ''}`, {
@@ -239,7 +241,10 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
         const sigstore = await optional(releaseFileUrl(mirror, version, `${got.name}.sigstore`), `${path}.sigstore`, client, options);
 
         if (expected && got.sha256 !== expected) throw checksumMismatch(got.name, expected, got.sha256);
-        const verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: got.sha256, fileName: got.name });
+        const verified = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: got.sha256, fileName: got.name });
+        // Signed by the right manager, but is it this release? (Recorded under this version next.)
+        const unchecked = await checkReleaseInside(path, got.name, version.full);
+        const verification = unchecked ? { ...verified, warnings: [...verified.warnings, unchecked] } : verified;
         const entry: CacheEntry = {
           version: version.full,
           fileName: got.name,

@@ -1,0 +1,37 @@
+import { execFile } from 'node:child_process';
+import { CpyError } from '@cpy/core';
+
+/**
+ * What release a source tarball holds: its `Python-<version>/Include/patchlevel.h`, read with
+ * tar (as the build unpacks it; xz for a .tar.xz). A release manager's signature names no file
+ * and no version: a mirror can serve another release that manager signed (3.13.0, with its CVEs)
+ * under this release's name, and its signature verifies. Checked before the cache records it as
+ * this version (`cpy source fetch -o` hands it on under that name; the build checked it only
+ * once unpacked).
+ *
+ * Returns null with the reason when it cannot be read here (no tar or xz: the build checks the
+ * unpacked tree again); throws CPY_SOURCE_WRONG_RELEASE when it holds another release.
+ */
+export async function checkReleaseInside(file: string, fileName: string, version: string): Promise<string | null> {
+  const member = `Python-${version}/Include/patchlevel.h`;
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string; error: NodeJS.ErrnoException | null }>((done) =>
+    execFile('tar', ['-xOf', file, member], { maxBuffer: 1024 * 1024, timeout: 300_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } }, (error, stdout, stderr) =>
+      done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr, error: error as NodeJS.ErrnoException | null }),
+    ),
+  );
+  if (r.code === 0) {
+    const found = /^#define\s+PY_VERSION\s+"([^"]+)"/m.exec(r.stdout)?.[1] ?? null;
+    if (found === version) return null;
+    throw wrongRelease(fileName, version, found ? `its ${member} says ${found}` : `its ${member} names no PY_VERSION`);
+  }
+  if (/not found in archive/i.test(r.stderr)) throw wrongRelease(fileName, version, `it holds no ${member}: another release, or not a CPython source tarball`);
+  const why = r.error?.code === 'ENOENT' ? 'tar is not installed' : r.stderr.trim().split('\n').pop() || r.error?.message || `tar exit ${r.code}`;
+  return `the release inside ${fileName} was not checked here (${why}); the build checks its Include/patchlevel.h when it unpacks it`;
+}
+
+function wrongRelease(fileName: string, version: string, why: string): CpyError {
+  return new CpyError('CPY_SOURCE_WRONG_RELEASE', `${fileName} is not CPython ${version}: ${why}`, {
+    hint: 'the mirror serves another release under this name (its signature verifies: the same release manager signed it); nothing of it was kept: fetch from python.org or another mirror (--mirror, or CPY_PYTHON_MIRRORS)',
+    details: { version },
+  });
+}
