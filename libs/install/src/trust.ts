@@ -36,7 +36,8 @@ export function signaturePolicy(
   env: Environment,
   indexUrl: string | undefined,
 ): SignaturePolicy | null {
-  const signers = parseSigners([options.signerFingerprints ?? env['CPY_SIGNER_FINGERPRINTS'] ?? '']);
+  // Empty is unset (as install.sh reads the Feature's option): the environment's pins still count.
+  const signers = parseSigners([options.signerFingerprints || env['CPY_SIGNER_FINGERPRINTS'] || '']);
   if (signers.length === 0) return null;
   const keys = options.trustedKeysUrl ?? env['CPY_TRUSTED_KEYS_URL'] ?? (indexUrl ? sibling(indexUrl, TRUSTED_KEYS_FILE) : undefined);
   return { signers, keysUrl: keys ?? null };
