@@ -248,6 +248,11 @@ describe('buildCPython with a scripted builder', () => {
     expect(result.compiler).toBe('cc 1.0');
   });
 
+  it('CC from the environment naming a compiler the builder lacks (CC=clang into a Debian container) is said as such, not "install gcc"', async () => {
+    const error = await errorOf(run(scriptedBuilder({}), { env: { CC: 'clang' } }));
+    expect(error).toMatchObject({ code: 'CPY_BUILD_MISSING_DEPENDENCIES', message: expect.stringContaining('cc (CC=clang, from your environment: clang not found)'), hint: expect.stringMatching(/^CC=clang comes from your environment: install that compiler on the builder, or unset CC/) });
+  });
+
   it('a builder with no VERSION_ID (a rolling distribution) is refused in preflight, before anything is unpacked: the artifact is named by it', async () => {
     const builder = scriptedBuilder({ osRelease: GENTOO });
     const error = await errorOf(run(builder));

@@ -125,11 +125,20 @@ async function countCFiles(dir: string): Promise<number> {
   return n;
 }
 
-function missingDependencies(report: BuildHostReport, where: string): CpyError {
+function missingDependencies(report: BuildHostReport, where: string, userCc: string | undefined): CpyError {
   const missing = report.checks.filter((c) => c.critical && !c.ok);
-  const named = missing.map((c) => (c.packages.length ? `${c.id} (${c.packages.join(' ')})` : `${c.id} (${c.what})`)).join(', ');
+  // A compiler named by CC in the caller's environment (CC=clang) is not the builder's to have:
+  // "install gcc" would not help.
+  const foreignCc = userCc !== undefined && missing.some((c) => c.id === 'cc');
+  const named = missing
+    .map((c) => (c.id === 'cc' && foreignCc ? `cc (CC=${userCc}, from your environment: ${c.detail})` : c.packages.length ? `${c.id} (${c.packages.join(' ')})` : `${c.id} (${c.what})`))
+    .join(', ');
   return new CpyError('CPY_BUILD_MISSING_DEPENDENCIES', `the builder (${where}) lacks what the build needs: ${named}`, {
-    hint: report.fix ? `install them on the builder: ${report.fix.command}` : 'install the libraries named above with the system package manager',
+    hint: foreignCc
+      ? `CC=${userCc} comes from your environment: install that compiler on the builder, or unset CC to build with the builder's own cc${report.fix ? `; then: ${report.fix.command}` : ''}`
+      : report.fix
+        ? `install them on the builder: ${report.fix.command}`
+        : 'install the libraries named above with the system package manager',
     details: { missing: missing.map((c) => ({ id: c.id, packages: c.packages, detail: c.detail })) },
   });
 }
@@ -311,7 +320,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
         cppflags: [spec.env.CPPFLAGS, spec.env.CFLAGS].filter(Boolean).join(' '),
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
       });
-      if (!report.ok) throw missingDependencies(report, builder.description);
+      if (!report.ok) throw missingDependencies(report, builder.description, spec.env.CC);
       // An artifact is named and matched by its distribution's version: a builder without one
       // (Debian testing, a rolling distribution) was refused only when packing, after the build.
       if (!report.os.versionId) {
