@@ -421,7 +421,8 @@ def check_build_leaks(report):
     # A compiler launcher of the build machine (CC="ccache gcc"): pip fails where it is not installed.
     for var in COMPILER_VARS:
         words = (sysconfig.get_config_var(var) or "").split()
-        if len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS:
+        # ccache gcc, or /usr/lib/ccache/gcc (a link in ccache's directory of compiler names)
+        if words and ((len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS) or os.path.basename(os.path.dirname(words[0])) == "ccache"):
             leaks.append("%s starts with %s, a compiler launcher of the build machine" % (var, words[0]))
     report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory or -march=native in CFLAGS, no compiler launcher in CC")
 

@@ -212,6 +212,22 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     });
   }
 
+  // What an earlier pack put beside a file sent again now (its debug symbols, its test suite) and
+  // this publish does not carry: it belonged to the old bytes, and would go public beside the new.
+  // Deleted before the file is sent: a run stopped after sending it found the file unchanged and
+  // kept them for good.
+  const deleted = new Set<number>();
+  const carried = new Set(locals.map((l) => l.name));
+  for (const p of plan.filter((x) => x.action !== 'check')) {
+    for (const name of (p.local.companions ?? []).flatMap((c) => [c, signatureName(c)])) {
+      const stale = existing.get(name);
+      if (!stale || carried.has(name) || deleted.has(stale.id)) continue;
+      await gh.deleteAsset(stale.id);
+      deleted.add(stale.id);
+      emit({ type: 'asset', name, action: 'deleted-stale' });
+    }
+  }
+
   // A published file replaced (--replace) is uploaded beside it first, as <name>.new, and checked:
   // its old bytes stay public until every replacement is there whole (a cut upload left a published
   // release with an empty artifact, which the index still listed). Then each is swapped in.
@@ -234,7 +250,6 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
   }
 
   const results: PublishedAsset[] = [];
-  const deleted = new Set<number>();
   for (const p of plan) {
     let asset: GitHubAsset;
     let action: 'uploaded' | 'unchanged' | 'replaced';
@@ -267,19 +282,6 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
       }
     }
     results.push({ name: p.local.name, sha256: p.local.sha256, size: p.local.size, url: asset.browser_download_url, action });
-  }
-  // What an earlier pack put beside a file sent again now (its debug symbols, its test suite) and
-  // this publish does not carry: it belonged to the old bytes, and would go public beside the new.
-  const carried = new Set(locals.map((l) => l.name));
-  for (const local of locals) {
-    if (results.find((r) => r.name === local.name)?.action === 'unchanged') continue;
-    for (const name of (local.companions ?? []).flatMap((c) => [c, signatureName(c)])) {
-      const stale = existing.get(name);
-      if (!stale || carried.has(name) || deleted.has(stale.id)) continue;
-      await gh.deleteAsset(stale.id);
-      deleted.add(stale.id);
-      emit({ type: 'asset', name, action: 'deleted-stale' });
-    }
   }
   // A replacement a stopped run left, never swapped in: not part of the release.
   for (const local of locals) {

@@ -148,7 +148,7 @@ export const build = defineCommand({
       ...(input.prefix ? { prefix: input.prefix } : {}),
       ...(input.arch && input.arch !== hostArch ? { arch: input.arch } : {}),
       configureArgs: input['configure-arg'] ?? [],
-      env: Object.fromEntries(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
+      env: Object.fromEntries(['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
       builder:
         input.builder === 'container'
           ? { kind: 'container', image: input.image!, ...(input.engine ? { engine: input.engine } : {}) }

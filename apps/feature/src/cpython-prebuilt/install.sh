@@ -1720,7 +1720,8 @@ def check_build_leaks(report):
     # A compiler launcher of the build machine (CC="ccache gcc"): pip fails where it is not installed.
     for var in COMPILER_VARS:
         words = (sysconfig.get_config_var(var) or "").split()
-        if len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS:
+        # ccache gcc, or /usr/lib/ccache/gcc (a link in ccache's directory of compiler names)
+        if words and ((len(words) > 1 and os.path.basename(words[0]) in COMPILER_LAUNCHERS) or os.path.basename(os.path.dirname(words[0])) == "ccache"):
             leaks.append("%s starts with %s, a compiler launcher of the build machine" % (var, words[0]))
     report.add("build-leaks", not leaks, "; ".join(leaks) if leaks else "no rpath in LDSHARED/LDFLAGS, no build directory or -march=native in CFLAGS, no compiler launcher in CC")
 
@@ -3729,7 +3730,7 @@ main() {
   # A link to a directory is not installed through: the tree goes in place with a rename, which
   # would replace the link (the library's refuseLinkPrefix).
   if [ -L "$prefix" ]; then
-    link_target=$(cd -P -- "$prefix" && pwd -P)
+    link_target=$(readlink -f -- "$prefix" 2>/dev/null) || link_target=$(readlink -- "$prefix")
     fail CPY_INSTALL_PREFIX_IS_LINK "$prefix is a link to $link_target: cpy puts its tree in place with a rename, which would replace the link rather than fill the directory it points to" "give the directory itself as installPrefix ($link_target), or remove the link"
   fi
   sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}

@@ -261,12 +261,13 @@ print(json.dumps(report.checks[0]))
   });
 
   it('a compiler launcher (CC="ccache gcc": pip fails where ccache is not), -march=native, the build directory and an rpath are named', async () => {
-    const report = await leaks({ CC: '/usr/bin/ccache gcc', LDSHARED: 'ccache gcc -shared', CFLAGS: '-O2 -march=native -I/w/src/Include', LDFLAGS: '-Wl,-rpath,/w/lib', abs_builddir: '/w/src' });
+    const report = await leaks({ CC: '/usr/bin/ccache gcc', LDSHARED: 'ccache gcc -shared', CXX: '/usr/lib/ccache/g++', CFLAGS: '-O2 -march=native -I/w/src/Include', LDFLAGS: '-Wl,-rpath,/w/lib', abs_builddir: '/w/src' });
     expect(report.ok).toBe(false);
     expect(report.detail.split('; ')).toEqual(
       expect.arrayContaining([
         'CC starts with /usr/bin/ccache, a compiler launcher of the build machine',
         'LDSHARED starts with ccache, a compiler launcher of the build machine',
+        'CXX starts with /usr/lib/ccache/g++, a compiler launcher of the build machine',
         'CFLAGS has -march=native',
         'CFLAGS names the build directory /w/src',
         'LDFLAGS has an rpath (-Wl,-rpath,/w/lib)',

@@ -2,13 +2,13 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { arch as nodeArch } from 'node:os';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
 import { splitCompiler } from '../compile/spec.js';
-import { buildCPython, configureArguments, parseBuildSpec, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
+import { buildCPython, configureArguments, parseBuildSpec, withBuildDirLock, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
 import { BUILD_REQUIREMENTS } from '../requirements.js';
 import { BUILD_RESULT_FILE } from '../compile/build.js';
 import { parseMakeModuleReport } from '../compile/modules.js';
@@ -149,6 +149,9 @@ describe('the build spec', () => {
     expect(splitCompiler('sccache clang')).toEqual({ launcher: 'sccache', compiler: 'clang' });
     expect(splitCompiler('gcc-13')).toEqual({ launcher: null, compiler: 'gcc-13' });
     expect(splitCompiler('ccache')).toEqual({ launcher: null, compiler: 'ccache' });
+    // A link in ccache's directory of compiler names is a launcher too; CXX is split as CC is.
+    expect(splitCompiler('/usr/lib/ccache/gcc')).toEqual({ launcher: '/usr/lib/ccache/gcc', compiler: 'gcc' });
+    expect(configureArguments(parseBuildSpec({ version: '3.13.5', env: { CC: '/usr/lib/ccache/gcc', CXX: 'ccache g++' } }))).toEqual(['--prefix=/opt/python-3.13.5', '--enable-shared', 'CC=gcc', 'CXX=g++']);
     expect(() => parseBuildSpec({ version: '3.13' })).toThrow();
     expect(() => parseBuildSpec({ version: '3.13.5', prefix: 'relative' })).toThrow();
     // A prefix that holds other software: relocation would rewrite its paths too (TZPATH under /usr).
@@ -238,9 +241,9 @@ describe('buildCPython with a scripted builder', () => {
 
   it('CC="ccache cc": configure gets cc (what sysconfig records for extensions), make compiles through ccache, the result names the compiler\'s version', async () => {
     const builder = scriptedBuilder({ programs: ['ccache'] });
-    const result = await run(builder, { env: { CC: 'ccache cc' } });
-    expect(builder.ran.find((a) => a[0] === './configure')).toContain('CC=cc');
-    expect(builder.ran.find((a) => a[0] === 'make' && a[1] !== 'install')).toEqual(['make', '-j4', 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)', 'CC=ccache cc']);
+    const result = await run(builder, { env: { CC: 'ccache cc', CXX: 'ccache c++' } });
+    expect(builder.ran.find((a) => a[0] === './configure')).toEqual(expect.arrayContaining(['CC=cc', 'CXX=c++']));
+    expect(builder.ran.find((a) => a[0] === 'make' && a[1] !== 'install')).toEqual(['make', '-j4', 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)', 'CC=ccache cc', 'CXX=ccache c++']);
     expect(builder.ran.find((a) => a[1] === 'install')).not.toContain('CC=ccache cc');
     for (const env of builder.envs) expect(env).not.toHaveProperty('CC');
     expect(result.configureArgs).toContain('CC=cc');
@@ -297,6 +300,15 @@ describe('one build of a directory at a time', () => {
     const before = await readdir(join(dir, 'logs'));
     const second = await errorOf(run(scriptedBuilder({})));
     expect([second.code, second.message]).toEqual(['CPY_BUILD_BUSY', expect.stringMatching(/^another build holds .*\/cpython-3\.13\.5-build1\.lock \(process \d+ on /)]);
+    // A pack of that directory, spelled through a link to the work directory (a home behind a
+    // link, cd's physical path): the same lock, refused.
+    await symlink(work, `${work}-link`);
+    try {
+      const pack = await errorOf(withBuildDirLock(join(`${work}-link`, 'cpython-3.13.5-build1'), async () => 'packed'));
+      expect(pack.code).toBe('CPY_BUILD_BUSY');
+    } finally {
+      await rm(`${work}-link`);
+    }
     // The running build's tree and logs are as they were: the refused one emptied nothing.
     expect(await readdir(join(dir, 'logs'))).toEqual(before);
     expect(before).toContain('configure.log');

@@ -1,6 +1,7 @@
 import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
@@ -10,7 +11,7 @@ import { crossConfigureArguments, crossEnvironment, emulatorFor, hasEmulator, ty
 import { IMPORT_CHECK_SCRIPT, MODULE_CHECKS, moduleReport, parseMakeModuleReport, type CPythonModuleSummary, type ModuleReport } from './modules.js';
 import { cancelled, logTail, saysDiskFull } from './runner.js';
 import { makeRoomForPrefix } from './prefix-slot.js';
-import { CONFIGURE_VARIABLES, configureArguments, makeJobs, splitCompiler, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
+import { CONFIGURE_VARIABLES, configureArguments, launchedCompilers, makeJobs, splitCompiler, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
 
 export type BuildPhase = 'provision' | 'preflight' | 'extract' | 'build-python' | 'configure' | 'make' | 'install' | 'check';
 
@@ -62,9 +63,24 @@ const BUILD_LOCK: LockOwner = {
   whenHeld: (path) => `wait for it to finish, or build in another directory (cpy build --work-dir <dir>); if no cpy is running there, remove ${path}`,
 };
 
+/**
+ * The lock file of a build directory: `<dir>.lock` beside it, its parent's links resolved, so that a
+ * build (its work directory from HOME, through a link) and a pack (the path as typed, or the
+ * physical one of cd) of one directory take one lock.
+ */
+function buildDirLockPath(buildDir: string): string {
+  let parent = dirname(buildDir);
+  try {
+    parent = realpathSync(parent);
+  } catch {
+    // (not made yet: the path as given)
+  }
+  return join(parent, `${basename(buildDir)}.lock`);
+}
+
 /** Runs `work` holding the lock of the build directory of `spec` under `workDir`. */
 export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
-  return withLock(BUILD_LOCK, `${buildDirOf(workDir, spec)}.lock`, { timeoutMs: 0 }, work);
+  return withLock(BUILD_LOCK, buildDirLockPath(buildDirOf(workDir, spec)), { timeoutMs: 0 }, work);
 }
 
 /** The same lock, taken by cpy artifact pack: the holder may be a build or another pack. */
@@ -76,7 +92,7 @@ const PACK_LOCK: LockOwner = {
 
 /** Runs `work` holding the lock of a build directory (cpy artifact pack: its tree and its scratch directory are the build's). */
 export function withBuildDirLock<T>(buildDir: string, work: () => Promise<T>): Promise<T> {
-  return withLock(PACK_LOCK, `${buildDir}.lock`, { timeoutMs: 0 }, work);
+  return withLock(PACK_LOCK, buildDirLockPath(buildDir), { timeoutMs: 0 }, work);
 }
 
 export interface BuildResult {
@@ -396,8 +412,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       let compiled = 0;
       let last = 0;
       // A compiler launcher (CC="ccache gcc") compiles here only: configure recorded the compiler alone.
-      const launched = spec.env.CC ? splitCompiler(spec.env.CC) : null;
-      const r = await builder.run(['make', `-j${jobs}`, STATIC_INTERPRETER, ...(launched?.launcher ? [`CC=${spec.env.CC!.trim()}`] : [])], {
+      const r = await builder.run(['make', `-j${jobs}`, STATIC_INTERPRETER, ...launchedCompilers(spec)], {
         cwd: srcDir,
         env,
         logFile: log,

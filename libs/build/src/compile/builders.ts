@@ -84,6 +84,12 @@ async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' |
  */
 const removeArgs = (engine: 'podman' | 'docker', id: string) => ['rm', '-f', ...(engine === 'podman' ? ['-t', '0'] : []), id];
 
+/** Removes a build container; a podman older than 3.4 has no `rm -t`, and removes it with the plain `rm -f`. */
+async function removeContainer(engine: 'podman' | 'docker', id: string): Promise<void> {
+  const r = await execa(engine, removeArgs(engine, id), { reject: false });
+  if (r.exitCode !== 0) await execa(engine, ['rm', '-f', id], { reject: false });
+}
+
 export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' }>): Builder {
   let engine: 'podman' | 'docker' | undefined;
   let id: string | undefined;
@@ -95,7 +101,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
   // A cpy that exits at once (a second Ctrl-C: process.exit) still removes its container; it
   // was left running `sleep infinity`, with whatever it was running (apt-get, make) inside.
   const removeOnExit = () => {
-    if (engine && id) spawnSync(engine, removeArgs(engine, id), { stdio: 'ignore' });
+    if (engine && id && spawnSync(engine, removeArgs(engine, id), { stdio: 'ignore' }).status !== 0) spawnSync(engine, ['rm', '-f', id], { stdio: 'ignore' });
   };
   const envArgs = (env: Readonly<Record<string, string | undefined>> | undefined) =>
     Object.entries(env ?? {}).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`]));
@@ -111,7 +117,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
     },
     run: async (argv, options) => {
       const c = need();
-      const onAbort = () => void execa(c.engine, removeArgs(c.engine, c.id), { reject: false });
+      const onAbort = () => void removeContainer(c.engine, c.id);
       options.signal?.addEventListener('abort', onAbort, { once: true });
       try {
         return await host([c.engine, 'exec', ...(options.cwd ? ['-w', options.cwd] : []), ...envArgs(options.env), c.id, ...argv], {
@@ -173,7 +179,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
       return r.exitCode === 0 ? `${spec.image}@${String(r.stdout).trim()}` : spec.image;
     },
     async stop() {
-      if (engine && id) await execa(engine, removeArgs(engine, id), { reject: false });
+      if (engine && id) await removeContainer(engine, id);
       id = undefined;
       process.removeListener('exit', removeOnExit);
     },

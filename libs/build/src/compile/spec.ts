@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 
-const envName = z.enum(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS', 'LIBS', 'PKG_CONFIG_PATH']);
+const envName = z.enum(['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS', 'LIBS', 'PKG_CONFIG_PATH']);
 
 /** Where the build runs. */
 export const builderSpecSchema = z.discriminatedUnion('kind', [
@@ -82,7 +82,7 @@ export type BuilderSpec = z.output<typeof builderSpecSchema>;
 export const STATIC_INTERPRETER = 'LINK_PYTHON_OBJS=$(LIBRARY_OBJS)';
 
 /** The variables of a spec's env that configureArguments gives configure as arguments (the rest go in its environment). */
-export const CONFIGURE_VARIABLES: ReadonlySet<string> = new Set(['CC', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS']);
+export const CONFIGURE_VARIABLES: ReadonlySet<string> = new Set(['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS']);
 
 /** Programs that run a compiler given after them (`CC="ccache gcc"`): a build machine's, never an artifact's. */
 const COMPILER_LAUNCHERS = new Set(['ccache', 'sccache', 'distcc', 'icecc']);
@@ -95,8 +95,15 @@ const COMPILER_LAUNCHERS = new Set(['ccache', 'sccache', 'distcc', 'icecc']);
  */
 export function splitCompiler(cc: string): { readonly launcher: string | null; readonly compiler: string } {
   const words = cc.trim().split(/\s+/).filter(Boolean);
+  // CC=/usr/lib/ccache/gcc: a name in ccache's directory of compiler links, the compiler its basename.
+  if (words.length === 1 && /\/ccache\/[^/]+$/.test(words[0]!)) return { launcher: words[0]!, compiler: words[0]!.split('/').pop()! };
   const launcher = words.length > 1 && COMPILER_LAUNCHERS.has(words[0]!.split('/').pop()!) ? words[0]! : null;
   return { launcher, compiler: (launcher ? words.slice(1) : words).join(' ') };
+}
+
+/** The compilers of a spec's env (CC, CXX) as make gets them when they have a launcher: `CC=ccache gcc`. */
+export function launchedCompilers(spec: BuildSpec): string[] {
+  return (['CC', 'CXX'] as const).flatMap((name) => (spec.env[name] && splitCompiler(spec.env[name]).launcher ? [`${name}=${spec.env[name].trim()}`] : []));
 }
 
 /**
@@ -106,7 +113,7 @@ export function splitCompiler(cc: string): { readonly launcher: string | null; r
  */
 export function configureArguments(spec: BuildSpec): string[] {
   const args = [`--prefix=${spec.prefix}`, '--enable-shared'];
-  if (spec.env.CC) args.push(`CC=${splitCompiler(spec.env.CC).compiler}`);
+  for (const name of ['CC', 'CXX'] as const) if (spec.env[name]) args.push(`${name}=${splitCompiler(spec.env[name]).compiler}`);
   for (const name of ['CFLAGS', 'CPPFLAGS', 'LDFLAGS'] as const) if (spec.env[name]) args.push(`${name}=${spec.env[name]}`);
   if (spec.profile === 'release') args.push('--enable-optimizations', '--with-lto');
   return [...args, ...spec.configureArgs];
