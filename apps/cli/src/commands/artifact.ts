@@ -288,8 +288,9 @@ export const artifactPack = defineCommand({
     // One pack or build of a build directory at a time: its tree, and the scratch directory the
     // checks use inside it, are the build's (two packs deleted each other's stripped copies). Taken
     // before its result is read: a build running there has removed it, and is the cause to name.
-    return withBuildDirLock(resolve(io.cwd, input.buildDir), async () => {
-      const result = await readBuildResult(resolve(io.cwd, input.buildDir));
+    const buildDir = resolve(io.cwd, input.buildDir);
+    return withBuildDirLock(buildDir, async () => {
+      const result = await readBuildResult(buildDir);
       await readyOutDir(ctx as CommandContext<unknown>, input);
       const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
       if (source.sha256 !== result.source.sha256) {

@@ -77,7 +77,6 @@ const AVAILABLE_ONLY = ['index', 'ca-file', 'signer', 'trusted-keys', 'install-t
 
 const SIGNED_WHAT = { index: 'the index, whose sha256 it matches', artifact: 'the artifact', cache: 'verified when it was downloaded' } as const;
 
-
 /** Phases as log lines; the download as a bar; extraction as a percentage on a terminal. */
 function installProgress(ctx: CommandContext<unknown>) {
   const bar = createProgress(ctx.io);

@@ -74,22 +74,26 @@ async function detectEngine(preferred?: 'podman' | 'docker'): Promise<'podman' |
 }
 
 /**
+ * The commands that remove a build container at once, the first that works ends it: its `sleep
+ * infinity` ignores SIGTERM, and podman's `rm -f` waits 10 s for it before SIGKILL (docker's sends
+ * SIGKILL); a podman older than 3.4 has no `rm -t`, and removes it with the plain `rm -f`.
+ */
+const removeCommands = (engine: 'podman' | 'docker', id: string): string[][] => [...(engine === 'podman' ? [['rm', '-f', '-t', '0', id]] : []), ['rm', '-f', id]];
+
+async function removeContainer(engine: 'podman' | 'docker', id: string): Promise<void> {
+  for (const args of removeCommands(engine, id)) if ((await execa(engine, args, { reject: false })).exitCode === 0) return;
+}
+
+/** The same, as a process's `exit` hook must: synchronously. */
+function removeContainerNow(engine: 'podman' | 'docker', id: string): void {
+  for (const args of removeCommands(engine, id)) if (spawnSync(engine, args, { stdio: 'ignore' }).status === 0) return;
+}
+
+/**
  * A build container: started from `image` with the build directory mounted at
  * the same path, provisioned with libs/build/provision/provision-builder.sh,
  * removed by id afterwards (and on cancel, which stops everything in it).
  */
-/**
- * Removes a build container at once: its `sleep infinity` ignores SIGTERM, and podman's `rm -f`
- * waits 10 s for it before SIGKILL (docker's sends SIGKILL).
- */
-const removeArgs = (engine: 'podman' | 'docker', id: string) => ['rm', '-f', ...(engine === 'podman' ? ['-t', '0'] : []), id];
-
-/** Removes a build container; a podman older than 3.4 has no `rm -t`, and removes it with the plain `rm -f`. */
-async function removeContainer(engine: 'podman' | 'docker', id: string): Promise<void> {
-  const r = await execa(engine, removeArgs(engine, id), { reject: false });
-  if (r.exitCode !== 0) await execa(engine, ['rm', '-f', id], { reject: false });
-}
-
 export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' }>): Builder {
   let engine: 'podman' | 'docker' | undefined;
   let id: string | undefined;
@@ -101,7 +105,7 @@ export function containerBuilder(spec: Extract<BuilderSpec, { kind: 'container' 
   // A cpy that exits at once (a second Ctrl-C: process.exit) still removes its container; it
   // was left running `sleep infinity`, with whatever it was running (apt-get, make) inside.
   const removeOnExit = () => {
-    if (engine && id && spawnSync(engine, removeArgs(engine, id), { stdio: 'ignore' }).status !== 0) spawnSync(engine, ['rm', '-f', id], { stdio: 'ignore' });
+    if (engine && id) removeContainerNow(engine, id);
   };
   const envArgs = (env: Readonly<Record<string, string | undefined>> | undefined) =>
     Object.entries(env ?? {}).flatMap(([k, v]) => (v === undefined ? [] : ['-e', `${k}=${v}`]));

@@ -114,7 +114,7 @@ function refusedCopy(refused: readonly { mirror: string; error: CpyError }[], ot
   const [first, ...rest] = refused;
   const also = [...rest.map((r) => `${r.mirror}: ${r.error.message}`), ...(others ? [others] : [])].join('; ');
   const hint =
-    first!.error.code === 'CPY_SOURCE_CHECKSUM_MISMATCH' || first!.error.code === 'CPY_SOURCE_SIGNATURE_MISSING' || first!.error.code === 'CPY_SOURCE_WRONG_RELEASE'
+    ['CPY_SOURCE_CHECKSUM_MISMATCH', 'CPY_SOURCE_SIGNATURE_MISSING', 'CPY_SOURCE_WRONG_RELEASE'].includes(first!.error.code)
       ? first!.error.hint
       : `the mirror does not serve the file the release manager signed (damaged or altered there); nothing of it was kept: ${mirrors > 1 ? 'no mirror given served a good copy; fetch from another' : 'fetch from another mirror'} (--mirror, or CPY_PYTHON_MIRRORS)`;
   return new CpyError(first!.error.code, `${first!.mirror} served a copy cpy refused: ${first!.error.message}${also ? ` (also: ${also})` : ''}`, {

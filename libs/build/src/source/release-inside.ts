@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 import { CpyError } from '@cpy/core';
 
 /**
@@ -14,18 +14,14 @@ import { CpyError } from '@cpy/core';
  */
 export async function checkReleaseInside(file: string, fileName: string, version: string): Promise<string | null> {
   const member = `Python-${version}/Include/patchlevel.h`;
-  const r = await new Promise<{ code: number | null; stdout: string; stderr: string; error: NodeJS.ErrnoException | null }>((done) =>
-    execFile('tar', ['-xOf', file, member], { maxBuffer: 1024 * 1024, timeout: 300_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } }, (error, stdout, stderr) =>
-      done({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr, error: error as NodeJS.ErrnoException | null }),
-    ),
-  );
-  if (r.code === 0) {
+  const r = await execa('tar', ['-xOf', file, member], { reject: false, timeout: 300_000, maxBuffer: 1024 * 1024, extendEnv: false, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } });
+  if (r.exitCode === 0) {
     const found = /^#define\s+PY_VERSION\s+"([^"]+)"/m.exec(r.stdout)?.[1] ?? null;
     if (found === version) return null;
     throw wrongRelease(fileName, version, found ? `its ${member} says ${found}` : `its ${member} names no PY_VERSION`);
   }
   if (/not found in archive/i.test(r.stderr)) throw wrongRelease(fileName, version, `it holds no ${member}: another release, or not a CPython source tarball`);
-  const why = r.error?.code === 'ENOENT' ? 'tar is not installed' : r.stderr.trim().split('\n').pop() || r.error?.message || `tar exit ${r.code}`;
+  const why = r.code === 'ENOENT' ? 'tar is not installed' : r.stderr.trim().split('\n').pop() || r.shortMessage || `tar exit ${r.exitCode}`;
   return `the release inside ${fileName} was not checked here (${why}); the build checks its Include/patchlevel.h when it unpacks it`;
 }
 
