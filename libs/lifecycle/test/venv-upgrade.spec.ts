@@ -6,6 +6,7 @@
 // wheelhouse (the e2e suite's). And a venv that sees its base's packages, upgraded to a base
 // that does not have them.
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,8 @@ let env: NodeJS.ProcessEnv;
  * A project `myproj` 0.1 (module myproj, in src/) with a build backend of its own in the tree,
  * which pip can use offline: `pip install -e` (PEP 660) puts a .pth naming src/ in site-packages,
  * and top_level.txt in its dist-info, as setuptools does.
+ * With a file `slow` beside its backend, the backend's build_editable writes its process number
+ * to `started` and sleeps two minutes first: a step a stop must end, not wait for.
  */
 async function editableProject(dir: string, name = 'myproj'): Promise<void> {
   await mkdir(join(dir, 'src', name), { recursive: true });
@@ -50,6 +53,12 @@ def _wheel(directory, files):
 def build_wheel(directory, config_settings=None, metadata_directory=None):
     return _wheel(directory, {NAME + '/__init__.py': open(os.path.join(HERE, 'src', NAME, '__init__.py'), 'rb').read()})
 def build_editable(directory, config_settings=None, metadata_directory=None):
+    if os.path.exists(os.path.join(HERE, 'slow')):
+        import time
+        with open(os.path.join(HERE, 'started.tmp'), 'w') as f:
+            f.write(str(os.getpid()))
+        os.rename(os.path.join(HERE, 'started.tmp'), os.path.join(HERE, 'started'))
+        time.sleep(120)
     return _wheel(directory, {NAME + '.pth': (os.path.join(HERE, 'src') + '\n').encode()})
 `,
   );
@@ -187,6 +196,49 @@ it('asked to stop before the swap (Ctrl-C), it stops the program running, remove
   expect(phases).not.toContain('recover');
   expect(phases.at(-1)).toBe('swap');
 }, 300_000);
+
+it('stopped while pip runs a build backend (Ctrl-C), the backend is ended, not waited for (it would sleep two minutes); the venv is as it was', async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'stopped-backend'));
+  const project = join(work, 'slowproj');
+  await editableProject(project, 'slowproj');
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '-e', project]);
+  await writeFile(join(project, 'slow'), '');
+  const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+
+  // Ctrl-C once the backend has started: pip is then running it, in a process of its own.
+  const stop = new AbortController();
+  const poll = setInterval(() => {
+    readFile(join(project, 'started')).then(
+      () => stop.abort(),
+      () => undefined,
+    );
+  }, 50);
+  const started = Date.now();
+  const error = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env, signal: stop.signal })
+    .catch((e: unknown) => e)
+    .finally(() => clearInterval(poll));
+  const took = Date.now() - started;
+  expect(error).toMatchObject({ code: 'CPY_VENV_CANCELLED' });
+  const backend = Number(await readFile(join(project, 'started'), 'utf8'));
+  expect(backend).toBeGreaterThan(1);
+  // Settled once the backend was gone: well before its sleep would have ended.
+  expect(took).toBeLessThan(60_000);
+  expect(running(backend)).toBe(false);
+  expect((await readdir(join(work, 'stopped-backend'))).sort()).toEqual(['.venv', 'wheels']);
+  expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toBe(cfg);
+  expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, slowproj; print(purepkg.VALUE)'])).stdout.trim()).toBe('42');
+}, 300_000);
+
+/** Whether a process is there and not a zombie (one whose parent has not reaped it has ended). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 it('a venv upgraded before, upgraded again to the python it runs, is left as it is, and so is the venv the first upgrade kept; a second real upgrade says the kept one is replaced; what the venv held outside site-packages is named', async () => {
   const dir = join(work, 'again');

@@ -43,16 +43,31 @@ describe('checkIndexAge: a signed index never goes back in time on this machine'
 
   it('two checks at once never move the record back (the older index, when it is read second under the lock, is refused)', async () => {
     await check('2026-12-01T00:00:00.000Z');
-    // Both read the record (Dec 1) before either writes: without the lock, the one that writes
-    // last (the older index) would leave Dec 2 behind it.
+    // The older index's check reads the record (the round before's), then waits for the lock,
+    // held by another install (this very process, under another token). The lock is let go and
+    // the newer index's check starts at once: it takes the lock first (the waiting one looks
+    // again every 50-150 ms) and records its date; the older one, reading the record again under
+    // the lock, is refused. Without that second reading it wrote its older date last.
+    const path = seenIndexPath(stateDir, URL_A);
+    let refused = 0;
     for (let round = 0; round < 5; round++) {
       const newer = `2026-12-${String(10 + 2 * round).padStart(2, '0')}T00:00:00.000Z`;
       const older = `2026-12-${String(9 + 2 * round).padStart(2, '0')}T00:00:00.000Z`;
-      const [a, b] = await Promise.allSettled([check(newer), check(older)]);
+      await writeFile(`${path}.lock`, `${process.pid} ${hostname()} another-install`);
+      let waiting = false;
+      const first = checkIndexAge(stateDir, URL_A, URL_A, older, () => (waiting = true));
+      while (!waiting) await new Promise((done) => setTimeout(done, 5));
+      await rm(`${path}.lock`);
+      const [b, a] = await Promise.allSettled([first, check(newer)]);
       expect(a.status).toBe('fulfilled');
-      if (b.status === 'rejected') expect(isCpyError(b.reason, 'CPY_INSTALL_INDEX_ROLLED_BACK')).toBe(true);
+      if (b.status === 'rejected') {
+        expect(isCpyError(b.reason, 'CPY_INSTALL_INDEX_ROLLED_BACK')).toBe(true);
+        refused++;
+      }
       expect(await record()).toBe(`${newer}\n${URL_A}\n`);
     }
+    // The waiting one took the lock first in none or few rounds (a poll falling in the moment between).
+    expect(refused).toBeGreaterThanOrEqual(3);
     // No lock is left behind.
     expect(await readFile(`${seenIndexPath(stateDir, URL_A)}.lock`, 'utf8').catch(() => null)).toBeNull();
   });
