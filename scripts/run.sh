@@ -28,7 +28,13 @@ npx --no-install nx run cli:build --output-style=static >/dev/null 2>&1 \
 
 if [ "${1:-}" = build ]; then
   if [ "$(id -u)" -eq 0 ]; then sh libs/build/provision/provision-builder.sh; fi
-  fixtures="${CPY_FIXTURES_DIR:-../shared/fixtures/cpython}"
+  # CPY_FIXTURES_DIR, relative to where this was run from (as the tests read it); by default the
+  # shared folder beside this repository.
+  case ${CPY_FIXTURES_DIR:-} in
+    '') fixtures=../shared/fixtures/cpython ;;
+    /*) fixtures=$CPY_FIXTURES_DIR ;;
+    *) fixtures=$caller/$CPY_FIXTURES_DIR ;;
+  esac
   if [ -z "${CPY_PYTHON_MIRRORS:-}" ] && [ -d "$fixtures" ]; then
     for f in "$fixtures"/Python-*.t*; do
       name=$(basename "$f")

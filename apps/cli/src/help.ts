@@ -87,7 +87,12 @@ export function commandHelp(spec: CommandSpec<unknown>): string {
   return lines.join('\n') + '\n';
 }
 
-export const EXIT_CODES = { 0: 'success', 1: 'the operation failed', 2: 'usage error (or command not available)' } as const;
+export const EXIT_CODES = {
+  0: 'success',
+  1: 'the operation failed (or was stopped by a first Ctrl-C: a *_CANCELLED code)',
+  2: 'usage error (or command not available)',
+  130: 'a second Ctrl-C (artifact validate and artifact test: 128+N when stopped by signal N)',
+} as const;
 
 const TOP_OPTIONS = { ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } } as const satisfies Record<string, OptionSpec>;
 

@@ -46,7 +46,7 @@ interface CaseOptions {
   readonly installPrefix?: string;
   readonly skipValidation?: boolean;
   readonly installTk?: boolean;
-  /** How long to wait for another install of the prefix (the library's lockTimeoutMs; CPY_LOCK_TIMEOUT_MS for install.sh). */
+  /** How long to wait for another install of the prefix: CPY_LOCK_TIMEOUT_MS, for both installers (the library's lockTimeoutMs when its options do not give one). */
   readonly lockTimeoutMs?: number;
 }
 
@@ -142,7 +142,6 @@ function libraryInstaller(): Installer {
             ...(o.trustedKeysUrl ? { trustedKeysUrl: o.trustedKeysUrl } : {}),
             ...(o.skipValidation ? { skipValidation: true } : {}),
             ...(o.installTk ? { installTk: true } : {}),
-            ...(o.lockTimeoutMs ? { lockTimeoutMs: o.lockTimeoutMs } : {}),
             // Under this installer's root (a string, not join(): `..` must reach the check).
             ...(o.installPrefix ? { installPrefix: `${root}/${o.installPrefix}` } : {}),
             stateDir: join(root, 'var/lib/cpy'),
@@ -151,7 +150,8 @@ function libraryInstaller(): Installer {
           },
           // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
           {
-            env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined },
+            // The lock's wait as install.sh is given it, CPY_LOCK_TIMEOUT_MS (unset: the default, ten minutes).
+            env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined, CPY_LOCK_TIMEOUT_MS: o.lockTimeoutMs ? String(o.lockTimeoutMs) : undefined },
             onEvent: (e) => {
               if (e.type === 'waiting') [waitedFor, waitedOn] = [e.holder, e.on];
             },

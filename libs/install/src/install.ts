@@ -778,12 +778,27 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   }
 }
 
+/**
+ * The options with CPY_LOCK_TIMEOUT_MS (as install.sh reads it; empty is unset) as lockTimeoutMs
+ * where they do not give one: both installers wait as long for the same prefix's lock.
+ */
+function lockTimeoutFrom(env: Environment, input: InstallOptions): InstallOptions {
+  const given = env['CPY_LOCK_TIMEOUT_MS'];
+  if (input.lockTimeoutMs !== undefined || !given) return input;
+  if (!/^[1-9][0-9]{0,8}$/.test(given)) {
+    throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `CPY_LOCK_TIMEOUT_MS: must be a number of milliseconds (got '${given}')`, {
+      hint: 'set it to a whole number of milliseconds, or unset it (600000, ten minutes)',
+    });
+  }
+  return { ...input, lockTimeoutMs: Number(given) };
+}
+
 async function install(input: InstallOptions, hooks: InstallHooks): Promise<InstallResult> {
   // process.hrtime, not performance.now(): the global `performance` loads node:perf_hooks (eight
   // modules, about 2 ms of an already-installed install's start; issue 20).
   const started = process.hrtime.bigint();
-  const options = parseInstallOptions(input);
   const env = hooks.env ?? process.env;
+  const options = parseInstallOptions(lockTimeoutFrom(env, input));
   // The links go where the last install or use made them, unless told (--bin-dir, --no-link).
   const layout = await linkedLayout(resolveLayout({ stateDir: options.stateDir, binDir: options.binDir, cacheDir: options.cacheDir }, env), options.binDir !== undefined);
   // Detected only when needed: an install that is already there returns without it.

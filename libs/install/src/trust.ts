@@ -39,7 +39,7 @@ export function signaturePolicy(
   // Empty is unset (as install.sh reads the Feature's option): the environment's pins still count.
   const signers = parseSigners([options.signerFingerprints || env['CPY_SIGNER_FINGERPRINTS'] || '']);
   if (signers.length === 0) return null;
-  const keys = options.trustedKeysUrl ?? env['CPY_TRUSTED_KEYS_URL'] ?? (indexUrl ? sibling(indexUrl, TRUSTED_KEYS_FILE) : undefined);
+  const keys = options.trustedKeysUrl || env['CPY_TRUSTED_KEYS_URL'] || (indexUrl ? sibling(indexUrl, TRUSTED_KEYS_FILE) : undefined);
   return { signers, keysUrl: keys ?? null };
 }
 

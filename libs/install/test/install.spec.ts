@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -570,6 +570,25 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(existsSync(sb.prefix)).toBe(false);
   });
 });
+  it('waits for another install of the prefix as long as CPY_LOCK_TIMEOUT_MS says, as install.sh does; a value that is not a number of milliseconds is refused before anything is done', async () => {
+    const sb = await sandbox();
+    for (const bad of ['10m', '0', '-5', '1e6']) {
+      const e = await codeOf(installPython(sb.options({ artifactUrl: artifact.path }), { env: { ...process.env, CPY_LOCK_TIMEOUT_MS: bad } }));
+      expect(e).toMatchObject({ code: 'CPY_INSTALL_BAD_OPTIONS', message: `CPY_LOCK_TIMEOUT_MS: must be a number of milliseconds (got '${bad}')` });
+    }
+    expect(existsSync(sb.prefix)).toBe(false);
+    // Another install (this very process, under another token) holds the prefix's lock: refused after the wait it was given.
+    const lock = join(sb.stateDir, 'locks', `${sha256Hex(sb.prefix).slice(0, 16)}.lock`);
+    await mkdir(dirname(lock), { recursive: true });
+    await writeFile(lock, `${process.pid} ${hostname()} another-install`);
+    const started = Date.now();
+    const held = await codeOf(installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }), { env: { ...process.env, CPY_LOCK_TIMEOUT_MS: '700' } }));
+    expect(held.code).toBe('CPY_INSTALL_LOCKED');
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(existsSync(sb.prefix)).toBe(false);
+    await rm(lock);
+  });
+
 
 describe('interruptions and concurrency (separate processes)', () => {
   it.each(['download', 'extract'])('kill -9 during %s leaves no install and no debris; the next run completes', async (phase) => {

@@ -14,10 +14,13 @@ describe('signaturePolicy', () => {
     expect(signaturePolicy({ signerFingerprints: '' }, {}, undefined)).toBeNull();
   });
 
-  it("takes the keys from the option, else CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index", () => {
+  it("takes the keys from the option, else CPY_TRUSTED_KEYS_URL, else cpy-keys.asc beside the index; empty is unset", () => {
     expect(signaturePolicy({ signerFingerprints: A, trustedKeysUrl: '/k.asc' }, { CPY_TRUSTED_KEYS_URL: '/e.asc' }, 'https://h.test/i/index.json')?.keysUrl).toBe('/k.asc');
     expect(signaturePolicy({ signerFingerprints: A }, { CPY_TRUSTED_KEYS_URL: '/e.asc' }, 'https://h.test/i/index.json')?.keysUrl).toBe('/e.asc');
     expect(signaturePolicy({ signerFingerprints: A }, {}, 'https://h.test/i/index.json')?.keysUrl).toBe('https://h.test/i/cpy-keys.asc');
     expect(signaturePolicy({ signerFingerprints: A }, {}, undefined)?.keysUrl).toBeNull();
+    // Empty is unset there too, as install.sh reads it (an empty CPY_TRUSTED_KEYS_URL was taken as the keys' URL).
+    expect(signaturePolicy({ signerFingerprints: A }, { CPY_TRUSTED_KEYS_URL: '' }, 'https://h.test/i/index.json')?.keysUrl).toBe('https://h.test/i/cpy-keys.asc');
+    expect(signaturePolicy({ signerFingerprints: A, trustedKeysUrl: '' }, { CPY_TRUSTED_KEYS_URL: '/e.asc' }, 'https://h.test/i/index.json')?.keysUrl).toBe('/e.asc');
   });
 });
