@@ -343,7 +343,8 @@ function makeRunner(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal | u
         return;
       }
       const started = performance.now();
-      const child = execFile(who.python, [...args], { env, cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...(signal ? { signal } : {}) }, (error, stdout, stderr) => {
+      // -s: the user's own site-packages (a .pth there for one of the two versions) is not what is compared.
+      const child = execFile(who.python, ['-s', ...args], { env, cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...(signal ? { signal } : {}) }, (error, stdout, stderr) => {
         const ms = performance.now() - started;
         if (error && signal?.aborted) {
           reject(cancelled());
@@ -375,7 +376,8 @@ async function identify(run: Runner, side: Side, given: string, located: { kind:
   try {
     out = await run({ side, given, python: located.python }, ['-c', IDENTIFY], 60_000);
   } catch (error) {
-    if (error instanceof CpyError) {
+    // A stop (Ctrl-C) while it starts is the stop, not a python that does not run.
+    if (error instanceof CpyError && error.code !== 'CPY_COMPARE_CANCELLED') {
       throw new CpyError('CPY_COMPARE_PYTHON_FAILED', `${side} (${given}): ${located.python} does not run: ${error.message.replace(/^[^:]*: /, '')}`, {
         hint: located.kind === 'installed' ? 'install it again (cpy install <version>) and compare then' : PREFIX_HINT,
         details: { side, given },

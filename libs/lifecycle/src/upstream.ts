@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,8 +25,12 @@ export function mirrorUrl(spec: string, cwd = process.cwd()): URL {
 /** The names a directory listing holds: an HTML index's links, or a directory's entries. */
 async function listing(url: URL, client: HttpClient): Promise<string[]> {
   if (url.protocol === 'file:') {
-    const entries = await readdir(fileURLToPath(url), { withFileTypes: true }).catch(() => null);
-    return entries ? entries.map((e) => (e.isDirectory() ? `${e.name}/` : e.name)) : [];
+    const dir = fileURLToPath(url);
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => null);
+    if (!entries) return [];
+    // A release directory may be a link (a mirror made of links to where the tarballs are).
+    const isDir = async (e: Dirent) => e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).then((st) => st.isDirectory(), () => false)));
+    return Promise.all(entries.map(async (e) => ((await isDir(e)) ? `${e.name}/` : e.name)));
   }
   const work = await mkdtemp(join(tmpdir(), 'cpy-upstream-'));
   try {

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
 import { findInstalled, installPython, listInstalled, repairHint, type Environment, type InstallOptions, type InstalledVersion, type VersionOptions } from '@cpy/install';
@@ -45,6 +46,12 @@ const SWAP = '.cpy-swap';
 const CFG = 'pyvenv.cfg';
 /** What a program says when the disk it writes is full (OSError's strerror; errno 28 no space, 122 over quota). */
 const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
+/** pip could not reach an index (its retries' warnings): each distribution alone would wait as long again. */
+const UNREACHABLE = /NewConnectionError|ConnectTimeoutError|ReadTimeoutError|ProxyError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused/;
+/** How a failure for that begins (the hint looks for it). */
+const UNREACHED = 'pip cannot reach its index';
+/** Why, from pip's warning (urllib3's words, without its object names). */
+const unreachedWhy = (line: string) => /Failed to establish a new connection: ([^'"]+)/.exec(line)?.[1]?.trim() ?? UNREACHABLE.exec(line)?.[0] ?? line.trim();
 
 function parseCfg(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -219,7 +226,9 @@ def source(dist):
         path = os.path.join(local(url), sub) if sub else local(url)
         if d['dir_info'].get('editable'):
             return ['-e', path], [path, os.path.join(path, 'src')] + pth_dirs(dist)
-        return [path], []
+        # A directory since deleted (a build tree, a checkout in /tmp): by name and version, as a
+        # local file that is gone, from --find-links or the index.
+        return ([path], []) if os.path.isdir(path) else (None, [])
     if 'vcs_info' in d:
         v = d['vcs_info']
         return [v['vcs'] + '+' + url + '@' + v.get('commit_id', v.get('requested_revision', '')) + ('#subdirectory=' + sub if sub else '')], []
@@ -470,8 +479,10 @@ async function importRun(python: string, modules: readonly string[]): Promise<Re
 // other in place, never neither; exit 3 where the kernel or filesystem cannot.
 const EXCHANGE = String.raw`
 import ctypes, os, signal, sys
-# Once begun, the swap ends: a Ctrl-C at the terminal reaches this process too.
-signal.signal(signal.SIGINT, signal.SIG_IGN)
+# Once begun, the swap ends: a Ctrl-C at the terminal reaches this process too, and so do a
+# closed terminal (SIGHUP) and a cancelled job (SIGTERM to the process group).
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
 libc = ctypes.CDLL(None, use_errno=True)
 f = getattr(libc, 'renameat2', None)
 if f is None:
@@ -481,8 +492,18 @@ if f(-100, os.fsencode(sys.argv[1]), -100, os.fsencode(sys.argv[2]), 2) != 0:
     if e in (22, 38, 95):
         sys.exit(3)
     sys.stderr.write(os.strerror(e))
-    sys.exit(4)
+    sys.exit(5 if e == 18 else 4)
 `;
+
+/**
+ * EXDEV from a rename within one directory: an overlay file system (a container's) whose lower
+ * layer (the image) holds the directory, which it cannot rename.
+ */
+const inImageLayer = (a: string, b: string, cause: unknown) =>
+  new CpyError('CPY_VENV_SWAP_FAILED', `cannot swap ${a} and ${b}: the venv is in a container image's layer (an overlay file system), where a directory cannot be renamed`, {
+    hint: 'nothing was swapped; recreate the venv on the new version (python3 -m venv), or keep venvs on a volume or in the workspace, where cpy venv upgrade can swap them',
+    cause,
+  });
 
 /**
  * A venv that is a mount point (a volume at /app/.venv) cannot be swapped by a rename: the kernel
@@ -517,22 +538,35 @@ export async function exchange(python: string, a: string, b: string): Promise<vo
   try {
     await run(python, ['-I', '-S', '-c', EXCHANGE, a, b]);
   } catch (error) {
-    const { code, stderr } = error as { code?: number | string; stderr?: string };
-    if (code === 4) {
-      // The kernel refused the swap itself (busy, permissions...): nothing moved.
-      throw new CpyError('CPY_VENV_SWAP_FAILED', `cannot swap ${a} and ${b}: ${stderr?.trim() || 'renameat2 failed'}`, {
-        hint: 'nothing was swapped; fix what the message names (a process using the directory, its permissions), then run the command again: it finishes or undoes what this run left',
+    const { code, signal, stderr } = error as { code?: number | string | null; signal?: string | null; stderr?: string };
+    // The kernel refused the swap itself: nothing moved.
+    if (code === 5) throw inImageLayer(a, b, error);
+    if (code === 4) throw swapRefused(a, b, stderr?.trim() || 'renameat2 failed', error);
+    // Exit 3 (no renameat2, or a file system without the exchange), or a python that cannot run
+    // the swap (gone: ENOENT, EACCES; no ctypes: exit 1, before any rename): three renames, which
+    // the journal lets the next run finish.
+    if (code !== 3 && code !== 1 && code !== 'ENOENT' && code !== 'EACCES') {
+      // Ended otherwise (a signal it cannot ignore): it may have swapped; the journal tells the next run.
+      throw new CpyError('CPY_VENV_SWAP_FAILED', `the swap of ${a} and ${b} was cut short (${signal ? `killed by ${signal}` : `exit ${code ?? '?'}`})`, {
+        hint: 'run the command again: it finishes or undoes what this run left (its journal beside the venv)',
         cause: error,
       });
     }
-    if (code !== 3) throw error;
-    // No atomic exchange here: two renames; the journal lets the next run finish them.
     const aside = `${a}${SWAP}`;
-    await rename(a, aside);
+    // The first rename failing has moved nothing.
+    await rename(a, aside).catch((cause: NodeJS.ErrnoException) => {
+      throw cause.code === 'EXDEV' ? inImageLayer(a, b, cause) : swapRefused(a, b, cause.message, cause);
+    });
     await rename(b, a);
     await rename(aside, b);
   }
 }
+
+const swapRefused = (a: string, b: string, why: string, cause: unknown) =>
+  new CpyError('CPY_VENV_SWAP_FAILED', `cannot swap ${a} and ${b}: ${why}`, {
+    hint: 'nothing was swapped; fix what the message names (a process using the directory, its permissions), then run the command again: it finishes or undoes what this run left',
+    cause,
+  });
 
 interface Journal {
   readonly id: string;
@@ -780,7 +814,8 @@ async function carrySourcesInside(venv: string, next: string, dists: readonly Di
   const tops = new Set<string>();
   for (const d of dists) {
     const path = d.source?.[0] === '-e' ? d.source[1] : undefined;
-    const rel = path ? relative(venv, path) : '';
+    // As pip wrote it: through the link the venv was reached by (venv is the real path).
+    const rel = path ? relative(venv, await realpath(path).catch(() => path)) : '';
     if (rel && !rel.startsWith('..') && !isAbsolute(rel)) tops.add(rel.split(sep)[0]!);
   }
   for (const top of tops) if (!existsSync(join(next, top))) await cp(join(venv, top), join(next, top), { recursive: true, verbatimSymlinks: true });
@@ -891,14 +926,21 @@ export async function upgradeVenv(path: string, options: UpgradeOptions): Promis
   return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
 }
 
+/** An http(s) --find-links: a page of links, given to pip as it is. */
+const isLinksUrl = (given: string) => /^https?:\/\//i.test(given);
+/** A --find-links that is a directory: a path, or a file:// URL. */
+const findLinksPath = (given: string) => (/^file:\/\//i.test(given) ? fileURLToPath(given) : resolve(given));
+
 /**
- * Each --find-links must be a directory that can be read, checked before anything is made: pip
+ * Each --find-links must be a directory that can be read (an http(s) one is pip's to fetch), checked before anything is made: pip
  * would find out only once the new venv is built, and either fail then (--offline: it is all pip
  * installs from) or ignore it with a warning and take everything from the index.
  */
 async function checkFindLinks(options: UpgradeOptions): Promise<void> {
   for (const given of options.findLinks ?? []) {
-    const dir = resolve(given);
+    // A page of links (https://download.pytorch.org/whl/torch_stable.html) is pip's to read.
+    if (isLinksUrl(given)) continue;
+    const dir = findLinksPath(given);
     const st = await stat(dir).catch(() => null);
     const problem = !st ? 'does not exist' : !st.isDirectory() ? 'is not a directory' : await readdir(dir).then(() => null, (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`);
     if (problem) {
@@ -989,7 +1031,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     });
     await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
     const pip = [join(next, 'bin', 'python'), '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'];
-    for (const d of options.findLinks ?? []) pip.push('--find-links', resolve(d));
+    for (const d of options.findLinks ?? []) pip.push('--find-links', isLinksUrl(d) ? d : findLinksPath(d));
     if (options.offline) pip.push('--no-index');
     if (dists.length > 0) {
       const reqs = (d: Distribution) => requirement(d, options.offline ?? false);
@@ -1006,7 +1048,12 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
           hint: `the venv is as it was; free space where that says, then run again: the new venv is made beside the old one, in ${dirname(venv)}, and pip unpacks and builds in ${tmpdir()} (TMPDIR)`,
         });
       }
-      if (all !== null) {
+      const unreachable = all?.split('\n').find((l) => UNREACHABLE.test(l));
+      if (all !== null && unreachable) {
+        // Not one at a time: each would wait for the same index as long again (pip retries each
+        // connection five times), minutes for every distribution.
+        failed.push({ name: dists.map((d) => d.name).join(', '), version: '', stage: 'install', detail: `${UNREACHED} (${unreachedWhy(unreachable)}): ${pipReason(all)}` });
+      } else if (all !== null) {
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
           if (signal?.aborted) throw cancelledUpgrade(venv);
@@ -1089,6 +1136,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
  */
 function upgradeHint(failed: readonly FailedDistribution[], dists: readonly Distribution[]): string {
   const installFailed = failed.filter((f) => f.stage === 'install');
+  if (installFailed.some((f) => f.detail.startsWith(UNREACHED))) {
+    return 'the venv is as it was; check the network and its proxy (HTTPS_PROXY, pip config list), or give pip the wheels and sources: --find-links <dir> --offline';
+  }
   if (installFailed.length === 1 && installFailed[0]!.version === '' && dists.length > 1) {
     return `the venv is as it was; each distribution installs alone, but pip refused them together (${installFailed[0]!.detail}): look for two versions of one distribution in the venv (pip list), remove the stray one, and run again`;
   }

@@ -6,10 +6,13 @@
 // wheelhouse (the e2e suite's). And a venv that sees its base's packages, upgraded to a base
 // that does not have them.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, writeFile } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { canMount, errorOf, indexEntry, indexOf, repoRoot, makeHostPythonArtifact, makeWheelhouse, mountSmallDisk, type TestArtifact } from '@cpy/harness';
@@ -116,6 +119,96 @@ it('a venv whose python is another version now: its packages are read from its o
   // The old venv is kept whole, for rollback.
   expect(await readdir(join(`${venv}.cpy-previous`, 'lib'))).toEqual(['python3.10']);
   expect(await readdir(join(`${venv}.cpy-previous`, 'src'))).toEqual(['inside']);
+}, 300_000);
+
+it('a package pip installed from a local directory since deleted (a build tree, a checkout in /tmp) is installed by name and version, from --find-links', async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'gone-dir'));
+  const project = join(work, 'gone-dir-src', 'dirpkg');
+  await editableProject(project, 'dirpkg');
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', project]);
+  await run(join(venv, 'bin', 'pip'), ['wheel', '-q', '--no-index', '--no-deps', '-w', wheels, project]);
+  await rm(join(work, 'gone-dir-src'), { recursive: true });
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+
+  // Before, pip was given the directory that is gone, and the upgrade failed on it (only --exclude got past).
+  const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env });
+  expect(r.distributions.find((d) => d.name === 'dirpkg')).toEqual({ name: 'dirpkg', version: '0.1', modules: ['dirpkg'] });
+  const where = (await run(join(venv, 'bin', 'python'), ['-c', 'import dirpkg, sys; print(sys.version_info[:2], dirpkg.WHERE)'])).stdout.trim();
+  expect(where).toContain(`(${line.replace('.', ', ')}) ${venv}/lib/python${line}/site-packages/dirpkg/__init__.py`);
+}, 300_000);
+
+it('a venv reached through a link, with an editable project in its src/ (pip records the linked path): the project comes along, and imports after the swap', async () => {
+  const { wheels, venv: real } = await venvWithPurepkg(join(work, 'linked-real'));
+  await mkdir(join(work, 'linked-app'));
+  const venv = join(work, 'linked-app', '.venv');
+  await symlink(real, venv);
+  const inside = join(venv, 'src', 'inlink');
+  await editableProject(inside, 'inlink');
+  await run(join(venv, 'bin', 'pip'), ['install', '-q', '--no-index', '-e', inside]);
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+
+  const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env });
+  expect(r.distributions.find((d) => d.name === 'inlink')).toMatchObject({ source: ['-e', inside] });
+  // Before, src/ was left in the venv kept aside (said as not carried), and the import failed after the swap.
+  expect(r.notCarried).toEqual([]);
+  expect((await run(join(venv, 'bin', 'python'), ['-c', 'import inlink, sys; print(sys.version_info[:2], inlink.WHERE)'])).stdout.trim()).toBe(
+    `(${line.replace('.', ', ')}) ${inside}/src/inlink/__init__.py`,
+  );
+  expect(await readFile(join(real, 'src', 'inlink', 'src', 'inlink', '__init__.py'), 'utf8')).toBe('WHERE = __file__\n');
+}, 300_000);
+
+it('--find-links takes an http page of links (a loopback server listing the wheelhouse), which pip reads, offline too; and a file:// URL of a directory', async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'links-page'));
+  const names = await readdir(wheels);
+  const fetched: string[] = [];
+  const server = createServer((req, res) => {
+    fetched.push(req.url ?? '');
+    const name = decodeURIComponent((req.url ?? '/').slice(1));
+    if (name === '') {
+      res.setHeader('content-type', 'text/html');
+      res.end(`<html><body>${names.map((n) => `<a href="${n}">${n}</a>`).join('\n')}</body></html>`);
+    } else if (names.includes(name)) createReadStream(join(wheels, name)).pipe(res);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  try {
+    const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+    const page = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    // Before, it was taken for a path under the working directory, and refused as one that does not exist.
+    const r = await upgradeVenv(venv, { to: line, findLinks: [page], offline: true, env });
+    expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg', 'setuptools']);
+    expect(fetched).toContain('/purepkg-1.0-py3-none-any.whl');
+    expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, sys; print(sys.version_info[:2], purepkg.VALUE)'])).stdout.trim()).toBe(`(${line.replace('.', ', ')}) 42`);
+  } finally {
+    server.close();
+  }
+  const missing = pathToFileURL(join(work, 'links-page', 'nowhere')).href;
+  await expect(upgradeVenv(venv, { to: artifact.metadata.version, findLinks: [missing], offline: true, env })).rejects.toMatchObject({
+    code: 'CPY_VENV_BAD_OPTION',
+    message: `--find-links ${join(work, 'links-page', 'nowhere')} does not exist: nothing was changed`,
+  });
+}, 300_000);
+
+it('pip that cannot reach its index fails once, for all (not each distribution alone, each waiting for the index again), and says to check the network or give --find-links', async () => {
+  const { venv } = await venvWithPurepkg(join(work, 'no-network'));
+  const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  // An index nothing answers at (connection refused), as pip's configuration would name it; one retry.
+  const saved = { url: process.env['PIP_INDEX_URL'], retries: process.env['PIP_RETRIES'] };
+  Object.assign(process.env, { PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_RETRIES: '1' });
+  try {
+    const error = await upgradeVenv(venv, { to: line, env }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CPY_VENV_UPGRADE_FAILED', hint: expect.stringMatching(/^the venv is as it was; check the network and its proxy .*--find-links <dir> --offline$/) });
+    const { failed } = (error as { details: { failed: { name: string; version: string; detail: string }[] } }).details;
+    expect(failed).toEqual([{ name: 'purepkg, setuptools', version: '', stage: 'install', detail: expect.stringMatching(/^pip cannot reach its index \(\[Errno 111\] Connection refused\): .*No matching distribution found for purepkg==1\.0/) }]);
+  } finally {
+    for (const [name, value] of [['PIP_INDEX_URL', saved.url], ['PIP_RETRIES', saved.retries]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+  expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toBe(cfg);
+  expect((await readdir(join(work, 'no-network'))).sort()).toEqual(['.venv', 'wheels']);
 }, 300_000);
 
 it('the target installed from the index trusts what cpy install trusts: with pinned signers, an index served without a signature is refused; nothing installed, the venv as it was', async () => {

@@ -38,7 +38,7 @@ export const venvUpgrade = defineCommand({
     '(exit 1, CPY_VENV_CANCELLED); a second Ctrl-C exits at once (exit 130). The target installed from the index is checked as cpy install checks it. ' + SIGNER_HELP,
   options: {
     to: { type: 'string', valueName: '<version>', description: 'the CPython version to move to (3.13, 3.13.5)' },
-    'find-links': { type: 'string', multiple: true, valueName: '<dir>', description: 'wheels and sources to install from (pip --find-links)' },
+    'find-links': { type: 'string', multiple: true, valueName: '<dir|url>', description: 'wheels and sources to install from (pip --find-links): a directory, or an http(s) page of links' },
     offline: { type: 'boolean', description: 'install only from --find-links, never from an index (pip --no-index)' },
     index: { type: 'string', valueName: '<url|file>', description: 'the cpy index, to install the target version when it is not installed' },
     'ca-file': { type: 'string', valueName: '<pem>', description: 'extra CA certificates for https (installing from the index)' },
@@ -73,7 +73,7 @@ export const venvUpgrade = defineCommand({
     try {
       r = await upgradeVenv(resolve(io.cwd, input.venv), {
         to: input.to,
-        ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => resolve(io.cwd, d)) } : {}),
+        ...(input['find-links'] ? { findLinks: input['find-links'].map((d) => (/^(https?|file):\/\//i.test(d) ? d : resolve(io.cwd, d))) } : {}),
         ...(input.offline ? { offline: true } : {}),
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
         // Installed from the index as cpy install does: the same pinned signers, keys and CAs.

@@ -230,6 +230,28 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
     expect(await errorOf(comparePythons({ a: '/usr', b: '/usr', thresholdPct: Number.NaN }))).toMatchObject({ code: 'CPY_COMPARE_BAD_OPTION' });
   });
 
+  it('stopped (Ctrl-C) while a python3 starts: said as the stop (it was "does not run"), at once', async () => {
+    const prefix = join(work, 'slow-prefix');
+    await mkdir(join(prefix, 'bin'), { recursive: true });
+    await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\nsleep 30\n', { mode: 0o755 });
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 300);
+    const started = Date.now();
+    const e = await errorOf(comparePythons({ a: prefix, b: '/usr', env: env(), signal: stop.signal }));
+    expect(e.code).toBe('CPY_COMPARE_CANCELLED');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it("the user's own site-packages is not on either side's path (-s): a .pth there does not run", async () => {
+    const home = join(work, 'home-with-pth');
+    const userSite = (await import('node:child_process')).execFileSync(HOST_PYTHON, ['-c', 'import site; print(site.getusersitepackages())'], { env: { ...env(), HOME: home, PYTHONUSERBASE: '' }, encoding: 'utf8' }).trim();
+    await mkdir(userSite, { recursive: true });
+    const marker = join(work, 'pth-ran');
+    await writeFile(join(userSite, 'slow.pth'), `import os; open(${JSON.stringify(marker)}, 'a').write('ran\\n')\n`);
+    await comparePythons({ a: '/usr', b: join(cpyHome, 'python-3.11.2'), runs: 1, warmup: 0, workload: tinyWorkload, env: { ...env(), HOME: home } });
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('one install reached twice (its version and its line, its prefix and its version) is refused before anything runs: it compared it with itself and flagged its noise', async () => {
     const good = join(cpyHome, 'python-3.11.2');
     for (const [a, b] of [

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -74,6 +74,10 @@ describe('findOutdated, against a release tree laid out like python.org', () => 
       await mkdir(join(work, 'mirror', dir), { recursive: true });
       for (const n of names) await writeFile(join(work, 'mirror', dir, n), '');
     }
+    // A release directory that is a link (a mirror made of links to where the tarballs are).
+    await mkdir(join(work, 'elsewhere', '3.11.13'), { recursive: true });
+    await writeFile(join(work, 'elsewhere', '3.11.13', 'Python-3.11.13.tar.xz'), '');
+    await symlink(join(work, 'elsewhere', '3.11.13'), join(work, 'mirror', '3.11.13'));
     await writeIndexFile(join(work, 'index.json'), indexOf(entry('3.13.4', 1, '2026-11-01T00:00:00Z'), entry('3.12.11', 1, '2026-11-01T00:00:00Z')));
   });
   afterAll(() => rm(work, { recursive: true, force: true }));
@@ -82,7 +86,7 @@ describe('findOutdated, against a release tree laid out like python.org', () => 
     const client = await createHttpClient({ userAgent: 'test' });
     try {
       const got = await newestReleases(mirrorUrl(join(work, 'mirror')), ['3.13', '3.12', '3.11'], client);
-      expect(Object.fromEntries(got)).toEqual({ '3.13': '3.13.5', '3.12': '3.12.11' });
+      expect(Object.fromEntries(got)).toEqual({ '3.13': '3.13.5', '3.12': '3.12.11', '3.11': '3.11.13' });
     } finally {
       await client.close();
     }

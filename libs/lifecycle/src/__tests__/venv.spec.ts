@@ -172,6 +172,37 @@ describe('the swap of an upgrade or a rollback', () => {
     expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_VENV_SWAP_FAILED', message: `cannot swap ${a} and ${join(work, 'swap-missing')}: No such file or directory` });
     expect(await readdir(a)).toEqual([]);
   });
+
+  it('a python that cannot run the one-step swap (gone) swaps by three renames; the venv and the new one change places', async () => {
+    const [a, b] = [join(work, 'swap-gone-a'), join(work, 'swap-gone-b')];
+    await mkdir(a);
+    await mkdir(b);
+    await writeFile(join(a, 'which'), 'old');
+    await writeFile(join(b, 'which'), 'new');
+    // Before, ENOENT was thrown as it came: "a bug in cpy" (CPY_CLI_INTERNAL), the venv not upgraded.
+    await exchange(join(work, 'no-such-python'), a, b);
+    expect([await readFile(join(a, 'which'), 'utf8'), await readFile(join(b, 'which'), 'utf8')]).toEqual(['new', 'old']);
+    expect(existsSync(`${a}.cpy-swap`)).toBe(false);
+  });
+
+  (canMount() ? it : it.skip)("a venv in a container image's layer (overlay: its directories cannot be renamed, EXDEV) is said as such, and nothing moves", async () => {
+    // On a tmpfs of its own: an overlay's upper layer cannot be on another overlay (a CI container's /tmp).
+    const disk = await mountSmallDisk(16 * 1024 * 1024, join(work, 'overlay'));
+    const root = disk.dir;
+    for (const d of ['lower/app/.venv', 'lower/app/.venv.cpy-next', 'upper', 'work', 'merged']) await mkdir(join(root, d), { recursive: true });
+    await promisify(execFile)('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work`, join(root, 'merged')]);
+    try {
+      const [a, b] = [join(root, 'merged', 'app', '.venv'), join(root, 'merged', 'app', '.venv.cpy-next')];
+      const error = await exchange('python3', a, b).catch((e: unknown) => e);
+      // Before: "cannot swap ...: Invalid cross-device link", with a hint about processes and permissions.
+      expect(error).toMatchObject({ code: 'CPY_VENV_SWAP_FAILED', message: `cannot swap ${a} and ${b}: the venv is in a container image's layer (an overlay file system), where a directory cannot be renamed` });
+      expect((error as { hint: string }).hint).toMatch(/^nothing was swapped; recreate the venv/);
+      expect((await readdir(join(root, 'merged', 'app'))).sort()).toEqual(['.venv', '.venv.cpy-next']);
+    } finally {
+      await promisify(execFile)('umount', [join(root, 'merged')]);
+      await disk.unmount();
+    }
+  });
 });
 
 /** A real venv of the host's python3 (Debian 12: 3.11), without pip, holding one distribution `purepkg`. */
@@ -417,8 +448,11 @@ describe('where an upgrade installs each distribution from again', () => {
     await mkdir(dirname(wheel), { recursive: true });
     await writeFile(wheel, '');
     await dist('fromwheel', { url: `file://${wheel}`, archive_info: { hashes: { sha256: '0'.repeat(64) } } });
-    await dist('fromdir', { url: 'file:///home/u/my%20dir', dir_info: {} });
-    // A wheel for one Python, or a local file since deleted, cannot be installed from there again.
+    const fromdir = join(work, 'sources', 'my dir');
+    await mkdir(fromdir);
+    await dist('fromdir', { url: `file://${fromdir.replace(/ /g, '%20')}`, dir_info: {} });
+    // A wheel for one Python, or a local file or directory since deleted, cannot be installed from there again.
+    await dist('gonedir', { url: 'file:///home/u/gone%20dir', dir_info: {} });
     await dist('cpwheel', { url: 'file:///srv/wheels/cpwheel-1.0-cp311-cp311-linux_x86_64.whl', archive_info: {} });
     await dist('gonefile', { url: `file://${join(work, 'sources', 'gone-1.0.tar.gz')}`, archive_info: {} });
     // setup.py develop, before PEP 660: the project's .egg-info stays in the project; in a src
@@ -437,7 +471,8 @@ describe('where an upgrade installs each distribution from again', () => {
       purepkg: null,
       fromgit: [`git+https://example.org/x/fromgit.git@${'a'.repeat(40)}#subdirectory=py`],
       fromwheel: [`file://${wheel}`],
-      fromdir: ['/home/u/my dir'],
+      fromdir: [fromdir],
+      gonedir: null,
       cpwheel: null,
       gonefile: null,
       legacy: ['-e', legacy],
