@@ -56,6 +56,12 @@ interface Call {
   /** An upload: the file, streamed (read again on a retry). */
   readonly file?: { path: string; contentType: string };
   readonly accept?: string;
+  /**
+   * Not sent again when its answer is a 5xx or is lost: GitHub may have carried it out (a second
+   * "create release" of a draft makes a second draft of the tag). Rate limits are still waited
+   * out (a refused request was not carried out).
+   */
+  readonly once?: boolean;
 }
 
 interface Reply {
@@ -140,7 +146,7 @@ export function gitHub(options: GitHubOptions) {
       try {
         reply = await once(call);
         const wait = reply.status >= 400 ? rateLimitWaitMs(reply.status, reply.headers, Date.now(), reply.body) : null;
-        const retryable = reply.status >= 500 || reply.status === 408 || wait !== null;
+        const retryable = wait !== null || (!call.once && (reply.status >= 500 || reply.status === 408));
         if (!retryable) return reply;
         reason = `HTTP ${reply.status}`;
         if (wait !== null) {
@@ -158,6 +164,11 @@ export function gitHub(options: GitHubOptions) {
       } catch (error) {
         if (error instanceof CpyError) throw error;
         reason = (error as Error).message;
+        if (call.once) {
+          throw new CpyError('CPY_PUBLISH_NETWORK', `${call.what}: ${reason} (its answer was lost: it may have been carried out)`, {
+            hint: 'check the network to the GitHub API (HTTPS_PROXY, --api-url), then run again: a re-run completes what was started',
+          });
+        }
       }
       if (attempt >= attempts) {
         if (reply) return reply;
@@ -226,8 +237,29 @@ export function gitHub(options: GitHubOptions) {
     /** Every release, drafts included (the token sees them), following the Link header's pages. */
     listReleases: (): Promise<GitHubRelease[]> => pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema),
     /** `make_latest` (default `true` for a published release): `false` keeps a release (the index's) from becoming the repository's "Latest". */
-    createRelease: (input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean; make_latest?: MakeLatest }) =>
-      json({ method: 'POST', url: `${repo}/releases`, what: `creating release ${input.tag_name}`, json: input }, releaseSchema, [201]),
+    /**
+     * Creates a release. A 5xx or a lost answer may still have made it: the releases are listed
+     * again and one of the tag (a draft if a draft was asked for) is taken, before it is sent again.
+     * Sent again as other calls are, it made a second draft of the tag (GitHub allows several: a
+     * draft owns no tag), and a later publish could take the empty one.
+     */
+    async createRelease(input: { tag_name: string; target_commitish?: string; name: string; body: string; draft: boolean; prerelease: boolean; make_latest?: MakeLatest }): Promise<GitHubRelease> {
+      const call: Call = { method: 'POST', url: `${repo}/releases`, what: `creating release ${input.tag_name}`, json: input, once: true };
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await json(call, releaseSchema, [201]);
+        } catch (error) {
+          const unknown = (error instanceof GitHubApiError && error.status >= 500) || (error instanceof CpyError && error.code === 'CPY_PUBLISH_NETWORK');
+          if (!unknown) throw error;
+          const made = (await pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema)).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
+          if (made) return made;
+          if (attempt >= attempts) throw error;
+          const delay = Math.min(8000, 500 * 2 ** (attempt - 1));
+          options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason: (error as Error).message });
+          await sleep(delay);
+        }
+      }
+    },
     updateRelease: (id: number, input: { name?: string; body?: string; draft?: boolean; prerelease?: boolean; make_latest?: MakeLatest }) =>
       json({ method: 'PATCH', url: `${repo}/releases/${id}`, what: `updating release ${id}`, json: input }, releaseSchema),
     async deleteRelease(id: number): Promise<void> {
@@ -244,7 +276,10 @@ export function gitHub(options: GitHubOptions) {
     },
     async deleteTag(tag: string): Promise<void> {
       const reply = await send({ method: 'DELETE', url: `${repo}/git/refs/tags/${encodeURIComponent(tag)}`, what: `deleting tag ${tag}` });
-      if (reply.status !== 204 && reply.status !== 422 && reply.status !== 404) fail(reply, `deleting tag ${tag}`);
+      // Gone already: 422 "Reference does not exist". A 422 for another reason (a tag protection
+      // rule, a ruleset) left the tag: said, not counted as deleted.
+      const gone = reply.status === 422 && /reference does not exist/i.test(String((reply.body as { message?: unknown } | null)?.message ?? ''));
+      if (reply.status !== 204 && reply.status !== 404 && !gone) fail(reply, `deleting tag ${tag}`);
     },
     /** Every asset of a release, following the Link header's pages (a release holds more than 100 with enough builds). */
     listAssets: (releaseId: number) => pages(`${repo}/releases/${releaseId}/assets?per_page=100`, 'listing assets', assetSchema),
@@ -308,7 +343,25 @@ export function gitHub(options: GitHubOptions) {
           dispatcher: await options.client.dispatcher(),
         });
         if (res.statusCode !== 200) {
-          await res.body.dump();
+          const text = await res.body.text().catch(() => '');
+          // A rate limit is waited out as the API's calls wait it out (a quick retry met it again).
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          const wait = rateLimitWaitMs(res.statusCode, res.headers as Reply['headers'], Date.now(), body);
+          if (wait !== null) {
+            if (wait > maxWaitMs || attempt >= attempts) {
+              throw new CpyError('CPY_PUBLISH_RATE_LIMITED', `downloading ${asset.name}: GitHub's rate limit asks to wait ${Math.ceil(wait / 1000)} s`, {
+                hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
+              });
+            }
+            options.onRetry?.({ what: `downloading ${asset.name}`, attempt, delayMs: wait, reason: `rate limited (HTTP ${res.statusCode})` });
+            await sleep(wait);
+            continue;
+          }
           throw new Error(`HTTP ${res.statusCode}`);
         }
         try {
@@ -318,7 +371,7 @@ export function gitHub(options: GitHubOptions) {
           throw error;
         }
       } catch (error) {
-        if (attempt >= attempts || error instanceof TooLarge) throw error;
+        if (attempt >= attempts || error instanceof TooLarge || error instanceof CpyError) throw error;
         await sleep(Math.min(8000, 500 * 2 ** (attempt - 1)));
       }
     }

@@ -562,6 +562,18 @@ export async function readPublishedIndex(gh: GitHubClient, releases: readonly Gi
   return asset ? (await readIndexAsset(gh, asset)).index : null;
 }
 
+/**
+ * The published index as readPublishedIndex reads it, or null when there is none or it does not
+ * read as one (a --no-index publish or prune leaves such an index alone). A failed download is
+ * thrown: an index not read is no index that lists nothing.
+ */
+export function readPublishedIndexIfValid(gh: GitHubClient, releases: readonly GitHubRelease[]): Promise<ArtifactIndex | null> {
+  return readPublishedIndex(gh, releases).catch((error: unknown) => {
+    if (isCpyError(error, 'CPY_PUBLISH_INDEX_INVALID')) return null;
+    throw error;
+  });
+}
+
 /** Downloads and checks the published index; one that cannot be read is an error that leaves it as it is. */
 async function readIndexAsset(gh: GitHubClient, asset: GitHubAsset): Promise<{ index: ArtifactIndex; bytes: Buffer }> {
   const source = `${asset.name} on release ${INDEX_RELEASE_TAG}`;

@@ -3,7 +3,7 @@ import { INDEX_RELEASE_TAG } from '@cpy/artifact';
 import type { SigningKey } from '@cpy/signing';
 import type { GitHubClient } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import { readPublishedIndex, type IndexTrust, type PublishIndexResult } from './index-release.js';
+import { readPublishedIndex, readPublishedIndexIfValid, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { markPrunedBuilds, planPrune, type PrunePlan } from './retention.js';
 import { RELEASE_TAG_PREFIX, releaseTag } from './tag.js';
 
@@ -66,8 +66,9 @@ export async function pruneReleases(options: PruneOptions): Promise<PruneResult>
   // Told to leave the index alone, it must not be left listing as active a build whose release goes.
   // A dry run says so too: it shows what --yes does.
   if (!wantIndex && hasIndexRelease && gone.length > 0) {
-    // (An index that cannot be read tells installers nothing either: --no-index leaves it alone.)
-    const index = await readPublishedIndex(github, releases).catch(() => null);
+    // (An index that is not one tells installers nothing either: --no-index leaves it alone. One
+    // that could not be downloaded is an error: deleting on an index not read deleted builds it lists.)
+    const index = await readPublishedIndexIfValid(github, releases);
     const listed = index?.artifacts.filter((e) => e.state !== 'removed' && gone.includes(releaseTag(e.version, e.build))) ?? [];
     if (listed.length > 0) {
       throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release still lists ${listed.map((e) => `${e.file} (${e.state})`).join(', ')}: deleting ${listed.length === 1 ? 'its release' : 'their releases'} without marking them removed there (--no-index) leaves installers builds they cannot download`, {

@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
+import { checksumFileName, compareVersions, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
 import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
-import { checkIndexBeforeSigning, readPublishedIndex, type IndexTrust, type PublishIndexResult } from './index-release.js';
+import { checkIndexBeforeSigning, readPublishedIndexIfValid, type IndexTrust, type PublishIndexResult } from './index-release.js';
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
 import { smallAssetText } from './release-assets.js';
@@ -146,7 +146,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     // by hand, the bytes it lists for this file would not be the release's: every install of it
     // would fail its checksum. (An index that cannot be read is left alone, as --no-index says.)
     if (!updateIndex) {
-      const listed = (await readPublishedIndex(github, releases).catch(() => null))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
+      const listed = (await readPublishedIndexIfValid(github, releases))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
       if (listed && listed.sha256 !== (await sha256File(artifact))) {
         throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}: publishing other bytes under that name without updating the index (--no-index) makes every install of it fail its checksum`, {
           hint: 'drop --no-index: the index is updated with the new bytes; nothing was published',
@@ -161,9 +161,16 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const published = releases.find((r) => r.tag_name === tag && !r.draft);
     const prerelease = options.prerelease ?? published?.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
     emit({ type: 'publishing', tag, repository: github.repository, prerelease });
+    // Not the repository's "Latest" when a newer version or build is published already (a 3.12
+    // build published after 3.13's took it).
+    const newer = releases.some((r) => {
+      const other = !r.draft && r.tag_name !== tag ? parseReleaseTag(r.tag_name) : null;
+      return other !== null && (compareVersions(other.version, metadata.version) || other.build - metadata.build) > 0;
+    });
     const release = await publishRelease({
       github,
       tag,
+      latest: !newer,
       ...(options.commit ? { commit: options.commit } : {}),
       title: releaseTitle([{ metadata }]),
       // The notes describe every build on the release (one tag holds each distribution and

@@ -44,6 +44,12 @@ export interface PublishOptions {
   readonly notes: string | ((assets: PublishResult['assets'], onRelease: readonly GitHubAsset[]) => ReleaseText | Promise<ReleaseText>);
   /** Pre-release or not: set when the release is made (and when a draft is published). */
   readonly prerelease: boolean;
+  /**
+   * Whether the release may become the repository's "Latest" when its draft is published
+   * (GitHub's default makes every release published so; default true). False for an older
+   * version's build published after a newer one's.
+   */
+  readonly latest?: boolean;
   /** `prerelease` was asked for, not derived: a published release is changed to it too. */
   readonly prereleaseAsked?: boolean;
   /** The notes were asked for (a changelog, a template): a published release's are written again too, when they differ. */
@@ -158,7 +164,10 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
   const gh = options.github;
   const emit = options.onEvent ?? (() => undefined);
 
-  let release = (await gh.listReleases()).find((r) => r.tag_name === options.tag) ?? null;
+  // The published release of the tag, else its draft: a draft an earlier GitHub left beside the
+  // published one (several drafts may have a tag) is not where a build goes.
+  const releases = (await gh.listReleases()).filter((r) => r.tag_name === options.tag);
+  let release = releases.find((r) => !r.draft) ?? releases[0] ?? null;
   const wasPublished = release !== null && !release.draft;
   if (!release) {
     release = await gh.createRelease({
@@ -214,19 +223,24 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
 
   // What an earlier pack put beside a file sent again now (its debug symbols, its test suite) and
   // this publish does not carry: it belonged to the old bytes, and would go public beside the new.
-  // Deleted before the file is sent: a run stopped after sending it found the file unchanged and
-  // kept them for good.
+  // Deleted before the file takes its name: a run stopped after that found the file unchanged and
+  // kept them for good. A file uploaded now (onto a draft) goes first; one replaced on a
+  // published release once its replacement is there whole, below: until then its old bytes, with
+  // their companions, stay as they were.
   const deleted = new Set<number>();
   const carried = new Set(locals.map((l) => l.name));
-  for (const p of plan.filter((x) => x.action !== 'check')) {
-    for (const name of (p.local.companions ?? []).flatMap((c) => [c, signatureName(c)])) {
-      const stale = existing.get(name);
-      if (!stale || carried.has(name) || deleted.has(stale.id)) continue;
-      await gh.deleteAsset(stale.id);
-      deleted.add(stale.id);
-      emit({ type: 'asset', name, action: 'deleted-stale' });
+  const deleteCompanions = async (action: 'upload' | 'replace') => {
+    for (const p of plan.filter((x) => x.action === action)) {
+      for (const name of (p.local.companions ?? []).flatMap((c) => [c, signatureName(c)])) {
+        const stale = existing.get(name);
+        if (!stale || carried.has(name) || deleted.has(stale.id)) continue;
+        await gh.deleteAsset(stale.id);
+        deleted.add(stale.id);
+        emit({ type: 'asset', name, action: 'deleted-stale' });
+      }
     }
-  }
+  };
+  await deleteCompanions('upload');
 
   // A published file replaced (--replace) is uploaded beside it first, as <name>.new, and checked:
   // its old bytes stay public until every replacement is there whole (a cut upload left a published
@@ -248,6 +262,7 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     emit({ type: 'asset', name: p.local.name, action: 'uploaded' });
     staged.set(p.local.name, asset);
   }
+  await deleteCompanions('replace');
 
   const results: PublishedAsset[] = [];
   for (const p of plan) {
@@ -322,7 +337,7 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
     // A draft's assets download from an `untagged-...` address that dies when it is published: the
     // release is published first, and the notes (and the URLs returned) use the addresses it then has.
     await options.beforePublish?.(onDraft);
-    release = await gh.updateRelease(release.id, { draft: false, name: options.title, prerelease: options.prerelease });
+    release = await gh.updateRelease(release.id, { draft: false, name: options.title, prerelease: options.prerelease, ...(options.latest === false ? { make_latest: 'false' as const } : {}) });
     const final = new Map(release.assets.map((a) => [a.name, a.browser_download_url]));
     for (const r of results) {
       r.url = final.get(r.name) ?? r.url;

@@ -33,6 +33,18 @@ export async function buildsOnRelease(
   const text = (name: string) => smallAssetText(github, byName.get(name));
   const builds: ReleaseBuild[] = [];
   const artifacts = onRelease.filter((a) => parseArtifactFileName(a.name) !== null).map((a) => a.name);
+  // A build whose publish was stopped half way: its artifact cut off (GitHub keeps it, state
+  // "open"), or gone with its .json or .sha256 left (deleted by a re-run, not uploaded again).
+  for (const a of onRelease) {
+    const of = /^(.*)\.(json|sha256|asc)$/.exec(a.name)?.[1];
+    const cut = a.state !== 'uploaded' && artifacts.includes(a.name);
+    const orphan = of !== undefined && parseArtifactFileName(of) !== null && !byName.has(of);
+    const name = cut ? a.name : orphan ? of : null;
+    if (name === null || name === current.fileName) continue;
+    throw new CpyError('CPY_PUBLISH_RELEASE_UNREADABLE', `the release holds ${cut ? `${name} not uploaded whole (state ${a.state})` : `${a.name} without ${name}`}: a publish of that build was stopped half way`, {
+      hint: `publish that build again (cpy publish ${name}) to complete it, or delete its assets from the release; nothing was made public`,
+    });
+  }
   if (!artifacts.includes(current.fileName)) artifacts.push(current.fileName);
   for (const fileName of artifacts) {
     if (fileName === current.fileName) {

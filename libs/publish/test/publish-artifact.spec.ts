@@ -139,6 +139,13 @@ describe('publishArtifact', () => {
     // Another pack under the same name, without side assets, replaced: the release kept the first
     // pack's debug symbols and tests beside the new bytes.
     const second = await repackArtifact(artifact, join(work, 'sides-second'), { padMetadata: 2 });
+    // A replacement whose upload is cut off changes nothing: the old bytes keep their side assets.
+    // (Before, they were deleted first, and lost for good when the replacement failed.)
+    gh.inject('upload', { drop: true }, { drop: true }, { drop: true }, { drop: true });
+    const cut = await publishArtifact(second.path, { github, index: false, replace: true }).catch((e: unknown) => e);
+    expect(isCpyError(cut) && cut.code).toBe('CPY_PUBLISH_NETWORK');
+    expect(onRelease().map((a) => a.name)).toEqual(expect.arrayContaining(sideAssets));
+    expect(sha(onRelease().find((a) => a.name === first.fileName)!.bytes)).toBe(first.sha256);
     const events: PublishArtifactEvent[] = [];
     const replaced = await publishArtifact(second.path, { github, index: false, replace: true, onEvent: (e) => events.push(e) });
     expect(replaced.release.status).toBe('published');
@@ -146,6 +153,18 @@ describe('publishArtifact', () => {
     for (const name of sideAssets) expect(events).toContainEqual({ type: 'release', event: { type: 'asset', name, action: 'deleted-stale' } });
     expect(sha(onRelease().find((a) => a.name === second.fileName)!.bytes)).toBe(second.sha256);
     expect(releaseOf(gh, 'cpython-3.11.2-build1')!.body).not.toContain(sides[0]);
+  });
+
+  it('a build older than one published already (an earlier build number, an older version) does not become the repository\'s "Latest"; the newest does', async () => {
+    const gh = await double();
+    const github = api(gh);
+    await publishArtifact((await buildOf(2)).path, { github, index: false, prerelease: false });
+    expect(releaseOf(gh, 'cpython-3.11.2-build2')!.make_latest).toBeNull();
+    // Before, GitHub's default made each release published the "Latest", build 1 after build 2 too.
+    await publishArtifact(artifact.path, { github, index: false, prerelease: false });
+    expect(releaseOf(gh, 'cpython-3.11.2-build1')!.make_latest).toBe('false');
+    await publishArtifact((await buildOf(1, '3.12.1')).path, { github, index: false, prerelease: false });
+    expect(releaseOf(gh, 'cpython-3.12.1-build1')!.make_latest).toBeNull();
   });
 
   it('the pre-release rule: the first release of a version, and any CPython pre-release, unless told otherwise', async () => {
@@ -255,6 +274,24 @@ describe('publishArtifact', () => {
     expect(release.draft).toBe(false);
     // Both builds, in the order their artifacts were uploaded.
     expect(release.name).toBe('CPython 3.11.2 (build 1, testhost 1, aarch64 and x86_64)');
+
+    // Stopped otherwise: its .json and .sha256 there, its artifact cut off (GitHub keeps it, state
+    // "open") or not there at all. Before, only the .json was read: the release went public with
+    // the cut artifact, or without it (its .sha256 and .json orphans), and the notes described it.
+    for (const stop of ['cut', 'gone'] as const) {
+      const other = await double();
+      const otherGitHub = api(other);
+      const left = await otherGitHub.createRelease({ tag_name: 'cpython-3.11.2-build1', name: 'stopped', body: '', draft: true, prerelease: false });
+      for (const f of [`${arm.fileName}.sha256`, `${arm.fileName}.json`]) await otherGitHub.uploadAsset(left, join(dirname(arm.path), f), f);
+      if (stop === 'cut') {
+        other.inject('upload', { drop: true });
+        await otherGitHub.uploadAsset(left, arm.path, arm.fileName).catch(() => undefined);
+      }
+      const stopped = await publishArtifact(artifact.path, { github: otherGitHub, commit: 'main' }).catch((e: unknown) => e);
+      expect(isCpyError(stopped, 'CPY_PUBLISH_RELEASE_UNREADABLE')).toBe(true);
+      expect((stopped as Error).message).toContain(stop === 'cut' ? `${arm.fileName} not uploaded whole (state open)` : `${arm.fileName}.sha256 without ${arm.fileName}:`);
+      expect(releaseOf(other, 'cpython-3.11.2-build1')!.draft).toBe(true);
+    }
   });
 
   it("each build's notes pin the signer that signed that build: one published unsigned gets none from a later signed publish into the release", async () => {
@@ -455,6 +492,13 @@ describe('pruneReleases', () => {
       for (const b of listed) expect((refused as Error).message).toContain(`${b.fileName} (active)`);
     }
     expect(gh.releases()).toHaveLength(5);
+    // Nor while the index cannot be downloaded (GitHub failing): before, that read as no index,
+    // and --yes deleted the releases it lists as active.
+    gh.inject('download', { status: 503 }, { status: 503 }, { status: 503 }, { status: 503 });
+    const unread = await pruneReleases({ github, keep: 2, index: false, apply: true }).catch((e: unknown) => e);
+    expect(isCpyError(unread) && unread.code).not.toBe('CPY_PUBLISH_INDEX_WOULD_DISAGREE');
+    expect(unread).toBeInstanceOf(Error);
+    expect(gh.releases()).toHaveLength(5);
     // Nor an artifact replaced under the name the index lists with other bytes.
     const b1 = listed[0]!;
     const other = await repackArtifact(artifact, join(work, 'replaced-b1'), { fileName: b1.fileName, metadata: (m) => ({ ...m, build: 1, builtWith: { ...m.builtWith, finishedAt: '2026-12-06T00:00:00Z' } }) });
@@ -499,6 +543,13 @@ describe('pruneReleases', () => {
     const dry = await pruneReleases({ github, keep: 2 });
     expect(dry.plan.remove).toEqual([]);
     expect(dry.plan.strayTags).toEqual(['cpython-3.11.2-build1']);
+    expect(gh.tags()).toContain('cpython-3.11.2-build1');
+
+    // A tag a ruleset protects: GitHub answers 422 (not "Reference does not exist") and keeps it.
+    // Before, any 422 counted as deleted, and every later prune "deleted" it again.
+    gh.inject('delete-tag', { status: 422, body: { message: 'Repository rule violations found\n\nCannot delete this tag', documentation_url: 'https://docs.github.com/rest' } });
+    const protectedTag = await pruneReleases({ github, keep: 2, apply: true }).catch((e: unknown) => e);
+    expect(protectedTag).toMatchObject({ code: 'CPY_PUBLISH_API_ERROR', message: expect.stringContaining('deleting tag cpython-3.11.2-build1: GitHub answered 422 (Repository rule violations found') });
     expect(gh.tags()).toContain('cpython-3.11.2-build1');
 
     const events: PruneEvent[] = [];

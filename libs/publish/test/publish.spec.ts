@@ -233,11 +233,31 @@ describe('publishRelease', () => {
     expect(sleeps.length).toBe(4);
   });
 
+  it('a "create release" whose answer is lost (GitHub made the draft) or a 5xx is not sent again blindly: the draft made is found and used, and the tag has one release', async () => {
+    for (const fault of [{ lostReply: true } as const, { status: 502 }]) {
+      gh = await double();
+      gh.inject('create', fault);
+      const r = await publish(gh);
+      expect(r.status).toBe('published');
+      // Before, the POST was sent again: a second draft of the tag, the first left empty beside the published one.
+      const tag = releaseTag(artifact.metadata.version, artifact.metadata.build);
+      expect(gh.releases().filter((x) => x.tag_name === tag).map((x) => [x.draft, x.assets.length])).toEqual([[false, 3]]);
+    }
+  });
+
   it("a secondary rate limit (a 403 that says so, neither header) is waited out a minute, as GitHub's documentation asks; one that does not end is CPY_PUBLISH_RATE_LIMITED, not a token without rights", async () => {
     const secondary = { status: 403, body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest' } };
     gh = await double();
     sleeps.length = 0;
     gh.inject('list', secondary);
+    expect((await publish(gh)).status).toBe('published');
+    expect(sleeps).toEqual([60_000]);
+
+    // The downloads that check what was uploaded wait it out too (they retried at once, and failed
+    // as "cannot download it again to verify it").
+    gh = await double();
+    sleeps.length = 0;
+    gh.inject('download', secondary);
     expect((await publish(gh)).status).toBe('published');
     expect(sleeps).toEqual([60_000]);
 

@@ -24,18 +24,20 @@ export interface GitHubDouble {
   readonly releases: () => DoubleRelease[];
   /** The repository's tags, sorted: GitHub makes one when a release is published; deleting a release leaves it. */
   readonly tags: () => string[];
-  /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`: a release update or an asset rename). */
+  /** Queue faults for the next requests matching `route` (`upload`, `create`, `list`, `download`, `patch`: a release update or an asset rename; `delete-tag`). */
   inject(route: Route, ...faults: Fault[]): void;
   /** Rewrites a stored asset's bytes (a tampered or different upload). */
   corruptAsset(name: string, bytes: Buffer): void;
   close(): Promise<void>;
 }
 
-export type Route = 'upload' | 'create' | 'list' | 'download' | 'patch';
+export type Route = 'upload' | 'create' | 'list' | 'download' | 'patch' | 'delete-tag';
 export type Fault =
   | { readonly status: number; readonly headers?: Record<string, string>; readonly body?: unknown }
   /** Reads part of the request body, then drops the connection (an upload cut off). */
-  | { readonly drop: true };
+  | { readonly drop: true }
+  /** Carries the request out, then drops the connection instead of answering (the answer lost on the way: a timeout, a proxy). */
+  | { readonly lostReply: true };
 
 export interface Exchange {
   readonly method: string;
@@ -201,7 +203,7 @@ export async function startGitHubDouble(options: { repository?: string; token: s
       const holder = releases.find((r) => (untagged ? r.draft && r.id === Number(untagged[1]) : !r.draft && r.tag_name === where));
       const asset = holder?.assets.find((a) => a.name === decodeURIComponent(dl[2]!));
       if (fault && 'status' in fault) {
-        res.writeHead(fault.status).end();
+        res.writeHead(fault.status, fault.headers ?? {}).end(fault.body === undefined ? undefined : JSON.stringify(fault.body));
         return;
       }
       if (!asset) {
@@ -220,8 +222,26 @@ export async function startGitHubDouble(options: { repository?: string; token: s
       return;
     }
 
-    const route: Route | null = upload ? 'upload' : method === 'POST' ? 'create' : method === 'PATCH' ? 'patch' : method === 'GET' && path === `${repoPath}/releases` ? 'list' : null;
-    const fault = route ? takeFault(route) : undefined;
+    const route: Route | null = upload
+      ? 'upload'
+      : method === 'POST'
+        ? 'create'
+        : method === 'PATCH'
+          ? 'patch'
+          : method === 'GET' && path === `${repoPath}/releases`
+            ? 'list'
+            : method === 'DELETE' && path.startsWith(`${repoPath}/git/refs/tags/`)
+              ? 'delete-tag'
+              : null;
+    const taken = route ? takeFault(route) : undefined;
+    if (taken && 'lostReply' in taken) {
+      res.writeHead = (() => res) as unknown as typeof res.writeHead;
+      res.end = (() => {
+        req.socket.destroy();
+        return res;
+      }) as unknown as typeof res.end;
+    }
+    const fault = taken && 'lostReply' in taken ? undefined : taken;
     if (fault && 'drop' in fault) {
       if (upload) {
         // GitHub keeps a broken asset after a cut upload.
