@@ -680,6 +680,15 @@ const CASES: Case[] = [
     message: () => `cannot get the artifact ${mirror.fileUrl('typo', good.fileName)}: HTTP 404`,
     after: nothingInstalled,
   },
+  {
+    // Said as the network's before (check the proxy settings): a private asset, an expired signed URL.
+    name: 'an artifact URL the server refuses (HTTP 403: a private release asset): access denied, said as such by both',
+    options: () => ({ artifactUrl: mirror.fileUrl('denied', good.fileName), sha256: good.sha256 }),
+    before: async () => mirror.refuse(`denied/${good.fileName}`, 403),
+    expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
+    message: () => `cannot get the artifact ${mirror.fileUrl('denied', good.fileName)}: HTTP 403, access denied`,
+    after: nothingInstalled,
+  },
   // install.sh ended with exit 1 and not a word for these: the URL's file name was empty.
   {
     name: 'an artifact URL whose path is / (it names no file): which version, said by both',
@@ -2101,6 +2110,22 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect(await i.read(deferredEnv.slice(1))).toBeNull();
   }, 180_000);
 
+  it('the pinned signers\' keys in the workspace too (trustedKeysUrl under /workspaces/): deferred, and the hook checks the index against them', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    const keysIn = `${folder}/cpy-keys.asc`;
+    const env = ['VERSION=3.11', `INDEXURL=${U['wsindex']!}`, `SIGNERFINGERPRINTS=${K.alice.fingerprint}`, `TRUSTEDKEYSURL=${keysIn}`, 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=true', 'INSTALLTK=false'];
+    // Before, the build stopped on a shell error (named_build: parameter not set), leaving a temporary file.
+    const built = await build(env);
+    expect([built.exitCode, built.stderr]).toEqual([0, expect.stringContaining("deferred: the Feature's onCreateCommand installs it")]);
+    expect(await i.list('usr/local/share/cpy-feature')).toEqual(['deferred.env', 'install.sh']);
+    await nothingInstalled(i);
+    await box().exec(['sh', '-c', `mkdir -p ${folder} && cp ${I.d12.path} ${join(work, 'signing', 'keys', 'cpy-keys.asc')} ${folder}/`]);
+    const hook = await box().exec(['sh', '-c', ON_CREATE_COMMAND]);
+    expect([hook.exitCode, hook.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/python-${version}`)]);
+    expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint });
+  }, 180_000);
+
   it('a build the index chose whose artifact holds another build than its entry says: the hook refuses it, naming the index, as the build would have', async () => {
     const i = scriptInstaller(box);
     await i.reset();
@@ -2154,6 +2179,18 @@ describe('install.sh: an artifact in the workspace (/workspaces/...) is installe
     expect(hook.stderr).toMatch(/hint: set "remoteUser": "root" in devcontainer.json, or install sudo/);
     expect(await i.list('usr/local/share/cpy-feature')).toEqual(['deferred.env', 'install.sh']);
     await nothingInstalled(i);
+  }, 60_000);
+
+  it('the Feature listed twice, both deferred: the second is refused (it replaced the first, which was then never installed); the same one twice is one', async () => {
+    const i = scriptInstaller(box);
+    await i.reset();
+    expect((await build(inWorkspace())).exitCode).toBe(0);
+    expect((await build(inWorkspace())).exitCode).toBe(0);
+    const other = await build(inWorkspace().map((e) => (e === 'INSTALLPREFIX=' ? 'INSTALLPREFIX=/opt/second' : e)));
+    expect(other.exitCode).toBe(1);
+    expect(other.stderr).toContain(`error CPY_INSTALL_BAD_OPTIONS: another install of this Feature in this image is deferred to onCreateCommand already (${deferredEnv})`);
+    expect(await i.list('usr/local/share/cpy-feature')).toEqual(['deferred.env', 'install.sh']);
+    expect(await i.read(deferredEnv.slice(1))).not.toContain('/opt/second');
   }, 60_000);
 
   it('a path elsewhere that is not there still fails the build, the hint naming the /workspaces deferral', async () => {

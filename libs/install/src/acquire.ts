@@ -37,15 +37,23 @@ export function toUrl(location: string): URL {
   return pathToFileURL(resolve(location));
 }
 
+/** What to do about an HTTP 401 or 403 (install.sh says the same). */
+const ACCESS_DENIED_HINT =
+  "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
+
 function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT): CpyError {
+  // Not the network: the server refused (a private asset, an expired signed URL).
+  const denied = error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
   return new CpyError(
     error.kind === 'not-found' ? 'CPY_INSTALL_NOT_FOUND' : 'CPY_INSTALL_DOWNLOAD_FAILED',
-    `cannot get the ${what} ${displayUrl(url)}: ${error.message}`,
+    `cannot get the ${what} ${displayUrl(url)}: ${error.message}${denied ? ', access denied' : ''}`,
     {
       hint:
         error.kind === 'not-found'
           ? notFound
-          : error.kind === 'local'
+          : denied
+            ? ACCESS_DENIED_HINT
+            : error.kind === 'local'
             ? 'free some disk space in the cache directory (CPY_CACHE_DIR), then run again'
             : error.kind === 'source'
               ? 'make the file readable by this user, or give another path'

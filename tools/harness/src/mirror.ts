@@ -41,6 +41,8 @@ export interface PythonMirror {
   serve(relativePath: string, localPath: string): void;
   /** Stop serving a file (it then answers 404). */
   remove(relativePath: string): void;
+  /** Answer every request for a path with this status (403: a private asset), until removed. */
+  refuse(relativePath: string, status: number): void;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,7 @@ export async function startPythonMirror(options: MirrorOptions = {}): Promise<Py
     if (m) files.set(`${m[2]}/${name}`, join(dir, name));
   }
   const faults = new Map<string, Fault[]>();
+  const refused = new Map<string, number>();
   const requests: MirrorRequest[] = [];
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
@@ -85,6 +88,8 @@ export async function startPythonMirror(options: MirrorOptions = {}): Promise<Py
     if (!path.startsWith('/ftp/python/')) return send(res, 404, 'not found\n');
     const rel = path.slice('/ftp/python/'.length).replace(/\/$/, '');
 
+    const status = refused.get(rel);
+    if (status !== undefined) return send(res, status, `refused ${status}\n`);
     const fault = faults.get(rel)?.shift();
     if (fault?.delayMs) await sleep(fault.delayMs);
     if (fault?.status !== undefined) return send(res, fault.status, fault.body ?? `injected ${fault.status}\n`, { ...fault.headers });
@@ -140,7 +145,11 @@ export async function startPythonMirror(options: MirrorOptions = {}): Promise<Py
     fileUrl: (directory, name) => `${base}/${directory}/${name}`,
     inject: (rel, ...fs) => faults.set(rel, [...(faults.get(rel) ?? []), ...fs]),
     serve: (rel, localPath) => void files.set(rel, localPath),
-    remove: (rel) => void files.delete(rel),
+    remove: (rel) => {
+      files.delete(rel);
+      refused.delete(rel);
+    },
+    refuse: (rel, status) => void refused.set(rel, status),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -320,6 +320,8 @@ apt_updated=false
 # apt_ran: apt-get fetched lists or packages this run (the cleanup removes what it downloaded).
 apt_ran=false
 apt_clean_lists=false
+# dnf_ran: dnf installed packages this run (its cache is cleaned as apt's is).
+dnf_ran=false
 # What a failed apt-get update said (its first E: line): it is not tried again in this run.
 apt_update_failed=
 # apt_update: the package lists, fetched once per run (an image that had none gets none left behind).
@@ -364,7 +366,9 @@ try_install_packages() {
       # (What the update said stays in $work/apt-update.log: an archive it could not reach is named from it.)
       apt_update || true
       apt_install "$@" ;;
-    dnf) dnf install -y -q "$@" >"$work/apt.log" 2>&1 </dev/null ;;
+    dnf)
+      dnf_ran=true
+      dnf install -y -q --setopt=install_weak_deps=False "$@" >"$work/apt.log" 2>&1 </dev/null ;;
     apk) apk add --no-cache "$@" >"$work/apt.log" 2>&1 </dev/null ;;
   esac
 }
@@ -389,8 +393,15 @@ packages_failed() {
 need_downloader() {
   wanted=
   command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || wanted=curl
-  # Debian's and Ubuntu's bundle, Fedora's and RHEL's, and the one other distributions keep.
-  case $1 in https://*) [ -s /etc/ssl/certs/ca-certificates.crt ] || [ -s /etc/pki/tls/certs/ca-bundle.crt ] || [ -s /etc/ssl/cert.pem ] || wanted="$wanted ca-certificates" ;; esac
+  # Debian's and Ubuntu's bundle, Fedora's and RHEL's, openSUSE's, the one other distributions
+  # keep, or one the environment names for curl (a company's CA).
+  case $1 in
+    https://*)
+      for ca in "${CURL_CA_BUNDLE:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem ''; do
+        [ -z "$ca" ] || [ ! -s "$ca" ] || break
+      done
+      [ -n "$ca" ] || wanted="$wanted ca-certificates" ;;
+  esac
   # shellcheck disable=SC2086 # a list of package names
   [ -z "$wanted" ] || install_packages $wanted
 }
@@ -437,11 +448,19 @@ fetch() {
           *)
             # (curl says it once per try: the last.)
             fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300 || echo "HTTP $status")
+            # Its copy could not be written (curl's exit 23) on a full scratch disk: that, not the network.
+            case $fetch_detail in
+              *'Failure writing output'* | *'(23)'*) ! df -P "$work" 2>/dev/null | awk 'NR == 2 { exit !($4 == 0) }' || refused_write "$work" 'No space left on device' ;;
+            esac
             [ "${4:-}" = optional ] && return 1
+            case $status in
+              401 | 403) fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): HTTP $status, access denied" 'check the URL and who may read it: a private repository'"'"'s assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed' ;;
+            esac
             fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed' ;;
         esac
       fi
-      wget -nv --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
+      # -T 30: a network that drops packets is given up on as curl's --connect-timeout does (wget waits 900 s a try).
+      wget -nv -T 30 --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
       if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then
         fetch_failure=not-found fetch_detail='HTTP 404'
       else
@@ -475,7 +494,7 @@ http_missing() {
   if command -v curl >/dev/null 2>&1; then
     hm_code=$(curl -sSIL --connect-timeout 30 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null) || return 1
   else
-    hm_code=$(wget --spider -S "$1" 2>&1 | sed -nE 's/^ *HTTP\/[0-9.]+ ([0-9]+).*/\1/p' | tail -n 1)
+    hm_code=$(wget --spider -S -T 30 --tries=3 "$1" 2>&1 | sed -nE 's/^ *HTTP\/[0-9.]+ ([0-9]+).*/\1/p' | tail -n 1)
   fi
   case $hm_code in 404 | 410) echo "HTTP $hm_code" ;; *) return 1 ;; esac
 }
@@ -3476,8 +3495,9 @@ prefix_for() {
 # A Feature runs while the image is built; the workspace (/workspaces/<folder>) is mounted only
 # when the container is created. An artifact, checksum or index there is installed then.
 deferred=false
-# Whether the index chose the build (and vouched for its sha256): set only by this script.
-resolved=false
+# Whether the index chose the build (and vouched for its sha256), and the build number its entry
+# says: set only by this script (defer_install saves both, before an index is read too).
+resolved=false named_build=
 # pending_in_workspace LOCATION: a path (or file:// URL) under /workspaces/ that is not there (yet).
 pending_in_workspace() {
   [ "$deferred" = false ] || return 1
@@ -3503,6 +3523,12 @@ defer_install() {
     # (and its signer, when signed), as it would have in the image's build.
     printf "deferred_resolved='%s'\ndeferred_signed_by='%s'\ndeferred_build='%s'\ndeferred_index='%s'\n" "$resolved" "$signed_by" "$named_build" "${index_source:-}" >>"$DEFERRED_ENV.tmp-$$"
   )
+  # A second install of this Feature deferred in the same image (the Feature listed twice) would
+  # replace the first, which would then never be installed: refused, unless it is the same one.
+  if [ -f "$DEFERRED_ENV" ] && [ "$(cat "$DEFERRED_ENV")" != "$(cat "$DEFERRED_ENV.tmp-$$")" ]; then
+    rm -f "$DEFERRED_ENV.tmp-$$"
+    fail CPY_INSTALL_BAD_OPTIONS "another install of this Feature in this image is deferred to onCreateCommand already ($DEFERRED_ENV): one install per image can wait for the workspace" 'install the other one from a URL or a path in the image, or list the Feature once: nothing was installed'
+  fi
   mv -f "$DEFERRED_ENV.tmp-$$" "$DEFERRED_ENV"
   say "$1 is not in the image: a Feature runs while the image is built, before the workspace is mounted"
   say "deferred: the Feature's onCreateCommand installs it from the mounted workspace when the container is created (saved in $DEFERRED_ENV)"
@@ -3551,8 +3577,11 @@ cleanup() {
   # What apt-get downloaded would only make the image layer bigger.
   if [ "$apt_ran" = true ]; then
     apt-get clean >/dev/null 2>&1 || true
-    if [ "$apt_clean_lists" = true ]; then rm -rf /var/lib/apt/lists/*; fi
+    # Lists it fetched, where the image had none or stale ones (an install failed on them): the
+    # layer would carry the new copies (30-50 MB).
+    if [ "$apt_clean_lists" = true ] || [ "$apt_updated" = true ]; then rm -rf /var/lib/apt/lists/*; fi
   fi
+  if [ "$dnf_ran" = true ]; then dnf clean all >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
