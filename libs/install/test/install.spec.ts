@@ -569,7 +569,7 @@ describe('installPython: a real artifact, installed for real', () => {
     }
     expect(existsSync(sb.prefix)).toBe(false);
   });
-});
+
   it('waits for another install of the prefix as long as CPY_LOCK_TIMEOUT_MS says, as install.sh does; a value that is not a number of milliseconds is refused before anything is done', async () => {
     const sb = await sandbox();
     for (const bad of ['10m', '0', '-5', '1e6']) {
@@ -588,7 +588,7 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(existsSync(sb.prefix)).toBe(false);
     await rm(lock);
   });
-
+});
 
 describe('interruptions and concurrency (separate processes)', () => {
   it.each(['download', 'extract'])('kill -9 during %s leaves no install and no debris; the next run completes', async (phase) => {

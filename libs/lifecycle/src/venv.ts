@@ -48,6 +48,8 @@ const CFG = 'pyvenv.cfg';
 const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
 /** pip could not reach an index (its retries' warnings): each distribution alone would wait as long again. */
 const UNREACHABLE = /NewConnectionError|ConnectTimeoutError|ReadTimeoutError|ProxyError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused/;
+/** pip found no distribution to install for a requirement, or could not read an index page. */
+const GAVE_UP = /No matching distribution found|Could not find a version that satisfies|Could not fetch URL/;
 /** How a failure for that begins (the hint looks for it). */
 const UNREACHED = 'pip cannot reach its index';
 /** Why, from pip's warning (urllib3's words, without its object names). */
@@ -814,8 +816,10 @@ async function carrySourcesInside(venv: string, next: string, dists: readonly Di
   const tops = new Set<string>();
   for (const d of dists) {
     const path = d.source?.[0] === '-e' ? d.source[1] : undefined;
-    // As pip wrote it: through the link the venv was reached by (venv is the real path).
-    const rel = path ? relative(venv, await realpath(path).catch(() => path)) : '';
+    // As pip wrote it, inside the venv (src/ may be a link to a checkout elsewhere: carried as
+    // the link it is); else through the link the venv was reached by (venv is the real path).
+    let rel = path ? relative(venv, path) : '';
+    if (path && (rel.startsWith('..') || isAbsolute(rel))) rel = relative(venv, await realpath(path).catch(() => path));
     if (rel && !rel.startsWith('..') && !isAbsolute(rel)) tops.add(rel.split(sep)[0]!);
   }
   for (const top of tops) if (!existsSync(join(next, top))) await cp(join(venv, top), join(next, top), { recursive: true, verbatimSymlinks: true });
@@ -940,7 +944,15 @@ async function checkFindLinks(options: UpgradeOptions): Promise<void> {
   for (const given of options.findLinks ?? []) {
     // A page of links (https://download.pytorch.org/whl/torch_stable.html) is pip's to read.
     if (isLinksUrl(given)) continue;
-    const dir = findLinksPath(given);
+    let dir: string;
+    try {
+      dir = findLinksPath(given);
+    } catch {
+      // file://wheels/ (a relative path written as a URL: "wheels" reads as a host).
+      throw new CpyError('CPY_VENV_BAD_OPTION', `--find-links ${given} is not a file:// URL of a directory on this machine: nothing was changed`, {
+        hint: 'give the directory as a path (--find-links ./wheels), or as file:///absolute/path',
+      });
+    }
     const st = await stat(dir).catch(() => null);
     const problem = !st ? 'does not exist' : !st.isDirectory() ? 'is not a directory' : await readdir(dir).then(() => null, (e: NodeJS.ErrnoException) => `cannot be read (${e.code ?? e.message})`);
     if (problem) {
@@ -1048,7 +1060,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
           hint: `the venv is as it was; free space where that says, then run again: the new venv is made beside the old one, in ${dirname(venv)}, and pip unpacks and builds in ${tmpdir()} (TMPDIR)`,
         });
       }
-      const unreachable = all?.split('\n').find((l) => UNREACHABLE.test(l));
+      // Only where pip also gave up on a distribution it looked for there (a retry that then got
+      // through is no unreachable index: the distribution that failed is found one at a time).
+      const unreachable = all && GAVE_UP.test(all) ? all.split('\n').find((l) => UNREACHABLE.test(l)) : undefined;
       if (all !== null && unreachable) {
         // Not one at a time: each would wait for the same index as long again (pip retries each
         // connection five times), minutes for every distribution.

@@ -146,7 +146,9 @@ export function gitHub(options: GitHubOptions) {
       try {
         reply = await once(call);
         const wait = reply.status >= 400 ? rateLimitWaitMs(reply.status, reply.headers, Date.now(), reply.body) : null;
-        const retryable = wait !== null || (!call.once && (reply.status >= 500 || reply.status === 408));
+        // Sent once: a rate limit (403, 429) refused it, and is waited out; a 5xx with Retry-After
+        // (a gateway's) may have been carried out, and is not sent again.
+        const retryable = call.once ? wait !== null && (reply.status === 403 || reply.status === 429) : reply.status >= 500 || reply.status === 408 || wait !== null;
         if (!retryable) return reply;
         reason = `HTTP ${reply.status}`;
         if (wait !== null) {
@@ -251,12 +253,13 @@ export function gitHub(options: GitHubOptions) {
         } catch (error) {
           const unknown = (error instanceof GitHubApiError && error.status >= 500) || (error instanceof CpyError && error.code === 'CPY_PUBLISH_NETWORK');
           if (!unknown) throw error;
-          const made = (await pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema)).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
-          if (made) return made;
-          if (attempt >= attempts) throw error;
+          // Listed after a wait: GitHub's list can lag just behind a create.
           const delay = Math.min(8000, 500 * 2 ** (attempt - 1));
           options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason: (error as Error).message });
           await sleep(delay);
+          const made = (await pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema)).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
+          if (made) return made;
+          if (attempt >= attempts) throw error;
         }
       }
     },

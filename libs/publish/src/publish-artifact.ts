@@ -11,7 +11,7 @@ import { checkIndexBeforeSigning, readPublishedIndexIfValid, type IndexTrust, ty
 import { DEFAULT_NOTES_TEMPLATE, renderNotes } from './notes.js';
 import { publishRelease, type PublishEvent, type PublishResult } from './publish.js';
 import { smallAssetText } from './release-assets.js';
-import { buildsOnRelease, releaseTitle } from './release-builds.js';
+import { buildsOnRelease, refuseHalfPublished, releaseTitle } from './release-builds.js';
 import { addPublishedBuild } from './retention.js';
 import { readKeysAsset } from './keys-file.js';
 import { signatureName } from './signatures.js';
@@ -159,12 +159,15 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const firstOfVersion = !releases.some((r) => !r.draft && r.tag_name !== tag && parseReleaseTag(r.tag_name)?.version === metadata.version);
     // A release already published keeps what it is unless told otherwise (and says so).
     const published = releases.find((r) => r.tag_name === tag && !r.draft);
+    // Another build on it left half published: said before this one's assets go public beside it
+    // (its notes, written after the upload, could not describe the release).
+    if (published) refuseHalfPublished(await github.listAssets(published.id), artifactName);
     const prerelease = options.prerelease ?? published?.prerelease ?? (firstOfVersion || parseVersion(metadata.version)?.pre !== null);
     emit({ type: 'publishing', tag, repository: github.repository, prerelease });
     // Not the repository's "Latest" when a newer version or build is published already (a 3.12
-    // build published after 3.13's took it).
+    // build published after 3.13's took it). A pre-release is never GitHub's Latest: it does not count.
     const newer = releases.some((r) => {
-      const other = !r.draft && r.tag_name !== tag ? parseReleaseTag(r.tag_name) : null;
+      const other = !r.draft && !r.prerelease && r.tag_name !== tag ? parseReleaseTag(r.tag_name) : null;
       return other !== null && (compareVersions(other.version, metadata.version) || other.build - metadata.build) > 0;
     });
     const release = await publishRelease({

@@ -18,6 +18,26 @@ function belongsTo(name: string, artifact: string): boolean {
 }
 
 /**
+ * Refuses a release holding a build other than `fileName` whose publish was stopped half way: its
+ * artifact cut off (GitHub keeps it, state "open"), or gone with its .json or .sha256 left
+ * (deleted by a re-run, not uploaded again). Checked before a draft is published, and before
+ * anything is uploaded to a release already public (CPY_PUBLISH_RELEASE_UNREADABLE).
+ */
+export function refuseHalfPublished(onRelease: readonly GitHubAsset[], fileName: string): void {
+  const names = new Set(onRelease.map((a) => a.name));
+  for (const a of onRelease) {
+    const of = /^(.*)\.(json|sha256|asc)$/.exec(a.name)?.[1];
+    const cut = a.state !== 'uploaded' && parseArtifactFileName(a.name) !== null;
+    const orphan = of !== undefined && parseArtifactFileName(of) !== null && !names.has(of);
+    const name = cut ? a.name : orphan ? of : null;
+    if (name === null || name === fileName) continue;
+    throw new CpyError('CPY_PUBLISH_RELEASE_UNREADABLE', `the release holds ${cut ? `${name} not uploaded whole (state ${a.state})` : `${a.name} without ${name}`}: a publish of that build was stopped half way`, {
+      hint: `publish that build again (cpy publish ${name}) to complete it, or delete its assets from the release; nothing was published`,
+    });
+  }
+}
+
+/**
  * The builds a release holds, in the order their artifacts were uploaded. One tag
  * (`cpython-<version>-build<N>`) holds every build of that version and build number: one per
  * distribution and architecture. `current` is the build just published, described from what
@@ -33,18 +53,7 @@ export async function buildsOnRelease(
   const text = (name: string) => smallAssetText(github, byName.get(name));
   const builds: ReleaseBuild[] = [];
   const artifacts = onRelease.filter((a) => parseArtifactFileName(a.name) !== null).map((a) => a.name);
-  // A build whose publish was stopped half way: its artifact cut off (GitHub keeps it, state
-  // "open"), or gone with its .json or .sha256 left (deleted by a re-run, not uploaded again).
-  for (const a of onRelease) {
-    const of = /^(.*)\.(json|sha256|asc)$/.exec(a.name)?.[1];
-    const cut = a.state !== 'uploaded' && artifacts.includes(a.name);
-    const orphan = of !== undefined && parseArtifactFileName(of) !== null && !byName.has(of);
-    const name = cut ? a.name : orphan ? of : null;
-    if (name === null || name === current.fileName) continue;
-    throw new CpyError('CPY_PUBLISH_RELEASE_UNREADABLE', `the release holds ${cut ? `${name} not uploaded whole (state ${a.state})` : `${a.name} without ${name}`}: a publish of that build was stopped half way`, {
-      hint: `publish that build again (cpy publish ${name}) to complete it, or delete its assets from the release; nothing was made public`,
-    });
-  }
+  refuseHalfPublished(onRelease, current.fileName);
   if (!artifacts.includes(current.fileName)) artifacts.push(current.fileName);
   for (const fileName of artifacts) {
     if (fileName === current.fileName) {

@@ -165,6 +165,11 @@ describe('publishArtifact', () => {
     expect(releaseOf(gh, 'cpython-3.11.2-build1')!.make_latest).toBe('false');
     await publishArtifact((await buildOf(1, '3.12.1')).path, { github, index: false, prerelease: false });
     expect(releaseOf(gh, 'cpython-3.12.1-build1')!.make_latest).toBeNull();
+    // A newer version published as a pre-release is never GitHub's Latest: it does not hold the
+    // next build of 3.12.1 back.
+    await publishArtifact((await buildOf(1, '3.13.0')).path, { github, index: false, prerelease: true });
+    await publishArtifact((await buildOf(2, '3.12.1')).path, { github, index: false, prerelease: false });
+    expect(releaseOf(gh, 'cpython-3.12.1-build2')!.make_latest).toBeNull();
   });
 
   it('the pre-release rule: the first release of a version, and any CPython pre-release, unless told otherwise', async () => {
@@ -292,6 +297,18 @@ describe('publishArtifact', () => {
       expect((stopped as Error).message).toContain(stop === 'cut' ? `${arm.fileName} not uploaded whole (state open)` : `${arm.fileName}.sha256 without ${arm.fileName}:`);
       expect(releaseOf(other, 'cpython-3.11.2-build1')!.draft).toBe(true);
     }
+
+    // On a release already public (its aarch64 .tgz deleted by hand, its .sha256 and .json left):
+    // refused before the x86_64 build's assets are uploaded. Before, they went public, and the
+    // notes, written after, failed: a re-run found them unchanged and never wrote the notes.
+    const publicRelease = await double();
+    const publicGitHub = api(publicRelease);
+    await publishArtifact(arm.path, { github: publicGitHub, commit: 'main', index: false });
+    const armAsset = (await publicGitHub.listAssets(releaseOf(publicRelease, 'cpython-3.11.2-build1')!.id)).find((a) => a.name === arm.fileName)!;
+    await publicGitHub.deleteAsset(armAsset.id);
+    const onPublic = await publishArtifact(artifact.path, { github: publicGitHub, index: false }).catch((e: unknown) => e);
+    expect(onPublic).toMatchObject({ code: 'CPY_PUBLISH_RELEASE_UNREADABLE', message: expect.stringContaining(`without ${arm.fileName}:`) });
+    expect(releaseOf(publicRelease, 'cpython-3.11.2-build1')!.assets.map((a) => a.name)).not.toContain(artifact.fileName);
   });
 
   it("each build's notes pin the signer that signed that build: one published unsigned gets none from a later signed publish into the release", async () => {

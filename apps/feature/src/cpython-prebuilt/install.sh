@@ -394,10 +394,13 @@ need_downloader() {
   wanted=
   command -v curl >/dev/null 2>&1 || command -v wget >/dev/null 2>&1 || wanted=curl
   # Debian's and Ubuntu's bundle, Fedora's and RHEL's, openSUSE's, the one other distributions
-  # keep, or one the environment names for curl (a company's CA).
+  # keep, or one the environment names for curl (a company's CA; wget does not read it).
+  nd_env=
+  if [ -z "$wanted" ] && command -v curl >/dev/null 2>&1; then nd_env="${CURL_CA_BUNDLE:-} ${SSL_CERT_FILE:-}"; fi
   case $1 in
     https://*)
-      for ca in "${CURL_CA_BUNDLE:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem ''; do
+      # shellcheck disable=SC2086 # two paths, or none
+      for ca in $nd_env /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem ''; do
         [ -z "$ca" ] || [ ! -s "$ca" ] || break
       done
       [ -n "$ca" ] || wanted="$wanted ca-certificates" ;;
@@ -433,6 +436,8 @@ refuse_directory_artifact() {
 # fetch_failure set to not-found (HTTP 404/410, no such file) or unavailable, and fetch_detail.
 fetch_failure=
 fetch_detail=
+# What to do about an HTTP 401 or 403 (the library's ACCESS_DENIED_HINT).
+access_denied_hint='check the URL and who may read it: a private repository'"'"'s assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed'
 fetch() {
   case $1 in
     http://* | https://*)
@@ -450,11 +455,11 @@ fetch() {
             fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300 || echo "HTTP $status")
             # Its copy could not be written (curl's exit 23) on a full scratch disk: that, not the network.
             case $fetch_detail in
-              *'Failure writing output'* | *'(23)'*) ! df -P "$work" 2>/dev/null | awk 'NR == 2 { exit !($4 == 0) }' || refused_write "$work" 'No space left on device' ;;
+              *'Failure writing output'* | *'(23)'*) ! df -P "$work" 2>/dev/null | awk 'NR == 2 { full = ($4 == 0) } END { exit !full }' || refused_write "$work" 'No space left on device' ;;
             esac
             [ "${4:-}" = optional ] && return 1
             case $status in
-              401 | 403) fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): HTTP $status, access denied" 'check the URL and who may read it: a private repository'"'"'s assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed' ;;
+              401 | 403) fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): HTTP $status, access denied" "$access_denied_hint" ;;
             esac
             fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed' ;;
         esac
@@ -463,6 +468,10 @@ fetch() {
       wget -nv -T 30 --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
       if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then
         fetch_failure=not-found fetch_detail='HTTP 404'
+      elif wd_status=$(grep -Eo '(ERROR|HTTP/[0-9.]+) 40[13]' "$work/curl.err" | head -n 1 | grep -Eo '40[13]$'); then
+        fetch_failure=unavailable fetch_detail="HTTP $wd_status"
+        [ "${4:-}" = optional ] && return 1
+        fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): HTTP $wd_status, access denied" "$access_denied_hint"
       else
         # What wget said (its last line: "Connection refused", "unable to resolve host address").
         fetch_failure=unavailable fetch_detail="wget failed: $(grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300)"

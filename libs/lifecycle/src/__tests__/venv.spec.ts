@@ -189,9 +189,12 @@ describe('the swap of an upgrade or a rollback', () => {
     // On a tmpfs of its own: an overlay's upper layer cannot be on another overlay (a CI container's /tmp).
     const disk = await mountSmallDisk(16 * 1024 * 1024, join(work, 'overlay'));
     const root = disk.dir;
-    for (const d of ['lower/app/.venv', 'lower/app/.venv.cpy-next', 'upper', 'work', 'merged']) await mkdir(join(root, d), { recursive: true });
-    await promisify(execFile)('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work`, join(root, 'merged')]);
+    let mounted = false;
     try {
+      for (const d of ['lower/app/.venv', 'lower/app/.venv.cpy-next', 'upper', 'work', 'merged']) await mkdir(join(root, d), { recursive: true });
+      // redirect_dir=off, as most kernels default: a directory of the lower layer is not renamed.
+      await promisify(execFile)('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${root}/lower,upperdir=${root}/upper,workdir=${root}/work,redirect_dir=off`, join(root, 'merged')]);
+      mounted = true;
       const [a, b] = [join(root, 'merged', 'app', '.venv'), join(root, 'merged', 'app', '.venv.cpy-next')];
       const error = await exchange('python3', a, b).catch((e: unknown) => e);
       // Before: "cannot swap ...: Invalid cross-device link", with a hint about processes and permissions.
@@ -199,7 +202,7 @@ describe('the swap of an upgrade or a rollback', () => {
       expect((error as { hint: string }).hint).toMatch(/^nothing was swapped; recreate the venv/);
       expect((await readdir(join(root, 'merged', 'app'))).sort()).toEqual(['.venv', '.venv.cpy-next']);
     } finally {
-      await promisify(execFile)('umount', [join(root, 'merged')]);
+      if (mounted) await promisify(execFile)('umount', [join(root, 'merged')]);
       await disk.unmount();
     }
   });
@@ -402,6 +405,11 @@ describe('upgrades and rollbacks of one venv', () => {
     await expect(upgradeVenv(venv, { to: '3.13', findLinks: [join(work, 'links', 'a.whl')], ...env() })).rejects.toMatchObject({
       code: 'CPY_VENV_BAD_OPTION',
       message: `--find-links ${join(work, 'links', 'a.whl')} is not a directory: nothing was changed`,
+    });
+    // A relative path written as a file URL ("wheels" read as a host): said, not a bug report.
+    await expect(upgradeVenv(venv, { to: '3.13', findLinks: ['file://wheels/'], ...env() })).rejects.toMatchObject({
+      code: 'CPY_VENV_BAD_OPTION',
+      message: '--find-links file://wheels/ is not a file:// URL of a directory on this machine: nothing was changed',
     });
     expect((await readdir(join(work, 'links'))).sort()).toEqual(['.venv', 'a.whl', 'wheels']);
   });
