@@ -554,6 +554,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // Refused before as "the checksum of ./dist/artifacts/<name>, not of <name>".
+    name: 'a checksum file written by sha256sum given a path (./dist/artifacts/<name>): its file name counts, installed',
+    options: () => ({ artifactUrl: U['http']!, checksumUrl: `${mirror.url}/pathsum/good.sha256`, skipValidation: true }),
+    expected: { status: 'installed' },
+  },
+  {
     name: 'an artifact that is not there (404)',
     options: () => ({ artifactUrl: `${mirror.url}/nowhere/${good.fileName}` }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
@@ -687,6 +693,15 @@ const CASES: Case[] = [
     before: async () => mirror.refuse(`denied/${good.fileName}`, 403),
     expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
     message: () => `cannot get the artifact ${mirror.fileUrl('denied', good.fileName)}: HTTP 403, access denied`,
+    after: nothingInstalled,
+  },
+  {
+    // Before, "unreachable" (check the proxy), and an installed or cached build stood in for it.
+    name: 'an index URL the server refuses (HTTP 403): access denied, said as such by both, nothing stands in for it',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('denied-index', 'index.json') }),
+    before: async () => mirror.refuse('denied-index/index.json', 403),
+    expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
+    message: () => `cannot get the index ${mirror.fileUrl('denied-index', 'index.json')}: HTTP 403, access denied`,
     after: nothingInstalled,
   },
   // install.sh ended with exit 1 and not a word for these: the URL's file name was empty.
@@ -1757,6 +1772,9 @@ beforeAll(async () => {
   const otherSum = join(work, 'other.sha256');
   await writeFile(otherSum, `${good.sha256}  cpython-3.12.0-debian12-build1.tgz\n`);
   mirror.serve('other/other.sha256', otherSum);
+  const pathSum = join(work, 'path.sha256');
+  await writeFile(pathSum, `${good.sha256}  ./dist/artifacts/${good.fileName}\n`);
+  mirror.serve('pathsum/good.sha256', pathSum);
   const glibc = await repackArtifact(good, join(work, 'glibc'), { metadata: (m) => ({ ...m, platform: { ...m.platform, glibcFloor: '9.99' } }) });
   U['glibc'] = served(glibc, 'glibc');
   const arch = await repackArtifact(good, join(work, 'arch'), { metadata: (m) => ({ ...m, platform: { ...m.platform, arch: 'riscv64' } }) });
@@ -2481,4 +2499,19 @@ describe("install.sh: the install record's python3", () => {
     expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
     expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
   }, 120_000);
+});
+
+// The library names a host by Node's process.arch (arm -> armhf, ia32 -> i386: host.spec.ts);
+// install.sh by uname -m, which says armv7l and i686 where artifacts say armhf and i386.
+describe('install.sh: a 32-bit ARM host is armhf, as artifacts name it', () => {
+  it('uname -m saying armv7l: an x86_64 artifact is refused naming this host armhf (it said armv7l, and no armhf build could ever fit)', async () => {
+    const box = container!;
+    const fake = 'mkdir -p /tmp/fake-uname && printf \'#!/bin/sh\\ncase "$*" in "-s -m") echo "Linux armv7l" ;; *) exec /bin/uname "$@" ;; esac\\n\' >/tmp/fake-uname/uname && chmod 755 /tmp/fake-uname/uname';
+    expect((await box.exec(['sh', '-c', fake])).exitCode).toBe(0);
+    const env = ['VERSION=', 'INDEXURL=', `ARTIFACTURL=${U['http']!}`, 'CHECKSUMURL=', `SHA256=${good.sha256}`, 'INSTALLPREFIX=/opt/armhf-check', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=false', 'INSTALLTK=false'];
+    const r = await box.exec(['sh', '-c', `PATH=/tmp/fake-uname:$PATH exec env ${env.join(' ')} /feature/install.sh`]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/error CPY_INSTALL_WRONG_ARCH: .* is built for x86_64; this host is armhf/);
+    expect((await box.exec(['sh', '-c', 'rm -rf /tmp/fake-uname; test -e /opt/armhf-check && echo there || echo absent'])).stdout.trim()).toBe('absent');
+  }, 60_000);
 });

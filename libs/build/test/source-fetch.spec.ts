@@ -243,7 +243,7 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect((await readdir(tmp)).sort()).toEqual([`${dead}-recent`]);
   });
 
-  it('honours HTTP_PROXY, and NO_PROXY', async () => {
+  it('honours HTTP_PROXY (with or without http://), and NO_PROXY', async () => {
     const proxy = await startConnectProxy();
     try {
       const port = new URL(mirror.url).port;
@@ -252,6 +252,9 @@ describe('fetchSource from a mirror laid out like python.org', () => {
       const seen = proxy.tunnels.length;
       await fetch('3.13.5', { env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }, refresh: true });
       expect(proxy.tunnels).toHaveLength(seen);
+      // Written without a scheme, as curl, apt and pip take it (it was "a bug in cpy").
+      await fetch('3.13.5', { env: { http_proxy: proxy.url.replace(/^http:\/\//, '') }, refresh: true });
+      expect(proxy.tunnels.length).toBeGreaterThan(seen);
     } finally {
       await proxy.close();
     }

@@ -8,6 +8,7 @@
 export const ERROR_CODES = {
   '@cpy/transfer': [
     'CPY_TRANSFER_BAD_CA_FILE',
+    'CPY_TRANSFER_BAD_PROXY',
   ],
   '@cpy/signing': [
     'CPY_KEYS_INVALID',

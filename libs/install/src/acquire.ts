@@ -41,9 +41,11 @@ export function toUrl(location: string): URL {
 const ACCESS_DENIED_HINT =
   "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
 
+/** Not the network: the server refused (a private asset, an expired signed URL). */
+const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
+
 function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT): CpyError {
-  // Not the network: the server refused (a private asset, an expired signed URL).
-  const denied = error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
+  const denied = accessDenied(error);
   return new CpyError(
     error.kind === 'not-found' ? 'CPY_INSTALL_NOT_FOUND' : 'CPY_INSTALL_DOWNLOAD_FAILED',
     `cannot get the ${what} ${displayUrl(url)}: ${error.message}${denied ? ', access denied' : ''}`,
@@ -93,7 +95,8 @@ export async function fetchChecksum(url: URL, artifactName: string, client: Http
         hint: 'point --checksum-url at the .sha256 file published with the artifact, or pass --sha256',
       });
     }
-    if (line.fileName && line.fileName !== artifactName) {
+    // `sha256sum dist/<name>` (or ./<name>) writes the path it was given: its file name counts.
+    if (line.fileName && basename(line.fileName) !== artifactName) {
       throw new CpyError('CPY_INSTALL_BAD_CHECKSUM_FILE', `${displayUrl(url)} is the checksum of ${line.fileName}, not of ${artifactName}`, {
         hint: 'use the .sha256 file published beside this artifact',
       });
@@ -162,7 +165,8 @@ export async function fetchIndex<S>(
       });
     }
   } catch (error) {
-    if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source')) throw transferFailed('index', url, error);
+    // An index refused (401, 403) is no unreachable index: said as such, and no cached build stands in for it.
+    if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error);
     if (error instanceof TransferError) {
       throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
         hint:

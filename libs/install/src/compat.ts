@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { type ArtifactMetadata, CpyError, type NeedGroup, runtimeNeeds } from '@cpy/core';
 import { aptListsPresent } from './archive.js';
-import { glibcSatisfies, hostArch, type HostPlatform } from './host.js';
+import { glibcSatisfies, hostArch, multiarchTriplet, type HostPlatform } from './host.js';
 import { runProgram } from './lazy.js';
 
 /** What a build is for, as far as the platform rule goes. */
@@ -80,7 +80,7 @@ export interface LibrarySources {
 const HOST_ARCH = hostArch();
 const LIBRARY_SOURCES: LibrarySources = {
   ldconfigs: ['/sbin/ldconfig', '/usr/sbin/ldconfig'],
-  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${HOST_ARCH}-linux-gnu`, `/usr/lib/${HOST_ARCH}-linux-gnu`],
+  dirs: ['/lib', '/usr/lib', '/lib64', '/usr/lib64', '/usr/local/lib', `/lib/${multiarchTriplet(HOST_ARCH)}`, `/usr/lib/${multiarchTriplet(HOST_ARCH)}`],
 };
 
 /**

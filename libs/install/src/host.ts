@@ -12,20 +12,27 @@ export interface HostPlatform {
   readonly glibcVersion: string | null;
 }
 
+// As artifacts name them (elf.ts in @cpy/artifact, from the files' e_machine): 32-bit ARM is
+// Debian's armhf and 32-bit x86 its i386 (uname -m says armv7l and i686; install.sh maps those).
 const ARCH: Readonly<Record<string, string>> = {
   x64: 'x86_64',
   arm64: 'aarch64',
-  arm: 'armv7l',
-  ia32: 'i686',
+  arm: 'armhf',
+  ia32: 'i386',
   ppc64: 'ppc64le',
   s390x: 's390x',
   riscv64: 'riscv64',
   loong64: 'loongarch64',
 };
 
-/** Node's name for an architecture (process.arch) as artifacts name it (`uname -m`). */
+/** Node's name for an architecture (process.arch) as artifacts name it (`uname -m`, but armhf and i386). */
 export function hostArch(nodeArch: string = process.arch): string {
   return ARCH[nodeArch] ?? nodeArch;
+}
+
+/** Debian's multiarch directory name of an architecture: `/usr/lib/<this>` (`armhf` -> `arm-linux-gnueabihf`). */
+export function multiarchTriplet(arch: string): string {
+  return arch === 'armhf' ? 'arm-linux-gnueabihf' : arch === 'ppc64le' ? 'powerpc64le-linux-gnu' : `${arch}-linux-gnu`;
 }
 
 export interface DetectHostOptions {

@@ -89,7 +89,7 @@ export interface HttpClient {
 export interface HttpClientOptions {
   /** Where HTTP(S)_PROXY / NO_PROXY come from (either case). Default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  /** PEM file of extra CA certificates, trusted in addition to the system's. */
+  /** PEM file of extra CA certificates, trusted in addition to Node's bundled roots and NODE_EXTRA_CA_CERTS (not the OpenSSL store of --use-openssl-ca). */
   readonly caFile?: string;
   /** Give up on a stalled body after this long. Default 60 s. */
   readonly bodyTimeoutMs?: number;
@@ -97,8 +97,29 @@ export interface HttpClientOptions {
   readonly userAgent?: string;
 }
 
+/**
+ * A proxy variable's value (lower case first, as curl reads them), with `http://` before one
+ * written without a scheme (`proxy.corp:3128`, which curl, apt and pip take; undici refused it,
+ * and cpy failed as "a bug in cpy"). Another scheme (socks5://) is said, without the credentials.
+ */
+function proxyUrl(env: Readonly<Record<string, string | undefined>>, name: 'http_proxy' | 'https_proxy'): string {
+  const value = (env[name] ?? env[name.toUpperCase()] ?? '').trim();
+  if (value === '') return '';
+  const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
+  const parsed = URL.canParse(url) ? new URL(url) : null;
+  if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    const shown = parsed ? `${parsed.protocol}//${parsed.host}` : 'its value';
+    throw new CpyError('CPY_TRANSFER_BAD_PROXY', `${name.toUpperCase()} (or ${name}) is not an http:// or https:// proxy: ${shown}`, {
+      hint: `set it to http://host:port (or http://user:password@host:port), or unset it`,
+    });
+  }
+  return url;
+}
+
 export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
   const env = options.env ?? process.env;
+  // Checked here, before anything is fetched (not when the first request makes the agent).
+  const proxies = { http: proxyUrl(env, 'http_proxy'), https: proxyUrl(env, 'https_proxy') };
   let tls = {};
   if (options.caFile) {
     let pem: string;
@@ -117,14 +138,17 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     }
     // node:tls is loaded here, not with the module: it took about 9 ms of every cpy start (issue 20).
     const { rootCertificates } = await import('node:tls');
-    tls = { ca: [...rootCertificates, pem] };
+    // A `ca` replaces what Node trusts: its bundled roots, and NODE_EXTRA_CA_CERTS (a company's CA
+    // set for every Node program), are given again with the file's.
+    const extra = env['NODE_EXTRA_CA_CERTS'] ? await readFile(env['NODE_EXTRA_CA_CERTS'], 'utf8').catch(() => null) : null;
+    tls = { ca: [...rootCertificates, ...(extra ? [extra] : []), pem] };
   }
   let made: Promise<{ agent: Dispatcher; dispatcher: Dispatcher }> | null = null;
   const make = async () => {
     const { EnvHttpProxyAgent, redirect } = await loadUndici();
     const agent = new EnvHttpProxyAgent({
-      httpProxy: env['http_proxy'] ?? env['HTTP_PROXY'] ?? '',
-      httpsProxy: env['https_proxy'] ?? env['HTTPS_PROXY'] ?? '',
+      httpProxy: proxies.http,
+      httpsProxy: proxies.https,
       noProxy: env['no_proxy'] ?? env['NO_PROXY'] ?? '',
       connect: tls,
       requestTls: tls,
@@ -265,7 +289,9 @@ export async function httpMissing(url: URL, client: HttpClient): Promise<string 
 function describeNetworkError(error: unknown): string {
   const e = error as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.cause?.code ?? e.code;
-  const message = e.cause?.message ?? e.message ?? String(error);
+  // An AggregateError (every address of a host refused: IPv4 and IPv6) has an empty message: its first error's.
+  const first = (error as { errors?: { message?: string; code?: string }[] }).errors?.[0] ?? (e.cause as { errors?: { message?: string }[] } | undefined)?.errors?.[0];
+  const message = e.cause?.message || e.message || first?.message || String(error);
   return code && !message.includes(code) ? `${message} (${code})` : message;
 }
 

@@ -665,6 +665,8 @@ detect_host() {
   # One uname for both (a name with a space would shift them; none has one).
   host_kernel=$(uname -s -m)
   host_arch=${host_kernel##* } host_kernel=${host_kernel% *}
+  # As artifacts name them (the library's hostArch): Debian's armhf and i386.
+  case $host_arch in armv7l | armv8l) host_arch=armhf ;; i[3-6]86) host_arch=i386 ;; esac
   case $host_kernel in Linux) host_os=linux ;; *) host_os=$(printf '%s' "$host_kernel" | tr '[:upper:]' '[:lower:]') ;; esac
   if v=$(getconf GNU_LIBC_VERSION 2>/dev/null); then
     host_libc=glibc
@@ -751,7 +753,8 @@ loadable_libraries() {
     # awk's status tells (one process fewer than keeping ldconfig's). Each name once (a set).
     "$l" -p 2>/dev/null | awk '/ => / && !($1 in seen) { seen[$1] = 1; n++; print $1 } END { exit !n }' && return 0
   done
-  for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$host_arch-linux-gnu" "/usr/lib/$host_arch-linux-gnu"; do
+  case $host_arch in armhf) triplet=arm-linux-gnueabihf ;; ppc64le) triplet=powerpc64le-linux-gnu ;; *) triplet=$host_arch-linux-gnu ;; esac
+  for d in /lib /usr/lib /lib64 /usr/lib64 /usr/local/lib "/lib/$triplet" "/usr/lib/$triplet"; do
     [ ! -d "$d" ] || ls "$d"
   done | awk '!($0 in seen) { seen[$0] = 1; print }'
 }
@@ -3356,6 +3359,8 @@ read_index() {
     return 0
   fi
   failure=$fetch_failure detail=$fetch_detail
+  # Refused (401, 403): no unreachable index, and no installed version stands in for it.
+  case $detail in 'HTTP 401' | 'HTTP 403') fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the index $(display_url "$1"): $detail, access denied" "$access_denied_hint" ;; esac
   if [ "$failure" = not-found ]; then
     case $(printf '%s' "$1" | sed -E 's#[?#].*$##') in
       */index.json)
@@ -3656,7 +3661,8 @@ read_sum() {
   # After the hash: a space, then a space or * (text or binary mode), then the name.
   listed=${listed# }
   case $listed in [\ *]*) listed=${listed#?} ;; esac
-  [ -z "$listed" ] || [ "$listed" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$1") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
+  # \`sha256sum dist/<name>\` (or ./<name>) writes the path it was given: its file name counts.
+  [ -z "$listed" ] || [ "${listed##*/}" = "$file_name" ] || fail CPY_INSTALL_BAD_CHECKSUM_FILE "$(display_url "$1") is the checksum of $listed, not of $file_name" 'use the .sha256 file published beside this artifact'
 }
 nothing_to_do() {
   record_install "$version" "$prefix"

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from '@jest/globals';
 import { detectHost, glibcSatisfies } from '../index.js';
+import { multiarchTriplet } from '../host.js';
 
 describe('detectHost', () => {
   it('on this machine, agrees with uname and ldd', () => {
@@ -10,6 +11,12 @@ describe('detectHost', () => {
     const ldd = execFileSync('ldd', ['--version'], { encoding: 'utf8' });
     const version = /(\d+\.\d+)\s*$/m.exec(ldd.split('\n')[0])?.[1];
     expect(host).toMatchObject({ libc: 'glibc', glibcVersion: version });
+  });
+
+  it('names 32-bit ARM and x86 as artifacts do (armhf, i386: what the packer reads from the ELF files), not as uname -m does (armv7l, i686: no build ever fitted)', () => {
+    expect(detectHost({ platform: 'linux', arch: 'arm', glibc: () => '2.36' }).arch).toBe('armhf');
+    expect(detectHost({ platform: 'linux', arch: 'ia32', glibc: () => '2.36' }).arch).toBe('i386');
+    expect(['armhf', 'i386', 'ppc64le', 'x86_64'].map(multiarchTriplet)).toEqual(['arm-linux-gnueabihf', 'i386-linux-gnu', 'powerpc64le-linux-gnu', 'x86_64-linux-gnu']);
   });
 
   it('recognises musl and non-Linux hosts', () => {

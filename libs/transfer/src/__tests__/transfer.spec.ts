@@ -144,6 +144,12 @@ describe('downloadToFile', () => {
     }
   });
 
+  it('refuses a proxy that is not http(s) (socks5://) with a code, naming it without its credentials, before anything is fetched', async () => {
+    const refused = await createHttpClient({ env: { HTTPS_PROXY: 'socks5://alice:s3cret@proxy.corp:1080' } }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'CPY_TRANSFER_BAD_PROXY', message: 'HTTPS_PROXY (or https_proxy) is not an http:// or https:// proxy: socks5://proxy.corp:1080' });
+    expect(JSON.stringify(refused) + String(refused)).not.toContain('s3cret');
+  });
+
   it('refuses a CA file that holds no certificate, with a code and a hint', async () => {
     await writeFile(join(work, 'ca.pem'), 'not a certificate');
     await expect(createHttpClient({ caFile: join(work, 'ca.pem') })).rejects.toMatchObject({ code: 'CPY_TRANSFER_BAD_CA_FILE' });
