@@ -1,10 +1,11 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseChecksumLine, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
+import type { Distro } from './archive.js';
 import { transferLibrary } from './lazy.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
@@ -208,15 +209,24 @@ export async function cachedEntry(cacheDir: string, sha256: string): Promise<Cac
   return { path, sha256, fileName: index.fileName, source: index.source, fromCache: true, ...(index.signedBy ? { signedBy: index.signedBy } : {}) };
 }
 
-/** The newest cached build that answers a request (`3.13.5`, `3.13`), for installs without an index or offline. */
-export async function newestCached(cacheDir: string, request: VersionRequest): Promise<CachedArtifact | null> {
+/**
+ * The newest cached build that answers a request (`3.13.5`, `3.13`), for installs without an index
+ * or offline. With `host`, the builds its file name says are for this architecture and this
+ * distribution come first, then those for this architecture: a cache shared by runners of two
+ * distributions gave the newest build of either, which the other then refused.
+ */
+export async function newestCached(cacheDir: string, request: VersionRequest, host?: { readonly arch: string; readonly distro: Distro | null }): Promise<CachedArtifact | null> {
   const names = await readdir(cacheDir).catch(() => [] as string[]);
-  const found: { sha256: string; version: string; build: number }[] = [];
+  const found: { sha256: string; version: string; build: number; rank: number }[] = [];
   for (const name of names.filter((n) => n.endsWith('.json') && SHA256_HEX_RE.test(n.slice(0, -'.json'.length)))) {
     const entry = await readJsonFile(join(cacheDir, name), indexSchema);
-    if (entry && matchesRequest(entry.version, request)) found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build });
+    if (!entry || !matchesRequest(entry.version, request)) continue;
+    const named = parseArtifactFileName(entry.fileName);
+    const here = !host || !named || named.arch === host.arch;
+    const sameSystem = here && !!host?.distro && named?.os === host.distro.id && named.osVersion === host.distro.versionId;
+    found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build, rank: sameSystem ? 0 : here ? 1 : 2 });
   }
-  for (const { sha256 } of found.sort(newestFirst)) {
+  for (const { sha256 } of found.sort((a, b) => a.rank - b.rank || newestFirst(a, b))) {
     const hit = await cachedEntry(cacheDir, sha256);
     if (hit) return hit;
   }

@@ -20,8 +20,9 @@ import {
 import { loadIndex } from './available.js';
 import { checkCompatibility, installPackages, loadableLibraries, missingLibraries, type MissingLibrary } from './compat.js';
 import { matchesRequest, parseVersionRequest, type VersionRequest } from './request.js';
+import { readDistro } from './archive.js';
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
-import { detectHost, type HostPlatform } from './host.js';
+import { detectHost, hostArch, type HostPlatform } from './host.js';
 import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { artifactLibrary, installerClient } from './lazy.js';
 import { fileSystemFault, pythonFileSystemFault } from './faults.js';
@@ -392,7 +393,9 @@ async function planSource(
       hint: 'cpy install 3.13 --index <url> (or CPY_INDEX_URL), or cpy install --from <artifact>',
     });
   }
-  const cached = () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request));
+  // This host's architecture and distribution (the context's when a caller gives one) put its own builds first.
+  const here = async () => (hooks.hostContext ? await context().then((c) => ({ arch: c.host.arch, distro: c.distro })) : { arch: hooks.host?.arch ?? hostArch(), distro: await readDistro() });
+  const cached = async () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request, await here()));
   const byVersion = options.sha256 ? {} : { newestCached: true as const };
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {

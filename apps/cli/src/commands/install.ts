@@ -120,7 +120,7 @@ export const install = defineCommand({
     '<artifact>.sha256 beside it); an artifact this host cannot run is refused before anything is extracted; the download ' +
     'streams into the cache while it is hashed; the tree is extracted beside the prefix, checked, and renamed into place. ' +
     'A second run returns at once; a full version already installed needs no network. Without an index, the newest cached ' +
-    'build of the version is installed, offline. Ctrl-C stops it, removing what it staged, until the tree is in place ' +
+    'build of the version is installed, offline (builds for this architecture and distribution first). Ctrl-C stops it, removing what it staged, until the tree is in place ' +
     `(exit 1, CPY_INSTALL_CANCELLED); a second Ctrl-C exits at once (exit 130). ${SIGNER_HELP} ${LAYOUT_HELP}`,
   options: {
     index: { type: 'string', valueName: '<url|file>', description: 'the index to resolve the version with (default CPY_INDEX_URL)' },
