@@ -1876,6 +1876,8 @@ beforeAll(async () => {
   U['index'] = await writeIndex('index', 'index.json', all);
   await writeIndex('swap', 'index.previous.json', all);
   U['nofit'] = await writeIndex('nofit', 'index.json', [entries.d11]);
+  // Only a release candidate of a line (3.15 before 3.15.0 is out); never downloaded.
+  U['preonly'] = await writeIndex('preonly', 'index.json', [{ ...entries.d12, version: '3.15.0rc1', file: entries.d12.file.replace(/cpython-[^-]+-/, 'cpython-3.15.0rc1-') }]);
   // The good artifact under the name of another version (renamed by hand).
   mirror.serve(`renamed/${RENAMED}`, good.path);
   mirror.serve(`renamed-build/${REBUILT()}`, good.path);
@@ -2499,6 +2501,19 @@ describe("install.sh: the install record's python3", () => {
     expect(await i.python(defaultPrefix(), 'import ssl; print("ok")')).toBe('ok');
     expect(await i.sh('rm -rf /tmp/stand-in')).toBe('');
   }, 120_000);
+});
+
+describe('what to do when no build fits, said alike by both installers', () => {
+  it('only a pre-release of the line is published: ask for it by name (it said to build one)', async () => {
+    const refused = await installPython({ version: '3.15', indexUrl: U['preonly']!, installPrefix: '/tmp/cpy-preonly', stateDir: join(work, 'preonly-state'), cacheDir: join(work, 'preonly-cache'), binDir: null }).catch((e: unknown) => e);
+    const hint = 'only pre-releases of 3.15 are published: ask for one by name (cpy install 3.15.0rc1), or wait for the release';
+    expect(refused).toMatchObject({ code: 'CPY_INSTALL_NO_MATCHING_BUILD', hint });
+    const env = ['VERSION=3.15', `INDEXURL=${U['preonly']!}`, 'ARTIFACTURL=', 'CHECKSUMURL=', 'SHA256=', 'INSTALLPREFIX=/opt/preonly', 'SKIPVALIDATION=true', 'INSTALLSYSTEMDEPS=false', 'INSTALLTK=false'];
+    const r = await container!.exec(['env', ...env, '/feature/install.sh']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toContain('error CPY_INSTALL_NO_MATCHING_BUILD');
+    expect(r.stderr).toContain(`hint: ${hint}`);
+  }, 60_000);
 });
 
 // The library names a host by Node's process.arch (arm -> armhf, ia32 -> i386: host.spec.ts);

@@ -77,6 +77,10 @@ export interface Considered {
   readonly entry: IndexEntry;
   readonly fits: boolean;
   readonly why: string;
+  /** Refused only because this system's package archive could not be asked (fitOf's `unknown`). */
+  readonly unknown?: boolean;
+  /** A pre-release, which a request for its line does not take. */
+  readonly preRelease?: boolean;
 }
 
 export interface Resolution {
@@ -116,16 +120,16 @@ export async function considerBuilds(
   const ownFits = new Set<string>();
   const wanted = index.artifacts.filter((e) => matchesRequest(e.version, request) || (!request.exact && parseVersion(e.version)?.pre && matchesRequest(e.version.replace(/(a|b|rc)\d+$/, ''), request)));
   for (const entry of wanted.sort(preference(ctx))) {
-    let verdict: { fits: boolean; why: string };
+    let verdict: { fits: boolean; why: string; unknown?: boolean; preRelease?: boolean };
     if (options.sha256 && entry.sha256 !== options.sha256) verdict = { fits: false, why: 'not the build whose sha256 was given' };
     else if (entry.state === 'removed' || (entry.state === 'deprecated' && !options.deprecated)) verdict = { fits: false, why: entry.state === 'deprecated' ? 'deprecated: newer builds replace it' : 'removed: its release was deleted' };
-    else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})` };
+    else if (!matchesRequest(entry.version, request)) verdict = { fits: false, why: `a pre-release: ask for it by name (${entry.version})`, preRelease: true };
     else {
       const fit = await fitOf(entry, ctx, undefined, ownFits.has(entry.version));
       if (fit.fits && fit.sameDistro) ownFits.add(entry.version);
       verdict = fit;
     }
-    out.push({ entry, fits: verdict.fits, why: verdict.why });
+    out.push({ entry, fits: verdict.fits, why: verdict.why, ...(verdict.unknown ? { unknown: true } : {}), ...(verdict.preRelease ? { preRelease: true } : {}) });
     if (verdict.fits && options.stopAtFirstFit) break;
   }
   return out;
@@ -139,6 +143,14 @@ function noMatchHint(considered: readonly Considered[], request: VersionRequest,
   const kept = considered.find((c) => c.entry.state === 'deprecated');
   if (!request.exact && !sha256 && kept && considered.every((c) => c.entry.state !== 'active')) {
     return `newer builds deprecated them: the index keeps them for installs that name their version (${kept.entry.version}); ask for one by name, or for a version it lists as active (cpy list --available)`;
+  }
+  // Only pre-releases answer (3.14 before 3.14.0 is out): asking by name installs one.
+  const pre = considered.find((c) => c.preRelease);
+  if (pre && considered.every((c) => c.preRelease)) return `only pre-releases of ${request.text} are published: ask for one by name (cpy install ${pre.entry.version}), or wait for the release`;
+  // A build that may well fit, but this system's package archive could not be asked (no package
+  // lists in the image, not root): building one would not be the remedy.
+  if (considered.some((c) => c.unknown)) {
+    return "cpy could not ask this system's package archive whether it has what those builds need: run apt-get update (as root), or install as root, then run again; or install the packages the message names first";
   }
   const image = ctx.distro?.id && ctx.distro.versionId ? `${ctx.distro.id}:${ctx.distro.versionId}` : '<this image>';
   return `build one on this distribution (cpy build ${request.exact ? request.text : '<version>'} --builder container --image ${image}) and publish it, or install on a host one of them fits`;

@@ -3484,6 +3484,11 @@ resolve_build() {
   elif ! is_full_version "$VERSION" && [ -z "$SHA256" ] && ! cut -f 12 "$work/candidates" | grep -qx active &&
     kept=$(awk -F '\t' '$12 == "deprecated" { print $2; exit }' "$work/candidates") && [ -n "$kept" ]; then
     hint="newer builds deprecated them: the index keeps them for installs that name their version ($kept); ask for one by name, or for a version it lists as active (cpy list --available)"
+  elif ! grep -qv ': a pre-release: ask for it by name (' "$work/considered"; then
+    pre=$(sed -n '1s/.*: a pre-release: ask for it by name (\(.*\))$/\1/p' "$work/considered")
+    hint="only pre-releases of $VERSION are published: ask for one by name (cpy install $pre), or wait for the release"
+  elif grep -q "cpy cannot ask this system's package archive" "$work/considered"; then
+    hint="cpy could not ask this system's package archive whether it has what those builds need: run apt-get update (as root), or install as root, then run again; or install the packages the message names first"
   else
     if is_full_version "$VERSION"; then wanted=$VERSION; else wanted='<version>'; fi
     if [ "$distro_known" = true ] && [ -n "$distro_id" ] && [ -n "$distro_version" ]; then image=$distro_id:$distro_version; else image='<this image>'; fi

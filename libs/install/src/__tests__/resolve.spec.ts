@@ -131,6 +131,15 @@ describe('resolveBuild', () => {
     expect(e.hint).toBe('build one on this distribution (cpy build <version> --builder container --image debian:12) and publish it, or install on a host one of them fits');
   });
 
+  it("says to ask by name when only pre-releases answer, and to let cpy ask the package archive when it could not (not to build one: neither is the remedy)", async () => {
+    const pre = await failure(resolveBuild(indexOf(entry('3.14.0rc2', '12')), parseVersionRequest('3.14'), host('12', '2.36', BOOKWORM_ARCHIVE), 'index.json'));
+    expect([pre.code, pre.hint]).toEqual(['CPY_INSTALL_NO_MATCHING_BUILD', 'only pre-releases of 3.14 are published: ask for one by name (cpy install 3.14.0rc2), or wait for the release']);
+    // A Debian 12 build on Debian 13, whose archive cannot be asked (no lists, not root).
+    const unasked = await failure(resolveBuild(indexOf(entry('3.13.5', '12')), parseVersionRequest('3.13'), host('13', '2.40', null), 'index.json'));
+    expect(unasked.message).toContain("cpy cannot ask this system's package archive");
+    expect(unasked.hint).toMatch(/^cpy could not ask this system's package archive .*: run apt-get update \(as root\), or install as root/);
+  });
+
   it('picks the build for the reported architecture (uname -m) among x86_64 and aarch64 builds of one version', async () => {
     const arm = (v: string, b = 1) => entry(v, '12', b, { arch: 'aarch64', glibcFloor: '2.34' });
     const index = indexOf(entry('3.13.5', '12'), arm('3.13.5'), arm('3.13.5', 2));
