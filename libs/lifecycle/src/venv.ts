@@ -1042,7 +1042,8 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       });
     });
     await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
-    const pip = [join(next, 'bin', 'python'), '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off'];
+    // --no-color: what pip says is read and quoted (FORCE_COLOR in the environment coloured it).
+    const pip = [join(next, 'bin', 'python'), '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off', '--no-color'];
     for (const d of options.findLinks ?? []) pip.push('--find-links', isLinksUrl(d) ? d : findLinksPath(d));
     if (options.offline) pip.push('--no-index');
     if (dists.length > 0) {
@@ -1164,7 +1165,9 @@ function upgradeHint(failed: readonly FailedDistribution[], dists: readonly Dist
 
 /** The last lines of pip's error that say why (its ERROR lines, else its last line). */
 function pipReason(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  // Without colour codes, whoever coloured it (a build backend, a pip that ignored --no-color).
+  // eslint-disable-next-line no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
   const errors = lines.filter((l) => /^(ERROR|error):/.test(l) || /error: /.test(l));
   return (errors.length ? errors.slice(-3) : lines.slice(-1)).join(' ').slice(0, 600);
 }

@@ -193,16 +193,17 @@ it('pip that cannot reach its index fails once, for all (not each distribution a
   const { venv } = await venvWithPurepkg(join(work, 'no-network'));
   const cfg = await readFile(join(venv, 'pyvenv.cfg'), 'utf8');
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
-  // An index nothing answers at (connection refused), as pip's configuration would name it; one retry.
-  const saved = { url: process.env['PIP_INDEX_URL'], retries: process.env['PIP_RETRIES'] };
-  Object.assign(process.env, { PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_RETRIES: '1' });
+  // An index nothing answers at (connection refused), as pip's configuration would name it; one
+  // retry. FORCE_COLOR, as Nx sets it: pip's words were colour codes before --no-color.
+  const saved = { url: process.env['PIP_INDEX_URL'], retries: process.env['PIP_RETRIES'], color: process.env['FORCE_COLOR'] };
+  Object.assign(process.env, { PIP_INDEX_URL: 'http://127.0.0.1:9/simple', PIP_RETRIES: '1', FORCE_COLOR: '1' });
   try {
     const error = await upgradeVenv(venv, { to: line, env }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'CPY_VENV_UPGRADE_FAILED', hint: expect.stringMatching(/^the venv is as it was; check the network and its proxy .*--find-links <dir> --offline$/) });
     const { failed } = (error as { details: { failed: { name: string; version: string; detail: string }[] } }).details;
     expect(failed).toEqual([{ name: 'purepkg, setuptools', version: '', stage: 'install', detail: expect.stringMatching(/^pip cannot reach its index \(\[Errno 111\] Connection refused\): .*No matching distribution found for purepkg==1\.0/) }]);
   } finally {
-    for (const [name, value] of [['PIP_INDEX_URL', saved.url], ['PIP_RETRIES', saved.retries]] as const) {
+    for (const [name, value] of [['PIP_INDEX_URL', saved.url], ['PIP_RETRIES', saved.retries], ['FORCE_COLOR', saved.color]] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
