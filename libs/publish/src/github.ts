@@ -92,6 +92,21 @@ export function rateLimitWaitMs(status: number, headers: Record<string, string |
   return status === 429 ? 60_000 : null;
 }
 
+/** A reply's body: its JSON, else its text (an empty body is null). */
+function jsonOrText(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text;
+  }
+}
+
+/** A rate limit that asks for a longer wait than cpy makes (or one still there after every wait). */
+const rateLimited = (what: string, waitMs: number) =>
+  new CpyError('CPY_PUBLISH_RATE_LIMITED', `${what}: GitHub's rate limit asks to wait ${Math.ceil(waitMs / 1000)} s`, {
+    hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
+  });
+
 export class GitHubApiError extends CpyError {
   constructor(
     readonly status: number,
@@ -129,14 +144,7 @@ export function gitHub(options: GitHubOptions) {
     const size = call.file ? (await stat(call.file.path)).size : undefined;
     const body = call.json !== undefined ? JSON.stringify(call.json) : call.file ? createReadStream(call.file.path) : undefined;
     const res = await request(call.url, { method: call.method, headers: headers(call, size), body, dispatcher: await options.client.dispatcher() });
-    const text = await res.body.text();
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : null;
-    } catch {
-      // not JSON: kept as text
-    }
-    return { status: res.statusCode, headers: res.headers as Reply['headers'], body: parsed };
+    return { status: res.statusCode, headers: res.headers as Reply['headers'], body: jsonOrText(await res.body.text()) };
   }
 
   async function send(call: Call): Promise<Reply> {
@@ -152,11 +160,7 @@ export function gitHub(options: GitHubOptions) {
         if (!retryable) return reply;
         reason = `HTTP ${reply.status}`;
         if (wait !== null) {
-          if (wait > maxWaitMs) {
-            throw new CpyError('CPY_PUBLISH_RATE_LIMITED', `${call.what}: GitHub's rate limit asks to wait ${Math.ceil(wait / 1000)} s`, {
-              hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
-            });
-          }
+          if (wait > maxWaitMs) throw rateLimited(call.what, wait);
           if (attempt < attempts) {
             options.onRetry?.({ what: call.what, attempt, delayMs: wait, reason: `rate limited (${reason})` });
             await sleep(wait);
@@ -233,15 +237,18 @@ export function gitHub(options: GitHubOptions) {
     return parsed.data;
   }
 
+  /** Every release, drafts included (the token sees them), following the Link header's pages. */
+  const listReleases = (): Promise<GitHubRelease[]> => pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema);
+
   return {
     /** The repository it talks to: `owner/name`. */
     repository: options.repository,
-    /** Every release, drafts included (the token sees them), following the Link header's pages. */
-    listReleases: (): Promise<GitHubRelease[]> => pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema),
-    /** `make_latest` (default `true` for a published release): `false` keeps a release (the index's) from becoming the repository's "Latest". */
+    listReleases,
     /**
      * Creates a release. A 5xx or a lost answer may still have made it: the releases are listed
      * again and one of the tag (a draft if a draft was asked for) is taken, before it is sent again.
+     * `make_latest` (default `true` for a published release): `false` keeps a release (the index's)
+     * from becoming the repository's "Latest".
      * Sent again as other calls are, it made a second draft of the tag (GitHub allows several: a
      * draft owns no tag), and a later publish could take the empty one.
      */
@@ -257,7 +264,7 @@ export function gitHub(options: GitHubOptions) {
           const delay = Math.min(8000, 500 * 2 ** (attempt - 1));
           options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason: (error as Error).message });
           await sleep(delay);
-          const made = (await pages(`${repo}/releases?per_page=100`, 'listing releases', releaseSchema)).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
+          const made = (await listReleases()).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
           if (made) return made;
           if (attempt >= attempts) throw error;
         }
@@ -346,21 +353,11 @@ export function gitHub(options: GitHubOptions) {
           dispatcher: await options.client.dispatcher(),
         });
         if (res.statusCode !== 200) {
-          const text = await res.body.text().catch(() => '');
           // A rate limit is waited out as the API's calls wait it out (a quick retry met it again).
-          let body: unknown = text;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            // not JSON
-          }
+          const body = jsonOrText(await res.body.text().catch(() => ''));
           const wait = rateLimitWaitMs(res.statusCode, res.headers as Reply['headers'], Date.now(), body);
           if (wait !== null) {
-            if (wait > maxWaitMs || attempt >= attempts) {
-              throw new CpyError('CPY_PUBLISH_RATE_LIMITED', `downloading ${asset.name}: GitHub's rate limit asks to wait ${Math.ceil(wait / 1000)} s`, {
-                hint: 'run again later: a re-run completes what was started (the release stays a draft until every asset is verified)',
-              });
-            }
+            if (wait > maxWaitMs || attempt >= attempts) throw rateLimited(`downloading ${asset.name}`, wait);
             options.onRetry?.({ what: `downloading ${asset.name}`, attempt, delayMs: wait, reason: `rate limited (HTTP ${res.statusCode})` });
             await sleep(wait);
             continue;
