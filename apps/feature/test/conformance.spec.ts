@@ -90,6 +90,8 @@ const versioned = () => `python${version.split('.').slice(0, 2).join('.')}`;
 /** Artifact URLs on the loopback server, by case. */
 const U: Record<string, string> = {};
 let container: RunningContainer | undefined;
+/** The same image with wget installed and never curl: install.sh's other downloader, for the cases marked `wget`. */
+let wgetContainer: RunningContainer | undefined;
 
 const served = (a: TestArtifact, dir: string) => {
   mirror.serve(`${dir}/${a.fileName}`, a.path);
@@ -286,6 +288,8 @@ interface Case {
   readonly after?: (installer: Installer) => Promise<void>;
   /** The error's message, word for word, from both installers. */
   readonly message?: () => string;
+  /** Run a third time, by install.sh on an image that has wget and no curl: the cases that fetch over http. */
+  readonly wget?: true;
 }
 
 /** A name the good artifact is served under too: another version's. */
@@ -365,6 +369,7 @@ const overlap: { watcher: Promise<{ unpacking: boolean; placed: boolean }> | nul
 const CASES: Case[] = [
   {
     name: 'defaults, over HTTP: installed, linked, validated',
+    wget: true,
     options: () => ({ artifactUrl: U['http']! }),
     expected: { status: 'installed' },
     after: async (i) => {
@@ -543,6 +548,7 @@ const CASES: Case[] = [
   },
   {
     name: 'a corrupt checksum: refused, nothing installed',
+    wget: true,
     options: () => ({ artifactUrl: U['corrupt']! }),
     expected: { code: 'CPY_INSTALL_CHECKSUM_MISMATCH' },
     after: nothingInstalled,
@@ -561,9 +567,20 @@ const CASES: Case[] = [
   },
   {
     name: 'an artifact that is not there (404)',
+    wget: true,
     options: () => ({ artifactUrl: `${mirror.url}/nowhere/${good.fileName}` }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
     after: nothingInstalled,
+  },
+  {
+    name: 'an artifact URL where nothing listens (connection refused): the download failed, said with the reason, nothing installed',
+    wget: true,
+    options: () => ({ artifactUrl: `http://127.0.0.1:1/${good.fileName}`, sha256: good.sha256 }),
+    expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
+    after: async (i) => {
+      expect(i.lastError).toMatch(/refused|couldn't connect/i);
+      await nothingInstalled(i);
+    },
   },
   ...[
     { what: 'named as artifacts are', at: () => `${dirname(good.path)}/nowhere/${good.fileName}` },
@@ -681,6 +698,7 @@ const CASES: Case[] = [
   },
   {
     name: 'an artifact URL typed wrong (nothing there, so no checksum file beside it either): the artifact is what is said to be missing',
+    wget: true,
     options: () => ({ artifactUrl: mirror.fileUrl('typo', good.fileName) }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
     message: () => `cannot get the artifact ${mirror.fileUrl('typo', good.fileName)}: HTTP 404`,
@@ -689,6 +707,7 @@ const CASES: Case[] = [
   {
     // Said as the network's before (check the proxy settings): a private asset, an expired signed URL.
     name: 'an artifact URL the server refuses (HTTP 403: a private release asset): access denied, said as such by both',
+    wget: true,
     options: () => ({ artifactUrl: mirror.fileUrl('denied', good.fileName), sha256: good.sha256 }),
     before: async () => mirror.refuse(`denied/${good.fileName}`, 403),
     expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
@@ -698,6 +717,7 @@ const CASES: Case[] = [
   {
     // Before, "unreachable" (check the proxy), and an installed or cached build stood in for it.
     name: 'an index URL the server refuses (HTTP 403): access denied, said as such by both, nothing stands in for it',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('denied-index', 'index.json') }),
     before: async () => mirror.refuse('denied-index/index.json', 403),
     expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
@@ -841,6 +861,7 @@ const CASES: Case[] = [
   },
   {
     name: 'index: a release line (3.11) resolves to the build for this distribution (debian12 before debian11), installed and validated',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: U['index']! }),
     expected: { status: 'installed' },
     after: async (i) => {
@@ -964,6 +985,7 @@ const CASES: Case[] = [
   },
   {
     name: 'index: index.json answers 404 while a publish swaps it: index.previous.json beside it is read',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('swap', 'index.json') }),
     expected: { status: 'installed' },
     after: async (i) => expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName }),
@@ -997,6 +1019,7 @@ const CASES: Case[] = [
   },
   {
     name: 'index: the build it lists is gone (its artifact answers 404): said as the artifact, not found',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: U['gone']! }),
     expected: { code: 'CPY_INSTALL_NOT_FOUND' },
     message: () => `cannot get the artifact ${mirror.fileUrl('gone-assets', I.d12.fileName)}: HTTP 404`,
@@ -1026,6 +1049,7 @@ const CASES: Case[] = [
   },
   {
     name: 'index: neither index.json nor index.previous.json is there',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('noindex', 'index.json') }),
     expected: { code: 'CPY_INSTALL_INDEX_NOT_FOUND' },
     after: nothingInstalled,
@@ -1559,6 +1583,7 @@ const CASES: Case[] = [
   // @cpy/signing in the library).
   {
     name: 'signed: an index signed by the pinned key (cpy-keys.asc beside it): installed; its entry vouches for the artifact, whose .asc is not fetched',
+    wget: true,
     options: () => ({ version: '3.11', indexUrl: U['sindex']!, signerFingerprints: K.alice.fingerprint.toLowerCase(), skipValidation: true }),
     before: async () => void (requestsBefore = mirror.requests.length),
     expected: { status: 'installed' },
@@ -1663,6 +1688,7 @@ const CASES: Case[] = [
   },
   {
     name: 'signed: an artifact given by URL, with its .asc and trustedKeysUrl: installed and validated',
+    wget: true,
     options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
     expected: { status: 'installed' },
     after: async (i) => {
@@ -1735,6 +1761,7 @@ const CASES: Case[] = [
   },
   {
     name: 'signed: the keys file is not there',
+    wget: true,
     options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: mirror.fileUrl('nokeys', 'cpy-keys.asc') }),
     expected: { code: 'CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE' },
     after: nothingInstalled,
@@ -2031,26 +2058,28 @@ beforeAll(async () => {
   const image = await requireBaseImage(engine, 'bookworm');
   // Host networking: the container reaches the loopback server; the work folder is mounted
   // at the same path, so a local artifact has the same path for both installers.
-  container = await startContainer(engine, image, {
-    network: 'host',
-    mounts: [
-      { host: featureDir(), container: '/feature', readOnly: true },
-      { host: work, container: work, readOnly: true },
-    ],
-  });
+  const mounts = [
+    { host: featureDir(), container: '/feature', readOnly: true },
+    { host: work, container: work, readOnly: true },
+  ];
+  container = await startContainer(engine, image, { network: 'host', mounts });
+  // wget from Debian's archive (as an image that has it and not curl would); install.sh then never
+  // installs curl, and every http fetch of the cases marked `wget` goes through wget.
+  wgetContainer = await startContainer(engine, image, { network: 'host', mounts });
+  const wget = await wgetContainer.exec(['sh', '-c', 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends wget >/dev/null && rm -rf /var/lib/apt/lists/* && command -v wget && ! command -v curl']);
+  if (wget.exitCode !== 0) throw new Error(`cannot install wget in the second container: ${wget.stderr || wget.stdout}`);
 }, 300_000);
 
 afterAll(async () => {
   await container?.remove();
+  await wgetContainer?.remove();
   await mirror?.close();
   await rm(work, { recursive: true, force: true });
 });
 
-describe.each([
-  ['@cpy/install', () => libraryInstaller()],
-  ['install.sh', () => scriptInstaller(() => container!)],
-])('%s', (_name, make) => {
-  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
+/** Runs one case with a new installer, and undoes what it set up (a lock holder, mounts). */
+async function runCase(make: () => Installer, c: Case, also?: (installer: Installer) => Promise<void>): Promise<void> {
+  {
     const installer = make();
     await installer.reset();
     let failure: unknown = null;
@@ -2063,6 +2092,7 @@ describe.each([
       await c.after?.(installer);
       // Never any staging debris beside the prefix.
       expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
+      await also?.(installer);
     } catch (error) {
       failure = error;
     }
@@ -2074,7 +2104,29 @@ describe.each([
     for (let u = unmounts.pop(); u; u = unmounts.pop()) await u().catch((e: unknown) => cleanup.push(e));
     if (failure) throw failure;
     if (cleanup.length > 0) throw cleanup[0];
-  }, 180_000);
+  }
+}
+
+describe.each([
+  ['@cpy/install', () => libraryInstaller()],
+  ['install.sh', () => scriptInstaller(() => container!)],
+])('%s', (_name, make) => {
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', (_n, c) => runCase(make, c), 180_000);
+});
+
+// install.sh's wget paths (an image with wget and no curl: busybox-based ones, some slim ones):
+// the same outcomes and the same words, and curl is never installed for it.
+describe('install.sh with wget alone', () => {
+  it.each(CASES.filter((c) => c.wget).map((c) => [c.name, c] as const))(
+    '%s',
+    (_n, c) =>
+      runCase(
+        () => scriptInstaller(() => wgetContainer!),
+        c,
+        async (installer) => expect(await installer.sh('command -v curl || echo none')).toBe('none'),
+      ),
+    180_000,
+  );
 });
 
 // What only the Feature does: Features run while the image is built, before the workspace is
