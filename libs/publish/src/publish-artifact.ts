@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { checksumFileName, compareVersions, CpyError, debugSymbolsFileName, isCpyError, parseVersion, testsFileName } from '@cpy/core';
+import { checksumFileName, compareVersions, CpyError, debugSymbolsFileName, isCpyError, newestFirst, parseVersion, testsFileName } from '@cpy/core';
 import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
@@ -168,7 +168,7 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     // build published after 3.13's took it). A pre-release is never GitHub's Latest: it does not count.
     const newer = releases.some((r) => {
       const other = !r.draft && !r.prerelease && r.tag_name !== tag ? parseReleaseTag(r.tag_name) : null;
-      return other !== null && (compareVersions(other.version, metadata.version) || other.build - metadata.build) > 0;
+      return other !== null && newestFirst(other, metadata) < 0;
     });
     const release = await publishRelease({
       github,
