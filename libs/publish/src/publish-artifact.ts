@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { checksumFileName, compareVersions, CpyError, debugSymbolsFileName, isCpyError, newestFirst, parseVersion, testsFileName } from '@cpy/core';
+import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, newestFirst, parseVersion, testsFileName } from '@cpy/core';
 import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
