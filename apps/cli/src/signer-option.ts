@@ -6,11 +6,15 @@ import { locate } from './location.js';
 /**
  * Pinned signers given as flags (--signer, --index-signer), as the library takes them: parseSigners
  * in an input schema's transform (zod or zod/mini), so a value that is not a fingerprint is a usage
- * error (exit 2) before the command runs, said as parseSigners says it.
+ * error (exit 2) before the command runs, said as parseSigners says it. A flag given with nothing
+ * in it (`--signer "$FPR"` with FPR unset, or only commas) is one too: it pinned nobody, and nothing
+ * was checked.
  */
 export function pinnedSigners(values: string[], ctx: core.ParsePayload): string[] {
   try {
-    return parseSigners(values);
+    const signers = parseSigners(values);
+    if (signers.length === 0) ctx.issues.push({ code: 'custom', message: 'pin at least one signer: --signer <fingerprint> (an empty value pins nobody, and no signature would be checked)', input: values });
+    return signers;
   } catch (error) {
     ctx.issues.push({ code: 'custom', message: `${(error as Error).message}: give the 40 hex digits cpy keys export prints`, input: values });
     return [];

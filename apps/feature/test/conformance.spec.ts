@@ -41,6 +41,8 @@ interface CaseOptions {
   readonly checksumUrl?: string;
   readonly sha256?: string;
   readonly signerFingerprints?: string;
+  /** CPY_SIGNER_FINGERPRINTS, for both installers (read when signerFingerprints is empty). */
+  readonly signerFingerprintsEnv?: string;
   readonly trustedKeysUrl?: string;
   /** Relative to the installer's root ('' in the container). */
   readonly installPrefix?: string;
@@ -153,7 +155,7 @@ function libraryInstaller(): Installer {
           // Without installPrefix, the prefix the library chooses (python-<version>, the resolved one for a request) under <root>/opt.
           {
             // The lock's wait as install.sh is given it, CPY_LOCK_TIMEOUT_MS (unset: the default, ten minutes).
-            env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: undefined, CPY_TRUSTED_KEYS_URL: undefined, CPY_LOCK_TIMEOUT_MS: o.lockTimeoutMs ? String(o.lockTimeoutMs) : undefined },
+            env: { ...process.env, CPY_HOME: join(root, 'opt'), CPY_INDEX_URL: undefined, CPY_SIGNER_FINGERPRINTS: o.signerFingerprintsEnv, CPY_TRUSTED_KEYS_URL: undefined, CPY_LOCK_TIMEOUT_MS: o.lockTimeoutMs ? String(o.lockTimeoutMs) : undefined },
             onEvent: (e) => {
               if (e.type === 'waiting') [waitedFor, waitedOn] = [e.holder, e.on];
             },
@@ -233,6 +235,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
         'INSTALLSYSTEMDEPS=true',
         `INSTALLTK=${o.installTk ? 'true' : 'false'}`,
         `CPY_LOCK_TIMEOUT_MS=${o.lockTimeoutMs ?? ''}`,
+        ...(o.signerFingerprintsEnv === undefined ? [] : [`CPY_SIGNER_FINGERPRINTS=${o.signerFingerprintsEnv}`]),
       ];
       const r = await box().exec(['env', ...env, '/feature/install.sh']);
       const waited = /\] waiting for another install of (\S+) \((process \d+ on [^)]*)\)/.exec(r.stderr);
@@ -1751,6 +1754,19 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint.slice(-16), trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNER_INVALID' },
     message: () => `'${K.alice.fingerprint.slice(-16)}' is not a key fingerprint`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: signers of commas only (a list whose items were left empty) pin nobody: refused, where no signature was checked before',
+    options: () => ({ artifactUrl: U['http']!, signerFingerprints: ',,', trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNER_INVALID' },
+    message: () => "the pinned signers ',,' name no key fingerprint",
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: CPY_SIGNER_FINGERPRINTS written as gpg prints a fingerprint (groups of four): pinned, and the unsigned artifact refused',
+    options: () => ({ artifactUrl: U['http']!, signerFingerprintsEnv: K.alice.fingerprint.replace(/(.{4})/g, '$1 ').trim(), trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_MISSING' },
     after: nothingInstalled,
   },
   {

@@ -37,7 +37,14 @@ export function signaturePolicy(
   indexUrl: string | undefined,
 ): SignaturePolicy | null {
   // Empty is unset (as install.sh reads the Feature's option): the environment's pins still count.
-  const signers = parseSigners([options.signerFingerprints || env['CPY_SIGNER_FINGERPRINTS'] || '']);
+  const given = options.signerFingerprints || env['CPY_SIGNER_FINGERPRINTS'] || '';
+  const signers = parseSigners([given]);
+  // Only commas (a list whose items were left empty) pinned nobody, and nothing was checked.
+  if (signers.length === 0 && given.replace(/\s/g, '') !== '') {
+    throw new CpyError('CPY_SIGNER_INVALID', `the pinned signers '${given}' name no key fingerprint`, {
+      hint: 'pin the signers with the 40 hex digits that cpy keys export prints, separated by commas; leave the setting empty to check no signature',
+    });
+  }
   if (signers.length === 0) return null;
   const keys = options.trustedKeysUrl || env['CPY_TRUSTED_KEYS_URL'] || (indexUrl ? sibling(indexUrl, TRUSTED_KEYS_FILE) : undefined);
   return { signers, keysUrl: keys ?? null };

@@ -226,6 +226,10 @@ describe('cpy command line', () => {
       [['artifact', 'verify', 'f', '--signer', 'ABCDEF12', '--trusted-keys', 'k.asc'], /^--signer: 'ABCDEF12' is not a key fingerprint: give the 40 hex digits/],
       [['install', '3.13', '--signer', `${'A'.repeat(40)},abc`], /^--signer: 'abc' is not a key fingerprint/],
       [['list', '--available', '--index', 'index.json', '--signer', 'abc'], /^--signer: 'abc' is not a key fingerprint/],
+      // Given but empty (`--signer "$FPR"` with FPR unset): it pinned nobody, and nothing was checked.
+      [['install', '3.13', '--signer', ''], /^--signer: pin at least one signer: --signer <fingerprint> \(an empty value pins nobody/],
+      [['list', '--available', '--index', 'index.json', '--signer', ' , '], /^--signer: pin at least one signer/],
+      [['venv', 'upgrade', '/tmp/v', '--to', '3.13', '--signer', ''], /^--signer: pin at least one signer/],
     ] as const) {
       const r = await run([...argv, '--json']);
       expect([argv[2], r.code, JSON.parse(r.stdout).error.code, JSON.parse(r.stdout).error.message]).toEqual([argv[2], 2, 'CPY_CLI_USAGE', expect.stringMatching(said)]);

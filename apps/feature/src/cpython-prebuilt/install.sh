@@ -130,7 +130,8 @@ check_options() {
   [ "$deferred" = true ] || check_raw_options
   # The library reads CPY_INDEX_URL (and the signing ones) when the option is empty.
   [ -n "$INDEXURL" ] || INDEXURL=${CPY_INDEX_URL:-}
-  [ -n "$SIGNERFINGERPRINTS" ] || SIGNERFINGERPRINTS=${CPY_SIGNER_FINGERPRINTS:-}
+  # (The variable may be written as gpg prints a fingerprint, in groups: its blanks go, as the library drops them.)
+  [ -n "$SIGNERFINGERPRINTS" ] || SIGNERFINGERPRINTS=$(printf '%s' "${CPY_SIGNER_FINGERPRINTS:-}" | tr -d ' \t\n')
   [ -n "$TRUSTEDKEYSURL" ] || TRUSTEDKEYSURL=${CPY_TRUSTED_KEYS_URL:-}
   [ -z "$VERSION" ] || matches "$VERSION" "$REQUEST_RE" || bad_option version "must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest (got '$VERSION')"
   for name in INDEXURL ARTIFACTURL CHECKSUMURL TRUSTEDKEYSURL; do
@@ -550,6 +551,8 @@ check_signers() {
     matches "$fpr" "$FINGERPRINT_RE" || fail CPY_SIGNER_INVALID "'$raw' is not a key fingerprint" 'pin the signer with the 40 hex digits that cpy keys export prints (a short key ID is not enough)'
     case " $signers " in *" $fpr "*) ;; *) signers=${signers:+$signers }$fpr ;; esac
   done
+  # Only commas pinned nobody, and nothing was checked.
+  [ -n "$signers" ] || fail CPY_SIGNER_INVALID "the pinned signers '$SIGNERFINGERPRINTS' name no key fingerprint" 'pin the signers with the 40 hex digits that cpy keys export prints, separated by commas; leave the setting empty to check no signature'
 }
 # sibling LOCATION NAME: NAME in LOCATION's directory (its last path segment replaced).
 sibling() { printf '%s' "$1" | sed -E "s@^([^?#]*/)[^/?#]*@\\1$2@"; }
