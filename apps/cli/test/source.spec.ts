@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { withBuildLock } from '@cpy/build';
 import { fixturesDir, type PythonMirror, repoRoot, runCpy, startPythonMirror } from '@cpy/harness';
@@ -48,11 +48,17 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(verified.code).toBe(0);
     expect(JSON.parse(verified.stdout).verification.method).toBe('openpgp+sigstore');
     expect(verified.stderr).not.toMatch(/warning/);
-    // Another release given than the file is named for: verified (the same release manager signs
-    // 3.13.4), and said: a signature does not say which release the bytes are.
+    // Another release given than the file is named for: its signatures verify (the same release
+    // manager signs 3.13.4), but it holds 3.13.5, as cpy source fetch reads it: refused (it was "verified").
     const other = await cpy(['source', 'verify', join(work, 'out', TARBALL), '--version', '3.13.4', '--json']);
-    expect(other.code).toBe(0);
+    expect([other.code, JSON.parse(other.stdout).error.code]).toEqual([1, 'CPY_SOURCE_WRONG_RELEASE']);
     expect(other.stderr).toContain(`warning: ${TARBALL} is named for 3.13.5, and is verified as 3.13.4 (--version): the signatures show who made the file, not which release it is`);
+    // The same renamed, with its signatures: the name is not the release either.
+    const renamed = join(work, 'renamed', 'Python-3.13.4.tar.xz');
+    await mkdir(dirname(renamed), { recursive: true });
+    for (const s of ['', '.asc', '.sigstore']) await copyFile(join(work, 'out', TARBALL + s), renamed + s);
+    const liar = await cpy(['source', 'verify', renamed, '--json']);
+    expect([liar.code, JSON.parse(liar.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_SOURCE_WRONG_RELEASE', message: 'Python-3.13.4.tar.xz is not CPython 3.13.4: it holds no Python-3.13.4/Include/patchlevel.h: another release, or not a CPython source tarball' })]);
   });
 
   it('exits 1 with the error code and a hint when the file was tampered with', async () => {

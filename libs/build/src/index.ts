@@ -6,7 +6,7 @@ export { fetchSource } from './source/fetch.js';
 export type { FetchedSource, FetchSourceOptions } from './source/fetch.js';
 export { readUserKey } from './source/openpgp.js';
 export type { TrustedKey } from './source/openpgp.js';
-export { verifySource } from './source/verify.js';
+export { verifySource, verifySourceRelease } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';
 export { buildCPython, crossNeedsContainer, withBuildDirLock, withBuildLock } from './compile/build.js';
 export { cancelled } from './compile/runner.js';

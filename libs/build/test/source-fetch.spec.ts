@@ -147,6 +147,20 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect((await fetch('3.13.5', { cacheDir: liarCache, refresh: true })).verification.warnings).toEqual([]);
   });
 
+  it('a cached entry whose release was never read (cached by an older cpy, or where xz was missing) is read on its next use: another release under this name is refused', async () => {
+    // As an older cpy left it: 3.13.5's tarball recorded as 3.13.4 (its signature verifies), no releaseChecked.
+    const liarCache = join(work, 'unread-cache');
+    const got = await fetch('3.13.5', { cacheDir: liarCache });
+    const objectDir = join(liarCache, 'sources', 'sha256', sha256);
+    for (const suffix of ['', '.asc', '.sigstore']) await copyFile(`${got.path}${suffix}`, join(objectDir, `Python-3.13.4.tar.xz${suffix}`));
+    const entry = JSON.parse(await readFile(join(liarCache, 'sources', 'versions', '3.13.5.json'), 'utf8')) as Record<string, unknown>;
+    expect(entry['releaseChecked']).toBe(true);
+    delete entry['releaseChecked'];
+    await writeFile(join(liarCache, 'sources', 'versions', '3.13.4.json'), JSON.stringify({ ...entry, version: '3.13.4', fileName: 'Python-3.13.4.tar.xz' }));
+    // No mirror answers: only the cached copy could be handed on, and it is not 3.13.4.
+    await expectCode(fetch('3.13.4', { cacheDir: liarCache, mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_WRONG_RELEASE');
+  });
+
   it('takes mirrors from $CPY_PYTHON_MIRRORS', async () => {
     const got = await fetchSource('3.13.5', { cacheDir, retry: FAST, env: { CPY_PYTHON_MIRRORS: `http://127.0.0.1:9/x ${mirror.url}` } });
     expect(got.url).toBe(mirror.fileUrl('3.13.5', TARBALL));

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
-import { fetchSource, readUserKey, verifySource, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
+import { fetchSource, readUserKey, verifySourceRelease, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
 import { summaryOf } from './table.js';
@@ -206,7 +206,7 @@ export const sourceVerify = defineCommand({
   description:
     'Applies the same policy as `cpy source fetch` to a file you already have: the OpenPGP signature by the ' +
     "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; a Sigstore bundle is " +
-    'checked when present up to 3.13, and from 3.14 an .asc only with --trusted-key (no release manager key is pinned for it; a warning says so). Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
+    'checked when present up to 3.13, and from 3.14 an .asc only with --trusted-key (no release manager key is pinned for it; a warning says so). Then, as fetch does, the release inside is read (its Include/patchlevel.h): another release the same manager signed, renamed, is CPY_SOURCE_WRONG_RELEASE. Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
     'Exit 0 when verified, 1 when not.',
   options: {
     version: { type: 'string', valueName: '<version>', description: 'the release (default: read from the file name Python-<version>.tar.xz)' },
@@ -236,7 +236,8 @@ export const sourceVerify = defineCommand({
         hint: 'name the file Python-<version>.tar.xz, or pass --version 3.13.5',
       });
     }
-    const verification = await verifySource({
+    // As cpy source fetch checks it: the signatures, then which release is inside.
+    const verification = await verifySourceRelease({
       file,
       version,
       fileName: basename(file),

@@ -21,6 +21,8 @@ const entrySchema = z.object({
   asc: z.boolean(),
   sigstore: z.boolean(),
   fetchedAt: z.string(),
+  /** Whether the release inside was read and found to be this version (checkReleaseInside); absent in entries of older cpy. */
+  releaseChecked: z.optional(z.boolean()),
 });
 
 /** What the cache remembers of a verified source. */

@@ -148,6 +148,12 @@ async function fromCache(cache: SourceCache, version: PythonVersion, entry: Cach
   let verification;
   try {
     verification = await verifyDownloaded(options, { file: path, version, asc, sigstore, sha256: entry.sha256, fileName: entry.fileName });
+    // A release not read when it was cached (no xz then, or an older cpy) is read now: the cache
+    // hands it on under this version's name.
+    if (entry.releaseChecked !== true) {
+      const unchecked = await checkReleaseInside(path, entry.fileName, version.full);
+      if (unchecked) verification = { ...verification, warnings: [...verification.warnings, unchecked] };
+    }
   } catch (error) {
     if (error instanceof CpyError) return error;
     throw error;
@@ -254,6 +260,7 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
           asc: asc !== null,
           sigstore: sigstore !== null,
           fetchedAt: new Date().toISOString(),
+          releaseChecked: unchecked === null,
         };
         const finalPath = await cache.store(scratch, entry).catch((error: unknown) => {
           throw cacheWriteFailed(cache.dir, error);

@@ -37,8 +37,9 @@ export function parseMirror(spec: string, cwd: string = process.cwd()): URL {
 }
 
 function badMirror(spec: string, why: string): CpyError {
-  // Credentials and a query (a token) are never shown.
-  const shown = spec.replace(/\/\/[^/@?#]*@/, '//***@').replace(/\?[^#]*/, '?***');
+  // Credentials and a query (a token) are never shown: everything up to the last @ before the
+  // query goes (a password may hold an @, a token a /, which the URL parser then reads as the path).
+  const shown = spec.replace(/\?[^#]*/, '?***').replace(/\/\/[^?#]*@/, '//***@');
   return new CpyError('CPY_SOURCE_BAD_MIRROR', `cannot use mirror '${shown}': ${why}`, {
     hint: `give an https://, http:// or file:// URL, or a directory laid out like ${DEFAULT_MIRROR}/ (<X.Y.Z>/Python-<version>.tar.xz)`,
   });

@@ -21,7 +21,9 @@ export async function checkReleaseInside(file: string, fileName: string, version
     throw wrongRelease(fileName, version, found ? `its ${member} says ${found}` : `its ${member} names no PY_VERSION`);
   }
   if (/not found in archive/i.test(r.stderr)) throw wrongRelease(fileName, version, `it holds no ${member}: another release, or not a CPython source tarball`);
-  const why = r.code === 'ENOENT' ? 'tar is not installed' : r.stderr.trim().split('\n').pop() || r.shortMessage || `tar exit ${r.exitCode}`;
+  // GNU tar without xz says `xz: Cannot exec`, then only "Error is not recoverable" last.
+  const noXz = /\bxz\b.*cannot exec|cannot exec.*\bxz\b/i.test(r.stderr);
+  const why = r.code === 'ENOENT' ? 'tar is not installed' : noXz ? 'xz is not installed' : r.stderr.trim().split('\n').pop() || r.shortMessage || `tar exit ${r.exitCode}`;
   return `the release inside ${fileName} was not checked here (${why}); the build checks its Include/patchlevel.h when it unpacks it`;
 }
 

@@ -1,6 +1,7 @@
 import { CpyError, type PythonVersion } from '@cpy/core';
 import { sha256File } from '@cpy/artifact';
 import { shippedKey, verifyOpenPgp, type OpenPgpVerification, type TrustedKey } from './openpgp.js';
+import { checkReleaseInside } from './release-inside.js';
 import { knownReleaseLines, signingPolicyFor } from './release-lines.js';
 import { verifySigstore, type SigstoreVerification } from './sigstore.js';
 
@@ -102,4 +103,15 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
   const method = openpgp && sigstore ? 'openpgp+sigstore' : openpgp ? 'openpgp' : sigstore ? 'sigstore' : 'unsigned';
   if (method === 'unsigned') warnings.push(`${fileName} is NOT verified: no signature was checked (--allow-unsigned)`);
   return { version: version.full, fileName, sha256, method, openpgp, sigstore, allowUnsigned, warnings };
+}
+
+/**
+ * verifySource, then what release the tarball holds (checkReleaseInside): a release manager's
+ * signature names no version, so a tarball of another release they signed, renamed, verifies.
+ * CPY_SOURCE_WRONG_RELEASE when it holds another; a warning when it cannot be read here.
+ */
+export async function verifySourceRelease(options: VerifySourceOptions & { readonly fileName: string }): Promise<SourceVerification> {
+  const verification = await verifySource(options);
+  const unchecked = await checkReleaseInside(options.file, options.fileName, options.version.full);
+  return unchecked ? { ...verification, warnings: [...verification.warnings, unchecked] } : verification;
 }
