@@ -89,9 +89,9 @@ export function commandHelp(spec: CommandSpec<unknown>): string {
 
 export const EXIT_CODES = {
   0: 'success',
-  1: 'the operation failed (or was stopped by a first Ctrl-C: a *_CANCELLED code)',
+  1: 'the operation failed (or was stopped by a first Ctrl-C: a *_CANCELLED code); for outdated and compare also a result (something outdated, a regression), which the JSON outcome "success" tells apart',
   2: 'usage error (or command not available)',
-  130: 'a second Ctrl-C (artifact validate and artifact test: 128+N when stopped by signal N)',
+  130: 'a second Ctrl-C, or the first for a command without a clean stop, which ends at once (those that only read, and publish, releases prune, index add, keys, artifact sign, venv rollback, vm); artifact validate and artifact test: 128+N when stopped by signal N',
 } as const;
 
 const TOP_OPTIONS = { ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } } as const satisfies Record<string, OptionSpec>;

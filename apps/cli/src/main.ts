@@ -94,8 +94,15 @@ function groupOf(word: string): CommandEntry[] {
   return COMMAND_TABLE.filter((c) => c.name.startsWith(`${word} `));
 }
 
-function emit(io: CliIO, json: boolean, command: string | null, result: CommandResult): number {
-  if (json) io.stdout.write(JSON.stringify({ outcome: result.outcome, command, ...result.data }) + '\n');
+function emit(io: CliIO, json: boolean, command: string | null, result: CommandResult, noColor = false): number {
+  if (json) {
+    io.stdout.write(JSON.stringify({ outcome: result.outcome, command, ...result.data }) + '\n');
+    return result.exitCode;
+  }
+  // A command that reports an error as its result (doctor, artifact validate and test, build, pack)
+  // has printed its report: its code and what to do follow on stderr, as for any other error.
+  const error = result.outcome === 'error' ? (result.data as { error?: Partial<Failure> } | undefined)?.error : undefined;
+  if (error?.code && error.message) return failure(io, false, command, result.exitCode, { code: error.code, message: error.message, hint: error.hint ?? `run \`cpy ${command ?? ''} --help\`` }, noColor);
   return result.exitCode;
 }
 
@@ -244,7 +251,7 @@ export async function main(given: readonly string[], io: CliIO = processIO()): P
       style: createStyle(io, noColor, 'stdout'),
       log: (line) => io.stderr.write(`${stderrStyle.dim('cpy')} ${line}\n`),
     });
-    return emit(io, json, spec.name, result);
+    return emit(io, json, spec.name, result, noColor);
   } catch (error) {
     const coded = codedError(error) ?? cannotWrite(error);
     if (coded) {

@@ -410,6 +410,8 @@ describe('cpy command line', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/MISS disk\s+.* free at .*\(1000000\.0 GiB needed\)$/m);
     expect(r.stdout).toMatch(/Missing: .*disk/);
+    // Its code and what to do, as every error says them (only --json carried them).
+    expect(r.stderr).toMatch(/^error \[CPY_BUILD_HOST_INCOMPLETE\]: .+\n  hint: .+\n$/);
   });
 
   it('colours only when asked, and never with NO_COLOR', async () => {
