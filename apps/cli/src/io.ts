@@ -10,6 +10,29 @@ export function processIO(): CliIO {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
 }
 
+/**
+ * The same, with a stderr that ends a line left open before anything else is written on it: a
+ * progress bar or counter redraws its line with `\r` and no newline, and a log line, a warning or
+ * an error that came next (a download cut off, Ctrl-C) was glued to it. Redraws (`\r...`) go on
+ * as they are.
+ */
+export function closingOpenLines(io: CliIO): CliIO {
+  const stderr = io.stderr;
+  let open = false;
+  return {
+    ...io,
+    stderr: {
+      isTTY: stderr.isTTY,
+      write(text: string) {
+        if (text === '') return stderr.write(text);
+        const piece = open && !text.startsWith('\r') && !text.startsWith('\n') ? `\n${text}` : text;
+        open = !text.endsWith('\n');
+        return stderr.write(piece);
+      },
+    },
+  };
+}
+
 export interface Style {
   readonly ok: (s: string) => string;
   readonly bad: (s: string) => string;

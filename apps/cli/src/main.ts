@@ -5,7 +5,7 @@ import { writeFault } from '@cpy/core/faults';
 import { EXIT, flagIssue, type CommandResult, type CommandSpec } from './command.js';
 import { COMMAND_TABLE, type CommandEntry } from './commands/table.js';
 import { GLOBAL_OPTIONS, commandHelp, commandHelpData, topHelp, topHelpData } from './help.js';
-import { createStyle, processIO, type CliIO } from './io.js';
+import { closingOpenLines, createStyle, processIO, type CliIO } from './io.js';
 
 /** Every command's spec (each loads its command module: for tests and tools, not for the dispatch). */
 export function loadCommands(): Promise<CommandSpec<unknown>[]> {
@@ -171,7 +171,8 @@ const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_
  * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation
  * failed, 2 usage error or command not available. Never calls process.exit.
  */
-export async function main(given: readonly string[], io: CliIO = processIO()): Promise<number> {
+export async function main(given: readonly string[], givenIO: CliIO = processIO()): Promise<number> {
+  const io = closingOpenLines(givenIO);
   // --json and --no-color before the command (cpy --json list) go after it, where a command reads them.
   const leading = given.findIndex((a) => a !== '--json' && a !== '--no-color');
   const argv = leading > 0 ? [...given.slice(leading), ...given.slice(0, leading)] : given;

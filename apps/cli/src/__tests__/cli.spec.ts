@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { COMMAND_TABLE, loadCommands, main, type CliIO } from '../index.js';
 import { readInput } from '../main.js';
+import { closingOpenLines } from '../io.js';
 
 async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   let stdout = '';
@@ -423,4 +424,17 @@ describe('cpy command line', () => {
     // Four real doctor runs (each asks the host's compiler and tools): about 1 s each when the
     // machine is busy, more than Jest's default 5 s in all (a fresh-clone run on 2026-12-02).
   }, 30_000);
+});
+
+describe('stderr with a progress line drawn on it', () => {
+  it('ends the open line before a log line or an error, and lets redraws through (they were glued: "45%error [...]")', () => {
+    let out = '';
+    const io = closingOpenLines({ stdout: { write: () => true }, stderr: { write: (t: string) => (out += t), isTTY: true }, env: {}, cwd: '/' });
+    io.stderr.write('\r\u001b[2Kf.tgz  [###...]  10%');
+    io.stderr.write('\r\u001b[2Kf.tgz  [######]  45%');
+    io.stderr.write('cpy stopping the install (Ctrl-C again to stop at once)...\n');
+    io.stderr.write('error [CPY_INSTALL_CANCELLED]: stopped\n');
+    expect(out).toBe('\r\u001b[2Kf.tgz  [###...]  10%\r\u001b[2Kf.tgz  [######]  45%\ncpy stopping the install (Ctrl-C again to stop at once)...\nerror [CPY_INSTALL_CANCELLED]: stopped\n');
+    expect(io.stderr.isTTY).toBe(true);
+  });
 });
