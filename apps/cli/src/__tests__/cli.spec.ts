@@ -183,6 +183,12 @@ describe('cpy command line', () => {
       [['build', '3.13.5', '--builder', 'host', '--vagrant-dir', 'vm'], '--vagrant-dir: is for --builder vagrant (the folder of its Vagrantfile)'],
       // Another architecture on this host: a cross build, which needs the container builder (said after the fetch, exit 1).
       [['build', '3.13.5', '--arch', 'sparc64'], expect.stringMatching(/^--arch sparc64: a build for sparc64 on this \S+ host is a cross build, which cpy runs in a container it provisions$/)],
+      // Numbers written as numbers (a coercion took 1e2 and 0x10); a pattern's own words, not zod's.
+      [['artifact', 'test', 'x.tgz', '--jobs', '1e2'], '--jobs: must be a number of jobs, 1 to 256'],
+      [['artifact', 'test', 'x.tgz', '--jobs', '300'], '--jobs: must be a number of jobs, 1 to 256'],
+      [['publish', 'x.tgz', '--tag', 'a b'], expect.stringMatching(/^--tag: must be a tag name of letters, digits and \. _ -/)],
+      // A cross build's tests cannot run: said before the build (it was said when packing, after the build).
+      [['build', '3.13.5', '--arch', 'sparc64', '--builder', 'container', '--image', 'img', '--run-tests', 'critical'], expect.stringMatching(/^--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build \(--arch sparc64\)/)],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
     ] as const) {

@@ -24,6 +24,7 @@ import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import { summaryOf } from './table.js';
 import { stopOnSignals } from '../signals.js';
+import { positiveInt } from '../usage.js';
 import { readyDirectory, refuseMissingFile } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import type { Style } from '../io.js';
@@ -445,7 +446,7 @@ export const artifactTest = defineCommand({
       values: z.object({
         tests: z.string().min(1).optional(),
         level: z.enum(['critical', 'full'], { message: 'must be critical or full' }).optional(),
-        jobs: z.coerce.number().int().min(1).max(256).optional(),
+        jobs: positiveInt('a number of jobs, 1 to 256').pipe(z.number().max(256, 'must be a number of jobs, 1 to 256')).optional(),
         'work-dir': z.string().min(1).optional(),
       }),
       positionals: z.tuple([z.string().min(1)], { message: 'give one artifact file' }),

@@ -5,19 +5,13 @@ import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
-import { flagUsageError } from '../usage.js';
+import { flagUsageError, positiveInt } from '../usage.js';
 import type { CliIO } from '../io.js';
 import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
 import { readyDirectory } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
 import { stopOnSignals } from '../signals.js';
-
-const positiveInt = (what: string) =>
-  z
-    .string()
-    .regex(/^[1-9]\d*$/, `must be ${what}`)
-    .transform(Number);
 
 const schema = z
   .object({
@@ -139,6 +133,13 @@ export const build = defineCommand({
     if (hostArch && input.arch && input.arch !== hostArch) {
       const refusal = crossNeedsContainer(input.version, input.arch, hostArch, 'host');
       throw new CpyError('CPY_CLI_USAGE', `--arch ${input.arch}: ${refusal.message}`, { hint: refusal.hint });
+    }
+    // A cross build's tests cannot run (python3 starting python3 under user-mode emulation): said
+    // before the build, not when packing it, minutes later.
+    if (input.arch && input.arch !== machine() && input['run-tests']) {
+      throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (--arch ${input.arch}) under user-mode emulation`, {
+        hint: `drop --run-tests, or build natively on an ${input.arch} host`,
+      });
     }
     const raw = {
       version: input.version,

@@ -177,8 +177,8 @@ const publishSchema = z
   .object({
     values: z.object({
       ...repoValues,
-      tag: z.string().regex(/^[A-Za-z0-9._-]+$/).optional(),
-      commit: z.string().regex(/^[A-Za-z0-9._/-]+$/).optional(),
+      tag: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a tag name of letters, digits and . _ - (default cpython-<version>-build<N>)').optional(),
+      commit: z.string().regex(/^[A-Za-z0-9._/-]+$/, 'must be a commit SHA or a branch name (letters, digits and . _ / -)').optional(),
       'notes-template': z.string().min(1).optional(),
       changelog: z.string().optional(),
       prerelease: z.boolean().optional(),

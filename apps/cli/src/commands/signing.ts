@@ -168,7 +168,8 @@ export const artifactVerify = defineCommand({
   name: 'artifact verify',
   summary: summaryOf('artifact verify'),
   description:
-    'Checks a file against its detached signature (<file>.asc, or --signature) and pinned signers, as cpy install does: a ' +
+    'Checks a file against its detached signature (<file>.asc, or --signature) and pinned signers, as cpy install does (the ' +
+    'signers and keys given here by --signer and --trusted-keys: CPY_SIGNER_FINGERPRINTS and CPY_TRUSTED_KEYS_URL are not read): a ' +
     'missing signature (CPY_SIGNATURE_MISSING), a key that is not pinned (CPY_SIGNATURE_UNTRUSTED), a signature made when ' +
     'the key was expired or revoked (CPY_SIGNATURE_KEY_NOT_VALID) or one that does not match the file (CPY_SIGNATURE_INVALID) ' +
     'exits 1 with its code. A key that has expired since still verifies what it signed while valid.',
