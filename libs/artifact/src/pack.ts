@@ -23,6 +23,7 @@ import {
   METADATA_ENTRY,
   parseChecksumLine,
   removeLeftByDeadProcesses,
+  writeFileAtomic,
   REJECTED_DIR,
   rejectedNoteName,
   testsFileName,
@@ -419,6 +420,7 @@ export async function packArtifact(options: PackOptions): Promise<PackedArtifact
  * touched until the artifact is placed (or rejected). A failure removes the staging directory.
  */
 export async function stageArtifact(options: PackOptions): Promise<StagedArtifact> {
+  if (options.sourceDateEpoch === undefined) sourceDateEpoch();
   await makeDirectory(options.outDir);
   await removeAbandonedStaging(options.outDir);
   const stagingDir = await mkdtemp(join(options.outDir, stagingPrefix(process.pid)));
@@ -512,9 +514,12 @@ export async function rejectArtifact(staged: StagedArtifact, reasons: readonly s
   const dir = join(staged.outDir, REJECTED_DIR);
   await makeDirectory(dir);
   for (const name of [...familyNames(staged.fileName), rejectedNoteName(staged.fileName)]) await rm(join(dir, name), { force: true });
-  const moved = await moveStaged(staged, dir);
+  // The note first (whole, then renamed), the artifact after it: publishing and indexing refuse
+  // an artifact by its note, and one moved in before its note (a kill, a full disk between the
+  // two) would have gone out.
   const notePath = join(dir, rejectedNoteName(staged.fileName));
-  await writeFile(notePath, `${staged.fileName} failed its checks when it was packed; it is kept here to look at, not to publish.\n${reasons.map((r) => `${r}\n`).join('')}`);
+  await writeFileAtomic(notePath, `${staged.fileName} failed its checks when it was packed; it is kept here to look at, not to publish.\n${reasons.map((r) => `${r}\n`).join('')}`);
+  const moved = await moveStaged(staged, dir);
   const earlier = join(staged.outDir, staged.fileName);
   const kept = await stat(earlier).then(() => earlier, () => null);
   return { ...moved, notePath, kept };
@@ -587,6 +592,22 @@ async function packInto(options: PackOptions): Promise<Omit<PackedArtifact, 'rem
   }
 }
 
+/**
+ * SOURCE_DATE_EPOCH (reproducible-builds.org): the entries' time, in whole seconds since 1970, or
+ * undefined when unset. Anything else is said before the tree is read (it was an "Invalid time
+ * value" from deep in packing, a bug in cpy).
+ */
+function sourceDateEpoch(): number | undefined {
+  const text = process.env['SOURCE_DATE_EPOCH'];
+  if (!text) return undefined;
+  if (!/^\d{1,11}$/.test(text)) {
+    throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', `SOURCE_DATE_EPOCH is '${text.slice(0, 40)}', not a whole number of seconds since 1970`, {
+      hint: 'set it to a Unix time (date +%s, or git log -1 --format=%ct), or unset it: the build finished time is used then',
+    });
+  }
+  return Number(text);
+}
+
 /** packArtifact once the ELF files are stripped (`stripped`: their copies' root, if they were). */
 async function packTree(
   options: PackOptions,
@@ -596,9 +617,7 @@ async function packTree(
 ): Promise<Omit<PackedArtifact, 'removed'>> {
   let entries = treeEntries;
   const sourceOf = (e: TreeEntry) => (stripped && e.type === 'file' && e.elf ? stripped : options.installDir);
-  const epoch =
-    options.sourceDateEpoch ??
-    (process.env['SOURCE_DATE_EPOCH'] ? Number(process.env['SOURCE_DATE_EPOCH']) : Math.floor(Date.parse(options.metadata.builtWith.finishedAt) / 1000));
+  const epoch = options.sourceDateEpoch ?? sourceDateEpoch() ?? Math.floor(Date.parse(options.metadata.builtWith.finishedAt) / 1000);
   const mtime = new Date(epoch * 1000);
 
   const extra = await cpyItems(entries, options.metadata.version, options.installDir);

@@ -27,6 +27,7 @@ export {
   SHA256_ANY_CASE_RE,
   SHA256_HEX_RE,
   testsFileName,
+  unnameablePlatform,
 } from './naming.js';
 export type { ArtifactNameParts, Compression } from './naming.js';
 export { artifactMetadataSchema, MAX_METADATA_BYTES, METADATA_ENTRY } from './metadata.js';

@@ -10,8 +10,12 @@ export const SHA256_ANY_CASE_RE = /^[0-9a-fA-F]{64}$/;
 
 const EXTENSION: Record<Compression, string> = { gzip: 'tgz', zstd: 'tar.zst' };
 
-/** An OS id as /etc/os-release spells it (`debian`, `ubuntu`), plus its version (`12`, `20.04`). */
-const osIdSchema = z.string().check(z.regex(/^[a-z][a-z0-9]*$/, 'expected a lower-case os id such as debian'));
+/**
+ * An OS id as /etc/os-release spells it (`debian`, `ubuntu`), plus its version (`12`, `20.04`). The
+ * name runs them together (`debian12`): the id is letters only, or where the version begins could
+ * not be read back (parseArtifactFileName).
+ */
+const osIdSchema = z.string().check(z.regex(/^[a-z]+$/, 'expected a lower-case os id of letters such as debian'));
 const osVersionSchema = z.string().check(z.regex(/^[0-9][0-9.]*$/, 'expected an os version such as 12 or 20.04'));
 
 export const artifactNameSchema = z.object({
@@ -25,6 +29,17 @@ export const artifactNameSchema = z.object({
 });
 
 export type ArtifactNameParts = z.input<typeof artifactNameSchema>;
+
+/**
+ * Why a builder's os-release ID and VERSION_ID cannot name an artifact, or null when they can:
+ * `opensuse-leap`, or Alpine edge's `3.21.0_alpha20240807`. Asked before a build (a name that
+ * cannot be made was found only when packing it).
+ */
+export function unnameablePlatform(os: string, osVersion: string): string | null {
+  if (!osIdSchema.safeParse(os).success) return `its ID '${os}' is not lower-case letters only`;
+  if (!osVersionSchema.safeParse(osVersion).success) return `its VERSION_ID '${osVersion}' is not digits and dots`;
+  return null;
+}
 
 /** The architecture a name without one is built for: every artifact before multi-arch builds. */
 export const DEFAULT_ARCH = 'x86_64';

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError, isCpyError } from '@cpy/core';
+import { CpyError, isCpyError, unnameablePlatform } from '@cpy/core';
 import {
   CRITICAL_TESTS,
   discardArtifact,
@@ -109,6 +109,12 @@ export async function packBuild(
   if (!result.os.versionId) {
     throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
       hint: 'build on (or in a container of) a released distribution',
+    });
+  }
+  const unnameable = unnameablePlatform(result.os.id, result.os.versionId);
+  if (unnameable) {
+    throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`, {
+      hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits',
     });
   }
   if (input['run-tests'] && result.cross) {

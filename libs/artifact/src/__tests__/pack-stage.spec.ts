@@ -98,4 +98,23 @@ describe('staging an artifact before it goes into its output directory', () => {
     expect(rejected.kept).toBeNull();
     expect(await readdir(out)).toEqual(['rejected']);
   });
+
+  it('a SOURCE_DATE_EPOCH that is no whole number of seconds is refused before anything is read or written (it was "Invalid time value", a bug in cpy, after stripping)', async () => {
+    const out = join(work, 'bad-epoch');
+    const before = process.env['SOURCE_DATE_EPOCH'];
+    process.env['SOURCE_DATE_EPOCH'] = '2024-01-01';
+    try {
+      expect(await failure(stageArtifact({ installDir: tree, metadata: packMetadata(), outDir: out, strip: false }))).toEqual({
+        code: 'CPY_ARTIFACT_BAD_OPTIONS',
+        message: "SOURCE_DATE_EPOCH is '2024-01-01', not a whole number of seconds since 1970",
+        hint: expect.stringMatching(/^set it to a Unix time/),
+      });
+      expect(await readdir(out).catch(() => [])).toEqual([]);
+      process.env['SOURCE_DATE_EPOCH'] = '1700000000';
+      expect((await stageArtifact({ installDir: tree, metadata: packMetadata(), outDir: out, strip: false })).fileName).toMatch(/\.tgz$/);
+    } finally {
+      if (before === undefined) delete process.env['SOURCE_DATE_EPOCH'];
+      else process.env['SOURCE_DATE_EPOCH'] = before;
+    }
+  });
 });

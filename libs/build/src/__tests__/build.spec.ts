@@ -261,6 +261,16 @@ describe('buildCPython with a scripted builder', () => {
     const error = await errorOf(run(builder));
     expect(error).toMatchObject({ code: 'CPY_BUILD_UNKNOWN_OS', message: expect.stringContaining('(a scripted builder: gentoo) has no VERSION_ID') });
     expect(builder.ran).toEqual([]);
+    // An ID or VERSION_ID no artifact name can hold: refused there too (the name was made, and
+    // failed as a bug in cpy, when packing the finished build).
+    for (const [osRelease, said] of [
+      ['PRETTY_NAME="openSUSE Leap 15.5"\nID="opensuse-leap"\nVERSION_ID="15.5"\n', "its ID 'opensuse-leap' is not lower-case letters only"],
+      ['PRETTY_NAME="Alpine Linux edge"\nID=alpine\nVERSION_ID=3.21.0_alpha20240807\n', "its VERSION_ID '3.21.0_alpha20240807' is not digits and dots"],
+    ] as const) {
+      const other = scriptedBuilder({ osRelease });
+      expect(await errorOf(run(other))).toMatchObject({ code: 'CPY_BUILD_UNKNOWN_OS', message: expect.stringContaining(`cannot name an artifact: ${said}`) });
+      expect(other.ran).toEqual([]);
+    }
   });
 
   it('a step that fails because the disk filled is CPY_BUILD_DISK_FULL, not its usual cause (make: "a missing -dev package")', async () => {

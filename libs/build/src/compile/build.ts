@@ -2,7 +2,7 @@ import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'n
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
-import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
+import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, unnameablePlatform, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
 import type { OsInfo } from '../os-release.js';
@@ -342,6 +342,12 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       if (!report.os.versionId) {
         throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) has no VERSION_ID in /etc/os-release, which names the artifact and the hosts it installs on`, {
           hint: 'build on (or in a container of) a released distribution: debian:bookworm, ubuntu:24.04, almalinux:9...',
+        });
+      }
+      const unnameable = unnameablePlatform(report.os.id, report.os.versionId);
+      if (unnameable) {
+        throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`, {
+          hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits: debian:bookworm, ubuntu:24.04, almalinux:9...',
         });
       }
       const pips = await pipAtPrefix(builder, spec, warnings);
