@@ -320,6 +320,22 @@ function updatedAfter(index: ArtifactIndex, now: Date): string {
 }
 
 /**
+ * Refuses an entry that would put other bytes under a file the index lists (a build packed again,
+ * with --debug-symbols or --run-tests, under its old name): installers whose mirror or cache holds
+ * the old bytes would then refuse them (a checksum mismatch), so it is done only when asked
+ * (CPY_INDEX_REPLACES_BYTES), as cpy publish asks for --replace.
+ */
+export function refuseReplacedBytes(index: ArtifactIndex, entry: IndexEntry): void {
+  const before = index.artifacts.find((e) => sameArtifact(e, entry));
+  if (before && before.sha256 !== entry.sha256) {
+    throw new CpyError('CPY_INDEX_REPLACES_BYTES', `the index lists ${entry.file} (${entry.arch}) with sha256 ${before.sha256}, and this file has sha256 ${entry.sha256}`, {
+      hint: 'give the new build its own build number (cpy build --build <N+1>), or replace the listed bytes knowingly with --replace (caches and mirrors holding the old ones then refuse them)',
+      details: { file: entry.file, listed: before.sha256, given: entry.sha256 },
+    });
+  }
+}
+
+/**
  * Adds an entry, or replaces the one with the same file name and architecture. The same bytes
  * (sha256) added again, at another URL or signed now, keep the date they were first published:
  * cpy outdated ages builds by it. Entries stay sorted, newest first.

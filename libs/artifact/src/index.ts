@@ -36,6 +36,7 @@ export {
   misnamedEntries,
   parseIndexText,
   planRetention,
+  refuseReplacedBytes,
   readIndexFile,
   replaceIndexFile,
   SAFE_URL_RE,

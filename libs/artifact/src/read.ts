@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { extract as tarExtract } from 'tar-stream';
-import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, type Compression, CpyError, isCpyError, METADATA_ENTRY, parseChecksumLine, rejectedNoteName } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, type Compression, CpyError, displayUrl, isCpyError, METADATA_ENTRY, parseChecksumLine, rejectedNoteName } from '@cpy/core';
 import { compressionOf } from './archive.js';
 import { refuseLargeMetadata } from './extract.js';
 import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
@@ -137,6 +137,7 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
   );
   const sha256 = await sha256File(path);
   await checkSideChecksum(path, sha256);
+  refuseUrlOfAnotherFile(url, basename(path));
   return indexEntryFor(metadata, {
     file: basename(path),
     url,
@@ -146,6 +147,28 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     ...(signed ? { signatureUrl: `${url}.asc` } : {}),
     ...(compression ? { compression } : {}),
   });
+}
+
+/**
+ * The URL an entry gives must end in its file's name: installers name the download by the URL's
+ * last segment (and read its version, system and build from it), so a URL of another file (a
+ * loop's variable, a copy and paste) was listed, then failed every install with a checksum
+ * mismatch (CPY_INDEX_BAD_ENTRY).
+ */
+function refuseUrlOfAnotherFile(url: string, fileName: string): void {
+  let parsed: URL | null;
+  let last = '';
+  try {
+    parsed = new URL(url);
+    last = decodeURIComponent(parsed.pathname.split('/').pop() ?? '');
+  } catch {
+    parsed = null;
+  }
+  if (last !== fileName) {
+    throw new CpyError('CPY_INDEX_BAD_ENTRY', `the URL ${parsed ? displayUrl(parsed) : url} names ${last ? `the file ${last}` : 'no file'}, not ${fileName}: installers would download it under that name and refuse it`, {
+      hint: `give the URL the artifact is served at, ending in /${fileName}`,
+    });
+  }
 }
 
 /**
@@ -186,9 +209,15 @@ export async function checkSideChecksum(path: string, sha256?: string): Promise<
   if (named) throw new CpyError('CPY_INDEX_BAD_ENTRY', `${side} ${named}`, { hint });
 }
 
-/** Why a checksum line is not the one of `fileName` by the name it gives (sha256sum -c checks the file it names), in words; null when it names that file, or none. */
+/**
+ * Why a checksum line beside a published artifact is not the one of `fileName` by the name it
+ * gives (sha256sum -c checks the file it names, and finds no line in a digest alone), in words;
+ * null when it names that file. (Installers take a digest alone; what is published is held to
+ * what `sha256sum -c` accepts.)
+ */
 export function checksumNameProblem(line: { readonly fileName: string | null }, fileName: string): string | null {
-  return line.fileName && line.fileName !== fileName ? `is the checksum of ${line.fileName}, not of ${fileName}: sha256sum -c would check that file, and installers refuse it` : null;
+  if (!line.fileName) return `holds the sha256 alone: sha256sum -c reads "<sha256>  ${fileName}" lines, and says it finds none`;
+  return line.fileName !== fileName ? `is the checksum of ${line.fileName}, not of ${fileName}: sha256sum -c would check that file, and installers refuse it` : null;
 }
 
 /**

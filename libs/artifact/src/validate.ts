@@ -112,6 +112,8 @@ export async function validateArtifact(artifact: string, options: ValidateOption
         check('metadata', false, `${METADATA_ENTRY} does not match the schema: ${issue.path.join('.')}: ${issue.message}`);
       }
     } catch (error) {
+      // A missing zstd is this machine's, not the artifact's: said as it is (it was a failed check, "rebuild").
+      if (isCpyError(error, 'CPY_ARTIFACT_NO_ZSTD')) throw error;
       check('metadata', false, `cannot read ${METADATA_ENTRY}: ${(error as Error).message}`);
     }
     // The name as index add and publish check it (artifactNameProblem): version, os, arch, build and the compression.

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, replaceIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, refuseReplacedBytes, replaceIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
@@ -43,7 +43,8 @@ export const indexAdd = defineCommand({
     'Adds the artifact to the index file (created when missing, in a directory that exists), or replaces its entry: version, build, platform, glibc floor, ' +
     'the runtime packages it needs, its sha256 and size, and the URL it will be downloaded from. They are read from the artifact itself ' +
     '(its metadata entry); its file name must say the same, and its compression (CPY_ARTIFACT_MISNAMED otherwise), and the .json beside it, when there is one, must be a copy of it, the .sha256 its checksum (CPY_INDEX_BAD_ENTRY). ' +
-    'The same bytes added again (at a new URL) keep the date they were first published, by which cpy outdated ages builds. ' +
+    'The same bytes added again (at a new URL) keep the date they were first published, by which cpy outdated ages builds; other bytes under a file it lists are refused without --replace (CPY_INDEX_REPLACES_BYTES). ' +
+    'The URL must end in the artifact\'s file name, which installers name the download by (CPY_INDEX_BAD_ENTRY). ' +
     'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and its table beside it ' +
     '(ARTIFACTS.md for index.json, <name>.md for another <name>.json) are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
     'sign the index again with cpy artifact sign. ' +
@@ -52,6 +53,7 @@ export const indexAdd = defineCommand({
     url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
     index: { type: 'string', valueName: '<file>', description: 'the index file to update (index.json)' },
     keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line and distribution (default 3)' },
+    replace: { type: 'boolean', description: 'list these bytes in place of other bytes listed under the same file name (refused otherwise: CPY_INDEX_REPLACES_BYTES)' },
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz made by cpy build' }],
   schema: z
@@ -60,6 +62,7 @@ export const indexAdd = defineCommand({
         url: z.string().regex(/^(https?|file):\/\/\S+$/, 'must be an http(s) or file URL'),
         index: z.string().min(1, 'give the index file: --index index.json'),
         keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
+        replace: z.boolean().optional(),
       }),
       positionals: z.tuple([z.string().min(1)], { message: 'give the artifact: cpy index add dist/artifacts/cpython-3.13.5-debian12-build1.tgz --url ... --index index.json' }),
     })
@@ -69,7 +72,9 @@ export const indexAdd = defineCommand({
     const path = resolve(io.cwd, input.index);
     await refuseMissingDirectory(path);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
-    const plan = planRetention(addEntry(await readIndexFile(path), entry), input.keep);
+    const index = await readIndexFile(path);
+    if (!input.replace) refuseReplacedBytes(index, entry);
+    const plan = planRetention(addEntry(index, entry), input.keep);
     // A signature beside the index signs its old bytes: removed (put back if the write fails), said.
     const { signatureRemoved } = await replaceIndexFile(path, plan.index);
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import {
   addEntry,
+  refuseReplacedBytes,
   emptyIndex,
   indexEntryFor,
   indexEntryForFile,
@@ -177,6 +178,22 @@ describe('the index entry of an artifact file (cpy index add)', () => {
     expect(packed.fileName).toBe('cpython-3.13.5-debian12-build1.tgz');
     const entry = await indexEntryForFile(packed.path, url(packed.fileName));
     expect(entry).toMatchObject({ file: packed.fileName, version: '3.13.5', build: 1, os: 'debian', osVersion: '12', arch: 'x86_64', sha256: packed.sha256 });
+    // A URL of another file (installers name the download by it): refused (every install then failed on the checksum).
+    expect(await failure(indexEntryForFile(packed.path, url('cpython-3.13.6-debian12-build1.tgz')))).toMatchObject({
+      code: 'CPY_INDEX_BAD_ENTRY',
+      message: expect.stringMatching(/names the file cpython-3\.13\.6-debian12-build1\.tgz, not cpython-3\.13\.5-debian12-build1\.tgz: installers would download it under that name/),
+    });
+    // Other bytes under a file the index lists: refused unless asked for (the same bytes again are not).
+    const listed = addEntry(emptyIndex(), entry);
+    expect(() => refuseReplacedBytes(listed, entry)).not.toThrow();
+    let refused: unknown;
+    try {
+      refuseReplacedBytes(listed, { ...entry, sha256: 'ab'.repeat(32) });
+    } catch (error) {
+      refused = error;
+    }
+    expect(isCpyError(refused, 'CPY_INDEX_REPLACES_BYTES')).toBe(true);
+    expect(() => refuseReplacedBytes(listed, { ...entry, arch: 'aarch64', sha256: 'ab'.repeat(32) })).not.toThrow();
   });
 
   it('refuses a renamed copy whose name says another version, build, distribution or architecture than its metadata', async () => {

@@ -99,6 +99,10 @@ describe('validating the size an artifact declares', () => {
       detail: `${basename(packed.path)}.sha256 is the checksum of ${other}, not of ${basename(packed.path)}: sha256sum -c would check that file, and installers refuse it`,
     });
     await expect(checkSideChecksum(packed.path)).rejects.toMatchObject({ code: 'CPY_INDEX_BAD_ENTRY', message: expect.stringContaining(`is the checksum of ${other}`) });
+    // The digest alone (sha256sum f | cut -d' ' -f1): sha256sum -c finds no line in it; it passed.
+    await writeFile(`${packed.path}.sha256`, `${packed.sha256}\n`);
+    expect(await byId('checksum')).toEqual({ id: 'checksum', ok: false, detail: `${basename(packed.path)}.sha256 holds the sha256 alone: sha256sum -c reads "<sha256>  ${basename(packed.path)}" lines, and says it finds none` });
+    await expect(checkSideChecksum(packed.path)).rejects.toMatchObject({ code: 'CPY_INDEX_BAD_ENTRY', message: expect.stringContaining('holds the sha256 alone') });
     const side = JSON.parse(await readFile(`${packed.path}.json`, 'utf8')) as { version: string };
     await writeFile(`${packed.path}.json`, JSON.stringify({ ...side, version: '3.13.4' }));
     expect(await byId('side-metadata')).toMatchObject({ ok: false, detail: expect.stringContaining(`disagrees with the metadata inside ${basename(packed.path)}: version is "3.13.4" beside it`) });
