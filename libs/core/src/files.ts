@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { processAlive, randomId } from './ids.js';
 
@@ -16,6 +16,20 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   try {
     await writeFile(tmp, text);
     await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/**
+ * Copies `from` to `to` whole or not at all, as writeFileAtomic writes: a copy cut off (Ctrl-C, a
+ * full disk) never leaves a `to` that holds part of it, nor replaces a good one with it.
+ */
+export async function copyFileAtomic(from: string, to: string): Promise<void> {
+  const tmp = `${to}${ATOMIC_TMP_INFIX}${randomId()}`;
+  try {
+    await copyFile(from, tmp);
+    await rename(tmp, to);
   } finally {
     await rm(tmp, { force: true });
   }

@@ -1,6 +1,6 @@
-import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
+import { copyFileAtomic, CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
 import { fetchSource, readUserKey, verifySourceRelease, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
@@ -157,10 +157,27 @@ export const sourceFetch = defineCommand({
       await mkdir(dir, { recursive: true }).catch((error: NodeJS.ErrnoException) => {
         throw cannotWrite(error);
       });
-      for (const suffix of ['', '.asc', '.sigstore']) {
-        await copyFile(source.path + suffix, resolve(dir, source.fileName + suffix)).catch((error: NodeJS.ErrnoException) => {
-          if (suffix === '' || error.code !== 'ENOENT') throw cannotWrite(error);
-        });
+      // Each file whole or not at all (a cut copy left a truncated tarball under its name, over a
+      // good one); Ctrl-C waits for the copy under way, then removes what this run copied.
+      const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping: the copy under way is finished, then removed (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
+      const written: string[] = [];
+      try {
+        for (const suffix of ['', '.asc', '.sigstore']) {
+          if (stop.signal.aborted) break;
+          const to = resolve(dir, source.fileName + suffix);
+          await copyFileAtomic(source.path + suffix, to).then(
+            () => void written.push(to),
+            (error: NodeJS.ErrnoException) => {
+              if (suffix === '' || error.code !== 'ENOENT') throw cannotWrite(error);
+            },
+          );
+        }
+      } finally {
+        stop.release();
+      }
+      if (stop.signal.aborted) {
+        for (const file of written) await rm(file, { force: true });
+        throw new CpyError('CPY_SOURCE_CANCELLED', `stopped while the source was copied into ${dir}: what this run copied there was removed (the verified source stays in the cache)`, { hint: 'run the same command again' });
       }
       copied = resolve(dir, source.fileName);
     }

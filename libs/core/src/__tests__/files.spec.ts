@@ -1,9 +1,9 @@
 import { existsSync, statSync } from 'node:fs';
-import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeDirectory } from '../files.js';
+import { copyFileAtomic, makeDirectory } from '../files.js';
 
 let work: string;
 beforeAll(async () => {
@@ -46,5 +46,20 @@ describe('makeDirectory (mkdir -p)', () => {
     await makeDirectory(locked);
     await chmod(locked, 0o555);
     await expect(makeDirectory(join(locked, 'a', 'b'))).rejects.toMatchObject({ code: 'EACCES', path: join(locked, 'a') });
+  });
+});
+
+describe('copyFileAtomic', () => {
+  it('replaces the target whole, and a copy that fails leaves the target as it was and nothing beside it', async () => {
+    const dir = join(work, 'copies');
+    await makeDirectory(dir);
+    const target = join(dir, 'Python-3.13.5.tar.xz');
+    await writeFile(target, 'good');
+    await writeFile(join(dir, 'new'), 'newer bytes');
+    await copyFileAtomic(join(dir, 'new'), target);
+    expect(await readFile(target, 'utf8')).toBe('newer bytes');
+    await expect(copyFileAtomic(join(dir, 'missing'), target)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await readFile(target, 'utf8')).toBe('newer bytes');
+    expect((await readdir(dir)).sort()).toEqual(['Python-3.13.5.tar.xz', 'new']);
   });
 });
