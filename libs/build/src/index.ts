@@ -4,7 +4,7 @@ export type { OsInfo } from './os-release.js';
 export { defaultCacheDir } from './source/cache.js';
 export { fetchSource } from './source/fetch.js';
 export type { FetchedSource, FetchSourceOptions } from './source/fetch.js';
-export { readUserKey } from './source/openpgp.js';
+export { readUserKeys } from './source/openpgp.js';
 export type { TrustedKey } from './source/openpgp.js';
 export { verifySource, verifySourceRelease } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';

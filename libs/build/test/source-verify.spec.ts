@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parseVersion, type PythonVersion } from '@cpy/core';
 import { expectCode, fixtureChecksums, fixturesDir } from '@cpy/harness';
 import * as openpgp from 'openpgp';
-import { verifySource, type TrustedKey } from '../src/index.js';
+import { readUserKeys, verifySource, type TrustedKey } from '../src/index.js';
 import { shippedKey, verifyOpenPgp } from '../src/source/openpgp.js';
 import { verifySigstore } from '../src/source/sigstore.js';
 
@@ -104,6 +104,14 @@ describe('refusals, each with its own code', () => {
     expect(accepted.method).toBe('openpgp');
     expect(accepted.openpgp?.keyOrigin).toBe('user');
     expect(accepted.warnings.join('\n')).toMatch(/--trusted-key/);
+
+    // A --trusted-key file of several keys (python.org's file of every release manager's): each
+    // counts (only the first did; a signature by the second was "not by a trusted key").
+    const several = join(work, 'several.asc');
+    await writeFile(several, `${await readFile(join(FIXTURES, 'keys', 'A035C8C19219BA821ECEA86B64E628F8D684696D.asc'), 'utf8')}\n${publicKey}`);
+    const fromFile = await readUserKeys(several);
+    expect(fromFile).toHaveLength(2);
+    expect((await verifySource({ file: TARBALL, version: v('3.13.5'), asc: mallorySig, sigstore: null, extraKeys: fromFile })).openpgp?.keyOrigin).toBe('user');
   });
 
   it('a Sigstore bundle checked against the wrong identity or the wrong issuer is refused', async () => {

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { copyFileAtomic, CpyError, parseVersion, pythonVersionSchema, SHA256_ANY_CASE_RE } from '@cpy/core';
-import { fetchSource, readUserKey, verifySourceRelease, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
+import { fetchSource, readUserKeys, verifySourceRelease, type FetchedSource, type SourceVerification, type TrustedKey } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type OptionSpec } from '../command.js';
 import { summaryOf } from './table.js';
@@ -17,7 +17,7 @@ const TRUST_OPTIONS = {
     type: 'string',
     multiple: true,
     valueName: '<file>',
-    description: "an armored OpenPGP public key to trust besides the release manager's",
+    description: "armored OpenPGP public keys to trust besides the release manager's (a file of one or several, as python.org's pubkeys.txt)",
   },
   'allow-unsigned': {
     type: 'boolean',
@@ -31,7 +31,7 @@ const trustValues = {
 };
 
 async function loadKeys(io: CommandContext<unknown>['io'], files: readonly string[] | undefined): Promise<TrustedKey[]> {
-  return Promise.all((files ?? []).map((f) => readUserKey(resolve(io.cwd, f))));
+  return (await Promise.all((files ?? []).map((f) => readUserKeys(resolve(io.cwd, f))))).flat();
 }
 
 function warnUnsigned(ctx: CommandContext<unknown>, allow: boolean | undefined): void {

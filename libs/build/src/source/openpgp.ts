@@ -47,13 +47,18 @@ export async function shippedKey(fingerprint: string): Promise<TrustedKey> {
   return { armored: await readFile(url, 'utf8'), origin: 'pinned', source: `cpy's keyring (${fingerprint.toUpperCase()})` };
 }
 
-/** Reads a user's key file, with a clear error when it is not an OpenPGP public key. */
-export async function readUserKey(path: string): Promise<TrustedKey> {
-  let armored: string;
-  let key: openpgp.Key;
+/**
+ * Reads a user's key file, with a clear error when it is not OpenPGP public keys: every key in it
+ * (python.org's file of all release managers' keys, `gpg --armor --export A B`), each a trusted key
+ * of its own (only the first one counted, and a signature by another was "not by a trusted key").
+ */
+export async function readUserKeys(path: string): Promise<TrustedKey[]> {
+  let keys: openpgp.Key[];
   try {
-    armored = await readFile(path, 'utf8');
-    key = await openpgp.readKey({ armoredKey: armored });
+    // Armored blocks one after another (python.org's pubkeys.txt), each read: openpgp reads the first alone.
+    const text = await readFile(path, 'utf8');
+    const blocks = text.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g) ?? [text];
+    keys = (await Promise.all(blocks.map((armoredKeys) => openpgp.readKeys({ armoredKeys })))).flat();
   } catch (cause) {
     throw new CpyError('CPY_SOURCE_BAD_KEY', `cannot use ${path} as a trusted key: ${(cause as Error).message}`, {
       hint: 'pass an ASCII-armored OpenPGP public key (gpg --armor --export <fingerprint>)',
@@ -61,12 +66,12 @@ export async function readUserKey(path: string): Promise<TrustedKey> {
     });
   }
   // As cpy artifact verify's --trusted-keys refuses one: a trust anchor is public, and a private key given as one has been copied where it should not be.
-  if (key.isPrivate()) {
+  if (keys.some((key) => key.isPrivate())) {
     throw new CpyError('CPY_SOURCE_BAD_KEY', `cannot use ${path} as a trusted key: it holds a private key`, {
       hint: 'pass the public key (gpg --armor --export <fingerprint>, or cpy keys export); keep the private key out of shared places',
     });
   }
-  return { armored, origin: 'user', source: path };
+  return keys.map((key) => ({ armored: key.armor(), origin: 'user', source: keys.length > 1 ? `${path} (${key.getFingerprint().toUpperCase()})` : path }));
 }
 
 /**
