@@ -161,6 +161,11 @@ describe('refusals, each with its own code', () => {
     const msg = (await expectCode(verifySource({ file: TARBALL, version: v('3.14.0rc2'), asc: null, sigstore: null }), 'CPY_SOURCE_SIGNATURE_MISSING')).message;
     expect(msg).toMatch(/Sigstore/);
     await expectCode(verifySource({ file: TARBALL, version: v('3.99.0'), asc, sigstore: bundle }), 'CPY_SOURCE_UNKNOWN_RELEASE_LINE');
+    // An .asc by a key the user trusts does not stand in for the bundle (a mirror that dropped it chose the check).
+    const trusted = await fixtureKey(`${WOUTERS}.asc`, 'user');
+    await expectCode(verifySource({ file: TARBALL, version: v('3.14.0'), asc, sigstore: null, extraKeys: [trusted] }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    const forgiven = await verifySource({ file: TARBALL, version: v('3.14.0'), asc, sigstore: null, extraKeys: [trusted], allowUnsigned: true });
+    expect([forgiven.method, forgiven.warnings.join('\n')]).toEqual(['openpgp', expect.stringContaining('has no Sigstore bundle, which 3.14 releases require; accepted on its OpenPGP signature because of --allow-unsigned')]);
   });
 });
 

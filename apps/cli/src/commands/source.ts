@@ -223,7 +223,7 @@ export const sourceVerify = defineCommand({
   description:
     'Applies the same policy as `cpy source fetch` to a file you already have: the OpenPGP signature by the ' +
     "release line's manager is required up to 3.13, the Sigstore bundle from 3.14; a Sigstore bundle is " +
-    'checked when present up to 3.13, and from 3.14 an .asc only with --trusted-key (no release manager key is pinned for it; a warning says so). Then, as fetch does, the release inside is read (its Include/patchlevel.h): another release the same manager signed, renamed, is CPY_SOURCE_WRONG_RELEASE. Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
+    'checked when present up to 3.13, and from 3.14 an .asc only with --trusted-key (no release manager key is pinned for it; a warning says so), which does not stand in for the bundle (only --allow-unsigned forgives a missing one). Then, as fetch does, the release inside is read (its Include/patchlevel.h): another release the same manager signed, renamed, is CPY_SOURCE_WRONG_RELEASE. Signatures default to <file>.asc and <file>.sigstore beside the file. Works offline. ' +
     'Exit 0 when verified, 1 when not.',
   options: {
     version: { type: 'string', valueName: '<version>', description: 'the release (default: read from the file name Python-<version>.tar.xz)' },

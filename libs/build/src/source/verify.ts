@@ -96,8 +96,11 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
   } else if (policy?.requires === 'openpgp' && !openpgp) {
     if (!allowUnsigned) throw missing(fileName, 'OpenPGP signature (.asc)', policy.line);
     if (sigstore) warnings.push(`${fileName} has no OpenPGP signature, which ${policy.line} releases require; accepted on its Sigstore bundle because of --allow-unsigned`);
-  } else if (policy?.requires === 'sigstore' && !sigstore && !openpgp) {
+  } else if (policy?.requires === 'sigstore' && !sigstore) {
+    // An .asc by a key given with --trusted-key does not stand in for it: a mirror that drops the
+    // bundle would otherwise choose which check is made.
     if (!allowUnsigned) throw missing(fileName, 'Sigstore bundle (.sigstore)', policy.line);
+    if (openpgp) warnings.push(`${fileName} has no Sigstore bundle, which ${policy.line} releases require; accepted on its OpenPGP signature because of --allow-unsigned`);
   }
 
   const method = openpgp && sigstore ? 'openpgp+sigstore' : openpgp ? 'openpgp' : sigstore ? 'sigstore' : 'unsigned';
