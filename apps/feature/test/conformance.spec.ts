@@ -1757,6 +1757,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'signed: an index signed while its key was valid, the key expired since: installed, with a warning saying so (the library said nothing)',
+    options: () => ({ version: '3.11', indexUrl: U['oldindex']!, signerFingerprints: K.old.fingerprint, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => expect(i.warnings.join('\n')).toMatch(/expired/),
+  },
+  {
     name: 'signed: signers of commas only (a list whose items were left empty) pin nobody: refused, where no signature was checked before',
     options: () => ({ artifactUrl: U['http']!, signerFingerprints: ',,', trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNER_INVALID' },
@@ -2049,6 +2055,13 @@ beforeAll(async () => {
   };
   U['sindex'] = await writeIndex('sindex', 'index.json', all);
   await signIndex('sindex', 'index.json');
+  // Signed by Old while its key was valid (25 days ago), which has expired since.
+  U['oldindex'] = await writeIndex('oldindex', 'index.json', all);
+  const whileValid = new Date(created.getTime() + 5 * 86_400_000);
+  const oldSigner = await openpgp.readPrivateKey({ armoredKey: K.old.privateKey });
+  const oldIndexBytes = await readFile(join(work, 'index', 'oldindex', 'index.json'));
+  await text('oldindex', 'index.json.asc', (await openpgp.sign({ message: await openpgp.createMessage({ binary: oldIndexBytes }), signingKeys: oldSigner, detached: true, date: whileValid })) as string);
+  await text('oldindex', 'cpy-keys.asc', K.old.publicKey);
   await writeIndex('sswap', 'index.previous.json', all);
   await signIndex('sswap', 'index.previous.json');
   // A signed index whose debian12 build of 3.11 is in the workspace (no .asc beside it there).

@@ -42,7 +42,7 @@ export interface AvailableBuild {
 }
 
 /** What the index publishes (for one version request, or all), each build with whether it fits this host. */
-export async function listAvailable(options: AvailableOptions = {}): Promise<{ source: string; builds: AvailableBuild[] }> {
+export async function listAvailable(options: AvailableOptions = {}): Promise<{ source: string; builds: AvailableBuild[]; warnings: string[] }> {
   const env = options.env ?? process.env;
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
@@ -75,7 +75,7 @@ export async function listAvailable(options: AvailableOptions = {}): Promise<{ s
       builds[i] = { entry: c.entry, fits: true, why: `${c.why}; deprecated (newer builds replace it): installed only when its version is asked for by name`, chosen: true };
     });
   }
-  return { source: loaded.source, builds };
+  return { source: loaded.source, builds, warnings: loaded.warnings };
 }
 
 export const PYTHON_VERSION_FILE = '.python-version';
@@ -121,14 +121,20 @@ export interface LoadIndexOptions {
  * signers, if any. A signed index older than the one read at that location before is refused
  * (CPY_INSTALL_INDEX_ROLLED_BACK).
  */
-export async function loadIndex(location: string, options: LoadIndexOptions = {}): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null; sha256: string }> {
+export async function loadIndex(
+  location: string,
+  options: LoadIndexOptions = {},
+): Promise<{ index: ArtifactIndex; source: string; signature: SignatureRecord | null; sha256: string; warnings: string[] }> {
   const env = options.env ?? process.env;
   const scratch = options.scratch ?? resolveLayout({}, env).cacheDir;
   const policy = signaturePolicy(options, env, location);
   const verifier = policy ? new SignatureVerifier(policy, { env, caFile: options.caFile, scratch }) : null;
+  // What the signature's check says besides its verdict (a key that has expired since it signed).
+  const warnings: string[] = [];
   const verify = verifier
     ? async (file: string, url: URL): Promise<SignatureRecord> => {
         const check = await verifier.verify(file, signatureUrlOf(url), `the index ${displayUrl(url)}`);
+        warnings.push(...check.warnings);
         return { fingerprint: check.fingerprint, signedAt: check.signedAt, covers: 'index' };
       }
     : undefined;
@@ -136,7 +142,7 @@ export async function loadIndex(location: string, options: LoadIndexOptions = {}
   try {
     const loaded = await fetchIndex(location, client, scratch, verify);
     if (loaded.signature) await checkIndexAge(options.stateDir ?? resolveLayout({}, env).stateDir, location, loaded.source, loaded.index.updatedAt, options.onWait);
-    return loaded;
+    return { ...loaded, warnings };
   } finally {
     await client.close();
   }

@@ -429,7 +429,7 @@ async function planSource(
   if (loaded.signature) hooks.onEvent?.({ type: 'phase', phase: 'verify', detail: `the index is signed by ${loaded.signature.fingerprint} (pinned)` });
   const resolution = await resolveBuild(loaded.index, request, await context(), loaded.source, options.sha256);
   hooks.onEvent?.({ type: 'phase', phase: 'resolve', detail: `${request.text} -> ${resolution.entry.file}: ${resolution.reason}` });
-  const warnings = resolution.deprecated ? [deprecatedWarning(resolution.entry, options.sha256 ? 'its sha256' : request.text)] : [];
+  const warnings = [...loaded.warnings, ...(resolution.deprecated ? [deprecatedWarning(resolution.entry, options.sha256 ? 'its sha256' : request.text)] : [])];
   for (const message of warnings) hooks.onEvent?.({ type: 'warning', message });
   return { version: resolution.entry.version, build: resolution.entry.build, artifactUrl: resolution.entry.url, sha256: resolution.entry.sha256, resolution, listedBy: loaded.source, signature: loaded.signature, warnings };
 }

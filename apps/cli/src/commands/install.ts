@@ -294,7 +294,7 @@ export const list = defineCommand({
   examples: ['cpy list', 'cpy list --available 3.13 --index https://github.com/acme/python-builds/releases/download/cpy-index/index.json'],
   async run({ input, io, style, json, log }) {
     if (input.available) {
-      const { source, builds } = await listAvailable({
+      const { source, builds, warnings } = await listAvailable({
         ...(input.version ? { version: input.version } : {}),
         ...(input.index ? { indexUrl: locate(io.cwd, input.index) } : {}),
         ...(input['ca-file'] ? { caFile: resolve(io.cwd, input['ca-file']) } : {}),
@@ -305,6 +305,7 @@ export const list = defineCommand({
         installTk: Boolean(input['install-tk']),
         env: io.env,
       });
+      for (const message of warnings) log(`warning: ${message}`);
       if (!json) {
         io.stdout.write(`${source}\n`);
         if (builds.length === 0) io.stdout.write(`no builds${input.version ? ` of ${input.version}` : ''} in the index\n`);
@@ -314,7 +315,7 @@ export const list = defineCommand({
           io.stdout.write(`${flag} ${b.entry.version.padEnd(10)} build ${String(b.entry.build).padEnd(3)} ${`${b.entry.os}${b.entry.osVersion}`.padEnd(10)} ${b.entry.arch.padEnd(8)} ${verdict}: ${b.why}\n`);
         }
       }
-      return { exitCode: EXIT.ok, outcome: 'success', data: { source, available: builds } };
+      return { exitCode: EXIT.ok, outcome: 'success', data: { source, available: builds, warnings } };
     }
     const rows = await listInstalled(versionOptions(io.cwd, input));
     if (!json) {
