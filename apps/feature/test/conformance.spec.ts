@@ -1690,6 +1690,12 @@ const CASES: Case[] = [
     after: async (i) => expect(await markerOf(i, defaultPrefix())).toMatchObject({ artifact: I.d12.fileName, signedBy: K.alice.fingerprint }),
   },
   {
+    name: 'signed: index.json answers 404 and index.previous.json is signed by a key not pinned: its refusal is said by both (install.sh said "index not found")',
+    options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('sswapbad', 'index.json'), signerFingerprints: K.alice.fingerprint, skipValidation: true }),
+    expected: { code: 'CPY_SIGNATURE_UNTRUSTED' },
+    after: nothingInstalled,
+  },
+  {
     name: 'signed: an artifact given by URL, with its .asc and trustedKeysUrl: installed and validated',
     wget: true,
     options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
@@ -2064,6 +2070,10 @@ beforeAll(async () => {
   await text('oldindex', 'cpy-keys.asc', K.old.publicKey);
   await writeIndex('sswap', 'index.previous.json', all);
   await signIndex('sswap', 'index.previous.json');
+  // The same, its previous index signed by Mallory (in the keys file, not pinned).
+  await writeIndex('sswapbad', 'index.previous.json', all);
+  await text('sswapbad', 'index.previous.json.asc', await signFile(join(work, 'index', 'sswapbad', 'index.previous.json'), mallory));
+  await text('sswapbad', 'cpy-keys.asc', keysFile);
   // A signed index whose debian12 build of 3.11 is in the workspace (no .asc beside it there).
   U['wsindex'] = await writeIndex('wsindex', 'index.json', [entries.d11, { ...entries.d12, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);
   U['wswrongbuild'] = await writeIndex('wswrongbuild', 'index.json', [{ ...entries.d12, build: 7, url: `file://${WORKSPACE_ARTIFACTS}/${I.d12.fileName}` }]);

@@ -3368,8 +3368,10 @@ read_index() {
     case $(printf '%s' "$1" | sed -E 's#[?#].*$##') in
       */index.json)
         previous=$(printf '%s' "$1" | sed -E 's#^([^?#]*/)index\.json#\1index.previous.json#')
-        if fetch "$previous" "$work/index.json" index optional && { verify_index "$previous" || { say "$sig_message"; false; }; } &&
-          parse_index "$work/index.json" "$(display_url "$previous")"; then
+        if fetch "$previous" "$work/index.json" index optional; then
+          # There, but refused (its signature, the keys; or no index): said as such, as the library says it.
+          verify_index "$previous" || fail "$sig_code" "$sig_message" "$sig_hint"
+          parse_index "$work/index.json" "$(display_url "$previous")" || fail "$index_code" "$index_message" "$index_hint"
           index_source=$(display_url "$previous")
           say "$(display_url "$1") is not there ($detail; a publish may be replacing it): read $index_source instead"
           check_index_age "$1"
