@@ -62,6 +62,17 @@ describe('signing with the cpy bin', () => {
     expect(exported.stdout).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
     expect(exported.stderr).toContain(`fingerprint ${fingerprint}`);
 
+    // Before it expires, extended: the same fingerprint, a later expiry, protected as it was (the command was named in publish's output, and did not exist).
+    const extended = await cpy(['keys', 'extend', '--signing-key', 'acme.asc', '--out', 'acme.later.asc', '--expires-days', '1000', '--json'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+    expect([extended.code, JSON.parse(extended.stdout).key]).toEqual([0, expect.objectContaining({ fingerprint, protected: true, publicKeyFile: join(work, 'acme.later.pub.asc') })]);
+    expect(new Date(JSON.parse(extended.stdout).key.expiresAt).getTime()).toBeGreaterThan(new Date(key.expiresAt).getTime());
+    expect((await stat(join(work, 'acme.later.asc'))).mode & 0o777).toBe(0o600);
+    // Sooner than it expires now, or over a file: refused, nothing written.
+    const sooner = await cpy(['keys', 'extend', '--signing-key', 'acme.asc', '--out', 'acme.sooner.asc', '--expires-days', '10', '--json'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+    expect([sooner.code, JSON.parse(sooner.stdout).error.code]).toEqual([1, 'CPY_SIGNING_KEY_UNUSABLE']);
+    expect((await readdir(work)).filter((n) => n.startsWith('acme.sooner'))).toEqual([]);
+    expect((await cpy(['keys', 'extend', '--signing-key', 'acme.asc', '--out', 'acme.later.asc'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE })).stderr).toMatch(/CPY_KEYS_EXISTS/);
+
     // The publisher's side: the artifact in a release directory, signed; the index lists it, signed too; the keys beside it.
     const site = join(work, 'site');
     await mkdir(site, { recursive: true });

@@ -177,11 +177,13 @@ export async function generateSigningKey(options: GenerateKeyOptions): Promise<G
 }
 
 /**
- * The same key (same fingerprint) with a new expiry: its self-signatures made again, dated at the
- * key's creation. What an organisation does before its key expires; the result is protected by
- * the same passphrase.
+ * The same key (same fingerprint) with a new expiry, `expiresInDays` from `now` (0: never): its
+ * self-signatures made again, dated at the key's creation (OpenPGP counts the expiry from there:
+ * counted from it, 365 days extended a two-year-old key into the past). What an organisation does
+ * before its key expires; the result is protected by the same passphrase. One that would expire
+ * sooner than the key does now is refused (CPY_SIGNING_KEY_UNUSABLE).
  */
-export async function extendSigningKey(armored: string, passphrase: string | undefined, options: { expiresInDays: number }): Promise<GeneratedKey> {
+export async function extendSigningKey(armored: string, passphrase: string | undefined, options: { expiresInDays: number; now?: Date }): Promise<GeneratedKey> {
   let key = await openpgp.readPrivateKey({ armoredKey: armored }).catch(() => {
     throw new CpyError('CPY_SIGNING_KEY_INVALID', 'not an ASCII-armored OpenPGP private key', { hint: 'pass the file cpy keys generate wrote' });
   });
@@ -191,10 +193,20 @@ export async function extendSigningKey(armored: string, passphrase: string | und
     });
   }
   const userIDs = key.users.flatMap((u) => (u.userID ? [{ name: u.userID.name, email: u.userID.email }] : []));
+  const now = options.now ?? new Date();
+  const created = key.getCreationTime();
+  const until = options.expiresInDays === 0 ? null : new Date(now.getTime() + options.expiresInDays * 86_400_000);
+  const current = await key.getExpirationTime();
+  const currentEnd = current === Infinity || current === null ? null : (current as Date);
+  if (until && (currentEnd === null || until < currentEnd)) {
+    throw new CpyError('CPY_SIGNING_KEY_UNUSABLE', `extended by ${options.expiresInDays} days from now, the key would expire ${until.toISOString()}, sooner than it does now (${currentEnd ? currentEnd.toISOString() : 'never'})`, {
+      hint: 'give more days (--expires-days), or 0 for a key that never expires',
+    });
+  }
   const { privateKey } = await openpgp.reformatKey({
     privateKey: key,
     userIDs,
-    keyExpirationTime: Math.round(options.expiresInDays * 86_400),
+    keyExpirationTime: until ? Math.round((until.getTime() - created.getTime()) / 1000) : 0,
     date: key.getCreationTime(),
     format: 'object',
   });

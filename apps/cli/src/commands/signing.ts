@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open, readFile, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { exportPublicKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
+import { exportPublicKey, extendSigningKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
 import type { CliIO } from '../io.js';
@@ -47,6 +47,31 @@ async function writeNew(path: string, text: string, mode: number): Promise<void>
   await handle.close();
 }
 
+// OpenPGP keeps a key's expiry as 32-bit seconds after its creation: 49710 days at most (a
+// larger number wrapped round, to a key gpg saw expire tomorrow, or in 1980).
+const expiresDays = z
+  .string()
+  .regex(/^\d+$/, 'must be a number of days')
+  .transform(Number)
+  .refine((d) => d <= 49_710, 'at most 49710 days (136 years, what OpenPGP can say); 0 for a key that never expires')
+  .optional();
+
+/**
+ * Writes a key pair, neither over an existing file: the private key to `out` (0600), the public
+ * one beside it, its name ending .pub.asc. Both or neither: a private key left alone (its public
+ * half refused: the file exists) would be a key nobody knows the fingerprint of, in the way of the
+ * next run.
+ */
+async function writeKeyPair(out: string, key: { readonly privateKey: string; readonly publicKey: string }): Promise<string> {
+  const publicFile = out.replace(/(\.asc)?$/, '.pub.asc');
+  await writeNew(out, key.privateKey, 0o600);
+  await writeNew(publicFile, key.publicKey, 0o644).catch(async (error: unknown) => {
+    await rm(out, { force: true });
+    throw error;
+  });
+  return publicFile;
+}
+
 export const keysGenerate = defineCommand({
   name: 'keys generate',
   summary: summaryOf('keys generate'),
@@ -69,14 +94,7 @@ export const keysGenerate = defineCommand({
         // As openpgp.js checks a user ID's address (it refused a@b, and a domain ending in a dot, as a bug of cpy's).
         email: z.string().regex(/^[^\s@<>]+@[^\s@<>.]+(\.[^\s@<>.]+)+$/, 'must be an e-mail address, e.g. python@acme.example'),
         out: z.string().min(1).optional(),
-        // OpenPGP keeps a key's expiry as 32-bit seconds after its creation: 49710 days at most (a
-        // larger number wrapped round, to a key gpg saw expire tomorrow, or in 1980).
-        'expires-days': z
-          .string()
-          .regex(/^\d+$/, 'must be a number of days')
-          .transform(Number)
-          .refine((d) => d <= 49_710, 'at most 49710 days (136 years, what OpenPGP can say); 0 for a key that never expires')
-          .optional(),
+        'expires-days': expiresDays,
       }),
       positionals: z.tuple([]),
     })
@@ -87,14 +105,7 @@ export const keysGenerate = defineCommand({
     const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
     if (!passphrase) log('warning: CPY_SIGNING_PASSPHRASE is not set: the private key is written unprotected');
     const key = await generateSigningKey({ name: input.name, email: input.email, expiresInDays: input['expires-days'] ?? 730, ...(passphrase ? { passphrase } : {}) });
-    const publicFile = out.replace(/(\.asc)?$/, '.pub.asc');
-    // Both or neither: a private key left alone (its public half refused: the file exists) would
-    // be a key nobody knows the fingerprint of, in the way of the next run.
-    await writeNew(out, key.privateKey, 0o600);
-    await writeNew(publicFile, key.publicKey, 0o644).catch(async (error: unknown) => {
-      await rm(out, { force: true });
-      throw error;
-    });
+    const publicFile = await writeKeyPair(out, key);
     if (!json) {
       io.stdout.write(
         [
@@ -131,6 +142,54 @@ export const keysExport = defineCommand({
       io.stdout.write(info.armored.endsWith('\n') ? info.armored : `${info.armored}\n`);
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { key: info } };
+  },
+});
+
+export const keysExtend = defineCommand({
+  name: 'keys extend',
+  summary: summaryOf('keys extend'),
+  description:
+    'Gives a signing key a later expiry, --expires-days from now (default 730; 0: never), keeping its fingerprint: what an ' +
+    'organisation does before its key expires, so installers keep their pin. The extended private key goes to --out (mode 0600, ' +
+    'never over an existing file), protected by CPY_SIGNING_PASSPHRASE as the key was, its public key beside it (.pub.asc). ' +
+    'Put it where the old one was (CPY_SIGNING_KEY): the next cpy publish replaces the copy in cpy-keys.asc. An expiry sooner ' +
+    `than the key's own is refused (CPY_SIGNING_KEY_UNUSABLE). ${SIGNING_KEY_HELP}`,
+  options: {
+    'signing-key': { type: 'string', valueName: '<file>', description: 'the private key file (default CPY_SIGNING_KEY)' },
+    out: { type: 'string', short: 'o', valueName: '<file>', description: 'where the extended private key goes' },
+    'expires-days': { type: 'string', valueName: '<N>', description: 'days from now until it expires (default 730; 0: never)' },
+  },
+  positionals: [],
+  schema: z
+    .object({
+      values: z.object({
+        'signing-key': z.string().min(1).optional(),
+        out: z.string().min(1, 'give the file for the extended key: --out acme-signing.2028.asc'),
+        'expires-days': expiresDays,
+      }),
+      positionals: z.tuple([]),
+    })
+    .transform(({ values }) => values),
+  examples: ['CPY_SIGNING_PASSPHRASE=... cpy keys extend --signing-key acme-signing.asc --out acme-signing.2028.asc'],
+  async run({ input, io, style, json }) {
+    const found = await signingKeyText({ file: input['signing-key'], env: io.env, cwd: io.cwd });
+    if (!found) throw new CpyError('CPY_CLI_USAGE', 'which key? Give --signing-key <file>, or set CPY_SIGNING_KEY', { hint: 'cpy keys extend --signing-key acme-signing.asc --out acme-signing.2028.asc' });
+    const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
+    const key = await extendSigningKey(found.text, passphrase, { expiresInDays: input['expires-days'] ?? 730 });
+    const out = resolve(io.cwd, input.out);
+    const publicFile = await writeKeyPair(out, key);
+    if (!json) {
+      io.stdout.write(
+        [
+          `${style.ok('extended')} ${key.userId}`,
+          `  fingerprint ${key.fingerprint}   (the same: pins stay)`,
+          `  private key ${out}${passphrase ? ' (protected by CPY_SIGNING_PASSPHRASE)' : ''}`,
+          `  public key  ${publicFile}`,
+          `  expires     ${key.expiresAt ?? 'never'}`,
+        ].join('\n') + '\n',
+      );
+    }
+    return { exitCode: EXIT.ok, outcome: 'success', data: { key: { fingerprint: key.fingerprint, userId: key.userId, expiresAt: key.expiresAt, privateKeyFile: out, publicKeyFile: publicFile, protected: Boolean(passphrase) } } };
   },
 });
 

@@ -40,6 +40,7 @@ export const COMMAND_TABLE: readonly CommandEntry[] = [
   entry('index show', 'Read and check an index, and list its builds', async () => (await import('./index-commands.js')).indexShow),
   entry('keys generate', 'Make an Ed25519 OpenPGP key to sign artifacts and the index', async () => (await import('./signing.js')).keysGenerate),
   entry('keys export', 'Print the public key and fingerprint of a signing key', async () => (await import('./signing.js')).keysExport),
+  entry('keys extend', 'Give a signing key a later expiry, keeping its fingerprint', async () => (await import('./signing.js')).keysExtend),
   entry('publish', 'Publish an artifact as a GitHub Release (draft, upload, verify, then publish)', async () => (await import('./publish.js')).publish),
   entry('releases list', 'List the cpy releases of a repository', async () => (await import('./publish.js')).releasesList),
   entry('releases prune', 'Delete old releases beyond the retention policy (dry run unless --yes)', async () => (await import('./publish.js')).releasesPrune),

@@ -146,6 +146,18 @@ describe('sign and verify', () => {
     await expect(verify(afterExpiry, [short.fingerprint], short.publicKey)).rejects.toMatchObject({ code: 'CPY_SIGNATURE_KEY_NOT_VALID' });
   });
 
+  it('extendSigningKey counts the new expiry from now, never to sooner than the key expires (it counted from the key\'s creation)', async () => {
+    // Created 700 days ago, expiring in 30 days: extended by 365 days, it expires in 365 days.
+    const created = new Date(Date.now() - 700 * DAY);
+    const old = await generateSigningKey({ name: 'Two Years', email: 'two@example.org', expiresInDays: 730, date: created });
+    const extended = await extendSigningKey(old.privateKey, undefined, { expiresInDays: 365 });
+    expect(extended.fingerprint).toBe(old.fingerprint);
+    expect(Math.abs(new Date(extended.expiresAt!).getTime() - (Date.now() + 365 * DAY))).toBeLessThan(60_000);
+    await expect(loadSigningKey(extended.privateKey, undefined, 'extended.asc')).resolves.toBeDefined();
+    // Fewer days than it has left: refused.
+    await expect(extendSigningKey(old.privateKey, undefined, { expiresInDays: 10 })).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE', message: expect.stringContaining('sooner than it does now') });
+  });
+
   it('loadSigningKey refuses a key that has expired', async () => {
     const old = await generateSigningKey({ name: 'Old', email: 'o@example.org', expiresInDays: 1, date: new Date(Date.now() - 5 * DAY) });
     await expect(loadSigningKey(old.privateKey, undefined, 'old.asc')).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE' });
