@@ -1718,6 +1718,19 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'signed: by the pinned key and by another whose public key is not in the keys file (a rotation): installed on the pinned key\'s signature (install.sh refused it)',
+    options: () => ({ artifactUrl: U['twosigs']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['alicekeys']!, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => expect(await markerOf(i, defaultPrefix())).toMatchObject({ signedBy: K.alice.fingerprint }),
+  },
+  {
+    name: 'signed: by the pinned key, dated six hours ahead of this clock: refused as from the future (install.sh took it)',
+    options: () => ({ artifactUrl: U['future']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_INVALID' },
+    message: () => expect.stringMatching(/^the signature of cpython-\S+ claims to be made in the future \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\)$/) as unknown as string,
+    after: nothingInstalled,
+  },
+  {
     name: 'signed: by a key that is in the keys file but not pinned',
     options: () => ({ artifactUrl: U['mallory']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNATURE_UNTRUSTED' },
@@ -1990,6 +2003,24 @@ beforeAll(async () => {
   await text('signed', `${good.fileName}.asc`, goodSignature);
   U['mallory'] = served(good, 'mallory');
   await text('mallory', `${good.fileName}.asc`, await signFile(good.path, mallory));
+  // Signed by Alice and by Mallory in one .asc (gpg -u A -u B, a rotation); the keys file holds Alice's alone.
+  const both = async (date?: Date) =>
+    (await openpgp.sign({
+      message: await openpgp.createMessage({ binary: await readFile(good.path) }),
+      signingKeys: [await openpgp.readPrivateKey({ armoredKey: K.alice.privateKey }), await openpgp.readPrivateKey({ armoredKey: K.mallory.privateKey })],
+      detached: true,
+      ...(date ? { date } : {}),
+    })) as string;
+  U['twosigs'] = served(good, 'twosigs');
+  await text('twosigs', `${good.fileName}.asc`, await both());
+  U['alicekeys'] = await text('alicekeys', 'cpy-keys.asc', K.alice.publicKey);
+  // Signed by Alice, dated six hours ahead (a case runs minutes after this, still well ahead).
+  U['future'] = served(good, 'future');
+  await text(
+    'future',
+    `${good.fileName}.asc`,
+    (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(good.path) }), signingKeys: await openpgp.readPrivateKey({ armoredKey: K.alice.privateKey }), detached: true, date: new Date(Date.now() + 6 * 3_600_000) })) as string,
+  );
   U['late'] = served(good, 'late');
   await text('late', `${good.fileName}.asc`, await signedAfterExpiry(good.path));
   const bin = `${root}/bin/python3`;

@@ -117,9 +117,23 @@ export async function checkDetached(options: { file: string; signature: string; 
   const issuers = signature.getSigningKeyIDs().map((id) => id.toHex().toUpperCase());
 
   const keys = await Promise.all(options.keys.map((k) => openpgp.readKey({ armoredKey: k.armored })));
-  const keyIndex = keys.findIndex((key) => key.getKeyIDs().some((id) => issuers.includes(id.toHex().toUpperCase())));
-  if (keyIndex < 0) throw new DetachedSignatureError({ kind: 'unknown-signer', issuers, known: keys.map(fingerprintOf) });
-  const key = keys[keyIndex]!;
+  const matching = keys.flatMap((key, i) => (key.getKeyIDs().some((id) => issuers.includes(id.toHex().toUpperCase())) ? [i] : []));
+  if (matching.length === 0) throw new DetachedSignatureError({ kind: 'unknown-signer', issuers, known: keys.map(fingerprintOf) });
+  // Copies of one key (a copy extended later, appended to the keys file after the old one): each is
+  // tried in turn, and a copy that was not valid then gives way to the next (the stale one won).
+  for (const [n, keyIndex] of matching.entries()) {
+    try {
+      return await checkWithKey(options, signature, keys[keyIndex]!, keyIndex, now);
+    } catch (error) {
+      const last = n === matching.length - 1;
+      if (last || !(error instanceof DetachedSignatureError && error.failure.kind === 'key-not-valid')) throw error;
+    }
+  }
+  throw new Error('unreachable');
+}
+
+/** checkDetached with one candidate key, the one at `keyIndex` of its keys. */
+async function checkWithKey(options: { file: string; keys: readonly CandidateKey[] }, signature: openpgp.Signature, key: openpgp.PublicKey, keyIndex: number, now: Date): Promise<DetachedCheck> {
   // A file signed by several keys (gpg -u A -u B) carries one signature each: the one this key made.
   const ours = (id: openpgp.KeyID) => key.getKeyIDs().some((k) => k.equals(id));
   const signedAt = (signature.packets.find((p) => ours(p.issuerKeyID)) ?? signature.packets[0])?.created ?? null;
@@ -131,7 +145,10 @@ export async function checkDetached(options: { file: string; signature: string; 
   const done = new AbortController();
   const message = await openpgp.createMessage({ binary: fileStream(options.file, { signal: done.signal }) });
   try {
-    const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false });
+    // A signature up to five minutes ahead of this clock (the signer's runs fast) is checked as of
+    // its own time: openpgp refused it as "created in the future", said as a key not valid.
+    const asOf = signedAt && signedAt.getTime() > now.getTime() ? signedAt : now;
+    const result = await openpgp.verify({ message, signature, verificationKeys: key, format: 'binary', expectSigned: false, date: asOf });
     await drain(result.data as ReadableStream<Uint8Array>);
     const mine = result.signatures.find((s) => ours(s.keyID));
     if (!mine) throw new Error('no signature found');

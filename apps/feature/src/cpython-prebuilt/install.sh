@@ -608,8 +608,29 @@ check_signature() {
   # Only a pinned primary fingerprint counts (VALIDSIG's last field; KEY_CONSIDERED names the key
   # behind a BADSIG), so a key in the file that is not pinned is refused as the library refuses it.
   # KEYEXPIRED counts only with EXPKEYSIG (the signing key has expired), the earliest one then.
-  verdict=$(LC_ALL=C awk -v pins=" $signers " -v rc="$rc" '
+  # Each signature (NEWSIG) is judged on its own: a file signed by a pinned key and another
+  # (gpg -u OLD -u NEW, a rotation) is good by the pinned one's, as the library reads it; with
+  # none good, the first one's verdict is said. A signature more than five minutes ahead of this
+  # clock is from the future (gpgv takes it), as the library says it.
+  verdict=$(LC_ALL=C awk -v pins=" $signers " -v rc="$rc" -v now="$(date +%s)" '
+    function reset() { considered = bad = foreign = unknown = expkey = expired = revoked = n = fpr = at = "" }
+    function judge(  v) {
+      if (!expkey) expired = ""
+      if (unknown != "") v = "unknown " unknown
+      else if (foreign != "") v = "foreign " foreign
+      else if (bad != "") v = "mismatch " bad
+      else if (n == 0) v = "unreadable"
+      else if (revoked) v = "revoked " fpr " " at
+      else if (expired != "" && at + 0 >= expired + 0) v = "expired " fpr " " at " " expired
+      else if (at + 0 > now + 300) v = "future " fpr " " at
+      else if (rc != 0 && groups == 1) v = "unreadable"
+      else v = "good " fpr " " at " " expired
+      if (v ~ /^good / && good == "") good = v
+      if (first == "") first = v
+    }
+    BEGIN { reset() }
     $1 != "[GNUPG:]" { next }
+    $2 == "NEWSIG" { if (groups++ > 0) judge(); reset(); next }
     $2 == "KEY_CONSIDERED" { considered = $3 }
     $2 == "BADSIG" { bad = considered != "" ? considered : $3; if (index(pins, " " considered " ") == 0) foreign = considered }
     $2 == "ERRSIG" || $2 == "NO_PUBKEY" { unknown = $3 }
@@ -618,15 +639,9 @@ check_signature() {
     $2 == "KEYREVOKED" || $2 == "REVKEYSIG" { revoked = 1 }
     $2 == "VALIDSIG" { n++; fpr = $NF; at = $5; if (index(pins, " " fpr " ") == 0) foreign = fpr }
     END {
-      if (!expkey) expired = ""
-      if (unknown != "") print "unknown " unknown
-      else if (foreign != "") print "foreign " foreign
-      else if (bad != "") print "mismatch " bad
-      else if (n == 0) print "unreadable"
-      else if (revoked) print "revoked " fpr " " at
-      else if (expired != "" && at + 0 >= expired + 0) print "expired " fpr " " at " " expired
-      else if (rc != 0) print "unreadable"
-      else print "good " fpr " " at " " expired
+      if (groups == 0) groups = 1
+      judge()
+      print (good != "" ? good : first)
     }' "$work/gpgv.status")
   # shellcheck disable=SC2086 # the verdict's words (hex, digits)
   set -- "$1" "$2" "$3" $verdict
@@ -637,6 +652,9 @@ check_signature() {
       [ -z "${7:-}" ] || say "warning: the signing key $5 expired on $(day_of "$7"); $3 was signed while it was valid ($signed_at)"
       return 0 ;;
     mismatch) sig_code=CPY_SIGNATURE_INVALID sig_message="the signature by $5 does not match $3" ;;
+    future)
+      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 claims to be made in the future ($(day_of "$6" T%H:%M:%S.000Z))"
+      sig_hint="check this machine's clock; if it is right, the signature is not trustworthy" ;;
     unreadable)
       sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 ($sig_source) cannot be read: $(grep -v -e 'using ' -e radix64 "$work/gpgv.err" | head -n 1 | sed 's/^gpgv: //')"
       sig_hint='it is damaged or not a detached OpenPGP signature: do not use the file; ask the publisher to sign it again (cpy artifact sign)' ;;

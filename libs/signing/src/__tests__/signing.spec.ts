@@ -144,6 +144,16 @@ describe('sign and verify', () => {
     expect([renewed.fingerprint, renewed.expiresAt]).toEqual([short.fingerprint, null]);
     const afterExpiry = await signFile(file, await loadSigningKey(renewed.privateKey, undefined, 'renewed.asc'));
     await expect(verify(afterExpiry, [short.fingerprint], short.publicKey)).rejects.toMatchObject({ code: 'CPY_SIGNATURE_KEY_NOT_VALID' });
+    // The renewed copy appended after the stale one (cpy keys export >> cpy-keys.asc): the copies are one key, and it verifies (the stale copy won).
+    expect((await verify(afterExpiry, [short.fingerprint], `${short.publicKey}\n${renewed.publicKey}`)).fingerprint).toBe(short.fingerprint);
+  });
+
+  it('a signature a minute or two ahead of this clock (the signer\'s runs fast) verifies; one further ahead is said to be from the future', async () => {
+    const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'alice.asc');
+    const ahead = await signFile(file, key, { date: new Date(Date.now() + 2 * 60_000) });
+    expect((await verify(ahead, [alice.fingerprint])).fingerprint).toBe(alice.fingerprint);
+    const far = await signFile(file, key, { date: new Date(Date.now() + 60 * 60_000) });
+    await expect(verify(far, [alice.fingerprint])).rejects.toMatchObject({ code: 'CPY_SIGNATURE_INVALID' });
   });
 
   it('extendSigningKey counts the new expiry from now, never to sooner than the key expires (it counted from the key\'s creation)', async () => {
