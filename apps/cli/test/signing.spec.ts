@@ -198,6 +198,11 @@ describe('signing with the cpy bin', () => {
     await writeFile(`${empty}.asc`, '');
     const r = await cpy(['artifact', 'verify', empty, '--signer', fingerprint, '--trusted-keys', keys, '--json']);
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'CPY_SIGNATURE_INVALID', message: `the signature of ${empty} (${empty}.asc) cannot be read: the file is empty` });
+    // The artifact given as its signature, or as the keys: refused unread, as what it is (it was read whole, then "not a key" in openpgp's words).
+    const asSignature = await cpy(['artifact', 'verify', tgz, '--signature', tgz, '--signer', fingerprint, '--trusted-keys', keys, '--json']);
+    expect(JSON.parse(asSignature.stdout).error).toMatchObject({ code: 'CPY_CLI_CANNOT_READ', message: expect.stringMatching(/: it is \d+ bytes, larger than the 1048576 such a file may be: it is no detached signature/) });
+    const asKeys = await cpy(['artifact', 'verify', tgz, '--signer', fingerprint, '--trusted-keys', tgz, '--json']);
+    expect(JSON.parse(asKeys.stdout).error).toMatchObject({ code: 'CPY_KEYS_INVALID', message: expect.stringContaining('it is no keys file') });
     const short = await cpy(['artifact', 'verify', tgz, '--signer', 'ABCDEF12', '--trusted-keys', keys]);
     expect([short.code, short.stderr]).toEqual([2, expect.stringMatching(/CPY_CLI_USAGE\]: --signer: 'ABCDEF12' is not a key fingerprint/)]);
     // What cannot be read is said so: a directory given as the signature was "has no signature".

@@ -1731,6 +1731,16 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'signed: the .asc is the artifact itself (17 MB): refused as no signature, by both; the library stops reading it past 1 MiB',
+    options: () => ({ artifactUrl: U['bigsig']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNATURE_INVALID' },
+    after: async (i) => {
+      // (The library said "the file is empty" of it.)
+      if (i.name === '@cpy/install') expect(i.lastError).toMatch(/is larger than 1 MiB: it is no detached signature/);
+      await nothingInstalled(i);
+    },
+  },
+  {
     name: 'signed: by a key that is in the keys file but not pinned',
     options: () => ({ artifactUrl: U['mallory']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNATURE_UNTRUSTED' },
@@ -2011,6 +2021,9 @@ beforeAll(async () => {
       detached: true,
       ...(date ? { date } : {}),
     })) as string;
+  // The artifact itself served as its .asc (a server that answers every path with it).
+  U['bigsig'] = served(good, 'bigsig');
+  mirror.serve(`bigsig/${good.fileName}.asc`, good.path);
   U['twosigs'] = served(good, 'twosigs');
   await text('twosigs', `${good.fileName}.asc`, await both());
   U['alicekeys'] = await text('alicekeys', 'cpy-keys.asc', K.alice.publicKey);

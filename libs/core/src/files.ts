@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { processAlive, randomId } from './ids.js';
 
@@ -18,6 +18,25 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/** The most a key, a signature or a keys file is read into memory: a real one is a few KiB. */
+export const MAX_SMALL_TEXT = 1024 * 1024;
+
+/**
+ * A small file's text (a key, a signature), read only when it is no larger than `maxBytes`: a
+ * larger one (the artifact given by mistake) is refused unread with an EFBIG error that says so,
+ * never loaded whole into memory to fail later as "not a key".
+ */
+export async function readSmallText(path: string, maxBytes = MAX_SMALL_TEXT): Promise<string> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > maxBytes) throw Object.assign(new Error(`it is ${size} bytes, larger than the ${maxBytes} such a file may be`), { code: 'EFBIG', path });
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CpyError, displayUrl, makeDirectory, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
@@ -69,19 +69,26 @@ export class SignatureVerifier {
     private readonly fetchOptions: { readonly env: Environment; readonly caFile?: string | undefined; readonly scratch: string },
   ) {}
 
-  /** A small file's text, or null when it answers 404 (or does not exist). */
-  private async fetchText(url: URL): Promise<string | null> {
+  /**
+   * A small file's text, or null when it answers 404 (or does not exist). A signature or a keys
+   * file is a few KiB: one past MAX_TEXT (the artifact, or a page served in its place) is stopped
+   * there, never downloaded whole nor read into memory, and said as such (`what`).
+   */
+  private async fetchText(url: URL, what: { readonly code: 'CPY_SIGNATURE_INVALID' | 'CPY_KEYS_INVALID'; readonly name: string }): Promise<string | null> {
     const { downloadToFile, TransferError } = await transferLibrary();
     const client = await installerClient(this.fetchOptions.env, this.fetchOptions.caFile);
     await makeDirectory(this.fetchOptions.scratch);
     const tmp = join(this.fetchOptions.scratch, `signed-${randomId()}`);
     try {
-      const got = await downloadToFile(url, tmp, { client });
-      // A signature or a keys file is a few KiB: a big one is not what it claims to be (and is not read into memory).
-      if (got.bytes > MAX_TEXT || (await stat(tmp)).size > MAX_TEXT) return '';
+      await downloadToFile(url, tmp, { client, maxBytes: MAX_TEXT });
       return await readFile(tmp, 'utf8');
     } catch (error) {
       if (error instanceof TransferError && error.kind === 'not-found') return null;
+      if (error instanceof TransferError && error.kind === 'too-large') {
+        throw new CpyError(what.code, `${what.name} ${displayUrl(url)} is larger than ${MAX_TEXT / 1024 / 1024} MiB: it is no ${what.code === 'CPY_KEYS_INVALID' ? 'keys file' : 'detached signature'} (an artifact, or a page served in its place?)`, {
+          hint: 'check the URL: nothing was installed',
+        });
+      }
       throw error;
     } finally {
       await rm(tmp, { force: true });
@@ -100,8 +107,9 @@ export class SignatureVerifier {
       const url = toUrl(keysUrl);
       let text: string | null;
       try {
-        text = await this.fetchText(url);
+        text = await this.fetchText(url, { code: 'CPY_KEYS_INVALID', name: 'the trusted keys' });
       } catch (cause) {
+        if (cause instanceof CpyError) throw cause;
         throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}`, {
           hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
           cause,
@@ -122,8 +130,9 @@ export class SignatureVerifier {
     const trusted = await this.keys();
     let signature: string | null;
     try {
-      signature = await this.fetchText(signatureUrl);
+      signature = await this.fetchText(signatureUrl, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' });
     } catch (cause) {
+      if (cause instanceof CpyError) throw cause;
       throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(signatureUrl)}: ${(cause as Error).message}`, {
         hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
         cause,

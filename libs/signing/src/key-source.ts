@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, readSmallText } from '@cpy/core';
 import { loadSigningKey, type SigningKey } from './keys.js';
 
 /** Where a command's signing key comes from: `--signing-key <file>`, else `CPY_SIGNING_KEY`. */
@@ -23,8 +22,8 @@ const ARMOR = '-----BEGIN PGP ';
 export async function signingKeyText(source: SigningKeySource): Promise<{ text: string; name: string } | null> {
   if (source.file) {
     const path = resolve(source.cwd, source.file);
-    const text = await readFile(path, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-      throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', `cannot read the signing key ${path}: ${cause.code ?? cause.message}`, {
+    const text = await readSmallText(path).catch((cause: NodeJS.ErrnoException) => {
+      throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', `cannot read the signing key ${path}: ${cause.code === 'EFBIG' ? `${cause.message}: it is no key` : (cause.code ?? cause.message)}`, {
         hint: 'give the private key file cpy keys generate wrote (--signing-key <file>)',
       });
     });
@@ -33,7 +32,7 @@ export async function signingKeyText(source: SigningKeySource): Promise<{ text: 
   const value = source.env['CPY_SIGNING_KEY'];
   if (!value?.trim()) return null;
   if (value.includes(ARMOR)) return { text: value, name: 'CPY_SIGNING_KEY' };
-  const text = await readFile(resolve(source.cwd, value.trim()), 'utf8').catch(() => {
+  const text = await readSmallText(resolve(source.cwd, value.trim())).catch(() => {
     throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', 'CPY_SIGNING_KEY is neither an ASCII-armored OpenPGP private key nor the path of a readable file', {
       hint: 'set CPY_SIGNING_KEY to the whole armored private key, its BEGIN and END lines included, or to the path of the file holding it',
     });

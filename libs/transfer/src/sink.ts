@@ -83,6 +83,15 @@ export interface SinkInfo {
   readonly file: string;
   readonly total: number | null;
   readonly attempt: number;
+  /** The most bytes this file may have: past it, the transfer stops (SinkLimitError). */
+  readonly limit?: number | undefined;
+}
+
+/** A body past the limit its caller set: stopped there, never written whole. */
+export class SinkLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`it is larger than ${limit} bytes`);
+  }
 }
 
 /**
@@ -118,6 +127,11 @@ export function openSink(tmp: string, info: SinkInfo, events: TransferEvents, fo
             }
             hash.update(chunk);
             received += chunk.length;
+            if (info.limit !== undefined && received > info.limit) {
+              source.destroy();
+              reject(new SinkLimitError(info.limit));
+              return;
+            }
             follower?.grew(received);
             events.onProgress?.({ ...info, received });
           });

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError, displayUrl } from '@cpy/core';
-import { CHUNK, openSink, SinkWriteError, type Follower } from './sink.js';
+import { CHUNK, openSink, SinkLimitError, SinkWriteError, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
 import type { Dispatcher } from 'undici';
@@ -172,7 +172,7 @@ export class TransferError extends Error {
   constructor(
     message: string,
     /** local: this machine's disk (the download's own file); source: a local file given to read that cannot be read. */
-    readonly kind: 'not-found' | 'http' | 'network' | 'local' | 'source',
+    readonly kind: 'not-found' | 'http' | 'network' | 'local' | 'source' | 'too-large',
     readonly retryable: boolean,
     readonly retryAfterMs: number | null = null,
     options?: { cause?: unknown },
@@ -205,7 +205,12 @@ function localError(error: unknown): TransferError | null {
   return new TransferError(what, 'local', false, null, { cause: error });
 }
 
-async function attemptFile(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap) {
+/** A body past the caller's limit: said as such, never retried. */
+function tooLarge(limit: number): TransferError {
+  return new TransferError(`it is larger than ${limit} bytes`, 'too-large', false);
+}
+
+async function attemptFile(url: URL, tmp: string, attempt: number, events: TransferEvents & { maxBytes?: number }, tap: Tap) {
   const path = fileURLToPath(url);
   let size: number;
   try {
@@ -219,15 +224,20 @@ async function attemptFile(url: URL, tmp: string, attempt: number, events: Trans
     if (code === 'ENOTDIR') throw new TransferError(`${path} does not exist (a file is where a directory of its path goes)`, 'not-found', false);
     throw new TransferError(`cannot read ${path}: ${(error as Error).message}`, 'source', false, null, { cause: error });
   }
-  const sink = openSink(tmp, { url: displayUrl(url), file: basename(path), total: size, attempt }, events, tap);
+  if (events.maxBytes !== undefined && size > events.maxBytes) throw tooLarge(events.maxBytes);
+  const sink = openSink(tmp, { url: displayUrl(url), file: basename(path), total: size, attempt, limit: events.maxBytes }, events, tap);
   // A failure that is not the sink's is the file's: it cannot be read (its permissions, an I/O error).
   return sink.drain(createReadStream(path, { highWaterMark: CHUNK }), {
     failure: (cause) =>
-      cause instanceof SinkWriteError ? localError(cause) : new TransferError(`cannot read ${path}: ${(cause as Error).message}`, 'source', false, null, { cause }),
+      cause instanceof SinkLimitError
+        ? tooLarge(cause.limit)
+        : cause instanceof SinkWriteError
+          ? localError(cause)
+          : new TransferError(`cannot read ${path}: ${(cause as Error).message}`, 'source', false, null, { cause }),
   });
 }
 
-async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents, tap: Tap, client: HttpClient, signal?: AbortSignal) {
+async function attemptHttp(url: URL, tmp: string, attempt: number, events: TransferEvents & { maxBytes?: number }, tap: Tap, client: HttpClient, signal?: AbortSignal) {
   const shown = displayUrl(url);
   let response: Dispatcher.ResponseData;
   // Outside the try: undici failing to load is not a network error, and no retry can help it.
@@ -253,7 +263,11 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
   }
   const length = Number(headers['content-length']);
   const total = Number.isFinite(length) && length >= 0 ? length : null;
-  const sink = openSink(tmp, { url: shown, file: basename(url.pathname), total, attempt }, events, tap);
+  if (events.maxBytes !== undefined && total !== null && total > events.maxBytes) {
+    body.destroy();
+    throw tooLarge(events.maxBytes);
+  }
+  const sink = openSink(tmp, { url: shown, file: basename(url.pathname), total, attempt, limit: events.maxBytes }, events, tap);
   // Each chunk is hashed and written synchronously as it arrives, so the body
   // never buffers and undici's parser never pauses. (undici 7 can crash the
   // process when a server closes the connection while the parser is paused
@@ -264,7 +278,9 @@ async function attemptHttp(url: URL, tmp: string, attempt: number, events: Trans
       if (total !== null && sink.received() !== total) throw new TransferError(`the body ended after ${sink.received()} of ${total} bytes`, 'network', true);
     },
     failure: (cause) =>
-      cause instanceof TransferError || signal?.aborted
+      cause instanceof SinkLimitError
+        ? tooLarge(cause.limit)
+        : cause instanceof TransferError || signal?.aborted
         ? cause
         : (localError(cause) ?? new TransferError(`the connection broke after ${sink.received()} bytes: ${describeNetworkError(cause)}`, 'network', true, null, { cause })),
   });
@@ -306,6 +322,11 @@ export interface DownloadOptions extends TransferEvents {
    * nothing and is not followed. Nothing waits for the reader: the caller does.
    */
   readonly follow?: (bytes: AsyncIterable<Uint8Array>) => void;
+  /**
+   * The most bytes the file may have (a signature, a keys file: a few KiB): a larger one is
+   * refused unread (its Content-Length), or stopped once past it, as TransferError 'too-large'.
+   */
+  readonly maxBytes?: number;
 }
 
 /** Where an attempt hands a follower its stream (the first attempt only). */

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CpyError } from '@cpy/core';
+import { CpyError, readSmallText } from '@cpy/core';
 import { exportPublicKey, extendSigningKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
@@ -257,13 +257,13 @@ export const artifactVerify = defineCommand({
     await refuseMissingFile(file, 'give the path of the signed file; its signature is <file>.asc beside it, or --signature');
     const signaturePath = resolve(io.cwd, input.signature ?? `${input.file}.asc`);
     const keysPath = resolve(io.cwd, input['trusted-keys']);
-    const keysText = await readFile(keysPath, 'utf8').catch((cause: NodeJS.ErrnoException) => {
-      throw new CpyError('CPY_KEYS_INVALID', `cannot read the trusted keys ${keysPath}: ${cause.code ?? cause.message}`, { hint: 'give the cpy-keys.asc the publisher gives out' });
+    const keysText = await readSmallText(keysPath).catch((cause: NodeJS.ErrnoException) => {
+      throw new CpyError('CPY_KEYS_INVALID', `cannot read the trusted keys ${keysPath}: ${cause.code === 'EFBIG' ? `${cause.message}: it is no keys file` : (cause.code ?? cause.message)}`, { hint: 'give the cpy-keys.asc the publisher gives out' });
     });
     // Missing is unsigned; unreadable (or a directory) is said as such, not as "has no signature".
-    const signature = await readFile(signaturePath, 'utf8').catch((cause: NodeJS.ErrnoException) => {
+    const signature = await readSmallText(signaturePath).catch((cause: NodeJS.ErrnoException) => {
       if (cause.code === 'ENOENT') return null;
-      throw new CpyError('CPY_CLI_CANNOT_READ', `cannot read the signature ${signaturePath}: ${cause.code === 'EISDIR' ? 'it is a directory' : cause.code === 'EACCES' ? 'permission denied' : (cause.code ?? cause.message)}`, {
+      throw new CpyError('CPY_CLI_CANNOT_READ', `cannot read the signature ${signaturePath}: ${cause.code === 'EISDIR' ? 'it is a directory' : cause.code === 'EACCES' ? 'permission denied' : cause.code === 'EFBIG' ? `${cause.message}: it is no detached signature (the signed file given as one?)` : (cause.code ?? cause.message)}`, {
         hint: 'give the detached signature (<file>.asc, or --signature <file>) as a file this user can read',
       });
     });

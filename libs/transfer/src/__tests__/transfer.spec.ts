@@ -87,6 +87,39 @@ describe('downloadToFile', () => {
     expect(await readdir(work)).toEqual([]);
   });
 
+  it('maxBytes: a body larger than it is refused unread (its Content-Length), or stopped once past it (no Content-Length), never retried; a file:// one too; nothing left', async () => {
+    const kindOf = async (url: URL, client: Awaited<ReturnType<typeof createHttpClient>>) =>
+      downloadToFile(url, join(work, 'sig.asc'), { client, retry: FAST, maxBytes: 100_000 }).then(
+        () => 'downloaded',
+        (e: unknown) => (e instanceof TransferError ? `${e.kind}: ${e.message}` : String(e)),
+      );
+    const client = await createHttpClient({ env: {} });
+    let requests = 0;
+    try {
+      const sized = new URL(await serve([]));
+      expect(await kindOf(sized, client)).toBe('too-large: it is larger than 100000 bytes');
+      // Chunked (no length): stopped past the limit.
+      await new Promise((r) => server!.close(r));
+      server = createServer((_req, res) => {
+        requests++;
+        res.writeHead(200);
+        for (let i = 0; i < 10; i++) res.write(Buffer.alloc(50_000, 'y'));
+        res.end();
+      });
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+      expect(await kindOf(new URL(`http://127.0.0.1:${(server!.address() as AddressInfo).port}/x.asc`), client)).toBe('too-large: it is larger than 100000 bytes');
+      expect(requests).toBe(1);
+      await writeFile(join(work, 'big.tgz'), BODY);
+      expect(await kindOf(pathToFileURL(join(work, 'big.tgz')), client)).toBe('too-large: it is larger than 100000 bytes');
+      // Under the limit: as without one.
+      await writeFile(join(work, 'small.asc'), 'sig');
+      expect(await kindOf(pathToFileURL(join(work, 'small.asc')), client)).toBe('downloaded');
+    } finally {
+      await client.close();
+    }
+    expect((await readdir(work)).sort()).toEqual(['big.tgz', 'sig.asc', 'small.asc']);
+  });
+
   it('copies file:// URLs the same way, and says when the file is missing', async () => {
     await writeFile(join(work, 'src.tgz'), BODY);
     const client = await createHttpClient({ env: {} });
