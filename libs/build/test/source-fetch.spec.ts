@@ -161,6 +161,18 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     await expectCode(fetch('3.13.4', { cacheDir: liarCache, mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_WRONG_RELEASE');
   });
 
+  it('a signature storage refuses (403, as S3 answers for an object it does not hold) is absent, as a 404 is; one as large as the tarball is stopped, its name said', async () => {
+    mirror.refuse(`${REL}.sigstore`, 403);
+    const got = await fetch('3.13.5', { cacheDir: join(work, 'forbidden-cache') });
+    expect(got.verification.method).toBe('openpgp');
+    // The tarball served as its .asc: stopped past 1 MiB, said as the .asc's (it was "HTTP 403" or a full disk, with no file named).
+    mirror.serve(`${REL}.asc`, join(FIXTURES, TARBALL));
+    const asked = hits(`${REL}.asc`).length;
+    const refused = await expectCode(fetch('3.13.5', { cacheDir: join(work, 'bigsig-cache') }), 'CPY_SOURCE_DOWNLOAD_FAILED');
+    expect(refused.message).toContain(`${TARBALL}.asc: it is larger than`);
+    expect(hits(`${REL}.asc`)).toHaveLength(asked + 1);
+  });
+
   it('takes mirrors from $CPY_PYTHON_MIRRORS', async () => {
     const got = await fetchSource('3.13.5', { cacheDir, retry: FAST, env: { CPY_PYTHON_MIRRORS: `http://127.0.0.1:9/x ${mirror.url}` } });
     expect(got.url).toBe(mirror.fileUrl('3.13.5', TARBALL));

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { CpyError, isCpyError, parseVersion, type PythonVersion, SHA256_HEX_RE } from '@cpy/core';
@@ -66,13 +66,21 @@ async function readSignature(path: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-/** Downloads an optional file: null when the mirror does not have it. */
+/**
+ * Downloads an optional file (a signature): null when the mirror does not have it. Stopped past
+ * MAX_SIGNATURE_BYTES (a mirror serving a page or the tarball there filled the cache's disk before
+ * its size was looked at). A failure names the file: "HTTP 403" alone read as the tarball's.
+ */
 async function optional(url: URL, dest: string, client: HttpClient, options: FetchSourceOptions): Promise<string | null> {
   try {
-    await downloadToFile(url, dest, { client, ...pick(options) });
+    await downloadToFile(url, dest, { client, maxBytes: MAX_SIGNATURE_BYTES, ...pick(options) });
     return await readSignature(dest);
   } catch (error) {
     if (error instanceof TransferError && error.kind === 'not-found') return null;
+    // Storage that answers 403 for an object it does not hold (S3): absent, as a 404 is (the
+    // tarball beside it was served, so the mirror can be read; a required signature is still required).
+    if (error instanceof TransferError && error.kind === 'http' && /^HTTP 40[13]$/.test(error.message)) return null;
+    if (error instanceof TransferError) throw new TransferError(`${basename(url.pathname)}: ${error.message}`, error.kind === 'too-large' ? 'http' : error.kind, error.retryable, error.retryAfterMs, { cause: error });
     throw error;
   }
 }
