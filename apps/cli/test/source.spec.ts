@@ -110,6 +110,15 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     }
   });
 
+  it('cpy build --compression zstd where zstd cannot be run says so before it fetches anything (it was said after the whole build)', async () => {
+    const requested = mirror.requests.length;
+    const r = await runCpy(['build', '3.13.5', '--builder', 'host', '--compression', 'zstd', '-o', join(work, 'zstd-out'), '--json'], {
+      env: { PATH: '/nonexistent', CPY_CACHE_DIR: join(work, 'cache'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
+    });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NO_ZSTD', message: expect.stringContaining('--compression zstd needs it to pack') })]);
+    expect(mirror.requests.length).toBe(requested);
+  });
+
   it('cpy source fetch -o where a file is, and cpy build -o where no directory can be made: said before the download, as CPY_CLI_CANNOT_WRITE (it was EEXIST after the download, and "a bug in cpy")', async () => {
     const requested = mirror.requests.length;
     const file = join(work, 'a-file');

@@ -1,7 +1,7 @@
 export { FINGERPRINT_RE, parseSigners, SIGNERS_OPTION_RE } from './signers.js';
 export { gnuTriplet } from './elf.js';
 export type { ElfInfo } from './elf.js';
-export { discardArtifact, packArtifact, placeArtifact, rejectArtifact, stageArtifact } from './pack.js';
+export { discardArtifact, packArtifact, placeArtifact, rejectArtifact, requireCompressor, stageArtifact } from './pack.js';
 export { sha256File, sha256FileFollowed } from './hash.js';
 export type { PackedArtifact, PackMetadata, PackOptions, RejectedArtifact, SideAsset, StagedArtifact } from './pack.js';
 export { externalNeeds, scanTree } from './tree.js';

@@ -253,6 +253,24 @@ function treeItem(name: string, e: TreeEntry, root: string): TarItem {
 
 const sortByName = <T extends { name: string }>(items: T[]): T[] => items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
+/**
+ * Whether this host can pack with `compression`: zstd is a program (zlib's gzip is always here).
+ * Asked before a build or a pack begins (a zstd missing was found after the whole build).
+ */
+export async function requireCompressor(compression: Compression): Promise<void> {
+  if (compression !== 'zstd') return;
+  const ran = await new Promise<string | null>((resolve) => {
+    const child = spawn('zstd', ['--version'], { stdio: 'ignore' });
+    child.on('error', (cause) => resolve(cause.message));
+    child.on('close', (code) => resolve(code === 0 ? null : `zstd --version exited with ${code}`));
+  });
+  if (ran !== null) {
+    throw new CpyError('CPY_ARTIFACT_NO_ZSTD', `cannot run zstd: ${ran}; --compression zstd needs it to pack`, {
+      hint: 'install zstd (apt-get install zstd), or pack with gzip (the default)',
+    });
+  }
+}
+
 /** The compressor: zlib's gzip, or the zstd program (Node 20 has no zstd). Same input, same bytes. */
 function compressor(compression: Compression): { input: Writable; output: Readable; done: Promise<void> } {
   if (compression === 'gzip') {

@@ -8,6 +8,7 @@ import {
   discardArtifact,
   placeArtifact,
   rejectArtifact,
+  requireCompressor,
   stageArtifact,
   testArtifact,
   validateArtifact,
@@ -64,6 +65,7 @@ const outDirOf = (ctx: CommandContext<unknown>, input: PackValues) => resolve(ct
  */
 export async function readyOutDir(ctx: CommandContext<unknown>, input: PackValues): Promise<void> {
   await readyDirectory(outDirOf(ctx, input), 'put the artifact in', '-o, --out');
+  await requireCompressor(input.compression ?? 'gzip');
 }
 
 /** Packing options that cannot go together: refused as usage (exit 2) before anything is fetched or built. */
