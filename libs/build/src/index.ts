@@ -18,6 +18,6 @@ export type { CrossBuild } from './compile/cross.js';
 export { vmAction, vmStatus, VM_NAME } from './compile/vagrant.js';
 export type { VmState } from './compile/vagrant.js';
 export type { CPythonModuleSummary, ModuleReport } from './compile/modules.js';
-export { configureArguments, parseBuildSpec } from './compile/spec.js';
+export { compilerEnvironment, configureArguments, ENVIRONMENT_COMPILER_VARIABLES, parseBuildSpec } from './compile/spec.js';
 export type { BuildSpec, BuildSpecInput, BuilderSpec } from './compile/spec.js';
 export { artifactMetadataFor } from './artifact/metadata.js';

@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, createBuilder, crossNeedsContainer, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, compilerEnvironment, createBuilder, crossNeedsContainer, ENVIRONMENT_COMPILER_VARIABLES, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
 import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -96,6 +96,7 @@ export const build = defineCommand({
     'from --image (installing the build dependencies there first): build in the oldest distro you support. ' +
     '--builder vagrant builds in the Vagrant VM of vagrant/Vagrantfile (Ubuntu 20.04 by default), bringing it up and ' +
     'provisioning it when needed; the work directory is shared with the VM at the same path (cpy vm halt stops it). ' +
+    `${ENVIRONMENT_COMPILER_VARIABLES.join(', ')} set in the environment are passed to configure and make (a -march=native in CFLAGS makes an artifact other machines cannot run; validation says so, after the build). ` +
     'Ctrl-C stops the build and everything it started. Exit 0 when built, 1 when the build failed.',
   options: {
     build: { type: 'string', valueName: '<N>', description: 'build number (default 1)' },
@@ -149,7 +150,7 @@ export const build = defineCommand({
       ...(input.prefix ? { prefix: input.prefix } : {}),
       ...(input.arch && input.arch !== hostArch ? { arch: input.arch } : {}),
       configureArgs: input['configure-arg'] ?? [],
-      env: Object.fromEntries(['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'].flatMap((k) => (io.env[k] ? [[k, io.env[k]]] : []))),
+      env: compilerEnvironment(io.env),
       builder:
         input.builder === 'container'
           ? { kind: 'container', image: input.image!, ...(input.engine ? { engine: input.engine } : {}) }

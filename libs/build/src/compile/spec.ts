@@ -124,6 +124,18 @@ export function makeJobs(spec: BuildSpec, cpus: number = availableParallelism())
   return spec.jobs ?? Math.max(1, cpus);
 }
 
+/**
+ * The compiler variables a build takes from the environment it is started in (cpy build, and the
+ * checks cpy doctor makes with them): CC, CXX, CFLAGS, CPPFLAGS, LDFLAGS. One list, so the build
+ * and its doctor agree (LIBS and PKG_CONFIG_PATH only when a spec sets them).
+ */
+export const ENVIRONMENT_COMPILER_VARIABLES = ['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'LDFLAGS'] as const;
+
+/** Those of `env` that are set: the env of a build spec. */
+export function compilerEnvironment(env: Readonly<Record<string, string | undefined>>): Partial<Record<(typeof ENVIRONMENT_COMPILER_VARIABLES)[number], string>> {
+  return Object.fromEntries(ENVIRONMENT_COMPILER_VARIABLES.flatMap((k) => (env[k] ? [[k, env[k]]] : [])));
+}
+
 export function parseBuildSpec(input: BuildSpecInput): BuildSpec {
   return buildSpecSchema.parse(input);
 }
