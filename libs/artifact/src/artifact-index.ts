@@ -16,8 +16,11 @@ import {
   retentionGroup,
   runtimeNeeds,
   SHA256_HEX_RE,
+  type LockOwner,
+  withLock,
   writeFileAtomic,
 } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`
@@ -455,4 +458,34 @@ export async function replaceIndexFile(path: string, index: ArtifactIndex): Prom
   }
   if (signed) await rm(aside, { force: true });
   return { signatureRemoved: signed ? signature : null };
+}
+
+const INDEX_LOCK: LockOwner = {
+  code: 'CPY_INDEX_BUSY',
+  holds: 'cpy index add',
+  whenHeld: (path) => `wait for it to finish, then run again; if no cpy is running there, remove ${path}`,
+};
+
+/** How long an index update waits for another one of the same file. */
+const INDEX_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Reads an index file, changes it (`change` gives the new index and what the caller wants back)
+ * and writes it (replaceIndexFile), holding `<path>.lock` throughout: two updates of one file at
+ * once (cpy index add in a loop's background jobs, parallel CI jobs) each wrote what it had read,
+ * and the entries of the first were lost. Another holder is waited for up to a minute
+ * (CPY_INDEX_BUSY after).
+ */
+export async function updateIndexFile<T>(path: string, change: (index: ArtifactIndex) => { index: ArtifactIndex; result: T }, options: { onWait?: (holder: string) => void } = {}): Promise<T & { signatureRemoved: string | null }> {
+  return withLock(INDEX_LOCK, `${path}.lock`, { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}) }, async () => {
+    const { index, result } = change(await readIndexFile(path));
+    const { signatureRemoved } = await replaceIndexFile(path, index);
+    return { ...result, signatureRemoved };
+  }).catch((error: unknown) => {
+    // A lock its directory's disk refuses (read-only, full, not ours to write) is that disk's
+    // error, as writing the index itself would have met it.
+    const cause = (error as { cause?: unknown }).cause;
+    if (error instanceof CpyError && error.code === 'CPY_INDEX_BUSY' && writeFault(cause)) throw cause;
+    throw error;
+  });
 }

@@ -37,6 +37,7 @@ export {
   parseIndexText,
   planRetention,
   refuseReplacedBytes,
+  updateIndexFile,
   readIndexFile,
   replaceIndexFile,
   SAFE_URL_RE,

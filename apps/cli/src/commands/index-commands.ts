@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CpyError } from '@cpy/core';
-import { addEntry, indexEntryForFile, misnamedEntries, planRetention, readIndexFile, refuseReplacedBytes, replaceIndexFile, type ArtifactIndex } from '@cpy/artifact';
+import { addEntry, indexEntryForFile, misnamedEntries, planRetention, refuseReplacedBytes, updateIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
 import { EXIT, defineCommand } from '../command.js';
@@ -72,11 +72,17 @@ export const indexAdd = defineCommand({
     const path = resolve(io.cwd, input.index);
     await refuseMissingDirectory(path);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
-    const index = await readIndexFile(path);
-    if (!input.replace) refuseReplacedBytes(index, entry);
-    const plan = planRetention(addEntry(index, entry), input.keep);
-    // A signature beside the index signs its old bytes: removed (put back if the write fails), said.
-    const { signatureRemoved } = await replaceIndexFile(path, plan.index);
+    // Read, changed and written under the index's lock (two at once lost one's entries). A
+    // signature beside it signs its old bytes: removed (put back if the write fails), said.
+    const { plan, signatureRemoved } = await updateIndexFile(
+      path,
+      (index) => {
+        if (!input.replace) refuseReplacedBytes(index, entry);
+        const plan = planRetention(addEntry(index, entry), input.keep);
+        return { index: plan.index, result: { plan } };
+      },
+      { onWait: (holder) => log(`waiting for another update of ${path} (${holder})`) },
+    );
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
     if (signatureRemoved) log(`warning: removed ${signatureRemoved}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);

@@ -7,6 +7,7 @@ import { isCpyError } from '@cpy/core';
 import {
   addEntry,
   refuseReplacedBytes,
+  updateIndexFile,
   emptyIndex,
   indexEntryFor,
   indexEntryForFile,
@@ -53,6 +54,19 @@ const codeOf = (f: () => unknown) => {
 };
 
 describe('the artifact index', () => {
+  it('updates of one index file at once each keep what the others added (each wrote what it had read: entries were lost), and leave no lock', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-index-update-'));
+    try {
+      const path = join(dir, 'index.json');
+      const versions = ['3.9.1', '3.10.1', '3.11.1', '3.12.1', '3.13.1', '3.14.1'];
+      await Promise.all(versions.map((v) => updateIndexFile(path, (index) => ({ index: addEntry(index, entry(v, 1)), result: {} }))));
+      expect(parseIndexText(await readFile(path, 'utf8'), path).artifacts.map((e) => e.version).sort()).toEqual([...versions].sort());
+      expect((await readdir(dir)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps entries newest first, replacing one with the same file and architecture', () => {
     let index = emptyIndex();
     for (const e of [entry('3.12.9', 1), entry('3.13.5', 1), entry('3.14.0rc2', 1), entry('3.14.0', 1), entry('3.13.5', 2), entry('3.13.5', 1, '12', { arch: 'aarch64' })]) index = addEntry(index, e);
