@@ -161,7 +161,8 @@ export async function packBuild(
     staged = await stage();
     if (input['run-tests']) {
       doing = 'testing';
-      tests = await runTests(ctx, staged.path, outDir, input['run-tests'], staged.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
+      // Its log with the build's (<build dir>/logs): the output directory gets nothing but what passed.
+      tests = await runTests(ctx, staged.path, join(result.buildDir, 'logs'), input['run-tests'], staged.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
       // Stopped while the tests ran (Ctrl-C): their result is not packed.
       if (signal?.aborted) throw cancelled();
       ctx.log(`packing again with the test result in the metadata`);
