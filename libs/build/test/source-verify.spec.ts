@@ -150,6 +150,13 @@ describe('refusals, each with its own code', () => {
     expect(notBundle.hint).toBe('the .sigstore bundle is damaged or not a Sigstore bundle: delete it and fetch it again, or give the right one (--sigstore)');
     // A bundle that reads, over other bytes: either may be wrong.
     expect((await expectCode(verifySigstore({ file: TARBALL, bundle: damaged, identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID')).hint).toMatch(/delete both/);
+    // The file is the one the bundle signs, but its log entry does not check against the root cpy
+    // carries (made up, or logged after this cpy): said so, with "update cpy" (it said to delete the
+    // file and its bundle, which every mirror then served again).
+    const logged = JSON.parse(bundle) as { verificationMaterial: { tlogEntries: { logIndex: string }[] } };
+    logged.verificationMaterial.tlogEntries[0]!.logIndex = String(Number(logged.verificationMaterial.tlogEntries[0]!.logIndex) + 1);
+    const unlogged = await expectCode(verifySigstore({ file: TARBALL, bundle: JSON.stringify(logged), identity: 'thomas@python.org', issuer: 'https://accounts.google.com' }), 'CPY_SOURCE_SIGSTORE_INVALID');
+    expect(unlogged.hint).toMatch(/does not chain to the Sigstore trusted root this cpy carries: a bundle made up, or one logged after this cpy was released\. Update cpy/);
   });
 
   it('a 3.13 release without its .asc is refused, even with a valid Sigstore bundle', async () => {

@@ -50,6 +50,8 @@ function publicGoodTrustMaterial(): Promise<TrustMaterial> {
     if (!encoded) throw new Error('the @sigstore/tuf package carries no trusted_root.json for the public-good instance');
     return toTrustMaterial(TrustedRoot.fromJSON(JSON.parse(Buffer.from(encoded, 'base64').toString('utf8'))));
   })();
+  // A failure is not kept: the next verification reads the root again.
+  trustMaterial.catch(() => (trustMaterial = undefined));
   return trustMaterial;
 }
 
@@ -124,6 +126,7 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
   if (!streamed.digest.equals(claimed)) {
     throw invalid(label, `the file's sha256 (${streamed.digest.toString('hex')}) is not the one the bundle signs (${claimed.toString('hex')})`);
   }
+  if (!streamed.valid) throw invalid(label, "the bundle's signature over the file does not verify with its certificate");
 
   // The bundle, with its signature content answered from the streaming pass
   // instead of from a copy of the whole file in memory.
@@ -138,9 +141,18 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
     },
   };
 
+  let root: TrustMaterial;
+  try {
+    root = await publicGoodTrustMaterial();
+  } catch (cause) {
+    throw new CpyError('CPY_SOURCE_SIGSTORE_INVALID', `the Sigstore bundle for ${label} cannot be checked: this cpy's copy of the Sigstore trusted root cannot be read (${(cause as Error).message})`, {
+      hint: 'reinstall cpy (npm ci): the trusted root comes with its @sigstore/tuf package; the file and its bundle may well be right',
+      cause,
+    });
+  }
   let signer;
   try {
-    signer = new Verifier(await publicGoodTrustMaterial()).verify(entity, {
+    signer = new Verifier(root).verify(entity, {
       subjectAlternativeName: exactPattern(options.identity),
       extensions: { issuer: options.issuer },
     });
@@ -156,7 +168,15 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
         },
       );
     }
-    throw invalid(label, (cause as Error).message, cause);
+    // The file's bytes are the ones the bundle signs (checked above): what fails here is the
+    // bundle's chain to the root this cpy carries, made up, or logged with keys this copy of the
+    // root does not have yet (a release newer than this cpy's @sigstore/tuf).
+    throw new CpyError('CPY_SOURCE_SIGSTORE_INVALID', `the Sigstore bundle for ${label} does not verify: ${(cause as Error).message}`, {
+      hint:
+        "the file is the one its bundle signs, but the bundle's certificate or log entry does not chain to the Sigstore trusted root this cpy carries: " +
+        'a bundle made up, or one logged after this cpy was released. Update cpy and fetch again; if a current cpy refuses it too, do not use the file',
+      cause,
+    });
   }
   const entry = bundle.verificationMaterial.tlogEntries[0];
   const integrated = Number(entry?.integratedTime ?? 0);
