@@ -115,8 +115,11 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
   const algorithm = 'sha256';
   const signature = Buffer.from(message.signature);
   let certKey: ReturnType<typeof createPublicKey>;
+  let certIssuedAt: Date;
   try {
-    certKey = createPublicKey({ key: X509Certificate.parse(Buffer.from(rawCert)).publicKey, format: 'der', type: 'spki' });
+    const certificate = X509Certificate.parse(Buffer.from(rawCert));
+    certIssuedAt = certificate.notBefore;
+    certKey = createPublicKey({ key: certificate.publicKey, format: 'der', type: 'spki' });
   } catch (error) {
     // A damaged certificate is the bundle's fault ("request past end of buffer" was reported as a bug in cpy).
     throw invalid(label, `its signing certificate cannot be read: ${(error as Error).message}`, undefined, true);
@@ -184,7 +187,9 @@ export async function verifySigstore(options: VerifySigstoreOptions): Promise<Si
     method: 'sigstore',
     identity: signer.identity?.subjectAlternativeName ?? options.identity,
     issuer: signer.identity?.extensions?.issuer ?? options.issuer,
-    signedAt: new Date(integrated * 1000).toISOString(),
+    // When the log took it; a bundle without that time (Rekor v2 entries are timestamped by a TSA)
+    // was recorded as signed in 1970: its short-lived certificate's issue time is when it was signed.
+    signedAt: (integrated > 0 ? new Date(integrated * 1000) : certIssuedAt).toISOString(),
     logIndex: String(entry?.logIndex ?? ''),
   };
 }
