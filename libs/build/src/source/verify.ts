@@ -1,4 +1,4 @@
-import { CpyError, type PythonVersion } from '@cpy/core';
+import { compareDotted, CpyError, type PythonVersion } from '@cpy/core';
 import { sha256File } from '@cpy/artifact';
 import { shippedKey, verifyOpenPgp, type OpenPgpVerification, type TrustedKey } from './openpgp.js';
 import { checkReleaseInside } from './release-inside.js';
@@ -77,7 +77,8 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
     if (openpgp.keyOrigin === 'user') warnings.push(`signed by ${openpgp.fingerprint}, a key you added with --trusted-key, not one cpy pins`);
   } else if (options.asc !== null) {
     // 3.14 on: no release manager's OpenPGP key to check it with (PEP 761). Said, not silently passed over.
-    warnings.push(`${fileName}'s OpenPGP signature (.asc) was not checked: cpy pins no OpenPGP key for ${version.line} releases (python.org signs them with Sigstore only); --trusted-key <file> checks it with a key you trust`);
+    const why = policy ? ' (python.org signs them with Sigstore only)' : '';
+    warnings.push(`${fileName}'s OpenPGP signature (.asc) was not checked: cpy pins no OpenPGP key for ${version.line} releases${why}; --trusted-key <file> checks it with a key you trust`);
   }
   if (options.sigstore !== null && policy?.sigstore) {
     sigstore = await verifySigstore({ file: options.file, bundle: options.sigstore, ...policy.sigstore, label: fileName });
@@ -85,14 +86,17 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
 
   if (!policy && !openpgp) {
     if (!allowUnsigned) {
-      throw new CpyError(
-        'CPY_SOURCE_UNKNOWN_RELEASE_LINE',
-        `cpy does not know who signs Python ${version.line} releases (it knows ${knownReleaseLines().join(', ')})`,
-        {
-          hint: 'update cpy; or pass the release manager\'s key with --trusted-key <file>; or, accepting an unverified source, --allow-unsigned',
-        },
-      );
+      // A line newer than those cpy knows is signed with Sigstore only (PEP 761), whose signer cpy
+      // cannot be told: --trusted-key helps only the older lines, signed with OpenPGP.
+      const known = knownReleaseLines();
+      const newer = compareDotted(version.line, known.at(-1) ?? '0') > 0;
+      throw new CpyError('CPY_SOURCE_UNKNOWN_RELEASE_LINE', `cpy does not know who signs Python ${version.line} releases (it knows ${known.join(', ')})`, {
+        hint: newer
+          ? 'update cpy (a newer one knows the release manager python.org names for it); or, accepting an unverified source, --allow-unsigned'
+          : "pass the release manager's OpenPGP key with --trusted-key <file>; or, accepting an unverified source, --allow-unsigned",
+      });
     }
+    if (options.sigstore !== null) warnings.push(`${fileName}'s Sigstore bundle (.sigstore) was not checked: cpy does not know who signs ${version.line} releases`);
   } else if (policy?.requires === 'openpgp' && !openpgp) {
     if (!allowUnsigned) throw missing(fileName, 'OpenPGP signature (.asc)', policy.line);
     if (sigstore) warnings.push(`${fileName} has no OpenPGP signature, which ${policy.line} releases require; accepted on its Sigstore bundle because of --allow-unsigned`);
