@@ -242,7 +242,9 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     const unsignedCache = await mkdtemp(join(work, 'cache-unsigned-'));
     mirror.remove(`${REL}.asc`);
     await fetch('3.13.5', { allowUnsigned: true, cacheDir: unsignedCache });
-    await expectCode(fetch('3.13.5', { cacheDir: unsignedCache, mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    const offline = await expectCode(fetch('3.13.5', { cacheDir: unsignedCache, mirrors: ['http://127.0.0.1:9/ftp/python'] }), 'CPY_SOURCE_SIGNATURE_MISSING');
+    // Where the refused copy is, and why no other came (it said "delete it and fetch it again" alone).
+    expect(offline.message).toMatch(new RegExp(`\\(the cached copy, ${unsignedCache}/sources/sha256/${sha256}/${TARBALL.replace(/\./g, '\\.')}\\), and no mirror gave another: http://127\\.0\\.0\\.1:9/ftp/python`));
     expect((await fetch('3.13.5', { allowUnsigned: true, cacheDir: unsignedCache, mirrors: ['http://127.0.0.1:9/ftp/python'] })).fromCache).toBe(true);
   });
 

@@ -197,11 +197,13 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   // When no mirror gives a copy (offline), what was wrong with the cached one is the answer: the
   // pin it does not match, or the signature this run asks for; not "could not download".
   let cachedWrong: CpyError | null = null;
+  let cachedAt = '';
   // A cached copy found damaged (its bytes changed since it was stored): removed, and said, on
   // the download's success and on its failure (offline, that was "could not download" alone).
   let damaged: string | null = null;
   if (!options.refresh) {
     const entry = await cache.lookup(version.full);
+    if (entry) cachedAt = join(cache.objectDir(entry.sha256), entry.fileName);
     if (entry && expected && expected !== entry.sha256) {
       cachedWrong = checksumMismatch(entry.fileName, expected, entry.sha256);
     } else if (entry) {
@@ -294,7 +296,14 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
 
   const lines = failures.map((f) => `${f.mirror}: ${f.reason}`).join('; ') + (damaged ? ` (${damaged})` : '');
   if (refused.length) throw refusedCopy(refused, lines, mirrors.length);
-  if (cachedWrong) throw cachedWrong;
+  // What refused the cached copy is the answer, with where it is and why no other copy came (offline).
+  if (cachedWrong) {
+    throw new CpyError(cachedWrong.code, `${cachedWrong.message} (the cached copy, ${cachedAt}), and no mirror gave another: ${lines}`, {
+      hint: `${cachedWrong.hint}; once a mirror can be reached, run again: a verified copy replaces the cached one`,
+      cause: cachedWrong,
+      details: { ...cachedWrong.details, cached: cachedAt, failures },
+    });
+  }
   if (failures.every((f) => f.notFound)) {
     throw new CpyError('CPY_SOURCE_NOT_FOUND', `Python ${version.full} was not found: ${lines}`, {
       hint: 'check the version (python.org lists releases at https://www.python.org/downloads/) or the mirror',
