@@ -1,4 +1,4 @@
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
@@ -16,6 +16,8 @@ import {
   retentionGroup,
   runtimeNeeds,
   SHA256_HEX_RE,
+  ATOMIC_TMP_INFIX,
+  randomId,
   type LockOwner,
   withLock,
   writeFileAtomic,
@@ -426,12 +428,25 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
 
 /**
  * Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename):
- * ARTIFACTS.md first, so that a failure leaves the index as it was (replaceIndexFile then puts its
- * signature back: it still signs those bytes).
+ * the table is written aside first, the index renamed into place, then the table: a failure leaves
+ * both as they were (replaceIndexFile then puts the index's signature back: it still signs those
+ * bytes). The table went in first, and described an index that was then never written.
  */
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
-  if (options.markdown ?? true) await writeFileAtomic(indexMarkdownPath(path), renderIndexMarkdown(index, basename(path)));
-  await writeFileAtomic(path, serializeIndex(index));
+  const table = indexMarkdownPath(path);
+  const aside = options.markdown ?? true ? `${table}${ATOMIC_TMP_INFIX}${randomId()}` : null;
+  try {
+    if (aside) {
+      await writeFile(aside, renderIndexMarkdown(index, basename(path)));
+      // What would refuse the table's rename, in the same directory as the index's, is a directory
+      // where it goes: said before the index changes (a new index beside its old signature otherwise).
+      if ((await stat(table).catch(() => null))?.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rename '${aside}' -> '${table}'`), { code: 'EISDIR', path: table });
+    }
+    await writeFileAtomic(path, serializeIndex(index));
+    if (aside) await rename(aside, table);
+  } finally {
+    if (aside) await rm(aside, { force: true });
+  }
 }
 
 /**

@@ -67,6 +67,19 @@ describe('the artifact index', () => {
     }
   });
 
+  it('an index that cannot be written leaves its table as it was (the table went first, and described an index never written)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cpy-index-table-'));
+    try {
+      await writeFile(join(dir, 'ARTIFACTS.md'), 'the old table\n');
+      await mkdir(join(dir, 'index.json'));
+      await expect(writeIndexFile(join(dir, 'index.json'), addEntry(emptyIndex(), entry('3.13.5', 1)))).rejects.toBeDefined();
+      expect(await readFile(join(dir, 'ARTIFACTS.md'), 'utf8')).toBe('the old table\n');
+      expect((await readdir(dir)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps entries newest first, replacing one with the same file and architecture', () => {
     let index = emptyIndex();
     for (const e of [entry('3.12.9', 1), entry('3.13.5', 1), entry('3.14.0rc2', 1), entry('3.14.0', 1), entry('3.13.5', 2), entry('3.13.5', 1, '12', { arch: 'aarch64' })]) index = addEntry(index, e);
@@ -150,7 +163,7 @@ describe('the artifact index', () => {
       await rm(join(dir, 'ARTIFACTS.md'));
       await mkdir(join(dir, 'ARTIFACTS.md'));
       await expect(replaceIndexFile(path, addEntry(emptyIndex(), entry('3.13.6', 1)))).rejects.toBeDefined();
-      // It wrote the index first, and put the old signature back beside the new bytes.
+      // Nothing changed: the index as it was, its signature beside it (an index written first kept the old signature beside new bytes).
       expect(await readFile(path, 'utf8')).toBe(before);
       expect(await readFile(`${path}.asc`, 'utf8')).toBe('the signature of those bytes');
       await rm(join(dir, 'ARTIFACTS.md'), { recursive: true });
