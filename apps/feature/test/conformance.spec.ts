@@ -1058,6 +1058,12 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'index: an artifact given as the index (17 MB of gzip): CPY_INDEX_INVALID at once, by both (install.sh read it for minutes)',
+    options: () => ({ version: '3.11', indexUrl: U['http']! }),
+    expected: { code: 'CPY_INDEX_INVALID' },
+    after: nothingInstalled,
+  },
+  {
     name: 'index: a schema version this cpy does not read',
     options: () => ({ version: '3.11', indexUrl: U['future']! }),
     expected: { code: 'CPY_INDEX_UNSUPPORTED' },
@@ -1725,7 +1731,7 @@ const CASES: Case[] = [
   },
   {
     name: 'signed: by the pinned key, dated six hours ahead of this clock: refused as from the future (install.sh took it)',
-    options: () => ({ artifactUrl: U['future']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    options: () => ({ artifactUrl: U['futuresig']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNATURE_INVALID' },
     message: () => expect.stringMatching(/^the signature of cpython-\S+ claims to be made in the future \(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z\)$/) as unknown as string,
     after: nothingInstalled,
@@ -2028,9 +2034,9 @@ beforeAll(async () => {
   await text('twosigs', `${good.fileName}.asc`, await both());
   U['alicekeys'] = await text('alicekeys', 'cpy-keys.asc', K.alice.publicKey);
   // Signed by Alice, dated six hours ahead (a case runs minutes after this, still well ahead).
-  U['future'] = served(good, 'future');
+  U['futuresig'] = served(good, 'futuresig');
   await text(
-    'future',
+    'futuresig',
     `${good.fileName}.asc`,
     (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(good.path) }), signingKeys: await openpgp.readPrivateKey({ armoredKey: K.alice.privateKey }), detached: true, date: new Date(Date.now() + 6 * 3_600_000) })) as string,
   );

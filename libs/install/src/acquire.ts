@@ -10,6 +10,9 @@ import { transferLibrary } from './lazy.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
 
+/** The most an index is read (it is read whole): about 30,000 entries; a larger file is no index. Install.sh reads the same. */
+const MAX_INDEX_BYTES = 32 * 1024 * 1024;
+
 /** A verified artifact in the cache: `<cacheDir>/<sha256>.tgz`. */
 export interface CachedArtifact {
   readonly path: string;
@@ -136,7 +139,7 @@ export async function fetchIndex<S>(
   const tmp = join(scratch, `index-${randomId()}.json`);
   const { downloadToFile, TransferError } = await transferLibrary();
   const read = async (u: URL) => {
-    await downloadToFile(u, tmp, { client });
+    await downloadToFile(u, tmp, { client, maxBytes: MAX_INDEX_BYTES });
     let signature: S | null = null;
     if (verify) {
       try {
@@ -144,7 +147,7 @@ export async function fetchIndex<S>(
       } catch (error) {
         // A publish swaps the index and its signature by two renames: read both once more.
         if (!/^CPY_SIGNATURE_(INVALID|MISSING)$/.test((error as CpyError).code ?? '')) throw error;
-        await downloadToFile(u, tmp, { client });
+        await downloadToFile(u, tmp, { client, maxBytes: MAX_INDEX_BYTES });
         signature = await verify(tmp, u);
       }
     }
@@ -166,6 +169,12 @@ export async function fetchIndex<S>(
       });
     }
   } catch (error) {
+    // Past MAX_INDEX_BYTES (an artifact given as the index, a page): no index, stopped there.
+    if (error instanceof TransferError && error.kind === 'too-large') {
+      throw new CpyError('CPY_INDEX_INVALID', `the index ${displayUrl(url)} is larger than ${MAX_INDEX_BYTES / 1024 / 1024} MiB: it is no cpy index (an artifact, or a page, given as one?)`, {
+        hint: 'point at the index.json cpy publish or cpy index add wrote',
+      });
+    }
     // An index refused (401, 403) is no unreachable index: said as such, and no cached build stands in for it.
     if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error);
     if (error instanceof TransferError) {

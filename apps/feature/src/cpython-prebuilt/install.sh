@@ -3256,6 +3256,16 @@ answers() {
 # parse_index FILE SOURCE: 0 with $work/index.flat; 1 with index_code, index_message and index_hint.
 parse_index() {
   index_hint='point at the index.json cpy publish or cpy index add wrote'
+  # Larger than the library reads (32 MiB), or not a JSON object (an artifact given as the index):
+  # no index, said at once (the flattener took minutes on 17 MB of gzip).
+  if [ "$(($(wc -c <"$1")))" -gt 33554432 ]; then
+    index_code=CPY_INDEX_INVALID index_message="$2 is larger than 32 MiB: it is no cpy index (an artifact, or a page, given as one?)"
+    return 1
+  fi
+  if [ "$(head -c 4096 "$1" | tr -d ' \t\r\n' | head -c 1)" != '{' ]; then
+    index_code=CPY_INDEX_INVALID index_message="$2 is not a JSON object: it is no cpy index (an artifact, or a page, given as one?)"
+    return 1
+  fi
   if ! json_flatten "$1" >"$work/index.flat" 2>"$work/json.err"; then
     index_code=CPY_INDEX_INVALID index_message="$2 is $(head -n 1 "$work/json.err")"
     return 1
