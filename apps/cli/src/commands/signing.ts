@@ -2,9 +2,9 @@ import { constants } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CpyError, readSmallText } from '@cpy/core';
-import { exportPublicKey, extendSigningKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type SigningKey } from '@cpy/signing';
+import { exportPublicKey, extendSigningKey, generateSigningKey, readPublicKeys, signingKeyFrom, signingKeyText, verifyPinned, writeSignature, type GeneratedKey, type SigningKey } from '@cpy/signing';
 import * as z from 'zod';
-import { EXIT, defineCommand } from '../command.js';
+import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import type { CliIO } from '../io.js';
 import { summaryOf } from './table.js';
 import { refuseMissingFile } from '../location.js';
@@ -72,6 +72,30 @@ async function writeKeyPair(out: string, key: { readonly privateKey: string; rea
   return publicFile;
 }
 
+/** What keys generate and keys extend say of the key pair they wrote (never the key itself). */
+function keyWritten(
+  { io, style, json }: Pick<CommandContext<unknown>, 'io' | 'style' | 'json'>,
+  verb: string,
+  aboutFingerprint: string,
+  key: GeneratedKey,
+  out: string,
+  publicFile: string,
+  passphrase: string | undefined,
+): CommandResult {
+  if (!json) {
+    io.stdout.write(
+      [
+        `${style.ok(verb)} ${key.userId}`,
+        `  fingerprint ${key.fingerprint}   ${aboutFingerprint}`,
+        `  private key ${out}${passphrase ? ' (protected by CPY_SIGNING_PASSPHRASE)' : ''}`,
+        `  public key  ${publicFile}`,
+        `  expires     ${key.expiresAt ?? 'never'}`,
+      ].join('\n') + '\n',
+    );
+  }
+  return { exitCode: EXIT.ok, outcome: 'success', data: { key: { fingerprint: key.fingerprint, userId: key.userId, expiresAt: key.expiresAt, privateKeyFile: out, publicKeyFile: publicFile, protected: Boolean(passphrase) } } };
+}
+
 export const keysGenerate = defineCommand({
   name: 'keys generate',
   summary: summaryOf('keys generate'),
@@ -106,18 +130,7 @@ export const keysGenerate = defineCommand({
     if (!passphrase) log('warning: CPY_SIGNING_PASSPHRASE is not set: the private key is written unprotected');
     const key = await generateSigningKey({ name: input.name, email: input.email, expiresInDays: input['expires-days'] ?? 730, ...(passphrase ? { passphrase } : {}) });
     const publicFile = await writeKeyPair(out, key);
-    if (!json) {
-      io.stdout.write(
-        [
-          `${style.ok('generated')} ${key.userId}`,
-          `  fingerprint ${key.fingerprint}   (pin it: --signer ${key.fingerprint})`,
-          `  private key ${out}${passphrase ? ' (protected by CPY_SIGNING_PASSPHRASE)' : ''}`,
-          `  public key  ${publicFile}`,
-          `  expires     ${key.expiresAt ?? 'never'}`,
-        ].join('\n') + '\n',
-      );
-    }
-    return { exitCode: EXIT.ok, outcome: 'success', data: { key: { fingerprint: key.fingerprint, userId: key.userId, expiresAt: key.expiresAt, privateKeyFile: out, publicKeyFile: publicFile, protected: Boolean(passphrase) } } };
+    return keyWritten({ io, style, json }, 'generated', `(pin it: --signer ${key.fingerprint})`, key, out, publicFile, passphrase);
   },
 });
 
@@ -178,18 +191,7 @@ export const keysExtend = defineCommand({
     const key = await extendSigningKey(found.text, passphrase, { expiresInDays: input['expires-days'] ?? 730 });
     const out = resolve(io.cwd, input.out);
     const publicFile = await writeKeyPair(out, key);
-    if (!json) {
-      io.stdout.write(
-        [
-          `${style.ok('extended')} ${key.userId}`,
-          `  fingerprint ${key.fingerprint}   (the same: pins stay)`,
-          `  private key ${out}${passphrase ? ' (protected by CPY_SIGNING_PASSPHRASE)' : ''}`,
-          `  public key  ${publicFile}`,
-          `  expires     ${key.expiresAt ?? 'never'}`,
-        ].join('\n') + '\n',
-      );
-    }
-    return { exitCode: EXIT.ok, outcome: 'success', data: { key: { fingerprint: key.fingerprint, userId: key.userId, expiresAt: key.expiresAt, privateKeyFile: out, publicKeyFile: publicFile, protected: Boolean(passphrase) } } };
+    return keyWritten({ io, style, json }, 'extended', '(the same: pins stay)', key, out, publicFile, passphrase);
   },
 });
 
