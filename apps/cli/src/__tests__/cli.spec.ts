@@ -418,7 +418,7 @@ describe('cpy command line', () => {
     expect(r.stdout).toMatch(/MISS disk\s+.* free at .*\(1000000\.0 GiB needed\)$/m);
     expect(r.stdout).toMatch(/Missing: .*disk/);
     // Its code and what to do, as every error says them (only --json carried them).
-    expect(r.stderr).toMatch(/^error \[CPY_BUILD_HOST_INCOMPLETE\]: .+\n  hint: .+\n$/);
+    expect(r.stderr).toMatch(/^error \[CPY_BUILD_HOST_INCOMPLETE\]: .+\n {2}hint: .+\n$/);
   });
 
   it('colours only when asked, and never with NO_COLOR', async () => {
