@@ -19,6 +19,7 @@ import {
   ATOMIC_TMP_INFIX,
   randomId,
   type LockOwner,
+  makeDirectory,
   withLock,
   writeFileAtomic,
 } from '@cpy/core';
@@ -437,6 +438,8 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
   const aside = options.markdown ?? true ? `${table}${ATOMIC_TMP_INFIX}${randomId()}` : null;
   try {
     if (aside) {
+      // (Its directory made first, as writeFileAtomic makes the index's: a new site's first index.)
+      await makeDirectory(dirname(table));
       await writeFile(aside, renderIndexMarkdown(index, basename(path)));
       // What would refuse the table's rename, in the same directory as the index's, is a directory
       // where it goes: said before the index changes (a new index beside its old signature otherwise).

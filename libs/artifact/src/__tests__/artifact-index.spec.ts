@@ -75,6 +75,9 @@ describe('the artifact index', () => {
       await expect(writeIndexFile(join(dir, 'index.json'), addEntry(emptyIndex(), entry('3.13.5', 1)))).rejects.toBeDefined();
       expect(await readFile(join(dir, 'ARTIFACTS.md'), 'utf8')).toBe('the old table\n');
       expect((await readdir(dir)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
+      // A new site's first index: its directory is made, as it was.
+      await writeIndexFile(join(dir, 'new', 'site', 'index.json'), addEntry(emptyIndex(), entry('3.13.5', 1)));
+      expect((await readdir(join(dir, 'new', 'site'))).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
