@@ -12,9 +12,14 @@ export const ATOMIC_TMP_INFIX = '.tmp-';
  */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
   await makeDirectory(dirname(path));
+  await replaceWhole(path, (tmp) => writeFile(tmp, text));
+}
+
+/** Makes `path`'s new content with `make` under a temporary name beside it, then renames it over `path`; the temporary file never stays. */
+async function replaceWhole(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${path}${ATOMIC_TMP_INFIX}${randomId()}`;
   try {
-    await writeFile(tmp, text);
+    await make(tmp);
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
@@ -45,13 +50,7 @@ export async function readSmallText(path: string, maxBytes = MAX_SMALL_TEXT): Pr
  * full disk) never leaves a `to` that holds part of it, nor replaces a good one with it.
  */
 export async function copyFileAtomic(from: string, to: string): Promise<void> {
-  const tmp = `${to}${ATOMIC_TMP_INFIX}${randomId()}`;
-  try {
-    await copyFile(from, tmp);
-    await rename(tmp, to);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  await replaceWhole(to, (tmp) => copyFile(from, tmp));
 }
 
 /**

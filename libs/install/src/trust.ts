@@ -1,13 +1,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CpyError, displayUrl, makeDirectory, randomId } from '@cpy/core';
+import { CpyError, displayUrl, makeDirectory, MAX_SMALL_TEXT, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
 import { toUrl } from './acquire.js';
 import { installerClient, transferLibrary } from './lazy.js';
 import type { Environment } from './layout.js';
 
-const MAX_TEXT = 1024 * 1024;
 
 /** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
 export interface SignatureRecord {
@@ -71,7 +70,7 @@ export class SignatureVerifier {
 
   /**
    * A small file's text, or null when it answers 404 (or does not exist). A signature or a keys
-   * file is a few KiB: one past MAX_TEXT (the artifact, or a page served in its place) is stopped
+   * file is a few KiB: one past MAX_SMALL_TEXT (the artifact, or a page served in its place) is stopped
    * there, never downloaded whole nor read into memory, and said as such (`what`).
    */
   private async fetchText(url: URL, what: { readonly code: 'CPY_SIGNATURE_INVALID' | 'CPY_KEYS_INVALID'; readonly name: string }): Promise<string | null> {
@@ -80,12 +79,12 @@ export class SignatureVerifier {
     await makeDirectory(this.fetchOptions.scratch);
     const tmp = join(this.fetchOptions.scratch, `signed-${randomId()}`);
     try {
-      await downloadToFile(url, tmp, { client, maxBytes: MAX_TEXT });
+      await downloadToFile(url, tmp, { client, maxBytes: MAX_SMALL_TEXT });
       return await readFile(tmp, 'utf8');
     } catch (error) {
       if (error instanceof TransferError && error.kind === 'not-found') return null;
       if (error instanceof TransferError && error.kind === 'too-large') {
-        throw new CpyError(what.code, `${what.name} ${displayUrl(url)} is larger than ${MAX_TEXT / 1024 / 1024} MiB: it is no ${what.code === 'CPY_KEYS_INVALID' ? 'keys file' : 'detached signature'} (an artifact, or a page served in its place?)`, {
+        throw new CpyError(what.code, `${what.name} ${displayUrl(url)} is larger than ${MAX_SMALL_TEXT / 1024 / 1024} MiB: it is no ${what.code === 'CPY_KEYS_INVALID' ? 'keys file' : 'detached signature'} (an artifact, or a page served in its place?)`, {
           hint: 'check the URL: nothing was installed',
         });
       }
