@@ -310,8 +310,8 @@ const I = {} as Record<'d11' | 'd12' | 'd11new' | 'd12new', TestArtifact>;
 let hostSummary: string;
 const markerOf = async (i: Installer, prefix: string) => JSON.parse((await i.read(`${prefix}/${MARKER_FILE}`)) ?? '{}') as { artifact?: string; sha256?: string; source?: string; signedBy?: string };
 
-/** Signing: the pinned key (Alice), a key in the keys file that is not pinned (Mallory), one that has expired (Old). */
-const K = {} as Record<'alice' | 'mallory' | 'old', GeneratedKey>;
+/** Signing: the pinned key (Alice), a key in the keys file that is not pinned (Mallory), one that has expired (Old), one revoked since it signed (Rev). */
+const K = {} as Record<'alice' | 'mallory' | 'old' | 'rev', GeneratedKey>;
 /** The trojan: python3 replaced (still working), with its .sha256 regenerated and the good artifact's signature beside it. */
 let trojan: TestArtifact;
 /** How many requests the mirror had seen when a case began. */
@@ -1765,6 +1765,32 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    name: 'signed: made after the key expired, the keys file holding the expired copy then the renewed one: installed by both (install.sh read the first copy alone)',
+    options: () => ({ artifactUrl: U['late']!, signerFingerprints: K.old.fingerprint, trustedKeysUrl: U['renewedkeys']!, skipValidation: true }),
+    expected: { status: 'installed' },
+    after: async (i) => expect((await markerOf(i, defaultPrefix())).signedBy).toBe(K.old.fingerprint),
+  },
+  {
+    name: 'signed: before its key was revoked as superseded: refused by both, as gpgv refuses it (the library took it, as OpenPGP keeps it)',
+    options: () => ({ artifactUrl: U['revsigned']!, signerFingerprints: K.rev.fingerprint, trustedKeysUrl: U['revsoftkeys']! }),
+    expected: { code: 'CPY_SIGNATURE_KEY_NOT_VALID' },
+    message: () => `${good.fileName} is signed by ${K.rev.fingerprint}, whose key has been revoked`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: before its key was revoked as compromised: refused, said as a revocation (the library said the key was not valid when it signed)',
+    options: () => ({ artifactUrl: U['revsigned']!, signerFingerprints: K.rev.fingerprint, trustedKeysUrl: U['revhardkeys']! }),
+    expected: { code: 'CPY_SIGNATURE_KEY_NOT_VALID' },
+    message: () => `${good.fileName} is signed by ${K.rev.fingerprint}, whose key has been revoked`,
+    after: nothingInstalled,
+  },
+  {
+    name: 'signed: a keys file with a copy of the key from before its revocation, then the revoked copy: refused (the first copy does not vouch for it)',
+    options: () => ({ artifactUrl: U['revsigned']!, signerFingerprints: K.rev.fingerprint, trustedKeysUrl: U['revstalekeys']! }),
+    expected: { code: 'CPY_SIGNATURE_KEY_NOT_VALID' },
+    after: nothingInstalled,
+  },
+  {
     name: 'signed: an index entry changed after signing (pointing at the trojan)',
     options: () => ({ version: '3.11', indexUrl: U['tindex']!, signerFingerprints: K.alice.fingerprint }),
     before: async () => void (requestsBefore = mirror.requests.length),
@@ -2013,6 +2039,8 @@ beforeAll(async () => {
   U['keys'] = await text('keys', 'cpy-keys.asc', keysFile);
   U['wrongkeys'] = await text('wrongkeys', 'cpy-keys.asc', K.mallory.publicKey);
   U['oldkeys'] = await text('oldkeys', 'cpy-keys.asc', K.old.publicKey);
+  // The stale copy, then the renewed one appended (cpy keys export >> cpy-keys.asc).
+  U['renewedkeys'] = await text('renewedkeys', 'cpy-keys.asc', [K.old.publicKey, renewed.toPublic().armor()].join('\n'));
   U['privkeys'] = await text('privkeys', 'cpy-keys.asc', K.alice.privateKey);
   const goodSignature = await signFile(good.path, alice);
   U['signed'] = served(good, 'signed');
@@ -2042,6 +2070,18 @@ beforeAll(async () => {
   );
   U['late'] = served(good, 'late');
   await text('late', `${good.fileName}.asc`, await signedAfterExpiry(good.path));
+  // Rev signed the good artifact five days ago, and was revoked today: as superseded (OpenPGP
+  // keeps what such a key signed before), as compromised; and a keys file with the copy from
+  // before the revocation first, the revoked one after it.
+  K.rev = await generateSigningKey({ name: 'Rev', email: 'rev@example.org', date: created });
+  const revSigner = await openpgp.readPrivateKey({ armoredKey: K.rev.privateKey });
+  U['revsigned'] = served(good, 'revsigned');
+  await text('revsigned', `${good.fileName}.asc`, (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(good.path) }), signingKeys: revSigner, detached: true, date: new Date(Date.now() - 5 * 86_400_000) })) as string);
+  const revokedAs = async (flag: openpgp.enums.reasonForRevocation) => (await openpgp.revokeKey({ key: revSigner, reasonForRevocation: { flag }, format: 'armored' })).publicKey;
+  const superseded = await revokedAs(openpgp.enums.reasonForRevocation.keySuperseded);
+  U['revsoftkeys'] = await text('revsoftkeys', 'cpy-keys.asc', superseded);
+  U['revhardkeys'] = await text('revhardkeys', 'cpy-keys.asc', await revokedAs(openpgp.enums.reasonForRevocation.keyCompromised));
+  U['revstalekeys'] = await text('revstalekeys', 'cpy-keys.asc', [K.rev.publicKey, superseded].join('\n'));
   const bin = `${root}/bin/python3`;
   trojan = await repackArtifact(good, join(work, 'trojan'), {
     drop: (name) => name === bin,

@@ -14,7 +14,9 @@ export type DetachedFailure =
   | { readonly kind: 'unknown-signer'; readonly issuers: readonly string[]; readonly known: readonly string[] }
   | { readonly kind: 'future'; readonly signedAt: Date }
   | { readonly kind: 'key-not-valid'; readonly fingerprint: string; readonly source: string; readonly signedAt: Date | null; readonly detail: string }
-  | { readonly kind: 'mismatch'; readonly fingerprint: string; readonly detail: string };
+  | { readonly kind: 'mismatch'; readonly fingerprint: string; readonly detail: string }
+  /** The key (or its signing subkey) is revoked now, for whatever reason and whenever it signed (refuseRevoked). */
+  | { readonly kind: 'revoked'; readonly fingerprint: string; readonly revokedAt: Date | null; readonly reason: string | null };
 
 export class DetachedSignatureError extends Error {
   constructor(readonly failure: DetachedFailure) {
@@ -102,9 +104,11 @@ export async function readAll<T>(stream: ReadableStream<T>): Promise<T[]> {
  * when the signature was made (not revoked, not expired then, with a
  * self-signature that existed then). A key copy that has expired since is
  * accepted (`expiredOn` says so): that is what lets old files verify forever.
+ * With `refuseRevoked`, a key revoked by now is refused whatever the reason and whenever it
+ * signed, in any of its copies (installers: gpgv cannot tell a soft revocation from a hard one).
  * Throws DetachedSignatureError saying which rule failed.
  */
-export async function checkDetached(options: { file: string; signature: string; keys: readonly CandidateKey[]; now?: Date }): Promise<DetachedCheck> {
+export async function checkDetached(options: { file: string; signature: string; keys: readonly CandidateKey[]; now?: Date; refuseRevoked?: boolean }): Promise<DetachedCheck> {
   const now = options.now ?? new Date();
   let signature: openpgp.Signature;
   // openpgp takes an empty text for no argument at all, and says so in its own terms.
@@ -119,6 +123,14 @@ export async function checkDetached(options: { file: string; signature: string; 
   const keys = await Promise.all(options.keys.map((k) => openpgp.readKey({ armoredKey: k.armored })));
   const matching = keys.flatMap((key, i) => (key.getKeyIDs().some((id) => issuers.includes(id.toHex().toUpperCase())) ? [i] : []));
   if (matching.length === 0) throw new DetachedSignatureError({ kind: 'unknown-signer', issuers, known: keys.map(fingerprintOf) });
+  if (options.refuseRevoked) {
+    // Any copy's revocation counts (gpg merges the copies it imports): an older copy without it
+    // must not vouch for the key.
+    for (const keyIndex of matching) {
+      const revoked = await revocationOf(keys[keyIndex]!, issuers, now);
+      if (revoked) throw new DetachedSignatureError({ kind: 'revoked', fingerprint: fingerprintOf(keys[keyIndex]!), ...revoked });
+    }
+  }
   // Copies of one key (a copy extended later, appended to the keys file after the old one): each is
   // tried in turn, and a copy that was not valid then gives way to the next (the stale one won).
   for (const [n, keyIndex] of matching.entries()) {
@@ -130,6 +142,29 @@ export async function checkDetached(options: { file: string; signature: string; 
     }
   }
   throw new Error('unreachable');
+}
+
+/**
+ * The revocation in force at `now` of `key`'s primary key, or of its subkey that made the
+ * signature (one of `issuers`): when, and the reason it gives; null when there is none. A revocation
+ * counts whatever its reason (OpenPGP keeps the signatures a "superseded" or "retired" key made
+ * before; gpgv, and so install.sh, does not).
+ */
+async function revocationOf(key: openpgp.PublicKey, issuers: readonly string[], now: Date): Promise<{ revokedAt: Date | null; reason: string | null } | null> {
+  const said = (packets: readonly openpgp.SignaturePacket[]) => {
+    const packet = packets.find((p) => !p.created || p.created.getTime() <= now.getTime()) ?? packets[0];
+    const flag = packet?.reasonForRevocationFlag;
+    // (openpgp's enums.read has no overload for this enum: its names read back by hand.)
+    const reason = Object.entries(openpgp.enums.reasonForRevocation).find(([, value]) => value === flag)?.[0] ?? null;
+    return { revokedAt: packet?.created ?? null, reason };
+  };
+  if (await key.isRevoked(undefined, undefined, now)) return said(key.revocationSignatures);
+  for (const subkey of key.getSubkeys()) {
+    if (!issuers.includes(subkey.getKeyID().toHex().toUpperCase())) continue;
+    // (openpgp types want a signature to judge against; with none, any revocation of the subkey counts.)
+    if (await subkey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, now)) return said(subkey.revocationSignatures);
+  }
+  return null;
 }
 
 /** checkDetached with one candidate key, the one at `keyIndex` of its keys. */

@@ -52,6 +52,16 @@ function refusal(failure: DetachedFailure, options: VerifyPinnedOptions): CpyErr
           details: { fingerprint: failure.fingerprint, signedAt: failure.signedAt?.toISOString() },
         },
       );
+    case 'revoked':
+      return new CpyError(
+        'CPY_SIGNATURE_KEY_NOT_VALID',
+        // (When and why are in the details: install.sh, which has gpgv's word alone, says this much.)
+        `${label} is signed by ${failure.fingerprint}, whose key has been revoked`,
+        {
+          hint: 'a revoked key vouches for nothing, whenever it signed: do not use the file; the publisher must sign it again with a current key',
+          details: { fingerprint: failure.fingerprint, revokedAt: failure.revokedAt?.toISOString(), reason: failure.reason },
+        },
+      );
     case 'mismatch':
       return new CpyError('CPY_SIGNATURE_INVALID', `the signature by ${failure.fingerprint} does not match ${label}: ${failure.detail}`, {
         hint: 'the file is not the one the publisher signed (altered or damaged): do not use it',
@@ -74,7 +84,7 @@ export async function verifyPinned(options: VerifyPinnedOptions): Promise<Signat
   }
   const keys = pinnedKeys(options.trusted, options.signers).map((k) => ({ armored: k.armored, source: options.trusted.source }));
   try {
-    const check = await checkDetached({ file: options.file, signature: options.signature, keys, ...(options.now ? { now: options.now } : {}) });
+    const check = await checkDetached({ file: options.file, signature: options.signature, keys, refuseRevoked: true, ...(options.now ? { now: options.now } : {}) });
     const warnings = check.expiredOn
       ? [`the signing key ${check.fingerprint} expired on ${check.expiredOn.toISOString().slice(0, 10)}; ${options.label} was signed while it was valid (${check.signedAt.toISOString().slice(0, 10)})`]
       : [];

@@ -557,9 +557,11 @@ check_signers() {
 # sibling LOCATION NAME: NAME in LOCATION's directory (its last path segment replaced).
 sibling() { printf '%s' "$1" | sed -E "s@^([^?#]*/)[^/?#]*@\\1$2@"; }
 keys_loaded=false
-# load_trusted_keys: $work/keyring.gpg from the keys file (trustedKeysUrl, else cpy-keys.asc beside
-# the index), once. gpgv reads binary keys and there is no gpg to dearmor them: each armored public
-# key block is decoded with base64 (armor headers, the blank line and the =CRC line skipped).
+# load_trusted_keys: $work/keys/NNNN.gpg, a keyring for each key block of the keys file
+# (trustedKeysUrl, else cpy-keys.asc beside the index), once. gpgv reads binary keys and there is no
+# gpg to dearmor them: each armored public key block is decoded with base64 (armor headers, the
+# blank line and the =CRC line skipped). One keyring each: gpgv reads only the first block of a key
+# in a keyring, so a later copy of it (renewed, or revoked) would go unseen.
 load_trusted_keys() {
   [ "$keys_loaded" = false ] || return 0
   keys_url=$TRUSTEDKEYSURL
@@ -575,15 +577,14 @@ load_trusted_keys() {
   mkdir -p "$work/keys"
   awk -v out="$work/keys/" '
     { sub(/\r$/, "") }
-    /^-----BEGIN PGP PUBLIC KEY BLOCK-----$/ { n++; f = out n ".b64"; printf "" >f; part = "headers"; next }
+    /^-----BEGIN PGP PUBLIC KEY BLOCK-----$/ { n++; f = out sprintf("%04d", n) ".b64"; printf "" >f; part = "headers"; next }
     /^-----END PGP PUBLIC KEY BLOCK-----$/ { close(f); part = ""; next }
     part == "headers" { if ($0 == "") part = "body"; else if ($0 !~ /^[A-Za-z0-9-]+: /) { part = "body"; print >f } next }
     part == "body" { if (substr($0, 1, 1) == "=") part = "crc"; else print >f }
   ' "$work/keys.asc"
-  : >"$work/keyring.gpg"
   for block in "$work"/keys/*.b64; do
     [ -f "$block" ] || fail CPY_KEYS_INVALID "$keys_source holds no OpenPGP public key" 'use the file cpy keys export writes (ASCII-armored public keys)'
-    base64 -d "$block" >>"$work/keyring.gpg" 2>/dev/null ||
+    base64 -d "$block" >"${block%.b64}.gpg" 2>/dev/null ||
       fail CPY_KEYS_INVALID "$keys_source is not a readable OpenPGP public key file: a key block is not base64" 'use the file cpy keys export writes (ASCII-armored public keys)'
   done
   mkdir -m 700 "$work/gnupg"
@@ -602,8 +603,53 @@ check_signature() {
     sig_hint='a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed'
     return 1
   fi
+  # gpgv with each key block's keyring in turn: a revocation in any copy of a key refuses it; else a
+  # copy under which it is good (a renewed one after a stale one) accepts it; else the first verdict
+  # that is not "unknown" (this block does not hold the signer's key), else the first one. The
+  # library's checkDetached weighs copies so.
+  verdict=
+  for keyring in "$work"/keys/*.gpg; do
+    v=$(gpgv_verdict "$1" "$keyring")
+    case $v in
+      revoked*) verdict=$v; break ;;
+      good*) [ "${verdict%% *}" = good ] || verdict=$v ;;
+      unknown*) [ -n "$verdict" ] || verdict=$v ;;
+      *) case ${verdict%% *} in '' | unknown) verdict=$v ;; esac ;;
+    esac
+  done
+  # shellcheck disable=SC2086 # the verdict's words (hex, digits)
+  set -- "$1" "$2" "$3" $verdict
+  sig_hint='the file is not the one the publisher signed (altered or damaged): do not use it; nothing was installed'
+  case $4 in
+    good)
+      signed_by=$5 signed_at=$(day_of "$6")
+      [ -z "${7:-}" ] || say "warning: the signing key $5 expired on $(day_of "$7"); $3 was signed while it was valid ($signed_at)"
+      return 0 ;;
+    mismatch) sig_code=CPY_SIGNATURE_INVALID sig_message="the signature by $5 does not match $3" ;;
+    future)
+      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 claims to be made in the future ($(day_of "$6" T%H:%M:%S.000Z))"
+      sig_hint="check this machine's clock; if it is right, the signature is not trustworthy" ;;
+    unreadable)
+      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 ($sig_source) cannot be read: $(grep -v -e 'using ' -e radix64 "$work/gpgv.err" | head -n 1 | sed 's/^gpgv: //')"
+      sig_hint='it is damaged or not a detached OpenPGP signature: do not use the file; ask the publisher to sign it again (cpy artifact sign)' ;;
+    unknown | foreign)
+      sig_code=CPY_SIGNATURE_UNTRUSTED sig_message="$3 is signed by $5, which is not a pinned signer ($signers)"
+      [ "$4" = foreign ] || sig_message="$3 is signed by key $5, whose public key is not in $keys_source; only the keys of the pinned signers ($signers) are trusted"
+      sig_hint='it was not signed by the publisher you pinned, or the keys file is not theirs: do not use it. If the publisher rotated keys, pin the new fingerprint after checking it with them' ;;
+    revoked)
+      # (gpgv says neither when nor why: any revocation counts, as the library counts it.)
+      sig_code=CPY_SIGNATURE_KEY_NOT_VALID sig_message="$3 is signed by $5, whose key has been revoked"
+      sig_hint='a revoked key vouches for nothing, whenever it signed: do not use the file; the publisher must sign it again with a current key' ;;
+    expired)
+      sig_code=CPY_SIGNATURE_KEY_NOT_VALID sig_message="$3 is signed by $5, but that key was not valid when the signature was made ($(day_of "$6" T%H:%M:%S.000Z)): it expired on $(day_of "$7")"
+      sig_hint='a signature made after the key expired or was revoked proves nothing: do not use the file; the publisher must sign with a current key' ;;
+  esac
+  return 1
+}
+# gpgv_verdict FILE KEYRING: gpgv's word on $work/signature.asc over FILE with KEYRING alone.
+gpgv_verdict() {
   rc=0
-  LC_ALL=C gpgv --homedir "$work/gnupg" --status-fd 1 --keyring "$work/keyring.gpg" "$work/signature.asc" "$1" >"$work/gpgv.status" 2>"$work/gpgv.err" </dev/null || rc=$?
+  LC_ALL=C gpgv --homedir "$work/gnupg" --status-fd 1 --keyring "$2" "$work/signature.asc" "$1" >"$work/gpgv.status" 2>"$work/gpgv.err" </dev/null || rc=$?
   # One verdict from gpgv's status lines: "good FPR SIGNED-AT [EXPIRED-AT]", or "why DETAIL...".
   # Only a pinned primary fingerprint counts (VALIDSIG's last field; KEY_CONSIDERED names the key
   # behind a BADSIG), so a key in the file that is not pinned is refused as the library refuses it.
@@ -612,7 +658,7 @@ check_signature() {
   # (gpg -u OLD -u NEW, a rotation) is good by the pinned one's, as the library reads it; with
   # none good, the first one's verdict is said. A signature more than five minutes ahead of this
   # clock is from the future (gpgv takes it), as the library says it.
-  verdict=$(LC_ALL=C awk -v pins=" $signers " -v rc="$rc" -v now="$(date +%s)" '
+  LC_ALL=C awk -v pins=" $signers " -v rc="$rc" -v now="$(date +%s)" '
     function reset() { considered = bad = foreign = unknown = expkey = expired = revoked = n = fpr = at = "" }
     function judge(  v) {
       if (!expkey) expired = ""
@@ -642,33 +688,7 @@ check_signature() {
       if (groups == 0) groups = 1
       judge()
       print (good != "" ? good : first)
-    }' "$work/gpgv.status")
-  # shellcheck disable=SC2086 # the verdict's words (hex, digits)
-  set -- "$1" "$2" "$3" $verdict
-  sig_hint='the file is not the one the publisher signed (altered or damaged): do not use it; nothing was installed'
-  case $4 in
-    good)
-      signed_by=$5 signed_at=$(day_of "$6")
-      [ -z "${7:-}" ] || say "warning: the signing key $5 expired on $(day_of "$7"); $3 was signed while it was valid ($signed_at)"
-      return 0 ;;
-    mismatch) sig_code=CPY_SIGNATURE_INVALID sig_message="the signature by $5 does not match $3" ;;
-    future)
-      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 claims to be made in the future ($(day_of "$6" T%H:%M:%S.000Z))"
-      sig_hint="check this machine's clock; if it is right, the signature is not trustworthy" ;;
-    unreadable)
-      sig_code=CPY_SIGNATURE_INVALID sig_message="the signature of $3 ($sig_source) cannot be read: $(grep -v -e 'using ' -e radix64 "$work/gpgv.err" | head -n 1 | sed 's/^gpgv: //')"
-      sig_hint='it is damaged or not a detached OpenPGP signature: do not use the file; ask the publisher to sign it again (cpy artifact sign)' ;;
-    unknown | foreign)
-      sig_code=CPY_SIGNATURE_UNTRUSTED sig_message="$3 is signed by $5, which is not a pinned signer ($signers)"
-      [ "$4" = foreign ] || sig_message="$3 is signed by key $5, whose public key is not in $keys_source; only the keys of the pinned signers ($signers) are trusted"
-      sig_hint='it was not signed by the publisher you pinned, or the keys file is not theirs: do not use it. If the publisher rotated keys, pin the new fingerprint after checking it with them' ;;
-    revoked | expired)
-      why='it has been revoked'
-      [ "$4" = revoked ] || why="it expired on $(day_of "$7")"
-      sig_code=CPY_SIGNATURE_KEY_NOT_VALID sig_message="$3 is signed by $5, but that key was not valid when the signature was made ($(day_of "$6" T%H:%M:%S.000Z)): $why"
-      sig_hint='a signature made after the key expired or was revoked proves nothing: do not use the file; the publisher must sign with a current key' ;;
-  esac
-  return 1
+    }' "$work/gpgv.status"
 }
 # day_of EPOCH [TIME-FORMAT]: its UTC date (2025-06-11), and time when asked.
 day_of() { date -u -d "@$1" "+%Y-%m-%d${2:-}" 2>/dev/null || printf '%s' "$1"; }

@@ -136,6 +136,13 @@ function refusal(failure: DetachedFailure, label: string): CpyError {
           details: { fingerprint: failure.fingerprint, signedAt: failure.signedAt?.toISOString() },
         },
       );
+    case 'revoked':
+      // (Only asked for by installers: a release manager's key retired since still vouches for
+      // the releases it signed, as OpenPGP says.)
+      return new CpyError('CPY_SOURCE_KEY_NOT_VALID_AT_SIGNING', `${label} is signed by ${failure.fingerprint}, whose key has been revoked${failure.reason ? ` (${failure.reason})` : ''}`, {
+        hint: 'do not use the file; check the release with python.org',
+        details: { fingerprint: failure.fingerprint },
+      });
     case 'mismatch':
       return new CpyError('CPY_SOURCE_SIGNATURE_INVALID', `the OpenPGP signature does not match ${label}: ${failure.detail}`, {
         hint: 'the file is not the one the release manager signed (damaged or altered download); delete it and fetch it again',

@@ -148,6 +148,32 @@ describe('sign and verify', () => {
     expect((await verify(afterExpiry, [short.fingerprint], `${short.publicKey}\n${renewed.publicKey}`)).fingerprint).toBe(short.fingerprint);
   });
 
+  it('a key revoked since it signed is refused whatever the reason, as gpgv (install.sh) refuses it: superseded, compromised, an older copy first, a revoked signing subkey', async () => {
+    const created = new Date(Date.now() - 30 * DAY);
+    const { privateKey: rev } = await openpgp.generateKey({ userIDs: [{ name: 'Rev', email: 'rev@example.org' }], type: 'curve25519', date: created, format: 'object' });
+    const fingerprint = rev.getFingerprint().toUpperCase();
+    const signed = (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(file) }), signingKeys: rev, detached: true, date: new Date(Date.now() - 5 * DAY) })) as string;
+    const unrevoked = rev.toPublic().armor();
+    // Before any revocation it verifies, by the primary key.
+    expect((await verify(signed, [fingerprint], unrevoked)).fingerprint).toBe(fingerprint);
+    const revokedAs = async (flag: openpgp.enums.reasonForRevocation) => (await openpgp.revokeKey({ key: rev, reasonForRevocation: { flag }, format: 'armored' })).publicKey;
+    const superseded = await revokedAs(openpgp.enums.reasonForRevocation.keySuperseded);
+    const refused = { code: 'CPY_SIGNATURE_KEY_NOT_VALID', message: `cpython-3.13.5-debian12-build1.tgz is signed by ${fingerprint}, whose key has been revoked` };
+    await expect(verify(signed, [fingerprint], superseded)).rejects.toMatchObject({ ...refused, details: { reason: 'keySuperseded' } });
+    await expect(verify(signed, [fingerprint], await revokedAs(openpgp.enums.reasonForRevocation.keyCompromised))).rejects.toMatchObject({ ...refused, details: { reason: 'keyCompromised' } });
+    await expect(verify(signed, [fingerprint], `${unrevoked}\n${superseded}`)).rejects.toMatchObject(refused);
+
+    // A key that signs with a subkey, the subkey revoked since (the primary key is not).
+    const { privateKey: withSub } = await openpgp.generateKey({ userIDs: [{ name: 'Sub', email: 'sub@example.org' }], type: 'curve25519', subkeys: [{}, { sign: true }], date: created, format: 'object' });
+    const subFingerprint = withSub.getFingerprint().toUpperCase();
+    const bySubkey = (await openpgp.sign({ message: await openpgp.createMessage({ binary: await readFile(file) }), signingKeys: withSub, detached: true, date: new Date(Date.now() - 5 * DAY) })) as string;
+    const signingSubkey = withSub.subkeys[1]!;
+    expect((await openpgp.readSignature({ armoredSignature: bySubkey })).getSigningKeyIDs()[0]!.equals(signingSubkey.getKeyID())).toBe(true);
+    expect((await verify(bySubkey, [subFingerprint], withSub.toPublic().armor())).fingerprint).toBe(subFingerprint);
+    withSub.subkeys[1] = await signingSubkey.revoke(withSub.keyPacket as openpgp.SecretKeyPacket, { flag: openpgp.enums.reasonForRevocation.keyRetired });
+    await expect(verify(bySubkey, [subFingerprint], withSub.toPublic().armor())).rejects.toMatchObject({ code: 'CPY_SIGNATURE_KEY_NOT_VALID', details: { reason: 'keyRetired' } });
+  });
+
   it('a signature a minute or two ahead of this clock (the signer\'s runs fast) verifies; one further ahead is said to be from the future', async () => {
     const key = await loadSigningKey(alice.privateKey, 'correct horse battery staple', 'alice.asc');
     const ahead = await signFile(file, key, { date: new Date(Date.now() + 2 * 60_000) });
