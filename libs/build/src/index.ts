@@ -21,3 +21,5 @@ export type { CPythonModuleSummary, ModuleReport } from './compile/modules.js';
 export { compilerEnvironment, configureArguments, ENVIRONMENT_COMPILER_VARIABLES, parseBuildSpec } from './compile/spec.js';
 export type { BuildSpec, BuildSpecInput, BuilderSpec } from './compile/spec.js';
 export { artifactMetadataFor } from './artifact/metadata.js';
+export { packBuild } from './artifact/pack-build.js';
+export type { PackBuildOptions, PackedBuild } from './artifact/pack-build.js';

@@ -2,25 +2,9 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CpyError, isCpyError, unnameablePlatform } from '@cpy/core';
-import {
-  CRITICAL_TESTS,
-  discardArtifact,
-  placeArtifact,
-  rejectArtifact,
-  requireCompressor,
-  stageArtifact,
-  testArtifact,
-  validateArtifact,
-  type PackedArtifact,
-  type PythonRunner,
-  type RejectedArtifact,
-  type StagedArtifact,
-  type TestLevel,
-  type TestRunResult,
-  type ValidationReport,
-} from '@cpy/artifact';
-import { artifactMetadataFor, cancelled, readBuildResult, withBuildDirLock, type BuildResult, type SourceVerification } from '@cpy/build';
+import { CpyError, isCpyError } from '@cpy/core';
+import { CRITICAL_TESTS, requireCompressor, testArtifact, validateArtifact, type PythonRunner, type TestRunResult } from '@cpy/artifact';
+import { packBuild, readBuildResult, withBuildDirLock, type BuildResult, type PackedBuild, type SourceVerification } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import { summaryOf } from './table.js';
@@ -78,12 +62,7 @@ export function packConflicts(values: PackValues, ctx: z.RefinementCtx): void {
   }
 }
 
-export interface PackedAndValidated {
-  /** In the output directory when its checks passed (or were not run); in `rejected/` when they failed. */
-  readonly packed: PackedArtifact | RejectedArtifact;
-  readonly validation: ValidationReport | null;
-  readonly tests: TestRunResult | null;
-}
+export type PackedAndValidated = PackedBuild;
 
 /** Progress lines of a `python -m test` run: the test files as they finish, and the summary. */
 function testProgress(ctx: CommandContext<unknown>): (line: string) => void {
@@ -92,141 +71,22 @@ function testProgress(ctx: CommandContext<unknown>): (line: string) => void {
   };
 }
 
-/**
- * Packs a finished build, validates the artifact (unless --no-validate; with `runner`, where
- * it is meant to run) and, with --run-tests, runs CPython's tests on it and packs it again
- * with their result in its metadata. All of it happens in a staging directory inside the output
- * directory: the artifact goes in (in place of an earlier pack of the same name) only when its
- * checks pass. One whose checks fail goes apart, to `rejected/`, with a note that publishing and
- * indexing refuse; a stop (Ctrl-C) leaves the output directory as it was.
- */
-export async function packBuild(
-  ctx: CommandContext<unknown>,
-  result: BuildResult,
-  verification: SourceVerification,
-  input: PackValues,
-  runner?: PythonRunner,
-  signal?: AbortSignal,
-): Promise<PackedAndValidated> {
-  if (!result.os.versionId) {
-    throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
-      hint: 'build on (or in a container of) a released distribution',
-    });
-  }
-  const unnameable = unnameablePlatform(result.os.id, result.os.versionId);
-  if (unnameable) {
-    throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`, {
-      hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits',
-    });
-  }
-  if (input['run-tests'] && result.cross) {
-    throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (${result.arch}) under user-mode emulation`, {
-      hint: `drop --run-tests, or build natively on an ${result.arch} host`,
-    });
-  }
-  const outDir = outDirOf(ctx, input);
-  const stage = (tests?: TestRunResult) =>
-    stageArtifact({
-      installDir: result.installDir,
-      metadata: {
-        ...artifactMetadataFor(result, verification),
-        ...(tests ? { tests: { level: tests.level, files: tests.files, passRate: tests.passRate, failed: [...tests.failed], skipped: [...tests.skipped], durationMs: tests.durationMs } } : {}),
-      },
-      outDir,
-      keepTests: Boolean(input['keep-tests']),
-      testsAsset: !input['no-tests-asset'],
-      strip: !input['no-strip'],
-      compression: input.compression ?? 'gzip',
-      debugSymbols: Boolean(input['debug-symbols']),
-      packagesFor: async () => result.runtimePackages,
-      // A cross build's binutils (aarch64-linux-gnu-strip) are on its builder, which sees the build directory.
-      ...(result.cross && runner ? { foreignTools: runner } : {}),
-      scratchDir: scratch,
-      ...(signal ? { signal } : {}),
-    });
-  /** Into the output directory: its checks passed, or were not run. */
-  const place = async (staged: StagedArtifact, validation: ValidationReport | null): Promise<PackedAndValidated> => {
-    const packed = await placeArtifact(staged);
-    if (packed.removed.length) ctx.log(`removed what an earlier pack left in ${outDir} that is not this artifact's: ${packed.removed.join(', ')}`);
-    return { packed, validation, tests };
-  };
-  let tests: TestRunResult | null = null;
-  // On a builder, the scratch trees must be where the builder sees them: in the build directory
-  // (where the stripped copies are made too).
-  const scratch = join(result.buildDir, 'artifact-checks');
-  let staged: StagedArtifact | null = null;
-  let doing = 'packing';
-  try {
-    ctx.log(`packing ${result.installDir}`);
-    staged = await stage();
-    if (input['run-tests']) {
-      doing = 'testing';
-      // Its log with the build's (<build dir>/logs): the output directory gets nothing but what passed.
-      tests = await runTests(ctx, staged.path, join(result.buildDir, 'logs'), input['run-tests'], staged.tests?.path, { ...(runner ? { runner, workDir: join(scratch, 'tests') } : {}), ...(signal ? { signal } : {}) });
-      // Stopped while the tests ran (Ctrl-C): their result is not packed.
-      if (signal?.aborted) throw cancelled();
-      ctx.log(`packing again with the test result in the metadata`);
-      doing = 'packing it again with the test result';
-      const untested = staged;
-      staged = await stage(tests);
-      await discardArtifact(untested);
-    }
-    doing = 'validating';
-    const emulator = result.cross?.emulator;
-    if (input['no-validate'] || (result.cross && !(emulator && runner))) {
-      if (!input['no-validate']) ctx.log(`not validating ${staged.fileName}: a ${result.arch} artifact runs here only under an emulator on its builder, ${runner ? 'which has none' : 'and this is not one'}`);
-      if (!tests || tests.ok) return await place(staged, null);
-    } else {
-      ctx.log(`validating ${staged.fileName}${emulator ? ` on the builder under ${emulator.program}` : runner ? ' on the builder' : ''}`);
-      const target: PythonRunner | undefined = emulator && runner ? (file, args) => runner(emulator.program, [...emulator.args, file, ...args]) : runner;
-      // Ctrl-C stops the validation where it is (its python3 on this host; a builder is stopped whole).
-      const validation = await validateArtifact(staged.path, { ...(target ? { runner: target, workDir: join(scratch, 'validate'), ...(emulator ? { emulated: true } : {}) } : {}), ...(signal ? { signal } : {}) });
-      if (signal?.aborted) throw cancelled();
-      if (validation.ok && (!tests || tests.ok)) return await place(staged, validation);
-      const packed = await rejectArtifact(staged, rejectionReasons(validation, tests));
-      staged = null;
-      ctx.log(`${packed.fileName} failed its checks: kept apart in ${dirname(packed.path)} (${basename(packed.notePath)} says why), not in ${outDir}`);
-      return { packed, validation, tests };
-    }
-    const packed = await rejectArtifact(staged, rejectionReasons(null, tests));
-    staged = null;
-    ctx.log(`${packed.fileName} failed CPython's tests: kept apart in ${dirname(packed.path)} (${basename(packed.notePath)} says why), not in ${outDir}`);
-    return { packed, validation: null, tests };
-  } catch (error) {
-    // Stopped once packing began: the output directory is as it was (the build is still there to pack).
-    if (signal?.aborted && staged) {
-      throw new CpyError('CPY_BUILD_CANCELLED', `stopped while ${doing}: nothing was put in ${outDir}`, {
-        hint: `pack the build again when you want it (cpy artifact pack ${result.buildDir}), or run the same command again`,
-      });
-    }
-    throw error;
-  } finally {
-    if (staged) await discardArtifact(staged).catch(() => undefined);
-    await rm(scratch, { recursive: true, force: true });
-  }
-}
-
-/** What a rejected artifact's note says: each failed check, the failed tests. */
-function rejectionReasons(validation: ValidationReport | null, tests: TestRunResult | null): string[] {
-  return [
-    ...(validation?.checks.filter((c) => !c.ok).map((c) => `FAIL ${c.id}: ${c.detail}`) ?? []),
-    ...(tests && !tests.ok ? [`CPython's ${tests.level} tests failed: ${tests.failed.join(', ') || `python -m test did not finish (see ${tests.logFile})`}`] : []),
-  ];
-}
-
-async function runTests(
-  ctx: CommandContext<unknown>,
-  artifact: string,
-  logDir: string,
-  level: TestLevel,
-  tests: string | undefined,
-  where: { runner?: PythonRunner; workDir?: string; signal?: AbortSignal },
-): Promise<TestRunResult> {
-  ctx.log(`running CPython's ${level} tests on ${basename(artifact)} in a relocated prefix${where.runner ? ' on the builder' : ''}`);
-  const logFile = join(logDir, `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
-  const run = await testArtifact(artifact, { level, logFile, ...(tests ? { tests } : {}), ...where, onLine: testProgress(ctx) });
-  ctx.log(`tests: ${run.passRate}% of ${run.files.passed + run.files.failed} test files passed${run.failed.length ? ` (failed: ${run.failed.join(' ')})` : ''}; log ${run.logFile}`);
-  return run;
+/** @cpy/build's packBuild with the command's packing options, its progress on the command's log. */
+export function packForCommand(ctx: CommandContext<unknown>, result: BuildResult, verification: SourceVerification, input: PackValues, runner?: PythonRunner, signal?: AbortSignal): Promise<PackedBuild> {
+  return packBuild(result, verification, {
+    outDir: outDirOf(ctx, input),
+    keepTests: Boolean(input['keep-tests']),
+    testsAsset: !input['no-tests-asset'],
+    strip: !input['no-strip'],
+    compression: input.compression ?? 'gzip',
+    debugSymbols: Boolean(input['debug-symbols']),
+    validate: !input['no-validate'],
+    ...(input['run-tests'] ? { runTests: input['run-tests'] } : {}),
+    ...(runner ? { runner } : {}),
+    ...(signal ? { signal } : {}),
+    onLog: ctx.log,
+    onTestLine: testProgress(ctx),
+  });
 }
 
 /** The lines that describe a packed artifact (and its validation failures). */
@@ -301,6 +161,11 @@ export const artifactPack = defineCommand({
     const buildDir = resolve(io.cwd, input.buildDir);
     return withBuildDirLock(buildDir, async () => {
       const result = await readBuildResult(buildDir);
+      if (input['run-tests'] && result.cross) {
+        throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (${result.arch}) under user-mode emulation`, {
+          hint: `drop --run-tests, or build natively on an ${result.arch} host`,
+        });
+      }
       await readyOutDir(ctx as CommandContext<unknown>, input);
       const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
       if (source.sha256 !== result.source.sha256) {
@@ -311,7 +176,7 @@ export const artifactPack = defineCommand({
       ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
       // Ctrl-C (or SIGTERM) stops the packing where it is; what it wrote goes (a second one exits at once).
       const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
-      const out = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
+      const out = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
         .catch((error: unknown) => {
           if (!stop.signal.aborted || isCpyError(error, 'CPY_BUILD_CANCELLED')) throw error;
           throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });

@@ -7,7 +7,7 @@ import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { flagUsageError, positiveInt } from '../usage.js';
 import type { CliIO } from '../io.js';
-import { artifactLines, artifactOutcome, PACK_OPTIONS, packBuild, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
+import { artifactLines, artifactOutcome, PACK_OPTIONS, packForCommand, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
 import { readyDirectory } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
@@ -200,7 +200,7 @@ export const build = defineCommand({
         const result: BuildResult = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
         building = false;
         if (stop.signal.aborted) throw cancelled();
-        const out: PackedAndValidated = await packBuild(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
+        const out: PackedAndValidated = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
           // Stopped once packed, packBuild says what it left; before, the build was cancelled.
           throw stop.signal.aborted && !isCpyError(error, 'CPY_BUILD_CANCELLED') ? cancelled() : error;
         });

@@ -4,11 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { arch as nodeArch } from 'node:os';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
 import { splitCompiler } from '../compile/spec.js';
-import { buildCPython, configureArguments, parseBuildSpec, withBuildDirLock, type Builder, type BuildEvent, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
+import { buildCPython, configureArguments, packBuild, parseBuildSpec, withBuildDirLock, type Builder, type BuildEvent, type BuildResult, type PackBuildOptions, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
+import type { RejectedArtifact } from '@cpy/artifact';
 import { BUILD_REQUIREMENTS } from '../requirements.js';
 import { BUILD_RESULT_FILE } from '../compile/build.js';
 import { parseMakeModuleReport } from '../compile/modules.js';
@@ -464,5 +465,45 @@ describe('the provisioning script', () => {
     expect([...list('DEBIAN_LIBS'), ...tools].sort()).toEqual(list('DEBIAN_PACKAGES').sort());
     const libs = BUILD_REQUIREMENTS.filter((r) => r.kind === 'module').flatMap((r) => r.packages.debian);
     expect(list('DEBIAN_LIBS')).toEqual(expect.arrayContaining(libs));
+  });
+});
+
+describe('packBuild', () => {
+  const VERIFIED = { method: 'unsigned', allowUnsigned: true, openpgp: null, sigstore: null } as unknown as SourceVerification;
+
+  it('refuses, before the output directory is touched, a build whose distribution cannot name an artifact, and a cross build asked to run the tests', async () => {
+    const result = await run(scriptedBuilder({}));
+    const outDir = join(work, 'out');
+    const refused = async (changed: Partial<BuildResult>, options: Partial<PackBuildOptions> = {}) => {
+      const error = await errorOf(packBuild({ ...result, ...changed }, VERIFIED, { outDir, ...options }));
+      expect(existsSync(outDir)).toBe(false);
+      expect(existsSync(join(result.buildDir, 'artifact-checks'))).toBe(false);
+      return [error.code, error.message];
+    };
+    expect(await refused({ os: { ...result.os, versionId: '' } })).toEqual(['CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`]);
+    expect((await refused({ os: { ...result.os, id: 'my-os' } }))[0]).toBe('CPY_ARTIFACT_UNKNOWN_OS');
+    const cross = (await run(scriptedBuilder({ cross: { emulator: true } }), { arch: 'aarch64' })).cross;
+    expect(await refused({ cross, arch: 'aarch64' }, { runTests: 'critical' })).toEqual(['CPY_ARTIFACT_BAD_OPTIONS', "running CPython's tests starts python3 from python3: not possible for a cross build (aarch64) under user-mode emulation"]);
+  });
+
+  it('a tree whose checks fail goes to rejected/ with a note saying why; the output directory gets nothing else, and the scratch trees go', async () => {
+    const result = await run(scriptedBuilder({}));
+    // What make install left, in part: the license, and a python3 that does not start.
+    await mkdir(join(result.installDir, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(result.installDir, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF LICENSE AGREEMENT FOR PYTHON\n');
+    await writeFile(join(result.installDir, 'bin', 'python3'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
+    const outDir = join(work, 'out');
+    await mkdir(outDir);
+    const said: string[] = [];
+    const out = await packBuild(result, VERIFIED, { outDir, testsAsset: false, onLog: (line) => void said.push(line) });
+    expect(out.validation?.ok).toBe(false);
+    expect('notePath' in out.packed).toBe(true);
+    const rejected = out.packed as RejectedArtifact;
+    expect(rejected.path).toBe(join(outDir, 'rejected', basename(rejected.path)));
+    expect(await readFile(rejected.notePath, 'utf8')).toMatch(/^FAIL /m);
+    expect(await readdir(outDir)).toEqual(['rejected']);
+    expect(existsSync(join(result.buildDir, 'artifact-checks'))).toBe(false);
+    expect(said[0]).toBe(`packing ${result.installDir}`);
+    expect(said.at(-1)).toMatch(/failed its checks: kept apart in .*rejected/);
   });
 });
