@@ -222,9 +222,15 @@ export async function cachedEntry(cacheDir: string, sha256: string): Promise<Cac
  * The newest cached build that answers a request (`3.13.5`, `3.13`), for installs without an index
  * or offline. With `host`, the builds its file name says are for this architecture and this
  * distribution come first, then those for this architecture: a cache shared by runners of two
- * distributions gave the newest build of either, which the other then refused.
+ * distributions gave the newest build of either, which the other then refused. `accept` judges
+ * each build that is not this very system's (whether it runs here): one it turns down is passed over.
  */
-export async function newestCached(cacheDir: string, request: VersionRequest, host?: { readonly arch: string; readonly distro: Distro | null }): Promise<CachedArtifact | null> {
+export async function newestCached(
+  cacheDir: string,
+  request: VersionRequest,
+  host?: { readonly arch: string; readonly distro: Distro | null },
+  accept?: (hit: CachedArtifact) => Promise<boolean>,
+): Promise<CachedArtifact | null> {
   const names = await readdir(cacheDir).catch(() => [] as string[]);
   const found: { sha256: string; version: string; build: number; rank: number }[] = [];
   for (const name of names.filter((n) => n.endsWith('.json') && SHA256_HEX_RE.test(n.slice(0, -'.json'.length)))) {
@@ -235,9 +241,9 @@ export async function newestCached(cacheDir: string, request: VersionRequest, ho
     const sameSystem = here && !!host?.distro && named?.os === host.distro.id && named.osVersion === host.distro.versionId;
     found.push({ sha256: name.slice(0, 64), version: entry.version, build: entry.build, rank: sameSystem ? 0 : here ? 1 : 2 });
   }
-  for (const { sha256 } of found.sort((a, b) => a.rank - b.rank || newestFirst(a, b))) {
+  for (const { sha256, rank } of found.sort((a, b) => a.rank - b.rank || newestFirst(a, b))) {
     const hit = await cachedEntry(cacheDir, sha256);
-    if (hit) return hit;
+    if (hit && (rank === 0 || !accept || (await accept(hit)))) return hit;
   }
   return null;
 }

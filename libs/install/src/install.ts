@@ -395,14 +395,26 @@ async function planSource(
   }
   // This host's architecture and distribution (the context's when a caller gives one) put its own builds first.
   const here = async () => (hooks.hostContext ? await context().then((c) => ({ arch: c.host.arch, distro: c.distro })) : { arch: hooks.host?.arch ?? hostArch(), distro: await readDistro() });
-  const cached = async () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request, await here()));
+  // Cached builds for another system that cannot run here, passed over (and said when none is left).
+  const unfitCached: string[] = [];
+  const runsHere = async (hit: CachedArtifact): Promise<boolean> => {
+    // One whose metadata cannot be read is taken: installing it says what is wrong with it.
+    const metadata = await readVerifiedMetadata(hit).catch(() => null);
+    if (!metadata) return true;
+    const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata) }, await context(), ['critical']);
+    if (fit.fits || fit.unknown) return true;
+    unfitCached.push(`${hit.fileName}: ${fit.why}`);
+    return false;
+  };
+  const cached = async () => (options.sha256 ? cachedEntry(layout.cacheDir, options.sha256) : newestCached(layout.cacheDir, request, await here(), runsHere));
+  const passedOver = () => (unfitCached.length ? `; it holds builds for other systems that cannot run here (${unfitCached.join('; ')})` : '');
   const byVersion = options.sha256 ? {} : { newestCached: true as const };
   const indexUrl = options.indexUrl ?? env['CPY_INDEX_URL'];
   if (!indexUrl) {
     const hit = await cached();
     if (hit) return { version: cachedVersion(hit, request), sha256: hit.sha256, resolution: null, signature: trustCached(hit, policy), warnings: [], ...byVersion };
     const wanted = request.text === 'latest' ? 'CPython' : `CPython ${request.text}`;
-    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${options.sha256 ? `artifact with sha256 ${options.sha256} (${wanted})` : wanted}`, {
+    throw new CpyError('CPY_INSTALL_NO_SOURCE', `no index given, and the cache (${layout.cacheDir}) holds no ${options.sha256 ? `artifact with sha256 ${options.sha256} (${wanted})` : wanted}${passedOver()}`, {
       hint: 'give the index (--index <url>, or CPY_INDEX_URL: cpy publish keeps it on the cpy-index release), or the artifact: cpy install --from <url or file>',
     });
   }
@@ -420,7 +432,10 @@ async function planSource(
   } catch (error) {
     // Offline, a build already in the cache still installs.
     const hit = (error as CpyError).code === 'CPY_INSTALL_INDEX_UNAVAILABLE' ? await cached() : null;
-    if (!hit) throw error;
+    if (!hit) {
+      if (!unfitCached.length || !isCpyError(error)) throw error;
+      throw new CpyError(error.code, `${error.message}; the cache holds no build of ${request.text} that runs here${passedOver()}`, { hint: error.hint, details: error.details, cause: error });
+    }
     const signature = trustCached(hit, policy);
     const warning = `the index is unreachable (${(error as Error).message}); installing ${hit.fileName} from the cache`;
     hooks.onEvent?.({ type: 'warning', message: warning });

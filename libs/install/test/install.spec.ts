@@ -1,6 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { cp, lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -291,6 +293,40 @@ describe('installPython: a real artifact, installed for real', () => {
     // Asked by sha256: said so (it said the cache held no CPython <version>, which it may well hold under another sha256).
     const bySum = await codeOf(installPython(sb.options({ version, sha256: 'e'.repeat(64), installPrefix: join(sb.root, 'none') })));
     expect([bySum.code, bySum.message]).toEqual(['CPY_INSTALL_NO_SOURCE', expect.stringContaining(`holds no artifact with sha256 ${'e'.repeat(64)} (CPython ${version})`)]);
+  }, 120_000);
+
+  it('offline, by version: a cached build for another system that cannot run here is passed over for one that can, and named when none can (it was taken, then refused)', async () => {
+    const sb = await sandbox();
+    // Newer (build 5), for Ubuntu 24.04 with a glibc this host lacks; older (build 1), for Debian 11, which runs here.
+    const foreign = await repackArtifact(artifact, join(work, 'foreign-cached'), { metadata: (m) => ({ ...m, build: 5, platform: { ...m.platform, os: 'ubuntu', osVersion: '24.04', glibcFloor: '9.99' } }) });
+    const older = await repackArtifact(artifact, join(work, 'debian11-cached'), { metadata: (m) => ({ ...m, build: 1, platform: { ...m.platform, os: 'debian', osVersion: '11' } }) });
+    await mkdir(sb.cacheDir, { recursive: true });
+    for (const a of [foreign, older]) {
+      await cp(a.path, join(sb.cacheDir, `${a.sha256}.tgz`));
+      await writeFile(join(sb.cacheDir, `${a.sha256}.json`), JSON.stringify({ fileName: a.fileName, version: a.metadata.version, build: a.metadata.build, source: a.path }));
+    }
+    // An index nobody answers at: offline.
+    const closed = await new Promise<number>((done) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => done(port));
+      });
+    });
+    const offline = { version, indexUrl: `http://127.0.0.1:${closed}/index.json` };
+    const r = await installPython(sb.options({ ...offline, installPrefix: join(sb.root, 'offline') }));
+    expect(r).toMatchObject({ status: 'installed', fromCache: true, sha256: older.sha256, build: 1 });
+    await run(join(sb.root, 'offline', 'bin', 'python3'), ['-c', 'import ssl']);
+
+    // With the foreign one alone: refused, naming it and why it cannot run here, nothing installed.
+    await rm(join(sb.cacheDir, `${older.sha256}.tgz`));
+    const none = await codeOf(installPython(sb.options({ ...offline, installPrefix: join(sb.root, 'none') })));
+    expect(none.code).toBe('CPY_INSTALL_INDEX_UNAVAILABLE');
+    expect(none.message).toContain(`the cache holds no build of ${version} that runs here; it holds builds for other systems that cannot run here (${foreign.fileName}: `);
+    expect(none.message).toContain('9.99');
+    // Without an index, the same.
+    const noIndex = await codeOf(installPython(sb.options({ version, installPrefix: join(sb.root, 'none') })));
+    expect([noIndex.code, noIndex.message]).toEqual(['CPY_INSTALL_NO_SOURCE', expect.stringContaining(`cannot run here (${foreign.fileName}: `)]);
+    expect(existsSync(join(sb.root, 'none'))).toBe(false);
   }, 120_000);
 
   it('unpacks a .tgz as it downloads (one pass): files are written before the body has arrived; nothing is placed before the hash matched', async () => {
