@@ -15,11 +15,22 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
   await replaceWhole(path, (tmp) => writeFile(tmp, text));
 }
 
-/** Makes `path`'s new content with `make` under a temporary name beside it, then renames it over `path`; the temporary file never stays. */
+/**
+ * Makes `path`'s new content with `make` under a temporary name beside it, flushes it to the disk,
+ * then renames it over `path`; the temporary file never stays. The flush comes first: after a power
+ * cut, a rename the disk kept before the data (XFS, ext4 without auto_da_alloc) would leave `path`
+ * empty, the old content gone with it; now it is the old content or the new.
+ */
 async function replaceWhole(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${path}${ATOMIC_TMP_INFIX}${randomId()}`;
   try {
     await make(tmp);
+    const written = await open(tmp, 'r');
+    try {
+      await written.sync();
+    } finally {
+      await written.close();
+    }
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
