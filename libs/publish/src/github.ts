@@ -46,6 +46,12 @@ export interface GitHubOptions {
   /** Told before each wait (rate limit or backoff). */
   readonly onRetry?: (info: { what: string; attempt: number; delayMs: number; reason: string }) => void;
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Stops the work (Ctrl-C): the request under way is answered first (a call half sent may or may
+   * not have been carried out), no other is sent, and a wait (a rate limit, a backoff) ends at once:
+   * CPY_PUBLISH_CANCELLED. What was done stays; a re-run completes it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 interface Call {
@@ -130,7 +136,6 @@ export function gitHub(options: GitHubOptions) {
   const repo = `${api}/repos/${options.repository}`;
   const attempts = options.attempts ?? 4;
   const maxWaitMs = options.maxWaitMs ?? 5 * 60_000;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const headers = (call: Call, size?: number): Record<string, string> => ({
     authorization: `Bearer ${options.token}`,
     accept: call.accept ?? 'application/vnd.github+json',
@@ -147,8 +152,32 @@ export function gitHub(options: GitHubOptions) {
     return { status: res.statusCode, headers: res.headers as Reply['headers'], body: jsonOrText(await res.body.text()) };
   }
 
+  const { signal } = options;
+  const stopped = (what: string) =>
+    new CpyError('CPY_PUBLISH_CANCELLED', `stopped before ${what}: what was done before it stays as it is`, {
+      hint: 'run the same command again: it completes what was started (a release stays a draft until every asset is verified)',
+    });
+  /** A wait that a stop ends at once (its timer cleared: a process that stopped does not wait it out). */
+  const pause = (ms: number, what: string) =>
+    new Promise<void>((done, fail) => {
+      if (signal?.aborted) return fail(stopped(what));
+      let timer: NodeJS.Timeout | undefined;
+      const onStop = () => {
+        clearTimeout(timer);
+        fail(stopped(what));
+      };
+      signal?.addEventListener('abort', onStop, { once: true });
+      const waited = () => {
+        signal?.removeEventListener('abort', onStop);
+        done();
+      };
+      if (options.sleep) options.sleep(ms).then(waited, fail);
+      else timer = setTimeout(waited, ms);
+    });
+
   async function send(call: Call): Promise<Reply> {
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw stopped(call.what);
       let reply: Reply | null = null;
       let reason: string;
       try {
@@ -163,7 +192,7 @@ export function gitHub(options: GitHubOptions) {
           if (wait > maxWaitMs) throw rateLimited(call.what, wait);
           if (attempt < attempts) {
             options.onRetry?.({ what: call.what, attempt, delayMs: wait, reason: `rate limited (${reason})` });
-            await sleep(wait);
+            await pause(wait, call.what);
             continue;
           }
         }
@@ -184,7 +213,7 @@ export function gitHub(options: GitHubOptions) {
       }
       const delay = Math.min(8000, 500 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
       options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason });
-      await sleep(delay);
+      await pause(delay, call.what);
     }
   }
 
@@ -263,7 +292,7 @@ export function gitHub(options: GitHubOptions) {
           // Listed after a wait: GitHub's list can lag just behind a create.
           const delay = Math.min(8000, 500 * 2 ** (attempt - 1));
           options.onRetry?.({ what: call.what, attempt, delayMs: delay, reason: (error as Error).message });
-          await sleep(delay);
+          await pause(delay, `looking for release ${input.tag_name}`);
           const made = (await listReleases()).find((r) => r.tag_name === input.tag_name && r.draft === input.draft);
           if (made) return made;
           if (attempt >= attempts) throw error;
@@ -346,6 +375,7 @@ export function gitHub(options: GitHubOptions) {
   /** GET an asset's bytes through the API (retried on any failure but one that retrying cannot fix); `read` consumes the body. */
   async function downloadWith<T>(asset: GitHubAsset, read: (body: AsyncIterable<unknown>) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw stopped(`downloading ${asset.name}`);
       try {
         const res = await request(asset.url, {
           method: 'GET',
@@ -359,7 +389,7 @@ export function gitHub(options: GitHubOptions) {
           if (wait !== null) {
             if (wait > maxWaitMs || attempt >= attempts) throw rateLimited(`downloading ${asset.name}`, wait);
             options.onRetry?.({ what: `downloading ${asset.name}`, attempt, delayMs: wait, reason: `rate limited (HTTP ${res.statusCode})` });
-            await sleep(wait);
+            await pause(wait, `downloading ${asset.name}`);
             continue;
           }
           throw new Error(`HTTP ${res.statusCode}`);
@@ -372,7 +402,7 @@ export function gitHub(options: GitHubOptions) {
         }
       } catch (error) {
         if (attempt >= attempts || error instanceof TooLarge || error instanceof CpyError) throw error;
-        await sleep(Math.min(8000, 500 * 2 ** (attempt - 1)));
+        await pause(Math.min(8000, 500 * 2 ** (attempt - 1)), `downloading ${asset.name}`);
       }
     }
   }

@@ -19,6 +19,7 @@ import {
 import { signingKeyFrom, type SigningKey } from '@cpy/signing';
 import { createHttpClient } from '@cpy/transfer';
 import * as z from 'zod';
+import { stopOnSignals } from '../signals.js';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { pinnedSigners } from '../signer-option.js';
 import { SIGNING_KEY_HELP } from './signing.js';
@@ -163,14 +164,25 @@ async function connect(ctx: CommandContext<unknown>, values: { repo?: string | u
   const token = env['GITHUB_TOKEN'] || env['GH_TOKEN'];
   if (!token) throw new CpyError('CPY_PUBLISH_NO_TOKEN', 'no GitHub token: set GITHUB_TOKEN (or GH_TOKEN)', { hint: 'a token with contents:write on the repository (in Actions: permissions: contents: write)' });
   const client = await createHttpClient({ env, userAgent: 'cpy (publish)' });
+  // Ctrl-C (or SIGTERM) stops the work between two requests to GitHub: what was done stays, and
+  // the command ends with CPY_PUBLISH_CANCELLED (its JSON too); a second Ctrl-C exits at once.
+  const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping: the request to GitHub under way is answered first (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
   const github = gitHub({
     repository,
     token,
     client,
     ...(values['api-url'] ? { apiUrl: values['api-url'] } : {}),
     onRetry: (r) => ctx.log(`${r.what}: ${r.reason}; retrying in ${(r.delayMs / 1000).toFixed(1)} s`),
+    signal: stop.signal,
   });
-  return { github, repository, close: () => client.close() };
+  return {
+    github,
+    repository,
+    close: async () => {
+      stop.release();
+      await client.close();
+    },
+  };
 }
 
 const publishSchema = z
