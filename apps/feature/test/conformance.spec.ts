@@ -954,6 +954,18 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'index: another version installed at installPrefix opt/python over the one there (an upgrade in place): the one replaced is no longer recorded, and both say so (both were recorded at one tree)',
+    options: () => ({ version: 'latest', indexUrl: U['index']!, installPrefix: 'opt/python', skipValidation: true }),
+    before: async (i) => expect(await i.install({ version: '3.11', indexUrl: U['index']!, installPrefix: 'opt/python' })).toEqual({ status: 'installed' }),
+    // (Said as a tree replaced, as a reinstall of a damaged one is.)
+    expected: { status: 'replaced' },
+    after: async (i) => {
+      expect(i.warnings.join('\n')).toContain(`CPython ${version} was installed at ${i.root}/opt/python, which now holds CPython ${NEWER}: it is no longer installed (cpy rollback does not go back to it)`);
+      const state = JSON.parse((await i.read('var/lib/cpy/state.json')) ?? '{}') as { installs: Record<string, unknown>; previous: string | null };
+      expect([state.installs, state.previous]).toEqual([{ [NEWER]: { prefix: `${i.root}/opt/python` } }, null]);
+    },
+  },
+  {
     name: "index: an installed version made current again, with someone else's file where one of its links goes: refused, nothing changes",
     options: () => ({ version: '3.11', indexUrl: U['index']! }),
     before: async (i) => {

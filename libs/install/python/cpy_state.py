@@ -509,12 +509,21 @@ def record(a):
     if 'check' not in a and ((make_current and link_changes(bin_dir, prefix, keep_foreign)) or versioned):
         ready_bin_dir(bin_dir)
     entered = before == prefix
+    # Other versions recorded at this very prefix: this install replaced their tree (an upgrade in
+    # place, --prefix /opt/python). They are no longer installed: their entries go, and `previous`
+    # if it named one (a rollback to it would run this version, or nothing once uninstalled).
+    real = os.path.realpath(prefix)
+    replaced = sorted(v for v, entry in state['installs'].items() if v != version and os.path.realpath(entry['prefix']) == real)
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
-        return {'changes': not entered or switching or recording or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
+        return {'changes': not entered or switching or recording or bool(replaced) or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
     moved = None
-    if not entered or switching or recording:
+    if not entered or switching or recording or replaced:
+        for gone in replaced:
+            del state['installs'][gone]
+        if state['previous'] in replaced:
+            state['previous'] = None
         state['installs'][version] = {'prefix': prefix}
         if switching:
             leaving = version_of(state_dir, state, now)
@@ -539,6 +548,8 @@ def record(a):
             done['stillLinked'] = still_linked
     if held:
         done['held'] = {'version': held, 'binDir': still_linked}
+    if replaced:
+        done['replaced'] = replaced
     return done
 
 

@@ -30,7 +30,7 @@ import { withLock } from './lock.js';
 import { installOptionsSchema, OPTION_PATTERNS, type InstallOptions, type ResolvedInstallOptions } from './options.js';
 import { MARKER_FILE, readJsonFile, readMarker, readState, type InstallMarker } from './state.js';
 import { signaturePolicy, signatureUrlOf, SignatureVerifier, type SignaturePolicy, type SignatureRecord } from './trust.js';
-import { checkPython3Link, heldBack, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, signMarker, writeMarker } from './versions.js';
+import { checkPython3Link, heldBack, leftBehind, linkedLayout, linksMoved, prefixLockPath, recordInstall, type Recorded, replacedAt, signMarker, writeMarker } from './versions.js';
 import { openStateSession, type StateSession } from './record.js';
 import { damagedInstall, treeDamage } from './intact.js';
 
@@ -863,6 +863,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     if (r.left) warnings.push(leftBehind(recordedVersion, r.left, at, r.stillLinked));
     if (r.movedFrom) warnings.push(linksMoved(r.movedFrom, layout.binDir));
     if (r.held) warnings.push(heldBack(recordedVersion, r.held));
+    if (r.replaced?.length) warnings.push(replacedAt(r.replaced, recordedVersion, at));
     return r.current;
   };
 

@@ -212,6 +212,7 @@ const recordSchema = z.object({
   movedFrom: z.optional(z.string()),
   stillLinked: z.optional(z.string()),
   held: z.optional(z.object({ version: z.string(), binDir: z.string() })),
+  replaced: z.optional(z.array(z.string())),
 });
 
 /** What recording an install did: whether it is now current; `left`, the prefix the version was recorded at before, whose tree is still there. */
@@ -224,7 +225,13 @@ export interface Recorded {
   readonly stillLinked?: string;
   /** With no bin dir (--no-link): not made current, since the links in `binDir` run `version`, which stays current. */
   readonly held?: { readonly version: string; readonly binDir: string };
+  /** Other versions recorded at this very prefix, whose tree this install replaced: no longer installed. */
+  readonly replaced?: readonly string[];
 }
+
+/** The warning for versions recorded at the prefix an install of another version replaced (install.sh says the same). */
+export const replacedAt = (replaced: readonly string[], version: string, prefix: string): string =>
+  `CPython ${replaced.join(', ')} was installed at ${prefix}, which now holds CPython ${version}: ${replaced.length > 1 ? 'they are' : 'it is'} no longer installed (cpy rollback does not go back to ${replaced.length > 1 ? 'them' : 'it'}); each version gets a prefix of its own unless one is given`;
 
 /** What a --bin-dir other than the last one's says: the links moved (cpy_state.py record_bin_dir). */
 export const linksMoved = (from: string, to: string | null): string =>

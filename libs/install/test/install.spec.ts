@@ -716,6 +716,35 @@ describe('versions side by side: list, use, rollback, uninstall', () => {
     expect(await readlink(python3)).toBe(join(a.prefix, 'bin', 'python3'));
   });
 
+  it('another version installed over a version at its prefix (an upgrade in place): the one replaced is no longer recorded, nor the rollback target, and the warning says so (both were listed at one tree)', async () => {
+    const root = await mkdtemp(join(work, 'in-place-'));
+    const env = { CPY_HOME: root, CPY_CACHE_DIR: join(root, 'cache') };
+    const other = await repackArtifact(artifact, join(work, 'in-place-other'), { version: '3.99.1' });
+    const newer = await repackArtifact(artifact, join(work, 'in-place-newer'), { version: '3.99.2' });
+    const prefix = join(root, 'python');
+    await installPython({ artifactUrl: other.path, skipValidation: true }, { env });
+    await installPython({ artifactUrl: artifact.path, installPrefix: prefix }, { env });
+    // The rollback target is the version about to be replaced (installed before it, then current at that prefix).
+    expect(await useVersion('3.99.1', { env })).toMatchObject({ from: version });
+    await useVersion(version, { env });
+    expect((await listInstalled({ env })).map((r) => [r.version, r.previous])).toEqual([[version, false], ['3.99.1', true]]);
+    await useVersion('3.99.1', { env });
+    expect((await listInstalled({ env })).find((r) => r.previous)?.version).toBe(version);
+
+    // Not made current: 3.99.1 stays current, and the rollback target it named is gone.
+    const r = await installPython({ artifactUrl: newer.path, installPrefix: prefix, skipValidation: true, activate: false }, { env });
+    expect(r.warnings).toContain(`CPython ${version} was installed at ${prefix}, which now holds CPython 3.99.2: it is no longer installed (cpy rollback does not go back to it); each version gets a prefix of its own unless one is given`);
+    const rows = await listInstalled({ env });
+    expect(rows.map((row) => [row.version, row.prefix, row.current, row.previous])).toEqual([
+      ['3.99.1', join(root, 'python-3.99.1'), true, false],
+      ['3.99.2', prefix, false, false],
+    ]);
+    expect((await codeOf(useVersion(version, { env }))).code).toBe('CPY_INSTALL_NOT_INSTALLED');
+    expect((await codeOf(rollback({ env }))).code).toMatch(/^CPY_INSTALL_/);
+    expect(await useVersion('3.99.2', { env })).toMatchObject({ version: '3.99.2', from: '3.99.1' });
+    expect(await rollback({ env })).toMatchObject({ version: '3.99.1', from: '3.99.2' });
+  });
+
   it('--no-link of the current version into another prefix: python3 still runs the old tree, and the warning says so instead of inviting its removal', async () => {
     const sb = await sandbox();
     await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }));

@@ -2732,12 +2732,21 @@ def record(a):
     if 'check' not in a and ((make_current and link_changes(bin_dir, prefix, keep_foreign)) or versioned):
         ready_bin_dir(bin_dir)
     entered = before == prefix
+    # Other versions recorded at this very prefix: this install replaced their tree (an upgrade in
+    # place, --prefix /opt/python). They are no longer installed: their entries go, and `previous`
+    # if it named one (a rollback to it would run this version, or nothing once uninstalled).
+    real = os.path.realpath(prefix)
+    replaced = sorted(v for v, entry in state['installs'].items() if v != version and os.path.realpath(entry['prefix']) == real)
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
-        return {'changes': not entered or switching or recording or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
+        return {'changes': not entered or switching or recording or bool(replaced) or (make_current and bool(link_changes(bin_dir, prefix, True))) or bool(versioned)}
     moved = None
-    if not entered or switching or recording:
+    if not entered or switching or recording or replaced:
+        for gone in replaced:
+            del state['installs'][gone]
+        if state['previous'] in replaced:
+            state['previous'] = None
         state['installs'][version] = {'prefix': prefix}
         if switching:
             leaving = version_of(state_dir, state, now)
@@ -2762,6 +2771,8 @@ def record(a):
             done['stillLinked'] = still_linked
     if held:
         done['held'] = {'version': held, 'binDir': still_linked}
+    if replaced:
+        done['replaced'] = replaced
     return done
 
 
@@ -3018,6 +3029,15 @@ record_install() {
       left=${state_said#*'"left": "'}
       left=${left%%'"'*}
       say "warning: CPython $1 was recorded at $left, and is now at $2: the tree at $left stays, no longer listed, used or uninstalled by cpy; remove it yourself if it is not needed"
+      ;;
+  esac
+  # Other versions recorded at this prefix, whose tree this install replaced (the library's replacedAt).
+  case $state_said in
+    *'"replaced": ['*)
+      replaced=${state_said#*'"replaced": ['}
+      replaced=$(printf '%s' "${replaced%%]*}" | tr -d '"')
+      case $replaced in *,*) they='they are' them=them ;; *) they='it is' them=it ;; esac
+      say "warning: CPython $replaced was installed at $2, which now holds CPython $1: $they no longer installed (cpy rollback does not go back to $them); each version gets a prefix of its own unless one is given"
       ;;
   esac
 }
