@@ -884,6 +884,19 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   // A full version already installed: no index, no lock, no network.
   const lockOn = (on: string) => ({ timeoutMs: options.lockTimeoutMs, onWait: (holder: string) => hooks.onEvent?.({ type: 'waiting', holder, on }) });
   const stateLockOptions = lockOn(layout.stateDir);
+  // Waiting for the prefix's lock (another install of it, up to CPY_LOCK_TIMEOUT_MS) ends at a stop:
+  // nothing has changed yet. (The state's lock is waited for once a tree may be in place: its record
+  // is finished first.)
+  const prefixLock = async <T>(prefix: string, work: () => Promise<T>): Promise<T> => {
+    let entered = false;
+    const options = { ...lockOn(prefix), ...(hooks.signal ? { signal: hooks.signal } : {}) };
+    return withLock(prefixLockPath(layout, prefix), options, () => {
+      entered = true;
+      return work();
+    }).catch((error: unknown) => {
+      throw !entered && hooks.signal?.aborted && isCpyError(error, 'CPY_INSTALL_LOCKED') ? cancelledInstall() : error;
+    });
+  };
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;
   if (exact?.exact) {
     const prefix = options.installPrefix ? resolve(options.installPrefix) : await prefixOf(layout, exact.text);
@@ -891,7 +904,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     if (!present && (await exists(journalPath(prefix)))) {
       // A replacement killed between its renames (by either installer) is finished first, under
       // the prefix's lock, as install.sh does: the version is then there, and needs no source.
-      present = await withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
+      present = await prefixLock(prefix, async () => {
         await recoverPrefix(prefix);
         return readMarker(prefix);
       });
@@ -933,7 +946,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
   if (present && (await answers(present))) return alreadyInstalled(present);
 
   await makePrefixParent(prefix);
-  return withLock(prefixLockPath(layout, prefix), lockOn(prefix), async () => {
+  return prefixLock(prefix, async () => {
     await recoverPrefix(prefix);
     const done = await readMarker(prefix);
     if (done && (await answers(done))) return alreadyInstalled(done);

@@ -524,6 +524,26 @@ describe('installPython: a real artifact, installed for real', () => {
     }
   }, 120_000);
 
+  (canMount() ? it : it.skip)('an uninstall that cannot write the state puts the tree back where it was: it was left hidden beside the prefix for ever', async () => {
+    const sb = await sandbox();
+    await installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true, activate: false }));
+    // state.json made a mount point (bound onto itself): read as ever, never replaced (EBUSY).
+    const state = join(sb.stateDir, 'state.json');
+    await run('mount', ['--bind', state, state]);
+    try {
+      const e = await codeOf(uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir }));
+      expect(e.code).toMatch(/^CPY_INSTALL_/);
+      expect(existsSync(join(sb.prefix, 'bin', 'python3'))).toBe(true);
+      expect((await readdir(dirname(sb.prefix))).filter((n) => n.startsWith('.cpy-old-'))).toEqual([]);
+      expect(JSON.parse(await readFile(state, 'utf8')).installs[version]).toEqual({ prefix: sb.prefix });
+    } finally {
+      await run('umount', [state]);
+    }
+    // Once it can be written, the version goes.
+    expect(await uninstall(version, { stateDir: sb.stateDir, binDir: sb.binDir })).toMatchObject({ version });
+    expect(existsSync(sb.prefix)).toBe(false);
+  }, 120_000);
+
   it('names a missing system library and its package; a library only optional modules need is a warning', async () => {
     const sb = await sandbox();
     const dynload = `lib/python${version.split('.').slice(0, 2).join('.')}/lib-dynload`;
@@ -606,7 +626,7 @@ describe('installPython: a real artifact, installed for real', () => {
     expect(existsSync(sb.prefix)).toBe(false);
   });
 
-  it('waits for another install of the prefix as long as CPY_LOCK_TIMEOUT_MS says, as install.sh does; a value that is not a number of milliseconds is refused before anything is done', async () => {
+  it('waits for another install of the prefix as long as CPY_LOCK_TIMEOUT_MS says, as install.sh does, and no longer once stopped; a value that is not a number of milliseconds is refused before anything is done', async () => {
     const sb = await sandbox();
     for (const bad of ['10m', '0', '-5', '1e6']) {
       const e = await codeOf(installPython(sb.options({ artifactUrl: artifact.path }), { env: { ...process.env, CPY_LOCK_TIMEOUT_MS: bad } }));
@@ -621,6 +641,13 @@ describe('installPython: a real artifact, installed for real', () => {
     const held = await codeOf(installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }), { env: { ...process.env, CPY_LOCK_TIMEOUT_MS: '700' } }));
     expect(held.code).toBe('CPY_INSTALL_LOCKED');
     expect(Date.now() - started).toBeLessThan(30_000);
+    expect(existsSync(sb.prefix)).toBe(false);
+    // Stopped (Ctrl-C) while it waits, a minute to go: at once, said as a stop (it waited the whole timeout).
+    const stop = new AbortController();
+    const waiting = codeOf(installPython(sb.options({ artifactUrl: artifact.path, skipValidation: true }), { env: { ...process.env, CPY_LOCK_TIMEOUT_MS: '60000' }, signal: stop.signal, onEvent: (e) => void (e.type === 'waiting' && stop.abort()) }));
+    const stopping = Date.now();
+    expect((await waiting).code).toBe('CPY_INSTALL_CANCELLED');
+    expect(Date.now() - stopping).toBeLessThan(10_000);
     expect(existsSync(sb.prefix)).toBe(false);
     await rm(lock);
   });

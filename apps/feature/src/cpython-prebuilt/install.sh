@@ -2855,12 +2855,13 @@ def forget(a):
     # A link that leads nowhere (that tree deleted) holds nothing: it goes.
     tree = os.path.realpath(prefix) if not kept and os.path.islink(prefix) else prefix
     gone = os.path.join(os.path.dirname(tree), '.cpy-old-%s-%s' % (os.path.basename(tree), random_id()))
+    link = os.readlink(prefix) if tree != prefix else None
     if not kept:
         try:
             os.rename(tree, gone)
         except FileNotFoundError:
             pass
-        if tree != prefix:
+        if link is not None:
             try:
                 os.unlink(prefix)
             except FileNotFoundError:
@@ -2868,7 +2869,19 @@ def forget(a):
     del state['installs'][version]
     if state['previous'] == version:
         state['previous'] = None
-    write_state(state_dir, state)
+    try:
+        write_state(state_dir, state)
+    except BaseException:
+        # The state still records it (a full or read-only disk): its tree goes back where it was,
+        # not left hidden beside it for ever.
+        if not kept:
+            try:
+                os.rename(gone, tree)
+                if link is not None and not os.path.lexists(prefix):
+                    os.symlink(link, prefix)
+            except OSError:
+                pass
+        raise
     if was_current:
         try:
             os.unlink(os.path.join(state_dir, CURRENT_LINK))
@@ -2983,10 +2996,11 @@ def serve():
 
 def main(argv):
     # Each command changes the state in steps (a tree renamed away, state.json, `current`, the
-    # links, a tree deleted): a Ctrl-C, which reaches the whole process group, or a closed terminal
-    # does not stop one half way (an uninstall left a hidden copy of the tree and no record of it).
-    # They take well under a second; serve ends when its stdin does.
-    for stop in (signal.SIGINT, signal.SIGHUP):
+    # links, a tree deleted): a Ctrl-C, which reaches the whole process group, a closed terminal or
+    # a SIGTERM sent to the group (timeout, systemd's stop) does not stop one half way (an
+    # uninstall left a hidden copy of the tree and no record of it). They take well under a
+    # second; serve ends when its stdin does, and the caller stops on those signals itself.
+    for stop in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(stop, signal.SIG_IGN)
     if argv == ['serve']:
         return serve()
