@@ -152,7 +152,7 @@ function ours(prefix: string, path: string): boolean {
  */
 function refuseUnsafePrefix(prefix: string, env: Environment): void {
   if (OPTION_PATTERNS.path.test(prefix)) return;
-  const from = env['CPY_HOME'] ? 'CPY_HOME' : env['XDG_DATA_HOME'] ? 'XDG_DATA_HOME' : 'HOME';
+  const from = env['CPY_HOME'] ? 'CPY_HOME' : env['XDG_DATA_HOME'] && isAbsolute(env['XDG_DATA_HOME']) ? 'XDG_DATA_HOME' : 'HOME';
   throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `the prefix ${prefix} (made from ${from}) has characters CPython's own scripts do not handle: cpy installs at paths of letters, digits and . _ / + @ - only`, {
     hint: `set ${from === 'HOME' ? 'CPY_HOME' : from} to such a path, or give the prefix (--prefix)`,
     details: { prefix, from },

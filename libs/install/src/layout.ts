@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /** Environment variables (process.env by default); a plain type, so consumers need no @types/node. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -34,12 +34,18 @@ export function resolveLayout(
   env: Environment = process.env,
   uid: number = process.getuid?.() ?? -1,
 ): InstallLayout {
-  const home = env['HOME'] || homedir();
-  const cacheRoot = env['CPY_CACHE_DIR'] || join(env['XDG_CACHE_HOME'] || join(home, '.cache'), 'cpy');
+  // Paths are absolute, or the links made from them would point nowhere and state.json would be
+  // refused: a relative HOME or XDG_* is ignored, as the XDG spec says; CPY_HOME and CPY_CACHE_DIR,
+  // cpy's own, are read from the directory cpy runs in (CPY_HOME=./py).
+  const absolute = (value: string | undefined) => (value && isAbsolute(value) ? value : undefined);
+  const fromHere = (value: string | undefined) => (value ? resolve(value) : undefined);
+  const home = absolute(env['HOME']) ?? homedir();
+  const cpyHome = fromHere(env['CPY_HOME']);
+  const cacheRoot = fromHere(env['CPY_CACHE_DIR']) ?? join(absolute(env['XDG_CACHE_HOME']) ?? join(home, '.cache'), 'cpy');
   const cacheDir = overrides.cacheDir ?? join(cacheRoot, 'artifacts');
-  const pick = (cpyHome: string, root: string, user: string) => (env['CPY_HOME'] ? join(env['CPY_HOME'], cpyHome) : uid === 0 ? root : user);
-  const dataHome = env['XDG_DATA_HOME'] || join(home, '.local', 'share');
-  const stateHome = env['XDG_STATE_HOME'] || join(home, '.local', 'state');
+  const pick = (under: string, root: string, user: string) => (cpyHome ? join(cpyHome, under) : uid === 0 ? root : user);
+  const dataHome = absolute(env['XDG_DATA_HOME']) ?? join(home, '.local', 'share');
+  const stateHome = absolute(env['XDG_STATE_HOME']) ?? join(home, '.local', 'state');
   const stateDir = overrides.stateDir ?? pick('state', '/var/lib/cpy', join(stateHome, 'cpy'));
   const binDir = overrides.binDir === undefined ? pick('bin', '/usr/local/bin', join(home, '.local', 'bin')) : overrides.binDir;
   const prefixRoot = pick('', '/opt', join(dataHome, 'cpy'));
