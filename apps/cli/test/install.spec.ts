@@ -219,11 +219,22 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chown(own, NOBODY, NOBODY);
     const rootsCache = join(work, 'roots-cache');
     await mkdir(rootsCache, { mode: 0o755 });
-    const r = await runCpy(['install', '--from', join(shared, artifact.fileName), '--json'], { uid: NOBODY, env: { CPY_HOME: join(own, 'home'), CPY_CACHE_DIR: rootsCache, NO_COLOR: '1' } });
+    const install = () => runCpy(['install', '--from', join(shared, artifact.fileName), '--json'], { uid: NOBODY, env: { CPY_HOME: join(own, 'home'), CPY_CACHE_DIR: rootsCache, NO_COLOR: '1' } });
+    const r = await install();
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).error).toMatchObject({
       code: 'CPY_INSTALL_NOT_WRITABLE',
       message: `cannot write ${join(rootsCache, 'artifacts')}: permission denied`,
+      hint: `this user may not write the artifact cache ${rootsCache}: make it theirs (sudo chown -R "$(id -un)" ${rootsCache}), or choose another cache directory (CPY_CACHE_DIR)`,
+    });
+    // Its artifacts/ made by root too: the checksum written there fails, said so (it was
+    // CPY_INSTALL_DOWNLOAD_FAILED, "free some disk space").
+    await mkdir(join(rootsCache, 'artifacts'), { mode: 0o755 });
+    const again = await install();
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout).error).toMatchObject({
+      code: 'CPY_INSTALL_NOT_WRITABLE',
+      message: expect.stringContaining(`cannot write ${join(rootsCache, 'artifacts')}`),
       hint: `this user may not write the artifact cache ${rootsCache}: make it theirs (sudo chown -R "$(id -un)" ${rootsCache}), or choose another cache directory (CPY_CACHE_DIR)`,
     });
   });

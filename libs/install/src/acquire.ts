@@ -1,11 +1,12 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
 import type { Distro } from './archive.js';
+import { fileSystemFault } from './faults.js';
 import { transferLibrary } from './lazy.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
@@ -48,7 +49,16 @@ const ACCESS_DENIED_HINT =
 /** Not the network: the server refused (a private asset, an expired signed URL). */
 const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
 
-function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT): CpyError {
+/**
+ * A failed transfer, said for what it was. One that could not be written where it goes (`writingIn`,
+ * the artifact cache: a directory root left behind, a read-only or full disk) is that directory's
+ * fault (CPY_INSTALL_NOT_WRITABLE, CPY_INSTALL_DISK_FULL, naming it), not a failed download.
+ */
+function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT, writingIn?: string): CpyError {
+  // (The hint names the cache as users set it: CPY_CACHE_DIR, the parent of its artifacts/.)
+  const cacheRoot = writingIn && basename(writingIn) === 'artifacts' ? dirname(writingIn) : writingIn;
+  const local = error.kind === 'local' && writingIn ? fileSystemFault(error.cause, writingIn, cacheRoot) : null;
+  if (local) return local;
   const denied = accessDenied(error);
   return new CpyError(
     error.kind === 'not-found' ? 'CPY_INSTALL_NOT_FOUND' : 'CPY_INSTALL_DOWNLOAD_FAILED',
@@ -113,7 +123,7 @@ export async function fetchChecksum(url: URL, artifactName: string, client: Http
         cause: error,
       });
     }
-    if (error instanceof TransferError) throw transferFailed('checksum file', url, error);
+    if (error instanceof TransferError) throw transferFailed('checksum file', url, error, undefined, scratch);
     throw error;
   } finally {
     await rm(tmp, { force: true });
@@ -176,7 +186,7 @@ export async function fetchIndex<S>(
       });
     }
     // An index refused (401, 403) is no unreachable index: said as such, and no cached build stands in for it.
-    if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error);
+    if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error, undefined, scratch);
     if (error instanceof TransferError) {
       throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
         hint:
@@ -293,7 +303,7 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
     });
   } catch (error) {
     await rm(tmp, { force: true });
-    if (error instanceof TransferError) throw transferFailed('artifact', options.url, error, options.listedBy ? listedButGoneHint(options.listedBy) : undefined);
+    if (error instanceof TransferError) throw transferFailed('artifact', options.url, error, options.listedBy ? listedButGoneHint(options.listedBy) : undefined, options.cacheDir);
     throw error;
   }
   if (got.sha256 !== options.expectedSha256) {
