@@ -1409,6 +1409,21 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'installPrefix a mount point (a volume mounted there, empty): refused before anything is fetched, naming it (it failed with no code once all was unpacked)',
+    options: () => ({ artifactUrl: U['http']!, skipValidation: true, installPrefix: 'small' }),
+    before: async (i) => {
+      await i.smallDisk('small', 8 * MiB);
+      requestsBefore = mirror.requests.length;
+    },
+    expected: { code: 'CPY_INSTALL_PREFIX_MOUNTED' },
+    after: async (i) => {
+      expect(i.lastError).toBe(`${i.root}/small is a mount point (a volume or a disk mounted there): cpy puts its tree in place with a rename from beside it, which a mount point does not allow`);
+      expect(requestedSince()).toEqual([]);
+      expect(await i.list('small')).toEqual([]);
+      expect(await i.list('usr/local/bin')).toEqual([]);
+    },
+  },
+  {
     // The library checks the room before it unpacks, from the metadata (ensureSpace); install.sh's
     // one pass unpacks as it reads, then checks the room there was before it began.
     name: 'disk: room for the tree but not for the margin (its bytes x 1.05 + 16 MiB): CPY_INSTALL_DISK_FULL, naming both; nothing left there',

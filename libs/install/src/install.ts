@@ -295,6 +295,21 @@ async function refuseLinkPrefix(prefix: string): Promise<void> {
   });
 }
 
+/**
+ * A prefix that is a mount point (a volume or a disk mounted there, a Dev Container's named volume)
+ * cannot take the tree unpacked beside it: renaming into it, or it aside, is refused (EBUSY), and
+ * that was said with no code once everything was downloaded and unpacked. Said before anything is
+ * fetched (install.sh says the same).
+ */
+async function refuseMountPoint(prefix: string): Promise<void> {
+  const [here, parent] = await Promise.all([stat(prefix).catch(() => null), stat(dirname(prefix)).catch(() => null)]);
+  if (!here?.isDirectory() || !parent || here.dev === parent.dev) return;
+  throw new CpyError('CPY_INSTALL_PREFIX_MOUNTED', `${prefix} is a mount point (a volume or a disk mounted there): cpy puts its tree in place with a rename from beside it, which a mount point does not allow`, {
+    hint: `install in a directory inside it (--prefix ${prefix}/python-<version>), or mount it one level up`,
+    details: { prefix },
+  });
+}
+
 /** What the prefix's own site-packages holds whose name `tree` (replacing it) does not: `name version`, in order. */
 async function packagesLost(prefix: string, tree: string): Promise<string[]> {
   const [before, after] = await Promise.all([sitePackages(prefix), sitePackages(tree)]);
@@ -313,11 +328,35 @@ async function putInPlace(tree: string, prefix: string): Promise<'installed' | '
   }
   const old = join(dirname(prefix), `${aside(prefix)}${randomId().slice(0, 8)}`);
   await writeFileAtomic(journalPath(prefix), JSON.stringify({ prefix, staged: tree, aside: old }));
-  await rename(prefix, old);
-  await rename(tree, prefix);
+  try {
+    await rename(prefix, old);
+  } catch (error) {
+    await rm(journalPath(prefix), { force: true });
+    throw unmovable(prefix, error);
+  }
+  try {
+    await rename(tree, prefix);
+  } catch (error) {
+    // The install that was there goes back (it was hidden until the next run's recovery).
+    await rename(old, prefix).then(() => rm(journalPath(prefix), { force: true }), () => undefined);
+    throw unmovable(prefix, error);
+  }
   await rm(journalPath(prefix), { force: true });
   await rm(old, { recursive: true, force: true });
   return 'replaced';
+}
+
+/**
+ * A rename the prefix's file system refuses: a mount point under it or at it (EBUSY), a directory of
+ * an image's lower layer on overlayfs (EXDEV). Said with what to do; other errors as they are.
+ */
+function unmovable(prefix: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'EBUSY' && code !== 'EXDEV') return error;
+  return new CpyError('CPY_INSTALL_NOT_WRITABLE', `cannot replace ${prefix}: its file system refuses to rename it (${code}: ${code === 'EBUSY' ? 'something is mounted there' : "a directory of an image's layer, or of another disk"}); the install there is as it was`, {
+    hint: `install at a new prefix (--prefix), or remove ${prefix} yourself first`,
+    cause: error,
+  });
 }
 
 /** Whether an installed prefix is this plan's artifact (and, with pinned signers, was verified by one of them). */
@@ -953,6 +992,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     // One the state records for this version is said as such: its marker was deleted, or its files replaced.
     await refuseForeignPrefix(prefix, (await readState(layout.stateDir).catch(() => null))?.installs[version]?.prefix === prefix ? version : null);
     await refuseLinkPrefix(prefix);
+    await refuseMountPoint(prefix);
     // What the dynamic loader finds (ldconfig -p, about 10 ms) and the unpacking code (lazy.ts)
     // are needed as soon as the artifact's metadata arrives: asked for now, they load while the
     // checksum and the download start.

@@ -3869,6 +3869,11 @@ main() {
     link_target=$(readlink -f -- "$prefix" 2>/dev/null) || link_target=$(readlink -- "$prefix")
     fail CPY_INSTALL_PREFIX_IS_LINK "$prefix is a link to $link_target: cpy puts its tree in place with a rename, which would replace the link rather than fill the directory it points to" "give the directory itself as installPrefix ($link_target), or remove the link"
   fi
+  # A mount point (a volume mounted there) cannot take the tree unpacked beside it: a rename into
+  # it, or of it, is refused (the library's refuseMountPoint).
+  if [ -d "$prefix" ] && [ "$(stat -c %d -- "$prefix" 2>/dev/null)" != "$(stat -c %d -- "${prefix%/*}/" 2>/dev/null)" ]; then
+    fail CPY_INSTALL_PREFIX_MOUNTED "$prefix is a mount point (a volume or a disk mounted there): cpy puts its tree in place with a rename from beside it, which a mount point does not allow" "install in a directory inside it (installPrefix $prefix/python-<version>), or mount it one level up"
+  fi
   sums=${CHECKSUMURL:-$(with_suffix "$ARTIFACTURL" .sha256)}
   if pending_in_workspace "$ARTIFACTURL"; then defer_install "$(path_of "$ARTIFACTURL")"; return 0; fi
   if [ -z "$SHA256" ] && pending_in_workspace "$sums"; then defer_install "$(path_of "$sums")"; return 0; fi
