@@ -1473,6 +1473,9 @@ const CASES: Case[] = [
         expect(i.lastError).toMatch(new RegExp(`^cannot write ${under}: no space left on its disk$`));
         expect(await i.list('small')).toEqual([]);
         expect(await i.list('usr/local/bin')).toEqual([]);
+        // The library's cache records the verified artifact (it was left there unrecorded): the next
+        // run, once there is room, installs from it, offline too. (install.sh keeps no cache.)
+        if (i.name === '@cpy/install') expect(await i.list('cache')).toEqual(expect.arrayContaining([`${good.sha256}.json`, `${good.sha256}.tgz`]));
       },
     }),
   ),

@@ -1093,7 +1093,13 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       // next run, offline too, installs from it, as the cancellation's hint says. (It was left there
       // unrecorded, and `cpy install <version>` said the cache held none.)
       const stopped = hooks.signal?.aborted === true;
-      if (pass.fault && !stopped) throw pass.fault;
+      if (pass.fault && !stopped) {
+        // The artifact is verified: recorded in the cache all the same, so that once the disk has
+        // room the next run (offline too, by version) installs from it. (It stayed there unrecorded.)
+        // (Its metadata was admitted, fits checked, as the pass began.)
+        if (pass.metadata) await indexCached(layout.cacheDir, artifact, pass.metadata, signature?.fingerprint).catch(() => undefined);
+        throw pass.fault;
+      }
       const metadata = passed ?? (await readVerifiedMetadata(artifact));
       if (!passed) fits(metadata, artifact.fileName);
       await indexCached(layout.cacheDir, artifact, metadata, signature?.fingerprint);
