@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, repoRoot, runCpy, type TestArtifact } from '@cpy/harness';
+import { makeHostPythonArtifact, runCpy, startCpy, type TestArtifact } from '@cpy/harness';
 
 let work: string;
 let artifact: TestArtifact;
@@ -94,26 +93,13 @@ describe('cpy compare (the built bin): /usr against a version installed in CPY_H
     // Its own TMPDIR, so that what the comparison leaves there is seen.
     const scratch = join(work, 'tmp-compare');
     await mkdir(scratch);
-    const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'compare', '/usr', version, '--runs', '200', '--json'], {
-      env: { ...env, TMPDIR: scratch },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    const measuring = new Promise<void>((resolve) =>
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-        if (/cpy start-up: /.test(stderr)) resolve();
-      }),
-    );
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await measuring;
+    const run = startCpy(['compare', '/usr', version, '--runs', '200', '--json'], { env: { ...env, TMPDIR: scratch } });
+    await run.until(/cpy start-up: /);
     expect((await readdir(scratch)).filter((n) => n.startsWith('cpy-compare-'))).toHaveLength(1);
-    child.kill('SIGINT');
-    expect(await closed).toBe(1);
-    expect(stderr).toMatch(/stopping the comparison/);
-    expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_COMPARE_CANCELLED', message: expect.stringContaining('was stopped') });
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(1);
+    expect(run.stderr()).toMatch(/stopping the comparison/);
+    expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_COMPARE_CANCELLED', message: expect.stringContaining('was stopped') });
     expect(await readdir(scratch)).toEqual([]);
   }, 120_000);
 });

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, repoRoot, runCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
+import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, repoRoot, runCpy, startCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
 
@@ -163,23 +163,13 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     mirror.inject(`releases/${artifact.fileName}`, { pauseAfterBytes: 1_000_000, resume: held });
     const url = mirror.fileUrl('releases', artifact.fileName);
     try {
-      const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'install', '--from', url, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      const unpacking = new Promise<void>((resolve) =>
-        child.stderr.on('data', (c: Buffer) => {
-          stderr += c.toString();
-          if (/extract: .*as it arrives/.test(stderr)) resolve();
-        }),
-      );
-      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-      await unpacking;
+      const run = startCpy(['install', '--from', url, '--json'], { env });
+      await run.until(/extract: .*as it arrives/);
       expect((await readdir(join(root, 'home'))).filter((n) => n.startsWith('.cpy-staging-'))).toHaveLength(1);
-      child.kill('SIGINT');
-      expect(await closed).toBe(1);
-      expect(stderr).toMatch(/stopping the install/);
-      expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_CANCELLED', message: expect.stringContaining('nothing was installed') });
+      run.child.kill('SIGINT');
+      expect(await run.closed).toBe(1);
+      expect(run.stderr()).toMatch(/stopping the install/);
+      expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_INSTALL_CANCELLED', message: expect.stringContaining('nothing was installed') });
       expect((await readdir(join(root, 'home'))).filter((n) => n !== 'state')).toEqual([]);
     } finally {
       release();

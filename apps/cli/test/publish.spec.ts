@@ -1,12 +1,11 @@
 // `cpy publish` and `cpy releases list|prune`, the built CLI against a loopback double
 // of GitHub's releases API whose every exchange is checked against GitHub's OpenAPI
 // description.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { githubContract, type GitHubDouble, makeHostPythonArtifact, repackArtifact, repoRoot, runCpy, startGitHubDouble, type TestArtifact } from '@cpy/harness';
+import { githubContract, type GitHubDouble, makeHostPythonArtifact, repackArtifact, runCpy, startCpy, startGitHubDouble, type TestArtifact } from '@cpy/harness';
 
 const TOKEN = 'ghp_CLIsecretCLIsecretCLIsecret9876543210';
 
@@ -108,24 +107,15 @@ describe('stopped (Ctrl-C)', () => {
     const b3 = await repackArtifact(artifact, join(work, 'b3-stop'), { metadata: (m) => ({ ...m, build: 3 }) });
     // The first upload is refused by a secondary rate limit that asks for a minute.
     gh.inject('upload', { status: 429, headers: { 'retry-after': '60' }, body: { message: 'You have exceeded a secondary rate limit', documentation_url: 'https://docs.github.com/rest' } });
-    const env = { ...process.env, GITHUB_TOKEN: TOKEN, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '' };
-    const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'publish', b3.path, '--json', '--api-url', gh.apiUrl], { env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    const waiting = new Promise<void>((done) =>
-      child.stderr.on('data', (c: Buffer) => {
-        stderr += c.toString();
-        if (/retrying in 60\.0 s/.test(stderr)) done();
-      }),
-    );
-    const closed = new Promise<number | null>((done) => child.on('close', done));
-    await Promise.race([waiting, closed]);
-    expect(stderr).toMatch(/retrying in 60\.0 s/);
+    const env = { GITHUB_TOKEN: TOKEN, GH_TOKEN: '', GITHUB_REPOSITORY: gh.repository, NO_COLOR: '1', CPY_CACHE_DIR: join(work, 'cache'), CPY_SIGNING_KEY: '', CPY_SIGNING_PASSPHRASE: '' };
+    const run = startCpy(['publish', b3.path, '--json', '--api-url', gh.apiUrl], { env });
+    await run.until(/retrying in 60\.0 s/);
+    expect(run.stderr()).toMatch(/retrying in 60\.0 s/);
     const sent = gh.exchanges.length;
     const stoppedAt = Date.now();
-    child.kill('SIGINT');
-    expect(await closed).toBe(1);
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(1);
+    const [stdout, stderr] = [run.stdout(), run.stderr()];
     outputs.push(stdout, stderr);
     expect(Date.now() - stoppedAt).toBeLessThan(10_000);
     expect(stderr).toContain('stopping: the request to GitHub under way is answered first');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { withBuildLock } from '@cpy/build';
-import { fixturesDir, type PythonMirror, repoRoot, runCpy, startPythonMirror } from '@cpy/harness';
+import { fixturesDir, type PythonMirror, repoRoot, runCpy, startCpy, startPythonMirror } from '@cpy/harness';
 
 const TARBALL = 'Python-3.13.5.tar.xz';
 
@@ -84,26 +84,13 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     const held = new Promise<void>((resolve) => (release = resolve));
     mirror.inject(`3.13.5/${TARBALL}`, { pauseAfterBytes: 2_000_000, resume: held });
     try {
-      const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), 'source', 'fetch', '3.13.5', '--json'], {
-        env: { ...process.env, CPY_CACHE_DIR: cache, CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-      const downloading = new Promise<void>((resolve) =>
-        child.stderr.on('data', (c: Buffer) => {
-          stderr += c.toString();
-          if (/downloading Python-3\.13\.5\.tar\.xz/.test(stderr)) resolve();
-        }),
-      );
-      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
-      await downloading;
+      const run = startCpy(['source', 'fetch', '3.13.5', '--json'], { env: { CPY_CACHE_DIR: cache, CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' } });
+      await run.until(/downloading Python-3\.13\.5\.tar\.xz/);
       await new Promise((r) => setTimeout(r, 500));
-      child.kill('SIGINT');
-      expect(await closed).toBe(1);
-      expect(stderr).toMatch(/stopping the download/);
-      expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED', message: 'the fetch of CPython 3.13.5 was stopped: nothing was kept of its download' });
+      run.child.kill('SIGINT');
+      expect(await run.closed).toBe(1);
+      expect(run.stderr()).toMatch(/stopping the download/);
+      expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED', message: 'the fetch of CPython 3.13.5 was stopped: nothing was kept of its download' });
       expect(await readdir(join(cache, 'sources', 'tmp')).catch(() => [])).toEqual([]);
     } finally {
       release();

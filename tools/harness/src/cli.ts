@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from './paths.js';
@@ -37,4 +37,43 @@ export async function runCpy(args: readonly string[], options: CpyRunOptions = {
       return { code: e.code, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
     },
   );
+}
+
+/** A `cpy` run under way (startCpy): what it printed so far, and its end. */
+export interface CpyProcess {
+  readonly child: ChildProcess;
+  /** Everything on stdout, stderr so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once stderr matches `pattern` (or the process ended first: then the caller's assertion says so). */
+  until(pattern: RegExp): Promise<void>;
+  /** Its exit code (null when a signal ended it). */
+  readonly closed: Promise<number | null>;
+}
+
+/**
+ * Starts the real `cpy` bin as users run it and lets the test act while it runs: wait for a line
+ * on stderr (`until`), then signal it (a Ctrl-C is `child.kill('SIGINT')`), and read its end.
+ */
+export function startCpy(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): CpyProcess {
+  const child = spawn(process.execPath, [join(repoRoot(), 'apps', 'cli', 'bin', 'cpy.cjs'), ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    for (const w of waiters.filter((w) => w.pattern.test(stderr))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  });
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    until: (pattern) => (pattern.test(stderr) ? Promise.resolve() : Promise.race([new Promise<void>((resolve) => waiters.push({ pattern, resolve })), closed.then(() => undefined)])),
+    closed,
+  };
 }

@@ -26,7 +26,7 @@ export type { DoubleAsset, DoubleRelease, Exchange, Fault as GitHubFault, GitHub
 export { githubContract } from './openapi.js';
 export { indexEntry, indexOf } from './index-fixtures.js';
 export { errorOf, expectCode } from './errors.js';
-export { runCpy } from './cli.js';
-export type { CpyRun, CpyRunOptions } from './cli.js';
+export { runCpy, startCpy } from './cli.js';
+export type { CpyProcess, CpyRun, CpyRunOptions } from './cli.js';
 export { peakLiveMemory } from './memory.js';
 export { runsNow, until } from './processes.js';
