@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 // node:crypto takes 5-8 ms to load, and an already-installed `cpy install` needs neither a hash nor
 // a random name (issue 20): it is loaded when one is first asked for. process.getBuiltinModule
 // (Node 20.16) rather than createRequire: node:module would load Node's ES module loader (about
@@ -23,4 +25,22 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+let owner: string | null = null;
+/**
+ * Who this process's pids belong to: `<host>.<pid namespace>` (the host name made of
+ * [A-Za-z0-9._], the number in /proc/self/ns/pid, or `0` where /proc does not say). A file named
+ * with it and a pid is judged dead or alive only by a process with the same owner: a container
+ * sharing the directory (the same host name under host networking, its own pids) is never judged.
+ */
+export function processOwner(): string {
+  if (owner) return owner;
+  let ns = '0';
+  try {
+    ns = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
+  } catch {
+    // no /proc: the host name alone
+  }
+  return (owner = `${hostname().replace(/[^A-Za-z0-9.]/g, '_')}.${ns}`);
 }

@@ -34,7 +34,7 @@ export { artifactMetadataSchema, MAX_METADATA_BYTES, METADATA_ENTRY } from './me
 export type { ArtifactMetadata } from './metadata.js';
 export { runtimeNeeds } from './needs.js';
 export { ATOMIC_TMP_INFIX, copyFileAtomic, makeDirectory, MAX_SMALL_TEXT, readSmallText, removeLeftByDeadProcesses, writeFileAtomic } from './files.js';
-export { processAlive, randomId, sha256Hex } from './ids.js';
+export { processAlive, processOwner, randomId, sha256Hex } from './ids.js';
 export { withLock } from './lock.js';
 export type { LockOptions, LockOwner } from './lock.js';
 export { displayUrl } from './naming.js';

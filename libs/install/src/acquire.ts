@@ -1,7 +1,7 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
+import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, processOwner, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
 import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer';
 import * as z from 'zod/mini';
@@ -264,8 +264,13 @@ export async function dropCached(cacheDir: string, sha256: string): Promise<void
   await rm(join(cacheDir, `${sha256}.json`), { force: true });
 }
 
-/** Partial downloads of processes that were killed (their pid is in the name). */
-const removeDeadDownloads = (cacheDir: string) => removeLeftByDeadProcesses(cacheDir, /^\.+download-(\d+)-/);
+/**
+ * Partial downloads of processes that were killed: `.download-<owner>-<pid>-<id>.tgz`, judged only
+ * when `owner` is this process's (host and pid namespace: on a cache shared by containers, another's
+ * download in progress was deleted as dead); `.download-<pid>-<id>.tgz`, as a cpy before
+ * 2026-12-07 named them, as before.
+ */
+export const removeDeadDownloads = (cacheDir: string) => removeLeftByDeadProcesses(cacheDir, new RegExp(`^\\.+download-(?:${processOwner().replace(/\./g, '\\.')}-)?(\\d+)-`));
 
 export interface DownloadArtifactOptions {
   readonly url: URL;
@@ -291,7 +296,7 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
   await makeDirectory(options.cacheDir);
   const fileName = basename(decodeURIComponent(options.url.pathname));
   await removeDeadDownloads(options.cacheDir);
-  const tmp = join(options.cacheDir, `.download-${process.pid}-${randomId()}.tgz`);
+  const tmp = join(options.cacheDir, `.download-${processOwner()}-${process.pid}-${randomId()}.tgz`);
   let got: { sha256: string; bytes: number };
   const { downloadToFile, TransferError } = await transferLibrary();
   try {

@@ -1,9 +1,10 @@
 // newestCached: the build an install without an index (or offline) takes from the cache.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { newestCached } from '../acquire.js';
+import { processOwner } from '@cpy/core';
+import { newestCached, removeDeadDownloads } from '../acquire.js';
 import { parseVersionRequest } from '../request.js';
 
 let cache: string;
@@ -32,5 +33,23 @@ describe('newestCached', () => {
     expect(await pick('aarch64', { id: 'ubuntu', versionId: '22.04' })).toBe('cpython-3.13.7-ubuntu22.04-aarch64-build1.tgz');
     // Without a host: the newest, as before.
     expect((await newestCached(cache, parseVersionRequest('3.13')))?.fileName).toBe('cpython-3.13.7-ubuntu22.04-aarch64-build1.tgz');
+  });
+});
+
+describe('removeDeadDownloads', () => {
+  it("removes the partial downloads of this host's and pid namespace's dead processes only: another container's, sharing the cache, are never judged (one in progress was deleted)", async () => {
+    // A pid no process has: past the kernel's default pid_max.
+    const gone = 4_194_999;
+    const names = {
+      dead: `.download-${processOwner()}-${gone}-a.tgz`,
+      deadPart: `..download-${processOwner()}-${gone}-b.tgz.part-1`,
+      live: `.download-${processOwner()}-${process.ppid}-c.tgz`,
+      otherContainer: `.download-${processOwner().replace(/\.\d+$/, '.1234')}-${gone}-d.tgz`,
+      otherHost: `.download-otherhost.4026531836-${gone}-e.tgz`,
+      legacy: `.download-${gone}-f.tgz`,
+    };
+    for (const name of Object.values(names)) await writeFile(join(cache, name), '');
+    await removeDeadDownloads(cache);
+    expect((await readdir(cache)).sort()).toEqual([names.live, names.otherContainer, names.otherHost].sort());
   });
 });
