@@ -27,20 +27,30 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-let owner: string | null = null;
+let namespace: string | null | undefined;
+/**
+ * This process's pid namespace, as the number in /proc/self/ns/pid (`pid:[4026531836]`); null where
+ * /proc does not say. Two containers can share a host name (host networking) and a volume, but not
+ * their pids: a pid from another namespace says nothing about a process here. install.sh's
+ * lock_take reads the same.
+ */
+export function pidNamespace(): string | null {
+  if (namespace !== undefined) return namespace;
+  let link = '';
+  try {
+    link = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // no /proc
+  }
+  return (namespace = /^pid:\[(\d+)\]$/.exec(link)?.[1] ?? null);
+}
+
 /**
  * Who this process's pids belong to: `<host>.<pid namespace>` (the host name made of
- * [A-Za-z0-9._], the number in /proc/self/ns/pid, or `0` where /proc does not say). A file named
- * with it and a pid is judged dead or alive only by a process with the same owner: a container
- * sharing the directory (the same host name under host networking, its own pids) is never judged.
+ * [A-Za-z0-9._], and `0` for the namespace where /proc does not say). A file named with it and a
+ * pid is judged dead or alive only by a process with the same owner: a container sharing the
+ * directory (the same host name under host networking, its own pids) is never judged.
  */
 export function processOwner(): string {
-  if (owner) return owner;
-  let ns = '0';
-  try {
-    ns = /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
-  } catch {
-    // no /proc: the host name alone
-  }
-  return (owner = `${hostname().replace(/[^A-Za-z0-9.]/g, '_')}.${ns}`);
+  return `${hostname().replace(/[^A-Za-z0-9.]/g, '_')}.${pidNamespace() ?? '0'}`;
 }

@@ -1,11 +1,11 @@
-import { link, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CpyErrorCode } from './codes.js';
 import { CpyError } from './errors.js';
 import { makeDirectory } from './files.js';
-import { processAlive, randomId } from './ids.js';
+import { pidNamespace, processAlive, randomId } from './ids.js';
 
 export interface LockOptions {
   readonly timeoutMs: number;
@@ -46,17 +46,6 @@ async function processStart(pid: number): Promise<string | null> {
   } catch {
     return null;
   }
-}
-
-/**
- * This process's pid namespace, as the number in /proc/self/ns/pid (`pid:[4026531836]`); null where
- * /proc does not say. Two containers can share a host name (host networking) and a state volume,
- * but not their pids: a pid from another namespace says nothing about a process here.
- * install.sh's lock_take reads the same.
- */
-async function pidNamespace(): Promise<string | null> {
-  const link = await readlink('/proc/self/ns/pid').catch(() => '');
-  return /^pid:\[(\d+)\]$/.exec(link)?.[1] ?? null;
 }
 
 /**
@@ -108,7 +97,8 @@ export async function withLock<T>(owner: LockOwner, path: string, options: LockO
   await makeDirectory(dirname(path)).catch((error: unknown) => {
     throw cannotCreate(owner, path, error);
   });
-  const [start, namespace] = await Promise.all([processStart(process.pid), pidNamespace()]);
+  const start = await processStart(process.pid);
+  const namespace = pidNamespace();
   const me = `${process.pid} ${hostname()}${namespace ? `/${namespace}` : ''} ${randomId()}${start ? ` ${start}` : ''}`;
   const deadline = Date.now() + options.timeoutMs;
   let waiting = false;

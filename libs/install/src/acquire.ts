@@ -1,5 +1,5 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, processOwner, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
 import { INDEX_FILE, parseIndexText, type ArtifactIndex } from '@cpy/artifact/index-format';
@@ -7,6 +7,7 @@ import type { HttpClient, TransferError, TransferProgress } from '@cpy/transfer'
 import * as z from 'zod/mini';
 import type { Distro } from './archive.js';
 import { fileSystemFault } from './faults.js';
+import { cacheRootOf } from './layout.js';
 import { transferLibrary } from './lazy.js';
 import { matchesRequest, type VersionRequest } from './request.js';
 import { readJsonFile } from './state.js';
@@ -55,9 +56,7 @@ const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 4
  * fault (CPY_INSTALL_NOT_WRITABLE, CPY_INSTALL_DISK_FULL, naming it), not a failed download.
  */
 function transferFailed(what: string, url: URL, error: TransferError, notFound = NOT_FOUND_HINT, writingIn?: string): CpyError {
-  // (The hint names the cache as users set it: CPY_CACHE_DIR, the parent of its artifacts/.)
-  const cacheRoot = writingIn && basename(writingIn) === 'artifacts' ? dirname(writingIn) : writingIn;
-  const local = error.kind === 'local' && writingIn ? fileSystemFault(error.cause, writingIn, cacheRoot) : null;
+  const local = error.kind === 'local' && writingIn ? fileSystemFault(error.cause, writingIn, cacheRootOf(writingIn)) : null;
   if (local) return local;
   const denied = accessDenied(error);
   return new CpyError(

@@ -23,7 +23,7 @@ import { matchesRequest, parseVersionRequest, type VersionRequest } from './requ
 import { readDistro } from './archive.js';
 import { defaultHostContext, fitOf, resolveBuild, type HostContext, type Resolution } from './resolve.js';
 import { detectHost, hostArch, type HostPlatform } from './host.js';
-import { resolveLayout, type Environment, type InstallLayout } from './layout.js';
+import { cacheRootOf, resolveLayout, type Environment, type InstallLayout } from './layout.js';
 import { artifactLibrary, installerClient } from './lazy.js';
 import { fileSystemFault, pythonFileSystemFault } from './faults.js';
 import { withLock } from './lock.js';
@@ -244,8 +244,6 @@ async function refuseForeignPrefix(prefix: string, recordedFor: string | null): 
   });
 }
 
-/** The artifact cache as users set it: CPY_CACHE_DIR (or ~/.cache/cpy), the parent of its artifacts/. */
-const cacheRootOf = (layout: InstallLayout) => (basename(layout.cacheDir) === 'artifacts' ? dirname(layout.cacheDir) : layout.cacheDir);
 
 /**
  * Where a version goes when no prefix is given: where the state records it, while a tree is there
@@ -440,7 +438,7 @@ async function planSource(
     // One whose metadata cannot be read is taken: installing it says what is wrong with it.
     const metadata = await readVerifiedMetadata(hit).catch(() => null);
     if (!metadata) return true;
-    const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata) }, await context(), ['critical']);
+    const fit = await criticalFit(metadata, await context());
     if (fit.fits || fit.unknown) return true;
     unfitCached.push(`${hit.fileName}: ${fit.why}`);
     return false;
@@ -581,7 +579,7 @@ async function obtainArtifact(
   }
   const url = toUrl(plan.artifactUrl);
   const fileName = basename(decodeURIComponent(url.pathname));
-  await makeNamedDirectory(layout.cacheDir, 'for the artifact cache', 'choose another cache directory (CPY_CACHE_DIR), or make that directory yourself', cacheRootOf(layout));
+  await makeNamedDirectory(layout.cacheDir, 'for the artifact cache', 'choose another cache directory (CPY_CACHE_DIR), or make that directory yourself', cacheRootOf(layout.cacheDir));
   // The metadata published beside the artifact lets an incompatible host refuse before the download
   // (an index entry was checked when it was chosen). When the checksum must be fetched, it is asked
   // for at the same time: one round trip before the download's first byte, not two. With the
@@ -690,11 +688,14 @@ async function damagedAsPublished(error: unknown, artifact: CachedArtifact, cach
   });
 }
 
+/** Whether an artifact runs here, from its own metadata: platform, then the critical libraries only (the optional ones are reported after the install). */
+const criticalFit = (metadata: ArtifactMetadata, ctx: HostContext) => fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata) }, ctx, ['critical']);
+
 /** Architecture, C library and glibc (with their own error codes), then whether this system can provide the libraries it needs. */
 async function refuseUnfit(metadata: ArtifactMetadata, ctx: HostContext): Promise<void> {
   checkCompatibility(metadata, ctx.host);
   // Only critical libraries refuse an artifact given by name; the optional ones are reported after the install.
-  const fit = await fitOf({ ...metadata.platform, needs: runtimeNeeds(metadata) }, ctx, ['critical']);
+  const fit = await criticalFit(metadata, ctx);
   if (!fit.fits && !fit.unknown) {
     throw new CpyError('CPY_INSTALL_PACKAGES_UNAVAILABLE', `CPython ${metadata.version} build ${metadata.build} cannot run here: ${fit.why}`, {
       hint: `nothing was downloaded; use a build made for this distribution (cpy build ${metadata.version} --builder container --image <this image>)`,
@@ -831,7 +832,7 @@ export async function installPython(input: InstallOptions, hooks: InstallHooks =
   } catch (error) {
     // A full disk or a directory that cannot be written, wherever it was met, named as such (the
     // install record's python3 says so in its own words).
-    throw fileSystemFault(error, undefined, cacheRootOf(resolveLayout({ cacheDir: input.cacheDir }, hooks.env ?? process.env))) ?? (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') ? pythonFileSystemFault(error.message, undefined, error) : null) ?? error;
+    throw fileSystemFault(error, undefined, cacheRootOf(resolveLayout({ cacheDir: input.cacheDir }, hooks.env ?? process.env).cacheDir)) ?? (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') ? pythonFileSystemFault(error.message, undefined, error) : null) ?? error;
   }
 }
 

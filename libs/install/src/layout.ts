@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** Environment variables (process.env by default); a plain type, so consumers need no @types/node. */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -51,3 +51,6 @@ export function resolveLayout(
   const prefixRoot = pick('', '/opt', join(dataHome, 'cpy'));
   return { stateDir, binDir, cacheDir, prefixFor: (version) => join(prefixRoot, `python-${version}`) };
 }
+
+/** The artifact cache as users set it (CPY_CACHE_DIR, or ~/.cache/cpy): the parent of its artifacts/, for messages. */
+export const cacheRootOf = (cacheDir: string): string => (basename(cacheDir) === 'artifacts' ? dirname(cacheDir) : cacheDir);

@@ -52,6 +52,15 @@ export async function readyOutDir(ctx: CommandContext<unknown>, input: PackValue
   await requireCompressor(input.compression ?? 'gzip');
 }
 
+/**
+ * --run-tests of a cross build (`arch`, said as `named`): python3 starting python3 under user-mode
+ * emulation cannot run, so it is refused before anything is fetched or built.
+ */
+export const crossRunTests = (arch: string, named: string): CpyError =>
+  new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (${named}) under user-mode emulation`, {
+    hint: `drop --run-tests, or build natively on an ${arch} host`,
+  });
+
 /** Packing options that cannot go together: refused as usage (exit 2) before anything is fetched or built. */
 export function packConflicts(values: PackValues, ctx: z.RefinementCtx): void {
   if (values['debug-symbols'] && values['no-strip']) {
@@ -161,11 +170,7 @@ export const artifactPack = defineCommand({
     const buildDir = resolve(io.cwd, input.buildDir);
     return withBuildDirLock(buildDir, async () => {
       const result = await readBuildResult(buildDir);
-      if (input['run-tests'] && result.cross) {
-        throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (${result.arch}) under user-mode emulation`, {
-          hint: `drop --run-tests, or build natively on an ${result.arch} host`,
-        });
-      }
+      if (input['run-tests'] && result.cross) throw crossRunTests(result.arch, result.arch);
       await readyOutDir(ctx as CommandContext<unknown>, input);
       const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
       if (source.sha256 !== result.source.sha256) {

@@ -7,7 +7,7 @@ import { EXIT, defineCommand, type CommandContext } from '../command.js';
 import { summaryOf } from './table.js';
 import { flagUsageError, positiveInt } from '../usage.js';
 import type { CliIO } from '../io.js';
-import { artifactLines, artifactOutcome, PACK_OPTIONS, packForCommand, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
+import { artifactLines, artifactOutcome, crossRunTests, PACK_OPTIONS, packForCommand, packConflicts, packValues, readyOutDir, type PackedAndValidated } from './artifact.js';
 import { readyDirectory } from '../location.js';
 import { FETCH_OPTIONS, fetchForCommand, fetchValues } from './source.js';
 import { VAGRANT_OPTION, vagrantDir, vagrantValues } from './vm.js';
@@ -137,11 +137,7 @@ export const build = defineCommand({
     }
     // A cross build's tests cannot run (python3 starting python3 under user-mode emulation): said
     // before the build, not when packing it, minutes later.
-    if (input.arch && input.arch !== machine() && input['run-tests']) {
-      throw new CpyError('CPY_CLI_USAGE', `--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build (--arch ${input.arch}) under user-mode emulation`, {
-        hint: `drop --run-tests, or build natively on an ${input.arch} host`,
-      });
-    }
+    if (input.arch && input.arch !== machine() && input['run-tests']) throw crossRunTests(input.arch, `--arch ${input.arch}`);
     const raw = {
       version: input.version,
       ...(input.build ? { build: input.build } : {}),
