@@ -271,7 +271,7 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect((await readdir(tmp)).sort()).toEqual([`${dead}-recent`]);
   });
 
-  it('honours HTTP_PROXY (with or without http://), and NO_PROXY', async () => {
+  it('honours HTTP_PROXY (with or without http://), ALL_PROXY, and NO_PROXY with its address ranges, as curl reads them', async () => {
     const proxy = await startConnectProxy();
     try {
       const port = new URL(mirror.url).port;
@@ -282,7 +282,14 @@ describe('fetchSource from a mirror laid out like python.org', () => {
       expect(proxy.tunnels).toHaveLength(seen);
       // Written without a scheme, as curl, apt and pip take it (it was "a bug in cpy").
       await fetch('3.13.5', { env: { http_proxy: proxy.url.replace(/^http:\/\//, '') }, refresh: true });
-      expect(proxy.tunnels.length).toBeGreaterThan(seen);
+      const through = proxy.tunnels.length;
+      expect(through).toBeGreaterThan(seen);
+      // A range (a mirror reached by its address): undici took it for a host name, and proxied.
+      await fetch('3.13.5', { env: { HTTP_PROXY: proxy.url, NO_PROXY: 'localhost,127.0.0.0/8' }, refresh: true });
+      expect(proxy.tunnels).toHaveLength(through);
+      // ALL_PROXY, which curl reads where its scheme's own is unset (undici did not), and a range the mirror is not in.
+      await fetch('3.13.5', { env: { ALL_PROXY: proxy.url, NO_PROXY: '10.0.0.0/8' }, refresh: true });
+      expect(proxy.tunnels.length).toBeGreaterThan(through);
     } finally {
       await proxy.close();
     }

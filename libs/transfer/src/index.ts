@@ -7,6 +7,7 @@ export {
   httpMissing,
   TransferError,
 } from './transfer.js';
+export { bypassesProxy } from './no-proxy.js';
 export type {
   DownloadOptions,
   HttpClient,

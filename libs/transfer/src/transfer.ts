@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpyError, displayUrl } from '@cpy/core';
+import { bypassesProxy } from './no-proxy.js';
 import { CHUNK, openSink, SinkLimitError, SinkWriteError, type Follower } from './sink.js';
 // undici is loaded when a client is made, not with this module: an install that is already
 // there (or a CLI command that downloads nothing) never pays for it.
@@ -13,14 +14,16 @@ import type { Dispatcher } from 'undici';
 
 /** What a download uses of undici. */
 interface Undici {
-  readonly EnvHttpProxyAgent: typeof import('undici').EnvHttpProxyAgent;
+  readonly Agent: typeof import('undici').Agent;
+  readonly ProxyAgent: typeof import('undici').ProxyAgent;
+  readonly Dispatcher: typeof import('undici').Dispatcher;
   readonly redirect: typeof import('undici').interceptors.redirect;
 }
 
 let undici: Promise<Undici> | null = null;
 
 /**
- * undici's proxy-aware agent and its redirect interceptor, on first use, from their own modules,
+ * undici's agents (direct and through a proxy) and its redirect interceptor, on first use, from their own modules,
  * with the request API put on its dispatchers as undici's index does (the proxy agent's CONNECT
  * needs it too). The index also loads fetch, WebSocket, the cache stores and the mocks: unbundled,
  * it took 117-155 ms to load where these take 49-66 (issue 20). They are CommonJS: import() gives
@@ -31,20 +34,21 @@ let undici: Promise<Undici> | null = null;
  */
 function loadUndici(): Promise<Undici> {
   return (undici ??= Promise.all([
-    import('undici/lib/dispatcher/env-http-proxy-agent.js'),
+    import('undici/lib/dispatcher/agent.js'),
+    import('undici/lib/dispatcher/proxy-agent.js'),
     import('undici/lib/interceptor/redirect.js'),
     import('undici/lib/dispatcher/dispatcher.js'),
     import('undici/lib/api/index.js'),
   ]).then(
-    ([agent, redirect, dispatcher, api]) => {
+    ([agent, proxyAgent, redirect, dispatcher, api]) => {
       Object.assign(dispatcher.default.prototype, api.default);
-      return { EnvHttpProxyAgent: agent.default, redirect: redirect.default };
+      return { Agent: agent.default, ProxyAgent: proxyAgent.default, Dispatcher: dispatcher.default, redirect: redirect.default };
     },
     async () => {
       const loaded = await import('undici');
       // Node's import() gives a CommonJS package's exports by name, a bundle's as `default`.
-      const whole = 'EnvHttpProxyAgent' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
-      return { EnvHttpProxyAgent: whole.EnvHttpProxyAgent, redirect: whole.interceptors.redirect };
+      const whole = 'ProxyAgent' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
+      return { Agent: whole.Agent, ProxyAgent: whole.ProxyAgent, Dispatcher: whole.Dispatcher, redirect: whole.interceptors.redirect };
     },
   ));
 }
@@ -102,7 +106,7 @@ export interface HttpClientOptions {
  * written without a scheme (`proxy.corp:3128`, which curl, apt and pip take; undici refused it,
  * and cpy failed as "a bug in cpy"). Another scheme (socks5://) is said, without the credentials.
  */
-function proxyUrl(env: Readonly<Record<string, string | undefined>>, name: 'http_proxy' | 'https_proxy'): string {
+function proxyUrl(env: Readonly<Record<string, string | undefined>>, name: 'http_proxy' | 'https_proxy' | 'all_proxy'): string {
   const value = (env[name] ?? env[name.toUpperCase()] ?? '').trim();
   if (value === '') return '';
   const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
@@ -119,7 +123,20 @@ function proxyUrl(env: Readonly<Record<string, string | undefined>>, name: 'http
 export async function createHttpClient(options: HttpClientOptions = {}): Promise<HttpClient> {
   const env = options.env ?? process.env;
   // Checked here, before anything is fetched (not when the first request makes the agent).
-  const proxies = { http: proxyUrl(env, 'http_proxy'), https: proxyUrl(env, 'https_proxy') };
+  // http:// through http_proxy, https:// through https_proxy, either through all_proxy when its own
+  // is unset, as curl reads them (the Feature's install.sh); https:// then through http_proxy, as
+  // undici's EnvHttpProxyAgent sent it before (curl goes direct there).
+  // An all_proxy that is not http(s) (socks5://, which curl reads) stays unread, as before it was read at all.
+  const all = (() => {
+    try {
+      return proxyUrl(env, 'all_proxy');
+    } catch {
+      return '';
+    }
+  })();
+  const http = proxyUrl(env, 'http_proxy') || all;
+  const proxies = { 'http:': http, 'https:': proxyUrl(env, 'https_proxy') || all || http };
+  const noProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
   let tls = {};
   if (options.caFile) {
     let pem: string;
@@ -143,26 +160,32 @@ export async function createHttpClient(options: HttpClientOptions = {}): Promise
     const extra = env['NODE_EXTRA_CA_CERTS'] ? await readFile(env['NODE_EXTRA_CA_CERTS'], 'utf8').catch(() => null) : null;
     tls = { ca: [...rootCertificates, ...(extra ? [extra] : []), pem] };
   }
-  let made: Promise<{ agent: Dispatcher; dispatcher: Dispatcher }> | null = null;
+  let made: Promise<{ close: () => Promise<void>; dispatcher: Dispatcher }> | null = null;
   const make = async () => {
-    const { EnvHttpProxyAgent, redirect } = await loadUndici();
-    const agent = new EnvHttpProxyAgent({
-      httpProxy: proxies.http,
-      httpsProxy: proxies.https,
-      noProxy: env['no_proxy'] ?? env['NO_PROXY'] ?? '',
-      connect: tls,
-      requestTls: tls,
-      proxyTls: tls,
-      headersTimeout: 30_000,
-      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
-    });
-    return { agent, dispatcher: agent.compose(redirect({ maxRedirections: 5 })) };
+    const { Agent, ProxyAgent, Dispatcher, redirect } = await loadUndici();
+    const timeouts = { headersTimeout: 30_000, bodyTimeout: options.bodyTimeoutMs ?? 60_000 };
+    const direct = new Agent({ ...timeouts, connect: tls });
+    const through = (uri: string) => (uri ? new ProxyAgent({ ...timeouts, uri, connect: tls, requestTls: tls, proxyTls: tls }) : direct);
+    const viaProxy = { 'http:': through(proxies['http:']), 'https:': through(proxies['https:']) };
+    const agents = [...new Set([direct, viaProxy['http:'], viaProxy['https:']])];
+    /** Each request (and each redirect's) goes direct or through its scheme's proxy, by NO_PROXY as curl reads it (bypassesProxy). */
+    class Route extends Dispatcher {
+      override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+        const url = new URL(String(opts.origin));
+        const proxied = url.protocol === 'https:' || url.protocol === 'http:' ? viaProxy[url.protocol] : direct;
+        return (proxied === direct || bypassesProxy(url, noProxy) ? direct : proxied).dispatch(opts, handler);
+      }
+    }
+    const close = async () => {
+      await Promise.all(agents.map((agent) => agent.close()));
+    };
+    return { close, dispatcher: new Route().compose(redirect({ maxRedirections: 5 })) };
   };
   return {
     dispatcher: async () => (await (made ??= make())).dispatcher,
     userAgent: options.userAgent ?? 'cpy',
     close: async () => {
-      if (made) await (await made).agent.close();
+      if (made) await (await made).close();
     },
   };
 }

@@ -2,9 +2,14 @@
 // transfer.ts), typed with undici's own declarations. undici 7 has no `exports` map, so these
 // paths resolve. These declarations hold whatever is on disk: a version that moves the files
 // fails the CLI's bundle, not tsc, and the unbundled library then loads undici's index.
-declare module 'undici/lib/dispatcher/env-http-proxy-agent.js' {
-  import type { EnvHttpProxyAgent } from 'undici';
-  const value: typeof EnvHttpProxyAgent;
+declare module 'undici/lib/dispatcher/agent.js' {
+  import type { Agent } from 'undici';
+  const value: typeof Agent;
+  export default value;
+}
+declare module 'undici/lib/dispatcher/proxy-agent.js' {
+  import type { ProxyAgent } from 'undici';
+  const value: typeof ProxyAgent;
   export default value;
 }
 declare module 'undici/lib/interceptor/redirect.js' {
@@ -14,7 +19,7 @@ declare module 'undici/lib/interceptor/redirect.js' {
 }
 declare module 'undici/lib/dispatcher/dispatcher.js' {
   import type { Dispatcher } from 'undici';
-  const value: { prototype: Dispatcher };
+  const value: typeof Dispatcher;
   export default value;
 }
 declare module 'undici/lib/api/index.js' {

@@ -133,7 +133,7 @@ export const sourceFetch = defineCommand({
     "verifies it offline (OpenPGP against the release manager's key shipped with cpy, Sigstore against the identity " +
     'python.org documents for the release line) and keeps it in the cache by sha256: a second fetch needs no network. ' +
     'Mirrors: --mirror, else $CPY_PYTHON_MIRRORS (space or comma separated), else https://www.python.org/ftp/python. ' +
-    'Proxies: HTTPS_PROXY, HTTP_PROXY, NO_PROXY. Cache: --cache-dir, else $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy or ~/.cache/cpy. ' +
+    'Proxies: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY (read as curl reads them: NO_PROXY=10.0.0.0/8 is a range). Cache: --cache-dir, else $CPY_CACHE_DIR, else $XDG_CACHE_HOME/cpy or ~/.cache/cpy. ' +
     'Exit 0 when verified, 1 when the download or the verification failed.',
   options: {
     ...FETCH_OPTIONS,
