@@ -5,7 +5,7 @@ import { CpyError, isCpyError, sha256Hex } from '@cpy/core';
 import { type ArtifactIndex, emptyIndex, INDEX_FILE, INDEX_RELEASE_TAG, parseIndexText, serializeIndex, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, signFile, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import { GitHubApiError, type GitHubAsset, type GitHubClient, type GitHubRelease } from './github.js';
-import { finishKeysUpdate, KEYS_NEXT_FILE, publishKeys, readKeysAsset, type PublishedKeys } from './keys-file.js';
+import { finishKeysUpdate, KEYS_NEXT_FILE, publishKeys, readKeysAsset, refuseRevokedSigner, type PublishedKeys } from './keys-file.js';
 import { renameAsset as rename, smallAssetText, uploadFresh } from './release-assets.js';
 import { checkOwnSignature, isOwnSignature, signatureName } from './signatures.js';
 
@@ -375,6 +375,8 @@ export async function checkIndexBeforeSigning(options: { github: GitHubClient; r
   const release = options.releases.find((r) => r.tag_name === INDEX_RELEASE_TAG);
   if (!release) return;
   const assets = await gh.listAssets(release.id);
+  const keysFile = named(assets, TRUSTED_KEYS_FILE);
+  if (keysFile) refuseRevokedSigner((await readKeysAsset(gh, keysFile)).keys, options.signingKey);
   const work = await mkdtemp(join(tmpdir(), 'cpy-index-'));
   try {
     const trust: TrustContext = { gh, key: options.signingKey, trust: options.indexTrust, work, keys: null, texts: new Map() };

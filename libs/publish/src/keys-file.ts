@@ -72,6 +72,19 @@ export async function readKeysAsset(gh: GitHubClient, asset: GitHubAsset): Promi
 }
 
 /**
+ * CPY_PUBLISH_SIGNER_REVOKED when `keys` (cpy-keys.asc) holds a revoked copy of the signing key:
+ * every installer that pins it refuses whatever it signs, and the copy, once refreshed by a
+ * local copy of the key without the revocation (an extended one), would have lost it.
+ */
+export function refuseRevokedSigner(keys: readonly PublicKeyInfo[], key: SigningKey): void {
+  if (!keys.some((k) => k.fingerprint === key.fingerprint && k.revoked)) return;
+  throw new CpyError('CPY_PUBLISH_SIGNER_REVOKED', `the signing key ${key.fingerprint} is revoked in ${TRUSTED_KEYS_FILE} on release ${INDEX_RELEASE_TAG}: installers refuse whatever it signs; nothing was published with it`, {
+    hint: `sign with another key (cpy keys generate) and pin its fingerprint; the revocation stays in ${TRUSTED_KEYS_FILE}`,
+    details: { fingerprint: key.fingerprint },
+  });
+}
+
+/**
  * Keeps the signing key's public key in `cpy-keys.asc` on the index release, where installers
  * fetch the keys whose fingerprints they pin. A key already there changes nothing. A new one is
  * appended (the old keys stay: signatures they made still verify, and a rotation needs both for a
@@ -91,6 +104,7 @@ export async function publishKeys(options: {
   const current = assets.find((a) => a.name === TRUSTED_KEYS_FILE) ?? null;
   const stale = assets.find((a) => a.name === KEYS_NEXT_FILE) ?? null;
   const read = current ? await readKeysAsset(gh, current) : null;
+  if (read) refuseRevokedSigner(read.keys, key);
   const text = read?.text ?? '';
   const fingerprints = read?.fingerprints ?? [];
   if (current && stale) {

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import * as openpgp from 'openpgp';
 import { isCpyError } from '@cpy/core';
 import { addEntry, indexEntryFor, parseIndexText, planRetention, serializeIndex, type ArtifactIndex, type IndexEntry } from '@cpy/artifact';
 import { githubContract, makeHostPythonArtifact, startGitHubDouble, type GitHubDouble, type TestArtifact } from '@cpy/harness';
@@ -617,6 +618,24 @@ describe('publishIndex with a signing key', () => {
       expect(builds(d, 'index.json')).toEqual([4, 2, 1]);
       expect(await installerView(d, 'index.json', [alice])).toBe('good');
     }
+  });
+
+  it('a signing key revoked in cpy-keys.asc is refused before anything is published, an extended copy of it too: its revocation is never replaced', async () => {
+    const d = await double();
+    const dave = await generateSigningKey({ name: 'Dave Builds', email: 'dave@example.org', expiresInDays: 30 });
+    await update(d, 1, await loadSigningKey(dave.privateKey, undefined, 'dave.asc'));
+    // The organisation revokes Dave's key (compromised) and publishes the revocation; a copy of the
+    // private key made before it (extended since) is still about.
+    const revoked = (await openpgp.revokeKey({ key: await openpgp.readPrivateKey({ armoredKey: dave.privateKey }), reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised }, format: 'armored' })).publicKey;
+    d.corruptAsset('cpy-keys.asc', Buffer.from(revoked));
+    const extended = await loadSigningKey((await extendSigningKey(dave.privateKey, undefined, { expiresInDays: 365 })).privateKey, undefined, 'dave.asc');
+    d.exchanges.splice(0).forEach((x) => expect(contract.check(x)).toEqual([]));
+    const refused = { code: 'CPY_PUBLISH_SIGNER_REVOKED', message: `the signing key ${dave.fingerprint} is revoked in cpy-keys.asc on release cpy-index: installers refuse whatever it signs; nothing was published with it` };
+    await expect(early(d, extended)).rejects.toMatchObject(refused);
+    await expect(update(d, 2, extended)).rejects.toMatchObject(refused);
+    expect(d.exchanges.filter((x) => x.method !== 'GET')).toEqual([]);
+    expect(bytesOf(d, 'cpy-keys.asc')!.toString()).toBe(revoked);
+    expect(builds(d, 'index.json')).toEqual([1]);
   });
 
   it('a cpy-keys.asc that cannot be read, or holds a private key, is refused and left as it is', async () => {

@@ -21,6 +21,13 @@ const ARMOR = '-----BEGIN PGP ';
  */
 export async function signingKeyText(source: SigningKeySource): Promise<{ text: string; name: string } | null> {
   if (source.file) {
+    // The key itself given for its file (--signing-key "$(cat key.asc)", or a secret's value): the
+    // error named the "file" it could not read, and so printed the private key.
+    if (source.file.includes(ARMOR) || /[\r\n]/.test(source.file)) {
+      throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', '--signing-key takes the path of the private key file, and was given the key itself (or text that is no path); it is not repeated here', {
+        hint: 'give the file (--signing-key acme.asc), or put the armored key itself in CPY_SIGNING_KEY (a CI secret) and leave --signing-key out',
+      });
+    }
     const path = resolve(source.cwd, source.file);
     const text = await readSmallText(path).catch((cause: NodeJS.ErrnoException) => {
       throw new CpyError('CPY_SIGNING_KEY_NOT_FOUND', `cannot read the signing key ${path}: ${cause.code === 'EFBIG' ? `${cause.message}: it is no key` : (cause.code ?? cause.message)}`, {

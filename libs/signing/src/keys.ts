@@ -11,12 +11,21 @@ export interface PublicKeyInfo {
   readonly expiresAt: string | null;
   /** ASCII-armored, public part only. */
   readonly armored: string;
+  /** Whether this copy carries a valid revocation of the key or one of its subkeys. */
+  readonly revoked: boolean;
 }
 
 /** The public keys read from one file or URL. */
 export interface TrustedKeys {
   readonly source: string;
   readonly keys: readonly PublicKeyInfo[];
+}
+
+/** Whether the key, or one of its subkeys, is revoked as of `now` (a valid revocation signature). */
+async function revokedAt(key: openpgp.Key, now: Date): Promise<boolean> {
+  if (await key.isRevoked(undefined, undefined, now)) return true;
+  const subkeys = await Promise.all(key.subkeys.map((subkey) => subkey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, now)));
+  return subkeys.some(Boolean);
 }
 
 async function infoOf(key: openpgp.Key): Promise<PublicKeyInfo> {
@@ -33,6 +42,7 @@ async function infoOf(key: openpgp.Key): Promise<PublicKeyInfo> {
     createdAt: key.getCreationTime().toISOString(),
     expiresAt: expires instanceof Date ? expires.toISOString() : null,
     armored: key.toPublic().armor(),
+    revoked: await revokedAt(key, new Date()),
   };
 }
 
@@ -192,8 +202,15 @@ export async function extendSigningKey(armored: string, passphrase: string | und
       throw new CpyError('CPY_SIGNING_KEY_LOCKED', 'the passphrase does not unlock the signing key', { hint: 'check CPY_SIGNING_PASSPHRASE' });
     });
   }
-  const userIDs = key.users.flatMap((u) => (u.userID ? [{ name: u.userID.name, email: u.userID.email }] : []));
   const now = options.now ?? new Date();
+  // Its self-signatures made again, a key would lose its revocation (reformatKey writes none): a
+  // key revoked as compromised would sign, and be published, as valid.
+  if (await revokedAt(key, now)) {
+    throw new CpyError('CPY_SIGNING_KEY_UNUSABLE', `the key ${fingerprintOf(key)} has been revoked: a revoked key is never extended (its revocation would be lost)`, {
+      hint: 'make a new key (cpy keys generate), publish its public key and pin its fingerprint; keep the revocation published',
+    });
+  }
+  const userIDs = key.users.flatMap((u) => (u.userID ? [{ name: u.userID.name, email: u.userID.email }] : []));
   const created = key.getCreationTime();
   const until = options.expiresInDays === 0 ? null : new Date(now.getTime() + options.expiresInDays * 86_400_000);
   const current = await key.getExpirationTime();

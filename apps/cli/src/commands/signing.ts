@@ -166,7 +166,7 @@ export const keysExtend = defineCommand({
     'organisation does before its key expires, so installers keep their pin. The extended private key goes to --out (mode 0600, ' +
     'never over an existing file), protected by CPY_SIGNING_PASSPHRASE as the key was, its public key beside it (.pub.asc). ' +
     'Put it where the old one was (CPY_SIGNING_KEY): the next cpy publish replaces the copy in cpy-keys.asc. An expiry sooner ' +
-    `than the key's own is refused (CPY_SIGNING_KEY_UNUSABLE). ${SIGNING_KEY_HELP}`,
+    `than the key's own is refused (CPY_SIGNING_KEY_UNUSABLE), and so is a revoked key (extended, it would lose its revocation). ${SIGNING_KEY_HELP}`,
   options: {
     'signing-key': { type: 'string', valueName: '<file>', description: 'the private key file (default CPY_SIGNING_KEY)' },
     out: { type: 'string', short: 'o', valueName: '<file>', description: 'where the extended private key goes' },

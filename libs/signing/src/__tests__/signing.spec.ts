@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import * as openpgp from 'openpgp';
 import { parseSigners } from '@cpy/artifact';
 import { peakLiveMemory } from '@cpy/harness';
-import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
+import { extendSigningKey, generateSigningKey, loadSigningKey, readPublicKeys, signFile, signingKeyText, verifyPinned, writeSignature, type GeneratedKey } from '../index.js';
 
 let dir: string;
 let file: string;
@@ -192,6 +192,27 @@ describe('sign and verify', () => {
     await expect(loadSigningKey(extended.privateKey, undefined, 'extended.asc')).resolves.toBeDefined();
     // Fewer days than it has left: refused.
     await expect(extendSigningKey(old.privateKey, undefined, { expiresInDays: 10 })).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE', message: expect.stringContaining('sooner than it does now') });
+  });
+
+  it('extendSigningKey refuses a revoked key, or one with a revoked subkey: extended, it came out unrevoked, and signed', async () => {
+    const { privateKey: key } = await openpgp.generateKey({ userIDs: [{ name: 'Gone', email: 'gone@example.org' }], type: 'curve25519', subkeys: [{}, { sign: true }], keyExpirationTime: 30 * 86_400, format: 'object' });
+    const compromised = (await openpgp.revokeKey({ key, reasonForRevocation: { flag: openpgp.enums.reasonForRevocation.keyCompromised }, format: 'armored' })).privateKey;
+    const refused = { code: 'CPY_SIGNING_KEY_UNUSABLE', message: `the key ${key.getFingerprint().toUpperCase()} has been revoked: a revoked key is never extended (its revocation would be lost)` };
+    await expect(extendSigningKey(compromised, undefined, { expiresInDays: 365 })).rejects.toMatchObject(refused);
+    const subkeyRevoked = await openpgp.readPrivateKey({ armoredKey: key.armor() });
+    subkeyRevoked.subkeys[1] = await key.subkeys[1]!.revoke(key.keyPacket as openpgp.SecretKeyPacket, { flag: openpgp.enums.reasonForRevocation.keyCompromised });
+    await expect(extendSigningKey(subkeyRevoked.armor(), undefined, { expiresInDays: 365 })).rejects.toMatchObject(refused);
+    // The same key unrevoked is extended.
+    await expect(extendSigningKey(key.armor(), undefined, { expiresInDays: 365 })).resolves.toMatchObject({ fingerprint: key.getFingerprint().toUpperCase() });
+  });
+
+  it('signingKeyText: the key itself given to --signing-key is refused without being repeated (it printed the private key as the file it could not read)', async () => {
+    const given = alice.privateKey;
+    const refused = await signingKeyText({ file: given, env: {}, cwd: dir }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'CPY_SIGNING_KEY_NOT_FOUND', message: expect.stringContaining('was given the key itself') });
+    const said = JSON.stringify(refused) + String(refused) + String((refused as { hint?: string }).hint);
+    expect(said).not.toContain('BEGIN PGP');
+    expect(said).not.toContain(given.split('\n')[3]!);
   });
 
   it('loadSigningKey refuses a key that has expired', async () => {
