@@ -562,6 +562,13 @@ describe('a version from the index: cpy index add/show, cpy list --available, cp
     // Written right, it is indexed; into another index file beside it, the table is that file's own (it overwrote ARTIFACTS.md, naming index.json).
     await writeFile(`${badSum}.sha256`, `${forHost.sha256}  ${forHost.fileName}\n`);
     expect(await add(badSum, join(dir, 'py.json'))).toEqual([0, undefined]);
+    // The same bytes again, at another URL: what --json says is the entry as listed, with the date they were first published (it said the new date).
+    const firstDate = JSON.parse(await readFile(join(dir, 'py.json'), 'utf8')).artifacts[0].publishedAt;
+    const again = await cpy(['index', 'add', badSum, '--url', `https://mirror2.example/python/${forHost.fileName}`, '--index', join(dir, 'py.json'), '--json']);
+    expect(JSON.parse(again.stdout).entry).toMatchObject({ publishedAt: firstDate, url: `https://mirror2.example/python/${forHost.fileName}` });
+    // An index given by URL: said as such (it was "its directory .../https:/mirror.example does not exist").
+    const byUrl = await cpy(['index', 'add', badSum, '--url', `https://mirror.example/python/${forHost.fileName}`, '--index', 'https://mirror.example/python/index.json', '--json']);
+    expect(JSON.parse(byUrl.stdout).error).toMatchObject({ code: 'CPY_CLI_USAGE', message: expect.stringContaining('is a URL: index add edits a local index file') });
     // Other bytes under the name it lists (the same tree, gzipped again): refused, the index as it was; with --replace, listed.
     await mkdir(join(dir, 'regzipped'));
     const regzipped = join(dir, 'regzipped', forHost.fileName);

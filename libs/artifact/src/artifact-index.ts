@@ -1,4 +1,4 @@
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
@@ -427,26 +427,45 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
   return parseIndexText(text, path);
 }
 
+/** Errors of writeIndexFile thrown once the index itself was replaced (its table could not follow). */
+const afterIndex = new WeakSet<object>();
+
 /**
  * Writes an index file, and ARTIFACTS.md beside it, each atomically (temporary file, then rename):
- * the table is written aside first, the index renamed into place, then the table: a failure leaves
- * both as they were (replaceIndexFile then puts the index's signature back: it still signs those
- * bytes). The table went in first, and described an index that was then never written.
+ * the table is written aside first, the index renamed into place, then the table: a failure before
+ * the index's rename leaves both as they were (replaceIndexFile then puts the index's signature
+ * back: it still signs those bytes); a table whose rename fails after it leaves the new index and
+ * the old table, and the error names the table. The table went in first, and described an index
+ * that was then never written. An index that is a symbolic link is written through it (the file a
+ * site serves); each file keeps its permissions (writeFileAtomic).
  */
 export async function writeIndexFile(path: string, index: ArtifactIndex, options: { markdown?: boolean } = {}): Promise<void> {
   const table = indexMarkdownPath(path);
   const aside = options.markdown ?? true ? `${table}${ATOMIC_TMP_INFIX}${randomId()}` : null;
+  let written = false;
   try {
     if (aside) {
       // (Its directory made first, as writeFileAtomic makes the index's: a new site's first index.)
       await makeDirectory(dirname(table));
       await writeFile(aside, renderIndexMarkdown(index, basename(path)));
+      const old = await stat(table).catch(() => null);
       // What would refuse the table's rename, in the same directory as the index's, is a directory
       // where it goes: said before the index changes (a new index beside its old signature otherwise).
-      if ((await stat(table).catch(() => null))?.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rename '${aside}' -> '${table}'`), { code: 'EISDIR', path: table });
+      if (old?.isDirectory()) throw Object.assign(new Error(`EISDIR: illegal operation on a directory, rename '${aside}' -> '${table}'`), { code: 'EISDIR', path: table });
+      if (old?.isFile()) await chmod(aside, old.mode & 0o777);
     }
-    await writeFileAtomic(path, serializeIndex(index));
-    if (aside) await rename(aside, table);
+    const target = (await lstat(path).catch(() => null))?.isSymbolicLink() ? await realpath(path) : path;
+    await writeFileAtomic(target, serializeIndex(index));
+    written = true;
+    if (aside) {
+      await rename(aside, table).catch((error: unknown) => {
+        // Node names the temporary file (ARTIFACTS.md.tmp-...) that could not be renamed; the table is what was not written.
+        throw Object.assign(error as Error, { path: table });
+      });
+    }
+  } catch (error) {
+    if (written && typeof error === 'object' && error !== null) afterIndex.add(error);
+    throw error;
   } finally {
     if (aside) await rm(aside, { force: true });
   }
@@ -471,8 +490,19 @@ export async function replaceIndexFile(path: string, index: ArtifactIndex): Prom
   try {
     await writeIndexFile(path, index);
   } catch (error) {
-    if (signed) await rename(aside, signature);
-    throw error;
+    if (!(typeof error === 'object' && error !== null && afterIndex.has(error))) {
+      if (signed) await rename(aside, signature);
+      throw error;
+    }
+    // The index was replaced before its table failed: the signature signs none of its bytes now.
+    if (signed) await rm(aside, { force: true });
+    const table = indexMarkdownPath(path);
+    const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new CpyError('CPY_INDEX_TABLE_NOT_WRITTEN', `${path} was updated${signed ? ` (${signature}, which signed it as it was, removed)` : ''}, but its table ${table} could not be replaced: ${why}`, {
+      hint: `make ${table} writable (or remove what stands there), then run the same command again: it writes both${signed ? `; then sign the index again: cpy artifact sign ${path}` : ''}`,
+      cause: error,
+      details: { index: path, table, signatureRemoved: signed ? signature : null },
+    });
   }
   if (signed) await rm(aside, { force: true });
   return { signatureRemoved: signed ? signature : null };

@@ -144,7 +144,8 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     sha256,
     size: st.size,
     ...(publishedAt ? { publishedAt } : {}),
-    ...(signed ? { signatureUrl: `${url}.asc` } : {}),
+    // .asc after the path, not after a query string (a signed URL's ?X-Amz-Signature=...): where installers look for it.
+    ...(signed ? { signatureUrl: Object.assign(new URL(url), { pathname: `${new URL(url).pathname}.asc` }).href } : {}),
     ...(compression ? { compression } : {}),
   });
 }

@@ -19,14 +19,18 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
  * Makes `path`'s new content with `make` under a temporary name beside it, flushes it to the disk,
  * then renames it over `path`; the temporary file never stays. The flush comes first: after a power
  * cut, a rename the disk kept before the data (XFS, ext4 without auto_da_alloc) would leave `path`
- * empty, the old content gone with it; now it is the old content or the new.
+ * empty, the old content gone with it; now it is the old content or the new. A file replaced keeps
+ * its permissions: the new one was made under the umask (an index served as 0644 became 0600 under
+ * a umask of 077, and the web server serving it could no longer read it).
  */
 async function replaceWhole(path: string, make: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${path}${ATOMIC_TMP_INFIX}${randomId()}`;
   try {
     await make(tmp);
+    const old = await stat(path).catch(() => null);
     const written = await open(tmp, 'r');
     try {
+      if (old?.isFile()) await written.chmod(old.mode & 0o777);
       await written.sync();
     } finally {
       await written.close();

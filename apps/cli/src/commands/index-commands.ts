@@ -60,7 +60,10 @@ export const indexAdd = defineCommand({
     .object({
       values: z.object({
         url: z.string().regex(/^(https?|file):\/\/\S+$/, 'must be an http(s) or file URL'),
-        index: z.string().min(1, 'give the index file: --index index.json'),
+        index: z
+          .string()
+          .min(1, 'give the index file: --index index.json')
+          .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v), 'is a URL: index add edits a local index file (download it first; cpy publish keeps the index of a GitHub repository itself)'),
         keep: z.string().regex(/^[1-9]\d*$/, 'must be a number of builds, 1 or more').transform(Number).optional(),
         replace: z.boolean().optional(),
       }),
@@ -86,7 +89,9 @@ export const indexAdd = defineCommand({
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
     if (signatureRemoved) log(`warning: removed ${signatureRemoved}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry, deprecated: plan.deprecate.map((d) => d.file), removedSignature: signatureRemoved } };
+    // The entry as the index holds it now: the same bytes added again keep their first date, and retention may have deprecated it.
+    const listed = plan.index.artifacts.find((e) => e.file === entry.file && e.arch === entry.arch) ?? entry;
+    return { exitCode: EXIT.ok, outcome: 'success', data: { index: path, entry: listed, deprecated: plan.deprecate.map((d) => d.file), removedSignature: signatureRemoved } };
   },
 });
 

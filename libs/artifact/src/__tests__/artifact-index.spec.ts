@@ -226,6 +226,14 @@ describe('the index entry of an artifact file (cpy index add)', () => {
     expect(() => refuseReplacedBytes(listed, { ...entry, arch: 'aarch64', sha256: 'ab'.repeat(32) })).not.toThrow();
   });
 
+  it('signed (an .asc beside it), lists the signature beside the file at its URL, before a query string (a signed URL had it after: ...?X-Amz-Signature=abc.asc)', async () => {
+    const signed = await copyAs('signed', packed.fileName, await readFile(packed.metadataPath, 'utf8'));
+    await writeFile(`${signed}.asc`, 'a signature');
+    expect((await indexEntryForFile(signed, url(packed.fileName))).signatureUrl).toBe(`${url(packed.fileName)}.asc`);
+    const query = `https://bucket.example/py/${packed.fileName}?X-Amz-Signature=abc`;
+    expect((await indexEntryForFile(signed, query)).signatureUrl).toBe(`https://bucket.example/py/${packed.fileName}.asc?X-Amz-Signature=abc`);
+  });
+
   it('refuses a renamed copy whose name says another version, build, distribution or architecture than its metadata', async () => {
     const renamed = await copyAs('renamed', 'cpython-3.14.0-debian12-build2.tgz', await readFile(packed.metadataPath, 'utf8'));
     expect(await failure(indexEntryForFile(renamed, url('cpython-3.14.0-debian12-build2.tgz')))).toEqual({

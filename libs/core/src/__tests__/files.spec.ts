@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { copyFileAtomic, makeDirectory } from '../files.js';
+import { copyFileAtomic, makeDirectory, writeFileAtomic } from '../files.js';
 
 let work: string;
 beforeAll(async () => {
@@ -61,5 +61,30 @@ describe('copyFileAtomic', () => {
     await expect(copyFileAtomic(join(dir, 'missing'), target)).rejects.toMatchObject({ code: 'ENOENT' });
     expect(await readFile(target, 'utf8')).toBe('newer bytes');
     expect((await readdir(dir)).sort()).toEqual(['Python-3.13.5.tar.xz', 'new']);
+  });
+});
+
+describe('writeFileAtomic', () => {
+  it('a file it replaces keeps its permissions whatever the umask (an index served as 0644 became 0600 under umask 077); a new one is made under the umask', async () => {
+    const dir = join(work, 'modes');
+    await makeDirectory(dir);
+    const served = join(dir, 'index.json');
+    const secret = join(dir, 'state.json');
+    await writeFile(served, '{}');
+    await chmod(served, 0o644);
+    await writeFile(secret, '{}');
+    await chmod(secret, 0o600);
+    const umask = process.umask(0o077);
+    try {
+      await writeFileAtomic(served, '{"a":1}');
+      await writeFileAtomic(secret, '{"a":1}');
+      await writeFileAtomic(join(dir, 'new.json'), '{}');
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(served).mode & 0o777).toBe(0o644);
+    expect(statSync(secret).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'new.json')).mode & 0o777).toBe(0o600);
+    expect(await readFile(served, 'utf8')).toBe('{"a":1}');
   });
 });
