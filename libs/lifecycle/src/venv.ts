@@ -7,6 +7,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ATOMIC_TMP_INFIX, CpyError, type LockOwner, withLock, writeFileAtomic } from '@cpy/core';
+import { writeFault } from '@cpy/core/faults';
 import { findInstalled, installPython, listInstalled, repairHint, type Environment, type InstallOptions, type InstalledVersion, type VersionOptions } from '@cpy/install';
 import { runStoppable } from './stoppable.js';
 
@@ -43,6 +44,8 @@ const JOURNAL = '.cpy-upgrade.json';
 const LOCK = '.cpy-upgrade.lock';
 /** Where the exchange by renames puts a venv aside between its first and third rename. */
 const SWAP = '.cpy-swap';
+/** The venv an earlier upgrade kept, moved aside to be deleted: `<venv>.cpy-discard-<upgrade id>`. */
+const DISCARD = '.cpy-discard-';
 const CFG = 'pyvenv.cfg';
 /** What a program says when the disk it writes is full (OSError's strerror; errno 28 no space, 122 over quota). */
 const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
@@ -342,7 +345,11 @@ const SYS_PATH = 'cpy-sys-path: ';
  */
 function markedJson<T>(stdout: string, marker: string): T | null {
   const line = stdout.split('\n').findLast((l) => l.startsWith(marker));
-  return line === undefined ? null : (JSON.parse(line.slice(marker.length)) as T);
+  try {
+    return line === undefined ? null : (JSON.parse(line.slice(marker.length)) as T);
+  } catch {
+    return null;
+  }
 }
 
 /** Whether the venv's own python runs and imports from `site` (false: it no longer runs its packages). */
@@ -396,7 +403,9 @@ export interface SeenDistribution {
 }
 
 // Prints what the venv's python imports a distribution from, in sys.path order (the first of a
-// name is what an import finds): {"inside": [names], "outside": [{name, version, location}]}.
+// name is what an import finds): {"inside": [names], "outside": [{name, version, location}]}, on a
+// line of its own after SEEN_MARK: a .pth of the venv or its base may print too, even at exit.
+const SEEN_MARK = 'cpy-seen: ';
 const SEEN = String.raw`
 import json, os, re, sys
 from importlib import metadata
@@ -414,7 +423,8 @@ for d in metadata.distributions():
     else:
         outside.append({'name': name, 'version': d.version or '', 'location': where})
 outside.sort(key=lambda d: d['name'].lower())
-sys.stdout.write('\n' + json.dumps({'inside': inside, 'outside': outside}) + '\n')
+sys.stdout.flush()
+sys.stdout.write('\n${SEEN_MARK}' + json.dumps({'inside': inside, 'outside': outside}) + '\n')
 `;
 
 /**
@@ -423,8 +433,10 @@ sys.stdout.write('\n' + json.dumps({'inside': inside, 'outside': outside}) + '\n
  * does not run, or has no importlib.metadata (3.7).
  */
 async function seenBy(venv: string): Promise<{ inside: string[]; outside: SeenDistribution[] } | null> {
+  // (What it printed after its answer, an atexit print of a .pth, was read as the answer: a JSON
+  // error thrown where nothing waited for it yet, and the process ended, the upgrade half made.)
   return run(join(venv, 'bin', 'python'), ['-I', '-c', SEEN], { cwd: venv, maxBuffer: 16 * 1024 * 1024 }).then(
-    ({ stdout }) => JSON.parse(stdout.trim().split('\n').at(-1) ?? 'null') as { inside: string[]; outside: SeenDistribution[] },
+    ({ stdout }) => markedJson<{ inside: string[]; outside: SeenDistribution[] }>(stdout, SEEN_MARK),
     () => null,
   );
 }
@@ -654,8 +666,9 @@ async function recover(venv: string): Promise<string | null> {
   if (journal && existsSync(next)) {
     const swapped = (await readCfg(venv))?.get('cpy-upgrade') === journal.id;
     if (swapped) {
-      await rm(`${venv}${PREVIOUS}`, { recursive: true, force: true });
-      await rename(next, `${venv}${PREVIOUS}`);
+      // The kept venv aside first, as the upgrade does: a delete that fails leaves the swap finished.
+      if (existsSync(previous)) await rename(previous, `${venv}${DISCARD}${journal.id}`);
+      await rename(next, previous);
     }
   }
   await rm(next, { recursive: true, force: true });
@@ -664,6 +677,11 @@ async function recover(venv: string): Promise<string | null> {
   const tmp = `${basename(journalPath(venv))}${ATOMIC_TMP_INFIX}`;
   const beside = await readdir(dirname(venv)).catch(() => [] as string[]);
   await Promise.all(beside.filter((n) => n.startsWith(tmp)).map((n) => rm(join(dirname(venv), n), { force: true })));
+  // The venv an earlier upgrade kept, moved aside by one stopped before its swap: kept again. Those
+  // a finished upgrade moved aside and could not delete: tried again, never an error.
+  const discarded = beside.filter((n) => n.startsWith(`${basename(venv)}${DISCARD}`)).map((n) => join(dirname(venv), n));
+  if (discarded.length === 1 && !existsSync(previous)) await rename(discarded.pop()!, previous);
+  await Promise.all(discarded.map((d) => rm(d, { recursive: true, force: true }).catch(() => undefined)));
   // What it took away (a .cpy-swap it leaves alone is not said to be done).
   const done = seen.filter((p) => !existsSync(p)).map((p) => basename(p));
   return done.length > 0 ? `what an interrupted upgrade left beside ${venv} (${done.join(', ')}) is finished or undone` : null;
@@ -733,6 +751,11 @@ export interface UpgradeResult {
    * /usr/lib/python3/dist-packages). Code in the venv that imports them no longer finds them.
    */
   readonly noLongerSeen: readonly SeenDistribution[];
+  /**
+   * The venv an earlier upgrade kept, moved aside (`<venv>.cpy-discard-<id>`) and then not deleted
+   * (a read-only directory in it): for its owner to delete. Null when there was none, or it went.
+   */
+  readonly undeleted?: { readonly path: string; readonly why: string } | null;
 }
 
 export interface FailedDistribution {
@@ -927,7 +950,7 @@ export function keptDistributions(dists: readonly Distribution[], exclude: reado
 export async function upgradeVenv(path: string, options: UpgradeOptions): Promise<UpgradeResult> {
   await checkFindLinks(options);
   const venv = await venvDir(path);
-  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => upgradeLocked(venv, options));
+  return venvLock(venv, () => upgradeLocked(venv, options));
 }
 
 /** An http(s) --find-links: a page of links, given to pip as it is. */
@@ -1115,12 +1138,18 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       phase: 'swap',
       detail: `${venv} <-> ${basename(next)}${replaced ? `; the venv an earlier upgrade kept (Python ${replaced.version ?? 'unknown'}) is replaced in ${basename(previous)} by this one (Python ${info.version ?? 'unknown'})` : ''}`,
     });
+    // The venv an earlier upgrade kept goes aside before the swap and is deleted after it: a delete
+    // that fails (a read-only directory in it) is said, never the upgrade's failure. It was deleted
+    // between the swap and the rename of the old venv into its place: the upgrade then failed,
+    // swapped but said not to be, and every later upgrade or rollback failed the same delete.
+    const discard = existsSync(previous) ? `${venv}${DISCARD}${id}` : null;
+    if (discard) await rename(previous, discard);
     swapping = true;
     await writeFileAtomic(journalPath(venv), JSON.stringify({ id, from: info.version, to: target.version } satisfies Journal));
     await exchange(python, venv, next);
-    await rm(previous, { recursive: true, force: true });
     await rename(next, previous);
     await rm(journalPath(venv), { force: true });
+    const undeleted = discard ? await rm(discard, { recursive: true, force: true }).then(() => null, (e: Error) => ({ path: discard, why: e.message })) : null;
     return {
       status: 'upgraded',
       path: venv,
@@ -1133,6 +1162,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       leftBehind: held.loose,
       notCarried: stray,
       noLongerSeen,
+      undeleted,
     };
   } catch (error) {
     // Stopped before the swap: whatever the stop made fail (a pip stopped by the same Ctrl-C) is
@@ -1180,6 +1210,8 @@ export interface RollbackResult {
   readonly was: string | null;
   /** Where the replaced venv is kept now (a second rollback returns to it); null when there was none. */
   readonly kept: string | null;
+  /** The base interpreter's directory of the venv now in place when that base is gone (it does not run until it is installed again); else null. */
+  readonly baseMissing?: string | null;
 }
 
 /**
@@ -1188,7 +1220,7 @@ export interface RollbackResult {
  */
 export async function rollbackVenv(path: string, options: VenvOptions = {}): Promise<RollbackResult> {
   const venv = await venvDir(path);
-  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => rollbackLocked(venv, options));
+  return venvLock(venv, () => rollbackLocked(venv, options));
 }
 
 async function rollbackLocked(venv: string, options: VenvOptions): Promise<RollbackResult> {
@@ -1205,14 +1237,19 @@ async function rollbackLocked(venv: string, options: VenvOptions): Promise<Rollb
   if (!existsSync(venv)) {
     const back = await readVenv(previous, options);
     await rename(previous, venv);
-    return { path: venv, version: back.version, was: null, kept: null };
+    return { path: venv, version: back.version, was: null, kept: null, baseMissing: missingBase(back) };
   }
   const now = await readVenv(venv, options);
   const back = await readVenv(previous, options);
   // Any python can make the exchange; the base of either venv, else the system's.
   const python = [now.home, back.home].map((h) => (h ? join(h, 'python3') : '')).find((p) => p && existsSync(p)) ?? 'python3';
   await exchange(python, venv, previous);
-  return { path: venv, version: back.version, was: now.version, kept: previous };
+  return { path: venv, version: back.version, was: now.version, kept: previous, baseMissing: missingBase(back) };
+}
+
+/** Where a venv's base was, when it is gone (rolled back to, such a venv does not start: said, not found out later); null when it is there. */
+function missingBase(venv: VenvInfo): string | null {
+  return venv.baseInstalled ? null : (venv.home ?? 'its base interpreter');
 }
 
 /**
@@ -1249,3 +1286,24 @@ const VENV_LOCK: LockOwner = {
   holds: 'venv upgrade or rollback',
   whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
 };
+
+/**
+ * Runs `work` holding the venv's lock (VENV_LOCK). A lock its directory refuses (not writable by
+ * this user, read-only, full) is that directory's fault, CPY_VENV_CREATE_FAILED: it was
+ * CPY_VENV_BUSY, "another upgrade is running", which a script retries for ever.
+ */
+async function venvLock<T>(venv: string, work: () => Promise<T>): Promise<T> {
+  let working = false;
+  return withLock(VENV_LOCK, `${venv}${LOCK}`, { timeoutMs: 0 }, () => {
+    working = true;
+    return work();
+  }).catch((error: unknown) => {
+    const cause = (error as { cause?: unknown }).cause;
+    const fault = !working && error instanceof CpyError && error.code === 'CPY_VENV_BUSY' ? writeFault(cause, dirname(venv)) : null;
+    if (!fault) throw error;
+    throw new CpyError('CPY_VENV_CREATE_FAILED', `${fault.message}: the lock of ${venv} goes beside it, with the new venv an upgrade makes`, {
+      hint: `the venv is as it was; ${dirname(venv)} must be writable by you and have room for a second copy of the venv`,
+      cause,
+    });
+  });
+}

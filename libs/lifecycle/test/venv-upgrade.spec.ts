@@ -246,6 +246,9 @@ it("a venv that sees its base python's packages (include-system-site-packages): 
   const venv = join(work, 'sees-system', '.venv');
   await run(join(base, 'bin', 'python3'), ['-m', 'venv', '--system-site-packages', '--without-pip', venv]);
   expect((await run(join(venv, 'bin', 'python'), ['-c', 'import basepkg; print(basepkg.VALUE)'])).stdout.trim()).toBe('7');
+  // And a .pth of the old base that prints as python exits: read as what the venv sees, it ended
+  // cpy mid-upgrade (a JSON error nothing waited for), and every later upgrade the same way.
+  await writeFile(join(site, 'zz_bye.pth'), 'import atexit; atexit.register(print, "bye")\n');
 
   const r = await upgradeVenv(venv, { to: line, offline: true, env });
   // The new venv sees the target's site-packages instead; basepkg is not there.

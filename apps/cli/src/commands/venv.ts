@@ -105,6 +105,7 @@ export const venvUpgrade = defineCommand({
           (r.replaced
             ? `${warning}the venv an earlier upgrade kept (Python ${r.replaced.version ?? '?'}) was deleted: only one old venv is kept, now the one this upgrade replaced (Python ${r.from ?? '?'}), to which cpy venv rollback returns\n`
             : '') +
+          (r.undeleted ? `${warning}the venv an earlier upgrade kept could not be deleted (${r.undeleted.why}): it is in ${r.undeleted.path}; delete it yourself\n` : '') +
           `  the old venv is kept in ${r.previous} (cpy venv rollback ${shellWord(input.venv)})\n`,
       );
     }
@@ -137,7 +138,7 @@ export const venvRollback = defineCommand({
     .object({ values: z.object(stateValue), positionals: z.tuple([z.string().min(1)], { message: 'give the venv: cpy venv rollback .venv' }) })
     .transform(({ values, positionals }) => ({ ...values, venv: positionals[0] })),
   async run(ctx) {
-    const { input, io, json } = ctx;
+    const { input, io, json, style } = ctx;
     const r = await rollbackVenv(resolve(io.cwd, input.venv), { ...layout(io.cwd, input), env: io.env, onEvent: progress(ctx as CommandContext<unknown>) });
     if (!json) {
       io.stdout.write(
@@ -145,6 +146,7 @@ export const venvRollback = defineCommand({
           ? `rolled back ${r.path}: Python ${r.version ?? '?'} (was ${r.was ?? '?'}); the upgraded venv is kept in ${r.kept} (run rollback again to return to it)\n`
           : `rolled back ${r.path}: Python ${r.version ?? '?'} (the upgraded venv was gone: the kept one is back in its place)\n`,
       );
+      if (r.baseMissing) io.stdout.write(`  ${style.warn('warning')}: its base interpreter is gone (${r.baseMissing}): it does not run until Python ${r.version ?? ''} is installed there again (cpy install ${r.version ?? '<version>'}), or run cpy venv upgrade to move it to another\n`);
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { rollback: r } };
   },

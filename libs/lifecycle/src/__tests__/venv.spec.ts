@@ -314,12 +314,67 @@ describe('upgrades and rollbacks of one venv', () => {
     expect(await readdir(work)).not.toContain('typo');
   });
 
+  (canMount() ? it : it.skip)('a kept venv that cannot be deleted (a mount point in it) leaves an upgrade\'s swap finished, and the venv can be rolled back: it is moved aside, and tried again later', async () => {
+    // An upgrade killed after its swap: the new venv in place, the old one at .cpy-next, the one an
+    // earlier upgrade kept at .cpy-previous. Its delete failed, and every later upgrade or rollback
+    // failed the same delete: the venv could never be rolled back (an upgrade's own delete there
+    // failed it, swapped but said not to be).
+    const venv = join(work, 'undeletable', '.venv');
+    await mkdir(venv, { recursive: true });
+    await writeFile(join(venv, 'pyvenv.cfg'), `${cfg('/usr/bin', '3.13.5')}cpy-upgrade = 77\n`);
+    await mkdir(`${venv}.cpy-next`);
+    await writeFile(join(`${venv}.cpy-next`, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+    await mkdir(`${venv}.cpy-previous`);
+    await writeFile(join(`${venv}.cpy-previous`, 'pyvenv.cfg'), cfg('/usr/bin', '3.10.0'));
+    await writeFile(`${venv}.cpy-upgrade.json`, JSON.stringify({ id: '77', from: '3.11.2', to: '3.13.5' }));
+    await mountSmallDisk(1024 * 1024, join(`${venv}.cpy-previous`, 'lib', 'mounted'));
+    const discarded = `${venv}.cpy-discard-77`;
+    try {
+      const back = await rollbackVenv(venv, env());
+      expect(back).toMatchObject({ version: '3.11.2', was: '3.13.5', kept: `${venv}.cpy-previous` });
+      expect((await readdir(join(work, 'undeletable'))).sort()).toEqual(['.venv', '.venv.cpy-discard-77', '.venv.cpy-previous']);
+      expect((await readVenv(`${venv}.cpy-previous`)).version).toBe('3.13.5');
+    } finally {
+      await promisify(execFile)('umount', [join(existsSync(discarded) ? discarded : `${venv}.cpy-previous`, 'lib', 'mounted')]);
+    }
+    // Once it can be, the next one deletes it.
+    await rollbackVenv(venv, env());
+    expect((await readdir(join(work, 'undeletable'))).sort()).toEqual(['.venv', '.venv.cpy-previous']);
+  });
+
+  (canMount() ? it : it.skip)('a lock its directory refuses (read-only) is that directory\'s fault, CPY_VENV_CREATE_FAILED: it was CPY_VENV_BUSY, which a script retries for ever', async () => {
+    const disk = await mountSmallDisk(1024 * 1024, join(work, 'readonly'));
+    try {
+      const venv = join(disk.dir, '.venv');
+      await mkdir(venv);
+      await writeFile(join(venv, 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
+      await promisify(execFile)('mount', ['-o', 'remount,ro', disk.dir]);
+      const refused = { code: 'CPY_VENV_CREATE_FAILED', message: expect.stringContaining(`: the lock of ${venv} goes beside it, with the new venv an upgrade makes`) };
+      await expect(upgradeVenv(venv, { to: '3.13', ...env() })).rejects.toMatchObject(refused);
+      await expect(rollbackVenv(venv, env())).rejects.toMatchObject(refused);
+    } finally {
+      await disk.unmount();
+    }
+  });
+
+  it('a rollback to a venv whose base interpreter is gone says so (it said nothing, and the venv did not start)', async () => {
+    const venv = join(work, 'orphaned', '.venv');
+    await hostVenv(venv);
+    const kept = `${venv}.cpy-previous`;
+    await mkdir(join(kept, 'bin'), { recursive: true });
+    await writeFile(join(kept, 'pyvenv.cfg'), cfg(join(work, 'uninstalled', 'bin'), '3.12.1'));
+    await symlink(join(work, 'uninstalled', 'bin', 'python3.12'), join(kept, 'bin', 'python'));
+    expect(await rollbackVenv(venv, env())).toMatchObject({ version: '3.12.1', baseMissing: join(work, 'uninstalled', 'bin') });
+    // And back: its base is there.
+    expect(await rollbackVenv(venv, env())).toMatchObject({ baseMissing: null });
+  });
+
   it('a rollback after the upgraded venv was deleted puts the kept one back', async () => {
     const venv = join(work, 'deleted', '.venv');
     await hostVenv(venv);
     await rename(venv, `${venv}.cpy-previous`);
     const r = await rollbackVenv(venv, env());
-    expect(r).toMatchObject({ path: venv, was: null, kept: null });
+    expect(r).toMatchObject({ path: venv, was: null, kept: null, baseMissing: null });
     expect(await readdir(join(work, 'deleted'))).toEqual(['.venv']);
     expect((await readVenv(venv)).baseInstalled).toBe(true);
   });
