@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, lstat, readdir, readFile, readlink, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -450,22 +450,28 @@ errors = {}
 for m in json.loads(sys.argv[1]):
     try:
         importlib.import_module(m)
+    except KeyboardInterrupt:
+        raise
     except BaseException as e:
         errors[m] = f'{type(e).__name__}: {e}'
 sys.stdout.flush()
 sys.stdout.write('\n${IMPORTED}' + json.dumps(errors) + '\n')
 `;
 
-/** The modules of `modules` that fail to import in the venv, with why. */
-export async function importErrors(venv: string, modules: readonly string[]): Promise<Record<string, string>> {
+/**
+ * The modules of `modules` that fail to import in the venv, with why. A stop (`signal`) ends the
+ * python importing (its whole group) and throws: the imports went on, a module at a time (each
+ * one's KeyboardInterrupt was taken for its import error), in the old venv and then the new.
+ */
+export async function importErrors(venv: string, modules: readonly string[], signal?: AbortSignal): Promise<Record<string, string>> {
   if (modules.length === 0) return {};
   const python = join(venv, 'bin', 'python');
-  const all = await importRun(python, modules);
+  const all = await importRun(python, modules, signal);
   if (typeof all !== 'string') return all;
   // An import ended python (a crash, os._exit): one process per module says which.
   const errors: Record<string, string> = {};
   for (const m of modules) {
-    const one = await importRun(python, [m]);
+    const one = await importRun(python, [m], signal);
     if (typeof one === 'string') errors[m] = one;
     else Object.assign(errors, one);
   }
@@ -477,8 +483,9 @@ export async function importErrors(venv: string, modules: readonly string[]): Pr
  * venv's own, stands in for what the venv holds) importing `modules`: their errors, or how python
  * ended before it could say.
  */
-async function importRun(python: string, modules: readonly string[]): Promise<Record<string, string> | string> {
-  const r = await run(python, ['-I', '-c', IMPORT_ALL, JSON.stringify(modules)], { cwd: dirname(dirname(python)), maxBuffer: 64 * 1024 * 1024 }).then(
+async function importRun(python: string, modules: readonly string[], signal?: AbortSignal): Promise<Record<string, string> | string> {
+  if (signal?.aborted) throw new Error('stopped');
+  const r = await runStoppable(python, ['-I', '-c', IMPORT_ALL, JSON.stringify(modules)], { cwd: dirname(dirname(python)), maxBuffer: 64 * 1024 * 1024, signal }).then(
     ({ stdout }) => ({ stdout, ended: null }),
     (e: { stdout?: string; stderr?: string; code?: number | string; signal?: string | null; message: string }) => ({
       stdout: e.stdout ?? '',
@@ -884,7 +891,9 @@ async function filesUnder(root: string, rel: string): Promise<string[]> {
  * and that is not copied over (`carried`: the top-level directories of editable projects inside
  * it). The new venv is made by venv and pip alone: a hand-written bin/my-hook or an etc/my.conf
  * is not in it. A top-level directory that holds nothing a distribution installed is named whole
- * (`etc`); one that does (share/, etc/jupyter of a distribution) names its other files one by one.
+ * (`etc`); one that does (etc/jupyter of a distribution) names its other files one by one. In
+ * share/, include/ and lib/ (less lib/pythonX.Y), each directory none of whose files a distribution
+ * installed is named whole, and the other files one by one.
  */
 export async function notCarried(venv: string, outside: readonly string[], carried: ReadonlySet<string> = new Set()): Promise<string[]> {
   const owned = new Set(outside);
@@ -897,7 +906,35 @@ export async function notCarried(venv: string, outside: readonly string[], carri
   }
   const bin = await readdir(join(venv, 'bin')).catch(() => [] as string[]);
   for (const name of bin) if (!VENV_BIN.test(name) && !owned.has(`bin/${name}`)) out.push(`bin/${name}`);
+  // Inside the directories venv makes (or pip installs data into): what is in them by hand (a
+  // kernel of ipykernel install --sys-prefix in share/jupyter, nodeenv's lib/node_modules). They
+  // were skipped whole, and what they held was neither carried nor said. lib/pythonX.Y is read
+  // apart (site-packages); lib64, a link to lib, is lib.
+  for (const top of ['include', 'share', 'lib', 'lib64']) {
+    if (!(await lstat(join(venv, top)).catch(() => null))?.isDirectory()) continue;
+    for (const e of await readdir(join(venv, top), { withFileTypes: true })) {
+      const path = join(top, e.name);
+      if (top.startsWith('lib') && /^python\d/.test(e.name)) continue;
+      if (e.isDirectory()) out.push(...(await strayUnder(venv, path, owned)));
+      else if (!owned.has(path)) out.push(path);
+    }
+  }
   return out.sort();
+}
+
+/** The paths below `rel` in `root` that no distribution installed (not in `owned`): a directory none of whose files one did, whole. */
+async function strayUnder(root: string, rel: string, owned: ReadonlySet<string>): Promise<string[]> {
+  const files = await filesUnder(root, rel);
+  const stray = files.filter((f) => !owned.has(f));
+  if (stray.length === 0) return [];
+  if (stray.length === files.length) return [rel];
+  const out: string[] = [];
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const path = join(rel, e.name);
+    if (e.isDirectory()) out.push(...(await strayUnder(root, path, owned)));
+    else if (!owned.has(path)) out.push(path);
+  }
+  return out;
 }
 
 // What interpreter a python is: its base prefix (a real path), full version and ABI flags (t:
@@ -1054,11 +1091,15 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     // A venv that sees the system's packages keeps seeing them (its own base's, now the new one's).
     const seesSystem = cfg?.get('include-system-site-packages')?.toLowerCase() === 'true';
     const system = seesSystem ? ['--system-site-packages'] : [];
+    // A venv made with --copies (its python a copy, not a link: it runs after its base is removed
+    // or moved) is made so again; it came back with links.
+    const python0 = await lstat(join(venv, 'bin', 'python')).catch(() => null);
+    const copies = python0 !== null && !python0.isSymbolicLink() ? ['--copies'] : [];
     // What it sees there now, read before anything changes (where its python still runs them).
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
     // The directory beside the venv, not the interpreter or a distribution, when it cannot be written there.
     const roomHint = `the venv is as it was; the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`;
-    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
+    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, ...copies, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv at ${next}: ${why}`, {
         hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : `check that install: cpy install ${target.version} (it validates venvs)`,
@@ -1109,9 +1150,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       // What imports in the old venv must import in the new one (a top_level.txt may name modules
       // that never did). Where the old venv's python no longer runs its packages, every module must.
       const named = dists.flatMap((d) => d.modules.map((m) => [d.name, d.version, m] as const));
-      const before = live ? await importErrors(venv, named.map(([, , m]) => m)) : {};
+      const before = live ? await importErrors(venv, named.map(([, , m]) => m), signal) : {};
       const modules = named.filter(([, , m]) => !before[m]);
-      const errors = await importErrors(next, modules.map(([, , m]) => m));
+      const errors = await importErrors(next, modules.map(([, , m]) => m), signal);
       for (const [name, version, m] of modules) if (errors[m]) failed.push({ name, version, stage: 'import', detail: `import ${m}: ${errors[m]}` });
     }
     if (failed.length > 0) {

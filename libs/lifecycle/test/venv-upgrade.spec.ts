@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -255,6 +255,20 @@ it("a venv that sees its base python's packages (include-system-site-packages): 
   expect(r.noLongerSeen).toEqual([{ name: 'basepkg', version: '2.0', location: await realpath(site) }]);
   expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toMatch(/^include-system-site-packages = true$/m);
   await expect(run(join(venv, 'bin', 'python'), ['-c', 'import basepkg'])).rejects.toMatchObject({ stderr: expect.stringContaining("No module named 'basepkg'") });
+}, 300_000);
+
+it('a venv made with --copies (its python a copy: it runs when its base is moved) is made so again (it came back with links)', async () => {
+  const venv = join(work, 'copies', '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', '--copies', '--without-pip', venv]);
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  await upgradeVenv(venv, { to: line, offline: true, env });
+  expect(await readFile(join(venv, 'pyvenv.cfg'), 'utf8')).toMatch(new RegExp(`^version = ${artifact.metadata.version.replace(/\./g, '\\.')}$`, 'm'));
+  expect((await lstat(join(venv, 'bin', 'python'))).isSymbolicLink()).toBe(false);
+  // And a venv of links stays one.
+  const linked = join(work, 'links', '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', '--without-pip', linked]);
+  await upgradeVenv(linked, { to: line, offline: true, env });
+  expect((await lstat(join(linked, 'bin', 'python'))).isSymbolicLink()).toBe(true);
 }, 300_000);
 
 it('asked to stop before the swap (Ctrl-C), it stops the program running, removes the new venv, and says so (CPY_VENV_CANCELLED); the venv is as it was', async () => {

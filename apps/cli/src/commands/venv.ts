@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { listVenvs, rollbackVenv, upgradeVenv, type UpgradeResult, type VenvEvent } from '@cpy/lifecycle';
 import { versionRequestSchema } from '@cpy/install';
 import * as z from 'zod';
@@ -88,6 +88,12 @@ export const venvUpgrade = defineCommand({
       stop.release();
     }
     const warning = `  ${style.warn('warning')}: `;
+    // Run from inside the venv (cpy venv upgrade .), the shell's directory moved with the old venv
+    // to .cpy-previous: `cpy venv rollback .` there would look beside the kept venv.
+    const given = resolve(io.cwd, input.venv);
+    const within = (dir: string) => io.cwd === dir || io.cwd.startsWith(`${dir}${sep}`);
+    const inside = r.status === 'upgraded' && (within(given) || within(r.path));
+    const venvWord = inside ? shellWord(r.path) : shellWord(input.venv);
     if (!json && r.status === 'already') {
       io.stdout.write(
         `${r.path} already runs CPython ${r.to} (${r.prefix}): nothing to do\n` +
@@ -106,7 +112,8 @@ export const venvUpgrade = defineCommand({
             ? `${warning}the venv an earlier upgrade kept (Python ${r.replaced.version ?? '?'}) was deleted: only one old venv is kept, now the one this upgrade replaced (Python ${r.from ?? '?'}), to which cpy venv rollback returns\n`
             : '') +
           (r.undeleted ? `${warning}the venv an earlier upgrade kept could not be deleted (${r.undeleted.why}): it is in ${r.undeleted.path}; delete it yourself\n` : '') +
-          `  the old venv is kept in ${r.previous} (cpy venv rollback ${shellWord(input.venv)})\n`,
+          `  the old venv is kept in ${r.previous} (cpy venv rollback ${venvWord})\n` +
+          (inside ? `${warning}this shell's directory moved with the old venv, to ${r.previous}: cd ${shellWord(r.path)} to be in the upgraded one\n` : ''),
       );
     }
     return { exitCode: EXIT.ok, outcome: 'success', data: { upgrade: r } };

@@ -144,6 +144,27 @@ describe('the import check of an upgrade', () => {
       await rm(join(venv, 'fine.py'));
     }
   });
+
+  it('a stop ends it (Ctrl-C): the imports went on, each KeyboardInterrupt taken for a module\'s import error, in the old venv and then the new', async () => {
+    const venv = join(work, 'slow-imports');
+    await promisify(execFile)('python3', ['-m', 'venv', '--without-pip', venv]);
+    const lib = join(venv, 'lib');
+    const site = join(lib, (await readdir(lib)).find((n) => n.startsWith('python3'))!, 'site-packages');
+    // Each import writes that it started, sleeps a minute, then writes that it ended.
+    const marks = join(work, 'slow-marks');
+    await mkdir(marks);
+    const slow = ['slow1', 'slow2', 'slow3'];
+    for (const name of slow) {
+      await writeFile(join(site, `${name}.py`), `import time\nopen(${JSON.stringify(join(marks, `${name}.started`))}, 'w').close()\ntime.sleep(60)\nopen(${JSON.stringify(join(marks, `${name}.ended`))}, 'w').close()\n`);
+    }
+    const stop = new AbortController();
+    const checked = importErrors(venv, slow, stop.signal).catch((e: unknown) => e);
+    while (!existsSync(join(marks, 'slow1.started'))) await new Promise((r) => setTimeout(r, 50));
+    stop.abort();
+    expect(await checked).toBeInstanceOf(Error);
+    // Ended in its first import: none ended, and none after it started.
+    expect((await readdir(marks)).sort()).toEqual(['slow1.started']);
+  }, 30_000);
 });
 
 describe('cpy venv upgrade --exclude', () => {
@@ -272,7 +293,11 @@ describe('what an upgrade does not carry over from outside site-packages', () =>
     // (setup.py develop writes them so), by its entry points.
     await writeFile(join(info, 'RECORD'), `${await readFile(join(info, 'RECORD'), 'utf8')}../../../bin/purehello,,\n../../../etc/purepkg/defaults.conf,,\n`);
     await writeFile(join(info, 'entry_points.txt'), '[console_scripts]\npureep = purepkg:main\n');
-    for (const f of ['bin/purehello', 'bin/pureep', 'etc/purepkg/defaults.conf', 'bin/my-hook', 'etc/my.conf', 'notes/todo.txt', 'notes/more/x', 'src/inside/setup.py', 'TODO']) {
+    // And inside what venv makes: a kernel written by ipykernel install --sys-prefix, nodeenv's node
+    // modules and headers (they were skipped whole); purepkg's own data there is its.
+    await writeFile(join(info, 'RECORD'), `${await readFile(join(info, 'RECORD'), 'utf8')}../../../share/purepkg/data.txt,,\n`);
+    const inVenvDirs = ['share/jupyter/kernels/mine/kernel.json', 'share/purepkg/data.txt', 'share/purepkg/mine.txt', 'lib/node_modules/npm/package.json', 'include/node/node.h'];
+    for (const f of [...inVenvDirs, 'bin/purehello', 'bin/pureep', 'etc/purepkg/defaults.conf', 'bin/my-hook', 'etc/my.conf', 'notes/todo.txt', 'notes/more/x', 'src/inside/setup.py', 'TODO']) {
       await mkdir(dirname(join(venv, f)), { recursive: true });
       await writeFile(join(venv, f), '');
     }
@@ -282,13 +307,13 @@ describe('what an upgrade does not carry over from outside site-packages', () =>
     await writeFile(join(venv, '.cpy-note'), '');
 
     const { outside } = await readSite('python3', venv, [site]);
-    expect(outside).toEqual(['bin/pureep', 'bin/purehello', 'etc/purepkg/defaults.conf']);
+    expect(outside).toEqual(['bin/pureep', 'bin/purehello', 'etc/purepkg/defaults.conf', 'share/purepkg/data.txt']);
     // src/ holds an editable project inside the venv, which the upgrade copies over.
-    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'notes']);
-    expect(await notCarried(venv, outside)).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'notes', 'src']);
+    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'include/node', 'lib/node_modules', 'notes', 'share/jupyter', 'share/purepkg/mine.txt']);
+    expect(await notCarried(venv, outside)).toEqual(['TODO', 'bin/my-hook', 'etc/my.conf', 'include/node', 'lib/node_modules', 'notes', 'share/jupyter', 'share/purepkg/mine.txt', 'src']);
     // A .gitignore written by hand is the venv's own.
     await writeFile(join(venv, '.gitignore'), '*.log\n');
-    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['.gitignore', 'TODO', 'bin/my-hook', 'etc/my.conf', 'notes']);
+    expect(await notCarried(venv, outside, new Set(['src']))).toEqual(['.gitignore', 'TODO', 'bin/my-hook', 'etc/my.conf', 'include/node', 'lib/node_modules', 'notes', 'share/jupyter', 'share/purepkg/mine.txt']);
   });
 });
 
