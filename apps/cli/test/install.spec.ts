@@ -425,6 +425,22 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     } finally {
       await disk.unmount();
     }
+    // Full (a tmpfs too small for the table): the file is named, where Node names none for a write
+    // (it was "cannot write: no space left on its disk (ENOSPC ..., write)").
+    const full = await mountSmallDisk(64 * 1024, join(work, 'full-site'));
+    try {
+      await writeFile(join(full.dir, 'filler'), Buffer.alloc(60 * 1024));
+      const index = join(full.dir, 'index.json');
+      const r = await cpy(['index', 'add', artifact.path, '--url', `https://mirror.example/python/${artifact.fileName}`, '--index', index, '--json']);
+      expect(JSON.parse(r.stdout).error).toMatchObject({
+        code: 'CPY_CLI_CANNOT_WRITE',
+        message: expect.stringMatching(new RegExp(`^cannot write ${full.dir}/(ARTIFACTS\\.md|index\\.json): `)),
+        details: { errno: 'ENOSPC' },
+      });
+      expect((await readdir(full.dir)).sort()).toEqual(['filler']);
+    } finally {
+      await full.unmount();
+    }
   });
 });
 

@@ -427,6 +427,14 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
   return parseIndexText(text, path);
 }
 
+/** `work`'s error, named for `path` when Node names no file (a write: a full disk said "cannot write: no space left"). */
+async function naming(path: string, work: Promise<void>): Promise<void> {
+  await work.catch((error: unknown) => {
+    if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code && !(error as { path?: unknown }).path) Object.assign(error, { path });
+    throw error;
+  });
+}
+
 /** Errors of writeIndexFile thrown once the index itself was replaced (its table could not follow). */
 const afterIndex = new WeakSet<object>();
 
@@ -447,7 +455,7 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
     if (aside) {
       // (Its directory made first, as writeFileAtomic makes the index's: a new site's first index.)
       await makeDirectory(dirname(table));
-      await writeFile(aside, renderIndexMarkdown(index, basename(path)));
+      await naming(table, writeFile(aside, renderIndexMarkdown(index, basename(path))));
       const old = await stat(table).catch(() => null);
       // What would refuse the table's rename, in the same directory as the index's, is a directory
       // where it goes: said before the index changes (a new index beside its old signature otherwise).
@@ -455,7 +463,7 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
       if (old?.isFile()) await chmod(aside, old.mode & 0o777);
     }
     const target = (await lstat(path).catch(() => null))?.isSymbolicLink() ? await realpath(path) : path;
-    await writeFileAtomic(target, serializeIndex(index));
+    await naming(target, writeFileAtomic(target, serializeIndex(index)));
     written = true;
     if (aside) {
       await rename(aside, table).catch((error: unknown) => {

@@ -114,10 +114,10 @@ export interface SigningKey {
 
 
 /**
- * Reads an armored private key (decrypting it with `passphrase` when it is protected).
- * Errors name the source and the reason, never the key or the passphrase.
+ * An armored private key read and, when protected, decrypted with `passphrase`; whether it was
+ * protected. Errors name the source (a public key given for it is said so), never the key.
  */
-export async function loadSigningKey(armored: string, passphrase: string | undefined, source: string, options: { date?: Date } = {}): Promise<SigningKey> {
+async function unlockedKey(armored: string, passphrase: string | undefined, source: string): Promise<{ key: openpgp.PrivateKey; wasProtected: boolean }> {
   let key: openpgp.PrivateKey;
   try {
     key = await openpgp.readPrivateKey({ armoredKey: armored });
@@ -128,16 +128,23 @@ export async function loadSigningKey(armored: string, passphrase: string | undef
       hint: 'pass the file cpy keys generate wrote (or gpg --armor --export-secret-keys <fingerprint>)',
     });
   }
-  if (!key.isDecrypted()) {
-    if (!passphrase) {
-      throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the signing key in ${source} is protected by a passphrase`, { hint: 'set CPY_SIGNING_PASSPHRASE' });
-    }
-    try {
-      key = await openpgp.decryptKey({ privateKey: key, passphrase });
-    } catch {
-      throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the passphrase does not unlock the signing key in ${source}`, { hint: 'check CPY_SIGNING_PASSPHRASE' });
-    }
+  if (key.isDecrypted()) return { key, wasProtected: false };
+  if (!passphrase) {
+    throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the signing key in ${source} is protected by a passphrase`, { hint: 'set CPY_SIGNING_PASSPHRASE' });
   }
+  try {
+    return { key: await openpgp.decryptKey({ privateKey: key, passphrase }), wasProtected: true };
+  } catch {
+    throw new CpyError('CPY_SIGNING_KEY_LOCKED', `the passphrase does not unlock the signing key in ${source}`, { hint: 'check CPY_SIGNING_PASSPHRASE' });
+  }
+}
+
+/**
+ * Reads an armored private key (decrypting it with `passphrase` when it is protected).
+ * Errors name the source and the reason, never the key or the passphrase.
+ */
+export async function loadSigningKey(armored: string, passphrase: string | undefined, source: string, options: { date?: Date } = {}): Promise<SigningKey> {
+  const { key } = await unlockedKey(armored, passphrase, source);
   try {
     await key.getSigningKey(undefined, options.date ?? new Date());
   } catch (cause) {
@@ -193,15 +200,14 @@ export async function generateSigningKey(options: GenerateKeyOptions): Promise<G
  * before its key expires; the result is protected by the same passphrase. One that would expire
  * sooner than the key does now is refused (CPY_SIGNING_KEY_UNUSABLE).
  */
-export async function extendSigningKey(armored: string, passphrase: string | undefined, options: { expiresInDays: number; now?: Date }): Promise<GeneratedKey> {
-  let key = await openpgp.readPrivateKey({ armoredKey: armored }).catch(() => {
-    throw new CpyError('CPY_SIGNING_KEY_INVALID', 'not an ASCII-armored OpenPGP private key', { hint: 'pass the file cpy keys generate wrote' });
-  });
-  if (!key.isDecrypted()) {
-    key = await openpgp.decryptKey({ privateKey: key, passphrase: passphrase ?? '' }).catch(() => {
-      throw new CpyError('CPY_SIGNING_KEY_LOCKED', 'the passphrase does not unlock the signing key', { hint: 'check CPY_SIGNING_PASSPHRASE' });
-    });
-  }
+export async function extendSigningKey(
+  armored: string,
+  passphrase: string | undefined,
+  options: { expiresInDays: number; now?: Date; source?: string },
+): Promise<GeneratedKey & { readonly protected: boolean }> {
+  // Read as a signing key is (its source named; a public key, or a protected one without a
+  // passphrase, said as such: they were "not a private key" and "the passphrase does not unlock").
+  const { key, wasProtected } = await unlockedKey(armored, passphrase, options.source ?? 'the key');
   const now = options.now ?? new Date();
   // Its self-signatures made again, a key would lose its revocation (reformatKey writes none): a
   // key revoked as compromised would sign, and be published, as valid.
@@ -228,6 +234,7 @@ export async function extendSigningKey(armored: string, passphrase: string | und
     format: 'object',
   });
   const info = await infoOf(privateKey);
-  const out = passphrase ? (await openpgp.encryptKey({ privateKey, passphrase })).armor() : privateKey.armor();
-  return { privateKey: out, publicKey: info.armored, fingerprint: info.fingerprint, userId: info.userId, expiresAt: info.expiresAt };
+  // Protected as it was: an unprotected key stays so (CPY_SIGNING_PASSPHRASE set for another key protected it).
+  const out = wasProtected && passphrase ? (await openpgp.encryptKey({ privateKey, passphrase })).armor() : privateKey.armor();
+  return { privateKey: out, publicKey: info.armored, fingerprint: info.fingerprint, userId: info.userId, expiresAt: info.expiresAt, protected: wasProtected };
 }

@@ -164,7 +164,7 @@ export const keysExtend = defineCommand({
   description:
     'Gives a signing key a later expiry, --expires-days from now (default 730; 0: never), keeping its fingerprint: what an ' +
     'organisation does before its key expires, so installers keep their pin. The extended private key goes to --out (mode 0600, ' +
-    'never over an existing file), protected by CPY_SIGNING_PASSPHRASE as the key was, its public key beside it (.pub.asc). ' +
+    'never over an existing file), protected by CPY_SIGNING_PASSPHRASE if the key was (an unprotected key stays so), its public key beside it (.pub.asc). ' +
     'Put it where the old one was (CPY_SIGNING_KEY): the next cpy publish replaces the copy in cpy-keys.asc. An expiry sooner ' +
     `than the key's own is refused (CPY_SIGNING_KEY_UNUSABLE), and so is a revoked key (extended, it would lose its revocation). ${SIGNING_KEY_HELP}`,
   options: {
@@ -188,10 +188,10 @@ export const keysExtend = defineCommand({
     const found = await signingKeyText({ file: input['signing-key'], env: io.env, cwd: io.cwd });
     if (!found) throw new CpyError('CPY_CLI_USAGE', 'which key? Give --signing-key <file>, or set CPY_SIGNING_KEY', { hint: 'cpy keys extend --signing-key acme-signing.asc --out acme-signing.2028.asc' });
     const passphrase = io.env['CPY_SIGNING_PASSPHRASE'] || undefined;
-    const key = await extendSigningKey(found.text, passphrase, { expiresInDays: input['expires-days'] ?? 730 });
+    const key = await extendSigningKey(found.text, passphrase, { expiresInDays: input['expires-days'] ?? 730, source: found.name });
     const out = resolve(io.cwd, input.out);
     const publicFile = await writeKeyPair(out, key);
-    return keyWritten({ io, style, json }, 'extended', '(the same: pins stay)', key, out, publicFile, passphrase);
+    return keyWritten({ io, style, json }, 'extended', '(the same: pins stay)', key, out, publicFile, key.protected ? passphrase : undefined);
   },
 });
 

@@ -192,6 +192,17 @@ describe('sign and verify', () => {
     await expect(loadSigningKey(extended.privateKey, undefined, 'extended.asc')).resolves.toBeDefined();
     // Fewer days than it has left: refused.
     await expect(extendSigningKey(old.privateKey, undefined, { expiresInDays: 10 })).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_UNUSABLE', message: expect.stringContaining('sooner than it does now') });
+    // Read as a signing key is: the file named, a public key and a locked key said as such (they
+    // were "not an ASCII-armored OpenPGP private key" and "the passphrase does not unlock").
+    await expect(extendSigningKey(old.publicKey, undefined, { expiresInDays: 365, source: 'two.pub.asc' })).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_INVALID', message: 'two.pub.asc holds a public key, not the private key that signs' });
+    await expect(extendSigningKey(alice.privateKey, undefined, { expiresInDays: 365, source: 'alice.asc' })).rejects.toMatchObject({ code: 'CPY_SIGNING_KEY_LOCKED', message: 'the signing key in alice.asc is protected by a passphrase' });
+    // Protected as it was: an unprotected key stays so when CPY_SIGNING_PASSPHRASE is set (for another key).
+    const plain = await extendSigningKey(old.privateKey, 'a passphrase of another key', { expiresInDays: 365 });
+    expect(plain.protected).toBe(false);
+    expect((await openpgp.readPrivateKey({ armoredKey: plain.privateKey })).isDecrypted()).toBe(true);
+    const locked = await extendSigningKey(alice.privateKey, 'correct horse battery staple', { expiresInDays: 0 });
+    expect(locked.protected).toBe(true);
+    expect((await openpgp.readPrivateKey({ armoredKey: locked.privateKey })).isDecrypted()).toBe(false);
   });
 
   it('extendSigningKey refuses a revoked key, or one with a revoked subkey: extended, it came out unrevoked, and signed', async () => {
