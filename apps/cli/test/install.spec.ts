@@ -6,6 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { withLock } from '@cpy/core';
 import { canMount, makeHostPythonArtifact, mountSmallDisk, type PythonMirror, repackArtifact, repoRoot, runCpy, startCpy, startPythonMirror, type TestArtifact } from '@cpy/harness';
 
 const run = promisify(execFile);
@@ -408,6 +409,25 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chmod(prefix, 0o755);
     expect(await readFile(join(prefix, 'notes.txt'), 'utf8')).toBe('mine');
     expect((await readdir(home)).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
+  });
+
+  it('cpy index add stopped (Ctrl-C) while it waits for another update of the index: it stops, nothing changed (it was killed, and one killed between its moves left the index unsigned)', async () => {
+    const site = join(work, 'stopped-site');
+    await mkdir(site, { recursive: true });
+    const index = join(site, 'index.json');
+    let release = () => undefined as void;
+    const released = new Promise<void>((r) => (release = r));
+    // Another update holds the index: this one waits, and is stopped while it does.
+    const held = withLock({ code: 'CPY_INDEX_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${index}.lock`, { timeoutMs: 0 }, () => released);
+    const run = startCpy(['index', 'add', artifact.path, '--url', `https://mirror.example/python/${artifact.fileName}`, '--index', index, '--json']);
+    await run.until(/waiting for another update/);
+    run.child.kill('SIGINT');
+    expect(await run.closed).toBe(1);
+    release();
+    await held;
+    expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_INDEX_BUSY', message: expect.stringContaining(`stopped while waiting for ${index}.lock`) });
+    expect(run.stderr()).toContain(`stopping: ${index} is written whole or not at all`);
+    expect(await readdir(site)).toEqual([]);
   });
 
   (canMount() ? it : it.skip)('a write its file system refuses, where no library names it (cpy index add into a read-only directory): CPY_CLI_CANNOT_WRITE, not an internal error', async () => {

@@ -1,4 +1,5 @@
-import { chmod, lstat, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, lstat, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as z from 'zod/mini';
 import {
@@ -16,6 +17,7 @@ import {
   retentionGroup,
   runtimeNeeds,
   SHA256_HEX_RE,
+  sha256Hex,
   ATOMIC_TMP_INFIX,
   randomId,
   type LockOwner,
@@ -489,11 +491,14 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
  */
 export async function replaceIndexFile(path: string, index: ArtifactIndex): Promise<{ signatureRemoved: string | null }> {
   const signature = `${path}.asc`;
+  await restoreSignatureAside(path);
   const signed = await stat(signature).then(
     (s) => s.isFile(),
     () => false,
   );
-  const aside = `${signature}.cpy-old-${process.pid}`;
+  // Named for the bytes it signs: a run killed before it put the signature back or removed it
+  // (Ctrl-C) left it aside for good, the index unsigned; the next run tells which it was.
+  const aside = signed ? `${signature}${SIGNATURE_ASIDE}${sha256Hex(await readFile(path))}` : '';
   if (signed) await rename(signature, aside);
   try {
     await writeIndexFile(path, index);
@@ -516,6 +521,28 @@ export async function replaceIndexFile(path: string, index: ArtifactIndex): Prom
   return { signatureRemoved: signed ? signature : null };
 }
 
+/** A signature moved aside while its index is replaced: `<index>.asc.cpy-old-<sha256 of the bytes it signs>`. */
+const SIGNATURE_ASIDE = '.cpy-old-';
+
+/**
+ * What a killed replaceIndexFile left: a signature aside whose index still has the bytes it signs
+ * goes back beside it (the index was not changed); one whose index changed, or that was signed
+ * again since, is removed.
+ */
+async function restoreSignatureAside(path: string): Promise<void> {
+  const signature = `${path}.asc`;
+  const prefix = `${basename(signature)}${SIGNATURE_ASIDE}`;
+  const left = (await readdir(dirname(path)).catch(() => [] as string[])).filter((n) => n.startsWith(prefix) && SHA256_HEX_RE.test(n.slice(prefix.length)));
+  if (left.length === 0) return;
+  const bytes = await readFile(path).catch(() => null);
+  const now = bytes ? sha256Hex(bytes) : null;
+  for (const name of left) {
+    const aside = join(dirname(path), name);
+    if (name.slice(prefix.length) === now && !existsSync(signature)) await rename(aside, signature);
+    else await rm(aside, { force: true });
+  }
+}
+
 const INDEX_LOCK: LockOwner = {
   code: 'CPY_INDEX_BUSY',
   holds: 'cpy index add',
@@ -532,8 +559,13 @@ const INDEX_LOCK_WAIT_MS = 60_000;
  * and the entries of the first were lost. Another holder is waited for up to a minute
  * (CPY_INDEX_BUSY after).
  */
-export async function updateIndexFile<T>(path: string, change: (index: ArtifactIndex) => { index: ArtifactIndex; result: T }, options: { onWait?: (holder: string) => void } = {}): Promise<T & { signatureRemoved: string | null }> {
-  return withLock(INDEX_LOCK, `${path}.lock`, { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}) }, async () => {
+export async function updateIndexFile<T>(
+  path: string,
+  change: (index: ArtifactIndex) => { index: ArtifactIndex; result: T },
+  options: { onWait?: (holder: string) => void; signal?: AbortSignal } = {},
+): Promise<T & { signatureRemoved: string | null }> {
+  const lock = { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  return withLock(INDEX_LOCK, `${path}.lock`, lock, async () => {
     const { index, result } = change(await readIndexFile(path));
     const { signatureRemoved } = await replaceIndexFile(path, index);
     return { ...result, signatureRemoved };

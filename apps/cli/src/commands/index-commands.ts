@@ -4,6 +4,7 @@ import { CpyError } from '@cpy/core';
 import { addEntry, indexEntryForFile, misnamedEntries, planRetention, refuseReplacedBytes, updateIndexFile, type ArtifactIndex } from '@cpy/artifact';
 import { loadIndex } from '@cpy/install';
 import * as z from 'zod';
+import { stopOnSignals } from '../signals.js';
 import { EXIT, defineCommand } from '../command.js';
 import { locate } from '../location.js';
 import { summaryOf } from './table.js';
@@ -47,7 +48,7 @@ export const indexAdd = defineCommand({
     'The URL must end in the artifact\'s file name, which installers name the download by (CPY_INDEX_BAD_ENTRY). ' +
     'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and its table beside it ' +
     '(ARTIFACTS.md for index.json, <name>.md for another <name>.json) are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
-    'sign the index again with cpy artifact sign. ' +
+    'sign the index again with cpy artifact sign. Ctrl-C stops a wait for another update of the index (nothing changed); once writing, it finishes first. ' +
     'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
   options: {
     url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
@@ -76,16 +77,26 @@ export const indexAdd = defineCommand({
     await refuseMissingDirectory(path);
     const entry = await indexEntryForFile(resolve(io.cwd, input.artifact), input.url);
     // Read, changed and written under the index's lock (two at once lost one's entries). A
-    // signature beside it signs its old bytes: removed (put back if the write fails), said.
-    const { plan, signatureRemoved } = await updateIndexFile(
-      path,
-      (index) => {
-        if (!input.replace) refuseReplacedBytes(index, entry);
-        const plan = planRetention(addEntry(index, entry), input.keep);
-        return { index: plan.index, result: { plan } };
-      },
-      { onWait: (holder) => log(`waiting for another update of ${path} (${holder})`) },
-    );
+    // signature beside it signs its old bytes: removed (put back if the write fails), said. A first
+    // Ctrl-C stops a wait for another update's lock (nothing changed), or lets the write finish
+    // (under a second of moves: one killed between them left the index unsigned, its signature
+    // aside); a second stops at once.
+    const stop = stopOnSignals({ log, stopping: `stopping: ${path} is written whole or not at all (Ctrl-C again to stop at once)...`, force: () => process.exit(130) });
+    let updated: { plan: ReturnType<typeof planRetention>; signatureRemoved: string | null };
+    try {
+      updated = await updateIndexFile(
+        path,
+        (index) => {
+          if (!input.replace) refuseReplacedBytes(index, entry);
+          const plan = planRetention(addEntry(index, entry), input.keep);
+          return { index: plan.index, result: { plan } };
+        },
+        { onWait: (holder) => log(`waiting for another update of ${path} (${holder})`), signal: stop.signal },
+      );
+    } finally {
+      stop.release();
+    }
+    const { plan, signatureRemoved } = updated;
     for (const d of plan.deprecate) log(`deprecated: ${d.file} (${d.arch})`);
     if (signatureRemoved) log(`warning: removed ${signatureRemoved}: it signed the index as it was, not as it is now; sign it again: cpy artifact sign ${path}`);
     if (!json) io.stdout.write(`added ${entry.file} (${entry.os}${entry.osVersion}, ${entry.arch}) to ${path}; it lists ${plan.index.artifacts.length} build${plan.index.artifacts.length === 1 ? '' : 's'}\n`);

@@ -61,6 +61,21 @@ describe('an index edit', () => {
     expect(await real.readFile(join(site, 'ARTIFACTS.md'), 'utf8')).toContain('3.13.6');
   });
 
+  it('a signature a killed edit left aside (Ctrl-C between its moves) is judged by the next one: said removed when its bytes were still the index\'s, else deleted', async () => {
+    const site = join(dir, 'killed');
+    const path = join(site, 'index.json');
+    await writeIndexFile(path, addEntry(emptyIndex(), entry('3.13.5')));
+    const { createHash } = await import('node:crypto');
+    const sha = createHash('sha256').update(await real.readFile(path)).digest('hex');
+    // Left by a run killed after moving the signature aside, before writing: the index unchanged, unsigned.
+    await real.writeFile(`${path}.asc.cpy-old-${sha}`, 'the signature of those bytes');
+    // And one of bytes the index no longer has.
+    await real.writeFile(`${path}.asc.cpy-old-${'b'.repeat(64)}`, 'a signature of other bytes');
+    // The next edit finds the index was signed, and says it removed that signature (sign again).
+    expect(await replaceIndexFile(path, addEntry(emptyIndex(), entry('3.13.6')))).toEqual({ signatureRemoved: `${path}.asc` });
+    expect((await real.readdir(site)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
+  });
+
   it('keeps the files\' permissions under any umask (served as 0644, they became 0600 under 077), and writes an index that is a link through it', async () => {
     const served = join(dir, 'served');
     const site = join(dir, 'site');
