@@ -44,9 +44,19 @@ export async function newestArtifact() {
 /** A difference in a unit, with its sign: what cpy adds to its baseline (+349) or saves (-114). */
 export const signed = (value) => `${value < 0 ? '-' : '+'}${Math.abs(value).toFixed(0)}`;
 
+/** The median: of an even count, the mean of the two middle values (the upper one read high). */
+export function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /**
  * A benchmark's results, for bench/run-all.mjs: when CPY_BENCH_RESULTS names a file, each
- * row is appended to it as a JSON line. `ratio` is always cpy / baseline (lower is better).
+ * row is appended to it as a JSON line. `value` and `baselineValue` are cpy's and the baseline's
+ * own figures (medians, where there are runs); `ratio` (cpy / baseline, lower is better), when a
+ * row gives it, is the median of the per-pair ratios, which run-all prints as it is; without it,
+ * run-all divides the two figures, and says so.
  */
 export async function reportRows(rows) {
   const file = process.env.CPY_BENCH_RESULTS;

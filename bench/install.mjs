@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { installPython } from '@cpy/install';
-import { benchArgs, newestArtifact, reportRows } from './common.mjs';
+import { benchArgs, median, newestArtifact, reportRows } from './common.mjs';
 
 const run = promisify(execFile);
 const { values, positionals } = benchArgs(import.meta.url, { rounds: { type: 'string', default: '5' } });
@@ -65,7 +65,6 @@ try {
 } finally {
   await rm(work, { recursive: true, force: true });
 }
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const s = (x) => `${(x / 1000).toFixed(3)} s`;
 console.log(`artifact: ${artifact} (${((await stat(artifact)).size / 2 ** 20).toFixed(1)} MiB), ${rounds} rounds, medians`);
 console.log(`  sha256sum && tar xzf          ${s(median(results.baseline))}`);
