@@ -22,6 +22,7 @@ import {
   makeDirectory,
   METADATA_ENTRY,
   parseChecksumLine,
+  processOwner,
   removeLeftByDeadProcesses,
   writeFileAtomic,
   REJECTED_DIR,
@@ -108,7 +109,7 @@ export interface PackedArtifact {
 export interface StagedArtifact extends Omit<PackedArtifact, 'removed'> {
   /** Where it goes (PackOptions.outDir). */
   readonly outDir: string;
-  /** Where its files are: `<outDir>/.cpy-staged-<host>-<pid>-XXXXXX`. */
+  /** Where its files are: `<outDir>/.cpy-staged-<host>.<pid namespace>-<pid>-XXXXXX`. */
   readonly stagingDir: string;
 }
 
@@ -451,18 +452,29 @@ export async function stageArtifact(options: PackOptions): Promise<StagedArtifac
   }
 }
 
-/** `.cpy-staged-<host>-`: this host's staging directories (the host name made of [A-Za-z0-9._]). */
-const stagingHost = () => `.cpy-staged-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-`;
-/** `.cpy-staged-<host>-<pid>-`: whose staging directory it is. */
-const stagingPrefix = (pid: number) => `${stagingHost()}${pid}-`;
+/**
+ * `.cpy-staged-<owner>-`: the staging directories of processes this one can judge, `<owner>` its
+ * host and pid namespace (core's processOwner), as downloads in the cache are named. A container
+ * named as its host (--uts=host) has its own process numbers: by host alone, one pack judged
+ * another's staging directory abandoned and deleted it under it.
+ */
+const stagingOwner = () => `.cpy-staged-${processOwner()}-`;
+/** `.cpy-staged-<owner>-<pid>-`: whose staging directory it is. */
+const stagingPrefix = (pid: number) => `${stagingOwner()}${pid}-`;
+/** `.cpy-staged-<host>-`: the names of a cpy before 2026-12-07, judged by their host as they were. */
+const legacyStagingHost = () => `.cpy-staged-${hostname().replace(/[^A-Za-z0-9.]/g, '_')}-`;
 
 /**
  * Removes the staging directories that packs killed outright (SIGKILL, a power cut) left in
- * `outDir`: each is named for its host and process, and one of this host whose process is gone
- * is abandoned (one whose number a live process has now is left alone, as is another host's: a
+ * `outDir`: each is named for its owner and process, and one of this owner whose process is gone
+ * is abandoned (one whose number a live process has now is left alone, as is another owner's: a
  * container's, with its own process numbers, sharing the directory).
  */
-const removeAbandonedStaging = (outDir: string) => removeLeftByDeadProcesses(outDir, new RegExp(`^${stagingHost().replace(/\./g, '\\.')}(\\d+)-`));
+const removeAbandonedStaging = async (outDir: string) => {
+  const escaped = (prefix: string) => prefix.replace(/\./g, '\\.');
+  await removeLeftByDeadProcesses(outDir, new RegExp(`^${escaped(stagingOwner())}(\\d+)-`));
+  await removeLeftByDeadProcesses(outDir, new RegExp(`^${escaped(legacyStagingHost())}(\\d+)-`));
+};
 
 /** The files of a staged artifact, side assets first, each followed by its `.sha256`; the artifact's own `.sha256` last. */
 function stagedFiles(staged: StagedArtifact): string[] {

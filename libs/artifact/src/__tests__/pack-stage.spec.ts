@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node
 import { spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { processOwner } from '@cpy/core';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { discardArtifact, indexEntryForFile, placeArtifact, rejectArtifact, stageArtifact, type PackOptions } from '../index.js';
 import { packMetadata } from './pack-metadata.js';
@@ -80,15 +81,25 @@ describe('staging an artifact before it goes into its output directory', () => {
     expect(await readFile(good.checksumPath, 'utf8')).toBe(`${good.sha256}  ${good.fileName}\n`);
   });
 
-  it('a staging directory a killed pack left (its process gone) is removed by the next pack; a live process\'s, and another host\'s, are left alone', async () => {
+  it('a staging directory a killed pack left (its process gone) is removed by the next pack; a live process\'s, another host\'s and another pid namespace\'s are left alone', async () => {
     const out = join(work, 'abandoned');
     await mkdir(out);
     const gone = spawnSync('true').pid!;
     const host = hostname().replace(/[^A-Za-z0-9.]/g, '_');
-    const names = { dead: `.cpy-staged-${host}-${gone}-aaaaaa`, live: `.cpy-staged-${host}-${process.ppid}-bbbbbb`, other: `.cpy-staged-otherhost-${gone}-cccccc` };
+    const owner = processOwner();
+    const names = {
+      dead: `.cpy-staged-${owner}-${gone}-aaaaaa`,
+      live: `.cpy-staged-${owner}-${process.ppid}-bbbbbb`,
+      other: `.cpy-staged-otherhost.1-${gone}-cccccc`,
+      // A container named as this host (--uts=host), with process numbers of its own: judged by host alone, it was deleted.
+      container: `.cpy-staged-${host}.9999-${gone}-dddddd`,
+      // A cpy before 2026-12-07 named them for the host alone: judged so.
+      legacyDead: `.cpy-staged-${host}-${gone}-eeeeee`,
+    };
     for (const name of Object.values(names)) await mkdir(join(out, name, 'x'), { recursive: true });
     const staged = await stageArtifact(options(out, 1_700_000_000));
-    expect((await readdir(out)).sort()).toEqual([names.live, names.other, basename(staged.stagingDir)].sort());
+    expect(basename(staged.stagingDir).startsWith(`.cpy-staged-${owner}-${process.pid}-`)).toBe(true);
+    expect((await readdir(out)).sort()).toEqual([names.live, names.other, names.container, basename(staged.stagingDir)].sort());
     await discardArtifact(staged);
   });
 
