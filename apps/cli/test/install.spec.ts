@@ -390,6 +390,15 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     await chown(own, NOBODY, NOBODY);
     const s = await runCpy(['install', '--from', artifact.path, '--prefix', join(own, 'py'), '--skip-validation', '--json'], { uid: NOBODY, env: { CPY_HOME: empty, CPY_CACHE_DIR: join(own, 'cache'), NO_COLOR: '1' } });
     expect([s.code, JSON.parse(s.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', message: `cannot write ${join(empty, 'state')}: permission denied` })]);
+    // Root's state, which this user may not read (a umask of 077): said so (it said "no CPython installed by cpy", exit 0).
+    const stateFile = join(home, 'state', 'state.json');
+    await chmod(stateFile, 0o600);
+    try {
+      const listed = await runCpy(['list', '--json'], { uid: NOBODY, env: { ...env, CPY_CACHE_DIR: join(work, 'nobody-use-cache') } });
+      expect([listed.code, JSON.parse(listed.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_STATE_UNREADABLE', message: `cannot read ${stateFile}: this user may not read it` })]);
+    } finally {
+      await chmod(stateFile, 0o644);
+    }
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, a prefix of its own it cannot read (mode 000): CPY_INSTALL_NOT_WRITABLE, and what it holds stays where it is', async () => {

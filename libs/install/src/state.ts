@@ -60,7 +60,25 @@ export const CURRENT_LINK = 'current';
  */
 export async function readState(stateDir: string): Promise<InstallState> {
   const path = join(stateDir, STATE_FILE);
-  const text = await readFile(path, 'utf8').catch(() => null);
+  // Only a state not there yet reads as empty: one this user may not read, or a --state-dir that is
+  // a file, said "no CPython installed by cpy" (and use: "not installed").
+  const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    if (error.code === 'EISDIR') throw brokenState(path, 'a directory', error);
+    if (error.code === 'ENOTDIR') {
+      throw new CpyError('CPY_INSTALL_STATE_UNREADABLE', `cannot read ${path}: ${stateDir} is not a directory`, {
+        hint: 'give --state-dir (or CPY_HOME) a directory: the one cpy records installs in',
+        cause: error,
+        details: { path },
+      });
+    }
+    const why = error.code === 'EACCES' || error.code === 'EPERM' ? 'this user may not read it' : (error.code ?? error.message);
+    throw new CpyError('CPY_INSTALL_STATE_UNREADABLE', `cannot read ${path}: ${why}`, {
+      hint: 'it records the installs of whoever made it: run as that user (sudo, for root\'s /var/lib/cpy), or give --state-dir (or CPY_HOME) of your own',
+      cause: error,
+      details: { path, errno: error.code },
+    });
+  });
   if (text === null) return { schemaVersion: 1, installs: {}, previous: null };
   let json: unknown;
   try {

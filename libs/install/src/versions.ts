@@ -9,6 +9,7 @@ import { layoutArgs, runStateScript, type StateSession } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
 import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker, type InstallState } from './state.js';
+import { treeDamage } from './intact.js';
 
 const switchSchema = z.object({ version: z.string(), prefix: z.string(), from: z.nullable(z.string()), relinked: z.boolean(), movedFrom: z.optional(z.string()) });
 const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(), wasCurrent: z.boolean(), unlinked: z._default(z.array(z.string()), []), kept: z._default(z.boolean(), false) }), z.object({ moved: z.string() })]);
@@ -294,6 +295,8 @@ export interface InstalledVersion {
   readonly previous: boolean;
   /** Null when the prefix has no valid marker: broken (an interrupted or damaged install). */
   readonly marker: InstallMarker | null;
+  /** What its tree lacks of what CPython needs to start (`bin/python3`, `lib/python3.X/os.py`; treeDamage), or null. */
+  readonly damage?: string | null;
 }
 
 /**
@@ -325,7 +328,9 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
   const current = await currentPrefix(layout.stateDir);
   const rows: InstalledVersion[] = [];
   for (const [version, { prefix }] of Object.entries(state.installs)) {
-    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker: await readMarker(prefix) });
+    const marker = await readMarker(prefix);
+    // (Two stat calls each: a tree with its marker but without its python3 was listed as whole.)
+    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker, damage: marker ? await treeDamage(prefix, version) : null });
   }
   return rows.sort((a, b) => compareVersions(a.version, b.version));
 }
@@ -365,6 +370,16 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     if (Object.keys(installs).length === 0) {
       throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed`, { hint: `install it first: cpy install ${version} --from <artifact>` });
     }
+    // A tree that cannot start (its python3 or its stdlib gone) is not made the one python3 runs:
+    // `use` switched to it, and left no python3 link at all, or one that could not find its stdlib.
+    const target = installs[version]?.prefix;
+    const damage = target && (await readMarker(target)) ? await treeDamage(target, version) : null;
+    if (target && damage) {
+      throw new CpyError('CPY_INSTALL_BROKEN', `CPython ${version} in ${target} is damaged (${damage} is missing): it is not made the one python3 runs`, {
+        hint: `install it again (cpy install ${version}): its tree is replaced; python3 still runs what it ran`,
+        details: { version, prefix: target, missing: damage },
+      });
+    }
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     const switched = runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons).catch((error: unknown) => {
       throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, layout.binDir ?? layout.stateDir, error)) || error;
@@ -385,8 +400,11 @@ async function alreadyUsing(layout: InstallLayout, version: string): Promise<Swi
 export async function rollback(options: VersionOptions = {}): Promise<SwitchResult> {
   const layout = layoutFor(options);
   const state = await readState(layout.stateDir);
-  if (!state.previous) {
-    throw new CpyError('CPY_INSTALL_NOTHING_TO_ROLL_BACK', 'no previous version is recorded', {
+  // A previous that is the current version (an install of it at the current one's prefix, a use
+  // killed between its steps): a "rollback" to it changed nothing, and said it had.
+  const current = await currentPrefix(layout.stateDir);
+  if (!state.previous || (current !== null && state.installs[state.previous]?.prefix === current)) {
+    throw new CpyError('CPY_INSTALL_NOTHING_TO_ROLL_BACK', state.previous ? `the previous version recorded, ${state.previous}, is the current one` : 'no previous version is recorded', {
       hint: 'rollback returns to the version used before the last `cpy use` or install; see `cpy list`',
     });
   }

@@ -27,6 +27,14 @@ const options = () => ({ stateDir, binDir: null, lockTimeoutMs: 1000 });
 /** The install marker of CPython `version` (valid: readMarker takes it). */
 const marker = (version: string) => JSON.stringify({ schemaVersion: 1, version, build: 1, sha256: 'a'.repeat(64), artifact: `cpython-${version}-debian12-build1.tgz`, source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' });
 
+/** A tree's install marker, and the landmark CPython finds its prefix by (lib/python3.X/os.py: without it, treeDamage says the tree is damaged). */
+async function markTree(prefix: string, version: string): Promise<void> {
+  const line = version.split('.').slice(0, 2).join('.');
+  await mkdir(join(prefix, 'lib', `python${line}`), { recursive: true });
+  await writeFile(join(prefix, 'lib', `python${line}`, 'os.py'), '');
+  await writeFile(join(prefix, MARKER_FILE), marker(version));
+}
+
 /**
  * Trees of `versions` at <stateDir>/python-<version> (a marker, bin/python3 this host's), each
  * recorded and made current in turn, linked into <stateDir>/bin.
@@ -38,7 +46,7 @@ async function installedSideBySide(versions: readonly string[]) {
     const prefix = join(stateDir, `python-${version}`);
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-    await writeFile(join(prefix, MARKER_FILE), marker(version));
+    await markTree(prefix, version);
     await recordInstall(layout, version, prefix, true, { timeoutMs: 1000 });
   }
   return { binDir, layout };
@@ -69,6 +77,16 @@ describe('state.json', () => {
     expect((error as Error).message).toMatch(problem);
   });
 
+  it('one that cannot be read is said so, never read as no install at all (it said "no CPython installed by cpy")', async () => {
+    // A --state-dir that is a file; a state.json that is a directory.
+    const file = join(stateDir, 'a-file');
+    await writeFile(file, 'x');
+    await expect(readState(file)).rejects.toMatchObject({ code: 'CPY_INSTALL_STATE_UNREADABLE', message: `cannot read ${join(file, STATE_FILE)}: ${file} is not a directory` });
+    const dirState = join(stateDir, 'dir-state');
+    await mkdir(join(dirState, STATE_FILE), { recursive: true });
+    await expect(readState(dirState)).rejects.toMatchObject({ code: 'CPY_INSTALL_BROKEN', message: `${join(dirState, STATE_FILE)} is not a cpy state file (a directory)` });
+  });
+
   it('every command that reads it refuses with that code, not a plain error, and leaves the file as it is', async () => {
     await writeFile(join(stateDir, STATE_FILE), 'not json at all\n');
     for (const attempt of [() => listInstalled(options()), () => useVersion('3.13.5', options()), () => rollback(options()), () => uninstall('3.13.5', options())]) {
@@ -82,7 +100,7 @@ describe('cpy uninstall and an install of the same prefix', () => {
   it('waits for the prefix lock an install holds (as install.sh names it), and removes nothing until it is free', async () => {
     const prefix = join(stateDir, 'python-3.13.5');
     await mkdir(prefix);
-    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+    await markTree(prefix, '3.13.5');
     await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix } }, previous: null }));
     // The lock an install of this prefix holds from its staging tree to the state (lock_prefix in install.sh).
     const lock = join(stateDir, 'locks', `${createHash('sha256').update(prefix).digest('hex').slice(0, 16)}.lock`);
@@ -117,7 +135,7 @@ describe('installs and uninstalls that cross', () => {
     expect((error as Error).message).toBe(`${prefix} no longer holds CPython 3.13.5 (a cpy uninstall, or another install of that prefix, at the same time)`);
     // Nor when another version took the prefix meanwhile.
     await mkdir(prefix);
-    await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
+    await markTree(prefix, '3.13.6');
     expect(isCpyError(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }).catch((e: unknown) => e), 'CPY_INSTALL_NOT_INSTALLED')).toBe(true);
     expect(await readState(stateDir)).toEqual({ schemaVersion: 1, installs: {}, previous: null });
     expect(existsSync(join(stateDir, 'current'))).toBe(false);
@@ -126,7 +144,7 @@ describe('installs and uninstalls that cross', () => {
   it('uninstalling a version whose prefix another version took since (--prefix given twice) drops its entry and leaves that tree', async () => {
     const prefix = join(stateDir, 'py');
     await mkdir(prefix);
-    await writeFile(join(prefix, MARKER_FILE), marker('3.13.6'));
+    await markTree(prefix, '3.13.6');
     await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ schemaVersion: 1, installs: { '3.13.5': { prefix }, '3.13.6': { prefix } }, previous: '3.13.5' }));
     expect(await uninstall('3.13.5', options())).toEqual({ version: '3.13.5', prefix, wasCurrent: false, unlinked: [], binDir: null, kept: false, warnings: [] });
     expect(JSON.parse(await readFile(join(prefix, MARKER_FILE), 'utf8'))).toMatchObject({ version: '3.13.6' });
@@ -144,7 +162,7 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await symlink(hostPython3, join(prefix, 'bin', 'python3'));
     await writeFile(join(prefix, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
-    await writeFile(join(prefix, MARKER_FILE), marker(version));
+    await markTree(prefix, version);
     return prefix;
   };
 
@@ -199,8 +217,30 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     await rm(join(binDir, 'python3'));
     await symlink(join(other, 'bin', 'python3'), join(binDir, 'python3'));
     await expect(checkPython3Link(layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
-    await writeFile(join(tree, MARKER_FILE), marker('3.14.0'));
+    await markTree(tree, '3.14.0');
     await expect(useVersion('3.14.0', useLayout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BIN_CONFLICT' });
+  });
+
+  it('a tree that cannot start is never made the one python3 runs (use switched to it: no python3 link, or one without its stdlib), and cpy list says what it lacks', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
+    const useLayout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const before = await readlink(join(binDir, 'python3'));
+    await rm(join(stateDir, 'python-3.12.8', 'lib', 'python3.12', 'os.py'));
+    const refused = { code: 'CPY_INSTALL_BROKEN', message: `CPython 3.12.8 in ${join(stateDir, 'python-3.12.8')} is damaged (lib/python3.12/os.py is missing): it is not made the one python3 runs` };
+    await expect(useVersion('3.12.8', useLayout)).rejects.toMatchObject(refused);
+    await expect(rollback(useLayout)).rejects.toMatchObject(refused);
+    expect(await readlink(join(binDir, 'python3'))).toBe(before);
+    expect((await listInstalled(useLayout)).map((r) => [r.version, r.current, r.damage])).toEqual([
+      ['3.12.8', false, 'lib/python3.12/os.py'],
+      ['3.13.5', true, null],
+    ]);
+  });
+
+  it('a previous version that is the current one (installed at its prefix, a use killed between its steps) is nothing to roll back to: the rollback said it had rolled back', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
+    const state = JSON.parse(await readFile(join(stateDir, STATE_FILE), 'utf8'));
+    await writeFile(join(stateDir, STATE_FILE), JSON.stringify({ ...state, previous: '3.13.5' }));
+    await expect(rollback({ stateDir, binDir, lockTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'CPY_INSTALL_NOTHING_TO_ROLL_BACK', message: 'the previous version recorded, 3.13.5, is the current one' });
   });
 
   it('a release line whose one install is broken is said to be broken, not "not installed"; what is installed is listed in version order', async () => {
@@ -238,7 +278,7 @@ describe('recording an install: --no-link while cpy\'s links run the current ver
     const prefix = join(stateDir, name);
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-    await writeFile(join(prefix, MARKER_FILE), marker(version));
+    await markTree(prefix, version);
     return prefix;
   };
   const binDir = () => join(stateDir, 'bin');
@@ -297,7 +337,7 @@ async function lineTree(version: string, programs = ['python', 'pip', 'python%s-
   await mkdir(join(prefix, 'bin'), { recursive: true });
   await symlink(hostPython3, join(prefix, 'bin', 'python3'));
   for (const p of programs) await writeFile(join(prefix, 'bin', p.includes('%s') ? p.replace('%s', line) : `${p}${line}`), '#!/bin/sh\n', { mode: 0o755 });
-  await writeFile(join(prefix, MARKER_FILE), marker(version));
+  await markTree(prefix, version);
   return prefix;
 }
 
@@ -326,7 +366,7 @@ describe('the install record writer (cpy_state.py)', () => {
     for (const v of ['3.12.8', '3.13.5']) {
       await mkdir(join(prefix(v), 'bin'), { recursive: true });
       await symlink(hostPython3, join(prefix(v), 'bin', 'python3'));
-      await writeFile(join(prefix(v), MARKER_FILE), marker(v));
+      await markTree(prefix(v), v);
       await recordInstall(installLayout, v, prefix(v), true, lock);
     }
     expect((await readState(stateDir)).binDir).toBe(a);
@@ -454,7 +494,7 @@ describe('the install record writer (cpy_state.py)', () => {
       const prefix = join(stateDir, name);
       await mkdir(join(prefix, 'bin'), { recursive: true });
       await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-      await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+      await markTree(prefix, '3.13.5');
       return prefix;
     };
     const [a, b, c] = [await tree('a'), await tree('b'), await tree('c')];
@@ -475,7 +515,7 @@ describe('the install record writer (cpy_state.py)', () => {
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await symlink(hostPython3, join(prefix, 'bin', 'python3'));
     await writeFile(join(prefix, 'bin', 'pip3'), '#!/bin/sh\n', { mode: 0o755 });
-    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+    await markTree(prefix, '3.13.5');
     const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
     expect(await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 })).toEqual({ current: true, left: null });
     await rm(join(binDir, 'pip'));
@@ -490,7 +530,7 @@ describe('the install record writer (cpy_state.py)', () => {
     const layout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await symlink(hostPython3, join(prefix, 'bin', 'python3'));
-    await writeFile(join(prefix, MARKER_FILE), marker('3.12.8'));
+    await markTree(prefix, '3.12.8');
     // Enough files that deleting them takes a while.
     for (let d = 0; d < 20; d++) {
       await mkdir(join(prefix, 'lib', `d${d}`), { recursive: true });
@@ -512,7 +552,7 @@ describe('the install record writer (cpy_state.py)', () => {
     const prefix = join(stateDir, 'python-3.13.5');
     await mkdir(join(prefix, 'bin'), { recursive: true });
     await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\necho "cannot execute: Exec format error" >&2\nexit 126\n', { mode: 0o755 });
-    await writeFile(join(prefix, MARKER_FILE), marker('3.13.5'));
+    await markTree(prefix, '3.13.5');
     const layout = { stateDir, binDir: join(stateDir, 'bin'), cacheDir: join(stateDir, 'cache'), prefixFor: () => prefix };
     const error = await recordInstall(layout, '3.13.5', prefix, true, { timeoutMs: 1000 }).catch((e: unknown) => e);
     expect(isCpyError(error, 'CPY_INSTALL_RECORD_FAILED')).toBe(true);
@@ -575,7 +615,7 @@ describe('the install record writer (cpy_state.py)', () => {
     const moved = join(stateDir, 'elsewhere', 'python-3.13.5');
     await mkdir(join(moved, 'bin'), { recursive: true });
     await symlink(hostPython3, join(moved, 'bin', 'python3'));
-    await writeFile(join(moved, MARKER_FILE), marker('3.13.5'));
+    await markTree(moved, '3.13.5');
     await rm(prefix, { recursive: true });
     await symlink(moved, prefix);
     await recordInstall(layout, '3.13.5', prefix, false, { timeoutMs: 1000 });
