@@ -211,7 +211,12 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
     stream.pipe(out.entry({ ...header, name }, next));
   });
   await pipeline(createReadStream(source.path), createGunzip(), extractor);
-  for (const { body, ...header } of options.append ?? []) {
+  // Another version's tree has that version's landmark, lib/python3.X/os.py, as the installers
+  // check a tree can start by (treeDamage): an empty one beside the interpreter's own stdlib.
+  const line = options.version ? /^(\d+\.\d+)/.exec(options.version)?.[1] : undefined;
+  const own = /^(\d+\.\d+)/.exec(source.metadata.version)?.[1];
+  const landmark: ExtraEntry[] = line && line !== own ? [{ name: `${newRoot}/lib/python${line}/os.py`, body: '' }] : [];
+  for (const { body, ...header } of [...landmark, ...(options.append ?? [])]) {
     if ((header.type ?? 'file') === 'file') out.entry({ mode: 0o644, mtime: new Date(0), ...header }, body ?? '');
     else out.entry({ mode: 0o644, mtime: new Date(0), ...header });
   }
