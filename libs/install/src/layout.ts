@@ -1,4 +1,4 @@
-import { homedir } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 
 /** Environment variables (process.env by default); a plain type, so consumers need no @types/node. */
@@ -39,7 +39,7 @@ export function resolveLayout(
   // cpy's own, are read from the directory cpy runs in (CPY_HOME=./py).
   const absolute = (value: string | undefined) => (value && isAbsolute(value) ? value : undefined);
   const fromHere = (value: string | undefined) => (value ? resolve(value) : undefined);
-  const home = absolute(env['HOME']) ?? homedir();
+  const home = absolute(env['HOME']) ?? accountHome();
   const cpyHome = fromHere(env['CPY_HOME']);
   const cacheRoot = fromHere(env['CPY_CACHE_DIR']) ?? join(absolute(env['XDG_CACHE_HOME']) ?? join(home, '.cache'), 'cpy');
   const cacheDir = overrides.cacheDir ?? join(cacheRoot, 'artifacts');
@@ -50,6 +50,21 @@ export function resolveLayout(
   const binDir = overrides.binDir === undefined ? pick('bin', '/usr/local/bin', join(home, '.local', 'bin')) : overrides.binDir;
   const prefixRoot = pick('', '/opt', join(dataHome, 'cpy'));
   return { stateDir, binDir, cacheDir, prefixFor: (version) => join(prefixRoot, `python-${version}`) };
+}
+
+/**
+ * The home directory when HOME gives none that is absolute: the account's (the passwd entry).
+ * Node's homedir() is $HOME itself when set: an empty or relative one (HOME= in a service unit,
+ * HOME=relhome) made the links and the state relative, pointing nowhere from anywhere else.
+ */
+function accountHome(): string {
+  try {
+    const fromAccount = userInfo().homedir;
+    if (isAbsolute(fromAccount)) return fromAccount;
+  } catch {
+    // No passwd entry (a container's arbitrary uid): Node's answer, made absolute.
+  }
+  return resolve(homedir());
 }
 
 /** The artifact cache as users set it (CPY_CACHE_DIR, or ~/.cache/cpy): the parent of its artifacts/, for messages. */

@@ -1,6 +1,6 @@
 // Where installs, state, links and the cache go, from the environment: always absolute paths
 // (a relative CPY_HOME made links that pointed nowhere and a state.json every later command refused).
-import { homedir } from 'node:os';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { resolveLayout } from '../layout.js';
@@ -28,7 +28,8 @@ describe('resolveLayout', () => {
       cacheDir: '/home/u/.cache/cpy/artifacts',
       prefix: '/home/u/.local/share/cpy/python-3.13.5',
     });
-    expect(paths({ HOME: 'relative' }).binDir).toBe(join(homedir(), '.local', 'bin'));
+    expect(paths({ HOME: 'relative' }).binDir).toBe(join(userInfo().homedir, '.local', 'bin'));
+
     // Absolute ones are taken; root's layout is the system's.
     expect(paths({ HOME: '/home/u', XDG_DATA_HOME: '/d', XDG_STATE_HOME: '/s', XDG_CACHE_HOME: '/c' })).toEqual({ stateDir: '/s/cpy', binDir: '/home/u/.local/bin', cacheDir: '/c/cpy/artifacts', prefix: '/d/cpy/python-3.13.5' });
     expect(paths({ HOME: '/root' }, 0)).toEqual({ stateDir: '/var/lib/cpy', binDir: '/usr/local/bin', cacheDir: '/root/.cache/cpy/artifacts', prefix: '/opt/python-3.13.5' });
