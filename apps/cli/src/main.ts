@@ -203,7 +203,10 @@ export async function main(given: readonly string[], givenIO: CliIO = processIO(
       // `cpy artifact --help` lists the group; `cpy artifact inspect --help` is a command there is not.
       if (helpFor || (!unknown && (argv.includes('--help') || argv.includes('-h')))) {
         const specs = await loadAll(group);
-        io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: named[0], help: specs.map((c) => ({ command: c.name, ...commandHelpData(c) })) }) + '\n' : specs.map((c) => commandHelp(c)).join('\n'));
+        // What the group holds first, a line each (the first command's long help read as the group's), then each one's help.
+        const width = Math.max(...specs.map((c) => c.name.length));
+        const overview = [`The commands of cpy ${named[0]}:`, ...specs.map((c) => `  cpy ${c.name.padEnd(width)}  ${c.summary}`), '', ''].join('\n');
+        io.stdout.write(json ? JSON.stringify({ outcome: 'success', command: named[0], help: specs.map((c) => ({ command: c.name, ...commandHelpData(c) })) }) + '\n' : overview + specs.map((c) => commandHelp(c)).join('\n'));
         return EXIT.ok;
       }
       return failure(io, json, argv[0], EXIT.usage, { code: 'CPY_CLI_USAGE', message: asked, hint: `one of: ${names}` }, noColor);

@@ -228,6 +228,11 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       message: expect.stringContaining(`cannot write ${join(rootsCache, 'artifacts')}`),
       hint: `this user may not write the artifact cache ${rootsCache}: make it theirs (sudo chown -R "$(id -un)" ${rootsCache}), or choose another cache directory (CPY_CACHE_DIR)`,
     });
+    // Once root's cache holds the build, this user installs from it: nothing there to write (every
+    // install rewrote the build's cache entry, and was refused as not writable).
+    expect((await runCpy(['install', '--from', join(shared, artifact.fileName), '--no-link'], { env: { CPY_HOME: join(work, 'roots-own-home'), CPY_CACHE_DIR: rootsCache } })).code).toBe(0);
+    const fromRoots = await install();
+    expect([fromRoots.code, JSON.parse(fromRoots.stdout).outcome, JSON.parse(fromRoots.stdout).error]).toEqual([0, 'success', undefined]);
   });
 
   it('a prefix or an artifact cache whose directory cannot be made (under a link to nothing or a file; under /proc, where Node\'s mkdir -p spun forever): CPY_INSTALL_NOT_WRITABLE naming what is in the way', async () => {

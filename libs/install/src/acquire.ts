@@ -1,4 +1,5 @@
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ArtifactMetadata, artifactMetadataSchema, CpyError, displayUrl, makeDirectory, newestFirst, parseArtifactFileName, parseChecksumLine, processOwner, randomId, removeLeftByDeadProcesses, SHA256_HEX_RE, sha256Hex, writeFileAtomic } from '@cpy/core';
@@ -95,9 +96,13 @@ export async function refuseMissingArtifact(url: URL, client: HttpClient): Promi
   if (why) throw new CpyError('CPY_INSTALL_NOT_FOUND', `cannot get the artifact ${displayUrl(url)}: ${why}`, { hint: `${NOT_FOUND_HINT}: nothing was installed` });
 }
 
-/** Reads the expected sha256 from a `sha256sum` file; its file name, if any, must be the artifact's. */
-export async function fetchChecksum(url: URL, artifactName: string, client: HttpClient, scratch: string): Promise<string> {
-  const tmp = join(scratch, `checksum-${randomId()}`);
+/**
+ * Reads the expected sha256 from a `sha256sum` file; its file name, if any, must be the artifact's.
+ * Fetched into the system's temporary directory (a few bytes): not the artifact cache, which a
+ * user may read and not write (root's, shared), and then installs from.
+ */
+export async function fetchChecksum(url: URL, artifactName: string, client: HttpClient): Promise<string> {
+  const tmp = join(tmpdir(), `cpy-checksum-${process.pid}-${randomId()}`);
   const { downloadToFile, TransferError } = await transferLibrary();
   try {
     await downloadToFile(url, tmp, { client });
@@ -122,7 +127,7 @@ export async function fetchChecksum(url: URL, artifactName: string, client: Http
         cause: error,
       });
     }
-    if (error instanceof TransferError) throw transferFailed('checksum file', url, error, undefined, scratch);
+    if (error instanceof TransferError) throw transferFailed('checksum file', url, error, undefined, tmpdir());
     throw error;
   } finally {
     await rm(tmp, { force: true });
@@ -333,6 +338,11 @@ export async function downloadArtifact(options: DownloadArtifactOptions): Promis
 /** Records what a cached artifact is, so `install <version>` can find it offline. */
 export async function indexCached(cacheDir: string, artifact: Omit<CachedArtifact, 'fromCache'>, metadata: ArtifactMetadata, signedBy?: string): Promise<void> {
   const entry = { fileName: artifact.fileName, version: metadata.version, build: metadata.build, source: artifact.source, ...(signedBy ? { signedBy } : {}) };
+  const path = join(cacheDir, `${artifact.sha256}.json`);
+  const text = JSON.stringify(entry, null, 2) + '\n';
+  // Written only when it changes: a cache this user may read but not write (root's, shared) then
+  // serves its builds (every install rewrote the entry, and was refused: not writable).
+  if ((await readFile(path, 'utf8').catch(() => null)) === text) return;
   // Whole or not at all: a cut-off entry would hide the cached build from offline installs.
-  await writeFileAtomic(join(cacheDir, `${artifact.sha256}.json`), JSON.stringify(entry, null, 2) + '\n');
+  await writeFileAtomic(path, text);
 }

@@ -588,7 +588,7 @@ async function obtainArtifact(
   const side = plan.sha256 ? null : sideMetadata();
   let expected: string;
   try {
-    expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client, layout.cacheDir));
+    expected = plan.sha256 ?? (await fetchChecksum(plan.checksumUrl ? toUrl(plan.checksumUrl) : withSuffix(url, '.sha256'), fileName, client));
   } catch (error) {
     // No checksum file beside a local artifact that is not there either: the artifact is what is
     // missing. (Asked only then: a checksum from elsewhere may name a build the cache holds.)
@@ -969,7 +969,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
     const { artifactUrl, checksumUrl } = plan;
     named ??= installerClient(env, options.caFile).then(async (client) => {
       try {
-        return await fetchChecksum(toUrl(checksumUrl), basename(decodeURIComponent(toUrl(artifactUrl).pathname)), client, layout.cacheDir);
+        return await fetchChecksum(toUrl(checksumUrl), basename(decodeURIComponent(toUrl(artifactUrl).pathname)), client);
       } finally {
         await client.close();
       }
