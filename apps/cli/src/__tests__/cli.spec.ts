@@ -161,7 +161,7 @@ describe('cpy command line', () => {
     // The group's help says first what it holds, a line each (the first command's long help read as the group's).
     const groupHelp = await run(['venv', '--help']);
     expect(groupHelp.code).toBe(0);
-    expect(groupHelp.stdout).toMatch(/^The commands of cpy venv:\n  cpy venv upgrade  +\S.*\n  cpy venv rollback +\S.*\n  cpy venv list +\S.*\n\nUsage: cpy venv upgrade /);
+    expect(groupHelp.stdout).toMatch(/^The commands of cpy venv:\n {2}cpy venv upgrade {2,}\S.*\n {2}cpy venv rollback +\S.*\n {2}cpy venv list +\S.*\n\nUsage: cpy venv upgrade /);
 
     // An argument too many, and an option given empty, in the user's terms (they were zod's:
     // "Too big: expected array to have <=0 items", "Too small: expected string to have >=1 characters").
