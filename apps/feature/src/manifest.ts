@@ -12,6 +12,8 @@ export const FEATURE_ID = 'cpython-prebuilt';
  * by, and `pip install`ed scripts would then name /var/lib/cpy/current in their #! line.
  */
 export const CONTAINER_PATH = ['/usr/local/bin', '/var/lib/cpy/current/bin'] as const;
+/** Where pkg-config finds the current install's python3.pc and python3-embed.pc, first. */
+export const CONTAINER_PKG_CONFIG_PATH = '/var/lib/cpy/current/lib/pkgconfig';
 
 /**
  * The install options the Feature exposes, with what differs for a Dev
@@ -113,7 +115,9 @@ export function featureManifest(version: string, settings: ManifestOptions = {})
       'Installs a prebuilt, verified CPython made by cpy in seconds: sha256-checked, compatibility-checked (architecture, glibc, system libraries), installed atomically and idempotently, then validated.',
     keywords: ['python', 'cpython', 'prebuilt'],
     options,
-    containerEnv: { PATH: `${CONTAINER_PATH.join(':')}:\${PATH}` },
+    // pkg-config's own search path holds the system's .pc files only: a distribution's python3-dev
+    // answered `pkg-config python3` with its own Python.
+    containerEnv: { PATH: `${CONTAINER_PATH.join(':')}:\${PATH}`, PKG_CONFIG_PATH: `${CONTAINER_PKG_CONFIG_PATH}:\${PKG_CONFIG_PATH}` },
     onCreateCommand: ON_CREATE_COMMAND,
   };
 }

@@ -92,6 +92,10 @@ describe('devcontainer-feature.json', () => {
   it('puts the python3 links first on PATH, never python3 through the `current` link', () => {
     expect(featureManifest(version).containerEnv['PATH']).toBe('/usr/local/bin:/var/lib/cpy/current/bin:${PATH}');
   });
+
+  it("points pkg-config at the current install first (its search path held the system's python3.pc only)", () => {
+    expect(featureManifest(version).containerEnv['PKG_CONFIG_PATH']).toBe('/var/lib/cpy/current/lib/pkgconfig:${PKG_CONFIG_PATH}');
+  });
 });
 
 describe('install.sh agrees with the library', () => {
