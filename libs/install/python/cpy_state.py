@@ -236,7 +236,7 @@ def version_key(version):
 def not_installed(version, known, removing=False):
     known = sorted(known, key=version_key)
     return Refusal('CPY_INSTALL_NOT_INSTALLED', 'CPython %s is not installed%s' % (version, ' (installed: %s)' % ', '.join(known) if known else ''),
-                   'nothing to remove: cpy list shows what is installed' if removing else 'install it first: cpy install %s --from <artifact>' % version)
+                   'nothing to remove: cpy list shows what is installed' if removing else 'install it first: cpy install %s (from the index: --index or CPY_INDEX_URL), or cpy install --from <artifact>' % version)
 
 
 # --- links ----------------------------------------------------------------------------------

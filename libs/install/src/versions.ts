@@ -316,6 +316,8 @@ export async function findInstalled(request: string, options: VersionOptions & {
  * files are still cpy's), so that directory is deleted by hand first.
  */
 export function repairHint(version: string, prefix: string): string {
+  // A prefix deleted by hand: nothing to delete first (it said "delete <prefix> yourself").
+  if (!existsSync(prefix)) return `${prefix} is gone: install it again (cpy install ${version}), or forget it (cpy uninstall ${version})`;
   return existsSync(join(prefix, MARKER_FILE))
     ? `install it again (cpy install ${version}): its tree is replaced`
     : `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install ${version})`;
@@ -368,7 +370,7 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     // Nothing installed: said here, as the script says it, since no python3 may be there to run it
     // (a minimal image said "spawn python3 ENOENT").
     if (Object.keys(installs).length === 0) {
-      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed`, { hint: `install it first: cpy install ${version} --from <artifact>` });
+      throw new CpyError('CPY_INSTALL_NOT_INSTALLED', `CPython ${version} is not installed`, { hint: `install it first: cpy install ${version} (from the index: --index or CPY_INDEX_URL), or cpy install --from <artifact>` });
     }
     // A tree that cannot start (its python3 or its stdlib gone) is not made the one python3 runs:
     // `use` switched to it, and left no python3 link at all, or one that could not find its stdlib.

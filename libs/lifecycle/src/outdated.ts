@@ -143,11 +143,19 @@ export async function findOutdated(options: OutdatedOptions = {}): Promise<Outda
   } finally {
     await client.close();
   }
+  const compared = compareWithUpstream(index, upstream, now, options.maxAgeDays);
+  // No line the index builds found upstream (a mirror of other releases, a wrong --mirror): nothing
+  // was compared, which is not "up to date" (it said so, exit 0, as an empty index did).
+  if (lines.length > 0 && compared.unchecked.length === lines.length) {
+    throw new CpyError('CPY_OUTDATED_UPSTREAM_UNAVAILABLE', `${displayUrl(mirror)} has no release of ${lines.join(', ')}, the lines the index builds: nothing was compared`, {
+      hint: 'check --mirror (the CPython release tree: https://www.python.org/ftp/python/, or a mirror of it that holds those lines)',
+    });
+  }
   return {
     index: source,
     upstream: displayUrl(mirror),
     checkedAt: now.toISOString(),
     endOfLifeData: { checked: END_OF_LIFE.checked, source: END_OF_LIFE.source },
-    ...compareWithUpstream(index, upstream, now, options.maxAgeDays),
+    ...compared,
   };
 }

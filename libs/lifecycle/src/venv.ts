@@ -77,7 +77,9 @@ export async function readVenv(path: string, options: VenvOptions = {}): Promise
   const dir = resolve(path);
   const cfg = await readCfg(dir);
   if (!cfg) {
-    throw new CpyError('CPY_VENV_NOT_A_VENV', `${dir} is not a virtual environment (no ${CFG})`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
+    // A path with nothing there is said so ("no pyvenv.cfg" read as a directory that is not a venv).
+    const why = existsSync(dir) ? `no ${CFG}` : 'nothing is there';
+    throw new CpyError('CPY_VENV_NOT_A_VENV', `${dir} is not a virtual environment (${why})`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
   }
   const home = cfg.get('home') ?? null;
   const version = versionOf(cfg);
@@ -1270,6 +1272,9 @@ async function rollbackLocked(venv: string, options: VenvOptions): Promise<Rollb
   if (recovered) options.onEvent?.({ type: 'phase', phase: 'recover', detail: recovered });
   const previous = `${venv}${PREVIOUS}`;
   if (!existsSync(join(previous, CFG))) {
+    if (!existsSync(venv)) {
+      throw new CpyError('CPY_VENV_NOT_A_VENV', `${venv} is not a virtual environment (nothing is there, nor a venv an upgrade kept beside it)`, { hint: 'give the venv directory, the one that holds pyvenv.cfg and bin/python' });
+    }
     throw new CpyError('CPY_VENV_NOTHING_TO_ROLL_BACK', `${venv} has no earlier venv kept (${basename(previous)})`, {
       hint: 'rollback returns to the venv an upgrade replaced: cpy venv upgrade keeps it',
     });

@@ -11,7 +11,7 @@ import * as z from 'zod/mini';
 import { MARKER_FILE, readState, STATE_FILE } from '../state.js';
 import { openStateSession, runStateScript, STATE_SCRIPT } from '../record.js';
 import { withLock } from '../lock.js';
-import { LINKS, VERSIONED_LINKS, checkPython3Link, listInstalled, recordInstall, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
+import { LINKS, VERSIONED_LINKS, checkPython3Link, listInstalled, recordInstall, repairHint, rollback, uninstall, useVersion, writeMarker } from '../versions.js';
 
 let stateDir: string;
 /** This host's python3 (Debian's, which the tests' artifacts are made of). */
@@ -234,6 +234,11 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
       ['3.12.8', false, 'lib/python3.12/os.py'],
       ['3.13.5', true, null],
     ]);
+  });
+
+  it('the repair of a version whose prefix was deleted by hand is to install it again or forget it (it said to delete the prefix first)', () => {
+    const gone = join(stateDir, 'python-3.13.5');
+    expect(repairHint('3.13.5', gone)).toBe(`${gone} is gone: install it again (cpy install 3.13.5), or forget it (cpy uninstall 3.13.5)`);
   });
 
   it('a previous version that is the current one (installed at its prefix, a use killed between its steps) is nothing to roll back to: the rollback said it had rolled back', async () => {

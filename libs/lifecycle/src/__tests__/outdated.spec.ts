@@ -101,6 +101,13 @@ describe('findOutdated, against a release tree laid out like python.org', () => 
     expect(error).toMatchObject({ name: 'CpyError', code: 'CPY_OUTDATED_UPSTREAM_UNAVAILABLE', message: `${join(work, where)}/ lists no release directories (3.13.5/ and the like): it is missing, empty, or not a release tree` });
   });
 
+  it('a mirror with none of the lines the index builds (only 3.11 there) is CPY_OUTDATED_UPSTREAM_UNAVAILABLE: it said every line unchecked and "up to date", exit 0', async () => {
+    await mkdir(join(work, 'other-lines', '3.11.13'), { recursive: true });
+    await writeFile(join(work, 'other-lines', '3.11.13', 'Python-3.11.13.tar.xz'), '');
+    const error = await findOutdated({ indexUrl: join(work, 'index.json'), mirror: join(work, 'other-lines'), now: NOW, env: {} }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'CPY_OUTDATED_UPSTREAM_UNAVAILABLE', message: `${join(work, 'other-lines')}/ has no release of 3.13, 3.12, the lines the index builds: nothing was compared` });
+  });
+
   it('an index that lists no builds is CPY_OUTDATED_EMPTY_INDEX, not "up to date" (nothing was compared)', async () => {
     await mkdir(join(work, 'empty'));
     await writeIndexFile(join(work, 'empty', 'index.json'), indexOf());

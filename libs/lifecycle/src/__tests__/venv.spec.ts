@@ -46,6 +46,9 @@ describe('venvs', () => {
     await expect(listVenvs([join(work, 'nowhere')])).rejects.toMatchObject({ code: 'CPY_VENV_NOT_FOUND', message: `${join(work, 'nowhere')} does not exist: no venv is looked for there` });
     await expect(listVenvs([join(work, 'a', '.venv', 'pyvenv.cfg')])).rejects.toMatchObject({ code: 'CPY_VENV_NOT_FOUND', message: expect.stringContaining('is not a directory') });
     await expect(rollbackVenv(join(work, 'b', 'envs', 'gone'), { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOTHING_TO_ROLL_BACK' });
+    // A path with nothing there: said so (it was "no pyvenv.cfg", and for rollback "no earlier venv kept").
+    await expect(readVenv(join(work, 'b', 'typo'))).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV', message: `${join(work, 'b', 'typo')} is not a virtual environment (nothing is there)` });
+    await expect(rollbackVenv(join(work, 'b', 'typo'), { env: { CPY_HOME: join(work, 'home') } })).rejects.toMatchObject({ code: 'CPY_VENV_NOT_A_VENV', message: expect.stringContaining('(nothing is there, nor a venv an upgrade kept beside it)') });
   });
 
   it('recovers from an upgrade killed while it wrote its journal: an empty journal counts as none, the half-built venv and the temporary file go', async () => {
