@@ -468,6 +468,14 @@ export async function uninstall(
   warnings: string[];
 }> {
   const layout = await linkingLayoutFor(options);
+  // The links are where the last install or use made them (the state's binDir): another --bin-dir
+  // removed nothing there, and left every link in it pointing at nothing.
+  const recordedBin = (await readState(layout.stateDir)).binDir;
+  if (typeof options.binDir === 'string' && recordedBin && resolve(options.binDir) !== recordedBin) {
+    throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `the links are in ${recordedBin}, where the last install or use made them: uninstall removes them there, not in ${resolve(options.binDir)} (--bin-dir)`, {
+      hint: 'leave --bin-dir out: nothing was removed',
+    });
+  }
   const version = await oneInstalled(request, options);
   const timeoutMs = options.lockTimeoutMs ?? 60_000;
   // The prefix's lock first, then the state's, as an install takes them: an install of this

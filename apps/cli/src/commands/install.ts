@@ -398,7 +398,11 @@ export const uninstallCommand = defineCommand({
   summary: summaryOf('uninstall'),
   description:
     'Refuses the version python3 runs unless --force (which also removes its links). A release line (3.13) names the one version of it that is installed; with two or more, say which; a pre-release (3.14.0rc2) goes only by its own name, as for use. The cached artifact stays, so `cpy install <version>` can bring it back offline. A prefix with no valid install marker (deleted, or other files in its place) is not deleted: the version and its links are forgotten, the files stay, and a warning says so.',
-  options: { ...STATE_OPTIONS, force: { type: 'boolean', description: 'remove it even if it is the current version' } },
+  options: {
+    ...STATE_OPTIONS,
+    'bin-dir': { ...STATE_OPTIONS['bin-dir'], description: 'where its links are (default: where the last install or use made them; another one is refused: the links are removed where they are)' },
+    force: { type: 'boolean', description: 'remove it even if it is the current version' },
+  },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line of which one is installed: 3.13' }],
   schema: z.pipe(
     z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),

@@ -236,6 +236,19 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     ]);
   });
 
+  it('uninstall told another --bin-dir than the links are in is refused, nothing removed (it removed none of them, and left them all pointing at nothing)', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
+    const other = join(stateDir, 'otherbin');
+    await mkdir(other);
+    const links = await readdir(binDir);
+    await expect(uninstall('3.13.5', { stateDir, binDir: other, lockTimeoutMs: 1000, force: true })).rejects.toMatchObject({
+      code: 'CPY_INSTALL_BAD_OPTIONS',
+      message: `the links are in ${binDir}, where the last install or use made them: uninstall removes them there, not in ${other} (--bin-dir)`,
+    });
+    expect(await readdir(binDir)).toEqual(links);
+    expect((await listInstalled({ stateDir, binDir: null })).map((r) => r.version)).toEqual(['3.12.8', '3.13.5']);
+  });
+
   it('the repair of a version whose prefix was deleted by hand is to install it again or forget it (it said to delete the prefix first)', () => {
     const gone = join(stateDir, 'python-3.13.5');
     expect(repairHint('3.13.5', gone)).toBe(`${gone} is gone: install it again (cpy install 3.13.5), or forget it (cpy uninstall 3.13.5)`);
