@@ -483,6 +483,13 @@ def record(a):
                       'run the install again: it installs CPython %s anew' % version)
     state = read_state(state_dir)
     now = current_prefix(state_dir)
+    # The current version installed again at another prefix, not to be made current (--no-activate):
+    # its one entry moves to the new tree, so `current` and its links follow it. They stayed on the
+    # old tree, which cpy then no longer listed: no version was current, python3 ran a tree cpy did
+    # not know, and `use` of the version said "already using" as it switched.
+    was = state['installs'].get(version, {}).get('prefix')
+    if not make_current and now and was and was != prefix and os.path.realpath(was) == os.path.realpath(now):
+        make_current = True
     # --no-link (no bin dir) changes no links. Where the recorded links run the current version,
     # making another one current would have cpy say one version and python3 run another: it is
     # recorded and not made current (`held`: cpy use switches). The same version at another prefix
