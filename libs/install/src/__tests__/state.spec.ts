@@ -238,11 +238,15 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
 
   it('the current version installed again at another prefix without being made current (--no-activate): current and its links follow its one entry to the new tree (they stayed on a tree cpy no longer listed)', async () => {
     const { binDir, layout } = await installedSideBySide(['3.12.8', '3.13.5']);
+    /** A tree of `version` at `prefix` (this host's python3, its marker and landmark), recorded and not made current. */
+    const recordedAside = async (version: string, prefix: string) => {
+      await mkdir(join(prefix, 'bin'), { recursive: true });
+      await symlink(hostPython3, join(prefix, 'bin', 'python3'));
+      await markTree(prefix, version);
+      await recordInstall(layout, version, prefix, false, { timeoutMs: 1000 });
+    };
     const moved = join(stateDir, 'elsewhere-3.13.5');
-    await mkdir(join(moved, 'bin'), { recursive: true });
-    await symlink(hostPython3, join(moved, 'bin', 'python3'));
-    await markTree(moved, '3.13.5');
-    await recordInstall(layout, '3.13.5', moved, false, { timeoutMs: 1000 });
+    await recordedAside('3.13.5', moved);
     expect(await readlink(join(stateDir, 'current'))).toBe(moved);
     expect(await readlink(join(binDir, 'python3'))).toBe(join(moved, 'bin', 'python3'));
     expect((await listInstalled({ stateDir, binDir: null })).map((r) => [r.version, r.prefix, r.current, r.previous])).toEqual([
@@ -250,11 +254,7 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
       ['3.13.5', moved, true, false],
     ]);
     // Another version, not made current, stays so.
-    const other = join(stateDir, 'python-3.14.0');
-    await mkdir(join(other, 'bin'), { recursive: true });
-    await symlink(hostPython3, join(other, 'bin', 'python3'));
-    await markTree(other, '3.14.0');
-    await recordInstall(layout, '3.14.0', other, false, { timeoutMs: 1000 });
+    await recordedAside('3.14.0', join(stateDir, 'python-3.14.0'));
     expect(await readlink(join(stateDir, 'current'))).toBe(moved);
   });
 
