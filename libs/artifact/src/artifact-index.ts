@@ -498,7 +498,9 @@ export async function replaceIndexFile(path: string, index: ArtifactIndex): Prom
   );
   // Named for the bytes it signs: a run killed before it put the signature back or removed it
   // (Ctrl-C) left it aside for good, the index unsigned; the next run tells which it was.
-  const aside = signed ? `${signature}${SIGNATURE_ASIDE}${sha256Hex(await readFile(path))}` : '';
+  // (A signature with no index beside it, as a register can hold, signs none of its bytes: all zeros, never put back.)
+  const bytes = signed ? await readFile(path).catch(() => null) : null;
+  const aside = signed ? `${signature}${SIGNATURE_ASIDE}${bytes ? sha256Hex(bytes) : '0'.repeat(64)}` : '';
   if (signed) await rename(signature, aside);
   try {
     await writeIndexFile(path, index);

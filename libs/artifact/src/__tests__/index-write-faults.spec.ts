@@ -74,6 +74,12 @@ describe('an index edit', () => {
     // The next edit finds the index was signed, and says it removed that signature (sign again).
     expect(await replaceIndexFile(path, addEntry(emptyIndex(), entry('3.13.6')))).toEqual({ signatureRemoved: `${path}.asc` });
     expect((await real.readdir(site)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
+    // A signature with no index beside it (a register's): removed as it was, the new index written.
+    const bare = join(dir, 'bare');
+    await real.mkdir(bare);
+    await real.writeFile(join(bare, 'index.json.asc'), 'a signature of nothing here');
+    expect(await replaceIndexFile(join(bare, 'index.json'), addEntry(emptyIndex(), entry('3.13.5')))).toEqual({ signatureRemoved: join(bare, 'index.json.asc') });
+    expect((await real.readdir(bare)).sort()).toEqual(['ARTIFACTS.md', 'index.json']);
   });
 
   it('keeps the files\' permissions under any umask (served as 0644, they became 0600 under 077), and writes an index that is a link through it', async () => {
