@@ -25,7 +25,7 @@ import {
   withLock,
   writeFileAtomic,
 } from '@cpy/core';
-import { writeFault } from '@cpy/core/faults';
+import { namingPath, writeFault } from '@cpy/core/faults';
 
 /**
  * The index: every published build, one JSON document with a versioned schema. `cpy publish`
@@ -432,8 +432,7 @@ export async function readIndexFile(path: string): Promise<ArtifactIndex> {
 /** `work`'s error, named for `path` when Node names no file (a write: a full disk said "cannot write: no space left"). */
 async function naming(path: string, work: Promise<void>): Promise<void> {
   await work.catch((error: unknown) => {
-    if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code && !(error as { path?: unknown }).path) Object.assign(error, { path });
-    throw error;
+    throw namingPath(error, path);
   });
 }
 
@@ -491,7 +490,14 @@ export async function writeIndexFile(path: string, index: ArtifactIndex, options
  */
 export async function replaceIndexFile(path: string, index: ArtifactIndex): Promise<{ signatureRemoved: string | null }> {
   const signature = `${path}.asc`;
-  await restoreSignatureAside(path);
+  // The sha256 of the index's bytes as they are, read once (null: there is no index), when asked.
+  let digest: Promise<string | null> | null = null;
+  const indexDigest = () =>
+    (digest ??= readFile(path).then(
+      (bytes) => sha256Hex(bytes),
+      () => null,
+    ));
+  await restoreSignatureAside(path, indexDigest);
   const signed = await stat(signature).then(
     (s) => s.isFile(),
     () => false,
@@ -499,8 +505,7 @@ export async function replaceIndexFile(path: string, index: ArtifactIndex): Prom
   // Named for the bytes it signs: a run killed before it put the signature back or removed it
   // (Ctrl-C) left it aside for good, the index unsigned; the next run tells which it was.
   // (A signature with no index beside it, as a register can hold, signs none of its bytes: all zeros, never put back.)
-  const bytes = signed ? await readFile(path).catch(() => null) : null;
-  const aside = signed ? `${signature}${SIGNATURE_ASIDE}${bytes ? sha256Hex(bytes) : '0'.repeat(64)}` : '';
+  const aside = signed ? `${signature}${SIGNATURE_ASIDE}${(await indexDigest()) ?? '0'.repeat(64)}` : '';
   if (signed) await rename(signature, aside);
   try {
     await writeIndexFile(path, index);
@@ -529,15 +534,14 @@ const SIGNATURE_ASIDE = '.cpy-old-';
 /**
  * What a killed replaceIndexFile left: a signature aside whose index still has the bytes it signs
  * goes back beside it (the index was not changed); one whose index changed, or that was signed
- * again since, is removed.
+ * again since, is removed. `indexDigest`: the sha256 of the index's bytes (null: no index).
  */
-async function restoreSignatureAside(path: string): Promise<void> {
+async function restoreSignatureAside(path: string, indexDigest: () => Promise<string | null>): Promise<void> {
   const signature = `${path}.asc`;
   const prefix = `${basename(signature)}${SIGNATURE_ASIDE}`;
   const left = (await readdir(dirname(path)).catch(() => [] as string[])).filter((n) => n.startsWith(prefix) && SHA256_HEX_RE.test(n.slice(prefix.length)));
   if (left.length === 0) return;
-  const bytes = await readFile(path).catch(() => null);
-  const now = bytes ? sha256Hex(bytes) : null;
+  const now = await indexDigest();
   for (const name of left) {
     const aside = join(dirname(path), name);
     if (name.slice(prefix.length) === now && !existsSync(signature)) await rename(aside, signature);

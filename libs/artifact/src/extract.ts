@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { gunzipped, openTar } from './open-tar.js';
 import { TarReader, WAIT, type TarBody, type TarHeader } from './tar-read.js';
 import { CpyError, makeDirectory, MAX_METADATA_BYTES, METADATA_ENTRY } from '@cpy/core';
-import { writeFault } from '@cpy/core/faults';
+import { namingPath, writeFault } from '@cpy/core/faults';
 
 /**
  * How many bytes an installer unpacks of an artifact before it refuses it (CPY_ARTIFACT_UNSAFE_ENTRY):
@@ -62,8 +62,7 @@ function naming(path: string, work: () => void): void {
   try {
     work();
   } catch (error) {
-    if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code && !(error as { path?: unknown }).path) Object.assign(error, { path });
-    throw error;
+    throw namingPath(error, path);
   }
 }
 

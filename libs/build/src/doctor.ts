@@ -132,6 +132,9 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
   }
 }
 
+/** What to do when the compiler named by a path cannot run (its check's hint, and that of every header check it left undone). */
+const NAME_A_COMPILER = 'name a C compiler that runs here (--cc or $CC), or set neither to use cc';
+
 async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
   const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
@@ -139,13 +142,16 @@ async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: st
   const ccProgram = words(cc)[0] ?? cc;
   if (req.id === 'cc' && !ok && ccProgram.includes('/') && detail.endsWith(' not found')) {
     // (127 is also a program whose #! interpreter or ELF loader is missing: a cross compiler's.)
-    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `cannot run ${ccProgram}: no such program, or its interpreter or loader is missing`, packages: [], what: req.what, hint: `name a C compiler that runs here (--cc or $CC), or set neither to use cc` };
+    return { id: req.id, kind: req.kind, critical: req.critical, ok, detail: `cannot run ${ccProgram}: no such program, or its interpreter or loader is missing`, packages: [], what: req.what, hint: NAME_A_COMPILER };
   }
   // What could not be checked (no compiler) keeps its packages in the fix: on a machine without a
   // compiler they are most likely missing too, and one apt-get line then makes the builder complete
-  // (doctor-container.spec). Its detail says it was not checked.
-  const packages = os.family === 'unknown' ? [] : req.packages[os.family];
-  return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what };
+  // (doctor-container.spec). Its detail says it was not checked. Not so for a compiler named by a
+  // path that is not there (a typing mistake in --cc or $CC): the headers are no more likely missing
+  // than with cc, and the fix named every -dev package of the build, installed or not.
+  const unchecked = probe.kind === 'headers' && !ok && ccProgram.includes('/') && detail.startsWith('cannot check without a C compiler');
+  const packages = os.family === 'unknown' || unchecked ? [] : req.packages[os.family];
+  return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what, ...(unchecked ? { hint: NAME_A_COMPILER } : {}) };
 }
 
 function formatBytes(n: number): string {

@@ -50,6 +50,15 @@ export function writeFault(error: unknown, where?: string): WriteFault | null {
   };
 }
 
+/**
+ * Node's errno error for a call on a descriptor (a write: a full disk) names no path: given the
+ * file's, it names it as one on its path does. Returns the error, to be thrown on.
+ */
+export function namingPath(error: unknown, path: string): unknown {
+  if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code && !(error as { path?: unknown }).path) Object.assign(error, { path });
+  return error;
+}
+
 /** Python's errno numbers (Linux's) for the refusals it names unambiguously as writes. */
 const PYTHON_ERRNOS: Readonly<Record<number, 'ENOSPC' | 'EDQUOT' | 'EROFS'>> = { 28: 'ENOSPC', 122: 'EDQUOT', 30: 'EROFS' };
 

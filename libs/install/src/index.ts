@@ -8,7 +8,7 @@ export { installPython } from './install.js';
 export { listAvailable, loadIndex, readPythonVersionFile } from './available.js';
 export type { AvailableBuild, AvailableOptions, LoadIndexOptions } from './available.js';
 export type { SignatureRecord } from './trust.js';
-export { versionRequestSchema } from './request.js';
+export { installedVersionSchema, versionRequestSchema } from './request.js';
 export type { VersionRequest } from './request.js';
 export type { Resolution, Considered, HostContext } from './resolve.js';
 export type { Distro, PackageArchive } from './archive.js';

@@ -9,6 +9,12 @@ export const VERSION_REQUEST_RE = /^(latest|(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})(
 
 export const versionRequestSchema = z.string().check(z.regex(VERSION_REQUEST_RE, 'must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest'));
 
+/**
+ * What names one installed version (cpy uninstall): a version, or a release line of two numbers
+ * (3.13). `3` and `latest` name no one version to remove: a usage error, before anything is read.
+ */
+export const installedVersionSchema = z.string().check(z.regex(/^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})((a|b|rc)(0|[1-9]\d{0,2}))?)?$/, 'must be an installed version (3.13.5) or its release line (3.13)'));
+
 export interface VersionRequest {
   readonly text: string;
   /** A full version (3.13.5, 3.14.0rc2): only that version matches. */

@@ -120,7 +120,9 @@ export async function listVenvs(dirs: readonly string[], options: VenvOptions & 
     if (depth === 0) return;
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
-      if (SKIP_DIRS.has(e.name) || e.name.endsWith(NEXT) || e.name.endsWith(PREVIOUS)) continue;
+      // What an upgrade keeps or leaves beside a venv (a new one, the one kept for rollback, one aside
+      // between two renames or to be deleted) is that venv's, not a venv of its own.
+      if (SKIP_DIRS.has(e.name) || e.name.endsWith(NEXT) || e.name.endsWith(PREVIOUS) || e.name.endsWith(SWAP) || e.name.includes(DISCARD)) continue;
       // A link to a venv (.venv -> /data/envs/proj) is one too; below a link, only a venv counts.
       if (e.isDirectory()) await walk(join(dir, e.name), depth - 1);
       else if (e.isSymbolicLink() && existsSync(join(dir, e.name, CFG))) found.push(join(dir, e.name));

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
-import { fingerprintOf, primaryUserId } from './pgp.js';
+import { fingerprintOf, primaryUserId, revocationOf } from './pgp.js';
 
 /** A public key to check a signature with, and where it came from (for messages). */
 export interface CandidateKey {
@@ -142,29 +142,6 @@ export async function checkDetached(options: { file: string; signature: string; 
     }
   }
   throw new Error('unreachable');
-}
-
-/**
- * The revocation in force at `now` of `key`'s primary key, or of its subkey that made the
- * signature (one of `issuers`): when, and the reason it gives; null when there is none. A revocation
- * counts whatever its reason (OpenPGP keeps the signatures a "superseded" or "retired" key made
- * before; gpgv, and so install.sh, does not).
- */
-async function revocationOf(key: openpgp.PublicKey, issuers: readonly string[], now: Date): Promise<{ revokedAt: Date | null; reason: string | null } | null> {
-  const said = (packets: readonly openpgp.SignaturePacket[]) => {
-    const packet = packets.find((p) => !p.created || p.created.getTime() <= now.getTime()) ?? packets[0];
-    const flag = packet?.reasonForRevocationFlag;
-    // (openpgp's enums.read has no overload for this enum: its names read back by hand.)
-    const reason = Object.entries(openpgp.enums.reasonForRevocation).find(([, value]) => value === flag)?.[0] ?? null;
-    return { revokedAt: packet?.created ?? null, reason };
-  };
-  if (await key.isRevoked(undefined, undefined, now)) return said(key.revocationSignatures);
-  for (const subkey of key.getSubkeys()) {
-    if (!issuers.includes(subkey.getKeyID().toHex().toUpperCase())) continue;
-    // (openpgp types want a signature to judge against; with none, any revocation of the subkey counts.)
-    if (await subkey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, now)) return said(subkey.revocationSignatures);
-  }
-  return null;
 }
 
 /** checkDetached with one candidate key, the one at `keyIndex` of its keys. */

@@ -1,6 +1,6 @@
 import * as openpgp from 'openpgp';
 import { CpyError } from '@cpy/core';
-import { fingerprintOf, keepSecret } from './pgp.js';
+import { fingerprintOf, keepSecret, revocationOf } from './pgp.js';
 
 /** A public key as cpy shows and pins it. */
 export interface PublicKeyInfo {
@@ -23,9 +23,7 @@ export interface TrustedKeys {
 
 /** Whether the key, or one of its subkeys, is revoked as of `now` (a valid revocation signature). */
 async function revokedAt(key: openpgp.Key, now: Date): Promise<boolean> {
-  if (await key.isRevoked(undefined, undefined, now)) return true;
-  const subkeys = await Promise.all(key.subkeys.map((subkey) => subkey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, now)));
-  return subkeys.some(Boolean);
+  return (await revocationOf(key, 'any', now)) !== null;
 }
 
 async function infoOf(key: openpgp.Key): Promise<PublicKeyInfo> {

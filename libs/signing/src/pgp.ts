@@ -1,7 +1,7 @@
 // openpgp.js's own objects stay in this module and the functions that use them: no declaration the
 // package exports names an openpgp type (its types need @openpgp/web-stream-tools, which a consumer
 // of @cpy/install does not have).
-import type * as openpgp from 'openpgp';
+import * as openpgp from 'openpgp';
 
 export const fingerprintOf = (key: openpgp.Key): string => key.getFingerprint().toUpperCase();
 
@@ -27,4 +27,27 @@ export function secretOf(holder: object): openpgp.PrivateKey {
   const secret = secrets.get(holder);
   if (!secret) throw new TypeError('not a key made by loadSigningKey');
   return secret;
+}
+
+/**
+ * The revocation in force at `now` of `key`'s primary key, or of its subkey that made the
+ * signature (one of `issuers`, or any subkey): when, and the reason it gives; null when there is none. A revocation
+ * counts whatever its reason (OpenPGP keeps the signatures a "superseded" or "retired" key made
+ * before; gpgv, and so install.sh, does not).
+ */
+export async function revocationOf(key: openpgp.Key, issuers: readonly string[] | 'any', now: Date): Promise<{ revokedAt: Date | null; reason: string | null } | null> {
+  const said = (packets: readonly openpgp.SignaturePacket[]) => {
+    const packet = packets.find((p) => !p.created || p.created.getTime() <= now.getTime()) ?? packets[0];
+    const flag = packet?.reasonForRevocationFlag;
+    // (openpgp's enums.read has no overload for this enum: its names read back by hand.)
+    const reason = Object.entries(openpgp.enums.reasonForRevocation).find(([, value]) => value === flag)?.[0] ?? null;
+    return { revokedAt: packet?.created ?? null, reason };
+  };
+  if (await key.isRevoked(undefined, undefined, now)) return said(key.revocationSignatures);
+  for (const subkey of key.getSubkeys()) {
+    if (issuers !== 'any' && !issuers.includes(subkey.getKeyID().toHex().toUpperCase())) continue;
+    // (openpgp types want a signature to judge against; with none, any revocation of the subkey counts.)
+    if (await subkey.isRevoked(undefined as unknown as openpgp.SignaturePacket, undefined as unknown as openpgp.PublicKeyPacket, now)) return said(subkey.revocationSignatures);
+  }
+  return null;
 }

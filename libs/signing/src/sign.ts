@@ -1,6 +1,5 @@
-import { rename, rm, writeFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
-import { CpyError } from '@cpy/core';
+import { CpyError, writeFileAtomic } from '@cpy/core';
 import { fileStream, readAll } from './detached.js';
 import type { SigningKey } from './keys.js';
 import { secretOf } from './pgp.js';
@@ -40,12 +39,8 @@ export async function signFile(path: string, key: SigningKey, options: { date?: 
 export async function writeSignature(path: string, key: SigningKey, options: { date?: Date } = {}): Promise<string> {
   const armored = await signFile(path, key, options);
   const out = `${path}.asc`;
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    await writeFile(tmp, armored);
-    await rename(tmp, out);
-  } finally {
-    await rm(tmp, { force: true });
-  }
+  // Flushed before its rename, as every file cpy replaces: after a power cut the old signature or
+  // the new one, never an empty file that installers read as a damaged signature.
+  await writeFileAtomic(out, armored);
   return out;
 }

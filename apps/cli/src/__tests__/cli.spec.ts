@@ -194,6 +194,9 @@ describe('cpy command line', () => {
       [['build', '3.13.5', '--arch', 'sparc64', '--builder', 'container', '--image', 'img', '--run-tests', 'critical'], expect.stringMatching(/^--run-tests runs CPython's tests, which start python3 from python3: not possible for a cross build \(--arch sparc64\)/)],
       // The global flags before the command, as after it.
       [['--json', 'rollback', '3.13'], 'unexpected argument: 3.13 (cpy rollback takes none)'],
+      // Names no one version to remove: said as usage before anything is read (it exited 1).
+      [['uninstall', '3'], "version '3': must be an installed version (3.13.5) or its release line (3.13)"],
+      [['uninstall', 'latest'], "version 'latest': must be an installed version (3.13.5) or its release line (3.13)"],
     ] as const) {
       const r = await run([...argv, '--json']);
       expect([argv.join(' '), r.code, JSON.parse(r.stdout).error]).toEqual([argv.join(' '), 2, expect.objectContaining({ code: 'CPY_CLI_USAGE', message: said })]);

@@ -52,7 +52,8 @@ export const doctor = defineCommand({
     });
     // The build directory is not a library to install: said apart (it was "install the libraries named above").
     // What to do for the failed checks that no package fixes (the build directory, a --cc that names no program).
-    const hints = report.checks.flatMap((c) => (!c.ok && c.hint ? [c.hint] : []));
+    // (Once each: the header checks a --cc that cannot run left undone share its hint.)
+    const hints = [...new Set(report.checks.flatMap((c) => (!c.ok && c.hint ? [c.hint] : [])))];
     const libraries = report.checks.filter((c) => !c.ok && c.critical && !c.hint).map((c) => c.id);
     if (!json) {
       const out: string[] = [`${style.bold('cpy doctor')} on ${report.os.prettyName}`];

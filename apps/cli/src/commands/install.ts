@@ -12,6 +12,7 @@ import {
   rollback,
   uninstall,
   useVersion,
+  installedVersionSchema,
   versionRequestSchema,
   type InstallEvent,
   type InstallOptions,
@@ -405,7 +406,7 @@ export const uninstallCommand = defineCommand({
   },
   positionals: [{ name: 'version', required: true, description: 'an installed version (see cpy list), or a release line of which one is installed: 3.13' }],
   schema: z.pipe(
-    z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([versionRequestSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
+    z.object({ values: z.object({ ...stateValues, force: z.optional(z.boolean()) }), positionals: z.tuple([installedVersionSchema], { message: 'give one installed version, e.g. 3.13.5, or a release line: 3.13' }) }),
     z.transform(({ values, positionals }) => ({ version: positionals[0], ...values })),
   ),
   async run({ input, io, json, log }) {

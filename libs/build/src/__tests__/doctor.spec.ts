@@ -84,6 +84,9 @@ describe('checkBuildHost', () => {
       hint: 'name a C compiler that runs here (--cc or $CC), or set neither to use cc',
     });
     expect(report.fix?.packages ?? []).not.toContain('gcc');
+    // The headers could not be checked without it: not offered either (every -dev package of the build was).
+    expect(report.checks.find((c) => c.id === 'ssl')).toMatchObject({ ok: false, detail: 'cannot check without a C compiler (/opt/cross/bin/cc not found)', packages: [], hint: 'name a C compiler that runs here (--cc or $CC), or set neither to use cc' });
+    expect(report.fix).toBeNull();
     // By name, it is a package's to give: gcc stays in the fix.
     const byName = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS.filter((t) => t !== 'cc'), headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty });
     expect(byName.checks.find((c) => c.id === 'cc')).toMatchObject({ ok: false, packages: ['gcc', 'libc6-dev'] });

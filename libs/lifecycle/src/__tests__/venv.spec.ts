@@ -28,6 +28,11 @@ beforeAll(async () => {
   await writeFile(join(work, 'node_modules', 'x', 'pyvenv.cfg'), cfg('/usr/bin', '3.11.2'));
   await mkdir(join(work, 'a', '.venv.cpy-previous'), { recursive: true });
   await writeFile(join(work, 'a', '.venv.cpy-previous', 'pyvenv.cfg'), cfg('/usr/bin', '3.10.0'));
+  // What an upgrade cut short leaves aside: the venv between the swap's renames, and a kept venv to delete.
+  for (const aside of ['.venv.cpy-swap', '.venv.cpy-discard-0123abcd', '.venv.cpy-next']) {
+    await mkdir(join(work, 'a', aside), { recursive: true });
+    await writeFile(join(work, 'a', aside, 'pyvenv.cfg'), cfg('/usr/bin', '3.10.0'));
+  }
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
 
