@@ -290,7 +290,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(first.stderr).not.toContain('note:');
   });
 
-  it('Ctrl-C while cpy uninstall waits for another install\'s lock stops the wait: CPY_INSTALL_LOCKED saying so, nothing removed (it went on waiting, then removed it)', async () => {
+  it('Ctrl-C while cpy uninstall waits for another install\'s lock stops the wait: CPY_INSTALL_CANCELLED saying so (it said CPY_INSTALL_LOCKED, the code of a lock still held), nothing removed (it went on waiting, then removed it)', async () => {
     const dir = join(work, 'uninstall-waits');
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
     expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--no-link'], { env })).code).toBe(0);
@@ -306,7 +306,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     child.kill('SIGINT');
     expect(await closed).toBe(1);
     expect(stderr).toMatch(/stopping: a change already begun is finished first/);
-    expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_LOCKED', message: expect.stringMatching(/^stopped while waiting for .*state\.lock, which another install holds \(process \d+ on .*\): nothing was changed$/) });
+    expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_INSTALL_CANCELLED', message: expect.stringMatching(/^stopped while waiting for .*state\.lock, which another install holds \(process \d+ on .*\): nothing was changed$/) });
     expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'))).toBe(true);
     expect(JSON.parse((await runCpy(['list', '--json'], { env })).stdout).installed).toHaveLength(1);
   });

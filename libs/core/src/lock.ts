@@ -22,6 +22,8 @@ export interface LockOwner {
   readonly holds: string;
   /** What to do when it is held past the timeout (the lock's path in `path`). */
   readonly whenHeld: (path: string) => string;
+  /** The code of a wait stopped by its signal (Ctrl-C), when the command has one for a stop (`*_CANCELLED`); default `code`. */
+  readonly stopped?: CpyErrorCode;
 }
 
 /**
@@ -138,7 +140,7 @@ export async function withLock<T>(owner: LockOwner, path: string, options: LockO
       options.onWait?.(who);
     }
     if (options.signal?.aborted) {
-      throw new CpyError(owner.code, `stopped while waiting for ${path}, which another ${owner.holds} holds (${who}): nothing was changed`, {
+      throw new CpyError(owner.stopped ?? owner.code, `stopped while waiting for ${path}, which another ${owner.holds} holds (${who}): nothing was changed`, {
         hint: 'run it again once the other is done',
         details: { lock: path },
       });

@@ -934,7 +934,7 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
       entered = true;
       return work();
     }).catch((error: unknown) => {
-      throw !entered && hooks.signal?.aborted && isCpyError(error, 'CPY_INSTALL_LOCKED') ? cancelledInstall() : error;
+      throw !entered && hooks.signal?.aborted && isCpyError(error, 'CPY_INSTALL_CANCELLED') ? cancelledInstall() : error;
     });
   };
   const exact = !options.artifactUrl && options.version ? parseVersionRequest(options.version) : null;

@@ -7,6 +7,7 @@ export type { LockOptions };
 /** The install's locks (a prefix's, the state's): @cpy/core's lock file, which install.sh's lock_take takes too. */
 const INSTALL: LockOwner = {
   code: 'CPY_INSTALL_LOCKED',
+  stopped: 'CPY_INSTALL_CANCELLED',
   holds: 'install',
   whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
 };

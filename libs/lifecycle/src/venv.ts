@@ -1331,6 +1331,7 @@ async function danglingTarget(given: string): Promise<string> {
  */
 const VENV_LOCK: LockOwner = {
   code: 'CPY_VENV_BUSY',
+  stopped: 'CPY_VENV_CANCELLED',
   holds: 'venv upgrade or rollback',
   whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
 };
