@@ -1748,10 +1748,14 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
-    name: 'signed: no .asc beside the artifact (its sha256 given does not replace the signature)',
+    name: 'signed: no .asc beside the artifact (its sha256 given does not replace the signature): refused before the download, the tarball never asked for (it was downloaded whole first)',
     options: () => ({ artifactUrl: U['http']!, sha256: good.sha256, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    before: async () => void (requestsBefore = mirror.requests.length),
     expected: { code: 'CPY_SIGNATURE_MISSING' },
-    after: nothingInstalled,
+    after: async (i) => {
+      await nothingInstalled(i);
+      expect(requestedSince().filter((p) => p === new URL(U['http']!).pathname)).toEqual([]);
+    },
   },
   {
     name: 'signed: by the pinned key and by another whose public key is not in the keys file (a rotation): installed on the pinned key\'s signature (install.sh refused it)',

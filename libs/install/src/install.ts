@@ -621,6 +621,9 @@ async function obtainArtifact(
   }
   const published = await (side ?? sideMetadata());
   if (published) await refuseUnfit(published, await context());
+  // What refuses it whatever its bytes (no signature, no pinned key in the keys file) is said
+  // before its download, not after it.
+  if (needsOwnSignature) await verifier.prepare(signatureUrlOf(url), fileName);
   emit({ type: 'phase', phase: 'download', detail: `${fileName} from ${displayUrl(url)}` });
   let signature = plan.signature;
   const got = await downloadArtifact({

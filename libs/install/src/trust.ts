@@ -62,6 +62,7 @@ export function signatureUrlOf(url: URL): URL {
  */
 export class SignatureVerifier {
   #keys: Promise<TrustedKeys> | null = null;
+  readonly #signatures = new Map<string, Promise<string | null>>();
 
   constructor(
     readonly policy: SignaturePolicy,
@@ -124,19 +125,37 @@ export class SignatureVerifier {
     })());
   }
 
+  /** The detached signature at `url` (null: there is none), fetched once. */
+  private signature(url: URL): Promise<string | null> {
+    let text = this.#signatures.get(url.href);
+    if (!text) {
+      text = this.fetchText(url, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' }).catch((cause: unknown) => {
+        if (cause instanceof CpyError) throw cause;
+        throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}`, {
+          hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+          cause,
+        });
+      });
+      this.#signatures.set(url.href, text);
+    }
+    return text;
+  }
+
+  /**
+   * Before a download whose bytes must then be checked: the keys and the signature at
+   * `signatureUrl`, fetched now. What refuses the file whatever its bytes (no signature, no pinned
+   * key among the keys, keys that cannot be had) is said before the artifact is downloaded.
+   */
+  async prepare(signatureUrl: URL, label: string): Promise<void> {
+    const [trusted, signature] = await Promise.all([this.keys(), this.signature(signatureUrl)]);
+    const signing = await import('@cpy/signing');
+    signing.refuseUnusable({ signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
+  }
+
   /** Verifies `file` against the detached signature at `signatureUrl`; throws CPY_SIGNATURE_* (see @cpy/signing verifyPinned). */
   async verify(file: string, signatureUrl: URL, label: string): Promise<SignatureCheck> {
     const trusted = await this.keys();
-    let signature: string | null;
-    try {
-      signature = await this.fetchText(signatureUrl, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' });
-    } catch (cause) {
-      if (cause instanceof CpyError) throw cause;
-      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(signatureUrl)}: ${(cause as Error).message}`, {
-        hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
-        cause,
-      });
-    }
+    const signature = await this.signature(signatureUrl);
     const signing = await import('@cpy/signing');
     return signing.verifyPinned({ file, signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
   }

@@ -140,7 +140,7 @@ describe('installPython with a pinned signer', () => {
     expect(r2.signature).toMatchObject({ fingerprint: expired.fingerprint, covers: 'artifact' });
   });
 
-  it('refuses, before anything is extracted or cached, each signature that does not hold', async () => {
+  it('refuses, before anything is extracted or cached, each signature that does not hold; one that holds for no bytes (none, no pinned key) before the download', async () => {
     const aliceKeys = await put('keys', 'alice.asc', alice.publicKey);
     const bothKeys = await put('keys', 'both.asc', [alice.publicKey, mallory.publicKey].join('\n'));
     const malloryKeys = await put('keys', 'mallory.asc', mallory.publicKey);
@@ -149,18 +149,22 @@ describe('installPython with a pinned signer', () => {
     const expiredKeys = await put('keys', 'expired.asc', expired.publicKey);
     const goodSignature = await sign(alice, good.path);
 
-    const cases: { name: string; url: string; keys: string; signer: string; code: string; message?: RegExp }[] = [
+    // beforeDownload: refused whatever the bytes, so the artifact is never asked for (it was downloaded whole, then refused).
+    const cases: { name: string; url: string; keys: string; signer: string; code: string; message?: RegExp; beforeDownload?: true }[] = [
       // The attacker can change the artifact and its .sha256, not the signature.
       { name: 'python3 replaced, .sha256 regenerated', url: await serveArtifact('evil', evil, goodSignature), keys: aliceKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_INVALID', message: /does not match/ },
-      { name: 'no .asc', url: await serveArtifact('unsigned', good, null), keys: aliceKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_MISSING' },
+      { name: 'no .asc', url: await serveArtifact('unsigned', good, null), keys: aliceKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_MISSING', beforeDownload: true },
       { name: 'signed by a key that is not pinned', url: await serveArtifact('mallory', good, await sign(mallory, good.path)), keys: bothKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_UNTRUSTED', message: /not a pinned signer/ },
-      { name: "keys file with another key than the pin's", url: await serveArtifact('mallory2', good, await sign(mallory, good.path)), keys: malloryKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_UNTRUSTED', message: /no key in .* has a pinned fingerprint/ },
+      { name: "keys file with another key than the pin's", url: await serveArtifact('mallory2', good, await sign(mallory, good.path)), keys: malloryKeys, signer: alice.fingerprint, code: 'CPY_SIGNATURE_UNTRUSTED', message: /no key in .* has a pinned fingerprint/, beforeDownload: true },
       { name: 'signed after the key expired', url: await serveArtifact('after-expiry', good, afterExpiry), keys: expiredKeys, signer: expired.fingerprint, code: 'CPY_SIGNATURE_KEY_NOT_VALID' },
     ];
     for (const c of cases) {
       const sb = await sandbox({ signerFingerprints: c.signer, trustedKeysUrl: c.keys });
+      const before = mirror.requests.length;
       const e = await errorOf(installPython(sb.options({ artifactUrl: c.url })));
       expect({ case: c.name, code: e.code }).toEqual({ case: c.name, code: c.code });
+      const artifactAsked = mirror.requests.slice(before).some((q) => q.path === new URL(c.url).pathname);
+      expect({ case: c.name, artifactAsked }).toEqual({ case: c.name, artifactAsked: !c.beforeDownload });
       if (c.message) expect(e.message).toMatch(c.message);
       await expectNothingWritten(sb);
     }

@@ -71,20 +71,30 @@ function refusal(failure: DetachedFailure, options: VerifyPinnedOptions): CpyErr
 }
 
 /**
+ * What refuses a file before its bytes are read: no signature (CPY_SIGNATURE_MISSING), or no pinned
+ * signer's key among the trusted keys (CPY_SIGNATURE_UNTRUSTED). An installer asks this before it
+ * downloads what it must then check (verifyPinned asks it again).
+ */
+export function refuseUnusable(options: Omit<VerifyPinnedOptions, 'file' | 'now'>): { signature: string; pinned: ReturnType<typeof pinnedKeys> } {
+  if (options.signature === null) {
+    throw new CpyError('CPY_SIGNATURE_MISSING', `${options.label} has no signature (${options.signatureSource})`, {
+      hint: 'a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign)',
+    });
+  }
+  return { signature: options.signature, pinned: pinnedKeys(options.trusted, options.signers) };
+}
+
+/**
  * Verifies a detached signature against pinned signers: missing (CPY_SIGNATURE_MISSING), not by a
  * pinned key (CPY_SIGNATURE_UNTRUSTED), made while the key was not valid (CPY_SIGNATURE_KEY_NOT_VALID),
  * or not matching the file (CPY_SIGNATURE_INVALID) are refused. A key that has expired since still
  * verifies what it signed while valid, with a warning.
  */
 export async function verifyPinned(options: VerifyPinnedOptions): Promise<SignatureCheck> {
-  if (options.signature === null) {
-    throw new CpyError('CPY_SIGNATURE_MISSING', `${options.label} has no signature (${options.signatureSource})`, {
-      hint: 'a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign)',
-    });
-  }
-  const keys = pinnedKeys(options.trusted, options.signers).map((k) => ({ armored: k.armored, source: options.trusted.source }));
+  const { signature, pinned } = refuseUnusable(options);
+  const keys = pinned.map((k) => ({ armored: k.armored, source: options.trusted.source }));
   try {
-    const check = await checkDetached({ file: options.file, signature: options.signature, keys, refuseRevoked: true, ...(options.now ? { now: options.now } : {}) });
+    const check = await checkDetached({ file: options.file, signature, keys, refuseRevoked: true, ...(options.now ? { now: options.now } : {}) });
     const warnings = check.expiredOn
       ? [`the signing key ${check.fingerprint} expired on ${check.expiredOn.toISOString().slice(0, 10)}; ${options.label} was signed while it was valid (${check.signedAt.toISOString().slice(0, 10)})`]
       : [];

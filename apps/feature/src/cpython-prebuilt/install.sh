@@ -590,19 +590,27 @@ load_trusted_keys() {
   mkdir -m 700 "$work/gnupg"
   keys_loaded=true
 }
+# fetch_signature SIGNATURE-URL LABEL: $work/signature.asc from SIGNATURE-URL; 1 with sig_code,
+# sig_message and sig_hint when there is none (a network failure fails here and now).
+# sig_ready: the URL fetched ahead (before an artifact's download), which the next
+# check_signature of that URL reads instead of fetching it again.
+sig_ready=
+fetch_signature() {
+  sig_source=$(display_url "$1")
+  if ! fetch "$1" "$work/signature.asc" signature optional; then
+    [ "$fetch_failure" = not-found ] || fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the signature $sig_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
+    sig_code=CPY_SIGNATURE_MISSING sig_message="$2 has no signature ($sig_source)"
+    sig_hint='a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed'
+    return 1
+  fi
+}
 # check_signature FILE SIGNATURE-URL LABEL: 0 when gpgv finds a good signature over FILE by a key
 # whose primary fingerprint is pinned, made while that key was valid (signed_by, signed_at set); else
 # 1 with sig_code, sig_message and sig_hint (the keys and the network fail here and now).
 signed_by=
 check_signature() {
   load_trusted_keys
-  sig_source=$(display_url "$2")
-  if ! fetch "$2" "$work/signature.asc" signature optional; then
-    [ "$fetch_failure" = not-found ] || fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the signature $sig_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
-    sig_code=CPY_SIGNATURE_MISSING sig_message="$3 has no signature ($sig_source)"
-    sig_hint='a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed'
-    return 1
-  fi
+  if [ "$sig_ready" = "$2" ]; then sig_ready=; else fetch_signature "$2" "$3" || return 1; fi
   # gpgv with each key block's keyring in turn: a revocation in any copy of a key refuses it; else a
   # copy under which it is good (a renewed one after a stale one) accepts it; else the first verdict
   # that is not "unknown" (this block does not hold the signer's key), else the first one. The
@@ -3906,6 +3914,14 @@ main() {
     refuse_unfit "$work/side.flat"
   fi
 
+  # An artifact given by URL needs its own signature: the keys and the signature are fetched before
+  # it, so that what refuses it whatever its bytes (no signature, no keys) is said before its
+  # download, as the library says it.
+  if [ -n "$signers" ] && [ "$resolved" = false ]; then
+    load_trusted_keys
+    fetch_signature "$(with_suffix "$ARTIFACTURL" .asc)" "$file_name" || fail "$sig_code" "$sig_message" "$sig_hint"
+    sig_ready=$(with_suffix "$ARTIFACTURL" .asc)
+  fi
   say "downloading $file_name from $(display_url "$ARTIFACTURL")"
   archive=$work/artifact
   up "$prefix" && parent=$up
