@@ -444,6 +444,38 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(await readdir(site)).toEqual([]);
   });
 
+  it('cpy artifact sign of an index waits for an update of it to finish, then signs the bytes the update left (it signed the old ones, and the new index stood beside their signature); another .json is signed at once', async () => {
+    const site = join(work, 'sign-site');
+    await mkdir(site, { recursive: true });
+    const index = join(site, 'index.json');
+    expect((await runCpy(['index', 'add', artifact.path, '--url', `https://mirror.example/python/${artifact.fileName}`, '--index', index])).code).toBe(0);
+    const key = join(site, 'key.asc');
+    const made = await runCpy(['keys', 'generate', '--name', 'Index Signer', '--email', 'index@example.org', '--out', key, '--json']);
+    const fingerprint = JSON.parse(made.stdout).key.fingerprint as string;
+    let release = () => undefined as void;
+    const released = new Promise<void>((r) => (release = r));
+    // An update of the index is under way (cpy index add holds its lock): it writes new bytes, then lets go.
+    const held = withLock({ code: 'CPY_INDEX_BUSY', holds: 'test', whenHeld: () => 'wait' }, `${index}.lock`, { timeoutMs: 0 }, () => released);
+    const run = startCpy(['artifact', 'sign', index, '--signing-key', key]);
+    await run.until(/waiting for an update of/);
+    expect(existsSync(`${index}.asc`)).toBe(false);
+    await writeFile(index, `${(await readFile(index, 'utf8')).trimEnd()}\n\n`);
+    release();
+    await held;
+    expect(await run.closed).toBe(0);
+    const verified = await runCpy(['artifact', 'verify', index, '--signer', fingerprint, '--trusted-keys', key.replace(/\.asc$/, '.pub.asc')]);
+    expect([verified.code, verified.stderr]).toEqual([0, expect.any(String)]);
+    // Not an index (an artifact's metadata): no lock is asked for, held or not.
+    await writeFile(join(site, 'meta.json'), '{"schemaVersion": 1}');
+    let releaseMeta = () => undefined as void;
+    const metaReleased = new Promise<void>((r) => (releaseMeta = r));
+    const metaHeld = withLock({ code: 'CPY_INDEX_BUSY', holds: 'test', whenHeld: () => 'wait' }, join(site, 'meta.json.lock'), { timeoutMs: 0 }, () => metaReleased);
+    const meta = await runCpy(['artifact', 'sign', join(site, 'meta.json'), '--signing-key', key]);
+    releaseMeta();
+    await metaHeld;
+    expect([meta.code, meta.stderr]).toEqual([0, expect.not.stringContaining('waiting')]);
+  });
+
   (canMount() ? it : it.skip)('a write its file system refuses, where no library names it (cpy index add into a read-only directory): CPY_CLI_CANNOT_WRITE, not an internal error', async () => {
     const disk = await mountSmallDisk(1024 * 1024, join(work, 'read-only'), { readOnly: true });
     try {

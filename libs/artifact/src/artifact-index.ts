@@ -22,6 +22,7 @@ import {
   randomId,
   type LockOwner,
   makeDirectory,
+  readSmallText,
   withLock,
   writeFileAtomic,
 } from '@cpy/core';
@@ -557,6 +558,25 @@ const INDEX_LOCK: LockOwner = {
 
 /** How long an index update waits for another one of the same file. */
 const INDEX_LOCK_WAIT_MS = 60_000;
+
+/**
+ * Runs `work` (a signature of the file at `path` being made and written) holding the lock cpy index
+ * add takes when `path` is an index (a .json file that reads as one): a signature made while an add
+ * replaced the index signed its old bytes and was written beside the new ones, which installers then
+ * refused as altered. Another file is not locked. A wait is stopped by `signal` (Ctrl-C).
+ */
+export async function withIndexUnchanged<T>(path: string, work: () => Promise<T>, options: { onWait?: (holder: string) => void; signal?: AbortSignal } = {}): Promise<T> {
+  const text = path.endsWith('.json') ? await readSmallText(path, 64 * 1024 * 1024).catch(() => null) : null;
+  let index = false;
+  try {
+    index = text !== null && parseIndexText(text, path) !== null;
+  } catch {
+    // Not an index (an artifact's metadata, another JSON file): nothing to hold.
+  }
+  if (!index) return work();
+  const lock = { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  return withLock(INDEX_LOCK, `${path}.lock`, lock, work);
+}
 
 /**
  * Reads an index file, changes it (`change` gives the new index and what the caller wants back)

@@ -38,6 +38,7 @@ export {
   planRetention,
   refuseReplacedBytes,
   updateIndexFile,
+  withIndexUnchanged,
   readIndexFile,
   replaceIndexFile,
   SAFE_URL_RE,

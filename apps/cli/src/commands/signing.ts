@@ -198,7 +198,7 @@ export const keysExtend = defineCommand({
 export const artifactSign = defineCommand({
   name: 'artifact sign',
   summary: summaryOf('artifact sign'),
-  description: `Writes a detached OpenPGP signature <file>.asc beside each file (read as a stream, never whole). ${SIGNING_KEY_HELP}`,
+  description: `Writes a detached OpenPGP signature <file>.asc beside each file (read as a stream, never whole). An index is signed under the lock cpy index add takes: an update of it under way is waited for (a minute at most), and the bytes it leaves are signed. ${SIGNING_KEY_HELP}`,
   options: {
     'signing-key': { type: 'string', valueName: '<file>', description: 'the private key (default CPY_SIGNING_KEY)' },
   },
@@ -210,14 +210,18 @@ export const artifactSign = defineCommand({
     })
     .transform(({ values, positionals }) => ({ ...values, files: positionals })),
   examples: ['cpy artifact sign dist/artifacts/cpython-3.13.5-debian12-build1.tgz --signing-key acme-signing.asc'],
-  async run({ input, io, style, json }) {
+  async run({ input, io, style, json, log }) {
     const files = input.files.map((f) => resolve(io.cwd, f));
     // Every file first: one missing after the first was signed left that one's .asc and an error.
     for (const file of files) await refuseMissingFile(file, 'give the files to sign (nothing was signed)');
     const key = await signingKeyOf(io, input['signing-key']);
     const signed: { file: string; signature: string }[] = [];
+    // (Loaded here: the keys commands of this module need none of @cpy/artifact.)
+    const { withIndexUnchanged } = await import('@cpy/artifact');
     for (const file of files) {
-      signed.push({ file, signature: await writeSignature(file, key) });
+      // An index is signed under cpy index add's lock: never its old bytes beside new ones.
+      const signature = await withIndexUnchanged(file, () => writeSignature(file, key), { onWait: (holder) => log(`waiting for an update of ${file} to finish (${holder})`) });
+      signed.push({ file, signature });
       if (!json) io.stdout.write(`${style.ok('signed')} ${file} -> ${file}.asc\n`);
     }
     if (!json) io.stdout.write(`  by ${key.fingerprint} (${key.userId})\n`);
