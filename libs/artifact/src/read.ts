@@ -7,6 +7,7 @@ import { refuseLargeMetadata } from './extract.js';
 import { checkArtifactName, indexEntryFor, type IndexEntry } from './artifact-index.js';
 import { sha256File } from './hash.js';
 import { openTar } from './open-tar.js';
+import { TarReader } from './tar-read.js';
 
 // Reading an artifact's metadata and single entries without unpacking it: what installers,
 // the index and publishing need, apart from validation (validate.ts), which needs everything.
@@ -138,6 +139,7 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
   const sha256 = await sha256File(path);
   await checkSideChecksum(path, sha256);
   refuseUrlOfAnotherFile(url, basename(path));
+  await refuseIncompleteTree(path, metadata);
   return indexEntryFor(metadata, {
     file: basename(path),
     url,
@@ -148,6 +150,43 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
     ...(signed ? { signatureUrl: Object.assign(new URL(url), { pathname: `${new URL(url).pathname}.asc` }).href } : {}),
     ...(compression ? { compression } : {}),
   });
+}
+
+/**
+ * The archive holds the tree its metadata describes: as many files (and links) of as many bytes
+ * (packArtifact counts them from the tree it packs). One that does not (its metadata alone, a tree cut short, one repacked by
+ * hand) was listed, and every install of it then failed (CPY_INDEX_NOT_AN_ARTIFACT). Read through
+ * once, headers only; the bytes are not kept.
+ */
+async function refuseIncompleteTree(path: string, metadata: ArtifactMetadata): Promise<void> {
+  const root = metadata.prefix.replace(/^\/+|\/+$/g, '');
+  let files = 0;
+  let bytes = 0;
+  const reader = new TarReader((header) => {
+    if (header.type !== 'directory' && header.name !== METADATA_ENTRY) {
+      files++;
+      bytes += header.size;
+    }
+    return null;
+  });
+  let source: Awaited<ReturnType<typeof openTar>> | null = null;
+  try {
+    source = await openTar(path);
+    for await (const chunk of source) reader.push(chunk as Buffer);
+    reader.end();
+  } catch (error) {
+    if (isCpyError(error, 'CPY_ARTIFACT_NO_ZSTD')) throw error;
+    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} cannot be read to its end: ${(error as Error).message}`, { hint: 'the file is damaged: pack it again (cpy artifact pack) or build it again', cause: error });
+  } finally {
+    source?.destroy();
+  }
+  const { files: said, bytes: saidBytes } = metadata.contents;
+  if (files !== said || bytes !== saidBytes) {
+    throw new CpyError('CPY_INDEX_NOT_AN_ARTIFACT', `${path} holds ${files} file${files === 1 ? '' : 's'} of ${bytes} bytes, where its metadata says ${said} files of ${saidBytes} bytes under ${root}/: the tree is missing or incomplete, and no installer could install it`, {
+      hint: 'index the .tgz cpy build or cpy artifact pack wrote, as it wrote it',
+      details: { files, bytes, expectedFiles: said, expectedBytes: saidBytes },
+    });
+  }
 }
 
 /**

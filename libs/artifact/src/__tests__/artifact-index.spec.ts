@@ -332,6 +332,18 @@ describe('the index entry of an artifact file (cpy index add)', () => {
       code: 'CPY_INDEX_NOT_AN_ARTIFACT',
       message: `${other} has no valid cpy metadata: the first entry is not cpy-artifact.json`,
     });
+    // Its metadata alone, or a tree cut short: not the tree the metadata describes (it was listed, and every install failed).
+    const { files, bytes } = packed.metadata.contents;
+    const metadataText = `${JSON.stringify(packed.metadata, null, 2)}\n`;
+    await mkdir(join(work, 'bare'), { recursive: true });
+    const bare = await tgz(join(work, 'bare', packed.fileName), [{ name: 'cpy-artifact.json', body: metadataText }]);
+    expect(await failure(indexEntryForFile(bare, url(packed.fileName)))).toMatchObject({
+      code: 'CPY_INDEX_NOT_AN_ARTIFACT',
+      message: `${bare} holds 0 files of 0 bytes, where its metadata says ${files} files of ${bytes} bytes under opt/python-3.13.5/: the tree is missing or incomplete, and no installer could install it`,
+    });
+    await mkdir(join(work, 'short'), { recursive: true });
+    const short = await tgz(join(work, 'short', packed.fileName), [{ name: 'cpy-artifact.json', body: metadataText }, { name: 'opt/python-3.13.5/LICENSE.txt', body: 'PSF\n' }]);
+    expect(await failure(indexEntryForFile(short, url(packed.fileName)))).toMatchObject({ code: 'CPY_INDEX_NOT_AN_ARTIFACT', message: expect.stringContaining(`${short} holds 1 file of 4 bytes, where its metadata says ${files} files`) });
   });
 
   it('an index whose entry has a file name that says another version or build is read as it is (installers go by the fields), and its entry is named', () => {
