@@ -22,7 +22,13 @@ const failure = (message: string, fields: { code: number | null; signal: NodeJS.
 export async function runStoppable(
   file: string,
   args: readonly string[],
-  options: { readonly maxBuffer: number; readonly signal?: AbortSignal | undefined; readonly cwd?: string },
+  options: {
+    readonly maxBuffer: number;
+    readonly signal?: AbortSignal | undefined;
+    readonly cwd?: string;
+    /** Names left out of this process's environment for the program. */
+    readonly unset?: readonly string[];
+  },
 ): Promise<{ stdout: string; stderr: string }> {
   const out = { stdout: '', stderr: '' };
   let overflow: string | null = null;
@@ -38,7 +44,14 @@ export async function runStoppable(
       }
     };
   };
-  const run = runInGroup(file, args, { signal: options.signal, onStdout: collect('stdout'), onStderr: collect('stderr'), ...(options.cwd ? { cwd: options.cwd } : {}) });
+  const env = options.unset?.length ? Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !options.unset!.includes(e[0]))) : null;
+  const run = runInGroup(file, args, {
+    signal: options.signal,
+    onStdout: collect('stdout'),
+    onStderr: collect('stderr'),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(env ? { env, cleanEnv: true } : {}),
+  });
   const { code, signal, stopped, error } = await run.done;
   // A sequence cut at the end is told as execFile tells it (U+FFFD), not dropped.
   if (!overflow) for (const name of ['stdout', 'stderr'] as const) out[name] += decoders[name].end();

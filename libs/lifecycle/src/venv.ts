@@ -47,6 +47,15 @@ const SWAP = '.cpy-swap';
 /** The venv an earlier upgrade kept, moved aside to be deleted: `<venv>.cpy-discard-<upgrade id>`. */
 const DISCARD = '.cpy-discard-';
 const CFG = 'pyvenv.cfg';
+/**
+ * What this environment may hold that sends the new venv's python, or pip's installs, elsewhere
+ * than the new venv: PYTHONHOME (its standard library looked for there), PYTHONPATH (a pip or a
+ * package imported from there), PIP_TARGET, PIP_PREFIX and PIP_ROOT (the distributions installed
+ * outside the venv, whose import check then failed as if they did not work on the target), PIP_USER
+ * (which pip refuses in a venv). Left out of the runs that make and fill it; the rest (PIP_INDEX_URL,
+ * a proxy, PIP_CERT) is kept.
+ */
+const REDIRECTS = ['PYTHONHOME', 'PYTHONPATH', 'PIP_TARGET', 'PIP_PREFIX', 'PIP_ROOT', 'PIP_USER'] as const;
 /** What a program says when the disk it writes is full (OSError's strerror; errno 28 no space, 122 over quota). */
 const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
 /** pip could not reach an index (its retries' warnings): each distribution alone would wait as long again. */
@@ -1103,7 +1112,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
     // The directory beside the venv, not the interpreter or a distribution, when it cannot be written there.
     const roomHint = `the venv is as it was; the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`;
-    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, ...copies, next], { maxBuffer: 16 * 1024 * 1024, signal }).catch((cause: { stderr?: string; message: string }) => {
+    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, ...copies, next], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv at ${next}: ${why}`, {
         hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : `check that install: cpy install ${target.version} (it validates venvs)`,
@@ -1117,7 +1126,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     if (dists.length > 0) {
       const reqs = (d: Distribution) => requirement(d, options.offline ?? false);
       emit({ type: 'phase', phase: 'install', detail: dists.map((d) => reqs(d).join(' ')).join(' ') });
-      const all = await runStoppable(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
+      const all = await runStoppable(pip[0]!, [...pip.slice(1), ...dists.flatMap(reqs)], { maxBuffer: 64 * 1024 * 1024, signal, unset: REDIRECTS }).then(
         () => null,
         (e: { stderr?: string }) => e.stderr ?? '',
       );
@@ -1140,7 +1149,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         // One at a time, to say exactly which ones fail and why.
         for (const d of dists) {
           if (signal?.aborted) throw cancelledUpgrade(venv);
-          const err = await runStoppable(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024, signal }).then(
+          const err = await runStoppable(pip[0]!, [...pip.slice(1), ...reqs(d)], { maxBuffer: 64 * 1024 * 1024, signal, unset: REDIRECTS }).then(
             () => null,
             (e: { stderr?: string; message: string }) => e.stderr || e.message,
           );

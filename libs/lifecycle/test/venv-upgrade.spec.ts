@@ -6,7 +6,7 @@
 // wheelhouse (the e2e suite's). And a venv that sees its base's packages, upgraded to a base
 // that does not have them.
 import { execFile } from 'node:child_process';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, statfs, symlink, writeFile } from 'node:fs/promises';
@@ -135,6 +135,26 @@ it('a package pip installed from a local directory since deleted (a build tree, 
   expect(r.distributions.find((d) => d.name === 'dirpkg')).toEqual({ name: 'dirpkg', version: '0.1', modules: ['dirpkg'] });
   const where = (await run(join(venv, 'bin', 'python'), ['-c', 'import dirpkg, sys; print(sys.version_info[:2], dirpkg.WHERE)'])).stdout.trim();
   expect(where).toContain(`(${line.replace('.', ', ')}) ${venv}/lib/python${line}/site-packages/dirpkg/__init__.py`);
+}, 300_000);
+
+it('PIP_TARGET, PIP_USER, PYTHONPATH or PYTHONHOME in the environment do not send the new venv\'s packages elsewhere (pip installed them into PIP_TARGET, and the upgrade was refused as if they did not import)', async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'redirected'));
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  const elsewhere = join(work, 'redirected', 'elsewhere');
+  const saved = { ...process.env };
+  Object.assign(process.env, { PIP_TARGET: elsewhere, PIP_USER: '1', PYTHONPATH: elsewhere, PYTHONHOME: elsewhere });
+  try {
+    const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env });
+    expect(r.distributions.map((d) => d.name)).toContain('purepkg');
+  } finally {
+    for (const name of ['PIP_TARGET', 'PIP_USER', 'PYTHONPATH', 'PYTHONHOME']) {
+      if (saved[name] === undefined) delete process.env[name];
+      else process.env[name] = saved[name];
+    }
+  }
+  const where = (await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg; print(purepkg.__file__)'])).stdout.trim();
+  expect(where).toBe(`${venv}/lib/python${line}/site-packages/purepkg/__init__.py`);
+  expect(existsSync(elsewhere)).toBe(false);
 }, 300_000);
 
 it('a venv reached through a link, with an editable project in its src/ (pip records the linked path): the project comes along, and imports after the swap', async () => {
