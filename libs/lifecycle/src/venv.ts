@@ -471,20 +471,25 @@ sys.stdout.flush()
 sys.stdout.write('\n${IMPORTED}' + json.dumps(errors) + '\n')
 `;
 
+/** How long one python may take over its imports: past it, an import hangs (on a network, a lock, input). */
+const IMPORT_TIMEOUT_MS = 5 * 60_000;
+
 /**
  * The modules of `modules` that fail to import in the venv, with why. A stop (`signal`) ends the
  * python importing (its whole group) and throws: the imports went on, a module at a time (each
- * one's KeyboardInterrupt was taken for its import error), in the old venv and then the new.
+ * one's KeyboardInterrupt was taken for its import error), in the old venv and then the new. A
+ * python still importing after `timeoutMs` is ended, and the module that hangs is named (the
+ * upgrade waited for it forever).
  */
-export async function importErrors(venv: string, modules: readonly string[], signal?: AbortSignal): Promise<Record<string, string>> {
+export async function importErrors(venv: string, modules: readonly string[], signal?: AbortSignal, timeoutMs = IMPORT_TIMEOUT_MS): Promise<Record<string, string>> {
   if (modules.length === 0) return {};
   const python = join(venv, 'bin', 'python');
-  const all = await importRun(python, modules, signal);
+  const all = await importRun(python, modules, signal, timeoutMs);
   if (typeof all !== 'string') return all;
-  // An import ended python (a crash, os._exit): one process per module says which.
+  // An import ended python (a crash, os._exit) or hangs: one process per module says which.
   const errors: Record<string, string> = {};
   for (const m of modules) {
-    const one = await importRun(python, [m], signal);
+    const one = await importRun(python, [m], signal, timeoutMs);
     if (typeof one === 'string') errors[m] = one;
     else Object.assign(errors, one);
   }
@@ -496,15 +501,21 @@ export async function importErrors(venv: string, modules: readonly string[], sig
  * venv's own, stands in for what the venv holds) importing `modules`: their errors, or how python
  * ended before it could say.
  */
-async function importRun(python: string, modules: readonly string[], signal?: AbortSignal): Promise<Record<string, string> | string> {
+async function importRun(python: string, modules: readonly string[], signal: AbortSignal | undefined, timeoutMs: number): Promise<Record<string, string> | string> {
   if (signal?.aborted) throw new Error('stopped');
-  const r = await runStoppable(python, ['-I', '-c', IMPORT_ALL, JSON.stringify(modules)], { cwd: dirname(dirname(python)), maxBuffer: 64 * 1024 * 1024, signal }).then(
+  const late = AbortSignal.timeout(timeoutMs);
+  const stop = signal ? AbortSignal.any([signal, late]) : late;
+  const r = await runStoppable(python, ['-I', '-c', IMPORT_ALL, JSON.stringify(modules)], { cwd: dirname(dirname(python)), maxBuffer: 64 * 1024 * 1024, signal: stop }).then(
     ({ stdout }) => ({ stdout, ended: null }),
     (e: { stdout?: string; stderr?: string; code?: number | string; signal?: string | null; message: string }) => ({
       stdout: e.stdout ?? '',
       ended: e.signal ? `the import ended python (${e.signal})` : `the import ended python (exit ${e.code ?? '?'}${e.stderr?.trim() ? `: ${e.stderr.trim().split('\n').pop()}` : ''})`,
     }),
   );
+  if (late.aborted && !signal?.aborted) {
+    const after = timeoutMs >= 60_000 ? `${timeoutMs / 60_000} minutes` : `${timeoutMs / 1000} s`;
+    return `the import did not finish in ${after} (it hangs: on the network, a lock or input?)`;
+  }
   const errors = r.ended === null ? markedJson<Record<string, string>>(r.stdout, IMPORTED) : null;
   return errors ?? r.ended ?? 'python gave no answer';
 }

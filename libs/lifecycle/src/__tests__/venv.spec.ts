@@ -148,6 +148,14 @@ describe('the import check of an upgrade', () => {
         crash: 'the import ended python (exit 3)',
       });
       expect(await importErrors(venv, ['noisy', 'fine'])).toEqual({});
+      // One that never finishes (it waits on a network, a lock): named once its time is up (the upgrade waited forever).
+      await writeFile(join(site, 'hangs.py'), 'import time\ntime.sleep(600)\n');
+      const started = Date.now();
+      expect(await importErrors(venv, ['fine', 'hangs', 'broken'], undefined, 1500)).toEqual({
+        hangs: 'the import did not finish in 1.5 s (it hangs: on the network, a lock or input?)',
+        broken: 'ImportError: nope',
+      });
+      expect(Date.now() - started).toBeLessThan(60_000);
     } finally {
       await rm(join(venv, 'fine.py'));
     }
