@@ -634,6 +634,18 @@ def forget(a):
         raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is the current version (%s)' % (version, prefix),
                       'switch first (cpy use <other version>), or pass --force to remove it and its python3 links'
                       + (' (its files stay: it has no valid install marker)' if kept else ''))
+    # python3 in the bin dir leads into it though another version is current (a link made by hand, or
+    # by an install of another state): removed, it would leave python3 running nothing.
+    python3_link = os.path.join(bin_dir, 'python3') if bin_dir else None
+    try:
+        runs_it = python3_link is not None and os.readlink(python3_link) == os.path.join(prefix, 'bin', 'python3')
+    except OSError:
+        runs_it = False
+    if runs_it and not was_current and 'force' not in a:
+        current = current_prefix(state_dir)
+        raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is what %s runs (the link leads into %s), though the current version is %s'
+                      % (version, python3_link, prefix, version_of(state_dir, state, current) or 'none'),
+                      'point python3 at the current version first (cpy use <version>), or pass --force to remove it and its links')
     # A prefix that is a link (made by hand: the tree moved to another disk): the tree it points to
     # goes, then the link (the link alone was renamed, and the tree left unrecorded).
     # A link that leads nowhere (that tree deleted) holds nothing: it goes.

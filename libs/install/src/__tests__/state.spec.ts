@@ -610,6 +610,21 @@ describe('the install record writer (cpy_state.py)', () => {
     expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.5', 'bin', 'python3'));
   });
 
+  it('a version that python3 in the bin dir runs, though another is current (a link made by hand), is refused as in use, and removed with its links by --force (python3 was left running nothing)', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
+    const old = join(stateDir, 'python-3.12.8');
+    await rm(join(binDir, 'python3'));
+    await symlink(join(old, 'bin', 'python3'), join(binDir, 'python3'));
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 }).catch((e: unknown) => e)).toMatchObject({
+      code: 'CPY_INSTALL_IN_USE',
+      message: `CPython 3.12.8 is what ${join(binDir, 'python3')} runs (the link leads into ${old}), though the current version is 3.13.5`,
+      hint: 'point python3 at the current version first (cpy use <version>), or pass --force to remove it and its links',
+    });
+    expect(existsSync(join(old, 'bin', 'python3'))).toBe(true);
+    expect(await uninstall('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000, force: true })).toMatchObject({ version: '3.12.8', wasCurrent: false, unlinked: ['python3'] });
+    expect(existsSync(old)).toBe(false);
+  });
+
   it('the current version linked from elsewhere (no python3 link to it in the bin dir) is removed with a warning, in the result as on stderr', async () => {
     const { binDir } = await installedSideBySide(['3.12.8', '3.13.5']);
     await rm(join(binDir, 'python3'));
