@@ -196,7 +196,8 @@ export async function fetchIndex<S>(
         hint:
           error.kind === 'not-found'
             ? 'check --index (or CPY_INDEX_URL): cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
-            : 'check the network (HTTPS_PROXY, --ca-file), or install from a file: cpy install --from <artifact>',
+            : // Read by cpy outdated, list --available and venv upgrade too: what to do about the network first.
+              'check the network (HTTPS_PROXY, --ca-file) and run again; to install meanwhile, give the artifact itself: cpy install --from <file or url>',
         cause: error,
       });
     }
