@@ -91,7 +91,7 @@ export const EXIT_CODES = {
   0: 'success',
   1: 'the operation failed (or was stopped by a first Ctrl-C: a *_CANCELLED code); for outdated and compare also a result (something outdated, a regression), which the JSON outcome "success" tells apart',
   2: 'usage error (or command not available)',
-  130: 'a second Ctrl-C, or the first for a command without a clean stop, which ends at once (those that only read on this machine, and index add, keys, artifact sign, venv rollback, vm; publish and releases stop between two requests to GitHub: exit 1, CPY_PUBLISH_CANCELLED); artifact validate and artifact test: 128+N when stopped by signal N',
+  130: 'a second Ctrl-C, or the first for a command without a clean stop, which ends at once (those that only read on this machine, and keys, artifact sign, venv rollback, vm; publish and releases stop between two requests to GitHub: exit 1, CPY_PUBLISH_CANCELLED; index add stops a wait for another update of the index, CPY_INDEX_CANCELLED, or finishes its write first); artifact validate and artifact test: 128+N when stopped by signal N',
 } as const;
 
 const TOP_OPTIONS = { ...GLOBAL_OPTIONS, version: { type: 'boolean', short: 'V', description: 'print the version' } } as const satisfies Record<string, OptionSpec>;

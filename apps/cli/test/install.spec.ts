@@ -425,7 +425,7 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect((await readdir(home)).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
   });
 
-  it('cpy index add stopped (Ctrl-C) while it waits for another update of the index: it stops, nothing changed (it was killed, and one killed between its moves left the index unsigned)', async () => {
+  it('cpy index add stopped (Ctrl-C) while it waits for another update of the index: it stops, CPY_INDEX_CANCELLED (it said CPY_INDEX_BUSY), nothing changed (it was killed, and one killed between its moves left the index unsigned)', async () => {
     const site = join(work, 'stopped-site');
     await mkdir(site, { recursive: true });
     const index = join(site, 'index.json');
@@ -439,8 +439,8 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(await run.closed).toBe(1);
     release();
     await held;
-    expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_INDEX_BUSY', message: expect.stringContaining(`stopped while waiting for ${index}.lock`) });
-    expect(run.stderr()).toContain(`stopping: ${index} is written whole or not at all`);
+    expect(JSON.parse(run.stdout()).error).toMatchObject({ code: 'CPY_INDEX_CANCELLED', message: expect.stringContaining(`stopped while waiting for ${index}.lock`) });
+    expect(run.stderr()).toContain(`stopping: a wait for another update of ${index} ends now`);
     expect(await readdir(site)).toEqual([]);
   });
 
@@ -506,6 +506,24 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       expect((await readdir(full.dir)).sort()).toEqual(['filler']);
     } finally {
       await full.unmount();
+    }
+    // An index signed where its lock cannot be made (a full disk): the disk's error, not another
+    // update said to hold the index (it was CPY_INDEX_BUSY, "cannot create the lock").
+    const site = join(work, 'full-sign-src');
+    await mkdir(site, { recursive: true });
+    expect((await cpy(['index', 'add', artifact.path, '--url', `https://mirror.example/python/${artifact.fileName}`, '--index', join(site, 'index.json')])).code).toBe(0);
+    const key = join(site, 'key.asc');
+    expect((await cpy(['keys', 'generate', '--name', 'Full Disk', '--email', 'full@example.org', '--out', key])).code).toBe(0);
+    const signing = await mountSmallDisk(64 * 1024, join(work, 'full-sign'));
+    try {
+      const index = join(signing.dir, 'index.json');
+      await writeFile(index, await readFile(join(site, 'index.json')));
+      await writeFile(join(signing.dir, 'filler'), Buffer.alloc(60 * 1024));
+      const r = await cpy(['artifact', 'sign', index, '--signing-key', key, '--json']);
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', details: { errno: 'ENOSPC' } })]);
+      expect(existsSync(`${index}.asc`)).toBe(false);
+    } finally {
+      await signing.unmount();
     }
   });
 });

@@ -552,6 +552,7 @@ async function restoreSignatureAside(path: string, indexDigest: () => Promise<st
 
 const INDEX_LOCK: LockOwner = {
   code: 'CPY_INDEX_BUSY',
+  stopped: 'CPY_INDEX_CANCELLED',
   holds: 'cpy index add',
   whenHeld: (path) => `wait for it to finish, then run again; if no cpy is running there, remove ${path}`,
 };
@@ -573,9 +574,21 @@ export async function withIndexUnchanged<T>(path: string, work: () => Promise<T>
   } catch {
     // Not an index (an artifact's metadata, another JSON file): nothing to hold.
   }
-  if (!index) return work();
+  return index ? withIndexLock(path, options, work) : work();
+}
+
+/**
+ * Runs `work` holding `<path>.lock`, waiting up to a minute for another holder (CPY_INDEX_BUSY
+ * after), or until `signal`. A lock its directory's disk refuses (read-only, full, not this user's
+ * to write) is that disk's error, as writing beside the index would have met it.
+ */
+async function withIndexLock<T>(path: string, options: { onWait?: (holder: string) => void; signal?: AbortSignal }, work: () => Promise<T>): Promise<T> {
   const lock = { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-  return withLock(INDEX_LOCK, `${path}.lock`, lock, work);
+  return withLock(INDEX_LOCK, `${path}.lock`, lock, work).catch((error: unknown) => {
+    const cause = (error as { cause?: unknown }).cause;
+    if (error instanceof CpyError && error.code === 'CPY_INDEX_BUSY' && writeFault(cause)) throw cause;
+    throw error;
+  });
 }
 
 /**
@@ -590,16 +603,9 @@ export async function updateIndexFile<T>(
   change: (index: ArtifactIndex) => { index: ArtifactIndex; result: T },
   options: { onWait?: (holder: string) => void; signal?: AbortSignal } = {},
 ): Promise<T & { signatureRemoved: string | null }> {
-  const lock = { timeoutMs: INDEX_LOCK_WAIT_MS, ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.signal ? { signal: options.signal } : {}) };
-  return withLock(INDEX_LOCK, `${path}.lock`, lock, async () => {
+  return withIndexLock(path, options, async () => {
     const { index, result } = change(await readIndexFile(path));
     const { signatureRemoved } = await replaceIndexFile(path, index);
     return { ...result, signatureRemoved };
-  }).catch((error: unknown) => {
-    // A lock its directory's disk refuses (read-only, full, not ours to write) is that disk's
-    // error, as writing the index itself would have met it.
-    const cause = (error as { cause?: unknown }).cause;
-    if (error instanceof CpyError && error.code === 'CPY_INDEX_BUSY' && writeFault(cause)) throw cause;
-    throw error;
   });
 }

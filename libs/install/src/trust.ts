@@ -147,7 +147,10 @@ export class SignatureVerifier {
    * key among the keys, keys that cannot be had) is said before the artifact is downloaded.
    */
   async prepare(signatureUrl: URL, label: string): Promise<void> {
-    const [trusted, signature] = await Promise.all([this.keys(), this.signature(signatureUrl)]);
+    // The keys first, as install.sh fetches them: what fails first is said the same by both, and no
+    // signature fetch is left running after the keys refused the install.
+    const trusted = await this.keys();
+    const signature = await this.signature(signatureUrl);
     const signing = await import('@cpy/signing');
     signing.refuseUnusable({ signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
   }

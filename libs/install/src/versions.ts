@@ -17,7 +17,7 @@ const removedSchema = z.union([z.object({ version: z.string(), prefix: z.string(
 export interface VersionOptions extends LayoutOverrides {
   readonly env?: Environment;
   readonly lockTimeoutMs?: number;
-  /** Stops a wait for another install's lock (Ctrl-C): CPY_INSTALL_LOCKED, nothing changed. Once the lock is taken, the change runs to its end. */
+  /** Stops a wait for another install's lock (Ctrl-C): CPY_INSTALL_CANCELLED, nothing changed. Once the lock is taken, the change runs to its end. */
   readonly signal?: AbortSignal;
 }
 

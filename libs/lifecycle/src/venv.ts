@@ -52,10 +52,11 @@ const CFG = 'pyvenv.cfg';
  * than the new venv: PYTHONHOME (its standard library looked for there), PYTHONPATH (a pip or a
  * package imported from there), PIP_TARGET, PIP_PREFIX and PIP_ROOT (the distributions installed
  * outside the venv, whose import check then failed as if they did not work on the target), PIP_USER
- * (which pip refuses in a venv). Left out of the runs that make and fill it; the rest (PIP_INDEX_URL,
+ * (which pip refuses in a venv), PIP_PYTHON (pip 22.3's --python: another interpreter's packages).
+ * (The same settings in a pip.conf still apply: they are the user's file.) Left out of the runs that make and fill it; the rest (PIP_INDEX_URL,
  * a proxy, PIP_CERT) is kept.
  */
-const REDIRECTS = ['PYTHONHOME', 'PYTHONPATH', 'PIP_TARGET', 'PIP_PREFIX', 'PIP_ROOT', 'PIP_USER'] as const;
+const REDIRECTS = ['PYTHONHOME', 'PYTHONPATH', 'PIP_TARGET', 'PIP_PREFIX', 'PIP_ROOT', 'PIP_USER', 'PIP_PYTHON'] as const;
 /** What a program says when the disk it writes is full (OSError's strerror; errno 28 no space, 122 over quota). */
 const FULL = /No space left|Disk quota|\[Errno (28|122)\]/;
 /** pip could not reach an index (its retries' warnings): each distribution alone would wait as long again. */
@@ -454,21 +455,27 @@ async function seenBy(venv: string): Promise<{ inside: string[]; outside: SeenDi
   );
 }
 
-// Imports each module (argv[1], a JSON list) and prints {module: error} for those that fail, on a
-// last line of its own after IMPORTED: a module may print on import (pygame does), or end python.
-const IMPORTED = 'cpy-import-errors: ';
+// Imports each module (argv[1], a JSON list), saying on lines of their own which it begins
+// (IMPORTING) and why one failed (IMPORT_FAILED), flushed as they happen, and DONE at the end: a
+// module may print on import (pygame does), end python, or never finish, and the lines before
+// say which one it was.
+const IMPORTING = 'cpy-importing: ';
+const IMPORT_FAILED = 'cpy-import-failed: ';
+const IMPORTS_DONE = 'cpy-imports-done';
 const IMPORT_ALL = String.raw`
 import importlib, json, sys
-errors = {}
+def say(line):
+    sys.stdout.write('\n' + line + '\n')
+    sys.stdout.flush()
 for m in json.loads(sys.argv[1]):
+    say('${IMPORTING}' + json.dumps(m))
     try:
         importlib.import_module(m)
     except KeyboardInterrupt:
         raise
     except BaseException as e:
-        errors[m] = f'{type(e).__name__}: {e}'
-sys.stdout.flush()
-sys.stdout.write('\n${IMPORTED}' + json.dumps(errors) + '\n')
+        say('${IMPORT_FAILED}' + json.dumps([m, f'{type(e).__name__}: {e}']))
+say('${IMPORTS_DONE}')
 `;
 
 /** How long one python may take over its imports: past it, an import hangs (on a network, a lock, input). */
@@ -478,30 +485,32 @@ const IMPORT_TIMEOUT_MS = 5 * 60_000;
  * The modules of `modules` that fail to import in the venv, with why. A stop (`signal`) ends the
  * python importing (its whole group) and throws: the imports went on, a module at a time (each
  * one's KeyboardInterrupt was taken for its import error), in the old venv and then the new. A
- * python still importing after `timeoutMs` is ended, and the module that hangs is named (the
- * upgrade waited for it forever).
+ * module whose import ends python (a crash, os._exit), or is still running after `timeoutMs` (it
+ * waits on a network, a lock, input: the upgrade waited for it forever), is named with that, and
+ * the modules after it are imported by another python.
  */
 export async function importErrors(venv: string, modules: readonly string[], signal?: AbortSignal, timeoutMs = IMPORT_TIMEOUT_MS): Promise<Record<string, string>> {
-  if (modules.length === 0) return {};
   const python = join(venv, 'bin', 'python');
-  const all = await importRun(python, modules, signal, timeoutMs);
-  if (typeof all !== 'string') return all;
-  // An import ended python (a crash, os._exit) or hangs: one process per module says which.
   const errors: Record<string, string> = {};
-  for (const m of modules) {
-    const one = await importRun(python, [m], signal, timeoutMs);
-    if (typeof one === 'string') errors[m] = one;
-    else Object.assign(errors, one);
+  let left = [...modules];
+  while (left.length > 0) {
+    const run = await importRun(python, left, signal, timeoutMs);
+    Object.assign(errors, run.errors);
+    if (run.stopped === null) break;
+    // The one it was importing when python ended or was ended (none said: the first, before any could be).
+    const at = run.importing === null ? 0 : Math.max(0, left.indexOf(run.importing));
+    errors[left[at]!] = run.stopped;
+    left = left.slice(at + 1);
   }
   return errors;
 }
 
 /**
  * One python (isolated: -I, so that neither PYTHONPATH nor a module in the working directory, the
- * venv's own, stands in for what the venv holds) importing `modules`: their errors, or how python
- * ended before it could say.
+ * venv's own, stands in for what the venv holds) importing `modules`: the errors it said, and, when
+ * it did not get to the end, why (`stopped`) and the module it was importing then.
  */
-async function importRun(python: string, modules: readonly string[], signal: AbortSignal | undefined, timeoutMs: number): Promise<Record<string, string> | string> {
+async function importRun(python: string, modules: readonly string[], signal: AbortSignal | undefined, timeoutMs: number): Promise<{ errors: Record<string, string>; stopped: string | null; importing: string | null }> {
   if (signal?.aborted) throw new Error('stopped');
   const late = AbortSignal.timeout(timeoutMs);
   const stop = signal ? AbortSignal.any([signal, late]) : late;
@@ -512,12 +521,26 @@ async function importRun(python: string, modules: readonly string[], signal: Abo
       ended: e.signal ? `the import ended python (${e.signal})` : `the import ended python (exit ${e.code ?? '?'}${e.stderr?.trim() ? `: ${e.stderr.trim().split('\n').pop()}` : ''})`,
     }),
   );
-  if (late.aborted && !signal?.aborted) {
-    const after = timeoutMs >= 60_000 ? `${timeoutMs / 60_000} minutes` : `${timeoutMs / 1000} s`;
-    return `the import did not finish in ${after} (it hangs: on the network, a lock or input?)`;
+  const errors: Record<string, string> = {};
+  let importing: string | null = null;
+  let done = false;
+  for (const line of r.stdout.split('\n')) {
+    try {
+      if (line.startsWith(IMPORTING)) importing = JSON.parse(line.slice(IMPORTING.length)) as string;
+      else if (line.startsWith(IMPORT_FAILED)) {
+        const [m, why] = JSON.parse(line.slice(IMPORT_FAILED.length)) as [string, string];
+        errors[m] = why;
+      } else if (line === IMPORTS_DONE) done = true;
+    } catch {
+      // A module's own output that looks like ours: not ours.
+    }
   }
-  const errors = r.ended === null ? markedJson<Record<string, string>>(r.stdout, IMPORTED) : null;
-  return errors ?? r.ended ?? 'python gave no answer';
+  if (r.ended !== null && late.aborted && !signal?.aborted) {
+    const after = timeoutMs >= 60_000 ? `${timeoutMs / 60_000} minutes` : `${timeoutMs / 1000} s`;
+    return { errors, importing, stopped: `the import did not finish in ${after} (it hangs: on the network, a lock or input?)` };
+  }
+  if (r.ended === null && done) return { errors, importing: null, stopped: null };
+  return { errors, importing, stopped: r.ended ?? 'python gave no answer' };
 }
 
 // Swaps two directories in one step (renameat2 RENAME_EXCHANGE), so that a kill leaves one or the
@@ -1351,7 +1374,6 @@ async function danglingTarget(given: string): Promise<string> {
  */
 const VENV_LOCK: LockOwner = {
   code: 'CPY_VENV_BUSY',
-  stopped: 'CPY_VENV_CANCELLED',
   holds: 'venv upgrade or rollback',
   whenHeld: (path) => `wait for it to finish; if no cpy is running there, remove ${path}`,
 };

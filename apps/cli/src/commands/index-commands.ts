@@ -81,7 +81,7 @@ export const indexAdd = defineCommand({
     // Ctrl-C stops a wait for another update's lock (nothing changed), or lets the write finish
     // (under a second of moves: one killed between them left the index unsigned, its signature
     // aside); a second stops at once.
-    const stop = stopOnSignals({ log, stopping: `stopping: ${path} is written whole or not at all (Ctrl-C again to stop at once)...`, force: () => process.exit(130) });
+    const stop = stopOnSignals({ log, stopping: `stopping: a wait for another update of ${path} ends now; a write of it under way finishes first, whole (Ctrl-C again to stop at once)...`, force: () => process.exit(130) });
     let updated: { plan: ReturnType<typeof planRetention>; signatureRemoved: string | null };
     try {
       updated = await updateIndexFile(

@@ -3928,7 +3928,8 @@ main() {
 
   # An artifact given by URL needs its own signature: the keys and the signature are fetched before
   # it, so that what refuses it whatever its bytes (no signature, no keys) is said before its
-  # download, as the library says it.
+  # download, as the library says it. (A keys file without the pinned key is refused after the
+  # download here, by gpgv's verdict, with the same code: gpgv cannot list a keyring's fingerprints.)
   if [ -n "$signers" ] && [ "$resolved" = false ]; then
     load_trusted_keys
     fetch_signature "$(with_suffix "$ARTIFACTURL" .asc)" "$file_name" || fail "$sig_code" "$sig_message" "$sig_hint"

@@ -59,7 +59,6 @@ export function buildDirOf(workDir: string, spec: Pick<BuildSpec, 'version' | 'a
  */
 const BUILD_LOCK: LockOwner = {
   code: 'CPY_BUILD_BUSY',
-  stopped: 'CPY_BUILD_CANCELLED',
   holds: 'build',
   whenHeld: (path) => `wait for it to finish, or build in another directory (cpy build --work-dir <dir>); if no cpy is running there, remove ${path}`,
 };
@@ -87,7 +86,6 @@ export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version
 /** The same lock, taken by cpy artifact pack: the holder may be a build or another pack. */
 const PACK_LOCK: LockOwner = {
   code: 'CPY_BUILD_BUSY',
-  stopped: 'CPY_BUILD_CANCELLED',
   holds: 'build or pack',
   whenHeld: (path) => `wait for it to finish, then pack again; if no cpy is running there, remove ${path}`,
 };
