@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -59,6 +59,13 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     for (const s of ['', '.asc', '.sigstore']) await copyFile(join(work, 'out', TARBALL + s), renamed + s);
     const liar = await cpy(['source', 'verify', renamed, '--json']);
     expect([liar.code, JSON.parse(liar.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_SOURCE_WRONG_RELEASE', message: 'Python-3.13.4.tar.xz is not CPython 3.13.4: it holds no Python-3.13.4/Include/patchlevel.h: another release, or not a CPython source tarball' })]);
+    // Bytes that are no tarball, unsigned, let through by --allow-unsigned: tar cannot read them,
+    // which is said (it was a warning that the release "was not checked here", and exit 0).
+    const junk = join(work, 'junk', TARBALL);
+    await mkdir(dirname(junk), { recursive: true });
+    await writeFile(junk, Buffer.alloc(1000, 7));
+    const notTar = await cpy(['source', 'verify', junk, '--allow-unsigned', '--json']);
+    expect([notTar.code, JSON.parse(notTar.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_SOURCE_WRONG_RELEASE', message: `${TARBALL} is not CPython 3.13.5: tar cannot read it (xz: (stdin): File format not recognized): a damaged file, or not a CPython source tarball` })]);
   });
 
   it('exits 1 with the error code and a hint when the file was tampered with', async () => {

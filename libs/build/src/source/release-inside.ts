@@ -10,7 +10,8 @@ import { CpyError } from '@cpy/core';
  * once unpacked).
  *
  * Returns null with the reason when it cannot be read here (no tar or xz: the build checks the
- * unpacked tree again); throws CPY_SOURCE_WRONG_RELEASE when it holds another release.
+ * unpacked tree again); throws CPY_SOURCE_WRONG_RELEASE when it holds another release, or when tar
+ * runs and cannot read it (a damaged file, or no tarball: with --allow-unsigned it was "verified").
  */
 export async function checkReleaseInside(file: string, fileName: string, version: string): Promise<string | null> {
   const member = `Python-${version}/Include/patchlevel.h`;
@@ -23,13 +24,18 @@ export async function checkReleaseInside(file: string, fileName: string, version
   if (/not found in archive/i.test(r.stderr)) throw wrongRelease(fileName, version, `it holds no ${member}: another release, or not a CPython source tarball`);
   // GNU tar without xz says `xz: Cannot exec`, then only "Error is not recoverable" last.
   const noXz = /\bxz\b.*cannot exec|cannot exec.*\bxz\b/i.test(r.stderr);
-  const why = r.code === 'ENOENT' ? 'tar is not installed' : noXz ? 'xz is not installed' : r.stderr.trim().split('\n').pop() || r.shortMessage || `tar exit ${r.exitCode}`;
-  return `the release inside ${fileName} was not checked here (${why}); the build checks its Include/patchlevel.h when it unpacks it`;
+  if (r.code === 'ENOENT' || noXz || r.timedOut) {
+    const why = r.code === 'ENOENT' ? 'tar is not installed' : noXz ? 'xz is not installed' : 'tar took more than 5 minutes';
+    return `the release inside ${fileName} was not checked here (${why}); the build checks its Include/patchlevel.h when it unpacks it`;
+  }
+  // tar and xz ran, and could not read it.
+  const said = r.stderr.trim().split('\n').find((l) => !/not recoverable|exiting now|child returned status/i.test(l)) ?? r.stderr.trim().split('\n').pop() ?? `tar exit ${r.exitCode}`;
+  throw wrongRelease(fileName, version, `tar cannot read it (${said.replace(/^tar: /, '')}): a damaged file, or not a CPython source tarball`, 'do not build it: fetch it again (cpy source fetch), from python.org or another mirror (--mirror, or CPY_PYTHON_MIRRORS)');
 }
 
-function wrongRelease(fileName: string, version: string, why: string): CpyError {
+function wrongRelease(fileName: string, version: string, why: string, hint?: string): CpyError {
   return new CpyError('CPY_SOURCE_WRONG_RELEASE', `${fileName} is not CPython ${version}: ${why}`, {
-    hint: 'the mirror serves another release under this name (its signature verifies: the same release manager signed it); nothing of it was kept: fetch from python.org or another mirror (--mirror, or CPY_PYTHON_MIRRORS)',
+    hint: hint ?? 'the mirror serves another release under this name (its signature verifies: the same release manager signed it); nothing of it was kept: fetch from python.org or another mirror (--mirror, or CPY_PYTHON_MIRRORS)',
     details: { version },
   });
 }
