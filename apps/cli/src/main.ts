@@ -162,10 +162,11 @@ export function readInput(spec: CommandSpec<unknown>, rest: readonly string[]): 
 }
 
 /**
- * The codes that mean the command was not told what it needs (which index, which repository): a
- * usage error (exit 2) wherever the libraries find it out, as `cpy index show` without --index is.
+ * The codes that mean the command was not told what it needs (which index, which repository,
+ * where the pinned signers' keys are): a usage error (exit 2) wherever the libraries find it out,
+ * as `cpy index show` without --index is. (A token not set is no usage error: exit 1.)
  */
-const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_NO_INDEX', 'CPY_OUTDATED_NO_INDEX', 'CPY_PUBLISH_NO_REPOSITORY']);
+const USAGE_CODES: ReadonlySet<string> = new Set(['CPY_CLI_USAGE', 'CPY_INSTALL_NO_INDEX', 'CPY_INSTALL_NO_TRUSTED_KEYS', 'CPY_OUTDATED_NO_INDEX', 'CPY_PUBLISH_NO_REPOSITORY']);
 
 /**
  * Runs the cpy command line. Returns the exit code: 0 success, 1 the operation

@@ -126,6 +126,14 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       (e: { code: number; stdout: string }) => e,
     );
     expect([missing.code, JSON.parse(missing.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `${join(work, 'nope.tgz')} does not exist` })]);
+    // A --checksum (or, for artifact test, --tests) that is not there: said at once, naming it (the
+    // validation ran whole, then said "rebuild"; the tests said to pass --tests).
+    const checksum = join(work, 'nope.sha256');
+    const noSum = await runCpy(['artifact', 'validate', artifact.path, '--checksum', checksum, '--json'], { env: { TMPDIR: scratch } });
+    expect([noSum.code, JSON.parse(noSum.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `${checksum} does not exist`, hint: expect.stringContaining('--checksum') })]);
+    const tests = join(work, 'nope.tests.tgz');
+    const noTests = await runCpy(['artifact', 'test', artifact.path, '--tests', tests, '--json'], { env: { TMPDIR: scratch } });
+    expect([noTests.code, JSON.parse(noTests.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_ARTIFACT_NOT_FOUND', message: `${tests} does not exist` })]);
     // Run to its end (this test artifact, of Debian's python3, fails some checks: exit 1), it leaves nothing either.
     const whole = await run(process.execPath, [bin, 'artifact', 'validate', artifact.path, '--json'], { env }).catch((e: { code: number; stdout: string }) => e);
     expect(JSON.parse(whole.stdout).report.checks).toEqual(expect.arrayContaining([expect.objectContaining({ id: 'structure', ok: true })]));

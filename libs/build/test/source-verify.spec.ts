@@ -112,6 +112,9 @@ describe('refusals, each with its own code', () => {
     const fromFile = await readUserKeys(several);
     expect(fromFile).toHaveLength(2);
     expect((await verifySource({ file: TARBALL, version: v('3.13.5'), asc: mallorySig, sigstore: null, extraKeys: fromFile })).openpgp?.keyOrigin).toBe('user');
+    // A path to no file: said so, with what to check (it said to pass an armored public key).
+    const missing = join(work, 'nokey.asc');
+    await expect(readUserKeys(missing)).rejects.toMatchObject({ code: 'CPY_SOURCE_BAD_KEY', message: `cannot read ${missing} (--trusted-key): it does not exist`, hint: 'check the path of the key file (--trusted-key <file>)' });
   });
 
   it('a Sigstore bundle checked against the wrong identity or the wrong issuer is refused', async () => {

@@ -1105,6 +1105,8 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     // the venv of before, would be replaced by a copy of this one.
     const installed = await findInstalled(options.to, { ...options, complete: true });
     if (installed && live && (await sameInterpreter(join(venv, 'bin', 'python'), join(installed.prefix, 'bin', 'python3')))) {
+      // An --exclude of a name it does not hold is refused here too (it was told to pip uninstall it).
+      if (options.exclude?.length) keptDistributions((await readSite(join(installed.prefix, 'bin', 'python3'), venv, site)).distributions, options.exclude, venv);
       emit({ type: 'phase', phase: 'target', detail: `CPython ${installed.version} in ${installed.prefix}: the venv's python already is it` });
       return {
         status: 'already',

@@ -408,6 +408,9 @@ it('a venv upgraded before, upgraded again to the python it runs, is left as it 
     noLongerSeen: [],
   });
   expect(phases.map((p) => p.split(':')[0])).toEqual(['read', 'target']);
+  // A name to leave out that it does not hold is refused there too (it was told to pip uninstall it); one it holds is not.
+  await expect(upgradeVenv(venv, { ...options, exclude: ['nothere'] })).rejects.toMatchObject({ code: 'CPY_VENV_NOT_INSTALLED', message: `${venv} holds no nothere to leave out` });
+  expect((await upgradeVenv(venv, { ...options, exclude: ['purepkg'] })).status).toBe('already');
   expect(await readFile(join(kept, 'pyvenv.cfg'), 'utf8')).toBe(keptCfg);
   expect(await readFile(join(kept, 'etc', 'my.conf'), 'utf8')).toBe('answer = 42\n');
   expect((await readdir(dir)).sort()).toEqual(['.venv', '.venv.cpy-previous', 'wheels']);

@@ -204,6 +204,14 @@ describe('cpy command line', () => {
     // No index from a flag or CPY_INDEX_URL: a usage error, as index show says it (they exited 1).
     const noIndex = await run(['list', '--available', '--json'], { CPY_INDEX_URL: '' });
     expect([noIndex.code, JSON.parse(noIndex.stdout).error.code]).toEqual([2, 'CPY_INSTALL_NO_INDEX']);
+    // Signers pinned and no keys named (no --trusted-keys, no index beside which cpy-keys.asc is): the same (it exited 1).
+    const home = await mkdtemp(join(tmpdir(), 'cpy-cli-keys-'));
+    try {
+      const noKeys = await run(['install', '--from', join(home, 'cpython-3.13.5-debian12-build1.tgz'), '--sha256', 'a'.repeat(64), '--signer', '0123456789ABCDEF0123456789ABCDEF01234567', '--json'], { CPY_HOME: home, CPY_CACHE_DIR: join(home, 'cache'), CPY_INDEX_URL: '', CPY_TRUSTED_KEYS_URL: '' });
+      expect([noKeys.code, JSON.parse(noKeys.stdout).error.code]).toEqual([2, 'CPY_INSTALL_NO_TRUSTED_KEYS']);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 
   it('cpy build with a file where its work directory goes says so before any download (it said CPY_BUILD_BUSY, another build, after the fetch)', async () => {

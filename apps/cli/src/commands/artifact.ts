@@ -236,6 +236,8 @@ export const artifactValidate = defineCommand({
     const file = resolve(io.cwd, input.file);
     // A file that is not there is said so (it was a failed check, with "rebuild" for a hint).
     await refuseMissingFile(file, 'give the path of the artifact: cpython-<version>-<os><osversion>-build<N>.tgz');
+    // So is a --checksum that is not there (the whole validation ran, then said "rebuild").
+    if (input.checksum) await refuseMissingFile(resolve(io.cwd, input.checksum), 'give the checksum file (--checksum), or leave --checksum out to read <file>.sha256 beside the artifact');
     // Its scratch directory (the unpacked tree and the venvs) goes with a Ctrl-C too: it was left in /tmp.
     const work = await mkdtemp(join(tmpdir(), 'cpy-validate-'));
     let stoppedBy: NodeJS.Signals | null = null;
@@ -336,6 +338,8 @@ export const artifactTest = defineCommand({
     const { input, io, style, json } = ctx;
     const file = resolve(io.cwd, input.file);
     const level = input.level ?? 'critical';
+    // A --tests that is not there is said as such (its hint said to pass --tests, which was passed).
+    if (input.tests) await refuseMissingFile(resolve(io.cwd, input.tests), 'give the tests asset cpy build wrote beside the artifact (<name>.tests.tgz), or leave --tests out to find it there');
     ctx.log(`running CPython's ${level} tests on ${file} in a relocated prefix`);
     // Ctrl-C (or SIGTERM) stops the tests and what they started (-j workers), and their temporary
     // directory goes with them; cpy then exits as the signal would have ended it, as validate does

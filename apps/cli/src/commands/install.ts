@@ -34,7 +34,7 @@ const LAYOUT_HELP =
   '(default $XDG_CACHE_HOME/cpy, else ~/.cache/cpy).';
 
 const STATE_OPTIONS = {
-  'bin-dir': { type: 'string', valueName: '<dir>', description: 'where python3, python, pip3, pip... are linked (default: where the last install or use linked them, else /usr/local/bin as root, ~/.local/bin otherwise); another one moves the links there' },
+  'bin-dir': { type: 'string', valueName: '<dir>', description: 'where python3, python, pip3, pip... are linked (default: where the last install or use linked them, else $CPY_HOME/bin when CPY_HOME is set, /usr/local/bin as root, ~/.local/bin otherwise); another one moves the links there' },
   'state-dir': { type: 'string', valueName: '<dir>', description: 'where cpy records installs and the current version' },
 } as const;
 

@@ -54,9 +54,13 @@ export async function shippedKey(fingerprint: string): Promise<TrustedKey> {
  */
 export async function readUserKeys(path: string): Promise<TrustedKey[]> {
   let keys: openpgp.Key[];
+  // A path that leads to no file is said so (its hint was to pass an armored public key).
+  const text = await readFile(path, 'utf8').catch((cause: NodeJS.ErrnoException) => {
+    const why = cause.code === 'ENOENT' || cause.code === 'ENOTDIR' ? 'it does not exist' : cause.code === 'EISDIR' ? 'it is a directory' : cause.code === 'EACCES' ? 'permission denied' : cause.message;
+    throw new CpyError('CPY_SOURCE_BAD_KEY', `cannot read ${path} (--trusted-key): ${why}`, { hint: 'check the path of the key file (--trusted-key <file>)', cause });
+  });
   try {
     // Armored blocks one after another (python.org's pubkeys.txt), each read: openpgp reads the first alone.
-    const text = await readFile(path, 'utf8');
     const blocks = text.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g) ?? [text];
     keys = (await Promise.all(blocks.map((armoredKeys) => openpgp.readKeys({ armoredKeys })))).flat();
   } catch (cause) {
