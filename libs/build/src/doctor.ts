@@ -106,7 +106,8 @@ function firstLine(text: string): string {
 /** A command line of words (CC="ccache gcc", CPPFLAGS="-I/a -DX"), split as configure's shell splits an unquoted variable. */
 const words = (text: string): string[] => text.trim().split(/\s+/).filter(Boolean);
 
-async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string }> {
+/** A probe's answer; `noCompiler`: a header check the compiler could not be run for. */
+async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string): Promise<{ ok: boolean; detail: string; noCompiler?: true }> {
   const [ccProgram = 'cc', ...ccArgs] = words(cc);
   switch (probe.kind) {
     case 'program': {
@@ -119,7 +120,7 @@ async function runProbe(exec: Exec, probe: Probe, cc: string, cppflags: string):
     case 'headers': {
       const r = await exec(ccProgram, [...ccArgs, ...words(cppflags), '-E', '-x', 'c', '-o', '/dev/null', '-'], { input: probe.source });
       if (r.exitCode === 0) return { ok: true, detail: 'headers found' };
-      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)` };
+      if (r.exitCode === 127) return { ok: false, detail: `cannot check without a C compiler (${cc} not found)`, noCompiler: true };
       const error = r.stderr.split('\n').find((l) => /error/.test(l)) ?? firstLine(r.stderr);
       return { ok: false, detail: error.replace(/^<stdin>:\d+:\d+:\s*/, '').trim() };
     }
@@ -137,7 +138,7 @@ const NAME_A_COMPILER = 'name a C compiler that runs here (--cc or $CC), or set 
 
 async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: string, cppflags: string): Promise<CheckResult> {
   const probe: Probe = req.id === 'cc' ? { kind: 'program', program: cc } : req.probe;
-  const { ok, detail } = await runProbe(exec, probe, cc, cppflags);
+  const { ok, detail, noCompiler } = await runProbe(exec, probe, cc, cppflags);
   // A compiler named by its path that is not there: installing gcc does not put one at that path.
   const ccProgram = words(cc)[0] ?? cc;
   if (req.id === 'cc' && !ok && ccProgram.includes('/') && detail.endsWith(' not found')) {
@@ -149,7 +150,7 @@ async function checkRequirement(exec: Exec, req: Requirement, os: OsInfo, cc: st
   // (doctor-container.spec). Its detail says it was not checked. Not so for a compiler named by a
   // path that is not there (a typing mistake in --cc or $CC): the headers are no more likely missing
   // than with cc, and the fix named every -dev package of the build, installed or not.
-  const unchecked = probe.kind === 'headers' && !ok && ccProgram.includes('/') && detail.startsWith('cannot check without a C compiler');
+  const unchecked = noCompiler === true && ccProgram.includes('/');
   const packages = os.family === 'unknown' || unchecked ? [] : req.packages[os.family];
   return { id: req.id, kind: req.kind, critical: req.critical, ok, detail, packages, what: req.what, ...(unchecked ? { hint: NAME_A_COMPILER } : {}) };
 }

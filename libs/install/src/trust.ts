@@ -62,7 +62,8 @@ export function signatureUrlOf(url: URL): URL {
  */
 export class SignatureVerifier {
   #keys: Promise<TrustedKeys> | null = null;
-  readonly #signatures = new Map<string, Promise<string | null>>();
+  /** The signature prepare fetched ahead, which the next verify of that URL reads instead of fetching it again (install.sh's sig_ready). */
+  #ready: { readonly url: string; readonly text: Promise<string | null> } | null = null;
 
   constructor(
     readonly policy: SignaturePolicy,
@@ -125,20 +126,15 @@ export class SignatureVerifier {
     })());
   }
 
-  /** The detached signature at `url` (null: there is none), fetched once. */
-  private signature(url: URL): Promise<string | null> {
-    let text = this.#signatures.get(url.href);
-    if (!text) {
-      text = this.fetchText(url, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' }).catch((cause: unknown) => {
-        if (cause instanceof CpyError) throw cause;
-        throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}`, {
-          hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
-          cause,
-        });
+  /** The detached signature at `url` (null: there is none), fetched now. */
+  private fetchSignature(url: URL): Promise<string | null> {
+    return this.fetchText(url, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' }).catch((cause: unknown) => {
+      if (cause instanceof CpyError) throw cause;
+      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}`, {
+        hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+        cause,
       });
-      this.#signatures.set(url.href, text);
-    }
-    return text;
+    });
   }
 
   /**
@@ -150,15 +146,23 @@ export class SignatureVerifier {
     // The keys first, as install.sh fetches them: what fails first is said the same by both, and no
     // signature fetch is left running after the keys refused the install.
     const trusted = await this.keys();
-    const signature = await this.signature(signatureUrl);
+    const text = this.fetchSignature(signatureUrl);
+    this.#ready = { url: signatureUrl.href, text };
+    const signature = await text;
     const signing = await import('@cpy/signing');
     signing.refuseUnusable({ signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
   }
 
-  /** Verifies `file` against the detached signature at `signatureUrl`; throws CPY_SIGNATURE_* (see @cpy/signing verifyPinned). */
+  /**
+   * Verifies `file` against the detached signature at `signatureUrl`; throws CPY_SIGNATURE_* (see
+   * @cpy/signing verifyPinned). The signature is fetched each time (an index read again because a
+   * publish was swapping it and its signature reads both again), but for the one prepare fetched.
+   */
   async verify(file: string, signatureUrl: URL, label: string): Promise<SignatureCheck> {
     const trusted = await this.keys();
-    const signature = await this.signature(signatureUrl);
+    const ready = this.#ready?.url === signatureUrl.href ? this.#ready.text : null;
+    this.#ready = null;
+    const signature = await (ready ?? this.fetchSignature(signatureUrl));
     const signing = await import('@cpy/signing');
     return signing.verifyPinned({ file, signature, signatureSource: displayUrl(signatureUrl), trusted, signers: this.policy.signers, label });
   }

@@ -2855,7 +2855,8 @@ def forget(a):
         unlinked = unlink_into(bin_dir, prefix, version, only_dangling=True)
         relink_line(bin_dir, state, current_prefix(state_dir), unlinked)
         return {'version': version, 'prefix': prefix, 'wasCurrent': False, 'unlinked': unlinked}
-    was_current = current_prefix(state_dir) == prefix
+    current = current_prefix(state_dir)
+    was_current = current == prefix
     # Before the tree is renamed away: the python3 running this may be the one being removed.
     import shutil
     # No marker there: nothing says those files are still the install cpy made (its marker deleted,
@@ -2873,7 +2874,6 @@ def forget(a):
     except OSError:
         runs_it = False
     if runs_it and not was_current and 'force' not in a:
-        current = current_prefix(state_dir)
         raise Refusal('CPY_INSTALL_IN_USE', 'CPython %s is what %s runs (the link leads into %s), though the current version is %s'
                       % (version, python3_link, prefix, version_of(state_dir, state, current) or 'none'),
                       'point python3 at the current version first (cpy use <version>), or pass --force to remove it and its links')
