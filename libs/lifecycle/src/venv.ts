@@ -1132,6 +1132,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       throw (await targetFault(python, target)) ?? error;
     });
     const dists = keptDistributions(held.distributions, options.exclude ?? [], venv);
+    // pip is never carried (the new venv has its base's own), but a venv made without it
+    // (python -m venv --without-pip, or pip uninstalled) is made without it again: it came back with pip.
+    const withPip = held.distributions.some((d) => normalized(d.name) === 'pip');
     const failed: FailedDistribution[] = [];
     emit({ type: 'phase', phase: 'create', detail: next });
     // The old venv's prompt (its name by default), not the temporary directory's.
@@ -1148,7 +1151,9 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const sawBefore = seesSystem && live ? seenBy(venv) : Promise.resolve(null);
     // The directory beside the venv, not the interpreter or a distribution, when it cannot be written there.
     const roomHint = `the venv is as it was; the new venv is made beside the old one, in ${dirname(venv)}: that directory must be writable by you and have room for a second copy of the venv`;
-    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, ...copies, next], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
+    // pip installs its distributions into it, then goes (below); with none to install it never comes.
+    const noPip = !withPip && dists.length === 0 ? ['--without-pip'] : [];
+    await runStoppable(python, ['-m', 'venv', '--prompt', prompt, ...system, ...copies, ...noPip, next], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
       const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
       throw new CpyError('CPY_VENV_CREATE_FAILED', `CPython ${target.version} cannot create a venv at ${next}: ${why}`, {
         hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : `check that install: cpy install ${target.version} (it validates venvs)`,
@@ -1193,6 +1198,14 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         }
         if (failed.length === 0) failed.push({ name: dists.map((d) => d.name).join(', '), version: '', stage: 'install', detail: pipReason(all) });
       }
+    }
+    if (failed.length === 0 && !withPip && dists.length > 0) {
+      await runStoppable(pip[0]!, ['-m', 'pip', 'uninstall', '--yes', '--disable-pip-version-check', '--no-input', '--no-color', 'pip'], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
+        const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
+        throw new CpyError('CPY_VENV_CREATE_FAILED', `cannot remove pip from the new venv at ${next} (${venv} has none): ${why}`, {
+          hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : 'the venv is as it was; run again, or install pip into the venv first (python -m ensurepip) to keep it',
+        });
+      });
     }
     if (failed.length === 0) {
       emit({ type: 'phase', phase: 'check', detail: `${dists.reduce((n, d) => n + d.modules.length, 0)} modules import` });

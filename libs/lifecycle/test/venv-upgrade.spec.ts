@@ -137,6 +137,27 @@ it('a package pip installed from a local directory since deleted (a build tree, 
   expect(where).toContain(`(${line.replace('.', ', ')}) ${venv}/lib/python${line}/site-packages/dirpkg/__init__.py`);
 }, 300_000);
 
+it('a venv without pip (made --without-pip, or pip uninstalled) is upgraded without pip again, its packages carried (it came back with pip); one with pip keeps one', async () => {
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  const noPip = ['-c', 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is not None)'];
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'pipless'));
+  await run(join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-q', '-y', 'pip']);
+  const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env });
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg', 'setuptools']);
+  expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, sys; print(sys.version_info[:2], purepkg.VALUE)'])).stdout.trim()).toBe(`(${line.replace('.', ', ')}) 42`);
+  await run(join(venv, 'bin', 'python'), noPip);
+  expect(existsSync(join(venv, 'bin', 'pip'))).toBe(false);
+  // With nothing to carry, it is made without pip.
+  const bare = join(work, 'pipless-bare', '.venv');
+  await run('/usr/bin/python3', ['-m', 'venv', '--without-pip', bare]);
+  await upgradeVenv(bare, { to: line, offline: true, env });
+  await run(join(bare, 'bin', 'python'), noPip);
+  // A venv with pip has one after.
+  const kept = await venvWithPurepkg(join(work, 'with-pip'));
+  await upgradeVenv(kept.venv, { to: line, findLinks: [kept.wheels], offline: true, env });
+  expect((await run(join(kept.venv, 'bin', 'python'), ['-m', 'pip', '--version'])).stdout).toContain(`${kept.venv}/lib/python${line}/site-packages/pip`);
+}, 300_000);
+
 it('PIP_TARGET, PIP_USER, PYTHONPATH or PYTHONHOME in the environment do not send the new venv\'s packages elsewhere (pip installed them into PIP_TARGET, and the upgrade was refused as if they did not import)', async () => {
   const { wheels, venv } = await venvWithPurepkg(join(work, 'redirected'));
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
