@@ -1067,6 +1067,8 @@ const CASES: Case[] = [
     wget: true,
     options: () => ({ version: '3.11', indexUrl: mirror.fileUrl('noindex', 'index.json') }),
     expected: { code: 'CPY_INSTALL_INDEX_NOT_FOUND' },
+    // Both said only that index.json was not there, as if the other had not been looked for.
+    message: () => `cannot read the index ${mirror.fileUrl('noindex', 'index.json')}: HTTP 404 (nor index.previous.json beside it, which a publish serves while it replaces the index)`,
     after: nothingInstalled,
   },
   {

@@ -169,6 +169,8 @@ export async function fetchIndex<S>(
     const bytes = await readFile(tmp);
     return { index: parseIndexText(bytes.toString('utf8'), displayUrl(u)), source: displayUrl(u), signature, sha256: sha256Hex(bytes) };
   };
+  // Whether index.previous.json was looked for too (and was not there either): the error says so.
+  let triedPrevious = false;
   try {
     try {
       return await read(url);
@@ -179,6 +181,7 @@ export async function fetchIndex<S>(
       return await read(previous).catch((fallback: unknown) => {
         // No previous index either: the index's own error. A previous index that is there but
         // refused (its signature, the trusted keys) says so.
+        triedPrevious = fallback instanceof TransferError && fallback.kind === 'not-found';
         throw fallback instanceof TransferError ? error : fallback;
       });
     }
@@ -192,7 +195,7 @@ export async function fetchIndex<S>(
     // An index refused (401, 403) is no unreachable index: said as such, and no cached build stands in for it.
     if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error, undefined, scratch);
     if (error instanceof TransferError) {
-      throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
+      throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}${triedPrevious ? ` (nor ${PREVIOUS_INDEX} beside it, which a publish serves while it replaces the index)` : ''}`, {
         hint:
           error.kind === 'not-found'
             ? 'check --index (or CPY_INDEX_URL): cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'

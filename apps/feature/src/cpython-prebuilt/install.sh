@@ -3474,6 +3474,7 @@ read_index() {
   # Refused (401, 403): no unreachable index, and no installed version stands in for it.
   case $detail in 'HTTP 401' | 'HTTP 403') fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the index $(display_url "$1"): $detail, access denied" "$access_denied_hint" ;; esac
   if [ "$failure" = not-found ]; then
+    nor=
     case $(printf '%s' "$1" | sed -E 's#[?#].*$##') in
       */index.json)
         previous=$(printf '%s' "$1" | sed -E 's#^([^?#]*/)index\.json#\1index.previous.json#')
@@ -3486,9 +3487,10 @@ read_index() {
           check_index_age "$1"
           return 0
         fi
+        [ "$fetch_failure" != not-found ] || nor=' (nor index.previous.json beside it, which a publish serves while it replaces the index)'
         ;;
     esac
-    fail CPY_INSTALL_INDEX_NOT_FOUND "cannot read the index $(display_url "$1"): $detail" 'check indexUrl: cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
+    fail CPY_INSTALL_INDEX_NOT_FOUND "cannot read the index $(display_url "$1"): $detail$nor" 'check indexUrl: cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
   fi
   # Offline with a version of the line already here: asked for by its full version, it needs no index.
   here=
