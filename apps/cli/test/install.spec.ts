@@ -282,6 +282,30 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(await readFile(join(dir, 'bin'), 'utf8')).toBe('notes\n');
   });
 
+  it('a .tar.zst artifact: installed where zstd runs; where it does not, said as such, by its name (it was "not an artifact", naming the cache\'s copy, and to install a .tgz made by cpy build)', async () => {
+    const dir = join(work, 'zstd');
+    await mkdir(dir, { recursive: true });
+    const zst = join(dir, artifact.fileName.replace(/\.tgz$/, '.tar.zst'));
+    await run('sh', ['-c', 'gzip -dc "$1" | zstd -q -3 -o "$2" && cd "$(dirname "$2")" && sha256sum "$(basename "$2")" > "$2.sha256"', 'sh', artifact.path, zst]);
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    // No zstd on PATH (an empty directory: cpy itself needs no program from it here).
+    await mkdir(join(dir, 'empty-path'));
+    const r = await runCpy(['install', '--from', zst, '--skip-validation', '--no-link', '--json'], { env: { ...env, PATH: join(dir, 'empty-path') } });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({
+        code: 'CPY_ARTIFACT_NO_ZSTD',
+        message: `${basename(zst)} is zstd-compressed, and zstd cannot be run here: spawn zstd ENOENT`,
+        hint: 'install zstd (apt-get install zstd) and run again, or install its .tgz build: nothing was installed',
+      }),
+    ]);
+    expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`))).toBe(false);
+    // With zstd there, the same command installs it, and its python3 runs.
+    const ok = await runCpy(['install', '--from', zst, '--no-link'], { env: { ...env, PATH: '/usr/bin:/bin' } });
+    expect([ok.code, ok.stdout]).toEqual([0, expect.stringContaining(`installed: CPython ${artifact.metadata.version}`)]);
+    expect((await run(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'), ['-c', 'import ssl, sqlite3; print("ok")'])).stdout.trim()).toBe('ok');
+  });
+
   it('links made where PATH does not look, or behind another python3 on PATH: a note says which python3 the shell runs instead and what to do; none when PATH finds them first', async () => {
     const dir = join(work, 'path-advice');
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };

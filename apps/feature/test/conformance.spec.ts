@@ -3,11 +3,13 @@
 // Feature's install.sh, as root in the minimal Debian 12 image (no Node, no
 // Python, no curl). Same artifacts, same loopback server; each case must give
 // the same outcome (status or error code) and leave the same things behind.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { artifactFileName, type ArtifactMetadata, isCpyError } from '@cpy/core';
 import { emptyIndex, indexEntryFor, POSTINSTALL_ENTRY, POSTINSTALL_SOURCE, serializeIndex, type IndexEntry } from '@cpy/artifact';
@@ -61,6 +63,8 @@ interface Installer {
   install(options: CaseOptions): Promise<Outcome>;
   /** The message of the last install's error (the text after `error CODE: `), or null. */
   readonly lastError: string | null;
+  /** The hint of the last install's error (what to do next), or null. */
+  readonly lastHint: string | null;
   /** Whom the last install said it waited for (`process <pid> on <host>`), or null. */
   readonly waitedFor: string | null;
   /** What the last install said that holder locked (the prefix, or the state directory), or null. */
@@ -105,6 +109,7 @@ const served = (a: TestArtifact, dir: string) => {
 function libraryInstaller(): Installer {
   let root = '';
   let lastError: string | null = null;
+  let lastHint: string | null = null;
   let warnings: string[] = [];
   let waitedFor: string | null = null;
   let waitedOn: string | null = null;
@@ -120,6 +125,9 @@ function libraryInstaller(): Installer {
     get lastError() {
       return lastError;
     },
+    get lastHint() {
+      return lastHint;
+    },
     get waitedFor() {
       return waitedFor;
     },
@@ -131,6 +139,7 @@ function libraryInstaller(): Installer {
     },
     install: async (o) => {
       lastError = null;
+      lastHint = null;
       waitedFor = null;
       waitedOn = null;
       warnings = [];
@@ -166,6 +175,7 @@ function libraryInstaller(): Installer {
       } catch (error) {
         if (isCpyError(error)) {
           lastError = error.message;
+          lastHint = error.hint ?? null;
           return { code: error.code };
         }
         throw error;
@@ -195,6 +205,7 @@ function libraryInstaller(): Installer {
 function scriptInstaller(box: () => RunningContainer): Installer {
   const sh = async (script: string, ...args: string[]) => box().exec(['sh', '-c', script, 'sh', ...args]);
   let lastError: string | null = null;
+  let lastHint: string | null = null;
   let waitedFor: string | null = null;
   let waitedOn: string | null = null;
   let readOnce = false;
@@ -211,6 +222,9 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     get lastError() {
       return lastError;
     },
+    get lastHint() {
+      return lastHint;
+    },
     get waitedFor() {
       return waitedFor;
     },
@@ -222,6 +236,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
     },
     install: async (o) => {
       lastError = null;
+      lastHint = null;
       const env = [
         `VERSION=${o.version ?? ''}`,
         `INDEXURL=${o.indexUrl ?? ''}`,
@@ -249,6 +264,7 @@ function scriptInstaller(box: () => RunningContainer): Installer {
       const error = /error (CPY_[A-Z_]+): (.*)/.exec(r.stderr);
       if (!error) throw new Error(`install.sh failed without an error code (exit ${r.exitCode}):\n${r.stderr}`);
       lastError = error[2] ?? '';
+      lastHint = /\] hint: (.*)/.exec(r.stderr)?.[1] ?? null;
       return { code: error[1] ?? '' };
     },
     python: async (prefix, code) => {
@@ -291,9 +307,15 @@ interface Case {
   readonly after?: (installer: Installer) => Promise<void>;
   /** The error's message, word for word, from both installers. */
   readonly message?: () => string;
+  /** The error's hint (what to do next), word for word, from both installers. */
+  readonly hint?: () => string;
   /** Run a third time, by install.sh on an image that has wget and no curl: the cases that fetch over http. */
   readonly wget?: true;
 }
+
+/** What both installers say to do about an HTTP 401 or 403. */
+const ACCESS_DENIED_HINT =
+  "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
 
 /** A name the good artifact is served under too: another version's. */
 const RENAMED = 'cpython-3.12.0-debian12-build1.tgz';
@@ -715,6 +737,18 @@ const CASES: Case[] = [
     before: async () => mirror.refuse(`denied/${good.fileName}`, 403),
     expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
     message: () => `cannot get the artifact ${mirror.fileUrl('denied', good.fileName)}: HTTP 403, access denied`,
+    hint: () => ACCESS_DENIED_HINT,
+    after: nothingInstalled,
+  },
+  {
+    // install.sh said to check the network (proxy settings): the checksum is what is fetched first.
+    name: 'an artifact URL with no sha256, whose .sha256 the server refuses (HTTP 403): access denied, said as such by both',
+    wget: true,
+    options: () => ({ artifactUrl: mirror.fileUrl('denied-sum', good.fileName) }),
+    before: async () => mirror.refuse(`denied-sum/${good.fileName}.sha256`, 403),
+    expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
+    message: () => `cannot get the checksum file ${mirror.fileUrl('denied-sum', `${good.fileName}.sha256`)}: HTTP 403, access denied`,
+    hint: () => ACCESS_DENIED_HINT,
     after: nothingInstalled,
   },
   {
@@ -934,6 +968,8 @@ const CASES: Case[] = [
     name: 'metadata whose build is not a whole number (text that would add a signedBy to the marker): CPY_INSTALL_NOT_AN_ARTIFACT, nothing installed',
     options: () => ({ artifactUrl: U['badbuild']!, skipValidation: true }),
     expected: { code: 'CPY_INSTALL_NOT_AN_ARTIFACT' },
+    // The library said to update cpy, as if the artifact were of a newer format.
+    hint: () => 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack',
     after: nothingInstalled,
   },
   {
@@ -2252,8 +2288,8 @@ async function runCase(make: () => Installer, c: Case, also?: (installer: Instal
       await c.before?.(installer);
       const outcome = await installer.install(c.options());
       // An error is shown with its message; where the case gives it, word for word.
-      const got = 'code' in outcome ? { ...outcome, message: installer.lastError } : outcome;
-      expect(got).toEqual('code' in c.expected ? { ...c.expected, message: c.message ? c.message() : expect.any(String) } : c.expected);
+      const got = 'code' in outcome ? { ...outcome, message: installer.lastError, hint: installer.lastHint } : outcome;
+      expect(got).toEqual('code' in c.expected ? { ...c.expected, message: c.message ? c.message() : expect.any(String), hint: c.hint ? c.hint() : expect.anything() } : c.expected);
       await c.after?.(installer);
       // Never any staging debris beside the prefix.
       expect((await installer.list('opt')).filter((n) => n.startsWith('.cpy-'))).toEqual([]);
@@ -2663,6 +2699,35 @@ describe('install.sh: system libraries and relocation', () => {
     expect([short.exitCode, short.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version} in /opt/short`)]);
     expect(short.stderr).not.toContain('#! line is longer');
     expect(await i.sh('head -n 1 "$ROOT/opt/short/bin/cpy-tool"')).toBe('#!/opt/short/bin/cpy-tool-helper');
+  }, 180_000);
+});
+
+describe('install.sh: a .tar.zst artifact', () => {
+  it('on an image without zstd: zstd is installed first, then the artifact, which runs; where zstd cannot be installed, that is said (install.sh ended with exit 1 and not a word)', async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    const name = good.fileName.replace(/\.tgz$/, '.tar.zst');
+    const zst = join(work, 'zstd', name);
+    await mkdir(dirname(zst), { recursive: true });
+    await promisify(execFile)('sh', ['-c', 'gzip -dc "$1" | zstd -q -3 -o "$2" && cd "$(dirname "$2")" && sha256sum "$(basename "$2")" > "$2.sha256"', 'sh', good.path, zst]);
+    mirror.serve(`zstd/${name}`, zst);
+    mirror.serve(`zstd/${name}.sha256`, `${zst}.sha256`);
+    const url = mirror.fileUrl('zstd', name);
+    // An apt-get that cannot install anything, and no zstd (the minimal image has none).
+    const stub = '#!/bin/sh\necho "E: Unable to locate package $3" >&2\nexit 100\n';
+    expect(await i.sh(`rm -f /usr/bin/zstd && mkdir -p /tmp/stub && printf '${stub}' > /tmp/stub/apt-get && chmod 755 /tmp/stub/apt-get && ! command -v zstd && echo ok`)).toBe('ok');
+    try {
+      const refused = await box.exec(['env', 'PATH=/tmp/stub:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `ARTIFACTURL=${url}`, 'SKIPVALIDATION=true', '/feature/install.sh']);
+      expect([refused.exitCode, refused.stderr]).toEqual([1, expect.stringContaining('error CPY_INSTALL_PACKAGES_FAILED: apt-get could not install zstd')]);
+      await nothingInstalled(i);
+    } finally {
+      await i.sh('rm -rf /tmp/stub; echo ok');
+    }
+    const r = await box.exec(['env', `ARTIFACTURL=${url}`, '/feature/install.sh']);
+    expect([r.exitCode, r.stderr]).toEqual([0, expect.stringContaining(`installed CPython ${version}`)]);
+    expect(r.stderr).toContain('installing zstd with apt-get');
+    expect(await i.python(defaultPrefix(), 'import ssl, sqlite3; print("ok")')).toBe('ok');
   }, 180_000);
 });
 

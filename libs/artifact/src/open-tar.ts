@@ -39,6 +39,7 @@ export async function openTar(archive: string): Promise<Readable> {
         new CpyError('CPY_ARTIFACT_NO_ZSTD', `${archive} is zstd-compressed, and zstd cannot be run: ${cause.message}`, {
           hint: 'install zstd (apt-get install zstd), or use the .tgz artifact',
           cause,
+          details: { reason: cause.message },
         }),
       ),
     );

@@ -135,7 +135,7 @@ def mark(a):
     except ValueError:
         build = -1
     if build < 1 or str(build) != a['build']:
-        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the metadata is not valid: build %r' % a['build'], 'install an artifact made by cpy')
+        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the metadata is not valid: build %r' % a['build'], 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack')
     m = {'schemaVersion': 1, 'version': a['version'], 'build': build, 'sha256': a['sha256'], 'artifact': a['artifact'], 'source': a['source'],
          'builtFor': a['built-for'], 'installedAt': a.get('installed-at') or now_iso()}
     if a.get('signed-by'):

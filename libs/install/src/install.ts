@@ -719,6 +719,13 @@ async function checkedMetadata(read: () => Promise<unknown>, fileName: string): 
   } catch (cause) {
     // An entry no artifact has (a metadata entry of megabytes) is said as such, as unpacking says it.
     if (isCpyError(cause, 'CPY_ARTIFACT_UNSAFE_ENTRY')) throw cause;
+    // An artifact all the same (it was not one, and the file named was the cache's copy).
+    if (isCpyError(cause, 'CPY_ARTIFACT_NO_ZSTD')) {
+      throw new CpyError('CPY_ARTIFACT_NO_ZSTD', `${fileName} is zstd-compressed, and zstd cannot be run here: ${String(cause.details['reason'] ?? cause.message)}`, {
+        hint: 'install zstd (apt-get install zstd) and run again, or install its .tgz build: nothing was installed',
+        cause,
+      });
+    }
     throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `${fileName} does not start with cpy-artifact.json: ${(cause as Error).message}`, {
       hint: 'install a .tgz made by `cpy build` or `cpy artifact pack`',
       cause,
@@ -727,8 +734,10 @@ async function checkedMetadata(read: () => Promise<unknown>, fileName: string): 
   const parsed = artifactMetadataSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    // Only a format this cpy does not know says to update it; a field out of its bounds is the artifact's damage.
+    const newer = issue.path[0] === 'schemaVersion' || issue.path[0] === 'name';
     throw new CpyError('CPY_INSTALL_NOT_AN_ARTIFACT', `the metadata of ${fileName} is not valid: ${issue.path.join('.')}: ${issue.message}`, {
-      hint: 'this cpy may be older than the artifact: update cpy, or install an artifact made by this version',
+      hint: newer ? 'this cpy may be older than the artifact: update cpy, or install an artifact made by this version' : 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack',
     });
   }
   return parsed.data;
@@ -1156,8 +1165,13 @@ async function install(input: InstallOptions, hooks: InstallHooks): Promise<Inst
         const failed = (await checkPythonTree(tree, version, { installedAt: prefix, workDir: join(stage, '.checks'), runner })).filter((c) => !c.ok);
         if (failed.length > 0) {
           const said = failed.map((c) => `${c.id}: ${c.detail}`).join('; ');
+          // An artifact without its postinstall.py (packed by an older cpy) cannot be checked: said as
+          // such, not as one that does not run here.
+          const unpackable = failed.some((c) => c.id === 'postinstall');
           throw pythonFileSystemFault(said, stage, null) ?? new CpyError('CPY_INSTALL_VALIDATION_FAILED', `the unpacked python3 does not work: ${said}`, {
-            hint: 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
+            hint: unpackable
+              ? 'nothing was changed; use an artifact packed by this version of cpy (cpy artifact pack), or pass --skip-validation'
+              : 'nothing was changed; the artifact does not run on this host: check its runtime needs (cpy artifact validate) or use an artifact built for this distribution',
           });
         }
       }

@@ -40,11 +40,11 @@ async function sandbox() {
   return { ...paths, options };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string; hint: string }> {
   try {
     await promise;
   } catch (error) {
-    if (isCpyError(error)) return { code: error.code, message: error.message };
+    if (isCpyError(error)) return { code: error.code, message: error.message, hint: error.hint };
     throw error;
   }
   throw new Error('expected an error');
@@ -101,6 +101,20 @@ describe('installPython: a python3 that does not start on this host', () => {
     expect(existsSync(sb.prefix)).toBe(false);
     expect(await listing(sb.stateDir).then((l) => l.filter((p) => p !== 'locks' && !p.startsWith('locks/')))).toEqual([]);
     expect(await listing(sb.binDir)).toEqual([]);
+  });
+
+  it('an artifact without share/cpy/postinstall.py (packed by an older cpy), at the prefix it was built for: said to be of an older cpy, not one that does not run here', async () => {
+    const sb = await sandbox();
+    const oldRoot = artifact.metadata.prefix.replace(/^\//, '');
+    const older = await repackArtifact(artifact, join(work, 'nopostinstall'), {
+      metadata: (m) => ({ ...m, prefix: sb.prefix }),
+      drop: (name) => name === `${oldRoot}/share/cpy/postinstall.py` || !(name === oldRoot || name.startsWith(`${oldRoot}/`)),
+    });
+    const error = await codeOf(installPython(sb.options({ artifactUrl: older.path })));
+    expect([error.code, error.message]).toEqual(['CPY_INSTALL_VALIDATION_FAILED', expect.stringContaining('postinstall: the artifact has no share/cpy/postinstall.py')]);
+    // It said to check the artifact's runtime needs, or to use one built for this distribution.
+    expect(error.hint).toBe('nothing was changed; use an artifact packed by this version of cpy (cpy artifact pack), or pass --skip-validation');
+    expect(existsSync(sb.prefix)).toBe(false);
   });
 });
 

@@ -521,6 +521,8 @@ checksum_unavailable() {
     esac
   fi
   case $1 in http://* | https://*) from=$(display_url "$1") ;; *) from=$(path_of "$1") ;; esac
+  # Refused (401, 403): a private asset, an expired signed URL, not the network.
+  case $fetch_detail in 'HTTP 401' | 'HTTP 403') fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the checksum file $from: $fetch_detail, access denied" "$access_denied_hint" ;; esac
   [ "$fetch_failure" != not-found ] || fail CPY_INSTALL_NOT_FOUND "cannot get the checksum file $from: $fetch_detail" 'an artifact is installed only against its sha256: put the .sha256 published with it beside it (or point checksumUrl at it), or set sha256 from a source you trust'
   fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the checksum file $from: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
 }
@@ -953,7 +955,7 @@ refuse_missing_critical() {
 # only with installTk (Tk pulls X11 into the image). A critical library still missing refuses
 # the install; any other is a warning naming its package.
 handle_system_libraries() { # FLAT
-  needs_of "$1" runtime/needs "$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'install an artifact made by cpy'
+  needs_of "$1" runtime/needs "$work/needs" || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name names packages that are not package names" 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack'
   refresh_loadable
   awk -F '\t' 'FILENAME == ARGV[1] { have[$1] = 1; next } !($1 in have)' "$work/have" "$work/needs" >"$work/missing"
   [ -s "$work/missing" ] || return 0
@@ -998,10 +1000,16 @@ untar() {
   shift
   case $(od -An -tx1 -N4 "$archive" | tr -d ' \n') in
     1f8b*) LC_ALL=C tar -xz -f "$archive" "$@" ;;
-    28b52ffd)
-      command -v zstd >/dev/null 2>&1 || install_packages zstd
-      zstd -dcq "$archive" | LC_ALL=C tar -x -f - "$@" ;;
+    28b52ffd) zstd -dcq "$archive" | LC_ALL=C tar -x -f - "$@" ;;
     *) return 2 ;;
+  esac
+}
+# need_zstd ARCHIVE: a zstd archive needs the zstd program, installed here when it is not (as a
+# downloader is). Asked before the archive is read: installed from inside a reader, whose errors
+# go to a file, a failure ended install.sh with exit 1 and not a word.
+need_zstd() {
+  case $(od -An -tx1 -N4 "$1" | tr -d ' \n') in
+    28b52ffd) command -v zstd >/dev/null 2>&1 || install_packages zstd ;;
   esac
 }
 # listing ARCHIVE [-v]: the archive's entry names (or tar -tv lines).
@@ -2366,7 +2374,7 @@ def mark(a):
     except ValueError:
         build = -1
     if build < 1 or str(build) != a['build']:
-        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the metadata is not valid: build %r' % a['build'], 'install an artifact made by cpy')
+        raise Refusal('CPY_INSTALL_NOT_AN_ARTIFACT', 'the metadata is not valid: build %r' % a['build'], 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack')
     m = {'schemaVersion': 1, 'version': a['version'], 'build': build, 'sha256': a['sha256'], 'artifact': a['artifact'], 'source': a['source'],
          'builtFor': a['built-for'], 'installedAt': a.get('installed-at') or now_iso()}
     if a.get('signed-by'):
@@ -3987,6 +3995,7 @@ main() {
     say "$file_name is signed by $signed_by ($signed_at)"
   fi
 
+  [ "$unpacked" = true ] || need_zstd "$archive"
   # Unpacked in the pass, the metadata is the entry that came with the verified bytes.
   if [ "$unpacked" = true ]; then
     metadata_file=$stage/cpy-artifact.json
@@ -4015,7 +4024,7 @@ main() {
   case $built_for in /*) case ${built_for#/} in '' | *[!A-Za-z0-9._/+@-]*) bad_field="prefix '$built_for'" ;; esac ;; *) bad_field="prefix '$built_for'" ;; esac
   case $bytes in '' | *[!0-9]*) bad_field="contents/bytes '$bytes'" ;; esac
   case $meta_build in '' | 0* | *[!0-9]*) bad_field="build '$meta_build'" ;; esac
-  [ -z "$bad_field" ] || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: $bad_field" 'install an artifact made by cpy'
+  [ -z "$bad_field" ] || fail CPY_INSTALL_NOT_AN_ARTIFACT "the metadata of $file_name is not valid: $bad_field" 'its metadata is damaged or was edited: install an artifact made by cpy build or cpy artifact pack'
   # Said by who took it for that version: the index, the version asked for, or its name (the library's versionMismatch).
   if [ "$meta_version" != "$version" ]; then
     if [ "$resolved" = true ] && [ -n "${index_source:-}" ]; then
