@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { withLock } from '@cpy/core';
@@ -206,6 +206,44 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
       message: `cannot write ${home}: permission denied`,
       hint: expect.stringContaining('~/.local/share/cpy'),
     });
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)("as a normal user, root's installs: cpy use and cpy uninstall say to run as the user who installed them, or to keep a layout of one's own (they said to install elsewhere with --prefix, a flag they do not have)", async () => {
+    const dir = join(work, 'roots-layout');
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await chmod(work, 0o755);
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation'], { env })).code).toBe(0);
+    // A link of the current version gone: use has something to do, under the state's lock.
+    await rm(join(dir, 'home', 'bin', 'pydoc3'));
+    const hint = "run as the user who installed it (sudo, for root's installs), or keep a cpy layout of your own (CPY_HOME, or --state-dir and --bin-dir): nothing was changed";
+    for (const args of [['use', artifact.metadata.version], ['uninstall', artifact.metadata.version, '--force']]) {
+      const r = await runCpy([...args, '--json'], { uid: NOBODY, env });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', hint })]);
+    }
+    expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'))).toBe(true);
+  });
+
+  (canMount() ? it : it.skip)('uninstall where the file system is read-only (a read-only root in a container): said as such, and that nothing changed (it said to check that python3 runs, and to install the version again)', async () => {
+    const dir = join(work, 'ro-uninstall');
+    const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };
+    await mkdir(join(dir, 'home', 'opt'), { recursive: true });
+    const prefix = join(dir, 'home', 'opt', 'py');
+    expect((await runCpy(['install', '--from', artifact.path, '--skip-validation', '--prefix', prefix], { env })).code).toBe(0);
+    // The prefix's directory read-only (a bind mount onto itself), the state writable.
+    await run('mount', ['--bind', dirname(prefix), dirname(prefix)]);
+    try {
+      await run('mount', ['-o', 'remount,bind,ro', dirname(prefix)]);
+      const r = await runCpy(['uninstall', artifact.metadata.version, '--force', '--json'], { env });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+        1,
+        expect.objectContaining({ code: 'CPY_INSTALL_NOT_WRITABLE', hint: 'that file system is mounted read-only: cpy cannot change what it installed there until it is mounted read-write; nothing was changed' }),
+      ]);
+    } finally {
+      await run('umount', [dirname(prefix)]);
+    }
+    expect(existsSync(join(prefix, 'bin', 'python3'))).toBe(true);
+    expect((await runCpy(['list', '--json'], { env })).stdout).toContain(prefix);
   });
 
   (process.getuid?.() === 0 ? it : it.skip)('as a normal user, an artifact cache root owns (~/.cache/cpy made by a sudo run): the hint names the cache and CPY_CACHE_DIR (it said --prefix or CPY_HOME, which do not move it)', async () => {

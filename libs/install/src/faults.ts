@@ -7,21 +7,36 @@ import { pythonWriteFault, writeFault, type WriteFault } from '@cpy/core/faults'
  * not write, a read-only mount), as the error that names it and says what to do; null for any
  * other error. `where`: the directory being written, named when Node's error names no path.
  */
-export function fileSystemFault(error: unknown, where?: string, cacheDir?: string): CpyError | null {
+export function fileSystemFault(error: unknown, where?: string, cacheDir?: string, hints: FaultHints = 'install'): CpyError | null {
   if (error instanceof CpyError) return null;
   const fault = writeFault(error, where);
   // In the artifact cache: --prefix and CPY_HOME do not move it, CPY_CACHE_DIR does.
   const inCache = cacheDir !== undefined && fault?.at !== undefined && (fault.at === cacheDir || fault.at.startsWith(`${cacheDir}/`));
-  return named(fault, error, inCache && fault ? CACHE_HINTS[fault.kind](cacheDir) : null);
+  return named(fault, error, !fault ? null : inCache ? CACHE_HINTS[fault.kind](cacheDir) : hints === 'manage' ? MANAGE_HINTS[fault.kind] : null);
 }
 
 /**
  * The same, from what a python3 of the tree said when it failed (relocating, checking or recording
  * the tree): its traceback's `[Errno 28] No space left on device`, in `output`.
  */
-export function pythonFileSystemFault(output: string, where: string | undefined, cause: unknown): CpyError | null {
-  return named(pythonWriteFault(output, where), cause);
+export function pythonFileSystemFault(output: string, where: string | undefined, cause: unknown, hints: FaultHints = 'install'): CpyError | null {
+  const fault = pythonWriteFault(output, where);
+  return named(fault, cause, fault && hints === 'manage' ? MANAGE_HINTS[fault.kind] : null);
 }
+
+/**
+ * Whose hints a fault gets: an install's (put it elsewhere: --prefix, CPY_HOME), or those of a
+ * change to what is installed (use, rollback, uninstall), which have no prefix to choose: the
+ * write is where cpy installed, or it is nowhere.
+ */
+export type FaultHints = 'install' | 'manage';
+
+/** The hints of a fault met by use, rollback or uninstall (FaultHints). */
+const MANAGE_HINTS = {
+  'no-room': 'free some space there (df -h; df -i), then run again: nothing was changed',
+  'read-only': 'that file system is mounted read-only: cpy cannot change what it installed there until it is mounted read-write; nothing was changed',
+  denied: 'run as the user who installed it (sudo, for root\'s installs), or keep a cpy layout of your own (CPY_HOME, or --state-dir and --bin-dir): nothing was changed',
+} as const;
 
 /**
  * The same, for the record of a tree already in place (state.json, then the links): its python3

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { isCpyError, withLock as lockFile, type LockOptions, type LockOwner } from '@cpy/core';
-import { fileSystemFault } from './faults.js';
+import { fileSystemFault, type FaultHints } from './faults.js';
 
 export type { LockOptions };
 
@@ -17,7 +17,7 @@ const INSTALL: LockOwner = {
  * made because its directory may not be written (a normal user and root's state), is read-only or
  * full is that (CPY_INSTALL_NOT_WRITABLE, CPY_INSTALL_DISK_FULL), not a lock someone holds.
  */
-export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>): Promise<T> {
+export async function withLock<T>(path: string, options: LockOptions, work: () => Promise<T>, hints: FaultHints = 'install'): Promise<T> {
   let working = false;
   try {
     return await lockFile(INSTALL, path, options, () => {
@@ -28,7 +28,8 @@ export async function withLock<T>(path: string, options: LockOptions, work: () =
     if (!working && isCpyError(error, 'CPY_INSTALL_LOCKED') && error.cause) {
       // Named by the directory that could not be made, or the lock's directory: not the temporary file the take wrote first.
       const { code, syscall, message, path: at } = error.cause as NodeJS.ErrnoException;
-      throw fileSystemFault({ code, syscall, message, ...(syscall === 'mkdir' && at ? { path: at } : {}) }, dirname(path)) ?? error;
+      // (use, rollback and uninstall have no --prefix to take elsewhere: `hints`.)
+      throw fileSystemFault({ code, syscall, message, ...(syscall === 'mkdir' && at ? { path: at } : {}) }, dirname(path), undefined, hints) ?? error;
     }
     throw error;
   }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readlink, realpath } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { compareVersions, CpyError, isCpyError, parseVersion, sha256Hex } from '@cpy/core';
@@ -7,7 +7,7 @@ import { resolveLayout, type Environment, type InstallLayout, type LayoutOverrid
 import { type LockOptions, withLock } from './lock.js';
 import { layoutArgs, runStateScript, type StateSession } from './record.js';
 import { matchesRequest, parseVersionRequest } from './request.js';
-import { pythonFileSystemFault, recordFileSystemFault } from './faults.js';
+import { pythonFileSystemFault, recordFileSystemFault, type FaultHints } from './faults.js';
 import { currentPrefix, MARKER_FILE, markerSchema, readMarker, readState, type InstallMarker, type InstallState } from './state.js';
 import { treeDamage } from './intact.js';
 
@@ -40,8 +40,8 @@ export async function linkedLayout(layout: InstallLayout, binDirGiven: boolean):
 /** layoutFor, with the bin dir the links are in (linkedLayout): for the commands that link or unlink. */
 const linkingLayoutFor = (options: VersionOptions): Promise<InstallLayout> => linkedLayout(layoutFor(options), options.binDir !== undefined);
 
-export function stateLock<T>(layout: InstallLayout, lock: LockOptions, work: () => Promise<T>): Promise<T> {
-  return withLock(join(layout.stateDir, 'locks', 'state.lock'), lock, work);
+export function stateLock<T>(layout: InstallLayout, lock: LockOptions, work: () => Promise<T>, hints: FaultHints = 'install'): Promise<T> {
+  return withLock(join(layout.stateDir, 'locks', 'state.lock'), lock, work, hints);
 }
 
 /**
@@ -293,8 +293,14 @@ export interface InstalledVersion {
   readonly prefix: string;
   readonly current: boolean;
   readonly previous: boolean;
-  /** Null when the prefix has no valid marker: broken (an interrupted or damaged install). */
+  /** Null when the prefix has no valid marker of this version: broken (an interrupted or damaged install, or another version's tree there now: `holds`). */
   readonly marker: InstallMarker | null;
+  /**
+   * The version whose marker the prefix has instead (another version installed there since, its
+   * record not yet written: a full disk, a kill), or null. Such an entry is broken: used, it would
+   * run that version, and installed again, it would replace that version's tree.
+   */
+  readonly holds?: string | null;
   /** What its tree lacks of what CPython needs to start (`bin/python3`, `lib/python3.X/os.py`; treeDamage), or null. */
   readonly damage?: string | null;
 }
@@ -306,7 +312,8 @@ export interface InstalledVersion {
 export async function findInstalled(request: string, options: VersionOptions & { complete?: boolean } = {}): Promise<InstalledVersion | null> {
   const wanted = parseVersionRequest(request);
   const matching = (await listInstalled(options)).filter((r) => matchesRequest(r.version, wanted));
-  const whole = matching.filter((r) => r.marker).at(-1) ?? null;
+  // A broken one (no valid marker, or a tree that cannot start) is not what a request is answered with.
+  const whole = matching.filter((r) => r.marker && !r.damage).at(-1) ?? null;
   return options.complete ? whole : (whole ?? matching.at(-1) ?? null);
 }
 
@@ -315,12 +322,17 @@ export async function findInstalled(request: string, options: VersionOptions & {
  * tree whose marker is there but damaged; one whose marker is gone it refuses (nothing says those
  * files are still cpy's), so that directory is deleted by hand first.
  */
-export function repairHint(version: string, prefix: string): string {
+export function repairHint(version: string, prefix: string, holds: string | null = null): string {
+  // At its prefix: `cpy install <version>` alone installs at the default one, and what names this
+  // prefix (venvs, pip's scripts) would stay broken.
+  const again = `cpy install ${version} --prefix ${prefix}`;
+  // Another version's tree: installed again, this one would replace it.
+  if (holds) return `${prefix} holds CPython ${holds} now: forget ${version} (cpy uninstall ${version}; that tree stays), and record ${holds} there (cpy install ${holds} --prefix ${prefix})`;
   // A prefix deleted by hand: nothing to delete first (it said "delete <prefix> yourself").
-  if (!existsSync(prefix)) return `${prefix} is gone: install it again (cpy install ${version}), or forget it (cpy uninstall ${version})`;
+  if (!existsSync(prefix)) return `${prefix} is gone: install it again (${again}), or forget it (cpy uninstall ${version})`;
   return existsSync(join(prefix, MARKER_FILE))
-    ? `install it again (cpy install ${version}): its tree is replaced`
-    : `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install ${version})`;
+    ? `install it again (${again}): its tree is replaced`
+    : `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (${again})`;
 }
 
 /** The versions installed (from the state), which one is current, and which are broken. */
@@ -330,9 +342,12 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
   const current = await currentPrefix(layout.stateDir);
   const rows: InstalledVersion[] = [];
   for (const [version, { prefix }] of Object.entries(state.installs)) {
-    const marker = await readMarker(prefix);
+    const found = await readMarker(prefix);
+    // Another version's marker: that version's tree, not this one's (it was listed as whole, and used).
+    const marker = found?.version === version ? found : null;
+    const holds = found && !marker ? found.version : null;
     // (Two stat calls each: a tree with its marker but without its python3 was listed as whole.)
-    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker, damage: marker ? await treeDamage(prefix, version) : null });
+    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker, holds, damage: marker ? await treeDamage(prefix, version) : null });
   }
   return rows.sort((a, b) => compareVersions(a.version, b.version));
 }
@@ -375,26 +390,36 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     // A tree that cannot start (its python3 or its stdlib gone) is not made the one python3 runs:
     // `use` switched to it, and left no python3 link at all, or one that could not find its stdlib.
     const target = installs[version]?.prefix;
-    const damage = target && (await readMarker(target)) ? await treeDamage(target, version) : null;
+    const there = target ? await readMarker(target) : null;
+    // Another version's tree there now (installed over it, its record not written): using it would
+    // run that version (it switched, and said it used this one).
+    if (target && there && there.version !== version) {
+      throw new CpyError('CPY_INSTALL_BROKEN', `${target} (CPython ${version}) holds CPython ${there.version} now: it is not made the one python3 runs`, {
+        hint: repairHint(version, target, there.version),
+        details: { version, prefix: target, holds: there.version },
+      });
+    }
+    const damage = target && there ? await treeDamage(target, version) : null;
     if (target && damage) {
       throw new CpyError('CPY_INSTALL_BROKEN', `CPython ${version} in ${target} is damaged (${damage} is missing): it is not made the one python3 runs`, {
-        hint: `install it again (cpy install ${version}): its tree is replaced; python3 still runs what it ran`,
+        hint: `install it again (cpy install ${version} --prefix ${target}): its tree is replaced; python3 still runs what it ran`,
         details: { version, prefix: target, missing: damage },
       });
     }
     const pythons = [installs[version]?.prefix ?? null, await currentPrefix(layout.stateDir), ...Object.values(installs).map((i) => i.prefix)];
     const switched = runStateScript('use', { ...layoutArgs(layout), version }, switchSchema, pythons).catch((error: unknown) => {
-      throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, layout.binDir ?? layout.stateDir, error)) || error;
+      throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, layout.binDir ?? layout.stateDir, error, 'manage')) || error;
     });
     return withOwnHint(switched, false);
-  });
+  }, 'manage');
 }
 
 /** The answer of `use` for a version that is current already, whole, with its links in place; null when `use` has something to do. */
 async function alreadyUsing(layout: InstallLayout, version: string): Promise<SwitchResult | null> {
   const state = await readState(layout.stateDir);
   const prefix = state.installs[version]?.prefix;
-  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || !(await readMarker(prefix)) || !(await linksAsRecorded(layout, prefix, state))) return null;
+  // A tree that is another version's now, or cannot start, is not "already" used: the lock's checks say why.
+  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || (await readMarker(prefix))?.version !== version || (await treeDamage(prefix, version)) || !(await linksAsRecorded(layout, prefix, state))) return null;
   return { version, prefix, from: version, relinked: false };
 }
 
@@ -471,7 +496,9 @@ export async function uninstall(
   // The links are where the last install or use made them (the state's binDir): another --bin-dir
   // removed nothing there, and left every link in it pointing at nothing.
   const recordedBin = (await readState(layout.stateDir)).binDir;
-  if (typeof options.binDir === 'string' && recordedBin && resolve(options.binDir) !== recordedBin) {
+  // (The same directory by another name, through a link, is the same bin dir: it was refused.)
+  const real = (dir: string) => realpath(dir).catch(() => resolve(dir));
+  if (typeof options.binDir === 'string' && recordedBin && (await real(options.binDir)) !== (await real(recordedBin))) {
     throw new CpyError('CPY_INSTALL_BAD_OPTIONS', `the links are in ${recordedBin}, where the last install or use made them: uninstall removes them there, not in ${resolve(options.binDir)} (--bin-dir)`, {
       hint: 'leave --bin-dir out: nothing was removed',
     });
@@ -492,12 +519,26 @@ export async function uninstall(
       });
     }
     const prefix = seen.prefix;
-    const removed = await withLock(prefixLockPath(layout, prefix), { timeoutMs, signal: options.signal }, () =>
-      stateLock(layout, { timeoutMs, signal: options.signal }, async () => {
-        // Any cpy python3 runs it: one that is not being removed first (the tree may be gone).
-        const others = [await currentPrefix(layout.stateDir), ...Object.values((await readState(layout.stateDir)).installs).map((i) => i.prefix)].filter((p) => p !== prefix);
-        return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]);
-      }),
+    const removed = await withLock(
+      prefixLockPath(layout, prefix),
+      { timeoutMs, signal: options.signal },
+      () =>
+        stateLock(
+          layout,
+          { timeoutMs, signal: options.signal },
+          async () => {
+            // Any cpy python3 runs it: one that is not being removed first (the tree may be gone).
+            const others = [await currentPrefix(layout.stateDir), ...Object.values((await readState(layout.stateDir)).installs).map((i) => i.prefix)].filter((p) => p !== prefix);
+            return runStateScript('forget', { ...layoutArgs(layout), version, prefix, force: options.force ?? false }, removedSchema, [...others, prefix]).catch((error: unknown) => {
+              // A read-only or full file system, a directory this user may not write: said as such (it
+              // said to check that python3 runs, and to install that version again). Named by the
+              // directory the tree is renamed in, when python names no path.
+              throw (isCpyError(error, 'CPY_INSTALL_RECORD_FAILED') && pythonFileSystemFault(error.message, dirname(prefix), error, 'manage')) || error;
+            });
+          },
+          'manage',
+        ),
+      'manage',
     );
     if (!('version' in removed)) continue;
     const warnings = removed.kept

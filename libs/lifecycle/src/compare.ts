@@ -302,8 +302,10 @@ async function locate(side: Side, given: string, options: ComparePythonsOptions)
       { side, given, stateDir, installed },
     );
   }
-  if (!found.marker) {
-    return fail('CPY_COMPARE_BROKEN_INSTALL', `${side} (${given}): the install of CPython ${found.version} in ${found.prefix} is incomplete (no valid install marker)`, repairHint(found.version, found.prefix), {
+  // Broken: no valid marker of its version, or a tree that cannot start (it was run, and said as a prefix given by hand).
+  if (!found.marker || found.damage) {
+    const why = found.holds ? `holds CPython ${found.holds} now` : found.damage ? `is damaged (${found.damage} is missing)` : 'is incomplete (no valid install marker)';
+    return fail('CPY_COMPARE_BROKEN_INSTALL', `${side} (${given}): the install of CPython ${found.version} in ${found.prefix} ${why}`, repairHint(found.version, found.prefix, found.holds), {
       side,
       given,
     });

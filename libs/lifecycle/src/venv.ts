@@ -848,8 +848,9 @@ async function targetPrefix(options: UpgradeOptions, installed: InstalledVersion
   // Installed but broken (its tree changed or half removed): said so, not "not installed".
   const broken = !options.indexUrl && !env['CPY_INDEX_URL'] ? await findInstalled(options.to, options) : null;
   if (broken) {
-    throw new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (its install marker is gone or damaged), and no index is given to install it again from`, {
-      hint: `${repairHint(broken.version, broken.prefix)}; then run the upgrade again`,
+    const why = broken.holds ? `it holds CPython ${broken.holds} now` : broken.damage ? `${broken.damage} is missing` : 'its install marker is gone or damaged';
+    throw new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${broken.version} is installed at ${broken.prefix}, but broken (${why}), and no index is given to install it again from`, {
+      hint: `${repairHint(broken.version, broken.prefix, broken.holds)}; then run the upgrade again`,
     });
   }
   if (!options.indexUrl && !env['CPY_INDEX_URL']) {

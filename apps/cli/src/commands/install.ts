@@ -323,19 +323,21 @@ export const list = defineCommand({
       if (rows.length === 0) io.stdout.write('no CPython installed by cpy\n');
       for (const r of rows) {
         const flag = r.current ? style.ok('*') : ' ';
-        const state = !r.marker
+        const state = r.holds
+          ? style.bad(`broken: CPython ${r.holds} is installed there now`)
+          : !r.marker
           ? style.bad('broken: no valid install marker')
           : r.damage
             ? style.bad(`broken: ${r.damage} is missing (build ${r.marker.build})`)
             : `build ${r.marker.build}  ${r.marker.artifact}`;
         io.stdout.write(`${flag} ${r.version.padEnd(10)} ${r.prefix}  ${state}${r.previous ? '  (previous)' : ''}\n`);
-        if (!r.marker || r.damage) io.stdout.write(`             ${repairHint(r.version, r.prefix)}\n`);
+        if (!r.marker || r.damage) io.stdout.write(`             ${repairHint(r.version, r.prefix, r.holds)}\n`);
       }
     }
     // An install without a valid marker (its tree changed or half removed), or whose tree cannot
     // start (its python3 or stdlib gone), is said as such: `broken`.
     const broken = (r: (typeof rows)[number]) => r.marker === null || Boolean(r.damage);
-    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows.map((r) => ({ ...r, broken: broken(r), ...(broken(r) ? { repair: repairHint(r.version, r.prefix) } : {}) })) } };
+    return { exitCode: EXIT.ok, outcome: 'success', data: { installed: rows.map((r) => ({ ...r, broken: broken(r), ...(broken(r) ? { repair: repairHint(r.version, r.prefix, r.holds) } : {}) })) } };
   },
 });
 

@@ -2781,6 +2781,10 @@ def record(a):
     if make_current:
         activate(state_dir, bin_dir, prefix, keep_foreign=keep_foreign)
     apply_links(versioned)
+    # The links named for a replaced version's line ran its programs, gone with its tree: they go,
+    # or point at another install of the line (python3.12 was left leading nowhere, for tox to find).
+    for gone in replaced:
+        relink_line(bin_dir or state.get('binDir'), state, current_prefix(state_dir), unlink_into(bin_dir or state.get('binDir'), prefix, gone, only_dangling=True))
     done = {'current': make_current or now == prefix}
     if moved:
         done['movedFrom'] = moved
@@ -2799,12 +2803,18 @@ def record(a):
     return done
 
 
-def repair_hint(version, prefix):
-    """What repairs an install with no valid marker (the library's repairHint)."""
+def repair_hint(version, prefix, holds=None):
+    """What repairs an install with no valid marker of its version (the library's repairHint)."""
+    again = 'cpy install %s --prefix %s' % (version, prefix)
+    if holds:
+        return ('%s holds CPython %s now: forget %s (cpy uninstall %s; that tree stays), and record %s there (cpy install %s --prefix %s)'
+                % (prefix, holds, version, version, holds, holds, prefix))
+    if not os.path.exists(prefix):
+        return '%s is gone: install it again (%s), or forget it (cpy uninstall %s)' % (prefix, again, version)
     if os.path.exists(os.path.join(prefix, MARKER_FILE)):
-        return 'install it again (cpy install %s): its tree is replaced' % version
+        return 'install it again (%s): its tree is replaced' % again
     return ('its install marker is gone, so cpy does not replace the files in %s: if they are that install, delete %s yourself, '
-            'then install it again (cpy install %s)' % (prefix, prefix, version))
+            'then install it again (%s)' % (prefix, prefix, again))
 
 
 def use(a):
@@ -2814,8 +2824,13 @@ def use(a):
     entry = state['installs'].get(version)
     if not entry:
         raise not_installed(version, list(state['installs']))
-    if not read_marker(entry['prefix']):
+    m = read_marker(entry['prefix'])
+    if not m:
         raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) is not a complete install' % (entry['prefix'], version), repair_hint(version, entry['prefix']))
+    # Another version installed over it (its record not written): used, python3 would run that one.
+    if m['version'] != version:
+        raise Refusal('CPY_INSTALL_BROKEN', '%s (CPython %s) holds CPython %s now: it is not made the one python3 runs' % (entry['prefix'], version, m['version']),
+                      repair_hint(version, entry['prefix'], m['version']))
     came_from = version_of(state_dir, state, current_prefix(state_dir))
     recording, moving = links_to(state, bin_dir)
     if came_from != version or moving:

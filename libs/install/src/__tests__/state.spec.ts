@@ -269,11 +269,63 @@ describe('cpy use refused by someone else\'s entry in the bin dir', () => {
     });
     expect(await readdir(binDir)).toEqual(links);
     expect((await listInstalled({ stateDir, binDir: null })).map((r) => r.version)).toEqual(['3.12.8', '3.13.5']);
+    // The same bin dir through a link is that bin dir (it was refused).
+    await symlink(binDir, join(stateDir, 'bin-link'));
+    expect(await uninstall('3.13.5', { stateDir, binDir: join(stateDir, 'bin-link'), lockTimeoutMs: 1000, force: true })).toMatchObject({ version: '3.13.5', wasCurrent: true });
+    expect(existsSync(join(binDir, 'python3'))).toBe(false);
   });
 
   it('the repair of a version whose prefix was deleted by hand is to install it again or forget it (it said to delete the prefix first)', () => {
     const gone = join(stateDir, 'python-3.13.5');
-    expect(repairHint('3.13.5', gone)).toBe(`${gone} is gone: install it again (cpy install 3.13.5), or forget it (cpy uninstall 3.13.5)`);
+    expect(repairHint('3.13.5', gone)).toBe(`${gone} is gone: install it again (cpy install 3.13.5 --prefix ${gone}), or forget it (cpy uninstall 3.13.5)`);
+  });
+
+  it('a repair installs at the prefix recorded (cpy install <version> alone installed at the default one, and what names that prefix stayed broken): said by cpy list, use and the script alike', async () => {
+    const layout = { stateDir, binDir: null, lockTimeoutMs: 1000 };
+    const installLayout = { stateDir, binDir: null, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    const custom = join(stateDir, 'opt', 'py313');
+    await mkdir(dirname(custom), { recursive: true });
+    await rename(await installed('3.13.5'), custom);
+    await recordInstall(installLayout, '3.13.5', custom, true, { timeoutMs: 1000 });
+    await rm(join(custom, 'lib'), { recursive: true });
+    const [row] = await listInstalled(layout);
+    expect(repairHint(row!.version, row!.prefix, row!.holds)).toBe(`install it again (cpy install 3.13.5 --prefix ${custom}): its tree is replaced`);
+    await expect(useVersion('3.13.5', layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BROKEN', hint: `install it again (cpy install 3.13.5 --prefix ${custom}): its tree is replaced; python3 still runs what it ran` });
+    await rm(custom, { recursive: true });
+    expect(repairHint('3.13.5', custom)).toBe(`${custom} is gone: install it again (cpy install 3.13.5 --prefix ${custom}), or forget it (cpy uninstall 3.13.5)`);
+  });
+
+  it('a version whose prefix holds another version now (installed over it, its record not written: a full disk, a kill) is broken: listed so, never used nor rolled back to (it switched, said it used it, and python3 ran the other)', async () => {
+    const { binDir } = await installedSideBySide(['3.12.8', '3.13.4']);
+    const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    const shared = join(stateDir, 'python-3.12.8');
+    // 3.13.5 renamed into 3.12.8's prefix, and recorded nowhere.
+    await writeFile(join(shared, MARKER_FILE), marker('3.13.5'));
+    const row = (await listInstalled(layout)).find((r) => r.version === '3.12.8')!;
+    expect(row).toMatchObject({ marker: null, holds: '3.13.5' });
+    const hint = `${shared} holds CPython 3.13.5 now: forget 3.12.8 (cpy uninstall 3.12.8; that tree stays), and record 3.13.5 there (cpy install 3.13.5 --prefix ${shared})`;
+    expect(repairHint(row.version, row.prefix, row.holds)).toBe(hint);
+    const refused = { code: 'CPY_INSTALL_BROKEN', message: `${shared} (CPython 3.12.8) holds CPython 3.13.5 now: it is not made the one python3 runs`, hint };
+    await expect(useVersion('3.12.8', layout)).rejects.toMatchObject(refused);
+    await expect(useVersion('3.12', layout)).rejects.toMatchObject(refused);
+    await expect(rollback(layout)).rejects.toMatchObject(refused);
+    // The script says the same (install.sh and a use whose library check a race got past).
+    await expect(runStateScript('use', { 'state-dir': stateDir, 'bin-dir': binDir, version: '3.12.8' }, z.object({}), [hostPython3])).rejects.toMatchObject(refused);
+    expect(await readlink(join(binDir, 'python3'))).toBe(join(stateDir, 'python-3.13.4', 'bin', 'python3'));
+    // Its uninstall forgets it, and leaves the tree there.
+    await uninstall('3.12.8', layout);
+    expect(existsSync(join(shared, MARKER_FILE))).toBe(true);
+  });
+
+  it('a release line answers with its newest install that can start (cpy use 3.13 chose a damaged 3.13.5 over a whole 3.13.4 and failed); the current version damaged is not "already used"', async () => {
+    const { binDir } = await installedSideBySide(['3.13.4', '3.13.5']);
+    const layout = { stateDir, binDir, lockTimeoutMs: 1000 };
+    await rm(join(stateDir, 'python-3.13.5', 'lib'), { recursive: true });
+    expect(await useVersion('3.13.5', layout).catch((e: { code: string }) => e.code)).toBe('CPY_INSTALL_BROKEN');
+    expect(await useVersion('3.13', layout)).toMatchObject({ version: '3.13.4', from: '3.13.5' });
+    // Current and damaged: refused, not "already using".
+    await rm(join(stateDir, 'python-3.13.4', 'lib'), { recursive: true });
+    await expect(useVersion('3.13.4', layout)).rejects.toMatchObject({ code: 'CPY_INSTALL_BROKEN' });
   });
 
   it('a previous version that is the current one (installed at its prefix, a use killed between its steps) is nothing to roll back to: the rollback said it had rolled back', async () => {
@@ -472,6 +524,38 @@ describe('the install record writer (cpy_state.py)', () => {
     await rm(join(stateDir, 'python-3.13.5'), { recursive: true });
     await useVersion('3.12.8', { stateDir, binDir, lockTimeoutMs: 1000 });
     expect((await lineLinks(binDir))['python3.13']).toBe(p('3.13.4', 'python3.13'));
+  });
+
+  it('another line installed over a version at its prefix (an upgrade in place): the links named for the replaced line point at its other install, or with none go (they were left leading nowhere)', async () => {
+    const binDir = join(stateDir, 'bin');
+    const installLayout = { stateDir, binDir, cacheDir: join(stateDir, 'cache'), prefixFor: (v: string) => join(stateDir, `python-${v}`) };
+    const lock = { timeoutMs: 1000 };
+    await recordInstall(installLayout, '3.12.7', await lineTree('3.12.7'), false, lock);
+    // 3.12.8 at a shared prefix, then 3.13.5's tree in its place (as an install renames it there).
+    const shared = await lineTree('3.12.8');
+    await recordInstall(installLayout, '3.12.8', shared, true, lock);
+    expect((await lineLinks(binDir))['python3.12']).toBe(p('3.12.8', 'python3.12'));
+    await rm(shared, { recursive: true });
+    await rename(await lineTree('3.13.5'), shared);
+    await writeFile(join(shared, MARKER_FILE), marker('3.13.5'));
+    expect(await recordInstall(installLayout, '3.13.5', shared, true, lock)).toMatchObject({ replaced: ['3.12.8'] });
+    // python3.12 and its pip and config ran 3.12.8's programs, gone with its tree: now 3.12.7's.
+    expect(await lineLinks(binDir)).toEqual({
+      'pip3.12': p('3.12.7', 'pip3.12'),
+      'pip3.13': p('3.12.8', 'pip3.13'),
+      'python3.12': p('3.12.7', 'python3.12'),
+      'python3.12-config': p('3.12.7', 'python3.12-config'),
+      'python3.13': p('3.12.8', 'python3.13'),
+      'python3.13-config': p('3.12.8', 'python3.13-config'),
+    });
+    // With no other install of the line, they go.
+    await uninstall('3.12.7', { stateDir, lockTimeoutMs: 1000 });
+    const again = await lineTree('3.14.0');
+    await rm(shared, { recursive: true });
+    await rename(again, shared);
+    await writeFile(join(shared, MARKER_FILE), marker('3.14.0'));
+    await recordInstall(installLayout, '3.14.0', shared, true, lock);
+    expect(Object.keys(await lineLinks(binDir))).toEqual(['pip3.14', 'python3.14', 'python3.14-config']);
   });
 
   it('names the links for a release line as the library looks for them', async () => {

@@ -1,5 +1,5 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,9 @@ beforeAll(async () => {
   const good = join(cpyHome, 'python-3.11.2');
   await mkdir(join(good, 'bin'), { recursive: true });
   await writeFile(join(good, 'bin', 'python3'), `#!/bin/sh\nexec ${HOST_PYTHON} "$@"\n`, { mode: 0o755 });
+  // The landmark CPython finds its prefix by: without it, the install is damaged (treeDamage).
+  await mkdir(join(good, 'lib', 'python3.11'), { recursive: true });
+  await writeFile(join(good, 'lib', 'python3.11', 'os.py'), '');
   const marker = { schemaVersion: 1, version: '3.11.2', build: 1, sha256: 'a'.repeat(64), artifact: 'cpython-3.11.2-testhost1-build1.tgz', source: 'test', builtFor: '/opt/python-3.11.2', installedAt: new Date(0).toISOString() };
   await writeFile(join(good, '.cpy-install.json'), JSON.stringify(marker));
   await mkdir(join(cpyHome, 'python-3.11.9', 'bin'), { recursive: true });
@@ -215,8 +218,20 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
     const prefix = join(cpyHome, 'python-3.11.9');
     expect(await errorOf(comparePythons({ a: '/usr', b: '3.11.9', env: env() }))).toMatchObject({
       code: 'CPY_COMPARE_BROKEN_INSTALL',
-      hint: `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install 3.11.9)`,
+      hint: `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (cpy install 3.11.9 --prefix ${prefix})`,
     });
+    // A tree that cannot start is said as such, with what repairs it (it was run, and said as a prefix given by hand).
+    const good = join(cpyHome, 'python-3.11.2');
+    await rename(join(good, 'lib', 'python3.11', 'os.py'), join(good, 'lib', 'python3.11', 'os.py.aside'));
+    try {
+      expect(await errorOf(comparePythons({ a: '3.11.2', b: '/usr', env: env() }))).toMatchObject({
+        code: 'CPY_COMPARE_BROKEN_INSTALL',
+        message: `A (3.11.2): the install of CPython 3.11.2 in ${good} is damaged (lib/python3.11/os.py is missing)`,
+        hint: `install it again (cpy install 3.11.2 --prefix ${good}): its tree is replaced`,
+      });
+    } finally {
+      await rename(join(good, 'lib', 'python3.11', 'os.py.aside'), join(good, 'lib', 'python3.11', 'os.py'));
+    }
   });
 
   it('a python3 that does not run; options out of range', async () => {

@@ -471,6 +471,8 @@ describe('upgrades and rollbacks of one venv', () => {
     const home = join(work, 'dead-home');
     const prefix = join(home, 'python-3.12.9');
     await mkdir(join(prefix, 'bin'), { recursive: true });
+    await mkdir(join(prefix, 'lib', 'python3.12'), { recursive: true });
+    await writeFile(join(prefix, 'lib', 'python3.12', 'os.py'), '');
     // As a tree whose lib/python3.12/encodings was deleted starts.
     await writeFile(join(prefix, 'bin', 'python3'), '#!/bin/sh\necho "Fatal Python error: init_fs_encoding: failed to get the Python codec of the filesystem encoding" >&2\nexit 1\n', { mode: 0o755 });
     await writeFile(join(prefix, '.cpy-install.json'), JSON.stringify({ schemaVersion: 1, version: '3.12.9', build: 1, sha256: 'a'.repeat(64), artifact: 'cpython-3.12.9-debian12-build1.tgz', source: 'test', builtFor: '/opt/x', installedAt: '2026-12-02T00:00:00.000Z' }));
