@@ -313,6 +313,9 @@ interface Case {
   readonly wget?: true;
 }
 
+/** What both installers say to do about an archive entry no artifact has (install.sh said to use an artifact made by cpy, which it claims to be). */
+const UNSAFE_HINT = 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline';
+
 /** What both installers say to do about an HTTP 401 or 403. */
 const ACCESS_DENIED_HINT =
   "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
@@ -780,12 +783,14 @@ const CASES: Case[] = [
     name: 'an artifact whose tree holds more than its metadata says (a quarter): refused as unsafe, nothing installed',
     options: () => ({ artifactUrl: U['understated']!, skipValidation: true }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
     name: 'an artifact whose metadata entry weighs more than 1 MiB (a real one is a few KiB): refused as unsafe, nothing installed',
     options: () => ({ artifactUrl: U['heavy']!, skipValidation: true }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
@@ -843,12 +848,18 @@ const CASES: Case[] = [
     name: 'a hostile archive: an entry outside the tree',
     options: () => ({ artifactUrl: U['dotdot']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
-    after: nothingInstalled,
+    hint: () => UNSAFE_HINT,
+    // Named by both (install.sh named none).
+    after: async (i) => {
+      expect(i.lastError).toContain(`'${good.metadata.prefix.slice(1)}/../../evil.txt'`);
+      await nothingInstalled(i);
+    },
   },
   {
     name: 'a hostile archive: a symlink out of the tree',
     options: () => ({ artifactUrl: U['symlink']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
@@ -858,6 +869,7 @@ const CASES: Case[] = [
     name: 'a hostile archive: a symlink one level out of the tree, its name holding a tab',
     options: () => ({ artifactUrl: U['tabbed']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
@@ -865,12 +877,14 @@ const CASES: Case[] = [
     name: 'a hostile archive: a symlink that leaves the tree through another link',
     options: () => ({ artifactUrl: U['chained']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
     name: 'a hostile archive: a symlink whose target holds a newline',
     options: () => ({ artifactUrl: U['newline']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: nothingInstalled,
   },
   {
@@ -879,18 +893,28 @@ const CASES: Case[] = [
     name: 'a hostile archive: a hard link inside the tree',
     options: () => ({ artifactUrl: U['hardlink']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
-    after: nothingInstalled,
+    hint: () => UNSAFE_HINT,
+    // One of its two names (the tree judged after the one pass sees both).
+    after: async (i) => {
+      expect(i.lastError).toMatch(/'[^']*(lib\/twin|share\/cpy\/postinstall\.py)'/);
+      await nothingInstalled(i);
+    },
   },
   {
     name: 'a hostile archive: a fifo',
     options: () => ({ artifactUrl: U['fifo']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
-    after: nothingInstalled,
+    hint: () => UNSAFE_HINT,
+    after: async (i) => {
+      expect(i.lastError).toMatch(/'[^']*lib\/pipe'/);
+      await nothingInstalled(i);
+    },
   },
   {
     name: 'a hostile archive: a file written through a symlink that leaves the tree',
     options: () => ({ artifactUrl: U['through']! }),
     expected: { code: 'CPY_ARTIFACT_UNSAFE_ENTRY' },
+    hint: () => UNSAFE_HINT,
     after: async (i) => {
       await nothingInstalled(i);
       expect(await i.read('tmp/cpy-pwned')).toBeNull();

@@ -1229,12 +1229,20 @@ fail_damaged() {
   fd_said=$(head -c 300 "$1" | awk 'NF { printf "%s%s", (n++ ? "; " : ""), $0 }')
   fail CPY_ARTIFACT_CORRUPT "$file_name matches its sha256, but cannot be unpacked: ${fd_said:-tar failed}" 'it was packed or published damaged (its checksum was made of the damaged file), so a new download is the same: install another build, or pack and publish it again (cpy artifact validate checks one)'
 }
+# What to do about an entry no artifact has (the library's, for CPY_ARTIFACT_UNSAFE_ENTRY).
+unsafe_hint='the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
+# unsafe_kind NAME: fails for an entry that is a hard link, a device or a fifo, naming it.
+unsafe_kind() {
+  fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry '$1' is a hard link, a device or a fifo, which artifacts never contain; nothing from this archive is trusted" "$unsafe_hint"
+}
 check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   if [ "${scan_ok:-false}" != true ]; then
     { listing "$1" -v >"$work/scan.types" && listing "$1" >"$work/scan.names"; } 2>"$work/scan.err" || fail_damaged "$work/scan.err"
   fi
-  if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { bad = 1; exit } END { exit bad }' "$work/scan.types"; then
-    fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
+  # The first such entry's name: the fields after the time (tar -tv, GNU's and BusyBox's), less
+  # a hard link's " link to ...".
+  if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(/ link to .*$/, "", name); print name; bad = 1; exit } END { exit bad }' "$work/scan.types" >"$work/unsafe"; then
+    unsafe_kind "$(head -c 300 "$work/unsafe")"
   fi
   # No more than the metadata says, 1% and 1 MiB more (the library's extractLimit, which stops
   # unpacking there): from the listing (the size is the third field of tar -tv, GNU's and
@@ -1248,14 +1256,15 @@ check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   fi
   limit=$(awk -v b="$3" 'BEGIN { x = b * 1.01; printf "%.0f", (x == int(x) ? x : int(x) + 1) + 1048576 }')
   [ "$held" -le "$limit" ] ||
-    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive unpacks to $held bytes, more than the $limit its metadata allows; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive unpacks to $held bytes, more than the $limit its metadata allows; nothing from this archive is trusted" "$unsafe_hint"
   # Each name: no .. component, not absolute, and the metadata, the tree or a directory above it
   # (opt/). One awk over the listing (a sh read loop took 120 ms for 2,759 names).
   awk -v root="$2" '
-    index("/" $0 "/", "/../") || substr($0, 1, 1) == "/" { bad = 1; exit }
+    index("/" $0 "/", "/../") || substr($0, 1, 1) == "/" { print; bad = 1; exit }
     $0 == "cpy-artifact.json" || $0 == root || index($0, root "/") == 1 { next }
-    { above = $0; sub(/\/$/, "", above); if (index(root "/", above "/") != 1) { bad = 1; exit } }
-    END { exit bad }' "$work/scan.names" || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds an entry outside its prefix (an absolute path or ..); nothing from this archive is trusted' 'use an artifact made by cpy'
+    { above = $0; sub(/\/$/, "", above); if (index(root "/", above "/") != 1) { print; bad = 1; exit } }
+    END { exit bad }' "$work/scan.names" >"$work/unsafe" ||
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry '$(head -c 300 "$work/unsafe")' is outside $2/ (an absolute path, a .., or another tree); nothing from this archive is trusted" "$unsafe_hint"
 }
 # An awk function: PATH with . and .. resolved lexically ("/.." when it climbs above /).
 RESOLVED_AWK='function resolved(path,   n, i, k, p, q, out) {
@@ -1307,7 +1316,7 @@ check_links() { # TREE
   if [ "$walked" = "$cl_tree" ]; then walked=; else find_special "$cl_tree" >"$work/special"; fi
   set --
   while IFS= read -r entry; do
-    [ -L "$entry" ] || fail CPY_ARTIFACT_UNSAFE_ENTRY 'the archive holds a hard link, a device or a fifo; nothing from this archive is trusted' 'use an artifact made by cpy'
+    [ -L "$entry" ] || unsafe_kind "${entry#"$cl_tree"/}"
     set -- "$@" "$entry"
   done <"$work/special"
   [ $# -gt 0 ] || return 0
@@ -1323,10 +1332,10 @@ check_links() { # TREE
     # link read on its own, whole, with a sentinel, to name the one.
     : >"$work/targets"
     for entry in "$@"; do
-      target=$(readlink -- "$entry" && echo .) || fail CPY_ARTIFACT_UNSAFE_ENTRY "cannot read the symlink ${entry#"$cl_tree"/} the archive holds" 'use an artifact made by cpy'
+      target=$(readlink -- "$entry" && echo .) || fail CPY_ARTIFACT_UNSAFE_ENTRY "cannot read the symlink ${entry#"$cl_tree"/} the archive holds" "$unsafe_hint"
       target=${target%?.}
       case $target in *"
-"*) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink whose target holds a newline (${entry#"$cl_tree"/})" 'use an artifact made by cpy' ;; esac
+"*) fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink whose target holds a newline (${entry#"$cl_tree"/})" "$unsafe_hint" ;; esac
       printf '%s\n' "$target" >>"$work/targets"
     done
   fi
@@ -1337,7 +1346,7 @@ check_links() { # TREE
     FNR == NR { link[FNR] = $0; next }
     { dir = link[FNR]; sub(/\/[^\/]*$/, "", dir) }
     substr($0, 1, 1) == "/" || index(resolved(dir "/" $0) "/", tree "/") != 1 || climbs($0) { print link[FNR] " -> " $0; exit 3 }' "$work/special" "$work/targets" >"$work/badlink" ||
-    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$cl_tree/##" "$work/badlink"))" 'use an artifact made by cpy'
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive holds a symlink that points out of the tree ($(sed "s#^$cl_tree/##" "$work/badlink"))" "$unsafe_hint"
 }
 # The artifact's own post-install script (share/cpy/postinstall.py, put there by cpy's packer),
 # run by its own python3, relocates the tree: the same code @cpy/install runs, so relocation
@@ -4023,7 +4032,7 @@ main() {
   # No larger than the library reads (MAX_METADATA_BYTES): a real one is a few KiB.
   if [ "$has_metadata" = true ]; then metadata_bytes=$(($(wc -c <"$metadata_file"))); else metadata_bytes=0; fi
   if [ "$metadata_bytes" -gt 1048576 ]; then
-    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry 'cpy-artifact.json' is $metadata_bytes bytes, more than the 1048576 an artifact's metadata may be; nothing from this archive is trusted" 'the artifact is damaged or malicious: do not install it; use an artifact published by your build pipeline'
+    fail CPY_ARTIFACT_UNSAFE_ENTRY "the archive entry 'cpy-artifact.json' is $metadata_bytes bytes, more than the 1048576 an artifact's metadata may be; nothing from this archive is trusted" "$unsafe_hint"
   fi
   if [ "$has_metadata" = false ] || ! json_flatten "$metadata_file" >"$work/meta.flat" 2>>"$work/tar.err"; then
     fail CPY_INSTALL_NOT_AN_ARTIFACT "$file_name does not start with cpy-artifact.json: $(head -c 200 "$work/tar.err")" 'install a .tgz made by cpy build or cpy artifact pack'
