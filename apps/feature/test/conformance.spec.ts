@@ -1911,6 +1911,16 @@ const CASES: Case[] = [
     options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint.slice(-16), trustedKeysUrl: U['keys']! }),
     expected: { code: 'CPY_SIGNER_INVALID' },
     message: () => `'${K.alice.fingerprint.slice(-16)}' is not a key fingerprint`,
+    hint: () => 'pin the signer with the 40 hex digits `cpy keys export` prints (a short key ID is not enough)',
+    after: nothingInstalled,
+  },
+  {
+    // install.sh said the signerFingerprints option (not set) was malformed, CPY_INSTALL_BAD_OPTIONS.
+    name: 'signed: CPY_SIGNER_FINGERPRINTS holding what is no fingerprint (0x..., another separator): that value named, by both',
+    options: () => ({ artifactUrl: U['http']!, signerFingerprintsEnv: `0x${K.alice.fingerprint.slice(-16)};${K.alice.fingerprint}`, trustedKeysUrl: U['keys']! }),
+    expected: { code: 'CPY_SIGNER_INVALID' },
+    message: () => `'0x${K.alice.fingerprint.slice(-16)};${K.alice.fingerprint}' is not a key fingerprint`,
+    hint: () => 'pin the signer with the 40 hex digits `cpy keys export` prints (a short key ID is not enough)',
     after: nothingInstalled,
   },
   {

@@ -131,7 +131,8 @@ check_options() {
   # The library reads CPY_INDEX_URL (and the signing ones) when the option is empty.
   [ -n "$INDEXURL" ] || INDEXURL=${CPY_INDEX_URL:-}
   # (The variable may be written as gpg prints a fingerprint, in groups: its blanks go, as the library drops them.)
-  [ -n "$SIGNERFINGERPRINTS" ] || SIGNERFINGERPRINTS=$(printf '%s' "${CPY_SIGNER_FINGERPRINTS:-}" | tr -d ' \t\n')
+  signers_from=option
+  [ -n "$SIGNERFINGERPRINTS" ] || { SIGNERFINGERPRINTS=$(printf '%s' "${CPY_SIGNER_FINGERPRINTS:-}" | tr -d ' \t\n') && signers_from=environment; }
   [ -n "$TRUSTEDKEYSURL" ] || TRUSTEDKEYSURL=${CPY_TRUSTED_KEYS_URL:-}
   [ -z "$VERSION" ] || matches "$VERSION" "$REQUEST_RE" || bad_option version "must be a CPython version (3.13.5, 3.14.0rc2), a release line (3.13, 3), or latest (got '$VERSION')"
   for name in INDEXURL ARTIFACTURL CHECKSUMURL TRUSTEDKEYSURL; do
@@ -545,12 +546,23 @@ fetch_to_read() {
 # --- signatures: pinned signers, their keys, gpgv (the library's @cpy/signing verifyPinned) ------
 # signers: the pinned fingerprints (upper case, space-separated; empty: nothing is checked).
 signers=
+# shellcheck disable=SC2016 # the backquotes are text, as the library's hint has them
+signer_hint='pin the signer with the 40 hex digits `cpy keys export` prints (a short key ID is not enough)'
 check_signers() {
-  matches "$SIGNERFINGERPRINTS" "$SIGNERS_RE" || bad_option signerFingerprints 'must be 40-hex key fingerprints separated by commas, without spaces'
+  if ! matches "$SIGNERFINGERPRINTS" "$SIGNERS_RE"; then
+    # From CPY_SIGNER_FINGERPRINTS (the option empty): the value that is no fingerprint is named,
+    # as the library names it (it was said to be the signerFingerprints option, which was not set).
+    # Found by awk, not split by the shell: a * in it would be a glob.
+    if [ "$signers_from" = environment ]; then
+      cs_bad=$(printf '%s\n' "$SIGNERFINGERPRINTS" | awk -F, '{ for (i = 1; i <= NF; i++) if ($i != "" && (length($i) != 40 || $i ~ /[^0-9A-Fa-f]/)) { print $i; exit } }')
+      fail CPY_SIGNER_INVALID "'$cs_bad' is not a key fingerprint" "$signer_hint"
+    fi
+    bad_option signerFingerprints 'must be 40-hex key fingerprints separated by commas, without spaces'
+  fi
   signers=
   for raw in $(printf '%s' "$SIGNERFINGERPRINTS" | tr ',' ' '); do
     fpr=$(printf '%s' "$raw" | tr 'a-f' 'A-F')
-    matches "$fpr" "$FINGERPRINT_RE" || fail CPY_SIGNER_INVALID "'$raw' is not a key fingerprint" 'pin the signer with the 40 hex digits that cpy keys export prints (a short key ID is not enough)'
+    matches "$fpr" "$FINGERPRINT_RE" || fail CPY_SIGNER_INVALID "'$raw' is not a key fingerprint" "$signer_hint"
     case " $signers " in *" $fpr "*) ;; *) signers=${signers:+$signers }$fpr ;; esac
   done
   # Only commas pinned nobody, and nothing was checked.
