@@ -2797,11 +2797,13 @@ describe("install.sh: the install record's python3", () => {
         'sleep 0.2; kill -TERM $p; wait $p; echo "exit $?"',
         // ([e]: not grep's own command line.)
         'grep -l "cpy_stat[e]" /proc/[0-9]*/cmdline 2>/dev/null; true',
+        'grep "error CPY_" /tmp/slow.log',
       ].join('\n'),
       'sh',
       U['slow']!,
     ]);
-    expect(r.stdout.trim()).toBe('exit 130');
+    // Said as the library says it (it ended with no word).
+    expect(r.stdout.trim()).toBe('exit 130\n[cpython-prebuilt] error CPY_INSTALL_CANCELLED: the install was stopped before its tree was put in place: nothing was installed');
     await nothingInstalled(i);
     expect(await i.read('var/lib/cpy/state.json')).toBeNull();
     expect(await i.list('var/lib/cpy/locks')).toEqual([]);

@@ -3320,11 +3320,11 @@ put_in_place() {
   mv -T "$2" "$aside"
   mv -T "$1" "$2"
   replacing=false
-  trap 'exit 130' INT TERM
+  trap stopped INT TERM
   rm -f "$journal"
   rm -rf "$aside"
-  [ "$interrupted" = false ] || exit 130
   placed=replaced
+  [ "$interrupted" = false ] || exit 130
 }
 # journal_names_ours STAGING-START STAGED OLD-START ASIDE: STAGED is a staging directory (or a
 # tree in one) and ASIDE a set-aside tree of this prefix, neither with `..`.
@@ -3763,7 +3763,14 @@ cleanup() {
   if [ "$dnf_ran" = true ]; then dnf clean all >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# stopped: INT or TERM (Ctrl-C, a build cancelled) before the tree is in place: said as the library
+# says it (CPY_INSTALL_CANCELLED), then exit 130 (it ended with no word). After, the record is
+# what is left, which the next run finishes.
+stopped() {
+  [ -n "${placed:-}" ] || printf '[%s] error CPY_INSTALL_CANCELLED: %s\n[%s] hint: %s\n' "$me" 'the install was stopped before its tree was put in place: nothing was installed' "$me" 'run the same command again' >&2
+  exit 130
+}
+trap stopped INT TERM
 
 # already_installed: the prefix holds this install (marker_answers), and its tree can start
 # (tree_damage). A damaged one is said once, and installed again (the library's intact).
