@@ -1915,6 +1915,31 @@ const CASES: Case[] = [
     after: nothingInstalled,
   },
   {
+    // Both said to check the network.
+    name: 'signed: an artifact whose .asc the server refuses (HTTP 403): access denied, said as such by both, before the artifact is fetched',
+    options: () => ({ artifactUrl: mirror.fileUrl('denied-asc', good.fileName), signerFingerprints: K.alice.fingerprint, trustedKeysUrl: U['keys']! }),
+    before: async () => {
+      served(good, 'denied-asc');
+      mirror.refuse(`denied-asc/${good.fileName}.asc`, 403);
+    },
+    expected: { code: 'CPY_INSTALL_DOWNLOAD_FAILED' },
+    message: () => `cannot get the signature ${mirror.fileUrl('denied-asc', `${good.fileName}.asc`)}: HTTP 403, access denied`,
+    hint: () => ACCESS_DENIED_HINT,
+    after: async (i) => {
+      expect(requestedSince().filter((p) => p.endsWith(`denied-asc/${good.fileName}`))).toEqual([]);
+      await nothingInstalled(i);
+    },
+  },
+  {
+    name: 'signed: trusted keys the server refuses (HTTP 403): access denied, said as such by both (both said to check the network)',
+    options: () => ({ artifactUrl: U['signed']!, signerFingerprints: K.alice.fingerprint, trustedKeysUrl: mirror.fileUrl('denied-keys', 'cpy-keys.asc') }),
+    before: async () => mirror.refuse('denied-keys/cpy-keys.asc', 403),
+    expected: { code: 'CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE' },
+    message: () => `cannot get the trusted keys ${mirror.fileUrl('denied-keys', 'cpy-keys.asc')}: HTTP 403, access denied`,
+    hint: () => ACCESS_DENIED_HINT,
+    after: nothingInstalled,
+  },
+  {
     // install.sh said the signerFingerprints option (not set) was malformed, CPY_INSTALL_BAD_OPTIONS.
     name: 'signed: CPY_SIGNER_FINGERPRINTS holding what is no fingerprint (0x..., another separator): that value named, by both',
     options: () => ({ artifactUrl: U['http']!, signerFingerprintsEnv: `0x${K.alice.fingerprint.slice(-16)};${K.alice.fingerprint}`, trustedKeysUrl: U['keys']! }),

@@ -45,11 +45,11 @@ export function toUrl(location: string): URL {
 }
 
 /** What to do about an HTTP 401 or 403 (install.sh says the same). */
-const ACCESS_DENIED_HINT =
+export const ACCESS_DENIED_HINT =
   "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
 
 /** Not the network: the server refused (a private asset, an expired signed URL). */
-const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
+export const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
 
 /**
  * A failed transfer, said for what it was. One that could not be written where it goes (`writingIn`,

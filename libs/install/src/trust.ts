@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { CpyError, displayUrl, makeDirectory, MAX_SMALL_TEXT, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
-import { toUrl } from './acquire.js';
+import { ACCESS_DENIED_HINT, accessDenied, toUrl } from './acquire.js';
 import { installerClient, transferLibrary } from './lazy.js';
 import type { Environment } from './layout.js';
+
+/** A fetch the server refused (401, 403): @cpy/transfer's TransferError, loaded lazily, told by its fields. */
+const refused = (cause: unknown): boolean => typeof cause === 'object' && cause !== null && 'kind' in cause && accessDenied(cause as Parameters<typeof accessDenied>[0]);
 
 
 /** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
@@ -111,8 +114,9 @@ export class SignatureVerifier {
         text = await this.fetchText(url, { code: 'CPY_KEYS_INVALID', name: 'the trusted keys' });
       } catch (cause) {
         if (cause instanceof CpyError) throw cause;
-        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}`, {
-          hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+        const denied = refused(cause);
+        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}${denied ? ', access denied' : ''}`, {
+          hint: denied ? ACCESS_DENIED_HINT : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
           cause,
         });
       }
@@ -130,8 +134,10 @@ export class SignatureVerifier {
   private fetchSignature(url: URL): Promise<string | null> {
     return this.fetchText(url, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' }).catch((cause: unknown) => {
       if (cause instanceof CpyError) throw cause;
-      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}`, {
-        hint: 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+      // Refused (401, 403): a private asset, an expired signed URL, not the network.
+      const denied = refused(cause);
+      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}${denied ? ', access denied' : ''}`, {
+        hint: denied ? ACCESS_DENIED_HINT : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
         cause,
       });
     });

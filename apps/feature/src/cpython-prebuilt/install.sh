@@ -584,6 +584,7 @@ load_trusted_keys() {
   keys_source=$(display_url "$keys_url")
   if ! fetch "$keys_url" "$work/keys.asc" 'trusted keys' optional; then
     [ "$fetch_failure" = not-found ] && fail CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE "the trusted keys $keys_source do not exist" 'cpy publish --signing-key keeps cpy-keys.asc beside the index; or set trustedKeysUrl to the keys file'
+    case $fetch_detail in 'HTTP 401' | 'HTTP 403') fail CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE "cannot get the trusted keys $keys_source: $fetch_detail, access denied" "$access_denied_hint" ;; esac
     fail CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE "cannot get the trusted keys $keys_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
   fi
   ! grep -q '^-----BEGIN PGP PRIVATE KEY BLOCK-----' "$work/keys.asc" ||
@@ -612,6 +613,8 @@ sig_ready=
 fetch_signature() {
   sig_source=$(display_url "$1")
   if ! fetch "$1" "$work/signature.asc" signature optional; then
+    # Refused (401, 403): a private asset, an expired signed URL, not the network.
+    case $fetch_detail in 'HTTP 401' | 'HTTP 403') fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the signature $sig_source: $fetch_detail, access denied" "$access_denied_hint" ;; esac
     [ "$fetch_failure" = not-found ] || fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the signature $sig_source: $fetch_detail" 'check the network (proxy settings) and run again: nothing was installed'
     sig_code=CPY_SIGNATURE_MISSING sig_message="$2 has no signature ($sig_source)"
     sig_hint='a signer is pinned, so unsigned files are refused: the publisher must sign it (cpy publish --signing-key, or cpy artifact sign); nothing was installed'
