@@ -224,6 +224,27 @@ describe('cpy install / list / use / uninstall (the built bin)', () => {
     expect(existsSync(join(dir, 'home', `python-${artifact.metadata.version}`, 'bin', 'python3'))).toBe(true);
   });
 
+  (canMount() ? it : it.skip)('artifact test of an artifact in a read-only directory, where its log goes: said at once, as the disk\'s refusal, nothing left behind (it unpacked, then Node ended on an unhandled error with no JSON, leaving the tree in TMPDIR)', async () => {
+    const dir = join(work, 'ro-artifact');
+    const scratch = join(work, 'ro-artifact-tmp');
+    await mkdir(join(dir, 'empty', 'opt'), { recursive: true });
+    await mkdir(scratch);
+    await cp(artifact.path, join(dir, artifact.fileName));
+    await run('tar', ['czf', join(dir, artifact.fileName.replace(/\.tgz$/, '.tests.tgz')), '-C', join(dir, 'empty'), 'opt']);
+    await run('mount', ['--bind', dir, dir]);
+    try {
+      await run('mount', ['-o', 'remount,bind,ro', dir]);
+      const r = await runCpy(['artifact', 'test', join(dir, artifact.fileName), '--json'], { env: { TMPDIR: scratch, NO_COLOR: '1' } });
+      expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+        1,
+        expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write ${join(dir, artifact.fileName.replace(/\.tgz$/, '.critical-tests.log'))}: its file system is read-only` }),
+      ]);
+    } finally {
+      await run('umount', [dir]);
+    }
+    expect(await readdir(scratch)).toEqual([]);
+  });
+
   (canMount() ? it : it.skip)('uninstall where the file system is read-only (a read-only root in a container): said as such, and that nothing changed (it said to check that python3 runs, and to install the version again)', async () => {
     const dir = join(work, 'ro-uninstall');
     const env = { CPY_HOME: join(dir, 'home'), CPY_CACHE_DIR: join(dir, 'cache'), NO_COLOR: '1' };

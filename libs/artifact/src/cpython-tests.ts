@@ -167,11 +167,17 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
     throw new CpyError('CPY_ARTIFACT_NOT_AN_ARTIFACT', `${basename(artifact)} has no valid ${METADATA_ENTRY}`, { hint: 'give an artifact made by cpy build or cpy artifact pack' });
   }
   const metadata = parsed.data;
-  const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-test-')));
   const root = metadata.prefix.replace(/^\//, '');
+  const logFile = options.logFile ?? join(options.workDir ?? dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
+  // Made now, before minutes of unpacking and testing: a log that cannot be written there (beside
+  // an artifact in a read-only or full directory) is said at once, as the file system's refusal.
+  // (Found as the tests began, the log's stream failed unheard: Node ended on an unhandled error,
+  // and the unpacked tree was left in the temporary directory.)
+  await mkdir(dirname(logFile), { recursive: true });
+  await writeFile(logFile, '');
+  const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-test-')));
   // A prefix that is not the build prefix: what users get with installPrefix or a non-root install.
   const prefix = join(work, 'relocated', `python-${metadata.version}`);
-  const logFile = options.logFile ?? join(options.workDir ?? dirname(artifact), `${basename(artifact).replace(/\.(tgz|tar\.zst)$/, '')}.${level}-tests.log`);
   try {
     // All of it under relocated/, cpy's own in a --work-dir (which may be a user's directory): what
     // a run stopped or failed before left there (a half-unpacked tree read as a corrupt artifact:
@@ -192,7 +198,6 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
     const jobs = options.jobs ?? availableParallelism();
     const command = [join(prefix, 'bin', 'python3'), '-m', 'test', `-j${jobs}`, '--timeout', '1200', ...(level === 'critical' ? [...CRITICAL_TESTS] : ['-w'])];
     const started = Date.now();
-    await mkdir(dirname(logFile), { recursive: true });
     const output = options.runner ? await runElsewhere(options.runner, command, logFile, options) : await runLogged(command, logFile, join(work, 'tmp'), options);
     const summary = parseRegrtestSummary(output.text);
     const ran = summary.files.passed + summary.files.failed;
@@ -221,6 +226,9 @@ async function runElsewhere(runner: PythonRunner, command: readonly string[], lo
 async function runLogged(command: readonly string[], logFile: string, tmp: string, options: TestArtifactOptions): Promise<{ exitCode: number; text: string }> {
   await mkdir(tmp, { recursive: true });
   const log = createWriteStream(logFile);
+  // A write that fails later (the disk filled): the run goes on, and its error is the result.
+  let logFault: Error | null = null;
+  log.on('error', (error) => void (logFault ??= error));
   const [file = 'python3', ...args] = command;
   let text = '';
   let partial = '';
@@ -245,7 +253,8 @@ async function runLogged(command: readonly string[], logFile: string, tmp: strin
   });
   const ended = await done;
   if (partial) options.onLine?.(partial);
-  await new Promise<void>((resolve) => log.end(resolve));
+  await new Promise<void>((resolve) => (log.destroyed ? resolve() : log.end(resolve)));
   if (ended.error) throw ended.error;
+  if (logFault) throw logFault;
   return { exitCode: ended.code ?? 1, text };
 }
