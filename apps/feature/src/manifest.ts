@@ -112,7 +112,7 @@ export function featureManifest(version: string, settings: ManifestOptions = {})
     version,
     name: 'CPython (prebuilt by cpy)',
     description:
-      'Installs a prebuilt, verified CPython made by cpy in seconds: sha256-checked, compatibility-checked (architecture, glibc, system libraries), installed atomically and idempotently, then validated.',
+      'Installs a prebuilt, verified CPython made by cpy in seconds: sha256-checked, compatibility-checked (architecture, glibc, system libraries), validated, then installed atomically and idempotently.',
     keywords: ['python', 'cpython', 'prebuilt'],
     options,
     // pkg-config's own search path holds the system's .pc files only: a distribution's python3-dev
