@@ -322,6 +322,13 @@ describe('fetchSource from a mirror laid out like python.org', () => {
     expect(await readFile(file, 'utf8')).toBe('notes\n');
   });
 
+  it('a release line cpy knows no signer of (3.7), with no --trusted-key or --allow-unsigned: refused before any request (it downloaded the tarball and its signatures first)', async () => {
+    const before = mirror.requests.length;
+    const error = await expectCode(fetch('3.7.17'), 'CPY_SOURCE_UNKNOWN_RELEASE_LINE');
+    expect(error.hint).toMatch(/^pass the release manager's OpenPGP key with --trusted-key/);
+    expect(mirror.requests.length).toBe(before);
+  });
+
   (canMount() ? it : it.skip)('a full disk fails with a clear error and leaves nothing behind', async () => {
     const disk = await mountSmallDisk(4 * 1024 * 1024);
     try {

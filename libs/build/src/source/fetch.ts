@@ -17,7 +17,7 @@ import {
   type RetryPolicy,
   type TransferEvents,
 } from '@cpy/transfer';
-import { verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
+import { refuseUnverifiable, verifySource, type SourceVerification, type VerifySourceOptions } from './verify.js';
 
 export interface FetchSourceOptions extends TransferEvents {
   /** Mirrors to try in order (URLs or directories); default $CPY_PYTHON_MIRRORS, else python.org. */
@@ -181,6 +181,8 @@ export async function fetchSource(versionText: string, options: FetchSourceOptio
   if (expected !== undefined && !SHA256_HEX_RE.test(expected)) {
     throw new CpyError('CPY_SOURCE_BAD_CHECKSUM', `'${options.expectedSha256}' is not a sha256`, { hint: 'give 64 hex digits' });
   }
+  // A line no signer of which is known: refused before anything is fetched (it was after).
+  refuseUnverifiable(version, options);
   const env = options.env ?? process.env;
   const mirrors = resolveMirrors(options.mirrors, env, options.cwd);
   const cache = new SourceCache(options.cacheDir ?? defaultCacheDir(env));

@@ -46,6 +46,28 @@ function missing(label: string, what: string, line: string): CpyError {
   });
 }
 
+/** A release line whose signer cpy does not know, refused (CPY_SOURCE_UNKNOWN_RELEASE_LINE). */
+function unknownReleaseLine(version: PythonVersion): CpyError {
+  // A line newer than those cpy knows is signed with Sigstore only (PEP 761), whose signer cpy
+  // cannot be told: --trusted-key helps only the older lines, signed with OpenPGP.
+  const known = knownReleaseLines();
+  const newer = compareDotted(version.line, known.at(-1) ?? '0') > 0;
+  return new CpyError('CPY_SOURCE_UNKNOWN_RELEASE_LINE', `cpy does not know who signs Python ${version.line} releases (it knows ${known.join(', ')})`, {
+    hint: newer
+      ? 'update cpy (a newer one knows the release manager python.org names for it); or, accepting an unverified source, --allow-unsigned'
+      : "pass the release manager's OpenPGP key with --trusted-key <file>; or, accepting an unverified source, --allow-unsigned",
+  });
+}
+
+/**
+ * Refuses, before anything is fetched, a release whose verification cannot pass whatever is
+ * downloaded: a line cpy knows no signer of, with no --trusted-key and no --allow-unsigned (it was
+ * refused after the download and its signatures).
+ */
+export function refuseUnverifiable(version: PythonVersion, options: { readonly allowUnsigned?: boolean; readonly extraKeys?: readonly unknown[] }): void {
+  if (!signingPolicyFor(version) && !options.allowUnsigned && !options.extraKeys?.length) throw unknownReleaseLine(version);
+}
+
 /**
  * Applies cpy's signing policy to a source tarball and its signatures.
  *
@@ -85,17 +107,7 @@ export async function verifySource(options: VerifySourceOptions): Promise<Source
   }
 
   if (!policy && !openpgp) {
-    if (!allowUnsigned) {
-      // A line newer than those cpy knows is signed with Sigstore only (PEP 761), whose signer cpy
-      // cannot be told: --trusted-key helps only the older lines, signed with OpenPGP.
-      const known = knownReleaseLines();
-      const newer = compareDotted(version.line, known.at(-1) ?? '0') > 0;
-      throw new CpyError('CPY_SOURCE_UNKNOWN_RELEASE_LINE', `cpy does not know who signs Python ${version.line} releases (it knows ${known.join(', ')})`, {
-        hint: newer
-          ? 'update cpy (a newer one knows the release manager python.org names for it); or, accepting an unverified source, --allow-unsigned'
-          : "pass the release manager's OpenPGP key with --trusted-key <file>; or, accepting an unverified source, --allow-unsigned",
-      });
-    }
+    if (!allowUnsigned) throw unknownReleaseLine(version);
     if (options.sigstore !== null) warnings.push(`${fileName}'s Sigstore bundle (.sigstore) was not checked: cpy does not know who signs ${version.line} releases`);
   } else if (policy?.requires === 'openpgp' && !openpgp) {
     if (!allowUnsigned) throw missing(fileName, 'OpenPGP signature (.asc)', policy.line);
