@@ -118,13 +118,13 @@ afterEach(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string; prefix?: string; env?: Record<string, string> } = {}) =>
+const run = (builder: Builder, extra: { signal?: AbortSignal; onEvent?: (e: BuildEvent) => void; arch?: string; prefix?: string; env?: Record<string, string>; minFreeBytes?: number } = {}) =>
   buildCPython({
     spec: parseBuildSpec({ version: '3.13.5', ...(extra.arch ? { arch: extra.arch } : {}), ...(extra.prefix ? { prefix: extra.prefix } : {}), ...(extra.env ? { env: extra.env } : {}) }),
     source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) },
     workDir: work,
     builder,
-    minFreeBytes: 1,
+    minFreeBytes: extra.minFreeBytes ?? 1,
     ...(extra.signal ? { signal: extra.signal } : {}),
     ...(extra.onEvent ? { onEvent: extra.onEvent } : {}),
   });
@@ -250,6 +250,18 @@ describe('buildCPython with a scripted builder', () => {
     expect(result.configureArgs).toContain('CC=cc');
     // (It ran `ccache cc --version` as one program's name: an empty compiler in the metadata.)
     expect(result.compiler).toBe('cc 1.0');
+  });
+
+  it('too little room for the build is said as the disk\'s, with its own remedy (it was "missing dependencies", with the hint to install libraries, or tk-dev); beside a missing library, each with its remedy', async () => {
+    const room = await errorOf(run(scriptedBuilder({}), { minFreeBytes: 10 ** 18 }));
+    expect(room).toMatchObject({
+      code: 'CPY_BUILD_DISK_FULL',
+      message: expect.stringMatching(new RegExp(`^the build directory has no room for the build: .* free at ${work.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.* needed\\)$`)),
+      hint: expect.stringMatching(/^free [\d.]+ GiB there, or build where there is room/),
+    });
+    const both = await errorOf(run(scriptedBuilder({ headers: ALL_HEADERS.filter((h) => h !== 'openssl/ssl.h') }), { minFreeBytes: 10 ** 18 }));
+    expect(both).toMatchObject({ code: 'CPY_BUILD_MISSING_DEPENDENCIES', hint: expect.stringMatching(/apt-get install -y libssl-dev; and free [\d.]+ GiB there/) });
+    expect(both.message).toMatch(/ssl \(libssl-dev\), disk \(.* free at /);
   });
 
   it('CC from the environment naming a compiler the builder lacks (CC=clang into a Debian container) is said as such, not "install gcc"', async () => {

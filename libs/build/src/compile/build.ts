@@ -147,15 +147,26 @@ function missingDependencies(report: BuildHostReport, where: string, userCc: str
   // "install gcc" would not help.
   const foreignCc = userCc !== undefined && missing.some((c) => c.id === 'cc');
   const named = missing
-    .map((c) => (c.id === 'cc' && foreignCc ? `cc (CC=${userCc}, from your environment: ${c.detail})` : c.packages.length ? `${c.id} (${c.packages.join(' ')})` : `${c.id} (${c.what})`))
+    .map((c) => (c.id === 'cc' && foreignCc ? `cc (CC=${userCc}, from your environment: ${c.detail})` : c.packages.length ? `${c.id} (${c.packages.join(' ')})` : c.hint ? `${c.id} (${c.detail})` : `${c.id} (${c.what})`))
     .join(', ');
+  const details = { missing: missing.map((c) => ({ id: c.id, packages: c.packages, detail: c.detail })) };
+  // What no package gives (room for the build, a directory it can write: the check's own hint)
+  // is said with its own remedy (the disk's was dropped for "install them", or apt-get tk-dev).
+  const own = missing.filter((c) => c.hint && !(c.id === 'cc' && foreignCc));
+  const rest = missing.filter((c) => !own.includes(c));
+  const ownHints = own.map((c) => c.hint!).join('; ');
+  // Room alone: the disk's, not a dependency.
+  if (rest.length === 0 && own.length === 1 && own[0]!.kind === 'disk' && !own[0]!.detail.startsWith('cannot build in')) {
+    return new CpyError('CPY_BUILD_DISK_FULL', `the build directory has no room for the build: ${own[0]!.detail}`, { hint: ownHints, details });
+  }
+  const install = foreignCc
+    ? `CC=${userCc} comes from your environment: install that compiler on the builder, or unset CC to build with the builder's own cc${report.fix ? `; then: ${report.fix.command}` : ''}`
+    : report.fix
+      ? `install them on the builder: ${report.fix.command}`
+      : 'install the libraries named above with the system package manager';
   return new CpyError('CPY_BUILD_MISSING_DEPENDENCIES', `the builder (${where}) lacks what the build needs: ${named}`, {
-    hint: foreignCc
-      ? `CC=${userCc} comes from your environment: install that compiler on the builder, or unset CC to build with the builder's own cc${report.fix ? `; then: ${report.fix.command}` : ''}`
-      : report.fix
-        ? `install them on the builder: ${report.fix.command}`
-        : 'install the libraries named above with the system package manager',
-    details: { missing: missing.map((c) => ({ id: c.id, packages: c.packages, detail: c.detail })) },
+    hint: rest.length === 0 ? ownHints : own.length ? `${install}; and ${ownHints}` : install,
+    details,
   });
 }
 
