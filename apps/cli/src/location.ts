@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { CpyError, makeDirectory } from '@cpy/core';
 import { writeFault } from '@cpy/core/faults';
@@ -30,5 +30,16 @@ export async function readyDirectory(dir: string, what: string, flag: string): P
     }
     if (writeFault(error) || !error.code) throw error;
     throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: no directory can be made there (${error.code})`, { hint: `give another directory (${flag})`, cause: error });
+  });
+  // One that is there but cannot be written (another user's, a read-only mount): said now, not
+  // after the build (-o was found unwritable when the artifact was packed, the build done).
+  await access(dir, constants.W_OK).catch((error: NodeJS.ErrnoException) => {
+    const readOnly = error.code === 'EROFS';
+    if (!readOnly && error.code !== 'EACCES' && error.code !== 'EPERM') throw error;
+    throw new CpyError('CPY_CLI_CANNOT_WRITE', `cannot ${what} ${dir}: ${readOnly ? 'its file system is read-only' : 'this user may not write there'}`, {
+      hint: `give another directory (${flag})${readOnly ? '' : ', or run as a user who may write there'}`,
+      details: { errno: error.code },
+      cause: error,
+    });
   });
 }

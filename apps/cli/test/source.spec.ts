@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -121,6 +121,25 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect([fetched.code, JSON.parse(fetched.stdout).error]).toEqual([1, { code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write the source into ${file}: a file is where that directory goes`, hint: 'give another directory (-o, --output), or move that file away' }]);
     const built = await cpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'proc-work'), '-o', '/proc/cpy-no-such-dir', '--json']);
     expect([built.code, JSON.parse(built.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: 'cannot put the artifact in /proc/cpy-no-such-dir: no directory can be made there (ENOENT)' })]);
+    expect(mirror.requests.slice(requested)).toEqual([]);
+  });
+
+  (process.getuid?.() === 0 ? it : it.skip)('cpy build -o a directory this user may not write (root\'s): said before the download (it was found when packing, the build done)', async () => {
+    const requested = mirror.requests.length;
+    const roots = join(work, 'roots-out');
+    await mkdir(roots, { mode: 0o755 });
+    await chmod(work, 0o755);
+    const scratch = join(work, 'nobody');
+    await mkdir(scratch, { mode: 0o777 });
+    await chmod(scratch, 0o777);
+    const r = await runCpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(scratch, 'work'), '-o', roots, '--json'], {
+      uid: 65534,
+      env: { CPY_CACHE_DIR: join(scratch, 'cache'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1', HOME: scratch },
+    });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot put the artifact in ${roots}: this user may not write there`, hint: 'give another directory (-o, --out), or run as a user who may write there' }),
+    ]);
     expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
