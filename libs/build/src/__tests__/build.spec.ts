@@ -228,6 +228,9 @@ describe('buildCPython with a scripted builder', () => {
     const error = await errorOf(run(builder));
     expect(error.code).toBe('CPY_BUILD_CRITICAL_MODULE_MISSING');
     expect(error.message).toMatch(/lzma \(needs liblzma-dev\): _lzma: ModuleNotFoundError/);
+    // The preflight found liblzma-dev: make's log is where the reason is (it said to install the package).
+    expect(error.message).toMatch(/\(log: .*\/logs\/make\.log\)$/);
+    expect(error.hint).toMatch(/^the builder has what they build from \(the preflight found it\): read why in .*\/logs\/make\.log and .*\/src\/config\.log/);
     expect(existsSync(join(work, 'cpython-3.13.5-build1', BUILD_RESULT_FILE))).toBe(false);
 
     const optional = await run(scriptedBuilder({ imports: { ...ALL_OK, tkinter: '_tkinter: ImportError: x' } }));

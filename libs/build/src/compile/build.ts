@@ -495,9 +495,13 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       const critical = report.missing.filter((m) => m.critical);
       if (critical.length) {
         const named = critical.map((m) => `${m.id}${m.packages.length ? ` (needs ${m.packages.join(' ')})` : ''}: ${m.error}`).join('; ');
-        throw new CpyError('CPY_BUILD_CRITICAL_MODULE_MISSING', `critical modules are missing from the build: ${named}`, {
-          hint: 'install the packages named on the builder and build again (cpy doctor lists them)',
-          details: { missing: critical },
+        // The preflight found what they build from (else it had refused): the packages are there,
+        // and why the module was not built is in make's log (its "Failed to build these modules")
+        // and config.log. (It said to install the packages named, which were installed.)
+        const said = made.failedToBuild.length ? `; make failed to build ${made.failedToBuild.join(' ')}` : '';
+        throw new CpyError('CPY_BUILD_CRITICAL_MODULE_MISSING', `critical modules are missing from the build: ${named}${said} (log: ${logs['make']})`, {
+          hint: `the builder has what they build from (the preflight found it): read why in ${logs['make']} and ${srcDir}/config.log; a --configure-arg, CFLAGS, CPPFLAGS or LDFLAGS may point the build at other libraries`,
+          details: { missing: critical, logFile: logs['make'] },
         });
       }
       for (const m of report.missing) warnings.push(`optional module ${m.id} is missing${m.packages.length ? ` (needs ${m.packages.join(' ')})` : ''}`);
