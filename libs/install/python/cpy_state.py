@@ -521,6 +521,8 @@ def record(a):
     # if it named one (a rollback to it would run this version, or nothing once uninstalled).
     real = os.path.realpath(prefix)
     replaced = sorted(v for v, entry in state['installs'].items() if v != version and os.path.realpath(entry['prefix']) == real)
+    # As they were recorded (the same tree by another spelling: a link, a trailing slash): their links name that.
+    replaced_at = {v: state['installs'][v]['prefix'] for v in replaced}
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
@@ -544,8 +546,9 @@ def record(a):
     apply_links(versioned)
     # The links named for a replaced version's line ran its programs, gone with its tree: they go,
     # or point at another install of the line (python3.12 was left leading nowhere, for tox to find).
-    for gone in replaced:
-        relink_line(bin_dir or state.get('binDir'), state, current_prefix(state_dir), unlink_into(bin_dir or state.get('binDir'), prefix, gone, only_dangling=True))
+    # (--no-link changes no link.)
+    for gone in replaced if bin_dir else ():
+        relink_line(bin_dir, state, current_prefix(state_dir), unlink_into(bin_dir, replaced_at[gone], gone, only_dangling=True))
     done = {'current': make_current or now == prefix}
     if moved:
         done['movedFrom'] = moved

@@ -194,13 +194,16 @@ export async function fetchIndex<S>(
     }
     // An index refused (401, 403) is no unreachable index: said as such, and no cached build stands in for it.
     if (error instanceof TransferError && (error.kind === 'local' || error.kind === 'source' || accessDenied(error))) throw transferFailed('index', url, error, undefined, scratch);
+    if (error instanceof TransferError && error.kind === 'not-found') {
+      throw new CpyError('CPY_INSTALL_INDEX_NOT_FOUND', `cannot read the index ${displayUrl(url)}: ${error.message}${triedPrevious ? ` (nor ${PREVIOUS_INDEX} beside it, which a publish serves while it replaces the index)` : ''}`, {
+        hint: 'check --index (or CPY_INDEX_URL): cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json',
+        cause: error,
+      });
+    }
     if (error instanceof TransferError) {
-      throw new CpyError(error.kind === 'not-found' ? 'CPY_INSTALL_INDEX_NOT_FOUND' : 'CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}${triedPrevious ? ` (nor ${PREVIOUS_INDEX} beside it, which a publish serves while it replaces the index)` : ''}`, {
-        hint:
-          error.kind === 'not-found'
-            ? 'check --index (or CPY_INDEX_URL): cpy publish keeps it at https://github.com/<owner>/<repo>/releases/download/cpy-index/index.json'
-            : // Read by cpy outdated, list --available and venv upgrade too: what to do about the network first.
-              'check the network (HTTPS_PROXY, --ca-file) and run again; to install meanwhile, give the artifact itself: cpy install --from <file or url>',
+      throw new CpyError('CPY_INSTALL_INDEX_UNAVAILABLE', `cannot read the index ${displayUrl(url)}: ${error.message}`, {
+        // Read by cpy outdated, list --available and venv upgrade too: what to do about the network first.
+        hint: 'check the network (HTTPS_PROXY, --ca-file) and run again; to install meanwhile, give the artifact itself: cpy install --from <file or url>',
         cause: error,
       });
     }

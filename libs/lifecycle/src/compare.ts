@@ -381,7 +381,7 @@ async function identify(run: Runner, side: Side, given: string, located: { kind:
     // A stop (Ctrl-C) while it starts is the stop, not a python that does not run.
     if (error instanceof CpyError && error.code !== 'CPY_COMPARE_CANCELLED') {
       throw new CpyError('CPY_COMPARE_PYTHON_FAILED', `${side} (${given}): ${located.python} does not run: ${error.message.replace(/^[^:]*: /, '')}`, {
-        hint: located.kind === 'installed' ? 'install it again (cpy install <version>) and compare then' : PREFIX_HINT,
+        hint: located.kind === 'installed' ? `install it again where it is (cpy uninstall <version>, with --force if it is the current version, then cpy install <version> --prefix ${located.prefix}), and compare then` : PREFIX_HINT,
         details: { side, given },
       });
     }

@@ -832,7 +832,7 @@ async function targetFault(python: string, target: { version: string; prefix: st
   } catch (cause) {
     const said = ((cause as { stderr?: string }).stderr || (cause as Error).message).trim().split('\n').pop();
     return new CpyError('CPY_VENV_TARGET_BROKEN', `CPython ${target.version} in ${target.prefix} does not start: ${python}: ${said}`, {
-      hint: `the venv is as it was; install CPython ${target.version} again (cpy uninstall ${target.version}, with --force if it is the current version, then cpy install ${target.version}), then run the upgrade again`,
+      hint: `the venv is as it was; install CPython ${target.version} again where it is (cpy uninstall ${target.version}, with --force if it is the current version, then cpy install ${target.version} --prefix ${target.prefix}), then run the upgrade again`,
       cause,
     });
   }
@@ -1200,8 +1200,11 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
         if (failed.length === 0) failed.push({ name: dists.map((d) => d.name).join(', '), version: '', stage: 'install', detail: pipReason(all) });
       }
     }
-    if (failed.length === 0 && !withPip && dists.length > 0) {
-      await runStoppable(pip[0]!, ['-m', 'pip', 'uninstall', '--yes', '--disable-pip-version-check', '--no-input', '--no-color', 'pip'], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
+    // What ensurepip seeds the new venv with that the venv did not hold goes: pip (above), and on
+    // 3.11 and older its setuptools (a venv made --without-pip came back with both).
+    const seeded = withPip ? [] : ['setuptools', 'pip'].filter((name) => !held.distributions.some((d) => normalized(d.name) === name));
+    if (failed.length === 0 && seeded.length > 0 && dists.length > 0) {
+      await runStoppable(pip[0]!, ['-m', 'pip', 'uninstall', '--yes', '--disable-pip-version-check', '--no-input', '--no-color', ...seeded], { maxBuffer: 16 * 1024 * 1024, signal, unset: REDIRECTS }).catch((cause: { stderr?: string; message: string }) => {
         const why = (cause.stderr || cause.message).trim().split('\n').pop() ?? '';
         throw new CpyError('CPY_VENV_CREATE_FAILED', `cannot remove pip from the new venv at ${next} (${venv} has none): ${why}`, {
           hint: FULL.test(why) || /Permission denied|Read-only file system/.test(why) ? roomHint : 'the venv is as it was; run again, or install pip into the venv first (python -m ensurepip) to keep it',

@@ -139,11 +139,12 @@ it('a package pip installed from a local directory since deleted (a build tree, 
 
 it('a venv without pip (made --without-pip, or pip uninstalled) is upgraded without pip again, its packages carried (it came back with pip); one with pip keeps one', async () => {
   const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
-  const noPip = ['-c', 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is not None)'];
+  const noPip = ['-c', 'import importlib.util, sys; sys.exit(importlib.util.find_spec("pip") is not None or importlib.util.find_spec("setuptools") is not None)'];
   const { wheels, venv } = await venvWithPurepkg(join(work, 'pipless'));
-  await run(join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-q', '-y', 'pip']);
+  // Neither pip nor the setuptools ensurepip seeds a 3.11 venv with (it came back with both).
+  await run(join(venv, 'bin', 'python'), ['-m', 'pip', 'uninstall', '-q', '-y', 'setuptools', 'pip']);
   const r = await upgradeVenv(venv, { to: line, findLinks: [wheels], offline: true, env });
-  expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg', 'setuptools']);
+  expect(r.distributions.map((d) => d.name).sort()).toEqual(['purepkg']);
   expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg, sys; print(sys.version_info[:2], purepkg.VALUE)'])).stdout.trim()).toBe(`(${line.replace('.', ', ')}) 42`);
   await run(join(venv, 'bin', 'python'), noPip);
   expect(existsSync(join(venv, 'bin', 'pip'))).toBe(false);

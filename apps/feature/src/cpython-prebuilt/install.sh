@@ -1256,7 +1256,7 @@ check_entries() { # ARCHIVE ROOT BYTES (what the metadata says the tree holds)
   fi
   # The first such entry's name: the fields after the time (tar -tv, GNU's and BusyBox's), less
   # a hard link's " link to ...".
-  if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(/ link to .*$/, "", name); print name; bad = 1; exit } END { exit bad }' "$work/scan.types" >"$work/unsafe"; then
+  if [ -f "$work/scan.types" ] && ! awk 'substr($1, 1, 1) ~ /[hcbp]/ { name = $6; for (i = 7; i <= NF; i++) name = name " " $i; sub(/ link to .*$/, "", name); sub(/ -> .*$/, "", name); print name; bad = 1; exit } END { exit bad }' "$work/scan.types" >"$work/unsafe"; then
     unsafe_kind "$(head -c 300 "$work/unsafe")"
   fi
   # No more than the metadata says, 1% and 1 MiB more (the library's extractLimit, which stops
@@ -2784,6 +2784,8 @@ def record(a):
     # if it named one (a rollback to it would run this version, or nothing once uninstalled).
     real = os.path.realpath(prefix)
     replaced = sorted(v for v, entry in state['installs'].items() if v != version and os.path.realpath(entry['prefix']) == real)
+    # As they were recorded (the same tree by another spelling: a link, a trailing slash): their links name that.
+    replaced_at = {v: state['installs'][v]['prefix'] for v in replaced}
     if 'check' in a:
         # Whether a record under the state lock would change anything (install.sh asks first, so
         # an install already there takes no lock, as the library's cheap check).
@@ -2807,8 +2809,9 @@ def record(a):
     apply_links(versioned)
     # The links named for a replaced version's line ran its programs, gone with its tree: they go,
     # or point at another install of the line (python3.12 was left leading nowhere, for tox to find).
-    for gone in replaced:
-        relink_line(bin_dir or state.get('binDir'), state, current_prefix(state_dir), unlink_into(bin_dir or state.get('binDir'), prefix, gone, only_dangling=True))
+    # (--no-link changes no link.)
+    for gone in replaced if bin_dir else ():
+        relink_line(bin_dir, state, current_prefix(state_dir), unlink_into(bin_dir, replaced_at[gone], gone, only_dangling=True))
     done = {'current': make_current or now == prefix}
     if moved:
         done['movedFrom'] = moved
@@ -3323,10 +3326,11 @@ put_in_place() {
   mv -T "$2" "$aside"
   mv -T "$1" "$2"
   replacing=false
+  # In place from here: a stop while the old tree is deleted is no cancelled install.
+  placed=replaced
   trap stopped INT TERM
   rm -f "$journal"
   rm -rf "$aside"
-  placed=replaced
   [ "$interrupted" = false ] || exit 130
 }
 # journal_names_ours STAGING-START STAGED OLD-START ASIDE: STAGED is a staging directory (or a

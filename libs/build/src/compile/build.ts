@@ -152,9 +152,11 @@ function missingDependencies(report: BuildHostReport, where: string, userCc: str
   const details = { missing: missing.map((c) => ({ id: c.id, packages: c.packages, detail: c.detail })) };
   // What no package gives (room for the build, a directory it can write: the check's own hint)
   // is said with its own remedy (the disk's was dropped for "install them", or apt-get tk-dev).
-  const own = missing.filter((c) => c.hint && !(c.id === 'cc' && foreignCc));
+  // (Each once: a compiler that is not there gives every header check the same hint. With CC
+  // from the environment, what to do about the compiler is said by that advice.)
+  const own = missing.filter((c) => c.hint && !(foreignCc && (c.id === 'cc' || c.kind === 'module')));
   const rest = missing.filter((c) => !own.includes(c));
-  const ownHints = own.map((c) => c.hint!).join('; ');
+  const ownHints = [...new Set(own.map((c) => c.hint!))].join('; ');
   // Room alone: the disk's, not a dependency.
   if (rest.length === 0 && own.length === 1 && own[0]!.kind === 'disk' && !own[0]!.detail.startsWith('cannot build in')) {
     return new CpyError('CPY_BUILD_DISK_FULL', `the build directory has no room for the build: ${own[0]!.detail}`, { hint: ownHints, details });

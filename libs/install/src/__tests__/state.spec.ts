@@ -556,6 +556,14 @@ describe('the install record writer (cpy_state.py)', () => {
     await writeFile(join(shared, MARKER_FILE), marker('3.14.0'));
     await recordInstall(installLayout, '3.14.0', shared, true, lock);
     expect(Object.keys(await lineLinks(binDir))).toEqual(['pip3.14', 'python3.14', 'python3.14-config']);
+    // --no-link changes no link, replacing too.
+    const before = await lineLinks(binDir);
+    const last = await lineTree('3.15.0');
+    await rm(shared, { recursive: true });
+    await rename(last, shared);
+    await writeFile(join(shared, MARKER_FILE), marker('3.15.0'));
+    expect(await recordInstall({ ...installLayout, binDir: null }, '3.15.0', shared, false, lock)).toMatchObject({ replaced: ['3.14.0'] });
+    expect(await lineLinks(binDir)).toEqual(before);
   });
 
   it('names the links for a release line as the library looks for them', async () => {
