@@ -23,7 +23,8 @@ command -v apt-get >/dev/null || die "this script supports Debian/Ubuntu hosts (
 #    Without recommends: shellcheck and Debian's docker-registry for the Feature's tests
 #    (apps/feature), vagrant for `vagrant validate` (apps/cli/test/vm.spec.ts).
 missing=()
-for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap; do
+# zstd: the .tar.zst artifacts the build, pack and install tests make and install.
+for cmd_pkg in podman:podman runc:runc debootstrap:debootstrap zstd:zstd; do
   command -v "${cmd_pkg%%:*}" >/dev/null || missing+=("${cmd_pkg#*:}")
 done
 [ -x /usr/bin/python3 ] || missing+=(python3)

@@ -1,5 +1,5 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, CpyError, METADATA_ENTRY, parseChecksumLine, testsFileName } from '@cpy/core';
@@ -173,8 +173,12 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
   // an artifact in a read-only or full directory) is said at once, as the file system's refusal.
   // (Found as the tests began, the log's stream failed unheard: Node ended on an unhandled error,
   // and the unpacked tree was left in the temporary directory.)
+  // (Opened to append: the log of an earlier run stays until this one writes its own; one made
+  // here goes again if this run fails before its tests start.)
   await mkdir(dirname(logFile), { recursive: true });
-  await writeFile(logFile, '');
+  const fresh = !existsSync(logFile);
+  await (await open(logFile, 'a')).close();
+  let testing = false;
   const work = options.workDir ?? (await mkdtemp(join(tmpdir(), 'cpy-test-')));
   // A prefix that is not the build prefix: what users get with installPrefix or a non-root install.
   const prefix = join(work, 'relocated', `python-${metadata.version}`);
@@ -198,11 +202,15 @@ export async function testArtifact(artifact: string, options: TestArtifactOption
     const jobs = options.jobs ?? availableParallelism();
     const command = [join(prefix, 'bin', 'python3'), '-m', 'test', `-j${jobs}`, '--timeout', '1200', ...(level === 'critical' ? [...CRITICAL_TESTS] : ['-w'])];
     const started = Date.now();
+    testing = true;
     const output = options.runner ? await runElsewhere(options.runner, command, logFile, options) : await runLogged(command, logFile, join(work, 'tmp'), options);
     const summary = parseRegrtestSummary(output.text);
     const ran = summary.files.passed + summary.files.failed;
     const ok = level === 'critical' ? output.exitCode === 0 && summary.files.failed === 0 && ran > 0 : ran > 0;
     return { level, ok, ...summary, durationMs: Date.now() - started, prefix, command, logFile, metadata };
+  } catch (error) {
+    if (fresh && !testing) await rm(logFile, { force: true });
+    throw error;
   } finally {
     if (!options.workDir) await rm(work, { recursive: true, force: true });
   }
