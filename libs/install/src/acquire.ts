@@ -45,11 +45,22 @@ export function toUrl(location: string): URL {
 }
 
 /** What to do about an HTTP 401 or 403 (install.sh says the same). */
-export const ACCESS_DENIED_HINT =
+const ACCESS_DENIED_HINT =
   "check the URL and who may read it: a private repository's assets need a token, which cpy and the Feature do not send (publish them where they can be read, or copy them into the image), a signed URL may have expired, and some storage answers 403 for a file that is not there: nothing was installed";
 
 /** Not the network: the server refused (a private asset, an expired signed URL). */
-export const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
+const accessDenied = (error: TransferError) => error.kind === 'http' && /^HTTP 40[13]$/.test(error.message);
+
+const NETWORK_HINT = 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed';
+
+/**
+ * A fetch that failed (a TransferError, told by its fields: @cpy/transfer is loaded lazily where
+ * this is used): what its message gets after it, and what to do. Refused (401, 403), or the network.
+ */
+export function fetchFailure(cause: unknown): { readonly said: string; readonly hint: string } {
+  const denied = typeof cause === 'object' && cause !== null && 'kind' in cause && accessDenied(cause as TransferError);
+  return denied ? { said: ', access denied', hint: ACCESS_DENIED_HINT } : { said: '', hint: NETWORK_HINT };
+}
 
 /**
  * A failed transfer, said for what it was. One that could not be written where it goes (`writingIn`,
@@ -73,7 +84,7 @@ function transferFailed(what: string, url: URL, error: TransferError, notFound =
             ? 'free some disk space in the cache directory (CPY_CACHE_DIR), then run again'
             : error.kind === 'source'
               ? 'make the file readable by this user, or give another path'
-              : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
+              : NETWORK_HINT,
       cause: error,
     },
   );

@@ -12,7 +12,7 @@ export function fileSystemFault(error: unknown, where?: string, cacheDir?: strin
   const fault = writeFault(error, where);
   // In the artifact cache: --prefix and CPY_HOME do not move it, CPY_CACHE_DIR does.
   const inCache = cacheDir !== undefined && fault?.at !== undefined && (fault.at === cacheDir || fault.at.startsWith(`${cacheDir}/`));
-  return named(fault, error, !fault ? null : inCache ? CACHE_HINTS[fault.kind](cacheDir) : hints === 'manage' ? MANAGE_HINTS[fault.kind] : null);
+  return named(fault, error, hints, fault && inCache ? CACHE_HINTS[fault.kind](cacheDir) : undefined);
 }
 
 /**
@@ -21,7 +21,7 @@ export function fileSystemFault(error: unknown, where?: string, cacheDir?: strin
  */
 export function pythonFileSystemFault(output: string, where: string | undefined, cause: unknown, hints: FaultHints = 'install'): CpyError | null {
   const fault = pythonWriteFault(output, where);
-  return named(fault, cause, fault && hints === 'manage' ? MANAGE_HINTS[fault.kind] : null);
+  return named(fault, cause, hints);
 }
 
 /**
@@ -48,12 +48,13 @@ export function recordFileSystemFault(output: string, stateDir: string, cause: u
   if (!fault) return null;
   const dir = !fault.at || fault.at === stateDir ? stateDir : dirname(fault.at);
   const what = fault.kind === 'no-room' ? `free some space for ${dir} (df -h; df -i)` : `make ${dir} writable`;
-  return named(fault, cause, `the install is in place, not fully recorded: ${what}, then run the same command again to finish recording it`);
+  return named(fault, cause, 'install', `the install is in place, not fully recorded: ${what}, then run the same command again to finish recording it`);
 }
 
-function named(fault: WriteFault | null, cause: unknown, hint?: string | null): CpyError | null {
+/** The fault as its error: its hint the one given (`own`), else the one `hints` has for its kind. */
+function named(fault: WriteFault | null, cause: unknown, hints: FaultHints, own?: string): CpyError | null {
   if (!fault) return null;
-  const options = { hint: hint ?? HINTS[fault.kind], details: { errno: fault.errno }, cause };
+  const options = { hint: own ?? (hints === 'manage' ? MANAGE_HINTS : HINTS)[fault.kind], details: { errno: fault.errno }, cause };
   return fault.kind === 'no-room' ? new CpyError('CPY_INSTALL_DISK_FULL', fault.message, options) : new CpyError('CPY_INSTALL_NOT_WRITABLE', fault.message, options);
 }
 

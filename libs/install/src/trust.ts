@@ -3,12 +3,10 @@ import { join } from 'node:path';
 import { CpyError, displayUrl, makeDirectory, MAX_SMALL_TEXT, randomId } from '@cpy/core';
 import { parseSigners, TRUSTED_KEYS_FILE } from '@cpy/artifact/index-format';
 import type { SignatureCheck, TrustedKeys } from '@cpy/signing';
-import { ACCESS_DENIED_HINT, accessDenied, toUrl } from './acquire.js';
+import { fetchFailure, toUrl } from './acquire.js';
 import { installerClient, transferLibrary } from './lazy.js';
 import type { Environment } from './layout.js';
 
-/** A fetch the server refused (401, 403): @cpy/transfer's TransferError, loaded lazily, told by its fields. */
-const refused = (cause: unknown): boolean => typeof cause === 'object' && cause !== null && 'kind' in cause && accessDenied(cause as Parameters<typeof accessDenied>[0]);
 
 
 /** What signed an install: the index (whose entry's sha256 the artifact matched), the artifact itself, or an earlier verified download in the cache. */
@@ -114,11 +112,8 @@ export class SignatureVerifier {
         text = await this.fetchText(url, { code: 'CPY_KEYS_INVALID', name: 'the trusted keys' });
       } catch (cause) {
         if (cause instanceof CpyError) throw cause;
-        const denied = refused(cause);
-        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}${denied ? ', access denied' : ''}`, {
-          hint: denied ? ACCESS_DENIED_HINT : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
-          cause,
-        });
+        const { said, hint } = fetchFailure(cause);
+        throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `cannot get the trusted keys ${displayUrl(url)}: ${(cause as Error).message}${said}`, { hint, cause });
       }
       if (text === null) {
         throw new CpyError('CPY_INSTALL_TRUSTED_KEYS_UNAVAILABLE', `the trusted keys ${displayUrl(url)} do not exist`, {
@@ -135,11 +130,8 @@ export class SignatureVerifier {
     return this.fetchText(url, { code: 'CPY_SIGNATURE_INVALID', name: 'the signature' }).catch((cause: unknown) => {
       if (cause instanceof CpyError) throw cause;
       // Refused (401, 403): a private asset, an expired signed URL, not the network.
-      const denied = refused(cause);
-      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}${denied ? ', access denied' : ''}`, {
-        hint: denied ? ACCESS_DENIED_HINT : 'check the network (HTTPS_PROXY, --ca-file) and run again: nothing was installed',
-        cause,
-      });
+      const { said, hint } = fetchFailure(cause);
+      throw new CpyError('CPY_INSTALL_DOWNLOAD_FAILED', `cannot get the signature ${displayUrl(url)}: ${(cause as Error).message}${said}`, { hint, cause });
     });
   }
 

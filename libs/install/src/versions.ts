@@ -335,6 +335,18 @@ export function repairHint(version: string, prefix: string, holds: string | null
     : `its install marker is gone, so cpy does not replace the files in ${prefix}: if they are that install, delete ${prefix} yourself, then install it again (${again})`;
 }
 
+/**
+ * What the prefix recorded for `version` holds: its marker when it is this version's, the version
+ * whose marker it has instead (`holds`: that version's tree, not this one's), and what the tree
+ * lacks of what CPython needs to start (`damage`: two stat calls; a tree with its marker but
+ * without its python3 was taken for whole).
+ */
+async function installState(prefix: string, version: string): Promise<Pick<InstalledVersion, 'marker'> & { readonly holds: string | null; readonly damage: string | null }> {
+  const found = await readMarker(prefix);
+  const marker = found?.version === version ? found : null;
+  return { marker, holds: found && !marker ? found.version : null, damage: marker ? await treeDamage(prefix, version) : null };
+}
+
 /** The versions installed (from the state), which one is current, and which are broken. */
 export async function listInstalled(options: VersionOptions = {}): Promise<InstalledVersion[]> {
   const layout = layoutFor(options);
@@ -342,12 +354,7 @@ export async function listInstalled(options: VersionOptions = {}): Promise<Insta
   const current = await currentPrefix(layout.stateDir);
   const rows: InstalledVersion[] = [];
   for (const [version, { prefix }] of Object.entries(state.installs)) {
-    const found = await readMarker(prefix);
-    // Another version's marker: that version's tree, not this one's (it was listed as whole, and used).
-    const marker = found?.version === version ? found : null;
-    const holds = found && !marker ? found.version : null;
-    // (Two stat calls each: a tree with its marker but without its python3 was listed as whole.)
-    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, marker, holds, damage: marker ? await treeDamage(prefix, version) : null });
+    rows.push({ version, prefix, current: prefix === current, previous: state.previous === version, ...(await installState(prefix, version)) });
   }
   return rows.sort((a, b) => compareVersions(a.version, b.version));
 }
@@ -390,16 +397,15 @@ export async function useVersion(request: string, options: VersionOptions = {}):
     // A tree that cannot start (its python3 or its stdlib gone) is not made the one python3 runs:
     // `use` switched to it, and left no python3 link at all, or one that could not find its stdlib.
     const target = installs[version]?.prefix;
-    const there = target ? await readMarker(target) : null;
+    const { holds, damage } = target ? await installState(target, version) : { holds: null, damage: null };
     // Another version's tree there now (installed over it, its record not written): using it would
     // run that version (it switched, and said it used this one).
-    if (target && there && there.version !== version) {
-      throw new CpyError('CPY_INSTALL_BROKEN', `${target} (CPython ${version}) holds CPython ${there.version} now: it is not made the one python3 runs`, {
-        hint: repairHint(version, target, there.version),
-        details: { version, prefix: target, holds: there.version },
+    if (target && holds) {
+      throw new CpyError('CPY_INSTALL_BROKEN', `${target} (CPython ${version}) holds CPython ${holds} now: it is not made the one python3 runs`, {
+        hint: repairHint(version, target, holds),
+        details: { version, prefix: target, holds },
       });
     }
-    const damage = target && there ? await treeDamage(target, version) : null;
     if (target && damage) {
       throw new CpyError('CPY_INSTALL_BROKEN', `CPython ${version} in ${target} is damaged (${damage} is missing): it is not made the one python3 runs`, {
         hint: `install it again (cpy install ${version} --prefix ${target}): its tree is replaced; python3 still runs what it ran`,
@@ -419,7 +425,9 @@ async function alreadyUsing(layout: InstallLayout, version: string): Promise<Swi
   const state = await readState(layout.stateDir);
   const prefix = state.installs[version]?.prefix;
   // A tree that is another version's now, or cannot start, is not "already" used: the lock's checks say why.
-  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix || (await readMarker(prefix))?.version !== version || (await treeDamage(prefix, version)) || !(await linksAsRecorded(layout, prefix, state))) return null;
+  if (!prefix || (await currentPrefix(layout.stateDir)) !== prefix) return null;
+  const { marker, damage } = await installState(prefix, version);
+  if (!marker || damage || !(await linksAsRecorded(layout, prefix, state))) return null;
   return { version, prefix, from: version, relinked: false };
 }
 
