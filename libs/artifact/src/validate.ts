@@ -1,5 +1,5 @@
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { machine, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type ArtifactMetadata, artifactMetadataSchema, checksumFileName, compareDotted, isCpyError, METADATA_ENTRY, parseArtifactFileName, parseChecksumLine, runtimeGlibc } from '@cpy/core';
 import { artifactNameProblem } from './artifact-index.js';
@@ -201,6 +201,12 @@ async function runtimeChecks(
   }
   check('secrets', found.length === 0, found.length ? `must never ship: ${found.join(', ')}` : 'no private keys or tokens');
 
+  // Run here, another architecture's python3 would not start ("Exec format error", said as a
+  // failed relocation): said as what it is.
+  if (!options.runner && metadata.platform.arch !== machine()) {
+    check('runs', false, `this host is ${machine()}, the artifact is for ${metadata.platform.arch}: validate it on an ${metadata.platform.arch} system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
+    return;
+  }
   const host = options.runner ? null : runtimeGlibc();
   if (metadata.platform.glibcFloor && host && compareDotted(host, metadata.platform.glibcFloor) < 0) {
     check('runs', false, `this host has glibc ${host}, the artifact needs ${metadata.platform.glibcFloor}: validate it on a system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { machine, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -43,6 +43,19 @@ async function entriesOf(archive: string, edit: (m: { contents: { bytes: number 
   await pipeline(createReadStream(archive), createGunzip(), extractor);
   return entries;
 }
+
+describe('validating an artifact for another architecture', () => {
+  it('says so before running anything (its python3 would not start here: "Exec format error", said as a failed relocation)', async () => {
+    const other = machine() === 'aarch64' ? 'x86_64' : 'aarch64';
+    const tree = join(work, 'foreign');
+    await mkdir(join(tree, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(tree, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF\n');
+    const packed = await packArtifact({ installDir: tree, metadata: packMetadata(other), outDir: join(work, 'foreign-out'), strip: false, sourceDateEpoch: 1_700_000_000 });
+    const report = await validateArtifact(packed.path);
+    expect(report.checks.find((c) => c.id === 'runs')).toEqual({ id: 'runs', ok: false, detail: `this host is ${machine()}, the artifact is for ${other}: validate it on an ${other} system like its builder (debian 12)` });
+    expect(report.checks.map((c) => c.id)).not.toContain('relocation');
+  });
+});
 
 describe('validating the size an artifact declares', () => {
   it('refuses an artifact whose metadata says fewer bytes than its tree holds, as every install would (the same limit)', async () => {
