@@ -176,6 +176,37 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
+  it('cpy artifact pack of a build made in a container checks it in that image: one that is gone is said before anything is fetched, with --no-validate as the way round (it was validated on this host)', async () => {
+    const buildDir = join(work, 'in-container', 'cpython-3.13.5-build1');
+    const installDir = join(buildDir, 'staging', 'opt', 'python-3.13.5');
+    await mkdir(installDir, { recursive: true });
+    const image = 'localhost/cpy-no-such-image:gone';
+    const result = {
+      version: '3.13.5', build: 1, profile: 'fast', prefix: '/opt/python-3.13.5', buildDir, stagingDir: join(buildDir, 'staging'), installDir, logs: {}, configureArgs: [], makeJobs: 2, compiler: 'gcc',
+      os: { id: 'debian', versionId: '11', prettyName: 'Debian GNU/Linux 11 (bullseye)', family: 'debian' },
+      builder: { kind: 'container', description: `container ${image} (podman)`, identity: image, spec: { kind: 'container', image, provision: true, provisionExclude: [] } },
+      modules: { present: [], missing: [], cpython: { notFound: [], failedToBuild: [], failedToImport: [] } },
+      arch: 'x86_64', cross: null, runtimePackages: {}, warnings: [], durationsMs: {},
+      source: { path: join(work, TARBALL), fileName: TARBALL, sha256: 'ab'.repeat(32) }, finishedAt: new Date().toISOString(),
+    };
+    await writeFile(join(buildDir, 'build-result.json'), JSON.stringify(result));
+    const pack = (...extra: string[]) => runCpy(['artifact', 'pack', buildDir, '-o', join(work, 'in-container-out'), '--json', ...extra], { env: { CPY_CACHE_DIR: join(work, 'cache-in-container'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' } });
+    const requested = mirror.requests.length;
+    const gone = await pack();
+    expect([gone.code, JSON.parse(gone.stdout).error]).toEqual([
+      1,
+      expect.objectContaining({
+        code: 'CPY_BUILD_CONTAINER_FAILED',
+        message: expect.stringMatching(/^no image localhost\/cpy-no-such-image:gone here, and podman cannot pull it: .* \(the build ran there, and its artifact is checked there\)$/),
+        hint: expect.stringMatching(/; or pack it unchecked \(--no-validate\) and check it where it is meant to run \(cpy artifact validate\)$/),
+      }),
+    ]);
+    expect(mirror.requests.slice(requested)).toEqual([]);
+    // Unchecked, it asks for no builder: on to the source (which is not the one this record names).
+    const unchecked = await pack('--no-validate');
+    expect([unchecked.code, JSON.parse(unchecked.stdout).error.code]).toEqual([1, 'CPY_ARTIFACT_SOURCE_MISMATCH']);
+  });
+
   it('cpy build stopped while its source is verified stops there (it went on to configure and make, and built to the end)', async () => {
     const child = spawn(
       process.execPath,
@@ -200,6 +231,16 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect(JSON.parse(stdout).error).toMatchObject({ code: 'CPY_SOURCE_CANCELLED' });
     expect(stderr).not.toMatch(/provision|configure/);
     expect(await readdir(join(work, 'build-work')).catch(() => [])).toEqual([]);
+  });
+
+  it('cpy build on this host, what it lacks is said before it fetches anything (it was said after the download), a work directory with a space too', async () => {
+    const requested = mirror.requests.length;
+    const env = { CPY_CACHE_DIR: join(work, 'cache-preflight'), CPY_PYTHON_MIRRORS: mirror.url, NO_COLOR: '1' };
+    const r = await runCpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'preflight-work'), '-o', join(work, 'preflight-out'), '--json'], { env: { ...env, CC: '/no/such/cc' } });
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_BUILD_MISSING_DEPENDENCIES', message: expect.stringContaining('cc (CC=/no/such/cc, from your environment') })]);
+    const spaced = await runCpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'my builds'), '-o', join(work, 'preflight-out'), '--json'], { env });
+    expect([spaced.code, JSON.parse(spaced.stdout).error.code]).toEqual([1, 'CPY_BUILD_WORK_DIR_UNUSABLE']);
+    expect(mirror.requests.slice(requested)).toEqual([]);
   });
 
   it('cpy build --builder container where no container engine works says so before it fetches anything (it downloaded and verified the source first)', async () => {

@@ -1,12 +1,12 @@
 import { access, constants, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostExec, type Exec } from './exec.js';
-import { parseOsRelease, type OsInfo } from './os-release.js';
+import { osNamingProblem, parseOsRelease, type OsInfo } from './os-release.js';
 import { BUILD_REQUIREMENTS, type Probe, type Requirement } from './requirements.js';
 
 export interface CheckResult {
   readonly id: string;
-  readonly kind: 'tool' | 'module' | 'disk';
+  readonly kind: 'tool' | 'module' | 'disk' | 'os';
   readonly critical: boolean;
   readonly ok: boolean;
   /** What was found, or why the check failed (first line of the compiler's complaint...). */
@@ -201,7 +201,20 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
       }),
     ),
   ]);
-  const all = [...checks, disk];
+  // The artifact is named by the distribution and its version: cpy build refuses one that has
+  // none (Debian testing), and this said the host could build.
+  const unnamed = osNamingProblem(os);
+  const named: CheckResult = {
+    id: 'os',
+    kind: 'os',
+    critical: true,
+    ok: !unnamed,
+    detail: unnamed ? `${os.prettyName} ${unnamed.what}` : `${os.prettyName}: its artifacts are named ${os.id}${os.versionId}`,
+    packages: [],
+    what: 'a released distribution that /etc/os-release names (ID) with its version (VERSION_ID)',
+    ...(unnamed ? { hint: unnamed.hint } : {}),
+  };
+  const all = [named, ...checks, disk];
   const missingCritical = all.filter((c) => !c.ok && c.critical);
   const missingOptional = all.filter((c) => !c.ok && !c.critical);
   const packages = [...new Set([...missingCritical, ...missingOptional].flatMap((c) => c.packages))];

@@ -1,3 +1,5 @@
+import { unnameablePlatform } from '@cpy/core';
+
 /** What /etc/os-release says about a system, reduced to what cpy needs. */
 export interface OsInfo {
   /** `debian`, `ubuntu`, `fedora`, `alpine`... (`unknown` when not readable). */
@@ -35,4 +37,25 @@ export function parseOsRelease(text: string): OsInfo {
     prettyName: fields.get('PRETTY_NAME') ?? id,
     family,
   };
+}
+
+/**
+ * Why a system cannot name an artifact (cpython-<version>-<id><version>-build<N>.tgz, which
+ * installers match against their own /etc/os-release), said after "the builder (...)", with what
+ * to do; null when it can. Checked by cpy doctor, before a build, and before a pack.
+ */
+export function osNamingProblem(os: OsInfo): { readonly what: string; readonly hint: string } | null {
+  if (!os.versionId) {
+    return {
+      what: 'has no VERSION_ID in /etc/os-release, which names the artifact and the hosts it installs on',
+      hint: 'build on (or in a container of) a released distribution: debian:bookworm, ubuntu:24.04, almalinux:9...',
+    };
+  }
+  const unnameable = unnameablePlatform(os.id, os.versionId);
+  return unnameable
+    ? {
+        what: `cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`,
+        hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits: debian:bookworm, ubuntu:24.04, almalinux:9...',
+      }
+    : null;
 }

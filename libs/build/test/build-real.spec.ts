@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { isCpyError } from '@cpy/core';
 import { checkPythonTree, packArtifact, validateArtifact, type PackedArtifact } from '@cpy/artifact';
 import { aptInstallScript, requireBaseImage, requireContainerEngine, startContainer, startPythonMirror, type ContainerEngine, type PythonMirror } from '@cpy/harness';
-import { artifactMetadataFor, buildCPython, fetchSource, parseBuildSpec, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
+import { artifactMetadataFor, buildCPython, fetchSource, packBuild, parseBuildSpec, readBuildResult, type Builder, type BuildResult, type FetchedSource } from '../src/index.js';
 import { containerBuilder } from '../src/compile/builders.js';
 
 const run = promisify(execFile);
@@ -203,6 +203,20 @@ describe('the artifact of that build', () => {
     const onHost = await validateArtifact(packed.path);
     expect(onHost.checks.find((c) => c.id === 'critical-modules')).toMatchObject({ ok: false, detail: expect.stringMatching(/libssl\.so\.1\.1/) });
   });
+
+  it('packed from its build directory as `cpy artifact pack` packs it, no builder running: its recorded bullseye image is started again, provisioned in full (the build left libssl-dev out), and the artifact validates there [SUCCESS]; the container goes after (it was validated on this host, missing libssl.so.1.1, and rejected)', async () => {
+    expect(built).toBeDefined();
+    const recorded = await readBuildResult(built!.buildDir);
+    expect(recorded.builder.spec).toMatchObject({ kind: 'container', image: await requireBaseImage(engine, 'bullseye'), provisionExclude: ['libssl-dev'] });
+    const containers = async () => (await engine.cli(['ps', '-a', '-q', '--filter', 'name=cpy-build-'])).stdout.trim().split('\n').filter(Boolean).sort();
+    const before = await containers();
+    const said: string[] = [];
+    const out = await packBuild(recorded, source.verification, { outDir: join(work, 'repacked'), testsAsset: false, onLog: (line) => void said.push(line) });
+    expect(said).toContain(`starting container ${recorded.builder.spec!.kind === 'container' ? recorded.builder.spec!.image : ''} again, where the build ran, to check the artifact there (log ${join(built!.buildDir, 'logs', 'pack-builder.log')})`);
+    expect(out.validation?.summary).toBe('[SUCCESS]');
+    expect(out.packed.path).toBe(join(work, 'repacked', 'cpython-3.13.5-debian11-build1.tgz'));
+    expect(await containers()).toEqual(before);
+  }, 15 * 60 * 1000);
 
   it('installed in a minimal bullseye container with the packages its metadata names, the critical modules import', async () => {
     expect(packed).toBeDefined();

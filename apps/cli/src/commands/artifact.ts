@@ -4,7 +4,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CpyError, isCpyError } from '@cpy/core';
 import { CRITICAL_TESTS, requireCompressor, testArtifact, validateArtifact, type PythonRunner, type TestRunResult } from '@cpy/artifact';
-import { packBuild, readBuildResult, withBuildDirLock, type BuildResult, type PackedBuild, type SourceVerification } from '@cpy/build';
+import { packBuild, packBuilder, readBuildResult, withBuildDirLock, type Builder, type BuildResult, type PackedBuild, type SourceVerification } from '@cpy/build';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext, type CommandResult } from '../command.js';
 import { summaryOf } from './table.js';
@@ -80,8 +80,14 @@ function testProgress(ctx: CommandContext<unknown>): (line: string) => void {
   };
 }
 
-/** @cpy/build's packBuild with the command's packing options, its progress on the command's log. */
-export function packForCommand(ctx: CommandContext<unknown>, result: BuildResult, verification: SourceVerification, input: PackValues, runner?: PythonRunner, signal?: AbortSignal): Promise<PackedBuild> {
+/** The packing options that decide what packing runs (and whether on the build's builder). */
+const checksOf = (input: PackValues) => ({ validate: !input['no-validate'], ...(input['run-tests'] ? { runTests: input['run-tests'] } : {}) });
+
+/**
+ * @cpy/build's packBuild with the command's packing options, its progress on the command's log;
+ * its python3 run by `where`: the running builder's `runner` (cpy build), or a `builder` it starts.
+ */
+export function packForCommand(ctx: CommandContext<unknown>, result: BuildResult, verification: SourceVerification, input: PackValues, where: { runner?: PythonRunner; builder?: Builder | null }, signal?: AbortSignal): Promise<PackedBuild> {
   return packBuild(result, verification, {
     outDir: outDirOf(ctx, input),
     keepTests: Boolean(input['keep-tests']),
@@ -89,9 +95,8 @@ export function packForCommand(ctx: CommandContext<unknown>, result: BuildResult
     strip: !input['no-strip'],
     compression: input.compression ?? 'gzip',
     debugSymbols: Boolean(input['debug-symbols']),
-    validate: !input['no-validate'],
-    ...(input['run-tests'] ? { runTests: input['run-tests'] } : {}),
-    ...(runner ? { runner } : {}),
+    ...checksOf(input),
+    ...where,
     ...(signal ? { signal } : {}),
     onLog: ctx.log,
     onTestLine: testProgress(ctx),
@@ -155,6 +160,8 @@ export const artifactPack = defineCommand({
     'without building. The source tarball named in build-result.json is verified again (from the cache, or fetched) ' +
     'and must be the one that was built. An artifact whose checks fail goes to <out>/rejected/ with <name>.rejected ' +
     'saying why (publish and index add refuse it), an earlier artifact of the same name left as it was. ' +
+    'A build made in a container or the VM is checked there, where it is meant to run: its image is started ' +
+    'again and provisioned (the VM brought up) for the checks, and removed after. ' +
     'Exit 0 when packed and valid, 1 otherwise.',
   options: { ...PACK_OPTIONS, ...FETCH_OPTIONS },
   positionals: [{ name: 'build-dir', required: true, description: 'a finished build: <work-dir>/cpython-<version>-build<N>' }],
@@ -172,6 +179,9 @@ export const artifactPack = defineCommand({
       const result = await readBuildResult(buildDir);
       if (input['run-tests'] && result.cross) throw crossRunTests(result.arch, result.arch);
       await readyOutDir(ctx as CommandContext<unknown>, input);
+      // Before the source is fetched: no container engine, an image gone, no vagrant is said at once.
+      const builder = packBuilder(result, checksOf(input));
+      if (builder) ctx.log(`builder ${await builder.check()}: the build ran there, and its artifact is checked there`);
       const source = await fetchForCommand(ctx as CommandContext<unknown>, result.version, input);
       if (source.sha256 !== result.source.sha256) {
         throw new CpyError('CPY_ARTIFACT_SOURCE_MISMATCH', `the build used ${result.source.fileName} with sha256 ${result.source.sha256}; the verified source now has ${source.sha256}`, {
@@ -181,7 +191,7 @@ export const artifactPack = defineCommand({
       ctx.log(`source ${source.fileName} verified again (${source.verification.method})`);
       // Ctrl-C (or SIGTERM) stops the packing where it is; what it wrote goes (a second one exits at once).
       const stop = stopOnSignals({ log: ctx.log, stopping: 'stopping the packing (Ctrl-C again to stop at once)...', force: () => process.exit(130) });
-      const out = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, undefined, stop.signal)
+      const out = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, { builder }, stop.signal)
         .catch((error: unknown) => {
           if (!stop.signal.aborted || isCpyError(error, 'CPY_BUILD_CANCELLED')) throw error;
           throw new CpyError('CPY_BUILD_CANCELLED', `the packing was stopped: nothing of it is left in ${outDirOf(ctx as CommandContext<unknown>, input)}`, { hint: 'run the same command again' });

@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, compilerEnvironment, createBuilder, crossNeedsContainer, ENVIRONMENT_COMPILER_VARIABLES, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, compilerEnvironment, createBuilder, crossNeedsContainer, ENVIRONMENT_COMPILER_VARIABLES, preflightHost, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
 import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -175,6 +175,8 @@ export const build = defineCommand({
     // The build directory is this command's from before the download (a second build of it is
     // refused at once, not after its own download) until its tree is packed and validated.
     const { source, result, out } = await withBuildLock(workDir, spec, async () => {
+      // This host's preflight before the download too: what it lacks was said after it.
+      if (!builder) await preflightHost(spec, workDir);
       const source = await fetchForCommand(ctx as CommandContext<unknown>, spec.version, input);
       ctx.log(`source ${source.fileName} verified (${source.verification.method}), sha256 ${source.sha256}`);
 
@@ -196,7 +198,7 @@ export const build = defineCommand({
         const result: BuildResult = await buildCPython({ spec, source, workDir, locked: true, signal: stop.signal, onEvent: buildProgress(ctx as CommandContext<unknown>, io), ...(builder ? { builder } : {}) });
         building = false;
         if (stop.signal.aborted) throw cancelled();
-        const out: PackedAndValidated = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, builder ? (file, args) => builder.exec(file, args) : undefined, stop.signal).catch((error: unknown) => {
+        const out: PackedAndValidated = await packForCommand(ctx as CommandContext<unknown>, result, source.verification, input, builder ? { runner: (file, args) => builder.exec(file, args) } : {}, stop.signal).catch((error: unknown) => {
           // Stopped once packed, packBuild says what it left; before, the build was cancelled.
           throw stop.signal.aborted && !isCpyError(error, 'CPY_BUILD_CANCELLED') ? cancelled() : error;
         });

@@ -31,7 +31,8 @@ export const doctor = defineCommand({
   description:
     'Checks the C compiler and tools, the development headers behind the critical modules ' +
     '(ssl, sqlite3, uuid, lzma, bz2, ctypes, zlib, readline) and the optional ones ' +
-    '(curses, dbm, tkinter), and free disk; prints the exact packages to install for what is missing. ' +
+    '(curses, dbm, tkinter), free disk, and that /etc/os-release names the system and its version (the artifact is named by them); ' +
+    'prints the exact packages to install for what is missing. ' +
     'Exit 0 when a build can run, 1 when something critical is missing.',
   options: {
     dir: { type: 'string', valueName: '<path>', description: 'the build directory to check (free space, writable): default where cpy build works, <cache-dir>/builds' },

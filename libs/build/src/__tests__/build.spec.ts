@@ -8,7 +8,7 @@ import { basename, join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { errorOf } from '@cpy/harness';
 import { splitCompiler } from '../compile/spec.js';
-import { buildCPython, configureArguments, packBuild, parseBuildSpec, withBuildDirLock, type Builder, type BuildEvent, type BuildResult, type PackBuildOptions, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
+import { buildCPython, configureArguments, packBuild, packBuilder, parseBuildSpec, withBuildDirLock, type Builder, type BuildEvent, type BuildResult, type PackBuildOptions, type SourceVerification, artifactMetadataFor, readBuildResult } from '../index.js';
 import type { RejectedArtifact } from '@cpy/artifact';
 import { BUILD_REQUIREMENTS } from '../requirements.js';
 import { BUILD_RESULT_FILE } from '../compile/build.js';
@@ -345,6 +345,16 @@ describe('one build of a directory at a time', () => {
     expect((await run(scriptedBuilder({}))).version).toBe('3.13.5');
     expect(existsSync(`${dir}.lock`)).toBe(false);
   });
+
+  it('a work directory whose path has a space or a quote is refused before anything runs there (make failed in it, minutes after the download)', async () => {
+    for (const [name, said] of [['my builds', 'a space'], ["it's", "a '"], ['a$b', 'a $']] as const) {
+      const workDir = join(work, name);
+      const builder = scriptedBuilder({});
+      const error = await errorOf(buildCPython({ spec: parseBuildSpec({ version: '3.13.5' }), source: { path: tarball, fileName: 'Python-3.13.5.tar.xz', sha256: 'ab'.repeat(32) }, workDir, builder, minFreeBytes: 1 }));
+      expect([error.code, error.message]).toEqual(['CPY_BUILD_WORK_DIR_UNUSABLE', `cannot build in ${workDir}: its path has ${said}, which CPython's Makefile does not quote: its make install would fail there, after the whole build`]);
+      expect([builder.ran, builder.started, existsSync(workDir)]).toEqual([[], [], false]);
+    }
+  });
 });
 
 describe('parseMakeModuleReport', () => {
@@ -495,7 +505,7 @@ describe('packBuild', () => {
       expect(existsSync(join(result.buildDir, 'artifact-checks'))).toBe(false);
       return [error.code, error.message];
     };
-    expect(await refused({ os: { ...result.os, versionId: '' } })).toEqual(['CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`]);
+    expect(await refused({ os: { ...result.os, versionId: '' } })).toEqual(['CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release, which names the artifact and the hosts it installs on`]);
     expect((await refused({ os: { ...result.os, id: 'my-os' } }))[0]).toBe('CPY_ARTIFACT_UNKNOWN_OS');
     const cross = (await run(scriptedBuilder({ cross: { emulator: true } }), { arch: 'aarch64' })).cross;
     expect(await refused({ cross, arch: 'aarch64' }, { runTests: 'critical' })).toEqual(['CPY_ARTIFACT_BAD_OPTIONS', "running CPython's tests starts python3 from python3: not possible for a cross build (aarch64) under user-mode emulation"]);
@@ -520,5 +530,58 @@ describe('packBuild', () => {
     expect(existsSync(join(result.buildDir, 'artifact-checks'))).toBe(false);
     expect(said[0]).toBe(`packing ${result.installDir}`);
     expect(said.at(-1)).toMatch(/failed its checks: kept apart in .*rejected/);
+  });
+
+  it('a build made in a container is checked there: packBuild starts the builder it is given (or the recorded one), runs the checks through it and stops it; unchecked, it starts none', async () => {
+    const result = await run(scriptedBuilder({}));
+    // The builder's spec is recorded with the build, as asked for.
+    expect((await readBuildResult(result.buildDir)).builder.spec).toEqual({ kind: 'host' });
+    await mkdir(join(result.installDir, 'lib', 'python3.13'), { recursive: true });
+    await writeFile(join(result.installDir, 'lib', 'python3.13', 'LICENSE.txt'), 'PSF LICENSE AGREEMENT FOR PYTHON\n');
+    await writeFile(join(result.installDir, 'bin', 'python3'), '#!/bin/sh\nexit 127\n', { mode: 0o755 });
+    const inContainer: BuildResult = { ...result, builder: { kind: 'container', description: 'container localhost/debian-minbase:bullseye (podman)', identity: `localhost/debian-minbase:bullseye@${'c'.repeat(64)}` } };
+    const events: string[] = [];
+    const ran: string[] = [];
+    const there: Builder = {
+      kind: 'container',
+      description: 'container bullseye',
+      exec: async (file, args, o) => {
+        ran.push(file);
+        return hostExec(file, args, o);
+      },
+      run: async () => ({ exitCode: 0 }),
+      start: async (dir, log, _signal, o) => void events.push(`start ${relative(work, dir)} ${relative(work, log)} ${JSON.stringify(o)}`),
+      check: async () => 'container bullseye',
+      identity: async () => 'bullseye',
+      stop: async () => void events.push('stop'),
+    };
+    const outDir = join(work, 'out');
+    await mkdir(outDir);
+    const said: string[] = [];
+    const out = await packBuild(inContainer, VERIFIED, { outDir, testsAsset: false, builder: there, onLog: (line) => void said.push(line) });
+    expect(events).toEqual([`start ${relative(work, result.buildDir)} ${relative(work, join(result.buildDir, 'logs', 'pack-builder.log'))} {}`, 'stop']);
+    expect(said).toContain(`starting container bullseye again, where the build ran, to check the artifact there (log ${join(result.buildDir, 'logs', 'pack-builder.log')})`);
+    // Its python3 ran there (on this host, it would have run without the builder).
+    expect(ran).toContain(join(result.buildDir, 'artifact-checks', 'validate', 'tree', 'opt', 'python-3.13.5', 'bin', 'python3'));
+    expect(out.validation?.ok).toBe(false);
+    // Unchecked, none is needed: packed here, with no container engine asked.
+    expect(packBuilder(inContainer, { validate: false })).toBeNull();
+    const unchecked = await packBuild(inContainer, VERIFIED, { outDir: join(work, 'unchecked'), testsAsset: false, validate: false });
+    expect([unchecked.validation, 'notePath' in unchecked.packed]).toEqual([null, false]);
+
+    // The recorded one: a result written before the spec was, its image read from its identity.
+    expect(packBuilder(inContainer, {})?.description).toBe('container localhost/debian-minbase:bullseye');
+    expect(packBuilder(result, {})).toBeNull();
+    const spec = { kind: 'container' as const, image: 'localhost/debian-minbase:bookworm', engine: 'podman' as const, provision: true, provisionExclude: ['libssl-dev'] };
+    expect(packBuilder({ ...inContainer, builder: { ...inContainer.builder, spec } }, {})?.description).toBe('container localhost/debian-minbase:bookworm');
+    // The artifact's metadata names the builder, not the spec it was asked with (a Vagrantfile's path on this machine).
+    const { spec: _spec, ...named } = { ...inContainer.builder, spec };
+    expect(artifactMetadataFor({ ...inContainer, builder: { ...inContainer.builder, spec } }, VERIFIED).builtWith.builder).toEqual(named);
+    // A cross build needs its builder even unchecked (its binutils are there).
+    expect(packBuilder({ ...inContainer, cross: (await run(scriptedBuilder({ cross: { emulator: true } }), { arch: 'aarch64' })).cross }, { validate: false })).not.toBeNull();
+    const vm = { ...result, builder: { kind: 'vagrant', description: 'Vagrant VM cpy-builder', identity: 'vagrant cpy-builder ubuntu 20.04 x86_64' } };
+    expect(packBuilder({ ...vm, builder: { ...vm.builder, spec: { kind: 'vagrant', vagrantDir: '/src/vagrant' } } }, {})?.kind).toBe('vagrant');
+    const unknown = await errorOf((async () => packBuilder(vm, {}))());
+    expect([unknown.code, unknown.hint]).toEqual(['CPY_BUILD_RESULT_INVALID', 'pack it unchecked (--no-validate) and check it in the VM (cpy artifact validate), or build again']);
   });
 });

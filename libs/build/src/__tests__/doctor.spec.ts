@@ -37,6 +37,16 @@ describe('checkBuildHost', () => {
     expect(report.fix?.command).toBe('apt-get install -y libssl-dev libgdbm-dev libgdbm-compat-dev tk-dev');
   });
 
+  it('a system without a VERSION_ID (Debian testing, Gentoo) cannot build: cpy build refuses it, and doctor said it could', async () => {
+    const testing = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN.replace(/^VERSION_ID=.*$/m, ''), programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty });
+    expect(testing.ok).toBe(false);
+    expect(testing.missing.critical).toEqual(['os']);
+    expect(testing.checks.find((c) => c.id === 'os')).toMatchObject({ ok: false, detail: expect.stringMatching(/ has no VERSION_ID in \/etc\/os-release, which names the artifact/), hint: expect.stringMatching(/^build on \(or in a container of\) a released distribution/) });
+    expect(testing.fix).toBeNull();
+    const debian = await checkBuildHost({ exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS, pkgConfig: ['tk'] }), freeBytes: plenty });
+    expect(debian.checks.find((c) => c.id === 'os')).toMatchObject({ ok: true, detail: expect.stringMatching(/: its artifacts are named debian12$/) });
+  });
+
   it('missing optional modules alone do not fail the check', async () => {
     const report = await checkBuildHost({
       exec: fakeBuilder({ osRelease: DEBIAN, programs: TOOLS, headers: ALL_HEADERS.filter((h) => h !== 'ncurses.h') }),

@@ -18,7 +18,8 @@ export function artifactMetadataFor(result: BuildResult, verification: SourceVer
       profile: result.profile,
       configureArgs: [...result.configureArgs],
       compiler: result.compiler,
-      builder: result.builder,
+      // Not the spec the build recorded (a Vagrantfile's path on the machine that built it).
+      builder: { kind: result.builder.kind, description: result.builder.description, identity: result.builder.identity },
       finishedAt: result.finishedAt,
       ...(result.cross
         ? {

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { CpyError, unnameablePlatform } from '@cpy/core';
+import { CpyError } from '@cpy/core';
 import {
   discardArtifact,
   placeArtifact,
@@ -18,8 +18,11 @@ import {
   type ValidationReport,
 } from '@cpy/artifact';
 import type { BuildResult } from '../compile/build.js';
+import { createBuilder, type Builder } from '../compile/builders.js';
 import { cancelled } from '../compile/runner.js';
+import type { BuilderSpec } from '../compile/spec.js';
 import type { SourceVerification } from '../source/verify.js';
+import { osNamingProblem } from '../os-release.js';
 import { artifactMetadataFor } from './metadata.js';
 
 export interface PackBuildOptions {
@@ -38,8 +41,14 @@ export interface PackBuildOptions {
   readonly validate?: boolean;
   /** Run CPython's tests on the packed artifact, and pack it again with their result. */
   readonly runTests?: TestLevel;
-  /** Where the build's python3 runs (a container builder); default this host. */
+  /**
+   * Where the build's python3 runs: the builder `cpy build` built on, still running. Without it,
+   * a build made in a container or the VM is checked there again: `builder` (packBuilder's, given
+   * so that the caller could check it first; by default packBuilder's), started here and stopped
+   * after.
+   */
   readonly runner?: PythonRunner;
+  readonly builder?: Builder | null;
   /** Stops the packing, the tests, the validation where they are. */
   readonly signal?: AbortSignal;
   /** What is being done, a line at a time. */
@@ -60,17 +69,48 @@ export interface PackedBuild {
  * (CPY_BUILD_UNKNOWN_OS, by the caller) and here before a pack, of a build made elsewhere.
  */
 function refuseUnnameable(result: BuildResult): void {
-  if (!result.os.versionId) {
-    throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) has no VERSION_ID in /etc/os-release`, {
-      hint: 'build on (or in a container of) a released distribution',
+  const unnamed = osNamingProblem(result.os);
+  if (unnamed) throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) ${unnamed.what}`, { hint: unnamed.hint });
+}
+
+/** A container's image id as `identity` ends in it: podman's 64 hex digits, docker's sha256:<hex>. */
+const IMAGE_ID = /@(sha256:)?[0-9a-f]{64}$/;
+
+/**
+ * The builder a build ran on, as packing starts it again to check the artifact where it is meant
+ * to run (a bullseye build's python3 needs bullseye's libssl1.1, which this host may not have):
+ * null for a build on this host, and when packing needs no builder (unchecked, no tests, native:
+ * a cross build's binutils are on its builder). Not started: packBuild starts it. A container is
+ * provisioned in full, whatever the build left out (provisionExclude): the artifact's users have
+ * the packages its metadata names. Its check and start say, besides their own remedy, that the
+ * artifact can be packed unchecked.
+ */
+export function packBuilder(result: BuildResult, options: Pick<PackBuildOptions, 'validate' | 'runTests'>): Builder | null {
+  const recorded = result.builder;
+  if (recorded.kind === 'host') return null;
+  if (options.validate === false && !options.runTests && result.cross === null) return null;
+  let spec: BuilderSpec | undefined = recorded.spec;
+  // A result written before the spec was recorded: a container's image is in its identity.
+  if (!spec && recorded.kind === 'container') spec = { kind: 'container', image: recorded.identity.replace(IMAGE_ID, ''), provision: true, provisionExclude: [] };
+  if (!spec) {
+    throw new CpyError('CPY_BUILD_RESULT_INVALID', `${result.buildDir}'s build-result.json does not say which Vagrantfile the build ran with (it was written by an earlier cpy), and its artifact is checked in that VM`, {
+      hint: `pack it unchecked (--no-validate) and check it in the VM (cpy artifact validate), or build again`,
     });
   }
-  const unnameable = unnameablePlatform(result.os.id, result.os.versionId);
-  if (unnameable) {
-    throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`, {
-      hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits',
+  const builder = createBuilder(spec.kind === 'container' ? { ...spec, provisionExclude: [] } : spec);
+  const unchecked = (error: unknown): never => {
+    if (!(error instanceof CpyError) || error.code === 'CPY_BUILD_CANCELLED') throw error;
+    throw new CpyError(error.code, `${error.message} (the build ran there, and its artifact is checked there)`, {
+      hint: `${error.hint}; or pack it unchecked (--no-validate) and check it where it is meant to run (cpy artifact validate)`,
+      details: error.details,
+      cause: error,
     });
-  }
+  };
+  // Its description is read through (a container's names its engine once started).
+  const forPack = Object.create(builder) as Builder & { check: Builder['check']; start: Builder['start'] };
+  forPack.check = () => builder.check().catch(unchecked);
+  forPack.start = (...args) => builder.start(...args).catch(unchecked);
+  return forPack;
 }
 
 /**
@@ -83,13 +123,34 @@ function refuseUnnameable(result: BuildResult): void {
  */
 export async function packBuild(result: BuildResult, verification: SourceVerification, options: PackBuildOptions): Promise<PackedBuild> {
   refuseUnnameable(result);
-  const { outDir, runner, signal } = options;
+  const { signal } = options;
   const log = options.onLog ?? (() => undefined);
   if (options.runTests && result.cross) {
     throw new CpyError('CPY_ARTIFACT_BAD_OPTIONS', `running CPython's tests starts python3 from python3: not possible for a cross build (${result.arch}) under user-mode emulation`, {
       hint: `pack it without running the tests, or build natively on an ${result.arch} host`,
     });
   }
+  const own = options.runner ? null : options.builder === undefined ? packBuilder(result, options) : options.builder;
+  if (!own) return packOn(result, verification, options, options.runner);
+  // A stop stops the builder too, and with it what runs there (provisioning, the checks).
+  const stopBuilder = () => void own.stop();
+  signal?.addEventListener('abort', stopBuilder, { once: true });
+  try {
+    const logFile = join(result.buildDir, 'logs', 'pack-builder.log');
+    log(`starting ${own.description} again, where the build ran, to check the artifact there (log ${logFile})`);
+    await own.start(result.buildDir, logFile, signal, result.cross ? { targetArch: result.arch } : {});
+    if (signal?.aborted) throw cancelled();
+    return await packOn(result, verification, options, (file, args) => own.exec(file, args));
+  } finally {
+    signal?.removeEventListener('abort', stopBuilder);
+    await own.stop();
+  }
+}
+
+/** packBuild's work, its python3 run by `runner` (the builder's), else on this host. */
+async function packOn(result: BuildResult, verification: SourceVerification, options: PackBuildOptions, runner: PythonRunner | undefined): Promise<PackedBuild> {
+  const { outDir, signal } = options;
+  const log = options.onLog ?? (() => undefined);
   // On a builder, the scratch trees must be where the builder sees them: in the build directory
   // (where the stripped copies are made too).
   const scratch = join(result.buildDir, 'artifact-checks');

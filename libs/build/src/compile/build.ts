@@ -2,16 +2,17 @@ import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'n
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { realpathSync } from 'node:fs';
-import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, unnameablePlatform, withLock, writeFileAtomic } from '@cpy/core';
+import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
 import { checkBuildHost, type BuildHostReport } from '../doctor.js';
-import type { OsInfo } from '../os-release.js';
-import { createBuilder, type Builder } from './builders.js';
+import { osNamingProblem, type OsInfo } from '../os-release.js';
+import type { Exec } from '../exec.js';
+import { createBuilder, hostBuilder, type Builder } from './builders.js';
 import { crossConfigureArguments, crossEnvironment, emulatorFor, hasEmulator, type CrossBuild, type CrossCheck } from './cross.js';
 import { IMPORT_CHECK_SCRIPT, MODULE_CHECKS, moduleReport, parseMakeModuleReport, type CPythonModuleSummary, type ModuleReport } from './modules.js';
 import { cancelled, logTail, saysDiskFull } from './runner.js';
 import { makeRoomForPrefix } from './prefix-slot.js';
-import { CONFIGURE_VARIABLES, configureArguments, launchedCompilers, makeJobs, splitCompiler, STATIC_INTERPRETER, type BuildSpec } from './spec.js';
+import { CONFIGURE_VARIABLES, configureArguments, launchedCompilers, makeJobs, splitCompiler, STATIC_INTERPRETER, type BuildSpec, type BuilderSpec } from './spec.js';
 
 export type BuildPhase = 'provision' | 'preflight' | 'extract' | 'build-python' | 'configure' | 'make' | 'install' | 'check';
 
@@ -78,8 +79,24 @@ function buildDirLockPath(buildDir: string): string {
   return join(parent, `${basename(buildDir)}.lock`);
 }
 
-/** Runs `work` holding the lock of the build directory of `spec` under `workDir`. */
+/**
+ * What CPython's Makefile cannot build under: a space (`make install DESTDIR=<build dir>/staging`
+ * splits its paths there: "install: target 'ace/staging/...': No such file or directory"), a
+ * quote, a backslash, `$` or a backquote (make's and the shell's). The prefix is held to the same.
+ */
+const UNBUILDABLE = /[\s'"\\$`]/;
+
+/**
+ * Runs `work` holding the lock of the build directory of `spec` under `workDir`; a work directory
+ * no build can happen in is refused first (make install failed there, after the whole build).
+ */
 export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
+  const bad = UNBUILDABLE.exec(workDir)?.[0];
+  if (bad !== undefined) {
+    throw new CpyError('CPY_BUILD_WORK_DIR_UNUSABLE', `cannot build in ${workDir}: its path has ${/\s/.test(bad) ? 'a space' : `a ${bad}`}, which CPython's Makefile does not quote: its make install would fail there, after the whole build`, {
+      hint: 'give a work directory whose path has no spaces, quotes, backslashes, $ or backquotes (cpy build --work-dir <dir>; the default is under CPY_CACHE_DIR)',
+    });
+  }
   return withLock(BUILD_LOCK, buildDirLockPath(buildDirOf(workDir, spec)), { timeoutMs: 0 }, work);
 }
 
@@ -109,7 +126,11 @@ export interface BuildResult {
   readonly makeJobs: number;
   readonly compiler: string;
   readonly os: OsInfo;
-  readonly builder: { readonly kind: string; readonly description: string; readonly identity: string };
+  /**
+   * Where it was built; `spec` as it was asked for (absent in results of builds before packing
+   * started the builder again: a container's image is then read from `identity`).
+   */
+  readonly builder: { readonly kind: string; readonly description: string; readonly identity: string; readonly spec?: BuilderSpec };
   readonly modules: ModuleReport;
   /** What the tree is built for, as `uname -m` names it: the builder's own, or a cross build's target. */
   readonly arch: string;
@@ -273,6 +294,41 @@ export function crossNeedsContainer(version: string, arch: string, builderArch: 
 }
 
 /**
+ * The preflight of a build on `builder` (its checkBuildHost report): a system that cannot name
+ * an artifact, what the builder lacks, a pip at the build's prefix, each refused; the optional
+ * modules missing go into `warnings`.
+ */
+async function preflight(builder: Builder, spec: BuildSpec, options: { exec: Exec; buildDir: string; cc: string; warnings: string[]; minFreeBytes?: number }): Promise<BuildHostReport> {
+  const report = await checkBuildHost({
+    exec: options.exec,
+    buildDir: options.buildDir,
+    cc: options.cc,
+    // Headers found where configure will look: CPPFLAGS and CFLAGS (-I/usr/include/openssl11).
+    cppflags: [spec.env.CPPFLAGS, spec.env.CFLAGS].filter(Boolean).join(' '),
+    ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
+  });
+  // An artifact is named and matched by its distribution's version: a builder without one
+  // (Debian testing, a rolling distribution) was refused only when packing, after the build.
+  const unnamed = osNamingProblem(report.os);
+  if (unnamed) throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) ${unnamed.what}`, { hint: unnamed.hint });
+  if (!report.ok) throw missingDependencies(report, builder.description, spec.env.CC);
+  const pips = await pipAtPrefix(builder, spec, options.warnings);
+  if (pips.length) throw prefixHasPip(spec, pips, builder);
+  for (const c of report.checks) if (!c.critical && !c.ok) options.warnings.push(`optional ${c.id} is missing on the builder${c.packages.length ? ` (${c.packages.join(' ')})` : ''}: ${c.detail}`);
+  return report;
+}
+
+/**
+ * A build on this host checked before its source is fetched (cpy build): the preflight the build
+ * runs again once the source is here. A missing header, no room or a pip at the prefix was said
+ * after the download. (A container or VM is checked once started, which the build does.)
+ */
+export async function preflightHost(spec: BuildSpec, workDir: string, options: { minFreeBytes?: number } = {}): Promise<void> {
+  const builder = hostBuilder();
+  await preflight(builder, spec, { exec: builder.exec, buildDir: buildDirOf(workDir, spec), cc: spec.env.CC ?? 'cc', warnings: [], ...options });
+}
+
+/**
  * Builds CPython from a verified source tarball on a builder: preflight (the
  * same checks as `cpy doctor`), extract, configure, make, make install into a
  * staging directory, then a check that every critical module imports from
@@ -339,35 +395,16 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
     }
     const cc = spec.env.CC ?? (cross ? `${cross.host}-gcc` : 'cc');
 
-    const host = await phase('preflight', false, async () => {
-      const report = await checkBuildHost({
+    const host = await phase('preflight', false, () =>
+      preflight(builder, spec, {
         // A cross build's pkg-config probes read the target's .pc files, as its configure does.
         exec: cross ? (file, args, o = {}) => builder.exec(file, args, { ...o, env: { ...crossEnvironment(cross.host), ...o.env } }) : builder.exec,
         buildDir,
         cc,
-        // Headers found where configure will look: CPPFLAGS and CFLAGS (-I/usr/include/openssl11).
-        cppflags: [spec.env.CPPFLAGS, spec.env.CFLAGS].filter(Boolean).join(' '),
+        warnings,
         ...(options.minFreeBytes !== undefined ? { minFreeBytes: options.minFreeBytes } : {}),
-      });
-      if (!report.ok) throw missingDependencies(report, builder.description, spec.env.CC);
-      // An artifact is named and matched by its distribution's version: a builder without one
-      // (Debian testing, a rolling distribution) was refused only when packing, after the build.
-      if (!report.os.versionId) {
-        throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) has no VERSION_ID in /etc/os-release, which names the artifact and the hosts it installs on`, {
-          hint: 'build on (or in a container of) a released distribution: debian:bookworm, ubuntu:24.04, almalinux:9...',
-        });
-      }
-      const unnameable = unnameablePlatform(report.os.id, report.os.versionId);
-      if (unnameable) {
-        throw new CpyError('CPY_BUILD_UNKNOWN_OS', `the builder (${builder.description}: ${report.os.prettyName}) cannot name an artifact: ${unnameable} (cpython-<version>-<id><version>-build<N>.tgz)`, {
-          hint: 'build on (or in a container of) a released distribution whose /etc/os-release names it with letters and its version with digits: debian:bookworm, ubuntu:24.04, almalinux:9...',
-        });
-      }
-      const pips = await pipAtPrefix(builder, spec, warnings);
-      if (pips.length) throw prefixHasPip(spec, pips, builder);
-      for (const c of report.checks) if (!c.critical && !c.ok) warnings.push(`optional ${c.id} is missing on the builder${c.packages.length ? ` (${c.packages.join(' ')})` : ''}: ${c.detail}`);
-      return report;
-    });
+      }),
+    );
 
     await phase('extract', true, async (log) => {
       const copy = join(buildDir, source.fileName);
@@ -527,7 +564,7 @@ export async function buildCPython(options: BuildOptions): Promise<BuildResult> 
       makeJobs: jobs,
       compiler: compiler.stdout.split('\n')[0]?.trim() ?? 'unknown',
       os: host.os,
-      builder: { kind: builder.kind, description: builder.description, identity: await builder.identity() },
+      builder: { kind: builder.kind, description: builder.description, identity: await builder.identity(), spec: spec.builder },
       modules,
       arch,
       cross: cross ? { ...cross, checks: crossChecks } : null,

@@ -3,6 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { CpyError, SHA256_HEX_RE } from '@cpy/core';
 import * as z from 'zod';
 import { BUILD_RESULT_FILE, type BuildResult } from './build.js';
+import { builderSpecSchema } from './spec.js';
 
 const strings = z.array(z.string());
 
@@ -20,7 +21,7 @@ const buildResultSchema = z.object({
   makeJobs: z.number().int(),
   compiler: z.string(),
   os: z.object({ id: z.string(), versionId: z.string(), prettyName: z.string(), family: z.enum(['debian', 'rhel', 'alpine', 'unknown']) }),
-  builder: z.object({ kind: z.string(), description: z.string(), identity: z.string() }),
+  builder: z.object({ kind: z.string(), description: z.string(), identity: z.string(), spec: builderSpecSchema.optional() }),
   modules: z.object({
     present: strings,
     missing: z.array(z.object({ id: z.string(), critical: z.boolean(), error: z.string(), packages: strings })),
