@@ -224,6 +224,18 @@ describe('signing with the cpy bin', () => {
     }
   });
 
+  it('a directory where a signature goes: CPY_SIGN_FAILED naming it (it was "a bug in cpy"); what was signed before it is said, and kept', async () => {
+    const dir = join(work, 'partial');
+    await mkdir(join(dir, 'b.txt.asc'), { recursive: true });
+    await writeFile(join(dir, 'a.txt'), 'a\n');
+    await writeFile(join(dir, 'b.txt'), 'b\n');
+    const r = await cpy(['artifact', 'sign', join(dir, 'a.txt'), join(dir, 'b.txt'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: PASSPHRASE });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`signed before the error below, and kept: ${join(dir, 'a.txt.asc')}; not signed: ${join(dir, 'b.txt')}`);
+    expect(r.stderr).toContain(`error [CPY_SIGN_FAILED]: cannot write the signature ${join(dir, 'b.txt.asc')}: a directory is there`);
+    expect((await readdir(dir)).sort()).toEqual(['a.txt', 'a.txt.asc', 'b.txt', 'b.txt.asc']);
+  });
+
   it('a wrong passphrase is refused by name, and neither the private key nor the passphrase appears in any output', async () => {
     const wrong = await cpy(['artifact', 'sign', join(work, 'site', 'index.json'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: `${PASSPHRASE}-wrong` });
     expect([wrong.code, wrong.stderr]).toEqual([1, expect.stringMatching(/CPY_SIGNING_KEY_LOCKED\]: the passphrase does not unlock the signing key in acme.asc/)]);

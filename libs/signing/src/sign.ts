@@ -41,6 +41,11 @@ export async function writeSignature(path: string, key: SigningKey, options: { d
   const out = `${path}.asc`;
   // Flushed before its rename, as every file cpy replaces: after a power cut the old signature or
   // the new one, never an empty file that installers read as a damaged signature.
-  await writeFileAtomic(out, armored);
+  await writeFileAtomic(out, armored).catch((error: unknown) => {
+    // A full disk or a directory this user may not write is the caller's to say (a write fault);
+    // a directory where the signature goes was "a bug in cpy".
+    if ((error as NodeJS.ErrnoException).code !== 'EISDIR') throw error;
+    throw new CpyError('CPY_SIGN_FAILED', `cannot write the signature ${out}: a directory is there`, { hint: `move that directory away, then sign ${path} again`, cause: error });
+  });
   return out;
 }

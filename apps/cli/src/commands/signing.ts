@@ -220,7 +220,11 @@ export const artifactSign = defineCommand({
     const { withIndexUnchanged } = await import('@cpy/artifact');
     for (const file of files) {
       // An index is signed under cpy index add's lock: never its old bytes beside new ones.
-      const signature = await withIndexUnchanged(file, () => writeSignature(file, key), { onWait: (holder) => log(`waiting for an update of ${file} to finish (${holder})`) });
+      const signature = await withIndexUnchanged(file, () => writeSignature(file, key), { onWait: (holder) => log(`waiting for an update of ${file} to finish (${holder})`) }).catch((error: unknown) => {
+        // What was signed before it stays signed: said, so that a failed run is not taken for one that did nothing.
+        if (signed.length) log(`signed before the error below, and kept: ${signed.map((s) => s.signature).join(', ')}; not signed: ${files.slice(signed.length).join(', ')}`);
+        throw error;
+      });
       signed.push({ file, signature });
       if (!json) io.stdout.write(`${style.ok('signed')} ${file} -> ${file}.asc\n`);
     }
