@@ -240,6 +240,10 @@ describe('cpy source fetch / verify (the built bin, a loopback mirror, the real 
     expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_BUILD_MISSING_DEPENDENCIES', message: expect.stringContaining('cc (CC=/no/such/cc, from your environment') })]);
     const spaced = await runCpy(['build', '3.13.5', '--builder', 'host', '--work-dir', join(work, 'my builds'), '-o', join(work, 'preflight-out'), '--json'], { env });
     expect([spaced.code, JSON.parse(spaced.stdout).error.code]).toEqual([1, 'CPY_BUILD_WORK_DIR_UNUSABLE']);
+    // Not made first (an empty one was left), and cpy doctor --dir says it too (it said the host could build there).
+    expect(await readdir(work)).not.toContain('my builds');
+    const doctor = await runCpy(['doctor', '--dir', join(work, 'my builds'), '--min-free-gb', '0', '--json'], { env });
+    expect(JSON.parse(doctor.stdout).report.checks.find((c: { id: string }) => c.id === 'disk')).toMatchObject({ ok: false, detail: expect.stringContaining(`cannot build in ${join(work, 'my builds')}: its path has a space`) });
     expect(mirror.requests.slice(requested)).toEqual([]);
   });
 

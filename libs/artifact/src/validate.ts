@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { machine, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -57,6 +58,13 @@ const SECRET_PATTERNS: readonly [string, RegExp][] = [
   ['Slack token', /\bxox[abprs]-[A-Za-z0-9-]{10,}\b/],
   ['npm token', /\bnpm_[A-Za-z0-9]{36}\b/],
 ];
+
+/** Whether this host runs `arch`'s programs: its own, i686 on x86_64, one the kernel has an emulator for. */
+function runsHere(arch: string): boolean {
+  const host = machine();
+  if (arch === host || (host === 'x86_64' && /^i[3-6]86$/.test(arch))) return true;
+  return existsSync(`/proc/sys/fs/binfmt_misc/qemu-${arch}`);
+}
 
 /**
  * Validates an artifact the way a user relies on it: its checksum, name and
@@ -202,8 +210,9 @@ async function runtimeChecks(
   check('secrets', found.length === 0, found.length ? `must never ship: ${found.join(', ')}` : 'no private keys or tokens');
 
   // Run here, another architecture's python3 would not start ("Exec format error", said as a
-  // failed relocation): said as what it is.
-  if (!options.runner && metadata.platform.arch !== machine()) {
+  // failed relocation): said as what it is. (Not where it does: i686 code on x86_64, or an
+  // emulator registered with the kernel for it, binfmt_misc's qemu-<arch>.)
+  if (!options.runner && !runsHere(metadata.platform.arch)) {
     check('runs', false, `this host is ${machine()}, the artifact is for ${metadata.platform.arch}: validate it on an ${metadata.platform.arch} system like its builder (${metadata.platform.os} ${metadata.platform.osVersion})`);
     return;
   }

@@ -59,6 +59,20 @@ const INSTALL_COMMAND: Record<Exclude<OsInfo['family'], 'unknown'>, string> = {
 
 const CHOOSE_DIR = 'cpy build --work-dir <dir>; check it with cpy doctor --dir <dir>';
 
+/**
+ * What CPython's Makefile cannot build under: a space (`make install DESTDIR=<build dir>/staging`
+ * splits its paths there: "install: target 'ace/staging/...': No such file or directory"), a
+ * quote, a backslash, `$` or a backquote (make's and the shell's). The prefix is held to the same.
+ */
+const UNBUILDABLE = /[\s'"\\$`]/;
+
+/** Why no build can happen under `path` (its characters), or null. */
+export function unbuildablePath(path: string): string | null {
+  const bad = UNBUILDABLE.exec(path)?.[0];
+  if (bad === undefined) return null;
+  return `its path has ${/\s/.test(bad) ? 'a space' : `a ${bad}`}, which CPython's Makefile does not quote: its make install would fail there, after the whole build`;
+}
+
 /** Why a build directory cannot be used, and what to do instead. */
 class BuildDirProblem extends Error {
   constructor(
@@ -175,9 +189,10 @@ export async function checkBuildHost(options: CheckBuildHostOptions = {}): Promi
   const osText = await exec('cat', ['/etc/os-release']);
   const os = parseOsRelease(osText.exitCode === 0 ? osText.stdout : '');
 
+  const unbuildable = unbuildablePath(buildDir);
   const [checks, disk] = await Promise.all([
     Promise.all(BUILD_REQUIREMENTS.map((req) => checkRequirement(exec, req, os, cc, options.cppflags ?? ''))),
-    (options.freeBytes ?? hostFreeBytes)(buildDir).then(
+    (unbuildable ? Promise.reject(new BuildDirProblem(unbuildable, `build in a directory whose path has no spaces, quotes, backslashes, $ or backquotes (${CHOOSE_DIR})`)) : (options.freeBytes ?? hostFreeBytes)(buildDir)).then(
       (free): CheckResult => ({
         id: 'disk',
         kind: 'disk',

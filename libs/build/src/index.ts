@@ -8,7 +8,7 @@ export { readUserKeys } from './source/openpgp.js';
 export type { TrustedKey } from './source/openpgp.js';
 export { verifySource, verifySourceRelease } from './source/verify.js';
 export type { SourceVerification, VerifySourceOptions } from './source/verify.js';
-export { buildCPython, crossNeedsContainer, preflightHost, withBuildDirLock, withBuildLock } from './compile/build.js';
+export { buildCPython, crossNeedsContainer, preflightHost, refuseUnbuildableWorkDir, withBuildDirLock, withBuildLock } from './compile/build.js';
 export { cancelled } from './compile/runner.js';
 export { readBuildResult } from './compile/result.js';
 export type { BuildEvent, BuildOptions, BuildPhase, BuildResult, BuildSource } from './compile/build.js';

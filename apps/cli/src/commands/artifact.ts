@@ -161,7 +161,7 @@ export const artifactPack = defineCommand({
     'and must be the one that was built. An artifact whose checks fail goes to <out>/rejected/ with <name>.rejected ' +
     'saying why (publish and index add refuse it), an earlier artifact of the same name left as it was. ' +
     'A build made in a container or the VM is checked there, where it is meant to run: its image is started ' +
-    'again and provisioned (the VM brought up) for the checks, and removed after. ' +
+    'again and provisioned for the checks, then removed (the VM is brought up, and left running); --no-validate starts none. ' +
     'Exit 0 when packed and valid, 1 otherwise.',
   options: { ...PACK_OPTIONS, ...FETCH_OPTIONS },
   positionals: [{ name: 'build-dir', required: true, description: 'a finished build: <work-dir>/cpython-<version>-build<N>' }],

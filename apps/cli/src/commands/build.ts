@@ -1,6 +1,6 @@
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildCPython, cancelled, compilerEnvironment, createBuilder, crossNeedsContainer, ENVIRONMENT_COMPILER_VARIABLES, preflightHost, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
+import { buildCPython, cancelled, compilerEnvironment, createBuilder, crossNeedsContainer, ENVIRONMENT_COMPILER_VARIABLES, preflightHost, refuseUnbuildableWorkDir, withBuildLock, defaultCacheDir, parseBuildSpec, type BuildEvent, type BuildResult } from '@cpy/build';
 import { CpyError, isCpyError, pythonVersionSchema } from '@cpy/core';
 import * as z from 'zod';
 import { EXIT, defineCommand, type CommandContext } from '../command.js';
@@ -166,6 +166,8 @@ export const build = defineCommand({
     const workDir = input['work-dir'] ? resolve(io.cwd, input['work-dir']) : join(cacheDir, 'builds');
     // Before the download, as -o is: a work directory that cannot be made was said after it, as
     // another build holding it (CPY_BUILD_BUSY, from the lock that could not be created there).
+    // (One no build can happen in is not made first.)
+    refuseUnbuildableWorkDir(workDir);
     await readyDirectory(workDir, 'build in', '--work-dir');
     // A container or VM builder stays up until the artifact is validated in it: an artifact for
     // another distribution release cannot be judged on this host (bullseye's libssl1.1 is not here).

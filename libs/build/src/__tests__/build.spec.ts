@@ -561,6 +561,8 @@ describe('packBuild', () => {
     const out = await packBuild(inContainer, VERIFIED, { outDir, testsAsset: false, builder: there, onLog: (line) => void said.push(line) });
     expect(events).toEqual([`start ${relative(work, result.buildDir)} ${relative(work, join(result.buildDir, 'logs', 'pack-builder.log'))} {}`, 'stop']);
     expect(said).toContain(`starting container bullseye again, where the build ran, to check the artifact there (log ${join(result.buildDir, 'logs', 'pack-builder.log')})`);
+    // Not the image the build recorded (its tag moved since): said.
+    expect(said).toContain(`note: the build ran in localhost/debian-minbase:bullseye@${'c'.repeat(64)}; the checks run in bullseye`);
     // Its python3 ran there (on this host, it would have run without the builder).
     expect(ran).toContain(join(result.buildDir, 'artifact-checks', 'validate', 'tree', 'opt', 'python-3.13.5', 'bin', 'python3'));
     expect(out.validation?.ok).toBe(false);
@@ -577,8 +579,13 @@ describe('packBuild', () => {
     // The artifact's metadata names the builder, not the spec it was asked with (a Vagrantfile's path on this machine).
     const { spec: _spec, ...named } = { ...inContainer.builder, spec };
     expect(artifactMetadataFor({ ...inContainer, builder: { ...inContainer.builder, spec } }, VERIFIED).builtWith.builder).toEqual(named);
-    // A cross build needs its builder even unchecked (its binutils are there).
-    expect(packBuilder({ ...inContainer, cross: (await run(scriptedBuilder({ cross: { emulator: true } }), { arch: 'aarch64' })).cross }, { validate: false })).not.toBeNull();
+    // A cross build is checked under its emulator on its builder; unchecked, or with no emulator
+    // (nowhere to check it), none is started (its binutils are looked for here, as they were).
+    const emulated = { ...inContainer, cross: (await run(scriptedBuilder({ cross: { emulator: true } }), { arch: 'aarch64' })).cross };
+    const bare = { ...inContainer, cross: (await run(scriptedBuilder({ cross: { emulator: false } }), { arch: 'aarch64' })).cross };
+    expect([packBuilder(emulated, {}) !== null, packBuilder(emulated, { validate: false }), packBuilder(bare, {})]).toEqual([true, null, null]);
+    // The image from the description of such a result, its identity aside (a bare digest reference, when inspect failed then).
+    expect(packBuilder({ ...inContainer, builder: { ...inContainer.builder, identity: `debian@sha256:${'d'.repeat(64)}`, description: `container debian@sha256:${'d'.repeat(64)} (docker)` } }, {})?.description).toBe(`container debian@sha256:${'d'.repeat(64)}`);
     const vm = { ...result, builder: { kind: 'vagrant', description: 'Vagrant VM cpy-builder', identity: 'vagrant cpy-builder ubuntu 20.04 x86_64' } };
     expect(packBuilder({ ...vm, builder: { ...vm.builder, spec: { kind: 'vagrant', vagrantDir: '/src/vagrant' } } }, {})?.kind).toBe('vagrant');
     const unknown = await errorOf((async () => packBuilder(vm, {}))());

@@ -73,14 +73,17 @@ function refuseUnnameable(result: BuildResult): void {
   if (unnamed) throw new CpyError('CPY_ARTIFACT_UNKNOWN_OS', `the builder (${result.os.prettyName}) ${unnamed.what}`, { hint: unnamed.hint });
 }
 
+/** A container builder as its description names it once started: its image and its engine. */
+const DESCRIBED = /^container (\S+) \((podman|docker)\)$/;
 /** A container's image id as `identity` ends in it: podman's 64 hex digits, docker's sha256:<hex>. */
 const IMAGE_ID = /@(sha256:)?[0-9a-f]{64}$/;
 
 /**
  * The builder a build ran on, as packing starts it again to check the artifact where it is meant
  * to run (a bullseye build's python3 needs bullseye's libssl1.1, which this host may not have):
- * null for a build on this host, and when packing needs no builder (unchecked, no tests, native:
- * a cross build's binutils are on its builder). Not started: packBuild starts it. A container is
+ * null for a build on this host, and when packing runs no checks (unchecked and no tests, or a
+ * cross build with no emulator to check it under: its binutils are looked for on this host, as
+ * they were). Not started: packBuild starts it. A container is
  * provisioned in full, whatever the build left out (provisionExclude): the artifact's users have
  * the packages its metadata names. Its check and start say, besides their own remedy, that the
  * artifact can be packed unchecked.
@@ -88,10 +91,15 @@ const IMAGE_ID = /@(sha256:)?[0-9a-f]{64}$/;
 export function packBuilder(result: BuildResult, options: Pick<PackBuildOptions, 'validate' | 'runTests'>): Builder | null {
   const recorded = result.builder;
   if (recorded.kind === 'host') return null;
-  if (options.validate === false && !options.runTests && result.cross === null) return null;
+  const checked = Boolean(options.runTests) || (options.validate !== false && (result.cross === null || result.cross.emulator !== null));
+  if (!checked) return null;
   let spec: BuilderSpec | undefined = recorded.spec;
-  // A result written before the spec was recorded: a container's image is in its identity.
-  if (!spec && recorded.kind === 'container') spec = { kind: 'container', image: recorded.identity.replace(IMAGE_ID, ''), provision: true, provisionExclude: [] };
+  // A result written before the spec was recorded: a container's image and engine are in its
+  // description (its identity, when that is not as it was started).
+  if (!spec && recorded.kind === 'container') {
+    const described = DESCRIBED.exec(recorded.description);
+    spec = { kind: 'container', image: described?.[1] ?? recorded.identity.replace(IMAGE_ID, ''), ...(described ? { engine: described[2] as 'podman' | 'docker' } : {}), provision: true, provisionExclude: [] };
+  }
   if (!spec) {
     throw new CpyError('CPY_BUILD_RESULT_INVALID', `${result.buildDir}'s build-result.json does not say which Vagrantfile the build ran with (it was written by an earlier cpy), and its artifact is checked in that VM`, {
       hint: `pack it unchecked (--no-validate) and check it in the VM (cpy artifact validate), or build again`,
@@ -140,6 +148,9 @@ export async function packBuild(result: BuildResult, verification: SourceVerific
     log(`starting ${own.description} again, where the build ran, to check the artifact there (log ${logFile})`);
     await own.start(result.buildDir, logFile, signal, result.cross ? { targetArch: result.arch } : {});
     if (signal?.aborted) throw cancelled();
+    // An image whose tag moved since (pulled again, rebuilt): the checks run in today's.
+    const now = await own.identity();
+    if (now !== result.builder.identity) log(`note: the build ran in ${result.builder.identity}; the checks run in ${now}`);
     return await packOn(result, verification, options, (file, args) => own.exec(file, args));
   } finally {
     signal?.removeEventListener('abort', stopBuilder);

@@ -1,10 +1,10 @@
 import { appendFile, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { CpyError, type ErrorCodeOf, type LockOwner, parseVersion, withLock, writeFileAtomic } from '@cpy/core';
 import { externalNeeds, gnuTriplet, scanTree } from '@cpy/artifact';
-import { checkBuildHost, type BuildHostReport } from '../doctor.js';
+import { checkBuildHost, unbuildablePath, type BuildHostReport } from '../doctor.js';
 import { osNamingProblem, type OsInfo } from '../os-release.js';
 import type { Exec } from '../exec.js';
 import { createBuilder, hostBuilder, type Builder } from './builders.js';
@@ -80,23 +80,24 @@ function buildDirLockPath(buildDir: string): string {
 }
 
 /**
- * What CPython's Makefile cannot build under: a space (`make install DESTDIR=<build dir>/staging`
- * splits its paths there: "install: target 'ace/staging/...': No such file or directory"), a
- * quote, a backslash, `$` or a backquote (make's and the shell's). The prefix is held to the same.
+ * A work directory no build can happen in (unbuildablePath: a space or a quote in its path),
+ * refused (CPY_BUILD_WORK_DIR_UNUSABLE): make install failed there, after the whole build.
  */
-const UNBUILDABLE = /[\s'"\\$`]/;
-
-/**
- * Runs `work` holding the lock of the build directory of `spec` under `workDir`; a work directory
- * no build can happen in is refused first (make install failed there, after the whole build).
- */
-export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
-  const bad = UNBUILDABLE.exec(workDir)?.[0];
-  if (bad !== undefined) {
-    throw new CpyError('CPY_BUILD_WORK_DIR_UNUSABLE', `cannot build in ${workDir}: its path has ${/\s/.test(bad) ? 'a space' : `a ${bad}`}, which CPython's Makefile does not quote: its make install would fail there, after the whole build`, {
+export function refuseUnbuildableWorkDir(workDir: string): void {
+  const problem = unbuildablePath(workDir);
+  if (problem) {
+    throw new CpyError('CPY_BUILD_WORK_DIR_UNUSABLE', `cannot build in ${workDir}: ${problem}`, {
       hint: 'give a work directory whose path has no spaces, quotes, backslashes, $ or backquotes (cpy build --work-dir <dir>; the default is under CPY_CACHE_DIR)',
     });
   }
+}
+
+/**
+ * Runs `work` holding the lock of the build directory of `spec` under `workDir`; a work directory
+ * no build can happen in is refused first.
+ */
+export function withBuildLock<T>(workDir: string, spec: Pick<BuildSpec, 'version' | 'arch' | 'build'>, work: () => Promise<T>): Promise<T> {
+  refuseUnbuildableWorkDir(workDir);
   return withLock(BUILD_LOCK, buildDirLockPath(buildDirOf(workDir, spec)), { timeoutMs: 0 }, work);
 }
 
@@ -325,7 +326,11 @@ async function preflight(builder: Builder, spec: BuildSpec, options: { exec: Exe
  */
 export async function preflightHost(spec: BuildSpec, workDir: string, options: { minFreeBytes?: number } = {}): Promise<void> {
   const builder = hostBuilder();
-  await preflight(builder, spec, { exec: builder.exec, buildDir: buildDirOf(workDir, spec), cc: spec.env.CC ?? 'cc', warnings: [], ...options });
+  const buildDir = buildDirOf(workDir, spec);
+  // A build of that directory again: its trees, deleted before the build checks its room, hold
+  // part of what it needs (the room is the build's own check then, the directory still refused).
+  const again = existsSync(buildDir) ? { minFreeBytes: 0 } : {};
+  await preflight(builder, spec, { exec: builder.exec, buildDir, cc: spec.env.CC ?? 'cc', warnings: [], ...options, ...again });
 }
 
 /**
