@@ -49,6 +49,11 @@ function codedError(error: unknown): Failure | null {
  * write): what happened, not a bug in cpy.
  */
 function cannotWrite(error: unknown): Failure | null {
+  // A directory where a file is to be written (opened for writing, or renamed onto): it was "a
+  // bug in cpy" (an index's ARTIFACTS.md, a key's --out).
+  const { code, path, dest } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; path?: unknown; dest?: unknown };
+  const at = typeof dest === 'string' ? dest : typeof path === 'string' ? path : null;
+  if (code === 'EISDIR' && at) return { code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write ${at}: a directory is there`, hint: 'move that directory away (or give another path), then run again' };
   const fault = writeFault(error);
   if (!fault) return null;
   // An open refused on a file that is there and this user may not read was a read (Node's error

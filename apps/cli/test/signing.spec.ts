@@ -236,6 +236,14 @@ describe('signing with the cpy bin', () => {
     expect((await readdir(dir)).sort()).toEqual(['a.txt', 'a.txt.asc', 'b.txt', 'b.txt.asc']);
   });
 
+  it('a directory where an index\'s table goes: CPY_CLI_CANNOT_WRITE naming it, before the index changes (it was "a bug in cpy")', async () => {
+    const site = join(work, 'table-site');
+    await mkdir(join(site, 'ARTIFACTS.md'), { recursive: true });
+    const r = await cpy(['index', 'add', artifact.path, '--url', `https://mirror.example/${artifact.fileName}`, '--index', join(site, 'index.json'), '--json']);
+    expect([r.code, JSON.parse(r.stdout).error]).toEqual([1, expect.objectContaining({ code: 'CPY_CLI_CANNOT_WRITE', message: `cannot write ${join(site, 'ARTIFACTS.md')}: a directory is there` })]);
+    expect(await readdir(site)).toEqual(['ARTIFACTS.md']);
+  });
+
   it('a wrong passphrase is refused by name, and neither the private key nor the passphrase appears in any output', async () => {
     const wrong = await cpy(['artifact', 'sign', join(work, 'site', 'index.json'), '--signing-key', 'acme.asc'], { CPY_SIGNING_PASSPHRASE: `${PASSPHRASE}-wrong` });
     expect([wrong.code, wrong.stderr]).toEqual([1, expect.stringMatching(/CPY_SIGNING_KEY_LOCKED\]: the passphrase does not unlock the signing key in acme.asc/)]);
