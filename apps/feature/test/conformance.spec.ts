@@ -2790,6 +2790,24 @@ describe('install.sh: a .tar.zst artifact', () => {
   }, 180_000);
 });
 
+// install.sh downloads into /tmp (the artifact beside its one pass, a copy of a local artifact it
+// cannot read in one pass); the library into its cache, whose own full-disk words the cases cover.
+describe('install.sh: a full /tmp', () => {
+  it("the download finds no room there: CPY_INSTALL_DISK_FULL naming it, with /tmp's remedy (it said CPY_INSTALL_DOWNLOAD_FAILED, check the network: curl's words were lost on that disk); nothing installed", async () => {
+    const box = container!;
+    const i = scriptInstaller(() => box);
+    await i.reset();
+    try {
+      await i.smallDisk('tmp', 2 * MiB);
+      const r = await box.exec(['env', `ARTIFACTURL=${U['http']!}`, 'SKIPVALIDATION=true', '/feature/install.sh']);
+      expect([r.exitCode, r.stderr]).toEqual([1, expect.stringMatching(/error CPY_INSTALL_DISK_FULL: cannot write \/tmp\/cpy-feature\.\w+(\/artifact)?: no space left on its disk\n.*hint: free some space in \/tmp, where the download/)]);
+      await nothingInstalled(i);
+    } finally {
+      for (let u = unmounts.pop(); u; u = unmounts.pop()) await u();
+    }
+  }, 180_000);
+});
+
 // install.sh writes an install's marker and record with one python3 (cpy_state.py serve, fed
 // through two FIFOs), as the library does. One that does not start is the artifact's failure, in
 // the library's words; and where mkfifo fails, each command runs in a python3 of its own.

@@ -445,7 +445,11 @@ fetch() {
     http://* | https://*)
       need_downloader "$1"
       if command -v curl >/dev/null 2>&1; then
-        status=$(curl -sSL --retry 3 --retry-delay 1 --connect-timeout 30 -o "$2" -w '%{http_code}' "$1" 2>"$work/curl.err") || status=000
+        curl_rc=0
+        status=$(curl -sSL --retry 3 --retry-delay 1 --connect-timeout 30 -o "$2" -w '%{http_code}' "$1" 2>"$work/curl.err") || { curl_rc=$?; status=000; }
+        # Its copy could not be written (exit 23) on a full scratch disk: that, not the network
+        # (its words were lost with it: curl.err is on that disk too).
+        [ "$curl_rc" != 23 ] || scratch_full "$2"
         case $status in
           200) return 0 ;;
           404 | 410)
@@ -455,10 +459,6 @@ fetch() {
           *)
             # (curl says it once per try: the last.)
             fetch_failure=unavailable fetch_detail=$( [ "$status" = 000 ] && grep -v '^ *$' "$work/curl.err" | tail -n 1 | head -c 300 || echo "HTTP $status")
-            # Its copy could not be written (curl's exit 23) on a full scratch disk: that, not the network.
-            case $fetch_detail in
-              *'Failure writing output'* | *'(23)'*) ! df -P "$work" 2>/dev/null | awk 'NR == 2 { full = ($4 == 0) } END { exit !full }' || refused_write "$work" 'No space left on device' ;;
-            esac
             [ "${4:-}" = optional ] && return 1
             case $status in
               401 | 403) fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1"): HTTP $status, access denied" "$access_denied_hint" ;;
@@ -467,7 +467,11 @@ fetch() {
         esac
       fi
       # -T 30: a network that drops packets is given up on as curl's --connect-timeout does (wget waits 900 s a try).
-      wget -nv -T 30 --tries=3 -O "$2" "$1" 2>"$work/curl.err" && return 0
+      wget_rc=0
+      wget -nv -T 30 --tries=3 -O "$2" "$1" 2>"$work/curl.err" || wget_rc=$?
+      [ "$wget_rc" != 0 ] || return 0
+      # (3: wget could not write its file.)
+      [ "$wget_rc" != 3 ] || scratch_full "$2"
       if grep -Eq '(ERROR|HTTP/[0-9.]+) (404|410)' "$work/curl.err"; then
         fetch_failure=not-found fetch_detail='HTTP 404'
       elif wd_status=$(grep -Eo '(ERROR|HTTP/[0-9.]+) 40[13]' "$work/curl.err" | head -n 1 | grep -Eo '40[13]$'); then
@@ -483,11 +487,22 @@ fetch() {
       fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $(display_url "$1") ($fetch_detail)" 'check the URL and the network, then run again: nothing was installed' ;;
     *)
       src=$(path_of "$1")
-      if [ -f "$src" ]; then cp "$src" "$2"; return 0; fi
+      # (A full /tmp was cp's own words and exit 1: no code.)
+      if [ -f "$src" ]; then
+        cp_said=$(LC_ALL=C cp "$src" "$2" 2>&1) && return 0
+        case $cp_said in *'for reading'* | *'error reading'*) fail CPY_INSTALL_DOWNLOAD_FAILED "cannot get the $3 $src: ${cp_said#cp: }" 'make the file readable by this user, or give another path' ;; esac
+        refused_write "$2" "$cp_said"
+      fi
       fetch_failure=not-found fetch_detail='no such file'
       [ "${4:-}" = optional ] && return 1
       fail CPY_INSTALL_NOT_FOUND "cannot get the $3 $src: no such file" "$(not_found_hint)" ;;
   esac
+}
+
+# scratch_full FILE: fails when the disk FILE is written to (the scratch directory's, /tmp) has no
+# room left; returns otherwise.
+scratch_full() {
+  ! df -P "$work" 2>/dev/null | awk 'NR == 2 { full = ($4 == 0) } END { exit !full }' || refused_write "$1" 'No space left on device'
 }
 
 # url_not_found_hint WHAT: what to do about an http(s) location that is not there. An artifact
@@ -1095,11 +1110,17 @@ WRITE_FAULTS='No space left on device|Disk quota exceeded|Read-only file system|
 # read-only file system, no permission. The library's fileSystemFault. Words it does not know are
 # printed as they are.
 refused_write() {
+  # The scratch directory in /tmp (a download, a copy of a local artifact): its own remedy, not
+  # another installPrefix.
+  case $1 in
+    "$work" | "$work"/*) full_hint=$scratch_full_hint ro_hint=$scratch_hint denied_hint=$scratch_hint ;;
+    *) full_hint=$disk_full_hint ro_hint=$read_only_hint denied_hint=$not_writable_hint ;;
+  esac
   case $2 in
-    *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$disk_full_hint" ;;
-    *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$disk_full_hint" ;;
-    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$read_only_hint" ;;
-    *'Permission denied'* | *'Operation not permitted'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$not_writable_hint" ;;
+    *'No space left on device'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: no space left on its disk" "$full_hint" ;;
+    *'Disk quota exceeded'*) fail CPY_INSTALL_DISK_FULL "cannot write $1: the disk quota is used up" "$full_hint" ;;
+    *'Read-only file system'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: its file system is read-only" "$ro_hint" ;;
+    *'Permission denied'* | *'Operation not permitted'*) fail CPY_INSTALL_NOT_WRITABLE "cannot write $1: permission denied" "$denied_hint" ;;
   esac
   printf '%s\n' "$2" >&2
   exit 1
@@ -1107,6 +1128,8 @@ refused_write() {
 disk_full_hint='free some space there (df -h; and df -i, which counts files: a CPython tree holds about 2,500), or choose an installPrefix on another disk, then build again'
 read_only_hint='choose an installPrefix on a file system mounted read-write'
 not_writable_hint='choose an installPrefix on a file system this build can write'
+scratch_full_hint='free some space in /tmp, where the download (or a copy of a local artifact) goes first (df -h /tmp), then build again: nothing was installed'
+scratch_hint='the install needs /tmp writable, for the download (or a copy of a local artifact): nothing was installed'
 # python_refused SAID WHERE [record]: fails when a python3's own words (SAID: what it printed)
 # say a file system refused a write: [Errno 28] (no space), 122 (a quota) or 30 (read-only), not
 # its permission errors, which it meets reading too. It names the path the python3 gave (of
