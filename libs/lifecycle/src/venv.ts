@@ -906,6 +906,8 @@ async function carrySourcesInside(venv: string, next: string, dists: readonly Di
 
 /** What venv creation (python -m venv, virtualenv, uv) makes at the top of a venv. */
 const VENV_TOP = new Set(['bin', 'include', 'lib', 'lib64', 'share', CFG]);
+/** pip's configuration file of a venv (its site-level one: sys.prefix/pip.conf). */
+const PIP_CONF = 'pip.conf';
 /** What it makes in bin/: the interpreter under its names, and the activation scripts. */
 const VENV_BIN = /^(python(\d+(\.\d+)?t?)?|\u{1D70B}thon|activate(\.(bat|csh|fish|nu|ps1|xsh))?|Activate\.ps1|activate_this\.py|deactivate\.(bat|nu)|pydoc\.bat|__pycache__)$/u;
 
@@ -1161,6 +1163,10 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
       });
     });
     await writeFile(join(next, CFG), `${(await readFile(join(next, CFG), 'utf8')).trimEnd()}\ncpy-upgrade = ${id}\n`);
+    // The venv's own pip configuration (<venv>/pip.conf: a private index, find-links) is pip's in
+    // the new venv before pip runs there: without it pip went to PyPI, and the packages from that
+    // index were "not found".
+    const pipConf = (await lstat(join(venv, PIP_CONF)).catch(() => null))?.isFile() ? await cp(join(venv, PIP_CONF), join(next, PIP_CONF), { preserveTimestamps: true }).then(() => true) : false;
     // --no-color: what pip says is read and quoted (FORCE_COLOR in the environment coloured it).
     const pip = [join(next, 'bin', 'python'), '-m', 'pip', 'install', '--no-deps', '--disable-pip-version-check', '--no-input', '--progress-bar', 'off', '--no-color'];
     for (const d of options.findLinks ?? []) pip.push('--find-links', isLinksUrl(d) ? d : findLinksPath(d));
@@ -1237,6 +1243,7 @@ async function upgradeLocked(venv: string, options: UpgradeOptions): Promise<Upg
     const noLongerSeen = saw.filter((d) => !seesNow.has(normalized(d.name)));
     await retarget(next, next, venv);
     const carried = await carrySourcesInside(venv, next, dists);
+    if (pipConf) carried.add(PIP_CONF);
     const stray = await notCarried(venv, held.outside, carried);
     // One venv is kept: the one an earlier upgrade kept gives way to this one's, and is said to.
     const replaced = existsSync(previous) ? { version: versionOf(await readCfg(previous)) } : null;

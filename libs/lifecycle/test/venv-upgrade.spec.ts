@@ -121,6 +121,20 @@ it('a venv whose python is another version now: its packages are read from its o
   expect(await readdir(join(`${venv}.cpy-previous`, 'src'))).toEqual(['inside']);
 }, 300_000);
 
+it("the venv's own pip.conf (its index, its find-links) is pip's in the new venv: packages from there install with no option given (pip went to PyPI, and said none of them was found)", async () => {
+  const { wheels, venv } = await venvWithPurepkg(join(work, 'pipconf'));
+  await writeFile(join(venv, 'pip.conf'), `[global]\nno-index = true\nfind-links = ${wheels}\n`);
+  const line = artifact.metadata.version.split('.').slice(0, 2).join('.');
+  // (pip's PIP_* variables outrank its files: a machine's PIP_FIND_LINKS would stand in for the venv's.)
+  const pipVariables = Object.entries(process.env).filter(([k]) => k.startsWith('PIP_'));
+  for (const [k] of pipVariables) delete process.env[k];
+  const r = await upgradeVenv(venv, { to: line, env }).finally(() => Object.assign(process.env, Object.fromEntries(pipVariables)));
+  expect(r.status).toBe('upgraded');
+  expect(r.notCarried).toEqual([]);
+  expect(await readFile(join(venv, 'pip.conf'), 'utf8')).toContain(`find-links = ${wheels}`);
+  expect((await run(join(venv, 'bin', 'python'), ['-c', 'import purepkg; print(purepkg.VALUE)'])).stdout.trim()).toBe('42');
+});
+
 it('a package pip installed from a local directory since deleted (a build tree, a checkout in /tmp) is installed by name and version, from --find-links', async () => {
   const { wheels, venv } = await venvWithPurepkg(join(work, 'gone-dir'));
   const project = join(work, 'gone-dir-src', 'dirpkg');
