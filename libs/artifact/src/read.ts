@@ -217,7 +217,9 @@ function refuseUrlOfAnotherFile(url: string, fileName: string): void {
  */
 export async function refuseRejected(path: string): Promise<void> {
   const note = join(dirname(path), rejectedNoteName(basename(path)));
-  const text = await readFile(note, 'utf8').catch(() => null);
+  // Only no note is none: one there that cannot be read (a directory, not this user's) still says
+  // the checks failed (it let the artifact be published).
+  const text = await readFile(note, 'utf8').catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? null : ''));
   if (text === null) return;
   const reasons = text.split('\n').slice(1).map((l) => l.trim().replace(/^FAIL /, '')).filter(Boolean);
   const said = reasons.length ? `: ${reasons[0]}${reasons.length > 1 ? `, and ${reasons.length - 1} more` : ''}` : '';

@@ -70,6 +70,10 @@ describe('staging an artifact before it goes into its output directory', () => {
     expect(await readFile(again.notePath, 'utf8')).toMatch(/\nFAIL python3: exit 1\n$/);
     // The earlier artifact still indexes.
     expect((await indexEntryForFile(good.path, `https://example.org/${good.fileName}`)).sha256).toBe(good.sha256);
+    // A note there that cannot be read (here a directory) still refuses it: it was taken for no note.
+    await rm(again.notePath);
+    await mkdir(again.notePath);
+    expect(await failure(indexEntryForFile(again.path, `https://example.org/${again.fileName}`))).toMatchObject({ code: 'CPY_ARTIFACT_REJECTED', message: `${again.fileName} failed its checks when it was packed (${again.notePath})` });
   });
 
   it('discarded (the command was stopped): the output directory as it was', async () => {
