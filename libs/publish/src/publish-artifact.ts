@@ -142,14 +142,23 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     const template = options.notesTemplate ?? DEFAULT_NOTES_TEMPLATE;
     renderNotes(template, { metadata, tag, artifactUrl: url, assets: [] });
     const releases = await github.listReleases();
-    // Published without updating the index (--no-index), in place of a release replaced or deleted
-    // by hand, the bytes it lists for this file would not be the release's: every install of it
-    // would fail its checksum. (An index that cannot be read is left alone, as --no-index says.)
-    if (!updateIndex) {
-      const listed = (await readPublishedIndexIfValid(github, releases))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
-      if (listed && listed.sha256 !== (await sha256File(artifact))) {
+    // Other bytes under a file the index lists (a release replaced or deleted by hand, published
+    // again): without updating the index (--no-index) every install of it would fail its checksum;
+    // updating it, mirrors and caches holding the listed bytes would refuse the new ones, which
+    // cpy index add does only with --replace (and this did without a word). (An index that cannot
+    // be read is left alone, as --no-index says; updating, its update says why.)
+    const listed = (await readPublishedIndexIfValid(github, releases))?.artifacts.find((e) => e.file === artifactName && e.state !== 'removed');
+    const bytes = listed ? await sha256File(artifact) : null;
+    if (listed && listed.sha256 !== bytes) {
+      if (!updateIndex) {
         throw new CpyError('CPY_PUBLISH_INDEX_WOULD_DISAGREE', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}: publishing other bytes under that name without updating the index (--no-index) makes every install of it fail its checksum`, {
           hint: 'drop --no-index: the index is updated with the new bytes; nothing was published',
+        });
+      }
+      if (!options.replace) {
+        throw new CpyError('CPY_INDEX_REPLACES_BYTES', `the index on the ${INDEX_RELEASE_TAG} release lists ${artifactName} with sha256 ${listed.sha256}, and this file has sha256 ${bytes}: caches and mirrors holding the listed bytes would refuse the new ones`, {
+          hint: 'give the new build its own build number (cpy build --build <N+1>), or publish it in place of the listed bytes knowingly with --replace: nothing was published',
+          details: { file: artifactName, listed: listed.sha256, given: bytes },
         });
       }
     }

@@ -525,6 +525,15 @@ describe('pruneReleases', () => {
       [2, 'active'],
       [1, 'active'],
     ]);
+    // Updating the index, the same is refused without --replace, before anything is published (as
+    // cpy index add refuses it: it replaced the listed bytes without a word); with it, it is done.
+    const assetsBefore = JSON.stringify(gh.releases());
+    const unasked = await publishArtifact(other.path, { github }).catch((e: unknown) => e);
+    expect(unasked).toMatchObject({ code: 'CPY_INDEX_REPLACES_BYTES', message: expect.stringContaining(`lists ${b1.fileName} with sha256 ${b1.sha256}, and this file has sha256 ${other.sha256}`) });
+    expect(JSON.stringify(gh.releases())).toBe(assetsBefore);
+    await publishArtifact(other.path, { github, replace: true });
+    const index = JSON.parse(releaseOf(gh, 'cpy-index')!.assets.find((a) => a.name === 'index.json')!.bytes.toString('utf8')) as { artifacts: { file: string; sha256: string }[] };
+    expect(index.artifacts.find((e) => e.file === b1.fileName)?.sha256).toBe(other.sha256);
   }, 120_000);
 
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {
