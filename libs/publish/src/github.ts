@@ -153,6 +153,13 @@ export function gitHub(options: GitHubOptions) {
   }
 
   const { signal } = options;
+  /**
+   * Inside `together` (calls that must all be made once the first is: a delete and the rename that
+   * puts the new file in its place), a stop waits for the section's end; it stopped between them,
+   * leaving no file of that name (an artifact the index lists, cpy-keys.asc, index.json's signature).
+   */
+  let together = 0;
+  const stopping = () => signal?.aborted === true && together === 0;
   const stopped = (what: string) =>
     new CpyError('CPY_PUBLISH_CANCELLED', `stopped before ${what}: what was done before it stays as it is`, {
       hint: 'run the same command again: it completes what was started (a release stays a draft until every asset is verified)',
@@ -160,9 +167,10 @@ export function gitHub(options: GitHubOptions) {
   /** A wait that a stop ends at once (its timer cleared: a process that stopped does not wait it out). */
   const pause = (ms: number, what: string) =>
     new Promise<void>((done, fail) => {
-      if (signal?.aborted) return fail(stopped(what));
+      if (stopping()) return fail(stopped(what));
       let timer: NodeJS.Timeout | undefined;
       const onStop = () => {
+        if (together > 0) return;
         clearTimeout(timer);
         fail(stopped(what));
       };
@@ -177,7 +185,7 @@ export function gitHub(options: GitHubOptions) {
 
   async function send(call: Call): Promise<Reply> {
     for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw stopped(call.what);
+      if (stopping()) throw stopped(call.what);
       let reply: Reply | null = null;
       let reason: string;
       try {
@@ -272,6 +280,17 @@ export function gitHub(options: GitHubOptions) {
   return {
     /** The repository it talks to: `owner/name`. */
     repository: options.repository,
+    /** Runs `calls` with a stop held off until they are all made (the stop is then seen by the next call). */
+    async together<T>(calls: () => Promise<T>): Promise<T> {
+      // (A stop before it: none of them is made.)
+      if (stopping()) throw stopped('the next step');
+      together++;
+      try {
+        return await calls();
+      } finally {
+        together--;
+      }
+    },
     listReleases,
     /**
      * Creates a release. A 5xx or a lost answer may still have made it: the releases are listed
@@ -375,7 +394,7 @@ export function gitHub(options: GitHubOptions) {
   /** GET an asset's bytes through the API (retried on any failure but one that retrying cannot fix); `read` consumes the body. */
   async function downloadWith<T>(asset: GitHubAsset, read: (body: AsyncIterable<unknown>) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw stopped(`downloading ${asset.name}`);
+      if (stopping()) throw stopped(`downloading ${asset.name}`);
       try {
         const res = await request(asset.url, {
           method: 'GET',

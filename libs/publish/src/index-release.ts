@@ -310,57 +310,61 @@ async function swapIn(
   uploadedSignature: GitHubAsset | null,
   emit: (e: IndexEvent) => void,
 ): Promise<{ published: GitHubAsset; publishedSignature: GitHubAsset | null; previousAsset: GitHubAsset | null; currentSignature: GitHubAsset | null }> {
-  const now = await gh.listAssets(release.id);
-  const at = (name: string) => now.find((a) => a.name === name) ?? null;
-  // index.json as this update read it, and index.json.new (with its signature) the one it
-  // verified: another update at the same time replaced either, and nothing is renamed.
-  const ours = at(INDEX_NEXT_FILE)?.id === uploaded.id && (!uploadedSignature || now.some((a) => a.id === uploadedSignature.id));
-  if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null) || !ours) {
-    throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `${ours ? INDEX_FILE : INDEX_NEXT_FILE} on release ${INDEX_RELEASE_TAG} changed while this update was being made`, {
-      hint: 'another cpy publish updated the index at the same time: run again (run publishes to one repository one at a time, e.g. in one concurrency group)',
-    });
-  }
-  const del = async (asset: GitHubAsset) => {
-    await gh.deleteAsset(asset.id);
-    emit({ type: 'asset', name: asset.name, action: 'deleted' });
-  };
-  let previousAsset: GitHubAsset | null = at(INDEX_PREVIOUS_FILE);
-  const currentSignature = at(INDEX_SIGNATURE_FILE);
-  if (current) {
-    // Each index moves with its own signature. Signatures go first: a reader may find an index
-    // without its signature for a moment (and refuse it, when it pins a signer), never one beside
-    // another index's signature.
-    const previousSignature = at(INDEX_PREVIOUS_SIGNATURE_FILE);
-    if (previousAsset) {
-      if (previousSignature) await del(previousSignature);
-      await del(previousAsset);
-    } else if (previousSignature && currentSignature) {
-      // The signature of an index.previous.json that is gone.
-      await del(previousSignature);
+  // Every delete and rename of the swap, or none: a stop (Ctrl-C, a CI cancel) between two of them
+  // left index.json without its signature, or no index.json at all.
+  return gh.together(async () => {
+    const now = await gh.listAssets(release.id);
+    const at = (name: string) => now.find((a) => a.name === name) ?? null;
+    // index.json as this update read it, and index.json.new (with its signature) the one it
+    // verified: another update at the same time replaced either, and nothing is renamed.
+    const ours = at(INDEX_NEXT_FILE)?.id === uploaded.id && (!uploadedSignature || now.some((a) => a.id === uploadedSignature.id));
+    if ((at(INDEX_FILE)?.id ?? null) !== (current?.id ?? null) || !ours) {
+      throw new CpyError('CPY_PUBLISH_INDEX_CONFLICT', `${ours ? INDEX_FILE : INDEX_NEXT_FILE} on release ${INDEX_RELEASE_TAG} changed while this update was being made`, {
+        hint: 'another cpy publish updated the index at the same time: run again (run publishes to one repository one at a time, e.g. in one concurrency group)',
+      });
     }
-    // (An index.previous.json.asc with neither index.previous.json nor index.json.asc is index.json's
-    // own, moved by an update killed right after: it pairs with it again below.)
-    if (currentSignature) {
-      await rename(gh, currentSignature, INDEX_PREVIOUS_SIGNATURE_FILE);
-      emit({ type: 'rename', from: INDEX_SIGNATURE_FILE, to: INDEX_PREVIOUS_SIGNATURE_FILE });
+    const del = async (asset: GitHubAsset) => {
+      await gh.deleteAsset(asset.id);
+      emit({ type: 'asset', name: asset.name, action: 'deleted' });
+    };
+    let previousAsset: GitHubAsset | null = at(INDEX_PREVIOUS_FILE);
+    const currentSignature = at(INDEX_SIGNATURE_FILE);
+    if (current) {
+      // Each index moves with its own signature. Signatures go first: a reader may find an index
+      // without its signature for a moment (and refuse it, when it pins a signer), never one beside
+      // another index's signature.
+      const previousSignature = at(INDEX_PREVIOUS_SIGNATURE_FILE);
+      if (previousAsset) {
+        if (previousSignature) await del(previousSignature);
+        await del(previousAsset);
+      } else if (previousSignature && currentSignature) {
+        // The signature of an index.previous.json that is gone.
+        await del(previousSignature);
+      }
+      // (An index.previous.json.asc with neither index.previous.json nor index.json.asc is index.json's
+      // own, moved by an update killed right after: it pairs with it again below.)
+      if (currentSignature) {
+        await rename(gh, currentSignature, INDEX_PREVIOUS_SIGNATURE_FILE);
+        emit({ type: 'rename', from: INDEX_SIGNATURE_FILE, to: INDEX_PREVIOUS_SIGNATURE_FILE });
+      }
+      previousAsset = await rename(gh, current, INDEX_PREVIOUS_FILE);
+      emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
+    } else if (currentSignature && currentSignature.id !== uploadedSignature?.id) {
+      // Without an index.json, an index.json.asc signs nothing that is there (unless it is the new one's).
+      await del(currentSignature);
     }
-    previousAsset = await rename(gh, current, INDEX_PREVIOUS_FILE);
-    emit({ type: 'rename', from: INDEX_FILE, to: INDEX_PREVIOUS_FILE });
-  } else if (currentSignature && currentSignature.id !== uploadedSignature?.id) {
-    // Without an index.json, an index.json.asc signs nothing that is there (unless it is the new one's).
-    await del(currentSignature);
-  }
-  // Without an index.json (the first update, or one killed between the renames) index.previous.json, if any, stays: it is the index before this one.
-  let publishedSignature: GitHubAsset | null = null;
-  if (uploadedSignature?.name === INDEX_SIGNATURE_FILE) {
-    publishedSignature = uploadedSignature;
-  } else if (uploadedSignature) {
-    publishedSignature = await rename(gh, uploadedSignature, INDEX_SIGNATURE_FILE);
-    emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
-  }
-  const published = await rename(gh, uploaded, INDEX_FILE);
-  emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
-  return { published, publishedSignature, previousAsset, currentSignature };
+    // Without an index.json (the first update, or one killed between the renames) index.previous.json, if any, stays: it is the index before this one.
+    let publishedSignature: GitHubAsset | null = null;
+    if (uploadedSignature?.name === INDEX_SIGNATURE_FILE) {
+      publishedSignature = uploadedSignature;
+    } else if (uploadedSignature) {
+      publishedSignature = await rename(gh, uploadedSignature, INDEX_SIGNATURE_FILE);
+      emit({ type: 'rename', from: INDEX_NEXT_SIGNATURE_FILE, to: INDEX_SIGNATURE_FILE });
+    }
+    const published = await rename(gh, uploaded, INDEX_FILE);
+    emit({ type: 'rename', from: INDEX_NEXT_FILE, to: INDEX_FILE });
+    return { published, publishedSignature, previousAsset, currentSignature };
+  });
 }
 
 /**

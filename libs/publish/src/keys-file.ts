@@ -154,11 +154,14 @@ export async function publishKeys(options: {
   emit({ type: 'asset', name: KEYS_NEXT_FILE, action: 'verified' });
   // GitHub has no atomic replace: between these two calls there is no cpy-keys.asc (installers
   // that pin a signer then refuse, and retry later); a run killed here is finished by the next one.
-  if (current) {
-    await gh.deleteAsset(current.id);
-    emit({ type: 'asset', name: TRUSTED_KEYS_FILE, action: 'deleted' });
-  }
-  const published = await renameAsset(gh, uploaded, TRUSTED_KEYS_FILE);
+  // (Both, or neither: a stop between them left no cpy-keys.asc until the next publish.)
+  const published = await gh.together(async () => {
+    if (current) {
+      await gh.deleteAsset(current.id);
+      emit({ type: 'asset', name: TRUSTED_KEYS_FILE, action: 'deleted' });
+    }
+    return renameAsset(gh, uploaded, TRUSTED_KEYS_FILE);
+  });
   emit({ type: 'rename', from: KEYS_NEXT_FILE, to: TRUSTED_KEYS_FILE });
   emit({ type: 'keys', action: refresh ? 'refreshed' : 'added', fingerprint: key.fingerprint, keys: expected.length });
   return { url: published.browser_download_url, fingerprints: expected, added: !refresh, ...(refresh ? { refreshed: true } : {}) };

@@ -282,14 +282,19 @@ async function publishLocals(options: PublishOptions, locals: Local[], key: Sign
         emit({ type: 'asset', name: sig.name, action: key ? 'replacing' : 'deleted-stale' });
       }
       const next = staged.get(p.local.name);
-      if (p.remote && !deleted.has(p.remote.id)) {
-        if (!next) emit({ type: 'asset', name: p.local.name, action: 'replacing' });
-        await gh.deleteAsset(p.remote.id);
-      }
       if (next) {
-        asset = await gh.updateAsset(next.id, { name: p.local.name });
+        // The old file deleted and the new one renamed into its place, or neither: a stop between
+        // them left the release without the file.
+        asset = await gh.together(async () => {
+          if (p.remote && !deleted.has(p.remote.id)) await gh.deleteAsset(p.remote.id);
+          return gh.updateAsset(next.id, { name: p.local.name });
+        });
         action = 'replaced';
       } else {
+        if (p.remote && !deleted.has(p.remote.id)) {
+          emit({ type: 'asset', name: p.local.name, action: 'replacing' });
+          await gh.deleteAsset(p.remote.id);
+        }
         emit({ type: 'asset', name: p.local.name, action: 'uploading' });
         asset = await upload(gh, release, p.local);
         action = 'uploaded';

@@ -536,6 +536,22 @@ describe('pruneReleases', () => {
     expect(index.artifacts.find((e) => e.file === b1.fileName)?.sha256).toBe(other.sha256);
   }, 120_000);
 
+  it('a stop (Ctrl-C, a CI cancel) in the middle of the index swap waits for its end: index.json is never left missing, or without its signature', async () => {
+    const gh = await double();
+    await publishArtifact((await buildOf(1)).path, { github: api(gh) });
+    const stop = new AbortController();
+    const github = gitHub({ repository: gh.repository, token: TOKEN, apiUrl: gh.apiUrl, client, sleep: async () => undefined, signal: stop.signal });
+    // Stopped as index.json becomes index.previous.json: the next rename (index.json.new to index.json) was refused.
+    await publishArtifact((await buildOf(2)).path, { github, onEvent: (e) => void (JSON.stringify(e).includes('"from":"index.json"') && stop.abort()) }).catch(() => undefined);
+    expect(stop.signal.aborted).toBe(true);
+    const names = releaseOf(gh, 'cpy-index')!.assets.map((a) => a.name);
+    expect([names.includes('index.json'), names.includes('index.previous.json'), names.includes('index.json.new')]).toEqual([true, true, false]);
+    expect(publishedIndex(gh)).toEqual([
+      [2, 'active'],
+      [1, 'active'],
+    ]);
+  });
+
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {
     const gh = await double();
     const github = api(gh);
