@@ -16,7 +16,8 @@ export type IndexUpdateEvent =
    * `signatureRemoved`, the signature that was beside it (signed by hand: cpy signs only the index
    * on the release), which no longer signed it and was removed; null when there was none.
    */
-  | { readonly type: 'register-updated'; readonly path: string; readonly signatureRemoved: string | null };
+  | { readonly type: 'register-updated'; readonly path: string; readonly signatureRemoved: string | null }
+  | { readonly type: 'register-unchanged'; readonly path: string };
 
 export interface IndexUpdateOptions {
   readonly github: GitHubClient;
@@ -50,8 +51,16 @@ export async function updateIndexes(
   if (options.register) {
     register = join(options.register, INDEX_FILE);
     // A signature beside it (signed by hand) signs the bytes before the change: removed, said.
-    const { signatureRemoved } = await replaceIndexFile(register, change(await readIndexFile(register)));
-    emit({ type: 'register-updated', path: register, signatureRemoved });
+    // One that already says it all (a re-run) is left as it is, with its signature (it was
+    // rewritten, and its signature removed, with nothing changed).
+    const before = await readIndexFile(register);
+    const after = change(before);
+    if (after === before) {
+      emit({ type: 'register-unchanged', path: register });
+    } else {
+      const { signatureRemoved } = await replaceIndexFile(register, after);
+      emit({ type: 'register-updated', path: register, signatureRemoved });
+    }
   }
   return { index, register };
 }

@@ -108,6 +108,17 @@ describe('publishArtifact', () => {
       expect(events).toContainEqual({ type: 'index-updated', url: result.index!.url, entries: 1, signatureUrl: null });
       expect(events).toContainEqual({ type: 'register-updated', path: join(register, 'index.json'), signatureRemoved: join(register, 'index.json.asc') });
       expect(await readdir(register)).toEqual(['ARTIFACTS.md', 'index.json']);
+
+      // Signed by hand again, then the same publish again: the register already says it all, and is
+      // left as it is, with its signature (it was rewritten, and its signature removed).
+      await writeFile(join(register, 'index.json.asc'), '-----BEGIN PGP SIGNATURE-----\n');
+      const registered = await readFile(join(register, 'index.json'), 'utf8');
+      const rerun: PublishArtifactEvent[] = [];
+      await publishArtifact(artifact.path, { github: api(gh), commit: 'main', register, onEvent: (e) => rerun.push(e) });
+      expect(rerun).toContainEqual({ type: 'register-unchanged', path: join(register, 'index.json') });
+      expect(rerun.some((e) => e.type === 'register-updated')).toBe(false);
+      expect((await readdir(register)).sort()).toEqual(['ARTIFACTS.md', 'index.json', 'index.json.asc']);
+      expect(await readFile(join(register, 'index.json'), 'utf8')).toBe(registered);
     } finally {
       for (const name of sides) for (const f of [name, `${name}.sha256`]) await rm(join(work, 'artifacts', f), { force: true });
     }

@@ -140,6 +140,8 @@ function indexUpdateLog(e: IndexUpdateEvent, options: { updated: boolean }): str
       return indexLog(e.event);
     case 'index-updated':
       return options.updated ? `index: ${e.url} (${e.entries} entries${e.signatureUrl ? ', signed' : ''})` : null;
+    case 'register-unchanged':
+      return `register unchanged: ${e.path} already says it`;
     case 'register-updated':
       return `register updated: ${e.path} and ${indexMarkdownPath(e.path)}${e.signatureRemoved ? `; warning: removed ${e.signatureRemoved}, which signed it as it was: sign it again (cpy artifact sign ${e.path})` : ''}`;
   }
