@@ -369,8 +369,17 @@ function makeRunner(env: NodeJS.ProcessEnv, cwd: string, signal: AbortSignal | u
     });
 }
 
+/** What IDENTIFY answers. */
+interface Identity {
+  readonly version: string;
+  readonly implementation: string;
+  readonly executable: string;
+  readonly supported: boolean;
+}
+/** Before the answer, on its line: a .pth or sitecustomize may print too, even at exit (its last line was taken for the answer). */
+const IDENTIFY_MARKER = '@@cpy-identify@@';
 const IDENTIFY =
-  'import json, os, platform, sys; print(json.dumps({"version": platform.python_version(), "implementation": platform.python_implementation(), ' +
+  `import json, os, platform, sys; print("\\n${IDENTIFY_MARKER}" + json.dumps({"version": platform.python_version(), "implementation": platform.python_implementation(), ` +
   '"executable": os.path.realpath(sys.executable), "supported": sys.version_info >= (3, 6)}))';
 
 async function identify(run: Runner, side: Side, given: string, located: { kind: 'installed' | 'prefix'; prefix: string; python: string }): Promise<ComparedPython> {
@@ -387,7 +396,17 @@ async function identify(run: Runner, side: Side, given: string, located: { kind:
     }
     throw error;
   }
-  const info = JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as { version: string; implementation: string; executable: string; supported: boolean };
+  const answer = out.stdout.split('\n').findLast((l) => l.startsWith(IDENTIFY_MARKER))?.slice(IDENTIFY_MARKER.length);
+  let info: Identity | null = null;
+  try {
+    info = answer ? (JSON.parse(answer) as Identity) : null;
+  } catch {
+    info = null;
+  }
+  if (!info) {
+    // (It was JSON.parse's SyntaxError: "a bug in cpy".)
+    fail('CPY_COMPARE_PYTHON_FAILED', `${side} (${given}): ${located.python} did not answer as a python3 does: ${tail(out.stdout) || '(nothing)'}`, located.kind === 'installed' ? `install it again where it is (cpy install <version> --prefix ${located.prefix}), and compare then` : PREFIX_HINT, { side, given });
+  }
   if (!info.supported) {
     fail('CPY_COMPARE_UNSUPPORTED', `${side} (${given}): Python ${info.version} is too old to compare (3.6 or newer)`, PREFIX_HINT, { side, given });
   }

@@ -1,11 +1,11 @@
 // comparePythons against a second real CPython: the harness's artifact (the host's python3 with
 // part of its standard library left out), installed for real into a scratch CPY_HOME, compared
 // with the host's /usr, with the shipped workload.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { makeHostPythonArtifact, type TestArtifact } from '@cpy/harness';
+import { errorOf, makeHostPythonArtifact, type TestArtifact } from '@cpy/harness';
 import { installPython } from '@cpy/install';
 import { compareMarkdown, comparePythons, type CompareReport } from '../src/index.js';
 
@@ -55,6 +55,14 @@ describe('comparePythons: /usr against an installed artifact', () => {
     // Anything else missing fails on B because it imports a module left out (doctest imports unittest).
     for (const m of missing.filter((n) => !LEFT_OUT.includes(n))) expect(b.failed[m]).toMatch(new RegExp(`No module named '(${LEFT_OUT.join('|')})`));
     expect(added).toEqual([]);
+  });
+
+  it('a python3 that does not answer as one does (it prints, and prints no answer) is said so, naming what it printed (it was JSON.parse\'s SyntaxError: "a bug in cpy")', async () => {
+    const odd = join(work, 'odd');
+    await mkdir(join(odd, 'bin'), { recursive: true });
+    await writeFile(join(odd, 'bin', 'python3'), '#!/bin/sh\necho "hello from a wrapper"\n', { mode: 0o755 });
+    const error = await errorOf(comparePythons({ a: '/usr', b: odd, runs: 3, env }));
+    expect([error.code, error.message]).toEqual(['CPY_COMPARE_PYTHON_FAILED', `B (${odd}): ${join(odd, 'bin', 'python3')} did not answer as a python3 does: hello from a wrapper`]);
   });
 
   it('renders the comparison as Markdown', () => {
