@@ -146,7 +146,17 @@ export function gitHub(options: GitHubOptions) {
   });
 
   async function once(call: Call): Promise<Reply> {
-    const size = call.file ? (await stat(call.file.path)).size : undefined;
+    // A file to send that cannot be read here is no network failure to retry (it was retried, and
+    // said as one: "check the network"): said as what it is, at once.
+    const size = call.file
+      ? (
+          await stat(call.file.path).catch((error: NodeJS.ErrnoException) => {
+            throw new CpyError('CPY_PUBLISH_UPLOAD_FAILED', `${call.what}: cannot read ${call.file!.path}: ${error.code ?? error.message}`, {
+              hint: 'the file was there when publishing began: keep the artifacts in place until cpy publish is done, then run the same command again',
+            });
+          })
+        ).size
+      : undefined;
     const body = call.json !== undefined ? JSON.stringify(call.json) : call.file ? createReadStream(call.file.path) : undefined;
     const res = await request(call.url, { method: call.method, headers: headers(call, size), body, dispatcher: await options.client.dispatcher() });
     return { status: res.statusCode, headers: res.headers as Reply['headers'], body: jsonOrText(await res.body.text()) };
@@ -354,7 +364,8 @@ export function gitHub(options: GitHubOptions) {
       const reply = await send({ method: 'POST', url, what: `uploading ${name}`, file: { path, contentType: 'application/octet-stream' } });
       if (reply.status === 422 && ((reply.body as { errors?: { code?: string }[] })?.errors ?? []).some((e) => e.code === 'already_exists')) return 'already_exists';
       if (reply.status !== 201) fail(reply, `uploading ${name}`);
-      return assetSchema.parse(reply.body);
+      // (A ZodError was "a bug in cpy".)
+      return answer(reply, `uploading ${name}`, assetSchema);
     },
     /** Downloads an asset through the API (Accept: application/octet-stream, following the redirect) and hashes it as it streams. */
     async assetSha256(asset: GitHubAsset): Promise<string> {

@@ -563,6 +563,20 @@ describe('pruneReleases', () => {
     ]);
   });
 
+  it('an upload answered with what is no asset is CPY_PUBLISH_API_ERROR (it was a ZodError: "a bug in cpy"); a file to send that is gone is said at once, not retried as the network', async () => {
+    const gh = await double();
+    const github = api(gh);
+    const release = await github.createRelease({ tag_name: 'cpython-3.11.2-build9', name: 'x', body: '', draft: true, prerelease: false });
+    gh.inject('upload', { status: 201, body: { id: 'not a number' } });
+    expect(await github.uploadAsset(release, artifact.path, 'a.tgz').catch((e: unknown) => e)).toMatchObject({ code: 'CPY_PUBLISH_API_ERROR', message: expect.stringMatching(/^uploading a\.tgz: unexpected answer: /) });
+    // (That answer is off GitHub's contract, as a proxy's or another server's at --api-url: not checked against it.)
+    gh.exchanges.splice(0);
+    const sent = gh.exchanges.length;
+    const gone = join(work, 'gone.tgz');
+    expect(await github.uploadAsset(release, gone, 'gone.tgz').catch((e: unknown) => e)).toMatchObject({ code: 'CPY_PUBLISH_UPLOAD_FAILED', message: `uploading gone.tgz: cannot read ${gone}: ENOENT` });
+    expect(gh.exchanges.length).toBe(sent);
+  });
+
   it('an index update that fails leaves every release in place; the re-run marks and deletes them', async () => {
     const gh = await double();
     const github = api(gh);
