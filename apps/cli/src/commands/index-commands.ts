@@ -46,14 +46,14 @@ export const indexAdd = defineCommand({
     '(its metadata entry); its file name must say the same, and its compression (CPY_ARTIFACT_MISNAMED otherwise), and the .json beside it, when there is one, must be a copy of it, the .sha256 its checksum (CPY_INDEX_BAD_ENTRY). ' +
     'The same bytes added again (at a new URL) keep the date they were first published, by which cpy outdated ages builds; other bytes under a file it lists are refused without --replace (CPY_INDEX_REPLACES_BYTES). ' +
     'The URL must end in the artifact\'s file name, which installers name the download by (CPY_INDEX_BAD_ENTRY). ' +
-    'The last 3 builds of each release line per distribution stay active; older ones become deprecated. The file and its table beside it ' +
+    'The last 3 builds of each release line per distribution release and architecture (debian12 x86_64) stay active; older ones become deprecated. The file and its table beside it ' +
     '(ARTIFACTS.md for index.json, <name>.md for another <name>.json) are written atomically. A signature beside the index (index.json.asc) no longer signs it once changed: it is removed, with a warning; ' +
     'sign the index again with cpy artifact sign. Ctrl-C stops a wait for another update of the index (nothing changed); once writing, it finishes first. ' +
     'For mirrors, air-gapped sites and tests: cpy publish keeps the index of a GitHub repository by itself.',
   options: {
     url: { type: 'string', valueName: '<url>', description: 'where installers will download the artifact (its .sha256 and .json beside it)' },
     index: { type: 'string', valueName: '<file>', description: 'the index file to update (index.json)' },
-    keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line and distribution (default 3)' },
+    keep: { type: 'string', valueName: '<N>', description: 'active builds to keep per release line, distribution release and architecture (default 3)' },
     replace: { type: 'boolean', description: 'list these bytes in place of other bytes listed under the same file name (refused otherwise: CPY_INDEX_REPLACES_BYTES)' },
   },
   positionals: [{ name: 'artifact', required: true, description: 'the .tgz made by cpy build' }],
