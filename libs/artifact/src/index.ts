@@ -8,7 +8,7 @@ export { externalNeeds, scanTree } from './tree.js';
 export type { TreeEntry } from './tree.js';
 export { extractArtifact, extractArtifactStream, extractLimit } from './extract.js';
 export type { ExtractOptions, ExtractResult } from './extract.js';
-export { checkSideChecksum, indexEntryForFile, refuseRejected, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
+export { checkSideChecksum, indexEntryForFile, refuseIncompleteTree, refuseRejected, parseMetadataEntry, readArtifactEntry, readArtifactFileMetadata, readArtifactMetadata } from './read.js';
 export { validateArtifact } from './validate.js';
 export type { ValidateOptions, ValidationReport } from './validate.js';
 export {

@@ -158,7 +158,7 @@ export async function indexEntryForFile(path: string, url: string, publishedAt?:
  * hand) was listed, and every install of it then failed (CPY_INDEX_NOT_AN_ARTIFACT). Read through
  * once, headers only; the bytes are not kept.
  */
-async function refuseIncompleteTree(path: string, metadata: ArtifactMetadata): Promise<void> {
+export async function refuseIncompleteTree(path: string, metadata: ArtifactMetadata): Promise<void> {
   const root = metadata.prefix.replace(/^\/+|\/+$/g, '');
   let files = 0;
   let bytes = 0;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { checksumFileName, CpyError, debugSymbolsFileName, isCpyError, newestFirst, parseVersion, testsFileName } from '@cpy/core';
-import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
+import { checkSideChecksum, INDEX_RELEASE_TAG, indexEntryFor, readArtifactEntry, readArtifactFileMetadata, refuseIncompleteTree, refuseRejected, sha256File, TRUSTED_KEYS_FILE } from '@cpy/artifact';
 import { readPublicKeys, verifyPinned, type SigningKey, type TrustedKeys } from '@cpy/signing';
 import type { GitHubAsset, GitHubClient, GitHubRelease } from './github.js';
 import { updateIndexes, type IndexUpdateEvent } from './index-update.js';
@@ -128,6 +128,12 @@ export async function publishArtifact(artifact: string, options: PublishArtifact
     await writeFile(join(work, 'LICENSE.txt'), license);
     paths.push(join(work, 'LICENSE.txt'));
     for (const p of paths) if (!existsSync(p)) throw new CpyError('CPY_PUBLISH_NO_ASSET', `${p} is missing`, { hint: 'publish the files cpy build wrote, side by side' });
+    // The tree its metadata describes, whole, as cpy index add checks it: one cut short, or
+    // repacked by hand, was published and indexed, and every install of it failed.
+    await refuseIncompleteTree(artifact, metadata).catch((error: unknown) => {
+      if (!isCpyError(error, 'CPY_INDEX_NOT_AN_ARTIFACT')) throw error;
+      throw new CpyError('CPY_PUBLISH_NOT_AN_ARTIFACT', error.message, { hint: 'publish the .tgz cpy build or cpy artifact pack wrote, as it wrote it: nothing was published', details: error.details, cause: error });
+    });
     // Each .sha256 says its file's sha256: a wrong one published has every installer refuse the build.
     for (const p of paths) if (paths.includes(join(dirname(p), checksumFileName(basename(p))))) await checkSideChecksum(p);
 

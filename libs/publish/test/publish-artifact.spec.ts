@@ -371,6 +371,11 @@ describe('publishArtifact', () => {
     await writeFile(debug, 'debug');
     const missing = await publishArtifact(b2.path, { github }).catch((e: unknown) => e);
     expect(isCpyError(missing) && [missing.code, missing.message]).toEqual(['CPY_PUBLISH_NO_ASSET', `${debug}.sha256 is missing`]);
+    // A tree cut short (repacked by hand: its metadata, its LICENSE, a .sha256 made anew): it was
+    // published and indexed, and every install of it failed. Refused, as cpy index add refuses it.
+    const cut = await repackArtifact(artifact, join(work, 'cut-short'), { metadata: (m) => ({ ...m, build: 8 }), drop: (name) => name.includes('/lib/python') && name.endsWith('.py') });
+    const short = await publishArtifact(cut.path, { github }).catch((e: unknown) => e);
+    expect(isCpyError(short) && [short.code, short.message]).toEqual(['CPY_PUBLISH_NOT_AN_ARTIFACT', expect.stringMatching(/ files of \d+ bytes under opt\/python-3\.11\.2\/: the tree is missing or incomplete, and no installer could install it$/)]);
     // A name the index cannot list: refused before the release is made, not after.
     const odd = join(work, 'odd');
     await mkdir(odd);

@@ -178,8 +178,16 @@ export interface RepackOptions {
  */
 export async function repackArtifact(source: TestArtifact, outDir: string, options: RepackOptions): Promise<TestArtifact> {
   const oldRoot = source.metadata.prefix.replace(/^\//, '');
+  // Another version's tree has that version's landmark, lib/python3.X/os.py, as the installers
+  // check a tree can start by (treeDamage): an empty one beside the interpreter's own stdlib,
+  // counted in the metadata's files (cpy index add and cpy publish check the count).
+  const line = options.version ? /^(\d+\.\d+)/.exec(options.version)?.[1] : undefined;
+  const own = /^(\d+\.\d+)/.exec(source.metadata.version)?.[1];
+  const landmarks = line && line !== own ? 1 : 0;
   const retarget = (m: ArtifactMetadata): ArtifactMetadata =>
-    options.version ? { ...m, version: options.version, prefix: `/opt/python-${options.version}`, contents: { ...m.contents, license: `opt/python-${options.version}/LICENSE.txt` } } : m;
+    options.version
+      ? { ...m, version: options.version, prefix: `/opt/python-${options.version}`, contents: { ...m.contents, files: m.contents.files + landmarks, license: `opt/python-${options.version}/LICENSE.txt` } }
+      : m;
   let metadata = retarget(source.metadata);
   if (options.metadata) metadata = options.metadata(metadata);
   const newRoot = metadata.prefix.replace(/^\//, '');
@@ -211,11 +219,7 @@ export async function repackArtifact(source: TestArtifact, outDir: string, optio
     stream.pipe(out.entry({ ...header, name }, next));
   });
   await pipeline(createReadStream(source.path), createGunzip(), extractor);
-  // Another version's tree has that version's landmark, lib/python3.X/os.py, as the installers
-  // check a tree can start by (treeDamage): an empty one beside the interpreter's own stdlib.
-  const line = options.version ? /^(\d+\.\d+)/.exec(options.version)?.[1] : undefined;
-  const own = /^(\d+\.\d+)/.exec(source.metadata.version)?.[1];
-  const landmark: ExtraEntry[] = line && line !== own ? [{ name: `${newRoot}/lib/python${line}/os.py`, body: '' }] : [];
+  const landmark: ExtraEntry[] = landmarks ? [{ name: `${newRoot}/lib/python${line}/os.py`, body: '' }] : [];
   for (const { body, ...header } of [...landmark, ...(options.append ?? [])]) {
     if ((header.type ?? 'file') === 'file') out.entry({ mode: 0o644, mtime: new Date(0), ...header }, body ?? '');
     else out.entry({ mode: 0o644, mtime: new Date(0), ...header });
