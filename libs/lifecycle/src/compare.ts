@@ -4,7 +4,7 @@ import { mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpyError, type ErrorCodeOf } from '@cpy/core';
+import { CpyError, parseVersion, type ErrorCodeOf } from '@cpy/core';
 import { findInstalled, listInstalled, repairHint, resolveLayout, versionRequestSchema, type Environment } from '@cpy/install';
 
 /** The pure-Python workload (libs/lifecycle/python/workload.py), shipped in this package beside dist/. */
@@ -295,10 +295,15 @@ async function locate(side: Side, given: string, options: ComparePythonsOptions)
     if (existsSync(resolve(cwd, given))) return asPath(given);
     const stateDir = resolveLayout({ stateDir: options.stateDir }, env).stateDir;
     const installed = (await listInstalled(layout)).map((r) => r.version);
+    // A release line names its final releases: one with only a pre-release installed (3.14.0rc1)
+    // was told to install the line, which has no final release to install yet.
+    const pre = installed.filter((v) => v.startsWith(`${given}.`) && parseVersion(v)?.pre);
     return fail(
       'CPY_COMPARE_NOT_INSTALLED',
       `${side} (${given}): no CPython ${given} is installed by cpy (${stateDir} lists ${installed.length ? installed.join(', ') : 'none'})`,
-      `install it first (cpy install ${given}; CPY_HOME or --state-dir pick another cpy layout), or ${PREFIX_HINT}`,
+      pre.length
+        ? `${given} names final releases only: give the pre-release itself (${pre.join(' or ')})`
+        : `install it first (cpy install ${given}; CPY_HOME or --state-dir pick another cpy layout), or ${PREFIX_HINT}`,
       { side, given, stateDir, installed },
     );
   }

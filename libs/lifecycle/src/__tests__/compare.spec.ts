@@ -210,6 +210,14 @@ describe('comparePythons: arguments it cannot compare, each a coded error that n
     expect(await errorOf(comparePythons({ a: '/usr', b: work, env: env() }))).toMatchObject({ code: 'CPY_COMPARE_NO_PYTHON', message: `B (${work}): ${work} has no bin/python3` });
   });
 
+  it('a release line with only a pre-release of it installed: told to give the pre-release (it was told to install the line, which has no final release)', async () => {
+    const stateDir = join(work, 'pre-state');
+    await mkdir(stateDir, { recursive: true });
+    await writeFile(join(stateDir, 'state.json'), JSON.stringify({ schemaVersion: 1, installs: { '3.14.0rc1': { prefix: join(work, 'python-3.14.0rc1') } }, previous: null }));
+    const e = await errorOf(comparePythons({ a: '3.14', b: '/usr', stateDir, env: env() }));
+    expect([e.code, e.hint]).toEqual(['CPY_COMPARE_NOT_INSTALLED', '3.14 names final releases only: give the pre-release itself (3.14.0rc1)']);
+  });
+
   it('a version cpy has not installed (naming what is), an install without its marker', async () => {
     const e = await errorOf(comparePythons({ a: '3.13', b: '/usr', env: env() }));
     expect(e).toMatchObject({ code: 'CPY_COMPARE_NOT_INSTALLED', message: `A (3.13): no CPython 3.13 is installed by cpy (${join(cpyHome, 'state')} lists 3.11.2, 3.11.9)` });
